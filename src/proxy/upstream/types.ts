@@ -1,0 +1,141 @@
+/**
+ * The seam between the HTTP engine (router filter, connection manager) and the upstream side
+ * (cluster manager, load balancers, pools, circuit breakers, outlier detection). The router asks a
+ * `ClusterManager` for a `ClusterHandle` by name and sends one *attempt* at a time through it; the
+ * cluster picks the endpoint, the protocol (HTTP/1.1 or HTTP/2 is the cluster's business) and the
+ * connection. Every attempt carries its own `AbortSignal`, so retries, per-try timeouts, route
+ * timeouts and hedging can cancel exactly one attempt without touching the others. Failures before
+ * response headers reject with `UpstreamError`, whose `responseFlag` is Envoy's response flag.
+ */
+import type { Duplex } from 'node:stream';
+import { TrellisError } from '../../errors.ts';
+
+/** Header map as the engine carries it: lower-case names; repeated headers as arrays. */
+export type HeaderMap = Record<string, string | string[]>;
+
+/** One attempt of a request towards a cluster. */
+export interface UpstreamRequestInit {
+  /** HTTP method, upper case. */
+  method: string;
+  /** Path with query, after route rewrites. */
+  path: string;
+  /** `:authority` / Host to send, after host rewrites. */
+  authority: string;
+  /** Scheme to present upstream (`:scheme` on HTTP/2); TLS is the cluster's transport socket business. */
+  scheme: 'http' | 'https';
+  /** Request headers without pseudo-headers and without hop-by-hop headers. */
+  headers: HeaderMap;
+  /** Request body; null means no body. A retried attempt gets a fresh iterable over the buffered copy. */
+  body: AsyncIterable<Uint8Array> | null;
+  /** Aborting it cancels this attempt only (reset the upstream stream / destroy the socket). */
+  signal: AbortSignal;
+  /** Hash for ring hash / maglev, computed by the router from the route's hash_policy. */
+  hashKey?: string | number;
+  /** True for the 2nd and later attempts (outlier detection / retry host predicates may use it). */
+  isRetry: boolean;
+  /** True when the request is a gRPC call (content-type application/grpc*): clusters may need HTTP/2. */
+  grpc?: boolean;
+  /** Endpoints (host:port) tried by earlier attempts, so the LB can avoid them (previous_hosts predicate). */
+  previousEndpoints?: readonly string[];
+}
+
+/** Response headers from the upstream; body and trailers follow. */
+export interface UpstreamResponse {
+  status: number;
+  /** Response headers without pseudo-headers. */
+  headers: HeaderMap;
+  /** The response body; `destroy()` (when present) releases/resets the upstream stream early. */
+  body: AsyncIterable<Uint8Array> & { destroy?(): void };
+  /** Resolves with trailers (empty object when there are none) once the body ended. */
+  trailers: Promise<HeaderMap>;
+  /** The endpoint that answered, `host:port`. */
+  endpoint: string;
+}
+
+/** A raw connection for an HTTP/1.1 Upgrade (WebSocket) or CONNECT tunnel. */
+export interface UpstreamConnectInit {
+  /** Same meaning as in UpstreamRequestInit (LB hash and cancellation). */
+  hashKey?: string | number;
+  signal: AbortSignal;
+  /** Authority of the request, e.g. for SNI when the cluster uses TLS. */
+  authority: string;
+}
+
+/** A connected raw stream to one endpoint (TLS already set up when the cluster uses it). */
+export interface UpstreamConnection {
+  socket: Duplex;
+  endpoint: string;
+}
+
+/** One cluster as the router sees it. */
+export interface ClusterHandle {
+  readonly name: string;
+  /** Send one attempt; resolves at response headers; rejects with UpstreamError. */
+  request(init: UpstreamRequestInit): Promise<UpstreamResponse>;
+  /** Open a raw connection to an endpoint chosen by the LB (WebSocket upgrade). Rejects with UpstreamError. */
+  connect(init: UpstreamConnectInit): Promise<UpstreamConnection>;
+  /** Circuit breaker max_retries / retry budget: true when a retry may be started (then call releaseRetry once it ends). */
+  tryAcquireRetry(): boolean;
+  /** Release a slot taken by tryAcquireRetry. */
+  releaseRetry(): void;
+}
+
+/** Lookup of clusters by name; what the router and connection manager are given. */
+export interface ClusterManager {
+  get(name: string): ClusterHandle | undefined;
+}
+
+/**
+ * Envoy response flags an upstream failure maps to:
+ * UF connect failure, UO overflow (circuit breaker), UH no healthy upstream, UT upstream timeout,
+ * URX retry limit exceeded, UC upstream connection termination, UR upstream remote reset.
+ */
+export type UpstreamFailureFlag = 'UF' | 'UO' | 'UH' | 'UT' | 'URX' | 'UC' | 'UR';
+
+/** Error codes matching the flags, stable for callers and tests. */
+export const UpstreamErrorCode = {
+  UF: 'UPSTREAM_CONNECT_FAILURE',
+  UO: 'UPSTREAM_OVERFLOW',
+  UH: 'UPSTREAM_NO_HEALTHY',
+  UT: 'UPSTREAM_TIMEOUT',
+  URX: 'UPSTREAM_RETRY_LIMIT',
+  UC: 'UPSTREAM_CONNECTION_TERMINATION',
+  UR: 'UPSTREAM_RESET',
+} as const satisfies Record<UpstreamFailureFlag, string>;
+
+/**
+ * An attempt that failed before response headers. `resetReason` is Envoy's wording for the local
+ * reply ("connection failure", "connection termination", "remote reset", "overflow", "refused stream").
+ * `refusedStream` marks HTTP/2 REFUSED_STREAM (retry_on refused-stream).
+ */
+export class UpstreamError extends TrellisError {
+  readonly responseFlag: UpstreamFailureFlag;
+  readonly resetReason: string;
+  readonly endpoint: string | undefined;
+  readonly refusedStream: boolean;
+
+  constructor(
+    responseFlag: UpstreamFailureFlag,
+    message: string,
+    options: { cause?: unknown; endpoint?: string; resetReason?: string; refusedStream?: boolean; context?: Record<string, unknown> } = {},
+  ) {
+    super(UpstreamErrorCode[responseFlag], message, { cause: options.cause, context: options.context });
+    this.name = 'UpstreamError';
+    this.responseFlag = responseFlag;
+    this.endpoint = options.endpoint;
+    this.refusedStream = options.refusedStream ?? false;
+    this.resetReason = options.resetReason ?? defaultResetReason(responseFlag);
+  }
+}
+
+function defaultResetReason(flag: UpstreamFailureFlag): string {
+  switch (flag) {
+    case 'UF': return 'connection failure';
+    case 'UO': return 'overflow';
+    case 'UC': return 'connection termination';
+    case 'UR': return 'remote reset';
+    case 'UT': return 'timeout';
+    case 'UH': return 'no healthy upstream';
+    case 'URX': return 'retry limit exceeded';
+  }
+}
