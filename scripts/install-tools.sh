@@ -35,8 +35,13 @@ fi
 
 if ! command -v fortio >/dev/null 2>&1 && [ ! -x "$(go env GOPATH 2>/dev/null)/bin/fortio" ]; then
   if command -v go >/dev/null 2>&1; then
-    echo "install-tools: go install fortio.org/fortio@latest"
-    GOFLAGS=-mod=mod go install fortio.org/fortio@latest >/dev/null 2>&1 || echo "install-tools: fortio install failed (benchmarks fall back to wrk)"
+    # @latest first; fortio >= 1.67 depends on grol.io/grol, which the Go module proxy reachable
+    # here refuses (403), so fall back to the newest release without it.
+    for v in latest v1.66.5; do
+      echo "install-tools: go install fortio.org/fortio@$v"
+      if GOFLAGS=-mod=mod go install "fortio.org/fortio@$v" >/dev/null 2>&1; then break; fi
+      echo "install-tools: fortio@$v failed"
+    done
   fi
 fi
 exit 0
