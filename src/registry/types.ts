@@ -65,3 +65,28 @@ export interface EndpointInfo {
   readonly workloadName?: string;
   readonly namespace: string;
 }
+
+/** The read side of the registry: what translation and analyzers query. Immutable once built. */
+export interface ServiceRegistry {
+  /** DNS suffix of Kubernetes services (`cluster.local`). */
+  readonly domainSuffix: string;
+  /** Every service, sorted by hostname (exact hosts first, then wildcards). */
+  services(): readonly ServiceInfo[];
+  /** The service with exactly this hostname. */
+  service(hostname: string): ServiceInfo | undefined;
+  /** Services declared in a namespace. */
+  servicesInNamespace(namespace: string): readonly ServiceInfo[];
+  /**
+   * Resolves a host as written in config of `fromNamespace` (short names, `name.ns`, FQDNs,
+   * hosts covered by a wildcard ServiceEntry) to a service visible from that namespace.
+   */
+  lookupHost(host: string, fromNamespace: string): ServiceInfo | undefined;
+  /** The FQDN a config host names when written in `fromNamespace` (`reviews` -> `reviews.<ns>.svc.<suffix>`). */
+  qualify(host: string, fromNamespace: string): string;
+  /** Whether `exportTo` lets `namespace` see the service. */
+  visibleTo(service: ServiceInfo, namespace: string): boolean;
+  /** Endpoints of a service port (by the service port number), sorted by address then port. */
+  endpoints(hostname: string, port: number): readonly EndpointInfo[];
+  /** Content hash-ish version: equal strings mean equal registries. */
+  readonly version: string;
+}
