@@ -1,0 +1,124 @@
+/**
+ * The ADS wire contract shared by the control plane's server and the proxy's client: the four
+ * discovery messages in our JSON form (resources left as raw `Any` bytes, so one undecodable
+ * resource is NACKed by the receiver instead of killing the stream in the deserializer), their
+ * gRPC serializers, and the `AggregatedDiscoveryService` service definition built from them
+ * (no codegen). Clients: `grpc.makeGenericClientConstructor(adsServiceDefinition, 'ADS')`.
+ */
+import type { ServiceDefinition } from '@grpc/grpc-js';
+import { decodeMessage, encodeMessage, type AnyBytes } from './codec.ts';
+
+/** `google.rpc.Status` as carried in a NACK's error_detail. */
+export interface RpcStatusJson {
+  code?: number;
+  message?: string;
+  details?: AnyBytes[];
+}
+
+/** The xDS Node (subset we read and write; metadata is plain JSON). */
+export interface NodeJson {
+  id?: string;
+  cluster?: string;
+  metadata?: Record<string, unknown>;
+  user_agent_name?: string;
+  user_agent_version?: string;
+  locality?: { region?: string; zone?: string; sub_zone?: string };
+  client_features?: string[];
+}
+
+/** envoy.service.discovery.v3.DiscoveryRequest (SotW). */
+export interface DiscoveryRequestMsg {
+  version_info?: string;
+  node?: NodeJson;
+  resource_names?: string[];
+  type_url?: string;
+  response_nonce?: string;
+  error_detail?: RpcStatusJson;
+}
+
+/** envoy.service.discovery.v3.DiscoveryResponse (SotW). */
+export interface DiscoveryResponseMsg {
+  version_info?: string;
+  resources?: AnyBytes[];
+  type_url?: string;
+  nonce?: string;
+  control_plane?: { identifier?: string };
+}
+
+/** envoy.service.discovery.v3.DeltaDiscoveryRequest. */
+export interface DeltaDiscoveryRequestMsg {
+  node?: NodeJson;
+  type_url?: string;
+  resource_names_subscribe?: string[];
+  resource_names_unsubscribe?: string[];
+  initial_resource_versions?: Record<string, string>;
+  response_nonce?: string;
+  error_detail?: RpcStatusJson;
+}
+
+/** envoy.service.discovery.v3.Resource (one entry of a delta response). */
+export interface DeltaResourceMsg {
+  name?: string;
+  aliases?: string[];
+  version?: string;
+  resource?: AnyBytes;
+  ttl?: string;
+}
+
+/** envoy.service.discovery.v3.DeltaDiscoveryResponse. */
+export interface DeltaDiscoveryResponseMsg {
+  system_version_info?: string;
+  resources?: DeltaResourceMsg[];
+  type_url?: string;
+  removed_resources?: string[];
+  nonce?: string;
+  control_plane?: { identifier?: string };
+}
+
+/** gRPC (de)serializer pair for one message. */
+export interface WireCodec<T> {
+  serialize(msg: T): Buffer;
+  deserialize(buf: Buffer): T;
+}
+
+function wire<T>(fullName: string): WireCodec<T> {
+  return {
+    serialize(msg: T): Buffer {
+      const bytes = encodeMessage(fullName, msg);
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    },
+    deserialize(buf: Buffer): T {
+      return decodeMessage(fullName, buf, { rawAny: true }) as T;
+    },
+  };
+}
+
+const pkg = 'envoy.service.discovery.v3';
+export const discoveryRequestWire: WireCodec<DiscoveryRequestMsg> = wire(`${pkg}.DiscoveryRequest`);
+export const discoveryResponseWire: WireCodec<DiscoveryResponseMsg> = wire(`${pkg}.DiscoveryResponse`);
+export const deltaDiscoveryRequestWire: WireCodec<DeltaDiscoveryRequestMsg> = wire(`${pkg}.DeltaDiscoveryRequest`);
+export const deltaDiscoveryResponseWire: WireCodec<DeltaDiscoveryResponseMsg> = wire(`${pkg}.DeltaDiscoveryResponse`);
+
+/** Service definition for grpc-js `server.addService` and `makeGenericClientConstructor`. */
+export const adsServiceDefinition: ServiceDefinition = {
+  StreamAggregatedResources: {
+    path: `/${pkg}.AggregatedDiscoveryService/StreamAggregatedResources`,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: discoveryRequestWire.serialize,
+    requestDeserialize: discoveryRequestWire.deserialize,
+    responseSerialize: discoveryResponseWire.serialize,
+    responseDeserialize: discoveryResponseWire.deserialize,
+    originalName: 'streamAggregatedResources',
+  },
+  DeltaAggregatedResources: {
+    path: `/${pkg}.AggregatedDiscoveryService/DeltaAggregatedResources`,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: deltaDiscoveryRequestWire.serialize,
+    requestDeserialize: deltaDiscoveryRequestWire.deserialize,
+    responseSerialize: deltaDiscoveryResponseWire.serialize,
+    responseDeserialize: deltaDiscoveryResponseWire.deserialize,
+    originalName: 'deltaAggregatedResources',
+  },
+};

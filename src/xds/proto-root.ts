@@ -1,0 +1,137 @@
+/**
+ * The one protobufjs Root holding every Envoy / xds / udpa / googleapis message we encode or decode,
+ * loaded lazily on first use from the `.proto` files shipped in `@grpc/grpc-js-xds/deps/` (no
+ * codegen). The list of files is the single place to extend when translation starts using another
+ * typed extension in an `Any`: add its `.proto` path to `protoFiles` (or call `loadProtoFiles` at
+ * startup for protos that live elsewhere, e.g. our own `trellis.*` filter configs).
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, isAbsolute, join } from 'node:path';
+import protobuf from 'protobufjs';
+import { TrellisError } from '../errors.ts';
+
+const require = createRequire(import.meta.url);
+const xdsDeps = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
+const protobufjsDir = dirname(require.resolve('protobufjs/package.json'));
+
+/** Directories import paths are resolved against, in order. */
+export const protoIncludeDirs: readonly string[] = [
+  join(xdsDeps, 'envoy-api'),
+  join(xdsDeps, 'xds'),
+  join(xdsDeps, 'googleapis'),
+  join(xdsDeps, 'protoc-gen-validate'),
+  // google/protobuf/descriptor.proto (needed by the option annotations) ships with protobufjs.
+  protobufjsDir,
+];
+
+/** Every proto file loaded into the shared root (their imports come along). */
+export const protoFiles: readonly string[] = [
+  // ADS and the core resource types.
+  'envoy/service/discovery/v3/ads.proto',
+  'envoy/service/discovery/v3/discovery.proto',
+  'envoy/config/listener/v3/listener.proto',
+  'envoy/config/route/v3/route.proto',
+  'envoy/config/cluster/v3/cluster.proto',
+  'envoy/config/endpoint/v3/endpoint.proto',
+  'envoy/extensions/transport_sockets/tls/v3/secret.proto',
+  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
+  'envoy/config/bootstrap/v3/bootstrap.proto',
+  // Network filters.
+  'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
+  'envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto',
+  'envoy/extensions/filters/network/rbac/v3/rbac.proto',
+  // HTTP filters.
+  'envoy/extensions/filters/http/router/v3/router.proto',
+  'envoy/extensions/filters/http/fault/v3/fault.proto',
+  'envoy/extensions/filters/http/cors/v3/cors.proto',
+  'envoy/extensions/filters/http/rbac/v3/rbac.proto',
+  'envoy/extensions/filters/http/jwt_authn/v3/config.proto',
+  'envoy/extensions/filters/http/grpc_stats/v3/config.proto',
+  'envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto',
+  'envoy/extensions/filters/http/health_check/v3/health_check.proto',
+  // Listener filters.
+  'envoy/extensions/filters/listener/original_dst/v3/original_dst.proto',
+  'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
+  'envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto',
+  // Upstreams and clusters.
+  'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
+  'envoy/config/rbac/v3/rbac.proto',
+  'envoy/extensions/clusters/aggregate/v3/cluster.proto',
+  // Load balancing policies gRPC clients understand.
+  'envoy/extensions/load_balancing_policies/round_robin/v3/round_robin.proto',
+  'envoy/extensions/load_balancing_policies/ring_hash/v3/ring_hash.proto',
+  'envoy/extensions/load_balancing_policies/wrr_locality/v3/wrr_locality.proto',
+  'envoy/extensions/load_balancing_policies/client_side_weighted_round_robin/v3/client_side_weighted_round_robin.proto',
+  'envoy/extensions/load_balancing_policies/pick_first/v3/pick_first.proto',
+  // Access logs and tracing referenced from HCM configs.
+  'envoy/extensions/access_loggers/file/v3/file.proto',
+  'envoy/extensions/access_loggers/stream/v3/stream.proto',
+  // Typed structs (opaque configs for filters with no proto here).
+  'xds/type/v3/typed_struct.proto',
+  'udpa/type/v1/typed_struct.proto',
+  'google/rpc/status.proto',
+  'google/protobuf/field_mask.proto',
+  'google/protobuf/empty.proto',
+  'google/protobuf/timestamp.proto',
+];
+
+let root: protobuf.Root | undefined;
+
+function resolvePath(origin: string, target: string): string | null {
+  if (isAbsolute(target) && existsSync(target)) return target;
+  for (const dir of protoIncludeDirs) {
+    const candidate = join(dir, target);
+    if (existsSync(candidate)) return candidate;
+  }
+  // Let protobufjs fall back to its bundled well-known types (any.proto, duration.proto...).
+  return target;
+}
+
+/** The shared root, loading it on first call (about a second; once per process). */
+export function protoRoot(): protobuf.Root {
+  if (root !== undefined) return root;
+  const r = new protobuf.Root();
+  r.resolvePath = resolvePath;
+  try {
+    r.loadSync([...protoFiles], { keepCase: true });
+    r.resolveAll();
+  } catch (err) {
+    throw new TrellisError('XDS_PROTO_LOAD', `loading xDS protos: ${(err as Error).message}`, { cause: err });
+  }
+  root = r;
+  return r;
+}
+
+/** Loads more `.proto` files (absolute, or relative to the include dirs) into the shared root. */
+export function loadProtoFiles(files: readonly string[]): void {
+  const r = protoRoot();
+  try {
+    r.loadSync([...files], { keepCase: true });
+    r.resolveAll();
+  } catch (err) {
+    throw new TrellisError('XDS_PROTO_LOAD', `loading protos ${files.join(', ')}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+/** The message type with that full name (no leading dot), or a XDS_UNKNOWN_TYPE error. */
+export function lookupType(fullName: string): protobuf.Type {
+  const name = fullName.startsWith('.') ? fullName.slice(1) : fullName;
+  let found: protobuf.ReflectionObject | null = null;
+  try {
+    found = protoRoot().lookup(name);
+  } catch {
+    found = null;
+  }
+  if (!(found instanceof protobuf.Type)) {
+    throw new TrellisError('XDS_UNKNOWN_TYPE', `unknown protobuf message type '${name}'`, { context: { type: name } });
+  }
+  return found;
+}
+
+/** The message full name a type URL names (`type.googleapis.com/a.b.C` -> `a.b.C`). */
+export function typeNameOfUrl(typeUrl: string): string {
+  return typeUrl.slice(typeUrl.lastIndexOf('/') + 1);
+}
