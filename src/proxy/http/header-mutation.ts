@@ -1,0 +1,96 @@
+/**
+ * Header mutations from route config, virtual host, route and weighted cluster levels
+ * (request_headers_to_add / _to_remove, response_headers_to_add / _to_remove), compiled once into
+ * frozen lists and applied to a per-request header map. Envoy's order: by default the most specific
+ * level (weighted cluster, route) is applied first and the route configuration last, so on
+ * overwrite the least specific wins; `most_specific_header_mutations_wins` reverses that.
+ * Format strings (%DOWNSTREAM_REMOTE_ADDRESS% ...) are not interpreted: values are literal.
+ */
+import { configError, optArr, optBool, optObj, optStr } from './config-json.ts';
+import type { HeaderMap } from '../upstream/types.ts';
+
+/** How an added header combines with an existing one (envoy.config.core.v3.HeaderValueOption.HeaderAppendAction). */
+export type AppendAction = 'APPEND_IF_EXISTS_OR_ADD' | 'ADD_IF_ABSENT' | 'OVERWRITE_IF_EXISTS_OR_ADD' | 'OVERWRITE_IF_EXISTS';
+
+/** One compiled header addition. */
+export interface HeaderAdd {
+  readonly key: string;
+  readonly value: string;
+  readonly action: AppendAction;
+  readonly keepEmpty: boolean;
+}
+
+/** One level's mutations for one direction. */
+export interface HeaderMutation {
+  readonly add: readonly HeaderAdd[];
+  readonly remove: readonly string[];
+}
+
+export const EMPTY_MUTATION: HeaderMutation = Object.freeze({ add: Object.freeze([]), remove: Object.freeze([]) });
+
+const ACTIONS = new Set<AppendAction>(['APPEND_IF_EXISTS_OR_ADD', 'ADD_IF_ABSENT', 'OVERWRITE_IF_EXISTS_OR_ADD', 'OVERWRITE_IF_EXISTS']);
+
+/** Compile `<dir>_headers_to_add` and `<dir>_headers_to_remove` of a config level. */
+export function compileHeaderMutation(level: Record<string, unknown>, dir: 'request' | 'response', path: string): HeaderMutation {
+  const addField = `${dir}_headers_to_add`;
+  const removeField = `${dir}_headers_to_remove`;
+  const add: HeaderAdd[] = optArr(level[addField], `${path}.${addField}`).map((raw, i) => {
+    const p = `${path}.${addField}[${i}]`;
+    const o = optObj(raw, p) ?? configError(p, 'expected a HeaderValueOption');
+    const h = optObj(o.header, `${p}.header`) ?? configError(`${p}.header`, 'header is required');
+    const key = (optStr(h.key, `${p}.header.key`) ?? '').toLowerCase();
+    if (!/^:?[!#$%&'*+\-.^_`|~0-9a-z]+$/.test(key)) configError(`${p}.header.key`, `invalid header name '${key}'`);
+    let value = optStr(h.value, `${p}.header.value`);
+    if (value === undefined && typeof h.raw_value === 'string') value = Buffer.from(h.raw_value, 'base64').toString('latin1');
+    value ??= '';
+    if (/[\r\n\0]/.test(value)) configError(`${p}.header.value`, 'header value must not contain CR, LF or NUL');
+    let action: AppendAction;
+    if (o.append_action !== undefined) {
+      const a = optStr(o.append_action, `${p}.append_action`) as AppendAction;
+      if (!ACTIONS.has(a)) configError(`${p}.append_action`, `unknown append action '${a}'`);
+      action = a;
+    } else {
+      // Deprecated `append` BoolValue: default true (append), false means overwrite.
+      action = (optBool(o.append, `${p}.append`) ?? true) ? 'APPEND_IF_EXISTS_OR_ADD' : 'OVERWRITE_IF_EXISTS_OR_ADD';
+    }
+    return Object.freeze({ key, value, action, keepEmpty: optBool(o.keep_empty_value, `${p}.keep_empty_value`) ?? false });
+  });
+  const remove = optArr(level[removeField], `${path}.${removeField}`).map((r, i) => {
+    const name = optStr(r, `${path}.${removeField}[${i}]`)?.toLowerCase() ?? '';
+    // Envoy refuses to remove pseudo-headers and Host through this list.
+    if (name.startsWith(':') || name === 'host') configError(`${path}.${removeField}[${i}]`, `'${name}' cannot be removed`);
+    return name;
+  });
+  if (add.length === 0 && remove.length === 0) return EMPTY_MUTATION;
+  return Object.freeze({ add: Object.freeze(add), remove: Object.freeze(remove) });
+}
+
+/** Apply one level's mutation to `headers` in place: removals first, then additions (as Envoy). */
+export function applyHeaderMutation(headers: HeaderMap, m: HeaderMutation): void {
+  for (const name of m.remove) delete headers[name];
+  for (const a of m.add) {
+    if (a.value === '' && !a.keepEmpty) continue;
+    const cur = headers[a.key];
+    switch (a.action) {
+      case 'APPEND_IF_EXISTS_OR_ADD':
+        if (cur === undefined) headers[a.key] = a.value;
+        else headers[a.key] = Array.isArray(cur) ? [...cur, a.value] : [cur, a.value];
+        break;
+      case 'ADD_IF_ABSENT':
+        if (cur === undefined) headers[a.key] = a.value;
+        break;
+      case 'OVERWRITE_IF_EXISTS_OR_ADD':
+        headers[a.key] = a.value;
+        break;
+      case 'OVERWRITE_IF_EXISTS':
+        if (cur !== undefined) headers[a.key] = a.value;
+        break;
+    }
+  }
+}
+
+/** Apply levels given most specific first, in Envoy's order for the `mostSpecificWins` setting. */
+export function applyHeaderMutations(headers: HeaderMap, mostSpecificFirst: readonly HeaderMutation[], mostSpecificWins: boolean): void {
+  if (mostSpecificWins) for (let i = mostSpecificFirst.length - 1; i >= 0; i--) applyHeaderMutation(headers, mostSpecificFirst[i]);
+  else for (const m of mostSpecificFirst) applyHeaderMutation(headers, m);
+}
