@@ -1,0 +1,53 @@
+/**
+ * Semantic validation ("analyzers", after `istioctl analyze`): checks that need more than one
+ * resource — references that point nowhere, routes that can never be reached, policies that
+ * contradict each other. Schema validation happens earlier, in src/config/load.ts; this runs on
+ * resources that already passed it. Pure and deterministic: the same resources give the same
+ * diagnostics in the same order (by file, line, code). Codes are documented in docs/diagnostics.md.
+ */
+import type { Diagnostic, Resource } from '../resource.ts';
+import { buildContext, type AnalyzeOptions } from './context.ts';
+import { checkDestinationRules } from './destination-rules.ts';
+import { checkDestinations } from './destinations.ts';
+import { checkGatewayApi } from './gateway-api.ts';
+import { checkGateways } from './gateways.ts';
+import { checkSecurity } from './security.ts';
+import { checkSelectors } from './selectors.ts';
+import { checkShadowing } from './shadowing.ts';
+
+export type { AnalyzeOptions } from './context.ts';
+
+/** Every code the analyzers can emit (for docs and tests). */
+export const SemanticCodes = [
+  'VS_HOST_NOT_FOUND', 'SUBSET_NOT_FOUND', 'DESTINATION_PORT_NOT_FOUND', 'WEIGHTS_NOT_100',
+  'GATEWAY_NOT_FOUND', 'VS_HOST_CONFLICT', 'SECRET_NOT_FOUND', 'ROUTE_SHADOWED', 'ROUTE_MATCH_INEFFECTIVE',
+  'DR_HOST_NOT_FOUND', 'SUBSET_DUPLICATE', 'JWT_NO_KEYS', 'AUTHZ_UNKNOWN_CONDITION', 'MTLS_CONFLICT',
+  'SELECTOR_NO_MATCH', 'PARENT_NOT_FOUND', 'ROUTE_BACKEND_NOT_FOUND', 'REF_NOT_PERMITTED',
+] as const;
+
+const checks = [checkDestinations, checkDestinationRules, checkGateways, checkShadowing, checkGatewayApi, checkSecurity, checkSelectors];
+
+/** Runs every semantic check over `resources`; returns diagnostics sorted by file, line, code. */
+export function analyzeConfig(resources: readonly Resource[], opts: AnalyzeOptions = {}): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const ctx = buildContext(resources, opts, out);
+  for (const check of checks) check(ctx);
+  return out.sort(compareDiagnostics);
+}
+
+const sevRank = { error: 0, warning: 1, info: 2 } as const;
+
+/** Orders diagnostics by file, line, severity, code, resource, field, message. */
+export function compareDiagnostics(a: Diagnostic, b: Diagnostic): number {
+  const s = (x: string | undefined, y: string | undefined): number => ((x ?? '') < (y ?? '') ? -1 : (x ?? '') > (y ?? '') ? 1 : 0);
+  const ref = (d: Diagnostic): string => (d.resource ? `${d.resource.kind}/${d.resource.namespace}/${d.resource.name}` : '');
+  return (
+    s(a.file, b.file) ||
+    (a.line ?? 0) - (b.line ?? 0) ||
+    sevRank[a.severity] - sevRank[b.severity] ||
+    s(a.code, b.code) ||
+    s(ref(a), ref(b)) ||
+    s(a.fieldPath, b.fieldPath) ||
+    s(a.message, b.message)
+  );
+}

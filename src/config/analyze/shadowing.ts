@@ -1,0 +1,103 @@
+/**
+ * Unreachable VirtualService http routes. Istio evaluates `http` routes in order and the first
+ * whose match succeeds wins, so a route is dead when every one of its match clauses is covered by
+ * a clause of an earlier route — ROUTE_SHADOWED (istioctl IST0130) — and a single clause is dead
+ * when an earlier clause of the same or an earlier route covers it — ROUTE_MATCH_INEFFECTIVE
+ * (IST0131). A false positive here would teach users to ignore the analyzer, so "covers" is
+ * deliberately narrow: the earlier clause may only constrain the URI (exact or prefix; regex never
+ * counts) plus conditions that appear identically in the later clause. Istio's prefix match is a
+ * plain string prefix (`/api` matches `/apis`), which is what we compare.
+ */
+import type { Resource } from '../resource.ts';
+import { ResourceTypes } from '../resource.ts';
+import type { AnalysisContext } from './context.ts';
+import { list, view, type HTTPMatchRequest, type VirtualServiceView } from './view.ts';
+
+/** Keys that name or label a match without changing what it matches. */
+const NON_MATCHING_KEYS = new Set(['name', 'statPrefix']);
+
+function isDeepEqual(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** True when the URI condition of `a` (undefined = any) accepts every URI `b` accepts. */
+function uriCovers(a: HTTPMatchRequest, b: HTTPMatchRequest): boolean {
+  const ua = a.uri;
+  if (ua === undefined || (typeof ua === 'object' && Object.keys(ua).length === 0)) return true;
+  if (typeof ua !== 'object' || ua === null) return false;
+  const ub = b.uri;
+  if (ub === undefined || typeof ub !== 'object' || ub === null) {
+    // b accepts any URI: only a prefix "/" (every path starts with it) covers that.
+    return ua.prefix === '/';
+  }
+  const aFold = a.ignoreUriCase === true;
+  const bFold = b.ignoreUriCase === true;
+  if (bFold && !aFold) return ua.prefix === '/'; // b accepts case variants a would reject
+  const norm = (s: string): string => (aFold ? s.toLowerCase() : s);
+  if (typeof ua.prefix === 'string') {
+    const p = norm(ua.prefix);
+    if (typeof ub.prefix === 'string') return norm(ub.prefix).startsWith(p);
+    if (typeof ub.exact === 'string') return norm(ub.exact).startsWith(p);
+    return p === '/';
+  }
+  if (typeof ua.exact === 'string') {
+    return typeof ub.exact === 'string' && norm(ub.exact) === norm(ua.exact);
+  }
+  return false; // regex: we do not reason about regex inclusion
+}
+
+/** True when every request matching `b` also matches `a`. */
+export function matchCovers(a: HTTPMatchRequest, b: HTTPMatchRequest): boolean {
+  if (a === null || typeof a !== 'object' || b === null || typeof b !== 'object') return false;
+  for (const key of Object.keys(a)) {
+    if (NON_MATCHING_KEYS.has(key) || key === 'uri' || key === 'ignoreUriCase') continue;
+    if (!isDeepEqual(a[key], b[key])) return false;
+  }
+  return uriCovers(a, b);
+}
+
+/** A route's match list; an absent or empty list matches everything. */
+function matchesOf(route: { match?: readonly HTTPMatchRequest[] }): readonly HTTPMatchRequest[] {
+  const m = list(route.match);
+  return m.length === 0 ? [{}] : m;
+}
+
+function describe(m: HTTPMatchRequest): string {
+  const conds = Object.keys(m).filter((k) => !NON_MATCHING_KEYS.has(k));
+  return conds.length === 0 ? 'matches every request' : JSON.stringify(Object.fromEntries(conds.map((k) => [k, m[k]])));
+}
+
+/** Runs ROUTE_SHADOWED / ROUTE_MATCH_INEFFECTIVE over every VirtualService. */
+export function checkShadowing(ctx: AnalysisContext): void {
+  for (const vs of ctx.of(ResourceTypes.VirtualService)) checkVirtualService(ctx, vs);
+}
+
+function checkVirtualService(ctx: AnalysisContext, vs: Resource): void {
+  const http = list(view<VirtualServiceView>(vs).http).filter((r) => r !== null && typeof r === 'object');
+  const earlier: { route: number; clause: number; match: HTTPMatchRequest }[] = [];
+  http.forEach((route, i) => {
+    if (route.delegate !== undefined) return;
+    const explicit = list(route.match).length > 0;
+    const clauses = matchesOf(route);
+    const coveredBy = clauses.map((m) => earlier.find((e) => matchCovers(e.match, m)));
+    const sameRoute: (typeof earlier)[number][] = [];
+    if (coveredBy.every((c) => c !== undefined)) {
+      const first = coveredBy[0]!;
+      const by = `spec.http[${first.route}]${list(http[first.route].match).length > 0 ? `.match[${first.clause}]` : ''}`;
+      ctx.report(vs, 'warning', 'ROUTE_SHADOWED',
+        `http route ${i}${route.name ? ` '${route.name}'` : ''} is never used: earlier ${by} (${describe(first.match)}) already matches every request it matches`,
+        `spec.http[${i}]`);
+    } else if (explicit) {
+      clauses.forEach((m, k) => {
+        const by = coveredBy[k] ?? sameRoute.find((e) => matchCovers(e.match, m));
+        if (by !== undefined) {
+          ctx.report(vs, 'warning', 'ROUTE_MATCH_INEFFECTIVE',
+            `match ${k} of http route ${i} is never used: spec.http[${by.route}].match[${by.clause}] (${describe(by.match)}) is checked first and covers it`,
+            `spec.http[${i}].match[${k}]`);
+        }
+        sameRoute.push({ route: i, clause: k, match: m });
+      });
+    }
+    clauses.forEach((m, k) => earlier.push({ route: i, clause: k, match: m }));
+  });
+}
