@@ -1,0 +1,343 @@
+/**
+ * Gateway API HTTPRoute / GRPCRoute rules -> Envoy `Route`s, as Istio's gateway controller does:
+ * PathPrefix as Envoy `path_separated_prefix` (element-wise: `/foo` matches `/foo/bar`, not
+ * `/foobar`), GRPCRoute methods as `/service/method` paths, filters (header modifiers, redirect,
+ * URL rewrite, mirror, CORS), weighted backends with invalid backends answering 500, timeouts and
+ * retries; and the spec's precedence order across rules and routes (`sortGatewayApiRoutes`).
+ */
+
+import { outboundClusterName } from '../names.ts';
+import { type AnyRoute, resolveBackend } from './attachment.ts';
+import {
+  CORS_FILTER,
+  corsConfig,
+  fractionalPercent,
+  headerValueOption,
+  redirectResponseCode,
+  retryPolicy,
+  toDuration,
+} from './envoy.ts';
+import type {
+  GRPCRouteMatchSpec,
+  HTTPHeaderMatchSpec,
+  HTTPRouteMatchSpec,
+  HeaderModifierSpec,
+  RouteFilterSpec,
+  RouteInputs,
+  RouteRuleSpec,
+} from './types.ts';
+
+type Json = Record<string, unknown>;
+
+/** The cluster name invalid backends route to: it never exists, and the route answers 500 for it. */
+export const INVALID_BACKEND_CLUSTER = 'trellis|invalid-backend';
+
+/** One generated route with what Gateway API precedence needs to order it. */
+export interface RankedRoute {
+  readonly route: Json;
+  /** 3 exact, 2 prefix, 1 regex, 0 none (Istio's `getURIRank`). */
+  readonly pathRank: number;
+  readonly pathLength: number;
+  readonly hasMethod: boolean;
+  readonly headerCount: number;
+  readonly queryCount: number;
+  readonly creation: string;
+  readonly key: string;
+  readonly ruleIndex: number;
+  readonly matchIndex: number;
+}
+
+/** Sorts by the Gateway API's precedence: exact path, longest path, method, most headers, most query params, oldest route, name, rule/match order. */
+export function sortGatewayApiRoutes(rs: readonly RankedRoute[]): Json[] {
+  return [...rs]
+    .sort(
+      (a, b) =>
+        b.pathRank - a.pathRank ||
+        b.pathLength - a.pathLength ||
+        Number(b.hasMethod) - Number(a.hasMethod) ||
+        b.headerCount - a.headerCount ||
+        b.queryCount - a.queryCount ||
+        (a.creation < b.creation ? -1 : a.creation > b.creation ? 1 : 0) ||
+        (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) ||
+        a.ruleIndex - b.ruleIndex ||
+        a.matchIndex - b.matchIndex,
+    )
+    .map((r) => r.route);
+}
+
+function headerMatch(h: HTTPHeaderMatchSpec): Json {
+  const sm = h.type === 'RegularExpression' ? { safe_regex: { regex: h.value } } : { exact: h.value };
+  return { name: h.name.toLowerCase(), string_match: sm };
+}
+
+interface MatchInfo {
+  readonly match: Json;
+  readonly pathRank: number;
+  readonly pathLength: number;
+  readonly hasMethod: boolean;
+  readonly headerCount: number;
+  readonly queryCount: number;
+  /** The path prefix matched, for ReplacePrefixMatch rewrites. */
+  readonly prefix?: string;
+}
+
+/** Envoy RouteMatch for an HTTPRoute match. */
+export function httpRouteMatch(m: HTTPRouteMatchSpec | undefined): MatchInfo {
+  const out: Json = {};
+  const type = m?.path?.type ?? 'PathPrefix';
+  const value = m?.path?.value ?? '/';
+  let pathRank = 2;
+  let prefix: string | undefined;
+  if (type === 'Exact') {
+    out.path = value;
+    pathRank = 3;
+  } else if (type === 'RegularExpression') {
+    out.safe_regex = { regex: value };
+    pathRank = 1;
+  } else {
+    const trimmed = value.length > 1 ? value.replace(/\/+$/, '') : value;
+    prefix = trimmed;
+    if (trimmed === '/' || trimmed === '') out.prefix = '/';
+    else out.path_separated_prefix = trimmed;
+    if (m?.path === undefined) pathRank = 2;
+  }
+  const headers: Json[] = (m?.headers ?? []).map(headerMatch);
+  if (m?.method) headers.push({ name: ':method', string_match: { exact: m.method } });
+  if (headers.length) out.headers = headers;
+  const qps = (m?.queryParams ?? []).map((q) => ({
+    name: q.name,
+    string_match: q.type === 'RegularExpression' ? { safe_regex: { regex: q.value } } : { exact: q.value },
+  }));
+  if (qps.length) out.query_parameters = qps;
+  return {
+    match: out,
+    pathRank,
+    pathLength: value.length,
+    hasMethod: m?.method !== undefined,
+    headerCount: m?.headers?.length ?? 0,
+    queryCount: qps.length,
+    prefix,
+  };
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Envoy RouteMatch for a GRPCRoute match: the method becomes the `/service/method` path. */
+export function grpcRouteMatch(m: GRPCRouteMatchSpec | undefined): MatchInfo {
+  const out: Json = {};
+  const svc = m?.method?.service;
+  const meth = m?.method?.method;
+  let pathRank = 0;
+  let pathLength = 0;
+  if (m?.method?.type === 'RegularExpression') {
+    out.safe_regex = { regex: `/${svc || '[^/]+'}/${meth || '[^/]+'}` };
+    pathRank = 1;
+    pathLength = (svc ?? '').length + (meth ?? '').length;
+  } else if (svc && meth) {
+    const path = `/${svc}/${meth}`;
+    out.path = path;
+    pathRank = 3;
+    pathLength = path.length;
+  } else if (svc) {
+    out.prefix = `/${svc}/`;
+    pathRank = 2;
+    pathLength = svc.length;
+  } else if (meth) {
+    out.safe_regex = { regex: `/[^/]+/${escapeRegex(meth)}` };
+    pathRank = 1;
+    pathLength = meth.length;
+  } else {
+    out.prefix = '/';
+  }
+  const headers = (m?.headers ?? []).map(headerMatch);
+  if (headers.length) out.headers = headers;
+  return { match: out, pathRank, pathLength, hasMethod: false, headerCount: headers.length, queryCount: 0 };
+}
+
+function applyModifier(target: Json, mod: HeaderModifierSpec | undefined, dir: 'request' | 'response'): void {
+  if (!mod) return;
+  const opts = [
+    ...(mod.set ?? []).map((h) => headerValueOption(h.name, h.value, false)),
+    ...(mod.add ?? []).map((h) => headerValueOption(h.name, h.value, true)),
+  ];
+  const addField = `${dir}_headers_to_add`;
+  const removeField = `${dir}_headers_to_remove`;
+  if (opts.length) target[addField] = [...((target[addField] as Json[] | undefined) ?? []), ...opts];
+  if (mod.remove?.length) target[removeField] = [...((target[removeField] as string[] | undefined) ?? []), ...mod.remove];
+}
+
+const SUPPORTED_FILTERS = new Set(['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite', 'RequestMirror', 'CORS']);
+
+/** True when every filter of a rule (and its backends) is one we implement; otherwise Accepted=False UnsupportedValue. */
+export function filtersSupported(rule: RouteRuleSpec<unknown>): boolean {
+  const all = [...(rule.filters ?? []), ...(rule.backendRefs ?? []).flatMap((b) => b.filters ?? [])];
+  return all.every((f) => SUPPORTED_FILTERS.has(f.type ?? ''));
+}
+
+function prefixRewrite(prefix: string | undefined, replacement: string): Json {
+  // Replacing a path-separated prefix with "/" must not leave "//rest": strip the prefix and its slashes instead.
+  if (prefix !== undefined && prefix !== '/' && (replacement === '/' || replacement === '')) {
+    return { regex_rewrite: { pattern: { regex: `^${escapeRegex(prefix)}/*` }, substitution: '/' } };
+  }
+  const r = replacement.length > 1 ? replacement.replace(/\/+$/, '') : replacement;
+  if (prefix === '/' && r !== '/') return { regex_rewrite: { pattern: { regex: '^/' }, substitution: `${r}/` } };
+  return { prefix_rewrite: r };
+}
+
+function redirectAction(f: NonNullable<RouteFilterSpec['requestRedirect']>, info: MatchInfo): Json {
+  const out: Json = {};
+  if (f.scheme) out.scheme_redirect = f.scheme;
+  if (f.hostname) out.host_redirect = f.hostname;
+  if (f.port !== undefined) out.port_redirect = f.port;
+  if (f.path?.type === 'ReplaceFullPath') out.path_redirect = f.path.replaceFullPath ?? '/';
+  else if (f.path?.type === 'ReplacePrefixMatch') Object.assign(out, prefixRewrite(info.prefix, f.path.replacePrefixMatch ?? '/'));
+  out.response_code = redirectResponseCode(f.statusCode ?? 302);
+  return out;
+}
+
+function mirrorPercent(m: NonNullable<RouteFilterSpec['requestMirror']>): number {
+  if (m.percent !== undefined) return m.percent;
+  if (m.fraction?.numerator !== undefined) return (m.fraction.numerator / (m.fraction.denominator ?? 100)) * 100;
+  return 100;
+}
+
+/**
+ * The Envoy route (without match) for one rule, shared by every match of the rule.
+ * `info` is used for prefix rewrites, which depend on the matched prefix.
+ */
+function ruleRoute(inputs: RouteInputs, route: AnyRoute, rule: RouteRuleSpec<unknown>, info: MatchInfo): Json {
+  const out: Json = {};
+  if (!filtersSupported(rule)) {
+    out.direct_response = { status: 500 };
+    return out;
+  }
+  let redirect: Json | undefined;
+  let rewrite: Json | undefined;
+  const mirrors: Json[] = [];
+  const tpfc: Json = {};
+  for (const f of rule.filters ?? []) {
+    if (f.type === 'RequestHeaderModifier') applyModifier(out, f.requestHeaderModifier, 'request');
+    else if (f.type === 'ResponseHeaderModifier') applyModifier(out, f.responseHeaderModifier, 'response');
+    else if (f.type === 'RequestRedirect' && f.requestRedirect) redirect = redirectAction(f.requestRedirect, info);
+    else if (f.type === 'URLRewrite' && f.urlRewrite) {
+      rewrite = {};
+      if (f.urlRewrite.hostname) rewrite.host_rewrite_literal = f.urlRewrite.hostname;
+      const p = f.urlRewrite.path;
+      if (p?.type === 'ReplaceFullPath') rewrite.regex_rewrite = { pattern: { regex: '^/.*$' }, substitution: p.replaceFullPath ?? '/' };
+      else if (p?.type === 'ReplacePrefixMatch') Object.assign(rewrite, prefixRewrite(info.prefix, p.replacePrefixMatch ?? '/'));
+    } else if (f.type === 'RequestMirror' && f.requestMirror?.backendRef) {
+      const res = resolveBackend(inputs, route, f.requestMirror.backendRef);
+      if (res.service && res.port !== undefined) {
+        mirrors.push({
+          cluster: outboundClusterName(res.port, '', res.service.hostname),
+          runtime_fraction: { default_value: fractionalPercent(mirrorPercent(f.requestMirror)) },
+          trace_sampled: false,
+        });
+      }
+    } else if (f.type === 'CORS' && f.cors) {
+      const c = f.cors;
+      tpfc[CORS_FILTER] = corsConfig({
+        origins: (c.allowOrigins ?? []).map((o) => (o === '*' ? { prefix: '' } : o.includes('*') ? { safe_regex: { regex: `^${o.split('*').map(escapeRegex).join('[^.]*')}$` } } : { exact: o })),
+        methods: c.allowMethods,
+        headers: c.allowHeaders,
+        exposeHeaders: c.exposeHeaders,
+        maxAgeSeconds: c.maxAge,
+        allowCredentials: c.allowCredentials,
+      });
+    }
+  }
+  if (Object.keys(tpfc).length) out.typed_per_filter_config = tpfc;
+  if (redirect) {
+    out.redirect = redirect;
+    return out;
+  }
+  const refs = rule.backendRefs ?? [];
+  const backends: Json[] = [];
+  let invalid = false;
+  for (const b of refs) {
+    const weight = b.weight ?? 1;
+    if (weight === 0) continue;
+    const res = resolveBackend(inputs, route, b);
+    const cw: Json = {
+      name: res.service && res.port !== undefined ? outboundClusterName(res.port, '', res.service.hostname) : INVALID_BACKEND_CLUSTER,
+      weight,
+    };
+    if (!res.service) invalid = true;
+    for (const f of b.filters ?? []) {
+      if (f.type === 'RequestHeaderModifier') applyModifier(cw, f.requestHeaderModifier, 'request');
+      else if (f.type === 'ResponseHeaderModifier') applyModifier(cw, f.responseHeaderModifier, 'response');
+    }
+    backends.push(cw);
+  }
+  if (backends.length === 0 || backends.every((b) => b.name === INVALID_BACKEND_CLUSTER)) {
+    // No backend, all weights 0, or nothing resolvable: the spec asks for 500s.
+    out.direct_response = { status: 500 };
+    return out;
+  }
+  const action: Json = {};
+  if (backends.length === 1) {
+    const { name, weight, ...headers } = backends[0];
+    void weight;
+    action.cluster = name;
+    for (const [k, v] of Object.entries(headers)) out[k] = [...((out[k] as unknown[] | undefined) ?? []), ...(v as unknown[])];
+  } else {
+    action.weighted_clusters = { clusters: backends };
+  }
+  if (invalid) action.cluster_not_found_response_code = 'INTERNAL_SERVER_ERROR';
+  const timeout = toDuration(rule.timeouts?.request) ?? '0s';
+  action.timeout = timeout;
+  if (rewrite) Object.assign(action, rewrite);
+  const perTry = toDuration(rule.timeouts?.backendRequest);
+  const retry = rule.retry;
+  const policy = retry
+    ? retryPolicy({
+        attempts: retry.attempts ?? 2,
+        retryOn: 'connect-failure,refused-stream,unavailable,cancelled',
+        retriableStatusCodes: retry.codes ?? [],
+        perTryTimeout: perTry,
+        backoffBase: toDuration(retry.backoff),
+      })
+    : retryPolicy(perTry !== undefined ? { perTryTimeout: perTry } : {});
+  if (policy) action.retry_policy = policy;
+  if (mirrors.length) action.request_mirror_policies = mirrors;
+  action.max_stream_duration = { max_stream_duration: timeout, grpc_timeout_header_max: timeout };
+  out.route = action;
+  return out;
+}
+
+/** Name Istio-style: `<ns>.<route>.<rule index or rule name>`. */
+function routeName(route: AnyRoute, rule: RouteRuleSpec<unknown>, index: number): string {
+  const m = route.resource.metadata;
+  return `${m.namespace}.${m.name}.${rule.name ?? index}`;
+}
+
+/** All ranked Envoy routes of one HTTPRoute or GRPCRoute (before precedence sorting). */
+export function gatewayApiRoutes(inputs: RouteInputs, route: AnyRoute): RankedRoute[] {
+  const out: RankedRoute[] = [];
+  const meta = route.resource.metadata;
+  const key = `${meta.namespace}/${meta.name}`;
+  const rules = (route.resource.spec.rules ?? []) as readonly RouteRuleSpec<HTTPRouteMatchSpec | GRPCRouteMatchSpec>[];
+  rules.forEach((rule, ruleIndex) => {
+    const matches: (HTTPRouteMatchSpec | GRPCRouteMatchSpec | undefined)[] = rule.matches?.length ? [...rule.matches] : [undefined];
+    matches.forEach((m, matchIndex) => {
+      const info = route.kind === 'GRPCRoute' ? grpcRouteMatch(m as GRPCRouteMatchSpec | undefined) : httpRouteMatch(m as HTTPRouteMatchSpec | undefined);
+      const body = ruleRoute(inputs, route, rule, info);
+      const r: Json = { name: routeName(route, rule, ruleIndex), match: info.match, ...body };
+      out.push({
+        route: r,
+        pathRank: info.pathRank,
+        pathLength: info.pathLength,
+        hasMethod: info.hasMethod,
+        headerCount: info.headerCount,
+        queryCount: info.queryCount,
+        creation: meta.creationTimestamp ?? '',
+        key,
+        ruleIndex,
+        matchIndex,
+      });
+    });
+  });
+  return out;
+}

@@ -1,0 +1,77 @@
+/**
+ * Hostname rules shared by Istio and Gateway API routing: resolving short names the way Istio
+ * does (relative to the config's namespace), wildcard matching and intersection (`*.example.com`
+ * covers any number of labels, never the bare `example.com`), `exportTo` visibility, and the
+ * domain list of a sidecar virtual host (FQDN, namespace-qualified short names, VIPs, each with
+ * and without `:port`).
+ */
+
+import type { ServiceInfo } from '../../../registry/types.ts';
+
+/** Istio's short-name rule: a name without dots is `<name>.<namespace>.svc.<suffix>`; anything else is taken as written. */
+export function resolveHost(host: string, namespace: string, domainSuffix: string): string {
+  if (host === '*' || host.includes('.')) return host;
+  return `${host}.${namespace}.svc.${domainSuffix}`;
+}
+
+/** True when `pattern` (possibly `*` or `*.suffix`) covers the concrete or wildcard `host`. */
+export function hostMatches(pattern: string, host: string): boolean {
+  const p = pattern.toLowerCase();
+  const h = host.toLowerCase();
+  if (p === '*') return true;
+  if (p.startsWith('*.')) {
+    const suffix = p.slice(1);
+    if (h.startsWith('*.')) return h.slice(1).endsWith(suffix);
+    return h.endsWith(suffix) && h.length > suffix.length;
+  }
+  return p === h;
+}
+
+/** The more specific of two hostnames when they overlap (Gateway API hostname intersection); undefined when disjoint. */
+export function intersectHosts(a: string, b: string): string | undefined {
+  if (hostMatches(a, b)) return b;
+  if (hostMatches(b, a)) return a;
+  return undefined;
+}
+
+/** Istio `exportTo`: `*` everyone, `.` own namespace, else the listed namespaces. */
+export function exportedTo(exportTo: readonly string[] | undefined, ownNamespace: string, toNamespace: string): boolean {
+  if (exportTo === undefined || exportTo.length === 0) return true;
+  return exportTo.some((e) => e === '*' || (e === '.' && ownNamespace === toNamespace) || e === toNamespace);
+}
+
+/** Hostname of a Kubernetes Service, or undefined for other registry entries. */
+function kubeServiceParts(svc: ServiceInfo, domainSuffix: string): { name: string; ns: string } | undefined {
+  const suffix = `.svc.${domainSuffix}`;
+  if (!svc.origin.startsWith('core/Service:') || !svc.hostname.endsWith(suffix)) return undefined;
+  const [name, ns] = svc.hostname.slice(0, -suffix.length).split('.');
+  return name && ns ? { name, ns } : undefined;
+}
+
+/**
+ * Domains of a sidecar outbound virtual host, as Istio's `generateVirtualHostDomains`: the FQDN,
+ * for Kubernetes Services `name.ns.svc` and `name.ns` (plus bare `name` from the same namespace),
+ * and the VIPs; each also with `:port` since Envoy matches the Host header including any port.
+ */
+export function sidecarDomains(svc: ServiceInfo, port: number, proxyNamespace: string, domainSuffix: string): string[] {
+  const names = [svc.hostname];
+  const kube = kubeServiceParts(svc, domainSuffix);
+  if (kube) {
+    if (kube.ns === proxyNamespace) names.push(kube.name);
+    names.push(`${kube.name}.${kube.ns}.svc`, `${kube.name}.${kube.ns}`);
+  }
+  for (const vip of svc.addresses) names.push(vip.includes(':') ? `[${vip}]` : vip);
+  const out: string[] = [];
+  for (const n of names) out.push(n, `${n}:${port}`);
+  return out;
+}
+
+/** Name of a sidecar outbound virtual host: `<hostname>:<port>`. */
+export function vhostName(host: string, port: number): string {
+  return `${host}:${port}`;
+}
+
+/** Domains of a gateway virtual host: the host, plus `host:*` so a Host header carrying a port still matches. */
+export function gatewayDomains(host: string): string[] {
+  return host === '*' ? ['*'] : [host, `${host}:*`];
+}

@@ -1,0 +1,129 @@
+/**
+ * The sidecar outbound HTTP RouteConfiguration for one port (named after the port, as Istio):
+ * one virtual host per visible service with an HTTP-capable port of that number, whose routes
+ * come from GAMMA routes (HTTPRoute/GRPCRoute with a Service parent) if any apply, else from the
+ * single VirtualService bound to `mesh` for that host, else Istio's `default` route; plus the
+ * `allow_any` (or `block_all`) virtual host for unknown hosts. Also used for proxyless gRPC
+ * (Istio's API-listener routes are the same configuration).
+ */
+
+import type { ProxyNode } from '../../proxy-node.ts';
+import type { ServiceInfo } from '../../../registry/types.ts';
+import type { XdsJson } from '../../../xds/types.ts';
+import { PassthroughCluster, outboundClusterName, sidecarOutboundRouteName } from '../names.ts';
+import { type AnyRoute, allRoutes, attachParent } from './attachment.ts';
+import { retryPolicy } from './envoy.ts';
+import { type RankedRoute, gatewayApiRoutes, sortGatewayApiRoutes } from './gateway-api-route.ts';
+import { exportedTo, sidecarDomains, vhostName } from './hosts.ts';
+import { type IstioRouteContext, translateIstioHttp } from './istio-route.ts';
+import type { RouteInputs } from './types.ts';
+import { flattenVirtualService, selectVirtualServices, virtualServiceForHost } from './virtual-service.ts';
+
+type Json = Record<string, unknown>;
+
+const HTTP_PROTOCOLS = new Set(['HTTP', 'HTTP2', 'GRPC', 'UNKNOWN']);
+
+/** Services visible from `namespace` (exportTo) with an HTTP-capable port `port`, by hostname. */
+export function httpServicesOnPort(inputs: RouteInputs, namespace: string, port: number): ServiceInfo[] {
+  return inputs.services
+    .filter((s) => exportedTo(s.exportTo, s.namespace, namespace) && s.ports.some((p) => p.port === port && HTTP_PROTOCOLS.has(p.protocol)))
+    .sort((a, b) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0));
+}
+
+/** Istio's `default` route: everything to the service's port, no timeout, default retries. */
+export function defaultRoute(host: string, port: number): Json {
+  return {
+    name: 'default',
+    match: { prefix: '/' },
+    route: {
+      cluster: outboundClusterName(port, '', host),
+      timeout: '0s',
+      retry_policy: retryPolicy(),
+      max_stream_duration: { max_stream_duration: '0s', grpc_timeout_header_max: '0s' },
+    },
+    decorator: { operation: `${host}:${port}/*` },
+  };
+}
+
+/**
+ * GAMMA routes for a service port as seen from a proxy's namespace. Producer routes (in the
+ * service's namespace) apply everywhere; consumer routes (elsewhere) only in their own namespace
+ * and, when present, replace the producer routes (Gateway API GEP-1294).
+ */
+export function gammaRoutesFor(inputs: RouteInputs, svc: ServiceInfo, port: number, proxyNamespace: string, routes: readonly AnyRoute[] = allRoutes(inputs)): AnyRoute[] {
+  const producer: AnyRoute[] = [];
+  const consumer: AnyRoute[] = [];
+  for (const r of routes) {
+    const ns = r.resource.metadata.namespace;
+    const applies = (r.resource.spec.parentRefs ?? []).some((p) => {
+      const a = attachParent(inputs, r, p);
+      return a.accepted === 'Accepted' && a.service?.hostname === svc.hostname && (p.port === undefined || p.port === port);
+    });
+    if (!applies) continue;
+    if (ns === svc.namespace) producer.push(r);
+    else if (ns === proxyNamespace) consumer.push(r);
+  }
+  return consumer.length ? consumer : producer;
+}
+
+function unknownHostVhost(inputs: RouteInputs): Json {
+  if (inputs.outboundTrafficPolicy === 'REGISTRY_ONLY') {
+    return {
+      name: 'block_all',
+      domains: ['*'],
+      routes: [{ name: 'block_all', match: { prefix: '/' }, direct_response: { status: 502 } }],
+      include_request_attempt_count: true,
+    };
+  }
+  return {
+    name: 'allow_any',
+    domains: ['*'],
+    routes: [
+      {
+        name: 'allow_any',
+        match: { prefix: '/' },
+        route: { cluster: PassthroughCluster, timeout: '0s', max_stream_duration: { max_stream_duration: '0s', grpc_timeout_header_max: '0s' } },
+      },
+    ],
+    include_request_attempt_count: true,
+  };
+}
+
+/**
+ * The RouteConfiguration named `String(port)` for a sidecar's outbound HTTP traffic on `port`.
+ * VirtualServices are selected by `mesh` binding and exportTo; only the oldest VS per host
+ * applies (exact host beats wildcard), as Istio does for sidecars.
+ */
+export function buildSidecarOutboundRoute(inputs: RouteInputs, proxy: ProxyNode, port: number): XdsJson {
+  const vss = selectVirtualServices(inputs, ['mesh'], proxy.namespace);
+  const routes = allRoutes(inputs);
+  const ctx: IstioRouteContext = {
+    gatewayNames: ['mesh'],
+    port,
+    proxy,
+    domainSuffix: inputs.domainSuffix,
+    servicesByHost: new Map(inputs.services.map((s) => [s.hostname, s])),
+  };
+  const vhosts: Json[] = [];
+  for (const svc of httpServicesOnPort(inputs, proxy.namespace, port)) {
+    let vroutes: Json[];
+    const gamma = gammaRoutesFor(inputs, svc, port, proxy.namespace, routes);
+    if (gamma.length) {
+      const ranked: RankedRoute[] = gamma.flatMap((r) => gatewayApiRoutes(inputs, r));
+      vroutes = sortGatewayApiRoutes(ranked);
+    } else {
+      const vs = virtualServiceForHost(vss, svc.hostname, inputs.domainSuffix);
+      vroutes = vs ? flattenVirtualService(vs, inputs).flatMap((f) => translateIstioHttp(f, ctx)) : [];
+      // A VS none of whose matches apply to this proxy (sourceLabels, port) leaves the host with Istio's default route.
+      if (vroutes.length === 0) vroutes = [defaultRoute(svc.hostname, port)];
+    }
+    vhosts.push({
+      name: vhostName(svc.hostname, port),
+      domains: sidecarDomains(svc, port, proxy.namespace, inputs.domainSuffix),
+      routes: vroutes,
+      include_request_attempt_count: true,
+    });
+  }
+  vhosts.push(unknownHostVhost(inputs));
+  return { name: sidecarOutboundRouteName(port), virtual_hosts: vhosts, validate_clusters: false };
+}
