@@ -191,3 +191,12 @@ export function corsConfig(c: CorsOptions): XdsJson {
 export function regexMatcher(regex: string): Json {
   return { safe_regex: { regex } };
 }
+
+/**
+ * The .proto files of the typed extensions these routes reference inside `Any` (retry host
+ * predicate, retry priority). The xDS codec must have them loaded (`loadProtoFiles`) to encode.
+ */
+export const ROUTE_EXTENSION_PROTOS: readonly string[] = [
+  'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
+  'envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto',
+];

@@ -28,3 +28,4 @@ export {
 } from './status.ts';
 export { INVALID_BACKEND_CLUSTER } from './gateway-api-route.ts';
 export { attachParent, resolveBackend, allRoutes, type AnyRoute, type ParentAttachment } from './attachment.ts';
+export { ROUTE_EXTENSION_PROTOS } from './envoy.ts';
