@@ -1,0 +1,138 @@
+/**
+ * Turns one proxy's generated XdsResourceSet into what the ADS streams send: every resource
+ * encoded once into an Any (cached by object identity, since translated resources are immutable),
+ * a content hash per resource (the delta per-resource version) and per type (the SotW version).
+ * A resource that does not encode is a translation bug: it is left out and reported, never sent
+ * half-formed. Also the go-control-plane style consistency check of a set (every RDS name a
+ * listener uses, every cluster a route names, every EDS cluster's endpoints are present).
+ */
+import { createHash } from 'node:crypto';
+import { describeError } from '../../errors.ts';
+import { toAny, type AnyBytes } from '../../xds/codec.ts';
+import { TypeUrl, type XdsJson, type XdsResourceSet, type XdsTypeUrl } from '../../xds/types.ts';
+
+/** One encoded resource. */
+export interface EncodedResource {
+  readonly name: string;
+  readonly json: XdsJson;
+  readonly any: AnyBytes;
+  /** Content hash; the per-resource version in delta xDS. */
+  readonly hash: string;
+}
+
+/** Everything of one type a proxy could be sent, by name. */
+export interface EncodedType {
+  readonly typeUrl: string;
+  readonly resources: ReadonlyMap<string, EncodedResource>;
+}
+
+/** A proxy's whole encoded set, plus resources that failed to encode. */
+export interface EncodedSet {
+  readonly types: ReadonlyMap<string, EncodedType>;
+  readonly errors: readonly string[];
+}
+
+const cache = new WeakMap<object, EncodedResource>();
+
+function encodeOne(typeUrl: string, name: string, json: XdsJson): EncodedResource {
+  const hit = cache.get(json);
+  if (hit !== undefined && hit.name === name) return hit;
+  const any = toAny(json['@type'] === undefined ? { '@type': typeUrl, ...json } : json);
+  const hash = createHash('sha256').update(any.value).digest('hex').slice(0, 16);
+  const enc: EncodedResource = { name, json, any, hash };
+  cache.set(json, enc);
+  return enc;
+}
+
+/** Encodes a resource set; resources that fail are listed in `errors` and left out. */
+export function encodeSet(set: XdsResourceSet): EncodedSet {
+  const types = new Map<string, EncodedType>();
+  const errors: string[] = [];
+  for (const [typeUrl, byName] of set) {
+    const resources = new Map<string, EncodedResource>();
+    for (const [name, json] of byName) {
+      try {
+        resources.set(name, encodeOne(typeUrl, name, json));
+      } catch (err) {
+        errors.push(`${shortTypeName(typeUrl)} ${name}: ${describeError(err)}`);
+      }
+    }
+    types.set(typeUrl, { typeUrl, resources });
+  }
+  return { types, errors };
+}
+
+/** Version of a group of resources: hash over their names and content hashes (order-free). */
+export function versionOf(resources: Iterable<EncodedResource>): string {
+  const parts = [...resources].map((r) => `${r.name}\u0000${r.hash}`).sort();
+  if (parts.length === 0) return 'empty';
+  return createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 12);
+}
+
+const shortNames: Record<string, string> = {
+  [TypeUrl.Cluster]: 'CDS',
+  [TypeUrl.Listener]: 'LDS',
+  [TypeUrl.ClusterLoadAssignment]: 'EDS',
+  [TypeUrl.RouteConfiguration]: 'RDS',
+  [TypeUrl.Secret]: 'SDS',
+};
+
+/** CDS / LDS / EDS / RDS / SDS for the known type URLs, else the message name. */
+export function shortTypeName(typeUrl: string): string {
+  return shortNames[typeUrl] ?? typeUrl.slice(typeUrl.lastIndexOf('/') + 1);
+}
+
+/** Order in which changed types are pushed: Envoy's "make before break" for ADS, unknown types last. */
+export function pushOrder(typeUrls: Iterable<string>): string[] {
+  const rank = (t: string): number => {
+    const i = ([TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration, TypeUrl.Secret] as string[]).indexOf(t);
+    return i < 0 ? 100 : i;
+  };
+  return [...typeUrls].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+function* walk(v: unknown): Generator<[string, unknown, Record<string, unknown>]> {
+  if (Array.isArray(v)) for (const x of v) yield* walk(x);
+  else if (v !== null && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      yield [k, x, v as Record<string, unknown>];
+      yield* walk(x);
+    }
+  }
+}
+
+/**
+ * Problems that would make a proxy wait forever or 503: a listener's RDS name with no route
+ * configuration, a route naming a cluster not in the set, an EDS cluster with no endpoints
+ * resource. Empty when consistent.
+ */
+export function consistencyProblems(set: XdsResourceSet): string[] {
+  const problems: string[] = [];
+  const clusters = set.get(TypeUrl.Cluster as XdsTypeUrl) ?? new Map<string, XdsJson>();
+  const routes = set.get(TypeUrl.RouteConfiguration as XdsTypeUrl) ?? new Map<string, XdsJson>();
+  const endpoints = set.get(TypeUrl.ClusterLoadAssignment as XdsTypeUrl) ?? new Map<string, XdsJson>();
+  for (const [name, l] of set.get(TypeUrl.Listener as XdsTypeUrl) ?? []) {
+    for (const [k, v] of walk(l)) {
+      if (k === 'route_config_name' && typeof v === 'string' && !routes.has(v)) {
+        problems.push(`listener ${name}: route configuration '${v}' is not in the set`);
+      }
+    }
+  }
+  for (const [name, rc] of routes) {
+    for (const [k, v, parent] of walk(rc)) {
+      // RouteAction.cluster, mirror policies' cluster, and weighted_clusters.clusters[].name.
+      const isClusterRef = k === 'cluster' || (k === 'name' && 'weight' in parent);
+      if (isClusterRef && typeof v === 'string' && !clusters.has(v)) {
+        problems.push(`route configuration ${name}: cluster '${v}' is not in the set`);
+      }
+    }
+  }
+  for (const [name, c] of clusters) {
+    if (c.type === 'EDS') {
+      const eds = c.eds_cluster_config as { service_name?: string } | undefined;
+      const svc = eds?.service_name !== undefined && eds.service_name !== '' ? eds.service_name : name;
+      if (!endpoints.has(svc)) problems.push(`cluster ${name}: endpoints '${svc}' are not in the set`);
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,139 @@
+/**
+ * What one ADS stream (SotW or delta) shares: who the proxy is (parsed from the Node in its first
+ * request), its current encoded resource set (regenerated on push), what it was sent (for
+ * `/debug/config_dump`), its status row, and a serial work queue so requests and pushes on one
+ * stream are handled strictly one after the other even though generation may be async.
+ */
+import { randomUUID } from 'node:crypto';
+import { describeError } from '../../errors.ts';
+import type { NodeJson } from '../../xds/ads-wire.ts';
+import type { XdsJson, XdsResourceSet } from '../../xds/types.ts';
+import { proxyNodeFromXds, type ProxyNode } from '../proxy-node.ts';
+import { consistencyProblems, encodeSet, type EncodedResource, type EncodedSet } from './resources.ts';
+import type { StatusTracker } from './status.ts';
+
+/** Minimal structured logger (pino's shape). */
+export interface XdsLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export const silentLogger: XdsLogger = { info() {}, warn() {} };
+
+/** What the server gives every stream. */
+export interface SessionDeps {
+  generate(proxy: ProxyNode): XdsResourceSet | Promise<XdsResourceSet>;
+  status: StatusTracker;
+  log: XdsLogger;
+  controlPlaneId: string;
+  /** 'reject': an inconsistent set is not served (the previous one stays); 'warn': served, reported. */
+  consistency: 'warn' | 'reject';
+}
+
+const empty: EncodedSet = { types: new Map(), errors: [] };
+
+export class ProxySession {
+  readonly connectionId = randomUUID();
+  readonly mode: 'sotw' | 'delta';
+  readonly peer: string;
+  readonly deps: SessionDeps;
+  proxy: ProxyNode | undefined;
+  current: EncodedSet | undefined;
+  /** What was sent and not removed since, per type URL then name. */
+  readonly sent = new Map<string, Map<string, XdsJson>>();
+  dirty = false;
+  closed = false;
+  #queue: Promise<void> = Promise.resolve();
+  #nonce = 0;
+
+  constructor(deps: SessionDeps, mode: 'sotw' | 'delta', peer: string) {
+    this.deps = deps;
+    this.mode = mode;
+    this.peer = peer;
+  }
+
+  /** Runs `fn` after everything queued before it; errors go to `onError`. */
+  run(fn: () => void | Promise<void>, onError: (err: unknown) => void): void {
+    this.#queue = this.#queue.then(async () => {
+      if (this.closed) return;
+      try {
+        await fn();
+      } catch (err) {
+        onError(err);
+      }
+    });
+  }
+
+  /** Resolves once everything queued so far has run. */
+  idle(): Promise<void> {
+    return this.#queue;
+  }
+
+  nextNonce(): string {
+    this.#nonce++;
+    return `${this.#nonce}`;
+  }
+
+  /** Registers the proxy on its first request and generates its first set. */
+  async init(node: NodeJson): Promise<void> {
+    const proxy = proxyNodeFromXds({ id: node.id, cluster: node.cluster, metadata: node.metadata, user_agent_name: node.user_agent_name });
+    this.proxy = proxy;
+    this.deps.status.connect({
+      id: proxy.id,
+      connectionId: this.connectionId,
+      mode: this.mode,
+      peer: this.peer,
+      connectedAt: new Date().toISOString(),
+      node: { id: node.id ?? '', cluster: node.cluster, user_agent_name: node.user_agent_name, metadata: node.metadata },
+      proxy,
+    });
+    this.deps.log.info({ proxy: proxy.id, mode: this.mode, peer: this.peer }, 'xds: proxy connected');
+    await this.regenerate();
+  }
+
+  /** Regenerates this proxy's set; on failure keeps the previous one. True when a new set is in place. */
+  async regenerate(): Promise<boolean> {
+    const proxy = this.proxy;
+    if (proxy === undefined) return false;
+    this.dirty = false;
+    let set: XdsResourceSet;
+    try {
+      set = await this.deps.generate(proxy);
+    } catch (err) {
+      this.deps.status.counters.generateErrors++;
+      this.deps.status.problems(this.connectionId, [`generate failed: ${describeError(err)}`]);
+      this.deps.log.warn({ proxy: proxy.id, err: describeError(err) }, 'xds: generating resources failed; keeping the previous set');
+      return false;
+    }
+    const encoded = encodeSet(set);
+    const inconsistent = consistencyProblems(set);
+    const problems = [...encoded.errors, ...inconsistent];
+    this.deps.status.problems(this.connectionId, problems);
+    if (problems.length > 0) this.deps.log.warn({ proxy: proxy.id, problems }, 'xds: problems in generated resources');
+    if (inconsistent.length > 0 && this.deps.consistency === 'reject' && this.current !== undefined) return false;
+    this.current = encoded;
+    return true;
+  }
+
+  /** Resources of one type in the current set. */
+  resourcesOf(typeUrl: string): ReadonlyMap<string, EncodedResource> {
+    return (this.current ?? empty).types.get(typeUrl)?.resources ?? new Map();
+  }
+
+  recordSent(typeUrl: string, resources: Iterable<EncodedResource>, removed: Iterable<string>, replaceAll: boolean): void {
+    let m = this.sent.get(typeUrl);
+    if (m === undefined || replaceAll) {
+      m = new Map();
+      this.sent.set(typeUrl, m);
+    }
+    for (const r of resources) m.set(r.name, r.json);
+    for (const name of removed) m.delete(name);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.deps.status.disconnect(this.connectionId);
+    if (this.proxy !== undefined) this.deps.log.info({ proxy: this.proxy.id, mode: this.mode }, 'xds: proxy disconnected');
+  }
+}

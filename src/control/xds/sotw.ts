@@ -1,0 +1,152 @@
+/**
+ * State-of-the-world ADS (`StreamAggregatedResources`). Per type: the subscription (wildcard, as
+ * Envoy asks for LDS/CDS, or named, as for RDS/EDS and everything gRPC asks for), the version and
+ * nonce last sent. A request is classified as the xDS protocol doc says: empty response_nonce =
+ * new subscription (always answered); nonce equal to the last one sent = ACK, or NACK when
+ * error_detail is set; any other nonce is stale and ignored. A response carries every subscribed
+ * resource of the type, and is only sent when that content's version changed.
+ */
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { describeError } from '../../errors.ts';
+import type { DiscoveryRequestMsg, DiscoveryResponseMsg } from '../../xds/ads-wire.ts';
+import { pushOrder, shortTypeName, versionOf, type EncodedResource } from './resources.ts';
+import { ProxySession, type SessionDeps } from './session.ts';
+
+interface TypeState {
+  wildcard: boolean;
+  names: Set<string>;
+  version: string | undefined;
+  nonce: string | undefined;
+}
+
+/** A live stream as the server tracks it. */
+export interface StreamHandle {
+  readonly session: ProxySession;
+  /** Regenerates and pushes what changed (queued behind pending requests). */
+  refresh(): void;
+  /** Ends the stream (server shutdown). */
+  end(): void;
+}
+
+/** Serves one SotW ADS stream. */
+export function serveSotw(
+  call: ServerDuplexStream<DiscoveryRequestMsg, DiscoveryResponseMsg>,
+  deps: SessionDeps,
+  onClose: (h: StreamHandle) => void,
+): StreamHandle {
+  const session = new ProxySession(deps, 'sotw', call.getPeer());
+  const types = new Map<string, TypeState>();
+
+  const fail = (err: unknown): void => {
+    deps.log.warn({ proxy: session.proxy?.id, err: describeError(err) }, 'xds: stream error');
+    finish();
+    // grpc-js turns an emitted error into the stream's status and ends it.
+    call.emit('error', Object.assign(new Error(describeError(err)), { code: GrpcStatus.INTERNAL }));
+  };
+
+  function send(typeUrl: string, st: TypeState, force: boolean): void {
+    const all = session.resourcesOf(typeUrl);
+    const chosen: EncodedResource[] = [];
+    if (st.wildcard) chosen.push(...all.values());
+    else {
+      for (const n of st.names) {
+        const r = all.get(n);
+        if (r !== undefined) chosen.push(r);
+      }
+    }
+    const version = versionOf(chosen);
+    if (!force && version === st.version) return;
+    const nonce = session.nextNonce();
+    st.version = version;
+    st.nonce = nonce;
+    call.write({
+      version_info: version,
+      type_url: typeUrl,
+      nonce,
+      resources: chosen.map((r) => r.any),
+      control_plane: { identifier: deps.controlPlaneId },
+    });
+    session.recordSent(typeUrl, chosen, [], true);
+    deps.status.sent(session.connectionId, typeUrl, version, nonce, chosen.length);
+  }
+
+  async function handle(req: DiscoveryRequestMsg): Promise<void> {
+    if (session.proxy === undefined) {
+      if (req.node === undefined || (req.node.id ?? '') === '') {
+        finish();
+        call.emit('error', Object.assign(new Error('first DiscoveryRequest must carry node.id'), { code: GrpcStatus.INVALID_ARGUMENT }));
+        return;
+      }
+      await session.init(req.node);
+    }
+    const typeUrl = req.type_url ?? '';
+    if (typeUrl === '') return;
+    const names = req.resource_names ?? [];
+    const nonce = req.response_nonce ?? '';
+    let st = types.get(typeUrl);
+    if (nonce !== '' && (st === undefined || nonce !== st.nonce)) {
+      return; // stale: a response crossed this request on the wire; a newer request will follow.
+    }
+    const first = st === undefined;
+    if (st === undefined) {
+      st = { wildcard: false, names: new Set(), version: undefined, nonce: undefined };
+      types.set(typeUrl, st);
+    }
+    // Wildcard per the xDS doc: an empty list on the first request (legacy), or an explicit "*".
+    const wildcard = names.includes('*') || (names.length === 0 && (first || st.wildcard));
+    const named = new Set(names.filter((n) => n !== '*'));
+    const namesChanged = wildcard !== st.wildcard || named.size !== st.names.size || [...named].some((n) => !st.names.has(n));
+    st.wildcard = wildcard;
+    st.names = named;
+    if (namesChanged || first) deps.status.subscribed(session.connectionId, typeUrl, wildcard ? undefined : [...named]);
+
+    if (nonce === '') {
+      send(typeUrl, st, true); // new subscription or reconnect: always answer
+      return;
+    }
+    if (req.error_detail !== undefined) {
+      const message = req.error_detail.message ?? '';
+      deps.status.nacked(session.connectionId, typeUrl, st.version ?? '', message);
+      deps.log.warn({ proxy: session.proxy?.id, type: shortTypeName(typeUrl), version: st.version, error: message }, 'xds: NACK');
+    } else {
+      deps.status.acked(session.connectionId, typeUrl, req.version_info ?? '');
+    }
+    // Names changed with the (N)ACK, or content moved on while this one was in flight.
+    send(typeUrl, st, false);
+  }
+
+  let closed = false;
+  const handle_: StreamHandle = {
+    session,
+    refresh(): void {
+      session.dirty = true;
+      session.run(async () => {
+        if (session.proxy === undefined || !session.dirty) return;
+        if (!(await session.regenerate())) return;
+        for (const typeUrl of pushOrder(types.keys())) send(typeUrl, types.get(typeUrl) as TypeState, false);
+      }, fail);
+    },
+    end(): void {
+      finish();
+      call.end();
+    },
+  };
+
+  function finish(): void {
+    if (closed) return;
+    closed = true;
+    session.close();
+    onClose(handle_);
+  }
+
+  call.on('data', (req: DiscoveryRequestMsg) => session.run(() => handle(req), fail));
+  call.on('end', () => {
+    finish();
+    call.end();
+  });
+  call.on('error', () => finish());
+  call.on('cancelled', () => finish());
+  call.on('close', () => finish());
+  return handle_;
+}
