@@ -1,0 +1,201 @@
+/**
+ * Cluster resources for one proxy. Outbound: one per in-scope service port
+ * (`outbound|<port>||<host>`) and per DestinationRule subset (`outbound|<port>|<subset>|<host>`);
+ * mesh services and STATIC ServiceEntries are EDS over ADS (as Istio), DNS ServiceEntries are
+ * STRICT_DNS (DNS_ROUND_ROBIN: LOGICAL_DNS) with inline endpoints, resolution NONE and headless
+ * services are ORIGINAL_DST. Always: `BlackHoleCluster` (STATIC, no endpoints) and
+ * `PassthroughCluster` (ORIGINAL_DST). Sidecars also get `inbound|<port>||` clusters (STATIC,
+ * the application on 127.0.0.1). UDP ports are skipped (Envoy's TCP/HTTP listeners cannot carry them).
+ */
+import type { EndpointInfo, ServiceInfo, ServicePort } from '../../registry/types.ts';
+import type { MeshSnapshot } from '../snapshot/snapshot.ts';
+import type { IndexedDestinationRule } from '../snapshot/destination-rules.ts';
+import type { ProxyNode } from '../proxy-node.ts';
+import { BlackHoleCluster, inboundClusterName, outboundClusterName, PassthroughCluster } from './names.ts';
+import { effectivePolicy, ruleFor } from './traffic-policy.ts';
+import type { EffectivePolicy } from './traffic-policy.ts';
+import { DefaultConnectTimeout, policyFields } from './cluster-policy.ts';
+import { upstreamTransportSocket } from './upstream-tls.ts';
+import { inboundServices, metadataMap, serviceIdentities } from './identity.ts';
+import type { ProxyScope } from './scope.ts';
+
+type Json = Record<string, unknown>;
+
+/** One outbound cluster and what its endpoints are made of. */
+export interface OutboundCluster {
+  readonly name: string;
+  readonly service: ServiceInfo;
+  readonly port: ServicePort;
+  readonly subset: string;
+  /** Subset labels endpoints must carry (empty: all). */
+  readonly labels: Readonly<Record<string, string>>;
+  readonly policy: EffectivePolicy;
+  /** True when the cluster takes its endpoints from EDS. */
+  readonly eds: boolean;
+}
+
+/** The ADS config source used for EDS/RDS/SDS. */
+export const AdsConfigSource = Object.freeze({ ads: {}, resource_api_version: 'V3' });
+
+/** Named subsets of a rule (a wildcard rule's subsets apply to every host it covers, as in Istio). */
+function subsetsOf(rule: IndexedDestinationRule | undefined): { name: string; labels: Record<string, string> }[] {
+  return (rule?.spec.subsets ?? [])
+    .filter((s) => s.name !== undefined && s.name !== '')
+    .map((s) => ({ name: s.name!, labels: { ...(s.labels ?? {}) } }));
+}
+
+/** Plans the outbound clusters of a scope (deterministic order: services, ports, '' then subsets). */
+export function planOutboundClusters(snapshot: MeshSnapshot, proxy: ProxyNode, scope: ProxyScope): OutboundCluster[] {
+  const out: OutboundCluster[] = [];
+  for (const svc of scope.services) {
+    const rule = ruleFor(snapshot, svc.hostname, proxy.namespace);
+    for (const port of svc.ports) {
+      if (port.protocol === 'UDP' || port.port <= 0) continue;
+      const eds = svc.resolution === 'STATIC';
+      out.push({ name: outboundClusterName(port.port, '', svc.hostname), service: svc, port, subset: '', labels: {}, policy: effectivePolicy(rule, port.port, ''), eds });
+      for (const s of subsetsOf(rule)) {
+        out.push({
+          name: outboundClusterName(port.port, s.name, svc.hostname), service: svc, port, subset: s.name, labels: s.labels,
+          policy: effectivePolicy(rule, port.port, s.name), eds,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+function socketAddress(address: string, port: number): Json {
+  return { socket_address: { address, port_value: port } };
+}
+
+function inlineAssignment(name: string, eps: readonly EndpointInfo[]): Json {
+  return {
+    cluster_name: name,
+    endpoints: [{ lb_endpoints: eps.map((e) => ({ endpoint: { address: socketAddress(e.address, e.port) }, load_balancing_weight: e.weight })) }],
+  };
+}
+
+function subsetMatches(labels: Readonly<Record<string, string>>, e: EndpointInfo): boolean {
+  for (const [k, v] of Object.entries(labels)) if (e.labels[k] !== v) return false;
+  return true;
+}
+
+/** The Envoy Cluster for a planned outbound cluster. */
+export function outboundCluster(snapshot: MeshSnapshot, c: OutboundCluster): Json {
+  const svc = c.service;
+  const cluster: Json = { name: c.name };
+  const fields = policyFields(c.policy, c.port.protocol);
+  const passthroughLb = c.policy.loadBalancer?.simple === 'PASSTHROUGH';
+  if (svc.resolution === 'NONE' || passthroughLb) {
+    Object.assign(cluster, { type: 'ORIGINAL_DST', ...fields, lb_policy: 'CLUSTER_PROVIDED' });
+    delete cluster.ring_hash_lb_config;
+    delete cluster.maglev_lb_config;
+  } else if (c.eds) {
+    Object.assign(cluster, { type: 'EDS', eds_cluster_config: { service_name: c.name, eds_config: AdsConfigSource }, ...fields });
+  } else {
+    const eps = snapshot.registry.endpoints(svc.hostname, c.port.port).filter((e) => e.healthy && subsetMatches(c.labels, e));
+    const logical = svc.resolution === 'DNS_ROUND_ROBIN';
+    Object.assign(cluster, {
+      type: logical ? 'LOGICAL_DNS' : 'STRICT_DNS',
+      dns_lookup_family: 'V4_ONLY',
+      ...fields,
+      // LOGICAL_DNS takes exactly one endpoint (Istio uses the first).
+      load_assignment: inlineAssignment(c.name, logical ? eps.slice(0, 1) : eps),
+    });
+  }
+  const socket = upstreamTransportSocket({
+    tls: c.policy.tls,
+    port: c.port.port,
+    subset: c.subset,
+    host: svc.hostname,
+    identities: serviceIdentities(snapshot, svc, c.port.port),
+  });
+  if (socket !== undefined) cluster.transport_socket = socket;
+  cluster.metadata = {
+    filter_metadata: {
+      istio: { services: [{ host: svc.hostname, name: svc.name, namespace: svc.namespace }], ...(c.subset !== '' ? { subset: c.subset } : {}), default_original_port: c.port.port },
+    },
+  };
+  return cluster;
+}
+
+/** The two catch-all clusters Istio always sends. */
+export function catchAllClusters(): Json[] {
+  return [
+    { name: BlackHoleCluster, type: 'STATIC', connect_timeout: DefaultConnectTimeout },
+    { name: PassthroughCluster, type: 'ORIGINAL_DST', connect_timeout: DefaultConnectTimeout, lb_policy: 'CLUSTER_PROVIDED', circuit_breakers: { thresholds: [{ max_connections: 4294967295, max_pending_requests: 4294967295, max_requests: 4294967295, max_retries: 4294967295, track_remaining: true }] } },
+  ];
+}
+
+/** One inbound port of a sidecar: where the proxy accepts it and where the application listens. */
+export interface InboundPort {
+  /** The workload port peers dial (service targetPort); names `inbound|<port>||`. */
+  readonly port: number;
+  readonly protocol: ServicePort['protocol'];
+  readonly name: string;
+  /** Where the application listens (127.0.0.1:<appPort>). */
+  readonly appAddress: string;
+  readonly appPort: number;
+}
+
+/**
+ * The sidecar's inbound ports: the Sidecar resource's `ingress` entries when present
+ * (`defaultEndpoint` `127.0.0.1:<port>`), else the target ports of the services selecting it.
+ * Node metadata `TRELLIS_APP_PORTS` ({"<port>": appPort}) remaps where the app listens
+ * (explicit capture on one machine: the proxy holds the service port, the app another).
+ */
+export function inboundPorts(snapshot: MeshSnapshot, proxy: ProxyNode, scope: ProxyScope): InboundPort[] {
+  const appPorts = metadataMap(proxy, 'TRELLIS_APP_PORTS') ?? {};
+  const app = (port: number) => {
+    const v = appPorts[String(port)];
+    return typeof v === 'number' && Number.isInteger(v) ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : port;
+  };
+  const seen = new Map<number, InboundPort>();
+  const ingress = scope.sidecar?.ingress;
+  if (ingress !== undefined && ingress.length > 0) {
+    for (const i of ingress) {
+      const n = i.port?.number;
+      if (n === undefined || seen.has(n)) continue;
+      const m = /^(?:(.*):)?(\d+)$/.exec(i.defaultEndpoint ?? '');
+      const addr = m?.[1] !== undefined && m[1] !== '' && !m[1].startsWith('unix') ? m[1] : '127.0.0.1';
+      seen.set(n, {
+        port: n, name: i.port?.name ?? '', protocol: protocolWord(i.port?.protocol), appAddress: addr === '0.0.0.0' ? '127.0.0.1' : addr,
+        appPort: m !== null ? Number(m[2]) : app(n),
+      });
+    }
+  } else {
+    for (const svc of inboundServices(snapshot, proxy)) {
+      for (const p of svc.ports) {
+        if (p.protocol === 'UDP' || seen.has(p.targetPort)) continue;
+        seen.set(p.targetPort, { port: p.targetPort, name: p.name, protocol: p.protocol, appAddress: '127.0.0.1', appPort: app(p.targetPort) });
+      }
+    }
+  }
+  return [...seen.values()].sort((a, b) => a.port - b.port);
+}
+
+function protocolWord(p: string | undefined): ServicePort['protocol'] {
+  const u = (p ?? '').toUpperCase();
+  return (['HTTP', 'HTTP2', 'GRPC', 'HTTPS', 'TLS', 'TCP', 'MONGO', 'REDIS', 'MYSQL'] as const).find((x) => x === u) ?? 'UNKNOWN';
+}
+
+/** The STATIC inbound cluster for one inbound port. */
+export function inboundCluster(p: InboundPort): Json {
+  const name = inboundClusterName(p.port);
+  const c: Json = {
+    name,
+    type: 'STATIC',
+    connect_timeout: DefaultConnectTimeout,
+    lb_policy: 'ROUND_ROBIN',
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(p.appAddress, p.appPort) } }] }] },
+  };
+  if (p.protocol === 'HTTP2' || p.protocol === 'GRPC') {
+    c.typed_extension_protocol_options = {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+        '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+        explicit_http_config: { http2_protocol_options: {} },
+      },
+    };
+  }
+  return c;
+}

@@ -1,0 +1,110 @@
+/**
+ * Network filters and TLS contexts the listeners are made of: the HTTP connection manager (RDS
+ * over ADS, http_filters fault -> cors -> router, request ids, `use_remote_address` on the edge),
+ * the TCP proxy (one cluster or weighted clusters), the TLS inspector, and the downstream TLS
+ * context of gateway servers (files, SDS `kubernetes://<credentialName>`, or the workload
+ * identity for ISTIO_MUTUAL).
+ */
+import type { ServerTlsView } from '../snapshot/specs.ts';
+import { sdsSecret } from './upstream-tls.ts';
+import { AdsConfigSource } from './clusters.ts';
+
+type Json = Record<string, unknown>;
+
+export const HcmType = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+export const TcpProxyType = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
+export const HcmFilterName = 'envoy.filters.network.http_connection_manager';
+export const TcpProxyFilterName = 'envoy.filters.network.tcp_proxy';
+
+const fault = { name: 'envoy.filters.http.fault', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault' } };
+const cors = { name: 'envoy.filters.http.cors', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors' } };
+const router = { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } };
+
+export interface HcmOptions {
+  readonly statPrefix: string;
+  readonly routeConfigName: string;
+  /** Edge proxies trust the peer address (Istio sets it on gateways). */
+  readonly useRemoteAddress?: boolean;
+  /** Proxyless gRPC understands fault and router only. */
+  readonly proxyless?: boolean;
+}
+
+/** The HttpConnectionManager typed config (for api_listener and for filter chains). */
+export function hcmConfig(o: HcmOptions): Json {
+  const c: Json = {
+    '@type': HcmType,
+    stat_prefix: o.statPrefix,
+    rds: { route_config_name: o.routeConfigName, config_source: AdsConfigSource },
+    http_filters: o.proxyless === true ? [fault, router] : [fault, cors, router],
+  };
+  if (o.proxyless !== true) {
+    c.generate_request_id = true;
+    c.use_remote_address = o.useRemoteAddress === true;
+    c.normalize_path = true;
+    c.merge_slashes = true;
+    c.path_with_escaped_slashes_action = 'KEEP_UNCHANGED';
+  }
+  return c;
+}
+
+/** The HCM as a network filter. */
+export function hcmFilter(o: HcmOptions): Json {
+  return { name: HcmFilterName, typed_config: hcmConfig(o) };
+}
+
+/** A tcp_proxy to one cluster, or weighted clusters when `clusters` has more than one entry. */
+export function tcpProxyFilter(statPrefix: string, clusters: readonly { name: string; weight: number }[], idleTimeout?: string): Json {
+  const c: Json = { '@type': TcpProxyType, stat_prefix: statPrefix };
+  if (clusters.length === 1) c.cluster = clusters[0].name;
+  else c.weighted_clusters = { clusters: clusters.map((x) => ({ name: x.name, weight: x.weight })) };
+  if (idleTimeout !== undefined) c.idle_timeout = idleTimeout;
+  return { name: TcpProxyFilterName, typed_config: c };
+}
+
+/** The TLS inspector listener filter (SNI and ALPN for filter chain match). */
+export const TlsInspector = Object.freeze({
+  name: 'envoy.filters.listener.tls_inspector',
+  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector' },
+});
+
+/** A DownstreamTlsContext transport socket for a gateway server's TLS settings; undefined for PASSTHROUGH/none. */
+export function downstreamTransportSocket(tls: ServerTlsView | undefined, http: boolean): Json | undefined {
+  const mode = tls?.mode ?? 'PASSTHROUGH';
+  if (tls === undefined || (mode !== 'SIMPLE' && mode !== 'MUTUAL' && mode !== 'ISTIO_MUTUAL' && mode !== 'OPTIONAL_MUTUAL')) return undefined;
+  const common: Json = {};
+  if (http) common.alpn_protocols = ['h2', 'http/1.1'];
+  const sans = tls.subjectAltNames ?? [];
+  const sanMatch = sans.map((s) => ({ san_type: s.startsWith('spiffe://') ? 'URI' : 'DNS', matcher: { exact: s } }));
+  if (mode === 'ISTIO_MUTUAL') {
+    common.tls_certificate_sds_secret_configs = [sdsSecret('default')];
+    common.combined_validation_context = { default_validation_context: sanMatch.length > 0 ? { match_typed_subject_alt_names: sanMatch } : {}, validation_context_sds_secret_config: sdsSecret('ROOTCA') };
+  } else if (tls.credentialName !== undefined && tls.credentialName !== '') {
+    common.tls_certificate_sds_secret_configs = [sdsSecret(`kubernetes://${tls.credentialName}`)];
+    if (mode !== 'SIMPLE') {
+      common.combined_validation_context = {
+        default_validation_context: sanMatch.length > 0 ? { match_typed_subject_alt_names: sanMatch } : {},
+        validation_context_sds_secret_config: sdsSecret(`kubernetes://${tls.credentialName}-cacert`),
+      };
+    }
+  } else {
+    if (tls.serverCertificate !== undefined && tls.privateKey !== undefined) {
+      common.tls_certificates = [{ certificate_chain: { filename: tls.serverCertificate }, private_key: { filename: tls.privateKey } }];
+    }
+    if (mode !== 'SIMPLE' && tls.caCertificates !== undefined) {
+      common.validation_context = { trusted_ca: { filename: tls.caCertificates }, ...(sanMatch.length > 0 ? { match_typed_subject_alt_names: sanMatch } : {}) };
+    }
+  }
+  const params: Json = {};
+  if (tls.minProtocolVersion !== undefined) params.tls_minimum_protocol_version = tls.minProtocolVersion;
+  if (tls.maxProtocolVersion !== undefined) params.tls_maximum_protocol_version = tls.maxProtocolVersion;
+  if (tls.cipherSuites !== undefined && tls.cipherSuites.length > 0) params.cipher_suites = [...tls.cipherSuites];
+  if (Object.keys(params).length > 0) common.tls_params = params;
+  const ctx: Json = { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext', common_tls_context: common };
+  if (mode === 'MUTUAL' || mode === 'ISTIO_MUTUAL') ctx.require_client_certificate = true;
+  return { name: 'envoy.transport_sockets.tls', typed_config: ctx };
+}
+
+/** `{ socket_address: { address, port_value } }`. */
+export function socketAddress(address: string, port: number): Json {
+  return { socket_address: { address, port_value: port } };
+}

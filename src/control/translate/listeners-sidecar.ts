@@ -1,0 +1,212 @@
+/**
+ * Sidecar listeners, in both capture modes (DESIGN.md "Two ways to capture traffic").
+ *
+ * Explicit capture (default; no privileges): the workload dials its sidecar on loopback.
+ *   - One outbound listener per distinct service port P in scope, named `<addr>_<P>`, bound on
+ *     `<addr>:<local port>`; addr = node metadata `TRELLIS_OUTBOUND_ADDRESS` (default 127.0.0.1),
+ *     local port = `TRELLIS_OUTBOUND_PORTS[P]` (JSON {"9080": 19080}) or P itself. HTTP-family
+ *     ports carry an HCM with RDS route config `"<P>"` (Istio's name; virtual hosts by Host
+ *     header). Other ports: TLS/HTTPS services by SNI (tls_inspector + server_names, VirtualService
+ *     `tls` routes first), then the first plain TCP service on P (registry order; VirtualService
+ *     `tcp` routes apply); a port shared by HTTP and TCP services is HTTP (as Istio's conflict rule).
+ *     Unmatched TLS goes to BlackHoleCluster (no original destination to pass through to).
+ *   - An HTTP proxy listener `127.0.0.1_<port>` when `TRELLIS_HTTP_PROXY_PORT` is set, with RDS
+ *     `http_proxy` (every in-scope HTTP service, domains qualified with `:port`), for `HTTP_PROXY=`.
+ *   - Inbound: one listener `inbound_<addr>_<port>` per inbound port (services selecting the
+ *     workload, or the Sidecar's `ingress`), bound on `TRELLIS_INBOUND_ADDRESS` (default 0.0.0.0)
+ *     and `TRELLIS_INBOUND_PORTS[port]` or the port; it forwards to `inbound|<port>||`, i.e. the
+ *     application on 127.0.0.1:`TRELLIS_APP_PORTS[port]` (or the port).
+ * Transparent capture (iptables, Istio's layout): `virtualOutbound` on 15001 with
+ * use_original_dst, the same per-port outbound listeners as `0.0.0.0_<P>` with bind_to_port false
+ * (TCP services told apart by VIP prefix_ranges, default chain Passthrough/BlackHole per
+ * outboundTrafficPolicy), and `virtualInbound` on 15006 with one chain per inbound port
+ * (destination_port match) plus a passthrough chain.
+ */
+import type { ServiceInfo } from '../../registry/types.ts';
+import { isHttpProtocol } from '../../registry/protocol.ts';
+import type { MeshSnapshot } from '../snapshot/snapshot.ts';
+import { MeshGateway } from '../snapshot/virtual-services.ts';
+import type { ProxyNode } from '../proxy-node.ts';
+import { BlackHoleCluster, inboundClusterName, outboundClusterName, PassthroughCluster, sidecarOutboundRouteName } from './names.ts';
+import { hcmConfig, hcmFilter, socketAddress, tcpProxyFilter, TlsInspector } from './filters.ts';
+import { tcpRouteClusters, tlsRouteChains } from './l4-routes.ts';
+import type { WeightedCluster } from './l4-routes.ts';
+import type { InboundPort } from './clusters.ts';
+import { metadataMap, metadataPort } from './identity.ts';
+import type { ProxyScope } from './scope.ts';
+
+type Json = Record<string, unknown>;
+
+/** RDS name of the explicit-mode HTTP proxy listener (Istio's `http_proxy`). */
+export const HttpProxyRouteName = 'http_proxy';
+
+/** What listeners ask of route translation. */
+export type RouteRequest =
+  | { readonly kind: 'sidecar'; readonly name: string; readonly port: number }
+  | { readonly kind: 'http_proxy'; readonly name: string; readonly ports: readonly number[] };
+
+export interface SidecarListeners {
+  readonly listeners: Json[];
+  readonly routes: RouteRequest[];
+}
+
+function mapped(map: Record<string, unknown> | undefined, port: number): number {
+  const v = map?.[String(port)];
+  const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : NaN;
+  return Number.isInteger(n) && n > 0 && n <= 65535 ? n : port;
+}
+
+function metaString(proxy: ProxyNode, key: string, fallback: string): string {
+  const v = proxy.metadata[key];
+  return typeof v === 'string' && v !== '' ? v : fallback;
+}
+
+/** Services in scope grouped by port number (ascending), UDP and portless skipped. */
+function servicesByPort(scope: ProxyScope): Map<number, { svc: ServiceInfo; protocol: string }[]> {
+  const out = new Map<number, { svc: ServiceInfo; protocol: string }[]>();
+  for (const svc of scope.services) {
+    for (const p of svc.ports) {
+      if (p.protocol === 'UDP' || p.port <= 0) continue;
+      const l = out.get(p.port) ?? [];
+      l.push({ svc, protocol: p.protocol });
+      out.set(p.port, l);
+    }
+  }
+  return new Map([...out].sort((a, b) => a[0] - b[0]));
+}
+
+/** Filter chains for a non-HTTP outbound port. */
+function tcpChains(snapshot: MeshSnapshot, proxy: ProxyNode, scope: ProxyScope, port: number, svcs: { svc: ServiceInfo; protocol: string }[], clusterNames: ReadonlySet<string>, transparent: boolean): { chains: Json[]; tls: boolean } {
+  const inScope = (n: string) => clusterNames.has(n);
+  const chains: Json[] = [];
+  const stat = (c: readonly WeightedCluster[]) => (c.length === 1 ? c[0].name : `${port}`);
+  const covered = new Set<string>();
+  let tls = false;
+  const vss = snapshot.virtualServices.forGateway(MeshGateway, proxy.namespace);
+  for (const { svc, protocol } of svcs) {
+    if (protocol !== 'TLS' && protocol !== 'HTTPS') continue;
+    tls = true;
+    for (const vs of vss) {
+      if (!vs.hosts.includes(svc.hostname)) continue;
+      for (const c of tlsRouteChains(snapshot, vs, port, MeshGateway, inScope)) {
+        const sni = c.sniHosts.filter((h) => !covered.has(h));
+        if (sni.length === 0) continue;
+        sni.forEach((h) => covered.add(h));
+        chains.push({ filter_chain_match: { server_names: sni, transport_protocol: 'tls' }, filters: [tcpProxyFilter(stat(c.clusters), c.clusters)] });
+      }
+    }
+    if (!covered.has(svc.hostname)) {
+      covered.add(svc.hostname);
+      const c = [{ name: outboundClusterName(port, '', svc.hostname), weight: 100 }];
+      chains.push({ filter_chain_match: { server_names: [svc.hostname], transport_protocol: 'tls' }, filters: [tcpProxyFilter(c[0].name, c)] });
+    }
+  }
+  const plain = svcs.filter((s) => s.protocol !== 'TLS' && s.protocol !== 'HTTPS');
+  const tcpFor = (svc: ServiceInfo): WeightedCluster[] => {
+    for (const vs of vss) {
+      if (!vs.hosts.includes(svc.hostname)) continue;
+      const c = tcpRouteClusters(snapshot, vs, port, MeshGateway, inScope);
+      if (c !== undefined) return c;
+    }
+    return [{ name: outboundClusterName(port, '', svc.hostname), weight: 100 }];
+  };
+  if (transparent) {
+    for (const { svc } of plain) {
+      if (svc.addresses.length === 0) continue;
+      const c = tcpFor(svc);
+      chains.push({
+        filter_chain_match: { prefix_ranges: svc.addresses.map((a) => ({ address_prefix: a, prefix_len: a.includes(':') ? 128 : 32 })) },
+        filters: [tcpProxyFilter(stat(c), c)],
+      });
+    }
+    const fallback = plain.find((s) => s.svc.addresses.length === 0);
+    const c = fallback !== undefined ? tcpFor(fallback.svc) : [{ name: scope.outboundTrafficPolicy === 'REGISTRY_ONLY' ? BlackHoleCluster : PassthroughCluster, weight: 100 }];
+    chains.push({ filters: [tcpProxyFilter(stat(c), c)] });
+  } else {
+    const first = plain[0];
+    const c = first !== undefined ? tcpFor(first.svc) : [{ name: BlackHoleCluster, weight: 100 }];
+    chains.push({ filters: [tcpProxyFilter(stat(c), c)] });
+  }
+  return { chains, tls };
+}
+
+/** The sidecar's listeners and the route configurations they need. */
+export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope: ProxyScope, inbound: readonly InboundPort[], clusterNames: ReadonlySet<string>): SidecarListeners {
+  const transparent = proxy.captureMode === 'transparent';
+  const listeners: Json[] = [];
+  const routes: RouteRequest[] = [];
+  const outAddr = transparent ? '0.0.0.0' : metaString(proxy, 'TRELLIS_OUTBOUND_ADDRESS', '127.0.0.1');
+  const outPorts = metadataMap(proxy, 'TRELLIS_OUTBOUND_PORTS');
+  const httpPorts: number[] = [];
+  for (const [port, svcs] of servicesByPort(scope)) {
+    const name = `${outAddr}_${port}`;
+    const l: Json = {
+      name,
+      address: socketAddress(outAddr, transparent ? port : mapped(outPorts, port)),
+      traffic_direction: 'OUTBOUND',
+    };
+    if (transparent) l.bind_to_port = false;
+    if (svcs.some((s) => isHttpProtocol(s.svc.ports.find((p) => p.port === port)!.protocol))) {
+      const rds = sidecarOutboundRouteName(port);
+      l.filter_chains = [{ filters: [hcmFilter({ statPrefix: `outbound_${outAddr}_${port}`, routeConfigName: rds })] }];
+      routes.push({ kind: 'sidecar', name: rds, port });
+      httpPorts.push(port);
+    } else {
+      const { chains, tls } = tcpChains(snapshot, proxy, scope, port, svcs, clusterNames, transparent);
+      l.filter_chains = chains;
+      if (tls) l.listener_filters = [TlsInspector];
+    }
+    listeners.push(l);
+  }
+  const httpProxyPort = transparent ? undefined : metadataPort(proxy, 'TRELLIS_HTTP_PROXY_PORT');
+  if (httpProxyPort !== undefined) {
+    listeners.push({
+      name: `127.0.0.1_${httpProxyPort}`,
+      address: socketAddress('127.0.0.1', httpProxyPort),
+      traffic_direction: 'OUTBOUND',
+      filter_chains: [{ filters: [hcmFilter({ statPrefix: HttpProxyRouteName, routeConfigName: HttpProxyRouteName })] }],
+    });
+    routes.push({ kind: 'http_proxy', name: HttpProxyRouteName, ports: httpPorts });
+  }
+  const passthrough = scope.outboundTrafficPolicy === 'REGISTRY_ONLY' ? BlackHoleCluster : PassthroughCluster;
+  if (transparent) {
+    listeners.push({
+      name: 'virtualOutbound',
+      address: socketAddress('0.0.0.0', 15001),
+      use_original_dst: true,
+      traffic_direction: 'OUTBOUND',
+      filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxyFilter(passthrough, [{ name: passthrough, weight: 100 }])] }],
+    });
+    const chains: Json[] = inbound.map((p) => ({ name: `${inboundClusterName(p.port)}`, filter_chain_match: { destination_port: p.port }, filters: [inboundFilter(p)] }));
+    chains.push({ name: 'virtualInbound-catchall-tcp', filters: [tcpProxyFilter('InboundPassthroughCluster', [{ name: PassthroughCluster, weight: 100 }])] });
+    listeners.push({ name: 'virtualInbound', address: socketAddress('0.0.0.0', 15006), traffic_direction: 'INBOUND', filter_chains: chains });
+  } else {
+    const inAddr = metaString(proxy, 'TRELLIS_INBOUND_ADDRESS', '0.0.0.0');
+    const inPorts = metadataMap(proxy, 'TRELLIS_INBOUND_PORTS');
+    for (const p of inbound) {
+      listeners.push({
+        name: `inbound_${inAddr}_${p.port}`,
+        address: socketAddress(inAddr, mapped(inPorts, p.port)),
+        traffic_direction: 'INBOUND',
+        filter_chains: [{ filters: [inboundFilter(p)] }],
+      });
+    }
+  }
+  return { listeners, routes };
+}
+
+/** The inbound network filter: HCM with an inline route to the inbound cluster, or a TCP proxy. */
+function inboundFilter(p: InboundPort): Json {
+  const cluster = inboundClusterName(p.port);
+  if (!isHttpProtocol(p.protocol)) return tcpProxyFilter(cluster, [{ name: cluster, weight: 100 }]);
+  const c = hcmConfig({ statPrefix: `inbound_${p.port}`, routeConfigName: cluster });
+  delete c.rds;
+  // Inbound routing is fixed (everything to the local app): inline, as Istio does, no RDS round trip.
+  c.route_config = {
+    name: cluster,
+    virtual_hosts: [{ name: `inbound|http|${p.port}`, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster, timeout: '0s' } }] }],
+    validate_clusters: false,
+  };
+  c.use_remote_address = false;
+  return { name: 'envoy.filters.network.http_connection_manager', typed_config: c };
+}

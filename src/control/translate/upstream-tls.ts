@@ -1,0 +1,77 @@
+/**
+ * DestinationRule client TLS settings -> Envoy UpstreamTlsContext transport socket, as Istio:
+ * SIMPLE / MUTUAL with file paths (certificate files read by the proxy) or `credentialName`
+ * (SDS secrets `kubernetes://<name>` and `kubernetes://<name>-cacert`), ISTIO_MUTUAL with the
+ * workload's SDS identity `default`, root `ROOTCA`, SNI `outbound_.<port>_.<subset>_.<host>`
+ * and Istio's ALPN, verifying the destination's SPIFFE identities. DISABLE -> no TLS.
+ */
+import type { ClientTlsSettings } from '../snapshot/specs.ts';
+
+type Json = Record<string, unknown>;
+
+const ads = { ads: {}, resource_api_version: 'V3' };
+
+/** SDS config reference over ADS for a secret name. */
+export function sdsSecret(name: string): Json {
+  return { name, sds_config: ads };
+}
+
+function sanMatchers(sans: readonly string[]): Json[] {
+  return sans.map((s) => ({ san_type: s.startsWith('spiffe://') ? 'URI' : 'DNS', matcher: { exact: s } }));
+}
+
+/** Istio's SNI for ISTIO_MUTUAL upstream connections. */
+export function istioMutualSni(port: number, subset: string, host: string): string {
+  return `outbound_.${port}_.${subset}_.${host}`;
+}
+
+export interface UpstreamTlsInput {
+  readonly tls: ClientTlsSettings | undefined;
+  readonly port: number;
+  readonly subset: string;
+  readonly host: string;
+  /** SPIFFE identities of the destination's workloads, for ISTIO_MUTUAL when `subjectAltNames` is unset. */
+  readonly identities: readonly string[];
+}
+
+/** The cluster's `transport_socket`, or undefined for plaintext. */
+export function upstreamTransportSocket(input: UpstreamTlsInput): Json | undefined {
+  const tls = input.tls;
+  if (tls === undefined || tls.mode === undefined || tls.mode === 'DISABLE') return undefined;
+  const common: Json = {};
+  const ctx: Json = { common_tls_context: common };
+  const sans = tls.subjectAltNames ?? [];
+  if (tls.mode === 'ISTIO_MUTUAL') {
+    common.tls_certificate_sds_secret_configs = [sdsSecret('default')];
+    const ids = sans.length > 0 ? sans : input.identities;
+    common.combined_validation_context = {
+      default_validation_context: ids.length > 0 ? { match_typed_subject_alt_names: sanMatchers(ids) } : {},
+      validation_context_sds_secret_config: sdsSecret('ROOTCA'),
+    };
+    common.alpn_protocols = ['istio-peer-exchange', 'istio'];
+    ctx.sni = tls.sni ?? istioMutualSni(input.port, input.subset, input.host);
+  } else if (tls.mode === 'SIMPLE' || tls.mode === 'MUTUAL') {
+    const validation: Json = {};
+    if (sans.length > 0) validation.match_typed_subject_alt_names = sanMatchers(sans);
+    if (tls.credentialName !== undefined && tls.credentialName !== '') {
+      if (tls.mode === 'MUTUAL') common.tls_certificate_sds_secret_configs = [sdsSecret(`kubernetes://${tls.credentialName}`)];
+      common.combined_validation_context = {
+        default_validation_context: validation,
+        validation_context_sds_secret_config: sdsSecret(`kubernetes://${tls.credentialName}-cacert`),
+      };
+    } else {
+      if (tls.mode === 'MUTUAL' && tls.clientCertificate !== undefined && tls.privateKey !== undefined) {
+        common.tls_certificates = [{ certificate_chain: { filename: tls.clientCertificate }, private_key: { filename: tls.privateKey } }];
+      }
+      if (tls.caCertificates !== undefined && tls.caCertificates !== '') validation.trusted_ca = { filename: tls.caCertificates };
+      if (tls.insecureSkipVerify !== true && Object.keys(validation).length > 0) common.validation_context = validation;
+    }
+    if (tls.sni !== undefined && tls.sni !== '') ctx.sni = tls.sni;
+  } else {
+    return undefined;
+  }
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', ...ctx },
+  };
+}
