@@ -112,7 +112,7 @@ export function applyParse(prev: FileEntry | undefined, file: string, text: stri
         code: StoreDiagnosticCodes.LastKnownGood,
         message:
           unidentified !== undefined
-            ? `${describe(old)}: ${doc.file}:${doc.line} cannot be read; still serving the last valid version of ${describe(old)}`
+            ? `${describe(old)}: the document at ${doc.file}:${doc.line} cannot be parsed; still serving the last valid version`
             : `${describe(old)}: the definition at ${doc.file}:${doc.line} is invalid; still serving its last valid version`,
         resource: ref(old),
         file: doc.file,
