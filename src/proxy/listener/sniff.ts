@@ -72,5 +72,7 @@ export function sniffProtocol(socket: net.Socket, timeoutMs: number): Promise<Sn
     socket.on('data', onData);
     socket.once('end', onEnd);
     socket.once('close', onEnd);
+    // Listeners accept with pauseOnConnect so no byte is read before we look.
+    socket.resume();
   });
 }

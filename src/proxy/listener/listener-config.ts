@@ -1,0 +1,153 @@
+/**
+ * Parsing and validating an xDS Listener into a frozen `CompiledListener`: its address, listener
+ * filters, filter chains (match criteria, optional TLS termination, and either an HTTP connection
+ * manager or a TCP proxy) and default chain. The HTTP connection manager is built by a factory
+ * given from outside (the HTTP engine), so this module knows nothing of HTTP.
+ */
+import type { XdsJson } from '../../xds/types.ts';
+import { child, invalid, isObject, optArray, optBool, optObject, optString, optUint, type FieldPath } from '../upstream/xds-read.ts';
+import type { FilterChainMatchJson } from './filter-chain-match.ts';
+import { parseDownstreamTransportSocket, type DownstreamTlsConfig } from './downstream-tls.ts';
+import { parseTcpProxy, TcpProxyType, type TcpProxyConfig } from '../tcp/tcp-proxy.ts';
+
+export const HcmType = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+
+/** What the listener layer needs from an HTTP connection manager built for one filter chain. */
+export interface HttpConnectionHandler {
+  /** Serve HTTP on a connection; `protocol` was negotiated (ALPN) or sniffed. */
+  handleConnection(socket: import('node:net').Socket, protocol: 'http/1.1' | 'h2'): void;
+  /** Ask open connections to finish (HTTP/1: `connection: close`; HTTP/2: GOAWAY). */
+  drain?(): void;
+  /** Releases timers and resources; open connections are left to the caller. */
+  close?(): void;
+}
+
+/** Builds (and validates: throws to NACK) an HTTP connection manager from its typed config. */
+export type HcmFactory = (hcm: XdsJson, at: FieldPath) => HttpConnectionHandler;
+
+export type ChainAction =
+  | { readonly kind: 'http'; readonly hcm: HttpConnectionHandler; readonly json: XdsJson }
+  | { readonly kind: 'tcp'; readonly tcp: TcpProxyConfig };
+
+export interface CompiledChain {
+  readonly name: string;
+  readonly match: FilterChainMatchJson | undefined;
+  readonly tls: DownstreamTlsConfig | undefined;
+  readonly action: ChainAction;
+}
+
+export interface CompiledListener {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  /** false: not bound itself; receives connections handed over by a `use_original_dst` listener. */
+  readonly bindToPort: boolean;
+  readonly useOriginalDst: boolean;
+  readonly tlsInspector: boolean;
+  readonly httpInspector: boolean;
+  readonly chains: readonly CompiledChain[];
+  readonly defaultChain: CompiledChain | undefined;
+  /** The JSON it was built from, for /config_dump and change detection. */
+  readonly json: XdsJson;
+  /** Stable serialization of json, to tell a changed listener from an unchanged one. */
+  readonly fingerprint: string;
+}
+
+const listenerFilterNames: Record<string, 'tls' | 'http' | 'original_dst' | 'ignore'> = {
+  'envoy.filters.listener.tls_inspector': 'tls',
+  'envoy.listener.tls_inspector': 'tls',
+  'envoy.filters.listener.http_inspector': 'http',
+  'envoy.listener.http_inspector': 'http',
+  'envoy.filters.listener.original_dst': 'original_dst',
+  'envoy.listener.original_dst': 'original_dst',
+};
+const listenerFilterTypes: Record<string, 'tls' | 'http' | 'original_dst'> = {
+  'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector': 'tls',
+  'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector': 'http',
+  'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst': 'original_dst',
+};
+
+function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory): CompiledChain {
+  if (!isObject(raw)) throw invalid(at, 'expected an object');
+  const match = optObject(raw, 'filter_chain_match', at) as FilterChainMatchJson | undefined;
+  const tls = parseDownstreamTransportSocket(optObject(raw, 'transport_socket', at), child(at, 'transport_socket'));
+  const filters = optArray(raw, 'filters', at);
+  let action: ChainAction | undefined;
+  filters.forEach((f, i) => {
+    const fp = child(child(at, 'filters'), i);
+    if (!isObject(f)) throw invalid(fp, 'expected an object');
+    const typed = optObject(f, 'typed_config', fp);
+    const type = typed?.['@type'];
+    const name = optString(f, 'name', fp) ?? '';
+    if (type === HcmType) {
+      if (action) throw invalid(fp, 'only one terminal network filter per chain is supported');
+      action = { kind: 'http', hcm: hcmFactory(typed!, child(fp, 'typed_config')), json: typed! };
+    } else if (type === TcpProxyType) {
+      if (action) throw invalid(fp, 'only one terminal network filter per chain is supported');
+      action = { kind: 'tcp', tcp: parseTcpProxy(typed!, child(fp, 'typed_config')) };
+    } else {
+      // Istio adds metadata-exchange/stats network filters before the terminal one: harmless to skip
+      // only when they are explicitly non-terminal helpers; anything else we cannot run is an error.
+      throw invalid(fp, `unsupported network filter '${name}' (${String(type)})`);
+    }
+  });
+  if (action === undefined) throw invalid(child(at, 'filters'), 'a filter chain needs http_connection_manager or tcp_proxy');
+  return Object.freeze({ name: optString(raw, 'name', at) ?? '', match, tls, action });
+}
+
+/** Canonical JSON (sorted keys) so equal listeners compare equal whatever the key order. */
+export function fingerprintOf(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(fingerprintOf).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const keys = Object.keys(v).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${fingerprintOf((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** Validates and compiles one Listener. Throws TrellisError('XDS_INVALID') naming the field. */
+export function compileListener(json: XdsJson, hcmFactory: HcmFactory): CompiledListener {
+  const name = typeof json.name === 'string' ? json.name : '';
+  const at: FieldPath = { resource: `listener '${name}'`, path: '' };
+  if (name === '') throw invalid(at, 'name is required');
+  if (isObject(json.api_listener)) throw invalid(child(at, 'api_listener'), 'API listeners are for proxyless gRPC clients, not for trellis proxy');
+  const address = optObject(json, 'address', at);
+  const sock = address ? optObject(address, 'socket_address', child(at, 'address')) : undefined;
+  if (sock === undefined) throw invalid(child(at, 'address.socket_address'), 'required (only socket addresses are supported)');
+  const sp = child(at, 'address.socket_address');
+  const host = optString(sock, 'address', sp) ?? '';
+  if (host === '') throw invalid(child(sp, 'address'), 'required');
+  const port = optUint(sock, 'port_value', sp, 65535) ?? 0;
+  const protocol = optString(sock, 'protocol', sp);
+  if (protocol !== undefined && protocol !== 'TCP') throw invalid(child(sp, 'protocol'), `unsupported protocol ${protocol}`);
+  let tlsInspector = false;
+  let httpInspector = false;
+  let originalDstFilter = false;
+  optArray(json, 'listener_filters', at).forEach((f, i) => {
+    const fp = child(child(at, 'listener_filters'), i);
+    if (!isObject(f)) throw invalid(fp, 'expected an object');
+    const typed = optObject(f, 'typed_config', fp);
+    const kind = (typed && listenerFilterTypes[String(typed['@type'])]) ?? listenerFilterNames[optString(f, 'name', fp) ?? ''];
+    if (kind === undefined) throw invalid(fp, `unsupported listener filter '${optString(f, 'name', fp) ?? typed?.['@type']}'`);
+    if (kind === 'tls') tlsInspector = true;
+    else if (kind === 'http') httpInspector = true;
+    else if (kind === 'original_dst') originalDstFilter = true;
+  });
+  const chains = optArray(json, 'filter_chains', at).map((c, i) => compileChain(c, child(child(at, 'filter_chains'), i), hcmFactory));
+  const def = optObject(json, 'default_filter_chain', at);
+  const defaultChain = def ? compileChain(def, child(at, 'default_filter_chain'), hcmFactory) : undefined;
+  if (chains.length === 0 && defaultChain === undefined) throw invalid(child(at, 'filter_chains'), 'a listener needs at least one filter chain');
+  return Object.freeze({
+    name,
+    host,
+    port,
+    bindToPort: optBool(json, 'bind_to_port', at) ?? true,
+    useOriginalDst: (optBool(json, 'use_original_dst', at) ?? false) || originalDstFilter,
+    tlsInspector,
+    httpInspector,
+    chains: Object.freeze(chains),
+    defaultChain,
+    json,
+    fingerprint: fingerprintOf(json),
+  });
+}

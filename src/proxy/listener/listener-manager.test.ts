@@ -1,0 +1,174 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import tls from 'node:tls';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ListenerManager } from './listener-manager.ts';
+import type { ClusterManager, ClusterHandle } from '../upstream/types.ts';
+import { noSecrets } from '../tls/secret-provider.ts';
+import { skipUnlessTools } from '../../../test/support/tools.ts';
+
+/** Connects cluster names to fixed local ports: the smallest real connector the listener layer needs. */
+function portClusters(ports: Record<string, number>): ClusterManager {
+  return {
+    get(name) {
+      const port = ports[name];
+      if (port === undefined) return undefined;
+      const handle: ClusterHandle = {
+        name,
+        request: () => Promise.reject(new Error('not used')),
+        connect: () =>
+          new Promise((resolve, reject) => {
+            const s = net.connect(port, '127.0.0.1', () => resolve({ socket: s, endpoint: `127.0.0.1:${port}` }));
+            s.once('error', reject);
+          }),
+        tryAcquireRetry: () => true,
+        releaseRetry: () => {},
+      };
+      return handle;
+    },
+  };
+}
+
+const servers: net.Server[] = [];
+const sockets = new Set<net.Socket>();
+after(() => {
+  servers.forEach((s) => s.close());
+  sockets.forEach((s) => s.destroy());
+});
+
+/** A TCP server that answers every chunk with `<tag>:<chunk>`. */
+async function tagServer(tag: string): Promise<number> {
+  const s = net.createServer((c) => sockets.add(c) && c.on('data', (d) => c.write(`${tag}:${d}`)).on('error', () => {}));
+  servers.push(s);
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  return (s.address() as net.AddressInfo).port;
+}
+
+async function tlsTagServer(tag: string, key: string, cert: string): Promise<number> {
+  const s = tls.createServer({ key, cert }, (c) => sockets.add(c) && c.on('data', (d) => c.write(`${tag}:${d}`)).on('error', () => {}));
+  servers.push(s);
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  return (s.address() as net.AddressInfo).port;
+}
+
+function say(port: number, msg: string, opts?: { tls?: tls.ConnectionOptions }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = opts?.tls ? tls.connect({ port, host: '127.0.0.1', ...opts.tls }) : net.connect(port, '127.0.0.1');
+    sock.once(opts?.tls ? 'secureConnect' : 'connect', () => sock.write(msg));
+    sock.once('data', (d) => {
+      resolve(d.toString());
+      sock.destroy();
+    });
+    sock.once('error', reject);
+  });
+}
+
+const hcmFactory = () => {
+  throw new Error('no HTTP in these tests');
+};
+
+function tcpListener(name: string, port: number, chains: unknown[], extra: Record<string, unknown> = {}) {
+  return { name, address: { socket_address: { address: '127.0.0.1', port_value: port } }, filter_chains: chains, ...extra };
+}
+
+function tcpChain(cluster: string, match?: unknown, transportSocket?: unknown) {
+  return {
+    ...(match ? { filter_chain_match: match } : {}),
+    ...(transportSocket ? { transport_socket: transportSocket } : {}),
+    filters: [{ name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', stat_prefix: 'x', cluster } }],
+  };
+}
+
+test('TCP proxy chain, update to another cluster, invalid update keeps the old config, removal closes the port', async () => {
+  const a = await tagServer('a');
+  const b = await tagServer('b');
+  const lm = new ListenerManager({ clusters: portClusters({ ca: a, cb: b }), secrets: noSecrets, hcmFactory });
+  await lm.apply(new Map([['l1', tcpListener('l1', 0, [tcpChain('ca')])]]));
+  const port = lm.boundPort('l1')!;
+  assert.equal(await say(port, 'hi'), 'a:hi');
+
+  // Keep a connection open across the change: it stays on the old chain until it closes.
+  const held = net.connect(port, '127.0.0.1');
+  await new Promise((r) => held.once('connect', r));
+  held.write('x');
+  await new Promise((r) => held.once('data', r));
+
+  await lm.apply(new Map([['l1', tcpListener('l1', 0, [tcpChain('cb')])]]));
+  assert.equal(lm.boundPort('l1'), port);
+  assert.equal(await say(port, 'hi'), 'b:hi');
+  held.write('y');
+  assert.equal(String(await new Promise((r) => held.once('data', r))), 'a:y');
+  held.destroy();
+
+  await assert.rejects(lm.apply(new Map([['l1', tcpListener('l1', 0, [{ filters: [{ name: 'bogus', typed_config: { '@type': 'type.googleapis.com/x.Y' } }] }])]])), /unsupported network filter 'bogus'/);
+  assert.equal(await say(port, 'still'), 'b:still');
+
+  await lm.apply(new Map());
+  await assert.rejects(say(port, 'gone'));
+  await lm.drainAll(100);
+});
+
+test('a port already in use rejects the update and binds nothing', async () => {
+  const blocker = net.createServer();
+  servers.push(blocker);
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  const taken = (blocker.address() as net.AddressInfo).port;
+  const a = await tagServer('a');
+  const lm = new ListenerManager({ clusters: portClusters({ ca: a }), secrets: noSecrets, hcmFactory });
+  await assert.rejects(
+    lm.apply(new Map([['ok', tcpListener('ok', 0, [tcpChain('ca')])], ['bad', tcpListener('bad', taken, [tcpChain('ca')])]])),
+    (err: Error & { code?: string }) => err.code === 'LISTENER_BIND' && err.message.includes(String(taken)),
+  );
+  assert.deepEqual(lm.list(), []);
+  await lm.drainAll(100);
+});
+
+test('unknown cluster closes the connection; the listener keeps serving', async () => {
+  const a = await tagServer('a');
+  const lm = new ListenerManager({ clusters: portClusters({ ca: a }), secrets: noSecrets, hcmFactory });
+  await lm.apply(new Map([['l', tcpListener('l', 0, [tcpChain('missing', { destination_port: 1 }), tcpChain('ca')])]]));
+  const port = lm.boundPort('l')!;
+  assert.equal(await say(port, 'ok'), 'a:ok');
+  await lm.drainAll(100);
+});
+
+test('TLS passthrough by SNI and TLS termination', { skip: skipUnlessTools('openssl') }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'trellis-lm-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=test', '-addext', 'subjectAltName=DNS:a.example.com,DNS:b.example.com,DNS:term.example.com', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    const key = readFileSync(join(dir, 'key.pem'), 'utf8');
+    const cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
+    const ta = await tlsTagServer('A', key, cert);
+    const tb = await tlsTagServer('B', key, cert);
+    const plain = await tagServer('plain');
+    const lm = new ListenerManager({ clusters: portClusters({ ta, tb, plain }), secrets: noSecrets, hcmFactory });
+    const terminate = {
+      name: 'envoy.transport_sockets.tls',
+      typed_config: {
+        '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+        common_tls_context: { tls_certificates: [{ certificate_chain: { filename: join(dir, 'cert.pem') }, private_key: { filename: join(dir, 'key.pem') } }] },
+      },
+    };
+    await lm.apply(new Map([['gw', tcpListener('gw', 0, [
+      tcpChain('ta', { server_names: ['a.example.com'], transport_protocol: 'tls' }),
+      tcpChain('tb', { server_names: ['*.example.com'], transport_protocol: 'tls' }),
+      tcpChain('plain', { server_names: ['term.example.com'], transport_protocol: 'tls' }, terminate),
+    ], { listener_filters: [{ name: 'envoy.filters.listener.tls_inspector', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector' } }] })]]));
+    const port = lm.boundPort('gw')!;
+    const ca = { ca: cert, rejectUnauthorized: true };
+    assert.equal(await say(port, 'x', { tls: { servername: 'a.example.com', ...ca } }), 'A:x');
+    assert.equal(await say(port, 'y', { tls: { servername: 'b.example.com', ...ca } }), 'B:y');
+    // Terminated at the proxy: the backend sees plaintext.
+    assert.equal(await say(port, 'z', { tls: { servername: 'term.example.com', ...ca } }), 'plain:z');
+    // No SNI: no chain matches; the connection is closed, the listener survives.
+    await assert.rejects(say(port, 'n', { tls: { ...ca, servername: '' } }));
+    assert.equal(await say(port, 'again', { tls: { servername: 'a.example.com', ...ca } }), 'A:again');
+    await lm.drainAll(100);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,317 @@
+/**
+ * Owns the proxy's listening sockets. `apply()` takes the complete LDS state: every listener is
+ * compiled first (any error rejects the whole update, nothing changes), then new listeners are
+ * bound (a bind failure rolls back what this update bound and rejects it), changed listeners
+ * switch to their new filter chains for new connections while existing connections drain, and
+ * removed listeners stop accepting and drain. Each accepted connection goes through listener
+ * filters (sniffing when a chain needs SNI/ALPN/transport, or to tell HTTP/1.1 from h2c), filter
+ * chain selection, optional TLS termination, then the HTTP connection manager or the TCP proxy.
+ * A `use_original_dst` listener (transparent capture, 15001/15006) hands each connection to the
+ * listener bound, or not bound (`bind_to_port: false`), for its original destination.
+ */
+import net from 'node:net';
+import type { XdsJson } from '../../xds/types.ts';
+import type { ClusterManager } from '../upstream/types.ts';
+import type { SecretProvider } from '../tls/secret-provider.ts';
+import { TrellisError, describeError } from '../../errors.ts';
+import { compileListener, type CompiledChain, type CompiledListener, type HcmFactory } from './listener-config.ts';
+import { needsTlsInspection, selectFilterChain, type ConnectionFacts } from './filter-chain-match.ts';
+import { sniffProtocol, type SniffedProtocol } from './sniff.ts';
+import { terminateTls } from './downstream-tls.ts';
+import { newTcpProxyStats, proxyTcp, type TcpProxyStats } from '../tcp/tcp-proxy.ts';
+
+export interface ListenerManagerOptions {
+  clusters: ClusterManager;
+  secrets: SecretProvider;
+  hcmFactory: HcmFactory;
+  /** How long to wait for a client's first bytes before treating it as opaque TCP (Istio: protocol detection timeout). */
+  sniffTimeoutMs?: number;
+  /** How long draining connections may live after their listener changed or was removed. */
+  drainTimeoutMs?: number;
+  /** Recovers a redirected connection's original destination (SO_ORIGINAL_DST); undefined when unavailable. */
+  originalDestination?: (socket: net.Socket) => { ip: string; port: number } | undefined;
+  log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  random?: () => number;
+}
+
+interface ActiveListener {
+  compiled: CompiledListener;
+  server: net.Server | undefined;
+  connections: Set<net.Socket>;
+  stats: ListenerStats;
+}
+
+export interface ListenerStats {
+  downstreamCxTotal: number;
+  downstreamCxActive: number;
+  noFilterChainMatch: number;
+  tlsHandshakeFailures: number;
+  tcp: TcpProxyStats;
+}
+
+function newStats(): ListenerStats {
+  return { downstreamCxTotal: 0, downstreamCxActive: 0, noFilterChainMatch: 0, tlsHandshakeFailures: 0, tcp: newTcpProxyStats() };
+}
+
+/** Where a listener is reachable, by `ip:port` (and `0.0.0.0:port` / `[::]:port` wildcards). */
+function key(host: string, port: number): string {
+  return `${host}:${port}`;
+}
+
+export class ListenerManager {
+  readonly #opts: ListenerManagerOptions;
+  readonly #active = new Map<string, ActiveListener>();
+  readonly #draining = new Set<ActiveListener>();
+  #closed = false;
+
+  constructor(opts: ListenerManagerOptions) {
+    this.#opts = opts;
+  }
+
+  /** Names, addresses and stats of the current listeners (for admin). */
+  list(): { name: string; address: string; bound: boolean; port: number; stats: ListenerStats; json: XdsJson }[] {
+    return [...this.#active.values()].map((a) => ({
+      name: a.compiled.name,
+      address: key(a.compiled.host, this.boundPort(a.compiled.name) ?? a.compiled.port),
+      bound: a.server !== undefined,
+      port: this.boundPort(a.compiled.name) ?? a.compiled.port,
+      stats: a.stats,
+      json: a.compiled.json,
+    }));
+  }
+
+  /** The port a listener actually bound (differs from config only for port 0). */
+  boundPort(name: string): number | undefined {
+    const a = this.#active.get(name);
+    const addr = a?.server?.address();
+    return addr && typeof addr === 'object' ? addr.port : undefined;
+  }
+
+  /** Applies the complete set of listeners (LDS state of the world). Throws to reject (NACK). */
+  async apply(listeners: ReadonlyMap<string, XdsJson>): Promise<void> {
+    if (this.#closed) throw new TrellisError('PROXY_CLOSED', 'listener manager is closed');
+    const compiled = new Map<string, CompiledListener>();
+    const errors: string[] = [];
+    for (const [name, json] of listeners) {
+      const prev = this.#active.get(name);
+      if (prev && prev.compiled.json === json) {
+        compiled.set(name, prev.compiled);
+        continue;
+      }
+      try {
+        const c = compileListener(json, this.#opts.hcmFactory);
+        compiled.set(name, prev && prev.compiled.fingerprint === c.fingerprint ? prev.compiled : c);
+      } catch (err) {
+        errors.push(describeError(err));
+      }
+    }
+    if (errors.length > 0) throw new TrellisError('XDS_INVALID', errors.join('; '));
+
+    // Bind what is new or moved, before touching anything that serves traffic.
+    const bound: { name: string; server: net.Server }[] = [];
+    try {
+      for (const [name, c] of compiled) {
+        const prev = this.#active.get(name);
+        if (!c.bindToPort) continue;
+        if (prev && prev.server && prev.compiled.host === c.host && prev.compiled.port === c.port) continue;
+        bound.push({ name, server: await this.#bind(c) });
+      }
+    } catch (err) {
+      for (const b of bound) b.server.close();
+      throw err;
+    }
+    const newServers = new Map(bound.map((b) => [b.name, b.server]));
+
+    for (const [name, c] of compiled) {
+      const prev = this.#active.get(name);
+      if (prev && prev.compiled === c) continue;
+      if (prev === undefined) {
+        const entry: ActiveListener = { compiled: c, server: newServers.get(name), connections: new Set(), stats: newStats() };
+        this.#active.set(name, entry);
+        this.#attach(entry);
+        continue;
+      }
+      // Changed: new connections see the new chains; the old generation drains.
+      const keepServer = !newServers.has(name) && c.bindToPort ? prev.server : newServers.get(name);
+      const next: ActiveListener = { compiled: c, server: keepServer, connections: new Set(), stats: prev.stats };
+      if (keepServer !== prev.server) {
+        prev.server?.close();
+      } else {
+        prev.server = undefined;
+      }
+      this.#active.set(name, next);
+      this.#attach(next);
+      this.#drain(prev);
+    }
+    for (const [name, prev] of [...this.#active]) {
+      if (compiled.has(name)) continue;
+      this.#active.delete(name);
+      prev.server?.close();
+      prev.server = undefined;
+      this.#drain(prev);
+    }
+  }
+
+  #bind(c: CompiledListener): Promise<net.Server> {
+    return new Promise((resolve, reject) => {
+      const server = net.createServer({ pauseOnConnect: true, noDelay: true });
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        reject(new TrellisError('LISTENER_BIND', `listener: cannot bind ${c.host}:${c.port}: ${err.code ?? err.message}`, { cause: err, context: { listener: c.name } }));
+      });
+      server.listen({ host: c.host, port: c.port, exclusive: false }, () => {
+        server.removeAllListeners('error');
+        server.on('error', (err) => this.#opts.log?.('error', 'listener error', { listener: c.name, error: describeError(err) }));
+        resolve(server);
+      });
+    });
+  }
+
+  #attach(entry: ActiveListener) {
+    entry.server?.removeAllListeners('connection');
+    entry.server?.on('connection', (socket: net.Socket) => this.#accept(entry, socket, false));
+  }
+
+  /** Hands a connection to the listener for its original destination, Envoy-style. */
+  #handoff(from: ActiveListener, socket: net.Socket): ActiveListener {
+    const dst = this.#opts.originalDestination?.(socket);
+    if (dst === undefined) return from;
+    const candidates = [key(dst.ip, dst.port), key('0.0.0.0', dst.port), key('::', dst.port)];
+    for (const k of candidates) {
+      for (const a of this.#active.values()) {
+        if (a !== from && key(a.compiled.host, a.compiled.port) === k) return a;
+      }
+    }
+    return from;
+  }
+
+  #accept(entry: ActiveListener, socket: net.Socket, handedOff: boolean) {
+    socket.on('error', () => socket.destroy());
+    let target = entry;
+    if (!handedOff && entry.compiled.useOriginalDst) target = this.#handoff(entry, socket);
+    target.connections.add(socket);
+    target.stats.downstreamCxTotal++;
+    target.stats.downstreamCxActive++;
+    socket.once('close', () => {
+      target.connections.delete(socket);
+      target.stats.downstreamCxActive--;
+    });
+    void this.#serve(target, socket).catch((err) => {
+      this.#opts.log?.('warn', 'connection failed', { listener: target.compiled.name, error: describeError(err) });
+      socket.destroy();
+    });
+  }
+
+  async #serve(entry: ActiveListener, socket: net.Socket): Promise<void> {
+    const c = entry.compiled;
+    const matches = c.chains.map((ch) => ch.match);
+    const dst = c.useOriginalDst ? this.#opts.originalDestination?.(socket) : undefined;
+    const facts: ConnectionFacts = {
+      destinationPort: dst?.port ?? socket.localPort ?? 0,
+      destinationIp: dst?.ip ?? socket.localAddress ?? '',
+      sourceIp: socket.remoteAddress ?? '',
+      sourcePort: socket.remotePort ?? 0,
+      serverName: '',
+      transportProtocol: 'raw_buffer',
+      applicationProtocols: [],
+    };
+    let sniffed: SniffedProtocol | undefined;
+    if (c.tlsInspector || c.httpInspector || needsTlsInspection(matches)) {
+      sniffed = await sniffProtocol(socket, this.#opts.sniffTimeoutMs ?? 100);
+      if (sniffed.transport === 'tls') {
+        facts.transportProtocol = 'tls';
+        facts.serverName = sniffed.serverName;
+        facts.applicationProtocols = sniffed.alpn;
+      } else if (sniffed.application !== 'tcp' && c.httpInspector) {
+        facts.applicationProtocols = sniffed.application === 'h2c' ? ['h2c'] : ['http/1.1'];
+      }
+    }
+    const idx = selectFilterChain(matches, facts);
+    const chain: CompiledChain | undefined = idx >= 0 ? c.chains[idx] : c.defaultChain;
+    if (chain === undefined) {
+      entry.stats.noFilterChainMatch++;
+      socket.destroy();
+      return;
+    }
+    let stream: net.Socket = socket;
+    let protocol: 'http/1.1' | 'h2' = 'http/1.1';
+    if (chain.tls) {
+      socket.resume();
+      try {
+        const tlsSocket = await terminateTls(socket, chain.tls, this.#opts.secrets);
+        stream = tlsSocket;
+        protocol = tlsSocket.alpnProtocol === 'h2' ? 'h2' : 'http/1.1';
+      } catch (err) {
+        entry.stats.tlsHandshakeFailures++;
+        socket.destroy();
+        return;
+      }
+    } else if (chain.action.kind === 'http') {
+      // Tell h2c prior knowledge from HTTP/1.1; HTTP clients always speak first, so wait as long as the headers timeout would.
+      if (sniffed === undefined || sniffed.transport === 'tls') sniffed = await sniffProtocol(socket, 60_000);
+      protocol = sniffed.transport === 'raw_buffer' && sniffed.application === 'h2c' ? 'h2' : 'http/1.1';
+    }
+    if (socket.destroyed) return;
+    if (chain.action.kind === 'http') {
+      chain.action.hcm.handleConnection(stream, protocol);
+      stream.resume();
+    } else {
+      await proxyTcp(stream, chain.action.tcp, this.#opts.clusters, entry.stats.tcp, this.#opts.random, facts.serverName);
+    }
+  }
+
+  #drain(old: ActiveListener) {
+    this.#draining.add(old);
+    for (const ch of [...old.compiled.chains, ...(old.compiled.defaultChain ? [old.compiled.defaultChain] : [])]) {
+      if (ch.action.kind === 'http') ch.action.hcm.drain?.();
+    }
+    const finish = () => {
+      for (const s of old.connections) s.destroy();
+      for (const ch of old.compiled.chains) if (ch.action.kind === 'http') ch.action.hcm.close?.();
+      this.#draining.delete(old);
+    };
+    if (old.connections.size === 0) {
+      finish();
+      return;
+    }
+    const timer = setTimeout(finish, this.#opts.drainTimeoutMs ?? 5_000);
+    timer.unref?.();
+    const check = () => {
+      if (old.connections.size === 0) {
+        clearTimeout(timer);
+        finish();
+      }
+    };
+    for (const s of old.connections) s.once('close', () => setImmediate(check));
+  }
+
+  /** Stops accepting everywhere, lets connections finish up to `timeoutMs`, then closes the rest. */
+  async drainAll(timeoutMs: number): Promise<void> {
+    this.#closed = true;
+    const all = [...this.#active.values(), ...this.#draining];
+    this.#active.clear();
+    await Promise.all(
+      all.map(
+        (a) =>
+          new Promise<void>((resolve) => {
+            a.server?.close();
+            a.server = undefined;
+            for (const ch of a.compiled.chains) if (ch.action.kind === 'http') ch.action.hcm.drain?.();
+            if (a.connections.size === 0) return resolve();
+            const timer = setTimeout(() => {
+              for (const s of a.connections) s.destroy();
+              resolve();
+            }, timeoutMs);
+            timer.unref?.();
+            for (const s of a.connections) {
+              s.once('close', () => {
+                if (a.connections.size === 0) {
+                  clearTimeout(timer);
+                  resolve();
+                }
+              });
+            }
+          }),
+      ),
+    );
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * The TCP proxy network filter (`envoy.filters.network.tcp_proxy`): connects each downstream
+ * connection to an endpoint of one cluster (or of weighted clusters) and copies bytes both ways,
+ * honouring half-close, an idle timeout (Envoy's default 1 h) and connect failures (the
+ * downstream connection is closed). Also used for TLS passthrough, where the sniffed ClientHello
+ * bytes are still in the downstream socket's buffer and are forwarded untouched.
+ */
+import type { Duplex } from 'node:stream';
+import type { XdsJson } from '../../xds/types.ts';
+import type { ClusterManager } from '../upstream/types.ts';
+import { child, invalid, isObject, optArray, optDurationMs, optObject, optString, optUint, type FieldPath } from '../upstream/xds-read.ts';
+
+export const TcpProxyType = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
+
+export interface TcpProxyConfig {
+  readonly statPrefix: string;
+  /** Single cluster, or weighted clusters (picked per connection). */
+  readonly clusters: readonly { name: string; weight: number }[];
+  readonly totalWeight: number;
+  readonly idleTimeoutMs: number;
+}
+
+export interface TcpProxyStats {
+  cxTotal: number;
+  cxActive: number;
+  cxConnectFail: number;
+  rxBytes: number;
+  txBytes: number;
+}
+
+/** Parses TcpProxy typed config. */
+export function parseTcpProxy(json: XdsJson, at: FieldPath): TcpProxyConfig {
+  const statPrefix = optString(json, 'stat_prefix', at) ?? 'tcp';
+  const cluster = optString(json, 'cluster', at);
+  const weighted = optObject(json, 'weighted_clusters', at);
+  const clusters: { name: string; weight: number }[] = [];
+  if (cluster !== undefined && cluster !== '') clusters.push({ name: cluster, weight: 1 });
+  else if (weighted !== undefined) {
+    optArray(weighted, 'clusters', child(at, 'weighted_clusters')).forEach((c, i) => {
+      const p = child(child(at, 'weighted_clusters.clusters'), i);
+      if (!isObject(c)) throw invalid(p, 'expected an object');
+      const name = optString(c, 'name', p);
+      if (!name) throw invalid(child(p, 'name'), 'required');
+      clusters.push({ name, weight: optUint(c, 'weight', p) ?? 1 });
+    });
+  }
+  if (clusters.length === 0) throw invalid(at, 'tcp_proxy needs cluster or weighted_clusters');
+  // Envoy's default idle timeout is 1 hour; 0 disables it.
+  const idle = optDurationMs(json, 'idle_timeout', at);
+  return Object.freeze({
+    statPrefix,
+    clusters: Object.freeze(clusters),
+    totalWeight: clusters.reduce((s, c) => s + c.weight, 0),
+    idleTimeoutMs: idle ?? 3_600_000,
+  });
+}
+
+export function newTcpProxyStats(): TcpProxyStats {
+  return { cxTotal: 0, cxActive: 0, cxConnectFail: 0, rxBytes: 0, txBytes: 0 };
+}
+
+/** Proxies one downstream connection; resolves when both sides are closed. Never throws. */
+export async function proxyTcp(
+  downstream: Duplex,
+  cfg: TcpProxyConfig,
+  clusters: ClusterManager,
+  stats: TcpProxyStats,
+  random: () => number = Math.random,
+  authority = '',
+): Promise<void> {
+  stats.cxTotal++;
+  stats.cxActive++;
+  downstream.on('error', () => {});
+  const abort = new AbortController();
+  const onDownClose = () => abort.abort();
+  downstream.once('close', onDownClose);
+  try {
+    let pick = random() * cfg.totalWeight;
+    let clusterName = cfg.clusters[0].name;
+    for (const c of cfg.clusters) {
+      if (pick < c.weight) {
+        clusterName = c.name;
+        break;
+      }
+      pick -= c.weight;
+    }
+    const cluster = clusters.get(clusterName);
+    if (cluster === undefined) {
+      stats.cxConnectFail++;
+      downstream.destroy();
+      return;
+    }
+    let upstream: Duplex;
+    try {
+      upstream = (await cluster.connect({ signal: abort.signal, authority })).socket;
+    } catch {
+      stats.cxConnectFail++;
+      downstream.destroy();
+      return;
+    }
+    if (downstream.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    await pipeBoth(downstream, upstream, cfg.idleTimeoutMs, stats);
+  } finally {
+    downstream.off('close', onDownClose);
+    stats.cxActive--;
+  }
+}
+
+function pipeBoth(down: Duplex, up: Duplex, idleMs: number, stats: TcpProxyStats): Promise<void> {
+  return new Promise((resolve) => {
+    let closed = 0;
+    let idle: NodeJS.Timeout | undefined;
+    const touch = () => {
+      if (idleMs <= 0) return;
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        down.destroy();
+        up.destroy();
+      }, idleMs);
+      idle.unref?.();
+    };
+    const onClose = () => {
+      if (++closed === 2) {
+        clearTimeout(idle);
+        resolve();
+      } else {
+        // One side is gone for good: the other cannot make progress either.
+        down.destroy();
+        up.destroy();
+      }
+    };
+    up.on('error', () => {});
+    down.on('data', (chunk: Buffer) => {
+      stats.rxBytes += chunk.length;
+      touch();
+      if (!up.write(chunk)) down.pause();
+    });
+    up.on('drain', () => down.resume());
+    up.on('data', (chunk: Buffer) => {
+      stats.txBytes += chunk.length;
+      touch();
+      if (!down.write(chunk)) up.pause();
+    });
+    down.on('drain', () => up.resume());
+    // Half-close: forward FIN each way.
+    down.on('end', () => up.end());
+    up.on('end', () => down.end());
+    down.once('close', onClose);
+    up.once('close', onClose);
+    touch();
+    down.resume();
+  });
+}
