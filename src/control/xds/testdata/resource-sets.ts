@@ -42,7 +42,9 @@ export function edsCluster(name: string, port: number, http2 = false): XdsJson[]
 export function endpoints(cluster: string, port: number): XdsJson {
   return {
     cluster_name: cluster,
-    endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }],
+    // gRPC NACKs a LocalityLbEndpoints without a locality ("endpoints[0].locality unset") and
+    // ignores localities without a load_balancing_weight ("priority policy has empty priority list").
+    endpoints: [{ locality: { region: 'local' }, load_balancing_weight: 1, lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }],
   };
 }
 
