@@ -217,7 +217,11 @@ function ruleRoute(inputs: RouteInputs, route: AnyRoute, rule: RouteRuleSpec<unk
   let rewrite: Json | undefined;
   const mirrors: Json[] = [];
   const tpfc: Json = {};
-  for (const f of rule.filters ?? []) {
+  // Redirect / rewrite / mirror filters on the only backend act on the whole route (Envoy cannot
+  // redirect or rewrite per weighted cluster); header modifiers stay per backend below.
+  const live = (rule.backendRefs ?? []).filter((b) => (b.weight ?? 1) > 0);
+  const lifted = live.length === 1 ? (live[0].filters ?? []).filter((f) => f.type === 'RequestRedirect' || f.type === 'URLRewrite' || f.type === 'RequestMirror') : [];
+  for (const f of [...(rule.filters ?? []), ...lifted]) {
     if (f.type === 'RequestHeaderModifier') applyModifier(out, f.requestHeaderModifier, 'request');
     else if (f.type === 'ResponseHeaderModifier') applyModifier(out, f.responseHeaderModifier, 'response');
     else if (f.type === 'RequestRedirect' && f.requestRedirect) redirect = redirectAction(f.requestRedirect, info);

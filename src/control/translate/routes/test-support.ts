@@ -145,3 +145,20 @@ export function evaluate(config: XdsJson, req: TestRequest, pick = 0): TestOutco
   }
   return { vhost: best.name as string, route, cluster: clusters.at(-1)?.name as string };
 }
+
+/** Path and host a route forwards (or redirects) with: applies prefix_rewrite / regex_rewrite / host rewrites like Envoy. */
+export function rewrittenRequest(route: Json, path: string): { path: string; host?: string } {
+  const action = ((route.route ?? route.redirect) ?? {}) as Json;
+  const m = (route.match ?? {}) as Json;
+  let p = path;
+  if (typeof action.path_redirect === 'string') p = action.path_redirect;
+  else if (typeof action.prefix_rewrite === 'string') {
+    const matched = typeof m.path === 'string' ? m.path : typeof m.path_separated_prefix === 'string' ? m.path_separated_prefix : typeof m.prefix === 'string' ? m.prefix : p;
+    p = action.prefix_rewrite + p.slice(matched.length);
+  } else if (action.regex_rewrite) {
+    const rr = action.regex_rewrite as { pattern: { regex: string }; substitution: string };
+    p = p.replace(new RegExp(rr.pattern.regex, 'g'), rr.substitution.replace(/\\(\d)/g, '$$$1'));
+  }
+  const host = (action.host_rewrite_literal ?? action.host_redirect) as string | undefined;
+  return host === undefined ? { path: p } : { path: p, host };
+}
