@@ -1,0 +1,74 @@
+/**
+ * translate(snapshot, proxy): every xDS resource one proxy receives, as a pure function of its
+ * two arguments (no clock, environment or globals; equal inputs give equal outputs, so the pair
+ * is the cache key). Assembles the per-type modules: scope -> clusters -> endpoints -> listeners
+ * (sidecar, gateway or proxyless gRPC) -> routes (via `routes/`) -> secrets, then repairs
+ * dangling route clusters and checks consistency (see consistency.ts) before returning.
+ */
+import { TrellisError } from '../../errors.ts';
+import { TypeUrl } from '../../xds/types.ts';
+import type { XdsJson, XdsResourceSet, XdsTypeUrl } from '../../xds/types.ts';
+import type { MeshSnapshot } from '../snapshot/snapshot.ts';
+import type { ProxyNode } from '../proxy-node.ts';
+import { proxyScope } from './scope.ts';
+import { catchAllClusters, inboundCluster, inboundPorts, outboundCluster, planOutboundClusters } from './clusters.ts';
+import { loadAssignment } from './endpoints.ts';
+import { proxyLocality } from './identity.ts';
+import { sidecarListeners } from './listeners-sidecar.ts';
+import type { RouteRequest } from './listeners-sidecar.ts';
+import { gatewayListeners } from './listeners-gateway.ts';
+import type { GatewayRouteRequest } from './listeners-gateway.ts';
+import { isProxyless, proxylessListeners } from './listeners-grpc.ts';
+import { buildRoutes, routeInputs } from './route-bridge.ts';
+import { secretsFor } from './secrets.ts';
+import { checkConsistency, repairRouteClusters } from './consistency.ts';
+
+export { checkConsistency } from './consistency.ts';
+export { hashPolicyFor } from './cluster-policy.ts';
+export { isProxyless } from './listeners-grpc.ts';
+export { HttpProxyRouteName } from './listeners-sidecar.ts';
+
+function byName(list: readonly XdsJson[]): Map<string, XdsJson> {
+  const m = new Map<string, XdsJson>();
+  for (const r of list) m.set(String(r.name ?? r.cluster_name), r);
+  return m;
+}
+
+/** Every resource `proxy` is sent for `snapshot`; throws TRANSLATE_INCONSISTENT only on an internal bug. */
+export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): XdsResourceSet {
+  const scope = proxyScope(snapshot, proxy);
+  const proxyless = proxy.kind === 'sidecar' && isProxyless(proxy);
+  const plan = planOutboundClusters(snapshot, proxy, scope);
+  const clusters: XdsJson[] = plan.map((c) => outboundCluster(snapshot, c));
+  const locality = proxyLocality(proxy);
+  const assignments: XdsJson[] = plan.filter((c) => c.eds && c.service.resolution === 'STATIC' && c.policy.loadBalancer?.simple !== 'PASSTHROUGH').map((c) => loadAssignment(snapshot, c, locality));
+  const inbound = proxy.kind === 'sidecar' && !proxyless ? inboundPorts(snapshot, proxy, scope) : [];
+  if (!proxyless) {
+    clusters.push(...catchAllClusters());
+    clusters.push(...inbound.map(inboundCluster));
+  }
+  const clusterMap = byName(clusters);
+  const clusterNames = new Set(clusterMap.keys());
+
+  let listeners: XdsJson[];
+  let requests: (RouteRequest | GatewayRouteRequest)[];
+  if (proxyless) ({ listeners, routes: requests } = proxylessListeners(proxy, scope, snapshot.mesh.domainSuffix));
+  else if (proxy.kind === 'router') ({ listeners, routes: requests } = gatewayListeners(snapshot, proxy, clusterNames));
+  else ({ listeners, routes: requests } = sidecarListeners(snapshot, proxy, scope, inbound, clusterNames));
+
+  const routes = buildRoutes(routeInputs(snapshot, scope), proxy, requests);
+  for (const [name, rc] of routes) routes.set(name, repairRouteClusters(rc, (c) => clusterNames.has(c)));
+
+  const set = new Map<XdsTypeUrl, ReadonlyMap<string, XdsJson>>([
+    [TypeUrl.Cluster, clusterMap],
+    [TypeUrl.ClusterLoadAssignment, byName(assignments)],
+    [TypeUrl.Listener, byName(listeners)],
+    [TypeUrl.RouteConfiguration, routes],
+    [TypeUrl.Secret, secretsFor(snapshot, proxy)],
+  ]);
+  const problems = checkConsistency(set);
+  if (problems.length > 0) {
+    throw new TrellisError('TRANSLATE_INCONSISTENT', `proxy ${proxy.id}: generated resources are inconsistent: ${problems.join('; ')}`, { context: { proxy: proxy.id, problems } });
+  }
+  return set;
+}

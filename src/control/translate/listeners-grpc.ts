@@ -1,0 +1,62 @@
+/**
+ * Listeners for proxyless gRPC clients (`@grpc/grpc-js-xds`): gRPC's xDS resolver asks LDS for
+ * exactly the authority of its target (`xds:///reviews.default.svc.cluster.local:9080` asks for
+ * `reviews.default.svc.cluster.local:9080`), and expects an `api_listener` holding an
+ * HttpConnectionManager with RDS. SotW cannot answer "whatever was asked", so we emit every name a
+ * client may use for an in-scope HTTP-family service port: FQDN, and for Kubernetes services
+ * `name.ns.svc`, `name.ns`, and (same namespace) `name`, each with `:port`, plus without the port
+ * for a service with a single HTTP-family port. RDS is the sidecar's per-port route config, whose
+ * virtual hosts list those same names as domains.
+ */
+import { isHttpProtocol } from '../../registry/protocol.ts';
+import type { ProxyNode } from '../proxy-node.ts';
+import { sidecarOutboundRouteName } from './names.ts';
+import { hcmConfig } from './filters.ts';
+import type { ProxyScope } from './scope.ts';
+import type { RouteRequest } from './listeners-sidecar.ts';
+import type { ProxyKind } from '../proxy-node.ts';
+
+type Json = Record<string, unknown>;
+
+/** True when the node is a proxyless gRPC client (metadata `TRELLIS_PROXYLESS`, or Istio's `GENERATOR: grpc`). */
+export function isProxyless(proxy: { readonly metadata: Readonly<Record<string, unknown>>; readonly kind: ProxyKind }): boolean {
+  const v = proxy.metadata.TRELLIS_PROXYLESS;
+  return v === true || v === 'true' || v === '1' || proxy.metadata.GENERATOR === 'grpc';
+}
+
+function names(hostname: string, namespace: string, proxyNamespace: string, domainSuffix: string, kube: boolean): string[] {
+  const out = [hostname];
+  const suffix = `.svc.${domainSuffix}`;
+  if (kube && hostname.endsWith(suffix)) {
+    const short = hostname.slice(0, -suffix.length); // name.ns
+    out.push(`${short}.svc`, short);
+    if (namespace === proxyNamespace) out.push(short.slice(0, short.indexOf('.')));
+  }
+  return out;
+}
+
+/** api_listeners for every in-scope HTTP-family service port, and the route configs they use. */
+export function proxylessListeners(proxy: ProxyNode, scope: ProxyScope, domainSuffix: string): { listeners: Json[]; routes: RouteRequest[] } {
+  const listeners = new Map<string, Json>();
+  const ports = new Set<number>();
+  for (const svc of scope.services) {
+    if (svc.hostname.includes('*')) continue;
+    const httpPorts = svc.ports.filter((p) => isHttpProtocol(p.protocol));
+    const ns = names(svc.hostname, svc.namespace, proxy.namespace, domainSuffix, svc.origin.startsWith('core/Service:'));
+    for (const p of httpPorts) {
+      ports.add(p.port);
+      const rds = sidecarOutboundRouteName(p.port);
+      const withPort = ns.map((n) => `${n}:${p.port}`);
+      const all = httpPorts.length === 1 ? [...withPort, ...ns] : withPort;
+      for (const name of all) {
+        if (listeners.has(name)) continue;
+        listeners.set(name, {
+          name,
+          api_listener: { api_listener: hcmConfig({ statPrefix: name, routeConfigName: rds, proxyless: true }) },
+        });
+      }
+    }
+  }
+  const routes: RouteRequest[] = [...ports].sort((a, b) => a - b).map((port) => ({ kind: 'sidecar', name: sidecarOutboundRouteName(port), port }));
+  return { listeners: [...listeners.values()], routes };
+}

@@ -1,0 +1,92 @@
+/**
+ * The bridge to route translation (`routes/`): builds its `RouteInputs` from the snapshot and the
+ * proxy's scope, and answers the listeners' route configuration requests with its builders. The
+ * explicit-mode `http_proxy` config is assembled here from the per-port sidecar configs: all
+ * their virtual hosts, keeping only port-qualified domains (`host:port`) except for port 80, and
+ * one catch-all `*` virtual host (Envoy rejects a domain twice in one route configuration).
+ */
+import { ResourceTypes } from '../../config/resource.ts';
+import type { Resource } from '../../config/resource.ts';
+import type { XdsJson } from '../../xds/types.ts';
+import type { MeshSnapshot } from '../snapshot/snapshot.ts';
+import type { ProxyNode } from '../proxy-node.ts';
+import { buildGatewayApiRoute, buildIstioGatewayRoute, buildSidecarOutboundRoute } from './routes/index.ts';
+import type { IstioServerRef, RouteInputs } from './routes/index.ts';
+import type { GatewayResource } from './routes/index.ts';
+import type { RouteRequest } from './listeners-sidecar.ts';
+import type { GatewayRouteRequest } from './listeners-gateway.ts';
+import type { ProxyScope } from './scope.ts';
+
+type Json = Record<string, unknown>;
+
+function as<T>(list: readonly Resource[]): readonly T[] {
+  return list as unknown as readonly T[];
+}
+
+/** RouteInputs for one proxy: its scoped services and the snapshot's routing config. */
+export function routeInputs(snapshot: MeshSnapshot, scope: ProxyScope): RouteInputs {
+  const nsLabels = new Map(snapshot.list(ResourceTypes.Namespace).map((n) => [n.metadata.name, n.metadata.labels]));
+  return {
+    virtualServices: as(snapshot.list(ResourceTypes.VirtualService)),
+    httpRoutes: as(snapshot.list(ResourceTypes.HTTPRoute)),
+    grpcRoutes: as(snapshot.list(ResourceTypes.GRPCRoute)),
+    istioGateways: as(snapshot.list(ResourceTypes.IstioGateway)),
+    gateways: as(snapshot.list(ResourceTypes.Gateway)),
+    referenceGrants: as(snapshot.list(ResourceTypes.ReferenceGrant)),
+    destinationRules: as(snapshot.list(ResourceTypes.DestinationRule)),
+    services: scope.services,
+    domainSuffix: snapshot.mesh.domainSuffix,
+    rootNamespace: snapshot.mesh.rootNamespace,
+    namespaceLabels: (ns) => nsLabels.get(ns),
+    outboundTrafficPolicy: scope.outboundTrafficPolicy,
+  };
+}
+
+/** Builds every requested route configuration (first request per name wins). */
+export function buildRoutes(inputs: RouteInputs, proxy: ProxyNode, requests: readonly (RouteRequest | GatewayRouteRequest)[]): Map<string, XdsJson> {
+  const out = new Map<string, XdsJson>();
+  const sidecarCache = new Map<number, XdsJson>();
+  const sidecar = (port: number) => {
+    let c = sidecarCache.get(port);
+    if (c === undefined) sidecarCache.set(port, (c = buildSidecarOutboundRoute(inputs, proxy, port)));
+    return c;
+  };
+  for (const r of requests) {
+    if (out.has(r.name)) continue;
+    switch (r.kind) {
+      case 'sidecar':
+        out.set(r.name, sidecar(r.port));
+        break;
+      case 'http_proxy':
+        out.set(r.name, httpProxyRoute(r.name, r.ports.map((p) => [p, sidecar(p)] as const)));
+        break;
+      case 'istio-gateway':
+        out.set(r.name, buildIstioGatewayRoute(inputs, proxy, r.name, r.servers as unknown as readonly IstioServerRef[]));
+        break;
+      case 'gateway-api':
+        out.set(r.name, buildGatewayApiRoute(inputs, r.name, r.gateway as unknown as GatewayResource, r.port, r.listenerNames));
+        break;
+    }
+  }
+  return out;
+}
+
+function httpProxyRoute(name: string, configs: readonly (readonly [number, XdsJson])[]): XdsJson {
+  const vhosts: Json[] = [];
+  const domains = new Set<string>();
+  let catchAll: Json | undefined;
+  for (const [port, cfg] of configs) {
+    for (const vh of (cfg.virtual_hosts as Json[] | undefined) ?? []) {
+      const ds = (vh.domains as string[]).filter((d) => d !== '*' && (port === 80 || d.includes(':') || d.includes('*.')) && !domains.has(d));
+      if ((vh.domains as string[]).includes('*')) {
+        catchAll ??= vh;
+        continue;
+      }
+      if (ds.length === 0) continue;
+      ds.forEach((d) => domains.add(d));
+      vhosts.push({ ...vh, domains: ds });
+    }
+  }
+  if (catchAll !== undefined) vhosts.push(catchAll);
+  return { name, virtual_hosts: vhosts, validate_clusters: false };
+}
