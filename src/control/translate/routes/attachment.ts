@@ -15,6 +15,8 @@ import type {
   ListenerSpec,
   ParentRefSpec,
   RouteInputs,
+  RouteRuleSpec,
+  HTTPRouteMatchSpec,
   GRPCRouteSpec,
 } from './types.ts';
 import type { Resource } from '../../../config/resource.ts';
@@ -128,6 +130,19 @@ export function findKubeService(inputs: RouteInputs, name: string, namespace: st
   return inputs.services.find((s) => s.hostname === host);
 }
 
+const KNOWN_FILTERS = new Set(['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite', 'RequestMirror', 'CORS', 'ExtensionRef']);
+const PATH_TYPES = new Set(['Exact', 'PathPrefix', 'RegularExpression']);
+
+/** False when a route uses a filter type or path match type we do not implement (Accepted=False, UnsupportedValue). */
+export function routeSupported(route: AnyRoute): boolean {
+  for (const rule of (route.resource.spec.rules ?? []) as readonly RouteRuleSpec<HTTPRouteMatchSpec>[]) {
+    const filters = [...(rule.filters ?? []), ...(rule.backendRefs ?? []).flatMap((b) => b.filters ?? [])];
+    if (!filters.every((f) => KNOWN_FILTERS.has(f.type ?? ''))) return false;
+    if (route.kind === 'HTTPRoute' && !(rule.matches ?? []).every((m) => m.path?.type === undefined || PATH_TYPES.has(m.path.type))) return false;
+  }
+  return true;
+}
+
 /** Resolves one parentRef of a route. */
 export function attachParent(inputs: RouteInputs, route: AnyRoute, p: ParentRefSpec): ParentAttachment {
   const routeNs = route.resource.metadata.namespace;
@@ -139,6 +154,7 @@ export function attachParent(inputs: RouteInputs, route: AnyRoute, p: ParentRefS
     if (p.port !== undefined && !service.ports.some((sp) => sp.port === p.port)) {
       return { parentRef: p, parentKind: 'Service', parentKey, accepted: 'NoMatchingParent', listeners: [], service };
     }
+    if (!routeSupported(route)) return { parentRef: p, parentKind: 'Service', parentKey, accepted: 'UnsupportedValue', listeners: [], service };
     return { parentRef: p, parentKind: 'Service', parentKey, accepted: 'Accepted', listeners: [], service };
   }
   if ((p.kind ?? 'Gateway') !== 'Gateway' || (p.group ?? GATEWAY_GROUP) !== GATEWAY_GROUP) {
@@ -160,6 +176,7 @@ export function attachParent(inputs: RouteInputs, route: AnyRoute, p: ParentRefS
     if (hostnames.length) listeners.push({ listener: l, hostnames: [...new Set(hostnames)] });
   }
   if (listeners.length === 0) return { parentRef: p, parentKind: 'Gateway', parentKey, accepted: 'NoMatchingListenerHostname', listeners: [] };
+  if (!routeSupported(route)) return { parentRef: p, parentKind: 'Gateway', parentKey, accepted: 'UnsupportedValue', listeners: [] };
   return { parentRef: p, parentKind: 'Gateway', parentKey, accepted: 'Accepted', listeners };
 }
 

@@ -168,12 +168,13 @@ function applyModifier(target: Json, mod: HeaderModifierSpec | undefined, dir: '
   if (mod.remove?.length) target[removeField] = [...((target[removeField] as string[] | undefined) ?? []), ...mod.remove];
 }
 
-const SUPPORTED_FILTERS = new Set(['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite', 'RequestMirror', 'CORS']);
+function ruleFilters(rule: RouteRuleSpec<unknown>): RouteFilterSpec[] {
+  return [...(rule.filters ?? []), ...(rule.backendRefs ?? []).flatMap((b) => b.filters ?? [])];
+}
 
-/** True when every filter of a rule (and its backends) is one we implement; otherwise Accepted=False UnsupportedValue. */
-export function filtersSupported(rule: RouteRuleSpec<unknown>): boolean {
-  const all = [...(rule.filters ?? []), ...(rule.backendRefs ?? []).flatMap((b) => b.filters ?? [])];
-  return all.every((f) => SUPPORTED_FILTERS.has(f.type ?? ''));
+/** ExtensionRef filters name custom filters we do not have: the spec wants such rules to answer with an error, never skip the filter. */
+function hasExtensionRef(rule: RouteRuleSpec<unknown>): boolean {
+  return ruleFilters(rule).some((f) => f.type === 'ExtensionRef');
 }
 
 function prefixRewrite(prefix: string | undefined, replacement: string): Json {
@@ -209,7 +210,7 @@ function mirrorPercent(m: NonNullable<RouteFilterSpec['requestMirror']>): number
  */
 function ruleRoute(inputs: RouteInputs, route: AnyRoute, rule: RouteRuleSpec<unknown>, info: MatchInfo): Json {
   const out: Json = {};
-  if (!filtersSupported(rule)) {
+  if (hasExtensionRef(rule)) {
     out.direct_response = { status: 500 };
     return out;
   }

@@ -8,7 +8,6 @@
 
 import { resourceKey } from '../../../config/resource.ts';
 import { type AnyRoute, GATEWAY_GROUP, allRoutes, attachParent, listenerKinds, resolveBackend } from './attachment.ts';
-import { filtersSupported } from './gateway-api-route.ts';
 import type { ParentRefSpec, RouteInputs, RouteRuleSpec } from './types.ts';
 
 /** A status condition (Kubernetes `metav1.Condition` without lastTransitionTime). */
@@ -75,11 +74,10 @@ export function computeRouteStatus(inputs: RouteInputs, controllerName: string =
   for (const route of allRoutes(inputs)) {
     const gen = route.resource.metadata.generation;
     const refs = resolvedRefs(inputs, route);
-    const supported = ((route.resource.spec.rules ?? []) as readonly RouteRuleSpec<unknown>[]).every(filtersSupported);
     const parents: RouteParentStatus[] = [];
     for (const p of route.resource.spec.parentRefs ?? []) {
       const a = attachParent(inputs, route, p);
-      const accepted = a.accepted === 'Accepted' && !supported ? 'UnsupportedValue' : a.accepted;
+      const accepted = a.accepted;
       const conditions: RouteCondition[] = [
         { type: 'Accepted', status: accepted === 'Accepted' ? 'True' : 'False', reason: accepted, message: ACCEPTED_MESSAGES[accepted], observedGeneration: gen },
         { type: 'ResolvedRefs', status: refs.reason === 'ResolvedRefs' ? 'True' : 'False', reason: refs.reason, message: refs.message, observedGeneration: gen },
