@@ -1,0 +1,114 @@
+/**
+ * `trellis proxy-status`: what the control plane knows about every connected proxy, one row per
+ * proxy with each xDS type's sync state (SYNCED / STALE / NACKED / NOT SENT), the config version
+ * and the last ACK, like `istioctl proxy-status`. Reads the control plane's `/debug/syncz`
+ * (default http://127.0.0.1:15014; `--control URL` or env TRELLIS_CONTROL_URL, read here only).
+ * Also holds the two helpers the proxy-config verb shares: fetching a debug endpoint and tables.
+ */
+import { TrellisError } from '../errors.ts';
+import type { ProxyStatus } from '../control/xds/status.ts';
+import { parseCli, UsageError } from './args.ts';
+import type { Verb } from './main.ts';
+
+const HELP = `usage: trellis proxy-status [--control URL] [-o json]
+
+Shows every proxy connected to the control plane and, per xDS type, whether it runs the config
+last sent (SYNCED), has not acknowledged it yet (STALE), rejected it (NACKED, with the proxy's
+error below the table) or was never sent any (NOT SENT).
+
+options:
+  --control URL     control plane monitoring address (default $TRELLIS_CONTROL_URL or
+                    http://127.0.0.1:15014)
+  -o, --output FMT  table (default) or json
+  -h, --help        show this help
+`;
+
+/** The control plane URL: flag, then env TRELLIS_CONTROL_URL, then the default port 15014. */
+export function controlUrl(flag: string | undefined): string {
+  return (flag ?? process.env.TRELLIS_CONTROL_URL ?? 'http://127.0.0.1:15014').replace(/\/+$/, '');
+}
+
+/** GETs a control plane debug endpoint as JSON; CONTROL_UNREACHABLE / CONTROL_HTTP errors. */
+export async function fetchControl(base: string, path: string): Promise<{ status: number; body: unknown }> {
+  let res: Response;
+  try {
+    res = await fetch(base + path, { signal: AbortSignal.timeout(5000) });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const why = cause?.code ?? cause?.message ?? (err as Error).message;
+    throw new TrellisError(
+      'CONTROL_UNREACHABLE',
+      `cannot reach the control plane at ${base} (${why}); is it running? Set --control URL or TRELLIS_CONTROL_URL`,
+      { cause: err },
+    );
+  }
+  const text = await res.text();
+  try {
+    return { status: res.status, body: JSON.parse(text) as unknown };
+  } catch (err) {
+    throw new TrellisError('CONTROL_HTTP', `${base}${path} answered ${res.status} with non-JSON: ${text.slice(0, 200)}`, { cause: err });
+  }
+}
+
+/** Left-aligned columns separated by three spaces, like istioctl. */
+export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('   ').trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** "12s ago" style age of an ISO time relative to now. */
+export function age(iso: string | undefined, now = Date.now()): string {
+  if (iso === undefined) return 'never';
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60}s ago`;
+  return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m ago`;
+}
+
+const TYPES = ['CDS', 'LDS', 'EDS', 'RDS'] as const;
+
+/** The proxy-status table (plus NACK details) for a syncz answer. */
+export function renderProxyStatus(proxies: readonly ProxyStatus[], now = Date.now()): string {
+  if (proxies.length === 0) return 'No proxies connected.\n';
+  const rows = proxies.map((p) => {
+    const types = Object.values(p.types);
+    const lastAck = types.map((t) => t.lastAckAt).filter((x): x is string => x !== undefined).sort().pop();
+    const latest = types.filter((t) => t.lastAckAt === lastAck && lastAck !== undefined)[0];
+    return [p.id, ...TYPES.map((t) => p.types[t]?.state ?? 'NOT SENT'), latest?.ackedVersion ?? '-', age(lastAck, now)];
+  });
+  let out = renderTable(['NAME', ...TYPES, 'VERSION', 'LAST ACK'], rows);
+  for (const p of proxies) {
+    for (const [t, s] of Object.entries(p.types)) {
+      if (s.state === 'NACKED') out += `\n${p.id} ${t} NACKED version ${s.nackVersion ?? '?'}: ${s.nackError ?? ''}`;
+    }
+    for (const problem of p.problems) out += `\n${p.id} config problem: ${problem}`;
+  }
+  return out.endsWith('\n') ? out : out + '\n';
+}
+
+const options = {
+  control: { type: 'string' },
+  output: { type: 'string', short: 'o', default: 'table' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+export const verb: Verb = {
+  summary: 'show each connected proxy\'s xDS sync state (SYNCED / STALE / NACKED)',
+  async run(args: string[]): Promise<number> {
+    const { values, positionals } = parseCli('proxy-status', args, options);
+    if (values.help) {
+      process.stdout.write(HELP);
+      return 0;
+    }
+    if (positionals.length > 0) throw new UsageError(`proxy-status: unexpected argument '${positionals[0]}'`);
+    if (values.output !== 'table' && values.output !== 'json') throw new UsageError(`proxy-status: -o must be table or json, got '${values.output}'`);
+    const base = controlUrl(values.control);
+    const { status, body } = await fetchControl(base, '/debug/syncz');
+    if (status !== 200 || !Array.isArray(body)) throw new TrellisError('CONTROL_HTTP', `${base}/debug/syncz answered ${status}`);
+    const proxies = body as ProxyStatus[];
+    process.stdout.write(values.output === 'json' ? JSON.stringify(proxies, null, 2) + '\n' : renderProxyStatus(proxies));
+    return 0;
+  },
+};
