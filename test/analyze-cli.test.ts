@@ -131,3 +131,18 @@ test('--help describes usage and exit codes', async () => {
   assert.match(r.stdout, /usage: trellis analyze/);
   assert.match(r.stdout, /exit status/);
 });
+
+test('info diagnostics are summarized in text output and shown with --verbose', async () => {
+  const unmanaged = `apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: web-api
+`;
+  const quiet = await trellis(['analyze', '-'], unmanaged);
+  assert.equal(quiet.code, 0, quiet.stdout + quiet.stderr);
+  assert.doesNotMatch(quiet.stdout, /IGNORED_KIND|ServiceAccount/);
+  assert.match(quiet.stdout, /1 info \(shown with --verbose\)/);
+  const verbose = await trellis(['analyze', '--verbose', '-'], unmanaged);
+  assert.equal(verbose.code, 0);
+  assert.match(verbose.stdout, /^-:1\s+info\s+\w+\s+ServiceAccount default\/web-api/m);
+});

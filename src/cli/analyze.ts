@@ -24,7 +24,8 @@ PATH is a file, a directory (read recursively: *.yaml, *.yml, *.json) or - for s
 All paths are analyzed together, as one configuration.
 
 options:
-  -o, --output FORMAT    text (default) or json
+  -o, --output FORMAT    text (default) or json (json always lists every diagnostic)
+  -v, --verbose          text: also print info diagnostics (e.g. kinds Trellis skips)
       --domain-suffix S  cluster DNS suffix for short host names (default cluster.local)
   -h, --help             show this help
 
@@ -35,6 +36,7 @@ exit status: 0 no errors (warnings allowed), 1 errors found,
 const options = {
   output: { type: 'string', short: 'o', default: 'text' },
   'domain-suffix': { type: 'string', default: 'cluster.local' },
+  verbose: { type: 'boolean', short: 'v', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -104,12 +106,13 @@ export const verb: Verb = {
     if (output === 'json') {
       process.stdout.write(JSON.stringify({ diagnostics, summary }, null, 2) + '\n');
     } else {
-      const lines = diagnostics.map(formatDiagnostic);
+      const shown = values.verbose ? diagnostics : diagnostics.filter((d) => d.severity !== 'info');
+      const lines = shown.map(formatDiagnostic);
       const tail = `${plural(summary.errors, 'error')}, ${plural(summary.warnings, 'warning')}` +
-        (summary.infos > 0 ? `, ${summary.infos} info` : '') +
+        (summary.infos > 0 ? `, ${summary.infos} info${values.verbose ? '' : ' (shown with --verbose)'}` : '') +
         ` in ${plural(summary.resources, 'resource')} from ${plural(summary.files, 'file')}` +
         (summary.rejected > 0 ? ` (${plural(summary.rejected, 'document')} rejected by schema checks, not analyzed further)` : '');
-      lines.push(diagnostics.length === 0 ? `✔ no problems: ${tail}` : tail);
+      lines.push(summary.errors + summary.warnings === 0 ? `✔ no problems: ${tail}` : tail);
       process.stdout.write(lines.join('\n') + '\n');
     }
     return summary.errors > 0 ? 1 : 0;
