@@ -1,0 +1,89 @@
+/**
+ * The registry of HTTP filter kinds, by name and by typed_config type URL (Envoy looks the type
+ * URL up first, then the name), and the builder that turns an HttpConnectionManager's
+ * `http_filters` list into factories. Unknown filters are config errors (NACK) unless
+ * `is_optional`; `disabled` filters are skipped; the router must come last. Slots that later
+ * issues fill (jwt_authn, rbac, Trellis stats and tracing) are registered as pass-through
+ * filters so configs naming them are accepted today; `register()` replaces a slot.
+ */
+import { configError, optArr, optBool, optObj, optStr, type Json } from '../http/config-json.ts';
+import type { FilterFactoryContext, FilterRegistration, HttpFilterFactory } from '../http/filter-chain.ts';
+import type { PerFilterConfigParser } from '../http/route-action.ts';
+import { corsFilter } from './cors.ts';
+import { faultFilter } from './fault.ts';
+import { routerFilter } from './router/router.ts';
+
+/** A pass-through registration for a filter slot filled by a later issue. */
+export function passThroughFilter(name: string, typeUrls: readonly string[]): FilterRegistration {
+  return {
+    name,
+    typeUrls,
+    parsePerRoute: (raw) => raw,
+    createFactory: (_cfg, _ctx, _path, configuredName) => ({ name: configuredName, terminal: false, createFilter: () => ({}) }),
+  };
+}
+
+/** Filter kinds by name and type URL. */
+export class FilterRegistry {
+  private readonly byName = new Map<string, FilterRegistration>();
+  private readonly byType = new Map<string, FilterRegistration>();
+
+  /** Add or replace a filter kind. */
+  register(reg: FilterRegistration): this {
+    this.byName.set(reg.name, reg);
+    for (const t of reg.typeUrls) this.byType.set(t, reg);
+    return this;
+  }
+
+  /** Look a filter kind up by typed_config @type, then by name. */
+  lookup(name: string, typeUrl: string | undefined): FilterRegistration | undefined {
+    return (typeUrl !== undefined ? this.byType.get(typeUrl) : undefined) ?? this.byName.get(name);
+  }
+
+  /**
+   * Parser for typed_per_filter_config entries, keyed by the *configured* filter name of an HCM.
+   * Entries for filters not in the registry are kept as raw JSON (Envoy ignores unknown ones
+   * only when optional; we stay lenient because RDS may arrive before the listener).
+   */
+  perFilterConfigParser(): PerFilterConfigParser {
+    return (filterName, raw, path) => {
+      const reg = this.lookup(filterName, typeof raw['@type'] === 'string' ? raw['@type'] : undefined);
+      return reg?.parsePerRoute ? reg.parsePerRoute(raw, path) : raw;
+    };
+  }
+
+  /** Build factories for an HCM `http_filters` list. */
+  buildChain(httpFilters: unknown, ctx: FilterFactoryContext, path: string): HttpFilterFactory[] {
+    const out: HttpFilterFactory[] = [];
+    const list = optArr(httpFilters, path);
+    list.forEach((raw, i) => {
+      const p = `${path}[${i}]`;
+      const o = optObj(raw, p) ?? configError(p, 'expected an HttpFilter');
+      const name = optStr(o.name, `${p}.name`) ?? configError(`${p}.name`, 'is required');
+      if (optBool(o.disabled, `${p}.disabled`)) return;
+      const typed = optObj(o.typed_config, `${p}.typed_config`) ?? {};
+      const reg = this.lookup(name, typeof typed['@type'] === 'string' ? typed['@type'] : undefined);
+      if (!reg) {
+        if (optBool(o.is_optional, `${p}.is_optional`)) return;
+        configError(`${p}.name`, `unknown HTTP filter '${name}'${typed['@type'] ? ` (${String(typed['@type'])})` : ''}`);
+      }
+      out.push(reg.createFactory(typed as Json, ctx, `${p}.typed_config`, name));
+    });
+    const routerAt = out.findIndex((f) => f.terminal);
+    if (routerAt < 0) configError(path, 'the router filter (envoy.filters.http.router) is required');
+    if (routerAt !== out.length - 1) configError(path, 'the router filter must be the last HTTP filter');
+    return out;
+  }
+}
+
+/** A registry holding the built-in filters and the pass-through slots. */
+export function defaultFilterRegistry(): FilterRegistry {
+  return new FilterRegistry()
+    .register(faultFilter)
+    .register(corsFilter)
+    .register(routerFilter)
+    .register(passThroughFilter('envoy.filters.http.jwt_authn', ['type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication']))
+    .register(passThroughFilter('envoy.filters.http.rbac', ['type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC']))
+    .register(passThroughFilter('trellis.filters.http.stats', ['type.googleapis.com/trellis.filters.http.stats.v1.Stats']))
+    .register(passThroughFilter('trellis.filters.http.tracing', ['type.googleapis.com/trellis.filters.http.tracing.v1.Tracing']));
+}

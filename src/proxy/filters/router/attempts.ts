@@ -1,0 +1,281 @@
+/**
+ * Drives the upstream attempts of one routed request: first attempt, retries with back-off
+ * (retry_on conditions, num_retries, the cluster's retry circuit breaker via tryAcquireRetry),
+ * per-try timeouts, the route timeout, and hedging. Hedging (HedgePolicy.hedge_on_per_try_timeout
+ * with a per_try_timeout): when an attempt's per-try timeout fires, another attempt starts WITHOUT
+ * cancelling the first; the first usable response wins and the other attempts are cancelled
+ * through their AbortSignals. Without hedging a per-try timeout cancels the attempt and retries.
+ * The winning response is streamed to the downstream with backpressure, trailers included.
+ */
+import type { ClusterHandle, HeaderMap, UpstreamRequestInit, UpstreamResponse } from '../../upstream/types.ts';
+import { UpstreamError } from '../../upstream/types.ts';
+import type { HttpStream } from '../../http/filter-chain.ts';
+import type { HedgePolicy, RetryPolicy } from '../../http/route-action.ts';
+import { LocalReplyBody } from '../../http/stream-info.ts';
+import { backoffMs, isRetriableFailure, isRetriableResponse } from './retry-state.ts';
+import type { ReplayableBody } from './request-body.ts';
+
+/** Everything the driver needs for one request. */
+export interface AttemptPlan {
+  readonly stream: HttpStream;
+  readonly cluster: ClusterHandle;
+  /** Template of each attempt (signal/body/isRetry filled per attempt). */
+  readonly base: Omit<UpstreamRequestInit, 'signal' | 'body' | 'isRetry'>;
+  readonly body: ReplayableBody;
+  readonly timeoutMs: number;
+  readonly perTryTimeoutMs: number;
+  readonly retry: RetryPolicy | undefined;
+  readonly numRetries: number;
+  readonly hedge: HedgePolicy | undefined;
+  readonly attemptCountHeader: boolean;
+  readonly attemptCountInResponse: boolean;
+  readonly random: () => number;
+}
+
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'http2-settings'];
+
+interface Attempt {
+  readonly ac: AbortController;
+  timer: NodeJS.Timeout | undefined;
+  retrySlot: boolean;
+  endpoint: string | undefined;
+}
+
+/** Run the attempts; resolves when the downstream response is finished (or reset). */
+export function runAttempts(plan: AttemptPlan): Promise<void> {
+  return new Promise<void>((resolve) => new Driver(plan, resolve).start());
+}
+
+class Driver {
+  private readonly p: AttemptPlan;
+  private readonly finish: () => void;
+  private readonly outstanding = new Set<Attempt>();
+  private done = false;
+  private retriesUsed = 0;
+  private attempts = 0;
+  private globalTimer: NodeJS.Timeout | undefined;
+  private backoffTimer: NodeJS.Timeout | undefined;
+  private readonly startedAt = performance.now();
+  private readonly previous: string[] = [];
+  private retriesExhausted = false;
+  private readonly onDownstreamAbort = () => this.abortAll('DC');
+
+  constructor(plan: AttemptPlan, finish: () => void) {
+    this.p = plan;
+    this.finish = finish;
+  }
+
+  start(): void {
+    if (this.p.timeoutMs > 0) this.globalTimer = setTimeout(() => this.onGlobalTimeout(), this.p.timeoutMs);
+    this.p.stream.downstreamSignal.addEventListener('abort', this.onDownstreamAbort, { once: true });
+    this.startAttempt(false, false);
+  }
+
+  private end(): void {
+    if (this.globalTimer) clearTimeout(this.globalTimer);
+    if (this.backoffTimer) clearTimeout(this.backoffTimer);
+    this.p.stream.downstreamSignal.removeEventListener('abort', this.onDownstreamAbort);
+    for (const a of this.outstanding) this.cancel(a);
+    this.finish();
+  }
+
+  private cancel(a: Attempt): void {
+    if (a.timer) clearTimeout(a.timer);
+    this.outstanding.delete(a);
+    a.ac.abort();
+    this.release(a);
+  }
+
+  private release(a: Attempt): void {
+    if (a.retrySlot) {
+      a.retrySlot = false;
+      this.p.cluster.releaseRetry();
+    }
+  }
+
+  private startAttempt(isRetry: boolean, retrySlot: boolean): void {
+    const { stream } = this.p;
+    this.attempts++;
+    stream.info.attemptCount = this.attempts;
+    const a: Attempt = { ac: new AbortController(), timer: undefined, retrySlot, endpoint: undefined };
+    this.outstanding.add(a);
+    const headers: HeaderMap = { ...this.p.base.headers };
+    if (this.p.attemptCountHeader) headers['x-envoy-attempt-count'] = String(this.attempts);
+    let body: AsyncIterable<Uint8Array> | null;
+    try {
+      body = this.p.body.open();
+    } catch {
+      this.cancel(a);
+      this.fail(new UpstreamError('UR', 'request body not replayable', { resetReason: 'remote reset' }));
+      return;
+    }
+    if (this.p.perTryTimeoutMs > 0) a.timer = setTimeout(() => this.onPerTryTimeout(a), this.p.perTryTimeoutMs);
+    const init: UpstreamRequestInit = {
+      ...this.p.base, headers, body, signal: a.ac.signal, isRetry,
+      previousEndpoints: this.p.retry?.avoidPreviousHosts ? [...this.previous] : undefined,
+    };
+    let req: Promise<UpstreamResponse>;
+    try {
+      req = this.p.cluster.request(init);
+    } catch (err) {
+      req = Promise.reject(err);
+    }
+    req.then((res) => this.onResponse(a, res), (err: unknown) => this.onError(a, err));
+  }
+
+  /** Take a retry slot if policy, budget and body allow; false otherwise. */
+  private acquireRetry(): boolean {
+    const { retry, body, stream } = this.p;
+    if (!retry || this.retriesUsed >= this.p.numRetries) {
+      if (retry) this.retriesExhausted = true;
+      return false;
+    }
+    if (!body.replayable || stream.downstreamSignal.aborted) return false;
+    if (!this.p.cluster.tryAcquireRetry()) return false;
+    this.retriesUsed++;
+    return true;
+  }
+
+  private scheduleRetry(): void {
+    const delay = backoffMs(this.p.retry!, this.retriesUsed, this.p.random());
+    this.backoffTimer = setTimeout(() => {
+      this.backoffTimer = undefined;
+      if (!this.done) this.startAttempt(true, true);
+      else this.p.cluster.releaseRetry();
+    }, delay);
+  }
+
+  private onPerTryTimeout(a: Attempt): void {
+    a.timer = undefined;
+    if (this.done || !this.outstanding.has(a)) return;
+    if (this.p.hedge?.hedgeOnPerTryTimeout) {
+      // Hedge: keep this attempt running and race a new one against it.
+      if (this.acquireRetry()) this.startAttempt(true, true);
+      return;
+    }
+    this.cancel(a);
+    if (this.p.retry && isRetriableFailure(this.p.retry, 'per-try-timeout') && this.acquireRetry()) {
+      this.scheduleRetry();
+      return;
+    }
+    if (this.outstanding.size === 0 && !this.backoffTimer) this.fail(new UpstreamError('UT', 'per-try timeout'));
+  }
+
+  private onResponse(a: Attempt, res: UpstreamResponse): void {
+    if (a.timer) clearTimeout(a.timer);
+    a.timer = undefined;
+    if (this.done || !this.outstanding.has(a)) {
+      res.body.destroy?.();
+      return;
+    }
+    this.outstanding.delete(a);
+    this.release(a);
+    this.previous.push(res.endpoint);
+    const { retry, stream } = this.p;
+    if (retry && isRetriableResponse(retry, res.status, res.headers, stream.grpc)) {
+      if (this.outstanding.size > 0) {
+        // Another (hedged) attempt is still running: let it answer instead.
+        res.body.destroy?.();
+        return;
+      }
+      if (this.acquireRetry()) {
+        res.body.destroy?.();
+        this.scheduleRetry();
+        return;
+      }
+      if (this.retriesExhausted) stream.info.responseFlags.add('URX');
+    }
+    this.done = true;
+    for (const other of [...this.outstanding]) this.cancel(other);
+    void this.forward(a, res);
+  }
+
+  private onError(a: Attempt, err: unknown): void {
+    if (a.timer) clearTimeout(a.timer);
+    a.timer = undefined;
+    if (this.done || !this.outstanding.has(a)) return;
+    this.outstanding.delete(a);
+    this.release(a);
+    const uerr = err instanceof UpstreamError ? err : new UpstreamError('UR', String(err), { cause: err });
+    if (uerr.endpoint) this.previous.push(uerr.endpoint);
+    if (this.outstanding.size > 0) return;
+    if (this.p.retry && isRetriableFailure(this.p.retry, uerr) && this.acquireRetry()) {
+      this.scheduleRetry();
+      return;
+    }
+    if (this.backoffTimer) return;
+    if (this.retriesExhausted && this.p.retry && isRetriableFailure(this.p.retry, uerr)) this.p.stream.info.responseFlags.add('URX');
+    this.fail(uerr);
+  }
+
+  private fail(err: UpstreamError): void {
+    if (this.done) return;
+    this.done = true;
+    const s = this.p.stream;
+    if (err.endpoint) s.info.upstreamEndpoint = err.endpoint;
+    if (err.responseFlag === 'UT') s.sendLocalReply(504, LocalReplyBody.upstreamTimeout, { flag: 'UT', details: 'upstream_per_try_timeout' });
+    else if (err.responseFlag === 'UH') s.sendLocalReply(503, LocalReplyBody.noHealthyUpstream, { flag: 'UH', details: 'no_healthy_upstream' });
+    else s.sendLocalReply(503, LocalReplyBody.connectError(err.resetReason), { flag: err.responseFlag === 'URX' ? 'UF' : err.responseFlag, details: 'upstream_reset_before_response_started' });
+    this.end();
+  }
+
+  private onGlobalTimeout(): void {
+    this.globalTimer = undefined;
+    const s = this.p.stream;
+    s.info.responseFlags.add('UT');
+    if (!this.done) {
+      this.done = true;
+      s.sendLocalReply(504, LocalReplyBody.upstreamTimeout, { flag: 'UT', details: 'upstream_response_timeout' });
+      this.end();
+      return;
+    }
+    // The response already started: Envoy resets the stream.
+    this.abortAll(undefined);
+  }
+
+  private abortAll(flag: 'DC' | undefined): void {
+    if (flag) this.p.stream.info.responseFlags.add(flag);
+    for (const a of [...this.outstanding]) this.cancel(a);
+    this.forwarding?.abort();
+    if (!this.done) {
+      this.done = true;
+      this.end();
+    }
+  }
+
+  private forwarding: AbortController | undefined;
+
+  private async forward(a: Attempt, res: UpstreamResponse): Promise<void> {
+    const s = this.p.stream;
+    this.forwarding = a.ac;
+    s.info.upstreamEndpoint = res.endpoint;
+    s.info.responseCodeDetails = 'via_upstream';
+    const headers: HeaderMap = {};
+    for (const [k, v] of Object.entries(res.headers)) if (!HOP_BY_HOP.includes(k) && k.charCodeAt(0) !== 58) headers[k] = v;
+    headers['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - this.startedAt));
+    if (this.p.attemptCountInResponse) headers['x-envoy-attempt-count'] = String(this.attempts);
+    try {
+      s.writeHeaders(res.status, headers);
+      if (s.method === 'HEAD') {
+        res.body.destroy?.();
+      } else {
+        for await (const chunk of res.body) {
+          if (a.ac.signal.aborted) break;
+          const w = s.writeBody(chunk);
+          if (w) await w;
+        }
+      }
+      if (a.ac.signal.aborted) throw new Error('aborted');
+      const trailers = s.method === 'HEAD' ? {} : await res.trailers;
+      s.endResponse(Object.keys(trailers).length > 0 ? trailers : undefined);
+    } catch {
+      // Upstream reset mid-body, route timeout, or downstream gone: reset the downstream.
+      if (!s.downstreamSignal.aborted) s.info.responseFlags.add('UR');
+      res.body.destroy?.();
+      s.resetDownstream();
+    } finally {
+      this.release(a);
+      this.end();
+    }
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * The router filter (`envoy.filters.http.router`), terminal in every chain. For the matched route
+ * it answers direct responses and redirects, or forwards: picks the cluster (plain, weighted with
+ * the injected random source, or from cluster_header: the logical -> concrete step), applies route
+ * header mutations, path and host rewrites and hash policies, honours Envoy's x-envoy-* request
+ * controls (upstream timeout, per-try timeout, max retries, retry-on) when they survived the
+ * connection manager's edge sanitising, fires request mirrors, then hands the attempts to
+ * attempts.ts. Endpoint choice and connections are the cluster's business (ClusterHandle).
+ */
+import type { HeaderMap, UpstreamRequestInit } from '../../upstream/types.ts';
+import type { Json } from '../../http/config-json.ts';
+import { optBool } from '../../http/config-json.ts';
+import type { FilterRegistration, HttpFilter, HttpStream, FilterFactoryContext } from '../../http/filter-chain.ts';
+import type { ForwardAction, HashPolicy } from '../../http/route-action.ts';
+import { applyRouteHeaders, pickWeightedCluster, redirectLocation, rewritePath } from '../../http/route-rewrite.ts';
+import { parseQuery } from '../../http/matchers.ts';
+import { runAttempts } from './attempts.ts';
+import { DEFAULT_BODY_BUFFER_LIMIT, ReplayableBody } from './request-body.ts';
+import { fireMirrors } from './mirror.ts';
+
+/** Registration of the router filter. */
+export const routerFilter: FilterRegistration = {
+  name: 'envoy.filters.http.router',
+  typeUrls: ['type.googleapis.com/envoy.extensions.filters.http.router.v3.Router'],
+  createFactory(typedConfig, ctx, path, configuredName) {
+    const suppressHeaders = optBool(typedConfig.suppress_envoy_headers, `${path}.suppress_envoy_headers`) ?? false;
+    return {
+      name: configuredName,
+      terminal: true,
+      createFilter: (): HttpFilter => ({ onRequestHeaders: (s) => route(s, ctx, suppressHeaders) }),
+    };
+  },
+};
+
+const CONTROL_HEADERS = [
+  'x-envoy-upstream-rq-timeout-ms', 'x-envoy-upstream-rq-per-try-timeout-ms', 'x-envoy-max-retries', 'x-envoy-retry-on',
+  'x-envoy-retry-grpc-on', 'x-envoy-expected-rq-timeout-ms', 'x-envoy-attempt-count',
+];
+
+async function route(s: HttpStream, ctx: FilterFactoryContext, suppressHeaders: boolean): Promise<'stop'> {
+  const m = s.route;
+  if (!m) {
+    s.sendLocalReply(404, '', { flag: 'NR', details: 'route_not_found' });
+    return 'stop';
+  }
+  const a = m.action;
+  switch (a.kind) {
+    case 'direct_response': {
+      const headers: HeaderMap = {};
+      const body = a.body === undefined ? undefined : Buffer.from(a.body);
+      if (body) headers['content-type'] = 'text/plain';
+      headers['content-length'] = String(body?.length ?? 0);
+      s.info.responseCodeDetails = 'direct_response';
+      s.writeHeaders(a.status, headers);
+      if (body && s.method !== 'HEAD') await s.writeBody(body);
+      s.endResponse();
+      return 'stop';
+    }
+    case 'redirect': {
+      s.info.responseCodeDetails = 'redirect';
+      s.writeHeaders(a.status, { location: redirectLocation(m.route, a, s), 'content-length': '0' });
+      s.endResponse();
+      return 'stop';
+    }
+    case 'non_forwarding':
+      s.sendLocalReply(404, '', { flag: 'NR', details: 'non_forwarding_route' });
+      return 'stop';
+    case 'route':
+      await forward(s, a, ctx, suppressHeaders);
+      return 'stop';
+  }
+}
+
+function headerString(h: HeaderMap, name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContext, suppressHeaders: boolean): Promise<void> {
+  const m = s.route!;
+  let clusterName = a.cluster;
+  let hostRewrite = a.hostRewriteLiteral;
+  if (a.weightedClusters) {
+    const wc = pickWeightedCluster(a.weightedClusters, a.totalWeight, ctx.random());
+    s.weightedCluster = wc;
+    clusterName = wc.clusterHeader ? headerString(s.headers, wc.clusterHeader) : wc.name;
+    hostRewrite = wc.hostRewriteLiteral ?? hostRewrite;
+  } else if (a.clusterHeader) {
+    clusterName = headerString(s.headers, a.clusterHeader);
+  }
+  const cluster = clusterName ? ctx.clusterManager.get(clusterName) : undefined;
+  s.info.clusterName = clusterName;
+  if (!cluster) {
+    s.sendLocalReply(a.clusterNotFoundStatus, '', { flag: 'NC', details: 'cluster_not_found' });
+    return;
+  }
+
+  // Envoy's request controls: read them, then never forward them.
+  const h = s.headers;
+  const ctl = (name: string) => {
+    const v = headerString(h, name);
+    return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
+  };
+  const timeoutMs = ctl('x-envoy-upstream-rq-timeout-ms') ?? a.timeoutMs;
+  const retryOnHeader = headerString(h, 'x-envoy-retry-on');
+  const headers: HeaderMap = {};
+  for (const [k, v] of Object.entries(h)) if (!CONTROL_HEADERS.includes(k)) headers[k] = v;
+  let retry = a.retryPolicy;
+  if (retryOnHeader !== undefined) {
+    const on = new Set(retry?.retryOn ?? []);
+    for (const c of retryOnHeader.split(',')) if (c.trim()) on.add(c.trim());
+    retry = { ...(retry ?? { numRetries: 1, perTryTimeoutMs: 0, baseIntervalMs: 25, maxIntervalMs: 250, retriableStatusCodes: new Set(), retriableHeaders: [], avoidPreviousHosts: false }), retryOn: on };
+  }
+  const numRetries = ctl('x-envoy-max-retries') ?? retry?.numRetries ?? 0;
+  const perTryTimeoutMs = ctl('x-envoy-upstream-rq-per-try-timeout-ms') ?? retry?.perTryTimeoutMs ?? 0;
+
+  applyRouteHeaders(headers, s.routeTable!, m, s.weightedCluster, 'request');
+  let path = rewritePath(m.route, a.prefixRewrite, a.regexRewrite, s.path);
+  if (path !== s.path) headers['x-envoy-original-path'] = s.path;
+  if (path === '') path = '/';
+  let authority = s.authority;
+  if (hostRewrite !== undefined) authority = hostRewrite;
+  else if (a.hostRewriteHeader && headerString(h, a.hostRewriteHeader)) authority = headerString(h, a.hostRewriteHeader)!;
+  if (authority !== s.authority) headers['x-forwarded-host'] ??= s.authority;
+  if (!suppressHeaders && timeoutMs > 0) headers['x-envoy-expected-rq-timeout-ms'] = String(perTryTimeoutMs > 0 && perTryTimeoutMs < timeoutMs ? perTryTimeoutMs : timeoutMs);
+
+  const wantReplay = !!retry || !!a.hedgePolicy || a.mirrors.length > 0;
+  const limit = m.route.bufferLimitBytes ?? m.virtualHost.bufferLimitBytes ?? DEFAULT_BODY_BUFFER_LIMIT;
+  const body = new ReplayableBody(s.body, wantReplay ? limit : 0);
+  const base: Omit<UpstreamRequestInit, 'signal' | 'body' | 'isRetry'> = {
+    method: s.method, path, authority, scheme: s.scheme, headers, hashKey: hashKey(a.hashPolicies, s), grpc: s.grpc,
+  };
+  if (a.mirrors.length > 0) fireMirrors(ctx, a.mirrors, base, body, timeoutMs);
+  await runAttempts({
+    stream: s, cluster, base, body, timeoutMs, perTryTimeoutMs, retry, numRetries, hedge: a.hedgePolicy,
+    attemptCountHeader: m.virtualHost.includeAttemptCountInRequest,
+    attemptCountInResponse: m.virtualHost.includeAttemptCountInResponse,
+    random: ctx.random,
+  });
+}
+
+/** The LB hash from the route's hash policies (the first terminal match stops, as Envoy). */
+function hashKey(policies: readonly HashPolicy[], s: HttpStream): string | undefined {
+  if (policies.length === 0) return undefined;
+  let key: string | undefined;
+  for (const p of policies) {
+    let v: string | undefined;
+    if (p.kind === 'header') v = headerString(s.headers, p.name);
+    else if (p.kind === 'source_ip') v = s.info.downstreamRemoteAddress;
+    else if (p.kind === 'query_parameter') v = parseQuery(s.path).get(p.name);
+    else {
+      const cookie = headerString(s.headers, 'cookie') ?? '';
+      for (const part of cookie.split(';')) {
+        const eq = part.indexOf('=');
+        if (eq > 0 && part.slice(0, eq).trim() === p.name) v = part.slice(eq + 1).trim();
+      }
+    }
+    if (v !== undefined) {
+      key = key === undefined ? v : `${key}|${v}`;
+      if (p.terminal) break;
+    }
+  }
+  return key;
+}
+
+export type { Json };

@@ -1,0 +1,278 @@
+/**
+ * The HTTP connection manager (envoy.filters.network.http_connection_manager): built once from an
+ * HttpConnectionManager config (proto3 JSON), it serves HTTP/1.1 (keep-alive, Upgrade/WebSocket)
+ * and HTTP/2 (h2 after TLS ALPN, h2c prior knowledge) on sockets the listener layer hands it.
+ * node:http / node:http2 servers run in "no listen" mode (`emit('connection')`). Per request it
+ * normalises headers, applies edge rules, resolves the route table (inline or RDS via a
+ * RouteProvider, looked up per request so RDS updates apply to new requests), runs the filter
+ * chain, and publishes StreamInfo on `trellis:http:request-end`. Safety limits (header size and
+ * count -> 431, slowloris -> 408, parse errors / smuggling -> 400, HTTP/2 stream floods and
+ * rapid reset -> GOAWAY) are enforced here; nothing a client sends can throw past a connection.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { ClusterManager } from '../upstream/types.ts';
+import { configError, optArr, optBool, optDurationMs, optObj, optStr, optUint, type Json } from './config-json.ts';
+import { applyEdgeRules, internalAddresses, normalizeAddress, requestHeaders, responseSink, type EdgeRules } from './downstream.ts';
+import { HttpStream, type FilterFactoryContext, type HttpFilterFactory } from './filter-chain.ts';
+import { compileRouteTable, type CompiledRouteTable } from './route-table.ts';
+import { requestEndChannel, type StreamInfo } from './stream-info.ts';
+import { proxyUpgrade } from './websocket.ts';
+import { defaultFilterRegistry, type FilterRegistry } from '../filters/registry.ts';
+
+/** Resolves RDS route configuration names to compiled tables (the xDS client implements it). */
+export interface RouteProvider {
+  get(name: string): CompiledRouteTable | undefined;
+}
+
+/** Everything a connection manager is built from. */
+export interface ConnectionManagerOptions {
+  /** HttpConnectionManager in proto3 JSON (typed_config of the network filter, "@type" optional). */
+  readonly config: Json;
+  readonly clusterManager: ClusterManager;
+  /** Needed when the config uses `rds`. */
+  readonly routeProvider?: RouteProvider;
+  /** Filter kinds; defaults to the built-in registry. */
+  readonly filterRegistry?: FilterRegistry;
+  /** Uniform random in [0,1) for weighted clusters, runtime fractions, faults, back-off; seed it in tests. */
+  readonly random?: () => number;
+  /** Field path prefix for config errors. */
+  readonly path?: string;
+  /** HTTP/2 rapid-reset guard: GOAWAY a session once this many streams were reset by the client
+   * before completion and they are at least half of its streams (Envoy's premature reset check). Default 500. */
+  readonly prematureResetLimit?: number;
+}
+
+/** Compile a RouteConfiguration with the registry's per-filter config parsers (what RDS consumers call). */
+export function compileRouteConfiguration(json: unknown, registry: FilterRegistry = defaultFilterRegistry(), path = 'route_config'): CompiledRouteTable {
+  return compileRouteTable(json, { perFilterConfigParser: registry.perFilterConfigParser() }, path);
+}
+
+/** Protocol a socket speaks, decided by the listener (ALPN or sniffing). */
+export type DownstreamProtocol = 'http/1.1' | 'h2' | 'h2c-preface';
+
+/** A built connection manager. */
+export interface HttpConnectionManager {
+  readonly statPrefix: string;
+  /** Serve HTTP on an accepted (and, for TLS, handshaken) socket. Never throws. */
+  handleConnection(socket: Socket | TLSSocket, protocol: DownstreamProtocol): void;
+  /** Number of open downstream connections. */
+  readonly connectionCount: number;
+  /** Stop: GOAWAY HTTP/2 sessions, close idle HTTP/1.1 connections, destroy the rest after `graceMs`. */
+  close(graceMs?: number): Promise<void>;
+}
+
+const SERVER_HEADER = new Set(['OVERWRITE', 'APPEND_IF_ABSENT', 'PASS_THROUGH']);
+
+/** Build a connection manager; throws TrellisError(HTTP_CONFIG_INVALID) with a field path on bad config. */
+export function createConnectionManager(opts: ConnectionManagerOptions): HttpConnectionManager {
+  const path = opts.path ?? 'http_connection_manager';
+  const c = opts.config;
+  const random = opts.random ?? Math.random;
+  const registry = opts.filterRegistry ?? defaultFilterRegistry();
+  const statPrefix = optStr(c.stat_prefix, `${path}.stat_prefix`) ?? '';
+  let staticTable: CompiledRouteTable | undefined;
+  let rdsName: string | undefined;
+  if (c.route_config !== undefined) {
+    staticTable = compileRouteConfiguration(c.route_config, registry, `${path}.route_config`);
+  } else if (c.rds !== undefined) {
+    rdsName = optStr(optObj(c.rds, `${path}.rds`)?.route_config_name, `${path}.rds.route_config_name`);
+    if (!rdsName) configError(`${path}.rds.route_config_name`, 'is required');
+    if (!opts.routeProvider) configError(`${path}.rds`, 'RDS needs a route provider');
+  } else {
+    configError(path, 'one of route_config or rds is required (scoped_routes is not supported)');
+  }
+  const ctx: FilterFactoryContext = { clusterManager: opts.clusterManager, random, statPrefix };
+  const filters: readonly HttpFilterFactory[] = registry.buildChain(c.http_filters, ctx, `${path}.http_filters`);
+
+  const common = optObj(c.common_http_protocol_options, `${path}.common_http_protocol_options`) ?? {};
+  const idleTimeoutMs = optDurationMs(common.idle_timeout, `${path}.common_http_protocol_options.idle_timeout`) ?? 3_600_000;
+  const maxHeadersCount = optUint(common.max_headers_count, `${path}.common_http_protocol_options.max_headers_count`) ?? 100;
+  const maxRequestsPerConnection = optUint(common.max_requests_per_connection, `${path}.common_http_protocol_options.max_requests_per_connection`) ?? 0;
+  const maxHeaderBytes = (optUint(c.max_request_headers_kb, `${path}.max_request_headers_kb`) ?? 60) * 1024;
+  if (maxHeaderBytes === 0 || maxHeaderBytes > 8192 * 1024) configError(`${path}.max_request_headers_kb`, 'must be in [1, 8192]');
+  const requestTimeoutMs = optDurationMs(c.request_timeout, `${path}.request_timeout`) ?? 0;
+  // Envoy disables request_headers_timeout by default; we keep node's 60s guard against slowloris unless configured.
+  const headersTimeoutMs = optDurationMs(c.request_headers_timeout, `${path}.request_headers_timeout`) || 60_000;
+  const serverName = optStr(c.server_name, `${path}.server_name`) ?? 'envoy';
+  const serverHeader = (optStr(c.server_header_transformation, `${path}.server_header_transformation`) ?? 'OVERWRITE') as 'OVERWRITE';
+  if (!SERVER_HEADER.has(serverHeader)) configError(`${path}.server_header_transformation`, `unknown value '${serverHeader}'`);
+  const iac = optObj(c.internal_address_config, `${path}.internal_address_config`);
+  const cidrs = iac?.cidr_ranges === undefined ? undefined : optArr(iac.cidr_ranges, `${path}.internal_address_config.cidr_ranges`).map((r, i) => {
+    const o = optObj(r, `${path}.internal_address_config.cidr_ranges[${i}]`) ?? {};
+    return { address: optStr(o.address_prefix, `${path}.internal_address_config.cidr_ranges[${i}].address_prefix`) ?? '', prefixLen: optUint(o.prefix_len, `${path}.internal_address_config.cidr_ranges[${i}].prefix_len`) ?? 0 };
+  });
+  const edge: EdgeRules = {
+    useRemoteAddress: optBool(c.use_remote_address, `${path}.use_remote_address`) ?? false,
+    xffNumTrustedHops: optUint(c.xff_num_trusted_hops, `${path}.xff_num_trusted_hops`) ?? 0,
+    generateRequestId: optBool(c.generate_request_id, `${path}.generate_request_id`) ?? true,
+    preserveExternalRequestId: optBool(c.preserve_external_request_id, `${path}.preserve_external_request_id`) ?? false,
+    internal: internalAddresses(cidrs),
+  };
+  const allowedUpgrades = new Set<string>();
+  optArr(c.upgrade_configs, `${path}.upgrade_configs`).forEach((u, i) => {
+    const o = optObj(u, `${path}.upgrade_configs[${i}]`) ?? {};
+    if (optBool(o.enabled, `${path}.upgrade_configs[${i}].enabled`) === false) return;
+    allowedUpgrades.add((optStr(o.upgrade_type, `${path}.upgrade_configs[${i}].upgrade_type`) ?? '').toLowerCase());
+  });
+  const h2o = optObj(c.http2_protocol_options, `${path}.http2_protocol_options`) ?? {};
+  const maxConcurrentStreams = optUint(h2o.max_concurrent_streams, `${path}.http2_protocol_options.max_concurrent_streams`) ?? 1024;
+  const initialWindowSize = optUint(h2o.initial_stream_window_size, `${path}.http2_protocol_options.initial_stream_window_size`);
+  const prematureResetLimit = opts.prematureResetLimit ?? 500;
+  const stripAnyHostPort = optBool(c.strip_any_host_port, `${path}.strip_any_host_port`) ?? false;
+
+  const table = (): CompiledRouteTable | undefined => staticTable ?? opts.routeProvider!.get(rdsName!);
+  const connections = new Set<Socket>();
+
+  // ---- per request -------------------------------------------------------------------------
+  function onRequest(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void {
+    const isH2 = req.httpVersionMajor === 2;
+    const sink = responseSink(res, isH2);
+    const socket = req.socket as Socket;
+    const tls = (socket as TLSSocket).encrypted === true;
+    const scheme: 'http' | 'https' = tls ? 'https' : 'http';
+    const remote = normalizeAddress(socket.remoteAddress);
+    const rawCount = req.rawHeaders.length / 2;
+    let headerBytes = 0;
+    for (const h of req.rawHeaders) headerBytes += h.length + 2;
+    const method = req.method ?? 'GET';
+    const ac = new AbortController();
+    let authority = String((isH2 ? (req.headers[':authority'] ?? req.headers.host) : req.headers.host) ?? '');
+    if (stripAnyHostPort) authority = authority.replace(/:\d+$/, '');
+    const headers = requestHeaders(req.headers);
+    const pathWithQuery = (isH2 ? String(req.headers[':path'] ?? '/') : req.url) ?? '/';
+    const ct = headers['content-type'];
+    const info: StreamInfo = {
+      requestId: '', startTime: Date.now(), startMono: performance.now(), durationMs: undefined,
+      protocol: isH2 ? 'HTTP/2' : 'HTTP/1.1', method, path: pathWithQuery, authority, scheme,
+      downstreamRemoteAddress: remote, downstreamLocalAddress: normalizeAddress(socket.localAddress), statPrefix,
+      virtualHostName: undefined, routeName: undefined, clusterName: undefined, upstreamEndpoint: undefined,
+      responseCode: 0, responseCodeDetails: '', responseFlags: new Set(), grpcStatus: undefined, attemptCount: 0,
+      bytesReceived: 0, bytesSent: 0, grpc: typeof ct === 'string' && ct.startsWith('application/grpc'), completed: false,
+    };
+    (info as { requestId: string }).requestId = applyEdgeRules(headers, edge, remote, scheme);
+    const hasBody = isH2
+      ? !(req as Http2ServerRequest).stream.endAfterHeaders
+      : (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0'));
+    if (hasBody) req.on('data', (d: Buffer) => { info.bytesReceived += d.length; });
+    req.on('error', () => ac.abort());
+    res.on('close', () => {
+      if (!res.writableFinished) ac.abort();
+      info.durationMs = performance.now() - info.startMono;
+      if (!res.writableFinished) info.completed = false;
+      stream.complete();
+      if (requestEndChannel.hasSubscribers) requestEndChannel.publish(info);
+    });
+    const stream = new HttpStream({
+      info, headers, path: pathWithQuery, authority, body: hasBody ? req : null, sink, routeTable: table(), random,
+      serverName, serverHeader, downstreamSignal: ac.signal,
+    });
+    if (rawCount > maxHeadersCount || headerBytes > maxHeaderBytes) {
+      stream.sendLocalReply(431, 'Request Header Fields Too Large', { details: 'too_many_headers' });
+      if (!isH2) req.socket.end();
+      return;
+    }
+    stream.run(filters).catch(() => {
+      // A filter bug must cost one request, not the process.
+      if (!sink.headersSent) stream.sendLocalReply(500, 'internal error', { details: 'filter_error' });
+      else sink.reset();
+    });
+  }
+
+  // ---- HTTP/1.1 ------------------------------------------------------------------------------
+  const h1 = http.createServer({
+    maxHeaderSize: maxHeaderBytes,
+    requestTimeout: requestTimeoutMs,
+    headersTimeout: requestTimeoutMs > 0 ? Math.min(headersTimeoutMs, requestTimeoutMs) : headersTimeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeoutMs / 4))),
+    keepAliveTimeout: idleTimeoutMs,
+    requireHostHeader: true,
+    insecureHTTPParser: false,
+    joinDuplicateHeaders: true,
+  }, onRequest);
+  h1.maxHeadersCount = maxHeadersCount + 1; // node truncates silently at the limit: +1 lets us see the overflow
+  h1.maxRequestsPerSocket = maxRequestsPerConnection;
+  h1.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
+    const [status, reason] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout']
+      : [400, 'Bad Request'];
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+  });
+  h1.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
+    const headers = requestHeaders(req.headers);
+    const s = socket as Socket;
+    const scheme = (s as TLSSocket).encrypted ? 'https' : 'http';
+    applyEdgeRules(headers, edge, normalizeAddress(s.remoteAddress), scheme);
+    void proxyUpgrade({ req, socket, head, headers, authority: String(req.headers.host ?? ''), table: table(), clusterManager: opts.clusterManager, allowedUpgrades, random, scheme }).catch(() => socket.destroy());
+  });
+  h1.emit('listening'); // starts node's connection checks (headers/request timeouts) without a listening socket
+
+  // ---- HTTP/2 --------------------------------------------------------------------------------
+  const h2 = http2.createServer({
+    settings: { maxConcurrentStreams, maxHeaderListSize: maxHeaderBytes, ...(initialWindowSize ? { initialWindowSize } : {}) },
+    maxHeaderListPairs: maxHeadersCount + 8,
+    maxSessionInvalidFrames: 100,
+    maxSessionRejectedStreams: 100,
+    maxOutstandingPings: 10,
+  }, onRequest);
+  h2.on('session', (session: Http2Session) => guardSession(session, prematureResetLimit, idleTimeoutMs));
+  h2.on('sessionError', () => {});
+  h2.on('streamError', () => {});
+
+  return {
+    statPrefix,
+    get connectionCount() {
+      return connections.size;
+    },
+    handleConnection(socket, protocol) {
+      connections.add(socket);
+      socket.once('close', () => connections.delete(socket));
+      socket.on('error', () => socket.destroy());
+      try {
+        if (protocol === 'http/1.1') h1.emit('connection', socket);
+        else h2.emit('connection', socket);
+      } catch {
+        socket.destroy();
+      }
+    },
+    async close(graceMs = 5000) {
+      h1.close(() => {});
+      h1.closeIdleConnections();
+      h2.close(() => {});
+      const deadline = Date.now() + graceMs;
+      while (connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      for (const s of connections) s.destroy();
+    },
+  };
+}
+
+/**
+ * HTTP/2 abuse guard for one session: counts streams the client reset before they completed
+ * (CVE-2023-44487 "rapid reset"); past `limit` resets making up at least half of the session's
+ * streams, the session gets GOAWAY(ENHANCE_YOUR_CALM) and is closed. Idle sessions close after `idleMs`.
+ */
+function guardSession(session: Http2Session, limit: number, idleMs: number): void {
+  let streams = 0;
+  let resets = 0;
+  session.on('error', () => {});
+  session.on('stream', (stream) => {
+    streams++;
+    stream.on('error', () => {});
+    stream.on('aborted', () => {
+      resets++;
+      if (resets >= limit && resets * 2 >= streams && !session.destroyed && !session.closed) {
+        session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+        session.destroy();
+      }
+    });
+  });
+  if (idleMs > 0) {
+    session.setTimeout(idleMs, () => {
+      session.goaway(http2.constants.NGHTTP2_NO_ERROR);
+      session.close();
+    });
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The downstream edge of one request: turning node's HTTP/1.1 and HTTP/2 (compat API) request
+ * objects into our header map (lower-case, no pseudo-headers, no hop-by-hop headers), applying
+ * the connection manager's request header rules (x-forwarded-for / -proto, x-request-id,
+ * stripping x-envoy-* from external requests, x-envoy-internal / -external-address), and the
+ * DownstreamSink that writes a response back with backpressure and trailers.
+ */
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import { constants as h2c, type Http2ServerResponse } from 'node:http2';
+import { BlockList, isIPv4 } from 'node:net';
+import type { HeaderMap } from '../upstream/types.ts';
+import type { DownstreamSink } from './filter-chain.ts';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host']);
+
+/** Request headers without pseudo-headers and hop-by-hop headers; `te: trailers` survives (gRPC needs it). */
+export function requestHeaders(raw: IncomingHttpHeaders): HeaderMap {
+  const out: HeaderMap = {};
+  const connectionTokens = typeof raw.connection === 'string' ? raw.connection.toLowerCase().split(',').map((t) => t.trim()) : [];
+  for (const [k, v] of Object.entries(raw)) {
+    if (v === undefined || k.charCodeAt(0) === 58 || HOP_BY_HOP.has(k) || connectionTokens.includes(k)) continue;
+    if (k === 'te') {
+      if (String(v).toLowerCase().includes('trailers')) out.te = 'trailers';
+      continue;
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+/** Client address without the IPv4-mapped prefix. */
+export function normalizeAddress(a: string | undefined): string {
+  if (!a) return '';
+  return a.startsWith('::ffff:') && isIPv4(a.slice(7)) ? a.slice(7) : a;
+}
+
+/** Which client addresses count as internal (Envoy's internal_address_config; RFC 1918 + loopback by default). */
+export function internalAddresses(cidrs: readonly { address: string; prefixLen: number }[] | undefined): BlockList {
+  const bl = new BlockList();
+  const list = cidrs ?? [
+    { address: '10.0.0.0', prefixLen: 8 }, { address: '172.16.0.0', prefixLen: 12 }, { address: '192.168.0.0', prefixLen: 16 },
+    { address: '127.0.0.0', prefixLen: 8 }, { address: '::1', prefixLen: 128 }, { address: 'fc00::', prefixLen: 7 },
+  ];
+  for (const c of list) bl.addSubnet(c.address, c.prefixLen, isIPv4(c.address) ? 'ipv4' : 'ipv6');
+  return bl;
+}
+
+/** Options of the edge rules, from the HttpConnectionManager config. */
+export interface EdgeRules {
+  readonly useRemoteAddress: boolean;
+  readonly xffNumTrustedHops: number;
+  readonly generateRequestId: boolean;
+  readonly preserveExternalRequestId: boolean;
+  readonly internal: BlockList;
+}
+
+/** Apply Envoy's connection-manager request header rules; returns the request id. */
+export function applyEdgeRules(headers: HeaderMap, rules: EdgeRules, remote: string, scheme: 'http' | 'https'): string {
+  let external = false;
+  if (rules.useRemoteAddress) {
+    external = remote === '' ? false : !rules.internal.check(remote, isIPv4(remote) ? 'ipv4' : 'ipv6');
+    if (external) {
+      // Untrusted edge: x-envoy-* request controls must not reach the router.
+      for (const k of Object.keys(headers)) if (k.startsWith('x-envoy-')) delete headers[k];
+      headers['x-envoy-external-address'] = remote;
+    } else {
+      headers['x-envoy-internal'] = 'true';
+    }
+    const xff = headers['x-forwarded-for'];
+    const prior = Array.isArray(xff) ? xff.join(', ') : xff;
+    if (remote) headers['x-forwarded-for'] = prior ? `${prior}, ${remote}` : remote;
+    headers['x-forwarded-proto'] = scheme;
+  } else if (headers['x-forwarded-proto'] === undefined) {
+    headers['x-forwarded-proto'] = scheme;
+  }
+  let id = headers['x-request-id'];
+  if (Array.isArray(id)) id = id[0];
+  if (rules.generateRequestId && (id === undefined || id === '' || (external && !rules.preserveExternalRequestId))) {
+    id = randomUUID();
+    headers['x-request-id'] = id;
+  }
+  return id ?? '';
+}
+
+/** A sink over an HTTP/1.1 ServerResponse or an HTTP/2 compat response. */
+export function responseSink(res: ServerResponse | Http2ServerResponse, http2: boolean): DownstreamSink {
+  const r = res as ServerResponse;
+  return {
+    get headersSent() {
+      return res.headersSent;
+    },
+    writeHead(status, headers) {
+      try {
+        if (http2) {
+          // HTTP/2 forbids connection-specific headers; anything else passes.
+          const h: HeaderMap = {};
+          for (const [k, v] of Object.entries(headers)) if (!HOP_BY_HOP.has(k)) h[k] = v;
+          r.writeHead(status, h);
+        } else {
+          r.writeHead(status, headers);
+        }
+      } catch {
+        this.reset();
+      }
+    },
+    write(chunk) {
+      if (res.destroyed || res.writableEnded) return undefined;
+      if (r.write(chunk)) return undefined;
+      return Promise.race([once(res, 'drain'), once(res, 'close')]).then(() => undefined, () => undefined);
+    },
+    end(trailers) {
+      if (res.writableEnded) return;
+      try {
+        if (trailers) r.addTrailers(trailers);
+      } catch {
+        // Invalid trailer from upstream: drop it rather than fail the response.
+      }
+      r.end();
+    },
+    reset() {
+      if (http2) {
+        const s = (res as Http2ServerResponse).stream;
+        if (!s.destroyed) s.close(h2c.NGHTTP2_INTERNAL_ERROR);
+      } else {
+        r.destroy();
+      }
+    },
+  };
+}

@@ -1,0 +1,254 @@
+/**
+ * The HTTP filter pipeline and the per-request stream object filters work on. Envoy's model:
+ * each configured filter has a factory built once from its typed config, which creates a fresh
+ * filter per stream; request headers go through the filters in order (`continue` passes on,
+ * `stop` means the filter answered: a local reply or, for the terminal router, the proxied
+ * response); response headers go back through the filters that saw the request, in reverse order,
+ * for local replies and upstream responses alike. `HttpStream` owns writing to the downstream
+ * (status, headers, body with backpressure, trailers), local replies (plain text, or gRPC
+ * trailers-only for gRPC requests) and the StreamInfo.
+ */
+import type { Readable } from 'node:stream';
+import type { ClusterManager, HeaderMap } from '../upstream/types.ts';
+import type { Json } from './config-json.ts';
+import type { HeaderSource } from './matchers.ts';
+import type { WeightedCluster } from './route-action.ts';
+import { applyRouteHeaders, perFilterConfig, DISABLED_FILTER } from './route-rewrite.ts';
+import type { CompiledRouteTable, RouteMatch } from './route-table.ts';
+import { httpToGrpcStatus, type ResponseFlag, type StreamInfo } from './stream-info.ts';
+
+/** What a filter's request hook tells the pipeline. */
+export type FilterStatus = 'continue' | 'stop';
+
+/** Mutable response head passed to response hooks before it is written. */
+export interface ResponseHead {
+  status: number;
+  headers: HeaderMap;
+}
+
+/** One filter instance, living for one stream. All hooks are optional. */
+export interface HttpFilter {
+  /** Request headers (and access to the request body through `stream.body`). */
+  onRequestHeaders?(stream: HttpStream): FilterStatus | Promise<FilterStatus>;
+  /** Response headers about to be written (upstream response or local reply): mutate in place. */
+  onResponseHeaders?(stream: HttpStream, head: ResponseHead): void;
+  /** The stream ended (normally or reset). */
+  onStreamComplete?(stream: HttpStream): void;
+}
+
+/** Built once per configured filter; creates a fresh filter per stream. */
+export interface HttpFilterFactory {
+  /** The configured filter name (key for typed_per_filter_config). */
+  readonly name: string;
+  /** True for the router: must be last. */
+  readonly terminal: boolean;
+  createFilter(): HttpFilter;
+}
+
+/** What filter factories get besides their typed config. */
+export interface FilterFactoryContext {
+  readonly clusterManager: ClusterManager;
+  /** Uniform random in [0,1); tests inject a seeded source. */
+  readonly random: () => number;
+  readonly statPrefix: string;
+}
+
+/** How a filter kind is registered: its names, its factory and its per-route config parser. */
+export interface FilterRegistration {
+  /** Canonical name, e.g. `envoy.filters.http.fault`. */
+  readonly name: string;
+  /** Type URLs of its typed_config (lookup by @type first, as Envoy does). */
+  readonly typeUrls: readonly string[];
+  /** Parse the typed config (throw TrellisError(HTTP_CONFIG_INVALID) with `path` on bad config). */
+  createFactory(typedConfig: Json, ctx: FilterFactoryContext, path: string, configuredName: string): HttpFilterFactory;
+  /** Parse a typed_per_filter_config entry once, at route table compile time. */
+  parsePerRoute?(raw: Json, path: string): unknown;
+}
+
+/** Writes a response to the downstream connection (HTTP/1.1 or HTTP/2 response object). */
+export interface DownstreamSink {
+  readonly headersSent: boolean;
+  writeHead(status: number, headers: HeaderMap): void;
+  /** Resolves when the chunk was accepted (waits for drain under backpressure). */
+  write(chunk: Uint8Array): Promise<void> | undefined;
+  end(trailers?: HeaderMap): void;
+  /** Abort the downstream stream (HTTP/2 RST_STREAM, HTTP/1.1 connection close). */
+  reset(): void;
+}
+
+/** Inputs of one stream. */
+export interface HttpStreamInit {
+  readonly info: StreamInfo;
+  readonly headers: HeaderMap;
+  readonly path: string;
+  readonly authority: string;
+  readonly body: Readable | null;
+  readonly sink: DownstreamSink;
+  readonly routeTable: CompiledRouteTable | undefined;
+  readonly random: () => number;
+  readonly serverName: string | undefined;
+  readonly serverHeader: 'OVERWRITE' | 'APPEND_IF_ABSENT' | 'PASS_THROUGH';
+  readonly downstreamSignal: AbortSignal;
+}
+
+/** One request/response exchange as filters see it. */
+export class HttpStream implements HeaderSource {
+  readonly info: StreamInfo;
+  readonly method: string;
+  readonly scheme: 'http' | 'https';
+  /** Request path with query; filters may rewrite it (the router applies route rewrites to a copy). */
+  path: string;
+  authority: string;
+  /** Request headers without pseudo-headers (lower-case). */
+  readonly headers: HeaderMap;
+  /** Downstream request body, null when the request has none. */
+  readonly body: Readable | null;
+  readonly routeTable: CompiledRouteTable | undefined;
+  /** Matched route, undefined for no match; recomputed by clearRouteCache(). */
+  route: RouteMatch | undefined;
+  /** Weighted cluster the router chose (its header mutations and per-filter configs apply). */
+  weightedCluster: WeightedCluster | undefined;
+  readonly random: () => number;
+  /** Aborted when the downstream goes away (client reset / disconnect). */
+  readonly downstreamSignal: AbortSignal;
+  /** Set when a filter has started answering. */
+  responseStarted = false;
+  private readonly sink: DownstreamSink;
+  private readonly filters: HttpFilter[] = [];
+  private readonly serverName: string | undefined;
+  private readonly serverHeader: HttpStreamInit['serverHeader'];
+  private readonly routeRandom: number;
+
+  constructor(init: HttpStreamInit) {
+    this.info = init.info;
+    this.method = init.info.method;
+    this.scheme = init.info.scheme;
+    this.path = init.path;
+    this.authority = init.authority;
+    this.headers = init.headers;
+    this.body = init.body;
+    this.sink = init.sink;
+    this.routeTable = init.routeTable;
+    this.random = init.random;
+    this.routeRandom = init.random();
+    this.serverName = init.serverName;
+    this.serverHeader = init.serverHeader;
+    this.downstreamSignal = init.downstreamSignal;
+    this.clearRouteCache();
+  }
+
+  /** Re-run route matching (after a filter changed headers or the path). */
+  clearRouteCache(): void {
+    this.route = this.routeTable?.match({ headers: this.headers, method: this.method, path: this.path, authority: this.authority, scheme: this.scheme, random: this.routeRandom });
+    this.info.virtualHostName = this.route?.virtualHost.name;
+    this.info.routeName = this.route?.route.name;
+  }
+
+  /** The route's typed_per_filter_config for a filter (most specific level), or undefined. */
+  perFilterConfig(filterName: string): unknown {
+    if (!this.routeTable) return undefined;
+    const c = perFilterConfig(this.routeTable, this.route, this.weightedCluster, filterName);
+    return c === DISABLED_FILTER ? undefined : c;
+  }
+
+  /** True when the matched route disabled this filter through FilterConfig.disabled. */
+  filterDisabled(filterName: string): boolean {
+    return !!this.routeTable && perFilterConfig(this.routeTable, this.route, this.weightedCluster, filterName) === DISABLED_FILTER;
+  }
+
+  /** True for gRPC requests. */
+  get grpc(): boolean {
+    return this.info.grpc;
+  }
+
+  /** Run the pipeline over the request headers. */
+  async run(factories: readonly HttpFilterFactory[]): Promise<void> {
+    for (const f of factories) {
+      if (this.responseStarted) break;
+      if (f.terminal === false && this.filterDisabled(f.name)) continue;
+      const filter = f.createFilter();
+      this.filters.push(filter);
+      const status = filter.onRequestHeaders ? await filter.onRequestHeaders(this) : 'continue';
+      if (status === 'stop') return;
+    }
+    if (!this.responseStarted) this.sendLocalReply(404, '', { flag: 'NR', details: 'no_terminal_filter' });
+  }
+
+  /** Write response headers: response filters (reverse order), route response header mutations, server header. */
+  writeHeaders(status: number, headers: HeaderMap): void {
+    if (this.sink.headersSent) return;
+    this.responseStarted = true;
+    const head: ResponseHead = { status, headers };
+    for (let i = this.filters.length - 1; i >= 0; i--) this.filters[i].onResponseHeaders?.(this, head);
+    if (this.route && this.routeTable) applyRouteHeaders(head.headers, this.routeTable, this.route, this.weightedCluster, 'response');
+    if (this.serverName !== undefined) {
+      if (this.serverHeader === 'OVERWRITE' || (this.serverHeader === 'APPEND_IF_ABSENT' && head.headers.server === undefined)) head.headers.server = this.serverName;
+    }
+    this.info.responseCode = head.status;
+    if (this.info.grpc) {
+      const gs = head.headers['grpc-status'];
+      if (typeof gs === 'string') this.info.grpcStatus = Number(gs);
+    }
+    this.sink.writeHead(head.status, head.headers);
+  }
+
+  /** Write a body chunk; resolves when it may continue (backpressure). */
+  writeBody(chunk: Uint8Array): Promise<void> | undefined {
+    this.info.bytesSent += chunk.byteLength;
+    return this.sink.write(chunk);
+  }
+
+  /** Finish the response, with trailers when given. */
+  endResponse(trailers?: HeaderMap): void {
+    if (trailers && this.info.grpc) {
+      const gs = trailers['grpc-status'];
+      if (typeof gs === 'string') this.info.grpcStatus = Number(gs);
+    }
+    this.info.completed = true;
+    this.sink.end(trailers);
+  }
+
+  /** Abort the downstream (when the upstream failed after the response started). */
+  resetDownstream(): void {
+    this.sink.reset();
+  }
+
+  /**
+   * Envoy-style local reply: status + text/plain body; for gRPC requests an HTTP 200 trailers-only
+   * response with grpc-status mapped from the HTTP status and grpc-message = body.
+   */
+  sendLocalReply(status: number, body: string, opts: { flag?: ResponseFlag; details?: string; headers?: HeaderMap; grpcStatus?: number } = {}): void {
+    if (opts.flag) this.info.responseFlags.add(opts.flag);
+    this.info.responseCodeDetails = opts.details ?? 'local_reply';
+    if (this.sink.headersSent) {
+      this.resetDownstream();
+      return;
+    }
+    const headers: HeaderMap = { ...(opts.headers ?? {}) };
+    if (this.info.grpc) {
+      headers['content-type'] = 'application/grpc';
+      headers['grpc-status'] = String(opts.grpcStatus ?? httpToGrpcStatus(status));
+      if (body) headers['grpc-message'] = encodeURIComponent(body);
+      this.writeHeaders(200, headers);
+      this.endResponse();
+      return;
+    }
+    const buf = Buffer.from(body);
+    if (buf.length > 0) headers['content-type'] ??= 'text/plain';
+    headers['content-length'] = String(buf.length);
+    this.writeHeaders(status, headers);
+    if (buf.length > 0 && this.method !== 'HEAD') void this.writeBody(buf);
+    this.endResponse();
+  }
+
+  /** Notify filters the stream is over. */
+  complete(): void {
+    for (const f of this.filters) {
+      try {
+        f.onStreamComplete?.(this);
+      } catch {
+        // An observer failing must not take the connection down.
+      }
+    }
+  }
+}

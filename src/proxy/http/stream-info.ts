@@ -1,0 +1,82 @@
+/**
+ * StreamInfo: the per-request record other parts read after (and during) a request: access logs,
+ * stats (istio_requests_total labels incl. response_flags), tracing. One mutable object per
+ * request, filled by the connection manager and the router; published on the
+ * `trellis:http:request-end` diagnostics channel when the request ends. Also the local-reply
+ * vocabulary (Envoy's response flags and bodies) and the gRPC status mapping of local replies.
+ */
+import diagnostics from 'node:diagnostics_channel';
+
+/** Envoy response flags the HTTP engine sets (see Envoy access log docs, %RESPONSE_FLAGS%). */
+export type ResponseFlag =
+  | 'NR' | 'NC' | 'UF' | 'UO' | 'UH' | 'UT' | 'URX' | 'UC' | 'UR' | 'DI' | 'FI' | 'DC' | 'LR' | 'SI' | 'DPE' | 'UMSDR' | 'DT';
+
+/** Per-request facts, readable by filters and observers. */
+export interface StreamInfo {
+  readonly requestId: string;
+  /** Wall-clock start, epoch ms. */
+  readonly startTime: number;
+  /** performance.now() at start (for durations). */
+  readonly startMono: number;
+  durationMs: number | undefined;
+  readonly protocol: 'HTTP/1.1' | 'HTTP/2';
+  readonly method: string;
+  /** Path as received (before rewrites). */
+  readonly path: string;
+  readonly authority: string;
+  readonly scheme: 'http' | 'https';
+  readonly downstreamRemoteAddress: string;
+  readonly downstreamLocalAddress: string;
+  readonly statPrefix: string;
+  virtualHostName: string | undefined;
+  routeName: string | undefined;
+  clusterName: string | undefined;
+  upstreamEndpoint: string | undefined;
+  /** 0 until response headers are sent. */
+  responseCode: number;
+  /** Why the response is what it is (Envoy's %RESPONSE_CODE_DETAILS%, e.g. "via_upstream", "route_not_found"). */
+  responseCodeDetails: string;
+  readonly responseFlags: Set<ResponseFlag>;
+  /** gRPC status of the response (from trailers or a trailers-only response), when gRPC. */
+  grpcStatus: number | undefined;
+  attemptCount: number;
+  bytesReceived: number;
+  bytesSent: number;
+  /** The request carried `content-type: application/grpc*`. */
+  readonly grpc: boolean;
+  /** Whether the stream ended normally (false when either side reset it). */
+  completed: boolean;
+}
+
+/** The diagnostics channel on which every finished request's StreamInfo is published. */
+export const requestEndChannel = diagnostics.channel('trellis:http:request-end');
+
+/** Envoy's response flags as the %RESPONSE_FLAGS% string ("-" when none). */
+export function formatResponseFlags(info: StreamInfo): string {
+  return info.responseFlags.size === 0 ? '-' : [...info.responseFlags].join(',');
+}
+
+/** Local reply bodies Envoy sends (text/plain), by cause. */
+export const LocalReplyBody = {
+  noHealthyUpstream: 'no healthy upstream',
+  upstreamTimeout: 'upstream request timeout',
+  connectError: (reason: string) => `upstream connect error or disconnect/reset before headers. reset reason: ${reason}`,
+  faultAbort: 'fault filter abort',
+  clusterNotFound: '',
+  routeNotFound: '',
+  streamTimeout: 'stream timeout',
+  requestTimeout: 'request timeout',
+  maxDuration: 'upstream max stream duration reached',
+} as const;
+
+/** Envoy's mapping of an HTTP status to a gRPC status for local replies to gRPC requests. */
+export function httpToGrpcStatus(status: number): number {
+  switch (status) {
+    case 400: return 13; // INTERNAL
+    case 401: return 16; // UNAUTHENTICATED
+    case 403: return 7; // PERMISSION_DENIED
+    case 404: return 12; // UNIMPLEMENTED
+    case 429: case 502: case 503: case 504: return 14; // UNAVAILABLE
+    default: return 2; // UNKNOWN
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * HTTP/1.1 Upgrade (WebSocket) proxying: the request is routed like any other, then the cluster
+ * opens a raw connection to an endpoint (ClusterHandle.connect), the request head is replayed on
+ * it and bytes are piped both ways until either side closes. Only upgrade types listed in the
+ * HttpConnectionManager's upgrade_configs are allowed; others get 403 as in Envoy
+ * ("upgrade_failed"). Errors on either socket close both and never escape.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ClusterManager, HeaderMap } from '../upstream/types.ts';
+import { applyRouteHeaders, pickWeightedCluster, rewritePath } from './route-rewrite.ts';
+import type { CompiledRouteTable } from './route-table.ts';
+
+function rawReply(socket: Duplex, status: number, reason: string, body = ''): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${body}`);
+}
+
+/** Inputs of one upgrade. */
+export interface UpgradeInit {
+  readonly req: IncomingMessage;
+  readonly socket: Duplex;
+  readonly head: Buffer;
+  readonly headers: HeaderMap;
+  readonly authority: string;
+  readonly table: CompiledRouteTable | undefined;
+  readonly clusterManager: ClusterManager;
+  readonly allowedUpgrades: ReadonlySet<string>;
+  readonly random: () => number;
+  readonly scheme: 'http' | 'https';
+}
+
+/** Proxy one HTTP/1.1 Upgrade request. Never throws. */
+export async function proxyUpgrade(u: UpgradeInit): Promise<void> {
+  const { req, socket } = u;
+  socket.on('error', () => socket.destroy());
+  const type = String(req.headers.upgrade ?? '').toLowerCase();
+  if (!u.allowedUpgrades.has(type)) return rawReply(socket, 403, 'Forbidden');
+  const path = req.url ?? '/';
+  const m = u.table?.match({ headers: u.headers, method: req.method ?? 'GET', path, authority: u.authority, scheme: u.scheme, random: u.random() });
+  if (!m || m.action.kind !== 'route') return rawReply(socket, 404, 'Not Found');
+  const a = m.action;
+  const wc = a.weightedClusters ? pickWeightedCluster(a.weightedClusters, a.totalWeight, u.random()) : undefined;
+  const name = wc ? wc.name : a.cluster ?? (a.clusterHeader ? String(u.headers[a.clusterHeader] ?? '') : '');
+  const cluster = u.clusterManager.get(name);
+  if (!cluster) return rawReply(socket, 503, 'Service Unavailable');
+  const headers: HeaderMap = { ...u.headers };
+  applyRouteHeaders(headers, u.table!, m, wc, 'request');
+  const upstreamPath = rewritePath(m.route, a.prefixRewrite, a.regexRewrite, path);
+  const authority = wc?.hostRewriteLiteral ?? a.hostRewriteLiteral ?? u.authority;
+  const ac = new AbortController();
+  socket.once('close', () => ac.abort());
+  let upstream: Duplex;
+  try {
+    ({ socket: upstream } = await cluster.connect({ authority, signal: ac.signal }));
+  } catch {
+    return rawReply(socket, 503, 'Service Unavailable', 'upstream connect error or disconnect/reset before headers. reset reason: connection failure');
+  }
+  if (socket.destroyed) return void upstream.destroy();
+  let head = `${req.method} ${upstreamPath} HTTP/1.1\r\nhost: ${authority}\r\nconnection: Upgrade\r\nupgrade: ${req.headers.upgrade}\r\n`;
+  for (const [k, v] of Object.entries(headers)) for (const one of Array.isArray(v) ? v : [v]) head += `${k}: ${one}\r\n`;
+  upstream.write(`${head}\r\n`);
+  if (u.head.length > 0) upstream.write(u.head);
+  const closeBoth = () => {
+    socket.destroy();
+    upstream.destroy();
+  };
+  upstream.on('error', closeBoth);
+  socket.on('error', closeBoth);
+  upstream.on('close', () => socket.end());
+  socket.on('close', () => upstream.destroy());
+  upstream.pipe(socket);
+  socket.pipe(upstream);
+}

@@ -1,0 +1,178 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import diagnostics from 'node:diagnostics_channel';
+import { StaticClusterManager } from '../src/proxy/http/testing/static-cluster-manager.ts';
+import { deadEndpoint, hcmConfig, request1, request2, startBackend, startProxy } from '../src/proxy/http/testing/harness.ts';
+import type { StreamInfo } from '../src/proxy/http/stream-info.ts';
+
+function echoHandler(name: string) {
+  return (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json');
+      res.setHeader('x-backend', name);
+      res.end(JSON.stringify({ name, method: req.method, url: req.url, headers: req.headers, body }));
+    });
+  };
+}
+
+test('HTTP/1.1 and h2c are proxied with Envoy request/response header rules; NR, direct response, redirect', async (t) => {
+  const be = await startBackend(echoHandler('a'));
+  const cm = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });
+  const proxy = await startProxy({
+    clusterManager: cm,
+    config: hcmConfig({
+      virtual_hosts: [{
+        name: 'vh', domains: ['*'],
+        response_headers_to_add: [{ header: { key: 'x-vh', value: 'yes' } }],
+        routes: [
+          { match: { prefix: '/api/' }, route: { cluster: 'a', prefix_rewrite: '/' }, request_headers_to_add: [{ header: { key: 'x-route', value: 'r1' } }] },
+          { match: { path: '/direct' }, direct_response: { status: 200, body: { inline_string: 'hello direct' } } },
+          { match: { path: '/old' }, redirect: { path_redirect: '/new', response_code: 'FOUND' } },
+          { match: { prefix: '/missing-cluster' }, route: { cluster: 'nope' } },
+        ],
+      }],
+    }, [], { use_remote_address: true, server_name: 'istio-envoy' }),
+  });
+  t.after(async () => { await proxy.close(); await be.close(); cm.close(); });
+
+  const ends: StreamInfo[] = [];
+  const sub = (m: unknown) => ends.push(m as StreamInfo);
+  diagnostics.subscribe('trellis:http:request-end', sub);
+  t.after(() => diagnostics.unsubscribe('trellis:http:request-end', sub));
+
+  for (const send of [request1, request2]) {
+    const port = send === request1 ? proxy.port : proxy.h2cPort;
+    const r = await send(port, { method: 'POST', path: '/api/x?y=1', body: 'payload', headers: { 'x-envoy-max-retries': '7' } });
+    assert.equal(r.status, 200);
+    const echoed = JSON.parse(r.body);
+    assert.equal(echoed.url, '/x?y=1');
+    assert.equal(echoed.body, 'payload');
+    assert.equal(echoed.headers['x-route'], 'r1');
+    assert.equal(echoed.headers['x-envoy-original-path'], '/api/x?y=1');
+    assert.equal(echoed.headers['x-forwarded-proto'], 'http');
+    assert.equal(echoed.headers['x-forwarded-for'], '127.0.0.1');
+    assert.match(echoed.headers['x-request-id'], /^[0-9a-f-]{36}$/);
+    assert.equal(echoed.headers['x-envoy-internal'], 'true');
+    assert.equal(echoed.headers['x-envoy-max-retries'], undefined, 'router control headers are never forwarded');
+    assert.equal(r.headers['x-vh'], 'yes');
+    assert.equal(r.headers.server, 'istio-envoy');
+    assert.equal(r.headers['x-backend'], 'a');
+    assert.ok(r.headers['x-envoy-upstream-service-time'] !== undefined);
+
+    const nr = await send(port, { path: '/nothing' });
+    assert.equal(nr.status, 404);
+    const d = await send(port, { path: '/direct' });
+    assert.deepEqual([d.status, d.body, d.headers['content-type']], [200, 'hello direct', 'text/plain']);
+    const rd = await send(port, { path: '/old?q=1' });
+    assert.equal(rd.status, 302);
+    assert.match(String(rd.headers.location), /^http:\/\/127\.0\.0\.1:\d+\/new\?q=1$/);
+    const nc = await send(port, { path: '/missing-cluster' });
+    assert.equal(nc.status, 503);
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  const flags = ends.map((i) => [i.protocol, i.responseCode, [...i.responseFlags].join(',')].join(' '));
+  assert.ok(flags.includes('HTTP/1.1 404 NR'), flags.join('|'));
+  assert.ok(flags.includes('HTTP/2 404 NR'), flags.join('|'));
+  assert.ok(flags.includes('HTTP/2 503 NC'), flags.join('|'));
+  const ok = ends.find((i) => i.responseCode === 200 && i.clusterName === 'a')!;
+  assert.equal(ok.upstreamEndpoint, be.endpoint);
+  assert.equal(ok.attemptCount, 1);
+  assert.ok(ok.durationMs! >= 0 && ok.bytesSent > 0);
+});
+
+test('x-envoy-* request headers are stripped from external clients (use_remote_address + internal_address_config)', async (t) => {
+  const be = await startBackend(echoHandler('a'));
+  const cm = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });
+  const proxy = await startProxy({
+    clusterManager: cm,
+    config: hcmConfig({ virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'a' } }] }] }, [], {
+      use_remote_address: true, internal_address_config: { cidr_ranges: [{ address_prefix: '10.0.0.0', prefix_len: 8 }] },
+    }),
+  });
+  t.after(async () => { await proxy.close(); await be.close(); cm.close(); });
+  const r = await request1(proxy.port, { headers: { 'x-envoy-upstream-rq-timeout-ms': '1', 'x-envoy-foo': 'bar', 'x-request-id': 'client-chosen', 'x-forwarded-for': '1.2.3.4' } });
+  const echoed = JSON.parse(r.body);
+  assert.equal(r.status, 200, 'the 1ms timeout header must have been ignored');
+  assert.equal(echoed.headers['x-envoy-foo'], undefined);
+  assert.equal(echoed.headers['x-envoy-external-address'], '127.0.0.1');
+  assert.notEqual(echoed.headers['x-request-id'], 'client-chosen');
+  assert.equal(echoed.headers['x-forwarded-for'], '1.2.3.4, 127.0.0.1');
+});
+
+test('retries mask a failing endpoint; connect failure without retries is 503 UF with Envoy body; no healthy upstream is 503 UH', async (t) => {
+  const be = await startBackend(echoHandler('good'));
+  const dead = await deadEndpoint();
+  let flaky = 0;
+  const be503 = await startBackend((_req, res) => { flaky++; res.statusCode = 503; res.end('busy'); });
+  const cm = new StaticClusterManager({
+    mixed: { endpoints: [dead, be.endpoint] },
+    deadonly: { endpoints: [dead] },
+    empty: { endpoints: [] },
+    flaky: { endpoints: [be503.endpoint] },
+  });
+  const proxy = await startProxy({
+    clusterManager: cm,
+    config: hcmConfig({
+      virtual_hosts: [{
+        name: 'vh', domains: ['*'], include_request_attempt_count: true, include_attempt_count_in_response: true,
+        routes: [
+          { match: { prefix: '/retry' }, route: { cluster: 'mixed', retry_policy: { retry_on: 'connect-failure', num_retries: 2, retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts' }] } } },
+          { match: { prefix: '/noretry' }, route: { cluster: 'deadonly' } },
+          { match: { prefix: '/empty' }, route: { cluster: 'empty' } },
+          { match: { prefix: '/flaky' }, route: { cluster: 'flaky', retry_policy: { retry_on: '5xx', num_retries: 2, retry_back_off: { base_interval: '0.001s' } } } },
+        ],
+      }],
+    }),
+  });
+  t.after(async () => { await proxy.close(); await be.close(); await be503.close(); cm.close(); });
+  for (let i = 0; i < 4; i++) {
+    const r = await request1(proxy.port, { path: '/retry', method: 'POST', body: 'replay me' });
+    assert.equal(r.status, 200);
+    assert.equal(JSON.parse(r.body).body, 'replay me');
+  }
+  const r2 = await request1(proxy.port, { path: '/retry' });
+  assert.ok(['1', '2'].includes(String(r2.headers['x-envoy-attempt-count'])));
+  const uf = await request1(proxy.port, { path: '/noretry' });
+  assert.equal(uf.status, 503);
+  assert.equal(uf.body, 'upstream connect error or disconnect/reset before headers. reset reason: connection failure');
+  assert.equal(uf.headers['content-type'], 'text/plain');
+  const uh = await request1(proxy.port, { path: '/empty' });
+  assert.deepEqual([uh.status, uh.body], [503, 'no healthy upstream']);
+  const fl = await request1(proxy.port, { path: '/flaky' });
+  assert.equal(fl.status, 503);
+  assert.equal(fl.body, 'busy', 'after retries are exhausted the last upstream response is forwarded');
+  assert.equal(fl.headers['x-envoy-attempt-count'], '3');
+  assert.equal(flaky, 3);
+});
+
+test('route timeout -> 504 UT; per-try timeout retries to a fast endpoint; timeout 0s disables the route timeout', async (t) => {
+  let slowHits = 0;
+  const slow = await startBackend((_req, res) => { slowHits++; setTimeout(() => res.end('slow'), 600); });
+  const fast = await startBackend((_req, res) => res.end('fast'));
+  const cm = new StaticClusterManager({ slow: { endpoints: [slow.endpoint] }, mixed: { endpoints: [slow.endpoint, fast.endpoint] } });
+  const proxy = await startProxy({
+    clusterManager: cm,
+    config: hcmConfig({
+      virtual_hosts: [{
+        name: 'vh', domains: ['*'], routes: [
+          { match: { prefix: '/timeout' }, route: { cluster: 'slow', timeout: '0.2s' } },
+          { match: { prefix: '/notimeout' }, route: { cluster: 'slow', timeout: '0s' } },
+          { match: { prefix: '/pertry' }, route: { cluster: 'mixed', timeout: '3s', retry_policy: { retry_on: 'reset', num_retries: 1, per_try_timeout: '0.15s', retry_back_off: { base_interval: '0.001s' } } } },
+        ],
+      }],
+    }),
+  });
+  t.after(async () => { await proxy.close(); await slow.close(); await fast.close(); cm.close(); });
+  const started = Date.now();
+  const r = await request1(proxy.port, { path: '/timeout' });
+  assert.deepEqual([r.status, r.body], [504, 'upstream request timeout']);
+  assert.ok(Date.now() - started < 550);
+  const n = await request1(proxy.port, { path: '/notimeout' });
+  assert.deepEqual([n.status, n.body], [200, 'slow']);
+  const before = slowHits;
+  const p = await request1(proxy.port, { path: '/pertry' });
+  assert.deepEqual([p.status, p.body], [200, 'fast']);
+  assert.equal(slowHits - before, 1);
+});
