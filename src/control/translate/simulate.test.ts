@@ -1,0 +1,112 @@
+/**
+ * Simulation tests: synthetic requests through the resources translate() generates, checking the
+ * behaviour Istio documents for its samples and the listener layouts of both capture modes.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { translate } from './index.ts';
+import { simulate, pickVirtualHost, routeMatches } from './simulate.ts';
+import { node, snapshotFromYaml } from './test-support.ts';
+
+const endpoints = readFileSync(new URL('./testdata/bookinfo.yaml', import.meta.url), 'utf8').split('\n').slice(1).join('\n');
+const samples = '../shared/istio-samples';
+const bookinfo = (vs: string) => snapshotFromYaml(`# include: ${samples}/bookinfo.yaml ${samples}/destination-rule-all.yaml ${samples}/${vs}\n${endpoints}`);
+const productpage = node('sidecar', 'default', 'productpage-v1', { LABELS: { app: 'productpage', version: 'v1' }, TRELLIS_HTTP_PROXY_PORT: 15080 });
+
+test('reviews 80/20: both subsets weighted, with their endpoints', () => {
+  const set = translate(bookinfo('virtual-service-reviews-80-20.yaml'), productpage);
+  const r = simulate(set, { port: 9080, host: 'reviews:9080', path: '/reviews/0' });
+  assert.equal(r.listener, '127.0.0.1_9080');
+  assert.equal(r.routeConfig, '9080');
+  assert.deepEqual(r.clusters, [
+    { name: 'outbound|9080|v1|reviews.default.svc.cluster.local', weight: 80 },
+    { name: 'outbound|9080|v2|reviews.default.svc.cluster.local', weight: 20 },
+  ]);
+  assert.deepEqual(r.endpoints['outbound|9080|v1|reviews.default.svc.cluster.local'], ['10.1.0.11:9080']);
+  assert.deepEqual(r.endpoints['outbound|9080|v2|reviews.default.svc.cluster.local'], ['10.1.0.12:9080']);
+});
+
+test('jason goes to reviews v2, everyone else to v3', () => {
+  const set = translate(bookinfo('virtual-service-reviews-jason-v2-v3.yaml'), productpage);
+  const jason = simulate(set, { port: 9080, host: 'reviews.default.svc.cluster.local:9080', headers: { 'end-user': 'jason' } });
+  assert.deepEqual(jason.clusters.map((c) => c.name), ['outbound|9080|v2|reviews.default.svc.cluster.local']);
+  const other = simulate(set, { port: 9080, host: 'reviews', headers: { 'end-user': 'bob' } });
+  assert.deepEqual(other.clusters.map((c) => c.name), ['outbound|9080|v3|reviews.default.svc.cluster.local']);
+  assert.deepEqual(other.endpoints['outbound|9080|v3|reviews.default.svc.cluster.local'], ['10.1.0.13:9080']);
+});
+
+test('a host without a VirtualService gets the default route; unknown hosts pass through (ALLOW_ANY)', () => {
+  const set = translate(bookinfo('virtual-service-reviews-80-20.yaml'), productpage);
+  const d = simulate(set, { port: 9080, host: 'details:9080' });
+  assert.deepEqual(d.clusters.map((c) => c.name), ['outbound|9080||details.default.svc.cluster.local']);
+  const u = simulate(set, { port: 9080, host: 'example.com' });
+  assert.deepEqual(u.clusters.map((c) => c.name), ['PassthroughCluster']);
+});
+
+test('the HTTP proxy listener routes by host:port across ports', () => {
+  const set = translate(bookinfo('virtual-service-reviews-80-20.yaml'), productpage);
+  const r = simulate(set, { listener: '127.0.0.1_15080', host: 'ratings.default:9080' });
+  assert.equal(r.routeConfig, 'http_proxy');
+  assert.deepEqual(r.clusters.map((c) => c.name), ['outbound|9080||ratings.default.svc.cluster.local']);
+});
+
+test('inbound: the sidecar forwards to the app port from TRELLIS_APP_PORTS', () => {
+  const p = node('sidecar', 'default', 'reviews-v1', { LABELS: { app: 'reviews', version: 'v1' }, TRELLIS_APP_PORTS: { 9080: 19080 } });
+  const set = translate(bookinfo('virtual-service-reviews-80-20.yaml'), p);
+  const r = simulate(set, { listener: 'inbound_0.0.0.0_9080', host: 'reviews:9080' });
+  assert.deepEqual(r.clusters.map((c) => c.name), ['inbound|9080||']);
+  assert.deepEqual(r.endpoints['inbound|9080||'], ['127.0.0.1:19080']);
+});
+
+test('transparent capture: virtualOutbound/virtualInbound and bind_to_port=false port listeners', () => {
+  const p = node('sidecar', 'default', 'reviews-v1', { LABELS: { app: 'reviews', version: 'v1' }, TRELLIS_CAPTURE_MODE: 'transparent' });
+  const set = translate(bookinfo('virtual-service-reviews-80-20.yaml'), p);
+  const ls = set.get('type.googleapis.com/envoy.config.listener.v3.Listener')!;
+  assert.equal(ls.get('virtualOutbound')?.use_original_dst, true);
+  assert.equal(ls.get('0.0.0.0_9080')?.bind_to_port, false);
+  const out = simulate(set, { listener: '0.0.0.0_9080', host: 'ratings:9080' });
+  assert.deepEqual(out.clusters.map((c) => c.name), ['outbound|9080||ratings.default.svc.cluster.local']);
+  const inbound = simulate(set, { listener: 'virtualInbound', port: 9080 });
+  assert.equal(inbound.filterChain, 'inbound|9080||');
+  assert.deepEqual(inbound.endpoints['inbound|9080||'], ['127.0.0.1:9080']);
+  const other = simulate(set, { listener: 'virtualInbound', port: 7777 });
+  assert.deepEqual(other.clusters.map((c) => c.name), ['PassthroughCluster']);
+});
+
+test('simulator: Envoy virtual host order and route matching', () => {
+  const rc = {
+    virtual_hosts: [
+      { name: 'star', domains: ['*'] },
+      { name: 'prefix', domains: ['api.*'] },
+      { name: 'suffix', domains: ['*.example.com'] },
+      { name: 'longer-suffix', domains: ['*.b.example.com'] },
+      { name: 'exact', domains: ['a.example.com'] },
+    ],
+  };
+  assert.equal(pickVirtualHost(rc, 'a.example.com')?.name, 'exact');
+  assert.equal(pickVirtualHost(rc, 'x.b.example.com')?.name, 'longer-suffix');
+  assert.equal(pickVirtualHost(rc, 'api.example.com')?.name, 'suffix');
+  assert.equal(pickVirtualHost(rc, 'api.other')?.name, 'prefix');
+  assert.equal(pickVirtualHost(rc, 'zzz')?.name, 'star');
+  assert.equal(pickVirtualHost({ virtual_hosts: [] }, 'x'), undefined);
+  const h = { ':method': 'GET' };
+  assert.ok(routeMatches({ prefix: '/a' }, '/abc?x=1', h));
+  assert.ok(!routeMatches({ path: '/a' }, '/abc', h));
+  assert.ok(routeMatches({ safe_regex: { regex: '/v[0-9]+/.*' } }, '/v1/x', h));
+  assert.ok(!routeMatches({ safe_regex: { regex: '/v[0-9]+' } }, '/v1/x', h));
+  assert.ok(routeMatches({ path_separated_prefix: '/api' }, '/api/x', h));
+  assert.ok(!routeMatches({ path_separated_prefix: '/api' }, '/apix', h));
+  assert.ok(routeMatches({ prefix: '/', query_parameters: [{ name: 'q', string_match: { exact: '1' } }] }, '/?q=1', h));
+  assert.ok(!routeMatches({ prefix: '/', query_parameters: [{ name: 'q', present_match: true }] }, '/', h));
+  assert.ok(routeMatches({ prefix: '/', headers: [{ name: 'x', string_match: { prefix: 'ab' } }] }, '/', { ...h, x: 'abc' }));
+  assert.ok(routeMatches({ prefix: '/', headers: [{ name: 'x', present_match: true, invert_match: true }] }, '/', h));
+  assert.ok(routeMatches({ prefix: '/', headers: [{ name: ':method', exact_match: 'GET' }] }, '/', h));
+});
+
+test('simulator: bad requests report why nothing matched', () => {
+  const set = translate(bookinfo('virtual-service-reviews-80-20.yaml'), productpage);
+  assert.equal(simulate(set, { listener: 'nope' }).error, 'no listener');
+  assert.equal(simulate(set, { port: 1 }).error, 'no listener');
+  assert.deepEqual(simulate(set, {}).clusters, []);
+});
