@@ -1,0 +1,133 @@
+/**
+ * Assembles the control plane: config stores (one watched file store per config directory,
+ * merged) -> semantic gate -> MeshSnapshot -> translate -> ADS server, plus the debug HTTP server.
+ * Every store change rebuilds the snapshot (reusing what did not change) and pushes to the
+ * proxies the change affects. Translation is cached per proxy and snapshot version, since the
+ * same proxy is asked for its resources on connect, on every push and for config dumps.
+ */
+import type { Diagnostic, Resource } from '../config/resource.ts';
+import type { ConfigStore } from '../config/store/types.ts';
+import { openFileStore } from '../config/store/file.ts';
+import { CompositeStore } from '../config/store/composite.ts';
+import { ConfigGate } from './config-gate.ts';
+import { buildSnapshot, affectsProxy, type MeshSnapshot, type MeshSettings } from './snapshot/index.ts';
+import { translate } from './translate/index.ts';
+import { createXdsServer, type XdsLogger, type XdsServer } from './xds/server.ts';
+import { createDebugHttpServer, type DebugHttpServer } from './xds/debug-http.ts';
+import type { ProxyNode } from './proxy-node.ts';
+import type { XdsResourceSet } from '../xds/types.ts';
+import { describeError } from '../errors.ts';
+
+export interface ControlPlaneOptions {
+  /** Directories (or files) of mesh config, watched; merged in order (earlier wins duplicates). */
+  configPaths: readonly string[];
+  /** Or an existing store (tests, embedding); used instead of configPaths when given. */
+  store?: ConfigStore;
+  host?: string;
+  xdsPort?: number;
+  debugPort?: number;
+  mesh?: Partial<MeshSettings>;
+  debounceMs?: number;
+  log?: ControlLogger;
+}
+
+/** Structured logger shape (pino-compatible). */
+export interface ControlLogger extends XdsLogger {
+  error(obj: Record<string, unknown>, msg: string): void;
+}
+
+export interface ControlPlane {
+  readonly xdsPort: number;
+  readonly debugPort: number;
+  readonly xds: XdsServer;
+  /** The snapshot currently served. */
+  snapshot(): MeshSnapshot;
+  /** Current diagnostics: store (schema) and semantic, with the gate's decisions. */
+  diagnostics(): readonly Diagnostic[];
+  close(): Promise<void>;
+}
+
+const silent: ControlLogger = { info() {}, warn() {}, error() {} };
+
+/** Starts a control plane; resolves once the first snapshot is built and both servers listen. */
+export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
+  const log = opts.log ?? silent;
+  let store: ConfigStore;
+  if (opts.store) store = opts.store;
+  else {
+    const stores = await Promise.all(opts.configPaths.map((p) => openFileStore(p, { onError: (err) => log.warn({ path: p, error: describeError(err) }, 'config store error') })));
+    store = stores.length === 1 ? stores[0] : new CompositeStore(stores.map((s, i) => ({ store: s, name: opts.configPaths[i] })));
+  }
+  await store.ready();
+  const allResources = (): Resource[] => store.types().flatMap((t) => [...store.list(t)]);
+
+  const gate = new ConfigGate({ domainSuffix: opts.mesh?.domainSuffix });
+  let gateDiagnostics: readonly Diagnostic[] = [];
+  let snapshot: MeshSnapshot;
+  const cache = new Map<string, { version: number; set: XdsResourceSet; node: ProxyNode }>();
+
+  const rebuild = (): readonly Resource[] => {
+    const result = gate.update(allResources());
+    gateDiagnostics = result.diagnostics;
+    if (result.changed.length > 0 || snapshot === undefined) snapshot = buildSnapshot(gate, { mesh: opts.mesh }, snapshot);
+    for (const d of result.diagnostics) {
+      if (d.severity === 'error' || d.code === 'LAST_KNOWN_GOOD' || d.code === 'NOT_SERVED') {
+        log.warn({ code: d.code, resource: d.resource, file: d.file, line: d.line, field: d.fieldPath }, d.message);
+      }
+    }
+    return result.changed;
+  };
+  rebuild();
+
+  const generate = (proxy: ProxyNode): XdsResourceSet => {
+    const hit = cache.get(proxy.id);
+    // The node is part of the key: a reconnect with other metadata must not reuse old output.
+    if (hit && hit.version === snapshot.version && hit.node === proxy) return hit.set;
+    const set = translate(snapshot, proxy);
+    cache.set(proxy.id, { version: snapshot.version, set, node: proxy });
+    if (cache.size > 10_000) cache.delete(cache.keys().next().value as string);
+    return set;
+  };
+
+  const xds = createXdsServer({ generate, debounceMs: opts.debounceMs, log });
+  const unwatch = store.watch((events) => {
+    try {
+      const storeDiags = store.diagnostics();
+      for (const d of storeDiags) if (d.severity === 'error') log.warn({ code: d.code, file: d.file, line: d.line, resource: d.resource, field: d.fieldPath }, d.message);
+      const changed = rebuild();
+      if (changed.length === 0) return;
+      xds.push({ affects: (p) => affectsProxy(changed, p, snapshot.mesh.rootNamespace), reason: `${events.length} config change(s)` });
+    } catch (err) {
+      // Never let a bad config take the control plane down: keep serving the last snapshot.
+      log.error({ error: describeError(err) }, 'config update failed; the previous snapshot is still served');
+    }
+  });
+
+  const diagnostics = () => [...store.diagnostics(), ...gateDiagnostics];
+  let xdsPort = 0;
+  let debug: DebugHttpServer | undefined;
+  try {
+    xdsPort = await xds.listen({ host: opts.host ?? '127.0.0.1', port: opts.xdsPort ?? 15010 });
+    debug = createDebugHttpServer({ xds, diagnostics, ready: () => true });
+    const debugPort = await debug.listen({ host: opts.host ?? '127.0.0.1', port: opts.debugPort ?? 15014 });
+    log.info({ xdsPort, debugPort, resources: allResources().length }, 'control plane listening');
+    return {
+      xdsPort,
+      debugPort,
+      xds,
+      snapshot: () => snapshot,
+      diagnostics,
+      async close() {
+        unwatch();
+        await Promise.all([xds.close(), debug!.close()]);
+        if (!opts.store) await store.close();
+      },
+    };
+  } catch (err) {
+    unwatch();
+    await xds.close(0).catch(() => {});
+    await debug?.close().catch(() => {});
+    if (!opts.store) await store.close();
+    throw err;
+  }
+}
