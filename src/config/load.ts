@@ -77,7 +77,8 @@ export function parseConfigText(text: string, file: string): ParseResult {
     docs = parseAllDocuments(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false }) as Document.Parsed[];
     if (!Array.isArray(docs)) docs = [];
   } catch (err) {
-    out.diagnostics.push({ severity: 'error', code: 'YAML_SYNTAX', message: `cannot parse: ${(err as Error).message}`, file, line: 1 });
+    const deep = err instanceof RangeError;
+    out.diagnostics.push({ severity: 'error', code: deep ? 'DOC_TOO_DEEP' : 'YAML_SYNTAX', message: deep ? 'input nests too deeply to parse' : `cannot parse: ${(err as Error).message}`, file, line: 1 });
     out.rejected.push({ file, line: 1 });
     return out;
   }
@@ -90,8 +91,8 @@ function handleDoc(doc: Document.Parsed, text: string, file: string, lc: LineCou
   const baseLoc = location(file, text, doc, lc, '', doc.contents);
   if (doc.errors.length > 0) {
     for (const e of doc.errors) {
-      const line = e.linePos?.[0]?.line ?? baseLoc.line;
-      const code = e.code === 'DUPLICATE_KEY' ? 'DUPLICATE_KEY' : 'YAML_SYNTAX';
+      const line = e.linePos?.[0]?.line ?? (e.pos?.[0] !== undefined ? lc.linePos(e.pos[0]).line : baseLoc.line);
+      const code = e.code === 'DUPLICATE_KEY' ? 'DUPLICATE_KEY' : /call stack/i.test(e.message) ? 'DOC_TOO_DEEP' : 'YAML_SYNTAX';
       out.diagnostics.push({ severity: 'error', code, message: e.message.split('\n')[0], file, line });
     }
     out.rejected.push({ file, line: baseLoc.line, ...peekIdentity(doc) });

@@ -190,9 +190,6 @@ export const CHECK_TABLES: Readonly<Record<string, Table>> = {
   'security.istio.io.v1.RequestAuthentication': [
     ['jwtRules[].timeout', 'duration'],
   ],
-  'gateway.networking.k8s.io.v1.Gateway': [
-    ['addresses[]', 'gatewayAddress'],
-  ],
   'gateway.networking.k8s.io.v1.HTTPRoute': [
     ['rules[].matches[].path', 'gatewayMatch'],
     ['rules[].matches[].headers[]', 'gatewayMatch'],

@@ -1,0 +1,39 @@
+/**
+ * Runs the loader over every `test/config-corpus/bad/schema-*.yaml` file: each must produce
+ * the codes its first line announces (`# expect: CODE[, CODE]`), as errors naming the file and
+ * a line, never throw, and finish quickly (huge and deeply nested inputs included).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { parseConfigText } from './load.ts';
+
+const dir = fileURLToPath(new URL('../../test/config-corpus/bad/', import.meta.url));
+const files = readdirSync(dir).filter((f) => f.startsWith('schema-') && /\.ya?ml$/.test(f)).sort();
+
+test('the schema corpus has at least 40 files', () => {
+  assert.ok(files.length >= 40, `${files.length} files`);
+});
+
+for (const f of files) {
+  test(`corpus ${f}`, () => {
+    const text = readFileSync(join(dir, f), 'utf8');
+    const m = /^# expect: (.+)$/m.exec(text.split('\n', 1)[0]);
+    assert.ok(m, 'first line must be "# expect: CODE"');
+    const expected = m[1].split(',').map((s) => s.trim());
+    const t0 = performance.now();
+    const r = parseConfigText(text, f);
+    const ms = performance.now() - t0;
+    assert.ok(ms < 5000, `took ${ms} ms`);
+    const codes = new Set(r.diagnostics.map((d) => d.code));
+    for (const code of expected) assert.ok(codes.has(code), `expected ${code}, got ${[...codes].join(', ') || 'nothing'}`);
+    for (const d of r.diagnostics.filter((x) => expected.includes(x.code))) {
+      assert.equal(d.severity, 'error');
+      assert.equal(d.file, f);
+      assert.ok(typeof d.line === 'number' && d.line >= 1, `line ${d.line}`);
+    }
+    assert.ok(r.rejected.length >= 1, 'a bad document must be listed as rejected');
+  });
+}
