@@ -234,3 +234,25 @@ async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+test("consistency 'reject': an inconsistent set is reported and not served; the previous one stays", async () => {
+  let set = world(9400);
+  const own = createXdsServer({ consistency: 'reject', debounceMs: 5, generate: () => set });
+  const p = await own.listen();
+  const s = sotwStream(p);
+  try {
+    s.send({ node: node('strict'), type_url: TypeUrl.RouteConfiguration, resource_names: ['r1'] });
+    const first = await s.next();
+    s.send({ type_url: TypeUrl.RouteConfiguration, resource_names: ['r1'], version_info: first.version_info, response_nonce: first.nonce });
+    set = new Map([...world(9400)].map(([t, m]) => [t, t === TypeUrl.RouteConfiguration ? new Map([['r1', routeConfig('r1', 'no-such-cluster')]]) : m]));
+    own.push();
+    await own.flush();
+    assert.ok(await s.quiet(200), 'nothing pushed');
+    const row = own.status().find((x) => x.id === 'strict')!;
+    assert.match(row.problems.join('\n'), /cluster 'no-such-cluster' is not in the set/);
+    assert.equal(row.types.RDS.state, 'SYNCED');
+  } finally {
+    s.close();
+    await own.close(200);
+  }
+});
