@@ -225,3 +225,48 @@ test('output order is deterministic', () => {
 `));
   assert.deepEqual(analyzeConfig(r), analyzeConfig([...r].reverse()));
 });
+
+test('odd shapes never throw (nulls, scalars where objects belong)', () => {
+  const odd = resourcesFromYaml(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: odd }
+spec: { hosts: [null, 3], gateways: [null], http: [null, 5, { match: [null, { uri: null }], route: [null, { destination: null }] }], tcp: 7 }
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: odd }
+spec: { host: 5, subsets: [null, { name: null }], trafficPolicy: null }
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: odd }
+spec: { selector: null, servers: [null, { tls: null }, { tls: { mode: SIMPLE, credentialName: 5 } }] }
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: odd }
+spec: { rules: [null, { when: [null, { key: 5 }] }] }
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: { name: odd }
+spec: { jwtRules: [null, 4] }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: odd }
+spec: { parentRefs: [null, {}], rules: [null, { backendRefs: [null, { name: 3 }] }] }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: odd }
+spec: { listeners: [null, { tls: { certificateRefs: [null, {}] } }] }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: odd }
+spec: { selector: null, ports: [null] }
+`);
+  assert.doesNotThrow(() => analyzeConfig(odd));
+  assert.doesNotThrow(() => analyzeConfig([...odd, ...resourcesFromYaml(services)]));
+});

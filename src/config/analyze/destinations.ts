@@ -15,7 +15,7 @@ import type { Resource } from '../resource.ts';
 import { ResourceTypes } from '../resource.ts';
 import type { AnalysisContext } from './context.ts';
 import { hostAliases, hostCovers } from './hosts.ts';
-import { list, view, type Destination, type DestinationRuleView, type RouteDestination, type ServiceEntryView, type ServiceView, type VirtualServiceView } from './view.ts';
+import { isObject, list, view, type Destination, type DestinationRuleView, type RouteDestination, type ServiceEntryView, type ServiceView, type VirtualServiceView } from './view.ts';
 
 /** Runs the destination checks over every VirtualService. */
 export function checkDestinations(ctx: AnalysisContext): void {
@@ -24,9 +24,9 @@ export function checkDestinations(ctx: AnalysisContext): void {
     list(spec.http).forEach((route, i) => {
       if (route === null || typeof route !== 'object') return;
       checkRouteList(ctx, vs, list(route.route), `spec.http[${i}]`);
-      if (route.mirror !== undefined) checkDestination(ctx, vs, route.mirror, `spec.http[${i}].mirror`);
+      if (isObject(route.mirror)) checkDestination(ctx, vs, route.mirror, `spec.http[${i}].mirror`);
       list(route.mirrors).forEach((m, k) => {
-        if (m?.destination !== undefined) checkDestination(ctx, vs, m.destination, `spec.http[${i}].mirrors[${k}].destination`);
+        if (isObject(m?.destination)) checkDestination(ctx, vs, m.destination, `spec.http[${i}].mirrors[${k}].destination`);
       });
     });
     for (const section of ['tcp', 'tls'] as const) {
@@ -40,7 +40,7 @@ export function checkDestinations(ctx: AnalysisContext): void {
 
 function checkRouteList(ctx: AnalysisContext, vs: Resource, routes: readonly RouteDestination[], path: string): void {
   routes.forEach((rd, j) => {
-    if (rd?.destination !== undefined) checkDestination(ctx, vs, rd.destination, `${path}.route[${j}].destination`);
+    if (isObject(rd?.destination)) checkDestination(ctx, vs, rd.destination, `${path}.route[${j}].destination`);
   });
   if (routes.length > 1) {
     const weights = routes.map((rd) => (typeof rd?.weight === 'number' ? rd.weight : 0));

@@ -11,7 +11,7 @@
 import type { Resource } from '../resource.ts';
 import { ResourceTypes } from '../resource.ts';
 import type { AnalysisContext } from './context.ts';
-import { list, view, type GatewayView, type RouteView } from './view.ts';
+import { isObject, list, view, type GatewayView, type RouteView } from './view.ts';
 
 const GW_GROUP = 'gateway.networking.k8s.io';
 const ISTIO_GROUP = 'networking.istio.io';
@@ -81,7 +81,7 @@ function checkCertificates(ctx: AnalysisContext, gw: Resource): void {
   const ns = gw.metadata.namespace;
   list(view<GatewayView>(gw).listeners).forEach((l, i) => {
     const tls = l?.tls;
-    if (tls === undefined || tls === null || (tls.mode ?? 'Terminate') !== 'Terminate') return;
+    if (!isObject(tls) || (tls.mode ?? 'Terminate') !== 'Terminate') return;
     list(tls.certificateRefs).forEach((ref, k) => {
       if (ref === null || typeof ref !== 'object' || typeof ref.name !== 'string') return;
       const group = ref.group ?? '';

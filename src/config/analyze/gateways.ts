@@ -10,7 +10,7 @@
 import type { Resource } from '../resource.ts';
 import { ResourceTypes } from '../resource.ts';
 import { selectorMatches, type AnalysisContext } from './context.ts';
-import { labelsOf, list, view, type IstioGatewayView, type VirtualServiceView } from './view.ts';
+import { isObject, labelsOf, list, view, type IstioGatewayView, type VirtualServiceView } from './view.ts';
 
 /** Parses a VirtualService gateway reference into namespace and name. */
 export function parseGatewayRef(ref: string, vsNamespace: string): { namespace: string; name: string } {
@@ -98,7 +98,7 @@ function checkGatewaySecrets(ctx: AnalysisContext): void {
     for (const w of ctx.workloadLabels) if (!w.partial && selectorMatches(sel, w.labels)) namespaces.add(w.namespace);
     list(spec.servers).forEach((server, i) => {
       const tls = server?.tls;
-      if (tls === undefined || !TLS_TERMINATING.has(tls.mode ?? '')) return;
+      if (!isObject(tls) || !TLS_TERMINATING.has(tls.mode ?? '')) return;
       const names: [string, string][] = [];
       if (typeof tls.credentialName === 'string' && tls.credentialName !== '') names.push([tls.credentialName, `spec.servers[${i}].tls.credentialName`]);
       list(tls.credentialNames).forEach((n, k) => {

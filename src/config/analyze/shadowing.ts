@@ -11,7 +11,7 @@
 import type { Resource } from '../resource.ts';
 import { ResourceTypes } from '../resource.ts';
 import type { AnalysisContext } from './context.ts';
-import { list, view, type HTTPMatchRequest, type VirtualServiceView } from './view.ts';
+import { isObject, list, view, type HTTPMatchRequest, type VirtualServiceView } from './view.ts';
 
 /** Keys that name or label a match without changing what it matches. */
 const NON_MATCHING_KEYS = new Set(['name', 'statPrefix']);
@@ -58,8 +58,10 @@ export function matchCovers(a: HTTPMatchRequest, b: HTTPMatchRequest): boolean {
 
 /** A route's match list; an absent or empty list matches everything. */
 function matchesOf(route: { match?: readonly HTTPMatchRequest[] }): readonly HTTPMatchRequest[] {
-  const m = list(route.match);
-  return m.length === 0 ? [{}] : m;
+  const raw = list(route.match);
+  if (raw.length === 0) return [{}];
+  // Entries that are not objects (rejected by schema checks anyway) make the route unjudgeable.
+  return raw.every((x) => isObject(x)) ? raw : [];
 }
 
 function describe(m: HTTPMatchRequest): string {
@@ -73,12 +75,14 @@ export function checkShadowing(ctx: AnalysisContext): void {
 }
 
 function checkVirtualService(ctx: AnalysisContext, vs: Resource): void {
-  const http = list(view<VirtualServiceView>(vs).http).filter((r) => r !== null && typeof r === 'object');
+  // Not filtered: indexes must stay those of the document for field paths.
+  const http = list(view<VirtualServiceView>(vs).http);
   const earlier: { route: number; clause: number; match: HTTPMatchRequest }[] = [];
   http.forEach((route, i) => {
-    if (route.delegate !== undefined) return;
+    if (route === null || typeof route !== 'object' || Array.isArray(route) || route.delegate !== undefined) return;
     const explicit = list(route.match).length > 0;
     const clauses = matchesOf(route);
+    if (clauses.length === 0) return;
     const coveredBy = clauses.map((m) => earlier.find((e) => matchCovers(e.match, m)));
     const sameRoute: (typeof earlier)[number][] = [];
     if (coveredBy.every((c) => c !== undefined)) {

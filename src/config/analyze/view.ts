@@ -176,3 +176,8 @@ export function list<T>(v: readonly T[] | undefined): readonly T[] {
 export function labelsOf(v: unknown): Labels {
   return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Labels) : {};
 }
+
+/** True for a non-null, non-array object. */
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
