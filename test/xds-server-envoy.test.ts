@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { createXdsServer } from '../src/control/xds/server.ts';
 import { envoySet } from '../src/control/xds/testdata/resource-sets.ts';
+import { TypeUrl } from '../src/xds/types.ts';
 import { findTool, skipUnlessTools } from './support/tools.ts';
 
 const cleanups: Array<() => void | Promise<void>> = [];
@@ -130,14 +131,21 @@ function startEnvoy(opts: { xdsPort: number; nodeId: string; delta: boolean; dir
 }
 
 for (const delta of [false, true]) {
-  test(`stock Envoy over ${delta ? 'delta' : 'SotW'} ADS: accepts the set, proxies a request, follows a push`, { skip: skipUnlessTools('envoy'), timeout: 60_000 }, async () => {
+  test(`stock Envoy over ${delta ? 'delta' : 'SotW'} ADS: accepts the set, proxies a request, follows a push, NACKs a bad route`, { skip: skipUnlessTools('envoy'), timeout: 60_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'trellis-envoy-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const b1 = await backend('one');
     const b2 = await backend('two');
     const listenPort = await freePort();
     let backendPort = b1.port;
-    const xds = createXdsServer({ debounceMs: 10, generate: () => envoySet({ listenPort, backendPort }) });
+    let badRegex = false;
+    const generate = () => {
+      const set = envoySet({ listenPort, backendPort });
+      if (!badRegex) return set;
+      const bad = { name: 'http-routes', virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [{ match: { safe_regex: { regex: '(unclosed' } }, route: { cluster: 'backend' } }] }] };
+      return new Map([...set].map(([t, m]) => [t, t === TypeUrl.RouteConfiguration ? new Map([['http-routes', bad]]) : m]));
+    };
+    const xds = createXdsServer({ debounceMs: 10, generate });
     const xdsPort = await xds.listen();
     cleanups.push(() => xds.close(500));
     const nodeId = `envoy-${delta ? 'delta' : 'sotw'}-${process.pid}`;
@@ -177,5 +185,16 @@ for (const delta of [false, true]) {
     const after = xds.status().find((p) => p.id === nodeId)!;
     assert.ok(Object.values(after.types).every((t) => t.state !== 'NACKED'));
     assert.equal(xds.configDump(nodeId)?.types.EDS.resources.length, 1);
+
+    // A route Envoy rejects: NACKED with Envoy's message, and the old routes keep serving.
+    badRegex = true;
+    xds.push({ reason: 'bad regex' });
+    const nacked = await waitFor('Envoy to NACK the bad route', () => {
+      const t = xds.status().find((p) => p.id === nodeId)?.types.RDS;
+      return t?.state === 'NACKED' ? t : undefined;
+    });
+    assert.match(nacked.nackError ?? '', /missing \)/);
+    assert.notEqual(nacked.nackVersion, nacked.ackedVersion);
+    assert.equal((await get(listenPort, '/still')).body, 'two /still');
   });
 }
