@@ -64,9 +64,11 @@ function matchesOf(route: { match?: readonly HTTPMatchRequest[] }): readonly HTT
   return raw.every((x) => isObject(x)) ? raw : [];
 }
 
+const CATCH_ALL = 'matches every request';
+
 function describe(m: HTTPMatchRequest): string {
   const conds = Object.keys(m).filter((k) => !NON_MATCHING_KEYS.has(k));
-  return conds.length === 0 ? 'matches every request' : JSON.stringify(Object.fromEntries(conds.map((k) => [k, m[k]])));
+  return conds.length === 0 ? CATCH_ALL : JSON.stringify(Object.fromEntries(conds.map((k) => [k, m[k]])));
 }
 
 /** Runs ROUTE_SHADOWED / ROUTE_MATCH_INEFFECTIVE over every VirtualService. */
@@ -89,7 +91,7 @@ function checkVirtualService(ctx: AnalysisContext, vs: Resource): void {
       const first = coveredBy[0]!;
       const by = `spec.http[${first.route}]${list(http[first.route].match).length > 0 ? `.match[${first.clause}]` : ''}`;
       ctx.report(vs, 'warning', 'ROUTE_SHADOWED',
-        `http route ${i}${route.name ? ` '${route.name}'` : ''} is never used: earlier ${by} (${describe(first.match)}) already matches every request it matches`,
+        `http route ${i}${route.name ? ` '${route.name}'` : ''} is never used: earlier ${by} ${describe(first.match) === CATCH_ALL ? CATCH_ALL : `(${describe(first.match)}) already matches every request this route matches`}`,
         `spec.http[${i}]`);
     } else if (explicit) {
       clauses.forEach((m, k) => {
