@@ -67,6 +67,12 @@ export const TlsInspector = Object.freeze({
   typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector' },
 });
 
+/** Istio's TLS version names (`TLSV1_2`) to Envoy's enum (`TLSv1_2`); undefined for unset/unknown. */
+function tlsVersion(v: string | undefined): string | undefined {
+  const m = /^TLSV(1_[0-3])$/.exec(v ?? '');
+  return m !== null ? `TLSv${m[1]}` : v === 'TLS_AUTO' ? 'TLS_AUTO' : undefined;
+}
+
 /** A DownstreamTlsContext transport socket for a gateway server's TLS settings; undefined for PASSTHROUGH/none. */
 export function downstreamTransportSocket(tls: ServerTlsView | undefined, http: boolean): Json | undefined {
   const mode = tls?.mode ?? 'PASSTHROUGH';
@@ -95,8 +101,10 @@ export function downstreamTransportSocket(tls: ServerTlsView | undefined, http: 
     }
   }
   const params: Json = {};
-  if (tls.minProtocolVersion !== undefined) params.tls_minimum_protocol_version = tls.minProtocolVersion;
-  if (tls.maxProtocolVersion !== undefined) params.tls_maximum_protocol_version = tls.maxProtocolVersion;
+  const min = tlsVersion(tls.minProtocolVersion);
+  const max = tlsVersion(tls.maxProtocolVersion);
+  if (min !== undefined) params.tls_minimum_protocol_version = min;
+  if (max !== undefined) params.tls_maximum_protocol_version = max;
   if (tls.cipherSuites !== undefined && tls.cipherSuites.length > 0) params.cipher_suites = [...tls.cipherSuites];
   if (Object.keys(params).length > 0) common.tls_params = params;
   const ctx: Json = { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext', common_tls_context: common };
