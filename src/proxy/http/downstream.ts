@@ -87,23 +87,37 @@ export function applyEdgeRules(headers: HeaderMap, rules: EdgeRules, remote: str
 /** A sink over an HTTP/1.1 ServerResponse or an HTTP/2 compat response. */
 export function responseSink(res: ServerResponse | Http2ServerResponse, http2: boolean): DownstreamSink {
   const r = res as ServerResponse;
-  return {
+  let started = false;
+  // Headers are staged on the response and flushed with the first body chunk, at end(), or on the
+  // next turn of the event loop: a headers-only answer (gRPC trailers-only) then goes out as one
+  // HEADERS frame with END_STREAM, which gRPC clients require.
+  const flush = () => {
+    if (!res.headersSent && !res.writableEnded && !res.destroyed) {
+      try {
+        r.writeHead(r.statusCode);
+      } catch {
+        sink.reset();
+      }
+    }
+  };
+  const sink: DownstreamSink = {
     get headersSent() {
-      return res.headersSent;
+      return started || res.headersSent;
     },
     writeHead(status, headers) {
+      started = true;
       try {
-        if (http2) {
+        r.statusCode = status;
+        for (const [k, v] of Object.entries(headers)) {
           // HTTP/2 forbids connection-specific headers; anything else passes.
-          const h: HeaderMap = {};
-          for (const [k, v] of Object.entries(headers)) if (!HOP_BY_HOP.has(k)) h[k] = v;
-          r.writeHead(status, h);
-        } else {
-          r.writeHead(status, headers);
+          if (http2 && HOP_BY_HOP.has(k)) continue;
+          r.setHeader(k, v);
         }
       } catch {
-        this.reset();
+        sink.reset();
+        return;
       }
+      setImmediate(flush);
     },
     write(chunk) {
       if (res.destroyed || res.writableEnded) return undefined;
@@ -128,4 +142,5 @@ export function responseSink(res: ServerResponse | Http2ServerResponse, http2: b
       }
     },
   };
+  return sink;
 }
