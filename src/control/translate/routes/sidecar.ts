@@ -2,7 +2,8 @@
  * The sidecar outbound HTTP RouteConfiguration for one port (named after the port, as Istio):
  * one virtual host per visible service with an HTTP-capable port of that number, whose routes
  * come from GAMMA routes (HTTPRoute/GRPCRoute with a Service parent) if any apply, else from the
- * single VirtualService bound to `mesh` for that host, else Istio's `default` route; plus the
+ * single VirtualService bound to `mesh` for that host, else Istio's `default` route; virtual
+ * hosts for VirtualService hosts that name no service on the port (e.g. `api.example.com`); plus the
  * `allow_any` (or `block_all`) virtual host for unknown hosts. Also used for proxyless gRPC
  * (Istio's API-listener routes are the same configuration).
  */
@@ -14,10 +15,10 @@ import { PassthroughCluster, outboundClusterName, sidecarOutboundRouteName } fro
 import { type AnyRoute, allRoutes, attachParent } from './attachment.ts';
 import { retryPolicy } from './envoy.ts';
 import { type RankedRoute, gatewayApiRoutes, sortGatewayApiRoutes } from './gateway-api-route.ts';
-import { exportedTo, sidecarDomains, vhostName } from './hosts.ts';
+import { exportedTo, hostMatches, sidecarDomains, vhostName } from './hosts.ts';
 import { type IstioRouteContext, translateIstioHttp } from './istio-route.ts';
 import type { RouteInputs } from './types.ts';
-import { flattenVirtualService, selectVirtualServices, virtualServiceForHost } from './virtual-service.ts';
+import { flattenVirtualService, selectVirtualServices, virtualServiceForHost, vsHosts } from './virtual-service.ts';
 
 type Json = Record<string, unknown>;
 
@@ -123,6 +124,20 @@ export function buildSidecarOutboundRoute(inputs: RouteInputs, proxy: ProxyNode,
       routes: vroutes,
       include_request_attempt_count: true,
     });
+  }
+  // VS hosts that name no service on this port (external names routed into the mesh, wildcards)
+  // still get a virtual host on every HTTP port, as Istio builds for "missing" services.
+  const covered = new Set(vhosts.map((v) => (v.name as string).toLowerCase()));
+  for (const vs of vss) {
+    for (const host of vsHosts(vs, inputs.domainSuffix)) {
+      const name = vhostName(host, port).toLowerCase();
+      if (host === '*' || covered.has(name)) continue;
+      if (inputs.services.some((s) => hostMatches(host, s.hostname) && s.ports.some((p) => p.port === port))) continue;
+      covered.add(name);
+      const vroutes = flattenVirtualService(vs, inputs).flatMap((f) => translateIstioHttp(f, ctx));
+      if (vroutes.length === 0) continue;
+      vhosts.push({ name: vhostName(host, port), domains: [host, `${host}:${port}`], routes: vroutes, include_request_attempt_count: true });
+    }
   }
   vhosts.push(unknownHostVhost(inputs));
   return { name: sidecarOutboundRouteName(port), virtual_hosts: vhosts, validate_clusters: false };
