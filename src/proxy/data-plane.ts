@@ -1,0 +1,143 @@
+/**
+ * The data plane engine of one proxy process: cluster manager, route tables (RDS), listener
+ * manager with HTTP connection managers, and the `ConfigApplier` the xDS client feeds. Each xDS
+ * type is validated completely before any of it is applied (Rule 1 of DESIGN.md: bad config is
+ * NACKed, the old config keeps serving). Route tables are looked up per request by name, so RDS
+ * updates never touch listeners or connections; unchanged clusters keep their pools.
+ */
+import type { XdsJson, XdsTypeUrl } from '../xds/types.ts';
+import { TypeUrl } from '../xds/types.ts';
+import { TrellisError, describeError } from '../errors.ts';
+import type { ConfigApplier } from './xds/ads-client.ts';
+import { createClusterManager, type UpstreamClusterManager } from './upstream/cluster-manager.ts';
+import { ListenerManager } from './listener/listener-manager.ts';
+import type { HttpConnectionHandler } from './listener/listener-config.ts';
+import { compileRouteConfiguration, createConnectionManager, type RouteProvider } from './http/connection-manager.ts';
+import type { CompiledRouteTable } from './http/route-table.ts';
+import { defaultFilterRegistry, type FilterRegistry } from './filters/registry.ts';
+import { noSecrets, type SecretProvider } from './tls/secret-provider.ts';
+import { HttpStats } from './http-stats.ts';
+import type { Stat } from './admin/stats-format.ts';
+
+export interface DataPlaneOptions {
+  /** Connections still open this long after their listener changed (or on shutdown) are closed. */
+  drainTimeoutMs?: number;
+  sniffTimeoutMs?: number;
+  secrets?: SecretProvider;
+  filterRegistry?: FilterRegistry;
+  originalDestination?: ConstructorParameters<typeof ListenerManager>[0]['originalDestination'];
+  log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  random?: () => number;
+}
+
+export class DataPlane implements ConfigApplier {
+  readonly clusters: UpstreamClusterManager;
+  readonly listeners: ListenerManager;
+  readonly httpStats = new HttpStats();
+  readonly #routes = new Map<string, CompiledRouteTable>();
+  readonly #registry: FilterRegistry;
+  #assignments = new Map<string, XdsJson>();
+  #clusterJson: XdsJson[] = [];
+  readonly #drainTimeoutMs: number;
+
+  constructor(opts: DataPlaneOptions = {}) {
+    const secrets = opts.secrets ?? noSecrets;
+    this.#registry = opts.filterRegistry ?? defaultFilterRegistry();
+    this.#drainTimeoutMs = opts.drainTimeoutMs ?? 5_000;
+    this.clusters = createClusterManager({ secrets, random: opts.random });
+    const routeProvider: RouteProvider = { get: (name) => this.#routes.get(name) };
+    this.listeners = new ListenerManager({
+      clusters: this.clusters,
+      secrets,
+      sniffTimeoutMs: opts.sniffTimeoutMs,
+      drainTimeoutMs: this.#drainTimeoutMs,
+      originalDestination: opts.originalDestination,
+      log: opts.log,
+      random: opts.random,
+      hcmFactory: (json, at): HttpConnectionHandler => {
+        const hcm = createConnectionManager({
+          config: json,
+          clusterManager: this.clusters,
+          routeProvider,
+          filterRegistry: this.#registry,
+          random: opts.random,
+          path: `${at.resource}: ${at.path}`,
+        });
+        return {
+          handleConnection: (socket, protocol) => hcm.handleConnection(socket, protocol),
+          drain: () => void hcm.close(this.#drainTimeoutMs),
+          close: () => void hcm.close(0),
+        };
+      },
+    });
+    this.httpStats.subscribe();
+  }
+
+  /** Route table names currently known. */
+  routeNames(): string[] {
+    return [...this.#routes.keys()];
+  }
+
+  async apply(typeUrl: XdsTypeUrl, resources: ReadonlyMap<string, XdsJson>): Promise<void> {
+    switch (typeUrl) {
+      case TypeUrl.Cluster: {
+        const list = [...resources.values()];
+        this.clusters.update(list, this.#assignments);
+        this.#clusterJson = list;
+        return;
+      }
+      case TypeUrl.ClusterLoadAssignment: {
+        this.clusters.updateAssignments(resources);
+        this.#assignments = new Map(resources);
+        return;
+      }
+      case TypeUrl.Listener:
+        await this.listeners.apply(resources);
+        return;
+      case TypeUrl.RouteConfiguration: {
+        const compiled = new Map<string, CompiledRouteTable>();
+        const errors: string[] = [];
+        for (const [name, json] of resources) {
+          try {
+            compiled.set(name, compileRouteConfiguration(json, this.#registry, `route_configuration '${name}'`));
+          } catch (err) {
+            errors.push(describeError(err));
+          }
+        }
+        if (errors.length > 0) throw new TrellisError('XDS_INVALID', errors.join('; '));
+        for (const name of [...this.#routes.keys()]) if (!compiled.has(name)) this.#routes.delete(name);
+        for (const [name, table] of compiled) this.#routes.set(name, table);
+        return;
+      }
+      default:
+        throw new TrellisError('XDS_UNSUPPORTED_TYPE', `unsupported resource type ${typeUrl}`);
+    }
+  }
+
+  /** Stats in Envoy's naming, for /stats and /stats/prometheus. */
+  stats(): Stat[] {
+    const out: Stat[] = [];
+    for (const [name, s] of this.clusters.stats()) {
+      for (const [k, v] of Object.entries(s)) {
+        out.push({ name: `cluster.${name}.${k}`, value: v, type: k.endsWith('_active') || k.startsWith('membership') ? 'gauge' : 'counter', family: `cluster.${k}`, labels: { envoy_cluster_name: name } });
+      }
+    }
+    for (const l of this.listeners.list()) {
+      const prefix = `listener.${l.address}`;
+      const labels = { envoy_listener_address: l.address };
+      out.push({ name: `${prefix}.downstream_cx_total`, value: l.stats.downstreamCxTotal, type: 'counter', family: 'listener.downstream_cx_total', labels });
+      out.push({ name: `${prefix}.downstream_cx_active`, value: l.stats.downstreamCxActive, type: 'gauge', family: 'listener.downstream_cx_active', labels });
+      out.push({ name: `${prefix}.no_filter_chain_match`, value: l.stats.noFilterChainMatch, type: 'counter', family: 'listener.no_filter_chain_match', labels });
+      out.push({ name: `${prefix}.server_ssl_socket_factory.ssl_handshake_error`, value: l.stats.tlsHandshakeFailures, type: 'counter', family: 'listener.ssl_handshake_error', labels });
+    }
+    out.push(...this.httpStats.stats());
+    return out;
+  }
+
+  /** Stops accepting, drains connections (bounded), closes pools. */
+  async shutdown(timeoutMs = this.#drainTimeoutMs): Promise<void> {
+    await this.listeners.drainAll(timeoutMs);
+    this.httpStats.unsubscribe();
+    await this.clusters.close();
+  }
+}
