@@ -141,7 +141,12 @@ function issueDiag(loc: DocLocation, ref: ResourceRef | undefined, i: SchemaIssu
 
 /** Validates one document's plain value (already converted from YAML). */
 export function processDocument(value: unknown, loc: DocLocation): DocResult {
-  const reject = (extra: Partial<RejectedDocument> = {}): RejectedDocument => ({ file: loc.file, line: loc.line, ...extra });
+  const reject = (extra: Partial<RejectedDocument> = {}): RejectedDocument => {
+    const r: RejectedDocument = { file: loc.file, line: loc.line };
+    if (extra.type !== undefined) r.type = extra.type;
+    if (extra.name !== undefined) { r.name = extra.name; r.namespace = extra.namespace ?? 'default'; }
+    return r;
+  };
   if (value === null || value === undefined) return { diagnostics: [] }; // empty document ("---" with nothing after)
   if (!isObj(value)) {
     const what = Array.isArray(value) ? 'a list' : value === null ? 'null' : typeof value;

@@ -12,7 +12,7 @@ import { LineCounter, isMap, isSeq, parseAllDocuments } from 'yaml';
 import type { Document, Node } from 'yaml';
 import type { Diagnostic, Resource } from './resource.ts';
 import { resourceKey } from './resource.ts';
-import { deepFreeze, diag, processDocument } from './document.ts';
+import { classify, diag, processDocument } from './document.ts';
 import type { DocLocation, RejectedDocument } from './document.ts';
 import { lazySource, lineInDoc } from './source.ts';
 
@@ -132,14 +132,15 @@ function add(r: ReturnType<typeof processDocument>, out: ParseResult): void {
 function peekIdentity(doc: Document.Parsed): Partial<RejectedDocument> {
   try {
     if (!isMap(doc.contents)) return {};
+    const apiVersion = doc.contents.get('apiVersion');
     const kind = doc.contents.get('kind');
     const md = doc.contents.get('metadata', true);
     const name = isMap(md) ? md.get('name') : undefined;
     const namespace = isMap(md) ? md.get('namespace') : undefined;
+    const c = typeof apiVersion === 'string' && typeof kind === 'string' ? classify(apiVersion, kind) : undefined;
     return {
-      ...(typeof name === 'string' ? { name } : {}),
-      ...(typeof namespace === 'string' ? { namespace } : {}),
-      ...(typeof kind === 'string' ? {} : {}),
+      ...(c?.tag === 'managed' ? { type: c.info.type } : {}),
+      ...(typeof name === 'string' ? { name, namespace: typeof namespace === 'string' ? namespace : 'default' } : {}),
     };
   } catch {
     return {};
@@ -225,4 +226,3 @@ export async function loadConfigPaths(paths: string[]): Promise<ParseResult> {
   return all;
 }
 
-void deepFreeze;

@@ -10,26 +10,36 @@ import type { Document, Node } from 'yaml';
 import type { SourceInfo } from './resource.ts';
 import { splitPath } from './schema/path.ts';
 
-/** The node at a field path, or the deepest node found on the way (so a missing field points at its parent). */
+/**
+ * The node to point at for a field path: the key of the last map entry found (so
+ * `spec.trafficPolicy` points at the `trafficPolicy:` line, not at its first child), or the
+ * list item; for a path that does not exist, the deepest entry found on the way, so a missing
+ * field points at its parent.
+ */
 export function nodeAt(root: Node | null | undefined, segs: (string | number)[]): Node | undefined {
   let node: Node | undefined = root ?? undefined;
+  let anchor: Node | undefined = node;
   for (const seg of segs) {
-    if (!node) return undefined;
+    if (!node) break;
     let next: Node | undefined;
+    let nextAnchor: Node | undefined;
     if (isMap(node) && typeof seg === 'string') {
       for (const item of node.items) {
         if (isPair(item) && isScalar(item.key) && String(item.key.value) === seg) {
-          next = (item.value as Node | null) ?? (item.key as Node);
+          nextAnchor = item.key as Node;
+          next = (item.value as Node | null) ?? nextAnchor;
           break;
         }
       }
     } else if (isSeq(node) && typeof seg === 'number') {
       next = node.items[seg] as Node | undefined;
+      nextAnchor = next;
     }
-    if (!next) return node;
+    if (!next) break;
     node = next;
+    anchor = nextAnchor;
   }
-  return node;
+  return anchor;
 }
 
 /** 1-based line of `fieldPath` inside `doc`, using `lc` for offsets; undefined if unknown. */

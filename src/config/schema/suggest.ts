@@ -3,18 +3,21 @@
  * candidate by edit distance, if it is close enough to be a plausible typo.
  */
 
-/** Levenshtein distance, case-insensitive, bounded work for short identifiers. */
+/** Edit distance with adjacent transpositions (optimal string alignment), case-insensitive. */
 export function editDistance(a: string, b: string): number {
   a = a.toLowerCase();
   b = b.toLowerCase();
   if (a === b) return 0;
   if (Math.abs(a.length - b.length) > 3 || a.length > 64 || b.length > 64) return Math.max(a.length, b.length);
+  let prev2: number[] = [];
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
     for (let j = 1; j <= b.length; j++) {
       cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) cur[j] = Math.min(cur[j], prev2[j - 2] + 1);
     }
+    prev2 = prev;
     prev = cur;
   }
   return prev[b.length];
