@@ -50,6 +50,9 @@ export const protoFiles: readonly string[] = [
   'envoy/extensions/filters/http/grpc_stats/v3/config.proto',
   'envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto',
   'envoy/extensions/filters/http/health_check/v3/health_check.proto',
+  // Retry plugins Istio (and our route translation) put on every retry policy.
+  'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
+  'envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto',
   // Listener filters.
   'envoy/extensions/filters/listener/original_dst/v3/original_dst.proto',
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
