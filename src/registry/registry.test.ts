@@ -112,6 +112,7 @@ test('short names, name.namespace and FQDNs resolve relative to the caller', () 
   assert.equal(reg.lookupHost('reviews.bookinfo.svc.cluster.local', 'x')?.name, 'reviews');
   assert.equal(reg.qualify('a', 'b'), 'a.b.svc.cluster.local');
   assert.equal(reg.qualify('a.example.com', 'b'), 'a.example.com');
+  assert.equal(reg.qualify('a.b', 'c'), 'a.b', 'Istio: a dotted host is an FQDN');
 });
 
 test('ServiceEntry hosts, wildcards and exportTo visibility', () => {

@@ -260,17 +260,20 @@ class Registry implements ServiceRegistry {
   servicesInNamespace(namespace: string): readonly ServiceInfo[] { return this.#byNamespace.get(namespace) ?? []; }
 
   qualify(host: string, fromNamespace: string): string {
-    if (host.includes('*')) return host;
-    const suffix = this.domainSuffix;
-    const parts = host.split('.');
-    if (parts.length === 1) return `${host}.${fromNamespace}.svc.${suffix}`;
-    if (parts.length === 2) return `${host}.svc.${suffix}`;
-    if (parts.length === 3 && parts[2] === 'svc') return `${host}.${suffix}`;
-    return host;
+    // Istio's rule for config hosts: only a name without dots is short; anything else is an FQDN.
+    if (host.includes('*') || host.includes('.')) return host;
+    return `${host}.${fromNamespace}.svc.${this.domainSuffix}`;
   }
 
   lookupHost(host: string, fromNamespace: string): ServiceInfo | undefined {
-    const candidates = host.includes('*') ? [host] : [host, this.qualify(host, fromNamespace)];
+    const candidates = [host];
+    if (!host.includes('*')) {
+      // Clients also resolve `name.ns` and `name.ns.svc` through the DNS search path.
+      const parts = host.split('.');
+      if (parts.length === 1) candidates.push(this.qualify(host, fromNamespace));
+      else if (parts.length === 2) candidates.push(`${host}.svc.${this.domainSuffix}`);
+      else if (parts.length === 3 && parts[2] === 'svc') candidates.push(`${host}.${this.domainSuffix}`);
+    }
     for (const h of candidates) {
       const s = this.#byHost.get(h)?.service;
       if (s !== undefined && this.visibleTo(s, fromNamespace)) return s;

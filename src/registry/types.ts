@@ -77,11 +77,12 @@ export interface ServiceRegistry {
   /** Services declared in a namespace. */
   servicesInNamespace(namespace: string): readonly ServiceInfo[];
   /**
-   * Resolves a host as written in config of `fromNamespace` (short names, `name.ns`, FQDNs,
-   * hosts covered by a wildcard ServiceEntry) to a service visible from that namespace.
+   * Resolves a host as a client in `fromNamespace` would (exact host, short name, `name.ns` and
+   * `name.ns.svc` via the DNS search path, hosts covered by a wildcard ServiceEntry) to a service
+   * visible from that namespace.
    */
   lookupHost(host: string, fromNamespace: string): ServiceInfo | undefined;
-  /** The FQDN a config host names when written in `fromNamespace` (`reviews` -> `reviews.<ns>.svc.<suffix>`). */
+  /** The FQDN a config host names when written in `fromNamespace`: Istio expands only dot-less short names (`reviews` -> `reviews.<ns>.svc.<suffix>`). */
   qualify(host: string, fromNamespace: string): string;
   /** Whether `exportTo` lets `namespace` see the service. */
   visibleTo(service: ServiceInfo, namespace: string): boolean;

@@ -107,7 +107,15 @@ export function repairRouteClusters(rc: XdsJson, has: (cluster: string) => boole
       }
       const wc = obj(fixed.weighted_clusters);
       if (wc !== undefined) {
-        fixed.weighted_clusters = { ...wc, clusters: arr(wc.clusters).map((c) => (typeof c.name === 'string' && !has(c.name) ? { ...c, name: BlackHoleCluster } : c)) };
+        // Missing entries become BlackHoleCluster; several of them merge into one entry (names must be unique).
+        const merged: Json[] = [];
+        for (const c of arr(wc.clusters)) {
+          const name = typeof c.name === 'string' && !has(c.name) ? BlackHoleCluster : c.name;
+          const prev = merged.find((m) => m.name === name);
+          if (prev !== undefined) prev.weight = Number(prev.weight ?? 0) + Number(c.weight ?? 0);
+          else merged.push(name === c.name ? { ...c } : { name, weight: c.weight });
+        }
+        fixed.weighted_clusters = { ...wc, clusters: merged };
       }
       return { ...r, route: fixed };
     }),
