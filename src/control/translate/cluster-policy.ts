@@ -6,6 +6,7 @@
  * healthy panic threshold). Knows the mapping only; which cluster gets which policy is clusters.ts.
  */
 import type { PortProtocol } from '../../registry/types.ts';
+import type { XdsJson } from '../../xds/types.ts';
 import { isHttp2Protocol, isHttpProtocol } from '../../registry/protocol.ts';
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import type { ConnectionPoolSettings, LoadBalancerSettings, OutlierDetection } from '../snapshot/specs.ts';
@@ -164,4 +165,28 @@ export function hashPolicyOf(lb: LoadBalancerSettings | undefined): Json[] | und
  */
 export function hashPolicyFor(snapshot: MeshSnapshot, host: string, subset: string, port: number, proxyNamespace: string): Json[] | undefined {
   return hashPolicyOf(effectivePolicy(ruleFor(snapshot, host, proxyNamespace), port, subset).loadBalancer);
+}
+
+/**
+ * Adds the consistent-hash `hash_policy` to every route action of `rc` whose destination
+ * clusters (one, or several that agree) have a consistent-hash DestinationRule, as Istio's route
+ * translation does; returns `rc` itself when nothing changes. An explicit hash_policy is kept.
+ */
+export function addHashPolicies(rc: XdsJson, hashFor: (cluster: string) => Json[] | undefined): XdsJson {
+  let changed = false;
+  const vhosts = ((rc.virtual_hosts as Json[] | undefined) ?? []).map((vh) => {
+    const routes = ((vh.routes as Json[] | undefined) ?? []).map((r) => {
+      const a = r.route as Json | undefined;
+      if (a === undefined || a.hash_policy !== undefined) return r;
+      const names = typeof a.cluster === 'string' ? [a.cluster] : (((a.weighted_clusters as Json | undefined)?.clusters as Json[] | undefined) ?? []).map((c) => String(c.name));
+      if (names.length === 0) return r;
+      const policies = names.map(hashFor);
+      const first = policies[0];
+      if (first === undefined || policies.some((p) => JSON.stringify(p) !== JSON.stringify(first))) return r;
+      changed = true;
+      return { ...r, route: { ...a, hash_policy: first } };
+    });
+    return { ...vh, routes };
+  });
+  return changed ? { ...rc, virtual_hosts: vhosts } : rc;
 }

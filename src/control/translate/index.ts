@@ -22,6 +22,8 @@ import { isProxyless, proxylessListeners } from './listeners-grpc.ts';
 import { buildRoutes, routeInputs } from './route-bridge.ts';
 import { secretsFor } from './secrets.ts';
 import { checkConsistency, repairRouteClusters } from './consistency.ts';
+import { addHashPolicies, hashPolicyFor } from './cluster-policy.ts';
+import { parseOutboundClusterName } from './names.ts';
 
 export { checkConsistency } from './consistency.ts';
 export { hashPolicyFor } from './cluster-policy.ts';
@@ -57,7 +59,11 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): XdsResource
   else ({ listeners, routes: requests } = sidecarListeners(snapshot, proxy, scope, inbound, clusterNames));
 
   const routes = buildRoutes(routeInputs(snapshot, scope), proxy, requests);
-  for (const [name, rc] of routes) routes.set(name, repairRouteClusters(rc, (c) => clusterNames.has(c)));
+  const hashFor = (cluster: string) => {
+    const c = parseOutboundClusterName(cluster);
+    return c === undefined ? undefined : hashPolicyFor(snapshot, c.host, c.subset, c.port, proxy.namespace);
+  };
+  for (const [name, rc] of routes) routes.set(name, addHashPolicies(repairRouteClusters(rc, (c) => clusterNames.has(c)), hashFor));
 
   const set = new Map<XdsTypeUrl, ReadonlyMap<string, XdsJson>>([
     [TypeUrl.Cluster, clusterMap],

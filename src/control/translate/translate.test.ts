@@ -206,3 +206,12 @@ spec: { egress: [{ hosts: ["~/*"] }] }
   assert.deepEqual(checkConsistency(gw), []);
   assert.deepEqual([...gw.get(TypeUrl.Listener)!.keys()], ['0.0.0.0_81']);
 });
+
+test('consistent-hash DestinationRules put hash_policy on the routes to them', () => {
+  const { snapshot, proxies } = loadCase(data('lb-policies.yaml'));
+  const s = translate(snapshot, proxies[0]);
+  const route = (name: string) => ((s.get(TypeUrl.RouteConfiguration)?.get(name)?.virtual_hosts as { name: string; routes: { route?: Record<string, unknown> }[] }[])
+    .find((v) => v.name.startsWith('web.'))!.routes[0].route!);
+  assert.deepEqual(route('9090').hash_policy, [{ header: { header_name: 'x-user' } }]);
+  assert.equal(route('80').hash_policy, undefined);
+});
