@@ -5,6 +5,7 @@
  * Envoy's documented default. Invalid input throws TrellisError('XDS_INVALID') naming the cluster
  * and field, so a whole update can be NACKed before anything is applied.
  */
+import { isIP } from 'node:net';
 import type { XdsJson } from '../../xds/types.ts';
 import { parseTransportSocket, type UpstreamTlsConfig } from '../tls/upstream-tls-config.ts';
 import { parseLoadAssignment, type LoadAssignment } from './load-assignment.ts';
@@ -96,6 +97,11 @@ export function parseCluster(json: unknown): ClusterConfig {
   const loadAssignment = la === undefined ? undefined : parseLoadAssignment(la, { resource: at.resource, path: 'load_assignment' });
   if ((type === 'STATIC' || type === 'STRICT_DNS' || type === 'LOGICAL_DNS') && loadAssignment === undefined) {
     throw invalid(child(at, 'load_assignment'), `required for a ${type} cluster`);
+  }
+  if (type === 'STATIC' && loadAssignment !== undefined) {
+    loadAssignment.priorities.forEach((p) => p.localities.forEach((l) => l.endpoints.forEach((e) => {
+      if (isIP(e.address) === 0) throw invalid(child(at, 'load_assignment'), `STATIC cluster endpoint '${e.address}' must be an IP address (use STRICT_DNS for names)`);
+    })));
   }
   if (type === 'LOGICAL_DNS' && loadAssignment !== undefined) {
     const n = loadAssignment.priorities.reduce((s, p) => s + p.localities.reduce((t, l) => t + l.endpoints.length, 0), 0);

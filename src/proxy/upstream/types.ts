@@ -37,6 +37,10 @@ export interface UpstreamRequestInit {
   grpc?: boolean;
   /** Endpoints (host:port) tried by earlier attempts, so the LB can avoid them (previous_hosts predicate). */
   previousEndpoints?: readonly string[];
+  /** ORIGINAL_DST clusters: the downstream connection's original destination (the endpoint to use). */
+  originalDestination?: { address: string; port: number };
+  /** Protocol of the downstream request, for clusters with use_downstream_protocol_config. */
+  downstreamProtocol?: 'http1' | 'http2';
 }
 
 /** Response headers from the upstream; body and trailers follow. */
@@ -59,6 +63,8 @@ export interface UpstreamConnectInit {
   signal: AbortSignal;
   /** Authority of the request, e.g. for SNI when the cluster uses TLS. */
   authority: string;
+  /** ORIGINAL_DST clusters: the downstream connection's original destination. */
+  originalDestination?: { address: string; port: number };
 }
 
 /** A connected raw stream to one endpoint (TLS already set up when the cluster uses it). */

@@ -1,0 +1,281 @@
+/**
+ * One live cluster: its hosts (from EDS, the inline assignment, DNS, or the original destination),
+ * the host selector (priorities, localities, LB policy), circuit breakers, outlier detection, one
+ * pool per host and protocol, and its stats. `request()` is the per-attempt path: admit (UO) ->
+ * pick (UH) -> pool (UF/UC/UR) -> record the outcome for outlier detection when the exchange ends.
+ */
+import type { SecretProvider } from '../tls/secret-provider.ts';
+import { CircuitBreaker } from './circuit-breaker.ts';
+import type { ClusterConfig } from './cluster-config.ts';
+import type { Clock, ClockTimer } from './clock.ts';
+import { connectHost } from './connector.ts';
+import type { Resolver } from './dns.ts';
+import { Host } from './host.ts';
+import { HostSelector, type SelectorOptions } from './host-selector.ts';
+import { buildHosts } from './host-set.ts';
+import { lbFactory } from './lb/index.ts';
+import type { LoadAssignment } from './load-assignment.ts';
+import { OutlierDetector } from './outlier-detector.ts';
+import type { HostPool } from './pool.ts';
+import { createH1Pool } from './pool-h1.ts';
+import { createH2Pool } from './pool-h2.ts';
+import { countStatus, newClusterStats, type ClusterStats } from './stats.ts';
+import type { ClusterHandle, UpstreamConnectInit, UpstreamConnection, UpstreamRequestInit, UpstreamResponse } from './types.ts';
+import { UpstreamError } from './types.ts';
+import type { ClusterSnapshot } from './snapshot.ts';
+import { snapshotCluster } from './snapshot.ts';
+
+/** What a cluster needs from its surroundings (all injectable for tests). */
+export interface ClusterDeps {
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly secrets: SecretProvider;
+  readonly resolver: Resolver;
+  /** Called when a DNS refresh fails (the last good hosts stay). */
+  readonly onDnsError?: (cluster: string, err: unknown) => void;
+}
+
+// ORIGINAL_DST hosts are created per destination; keep the set bounded (Envoy cleans them up on an interval).
+const maxOriginalDstHosts = 1024;
+
+/** A live cluster; also the `ClusterHandle` the router uses. */
+export class Cluster implements ClusterHandle {
+  readonly name: string;
+  readonly config: ClusterConfig;
+  readonly stats: ClusterStats = newClusterStats();
+  readonly breaker: CircuitBreaker;
+  readonly #deps: ClusterDeps;
+  readonly #selector: HostSelector;
+  readonly #outlier: OutlierDetector | undefined;
+  readonly #pools = new Map<string, HostPool>();
+  #hosts: Host[] = [];
+  #assignment: LoadAssignment | undefined;
+  #dnsTimer: ClockTimer | undefined;
+  #closed = false;
+
+  constructor(config: ClusterConfig, deps: ClusterDeps) {
+    this.name = config.name;
+    this.config = config;
+    this.#deps = deps;
+    this.breaker = new CircuitBreaker(config.breakers, this.stats);
+    this.#selector = new HostSelector(this.#selectorOptions(undefined));
+    if (config.outlier !== undefined) {
+      this.#outlier = new OutlierDetector(config.outlier, {
+        clock: deps.clock,
+        random: deps.random,
+        stats: this.stats,
+        onChange: () => this.#healthChanged(),
+      });
+    }
+    if (config.type === 'STATIC' || config.type === 'LOGICAL_DNS') this.setAssignment(config.loadAssignment);
+    if (config.type === 'STRICT_DNS') {
+      this.#assignment = config.loadAssignment;
+      this.#dnsTimer = deps.clock.setInterval(() => void this.refreshDns(), config.dnsRefreshRateMs);
+    }
+  }
+
+  /** Current hosts (read-only view). */
+  get hosts(): readonly Host[] {
+    return this.#hosts;
+  }
+
+  /** The load assignment in use (undefined before EDS delivered one). */
+  get assignment(): LoadAssignment | undefined {
+    return this.#assignment;
+  }
+
+  /** EDS / inline assignment. Hosts with unchanged address and port keep their state. */
+  setAssignment(la: LoadAssignment | undefined): void {
+    this.#assignment = la;
+    if (this.config.type === 'STRICT_DNS') {
+      void this.refreshDns();
+      return;
+    }
+    this.#setHosts(buildHosts(this.config, la, this.#hosts));
+  }
+
+  /** STRICT_DNS: resolve every endpoint name now; on failure the previous hosts stay. */
+  async refreshDns(): Promise<void> {
+    const la = this.#assignment;
+    if (la === undefined || this.#closed) return;
+    const names = new Set<string>();
+    la.priorities.forEach((p) => p.localities.forEach((l) => l.endpoints.forEach((e) => names.add(e.address))));
+    const resolved = new Map<string, string[]>();
+    try {
+      await Promise.all([...names].map(async (n) => resolved.set(n, await this.#deps.resolver(n, this.config.dnsLookupFamily))));
+    } catch (err) {
+      this.#deps.onDnsError?.(this.name, err);
+      return;
+    }
+    if (this.#closed || la !== this.#assignment) return;
+    this.#setHosts(buildHosts(this.config, la, this.#hosts, resolved));
+  }
+
+  request(init: UpstreamRequestInit): Promise<UpstreamResponse> {
+    const h2 = this.config.protocol === 'http2' || (this.config.protocol === 'downstream' && init.downstreamProtocol === 'http2');
+    if (!this.breaker.tryAcquireRequest(!h2)) {
+      return Promise.reject(new UpstreamError('UO', `cluster '${this.name}': circuit breaker overflow (max_requests ${this.config.breakers.maxRequests}, max_pending_requests ${this.config.breakers.maxPendingRequests})`));
+    }
+    this.stats.upstream_rq_total++;
+    const host = this.#pick(init.hashKey, init.previousEndpoints, init.originalDestination);
+    if (host === undefined) {
+      this.breaker.releaseRequest(!h2);
+      this.stats.upstream_cx_none_healthy++;
+      return Promise.reject(new UpstreamError('UH', `cluster '${this.name}': no healthy upstream`));
+    }
+    return this.#send(host, init, h2);
+  }
+
+  async #send(host: Host, init: UpstreamRequestInit, h2: boolean): Promise<UpstreamResponse> {
+    host.activeRequests++;
+    host.counters.rqTotal++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      host.activeRequests--;
+      this.breaker.releaseRequest(!h2);
+    };
+    try {
+      const res = await this.#pool(host, h2, init.authority).request(init);
+      countStatus(this.stats, res.status);
+      if (res.status >= 500) host.counters.rq5xx++;
+      this.#outlier?.record(host, { kind: 'status', status: res.status });
+      void res.done.then(release);
+      return { status: res.status, headers: res.headers, body: res.body, trailers: res.trailers, endpoint: host.key };
+    } catch (err) {
+      release();
+      host.counters.rqError++;
+      if (err instanceof UpstreamError) {
+        if (err.responseFlag === 'UR') this.stats.upstream_rq_rx_reset++;
+        const failure = err.responseFlag === 'UF' ? 'connect' : err.responseFlag === 'UT' ? 'timeout' : 'reset';
+        this.#outlier?.record(host, { kind: 'local', failure });
+      }
+      throw err;
+    }
+  }
+
+  async connect(init: UpstreamConnectInit): Promise<UpstreamConnection> {
+    const host = this.#pick(init.hashKey, undefined, init.originalDestination);
+    if (host === undefined) {
+      this.stats.upstream_cx_none_healthy++;
+      throw new UpstreamError('UH', `cluster '${this.name}': no healthy upstream`);
+    }
+    if (this.stats.upstream_cx_active >= this.config.breakers.maxConnections) {
+      this.stats.upstream_cx_overflow++;
+      throw new UpstreamError('UO', `cluster '${this.name}': max_connections ${this.config.breakers.maxConnections} reached`);
+    }
+    try {
+      const socket = await connectHost(host, { timeoutMs: this.config.connectTimeoutMs, secrets: this.#deps.secrets, stats: this.stats, authority: init.authority, signal: init.signal });
+      this.#outlier?.record(host, { kind: 'local-success' });
+      return { socket, endpoint: host.key };
+    } catch (err) {
+      this.#outlier?.record(host, { kind: 'local', failure: 'connect' });
+      throw err;
+    }
+  }
+
+  tryAcquireRetry(): boolean {
+    return this.breaker.tryAcquireRetry();
+  }
+
+  releaseRetry(): void {
+    this.breaker.releaseRetry();
+  }
+
+  /** Priority loads (for tests and /clusters). */
+  priorityLoads(): { priority: number; load: number; panic: boolean }[] {
+    return this.#selector.priorityLoads();
+  }
+
+  /** Plain data for the admin /clusters endpoint. */
+  snapshot(): ClusterSnapshot {
+    return snapshotCluster(this, this.priorityLoads());
+  }
+
+  /** Stop timers and drain pools (in-flight requests finish; then connections close). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#dnsTimer?.cancel();
+    this.#outlier?.close();
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.all(pools.map((p) => p.drain()));
+  }
+
+  /** Close everything immediately. */
+  destroy(): void {
+    this.#closed = true;
+    this.#dnsTimer?.cancel();
+    this.#outlier?.close();
+    for (const p of this.#pools.values()) p.destroy();
+    this.#pools.clear();
+  }
+
+  #pick(hashKey: string | number | undefined, avoid: readonly string[] | undefined, dst: { address: string; port: number } | undefined): Host | undefined {
+    if (this.config.type !== 'ORIGINAL_DST') return this.#selector.pick({ hashKey }, avoid);
+    if (dst === undefined) return undefined;
+    const probe = new Host(dst.address, dst.port, { weight: 1, health: 'HEALTHY', locality: { region: '', zone: '', subZone: '' }, localityWeight: undefined, priority: 0, tls: this.config.tls });
+    const existing = this.#hosts.find((h) => h.key === probe.key);
+    if (existing !== undefined) return existing;
+    const hosts = [...this.#hosts, probe];
+    if (hosts.length > maxOriginalDstHosts) {
+      const idle = hosts.findIndex((h) => h.activeRequests === 0 && h !== probe);
+      if (idle >= 0) hosts.splice(idle, 1);
+    }
+    this.#setHosts(hosts);
+    return probe;
+  }
+
+  #pool(host: Host, h2: boolean, authority: string): HostPool {
+    // With TLS and no configured SNI the SNI is the request authority, so pools are per authority too.
+    const sniKey = host.tls !== undefined && host.tls.sni === undefined ? authority : '';
+    const key = `${h2 ? 'h2' : 'h1'}|${host.key}|${sniKey}`;
+    let pool = this.#pools.get(key);
+    if (pool === undefined) {
+      const connect = { timeoutMs: this.config.connectTimeoutMs, secrets: this.#deps.secrets, stats: this.stats, authority };
+      pool = h2
+        ? createH2Pool(host, { connect, idleTimeoutMs: this.config.idleTimeoutMs, maxRequestsPerConnection: this.config.maxRequestsPerConnection })
+        : createH1Pool(host, { connect, maxConnections: this.config.breakers.maxConnections, idleTimeoutMs: this.config.idleTimeoutMs, maxRequestsPerConnection: this.config.maxRequestsPerConnection });
+      this.#pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  #setHosts(hosts: Host[]): void {
+    const keep = new Set(hosts.map((h) => h.key));
+    for (const [key, pool] of this.#pools) {
+      if (!keep.has(key.split('|')[1])) {
+        this.#pools.delete(key);
+        void pool.drain();
+      }
+    }
+    this.#hosts = hosts;
+    this.#outlier?.setHosts(hosts);
+    this.#selector.setHosts(hosts, this.#selectorOptions(this.#assignment));
+    this.#membership();
+  }
+
+  #healthChanged(): void {
+    this.#selector.invalidate();
+    this.#membership();
+  }
+
+  #membership(): void {
+    this.stats.membership_total = this.#hosts.length;
+    this.stats.membership_healthy = this.#hosts.filter((h) => h.available && h.health !== 'DEGRADED').length;
+    this.stats.membership_degraded = this.#hosts.filter((h) => h.available && h.health === 'DEGRADED').length;
+  }
+
+  #selectorOptions(la: LoadAssignment | undefined): SelectorOptions {
+    const c = this.config;
+    return {
+      factory: lbFactory(c.lbPolicy),
+      lb: { random: this.#deps.random, ringHash: c.ringHash, maglevTableSize: c.maglevTableSize, leastRequest: c.leastRequest },
+      panicThreshold: c.panicThreshold,
+      overprovisioningFactor: la?.overprovisioningFactor ?? 1.4,
+      localityWeighted: c.localityWeighted,
+      hashPolicy: c.lbPolicy === 'RING_HASH' || c.lbPolicy === 'MAGLEV',
+    };
+  }
+}

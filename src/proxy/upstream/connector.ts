@@ -1,0 +1,91 @@
+/**
+ * Opening one transport connection to an upstream host: TCP with connect_timeout, then TLS from
+ * the host's transport socket (client certificate, CA, SAN checks, SNI, ALPN) via
+ * `proxy/tls/upstream-tls.ts`. Every failure becomes UpstreamError flag UF ("connection failure")
+ * and is counted (upstream_cx_connect_fail, upstream_cx_connect_timeout); every success is counted
+ * in upstream_cx_total / upstream_cx_active until the socket closes. Pools call this; so does
+ * `connect()` for WebSocket and TCP proxying.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Socket } from 'node:net';
+import type { SecretProvider } from '../tls/secret-provider.ts';
+import { tlsConnectOptions } from '../tls/upstream-tls.ts';
+import type { Host } from './host.ts';
+import type { ClusterStats } from './stats.ts';
+import { UpstreamError } from './types.ts';
+
+/** What a connection attempt needs beyond the host. */
+export interface ConnectOptions {
+  readonly timeoutMs: number;
+  readonly secrets: SecretProvider;
+  readonly stats: ClusterStats;
+  /** Request authority, for SNI when the TLS config has no `sni`. */
+  readonly authority?: string;
+  /** ALPN to insist on (HTTP/2 pools offer h2 even when the config lists none). */
+  readonly alpnOverride?: readonly string[];
+  readonly signal?: AbortSignal;
+}
+
+/** Connects (and handshakes) to `host`; resolves with a ready socket. */
+export function connectHost(host: Host, opts: ConnectOptions): Promise<Socket> {
+  const stats = opts.stats;
+  return new Promise<Socket>((resolve, reject) => {
+    let settled = false;
+    let socket: Socket;
+    const fail = (err: unknown, timeout = false) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      socket?.destroy();
+      stats.upstream_cx_connect_fail++;
+      host.counters.cxConnectFail++;
+      if (timeout) stats.upstream_cx_connect_timeout++;
+      if (err instanceof UpstreamError) return reject(err);
+      const code = (err as NodeJS.ErrnoException)?.code;
+      reject(new UpstreamError('UF', `upstream connect error to ${host.key}: ${timeout ? 'connect timeout' : (err as Error)?.message ?? String(err)}`, {
+        cause: err,
+        endpoint: host.key,
+        context: { code },
+      }));
+    };
+    const onAbort = () => fail(opts.signal?.reason ?? new Error('aborted'));
+    const timer = setTimeout(() => fail(new Error(`connect timeout after ${opts.timeoutMs}ms`), true), opts.timeoutMs);
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      if (host.tls === undefined) {
+        socket = net.connect({ host: host.address, port: host.port, noDelay: true });
+        socket.once('connect', () => done());
+      } else {
+        const tlsOpts = tlsConnectOptions(host.tls, opts.secrets, host.address, opts.authority);
+        if (opts.alpnOverride !== undefined) tlsOpts.ALPNProtocols = [...opts.alpnOverride];
+        socket = tls.connect({ ...tlsOpts, port: host.port });
+        socket.setNoDelay(true);
+        socket.once('secureConnect', () => done());
+      }
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    socket.once('error', (err) => fail(err));
+    function done(): void {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      socket.removeAllListeners('error');
+      // Errors after connect belong to whoever uses the socket; keep a listener so none goes unhandled.
+      socket.on('error', () => {});
+      stats.upstream_cx_total++;
+      stats.upstream_cx_active++;
+      host.counters.cxTotal++;
+      host.activeConnections++;
+      socket.once('close', () => {
+        stats.upstream_cx_active--;
+        host.activeConnections--;
+      });
+      resolve(socket);
+    }
+  });
+}

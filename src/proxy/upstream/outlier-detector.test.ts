@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ManualClock } from './clock.ts';
+import { Host } from './host.ts';
+import { parseOutlierConfig } from './outlier-config.ts';
+import { OutlierDetector } from './outlier-detector.ts';
+import { newClusterStats } from './stats.ts';
+
+const locality = { region: '', zone: '', subZone: '' };
+function hosts(n: number): Host[] {
+  return Array.from({ length: n }, (_, i) => new Host(`10.0.0.${i + 1}`, 80, { weight: 1, health: 'HEALTHY', locality, localityWeight: undefined, priority: 0, tls: undefined }));
+}
+function setup(json: Record<string, unknown>, n = 4) {
+  const clock = new ManualClock();
+  const stats = newClusterStats();
+  let changes = 0;
+  const cfg = parseOutlierConfig(json, { resource: 'cluster t', path: 'outlier_detection' })!;
+  const od = new OutlierDetector(cfg, { clock, random: () => 0, stats, onChange: () => changes++ });
+  const hs = hosts(n);
+  od.setHosts(hs);
+  return { clock, stats, od, hs, changes: () => changes };
+}
+
+test('consecutive 5xx ejects, ejection lasts base x count and ends at the next interval tick', () => {
+  const { clock, stats, od, hs, changes } = setup({ consecutive_5xx: 3, interval: '1s', base_ejection_time: '5s', max_ejection_percent: 50 });
+  od.record(hs[0], { kind: 'status', status: 500 });
+  od.record(hs[0], { kind: 'status', status: 500 });
+  assert.equal(hs[0].ejected, false);
+  od.record(hs[0], { kind: 'status', status: 500 });
+  assert.equal(hs[0].ejected, true);
+  assert.equal(changes(), 1);
+  assert.equal(stats['outlier_detection.ejections_active'], 1);
+  assert.equal(stats['outlier_detection.ejections_enforced_consecutive_5xx'], 1);
+  clock.advance(4000);
+  assert.equal(hs[0].ejected, true);
+  clock.advance(1000);
+  assert.equal(hs[0].ejected, false);
+  assert.equal(stats['outlier_detection.ejections_active'], 0);
+  // Second ejection lasts twice as long.
+  for (let i = 0; i < 3; i++) od.record(hs[0], { kind: 'status', status: 503 });
+  assert.equal(hs[0].ejected, true);
+  clock.advance(9000);
+  assert.equal(hs[0].ejected, true);
+  clock.advance(1000);
+  assert.equal(hs[0].ejected, false);
+  od.close();
+});
+
+test('a success resets the consecutive count', () => {
+  const { od, hs } = setup({ consecutive_5xx: 2, max_ejection_percent: 100 });
+  od.record(hs[1], { kind: 'status', status: 500 });
+  od.record(hs[1], { kind: 'status', status: 200 });
+  od.record(hs[1], { kind: 'status', status: 500 });
+  assert.equal(hs[1].ejected, false);
+  od.close();
+});
+
+test('max_ejection_percent caps ejections (default 10% of 4 hosts = none)', () => {
+  const { stats, od, hs } = setup({ consecutive_5xx: 1 });
+  od.record(hs[0], { kind: 'status', status: 500 });
+  assert.equal(hs[0].ejected, false);
+  assert.equal(stats['outlier_detection.ejections_overflow'], 1);
+  assert.equal(stats['outlier_detection.ejections_detected_consecutive_5xx'], 1);
+  od.close();
+});
+
+test('gateway failures are detected but not enforced by default; local-origin failures count as 5xx unless split', () => {
+  const { stats, od, hs } = setup({ consecutive_5xx: 10, consecutive_gateway_failure: 2, max_ejection_percent: 100 });
+  od.record(hs[0], { kind: 'status', status: 502 });
+  od.record(hs[0], { kind: 'status', status: 502 });
+  assert.equal(hs[0].ejected, false);
+  assert.equal(stats['outlier_detection.ejections_detected_consecutive_gateway_failure'], 1);
+  const split = setup({ split_external_local_origin_errors: true, consecutive_local_origin_failure: 2, max_ejection_percent: 100 });
+  split.od.record(split.hs[2], { kind: 'local', failure: 'connect' });
+  split.od.record(split.hs[2], { kind: 'local', failure: 'reset' });
+  assert.equal(split.hs[2].ejected, true);
+  assert.equal(split.stats['outlier_detection.ejections_enforced_consecutive_local_origin_failure'], 1);
+  od.close();
+  split.od.close();
+});
+
+test('success rate ejects the outlier host at the interval', () => {
+  const { clock, od, hs, stats } = setup({ consecutive_5xx: 1000, success_rate_minimum_hosts: 5, success_rate_request_volume: 10, interval: '1s', max_ejection_percent: 50 }, 6);
+  for (const h of hs) for (let i = 0; i < 20; i++) od.record(h, { kind: 'status', status: h === hs[5] ? (i % 2 ? 500 : 200) : 200 });
+  clock.advance(1000);
+  assert.equal(hs[5].ejected, true);
+  assert.equal(stats['outlier_detection.ejections_enforced_success_rate'], 1);
+  assert.ok(hs.slice(0, 5).every((h) => !h.ejected));
+  od.close();
+});

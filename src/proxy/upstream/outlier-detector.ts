@@ -1,0 +1,185 @@
+/**
+ * Envoy's outlier detection for one cluster: consecutive 5xx, consecutive gateway failures
+ * (502/503/504), consecutive local-origin failures (connect failure, reset, timeout — counted as
+ * 5xx/gateway failures unless split_external_local_origin_errors), and success rate per interval.
+ * An ejection is enforced with the configured probability and only while ejected hosts stay within
+ * max_ejection_percent; it lasts base_ejection_time x times ejected (capped by max_ejection_time)
+ * and ends at the first interval tick after that. Time comes from the `Clock` seam.
+ */
+import type { Clock, ClockTimer } from './clock.ts';
+import type { Host } from './host.ts';
+import type { OutlierConfig } from './outlier-config.ts';
+import type { ClusterStats } from './stats.ts';
+
+/** What one attempt ended with, as outlier detection sees it. */
+export type AttemptResult = { kind: 'status'; status: number } | { kind: 'local'; failure: 'connect' | 'reset' | 'timeout' } | { kind: 'local-success' };
+
+type Reason = 'consecutive_5xx' | 'consecutive_gateway_failure' | 'consecutive_local_origin_failure' | 'success_rate';
+
+interface HostMonitor {
+  consecutive5xx: number;
+  consecutiveGateway: number;
+  consecutiveLocal: number;
+  success: number;
+  total: number;
+  ejectedAt: number;
+}
+
+/** Outlier detection over a changing host list. */
+export class OutlierDetector {
+  #cfg: OutlierConfig;
+  readonly #clock: Clock;
+  readonly #random: () => number;
+  readonly #stats: ClusterStats;
+  readonly #onChange: () => void;
+  readonly #monitors = new Map<Host, HostMonitor>();
+  #timer: ClockTimer;
+
+  constructor(cfg: OutlierConfig, deps: { clock: Clock; random: () => number; stats: ClusterStats; onChange: () => void }) {
+    this.#cfg = cfg;
+    this.#clock = deps.clock;
+    this.#random = deps.random;
+    this.#stats = deps.stats;
+    this.#onChange = deps.onChange;
+    this.#timer = this.#clock.setInterval(() => this.tick(), cfg.intervalMs);
+  }
+
+  /** New config (interval restarts only if it changed). */
+  reconfigure(cfg: OutlierConfig): void {
+    const restart = cfg.intervalMs !== this.#cfg.intervalMs;
+    this.#cfg = cfg;
+    if (restart) {
+      this.#timer.cancel();
+      this.#timer = this.#clock.setInterval(() => this.tick(), cfg.intervalMs);
+    }
+  }
+
+  /** The cluster's host list changed: forget removed hosts, watch new ones. */
+  setHosts(hosts: readonly Host[]): void {
+    const keep = new Set(hosts);
+    for (const h of this.#monitors.keys()) if (!keep.has(h)) this.#monitors.delete(h);
+    for (const h of hosts) if (!this.#monitors.has(h)) this.#monitors.set(h, { consecutive5xx: 0, consecutiveGateway: 0, consecutiveLocal: 0, success: 0, total: 0, ejectedAt: 0 });
+    this.#updateActive();
+  }
+
+  /** Record one attempt's outcome on a host. */
+  record(host: Host, result: AttemptResult): void {
+    const m = this.#monitors.get(host);
+    if (m === undefined) return;
+    const cfg = this.#cfg;
+    let status: number | undefined;
+    if (result.kind === 'status') status = result.status;
+    else if (result.kind === 'local') {
+      if (cfg.splitExternalLocalOriginErrors) {
+        m.total++;
+        if (++m.consecutiveLocal >= cfg.consecutiveLocalOriginFailure) {
+          m.consecutiveLocal = 0;
+          this.#maybeEject(host, m, 'consecutive_local_origin_failure', cfg.enforcingConsecutiveLocalOriginFailure);
+        }
+        return;
+      }
+      // Unsplit: Envoy maps local failures to a 503 (connect) or 504 (timeout) / 503 (reset) status.
+      status = result.failure === 'timeout' ? 504 : 503;
+    } else {
+      m.consecutiveLocal = 0;
+      return;
+    }
+    m.total++;
+    if (status >= 500) {
+      const gateway = status === 502 || status === 503 || status === 504;
+      if (gateway) {
+        if (++m.consecutiveGateway >= cfg.consecutiveGatewayFailure) {
+          m.consecutiveGateway = 0;
+          this.#maybeEject(host, m, 'consecutive_gateway_failure', cfg.enforcingConsecutiveGatewayFailure);
+        }
+      } else {
+        m.consecutiveGateway = 0;
+      }
+      if (++m.consecutive5xx >= cfg.consecutive5xx) {
+        m.consecutive5xx = 0;
+        this.#maybeEject(host, m, 'consecutive_5xx', cfg.enforcingConsecutive5xx);
+      }
+    } else {
+      m.success++;
+      m.consecutive5xx = 0;
+      m.consecutiveGateway = 0;
+      if (result.kind === 'status' && !cfg.splitExternalLocalOriginErrors) m.consecutiveLocal = 0;
+    }
+  }
+
+  /** The interval timer: return hosts whose ejection time elapsed, then run success-rate detection. */
+  tick(): void {
+    const now = this.#clock.now();
+    const cfg = this.#cfg;
+    let changed = false;
+    for (const [h, m] of this.#monitors) {
+      if (!h.ejected) {
+        continue;
+      }
+      const duration = Math.min(cfg.baseEjectionTimeMs * h.numEjections, Math.max(cfg.maxEjectionTimeMs, cfg.baseEjectionTimeMs));
+      if (now >= m.ejectedAt + duration) {
+        h.ejected = false;
+        h.ejectedUntil = 0;
+        m.consecutive5xx = 0;
+        m.consecutiveGateway = 0;
+        m.consecutiveLocal = 0;
+        changed = true;
+      }
+    }
+    this.#successRate();
+    for (const m of this.#monitors.values()) {
+      m.success = 0;
+      m.total = 0;
+    }
+    if (changed) {
+      this.#updateActive();
+      this.#onChange();
+    }
+  }
+
+  /** Stop the interval timer (cluster removed). */
+  close(): void {
+    this.#timer.cancel();
+  }
+
+  #successRate(): void {
+    const cfg = this.#cfg;
+    const rates: [Host, HostMonitor, number][] = [];
+    for (const [h, m] of this.#monitors) if (!h.ejected && m.total >= cfg.successRateRequestVolume) rates.push([h, m, m.success / m.total]);
+    if (rates.length === 0 || rates.length < cfg.successRateMinimumHosts) return;
+    const mean = rates.reduce((s, r) => s + r[2], 0) / rates.length;
+    const stdev = Math.sqrt(rates.reduce((s, r) => s + (r[2] - mean) ** 2, 0) / rates.length);
+    const threshold = mean - cfg.successRateStdevFactor * stdev;
+    for (const [h, m, rate] of rates) if (rate < threshold) this.#maybeEject(h, m, 'success_rate', cfg.enforcingSuccessRate);
+  }
+
+  #maybeEject(host: Host, m: HostMonitor, reason: Reason, enforcing: number): void {
+    if (host.ejected) return;
+    const s = this.#stats;
+    s[`outlier_detection.ejections_detected_${reason}`]++;
+    if (enforcing <= 0 || this.#random() >= enforcing) return;
+    const total = this.#monitors.size;
+    const active = s['outlier_detection.ejections_active'];
+    if (total === 0 || (active + 1) / total > this.#cfg.maxEjectionFraction) {
+      s['outlier_detection.ejections_overflow']++;
+      return;
+    }
+    const now = this.#clock.now();
+    host.ejected = true;
+    host.numEjections++;
+    host.lastEjectionReason = reason;
+    m.ejectedAt = now;
+    host.ejectedUntil = now + Math.min(this.#cfg.baseEjectionTimeMs * host.numEjections, Math.max(this.#cfg.maxEjectionTimeMs, this.#cfg.baseEjectionTimeMs));
+    s['outlier_detection.ejections_total']++;
+    s['outlier_detection.ejections_enforced_total']++;
+    s[`outlier_detection.ejections_enforced_${reason}`]++;
+    this.#updateActive();
+    this.#onChange();
+  }
+
+  #updateActive(): void {
+    let n = 0;
+    for (const h of this.#monitors.keys()) if (h.ejected) n++;
+    this.#stats['outlier_detection.ejections_active'] = n;
+  }
+}

@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { test } from 'node:test';
+import { createClusterManager } from './cluster-manager.ts';
+import { get, h1Backend, h2cBackend, h2Options, staticCluster } from './test-support.ts';
+import { UpstreamError } from './types.ts';
+
+test('HTTP/1.1 pool reuses keep-alive connections', async () => {
+  const b = await h1Backend('a');
+  const cm = createClusterManager();
+  cm.update([staticCluster('c', [b.port])], new Map());
+  const c = cm.get('c')!;
+  for (let i = 0; i < 10; i++) assert.equal((await get(c)).body, 'a');
+  // undici may open a second connection when the next request is dispatched in the same tick the
+  // previous one completes; either way connections are reused.
+  assert.ok(new Set(b.remotePorts).size <= 2, `ports ${b.remotePorts}`);
+  const s = cm.stats().get('c')!;
+  assert.equal(s.upstream_rq_total, 10);
+  assert.equal(s.upstream_rq_2xx, 10);
+  assert.ok(s.upstream_cx_total <= 2);
+  assert.equal(s.upstream_cx_active, s.upstream_cx_total);
+  await cm.close();
+  await b.close();
+});
+
+test('max_requests_per_connection opens a new connection after N requests', async () => {
+  const b = await h1Backend('a');
+  const cm = createClusterManager();
+  cm.update([staticCluster('c', [b.port], { max_requests_per_connection: 2 })], new Map());
+  for (let i = 0; i < 6; i++) await get(cm.get('c')!);
+  const perPort = new Map<number, number>();
+  for (const p of b.remotePorts) perPort.set(p, (perPort.get(p) ?? 0) + 1);
+  assert.ok([...perPort.values()].every((n) => n <= 2), `requests per connection ${[...perPort.values()]}`);
+  assert.ok(perPort.size >= 3);
+  await cm.close();
+  await b.close();
+});
+
+test('HTTP/2 pool multiplexes concurrent requests on one session and passes trailers', async () => {
+  const b = await h2cBackend('h2');
+  const cm = createClusterManager();
+  cm.update([staticCluster('c', [b.port], h2Options)], new Map());
+  const c = cm.get('c')!;
+  const results = await Promise.all(Array.from({ length: 20 }, (_, i) => get(c, `/r${i}`)));
+  assert.ok(results.every((r) => r.status === 200 && r.body === 'h2'));
+  assert.equal(results[3].headers['x-path'], '/r3');
+  assert.deepEqual(results[0].trailers, { 'grpc-status': '0' });
+  assert.equal(b.sessions(), 1);
+  assert.equal(cm.stats().get('c')!.upstream_cx_total, 1);
+  await cm.close();
+  await b.close();
+});
+
+test('legacy http2_protocol_options also selects HTTP/2', async () => {
+  const b = await h2cBackend('h2');
+  const cm = createClusterManager();
+  cm.update([staticCluster('c', [b.port], { http2_protocol_options: {} })], new Map());
+  assert.equal((await get(cm.get('c')!)).body, 'h2');
+  await cm.close();
+  await b.close();
+});
+
+test('connection refused -> UF and upstream_cx_connect_fail', async () => {
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const cm = createClusterManager();
+  cm.update([staticCluster('c', [port])], new Map());
+  await assert.rejects(get(cm.get('c')!), (err: unknown) => err instanceof UpstreamError && err.responseFlag === 'UF' && err.code === 'UPSTREAM_CONNECT_FAILURE');
+  assert.equal(cm.stats().get('c')!.upstream_cx_connect_fail, 1);
+  await cm.close();
+});
+
+test('connect timeout (TLS handshake never answered) -> UF and upstream_cx_connect_timeout', async () => {
+  const sockets: net.Socket[] = [];
+  const silent = net.createServer((s) => sockets.push(s));
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const port = (silent.address() as AddressInfo).port;
+  const cm = createClusterManager();
+  cm.update([staticCluster('c', [port], {
+    connect_timeout: '0.2s',
+    transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', sni: 'x.test' } },
+  })], new Map());
+  const t0 = Date.now();
+  await assert.rejects(get(cm.get('c')!), (err: unknown) => err instanceof UpstreamError && err.responseFlag === 'UF');
+  assert.ok(Date.now() - t0 < 2000);
+  assert.equal(cm.stats().get('c')!.upstream_cx_connect_timeout, 1);
+  await cm.close();
+  for (const s of sockets) s.destroy();
+  await new Promise<void>((r) => silent.close(() => r()));
+});
+
+test('backend reset before headers -> UR', async () => {
+  const b = await h1Backend('x', (req) => req.socket.resetAndDestroy());
+  const cm = createClusterManager();
+  cm.update([staticCluster('c', [b.port])], new Map());
+  await assert.rejects(get(cm.get('c')!), (err: unknown) => err instanceof UpstreamError && (err.responseFlag === 'UR' || err.responseFlag === 'UC'), 'reset maps to UR/UC');
+  await assert.rejects(get(cm.get('c')!), (err: unknown) => err instanceof UpstreamError && err.responseFlag === 'UR');
+  await cm.close();
+  await b.close();
+});
+
+test('backend closing the connection without a response -> UC', async () => {
+  const b = await h1Backend('x', (req) => req.socket.destroy());
+  const cm = createClusterManager();
+  cm.update([staticCluster('c', [b.port])], new Map());
+  await assert.rejects(get(cm.get('c')!), (err: unknown) => err instanceof UpstreamError && (err.responseFlag === 'UC' || err.responseFlag === 'UR'));
+  await cm.close();
+  await b.close();
+});
+
+test('circuit breaker: a burst over max_requests gets UO, the rest succeed', async () => {
+  const b = await h1Backend('slow', (_req, res) => setTimeout(() => res.end('ok'), 100));
+  const cm = createClusterManager();
+  cm.update([staticCluster('c', [b.port], { circuit_breakers: { thresholds: [{ max_connections: 2, max_pending_requests: 1, max_requests: 10 }] } })], new Map());
+  const c = cm.get('c')!;
+  const results = await Promise.allSettled(Array.from({ length: 10 }, () => get(c)));
+  const ok = results.filter((r) => r.status === 'fulfilled').length;
+  const uo = results.filter((r) => r.status === 'rejected' && r.reason instanceof UpstreamError && r.reason.responseFlag === 'UO').length;
+  assert.equal(ok, 3, 'two connections + one pending');
+  assert.equal(uo, 7);
+  assert.equal(cm.stats().get('c')!.upstream_rq_pending_overflow, 7);
+  // Slots are released once bodies end.
+  assert.equal((await get(c)).body, 'ok');
+  await cm.close();
+  await b.close();
+});
+
+test('retry circuit breaker: max_retries', () => {
+  const cm = createClusterManager();
+  cm.update([staticCluster('c', [1], { circuit_breakers: { thresholds: [{ max_retries: 2 }] } })], new Map());
+  const c = cm.get('c')!;
+  assert.equal(c.tryAcquireRetry(), true);
+  assert.equal(c.tryAcquireRetry(), true);
+  assert.equal(c.tryAcquireRetry(), false);
+  c.releaseRetry();
+  assert.equal(c.tryAcquireRetry(), true);
+  assert.equal(cm.stats().get('c')!.upstream_rq_retry_overflow, 1);
+  void cm.close();
+});
+
+test('connect() opens a raw TCP connection to an endpoint', async () => {
+  const echo = net.createServer((s) => s.pipe(s));
+  await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+  const port = (echo.address() as AddressInfo).port;
+  const cm = createClusterManager();
+  cm.update([staticCluster('c', [port])], new Map());
+  const { socket, endpoint } = await cm.get('c')!.connect({ signal: AbortSignal.timeout(2000), authority: 'x' });
+  assert.equal(endpoint, `127.0.0.1:${port}`);
+  socket.write('ping');
+  const [data] = await Promise.all([new Promise<Buffer>((r) => socket.once('data', r))]);
+  assert.equal(data.toString(), 'ping');
+  socket.destroy();
+  await cm.close();
+  await new Promise<void>((r) => echo.close(() => r()));
+});
