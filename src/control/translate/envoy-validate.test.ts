@@ -2,7 +2,8 @@
  * Real Envoy as the judge: every golden case's clusters and listeners (RDS/EDS/SDS over ADS left
  * dynamic) are put in a bootstrap and checked with `envoy --mode validate`, which runs Envoy's
  * own config validation (PGV rules, filter factories, TLS context checks) without serving.
- * Proxyless api_listeners are left out (Envoy serves only one, and it is for gRPC clients).
+ * Route configurations go inline on extra listeners. Proxyless api_listeners are left out (Envoy
+ * serves only one, and it is for gRPC clients).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,7 @@ import { findTool, skipUnlessTools } from '../../../test/support/tools.ts';
 import { translate } from './index.ts';
 import { loadCase } from './test-support.ts';
 import { TypeUrl } from '../../xds/types.ts';
+import { hcmConfig } from './filters.ts';
 
 const dir = fileURLToPath(new URL('./testdata', import.meta.url));
 
@@ -32,6 +34,12 @@ test('envoy --mode validate accepts every golden case', { skip: skipUnlessTools(
         const set = translate(snapshot, proxy);
         const listeners = [...(set.get(TypeUrl.Listener)?.values() ?? [])].filter((l) => l.api_listener === undefined);
         const clusters = [...(set.get(TypeUrl.Cluster)?.values() ?? [])];
+        // Route configurations (with the routes/ output and our http_proxy merge) ride inline on extra listeners.
+        [...(set.get(TypeUrl.RouteConfiguration)?.values() ?? [])].forEach((rc, i) => listeners.push({
+          name: `validate-routes-${i}`,
+          address: { socket_address: { address: '127.0.0.1', port_value: 20000 + i } },
+          filter_chains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typed_config: { ...hcmConfig({ statPrefix: 'validate', routeConfigName: '' }), rds: undefined, route_config: rc } }] }],
+        }));
         const bootstrap = {
           node: { id: proxy.id, cluster: 'validate' },
           static_resources: {
