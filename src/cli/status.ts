@@ -1,0 +1,79 @@
+/**
+ * `trellis status`: what `trellis up` runs, from the state dir: one row per process (role,
+ * workload, replica, pid, alive), for proxies their readiness (GET /healthz/ready on the health
+ * port) and xDS sync state from the control plane's `/debug/syncz`, and the ports. `-o json`
+ * prints the same as JSON.
+ */
+import { parseCli, UsageError } from './args.ts';
+import type { Verb } from './main.ts';
+import { alive } from '../runtime/child.ts';
+import { readState } from '../runtime/state.ts';
+import { httpJson, httpStatus } from '../runtime/wait.ts';
+
+interface Row {
+  role: string;
+  name: string;
+  workload?: string;
+  replica?: string;
+  pid: number;
+  alive: boolean;
+  ready?: boolean;
+  sync?: string;
+  ports: Record<string, number>;
+}
+
+function syncOf(entry: Record<string, unknown> | undefined): string {
+  if (entry === undefined) return 'NOT CONNECTED';
+  const types = (entry.types ?? {}) as Record<string, { state?: string; status?: string }>;
+  const states = Object.entries(types).map(([t, v]) => [t, v.state ?? v.status ?? '?'] as const);
+  const bad = states.filter(([, s]) => s !== 'SYNCED');
+  return bad.length === 0 ? 'SYNCED' : bad.map(([t, s]) => `${t}:${s}`).join(',');
+}
+
+export const verb: Verb = {
+  summary: 'list workloads, proxies, their health and ports (of `trellis up`)',
+  async run(args: string[]): Promise<number> {
+    const { values } = parseCli('status', args, {
+      'state-dir': { type: 'string', default: '.trellis' },
+      output: { type: 'string', short: 'o', default: 'table' },
+      help: { type: 'boolean', short: 'h', default: false },
+    }, false);
+    if (values.help) {
+      process.stdout.write('usage: trellis status [--state-dir DIR] [-o table|json]\n');
+      return 0;
+    }
+    if (values.output !== 'table' && values.output !== 'json') throw new UsageError(`status: -o must be table or json, not '${values.output}'`);
+    const state = readState(values['state-dir']);
+    if (state === undefined || !alive(state.supervisorPid) || state.phase === 'stopped') {
+      if (values.output === 'json') process.stdout.write(JSON.stringify({ running: false }) + '\n');
+      else process.stdout.write(`trellis status: nothing is running (state dir ${values['state-dir']})\n`);
+      return 1;
+    }
+    const syncz = state.controlDebugPort ? await httpJson(state.controlDebugPort, '/debug/syncz') : undefined;
+    const byId = new Map<string, Record<string, unknown>>();
+    if (Array.isArray(syncz)) for (const e of syncz as Record<string, unknown>[]) if (typeof e.id === 'string') byId.set(e.id, e);
+    const rows: Row[] = [];
+    for (const p of state.processes) {
+      const row: Row = { role: p.role, name: p.name, workload: p.workload, replica: p.replica, pid: p.pid, alive: alive(p.pid), ports: p.ports };
+      if (p.role === 'gateway' || p.role === 'sidecar') {
+        row.ready = p.ports.health !== undefined && (await httpStatus(p.ports.health, '/healthz/ready')) === 200;
+        row.sync = p.nodeId !== undefined ? syncOf(byId.get(p.nodeId)) : undefined;
+      } else if (p.role === 'control') {
+        row.ready = state.controlDebugPort !== undefined && (await httpStatus(state.controlDebugPort, '/ready')) === 200;
+      }
+      rows.push(row);
+    }
+    if (values.output === 'json') {
+      process.stdout.write(JSON.stringify({ running: true, phase: state.phase, gatewayUrl: state.gatewayUrl, capture: state.capture, controlDebugPort: state.controlDebugPort, processes: rows }, null, 2) + '\n');
+      return 0;
+    }
+    const lines = [`mesh ${state.phase} (${state.capture} capture); gateway ${state.gatewayUrl ?? '(none)'}; supervisor pid ${state.supervisorPid}`, ''];
+    const head = ['ROLE', 'WORKLOAD', 'REPLICA', 'PID', 'ALIVE', 'READY', 'XDS', 'PORTS'];
+    const table = rows.map((r) => [r.role, r.workload ?? '-', r.replica ?? r.name, String(r.pid), r.alive ? 'yes' : 'NO',
+      r.ready === undefined ? '-' : r.ready ? 'yes' : 'NO', r.sync ?? '-', Object.entries(r.ports).map(([k, v]) => `${k}=${v}`).join(' ')]);
+    const widths = head.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
+    for (const t of [head, ...table]) lines.push(t.map((c, i) => (i === t.length - 1 ? c : c.padEnd(widths[i]))).join('  '));
+    process.stdout.write(lines.join('\n') + '\n');
+    return 0;
+  },
+};

@@ -1,0 +1,104 @@
+/**
+ * What `trellis up` will run, derived purely from loaded configuration: the ingress gateway's
+ * server ports (Istio Gateways whose selector matches the built-in ingress gateway's labels), and
+ * for every `trellis.dev/v1alpha1` Workload its replicas, the Services that select it (by labels,
+ * in its namespace, as Kubernetes does) and the ports its sidecar serves inbound (each selecting
+ * Service port's targetPort, plus the Workload's own `ports`). No ports are allocated here.
+ */
+import type { Resource } from '../config/resource.ts';
+import { ResourceTypes } from '../config/resource.ts';
+import type { IstioGatewaySpec, WorkloadSpec } from '../config/kinds.ts';
+import type { K8sServiceSpec } from '../registry/inputs.ts';
+import { selectorMatches } from '../registry/inputs.ts';
+
+/** Labels of the ingress gateway `up` starts (what Istio's default ingress gateway carries). */
+export const IngressGatewayLabels: Readonly<Record<string, string>> = Object.freeze({ istio: 'ingressgateway', app: 'istio-ingressgateway' });
+/** Namespace of the ingress gateway. */
+export const IngressGatewayNamespace = 'istio-system';
+
+/** A Service port that selects a workload. */
+export interface SelectedPort {
+  readonly service: string;
+  readonly name: string;
+  readonly port: number;
+  readonly targetPort: number;
+}
+
+/** One Workload to run. */
+export interface WorkloadPlan {
+  readonly name: string;
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly spec: WorkloadSpec;
+  /** Names of the Services selecting this workload. */
+  readonly services: readonly string[];
+  readonly selectedPorts: readonly SelectedPort[];
+  /** Ports the application listens on (sidecar inbound targets), ascending. */
+  readonly appPorts: readonly number[];
+}
+
+export interface RuntimePlan {
+  /** Istio Gateway server ports the ingress gateway serves, ascending. */
+  readonly gatewayPorts: readonly number[];
+  readonly workloads: readonly WorkloadPlan[];
+  /** Every distinct Service port in the mesh (outbound listeners of an explicit-mode sidecar). */
+  readonly servicePorts: readonly number[];
+  readonly transparent: boolean;
+}
+
+function targetPort(p: { port?: number; targetPort?: number | string }): number {
+  return typeof p.targetPort === 'number' ? p.targetPort : (p.port ?? 0);
+}
+
+/** Builds the plan; `captureOverride` (from `--capture`) wins over each Workload's captureMode. */
+export function planRuntime(resources: readonly Resource[], captureOverride?: 'explicit' | 'transparent'): RuntimePlan {
+  const services = resources.filter((r) => r.type === ResourceTypes.Service);
+  const servicePorts = new Set<number>();
+  for (const s of services) for (const p of (s.spec as K8sServiceSpec).ports ?? []) if (p.port) servicePorts.add(p.port);
+
+  const gatewayPorts = new Set<number>();
+  for (const g of resources.filter((r) => r.type === ResourceTypes.IstioGateway)) {
+    const spec = g.spec as IstioGatewaySpec;
+    const sel = (spec.selector ?? {}) as Record<string, string>;
+    if (Object.keys(sel).length > 0 && !selectorMatches(sel, IngressGatewayLabels)) continue;
+    for (const s of spec.servers ?? []) if (s.port?.number) gatewayPorts.add(s.port.number);
+  }
+
+  let transparent = captureOverride === 'transparent';
+  const workloads: WorkloadPlan[] = [];
+  for (const w of resources.filter((r) => r.type === ResourceTypes.Workload)) {
+    const spec = w.spec as WorkloadSpec;
+    if (captureOverride === undefined && spec.captureMode === 'transparent') transparent = true;
+    const ns = w.metadata.namespace;
+    const labels = w.metadata.labels;
+    const selecting: string[] = [];
+    const selectedPorts: SelectedPort[] = [];
+    for (const s of services) {
+      const sspec = s.spec as K8sServiceSpec;
+      if (s.metadata.namespace !== ns || sspec.selector === undefined || Object.keys(sspec.selector).length === 0) continue;
+      if (!selectorMatches(sspec.selector, labels)) continue;
+      selecting.push(s.metadata.name);
+      for (const p of sspec.ports ?? []) {
+        if (p.protocol === 'UDP' || !p.port) continue;
+        selectedPorts.push({ service: s.metadata.name, name: p.name ?? '', port: p.port, targetPort: targetPort(p) });
+      }
+    }
+    const appPorts = new Set<number>([...spec.ports.map((p) => p.port), ...selectedPorts.map((p) => p.targetPort)]);
+    workloads.push({
+      name: w.metadata.name,
+      namespace: ns,
+      labels,
+      spec,
+      services: selecting.sort(),
+      selectedPorts,
+      appPorts: [...appPorts].sort((a, b) => a - b),
+    });
+  }
+  workloads.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+  return {
+    gatewayPorts: [...gatewayPorts].sort((a, b) => a - b),
+    workloads,
+    servicePorts: [...servicePorts].sort((a, b) => a - b),
+    transparent,
+  };
+}

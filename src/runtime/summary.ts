@@ -1,0 +1,38 @@
+/**
+ * Human-readable text about a run: the summary `trellis up` prints once everything is ready
+ * (gateway URL, control-plane ports, one line per process with its ports and log), shared by the
+ * foreground and `--detach` paths.
+ */
+import { relative } from 'node:path';
+import type { RuntimeState } from './state.ts';
+
+/** The multi-line summary of a ready run. */
+export function formatSummary(state: RuntimeState, startedMs?: number): string {
+  const lines: string[] = [];
+  const took = startedMs !== undefined ? ` in ${((Date.now() - startedMs) / 1000).toFixed(1)} s` : '';
+  lines.push(`trellis: mesh is up${took} (${state.capture} capture, state in ${rel(state.stateDir)})`);
+  if (state.gatewayUrl) {
+    const ports = Object.entries(state.gatewayPorts).map(([k, v]) => `${k}->${v}`).join(', ');
+    lines.push(`  gateway      ${state.gatewayUrl}   (Istio Gateway ports ${ports})`);
+  }
+  if (state.controlDebugPort) lines.push(`  control      xDS 127.0.0.1:${state.controlXdsPort}, debug http://127.0.0.1:${state.controlDebugPort}/debug/syncz`);
+  lines.push('', `  ${'PROCESS'.padEnd(44)} ${'PID'.padEnd(8)} PORTS`);
+  for (const p of state.processes) {
+    const ports = Object.entries(p.ports).map(([k, v]) => `${k}=${v}`).join(' ');
+    lines.push(`  ${`${p.role} ${p.replica ?? p.name}`.padEnd(44)} ${String(p.pid).padEnd(8)} ${ports}`);
+  }
+  lines.push('');
+  if (state.gatewayUrl) lines.push(`try:   curl ${state.gatewayUrl}`);
+  if (state.controlDebugPort) lines.push(`       TRELLIS_CONTROL_URL=http://127.0.0.1:${state.controlDebugPort} npx trellis proxy-status`);
+  lines.push(`stop:  npx trellis down${stateFlag(state)}`);
+  return lines.join('\n') + '\n';
+}
+
+function rel(p: string): string {
+  const r = relative(process.cwd(), p);
+  return r === '' ? '.' : r.startsWith('..') ? p : r;
+}
+
+function stateFlag(state: RuntimeState): string {
+  return rel(state.stateDir) === '.trellis' ? '' : ` --state-dir ${rel(state.stateDir)}`;
+}

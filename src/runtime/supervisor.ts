@@ -1,0 +1,234 @@
+/**
+ * The `trellis up` supervisor: from config directories it checks the config (load + analyze; any
+ * error stops here with the diagnostics, nothing started), refuses to start over a live run, checks
+ * the gateway ports, then starts in order the control plane (watching the config dirs plus the
+ * runtime's registration dir), the ingress gateway (its own process, listeners remapped onto local
+ * ports through node metadata TRELLIS_GATEWAY_PORTS), and every Workload replica (replica.ts).
+ * Any start failure rolls back everything already started. `stop()` goes in reverse: workloads,
+ * then their sidecars drain, then the gateway, then the control plane. State is mirrored into
+ * `state.json` (state.ts) on every change.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { TrellisError } from '../errors.ts';
+import { loadConfigPaths } from '../config/load.ts';
+import { analyzeConfig, compareDiagnostics } from '../config/analyze/index.ts';
+import type { Diagnostic } from '../config/resource.ts';
+import { alive, Child } from './child.ts';
+import { planRuntime, IngressGatewayLabels, IngressGatewayNamespace, type RuntimePlan } from './plan.ts';
+import { allocatePorts, isPortFree } from './ports.ts';
+import { Replica } from './replica.ts';
+import { readState, statePaths, writeState, type ProcessRecord, type RuntimeState } from './state.ts';
+import { waitForHttp200, waitForJsonFile, waitForTcp } from './wait.ts';
+
+export interface UpOptions {
+  readonly configDirs: readonly string[];
+  readonly stateDir: string;
+  /** `--capture`; undefined = each Workload's own captureMode. */
+  readonly capture?: 'explicit' | 'transparent';
+  /** Local port for the lowest gateway server port: a number (0 = any free); undefined = 8080 when free, else any. */
+  readonly gatewayPort?: number;
+  readonly startTimeoutMs?: number;
+  readonly log: (line: string) => void;
+}
+
+/** Thrown when the config has errors; carries the diagnostics for printing. */
+export class ConfigRejected extends TrellisError {
+  readonly diagnostics: readonly Diagnostic[];
+  constructor(diagnostics: readonly Diagnostic[]) {
+    super('RUNTIME_CONFIG_INVALID', `the configuration has ${diagnostics.filter((d) => d.severity === 'error').length} error(s); nothing was started`);
+    this.diagnostics = diagnostics;
+  }
+}
+
+/** Loads and analyzes the config dirs; throws ConfigRejected on any error diagnostic. */
+export async function checkConfig(dirs: readonly string[]) {
+  const loaded = await loadConfigPaths([...dirs]);
+  const diags = [...loaded.diagnostics, ...analyzeConfig(loaded.resources)].sort(compareDiagnostics);
+  if (diags.some((d) => d.severity === 'error')) throw new ConfigRejected(diags);
+  return { resources: loaded.resources, diagnostics: diags };
+}
+
+const sanitizedEnv = (): Record<string, string> => {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined) continue;
+    if (/^(https?_proxy|no_proxy|all_proxy)$/i.test(k)) continue; // the mesh sets these per workload
+    env[k] = v;
+  }
+  return env;
+};
+
+export class Supervisor {
+  readonly opts: UpOptions;
+  readonly paths: ReturnType<typeof statePaths>;
+  state: RuntimeState;
+  plan: RuntimePlan | undefined;
+  control: Child | undefined;
+  gateway: Child | undefined;
+  replicas: Replica[] = [];
+  private stopping = false;
+  private gatewayRecord: ProcessRecord | undefined;
+  private controlRecord: ProcessRecord | undefined;
+
+  constructor(opts: UpOptions) {
+    this.opts = opts;
+    this.paths = statePaths(opts.stateDir);
+    this.state = {
+      version: 1, phase: 'starting', supervisorPid: process.pid, stateDir: this.paths.dir,
+      configDirs: opts.configDirs.map((d) => resolve(d)), registrationDir: this.paths.registrations,
+      capture: 'explicit', gatewayPorts: {}, processes: [], netns: [], startedAt: new Date().toISOString(),
+    };
+  }
+
+  private save(): void {
+    const procs: ProcessRecord[] = [];
+    if (this.controlRecord && this.control && !this.control.exited) procs.push(this.controlRecord);
+    if (this.gatewayRecord && this.gateway && !this.gateway.exited) procs.push(this.gatewayRecord);
+    for (const r of this.replicas) procs.push(...r.records());
+    this.state.processes = procs;
+    writeState(this.state);
+  }
+
+  /** Starts everything; on failure stops what was started, records the error and rethrows. */
+  async start(): Promise<RuntimeState> {
+    const { resources } = await checkConfig(this.opts.configDirs);
+    const previous = readState(this.paths.dir);
+    if (previous !== undefined && previous.supervisorPid !== process.pid && alive(previous.supervisorPid) && (previous.phase === 'ready' || previous.phase === 'starting')) {
+      throw new TrellisError('RUNTIME_ALREADY_RUNNING', `a mesh is already running from ${this.paths.dir} (supervisor pid ${previous.supervisorPid}); run \`trellis down\` first or use another --state-dir`);
+    }
+    const plan = (this.plan = planRuntime(resources, this.opts.capture));
+    if (plan.transparent) {
+      throw new TrellisError('RUNTIME_TRANSPARENT_UNSUPPORTED', 'transparent capture is not implemented by `trellis up` yet; run with --capture explicit (the default)');
+    }
+    this.state.capture = plan.transparent ? 'transparent' : 'explicit';
+
+    // Gateway ports first: a port in use is a user error we report before starting anything.
+    const gatewayPorts: Record<string, number> = {};
+    if (plan.gatewayPorts.length > 0) {
+      const [first, ...rest] = plan.gatewayPorts;
+      const want = this.opts.gatewayPort;
+      if (want !== undefined && want > 0) {
+        if (!(await isPortFree(want))) {
+          throw new TrellisError('RUNTIME_PORT_IN_USE', `gateway port ${want} (for Istio Gateway server port ${first}) is already in use; free it or choose another with --gateway-port N (0 = any free port)`);
+        }
+        gatewayPorts[String(first)] = want;
+      } else if (want === undefined && (await isPortFree(8080))) {
+        gatewayPorts[String(first)] = 8080;
+      } else {
+        gatewayPorts[String(first)] = (await allocatePorts(1))[0];
+      }
+      const extra = await allocatePorts(rest.length);
+      rest.forEach((p, i) => (gatewayPorts[String(p)] = extra[i]));
+    }
+    this.state.gatewayPorts = gatewayPorts;
+    const firstGw = plan.gatewayPorts[0];
+    if (firstGw !== undefined) this.state.gatewayUrl = `http://127.0.0.1:${gatewayPorts[String(firstGw)]}/`;
+
+    rmSync(this.paths.registrations, { recursive: true, force: true });
+    rmSync(this.paths.run, { recursive: true, force: true });
+    for (const d of [this.paths.logs, this.paths.run, this.paths.registrations]) mkdirSync(d, { recursive: true });
+    this.save();
+
+    try {
+      await this.startControl();
+      if (plan.gatewayPorts.length > 0) await this.startGateway(gatewayPorts);
+      await Promise.all(plan.workloads.flatMap((w) => Array.from({ length: w.spec.replicas }, (_, i) => {
+        const r = new Replica(w, i, this.replicaContext(plan));
+        this.replicas.push(r);
+        return r.start();
+      })));
+      this.state.phase = 'ready';
+      this.state.readyAt = new Date().toISOString();
+      this.save();
+      return this.state;
+    } catch (err) {
+      await this.stop();
+      this.state.phase = 'failed';
+      this.state.error = (err as Error).message;
+      writeState(this.state);
+      throw err;
+    }
+  }
+
+  private replicaContext(plan: RuntimePlan) {
+    return {
+      xdsAddress: `127.0.0.1:${this.state.controlXdsPort}`,
+      logsDir: this.paths.logs,
+      runDir: this.paths.run,
+      registrationDir: this.paths.registrations,
+      servicePorts: plan.servicePorts,
+      startTimeoutMs: this.opts.startTimeoutMs ?? 15_000,
+      drainTimeout: '1s',
+      baseEnv: sanitizedEnv(),
+      onChange: () => {
+        if (!this.stopping) this.save();
+      },
+      log: this.opts.log,
+    };
+  }
+
+  private async startControl(): Promise<void> {
+    const readyFile = join(this.paths.run, 'control.json');
+    const [xds, debug] = await allocatePorts(2);
+    const log = join(this.paths.logs, 'control.log');
+    const child = (this.control = new Child({
+      name: 'control plane',
+      logFile: log,
+      env: sanitizedEnv(),
+      command: ['trellis', 'control', ...this.state.configDirs.flatMap((d) => ['--config', d]), '--config', this.paths.registrations,
+        '--host', '127.0.0.1', '--xds-port', String(xds), '--debug-port', String(debug), '--ready-file', readyFile],
+    }));
+    this.controlRecord = { role: 'control', name: 'control plane', pid: child.pid, log, ports: { xds, debug } };
+    this.state.controlXdsPort = xds;
+    this.state.controlDebugPort = debug;
+    this.save();
+    const gone = () => (child.exitReason() !== undefined ? `${child.exitReason()}\n${child.logTail()}` : undefined);
+    const ready = await waitForJsonFile('control plane', readyFile, this.opts.startTimeoutMs ?? 15_000, gone);
+    if (typeof ready.xds === 'number') this.state.controlXdsPort = this.controlRecord.ports.xds = ready.xds;
+    if (typeof ready.debug === 'number') this.state.controlDebugPort = this.controlRecord.ports.debug = ready.debug;
+    this.save();
+  }
+
+  private async startGateway(gatewayPorts: Record<string, number>): Promise<void> {
+    const [admin, health, prometheus] = await allocatePorts(3);
+    const id = `istio-ingressgateway-${randomBytes(3).toString('hex')}`;
+    const ns = IngressGatewayNamespace;
+    const nodeId = `router~127.0.0.1~${id}.${ns}~${ns}.svc.cluster.local`;
+    const log = join(this.paths.logs, 'ingressgateway.log');
+    const labels = Object.entries(IngressGatewayLabels).map(([k, v]) => `${k}=${v}`).join(',');
+    const child = (this.gateway = new Child({
+      name: 'ingress gateway',
+      logFile: log,
+      env: sanitizedEnv(),
+      command: ['trellis', 'proxy', '--xds', `127.0.0.1:${this.state.controlXdsPort}`, '--node-id', nodeId, '--kind', 'router',
+        '--namespace', ns, '--labels', labels, '--service-account', 'istio-ingressgateway-service-account',
+        '--metadata', JSON.stringify({ TRELLIS_GATEWAY_PORTS: gatewayPorts, WORKLOAD_NAME: 'istio-ingressgateway' }),
+        '--admin-port', String(admin), '--health-port', String(health), '--prometheus-port', String(prometheus),
+        '--drain-timeout', '1s', '--ready-file', join(this.paths.run, 'ingressgateway.json')],
+    }));
+    const ports: Record<string, number> = { admin, health, prometheus };
+    for (const [k, v] of Object.entries(gatewayPorts)) ports[`gateway:${k}`] = v;
+    this.gatewayRecord = { role: 'gateway', name: 'ingress gateway', pid: child.pid, log, ports, nodeId, namespace: ns };
+    this.save();
+    const gone = () => (child.exitReason() !== undefined ? `${child.exitReason()}\n${child.logTail()}` : undefined);
+    const timeout = this.opts.startTimeoutMs ?? 15_000;
+    await waitForHttp200('ingress gateway', health, '/healthz/ready', timeout, gone);
+    for (const p of Object.values(gatewayPorts)) await waitForTcp(`ingress gateway listener on port ${p}`, p, timeout, gone);
+  }
+
+  /** Stops everything in reverse start order; safe to call more than once. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.state.phase = 'stopping';
+    writeState(this.state);
+    await Promise.all(this.replicas.map((r) => r.stop()));
+    await this.gateway?.stop(5000);
+    await this.control?.stop(5000);
+    rmSync(this.paths.registrations, { recursive: true, force: true });
+    this.stopping = false;
+    this.state.phase = 'stopped';
+    this.save();
+  }
+}
