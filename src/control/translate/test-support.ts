@@ -7,6 +7,8 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resourcesFromYaml, sourceOf } from '../../registry/test-support.ts';
+import { parseConfigText } from '../../config/load.ts';
+import type { Resource } from '../../config/resource.ts';
 import { buildSnapshot } from '../snapshot/snapshot.ts';
 import type { MeshSnapshot, SnapshotOptions } from '../snapshot/snapshot.ts';
 import { proxyNodeFromXds } from '../proxy-node.ts';
@@ -14,13 +16,30 @@ import type { ProxyNode, XdsNodeJson } from '../proxy-node.ts';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 
-/** Snapshot from YAML text (plus included files). */
-export function snapshotFromYaml(text: string, opts: SnapshotOptions = {}): MeshSnapshot {
+/**
+ * Snapshot from YAML text (plus included files), through the real config loader (schema
+ * validation, defaults); a rejected document fails the test. `raw` skips the loader (for
+ * deliberately invalid input).
+ */
+export function snapshotFromYaml(text: string, opts: SnapshotOptions & { raw?: boolean } = {}): MeshSnapshot {
   const first = text.split('\n', 1)[0];
-  let all = '';
+  const docs: [string, string][] = [];
   const m = /^#\s*include:\s*(.+)$/.exec(first);
-  if (m !== null) for (const f of m[1].trim().split(/\s+/)) all += readFileSync(join(repoRoot, f), 'utf8') + '\n---\n';
-  return buildSnapshot(sourceOf(resourcesFromYaml(all + text)), opts);
+  if (m !== null) for (const f of m[1].trim().split(/\s+/)) docs.push([f, readFileSync(join(repoRoot, f), 'utf8')]);
+  docs.push(['<case>', text]);
+  const resources: Resource[] = [];
+  for (const [file, body] of docs) {
+    if (opts.raw === true) {
+      resources.push(...resourcesFromYaml(body, file));
+      continue;
+    }
+    const r = parseConfigText(body, file);
+    if (r.rejected.length > 0) {
+      throw new Error(`${file}: rejected by the loader: ${r.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message).join('; ')}`);
+    }
+    resources.push(...r.resources);
+  }
+  return buildSnapshot(sourceOf(resources), opts);
 }
 
 /** A sidecar/router node: `kind~ip~pod.ns~ns.svc.cluster.local` with metadata. */

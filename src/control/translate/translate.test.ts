@@ -192,7 +192,7 @@ apiVersion: networking.istio.io/v1
 kind: Sidecar
 metadata: { name: none, namespace: default }
 spec: { egress: [{ hosts: ["~/*"] }] }
-`);
+`, { raw: true });
   const side = translate(snapshot, node('sidecar', 'default', 'p'));
   assert.deepEqual([...side.get(TypeUrl.Cluster)!.keys()], ['BlackHoleCluster', 'PassthroughCluster'], 'egress ~/* selects nothing');
   const other = translate(snapshot, node('sidecar', 'x', 'p'));
