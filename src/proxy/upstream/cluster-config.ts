@@ -94,8 +94,12 @@ export function parseCluster(json: unknown): ClusterConfig {
   const edsServiceName = (eds && optString(eds, 'service_name', child(at, 'eds_cluster_config'))) || name;
 
   const la = optObject(json, 'load_assignment', at);
-  const loadAssignment = la === undefined ? undefined : parseLoadAssignment(la, { resource: at.resource, path: 'load_assignment' });
-  if ((type === 'STATIC' || type === 'STRICT_DNS' || type === 'LOGICAL_DNS') && loadAssignment === undefined) {
+  // Envoy accepts STATIC and STRICT_DNS clusters without hosts: Istio's BlackHoleCluster is one.
+  const loadAssignment =
+    la !== undefined ? parseLoadAssignment(la, { resource: at.resource, path: 'load_assignment' })
+    : type === 'STATIC' || type === 'STRICT_DNS' ? parseLoadAssignment({ cluster_name: name }, { resource: at.resource, path: 'load_assignment' })
+    : undefined;
+  if (type === 'LOGICAL_DNS' && loadAssignment === undefined) {
     throw invalid(child(at, 'load_assignment'), `required for a ${type} cluster`);
   }
   if (type === 'STATIC' && loadAssignment !== undefined) {

@@ -1,0 +1,205 @@
+/**
+ * End to end: a real control plane watching a YAML directory, a real `trellis proxy` gateway and
+ * echo backends, driven only by Istio YAML. Each test rewrites the VirtualService and checks the
+ * gateway's behaviour as a client sees it.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startEchoServer } from '../src/samples/echo-server.ts';
+import type { DualServer } from '../src/samples/sniff-server.ts';
+import { freePort, startControlPlane, startProxy, stopAll, waitFor, type ControlPlaneProc, type ProxyProc } from './support/mesh.ts';
+
+let cp: ControlPlaneProc;
+let gw: ProxyProc;
+let gwPort: number;
+const backends: DualServer[] = [];
+const seen: Record<string, string[]> = { v1: [], v2: [], mirror: [] };
+
+function endpointSlice(name: string, service: string, port: number, version: string): string {
+  return `apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: ${name}, namespace: default, labels: {kubernetes.io/service-name: ${service}}}
+addressType: IPv4
+ports: [{name: http, port: ${port}, protocol: TCP}]
+endpoints:
+- addresses: [127.0.0.1]
+  conditions: {ready: true}
+  targetRef: {kind: Pod, name: ${name}, namespace: default}
+  deprecatedTopology: {version: ${version}}
+`;
+}
+
+const base = (ports: { v1: number; v2: number; mirror: number }) => `apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: default}
+spec:
+  selector: {app: echo}
+  ports: [{name: http, port: 8080, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo-v1, namespace: default}
+spec:
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo-v2, namespace: default}
+spec:
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: mirror, namespace: default}
+spec:
+  ports: [{name: http, port: 8080}]
+---
+${endpointSlice('echo-v1-a', 'echo-v1', ports.v1, 'v1')}---
+${endpointSlice('echo-v2-a', 'echo-v2', ports.v2, 'v2')}---
+${endpointSlice('mirror-a', 'mirror', ports.mirror, 'v1')}---
+${endpointSlice('echo-all-v1', 'echo', ports.v1, 'v1')}---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*"]
+`;
+
+function vs(http: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: edge, namespace: default}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http:
+${http}`;
+}
+
+/** Applies a VirtualService and waits until the gateway's behaviour shows it (probe returns true). */
+async function applyVs(http: string, probe: () => Promise<boolean>): Promise<void> {
+  cp.write('vs.yaml', vs(http));
+  await waitFor('new routes to take effect', probe, 15_000, 100);
+}
+
+async function get(path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: Headers }> {
+  const res = await fetch(`http://127.0.0.1:${gwPort}${path}`, { headers, redirect: 'manual' });
+  return { status: res.status, body: await res.text(), headers: res.headers };
+}
+
+function podOf(body: string): string {
+  try {
+    return (JSON.parse(body) as { pod: string }).pod;
+  } catch {
+    return '';
+  }
+}
+
+before(async () => {
+  const mk = async (pod: string, log: string[]) => startEchoServer({ namespace: 'default', service: pod, pod, log: (l) => log.push(l) });
+  const v1 = await mk('echo-v1-pod', seen.v1);
+  const v2 = await mk('echo-v2-pod', seen.v2);
+  const mirror = await mk('mirror-pod', seen.mirror);
+  backends.push(v1, v2, mirror);
+  cp = await startControlPlane({ 'base.yaml': base({ v1: v1.port, v2: v2.port, mirror: mirror.port }), 'vs.yaml': vs(`  - route: [{destination: {host: echo-v1}}]\n`) });
+  gwPort = await freePort();
+  gw = await startProxy(cp, { kind: 'router', workload: 'ingress-1', namespace: 'default', labels: { istio: 'ingressgateway' }, metadata: { TRELLIS_GATEWAY_PORTS: { '80': gwPort } } });
+});
+
+after(async () => {
+  await stopAll();
+  await Promise.all(backends.map((b) => b.close()));
+});
+
+test('routes through the gateway to the backend named by the VirtualService', async () => {
+  const r = await waitFor('first 200', async () => {
+    const x = await get('/hello');
+    return x.status === 200 ? x : undefined;
+  });
+  assert.equal(podOf(r.body), 'echo-v1-pod');
+  assert.equal(JSON.parse(r.body).path, '/hello');
+});
+
+test('weighted split 80/20 within tolerance over 400 requests', async () => {
+  await applyVs(`  - route:\n    - destination: {host: echo-v1}\n      weight: 80\n    - destination: {host: echo-v2}\n      weight: 20\n`, async () => {
+    for (let i = 0; i < 30; i++) if (podOf((await get('/w')).body) === 'echo-v2-pod') return true;
+    return false;
+  });
+  let v2 = 0;
+  const n = 400;
+  for (let i = 0; i < n; i++) if (podOf((await get('/w')).body) === 'echo-v2-pod') v2++;
+  const share = v2 / n;
+  assert.ok(Math.abs(share - 0.2) <= 0.06, `v2 share ${share}`);
+});
+
+test('header match, prefix rewrite and fault abort', async () => {
+  await applyVs(
+    `  - match: [{headers: {end-user: {exact: jason}}}]
+    route: [{destination: {host: echo-v2}}]
+  - match: [{uri: {prefix: /old}}]
+    rewrite: {uri: /new}
+    route: [{destination: {host: echo-v1}}]
+  - match: [{uri: {prefix: /broken}}]
+    fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
+    route: [{destination: {host: echo-v1}}]
+  - route: [{destination: {host: echo-v1}}]
+`,
+    async () => (await get('/broken')).status === 418,
+  );
+  assert.equal(podOf((await get('/', { 'end-user': 'bob' })).body), 'echo-v1-pod');
+  const rw = await get('/old/thing?q=1');
+  assert.equal(JSON.parse(rw.body).path, '/new/thing?q=1');
+  const ab = await get('/broken');
+  assert.equal(ab.status, 418);
+  assert.match(ab.body, /fault filter abort/);
+});
+
+test('retries mask a backend that fails twice; redirect and direct response', async () => {
+  await applyVs(
+    `  - match: [{uri: {prefix: /retry}}]
+    retries: {attempts: 3, retryOn: "5xx"}
+    route: [{destination: {host: echo-v1}}]
+  - match: [{uri: {exact: /moved}}]
+    redirect: {uri: /elsewhere, redirectCode: 301}
+  - match: [{uri: {exact: /static}}]
+    directResponse: {status: 204}
+  - route: [{destination: {host: echo-v1}}]
+`,
+    async () => (await get('/static')).status === 204,
+  );
+  const r = await get(`/retry/x?uuid=${Date.now()}&succeedAfter=2&responseCode=503`);
+  assert.equal(r.status, 200);
+  const m = await get('/moved');
+  assert.equal(m.status, 301);
+  assert.match(m.headers.get('location') ?? '', /\/elsewhere$/);
+});
+
+test('mirroring sends a copy to the mirror service, with -shadow host', async () => {
+  await applyVs(`  - route: [{destination: {host: echo-v1}}]\n    mirror: {host: mirror}\n    mirrorPercentage: {value: 100}\n`, async () => {
+    const tag = `/mirror-probe-${Date.now()}`;
+    await get(tag);
+    await new Promise((r) => setTimeout(r, 100));
+    return seen.mirror.some((l) => l.includes(tag));
+  });
+  const tag = `/mirrored-${Date.now()}`;
+  const r = await get(tag);
+  assert.equal(podOf(r.body), 'echo-v1-pod');
+  await waitFor('mirror copy', () => seen.mirror.some((l) => l.includes(tag)), 5000);
+});
+
+test('broken YAML keeps the last good config serving', async () => {
+  cp.write('vs.yaml', 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: edge, namespace: default\nspec: [');
+  const diags = await waitFor('diagnostics for the broken file', async () => {
+    const d = (await (await fetch(`http://127.0.0.1:${cp.debugPort}/debug/diagnostics`)).json()) as { code: string; file?: string }[];
+    return d.some((x) => x.code === 'YAML_SYNTAX') ? d : undefined;
+  });
+  assert.ok(diags.some((d) => d.code === 'YAML_SYNTAX' && d.file?.endsWith('vs.yaml')), JSON.stringify(diags).slice(0, 500));
+  assert.ok(diags.some((d) => d.code === 'LAST_KNOWN_GOOD'), JSON.stringify(diags).slice(0, 500));
+  assert.equal((await get('/still')).status, 200);
+  const status = await cp.syncz();
+  const mine = status.find((s) => s.id === gw.nodeId)!;
+  for (const t of Object.values(mine.types)) assert.notEqual(t.state, 'NACKED', JSON.stringify(mine.types));
+});
