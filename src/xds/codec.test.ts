@@ -197,8 +197,8 @@ test('errors name the field path: unknown field, nested unknown field, bad types
   assert.throws(() => lookupType('no.such.Thing'), (e) => hasCode(e, 'XDS_UNKNOWN_TYPE'));
 });
 
-test('camelCase json names are accepted on input; null means unset', () => {
-  const back = roundTrip(TypeUrl.Cluster, { name: 'x', connectTimeout: '2s', lb_policy: null });
+test('camelCase json names are accepted on input; null and undefined mean unset', () => {
+  const back = roundTrip(TypeUrl.Cluster, { name: 'x', connectTimeout: '2s', lb_policy: null, transport_socket_matches: undefined });
   assert.deepEqual(back, { name: 'x', connect_timeout: '2s' });
 });
 

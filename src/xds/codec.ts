@@ -249,6 +249,8 @@ function encMessage(plan: TypePlan, v: unknown, path: string): Record<string, un
     const fpath = `${path}.${key}`;
     if (f === undefined) return fail(fpath, `unknown field '${key}' in ${plan.fullName}`);
     // proto3 JSON: null means "not set", except for google.protobuf.Value where it is NULL_VALUE.
+    // An `undefined` property (an optional field left out in TypeScript) is "not set" too.
+    if (x === undefined) continue;
     if (x === null && !(f.messageType !== undefined && planOf(f.messageType).wkt === 'value')) continue;
     if (f.oneof !== undefined) {
       oneofs ??= new Map();

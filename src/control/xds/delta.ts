@@ -12,6 +12,8 @@ import { describeError } from '../../errors.ts';
 import type { DeltaDiscoveryRequestMsg, DeltaDiscoveryResponseMsg } from '../../xds/ads-wire.ts';
 import { pushOrder, shortTypeName, versionOf, type EncodedResource } from './resources.ts';
 import { ProxySession, type SessionDeps } from './session.ts';
+import { WarmingGate } from './warming.ts';
+import { TypeUrl } from '../../xds/types.ts';
 import type { StreamHandle } from './sotw.ts';
 
 interface TypeState {
@@ -21,6 +23,8 @@ interface TypeState {
   client: Map<string, string>;
   nonce: string | undefined;
   version: string | undefined;
+  /** The last response of this type was ACKed or NACKed. */
+  answered: boolean;
 }
 
 /** Serves one delta ADS stream. */
@@ -31,6 +35,26 @@ export function serveDelta(
 ): StreamHandle {
   const session = new ProxySession(deps, 'delta', call.getPeer());
   const types = new Map<string, TypeState>();
+  const gate = new WarmingGate(deps.warmingHoldMs, (held) =>
+    session.run(() => {
+      for (const t of pushOrder(held)) {
+        const st = types.get(t);
+        if (st !== undefined) send(t, st, false);
+      }
+    }, fail),
+  );
+  const edsSubscribed = (name: string): boolean => {
+    const eds = types.get(TypeUrl.ClusterLoadAssignment);
+    return eds !== undefined && (eds.wildcard || eds.names.has(name));
+  };
+  /** The clusters this proxy is subscribed to (all for wildcard, as Envoy; named for gRPC). */
+  const subscribedClusters = (): ReadonlyMap<string, EncodedResource> => {
+    const cds = types.get(TypeUrl.Cluster);
+    const all = session.resourcesOf(TypeUrl.Cluster);
+    if (cds === undefined || cds.wildcard) return all;
+    return new Map([...all].filter(([n]) => cds.names.has(n)));
+  };
+  const checkGate = (): void => gate.check(types.get(TypeUrl.Cluster)?.answered ?? true, edsSubscribed, subscribedClusters());
 
   const fail = (err: unknown): void => {
     deps.log.warn({ proxy: session.proxy?.id, err: describeError(err) }, 'xds: delta stream error');
@@ -39,7 +63,7 @@ export function serveDelta(
     call.emit('error', Object.assign(new Error(describeError(err)), { code: GrpcStatus.INTERNAL }));
   };
 
-  function send(typeUrl: string, st: TypeState, force: boolean): void {
+  function send(typeUrl: string, st: TypeState, force: boolean): boolean {
     const all = session.resourcesOf(typeUrl);
     const wanted: EncodedResource[] = [];
     if (st.wildcard) wanted.push(...all.values());
@@ -52,10 +76,11 @@ export function serveDelta(
     const wantedNames = new Set(wanted.map((r) => r.name));
     const changed = wanted.filter((r) => st.client.get(r.name) !== r.hash);
     const removed = [...st.client.keys()].filter((n) => !wantedNames.has(n));
-    if (!force && changed.length === 0 && removed.length === 0) return;
+    if (!force && changed.length === 0 && removed.length === 0) return false;
     const version = versionOf(wanted);
     const nonce = session.nextNonce();
     st.nonce = nonce;
+    st.answered = false;
     st.version = version;
     for (const r of changed) st.client.set(r.name, r.hash);
     for (const n of removed) st.client.delete(n);
@@ -68,7 +93,8 @@ export function serveDelta(
       control_plane: { identifier: deps.controlPlaneId },
     });
     session.recordSent(typeUrl, changed, removed, false);
-    deps.status.sent(session.connectionId, typeUrl, version, nonce, wanted.length);
+ deps.status.sent(session.connectionId, typeUrl, version, nonce, wanted.length);
+    return true;
   }
 
   async function handle(req: DeltaDiscoveryRequestMsg): Promise<void> {
@@ -88,7 +114,7 @@ export function serveDelta(
     const first = st === undefined;
     if (st === undefined) {
       const client = new Map(Object.entries(req.initial_resource_versions ?? {}));
-      st = { wildcard: subscribe.length === 0, names: new Set(), client, nonce: undefined, version: undefined };
+      st = { wildcard: subscribe.length === 0, names: new Set(), client, nonce: undefined, version: undefined, answered: false };
       types.set(typeUrl, st);
     }
     for (const n of subscribe) {
@@ -107,6 +133,7 @@ export function serveDelta(
     }
     const nonce = req.response_nonce ?? '';
     if (nonce !== '' && nonce === st.nonce) {
+      st.answered = true;
       if (req.error_detail !== undefined) {
         const message = req.error_detail.message ?? '';
         deps.status.nacked(session.connectionId, typeUrl, st.version ?? '', message);
@@ -116,7 +143,8 @@ export function serveDelta(
       }
     }
     // The first request of a type always gets an answer (Envoy waits for it to finish init).
-    send(typeUrl, st, first);
+    if (first || !gate.isHeld(typeUrl)) send(typeUrl, st, first);
+    checkGate();
   }
 
   let closed = false;
@@ -127,7 +155,13 @@ export function serveDelta(
       session.run(async () => {
         if (session.proxy === undefined || !session.dirty) return;
         if (!(await session.regenerate())) return;
-        for (const typeUrl of pushOrder(types.keys())) send(typeUrl, types.get(typeUrl) as TypeState, false);
+        let order = pushOrder(types.keys());
+        const cds = types.get(TypeUrl.Cluster);
+        if (cds !== undefined) {
+          order = order.filter((t) => t !== TypeUrl.Cluster);
+          if (send(TypeUrl.Cluster, cds, false)) order = gate.afterCds(order, edsSubscribed, subscribedClusters());
+        }
+        for (const typeUrl of order) if (!gate.isHeld(typeUrl)) send(typeUrl, types.get(typeUrl) as TypeState, false);
       }, fail);
     },
     end(): void {
@@ -139,6 +173,7 @@ export function serveDelta(
   function finish(): void {
     if (closed) return;
     closed = true;
+    gate.close();
     session.close();
     onClose(handle_);
   }

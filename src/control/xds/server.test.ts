@@ -256,3 +256,58 @@ test("consistency 'reject': an inconsistent set is reported and not served; the 
     await own.close(200);
   }
 });
+
+test('make before break: routes to a new EDS cluster wait until its endpoints are subscribed (or the hold expires)', async () => {
+  let set = world(9500);
+  const own = createXdsServer({ debounceMs: 5, warmingHoldMs: 400, generate: () => set });
+  const p = await own.listen();
+  const s = sotwStream(p);
+  try {
+    const ack = async (typeUrl: string, names?: string[]) => {
+      const r = await s.next();
+      assert.equal(r.type_url, typeUrl);
+      s.send({ type_url: typeUrl, version_info: r.version_info, response_nonce: r.nonce, resource_names: names });
+      return r;
+    };
+    s.send({ node: node('warm'), type_url: TypeUrl.Cluster });
+    await ack(TypeUrl.Cluster);
+    s.send({ type_url: TypeUrl.ClusterLoadAssignment, resource_names: ['c1'] });
+    const eds = await ack(TypeUrl.ClusterLoadAssignment, ['c1']);
+    s.send({ type_url: TypeUrl.RouteConfiguration, resource_names: ['r1'] });
+    await ack(TypeUrl.RouteConfiguration, ['r1']);
+    await own.flush();
+
+    // r1 now routes to a new cluster c2.
+    const withC2 = world(9500, true);
+    set = new Map([...withC2].map(([t, m]) => [t, t === TypeUrl.RouteConfiguration ? new Map([['r1', routeConfig('r1', 'c2')]]) : m]));
+    own.push();
+    const cds = await s.next();
+    assert.equal(cds.type_url, TypeUrl.Cluster);
+    assert.ok(await s.quiet(150), 'RDS held while c2 warms');
+    s.send({ type_url: TypeUrl.ClusterLoadAssignment, resource_names: ['c1', 'c2'], version_info: eds.version_info, response_nonce: eds.nonce });
+    const eds2 = await s.next();
+    assert.equal(eds2.type_url, TypeUrl.ClusterLoadAssignment);
+    assert.deepEqual(eds2.resources?.map((r) => fromAny(r).cluster_name).sort(), ['c1', 'c2']);
+    assert.ok(await s.quiet(100), 'still held: CDS not ACKed yet');
+    s.send({ type_url: TypeUrl.Cluster, version_info: cds.version_info, response_nonce: cds.nonce });
+    const rds = await s.next();
+    assert.equal(rds.type_url, TypeUrl.RouteConfiguration);
+    assert.equal(fromAny(rds.resources![0]).name, 'r1');
+
+    // A client that never subscribes the new cluster's endpoints gets the routes after the hold.
+    set = new Map([...world(9501, true)].map(([t, m]) => [t, t === TypeUrl.Cluster ? new Map([...m, ...world(9501).get(TypeUrl.Cluster)!].concat([['c3', { ...edsCluster('c3', 1)[0] }]])) : t === TypeUrl.RouteConfiguration ? new Map([['r1', routeConfig('r1', 'c3')]]) : m]));
+    own.push();
+    const started = Date.now();
+    const types: string[] = [];
+    for (;;) {
+      const r = await s.next(2000);
+      types.push(r.type_url!);
+      if (r.type_url === TypeUrl.RouteConfiguration) break;
+    }
+    assert.deepEqual(types, [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.RouteConfiguration]);
+    assert.ok(Date.now() - started >= 300, `released by the hold timer (${Date.now() - started} ms)`);
+  } finally {
+    s.close();
+    await own.close(200);
+  }
+});

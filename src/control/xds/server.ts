@@ -32,6 +32,8 @@ export interface XdsServerOptions {
   maxDelayMs?: number;
   /** 'warn' (default): inconsistent sets are served and reported; 'reject': the previous set stays. */
   consistency?: 'warn' | 'reject';
+  /** Longest LDS/RDS are held after a CDS push adding EDS clusters, waiting for warming (default 1000 ms). */
+  warmingHoldMs?: number;
   /** Sent as control_plane.identifier. */
   controlPlaneId?: string;
   log?: XdsLogger;
@@ -79,6 +81,7 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
     log: options.log ?? silentLogger,
     controlPlaneId: options.controlPlaneId ?? 'trellis',
     consistency: options.consistency ?? 'warn',
+    warmingHoldMs: options.warmingHoldMs ?? 1000,
   };
   const streams = new Set<StreamHandle>();
   const onClose = (h: StreamHandle): void => void streams.delete(h);

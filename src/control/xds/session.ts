@@ -28,6 +28,8 @@ export interface SessionDeps {
   controlPlaneId: string;
   /** 'reject': an inconsistent set is not served (the previous one stays); 'warn': served, reported. */
   consistency: 'warn' | 'reject';
+  /** Longest LDS/RDS wait for new EDS clusters to be subscribed after a CDS push (warming.ts). */
+  warmingHoldMs: number;
 }
 
 const empty: EncodedSet = { types: new Map(), errors: [] };

@@ -12,12 +12,16 @@ import { describeError } from '../../errors.ts';
 import type { DiscoveryRequestMsg, DiscoveryResponseMsg } from '../../xds/ads-wire.ts';
 import { pushOrder, shortTypeName, versionOf, type EncodedResource } from './resources.ts';
 import { ProxySession, type SessionDeps } from './session.ts';
+import { WarmingGate } from './warming.ts';
+import { TypeUrl } from '../../xds/types.ts';
 
 interface TypeState {
   wildcard: boolean;
   names: Set<string>;
   version: string | undefined;
   nonce: string | undefined;
+  /** The last response of this type was ACKed or NACKed. */
+  answered: boolean;
 }
 
 /** A live stream as the server tracks it. */
@@ -37,6 +41,26 @@ export function serveSotw(
 ): StreamHandle {
   const session = new ProxySession(deps, 'sotw', call.getPeer());
   const types = new Map<string, TypeState>();
+  const gate = new WarmingGate(deps.warmingHoldMs, (held) =>
+    session.run(() => {
+      for (const t of pushOrder(held)) {
+        const st = types.get(t);
+        if (st !== undefined) send(t, st, false);
+      }
+    }, fail),
+  );
+  const edsSubscribed = (name: string): boolean => {
+    const eds = types.get(TypeUrl.ClusterLoadAssignment);
+    return eds !== undefined && (eds.wildcard || eds.names.has(name));
+  };
+  /** The clusters this proxy is subscribed to (all for wildcard, as Envoy; named for gRPC). */
+  const subscribedClusters = (): ReadonlyMap<string, EncodedResource> => {
+    const cds = types.get(TypeUrl.Cluster);
+    const all = session.resourcesOf(TypeUrl.Cluster);
+    if (cds === undefined || cds.wildcard) return all;
+    return new Map([...all].filter(([n]) => cds.names.has(n)));
+  };
+  const checkGate = (): void => gate.check(types.get(TypeUrl.Cluster)?.answered ?? true, edsSubscribed, subscribedClusters());
 
   const fail = (err: unknown): void => {
     deps.log.warn({ proxy: session.proxy?.id, err: describeError(err) }, 'xds: stream error');
@@ -45,7 +69,7 @@ export function serveSotw(
     call.emit('error', Object.assign(new Error(describeError(err)), { code: GrpcStatus.INTERNAL }));
   };
 
-  function send(typeUrl: string, st: TypeState, force: boolean): void {
+  function send(typeUrl: string, st: TypeState, force: boolean): boolean {
     const all = session.resourcesOf(typeUrl);
     const chosen: EncodedResource[] = [];
     if (st.wildcard) chosen.push(...all.values());
@@ -56,10 +80,11 @@ export function serveSotw(
       }
     }
     const version = versionOf(chosen);
-    if (!force && version === st.version) return;
+    if (!force && version === st.version) return false;
     const nonce = session.nextNonce();
     st.version = version;
     st.nonce = nonce;
+    st.answered = false;
     call.write({
       version_info: version,
       type_url: typeUrl,
@@ -68,7 +93,8 @@ export function serveSotw(
       control_plane: { identifier: deps.controlPlaneId },
     });
     session.recordSent(typeUrl, chosen, [], true);
-    deps.status.sent(session.connectionId, typeUrl, version, nonce, chosen.length);
+ deps.status.sent(session.connectionId, typeUrl, version, nonce, chosen.length);
+    return true;
   }
 
   async function handle(req: DiscoveryRequestMsg): Promise<void> {
@@ -90,7 +116,7 @@ export function serveSotw(
     }
     const first = st === undefined;
     if (st === undefined) {
-      st = { wildcard: false, names: new Set(), version: undefined, nonce: undefined };
+      st = { wildcard: false, names: new Set(), version: undefined, nonce: undefined, answered: false };
       types.set(typeUrl, st);
     }
     // Wildcard per the xDS doc: an empty list on the first request (legacy), or an explicit "*".
@@ -103,8 +129,10 @@ export function serveSotw(
 
     if (nonce === '') {
       send(typeUrl, st, true); // new subscription or reconnect: always answer
+      checkGate();
       return;
     }
+    st.answered = true;
     if (req.error_detail !== undefined) {
       const message = req.error_detail.message ?? '';
       deps.status.nacked(session.connectionId, typeUrl, st.version ?? '', message);
@@ -113,7 +141,8 @@ export function serveSotw(
       deps.status.acked(session.connectionId, typeUrl, req.version_info ?? '');
     }
     // Names changed with the (N)ACK, or content moved on while this one was in flight.
-    send(typeUrl, st, false);
+    if (!gate.isHeld(typeUrl)) send(typeUrl, st, false);
+    checkGate();
   }
 
   let closed = false;
@@ -124,7 +153,13 @@ export function serveSotw(
       session.run(async () => {
         if (session.proxy === undefined || !session.dirty) return;
         if (!(await session.regenerate())) return;
-        for (const typeUrl of pushOrder(types.keys())) send(typeUrl, types.get(typeUrl) as TypeState, false);
+        let order = pushOrder(types.keys());
+        const cds = types.get(TypeUrl.Cluster);
+        if (cds !== undefined) {
+          order = order.filter((t) => t !== TypeUrl.Cluster);
+          if (send(TypeUrl.Cluster, cds, false)) order = gate.afterCds(order, edsSubscribed, subscribedClusters());
+        }
+        for (const typeUrl of order) if (!gate.isHeld(typeUrl)) send(typeUrl, types.get(typeUrl) as TypeState, false);
       }, fail);
     },
     end(): void {
@@ -136,6 +171,7 @@ export function serveSotw(
   function finish(): void {
     if (closed) return;
     closed = true;
+    gate.close();
     session.close();
     onClose(handle_);
   }
