@@ -17,6 +17,7 @@ import type { CompiledRouteTable } from './http/route-table.ts';
 import { defaultFilterRegistry, type FilterRegistry } from './filters/registry.ts';
 import { noSecrets, type SecretProvider } from './tls/secret-provider.ts';
 import { HttpStats } from './http-stats.ts';
+import { originalDestination } from './listener/original-dst.ts';
 import type { Stat } from './admin/stats-format.ts';
 
 export interface DataPlaneOptions {
@@ -51,7 +52,7 @@ export class DataPlane implements ConfigApplier {
       secrets,
       sniffTimeoutMs: opts.sniffTimeoutMs,
       drainTimeoutMs: this.#drainTimeoutMs,
-      originalDestination: opts.originalDestination,
+      originalDestination: opts.originalDestination ?? originalDestination,
       log: opts.log,
       random: opts.random,
       hcmFactory: (json, at): HttpConnectionHandler => {
