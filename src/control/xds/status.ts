@@ -112,9 +112,9 @@ export class StatusTracker {
     if (p !== undefined) p.problems = [...problems];
   }
 
-  /** Every connected proxy, sorted by node id. */
+  /** Every connected proxy, sorted by node id (copies: callers cannot change the live rows). */
   list(): ProxyStatus[] {
-    return [...this.#proxies.values()].sort((a, b) => a.id.localeCompare(b.id) || a.connectedAt.localeCompare(b.connectedAt));
+    return [...this.#proxies.values()].map((p) => structuredClone(p)).sort((a, b) => a.id.localeCompare(b.id) || a.connectedAt.localeCompare(b.connectedAt));
   }
 
   get(connectionId: string): ProxyStatus | undefined {
