@@ -1,0 +1,86 @@
+/**
+ * Helpers for the `trellis up` end-to-end tests: run the CLI as a real process, curl through the
+ * mesh with the system curl, copy the demo config into a temp dir (steps rewrite routing.yaml),
+ * and check that a state dir's processes and ports are really gone.
+ */
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { findTool } from './support/tools.ts';
+import { isListening } from '../src/runtime/ports.ts';
+import type { RuntimeState } from '../src/runtime/state.ts';
+
+export const root = fileURLToPath(new URL('..', import.meta.url));
+export const bin = join(root, 'bin/trellis.js');
+
+export interface Run { code: number; stdout: string; stderr: string; ms: number }
+
+/** Runs `trellis ...args` to completion (bounded). */
+export function trellis(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<Run> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, ...args], { cwd: opts.cwd ?? root, timeout: opts.timeoutMs ?? 90_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
+      resolve({ code, stdout, stderr, ms: Date.now() - t0 });
+    });
+  });
+}
+
+export interface CurlResult { status: number; body: string; ms: number }
+
+/** One curl GET; never throws (status 0 on connection failure). */
+export function curl(url: string, headers: Record<string, string> = {}, maxTimeS = 10): Promise<CurlResult> {
+  const tool = findTool('curl')!;
+  const args = ['-s', '-m', String(maxTimeS), '-o', '-', '-w', '\n%{http_code}'];
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
+  args.push(url);
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    execFile(tool, args, { timeout: (maxTimeS + 5) * 1000 }, (_err, stdout) => {
+      const i = stdout.lastIndexOf('\n');
+      resolve({ status: Number(stdout.slice(i + 1)) || 0, body: stdout.slice(0, Math.max(0, i)), ms: Date.now() - t0 });
+    });
+  });
+}
+
+/** A fresh temp copy of examples/demo/mesh. */
+export function demoCopy(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'trellis-demo-'));
+  cpSync(join(root, 'examples/demo/mesh'), dir, { recursive: true });
+  return dir;
+}
+
+export function readStateFile(stateDir: string): RuntimeState {
+  return JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')) as RuntimeState;
+}
+
+/** Pids (of `pids`) that still exist. */
+export function livePids(pids: number[]): number[] {
+  return pids.filter((pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Ports (of `ports`) that still accept connections on 127.0.0.1. */
+export async function openPorts(ports: number[]): Promise<number[]> {
+  const out: number[] = [];
+  for (const p of ports) if (await isListening(p)) out.push(p);
+  return out;
+}
+
+/** Polls `check` every 100 ms until it returns true or `ms` passes; returns the last result. */
+export async function eventually(ms: number, check: () => Promise<boolean>): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
