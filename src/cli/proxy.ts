@@ -11,7 +11,9 @@ import { pino } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { parseCli, UsageError } from './args.ts';
 import type { Verb } from './main.ts';
+import cluster from 'node:cluster';
 import { startProxy } from '../proxy/proxy.ts';
+import { runWorker } from '../proxy/workers.ts';
 import type { NodeJson } from '../xds/ads-wire.ts';
 import { describeError } from '../errors.ts';
 
@@ -31,7 +33,8 @@ const help = `usage: trellis proxy --xds HOST:PORT [options]
   --health-port N           /healthz/ready (default 15021)
   --prometheus-port N       /stats/prometheus (default 15090)
   --drain-timeout DURATION  how long in-flight requests may finish on shutdown (default 5s)
-  --concurrency N           worker count (currently 1 process; see README)
+  --concurrency N           worker processes sharing the listeners (default 2, like an Istio
+                            sidecar; 1 serves in the main process)
   --ready-file PATH         JSON with the bound ports, written once servers listen
   --log-level LEVEL         debug|info|warn|error (default info)
 `;
@@ -131,6 +134,14 @@ export const verb: Verb = {
     };
     const drain = values['drain-timeout'] ? parseDurationMs(values['drain-timeout']) : 5000;
     if (drain === undefined) throw new UsageError(`proxy: --drain-timeout must be a duration like 5s, got '${values['drain-timeout']}'`);
+    const concurrency = values.concurrency === undefined ? 2 : Number(values.concurrency);
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new UsageError(`proxy: --concurrency must be 1..64, got '${values.concurrency}'`);
+    if (cluster.isWorker) {
+      // A worker forked by the primary below: serve listeners, take config over IPC.
+      const wlog = pino({ level: values['log-level'] ?? 'info', base: { component: 'proxy-worker', worker: cluster.worker?.id } }, pino.destination(2));
+      await runWorker({ drainTimeoutMs: drain, log: (level, msg, fields) => wlog[level](fields ?? {}, msg) });
+      return 0;
+    }
     const log = pino({ level: values['log-level'] ?? 'info', base: { component: 'proxy', node: node.id } }, pino.destination(2));
     let quit: () => void = () => {};
     const proxy = await startProxy({
@@ -140,6 +151,7 @@ export const verb: Verb = {
       healthPort: parsePort('health-port', values['health-port'], 15021),
       prometheusPort: parsePort('prometheus-port', values['prometheus-port'], 15090),
       drainTimeoutMs: drain,
+      concurrency,
       log: (level, msg, fields) => log[level](fields ?? {}, msg),
       setLogLevel: (l) => {
         if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(l)) return false;

@@ -29,6 +29,8 @@ export interface DataPlaneOptions {
   originalDestination?: ConstructorParameters<typeof ListenerManager>[0]['originalDestination'];
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
   random?: () => number;
+  /** Bind listeners with SO_REUSEPORT (worker processes sharing ports). */
+  reusePort?: boolean;
 }
 
 export class DataPlane implements ConfigApplier {
@@ -51,6 +53,7 @@ export class DataPlane implements ConfigApplier {
       clusters: this.clusters,
       secrets,
       sniffTimeoutMs: opts.sniffTimeoutMs,
+      reusePort: opts.reusePort,
       drainTimeoutMs: this.#drainTimeoutMs,
       originalDestination: opts.originalDestination ?? originalDestination,
       log: opts.log,
@@ -113,6 +116,21 @@ export class DataPlane implements ConfigApplier {
       default:
         throw new TrellisError('XDS_UNSUPPORTED_TYPE', `unsupported resource type ${typeUrl}`);
     }
+  }
+
+  /** Clusters and hosts for the admin `/clusters` endpoint. */
+  clusterView(): import('./admin/admin-server.ts').ClusterStatus[] {
+    return this.clusters.snapshot().map((c) => ({
+      name: c.name,
+      hosts: c.hosts.map((h) => ({
+        address: h.address,
+        healthy: !h.ejected && h.healthStatus !== 'UNHEALTHY',
+        flags: [...(h.ejected ? ['/failed_outlier_check'] : []), ...(h.healthStatus === 'UNHEALTHY' ? ['/failed_eds_health'] : [])],
+        weight: h.weight,
+        activeRequests: h.activeRequests,
+        stats: { ...h.counters } as Record<string, number>,
+      })),
+    }));
   }
 
   /** Stats in Envoy's naming, for /stats and /stats/prometheus. */

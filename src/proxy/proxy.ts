@@ -9,6 +9,7 @@ import { AdsClient } from './xds/ads-client.ts';
 import { DataPlane } from './data-plane.ts';
 import { startAdminServers, type AdminPorts, type AdminSource } from './admin/admin-server.ts';
 import { buildConfigDump } from './config-dump.ts';
+import { WorkerPool } from './workers.ts';
 
 export type ProxyLogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -26,11 +27,14 @@ export interface ProxyOptions {
   logLevel?: () => string;
   /** Called by POST /quitquitquit. */
   onQuit?: () => void;
+  /** Worker processes sharing the listeners; 1 (default) serves in this process. */
+  concurrency?: number;
 }
 
 export interface RunningProxy {
   readonly ports: AdminPorts;
-  readonly dataPlane: DataPlane;
+  /** The in-process data plane (undefined with concurrency > 1: workers hold theirs). */
+  readonly dataPlane: DataPlane | undefined;
   readonly ads: AdsClient;
   /** Resolves once the first complete config is applied. */
   readonly ready: Promise<void>;
@@ -39,39 +43,36 @@ export interface RunningProxy {
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
-  const dataPlane = new DataPlane({ drainTimeoutMs: opts.drainTimeoutMs, log: opts.log });
-  const ads = new AdsClient({ address: opts.xdsAddress, node: opts.node, applier: dataPlane, log: opts.log });
+  const drainMs = opts.drainTimeoutMs ?? 5_000;
+  const workers = (opts.concurrency ?? 1) > 1 ? await WorkerPool.start(opts.concurrency!, opts.log) : undefined;
+  const dataPlane = workers ? undefined : new DataPlane({ drainTimeoutMs: opts.drainTimeoutMs, log: opts.log });
+  const applier = workers ?? dataPlane!;
+  const ads = new AdsClient({ address: opts.xdsAddress, node: opts.node, applier, log: opts.log });
   let shuttingDown = false;
   const started = Date.now();
   const source: AdminSource = {
     ready: () => ads.isReady && !shuttingDown,
     configDump: ({ includeEds }) => buildConfigDump(opts.node, ads.state, { includeEds }),
-    clusters: () =>
-      dataPlane.clusters.snapshot().map((c) => ({
-        name: c.name,
-        hosts: c.hosts.map((h) => ({
-          address: h.address,
-          healthy: !h.ejected && h.healthStatus !== 'UNHEALTHY',
-          flags: [...(h.ejected ? ['/failed_outlier_check'] : []), ...(h.healthStatus === 'UNHEALTHY' ? ['/failed_eds_health'] : [])],
-          weight: h.weight,
-          activeRequests: h.activeRequests,
-          stats: { ...h.counters } as Record<string, number>,
-        })),
-      })),
-    stats: () => [
-      ...dataPlane.stats(),
+    clusters: () => (workers ? workers.clusters() : dataPlane!.clusterView()),
+    stats: async () => [
+      ...(workers ? await workers.stats() : dataPlane!.stats()),
       { name: 'server.live', value: shuttingDown ? 0 : 1, type: 'gauge' },
       { name: 'server.uptime', value: Math.floor((Date.now() - started) / 1000), type: 'gauge' },
+      { name: 'server.concurrency', value: opts.concurrency ?? 1, type: 'gauge' },
       { name: 'control_plane.connected_state', value: ads.connected ? 1 : 0, type: 'gauge' },
     ],
     setLogLevel: (l) => opts.setLogLevel?.(l) ?? false,
     logLevel: () => opts.logLevel?.() ?? 'info',
-    drainListeners: () => dataPlane.listeners.drainAll(opts.drainTimeoutMs ?? 5_000),
+    drainListeners: async () => {
+      if (workers) await workers.shutdown(drainMs);
+      else await dataPlane!.listeners.drainAll(drainMs);
+    },
     quit: () => opts.onQuit?.(),
     info: () => ({
       version: 'trellis/0.1.0',
       state: shuttingDown ? 'DRAINING' : ads.isReady ? 'LIVE' : 'PRE_INITIALIZING',
       uptime_current_epoch: `${Math.floor((Date.now() - started) / 1000)}s`,
+      concurrency: opts.concurrency ?? 1,
       node: opts.node,
       control_plane: { address: opts.xdsAddress, connected: ads.connected },
     }),
@@ -91,7 +92,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     async shutdown() {
       if (shuttingDown) return;
       shuttingDown = true;
-      await dataPlane.shutdown();
+      if (workers) await workers.shutdown(drainMs);
+      else await dataPlane!.shutdown();
       ads.stop();
       await admin.close();
     },

@@ -173,6 +173,8 @@ export async function startProxy(cp: { xdsPort: number }, spec: ProxySpec, opts:
     '--admin-port', '0', '--health-port', '0', '--prometheus-port', '0', '--ready-file', readyFile, '--log-level', 'warn', '--drain-timeout', '1s'];
   if (labels) args.push('--labels', labels);
   if (spec.metadata) args.push('--metadata', JSON.stringify(spec.metadata));
+  // One process per proxy unless a test asks for workers: e2e suites start many proxies on 2 cores.
+  if (!(spec.extraArgs ?? []).includes('--concurrency')) args.push('--concurrency', '1');
   args.push(...(spec.extraArgs ?? []));
   const proc = spawnTrellis(args);
   const ports = await waitFor('proxy ready file', () => {

@@ -9,14 +9,20 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { renderPrometheus, renderStatsText, type Stat } from './stats-format.ts';
 
+/** One cluster and its hosts, as `/clusters` shows them. */
+export interface ClusterStatus {
+  name: string;
+  hosts: { address: string; healthy: boolean; flags: string[]; weight: number; activeRequests: number; stats: Record<string, number> }[];
+}
+
 export interface AdminSource {
   /** True once the first complete config is applied. */
   ready(): boolean;
   /** Envoy-shaped config dump (`{ configs: [...] }`). */
   configDump(opts: { includeEds: boolean; resource?: string }): unknown;
   /** Clusters and their hosts, for `/clusters`. */
-  clusters(): { name: string; hosts: { address: string; healthy: boolean; flags: string[]; weight: number; activeRequests: number; stats: Record<string, number> }[] }[];
-  stats(): Stat[];
+  clusters(): ClusterStatus[] | Promise<ClusterStatus[]>;
+  stats(): Stat[] | Promise<Stat[]>;
   setLogLevel(level: string): boolean;
   logLevel(): string;
   drainListeners(): Promise<void>;
@@ -41,9 +47,9 @@ function send(res: http.ServerResponse, status: number, body: string, type = 'te
   res.end(body);
 }
 
-function clustersText(src: AdminSource): string {
+function clustersText(clusters: ClusterStatus[]): string {
   const lines: string[] = [];
-  for (const c of src.clusters()) {
+  for (const c of clusters) {
     for (const h of c.hosts) {
       const prefix = `${c.name}::${h.address}`;
       for (const [k, v] of Object.entries(h.stats)) lines.push(`${prefix}::${k}::${v}`);
@@ -56,7 +62,7 @@ function clustersText(src: AdminSource): string {
 }
 
 function adminHandler(src: AdminSource) {
-  return (req: http.IncomingMessage, res: http.ServerResponse) => {
+  return async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://admin');
     const p = url.pathname;
     const q = url.searchParams;
@@ -67,12 +73,13 @@ function adminHandler(src: AdminSource) {
         return send(res, 200, JSON.stringify(src.configDump({ includeEds: q.has('include_eds'), resource: q.get('resource') ?? undefined }), null, 2) + '\n', 'application/json');
       }
       if (p === '/clusters') {
-        if (q.get('format') === 'json') return send(res, 200, JSON.stringify({ cluster_statuses: src.clusters() }, null, 2) + '\n', 'application/json');
-        return send(res, 200, clustersText(src));
+        const clusters = await src.clusters();
+        if (q.get('format') === 'json') return send(res, 200, JSON.stringify({ cluster_statuses: clusters }, null, 2) + '\n', 'application/json');
+        return send(res, 200, clustersText(clusters));
       }
       if (p === '/stats') {
         const filter = q.get('filter');
-        let stats = src.stats();
+        let stats = await src.stats();
         if (filter) {
           const re = new RegExp(filter);
           stats = stats.filter((s) => re.test(s.name));
@@ -81,7 +88,7 @@ function adminHandler(src: AdminSource) {
         if (q.get('format') === 'prometheus') return send(res, 200, renderPrometheus(stats), 'text/plain; version=0.0.4');
         return send(res, 200, renderStatsText(stats));
       }
-      if (p === '/stats/prometheus') return send(res, 200, renderPrometheus(src.stats()), 'text/plain; version=0.0.4');
+      if (p === '/stats/prometheus') return send(res, 200, renderPrometheus(await src.stats()), 'text/plain; version=0.0.4');
       if (p === '/server_info') return send(res, 200, JSON.stringify(src.info(), null, 2) + '\n', 'application/json');
       if (p === '/logging') {
         if (req.method !== 'POST' && q.has('level')) return send(res, 405, 'use POST\n');
@@ -126,7 +133,8 @@ function listen(server: http.Server, host: string, port: number): Promise<number
  */
 export async function startAdminServers(src: AdminSource, opts: { host?: string; adminPort: number; healthPort: number; prometheusPort: number; healthHost?: string }): Promise<AdminServers> {
   const host = opts.host ?? '127.0.0.1';
-  const handler = adminHandler(src);
+  const inner = adminHandler(src);
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => void inner(req, res);
   const servers: http.Server[] = [];
   const start = async (port: number, h: string, fn: http.RequestListener) => {
     if (port < 0) return 0;
@@ -136,15 +144,22 @@ export async function startAdminServers(src: AdminSource, opts: { host?: string;
   };
   try {
     const admin = await start(opts.adminPort, host, handler);
+    const prom = async (res: http.ServerResponse) => {
+      try {
+        send(res, 200, renderPrometheus(await src.stats()), 'text/plain; version=0.0.4');
+      } catch (err) {
+        send(res, 500, `stats: ${(err as Error).message}\n`);
+      }
+    };
     const health = await start(opts.healthPort, opts.healthHost ?? host, (req, res) => {
       const p = new URL(req.url ?? '/', 'http://h').pathname;
       if (p === '/healthz/ready') return send(res, src.ready() ? 200 : 503, src.ready() ? '' : 'not ready\n');
-      if (p === '/stats/prometheus') return send(res, 200, renderPrometheus(src.stats()), 'text/plain; version=0.0.4');
+      if (p === '/stats/prometheus') return void prom(res);
       return send(res, 404, 'not found\n');
     });
     const prometheus = await start(opts.prometheusPort, opts.healthHost ?? host, (req, res) => {
       const p = new URL(req.url ?? '/', 'http://h').pathname;
-      if (p === '/stats/prometheus') return send(res, 200, renderPrometheus(src.stats()), 'text/plain; version=0.0.4');
+      if (p === '/stats/prometheus') return void prom(res);
       return send(res, 404, 'not found\n');
     });
     return {

@@ -32,6 +32,8 @@ export interface ListenerManagerOptions {
   originalDestination?: (socket: net.Socket) => { ip: string; port: number } | undefined;
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
   random?: () => number;
+  /** Bind with SO_REUSEPORT, each worker its own socket (ports must be concrete, not 0). */
+  reusePort?: boolean;
 }
 
 interface ActiveListener {
@@ -158,7 +160,8 @@ export class ListenerManager {
       server.once('error', (err: NodeJS.ErrnoException) => {
         reject(new TrellisError('LISTENER_BIND', `listener: cannot bind ${c.host}:${c.port}: ${err.code ?? err.message}`, { cause: err, context: { listener: c.name } }));
       });
-      server.listen({ host: c.host, port: c.port, exclusive: false }, () => {
+      const reuse = this.#opts.reusePort === true && c.port !== 0;
+      server.listen({ host: c.host, port: c.port, exclusive: reuse, reusePort: reuse }, () => {
         server.removeAllListeners('error');
         server.on('error', (err) => this.#opts.log?.('error', 'listener error', { listener: c.name, error: describeError(err) }));
         resolve(server);

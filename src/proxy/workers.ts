@@ -1,0 +1,179 @@
+/**
+ * `--concurrency N`: N worker processes share the proxy's listeners, the way Envoy runs N
+ * worker threads. The primary process holds the one xDS stream and the admin ports; its
+ * ConfigApplier sends every accepted-for-validation update to all workers over IPC and ACKs only
+ * when every worker applied it (any worker's error is the NACK message, and workers that did
+ * apply keep serving; the next update converges them). Workers bind listeners with SO_REUSEPORT
+ * so the kernel spreads connections without the primary touching them. Stats and /clusters are
+ * summed over workers on request.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import type { XdsJson, XdsTypeUrl } from '../xds/types.ts';
+import { TrellisError } from '../errors.ts';
+import type { ConfigApplier } from './xds/ads-client.ts';
+import { DataPlane, type DataPlaneOptions } from './data-plane.ts';
+import type { Stat } from './admin/stats-format.ts';
+import type { ClusterStatus } from './admin/admin-server.ts';
+
+type ClusterView = ClusterStatus[];
+
+type ToWorker =
+  | { kind: 'apply'; seq: number; typeUrl: XdsTypeUrl; resources: [string, XdsJson][] }
+  | { kind: 'stats'; seq: number }
+  | { kind: 'clusters'; seq: number }
+  | { kind: 'shutdown'; seq: number; timeoutMs: number };
+
+type FromWorker =
+  | { kind: 'done'; seq: number; error?: string }
+  | { kind: 'stats'; seq: number; stats: Stat[] }
+  | { kind: 'clusters'; seq: number; clusters: ClusterView }
+  | { kind: 'up' };
+
+/** The primary side: forks workers and fans config out to them. */
+export class WorkerPool implements ConfigApplier {
+  readonly #workers: Worker[] = [];
+  #seq = 0;
+  readonly #pending = new Map<string, { resolve: (m: FromWorker) => void; reject: (e: Error) => void }>();
+  #closing = false;
+  /** The last state applied per type, replayed to a worker that restarts. */
+  readonly #applied = new Map<XdsTypeUrl, [string, XdsJson][]>();
+
+  static async start(count: number, log?: (level: 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void): Promise<WorkerPool> {
+    const pool = new WorkerPool();
+    await Promise.all(Array.from({ length: count }, () => pool.#fork(log)));
+    return pool;
+  }
+
+  #fork(log?: (level: 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void): Promise<void> {
+    const w = cluster.fork({ TRELLIS_PROXY_WORKER: '1' });
+    this.#workers.push(w);
+    w.on('message', (m: FromWorker) => {
+      if (m.kind === 'up') return;
+      const p = this.#pending.get(`${w.id}:${m.seq}`);
+      if (p) {
+        this.#pending.delete(`${w.id}:${m.seq}`);
+        p.resolve(m);
+      }
+    });
+    w.on('exit', (code, signal) => {
+      const i = this.#workers.indexOf(w);
+      if (i >= 0) this.#workers.splice(i, 1);
+      for (const [key, p] of this.#pending) {
+        if (key.startsWith(`${w.id}:`)) {
+          this.#pending.delete(key);
+          p.reject(new TrellisError('PROXY_WORKER_EXIT', `worker ${w.id} exited (${signal ?? code})`));
+        }
+      }
+      if (!this.#closing) {
+        log?.('error', 'proxy worker died; starting a new one', { worker: w.id, code, signal });
+        void this.#fork(log).then(() => this.#replay(this.#workers[this.#workers.length - 1]));
+      }
+    });
+    return new Promise((resolve, reject) => {
+      w.once('message', (m: FromWorker) => (m.kind === 'up' ? resolve() : reject(new Error('unexpected first message'))));
+      w.once('exit', (code) => reject(new TrellisError('PROXY_WORKER_EXIT', `worker exited during start (${code})`)));
+    });
+  }
+
+  async #replay(w: Worker | undefined): Promise<void> {
+    if (!w) return;
+    for (const [typeUrl, resources] of this.#applied) await this.#ask(w, { kind: 'apply', seq: 0, typeUrl, resources });
+  }
+
+  #ask(w: Worker, msg: ToWorker): Promise<FromWorker> {
+    const seq = ++this.#seq;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(`${w.id}:${seq}`, { resolve, reject });
+      w.send({ ...msg, seq });
+    });
+  }
+
+  async apply(typeUrl: XdsTypeUrl, resources: ReadonlyMap<string, XdsJson>): Promise<void> {
+    const entries = [...resources];
+    const replies = await Promise.all(this.#workers.map((w) => this.#ask(w, { kind: 'apply', seq: 0, typeUrl, resources: entries })));
+    const errors = [...new Set(replies.map((r) => (r.kind === 'done' ? r.error : undefined)).filter((e): e is string => !!e))];
+    if (errors.length > 0) throw new TrellisError('XDS_INVALID', errors.join('; '));
+    this.#applied.set(typeUrl, entries);
+  }
+
+  /** Stats summed over workers by name. */
+  async stats(): Promise<Stat[]> {
+    const all = await Promise.all(this.#workers.map((w) => this.#ask(w, { kind: 'stats', seq: 0 })));
+    const sum = new Map<string, Stat>();
+    for (const r of all) {
+      if (r.kind !== 'stats') continue;
+      for (const s of r.stats) {
+        const prev = sum.get(s.name);
+        sum.set(s.name, prev ? { ...prev, value: prev.value + s.value } : s);
+      }
+    }
+    return [...sum.values()];
+  }
+
+  /** /clusters merged over workers: counters summed per host. */
+  async clusters(): Promise<ClusterView> {
+    const all = await Promise.all(this.#workers.map((w) => this.#ask(w, { kind: 'clusters', seq: 0 })));
+    const byName = new Map<string, ClusterStatus>();
+    for (const r of all) {
+      if (r.kind !== 'clusters') continue;
+      for (const c of r.clusters) {
+        const have = byName.get(c.name);
+        if (!have) {
+          byName.set(c.name, structuredClone(c));
+          continue;
+        }
+        for (const h of c.hosts) {
+          const mine = have.hosts.find((x) => x.address === h.address);
+          if (!mine) {
+            have.hosts.push(structuredClone(h));
+            continue;
+          }
+          mine.activeRequests += h.activeRequests;
+          mine.healthy &&= h.healthy;
+          mine.flags = [...new Set([...mine.flags, ...h.flags])];
+          for (const [k, v] of Object.entries(h.stats)) mine.stats[k] = (mine.stats[k] ?? 0) + v;
+        }
+      }
+    }
+    return [...byName.values()];
+  }
+
+  async shutdown(timeoutMs: number): Promise<void> {
+    this.#closing = true;
+    await Promise.all(this.#workers.map((w) => this.#ask(w, { kind: 'shutdown', seq: 0, timeoutMs }).catch(() => undefined)));
+    for (const w of this.#workers) w.kill();
+  }
+}
+
+/** The worker side: one DataPlane driven by the primary's messages. Resolves when told to shut down. */
+export function runWorker(opts: DataPlaneOptions): Promise<void> {
+  const dp = new DataPlane({ ...opts, reusePort: true });
+  return new Promise((resolve) => {
+    const reply = (m: FromWorker) => process.send?.(m);
+    process.on('message', (m: ToWorker) => {
+      switch (m.kind) {
+        case 'apply':
+          void dp.apply(m.typeUrl, new Map(m.resources)).then(
+            () => reply({ kind: 'done', seq: m.seq }),
+            (err: Error) => reply({ kind: 'done', seq: m.seq, error: err.message }),
+          );
+          return;
+        case 'stats':
+          reply({ kind: 'stats', seq: m.seq, stats: dp.stats() });
+          return;
+        case 'clusters':
+          reply({ kind: 'clusters', seq: m.seq, clusters: dp.clusterView() });
+          return;
+        case 'shutdown':
+          void dp.shutdown(m.timeoutMs).finally(() => {
+            reply({ kind: 'done', seq: m.seq });
+            resolve();
+          });
+          return;
+      }
+    });
+    // The primary going away (crash, SIGKILL) must not leave orphaned workers serving.
+    process.on('disconnect', () => void dp.shutdown(1000).finally(() => process.exit(0)));
+    reply({ kind: 'up' });
+  });
+}

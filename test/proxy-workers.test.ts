@@ -1,0 +1,86 @@
+/**
+ * `trellis proxy --concurrency 2`: two worker processes share the gateway's listener; config
+ * reaches both, stats are summed, a dead worker is replaced and traffic continues, and SIGTERM
+ * leaves no worker behind.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { startEchoServer } from '../src/samples/echo-server.ts';
+import { freePort, startControlPlane, startProxy, stopAll, waitFor } from './support/mesh.ts';
+
+const echo = await startEchoServer({ namespace: 'default', service: 'echo', pod: 'echo-pod', log: () => {} });
+after(async () => {
+  await stopAll();
+  await echo.close();
+});
+
+function childPids(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+test('two workers serve one listener; stats sum; a killed worker is replaced; SIGTERM stops all', async () => {
+  const cp = await startControlPlane({
+    'mesh.yaml': `apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: default}
+spec: {ports: [{name: http, port: 8080}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: echo-1, namespace: default, labels: {kubernetes.io/service-name: echo}}
+addressType: IPv4
+ports: [{name: http, port: ${echo.port}}]
+endpoints: [{addresses: [127.0.0.1]}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: edge, namespace: default}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http: [{route: [{destination: {host: echo}}]}]
+`,
+  });
+  const port = await freePort();
+  const gw = await startProxy(cp, { kind: 'router', workload: 'gw-workers', labels: { istio: 'ingressgateway' }, metadata: { TRELLIS_GATEWAY_PORTS: { '80': port } }, extraArgs: ['--concurrency', '2'] });
+  const workers = childPids(gw.child.pid!);
+  assert.equal(workers.length, 2, `expected 2 workers, got ${workers}`);
+
+  const n = 60;
+  for (let i = 0; i < n; i++) {
+    // New connection per request so both workers take some.
+    const res = await fetch(`http://127.0.0.1:${port}/x${i}`, { headers: { connection: 'close' } });
+    assert.equal(res.status, 200);
+    await res.text();
+  }
+  const stats = await (await fetch(`http://127.0.0.1:${gw.ports.admin}/stats?format=json`)).json() as { stats: { name: string; value: number }[] };
+  const total = stats.stats.filter((s) => s.name.endsWith('.downstream_rq_2xx')).reduce((a, s) => a + s.value, 0);
+  assert.equal(total, n);
+
+  process.kill(workers[0], 'SIGKILL');
+  await waitFor('a replacement worker', () => childPids(gw.child.pid!).filter((p) => p !== workers[0]).length === 2, 15_000, 100);
+  await waitFor('traffic after replacement', async () => {
+    for (let i = 0; i < 10; i++) {
+      const res = await fetch(`http://127.0.0.1:${port}/after`, { headers: { connection: 'close' } });
+      if (res.status !== 200) return false;
+      await res.text();
+    }
+    return true;
+  }, 15_000, 200);
+
+  const pids = childPids(gw.child.pid!);
+  await gw.stop('SIGTERM');
+  await waitFor('workers gone', () => pids.every((p) => { try { process.kill(p, 0); return false; } catch { return true; } }), 10_000, 100);
+});
