@@ -75,10 +75,8 @@ export function loadAssignment(snapshot: MeshSnapshot, c: OutboundCluster, proxy
   const localities: Json[] = [];
   for (const k of keys) {
     const g = groups.get(k)!;
-    const le: Json = {};
-    if (g.locality.region !== '' || g.locality.zone !== '' || g.locality.subzone !== '') {
-      le.locality = { region: g.locality.region, zone: g.locality.zone, sub_zone: g.locality.subzone };
-    }
+    // Always present: gRPC rejects a LocalityLbEndpoints without a locality (Istio always sends one).
+    const le: Json = { locality: { region: g.locality.region, zone: g.locality.zone, sub_zone: g.locality.subzone } };
     le.lb_endpoints = g.eps.map((e) => ({
       endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
       load_balancing_weight: e.weight,

@@ -18,7 +18,7 @@ import { sidecarListeners } from './listeners-sidecar.ts';
 import type { RouteRequest } from './listeners-sidecar.ts';
 import { gatewayListeners } from './listeners-gateway.ts';
 import type { GatewayRouteRequest } from './listeners-gateway.ts';
-import { isProxyless, proxylessListeners } from './listeners-grpc.ts';
+import { isProxyless, proxylessCluster, proxylessListeners, proxylessRouteConfig } from './listeners-grpc.ts';
 import { buildRoutes, routeInputs } from './route-bridge.ts';
 import { secretsFor } from './secrets.ts';
 import { checkConsistency, repairRouteClusters } from './consistency.ts';
@@ -41,7 +41,7 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): XdsResource
   const scope = proxyScope(snapshot, proxy);
   const proxyless = proxy.kind === 'sidecar' && isProxyless(proxy);
   const plan = planOutboundClusters(snapshot, proxy, scope);
-  const clusters: XdsJson[] = plan.map((c) => outboundCluster(snapshot, c));
+  const clusters: XdsJson[] = plan.map((c) => (proxyless ? proxylessCluster(outboundCluster(snapshot, c)) : outboundCluster(snapshot, c)));
   const locality = proxyLocality(proxy);
   const assignments: XdsJson[] = plan.filter((c) => c.eds && c.service.resolution === 'STATIC' && c.policy.loadBalancer?.simple !== 'PASSTHROUGH').map((c) => loadAssignment(snapshot, c, locality));
   const inbound = proxy.kind === 'sidecar' && !proxyless ? inboundPorts(snapshot, proxy, scope) : [];
@@ -63,7 +63,10 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): XdsResource
     const c = parseOutboundClusterName(cluster);
     return c === undefined ? undefined : hashPolicyFor(snapshot, c.host, c.subset, c.port, proxy.namespace);
   };
-  for (const [name, rc] of routes) routes.set(name, addHashPolicies(repairRouteClusters(rc, (c) => clusterNames.has(c)), hashFor));
+  for (const [name, rc] of routes) {
+    const fixed = addHashPolicies(repairRouteClusters(rc, (c) => clusterNames.has(c)), hashFor);
+    routes.set(name, proxyless ? proxylessRouteConfig(fixed) : fixed);
+  }
 
   const set = new Map<XdsTypeUrl, ReadonlyMap<string, XdsJson>>([
     [TypeUrl.Cluster, clusterMap],

@@ -60,3 +60,26 @@ export function proxylessListeners(proxy: ProxyNode, scope: ProxyScope, domainSu
   const routes: RouteRequest[] = [...ports].sort((a, b) => a - b).map((port) => ({ kind: 'sidecar', name: sidecarOutboundRouteName(port), port }));
   return { listeners: [...listeners.values()], routes };
 }
+
+/**
+ * Route configurations as gRPC accepts them: gRPC NACKs a whole RouteConfiguration holding a
+ * route with an action it does not implement (direct_response, redirect), so those routes are
+ * dropped (a request then matches a later route or fails UNAVAILABLE), and the sidecar catch-all
+ * virtual host (`*`: allow_any / block_all) goes away (a proxyless client only dials named services).
+ */
+export function proxylessRouteConfig(rc: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const vhosts = ((rc.virtual_hosts as Json[] | undefined) ?? [])
+    .filter((vh) => !((vh.domains as string[] | undefined) ?? []).includes('*'))
+    .map((vh) => ({ ...vh, routes: ((vh.routes as Json[] | undefined) ?? []).filter((r) => r.route !== undefined) }));
+  return { ...rc, virtual_hosts: vhosts };
+}
+
+/**
+ * A cluster as gRPC accepts it: grpc-js implements ROUND_ROBIN and RING_HASH only and NACKs other
+ * `lb_policy` values, so LEAST_REQUEST (Istio's default), RANDOM and MAGLEV become ROUND_ROBIN.
+ */
+export function proxylessCluster(c: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  if (c.lb_policy === 'ROUND_ROBIN' || c.lb_policy === 'RING_HASH' || c.lb_policy === undefined) return { ...c };
+  const { maglev_lb_config: _m, ...rest } = c;
+  return { ...rest, lb_policy: 'ROUND_ROBIN' };
+}
