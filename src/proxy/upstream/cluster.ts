@@ -70,6 +70,7 @@ export class Cluster implements ClusterHandle {
     if (config.type === 'STATIC' || config.type === 'LOGICAL_DNS') this.setAssignment(config.loadAssignment);
     if (config.type === 'STRICT_DNS') {
       this.#assignment = config.loadAssignment;
+      void this.refreshDns();
       this.#dnsTimer = deps.clock.setInterval(() => void this.refreshDns(), config.dnsRefreshRateMs);
     }
   }
