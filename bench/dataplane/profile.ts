@@ -1,0 +1,35 @@
+/**
+ * `--profile`: the Trellis proxies run under `node --cpu-prof`; this reads the `.cpuprofile`
+ * files they write on exit and lists the top frames by self time (sample counts times the
+ * mean sampling interval), which is where the issue wants us to look when we fall short.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+interface CpuNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }
+interface CpuProfile { nodes: CpuNode[]; startTime: number; endTime: number; samples?: number[] }
+
+/** One frame's self time. */
+export interface Frame { frame: string; selfMs: number; percent: number }
+
+/** Top frames by self time of one .cpuprofile file. */
+export function topFrames(file: string, root: string, n = 15): Frame[] {
+  const prof = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const totalHits = prof.nodes.reduce((s, x) => s + (x.hitCount ?? 0), 0) || 1;
+  const msPerHit = (prof.endTime - prof.startTime) / 1000 / totalHits;
+  const byFrame = new Map<string, number>();
+  for (const node of prof.nodes) {
+    const cf = node.callFrame;
+    const where = cf.url ? `${cf.url.startsWith('file://') ? relative(root, cf.url.slice(7)) : cf.url}:${cf.lineNumber + 1}` : '';
+    const key = `${cf.functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
+    byFrame.set(key, (byFrame.get(key) ?? 0) + (node.hitCount ?? 0));
+  }
+  return [...byFrame.entries()].sort((a, b) => b[1] - a[1]).slice(0, n)
+    .map(([frame, hits]) => ({ frame, selfMs: hits * msPerHit, percent: (hits / totalHits) * 100 }));
+}
+
+/** The .cpuprofile files written into `dir` since `sinceMs`. */
+export function profilesIn(dir: string, since: number): string[] {
+  return readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && f.startsWith('trellis-'))
+    .map((f) => join(dir, f)).filter((f) => Number(/-(\d+)\.cpuprofile$/.exec(f)?.[1] ?? 0) >= since);
+}

@@ -1,0 +1,221 @@
+/**
+ * Trellis paths: one `trellis control` over a mesh config generated here, and `trellis proxy`
+ * processes driven by it over xDS, in explicit capture (node metadata places listeners on free
+ * loopback ports, see src/control/translate/listeners-sidecar.ts and listeners-gateway.ts):
+ *   - 1 hop: a router (gateway) with an Istio Gateway on port 8080 (TRELLIS_GATEWAY_PORTS remaps
+ *     it) and a VirtualService sending everything to the `bench-upstream` Service;
+ *   - 2 hops: client sidecar outbound listener (TRELLIS_OUTBOUND_PORTS) -> Service `srv-plain`
+ *     whose EndpointSlice points at the server sidecar's inbound listener (TRELLIS_INBOUND_PORTS)
+ *     -> the upstream (TRELLIS_APP_PORTS);
+ *   - 2 hops mTLS: client sidecar with a DestinationRule `tls: MUTUAL` (bench certificate files)
+ *     -> a TLS-terminating server-side proxy -> upstream. Sidecar inbound listeners cannot
+ *     terminate TLS from files yet (no PeerAuthentication in translation), so the server side is a
+ *     Trellis router with an Istio Gateway server `tls: MUTUAL` on the same files. Once the mesh CA
+ *     lands, set `TrellisMtlsMode = 'istio'` (DestinationRule ISTIO_MUTUAL, PeerAuthentication
+ *     STRICT, server side a real sidecar inbound listener).
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import type { SetupContext } from './context.ts';
+import type { PathDef } from './paths.ts';
+import { freePort, parsePathId, waitFor200 } from './paths.ts';
+import type { Proc } from './procs.ts';
+import { logTail, startProc } from './procs.ts';
+
+/** The one-line switch: 'files' = bench certificates (today), 'istio' = the mesh's own ISTIO_MUTUAL. */
+export const TrellisMtlsMode: 'files' | 'istio' = 'files';
+
+const Ns = 'bench';
+
+function service(name: string, selector: string | undefined): string {
+  return `apiVersion: v1
+kind: Service
+metadata: {name: ${name}, namespace: ${Ns}}
+spec:
+${selector ? `  selector: {app: ${selector}}\n` : ''}  ports:
+  - {name: http, port: 8080, protocol: TCP}
+`;
+}
+
+function slice(name: string, port: number): string {
+  return `apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: ${name}-1
+  namespace: ${Ns}
+  labels: {kubernetes.io/service-name: ${name}}
+addressType: IPv4
+ports:
+- {name: http, port: ${port}, protocol: TCP}
+endpoints:
+- addresses: [127.0.0.1]
+  conditions: {ready: true}
+`;
+}
+
+/** A 2-hop path's Service (`srv-<path id>`) and the port its server-side proxy listens on. */
+interface TwoHop { id: string; tls: boolean; serverPort: number }
+
+function svcName(id: string): string {
+  return `srv-${id}`;
+}
+
+function meshConfig(upstream: number, twoHops: readonly TwoHop[], ctx: SetupContext): string {
+  const c = ctx.certs;
+  const mtlsGateways = TrellisMtlsMode === 'files' ? twoHops.filter((t) => t.tls).map((t) => `mtls-${t.id}`) : [];
+  const docs = [
+    `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${Ns}}\n`,
+    service('bench-upstream', undefined), slice('bench-upstream', upstream),
+    `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: bench-gw, namespace: ${Ns}}
+spec:
+  selector: {istio: bench-gw}
+  servers:
+  - port: {number: 8080, name: http, protocol: HTTP}
+    hosts: ["*"]
+`,
+    `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bench-upstream, namespace: ${Ns}}
+spec:
+  hosts: ["*"]
+  gateways: [${['bench-gw', ...mtlsGateways].join(', ')}]
+  http:
+  - route:
+    - destination: {host: bench-upstream.${Ns}.svc.cluster.local, port: {number: 8080}}
+`,
+  ];
+  for (const t of twoHops) {
+    const name = svcName(t.id);
+    const serverIsSidecar = !t.tls || TrellisMtlsMode === 'istio';
+    docs.push(service(name, serverIsSidecar ? name : undefined), slice(name, t.serverPort));
+    if (!t.tls) continue;
+    if (TrellisMtlsMode === 'files' && c) {
+      docs.push(`apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: mtls-${t.id}, namespace: ${Ns}}
+spec:
+  selector: {istio: mtls-${t.id}}
+  servers:
+  - port: {number: 8443, name: https, protocol: HTTPS}
+    hosts: ["*"]
+    tls: {mode: MUTUAL, serverCertificate: ${c.serverCert}, privateKey: ${c.serverKey}, caCertificates: ${c.ca}}
+`, `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ${name}, namespace: ${Ns}}
+spec:
+  host: ${name}.${Ns}.svc.cluster.local
+  trafficPolicy:
+    tls: {mode: MUTUAL, clientCertificate: ${c.clientCert}, privateKey: ${c.clientKey}, caCertificates: ${c.ca}, sni: ${c.serverName}, subjectAltNames: [${c.serverName}]}
+`);
+    } else {
+      docs.push(`apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ${name}, namespace: ${Ns}}
+spec:
+  host: ${name}.${Ns}.svc.cluster.local
+  trafficPolicy:
+    tls: {mode: ISTIO_MUTUAL}
+`, `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: ${name}, namespace: ${Ns}}
+spec:
+  selector: {matchLabels: {app: ${name}}}
+  mtls: {mode: STRICT}
+`);
+    }
+  }
+  return docs.join('---\n');
+}
+
+async function waitFile(file: string, ms: number, alive: () => boolean): Promise<Record<string, unknown> | undefined> {
+  const end = Date.now() + ms;
+  while (Date.now() < end && alive()) {
+    if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return undefined;
+}
+
+/** Why `--concurrency 2` cannot be measured yet, or undefined when the proxy implements it. */
+export function trellisConcurrencyGap(ctx: SetupContext): string | undefined {
+  const r = spawnSync(join(ctx.root, 'node_modules/.bin/node'), [join(ctx.root, 'bin/trellis.js'), 'proxy', '--help'], { encoding: 'utf8', timeout: 20000 });
+  const help = `${r.stdout}${r.stderr}`;
+  if (!help.includes('--concurrency')) return 'trellis proxy has no --concurrency flag';
+  if (/currently 1 process/.test(help)) return 'trellis proxy --concurrency is accepted but runs one process (proxy --help: "currently 1 process")';
+  return undefined;
+}
+
+/** Starts the control plane and Trellis proxies for the requested trellis-* paths. */
+export async function setupTrellis(ids: readonly string[], ctx: SetupContext): Promise<PathDef[]> {
+  const node = join(ctx.root, 'node_modules/.bin/node');
+  const cli = join(ctx.root, 'bin/trellis.js');
+  const defs = ids.map((id) => {
+    const p = parsePathId(id);
+    const def: PathDef = { id, family: 'trellis', hops: p.hops, tls: p.tls, concurrency: p.concurrency, url: '', host: '', pgids: [], proxies: p.hops };
+    return def;
+  });
+  if (defs.length === 0) return defs;
+  const fail = (why: string) => { for (const d of defs) d.unavailable ??= why; return defs; };
+  if (!existsSync(cli)) return fail('bin/trellis.js missing');
+  if (defs.some((d) => d.tls) && ctx.certs === undefined) for (const d of defs) if (d.tls) d.unavailable = 'openssl not installed (no certificates)';
+  if (defs.some((d) => d.concurrency > 1)) {
+    const gap = trellisConcurrencyGap(ctx);
+    if (gap) for (const d of defs) if (d.concurrency > 1) d.unavailable = gap;
+  }
+
+  const twoHops: TwoHop[] = [];
+  for (const d of defs) if (d.hops === 2 && !d.unavailable) twoHops.push({ id: d.id, tls: d.tls, serverPort: await freePort() });
+  const dir = join(ctx.workDir, 'trellis-mesh');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'mesh.yaml'), meshConfig(ctx.upstreamPort, twoHops, ctx));
+  const controlReady = join(ctx.workDir, 'trellis-control.ready');
+  const control = startProc('trellis-control', node, [cli, 'control', '--config', dir, '--xds-port', '0', '--debug-port', '0', '--ready-file', controlReady, '--log-level', 'warn'], { logDir: ctx.logDir, cwd: ctx.root });
+  const cr = await waitFile(controlReady, 30000, () => control.exitCode === undefined);
+  if (cr === undefined) return fail(`trellis control did not start: ${logTail(control, 400).replace(/\s+/g, ' ')}`);
+  const xds = `127.0.0.1:${String(cr.xds)}`;
+
+  const proxy = async (name: string, kind: 'sidecar' | 'router', labels: string, metadata: Record<string, unknown>, concurrency: number): Promise<Proc> => {
+    const ready = join(ctx.workDir, `${name}.ready`);
+    const nodeArgs = ctx.profileDir ? ['--cpu-prof', '--cpu-prof-dir', ctx.profileDir, '--cpu-prof-name', `trellis-${name}-${Date.now()}.cpuprofile`] : [];
+    const p = startProc(name, node, [...nodeArgs, cli, 'proxy', '--xds', xds, '--kind', kind, '--node-id', `${kind}~127.0.0.1~${name}.${Ns}~${Ns}.svc.cluster.local`,
+      '--namespace', Ns, '--workload', name, '--labels', labels, '--metadata', JSON.stringify(metadata), '--admin-port', '0', '--health-port', '0', '--prometheus-port', '0',
+      '--concurrency', String(concurrency), '--drain-timeout', '1s', '--ready-file', ready, '--log-level', 'warn'], { logDir: ctx.logDir, cwd: ctx.root });
+    const r = await waitFile(ready, 30000, () => p.exitCode === undefined);
+    if (r === undefined) throw new Error(`trellis proxy ${name} did not start: ${logTail(p, 400).replace(/\s+/g, ' ')}`);
+    return p;
+  };
+
+  for (const def of defs) {
+    if (def.unavailable) continue;
+    const c = def.concurrency;
+    const tag = `${def.id}`;
+    const front = await freePort();
+    try {
+      const procs: Proc[] = [];
+      if (def.hops === 1) {
+        procs.push(await proxy(tag, 'router', 'istio=bench-gw', { TRELLIS_GATEWAY_PORTS: { 8080: front } }, c));
+        def.host = 'bench.local';
+        def.h2Url = `http://127.0.0.1:${front}/`;
+      } else {
+        const t = twoHops.find((x) => x.id === def.id)!;
+        const name = svcName(def.id);
+        const sidecarServer = { TRELLIS_INBOUND_PORTS: { 8080: t.serverPort }, TRELLIS_APP_PORTS: { 8080: ctx.upstreamPort }, TRELLIS_OUTBOUND_PORTS: { 8080: await freePort() } };
+        procs.push(def.tls && TrellisMtlsMode === 'files'
+          ? await proxy(`${tag}-server`, 'router', `istio=mtls-${def.id}`, { TRELLIS_GATEWAY_PORTS: { 8443: t.serverPort } }, c)
+          : await proxy(`${tag}-server`, 'sidecar', `app=${name}`, sidecarServer, c));
+        procs.push(await proxy(`${tag}-client`, 'sidecar', `app=${tag}-client`, { TRELLIS_OUTBOUND_PORTS: { 8080: front } }, c));
+        def.host = `${name}.${Ns}.svc.cluster.local`;
+      }
+      def.pgids = procs.map((x) => x.pid);
+      def.url = `http://127.0.0.1:${front}/`;
+      const ok = await waitFor200(def.url, def.host, 20000, () => procs.every((x) => x.exitCode === undefined));
+      if (!ok.ok) def.unavailable = `no 200 through the path (last status ${ok.last || 'connection refused'}): ${procs.map((x) => logTail(x, 250)).join(' | ').replace(/\s+/g, ' ')}`;
+    } catch (err) {
+      def.unavailable = (err as Error).message;
+    }
+  }
+  return defs;
+}

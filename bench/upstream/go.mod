@@ -1,0 +1,3 @@
+module trellis/bench/upstream
+
+go 1.24
