@@ -176,3 +176,34 @@ test('route timeout -> 504 UT; per-try timeout retries to a fast endpoint; timeo
   assert.deepEqual([p.status, p.body], [200, 'fast']);
   assert.equal(slowHits - before, 1);
 });
+
+test('stream idle timeout (route idle_timeout) -> 408 "stream timeout" SI; grpc-timeout header becomes the route timeout when grpc_timeout_header_max is set', async (t) => {
+  const hang = await startBackend(() => { /* never answers */ });
+  const cm = new StaticClusterManager({ hang: { endpoints: [hang.endpoint] } });
+  const ends: StreamInfo[] = [];
+  const sub = (m: unknown) => ends.push(m as StreamInfo);
+  diagnostics.subscribe('trellis:http:request-end', sub);
+  t.after(() => diagnostics.unsubscribe('trellis:http:request-end', sub));
+  const proxy = await startProxy({
+    clusterManager: cm,
+    config: hcmConfig({
+      virtual_hosts: [{
+        name: 'vh', domains: ['*'], routes: [
+          { match: { prefix: '/idle' }, route: { cluster: 'hang', idle_timeout: '0.15s' } },
+          { match: { prefix: '/grpc' }, route: { cluster: 'hang', max_stream_duration: { grpc_timeout_header_max: '0s' } } },
+        ],
+      }],
+    }),
+  });
+  t.after(async () => { await proxy.close(); await hang.close(); cm.close(); });
+  const r = await request1(proxy.port, { path: '/idle' });
+  assert.deepEqual([r.status, r.body], [408, 'stream timeout']);
+  const t0 = Date.now();
+  const g = await request2(proxy.h2cPort, { path: '/grpc', method: 'POST', headers: { 'content-type': 'application/grpc', 'grpc-timeout': '200m' }, body: '' });
+  assert.equal(g.status, 200);
+  assert.equal(g.headers['grpc-status'], '14');
+  assert.ok(Date.now() - t0 < 1000);
+  await new Promise((res) => setTimeout(res, 30));
+  assert.ok(ends.some((i) => i.responseFlags.has('SI') && i.responseCode === 408));
+  assert.ok(ends.some((i) => i.responseFlags.has('UT') && i.grpcStatus === 14));
+});

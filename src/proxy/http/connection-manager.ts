@@ -121,6 +121,8 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   const maxConcurrentStreams = optUint(h2o.max_concurrent_streams, `${path}.http2_protocol_options.max_concurrent_streams`) ?? 1024;
   const initialWindowSize = optUint(h2o.initial_stream_window_size, `${path}.http2_protocol_options.initial_stream_window_size`);
   const prematureResetLimit = opts.prematureResetLimit ?? 500;
+  const streamIdleTimeoutMs = optDurationMs(c.stream_idle_timeout, `${path}.stream_idle_timeout`) ?? 300_000;
+  const maxStreamDurationMs = optDurationMs(common.max_stream_duration, `${path}.common_http_protocol_options.max_stream_duration`) ?? 0;
   const stripAnyHostPort = optBool(c.strip_any_host_port, `${path}.strip_any_host_port`) ?? false;
 
   const table = (): CompiledRouteTable | undefined => staticTable ?? opts.routeProvider!.get(rdsName!);
@@ -129,6 +131,8 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   // ---- per request -------------------------------------------------------------------------
   function onRequest(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void {
     const isH2 = req.httpVersionMajor === 2;
+    // A stream the client already reset (HTTP/2 rapid reset) has nothing left to serve.
+    if (res.destroyed || (isH2 && (req as Http2ServerRequest).stream.destroyed)) return;
     const sink = responseSink(res, isH2);
     const socket = req.socket as Socket;
     const tls = (socket as TLSSocket).encrypted === true;
@@ -156,7 +160,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     const hasBody = isH2
       ? !(req as Http2ServerRequest).stream.endAfterHeaders
       : (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0'));
-    if (hasBody) req.on('data', (d: Buffer) => { info.bytesReceived += d.length; });
+    if (hasBody) req.on('data', (d: Buffer) => { info.bytesReceived += d.length; stream.touch(); });
     req.on('error', () => ac.abort());
     res.on('close', () => {
       if (!res.writableFinished) ac.abort();
@@ -167,7 +171,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     });
     const stream = new HttpStream({
       info, headers, path: pathWithQuery, authority, body: hasBody ? req : null, sink, routeTable: table(), random,
-      serverName, serverHeader, downstreamSignal: ac.signal,
+      serverName, serverHeader, downstreamSignal: ac.signal, abort: () => ac.abort(), streamIdleTimeoutMs, maxStreamDurationMs,
     });
     if (rawCount > maxHeadersCount || headerBytes > maxHeaderBytes) {
       stream.sendLocalReply(431, 'Request Header Fields Too Large', { details: 'too_many_headers' });

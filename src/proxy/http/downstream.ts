@@ -120,7 +120,7 @@ export function responseSink(res: ServerResponse | Http2ServerResponse, http2: b
       setImmediate(flush);
     },
     write(chunk) {
-      if (res.destroyed || res.writableEnded) return undefined;
+      if (res.destroyed || res.writableEnded || (http2 && (res as Http2ServerResponse).stream.destroyed)) return undefined;
       if (r.write(chunk)) return undefined;
       return Promise.race([once(res, 'drain'), once(res, 'close')]).then(() => undefined, () => undefined);
     },

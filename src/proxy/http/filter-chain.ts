@@ -89,6 +89,12 @@ export interface HttpStreamInit {
   readonly serverName: string | undefined;
   readonly serverHeader: 'OVERWRITE' | 'APPEND_IF_ABSENT' | 'PASS_THROUGH';
   readonly downstreamSignal: AbortSignal;
+  /** Aborts `downstreamSignal` (the stream gave up: idle / duration timeout). */
+  readonly abort: () => void;
+  /** HCM stream_idle_timeout in ms (0 = disabled); a route's idle_timeout overrides it. */
+  readonly streamIdleTimeoutMs: number;
+  /** HCM common_http_protocol_options.max_stream_duration in ms (0 = disabled); a route's overrides it. */
+  readonly maxStreamDurationMs: number;
 }
 
 /** One request/response exchange as filters see it. */
@@ -118,6 +124,11 @@ export class HttpStream implements HeaderSource {
   private readonly serverName: string | undefined;
   private readonly serverHeader: HttpStreamInit['serverHeader'];
   private readonly routeRandom: number;
+  private readonly abortStream: () => void;
+  private idleMs = 0;
+  private closed = false;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private durationTimer: NodeJS.Timeout | undefined;
 
   constructor(init: HttpStreamInit) {
     this.info = init.info;
@@ -134,7 +145,36 @@ export class HttpStream implements HeaderSource {
     this.serverName = init.serverName;
     this.serverHeader = init.serverHeader;
     this.downstreamSignal = init.downstreamSignal;
+    this.abortStream = init.abort;
     this.clearRouteCache();
+    const a = this.route?.action.kind === 'route' ? this.route.action : undefined;
+    this.idleMs = a?.idleTimeoutMs ?? init.streamIdleTimeoutMs;
+    const maxMs = a?.maxStreamDurationMs ?? init.maxStreamDurationMs;
+    if (this.idleMs > 0) this.touch();
+    if (maxMs > 0) this.durationTimer = setTimeout(() => this.giveUp('DT', 'downstream duration timeout', 'max_duration_timeout'), maxMs).unref();
+  }
+
+  /** Activity on the stream: restarts the idle timer (stream_idle_timeout / route idle_timeout). */
+  touch(): void {
+    if (this.idleMs <= 0 || this.info.completed || this.closed) return;
+    if (this.idleTimer) this.idleTimer.refresh();
+    else this.idleTimer = setTimeout(() => this.giveUp('SI', 'stream timeout', 'stream_idle_timeout'), this.idleMs).unref();
+  }
+
+  /** Envoy on idle/duration timeouts: 408 when the response has not started, otherwise reset. */
+  private giveUp(flag: ResponseFlag, body: string, details: string): void {
+    if (this.info.completed) return;
+    this.info.responseFlags.add(flag);
+    if (!this.sink.headersSent) this.sendLocalReply(408, body, { details });
+    else this.resetDownstream();
+    this.abortStream();
+  }
+
+  /** Stop the stream's timers (the response is finished or the stream is gone). */
+  clearTimers(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.durationTimer) clearTimeout(this.durationTimer);
+    this.idleTimer = this.durationTimer = undefined;
   }
 
   /** Re-run route matching (after a filter changed headers or the path). */
@@ -195,6 +235,7 @@ export class HttpStream implements HeaderSource {
   /** Write a body chunk; resolves when it may continue (backpressure). */
   writeBody(chunk: Uint8Array): Promise<void> | undefined {
     this.info.bytesSent += chunk.byteLength;
+    this.touch();
     return this.sink.write(chunk);
   }
 
@@ -205,6 +246,7 @@ export class HttpStream implements HeaderSource {
       if (typeof gs === 'string') this.info.grpcStatus = Number(gs);
     }
     this.info.completed = true;
+    this.clearTimers();
     this.sink.end(trailers);
   }
 
@@ -243,6 +285,8 @@ export class HttpStream implements HeaderSource {
 
   /** Notify filters the stream is over. */
   complete(): void {
+    this.closed = true;
+    this.clearTimers();
     for (const f of this.filters) {
       try {
         f.onStreamComplete?.(this);

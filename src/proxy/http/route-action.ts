@@ -100,6 +100,8 @@ export interface ForwardAction {
   readonly timeoutMs: number;
   readonly idleTimeoutMs: number | undefined;
   readonly maxStreamDurationMs: number | undefined;
+  /** max_stream_duration.grpc_timeout_header_max: when set, a request's grpc-timeout becomes the route timeout, capped by it (0 = no cap). */
+  readonly grpcTimeoutHeaderMaxMs: number | undefined;
   readonly retryPolicy: RetryPolicy | undefined;
   readonly hedgePolicy: HedgePolicy | undefined;
   readonly mirrors: readonly MirrorPolicy[];
@@ -263,6 +265,7 @@ export function compileForwardAction(o: Json, path: string, vhost: Json, vhostPa
     timeoutMs: optDurationMs(o.timeout, `${path}.timeout`) ?? DEFAULT_ROUTE_TIMEOUT_MS,
     idleTimeoutMs: optDurationMs(o.idle_timeout, `${path}.idle_timeout`),
     maxStreamDurationMs: msd ? optDurationMs(msd.max_stream_duration, `${path}.max_stream_duration.max_stream_duration`) : undefined,
+    grpcTimeoutHeaderMaxMs: msd ? optDurationMs(msd.grpc_timeout_header_max, `${path}.max_stream_duration.grpc_timeout_header_max`) : undefined,
     // A route's retry/hedge policy replaces the virtual host's (they do not merge).
     retryPolicy: compileRetryPolicy(o.retry_policy, `${path}.retry_policy`) ?? compileRetryPolicy(vhost.retry_policy, `${vhostPath}.retry_policy`),
     hedgePolicy: compileHedgePolicy(o.hedge_policy, `${path}.hedge_policy`) ?? compileHedgePolicy(vhost.hedge_policy, `${vhostPath}.hedge_policy`),

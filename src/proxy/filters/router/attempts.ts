@@ -58,7 +58,11 @@ class Driver {
   private readonly startedAt = performance.now();
   private readonly previous: string[] = [];
   private retriesExhausted = false;
-  private readonly onDownstreamAbort = () => this.abortAll('DC');
+  private readonly onDownstreamAbort = () => {
+    const f = this.p.stream.info.responseFlags;
+    // Our own stream timeouts (SI/DT) abort the downstream signal too; only a client going away is DC.
+    this.abortAll(f.has('SI') || f.has('DT') ? undefined : 'DC');
+  };
 
   constructor(plan: AttemptPlan, finish: () => void) {
     this.p = plan;
@@ -66,6 +70,12 @@ class Driver {
   }
 
   start(): void {
+    if (this.p.stream.downstreamSignal.aborted) {
+      this.done = true;
+      this.p.stream.info.responseFlags.add('DC');
+      this.finish();
+      return;
+    }
     if (this.p.timeoutMs > 0) this.globalTimer = setTimeout(() => this.onGlobalTimeout(), this.p.timeoutMs);
     this.p.stream.downstreamSignal.addEventListener('abort', this.onDownstreamAbort, { once: true });
     this.startAttempt(false, false);
@@ -254,6 +264,7 @@ class Driver {
     for (const [k, v] of Object.entries(res.headers)) if (!HOP_BY_HOP.includes(k) && k.charCodeAt(0) !== 58) headers[k] = v;
     headers['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - this.startedAt));
     if (this.p.attemptCountInResponse) headers['x-envoy-attempt-count'] = String(this.attempts);
+    const aborted = new Promise<void>((r) => a.ac.signal.addEventListener('abort', () => r(), { once: true }));
     try {
       s.writeHeaders(res.status, headers);
       if (s.method === 'HEAD') {
@@ -262,7 +273,8 @@ class Driver {
         for await (const chunk of res.body) {
           if (a.ac.signal.aborted) break;
           const w = s.writeBody(chunk);
-          if (w) await w;
+          // A reset downstream never drains: the abort must also end the wait.
+          if (w) await Promise.race([w, aborted]);
         }
       }
       if (a.ac.signal.aborted) throw new Error('aborted');

@@ -101,7 +101,12 @@ async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContex
     const v = headerString(h, name);
     return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
   };
-  const timeoutMs = ctl('x-envoy-upstream-rq-timeout-ms') ?? a.timeoutMs;
+  let timeoutMs = ctl('x-envoy-upstream-rq-timeout-ms') ?? a.timeoutMs;
+  if (a.grpcTimeoutHeaderMaxMs !== undefined) {
+    // gRPC deadline propagation: grpc-timeout replaces the route timeout, capped by grpc_timeout_header_max (0 = no cap).
+    const g = grpcTimeoutMs(headerString(h, 'grpc-timeout'));
+    if (g !== undefined) timeoutMs = a.grpcTimeoutHeaderMaxMs > 0 ? Math.min(g, a.grpcTimeoutHeaderMaxMs) : g;
+  }
   const retryOnHeader = headerString(h, 'x-envoy-retry-on');
   const headers: HeaderMap = {};
   for (const [k, v] of Object.entries(h)) if (!CONTROL_HEADERS.includes(k)) headers[k] = v;
@@ -137,6 +142,14 @@ async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContex
     attemptCountInResponse: m.virtualHost.includeAttemptCountInResponse,
     random: ctx.random,
   });
+}
+
+const GRPC_UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+
+/** Parse a grpc-timeout header ("100m", "5S") into ms; undefined when absent or malformed. */
+export function grpcTimeoutMs(v: string | undefined): number | undefined {
+  const m = v === undefined ? null : /^(\d{1,8})([HMSmun])$/.exec(v);
+  return m ? Math.max(1, Math.ceil(Number(m[1]) * GRPC_UNITS[m[2]])) : undefined;
 }
 
 /** The LB hash from the route's hash policies (the first terminal match stops, as Envoy). */
