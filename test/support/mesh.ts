@@ -101,6 +101,8 @@ export interface ControlPlaneProc extends Proc {
   write(name: string, yaml: string): void;
   remove(name: string): void;
   syncz(): Promise<SynczEntry[]>;
+  /** Kills the control plane and starts a new one on the same config dir and xDS port. */
+  restart(): Promise<void>;
 }
 
 export interface SynczEntry {
@@ -121,28 +123,45 @@ export async function startControlPlane(files: Record<string, string> = {}): Pro
   rmSync(configDir, { recursive: true, force: true });
   (await import('node:fs')).mkdirSync(configDir);
   for (const [name, yaml] of Object.entries(files)) write(name, yaml);
-  const readyFile = join(dir, 'control.ready');
-  const proc = spawnTrellis(['control', '--config', configDir, '--xds-port', '0', '--debug-port', '0', '--ready-file', readyFile, '--log-level', 'warn']);
-  const ready = await waitFor('control plane ready file', () => {
-    if (proc.child.exitCode !== null) throw new Error(`control plane exited: ${proc.output()}`);
-    return readJson<{ xds: number; debug: number }>(readyFile);
-  });
-  return {
-    ...proc,
+  let readyFile = join(dir, 'control.ready');
+  const launch = async (xdsPort: number) => {
+    const proc = spawnTrellis(['control', '--config', configDir, '--xds-port', String(xdsPort), '--debug-port', '0', '--ready-file', readyFile, '--log-level', 'warn']);
+    const ready = await waitFor('control plane ready file', () => {
+      if (proc.child.exitCode !== null) throw new Error(`control plane exited: ${proc.output()}`);
+      return readJson<{ xds: number; debug: number }>(readyFile);
+    });
+    return { proc, ready };
+  };
+  let current = await launch(0);
+  const xdsPort = current.ready.xds;
+  const cp: ControlPlaneProc = {
+    get child() {
+      return current.proc.child;
+    },
+    output: () => current.proc.output(),
     stop: async (s) => {
-      await proc.stop(s);
+      await current.proc.stop(s);
       rmSync(dir, { recursive: true, force: true });
     },
-    xdsPort: ready.xds,
-    debugPort: ready.debug,
+    xdsPort,
+    get debugPort() {
+      return current.ready.debug;
+    },
     configDir,
     write,
     remove: (name) => rmSync(join(configDir, name), { force: true }),
     async syncz() {
-      const res = await fetch(`http://127.0.0.1:${ready.debug}/debug/syncz`);
+      const res = await fetch(`http://127.0.0.1:${current.ready.debug}/debug/syncz`);
       return (await res.json()) as SynczEntry[];
     },
+    async restart() {
+      await current.proc.stop();
+      rmSync(readyFile, { force: true });
+      readyFile = join(dir, `control-${Date.now()}.ready`);
+      current = await launch(xdsPort);
+    },
   };
+  return cp;
 }
 
 export interface ProxyProc extends Proc {
