@@ -63,6 +63,7 @@ export class Replica {
   restarts = 0;
   private stopping = false;
   private watching: Promise<void> | undefined;
+  private starting: Promise<void> | undefined;
 
   constructor(plan: WorkloadPlan, index: number, ctx: ReplicaContext) {
     this.plan = plan;
@@ -76,7 +77,12 @@ export class Replica {
   }
 
   /** First start: up to `attempts` tries; throws a message naming the workload and its log tail. */
-  async start(attempts = 3): Promise<void> {
+  start(attempts = 3): Promise<void> {
+    this.starting = this.startLoop(attempts);
+    return this.starting;
+  }
+
+  private async startLoop(attempts: number): Promise<void> {
     let last: unknown;
     for (let i = 0; i < attempts; i++) {
       if (this.stopping) return;
@@ -133,7 +139,8 @@ export class Replica {
     this.ctx.onChange();
     const sidecar = this.sidecar;
     const sidecarGone = () => sidecar.exitReason() !== undefined ? `sidecar ${sidecar.exitReason()}\n${sidecar.logTail()}` : undefined;
-    await waitForHttp200(`sidecar of ${p.name}`, ports.health, '/healthz/ready', this.ctx.startTimeoutMs, sidecarGone);
+    await waitForHttp200(`sidecar of ${p.name}`, ports.health, '/healthz/ready', this.ctx.startTimeoutMs, () => (this.stopping ? 'stopped' : sidecarGone()));
+    if (this.stopping) throw new TrellisError('RUNTIME_STOPPED', 'stopped while starting');
 
     const firstApp = p.appPorts[0];
     const env: Record<string, string> = {
@@ -159,6 +166,7 @@ export class Replica {
     this.ctx.onChange();
     const app = this.app;
     const appGone = () => {
+      if (this.stopping) return 'stopped';
       if (app.exitReason() !== undefined) {
         const tail = app.logTail();
         return `command \`${p.spec.command.join(' ')}\` ${app.exitReason()}${tail ? `; last output:\n${tail}` : ' (no output)'}`;
@@ -225,6 +233,7 @@ export class Replica {
   /** Stops the replica for good. */
   async stop(): Promise<void> {
     this.stopping = true;
+    await this.starting?.catch(() => undefined);
     await this.stopProcesses();
     this.phase = 'stopped';
     await this.watching?.catch(() => undefined);

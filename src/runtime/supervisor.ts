@@ -93,6 +93,21 @@ export class Supervisor {
 
   /** Starts everything; on failure stops what was started, records the error and rethrows. */
   async start(): Promise<RuntimeState> {
+    try {
+      return await this.startInner();
+    } catch (err) {
+      // A live run's state is not ours to overwrite; any other failure is recorded for `up --detach`.
+      if (!(err instanceof TrellisError && err.code === 'RUNTIME_ALREADY_RUNNING') && this.state.phase !== 'failed') {
+        this.state.phase = 'failed';
+        this.state.error = (err as Error).message;
+        this.state.processes = [];
+        writeState(this.state);
+      }
+      throw err;
+    }
+  }
+
+  private async startInner(): Promise<RuntimeState> {
     const { resources } = await checkConfig(this.opts.configDirs);
     const previous = readState(this.paths.dir);
     if (previous !== undefined && previous.supervisorPid !== process.pid && alive(previous.supervisorPid) && (previous.phase === 'ready' || previous.phase === 'starting')) {
