@@ -89,11 +89,33 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     return set;
   };
 
+  // Store (schema/parse) errors are logged once each when they appear. A file that fails to parse
+  // changes no resource, so the store emits no watch event for it: a short poll catches those.
+  let loggedStoreErrors = new Set<string>();
+  const logStoreDiagnostics = () => {
+    const now = new Set<string>();
+    for (const d of store.diagnostics()) {
+      if (d.severity !== 'error') continue;
+      const key = `${d.code}|${d.file ?? ''}|${d.line ?? ''}|${d.message}`;
+      now.add(key);
+      if (!loggedStoreErrors.has(key)) log.warn({ code: d.code, file: d.file, line: d.line, resource: d.resource, field: d.fieldPath }, d.message);
+    }
+    loggedStoreErrors = now;
+  };
+  logStoreDiagnostics();
+  const diagTimer = setInterval(() => {
+    try {
+      logStoreDiagnostics();
+    } catch (err) {
+      log.error({ error: describeError(err) }, 'reading config diagnostics failed');
+    }
+  }, 500);
+  diagTimer.unref();
+
   const xds = createXdsServer({ generate, debounceMs: opts.debounceMs, log });
   const unwatch = store.watch((events) => {
     try {
-      const storeDiags = store.diagnostics();
-      for (const d of storeDiags) if (d.severity === 'error') log.warn({ code: d.code, file: d.file, line: d.line, resource: d.resource, field: d.fieldPath }, d.message);
+      logStoreDiagnostics();
       const changed = rebuild();
       if (changed.length === 0) return;
       xds.push({ affects: (p) => affectsProxy(changed, p, snapshot.mesh.rootNamespace), reason: `${events.length} config change(s)` });
@@ -118,12 +140,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       snapshot: () => snapshot,
       diagnostics,
       async close() {
+        clearInterval(diagTimer);
         unwatch();
         await Promise.all([xds.close(), debug!.close()]);
         if (!opts.store) await store.close();
       },
     };
   } catch (err) {
+    clearInterval(diagTimer);
     unwatch();
     await xds.close(0).catch(() => {});
     await debug?.close().catch(() => {});
