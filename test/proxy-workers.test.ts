@@ -84,3 +84,17 @@ spec:
   await gw.stop('SIGTERM');
   await waitFor('workers gone', () => pids.every((p) => { try { process.kill(p, 0); return false; } catch { return true; } }), 10_000, 100);
 });
+
+test('trellis wait returns 0 once the proxy is ready, 1 on timeout', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { repoRoot } = await import('./support/mesh.ts');
+  const bin = `${repoRoot}bin/trellis.js`;
+  const cp = await startControlPlane({});
+  const gw = await startProxy(cp, { kind: 'router', workload: 'gw-wait', labels: { istio: 'ingressgateway' } });
+  const ok = spawnSync(process.execPath, [bin, 'wait', '--health-port', String(gw.ports.health), '--timeout', '10s'], { encoding: 'utf8' });
+  assert.equal(ok.status, 0, ok.stderr);
+  const port = await freePort();
+  const bad = spawnSync(process.execPath, [bin, 'wait', '--health-port', String(port), '--timeout', '600ms'], { encoding: 'utf8' });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /not ready after 600 ms/);
+});

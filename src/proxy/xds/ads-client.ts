@@ -251,6 +251,8 @@ export class AdsClient {
     if (this.#isReady) return;
     for (const t of order) {
       const st = this.#state.get(t)!;
+      // RDS/EDS with nothing subscribed are complete by definition (no listener/cluster needs them).
+      if (!wildcard.has(t) && st.names.length === 0) continue;
       if (!st.received) return;
       if (!wildcard.has(t) && st.names.some((n) => !st.resources.has(n))) return;
     }
