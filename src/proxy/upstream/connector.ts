@@ -50,8 +50,16 @@ export function connectHost(host: Host, opts: ConnectOptions): Promise<Socket> {
         context: { code },
       }));
     };
-    const onAbort = () => fail(opts.signal?.reason ?? new Error('aborted'));
+    // A cancelled attempt is not a connect failure: no counters, and the caller's reason as is.
+    const onAbort = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket?.destroy();
+      reject(opts.signal?.reason ?? new Error('aborted'));
+    };
     const timer = setTimeout(() => fail(new Error(`connect timeout after ${opts.timeoutMs}ms`), true), opts.timeoutMs);
+    if (opts.signal?.aborted) return onAbort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       if (host.tls === undefined) {

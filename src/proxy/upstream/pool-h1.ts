@@ -12,6 +12,9 @@ import { connectHost, type ConnectOptions } from './connector.ts';
 import { mapExchangeError, type HostPool, type PooledResponse } from './pool.ts';
 import type { HeaderMap, UpstreamRequestInit } from './types.ts';
 
+// Connection management is the pool's job; undici also refuses these (and `expect`) as request headers.
+const hopByHop = new Set(['host', 'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'expect']);
+
 export interface H1PoolOptions {
   readonly connect: Omit<ConnectOptions, 'signal'>;
   readonly maxConnections: number;
@@ -38,7 +41,8 @@ export function createH1Pool(host: Host, opts: H1PoolOptions): HostPool {
   pool.on('connectionError', () => {});
   return {
     async request(init: UpstreamRequestInit): Promise<PooledResponse> {
-      const headers: Record<string, string | string[]> = { ...init.headers, host: init.authority };
+      const headers: Record<string, string | string[]> = { host: init.authority };
+      for (const k of Object.keys(init.headers)) if (!hopByHop.has(k)) headers[k] = init.headers[k];
       let res: Dispatcher.ResponseData;
       try {
         res = await pool.request({

@@ -69,7 +69,13 @@ export function createH2Pool(host: Host, opts: H2PoolOptions): HostPool {
   return {
     async request(init: UpstreamRequestInit): Promise<PooledResponse> {
       if (closed) throw new UpstreamError('UC', `pool for ${host.key} is closed`, { endpoint: host.key });
-      const s = await getSession(init.signal);
+      let s: Session;
+      try {
+        s = await getSession(init.signal);
+      } catch (err) {
+        if (init.signal.aborted) throw init.signal.reason;
+        throw err;
+      }
       if (s.session.closed || s.session.destroyed) {
         retire(s);
         throw new UpstreamError('UC', `HTTP/2 session to ${host.key} closed`, { endpoint: host.key });
@@ -93,6 +99,7 @@ export function createH2Pool(host: Host, opts: H2PoolOptions): HostPool {
         stream = s.session.request(headers, { endStream: init.body === null, signal: init.signal });
       } catch (err) {
         s.open--;
+        if (init.signal.aborted) throw init.signal.reason;
         throw mapExchangeError(err, host.key);
       }
       let finish!: () => void;
@@ -112,7 +119,7 @@ export function createH2Pool(host: Host, opts: H2PoolOptions): HostPool {
         stream.once('close', () => resolve({}));
       });
       try {
-        const [resHeaders] = (await once(stream, 'response', { signal: init.signal })) as [http2.IncomingHttpHeaders];
+        const resHeaders = await responseHeaders(stream, init.signal);
         const status = Number(resHeaders[':status']);
         return { status, headers: strip(resHeaders), body: stream, trailers, done };
       } catch (err) {
@@ -135,6 +142,30 @@ export function createH2Pool(host: Host, opts: H2PoolOptions): HostPool {
       for (const s of all) s.session.destroy();
     },
   };
+}
+
+/** Resolves at response headers; rejects on stream error, on close without a response, or on abort. */
+function responseHeaders(stream: http2.ClientHttp2Stream, signal: AbortSignal): Promise<http2.IncomingHttpHeaders> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => { cleanup(); reject(signal.reason); };
+    const onResponse = (h: http2.IncomingHttpHeaders) => { cleanup(); resolve(h); };
+    const onError = (err: Error) => { cleanup(); reject(err); };
+    const onClose = () => {
+      cleanup();
+      reject(Object.assign(new Error(`stream closed before response headers (code ${stream.rstCode})`), { code: 'ERR_HTTP2_STREAM_ERROR' }));
+    };
+    const cleanup = () => {
+      stream.off('response', onResponse);
+      stream.off('error', onError);
+      stream.off('close', onClose);
+      signal.removeEventListener('abort', onAbort);
+    };
+    if (signal.aborted) return onAbort();
+    stream.once('response', onResponse);
+    stream.once('error', onError);
+    stream.once('close', onClose);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 async function pump(body: AsyncIterable<Uint8Array>, stream: http2.ClientHttp2Stream): Promise<void> {

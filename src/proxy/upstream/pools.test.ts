@@ -156,3 +156,93 @@ test('connect() opens a raw TCP connection to an endpoint', async () => {
   await cm.close();
   await new Promise<void>((r) => echo.close(() => r()));
 });
+
+test('use_downstream_protocol_config follows the downstream protocol', async () => {
+  const b = await h2cBackend('h2');
+  const cm = createClusterManager();
+  cm.update([staticCluster('c', [b.port], {
+    typed_extension_protocol_options: {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+        '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+        use_downstream_protocol_config: { http_protocol_options: {}, http2_protocol_options: {} },
+      },
+    },
+  })], new Map());
+  assert.equal((await get(cm.get('c')!, '/', { downstreamProtocol: 'http2' })).body, 'h2');
+  // The same h2c-only backend cannot answer HTTP/1.1, which proves the pool switched protocol.
+  await assert.rejects(get(cm.get('c')!, '/', { downstreamProtocol: 'http1' }), UpstreamError);
+  await cm.close();
+  await b.close();
+});
+
+test('HTTP/2 max_requests_per_connection rotates sessions', async () => {
+  const b = await h2cBackend('h2');
+  const cm = createClusterManager();
+  cm.update([staticCluster('c', [b.port], { ...h2Options, max_requests_per_connection: 2 })], new Map());
+  for (let i = 0; i < 4; i++) assert.equal((await get(cm.get('c')!)).body, 'h2');
+  assert.equal(b.sessions(), 2);
+  await cm.close();
+  await b.close();
+});
+
+test('request bodies stream through both pools; hop-by-hop headers are not forwarded', async () => {
+  const echo = await h1Backend('echo', (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => res.end(`${req.method} ${req.headers.host} ${req.headers.connection ?? '-'} ${req.headers['x-a']} ${Buffer.concat(chunks).toString()}`));
+  });
+  const cm = createClusterManager();
+  cm.update([staticCluster('c', [echo.port])], new Map());
+  async function* body() {
+    yield new TextEncoder().encode('hello ');
+    yield new TextEncoder().encode('world');
+  }
+  const r = await get(cm.get('c')!, '/', { method: 'POST', body: body(), headers: { connection: 'close, x-a', 'x-a': '1', 'transfer-encoding': 'chunked' } });
+  assert.equal(r.body, 'POST backend.test keep-alive 1 hello world');
+  await cm.close();
+  await echo.close();
+});
+
+test('aborting an attempt rejects with the abort reason and releases the circuit breaker slot', async () => {
+  const b = await h1Backend('slow', (_req, res) => setTimeout(() => res.end('late'), 2000).unref());
+  for (const proto of [{}, h2Options]) {
+    const h2 = proto === h2Options ? await h2cBackend('h2') : undefined;
+    const cm = createClusterManager();
+    cm.update([staticCluster('c', [h2?.port ?? b.port], proto)], new Map());
+    const ac = new AbortController();
+    const reason = new Error('per-try timeout');
+    setTimeout(() => ac.abort(reason), 50);
+    if (h2 === undefined) await assert.rejects(get(cm.get('c')!, '/', { signal: ac.signal }), (err: unknown) => err === reason);
+    else {
+      ac.abort(reason);
+      await assert.rejects(get(cm.get('c')!, '/', { signal: ac.signal }), (err: unknown) => err === reason);
+    }
+    const s = cm.stats().get('c')!;
+    assert.equal(s.upstream_rq_active, 0);
+    await cm.close();
+    await h2?.close();
+  }
+  await b.close();
+});
+
+test('a removed cluster lets its in-flight request finish', async () => {
+  const b = await h1Backend('slow', (_req, res) => setTimeout(() => res.end('done'), 100));
+  const cm = createClusterManager();
+  cm.update([staticCluster('c', [b.port])], new Map());
+  const pending = get(cm.get('c')!);
+  await new Promise((r) => setTimeout(r, 20));
+  cm.update([], new Map());
+  assert.equal(cm.get('c'), undefined);
+  assert.equal((await pending).body, 'done');
+  await cm.close();
+  await b.close();
+});
+
+test('retry budget limits concurrent retries to a fraction of active requests', () => {
+  const cm = createClusterManager();
+  cm.update([staticCluster('c', [1], { circuit_breakers: { thresholds: [{ retry_budget: { budget_percent: { value: 25 }, min_retry_concurrency: 1 } }] } })], new Map());
+  const c = cm.get('c')!;
+  assert.equal(c.tryAcquireRetry(), true, 'min_retry_concurrency 1');
+  assert.equal(c.tryAcquireRetry(), false);
+  void cm.close();
+});
