@@ -22,7 +22,7 @@ import { fortioRun, h2loadRun, wrkRun } from './dataplane/load.ts';
 import { describeMachine } from './dataplane/machine.ts';
 import type { PathDef } from './dataplane/paths.ts';
 import { AllPathIds, parsePathId, QuickPathIds, waitFor200 } from './dataplane/paths.ts';
-import { livePids, startProc, stopAll } from './dataplane/procs.ts';
+import { livePids, startedPgids, startProc, stopAll } from './dataplane/procs.ts';
 import { groupCpuSeconds, groupRssMb } from './dataplane/procstat.ts';
 import { profilesIn, topFrames } from './dataplane/profile.ts';
 import type { BenchResult, PathResult } from './dataplane/results.ts';
@@ -206,7 +206,7 @@ async function main(): Promise<number> {
       machine: { ...machine, loadavgAtEnd: (await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ') },
       upstream: upstreamInfo,
       load: { note: `fortio load -qps ${qps} -c N -uniform -nocatchup -keepalive=true -t ${duration}s; wrk -t${wrkThreads} -c64 -d${tputDuration}s; h2load -c16 -m10 -D${tputDuration}` },
-      paths, ratios: ratios(paths, refConns), elapsedSeconds: 0,
+      paths, ratios: ratios(paths, refConns), elapsedSeconds: 0, startedPgids: [],
     };
 
     await stopAll();
@@ -217,6 +217,7 @@ async function main(): Promise<number> {
       }
     }
     result.elapsedSeconds = Math.round((Date.now() - t0) / 1000);
+    result.startedPgids = startedPgids();
     const tables = renderTables(result, refConns);
     process.stdout.write(`\n${tables}\n\nupstream direct: ${upstreamInfo.wrkRps?.toFixed(0) ?? '-'} rps (h1, wrk 64 conns), ${upstreamInfo.h2Rps?.toFixed(0) ?? '-'} rps (h2c)\nelapsed ${result.elapsedSeconds}s, load average at end ${result.machine.loadavgAtEnd}\n`);
     const out = values.out ?? join(resultsDir, `${date}-dataplane${quick ? '-quick' : ''}.json`);

@@ -22,6 +22,7 @@ export interface Proc {
 }
 
 const live = new Set<Proc>();
+const everStarted: number[] = [];
 let hooked = false;
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
@@ -76,6 +77,7 @@ export function startProc(name: string, cmd: string, args: readonly string[], op
     resolveExit(-1);
   });
   live.add(proc);
+  everStarted.push(proc.pid);
   return proc;
 }
 
@@ -117,6 +119,7 @@ export function runCapture(name: string, cmd: string, args: readonly string[], t
   const exited = new Promise<number | null>((r) => { resolveExit = r; });
   const proc: Proc = { name, pid: child.pid, child, log: '', exited, exitCode: undefined };
   live.add(proc);
+  everStarted.push(proc.pid);
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
@@ -137,4 +140,9 @@ export function runCapture(name: string, cmd: string, args: readonly string[], t
       resolve({ code: -1, stdout, stderr: stderr + String(err) });
     });
   });
+}
+
+/** Every process group leader this run started (recorded in the JSON for leak checks). */
+export function startedPgids(): number[] {
+  return [...everStarted];
 }

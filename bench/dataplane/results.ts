@@ -33,6 +33,8 @@ export interface BenchResult {
   paths: PathResult[];
   ratios: Ratio[];
   elapsedSeconds: number;
+  /** Process groups the run started (all stopped before the JSON is written). */
+  startedPgids: number[];
 }
 
 export interface Ratio { metric: string; pair: string; trellis?: number; other?: number; ratio?: number; target?: string; note?: string }

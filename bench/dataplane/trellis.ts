@@ -188,8 +188,9 @@ export async function setupTrellis(ids: readonly string[], ctx: SetupContext): P
     return p;
   };
 
-  for (const def of defs) {
-    if (def.unavailable) continue;
+  // Paths start in parallel: a Trellis proxy takes seconds to start on a loaded 2-core machine.
+  await Promise.all(defs.map(async (def) => {
+    if (def.unavailable) return;
     const c = def.concurrency;
     const tag = `${def.id}`;
     const front = await freePort();
@@ -216,6 +217,6 @@ export async function setupTrellis(ids: readonly string[], ctx: SetupContext): P
     } catch (err) {
       def.unavailable = (err as Error).message;
     }
-  }
+  }));
   return defs;
 }
