@@ -27,7 +27,7 @@ test('TLS sockets handed over after ALPN: h2 and http/1.1 both served, scheme ht
     config: hcmConfig({ virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'a' } }] }] }),
   });
   // What the listener layer does: terminate TLS, look at ALPN, hand the socket over.
-  const front = tls.createServer({ key, cert, ALPNProtocols: ['h2', 'http/1.1'] }, (s) => hcm.handleConnection(s, s.alpnProtocol === 'h2' ? 'h2' : 'http/1.1'));
+  const front = tls.createServer({ key, cert, ALPNProtocols: ['h2', 'http/1.1'] }, (s) => hcm.handleConnection(s, s.alpnProtocol === 'h2' ? 'h2' : 'http/1.1', { originalDestination: { address: '10.1.2.3', port: 9999 } }));
   front.listen(0, '127.0.0.1');
   await once(front, 'listening');
   const port = (front.address() as AddressInfo).port;
@@ -53,4 +53,8 @@ test('TLS sockets handed over after ALPN: h2 and http/1.1 both served, scheme ht
     }).on('error', reject);
   });
   assert.deepEqual(JSON.parse(h1body), { proto: 'https' });
+  // Connection facts from the listener reach the cluster (ORIGINAL_DST), for both protocols.
+  assert.deepEqual(cm.log('a').map((l) => [l.init.downstreamProtocol, l.init.originalDestination]), [
+    ['http2', { address: '10.1.2.3', port: 9999 }], ['http1', { address: '10.1.2.3', port: 9999 }],
+  ]);
 });

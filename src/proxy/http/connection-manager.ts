@@ -53,11 +53,19 @@ export function compileRouteConfiguration(json: unknown, registry: FilterRegistr
 /** Protocol a socket speaks, decided by the listener (ALPN or sniffing). */
 export type DownstreamProtocol = 'http/1.1' | 'h2' | 'h2c-preface';
 
+/** Facts about a downstream connection the listener knows and the router may need. */
+export interface ConnectionMeta {
+  /** SO_ORIGINAL_DST of the connection (transparent capture): ORIGINAL_DST clusters connect there. */
+  readonly originalDestination?: { readonly address: string; readonly port: number };
+}
+
+const kMeta = Symbol('trellis.connectionMeta');
+
 /** A built connection manager. */
 export interface HttpConnectionManager {
   readonly statPrefix: string;
   /** Serve HTTP on an accepted (and, for TLS, handshaken) socket. Never throws. */
-  handleConnection(socket: Socket | TLSSocket, protocol: DownstreamProtocol): void;
+  handleConnection(socket: Socket | TLSSocket, protocol: DownstreamProtocol, meta?: ConnectionMeta): void;
   /** Number of open downstream connections. */
   readonly connectionCount: number;
   /** Stop: GOAWAY HTTP/2 sessions, close idle HTTP/1.1 connections, destroy the rest after `graceMs`. */
@@ -169,9 +177,11 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       stream.complete();
       if (requestEndChannel.hasSubscribers) requestEndChannel.publish(info);
     });
+    const meta = (socket as Socket & { [kMeta]?: ConnectionMeta })[kMeta];
     const stream = new HttpStream({
       info, headers, path: pathWithQuery, authority, body: hasBody ? req : null, sink, routeTable: table(), random,
       serverName, serverHeader, downstreamSignal: ac.signal, abort: () => ac.abort(), streamIdleTimeoutMs, maxStreamDurationMs,
+      originalDestination: meta?.originalDestination,
     });
     if (rawCount > maxHeadersCount || headerBytes > maxHeaderBytes) {
       stream.sendLocalReply(431, 'Request Header Fields Too Large', { details: 'too_many_headers' });
@@ -210,7 +220,8 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     const s = socket as Socket;
     const scheme = (s as TLSSocket).encrypted ? 'https' : 'http';
     applyEdgeRules(headers, edge, normalizeAddress(s.remoteAddress), scheme);
-    void proxyUpgrade({ req, socket, head, headers, authority: String(req.headers.host ?? ''), table: table(), clusterManager: opts.clusterManager, allowedUpgrades, random, scheme }).catch(() => socket.destroy());
+    const originalDestination = (s as Socket & { [kMeta]?: ConnectionMeta })[kMeta]?.originalDestination;
+    void proxyUpgrade({ req, socket, head, headers, authority: String(req.headers.host ?? ''), table: table(), clusterManager: opts.clusterManager, allowedUpgrades, random, scheme, originalDestination }).catch(() => socket.destroy());
   });
   h1.emit('listening'); // starts node's connection checks (headers/request timeouts) without a listening socket
 
@@ -231,7 +242,9 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     get connectionCount() {
       return connections.size;
     },
-    handleConnection(socket, protocol) {
+    handleConnection(socket, protocol, meta) {
+      // Readable later through req.socket (HTTP/2's socket proxy forwards property reads).
+      if (meta) (socket as Socket & { [kMeta]?: ConnectionMeta })[kMeta] = meta;
       connections.add(socket);
       socket.once('close', () => connections.delete(socket));
       socket.on('error', () => socket.destroy());

@@ -95,6 +95,8 @@ export interface HttpStreamInit {
   readonly streamIdleTimeoutMs: number;
   /** HCM common_http_protocol_options.max_stream_duration in ms (0 = disabled); a route's overrides it. */
   readonly maxStreamDurationMs: number;
+  /** The downstream connection's original destination (transparent capture), for ORIGINAL_DST clusters. */
+  readonly originalDestination?: { readonly address: string; readonly port: number };
 }
 
 /** One request/response exchange as filters see it. */
@@ -117,6 +119,8 @@ export class HttpStream implements HeaderSource {
   readonly random: () => number;
   /** Aborted when the downstream goes away (client reset / disconnect). */
   readonly downstreamSignal: AbortSignal;
+  /** The downstream connection's original destination, when the listener knew it. */
+  readonly originalDestination: { readonly address: string; readonly port: number } | undefined;
   /** Set when a filter has started answering. */
   responseStarted = false;
   private readonly sink: DownstreamSink;
@@ -146,6 +150,7 @@ export class HttpStream implements HeaderSource {
     this.serverHeader = init.serverHeader;
     this.downstreamSignal = init.downstreamSignal;
     this.abortStream = init.abort;
+    this.originalDestination = init.originalDestination;
     this.clearRouteCache();
     const a = this.route?.action.kind === 'route' ? this.route.action : undefined;
     this.idleMs = a?.idleTimeoutMs ?? init.streamIdleTimeoutMs;

@@ -31,6 +31,7 @@ export interface UpgradeInit {
   readonly allowedUpgrades: ReadonlySet<string>;
   readonly random: () => number;
   readonly scheme: 'http' | 'https';
+  readonly originalDestination?: { readonly address: string; readonly port: number };
 }
 
 /** Proxy one HTTP/1.1 Upgrade request. Never throws. */
@@ -55,7 +56,7 @@ export async function proxyUpgrade(u: UpgradeInit): Promise<void> {
   socket.once('close', () => ac.abort());
   let upstream: Duplex;
   try {
-    ({ socket: upstream } = await cluster.connect({ authority, signal: ac.signal }));
+    ({ socket: upstream } = await cluster.connect({ authority, signal: ac.signal, ...(u.originalDestination ? { originalDestination: { ...u.originalDestination } } : {}) }));
   } catch {
     return rawReply(socket, 503, 'Service Unavailable', 'upstream connect error or disconnect/reset before headers. reset reason: connection failure');
   }

@@ -134,6 +134,8 @@ async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContex
   const body = new ReplayableBody(s.body, wantReplay ? limit : 0);
   const base: Omit<UpstreamRequestInit, 'signal' | 'body' | 'isRetry'> = {
     method: s.method, path, authority, scheme: s.scheme, headers, hashKey: hashKey(a.hashPolicies, s), grpc: s.grpc,
+    downstreamProtocol: s.info.protocol === 'HTTP/2' ? 'http2' : 'http1',
+    ...(s.originalDestination ? { originalDestination: { address: s.originalDestination.address, port: s.originalDestination.port } } : {}),
   };
   if (a.mirrors.length > 0) fireMirrors(ctx, a.mirrors, base, body, timeoutMs);
   await runAttempts({
