@@ -18,7 +18,7 @@ import { type RankedRoute, gatewayApiRoutes, sortGatewayApiRoutes } from './gate
 import { exportedTo, hostMatches, sidecarDomains, vhostName } from './hosts.ts';
 import { type IstioRouteContext, translateIstioHttp } from './istio-route.ts';
 import type { RouteInputs } from './types.ts';
-import { flattenVirtualService, selectVirtualServices, virtualServiceForHost, vsHosts } from './virtual-service.ts';
+import { flattenVirtualService, selectVirtualServices, VirtualServiceHostIndex, vsHosts } from './virtual-service.ts';
 
 type Json = Record<string, unknown>;
 
@@ -106,6 +106,7 @@ export function buildSidecarOutboundRoute(inputs: RouteInputs, proxy: ProxyNode,
     servicesByHost: new Map(inputs.services.map((s) => [s.hostname, s])),
   };
   const vhosts: Json[] = [];
+  const vsIndex = new VirtualServiceHostIndex(vss, inputs.domainSuffix);
   for (const svc of httpServicesOnPort(inputs, proxy.namespace, port)) {
     let vroutes: Json[];
     const gamma = gammaRoutesFor(inputs, svc, port, proxy.namespace, routes);
@@ -113,7 +114,7 @@ export function buildSidecarOutboundRoute(inputs: RouteInputs, proxy: ProxyNode,
       const ranked: RankedRoute[] = gamma.flatMap((r) => gatewayApiRoutes(inputs, r));
       vroutes = sortGatewayApiRoutes(ranked);
     } else {
-      const vs = virtualServiceForHost(vss, svc.hostname, inputs.domainSuffix);
+      const vs = vsIndex.forHost(svc.hostname);
       vroutes = vs ? flattenVirtualService(vs, inputs).flatMap((f) => translateIstioHttp(f, ctx)) : [];
       // A VS none of whose matches apply to this proxy (sourceLabels, port) leaves the host with Istio's default route.
       if (vroutes.length === 0) vroutes = [defaultRoute(svc.hostname, port)];
