@@ -73,6 +73,26 @@ function tlsVersion(v: string | undefined): string | undefined {
   return m !== null ? `TLSv${m[1]}` : v === 'TLS_AUTO' ? 'TLS_AUTO' : undefined;
 }
 
+/** The HTTP inspector listener filter (sets application protocol http/1.0, http/1.1 or h2c on plaintext). */
+export const HttpInspector = Object.freeze({
+  name: 'envoy.filters.listener.http_inspector',
+  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector' },
+});
+
+/** What the HTTP inspector reports for plaintext HTTP (Istio's protocol-sniffing chain match). */
+export const SniffedHttpProtocols: readonly string[] = Object.freeze(['http/1.0', 'http/1.1', 'h2c']);
+
+/**
+ * Istio's protocol sniffing for ports of unknown protocol: an HTTP chain matched on the
+ * inspector's application protocols, then a TCP chain for everything else.
+ */
+export function sniffedChains(match: Record<string, unknown>, http: Record<string, unknown>, tcp: Record<string, unknown>): Record<string, unknown>[] {
+  return [
+    { filter_chain_match: { ...match, transport_protocol: 'raw_buffer', application_protocols: [...SniffedHttpProtocols] }, filters: [http] },
+    { ...(Object.keys(match).length > 0 ? { filter_chain_match: match } : {}), filters: [tcp] },
+  ];
+}
+
 /** A DownstreamTlsContext transport socket for a gateway server's TLS settings; undefined for PASSTHROUGH/none. */
 export function downstreamTransportSocket(tls: ServerTlsView | undefined, http: boolean): Json | undefined {
   const mode = tls?.mode ?? 'PASSTHROUGH';

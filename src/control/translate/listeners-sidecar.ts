@@ -6,7 +6,9 @@
  *     `<addr>:<local port>`; addr = node metadata `TRELLIS_OUTBOUND_ADDRESS` (default 127.0.0.1),
  *     local port = `TRELLIS_OUTBOUND_PORTS[P]` (JSON {"9080": 19080}) or P itself. HTTP-family
  *     ports carry an HCM with RDS route config `"<P>"` (Istio's name; virtual hosts by Host
- *     header). Other ports: TLS/HTTPS services by SNI (tls_inspector + server_names, VirtualService
+ *     header); ports whose services are all of unknown protocol are sniffed as Istio does
+ *     (http_inspector: HTTP chain on application_protocols http/1.0, http/1.1, h2c, else TCP to the
+ *     first service; inbound likewise). Other ports: TLS/HTTPS services by SNI (tls_inspector + server_names, VirtualService
  *     `tls` routes first), then the first plain TCP service on P (registry order; VirtualService
  *     `tcp` routes apply); a port shared by HTTP and TCP services is HTTP (as Istio's conflict rule).
  *     Unmatched TLS goes to BlackHoleCluster (no original destination to pass through to).
@@ -22,13 +24,13 @@
  * outboundTrafficPolicy), and `virtualInbound` on 15006 with one chain per inbound port
  * (destination_port match) plus a passthrough chain.
  */
-import type { ServiceInfo } from '../../registry/types.ts';
+import type { PortProtocol, ServiceInfo } from '../../registry/types.ts';
 import { isHttpProtocol } from '../../registry/protocol.ts';
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import { MeshGateway } from '../snapshot/virtual-services.ts';
 import type { ProxyNode } from '../proxy-node.ts';
 import { BlackHoleCluster, inboundClusterName, outboundClusterName, PassthroughCluster, sidecarOutboundRouteName } from './names.ts';
-import { hcmConfig, hcmFilter, socketAddress, tcpProxyFilter, TlsInspector } from './filters.ts';
+import { hcmConfig, hcmFilter, HttpInspector, sniffedChains, socketAddress, tcpProxyFilter, TlsInspector } from './filters.ts';
 import { tcpRouteClusters, tlsRouteChains } from './l4-routes.ts';
 import type { WeightedCluster } from './l4-routes.ts';
 import type { InboundPort } from './clusters.ts';
@@ -62,8 +64,8 @@ function metaString(proxy: ProxyNode, key: string, fallback: string): string {
 }
 
 /** Services in scope grouped by port number (ascending), UDP and portless skipped. */
-function servicesByPort(scope: ProxyScope): Map<number, { svc: ServiceInfo; protocol: string }[]> {
-  const out = new Map<number, { svc: ServiceInfo; protocol: string }[]>();
+function servicesByPort(scope: ProxyScope): Map<number, { svc: ServiceInfo; protocol: PortProtocol }[]> {
+  const out = new Map<number, { svc: ServiceInfo; protocol: PortProtocol }[]>();
   for (const svc of scope.services) {
     for (const p of svc.ports) {
       if (p.protocol === 'UDP' || p.port <= 0) continue;
@@ -76,7 +78,7 @@ function servicesByPort(scope: ProxyScope): Map<number, { svc: ServiceInfo; prot
 }
 
 /** Filter chains for a non-HTTP outbound port. */
-function tcpChains(snapshot: MeshSnapshot, proxy: ProxyNode, scope: ProxyScope, port: number, svcs: { svc: ServiceInfo; protocol: string }[], clusterNames: ReadonlySet<string>, transparent: boolean): { chains: Json[]; tls: boolean } {
+function tcpChains(snapshot: MeshSnapshot, proxy: ProxyNode, scope: ProxyScope, port: number, svcs: { svc: ServiceInfo; protocol: PortProtocol }[], clusterNames: ReadonlySet<string>, transparent: boolean): { chains: Json[]; tls: boolean } {
   const inScope = (n: string) => clusterNames.has(n);
   const chains: Json[] = [];
   const stat = (c: readonly WeightedCluster[]) => (c.length === 1 ? c[0].name : `${port}`);
@@ -146,9 +148,19 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
       traffic_direction: 'OUTBOUND',
     };
     if (transparent) l.bind_to_port = false;
-    if (svcs.some((s) => isHttpProtocol(s.svc.ports.find((p) => p.port === port)!.protocol))) {
+    const httpish = svcs.filter((s) => isHttpProtocol(s.protocol) || s.protocol === 'UNKNOWN');
+    if (httpish.length > 0) {
       const rds = sidecarOutboundRouteName(port);
-      l.filter_chains = [{ filters: [hcmFilter({ statPrefix: `outbound_${outAddr}_${port}`, routeConfigName: rds })] }];
+      const hcm = hcmFilter({ statPrefix: `outbound_${outAddr}_${port}`, routeConfigName: rds });
+      if (svcs.some((s) => isHttpProtocol(s.protocol))) {
+        l.filter_chains = [{ filters: [hcm] }];
+      } else {
+        // Only unknown-protocol services: sniff like Istio (HTTP by inspector, else TCP to the first service).
+        const unknown = svcs.filter((s) => s.protocol === 'UNKNOWN');
+        const { chains } = tcpChains(snapshot, proxy, scope, port, unknown.slice(0, 1), clusterNames, false);
+        l.filter_chains = sniffedChains({}, hcm, (chains[chains.length - 1].filters as Json[])[0]);
+        l.listener_filters = [HttpInspector];
+      }
       routes.push({ kind: 'sidecar', name: rds, port });
       httpPorts.push(port);
     } else {
@@ -177,9 +189,15 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
       traffic_direction: 'OUTBOUND',
       filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxyFilter(passthrough, [{ name: passthrough, weight: 100 }])] }],
     });
-    const chains: Json[] = inbound.map((p) => ({ name: `${inboundClusterName(p.port)}`, filter_chain_match: { destination_port: p.port }, filters: [inboundFilter(p)] }));
+    const chains: Json[] = inbound.flatMap((p): Json[] =>
+      p.protocol === 'UNKNOWN'
+        ? sniffedChains({ destination_port: p.port }, inboundFilter({ ...p, protocol: 'HTTP' }), inboundFilter(p)).map((c, i) => ({ name: `${inboundClusterName(p.port)}${i === 0 ? '-http' : '-tcp'}`, ...c }))
+        : [{ name: `${inboundClusterName(p.port)}`, filter_chain_match: { destination_port: p.port }, filters: [inboundFilter(p)] }]);
     chains.push({ name: 'virtualInbound-catchall-tcp', filters: [tcpProxyFilter('InboundPassthroughCluster', [{ name: PassthroughCluster, weight: 100 }])] });
-    listeners.push({ name: 'virtualInbound', address: socketAddress('0.0.0.0', 15006), traffic_direction: 'INBOUND', filter_chains: chains });
+    listeners.push({
+      name: 'virtualInbound', address: socketAddress('0.0.0.0', 15006), traffic_direction: 'INBOUND', filter_chains: chains,
+      ...(inbound.some((p) => p.protocol === 'UNKNOWN') ? { listener_filters: [HttpInspector] } : {}),
+    });
   } else {
     const inAddr = metaString(proxy, 'TRELLIS_INBOUND_ADDRESS', '0.0.0.0');
     const inPorts = metadataMap(proxy, 'TRELLIS_INBOUND_PORTS');
@@ -188,7 +206,9 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
         name: `inbound_${inAddr}_${p.port}`,
         address: socketAddress(inAddr, mapped(inPorts, p.port)),
         traffic_direction: 'INBOUND',
-        filter_chains: [{ filters: [inboundFilter(p)] }],
+        ...(p.protocol === 'UNKNOWN'
+          ? { filter_chains: sniffedChains({}, inboundFilter({ ...p, protocol: 'HTTP' }), inboundFilter(p)), listener_filters: [HttpInspector] }
+          : { filter_chains: [{ filters: [inboundFilter(p)] }] }),
       });
     }
   }

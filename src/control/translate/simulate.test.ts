@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { translate } from './index.ts';
 import { simulate, pickVirtualHost, routeMatches } from './simulate.ts';
-import { node, snapshotFromYaml } from './test-support.ts';
+import { node, snapshotFromYaml, loadCase } from './test-support.ts';
+import { fileURLToPath } from 'node:url';
 
 const endpoints = readFileSync(new URL('./testdata/bookinfo.yaml', import.meta.url), 'utf8').split('\n').slice(1).join('\n');
 const samples = '../shared/istio-samples';
@@ -109,4 +110,17 @@ test('simulator: bad requests report why nothing matched', () => {
   assert.equal(simulate(set, { listener: 'nope' }).error, 'no listener');
   assert.equal(simulate(set, { port: 1 }).error, 'no listener');
   assert.deepEqual(simulate(set, {}).clusters, []);
+});
+
+test('unknown-protocol ports are sniffed: HTTP by the inspector, anything else TCP', () => {
+  const { snapshot, proxies } = loadCase(fileURLToPath(new URL('./testdata/bookinfo.yaml', import.meta.url)));
+  const set = translate(snapshot, proxies[0]);
+  const http = simulate(set, { listener: '127.0.0.1_7000', host: 'legacy:7000', applicationProtocol: 'http/1.1' });
+  assert.equal(http.routeConfig, '7000');
+  assert.deepEqual(http.clusters.map((c) => c.name), ['outbound|7000||legacy.default.svc.cluster.local']);
+  const tcp = simulate(set, { listener: '127.0.0.1_7000' });
+  assert.equal(tcp.routeConfig, undefined);
+  assert.deepEqual(tcp.clusters.map((c) => c.name), ['outbound|7000||legacy.default.svc.cluster.local']);
+  const inbound = simulate(set, { listener: 'inbound_0.0.0.0_7000', applicationProtocol: 'h2c' });
+  assert.deepEqual(inbound.clusters.map((c) => c.name), ['inbound|7000||']);
 });

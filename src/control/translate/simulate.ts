@@ -3,7 +3,7 @@
  * set and a request, which listener, filter chain, route configuration, virtual host, route,
  * clusters (all weighted candidates) and endpoints Envoy would pick. Envoy semantics it follows:
  * filter chain match by destination port, destination IP (longest prefix), server name (exact,
- * then longest wildcard) and transport protocol, most specific first, then the default chain;
+ * then longest wildcard), transport protocol and application protocols, most specific first, then the default chain;
  * virtual host domains exact > longest suffix wildcard (`*.a.b`) > longest prefix wildcard
  * (`a.*`) > `*`, matched against the Host header as sent (port included); the first route whose
  * path (prefix / path / safe_regex full match / path_separated_prefix), headers and query
@@ -26,6 +26,8 @@ export interface SimulatedRequest {
   readonly headers?: Readonly<Record<string, string>>;
   /** TLS SNI; its presence means the connection is TLS. */
   readonly sni?: string;
+  /** What the HTTP inspector would report on a plaintext connection (`http/1.1`, `h2c`); unset = not HTTP. */
+  readonly applicationProtocol?: string;
   /** Original destination IP (transparent capture). */
   readonly destinationIp?: string;
 }
@@ -103,7 +105,9 @@ function pickChain(l: Json, req: SimulatedRequest, port: number | undefined): { 
     if (sn === undefined) return;
     const tp = m.transport_protocol as string | undefined;
     if (tp !== undefined && tp !== transport) return;
-    const score = [dp !== undefined ? 1 : 0, prefixLen + 1, sn, tp !== undefined ? 1 : 0];
+    const ap = m.application_protocols as string[] | undefined;
+    if (ap !== undefined && ap.length > 0 && (req.applicationProtocol === undefined || !ap.includes(req.applicationProtocol))) return;
+    const score = [dp !== undefined ? 1 : 0, prefixLen + 1, sn, tp !== undefined ? 1 : 0, ap !== undefined && ap.length > 0 ? 1 : 0];
     if (best === undefined || compareScores(score, best.score) > 0) best = { chain: fc, label: typeof fc.name === 'string' ? fc.name : `#${i}`, score };
   });
   if (best !== undefined) return best;
