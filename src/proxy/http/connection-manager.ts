@@ -74,6 +74,18 @@ export interface HttpConnectionManager {
 
 const SERVER_HEADER = new Set(['OVERWRITE', 'APPEND_IF_ABSENT', 'PASS_THROUGH']);
 
+/** Splits an absolute-form request target into authority and origin-form path; undefined if malformed. */
+export function absoluteForm(target: string): { authority: string; path: string } | undefined {
+  const start = target.indexOf('//') + 2;
+  const slash = target.indexOf('/', start);
+  const query = target.indexOf('?', start);
+  const end = slash >= 0 ? (query >= 0 ? Math.min(slash, query) : slash) : query >= 0 ? query : target.length;
+  const authority = target.slice(start, end);
+  if (authority === '' || /[\s@]/.test(authority)) return undefined;
+  const rest = target.slice(end);
+  return { authority, path: rest === '' ? '/' : rest.startsWith('?') ? `/${rest}` : rest };
+}
+
 /** Build a connection manager; throws TrellisError(HTTP_CONFIG_INVALID) with a field path on bad config. */
 export function createConnectionManager(opts: ConnectionManagerOptions): HttpConnectionManager {
   const path = opts.path ?? 'http_connection_manager';
@@ -152,9 +164,19 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     const method = req.method ?? 'GET';
     const ac = new AbortController();
     let authority = String((isH2 ? (req.headers[':authority'] ?? req.headers.host) : req.headers.host) ?? '');
+    let pathWithQuery = (isH2 ? String(req.headers[':path'] ?? '/') : req.url) ?? '/';
+    // Absolute-form request line (RFC 9112 section 3.2.2), as sent to an HTTP proxy (HTTP_PROXY):
+    // Envoy (allow_absolute_url) routes on the URL's host and path; the URL's host wins over Host.
+    if (!isH2 && (pathWithQuery.startsWith('http://') || pathWithQuery.startsWith('https://'))) {
+      const abs = absoluteForm(pathWithQuery);
+      if (abs !== undefined) {
+        authority = abs.authority;
+        pathWithQuery = abs.path;
+        req.headers.host = abs.authority;
+      }
+    }
     if (stripAnyHostPort) authority = authority.replace(/:\d+$/, '');
     const headers = requestHeaders(req.headers);
-    const pathWithQuery = (isH2 ? String(req.headers[':path'] ?? '/') : req.url) ?? '/';
     const ct = headers['content-type'];
     const info: StreamInfo = {
       requestId: '', startTime: Date.now(), startMono: performance.now(), durationMs: undefined,
@@ -168,7 +190,6 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     const hasBody = isH2
       ? !(req as Http2ServerRequest).stream.endAfterHeaders
       : (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0'));
-    if (hasBody) req.on('data', (d: Buffer) => { info.bytesReceived += d.length; stream.touch(); });
     req.on('error', () => ac.abort());
     res.on('close', () => {
       if (!res.writableFinished) ac.abort();
@@ -179,7 +200,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     });
     const meta = (socket as Socket & { [kMeta]?: ConnectionMeta })[kMeta];
     const stream = new HttpStream({
-      info, headers, path: pathWithQuery, authority, body: hasBody ? req : null, sink, routeTable: table(), random,
+      info, headers, path: pathWithQuery, authority, body: hasBody ? countedBody(req, info, () => stream.touch()) : null, sink, routeTable: table(), random,
       serverName, serverHeader, downstreamSignal: ac.signal, abort: () => ac.abort(), streamIdleTimeoutMs, maxStreamDurationMs,
       originalDestination: meta?.originalDestination,
     });
@@ -264,6 +285,18 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       for (const s of connections) s.destroy();
     },
   };
+}
+
+/**
+ * The request body as an async iterable that counts bytes and marks stream activity as it is read.
+ * (A 'data' listener would switch the request to flowing mode and lose data before the router reads it.)
+ */
+async function* countedBody(req: AsyncIterable<Buffer>, info: StreamInfo, touch: () => void): AsyncIterable<Uint8Array> {
+  for await (const chunk of req) {
+    info.bytesReceived += chunk.length;
+    touch();
+    yield chunk;
+  }
 }
 
 /**

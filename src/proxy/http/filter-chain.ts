@@ -8,7 +8,6 @@
  * (status, headers, body with backpressure, trailers), local replies (plain text, or gRPC
  * trailers-only for gRPC requests) and the StreamInfo.
  */
-import type { Readable } from 'node:stream';
 import type { ClusterManager, HeaderMap } from '../upstream/types.ts';
 import type { Json } from './config-json.ts';
 import type { HeaderSource } from './matchers.ts';
@@ -82,7 +81,7 @@ export interface HttpStreamInit {
   readonly headers: HeaderMap;
   readonly path: string;
   readonly authority: string;
-  readonly body: Readable | null;
+  readonly body: AsyncIterable<Uint8Array> | null;
   readonly sink: DownstreamSink;
   readonly routeTable: CompiledRouteTable | undefined;
   readonly random: () => number;
@@ -109,8 +108,8 @@ export class HttpStream implements HeaderSource {
   authority: string;
   /** Request headers without pseudo-headers (lower-case). */
   readonly headers: HeaderMap;
-  /** Downstream request body, null when the request has none. */
-  readonly body: Readable | null;
+  /** Downstream request body (read it once, through the router's replay buffer), null when the request has none. */
+  readonly body: AsyncIterable<Uint8Array> | null;
   readonly routeTable: CompiledRouteTable | undefined;
   /** Matched route, undefined for no match; recomputed by clearRouteCache(). */
   route: RouteMatch | undefined;

@@ -5,7 +5,6 @@
  * Readers share one pull from the source, so a bidirectional gRPC stream is never deadlocked by
  * waiting for the whole body first.
  */
-import type { Readable } from 'node:stream';
 
 /** Default replay buffer (Envoy's default per-connection buffer limit is 1 MiB). */
 export const DEFAULT_BODY_BUFFER_LIMIT = 1024 * 1024;
@@ -22,7 +21,7 @@ export class ReplayableBody {
   private readonly limit: number;
   private readers = 0;
 
-  constructor(source: Readable | null, limit: number) {
+  constructor(source: AsyncIterable<Uint8Array> | null, limit: number) {
     this.source = source ? (source[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>) : undefined;
     this.limit = limit;
     if (!source) this.ended = true;
