@@ -15,7 +15,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ClusterManager } from '../upstream/types.ts';
 import { configError, optArr, optBool, optDurationMs, optObj, optStr, optUint, type Json } from './config-json.ts';
-import { applyEdgeRules, internalAddresses, normalizeAddress, requestHeaders, responseSink, type EdgeRules } from './downstream.ts';
+import { applyEdgeRules, clientAddress, internalAddresses, normalizeAddress, requestHeaders, responseSink, type EdgeRules } from './downstream.ts';
 import { HttpStream, type FilterFactoryContext, type HttpFilterFactory } from './filter-chain.ts';
 import { compileRouteTable, type CompiledRouteTable } from './route-table.ts';
 import { requestEndChannel, type StreamInfo } from './stream-info.ts';
@@ -144,6 +144,8 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   const streamIdleTimeoutMs = optDurationMs(c.stream_idle_timeout, `${path}.stream_idle_timeout`) ?? 300_000;
   const maxStreamDurationMs = optDurationMs(common.max_stream_duration, `${path}.common_http_protocol_options.max_stream_duration`) ?? 0;
   const stripAnyHostPort = optBool(c.strip_any_host_port, `${path}.strip_any_host_port`) ?? false;
+  const stripMatchingHostPort = optBool(c.strip_matching_host_port, `${path}.strip_matching_host_port`) ?? false;
+  if (stripAnyHostPort && stripMatchingHostPort) configError(path, 'strip_any_host_port and strip_matching_host_port are mutually exclusive');
 
   const table = (): CompiledRouteTable | undefined => staticTable ?? opts.routeProvider!.get(rdsName!);
   const connections = new Set<Socket>();
@@ -175,18 +177,21 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
         req.headers.host = abs.authority;
       }
     }
+    // Envoy: strip the port from Host before routing (any port, or only the listener's own port).
     if (stripAnyHostPort) authority = authority.replace(/:\d+$/, '');
+    else if (stripMatchingHostPort && authority.endsWith(`:${socket.localPort}`)) authority = authority.slice(0, authority.lastIndexOf(':'));
     const headers = requestHeaders(req.headers);
     const ct = headers['content-type'];
     const info: StreamInfo = {
       requestId: '', startTime: Date.now(), startMono: performance.now(), durationMs: undefined,
       protocol: isH2 ? 'HTTP/2' : 'HTTP/1.1', method, path: pathWithQuery, authority, scheme,
-      downstreamRemoteAddress: remote, downstreamLocalAddress: normalizeAddress(socket.localAddress), statPrefix,
+      downstreamRemoteAddress: remote, downstreamDirectRemoteAddress: remote, downstreamLocalAddress: normalizeAddress(socket.localAddress), statPrefix,
       virtualHostName: undefined, routeName: undefined, clusterName: undefined, upstreamEndpoint: undefined,
       responseCode: 0, responseCodeDetails: '', responseFlags: new Set(), grpcStatus: undefined, attemptCount: 0,
       bytesReceived: 0, bytesSent: 0, grpc: typeof ct === 'string' && ct.startsWith('application/grpc'), completed: false,
     };
     (info as { requestId: string }).requestId = applyEdgeRules(headers, edge, remote, scheme);
+    (info as { downstreamRemoteAddress: string }).downstreamRemoteAddress = clientAddress(headers, edge, remote);
     const hasBody = isH2
       ? !(req as Http2ServerRequest).stream.endAfterHeaders
       : (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0'));

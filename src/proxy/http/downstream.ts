@@ -56,6 +56,19 @@ export interface EdgeRules {
   readonly internal: BlockList;
 }
 
+/**
+ * The trusted client address (Envoy's downstream_remote_address): the peer itself when
+ * use_remote_address is set and no hops are trusted, otherwise the x-forwarded-for entry
+ * `xff_num_trusted_hops` from the right (after our own append), falling back to the peer.
+ */
+export function clientAddress(headers: HeaderMap, rules: EdgeRules, remote: string): string {
+  if (rules.useRemoteAddress && rules.xffNumTrustedHops === 0) return remote;
+  const xff = headers['x-forwarded-for'];
+  const list = (Array.isArray(xff) ? xff.join(',') : xff ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
+  const i = list.length - 1 - rules.xffNumTrustedHops;
+  return i >= 0 && i < list.length ? list[i] : remote;
+}
+
 /** Apply Envoy's connection-manager request header rules; returns the request id. */
 export function applyEdgeRules(headers: HeaderMap, rules: EdgeRules, remote: string, scheme: 'http' | 'https'): string {
   let external = false;

@@ -169,7 +169,10 @@ export class HttpStream implements HeaderSource {
   private giveUp(flag: ResponseFlag, body: string, details: string): void {
     if (this.info.completed) return;
     this.info.responseFlags.add(flag);
-    if (!this.sink.headersSent) this.sendLocalReply(408, body, { details });
+    // Envoy (since envoyproxy/envoy#20026): 504 when the request was fully read, 408 while it was
+    // still arriving (the client is the slow one).
+    const complete = this.body === null || (this.body as { complete?: boolean }).complete === true;
+    if (!this.sink.headersSent) this.sendLocalReply(complete ? 504 : 408, body, { details });
     else this.resetDownstream();
     this.abortStream();
   }

@@ -25,7 +25,10 @@ export interface StreamInfo {
   readonly path: string;
   readonly authority: string;
   readonly scheme: 'http' | 'https';
+  /** The trusted client address (x-forwarded-for / xff_num_trusted_hops rules); Envoy's %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%. */
   readonly downstreamRemoteAddress: string;
+  /** The peer address of the connection. */
+  readonly downstreamDirectRemoteAddress: string;
   readonly downstreamLocalAddress: string;
   readonly statPrefix: string;
   virtualHostName: string | undefined;

@@ -32,6 +32,11 @@ export const routerFilter: FilterRegistration = {
   },
 };
 
+const KNOWN_RETRY_ON = new Set([
+  '5xx', 'gateway-error', 'reset', 'reset-before-request', 'connect-failure', 'envoy-ratelimited', 'retriable-4xx', 'refused-stream',
+  'retriable-status-codes', 'retriable-headers', 'cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable',
+]);
+
 const CONTROL_HEADERS = [
   'x-envoy-upstream-rq-timeout-ms', 'x-envoy-upstream-rq-per-try-timeout-ms', 'x-envoy-max-retries', 'x-envoy-retry-on',
   'x-envoy-retry-grpc-on', 'x-envoy-expected-rq-timeout-ms', 'x-envoy-attempt-count',
@@ -107,13 +112,15 @@ async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContex
     const g = grpcTimeoutMs(headerString(h, 'grpc-timeout'));
     if (g !== undefined) timeoutMs = a.grpcTimeoutHeaderMaxMs > 0 ? Math.min(g, a.grpcTimeoutHeaderMaxMs) : g;
   }
-  const retryOnHeader = headerString(h, 'x-envoy-retry-on');
+  const retryOnParts = [headerString(h, 'x-envoy-retry-on'), s.grpc ? headerString(h, 'x-envoy-retry-grpc-on') : undefined].filter((x) => x !== undefined);
+  const retryOnHeader = retryOnParts.length > 0 ? retryOnParts.join(',') : undefined;
   const headers: HeaderMap = {};
   for (const [k, v] of Object.entries(h)) if (!CONTROL_HEADERS.includes(k)) headers[k] = v;
   let retry = a.retryPolicy;
   if (retryOnHeader !== undefined) {
     const on = new Set(retry?.retryOn ?? []);
-    for (const c of retryOnHeader.split(',')) if (c.trim()) on.add(c.trim());
+    // Unknown conditions in the header are ignored, as Envoy does.
+    for (const c of retryOnHeader.split(',')) if (KNOWN_RETRY_ON.has(c.trim())) on.add(c.trim());
     retry = { ...(retry ?? { numRetries: 1, perTryTimeoutMs: 0, baseIntervalMs: 25, maxIntervalMs: 250, retriableStatusCodes: new Set(), retriableHeaders: [], avoidPreviousHosts: false }), retryOn: on };
   }
   const numRetries = ctl('x-envoy-max-retries') ?? retry?.numRetries ?? 0;

@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { applyEdgeRules, clientAddress, internalAddresses, normalizeAddress, requestHeaders, type EdgeRules } from './downstream.ts';
+
+const rules = (o: Partial<EdgeRules> = {}): EdgeRules => ({ useRemoteAddress: false, xffNumTrustedHops: 0, generateRequestId: true, preserveExternalRequestId: false, internal: internalAddresses(undefined), ...o });
+
+test('request headers drop pseudo, hop-by-hop and Connection-listed headers; te: trailers survives', () => {
+  assert.deepEqual(requestHeaders({ ':path': '/', host: 'h', connection: 'keep-alive, x-secret', 'keep-alive': '5', 'x-secret': '1', 'transfer-encoding': 'chunked', upgrade: 'h2c', te: 'trailers, deflate', 'x-ok': 'y' }), { te: 'trailers', 'x-ok': 'y' });
+  assert.deepEqual(requestHeaders({ te: 'gzip' }), {});
+  assert.equal(normalizeAddress('::ffff:10.0.0.1'), '10.0.0.1');
+  assert.equal(normalizeAddress('::1'), '::1');
+});
+
+test('x-forwarded-for, x-forwarded-proto, request ids and internal/external handling', () => {
+  const h1: Record<string, string | string[]> = { 'x-forwarded-for': '1.1.1.1', 'x-envoy-retry-on': '5xx', 'x-request-id': 'abc' };
+  const id = applyEdgeRules(h1, rules({ useRemoteAddress: true }), '8.8.8.8', 'https');
+  assert.equal(h1['x-forwarded-for'], '1.1.1.1, 8.8.8.8');
+  assert.equal(h1['x-forwarded-proto'], 'https');
+  assert.equal(h1['x-envoy-retry-on'], undefined, 'external: x-envoy-* stripped');
+  assert.equal(h1['x-envoy-external-address'], '8.8.8.8');
+  assert.notEqual(id, 'abc', 'external request ids are regenerated');
+  const h2: Record<string, string | string[]> = { 'x-envoy-retry-on': '5xx', 'x-request-id': 'abc' };
+  assert.equal(applyEdgeRules(h2, rules({ useRemoteAddress: true }), '10.1.1.1', 'http'), 'abc');
+  assert.equal(h2['x-envoy-internal'], 'true');
+  assert.equal(h2['x-envoy-retry-on'], '5xx');
+  const h3: Record<string, string | string[]> = { 'x-forwarded-proto': 'https' };
+  applyEdgeRules(h3, rules(), '10.1.1.1', 'http');
+  assert.equal(h3['x-forwarded-proto'], 'https', 'not the edge: keep what the previous hop said');
+  assert.equal(h3['x-forwarded-for'], undefined);
+  const h4: Record<string, string | string[]> = { 'x-request-id': 'keep' };
+  assert.equal(applyEdgeRules(h4, rules({ useRemoteAddress: true, preserveExternalRequestId: true }), '8.8.8.8', 'http'), 'keep');
+});
+
+test('trusted client address from x-forwarded-for and xff_num_trusted_hops', () => {
+  const xff = { 'x-forwarded-for': '192.0.2.10, 203.0.113.1, 10.0.0.1' };
+  assert.equal(clientAddress(xff, rules({ useRemoteAddress: true }), '10.9.9.9'), '10.9.9.9');
+  assert.equal(clientAddress(xff, rules(), '10.9.9.9'), '10.0.0.1');
+  assert.equal(clientAddress(xff, rules({ xffNumTrustedHops: 1 }), '10.9.9.9'), '203.0.113.1');
+  // After our own append (10.0.0.1 = the peer), two trusted hops point at the original client.
+  assert.equal(clientAddress(xff, rules({ useRemoteAddress: true, xffNumTrustedHops: 2 }), '10.0.0.1'), '192.0.2.10');
+  assert.equal(clientAddress({}, rules(), '10.9.9.9'), '10.9.9.9');
+  assert.equal(clientAddress(xff, rules({ xffNumTrustedHops: 5 }), '10.9.9.9'), '10.9.9.9');
+});
