@@ -34,9 +34,8 @@ function nginxConf(dir: string, listen: number, next: number, opts: { h2Port?: n
     ssl_certificate ${opts.tlsServer.cert};
     ssl_certificate_key ${opts.tlsServer.key};
     ssl_client_certificate ${opts.tlsServer.ca};
-    ssl_verify_client on;
-    keepalive_requests 1000000;`
-    : ';\n    keepalive_requests 1000000;';
+    ssl_verify_client on;`
+    : ';';
   const location = `location / {
       ${up}
       proxy_http_version 1.1;
@@ -52,6 +51,7 @@ error_log ${t('error.log')} warn;
 events { worker_connections 8192; }
 http {
   access_log off;
+  keepalive_requests 1000000;
   client_body_temp_path ${t('body')};
   proxy_temp_path ${t('proxy')};
   fastcgi_temp_path ${t('fastcgi')};

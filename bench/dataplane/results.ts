@@ -110,7 +110,8 @@ export function ratios(paths: PathResult[], refConns: string): Ratio[] {
         const ov = op ? m.pick(op) : undefined;
         if (paths.find((p) => p.id === other) === undefined) continue;
         const r: Ratio = { metric: m.name, pair: `${t} / ${other}`, trellis: tv, other: ov, target: m.target?.(t, other.split('-')[0]!) };
-        if (tv !== undefined && ov !== undefined && Number.isFinite(tv) && Number.isFinite(ov) && ov !== 0) r.ratio = tv / ov;
+        if (m.name.startsWith('added') && ov !== undefined && ov <= 0) r.note = `${other} added <= 0 ms (noise)`;
+        else if (tv !== undefined && ov !== undefined && Number.isFinite(tv) && Number.isFinite(ov) && ov !== 0) r.ratio = tv / ov;
         else r.note = !tp ? `${t} not available` : !op ? `${other} not available` : 'no data';
         out.push(r);
       }
