@@ -203,3 +203,28 @@ test('broken YAML keeps the last good config serving', async () => {
   const mine = status.find((s) => s.id === gw.nodeId)!;
   for (const t of Object.values(mine.types)) assert.notEqual(t.state, 'NACKED', JSON.stringify(mine.types));
 });
+
+test('absolute-form requests (HTTP proxy style) route on the URL host and path', async () => {
+  const { request } = await import('node:http');
+  const body = await new Promise<string>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: gwPort, path: 'http://some.host:8080/abs/path?q=1', headers: { host: 'ignored.example' } }, (res) => {
+      let b = '';
+      res.on('data', (d) => (b += d));
+      res.on('end', () => resolve(b));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  const echoed = JSON.parse(body) as { path: string; host: string };
+  assert.equal(echoed.path, '/abs/path?q=1');
+  assert.equal(echoed.host, 'some.host:8080');
+});
+
+test('a route timeout answers 504 upstream request timeout', async () => {
+  await applyVs(`  - match: [{uri: {prefix: /slow}}]\n    timeout: 0.5s\n    route: [{destination: {host: echo-v1}}]\n  - route: [{destination: {host: echo-v1}}]\n`, async () => (await get('/slow?delay=2s')).status === 504);
+  const t0 = Date.now();
+  const r = await get('/slow?delay=3s');
+  assert.equal(r.status, 504);
+  assert.equal(r.body, 'upstream request timeout');
+  assert.ok(Date.now() - t0 < 2500);
+});

@@ -177,7 +177,7 @@ test('route timeout -> 504 UT; per-try timeout retries to a fast endpoint; timeo
   assert.equal(slowHits - before, 1);
 });
 
-test('stream idle timeout (route idle_timeout) -> 408 "stream timeout" SI; grpc-timeout header becomes the route timeout when grpc_timeout_header_max is set', async (t) => {
+test('stream idle timeout (route idle_timeout) -> 504 "stream timeout" SI for a fully read request (408 while it is still arriving); grpc-timeout header becomes the route timeout when grpc_timeout_header_max is set', async (t) => {
   const hang = await startBackend(() => { /* never answers */ });
   const cm = new StaticClusterManager({ hang: { endpoints: [hang.endpoint] } });
   const ends: StreamInfo[] = [];
@@ -197,13 +197,32 @@ test('stream idle timeout (route idle_timeout) -> 408 "stream timeout" SI; grpc-
   });
   t.after(async () => { await proxy.close(); await hang.close(); cm.close(); });
   const r = await request1(proxy.port, { path: '/idle' });
-  assert.deepEqual([r.status, r.body], [408, 'stream timeout']);
+  assert.deepEqual([r.status, r.body], [504, 'stream timeout']);
   const t0 = Date.now();
   const g = await request2(proxy.h2cPort, { path: '/grpc', method: 'POST', headers: { 'content-type': 'application/grpc', 'grpc-timeout': '200m' }, body: '' });
   assert.equal(g.status, 200);
   assert.equal(g.headers['grpc-status'], '14');
   assert.ok(Date.now() - t0 < 1000);
   await new Promise((res) => setTimeout(res, 30));
-  assert.ok(ends.some((i) => i.responseFlags.has('SI') && i.responseCode === 408));
+  assert.ok(ends.some((i) => i.responseFlags.has('SI') && i.responseCode === 504));
   assert.ok(ends.some((i) => i.responseFlags.has('UT') && i.grpcStatus === 14));
+});
+
+test('RDS: the route table is looked up per request through the RouteProvider (404 NR until it arrives); Expect: 100-continue is answered by the proxy', async (t) => {
+  const { compileRouteConfiguration } = await import('../src/proxy/http/connection-manager.ts');
+  const be = await startBackend(echoHandler('a'));
+  const cm = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });
+  const tables = new Map<string, ReturnType<typeof compileRouteConfiguration>>();
+  const proxy = await startProxy({
+    clusterManager: cm,
+    routeProvider: { get: (name) => tables.get(name) },
+    config: { stat_prefix: 'rds', rds: { route_config_name: 'http.8080', config_source: { ads: {} } }, http_filters: [{ name: 'envoy.filters.http.router' }] },
+  });
+  t.after(async () => { await proxy.close(); await be.close(); cm.close(); });
+  assert.equal((await request1(proxy.port)).status, 404);
+  tables.set('http.8080', compileRouteConfiguration({ name: 'http.8080', virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'a' } }] }] }));
+  const r = await request1(proxy.port, { method: 'POST', body: 'x', headers: { expect: '100-continue' } });
+  assert.equal(r.status, 200);
+  assert.equal(JSON.parse(r.body).headers.expect, undefined);
+  assert.equal(JSON.parse(r.body).body, 'x');
 });

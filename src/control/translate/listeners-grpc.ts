@@ -70,8 +70,17 @@ export function proxylessListeners(proxy: ProxyNode, scope: ProxyScope, domainSu
 export function proxylessRouteConfig(rc: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const vhosts = ((rc.virtual_hosts as Json[] | undefined) ?? [])
     .filter((vh) => !((vh.domains as string[] | undefined) ?? []).includes('*'))
-    .map((vh) => ({ ...vh, routes: ((vh.routes as Json[] | undefined) ?? []).filter((r) => r.route !== undefined) }));
+    .map((vh) => ({ ...vh, routes: ((vh.routes as Json[] | undefined) ?? []).filter((r) => r.route !== undefined).map(withStreamDuration) }));
   return { ...rc, virtual_hosts: vhosts };
+}
+
+/** gRPC's xDS client takes a route's deadline from max_stream_duration, not `timeout` (as Istio sets it). */
+function withStreamDuration(r: Json): Json {
+  const action = r.route as Json;
+  const timeout = action.timeout as string | undefined;
+  if (timeout === undefined || timeout === '0s') return r;
+  const msd = (action.max_stream_duration as Json | undefined) ?? {};
+  return { ...r, route: { ...action, max_stream_duration: { ...msd, max_stream_duration: timeout } } };
 }
 
 /**

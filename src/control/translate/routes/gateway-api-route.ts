@@ -307,7 +307,8 @@ function ruleRoute(inputs: RouteInputs, route: AnyRoute, rule: RouteRuleSpec<unk
     : retryPolicy(perTry !== undefined ? { perTryTimeout: perTry } : {});
   if (policy) action.retry_policy = policy;
   if (mirrors.length) action.request_mirror_policies = mirrors;
-  action.max_stream_duration = { max_stream_duration: timeout, grpc_timeout_header_max: timeout };
+  // See istio-route.ts: grpc-timeout cap only; proxyless gRPC gets max_stream_duration from listeners-grpc.ts.
+  if (timeout !== undefined && timeout !== '0s') action.max_stream_duration = { grpc_timeout_header_max: timeout };
   out.route = action;
   return out;
 }

@@ -203,7 +203,10 @@ function routeAction(http: VirtualServiceHTTPSpec, route: Json, flat: FlatHttp, 
     });
   }
   if (mirrors.length) action.request_mirror_policies = mirrors;
-  action.max_stream_duration = { max_stream_duration: action.timeout, grpc_timeout_header_max: action.timeout };
+  // As Istio: a timeout also caps grpc-timeout headers. The stream-duration cap itself is only
+  // for proxyless gRPC (which reads no route `timeout`); on Envoy it would race the route timeout
+  // and answer 408/`downstream duration timeout` instead of 504/`upstream request timeout`.
+  if (action.timeout !== '0s') action.max_stream_duration = { grpc_timeout_header_max: action.timeout };
   return action;
 }
 

@@ -40,7 +40,6 @@ export function defaultRoute(host: string, port: number): Json {
       cluster: outboundClusterName(port, '', host),
       timeout: '0s',
       retry_policy: retryPolicy(),
-      max_stream_duration: { max_stream_duration: '0s', grpc_timeout_header_max: '0s' },
     },
     decorator: { operation: `${host}:${port}/*` },
   };
@@ -83,7 +82,7 @@ function unknownHostVhost(inputs: RouteInputs): Json {
       {
         name: 'allow_any',
         match: { prefix: '/' },
-        route: { cluster: PassthroughCluster, timeout: '0s', max_stream_duration: { max_stream_duration: '0s', grpc_timeout_header_max: '0s' } },
+        route: { cluster: PassthroughCluster, timeout: '0s' },
       },
     ],
     include_request_attempt_count: true,
