@@ -77,6 +77,7 @@ test('real cluster manager: HTTP/1.1 and h2c downstream, retries past a dead end
 
   assert.equal((await request1(proxy.port, { method: 'POST', path: '/x', body: 'b1' })).body, 'good:POST:/x:b1');
   assert.equal((await request2(proxy.h2cPort, { method: 'POST', path: '/y', body: 'b2' })).body, 'good:POST:/y:b2');
+  assert.equal((await request1(proxy.port, { method: 'POST', path: '/z', body: 'b3', headers: { expect: '100-continue' } })).body, 'good:POST:/z:b3');
   for (let i = 0; i < 6; i++) {
     const r = await request1(proxy.port, { method: 'PUT', path: '/retry', body: `n${i}` });
     assert.deepEqual([r.status, r.body], [200, `good:PUT:/retry:n${i}`]);
