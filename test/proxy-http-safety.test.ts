@@ -94,6 +94,15 @@ test('HTTP/2 abuse: invalid frames and rapid reset end in GOAWAY; the proxy keep
   await rawRequest(proxy.h2cPort, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', 1000);
   assert.equal((await request2(proxy.h2cPort)).status, 200);
 
+  // Header limits on HTTP/2: a few too many -> 431; far too many or too big -> 431 or a refused/reset stream.
+  const h2many = Object.fromEntries(Array.from({ length: 110 }, (_, i) => [`x-h${i}`, 'v']));
+  assert.equal((await request2(proxy.h2cPort, { headers: h2many })).status, 431);
+  for (const headers of [Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`x-h${i}`, 'v'])), { 'x-big': 'a'.repeat(70 * 1024) }]) {
+    const res = await request2(proxy.h2cPort, { headers }).then((r) => r.status, (e: Error) => e.message);
+    assert.ok(res === 431 || /RST_STREAM|ENHANCE_YOUR_CALM|REFUSED|PROTOCOL_ERROR|COMPRESSION|stream error|closed|GOAWAY|Session/i.test(String(res)), `got ${res}`);
+    assert.equal((await request2(proxy.h2cPort)).status, 200);
+  }
+
   // Rapid reset: open streams and cancel them at once.
   const goaway = await new Promise<number | 'closed'>((resolve) => {
     const s = http2.connect(`http://127.0.0.1:${proxy.h2cPort}`, { createConnection: () => net.connect(proxy.h2cPort, '127.0.0.1') });

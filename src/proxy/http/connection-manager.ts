@@ -254,7 +254,8 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   // ---- HTTP/2 --------------------------------------------------------------------------------
   const h2 = http2.createServer({
     settings: { maxConcurrentStreams, maxHeaderListSize: maxHeaderBytes, ...(initialWindowSize ? { initialWindowSize } : {}) },
-    maxHeaderListPairs: maxHeadersCount + 8,
+    // Up to twice the limit gets a proper 431 from our own check; beyond that nghttp2 refuses the stream.
+    maxHeaderListPairs: maxHeadersCount * 2 + 16,
     maxSessionInvalidFrames: 100,
     maxSessionRejectedStreams: 100,
     maxOutstandingPings: 10,
