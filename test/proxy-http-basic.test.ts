@@ -226,3 +226,44 @@ test('RDS: the route table is looked up per request through the RouteProvider (4
   assert.equal(JSON.parse(r.body).headers.expect, undefined);
   assert.equal(JSON.parse(r.body).body, 'x');
 });
+
+test('close(grace): in-flight HTTP/1.1 and HTTP/2 requests finish (connection: close / GOAWAY), then connections are gone', async (t) => {
+  const http = await import('node:http');
+  const http2 = await import('node:http2');
+  const net = await import('node:net');
+  const be = await startBackend((_req, res) => setTimeout(() => res.end('done'), 200));
+  const cm = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });
+  const proxy = await startProxy({ clusterManager: cm, config: hcmConfig({ virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'a' } }] }] }) });
+  t.after(async () => { await proxy.close(); await be.close(); cm.close(); });
+  const agent = new http.Agent({ keepAlive: true });
+  const h1 = new Promise<{ body: string; connection: string | undefined }>((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: proxy.port, path: '/', agent }, (res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ body, connection: res.headers.connection }));
+    }).on('error', reject);
+  });
+  const session = http2.connect(`http://127.0.0.1:${proxy.h2cPort}`, { createConnection: () => net.connect(proxy.h2cPort, '127.0.0.1') });
+  session.on('error', () => {});
+  let goaway = false;
+  session.on('goaway', () => { goaway = true; });
+  const h2 = new Promise<string>((resolve, reject) => {
+    const st = session.request({ ':path': '/' });
+    let body = '';
+    st.on('data', (d) => { body += d; });
+    st.on('end', () => resolve(body));
+    st.on('error', reject);
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  const closing = proxy.cm.close(3000);
+  const [r1, r2] = await Promise.all([h1, h2]);
+  assert.deepEqual(r1, { body: 'done', connection: 'close' });
+  assert.equal(r2, 'done');
+  assert.equal(goaway, true);
+  const t0 = Date.now();
+  await closing;
+  assert.ok(Date.now() - t0 < 1500, 'close returns once connections are gone, not at the deadline');
+  assert.equal(proxy.cm.connectionCount, 0);
+  agent.destroy();
+  session.destroy();
+});

@@ -149,12 +149,22 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
 
   const table = (): CompiledRouteTable | undefined => staticTable ?? opts.routeProvider!.get(rdsName!);
   const connections = new Set<Socket>();
+  const sessions = new Set<Http2Session>();
+  let draining = false;
+  const activeH1 = new Set<ServerResponse>();
 
   // ---- per request -------------------------------------------------------------------------
   function onRequest(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void {
     const isH2 = req.httpVersionMajor === 2;
     // A stream the client already reset (HTTP/2 rapid reset) has nothing left to serve.
     if (res.destroyed || (isH2 && (req as Http2ServerRequest).stream.destroyed)) return;
+    // Draining: HTTP/1.1 responses carry `connection: close` so clients move to the new listener.
+    if (!isH2) {
+      const r1 = res as ServerResponse;
+      if (draining) r1.shouldKeepAlive = false;
+      activeH1.add(r1);
+      r1.once('close', () => activeH1.delete(r1));
+    }
     const sink = responseSink(res, isH2);
     const socket = req.socket as Socket;
     const tls = (socket as TLSSocket).encrypted === true;
@@ -260,7 +270,11 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     maxSessionRejectedStreams: 100,
     maxOutstandingPings: 10,
   }, onRequest);
-  h2.on('session', (session: Http2Session) => guardSession(session, prematureResetLimit, idleTimeoutMs));
+  h2.on('session', (session: Http2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+    guardSession(session, prematureResetLimit, idleTimeoutMs);
+  });
   h2.on('sessionError', () => {});
   h2.on('streamError', () => {});
 
@@ -283,11 +297,18 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       }
     },
     async close(graceMs = 5000) {
+      draining = true;
+      for (const r of activeH1) if (!r.headersSent) r.shouldKeepAlive = false;
       h1.close(() => {});
       h1.closeIdleConnections();
       h2.close(() => {});
+      // GOAWAY(NO_ERROR): in-flight streams finish, new ones go elsewhere.
+      for (const s of sessions) if (!s.closed && !s.destroyed) s.close();
       const deadline = Date.now() + graceMs;
-      while (connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while (connections.size > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+        h1.closeIdleConnections(); // keep-alive connections whose last response just finished
+      }
       for (const s of connections) s.destroy();
     },
   };
