@@ -41,6 +41,10 @@ export const protoFiles: readonly string[] = [
   'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
   'envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto',
   'envoy/extensions/filters/network/rbac/v3/rbac.proto',
+  'envoy/extensions/filters/network/ext_authz/v3/ext_authz.proto',
+  'envoy/extensions/filters/network/local_ratelimit/v3/local_rate_limit.proto',
+  'envoy/extensions/filters/network/direct_response/v3/config.proto',
+  'envoy/extensions/filters/network/connection_limit/v3/connection_limit.proto',
   // HTTP filters.
   'envoy/extensions/filters/http/router/v3/router.proto',
   'envoy/extensions/filters/http/fault/v3/fault.proto',
@@ -50,6 +54,16 @@ export const protoFiles: readonly string[] = [
   'envoy/extensions/filters/http/grpc_stats/v3/config.proto',
   'envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto',
   'envoy/extensions/filters/http/health_check/v3/health_check.proto',
+  'envoy/extensions/filters/http/grpc_web/v3/grpc_web.proto',
+  'envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto',
+  'envoy/extensions/filters/http/compressor/v3/compressor.proto',
+  'envoy/extensions/compression/gzip/compressor/v3/gzip.proto',
+  'envoy/extensions/filters/http/header_to_metadata/v3/header_to_metadata.proto',
+  'envoy/extensions/filters/http/lua/v3/lua.proto',
+  'envoy/extensions/filters/http/ratelimit/v3/rate_limit.proto',
+  'envoy/extensions/filters/http/set_metadata/v3/set_metadata.proto',
+  'envoy/extensions/filters/http/stateful_session/v3/stateful_session.proto',
+  'envoy/extensions/http/stateful_session/cookie/v3/cookie.proto',
   // Retry plugins Istio (and our route translation) put on every retry policy.
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
   'envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto',
@@ -57,6 +71,14 @@ export const protoFiles: readonly string[] = [
   'envoy/extensions/filters/listener/original_dst/v3/original_dst.proto',
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
   'envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto',
+  'envoy/extensions/filters/listener/proxy_protocol/v3/proxy_protocol.proto',
+  // Transport sockets besides TLS.
+  'envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.proto',
+  'envoy/extensions/transport_sockets/internal_upstream/v3/internal_upstream.proto',
+  'envoy/extensions/transport_sockets/tcp_stats/v3/tcp_stats.proto',
+  // Retry extensions Istio routes use (retry_host_predicate, retry_priority).
+  'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
+  'envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto',
   // Upstreams and clusters.
   'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'envoy/config/rbac/v3/rbac.proto',
@@ -70,6 +92,7 @@ export const protoFiles: readonly string[] = [
   // Access logs and tracing referenced from HCM configs.
   'envoy/extensions/access_loggers/file/v3/file.proto',
   'envoy/extensions/access_loggers/stream/v3/stream.proto',
+  'envoy/extensions/access_loggers/grpc/v3/als.proto',
   // Typed structs (opaque configs for filters with no proto here).
   'xds/type/v3/typed_struct.proto',
   'udpa/type/v1/typed_struct.proto',
