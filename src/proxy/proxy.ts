@@ -92,9 +92,11 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     async shutdown() {
       if (shuttingDown) return;
       shuttingDown = true;
+      // Stop taking config first: nothing changes under a draining proxy, and no NACK is sent
+      // for an update that shutdown interrupted.
+      ads.stop();
       if (workers) await workers.shutdown(drainMs);
       else await dataPlane!.shutdown();
-      ads.stop();
       await admin.close();
     },
   };

@@ -84,7 +84,15 @@ export class WorkerPool implements ConfigApplier {
     const seq = ++this.#seq;
     return new Promise((resolve, reject) => {
       this.#pending.set(`${w.id}:${seq}`, { resolve, reject });
-      w.send({ ...msg, seq });
+      if (!w.isConnected()) {
+        this.#pending.delete(`${w.id}:${seq}`);
+        reject(new TrellisError('PROXY_WORKER_EXIT', `worker ${w.id} is gone`));
+        return;
+      }
+      // With a callback, a send to a worker that just died is an error here, not an uncaught EPIPE.
+      w.send({ ...msg, seq }, undefined, undefined, (err) => {
+        if (err && this.#pending.delete(`${w.id}:${seq}`)) reject(new TrellisError('PROXY_WORKER_EXIT', `worker ${w.id}: ${err.message}`, { cause: err }));
+      });
     });
   }
 
@@ -149,7 +157,10 @@ export class WorkerPool implements ConfigApplier {
 export function runWorker(opts: DataPlaneOptions): Promise<void> {
   const dp = new DataPlane({ ...opts, reusePort: true });
   return new Promise((resolve) => {
-    const reply = (m: FromWorker) => process.send?.(m);
+    // The primary may be gone (crash, shutdown race): a failed reply must not crash the worker.
+    const reply = (m: FromWorker) => {
+      if (process.connected) process.send?.(m, undefined, undefined, () => {});
+    };
     process.on('message', (m: ToWorker) => {
       switch (m.kind) {
         case 'apply':
