@@ -41,6 +41,7 @@ const usage = `usage: npm run bench -- [options]
   --wrk-threads N         wrk threads (default 1: leaves the second core to the proxy)
   --profile               run Trellis proxies under node --cpu-prof (bench/results/) and list top frames
   --out FILE              JSON output (default bench/results/<date>-dataplane[-quick].json)
+  --render FILE           only re-print the tables of an earlier JSON result (and, for a full run, bench/README.md)
   --no-readme             do not rewrite bench/README.md's results section (quick runs never do)
 `;
 
@@ -70,10 +71,19 @@ async function main(): Promise<number> {
     options: {
       quick: { type: 'boolean' }, paths: { type: 'string' }, reps: { type: 'string' }, duration: { type: 'string' },
       'tput-duration': { type: 'string' }, conns: { type: 'string' }, qps: { type: 'string' }, 'wrk-threads': { type: 'string' },
-      profile: { type: 'boolean' }, out: { type: 'string' }, 'no-readme': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      profile: { type: 'boolean' }, out: { type: 'string' }, render: { type: 'string' }, 'no-readme': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) { process.stdout.write(usage); return 0; }
+  if (values.render !== undefined) {
+    const r = JSON.parse(readFileSync(values.render, 'utf8')) as BenchResult;
+    summarize(r.paths);
+    r.ratios = ratios(r.paths, String(r.options.refConns ?? 16));
+    const tables = renderTables(r, String(r.options.refConns ?? 16));
+    process.stdout.write(`${tables}\n`);
+    if (r.mode === 'full' && values['no-readme'] !== true) updateReadme(r, tables);
+    return 0;
+  }
   const quick = values.quick === true;
   const ids = values.paths ? values.paths.split(',').map((s) => s.trim()).filter(Boolean) : quick ? QuickPathIds : [...AllPathIds];
   for (const id of ids) parsePathId(id);

@@ -6,7 +6,7 @@
  */
 import type { LatencyRun, ThroughputRun } from './load.ts';
 
-export interface Percentiles { p50: number; p90: number; p99: number; max: number }
+export interface Percentiles { p50: number; p90: number; p99: number; max: number; qps?: number }
 
 export interface PathResult {
   id: string;
@@ -54,7 +54,7 @@ export function summarize(paths: PathResult[]): void {
     for (const [c, l] of Object.entries(p.latency)) {
       const ok = l.runs.filter((r) => r.error === undefined);
       if (ok.length === 0) continue;
-      l.median = { p50: median(ok.map((r) => r.p50)), p90: median(ok.map((r) => r.p90)), p99: median(ok.map((r) => r.p99)), max: median(ok.map((r) => r.max)) };
+      l.median = { p50: median(ok.map((r) => r.p50)), p90: median(ok.map((r) => r.p90)), p99: median(ok.map((r) => r.p99)), max: median(ok.map((r) => r.max)), qps: median(ok.map((r) => r.actualQps)) };
     }
     for (const [c, l] of Object.entries(p.latency)) {
       const d = direct?.latency[c]?.median;
@@ -139,15 +139,15 @@ export function renderTables(r: BenchResult, refConns: string): string {
   const lat: string[][] = [];
   const conns = [...new Set(r.paths.flatMap((p) => Object.keys(p.latency)))].sort((a, b) => Number(a) - Number(b));
   for (const p of r.paths) {
-    if (p.unavailable) { lat.push([p.id, '', `not available: ${p.unavailable.slice(0, 160)}`, '', '', '', '', '']); continue; }
+    if (p.unavailable) { lat.push([p.id, '', '', `not available: ${p.unavailable.slice(0, 160)}`, '', '', '', '', '']); continue; }
     for (const c of conns) {
       const l = p.latency[c];
       const m = l?.median;
       const bad = l && !m ? `errors: ${(l.runs.find((x) => x.error)?.error ?? '').slice(0, 100)}` : undefined;
-      lat.push([p.id, c, bad ?? f(m?.p50), f(m?.p90), f(m?.p99), f(m?.max), f(l?.added?.p90), f(l?.added?.p99)]);
+      lat.push([p.id, c, m?.qps !== undefined ? m.qps.toFixed(0) : '-', bad ?? f(m?.p50), f(m?.p90), f(m?.p99), f(m?.max), f(l?.added?.p90), f(l?.added?.p99)]);
     }
   }
-  parts.push(`Latency at ${String(r.options.qps)} requests/s, ms (median of ${String(r.options.reps)} x ${String(r.options.duration)}s runs)\n\n` + table(['path', 'conns', 'p50', 'p90', 'p99', 'max', '+p90 vs direct', '+p99 vs direct'], lat));
+  parts.push(`Latency at ${String(r.options.qps)} requests/s, ms (median of ${String(r.options.reps)} x ${String(r.options.duration)}s runs; a path whose achieved rate is well under the target could not keep up, and its latency is queueing)\n\n` + table(['path', 'conns', 'achieved rps', 'p50', 'p90', 'p99', 'max', '+p90 vs direct', '+p99 vs direct'], lat));
   const tp = r.paths.map((p) => p.unavailable
     ? [p.id, `not available`, '', '', '', '', '']
     : [p.id, f(p.throughput.rps, 0), f(p.throughput.rpsPerCpuSecond, 0), f(p.h2.rps, 0) + (p.h2.runs.some((x) => x.error) && p.h2.rps === undefined ? ' (error)' : ''),
