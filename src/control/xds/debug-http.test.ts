@@ -82,6 +82,8 @@ test('/debug/diagnostics, /ready, /metrics, 404 and 405', async () => {
   assert.match(m.text, /^trellis_xds_connected_proxies 1$/m);
   assert.match(m.text, /^trellis_xds_pushes_total\{type="CDS"\} 1$/m);
   assert.match(m.text, /^trellis_xds_rejects_total\{type="EDS"\} 1$/m);
+  assert.match(m.text, /^pilot_xds 1$/m);
+  assert.match(m.text, /^pilot_total_xds_rejects\{type="eds"\} 1$/m);
   assert.equal((await get('/nope')).status, 404);
   assert.equal((await get('/debug/syncz', 'POST')).status, 405);
 });

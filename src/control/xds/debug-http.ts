@@ -48,6 +48,10 @@ export function metricsText(xds: DebugHttpOptions['xds']): string {
   metric('trellis_xds_push_triggers_total', 'counter', 'Calls to push() (config changes).', [[{}, c.pushTriggers]]);
   metric('trellis_xds_generate_errors_total', 'counter', 'Resource generations that failed.', [[{}, c.generateErrors]]);
   metric('trellis_xds_connections_total', 'counter', 'ADS streams opened.', [[{}, c.connectionsTotal]]);
+  // Istio's pilot names, so istiod dashboards and alerts read Trellis unchanged.
+  metric('pilot_xds', 'gauge', 'Proxies connected over ADS (Istio name).', [[{}, xds.status().length]]);
+  metric('pilot_xds_pushes', 'counter', 'xDS responses sent, by type (Istio name).', Object.entries(c.pushes).map(([t, v]) => [{ type: t.toLowerCase() }, v]));
+  metric('pilot_total_xds_rejects', 'counter', 'xDS responses rejected (NACKed) by proxies (Istio name).', Object.entries(c.nacks).map(([t, v]) => [{ type: t.toLowerCase() }, v]));
   return lines.join('\n') + '\n';
 }
 
