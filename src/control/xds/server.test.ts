@@ -153,6 +153,18 @@ test('named LDS subscription (proxyless gRPC asks for its target listener by nam
   }
 });
 
+test('a first request of a type carrying a nonce from an earlier stream is answered, not ignored as stale', async () => {
+  current = world(9250);
+  const s = sotwStream(port);
+  try {
+    s.send({ node: node('reconnecting'), type_url: TypeUrl.Cluster, version_info: 'old', response_nonce: '42' });
+    const r = await s.next();
+    assert.equal(r.resources?.length, 1);
+  } finally {
+    s.close();
+  }
+});
+
 test('a stream whose first request has no node is rejected; a failing generator is reported, not fatal', async () => {
   const s = sotwStream(port);
   s.send({ type_url: TypeUrl.Cluster });

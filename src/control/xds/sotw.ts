@@ -2,7 +2,7 @@
  * State-of-the-world ADS (`StreamAggregatedResources`). Per type: the subscription (wildcard, as
  * Envoy asks for LDS/CDS, or named, as for RDS/EDS and everything gRPC asks for), the version and
  * nonce last sent. A request is classified as the xDS protocol doc says: empty response_nonce =
- * new subscription (always answered); nonce equal to the last one sent = ACK, or NACK when
+ * new subscription (always answered, as is the first request of a type on a stream); nonce equal to the last one sent = ACK, or NACK when
  * error_detail is set; any other nonce is stale and ignored. A response carries every subscribed
  * resource of the type, and is only sent when that content's version changed.
  */
@@ -111,7 +111,7 @@ export function serveSotw(
     const names = req.resource_names ?? [];
     const nonce = req.response_nonce ?? '';
     let st = types.get(typeUrl);
-    if (nonce !== '' && (st === undefined || nonce !== st.nonce)) {
+    if (st !== undefined && nonce !== '' && nonce !== st.nonce) {
       return; // stale: a response crossed this request on the wire; a newer request will follow.
     }
     const first = st === undefined;
@@ -127,7 +127,9 @@ export function serveSotw(
     st.names = named;
     if (namesChanged || first) deps.status.subscribed(session.connectionId, typeUrl, wildcard ? undefined : [...named]);
 
-    if (nonce === '') {
+    // A type not seen on this stream is a new subscription even if the client carried a nonce
+    // over from a previous stream or control plane (as go-control-plane treats it).
+    if (nonce === '' || first) {
       send(typeUrl, st, true); // new subscription or reconnect: always answer
       checkGate();
       return;
