@@ -13,7 +13,7 @@ import { startControlPlane } from '../control/control-plane.ts';
 const help = `usage: trellis control [--config DIR]... [--host ADDR] [--xds-port N] [--debug-port N]
                        [--ready-file PATH] [--log-level info|debug|warn|error]
 
-  --config DIR     mesh config directory or file, watched (repeatable; default: examples/demo)
+  --config DIR     mesh config directory or file, watched (repeatable; default: examples/demo/mesh)
   --host ADDR      address to listen on (default 127.0.0.1)
   --xds-port N     ADS gRPC port (default 15010; 0 = any free port)
   --debug-port N   debug HTTP port: /debug/syncz, /debug/config_dump, /debug/diagnostics (default 15014)
@@ -43,7 +43,7 @@ export const verb: Verb = {
       return 0;
     }
     const log = pino({ level: values['log-level'] ?? 'info', base: { component: 'control' } }, pino.destination(2));
-    const configPaths = values.config ?? [new URL('../../examples/demo', import.meta.url).pathname];
+    const configPaths = values.config ?? [new URL('../../examples/demo/mesh', import.meta.url).pathname];
     const cp = await startControlPlane({
       configPaths,
       host: values.host,
