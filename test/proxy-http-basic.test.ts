@@ -267,3 +267,38 @@ test('close(grace): in-flight HTTP/1.1 and HTTP/2 requests finish (connection: c
   agent.destroy();
   session.destroy();
 });
+
+test('explicit proxy mode: absolute-form request targets route on the URL host; CONNECT tunnels only when configured', async (t) => {
+  const { rawRequest } = await import('../src/proxy/http/testing/harness.ts');
+  const net = await import('node:net');
+  const be = await startBackend(echoHandler('svc'));
+  // A plain TCP echo as the CONNECT target.
+  const tcp = net.createServer((s) => { s.on('error', () => {}); s.pipe(s); }).listen(0, '127.0.0.1');
+  await new Promise((r) => tcp.once('listening', r));
+  const tcpEndpoint = `127.0.0.1:${(tcp.address() as import('node:net').AddressInfo).port}`;
+  const cm = new StaticClusterManager({ svc: { endpoints: [be.endpoint] }, tunnel: { endpoints: [tcpEndpoint] } });
+  const routes = {
+    virtual_hosts: [
+      { name: 'svc', domains: ['svc.local:8080'], routes: [{ match: { prefix: '/' }, route: { cluster: 'svc' } }] },
+      { name: 'tunnel', domains: ['tunnel.local:443'], routes: [{ match: { connect_matcher: {} }, route: { cluster: 'tunnel' } }] },
+    ],
+  };
+  const proxy = await startProxy({ clusterManager: cm, config: hcmConfig(routes, [], { upgrade_configs: [{ upgrade_type: 'CONNECT' }] }) });
+  const plain = await startProxy({ clusterManager: cm, config: hcmConfig(routes) });
+  t.after(async () => { await proxy.close(); await plain.close(); await be.close(); tcp.close(); cm.close(); });
+  const out = await rawRequest(proxy.port, 'GET http://svc.local:8080/p?q=1 HTTP/1.1\r\nHost: elsewhere\r\nConnection: close\r\n\r\n');
+  assert.match(out, /^HTTP\/1\.1 200/);
+  const echoed = JSON.parse(out.slice(out.indexOf('\r\n\r\n') + 4));
+  assert.equal(echoed.url, '/p?q=1');
+  assert.equal(echoed.headers.host, 'svc.local:8080');
+  const tunnel = await rawRequest(proxy.port, (s) => {
+    s.write('CONNECT tunnel.local:443 HTTP/1.1\r\nHost: tunnel.local:443\r\n\r\n');
+    s.once('data', () => { s.write('ping through the tunnel'); setTimeout(() => s.end(), 100); });
+  }, 2000);
+  assert.match(tunnel, /^HTTP\/1\.1 200 /);
+  assert.ok(tunnel.endsWith('ping through the tunnel'), JSON.stringify(tunnel));
+  const refused = await rawRequest(plain.port, 'CONNECT tunnel.local:443 HTTP/1.1\r\nHost: tunnel.local:443\r\n\r\n', 2000);
+  assert.match(refused, /^HTTP\/1\.1 403 /);
+  const noRoute = await rawRequest(proxy.port, 'CONNECT other:443 HTTP/1.1\r\nHost: other:443\r\n\r\n', 2000);
+  assert.match(noRoute, /^HTTP\/1\.1 404 /);
+});

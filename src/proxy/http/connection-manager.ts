@@ -251,14 +251,18 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       : [400, 'Bad Request'];
     socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
   });
-  h1.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
+  const onUpgrade = (req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => {
     const headers = requestHeaders(req.headers);
     const s = socket as Socket;
     const scheme = (s as TLSSocket).encrypted ? 'https' : 'http';
     applyEdgeRules(headers, edge, normalizeAddress(s.remoteAddress), scheme);
     const originalDestination = (s as Socket & { [kMeta]?: ConnectionMeta })[kMeta]?.originalDestination;
-    void proxyUpgrade({ req, socket, head, headers, authority: String(req.headers.host ?? ''), table: table(), clusterManager: opts.clusterManager, allowedUpgrades, random, scheme, originalDestination }).catch(() => socket.destroy());
-  });
+    // CONNECT's request target is the authority (RFC 9110 section 9.3.6).
+    const authority = req.method === 'CONNECT' ? String(req.url ?? '') : String(req.headers.host ?? '');
+    void proxyUpgrade({ req, socket, head, headers, authority, table: table(), clusterManager: opts.clusterManager, allowedUpgrades, random, scheme, originalDestination }).catch(() => socket.destroy());
+  };
+  h1.on('upgrade', onUpgrade);
+  h1.on('connect', onUpgrade);
   h1.emit('listening'); // starts node's connection checks (headers/request timeouts) without a listening socket
 
   // ---- HTTP/2 --------------------------------------------------------------------------------

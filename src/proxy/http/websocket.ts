@@ -1,8 +1,10 @@
 /**
- * HTTP/1.1 Upgrade (WebSocket) proxying: the request is routed like any other, then the cluster
- * opens a raw connection to an endpoint (ClusterHandle.connect), the request head is replayed on
- * it and bytes are piped both ways until either side closes. Only upgrade types listed in the
- * HttpConnectionManager's upgrade_configs are allowed; others get 403 as in Envoy
+ * HTTP/1.1 Upgrade (WebSocket) and CONNECT tunnels: the request is routed like any other (CONNECT
+ * only matches `connect_matcher` routes), then the cluster opens a raw connection to an endpoint
+ * (ClusterHandle.connect). For an Upgrade the request head is replayed on it; for CONNECT the
+ * proxy answers `200 Connection Established` itself (Envoy terminating CONNECT). Then bytes are
+ * piped both ways until either side closes. Only types listed in the HttpConnectionManager's
+ * upgrade_configs are allowed (`websocket`, `CONNECT`); others get 403 as in Envoy
  * ("upgrade_failed"). Errors on either socket close both and never escape.
  */
 import type { IncomingMessage } from 'node:http';
@@ -38,9 +40,10 @@ export interface UpgradeInit {
 export async function proxyUpgrade(u: UpgradeInit): Promise<void> {
   const { req, socket } = u;
   socket.on('error', () => socket.destroy());
-  const type = String(req.headers.upgrade ?? '').toLowerCase();
+  const isConnect = req.method === 'CONNECT';
+  const type = isConnect ? 'connect' : String(req.headers.upgrade ?? '').toLowerCase();
   if (!u.allowedUpgrades.has(type)) return rawReply(socket, 403, 'Forbidden');
-  const path = req.url ?? '/';
+  const path = isConnect ? '' : req.url ?? '/';
   const m = u.table?.match({ headers: u.headers, method: req.method ?? 'GET', path, authority: u.authority, scheme: u.scheme, random: u.random() });
   if (!m || m.action.kind !== 'route') return rawReply(socket, 404, 'Not Found');
   const a = m.action;
@@ -61,9 +64,13 @@ export async function proxyUpgrade(u: UpgradeInit): Promise<void> {
     return rawReply(socket, 503, 'Service Unavailable', 'upstream connect error or disconnect/reset before headers. reset reason: connection failure');
   }
   if (socket.destroyed) return void upstream.destroy();
-  let head = `${req.method} ${upstreamPath} HTTP/1.1\r\nhost: ${authority}\r\nconnection: Upgrade\r\nupgrade: ${req.headers.upgrade}\r\n`;
-  for (const [k, v] of Object.entries(headers)) for (const one of Array.isArray(v) ? v : [v]) head += `${k}: ${one}\r\n`;
-  upstream.write(`${head}\r\n`);
+  if (isConnect) {
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+  } else {
+    let head = `${req.method} ${upstreamPath} HTTP/1.1\r\nhost: ${authority}\r\nconnection: Upgrade\r\nupgrade: ${req.headers.upgrade}\r\n`;
+    for (const [k, v] of Object.entries(headers)) for (const one of Array.isArray(v) ? v : [v]) head += `${k}: ${one}\r\n`;
+    upstream.write(`${head}\r\n`);
+  }
   if (u.head.length > 0) upstream.write(u.head);
   const closeBoth = () => {
     socket.destroy();
