@@ -78,8 +78,10 @@ export function compileHeaderMatcher(v: unknown, path: string): HeaderMatch {
   if (!name) configError(`${path}.name`, 'header name is required');
   const invert = optBool(o.invert_match, `${path}.invert_match`) ?? false;
   const missingAsEmpty = optBool(o.treat_missing_header_as_empty, `${path}.treat_missing_header_as_empty`) ?? false;
-  const isPresent = o.present_match !== undefined;
-  const presentWant = isPresent ? (optBool(o.present_match, `${path}.present_match`) ?? true) : true;
+  const specifiers = ['string_match', 'exact_match', 'prefix_match', 'suffix_match', 'contains_match', 'safe_regex_match', 'range_match', 'present_match'];
+  // No match specifier at all is a presence match (Envoy: HeaderMatchType::Present, present_ = true).
+  const isPresent = o.present_match !== undefined || !specifiers.some((k) => o[k] !== undefined);
+  const presentWant = o.present_match !== undefined ? (optBool(o.present_match, `${path}.present_match`) ?? true) : true;
   let test: (value: string) => boolean;
   if (isPresent) {
     test = () => presentWant;
@@ -93,7 +95,8 @@ export function compileHeaderMatcher(v: unknown, path: string): HeaderMatch {
   } else {
     let sm: StringMatch | undefined;
     if (o.string_match !== undefined) sm = compileStringMatcher(o.string_match, `${path}.string_match`);
-    else if (o.exact_match !== undefined) sm = compileStringMatcher({ exact: o.exact_match }, `${path}.exact_match`);
+    // Legacy exact_match '' matches any value (Envoy: `value_.empty() || value == value_`).
+    else if (o.exact_match !== undefined) sm = o.exact_match === '' ? () => true : compileStringMatcher({ exact: o.exact_match }, `${path}.exact_match`);
     else if (o.prefix_match !== undefined) sm = compileStringMatcher({ prefix: o.prefix_match }, `${path}.prefix_match`);
     else if (o.suffix_match !== undefined) sm = compileStringMatcher({ suffix: o.suffix_match }, `${path}.suffix_match`);
     else if (o.contains_match !== undefined) sm = compileStringMatcher({ contains: o.contains_match }, `${path}.contains_match`);
@@ -104,9 +107,10 @@ export function compileHeaderMatcher(v: unknown, path: string): HeaderMatch {
   return (headers) => {
     let val = headerValue(headers, name);
     if (val === undefined && missingAsEmpty) val = '';
-    // Envoy's HeaderUtility::matchHeaders: a missing header matches an inverted non-presence
-    // matcher, and matches a presence matcher only as present_match: false (not inverted).
-    if (val === undefined) return invert ? !isPresent : isPresent && !presentWant;
+    // Envoy's HeaderUtility::matchHeaders: a missing header matches only a presence matcher that
+    // asks for absence — present_match: false, or present_match: true inverted. Every other
+    // matcher, inverted or not, fails on a missing header.
+    if (val === undefined) return isPresent && (invert ? presentWant : !presentWant);
     return test(val) !== invert;
   };
 }
