@@ -9,7 +9,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
+import diagnostics from 'node:diagnostics_channel';
 import { createConnectionManager } from '../src/proxy/http/connection-manager.ts';
+import type { StreamInfo } from '../src/proxy/http/stream-info.ts';
 import { StaticClusterManager } from '../src/proxy/http/testing/static-cluster-manager.ts';
 import { hcmConfig, startBackend } from '../src/proxy/http/testing/harness.ts';
 import { findTool, skipUnlessTools } from './support/tools.ts';
@@ -18,6 +20,13 @@ test('TLS sockets handed over after ALPN: h2 and http/1.1 both served, scheme ht
   const dir = mkdtempSync(join(tmpdir(), 'trellis-tls-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   execFileSync(findTool('openssl')!, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+  execFileSync(findTool('openssl')!, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'ckey.pem'), '-out', join(dir, 'ccert.pem'), '-days', '1', '-subj', '/CN=client', '-addext', 'subjectAltName=URI:spiffe://cluster.local/ns/default/sa/client'], { stdio: 'ignore' });
+  const clientKey = readFileSync(join(dir, 'ckey.pem'));
+  const clientCert = readFileSync(join(dir, 'ccert.pem'));
+  const ends: StreamInfo[] = [];
+  const sub = (m: unknown) => ends.push(m as StreamInfo);
+  diagnostics.subscribe('trellis:http:request-end', sub);
+  t.after(() => diagnostics.unsubscribe('trellis:http:request-end', sub));
   const key = readFileSync(join(dir, 'key.pem'));
   const cert = readFileSync(join(dir, 'cert.pem'));
   const be = await startBackend((req, res) => res.end(JSON.stringify({ proto: req.headers['x-forwarded-proto'] })));
@@ -27,14 +36,14 @@ test('TLS sockets handed over after ALPN: h2 and http/1.1 both served, scheme ht
     config: hcmConfig({ virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'a' } }] }] }),
   });
   // What the listener layer does: terminate TLS, look at ALPN, hand the socket over.
-  const front = tls.createServer({ key, cert, ALPNProtocols: ['h2', 'http/1.1'] }, (s) => hcm.handleConnection(s, s.alpnProtocol === 'h2' ? 'h2' : 'http/1.1', { originalDestination: { address: '10.1.2.3', port: 9999 } }));
+  const front = tls.createServer({ key, cert, ALPNProtocols: ['h2', 'http/1.1'], requestCert: true, rejectUnauthorized: false }, (s) => hcm.handleConnection(s, s.alpnProtocol === 'h2' ? 'h2' : 'http/1.1', { originalDestination: { address: '10.1.2.3', port: 9999 } }));
   front.listen(0, '127.0.0.1');
   await once(front, 'listening');
   const port = (front.address() as AddressInfo).port;
   t.after(async () => { front.close(); await hcm.close(100); await be.close(); cm.close(); });
 
   const h2body = await new Promise<string>((resolve, reject) => {
-    const s = http2.connect(`https://127.0.0.1:${port}`, { ca: cert, servername: 'localhost', checkServerIdentity: () => undefined });
+    const s = http2.connect(`https://127.0.0.1:${port}`, { ca: cert, key: clientKey, cert: clientCert, servername: 'localhost', checkServerIdentity: () => undefined });
     s.on('error', reject);
     const st = s.request({ ':path': '/' });
     let b = '';
@@ -53,6 +62,11 @@ test('TLS sockets handed over after ALPN: h2 and http/1.1 both served, scheme ht
     }).on('error', reject);
   });
   assert.deepEqual(JSON.parse(h1body), { proto: 'https' });
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(ends.map((i) => [i.protocol, i.scheme, i.downstreamTls?.peerUriSans, i.downstreamTls?.sni, i.downstreamTls?.alpn]), [
+    ['HTTP/2', 'https', ['spiffe://cluster.local/ns/default/sa/client'], 'localhost', 'h2'],
+    ['HTTP/1.1', 'https', [], 'localhost', undefined], // the https client offered no ALPN
+  ]);
   // Connection facts from the listener reach the cluster (ORIGINAL_DST), for both protocols.
   assert.deepEqual(cm.log('a').map((l) => [l.init.downstreamProtocol, l.init.originalDestination]), [
     ['http2', { address: '10.1.2.3', port: 9999 }], ['http1', { address: '10.1.2.3', port: 9999 }],

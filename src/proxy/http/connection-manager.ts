@@ -18,7 +18,7 @@ import { configError, optArr, optBool, optDurationMs, optObj, optStr, optUint, t
 import { applyEdgeRules, clientAddress, internalAddresses, normalizeAddress, requestHeaders, responseSink, type EdgeRules } from './downstream.ts';
 import { HttpStream, type FilterFactoryContext, type HttpFilterFactory } from './filter-chain.ts';
 import { compileRouteTable, type CompiledRouteTable } from './route-table.ts';
-import { requestEndChannel, type StreamInfo } from './stream-info.ts';
+import { requestEndChannel, type DownstreamTlsInfo, type StreamInfo } from './stream-info.ts';
 import { proxyUpgrade } from './websocket.ts';
 import { defaultFilterRegistry, type FilterRegistry } from '../filters/registry.ts';
 
@@ -196,6 +196,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       requestId: '', startTime: Date.now(), startMono: performance.now(), durationMs: undefined,
       protocol: isH2 ? 'HTTP/2' : 'HTTP/1.1', method, path: pathWithQuery, authority, scheme,
       downstreamRemoteAddress: remote, downstreamDirectRemoteAddress: remote, downstreamLocalAddress: normalizeAddress(socket.localAddress), statPrefix,
+      downstreamTls: tls ? tlsFacts(socket as TLSSocket) : undefined,
       virtualHostName: undefined, routeName: undefined, clusterName: undefined, upstreamEndpoint: undefined,
       responseCode: 0, responseCodeDetails: '', responseFlags: new Set(), grpcStatus: undefined, attemptCount: 0,
       bytesReceived: 0, bytesSent: 0, grpc: typeof ct === 'string' && ct.startsWith('application/grpc'), completed: false,
@@ -316,6 +317,31 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       for (const s of connections) s.destroy();
     },
   };
+}
+
+const kTls = Symbol('trellis.downstreamTls');
+
+/** TLS facts of a connection, cached on the socket (HTTP/2's socket proxy forwards property access). */
+function tlsFacts(socket: TLSSocket): DownstreamTlsInfo {
+  const holder = socket as TLSSocket & { [kTls]?: DownstreamTlsInfo };
+  const cached = holder[kTls];
+  if (cached) return cached;
+  let peerUriSans: string[] = [];
+  let presented = false;
+  try {
+    const peer = socket.getPeerCertificate();
+    presented = !!peer && Object.keys(peer).length > 0;
+    peerUriSans = (peer?.subjectaltname ?? '').split(', ').filter((n) => n.startsWith('URI:')).map((n) => n.slice(4));
+  } catch {
+    // No certificate information on this socket.
+  }
+  const facts: DownstreamTlsInfo = Object.freeze({
+    peerUriSans: Object.freeze(peerUriSans), peerCertificatePresented: presented,
+    sni: typeof socket.servername === 'string' ? socket.servername : undefined,
+    alpn: typeof socket.alpnProtocol === 'string' ? socket.alpnProtocol : undefined,
+  });
+  holder[kTls] = facts;
+  return facts;
 }
 
 /**

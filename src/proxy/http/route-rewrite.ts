@@ -19,55 +19,70 @@ function applyRegex(rw: RegexRewrite, p: string): string {
   return p.replace(rw.pattern, rw.substitution);
 }
 
-/** Apply prefix_rewrite / regex_rewrite of a forward action to `path` (query preserved). */
-export function rewritePath(route: CompiledRoute, prefixRewrite: string | undefined, regexRewrite: RegexRewrite | undefined, path: string): string {
-  if (prefixRewrite === undefined && !regexRewrite) return path;
+/**
+ * Apply prefix_rewrite / regex_rewrite of a forward action to `path` (query preserved), or
+ * undefined when no rewrite is configured. As Envoy, an empty prefix_rewrite is no rewrite, and a
+ * configured rewrite counts even when it leaves the path unchanged (x-envoy-original-path is set).
+ */
+export function rewritePath(route: CompiledRoute, prefixRewrite: string | undefined, regexRewrite: RegexRewrite | undefined, path: string): string | undefined {
+  if (!prefixRewrite && !regexRewrite) return undefined;
   const [p, q] = splitQuery(path);
-  if (regexRewrite) return applyRegex(regexRewrite, p) + q;
-  // prefix_rewrite only makes sense with prefix / path_separated_prefix / path matches;
-  // for an exact `path` match Envoy replaces the whole path.
-  const matched = route.matchedPrefix ?? p;
-  return prefixRewrite + p.slice(matched.length) + q;
+  if (prefixRewrite) {
+    // For an exact `path` or regex match the matched part is the whole path.
+    const matched = route.matchedPrefix ?? p;
+    return prefixRewrite + p.slice(matched.length) + q;
+  }
+  return applyRegex(regexRewrite!, p) + q;
 }
 
-const DEFAULT_PORT: Record<string, string> = { http: '80', https: '443' };
-
-/** The Location of a redirect for a request (scheme as seen downstream, i.e. x-forwarded-proto). */
-export function redirectLocation(route: CompiledRoute, a: RedirectAction, req: { scheme: string; authority: string; path: string }): string {
-  const origScheme = req.scheme;
-  const scheme = a.scheme ?? origScheme;
-  let host: string;
-  if (a.host !== undefined) {
-    host = a.host;
+/**
+ * The request host for a redirect Location (Envoy's processRequestHost): the port is dropped when
+ * a port_redirect is given, or when the scheme changes and the port is the default one of the
+ * request's (x-forwarded-proto) scheme — http://a:80 -> https://a, but http://a:443 -> https://a:443.
+ */
+function redirectHost(authority: string, newScheme: string, hasNewPort: boolean, requestProto: string): string {
+  if (authority === '') return authority;
+  let end: number;
+  if (authority.startsWith('[')) {
+    end = authority.lastIndexOf(']:');
+    if (end >= 0) end += 1;
   } else {
-    host = req.authority;
-    const c = host.lastIndexOf(':');
-    const hasPort = c > 0 && !host.endsWith(']');
-    if (hasPort) {
-      const port = host.slice(c + 1);
-      // Drop the original port when a port is given, or when it is the default port of the new
-      // scheme or (on a scheme change) of the old one: http://a:80 -> https://a.
-      if (a.port !== undefined || port === DEFAULT_PORT[scheme] || (a.scheme !== undefined && a.scheme !== origScheme && port === DEFAULT_PORT[origScheme])) host = host.slice(0, c);
-    }
+    end = authority.lastIndexOf(':');
   }
-  if (a.port !== undefined) {
-    const c = host.lastIndexOf(':');
-    if (c > 0 && !host.endsWith(']')) host = host.slice(0, c);
-    if (String(a.port) !== DEFAULT_PORT[scheme]) host = `${host}:${a.port}`;
-  }
-  let [p, q] = splitQuery(req.path);
+  if (end < 0) return authority;
+  const port = authority.slice(end);
+  let remove = hasNewPort;
+  if (newScheme !== requestProto) remove ||= (requestProto === 'https' && port === ':443') || (requestProto === 'http' && port === ':80');
+  return remove ? authority.slice(0, end) : authority;
+}
+
+/**
+ * The Location of a redirect for a request (Envoy's Http::Utility::newUri after the redirect's
+ * path rewrite): scheme from scheme_redirect/https_redirect else the request's; host_redirect
+ * verbatim else the request host (see redirectHost); port_redirect appended as given, default
+ * ports included; path_redirect with a query replaces the query and ignores strip_query.
+ */
+export function redirectLocation(route: CompiledRoute, a: RedirectAction, req: { scheme: string; authority: string; path: string; headers?: HeaderMap }): string {
+  const xfp = req.headers?.['x-forwarded-proto'];
+  const requestProto = (Array.isArray(xfp) ? xfp[0] : xfp) ?? req.scheme;
+  const scheme = a.scheme ?? req.scheme;
+  const port = a.port !== undefined ? `:${a.port}` : '';
+  const host = a.host ?? redirectHost(req.authority, scheme, port !== '', requestProto);
+  let path = req.path;
+  let [p, q] = splitQuery(path);
+  // The redirect's own rewrite runs first (on the request path); an empty result is no rewrite.
+  const rewritten = a.prefixRewrite ? a.prefixRewrite + p.slice((route.matchedPrefix ?? p).length) : a.regexRewrite ? applyRegex(a.regexRewrite, p) : '';
+  if (rewritten !== '') path = rewritten + q;
+  let pathHasQuery = false;
   if (a.path !== undefined) {
-    // path_redirect replaces the path; a query in it replaces the request's query.
-    const [np, nq] = splitQuery(a.path);
-    p = np;
-    if (nq !== '') q = nq;
-  } else if (a.prefixRewrite !== undefined) {
-    p = a.prefixRewrite + p.slice((route.matchedPrefix ?? p).length);
-  } else if (a.regexRewrite) {
-    p = applyRegex(a.regexRewrite, p);
+    [p, q] = splitQuery(path);
+    const [, nq] = splitQuery(a.path);
+    pathHasQuery = nq !== '';
+    path = pathHasQuery ? a.path : a.path + q;
   }
-  if (a.stripQuery) q = '';
-  return `${scheme}://${host}${p}${q}`;
+  if (!path.startsWith('/')) path = `/${path}`;
+  if (a.stripQuery && !pathHasQuery) path = splitQuery(path)[0];
+  return `${scheme}://${host}${port}${path}`;
 }
 
 /** Header mutations of a request/response for a matched route, most specific level first. */

@@ -11,6 +11,15 @@ import diagnostics from 'node:diagnostics_channel';
 export type ResponseFlag =
   | 'NR' | 'NC' | 'UF' | 'UO' | 'UH' | 'UT' | 'URX' | 'UC' | 'UR' | 'DI' | 'FI' | 'DC' | 'LR' | 'SI' | 'DPE' | 'UMSDR' | 'DT';
 
+/** TLS facts of a downstream connection, computed once per connection. */
+export interface DownstreamTlsInfo {
+  /** URI SANs of the client certificate (e.g. spiffe://cluster.local/ns/x/sa/y); empty without a client certificate. */
+  readonly peerUriSans: readonly string[];
+  readonly peerCertificatePresented: boolean;
+  readonly sni: string | undefined;
+  readonly alpn: string | undefined;
+}
+
 /** Per-request facts, readable by filters and observers. */
 export interface StreamInfo {
   readonly requestId: string;
@@ -30,6 +39,8 @@ export interface StreamInfo {
   /** The peer address of the connection. */
   readonly downstreamDirectRemoteAddress: string;
   readonly downstreamLocalAddress: string;
+  /** TLS facts of the downstream connection (undefined for plaintext): the peer's URI SANs (SPIFFE ids) and SNI. */
+  readonly downstreamTls: DownstreamTlsInfo | undefined;
   readonly statPrefix: string;
   virtualHostName: string | undefined;
   routeName: string | undefined;
