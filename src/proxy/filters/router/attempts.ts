@@ -29,6 +29,8 @@ export interface AttemptPlan {
   readonly hedge: HedgePolicy | undefined;
   readonly attemptCountHeader: boolean;
   readonly attemptCountInResponse: boolean;
+  /** Router suppress_envoy_headers: no x-envoy-upstream-service-time on responses. */
+  readonly suppressEnvoyHeaders: boolean;
   readonly random: () => number;
 }
 
@@ -262,7 +264,7 @@ class Driver {
     s.info.responseCodeDetails = 'via_upstream';
     const headers: HeaderMap = {};
     for (const [k, v] of Object.entries(res.headers)) if (!HOP_BY_HOP.includes(k) && k.charCodeAt(0) !== 58) headers[k] = v;
-    headers['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - this.startedAt));
+    if (!this.p.suppressEnvoyHeaders) headers['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - this.startedAt));
     if (this.p.attemptCountInResponse) headers['x-envoy-attempt-count'] = String(this.attempts);
     const aborted = new Promise<void>((r) => a.ac.signal.addEventListener('abort', () => r(), { once: true }));
     try {

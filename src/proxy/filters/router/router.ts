@@ -12,7 +12,7 @@ import type { Json } from '../../http/config-json.ts';
 import { optBool } from '../../http/config-json.ts';
 import type { FilterRegistration, HttpFilter, HttpStream, FilterFactoryContext } from '../../http/filter-chain.ts';
 import type { ForwardAction, HashPolicy } from '../../http/route-action.ts';
-import { applyRouteHeaders, pickWeightedCluster, redirectLocation, rewritePath } from '../../http/route-rewrite.ts';
+import { applyRouteHeaders, hasPathRewrite, pickWeightedCluster, redirectLocation, rewritePath } from '../../http/route-rewrite.ts';
 import { parseQuery } from '../../http/matchers.ts';
 import { runAttempts } from './attempts.ts';
 import { DEFAULT_BODY_BUFFER_LIMIT, ReplayableBody } from './request-body.ts';
@@ -128,12 +128,22 @@ async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContex
 
   applyRouteHeaders(headers, s.routeTable!, m, s.weightedCluster, 'request');
   let path = rewritePath(m.route, a.prefixRewrite, a.regexRewrite, s.path);
-  if (path !== s.path) headers['x-envoy-original-path'] = s.path;
+  // Envoy sets it whenever a rewrite is configured (even one that changed nothing), unless suppressed.
+  if (hasPathRewrite(a.prefixRewrite, a.regexRewrite) && !suppressHeaders) headers['x-envoy-original-path'] = s.path;
   if (path === '') path = '/';
   let authority = s.authority;
-  if (hostRewrite !== undefined) authority = hostRewrite;
-  else if (a.hostRewriteHeader && headerString(h, a.hostRewriteHeader)) authority = headerString(h, a.hostRewriteHeader)!;
-  if (authority !== s.authority) headers['x-forwarded-host'] ??= s.authority;
+  const newHost = hostRewrite || (a.hostRewriteHeader ? headerString(h, a.hostRewriteHeader) : undefined);
+  if (newHost) {
+    // Envoy 1.40: the old host goes to x-envoy-original-host (unless suppressed), and to
+    // x-forwarded-host only with append_x_forwarded_host (not repeating its last value).
+    if (!suppressHeaders) headers['x-envoy-original-host'] = s.authority;
+    if (a.appendXForwardedHost && s.authority !== '') {
+      const xfh = headerString(headers, 'x-forwarded-host');
+      if (xfh === undefined || xfh === '') headers['x-forwarded-host'] = s.authority;
+      else if (xfh.split(',').at(-1)?.trim() !== s.authority) headers['x-forwarded-host'] = `${xfh},${s.authority}`;
+    }
+    authority = newHost;
+  }
   if (!suppressHeaders && timeoutMs > 0) headers['x-envoy-expected-rq-timeout-ms'] = String(perTryTimeoutMs > 0 && perTryTimeoutMs < timeoutMs ? perTryTimeoutMs : timeoutMs);
 
   const wantReplay = !!retry || !!a.hedgePolicy || a.mirrors.length > 0;
@@ -149,6 +159,7 @@ async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContex
     stream: s, cluster, base, body, timeoutMs, perTryTimeoutMs, retry, numRetries, hedge: a.hedgePolicy,
     attemptCountHeader: m.virtualHost.includeAttemptCountInRequest,
     attemptCountInResponse: m.virtualHost.includeAttemptCountInResponse,
+    suppressEnvoyHeaders: suppressHeaders,
     random: ctx.random,
   });
 }
