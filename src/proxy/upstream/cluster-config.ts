@@ -8,6 +8,7 @@
 import { isIP } from 'node:net';
 import type { XdsJson } from '../../xds/types.ts';
 import { parseTransportSocket, type UpstreamTlsConfig } from '../tls/upstream-tls-config.ts';
+import { parseHealthChecks, type HealthCheckConfig } from './health-check-config.ts';
 import { parseLoadAssignment, type LoadAssignment } from './load-assignment.ts';
 import { parseOutlierConfig, type OutlierConfig } from './outlier-config.ts';
 import {
@@ -49,6 +50,7 @@ export interface ClusterConfig {
   readonly maxRequestsPerConnection: number;
   readonly breakers: BreakerThresholds;
   readonly outlier: OutlierConfig | undefined;
+  readonly healthCheck: HealthCheckConfig | undefined;
   /** Fraction 0..1; below it a priority level is in panic (default 0.5). */
   readonly panicThreshold: number;
   readonly localityWeighted: boolean;
@@ -155,6 +157,7 @@ export function parseCluster(json: unknown): ClusterConfig {
     idleTimeoutMs: proto.idleTimeoutMs,
     maxRequestsPerConnection: proto.maxRequestsPerConnection,
     breakers: parseBreakers(json, at),
+    healthCheck: parseHealthChecks(json, at),
     outlier: parseOutlierConfig(optObject(json, 'outlier_detection', at), child(at, 'outlier_detection')),
     panicThreshold: optPercent(common, 'healthy_panic_threshold', cat) ?? 0.5,
     localityWeighted: optObject(common, 'locality_weighted_lb_config', cat) !== undefined,

@@ -11,6 +11,7 @@ import type { Clock, ClockTimer } from './clock.ts';
 import { connectHost } from './connector.ts';
 import type { Resolver } from './dns.ts';
 import { Host } from './host.ts';
+import { HealthChecker } from './health-checker.ts';
 import { HostSelector, type SelectorOptions } from './host-selector.ts';
 import { buildHosts } from './host-set.ts';
 import { lbFactory } from './lb/index.ts';
@@ -47,6 +48,7 @@ export class Cluster implements ClusterHandle {
   readonly #deps: ClusterDeps;
   readonly #selector: HostSelector;
   readonly #outlier: OutlierDetector | undefined;
+  readonly #healthChecker: HealthChecker | undefined;
   readonly #pools = new Map<string, HostPool>();
   #hosts: Host[] = [];
   #assignment: LoadAssignment | undefined;
@@ -66,6 +68,9 @@ export class Cluster implements ClusterHandle {
         stats: this.stats,
         onChange: () => this.#healthChanged(),
       });
+    }
+    if (config.healthCheck !== undefined && config.type !== 'ORIGINAL_DST') {
+      this.#healthChecker = new HealthChecker(config.healthCheck, { clock: deps.clock, secrets: deps.secrets, clusterName: config.name, onChange: () => this.#healthChanged() });
     }
     if (config.type === 'STATIC' || config.type === 'LOGICAL_DNS') this.setAssignment(config.loadAssignment);
     if (config.type === 'STRICT_DNS') {
@@ -200,6 +205,7 @@ export class Cluster implements ClusterHandle {
     this.#closed = true;
     this.#dnsTimer?.cancel();
     this.#outlier?.close();
+    this.#healthChecker?.close();
     const pools = [...this.#pools.values()];
     this.#pools.clear();
     await Promise.all(pools.map((p) => p.drain()));
@@ -210,6 +216,7 @@ export class Cluster implements ClusterHandle {
     this.#closed = true;
     this.#dnsTimer?.cancel();
     this.#outlier?.close();
+    this.#healthChecker?.close();
     for (const p of this.#pools.values()) p.destroy();
     this.#pools.clear();
   }
@@ -254,6 +261,7 @@ export class Cluster implements ClusterHandle {
     }
     this.#hosts = hosts;
     this.#outlier?.setHosts(hosts);
+    this.#healthChecker?.setHosts(hosts);
     this.#selector.setHosts(hosts, this.#selectorOptions(this.#assignment));
     this.#membership();
   }

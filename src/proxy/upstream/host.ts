@@ -36,6 +36,10 @@ export class Host implements LbHost {
   /** Outlier detection: ejected until this time (ms), 0 when not ejected. */
   ejectedUntil = 0;
   ejected = false;
+  /** Active health checking marked it failed (/failed_active_hc). */
+  activeHcFailed = false;
+  /** Active health checking has not seen it pass yet (/pending_active_hc). */
+  activeHcNeverPassed = true;
   numEjections = 0;
   lastEjectionReason: string | undefined;
   readonly counters: HostCounters = { rqTotal: 0, rqSuccess: 0, rqError: 0, rq5xx: 0, cxConnectFail: 0, cxTotal: 0 };
@@ -55,6 +59,6 @@ export class Host implements LbHost {
 
   /** Eligible for traffic outside panic: configured health allows it and not ejected (DEGRADED counts as available). */
   get available(): boolean {
-    return !this.ejected && (this.health === 'UNKNOWN' || this.health === 'HEALTHY' || this.health === 'DEGRADED');
+    return !this.ejected && !this.activeHcFailed && (this.health === 'UNKNOWN' || this.health === 'HEALTHY' || this.health === 'DEGRADED');
   }
 }

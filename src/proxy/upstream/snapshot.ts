@@ -42,6 +42,7 @@ function flags(h: Host): string {
   if (h.health === 'UNHEALTHY' || h.health === 'TIMEOUT') f.push('/failed_eds_health');
   if (h.health === 'DRAINING') f.push('/eds_status_draining');
   if (h.health === 'DEGRADED') f.push('/degraded_eds_health');
+  if (h.activeHcFailed) f.push('/failed_active_hc');
   if (h.ejected) f.push('/failed_outlier_check');
   return f.length === 0 ? 'healthy' : f.join('');
 }
