@@ -50,7 +50,17 @@ export interface FlatHttp {
   readonly vsGateways: readonly string[];
   /** Matches already merged with a delegating root's (undefined = the entry's own). */
   readonly matches?: readonly HTTPMatchRequestSpec[];
+  /** The owning VirtualService carries {@link HedgeAnnotation} `"true"` (Trellis extension). */
+  readonly hedgeOnPerTryTimeout?: boolean;
 }
+
+/**
+ * Trellis extension (docs/extensions.md): a VirtualService annotated with this key set to `"true"`
+ * gets Envoy's `hedge_policy: { hedge_on_per_try_timeout: true }` on every route generated from
+ * its http entries that have `retries.perTryTimeout`: when the per-try timeout fires, a second
+ * attempt races the first instead of replacing it. Istio's API has no hedging field.
+ */
+export const HedgeAnnotation = 'trellis.dev/hedge-on-per-try-timeout';
 
 /** Resolves a VS `gateways` entry to `ns/name` (`mesh` stays `mesh`). */
 export function qualifyGateway(name: string, namespace: string): string {
@@ -186,6 +196,8 @@ function routeAction(http: VirtualServiceHTTPSpec, route: Json, flat: FlatHttp, 
     ? retryPolicy({ attempts: r.attempts ?? 2, retryOn: r.retryOn, perTryTimeout: toDuration(r.perTryTimeout), retryRemoteLocalities: r.retryRemoteLocalities })
     : retryPolicy();
   if (policy) action.retry_policy = policy;
+  // Hedging needs a per-try timeout to trigger; without one the annotation has nothing to act on.
+  if (flat.hedgeOnPerTryTimeout && policy?.per_try_timeout !== undefined) action.hedge_policy = { hedge_on_per_try_timeout: true };
   const mirrors: Json[] = [];
   if (http.mirror?.host) {
     mirrors.push({

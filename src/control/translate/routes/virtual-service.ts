@@ -9,7 +9,7 @@
 
 import type { Resource } from '../../../config/resource.ts';
 import { exportedTo, hostMatches, resolveHost } from './hosts.ts';
-import { isCatchAll, qualifyGateway, type FlatHttp } from './istio-route.ts';
+import { HedgeAnnotation, isCatchAll, qualifyGateway, type FlatHttp } from './istio-route.ts';
 import type { HTTPMatchRequestSpec, RouteInputs, StringMatchSpec, VirtualServiceResource } from './types.ts';
 
 type Json = Record<string, unknown>;
@@ -167,6 +167,11 @@ function mergeMatchLists(root: readonly HTTPMatchRequestSpec[], del: readonly HT
   return out.length ? out : null;
 }
 
+/** The hedging opt-in of the VS that defines an http entry (a delegate's own annotation for its entries). */
+function wantsHedging(vs: VirtualServiceResource): boolean {
+  return vs.metadata.annotations?.[HedgeAnnotation] === 'true';
+}
+
 /**
  * A root VS's http entries with delegation expanded (one level, as Istio) and, as Istio does,
  * entries after the first catch-all dropped because they could never match.
@@ -183,10 +188,10 @@ export function flattenVirtualService(vs: VirtualServiceResource, inputs: RouteI
         if (dh.delegate) continue; // Istio supports a single level of delegation.
         const merged = mergeMatchLists(http.match ?? [], dh.match ?? []);
         if (merged === null) continue;
-        out.push({ http: dh, namespace: ns, vsGateways: gws, matches: merged });
+        out.push({ http: dh, namespace: ns, vsGateways: gws, matches: merged, hedgeOnPerTryTimeout: wantsHedging(del) });
       }
     } else {
-      out.push({ http, namespace: vs.metadata.namespace, vsGateways: gws });
+      out.push({ http, namespace: vs.metadata.namespace, vsGateways: gws, hedgeOnPerTryTimeout: wantsHedging(vs) });
     }
     const ms = http.match ?? [];
     if (ms.length === 0 || ms.some(isCatchAll)) break;
