@@ -96,6 +96,8 @@ export interface ForwardAction {
   readonly hostRewriteLiteral: string | undefined;
   readonly hostRewriteHeader: string | undefined;
   readonly autoHostRewrite: boolean;
+  /** append_x_forwarded_host: on a host rewrite, the old host is appended to x-forwarded-host (off by default, as Envoy). */
+  readonly appendXForwardedHost: boolean;
   /** Route timeout in ms; 0 disables it (Envoy default 15s). */
   readonly timeoutMs: number;
   readonly idleTimeoutMs: number | undefined;
@@ -262,6 +264,7 @@ export function compileForwardAction(o: Json, path: string, vhost: Json, vhostPa
     hostRewriteLiteral: optStr(o.host_rewrite_literal, `${path}.host_rewrite_literal`),
     hostRewriteHeader: optStr(o.host_rewrite_header, `${path}.host_rewrite_header`)?.toLowerCase(),
     autoHostRewrite: optBool(o.auto_host_rewrite, `${path}.auto_host_rewrite`) ?? false,
+    appendXForwardedHost: optBool(o.append_x_forwarded_host, `${path}.append_x_forwarded_host`) ?? false,
     timeoutMs: optDurationMs(o.timeout, `${path}.timeout`) ?? DEFAULT_ROUTE_TIMEOUT_MS,
     idleTimeoutMs: optDurationMs(o.idle_timeout, `${path}.idle_timeout`),
     maxStreamDurationMs: msd ? optDurationMs(msd.max_stream_duration, `${path}.max_stream_duration.max_stream_duration`) : undefined,

@@ -20,12 +20,16 @@ function applyRegex(rw: RegexRewrite, p: string): string {
 }
 
 /**
- * Apply prefix_rewrite / regex_rewrite of a forward action to `path` (query preserved), or
- * undefined when no rewrite is configured. As Envoy, an empty prefix_rewrite is no rewrite, and a
- * configured rewrite counts even when it leaves the path unchanged (x-envoy-original-path is set).
+ * Whether a forward action rewrites the path. As Envoy, an empty prefix_rewrite is no rewrite, and
+ * a configured rewrite counts even when it leaves the path unchanged (x-envoy-original-path is set).
  */
-export function rewritePath(route: CompiledRoute, prefixRewrite: string | undefined, regexRewrite: RegexRewrite | undefined, path: string): string | undefined {
-  if (!prefixRewrite && !regexRewrite) return undefined;
+export function hasPathRewrite(prefixRewrite: string | undefined, regexRewrite: RegexRewrite | undefined): boolean {
+  return !!prefixRewrite || regexRewrite !== undefined;
+}
+
+/** Apply prefix_rewrite / regex_rewrite of a forward action to `path` (query preserved); `path` when none (see hasPathRewrite). */
+export function rewritePath(route: CompiledRoute, prefixRewrite: string | undefined, regexRewrite: RegexRewrite | undefined, path: string): string {
+  if (!hasPathRewrite(prefixRewrite, regexRewrite)) return path;
   const [p, q] = splitQuery(path);
   if (prefixRewrite) {
     // For an exact `path` or regex match the matched part is the whole path.

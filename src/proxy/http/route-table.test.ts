@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileRouteTable, type RouteRequest } from './route-table.ts';
-import { applyRouteHeaders, perFilterConfig, pickWeightedCluster, redirectLocation, rewritePath } from './route-rewrite.ts';
+import { applyRouteHeaders, hasPathRewrite, perFilterConfig, pickWeightedCluster, redirectLocation, rewritePath } from './route-rewrite.ts';
 import { hasCode } from '../../errors.ts';
 import type { ForwardAction, RedirectAction } from './route-action.ts';
 
@@ -160,6 +160,10 @@ test('rewrites: prefix_rewrite keeps the rest and the query; regex_rewrite with 
   const a2 = m2.action as ForwardAction;
   assert.equal(rewritePath(m2.route, a2.prefixRewrite, a2.regexRewrite, '/re/a/b?q'), '/b/a?q');
   assert.equal(a1.timeoutMs, 15000, 'Envoy default route timeout');
+  // An empty prefix_rewrite is no rewrite (Envoy); a regex rewrite counts even when it changes nothing.
+  assert.equal(hasPathRewrite('', undefined), false);
+  assert.equal(rewritePath(m1.route, '', undefined, '/api/v1/x'), '/api/v1/x');
+  assert.equal(hasPathRewrite(undefined, a2.regexRewrite), true);
 });
 
 test('redirects: every field', () => {
@@ -176,7 +180,16 @@ test('redirects: every field', () => {
   assert.deepEqual(mk({ scheme_redirect: 'http' })('a.com:443', '/old', 'https'), ['http://a.com/old', 301]);
   assert.deepEqual(mk({ host_redirect: 'b.com' })('a.com:8080', '/old'), ['http://b.com/old', 301]);
   assert.deepEqual(mk({ port_redirect: 8443 })('a.com:8080', '/old'), ['http://a.com:8443/old', 301]);
-  assert.deepEqual(mk({ https_redirect: true, port_redirect: 443 })('a.com', '/old'), ['https://a.com/old', 301]);
+  // As Envoy 1.40 (differential test): port_redirect is appended as given, default port or not;
+  // only the old scheme's default port is dropped on a scheme change.
+  assert.deepEqual(mk({ https_redirect: true, port_redirect: 443 })('a.com', '/old'), ['https://a.com:443/old', 301]);
+  assert.deepEqual(mk({ https_redirect: true })('a.com:443', '/old'), ['https://a.com:443/old', 301]);
+  assert.deepEqual(mk({ host_redirect: 'b.com', port_redirect: 80 })('a.com', '/old'), ['http://b.com:80/old', 301]);
+  assert.deepEqual(mk({})('a.com:80', '/old'), ['http://a.com:80/old', 301]);
+  assert.deepEqual(mk({ https_redirect: true })('a.com:80', '/old', 'http'), ['https://a.com/old', 301]);
+  assert.deepEqual(mk({ path_redirect: '/new?z=2', strip_query: true })('a.com', '/old?q=1'), ['http://a.com/new?z=2', 301]);
+  assert.deepEqual(mk({ path_redirect: '/new', strip_query: true })('a.com', '/old?q=1'), ['http://a.com/new', 301]);
+  assert.deepEqual(mk({ regex_rewrite: { pattern: { regex: '^/' }, substitution: '' } })('a.com', '/old'), ['http://a.com/old', 301]);
   assert.deepEqual(mk({ path_redirect: '/new' })('a.com', '/old/x?q=1'), ['http://a.com/new?q=1', 301]);
   assert.deepEqual(mk({ path_redirect: '/new?z=2' })('a.com', '/old/x?q=1'), ['http://a.com/new?z=2', 301]);
   assert.deepEqual(mk({ prefix_rewrite: '/new' })('a.com', '/old/x?q=1'), ['http://a.com/new/x?q=1', 301]);
@@ -283,4 +296,18 @@ test('invalid configs are rejected with the precise field path', () => {
 test('compiled tables are frozen', () => {
   const t = compileRouteTable({ virtual_hosts: [{ name: 'v', domains: ['*'], routes: [route('r', { prefix: '/' })] }] });
   assert.ok(Object.isFrozen(t) && Object.isFrozen(t.virtualHosts[0]) && Object.isFrozen(t.virtualHosts[0].routes[0]));
+});
+
+test('header mutation within one level: conditions judged before the level, overwrites then appends (Envoy HeaderParser)', async () => {
+  const { applyHeaderMutation, compileHeaderMutation } = await import('./header-mutation.ts');
+  const level = (adds: object[]) => compileHeaderMutation({ request_headers_to_add: adds }, 'request', 'x');
+  const h1: Record<string, string | string[]> = {};
+  applyHeaderMutation(h1, level([{ header: { key: 'x-m', value: 'a' } }, { header: { key: 'x-m', value: 'b' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }]));
+  assert.deepEqual(h1['x-m'], ['b', 'a']);
+  const h2: Record<string, string | string[]> = {};
+  applyHeaderMutation(h2, level([{ header: { key: 'x-m', value: 'a' }, append_action: 'ADD_IF_ABSENT' }, { header: { key: 'x-m', value: 'b' }, append_action: 'ADD_IF_ABSENT' }]));
+  assert.deepEqual(h2['x-m'], ['a', 'b']);
+  const h3: Record<string, string | string[]> = {};
+  applyHeaderMutation(h3, level([{ header: { key: 'x-m', value: 'a' } }, { header: { key: 'x-m', value: 'b' }, append_action: 'OVERWRITE_IF_EXISTS' }]));
+  assert.equal(h3['x-m'], 'a', 'OVERWRITE_IF_EXISTS looks at the headers before the level');
 });
