@@ -65,27 +65,39 @@ export function compileHeaderMutation(level: Record<string, unknown>, dir: 'requ
   return Object.freeze({ add: Object.freeze(add), remove: Object.freeze(remove) });
 }
 
-/** Apply one level's mutation to `headers` in place: removals first, then additions (as Envoy). */
+/**
+ * Apply one level's mutation to `headers` in place, as Envoy's HeaderParser::evaluateHeaders:
+ * removals first; then every addition's condition is judged against the headers as they are
+ * before this level's additions; then all overwrites are applied, then all appends. So within one
+ * level [A: append, B: overwrite] of one key yields [B, A], and two ADD_IF_ABSENT both add.
+ */
 export function applyHeaderMutation(headers: HeaderMap, m: HeaderMutation): void {
   for (const name of m.remove) delete headers[name];
+  const overwrite: HeaderAdd[] = [];
+  const append: HeaderAdd[] = [];
   for (const a of m.add) {
     if (a.value === '' && !a.keepEmpty) continue;
-    const cur = headers[a.key];
+    const present = headers[a.key] !== undefined;
     switch (a.action) {
       case 'APPEND_IF_EXISTS_OR_ADD':
-        if (cur === undefined) headers[a.key] = a.value;
-        else headers[a.key] = Array.isArray(cur) ? [...cur, a.value] : [cur, a.value];
+        append.push(a);
         break;
       case 'ADD_IF_ABSENT':
-        if (cur === undefined) headers[a.key] = a.value;
-        break;
-      case 'OVERWRITE_IF_EXISTS_OR_ADD':
-        headers[a.key] = a.value;
+        if (!present) append.push(a);
         break;
       case 'OVERWRITE_IF_EXISTS':
-        if (cur !== undefined) headers[a.key] = a.value;
+        if (present) overwrite.push(a);
+        break;
+      case 'OVERWRITE_IF_EXISTS_OR_ADD':
+        overwrite.push(a);
         break;
     }
+  }
+  for (const a of overwrite) headers[a.key] = a.value;
+  for (const a of append) {
+    const cur = headers[a.key];
+    if (cur === undefined) headers[a.key] = a.value;
+    else headers[a.key] = Array.isArray(cur) ? [...cur, a.value] : [cur, a.value];
   }
 }
 
