@@ -15,7 +15,7 @@ export interface FieldPath {
 
 /** The error every reader throws. */
 export function invalid(at: FieldPath, message: string): TrellisError {
-  return new TrellisError('XDS_INVALID', `${at.resource}: ${at.path}: ${message}`, {
+  return new TrellisError('XDS_INVALID', at.path === '' ? `${at.resource}: ${message}` : `${at.resource}: ${at.path}: ${message}`, {
     context: { resource: at.resource, field: at.path },
   });
 }
