@@ -128,3 +128,15 @@ test('HTTP/2 abuse: invalid frames and rapid reset end in GOAWAY; the proxy keep
   assert.equal((await request2(proxy.h2cPort)).status, 200);
   assert.equal((await request1(proxy.port)).status, 200);
 });
+
+test('the slowloris guard does not cut idle keep-alive connections between requests', async (t) => {
+  const be = await startBackend((_q, r) => r.end('ok'));
+  const cm = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });
+  const proxy = await startProxy({ clusterManager: cm, config: hcmConfig({ virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'a' } }] }] }, [], { request_headers_timeout: '0.3s' }) });
+  t.after(async () => { await proxy.close(); await be.close(); cm.close(); });
+  const out = await rawRequest(proxy.port, (s) => {
+    s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    setTimeout(() => s.write('GET /2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), 800);
+  }, 3000);
+  assert.equal(out.match(/HTTP\/1\.1 200/g)?.length, 2, out);
+});
