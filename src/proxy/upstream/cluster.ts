@@ -67,6 +67,7 @@ export class Cluster implements ClusterHandle {
         random: deps.random,
         stats: this.stats,
         onChange: () => this.#healthChanged(),
+        cluster: config.name,
       });
     }
     if (config.healthCheck !== undefined && config.type !== 'ORIGINAL_DST') {

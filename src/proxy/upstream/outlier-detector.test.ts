@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { ManualClock } from './clock.ts';
 import { Host } from './host.ts';
 import { parseOutlierConfig } from './outlier-config.ts';
-import { OutlierDetector } from './outlier-detector.ts';
+import { OutlierDetector, outlierChannel } from './outlier-detector.ts';
 import { newClusterStats } from './stats.ts';
 
 const locality = { region: '', zone: '', subZone: '' };
@@ -22,6 +22,9 @@ function setup(json: Record<string, unknown>, n = 4) {
 }
 
 test('consecutive 5xx ejects, ejection lasts base x count and ends at the next interval tick', () => {
+  const events: unknown[] = [];
+  const listen = (m: unknown) => events.push(m);
+  outlierChannel.subscribe(listen);
   const { clock, stats, od, hs, changes } = setup({ consecutive_5xx: 3, interval: '1s', base_ejection_time: '5s', max_ejection_percent: 50 });
   od.record(hs[0], { kind: 'status', status: 500 });
   od.record(hs[0], { kind: 'status', status: 500 });
@@ -36,6 +39,11 @@ test('consecutive 5xx ejects, ejection lasts base x count and ends at the next i
   clock.advance(1000);
   assert.equal(hs[0].ejected, false);
   assert.equal(stats['outlier_detection.ejections_active'], 0);
+  assert.deepEqual(events, [
+    { cluster: '', host: '10.0.0.1:80', event: 'eject', reason: 'consecutive_5xx' },
+    { cluster: '', host: '10.0.0.1:80', event: 'return' },
+  ]);
+  outlierChannel.unsubscribe(listen);
   // Second ejection lasts twice as long.
   for (let i = 0; i < 3; i++) od.record(hs[0], { kind: 'status', status: 503 });
   assert.equal(hs[0].ejected, true);

@@ -6,10 +6,14 @@
  * max_ejection_percent; it lasts base_ejection_time x times ejected (capped by max_ejection_time)
  * and ends at the first interval tick after that. Time comes from the `Clock` seam.
  */
+import diagnostics_channel from 'node:diagnostics_channel';
 import type { Clock, ClockTimer } from './clock.ts';
 import type { Host } from './host.ts';
 import type { OutlierConfig } from './outlier-config.ts';
 import type { ClusterStats } from './stats.ts';
+
+/** Named channel (undici style) with `{ cluster, host, event: 'eject' | 'return', reason? }` messages. */
+export const outlierChannel = diagnostics_channel.channel('trellis:upstream:outlier');
 
 /** What one attempt ended with, as outlier detection sees it. */
 export type AttemptResult = { kind: 'status'; status: number } | { kind: 'local'; failure: 'connect' | 'reset' | 'timeout' } | { kind: 'local-success' };
@@ -32,10 +36,12 @@ export class OutlierDetector {
   readonly #random: () => number;
   readonly #stats: ClusterStats;
   readonly #onChange: () => void;
+  readonly #cluster: string;
   readonly #monitors = new Map<Host, HostMonitor>();
   #timer: ClockTimer;
 
-  constructor(cfg: OutlierConfig, deps: { clock: Clock; random: () => number; stats: ClusterStats; onChange: () => void }) {
+  constructor(cfg: OutlierConfig, deps: { clock: Clock; random: () => number; stats: ClusterStats; onChange: () => void; cluster?: string }) {
+    this.#cluster = deps.cluster ?? '';
     this.#cfg = cfg;
     this.#clock = deps.clock;
     this.#random = deps.random;
@@ -124,6 +130,7 @@ export class OutlierDetector {
         m.consecutiveGateway = 0;
         m.consecutiveLocal = 0;
         changed = true;
+        if (outlierChannel.hasSubscribers) outlierChannel.publish({ cluster: this.#cluster, host: h.key, event: 'return' });
       }
     }
     this.#successRate();
@@ -173,6 +180,7 @@ export class OutlierDetector {
     s['outlier_detection.ejections_total']++;
     s['outlier_detection.ejections_enforced_total']++;
     s[`outlier_detection.ejections_enforced_${reason}`]++;
+    if (outlierChannel.hasSubscribers) outlierChannel.publish({ cluster: this.#cluster, host: host.key, event: 'eject', reason });
     this.#updateActive();
     this.#onChange();
   }
