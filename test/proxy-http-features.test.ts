@@ -150,6 +150,18 @@ test('fault filter config errors name the field', async () => {
     clusterManager: new StaticClusterManager({}),
     config: { stat_prefix: 'x', route_config: { virtual_hosts: [] }, http_filters: [{ name: 'envoy.filters.http.router' }, { name: 'envoy.filters.http.cors' }] },
   }), /router filter must be the last/);
+  const hcmErrors: [object, RegExp][] = [
+    [{ http2_protocol_options: { initial_connection_window_size: 10 } }, /http2_protocol_options\.initial_connection_window_size: must be in/],
+    [{ max_request_headers_kb: 0 }, /max_request_headers_kb: must be in/],
+    [{ request_timeout: 'forever' }, /request_timeout: invalid duration/],
+    [{ server_header_transformation: 'SHOUT' }, /server_header_transformation: unknown value/],
+    [{ strip_any_host_port: true, strip_matching_host_port: true }, /mutually exclusive/],
+    [{ route_config: undefined }, /one of route_config or rds is required/],
+    [{ route_config: undefined, rds: { route_config_name: 'r' } }, /rds: RDS needs a route provider/],
+  ];
+  for (const [extra, re] of hcmErrors) {
+    assert.throws(() => createConnectionManager({ clusterManager: new StaticClusterManager({}), config: hcmConfig({ virtual_hosts: [] }, [], extra) }), re);
+  }
 });
 
 test('request mirroring: a -shadow copy reaches the mirror cluster and never delays the main request', async (t) => {

@@ -140,6 +140,11 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   const h2o = optObj(c.http2_protocol_options, `${path}.http2_protocol_options`) ?? {};
   const maxConcurrentStreams = optUint(h2o.max_concurrent_streams, `${path}.http2_protocol_options.max_concurrent_streams`) ?? 1024;
   const initialWindowSize = optUint(h2o.initial_stream_window_size, `${path}.http2_protocol_options.initial_stream_window_size`);
+  const connectionWindowSize = optUint(h2o.initial_connection_window_size, `${path}.http2_protocol_options.initial_connection_window_size`);
+  // Envoy's bounds for both windows: [65535, 2147483647].
+  for (const [v, f] of [[initialWindowSize, 'initial_stream_window_size'], [connectionWindowSize, 'initial_connection_window_size']] as const) {
+    if (v !== undefined && (v < 65535 || v > 2147483647)) configError(`${path}.http2_protocol_options.${f}`, 'must be in [65535, 2147483647]');
+  }
   const prematureResetLimit = opts.prematureResetLimit ?? 500;
   const streamIdleTimeoutMs = optDurationMs(c.stream_idle_timeout, `${path}.stream_idle_timeout`) ?? 300_000;
   const maxStreamDurationMs = optDurationMs(common.max_stream_duration, `${path}.common_http_protocol_options.max_stream_duration`) ?? 0;
@@ -278,6 +283,13 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   h2.on('session', (session: Http2Session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
+    if (connectionWindowSize !== undefined) {
+      try {
+        session.setLocalWindowSize(connectionWindowSize);
+      } catch {
+        // Session already closing.
+      }
+    }
     guardSession(session, prematureResetLimit, idleTimeoutMs);
   });
   h2.on('sessionError', () => {});
