@@ -177,6 +177,10 @@ export function parseUpstreamTlsContext(ctx: XdsJson, at: FieldPath): UpstreamTl
     if (v === 'TLSv1_3') return 'TLSv1.3';
     throw invalid(child(child(cat, 'tls_params'), field), `unknown TLS version '${v}'`);
   };
+  if (validation !== undefined && validation.sanMatchers.length > 0 && validation.trustedCa === undefined && validationSdsName === undefined) {
+    // Envoy refuses this too: without a CA any self-signed certificate could claim the SAN.
+    throw invalid(child(cat, 'validation_context'), 'SAN-based verification of peer certificates without trusted_ca is insecure and not allowed');
+  }
   const sni = optString(ctx, 'sni', at);
   return Object.freeze({
     sni: sni === '' ? undefined : sni,

@@ -140,6 +140,13 @@ test('HTTP/2 over TLS negotiates h2 by ALPN', { skip }, async () => {
   await cm.close();
 });
 
+test('HTTP/2 over TLS keeps a configured ALPN list (Istio style) and still negotiates h2', { skip }, async () => {
+  const cm = createClusterManager();
+  cm.update([staticCluster('h2tls', [h2port], { ...tlsSocket({ ...mtls(spiffe), alpn_protocols: ['istio-peer-exchange', 'istio', 'h2'] }), ...h2Options })], new Map());
+  assert.equal((await get(cm.get('h2tls')!)).body, 'h2 2.0 alpn=h2');
+  await cm.close();
+});
+
 test('transport_socket_matches: only endpoints labelled tlsMode=istio get TLS', { skip }, async () => {
   const cm = createClusterManager();
   const la = {

@@ -56,6 +56,9 @@ export function tlsConnectOptions(cfg: UpstreamTlsConfig, secrets: SecretProvide
     // combined_validation_context: the SDS part supplies the CA, the default part adds matchers.
     validation = { trustedCa: sds.trustedCa ?? validation?.trustedCa, sanMatchers: [...(validation?.sanMatchers ?? []), ...sds.sanMatchers] };
   }
+  if (validation !== undefined && validation.sanMatchers.length > 0 && validation.trustedCa === undefined) {
+    throw new TrellisError('TLS_NO_TRUSTED_CA', 'SAN-based verification of peer certificates without trusted_ca is insecure and not allowed');
+  }
   const sniHost = cfg.sni ?? (authority === undefined ? undefined : stripPort(authority));
   const opts: ConnectionOptions = {
     host,

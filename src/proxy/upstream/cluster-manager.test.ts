@@ -30,6 +30,7 @@ const invalidInputs: [string, unknown, RegExp][] = [
   ['missing TLS file', { name: 'c', type: 'EDS', transport_socket: { name: 'tls', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', common_tls_context: { validation_context: { trusted_ca: { filename: '/nonexistent/ca.pem' } } } } } }, /trusted_ca.filename: cannot read/],
   ['bad SAN type', { name: 'c', type: 'EDS', transport_socket: { name: 'tls', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', common_tls_context: { validation_context: { match_typed_subject_alt_names: [{ san_type: 'FOO', matcher: { exact: 'x' } }] } } } } }, /san_type: unsupported SAN type/],
   ['not an object', 'cluster', /expected an object/],
+  ['SAN matchers without a CA', { name: 'c', type: 'EDS', transport_socket: { name: 'tls', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', common_tls_context: { validation_context: { match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: 'x' } }] } } } } }, /without trusted_ca is insecure/],
 ];
 
 for (const [what, json, message] of invalidInputs) {

@@ -174,7 +174,7 @@ export class Cluster implements ClusterHandle {
       throw new UpstreamError('UO', `cluster '${this.name}': max_connections ${this.config.breakers.maxConnections} reached`);
     }
     try {
-      const socket = await connectHost(host, { timeoutMs: this.config.connectTimeoutMs, secrets: this.#deps.secrets, stats: this.stats, authority: init.authority, signal: init.signal });
+      const socket = await connectHost(host, { timeoutMs: this.config.connectTimeoutMs, secrets: this.#deps.secrets, stats: this.stats, authority: init.authority, signal: init.signal, family: this.#family() });
       this.#outlier?.record(host, { kind: 'local-success' });
       return { socket, endpoint: host.key };
     } catch (err) {
@@ -243,13 +243,19 @@ export class Cluster implements ClusterHandle {
     const key = `${h2 ? 'h2' : 'h1'}|${host.key}|${sniKey}`;
     let pool = this.#pools.get(key);
     if (pool === undefined) {
-      const connect = { timeoutMs: this.config.connectTimeoutMs, secrets: this.#deps.secrets, stats: this.stats, authority };
+      const connect = { timeoutMs: this.config.connectTimeoutMs, secrets: this.#deps.secrets, stats: this.stats, authority, family: this.#family() };
       pool = h2
         ? createH2Pool(host, { connect, idleTimeoutMs: this.config.idleTimeoutMs, maxRequestsPerConnection: this.config.maxRequestsPerConnection })
         : createH1Pool(host, { connect, maxConnections: this.config.breakers.maxConnections, idleTimeoutMs: this.config.idleTimeoutMs, maxRequestsPerConnection: this.config.maxRequestsPerConnection });
       this.#pools.set(key, pool);
     }
     return pool;
+  }
+
+  /** LOGICAL_DNS resolves per connection, in the configured family; other types connect to IPs. */
+  #family(): 4 | 6 | undefined {
+    if (this.config.type !== 'LOGICAL_DNS') return undefined;
+    return this.config.dnsLookupFamily === 'V4_ONLY' ? 4 : this.config.dnsLookupFamily === 'V6_ONLY' ? 6 : undefined;
   }
 
   #setHosts(hosts: Host[]): void {

@@ -25,6 +25,8 @@ export interface ConnectOptions {
   /** ALPN to insist on (HTTP/2 pools offer h2 even when the config lists none). */
   readonly alpnOverride?: readonly string[];
   readonly signal?: AbortSignal;
+  /** LOGICAL_DNS: the address family the name resolves in (dns_lookup_family V4_ONLY / V6_ONLY). */
+  readonly family?: 4 | 6;
 }
 
 /** Connects (and handshakes) to `host`; resolves with a ready socket. */
@@ -63,12 +65,12 @@ export function connectHost(host: Host, opts: ConnectOptions): Promise<Socket> {
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       if (host.tls === undefined) {
-        socket = net.connect({ host: host.address, port: host.port, noDelay: true });
+        socket = net.connect({ host: host.address, port: host.port, noDelay: true, family: opts.family });
         socket.once('connect', () => done());
       } else {
         const tlsOpts = tlsConnectOptions(host.tls, opts.secrets, host.address, opts.authority);
         if (opts.alpnOverride !== undefined) tlsOpts.ALPNProtocols = [...opts.alpnOverride];
-        socket = tls.connect({ ...tlsOpts, port: host.port });
+        socket = tls.connect({ ...tlsOpts, port: host.port, family: opts.family });
         socket.setNoDelay(true);
         socket.once('secureConnect', () => done());
       }

@@ -42,7 +42,10 @@ export function createH2Pool(host: Host, opts: H2PoolOptions): HostPool {
   }
 
   async function open(signal: AbortSignal): Promise<Session> {
-    const socket = await connectHost(host, { ...opts.connect, alpnOverride: host.tls === undefined ? undefined : ['h2'], signal });
+    // Envoy offers "h2" only when the TLS context lists no ALPN; Istio's list already carries it
+    // (["istio-peer-exchange", "istio", "h2"]) and the server's filter chains match on "istio".
+    const alpnOverride = host.tls === undefined || host.tls.alpn.length > 0 ? undefined : ['h2'];
+    const socket = await connectHost(host, { ...opts.connect, alpnOverride, signal });
     const session = http2.connect(`http://${host.key}`, { createConnection: () => socket });
     const s: Session = { session, streams: 0, open: 0, idle: undefined };
     all.add(s);
