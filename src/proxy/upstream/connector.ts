@@ -70,7 +70,9 @@ export function connectHost(host: Host, opts: ConnectOptions): Promise<Socket> {
       } else {
         const tlsOpts = tlsConnectOptions(host.tls, opts.secrets, host.address, opts.authority);
         if (opts.alpnOverride !== undefined) tlsOpts.ALPNProtocols = [...opts.alpnOverride];
-        socket = tls.connect({ ...tlsOpts, port: host.port, family: opts.family });
+        const conn: tls.ConnectionOptions = { ...tlsOpts, port: host.port };
+        if (opts.family !== undefined) (conn as tls.ConnectionOptions & { family?: number }).family = opts.family;
+        socket = tls.connect(conn);
         socket.setNoDelay(true);
         socket.once('secureConnect', () => done());
       }
