@@ -11,12 +11,14 @@ import type { Verb } from './main.ts';
 import { startControlPlane } from '../control/control-plane.ts';
 
 const help = `usage: trellis control [--config DIR]... [--host ADDR] [--xds-port N] [--debug-port N]
-                       [--ready-file PATH] [--log-level info|debug|warn|error]
+                       [--ready-file PATH] [--log-level info|debug|warn|error] [--auto-allocate-vips]
 
   --config DIR     mesh config directory or file, watched (repeatable; default: examples/demo/mesh)
   --host ADDR      address to listen on (default 127.0.0.1)
   --xds-port N     ADS gRPC port (default 15010; 0 = any free port)
   --debug-port N   debug HTTP port: /debug/syncz, /debug/config_dump, /debug/diagnostics (default 15014)
+  --auto-allocate-vips
+                   give Services without a clusterIP a VIP from 240.240.0.0/16 (transparent capture)
 `;
 
 function port(name: string, v: string | undefined, dflt: number): number {
@@ -36,6 +38,7 @@ export const verb: Verb = {
       'debug-port': { type: 'string' },
       'ready-file': { type: 'string' },
       'log-level': { type: 'string' },
+      'auto-allocate-vips': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     }, false);
     if (values.help) {
@@ -49,6 +52,7 @@ export const verb: Verb = {
       host: values.host,
       xdsPort: port('xds-port', values['xds-port'], 15010),
       debugPort: port('debug-port', values['debug-port'], 15014),
+      ...(values['auto-allocate-vips'] ? { mesh: { autoAllocateVips: true } } : {}),
       log,
     });
     if (values['ready-file']) {

@@ -13,6 +13,7 @@ import type { EndpointSliceBody, K8sServiceSpec, ServiceEntrySpec, WorkloadEntry
 import { bodyOf, list, selectorMatches, specOf } from './inputs.ts';
 import { parseProtocol, servicePortProtocol } from './protocol.ts';
 import { localityOf } from './locality.ts';
+import { allocateVips } from './vip.ts';
 
 /** Anything that lists resources by type (a ConfigStore qualifies). */
 export interface ResourceSource {
@@ -22,6 +23,8 @@ export interface ResourceSource {
 export interface RegistryOptions {
   /** Kubernetes DNS suffix; default `cluster.local`. */
   readonly domainSuffix?: string;
+  /** Give Services without a `clusterIP` a VIP from 240.240.0.0/16 (vip.ts); default false. */
+  readonly autoAllocateVips?: boolean;
 }
 
 const PodType = 'core/Pod';
@@ -82,7 +85,24 @@ function sortEndpoints(eps: EndpointInfo[]): EndpointInfo[] {
   return eps.sort((a, b) => a.address.localeCompare(b.address) || a.port - b.port);
 }
 
-function kubernetesServices(src: ResourceSource, suffix: string): Entry[] {
+function clusterIpsOf(spec: K8sServiceSpec): string[] {
+  return list(spec.clusterIPs).length > 0 ? [...list(spec.clusterIPs)] : spec.clusterIP !== undefined ? [spec.clusterIP] : [];
+}
+
+/** VIPs for Services that declare no cluster IP (not headless, not ExternalName), by `ns/name`. */
+function autoVips(src: ResourceSource): Map<string, string> {
+  const taken = new Set<string>();
+  const want: { namespace: string; name: string }[] = [];
+  for (const r of src.list(ResourceTypes.Service)) {
+    const spec = specOf<K8sServiceSpec>(r);
+    const ips = clusterIpsOf(spec).filter((a) => a !== '');
+    ips.forEach((a) => taken.add(a));
+    if (ips.length === 0 && spec.type !== 'ExternalName') want.push({ namespace: r.metadata.namespace, name: r.metadata.name });
+  }
+  return allocateVips(want, taken);
+}
+
+function kubernetesServices(src: ResourceSource, suffix: string, vips: ReadonlyMap<string, string>): Entry[] {
   const slices = src.list(ResourceTypes.EndpointSlice);
   const pods = new Map<string, Resource>();
   for (const p of src.list(PodType)) pods.set(`${p.metadata.namespace}/${p.metadata.name}`, p);
@@ -95,7 +115,9 @@ function kubernetesServices(src: ResourceSource, suffix: string): Entry[] {
     const ports: ServicePort[] = list(spec.ports).map((p) =>
       Object.freeze({ name: p.name ?? '', port: p.port ?? 0, targetPort: targetPortNumber(p), protocol: servicePortProtocol(p) }),
     );
-    const addrs = list(spec.clusterIPs).length > 0 ? list(spec.clusterIPs) : spec.clusterIP !== undefined ? [spec.clusterIP] : [];
+    let addrs = clusterIpsOf(spec).filter((a) => a !== '');
+    const vip = vips.get(`${ns}/${r.metadata.name}`);
+    if (addrs.length === 0 && vip !== undefined) addrs = [vip];
     const headless = addrs.includes('None');
     const service: ServiceInfo = Object.freeze({
       hostname: `${r.metadata.name}.${ns}.svc.${suffix}`,
@@ -307,7 +329,8 @@ function fingerprint(entries: readonly Entry[]): string {
 /** Builds the registry from every Service/EndpointSlice/Pod/ServiceEntry/WorkloadEntry in `src`. */
 export function buildRegistry(src: ResourceSource, opts: RegistryOptions = {}): ServiceRegistry {
   const suffix = opts.domainSuffix ?? 'cluster.local';
-  return new Registry([...kubernetesServices(src, suffix), ...serviceEntries(src)], suffix);
+  const vips = opts.autoAllocateVips === true ? autoVips(src) : new Map<string, string>();
+  return new Registry([...kubernetesServices(src, suffix, vips), ...serviceEntries(src)], suffix);
 }
 
 /** The resource types the registry reads; a change to any other type cannot change it. */

@@ -29,6 +29,8 @@ export interface MeshSettings {
   readonly domainSuffix: string;
   /** What sidecars do with traffic to unknown destinations. */
   readonly outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
+  /** Give Services without a clusterIP a VIP (src/registry/vip.ts); `trellis up --capture transparent` sets it. */
+  readonly autoAllocateVips?: boolean;
 }
 
 export const DefaultMeshSettings: MeshSettings = Object.freeze({
@@ -93,13 +95,14 @@ export function buildSnapshot(source: SnapshotSource, opts: SnapshotOptions = {}
   const prev = previous !== undefined ? internals.get(previous) : undefined;
   const unchanged = (ts: readonly ResourceType[]) =>
     prev !== undefined && previous!.mesh.domainSuffix === mesh.domainSuffix && previous!.mesh.rootNamespace === mesh.rootNamespace &&
+    previous!.mesh.autoAllocateVips === mesh.autoAllocateVips &&
     ts.every((t) => sameList(prev.lists.get(t) ?? [], lists.get(t) ?? []));
   const list = (t: ResourceType) => lists.get(t) ?? [];
 
   let registry: ServiceRegistry;
   if (unchanged(RegistryInputTypes)) registry = previous!.registry;
   else {
-    registry = buildRegistry({ list: (t, ns) => (ns === undefined ? list(t) : list(t).filter((r) => r.metadata.namespace === ns)) }, { domainSuffix: mesh.domainSuffix });
+    registry = buildRegistry({ list: (t, ns) => (ns === undefined ? list(t) : list(t).filter((r) => r.metadata.namespace === ns)) }, { domainSuffix: mesh.domainSuffix, autoAllocateVips: mesh.autoAllocateVips });
     if (previous !== undefined && previous.registry.version === registry.version && previous.registry.domainSuffix === registry.domainSuffix) registry = previous.registry;
   }
   const sameRegistry = previous !== undefined && registry === previous.registry;
