@@ -42,7 +42,14 @@ export interface CompiledListener {
   readonly port: number;
   /** false: not bound itself; receives connections handed over by a `use_original_dst` listener. */
   readonly bindToPort: boolean;
+  /** `use_original_dst`: hand each connection to the listener for its original destination. */
   readonly useOriginalDst: boolean;
+  /**
+   * Filter chains match on the original destination (SO_ORIGINAL_DST), as Envoy's original_dst
+   * listener filter restores it: set by that filter and implied by `use_original_dst`. Istio's
+   * virtualInbound has the filter but not the hand-off (its chains match `destination_port`).
+   */
+  readonly restoreOriginalDst: boolean;
   readonly tlsInspector: boolean;
   readonly httpInspector: boolean;
   readonly chains: readonly CompiledChain[];
@@ -142,7 +149,8 @@ export function compileListener(json: XdsJson, hcmFactory: HcmFactory): Compiled
     host,
     port,
     bindToPort: optBool(json, 'bind_to_port', at) ?? true,
-    useOriginalDst: (optBool(json, 'use_original_dst', at) ?? false) || originalDstFilter,
+    useOriginalDst: optBool(json, 'use_original_dst', at) ?? false,
+    restoreOriginalDst: (optBool(json, 'use_original_dst', at) ?? false) || originalDstFilter,
     tlsInspector,
     httpInspector,
     chains: Object.freeze(chains),

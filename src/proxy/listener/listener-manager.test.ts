@@ -172,3 +172,37 @@ test('TLS passthrough by SNI and TLS termination', { skip: skipUnlessTools('open
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('transparent capture: a use_original_dst hand-off matches chains on the original destination; original_dst alone restores it without hand-off', async () => {
+  const svc = await tagServer('svc');
+  const other = await tagServer('other');
+  const pass = await tagServer('pass');
+  const app = await tagServer('app');
+  const wrong = await tagServer('wrong');
+  let dst = { ip: '240.240.0.5', port: 9999 };
+  const lm = new ListenerManager({
+    clusters: portClusters({ svc, other, pass, app, wrong }), secrets: noSecrets, hcmFactory,
+    originalDestination: () => dst,
+  });
+  const unbound = (name: string, port: number, chains: unknown[]) => ({ name, address: { socket_address: { address: '0.0.0.0', port_value: port } }, bind_to_port: false, filter_chains: chains });
+  await lm.apply(new Map<string, Record<string, unknown>>([
+    ['virtualOutbound', tcpListener('virtualOutbound', 0, [tcpChain('pass')], { use_original_dst: true })],
+    ['0.0.0.0_9999', unbound('0.0.0.0_9999', 9999, [tcpChain('svc', { prefix_ranges: [{ address_prefix: '240.240.0.5', prefix_len: 32 }] }), tcpChain('other')])],
+    ['0.0.0.0_8080', unbound('0.0.0.0_8080', 8080, [tcpChain('wrong')])],
+    ['virtualInbound', tcpListener('virtualInbound', 0, [tcpChain('app', { destination_port: 8080 }), tcpChain('pass')], {
+      listener_filters: [{ name: 'envoy.filters.listener.original_dst', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst' } }],
+    })],
+  ]));
+  const out = lm.boundPort('virtualOutbound')!;
+  const inb = lm.boundPort('virtualInbound')!;
+  assert.equal(await say(out, 'hi'), 'svc:hi', 'handed to 0.0.0.0_9999, chain chosen by the VIP');
+  dst = { ip: '240.240.0.6', port: 9999 };
+  assert.equal(await say(out, 'hi'), 'other:hi');
+  dst = { ip: '10.0.0.1', port: 7777 };
+  assert.equal(await say(out, 'hi'), 'pass:hi', 'no listener for the destination: the receiving listener serves it');
+  dst = { ip: '10.212.0.2', port: 8080 };
+  assert.equal(await say(inb, 'hi'), 'app:hi', 'inbound: chain by original destination port, no hand-off to the outbound 0.0.0.0_8080');
+  dst = { ip: '10.212.0.2', port: 8081 };
+  assert.equal(await say(inb, 'hi'), 'pass:hi');
+  await lm.drainAll(100);
+});

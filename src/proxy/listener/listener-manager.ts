@@ -198,16 +198,18 @@ export class ListenerManager {
       target.connections.delete(socket);
       target.stats.downstreamCxActive--;
     });
-    void this.#serve(target, socket).catch((err) => {
+    void this.#serve(target, socket, target !== entry).catch((err) => {
       this.#opts.log?.('warn', 'connection failed', { listener: target.compiled.name, error: describeError(err) });
       socket.destroy();
     });
   }
 
-  async #serve(entry: ActiveListener, socket: net.Socket): Promise<void> {
+  async #serve(entry: ActiveListener, socket: net.Socket, handedOff: boolean): Promise<void> {
     const c = entry.compiled;
     const matches = c.chains.map((ch) => ch.match);
-    const dst = c.useOriginalDst ? this.#opts.originalDestination?.(socket) : undefined;
+    // A handed-off connection keeps its restored destination (Envoy): the target listener's
+    // chains (e.g. prefix_ranges of service VIPs) match the original destination, not 15001.
+    const dst = c.restoreOriginalDst || handedOff ? this.#opts.originalDestination?.(socket) : undefined;
     const facts: ConnectionFacts = {
       destinationPort: dst?.port ?? socket.localPort ?? 0,
       destinationIp: dst?.ip ?? socket.localAddress ?? '',
