@@ -21,8 +21,8 @@
  * Transparent capture (iptables, Istio's layout): `virtualOutbound` on 15001 with
  * use_original_dst, the same per-port outbound listeners as `0.0.0.0_<P>` with bind_to_port false
  * (TCP services told apart by VIP prefix_ranges, default chain Passthrough/BlackHole per
- * outboundTrafficPolicy), and `virtualInbound` on 15006 with one chain per inbound port
- * (destination_port match) plus a passthrough chain.
+ * outboundTrafficPolicy), and `virtualInbound` on 15006 (original_dst listener filter) with one
+ * chain per inbound port (destination_port match) plus a passthrough chain.
  */
 import type { PortProtocol, ServiceInfo } from '../../registry/types.ts';
 import { isHttpProtocol } from '../../registry/protocol.ts';
@@ -38,6 +38,11 @@ import { metadataMap, metadataPort } from './identity.ts';
 import type { ProxyScope } from './scope.ts';
 
 type Json = Record<string, unknown>;
+
+const OriginalDstFilter = Object.freeze({
+  name: 'envoy.filters.listener.original_dst',
+  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst' },
+});
 
 /** RDS name of the explicit-mode HTTP proxy listener (Istio's `http_proxy`). */
 export const HttpProxyRouteName = 'http_proxy';
@@ -194,9 +199,11 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
         ? sniffedChains({ destination_port: p.port }, inboundFilter({ ...p, protocol: 'HTTP' }), inboundFilter(p)).map((c, i) => ({ name: `${inboundClusterName(p.port)}${i === 0 ? '-http' : '-tcp'}`, ...c }))
         : [{ name: `${inboundClusterName(p.port)}`, filter_chain_match: { destination_port: p.port }, filters: [inboundFilter(p)] }]);
     chains.push({ name: 'virtualInbound-catchall-tcp', filters: [tcpProxyFilter('InboundPassthroughCluster', [{ name: PassthroughCluster, weight: 100 }])] });
+    // Istio's virtualInbound: the original_dst listener filter restores the pre-REDIRECT
+    // destination so chains match `destination_port`; no use_original_dst (no hand-off).
     listeners.push({
       name: 'virtualInbound', address: socketAddress('0.0.0.0', 15006), traffic_direction: 'INBOUND', filter_chains: chains,
-      ...(inbound.some((p) => p.protocol === 'UNKNOWN') ? { listener_filters: [HttpInspector] } : {}),
+      listener_filters: [OriginalDstFilter, ...(inbound.some((p) => p.protocol === 'UNKNOWN') ? [HttpInspector] : [])],
     });
   } else {
     const inAddr = metaString(proxy, 'TRELLIS_INBOUND_ADDRESS', '0.0.0.0');
