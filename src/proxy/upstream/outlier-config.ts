@@ -2,7 +2,8 @@
  * Parsing Envoy's `OutlierDetection` cluster field into a frozen `OutlierConfig` with Envoy's
  * defaults (consecutive_5xx 5, interval 10s, base_ejection_time 30s, max_ejection_percent 10,
  * enforcing_consecutive_5xx 100%, consecutive_gateway_failure 5 enforced 0%, local-origin 5
- * enforced 100% when split, success rate: 5 hosts, 100 requests, stdev factor 1.9, enforced 100%).
+ * enforced 100% when split, success rate: 5 hosts, 100 requests, stdev factor 1.9, enforced 100%;
+ * failure percentage: 85%, 5 hosts, 50 requests, enforced 0%).
  */
 import type { XdsJson } from '../../xds/types.ts';
 import { optBool, optDurationMs, optUint, type FieldPath } from './xds-read.ts';
@@ -26,6 +27,11 @@ export interface OutlierConfig {
   readonly successRateRequestVolume: number;
   /** success_rate_stdev_factor / 1000 (default 1.9). */
   readonly successRateStdevFactor: number;
+  /** failure_percentage_threshold as a fraction (default 0.85); enforcement defaults to 0 (detect only). */
+  readonly failurePercentageThreshold: number;
+  readonly enforcingFailurePercentage: number;
+  readonly failurePercentageMinimumHosts: number;
+  readonly failurePercentageRequestVolume: number;
 }
 
 /** undefined when the cluster has no outlier_detection (Envoy then never ejects). */
@@ -49,5 +55,9 @@ export function parseOutlierConfig(json: XdsJson | undefined, at: FieldPath): Ou
     successRateMinimumHosts: optUint(json, 'success_rate_minimum_hosts', at) ?? 5,
     successRateRequestVolume: optUint(json, 'success_rate_request_volume', at) ?? 100,
     successRateStdevFactor: (optUint(json, 'success_rate_stdev_factor', at) ?? 1900) / 1000,
+    failurePercentageThreshold: pct('failure_percentage_threshold', 85),
+    enforcingFailurePercentage: pct('enforcing_failure_percentage', 0),
+    failurePercentageMinimumHosts: optUint(json, 'failure_percentage_minimum_hosts', at) ?? 5,
+    failurePercentageRequestVolume: optUint(json, 'failure_percentage_request_volume', at) ?? 50,
   });
 }

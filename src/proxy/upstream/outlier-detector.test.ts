@@ -96,3 +96,19 @@ test('success rate ejects the outlier host at the interval', () => {
   assert.ok(hs.slice(0, 5).every((h) => !h.ejected));
   od.close();
 });
+
+test('failure percentage: detected by default, ejected when enforced', () => {
+  const run = (enforcing: number | undefined) => {
+    const t = setup({ consecutive_5xx: 1000, failure_percentage_minimum_hosts: 2, failure_percentage_request_volume: 10, interval: '1s', max_ejection_percent: 50, ...(enforcing === undefined ? {} : { enforcing_failure_percentage: enforcing }) }, 4);
+    for (const h of t.hs) for (let i = 0; i < 10; i++) t.od.record(h, { kind: 'status', status: h === t.hs[1] && i < 9 ? 503 : 200 });
+    t.clock.advance(1000);
+    t.od.close();
+    return t;
+  };
+  const detectOnly = run(undefined);
+  assert.equal(detectOnly.hs[1].ejected, false);
+  assert.equal(detectOnly.stats['outlier_detection.ejections_detected_failure_percentage'], 1);
+  const enforced = run(100);
+  assert.equal(enforced.hs[1].ejected, true);
+  assert.equal(enforced.stats['outlier_detection.ejections_enforced_failure_percentage'], 1);
+});

@@ -1,7 +1,8 @@
 /**
  * Envoy's outlier detection for one cluster: consecutive 5xx, consecutive gateway failures
  * (502/503/504), consecutive local-origin failures (connect failure, reset, timeout — counted as
- * 5xx/gateway failures unless split_external_local_origin_errors), and success rate per interval.
+ * 5xx/gateway failures unless split_external_local_origin_errors), and per interval success rate
+ * (mean - stdev factor x stdev) and failure percentage.
  * An ejection is enforced with the configured probability and only while ejected hosts stay within
  * max_ejection_percent; it lasts base_ejection_time x times ejected (capped by max_ejection_time)
  * and ends at the first interval tick after that. Time comes from the `Clock` seam.
@@ -18,7 +19,7 @@ export const outlierChannel = diagnostics_channel.channel('trellis:upstream:outl
 /** What one attempt ended with, as outlier detection sees it. */
 export type AttemptResult = { kind: 'status'; status: number } | { kind: 'local'; failure: 'connect' | 'reset' | 'timeout' } | { kind: 'local-success' };
 
-type Reason = 'consecutive_5xx' | 'consecutive_gateway_failure' | 'consecutive_local_origin_failure' | 'success_rate';
+type Reason = 'consecutive_5xx' | 'consecutive_gateway_failure' | 'consecutive_local_origin_failure' | 'success_rate' | 'failure_percentage';
 
 interface HostMonitor {
   consecutive5xx: number;
@@ -134,6 +135,7 @@ export class OutlierDetector {
       }
     }
     this.#successRate();
+    this.#failurePercentage();
     for (const m of this.#monitors.values()) {
       m.success = 0;
       m.total = 0;
@@ -158,6 +160,16 @@ export class OutlierDetector {
     const stdev = Math.sqrt(rates.reduce((s, r) => s + (r[2] - mean) ** 2, 0) / rates.length);
     const threshold = mean - cfg.successRateStdevFactor * stdev;
     for (const [h, m, rate] of rates) if (rate < threshold) this.#maybeEject(h, m, 'success_rate', cfg.enforcingSuccessRate);
+  }
+
+  #failurePercentage(): void {
+    const cfg = this.#cfg;
+    const eligible: [Host, HostMonitor][] = [];
+    for (const [h, m] of this.#monitors) if (!h.ejected && m.total >= cfg.failurePercentageRequestVolume) eligible.push([h, m]);
+    if (eligible.length === 0 || eligible.length < cfg.failurePercentageMinimumHosts) return;
+    for (const [h, m] of eligible) {
+      if ((m.total - m.success) / m.total >= cfg.failurePercentageThreshold) this.#maybeEject(h, m, 'failure_percentage', cfg.enforcingFailurePercentage);
+    }
   }
 
   #maybeEject(host: Host, m: HostMonitor, reason: Reason, enforcing: number): void {

@@ -40,6 +40,8 @@ export const clusterStatNames = [
   'outlier_detection.ejections_detected_consecutive_local_origin_failure',
   'outlier_detection.ejections_enforced_success_rate',
   'outlier_detection.ejections_detected_success_rate',
+  'outlier_detection.ejections_enforced_failure_percentage',
+  'outlier_detection.ejections_detected_failure_percentage',
 ] as const;
 
 export type ClusterStatName = (typeof clusterStatNames)[number];
