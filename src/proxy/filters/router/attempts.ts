@@ -227,7 +227,11 @@ class Driver {
     if (err.endpoint) s.info.upstreamEndpoint = err.endpoint;
     if (err.responseFlag === 'UT') s.sendLocalReply(504, LocalReplyBody.upstreamTimeout, { flag: 'UT', details: 'upstream_per_try_timeout' });
     else if (err.responseFlag === 'UH') s.sendLocalReply(503, LocalReplyBody.noHealthyUpstream, { flag: 'UH', details: 'no_healthy_upstream' });
-    else s.sendLocalReply(503, LocalReplyBody.connectError(err.resetReason), { flag: err.responseFlag === 'URX' ? 'UF' : err.responseFlag, details: 'upstream_reset_before_response_started' });
+    else {
+      // Envoy marks requests dropped by circuit breaking with x-envoy-overloaded (unless suppressed).
+      const headers = err.responseFlag === 'UO' && !this.p.suppressEnvoyHeaders ? { 'x-envoy-overloaded': 'true' } : undefined;
+      s.sendLocalReply(503, LocalReplyBody.connectError(err.resetReason), { flag: err.responseFlag === 'URX' ? 'UF' : err.responseFlag, details: 'upstream_reset_before_response_started', headers });
+    }
     this.end();
   }
 
