@@ -1,0 +1,43 @@
+/**
+ * What service names mean to the transparent-mode DNS responder: the runtime's own watched view of
+ * the config directories the control plane serves, turned into the same service registry (with
+ * the same VIP auto-allocation, src/registry/vip.ts, so DNS and the sidecars' VIP filter chains
+ * always agree). Names resolve as from the asking workload's namespace, with the Kubernetes
+ * search-path forms (`svc`, `svc.ns`, `svc.ns.svc`, FQDN) the registry's lookupHost understands.
+ * The registry is rebuilt lazily on the first query after a config change.
+ */
+import { openFileStore } from '../../config/store/file.ts';
+import { CompositeStore } from '../../config/store/composite.ts';
+import type { ConfigStore } from '../../config/store/types.ts';
+import { buildRegistry } from '../../registry/registry.ts';
+import type { ServiceRegistry } from '../../registry/types.ts';
+import type { DnsResolve } from './responder.ts';
+
+export interface MeshNames {
+  readonly resolve: DnsResolve;
+  /** The registry names resolve against (current config). */
+  registry(): ServiceRegistry;
+  close(): Promise<void>;
+}
+
+/** Watches `configDirs`; `namespaceOf(clientIp)` names the asking workload's namespace (default `default`). */
+export async function openMeshNames(configDirs: readonly string[], namespaceOf: (ip: string) => string | undefined): Promise<MeshNames> {
+  const stores = await Promise.all(configDirs.map((d) => openFileStore(d, { onError: () => {} })));
+  const store: ConfigStore = stores.length === 1 ? stores[0] : new CompositeStore(stores.map((s, i) => ({ store: s, name: configDirs[i] })));
+  await store.ready();
+  let current: ServiceRegistry | undefined;
+  const unwatch = store.watch(() => (current = undefined));
+  const registry = () => (current ??= buildRegistry({ list: (t, ns) => store.list(t, ns) }, { autoAllocateVips: true }));
+  return {
+    registry,
+    resolve(name, client) {
+      if (name === '' || name.endsWith('.')) return undefined;
+      const svc = registry().lookupHost(name, namespaceOf(client) ?? 'default');
+      return svc === undefined ? undefined : svc.addresses;
+    },
+    async close() {
+      unwatch();
+      await store.close();
+    },
+  };
+}
