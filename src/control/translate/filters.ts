@@ -43,6 +43,8 @@ export function hcmConfig(o: HcmOptions): Json {
     c.normalize_path = true;
     c.merge_slashes = true;
     c.path_with_escaped_slashes_action = 'KEEP_UNCHANGED';
+    // As Istio: every HCM allows WebSocket upgrades (routes need no opt-in).
+    c.upgrade_configs = [{ upgrade_type: 'websocket' }];
   }
   return c;
 }
