@@ -7,6 +7,7 @@
  * typed Resources; nothing here throws on bad input.
  */
 import { readFile, readdir, stat } from 'node:fs/promises';
+import { ignoreMatcher } from './ignore-file.ts';
 import { join } from 'node:path';
 import { LineCounter, isMap, isSeq, parseAllDocuments } from 'yaml';
 import type { Document, Node } from 'yaml';
@@ -184,8 +185,9 @@ async function collectFiles(path: string, out: string[], diags: Diagnostic[]): P
   if (st.isDirectory()) {
     const entries = await readdir(path, { withFileTypes: true });
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const ignored = ignoreMatcher(path);
     for (const e of entries) {
-      if (e.name.startsWith('.')) continue;
+      if (e.name.startsWith('.') || ignored(e.name, e.isDirectory())) continue;
       const p = join(path, e.name);
       if (e.isDirectory()) await collectFiles(p, out, diags);
       else if (CONFIG_EXT.test(e.name)) out.push(p);

@@ -7,6 +7,7 @@
  * cannot be read mid-scan is skipped, and the next watch event or rescan catches up.
  */
 import { readdir, realpath, stat } from 'node:fs/promises';
+import { ignoreMatcher } from '../ignore-file.ts';
 import { join } from 'node:path';
 import { comparePaths } from './file-state.ts';
 
@@ -41,6 +42,7 @@ export async function listConfigFiles(absRoot: string, displayRoot: string): Pro
       return;
     }
     dirents.sort((a, b) => comparePaths(a.name, b.name));
+    const ignored = ignoreMatcher(abs);
     for (const d of dirents) {
       if (d.name.startsWith('.')) continue;
       const childAbs = join(abs, d.name);
@@ -55,6 +57,7 @@ export async function listConfigFiles(absRoot: string, displayRoot: string): Pro
           continue; // dangling link
         }
       }
+      if (ignored(d.name, isDir)) continue;
       if (isDir) await walk(childAbs, join(display, d.name));
       else if (isFile && isConfigFile(d.name)) out.set(childAbs, join(display, d.name));
     }
