@@ -34,7 +34,7 @@ const usage = `usage: npm run bench -- [options]
   --paths a,b,...         paths to run (default: all; quick: ${QuickPathIds.join(',')})
                           known: ${AllPathIds.join(',')}
   --reps N                repetitions, interleaved across paths (default 3; quick 1)
-  --duration S            seconds per fortio latency run (default 5; quick 2)
+  --duration S            seconds per fortio latency run (default 4; quick 2)
   --tput-duration S       seconds per wrk / h2load run (default 3; quick 2)
   --conns 2,16,64         fortio connection counts (default 2,16,64)
   --qps N                 fortio request rate (default 1000)
@@ -89,7 +89,7 @@ async function main(): Promise<number> {
   for (const id of ids) parsePathId(id);
   if (!ids.includes('direct')) ids.unshift('direct');
   const reps = values.reps ? Number(values.reps) : quick ? 1 : 3;
-  const duration = secondsArg(values.duration, quick ? 2 : 5, 'duration');
+  const duration = secondsArg(values.duration, quick ? 2 : 4, 'duration');
   const tputDuration = secondsArg(values['tput-duration'], quick ? 2 : 3, 'tput-duration');
   const conns = (values.conns ?? '2,16,64').split(',').map(Number);
   const qps = values.qps ? Number(values.qps) : 1000;
@@ -126,7 +126,8 @@ async function main(): Promise<number> {
     }
     if (upstreamPort === 0) throw new Error('upstream did not start');
     const certs = tools.openssl ? makeCerts(tools.openssl, workDir) : undefined;
-    const ctx: SetupContext = { workDir, logDir, upstreamPort, certs, tools, root, profileDir: values.profile ? resultsDir : undefined };
+    const profileDir = values.profile ? join(resultsDir, `profiles-${new Date().toISOString().replace(/[:.]/g, '-')}`) : undefined;
+    const ctx: SetupContext = { workDir, logDir, upstreamPort, certs, tools, root, profileDir };
 
     // Upstream at higher load than any proxy sees: it must not be the bottleneck.
     const upstreamInfo: BenchResult['upstream'] = { note: 'direct to the Go upstream, 64 connections' };
@@ -219,9 +220,10 @@ async function main(): Promise<number> {
       paths, ratios: ratios(paths, refConns), elapsedSeconds: 0, startedPgids: [],
     };
 
-    await stopAll();
-    if (values.profile) {
-      for (const file of profilesIn(resultsDir, t0)) {
+    // Node writes a CPU profile on orderly exit only: give the proxies time to drain and write it.
+    await stopAll(profileDir ? 15000 : 3000);
+    if (profileDir !== undefined && existsSync(profileDir)) {
+      for (const file of profilesIn(profileDir)) {
         process.stdout.write(`\nTop frames by self time: ${file}\n`);
         for (const fr of topFrames(file, root)) process.stdout.write(`  ${fr.percent.toFixed(1).padStart(5)}%  ${fr.selfMs.toFixed(0).padStart(7)} ms  ${fr.frame}\n`);
       }

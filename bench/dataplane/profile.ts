@@ -28,8 +28,13 @@ export function topFrames(file: string, root: string, n = 15): Frame[] {
     .map(([frame, hits]) => ({ frame, selfMs: hits * msPerHit, percent: (hits / totalHits) * 100 }));
 }
 
-/** The .cpuprofile files written into `dir` since `sinceMs`. */
-export function profilesIn(dir: string, since: number): string[] {
-  return readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && f.startsWith('trellis-'))
-    .map((f) => join(dir, f)).filter((f) => Number(/-(\d+)\.cpuprofile$/.exec(f)?.[1] ?? 0) >= since);
+/** The .cpuprofile files under `dir` (one subdirectory per proxy). */
+export function profilesIn(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...profilesIn(full));
+    else if (entry.name.endsWith('.cpuprofile')) out.push(full);
+  }
+  return out.sort();
 }

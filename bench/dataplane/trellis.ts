@@ -179,7 +179,8 @@ export async function setupTrellis(ids: readonly string[], ctx: SetupContext): P
 
   const proxy = async (name: string, kind: 'sidecar' | 'router', labels: string, metadata: Record<string, unknown>, concurrency: number): Promise<Proc> => {
     const ready = join(ctx.workDir, `${name}.ready`);
-    const nodeArgs = ctx.profileDir ? ['--cpu-prof', '--cpu-prof-dir', ctx.profileDir, '--cpu-prof-name', `trellis-${name}-${Date.now()}.cpuprofile`] : [];
+    // One directory per proxy: its worker processes inherit the flags and write their own files there.
+    const nodeArgs = ctx.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(ctx.profileDir, name)] : [];
     const p = startProc(name, node, [...nodeArgs, cli, 'proxy', '--xds', xds, '--kind', kind, '--node-id', `${kind}~127.0.0.1~${name}.${Ns}~${Ns}.svc.cluster.local`,
       '--namespace', Ns, '--workload', name, '--labels', labels, '--metadata', JSON.stringify(metadata), '--admin-port', '0', '--health-port', '0', '--prometheus-port', '0',
       '--concurrency', String(concurrency), '--drain-timeout', '1s', '--ready-file', ready, '--log-level', 'warn'], { logDir: ctx.logDir, cwd: ctx.root });
