@@ -86,14 +86,18 @@ test('gRPC echo answers Echo and EchoTwo, EchoThree is unimplemented', async () 
   const session = http2.connect(`http://127.0.0.1:${server.port}`);
   try {
     const call = (method: string) =>
-      new Promise<{ status: string; body: Buffer }>((resolve, reject) => {
+      new Promise<{ status: string; body: Buffer; headersEndStream: boolean }>((resolve, reject) => {
         const stream = session.request({ ':method': 'POST', ':path': `/${GrpcEchoService}/${method}`, 'content-type': 'application/grpc', te: 'trailers', 'x-md': 'v' });
         const chunks: Buffer[] = [];
         let status = '';
-        stream.on('response', (h) => { if (h['grpc-status'] !== undefined) status = String(h['grpc-status']); });
+        let headersEndStream = false;
+        stream.on('response', (h, flags) => {
+          if (h['grpc-status'] !== undefined) status = String(h['grpc-status']);
+          headersEndStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+        });
         stream.on('trailers', (t) => { status = String(t['grpc-status']); });
         stream.on('data', (c: Buffer) => chunks.push(c));
-        stream.on('end', () => resolve({ status, body: Buffer.concat(chunks) }));
+        stream.on('end', () => resolve({ status, body: Buffer.concat(chunks), headersEndStream }));
         stream.on('error', reject);
         stream.end(grpcFrame(encodeEchoRequest()));
       });
@@ -104,7 +108,10 @@ test('gRPC echo answers Echo and EchoTwo, EchoThree is unimplemented', async () 
     assert.equal(msg.assertions?.context.pod, identity.pod);
     assert.ok(msg.assertions?.headers.some((h) => h.key === 'x-md' && h.value === 'v'));
     assert.equal((await call('EchoTwo')).status, '0');
-    assert.equal((await call('EchoThree')).status, '12');
+    const unimplemented = await call('EchoThree');
+    assert.equal(unimplemented.status, '12');
+    assert.equal(unimplemented.headersEndStream, true, 'trailers-only: one HEADERS frame with END_STREAM');
+    assert.equal(unimplemented.body.length, 0);
   } finally {
     session.close();
     await server.close();

@@ -86,9 +86,10 @@ export async function startEchoServer(opts: EchoServerOptions): Promise<DualServ
       const method = path.slice(path.lastIndexOf('/') + 1);
       const service = path.slice(1, path.lastIndexOf('/'));
       if (service !== GrpcEchoService || (method !== 'Echo' && method !== 'EchoTwo')) {
-        // Trailers-only response, as gRPC servers answer UNIMPLEMENTED.
-        res.writeHead(200, { 'content-type': 'application/grpc', 'grpc-status': '12', 'grpc-message': `unimplemented: ${path}` });
-        res.end();
+        // Trailers-only response, as gRPC servers answer UNIMPLEMENTED: ONE HEADERS frame with
+        // END_STREAM (the compat writeHead+end sends an extra empty DATA frame, which gRPC
+        // clients read as "call ended without gRPC status").
+        res.stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12', 'grpc-message': `unimplemented: ${path}` }, { endStream: true });
         return;
       }
       const headers: { key: string; value: string }[] = [];
