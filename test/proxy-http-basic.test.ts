@@ -29,6 +29,7 @@ test('HTTP/1.1 and h2c are proxied with Envoy request/response header rules; NR,
         routes: [
           { match: { prefix: '/api/' }, route: { cluster: 'a', prefix_rewrite: '/' }, request_headers_to_add: [{ header: { key: 'x-route', value: 'r1' } }] },
           { match: { path: '/direct' }, direct_response: { status: 200, body: { inline_string: 'hello direct' } } },
+          { match: { path: '/created' }, direct_response: { status: 201 } },
           { match: { path: '/old' }, redirect: { path_redirect: '/new', response_code: 'FOUND' } },
           { match: { prefix: '/missing-cluster' }, route: { cluster: 'nope' } },
         ],
@@ -64,7 +65,10 @@ test('HTTP/1.1 and h2c are proxied with Envoy request/response header rules; NR,
     const nr = await send(port, { path: '/nothing' });
     assert.equal(nr.status, 404);
     const d = await send(port, { path: '/direct' });
-    assert.deepEqual([d.status, d.body, d.headers['content-type']], [200, 'hello direct', 'text/plain']);
+    assert.deepEqual([d.status, d.body, d.headers['content-type'], d.headers.location], [200, 'hello direct', 'text/plain', undefined]);
+    // Envoy gives a 201/3xx direct response the request URL as Location.
+    const cr = await send(port, { path: '/created?x=1' });
+    assert.match(`${cr.status} ${String(cr.headers.location)}`, /^201 http:\/\/127\.0\.0\.1:\d+\/created\?x=1$/);
     const rd = await send(port, { path: '/old?q=1' });
     assert.equal(rd.status, 302);
     assert.match(String(rd.headers.location), /^http:\/\/127\.0\.0\.1:\d+\/new\?q=1$/);

@@ -55,6 +55,8 @@ async function route(s: HttpStream, ctx: FilterFactoryContext, suppressHeaders: 
       const body = a.body === undefined ? undefined : Buffer.from(a.body);
       if (body) headers['content-type'] = 'text/plain';
       headers['content-length'] = String(body?.length ?? 0);
+      // Envoy adds a Location (the request's own URL) to a 201 or 3xx direct response.
+      if (a.status === 201 || (a.status >= 300 && a.status < 400)) headers.location = `${s.scheme}://${s.authority}${s.path.startsWith('/') ? '' : '/'}${s.path}`;
       s.info.responseCodeDetails = 'direct_response';
       s.writeHeaders(a.status, headers);
       if (body && s.method !== 'HEAD') await s.writeBody(body);
