@@ -1,7 +1,8 @@
 /**
  * `trellis down`: stops what `trellis up` started from a state dir (default .trellis): the
  * supervisor first (it stops workloads, sidecars, gateway and control plane in order), then any
- * process group still alive (after a supervisor crash), and checks every recorded port is free.
+ * process group still alive (after a supervisor crash), removes transparent mode's network
+ * namespaces and bridge, and checks every recorded port is free and nothing of the network is left.
  * Idempotent: nothing running is success.
  */
 import { parseCli } from './args.ts';
@@ -30,6 +31,10 @@ export const verb: Verb = {
     if (!r.found) {
       process.stdout.write(`trellis down: nothing is running (no state in ${values['state-dir']})\n`);
       return 0;
+    }
+    if (r.leftovers.length > 0) {
+      process.stderr.write(`trellis down: stopped, but these network namespaces / interfaces are still present: ${r.leftovers.join(', ')}\n`);
+      return 1;
     }
     if (r.busyPorts.length > 0) {
       process.stderr.write(`trellis down: stopped, but these ports still accept connections: ${r.busyPorts.join(', ')} (something else may hold them)\n`);

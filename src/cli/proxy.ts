@@ -30,6 +30,8 @@ const help = `usage: trellis proxy --xds HOST:PORT [options]
   --metadata JSON           extra node metadata (e.g. {"TRELLIS_HTTP_PROXY_PORT":"15080"})
   --bootstrap FILE          YAML/JSON with {xds, node: {id, metadata}, admin: {port}}; flags win
   --admin-port N            admin API (default 15000; 0 = any, -1 = off)
+  --admin-address ADDR      address of the admin, health and Prometheus servers (default 127.0.0.1;
+                            transparent capture: 0.0.0.0 inside the workload's network namespace)
   --health-port N           /healthz/ready (default 15021)
   --prometheus-port N       /stats/prometheus (default 15090)
   --drain-timeout DURATION  how long in-flight requests may finish on shutdown (default 5s)
@@ -80,6 +82,7 @@ export const verb: Verb = {
       metadata: { type: 'string' },
       bootstrap: { type: 'string' },
       'admin-port': { type: 'string' },
+      'admin-address': { type: 'string' },
       'health-port': { type: 'string' },
       'prometheus-port': { type: 'string' },
       'drain-timeout': { type: 'string' },
@@ -148,6 +151,7 @@ export const verb: Verb = {
       xdsAddress: values.xds ?? boot.xds ?? '127.0.0.1:15010',
       node,
       adminPort: parsePort('admin-port', values['admin-port'], boot.admin?.port ?? 15000),
+      adminHost: values['admin-address'],
       healthPort: parsePort('health-port', values['health-port'], 15021),
       prometheusPort: parsePort('prometheus-port', values['prometheus-port'], 15090),
       drainTimeoutMs: drain,

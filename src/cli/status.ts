@@ -56,7 +56,7 @@ export const verb: Verb = {
     for (const p of state.processes) {
       const row: Row = { role: p.role, name: p.name, workload: p.workload, replica: p.replica, pid: p.pid, alive: alive(p.pid), ports: p.ports };
       if (p.role === 'gateway' || p.role === 'sidecar') {
-        row.ready = p.ports.health !== undefined && (await httpStatus(p.ports.health, '/healthz/ready')) === 200;
+        row.ready = p.ports.health !== undefined && (await httpStatus(p.ports.health, '/healthz/ready', 1000, p.address)) === 200;
         row.sync = p.nodeId !== undefined ? syncOf(byId.get(p.nodeId)) : undefined;
       } else if (p.role === 'control') {
         row.ready = state.controlDebugPort !== undefined && (await httpStatus(state.controlDebugPort, '/ready')) === 200;

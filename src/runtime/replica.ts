@@ -6,16 +6,20 @@
  * WorkloadEntry file, see registration.ts), and unregistered as soon as either process exits.
  * After the first successful start, an exit of either process restarts the whole replica with
  * exponential backoff, so a restarted workload gets a new endpoint and the mesh follows.
+ * In transparent mode each incarnation gets its own network namespace (netns.ts): the sidecar
+ * runs inside it as uid/gid 1337 on Istio's fixed ports, the app inside it on its declared ports
+ * with no proxy settings, and the endpoint registered is the namespace's IP and the app's port.
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { TrellisError } from '../errors.ts';
-import { Child } from './child.ts';
+import { Child, resolveCommand, trellisBin } from './child.ts';
+import { BridgeAddress, createPodNetwork, inNetns, listensInNetns, removePodNetwork, type PodAddresses, type PodNetwork } from './netns.ts';
 import type { WorkloadPlan } from './plan.ts';
 import { allocatePorts } from './ports.ts';
 import { register, unregister } from './registration.ts';
 import type { ProcessRecord } from './state.ts';
-import { sleep, waitForHttp200, waitForTcp } from './wait.ts';
+import { sleep, waitFor, waitForHttp200, waitForTcp } from './wait.ts';
 
 /** Everything a replica needs from the supervisor. */
 export interface ReplicaContext {
@@ -28,6 +32,8 @@ export interface ReplicaContext {
   readonly startTimeoutMs: number;
   readonly drainTimeout: string;
   readonly baseEnv: Readonly<Record<string, string>>;
+  /** Transparent capture: where pod addresses come from. */
+  readonly transparent?: { readonly addresses: PodAddresses };
   /** Called whenever the replica's processes or ports change (the supervisor rewrites state). */
   onChange(): void;
   log(line: string): void;
@@ -59,6 +65,8 @@ export class Replica {
   ports: ReplicaPorts | undefined;
   sidecar: Child | undefined;
   app: Child | undefined;
+  /** Transparent mode: this incarnation's network namespace. */
+  pod: PodNetwork | undefined;
   phase: ReplicaPhase = 'starting';
   restarts = 0;
   private stopping = false;
@@ -73,7 +81,7 @@ export class Replica {
   }
 
   get nodeId(): string {
-    return `sidecar~127.0.0.1~${this.id}.${this.plan.namespace}~${this.plan.namespace}.svc.cluster.local`;
+    return `sidecar~${this.pod?.podIp ?? '127.0.0.1'}~${this.id}.${this.plan.namespace}~${this.plan.namespace}.svc.cluster.local`;
   }
 
   /** First start: up to `attempts` tries; throws a message naming the workload and its log tail. */
@@ -102,6 +110,7 @@ export class Replica {
   }
 
   private async startOnce(): Promise<void> {
+    if (this.ctx.transparent !== undefined) return this.startTransparent(this.ctx.transparent.addresses);
     const p = this.plan;
     this.id = `${p.name}-${rand()}`;
     const n = 4 + this.ctx.servicePorts.length + 2 * p.appPorts.length;
@@ -228,6 +237,88 @@ export class Replica {
     unregister(this.ctx.registrationDir, this.id, this.plan.namespace);
     await this.app?.stop(5000);
     await this.sidecar?.stop(8000);
+    const pod = this.pod;
+    if (pod !== undefined) {
+      await removePodNetwork(pod);
+      this.ctx.transparent?.addresses.release(pod.podIp);
+      this.pod = undefined;
+      this.ctx.onChange();
+    }
+  }
+
+  /** One transparent-mode incarnation: namespace, sidecar (uid 1337) inside it, then the app. */
+  private async startTransparent(addresses: PodAddresses): Promise<void> {
+    const p = this.plan;
+    this.id = `${p.name}-${rand()}`;
+    const pod: PodNetwork = { netns: `trellis-${this.id}`, hostVeth: `tv${randomBytes(3).toString('hex')}`, podIp: addresses.take(), hostIp: BridgeAddress };
+    this.pod = pod;
+    const ports: ReplicaPorts = { admin: 15000, health: 15021, prometheus: 15090, httpProxy: 0, outbound: {}, inbound: {}, app: {} };
+    for (const ap of p.appPorts) {
+      ports.inbound[String(ap)] = 15006;
+      ports.app[String(ap)] = ap;
+    }
+    this.ports = ports;
+    this.ctx.onChange(); // recorded before it exists, so `down` after a crash finds it
+    await createPodNetwork(pod, p.namespace);
+    if (this.stopping) throw new TrellisError('RUNTIME_STOPPED', 'stopped while starting');
+    const metadata = { TRELLIS_CAPTURE_MODE: 'transparent', WORKLOAD_NAME: p.name, INSTANCE_IPS: pod.podIp };
+    const labels = Object.entries(p.labels).map(([k2, v]) => `${k2}=${v}`).join(',');
+    this.sidecar = new Child({
+      name: `sidecar ${this.id}`,
+      logFile: join(this.ctx.logsDir, `${this.id}.sidecar.log`),
+      env: this.ctx.baseEnv,
+      command: inNetns(pod.netns, [process.execPath, trellisBin, 'proxy', '--xds', this.ctx.xdsAddress, '--node-id', this.nodeId, '--kind', 'sidecar',
+        '--namespace', p.namespace, ...(labels ? ['--labels', labels] : []), '--service-account', p.spec.serviceAccount, '--ip', pod.podIp,
+        '--metadata', JSON.stringify(metadata), '--admin-address', '0.0.0.0', '--admin-port', String(ports.admin), '--health-port', String(ports.health),
+        '--prometheus-port', String(ports.prometheus), '--drain-timeout', this.ctx.drainTimeout], true),
+    });
+    this.ctx.onChange();
+    const sidecar = this.sidecar;
+    const sidecarGone = () => sidecar.exitReason() !== undefined ? `sidecar ${sidecar.exitReason()}\n${sidecar.logTail()}` : undefined;
+    await waitForHttp200(`sidecar of ${p.name}`, ports.health, '/healthz/ready', this.ctx.startTimeoutMs, () => (this.stopping ? 'stopped' : sidecarGone()), pod.podIp);
+    if (this.stopping) throw new TrellisError('RUNTIME_STOPPED', 'stopped while starting');
+
+    const env: Record<string, string> = {
+      ...this.ctx.baseEnv,
+      SERVICE_NAME: p.services[0] ?? p.name,
+      ...(p.labels.version !== undefined ? { SERVICE_VERSION: p.labels.version } : {}),
+      ...p.spec.env,
+      POD_NAME: this.id,
+      NAMESPACE: p.namespace,
+      INSTANCE_IP: pod.podIp,
+      ...(p.appPorts[0] !== undefined ? { PORT: String(p.appPorts[0]) } : {}),
+    };
+    this.app = new Child({
+      name: `workload ${this.id}`,
+      logFile: join(this.ctx.logsDir, `${this.id}.log`),
+      env,
+      cwd: p.spec.workingDir,
+      command: inNetns(pod.netns, resolveCommand(p.spec.command)),
+    });
+    this.ctx.onChange();
+    const app = this.app;
+    const appGone = () => {
+      if (this.stopping) return 'stopped';
+      if (app.exitReason() !== undefined) {
+        const tail = app.logTail();
+        return `command \`${p.spec.command.join(' ')}\` ${app.exitReason()}${tail ? `; last output:\n${tail}` : ' (no output)'}`;
+      }
+      return sidecarGone();
+    };
+    for (const ap of p.appPorts) await waitFor(`workload ${p.name} on port ${ap} in ${pod.netns}`, this.ctx.startTimeoutMs, () => listensInNetns(pod.netns, ap), appGone);
+    if (p.appPorts.length === 0) {
+      await sleep(300);
+      const why = appGone();
+      if (why !== undefined) throw new TrellisError('RUNTIME_START', why);
+    }
+    if (p.selectedPorts.length > 0) {
+      const byName: Record<string, number> = {};
+      for (const sp of p.selectedPorts) byName[sp.name] = sp.targetPort;
+      register(this.ctx.registrationDir, {
+        id: this.id, workload: p.name, namespace: p.namespace, labels: p.labels,
+        serviceAccount: p.spec.serviceAccount, address: pod.podIp, ports: byName,
+      });
+    }
   }
 
   /** Stops the replica for good. */
@@ -239,20 +330,24 @@ export class Replica {
     await this.watching?.catch(() => undefined);
   }
 
+  private where(): { netns?: string; address?: string } {
+    return this.pod !== undefined ? { netns: this.pod.netns, address: this.pod.podIp } : {};
+  }
+
   /** State records of this replica's live processes. */
   records(): ProcessRecord[] {
     const out: ProcessRecord[] = [];
     const ports = this.ports;
     if (this.sidecar !== undefined && !this.sidecar.exited && ports !== undefined) {
-      const pr: Record<string, number> = { admin: ports.admin, health: ports.health, prometheus: ports.prometheus, httpProxy: ports.httpProxy };
+      const pr: Record<string, number> = { admin: ports.admin, health: ports.health, prometheus: ports.prometheus, ...(ports.httpProxy > 0 ? { httpProxy: ports.httpProxy } : {}) };
       for (const [k, v] of Object.entries(ports.outbound)) pr[`outbound:${k}`] = v;
       for (const [k, v] of Object.entries(ports.inbound)) pr[`inbound:${k}`] = v;
-      out.push({ role: 'sidecar', name: this.sidecar.name, pid: this.sidecar.pid, log: this.sidecar.logFile, ports: pr, replica: this.id, workload: this.plan.name, namespace: this.plan.namespace, nodeId: this.nodeId });
+      out.push({ role: 'sidecar', name: this.sidecar.name, pid: this.sidecar.pid, log: this.sidecar.logFile, ports: pr, replica: this.id, workload: this.plan.name, namespace: this.plan.namespace, nodeId: this.nodeId, ...this.where() });
     }
     if (this.app !== undefined && !this.app.exited && ports !== undefined) {
       const pr: Record<string, number> = {};
       for (const [k, v] of Object.entries(ports.app)) pr[`app:${k}`] = v;
-      out.push({ role: 'workload', name: this.app.name, pid: this.app.pid, log: this.app.logFile, ports: pr, replica: this.id, workload: this.plan.name, namespace: this.plan.namespace });
+      out.push({ role: 'workload', name: this.app.name, pid: this.app.pid, log: this.app.logFile, ports: pr, replica: this.id, workload: this.plan.name, namespace: this.plan.namespace, ...this.where() });
     }
     return out;
   }

@@ -27,6 +27,8 @@ export interface ProcessRecord {
   readonly nodeId?: string;
   /** Network namespace (transparent mode). */
   readonly netns?: string;
+  /** Where its ports are reachable from the host, when not 127.0.0.1 (transparent mode: the namespace's IP). */
+  readonly address?: string;
 }
 
 export type Phase = 'starting' | 'ready' | 'failed' | 'stopping' | 'stopped';
@@ -51,6 +53,9 @@ export interface RuntimeState {
   processes: ProcessRecord[];
   /** Transparent mode: network namespaces, host veths and the private subnet used. */
   netns: { name: string; hostVeth: string; hostIp: string; podIp: string }[];
+  /** Transparent mode: the host bridge and the DNS responder's address. */
+  bridge?: string;
+  dns?: string;
   startedAt: string;
   readyAt?: string;
 }
@@ -86,10 +91,10 @@ export function writeState(state: RuntimeState): void {
   renameSync(tmp, p.file);
 }
 
-/** Every port recorded in a state (for `down`'s "ports are free" check). */
+/** Every host-loopback port recorded in a state (for `down`'s "ports are free" check); ports inside a workload namespace go with it. */
 export function recordedPorts(state: RuntimeState): number[] {
   const out = new Set<number>();
-  for (const p of state.processes) for (const v of Object.values(p.ports)) if (v > 0) out.add(v);
+  for (const p of state.processes) if (p.netns === undefined) for (const v of Object.values(p.ports)) if (v > 0) out.add(v);
   for (const v of Object.values(state.gatewayPorts)) out.add(v);
   return [...out].sort((a, b) => a - b);
 }

@@ -6,7 +6,10 @@
  * ports through node metadata TRELLIS_GATEWAY_PORTS), and every Workload replica (replica.ts).
  * Any start failure rolls back everything already started. `stop()` goes in reverse: workloads,
  * then their sidecars drain, then the gateway, then the control plane. State is mirrored into
- * `state.json` (state.ts) on every change.
+ * `state.json` (state.ts) on every change. Transparent capture (README "Transparent capture")
+ * adds the host bridge and the DNS responder before the control plane (which then listens on
+ * 0.0.0.0, so sidecars in workload namespaces reach it through the bridge, and auto-allocates
+ * Service VIPs) and removes both after it.
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -21,6 +24,9 @@ import { allocatePorts, isPortFree } from './ports.ts';
 import { Replica } from './replica.ts';
 import { readState, statePaths, writeState, type ProcessRecord, type RuntimeState } from './state.ts';
 import { waitForHttp200, waitForJsonFile, waitForTcp } from './wait.ts';
+import { BridgeAddress, BridgeName, ensureBridge, leftovers, PodAddresses, removeBridge, transparentSupport } from './netns.ts';
+import { startDnsResponder, type DnsResponder } from './dns/responder.ts';
+import { openMeshNames, type MeshNames } from './dns/mesh-names.ts';
 
 export interface UpOptions {
   readonly configDirs: readonly string[];
@@ -70,6 +76,9 @@ export class Supervisor {
   replicas: Replica[] = [];
   private stopping = false;
   private gatewayRecord: ProcessRecord | undefined;
+  private dns: DnsResponder | undefined;
+  private names: MeshNames | undefined;
+  private podAddresses = new PodAddresses();
   private controlRecord: ProcessRecord | undefined;
 
   constructor(opts: UpOptions) {
@@ -88,6 +97,7 @@ export class Supervisor {
     if (this.gatewayRecord && this.gateway && !this.gateway.exited) procs.push(this.gatewayRecord);
     for (const r of this.replicas) procs.push(...r.records());
     this.state.processes = procs;
+    this.state.netns = this.replicas.flatMap((r) => (r.pod !== undefined ? [{ name: r.pod.netns, hostVeth: r.pod.hostVeth, hostIp: r.pod.hostIp, podIp: r.pod.podIp }] : []));
     writeState(this.state);
   }
 
@@ -115,7 +125,12 @@ export class Supervisor {
     }
     const plan = (this.plan = planRuntime(resources, this.opts.capture));
     if (plan.transparent) {
-      throw new TrellisError('RUNTIME_TRANSPARENT_UNSUPPORTED', 'transparent capture is not implemented by `trellis up` yet; run with --capture explicit (the default)');
+      const why = transparentSupport();
+      if (why !== undefined) throw new TrellisError('RUNTIME_TRANSPARENT_UNSUPPORTED', why);
+      const left = await leftovers();
+      if (left.netns.some((n) => !n.startsWith('trellis-odst-'))) {
+        throw new TrellisError('RUNTIME_ALREADY_RUNNING', `another transparent-mode mesh seems to be running (network namespaces ${left.netns.join(', ')}); run \`trellis down\` with its --state-dir first`);
+      }
     }
     this.state.capture = plan.transparent ? 'transparent' : 'explicit';
 
@@ -147,6 +162,7 @@ export class Supervisor {
     this.save();
 
     try {
+      if (plan.transparent) await this.startNetwork();
       await this.startControl();
       if (plan.gatewayPorts.length > 0) await this.startGateway(gatewayPorts);
       await Promise.all(plan.workloads.flatMap((w) => Array.from({ length: w.spec.replicas }, (_, i) => {
@@ -167,9 +183,22 @@ export class Supervisor {
     }
   }
 
+  /** Transparent mode: the bridge, then the DNS responder on its address. */
+  private async startNetwork(): Promise<void> {
+    this.state.bridge = BridgeName;
+    this.save(); // recorded before it exists, so `down` after a crash removes it
+    await ensureBridge();
+    const byIp = () => new Map(this.replicas.flatMap((r) => (r.pod !== undefined ? [[r.pod.podIp, r.plan.namespace] as const] : [])));
+    this.names = await openMeshNames(this.state.configDirs, (ip) => byIp().get(ip));
+    this.dns = await startDnsResponder({ host: BridgeAddress, port: 53, resolve: this.names.resolve, log: this.opts.log });
+    this.state.dns = `${BridgeAddress}:53`;
+    this.save();
+  }
+
   private replicaContext(plan: RuntimePlan) {
     return {
-      xdsAddress: `127.0.0.1:${this.state.controlXdsPort}`,
+      xdsAddress: `${plan.transparent ? BridgeAddress : '127.0.0.1'}:${this.state.controlXdsPort}`,
+      ...(plan.transparent ? { transparent: { addresses: this.podAddresses } } : {}),
       logsDir: this.paths.logs,
       runDir: this.paths.run,
       registrationDir: this.paths.registrations,
@@ -193,7 +222,7 @@ export class Supervisor {
       logFile: log,
       env: sanitizedEnv(),
       command: ['trellis', 'control', ...this.state.configDirs.flatMap((d) => ['--config', d]), '--config', this.paths.registrations,
-        '--host', '127.0.0.1', '--xds-port', String(xds), '--debug-port', String(debug), '--ready-file', readyFile],
+        ...(this.plan?.transparent ? ['--host', '0.0.0.0', '--auto-allocate-vips'] : ['--host', '127.0.0.1']), '--xds-port', String(xds), '--debug-port', String(debug), '--ready-file', readyFile],
     }));
     this.controlRecord = { role: 'control', name: 'control plane', pid: child.pid, log, ports: { xds, debug } };
     this.state.controlXdsPort = xds;
@@ -241,6 +270,14 @@ export class Supervisor {
     await Promise.all(this.replicas.map((r) => r.stop()));
     await this.gateway?.stop(5000);
     await this.control?.stop(5000);
+    await this.dns?.close().catch(() => undefined);
+    await this.names?.close().catch(() => undefined);
+    this.dns = this.names = undefined;
+    if (this.state.bridge !== undefined) {
+      await removeBridge();
+      this.state.bridge = undefined;
+      this.state.dns = undefined;
+    }
     rmSync(this.paths.registrations, { recursive: true, force: true });
     this.stopping = false;
     this.state.phase = 'stopped';

@@ -2,11 +2,14 @@
  * `trellis down`'s work, usable without the supervisor: read `state.json`, ask the supervisor to
  * stop (SIGTERM, bounded wait), then stop every recorded process group that is still alive (the
  * supervisor may have crashed), remove the registration dir, and verify every recorded port is
- * free again. Idempotent: no state file, or a state whose processes are all gone, is success.
+ * free again. Transparent mode: every recorded network namespace (with its veth and /etc/netns
+ * dir) and the bridge are removed, and verified gone. Idempotent: no state file, or a state whose
+ * processes are all gone, is success.
  */
 import { rmSync } from 'node:fs';
 import { alive, stopGroup } from './child.ts';
 import { isListening } from './ports.ts';
+import { leftovers, removeBridge, removePodNetwork } from './netns.ts';
 import { readState, recordedPorts, statePaths } from './state.ts';
 import { sleep } from './wait.ts';
 
@@ -16,12 +19,14 @@ export interface TeardownResult {
   readonly stoppedGroups: number;
   /** Ports still accepting connections after teardown (should be empty). */
   readonly busyPorts: number[];
+  /** Network namespaces and interfaces of the run still present after teardown (should be empty). */
+  readonly leftovers: string[];
 }
 
 /** Stops a run recorded in `stateDir`. */
 export async function teardown(stateDir: string, log: (line: string) => void = () => {}): Promise<TeardownResult> {
   const state = readState(stateDir);
-  if (state === undefined) return { found: false, stoppedGroups: 0, busyPorts: [] };
+  if (state === undefined) return { found: false, stoppedGroups: 0, busyPorts: [], leftovers: [] };
   if (state.supervisorPid !== process.pid && alive(state.supervisorPid)) {
     log(`stopping supervisor (pid ${state.supervisorPid})`);
     try {
@@ -62,6 +67,19 @@ export async function teardown(stateDir: string, log: (line: string) => void = (
     stopped++;
   }
   rmSync(statePaths(stateDir).registrations, { recursive: true, force: true });
+  const pods = new Map<string, { netns: string; hostVeth: string }>();
+  for (const s of [state, after]) for (const n of s.netns ?? []) pods.set(n.name, { netns: n.name, hostVeth: n.hostVeth });
+  for (const pod of pods.values()) {
+    log(`removing network namespace ${pod.netns}`);
+    await removePodNetwork(pod);
+  }
+  const bridge = state.bridge ?? after.bridge;
+  if (bridge !== undefined) await removeBridge();
+  const left: string[] = [];
+  if (pods.size > 0 || bridge !== undefined) {
+    const now = await leftovers();
+    left.push(...now.netns.filter((n) => pods.has(n)), ...now.links.filter((l) => l === bridge || [...pods.values()].some((p) => p.hostVeth === l)));
+  }
   const busy: number[] = [];
   for (const port of recordedPorts(state)) {
     let open = await isListening(port);
@@ -72,5 +90,5 @@ export async function teardown(stateDir: string, log: (line: string) => void = (
     if (open) busy.push(port);
   }
   rmSync(statePaths(stateDir).file, { force: true });
-  return { found: true, stoppedGroups: stopped, busyPorts: busy };
+  return { found: true, stoppedGroups: stopped, busyPorts: busy, leftovers: left };
 }

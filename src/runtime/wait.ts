@@ -27,10 +27,10 @@ async function poll<T>(what: string, timeoutMs: number, abort: AbortCheck | unde
   }
 }
 
-/** Status code of GET http://127.0.0.1:port/path, or undefined when nothing answers. */
-export function httpStatus(port: number, path: string, timeoutMs = 1000): Promise<number | undefined> {
+/** Status code of GET http://host:port/path (default host 127.0.0.1), or undefined when nothing answers. */
+export function httpStatus(port: number, path: string, timeoutMs = 1000, host = '127.0.0.1'): Promise<number | undefined> {
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path, method: 'GET', timeout: timeoutMs }, (res) => {
+    const req = request({ host, port, path, method: 'GET', timeout: timeoutMs }, (res) => {
       res.resume();
       resolve(res.statusCode);
     });
@@ -73,9 +73,14 @@ export function waitForJsonFile(what: string, path: string, timeoutMs: number, a
   });
 }
 
-/** Waits until GET http://127.0.0.1:port/path answers 200. */
-export function waitForHttp200(what: string, port: number, path: string, timeoutMs: number, abort?: AbortCheck): Promise<true> {
-  return poll(what, timeoutMs, abort, async () => ((await httpStatus(port, path)) === 200 ? true : undefined));
+/** Waits until GET http://host:port/path (default host 127.0.0.1) answers 200. */
+export function waitForHttp200(what: string, port: number, path: string, timeoutMs: number, abort?: AbortCheck, host = '127.0.0.1'): Promise<true> {
+  return poll(what, timeoutMs, abort, async () => ((await httpStatus(port, path, 1000, host)) === 200 ? true : undefined));
+}
+
+/** Waits until `check` resolves true. */
+export function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>, abort?: AbortCheck): Promise<true> {
+  return poll(what, timeoutMs, abort, async () => ((await check()) ? true : undefined));
 }
 
 /** Waits until 127.0.0.1:port accepts a TCP connection. */
