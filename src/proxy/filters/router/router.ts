@@ -86,12 +86,10 @@ function headerString(h: HeaderMap, name: string): string | undefined {
 async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContext, suppressHeaders: boolean): Promise<void> {
   const m = s.route!;
   let clusterName = a.cluster;
-  let hostRewrite = a.hostRewriteLiteral;
   if (a.weightedClusters) {
     const wc = pickWeightedCluster(a.weightedClusters, a.totalWeight, ctx.random());
     s.weightedCluster = wc;
     clusterName = wc.clusterHeader ? headerString(s.headers, wc.clusterHeader) : wc.name;
-    hostRewrite = wc.hostRewriteLiteral ?? hostRewrite;
   } else if (a.clusterHeader) {
     clusterName = headerString(s.headers, a.clusterHeader);
   }
@@ -133,16 +131,17 @@ async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContex
   // Envoy sets it whenever a rewrite is configured (even one that changed nothing), unless suppressed.
   if (hasPathRewrite(a.prefixRewrite, a.regexRewrite) && !suppressHeaders) headers['x-envoy-original-path'] = s.path;
   if (path === '') path = '/';
-  let authority = s.authority;
-  const newHost = hostRewrite || (a.hostRewriteHeader ? headerString(h, a.hostRewriteHeader) : undefined);
+  // Envoy 1.40: a weighted cluster's host_rewrite_literal just sets the host; then the route's
+  // own host rewrite (which wins) moves the host it replaces to x-envoy-original-host (unless
+  // suppressed), and to x-forwarded-host only with append_x_forwarded_host (not repeating its last value).
+  let authority = s.weightedCluster?.hostRewriteLiteral || s.authority;
+  const newHost = a.hostRewriteLiteral || (a.hostRewriteHeader ? headerString(h, a.hostRewriteHeader) : undefined);
   if (newHost) {
-    // Envoy 1.40: the old host goes to x-envoy-original-host (unless suppressed), and to
-    // x-forwarded-host only with append_x_forwarded_host (not repeating its last value).
-    if (!suppressHeaders) headers['x-envoy-original-host'] = s.authority;
-    if (a.appendXForwardedHost && s.authority !== '') {
+    if (!suppressHeaders) headers['x-envoy-original-host'] = authority;
+    if (a.appendXForwardedHost && authority !== '') {
       const xfh = headerString(headers, 'x-forwarded-host');
-      if (xfh === undefined || xfh === '') headers['x-forwarded-host'] = s.authority;
-      else if (xfh.split(',').at(-1)?.trim() !== s.authority) headers['x-forwarded-host'] = `${xfh},${s.authority}`;
+      if (xfh === undefined || xfh === '') headers['x-forwarded-host'] = authority;
+      else if (xfh.split(',').at(-1)?.trim() !== authority) headers['x-forwarded-host'] = `${xfh},${authority}`;
     }
     authority = newHost;
   }
