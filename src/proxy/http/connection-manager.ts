@@ -195,7 +195,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     // Envoy: strip the port from Host before routing (any port, or only the listener's own port).
     if (stripAnyHostPort) authority = authority.replace(/:\d+$/, '');
     else if (stripMatchingHostPort && authority.endsWith(`:${socket.localPort}`)) authority = authority.slice(0, authority.lastIndexOf(':'));
-    const headers = requestHeaders(req.headers);
+    const headers = requestHeaders(req.headers, req.rawHeaders);
     const ct = headers['content-type'];
     const info: StreamInfo = {
       requestId: '', startTime: Date.now(), startMono: performance.now(), durationMs: undefined,
@@ -258,7 +258,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
   });
   const onUpgrade = (req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => {
-    const headers = requestHeaders(req.headers);
+    const headers = requestHeaders(req.headers, req.rawHeaders);
     const s = socket as Socket;
     const scheme = (s as TLSSocket).encrypted ? 'https' : 'http';
     applyEdgeRules(headers, edge, normalizeAddress(s.remoteAddress), scheme);

@@ -7,6 +7,11 @@ const rules = (o: Partial<EdgeRules> = {}): EdgeRules => ({ useRemoteAddress: fa
 test('request headers drop pseudo, hop-by-hop and Connection-listed headers; te: trailers survives', () => {
   assert.deepEqual(requestHeaders({ ':path': '/', host: 'h', connection: 'keep-alive, x-secret', 'keep-alive': '5', 'x-secret': '1', 'transfer-encoding': 'chunked', upgrade: 'h2c', te: 'trailers, deflate', 'x-ok': 'y' }), { te: 'trailers', 'x-ok': 'y' });
   assert.deepEqual(requestHeaders({ te: 'gzip' }), {});
+  // Repeated fields stay separate values (as Envoy forwards them); node's single-value fields do not split.
+  assert.deepEqual(
+    requestHeaders({ 'x-a': 'b, c', 'x-one': 'v', 'content-type': 'text/plain', cookie: 'a=1; b=2' }, ['X-A', 'b', 'x-a', 'c', 'x-one', 'v', 'Content-Type', 'text/plain', 'content-type', 'x', 'cookie', 'a=1', 'cookie', 'b=2']),
+    { 'x-a': ['b', 'c'], 'x-one': 'v', 'content-type': 'text/plain', cookie: 'a=1; b=2' },
+  );
   assert.equal(normalizeAddress('::ffff:10.0.0.1'), '10.0.0.1');
   assert.equal(normalizeAddress('::1'), '::1');
 });

@@ -15,8 +15,16 @@ import type { DownstreamSink } from './filter-chain.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host']);
 
-/** Request headers without pseudo-headers and hop-by-hop headers; `te: trailers` survives (gRPC needs it). */
-export function requestHeaders(raw: IncomingHttpHeaders): HeaderMap {
+/** Fields node keeps only the first of (and cookie, which it joins with '; '): never split into lines. */
+const NODE_SINGLE = new Set(['age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since',
+  'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent', 'cookie', 'set-cookie']);
+
+/**
+ * Request headers without pseudo-headers and hop-by-hop headers; `te: trailers` survives (gRPC needs it).
+ * With `rawHeaders`, a field sent on several lines stays several values (node joins them with
+ * ', '), as Envoy keeps them: forwarded as separate lines and matched joined with ','.
+ */
+export function requestHeaders(raw: IncomingHttpHeaders, rawHeaders?: readonly string[]): HeaderMap {
   const out: HeaderMap = {};
   const connectionTokens = typeof raw.connection === 'string' ? raw.connection.toLowerCase().split(',').map((t) => t.trim()) : [];
   for (const [k, v] of Object.entries(raw)) {
@@ -28,6 +36,17 @@ export function requestHeaders(raw: IncomingHttpHeaders): HeaderMap {
       continue;
     }
     out[k] = v;
+  }
+  if (rawHeaders !== undefined) {
+    const seen = new Map<string, string[]>();
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const k = rawHeaders[i].toLowerCase();
+      if (out[k] === undefined || NODE_SINGLE.has(k)) continue;
+      const list = seen.get(k);
+      if (list) list.push(rawHeaders[i + 1]);
+      else seen.set(k, [rawHeaders[i + 1]]);
+    }
+    for (const [k, list] of seen) if (list.length > 1) out[k] = list;
   }
   return out;
 }
