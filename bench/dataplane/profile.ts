@@ -9,14 +9,16 @@ import { join, relative } from 'node:path';
 interface CpuNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }
 interface CpuProfile { nodes: CpuNode[]; startTime: number; endTime: number; samples?: number[] }
 
-/** One frame's self time. */
+/** One frame's self time (percent of non-idle samples). */
 export interface Frame { frame: string; selfMs: number; percent: number }
 
 /** Top frames by self time of one .cpuprofile file. */
 export function topFrames(file: string, root: string, n = 15): Frame[] {
   const prof = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-  const totalHits = prof.nodes.reduce((s, x) => s + (x.hitCount ?? 0), 0) || 1;
-  const msPerHit = (prof.endTime - prof.startTime) / 1000 / totalHits;
+  const allHits = prof.nodes.reduce((s, x) => s + (x.hitCount ?? 0), 0) || 1;
+  const msPerHit = (prof.endTime - prof.startTime) / 1000 / allHits;
+  // Percentages are of busy time: an idle proxy between runs says nothing about where work goes.
+  const totalHits = prof.nodes.reduce((s, x) => s + (x.callFrame.functionName === '(idle)' ? 0 : (x.hitCount ?? 0)), 0) || 1;
   const byFrame = new Map<string, number>();
   for (const node of prof.nodes) {
     const cf = node.callFrame;
@@ -24,6 +26,7 @@ export function topFrames(file: string, root: string, n = 15): Frame[] {
     const key = `${cf.functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
     byFrame.set(key, (byFrame.get(key) ?? 0) + (node.hitCount ?? 0));
   }
+  byFrame.delete('(idle)');
   return [...byFrame.entries()].sort((a, b) => b[1] - a[1]).slice(0, n)
     .map(([frame, hits]) => ({ frame, selfMs: hits * msPerHit, percent: (hits / totalHits) * 100 }));
 }
