@@ -105,6 +105,11 @@ export function compileHeaderMatcher(v: unknown, path: string): HeaderMatch {
     test = sm ?? (() => true);
   }
   return (headers) => {
+    // Envoy 1.40 matches each value of a repeated header on its own: the matcher holds when any
+    // value matches (then invert_match flips it); observed by the differential test, where the
+    // joined 'a,b' form no longer matches.
+    const raw = name.charCodeAt(0) === 58 ? undefined : headers.headers[name];
+    if (Array.isArray(raw)) return raw.some(test) !== invert;
     let val = headerValue(headers, name);
     if (val === undefined && missingAsEmpty) val = '';
     // Envoy's HeaderUtility::matchHeaders: a missing header matches only a presence matcher that

@@ -111,8 +111,12 @@ test('header matchers: string_match kinds, ignore_case, present, range, invert, 
     [{ name: 'x' }, { x: 'anything' }, true],
   ];
   for (const [h, headers, want] of cases) assert.equal(mk(h).match(req('h', '/', headers)) !== undefined, want, JSON.stringify([h, headers]));
-  // Repeated headers are joined with ',' for matching.
-  assert.ok(mk({ name: 'x', string_match: { exact: 'a,b' } }).match({ ...req('h', '/'), headers: { x: ['a', 'b'] } }));
+  // Repeated headers: each value is matched on its own, any match counts (Envoy 1.40, differential test).
+  const multi = (h: object) => mk(h).match({ ...req('h', '/'), headers: { x: ['a', 'b'] } }) !== undefined;
+  assert.equal(multi({ name: 'x', string_match: { exact: 'a,b' } }), false);
+  assert.equal(multi({ name: 'x', string_match: { exact: 'b' } }), true);
+  assert.equal(multi({ name: 'x', string_match: { exact: 'a' }, invert_match: true }), false);
+  assert.equal(multi({ name: 'x', string_match: { exact: 'z' }, invert_match: true }), true);
 });
 
 test('query parameter, grpc and runtime_fraction matchers', () => {
