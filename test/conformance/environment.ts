@@ -1,0 +1,334 @@
+/**
+ * One profile's running world: the control plane watching a temp config dir, one echo process
+ * per Deployment replica (registered behind every Service selecting it), in the mesh profile a
+ * sidecar per echo pod (the endpoint is the sidecar's inbound port), and one gateway proxy per
+ * Gateway the cases use (listener ports remapped to free local ports). `apply` replaces the
+ * case config and waits until it has reached the proxies that matter, using a marker route whose
+ * redirect target carries the config generation: seeing the new generation through a proxy
+ * proves the whole file (case manifests included) is in that proxy's config.
+ */
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import type { K8sObject, Profile } from './corpus.ts';
+import { freePorts, startTrellis, stopChild, waitHttpOk, waitReadyFile, type Child } from './processes.ts';
+import { endpointObjects, podsOf, servicesFor, servicesOf, type PodSpec, type ServiceSpec } from './workloads.ts';
+import { sendHttp } from './clients.ts';
+
+export const MarkerPath = '/__trellis_conformance_marker';
+const MarkerService = 'trellis-conformance-marker';
+const MeshNamespace = 'gateway-conformance-mesh';
+
+export interface GatewayProxy {
+  readonly key: string;
+  readonly namespace: string;
+  readonly name: string;
+  /** Gateway listener port -> local port. */
+  readonly ports: Record<string, number>;
+  /** Listeners of the Gateway as last seen in config (name, port, hostname, protocol). */
+  listeners: { name: string; port: number; hostname?: string; protocol: string }[];
+  readonly child: Child;
+}
+
+export interface Sidecar {
+  readonly pod: PodSpec;
+  readonly outboundPorts: Record<string, number>;
+  readonly child: Child;
+}
+
+export interface EchoLogLine {
+  readonly t: number;
+  readonly path: string;
+}
+
+export interface EnvironmentOptions {
+  profile: Profile;
+  /** Base manifests (with the gateway class filled in). */
+  base: K8sObject[];
+  /** Every object any case of the profile applies (used for port plans and Gateway listeners). */
+  allCaseObjects: K8sObject[];
+  /** Gateways (`ns/name`) that cases send traffic to. */
+  gateways: string[];
+  log: (msg: string) => void;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function toYaml(objs: readonly K8sObject[]): string {
+  return objs.map((o) => stringify(o)).join('---\n');
+}
+
+function gatewayListeners(o: K8sObject): GatewayProxy['listeners'] {
+  const ls = ((o.spec ?? {}) as { listeners?: { name?: string; port?: number; hostname?: string; protocol?: string }[] }).listeners ?? [];
+  return ls.map((l) => ({ name: l.name ?? '', port: l.port ?? 0, hostname: l.hostname, protocol: l.protocol ?? 'HTTP' }));
+}
+
+/** A started profile environment. */
+export class Environment {
+  readonly profile: Profile;
+  readonly dir: string;
+  readonly gateways = new Map<string, GatewayProxy>();
+  readonly sidecars = new Map<string, Sidecar>();
+  readonly pods: PodSpec[];
+  readonly services: ServiceSpec[];
+  readonly echoLogs = new Map<string, EchoLogLine[]>();
+  /** Pod name -> the port its echo process listens on. */
+  readonly echoPorts = new Map<string, number>();
+  readonly children: Child[] = [];
+  #control: Child | undefined;
+  #generation = 0;
+  #log: (msg: string) => void;
+  #opts: EnvironmentOptions;
+
+  private constructor(opts: EnvironmentOptions) {
+    this.profile = opts.profile;
+    this.#opts = opts;
+    this.#log = opts.log;
+    this.dir = mkdtempSync(join(tmpdir(), `trellis-conformance-${opts.profile}-`));
+    this.pods = podsOf(opts.base).filter((p) => !p.image.includes('coredns'));
+    this.services = servicesOf([...opts.base, ...opts.allCaseObjects]);
+  }
+
+  /** Starts everything; on failure, stops what was started and rethrows. */
+  static async start(opts: EnvironmentOptions): Promise<Environment> {
+    const env = new Environment(opts);
+    try {
+      await env.#start();
+      return env;
+    } catch (err) {
+      await env.close();
+      throw err;
+    }
+  }
+
+  get configDir(): string {
+    return join(this.dir, 'config');
+  }
+
+  async #start(): Promise<void> {
+    const t0 = Date.now();
+    // 1. Echo processes, one per replica.
+    const echoPorts = this.echoPorts;
+    // Bounded start-up concurrency: node start-up is CPU-bound and this machine has 2 cores.
+    let nextPod = 0;
+    const starter = async () => {
+      while (nextPod < this.pods.length) {
+        const pod = this.pods[nextPod++];
+        echoPorts.set(pod.name, await this.#startEcho(pod));
+      }
+    };
+    await Promise.all(Array.from({ length: 6 }, starter));
+    this.#log(`started ${this.pods.length} echo processes in ${Date.now() - t0} ms`);
+
+    // 2. Port plans for sidecars (mesh) and gateways.
+    const baseObjs: K8sObject[] = [...this.#opts.base];
+    const sidecarPlans: { pod: PodSpec; inbound: Record<string, number>; app: Record<string, number>; outbound: Record<string, number> }[] = [];
+    if (this.profile === 'mesh') {
+      const servicePorts = new Set<number>([80]);
+      for (const s of this.services) for (const p of s.ports) servicePorts.add(p.port);
+      for (const pod of this.pods) {
+        const targets = new Set<number>();
+        for (const s of servicesFor(pod, this.services)) for (const p of s.ports) targets.add(p.targetPort);
+        const ports = await freePorts(targets.size + servicePorts.size);
+        const inbound: Record<string, number> = {};
+        const app: Record<string, number> = {};
+        const outbound: Record<string, number> = {};
+        for (const t of targets) {
+          inbound[t] = ports.pop()!;
+          app[t] = echoPorts.get(pod.name)!;
+        }
+        for (const p of servicePorts) outbound[p] = ports.pop()!;
+        sidecarPlans.push({ pod, inbound, app, outbound });
+        baseObjs.push(...endpointObjects(pod, this.services, (t) => inbound[t]));
+      }
+    } else {
+      for (const pod of this.pods) baseObjs.push(...endpointObjects(pod, this.services, () => echoPorts.get(pod.name)));
+    }
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(this.configDir, { recursive: true });
+    mkdirSync(join(this.dir, 'staging'), { recursive: true });
+    this.#writeConfig('00-base.yaml', toYaml(baseObjs));
+    this.#writeConfig('10-case.yaml', toYaml(this.#markers(0)));
+
+    // 3. Control plane.
+    const cpReady = join(this.dir, 'control.ready.json');
+    this.#control = startTrellis('control', ['control', '--config', this.configDir, '--xds-port', '0', '--debug-port', '0', '--ready-file', cpReady, '--log-level', 'warn']);
+    this.children.push(this.#control);
+    const cp = await waitReadyFile<{ xds: number; debug: number }>(this.#control, cpReady, 60_000);
+    const xds = `127.0.0.1:${cp.xds}`;
+    this.#log(`control plane up (xds ${cp.xds}, debug ${cp.debug})`);
+
+    // 4. Proxies.
+    const waits: Promise<void>[] = [];
+    for (const plan of sidecarPlans) {
+      const metadata = {
+        TRELLIS_INBOUND_ADDRESS: '127.0.0.1',
+        TRELLIS_INBOUND_PORTS: plan.inbound,
+        TRELLIS_APP_PORTS: plan.app,
+        TRELLIS_OUTBOUND_PORTS: plan.outbound,
+      };
+      waits.push(this.#startProxy(plan.pod.name, xds, 'sidecar', plan.pod.namespace, plan.pod.name, plan.pod.labels, metadata).then((child) => {
+        this.sidecars.set(plan.pod.name, { pod: plan.pod, outboundPorts: plan.outbound, child });
+      }));
+    }
+    const gatewayObjs = [...this.#opts.base, ...this.#opts.allCaseObjects].filter((o) => o.kind === 'Gateway');
+    for (const key of this.#opts.gateways) {
+      const [ns, name] = key.split('/');
+      const obj = gatewayObjs.find((o) => o.metadata?.namespace === ns && o.metadata?.name === name);
+      const listeners = obj ? gatewayListeners(obj) : [];
+      const distinct = [...new Set(listeners.map((l) => l.port))];
+      const local = await freePorts(distinct.length);
+      const ports: Record<string, number> = {};
+      distinct.forEach((p, i) => (ports[p] = local[i]));
+      const labels = { 'gateway.networking.k8s.io/gateway-name': name };
+      waits.push(this.#startProxy(`gateway ${key}`, xds, 'router', ns, `${name}-trellis-gw`, labels, { TRELLIS_GATEWAY_PORTS: ports, TRELLIS_GATEWAY: key }).then((child) => {
+        this.gateways.set(key, { key, namespace: ns, name, ports, listeners, child });
+      }));
+    }
+    await Promise.all(waits);
+    this.#log(`started ${this.sidecars.size} sidecars and ${this.gateways.size} gateway proxies (${Date.now() - t0} ms in all)`);
+  }
+
+  async #startEcho(pod: PodSpec): Promise<number> {
+    let resolvePort: (p: number) => void = () => {};
+    const port = new Promise<number>((r) => (resolvePort = r));
+    const logs: EchoLogLine[] = [];
+    this.echoLogs.set(pod.name, logs);
+    const child = startTrellis(`echo ${pod.name}`, ['sample', 'echo', '--port', '0', '--namespace', pod.namespace, '--service', pod.deployment, '--pod', pod.name], (line) => {
+      const m = /^echo listening on .*:(\d+)$/.exec(line);
+      if (m) {
+        resolvePort(Number(m[1]));
+        return;
+      }
+      const e = /^Echoing back request made to (\S*) to client/.exec(line);
+      if (e) {
+        logs.push({ t: Date.now(), path: e[1] });
+        if (logs.length > 20_000) logs.splice(0, 10_000);
+      }
+    });
+    this.children.push(child);
+    return new Promise<number>((resolve, reject) => {
+      const onExit = () => {
+        clearTimeout(timer);
+        reject(new Error(`echo ${pod.name} exited:\n${child.stderrTail()}`));
+      };
+      const timer = setTimeout(() => {
+        child.proc.off('exit', onExit);
+        reject(new Error(`echo ${pod.name} did not start:\n${child.stderrTail()}`));
+      }, 60_000);
+      child.proc.once('exit', onExit);
+      void port.then((p) => {
+        clearTimeout(timer);
+        child.proc.off('exit', onExit);
+        resolve(p);
+      });
+    });
+  }
+
+  async #startProxy(name: string, xds: string, kind: 'sidecar' | 'router', ns: string, workload: string, labels: Record<string, string>, metadata: Record<string, unknown>): Promise<Child> {
+    const ready = join(this.dir, `proxy-${workload}.ready.json`);
+    const labelText = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
+    const args = ['proxy', '--xds', xds, '--kind', kind, '--namespace', ns, '--workload', workload, '--metadata', JSON.stringify(metadata),
+      '--admin-port', '0', '--health-port', '0', '--prometheus-port', '0', '--ready-file', ready, '--log-level', 'warn'];
+    if (labelText !== '') args.push('--labels', labelText);
+    const child = startTrellis(name, args);
+    this.children.push(child);
+    const ports = await waitReadyFile<{ health: number }>(child, ready, 60_000);
+    if (!(await waitHttpOk(`http://127.0.0.1:${ports.health}/healthz/ready`, 20_000))) this.#log(`warning: ${name} not ready after 20 s`);
+    return child;
+  }
+
+  #writeConfig(file: string, text: string): void {
+    const staging = join(this.dir, 'staging', file);
+    writeFileSync(staging, text);
+    renameSync(staging, join(this.configDir, file));
+  }
+
+  /** Marker resources for generation `gen` (see the module comment). */
+  #markers(gen: number): K8sObject[] {
+    const redirect = { type: 'RequestRedirect', requestRedirect: { hostname: `marker-${gen}.invalid`, statusCode: 302 } };
+    const rule = { matches: [{ path: { type: 'Exact', value: MarkerPath } }], filters: [redirect] };
+    if (this.profile === 'mesh') {
+      return [
+        { apiVersion: 'v1', kind: 'Service', metadata: { name: MarkerService, namespace: MeshNamespace }, spec: { ports: [{ name: 'http', port: 80, appProtocol: 'http' }] } },
+        { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: MarkerService, namespace: MeshNamespace }, spec: { parentRefs: [{ group: '', kind: 'Service', name: MarkerService, port: 80 }], rules: [rule] } },
+      ];
+    }
+    return this.#opts.gateways.map((key) => {
+      const [ns, name] = key.split('/');
+      return { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: `${MarkerService}-${name}`, namespace: ns }, spec: { parentRefs: [{ name }], rules: [rule] } };
+    });
+  }
+
+  /** Names of marker routes, which status checks must ignore. */
+  static isMarker(o: K8sObject): boolean {
+    return (o.metadata?.name ?? '').startsWith(MarkerService);
+  }
+
+  /**
+   * Replaces the case config with `objects` and waits (up to `timeoutMs`) until the listed
+   * gateways / all sidecars serve it. Resolves to the names of proxies it could not confirm.
+   */
+  async apply(objects: readonly K8sObject[], gateways: readonly string[], timeoutMs = 20_000): Promise<string[]> {
+    const gen = ++this.#generation;
+    const caseGateways = objects.filter((o) => o.kind === 'Gateway');
+    for (const g of this.gateways.values()) {
+      const o = caseGateways.find((x) => x.metadata?.namespace === g.namespace && x.metadata?.name === g.name)
+        ?? this.#opts.base.find((x) => x.kind === 'Gateway' && x.metadata?.namespace === g.namespace && x.metadata?.name === g.name);
+      g.listeners = o ? gatewayListeners(o) : [];
+    }
+    this.#writeConfig('10-case.yaml', toYaml([...objects, ...this.#markers(gen)]));
+    const want = `marker-${gen}.invalid`;
+    const probes: { name: string; ok: () => Promise<boolean> }[] = [];
+    const hit = (port: number, host: string) => async () => {
+      const r = await sendHttp({ port, method: 'GET', path: MarkerPath, host, headers: {}, timeoutMs: 2000 });
+      return r.status === 302 && (r.headers.location?.[0] ?? '').includes(want);
+    };
+    if (this.profile === 'mesh') {
+      for (const s of this.sidecars.values()) probes.push({ name: `sidecar ${s.pod.name}`, ok: hit(s.outboundPorts['80'], MarkerService) });
+    } else {
+      for (const key of gateways) {
+        const g = this.gateways.get(key);
+        if (g === undefined) continue;
+        const tries = g.listeners
+          .filter((l) => l.protocol === 'HTTP' && g.ports[l.port] !== undefined)
+          .map((l) => hit(g.ports[l.port], l.hostname ? l.hostname.replace(/^\*/, 'marker') : 'marker.invalid'));
+        // A Gateway without plain HTTP listeners cannot carry the marker: give it a fixed settle time.
+        const settle = Date.now() + 1500;
+        probes.push({ name: `gateway ${key}`, ok: async () => {
+          if (tries.length === 0) return Date.now() >= settle;
+          for (const t of tries) if (await t()) return true;
+          return false;
+        } });
+      }
+    }
+    const deadline = Date.now() + timeoutMs;
+    let pending = probes;
+    while (pending.length > 0 && Date.now() < deadline) {
+      const results = await Promise.all(pending.map((p) => p.ok().catch(() => false)));
+      pending = pending.filter((_, i) => !results[i]);
+      if (pending.length > 0) await sleep(50);
+    }
+    return pending.map((p) => p.name);
+  }
+
+  /** Echo log lines of the pods behind a Service since `since` (ms epoch). */
+  echoLinesFor(namespace: string, service: string, since: number): EchoLogLine[] {
+    const svc = this.services.find((s) => s.namespace === namespace && s.name === service);
+    const out: EchoLogLine[] = [];
+    for (const pod of this.pods) {
+      if (pod.namespace !== namespace) continue;
+      const selected = svc ? servicesFor(pod, [svc]).length > 0 : pod.deployment === service;
+      if (!selected) continue;
+      for (const l of this.echoLogs.get(pod.name) ?? []) if (l.t >= since) out.push(l);
+    }
+    return out;
+  }
+
+  /** Stops every process and removes the temp dir. */
+  async close(): Promise<void> {
+    await Promise.all(this.children.map((c) => stopChild(c)));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
