@@ -22,11 +22,11 @@ export function topFrames(file: string, root: string, n = 15): Frame[] {
   const byFrame = new Map<string, number>();
   for (const node of prof.nodes) {
     const cf = node.callFrame;
+    if (cf.functionName === '(idle)') continue;
     const where = cf.url ? `${cf.url.startsWith('file://') ? relative(root, cf.url.slice(7)) : cf.url}:${cf.lineNumber + 1}` : '';
     const key = `${cf.functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
     byFrame.set(key, (byFrame.get(key) ?? 0) + (node.hitCount ?? 0));
   }
-  byFrame.delete('(idle)');
   return [...byFrame.entries()].sort((a, b) => b[1] - a[1]).slice(0, n)
     .map(([frame, hits]) => ({ frame, selfMs: hits * msPerHit, percent: (hits / totalHits) * 100 }));
 }
