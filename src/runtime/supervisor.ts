@@ -129,7 +129,7 @@ export class Supervisor {
       if (why !== undefined) throw new TrellisError('RUNTIME_TRANSPARENT_UNSUPPORTED', why);
       const left = await leftovers();
       if (left.netns.some((n) => !n.startsWith('trellis-odst-'))) {
-        throw new TrellisError('RUNTIME_ALREADY_RUNNING', `another transparent-mode mesh seems to be running (network namespaces ${left.netns.join(', ')}); run \`trellis down\` with its --state-dir first`);
+        throw new TrellisError('RUNTIME_NETWORK_BUSY', `another transparent-mode mesh seems to be running (network namespaces ${left.netns.join(', ')}); run \`trellis down\` with its --state-dir first`);
       }
     }
     this.state.capture = plan.transparent ? 'transparent' : 'explicit';

@@ -1,0 +1,188 @@
+/**
+ * End to end, transparent capture: `trellis up --capture transparent --detach` runs the demo with
+ * every replica in its own network namespace (iptables REDIRECT to the sidecar, names resolved by
+ * the runtime's DNS responder to auto-allocated VIPs). Requests enter through the ingress gateway
+ * and, for the routing steps, start inside web-api's namespace as a plain `curl
+ * http://recommendation:8080/` — exactly what the app itself does, unaware of the mesh. `down`
+ * must leave no process, host port, namespace, veth, bridge, /etc/netns entry or host iptables
+ * change behind. Needs root plus ip/iptables/setpriv/ss and the SO_ORIGINAL_DST addon.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findTool, skipUnlessTools } from './support/tools.ts';
+import { curl, demoCopy, eventually, livePids, openPorts, readStateFile, root, trellis, type CurlResult } from './up-support.ts';
+import { recordedPorts, type RuntimeState } from '../src/runtime/state.ts';
+import { transparentSupport } from '../src/runtime/netns.ts';
+import { allocateVips } from '../src/registry/vip.ts';
+
+const skip = transparentSupport() ?? skipUnlessTools('curl');
+
+/** Host netfilter state, without iptables-save's timestamp comments. */
+function hostIptables(): string {
+  const save = findTool('iptables-save');
+  if (save === undefined) return '';
+  return execFileSync(save, { encoding: 'utf8' }).split('\n').filter((l) => !l.startsWith('#')).join('\n');
+}
+
+function ipLines(args: string[]): string[] {
+  return execFileSync(findTool('ip')!, args, { encoding: 'utf8' }).split('\n').filter(Boolean);
+}
+
+/** curl run inside a network namespace (as the workload would call); never throws. */
+function nsCurl(netns: string, url: string, headers: Record<string, string> = {}, maxTimeS = 10): Promise<CurlResult> {
+  const args = ['netns', 'exec', netns, findTool('curl')!, '-s', '-m', String(maxTimeS), '-o', '-', '-w', '\n%{http_code}'];
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
+  args.push(url);
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    execFile(findTool('ip')!, args, { timeout: (maxTimeS + 5) * 1000 }, (_err, stdout) => {
+      const i = stdout.lastIndexOf('\n');
+      resolve({ status: Number(stdout.slice(i + 1)) || 0, body: stdout.slice(0, Math.max(0, i)), ms: Date.now() - t0 });
+    });
+  });
+}
+
+describe('trellis up --capture transparent: the demo in network namespaces', { skip, timeout: 300_000 }, () => {
+  let work = '';
+  let config = '';
+  let stateDir = '';
+  let state: RuntimeState;
+  let upMs = 0;
+  let gateway = '';
+  let webNs = '';
+  let iptablesBefore = '';
+  let linksBefore: string[] = [];
+
+  const rec = (headers: Record<string, string> = {}) => nsCurl(webNs, 'http://recommendation:8080/', headers);
+  const version = (r: CurlResult) => {
+    try {
+      return (JSON.parse(r.body) as { version?: string }).version;
+    } catch {
+      return undefined;
+    }
+  };
+  async function sample(n: number, headers: Record<string, string> = {}): Promise<CurlResult[]> {
+    const out: CurlResult[] = [];
+    for (let i = 0; i < n; i += 10) out.push(...(await Promise.all(Array.from({ length: Math.min(10, n - i) }, () => rec(headers)))));
+    return out;
+  }
+  async function applyStep(file: string, visible: () => Promise<boolean>): Promise<void> {
+    copyFileSync(join(root, 'examples/demo/steps', file), join(config, 'routing.yaml'));
+    assert.ok(await eventually(15_000, visible), `${file}: effect not visible within 15 s`);
+  }
+
+  before(async () => {
+    iptablesBefore = hostIptables();
+    linksBefore = ipLines(['-o', 'link', 'show']).map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? '');
+    work = mkdtempSync(join(tmpdir(), 'trellis-upt-'));
+    config = demoCopy();
+    stateDir = join(work, 'state');
+    const r = await trellis(['up', '--detach', '--capture', 'transparent', '--config', config, '--state-dir', stateDir, '--gateway-port', '0'], { cwd: work, timeoutMs: 150_000 });
+    upMs = r.ms;
+    assert.equal(r.code, 0, `up failed: ${r.stderr}\n${r.stdout}`);
+    state = readStateFile(stateDir);
+    gateway = state.gatewayUrl!;
+    webNs = state.processes.find((p) => p.role === 'workload' && p.workload === 'web-api-v1')!.netns!;
+  });
+
+  after(async () => {
+    if (stateDir) await trellis(['down', '--state-dir', stateDir]);
+    rmSync(work, { recursive: true, force: true });
+    rmSync(config, { recursive: true, force: true });
+  });
+
+  test('every replica runs in its own namespace; the gateway returns the three-service JSON', async () => {
+    assert.equal(state.capture, 'transparent');
+    assert.equal(state.netns.length, 4);
+    const namespaces = ipLines(['netns', 'list']).map((l) => l.split(' ')[0]);
+    for (const n of state.netns) assert.ok(namespaces.includes(n.name), `${n.name} exists`);
+    for (const p of state.processes.filter((x) => x.role === 'sidecar' || x.role === 'workload')) assert.ok(p.netns?.startsWith('trellis-'), `${p.name} in a namespace`);
+    let first: CurlResult | undefined;
+    const t0 = Date.now();
+    assert.ok(await eventually(15_000, async () => (first = await curl(gateway)).status === 200), `last: ${first?.status} ${first?.body}`);
+    process.stderr.write(`# transparent: up --detach ${upMs} ms; first 200 through the gateway ${upMs + Date.now() - t0} ms after the command\n`);
+    const body = JSON.parse(first!.body) as { service: string; upstream: { status: number; body: { service: string; upstream: { body: { service: string } }[] } }[] };
+    assert.equal(body.service, 'web-api');
+    assert.equal(body.upstream[0].status, 200, JSON.stringify(body.upstream[0]));
+    assert.equal(body.upstream[0].body.service, 'recommendation');
+    assert.equal(body.upstream[0].body.upstream[0].body.service, 'purchase-history');
+  });
+
+  test('inside a namespace, service names resolve to the auto-allocated VIP (search path and FQDN); unknown names do not', () => {
+    const vip = allocateVips([{ namespace: 'default', name: 'purchase-history' }, { namespace: 'default', name: 'recommendation' }, { namespace: 'default', name: 'web-api' }]).get('default/recommendation');
+    for (const name of ['recommendation', 'recommendation.default', 'recommendation.default.svc.cluster.local']) {
+      const out = execFileSync(findTool('ip')!, ['netns', 'exec', webNs, 'getent', 'ahostsv4', name], { encoding: 'utf8', timeout: 10_000 });
+      assert.equal(out.split(/\s+/)[0], vip, `${name}: ${out}`);
+    }
+    assert.throws(() => execFileSync(findTool('ip')!, ['netns', 'exec', webNs, 'getent', 'ahostsv4', 'no-such-service'], { timeout: 10_000, stdio: 'pipe' }));
+  });
+
+  test('web-api\'s plain http://recommendation:8080 goes through its sidecar: v1 only with the initial routing', async () => {
+    const rs = await sample(20);
+    assert.deepEqual(new Set(rs.map(version)), new Set(['v1']), rs.slice(0, 2).map((r) => `${r.status} ${r.body}`).join('\n'));
+  });
+
+  test('step 1: 90/10 canary over 200 requests', async () => {
+    await applyStep('01-canary-90-10.yaml', async () => (await sample(30)).some((r) => version(r) === 'v2'));
+    const rs = await sample(200);
+    const v2 = rs.filter((r) => version(r) === 'v2').length;
+    assert.equal(rs.filter((r) => r.status !== 200).length, 0);
+    assert.ok(v2 >= 6 && v2 <= 40, `v2 got ${v2}/200`);
+  });
+
+  test('step 3: end-user: jason goes to v2, everyone else to v1', async () => {
+    await applyStep('03-header-routing.yaml', async () => (await sample(20)).every((r) => version(r) === 'v1'));
+    assert.deepEqual(new Set((await sample(20, { 'end-user': 'jason' })).map(version)), new Set(['v2']));
+    assert.deepEqual(new Set((await sample(20, { 'end-user': 'bob' })).map(version)), new Set(['v1']));
+  });
+
+  test('step 4: fault injection aborts about half with 503 and delays every call', async () => {
+    await applyStep('04-fault-injection.yaml', async () => (await sample(20)).some((r) => r.status === 503));
+    const rs = await sample(60);
+    const aborted = rs.filter((r) => r.status === 503).length;
+    assert.ok(aborted >= 15 && aborted <= 45, `aborted ${aborted}/60`);
+    assert.ok(rs.every((r) => r.ms >= 280), `fastest ${Math.min(...rs.map((r) => r.ms))} ms`);
+  });
+
+  test('status sees every proxy ready and SYNCED (sidecars probed at their namespace IP)', async () => {
+    const st = await trellis(['status', '--state-dir', stateDir, '-o', 'json']);
+    assert.equal(st.code, 0, st.stderr);
+    const s = JSON.parse(st.stdout) as { capture: string; processes: { role: string; ready?: boolean; sync?: string }[] };
+    assert.equal(s.capture, 'transparent');
+    const proxies = s.processes.filter((p) => p.role === 'sidecar' || p.role === 'gateway');
+    assert.equal(proxies.length, 5);
+    assert.ok(proxies.every((p) => p.ready === true && p.sync === 'SYNCED'), JSON.stringify(proxies));
+  });
+
+  test('a second transparent mesh is refused while this one runs, and starts nothing', async () => {
+    const other = join(work, 'other');
+    const r = await trellis(['up', '--detach', '--capture', 'transparent', '--config', config, '--state-dir', other, '--gateway-port', '0'], { cwd: work });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /another transparent-mode mesh/);
+    assert.equal((await curl(gateway)).status, 200, 'the running mesh is untouched');
+  });
+
+  test('down leaves no process, port, namespace, veth, bridge, /etc/netns entry or host iptables change', async () => {
+    const st = readStateFile(stateDir);
+    const pids = st.processes.map((p) => p.pid).concat(st.supervisorPid);
+    const ports = recordedPorts(st);
+    const r = await trellis(['down', '--state-dir', stateDir]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.deepEqual(livePids(pids), []);
+    assert.deepEqual(await openPorts(ports), []);
+    const namespaces = ipLines(['netns', 'list']).map((l) => l.split(' ')[0]);
+    assert.deepEqual(st.netns.filter((n) => namespaces.includes(n.name)).map((n) => n.name), []);
+    const links = ipLines(['-o', 'link', 'show']).map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? '');
+    assert.deepEqual(links.filter((l) => l === 'trellis0' || st.netns.some((n) => n.hostVeth === l)), []);
+    assert.deepEqual(links.filter((l) => !linksBefore.includes(l)), [], 'no new interface');
+    assert.deepEqual(st.netns.filter((n) => existsSync(`/etc/netns/${n.name}`)).map((n) => n.name), []);
+    assert.equal(hostIptables(), iptablesBefore, 'host iptables untouched');
+    const again = await trellis(['down', '--state-dir', stateDir]);
+    assert.equal(again.code, 0, 'down is idempotent');
+    assert.match(again.stdout, /nothing is running/);
+  });
+});
