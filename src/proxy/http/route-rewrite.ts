@@ -98,9 +98,15 @@ export function mutationLevels(table: CompiledRouteTable, m: RouteMatch, wc: Wei
   return levels;
 }
 
-/** Apply route-config/vhost/route/weighted-cluster header mutations to `headers` in Envoy's order. */
+/**
+ * Apply route-config/vhost/route/weighted-cluster header mutations to `headers` in Envoy's order:
+ * the weighted cluster's own list always goes first (Envoy's WeightedClusterEntry applies it before
+ * delegating to the route), then route/vhost/config in the order most_specific_header_mutations_wins picks.
+ */
 export function applyRouteHeaders(headers: HeaderMap, table: CompiledRouteTable, m: RouteMatch, wc: WeightedCluster | undefined, dir: 'request' | 'response'): void {
-  applyHeaderMutations(headers, mutationLevels(table, m, wc, dir), table.mostSpecificHeaderMutationsWins);
+  const key = dir === 'request' ? 'requestHeaders' : 'responseHeaders';
+  if (wc) applyHeaderMutations(headers, [wc[key]], false);
+  applyHeaderMutations(headers, mutationLevels(table, m, undefined, dir), table.mostSpecificHeaderMutationsWins);
 }
 
 /**

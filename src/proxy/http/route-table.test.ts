@@ -4,6 +4,7 @@ import { compileRouteTable, type RouteRequest } from './route-table.ts';
 import { applyRouteHeaders, hasPathRewrite, perFilterConfig, pickWeightedCluster, redirectLocation, rewritePath } from './route-rewrite.ts';
 import { hasCode } from '../../errors.ts';
 import type { ForwardAction, RedirectAction } from './route-action.ts';
+import { compileHeaderMutation } from './header-mutation.ts';
 
 function req(authority: string, path: string, headers: Record<string, string> = {}, extra: Partial<RouteRequest> = {}): RouteRequest {
   return { authority, path, method: 'GET', scheme: 'http', headers, ...extra };
@@ -234,6 +235,12 @@ test('header mutation order: most specific first by default (route config wins o
     assert.equal(h['x-absent'], 'orig');
     assert.equal(h['x-ow'], undefined);
     assert.equal('x-empty' in h, false);
+    // A weighted cluster's list is applied first whatever most_specific_header_mutations_wins says (Envoy 1.40).
+    const wc = { name: 'c', clusterHeader: undefined, weight: 1, hostRewriteLiteral: undefined, perFilter: new Map(), responseHeaders: compileHeaderMutation({}, 'response', 'wc'),
+      requestHeaders: compileHeaderMutation({ request_headers_to_add: [{ header: { key: 'x-list', value: 'wc' } }] }, 'request', 'wc') };
+    const h2: Record<string, string | string[]> = {};
+    applyRouteHeaders(h2, t, m, wc, 'request');
+    assert.deepEqual(h2['x-list'], wins ? ['wc', 'vh', 'route'] : ['wc', 'route', 'vh']);
   }
 });
 
