@@ -21,10 +21,11 @@ export const IGNORED_RESPONSE_HEADERS: ReadonlySet<string> = new Set(['date', 'x
 /**
  * Request headers the echo backend saw that are not compared:
  * - X-Request-Id: a random UUID generated per request by each proxy.
- * - Connection, Keep-Alive, Transfer-Encoding: hop-by-hop framing on each proxy's own upstream
- *   connection.
+ * - Connection, Keep-Alive, Transfer-Encoding, Content-Length: message framing on each proxy's own
+ *   upstream connection (an empty chunked request body may go upstream chunked or as
+ *   Content-Length: 0; the echo backend does not report bodies, so only framing could differ).
  */
-export const IGNORED_UPSTREAM_HEADERS: ReadonlySet<string> = new Set(['X-Request-Id', 'Connection', 'Keep-Alive', 'Transfer-Encoding']);
+export const IGNORED_UPSTREAM_HEADERS: ReadonlySet<string> = new Set(['X-Request-Id', 'Connection', 'Keep-Alive', 'Transfer-Encoding', 'Content-Length']);
 
 /** The comparable result of one request. */
 export interface Outcome {

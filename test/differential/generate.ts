@@ -50,7 +50,8 @@ const REGEXES: { regex: string; sample: (r: Rng) => string }[] = [
 /** regex_rewrite patterns that use capture groups (RE2 \1 substitutions). */
 const REWRITES: { pattern: string; substitution: string }[] = [
   { pattern: '^/api/(.*)$', substitution: '/v2/\\1' },
-  { pattern: '/', substitution: '_' },
+  // Not '/' -> '_': a path without a leading '/' cannot be sent by our upstream client (README).
+  { pattern: '[aeiou]', substitution: '_' },
   { pattern: '^/([a-z]+)/([a-z]+)', substitution: '/\\2/\\1' },
   { pattern: '[0-9]+', substitution: 'N' },
   { pattern: '^(.*)$', substitution: '/wrapped\\1' },
@@ -244,7 +245,7 @@ function routeSpec(r: Rng, index: number): RouteSpec {
   if (kind === 'route') route.route = forwardAction(r, ps.kind);
   else if (kind === 'redirect') route.redirect = redirectAction(r, ps.kind);
   else {
-    const status = r.pick([200, 403, 404, 418, 503]);
+    const status = r.pick([200, 201, 301, 302, 403, 404, 418, 503]);
     route.direct_response = r.chance(0.7) ? { status, body: { inline_string: `direct ${index} ${r.pick(['hello', 'bye'])}` } } : { status };
   }
   mutations(r, route, `route${index}`, 0.3);
