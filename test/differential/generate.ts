@@ -341,7 +341,7 @@ export function generateRequests(r: Rng, t: GenTable, count: number): GenRequest
     const headers: [string, string][] = [];
     const matchers = ((route?.json.match as Json | undefined)?.headers as Json[] | undefined) ?? [];
     for (const m of matchers) {
-      if (!r.chance(0.75)) continue;
+      if (!r.chance(0.9)) continue;
       const v = headerValueFor(r, m);
       if (v !== undefined) headers.push([r.chance(0.2) ? String(m.name).toUpperCase() : String(m.name), v]);
     }
