@@ -191,7 +191,8 @@ async function main(): Promise<number> {
           const res = results.get(d.id)!;
           res.throughput.runs.push({ ...run, cpuSeconds: groupCpuSeconds(d.pgids) - cpu0 });
           if (run.error) res.errors.push(`wrk: ${run.error}`);
-          log(`throughput ${d.id}: ${run.error ? `ERROR ${run.error}` : `${run.rps.toFixed(0)} rps`}`);
+          if (run.warning) res.errors.push(`wrk (warning, number kept): ${run.warning}`);
+          log(`throughput ${d.id}: ${run.error ? `ERROR ${run.error}` : `${run.rps.toFixed(0)} rps${run.warning ? ` (${run.warning})` : ''}`}`);
         }
       }
     }

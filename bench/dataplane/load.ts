@@ -25,6 +25,8 @@ export interface ThroughputRun {
   requests: number;
   seconds: number;
   error?: string;
+  /** Something to know that does not invalidate the number (wrk request timeouts, > 2 s). */
+  warning?: string;
 }
 
 export interface Target {
@@ -68,7 +70,8 @@ export async function wrkRun(wrk: string, t: Target, conns: number, duration: nu
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(r.stdout);
   const sockErr = /Socket errors: (.*)/.exec(r.stdout);
   if (non2xx) out.error = `${non2xx[1]} non-2xx/3xx answers`;
-  else if (sockErr && /(connect|read|write|timeout) [1-9]/.test(sockErr[1]!)) out.error = `socket errors: ${sockErr[1]}`;
+  else if (sockErr && /(connect|read|write) [1-9]/.test(sockErr[1]!)) out.error = `socket errors: ${sockErr[1]}`;
+  else if (sockErr && /timeout [1-9]/.test(sockErr[1]!)) out.warning = `requests over wrk's 2 s timeout: ${sockErr[1]}`;
   return out;
 }
 
