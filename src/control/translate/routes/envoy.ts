@@ -9,34 +9,9 @@ import type { XdsJson } from '../../../xds/types.ts';
 
 type Json = Record<string, unknown>;
 
-const UNIT_SECONDS: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 1e-3, us: 1e-6, µs: 1e-6, ns: 1e-9 };
-
-/** Parses a Go-style duration (`1h30m`, `1.5s`, `250ms`, `0`) into seconds; undefined when malformed. */
-export function parseDurationSeconds(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const t = text.trim();
-  if (t === '0') return 0;
-  const re = /(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)/gy;
-  let total = 0;
-  let consumed = 0;
-  for (let m = re.exec(t); m !== null; m = re.exec(t)) {
-    total += Number(m[1]) * UNIT_SECONDS[m[2]];
-    consumed = re.lastIndex;
-  }
-  return consumed === t.length && consumed > 0 ? total : undefined;
-}
-
-/** Seconds as a proto3 JSON Duration (`"7s"`, `"0.250s"` style with trailing zeros removed). */
-export function durationJson(seconds: number): string {
-  const fixed = seconds.toFixed(9).replace(/\.?0+$/, '');
-  return `${fixed}s`;
-}
-
-/** A Go-style duration as proto JSON, or undefined when absent/malformed. */
-export function toDuration(text: string | undefined): string | undefined {
-  const s = parseDurationSeconds(text);
-  return s === undefined ? undefined : durationJson(s);
-}
+// Durations have one implementation for all of translation (../duration.ts); the route code
+// knows them by these names.
+export { durationSeconds as parseDurationSeconds, secondsJson as durationJson, protoDuration as toDuration } from '../duration.ts';
 
 /** A percentage (0-100, fractional allowed) as Envoy FractionalPercent, with Istio's MILLION precision. */
 export function fractionalPercent(percent: number): Json {
