@@ -19,6 +19,21 @@ export interface GateResult {
   readonly diagnostics: readonly Diagnostic[];
 }
 
+/**
+ * Gateway API route problems that the spec expresses in route status, not by dropping the route:
+ * a backendRef to a missing Service or one not permitted by a ReferenceGrant leaves the route
+ * attached (ResolvedRefs=False) and requests to that backend answer 500 (Gateway API
+ * HTTPBackendRef; conformance HTTPRouteInvalidNonExistentBackendRef, HTTPRouteInvalidReferenceGrant).
+ */
+const StatusOnlyRouteCodes: ReadonlySet<string> = new Set(['ROUTE_BACKEND_NOT_FOUND', 'REF_NOT_PERMITTED']);
+const GatewayApiRouteKinds: ReadonlySet<string> = new Set(['HTTPRoute', 'GRPCRoute', 'TCPRoute', 'TLSRoute']);
+
+/** True when an error diagnostic keeps its resource from being served. */
+export function blocksServing(d: Diagnostic): boolean {
+  if (d.severity !== 'error' || d.resource === undefined) return false;
+  return !(GatewayApiRouteKinds.has(d.resource.kind) && StatusOnlyRouteCodes.has(d.code));
+}
+
 function refKey(kind: string, namespace: string, name: string): string {
   return `${kind}/${namespace}/${name}`;
 }
@@ -53,7 +68,7 @@ export class ConfigGate implements SnapshotSource {
     const analysis = analyzeConfig(current, { domainSuffix: this.#domainSuffix });
     const broken = new Set<string>();
     for (const d of analysis) {
-      if (d.severity === 'error' && d.resource) broken.add(refKey(d.resource.kind, d.resource.namespace, d.resource.name));
+      if (blocksServing(d) && d.resource) broken.add(refKey(d.resource.kind, d.resource.namespace, d.resource.name));
     }
     const decisions: Diagnostic[] = [];
     const next = new Map<string, Resource>();
