@@ -244,7 +244,9 @@ function ruleRoute(inputs: RouteInputs, route: AnyRoute, rule: RouteRuleSpec<unk
     } else if (f.type === 'CORS' && f.cors) {
       const c = f.cors;
       tpfc[CORS_FILTER] = corsConfig({
-        origins: (c.allowOrigins ?? []).map((o) => (o === '*' ? { prefix: '' } : o.includes('*') ? { safe_regex: { regex: `^${o.split('*').map(escapeRegex).join('[^.]*')}$` } } : { exact: o })),
+        // Envoy rejects an empty prefix, so `*` is a match-all regex; a `*` inside an origin matches any
+        // characters, dots included (conformance HTTPRouteCORS: https://*.bar.com allows https://xpto.www.bar.com).
+        origins: (c.allowOrigins ?? []).map((o) => (o === '*' ? { safe_regex: { regex: '.*' } } : o.includes('*') ? { safe_regex: { regex: `^${o.split('*').map(escapeRegex).join('.*')}$` } } : { exact: o })),
         methods: c.allowMethods,
         headers: c.allowHeaders,
         exposeHeaders: c.exposeHeaders,

@@ -238,3 +238,25 @@ spec: {parentRefs: [{name: gw}], rules: [{backendRefs: [{name: a, port: 80}]}]}
   assert.equal(parents[0].controllerName, 'example.io/ctl');
   assert.ok(parents[0].conditions.every((c) => c.observedGeneration === 7));
 });
+
+test('Gateway API CORS origins: `*` is a match-all regex (Envoy rejects an empty prefix), inner `*` spans dots', () => {
+  const inputs = inputsFromYaml(`${gwYaml}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: ns}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+    - filters: [{type: CORS, cors: {allowOrigins: ['*', 'https://*.bar.com']}}]
+      backendRefs: [{name: a, port: 80}]
+`);
+  const rc = buildGatewayApiRoute(inputs, 'http.80', inputs.gateways[0], 80);
+  const cors = JSON.stringify(rc).match(/"allow_origin_string_match":(\[[^\]]*\])/)?.[1];
+  assert.ok(cors, 'cors policy present');
+  const origins = JSON.parse(cors) as { safe_regex?: { regex: string }; prefix?: string }[];
+  assert.ok(origins.every((o) => o.prefix !== ''), 'no empty prefix');
+  assert.equal(origins[0].safe_regex?.regex, '.*');
+  assert.ok(new RegExp(origins[1].safe_regex!.regex).test('https://xpto.www.bar.com'));
+  assert.ok(!new RegExp(origins[1].safe_regex!.regex).test('https://foobar.com'));
+});
