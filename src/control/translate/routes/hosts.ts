@@ -71,7 +71,11 @@ export function vhostName(host: string, port: number): string {
   return `${host}:${port}`;
 }
 
-/** Domains of a gateway virtual host: the host, plus `host:*` so a Host header carrying a port still matches. */
+/**
+ * Domains of a gateway virtual host: the host, plus `host:*` so a Host header carrying a port
+ * still matches. Not for wildcard hosts: Envoy allows one wildcard per domain and NACKs
+ * `*.example.com:*` (envoyproxy/envoy#12647; conformance HTTPRouteListenerHostnameMatching).
+ */
 export function gatewayDomains(host: string): string[] {
-  return host === '*' ? ['*'] : [host, `${host}:*`];
+  return host === '*' ? ['*'] : host.startsWith('*') ? [host] : [host, `${host}:*`];
 }

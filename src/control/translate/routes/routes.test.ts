@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { durationJson, parseDurationSeconds, retryPolicy, toDuration } from './envoy.ts';
-import { hostMatches, intersectHosts, resolveHost } from './hosts.ts';
+import { gatewayDomains, hostMatches, intersectHosts, resolveHost } from './hosts.ts';
 import { mergeMatch } from './virtual-service.ts';
 import { buildGatewayApiRoute, buildIstioGatewayRoute, buildSidecarOutboundRoute, computeListenerStatus, computeRouteStatus } from './index.ts';
 import { evaluate, inputsFromYaml, rewrittenRequest, testProxy } from './test-support.ts';
@@ -259,4 +259,10 @@ spec:
   assert.equal(origins[0].safe_regex?.regex, '.*');
   assert.ok(new RegExp(origins[1].safe_regex!.regex).test('https://xpto.www.bar.com'));
   assert.ok(!new RegExp(origins[1].safe_regex!.regex).test('https://foobar.com'));
+});
+
+test('gateway domains: host and host:*, but a wildcard host alone (Envoy allows one wildcard per domain)', () => {
+  assert.deepEqual(gatewayDomains('*'), ['*']);
+  assert.deepEqual(gatewayDomains('bar.com'), ['bar.com', 'bar.com:*']);
+  assert.deepEqual(gatewayDomains('*.bar.com'), ['*.bar.com']);
 });
