@@ -268,9 +268,9 @@ export class Environment {
 
   /**
    * Replaces the case config with `objects` and waits (up to `timeoutMs`) until the listed
-   * gateways / all sidecars serve it. Resolves to the names of proxies it could not confirm.
+   * gateways / the client pods' sidecars (default all) serve it. Resolves to the names of proxies it could not confirm.
    */
-  async apply(objects: readonly K8sObject[], gateways: readonly string[], timeoutMs = 20_000): Promise<string[]> {
+  async apply(objects: readonly K8sObject[], gateways: readonly string[], clientPods?: readonly string[], timeoutMs = 20_000): Promise<string[]> {
     const gen = ++this.#generation;
     const caseGateways = objects.filter((o) => o.kind === 'Gateway');
     for (const g of this.gateways.values()) {
@@ -286,7 +286,7 @@ export class Environment {
       return r.status === 302 && (r.headers.location?.[0] ?? '').includes(want);
     };
     if (this.profile === 'mesh') {
-      for (const s of this.sidecars.values()) probes.push({ name: `sidecar ${s.pod.name}`, ok: hit(s.outboundPorts['80'], MarkerService) });
+      for (const s of this.sidecars.values()) if (clientPods === undefined || clientPods.includes(s.pod.name)) probes.push({ name: `sidecar ${s.pod.name}`, ok: hit(s.outboundPorts['80'], MarkerService) });
     } else {
       for (const key of gateways) {
         const g = this.gateways.get(key);

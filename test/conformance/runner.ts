@@ -104,7 +104,8 @@ export class CaseRunner {
     const reasons: string[] = [];
     let objects = caseObjects(this.corpus, c, this.podPorts);
     const gateways = gatewaysOf(c);
-    const unconfirmed = await this.env.apply(objects, gateways);
+    const clients = this.clientPods(c);
+    const unconfirmed = await this.env.apply(objects, gateways, clients);
     if (unconfirmed.length > 0) this.log(`${c.name}: config not confirmed on ${unconfirmed.join(', ')} (marker missing); continuing`);
 
     const status = evaluateStatusChecks([...this.base, ...objects.filter((o) => !Environment.isMarker(o))], c.statusChecks ?? [], c.routeKind);
@@ -123,7 +124,7 @@ export class CaseRunner {
             if (b.action !== 'delete') continue;
             objects = objects.filter((o) => !(o.kind === b.kind && o.metadata?.namespace === b.namespace && o.metadata?.name === b.name));
           }
-          await this.env.apply(objects, gateways);
+          await this.env.apply(objects, gateways, clients);
         }
         const err = await this.runRequestCase(c, rc);
         if (err !== undefined) caseReasons[i] = `case ${i} ${rc.name ? `"${rc.name}" ` : ''}${describeRequest(rc.request)}: ${err}`;
@@ -147,7 +148,7 @@ export class CaseRunner {
   }
 
   /** The local port and default Host for a request case's Gateway listener. */
-  gatewayTarget(c: CaseFile, rc: RequestCase): { port: number } | string {
+  gatewayTarget(c: CaseFile, rc: RequestCase): { port: number; address: string } | string {
     const ref = rc.gateway ?? c.gateway;
     if (ref === undefined) return 'case names no gateway';
     const g = this.env.gateways.get(`${ref.namespace}/${ref.name}`);
@@ -156,7 +157,8 @@ export class CaseRunner {
     if (l === undefined) return `gateway ${ref.namespace}/${ref.name} has no listeners`;
     const port = g.ports[l.port];
     if (port === undefined) return `listener port ${l.port} of ${ref.namespace}/${ref.name} is not mapped`;
-    return { port };
+    // The Host a client would send to the Gateway's address: the listener port, not our local remap.
+    return { port, address: `127.0.0.1${l.port === 80 ? '' : `:${l.port}`}` };
   }
 
   /** Sends one attempt of a gateway-profile request case; returns the reply and what was sent. */
@@ -166,10 +168,10 @@ export class CaseRunner {
     const req = rc.request;
     const sent = prepare(req, rc.expect, requestId);
     if (isGrpc(c, req)) {
-      const reply = await sendGrpc({ port: t.port, service: req.service ?? '', method: req.method ?? 'Echo', authority: req.authority, metadata: req.metadata ?? {} });
+      const reply = await sendGrpc({ port: t.port, service: req.service ?? '', method: req.method ?? 'Echo', authority: req.authority ?? t.address, metadata: req.metadata ?? {} });
       return { sent, reply };
     }
-    const reply = await sendHttp({ port: t.port, method: sent.method, path: sent.path, host: sent.host, headers: sent.headers, h2c: req.protocol === 'H2C_PRIOR_KNOWLEDGE' });
+    const reply = await sendHttp({ port: t.port, method: sent.method, path: sent.path, host: sent.host ?? t.address, headers: sent.headers, h2c: req.protocol === 'H2C_PRIOR_KNOWLEDGE' });
     return { sent, reply };
   }
 
@@ -189,6 +191,15 @@ export class CaseRunner {
       if (!seen) return `no mirrored request ${r.sent.path} logged by ${m.namespace}/${m.name} within 10 s`;
     }
     return undefined;
+  }
+
+  /** Pods whose sidecars a mesh case sends from. */
+  clientPods(c: CaseFile): string[] {
+    return [c.client, ...c.cases.map((rc) => rc.client)].flatMap((ref) => {
+      if (ref === undefined) return [];
+      const s = this.clientSidecar(c, { request: {}, expect: {}, client: ref });
+      return s ? [s.pod.name] : [];
+    });
   }
 
   /** The sidecar of the first pod matching a mesh client selector. */
