@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { startEchoServer } from '../src/samples/echo-server.ts';
 import type { DualServer } from '../src/samples/sniff-server.ts';
 import { freePort, startControlPlane, startProxy, stopAll, waitFor, type ControlPlaneProc, type ProxyProc } from './support/mesh.ts';
+import { skipUnlessTools } from './support/tools.ts';
 
 let cp: ControlPlaneProc;
 let gw: ProxyProc;
@@ -227,4 +228,56 @@ test('a route timeout answers 504 upstream request timeout', async () => {
   assert.equal(r.status, 504);
   assert.equal(r.body, 'upstream request timeout');
   assert.ok(Date.now() - t0 < 2500);
+});
+
+test('an Istio Gateway HTTPS server with credentialName gets its certificate by SDS from a Kubernetes Secret', { skip: skipUnlessTools('openssl', 'curl') }, async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'trellis-sds-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=secure.example.com', '-addext', 'subjectAltName=DNS:secure.example.com', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    const b64 = (f: string) => readFileSync(join(dir, f)).toString('base64');
+    const httpsPort = await freePort();
+    cp.write('tls.yaml', `apiVersion: v1
+kind: Secret
+metadata: {name: secure-cert, namespace: default}
+type: kubernetes.io/tls
+data: {tls.crt: ${b64('cert.pem')}, tls.key: ${b64('key.pem')}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw-tls, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [secure.example.com]
+    tls: {mode: SIMPLE, credentialName: secure-cert}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: secure, namespace: default}
+spec:
+  hosts: [secure.example.com]
+  gateways: [gw-tls]
+  http: [{route: [{destination: {host: echo-v2}}]}]
+`);
+    // The gateway proxy must learn the new port mapping: start a second gateway with 443 mapped.
+    const gw2 = await startProxy(cp, { kind: 'router', workload: 'ingress-tls', namespace: 'default', labels: { istio: 'ingressgateway' }, metadata: { TRELLIS_GATEWAY_PORTS: { '80': await freePort(), '443': httpsPort } } });
+    const { execFile } = await import('node:child_process');
+    const curl = (): Promise<string> => new Promise((resolve) => {
+      execFile('curl', ['-s', '--cacert', join(dir, 'cert.pem'), '--resolve', `secure.example.com:${httpsPort}:127.0.0.1`, `https://secure.example.com:${httpsPort}/tls`], (_e, out) => resolve(out));
+    });
+    const out = await waitFor('HTTPS through the gateway with the SDS certificate', async () => {
+      const o = await curl();
+      return podOf(o) === 'echo-v2-pod' ? o : undefined;
+    }, 20_000, 200);
+    assert.equal(JSON.parse(out).path, '/tls');
+    const status = (await cp.syncz()).find((s) => s.id === gw2.nodeId)!;
+    assert.equal(status.types.SDS?.state, 'SYNCED', JSON.stringify(status.types));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

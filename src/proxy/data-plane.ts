@@ -15,7 +15,8 @@ import type { HttpConnectionHandler } from './listener/listener-config.ts';
 import { compileRouteConfiguration, createConnectionManager, type RouteProvider } from './http/connection-manager.ts';
 import type { CompiledRouteTable } from './http/route-table.ts';
 import { defaultFilterRegistry, type FilterRegistry } from './filters/registry.ts';
-import { noSecrets, type SecretProvider } from './tls/secret-provider.ts';
+import type { SecretProvider } from './tls/secret-provider.ts';
+import { createSdsSecrets, type SdsSecrets } from './tls/sds-secrets.ts';
 import { HttpStats } from './http-stats.ts';
 import { originalDestination } from './listener/original-dst.ts';
 import type { Stat } from './admin/stats-format.ts';
@@ -37,6 +38,8 @@ export class DataPlane implements ConfigApplier {
   readonly clusters: UpstreamClusterManager;
   readonly listeners: ListenerManager;
   readonly httpStats = new HttpStats();
+  /** TLS material received by SDS (unless a fixed provider was given). */
+  readonly secrets: SdsSecrets | undefined;
   readonly #routes = new Map<string, CompiledRouteTable>();
   readonly #registry: FilterRegistry;
   #assignments = new Map<string, XdsJson>();
@@ -44,7 +47,8 @@ export class DataPlane implements ConfigApplier {
   readonly #drainTimeoutMs: number;
 
   constructor(opts: DataPlaneOptions = {}) {
-    const secrets = opts.secrets ?? noSecrets;
+    this.secrets = opts.secrets === undefined ? createSdsSecrets() : undefined;
+    const secrets: SecretProvider = opts.secrets ?? this.secrets!;
     this.#registry = opts.filterRegistry ?? defaultFilterRegistry();
     this.#drainTimeoutMs = opts.drainTimeoutMs ?? 5_000;
     this.clusters = createClusterManager({ secrets, random: opts.random });
@@ -113,6 +117,10 @@ export class DataPlane implements ConfigApplier {
         for (const [name, table] of compiled) this.#routes.set(name, table);
         return;
       }
+      case TypeUrl.Secret:
+        if (this.secrets === undefined) throw new TrellisError('XDS_UNSUPPORTED_TYPE', 'this proxy uses fixed TLS material, not SDS');
+        this.secrets.update(resources);
+        return;
       default:
         throw new TrellisError('XDS_UNSUPPORTED_TYPE', `unsupported resource type ${typeUrl}`);
     }

@@ -129,7 +129,7 @@ export async function startControlPlane(files: Record<string, string> = {}): Pro
     const ready = await waitFor('control plane ready file', () => {
       if (proc.child.exitCode !== null) throw new Error(`control plane exited: ${proc.output()}`);
       return readJson<{ xds: number; debug: number }>(readyFile);
-    });
+    }, 60_000);
     return { proc, ready };
   };
   let current = await launch(0);
@@ -196,12 +196,13 @@ export async function startProxy(cp: { xdsPort: number }, spec: ProxySpec, opts:
   if (!(spec.extraArgs ?? []).includes('--concurrency')) args.push('--concurrency', '1');
   args.push(...(spec.extraArgs ?? []));
   const proc = spawnTrellis(args);
+  // Generous: on a loaded 2-core CI machine a Node process start alone can take seconds.
   const ports = await waitFor('proxy ready file', () => {
     if (proc.child.exitCode !== null) throw new Error(`proxy exited: ${proc.output()}`);
     return readJson<{ admin: number; health: number; prometheus: number }>(readyFile);
-  });
+  }, 60_000);
   const isReady = async () => (await fetch(`http://127.0.0.1:${ports.health}/healthz/ready`)).status === 200;
-  if (opts.waitReady !== false) await waitFor(`proxy ${spec.workload} ready (${proc.output().slice(-500)})`, isReady, 20_000, 100);
+  if (opts.waitReady !== false) await waitFor(`proxy ${spec.workload} ready (${proc.output().slice(-500)})`, isReady, 60_000, 100);
   return {
     ...proc,
     stop: async (s) => {

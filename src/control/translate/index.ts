@@ -21,6 +21,7 @@ import type { GatewayRouteRequest } from './listeners-gateway.ts';
 import { isProxyless, proxylessCluster, proxylessListeners, proxylessRouteConfig } from './listeners-grpc.ts';
 import { buildRoutes, routeInputs } from './route-bridge.ts';
 import { secretsFor } from './secrets.ts';
+import { sdsNamesOf } from '../../xds/sds-names.ts';
 import { checkConsistency, repairRouteClusters } from './consistency.ts';
 import { addHashPolicies, hashPolicyFor } from './cluster-policy.ts';
 import { parseOutboundClusterName } from './names.ts';
@@ -73,7 +74,7 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): XdsResource
     [TypeUrl.ClusterLoadAssignment, byName(assignments)],
     [TypeUrl.Listener, byName(listeners)],
     [TypeUrl.RouteConfiguration, routes],
-    [TypeUrl.Secret, secretsFor(snapshot, proxy)],
+    [TypeUrl.Secret, secretsFor(snapshot, proxy, sdsNamesOf([...clusterMap.values(), ...listeners]))],
   ]);
   const problems = checkConsistency(set);
   if (problems.length > 0) {

@@ -60,6 +60,54 @@ export function serverTlsOptions(cfg: DownstreamTlsConfig, secrets: SecretProvid
   };
 }
 
+interface TlsTerminator {
+  server: tls.Server;
+  /** Material the server's context was built from, to rebuild only when SDS rotated it. */
+  material: string;
+  pending: WeakMap<object, { resolve: (s: tls.TLSSocket) => void; reject: (e: unknown) => void }>;
+}
+
+const terminators = new WeakMap<DownstreamTlsConfig, TlsTerminator>();
+
+/**
+ * A (never listening) tls.Server per chain config does the handshakes: Node's HTTP/2 needs a
+ * TLSSocket set up the way tls.Server sets it up (a hand-built `new TLSSocket(..., {isServer})`
+ * completes the handshake but then never serves h2). SDS rotation swaps its secure context.
+ */
+function terminatorFor(cfg: DownstreamTlsConfig, opts: tls.TlsOptions, handshakeTimeoutMs: number): TlsTerminator {
+  const material = `${String(opts.cert)}\0${String(opts.key)}\0${String(opts.ca ?? '')}`;
+  let t = terminators.get(cfg);
+  if (t === undefined) {
+    const server = tls.createServer({ ...opts, handshakeTimeout: handshakeTimeoutMs });
+    const pending: TlsTerminator['pending'] = new WeakMap();
+    // TLSSocket keeps the socket it wraps as `_parent`: how a finished handshake finds its caller.
+    const parentOf = (s: tls.TLSSocket) => (s as unknown as { _parent?: object })._parent;
+    server.on('secureConnection', (s: tls.TLSSocket) => {
+      const p = parentOf(s);
+      const waiter = p && pending.get(p);
+      if (waiter) {
+        pending.delete(p!);
+        waiter.resolve(s);
+      } else s.destroy();
+    });
+    server.on('tlsClientError', (err: Error, s: tls.TLSSocket) => {
+      const p = parentOf(s);
+      const waiter = p && pending.get(p);
+      if (waiter) {
+        pending.delete(p!);
+        waiter.reject(err);
+      }
+      s.destroy();
+    });
+    t = { server, material, pending };
+    terminators.set(cfg, t);
+  } else if (t.material !== material) {
+    t.server.setSecureContext(opts);
+    t.material = material;
+  }
+  return t;
+}
+
 /**
  * Terminates TLS on an accepted (and possibly sniffed) socket. Resolves with the TLS socket once
  * the handshake is done and the client certificate (when required) passed the SAN matchers.
@@ -67,40 +115,45 @@ export function serverTlsOptions(cfg: DownstreamTlsConfig, secrets: SecretProvid
 export function terminateTls(socket: net.Socket, cfg: DownstreamTlsConfig, secrets: SecretProvider, handshakeTimeoutMs = 10_000): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
     let opts: tls.TlsOptions;
+    let term: TlsTerminator;
     try {
       opts = serverTlsOptions(cfg, secrets);
+      term = terminatorFor(cfg, opts, handshakeTimeoutMs);
     } catch (err) {
       reject(err);
       return;
     }
-    const secureContext = tls.createSecureContext(opts);
-    const tlsSocket = new tls.TLSSocket(socket.readableLength > 0 ? jsStreamOver(socket) : socket, {
-      isServer: true,
-      secureContext,
-      requestCert: opts.requestCert,
-      rejectUnauthorized: opts.rejectUnauthorized,
-      ALPNProtocols: opts.ALPNProtocols,
-    });
-    const timer = setTimeout(() => fail(new TrellisError('TLS_HANDSHAKE_TIMEOUT', 'downstream TLS handshake timed out')), handshakeTimeoutMs);
-    const fail = (err: unknown) => {
-      clearTimeout(timer);
-      tlsSocket.destroy();
-      reject(err);
-    };
-    tlsSocket.once('error', fail);
-    tlsSocket.once('secure', () => {
-      clearTimeout(timer);
-      tlsSocket.off('error', fail);
+    const finish = (tlsSocket: tls.TLSSocket) => {
       if (cfg.requireClientCertificate) {
         const peer = tlsSocket.getPeerCertificate();
         const matchers = cfg.common.validation?.sanMatchers ?? [];
         if (!peer || Object.keys(peer).length === 0 || !sansMatch(peer, matchers)) {
-          fail(new TrellisError('TLS_PEER_REJECTED', `client certificate SANs [${peer?.subjectaltname ?? ''}] match none of the configured matchers`));
+          tlsSocket.destroy();
+          reject(new TrellisError('TLS_PEER_REJECTED', `client certificate SANs [${peer?.subjectaltname ?? ''}] match none of the configured matchers`));
           return;
         }
       }
       resolve(tlsSocket);
+    };
+    if (socket.readableLength > 0) {
+      // Sniffed: the peeked ClientHello sits in the JS buffer, so TLS must read through a JS stream;
+      // a TLSSocket over a JS stream cannot be traced back to it, so it gets a server of its own
+      // sharing the chain's secure context.
+      const raw = jsStreamOver(socket);
+      const server = tls.createServer({ ...opts, handshakeTimeout: handshakeTimeoutMs });
+      server.once('secureConnection', finish);
+      server.once('tlsClientError', (err: Error, s: tls.TLSSocket) => {
+        s.destroy();
+        reject(err);
+      });
+      server.emit('connection', raw);
+      return;
+    }
+    term.pending.set(socket, { resolve: finish, reject });
+    socket.once('close', () => {
+      if (term.pending.delete(socket)) reject(new TrellisError('TLS_HANDSHAKE_ABORTED', 'connection closed during the TLS handshake'));
     });
+    term.server.emit('connection', socket);
   });
 }
 

@@ -240,7 +240,6 @@ export class ListenerManager {
     let stream: net.Socket = socket;
     let protocol: 'http/1.1' | 'h2' = 'http/1.1';
     if (chain.tls) {
-      socket.resume();
       try {
         const tlsSocket = await terminateTls(socket, chain.tls, this.#opts.secrets);
         stream = tlsSocket;

@@ -12,6 +12,7 @@ import { fromAny } from '../../xds/codec.ts';
 import { TypeUrl, type XdsJson, type XdsTypeUrl } from '../../xds/types.ts';
 import { describeError, TrellisError } from '../../errors.ts';
 import { edsNamesOf, rdsNamesOf } from './references.ts';
+import { sdsNamesOf } from '../../xds/sds-names.ts';
 
 /**
  * Applies one type's new state. `resources` is the complete set of that type the proxy should now
@@ -51,7 +52,7 @@ export interface TypeState {
   lastUpdate?: number;
 }
 
-const order: readonly XdsTypeUrl[] = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration];
+const order: readonly XdsTypeUrl[] = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration, TypeUrl.Secret];
 const wildcard = new Set<string>([TypeUrl.Cluster, TypeUrl.Listener]);
 
 type AdsStream = grpc.ClientDuplexStream<DiscoveryRequestMsg, DiscoveryResponseMsg>;
@@ -227,6 +228,11 @@ export class AdsClient {
     // Subscribe to what the new clusters/listeners reference before ACKing them.
     if (typeUrl === TypeUrl.Cluster) this.#resubscribe(stream, TypeUrl.ClusterLoadAssignment, edsNamesOf(next.values()));
     if (typeUrl === TypeUrl.Listener) this.#resubscribe(stream, TypeUrl.RouteConfiguration, rdsNamesOf(next.values()));
+    if (typeUrl === TypeUrl.Cluster || typeUrl === TypeUrl.Listener) {
+      // TLS material named by clusters' and listeners' transport sockets comes by SDS.
+      const both = [...this.#state.get(TypeUrl.Cluster)!.resources.values(), ...this.#state.get(TypeUrl.Listener)!.resources.values()];
+      this.#resubscribe(stream, TypeUrl.Secret, new Set(sdsNamesOf(both)));
+    }
     this.#send(stream, { type_url: typeUrl, version_info: st.version, response_nonce: st.nonce, resource_names: st.names });
     this.#checkReady();
     for (const l of this.#listeners) l();
@@ -267,6 +273,7 @@ function shortType(typeUrl: string): string {
     case TypeUrl.ClusterLoadAssignment: return 'EDS';
     case TypeUrl.Listener: return 'LDS';
     case TypeUrl.RouteConfiguration: return 'RDS';
+    case TypeUrl.Secret: return 'SDS';
     default: return typeUrl;
   }
 }
