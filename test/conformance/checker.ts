@@ -60,6 +60,15 @@ export function checkHttpReply(sent: PreparedRequest, req: CaseRequest, exp: Exp
     if ((want.includes(408) || want.includes(504)) && (reply.status === 408 || reply.status === 504)) return undefined;
     return `status ${reply.status}, want ${want.join('|')}`;
   }
+  if (exp.backendFromRequestHeader !== undefined) {
+    // Upstream's repeat check looks only at the Backend header and the pod name.
+    const echo = reply.echo;
+    if (echo === undefined) return 'no echo reply';
+    const vals = Object.entries(echo.headers).filter(([k]) => k.toLowerCase() === exp.backendFromRequestHeader!.toLowerCase()).flatMap(([, v]) => v);
+    if (vals.length !== 1) return `backend saw ${vals.length} ${exp.backendFromRequestHeader} headers, want exactly 1`;
+    if (!echo.pod.startsWith(vals[0])) return `pod '${echo.pod}' does not start with ${exp.backendFromRequestHeader} '${vals[0]}'`;
+    return undefined;
+  }
   if (reply.status === 200 || reply.status === 204) {
     const echo = reply.echo ?? { path: '', host: '', method: sent.method, proto: '', headers: {}, namespace: '', pod: '' };
     const er = exp.request;
@@ -81,11 +90,6 @@ export function checkHttpReply(sent: PreparedRequest, req: CaseRequest, exp: Exp
     }
     if (echo.namespace !== (exp.namespace ?? '')) return `backend namespace '${echo.namespace}', want '${exp.namespace ?? ''}'`;
     if (exp.backend !== undefined && !echo.pod.startsWith(exp.backend)) return `backend pod '${echo.pod}', want ${exp.backend}-*`;
-    if (exp.backendFromRequestHeader !== undefined) {
-      const vals = Object.entries(echo.headers).filter(([k]) => k.toLowerCase() === exp.backendFromRequestHeader!.toLowerCase()).flatMap(([, v]) => v);
-      if (vals.length !== 1) return `backend saw ${vals.length} ${exp.backendFromRequestHeader} headers, want exactly 1`;
-      if (!echo.pod.startsWith(vals[0])) return `pod '${echo.pod}' does not start with ${exp.backendFromRequestHeader} '${vals[0]}'`;
-    }
     const r = checkResponseHeaders(reply.headers, exp);
     if (r !== undefined) return r;
     return undefined;

@@ -27,7 +27,7 @@ export interface GatewayProxy {
   /** Gateway listener port -> local port. */
   readonly ports: Record<string, number>;
   /** Listeners of the Gateway as last seen in config (name, port, hostname, protocol). */
-  listeners: { name: string; port: number; hostname?: string; protocol: string }[];
+  listeners: { name: string; port: number; hostname?: string; protocol: string; from?: string }[];
   readonly child: Child;
 }
 
@@ -60,8 +60,8 @@ function toYaml(objs: readonly K8sObject[]): string {
 }
 
 function gatewayListeners(o: K8sObject): GatewayProxy['listeners'] {
-  const ls = ((o.spec ?? {}) as { listeners?: { name?: string; port?: number; hostname?: string; protocol?: string }[] }).listeners ?? [];
-  return ls.map((l) => ({ name: l.name ?? '', port: l.port ?? 0, hostname: l.hostname, protocol: l.protocol ?? 'HTTP' }));
+  const ls = ((o.spec ?? {}) as { listeners?: { name?: string; port?: number; hostname?: string; protocol?: string; allowedRoutes?: { namespaces?: { from?: string } } }[] }).listeners ?? [];
+  return ls.map((l) => ({ name: l.name ?? '', port: l.port ?? 0, hostname: l.hostname, protocol: l.protocol ?? 'HTTP', from: l.allowedRoutes?.namespaces?.from }));
 }
 
 /** A started profile environment. */
@@ -292,7 +292,8 @@ export class Environment {
         const g = this.gateways.get(key);
         if (g === undefined) continue;
         const tries = g.listeners
-          .filter((l) => l.protocol === 'HTTP' && g.ports[l.port] !== undefined)
+          // A namespace-selector listener may not admit the marker route from the Gateway's namespace.
+          .filter((l) => l.protocol === 'HTTP' && l.from !== 'Selector' && g.ports[l.port] !== undefined)
           .map((l) => hit(g.ports[l.port], l.hostname ? l.hostname.replace(/^\*/, 'marker') : 'marker.invalid'));
         // A Gateway without plain HTTP listeners cannot carry the marker: give it a fixed settle time.
         const settle = Date.now() + 1500;
