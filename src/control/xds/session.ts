@@ -9,7 +9,7 @@ import { describeError } from '../../errors.ts';
 import type { NodeJson } from '../../xds/ads-wire.ts';
 import type { XdsJson, XdsResourceSet } from '../../xds/types.ts';
 import { proxyNodeFromXds, type ProxyNode } from '../proxy-node.ts';
-import { consistencyProblems, encodeSet, type EncodedResource, type EncodedSet } from './resources.ts';
+import { encodeAndCheck, type EncodedResource, type EncodedSet } from './resources.ts';
 import type { StatusTracker } from './status.ts';
 
 /** Minimal structured logger (pino's shape). */
@@ -107,8 +107,7 @@ export class ProxySession {
       this.deps.log.warn({ proxy: proxy.id, err: describeError(err) }, 'xds: generating resources failed; keeping the previous set');
       return false;
     }
-    const encoded = encodeSet(set);
-    const inconsistent = consistencyProblems(set);
+    const { encoded, inconsistent } = encodeAndCheck(set);
     const problems = [...encoded.errors, ...inconsistent];
     this.deps.status.problems(this.connectionId, problems);
     if (problems.length > 0) this.deps.log.warn({ proxy: proxy.id, problems }, 'xds: problems in generated resources');

@@ -10,7 +10,7 @@ import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { describeError } from '../../errors.ts';
 import type { DiscoveryRequestMsg, DiscoveryResponseMsg } from '../../xds/ads-wire.ts';
-import { pushOrder, shortTypeName, versionOf, type EncodedResource } from './resources.ts';
+import { pushOrder, shortTypeName, versionOf, versionOfAll, type EncodedResource } from './resources.ts';
 import { ProxySession, type SessionDeps } from './session.ts';
 import { WarmingGate } from './warming.ts';
 import { TypeUrl } from '../../xds/types.ts';
@@ -22,6 +22,8 @@ interface TypeState {
   nonce: string | undefined;
   /** The last response of this type was ACKed or NACKed. */
   answered: boolean;
+  /** Memo of the last named selection: resources map + names -> chosen + version (an ACK re-checks it). */
+  memo?: { all: ReadonlyMap<string, EncodedResource>; names: Set<string>; chosen: EncodedResource[]; version: string };
 }
 
 /** A live stream as the server tracks it. */
@@ -70,16 +72,26 @@ export function serveSotw(
   };
 
   function send(typeUrl: string, st: TypeState, force: boolean): boolean {
+    // Every ACK re-checks whether content moved on: versions are memoized (per shared type map for
+    // wildcard, per names set here) so that check costs no hashing of thousands of resources.
     const all = session.resourcesOf(typeUrl);
-    const chosen: EncodedResource[] = [];
-    if (st.wildcard) chosen.push(...all.values());
-    else {
+    let chosen: EncodedResource[];
+    let version: string;
+    if (st.wildcard) {
+      version = versionOfAll(all);
+      if (!force && version === st.version) return false;
+      chosen = [...all.values()];
+    } else if (st.memo !== undefined && st.memo.all === all && st.memo.names === st.names) {
+      ({ chosen, version } = st.memo);
+    } else {
+      chosen = [];
       for (const n of st.names) {
         const r = all.get(n);
         if (r !== undefined) chosen.push(r);
       }
+      version = versionOf(chosen);
+      st.memo = { all, names: st.names, chosen, version };
     }
-    const version = versionOf(chosen);
     if (!force && version === st.version) return false;
     const nonce = session.nextNonce();
     st.version = version;
@@ -124,7 +136,7 @@ export function serveSotw(
     const named = new Set(names.filter((n) => n !== '*'));
     const namesChanged = wildcard !== st.wildcard || named.size !== st.names.size || [...named].some((n) => !st.names.has(n));
     st.wildcard = wildcard;
-    st.names = named;
+    if (namesChanged) st.names = named; // keep the identity when unchanged: send()'s memo keys on it
     if (namesChanged || first) deps.status.subscribed(session.connectionId, typeUrl, wildcard ? undefined : [...named]);
 
     // A type not seen on this stream is a new subscription even if the client carried a nonce
