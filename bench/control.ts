@@ -1,0 +1,245 @@
+/**
+ * Control-plane benchmark (`npm run bench:control [-- --quick]`). For each mesh size (default
+ * 1,000 and 10,000 services, 3 endpoints each, a DestinationRule + VirtualService for every 10th):
+ *   1. translate: time to build the full config of one sidecar (in-process, warm, median of runs);
+ *   2. starts `trellis control` as a child on that directory and connects the simulated ADS
+ *      clients (bench/control-clients.ts processes, SotW, ACKing like Envoy);
+ *   3. several times: rewrites one VirtualService file and measures, from the write, until every
+ *      client has ACKed the new RDS version (p50/p99 over changes; also per-client ACK latency);
+ *   4. the control plane's RSS (from /proc) with all clients connected.
+ * Prints a table and writes bench/results/<date>-control.json. Options: --quick (fewer changes,
+ * 100 clients at 10,000 services), --services 1000,10000, --clients N, --changes N,
+ * --namespaces K (client sidecars spread over K namespaces = K distinct translations),
+ * --procs P (client processes), --cpu-prof (profile the control plane into bench/results/prof).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { changeFile, Namespaces, writeMesh } from './control-config.ts';
+
+const root = join(import.meta.dirname, '..');
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    services: { type: 'string' },
+    clients: { type: 'string' },
+    changes: { type: 'string' },
+    namespaces: { type: 'string', default: '1' },
+    procs: { type: 'string' },
+    'cpu-prof': { type: 'boolean', default: false },
+    out: { type: 'string' },
+  },
+});
+const quick = values.quick === true;
+const sizes = (values.services ?? '1000,10000').split(',').map(Number);
+const changes = Number(values.changes ?? (quick ? 5 : 10));
+const nsCount = Math.min(Number(values.namespaces), Namespaces);
+
+function clientsFor(services: number): number {
+  if (values.clients !== undefined) return Number(values.clients);
+  return services >= 10_000 && quick ? 100 : 1000;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pct = (xs: number[], p: number) => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+};
+
+function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+function hwmMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** In-process: load the mesh like the control plane does and time translate() for one sidecar. */
+async function timeTranslate(dir: string): Promise<{ coldMs: number; warmMedianMs: number; resources: Record<string, number>; loadMs: number }> {
+  const { startControlPlane } = await import('../src/control/control-plane.ts');
+  const { translate } = await import('../src/control/translate/index.ts');
+  const { proxyNodeFromXds } = await import('../src/control/proxy-node.ts');
+  const t0 = performance.now();
+  const cp = await startControlPlane({ configPaths: [dir], xdsPort: 0, debugPort: 0 });
+  const loadMs = performance.now() - t0;
+  try {
+    const node = proxyNodeFromXds({ id: 'sidecar~10.0.0.1~probe.ns-0~ns-0.svc.cluster.local', metadata: { NAMESPACE: 'ns-0' } });
+    let t = performance.now();
+    const set = translate(cp.snapshot(), node);
+    const coldMs = performance.now() - t;
+    const runs: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      t = performance.now();
+      translate(cp.snapshot(), node);
+      runs.push(performance.now() - t);
+    }
+    const resources: Record<string, number> = {};
+    for (const [type, m] of set) resources[type.slice(type.lastIndexOf('.') + 1)] = m.size;
+    return { coldMs, warmMedianMs: pct(runs, 50), resources, loadMs };
+  } finally {
+    await cp.close();
+  }
+}
+
+interface ClientProc {
+  child: ChildProcess;
+  ready: Promise<void>;
+}
+
+interface Run {
+  services: number;
+  clients: number;
+  namespaces: number;
+  translate: Awaited<ReturnType<typeof timeTranslate>>;
+  controlStartMs: number;
+  connectAllAckedMs: number;
+  changeToAllAckedMs: number[];
+  allAcked: { p50: number; p99: number; max: number };
+  perClientAck: { p50: number; p99: number };
+  rssMb: { idle: number; connected: number; afterChanges: number; peak: number };
+}
+
+async function runSize(services: number): Promise<Run> {
+  const clients = clientsFor(services);
+  const dir = mkdtempSync(join(tmpdir(), `trellis-bench-${services}-`));
+  const work = mkdtempSync(join(tmpdir(), 'trellis-bench-work-'));
+  const children: ChildProcess[] = [];
+  try {
+    writeMesh(dir, services);
+    process.stderr.write(`[${services} services] translate...\n`);
+    const tr = await timeTranslate(dir);
+
+    process.stderr.write(`[${services} services] starting trellis control...\n`);
+    const ready = join(work, 'ready.json');
+    const args = [];
+    if (values['cpu-prof']) {
+      const profDir = join(root, 'bench/results/prof');
+      mkdirSync(profDir, { recursive: true });
+      args.push('--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=control-${services}.cpuprofile`);
+    }
+    const t0 = performance.now();
+    const control = spawn(process.execPath, [...args, join(root, 'bin/trellis.js'), 'control', '--config', dir, '--xds-port', '0', '--debug-port', '0', '--ready-file', ready, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    children.push(control);
+    let controlErr = '';
+    control.stderr?.on('data', (d: Buffer) => (controlErr = (controlErr + d.toString()).slice(-20_000)));
+    const deadline = Date.now() + 300_000;
+    while (!existsSync(ready)) {
+      if (control.exitCode !== null || Date.now() > deadline) throw new Error(`trellis control did not start:\n${controlErr}`);
+      await sleep(50);
+    }
+    const controlStartMs = performance.now() - t0;
+    const { xds } = JSON.parse(readFileSync(ready, 'utf8')) as { xds: number };
+    const idle = rssMb(control.pid!);
+
+    // Per stream: latest RDS version acked and when.
+    const latest = new Map<string, { version: string; t: number; count: number }>();
+    const procs = Number(values.procs ?? Math.max(1, Math.min(4, Math.ceil(clients / 250))));
+    const per = Math.ceil(clients / procs);
+    const cps: ClientProc[] = [];
+    const tc = performance.now();
+    for (let p = 0; p < procs; p++) {
+      const n = Math.min(per, clients - p * per);
+      if (n <= 0) break;
+      const child = spawn(process.execPath, [join(root, 'bench/control-clients.ts'), '--xds', `127.0.0.1:${xds}`, '--streams', String(n), '--channels', String(Math.max(1, Math.ceil(n / 50))), '--proc', String(p), '--namespaces', String(nsCount)], { stdio: ['pipe', 'pipe', 'inherit'] });
+      children.push(child);
+      const readyP = new Promise<void>((resolve, reject) => {
+        child.once('exit', (code) => reject(new Error(`client process ${p} exited ${code}`)));
+        createInterface({ input: child.stdout! }).on('line', (line) => {
+          const msg = JSON.parse(line) as { ev: string; acks?: [number, string, string, number][] };
+          if (msg.ev === 'ready') resolve();
+          else if (msg.ev === 'acks') {
+            for (const [s, type, version, t] of msg.acks!) {
+              if (type !== 'RDS') continue;
+              const key = `${p}/${s}`;
+              const prev = latest.get(key);
+              latest.set(key, { version, t, count: (prev?.count ?? 0) + 1 });
+            }
+          }
+        });
+      });
+      cps.push({ child, ready: readyP });
+    }
+    await Promise.race([Promise.all(cps.map((c) => c.ready)), sleep(600_000).then(() => Promise.reject(new Error('clients not ready in 10 min')))]);
+    const connectAllAckedMs = performance.now() - tc;
+    await sleep(1000);
+    const connected = rssMb(control.pid!);
+    process.stderr.write(`[${services} services] ${clients} clients connected and ACKed in ${connectAllAckedMs.toFixed(0)} ms; RSS ${connected.toFixed(0)} MB\n`);
+
+    const allAckedMs: number[] = [];
+    const perClient: number[] = [];
+    for (let c = 0; c < changes; c++) {
+      const before = new Map([...latest].map(([k, v]) => [k, v.version]));
+      const weight = c % 2 === 0 ? 70 : 80;
+      const wall = Date.now();
+      changeFile(dir, services, weight);
+      const end = Date.now() + 120_000;
+      for (;;) {
+        const vals = [...latest.values()];
+        const versions = new Set(vals.map((v) => v.version));
+        const allNew = latest.size === clients && vals.length === clients && [...latest].every(([k, v]) => v.version !== before.get(k) && v.t >= wall);
+        if (allNew && versions.size === 1) break;
+        if (Date.now() > end) throw new Error(`change ${c}: not all clients ACKed within 120 s (${[...latest].filter(([k, v]) => v.version !== before.get(k)).length}/${clients})`);
+        await sleep(10);
+      }
+      const times = [...latest.values()].map((v) => v.t - wall);
+      allAckedMs.push(Math.max(...times));
+      perClient.push(...times);
+      process.stderr.write(`  change ${c + 1}/${changes}: all ${clients} ACKed after ${Math.max(...times)} ms (median client ${pct(times, 50)} ms)\n`);
+      await sleep(500);
+    }
+    const afterChanges = rssMb(control.pid!);
+    const peak = hwmMb(control.pid!);
+    for (const c of cps) c.child.stdin?.end();
+    control.kill('SIGINT');
+    await new Promise((r) => control.once('exit', r));
+    return {
+      services,
+      clients,
+      namespaces: nsCount,
+      translate: tr,
+      controlStartMs,
+      connectAllAckedMs,
+      changeToAllAckedMs: allAckedMs,
+      allAcked: { p50: pct(allAckedMs, 50), p99: pct(allAckedMs, 99), max: Math.max(...allAckedMs) },
+      perClientAck: { p50: pct(perClient, 50), p99: pct(perClient, 99) },
+      rssMb: { idle, connected, afterChanges, peak },
+    };
+  } finally {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+const runs: Run[] = [];
+for (const n of sizes) runs.push(await runSize(n));
+
+const f = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
+const lines = [
+  `control-plane benchmark (${quick ? 'quick' : 'full'}; ${cpus().length} CPUs, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version})`,
+  '',
+  '| services | clients | translate 1 proxy (warm / cold ms) | control start ms | connect+all ACKed ms | change->all ACKed p50 / p99 / max ms | per-client ACK p50 / p99 ms | RSS connected / peak MB |',
+  '|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ...runs.map((r) => `| ${r.services} | ${r.clients} | ${r.translate.warmMedianMs.toFixed(1)} / ${f(r.translate.coldMs)} | ${f(r.controlStartMs)} | ${f(r.connectAllAckedMs)} | ${f(r.allAcked.p50)} / ${f(r.allAcked.p99)} / ${f(r.allAcked.max)} | ${f(r.perClientAck.p50)} / ${f(r.perClientAck.p99)} | ${f(r.rssMb.connected)} / ${f(r.rssMb.peak)} |`),
+  '',
+  ...runs.map((r) => `${r.services} services: one sidecar gets ${Object.entries(r.translate.resources).map(([k, v]) => `${v} ${k}`).join(', ')}`),
+];
+process.stdout.write(lines.join('\n') + '\n');
+const targets = runs.map((r) => ({
+  services: r.services,
+  clients: r.clients,
+  changeP99Under1s: r.clients >= 1000 ? r.allAcked.p99 < 1000 : undefined,
+  rssUnder1GB: r.services >= 10_000 ? r.rssMb.peak < 1024 : undefined,
+}));
+process.stdout.write(`targets: ${JSON.stringify(targets)}\n`);
+const date = new Date().toISOString().slice(0, 10);
+const out = values.out ?? join(root, 'bench/results', `${date}-control.json`);
+mkdirSync(join(root, 'bench/results'), { recursive: true });
+writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), quick, cpus: cpus().length, node: process.version, command: `node bench/control.ts ${process.argv.slice(2).join(' ')}`.trim(), runs, targets }, null, 2) + '\n');
+process.stdout.write(`wrote ${out}\n`);
