@@ -301,7 +301,9 @@ function ruleRoute(inputs: RouteInputs, route: AnyRoute, rule: RouteRuleSpec<unk
   const policy = retry
     ? retryPolicy({
         attempts: retry.attempts ?? 2,
-        retryOn: 'connect-failure,refused-stream,unavailable,cancelled',
+        // Gateway API: implementations SHOULD retry connection errors (disconnect, reset, timeout,
+        // TCP failure) when a retry stanza is set (conformance HTTPRouteRetryConnectionError).
+        retryOn: 'connect-failure,reset,refused-stream,unavailable,cancelled',
         retriableStatusCodes: retry.codes ?? [],
         perTryTimeout: perTry,
         backoffBase: toDuration(retry.backoff),

@@ -266,3 +266,21 @@ test('gateway domains: host and host:*, but a wildcard host alone (Envoy allows 
   assert.deepEqual(gatewayDomains('bar.com'), ['bar.com', 'bar.com:*']);
   assert.deepEqual(gatewayDomains('*.bar.com'), ['*.bar.com']);
 });
+
+test('Gateway API retry stanza retries connection resets too', () => {
+  const inputs = inputsFromYaml(`${gwYaml}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: ns}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+    - retry: {attempts: 3}
+      backendRefs: [{name: a, port: 80}]
+`);
+  const rc = buildGatewayApiRoute(inputs, 'http.80', inputs.gateways[0], 80);
+  const on = String(JSON.stringify(rc).match(/"retry_on":"([^"]*)"/)?.[1]);
+  assert.ok(on.split(',').includes('reset'), on);
+  assert.ok(on.split(',').includes('connect-failure'), on);
+});
