@@ -6,6 +6,7 @@
  * back as `error`.
  */
 import http from 'node:http';
+import https from 'node:https';
 import http2 from 'node:http2';
 import { decodeEchoResponse, encodeEchoRequest, grpcFrame, grpcUnframe } from '../../src/samples/grpc-echo-codec.ts';
 
@@ -39,10 +40,26 @@ export interface HttpRequestSpec {
   host?: string;
   headers: Record<string, string>;
   h2c?: boolean;
+  /** TLS to the listener: SNI and the only trusted root. */
+  tls?: { servername?: string; ca: string };
   timeoutMs?: number;
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+
+/**
+ * Go's crypto/tls host check (what upstream's client uses): exact SAN, or `*.rest` matching one
+ * leftmost label. Node refuses `*.org`-style SANs, which the corpus certificate relies on.
+ */
+function goStyleIdentity(host: string, cert: { subjectaltname?: string }): Error | undefined {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  const sans = (cert.subjectaltname ?? '').split(',').map((x) => x.trim()).filter((x) => x.startsWith('DNS:')).map((x) => x.slice(4).toLowerCase());
+  for (const san of sans) {
+    if (san === h) return undefined;
+    if (san.startsWith('*.') && h.includes('.') && h.slice(h.indexOf('.') + 1) === san.slice(2)) return undefined;
+  }
+  return new Error(`certificate is not valid for ${host} (SANs ${sans.join(', ')})`);
+}
 
 function headerRecord(h: http.IncomingHttpHeaders | http2.IncomingHttpHeaders): Record<string, string[]> {
   const out: Record<string, string[]> = {};
@@ -77,11 +94,17 @@ export function sendHttp(spec: HttpRequestSpec): Promise<Reply> {
   return spec.h2c ? sendH2c(spec) : sendH1(spec);
 }
 
+/** HTTP/2 over TLS (ALPN h2). */
+export function sendH2(spec: HttpRequestSpec): Promise<Reply> {
+  return sendH2c(spec);
+}
+
 function sendH1(spec: HttpRequestSpec): Promise<Reply> {
   return new Promise((resolve) => {
     const headers: Record<string, string> = { ...spec.headers };
     if (!Object.keys(headers).some((k) => k.toLowerCase() === 'host')) headers.host = spec.host ?? `127.0.0.1:${spec.port}`;
-    const req = http.request({ host: '127.0.0.1', port: spec.port, method: spec.method, path: spec.path, headers, agent, setHost: false }, (res) => {
+    const opts = { host: '127.0.0.1', port: spec.port, method: spec.method, path: spec.path, headers, setHost: false };
+    const onRes = (res: http.IncomingMessage) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -89,7 +112,10 @@ function sendH1(spec: HttpRequestSpec): Promise<Reply> {
         resolve({ status: res.statusCode ?? 0, headers: headerRecord(res.headers), echo: parseEcho(body) });
       });
       res.on('error', (err) => resolve({ status: 0, headers: {}, error: err.message }));
-    });
+    };
+    const req = spec.tls
+      ? https.request({ ...opts, agent: false, servername: spec.tls.servername ?? '', ca: spec.tls.ca, checkServerIdentity: goStyleIdentity }, onRes)
+      : http.request({ ...opts, agent }, onRes);
     req.setTimeout(spec.timeoutMs ?? 10_000, () => req.destroy(new Error('timeout')));
     req.on('error', (err) => resolve({ status: 0, headers: {}, error: err.message }));
     req.end();
@@ -97,13 +123,16 @@ function sendH1(spec: HttpRequestSpec): Promise<Reply> {
 }
 
 function h2Request(
-  port: number,
+  port: number | { port: number; tls?: { servername?: string; ca: string } },
   headers: http2.OutgoingHttpHeaders,
   body: Buffer | undefined,
   timeoutMs: number,
 ): Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: Buffer; error?: string }> {
   return new Promise((resolve) => {
-    const session = http2.connect(`http://127.0.0.1:${port}`);
+    const target = typeof port === 'number' ? { port } : port;
+    const session = target.tls
+      ? http2.connect(`https://127.0.0.1:${target.port}`, { servername: target.tls.servername ?? '', ca: target.tls.ca, checkServerIdentity: goStyleIdentity })
+      : http2.connect(`http://127.0.0.1:${target.port}`);
     let done = false;
     const finish = (v: { headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: Buffer; error?: string }) => {
       if (done) return;
@@ -134,7 +163,7 @@ async function sendH2c(spec: HttpRequestSpec): Promise<Reply> {
     if (k.toLowerCase() === 'host') headers[':authority'] = v;
     else headers[k.toLowerCase()] = v;
   }
-  const r = await h2Request(spec.port, headers, undefined, spec.timeoutMs ?? 10_000);
+  const r = await h2Request({ port: spec.port, tls: spec.tls }, headers, undefined, spec.timeoutMs ?? 10_000);
   if (r.error !== undefined && r.headers[':status'] === undefined) return { status: 0, headers: {}, error: r.error };
   return { status: Number(r.headers[':status'] ?? 0), headers: headerRecord(r.headers), echo: parseEcho(r.body.toString('utf8')) };
 }

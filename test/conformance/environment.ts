@@ -76,6 +76,8 @@ export class Environment {
   /** Pod name -> the port its echo process listens on. */
   readonly echoPorts = new Map<string, number>();
   readonly children: Child[] = [];
+  /** The gateway-conformance-infra/tls-validity-checks-certificate pair (gateway profile). */
+  tls: { cert: string; key: string } | undefined;
   #control: Child | undefined;
   #generation = 0;
   #log: (msg: string) => void;
@@ -145,7 +147,18 @@ export class Environment {
     } else {
       for (const pod of this.pods) baseObjs.push(...endpointObjects(pod, this.services, () => echoPorts.get(pod.name)));
     }
-    const { mkdirSync } = await import('node:fs');
+    const { mkdirSync, readFileSync } = await import('node:fs');
+    if (this.profile === 'gateway') {
+      // The Secret the upstream suite creates at run time: self-signed, SANs *, *.org, *.wildcard.org.
+      const { execFileSync } = await import('node:child_process');
+      const key = join(this.dir, 'tls.key');
+      const cert = join(this.dir, 'tls.crt');
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=gateway-conformance',
+        '-addext', 'subjectAltName=DNS:*,DNS:*.org,DNS:*.wildcard.org'], { stdio: 'ignore' });
+      this.tls = { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
+      baseObjs.push({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'tls-validity-checks-certificate', namespace: 'gateway-conformance-infra' }, type: 'kubernetes.io/tls',
+        stringData: { 'tls.crt': this.tls.cert, 'tls.key': this.tls.key } });
+    }
     mkdirSync(this.configDir, { recursive: true });
     mkdirSync(join(this.dir, 'staging'), { recursive: true });
     this.#writeConfig('00-base.yaml', toYaml(baseObjs));

@@ -31,9 +31,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Why the runner cannot run a case at all, or undefined. */
 export function skipReason(c: CaseFile): string | undefined {
   const reqs = c.cases.map((rc) => rc.request);
-  if (reqs.some((r) => r.scheme === 'https' || r.protocol === 'HTTPS' || r.protocol === 'H2')) {
-    return 'HTTPS listeners: the runner provides no Secret/SDS certificate (kubernetes-gateway://) to the gateway proxy';
-  }
   if (c.websocket !== undefined) return 'WebSocket exchange: the echo backend serves no /ws echo endpoint';
   if (reqs.some((r) => JSON.stringify(r).includes('-pod-ip}'))) return 'needs pod IPs (transparent capture by destination IP); explicit-capture sidecars route by port and Host';
   return undefined;
@@ -172,7 +169,10 @@ export class CaseRunner {
       const reply = await sendGrpc({ port: t.port, service: req.service ?? '', method: req.method ?? 'Echo', authority: req.authority ?? t.address, metadata: req.metadata ?? {} });
       return { sent, reply };
     }
-    const reply = await sendHttp({ port: t.port, method: sent.method, path: sent.path, host: sent.host ?? t.address, headers: sent.headers, h2c: req.protocol === 'H2C_PRIOR_KNOWLEDGE' });
+    const secure = req.scheme === 'https' || req.protocol === 'HTTPS' || req.protocol === 'H2';
+    if (secure && this.env.tls === undefined) return 'HTTPS request but the runner has no certificate';
+    const tls = secure ? { servername: req.sni, ca: this.env.tls!.cert } : undefined;
+    const reply = await sendHttp({ port: t.port, method: sent.method, path: sent.path, host: sent.host ?? t.address, headers: sent.headers, h2c: req.protocol === 'H2C_PRIOR_KNOWLEDGE' || req.protocol === 'H2', tls });
     return { sent, reply };
   }
 
