@@ -44,6 +44,16 @@ function subsetsOf(rule: IndexedDestinationRule | undefined): { name: string; la
     .map((s) => ({ name: s.name!, labels: { ...(s.labels ?? {}) } }));
 }
 
+/**
+ * A headless Kubernetes Service (`clusterIP: None`) is reached through the original destination
+ * only where there is one: a transparent-capture sidecar. Gateways and explicit-capture sidecars
+ * have no original destination to go to, so they load-balance over the Service's endpoints (EDS),
+ * which is also how Gateway API implementations route to headless backends.
+ */
+export function headlessViaEds(svc: ServiceInfo, proxy: ProxyNode): boolean {
+  return svc.resolution === 'NONE' && svc.origin.startsWith('core/Service:') && !(proxy.kind === 'sidecar' && proxy.captureMode === 'transparent');
+}
+
 /** Plans the outbound clusters of a scope (deterministic order: services, ports, '' then subsets). */
 export function planOutboundClusters(snapshot: MeshSnapshot, proxy: ProxyNode, scope: ProxyScope): OutboundCluster[] {
   const out: OutboundCluster[] = [];
@@ -51,7 +61,7 @@ export function planOutboundClusters(snapshot: MeshSnapshot, proxy: ProxyNode, s
     const rule = ruleFor(snapshot, svc.hostname, proxy.namespace);
     for (const port of svc.ports) {
       if (port.protocol === 'UDP' || port.port <= 0) continue;
-      const eds = svc.resolution === 'STATIC';
+      const eds = svc.resolution === 'STATIC' || headlessViaEds(svc, proxy);
       out.push({ name: outboundClusterName(port.port, '', svc.hostname), service: svc, port, subset: '', labels: {}, policy: effectivePolicy(rule, port.port, ''), eds });
       for (const s of subsetsOf(rule)) {
         out.push({
@@ -86,7 +96,7 @@ export function outboundCluster(snapshot: MeshSnapshot, c: OutboundCluster): Jso
   const cluster: Json = { name: c.name };
   const fields = policyFields(c.policy, c.port.protocol);
   const passthroughLb = c.policy.loadBalancer?.simple === 'PASSTHROUGH';
-  if (svc.resolution === 'NONE' || passthroughLb) {
+  if ((svc.resolution === 'NONE' && !c.eds) || passthroughLb) {
     Object.assign(cluster, { type: 'ORIGINAL_DST', ...fields, lb_policy: 'CLUSTER_PROVIDED' });
     delete cluster.ring_hash_lb_config;
     delete cluster.maglev_lb_config;

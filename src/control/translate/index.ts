@@ -44,7 +44,7 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): XdsResource
   const plan = planOutboundClusters(snapshot, proxy, scope);
   const clusters: XdsJson[] = plan.map((c) => (proxyless ? proxylessCluster(outboundCluster(snapshot, c)) : outboundCluster(snapshot, c)));
   const locality = proxyLocality(proxy);
-  const assignments: XdsJson[] = plan.filter((c) => c.eds && c.service.resolution === 'STATIC' && c.policy.loadBalancer?.simple !== 'PASSTHROUGH').map((c) => loadAssignment(snapshot, c, locality));
+  const assignments: XdsJson[] = plan.filter((c) => c.eds && c.policy.loadBalancer?.simple !== 'PASSTHROUGH').map((c) => loadAssignment(snapshot, c, locality));
   const inbound = proxy.kind === 'sidecar' && !proxyless ? inboundPorts(snapshot, proxy, scope) : [];
   if (!proxyless) {
     clusters.push(...catchAllClusters());
