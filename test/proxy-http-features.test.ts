@@ -239,3 +239,26 @@ test('CORS: preflight from an allowed origin is answered locally; others are for
   const noOrigin = await request1(proxy.port);
   assert.equal(noOrigin.headers['access-control-allow-origin'], undefined);
 });
+
+test('CORS: wildcard methods/headers echo the request; forward_not_matching_preflights false answers other origins locally', async (t) => {
+  let upstreamHits = 0;
+  const be = await startBackend((_req, res) => { upstreamHits++; res.end('ok'); });
+  const cm = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });
+  const proxy = await startProxy({
+    clusterManager: cm,
+    config: hcmConfig({ virtual_hosts: [{
+      name: 'vh', domains: ['*'],
+      typed_per_filter_config: { 'envoy.filters.http.cors': { '@type': CORS_POLICY, allow_origin_string_match: [{ exact: 'https://app.example' }], allow_methods: '*', allow_headers: '*', expose_headers: 'x-exposed', allow_credentials: true, forward_not_matching_preflights: false } },
+      routes: [{ match: { prefix: '/' }, route: { cluster: 'a' } }],
+    }] }, [{ name: 'envoy.filters.http.cors', typed_config: { '@type': CORS } }]),
+  });
+  t.after(async () => { await proxy.close(); await be.close(); cm.close(); });
+  const pre = await request1(proxy.port, { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'PUT', 'access-control-request-headers': 'x-a, x-b' } });
+  assert.equal(pre.headers['access-control-allow-methods'], 'PUT');
+  assert.equal(pre.headers['access-control-allow-headers'], 'x-a, x-b');
+  assert.equal(pre.headers['access-control-expose-headers'], 'x-exposed');
+  const other = await request1(proxy.port, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+  assert.equal(other.status, 200);
+  assert.equal(other.headers['access-control-allow-origin'], undefined);
+  assert.equal(upstreamHits, 0);
+});

@@ -39,6 +39,10 @@ export function compileCorsPolicy(o: Json, path: string): CorsPolicy {
   });
 }
 
+function headerText(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
 /** Registration of the CORS filter. */
 export const corsFilter: FilterRegistration = {
   name: 'envoy.filters.http.cors',
@@ -60,13 +64,26 @@ export const corsFilter: FilterRegistration = {
             if (!origin) return 'continue';
             const allowed = policy.allowOrigin.some((m) => m(origin));
             const preflight = s.method === 'OPTIONS' && s.headers['access-control-request-method'] !== undefined;
-            if (!allowed) return 'continue';
+            if (!allowed) {
+              if (!preflight || policy.forwardNotMatchingPreflights) return 'continue';
+              // forward_not_matching_preflights: false -> answer it here, granting nothing.
+              s.info.responseCodeDetails = 'cors_response';
+              s.writeHeaders(200, { 'content-length': '0' });
+              s.endResponse();
+              return 'stop';
+            }
             allowedOrigin = origin;
             if (!preflight) return 'continue';
             const h: Record<string, string> = { 'access-control-allow-origin': origin };
             if (policy.allowCredentials) h['access-control-allow-credentials'] = 'true';
-            if (policy.allowMethods) h['access-control-allow-methods'] = policy.allowMethods;
-            if (policy.allowHeaders) h['access-control-allow-headers'] = policy.allowHeaders;
+            // A `*` grants whatever was asked for; echoing it works with credentials too, where
+            // browsers take `*` literally (Gateway API CORS semantics).
+            const reqMethod = headerText(s.headers['access-control-request-method']);
+            const reqHeaders = headerText(s.headers['access-control-request-headers']);
+            if (policy.allowMethods) h['access-control-allow-methods'] = policy.allowMethods.trim() === '*' && reqMethod ? reqMethod : policy.allowMethods;
+            if (policy.allowHeaders) h['access-control-allow-headers'] = policy.allowHeaders.trim() === '*' && reqHeaders ? reqHeaders : policy.allowHeaders;
+            // Not in Envoy's preflight answer; harmless for browsers and expected by Gateway API conformance.
+            if (policy.exposeHeaders) h['access-control-expose-headers'] = policy.exposeHeaders;
             if (policy.maxAge) h['access-control-max-age'] = policy.maxAge;
             if (policy.allowPrivateNetworkAccess && s.headers['access-control-request-private-network'] === 'true') h['access-control-allow-private-network'] = 'true';
             s.info.responseCodeDetails = 'cors_response';

@@ -145,6 +145,8 @@ export interface CorsOptions {
   readonly exposeHeaders?: readonly string[];
   readonly maxAgeSeconds?: number;
   readonly allowCredentials?: boolean;
+  /** Answer preflights from origins that are not allowed instead of passing them on (Envoy default: pass on). */
+  forwardNotMatchingPreflights?: boolean;
 }
 
 /** `envoy.extensions.filters.http.cors.v3.CorsPolicy` for typed_per_filter_config. */
@@ -158,6 +160,7 @@ export function corsConfig(c: CorsOptions): XdsJson {
   if (c.exposeHeaders?.length) out.expose_headers = c.exposeHeaders.join(',');
   if (c.maxAgeSeconds !== undefined) out.max_age = String(Math.floor(c.maxAgeSeconds));
   if (c.allowCredentials !== undefined) out.allow_credentials = c.allowCredentials;
+  if (c.forwardNotMatchingPreflights !== undefined) out.forward_not_matching_preflights = c.forwardNotMatchingPreflights;
   out.filter_enabled = { default_value: { numerator: 100, denominator: 'HUNDRED' } };
   return out;
 }

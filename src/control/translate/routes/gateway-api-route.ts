@@ -252,6 +252,8 @@ function ruleRoute(inputs: RouteInputs, route: AnyRoute, rule: RouteRuleSpec<unk
         exposeHeaders: c.exposeHeaders,
         maxAgeSeconds: c.maxAge,
         allowCredentials: c.allowCredentials,
+        // Gateway API: the gateway answers every preflight itself (conformance HTTPRouteCORS).
+        forwardNotMatchingPreflights: false,
       });
     }
   }
