@@ -138,5 +138,51 @@ export function buildGatewayApiRoute(
   for (const [host, entry] of perHost) {
     vhosts.set(host, { name: vhostName(host, port), domains: gatewayDomains(host), routes: sortGatewayApiRoutes(entry.ranked), include_request_attempt_count: true });
   }
+  addMisdirectedHosts(vhosts, gateway, port, listeners);
   return routeConfig(routeName, vhosts, port);
+}
+
+/** `*.foo.com` covers `a.foo.com` (one or more labels) but not `foo.com`. */
+function wildcardCovers(wildcard: string, host: string): boolean {
+  return wildcard.startsWith('*.') && host.endsWith(wildcard.slice(1)) && host.length > wildcard.length - 1;
+}
+
+function misdirected(domain: string, port: number): Json {
+  return {
+    name: `misdirected_${domain}:${port}`,
+    domains: gatewayDomains(domain),
+    routes: [{ name: 'misdirected', match: { prefix: '/' }, direct_response: { status: 421, body: { inline_string: 'Misdirected Request' } } }],
+  };
+}
+
+/**
+ * HTTPS listeners sharing a port are told apart by SNI, and a connection's requests must stay
+ * within the listener its SNI chose: a Host that another listener on the port owns (matches more
+ * specifically) gets 421 Misdirected Request (RFC 9110 section 15.5.20; Gateway API
+ * GatewayHTTPSListenerDetectMisdirectedRequests), as does, on a listener with a hostname, any
+ * Host outside it. Domains the listener's own routes use are never overridden.
+ */
+function addMisdirectedHosts(vhosts: Map<string, Json>, gateway: GatewayResource, port: number, own: ReadonlySet<string>): void {
+  const https = (gateway.spec.listeners ?? []).filter((l) => l.port === port && l.protocol === 'HTTPS');
+  const mine = https.filter((l) => own.has(l.name));
+  const others = https.filter((l) => !own.has(l.name));
+  if (mine.length === 0 || others.length === 0 || mine.length !== own.size) return;
+  const used = new Set<string>();
+  for (const v of vhosts.values()) for (const d of (v.domains as string[]) ?? []) used.add(d);
+  const add = (domain: string) => {
+    if (used.has(domain)) return;
+    vhosts.set(`~misdirected:${domain}`, misdirected(domain, port));
+    for (const d of gatewayDomains(domain)) used.add(d);
+  };
+  const myHosts = mine.map((l) => l.hostname);
+  const catchAll = myHosts.some((h) => h === undefined || h === '*');
+  for (const o of others) {
+    const h = o.hostname;
+    if (h === undefined || h === '*') continue;
+    // Another listener owns `h` unless one of ours names it too. Outside our hostnames the `*`
+    // entry below answers; inside one of our wildcards (more specific) it needs its own entry.
+    if (myHosts.includes(h)) continue;
+    if (catchAll || myHosts.some((m) => m !== undefined && wildcardCovers(m, h))) add(h);
+  }
+  if (!catchAll) add('*');
 }

@@ -284,3 +284,45 @@ spec:
   assert.ok(on.split(',').includes('reset'), on);
   assert.ok(on.split(',').includes('connect-failure'), on);
 });
+
+test('HTTPS listeners sharing a port: a Host another listener owns is misdirected (421)', () => {
+  const inputs = inputsFromYaml(`apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: ns}
+spec:
+  gatewayClassName: trellis
+  listeners:
+  - {name: any, port: 443, protocol: HTTPS, tls: {certificateRefs: [{name: c}]}}
+  - {name: second, port: 443, protocol: HTTPS, hostname: second.org, tls: {certificateRefs: [{name: c}]}}
+  - {name: wild, port: 443, protocol: HTTPS, hostname: "*.wild.org", tls: {certificateRefs: [{name: c}]}}
+  - {name: fourth, port: 443, protocol: HTTPS, hostname: four.wild.org, tls: {certificateRefs: [{name: c}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: a, namespace: ns}
+spec: {ports: [{port: 80}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: ns}
+spec:
+  parentRefs: [{name: gw}]
+  rules: [{backendRefs: [{name: a, port: 80}]}]
+`);
+  const gw = inputs.gateways[0];
+  const status = (rc: ReturnType<typeof buildGatewayApiRoute>, host: string) => evaluate(rc, { host, path: '/' }).status ?? 200;
+  const any = buildGatewayApiRoute(inputs, 'https.443.any.gw.ns', gw, 443, ['any']);
+  assert.equal(status(any, 'example.org'), 200);
+  assert.equal(status(any, 'second.org'), 421);
+  assert.equal(status(any, 'x.wild.org'), 421);
+  const wild = buildGatewayApiRoute(inputs, 'https.443.wild.gw.ns', gw, 443, ['wild']);
+  assert.equal(status(wild, 'x.wild.org'), 200);
+  assert.equal(status(wild, 'four.wild.org'), 421);
+  assert.equal(status(wild, 'example.org'), 421);
+  const four = buildGatewayApiRoute(inputs, 'https.443.fourth.gw.ns', gw, 443, ['fourth']);
+  assert.equal(status(four, 'four.wild.org'), 200);
+  assert.equal(status(four, 'x.wild.org'), 421);
+  // Plain HTTP listeners never answer 421.
+  const http = buildGatewayApiRoute(inputs, 'http.443', gw, 443, ['any', 'second', 'wild', 'fourth']);
+  assert.notEqual(status(http, 'second.org'), 421);
+});
