@@ -117,3 +117,28 @@ test('gRPC echo answers Echo and EchoTwo, EchoThree is unimplemented', async () 
     await server.close();
   }
 });
+
+test('/ws echoes WebSocket text and binary messages (Node 24 WebSocket client)', async () => {
+  const server = await startEchoServer({ ...identity, log: () => {} });
+  try {
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`);
+    ws.binaryType = 'arraybuffer';
+    const messages: unknown[] = [];
+    await new Promise<void>((resolve, reject) => {
+      ws.onopen = () => ws.send('Websocket Support!');
+      ws.onerror = () => reject(new Error('websocket error'));
+      ws.onmessage = (ev) => {
+        messages.push(ev.data);
+        if (messages.length === 1) ws.send(new Uint8Array([1, 2, 3, 4, 5, 6, 7]));
+        else resolve();
+      };
+    });
+    ws.close();
+    assert.equal(messages[0], 'Websocket Support!');
+    assert.deepEqual([...new Uint8Array(messages[1] as ArrayBuffer)], [1, 2, 3, 4, 5, 6, 7]);
+    // A plain GET /ws without the upgrade is still an ordinary echo.
+    assert.equal((await fetch(`http://127.0.0.1:${server.port}/ws`)).status, 200);
+  } finally {
+    await server.close();
+  }
+});

@@ -6,6 +6,7 @@
  * service on the same port (HTTP/1.1, h2c, and TLS with ALPN when given a certificate).
  */
 import type http2 from 'node:http2';
+import { acceptWebSocketEcho } from './websocket-echo.ts';
 import { startDualServer, type AnyRequest, type AnyResponse, type DualServer } from './sniff-server.ts';
 import { encodeEchoResponse, grpcFrame, GrpcEchoService, type EchoAssertions } from './grpc-echo-codec.ts';
 
@@ -195,5 +196,16 @@ export async function startEchoServer(opts: EchoServerOptions): Promise<DualServ
       }
     }
   };
-  return startDualServer((req, res) => void handler(req, res), { host: opts.host, port: opts.port, tls: opts.tls });
+  return startDualServer((req, res) => void handler(req, res), {
+    host: opts.host,
+    port: opts.port,
+    tls: opts.tls,
+    onUpgrade: (req, socket, head) => {
+      if (req.url?.split('?')[0] === '/ws' && acceptWebSocketEcho(req, socket, head)) {
+        log(`Echoing back websocket connection made to ${req.url} to client (${req.socket.remoteAddress ?? ''})`);
+        return;
+      }
+      socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n');
+    },
+  });
 }

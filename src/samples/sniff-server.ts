@@ -33,11 +33,14 @@ export interface DualServerOptions {
   port?: number;
   /** PEM key and certificate: serve TLS (ALPN h2, http/1.1) instead of plaintext. */
   tls?: { key: string | Buffer; cert: string | Buffer };
+  /** HTTP/1.1 Upgrade requests (WebSocket); without it they are refused. */
+  onUpgrade?: (req: http.IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => void;
 }
 
 /** Starts a server answering HTTP/1.1 and h2c (or TLS h2/http1.1) on one port with `handler`. */
 export async function startDualServer(handler: Handler, opts: DualServerOptions = {}): Promise<DualServer> {
   const h1 = http.createServer({ keepAliveTimeout: 65_000 }, handler as NodeHandler);
+  if (opts.onUpgrade) h1.on('upgrade', opts.onUpgrade);
   const h2 = http2.createServer({}, handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
   const sockets = new Set<net.Socket>();
   const dispatch = (socket: net.Socket) => {

@@ -31,7 +31,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Why the runner cannot run a case at all, or undefined. */
 export function skipReason(c: CaseFile): string | undefined {
   const reqs = c.cases.map((rc) => rc.request);
-  if (c.websocket !== undefined) return 'WebSocket exchange: the echo backend serves no /ws echo endpoint';
   if (reqs.some((r) => JSON.stringify(r).includes('-pod-ip}'))) return 'needs pod IPs (transparent capture by destination IP); explicit-capture sidecars route by port and Host';
   return undefined;
 }
@@ -131,6 +130,10 @@ export class CaseRunner {
     await Promise.all(Array.from({ length: sequential ? 1 : Math.min(8, c.cases.length) }, worker));
     reasons.push(...caseReasons.filter((x) => x !== undefined));
 
+    if (reasons.length === 0 && c.websocket !== undefined) {
+      const ws = await untilConsistent(() => this.websocketAttempt(c));
+      if (ws !== undefined) reasons.push(`websocket: ${ws}`);
+    }
     if (reasons.length === 0 && c.weights !== undefined) {
       const w = await this.runWeights(c);
       if (w !== undefined) reasons.push(`weights: ${w}`);
@@ -141,7 +144,7 @@ export class CaseRunner {
     }
     if (reasons.length > 0) return result('failed', reasons);
     if (unsupported.length > 0) return result('skipped', unsupported.map((u) => `status check not evaluated: ${u}`));
-    if (c.cases.length === 0 && (c.statusChecks ?? []).length === 0 && c.weights === undefined) return result('skipped', ['nothing to check (no cases, no status checks)']);
+    if (c.cases.length === 0 && (c.statusChecks ?? []).length === 0 && c.weights === undefined && c.websocket === undefined) return result('skipped', ['nothing to check (no cases, no status checks)']);
     return result('passed', []);
   }
 
@@ -157,6 +160,54 @@ export class CaseRunner {
     if (port === undefined) return `listener port ${l.port} of ${ref.namespace}/${ref.name} is not mapped`;
     // The Host a client would send to the Gateway's address: the listener port, not our local remap.
     return { port, address: `127.0.0.1${l.port === 80 ? '' : `:${l.port}`}` };
+  }
+
+  /**
+   * One WebSocket exchange through the Gateway (upstream dials ws://<gateway>/ws and expects each
+   * frame echoed). Node's WebSocket client cannot set Origin; the echo backend does not check it.
+   */
+  async websocketAttempt(c: CaseFile): Promise<string | undefined> {
+    const t = this.gatewayTarget(c, { request: {}, expect: {} });
+    if (typeof t === 'string') return t;
+    const spec = c.websocket as { exchanges?: { sendText?: string; expectText?: string; sendBinary?: number[]; expectBinary?: number[] }[] };
+    const ws = new WebSocket(`ws://127.0.0.1:${t.port}/ws`);
+    ws.binaryType = 'arraybuffer';
+    const inbox: (string | Uint8Array)[] = [];
+    let waiter: (() => void) | undefined;
+    ws.onmessage = (ev) => {
+      inbox.push(typeof ev.data === 'string' ? ev.data : new Uint8Array(ev.data as ArrayBuffer));
+      waiter?.();
+    };
+    const next = (ms: number) => new Promise<string | Uint8Array | undefined>((resolve) => {
+      if (inbox.length > 0) return resolve(inbox.shift());
+      const timer = setTimeout(() => resolve(undefined), ms);
+      waiter = () => {
+        clearTimeout(timer);
+        waiter = undefined;
+        resolve(inbox.shift());
+      };
+    });
+    try {
+      const opened = await new Promise<string | undefined>((resolve) => {
+        const timer = setTimeout(() => resolve('no WebSocket handshake within 10 s'), 10_000);
+        ws.onopen = () => { clearTimeout(timer); resolve(undefined); };
+        ws.onerror = () => { clearTimeout(timer); resolve('WebSocket handshake failed'); };
+      });
+      if (opened) return opened;
+      for (const [i, x] of (spec.exchanges ?? []).entries()) {
+        if (x.sendText !== undefined) ws.send(x.sendText);
+        else if (x.sendBinary !== undefined) ws.send(new Uint8Array(x.sendBinary));
+        const got = await next(10_000);
+        if (got === undefined) return `exchange ${i}: no frame back within 10 s`;
+        if (x.expectText !== undefined && got !== x.expectText) return `exchange ${i}: got ${JSON.stringify(got)}, want text ${JSON.stringify(x.expectText)}`;
+        if (x.expectBinary !== undefined && (typeof got === 'string' || got.length !== x.expectBinary.length || got.some((b, j) => b !== x.expectBinary![j]))) {
+          return `exchange ${i}: got ${typeof got === 'string' ? JSON.stringify(got) : `[${[...got]}]`}, want binary [${x.expectBinary}]`;
+        }
+      }
+      return undefined;
+    } finally {
+      ws.close();
+    }
   }
 
   /** Sends one attempt of a gateway-profile request case; returns the reply and what was sent. */
