@@ -81,9 +81,30 @@ export interface WireCodec<T> {
   deserialize(buf: Buffer): T;
 }
 
+/**
+ * A DiscoveryResponse may carry its `resources` already encoded under this key (see
+ * `encodeResourcesField`): the same list goes to many streams, and only version and nonce differ,
+ * so encoding it once and appending the per-stream fields saves a copy of every resource per
+ * stream. Protobuf lets fields come in any order and concatenated encodings merge.
+ */
+export const kEncodedResources: unique symbol = Symbol('trellis.encodedResources');
+
+/** The encoded `resources` field (field 2 of DiscoveryResponse) for a list of Any resources. */
+export function encodeResourcesField(resources: readonly AnyBytes[]): Buffer {
+  const bytes = encodeMessage('envoy.service.discovery.v3.DiscoveryResponse', { resources });
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 function wire<T>(fullName: string): WireCodec<T> {
   return {
     serialize(msg: T): Buffer {
+      const pre = (msg as { [kEncodedResources]?: Buffer })[kEncodedResources];
+      if (pre !== undefined) {
+        const { resources: _omit, ...rest } = msg as unknown as Record<string, unknown>;
+        void _omit;
+        const head = encodeMessage(fullName, rest);
+        return Buffer.concat([Buffer.from(head.buffer, head.byteOffset, head.byteLength), pre]);
+      }
       const bytes = encodeMessage(fullName, msg);
       return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     },

@@ -9,7 +9,7 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { describeError } from '../../errors.ts';
-import type { DiscoveryRequestMsg, DiscoveryResponseMsg } from '../../xds/ads-wire.ts';
+import { encodeResourcesField, kEncodedResources, type DiscoveryRequestMsg, type DiscoveryResponseMsg } from '../../xds/ads-wire.ts';
 import { pushOrder, shortTypeName, versionOf, versionOfAll, type EncodedResource } from './resources.ts';
 import { ProxySession, type SessionDeps } from './session.ts';
 import { WarmingGate } from './warming.ts';
@@ -29,6 +29,8 @@ function internNames(names: Set<string>): Set<string> {
   }
   return hit;
 }
+/** Encoded `resources` fields by shared list (a type's map for wildcard, a memoized selection for named). */
+const encodedLists = new WeakMap<object, { version: string; bytes: Buffer }>();
 const namedChoices = new WeakMap<ReadonlyMap<string, EncodedResource>, WeakMap<Set<string>, { chosen: EncodedResource[]; version: string }>>();
 
 interface TypeState {
@@ -115,13 +117,21 @@ export function serveSotw(
     st.version = version;
     st.nonce = nonce;
     st.answered = false;
+    // The resource list is shared by every stream subscribed alike: encode it once.
+    const listKey: object = st.wildcard ? all : chosen;
+    let encoded = encodedLists.get(listKey);
+    if (encoded === undefined || encoded.version !== version) {
+      encoded = { version, bytes: encodeResourcesField(chosen.map((r) => r.any)) };
+      encodedLists.set(listKey, encoded);
+    }
     call.write({
       version_info: version,
       type_url: typeUrl,
       nonce,
-      resources: chosen.map((r) => r.any),
+      resources: [],
       control_plane: { identifier: deps.controlPlaneId },
-    });
+      [kEncodedResources]: encoded.bytes,
+    } as DiscoveryResponseMsg);
     session.recordSent(typeUrl, chosen, [], true);
  deps.status.sent(session.connectionId, typeUrl, version, nonce, chosen.length);
     return true;
