@@ -10,6 +10,7 @@ import { resourceKey } from '../resource.ts';
 import type { Diagnostic, Resource, ResourceType } from '../resource.ts';
 import { StoreDiagnosticCodes } from './file-state.ts';
 import { ResourceTable } from './table.ts';
+import { TableStore } from './table-store.ts';
 import type { TableMutation } from './table.ts';
 import type { ConfigStore, StoreEvent, StoreListener } from './types.ts';
 
@@ -29,18 +30,16 @@ export interface CompositeStoreOptions {
 }
 
 /** Merges several stores; earlier sources win. */
-export class CompositeStore implements ConfigStore {
+export class CompositeStore extends TableStore implements ConfigStore {
   readonly #sources: readonly CompositeSource[];
-  readonly #table: ResourceTable;
   readonly #unsubscribe: Array<() => void> = [];
   readonly #closeSources: boolean;
   readonly #ready: Promise<void>;
-  #closed = false;
 
   /** Sources as stores (named `source0`, `source1`, ...) or named sources, highest priority first. */
   constructor(sources: ReadonlyArray<ConfigStore | CompositeSource>, options: CompositeStoreOptions = {}) {
+    super(new ResourceTable({ trustMetadata: true, onListenerError: options.onListenerError }));
     this.#sources = sources.map((s, i) => ('store' in s && 'name' in s ? s : { store: s as ConfigStore, name: `source${i}` }));
-    this.#table = new ResourceTable({ trustMetadata: true, onListenerError: options.onListenerError });
     this.#closeSources = options.closeSources ?? true;
     for (const { store } of this.#sources) {
       this.#unsubscribe.push(store.watch((events) => this.#onChildBatch(events)));
@@ -50,32 +49,6 @@ export class CompositeStore implements ConfigStore {
       this.#resync();
     });
     this.#ready.catch(() => {});
-  }
-
-  get revision(): number {
-    return this.#table.revision;
-  }
-
-  list(type: ResourceType, namespace?: string): readonly Resource[] {
-    return this.#table.list(type, namespace);
-  }
-
-  get(type: ResourceType, namespace: string, name: string): Resource | undefined {
-    return this.#table.get(type, namespace, name);
-  }
-
-  types(): readonly ResourceType[] {
-    return this.#table.types();
-  }
-
-  /** Every resource, ordered by type, namespace, name. */
-  all(): Resource[] {
-    return this.#table.all();
-  }
-
-  watch(listener: StoreListener): () => void {
-    if (this.#closed) return () => {};
-    return this.#table.watch(listener);
   }
 
   /** The sources' diagnostics in source order, then one DUPLICATE_RESOURCE per shadowed definition. */
@@ -112,10 +85,10 @@ export class CompositeStore implements ConfigStore {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.closed) return;
+    this.closed = true;
     for (const off of this.#unsubscribe.splice(0)) off();
-    this.#table.clearListeners();
+    this.table.clearListeners();
     if (this.#closeSources) await Promise.all(this.#sources.map((s) => s.store.close()));
   }
 
@@ -128,17 +101,17 @@ export class CompositeStore implements ConfigStore {
   }
 
   #onChildBatch(events: readonly StoreEvent[]): void {
-    if (this.#closed) return;
+    if (this.closed) return;
     const mutations: TableMutation[] = [];
     for (const { resource: r } of events) {
       const w = this.#winner(r.type, r.metadata.namespace, r.metadata.name);
       mutations.push(w === undefined ? { op: 'delete', type: r.type, namespace: r.metadata.namespace, name: r.metadata.name } : { op: 'put', resource: w });
     }
-    this.#table.commit(mutations);
+    this.table.commit(mutations);
   }
 
   #resync(): void {
-    if (this.#closed) return;
+    if (this.closed) return;
     const seen = new Set<string>();
     const mutations: TableMutation[] = [];
     for (const { store } of this.#sources) {
@@ -151,6 +124,6 @@ export class CompositeStore implements ConfigStore {
         }
       }
     }
-    this.#table.commit(mutations, true);
+    this.table.commit(mutations, true);
   }
 }

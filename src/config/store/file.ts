@@ -19,6 +19,7 @@ import { listConfigFiles } from './file-scan.ts';
 import { StoreDiagnosticCodes, applyParse, comparePaths, mergeFiles, readFailed } from './file-state.ts';
 import type { FileEntry, ParseResult } from './file-state.ts';
 import { ResourceTable } from './table.ts';
+import { TableStore } from './table-store.ts';
 import type { TableMutation } from './table.ts';
 import type { ConfigStore, StoreListener } from './types.ts';
 
@@ -70,14 +71,13 @@ interface Pending {
  * A watched directory (or file) of YAML/JSON config. Prefer `openFileStore`, which resolves once
  * the initial load is done.
  */
-export class FileStore implements ConfigStore {
+export class FileStore extends TableStore implements ConfigStore {
   /** The path as given. */
   readonly path: string;
   readonly #abs: string;
   readonly #opts: Required<Pick<FileStoreOptions, 'debounceMs' | 'maxDelayMs' | 'rescanIntervalMs' | 'watch' | 'persistent'>>;
   readonly #parse: (text: string, file: string) => ParseResult;
   readonly #onError: (err: unknown) => void;
-  readonly #table: ResourceTable;
   readonly #files = new Map<string, Tracked>();
   readonly #ready: Promise<void>;
   #mode: 'dir' | 'file' = 'dir';
@@ -88,12 +88,12 @@ export class FileStore implements ConfigStore {
   #rescan: NodeJS.Timeout | undefined;
   #pending: Pending | undefined;
   #chain: Promise<void> = Promise.resolve();
-  #closed = false;
   #storeDiagnostics: Diagnostic[] = [];
   #fileDiagnostics: readonly Diagnostic[] = [];
   #diagnostics: readonly Diagnostic[] = [];
 
   constructor(path: string, options: FileStoreOptions = {}) {
+    super(new ResourceTable({ now: options.now, onListenerError: options.onListenerError }));
     this.path = path;
     this.#abs = resolve(path);
     this.#opts = {
@@ -105,36 +105,9 @@ export class FileStore implements ConfigStore {
     };
     this.#parse = options.parse ?? parseConfigText;
     this.#onError = options.onError ?? ((err) => process.emitWarning(err instanceof Error ? err : new Error(String(err)), { code: 'TRELLIS_FILE_STORE' }));
-    this.#table = new ResourceTable({ now: options.now, onListenerError: options.onListenerError });
     this.#ready = this.#start();
     // ready() reports the failure; do not also raise an unhandled rejection if nobody asks.
     this.#ready.catch(() => {});
-  }
-
-  get revision(): number {
-    return this.#table.revision;
-  }
-
-  list(type: ResourceType, namespace?: string): readonly Resource[] {
-    return this.#table.list(type, namespace);
-  }
-
-  get(type: ResourceType, namespace: string, name: string): Resource | undefined {
-    return this.#table.get(type, namespace, name);
-  }
-
-  types(): readonly ResourceType[] {
-    return this.#table.types();
-  }
-
-  /** Every resource, ordered by type, namespace, name. */
-  all(): Resource[] {
-    return this.#table.all();
-  }
-
-  watch(listener: StoreListener): () => void {
-    if (this.#closed) return () => {};
-    return this.#table.watch(listener);
   }
 
   diagnostics(): readonly Diagnostic[] {
@@ -160,13 +133,13 @@ export class FileStore implements ConfigStore {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.closed) return;
+    this.closed = true;
     this.#clearDebounce();
     if (this.#rescan !== undefined) clearInterval(this.#rescan);
     this.#rescan = undefined;
     this.#closeWatcher();
-    this.#table.clearListeners();
+    this.table.clearListeners();
     await this.#chain.catch(() => {});
     await this.#ready.catch(() => {});
   }
@@ -176,21 +149,21 @@ export class FileStore implements ConfigStore {
     try {
       st = await stat(this.#abs);
     } catch (err) {
-      this.#closed = true;
+      this.closed = true;
       throw new TrellisError('CONFIG_DIR_NOT_FOUND', `config path ${this.path} not found (${describeError(err)})`, {
         cause: err,
         context: { path: this.path },
       });
     }
     if (!st.isDirectory() && !st.isFile()) {
-      this.#closed = true;
+      this.closed = true;
       throw new TrellisError('CONFIG_DIR_NOT_FOUND', `config path ${this.path} is neither a directory nor a file`, { context: { path: this.path } });
     }
     this.#mode = st.isDirectory() ? 'dir' : 'file';
     // Watch before the first scan so nothing written during the scan is missed.
     this.#ensureWatcher(this.#mode === 'dir' ? st.ino : undefined);
     await this.#enqueue({ all: true, paths: new Set(), firstAt: Date.now() });
-    if (this.#opts.watch && this.#opts.rescanIntervalMs > 0 && !this.#closed) {
+    if (this.#opts.watch && this.#opts.rescanIntervalMs > 0 && !this.closed) {
       this.#rescan = setInterval(() => this.#onRescanTick(), this.#opts.rescanIntervalMs);
       this.#rescan.unref();
     }
@@ -199,7 +172,7 @@ export class FileStore implements ConfigStore {
   // ---- watching ------------------------------------------------------------------------------
 
   #ensureWatcher(ino?: number): void {
-    if (!this.#opts.watch || this.#closed) return;
+    if (!this.#opts.watch || this.closed) return;
     if (this.#watcher !== undefined && (ino === undefined || ino === this.#watchedIno)) return;
     // After a failure, retry no faster than the rescan period (a full inotify table would
     // otherwise turn into a tight fail/retry loop).
@@ -228,7 +201,7 @@ export class FileStore implements ConfigStore {
 
   #watchFailed(err: unknown): void {
     this.#closeWatcher();
-    if (this.#closed) return;
+    if (this.closed) return;
     this.#watchRetryAt = Date.now() + Math.max(1000, this.#opts.rescanIntervalMs);
     this.#setStoreDiagnostic(StoreDiagnosticCodes.WatchError, {
       severity: 'warning',
@@ -254,13 +227,13 @@ export class FileStore implements ConfigStore {
   }
 
   #onRescanTick(): void {
-    if (this.#closed || this.#pending !== undefined) return;
+    if (this.closed || this.#pending !== undefined) return;
     void this.#enqueue({ all: false, paths: new Set(), firstAt: Date.now() });
   }
 
   /** A watcher event: `path` changed (undefined: something, somewhere). Debounced. */
   #changed(path: string | undefined): void {
-    if (this.#closed) return;
+    if (this.closed) return;
     const now = Date.now();
     const p = (this.#pending ??= { all: false, paths: new Set(), firstAt: now });
     if (path === undefined) p.all = true;
@@ -287,14 +260,14 @@ export class FileStore implements ConfigStore {
   #enqueue(reason: Pending): Promise<void> {
     const run = this.#chain.then(() => this.#reload(reason));
     this.#chain = run.catch((err: unknown) => {
-      if (this.#closed) return;
+      if (this.closed) return;
       this.#onError(err);
     });
     return this.#chain;
   }
 
   async #reload(reason: Pending): Promise<void> {
-    if (this.#closed) return;
+    if (this.closed) return;
     let rootStat: Stats;
     try {
       rootStat = await stat(this.#abs);
@@ -320,7 +293,7 @@ export class FileStore implements ConfigStore {
     const listed = this.#mode === 'dir' ? await listConfigFiles(this.#abs, this.path) : new Map([[this.#abs, this.path]]);
     let changed = false;
     for (const [abs, display] of listed) {
-      if (this.#closed) return;
+      if (this.closed) return;
       const before = this.#files.get(abs);
       let st: Stats;
       try {
@@ -371,7 +344,7 @@ export class FileStore implements ConfigStore {
         changed = true;
       }
     }
-    if (this.#closed) return;
+    if (this.closed) return;
     if (changed) this.#commit();
     else this.#publishDiagnostics();
   }
@@ -390,7 +363,7 @@ export class FileStore implements ConfigStore {
     const merged = mergeFiles(entries);
     this.#fileDiagnostics = merged.diagnostics;
     this.#publishDiagnostics();
-    this.#table.commit(
+    this.table.commit(
       merged.resources.map((resource): TableMutation => ({ op: 'put', resource })),
       true,
     );

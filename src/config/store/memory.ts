@@ -8,6 +8,7 @@
 import { TrellisError } from '../../errors.ts';
 import type { Diagnostic, Resource, ResourceType } from '../resource.ts';
 import { ResourceTable } from './table.ts';
+import { TableStore } from './table-store.ts';
 import type { ResourceTableOptions, TableMutation } from './table.ts';
 import type { ConfigStore, StoreEvent, StoreListener } from './types.ts';
 
@@ -24,39 +25,11 @@ export interface MemoryStoreOptions extends Pick<ResourceTableOptions, 'now' | '
  * store.apply(resources);            // one batch
  * store.delete(ResourceTypes.VirtualService, 'default', 'reviews');
  */
-export class MemoryStore implements ConfigStore {
-  readonly #table: ResourceTable;
-  #closed = false;
+export class MemoryStore extends TableStore implements ConfigStore {
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.#table = new ResourceTable({ now: options.now, onListenerError: options.onListenerError });
+    super(new ResourceTable({ now: options.now, onListenerError: options.onListenerError }));
     if (options.resources !== undefined && options.resources.length > 0) this.apply(options.resources);
-  }
-
-  get revision(): number {
-    return this.#table.revision;
-  }
-
-  list(type: ResourceType, namespace?: string): readonly Resource[] {
-    return this.#table.list(type, namespace);
-  }
-
-  get(type: ResourceType, namespace: string, name: string): Resource | undefined {
-    return this.#table.get(type, namespace, name);
-  }
-
-  types(): readonly ResourceType[] {
-    return this.#table.types();
-  }
-
-  /** Every resource, ordered by type, namespace, name. */
-  all(): Resource[] {
-    return this.#table.all();
-  }
-
-  watch(listener: StoreListener): () => void {
-    if (this.#closed) return () => {};
-    return this.#table.watch(listener);
   }
 
   /** Memory content is never invalid: always empty. */
@@ -69,33 +42,33 @@ export class MemoryStore implements ConfigStore {
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
-    this.#table.clearListeners();
+    this.closed = true;
+    this.table.clearListeners();
   }
 
   /** Adds or updates resources (last one wins for a repeated key); returns the events emitted. */
   apply(resources: Resource | readonly Resource[]): readonly StoreEvent[] {
     this.#checkOpen();
     const list = Array.isArray(resources) ? (resources as readonly Resource[]) : [resources as Resource];
-    return this.#table.commit(list.map((resource): TableMutation => ({ op: 'put', resource })));
+    return this.table.commit(list.map((resource): TableMutation => ({ op: 'put', resource })));
   }
 
   /** Deletes one resource; returns whether it existed. */
   delete(type: ResourceType, namespace: string, name: string): boolean {
     this.#checkOpen();
-    return this.#table.commit([{ op: 'delete', type, namespace, name }]).length > 0;
+    return this.table.commit([{ op: 'delete', type, namespace, name }]).length > 0;
   }
 
   /** Makes the content exactly `resources`, in one batch; returns the events emitted. */
   replaceAll(resources: readonly Resource[]): readonly StoreEvent[] {
     this.#checkOpen();
-    return this.#table.commit(
+    return this.table.commit(
       resources.map((resource): TableMutation => ({ op: 'put', resource })),
       true,
     );
   }
 
   #checkOpen(): void {
-    if (this.#closed) throw new TrellisError('STORE_CLOSED', 'memory store: write after close');
+    if (this.closed) throw new TrellisError('STORE_CLOSED', 'memory store: write after close');
   }
 }
