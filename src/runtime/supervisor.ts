@@ -11,7 +11,8 @@
  * 0.0.0.0, so sidecars in workload namespaces reach it through the bridge, and auto-allocates
  * Service VIPs) and removes both after it.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TrellisError } from '../errors.ts';
@@ -170,6 +171,7 @@ export class Supervisor {
         this.replicas.push(r);
         return r.start();
       })));
+      await this.waitForEndpointsPushed();
       this.state.phase = 'ready';
       this.state.readyAt = new Date().toISOString();
       this.save();
@@ -181,6 +183,47 @@ export class Supervisor {
       writeState(this.state);
       throw err;
     }
+  }
+
+  /**
+   * Replicas register (WorkloadEntry files) as they become ready; `up` is ready only once every
+   * proxy has been sent, and has ACKed, the endpoints of every registered replica, so the first
+   * request through the gateway does not meet `no healthy upstream`. Bounded: a proxy scoped away
+   * from some service (Sidecar egress) never gets its endpoints, so after `timeoutMs` this
+   * proceeds and says so.
+   */
+  private async waitForEndpointsPushed(timeoutMs = 20_000): Promise<void> {
+    const port = this.state.controlDebugPort;
+    if (port === undefined) return;
+    const expected = registeredEndpoints(this.paths.registrations);
+    if (expected.size === 0) return;
+    const base = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      try {
+        const proxies = (await (await fetch(`${base}/debug/syncz`, { signal: AbortSignal.timeout(2000) })).json()) as { id: string; types: Record<string, { state: string }> }[];
+        let done = proxies.length > 0;
+        for (const p of proxies) {
+          if (!done) break;
+          if (!Object.values(p.types).every((t) => t.state === 'SYNCED' || t.state === 'NOT SENT')) {
+            done = false;
+            break;
+          }
+          const dump = (await (await fetch(`${base}/debug/config_dump?proxyID=${encodeURIComponent(p.id)}`, { signal: AbortSignal.timeout(2000) })).json()) as { types?: Record<string, { typeUrl?: string; resources?: unknown[] }> };
+          const sent = new Set<string>();
+          for (const t of Object.values(dump.types ?? {})) {
+            if (!t.typeUrl?.endsWith('ClusterLoadAssignment')) continue;
+            collectEndpoints(t.resources ?? [], sent);
+          }
+          for (const e of expected) if (!sent.has(e)) done = false;
+        }
+        if (done) return;
+      } catch {
+        // The control plane is up (we waited for it); a failed poll is retried.
+      }
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    this.opts.log?.(`not every proxy has every workload's endpoints after ${timeoutMs} ms; continuing`);
   }
 
   /** Transparent mode: the bridge, then the DNS responder on its address. */
@@ -282,5 +325,37 @@ export class Supervisor {
     this.stopping = false;
     this.state.phase = 'stopped';
     this.save();
+  }
+}
+
+/** `address:port` of every endpoint registered in the runtime's WorkloadEntry files. */
+function registeredEndpoints(dir: string): Set<string> {
+  const out = new Set<string>();
+  let files: string[] = [];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+  } catch {
+    return out;
+  }
+  for (const f of files) {
+    try {
+      const doc = parseYaml(readFileSync(join(dir, f), 'utf8')) as { spec?: { address?: string; ports?: Record<string, number> } };
+      for (const p of Object.values(doc?.spec?.ports ?? {})) out.add(`${doc?.spec?.address}:${p}`);
+    } catch {
+      // A file being rewritten right now: the next poll reads it.
+    }
+  }
+  return out;
+}
+
+/** Adds the `address:port` of every endpoint in ClusterLoadAssignments (proto3 JSON) to `into`. */
+function collectEndpoints(assignments: unknown[], into: Set<string>): void {
+  for (const a of assignments as { endpoints?: { lb_endpoints?: { endpoint?: { address?: { socket_address?: { address?: string; port_value?: number } } } }[] }[] }[]) {
+    for (const l of a.endpoints ?? []) {
+      for (const e of l.lb_endpoints ?? []) {
+        const sa = e.endpoint?.address?.socket_address;
+        if (sa?.address !== undefined) into.add(`${sa.address}:${sa.port_value ?? 0}`);
+      }
+    }
   }
 }
