@@ -14,7 +14,7 @@ import { pushOrder, shortTypeName, versionOf, type EncodedResource } from './res
 import { ProxySession, type SessionDeps } from './session.ts';
 import { WarmingGate } from './warming.ts';
 import { TypeUrl } from '../../xds/types.ts';
-import type { StreamHandle } from './sotw.ts';
+import { runStream, type StreamHandle } from './stream-lifecycle.ts';
 
 interface TypeState {
   wildcard: boolean;
@@ -56,6 +56,7 @@ export function serveDelta(
   };
   const checkGate = (): void => gate.check(types.get(TypeUrl.Cluster)?.answered ?? true, edsSubscribed, subscribedClusters());
 
+  let finish: () => void = () => {};
   const fail = (err: unknown): void => {
     deps.log.warn({ proxy: session.proxy?.id, err: describeError(err) }, 'xds: delta stream error');
     finish();
@@ -147,44 +148,7 @@ export function serveDelta(
     checkGate();
   }
 
-  let closed = false;
-  const handle_: StreamHandle = {
-    session,
-    refresh(): void {
-      session.dirty = true;
-      session.run(async () => {
-        if (session.proxy === undefined || !session.dirty) return;
-        if (!(await session.regenerate())) return;
-        let order = pushOrder(types.keys());
-        const cds = types.get(TypeUrl.Cluster);
-        if (cds !== undefined) {
-          order = order.filter((t) => t !== TypeUrl.Cluster);
-          if (send(TypeUrl.Cluster, cds, false)) order = gate.afterCds(order, edsSubscribed, subscribedClusters());
-        }
-        for (const typeUrl of order) if (!gate.isHeld(typeUrl)) send(typeUrl, types.get(typeUrl) as TypeState, false);
-      }, fail);
-    },
-    end(): void {
-      finish();
-      call.end();
-    },
-  };
-
-  function finish(): void {
-    if (closed) return;
-    closed = true;
-    gate.close();
-    session.close();
-    onClose(handle_);
-  }
-
-  call.on('data', (req: DeltaDiscoveryRequestMsg) => session.run(() => handle(req), fail));
-  call.on('end', () => {
-    finish();
-    call.end();
-  });
-  call.on('error', () => finish());
-  call.on('cancelled', () => finish());
-  call.on('close', () => finish());
-  return handle_;
+  const life = runStream<TypeState, DeltaDiscoveryRequestMsg>({ call, session, gate, types, send, edsSubscribed, subscribedClusters, handle, fail, onClose });
+  finish = life.finish;
+  return life.handle;
 }

@@ -13,6 +13,7 @@ import { encodeResourcesField, kEncodedResources, type DiscoveryRequestMsg, type
 import { pushOrder, shortTypeName, versionOf, versionOfAll, type EncodedResource } from './resources.ts';
 import { ProxySession, type SessionDeps } from './session.ts';
 import { WarmingGate } from './warming.ts';
+import { runStream, type StreamHandle } from './stream-lifecycle.ts';
 import { TypeUrl } from '../../xds/types.ts';
 
 // Streams with the same named subscription share one Set object (interned when names change, which
@@ -43,13 +44,7 @@ interface TypeState {
 }
 
 /** A live stream as the server tracks it. */
-export interface StreamHandle {
-  readonly session: ProxySession;
-  /** Regenerates and pushes what changed (queued behind pending requests). */
-  refresh(): void;
-  /** Ends the stream (server shutdown). */
-  end(): void;
-}
+export type { StreamHandle } from './stream-lifecycle.ts';
 
 /** Serves one SotW ADS stream. */
 export function serveSotw(
@@ -80,6 +75,7 @@ export function serveSotw(
   };
   const checkGate = (): void => gate.check(types.get(TypeUrl.Cluster)?.answered ?? true, edsSubscribed, subscribedClusters());
 
+  let finish: () => void = () => {};
   const fail = (err: unknown): void => {
     deps.log.warn({ proxy: session.proxy?.id, err: describeError(err) }, 'xds: stream error');
     finish();
@@ -187,44 +183,7 @@ export function serveSotw(
     checkGate();
   }
 
-  let closed = false;
-  const handle_: StreamHandle = {
-    session,
-    refresh(): void {
-      session.dirty = true;
-      session.run(async () => {
-        if (session.proxy === undefined || !session.dirty) return;
-        if (!(await session.regenerate())) return;
-        let order = pushOrder(types.keys());
-        const cds = types.get(TypeUrl.Cluster);
-        if (cds !== undefined) {
-          order = order.filter((t) => t !== TypeUrl.Cluster);
-          if (send(TypeUrl.Cluster, cds, false)) order = gate.afterCds(order, edsSubscribed, subscribedClusters());
-        }
-        for (const typeUrl of order) if (!gate.isHeld(typeUrl)) send(typeUrl, types.get(typeUrl) as TypeState, false);
-      }, fail);
-    },
-    end(): void {
-      finish();
-      call.end();
-    },
-  };
-
-  function finish(): void {
-    if (closed) return;
-    closed = true;
-    gate.close();
-    session.close();
-    onClose(handle_);
-  }
-
-  call.on('data', (req: DiscoveryRequestMsg) => session.run(() => handle(req), fail));
-  call.on('end', () => {
-    finish();
-    call.end();
-  });
-  call.on('error', () => finish());
-  call.on('cancelled', () => finish());
-  call.on('close', () => finish());
-  return handle_;
+  const life = runStream<TypeState, DiscoveryRequestMsg>({ call, session, gate, types, send, edsSubscribed, subscribedClusters, handle, fail, onClose });
+  finish = life.finish;
+  return life.handle;
 }
