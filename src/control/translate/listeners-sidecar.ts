@@ -21,7 +21,8 @@
  * Transparent capture (iptables, Istio's layout): `virtualOutbound` on 15001 with
  * use_original_dst, the same per-port outbound listeners as `0.0.0.0_<P>` with bind_to_port false
  * (TCP services told apart by VIP prefix_ranges, default chain Passthrough/BlackHole per
- * outboundTrafficPolicy), and `virtualInbound` on 15006 (original_dst listener filter) with one
+ * outboundTrafficPolicy; HTTP ports get one chain per service VIP with that service's own route
+ * configuration `<host>:<P>` before the Host-based chain: see clusterIpChains), and `virtualInbound` on 15006 (original_dst listener filter) with one
  * chain per inbound port (destination_port match) plus a passthrough chain.
  */
 import type { PortProtocol, ServiceInfo } from '../../registry/types.ts';
@@ -29,7 +30,7 @@ import { isHttpProtocol } from '../../registry/protocol.ts';
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import { MeshGateway } from '../snapshot/virtual-services.ts';
 import type { ProxyNode } from '../proxy-node.ts';
-import { BlackHoleCluster, inboundClusterName, outboundClusterName, PassthroughCluster, sidecarOutboundRouteName } from './names.ts';
+import { BlackHoleCluster, inboundClusterName, outboundClusterName, PassthroughCluster, sidecarOutboundRouteName, sidecarServiceRouteName } from './names.ts';
 import { hcmConfig, hcmFilter, HttpInspector, sniffedChains, socketAddress, tcpProxyFilter, TlsInspector } from './filters.ts';
 import { tcpRouteClusters, tlsRouteChains } from './l4-routes.ts';
 import type { WeightedCluster } from './l4-routes.ts';
@@ -50,6 +51,7 @@ export const HttpProxyRouteName = 'http_proxy';
 /** What listeners ask of route translation. */
 export type RouteRequest =
   | { readonly kind: 'sidecar'; readonly name: string; readonly port: number }
+  | { readonly kind: 'sidecar-service'; readonly name: string; readonly port: number; readonly hostname: string }
   | { readonly kind: 'http_proxy'; readonly name: string; readonly ports: readonly number[] };
 
 export interface SidecarListeners {
@@ -137,6 +139,34 @@ function tcpChains(snapshot: MeshSnapshot, proxy: ProxyNode, scope: ProxyScope, 
   return { chains, tls };
 }
 
+/**
+ * Transparent capture, HTTP port: one filter chain per service cluster IP (prefix_ranges on the
+ * original destination) whose HCM uses that service's own route configuration, so a request to
+ * a Service's VIP gets that Service's routes whatever its Host header says (Gateway API mesh
+ * "ClusterIP matching"). Other destinations (pod IPs, unknown addresses, headless services) fall
+ * through to the port's Host-based chain. A VIP claimed twice keeps its first service.
+ */
+function clusterIpChains(snapshot: MeshSnapshot, proxy: ProxyNode, scope: ProxyScope, port: number, svcs: readonly { svc: ServiceInfo; protocol: PortProtocol }[], clusterNames: ReadonlySet<string>, sniff: boolean, routes: RouteRequest[]): Json[] {
+  const chains: Json[] = [];
+  const claimed = new Set<string>();
+  for (const { svc } of svcs) {
+    const vips = svc.addresses.filter((a) => a !== '0.0.0.0' && a !== '::' && !claimed.has(a));
+    if (vips.length === 0) continue;
+    vips.forEach((a) => claimed.add(a));
+    const name = sidecarServiceRouteName(port, svc.hostname);
+    const match = { prefix_ranges: vips.map((a) => ({ address_prefix: a, prefix_len: a.includes(':') ? 128 : 32 })) };
+    const hcm = hcmFilter({ statPrefix: `outbound_${port}_${svc.hostname}`, routeConfigName: name });
+    routes.push({ kind: 'sidecar-service', name, port, hostname: svc.hostname });
+    if (!sniff) {
+      chains.push({ name: `${svc.hostname}:${port}`, filter_chain_match: match, filters: [hcm] });
+      continue;
+    }
+    const { chains: tcp } = tcpChains(snapshot, proxy, scope, port, [{ svc, protocol: 'UNKNOWN' }], clusterNames, false);
+    chains.push(...sniffedChains(match, hcm, (tcp[tcp.length - 1].filters as Json[])[0]));
+  }
+  return chains;
+}
+
 /** The sidecar's listeners and the route configurations they need. */
 export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope: ProxyScope, inbound: readonly InboundPort[], clusterNames: ReadonlySet<string>): SidecarListeners {
   const transparent = proxy.captureMode === 'transparent';
@@ -157,13 +187,15 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
     if (httpish.length > 0) {
       const rds = sidecarOutboundRouteName(port);
       const hcm = hcmFilter({ statPrefix: `outbound_${outAddr}_${port}`, routeConfigName: rds });
-      if (svcs.some((s) => isHttpProtocol(s.protocol))) {
-        l.filter_chains = [{ filters: [hcm] }];
+      const sniff = !svcs.some((s) => isHttpProtocol(s.protocol));
+      const vipChains = transparent ? clusterIpChains(snapshot, proxy, scope, port, httpish, clusterNames, sniff, routes) : [];
+      if (!sniff) {
+        l.filter_chains = [...vipChains, { filters: [hcm] }];
       } else {
         // Only unknown-protocol services: sniff like Istio (HTTP by inspector, else TCP to the first service).
         const unknown = svcs.filter((s) => s.protocol === 'UNKNOWN');
         const { chains } = tcpChains(snapshot, proxy, scope, port, unknown.slice(0, 1), clusterNames, false);
-        l.filter_chains = sniffedChains({}, hcm, (chains[chains.length - 1].filters as Json[])[0]);
+        l.filter_chains = [...vipChains, ...sniffedChains({}, hcm, (chains[chains.length - 1].filters as Json[])[0])];
         l.listener_filters = [HttpInspector];
       }
       routes.push({ kind: 'sidecar', name: rds, port });

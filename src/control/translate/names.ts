@@ -3,7 +3,9 @@
  * (`istioctl proxy-config`-style filters, dashboards keyed on cluster names) keep working:
  *   outbound clusters  `outbound|<port>|<subset>|<host>`   (empty subset: `outbound|80||reviews.default.svc.cluster.local`)
  *   inbound clusters   `inbound|<port>||`
- *   sidecar outbound HTTP route configs: the port number (`"9080"`)
+ *   sidecar outbound HTTP route configs: the port number (`"9080"`); per service (transparent
+ *     capture, traffic to the service's cluster IP): `<hostname>:<port>`, Istio's name for a
+ *     service-specific HTTP route config
  *   gateway route configs: `http.<port>` for plaintext HTTP servers, `https.<port>.<portName>.<gateway>.<namespace>` for HTTPS.
  */
 
@@ -26,6 +28,11 @@ export function parseOutboundClusterName(name: string): { port: number; subset: 
 
 export function sidecarOutboundRouteName(port: number): string {
   return String(port);
+}
+
+/** RDS name for one service's routes (transparent sidecars' cluster-IP chains). */
+export function sidecarServiceRouteName(port: number, hostname: string): string {
+  return `${hostname}:${port}`;
 }
 
 export function gatewayHttpRouteName(port: number): string {

@@ -10,7 +10,7 @@ import type { Resource } from '../../config/resource.ts';
 import type { XdsJson } from '../../xds/types.ts';
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import type { ProxyNode } from '../proxy-node.ts';
-import { buildGatewayApiRoute, buildIstioGatewayRoute, buildSidecarOutboundRoute } from './routes/index.ts';
+import { buildGatewayApiRoute, buildIstioGatewayRoute, buildSidecarOutboundRoute, buildSidecarServiceRoute } from './routes/index.ts';
 import type { IstioServerRef, RouteInputs } from './routes/index.ts';
 import type { GatewayResource } from './routes/index.ts';
 import type { RouteRequest } from './listeners-sidecar.ts';
@@ -56,6 +56,9 @@ export function buildRoutes(inputs: RouteInputs, proxy: ProxyNode, requests: rea
     switch (r.kind) {
       case 'sidecar':
         out.set(r.name, sidecar(r.port));
+        break;
+      case 'sidecar-service':
+        out.set(r.name, buildSidecarServiceRoute(inputs, proxy, r.port, r.hostname, r.name));
         break;
       case 'http_proxy':
         out.set(r.name, httpProxyRoute(r.name, r.ports.map((p) => [p, sidecar(p)] as const)));

@@ -127,3 +127,39 @@ test('unknown-protocol ports are sniffed: HTTP by the inspector, anything else T
   const inbound = simulate(set, { listener: 'inbound_0.0.0.0_7000', applicationProtocol: 'h2c' });
   assert.deepEqual(inbound.clusters.map((c) => c.name), ['inbound|7000||']);
 });
+
+test('transparent capture, ClusterIP matching: a Service VIP picks that Service\'s routes whatever the Host; pod IPs pass through', () => {
+  const { snapshot, proxies } = loadCase(fileURLToPath(new URL('./testdata/cluster-ip-matching.yaml', import.meta.url)));
+  const [explicit, transparent] = proxies.map((p) => translate(snapshot, p));
+  const headerSet = (set: typeof transparent, rc: string) => {
+    const cfg = set.get('type.googleapis.com/envoy.config.route.v3.RouteConfiguration')!.get(rc)!;
+    return JSON.stringify(cfg).includes('X-Header-Set');
+  };
+  // MeshFrontendHostname: to echo-v2's VIP with Host echo-v1 -> echo-v2's HTTPRoute.
+  const v2 = simulate(transparent, { port: 80, destinationIp: '10.96.1.2', host: 'echo-v1' });
+  assert.equal(v2.filterChain, 'echo-v2.mesh.svc.cluster.local:80');
+  assert.equal(v2.routeConfig, 'echo-v2.mesh.svc.cluster.local:80');
+  assert.deepEqual(v2.clusters.map((c) => c.name), ['outbound|80||echo-v2.mesh.svc.cluster.local']);
+  assert.ok(headerSet(transparent, v2.routeConfig!));
+  // To echo-v1's VIP with Host echo-v2 -> echo-v1's VirtualService (not echo-v2's route).
+  const v1 = simulate(transparent, { port: 80, destinationIp: '10.96.1.1', host: 'echo-v2', path: '/' });
+  assert.equal(v1.routeConfig, 'echo-v1.mesh.svc.cluster.local:80');
+  assert.deepEqual(v1.clusters.map((c) => c.name), ['outbound|80||echo-v1.mesh.svc.cluster.local']);
+  assert.ok(!headerSet(transparent, v1.routeConfig!));
+  assert.deepEqual(simulate(transparent, { port: 80, destinationIp: '10.96.1.1', host: 'anything', path: '/v2/x' }).clusters.map((c) => c.name), ['outbound|80||echo-v2.mesh.svc.cluster.local']);
+  // MeshFrontend: straight to a pod IP -> the Host-based chain; an IP Host is unknown -> passthrough to the pod.
+  const pod = simulate(transparent, { port: 8080, destinationIp: '10.1.0.7', host: '10.1.0.7:8080' });
+  assert.equal(pod.routeConfig, '8080');
+  assert.deepEqual(pod.clusters.map((c) => c.name), ['PassthroughCluster']);
+  // A headless service (no VIP) and non-VIP destinations keep Host-based routing.
+  assert.deepEqual(simulate(transparent, { port: 80, destinationIp: '10.1.0.8', host: 'legacy' }).clusters.map((c) => c.name), ['outbound|80||legacy.mesh.svc.cluster.local']);
+  // Unknown-protocol port: sniffed per VIP (HTTP -> the service's routes, else TCP to it).
+  const sniffedHttp = simulate(transparent, { port: 7000, destinationIp: '10.96.1.3', host: 'x', applicationProtocol: 'http/1.1' });
+  assert.equal(sniffedHttp.routeConfig, 'sniffed.mesh.svc.cluster.local:7000');
+  const sniffedTcp = simulate(transparent, { port: 7000, destinationIp: '10.96.1.3' });
+  assert.deepEqual(sniffedTcp.clusters.map((c) => c.name), ['outbound|7000||sniffed.mesh.svc.cluster.local']);
+  // Explicit capture has no original destination: Host decides, as before.
+  const e = simulate(explicit, { port: 80, host: 'echo-v1' });
+  assert.equal(e.routeConfig, '80');
+  assert.deepEqual(e.clusters.map((c) => c.name), ['outbound|80||echo-v1.mesh.svc.cluster.local']);
+});

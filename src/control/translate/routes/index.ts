@@ -15,7 +15,7 @@ export type {
   GRPCRouteResource,
   ReferenceGrantResource,
 } from './types.ts';
-export { buildSidecarOutboundRoute, defaultRoute, httpServicesOnPort } from './sidecar.ts';
+export { buildSidecarOutboundRoute, buildSidecarServiceRoute, defaultRoute, httpServicesOnPort } from './sidecar.ts';
 export { buildIstioGatewayRoute, buildGatewayApiRoute, type IstioServerRef } from './gateway.ts';
 export {
   computeRouteStatus,

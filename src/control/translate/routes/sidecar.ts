@@ -89,6 +89,43 @@ function unknownHostVhost(inputs: RouteInputs): Json {
   };
 }
 
+/** The routes of one service's virtual host: GAMMA routes, else its `mesh` VirtualService, else Istio's default route. */
+function serviceRoutes(inputs: RouteInputs, svc: ServiceInfo, port: number, proxy: ProxyNode, ctx: IstioRouteContext, vsIndex: VirtualServiceHostIndex, routes: readonly AnyRoute[]): Json[] {
+  const gamma = gammaRoutesFor(inputs, svc, port, proxy.namespace, routes);
+  if (gamma.length) {
+    const ranked: RankedRoute[] = gamma.flatMap((r) => gatewayApiRoutes(inputs, r));
+    return sortGatewayApiRoutes(ranked);
+  }
+  const vs = vsIndex.forHost(svc.hostname);
+  const vroutes = vs ? flattenVirtualService(vs, inputs).flatMap((f) => translateIstioHttp(f, ctx)) : [];
+  // A VS none of whose matches apply to this proxy (sourceLabels, port) leaves the host with Istio's default route.
+  return vroutes.length > 0 ? vroutes : [defaultRoute(svc.hostname, port)];
+}
+
+function routeContext(inputs: RouteInputs, proxy: ProxyNode, port: number): IstioRouteContext {
+  return {
+    gatewayNames: ['mesh'],
+    port,
+    proxy,
+    domainSuffix: inputs.domainSuffix,
+    servicesByHost: new Map(inputs.services.map((s) => [s.hostname, s])),
+  };
+}
+
+/**
+ * The RouteConfiguration `<hostname>:<port>` for a transparent-capture sidecar's traffic whose
+ * original destination is that service's cluster IP (Gateway API "ClusterIP matching", GEP-1426):
+ * one virtual host `*` with that service's routes, whatever the Host header says. Istio's
+ * sidecars pick the virtual host by Host header instead; its ambient waypoints route by service.
+ */
+export function buildSidecarServiceRoute(inputs: RouteInputs, proxy: ProxyNode, port: number, hostname: string, name: string): XdsJson {
+  const svc = httpServicesOnPort(inputs, proxy.namespace, port).find((s) => s.hostname === hostname);
+  if (svc === undefined) return { name, virtual_hosts: [unknownHostVhost(inputs)], validate_clusters: false };
+  const vss = selectVirtualServices(inputs, ['mesh'], proxy.namespace);
+  const routes = serviceRoutes(inputs, svc, port, proxy, routeContext(inputs, proxy, port), new VirtualServiceHostIndex(vss, inputs.domainSuffix), allRoutes(inputs));
+  return { name, virtual_hosts: [{ name: vhostName(svc.hostname, port), domains: ['*'], routes, include_request_attempt_count: true }], validate_clusters: false };
+}
+
 /**
  * The RouteConfiguration named `String(port)` for a sidecar's outbound HTTP traffic on `port`.
  * VirtualServices are selected by `mesh` binding and exportTo; only the oldest VS per host
@@ -97,31 +134,14 @@ function unknownHostVhost(inputs: RouteInputs): Json {
 export function buildSidecarOutboundRoute(inputs: RouteInputs, proxy: ProxyNode, port: number): XdsJson {
   const vss = selectVirtualServices(inputs, ['mesh'], proxy.namespace);
   const routes = allRoutes(inputs);
-  const ctx: IstioRouteContext = {
-    gatewayNames: ['mesh'],
-    port,
-    proxy,
-    domainSuffix: inputs.domainSuffix,
-    servicesByHost: new Map(inputs.services.map((s) => [s.hostname, s])),
-  };
+  const ctx = routeContext(inputs, proxy, port);
   const vhosts: Json[] = [];
   const vsIndex = new VirtualServiceHostIndex(vss, inputs.domainSuffix);
   for (const svc of httpServicesOnPort(inputs, proxy.namespace, port)) {
-    let vroutes: Json[];
-    const gamma = gammaRoutesFor(inputs, svc, port, proxy.namespace, routes);
-    if (gamma.length) {
-      const ranked: RankedRoute[] = gamma.flatMap((r) => gatewayApiRoutes(inputs, r));
-      vroutes = sortGatewayApiRoutes(ranked);
-    } else {
-      const vs = vsIndex.forHost(svc.hostname);
-      vroutes = vs ? flattenVirtualService(vs, inputs).flatMap((f) => translateIstioHttp(f, ctx)) : [];
-      // A VS none of whose matches apply to this proxy (sourceLabels, port) leaves the host with Istio's default route.
-      if (vroutes.length === 0) vroutes = [defaultRoute(svc.hostname, port)];
-    }
     vhosts.push({
       name: vhostName(svc.hostname, port),
       domains: sidecarDomains(svc, port, proxy.namespace, inputs.domainSuffix),
-      routes: vroutes,
+      routes: serviceRoutes(inputs, svc, port, proxy, ctx, vsIndex, routes),
       include_request_attempt_count: true,
     });
   }
