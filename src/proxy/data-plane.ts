@@ -72,7 +72,7 @@ export class DataPlane implements ConfigApplier {
           path: `${at.resource}: ${at.path}`,
         });
         return {
-          handleConnection: (socket, protocol) => hcm.handleConnection(socket, protocol),
+          handleConnection: (socket, protocol, meta) => hcm.handleConnection(socket, protocol, meta),
           drain: () => void hcm.close(this.#drainTimeoutMs),
           close: () => void hcm.close(0),
         };

@@ -5,7 +5,8 @@
  * workload replica gets a network namespace `trellis-<replica id>` joined to the bridge by a veth
  * pair (`eth0` inside, address 10.212.0.N/24, default route via 10.212.0.1, lo up) and Istio's nat
  * rules inside it: outbound TCP not owned by the proxy (uid/gid 1337) and not to 127.0.0.1 is
- * REDIRECTed to 15001, inbound TCP except the proxy's own ports to 15006. Namespace-local rules
+ * REDIRECTed to 15001, inbound TCP except the proxy's own ports to 15006, and the proxy's own
+ * connections to its pod IP (over lo) to 15006 too. Namespace-local rules
  * vanish with the namespace; the host's iptables are never touched. `/etc/netns/<ns>/resolv.conf`
  * (bind-mounted by `ip netns exec`) points the namespace at the runtime's DNS responder with the
  * Kubernetes search path. Everything created is removable by name alone (`down` after a crash).
@@ -102,6 +103,9 @@ export function podIptablesRules(): string {
     '-A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT',
     '-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15006',
     '-A OUTPUT -p tcp -j ISTIO_OUTPUT',
+    // The proxy dialing its own pod IP (a service whose endpoint is this pod) goes over lo and
+    // never meets PREROUTING: send it to inbound, as istio-iptables does.
+    `-A ISTIO_OUTPUT ! -d 127.0.0.1/32 -o lo -m owner --uid-owner ${ProxyUid} -j ISTIO_IN_REDIRECT`,
     `-A ISTIO_OUTPUT -m owner --uid-owner ${ProxyUid} -j RETURN`,
     `-A ISTIO_OUTPUT -m owner --gid-owner ${ProxyUid} -j RETURN`,
     '-A ISTIO_OUTPUT -d 127.0.0.1/32 -j RETURN',

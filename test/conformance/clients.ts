@@ -33,6 +33,8 @@ export interface Reply {
 }
 
 export interface HttpRequestSpec {
+  /** IP to connect to; default 127.0.0.1 (the mesh profile's transparent client dials VIPs / pod IPs). */
+  address?: string;
   port: number;
   method: string;
   path: string;
@@ -103,7 +105,7 @@ function sendH1(spec: HttpRequestSpec): Promise<Reply> {
   return new Promise((resolve) => {
     const headers: Record<string, string> = { ...spec.headers };
     if (!Object.keys(headers).some((k) => k.toLowerCase() === 'host')) headers.host = spec.host ?? `127.0.0.1:${spec.port}`;
-    const opts = { host: '127.0.0.1', port: spec.port, method: spec.method, path: spec.path, headers, setHost: false };
+    const opts = { host: spec.address ?? '127.0.0.1', port: spec.port, method: spec.method, path: spec.path, headers, setHost: false };
     const onRes = (res: http.IncomingMessage) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -123,16 +125,17 @@ function sendH1(spec: HttpRequestSpec): Promise<Reply> {
 }
 
 function h2Request(
-  port: number | { port: number; tls?: { servername?: string; ca: string } },
+  port: number | { address?: string; port: number; tls?: { servername?: string; ca: string } },
   headers: http2.OutgoingHttpHeaders,
   body: Buffer | undefined,
   timeoutMs: number,
 ): Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: Buffer; error?: string }> {
   return new Promise((resolve) => {
-    const target = typeof port === 'number' ? { port } : port;
+    const target: { address?: string; port: number; tls?: { servername?: string; ca: string } } = typeof port === 'number' ? { port } : port;
+    const ip = target.address ?? '127.0.0.1';
     const session = target.tls
-      ? http2.connect(`https://127.0.0.1:${target.port}`, { servername: target.tls.servername ?? '', ca: target.tls.ca, checkServerIdentity: goStyleIdentity })
-      : http2.connect(`http://127.0.0.1:${target.port}`);
+      ? http2.connect(`https://${ip}:${target.port}`, { servername: target.tls.servername ?? '', ca: target.tls.ca, checkServerIdentity: goStyleIdentity })
+      : http2.connect(`http://${ip}:${target.port}`);
     let done = false;
     const finish = (v: { headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: Buffer; error?: string }) => {
       if (done) return;
@@ -163,7 +166,7 @@ async function sendH2c(spec: HttpRequestSpec): Promise<Reply> {
     if (k.toLowerCase() === 'host') headers[':authority'] = v;
     else headers[k.toLowerCase()] = v;
   }
-  const r = await h2Request({ port: spec.port, tls: spec.tls }, headers, undefined, spec.timeoutMs ?? 10_000);
+  const r = await h2Request({ address: spec.address, port: spec.port, tls: spec.tls }, headers, undefined, spec.timeoutMs ?? 10_000);
   if (r.error !== undefined && r.headers[':status'] === undefined) return { status: 0, headers: {}, error: r.error };
   return { status: Number(r.headers[':status'] ?? 0), headers: headerRecord(r.headers), echo: parseEcho(r.body.toString('utf8')) };
 }
@@ -185,6 +188,8 @@ function codeFromHttp(status: number): number {
 }
 
 export interface GrpcRequestSpec {
+  /** IP to connect to; default 127.0.0.1. */
+  address?: string;
   port: number;
   service: string;
   method: string;
@@ -203,7 +208,7 @@ export async function sendGrpc(spec: GrpcRequestSpec): Promise<Reply> {
     te: 'trailers',
   };
   for (const [k, v] of Object.entries(spec.metadata)) headers[k.toLowerCase()] = v;
-  const r = await h2Request(spec.port, headers, grpcFrame(encodeEchoRequest()), spec.timeoutMs ?? 10_000);
+  const r = await h2Request({ address: spec.address, port: spec.port }, headers, grpcFrame(encodeEchoRequest()), spec.timeoutMs ?? 10_000);
   if (r.error !== undefined && r.headers[':status'] === undefined) return { status: 0, headers: {}, error: r.error };
   const status = Number(r.headers[':status'] ?? 0);
   const gs = r.trailers['grpc-status'] ?? r.headers['grpc-status'];

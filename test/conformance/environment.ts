@@ -7,14 +7,16 @@
  * redirect target carries the config generation: seeing the new generation through a proxy
  * proves the whole file (case manifests included) is in that proxy's config.
  */
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { K8sObject, Profile } from './corpus.ts';
-import { freePorts, startTrellis, stopChild, waitHttpOk, waitReadyFile, type Child } from './processes.ts';
+import { freePorts, startTrellis, stopChild, waitHttpOk, waitReadyFile, type Child, type Placement } from './processes.ts';
 import { endpointObjects, podsOf, servicesFor, servicesOf, type PodSpec, type ServiceSpec } from './workloads.ts';
-import { sendHttp } from './clients.ts';
+import { sendHttp, type Reply } from './clients.ts';
+import { ClusterNetwork, NodeAddress, PodClient, type PodNet } from './pod-network.ts';
+import { allocateVips } from '../../src/registry/vip.ts';
 
 export const MarkerPath = '/__trellis_conformance_marker';
 const MarkerService = 'trellis-conformance-marker';
@@ -33,9 +35,16 @@ export interface GatewayProxy {
 
 export interface Sidecar {
   readonly pod: PodSpec;
+  /** Explicit capture: service port -> the sidecar's local outbound port (empty in transparent mode). */
   readonly outboundPorts: Record<string, number>;
   readonly child: Child;
 }
+
+/** How mesh-profile sidecars capture traffic (the gateway profile is always `explicit`). */
+export type Capture = 'explicit' | 'transparent';
+
+/** The port every echo process listens on inside its pod namespace (transparent capture). */
+const PodEchoPort = 8080;
 
 export interface EchoLogLine {
   readonly t: number;
@@ -50,6 +59,8 @@ export interface EnvironmentOptions {
   allCaseObjects: K8sObject[];
   /** Gateways (`ns/name`) that cases send traffic to. */
   gateways: string[];
+  /** Mesh profile: transparent capture (pod namespaces, VIPs, pod IPs) or explicit (loopback ports). */
+  capture?: Capture;
   log: (msg: string) => void;
 }
 
@@ -78,6 +89,12 @@ export class Environment {
   readonly children: Child[] = [];
   /** The gateway-conformance-infra/tls-validity-checks-certificate pair (gateway profile). */
   tls: { cert: string; key: string } | undefined;
+  readonly capture: Capture;
+  /** Transparent capture: the pod namespaces, pod name -> its namespace, `ns/name` -> Service VIP. */
+  network: ClusterNetwork | undefined;
+  readonly podNets = new Map<string, PodNet>();
+  readonly vips = new Map<string, string>();
+  readonly #podClients = new Map<string, PodClient>();
   #control: Child | undefined;
   #generation = 0;
   #log: (msg: string) => void;
@@ -85,9 +102,12 @@ export class Environment {
 
   private constructor(opts: EnvironmentOptions) {
     this.profile = opts.profile;
+    this.capture = opts.profile === 'mesh' ? (opts.capture ?? 'explicit') : 'explicit';
     this.#opts = opts;
     this.#log = opts.log;
     this.dir = mkdtempSync(join(tmpdir(), `trellis-conformance-${opts.profile}-`));
+    // Sidecars in pod namespaces run as uid 1337 and write their ready files under run/.
+    chmodSync(this.dir, 0o711);
     this.pods = podsOf(opts.base).filter((p) => !p.image.includes('coredns'));
     this.services = servicesOf([...opts.base, ...opts.allCaseObjects]);
   }
@@ -110,6 +130,14 @@ export class Environment {
 
   async #start(): Promise<void> {
     const t0 = Date.now();
+    // 0. Transparent capture: a network namespace per pod, and a VIP per Service.
+    if (this.capture === 'transparent') {
+      this.network = await ClusterNetwork.create();
+      for (const pod of this.pods) this.podNets.set(pod.name, await this.network.addPod());
+      const all = servicesOf([...this.#opts.base, ...this.#opts.allCaseObjects, ...this.#markers(0)]);
+      for (const [k, v] of allocateVips(all.map((s) => ({ namespace: s.namespace, name: s.name })))) this.vips.set(k, v);
+      this.#log(`created ${this.podNets.size} pod network namespaces in ${Date.now() - t0} ms`);
+    }
     // 1. Echo processes, one per replica.
     const echoPorts = this.echoPorts;
     // Bounded start-up concurrency: node start-up is CPU-bound and this machine has 2 cores.
@@ -126,7 +154,18 @@ export class Environment {
     // 2. Port plans for sidecars (mesh) and gateways.
     const baseObjs: K8sObject[] = [...this.#opts.base];
     const sidecarPlans: { pod: PodSpec; inbound: Record<string, number>; app: Record<string, number>; outbound: Record<string, number> }[] = [];
-    if (this.profile === 'mesh') {
+    if (this.capture === 'transparent') {
+      // Real pod addressing: the EndpointSlice carries the pod IP and the target port; the pod's
+      // sidecar captures it (iptables) and forwards to the echo process on PodEchoPort.
+      for (const pod of this.pods) {
+        const targets = new Set<number>();
+        for (const s of servicesFor(pod, this.services)) for (const p of s.ports) targets.add(p.targetPort);
+        const app: Record<string, number> = {};
+        for (const t of targets) app[t] = PodEchoPort;
+        sidecarPlans.push({ pod, inbound: {}, app, outbound: {} });
+        baseObjs.push(...endpointObjects(pod, this.services, (t) => t, this.podNets.get(pod.name)!.ip));
+      }
+    } else if (this.profile === 'mesh') {
       const servicePorts = new Set<number>([80]);
       for (const s of this.services) for (const p of s.ports) servicePorts.add(p.port);
       for (const pod of this.pods) {
@@ -161,27 +200,33 @@ export class Environment {
     }
     mkdirSync(this.configDir, { recursive: true });
     mkdirSync(join(this.dir, 'staging'), { recursive: true });
-    this.#writeConfig('00-base.yaml', toYaml(baseObjs));
-    this.#writeConfig('10-case.yaml', toYaml(this.#markers(0)));
+    mkdirSync(join(this.dir, 'run'), { recursive: true });
+    chmodSync(join(this.dir, 'run'), 0o777);
+    this.#writeConfig('00-base.yaml', toYaml(this.#withVips(baseObjs)));
+    this.#writeConfig('10-case.yaml', toYaml(this.#withVips(this.#markers(0))));
 
     // 3. Control plane.
     const cpReady = join(this.dir, 'control.ready.json');
-    this.#control = startTrellis('control', ['control', '--config', this.configDir, '--xds-port', '0', '--debug-port', '0', '--ready-file', cpReady, '--log-level', 'warn']);
+    const inNode = this.network ? { netns: this.network.nodeNs } : undefined;
+    this.#control = startTrellis('control', ['control', '--config', this.configDir, '--host', inNode ? '0.0.0.0' : '127.0.0.1', '--xds-port', '0', '--debug-port', '0', '--ready-file', cpReady, '--log-level', 'warn'], undefined, inNode);
     this.children.push(this.#control);
     const cp = await waitReadyFile<{ xds: number; debug: number }>(this.#control, cpReady, 60_000);
-    const xds = `127.0.0.1:${cp.xds}`;
+    const xds = `${inNode ? NodeAddress : '127.0.0.1'}:${cp.xds}`;
     this.#log(`control plane up (xds ${cp.xds}, debug ${cp.debug})`);
 
     // 4. Proxies.
     const waits: Promise<void>[] = [];
     for (const plan of sidecarPlans) {
-      const metadata = {
-        TRELLIS_INBOUND_ADDRESS: '127.0.0.1',
-        TRELLIS_INBOUND_PORTS: plan.inbound,
-        TRELLIS_APP_PORTS: plan.app,
-        TRELLIS_OUTBOUND_PORTS: plan.outbound,
-      };
-      waits.push(this.#startProxy(plan.pod.name, xds, 'sidecar', plan.pod.namespace, plan.pod.name, plan.pod.labels, metadata).then((child) => {
+      const net = this.podNets.get(plan.pod.name);
+      const metadata = net
+        ? { TRELLIS_CAPTURE_MODE: 'transparent', TRELLIS_APP_PORTS: plan.app, INSTANCE_IPS: net.ip }
+        : {
+          TRELLIS_INBOUND_ADDRESS: '127.0.0.1',
+          TRELLIS_INBOUND_PORTS: plan.inbound,
+          TRELLIS_APP_PORTS: plan.app,
+          TRELLIS_OUTBOUND_PORTS: plan.outbound,
+        };
+      waits.push(this.#startProxy(plan.pod.name, xds, 'sidecar', plan.pod.namespace, plan.pod.name, plan.pod.labels, metadata, net).then((child) => {
         this.sidecars.set(plan.pod.name, { pod: plan.pod, outboundPorts: plan.outbound, child });
       }));
     }
@@ -208,7 +253,8 @@ export class Environment {
     const port = new Promise<number>((r) => (resolvePort = r));
     const logs: EchoLogLine[] = [];
     this.echoLogs.set(pod.name, logs);
-    const child = startTrellis(`echo ${pod.name}`, ['sample', 'echo', '--port', '0', '--namespace', pod.namespace, '--service', pod.deployment, '--pod', pod.name], (line) => {
+    const net = this.podNets.get(pod.name);
+    const child = startTrellis(`echo ${pod.name}`, ['sample', 'echo', '--port', String(net ? PodEchoPort : 0), '--namespace', pod.namespace, '--service', pod.deployment, '--pod', pod.name], (line) => {
       const m = /^echo listening on .*:(\d+)$/.exec(line);
       if (m) {
         resolvePort(Number(m[1]));
@@ -219,7 +265,7 @@ export class Environment {
         logs.push({ t: Date.now(), path: e[1] });
         if (logs.length > 20_000) logs.splice(0, 10_000);
       }
-    });
+    }, net ? { netns: net.netns } : undefined);
     this.children.push(child);
     return new Promise<number>((resolve, reject) => {
       const onExit = () => {
@@ -239,17 +285,55 @@ export class Environment {
     });
   }
 
-  async #startProxy(name: string, xds: string, kind: 'sidecar' | 'router', ns: string, workload: string, labels: Record<string, string>, metadata: Record<string, unknown>): Promise<Child> {
-    const ready = join(this.dir, `proxy-${workload}.ready.json`);
+  async #startProxy(name: string, xds: string, kind: 'sidecar' | 'router', ns: string, workload: string, labels: Record<string, string>, metadata: Record<string, unknown>, net?: PodNet): Promise<Child> {
+    const ready = join(this.dir, 'run', `proxy-${workload}.ready.json`);
     const labelText = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
     const args = ['proxy', '--xds', xds, '--kind', kind, '--namespace', ns, '--workload', workload, '--metadata', JSON.stringify(metadata),
       '--admin-port', '0', '--health-port', '0', '--prometheus-port', '0', '--ready-file', ready, '--log-level', 'warn'];
     if (labelText !== '') args.push('--labels', labelText);
-    const child = startTrellis(name, args);
+    if (net) args.push('--ip', net.ip);
+    // In a pod namespace the sidecar runs as uid/gid 1337, which the pod's iptables leave uncaptured.
+    const placement: Placement | undefined = net ? { netns: net.netns, asProxy: true } : undefined;
+    const child = startTrellis(name, args, undefined, placement);
     this.children.push(child);
     const ports = await waitReadyFile<{ health: number }>(child, ready, 60_000);
-    if (!(await waitHttpOk(`http://127.0.0.1:${ports.health}/healthz/ready`, 20_000))) this.#log(`warning: ${name} not ready after 20 s`);
+    // A pod namespace's health port is not reachable from here; the marker probe proves readiness.
+    if (!net && !(await waitHttpOk(`http://127.0.0.1:${ports.health}/healthz/ready`, 20_000))) this.#log(`warning: ${name} not ready after 20 s`);
     return child;
+  }
+
+  /** Transparent capture: Services get their VIP as `clusterIP` (headless ones stay headless). */
+  #withVips(objs: readonly K8sObject[]): K8sObject[] {
+    if (this.capture !== 'transparent') return [...objs];
+    return objs.map((o) => {
+      if (o.kind !== 'Service') return o;
+      const spec = (o.spec ?? {}) as { clusterIP?: string };
+      const vip = this.vips.get(`${o.metadata?.namespace ?? 'default'}/${o.metadata?.name ?? ''}`);
+      if (spec.clusterIP !== undefined || vip === undefined) return o;
+      return { ...o, spec: { ...spec, clusterIP: vip } };
+    });
+  }
+
+  /** The in-pod client of a pod (transparent capture), started on first use. */
+  podClient(pod: string): PodClient | undefined {
+    const net = this.podNets.get(pod);
+    if (net === undefined) return undefined;
+    let c = this.#podClients.get(pod);
+    if (c === undefined) this.#podClients.set(pod, (c = new PodClient(net.netns)));
+    return c;
+  }
+
+  /** `name`, `name.ns`, `name.ns.svc...` or an IP -> the address a pod would dial, or undefined. */
+  resolve(hostname: string, clientNamespace: string): string | undefined {
+    if (/^\d+\.\d+\.\d+\.\d+$/.test(hostname)) return hostname;
+    const [name, ns] = hostname.split('.');
+    return this.vips.get(`${ns ?? clientNamespace}/${name}`);
+  }
+
+  /** The pod IP of the first pod of `deployment` in `namespace` (the `{<deployment>-pod-ip}` placeholder). */
+  podIp(namespace: string, deployment: string): string | undefined {
+    const pod = this.pods.find((p) => p.namespace === namespace && p.deployment === deployment);
+    return pod ? this.podNets.get(pod.name)?.ip : undefined;
   }
 
   #writeConfig(file: string, text: string): void {
@@ -291,14 +375,24 @@ export class Environment {
         ?? this.#opts.base.find((x) => x.kind === 'Gateway' && x.metadata?.namespace === g.namespace && x.metadata?.name === g.name);
       g.listeners = o ? gatewayListeners(o) : [];
     }
-    this.#writeConfig('10-case.yaml', toYaml([...objects, ...this.#markers(gen)]));
+    this.#writeConfig('10-case.yaml', toYaml(this.#withVips([...objects, ...this.#markers(gen)])));
     const want = `marker-${gen}.invalid`;
     const probes: { name: string; ok: () => Promise<boolean> }[] = [];
     const hit = (port: number, host: string) => async () => {
       const r = await sendHttp({ port, method: 'GET', path: MarkerPath, host, headers: {}, timeoutMs: 2000 });
       return r.status === 302 && (r.headers.location?.[0] ?? '').includes(want);
     };
-    if (this.profile === 'mesh') {
+    if (this.capture === 'transparent') {
+      const vip = this.vips.get(`${MeshNamespace}/${MarkerService}`) ?? '';
+      for (const s of this.sidecars.values()) {
+        if (clientPods !== undefined && !clientPods.includes(s.pod.name)) continue;
+        const client = this.podClient(s.pod.name)!;
+        probes.push({ name: `sidecar ${s.pod.name}`, ok: async () => {
+          const r: Reply = await client.http({ address: vip, port: 80, method: 'GET', path: MarkerPath, host: MarkerService, headers: {}, timeoutMs: 2000 });
+          return r.status === 302 && (r.headers.location?.[0] ?? '').includes(want);
+        } });
+      }
+    } else if (this.profile === 'mesh') {
       for (const s of this.sidecars.values()) if (clientPods === undefined || clientPods.includes(s.pod.name)) probes.push({ name: `sidecar ${s.pod.name}`, ok: hit(s.outboundPorts['80'], MarkerService) });
     } else {
       for (const key of gateways) {
@@ -342,7 +436,9 @@ export class Environment {
 
   /** Stops every process and removes the temp dir. */
   async close(): Promise<void> {
+    await Promise.all([...this.#podClients.values()].map((c) => c.close()));
     await Promise.all(this.children.map((c) => stopChild(c)));
+    await this.network?.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,17 +1,27 @@
 /**
  * The mesh profile's client: the semantics of the Istio echo `client` command
  * (`client <proto>://<host><path> [--method=M] [-H Name:value]... [--count=N]`) run from a
- * client workload, with every request sent through THAT workload's sidecar (explicit capture:
- * the sidecar's outbound listener for the URL's port), and output as the command prints it:
+ * client workload, with every request sent through THAT workload's sidecar: explicit capture
+ * dials the sidecar's outbound listener for the URL's port; transparent capture dials what the
+ * host name resolves to (Service VIP, or a pod IP as given) from inside the client pod's network
+ * namespace, where iptables hands the connection to the sidecar. Output as the command prints it:
  * `[i] Key=Value` lines (StatusCode, Hostname, Host, URL, Method, Proto, RequestHeader,
  * ResponseHeader). `parseClientOutput` reads those lines back, as the upstream comparer does.
  */
-import { sendGrpc, sendHttp, type Reply } from './clients.ts';
+import { sendGrpc, sendHttp, type GrpcRequestSpec, type HttpRequestSpec, type Reply } from './clients.ts';
 import { GrpcEchoService } from '../../src/samples/grpc-echo-codec.ts';
 
-/** The client workload's sidecar: outbound service port -> local listener port. */
+/** Explicit capture: the client workload's sidecar, outbound service port -> local listener port. */
 export interface ClientSidecar {
   readonly outboundPorts: Readonly<Record<string, number>>;
+}
+
+/** Transparent capture: requests sent from inside the client pod, to resolved addresses. */
+export interface ClientPod {
+  /** Host name of the URL -> IP (VIP or pod IP), or undefined when it does not resolve. */
+  resolve(hostname: string): string | undefined;
+  http(spec: HttpRequestSpec): Promise<Reply>;
+  grpc(spec: GrpcRequestSpec): Promise<Reply>;
 }
 
 export interface ClientCommand {
@@ -53,13 +63,23 @@ function lines(i: number, r: Reply, host: string, url: string, method: string): 
 }
 
 /** Runs the client command; resolves to its output text, or throws on a usage error. */
-export async function runClient(sidecar: ClientSidecar, cmd: ClientCommand): Promise<string> {
+export async function runClient(sidecar: ClientSidecar | ClientPod, cmd: ClientCommand): Promise<string> {
   const m = /^(http|grpc):\/\/([^/:]+)(?::(\d+))?(\/.*)?$/.exec(cmd.url);
   if (!m) throw new Error(`client: bad url '${cmd.url}'`);
   const [, proto, hostname, portText, pathText] = m;
   const port = portText !== undefined ? Number(portText) : proto === 'grpc' ? 7070 : 80;
-  const local = sidecar.outboundPorts[String(port)];
-  if (local === undefined) throw new Error(`client: the sidecar has no outbound listener for port ${port}`);
+  let local = port;
+  let address: string | undefined;
+  if ('resolve' in sidecar) {
+    address = sidecar.resolve(hostname);
+    if (address === undefined) throw new Error(`client: cannot resolve '${hostname}'`);
+  } else {
+    const p = sidecar.outboundPorts[String(port)];
+    if (p === undefined) throw new Error(`client: the sidecar has no outbound listener for port ${port}`);
+    local = p;
+  }
+  const grpcSend = (spec: GrpcRequestSpec) => ('resolve' in sidecar ? sidecar.grpc(spec) : sendGrpc(spec));
+  const httpSend = (spec: HttpRequestSpec) => ('resolve' in sidecar ? sidecar.http(spec) : sendHttp(spec));
   const host = portText !== undefined ? `${hostname}:${portText}` : hostname;
   const path = pathText ?? '/';
   const method = cmd.method ?? 'GET';
@@ -71,10 +91,10 @@ export async function runClient(sidecar: ClientSidecar, cmd: ClientCommand): Pro
       const i = next++;
       let r: Reply;
       if (proto === 'grpc') {
-        r = await sendGrpc({ port: local, service: GrpcEchoService, method: 'Echo', authority: host, metadata: cmd.headers ?? {}, timeoutMs: cmd.timeoutMs });
+        r = await grpcSend({ address, port: local, service: GrpcEchoService, method: 'Echo', authority: host, metadata: cmd.headers ?? {}, timeoutMs: cmd.timeoutMs });
       } else {
         const headers = { ...(cmd.headers ?? {}) };
-        r = await sendHttp({ port: local, method, path, host, headers, timeoutMs: cmd.timeoutMs });
+        r = await httpSend({ address, port: local, method, path, host, headers, timeoutMs: cmd.timeoutMs });
       }
       out[i] = lines(i, r, host, path, method);
     }

@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inNetns } from '../../src/runtime/netns.ts';
 
 /** The repository root (two levels above this file). */
 export const RepoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -28,9 +29,24 @@ export interface Child {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Starts `trellis <args>`; stdout lines go to `onLine`. */
-export function startTrellis(name: string, args: string[], onLine?: (line: string) => void): Child {
-  const proc = spawn(process.execPath, [TrellisBin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: RepoRoot });
+/** Where a child runs: inside a network namespace, optionally as the proxy's uid/gid 1337. */
+export interface Placement {
+  readonly netns: string;
+  readonly asProxy?: boolean;
+}
+
+/** Registers a process started elsewhere so `killAll` and `liveChildren` cover it. */
+export function trackChild(proc: ChildProcess): void {
+  live.add(proc);
+  proc.once('exit', () => live.delete(proc));
+}
+
+/** Starts `trellis <args>` (in a network namespace when `placement` says so); stdout lines go to `onLine`. */
+export function startTrellis(name: string, args: string[], onLine?: (line: string) => void, placement?: Placement): Child {
+  const argv = [process.execPath, TrellisBin, ...args];
+  // `ip netns exec` and setpriv exec the command, so the pid we hold (and signal) is node's.
+  const cmd = placement ? inNetns(placement.netns, argv, placement.asProxy ?? false) : argv;
+  const proc = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], cwd: RepoRoot });
   live.add(proc);
   let exited = false;
   proc.once('exit', () => {

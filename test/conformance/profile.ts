@@ -6,7 +6,8 @@
  */
 import type { CaseFile, Corpus, Profile } from './corpus.ts';
 import { objectsOf } from './corpus.ts';
-import { Environment } from './environment.ts';
+import { Environment, type Capture } from './environment.ts';
+import { transparentUnavailable } from './pod-network.ts';
 import { CaseRunner, caseObjects, gatewaysOf, skipReason, type CaseResult } from './runner.ts';
 
 export interface ProfileOptions {
@@ -16,6 +17,8 @@ export interface ProfileOptions {
   log: (msg: string) => void;
   /** Called after each case file. */
   onResult?: (r: CaseResult) => void;
+  /** Mesh profile capture; default transparent where it can run (root, ip/iptables, addon), else explicit. */
+  capture?: Capture;
 }
 
 /** Runs the cases of one profile; never leaves processes behind. */
@@ -24,14 +27,18 @@ export async function runProfile(opts: ProfileOptions): Promise<CaseResult[]> {
   const cases = opts.cases.filter((c) => c.profile === profile);
   if (cases.length === 0) return [];
   const base = objectsOf(corpus.baseText(profile));
-  const runnable = cases.filter((c) => skipReason(c) === undefined);
+  const unavailable = profile === 'mesh' ? transparentUnavailable() : undefined;
+  const capture: Capture = profile !== 'mesh' ? 'explicit' : opts.capture ?? (unavailable === undefined ? 'transparent' : 'explicit');
+  const explicitWhy = unavailable ?? 'explicit capture was asked for';
+  if (profile === 'mesh') log(`mesh profile: ${capture} capture${capture === 'explicit' ? ` (${explicitWhy})` : ''}`);
+  const runnable = cases.filter((c) => skipReason(c, capture, explicitWhy) === undefined);
   const allCaseObjects = runnable.flatMap((c) => caseObjects(corpus, c, () => []));
   const gateways = [...new Set(runnable.flatMap((c) => gatewaysOf(c)))].sort();
   const results: CaseResult[] = [];
   let env: Environment | undefined;
   try {
-    env = await Environment.start({ profile, base, allCaseObjects, gateways, log });
-    const runner = new CaseRunner(env, corpus, base, log);
+    env = await Environment.start({ profile, base, allCaseObjects, gateways, capture, log });
+    const runner = new CaseRunner(env, corpus, base, log, explicitWhy);
     for (const c of cases) {
       let r: CaseResult;
       try {

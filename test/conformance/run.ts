@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { Corpus, type Profile } from './corpus.ts';
 import { RepoRoot, killAll } from './processes.ts';
 import { runProfile } from './profile.ts';
+import { removeNamespacesSync } from './pod-network.ts';
 import type { CaseResult } from './runner.ts';
 import { formatReport, summaryLine } from './report.ts';
 
@@ -42,12 +43,16 @@ if (filters.length > 0 && selected.length === 0) usage(`--filter '${values.filte
 
 const onSignal = (sig: string) => {
   killAll();
+  removeNamespacesSync();
   process.stderr.write(`conformance: ${sig}, stopped every child process\n`);
   process.exit(130);
 };
 process.once('SIGINT', () => onSignal('SIGINT'));
 process.once('SIGTERM', () => onSignal('SIGTERM'));
-process.once('exit', () => killAll());
+process.once('exit', () => {
+  killAll();
+  removeNamespacesSync();
+});
 
 const log = (msg: string) => {
   if (!values.quiet) process.stderr.write(`[conformance] ${msg}\n`);

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CaseFile, CaseRequest, Corpus, Expectation, K8sObject, RequestCase } from './corpus.ts';
 import { objectsOf } from './corpus.ts';
-import { Environment } from './environment.ts';
+import { Environment, type Capture } from './environment.ts';
 import { sendGrpc, sendHttp, type Reply } from './clients.ts';
 import { checkGrpcReply, checkHttpReply, checkMeshResponse, prepare, untilConsistent, type PreparedRequest } from './checker.ts';
 import { parseClientOutput, runClient } from './mesh-client.ts';
@@ -28,10 +28,15 @@ export interface CaseResult {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Why the runner cannot run a case at all, or undefined. */
-export function skipReason(c: CaseFile): string | undefined {
+/**
+ * Why the runner cannot run a case at all, or undefined. Pod IPs and routing by Service IP need
+ * the mesh profile's transparent capture; `explicitWhy` says why it is not in use.
+ */
+export function skipReason(c: CaseFile, capture: Capture = 'explicit', explicitWhy = 'explicit capture'): string | undefined {
+  if (c.profile !== 'mesh' || capture === 'transparent') return undefined;
   const reqs = c.cases.map((rc) => rc.request);
-  if (reqs.some((r) => JSON.stringify(r).includes('-pod-ip}'))) return 'needs pod IPs (transparent capture by destination IP); explicit-capture sidecars route by port and Host';
+  if (reqs.some((r) => JSON.stringify(r).includes('-pod-ip}'))) return `needs pod IPs (transparent capture), not available: ${explicitWhy}`;
+  if ((c.features ?? []).includes('SupportMeshClusterIPMatching')) return `needs routing by Service IP (transparent capture), not available: ${explicitWhy}`;
   return undefined;
 }
 
@@ -81,9 +86,12 @@ export class CaseRunner {
   readonly corpus: Corpus;
   readonly base: K8sObject[];
   readonly log: (msg: string) => void;
+  /** Why the mesh profile runs with explicit capture (skip reasons quote it). */
+  readonly explicitWhy: string;
 
-  constructor(env: Environment, corpus: Corpus, base: K8sObject[], log: (msg: string) => void) {
+  constructor(env: Environment, corpus: Corpus, base: K8sObject[], log: (msg: string) => void, explicitWhy = 'explicit capture') {
     this.env = env;
+    this.explicitWhy = explicitWhy;
     this.corpus = corpus;
     this.base = base;
     this.log = log;
@@ -95,7 +103,7 @@ export class CaseRunner {
   async run(c: CaseFile): Promise<CaseResult> {
     const t0 = Date.now();
     const result = (outcome: Outcome, reasons: string[]): CaseResult => ({ name: c.name, profile: c.profile, outcome, reasons, ms: Date.now() - t0 });
-    const skip = skipReason(c);
+    const skip = skipReason(c, this.env.capture, this.explicitWhy);
     if (skip !== undefined) return result('skipped', [skip]);
     const reasons: string[] = [];
     let objects = caseObjects(this.corpus, c, this.podPorts);
@@ -268,12 +276,21 @@ export class CaseRunner {
     const req = rc.request;
     const grpc = req.protocol === 'grpc';
     const sent = prepare(req, rc.expect);
-    const host = req.host ?? 'echo';
+    const ns = sidecar.pod.namespace;
+    let missing: string | undefined;
+    const host = (req.host ?? 'echo').replace(/\{([a-z0-9-]+)-pod-ip\}/g, (_, d: string) => this.env.podIp(ns, d) ?? (missing = `{${d}-pod-ip}`));
+    if (missing !== undefined) return { err: `no pod IP for ${missing}`, hostnames: [] };
+    const pod = this.env.podClient(sidecar.pod.name);
+    const client = pod === undefined ? sidecar : {
+      resolve: (h: string) => this.env.resolve(h, ns),
+      http: pod.http.bind(pod),
+      grpc: pod.grpc.bind(pod),
+    };
     const url = `${grpc ? 'grpc' : 'http'}://${host}${grpc ? '' : sent.path}`;
     const headers = { ...(req.headers ?? {}) };
     let out: string;
     try {
-      out = await runClient(sidecar, { url, method: req.method, headers, count });
+      out = await runClient(client, { url, method: req.method, headers, count });
     } catch (err) {
       return { err: (err as Error).message, hostnames: [] };
     }

@@ -99,10 +99,11 @@ export function servicesFor(pod: PodSpec, services: readonly ServiceSpec[]): Ser
 }
 
 /**
- * EndpointSlices for one pod: one slice per selecting Service, with every service port mapped
- * to `localPort(targetPort)`; plus the Pod object (the registry reads endpoint labels from it).
+ * EndpointSlices for one pod: one slice per selecting Service at `address` (the pod IP, or
+ * 127.0.0.1 where pods share loopback), with every service port mapped to
+ * `localPort(targetPort)`; plus the Pod object (the registry reads endpoint labels from it).
  */
-export function endpointObjects(pod: PodSpec, services: readonly ServiceSpec[], localPort: (targetPort: number) => number | undefined): K8sObject[] {
+export function endpointObjects(pod: PodSpec, services: readonly ServiceSpec[], localPort: (targetPort: number) => number | undefined, address = '127.0.0.1'): K8sObject[] {
   const out: K8sObject[] = [
     { apiVersion: 'v1', kind: 'Pod', metadata: { name: pod.name, namespace: pod.namespace, labels: pod.labels }, spec: { serviceAccountName: 'default' } },
   ];
@@ -116,7 +117,7 @@ export function endpointObjects(pod: PodSpec, services: readonly ServiceSpec[], 
       kind: 'EndpointSlice',
       metadata: { name: `${s.name}-${pod.name}`, namespace: pod.namespace, labels: { 'kubernetes.io/service-name': s.name } },
       addressType: 'IPv4',
-      endpoints: [{ addresses: ['127.0.0.1'], conditions: { ready: true, serving: true, terminating: false }, targetRef: { kind: 'Pod', name: pod.name, namespace: pod.namespace } }],
+      endpoints: [{ addresses: [address], conditions: { ready: true, serving: true, terminating: false }, targetRef: { kind: 'Pod', name: pod.name, namespace: pod.namespace } }],
       ports,
     });
   }

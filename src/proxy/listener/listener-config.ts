@@ -14,8 +14,11 @@ export const HcmType = 'type.googleapis.com/envoy.extensions.filters.network.htt
 
 /** What the listener layer needs from an HTTP connection manager built for one filter chain. */
 export interface HttpConnectionHandler {
-  /** Serve HTTP on a connection; `protocol` was negotiated (ALPN) or sniffed. */
-  handleConnection(socket: import('node:net').Socket, protocol: 'http/1.1' | 'h2'): void;
+  /**
+   * Serve HTTP on a connection; `protocol` was negotiated (ALPN) or sniffed. `meta.originalDestination`
+   * (transparent capture) is where ORIGINAL_DST clusters (PassthroughCluster) connect.
+   */
+  handleConnection(socket: import('node:net').Socket, protocol: 'http/1.1' | 'h2', meta?: { readonly originalDestination?: { readonly address: string; readonly port: number } }): void;
   /** Ask open connections to finish (HTTP/1: `connection: close`; HTTP/2: GOAWAY). */
   drain?(): void;
   /** Releases timers and resources; open connections are left to the caller. */

@@ -206,3 +206,23 @@ test('transparent capture: a use_original_dst hand-off matches chains on the ori
   assert.equal(await say(inb, 'hi'), 'pass:hi');
   await lm.drainAll(100);
 });
+
+test('transparent capture: an HTTP chain of a handed-off connection gets the original destination (for ORIGINAL_DST clusters)', async () => {
+  const seen: unknown[] = [];
+  const recordingHcm = () => ({
+    handleConnection: (socket: net.Socket, _protocol: 'http/1.1' | 'h2', meta?: unknown) => {
+      seen.push(meta);
+      socket.end('HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+    },
+  });
+  const lm = new ListenerManager({ clusters: portClusters({}), secrets: noSecrets, hcmFactory: recordingHcm, originalDestination: () => ({ ip: '10.212.0.7', port: 8080 }) });
+  const hcm = { name: 'envoy.filters.network.http_connection_manager', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', stat_prefix: 'x' } };
+  await lm.apply(new Map<string, Record<string, unknown>>([
+    ['virtualOutbound', tcpListener('virtualOutbound', 0, [tcpChain('pass')], { use_original_dst: true })],
+    ['0.0.0.0_8080', { name: '0.0.0.0_8080', address: { socket_address: { address: '0.0.0.0', port_value: 8080 } }, bind_to_port: false, filter_chains: [{ filters: [hcm] }] }],
+  ]));
+  const reply = await say(lm.boundPort('virtualOutbound')!, 'GET / HTTP/1.1\r\nhost: 10.212.0.7:8080\r\n\r\n');
+  assert.match(reply, /^HTTP\/1.1 204/);
+  assert.deepEqual(seen, [{ originalDestination: { address: '10.212.0.7', port: 8080 } }]);
+  await lm.drainAll(100);
+});

@@ -256,7 +256,9 @@ export class ListenerManager {
     }
     if (socket.destroyed) return;
     if (chain.action.kind === 'http') {
-      chain.action.hcm.handleConnection(stream, protocol);
+      // The original destination goes with the connection: an HTTP route to an ORIGINAL_DST
+      // cluster (PassthroughCluster, e.g. a request to a pod IP) connects there.
+      chain.action.hcm.handleConnection(stream, protocol, dst ? { originalDestination: { address: dst.ip, port: dst.port } } : undefined);
       stream.resume();
     } else {
       await proxyTcp(stream, chain.action.tcp, this.#opts.clusters, entry.stats.tcp, this.#opts.random, facts.serverName);
