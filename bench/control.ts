@@ -60,6 +60,17 @@ function hwmMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat (clock ticks of 10 ms). */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 /** In-process: load the mesh like the control plane does and time translate() for one sidecar. */
 async function timeTranslate(dir: string): Promise<{ coldMs: number; warmMedianMs: number; resources: Record<string, number>; loadMs: number }> {
   const { startControlPlane } = await import('../src/control/control-plane.ts');
@@ -100,6 +111,8 @@ interface Run {
   controlStartMs: number;
   connectAllAckedMs: number;
   changeToAllAckedMs: number[];
+  /** CPU seconds used per change (write until all ACKed) by the control plane and by all client processes. */
+  cpuPerChange: { control: number[]; clients: number[] };
   allAcked: { p50: number; p99: number; max: number };
   perClientAck: { p50: number; p99: number };
   rssMb: { idle: number; connected: number; afterChanges: number; peak: number };
@@ -173,7 +186,10 @@ async function runSize(services: number): Promise<Run> {
 
     const allAckedMs: number[] = [];
     const perClient: number[] = [];
+    const cpuPerChange = { control: [] as number[], clients: [] as number[] };
+    const clientCpu = () => cps.reduce((sum, c) => sum + cpuSeconds(c.child.pid!), 0);
     for (let c = 0; c < changes; c++) {
+      const cpu0 = { control: cpuSeconds(control.pid!), clients: clientCpu() };
       const before = new Map([...latest].map(([k, v]) => [k, v.version]));
       const weight = c % 2 === 0 ? 70 : 80;
       const wall = Date.now();
@@ -190,7 +206,11 @@ async function runSize(services: number): Promise<Run> {
       const times = [...latest.values()].map((v) => v.t - wall);
       allAckedMs.push(Math.max(...times));
       perClient.push(...times);
-      process.stderr.write(`  change ${c + 1}/${changes}: all ${clients} ACKed after ${Math.max(...times)} ms (median client ${pct(times, 50)} ms)\n`);
+      const cpuControl = cpuSeconds(control.pid!) - cpu0.control;
+      const cpuClients = clientCpu() - cpu0.clients;
+      cpuPerChange.control.push(cpuControl);
+      cpuPerChange.clients.push(cpuClients);
+      process.stderr.write(`  change ${c + 1}/${changes}: all ${clients} ACKed after ${Math.max(...times)} ms (median client ${pct(times, 50)} ms; CPU s control ${cpuControl.toFixed(2)}, clients ${cpuClients.toFixed(2)})\n`);
       await sleep(500);
     }
     const afterChanges = rssMb(control.pid!);
@@ -206,6 +226,7 @@ async function runSize(services: number): Promise<Run> {
       controlStartMs,
       connectAllAckedMs,
       changeToAllAckedMs: allAckedMs,
+      cpuPerChange,
       allAcked: { p50: pct(allAckedMs, 50), p99: pct(allAckedMs, 99), max: Math.max(...allAckedMs) },
       perClientAck: { p50: pct(perClient, 50), p99: pct(perClient, 99) },
       rssMb: { idle, connected, afterChanges, peak },
@@ -243,3 +264,5 @@ const out = values.out ?? join(root, 'bench/results', `${date}-control.json`);
 mkdirSync(join(root, 'bench/results'), { recursive: true });
 writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), quick, cpus: cpus().length, node: process.version, command: `node bench/control.ts ${process.argv.slice(2).join(' ')}`.trim(), runs, targets }, null, 2) + '\n');
 process.stdout.write(`wrote ${out}\n`);
+// The in-process control plane used for timing translate leaves a watcher or timer behind.
+process.exit(0);

@@ -2,8 +2,9 @@
  * The bridge to route translation (`routes/`): builds its `RouteInputs` from the snapshot and the
  * proxy's scope, and answers the listeners' route configuration requests with its builders. The
  * explicit-mode `http_proxy` config is assembled here from the per-port sidecar configs: all
- * their virtual hosts, keeping only port-qualified domains (`host:port`) except for port 80, and
- * one catch-all `*` virtual host (Envoy rejects a domain twice in one route configuration).
+ * their virtual hosts with port-qualified domains (`host:port`; bare `host` too for port 80 and
+ * wildcards), since an HTTP proxy request names any port, and one catch-all `*` virtual host
+ * (Envoy rejects a domain twice in one route configuration).
  */
 import { ResourceTypes } from '../../config/resource.ts';
 import type { Resource } from '../../config/resource.ts';
@@ -74,13 +75,22 @@ export function buildRoutes(inputs: RouteInputs, proxy: ProxyNode, requests: rea
   return out;
 }
 
+/** A per-port domain as the HTTP proxy matches it (the per-port configs ignore the Host's port). */
+function qualified(domain: string, port: number): string[] {
+  if (domain === '*') return [];
+  if (/:\d+$/.test(domain)) return [domain]; // proxyless-style config already qualified
+  const out = [`${domain}:${port}`];
+  if (port === 80 || domain.includes('*.')) out.unshift(domain);
+  return out;
+}
+
 function httpProxyRoute(name: string, configs: readonly (readonly [number, XdsJson])[]): XdsJson {
   const vhosts: Json[] = [];
   const domains = new Set<string>();
   let catchAll: Json | undefined;
   for (const [port, cfg] of configs) {
     for (const vh of (cfg.virtual_hosts as Json[] | undefined) ?? []) {
-      const ds = (vh.domains as string[]).filter((d) => d !== '*' && (port === 80 || d.includes(':') || d.includes('*.')) && !domains.has(d));
+      const ds = (vh.domains as string[]).flatMap((d) => qualified(d, port)).filter((d) => !domains.has(d));
       if ((vh.domains as string[]).includes('*')) {
         catchAll ??= vh;
         continue;

@@ -117,7 +117,9 @@ function pickChain(l: Json, req: SimulatedRequest, port: number | undefined): { 
 
 /** Envoy's virtual host selection. */
 export function pickVirtualHost(rc: Json, host: string): Json | undefined {
-  const h = host.toLowerCase();
+  let h = host.toLowerCase();
+  // ignore_port_in_host_matching: any `:port` after the host (not inside an IPv6 literal) is dropped.
+  if (rc.ignore_port_in_host_matching === true) h = h.replace(/:\d+$/, '');
   const vhs = arr(rc.virtual_hosts);
   let suffix: { vh: Json; len: number } | undefined;
   let prefix: { vh: Json; len: number } | undefined;

@@ -51,9 +51,12 @@ function kubeServiceParts(svc: ServiceInfo, domainSuffix: string): { name: strin
 /**
  * Domains of a sidecar outbound virtual host, as Istio's `generateVirtualHostDomains`: the FQDN,
  * for Kubernetes Services `name.ns.svc` and `name.ns` (plus bare `name` from the same namespace),
- * and the VIPs; each also with `:port` since Envoy matches the Host header including any port.
+ * and the VIPs. `withPorts`: each also with `:port`, for clients that match the Host header
+ * including its port (proxyless gRPC); Envoy and our proxy get the bare names plus the route
+ * configuration's `ignore_port_in_host_matching`, as Istio does since 1.16 (half the bytes of
+ * the largest resource a sidecar receives).
  */
-export function sidecarDomains(svc: ServiceInfo, port: number, proxyNamespace: string, domainSuffix: string): string[] {
+export function sidecarDomains(svc: ServiceInfo, port: number, proxyNamespace: string, domainSuffix: string, withPorts = true): string[] {
   const names = [svc.hostname];
   const kube = kubeServiceParts(svc, domainSuffix);
   if (kube) {
@@ -61,6 +64,7 @@ export function sidecarDomains(svc: ServiceInfo, port: number, proxyNamespace: s
     names.push(`${kube.name}.${kube.ns}.svc`, `${kube.name}.${kube.ns}`);
   }
   for (const vip of svc.addresses) names.push(vip.includes(':') ? `[${vip}]` : vip);
+  if (!withPorts) return names;
   const out: string[] = [];
   for (const n of names) out.push(n, `${n}:${port}`);
   return out;

@@ -11,6 +11,7 @@
 import type { ProxyNode } from '../../proxy-node.ts';
 import type { ServiceInfo } from '../../../registry/types.ts';
 import type { XdsJson } from '../../../xds/types.ts';
+import { isProxyless } from '../listeners-grpc.ts';
 import { PassthroughCluster, outboundClusterName, sidecarOutboundRouteName } from '../names.ts';
 import { type AnyRoute, allRoutes, attachParent } from './attachment.ts';
 import { retryPolicy } from './envoy.ts';
@@ -137,10 +138,12 @@ export function buildSidecarOutboundRoute(inputs: RouteInputs, proxy: ProxyNode,
   const ctx = routeContext(inputs, proxy, port);
   const vhosts: Json[] = [];
   const vsIndex = new VirtualServiceHostIndex(vss, inputs.domainSuffix);
+  // gRPC's xDS client has no ignore_port_in_host_matching: it gets `host:port` domains instead.
+  const withPorts = isProxyless(proxy);
   for (const svc of httpServicesOnPort(inputs, proxy.namespace, port)) {
     vhosts.push({
       name: vhostName(svc.hostname, port),
-      domains: sidecarDomains(svc, port, proxy.namespace, inputs.domainSuffix),
+      domains: sidecarDomains(svc, port, proxy.namespace, inputs.domainSuffix, withPorts),
       routes: serviceRoutes(inputs, svc, port, proxy, ctx, vsIndex, routes),
       include_request_attempt_count: true,
     });
@@ -156,9 +159,11 @@ export function buildSidecarOutboundRoute(inputs: RouteInputs, proxy: ProxyNode,
       covered.add(name);
       const vroutes = flattenVirtualService(vs, inputs).flatMap((f) => translateIstioHttp(f, ctx));
       if (vroutes.length === 0) continue;
-      vhosts.push({ name: vhostName(host, port), domains: [host, `${host}:${port}`], routes: vroutes, include_request_attempt_count: true });
+      vhosts.push({ name: vhostName(host, port), domains: withPorts ? [host, `${host}:${port}`] : [host], routes: vroutes, include_request_attempt_count: true });
     }
   }
   vhosts.push(unknownHostVhost(inputs));
-  return { name: sidecarOutboundRouteName(port), virtual_hosts: vhosts, validate_clusters: false };
+  const rc: Json = { name: sidecarOutboundRouteName(port), virtual_hosts: vhosts, validate_clusters: false };
+  if (!withPorts) rc.ignore_port_in_host_matching = true;
+  return rc;
 }

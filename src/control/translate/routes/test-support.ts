@@ -11,6 +11,7 @@ import { buildRegistry } from '../../../registry/registry.ts';
 import { resourcesFromYaml, sourceOf } from '../../../registry/test-support.ts';
 import { type ProxyNode, proxyNodeFromXds } from '../../proxy-node.ts';
 import type { XdsJson } from '../../../xds/types.ts';
+import { pickVirtualHost } from '../simulate.ts';
 import type { RouteInputs } from './types.ts';
 
 type Json = Record<string, unknown>;
@@ -64,17 +65,6 @@ export interface TestOutcome {
   readonly redirect?: Json;
 }
 
-function domainMatches(domain: string, host: string): number {
-  // Envoy order: exact > suffix wildcard (longest) > prefix wildcard (longest) > '*'. Higher score wins.
-  const h = host.toLowerCase();
-  const d = domain.toLowerCase();
-  if (d === h) return 4e6;
-  if (d === '*') return 1;
-  if (d.startsWith('*') && h.endsWith(d.slice(1)) && h.length > d.length - 1) return 3e6 + d.length;
-  if (d.endsWith('*') && h.startsWith(d.slice(0, -1)) && h.length > d.length - 1) return 2e6 + d.length;
-  return 0;
-}
-
 function strMatch(sm: Json, v: string | undefined): boolean {
   if (v === undefined) return false;
   const ic = sm.ignore_case === true;
@@ -118,17 +108,7 @@ function routeMatches(m: Json, req: TestRequest): boolean {
 
 /** Evaluates a request against a RouteConfiguration like Envoy's router would pick a route. */
 export function evaluate(config: XdsJson, req: TestRequest, pick = 0): TestOutcome {
-  let best: Json | undefined;
-  let bestScore = 0;
-  for (const vh of (config.virtual_hosts as Json[]) ?? []) {
-    for (const d of vh.domains as string[]) {
-      const s = domainMatches(d, req.host);
-      if (s > bestScore) {
-        bestScore = s;
-        best = vh;
-      }
-    }
-  }
+  const best = pickVirtualHost(config, req.host);
   if (!best) return { status: 404 };
   const route = ((best.routes as Json[]) ?? []).find((r) => routeMatches(r.match as Json, req));
   if (!route) return { vhost: best.name as string, status: 404 };
