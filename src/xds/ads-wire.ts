@@ -7,6 +7,7 @@
  */
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { decodeMessage, encodeMessage, type AnyBytes } from './codec.ts';
+import { kFramed } from './grpc-framing.ts';
 
 /** `google.rpc.Status` as carried in a NACK's error_detail. */
 export interface RpcStatusJson {
@@ -95,9 +96,26 @@ export function encodeResourcesField(resources: readonly AnyBytes[]): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/**
+ * A message already serialized whole (a DiscoveryResponse identical for many streams: same
+ * resources, version and shared nonce): `serialize` returns these bytes as they are, so a push
+ * to 1,000 streams costs one encoding and no per-stream copy before grpc-js frames it.
+ */
+export const kSerialized: unique symbol = Symbol('trellis.serialized');
+
+/**
+ * A response to write as already framed bytes (see grpc-framing.ts): grpc-js sends `framed` as it
+ * is where the pass-through is installed; otherwise `serialize` returns the message inside it.
+ */
+export function preFramed<T>(framed: Buffer): T {
+  return { [kFramed]: framed, [kSerialized]: framed.subarray(5) } as T;
+}
+
 function wire<T>(fullName: string): WireCodec<T> {
   return {
     serialize(msg: T): Buffer {
+      const whole = (msg as { [kSerialized]?: Buffer })[kSerialized];
+      if (whole !== undefined) return whole;
       const pre = (msg as { [kEncodedResources]?: Buffer })[kEncodedResources];
       if (pre !== undefined) {
         const { resources: _omit, ...rest } = msg as unknown as Record<string, unknown>;

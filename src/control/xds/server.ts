@@ -12,6 +12,7 @@ import { TrellisError } from '../../errors.ts';
 import { adsServiceDefinition, type DeltaDiscoveryRequestMsg, type DeltaDiscoveryResponseMsg, type DiscoveryRequestMsg, type DiscoveryResponseMsg } from '../../xds/ads-wire.ts';
 import type { XdsJson, XdsResourceSet } from '../../xds/types.ts';
 import type { ProxyNode } from '../proxy-node.ts';
+import { installFramedPassthrough } from '../../xds/grpc-framing.ts';
 import { serveDelta } from './delta.ts';
 import { PushQueue } from './push-queue.ts';
 import { pushOrder, shortTypeName } from './resources.ts';
@@ -74,6 +75,7 @@ export interface XdsServer {
 
 /** Creates the ADS server; call `listen()` to serve. */
 export function createXdsServer(options: XdsServerOptions): XdsServer {
+  installFramedPassthrough();
   const status = new StatusTracker();
   const deps: SessionDeps = {
     generate: options.generate,
@@ -157,9 +159,9 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
       if (s === undefined || s.session.proxy === undefined) return undefined;
       const row = status.get(s.session.connectionId);
       const types: ConfigDump['types'] = {};
-      for (const typeUrl of pushOrder(s.session.sent.keys())) {
+      for (const typeUrl of pushOrder(s.session.sentTypes())) {
         const key = shortTypeName(typeUrl);
-        const resources = [...(s.session.sent.get(typeUrl) ?? new Map<string, XdsJson>()).values()].map((r) =>
+        const resources = s.session.sentResources(typeUrl).map((r) =>
           r['@type'] === undefined ? { '@type': typeUrl, ...r } : r,
         );
         types[key] = { typeUrl, version: row?.types[key]?.sentVersion, resources };

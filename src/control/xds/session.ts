@@ -41,8 +41,11 @@ export class ProxySession {
   readonly deps: SessionDeps;
   proxy: ProxyNode | undefined;
   current: EncodedSet | undefined;
-  /** What was sent and not removed since, per type URL then name. */
-  readonly sent = new Map<string, Map<string, XdsJson>>();
+  /**
+   * What was sent and not removed since, per type URL: a SotW response's resource list (shared by
+   * every stream sent the same list, so 1,000 streams hold one copy), or a per-name map (delta).
+   */
+  readonly #sent = new Map<string, readonly EncodedResource[] | Map<string, XdsJson>>();
   dirty = false;
   closed = false;
   #queue: Promise<void> = Promise.resolve();
@@ -121,14 +124,32 @@ export class ProxySession {
     return (this.current ?? empty).types.get(typeUrl)?.resources ?? new Map();
   }
 
-  recordSent(typeUrl: string, resources: Iterable<EncodedResource>, removed: Iterable<string>, replaceAll: boolean): void {
-    let m = this.sent.get(typeUrl);
-    if (m === undefined || replaceAll) {
-      m = new Map();
-      this.sent.set(typeUrl, m);
+  /** Records a response: `replaceAll` (SotW) keeps `resources` itself, so pass a list that is not mutated later. */
+  recordSent(typeUrl: string, resources: readonly EncodedResource[], removed: Iterable<string>, replaceAll: boolean): void {
+    if (replaceAll) {
+      this.#sent.set(typeUrl, resources);
+      return;
+    }
+    let m = this.#sent.get(typeUrl);
+    if (!(m instanceof Map)) {
+      const base = m ?? [];
+      m = new Map(base.map((r) => [r.name, r.json]));
+      this.#sent.set(typeUrl, m);
     }
     for (const r of resources) m.set(r.name, r.json);
     for (const name of removed) m.delete(name);
+  }
+
+  /** Type URLs something was sent for. */
+  sentTypes(): string[] {
+    return [...this.#sent.keys()];
+  }
+
+  /** The resources of a type sent and not removed since, as our JSON. */
+  sentResources(typeUrl: string): XdsJson[] {
+    const m = this.#sent.get(typeUrl);
+    if (m === undefined) return [];
+    return m instanceof Map ? [...m.values()] : m.map((r) => r.json);
   }
 
   close(): void {

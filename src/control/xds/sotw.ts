@@ -9,12 +9,13 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { describeError } from '../../errors.ts';
-import { encodeResourcesField, kEncodedResources, type DiscoveryRequestMsg, type DiscoveryResponseMsg } from '../../xds/ads-wire.ts';
+import { discoveryResponseWire, encodeResourcesField, kEncodedResources, preFramed, type DiscoveryRequestMsg, type DiscoveryResponseMsg } from '../../xds/ads-wire.ts';
 import { pushOrder, shortTypeName, versionOf, versionOfAll, type EncodedResource } from './resources.ts';
 import { ProxySession, type SessionDeps } from './session.ts';
 import { WarmingGate } from './warming.ts';
 import { runStream, type StreamHandle } from './stream-lifecycle.ts';
 import { TypeUrl } from '../../xds/types.ts';
+import { frameMessage } from '../../xds/grpc-framing.ts';
 
 // Streams with the same named subscription share one Set object (interned when names change, which
 // is rare), so the chosen resources and their version are computed once per resource map for all
@@ -31,7 +32,23 @@ function internNames(names: Set<string>): Set<string> {
   return hit;
 }
 /** Encoded `resources` fields by shared list (a type's map for wildcard, a memoized selection for named). */
-const encodedLists = new WeakMap<object, { version: string; bytes: Buffer }>();
+/**
+ * A resource list encoded once for every stream it goes to: the `resources` field, and the whole
+ * response with a nonce shared by those streams (nonces need only be unique within a stream;
+ * shared ones start with `s` so they never equal a stream's own numeric nonces).
+ */
+interface EncodedList {
+  version: string;
+  typeUrl: string;
+  resources: Buffer;
+  sharedNonce: string;
+  /** The whole response with the shared nonce, framed for gRPC. */
+  framed: Buffer;
+}
+const encodedLists = new WeakMap<object, EncodedList>();
+let sharedNonceSeq = 0;
+// The wildcard list of a resource map, built once per map rather than once per stream and send.
+const wildcardLists = new WeakMap<ReadonlyMap<string, EncodedResource>, EncodedResource[]>();
 const namedChoices = new WeakMap<ReadonlyMap<string, EncodedResource>, WeakMap<Set<string>, { chosen: EncodedResource[]; version: string }>>();
 
 interface TypeState {
@@ -92,7 +109,9 @@ export function serveSotw(
     if (st.wildcard) {
       version = versionOfAll(all);
       if (!force && version === st.version) return false;
-      chosen = [...all.values()];
+      let list = wildcardLists.get(all);
+      if (list === undefined) wildcardLists.set(all, (list = [...all.values()]));
+      chosen = list;
     } else {
       let byNames = namedChoices.get(all);
       if (byNames === undefined) namedChoices.set(all, (byNames = new WeakMap()));
@@ -109,28 +128,42 @@ export function serveSotw(
       ({ chosen, version } = memo);
     }
     if (!force && version === st.version) return false;
-    const nonce = session.nextNonce();
+    // The resource list is shared by every stream subscribed alike: encode it once.
+    const listKey: object = chosen;
+    let encoded = encodedLists.get(listKey);
+    if (encoded === undefined || encoded.version !== version || encoded.typeUrl !== typeUrl) {
+      const resources = encodeResourcesField(chosen.map((r) => r.any));
+      const sharedNonce = `s${++sharedNonceSeq}`;
+      const framed = frameMessage(discoveryResponseWire.serialize(responseFor(version, typeUrl, sharedNonce, resources)));
+      encoded = { version, typeUrl, resources, sharedNonce, framed };
+      encodedLists.set(listKey, encoded);
+    }
+    let nonce: string;
+    if (st.nonce !== encoded.sharedNonce) {
+      nonce = encoded.sharedNonce;
+      call.write(preFramed<DiscoveryResponseMsg>(encoded.framed));
+    } else {
+      // The same response again on this stream (a resubscription): it needs a nonce of its own.
+      nonce = session.nextNonce();
+      call.write(responseFor(version, typeUrl, nonce, encoded.resources));
+    }
     st.version = version;
     st.nonce = nonce;
     st.answered = false;
-    // The resource list is shared by every stream subscribed alike: encode it once.
-    const listKey: object = st.wildcard ? all : chosen;
-    let encoded = encodedLists.get(listKey);
-    if (encoded === undefined || encoded.version !== version) {
-      encoded = { version, bytes: encodeResourcesField(chosen.map((r) => r.any)) };
-      encodedLists.set(listKey, encoded);
-    }
-    call.write({
+    session.recordSent(typeUrl, chosen, [], true);
+    deps.status.sent(session.connectionId, typeUrl, version, nonce, chosen.length);
+    return true;
+  }
+
+  function responseFor(version: string, typeUrl: string, nonce: string, resources: Buffer): DiscoveryResponseMsg {
+    return {
       version_info: version,
       type_url: typeUrl,
       nonce,
       resources: [],
       control_plane: { identifier: deps.controlPlaneId },
-      [kEncodedResources]: encoded.bytes,
-    } as DiscoveryResponseMsg);
-    session.recordSent(typeUrl, chosen, [], true);
- deps.status.sent(session.connectionId, typeUrl, version, nonce, chosen.length);
-    return true;
+      [kEncodedResources]: resources,
+    } as DiscoveryResponseMsg;
   }
 
   async function handle(req: DiscoveryRequestMsg): Promise<void> {
