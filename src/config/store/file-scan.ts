@@ -21,9 +21,10 @@ export function isConfigFile(name: string): boolean {
 
 /**
  * Config files under `absRoot`, as a map absolute path -> display path (`displayRoot` joined
- * with the relative path), in path order.
+ * with the relative path), in path order. `dirs`, if given, receives every directory walked
+ * below the root (absolute paths), for watching.
  */
-export async function listConfigFiles(absRoot: string, displayRoot: string): Promise<Map<string, string>> {
+export async function listConfigFiles(absRoot: string, displayRoot: string, dirs?: Set<string>): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const seen = new Set<string>();
   const walk = async (abs: string, display: string): Promise<void> => {
@@ -58,7 +59,10 @@ export async function listConfigFiles(absRoot: string, displayRoot: string): Pro
         }
       }
       if (ignored(d.name, isDir)) continue;
-      if (isDir) await walk(childAbs, join(display, d.name));
+      if (isDir) {
+        dirs?.add(childAbs);
+        await walk(childAbs, join(display, d.name));
+      }
       else if (isFile && isConfigFile(d.name)) out.set(childAbs, join(display, d.name));
     }
   };

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { stringify } from 'yaml';
 import { hasCode } from '../../errors.ts';
 import { ResourceTypes, resourceKey } from '../resource.ts';
@@ -156,6 +156,31 @@ test('FileStore: rename-based atomic writes are picked up; dot-files and other e
     }
     assert.deepEqual(store.diagnostics(), []);
     assert.deepEqual(store.files(), [join(dir, 'vs.yaml')]);
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('FileStore: a file replaced by rename through the same temp name, many times, in the root and a subdirectory, is seen by the watcher alone', async () => {
+  // Node's recursive fs.watch on Linux stops reporting such a file after two replacements; the
+  // store watches each directory itself (FAST has no safety rescan, so only the watcher can see it).
+  const dir = await tempDir();
+  await mkdir(join(dir, 'team'));
+  const files = [join(dir, 'vs.yaml'), join(dir, 'team', 'dr.yaml')];
+  await writeFile(files[0], vs('r', 'h0'));
+  await writeFile(files[1], dr('d', 'h0'));
+  const store = await openFileStore(dir, FAST);
+  try {
+    for (let i = 1; i <= 8; i++) {
+      await new Promise((r) => setTimeout(r, 200)); // let the watcher settle, as between edits
+      for (const file of files) {
+        const tmp = join(file, '..', `.${basename(file)}.tmp`);
+        await writeFile(tmp, file.endsWith('vs.yaml') ? vs('r', `h${i}`) : dr('d', `h${i}`));
+        await rename(tmp, file);
+      }
+      await waitFor(`replacement ${i} seen`, () => hostOf(store, VS, 'r') === `h${i}` && hostOf(store, DR, 'd') === `h${i}`, 3000);
+    }
   } finally {
     await store.close();
     await rm(dir, { recursive: true, force: true });

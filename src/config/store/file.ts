@@ -2,7 +2,10 @@
  * FileStore: the embedded default ConfigStore — a directory tree (or one file) of multi-document
  * YAML/JSON, watched. It owns the I/O side: scanning (recursive; `.yaml`/`.yml`/`.json`; dot-files
  * and dot-directories skipped, which also skips editor swap files and the `..data` links of a
- * Kubernetes ConfigMap mount), watching with `fs.watch({ recursive })` plus a periodic safety
+ * Kubernetes ConfigMap mount), watching each directory of the tree with `fs.watch` (not
+ * `{ recursive: true }`: on Linux, Node's recursive watcher stops reporting a file after it has
+ * been replaced by rename a couple of times, which is how editors and `kubectl`-style tools
+ * write, and changes then waited for the rescan) plus a periodic safety
  * rescan (watch events are hints, never the truth: every reload re-lists the tree and compares
  * file signatures, so missed, partial or coalesced events cannot lose a change), debouncing
  * bursts of writes into one batch, and never letting an I/O or watcher error escape.
@@ -83,6 +86,8 @@ export class FileStore extends TableStore implements ConfigStore {
   #mode: 'dir' | 'file' = 'dir';
   #watcher: FSWatcher | undefined;
   #watchedIno: number | undefined;
+  /** Watchers of the subdirectories (dir mode), by absolute path. */
+  readonly #subWatchers = new Map<string, FSWatcher>();
   #watchRetryAt = 0;
   #debounce: NodeJS.Timeout | undefined;
   #rescan: NodeJS.Timeout | undefined;
@@ -183,7 +188,7 @@ export class FileStore extends TableStore implements ConfigStore {
     try {
       // A single file is watched through its directory: editors replace files by rename, which
       // would leave a watcher on the old inode deaf.
-      const w = fsWatch(target, { recursive: this.#mode === 'dir', persistent: this.#opts.persistent }, (_event, filename) => {
+      const w = fsWatch(target, { persistent: this.#opts.persistent }, (_event, filename) => {
         if (this.#mode === 'file') {
           if (filename === null || filename === name) this.#changed(this.#abs);
           return;
@@ -214,16 +219,47 @@ export class FileStore extends TableStore implements ConfigStore {
     this.#changed(undefined);
   }
 
+  /** Watches exactly the subdirectories in `dirs` (the root's own watcher is #ensureWatcher's). */
+  #syncSubdirWatchers(dirs: ReadonlySet<string>): void {
+    for (const [dir, w] of this.#subWatchers) {
+      if (!dirs.has(dir)) {
+        this.#subWatchers.delete(dir);
+        closeQuietly(w);
+      }
+    }
+    if (!this.#opts.watch || this.closed || this.#watcher === undefined) return;
+    let added = false;
+    for (const dir of dirs) {
+      if (this.#subWatchers.has(dir)) continue;
+      added = true;
+      try {
+        const w = fsWatch(dir, { persistent: this.#opts.persistent }, (_event, filename) => {
+          this.#changed(filename === null || filename === '' ? undefined : join(dir, String(filename)));
+        });
+        // A subdirectory removed or replaced: drop its watcher; the reload this triggers re-lists.
+        w.on('error', () => {
+          if (this.#subWatchers.get(dir) === w) this.#subWatchers.delete(dir);
+          closeQuietly(w);
+          this.#changed(undefined);
+        });
+        this.#subWatchers.set(dir, w);
+      } catch (err) {
+        this.#watchFailed(err);
+        return;
+      }
+    }
+    // A file created in a new directory between its listing and its watcher would go unseen
+    // until the rescan: look once more now that the watcher is in place.
+    if (added) this.#changed(undefined);
+  }
+
   #closeWatcher(): void {
     const w = this.#watcher;
     this.#watcher = undefined;
     this.#watchedIno = undefined;
-    if (w === undefined) return;
-    try {
-      w.close();
-    } catch {
-      // Closing a watcher whose directory vanished may throw; it is released either way.
-    }
+    for (const sub of this.#subWatchers.values()) closeQuietly(sub);
+    this.#subWatchers.clear();
+    if (w !== undefined) closeQuietly(w);
   }
 
   #onRescanTick(): void {
@@ -290,7 +326,9 @@ export class FileStore extends TableStore implements ConfigStore {
     if (this.#mode === 'dir') this.#ensureWatcher(rootStat.ino);
     else this.#ensureWatcher();
 
-    const listed = this.#mode === 'dir' ? await listConfigFiles(this.#abs, this.path) : new Map([[this.#abs, this.path]]);
+    const dirs = new Set<string>();
+    const listed = this.#mode === 'dir' ? await listConfigFiles(this.#abs, this.path, dirs) : new Map([[this.#abs, this.path]]);
+    if (this.#mode === 'dir') this.#syncSubdirWatchers(dirs);
     let changed = false;
     for (const [abs, display] of listed) {
       if (this.closed) return;
@@ -397,4 +435,13 @@ export async function openFileStore(path: string, options?: FileStoreOptions): P
     throw err;
   }
   return store;
+}
+
+/** Closing a watcher whose directory vanished may throw; it is released either way. */
+function closeQuietly(w: FSWatcher): void {
+  try {
+    w.close();
+  } catch {
+    // released regardless
+  }
 }
