@@ -10,7 +10,8 @@
  * Prints a table and writes bench/results/<date>-control.json. Options: --quick (fewer changes,
  * 100 clients at 10,000 services), --services 1000,10000, --clients N, --changes N,
  * --namespaces K (client sidecars spread over K namespaces = K distinct translations),
- * --procs P (client processes), --cpu-prof (profile the control plane into bench/results/prof).
+ * --procs P (client processes), --cpu-prof (profile the control plane into bench/results/prof),
+ * --client-prof (profile the client processes there too).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     namespaces: { type: 'string', default: '1' },
     procs: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
+    'client-prof': { type: 'boolean', default: false },
     out: { type: 'string' },
   },
 });
@@ -137,7 +139,7 @@ async function runSize(services: number): Promise<Run> {
       args.push('--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=control-${services}.cpuprofile`);
     }
     const t0 = performance.now();
-    const control = spawn(process.execPath, [...args, join(root, 'bin/trellis.js'), 'control', '--config', dir, '--xds-port', '0', '--debug-port', '0', '--ready-file', ready, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const control = spawn(process.execPath, [...args, join(root, 'bin/trellis.js'), 'control', '--config', dir, '--xds-port', '0', '--debug-port', '0', '--ready-file', ready, '--log-level', process.env.BENCH_CONTROL_LOG ?? 'warn'], { stdio: ['ignore', process.env.BENCH_CONTROL_LOG ? 'inherit' : 'ignore', process.env.BENCH_CONTROL_LOG ? 'inherit' : 'pipe'] });
     children.push(control);
     let controlErr = '';
     control.stderr?.on('data', (d: Buffer) => (controlErr = (controlErr + d.toString()).slice(-20_000)));
@@ -159,7 +161,8 @@ async function runSize(services: number): Promise<Run> {
     for (let p = 0; p < procs; p++) {
       const n = Math.min(per, clients - p * per);
       if (n <= 0) break;
-      const child = spawn(process.execPath, [join(root, 'bench/control-clients.ts'), '--xds', `127.0.0.1:${xds}`, '--streams', String(n), '--channels', String(Math.max(1, Math.ceil(n / 50))), '--proc', String(p), '--namespaces', String(nsCount)], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const profArgs = values['client-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'bench/results/prof')}`, `--cpu-prof-name=clients-${services}-${p}.cpuprofile`] : [];
+      const child = spawn(process.execPath, [...profArgs, join(root, 'bench/control-clients.ts'), '--xds', `127.0.0.1:${xds}`, '--streams', String(n), '--channels', String(Math.max(1, Math.ceil(n / 50))), '--proc', String(p), '--namespaces', String(nsCount)], { stdio: ['pipe', 'pipe', 'inherit'] });
       children.push(child);
       const readyP = new Promise<void>((resolve, reject) => {
         child.once('exit', (code) => reject(new Error(`client process ${p} exited ${code}`)));
@@ -193,6 +196,7 @@ async function runSize(services: number): Promise<Run> {
       const before = new Map([...latest].map(([k, v]) => [k, v.version]));
       const weight = c % 2 === 0 ? 70 : 80;
       const wall = Date.now();
+      if (process.env.BENCH_CONTROL_LOG) process.stderr.write(`change written at ${wall}\n`);
       changeFile(dir, services, weight);
       const end = Date.now() + 120_000;
       for (;;) {
@@ -210,7 +214,7 @@ async function runSize(services: number): Promise<Run> {
       const cpuClients = clientCpu() - cpu0.clients;
       cpuPerChange.control.push(cpuControl);
       cpuPerChange.clients.push(cpuClients);
-      process.stderr.write(`  change ${c + 1}/${changes}: all ${clients} ACKed after ${Math.max(...times)} ms (median client ${pct(times, 50)} ms; CPU s control ${cpuControl.toFixed(2)}, clients ${cpuClients.toFixed(2)})\n`);
+      process.stderr.write(`  change ${c + 1}/${changes}: all ${clients} ACKed after ${Math.max(...times)} ms (first ${Math.min(...times)}, median client ${pct(times, 50)} ms; CPU s control ${cpuControl.toFixed(2)}, clients ${cpuClients.toFixed(2)})\n`);
       await sleep(500);
     }
     const afterChanges = rssMb(control.pid!);

@@ -104,6 +104,9 @@ export class AdsClient {
     this.#client ??= new AdsClientCtor(this.#opts.address, this.#opts.credentials ?? grpc.credentials.createInsecure(), {
       'grpc.keepalive_time_ms': 30_000,
       'grpc.max_receive_message_length': 256 * 1024 * 1024,
+      // HTTP/2 windows sized like Envoy's (grpc-js defaults to 64 KiB): a route table of a
+      // thousand services would otherwise arrive one window update at a time.
+      'grpc-node.flow_control_window': 64 * 1024 * 1024,
     });
     this.#open();
   }
