@@ -94,6 +94,12 @@ export function buildContext(resources: readonly Resource[], opts: AnalyzeOption
     const h = view<DestinationRuleView>(dr).host;
     if (typeof h === 'string') destinationRules.push({ host: resolve(h, dr.metadata.namespace), resource: dr });
   }
+  const rulesByHost = new Map<string, { host: string; resource: Resource }[]>();
+  for (const dr of destinationRules) {
+    let l = rulesByHost.get(dr.host);
+    if (l === undefined) rulesByHost.set(dr.host, (l = []));
+    l.push(dr);
+  }
 
   const workloadLabels: WorkloadLabels[] = [];
   for (const w of of(ResourceTypes.Workload)) {
@@ -114,8 +120,7 @@ export function buildContext(resources: readonly Resource[], opts: AnalyzeOption
     workloadLabels.push({ namespace: s.metadata.namespace, labels: labelsOf(sel), partial: true });
     // DestinationRule subsets name the extra labels the Service's pods carry (version: v1).
     const host = `${s.metadata.name}.${s.metadata.namespace}.svc.${domainSuffix}`.toLowerCase();
-    for (const dr of destinationRules) {
-      if (dr.host !== host) continue;
+    for (const dr of rulesByHost.get(host) ?? []) {
       for (const sub of list(view<DestinationRuleView>(dr.resource).subsets)) {
         workloadLabels.push({ namespace: s.metadata.namespace, labels: { ...labelsOf(sub?.labels), ...labelsOf(sel) }, partial: true });
       }

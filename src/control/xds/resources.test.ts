@@ -44,3 +44,14 @@ test('consistency: missing route config, cluster and endpoints are reported', ()
 test('push order is CDS, EDS, LDS, RDS, SDS then others', () => {
   assert.deepEqual(pushOrder([TypeUrl.RouteConfiguration, 'type.googleapis.com/x.Y', TypeUrl.Listener, TypeUrl.Secret, TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment]).map(shortTypeName), ['CDS', 'EDS', 'LDS', 'RDS', 'SDS', 'x.Y']);
 });
+
+test('a re-translated resource with the same content reuses its encoding; changed content is encoded anew', () => {
+  const first = encodeSet(resourceSet({ [TypeUrl.Cluster]: edsCluster('reuse', 1) }));
+  const again = encodeSet(resourceSet({ [TypeUrl.Cluster]: edsCluster('reuse', 1) })); // new objects, same content
+  const changed = encodeSet(resourceSet({ [TypeUrl.Cluster]: [{ ...edsCluster('reuse', 1)[0], connect_timeout: '3s' }] }));
+  const any = (s: typeof first) => s.types.get(TypeUrl.Cluster)!.resources.get('reuse')!;
+  assert.equal(any(again).any, any(first).any, 'same bytes object, not re-encoded');
+  assert.equal(any(again).hash, any(first).hash);
+  assert.notEqual(any(changed).hash, any(first).hash);
+  assert.match(JSON.stringify(any(changed).json), /"3s"/);
+});

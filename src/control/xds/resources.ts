@@ -34,12 +34,28 @@ export interface EncodedSet {
 
 const cache = new WeakMap<object, EncodedResource>();
 
+// By type and name, the last encoding with its JSON text: translation builds new objects on
+// every change, but most resources come out identical, and comparing JSON text is several times
+// cheaper than encoding (at 10,000 services re-encoding 30,000 resources cost ~0.7 s a change).
+const byContent = new Map<string, { text: string; any: AnyBytes; hash: string }>();
+const ContentCacheLimit = 500_000;
+
 function encodeOne(typeUrl: string, name: string, json: XdsJson): EncodedResource {
   const hit = cache.get(json);
   if (hit !== undefined && hit.name === name) return hit;
-  const any = toAny(json['@type'] === undefined ? { '@type': typeUrl, ...json } : json);
-  const hash = createHash('sha256').update(any.value).digest('hex').slice(0, 16);
-  const enc: EncodedResource = { name, json, any, hash };
+  const key = `${typeUrl}\u0000${name}`;
+  const text = JSON.stringify(json);
+  const prev = byContent.get(key);
+  let enc: EncodedResource;
+  if (prev !== undefined && prev.text === text) {
+    enc = { name, json, any: prev.any, hash: prev.hash };
+  } else {
+    const any = toAny(json['@type'] === undefined ? { '@type': typeUrl, ...json } : json);
+    const hash = createHash('sha256').update(any.value).digest('hex').slice(0, 16);
+    enc = { name, json, any, hash };
+    if (byContent.size >= ContentCacheLimit) byContent.clear(); // bounded; refills on the next push
+    byContent.set(key, { text, any, hash });
+  }
   cache.set(json, enc);
   return enc;
 }
@@ -119,12 +135,16 @@ export function pushOrder(typeUrls: Iterable<string>): string[] {
   return [...typeUrls].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 }
 
-function* walk(v: unknown): Generator<[string, unknown, Record<string, unknown>]> {
-  if (Array.isArray(v)) for (const x of v) yield* walk(x);
-  else if (v !== null && typeof v === 'object') {
-    for (const [k, x] of Object.entries(v)) {
-      yield [k, x, v as Record<string, unknown>];
-      yield* walk(x);
+/** Calls `visit(key, value, parent)` for every property of every object nested in `v`. */
+function walk(v: unknown, visit: (key: string, value: unknown, parent: Record<string, unknown>) => void): void {
+  if (Array.isArray(v)) {
+    for (const x of v) walk(x, visit);
+  } else if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    for (const k in o) {
+      const x = o[k];
+      visit(k, x, o);
+      if (x !== null && typeof x === 'object') walk(x, visit);
     }
   }
 }
@@ -140,20 +160,20 @@ export function consistencyProblems(set: XdsResourceSet): string[] {
   const routes = set.get(TypeUrl.RouteConfiguration as XdsTypeUrl) ?? new Map<string, XdsJson>();
   const endpoints = set.get(TypeUrl.ClusterLoadAssignment as XdsTypeUrl) ?? new Map<string, XdsJson>();
   for (const [name, l] of set.get(TypeUrl.Listener as XdsTypeUrl) ?? []) {
-    for (const [k, v] of walk(l)) {
+    walk(l, (k, v) => {
       if (k === 'route_config_name' && typeof v === 'string' && !routes.has(v)) {
         problems.push(`listener ${name}: route configuration '${v}' is not in the set`);
       }
-    }
+    });
   }
   for (const [name, rc] of routes) {
-    for (const [k, v, parent] of walk(rc)) {
+    walk(rc, (k, v, parent) => {
       // RouteAction.cluster, mirror policies' cluster, and weighted_clusters.clusters[].name.
       const isClusterRef = k === 'cluster' || (k === 'name' && 'weight' in parent);
       if (isClusterRef && typeof v === 'string' && !clusters.has(v)) {
         problems.push(`route configuration ${name}: cluster '${v}' is not in the set`);
       }
-    }
+    });
   }
   for (const [name, c] of clusters) {
     if (c.type === 'EDS') {
