@@ -17,6 +17,15 @@ import { runStream, type StreamHandle } from './stream-lifecycle.ts';
 import { TypeUrl } from '../../xds/types.ts';
 import { frameMessage } from '../../xds/grpc-framing.ts';
 
+// One frozen array per interned name set, for the status rows: 1,000 Envoy-like streams asking for
+// the same 10,000 EDS names each held their own copy of every name (~0.7 MB a stream).
+const nameLists = new WeakMap<Set<string>, readonly string[]>();
+function namesList(names: Set<string>): readonly string[] {
+  let l = nameLists.get(names);
+  if (l === undefined) nameLists.set(names, (l = Object.freeze([...names])));
+  return l;
+}
+
 // Streams with the same named subscription share one Set object (interned when names change, which
 // is rare), so the chosen resources and their version are computed once per resource map for all
 // of them instead of once per stream (1,000 Envoy-like EDS subscribers hashed 1,000 times).
@@ -194,7 +203,7 @@ export function serveSotw(
     const namesChanged = wildcard !== st.wildcard || named.size !== st.names.size || [...named].some((n) => !st.names.has(n));
     st.wildcard = wildcard;
     if (namesChanged) st.names = internNames(named); // identity kept when unchanged: send()'s memo keys on it
-    if (namesChanged || first) deps.status.subscribed(session.connectionId, typeUrl, wildcard ? undefined : [...named]);
+    if (namesChanged || first) deps.status.subscribed(session.connectionId, typeUrl, wildcard ? undefined : namesList(st.names));
 
     // A type not seen on this stream is a new subscription even if the client carried a nonce
     // over from a previous stream or control plane (as go-control-plane treats it).

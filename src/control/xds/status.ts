@@ -15,7 +15,7 @@ export interface TypeStatus {
   typeUrl: string;
   state: SyncState;
   /** Subscribed names; undefined means wildcard. */
-  resourceNames?: string[];
+  resourceNames?: readonly string[];
   sentVersion?: string;
   sentNonce?: string;
   sentAt?: string;
@@ -79,7 +79,8 @@ export class StatusTracker {
 
   subscribed(connectionId: string, typeUrl: string, names: readonly string[] | undefined): void {
     const t = this.#type(connectionId, typeUrl);
-    if (t !== undefined) t.resourceNames = names === undefined ? undefined : [...names];
+    // Kept by reference (callers pass a frozen list shared by streams alike); list() copies rows.
+    if (t !== undefined) t.resourceNames = names;
   }
 
   sent(connectionId: string, typeUrl: string, version: string, nonce: string, count: number): void {
