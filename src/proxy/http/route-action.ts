@@ -61,6 +61,8 @@ export interface RetryPolicy {
   readonly retriableHeaders: readonly HeaderMatch[];
   /** retry_host_predicate envoy.retry_host_predicates.previous_hosts present. */
   readonly avoidPreviousHosts: boolean;
+  /** host_selection_retry_max_attempts: re-picks while the predicate rejects a host (Envoy default 1). */
+  readonly hostSelectionRetryMaxAttempts: number;
 }
 
 export interface HedgePolicy {
@@ -180,6 +182,7 @@ export function compileRetryPolicy(v: unknown, path: string): RetryPolicy | unde
     retriableStatusCodes: new Set(codes),
     retriableHeaders: Object.freeze(optArr(o.retriable_headers, `${path}.retriable_headers`).map((h, i) => compileHeaderMatcher(h, `${path}.retriable_headers[${i}]`))),
     avoidPreviousHosts: predicates.includes('envoy.retry_host_predicates.previous_hosts'),
+    hostSelectionRetryMaxAttempts: optUint(o.host_selection_retry_max_attempts, `${path}.host_selection_retry_max_attempts`) ?? 1,
   });
 }
 

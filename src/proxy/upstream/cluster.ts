@@ -125,7 +125,7 @@ export class Cluster implements ClusterHandle {
       return Promise.reject(new UpstreamError('UO', `cluster '${this.name}': circuit breaker overflow (max_requests ${this.config.breakers.maxRequests}, max_pending_requests ${this.config.breakers.maxPendingRequests})`));
     }
     this.stats.upstream_rq_total++;
-    const host = this.#pick(init.hashKey, init.previousEndpoints, init.originalDestination);
+    const host = this.#pick(init.hashKey, init.previousEndpoints, init.originalDestination, init.hostReselects);
     if (host === undefined) {
       this.breaker.releaseRequest(!h2);
       this.stats.upstream_cx_none_healthy++;
@@ -222,8 +222,8 @@ export class Cluster implements ClusterHandle {
     this.#pools.clear();
   }
 
-  #pick(hashKey: string | number | undefined, avoid: readonly string[] | undefined, dst: { address: string; port: number } | undefined): Host | undefined {
-    if (this.config.type !== 'ORIGINAL_DST') return this.#selector.pick({ hashKey }, avoid);
+  #pick(hashKey: string | number | undefined, avoid: readonly string[] | undefined, dst: { address: string; port: number } | undefined, reselects?: number): Host | undefined {
+    if (this.config.type !== 'ORIGINAL_DST') return this.#selector.pick({ hashKey }, avoid, reselects);
     if (dst === undefined) return undefined;
     const probe = new Host(dst.address, dst.port, { weight: 1, health: 'HEALTHY', locality: { region: '', zone: '', subZone: '' }, localityWeight: undefined, priority: 0, tls: this.config.tls });
     const existing = this.#hosts.find((h) => h.key === probe.key);

@@ -53,9 +53,12 @@ test('DEGRADED counts as available; retries avoid previously tried hosts', () =>
   for (let i = 0; i < 6; i++) seen.add(s.pick({})!.key);
   assert.equal(seen.size, 3);
   for (let i = 0; i < 20; i++) {
-    const h = s.pick({}, [hs[0].key, hs[1].key]);
+    const h = s.pick({}, [hs[0].key, hs[1].key], 5); // Istio's host_selection_retry_max_attempts
     assert.equal(h?.key, hs[2].key);
   }
+  // No re-picks allowed: the first pick stands even when it was tried before.
+  const firstPicks = new Set(Array.from({ length: 6 }, () => s.pick({}, [hs[0].key, hs[1].key], 0)!.key));
+  assert.ok(firstPicks.has(hs[0].key) || firstPicks.has(hs[1].key));
 });
 
 test('locality-weighted: unset locality weight gets no traffic; availability scales a locality down', () => {

@@ -61,12 +61,15 @@ export class HostSelector {
     return this.#build().map((p, priority) => ({ priority, load: p.load, panic: p.panic }));
   }
 
-  /** A host for the request, avoiding `avoid` keys when another choice exists (retry previous_hosts). */
-  pick(ctx: PickContext, avoid?: readonly string[]): Host | undefined {
+  /**
+   * A host for the request, avoiding `avoid` keys when another choice exists (retry previous_hosts):
+   * up to `reselects` re-picks (Envoy's host_selection_retry_max_attempts, default 1), then the
+   * last pick stands.
+   */
+  pick(ctx: PickContext, avoid?: readonly string[], reselects = 1): Host | undefined {
     let host = this.#pickOnce(ctx);
     if (avoid !== undefined && avoid.length > 0) {
-      // Envoy's host_selection_retry_max_attempts: a few re-picks, then accept what we have.
-      for (let i = 0; i < 3 && host !== undefined && avoid.includes(host.key); i++) {
+      for (let i = 0; i < reselects && host !== undefined && avoid.includes(host.key); i++) {
         host = this.#pickOnce(ctx.hashKey === undefined ? ctx : { hashKey: `${String(ctx.hashKey)}#${i + 1}` });
       }
     }

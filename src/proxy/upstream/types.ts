@@ -37,6 +37,8 @@ export interface UpstreamRequestInit {
   grpc?: boolean;
   /** Endpoints (host:port) tried by earlier attempts, so the LB can avoid them (previous_hosts predicate). */
   previousEndpoints?: readonly string[];
+  /** How many times to re-pick while the pick is in previousEndpoints (host_selection_retry_max_attempts; default 1). */
+  hostReselects?: number;
   /** ORIGINAL_DST clusters: the downstream connection's original destination (the endpoint to use). */
   originalDestination?: { address: string; port: number };
   /** Protocol of the downstream request, for clusters with use_downstream_protocol_config. */

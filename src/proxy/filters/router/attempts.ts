@@ -125,6 +125,7 @@ class Driver {
     const init: UpstreamRequestInit = {
       ...this.p.base, headers, body, signal: a.ac.signal, isRetry,
       previousEndpoints: this.p.retry?.avoidPreviousHosts ? [...this.previous] : undefined,
+      hostReselects: this.p.retry?.hostSelectionRetryMaxAttempts,
     };
     let req: Promise<UpstreamResponse>;
     try {

@@ -121,7 +121,7 @@ async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContex
     const on = new Set(retry?.retryOn ?? []);
     // Unknown conditions in the header are ignored, as Envoy does.
     for (const c of retryOnHeader.split(',')) if (KNOWN_RETRY_ON.has(c.trim())) on.add(c.trim());
-    retry = { ...(retry ?? { numRetries: 1, perTryTimeoutMs: 0, baseIntervalMs: 25, maxIntervalMs: 250, retriableStatusCodes: new Set(), retriableHeaders: [], avoidPreviousHosts: false }), retryOn: on };
+    retry = { ...(retry ?? { numRetries: 1, perTryTimeoutMs: 0, baseIntervalMs: 25, maxIntervalMs: 250, retriableStatusCodes: new Set(), retriableHeaders: [], avoidPreviousHosts: false, hostSelectionRetryMaxAttempts: 1 }), retryOn: on };
   }
   const numRetries = ctl('x-envoy-max-retries') ?? retry?.numRetries ?? 0;
   const perTryTimeoutMs = ctl('x-envoy-upstream-rq-per-try-timeout-ms') ?? retry?.perTryTimeoutMs ?? 0;
