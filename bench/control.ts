@@ -200,10 +200,15 @@ async function runSize(services: number): Promise<Run> {
       changeFile(dir, services, weight);
       const end = Date.now() + 120_000;
       for (;;) {
-        const vals = [...latest.values()];
-        const versions = new Set(vals.map((v) => v.version));
-        const allNew = latest.size === clients && vals.length === clients && [...latest].every(([k, v]) => v.version !== before.get(k) && v.t >= wall);
-        if (allNew && versions.size === 1) break;
+        // Converged: every client ACKed a new version, one version per namespace (clients in
+        // different namespaces get different route configurations).
+        const versions = new Map<number, Set<string>>();
+        for (const [k, v] of latest) {
+          const ns = Number(k.slice(k.indexOf('/') + 1)) % nsCount;
+          versions.set(ns, (versions.get(ns) ?? new Set()).add(v.version));
+        }
+        const allNew = latest.size === clients && [...latest].every(([k, v]) => v.version !== before.get(k) && v.t >= wall);
+        if (allNew && [...versions.values()].every((vs) => vs.size === 1)) break;
         if (Date.now() > end) throw new Error(`change ${c}: not all clients ACKed within 120 s (${[...latest].filter(([k, v]) => v.version !== before.get(k)).length}/${clients})`);
         await sleep(10);
       }
