@@ -32,6 +32,37 @@ export interface OutboundCluster {
   readonly policy: EffectivePolicy;
   /** True when the cluster takes its endpoints from EDS. */
   readonly eds: boolean;
+  /**
+   * Identifies the DestinationRule the policy came from (`-` for none). With name and `eds` it
+   * determines the generated cluster within one snapshot, so proxies in different namespaces
+   * that resolve to the same rule share the cluster object (see `sharedPerSnapshot`).
+   */
+  readonly ruleToken: string;
+}
+
+const ruleTokens = new WeakMap<object, string>();
+let nextRuleToken = 0;
+function ruleTokenOf(rule: object | undefined): string {
+  if (rule === undefined) return '-';
+  let t = ruleTokens.get(rule);
+  if (t === undefined) ruleTokens.set(rule, (t = String(++nextRuleToken)));
+  return t;
+}
+
+const perSnapshot = new WeakMap<MeshSnapshot, Map<string, Json>>();
+
+/**
+ * One generated resource per snapshot and key: translation runs once per distinct proxy (every
+ * namespace is one), and most clusters and endpoint assignments come out the same for all of
+ * them; sharing the objects lets the xDS server reuse their encoding by identity. Callers must
+ * not mutate the result, and `key` must cover every input the resource depends on.
+ */
+export function sharedPerSnapshot(snapshot: MeshSnapshot, key: string, build: () => Json): Json {
+  let m = perSnapshot.get(snapshot);
+  if (m === undefined) perSnapshot.set(snapshot, (m = new Map()));
+  let v = m.get(key);
+  if (v === undefined) m.set(key, (v = build()));
+  return v;
 }
 
 /** The ADS config source used for EDS/RDS/SDS. */
@@ -59,14 +90,15 @@ export function planOutboundClusters(snapshot: MeshSnapshot, proxy: ProxyNode, s
   const out: OutboundCluster[] = [];
   for (const svc of scope.services) {
     const rule = ruleFor(snapshot, svc.hostname, proxy.namespace);
+    const ruleToken = ruleTokenOf(rule);
     for (const port of svc.ports) {
       if (port.protocol === 'UDP' || port.port <= 0) continue;
       const eds = svc.resolution === 'STATIC' || headlessViaEds(svc, proxy);
-      out.push({ name: outboundClusterName(port.port, '', svc.hostname), service: svc, port, subset: '', labels: {}, policy: effectivePolicy(rule, port.port, ''), eds });
+      out.push({ name: outboundClusterName(port.port, '', svc.hostname), service: svc, port, subset: '', labels: {}, policy: effectivePolicy(rule, port.port, ''), eds, ruleToken });
       for (const s of subsetsOf(rule)) {
         out.push({
           name: outboundClusterName(port.port, s.name, svc.hostname), service: svc, port, subset: s.name, labels: s.labels,
-          policy: effectivePolicy(rule, port.port, s.name), eds,
+          policy: effectivePolicy(rule, port.port, s.name), eds, ruleToken,
         });
       }
     }

@@ -11,7 +11,7 @@ import type { XdsJson, XdsResourceSet, XdsTypeUrl } from '../../xds/types.ts';
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import type { ProxyNode } from '../proxy-node.ts';
 import { proxyScope } from './scope.ts';
-import { catchAllClusters, inboundCluster, inboundPorts, outboundCluster, planOutboundClusters } from './clusters.ts';
+import { catchAllClusters, inboundCluster, inboundPorts, outboundCluster, planOutboundClusters, sharedPerSnapshot } from './clusters.ts';
 import { loadAssignment } from './endpoints.ts';
 import { proxyLocality } from './identity.ts';
 import { sidecarListeners } from './listeners-sidecar.ts';
@@ -42,9 +42,13 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): XdsResource
   const scope = proxyScope(snapshot, proxy);
   const proxyless = proxy.kind === 'sidecar' && isProxyless(proxy);
   const plan = planOutboundClusters(snapshot, proxy, scope);
-  const clusters: XdsJson[] = plan.map((c) => (proxyless ? proxylessCluster(outboundCluster(snapshot, c)) : outboundCluster(snapshot, c)));
+  const cluster = (c: (typeof plan)[number]) => sharedPerSnapshot(snapshot, `cds|${c.name}|${c.ruleToken}|${c.eds}|${proxyless}`, () => (proxyless ? proxylessCluster(outboundCluster(snapshot, c)) : outboundCluster(snapshot, c)));
+  const clusters: XdsJson[] = plan.map(cluster);
   const locality = proxyLocality(proxy);
-  const assignments: XdsJson[] = plan.filter((c) => c.eds && c.policy.loadBalancer?.simple !== 'PASSTHROUGH').map((c) => loadAssignment(snapshot, c, locality));
+  const localityId = JSON.stringify(locality);
+  const assignments: XdsJson[] = plan
+    .filter((c) => c.eds && c.policy.loadBalancer?.simple !== 'PASSTHROUGH')
+    .map((c) => sharedPerSnapshot(snapshot, `eds|${c.name}|${c.ruleToken}|${localityId}`, () => loadAssignment(snapshot, c, locality)));
   const inbound = proxy.kind === 'sidecar' && !proxyless ? inboundPorts(snapshot, proxy, scope) : [];
   if (!proxyless) {
     clusters.push(...catchAllClusters());

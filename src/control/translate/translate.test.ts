@@ -215,3 +215,32 @@ test('consistent-hash DestinationRules put hash_policy on the routes to them', (
   assert.deepEqual(route('9090').hash_policy, [{ header: { header_name: 'x-user' } }]);
   assert.equal(route('80').hash_policy, undefined);
 });
+
+test('proxies in different namespaces share cluster and endpoint objects when the same DestinationRule applies; a namespace-local rule gets its own', () => {
+  const snapshot = snapshotFromYaml(`
+apiVersion: v1
+kind: Service
+metadata: { name: web, namespace: shop }
+spec: { ports: [{ name: http, port: 80 }], selector: { app: web } }
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: web, namespace: shop }
+spec: { host: web.shop.svc.cluster.local, trafficPolicy: { loadBalancer: { simple: RANDOM } } }
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: web-local, namespace: billing }
+spec: { host: web.shop.svc.cluster.local, trafficPolicy: { loadBalancer: { simple: ROUND_ROBIN } } }
+`);
+  const cluster = (ns: string) => translate(snapshot, node('sidecar', ns, `p-${ns}`)).get(TypeUrl.Cluster as XdsTypeUrl)!.get('outbound|80||web.shop.svc.cluster.local')!;
+  const a = cluster('team-a');
+  const b = cluster('team-b');
+  const billing = cluster('billing');
+  assert.equal(a, b, 'same rule (the service namespace one) -> the same object');
+  assert.equal(a.lb_policy, 'RANDOM');
+  assert.notEqual(billing, a);
+  assert.equal(billing.lb_policy, 'ROUND_ROBIN');
+  const eds = (ns: string) => translate(snapshot, node('sidecar', ns, `p-${ns}`)).get(TypeUrl.ClusterLoadAssignment as XdsTypeUrl)!.get('outbound|80||web.shop.svc.cluster.local');
+  assert.equal(eds('team-a'), eds('team-b'));
+});
