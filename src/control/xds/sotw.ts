@@ -29,7 +29,7 @@ function namesList(names: Set<string>): readonly string[] {
 // Streams with the same named subscription share one Set object (interned when names change, which
 // is rare), so the chosen resources and their version are computed once per resource map for all
 // of them instead of once per stream (1,000 Envoy-like EDS subscribers hashed 1,000 times).
-// Found by size then membership, not by a sorted, joined key: for 10,000 EDS names that key was
+// Sets are found by size then membership, not by a sorted, joined key: for 10,000 EDS names that key was
 // a 500 KB string built (and sorted) per stream, a gigabyte of garbage when 1,000 proxies connect.
 const internedBySize = new Map<number, Set<string>[]>();
 const internOrder: Set<string>[] = [];
@@ -53,6 +53,7 @@ function internNames(names: Set<string>): Set<string> {
   }
   return names;
 }
+
 /**
  * A resource list encoded once for every stream it goes to: the `resources` field, and the whole
  * response with a nonce shared by those streams (nonces need only be unique within a stream;
