@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findTool } from './support/tools.ts';
+import { alive } from '../src/runtime/child.ts';
 import { isListening } from '../src/runtime/ports.ts';
 import type { RuntimeState } from '../src/runtime/state.ts';
 
@@ -56,16 +57,9 @@ export function readStateFile(stateDir: string): RuntimeState {
   return JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')) as RuntimeState;
 }
 
-/** Pids (of `pids`) that still exist. */
+/** Pids (of `pids`) that still run (zombies left unreaped by a non-reaping PID 1 do not count). */
 export function livePids(pids: number[]): number[] {
-  return pids.filter((pid) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  return pids.filter(alive);
 }
 
 /** Ports (of `ports`) that still accept connections on 127.0.0.1. */

@@ -5,7 +5,7 @@
  * recorded. `stopGroup` is SIGTERM, a bounded wait, then SIGKILL — used both here and by `down`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { sleep } from './wait.ts';
 
@@ -94,23 +94,53 @@ export class Child {
   }
 }
 
-/** True when process `pid` exists (signal 0). */
-export function alive(pid: number): boolean {
+/**
+ * `/proc/<pid>/stat` as [state, process group], or undefined when unreadable (gone, or not Linux).
+ * The command name may hold spaces and parentheses, so fields are counted after the last ')'.
+ */
+function procStat(pid: number | string): [state: string, pgrp: number] | undefined {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return [rest[0], Number(rest[2])];
+  } catch {
+    return undefined;
   }
 }
 
-function groupAlive(pgid: number): boolean {
+/**
+ * True when process `pid` exists and is not a zombie. A child orphaned by a crashed supervisor is
+ * reparented to PID 1, and where PID 1 does not reap (many containers) it stays a zombie after it
+ * exits: signal 0 still succeeds, so without this `down` would wait out every grace period.
+ */
+export function alive(pid: number): boolean {
   try {
-    process.kill(-pgid, 0);
-    return true;
+    process.kill(pid, 0);
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+  return procStat(pid)?.[0] !== 'Z';
+}
+
+/** True when some member of process group `pgid` exists and is not a zombie. */
+export function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return true; // no procfs: trust the signal
+  }
+  for (const name of names) {
+    if (name.charCodeAt(0) < 48 || name.charCodeAt(0) > 57) continue;
+    const st = procStat(name);
+    if (st !== undefined && st[1] === pgid && st[0] !== 'Z') return true;
+  }
+  return false;
 }
 
 function signalGroup(pgid: number, signal: NodeJS.Signals): void {

@@ -7,7 +7,7 @@
  * processes are all gone, is success.
  */
 import { rmSync } from 'node:fs';
-import { alive, stopGroup } from './child.ts';
+import { alive, groupAlive, stopGroup } from './child.ts';
 import { isListening } from './ports.ts';
 import { leftovers, removeBridge, removePodNetwork } from './netns.ts';
 import { readState, recordedPorts, statePaths } from './state.ts';
@@ -54,14 +54,7 @@ export async function teardown(stateDir: string, log: (line: string) => void = (
   for (const p of recs) {
     if (done.has(p.pid) || p.pid <= 0) continue;
     done.add(p.pid);
-    let groupAlive = false;
-    try {
-      process.kill(-p.pid, 0);
-      groupAlive = true;
-    } catch {
-      groupAlive = alive(p.pid);
-    }
-    if (!groupAlive) continue;
+    if (!groupAlive(p.pid) && !alive(p.pid)) continue;
     log(`stopping ${p.name} (pid ${p.pid})`);
     await stopGroup(p.pid, p.role === 'workload' ? 5000 : 8000);
     stopped++;
@@ -74,7 +67,7 @@ export async function teardown(stateDir: string, log: (line: string) => void = (
     await removePodNetwork(pod);
   }
   const bridge = state.bridge ?? after.bridge;
-  if (bridge !== undefined) await removeBridge();
+  if (bridge !== undefined) await removeBridge(bridge);
   const left: string[] = [];
   if (pods.size > 0 || bridge !== undefined) {
     const now = await leftovers();
