@@ -32,6 +32,15 @@ function ipLines(args: string[]): string[] {
   return execFileSync(findTool('ip')!, args, { encoding: 'utf8' }).split('\n').filter(Boolean);
 }
 
+function hostLinks(): string[] {
+  return ipLines(['-o', 'link', 'show']).map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? '');
+}
+
+/** The mesh's bridge and host veths that still exist. */
+function ownLinks(st: RuntimeState): string[] {
+  return hostLinks().filter((l) => l === st.bridge || st.netns.some((n) => n.hostVeth === l));
+}
+
 /** curl run inside a network namespace (as the workload would call); never throws. */
 function nsCurl(netns: string, url: string, headers: Record<string, string> = {}, maxTimeS = 10): Promise<CurlResult> {
   const args = ['netns', 'exec', netns, findTool('curl')!, '-s', '-m', String(maxTimeS), '-o', '-', '-w', '\n%{http_code}'];
@@ -55,9 +64,15 @@ describe('trellis up --capture transparent: the demo in network namespaces', { s
   let gateway = '';
   let webNs = '';
   let iptablesBefore = '';
-  let linksBefore: string[] = [];
 
   const rec = (headers: Record<string, string> = {}) => nsCurl(webNs, 'http://recommendation:8080/', headers);
+  const serviceOf = (r: CurlResult) => {
+    try {
+      return (JSON.parse(r.body) as { service?: string }).service;
+    } catch {
+      return undefined;
+    }
+  };
   const version = (r: CurlResult) => {
     try {
       return (JSON.parse(r.body) as { version?: string }).version;
@@ -77,7 +92,6 @@ describe('trellis up --capture transparent: the demo in network namespaces', { s
 
   before(async () => {
     iptablesBefore = hostIptables();
-    linksBefore = ipLines(['-o', 'link', 'show']).map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? '');
     work = mkdtempSync(join(tmpdir(), 'trellis-upt-'));
     config = demoCopy();
     stateDir = join(work, 'state');
@@ -91,6 +105,7 @@ describe('trellis up --capture transparent: the demo in network namespaces', { s
 
   after(async () => {
     if (stateDir) await trellis(['down', '--state-dir', stateDir]);
+    if (work) await trellis(['down', '--state-dir', join(work, 'crash')]); // the second mesh, should its test have failed
     rmSync(work, { recursive: true, force: true });
     rmSync(config, { recursive: true, force: true });
   });
@@ -158,14 +173,37 @@ describe('trellis up --capture transparent: the demo in network namespaces', { s
     assert.ok(proxies.every((p) => p.ready === true && p.sync === 'SYNCED'), JSON.stringify(proxies));
   });
 
-  test('a second transparent mesh is refused while this one runs, and starts nothing', async () => {
-    const other = join(work, 'other');
-    const r = await trellis(['up', '--detach', '--capture', 'transparent', '--config', config, '--state-dir', other, '--gateway-port', '0'], { cwd: work });
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /another transparent-mode mesh/);
-    // (step 4's fault is in force: web-api answers 502 when its call to recommendation was aborted)
+  test('a second mesh runs alongside on its own bridge and /24; after its supervisor is SIGKILLed, down removes only its own', async () => {
+    const crashDir = join(work, 'crash');
+    const r = await trellis(['up', '--detach', '--capture', 'transparent', '--config', config, '--state-dir', crashDir, '--gateway-port', '0'], { cwd: work, timeoutMs: 150_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const st = readStateFile(crashDir);
+    assert.ok(st.bridge !== undefined && st.subnet !== undefined);
+    assert.notEqual(st.bridge, state.bridge);
+    assert.notEqual(st.subnet, state.subnet);
+    const prefix = st.subnet.replace(/0\/24$/, '');
+    assert.ok(st.netns.every((n) => n.podIp.startsWith(prefix) && n.hostIp === `${prefix}1`), JSON.stringify(st.netns));
+    // (step 4's fault is in force in both meshes: web-api answers 502 when its call to recommendation was aborted)
+    let second: CurlResult | undefined;
+    assert.ok(await eventually(15_000, async () => serviceOf(second = await curl(st.gatewayUrl!)) === 'web-api'), `second mesh: ${second?.status} ${second?.body}`);
+
+    process.kill(st.supervisorPid, 'SIGKILL');
+    assert.ok(await eventually(5000, async () => livePids([st.supervisorPid]).length === 0));
+    assert.equal(livePids(st.processes.map((p) => p.pid)).length, st.processes.length, 'children outlive the supervisor');
+    const d = await trellis(['down', '--state-dir', crashDir]);
+    assert.equal(d.code, 0, d.stderr + d.stdout);
+    process.stderr.write(`# second transparent mesh (${st.bridge} ${st.subnet}): up --detach ${r.ms} ms; down after SIGKILL ${d.ms} ms\n`);
+    assert.deepEqual(livePids(st.processes.map((p) => p.pid)), []);
+    const namespaces = ipLines(['netns', 'list']).map((l) => l.split(' ')[0]);
+    assert.deepEqual(st.netns.filter((n) => namespaces.includes(n.name)).map((n) => n.name), []);
+    assert.deepEqual(ownLinks(st), [], 'its bridge and veths are gone');
+    assert.equal(hostIptables(), iptablesBefore);
+
+    // The first mesh is untouched: its namespaces, bridge and traffic.
+    assert.ok(state.netns.every((n) => namespaces.includes(n.name)));
+    assert.equal(ownLinks(state).length, 1 + state.netns.length);
     const after = await curl(gateway);
-    assert.equal((JSON.parse(after.body) as { service: string }).service, 'web-api', `the running mesh is untouched: ${after.status} ${after.body}`);
+    assert.equal(serviceOf(after), 'web-api', `the first mesh still serves: ${after.status} ${after.body}`);
     assert.equal(readStateFile(stateDir).phase, 'ready');
   });
 
@@ -179,31 +217,11 @@ describe('trellis up --capture transparent: the demo in network namespaces', { s
     assert.deepEqual(await openPorts(ports), []);
     const namespaces = ipLines(['netns', 'list']).map((l) => l.split(' ')[0]);
     assert.deepEqual(st.netns.filter((n) => namespaces.includes(n.name)).map((n) => n.name), []);
-    const links = ipLines(['-o', 'link', 'show']).map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? '');
-    assert.deepEqual(links.filter((l) => l === 'trellis0' || st.netns.some((n) => n.hostVeth === l)), []);
-    assert.deepEqual(links.filter((l) => !linksBefore.includes(l)), [], 'no new interface');
+    assert.deepEqual(ownLinks(st), [], 'its bridge and veths are gone');
     assert.deepEqual(st.netns.filter((n) => existsSync(`/etc/netns/${n.name}`)).map((n) => n.name), []);
     assert.equal(hostIptables(), iptablesBefore, 'host iptables untouched');
     const again = await trellis(['down', '--state-dir', stateDir]);
     assert.equal(again.code, 0, 'down is idempotent');
     assert.match(again.stdout, /nothing is running/);
-  });
-
-  test('down after a supervisor crash (SIGKILL) still removes every process, namespace, veth and the bridge', async () => {
-    const crashDir = join(work, 'crash');
-    const r = await trellis(['up', '--detach', '--capture', 'transparent', '--config', config, '--state-dir', crashDir, '--gateway-port', '0'], { cwd: work, timeoutMs: 150_000 });
-    assert.equal(r.code, 0, r.stderr);
-    const st = readStateFile(crashDir);
-    process.kill(st.supervisorPid, 'SIGKILL');
-    assert.ok(await eventually(5000, async () => livePids([st.supervisorPid]).length === 0));
-    assert.equal(livePids(st.processes.map((p) => p.pid)).length, st.processes.length, 'children outlive the supervisor');
-    const d = await trellis(['down', '--state-dir', crashDir]);
-    assert.equal(d.code, 0, d.stderr + d.stdout);
-    assert.deepEqual(livePids(st.processes.map((p) => p.pid)), []);
-    const namespaces = ipLines(['netns', 'list']).map((l) => l.split(' ')[0]);
-    assert.deepEqual(st.netns.filter((n) => namespaces.includes(n.name)).map((n) => n.name), []);
-    const links = ipLines(['-o', 'link', 'show']).map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? '');
-    assert.deepEqual(links.filter((l) => !linksBefore.includes(l)), []);
-    assert.equal(hostIptables(), iptablesBefore);
   });
 });

@@ -1,9 +1,11 @@
 /**
  * Network plumbing for transparent capture, done with `ip` and `iptables` as Istio's CNI / init
- * container does for a pod. One Linux bridge `trellis0` in the host namespace holds 10.212.0.1/24
- * (the host side: DNS responder, control plane, ingress gateway reach workloads through it); each
- * workload replica gets a network namespace `trellis-<replica id>` joined to the bridge by a veth
- * pair (`eth0` inside, address 10.212.0.N/24, default route via 10.212.0.1, lo up) and Istio's nat
+ * container does for a pod. Each running mesh owns one Linux bridge `trellis<K>` in the host
+ * namespace holding 10.212.K.1/24 (the host side: DNS responder, control plane, ingress gateway
+ * reach workloads through it), K being the first slot free when the mesh starts, so several meshes
+ * (several state dirs, or CI jobs sharing a machine) run side by side. Each workload replica gets a
+ * network namespace `trellis-<replica id>` joined to its mesh's bridge by a veth pair (`eth0`
+ * inside, address 10.212.K.N/24, default route via 10.212.K.1, lo up) and Istio's nat
  * rules inside it: outbound TCP not owned by the proxy (uid/gid 1337) and not to 127.0.0.1 is
  * REDIRECTed to 15001, inbound TCP except the proxy's own ports to 15006, and the proxy's own
  * connections to its pod IP (over lo) to 15006 too. Namespace-local rules
@@ -17,10 +19,9 @@ import { delimiter, join } from 'node:path';
 import { TrellisError } from '../errors.ts';
 import { originalDstSupport } from '../proxy/listener/original-dst.ts';
 
-/** The bridge every workload namespace joins. */
-export const BridgeName = 'trellis0';
-/** Host side of the bridge; workloads get .2 - .254. */
-export const BridgeAddress = '10.212.0.1';
+/** Bridges are `trellis<slot>`; slot K holds 10.212.K.0/24. */
+const BridgePrefix = 'trellis';
+const SlotCount = 256;
 export const SubnetPrefix = 24;
 /** Prefix of every namespace this runtime creates. */
 export const NetnsPrefix = 'trellis-';
@@ -67,21 +68,57 @@ async function quiet(cmd: string, args: readonly string[]): Promise<void> {
   await run(cmd, args).catch(() => undefined);
 }
 
-/** Creates the bridge (idempotent when it exists with our address); refuses an address clash. */
-export async function ensureBridge(): Promise<void> {
-  const links = await run('ip', ['-o', 'link', 'show']);
-  if (!new RegExp(`^\\d+: ${BridgeName}[:@]`, 'm').test(links)) {
-    const used = await run('ip', ['-o', '-4', 'addr', 'show']);
-    if (/\b10\.212\.0\.\d+\//.test(used)) throw new TrellisError('RUNTIME_NET', `10.212.0.0/24 is already used by an interface on this machine; transparent capture needs it`);
-    await run('ip', ['link', 'add', BridgeName, 'type', 'bridge']);
-    await run('ip', ['addr', 'add', `${BridgeAddress}/${SubnetPrefix}`, 'dev', BridgeName]);
-  }
-  await run('ip', ['link', 'set', BridgeName, 'up']);
+/** One mesh's share of the host network: its bridge, the bridge's address, its /24. */
+export interface MeshNetwork {
+  readonly bridge: string;
+  /** Host side of the bridge (x.x.x.1): DNS responder and control plane listen here for the workloads. */
+  readonly address: string;
+  /** `10.212.K.0/24` */
+  readonly subnet: string;
 }
 
-/** Deletes the bridge (no error when absent). */
-export async function removeBridge(): Promise<void> {
-  await quiet('ip', ['link', 'delete', BridgeName]);
+/** The network of slot `k` (0-255). */
+export function slotNetwork(k: number): MeshNetwork {
+  return { bridge: `${BridgePrefix}${k}`, address: `10.212.${k}.1`, subnet: `10.212.${k}.0/${SubnetPrefix}` };
+}
+
+/** The slot's network when `bridge` is one of ours (`trellis<K>`), else undefined. */
+export function networkOfBridge(bridge: string): MeshNetwork | undefined {
+  const m = new RegExp(`^${BridgePrefix}(\\d{1,3})$`).exec(bridge);
+  return m !== null && Number(m[1]) < SlotCount ? slotNetwork(Number(m[1])) : undefined;
+}
+
+/**
+ * Creates and claims the first free slot's bridge. `ip link add` is the claim: it fails when another
+ * mesh (running, or crashed and not yet taken down) holds that name, and we move on, so two meshes
+ * starting at once never share a bridge. Slots whose /24 another interface already uses are skipped.
+ */
+export async function claimMeshNetwork(onClaimed?: (net: MeshNetwork) => void): Promise<MeshNetwork> {
+  const used = await run('ip', ['-o', '-4', 'addr', 'show']);
+  for (let k = 0; k < SlotCount; k++) {
+    const net = slotNetwork(k);
+    if (new RegExp(`\\b10\\.212\\.${k}\\.\\d+/`).test(used)) continue;
+    try {
+      await run('ip', ['link', 'add', net.bridge, 'type', 'bridge']);
+    } catch {
+      continue; // taken
+    }
+    onClaimed?.(net); // recorded before anything else can fail, so `down` after a crash removes it
+    try {
+      await run('ip', ['addr', 'add', `${net.address}/${SubnetPrefix}`, 'dev', net.bridge]);
+      await run('ip', ['link', 'set', net.bridge, 'up']);
+    } catch (err) {
+      await removeBridge(net.bridge);
+      throw err;
+    }
+    return net;
+  }
+  throw new TrellisError('RUNTIME_NET', `no free network for transparent capture: every bridge ${BridgePrefix}0-${SlotCount - 1} exists or its 10.212.K.0/24 is in use; \`trellis down\` the meshes you no longer need`);
+}
+
+/** Deletes a mesh's bridge (no error when absent). */
+export async function removeBridge(bridge: string): Promise<void> {
+  await quiet('ip', ['link', 'delete', bridge]);
 }
 
 /** One workload namespace. */
@@ -116,27 +153,27 @@ export function podIptablesRules(): string {
   ].join('\n');
 }
 
-/** resolv.conf for a namespace: the runtime's responder and Kubernetes' search path for `namespace`. */
-export function resolvConf(namespace: string, domainSuffix = 'cluster.local'): string {
-  return `# written by trellis up (transparent capture)\nnameserver ${BridgeAddress}\nsearch ${namespace}.svc.${domainSuffix} svc.${domainSuffix} ${domainSuffix}\noptions ndots:5\n`;
+/** resolv.conf for a namespace: the runtime's responder at `nameserver` and Kubernetes' search path for `namespace`. */
+export function resolvConf(namespace: string, nameserver: string, domainSuffix = 'cluster.local'): string {
+  return `# written by trellis up (transparent capture)\nnameserver ${nameserver}\nsearch ${namespace}.svc.${domainSuffix} svc.${domainSuffix} ${domainSuffix}\noptions ndots:5\n`;
 }
 
-/** Creates a workload namespace wired to the bridge with capture rules. On failure removes what it made. */
-export async function createPodNetwork(pod: PodNetwork, namespace: string): Promise<void> {
+/** Creates a workload namespace wired to its mesh's bridge with capture rules. On failure removes what it made. */
+export async function createPodNetwork(pod: PodNetwork, namespace: string, net: MeshNetwork): Promise<void> {
   const { netns: ns, hostVeth, podIp } = pod;
   const peer = `${hostVeth}p`;
   try {
     mkdirSync(`/etc/netns/${ns}`, { recursive: true });
-    writeFileSync(`/etc/netns/${ns}/resolv.conf`, resolvConf(namespace));
+    writeFileSync(`/etc/netns/${ns}/resolv.conf`, resolvConf(namespace, net.address));
     await run('ip', ['netns', 'add', ns]);
     await run('ip', ['link', 'add', hostVeth, 'type', 'veth', 'peer', 'name', peer]);
     await run('ip', ['link', 'set', peer, 'netns', ns]);
-    await run('ip', ['link', 'set', hostVeth, 'master', BridgeName, 'up']);
+    await run('ip', ['link', 'set', hostVeth, 'master', net.bridge, 'up']);
     await run('ip', ['-n', ns, 'link', 'set', peer, 'name', 'eth0']);
     await run('ip', ['-n', ns, 'addr', 'add', `${podIp}/${SubnetPrefix}`, 'dev', 'eth0']);
     await run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
     await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    await run('ip', ['-n', ns, 'route', 'add', 'default', 'via', BridgeAddress]);
+    await run('ip', ['-n', ns, 'route', 'add', 'default', 'via', net.address]);
     await run('ip', ['netns', 'exec', ns, which('iptables-restore') ?? 'iptables-restore'], { input: podIptablesRules() });
   } catch (err) {
     await removePodNetwork(pod);
@@ -177,23 +214,30 @@ export async function listensInNetns(netns: string, port: number): Promise<boole
 export async function leftovers(): Promise<{ netns: string[]; links: string[] }> {
   const ns = (await run('ip', ['netns', 'list']).catch(() => '')).split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(NetnsPrefix));
   const links = (await run('ip', ['-o', 'link', 'show']).catch(() => ''))
-    .split('\n').map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? '').filter((n) => n === BridgeName || /^tv[0-9a-f]{6}$/.test(n));
+    .split('\n').map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? '').filter((n) => networkOfBridge(n) !== undefined || /^tv[0-9a-f]{6}$/.test(n));
   return { netns: ns, links };
 }
 
-/** Hands out pod addresses 10.212.0.2 - .254. */
+/** Hands out a mesh's pod addresses, .2 - .254 of its /24. */
 export class PodAddresses {
   readonly #used = new Set<string>();
+  readonly #base: string;
+  readonly net: MeshNetwork;
+
+  constructor(net: MeshNetwork) {
+    this.net = net;
+    this.#base = net.address.slice(0, net.address.lastIndexOf('.') + 1);
+  }
 
   take(): string {
     for (let i = 2; i < 255; i++) {
-      const ip = `10.212.0.${i}`;
+      const ip = `${this.#base}${i}`;
       if (!this.#used.has(ip)) {
         this.#used.add(ip);
         return ip;
       }
     }
-    throw new TrellisError('RUNTIME_NET', 'no free workload address left in 10.212.0.0/24 (at most 253 replicas in transparent mode)');
+    throw new TrellisError('RUNTIME_NET', `no free workload address left in ${this.net.subnet} (at most 253 replicas per mesh in transparent mode)`);
   }
 
   release(ip: string): void {

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { TrellisError } from '../errors.ts';
 import { Child, resolveCommand, trellisBin } from './child.ts';
-import { BridgeAddress, createPodNetwork, inNetns, listensInNetns, removePodNetwork, type PodAddresses, type PodNetwork } from './netns.ts';
+import { createPodNetwork, inNetns, listensInNetns, removePodNetwork, type PodAddresses, type PodNetwork } from './netns.ts';
 import type { WorkloadPlan } from './plan.ts';
 import { allocatePorts } from './ports.ts';
 import { register, unregister } from './registration.ts';
@@ -250,7 +250,7 @@ export class Replica {
   private async startTransparent(addresses: PodAddresses): Promise<void> {
     const p = this.plan;
     this.id = `${p.name}-${rand()}`;
-    const pod: PodNetwork = { netns: `trellis-${this.id}`, hostVeth: `tv${randomBytes(3).toString('hex')}`, podIp: addresses.take(), hostIp: BridgeAddress };
+    const pod: PodNetwork = { netns: `trellis-${this.id}`, hostVeth: `tv${randomBytes(3).toString('hex')}`, podIp: addresses.take(), hostIp: addresses.net.address };
     this.pod = pod;
     const ports: ReplicaPorts = { admin: 15000, health: 15021, prometheus: 15090, httpProxy: 0, outbound: {}, inbound: {}, app: {} };
     for (const ap of p.appPorts) {
@@ -259,7 +259,7 @@ export class Replica {
     }
     this.ports = ports;
     this.ctx.onChange(); // recorded before it exists, so `down` after a crash finds it
-    await createPodNetwork(pod, p.namespace);
+    await createPodNetwork(pod, p.namespace, addresses.net);
     if (this.stopping) throw new TrellisError('RUNTIME_STOPPED', 'stopped while starting');
     const metadata = { TRELLIS_CAPTURE_MODE: 'transparent', WORKLOAD_NAME: p.name, INSTANCE_IPS: pod.podIp };
     const labels = Object.entries(p.labels).map(([k2, v]) => `${k2}=${v}`).join(',');

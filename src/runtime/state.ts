@@ -53,8 +53,9 @@ export interface RuntimeState {
   processes: ProcessRecord[];
   /** Transparent mode: network namespaces, host veths and the private subnet used. */
   netns: { name: string; hostVeth: string; hostIp: string; podIp: string }[];
-  /** Transparent mode: the host bridge and the DNS responder's address. */
+  /** Transparent mode: this mesh's host bridge, its subnet and the DNS responder's address. */
   bridge?: string;
+  subnet?: string;
   dns?: string;
   startedAt: string;
   readyAt?: string;

@@ -15,7 +15,7 @@ export function formatSummary(state: RuntimeState, startedMs?: number): string {
     const ports = Object.entries(state.gatewayPorts).map(([k, v]) => `${k}->${v}`).join(', ');
     lines.push(`  gateway      ${state.gatewayUrl}   (Istio Gateway ports ${ports})`);
   }
-  if (state.dns) lines.push(`  network      bridge ${state.bridge ?? '-'} 10.212.0.0/24, DNS ${state.dns} (Service VIPs in 240.240.0.0/16)`);
+  if (state.dns) lines.push(`  network      bridge ${state.bridge ?? '-'} ${state.subnet ?? ''}, DNS ${state.dns} (Service VIPs in 240.240.0.0/16)`);
   if (state.controlDebugPort) lines.push(`  control      xDS 127.0.0.1:${state.controlXdsPort}, debug http://127.0.0.1:${state.controlDebugPort}/debug/syncz`);
   lines.push('', `  ${'PROCESS'.padEnd(44)} ${'PID'.padEnd(8)} PORTS`);
   for (const p of state.processes) {

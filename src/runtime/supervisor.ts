@@ -25,7 +25,7 @@ import { allocatePorts, isPortFree } from './ports.ts';
 import { Replica } from './replica.ts';
 import { readState, statePaths, writeState, type ProcessRecord, type RuntimeState } from './state.ts';
 import { waitForHttp200, waitForJsonFile, waitForTcp } from './wait.ts';
-import { BridgeAddress, BridgeName, ensureBridge, leftovers, PodAddresses, removeBridge, transparentSupport } from './netns.ts';
+import { claimMeshNetwork, PodAddresses, removeBridge, transparentSupport } from './netns.ts';
 import { startDnsResponder, type DnsResponder } from './dns/responder.ts';
 import { openMeshNames, type MeshNames } from './dns/mesh-names.ts';
 
@@ -79,7 +79,8 @@ export class Supervisor {
   private gatewayRecord: ProcessRecord | undefined;
   private dns: DnsResponder | undefined;
   private names: MeshNames | undefined;
-  private podAddresses = new PodAddresses();
+  /** Transparent mode: this mesh's bridge and pod addresses, once claimed. */
+  private podAddresses: PodAddresses | undefined;
   private controlRecord: ProcessRecord | undefined;
 
   constructor(opts: UpOptions) {
@@ -128,10 +129,6 @@ export class Supervisor {
     if (plan.transparent) {
       const why = transparentSupport();
       if (why !== undefined) throw new TrellisError('RUNTIME_TRANSPARENT_UNSUPPORTED', why);
-      const left = await leftovers();
-      if (left.netns.some((n) => !n.startsWith('trellis-odst-'))) {
-        throw new TrellisError('RUNTIME_NETWORK_BUSY', `another transparent-mode mesh seems to be running (network namespaces ${left.netns.join(', ')}); run \`trellis down\` with its --state-dir first`);
-      }
     }
     this.state.capture = plan.transparent ? 'transparent' : 'explicit';
 
@@ -226,22 +223,25 @@ export class Supervisor {
     this.opts.log?.(`not every proxy has every workload's endpoints after ${timeoutMs} ms; continuing`);
   }
 
-  /** Transparent mode: the bridge, then the DNS responder on its address. */
+  /** Transparent mode: this mesh's own bridge and /24, then the DNS responder on the bridge address. */
   private async startNetwork(): Promise<void> {
-    this.state.bridge = BridgeName;
-    this.save(); // recorded before it exists, so `down` after a crash removes it
-    await ensureBridge();
+    const net = await claimMeshNetwork((claimed) => {
+      this.state.bridge = claimed.bridge;
+      this.state.subnet = claimed.subnet;
+      this.save(); // recorded as soon as it exists, so `down` after a crash removes it
+    });
+    this.podAddresses = new PodAddresses(net);
     const byIp = () => new Map(this.replicas.flatMap((r) => (r.pod !== undefined ? [[r.pod.podIp, r.plan.namespace] as const] : [])));
     this.names = await openMeshNames(this.state.configDirs, (ip) => byIp().get(ip));
-    this.dns = await startDnsResponder({ host: BridgeAddress, port: 53, resolve: this.names.resolve, log: this.opts.log });
-    this.state.dns = `${BridgeAddress}:53`;
+    this.dns = await startDnsResponder({ host: net.address, port: 53, resolve: this.names.resolve, log: this.opts.log });
+    this.state.dns = `${net.address}:53`;
     this.save();
   }
 
   private replicaContext(plan: RuntimePlan) {
     return {
-      xdsAddress: `${plan.transparent ? BridgeAddress : '127.0.0.1'}:${this.state.controlXdsPort}`,
-      ...(plan.transparent ? { transparent: { addresses: this.podAddresses } } : {}),
+      xdsAddress: `${this.podAddresses?.net.address ?? '127.0.0.1'}:${this.state.controlXdsPort}`,
+      ...(this.podAddresses !== undefined ? { transparent: { addresses: this.podAddresses } } : {}),
       logsDir: this.paths.logs,
       runDir: this.paths.run,
       registrationDir: this.paths.registrations,
@@ -317,8 +317,8 @@ export class Supervisor {
     await this.names?.close().catch(() => undefined);
     this.dns = this.names = undefined;
     if (this.state.bridge !== undefined) {
-      await removeBridge();
-      this.state.bridge = undefined;
+      await removeBridge(this.state.bridge);
+      this.state.bridge = this.state.subnet = undefined;
       this.state.dns = undefined;
     }
     rmSync(this.paths.registrations, { recursive: true, force: true });
