@@ -2,9 +2,11 @@
  * DestinationRules by host, looked up the way Istio does for a proxy calling a service: the first
  * namespace in [proxy namespace, service namespace, root namespace] holding a rule for the host
  * that is exported to the proxy's namespace wins; within a namespace an exact host beats the most
- * specific wildcard, and the oldest rule wins a tie (Istio merges same-host rules' subsets; we keep
- * the oldest only, an approximation). Rule hosts written as short names are qualified relative to
- * the rule's namespace.
+ * specific wildcard. Several rules of one namespace with the same host (exact or the same wildcard)
+ * that the proxy can see are merged as Istio merges them, oldest first (creation time, then
+ * namespace/name): subsets are concatenated, a subset name already defined keeps its first
+ * definition, the top-level trafficPolicy is the first rule's that has one, and exportTo is the
+ * first rule's. Rule hosts written as short names are qualified relative to the rule's namespace.
  */
 import type { Resource } from '../../config/resource.ts';
 import type { ServiceRegistry } from '../../registry/types.ts';
@@ -12,12 +14,34 @@ import type { DestinationRuleView } from './specs.ts';
 import { view } from './specs.ts';
 import { exportedTo, hostMatches } from './visibility.ts';
 
-/** One DestinationRule with its qualified host. */
+/** One DestinationRule with its qualified host, or several merged into one. */
 export interface IndexedDestinationRule {
+  /** The rule (the oldest one when merged). */
   readonly resource: Resource;
   readonly spec: DestinationRuleView;
   readonly host: string;
   readonly namespace: string;
+  /** When several same-host rules were merged: all of them, oldest first. */
+  readonly mergedFrom?: readonly Resource[];
+}
+
+/** Istio's merge of same-host rules (oldest first); `rules` has at least two. */
+function mergeRules(rules: readonly IndexedDestinationRule[]): IndexedDestinationRule {
+  const [first] = rules;
+  const subsets: NonNullable<DestinationRuleView['subsets']>[number][] = [];
+  const names = new Set<string>();
+  let trafficPolicy = first.spec.trafficPolicy;
+  for (const r of rules) {
+    for (const s of r.spec.subsets ?? []) {
+      const name = s.name ?? '';
+      if (names.has(name)) continue; // Istio keeps the first definition (and counts a duplicate)
+      names.add(name);
+      subsets.push(s);
+    }
+    trafficPolicy ??= r.spec.trafficPolicy;
+  }
+  const spec: DestinationRuleView = { ...first.spec, subsets, ...(trafficPolicy !== undefined ? { trafficPolicy } : {}) };
+  return Object.freeze({ resource: first.resource, spec: Object.freeze(spec), host: first.host, namespace: first.namespace, mergedFrom: Object.freeze(rules.map((r) => r.resource)) });
 }
 
 export interface DestinationRuleIndex {
@@ -70,16 +94,32 @@ export function indexDestinationRules(
     wildcardByNamespace.set(ns, wild);
   }
   const cache = new Map<string, IndexedDestinationRule | undefined>();
+  // One merged object per set of rules, so every proxy the same set applies to shares it (the
+  // translation shares clusters by rule identity).
+  const merged = new Map<string, IndexedDestinationRule>();
+  const seq = new Map<IndexedDestinationRule, number>(all.map((e, i) => [e, i]));
+  function visible(rules: readonly IndexedDestinationRule[], proxyNamespace: string): IndexedDestinationRule | undefined {
+    const seen = rules.filter((e) => exportedTo(e.spec.exportTo, e.namespace, proxyNamespace));
+    if (seen.length <= 1) return seen[0];
+    const key = seen.map((e) => seq.get(e)).join(',');
+    let m = merged.get(key);
+    if (m === undefined) merged.set(key, (m = mergeRules(seen)));
+    return m;
+  }
   function inNamespace(ns: string, host: string, proxyNamespace: string): IndexedDestinationRule | undefined {
-    for (const e of exactByNamespace.get(ns)?.get(host) ?? []) {
-      if (exportedTo(e.spec.exportTo, e.namespace, proxyNamespace)) return e;
+    const exact = exactByNamespace.get(ns)?.get(host);
+    if (exact !== undefined) {
+      const found = visible(exact, proxyNamespace);
+      if (found !== undefined) return found;
     }
     let best: IndexedDestinationRule | undefined;
     for (const e of wildcardByNamespace.get(ns) ?? []) {
       if (!exportedTo(e.spec.exportTo, e.namespace, proxyNamespace)) continue;
       if (hostMatches(e.host, host) && (best === undefined || e.host.length > best.host.length)) best = e;
     }
-    return best;
+    if (best === undefined) return undefined;
+    const bestHost = best.host;
+    return visible((wildcardByNamespace.get(ns) ?? []).filter((e) => e.host === bestHost), proxyNamespace);
   }
   all.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.resource.metadata.name.localeCompare(b.resource.metadata.name));
   return {

@@ -95,6 +95,50 @@ test('destination rule lookup: proxy namespace, then service namespace, then roo
   assert.equal(dr.lookup('api.example.com', 'x', 'y'), undefined);
 });
 
+test('same-host destination rules merge as in Istio: oldest first, first subset definition and first top-level policy win; exportTo decides who sees which', () => {
+  const s = buildSnapshot(sourceOf(resourcesFromYaml(`
+apiVersion: v1
+kind: Service
+metadata: { name: reviews, namespace: bookinfo }
+spec: { ports: [{ name: http, port: 9080 }] }
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: b-newer, namespace: bookinfo, creationTimestamp: "2026-02-01T00:00:00Z" }
+spec:
+  host: reviews
+  trafficPolicy: { loadBalancer: { simple: RANDOM } }
+  subsets: [{ name: v1, labels: { version: late } }, { name: v2, labels: { version: v2 } }]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: a-older, namespace: bookinfo, creationTimestamp: "2026-01-01T00:00:00Z" }
+spec:
+  host: reviews.bookinfo.svc.cluster.local
+  subsets: [{ name: v1, labels: { version: v1 } }]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: c-local, namespace: bookinfo, creationTimestamp: "2026-03-01T00:00:00Z" }
+spec:
+  host: reviews
+  exportTo: ["."]
+  trafficPolicy: { loadBalancer: { simple: LEAST_REQUEST } }
+  subsets: [{ name: v3, labels: { version: v3 } }]
+`)));
+  const host = 'reviews.bookinfo.svc.cluster.local';
+  const fromOutside = s.destinationRules.lookup(host, 'x', 'bookinfo')!;
+  assert.deepEqual(fromOutside.mergedFrom?.map((r) => r.metadata.name), ['a-older', 'b-newer']);
+  assert.equal(fromOutside.resource.metadata.name, 'a-older');
+  assert.deepEqual(fromOutside.spec.subsets?.map((x) => `${x.name}=${x.labels?.version}`), ['v1=v1', 'v2=v2']);
+  assert.equal(fromOutside.spec.trafficPolicy?.loadBalancer?.simple, 'RANDOM', 'the oldest has none, so the next one\'s applies');
+  assert.equal(s.destinationRules.lookup(host, 'y', 'bookinfo'), fromOutside, 'one merged object per set of rules (clusters are shared by rule identity)');
+  const inside = s.destinationRules.lookup(host, 'bookinfo', 'bookinfo')!;
+  assert.deepEqual(inside.mergedFrom?.map((r) => r.metadata.name), ['a-older', 'b-newer', 'c-local']);
+  assert.deepEqual(inside.spec.subsets?.map((x) => x.name), ['v1', 'v2', 'v3']);
+  assert.equal(inside.spec.trafficPolicy?.loadBalancer?.simple, 'RANDOM');
+});
+
 test('virtual services by gateway, sidecars by workload, gateways and routes by parent', () => {
   const s = buildSnapshot(sourceOf(resourcesFromYaml(base)));
   assert.deepEqual(s.virtualServices.forGateway('mesh', 'bookinfo').map((v) => v.resource.metadata.name), ['edge', 'reviews']);
