@@ -2,7 +2,7 @@
  * Must-show: real proxyless gRPC clients (@grpc/grpc-js-xds, in a child process because its
  * bootstrap is process-global) routed by `trellis control` configured only by Istio YAML in a
  * watched directory. Two conformance echo backends (WorkloadEntries labelled version v1/v2 behind
- * Service `echo`), a DestinationRule with subsets and a VirtualService: weighted 80/20 split,
+ * Service `echo`), two DestinationRules (one subset each, merged) and a VirtualService: weighted 80/20 split,
  * header match, fault abort (gRPC status and HTTP status mapping), live YAML edits, and a NACK.
  *
  * The NACK: a VirtualService route with `corsPolicy` translates to a route carrying
@@ -19,7 +19,7 @@ import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { startEchoServer } from '../src/samples/echo-server.ts';
 import { Cleanups, nodeBin, repoRoot, spawnTracked, startControlProcess, tempDir, waitFor, type ControlProcess, type Spawned } from './support/processes.ts';
-import { serviceWithWorkloads, versionSubsets, writeConfig } from './support/mesh-yaml.ts';
+import { serviceWithWorkloads, writeConfig } from './support/mesh-yaml.ts';
 
 const cleanups = new Cleanups();
 after(() => cleanups.run());
@@ -138,7 +138,17 @@ describe('proxyless gRPC (grpc-js-xds) routed by Istio YAML through trellis cont
         { name: 'echo-v2', labels: { version: 'v2' }, ports: { grpc: v2.port } },
       ],
     }));
-    writeConfig(dir, 'dr.yaml', versionSubsets('echo.default.svc.cluster.local'));
+    // The subsets come from two DestinationRules for the same host (a team per version), which the
+    // control plane merges as Istio does: every call below to subset v2 exercises the merge.
+    for (const v of ['v1', 'v2']) {
+      writeConfig(dir, `dr-${v}.yaml`, `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: echo-${v}, namespace: default}
+spec:
+  host: echo.default.svc.cluster.local
+  subsets: [{name: ${v}, labels: {version: ${v}}}]
+`);
+    }
     writeConfig(dir, 'vs.yaml', vsYaml({ split: [80, 20], jasonTo: 'v2' }));
     control = await startControlProcess(cleanups, dir);
     const bootstrap = {
