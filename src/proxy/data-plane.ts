@@ -10,6 +10,7 @@ import { TypeUrl } from '../xds/types.ts';
 import { TrellisError, describeError } from '../errors.ts';
 import type { ConfigApplier } from './xds/ads-client.ts';
 import { createClusterManager, type UpstreamClusterManager } from './upstream/cluster-manager.ts';
+import type { BreakerCounts } from './upstream/breaker-counts.ts';
 import { ListenerManager } from './listener/listener-manager.ts';
 import type { HttpConnectionHandler } from './listener/listener-config.ts';
 import { compileRouteConfiguration, createConnectionManager, type RouteProvider } from './http/connection-manager.ts';
@@ -32,6 +33,8 @@ export interface DataPlaneOptions {
   random?: () => number;
   /** Bind listeners with SO_REUSEPORT (worker processes sharing ports). */
   reusePort?: boolean;
+  /** Worker processes: circuit-breaker counts shared with the other workers, by cluster name. */
+  breakerCounts?: (cluster: string) => BreakerCounts | undefined;
 }
 
 export class DataPlane implements ConfigApplier {
@@ -51,7 +54,7 @@ export class DataPlane implements ConfigApplier {
     const secrets: SecretProvider = opts.secrets ?? this.secrets!;
     this.#registry = opts.filterRegistry ?? defaultFilterRegistry();
     this.#drainTimeoutMs = opts.drainTimeoutMs ?? 5_000;
-    this.clusters = createClusterManager({ secrets, random: opts.random });
+    this.clusters = createClusterManager({ secrets, random: opts.random, breakerCounts: opts.breakerCounts });
     const routeProvider: RouteProvider = { get: (name) => this.#routes.get(name) };
     this.listeners = new ListenerManager({
       clusters: this.clusters,

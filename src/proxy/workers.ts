@@ -5,20 +5,26 @@
  * when every worker applied it (any worker's error is the NACK message, and workers that did
  * apply keep serving; the next update converges them). Workers bind listeners with SO_REUSEPORT
  * so the kernel spreads connections without the primary touching them. Stats and /clusters are
- * summed over workers on request.
+ * summed over workers on request. Circuit-breaker counts live in memory shared by all workers
+ * (breaker-counts.ts: the primary names a slot per cluster in every CDS update and zeroes a dead
+ * worker's share), so `maxRequests: 10` means 10 for the proxy, not 10 per worker.
  */
 import cluster, { type Worker } from 'node:cluster';
-import type { XdsJson, XdsTypeUrl } from '../xds/types.ts';
+import { TypeUrl, type XdsJson, type XdsTypeUrl } from '../xds/types.ts';
 import { TrellisError } from '../errors.ts';
 import type { ConfigApplier } from './xds/ads-client.ts';
 import { DataPlane, type DataPlaneOptions } from './data-plane.ts';
 import type { Stat } from './admin/stats-format.ts';
 import type { ClusterStatus } from './admin/admin-server.ts';
+import { SharedCountTable, SlotAssigner, sharedMemory } from './upstream/breaker-counts.ts';
+
+/** Where a worker finds the shared breaker counts: the inherited stdio slot of the memfd. */
+const SharedFdInWorker = 4;
 
 type ClusterView = ClusterStatus[];
 
 type ToWorker =
-  | { kind: 'apply'; seq: number; typeUrl: XdsTypeUrl; resources: [string, XdsJson][] }
+  | { kind: 'apply'; seq: number; typeUrl: XdsTypeUrl; resources: [string, XdsJson][]; slots?: [string, number][] }
   | { kind: 'stats'; seq: number }
   | { kind: 'clusters'; seq: number }
   | { kind: 'shutdown'; seq: number; timeoutMs: number };
@@ -38,14 +44,41 @@ export class WorkerPool implements ConfigApplier {
   /** The last state applied per type, replayed to a worker that restarts. */
   readonly #applied = new Map<XdsTypeUrl, [string, XdsJson][]>();
 
+  /** Shared breaker counts (undefined when the addon is unavailable: per-worker counts, logged). */
+  #shared: { table: SharedCountTable; slots: SlotAssigner; bytes: number } | undefined;
+  #lastSlots: [string, number][] = [];
+
   static async start(count: number, log?: (level: 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void): Promise<WorkerPool> {
     const pool = new WorkerPool();
-    await Promise.all(Array.from({ length: count }, () => pool.#fork(log)));
+    pool.#shareCounts(count, log);
+    await Promise.all(Array.from({ length: count }, (_, column) => pool.#fork(column, log)));
     return pool;
   }
 
-  #fork(log?: (level: 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void): Promise<void> {
-    const w = cluster.fork({ TRELLIS_PROXY_WORKER: '1' });
+  #shareCounts(columns: number, log?: (level: 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void): void {
+    const mem = sharedMemory();
+    if (typeof mem === 'string') {
+      log?.('warn', `circuit breakers are counted per worker: ${mem}`);
+      return;
+    }
+    try {
+      const bytes = SharedCountTable.bytes(columns);
+      const fd = mem.createSharedFd(bytes);
+      const table = new SharedCountTable(mem.mapShared(fd, bytes), columns);
+      this.#shared = { table, slots: new SlotAssigner(table), bytes };
+      // Workers inherit the memfd as stdio slot 4 (the cluster module needs 'ipc' in the list).
+      cluster.setupPrimary({ stdio: ['inherit', 'inherit', 'inherit', 'ipc', fd] });
+    } catch (err) {
+      log?.('warn', `circuit breakers are counted per worker: ${(err as Error).message}`);
+    }
+  }
+
+  #fork(column: number, log?: (level: 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void): Promise<void> {
+    const shared = this.#shared;
+    const w = cluster.fork({
+      TRELLIS_PROXY_WORKER: '1',
+      TRELLIS_WORKER_COUNTS: shared ? `${SharedFdInWorker}:${shared.bytes}:${shared.table.columns}:${column}` : '',
+    });
     this.#workers.push(w);
     w.on('message', (m: FromWorker) => {
       if (m.kind === 'up') return;
@@ -64,9 +97,11 @@ export class WorkerPool implements ConfigApplier {
           p.reject(new TrellisError('PROXY_WORKER_EXIT', `worker ${w.id} exited (${signal ?? code})`));
         }
       }
+      // Its requests died with it: release what it held before a replacement takes its column.
+      shared?.table.zeroColumn(column, shared.slots.inUse());
       if (!this.#closing) {
         log?.('error', 'proxy worker died; starting a new one', { worker: w.id, code, signal });
-        void this.#fork(log).then(() => this.#replay(this.#workers[this.#workers.length - 1]));
+        void this.#fork(column, log).then(() => this.#replay(this.#workers[this.#workers.length - 1]));
       }
     });
     return new Promise((resolve, reject) => {
@@ -77,7 +112,7 @@ export class WorkerPool implements ConfigApplier {
 
   async #replay(w: Worker | undefined): Promise<void> {
     if (!w) return;
-    for (const [typeUrl, resources] of this.#applied) await this.#ask(w, { kind: 'apply', seq: 0, typeUrl, resources });
+    for (const [typeUrl, resources] of this.#applied) await this.#ask(w, { kind: 'apply', seq: 0, typeUrl, resources, ...(typeUrl === TypeUrl.Cluster ? { slots: this.#lastSlots } : {}) });
   }
 
   #ask(w: Worker, msg: ToWorker): Promise<FromWorker> {
@@ -98,7 +133,9 @@ export class WorkerPool implements ConfigApplier {
 
   async apply(typeUrl: XdsTypeUrl, resources: ReadonlyMap<string, XdsJson>): Promise<void> {
     const entries = [...resources];
-    const replies = await Promise.all(this.#workers.map((w) => this.#ask(w, { kind: 'apply', seq: 0, typeUrl, resources: entries })));
+    // Every cluster gets its slot before any worker builds it, the same slot in every worker.
+    const slots = typeUrl === TypeUrl.Cluster && this.#shared ? (this.#lastSlots = this.#shared.slots.assign(resources.keys())) : undefined;
+    const replies = await Promise.all(this.#workers.map((w) => this.#ask(w, { kind: 'apply', seq: 0, typeUrl, resources: entries, ...(slots ? { slots } : {}) })));
     const errors = [...new Set(replies.map((r) => (r.kind === 'done' ? r.error : undefined)).filter((e): e is string => !!e))];
     if (errors.length > 0) throw new TrellisError('XDS_INVALID', errors.join('; '));
     this.#applied.set(typeUrl, entries);
@@ -155,7 +192,8 @@ export class WorkerPool implements ConfigApplier {
 
 /** The worker side: one DataPlane driven by the primary's messages. Resolves when told to shut down. */
 export function runWorker(opts: DataPlaneOptions): Promise<void> {
-  const dp = new DataPlane({ ...opts, reusePort: true });
+  const counts = sharedCounts(process.env.TRELLIS_WORKER_COUNTS, opts.log);
+  const dp = new DataPlane({ ...opts, reusePort: true, ...(counts ? { breakerCounts: counts.forCluster } : {}) });
   return new Promise((resolve) => {
     // The primary may be gone (crash, shutdown race): a failed reply must not crash the worker.
     const reply = (m: FromWorker) => {
@@ -164,6 +202,7 @@ export function runWorker(opts: DataPlaneOptions): Promise<void> {
     process.on('message', (m: ToWorker) => {
       switch (m.kind) {
         case 'apply':
+          if (m.slots) counts?.setSlots(m.slots);
           void dp.apply(m.typeUrl, new Map(m.resources)).then(
             () => reply({ kind: 'done', seq: m.seq }),
             (err: Error) => reply({ kind: 'done', seq: m.seq, error: err.message }),
@@ -187,4 +226,28 @@ export function runWorker(opts: DataPlaneOptions): Promise<void> {
     process.on('disconnect', () => void dp.shutdown(1000).finally(() => process.exit(0)));
     reply({ kind: 'up' });
   });
+}
+
+/** The worker's view of the shared breaker counts named by TRELLIS_WORKER_COUNTS (`fd:bytes:columns:column`). */
+function sharedCounts(spec: string | undefined, log: DataPlaneOptions['log']) {
+  if (spec === undefined || spec === '') return undefined;
+  const [fd, bytes, columns, column] = spec.split(':').map(Number);
+  const mem = sharedMemory();
+  try {
+    if (typeof mem === 'string') throw new Error(mem);
+    const table = new SharedCountTable(mem.mapShared(fd, bytes), columns);
+    let slots = new Map<string, number>();
+    return {
+      setSlots(list: [string, number][]): void {
+        slots = new Map(list);
+      },
+      forCluster: (name: string) => {
+        const slot = slots.get(name);
+        return slot === undefined ? undefined : table.counts(slot, column);
+      },
+    };
+  } catch (err) {
+    log?.('warn', `circuit breakers are counted per worker: ${(err as Error).message}`);
+    return undefined;
+  }
 }

@@ -7,17 +7,37 @@
  */
 import type { BreakerThresholds } from './cluster-config.ts';
 import type { ClusterStats } from './stats.ts';
+import { LocalCounts, Requests, Retries, type BreakerCounts } from './breaker-counts.ts';
 
-/** The live counts one cluster's breakers guard. */
+/**
+ * One cluster's breakers over its live counts: this process's own, or shared with the proxy's
+ * other workers (breaker-counts.ts), so limits hold for the whole proxy. Stats report this
+ * worker's share; the primary sums the workers' stats.
+ */
 export class CircuitBreaker {
   thresholds: BreakerThresholds;
   readonly #stats: ClusterStats;
-  activeRequests = 0;
-  activeRetries = 0;
+  readonly #counts: BreakerCounts;
 
-  constructor(thresholds: BreakerThresholds, stats: ClusterStats) {
+  constructor(thresholds: BreakerThresholds, stats: ClusterStats, counts: BreakerCounts = new LocalCounts()) {
     this.thresholds = thresholds;
     this.#stats = stats;
+    this.#counts = counts;
+  }
+
+  /** Requests in flight (whole proxy). */
+  get activeRequests(): number {
+    return this.#counts.total(Requests);
+  }
+
+  /** Retries in flight (whole proxy). */
+  get activeRetries(): number {
+    return this.#counts.total(Retries);
+  }
+
+  #report(connectionBound: boolean, active: number): void {
+    this.#stats.upstream_rq_active = this.#counts.own(Requests);
+    this.#stats.upstream_rq_pending_active = connectionBound ? Math.min(this.#counts.own(Requests), Math.max(0, active - this.thresholds.maxConnections)) : 0;
   }
 
   /**
@@ -27,28 +47,27 @@ export class CircuitBreaker {
    */
   tryAcquireRequest(connectionBound: boolean): boolean {
     const t = this.thresholds;
-    if (this.activeRequests >= t.maxRequests) {
+    const active = this.activeRequests;
+    if (active >= t.maxRequests) {
       this.#stats.upstream_rq_pending_overflow++;
       return false;
     }
-    if (connectionBound && this.activeRequests >= t.maxConnections) {
-      const pending = this.activeRequests - t.maxConnections;
+    if (connectionBound && active >= t.maxConnections) {
+      const pending = active - t.maxConnections;
       if (pending >= t.maxPendingRequests) {
         this.#stats.upstream_rq_pending_overflow++;
         return false;
       }
       this.#stats.upstream_cx_overflow++;
     }
-    this.activeRequests++;
-    this.#stats.upstream_rq_active = this.activeRequests;
-    this.#stats.upstream_rq_pending_active = connectionBound ? Math.max(0, this.activeRequests - t.maxConnections) : 0;
+    this.#counts.add(Requests, 1);
+    this.#report(connectionBound, active + 1);
     return true;
   }
 
   releaseRequest(connectionBound: boolean): void {
-    if (this.activeRequests > 0) this.activeRequests--;
-    this.#stats.upstream_rq_active = this.activeRequests;
-    this.#stats.upstream_rq_pending_active = connectionBound ? Math.max(0, this.activeRequests - this.thresholds.maxConnections) : 0;
+    this.#counts.add(Requests, -1);
+    this.#report(connectionBound, this.activeRequests);
   }
 
   /** Admit a retry (max_retries, or the retry budget when configured). */
@@ -61,12 +80,12 @@ export class CircuitBreaker {
       this.#stats.upstream_rq_retry_overflow++;
       return false;
     }
-    this.activeRetries++;
+    this.#counts.add(Retries, 1);
     this.#stats.upstream_rq_retry++;
     return true;
   }
 
   releaseRetry(): void {
-    if (this.activeRetries > 0) this.activeRetries--;
+    this.#counts.add(Retries, -1);
   }
 }

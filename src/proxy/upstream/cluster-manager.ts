@@ -17,6 +17,7 @@ import { parseLoadAssignment, type LoadAssignment } from './load-assignment.ts';
 import type { ClusterSnapshot } from './snapshot.ts';
 import type { ClusterStats } from './stats.ts';
 import type { ClusterHandle, ClusterManager } from './types.ts';
+import type { BreakerCounts } from './breaker-counts.ts';
 
 /** Injectable dependencies; every one has a production default. */
 export interface ClusterManagerOptions {
@@ -25,6 +26,8 @@ export interface ClusterManagerOptions {
   secrets?: SecretProvider;
   resolver?: Resolver;
   onDnsError?: (cluster: string, err: unknown) => void;
+  /** Breaker counts shared by the proxy's workers, by cluster name (worker processes only). */
+  breakerCounts?: (cluster: string) => BreakerCounts | undefined;
 }
 
 /** The cluster manager the proxy assembles (a `ClusterManager` plus update and admin views). */
@@ -62,6 +65,7 @@ export function createClusterManager(opts: ClusterManagerOptions = {}): Upstream
     secrets: opts.secrets ?? noSecrets,
     resolver: opts.resolver ?? systemResolver,
     onDnsError: opts.onDnsError,
+    breakerCounts: opts.breakerCounts,
   };
   let entries = new Map<string, Entry>();
 

@@ -6,6 +6,7 @@
  */
 import type { SecretProvider } from '../tls/secret-provider.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
+import type { BreakerCounts } from './breaker-counts.ts';
 import type { ClusterConfig } from './cluster-config.ts';
 import type { Clock, ClockTimer } from './clock.ts';
 import { connectHost } from './connector.ts';
@@ -34,6 +35,8 @@ export interface ClusterDeps {
   readonly resolver: Resolver;
   /** Called when a DNS refresh fails (the last good hosts stay). */
   readonly onDnsError?: (cluster: string, err: unknown) => void;
+  /** Breaker counts shared with the proxy's other workers, by cluster name (else this process's own). */
+  readonly breakerCounts?: (cluster: string) => BreakerCounts | undefined;
 }
 
 // ORIGINAL_DST hosts are created per destination; keep the set bounded (Envoy cleans them up on an interval).
@@ -59,7 +62,7 @@ export class Cluster implements ClusterHandle {
     this.name = config.name;
     this.config = config;
     this.#deps = deps;
-    this.breaker = new CircuitBreaker(config.breakers, this.stats);
+    this.breaker = new CircuitBreaker(config.breakers, this.stats, deps.breakerCounts?.(config.name));
     this.#selector = new HostSelector(this.#selectorOptions(undefined));
     if (config.outlier !== undefined) {
       this.#outlier = new OutlierDetector(config.outlier, {
