@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { startEchoServer } from '../src/samples/echo-server.ts';
 import { freePort, startControlPlane, startProxy, stopAll, waitFor } from './support/mesh.ts';
-import { adminStats } from './support/features.ts';
+import { adminHostFlags, adminStats, serviceYaml, startScriptedBackend } from './support/features.ts';
 
 const echo = await startEchoServer({ namespace: 'default', service: 'echo', pod: 'echo-pod', log: () => {} });
 after(async () => {
@@ -162,6 +162,77 @@ spec:
   }, 15_000, 200);
   assert.equal(after.status, 200);
   await Promise.all(held);
+});
+
+test('outlier detection with two workers: the first worker to eject a failing host makes the whole proxy avoid it', { timeout: 90_000 }, async () => {
+  const good = await startScriptedBackend('good');
+  const bad = await startScriptedBackend('bad');
+  try {
+    const cp = await startControlPlane({
+      'mesh.yaml': `${serviceYaml('pair', [good.port, bad.port])}---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: edge, namespace: default}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http: [{retries: {attempts: 0}, route: [{destination: {host: pair}}]}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: pair, namespace: default}
+spec:
+  host: pair
+  trafficPolicy:
+    loadBalancer: {simple: ROUND_ROBIN}
+    outlierDetection: {consecutive5xxErrors: 3, interval: 500ms, baseEjectionTime: 60s, maxEjectionPercent: 100}
+`,
+    });
+    const port = await freePort();
+    const gw = await startProxy(cp, { kind: 'router', workload: 'gw-outlier', labels: { istio: 'ingressgateway' }, metadata: { TRELLIS_GATEWAY_PORTS: { '80': port } }, extraArgs: ['--concurrency', '2'] });
+    const get = async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/x`, { headers: { connection: 'close' } });
+      await res.text();
+      return res.status;
+    };
+    await waitFor('both endpoints serve', async () => {
+      await get();
+      return good.hits > 0 && bad.hits > 0;
+    }, 15_000, 50);
+
+    bad.failing = true;
+    // One request at a time, each on a new connection (so both workers take some), until 20 in a row succeed.
+    let failures = 0;
+    let streak = 0;
+    for (let i = 0; i < 200 && streak < 20; i++) {
+      if ((await get()) === 200) streak++;
+      else {
+        failures++;
+        streak = 0;
+      }
+    }
+    assert.equal(streak, 20, 'the failing host stops getting traffic');
+    // Per-worker consecutive counts: 3 to 5 failures; without the announcement each worker needs its own 3 (6).
+    assert.ok(failures >= 3 && failures <= 5, `${failures} failures before the whole proxy avoided the host`);
+    const cluster = 'outbound|8080||pair.default.svc.cluster.local';
+    const stats = await adminStats(gw.ports.admin);
+    assert.equal(stats.get(`cluster.${cluster}.outlier_detection.ejections_active`), 1, 'one ejection, counted once over the workers');
+    const flags = await adminHostFlags(gw.ports.admin, cluster);
+    assert.match(flags.get(`127.0.0.1:${bad.port}`) ?? '', /failed_outlier_check/);
+    const hitsBefore = bad.hits;
+    for (let i = 0; i < 20; i++) assert.equal(await get(), 200);
+    assert.equal(bad.hits, hitsBefore, 'no worker sends to the ejected host');
+  } finally {
+    await good.close();
+    await bad.close();
+  }
 });
 
 test('trellis wait returns 0 once the proxy is ready, 1 on timeout', async () => {

@@ -17,6 +17,7 @@ import { DataPlane, type DataPlaneOptions } from './data-plane.ts';
 import type { Stat } from './admin/stats-format.ts';
 import type { ClusterStatus } from './admin/admin-server.ts';
 import { SharedCountTable, SlotAssigner, sharedMemory } from './upstream/breaker-counts.ts';
+import type { OutlierReason } from './upstream/outlier-detector.ts';
 
 /** Where a worker finds the shared breaker counts: the inherited stdio slot of the memfd. */
 const SharedFdInWorker = 4;
@@ -27,13 +28,15 @@ type ToWorker =
   | { kind: 'apply'; seq: number; typeUrl: XdsTypeUrl; resources: [string, XdsJson][]; slots?: [string, number][] }
   | { kind: 'stats'; seq: number }
   | { kind: 'clusters'; seq: number }
-  | { kind: 'shutdown'; seq: number; timeoutMs: number };
+  | { kind: 'shutdown'; seq: number; timeoutMs: number }
+  | { kind: 'eject'; seq: number; cluster: string; host: string; reason: OutlierReason };
 
 type FromWorker =
   | { kind: 'done'; seq: number; error?: string }
   | { kind: 'stats'; seq: number; stats: Stat[] }
   | { kind: 'clusters'; seq: number; clusters: ClusterView }
-  | { kind: 'up' };
+  | { kind: 'up' }
+  | { kind: 'eject'; cluster: string; host: string; reason: OutlierReason };
 
 /** The primary side: forks workers and fans config out to them. */
 export class WorkerPool implements ConfigApplier {
@@ -82,6 +85,11 @@ export class WorkerPool implements ConfigApplier {
     this.#workers.push(w);
     w.on('message', (m: FromWorker) => {
       if (m.kind === 'up') return;
+      if (m.kind === 'eject') {
+        // One worker's outlier detection ejected a host: every other worker avoids it too.
+        for (const other of this.#workers) if (other !== w && other.isConnected()) other.send({ ...m, seq: 0 }, undefined, undefined, () => {});
+        return;
+      }
       const p = this.#pending.get(`${w.id}:${m.seq}`);
       if (p) {
         this.#pending.delete(`${w.id}:${m.seq}`);
@@ -192,13 +200,18 @@ export class WorkerPool implements ConfigApplier {
 
 /** The worker side: one DataPlane driven by the primary's messages. Resolves when told to shut down. */
 export function runWorker(opts: DataPlaneOptions): Promise<void> {
+  // The primary may be gone (crash, shutdown race): a failed reply must not crash the worker.
+  const reply = (m: FromWorker) => {
+    if (process.connected) process.send?.(m, undefined, undefined, () => {});
+  };
   const counts = sharedCounts(process.env.TRELLIS_WORKER_COUNTS, opts.log);
-  const dp = new DataPlane({ ...opts, reusePort: true, ...(counts ? { breakerCounts: counts.forCluster } : {}) });
+  const dp = new DataPlane({
+    ...opts,
+    reusePort: true,
+    ...(counts ? { breakerCounts: counts.forCluster } : {}),
+    onOutlierEjection: (cluster, host, reason) => reply({ kind: 'eject', cluster, host, reason }),
+  });
   return new Promise((resolve) => {
-    // The primary may be gone (crash, shutdown race): a failed reply must not crash the worker.
-    const reply = (m: FromWorker) => {
-      if (process.connected) process.send?.(m, undefined, undefined, () => {});
-    };
     process.on('message', (m: ToWorker) => {
       switch (m.kind) {
         case 'apply':
@@ -213,6 +226,9 @@ export function runWorker(opts: DataPlaneOptions): Promise<void> {
           return;
         case 'clusters':
           reply({ kind: 'clusters', seq: m.seq, clusters: dp.clusterView() });
+          return;
+        case 'eject':
+          dp.clusters.ejectFromPeer(m.cluster, m.host, m.reason);
           return;
         case 'shutdown':
           void dp.shutdown(m.timeoutMs).finally(() => {

@@ -18,6 +18,7 @@ import type { ClusterSnapshot } from './snapshot.ts';
 import type { ClusterStats } from './stats.ts';
 import type { ClusterHandle, ClusterManager } from './types.ts';
 import type { BreakerCounts } from './breaker-counts.ts';
+import type { OutlierReason } from './outlier-detector.ts';
 
 /** Injectable dependencies; every one has a production default. */
 export interface ClusterManagerOptions {
@@ -28,6 +29,8 @@ export interface ClusterManagerOptions {
   onDnsError?: (cluster: string, err: unknown) => void;
   /** Breaker counts shared by the proxy's workers, by cluster name (worker processes only). */
   breakerCounts?: (cluster: string) => BreakerCounts | undefined;
+  /** An ejection outlier detection enforced here (worker processes announce it to the others). */
+  onOutlierEjection?: (cluster: string, hostKey: string, reason: OutlierReason) => void;
 }
 
 /** The cluster manager the proxy assembles (a `ClusterManager` plus update and admin views). */
@@ -41,6 +44,8 @@ export interface UpstreamClusterManager extends ClusterManager {
   /** Apply EDS updates only (assignments keyed by name). Throws XDS_INVALID before changing anything. */
   updateAssignments(assignments: ReadonlyMap<string, XdsJson>): void;
   get(name: string): ClusterHandle | undefined;
+  /** Another worker's outlier detection ejected `hostKey` of `cluster`: avoid it here too. */
+  ejectFromPeer(cluster: string, hostKey: string, reason: OutlierReason): void;
   /** Names of the current clusters. */
   names(): string[];
   /** Plain data per cluster for /clusters. */
@@ -66,6 +71,7 @@ export function createClusterManager(opts: ClusterManagerOptions = {}): Upstream
     resolver: opts.resolver ?? systemResolver,
     onDnsError: opts.onDnsError,
     breakerCounts: opts.breakerCounts,
+    onOutlierEjection: opts.onOutlierEjection,
   };
   let entries = new Map<string, Entry>();
 
@@ -132,6 +138,9 @@ export function createClusterManager(opts: ClusterManagerOptions = {}): Upstream
     },
     get(name) {
       return entries.get(name)?.cluster;
+    },
+    ejectFromPeer(cluster, hostKey, reason) {
+      entries.get(cluster)?.cluster.ejectFromPeer(hostKey, reason);
     },
     names() {
       return [...entries.keys()];

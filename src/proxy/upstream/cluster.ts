@@ -17,7 +17,7 @@ import { HostSelector, type SelectorOptions } from './host-selector.ts';
 import { buildHosts } from './host-set.ts';
 import { lbFactory } from './lb/index.ts';
 import type { LoadAssignment } from './load-assignment.ts';
-import { OutlierDetector } from './outlier-detector.ts';
+import { OutlierDetector, type OutlierReason } from './outlier-detector.ts';
 import type { HostPool } from './pool.ts';
 import { createH1Pool } from './pool-h1.ts';
 import { createH2Pool } from './pool-h2.ts';
@@ -37,6 +37,8 @@ export interface ClusterDeps {
   readonly onDnsError?: (cluster: string, err: unknown) => void;
   /** Breaker counts shared with the proxy's other workers, by cluster name (else this process's own). */
   readonly breakerCounts?: (cluster: string) => BreakerCounts | undefined;
+  /** Outlier detection here enforced an ejection (worker processes announce it to the others). */
+  readonly onOutlierEjection?: (cluster: string, hostKey: string, reason: OutlierReason) => void;
 }
 
 // ORIGINAL_DST hosts are created per destination; keep the set bounded (Envoy cleans them up on an interval).
@@ -71,6 +73,7 @@ export class Cluster implements ClusterHandle {
         stats: this.stats,
         onChange: () => this.#healthChanged(),
         cluster: config.name,
+        ...(deps.onOutlierEjection ? { onEject: (hostKey: string, reason: OutlierReason) => deps.onOutlierEjection?.(config.name, hostKey, reason) } : {}),
       });
     }
     if (config.healthCheck !== undefined && config.type !== 'ORIGINAL_DST') {
@@ -192,6 +195,11 @@ export class Cluster implements ClusterHandle {
 
   releaseRetry(): void {
     this.breaker.releaseRetry();
+  }
+
+  /** Another worker ejected `hostKey`: avoid it here too (no-op without outlier detection). */
+  ejectFromPeer(hostKey: string, reason: OutlierReason): void {
+    this.#outlier?.ejectFromPeer(hostKey, reason);
   }
 
   /** Priority loads (for tests and /clusters). */

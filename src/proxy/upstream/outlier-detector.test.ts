@@ -112,3 +112,44 @@ test('failure percentage: detected by default, ejected when enforced', () => {
   assert.equal(enforced.hs[1].ejected, true);
   assert.equal(enforced.stats['outlier_detection.ejections_enforced_failure_percentage'], 1);
 });
+
+test('an enforced ejection is announced; a peer worker\'s ejection is applied for the same time without counting in this worker\'s stats', () => {
+  const clock = new ManualClock();
+  const cfg = parseOutlierConfig({ consecutive_5xx: 2, interval: '1s', base_ejection_time: '3s', max_ejection_percent: 50 }, { resource: 'cluster t', path: 'outlier_detection' })!;
+  const announced: string[] = [];
+  const aStats = newClusterStats();
+  const bStats = newClusterStats();
+  const a = new OutlierDetector(cfg, { clock, random: () => 0, stats: aStats, onChange: () => {}, onEject: (host, reason) => announced.push(`${host} ${reason}`) });
+  let bChanges = 0;
+  const bAnnounced: string[] = [];
+  const b = new OutlierDetector(cfg, { clock, random: () => 0, stats: bStats, onChange: () => bChanges++, onEject: (host) => bAnnounced.push(host) });
+  const ha = hosts(4);
+  const hb = hosts(4);
+  a.setHosts(ha);
+  b.setHosts(hb);
+  a.record(ha[1], { kind: 'status', status: 500 });
+  a.record(ha[1], { kind: 'status', status: 500 });
+  assert.deepEqual(announced, ['10.0.0.2:80 consecutive_5xx']);
+  b.ejectFromPeer('10.0.0.2:80', 'consecutive_5xx');
+  assert.equal(hb[1].ejected, true);
+  assert.equal(bChanges, 1, 'the peer rebuilds its host selection');
+  assert.equal(bStats['outlier_detection.ejections_active'], 0, 'counted once, by the worker that enforced it (the primary sums workers)');
+  assert.equal(bStats['outlier_detection.ejections_enforced_total'], 0);
+  assert.equal(aStats['outlier_detection.ejections_active'], 1);
+  b.ejectFromPeer('10.0.0.2:80', 'consecutive_5xx');
+  b.ejectFromPeer('10.9.9.9:80', 'consecutive_5xx');
+  assert.equal(hb[1].numEjections, 1, 'a repeated or unknown announcement changes nothing');
+  // The peer's max_ejection_percent counts hosts ejected by anyone.
+  b.record(hb[2], { kind: 'status', status: 500 });
+  b.record(hb[2], { kind: 'status', status: 500 });
+  b.record(hb[3], { kind: 'status', status: 500 });
+  b.record(hb[3], { kind: 'status', status: 500 });
+  assert.equal(hb[2].ejected, true);
+  assert.equal(hb[3].ejected, false, '3 of 4 would exceed 50%');
+  assert.deepEqual(bAnnounced, ['10.0.0.3:80'], 'only its own enforcement is announced, never the peer\'s again');
+  clock.advance(3000);
+  assert.equal(hb[1].ejected, false, 'returns after the same base ejection time');
+  assert.equal(ha[1].ejected, false);
+  a.close();
+  b.close();
+});

@@ -6,6 +6,12 @@
  * An ejection is enforced with the configured probability and only while ejected hosts stay within
  * max_ejection_percent; it lasts base_ejection_time x times ejected (capped by max_ejection_time)
  * and ends at the first interval tick after that. Time comes from the `Clock` seam.
+ *
+ * With several worker processes each runs its own detector over its own traffic; an ejection one
+ * of them enforces is announced (`onEject`) and applied by the others (`ejectFromPeer`), so a host
+ * is avoided by the whole proxy as soon as any worker ejects it. The consecutive counters stay per
+ * worker: with N workers a host may see up to N x threshold - (N - 1) failures before its first
+ * ejection where Envoy, counting across threads, sees the threshold.
  */
 import diagnostics_channel from 'node:diagnostics_channel';
 import type { Clock, ClockTimer } from './clock.ts';
@@ -19,7 +25,8 @@ export const outlierChannel = diagnostics_channel.channel('trellis:upstream:outl
 /** What one attempt ended with, as outlier detection sees it. */
 export type AttemptResult = { kind: 'status'; status: number } | { kind: 'local'; failure: 'connect' | 'reset' | 'timeout' } | { kind: 'local-success' };
 
-type Reason = 'consecutive_5xx' | 'consecutive_gateway_failure' | 'consecutive_local_origin_failure' | 'success_rate' | 'failure_percentage';
+export type OutlierReason = 'consecutive_5xx' | 'consecutive_gateway_failure' | 'consecutive_local_origin_failure' | 'success_rate' | 'failure_percentage';
+type Reason = OutlierReason;
 
 interface HostMonitor {
   consecutive5xx: number;
@@ -28,6 +35,8 @@ interface HostMonitor {
   success: number;
   total: number;
   ejectedAt: number;
+  /** The current ejection was announced by another worker (it counts in that worker's stats). */
+  byPeer: boolean;
 }
 
 /** Outlier detection over a changing host list. */
@@ -39,10 +48,12 @@ export class OutlierDetector {
   readonly #onChange: () => void;
   readonly #cluster: string;
   readonly #monitors = new Map<Host, HostMonitor>();
+  readonly #onEject: ((hostKey: string, reason: Reason) => void) | undefined;
   #timer: ClockTimer;
 
-  constructor(cfg: OutlierConfig, deps: { clock: Clock; random: () => number; stats: ClusterStats; onChange: () => void; cluster?: string }) {
+  constructor(cfg: OutlierConfig, deps: { clock: Clock; random: () => number; stats: ClusterStats; onChange: () => void; cluster?: string; onEject?: (hostKey: string, reason: Reason) => void }) {
     this.#cluster = deps.cluster ?? '';
+    this.#onEject = deps.onEject;
     this.#cfg = cfg;
     this.#clock = deps.clock;
     this.#random = deps.random;
@@ -65,7 +76,7 @@ export class OutlierDetector {
   setHosts(hosts: readonly Host[]): void {
     const keep = new Set(hosts);
     for (const h of this.#monitors.keys()) if (!keep.has(h)) this.#monitors.delete(h);
-    for (const h of hosts) if (!this.#monitors.has(h)) this.#monitors.set(h, { consecutive5xx: 0, consecutiveGateway: 0, consecutiveLocal: 0, success: 0, total: 0, ejectedAt: 0 });
+    for (const h of hosts) if (!this.#monitors.has(h)) this.#monitors.set(h, { consecutive5xx: 0, consecutiveGateway: 0, consecutiveLocal: 0, success: 0, total: 0, ejectedAt: 0, byPeer: false });
     this.#updateActive();
   }
 
@@ -127,6 +138,7 @@ export class OutlierDetector {
       if (now >= m.ejectedAt + duration) {
         h.ejected = false;
         h.ejectedUntil = 0;
+        m.byPeer = false;
         m.consecutive5xx = 0;
         m.consecutiveGateway = 0;
         m.consecutiveLocal = 0;
@@ -143,6 +155,19 @@ export class OutlierDetector {
     if (changed) {
       this.#updateActive();
       this.#onChange();
+    }
+  }
+
+  /**
+   * Another worker ejected the host `hostKey` (its detector counted and enforced it): avoid it here
+   * too for the same time. Ignored for an unknown or already ejected host.
+   */
+  ejectFromPeer(hostKey: string, reason: Reason): void {
+    for (const [h, m] of this.#monitors) {
+      if (h.key !== hostKey) continue;
+      if (h.ejected) return;
+      this.#eject(h, m, reason, true);
+      return;
     }
   }
 
@@ -178,28 +203,36 @@ export class OutlierDetector {
     s[`outlier_detection.ejections_detected_${reason}`]++;
     if (enforcing <= 0 || this.#random() >= enforcing) return;
     const total = this.#monitors.size;
-    const active = s['outlier_detection.ejections_active'];
-    if (total === 0 || (active + 1) / total > this.#cfg.maxEjectionFraction) {
+    let ejected = 0;
+    for (const h of this.#monitors.keys()) if (h.ejected) ejected++;
+    if (total === 0 || (ejected + 1) / total > this.#cfg.maxEjectionFraction) {
       s['outlier_detection.ejections_overflow']++;
       return;
     }
+    s['outlier_detection.ejections_total']++;
+    s['outlier_detection.ejections_enforced_total']++;
+    s[`outlier_detection.ejections_enforced_${reason}`]++;
+    this.#eject(host, m, reason, false);
+    this.#onEject?.(host.key, reason);
+  }
+
+  #eject(host: Host, m: HostMonitor, reason: Reason, byPeer: boolean): void {
     const now = this.#clock.now();
     host.ejected = true;
     host.numEjections++;
     host.lastEjectionReason = reason;
     m.ejectedAt = now;
+    m.byPeer = byPeer;
     host.ejectedUntil = now + Math.min(this.#cfg.baseEjectionTimeMs * host.numEjections, Math.max(this.#cfg.maxEjectionTimeMs, this.#cfg.baseEjectionTimeMs));
-    s['outlier_detection.ejections_total']++;
-    s['outlier_detection.ejections_enforced_total']++;
-    s[`outlier_detection.ejections_enforced_${reason}`]++;
-    if (outlierChannel.hasSubscribers) outlierChannel.publish({ cluster: this.#cluster, host: host.key, event: 'eject', reason });
+    if (outlierChannel.hasSubscribers) outlierChannel.publish({ cluster: this.#cluster, host: host.key, event: 'eject', reason, ...(byPeer ? { byPeer } : {}) });
     this.#updateActive();
     this.#onChange();
   }
 
+  /** Ejections this worker enforced (a peer's count in the peer's stats, so summed stats count each once). */
   #updateActive(): void {
     let n = 0;
-    for (const h of this.#monitors.keys()) if (h.ejected) n++;
+    for (const [h, m] of this.#monitors) if (h.ejected && !m.byPeer) n++;
     this.#stats['outlier_detection.ejections_active'] = n;
   }
 }
