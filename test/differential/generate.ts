@@ -4,7 +4,8 @@
  * `*`, with and without ports), prefix / path / safe_regex / path_separated_prefix matches with
  * case_sensitive false, header matchers (every kind, invert), query parameter matchers, single
  * and 100/0 weighted clusters, redirects, direct responses, path and host rewrites, and header
- * mutations at every level with every append action. Nothing random at request time: weighted
+ * mutations at every level with every append action, some values Envoy format strings
+ * (%REQ(...)%, %PROTOCOL%, %UPSTREAM_CLUSTER% ...). Nothing random at request time: weighted
  * clusters always put the whole weight on one cluster. Requests are built to hit (or narrowly
  * miss) the generated matchers, so most of them exercise a specific route.
  */
@@ -131,11 +132,18 @@ function queryMatcher(r: Rng): Json {
   return { name, string_match: stringMatcher(r, QUERY_VALUES) };
 }
 
+/** Envoy format strings whose value is the same for both proxies (no ports, ids or clocks finer than a year). */
+const REQUEST_FORMATS = [
+  '%REQ(x-h1)%', '%REQ(x-h2?x-h3)%', 'p=%REQ(:PATH)%', '%REQ(:AUTHORITY)%/%REQ(:METHOD)%', '%REQ(x-h1):3%', '%PROTOCOL%',
+  '%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%', 'a%%b-%REQ(x-m1)%', '%HOSTNAME%', '%UPSTREAM_CLUSTER%', '%ROUTE_NAME%', '%START_TIME(%Y)%', '%REQ(x-none)%',
+];
+const RESPONSE_FORMATS = [...REQUEST_FORMATS, '%RESP(content-type)%', '%RESPONSE_CODE%', '%UPSTREAM_HOST%', '%RESP(x-r1?x-r2)%:%REQ(x-h1)%'];
+
 function headerAdds(r: Rng, dir: 'request' | 'response', level: string): Json[] {
   const keys = dir === 'request' ? ['x-m1', 'x-m2', 'x-h1'] : ['x-r1', 'x-r2', 'x-content-type-options'];
   const out: Json[] = [];
   for (let i = r.int(0, 2); i > 0; i--) {
-    const value = r.chance(0.1) ? '' : `${level}-${r.int(1, 3)}`;
+    const value = r.chance(0.1) ? '' : r.chance(0.3) ? r.pick(dir === 'request' ? REQUEST_FORMATS : RESPONSE_FORMATS) : `${level}-${r.int(1, 3)}`;
     const o: Json = { header: { key: r.pick(keys), value } };
     const style = r.weighted<string>([[6, 'action'], [2, 'append'], [2, 'none']]);
     if (style === 'action') o.append_action = r.pick(APPEND_ACTIONS);

@@ -200,7 +200,8 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     const info: StreamInfo = {
       requestId: '', startTime: Date.now(), startMono: performance.now(), durationMs: undefined,
       protocol: isH2 ? 'HTTP/2' : 'HTTP/1.1', method, path: pathWithQuery, authority, scheme,
-      downstreamRemoteAddress: remote, downstreamDirectRemoteAddress: remote, downstreamLocalAddress: normalizeAddress(socket.localAddress), statPrefix,
+      downstreamRemoteAddress: remote, downstreamDirectRemoteAddress: remote, downstreamDirectRemotePort: socket.remotePort ?? 0,
+      downstreamLocalAddress: normalizeAddress(socket.localAddress), downstreamLocalPort: socket.localPort ?? 0, statPrefix,
       downstreamTls: tls ? tlsFacts(socket as TLSSocket) : undefined,
       virtualHostName: undefined, routeName: undefined, clusterName: undefined, upstreamEndpoint: undefined,
       responseCode: 0, responseCodeDetails: '', responseFlags: new Set(), grpcStatus: undefined, attemptCount: 0,

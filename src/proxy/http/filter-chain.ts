@@ -115,6 +115,11 @@ export class HttpStream implements HeaderSource {
   route: RouteMatch | undefined;
   /** Weighted cluster the router chose (its header mutations and per-filter configs apply). */
   weightedCluster: WeightedCluster | undefined;
+  /**
+   * The request as the router forwards it (route header mutations, path and host rewrites
+   * applied); response header formats read it, as Envoy's mutate the request headers in place.
+   */
+  forwarded: { readonly headers: HeaderMap; readonly path: string; readonly authority: string } | undefined;
   readonly random: () => number;
   /** Aborted when the downstream goes away (client reset / disconnect). */
   readonly downstreamSignal: AbortSignal;
@@ -227,7 +232,18 @@ export class HttpStream implements HeaderSource {
     this.responseStarted = true;
     const head: ResponseHead = { status, headers };
     for (let i = this.filters.length - 1; i >= 0; i--) this.filters[i].onResponseHeaders?.(this, head);
-    if (this.route && this.routeTable) applyRouteHeaders(head.headers, this.routeTable, this.route, this.weightedCluster, 'response');
+    if (this.route && this.routeTable) {
+      const upstream = this.info.responseCodeDetails === 'via_upstream';
+      applyRouteHeaders(head.headers, this.routeTable, this.route, this.weightedCluster, 'response',
+        {
+          info: this.info, method: this.method, scheme: this.scheme,
+          // Envoy mutates a local reply's headers (direct response, redirect) before it adds the
+          // body's content-type and length, and before it records the response code.
+          responseHeaders: head.headers, localReply: !upstream,
+          status: upstream ? head.status : 0,
+          path: this.forwarded?.path ?? this.path, authority: this.forwarded?.authority ?? this.authority, requestHeaders: this.forwarded?.headers ?? this.headers,
+        });
+    }
     if (this.serverName !== undefined) {
       if (this.serverHeader === 'OVERWRITE' || (this.serverHeader === 'APPEND_IF_ABSENT' && head.headers.server === undefined)) head.headers.server = this.serverName;
     }

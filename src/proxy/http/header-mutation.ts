@@ -4,10 +4,12 @@
  * frozen lists and applied to a per-request header map. Envoy's order: by default the most specific
  * level (weighted cluster, route) is applied first and the route configuration last, so on
  * overwrite the least specific wins; `most_specific_header_mutations_wins` reverses that.
- * Format strings (%DOWNSTREAM_REMOTE_ADDRESS% ...) are not interpreted: values are literal.
+ * Values may be Envoy format strings (%DOWNSTREAM_REMOTE_ADDRESS%, %REQ(x)% ...; header-format.ts),
+ * evaluated per request against the headers as they are after this level's removals.
  */
 import { configError, optArr, optBool, optObj, optStr } from './config-json.ts';
 import type { HeaderMap } from '../upstream/types.ts';
+import { compileHeaderFormat, formatHeader, HeaderFormatError, type FormatContext, type HeaderFormat } from './header-format.ts';
 
 /** How an added header combines with an existing one (envoy.config.core.v3.HeaderValueOption.HeaderAppendAction). */
 export type AppendAction = 'APPEND_IF_EXISTS_OR_ADD' | 'ADD_IF_ABSENT' | 'OVERWRITE_IF_EXISTS_OR_ADD' | 'OVERWRITE_IF_EXISTS';
@@ -15,7 +17,10 @@ export type AppendAction = 'APPEND_IF_EXISTS_OR_ADD' | 'ADD_IF_ABSENT' | 'OVERWR
 /** One compiled header addition. */
 export interface HeaderAdd {
   readonly key: string;
+  /** The configured value (a format string when `format` is set). */
   readonly value: string;
+  /** Set when the value has format commands: evaluated per request. */
+  readonly format: HeaderFormat | undefined;
   readonly action: AppendAction;
   readonly keepEmpty: boolean;
 }
@@ -44,16 +49,30 @@ export function compileHeaderMutation(level: Record<string, unknown>, dir: 'requ
     if (value === undefined && typeof h.raw_value === 'string') value = Buffer.from(h.raw_value, 'base64').toString('latin1');
     value ??= '';
     if (/[\r\n\0]/.test(value)) configError(`${p}.header.value`, 'header value must not contain CR, LF or NUL');
+    let compiled: HeaderFormat;
+    try {
+      compiled = compileHeaderFormat(value);
+    } catch (err) {
+      if (err instanceof HeaderFormatError) configError(`${p}.header.value`, err.message);
+      throw err;
+    }
     let action: AppendAction;
-    if (o.append_action !== undefined) {
+    if (o.append !== undefined && o.append_action !== undefined && o.append_action !== 'APPEND_IF_EXISTS_OR_ADD') {
+      configError(p, 'Both append and append_action are set and it\'s not allowed');
+    }
+    if (o.append !== undefined) {
+      action = (optBool(o.append, `${p}.append`) ?? true) ? 'APPEND_IF_EXISTS_OR_ADD' : 'OVERWRITE_IF_EXISTS_OR_ADD';
+    } else if (o.append_action !== undefined) {
       const a = optStr(o.append_action, `${p}.append_action`) as AppendAction;
       if (!ACTIONS.has(a)) configError(`${p}.append_action`, `unknown append action '${a}'`);
       action = a;
     } else {
-      // Deprecated `append` BoolValue: default true (append), false means overwrite.
-      action = (optBool(o.append, `${p}.append`) ?? true) ? 'APPEND_IF_EXISTS_OR_ADD' : 'OVERWRITE_IF_EXISTS_OR_ADD';
+      action = 'APPEND_IF_EXISTS_OR_ADD';
     }
-    return Object.freeze({ key, value, action, keepEmpty: optBool(o.keep_empty_value, `${p}.keep_empty_value`) ?? false });
+    return Object.freeze({
+      key, value: typeof compiled === 'string' ? compiled : value, format: typeof compiled === 'string' ? undefined : compiled,
+      action, keepEmpty: optBool(o.keep_empty_value, `${p}.keep_empty_value`) ?? false,
+    });
   });
   const remove = optArr(level[removeField], `${path}.${removeField}`).map((r, i) => {
     const name = optStr(r, `${path}.${removeField}[${i}]`)?.toLowerCase() ?? '';
@@ -71,38 +90,40 @@ export function compileHeaderMutation(level: Record<string, unknown>, dir: 'requ
  * before this level's additions; then all overwrites are applied, then all appends. So within one
  * level [A: append, B: overwrite] of one key yields [B, A], and two ADD_IF_ABSENT both add.
  */
-export function applyHeaderMutation(headers: HeaderMap, m: HeaderMutation): void {
+export function applyHeaderMutation(headers: HeaderMap, m: HeaderMutation, ctx?: FormatContext): void {
   for (const name of m.remove) delete headers[name];
-  const overwrite: HeaderAdd[] = [];
-  const append: HeaderAdd[] = [];
+  const overwrite: [string, string][] = [];
+  const append: [string, string][] = [];
   for (const a of m.add) {
-    if (a.value === '' && !a.keepEmpty) continue;
+    // Every value is formatted before any is added: formats read the headers as they were.
+    const value = a.format === undefined ? a.value : formatHeader(a.format, ctx);
+    if (value === '' && !a.keepEmpty) continue;
     const present = headers[a.key] !== undefined;
     switch (a.action) {
       case 'APPEND_IF_EXISTS_OR_ADD':
-        append.push(a);
+        append.push([a.key, value]);
         break;
       case 'ADD_IF_ABSENT':
-        if (!present) append.push(a);
+        if (!present) append.push([a.key, value]);
         break;
       case 'OVERWRITE_IF_EXISTS':
-        if (present) overwrite.push(a);
+        if (present) overwrite.push([a.key, value]);
         break;
       case 'OVERWRITE_IF_EXISTS_OR_ADD':
-        overwrite.push(a);
+        overwrite.push([a.key, value]);
         break;
     }
   }
-  for (const a of overwrite) headers[a.key] = a.value;
-  for (const a of append) {
-    const cur = headers[a.key];
-    if (cur === undefined) headers[a.key] = a.value;
-    else headers[a.key] = Array.isArray(cur) ? [...cur, a.value] : [cur, a.value];
+  for (const [key, value] of overwrite) headers[key] = value;
+  for (const [key, value] of append) {
+    const cur = headers[key];
+    if (cur === undefined) headers[key] = value;
+    else headers[key] = Array.isArray(cur) ? [...cur, value] : [cur, value];
   }
 }
 
 /** Apply levels given most specific first, in Envoy's order for the `mostSpecificWins` setting. */
-export function applyHeaderMutations(headers: HeaderMap, mostSpecificFirst: readonly HeaderMutation[], mostSpecificWins: boolean): void {
-  if (mostSpecificWins) for (let i = mostSpecificFirst.length - 1; i >= 0; i--) applyHeaderMutation(headers, mostSpecificFirst[i]);
-  else for (const m of mostSpecificFirst) applyHeaderMutation(headers, m);
+export function applyHeaderMutations(headers: HeaderMap, mostSpecificFirst: readonly HeaderMutation[], mostSpecificWins: boolean, ctx?: FormatContext): void {
+  if (mostSpecificWins) for (let i = mostSpecificFirst.length - 1; i >= 0; i--) applyHeaderMutation(headers, mostSpecificFirst[i], ctx);
+  else for (const m of mostSpecificFirst) applyHeaderMutation(headers, m, ctx);
 }

@@ -6,6 +6,7 @@
  */
 import type { HeaderMap } from '../upstream/types.ts';
 import { applyHeaderMutations, type HeaderMutation } from './header-mutation.ts';
+import type { FormatContext } from './header-format.ts';
 import { DISABLED_FILTER, type RedirectAction, type RegexRewrite, type WeightedCluster } from './route-action.ts';
 import type { CompiledRoute, CompiledRouteTable, RouteMatch } from './route-table.ts';
 
@@ -61,6 +62,17 @@ function redirectHost(authority: string, newScheme: string, hasNewPort: boolean,
 }
 
 /**
+ * The request path after a redirect's own prefix_rewrite / regex_rewrite (query kept), undefined
+ * when it has none or it yields nothing. Envoy rewrites the request's :path in place, so response
+ * header formats (%REQ(:PATH)%) of the redirect see this path.
+ */
+export function redirectRewrittenPath(route: CompiledRoute, a: RedirectAction, path: string): string | undefined {
+  const [p, q] = splitQuery(path);
+  const rewritten = a.prefixRewrite ? a.prefixRewrite + p.slice((route.matchedPrefix ?? p).length) : a.regexRewrite ? applyRegex(a.regexRewrite, p) : '';
+  return rewritten !== '' ? rewritten + q : undefined;
+}
+
+/**
  * The Location of a redirect for a request (Envoy's Http::Utility::newUri after the redirect's
  * path rewrite): scheme from scheme_redirect/https_redirect else the request's; host_redirect
  * verbatim else the request host (see redirectHost); port_redirect appended as given, default
@@ -72,11 +84,9 @@ export function redirectLocation(route: CompiledRoute, a: RedirectAction, req: {
   const scheme = a.scheme ?? req.scheme;
   const port = a.port !== undefined ? `:${a.port}` : '';
   const host = a.host ?? redirectHost(req.authority, scheme, port !== '', requestProto);
-  let path = req.path;
-  let [p, q] = splitQuery(path);
-  // The redirect's own rewrite runs first (on the request path); an empty result is no rewrite.
-  const rewritten = a.prefixRewrite ? a.prefixRewrite + p.slice((route.matchedPrefix ?? p).length) : a.regexRewrite ? applyRegex(a.regexRewrite, p) : '';
-  if (rewritten !== '') path = rewritten + q;
+  let path = redirectRewrittenPath(route, a, req.path) ?? req.path;
+  let p: string;
+  let q: string;
   let pathHasQuery = false;
   if (a.path !== undefined) {
     [p, q] = splitQuery(path);
@@ -103,10 +113,13 @@ export function mutationLevels(table: CompiledRouteTable, m: RouteMatch, wc: Wei
  * the weighted cluster's own list always goes first (Envoy's WeightedClusterEntry applies it before
  * delegating to the route), then route/vhost/config in the order most_specific_header_mutations_wins picks.
  */
-export function applyRouteHeaders(headers: HeaderMap, table: CompiledRouteTable, m: RouteMatch, wc: WeightedCluster | undefined, dir: 'request' | 'response'): void {
+export function applyRouteHeaders(headers: HeaderMap, table: CompiledRouteTable, m: RouteMatch, wc: WeightedCluster | undefined, dir: 'request' | 'response', ctx?: FormatContext): void {
   const key = dir === 'request' ? 'requestHeaders' : 'responseHeaders';
-  if (wc) applyHeaderMutations(headers, [wc[key]], false);
-  applyHeaderMutations(headers, mutationLevels(table, m, undefined, dir), table.mostSpecificHeaderMutationsWins);
+  if (wc) applyHeaderMutations(headers, [wc[key]], false, ctx);
+  // The weighted cluster's host rewrite happens between its own mutations and the route's (Envoy's
+  // WeightedClusterEntry finalizes the request before delegating), so later formats see it.
+  const next = ctx !== undefined && dir === 'request' && wc?.hostRewriteLiteral ? { ...ctx, authority: wc.hostRewriteLiteral } : ctx;
+  applyHeaderMutations(headers, mutationLevels(table, m, undefined, dir), table.mostSpecificHeaderMutationsWins, next);
 }
 
 /**

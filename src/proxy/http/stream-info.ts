@@ -38,7 +38,9 @@ export interface StreamInfo {
   readonly downstreamRemoteAddress: string;
   /** The peer address of the connection. */
   readonly downstreamDirectRemoteAddress: string;
+  readonly downstreamDirectRemotePort: number;
   readonly downstreamLocalAddress: string;
+  readonly downstreamLocalPort: number;
   /** TLS facts of the downstream connection (undefined for plaintext): the peer's URI SANs (SPIFFE ids) and SNI. */
   readonly downstreamTls: DownstreamTlsInfo | undefined;
   readonly statPrefix: string;

@@ -12,6 +12,8 @@ import type { Duplex } from 'node:stream';
 import type { ClusterManager, HeaderMap } from '../upstream/types.ts';
 import { applyRouteHeaders, pickWeightedCluster, rewritePath } from './route-rewrite.ts';
 import type { CompiledRouteTable } from './route-table.ts';
+import { normalizeAddress } from './downstream.ts';
+import type { FormatInfo } from './header-format.ts';
 
 function rawReply(socket: Duplex, status: number, reason: string, body = ''): void {
   if (!socket.writable) {
@@ -52,7 +54,13 @@ export async function proxyUpgrade(u: UpgradeInit): Promise<void> {
   const cluster = u.clusterManager.get(name);
   if (!cluster) return rawReply(socket, 503, 'Service Unavailable');
   const headers: HeaderMap = { ...u.headers };
-  applyRouteHeaders(headers, u.table!, m, wc, 'request');
+  const remote = normalizeAddress(req.socket.remoteAddress);
+  const info: FormatInfo = {
+    startTime: Date.now(), protocol: 'HTTP/1.1', downstreamRemoteAddress: remote, downstreamDirectRemoteAddress: remote, downstreamDirectRemotePort: req.socket.remotePort ?? 0,
+    downstreamLocalAddress: normalizeAddress(req.socket.localAddress), downstreamLocalPort: req.socket.localPort ?? 0, downstreamTls: undefined,
+    routeName: m.route.name, clusterName: name, upstreamEndpoint: undefined, responseCode: 0, responseFlags: new Set(),
+  };
+  applyRouteHeaders(headers, u.table!, m, wc, 'request', { info, method: req.method ?? 'GET', path, authority: u.authority, scheme: u.scheme, requestHeaders: headers });
   const upstreamPath = rewritePath(m.route, a.prefixRewrite, a.regexRewrite, path);
   const authority = wc?.hostRewriteLiteral ?? a.hostRewriteLiteral ?? u.authority;
   const ac = new AbortController();

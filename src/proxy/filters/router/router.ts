@@ -12,7 +12,7 @@ import type { Json } from '../../http/config-json.ts';
 import { optBool } from '../../http/config-json.ts';
 import type { FilterRegistration, HttpFilter, HttpStream, FilterFactoryContext } from '../../http/filter-chain.ts';
 import type { ForwardAction, HashPolicy } from '../../http/route-action.ts';
-import { applyRouteHeaders, hasPathRewrite, pickWeightedCluster, redirectLocation, rewritePath } from '../../http/route-rewrite.ts';
+import { applyRouteHeaders, hasPathRewrite, pickWeightedCluster, redirectLocation, redirectRewrittenPath, rewritePath } from '../../http/route-rewrite.ts';
 import { parseQuery } from '../../http/matchers.ts';
 import { runAttempts } from './attempts.ts';
 import { DEFAULT_BODY_BUFFER_LIMIT, ReplayableBody } from './request-body.ts';
@@ -65,6 +65,8 @@ async function route(s: HttpStream, ctx: FilterFactoryContext, suppressHeaders: 
     }
     case 'redirect': {
       s.info.responseCodeDetails = 'redirect';
+      const rewritten = redirectRewrittenPath(m.route, a, s.path);
+      if (rewritten !== undefined) s.forwarded = { headers: s.headers, path: rewritten, authority: s.authority };
       s.writeHeaders(a.status, { location: redirectLocation(m.route, a, s), 'content-length': '0' });
       s.endResponse();
       return 'stop';
@@ -126,7 +128,7 @@ async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContex
   const numRetries = ctl('x-envoy-max-retries') ?? retry?.numRetries ?? 0;
   const perTryTimeoutMs = ctl('x-envoy-upstream-rq-per-try-timeout-ms') ?? retry?.perTryTimeoutMs ?? 0;
 
-  applyRouteHeaders(headers, s.routeTable!, m, s.weightedCluster, 'request');
+  applyRouteHeaders(headers, s.routeTable!, m, s.weightedCluster, 'request', { info: s.info, method: s.method, path: s.path, authority: s.authority, scheme: s.scheme, requestHeaders: headers });
   let path = rewritePath(m.route, a.prefixRewrite, a.regexRewrite, s.path);
   // Envoy sets it whenever a rewrite is configured (even one that changed nothing), unless suppressed.
   if (hasPathRewrite(a.prefixRewrite, a.regexRewrite) && !suppressHeaders) headers['x-envoy-original-path'] = s.path;
@@ -146,6 +148,7 @@ async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContex
     authority = newHost;
   }
   if (!suppressHeaders && timeoutMs > 0) headers['x-envoy-expected-rq-timeout-ms'] = String(perTryTimeoutMs > 0 && perTryTimeoutMs < timeoutMs ? perTryTimeoutMs : timeoutMs);
+  s.forwarded = { headers, path, authority };
 
   const wantReplay = !!retry || !!a.hedgePolicy || a.mirrors.length > 0;
   const limit = m.route.bufferLimitBytes ?? m.virtualHost.bufferLimitBytes ?? DEFAULT_BODY_BUFFER_LIMIT;
