@@ -191,6 +191,42 @@ test('mirroring sends a copy to the mirror service, with -shadow host', async ()
   await waitFor('mirror copy', () => seen.mirror.some((l) => l.includes(tag)), 5000);
 });
 
+test('VirtualService header values are Envoy format strings; one Envoy would reject is held back with the last good config serving', async () => {
+  await applyVs(
+    `  - headers:
+      request:
+        set: {x-client: "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%", x-user-copy: "%REQ(end-user?x-fallback)%", x-literal: "100%%"}
+      response:
+        set: {x-upstream-cluster: "%UPSTREAM_CLUSTER%", x-status: "%RESPONSE_CODE%"}
+    route: [{destination: {host: echo-v1}}]
+`,
+    async () => (await get('/fmt')).headers.get('x-status') === '200',
+  );
+  const r = await get('/fmt', { 'end-user': 'jason' });
+  const seenHeaders = (JSON.parse(r.body) as { headers: Record<string, string[]> }).headers;
+  const one = (name: string) => Object.entries(seenHeaders).find(([k]) => k.toLowerCase() === name)?.[1]?.[0];
+  assert.equal(one('x-client'), '127.0.0.1');
+  assert.equal(one('x-user-copy'), 'jason');
+  assert.equal(one('x-literal'), '100%');
+  assert.equal(r.headers.get('x-upstream-cluster'), 'outbound|8080||echo-v1.default.svc.cluster.local');
+  const fallback = (JSON.parse((await get('/fmt', { 'x-fallback': 'fb' })).body) as { headers: Record<string, string[]> }).headers;
+  assert.equal(Object.entries(fallback).find(([k]) => k.toLowerCase() === 'x-user-copy')?.[1]?.[0], 'fb');
+
+  // A literal percent would be NACKed by every proxy: the analyzer holds it back instead.
+  cp.write('vs.yaml', vs(`  - headers: {response: {set: {x-discount: "50%"}}}
+    route: [{destination: {host: echo-v2}}]
+`));
+  const diags = await waitFor('HEADER_VALUE_INVALID at the debug endpoint', async () => {
+    const d = (await (await fetch(`http://127.0.0.1:${cp.debugPort}/debug/diagnostics`)).json()) as { code: string; message: string }[];
+    return d.some((x) => x.code === 'HEADER_VALUE_INVALID') ? d : undefined;
+  });
+  assert.match(diags.find((d) => d.code === 'HEADER_VALUE_INVALID')!.message, /Couldn't find valid command at position 2/);
+  const still = await get('/fmt');
+  assert.equal(podOf(still.body), 'echo-v1-pod', 'the last good VirtualService keeps serving');
+  const mine = (await cp.syncz()).find((s) => s.id === gw.nodeId)!;
+  for (const t of Object.values(mine.types)) assert.notEqual(t.state, 'NACKED', JSON.stringify(mine.types));
+});
+
 test('broken YAML keeps the last good config serving', async () => {
   cp.write('vs.yaml', 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: edge, namespace: default\nspec: [');
   const diags = await waitFor('diagnostics for the broken file', async () => {

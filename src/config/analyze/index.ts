@@ -14,6 +14,7 @@ import { checkGateways } from './gateways.ts';
 import { checkSecurity } from './security.ts';
 import { checkSelectors } from './selectors.ts';
 import { checkShadowing } from './shadowing.ts';
+import { checkHeaderValues } from './header-values.ts';
 
 export type { AnalyzeOptions } from './context.ts';
 
@@ -21,11 +22,11 @@ export type { AnalyzeOptions } from './context.ts';
 export const SemanticCodes = [
   'VS_HOST_NOT_FOUND', 'SUBSET_NOT_FOUND', 'DESTINATION_PORT_NOT_FOUND', 'WEIGHTS_NOT_100',
   'GATEWAY_NOT_FOUND', 'VS_HOST_CONFLICT', 'SECRET_NOT_FOUND', 'ROUTE_SHADOWED', 'ROUTE_MATCH_INEFFECTIVE',
-  'DR_HOST_NOT_FOUND', 'SUBSET_DUPLICATE', 'SUBSET_SHADOWED', 'JWT_NO_KEYS', 'AUTHZ_UNKNOWN_CONDITION', 'MTLS_CONFLICT',
+  'DR_HOST_NOT_FOUND', 'SUBSET_DUPLICATE', 'SUBSET_SHADOWED', 'HEADER_VALUE_INVALID', 'JWT_NO_KEYS', 'AUTHZ_UNKNOWN_CONDITION', 'MTLS_CONFLICT',
   'SELECTOR_NO_MATCH', 'PARENT_NOT_FOUND', 'ROUTE_BACKEND_NOT_FOUND', 'REF_NOT_PERMITTED',
 ] as const;
 
-const checks = [checkDestinations, checkDestinationRules, checkGateways, checkShadowing, checkGatewayApi, checkSecurity, checkSelectors];
+const checks = [checkDestinations, checkHeaderValues, checkDestinationRules, checkGateways, checkShadowing, checkGatewayApi, checkSecurity, checkSelectors];
 
 /** Runs every semantic check over `resources`; returns diagnostics sorted by file, line, code. */
 export function analyzeConfig(resources: readonly Resource[], opts: AnalyzeOptions = {}): Diagnostic[] {

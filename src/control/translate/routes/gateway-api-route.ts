@@ -6,6 +6,7 @@
  * retries; and the spec's precedence order across rules and routes (`sortGatewayApiRoutes`).
  */
 
+import { escapeFormatString } from '../../../xds/format-string.ts';
 import { outboundClusterName } from '../names.ts';
 import { type AnyRoute, resolveBackend } from './attachment.ts';
 import {
@@ -156,11 +157,12 @@ export function grpcRouteMatch(m: GRPCRouteMatchSpec | undefined): MatchInfo {
   return { match: out, pathRank, pathLength, hasMethod: false, headerCount: headers.length, queryCount: 0 };
 }
 
+/** Gateway API header values are literal (unlike Istio's, which Envoy formats): `%` is escaped. */
 function applyModifier(target: Json, mod: HeaderModifierSpec | undefined, dir: 'request' | 'response'): void {
   if (!mod) return;
   const opts = [
-    ...(mod.set ?? []).map((h) => headerValueOption(h.name, h.value, false)),
-    ...(mod.add ?? []).map((h) => headerValueOption(h.name, h.value, true)),
+    ...(mod.set ?? []).map((h) => headerValueOption(h.name, escapeFormatString(h.value), false)),
+    ...(mod.add ?? []).map((h) => headerValueOption(h.name, escapeFormatString(h.value), true)),
   ];
   const addField = `${dir}_headers_to_add`;
   const removeField = `${dir}_headers_to_remove`;
