@@ -26,35 +26,7 @@ function childPids(pid: number): number[] {
 }
 
 test('two workers serve one listener; stats sum; a killed worker is replaced; SIGTERM stops all', async () => {
-  const cp = await startControlPlane({
-    'mesh.yaml': `apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: default}
-spec: {ports: [{name: http, port: 8080}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: echo-1, namespace: default, labels: {kubernetes.io/service-name: echo}}
-addressType: IPv4
-ports: [{name: http, port: ${echo.port}}]
-endpoints: [{addresses: [127.0.0.1]}]
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: default}
-spec:
-  selector: {istio: ingressgateway}
-  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: edge, namespace: default}
-spec:
-  hosts: ["*"]
-  gateways: [gw]
-  http: [{route: [{destination: {host: echo}}]}]
-`,
-  });
+  const cp = await startControlPlane({ 'mesh.yaml': meshYaml() });
   const port = await freePort();
   const gw = await startProxy(cp, { kind: 'router', workload: 'gw-workers', labels: { istio: 'ingressgateway' }, metadata: { TRELLIS_GATEWAY_PORTS: { '80': port } }, extraArgs: ['--concurrency', '2'] });
   const workers = childPids(gw.child.pid!);
@@ -87,20 +59,9 @@ spec:
   await waitFor('workers gone', () => pids.every((p) => { try { process.kill(p, 0); return false; } catch { return true; } }), 10_000, 100);
 });
 
-function meshYaml(extra = ''): string {
-  return `apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: default}
-spec: {ports: [{name: http, port: 8080}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: echo-1, namespace: default, labels: {kubernetes.io/service-name: echo}}
-addressType: IPv4
-ports: [{name: http, port: ${echo.port}}]
-endpoints: [{addresses: [127.0.0.1]}]
----
-apiVersion: networking.istio.io/v1
+/** An ingress Gateway on port 80 with one VirtualService sending everything to `host`. */
+function edgeYaml(host: string, http = `{route: [{destination: {host: ${host}}}]}`): string {
+  return `apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: gw, namespace: default}
 spec:
@@ -113,8 +74,13 @@ metadata: {name: edge, namespace: default}
 spec:
   hosts: ["*"]
   gateways: [gw]
-  http: [{route: [{destination: {host: echo}}]}]
-${extra}`;
+  http: [${http}]
+`;
+}
+
+function meshYaml(extra = ''): string {
+  return `${serviceYaml('echo', [echo.port])}---
+${edgeYaml('echo')}${extra}`;
 }
 
 test('circuit breakers count across workers: maxConnections 1 + 1 pending admits 2 of a burst whichever worker takes each connection; a killed worker\'s requests are released', { timeout: 90_000 }, async () => {
@@ -141,7 +107,7 @@ spec:
 
   // Twelve connections at once: the kernel spreads them over both workers; each worker alone
   // would admit two (one active, one pending), the proxy as a whole admits two.
-  const burst = await Promise.all(Array.from({ length: 12 }, () => get('/slow?delay=1500ms')));
+  const burst = await Promise.all(Array.from({ length: 12 }, () => get('/slow?delay=3000ms')));
   const ok = burst.filter((r) => r.status === 200).length;
   const overflow = burst.filter((r) => r.status === 503 && r.overloaded === 'true').length;
   assert.equal(ok + overflow, burst.length, `statuses ${burst.map((r) => r.status)}`);
@@ -149,10 +115,14 @@ spec:
   const stats = await adminStats(gw.ports.admin);
   assert.equal(stats.get('cluster.outbound|8080||echo.default.svc.cluster.local.upstream_rq_pending_overflow'), overflow, 'overflows summed over workers');
 
+
   // Two long requests hold the breaker; then both workers die with them.
   // (they fail when their worker is killed: that is the point)
   const held = [get('/held?delay=20s'), get('/held?delay=20s')].map((p) => p.catch((err: Error) => err));
-  await waitFor('breaker full', async () => (await get('/probe')).status === 503, 5_000, 100);
+  const cluster = 'cluster.outbound|8080||echo.default.svc.cluster.local';
+  // Both in flight (summed over workers) before probing: a probe admitted as pending would wait 20 s.
+  await waitFor('both held requests in flight', async () => (await adminStats(gw.ports.admin)).get(`${cluster}.upstream_rq_active`) === 2, 15_000, 100);
+  assert.equal((await get('/probe')).status, 503, 'the breaker is full');
   const workers = childPids(gw.child.pid!);
   for (const w of workers) process.kill(w, 'SIGKILL');
   await waitFor('replacement workers', () => childPids(gw.child.pid!).filter((p) => !workers.includes(p)).length === 2, 15_000, 100);
@@ -170,21 +140,7 @@ test('outlier detection with two workers: the first worker to eject a failing ho
   try {
     const cp = await startControlPlane({
       'mesh.yaml': `${serviceYaml('pair', [good.port, bad.port])}---
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: default}
-spec:
-  selector: {istio: ingressgateway}
-  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: edge, namespace: default}
-spec:
-  hosts: ["*"]
-  gateways: [gw]
-  http: [{retries: {attempts: 0}, route: [{destination: {host: pair}}]}]
----
+${edgeYaml('pair', '{retries: {attempts: 0}, route: [{destination: {host: pair}}]}')}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: pair, namespace: default}
