@@ -92,6 +92,7 @@ export function compileHeaderMutation(level: Record<string, unknown>, dir: 'requ
  */
 export function applyHeaderMutation(headers: HeaderMap, m: HeaderMutation, ctx?: FormatContext): void {
   for (const name of m.remove) delete headers[name];
+  if (m.add.length === 0) return; // most levels of most routes: nothing to allocate
   const overwrite: [string, string][] = [];
   const append: [string, string][] = [];
   for (const a of m.add) {
