@@ -134,7 +134,7 @@ spec:
   await Promise.all(held);
 });
 
-test('outlier detection with two workers: the first worker to eject a failing host makes the whole proxy avoid it', { timeout: 90_000 }, async () => {
+test('outlier detection with two workers: consecutive failures count across workers, and the worker that ejects makes the whole proxy avoid the host', { timeout: 90_000 }, async () => {
   const good = await startScriptedBackend('good');
   const bad = await startScriptedBackend('bad');
   try {
@@ -175,8 +175,10 @@ spec:
       }
     }
     assert.equal(streak, 20, 'the failing host stops getting traffic');
-    // Per-worker consecutive counts: 3 to 5 failures; without the announcement each worker needs its own 3 (6).
-    assert.ok(failures >= 3 && failures <= 5, `${failures} failures before the whole proxy avoided the host`);
+    // Consecutive counts are shared, so the third failure anywhere ejects (a fourth can slip in while
+    // the announcement travels); with per-worker counts it took 3 to 5, with no announcement 6.
+    process.stderr.write(`# outlier, 2 workers, consecutive5xx 3: ${failures} failures before the proxy avoided the host\n`);
+    assert.ok(failures >= 3 && failures <= 4, `${failures} failures before the whole proxy avoided the host`);
     const cluster = 'outbound|8080||pair.default.svc.cluster.local';
     const stats = await adminStats(gw.ports.admin);
     assert.equal(stats.get(`cluster.${cluster}.outlier_detection.ejections_active`), 1, 'one ejection, counted once over the workers');

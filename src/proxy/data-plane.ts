@@ -12,6 +12,7 @@ import type { ConfigApplier } from './xds/ads-client.ts';
 import { createClusterManager, type UpstreamClusterManager } from './upstream/cluster-manager.ts';
 import type { BreakerCounts } from './upstream/breaker-counts.ts';
 import type { OutlierReason } from './upstream/outlier-detector.ts';
+import type { HostCountsProvider } from './upstream/outlier-counts.ts';
 import { ListenerManager } from './listener/listener-manager.ts';
 import type { HttpConnectionHandler } from './listener/listener-config.ts';
 import { compileRouteConfiguration, createConnectionManager, type RouteProvider } from './http/connection-manager.ts';
@@ -38,6 +39,8 @@ export interface DataPlaneOptions {
   breakerCounts?: (cluster: string) => BreakerCounts | undefined;
   /** Worker processes: an outlier ejection enforced here, to announce to the other workers. */
   onOutlierEjection?: (cluster: string, hostKey: string, reason: OutlierReason) => void;
+  /** Worker processes: consecutive outlier counters shared with the other workers, by cluster name. */
+  outlierCounts?: (cluster: string) => HostCountsProvider | undefined;
 }
 
 export class DataPlane implements ConfigApplier {
@@ -57,7 +60,7 @@ export class DataPlane implements ConfigApplier {
     const secrets: SecretProvider = opts.secrets ?? this.secrets!;
     this.#registry = opts.filterRegistry ?? defaultFilterRegistry();
     this.#drainTimeoutMs = opts.drainTimeoutMs ?? 5_000;
-    this.clusters = createClusterManager({ secrets, random: opts.random, breakerCounts: opts.breakerCounts, onOutlierEjection: opts.onOutlierEjection });
+    this.clusters = createClusterManager({ secrets, random: opts.random, breakerCounts: opts.breakerCounts, onOutlierEjection: opts.onOutlierEjection, outlierCounts: opts.outlierCounts });
     const routeProvider: RouteProvider = { get: (name) => this.#routes.get(name) };
     this.listeners = new ListenerManager({
       clusters: this.clusters,

@@ -5,9 +5,11 @@
  * when every worker applied it (any worker's error is the NACK message, and workers that did
  * apply keep serving; the next update converges them). Workers bind listeners with SO_REUSEPORT
  * so the kernel spreads connections without the primary touching them. Stats and /clusters are
- * summed over workers on request. Circuit-breaker counts live in memory shared by all workers
- * (breaker-counts.ts: the primary names a slot per cluster in every CDS update and zeroes a dead
- * worker's share), so `maxRequests: 10` means 10 for the proxy, not 10 per worker.
+ * summed over workers on request. Circuit-breaker counts and outlier detection's consecutive
+ * failure counts live in memory shared by all workers (breaker-counts.ts, outlier-counts.ts: the
+ * primary names a slot per cluster in every CDS update and zeroes a dead worker's share), so
+ * `maxRequests: 10` means 10 for the proxy, not 10 per worker; an ejection one worker enforces is
+ * relayed to the others.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { TypeUrl, type XdsJson, type XdsTypeUrl } from '../xds/types.ts';
@@ -17,6 +19,7 @@ import { DataPlane, type DataPlaneOptions } from './data-plane.ts';
 import type { Stat } from './admin/stats-format.ts';
 import type { ClusterStatus } from './admin/admin-server.ts';
 import { SharedCountTable, SlotAssigner, sharedMemory } from './upstream/breaker-counts.ts';
+import { SharedHostCountTable, type HostCountsProvider } from './upstream/outlier-counts.ts';
 import type { OutlierReason } from './upstream/outlier-detector.ts';
 
 /** Where a worker finds the shared breaker counts: the inherited stdio slot of the memfd. */
@@ -47,8 +50,8 @@ export class WorkerPool implements ConfigApplier {
   /** The last state applied per type, replayed to a worker that restarts. */
   readonly #applied = new Map<XdsTypeUrl, [string, XdsJson][]>();
 
-  /** Shared breaker counts (undefined when the addon is unavailable: per-worker counts, logged). */
-  #shared: { table: SharedCountTable; slots: SlotAssigner; bytes: number } | undefined;
+  /** Shared breaker and outlier counts (undefined when the addon is unavailable: per-worker counts, logged). */
+  #shared: { table: SharedCountTable; hosts: SharedHostCountTable; slots: SlotAssigner; bytes: number } | undefined;
   #lastSlots: [string, number][] = [];
 
   static async start(count: number, log?: (level: 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void): Promise<WorkerPool> {
@@ -61,18 +64,19 @@ export class WorkerPool implements ConfigApplier {
   #shareCounts(columns: number, log?: (level: 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void): void {
     const mem = sharedMemory();
     if (typeof mem === 'string') {
-      log?.('warn', `circuit breakers are counted per worker: ${mem}`);
+      log?.('warn', `circuit breakers and outlier detection count per worker: ${mem}`);
       return;
     }
     try {
-      const bytes = SharedCountTable.bytes(columns);
+      const bytes = sharedBytes(columns);
       const fd = mem.createSharedFd(bytes);
-      const table = new SharedCountTable(mem.mapShared(fd, bytes), columns);
-      this.#shared = { table, slots: new SlotAssigner(table), bytes };
+      const buffer = mem.mapShared(fd, bytes);
+      const table = new SharedCountTable(buffer, columns);
+      this.#shared = { table, hosts: new SharedHostCountTable(buffer, SharedCountTable.bytes(columns), columns), slots: new SlotAssigner(table), bytes };
       // Workers inherit the memfd as stdio slot 4 (the cluster module needs 'ipc' in the list).
       cluster.setupPrimary({ stdio: ['inherit', 'inherit', 'inherit', 'ipc', fd] });
     } catch (err) {
-      log?.('warn', `circuit breakers are counted per worker: ${(err as Error).message}`);
+      log?.('warn', `circuit breakers and outlier detection count per worker: ${(err as Error).message}`);
     }
   }
 
@@ -107,6 +111,7 @@ export class WorkerPool implements ConfigApplier {
       }
       // Its requests died with it: release what it held before a replacement takes its column.
       shared?.table.zeroColumn(column, shared.slots.inUse());
+      shared?.hosts.zeroColumn(column);
       if (!this.#closing) {
         log?.('error', 'proxy worker died; starting a new one', { worker: w.id, code, signal });
         void this.#fork(column, log).then(() => this.#replay(this.#workers[this.#workers.length - 1]));
@@ -208,7 +213,7 @@ export function runWorker(opts: DataPlaneOptions): Promise<void> {
   const dp = new DataPlane({
     ...opts,
     reusePort: true,
-    ...(counts ? { breakerCounts: counts.forCluster } : {}),
+    ...(counts ? { breakerCounts: counts.forCluster, outlierCounts: counts.hostsOf } : {}),
     onOutlierEjection: (cluster, host, reason) => reply({ kind: 'eject', cluster, host, reason }),
   });
   return new Promise((resolve) => {
@@ -244,6 +249,11 @@ export function runWorker(opts: DataPlaneOptions): Promise<void> {
   });
 }
 
+/** The memfd: breaker counts, then consecutive outlier counts. */
+function sharedBytes(columns: number): number {
+  return SharedCountTable.bytes(columns) + SharedHostCountTable.bytes(columns);
+}
+
 /** The worker's view of the shared breaker counts named by TRELLIS_WORKER_COUNTS (`fd:bytes:columns:column`). */
 function sharedCounts(spec: string | undefined, log: DataPlaneOptions['log']) {
   if (spec === undefined || spec === '') return undefined;
@@ -251,7 +261,9 @@ function sharedCounts(spec: string | undefined, log: DataPlaneOptions['log']) {
   const mem = sharedMemory();
   try {
     if (typeof mem === 'string') throw new Error(mem);
-    const table = new SharedCountTable(mem.mapShared(fd, bytes), columns);
+    const buffer = mem.mapShared(fd, bytes);
+    const table = new SharedCountTable(buffer, columns);
+    const hosts = new SharedHostCountTable(buffer, SharedCountTable.bytes(columns), columns);
     let slots = new Map<string, number>();
     return {
       setSlots(list: [string, number][]): void {
@@ -261,9 +273,14 @@ function sharedCounts(spec: string | undefined, log: DataPlaneOptions['log']) {
         const slot = slots.get(name);
         return slot === undefined ? undefined : table.counts(slot, column);
       },
+      hostsOf: (name: string): HostCountsProvider | undefined => {
+        const slot = slots.get(name);
+        if (slot === undefined) return undefined;
+        return { counts: (index) => hosts.counts(slot, index, column), hostsChanged: () => hosts.zeroCluster(slot) };
+      },
     };
   } catch (err) {
-    log?.('warn', `circuit breakers are counted per worker: ${(err as Error).message}`);
+    log?.('warn', `circuit breakers and outlier detection count per worker: ${(err as Error).message}`);
     return undefined;
   }
 }

@@ -19,6 +19,7 @@ import type { ClusterStats } from './stats.ts';
 import type { ClusterHandle, ClusterManager } from './types.ts';
 import type { BreakerCounts } from './breaker-counts.ts';
 import type { OutlierReason } from './outlier-detector.ts';
+import type { HostCountsProvider } from './outlier-counts.ts';
 
 /** Injectable dependencies; every one has a production default. */
 export interface ClusterManagerOptions {
@@ -31,6 +32,8 @@ export interface ClusterManagerOptions {
   breakerCounts?: (cluster: string) => BreakerCounts | undefined;
   /** An ejection outlier detection enforced here (worker processes announce it to the others). */
   onOutlierEjection?: (cluster: string, hostKey: string, reason: OutlierReason) => void;
+  /** Consecutive outlier counters shared by the proxy's workers, by cluster name (worker processes only). */
+  outlierCounts?: (cluster: string) => HostCountsProvider | undefined;
 }
 
 /** The cluster manager the proxy assembles (a `ClusterManager` plus update and admin views). */
@@ -72,6 +75,7 @@ export function createClusterManager(opts: ClusterManagerOptions = {}): Upstream
     onDnsError: opts.onDnsError,
     breakerCounts: opts.breakerCounts,
     onOutlierEjection: opts.onOutlierEjection,
+    outlierCounts: opts.outlierCounts,
   };
   let entries = new Map<string, Entry>();
 

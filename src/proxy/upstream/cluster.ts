@@ -18,6 +18,7 @@ import { buildHosts } from './host-set.ts';
 import { lbFactory } from './lb/index.ts';
 import type { LoadAssignment } from './load-assignment.ts';
 import { OutlierDetector, type OutlierReason } from './outlier-detector.ts';
+import type { HostCountsProvider } from './outlier-counts.ts';
 import type { HostPool } from './pool.ts';
 import { createH1Pool } from './pool-h1.ts';
 import { createH2Pool } from './pool-h2.ts';
@@ -39,6 +40,8 @@ export interface ClusterDeps {
   readonly breakerCounts?: (cluster: string) => BreakerCounts | undefined;
   /** Outlier detection here enforced an ejection (worker processes announce it to the others). */
   readonly onOutlierEjection?: (cluster: string, hostKey: string, reason: OutlierReason) => void;
+  /** Consecutive outlier counters shared with the other workers, by cluster name. */
+  readonly outlierCounts?: (cluster: string) => HostCountsProvider | undefined;
 }
 
 // ORIGINAL_DST hosts are created per destination; keep the set bounded (Envoy cleans them up on an interval).
@@ -74,6 +77,8 @@ export class Cluster implements ClusterHandle {
         onChange: () => this.#healthChanged(),
         cluster: config.name,
         ...(deps.onOutlierEjection ? { onEject: (hostKey: string, reason: OutlierReason) => deps.onOutlierEjection?.(config.name, hostKey, reason) } : {}),
+        // Shared counters address hosts by position: only where every worker builds the same list.
+        ...(config.type === 'EDS' || config.type === 'STATIC' ? { sharedCounts: deps.outlierCounts?.(config.name) } : {}),
       });
     }
     if (config.healthCheck !== undefined && config.type !== 'ORIGINAL_DST') {

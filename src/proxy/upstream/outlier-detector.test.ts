@@ -5,6 +5,7 @@ import { Host } from './host.ts';
 import { parseOutlierConfig } from './outlier-config.ts';
 import { OutlierDetector, outlierChannel } from './outlier-detector.ts';
 import { newClusterStats } from './stats.ts';
+import { SharedHostCountTable } from './outlier-counts.ts';
 
 const locality = { region: '', zone: '', subZone: '' };
 function hosts(n: number): Host[] {
@@ -150,6 +151,34 @@ test('an enforced ejection is announced; a peer worker\'s ejection is applied fo
   clock.advance(3000);
   assert.equal(hb[1].ejected, false, 'returns after the same base ejection time');
   assert.equal(ha[1].ejected, false);
+  a.close();
+  b.close();
+});
+
+test('two workers\' detectors over shared consecutive counters eject at the proxy-wide threshold; a success anywhere resets it', () => {
+  const clock = new ManualClock();
+  const cfg = parseOutlierConfig({ consecutive_5xx: 3, interval: '1s', base_ejection_time: '3s', max_ejection_percent: 50 }, { resource: 'cluster t', path: 'outlier_detection' })!;
+  const table = new SharedHostCountTable(new ArrayBuffer(SharedHostCountTable.bytes(2)), 0, 2);
+  const provider = (column: number) => ({ counts: (i: number) => table.counts(7, i, column), hostsChanged: () => table.zeroCluster(7) });
+  const a = new OutlierDetector(cfg, { clock, random: () => 0, stats: newClusterStats(), onChange: () => {}, sharedCounts: provider(0) });
+  const b = new OutlierDetector(cfg, { clock, random: () => 0, stats: newClusterStats(), onChange: () => {}, sharedCounts: provider(1) });
+  const ha = hosts(4);
+  const hb = hosts(4);
+  a.setHosts(ha);
+  b.setHosts(hb);
+  a.record(ha[0], { kind: 'status', status: 500 });
+  b.record(hb[0], { kind: 'status', status: 500 });
+  b.record(hb[0], { kind: 'status', status: 200 }); // a success in either worker resets the count
+  a.record(ha[0], { kind: 'status', status: 500 });
+  b.record(hb[0], { kind: 'status', status: 500 });
+  assert.equal(ha[0].ejected || hb[0].ejected, false, 'two in a row so far');
+  a.record(ha[0], { kind: 'status', status: 503 });
+  assert.equal(ha[0].ejected, true, 'the third consecutive failure of the proxy, whichever worker saw it');
+  assert.equal(table.counts(7, 0, 0)!.increment(0), 1, 'counts start over after an ejection');
+  // A new host list (positions name other hosts) starts the counters over.
+  table.counts(7, 1, 1)!.increment(0);
+  b.setHosts(hosts(3));
+  assert.equal(table.counts(7, 1, 0)!.increment(0), 1);
   a.close();
   b.close();
 });

@@ -7,17 +7,22 @@
  * max_ejection_percent; it lasts base_ejection_time x times ejected (capped by max_ejection_time)
  * and ends at the first interval tick after that. Time comes from the `Clock` seam.
  *
- * With several worker processes each runs its own detector over its own traffic; an ejection one
- * of them enforces is announced (`onEject`) and applied by the others (`ejectFromPeer`), so a host
- * is avoided by the whole proxy as soon as any worker ejects it. The consecutive counters stay per
- * worker: with N workers a host may see up to N x threshold - (N - 1) failures before its first
- * ejection where Envoy, counting across threads, sees the threshold.
+ * With several worker processes each runs its own detector over its own traffic, with the
+ * consecutive counters in memory the workers share (outlier-counts.ts) where the host list is the
+ * same in every worker (EDS, STATIC), so thresholds count the proxy's failures as Envoy's do; an
+ * ejection one worker enforces is announced (`onEject`) and applied by the others
+ * (`ejectFromPeer`). Success-rate and failure-percentage counts stay per worker.
  */
 import diagnostics_channel from 'node:diagnostics_channel';
 import type { Clock, ClockTimer } from './clock.ts';
 import type { Host } from './host.ts';
 import type { OutlierConfig } from './outlier-config.ts';
 import type { ClusterStats } from './stats.ts';
+import { Consecutive5xx, ConsecutiveGateway, ConsecutiveLocal, LocalConsecutiveCounts, type ConsecutiveCounts, type HostCountsProvider } from './outlier-counts.ts';
+
+function newMonitor(counts: ConsecutiveCounts): HostMonitor {
+  return { counts, success: 0, total: 0, ejectedAt: 0, byPeer: false };
+}
 
 /** Named channel (undici style) with `{ cluster, host, event: 'eject' | 'return', reason? }` messages. */
 export const outlierChannel = diagnostics_channel.channel('trellis:upstream:outlier');
@@ -29,9 +34,7 @@ export type OutlierReason = 'consecutive_5xx' | 'consecutive_gateway_failure' | 
 type Reason = OutlierReason;
 
 interface HostMonitor {
-  consecutive5xx: number;
-  consecutiveGateway: number;
-  consecutiveLocal: number;
+  counts: ConsecutiveCounts;
   success: number;
   total: number;
   ejectedAt: number;
@@ -49,11 +52,19 @@ export class OutlierDetector {
   readonly #cluster: string;
   readonly #monitors = new Map<Host, HostMonitor>();
   readonly #onEject: ((hostKey: string, reason: Reason) => void) | undefined;
+  readonly #shared: HostCountsProvider | undefined;
+  #hostKeys = '';
   #timer: ClockTimer;
 
-  constructor(cfg: OutlierConfig, deps: { clock: Clock; random: () => number; stats: ClusterStats; onChange: () => void; cluster?: string; onEject?: (hostKey: string, reason: Reason) => void }) {
+  constructor(cfg: OutlierConfig, deps: {
+    clock: Clock; random: () => number; stats: ClusterStats; onChange: () => void; cluster?: string;
+    onEject?: (hostKey: string, reason: Reason) => void;
+    /** Consecutive counters shared with the other workers, by host position. */
+    sharedCounts?: HostCountsProvider;
+  }) {
     this.#cluster = deps.cluster ?? '';
     this.#onEject = deps.onEject;
+    this.#shared = deps.sharedCounts;
     this.#cfg = cfg;
     this.#clock = deps.clock;
     this.#random = deps.random;
@@ -76,7 +87,23 @@ export class OutlierDetector {
   setHosts(hosts: readonly Host[]): void {
     const keep = new Set(hosts);
     for (const h of this.#monitors.keys()) if (!keep.has(h)) this.#monitors.delete(h);
-    for (const h of hosts) if (!this.#monitors.has(h)) this.#monitors.set(h, { consecutive5xx: 0, consecutiveGateway: 0, consecutiveLocal: 0, success: 0, total: 0, ejectedAt: 0, byPeer: false });
+    const shared = this.#shared;
+    if (shared !== undefined) {
+      // Shared counters are addressed by position: a different list means positions name other hosts.
+      const keys = hosts.map((h) => h.key).join(',');
+      const moved = keys !== this.#hostKeys;
+      if (moved) {
+        this.#hostKeys = keys;
+        shared.hostsChanged();
+      }
+      hosts.forEach((h, i) => {
+        const m = this.#monitors.get(h);
+        if (m === undefined) this.#monitors.set(h, newMonitor(shared.counts(i) ?? new LocalConsecutiveCounts()));
+        else if (moved) m.counts = shared.counts(i) ?? new LocalConsecutiveCounts();
+      });
+    } else {
+      for (const h of hosts) if (!this.#monitors.has(h)) this.#monitors.set(h, newMonitor(new LocalConsecutiveCounts()));
+    }
     this.#updateActive();
   }
 
@@ -90,8 +117,8 @@ export class OutlierDetector {
     else if (result.kind === 'local') {
       if (cfg.splitExternalLocalOriginErrors) {
         m.total++;
-        if (++m.consecutiveLocal >= cfg.consecutiveLocalOriginFailure) {
-          m.consecutiveLocal = 0;
+        if (m.counts.increment(ConsecutiveLocal) >= cfg.consecutiveLocalOriginFailure) {
+          m.counts.reset(ConsecutiveLocal);
           this.#maybeEject(host, m, 'consecutive_local_origin_failure', cfg.enforcingConsecutiveLocalOriginFailure);
         }
         return;
@@ -99,29 +126,29 @@ export class OutlierDetector {
       // Unsplit: Envoy maps local failures to a 503 (connect) or 504 (timeout) / 503 (reset) status.
       status = result.failure === 'timeout' ? 504 : 503;
     } else {
-      m.consecutiveLocal = 0;
+      m.counts.reset(ConsecutiveLocal);
       return;
     }
     m.total++;
     if (status >= 500) {
       const gateway = status === 502 || status === 503 || status === 504;
       if (gateway) {
-        if (++m.consecutiveGateway >= cfg.consecutiveGatewayFailure) {
-          m.consecutiveGateway = 0;
+        if (m.counts.increment(ConsecutiveGateway) >= cfg.consecutiveGatewayFailure) {
+          m.counts.reset(ConsecutiveGateway);
           this.#maybeEject(host, m, 'consecutive_gateway_failure', cfg.enforcingConsecutiveGatewayFailure);
         }
       } else {
-        m.consecutiveGateway = 0;
+        m.counts.reset(ConsecutiveGateway);
       }
-      if (++m.consecutive5xx >= cfg.consecutive5xx) {
-        m.consecutive5xx = 0;
+      if (m.counts.increment(Consecutive5xx) >= cfg.consecutive5xx) {
+        m.counts.reset(Consecutive5xx);
         this.#maybeEject(host, m, 'consecutive_5xx', cfg.enforcingConsecutive5xx);
       }
     } else {
       m.success++;
-      m.consecutive5xx = 0;
-      m.consecutiveGateway = 0;
-      if (result.kind === 'status' && !cfg.splitExternalLocalOriginErrors) m.consecutiveLocal = 0;
+      m.counts.reset(Consecutive5xx);
+      m.counts.reset(ConsecutiveGateway);
+      if (result.kind === 'status' && !cfg.splitExternalLocalOriginErrors) m.counts.reset(ConsecutiveLocal);
     }
   }
 
@@ -139,9 +166,9 @@ export class OutlierDetector {
         h.ejected = false;
         h.ejectedUntil = 0;
         m.byPeer = false;
-        m.consecutive5xx = 0;
-        m.consecutiveGateway = 0;
-        m.consecutiveLocal = 0;
+        m.counts.reset(Consecutive5xx);
+        m.counts.reset(ConsecutiveGateway);
+        m.counts.reset(ConsecutiveLocal);
         changed = true;
         if (outlierChannel.hasSubscribers) outlierChannel.publish({ cluster: this.#cluster, host: h.key, event: 'return' });
       }
