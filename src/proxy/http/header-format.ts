@@ -17,7 +17,10 @@ import { FormatStringError, parseFormatString } from '../../xds/format-string.ts
 export interface FormatContext {
   readonly info: FormatInfo;
   readonly method: string;
-  /** Path with query, before route rewrites (Envoy formats before it rewrites). */
+  /**
+   * Path with query: for a request, before route rewrites (Envoy formats before it rewrites); for a
+   * response, the request as forwarded (Envoy rewrote its request headers in place).
+   */
   readonly path: string;
   readonly authority: string;
   readonly scheme: string;
