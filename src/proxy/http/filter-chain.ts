@@ -12,7 +12,8 @@ import type { ClusterManager, HeaderMap } from '../upstream/types.ts';
 import type { Json } from './config-json.ts';
 import type { HeaderSource } from './matchers.ts';
 import type { WeightedCluster } from './route-action.ts';
-import { applyRouteHeaders, perFilterConfig, DISABLED_FILTER } from './route-rewrite.ts';
+import { applyRouteHeaders, perFilterConfig, routeHeadersNeedFormat, DISABLED_FILTER } from './route-rewrite.ts';
+import type { FormatContext } from './header-format.ts';
 import type { CompiledRouteTable, RouteMatch } from './route-table.ts';
 import { httpToGrpcStatus, type ResponseFlag, type StreamInfo } from './stream-info.ts';
 
@@ -226,6 +227,19 @@ export class HttpStream implements HeaderSource {
     if (!this.responseStarted) this.sendLocalReply(404, '', { flag: 'NR', details: 'no_terminal_filter' });
   }
 
+  /** What response header formats read: the request as forwarded, and this response. */
+  private responseFormatContext(head: ResponseHead): FormatContext {
+    const upstream = this.info.responseCodeDetails === 'via_upstream';
+    return {
+      info: this.info, method: this.method, scheme: this.scheme,
+      // Envoy mutates a local reply's headers (direct response, redirect) before it adds the
+      // body's content-type and length, and before it records the response code.
+      responseHeaders: head.headers, localReply: !upstream,
+      status: upstream ? head.status : 0,
+      path: this.forwarded?.path ?? this.path, authority: this.forwarded?.authority ?? this.authority, requestHeaders: this.forwarded?.headers ?? this.headers,
+    };
+  }
+
   /** Write response headers: response filters (reverse order), route response header mutations, server header. */
   writeHeaders(status: number, headers: HeaderMap): void {
     if (this.sink.headersSent) return;
@@ -233,16 +247,8 @@ export class HttpStream implements HeaderSource {
     const head: ResponseHead = { status, headers };
     for (let i = this.filters.length - 1; i >= 0; i--) this.filters[i].onResponseHeaders?.(this, head);
     if (this.route && this.routeTable) {
-      const upstream = this.info.responseCodeDetails === 'via_upstream';
-      applyRouteHeaders(head.headers, this.routeTable, this.route, this.weightedCluster, 'response',
-        {
-          info: this.info, method: this.method, scheme: this.scheme,
-          // Envoy mutates a local reply's headers (direct response, redirect) before it adds the
-          // body's content-type and length, and before it records the response code.
-          responseHeaders: head.headers, localReply: !upstream,
-          status: upstream ? head.status : 0,
-          path: this.forwarded?.path ?? this.path, authority: this.forwarded?.authority ?? this.authority, requestHeaders: this.forwarded?.headers ?? this.headers,
-        });
+      const format = routeHeadersNeedFormat(this.routeTable, this.route, this.weightedCluster, 'response') ? this.responseFormatContext(head) : undefined;
+      applyRouteHeaders(head.headers, this.routeTable, this.route, this.weightedCluster, 'response', format);
     }
     if (this.serverName !== undefined) {
       if (this.serverHeader === 'OVERWRITE' || (this.serverHeader === 'APPEND_IF_ABSENT' && head.headers.server === undefined)) head.headers.server = this.serverName;

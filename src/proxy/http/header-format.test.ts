@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
-import { compileHeaderFormat, formatHeader, HeaderFormatError, type FormatContext, type FormatInfo } from './header-format.ts';
+import { compileHeaderFormat, formatHeader, type FormatContext, type FormatInfo } from './header-format.ts';
+import { FormatStringError } from '../../xds/format-string.ts';
 import { applyHeaderMutation, compileHeaderMutation } from './header-mutation.ts';
 import type { HeaderMap } from '../upstream/types.ts';
 
@@ -24,7 +25,7 @@ test('constants stay strings; %% is a literal percent', () => {
 });
 
 test('malformed or unknown commands are refused with Envoy\'s messages (checked with envoy --mode validate)', () => {
-  const refuses = (value: string, message: string) => assert.throws(() => compileHeaderFormat(value), (e: Error) => e instanceof HeaderFormatError && e.message === message, value);
+  const refuses = (value: string, message: string) => assert.throws(() => compileHeaderFormat(value), (e: Error) => e instanceof FormatStringError && e.message === message, value);
   refuses('50%', 'Incorrect configuration: 50%. Couldn\'t find valid command at position 2');
   refuses('a%b', 'Incorrect configuration: a%b. Couldn\'t find valid command at position 1');
   refuses('%', 'Incorrect configuration: %. Couldn\'t find valid command at position 0');

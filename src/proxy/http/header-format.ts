@@ -11,7 +11,8 @@
 import { hostname } from 'node:os';
 import type { HeaderMap } from '../upstream/types.ts';
 import type { StreamInfo } from './stream-info.ts';
-import { FormatStringError, parseFormatString } from '../../xds/format-string.ts';
+import { parseFormatString } from '../../xds/format-string.ts';
+import { endpointKey } from '../upstream/host.ts';
 
 /** What a format string can read while a request (or its response) is being mutated. */
 export interface FormatContext {
@@ -44,15 +45,11 @@ type Part = string | ((ctx: FormatContext) => string);
 /** A compiled header value: a constant, or parts to join per request. */
 export type HeaderFormat = string | { readonly parts: readonly Part[] };
 
-/** A format string Envoy would refuse; the message is Envoy's. */
-export { FormatStringError as HeaderFormatError };
-
 const timeZone = 'UTC';
 let cachedHostname: string | undefined;
 
 function withPort(address: string, port: number): string {
-  if (address === '') return '';
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+  return address === '' ? '' : endpointKey(address, port);
 }
 
 /** The host part of an `ip:port` / `[v6]:port` endpoint string. */
@@ -188,7 +185,7 @@ function command(name: string, arg: string | undefined): (ctx: FormatContext) =>
   }
 }
 
-/** Compiles a header value; throws HeaderFormatError (Envoy's message) for one Envoy would reject. */
+/** Compiles a header value; throws FormatStringError (Envoy's message) for one Envoy would reject. */
 export function compileHeaderFormat(value: string): HeaderFormat {
   if (!value.includes('%')) return value;
   const parts: Part[] = parseFormatString(value).map((t) => {

@@ -9,7 +9,8 @@
  */
 import { configError, optArr, optBool, optObj, optStr } from './config-json.ts';
 import type { HeaderMap } from '../upstream/types.ts';
-import { compileHeaderFormat, formatHeader, HeaderFormatError, type FormatContext, type HeaderFormat } from './header-format.ts';
+import { compileHeaderFormat, formatHeader, type FormatContext, type HeaderFormat } from './header-format.ts';
+import { FormatStringError } from '../../xds/format-string.ts';
 
 /** How an added header combines with an existing one (envoy.config.core.v3.HeaderValueOption.HeaderAppendAction). */
 export type AppendAction = 'APPEND_IF_EXISTS_OR_ADD' | 'ADD_IF_ABSENT' | 'OVERWRITE_IF_EXISTS_OR_ADD' | 'OVERWRITE_IF_EXISTS';
@@ -29,9 +30,11 @@ export interface HeaderAdd {
 export interface HeaderMutation {
   readonly add: readonly HeaderAdd[];
   readonly remove: readonly string[];
+  /** Some value is a format string: applying this level needs a FormatContext. */
+  readonly formatted: boolean;
 }
 
-export const EMPTY_MUTATION: HeaderMutation = Object.freeze({ add: Object.freeze([]), remove: Object.freeze([]) });
+export const EMPTY_MUTATION: HeaderMutation = Object.freeze({ add: Object.freeze([]), remove: Object.freeze([]), formatted: false });
 
 const ACTIONS = new Set<AppendAction>(['APPEND_IF_EXISTS_OR_ADD', 'ADD_IF_ABSENT', 'OVERWRITE_IF_EXISTS_OR_ADD', 'OVERWRITE_IF_EXISTS']);
 
@@ -53,7 +56,7 @@ export function compileHeaderMutation(level: Record<string, unknown>, dir: 'requ
     try {
       compiled = compileHeaderFormat(value);
     } catch (err) {
-      if (err instanceof HeaderFormatError) configError(`${p}.header.value`, err.message);
+      if (err instanceof FormatStringError) configError(`${p}.header.value`, err.message);
       throw err;
     }
     let action: AppendAction;
@@ -81,7 +84,7 @@ export function compileHeaderMutation(level: Record<string, unknown>, dir: 'requ
     return name;
   });
   if (add.length === 0 && remove.length === 0) return EMPTY_MUTATION;
-  return Object.freeze({ add: Object.freeze(add), remove: Object.freeze(remove) });
+  return Object.freeze({ add: Object.freeze(add), remove: Object.freeze(remove), formatted: add.some((a) => a.format !== undefined) });
 }
 
 /**

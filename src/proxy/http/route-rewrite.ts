@@ -109,6 +109,15 @@ export function mutationLevels(table: CompiledRouteTable, m: RouteMatch, wc: Wei
 }
 
 /**
+ * True when a level that applies to this request (`dir`) has a format string, i.e. the caller must
+ * pass a FormatContext to applyRouteHeaders; false (the usual case) spares building one per request.
+ */
+export function routeHeadersNeedFormat(table: CompiledRouteTable, m: RouteMatch, wc: WeightedCluster | undefined, dir: 'request' | 'response'): boolean {
+  const key = dir === 'request' ? 'requestHeaders' : 'responseHeaders';
+  return (wc?.[key].formatted ?? false) || m.route[key].formatted || m.virtualHost[key].formatted || table[key].formatted;
+}
+
+/**
  * Apply route-config/vhost/route/weighted-cluster header mutations to `headers` in Envoy's order:
  * the weighted cluster's own list always goes first (Envoy's WeightedClusterEntry applies it before
  * delegating to the route), then route/vhost/config in the order most_specific_header_mutations_wins picks.

@@ -10,10 +10,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ClusterManager, HeaderMap } from '../upstream/types.ts';
-import { applyRouteHeaders, pickWeightedCluster, rewritePath } from './route-rewrite.ts';
+import { applyRouteHeaders, pickWeightedCluster, rewritePath, routeHeadersNeedFormat } from './route-rewrite.ts';
 import type { CompiledRouteTable } from './route-table.ts';
 import { normalizeAddress } from './downstream.ts';
-import type { FormatInfo } from './header-format.ts';
+import type { FormatContext, FormatInfo } from './header-format.ts';
 
 function rawReply(socket: Duplex, status: number, reason: string, body = ''): void {
   if (!socket.writable) {
@@ -38,6 +38,18 @@ export interface UpgradeInit {
   readonly originalDestination?: { readonly address: string; readonly port: number };
 }
 
+/** What request header formats read for an upgrade (no StreamInfo on this path: built from the socket). */
+function upgradeFormatContext(u: UpgradeInit, routeName: string | undefined, clusterName: string, path: string, requestHeaders: HeaderMap): FormatContext {
+  const sock = u.req.socket;
+  const remote = normalizeAddress(sock.remoteAddress);
+  const info: FormatInfo = {
+    startTime: Date.now(), protocol: 'HTTP/1.1', downstreamRemoteAddress: remote, downstreamDirectRemoteAddress: remote, downstreamDirectRemotePort: sock.remotePort ?? 0,
+    downstreamLocalAddress: normalizeAddress(sock.localAddress), downstreamLocalPort: sock.localPort ?? 0, downstreamTls: undefined,
+    routeName, clusterName, upstreamEndpoint: undefined, responseCode: 0, responseFlags: new Set(),
+  };
+  return { info, method: u.req.method ?? 'GET', path, authority: u.authority, scheme: u.scheme, requestHeaders };
+}
+
 /** Proxy one HTTP/1.1 Upgrade request. Never throws. */
 export async function proxyUpgrade(u: UpgradeInit): Promise<void> {
   const { req, socket } = u;
@@ -54,13 +66,8 @@ export async function proxyUpgrade(u: UpgradeInit): Promise<void> {
   const cluster = u.clusterManager.get(name);
   if (!cluster) return rawReply(socket, 503, 'Service Unavailable');
   const headers: HeaderMap = { ...u.headers };
-  const remote = normalizeAddress(req.socket.remoteAddress);
-  const info: FormatInfo = {
-    startTime: Date.now(), protocol: 'HTTP/1.1', downstreamRemoteAddress: remote, downstreamDirectRemoteAddress: remote, downstreamDirectRemotePort: req.socket.remotePort ?? 0,
-    downstreamLocalAddress: normalizeAddress(req.socket.localAddress), downstreamLocalPort: req.socket.localPort ?? 0, downstreamTls: undefined,
-    routeName: m.route.name, clusterName: name, upstreamEndpoint: undefined, responseCode: 0, responseFlags: new Set(),
-  };
-  applyRouteHeaders(headers, u.table!, m, wc, 'request', { info, method: req.method ?? 'GET', path, authority: u.authority, scheme: u.scheme, requestHeaders: headers });
+  const format = routeHeadersNeedFormat(u.table!, m, wc, 'request') ? upgradeFormatContext(u, m.route.name, name, path, headers) : undefined;
+  applyRouteHeaders(headers, u.table!, m, wc, 'request', format);
   const upstreamPath = rewritePath(m.route, a.prefixRewrite, a.regexRewrite, path);
   const authority = wc?.hostRewriteLiteral ?? a.hostRewriteLiteral ?? u.authority;
   const ac = new AbortController();

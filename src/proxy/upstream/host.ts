@@ -18,6 +18,11 @@ export interface HostCounters {
   cxTotal: number;
 }
 
+/** `address:port`, IPv6 literals bracketed so the result is always a valid authority. */
+export function endpointKey(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
 /** A live upstream endpoint. */
 export class Host implements LbHost {
   readonly key: string;
@@ -47,8 +52,7 @@ export class Host implements LbHost {
   constructor(address: string, port: number, init: { weight: number; health: HealthStatus; locality: Locality; localityWeight: number | undefined; priority: number; tls: UpstreamTlsConfig | undefined }) {
     this.address = address;
     this.port = port;
-    // IPv6 literals are bracketed so `key` is always a valid authority.
-    this.key = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+    this.key = endpointKey(address, port);
     this.weight = init.weight;
     this.health = init.health;
     this.locality = init.locality;

@@ -12,7 +12,7 @@ import type { Json } from '../../http/config-json.ts';
 import { optBool } from '../../http/config-json.ts';
 import type { FilterRegistration, HttpFilter, HttpStream, FilterFactoryContext } from '../../http/filter-chain.ts';
 import type { ForwardAction, HashPolicy } from '../../http/route-action.ts';
-import { applyRouteHeaders, hasPathRewrite, pickWeightedCluster, redirectLocation, redirectRewrittenPath, rewritePath } from '../../http/route-rewrite.ts';
+import { applyRouteHeaders, hasPathRewrite, pickWeightedCluster, redirectLocation, redirectRewrittenPath, rewritePath, routeHeadersNeedFormat } from '../../http/route-rewrite.ts';
 import { parseQuery } from '../../http/matchers.ts';
 import { runAttempts } from './attempts.ts';
 import { DEFAULT_BODY_BUFFER_LIMIT, ReplayableBody } from './request-body.ts';
@@ -128,7 +128,10 @@ async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContex
   const numRetries = ctl('x-envoy-max-retries') ?? retry?.numRetries ?? 0;
   const perTryTimeoutMs = ctl('x-envoy-upstream-rq-per-try-timeout-ms') ?? retry?.perTryTimeoutMs ?? 0;
 
-  applyRouteHeaders(headers, s.routeTable!, m, s.weightedCluster, 'request', { info: s.info, method: s.method, path: s.path, authority: s.authority, scheme: s.scheme, requestHeaders: headers });
+  const table = s.routeTable!;
+  applyRouteHeaders(headers, table, m, s.weightedCluster, 'request', routeHeadersNeedFormat(table, m, s.weightedCluster, 'request')
+    ? { info: s.info, method: s.method, path: s.path, authority: s.authority, scheme: s.scheme, requestHeaders: headers }
+    : undefined);
   let path = rewritePath(m.route, a.prefixRewrite, a.regexRewrite, s.path);
   // Envoy sets it whenever a rewrite is configured (even one that changed nothing), unless suppressed.
   if (hasPathRewrite(a.prefixRewrite, a.regexRewrite) && !suppressHeaders) headers['x-envoy-original-path'] = s.path;
