@@ -70,9 +70,8 @@ export class WorkerPool implements ConfigApplier {
     try {
       const bytes = sharedBytes(columns);
       const fd = mem.createSharedFd(bytes);
-      const buffer = mem.mapShared(fd, bytes);
-      const table = new SharedCountTable(buffer, columns);
-      this.#shared = { table, hosts: new SharedHostCountTable(buffer, SharedCountTable.bytes(columns), columns), slots: new SlotAssigner(table), bytes };
+      const { table, hosts } = sharedTables(mem.mapShared(fd, bytes), columns);
+      this.#shared = { table, hosts, slots: new SlotAssigner(table), bytes };
       // Workers inherit the memfd as stdio slot 4 (the cluster module needs 'ipc' in the list).
       cluster.setupPrimary({ stdio: ['inherit', 'inherit', 'inherit', 'ipc', fd] });
     } catch (err) {
@@ -254,6 +253,11 @@ function sharedBytes(columns: number): number {
   return SharedCountTable.bytes(columns) + SharedHostCountTable.bytes(columns);
 }
 
+/** The two tables over the memfd's mapping (the primary's and every worker's view alike). */
+function sharedTables(buffer: ArrayBuffer, columns: number): { table: SharedCountTable; hosts: SharedHostCountTable } {
+  return { table: new SharedCountTable(buffer, columns), hosts: new SharedHostCountTable(buffer, SharedCountTable.bytes(columns), columns) };
+}
+
 /** The worker's view of the shared breaker counts named by TRELLIS_WORKER_COUNTS (`fd:bytes:columns:column`). */
 function sharedCounts(spec: string | undefined, log: DataPlaneOptions['log']) {
   if (spec === undefined || spec === '') return undefined;
@@ -261,9 +265,7 @@ function sharedCounts(spec: string | undefined, log: DataPlaneOptions['log']) {
   const mem = sharedMemory();
   try {
     if (typeof mem === 'string') throw new Error(mem);
-    const buffer = mem.mapShared(fd, bytes);
-    const table = new SharedCountTable(buffer, columns);
-    const hosts = new SharedHostCountTable(buffer, SharedCountTable.bytes(columns), columns);
+    const { table, hosts } = sharedTables(mem.mapShared(fd, bytes), columns);
     let slots = new Map<string, number>();
     return {
       setSlots(list: [string, number][]): void {

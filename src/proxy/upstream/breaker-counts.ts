@@ -47,6 +47,13 @@ export class LocalCounts implements BreakerCounts {
   }
 }
 
+/** Sum of `count` cells from `start`: a count over every worker's column. */
+export function sumCells(cells: Int32Array, start: number, count: number): number {
+  let sum = 0;
+  for (let i = start, end = start + count; i < end; i++) sum += Atomics.load(cells, i);
+  return sum;
+}
+
 class SharedCounts implements BreakerCounts {
   readonly #cells: Int32Array;
   readonly #base: number;
@@ -61,10 +68,7 @@ class SharedCounts implements BreakerCounts {
   }
 
   total(kind: CountKind): number {
-    const start = this.#base + kind * this.#columns;
-    let sum = 0;
-    for (let i = start, end = start + this.#columns; i < end; i++) sum += Atomics.load(this.#cells, i);
-    return sum;
+    return sumCells(this.#cells, this.#base + kind * this.#columns, this.#columns);
   }
 
   own(kind: CountKind): number {
@@ -99,9 +103,7 @@ export class SharedCountTable {
 
   /** Sum of every kind and worker of `slot` (0 = nothing in flight: the slot may be reused). */
   slotTotal(slot: number): number {
-    let sum = 0;
-    for (let i = slot * Kinds * this.columns, end = i + Kinds * this.columns; i < end; i++) sum += Atomics.load(this.cells, i);
-    return sum;
+    return sumCells(this.cells, slot * Kinds * this.columns, Kinds * this.columns);
   }
 
   /** Forgets worker `column`'s counts in `slots` (the worker died with its requests). */

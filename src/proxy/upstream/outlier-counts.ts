@@ -12,6 +12,8 @@
  * zeroes every column, racing harmlessly with a concurrent add (one count lost or kept).
  */
 
+import { sumCells } from './breaker-counts.ts';
+
 /** Which consecutive count. */
 export type ConsecutiveKind = 0 | 1 | 2;
 export const Consecutive5xx: ConsecutiveKind = 0;
@@ -61,9 +63,7 @@ class SharedConsecutiveCounts implements ConsecutiveCounts {
     const start = this.#base + kind * this.#columns;
     const own = start + this.#column;
     Atomics.store(this.#cells, own, Atomics.load(this.#cells, own) + 1);
-    let sum = 0;
-    for (let i = start, end = start + this.#columns; i < end; i++) sum += Atomics.load(this.#cells, i);
-    return sum;
+    return sumCells(this.#cells, start, this.#columns);
   }
 
   reset(kind: ConsecutiveKind): void {
