@@ -86,6 +86,16 @@ export function resourceKey(r: Pick<Resource, 'type' | 'metadata'>): string {
   return `${r.type}:${r.metadata.namespace}/${r.metadata.name}`;
 }
 
+/**
+ * Istio's precedence order among resources that compete or merge: oldest creationTimestamp first,
+ * then namespace, then name.
+ */
+export function compareByAge(a: Pick<Resource, 'metadata'>, b: Pick<Resource, 'metadata'>): number {
+  const ta = a.metadata.creationTimestamp ?? '';
+  const tb = b.metadata.creationTimestamp ?? '';
+  return ta < tb ? -1 : ta > tb ? 1 : a.metadata.namespace.localeCompare(b.metadata.namespace) || a.metadata.name.localeCompare(b.metadata.name);
+}
+
 /** The reference a diagnostic uses to name a resource. */
 export interface ResourceRef {
   readonly kind: string;

@@ -6,17 +6,9 @@
  * namespace and host already defines the subset, and the merge (Istio's, and ours) keeps the
  * older definition, so this one is silently ignored.
  */
-import { ResourceTypes } from '../resource.ts';
+import { compareByAge, ResourceTypes, type Resource } from '../resource.ts';
 import type { AnalysisContext } from './context.ts';
 import { list, view, type DestinationRuleView } from './view.ts';
-import type { Resource } from '../resource.ts';
-
-/** Merge order of same-host rules: creation time, then namespace/name (as the snapshot index). */
-function olderFirst(a: Resource, b: Resource): number {
-  const ta = a.metadata.creationTimestamp ?? '';
-  const tb = b.metadata.creationTimestamp ?? '';
-  return ta < tb ? -1 : ta > tb ? 1 : a.metadata.namespace.localeCompare(b.metadata.namespace) || a.metadata.name.localeCompare(b.metadata.name);
-}
 
 /** SUBSET_SHADOWED over rules without workloadSelector, grouped by namespace and qualified host. */
 function checkMergedSubsets(ctx: AnalysisContext): void {
@@ -31,7 +23,7 @@ function checkMergedSubsets(ctx: AnalysisContext): void {
   for (const rules of groups.values()) {
     if (rules.length < 2) continue;
     const definedBy = new Map<string, Resource>();
-    for (const dr of rules.sort(olderFirst)) {
+    for (const dr of rules.sort(compareByAge)) {
       const own = new Set<string>();
       list(view<DestinationRuleView>(dr).subsets).forEach((s, i) => {
         const name = s?.name;

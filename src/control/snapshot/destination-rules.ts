@@ -8,7 +8,7 @@
  * definition, the top-level trafficPolicy is the first rule's that has one, and exportTo is the
  * first rule's. Rule hosts written as short names are qualified relative to the rule's namespace.
  */
-import type { Resource } from '../../config/resource.ts';
+import { compareByAge, type Resource } from '../../config/resource.ts';
 import type { ServiceRegistry } from '../../registry/types.ts';
 import type { DestinationRuleView } from './specs.ts';
 import { view } from './specs.ts';
@@ -51,12 +51,6 @@ export interface DestinationRuleIndex {
   all(): readonly IndexedDestinationRule[];
 }
 
-function byAge(a: Resource, b: Resource): number {
-  const ta = a.metadata.creationTimestamp ?? '';
-  const tb = b.metadata.creationTimestamp ?? '';
-  return ta < tb ? -1 : ta > tb ? 1 : a.metadata.namespace.localeCompare(b.metadata.namespace) || a.metadata.name.localeCompare(b.metadata.name);
-}
-
 /** Builds the index; `rootNamespace` holds mesh-wide defaults. */
 export function indexDestinationRules(
   rules: readonly Resource[],
@@ -65,7 +59,7 @@ export function indexDestinationRules(
 ): DestinationRuleIndex {
   const byNamespace = new Map<string, IndexedDestinationRule[]>();
   const all: IndexedDestinationRule[] = [];
-  for (const r of [...rules].sort(byAge)) {
+  for (const r of [...rules].sort(compareByAge)) {
     const spec = view<DestinationRuleView>(r);
     if (spec.host === undefined || spec.host === '') continue;
     if (spec.workloadSelector !== undefined) continue; // workload-scoped rules apply to inbound/sidecar-specific config: not supported yet

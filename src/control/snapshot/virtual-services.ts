@@ -4,7 +4,7 @@
  * `gateways` means `mesh`), with exportTo applied per reading namespace. Hosts are qualified
  * relative to the VirtualService's namespace for matching against services.
  */
-import type { Resource } from '../../config/resource.ts';
+import { compareByAge, type Resource } from '../../config/resource.ts';
 import type { ServiceRegistry } from '../../registry/types.ts';
 import type { VirtualServiceView } from './specs.ts';
 import { view } from './specs.ts';
@@ -41,17 +41,11 @@ export function qualifyGateway(ref: string, namespace: string): string {
   return `${namespace}/${ref}`;
 }
 
-function byAge(a: Resource, b: Resource): number {
-  const ta = a.metadata.creationTimestamp ?? '';
-  const tb = b.metadata.creationTimestamp ?? '';
-  return ta < tb ? -1 : ta > tb ? 1 : a.metadata.namespace.localeCompare(b.metadata.namespace) || a.metadata.name.localeCompare(b.metadata.name);
-}
-
 export function indexVirtualServices(vss: readonly Resource[], registry: Pick<ServiceRegistry, 'qualify'>): VirtualServiceIndex {
   const all: IndexedVirtualService[] = [];
   const byGateway = new Map<string, IndexedVirtualService[]>();
   // Istio orders by creation time: the oldest VirtualService wins a host conflict.
-  for (const r of [...vss].sort(byAge)) {
+  for (const r of [...vss].sort(compareByAge)) {
     const spec = view<VirtualServiceView>(r);
     const ns = r.metadata.namespace;
     const gateways = (spec.gateways !== undefined && spec.gateways.length > 0 ? spec.gateways : [MeshGateway]).map((g) => qualifyGateway(g, ns));
