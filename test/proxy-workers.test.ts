@@ -8,7 +8,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { startEchoServer } from '../src/samples/echo-server.ts';
-import { freePort, startControlPlane, startProxy, stopAll, waitFor } from './support/mesh.ts';
+import { freePort, startControlPlane, startProxy, stopAll, waitFor, type ControlPlaneProc, type ProxyProc } from './support/mesh.ts';
 import { adminHostFlags, adminStats, serviceYaml, startScriptedBackend } from './support/features.ts';
 
 const echo = await startEchoServer({ namespace: 'default', service: 'echo', pod: 'echo-pod', log: () => {} });
@@ -27,8 +27,7 @@ function childPids(pid: number): number[] {
 
 test('two workers serve one listener; stats sum; a killed worker is replaced; SIGTERM stops all', async () => {
   const cp = await startControlPlane({ 'mesh.yaml': meshYaml() });
-  const port = await freePort();
-  const gw = await startProxy(cp, { kind: 'router', workload: 'gw-workers', labels: { istio: 'ingressgateway' }, metadata: { TRELLIS_GATEWAY_PORTS: { '80': port } }, extraArgs: ['--concurrency', '2'] });
+  const { gw, port } = await twoWorkerGateway(cp, 'gw-workers');
   const workers = childPids(gw.child.pid!);
   assert.equal(workers.length, 2, `expected 2 workers, got ${workers}`);
 
@@ -58,6 +57,13 @@ test('two workers serve one listener; stats sum; a killed worker is replaced; SI
   await gw.stop('SIGTERM');
   await waitFor('workers gone', () => pids.every((p) => { try { process.kill(p, 0); return false; } catch { return true; } }), 10_000, 100);
 });
+
+/** An ingress gateway proxy with two workers; its listener for Gateway port 80 on a free local port. */
+async function twoWorkerGateway(cp: ControlPlaneProc, workload: string): Promise<{ gw: ProxyProc; port: number }> {
+  const port = await freePort();
+  const gw = await startProxy(cp, { kind: 'router', workload, labels: { istio: 'ingressgateway' }, metadata: { TRELLIS_GATEWAY_PORTS: { '80': port } }, extraArgs: ['--concurrency', '2'] });
+  return { gw, port };
+}
 
 /** An ingress Gateway on port 80 with one VirtualService sending everything to `host`. */
 function edgeYaml(host: string, http = `{route: [{destination: {host: ${host}}}]}`): string {
@@ -97,8 +103,7 @@ spec:
       http: {http1MaxPendingRequests: 1}
 `),
   });
-  const port = await freePort();
-  const gw = await startProxy(cp, { kind: 'router', workload: 'gw-breakers', labels: { istio: 'ingressgateway' }, metadata: { TRELLIS_GATEWAY_PORTS: { '80': port } }, extraArgs: ['--concurrency', '2'] });
+  const { gw, port } = await twoWorkerGateway(cp, 'gw-breakers');
   await waitFor('route ready', async () => (await fetch(`http://127.0.0.1:${port}/ready`)).status === 200, 15_000, 100);
   const get = async (path: string) => {
     const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { connection: 'close' } });
@@ -151,8 +156,7 @@ spec:
     outlierDetection: {consecutive5xxErrors: 3, interval: 500ms, baseEjectionTime: 60s, maxEjectionPercent: 100}
 `,
     });
-    const port = await freePort();
-    const gw = await startProxy(cp, { kind: 'router', workload: 'gw-outlier', labels: { istio: 'ingressgateway' }, metadata: { TRELLIS_GATEWAY_PORTS: { '80': port } }, extraArgs: ['--concurrency', '2'] });
+    const { gw, port } = await twoWorkerGateway(cp, 'gw-outlier');
     const get = async () => {
       const res = await fetch(`http://127.0.0.1:${port}/x`, { headers: { connection: 'close' } });
       await res.text();

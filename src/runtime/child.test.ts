@@ -1,21 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { alive, stopGroup } from './child.ts';
+import { readdirSync } from 'node:fs';
+import { alive, procStat, stopGroup } from './child.ts';
 import { sleep } from './wait.ts';
 
 /** Pids in process group `pgid` whose state is zombie. */
 function zombiesIn(pgid: number): number[] {
   const out: number[] = [];
   for (const name of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (rest[0] === 'Z' && Number(rest[2]) === pgid) out.push(Number(name));
-    } catch {
-      // gone
-    }
+    const st = procStat(name);
+    if (st !== undefined && st[0] === 'Z' && st[1] === pgid) out.push(Number(name));
   }
   return out;
 }

@@ -98,7 +98,7 @@ export class Child {
  * `/proc/<pid>/stat` as [state, process group], or undefined when unreadable (gone, or not Linux).
  * The command name may hold spaces and parentheses, so fields are counted after the last ')'.
  */
-function procStat(pid: number | string): [state: string, pgrp: number] | undefined {
+export function procStat(pid: number | string): [state: string, pgrp: number] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
