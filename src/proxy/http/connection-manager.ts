@@ -21,6 +21,7 @@ import { compileRouteTable, type CompiledRouteTable } from './route-table.ts';
 import { requestEndChannel, type DownstreamTlsInfo, type StreamInfo } from './stream-info.ts';
 import { proxyUpgrade } from './websocket.ts';
 import { defaultFilterRegistry, type FilterRegistry } from '../filters/registry.ts';
+import { connectionSecurityOf } from '../tls/peer-identity.ts';
 
 /** Resolves RDS route configuration names to compiled tables (the xDS client implements it). */
 export interface RouteProvider {
@@ -202,7 +203,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       protocol: isH2 ? 'HTTP/2' : 'HTTP/1.1', method, path: pathWithQuery, authority, scheme,
       downstreamRemoteAddress: remote, downstreamDirectRemoteAddress: remote, downstreamDirectRemotePort: socket.remotePort ?? 0,
       downstreamLocalAddress: normalizeAddress(socket.localAddress), downstreamLocalPort: socket.localPort ?? 0, statPrefix,
-      downstreamTls: tls ? tlsFacts(socket as TLSSocket) : undefined,
+      downstreamTls: tls ? tlsFacts(socket as TLSSocket) : undefined, connectionSecurity: connectionSecurityOf(socket),
       virtualHostName: undefined, routeName: undefined, clusterName: undefined, upstreamEndpoint: undefined,
       responseCode: 0, responseCodeDetails: '', responseFlags: new Set(), grpcStatus: undefined, attemptCount: 0,
       bytesReceived: 0, bytesSent: 0, grpc: typeof ct === 'string' && ct.startsWith('application/grpc'), completed: false,

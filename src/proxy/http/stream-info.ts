@@ -6,6 +6,7 @@
  * vocabulary (Envoy's response flags and bodies) and the gRPC status mapping of local replies.
  */
 import diagnostics from 'node:diagnostics_channel';
+import type { ConnectionSecurity } from '../tls/peer-identity.ts';
 
 /** Envoy response flags the HTTP engine sets (see Envoy access log docs, %RESPONSE_FLAGS%). */
 export type ResponseFlag =
@@ -43,6 +44,11 @@ export interface StreamInfo {
   readonly downstreamLocalPort: number;
   /** TLS facts of the downstream connection (undefined for plaintext): the peer's URI SANs (SPIFFE ids) and SNI. */
   readonly downstreamTls: DownstreamTlsInfo | undefined;
+  /**
+   * What the downstream connection proved (src/proxy/tls/peer-identity.ts): `policy` mutual_tls /
+   * tls / none, and `peer` (the verified SPIFFE identity: `source.principal`) for mutual_tls.
+   */
+  readonly connectionSecurity: ConnectionSecurity;
   readonly statPrefix: string;
   virtualHostName: string | undefined;
   routeName: string | undefined;
