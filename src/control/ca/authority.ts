@@ -1,0 +1,209 @@
+/**
+ * The mesh certificate authority: signs workload CSRs with the material of a watched directory
+ * (ca-files.ts: a self-signed root generated on first start and persisted there, or a plug-in CA),
+ * and owns the trust bundle proxies receive as `ROOTCA`.
+ *
+ * Rotation. The directory is polled; new material that does not validate is logged once and the
+ * last good material keeps signing. New material under a root the bundle already trusts (a new
+ * intermediate) signs at once. New material under a new root goes in two steps, so no proxy ever
+ * meets a certificate it cannot verify: (1) the new root joins the bundle (old signing root first)
+ * and is pushed; (2) once every connected proxy has it (`distributed()`, bounded by
+ * `distributionTimeoutMs`), the new material signs and the bundle puts the new root first, which
+ * tells identity agents to renew early. An old root leaves the bundle only when no workload still
+ * holds an unexpired certificate under it as its latest (Istio's overlapping trust bundle).
+ */
+import { X509Certificate } from 'node:crypto';
+import { TrellisError, describeError } from '../../errors.ts';
+import { issueCertificate } from '../../pki/certificate.ts';
+import { parseCsr } from '../../pki/csr.ts';
+import type { KeyAlgorithm } from '../../pki/keys.ts';
+import { caFilesStamp, createSelfSignedCa, hasCaFiles, loadCaFiles, type CaMaterial } from './ca-files.ts';
+
+export interface CertificateAuthorityOptions {
+  /** The CA directory (Istio plug-in layout). */
+  readonly dir: string;
+  /** Generate a self-signed root when the directory is empty (false for a plug-in CA: its files must exist). */
+  readonly selfSigned: boolean;
+  readonly trustDomain: string;
+  readonly keyAlgorithm?: KeyAlgorithm;
+  /** Default workload certificate lifetime (Istio: 24 h). */
+  readonly defaultTtlMs?: number;
+  /** Longest lifetime a caller may ask for (default: 90 days, Istio's max). */
+  readonly maxTtlMs?: number;
+  /** How often the directory is checked for new material (default 1000 ms). */
+  readonly pollMs?: number;
+  /** Longest the switch to a new root waits for every proxy to hold it (default 60 s). */
+  readonly distributionTimeoutMs?: number;
+  readonly log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+}
+
+/** One issued certificate, as the CA remembers the latest per requester. */
+export interface IssuedRecord {
+  readonly requester: string;
+  readonly spiffeId: string;
+  readonly nodeId: string;
+  readonly serial: string;
+  readonly notAfter: number;
+  /** PEM of the root the certificate chains to. */
+  readonly root: string;
+}
+
+export interface CaStatus {
+  readonly dir: string;
+  readonly phase: 'serving' | 'distributing-new-root';
+  readonly signingRootSubject: string;
+  readonly signingRootNotAfter: string;
+  readonly bundle: readonly { subject: string; notAfter: string; fingerprint: string }[];
+  readonly lastError: string | undefined;
+  readonly issued: readonly IssuedRecord[];
+}
+
+/** What the CA was asked to certify and by whom (after authentication). */
+export interface SignRequest {
+  readonly csr: string;
+  /** The SPIFFE id the caller is entitled to. */
+  readonly spiffeId: string;
+  /** Requested lifetime in seconds (0 = default). */
+  readonly ttlSeconds: number;
+  /** Stable id of the caller (its token's hash), to track which root it holds. */
+  readonly requester: string;
+  /** The caller's xDS node id, for proxy-status (informational). */
+  readonly nodeId: string;
+}
+
+export class CertificateAuthority {
+  readonly #opts: CertificateAuthorityOptions;
+  #material: CaMaterial;
+  #pending: { material: CaMaterial; since: number } | undefined;
+  #bundle: readonly string[];
+  #stamp: string;
+  #lastError: string | undefined;
+  readonly #issued = new Map<string, IssuedRecord>();
+  readonly #listeners = new Set<(bundle: readonly string[]) => void>();
+  #timer: NodeJS.Timeout | undefined;
+  /** Set by the control plane: true once every connected proxy holds a bundle containing `root`. */
+  distributed: (root: string) => boolean = () => true;
+
+  private constructor(opts: CertificateAuthorityOptions, material: CaMaterial) {
+    this.#opts = opts;
+    this.#material = material;
+    this.#bundle = material.roots;
+    this.#stamp = caFilesStamp(opts.dir);
+  }
+
+  /** Loads (or, self-signed and empty, creates) the CA. Throws CA_FILE_INVALID: a CA that cannot sign must not start. */
+  static async open(opts: CertificateAuthorityOptions): Promise<CertificateAuthority> {
+    if (opts.selfSigned && !hasCaFiles(opts.dir)) {
+      await createSelfSignedCa(opts.dir, { trustDomain: opts.trustDomain, keyAlgorithm: opts.keyAlgorithm });
+      opts.log?.('info', 'ca: generated a self-signed root', { dir: opts.dir });
+    }
+    const ca = new CertificateAuthority(opts, loadCaFiles(opts.dir));
+    ca.#timer = setInterval(() => ca.poll(), opts.pollMs ?? 1000);
+    ca.#timer.unref();
+    return ca;
+  }
+
+  /** The trust bundle (PEM roots), the signing root first. */
+  trustBundle(): readonly string[] {
+    return this.#bundle;
+  }
+
+  /** Called with the new bundle whenever it changes. */
+  onBundleChange(fn: (bundle: readonly string[]) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  #setBundle(next: readonly string[]): void {
+    if (next.length === this.#bundle.length && next.every((p, i) => p === this.#bundle[i])) return;
+    this.#bundle = Object.freeze([...next]);
+    for (const fn of this.#listeners) fn(this.#bundle);
+  }
+
+  /** Checks the directory and advances a rotation. Public for tests; runs on a timer. */
+  poll(now = Date.now()): void {
+    const stamp = caFilesStamp(this.#opts.dir);
+    if (stamp !== this.#stamp) {
+      this.#stamp = stamp;
+      try {
+        const next = loadCaFiles(this.#opts.dir, now);
+        this.#lastError = undefined;
+        if (next.fingerprint !== this.#material.fingerprint && next.fingerprint !== this.#pending?.material.fingerprint) this.#adopt(next, now);
+      } catch (err) {
+        this.#lastError = describeError(err);
+        this.#opts.log?.('error', 'ca: new CA material rejected; still signing with the previous one', { error: this.#lastError });
+      }
+    }
+    const p = this.#pending;
+    if (p !== undefined && (this.distributed(p.material.root) || now - p.since > (this.#opts.distributionTimeoutMs ?? 60_000))) {
+      this.#pending = undefined;
+      this.#material = p.material;
+      this.#opts.log?.('info', 'ca: signing with the new root', { root: new X509Certificate(p.material.root).subject });
+    }
+    this.#setBundle(this.#computeBundle(now));
+  }
+
+  #adopt(next: CaMaterial, now: number): void {
+    if (this.#bundle.includes(next.root)) {
+      this.#material = next;
+      this.#pending = undefined;
+      this.#opts.log?.('info', 'ca: new signing certificate under a trusted root', { subject: next.signingCert.subject });
+      return;
+    }
+    this.#pending = { material: next, since: now };
+    this.#opts.log?.('info', 'ca: new root; distributing it before signing with it', { root: new X509Certificate(next.root).subject });
+  }
+
+  /** Signing root first, the rest of its file's roots, a pending root, then old roots still in use. */
+  #computeBundle(now: number): string[] {
+    const out: string[] = [];
+    const add = (p: string) => {
+      if (!out.includes(p)) out.push(p);
+    };
+    this.#material.roots.forEach(add);
+    this.#pending?.material.roots.forEach(add);
+    for (const [k, r] of this.#issued) {
+      if (r.notAfter <= now) this.#issued.delete(k);
+      else add(r.root);
+    }
+    return out;
+  }
+
+  /** Signs a CSR for `req.spiffeId`; returns the chain (leaf, intermediates, root). Throws CA_REQUEST_INVALID. */
+  sign(req: SignRequest, now = Date.now()): string[] {
+    const csr = parseCsr(req.csr);
+    if (csr.uriSans.length !== 1 || csr.uriSans[0] !== req.spiffeId || csr.dnsSans.length > 0) {
+      throw new TrellisError('CA_REQUEST_INVALID', `the CSR asks for [${[...csr.uriSans, ...csr.dnsSans].join(', ')}] but the caller may only have ${req.spiffeId}`);
+    }
+    const max = this.#opts.maxTtlMs ?? 90 * 86_400_000;
+    const ttlMs = Math.min(req.ttlSeconds > 0 ? req.ttlSeconds * 1000 : (this.#opts.defaultTtlMs ?? 86_400_000), max);
+    const m = this.#material;
+    // A workload certificate never outlives its issuer.
+    const notAfter = Math.min(now + ttlMs, Date.parse(m.signingCert.validTo));
+    const leaf = issueCertificate({ uriSans: [req.spiffeId], isCa: false, notBefore: new Date(now - 60_000), notAfter: new Date(notAfter), publicKey: csr.publicKey },
+      { certificate: m.signingCert, privateKey: m.signingKey });
+    const serial = new X509Certificate(leaf).serialNumber;
+    this.#issued.set(req.requester, { requester: req.requester, spiffeId: req.spiffeId, nodeId: req.nodeId, serial, notAfter, root: m.root });
+    return [leaf, ...m.intermediates, m.root];
+  }
+
+  status(now = Date.now()): CaStatus {
+    const root = new X509Certificate(this.#material.root);
+    return {
+      dir: this.#opts.dir,
+      phase: this.#pending !== undefined ? 'distributing-new-root' : 'serving',
+      signingRootSubject: root.subject,
+      signingRootNotAfter: new Date(root.validTo).toISOString(),
+      bundle: this.#bundle.map((p) => {
+        const c = new X509Certificate(p);
+        return { subject: c.subject, notAfter: new Date(c.validTo).toISOString(), fingerprint: c.fingerprint256 };
+      }),
+      lastError: this.#lastError,
+      issued: [...this.#issued.values()].filter((r) => r.notAfter > now),
+    };
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+  }
+}
