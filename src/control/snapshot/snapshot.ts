@@ -18,6 +18,8 @@ import type { SidecarIndex } from './sidecars.ts';
 import { indexSidecars } from './sidecars.ts';
 import type { GatewayIndex, RouteParentIndex } from './gateways.ts';
 import { indexGateways, indexRouteParents } from './gateways.ts';
+import type { PeerAuthenticationIndex } from './peer-authentications.ts';
+import { indexPeerAuthentications } from './peer-authentications.ts';
 
 /** Mesh-wide settings (Istio MeshConfig subset). */
 export interface MeshSettings {
@@ -31,6 +33,8 @@ export interface MeshSettings {
   readonly outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
   /** Give Services without a clusterIP a VIP (src/registry/vip.ts); `trellis up --capture transparent` sets it. */
   readonly autoAllocateVips?: boolean;
+  /** Istio's enableAutoMtls: clients use ISTIO_MUTUAL to endpoints with a sidecar unless a DestinationRule says otherwise (default true). */
+  readonly enableAutoMtls?: boolean;
 }
 
 export const DefaultMeshSettings: MeshSettings = Object.freeze({
@@ -49,6 +53,8 @@ export interface SnapshotSource {
 
 export interface SnapshotOptions {
   readonly mesh?: Partial<MeshSettings>;
+  /** The mesh CA's trust bundle (PEM roots, signing root first); empty without a CA. */
+  readonly trustBundle?: readonly string[];
 }
 
 /** The immutable input of translation. */
@@ -68,6 +74,9 @@ export interface MeshSnapshot {
   readonly sidecars: SidecarIndex;
   readonly gateways: GatewayIndex;
   readonly routeParents: RouteParentIndex;
+  readonly peerAuthentications: PeerAuthenticationIndex;
+  /** The mesh CA's trust bundle (PEM roots), served to proxies as the `ROOTCA` secret; empty without a CA. */
+  readonly trustBundle: readonly string[];
 }
 
 const knownTypes: readonly ResourceType[] = [...new Set<string>([...Object.values(ResourceTypes), ...RegistryInputTypes])];
@@ -122,6 +131,9 @@ export function buildSnapshot(source: SnapshotSource, opts: SnapshotOptions = {}
     sidecars: reuse('sidecars', [ResourceTypes.Sidecar], false, () => indexSidecars(list(ResourceTypes.Sidecar), mesh.rootNamespace)),
     gateways: reuse('gateways', [ResourceTypes.IstioGateway, ResourceTypes.Gateway], false, () =>
       indexGateways(list(ResourceTypes.IstioGateway), list(ResourceTypes.Gateway))),
+    peerAuthentications: reuse('peerAuthentications', [ResourceTypes.PeerAuthentication], false, () =>
+      indexPeerAuthentications(list(ResourceTypes.PeerAuthentication), mesh.rootNamespace)),
+    trustBundle: Object.freeze([...(opts.trustBundle ?? previous?.trustBundle ?? [])]),
     routeParents: reuse('routeParents', [ResourceTypes.HTTPRoute, ResourceTypes.GRPCRoute, ResourceTypes.TCPRoute, ResourceTypes.TLSRoute], false, () =>
       indexRouteParents(list)),
   });

@@ -15,7 +15,7 @@ import { BlackHoleCluster, inboundClusterName, outboundClusterName, PassthroughC
 import { effectivePolicy, ruleFor } from './traffic-policy.ts';
 import type { EffectivePolicy } from './traffic-policy.ts';
 import { DefaultConnectTimeout, policyFields } from './cluster-policy.ts';
-import { upstreamTransportSocket } from './upstream-tls.ts';
+import { autoMtlsSocketMatches, upstreamTransportSocket } from './upstream-tls.ts';
 import { inboundServices, metadataMap, serviceIdentities } from './identity.ts';
 import type { ProxyScope } from './scope.ts';
 
@@ -145,14 +145,13 @@ export function outboundCluster(snapshot: MeshSnapshot, c: OutboundCluster): Jso
       load_assignment: inlineAssignment(c.name, logical ? eps.slice(0, 1) : eps),
     });
   }
-  const socket = upstreamTransportSocket({
-    tls: c.policy.tls,
-    port: c.port.port,
-    subset: c.subset,
-    host: svc.hostname,
-    identities: serviceIdentities(snapshot, svc, c.port.port),
-  });
+  const tlsInput = { port: c.port.port, subset: c.subset, host: svc.hostname, identities: serviceIdentities(snapshot, svc, c.port.port) };
+  const socket = upstreamTransportSocket({ tls: c.policy.tls, ...tlsInput });
   if (socket !== undefined) cluster.transport_socket = socket;
+  // Auto-mTLS: no DestinationRule TLS setting, a mesh service, endpoints from EDS (which marks the ones with a sidecar).
+  else if (c.policy.tls?.mode === undefined && snapshot.mesh.enableAutoMtls !== false && svc.location === 'MESH_INTERNAL' && c.eds && cluster.type === 'EDS') {
+    cluster.transport_socket_matches = autoMtlsSocketMatches(tlsInput);
+  }
   cluster.metadata = {
     filter_metadata: {
       istio: { services: [{ host: svc.hostname, name: svc.name, namespace: svc.namespace }], ...(c.subset !== '' ? { subset: c.subset } : {}), default_original_port: c.port.port },

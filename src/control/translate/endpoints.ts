@@ -52,6 +52,21 @@ function distributeWeights(proxy: Locality, keys: readonly Locality[], setting: 
   return out;
 }
 
+/** The endpoint label Istio's injector sets on workloads with a sidecar. */
+export const TlsModeLabel = 'security.istio.io/tlsMode';
+
+const IstioTlsModeMetadata = Object.freeze({ filter_metadata: { 'envoy.transport_socket_match': { tlsMode: 'istio' } } });
+
+/**
+ * Istio's per-endpoint auto-mTLS decision: the endpoint runs a sidecar (tlsMode=istio) and its
+ * PeerAuthentication does not DISABLE mTLS on that port, so clients may (and with STRICT must)
+ * use ISTIO_MUTUAL.
+ */
+function acceptsMtls(snapshot: MeshSnapshot, e: EndpointInfo): boolean {
+  if (e.labels[TlsModeLabel] !== 'istio') return false;
+  return snapshot.peerAuthentications.empty || snapshot.peerAuthentications.modeFor(e.namespace, e.labels, e.port).mode !== 'DISABLE';
+}
+
 function subsetMatches(labels: Readonly<Record<string, string>>, e: EndpointInfo): boolean {
   for (const [k, v] of Object.entries(labels)) if (e.labels[k] !== v) return false;
   return true;
@@ -77,10 +92,11 @@ export function loadAssignment(snapshot: MeshSnapshot, c: OutboundCluster, proxy
     const g = groups.get(k)!;
     // Always present: gRPC rejects a LocalityLbEndpoints without a locality (Istio always sends one).
     const le: Json = { locality: { region: g.locality.region, zone: g.locality.zone, sub_zone: g.locality.subzone } };
-    le.lb_endpoints = g.eps.map((e) => ({
-      endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
-      load_balancing_weight: e.weight,
-    }));
+    le.lb_endpoints = g.eps.map((e) => {
+      const lb: Json = { endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } }, load_balancing_weight: e.weight };
+      if (acceptsMtls(snapshot, e)) lb.metadata = IstioTlsModeMetadata;
+      return lb;
+    });
     if (weights !== undefined) {
       const w = weights.get(k) ?? 0;
       if (w === 0) continue; // Istio drops localities that get no traffic.

@@ -6,7 +6,7 @@
  * identity for ISTIO_MUTUAL).
  */
 import type { ServerTlsView } from '../snapshot/specs.ts';
-import { sdsSecret } from './upstream-tls.ts';
+import { sdsSecret, workloadSdsSecret } from './upstream-tls.ts';
 import { AdsConfigSource } from './clusters.ts';
 
 type Json = Record<string, unknown>;
@@ -104,7 +104,7 @@ export function downstreamTransportSocket(tls: ServerTlsView | undefined, http: 
   const sans = tls.subjectAltNames ?? [];
   const sanMatch = sans.map((s) => ({ san_type: s.startsWith('spiffe://') ? 'URI' : 'DNS', matcher: { exact: s } }));
   if (mode === 'ISTIO_MUTUAL') {
-    common.tls_certificate_sds_secret_configs = [sdsSecret('default')];
+    common.tls_certificate_sds_secret_configs = [workloadSdsSecret()];
     common.combined_validation_context = { default_validation_context: sanMatch.length > 0 ? { match_typed_subject_alt_names: sanMatch } : {}, validation_context_sds_secret_config: sdsSecret('ROOTCA') };
   } else if (tls.credentialName !== undefined && tls.credentialName !== '') {
     common.tls_certificate_sds_secret_configs = [sdsSecret(`kubernetes://${tls.credentialName}`)];
@@ -137,4 +137,29 @@ export function downstreamTransportSocket(tls: ServerTlsView | undefined, http: 
 /** `{ socket_address: { address, port_value } }`. */
 export function socketAddress(address: string, port: number): Json {
   return { socket_address: { address, port_value: port } };
+}
+
+/** Istio's ALPN values a mesh client offers on mTLS (inbound mTLS chains in PERMISSIVE match them). */
+export const IstioMtlsAlpn = Object.freeze(['istio-peer-exchange', 'istio', 'istio-http/1.0', 'istio-http/1.1', 'istio-h2']);
+
+/**
+ * The inbound mTLS server context (PeerAuthentication STRICT / PERMISSIVE): the workload
+ * certificate, a client certificate required and verified against ROOTCA, from this trust domain.
+ */
+export function inboundMtlsTransportSocket(trustDomain: string, http: boolean): Json {
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+      require_client_certificate: true,
+      common_tls_context: {
+        tls_certificate_sds_secret_configs: [workloadSdsSecret()],
+        combined_validation_context: {
+          default_validation_context: { match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { prefix: `spiffe://${trustDomain}/` } }] },
+          validation_context_sds_secret_config: sdsSecret('ROOTCA'),
+        },
+        alpn_protocols: http ? ['h2', 'http/1.1'] : ['istio-peer-exchange', 'istio'],
+      },
+    },
+  };
 }

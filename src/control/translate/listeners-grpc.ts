@@ -88,7 +88,10 @@ function withStreamDuration(r: Json): Json {
  * `lb_policy` values, so LEAST_REQUEST (Istio's default), RANDOM and MAGLEV become ROUND_ROBIN.
  */
 export function proxylessCluster(c: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  if (c.lb_policy === 'ROUND_ROBIN' || c.lb_policy === 'RING_HASH' || c.lb_policy === undefined) return { ...c };
-  const { maglev_lb_config: _m, ...rest } = c;
+  // Auto-mTLS names the local identity agent's SDS server, which a proxyless client has not got
+  // (Istio gives those clients certificates through xDS certificate providers instead): plaintext.
+  const { transport_socket_matches: _t, ...plain } = c;
+  if (plain.lb_policy === 'ROUND_ROBIN' || plain.lb_policy === 'RING_HASH' || plain.lb_policy === undefined) return plain;
+  const { maglev_lb_config: _m, ...rest } = plain;
   return { ...rest, lb_policy: 'ROUND_ROBIN' };
 }

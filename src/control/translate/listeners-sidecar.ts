@@ -31,7 +31,8 @@ import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import { MeshGateway } from '../snapshot/virtual-services.ts';
 import type { ProxyNode } from '../proxy-node.ts';
 import { BlackHoleCluster, inboundClusterName, outboundClusterName, PassthroughCluster, sidecarOutboundRouteName, sidecarServiceRouteName } from './names.ts';
-import { hcmConfig, hcmFilter, HttpInspector, sniffedChains, socketAddress, tcpProxyFilter, TlsInspector } from './filters.ts';
+import { hcmConfig, hcmFilter, HttpInspector, inboundMtlsTransportSocket, sniffedChains, socketAddress, tcpProxyFilter, TlsInspector } from './filters.ts';
+import type { MtlsMode } from '../snapshot/peer-authentications.ts';
 import { tcpRouteClusters, tlsRouteChains } from './l4-routes.ts';
 import type { WeightedCluster } from './l4-routes.ts';
 import type { InboundPort } from './clusters.ts';
@@ -218,6 +219,8 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
     routes.push({ kind: 'http_proxy', name: HttpProxyRouteName, ports: httpPorts });
   }
   const passthrough = scope.outboundTrafficPolicy === 'REGISTRY_ONLY' ? BlackHoleCluster : PassthroughCluster;
+  const trustDomain = snapshot.mesh.trustDomain;
+  const mtlsMode = (p: InboundPort): MtlsMode => snapshot.peerAuthentications.modeFor(proxy.namespace, proxy.labels, p.port).mode;
   if (transparent) {
     listeners.push({
       name: 'virtualOutbound',
@@ -226,32 +229,60 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
       traffic_direction: 'OUTBOUND',
       filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxyFilter(passthrough, [{ name: passthrough, weight: 100 }])] }],
     });
-    const chains: Json[] = inbound.flatMap((p): Json[] =>
-      p.protocol === 'UNKNOWN'
-        ? sniffedChains({ destination_port: p.port }, inboundFilter({ ...p, protocol: 'HTTP' }), inboundFilter(p)).map((c, i) => ({ name: `${inboundClusterName(p.port)}${i === 0 ? '-http' : '-tcp'}`, ...c }))
-        : [{ name: `${inboundClusterName(p.port)}`, filter_chain_match: { destination_port: p.port }, filters: [inboundFilter(p)] }]);
+    const chains: Json[] = inbound.flatMap((p): Json[] => inboundChains(p, mtlsMode(p), trustDomain, { destination_port: p.port }).map((c) => ({ name: inboundChainName(p, c), ...c })));
     chains.push({ name: 'virtualInbound-catchall-tcp', filters: [tcpProxyFilter('InboundPassthroughCluster', [{ name: PassthroughCluster, weight: 100 }])] });
     // Istio's virtualInbound: the original_dst listener filter restores the pre-REDIRECT
     // destination so chains match `destination_port`; no use_original_dst (no hand-off).
+    const tls = inbound.some((p) => mtlsMode(p) !== 'DISABLE');
     listeners.push({
       name: 'virtualInbound', address: socketAddress('0.0.0.0', 15006), traffic_direction: 'INBOUND', filter_chains: chains,
-      listener_filters: [OriginalDstFilter, ...(inbound.some((p) => p.protocol === 'UNKNOWN') ? [HttpInspector] : [])],
+      listener_filters: [OriginalDstFilter, ...(tls ? [TlsInspector] : []), ...(inbound.some((p) => p.protocol === 'UNKNOWN') ? [HttpInspector] : [])],
     });
   } else {
     const inAddr = metaString(proxy, 'TRELLIS_INBOUND_ADDRESS', '0.0.0.0');
     const inPorts = metadataMap(proxy, 'TRELLIS_INBOUND_PORTS');
     for (const p of inbound) {
+      const mode = mtlsMode(p);
+      const filters = [...(mode !== 'DISABLE' ? [TlsInspector] : []), ...(p.protocol === 'UNKNOWN' ? [HttpInspector] : [])];
       listeners.push({
         name: `inbound_${inAddr}_${p.port}`,
         address: socketAddress(inAddr, mapped(inPorts, p.port)),
         traffic_direction: 'INBOUND',
-        ...(p.protocol === 'UNKNOWN'
-          ? { filter_chains: sniffedChains({}, inboundFilter({ ...p, protocol: 'HTTP' }), inboundFilter(p)), listener_filters: [HttpInspector] }
-          : { filter_chains: [{ filters: [inboundFilter(p)] }] }),
+        filter_chains: inboundChains(p, mode, trustDomain, {}),
+        ...(filters.length > 0 ? { listener_filters: filters } : {}),
       });
     }
   }
   return { listeners, routes };
+}
+
+/**
+ * The filter chains of one inbound port under its PeerAuthentication mode: DISABLE plaintext only;
+ * STRICT a TLS chain requiring a client certificate of the mesh (plaintext matches no chain and is
+ * closed); PERMISSIVE both, told apart by the TLS inspector as Istio does (TLS to the mTLS chain,
+ * raw bytes to the plaintext chains). Unknown-protocol ports are sniffed in plaintext; under mTLS
+ * they are proxied as TCP (Istio tells HTTP inside mTLS by its istio-http ALPN, which only Istio's
+ * own clients send).
+ */
+function inboundChains(p: InboundPort, mode: MtlsMode, trustDomain: string, base: Json): Json[] {
+  const plain: Json[] = p.protocol === 'UNKNOWN'
+    ? sniffedChains(base, inboundFilter({ ...p, protocol: 'HTTP' }), inboundFilter(p))
+    : [{ ...(Object.keys(base).length > 0 ? { filter_chain_match: base } : {}), filters: [inboundFilter(p)] }];
+  if (mode === 'DISABLE') return plain;
+  const mtls: Json = {
+    filter_chain_match: { ...base, transport_protocol: 'tls' },
+    transport_socket: inboundMtlsTransportSocket(trustDomain, isHttpProtocol(p.protocol)),
+    filters: [inboundFilter(p)],
+  };
+  if (mode === 'STRICT') return [mtls];
+  return [mtls, ...plain.map((c) => ({ ...c, filter_chain_match: { ...((c.filter_chain_match as Json | undefined) ?? {}), transport_protocol: 'raw_buffer' } }))];
+}
+
+/** Chain names in virtualInbound (Istio's style: the inbound cluster, with the transport for mTLS chains). */
+function inboundChainName(p: InboundPort, chain: Json): string {
+  const m = (chain.filter_chain_match ?? {}) as Json;
+  const suffix = chain.transport_socket !== undefined ? '-mtls' : Array.isArray(m.application_protocols) ? '-http' : p.protocol === 'UNKNOWN' ? '-tcp' : '';
+  return `${inboundClusterName(p.port)}${suffix}`;
 }
 
 /** The inbound network filter: HCM with an inline route to the inbound cluster, or a TCP proxy. */

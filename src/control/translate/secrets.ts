@@ -7,8 +7,10 @@
  *   `kubernetes://<name>-cacert` -> the CA: Secret `<name>-cacert` (`ca.crt` or `cacert`), else the
  *     `ca.crt` / `cacert` key of Secret `<name>`;
  *   `kubernetes-gateway://<ns>/<name>` (Gateway API certificateRefs) -> Secret ns/name.
- * Names the mesh CA will serve (`default`, `ROOTCA`) and Secrets that do not exist or lack the keys
- * are left out: the proxy then reports the secret as missing for those connections, as Envoy does.
+ * `ROOTCA` is the mesh CA's trust bundle (from the snapshot). The workload certificate `default` is
+ * never here: the proxy's identity agent holds it (its key never leaves the proxy). Secrets that do
+ * not exist or lack the keys are left out: the proxy then reports the secret as missing for those
+ * connections, as Envoy does.
  */
 import { ResourceTypes } from '../../config/resource.ts';
 import { secretBody, type SecretResource } from '../../config/kinds.ts';
@@ -44,6 +46,8 @@ function caSecret(name: string, data: Record<string, string> | undefined): XdsJs
 
 /** Resolves one SDS name to a Secret resource, or undefined. */
 export function resolveSecret(snapshot: MeshSnapshot, proxy: ProxyNode, sdsName: string): XdsJson | undefined {
+  // The mesh CA's trust bundle: public, so the control plane serves it to every proxy that names it.
+  if (sdsName === 'ROOTCA') return snapshot.trustBundle.length === 0 ? undefined : { name: 'ROOTCA', validation_context: { trusted_ca: { inline_string: snapshot.trustBundle.join('') } } };
   if (sdsName.startsWith('kubernetes-gateway://')) {
     const [ns, name] = sdsName.slice('kubernetes-gateway://'.length).split('/');
     if (!ns || !name) return undefined;

@@ -16,6 +16,45 @@ export function sdsSecret(name: string): Json {
   return { name, sds_config: ads };
 }
 
+/** The cluster a stock Envoy's bootstrap names for its local identity agent (Istio's `sds-grpc`). */
+export const WorkloadSdsCluster = 'sds-grpc';
+
+/**
+ * The workload's own certificate `default`, Istio's way: from the local SDS server of the identity
+ * agent (`sds-grpc`), never from the control plane, which never sees the private key. The trust
+ * bundle `ROOTCA` holds nothing secret and comes over ADS from the control plane (`sdsSecret`).
+ */
+export function workloadSdsSecret(name = 'default'): Json {
+  return {
+    name,
+    sds_config: {
+      api_config_source: { api_type: 'GRPC', grpc_services: [{ envoy_grpc: { cluster_name: WorkloadSdsCluster } }], set_node_on_first_message_only: true, transport_api_version: 'V3' },
+      initial_fetch_timeout: '0s',
+      resource_api_version: 'V3',
+    },
+  };
+}
+
+/** Istio's ISTIO_MUTUAL client context: workload certificate, ROOTCA, the peers' SPIFFE ids, Istio's ALPN. */
+export function istioMutualContext(identities: readonly string[], sni: string): Json {
+  return {
+    common_tls_context: {
+      tls_certificate_sds_secret_configs: [workloadSdsSecret()],
+      combined_validation_context: {
+        default_validation_context: identities.length > 0 ? { match_typed_subject_alt_names: sanMatchers(identities) } : {},
+        validation_context_sds_secret_config: sdsSecret('ROOTCA'),
+      },
+      alpn_protocols: ['istio-peer-exchange', 'istio'],
+    },
+    sni,
+  };
+}
+
+/** The transport socket wrapping an UpstreamTlsContext. */
+export function tlsTransportSocket(ctx: Json): Json {
+  return { name: 'envoy.transport_sockets.tls', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', ...ctx } };
+}
+
 function sanMatchers(sans: readonly string[]): Json[] {
   return sans.map((s) => ({ san_type: s.startsWith('spiffe://') ? 'URI' : 'DNS', matcher: { exact: s } }));
 }
@@ -42,14 +81,7 @@ export function upstreamTransportSocket(input: UpstreamTlsInput): Json | undefin
   const ctx: Json = { common_tls_context: common };
   const sans = tls.subjectAltNames ?? [];
   if (tls.mode === 'ISTIO_MUTUAL') {
-    common.tls_certificate_sds_secret_configs = [sdsSecret('default')];
-    const ids = sans.length > 0 ? sans : input.identities;
-    common.combined_validation_context = {
-      default_validation_context: ids.length > 0 ? { match_typed_subject_alt_names: sanMatchers(ids) } : {},
-      validation_context_sds_secret_config: sdsSecret('ROOTCA'),
-    };
-    common.alpn_protocols = ['istio-peer-exchange', 'istio'];
-    ctx.sni = tls.sni ?? istioMutualSni(input.port, input.subset, input.host);
+    return tlsTransportSocket(istioMutualContext(sans.length > 0 ? sans : input.identities, tls.sni ?? istioMutualSni(input.port, input.subset, input.host)));
   } else if (tls.mode === 'SIMPLE' || tls.mode === 'MUTUAL') {
     const validation: Json = {};
     if (sans.length > 0) validation.match_typed_subject_alt_names = sanMatchers(sans);
@@ -70,8 +102,16 @@ export function upstreamTransportSocket(input: UpstreamTlsInput): Json | undefin
   } else {
     return undefined;
   }
-  return {
-    name: 'envoy.transport_sockets.tls',
-    typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', ...ctx },
-  };
+  return tlsTransportSocket(ctx);
+}
+
+/**
+ * Auto-mTLS (Istio's enableAutoMtls): ISTIO_MUTUAL to endpoints labelled tlsMode=istio (they run a
+ * sidecar that accepts mTLS), plaintext to the rest, chosen per endpoint by transport_socket_matches.
+ */
+export function autoMtlsSocketMatches(input: Omit<UpstreamTlsInput, 'tls'>): Json[] {
+  return [
+    { name: 'tlsMode-istio', match: { tlsMode: 'istio' }, transport_socket: tlsTransportSocket(istioMutualContext(input.identities, istioMutualSni(input.port, input.subset, input.host))) },
+    { name: 'tlsMode-disabled', match: {}, transport_socket: { name: 'envoy.transport_sockets.raw_buffer', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer' } } },
+  ];
 }
