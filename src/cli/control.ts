@@ -8,10 +8,16 @@ import { writeFileSync, renameSync } from 'node:fs';
 import { pino } from 'pino';
 import { parseCli, UsageError } from './args.ts';
 import type { Verb } from './main.ts';
-import { startControlPlane } from '../control/control-plane.ts';
+import { startControlPlane, type ControlPlaneCaOptions } from '../control/control-plane.ts';
+import { readMeshConfig } from '../config/mesh-config.ts';
+import { parseKeyAlgorithm } from '../pki/keys.ts';
+import { join } from 'node:path';
+import { parseDurationMs } from './proxy.ts';
 
 const help = `usage: trellis control [--config DIR]... [--host ADDR] [--xds-port N] [--debug-port N]
                        [--ready-file PATH] [--log-level info|debug|warn|error] [--auto-allocate-vips]
+                       [--mesh-config FILE] [--ca-dir DIR | --plugin-ca-dir DIR] [--ca-token-dir DIR]
+                       [--workload-cert-ttl DURATION] [--ca-key-algorithm ECDSA_P256|RSA_2048]
 
   --config DIR     mesh config directory or file, watched (repeatable; default: examples/demo/mesh)
   --host ADDR      address to listen on (default 127.0.0.1)
@@ -19,6 +25,18 @@ const help = `usage: trellis control [--config DIR]... [--host ADDR] [--xds-port
   --debug-port N   debug HTTP port: /debug/syncz, /debug/config_dump, /debug/diagnostics (default 15014)
   --auto-allocate-vips
                    give Services without a clusterIP a VIP from 240.240.0.0/16 (transparent capture)
+  --mesh-config FILE
+                   Istio MeshConfig (trustDomain, rootNamespace, outboundTrafficPolicy, enableAutoMtls)
+  --ca-dir DIR     run the mesh CA with a self-signed root kept in DIR (generated on first start)
+  --plugin-ca-dir DIR
+                   run the mesh CA from an existing PKI: ca-cert.pem, ca-key.pem, root-cert.pem,
+                   cert-chain.pem (Istio's plug-in CA layout); watched for rotation
+  --ca-token-dir DIR
+                   per-workload tokens callers of CreateCertificate present (default DIR/tokens)
+  --workload-cert-ttl DURATION
+                   default workload certificate lifetime (default 24h)
+  --ca-key-algorithm ALG
+                   key of a generated self-signed root: ECDSA_P256 (default) or RSA_2048
 `;
 
 function port(name: string, v: string | undefined, dflt: number): number {
@@ -39,6 +57,12 @@ export const verb: Verb = {
       'ready-file': { type: 'string' },
       'log-level': { type: 'string' },
       'auto-allocate-vips': { type: 'boolean' },
+      'mesh-config': { type: 'string' },
+      'ca-dir': { type: 'string' },
+      'plugin-ca-dir': { type: 'string' },
+      'ca-token-dir': { type: 'string' },
+      'workload-cert-ttl': { type: 'string' },
+      'ca-key-algorithm': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     }, false);
     if (values.help) {
@@ -47,12 +71,34 @@ export const verb: Verb = {
     }
     const log = pino({ level: values['log-level'] ?? 'info', base: { component: 'control' } }, pino.destination(2));
     const configPaths = values.config ?? [new URL('../../examples/demo/mesh', import.meta.url).pathname];
+    const meshConfig = values['mesh-config'] !== undefined ? readMeshConfig(values['mesh-config']) : undefined;
+    if (meshConfig !== undefined && meshConfig.ignored.length > 0) log.info({ file: values['mesh-config'], fields: meshConfig.ignored }, 'mesh config: fields not acted on');
+    if (values['ca-dir'] !== undefined && values['plugin-ca-dir'] !== undefined) throw new UsageError('control: --ca-dir and --plugin-ca-dir are exclusive');
+    const caDir = values['plugin-ca-dir'] ?? values['ca-dir'];
+    let ca: ControlPlaneCaOptions | undefined;
+    if (caDir !== undefined) {
+      const ttl = values['workload-cert-ttl'] !== undefined ? parseDurationMs(values['workload-cert-ttl']) : undefined;
+      if (values['workload-cert-ttl'] !== undefined && (ttl === undefined || ttl < 1000)) throw new UsageError(`control: --workload-cert-ttl must be a duration like 24h or 60s, got '${values['workload-cert-ttl']}'`);
+      ca = {
+        dir: caDir, selfSigned: values['plugin-ca-dir'] === undefined, tokenDir: values['ca-token-dir'] ?? join(caDir, 'tokens'),
+        ...(ttl !== undefined ? { defaultTtlMs: ttl } : {}),
+        ...(values['ca-key-algorithm'] !== undefined ? { keyAlgorithm: parseKeyAlgorithm(values['ca-key-algorithm']) } : {}),
+      };
+    }
+    const mesh = {
+      ...(values['auto-allocate-vips'] ? { autoAllocateVips: true } : {}),
+      ...(meshConfig?.trustDomain !== undefined ? { trustDomain: meshConfig.trustDomain } : {}),
+      ...(meshConfig?.rootNamespace !== undefined ? { rootNamespace: meshConfig.rootNamespace } : {}),
+      ...(meshConfig?.outboundTrafficPolicy !== undefined ? { outboundTrafficPolicy: meshConfig.outboundTrafficPolicy } : {}),
+      ...(meshConfig?.enableAutoMtls !== undefined ? { enableAutoMtls: meshConfig.enableAutoMtls } : {}),
+    };
     const cp = await startControlPlane({
       configPaths,
       host: values.host,
       xdsPort: port('xds-port', values['xds-port'], 15010),
       debugPort: port('debug-port', values['debug-port'], 15014),
-      ...(values['auto-allocate-vips'] ? { mesh: { autoAllocateVips: true } } : {}),
+      mesh,
+      ...(ca !== undefined ? { ca } : {}),
       log,
     });
     if (values['ready-file']) {

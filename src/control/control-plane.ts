@@ -17,6 +17,10 @@ import { createDebugHttpServer, type DebugHttpServer } from './xds/debug-http.ts
 import type { ProxyNode } from './proxy-node.ts';
 import type { XdsResourceSet } from '../xds/types.ts';
 import { describeError } from '../errors.ts';
+import { CertificateAuthority } from './ca/authority.ts';
+import { addCaService } from './ca/ca-service.ts';
+import type { KeyAlgorithm } from '../pki/keys.ts';
+import { TypeUrl } from '../xds/types.ts';
 
 export interface ControlPlaneOptions {
   /** Directories (or files) of mesh config, watched; merged in order (earlier wins duplicates). */
@@ -29,6 +33,22 @@ export interface ControlPlaneOptions {
   mesh?: Partial<MeshSettings>;
   debounceMs?: number;
   log?: ControlLogger;
+  /** The mesh CA: signs workload CSRs (CreateCertificate on the xDS port) and provides ROOTCA. */
+  ca?: ControlPlaneCaOptions;
+}
+
+export interface ControlPlaneCaOptions {
+  /** CA directory in Istio's plug-in layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem). */
+  readonly dir: string;
+  /** Create a self-signed root when the directory is empty (false: a plug-in CA whose files must exist). */
+  readonly selfSigned: boolean;
+  /** Where per-workload tokens are recorded (src/control/ca/tokens.ts). */
+  readonly tokenDir: string;
+  readonly keyAlgorithm?: KeyAlgorithm;
+  /** Default workload certificate lifetime (24 h). */
+  readonly defaultTtlMs?: number;
+  /** How often the CA directory is checked for new material (1 s). */
+  readonly pollMs?: number;
 }
 
 /** Structured logger shape (pino-compatible). */
@@ -44,6 +64,8 @@ export interface ControlPlane {
   snapshot(): MeshSnapshot;
   /** Current diagnostics: store (schema) and semantic, with the gate's decisions. */
   diagnostics(): readonly Diagnostic[];
+  /** The mesh CA, when one runs. */
+  readonly ca: CertificateAuthority | undefined;
   close(): Promise<void>;
 }
 
@@ -70,6 +92,19 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   await store.ready();
   const allResources = (): Resource[] => store.types().flatMap((t) => [...store.list(t)]);
 
+  const trustDomain = opts.mesh?.trustDomain ?? 'cluster.local';
+  let ca: CertificateAuthority | undefined;
+  if (opts.ca !== undefined) {
+    try {
+      ca = await CertificateAuthority.open({
+        dir: opts.ca.dir, selfSigned: opts.ca.selfSigned, trustDomain, keyAlgorithm: opts.ca.keyAlgorithm, defaultTtlMs: opts.ca.defaultTtlMs, pollMs: opts.ca.pollMs,
+        log: (level, msg, fields) => log[level === 'info' ? 'info' : level === 'warn' ? 'warn' : 'error'](fields ?? {}, msg),
+      });
+    } catch (err) {
+      if (!opts.store) await store.close();
+      throw err;
+    }
+  }
   const gate = new ConfigGate({ domainSuffix: opts.mesh?.domainSuffix });
   let gateDiagnostics: readonly Diagnostic[] = [];
   let snapshot: MeshSnapshot;
@@ -78,7 +113,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const rebuild = (): readonly Resource[] => {
     const result = gate.update(allResources());
     gateDiagnostics = result.diagnostics;
-    if (result.changed.length > 0 || snapshot === undefined) snapshot = buildSnapshot(gate, { mesh: opts.mesh }, snapshot);
+    if (result.changed.length > 0 || snapshot === undefined) snapshot = buildSnapshot(gate, { mesh: opts.mesh, trustBundle: ca?.trustBundle() }, snapshot);
     for (const d of result.diagnostics) {
       if (d.severity === 'error' || d.code === 'LAST_KNOWN_GOOD' || d.code === 'NOT_SERVED') {
         log.warn({ code: d.code, resource: d.resource, file: d.file, line: d.line, field: d.fieldPath }, d.message);
@@ -127,6 +162,16 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   diagTimer.unref();
 
   const xds = createXdsServer({ generate, debounceMs: opts.debounceMs, log });
+  let unwatchCa: () => void = () => {};
+  if (ca !== undefined) {
+    addCaService(xds.grpcServer, { ca, tokenDir: opts.ca!.tokenDir, trustDomain, log: (level, msg, fields) => log[level](fields ?? {}, msg) });
+    // A new trust bundle is a new snapshot (same config), pushed to every proxy as ROOTCA.
+    unwatchCa = ca.onBundleChange((bundle) => {
+      snapshot = buildSnapshot(gate, { mesh: opts.mesh, trustBundle: bundle }, snapshot);
+      xds.push({ reason: `trust bundle changed (${bundle.length} root(s))` });
+    });
+    ca.distributed = (root) => everyProxyHolds(xds, root);
+  }
   const unwatch = store.watch((events) => {
     try {
       logStoreDiagnostics();
@@ -144,7 +189,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let debug: DebugHttpServer | undefined;
   try {
     xdsPort = await xds.listen({ host: opts.host ?? '127.0.0.1', port: opts.xdsPort ?? 15010 });
-    debug = createDebugHttpServer({ xds, diagnostics, ready: () => true });
+    debug = createDebugHttpServer({ xds, diagnostics, ready: () => true, ...(ca !== undefined ? { ca: () => ca.status() } : {}) });
     const debugPort = await debug.listen({ host: opts.host ?? '127.0.0.1', port: opts.debugPort ?? 15014 });
     log.info({ xdsPort, debugPort, resources: allResources().length }, 'control plane listening');
     return {
@@ -153,9 +198,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       xds,
       snapshot: () => snapshot,
       diagnostics,
+      ca,
       async close() {
         clearInterval(diagTimer);
         unwatch();
+        unwatchCa();
+        ca?.close();
         await Promise.all([xds.close(), debug!.close()]);
         if (!opts.store) await store.close();
       },
@@ -163,9 +211,28 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   } catch (err) {
     clearInterval(diagTimer);
     unwatch();
+    unwatchCa();
+    ca?.close();
     await xds.close(0).catch(() => {});
     await debug?.close().catch(() => {});
     if (!opts.store) await store.close();
     throw err;
   }
+}
+
+/**
+ * True when every connected proxy that uses ROOTCA has acknowledged a version of it containing
+ * `root`: the moment a CA may start signing under a new root (authority.ts).
+ */
+function everyProxyHolds(xds: XdsServer, root: string): boolean {
+  for (const p of xds.status()) {
+    const t = Object.values(p.types).find((x) => x.typeUrl === TypeUrl.Secret);
+    if (t === undefined || !(t.resourceNames ?? []).includes('ROOTCA')) continue;
+    if (t.state !== 'SYNCED') return false;
+    const sent = xds.configDump(p.id)?.types;
+    const secrets = sent === undefined ? undefined : Object.values(sent).find((x) => x.typeUrl === TypeUrl.Secret)?.resources ?? [];
+    const rootca = secrets?.find((r) => r.name === 'ROOTCA') as { validation_context?: { trusted_ca?: { inline_string?: string } } } | undefined;
+    if (!(rootca?.validation_context?.trusted_ca?.inline_string ?? '').includes(root.trim())) return false;
+  }
+  return true;
 }

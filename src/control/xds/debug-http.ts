@@ -14,6 +14,8 @@ export interface DebugHttpOptions {
   diagnostics?: () => unknown;
   /** Readiness for `/ready` (default: always ready). */
   ready?: () => boolean;
+  /** The mesh CA's status for `/debug/ca` (404 without a CA). */
+  ca?: () => unknown;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -58,7 +60,7 @@ export function metricsText(xds: DebugHttpOptions['xds']): string {
 /** Handles a debug request; returns false when the path is not one of ours (caller answers). */
 export function handleDebugRequest(opts: DebugHttpOptions, req: IncomingMessage, res: ServerResponse): boolean {
   const url = new URL(req.url ?? '/', 'http://localhost');
-  const routes = ['/debug/syncz', '/debug/config_dump', '/debug/diagnostics', '/ready', '/metrics'];
+  const routes = ['/debug/syncz', '/debug/config_dump', '/debug/diagnostics', '/debug/ca', '/ready', '/metrics'];
   if (!routes.includes(url.pathname)) return false;
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('allow', 'GET, HEAD');
@@ -83,6 +85,10 @@ export function handleDebugRequest(opts: DebugHttpOptions, req: IncomingMessage,
       }
       case '/debug/diagnostics':
         json(res, 200, opts.diagnostics?.() ?? []);
+        break;
+      case '/debug/ca':
+        if (opts.ca === undefined) json(res, 404, { error: 'this control plane runs no CA (--ca-dir / --plugin-ca-dir)' });
+        else json(res, 200, opts.ca());
         break;
       case '/ready': {
         const ready = opts.ready?.() ?? true;
