@@ -16,6 +16,7 @@ import { startProxy } from '../proxy/proxy.ts';
 import { runWorker } from '../proxy/workers.ts';
 import type { NodeJson } from '../xds/ads-wire.ts';
 import { describeError } from '../errors.ts';
+import { parseKeyAlgorithm } from '../pki/keys.ts';
 
 const help = `usage: trellis proxy --xds HOST:PORT [options]
 
@@ -39,6 +40,13 @@ const help = `usage: trellis proxy --xds HOST:PORT [options]
                             sidecar; 1 serves in the main process)
   --ready-file PATH         JSON with the bound ports, written once servers listen
   --log-level LEVEL         debug|info|warn|error (default info)
+  --ca-token-file FILE      workload token for the mesh CA: the proxy then gets its identity
+                            (spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>) from
+                            the CA and serves and uses mTLS (trellis up passes one per replica)
+  --ca-address HOST:PORT    the CA (default: the --xds address)
+  --trust-domain TD         SPIFFE trust domain (default cluster.local)
+  --cert-ttl DURATION       workload certificate lifetime to ask for (default: the CA's, 24h)
+  --key-algorithm ALG       ECDSA_P256 (default) or RSA_2048
 `;
 
 function parsePort(name: string, v: string | undefined, dflt: number): number {
@@ -89,6 +97,11 @@ export const verb: Verb = {
       concurrency: { type: 'string' },
       'ready-file': { type: 'string' },
       'log-level': { type: 'string' },
+      'ca-token-file': { type: 'string' },
+      'ca-address': { type: 'string' },
+      'trust-domain': { type: 'string' },
+      'cert-ttl': { type: 'string' },
+      'key-algorithm': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     }, false);
     if (values.help) {
@@ -147,8 +160,21 @@ export const verb: Verb = {
     }
     const log = pino({ level: values['log-level'] ?? 'info', base: { component: 'proxy', node: node.id } }, pino.destination(2));
     let quit: () => void = () => {};
+    const xdsAddress = values.xds ?? boot.xds ?? '127.0.0.1:15010';
+    let identity: import('../proxy/tls/identity-agent.ts').IdentityAgentOptions | undefined;
+    if (values['ca-token-file'] !== undefined) {
+      const ttl = values['cert-ttl'] !== undefined ? parseDurationMs(values['cert-ttl']) : 0;
+      if (ttl === undefined || (values['cert-ttl'] !== undefined && ttl < 1000)) throw new UsageError(`proxy: --cert-ttl must be a duration like 24h or 60s, got '${values['cert-ttl']}'`);
+      const td = values['trust-domain'] ?? 'cluster.local';
+      identity = {
+        caAddress: values['ca-address'] ?? xdsAddress, tokenFile: values['ca-token-file'], nodeId: node.id!,
+        spiffeId: `spiffe://${td}/ns/${namespace}/sa/${String(metadata.SERVICE_ACCOUNT)}`, ttlSeconds: Math.round(ttl / 1000),
+        ...(values['key-algorithm'] !== undefined ? { keyAlgorithm: parseKeyAlgorithm(values['key-algorithm']) } : {}),
+      };
+    }
     const proxy = await startProxy({
-      xdsAddress: values.xds ?? boot.xds ?? '127.0.0.1:15010',
+      xdsAddress,
+      ...(identity !== undefined ? { identity } : {}),
       node,
       adminPort: parsePort('admin-port', values['admin-port'], boot.admin?.port ?? 15000),
       adminHost: values['admin-address'],

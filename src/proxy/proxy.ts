@@ -10,6 +10,8 @@ import { DataPlane } from './data-plane.ts';
 import { startAdminServers, type AdminPorts, type AdminSource } from './admin/admin-server.ts';
 import { buildConfigDump } from './config-dump.ts';
 import { WorkerPool } from './workers.ts';
+import { IdentityAgent, type IdentityAgentOptions } from './tls/identity-agent.ts';
+import { LocalSecretsApplier } from './tls/local-secrets.ts';
 
 export type ProxyLogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -29,6 +31,8 @@ export interface ProxyOptions {
   onQuit?: () => void;
   /** Worker processes sharing the listeners; 1 (default) serves in this process. */
   concurrency?: number;
+  /** The workload identity: certificate from the mesh CA (secret `default`); none without it. */
+  identity?: IdentityAgentOptions;
 }
 
 export interface RunningProxy {
@@ -36,6 +40,8 @@ export interface RunningProxy {
   /** The in-process data plane (undefined with concurrency > 1: workers hold theirs). */
   readonly dataPlane: DataPlane | undefined;
   readonly ads: AdsClient;
+  /** The workload identity agent, when the proxy has an identity. */
+  readonly identity: IdentityAgent | undefined;
   /** Resolves once the first complete config is applied. */
   readonly ready: Promise<void>;
   /** Drain and stop everything. */
@@ -46,12 +52,15 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const drainMs = opts.drainTimeoutMs ?? 5_000;
   const workers = (opts.concurrency ?? 1) > 1 ? await WorkerPool.start(opts.concurrency!, opts.log) : undefined;
   const dataPlane = workers ? undefined : new DataPlane({ drainTimeoutMs: opts.drainTimeoutMs, log: opts.log });
-  const applier = workers ?? dataPlane!;
+  const engine = workers ?? dataPlane!;
+  const identity = opts.identity !== undefined ? new IdentityAgent({ ...opts.identity, log: opts.identity.log ?? opts.log }) : undefined;
+  const applier = identity !== undefined ? new LocalSecretsApplier(engine, identity) : engine;
   const ads = new AdsClient({ address: opts.xdsAddress, node: opts.node, applier, log: opts.log });
   let shuttingDown = false;
   const started = Date.now();
   const source: AdminSource = {
-    ready: () => ads.isReady && !shuttingDown,
+    // Ready once configured and, with an identity, holding a certificate (so no first request fails mTLS).
+    ready: () => ads.isReady && !shuttingDown && (identity === undefined || identity.current !== undefined),
     configDump: ({ includeEds }) => buildConfigDump(opts.node, ads.state, { includeEds }),
     clusters: () => (workers ? workers.clusters() : dataPlane!.clusterView()),
     stats: async () => [
@@ -60,6 +69,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       { name: 'server.uptime', value: Math.floor((Date.now() - started) / 1000), type: 'gauge' },
       { name: 'server.concurrency', value: opts.concurrency ?? 1, type: 'gauge' },
       { name: 'control_plane.connected_state', value: ads.connected ? 1 : 0, type: 'gauge' },
+      ...certificateStats(identity),
     ],
     setLogLevel: (l) => opts.setLogLevel?.(l) ?? false,
     logLevel: () => opts.logLevel?.() ?? 'info',
@@ -83,21 +93,38 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     healthPort: opts.healthPort,
     prometheusPort: opts.prometheusPort,
   });
+  identity?.start();
   ads.start();
   return {
     ports: admin.ports,
     dataPlane,
     ads,
-    ready: ads.ready,
+    identity,
+    ready: identity === undefined ? ads.ready : Promise.all([ads.ready, identity.ready]).then(() => undefined),
     async shutdown() {
       if (shuttingDown) return;
       shuttingDown = true;
       // Stop taking config first: nothing changes under a draining proxy, and no NACK is sent
       // for an update that shutdown interrupted.
       ads.stop();
+      identity?.stop();
       if (workers) await workers.shutdown(drainMs);
       else await dataPlane!.shutdown();
       await admin.close();
     },
   };
+}
+
+/** Envoy's certificate expiry gauge plus the workload certificate's own numbers (admin stats, Prometheus). */
+function certificateStats(identity: IdentityAgent | undefined): import('./admin/stats-format.ts').Stat[] {
+  if (identity === undefined) return [];
+  const c = identity.current;
+  const left = c === undefined ? 0 : Math.max(0, (c.notAfter - Date.now()) / 1000);
+  return [
+    { name: 'server.days_until_first_cert_expiring', value: Math.floor(left / 86_400), type: 'gauge' },
+    { name: 'server.seconds_until_first_cert_expiring', value: Math.floor(left), type: 'gauge' },
+    { name: 'workload_cert.expiry_timestamp_seconds', value: c === undefined ? 0 : Math.floor(c.notAfter / 1000), type: 'gauge' },
+    { name: 'workload_cert.renewals', value: identity.stats.renewals, type: 'counter' },
+    { name: 'workload_cert.renewal_failures', value: identity.stats.failures, type: 'counter' },
+  ];
 }

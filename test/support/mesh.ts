@@ -111,7 +111,7 @@ export interface SynczEntry {
 }
 
 /** Starts `trellis control` on a fresh temp config dir seeded with `files`. */
-export async function startControlPlane(files: Record<string, string> = {}): Promise<ControlPlaneProc> {
+export async function startControlPlane(files: Record<string, string> = {}, extraArgs: string[] = []): Promise<ControlPlaneProc> {
   const dir = mkdtempSync(join(tmpdir(), 'trellis-e2e-'));
   tempDirs.push(dir);
   const configDir = join(dir, 'config');
@@ -125,7 +125,7 @@ export async function startControlPlane(files: Record<string, string> = {}): Pro
   for (const [name, yaml] of Object.entries(files)) write(name, yaml);
   let readyFile = join(dir, 'control.ready');
   const launch = async (xdsPort: number) => {
-    const proc = spawnTrellis(['control', '--config', configDir, '--xds-port', String(xdsPort), '--debug-port', '0', '--ready-file', readyFile, '--log-level', 'warn']);
+    const proc = spawnTrellis(['control', '--config', configDir, '--xds-port', String(xdsPort), '--debug-port', '0', '--ready-file', readyFile, '--log-level', 'warn', ...extraArgs]);
     const ready = await waitFor('control plane ready file', () => {
       if (proc.child.exitCode !== null) throw new Error(`control plane exited: ${proc.output()}`);
       return readJson<{ xds: number; debug: number }>(readyFile);

@@ -48,16 +48,34 @@ export function serverTlsOptions(cfg: DownstreamTlsConfig, secrets: SecretProvid
   if (cert === undefined) throw new TrellisError('TLS_SECRET_MISSING', `server certificate secret '${c.certificateSdsNames[0]}' has not been received`);
   let ca = c.validation?.trustedCa;
   if (c.validationSdsName !== undefined) ca = secrets.validationContext(c.validationSdsName)?.trustedCa ?? ca;
-  return {
+  const opts: tls.TlsOptions = {
     cert: cert.certChain,
     key: cert.privateKey,
     ca,
     requestCert: cfg.requireClientCertificate || ca !== undefined,
     rejectUnauthorized: cfg.requireClientCertificate,
-    ALPNProtocols: c.alpn.length > 0 ? [...c.alpn] : undefined,
     minVersion: c.minVersion,
     maxVersion: c.maxVersion,
   };
+  if (c.alpn.length > 0) opts.ALPNCallback = alpnSelector(c.alpn);
+  return opts;
+}
+
+const alpnSelectors = new WeakMap<readonly string[], (arg: { protocols: string[] }) => string | undefined>();
+
+/**
+ * Server ALPN as Envoy does it: our first protocol the client also offers. When none overlaps Envoy
+ * carries on without ALPN, while OpenSSL (Node) would abort the handshake; we answer with the
+ * client's first protocol instead, which every client accepts (a mesh client offering only
+ * `istio-peer-exchange, istio` then talks to an `h2, http/1.1` server; the HTTP version is sniffed).
+ */
+function alpnSelector(ours: readonly string[]): (arg: { protocols: string[] }) => string | undefined {
+  let f = alpnSelectors.get(ours);
+  if (f === undefined) {
+    f = ({ protocols }) => ours.find((p) => protocols.includes(p)) ?? protocols[0];
+    alpnSelectors.set(ours, f);
+  }
+  return f;
 }
 
 interface TlsTerminator {

@@ -243,7 +243,13 @@ export class ListenerManager {
       try {
         const tlsSocket = await terminateTls(socket, chain.tls, this.#opts.secrets);
         stream = tlsSocket;
-        protocol = tlsSocket.alpnProtocol === 'h2' ? 'h2' : 'http/1.1';
+        const alpn = tlsSocket.alpnProtocol;
+        if (alpn === 'h2' || alpn === 'http/1.1') protocol = alpn;
+        else if (chain.action.kind === 'http') {
+          // No HTTP ALPN (a mesh client offers istio ALPN only): tell h2 from HTTP/1.1 by the preface, as Envoy's codec AUTO does.
+          const inner = await sniffProtocol(tlsSocket, 60_000);
+          protocol = inner.transport === 'raw_buffer' && inner.application === 'h2c' ? 'h2' : 'http/1.1';
+        }
       } catch (err) {
         entry.stats.tlsHandshakeFailures++;
         socket.destroy();
