@@ -19,7 +19,7 @@ import { formatSummary } from '../runtime/summary.ts';
 import { sleep } from '../runtime/wait.ts';
 
 const HELP = `usage: trellis up [--config DIR]... [--detach] [--state-dir DIR] [--capture explicit|transparent]
-                  [--gateway-port N] [--start-timeout SECONDS]
+                  [--gateway-port N] [--start-timeout SECONDS] [--mesh-config FILE] [--plugin-ca-dir DIR]
 
 Runs the control plane, an ingress gateway and every Workload (trellis.dev/v1alpha1) of the config
 with its sidecar. Without --config it runs the built-in demo (examples/demo/mesh).
@@ -31,6 +31,9 @@ with its sidecar. Without --config it runs the built-in demo (examples/demo/mesh
   --gateway-port N    local port for the gateway's first server port (default 8080 if free, else any;
                       0 = any free port)
   --start-timeout S   how long each process may take to become ready (default 15)
+  --mesh-config FILE  Istio MeshConfig (trustDomain, outboundTrafficPolicy, enableAutoMtls, ...)
+  --plugin-ca-dir DIR issue workload certificates from your PKI (ca-cert.pem, ca-key.pem,
+                      root-cert.pem, cert-chain.pem); default: a self-signed root kept in STATE/ca
 `;
 
 /** The built-in demo's config directory. */
@@ -51,6 +54,8 @@ export const verb: Verb = {
       capture: { type: 'string' },
       'gateway-port': { type: 'string' },
       'start-timeout': { type: 'string', default: '15' },
+      'mesh-config': { type: 'string' },
+      'plugin-ca-dir': { type: 'string' },
       supervise: { type: 'boolean', default: false }, // internal: the detached supervisor
       help: { type: 'boolean', short: 'h', default: false },
     }, false);
@@ -103,7 +108,8 @@ export const verb: Verb = {
       const fd = openSync(logFile, 'a');
       const childArgs = [trellisBin, 'up', ...configDirs.flatMap((d) => ['--config', d]), '--state-dir', paths.dir,
         '--start-timeout', String(startTimeout), '--supervise',
-        ...(capture ? ['--capture', capture] : []), ...(gatewayPort !== undefined ? ['--gateway-port', String(gatewayPort)] : [])];
+        ...(capture ? ['--capture', capture] : []), ...(gatewayPort !== undefined ? ['--gateway-port', String(gatewayPort)] : []),
+        ...(values['mesh-config'] !== undefined ? ['--mesh-config', values['mesh-config']] : []), ...(values['plugin-ca-dir'] !== undefined ? ['--plugin-ca-dir', values['plugin-ca-dir']] : [])];
       const child = spawn(process.execPath, childArgs, { detached: true, stdio: ['ignore', fd, fd] });
       closeSync(fd);
       let exited = false;
@@ -138,6 +144,7 @@ export const verb: Verb = {
 
     const sup = new Supervisor({
       configDirs, stateDir, capture, gatewayPort, startTimeoutMs: startTimeout * 1000,
+      ...(values['mesh-config'] !== undefined ? { meshConfig: values['mesh-config'] } : {}), ...(values['plugin-ca-dir'] !== undefined ? { pluginCaDir: values['plugin-ca-dir'] } : {}),
       log: (line) => process.stderr.write(`trellis up: ${line}\n`),
     });
     let stopRequested: (() => void) | undefined;

@@ -41,7 +41,8 @@ export function workloadEntryYaml(r: Registration): string {
     },
     spec: {
       address: r.address,
-      labels: { ...r.labels },
+      // Istio's injector marks workloads that run a sidecar; auto-mTLS sends them ISTIO_MUTUAL.
+      labels: { ...r.labels, 'security.istio.io/tlsMode': 'istio' },
       serviceAccount: r.serviceAccount,
       ports: { ...r.ports },
     },

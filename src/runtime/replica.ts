@@ -12,6 +12,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { chownSync, rmSync, writeFileSync } from 'node:fs';
+import { issueToken, revokeToken, type TokenIdentity } from '../control/ca/tokens.ts';
 import { TrellisError } from '../errors.ts';
 import { Child, resolveCommand, trellisBin } from './child.ts';
 import { createPodNetwork, inNetns, listensInNetns, removePodNetwork, type PodAddresses, type PodNetwork } from './netns.ts';
@@ -34,9 +36,36 @@ export interface ReplicaContext {
   readonly baseEnv: Readonly<Record<string, string>>;
   /** Transparent capture: where pod addresses come from. */
   readonly transparent?: { readonly addresses: PodAddresses };
+  /** The mesh CA's token directory and trust domain: each sidecar incarnation gets its own token. */
+  readonly identity?: WorkloadIdentityContext;
   /** Called whenever the replica's processes or ports change (the supervisor rewrites state). */
   onChange(): void;
   log(line: string): void;
+}
+
+/** How `up` gives a proxy its mesh identity. */
+export interface WorkloadIdentityContext {
+  readonly tokenDir: string;
+  readonly trustDomain: string;
+}
+
+/**
+ * Issues a token for one proxy incarnation and returns the proxy flags that use it. The token file
+ * is the proxy's alone (0600; owned by the sidecar's uid 1337 in transparent mode).
+ */
+export function identityArgs(id: WorkloadIdentityContext | undefined, runDir: string, name: string, identity: TokenIdentity, uid?: number): { args: string[]; revoke: () => void } {
+  if (id === undefined) return { args: [], revoke: () => {} };
+  const token = issueToken(id.tokenDir, identity);
+  const file = join(runDir, `${name}.token`);
+  writeFileSync(file, token, { mode: 0o600 });
+  if (uid !== undefined && process.getuid?.() === 0) chownSync(file, uid, uid);
+  return {
+    args: ['--ca-token-file', file, '--trust-domain', id.trustDomain],
+    revoke: () => {
+      revokeToken(id.tokenDir, token);
+      rmSync(file, { force: true });
+    },
+  };
 }
 
 /** Ports one incarnation of a replica uses. */
@@ -136,11 +165,12 @@ export class Replica {
       INSTANCE_IPS: '127.0.0.1',
     };
     const labels = Object.entries(p.labels).map(([k2, v]) => `${k2}=${v}`).join(',');
+    const ident = this.#identity();
     this.sidecar = new Child({
       name: `sidecar ${this.id}`,
       logFile: join(this.ctx.logsDir, `${this.id}.sidecar.log`),
       env: this.ctx.baseEnv,
-      command: ['trellis', 'proxy', '--xds', this.ctx.xdsAddress, '--node-id', this.nodeId, '--kind', 'sidecar',
+      command: ['trellis', 'proxy', ...ident, '--xds', this.ctx.xdsAddress, '--node-id', this.nodeId, '--kind', 'sidecar',
         '--namespace', p.namespace, ...(labels ? ['--labels', labels] : []), '--service-account', p.spec.serviceAccount,
         '--metadata', JSON.stringify(metadata), '--admin-port', String(ports.admin), '--health-port', String(ports.health),
         '--prometheus-port', String(ports.prometheus), '--drain-timeout', this.ctx.drainTimeout, '--ready-file', readyFile],
@@ -232,11 +262,23 @@ export class Replica {
     }
   }
 
+  #revokeToken: () => void = () => {};
+
+  /** A token for this incarnation's sidecar (the previous one revoked); proxy flags. */
+  #identity(uid?: number): string[] {
+    this.#revokeToken();
+    const t = identityArgs(this.ctx.identity, this.ctx.runDir, `${this.id}.sidecar`, { namespace: this.plan.namespace, serviceAccount: this.plan.spec.serviceAccount, workload: this.id }, uid);
+    this.#revokeToken = t.revoke;
+    return t.args;
+  }
+
   /** App first (SIGTERM, 5 s grace), then the sidecar drains. */
   private async stopProcesses(): Promise<void> {
     unregister(this.ctx.registrationDir, this.id, this.plan.namespace);
     await this.app?.stop(5000);
     await this.sidecar?.stop(8000);
+    this.#revokeToken();
+    this.#revokeToken = () => {};
     const pod = this.pod;
     if (pod !== undefined) {
       await removePodNetwork(pod);
@@ -263,11 +305,12 @@ export class Replica {
     if (this.stopping) throw new TrellisError('RUNTIME_STOPPED', 'stopped while starting');
     const metadata = { TRELLIS_CAPTURE_MODE: 'transparent', WORKLOAD_NAME: p.name, INSTANCE_IPS: pod.podIp };
     const labels = Object.entries(p.labels).map(([k2, v]) => `${k2}=${v}`).join(',');
+    const ident = this.#identity(1337);
     this.sidecar = new Child({
       name: `sidecar ${this.id}`,
       logFile: join(this.ctx.logsDir, `${this.id}.sidecar.log`),
       env: this.ctx.baseEnv,
-      command: inNetns(pod.netns, [process.execPath, trellisBin, 'proxy', '--xds', this.ctx.xdsAddress, '--node-id', this.nodeId, '--kind', 'sidecar',
+      command: inNetns(pod.netns, [process.execPath, trellisBin, 'proxy', ...ident, '--xds', this.ctx.xdsAddress, '--node-id', this.nodeId, '--kind', 'sidecar',
         '--namespace', p.namespace, ...(labels ? ['--labels', labels] : []), '--service-account', p.spec.serviceAccount, '--ip', pod.podIp,
         '--metadata', JSON.stringify(metadata), '--admin-address', '0.0.0.0', '--admin-port', String(ports.admin), '--health-port', String(ports.health),
         '--prometheus-port', String(ports.prometheus), '--drain-timeout', this.ctx.drainTimeout], true),

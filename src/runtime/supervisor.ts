@@ -28,6 +28,8 @@ import { waitForHttp200, waitForJsonFile, waitForTcp } from './wait.ts';
 import { claimMeshNetwork, PodAddresses, removeBridge, transparentSupport } from './netns.ts';
 import { startDnsResponder, type DnsResponder } from './dns/responder.ts';
 import { openMeshNames, type MeshNames } from './dns/mesh-names.ts';
+import { readMeshConfig } from '../config/mesh-config.ts';
+import { identityArgs, type WorkloadIdentityContext } from './replica.ts';
 
 export interface UpOptions {
   readonly configDirs: readonly string[];
@@ -38,6 +40,10 @@ export interface UpOptions {
   readonly gatewayPort?: number;
   readonly startTimeoutMs?: number;
   readonly log: (line: string) => void;
+  /** Istio MeshConfig file for the control plane (trust domain, outbound traffic policy, ...). */
+  readonly meshConfig?: string;
+  /** A plug-in CA directory; default: a self-signed root kept in the state dir (`ca/`). */
+  readonly pluginCaDir?: string;
 }
 
 /** Thrown when the config has errors; carries the diagnostics for printing. */
@@ -82,6 +88,8 @@ export class Supervisor {
   /** Transparent mode: this mesh's bridge and pod addresses, once claimed. */
   private podAddresses: PodAddresses | undefined;
   private controlRecord: ProcessRecord | undefined;
+  private identity: WorkloadIdentityContext | undefined;
+  private revokeGatewayToken: () => void = () => {};
 
   constructor(opts: UpOptions) {
     this.opts = opts;
@@ -126,6 +134,9 @@ export class Supervisor {
       throw new TrellisError('RUNTIME_ALREADY_RUNNING', `a mesh is already running from ${this.paths.dir} (supervisor pid ${previous.supervisorPid}); run \`trellis down\` first or use another --state-dir`);
     }
     const plan = (this.plan = planRuntime(resources, this.opts.capture));
+    // Read before anything starts: a bad mesh config is a user error reported like bad YAML.
+    const meshConfig = this.opts.meshConfig !== undefined ? readMeshConfig(this.opts.meshConfig) : undefined;
+    this.identity = { tokenDir: join(this.paths.run, 'tokens'), trustDomain: meshConfig?.trustDomain ?? 'cluster.local' };
     if (plan.transparent) {
       const why = transparentSupport();
       if (why !== undefined) throw new TrellisError('RUNTIME_TRANSPARENT_UNSUPPORTED', why);
@@ -249,6 +260,7 @@ export class Supervisor {
       startTimeoutMs: this.opts.startTimeoutMs ?? 15_000,
       drainTimeout: '1s',
       baseEnv: sanitizedEnv(),
+      ...(this.identity !== undefined ? { identity: this.identity } : {}),
       onChange: () => {
         if (!this.stopping) this.save();
       },
@@ -265,7 +277,11 @@ export class Supervisor {
       logFile: log,
       env: sanitizedEnv(),
       command: ['trellis', 'control', ...this.state.configDirs.flatMap((d) => ['--config', d]), '--config', this.paths.registrations,
-        ...(this.plan?.transparent ? ['--host', '0.0.0.0', '--auto-allocate-vips'] : ['--host', '127.0.0.1']), '--xds-port', String(xds), '--debug-port', String(debug), '--ready-file', readyFile],
+        ...(this.plan?.transparent ? ['--host', '0.0.0.0', '--auto-allocate-vips'] : ['--host', '127.0.0.1']), '--xds-port', String(xds), '--debug-port', String(debug), '--ready-file', readyFile,
+        // The mesh CA: its root persists in the state dir across runs; tokens live for this run only.
+        ...(this.opts.pluginCaDir !== undefined ? ['--plugin-ca-dir', resolve(this.opts.pluginCaDir)] : ['--ca-dir', join(this.paths.dir, 'ca')]),
+        '--ca-token-dir', this.identity!.tokenDir,
+        ...(this.opts.meshConfig !== undefined ? ['--mesh-config', resolve(this.opts.meshConfig)] : [])],
     }));
     this.controlRecord = { role: 'control', name: 'control plane', pid: child.pid, log, ports: { xds, debug } };
     this.state.controlXdsPort = xds;
@@ -285,11 +301,13 @@ export class Supervisor {
     const nodeId = `router~127.0.0.1~${id}.${ns}~${ns}.svc.cluster.local`;
     const log = join(this.paths.logs, 'ingressgateway.log');
     const labels = Object.entries(IngressGatewayLabels).map(([k, v]) => `${k}=${v}`).join(',');
+    const ident = identityArgs(this.identity, this.paths.run, 'ingressgateway', { namespace: ns, serviceAccount: 'istio-ingressgateway-service-account', workload: id });
+    this.revokeGatewayToken = ident.revoke;
     const child = (this.gateway = new Child({
       name: 'ingress gateway',
       logFile: log,
       env: sanitizedEnv(),
-      command: ['trellis', 'proxy', '--xds', `127.0.0.1:${this.state.controlXdsPort}`, '--node-id', nodeId, '--kind', 'router',
+      command: ['trellis', 'proxy', ...ident.args, '--xds', `127.0.0.1:${this.state.controlXdsPort}`, '--node-id', nodeId, '--kind', 'router',
         '--namespace', ns, '--labels', labels, '--service-account', 'istio-ingressgateway-service-account',
         '--metadata', JSON.stringify({ TRELLIS_GATEWAY_PORTS: gatewayPorts, WORKLOAD_NAME: 'istio-ingressgateway' }),
         '--admin-port', String(admin), '--health-port', String(health), '--prometheus-port', String(prometheus),
@@ -312,6 +330,7 @@ export class Supervisor {
     writeState(this.state);
     await Promise.all(this.replicas.map((r) => r.stop()));
     await this.gateway?.stop(5000);
+    this.revokeGatewayToken();
     await this.control?.stop(5000);
     await this.dns?.close().catch(() => undefined);
     await this.names?.close().catch(() => undefined);
