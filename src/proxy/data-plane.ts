@@ -21,6 +21,7 @@ import { defaultFilterRegistry, type FilterRegistry } from './filters/registry.t
 import type { SecretProvider } from './tls/secret-provider.ts';
 import { createSdsSecrets, type SdsSecrets } from './tls/sds-secrets.ts';
 import { HttpStats } from './http-stats.ts';
+import { MtlsStats } from './tls/mtls-stats.ts';
 import { originalDestination } from './listener/original-dst.ts';
 import type { Stat } from './admin/stats-format.ts';
 
@@ -47,6 +48,7 @@ export class DataPlane implements ConfigApplier {
   readonly clusters: UpstreamClusterManager;
   readonly listeners: ListenerManager;
   readonly httpStats = new HttpStats();
+  readonly mtlsStats = new MtlsStats();
   /** TLS material received by SDS (unless a fixed provider was given). */
   readonly secrets: SdsSecrets | undefined;
   readonly #routes = new Map<string, CompiledRouteTable>();
@@ -88,6 +90,7 @@ export class DataPlane implements ConfigApplier {
       },
     });
     this.httpStats.subscribe();
+    this.mtlsStats.subscribe();
   }
 
   /** Route table names currently known. */
@@ -167,6 +170,7 @@ export class DataPlane implements ConfigApplier {
       out.push({ name: `${prefix}.server_ssl_socket_factory.ssl_handshake_error`, value: l.stats.tlsHandshakeFailures, type: 'counter', family: 'listener.ssl_handshake_error', labels });
     }
     out.push(...this.httpStats.stats());
+    out.push(...this.mtlsStats.stats());
     return out;
   }
 
@@ -174,6 +178,7 @@ export class DataPlane implements ConfigApplier {
   async shutdown(timeoutMs = this.#drainTimeoutMs): Promise<void> {
     await this.listeners.drainAll(timeoutMs);
     this.httpStats.unsubscribe();
+    this.mtlsStats.unsubscribe();
     await this.clusters.close();
   }
 }

@@ -149,7 +149,7 @@ export function outboundCluster(snapshot: MeshSnapshot, c: OutboundCluster): Jso
   const socket = upstreamTransportSocket({ tls: c.policy.tls, ...tlsInput });
   if (socket !== undefined) cluster.transport_socket = socket;
   // Auto-mTLS: no DestinationRule TLS setting, a mesh service, endpoints from EDS (which marks the ones with a sidecar).
-  else if (c.policy.tls?.mode === undefined && snapshot.mesh.enableAutoMtls !== false && svc.location === 'MESH_INTERNAL' && c.eds && cluster.type === 'EDS') {
+  else if (c.policy.tls?.mode === undefined && snapshot.mesh.enableAutoMtls !== false && snapshot.trustBundle.length > 0 && svc.location === 'MESH_INTERNAL' && c.eds && cluster.type === 'EDS') {
     cluster.transport_socket_matches = autoMtlsSocketMatches(tlsInput);
   }
   cluster.metadata = {

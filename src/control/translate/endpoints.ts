@@ -63,7 +63,7 @@ const IstioTlsModeMetadata = Object.freeze({ filter_metadata: { 'envoy.transport
  * use ISTIO_MUTUAL.
  */
 function acceptsMtls(snapshot: MeshSnapshot, e: EndpointInfo): boolean {
-  if (e.labels[TlsModeLabel] !== 'istio') return false;
+  if (e.labels[TlsModeLabel] !== 'istio' || snapshot.trustBundle.length === 0) return false;
   return snapshot.peerAuthentications.empty || snapshot.peerAuthentications.modeFor(e.namespace, e.labels, e.port).mode !== 'DISABLE';
 }
 

@@ -220,7 +220,8 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
   }
   const passthrough = scope.outboundTrafficPolicy === 'REGISTRY_ONLY' ? BlackHoleCluster : PassthroughCluster;
   const trustDomain = snapshot.mesh.trustDomain;
-  const mtlsMode = (p: InboundPort): MtlsMode => snapshot.peerAuthentications.modeFor(proxy.namespace, proxy.labels, p.port).mode;
+  // Without a mesh CA (no trust bundle) nobody has a certificate: every port is plaintext.
+  const mtlsMode = (p: InboundPort): MtlsMode => (snapshot.trustBundle.length === 0 ? 'DISABLE' : snapshot.peerAuthentications.modeFor(proxy.namespace, proxy.labels, p.port).mode);
   if (transparent) {
     listeners.push({
       name: 'virtualOutbound',

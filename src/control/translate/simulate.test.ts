@@ -68,8 +68,8 @@ test('transparent capture: virtualOutbound/virtualInbound and bind_to_port=false
   assert.equal(ls.get('0.0.0.0_9080')?.bind_to_port, false);
   // Istio's virtualInbound restores the original destination (original_dst filter) but never hands off.
   assert.equal(ls.get('virtualInbound')?.use_original_dst, undefined);
-  // PERMISSIVE (no PeerAuthentication): the TLS inspector tells mTLS from plaintext.
-  assert.deepEqual((ls.get('virtualInbound')?.listener_filters as { name: string }[]).map((f) => f.name), ['envoy.filters.listener.original_dst', 'envoy.filters.listener.tls_inspector']);
+  // No mesh CA here, so no mTLS chains and no TLS inspector.
+  assert.deepEqual((ls.get('virtualInbound')?.listener_filters as { name: string }[]).map((f) => f.name), ['envoy.filters.listener.original_dst']);
   const out = simulate(set, { listener: '0.0.0.0_9080', host: 'ratings:9080' });
   assert.deepEqual(out.clusters.map((c) => c.name), ['outbound|9080||ratings.default.svc.cluster.local']);
   const inbound = simulate(set, { listener: 'virtualInbound', port: 9080 });

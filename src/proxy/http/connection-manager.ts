@@ -204,6 +204,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       downstreamRemoteAddress: remote, downstreamDirectRemoteAddress: remote, downstreamDirectRemotePort: socket.remotePort ?? 0,
       downstreamLocalAddress: normalizeAddress(socket.localAddress), downstreamLocalPort: socket.localPort ?? 0, statPrefix,
       downstreamTls: tls ? tlsFacts(socket as TLSSocket) : undefined, connectionSecurity: connectionSecurityOf(socket),
+      userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : undefined,
       virtualHostName: undefined, routeName: undefined, clusterName: undefined, upstreamEndpoint: undefined,
       responseCode: 0, responseCodeDetails: '', responseFlags: new Set(), grpcStatus: undefined, attemptCount: 0,
       bytesReceived: 0, bytesSent: 0, grpc: typeof ct === 'string' && ct.startsWith('application/grpc'), completed: false,
@@ -318,16 +319,20 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     async close(graceMs = 5000) {
       draining = true;
       for (const r of activeH1) if (!r.headersSent) r.shouldKeepAlive = false;
-      h1.close(() => {});
-      h1.closeIdleConnections();
       h2.close(() => {});
       // GOAWAY(NO_ERROR): in-flight streams finish, new ones go elsewhere.
       for (const s of sessions) if (!s.closed && !s.destroyed) s.close();
-      const deadline = Date.now() + graceMs;
+      // HTTP/1.1 has no GOAWAY: closing an idle keep-alive connection races a request the client is
+      // sending on it (a reset the client cannot tell from a failure). For the first half of the
+      // grace period, busy connections are closed by the client after a `connection: close`
+      // response; only then are the still idle ones closed (Envoy likewise waits out its drain time).
+      const start = Date.now();
+      const deadline = start + graceMs;
       while (connections.size > 0 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 20));
-        h1.closeIdleConnections(); // keep-alive connections whose last response just finished
+        if (Date.now() - start >= graceMs / 2) h1.closeIdleConnections();
       }
+      h1.close(() => {});
       for (const s of connections) s.destroy();
     },
   };

@@ -49,6 +49,8 @@ export interface StreamInfo {
    * tls / none, and `peer` (the verified SPIFFE identity: `source.principal`) for mutual_tls.
    */
   readonly connectionSecurity: ConnectionSecurity;
+  /** The request's user-agent (names plaintext clients in `trellis mtls`). */
+  readonly userAgent: string | undefined;
   readonly statPrefix: string;
   virtualHostName: string | undefined;
   routeName: string | undefined;

@@ -1,0 +1,65 @@
+/**
+ * Who talks to this sidecar's inbound ports, and how: requests per inbound port, connection
+ * security policy (mutual_tls / none) and client, counted per minute for the last minutes. A mesh
+ * client is named by its verified principal, a plaintext one by its address and user-agent (all
+ * there is to know about it). `trellis mtls` reads these counters from every sidecar to show which
+ * clients still send plaintext, so a user knows when STRICT is safe. Fed by the
+ * `trellis:http:request-end` channel; bounded in minutes kept and clients per minute.
+ */
+import { requestEndChannel, type StreamInfo } from '../http/stream-info.ts';
+import type { Stat } from '../admin/stats-format.ts';
+
+/** The stat name prefix; the name is `mtls_observed|<port>|<policy>|<minute>|<client>` (workers sum by name). */
+export const MtlsObservedPrefix = 'mtls_observed|';
+
+const MINUTES_KEPT = 15;
+const CLIENTS_PER_MINUTE = 64;
+
+export class MtlsStats {
+  /** minute -> key (port|policy|client) -> count */
+  readonly #byMinute = new Map<number, Map<string, number>>();
+  #listener: ((msg: unknown) => void) | undefined;
+
+  subscribe(): void {
+    if (this.#listener) return;
+    this.#listener = (msg) => this.record(msg as StreamInfo);
+    requestEndChannel.subscribe(this.#listener);
+  }
+
+  unsubscribe(): void {
+    if (this.#listener) requestEndChannel.unsubscribe(this.#listener);
+    this.#listener = undefined;
+  }
+
+  record(info: StreamInfo, now = Date.now()): void {
+    if (!info.statPrefix.startsWith('inbound_')) return;
+    const port = info.statPrefix.slice('inbound_'.length);
+    const sec = info.connectionSecurity;
+    const client = sec.peer !== undefined ? sec.peer.principal : `${info.downstreamDirectRemoteAddress} ${info.userAgent ?? '-'}`;
+    const minute = Math.floor(now / 60_000);
+    let m = this.#byMinute.get(minute);
+    if (m === undefined) {
+      this.#byMinute.set(minute, (m = new Map()));
+      for (const k of this.#byMinute.keys()) if (k <= minute - MINUTES_KEPT) this.#byMinute.delete(k);
+    }
+    const key = `${port}|${sec.policy}|${client.replace(/\|/g, '/')}`;
+    const n = m.get(key);
+    if (n !== undefined) m.set(key, n + 1);
+    else if (m.size < CLIENTS_PER_MINUTE) m.set(key, 1);
+    else {
+      const other = `${port}|${sec.policy}|(other clients)`;
+      m.set(other, (m.get(other) ?? 0) + 1);
+    }
+  }
+
+  stats(): Stat[] {
+    const out: Stat[] = [];
+    for (const [minute, m] of this.#byMinute) {
+      for (const [key, value] of m) {
+        const [port, policy, client] = key.split('|');
+        out.push({ name: `${MtlsObservedPrefix}${port}|${policy}|${minute}|${client}`, value, type: 'counter', family: 'inbound.mtls_observed_requests', labels: { port, connection_security_policy: policy, minute: String(minute), client } });
+      }
+    }
+    return out;
+  }
+}
