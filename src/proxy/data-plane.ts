@@ -22,6 +22,7 @@ import type { SecretProvider } from './tls/secret-provider.ts';
 import { createSdsSecrets, type SdsSecrets } from './tls/sds-secrets.ts';
 import { HttpStats } from './http-stats.ts';
 import { MtlsStats } from './tls/mtls-stats.ts';
+import { requestEndChannel } from './http/stream-info.ts';
 import { originalDestination } from './listener/original-dst.ts';
 import type { Stat } from './admin/stats-format.ts';
 
@@ -90,7 +91,7 @@ export class DataPlane implements ConfigApplier {
       },
     });
     this.httpStats.subscribe();
-    this.mtlsStats.subscribe();
+    requestEndChannel.subscribe(this.mtlsStats.listener);
   }
 
   /** Route table names currently known. */
@@ -178,7 +179,7 @@ export class DataPlane implements ConfigApplier {
   async shutdown(timeoutMs = this.#drainTimeoutMs): Promise<void> {
     await this.listeners.drainAll(timeoutMs);
     this.httpStats.unsubscribe();
-    this.mtlsStats.unsubscribe();
+    requestEndChannel.unsubscribe(this.mtlsStats.listener);
     await this.clusters.close();
   }
 }

@@ -6,7 +6,7 @@
  * clients still send plaintext, so a user knows when STRICT is safe. Fed by the
  * `trellis:http:request-end` channel; bounded in minutes kept and clients per minute.
  */
-import { requestEndChannel, type StreamInfo } from '../http/stream-info.ts';
+import type { StreamInfo } from '../http/stream-info.ts';
 import type { Stat } from '../admin/stats-format.ts';
 
 /** The stat name prefix; the name is `mtls_observed|<port>|<policy>|<minute>|<client>` (workers sum by name). */
@@ -18,18 +18,9 @@ const CLIENTS_PER_MINUTE = 64;
 export class MtlsStats {
   /** minute -> key (port|policy|client) -> count */
   readonly #byMinute = new Map<number, Map<string, number>>();
-  #listener: ((msg: unknown) => void) | undefined;
 
-  subscribe(): void {
-    if (this.#listener) return;
-    this.#listener = (msg) => this.record(msg as StreamInfo);
-    requestEndChannel.subscribe(this.#listener);
-  }
-
-  unsubscribe(): void {
-    if (this.#listener) requestEndChannel.unsubscribe(this.#listener);
-    this.#listener = undefined;
-  }
+  /** A listener for the `trellis:http:request-end` channel. */
+  readonly listener = (msg: unknown): void => this.record(msg as StreamInfo);
 
   record(info: StreamInfo, now = Date.now()): void {
     if (!info.statPrefix.startsWith('inbound_')) return;
