@@ -17,6 +17,7 @@ import { runWorker } from '../proxy/workers.ts';
 import type { NodeJson } from '../xds/ads-wire.ts';
 import { describeError } from '../errors.ts';
 import { parseKeyAlgorithm } from '../pki/keys.ts';
+import { tokenFromFile } from '../proxy/tls/identity-agent.ts';
 
 const help = `usage: trellis proxy --xds HOST:PORT [options]
 
@@ -40,7 +41,7 @@ const help = `usage: trellis proxy --xds HOST:PORT [options]
                             sidecar; 1 serves in the main process)
   --ready-file PATH         JSON with the bound ports, written once servers listen
   --log-level LEVEL         debug|info|warn|error (default info)
-  --ca-token-file FILE      workload token for the mesh CA: the proxy then gets its identity
+  --ca-token-file FILE      workload token for the mesh CA (or env TRELLIS_CA_TOKEN): the proxy gets its identity
                             (spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>) from
                             the CA and serves and uses mTLS (trellis up passes one per replica)
   --ca-address HOST:PORT    the CA (default: the --xds address)
@@ -162,12 +163,16 @@ export const verb: Verb = {
     let quit: () => void = () => {};
     const xdsAddress = values.xds ?? boot.xds ?? '127.0.0.1:15010';
     let identity: import('../proxy/tls/identity-agent.ts').IdentityAgentOptions | undefined;
-    if (values['ca-token-file'] !== undefined) {
+    // The token: a file (as Istio's agent reads its service-account token), or TRELLIS_CA_TOKEN
+    // (transparent capture: the sidecar's uid cannot read the state dir).
+    const envToken = process.env.TRELLIS_CA_TOKEN;
+    if (values['ca-token-file'] !== undefined || (envToken !== undefined && envToken !== '')) {
       const ttl = values['cert-ttl'] !== undefined ? parseDurationMs(values['cert-ttl']) : 0;
       if (ttl === undefined || (values['cert-ttl'] !== undefined && ttl < 1000)) throw new UsageError(`proxy: --cert-ttl must be a duration like 24h or 60s, got '${values['cert-ttl']}'`);
       const td = values['trust-domain'] ?? 'cluster.local';
       identity = {
-        caAddress: values['ca-address'] ?? xdsAddress, tokenFile: values['ca-token-file'], nodeId: node.id!,
+        caAddress: values['ca-address'] ?? xdsAddress, nodeId: node.id!,
+        token: values['ca-token-file'] !== undefined ? tokenFromFile(values['ca-token-file']) : () => envToken!,
         spiffeId: `spiffe://${td}/ns/${namespace}/sa/${String(metadata.SERVICE_ACCOUNT)}`, ttlSeconds: Math.round(ttl / 1000),
         ...(values['key-algorithm'] !== undefined ? { keyAlgorithm: parseKeyAlgorithm(values['key-algorithm']) } : {}),
       };

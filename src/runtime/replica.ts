@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { chownSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { issueToken, revokeToken, type TokenIdentity } from '../control/ca/tokens.ts';
 import { TrellisError } from '../errors.ts';
 import { Child, resolveCommand, trellisBin } from './child.ts';
@@ -50,17 +50,18 @@ export interface WorkloadIdentityContext {
 }
 
 /**
- * Issues a token for one proxy incarnation and returns the proxy flags that use it. The token file
- * is the proxy's alone (0600; owned by the sidecar's uid 1337 in transparent mode).
+ * Issues a token for one proxy incarnation: in a 0600 file (explicit capture), or, with `viaEnv`,
+ * in the environment (transparent capture: the sidecar runs as uid 1337, which cannot enter the
+ * state dir). Returns the proxy flags, the environment to add, and the revocation.
  */
-export function identityArgs(id: WorkloadIdentityContext | undefined, runDir: string, name: string, identity: TokenIdentity, uid?: number): { args: string[]; revoke: () => void } {
-  if (id === undefined) return { args: [], revoke: () => {} };
+export function identityArgs(id: WorkloadIdentityContext | undefined, runDir: string, name: string, identity: TokenIdentity, viaEnv = false): { args: string[]; env: Record<string, string>; revoke: () => void } {
+  if (id === undefined) return { args: [], env: {}, revoke: () => {} };
   const token = issueToken(id.tokenDir, identity);
   const file = join(runDir, `${name}.token`);
-  writeFileSync(file, token, { mode: 0o600 });
-  if (uid !== undefined && process.getuid?.() === 0) chownSync(file, uid, uid);
+  if (!viaEnv) writeFileSync(file, token, { mode: 0o600 });
   return {
-    args: ['--ca-token-file', file, '--trust-domain', id.trustDomain],
+    args: [...(viaEnv ? [] : ['--ca-token-file', file]), '--trust-domain', id.trustDomain],
+    env: viaEnv ? { TRELLIS_CA_TOKEN: token } : {},
     revoke: () => {
       revokeToken(id.tokenDir, token);
       rmSync(file, { force: true });
@@ -170,7 +171,7 @@ export class Replica {
       name: `sidecar ${this.id}`,
       logFile: join(this.ctx.logsDir, `${this.id}.sidecar.log`),
       env: this.ctx.baseEnv,
-      command: ['trellis', 'proxy', ...ident, '--xds', this.ctx.xdsAddress, '--node-id', this.nodeId, '--kind', 'sidecar',
+      command: ['trellis', 'proxy', ...ident.args, '--xds', this.ctx.xdsAddress, '--node-id', this.nodeId, '--kind', 'sidecar',
         '--namespace', p.namespace, ...(labels ? ['--labels', labels] : []), '--service-account', p.spec.serviceAccount,
         '--metadata', JSON.stringify(metadata), '--admin-port', String(ports.admin), '--health-port', String(ports.health),
         '--prometheus-port', String(ports.prometheus), '--drain-timeout', this.ctx.drainTimeout, '--ready-file', readyFile],
@@ -264,12 +265,12 @@ export class Replica {
 
   #revokeToken: () => void = () => {};
 
-  /** A token for this incarnation's sidecar (the previous one revoked); proxy flags. */
-  #identity(uid?: number): string[] {
+  /** A token for this incarnation's sidecar (the previous one revoked): proxy flags and environment. */
+  #identity(viaEnv = false): { args: string[]; env: Record<string, string> } {
     this.#revokeToken();
-    const t = identityArgs(this.ctx.identity, this.ctx.runDir, `${this.id}.sidecar`, { namespace: this.plan.namespace, serviceAccount: this.plan.spec.serviceAccount, workload: this.id }, uid);
+    const t = identityArgs(this.ctx.identity, this.ctx.runDir, `${this.id}.sidecar`, { namespace: this.plan.namespace, serviceAccount: this.plan.spec.serviceAccount, workload: this.id }, viaEnv);
     this.#revokeToken = t.revoke;
-    return t.args;
+    return t;
   }
 
   /** App first (SIGTERM, 5 s grace), then the sidecar drains. */
@@ -305,12 +306,12 @@ export class Replica {
     if (this.stopping) throw new TrellisError('RUNTIME_STOPPED', 'stopped while starting');
     const metadata = { TRELLIS_CAPTURE_MODE: 'transparent', WORKLOAD_NAME: p.name, INSTANCE_IPS: pod.podIp };
     const labels = Object.entries(p.labels).map(([k2, v]) => `${k2}=${v}`).join(',');
-    const ident = this.#identity(1337);
+    const ident = this.#identity(true);
     this.sidecar = new Child({
       name: `sidecar ${this.id}`,
       logFile: join(this.ctx.logsDir, `${this.id}.sidecar.log`),
-      env: this.ctx.baseEnv,
-      command: inNetns(pod.netns, [process.execPath, trellisBin, 'proxy', ...ident, '--xds', this.ctx.xdsAddress, '--node-id', this.nodeId, '--kind', 'sidecar',
+      env: { ...this.ctx.baseEnv, ...ident.env },
+      command: inNetns(pod.netns, [process.execPath, trellisBin, 'proxy', ...ident.args, '--xds', this.ctx.xdsAddress, '--node-id', this.nodeId, '--kind', 'sidecar',
         '--namespace', p.namespace, ...(labels ? ['--labels', labels] : []), '--service-account', p.spec.serviceAccount, '--ip', pod.podIp,
         '--metadata', JSON.stringify(metadata), '--admin-address', '0.0.0.0', '--admin-port', String(ports.admin), '--health-port', String(ports.health),
         '--prometheus-port', String(ports.prometheus), '--drain-timeout', this.ctx.drainTimeout], true),

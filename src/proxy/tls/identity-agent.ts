@@ -20,8 +20,8 @@ import { splitCertificates } from '../../pki/pem.ts';
 export interface IdentityAgentOptions {
   /** `host:port` of the CA (the control plane's xDS port). */
   readonly caAddress: string;
-  /** File holding the workload token (re-read for every request: tokens may be rotated). */
-  readonly tokenFile: string;
+  /** The workload token, asked for at every request (a file re-read: tokens may be rotated). */
+  readonly token: () => string;
   /** The SPIFFE id to request. */
   readonly spiffeId: string;
   /** Sent as request metadata NODE_ID, for the CA's status. */
@@ -138,12 +138,7 @@ export class IdentityAgent {
   }
 
   async #request(): Promise<WorkloadCertificate> {
-    let token: string;
-    try {
-      token = readFileSync(this.#opts.tokenFile, 'utf8').trim();
-    } catch (err) {
-      throw new TrellisError('IDENTITY_TOKEN', `cannot read the workload token ${this.#opts.tokenFile}: ${(err as Error).message}`, { cause: err });
-    }
+    const token = this.#opts.token();
     const keys = await generateKey(this.#opts.keyAlgorithm ?? 'ECDSA_P256');
     const req: CertificateRequestMsg = { csr: createCsr(keys.privateKey, [this.#opts.spiffeId]), validityDuration: this.#opts.ttlSeconds ?? 0, metadata: { NODE_ID: this.#opts.nodeId } };
     const md = new grpc.Metadata();
@@ -167,4 +162,15 @@ export class IdentityAgent {
       serial: leaf.serialNumber,
     });
   }
+}
+
+/** A token source reading `file` at every call (TrellisError IDENTITY_TOKEN when unreadable). */
+export function tokenFromFile(file: string): () => string {
+  return () => {
+    try {
+      return readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      throw new TrellisError('IDENTITY_TOKEN', `cannot read the workload token ${file}: ${(err as Error).message}`, { cause: err });
+    }
+  };
 }
