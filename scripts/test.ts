@@ -1,19 +1,29 @@
 /**
- * `npm test`: type-checks the whole project, then runs every `*.test.ts` under src/ and test/ with
- * node's test runner. Unit tests sit next to code; end-to-end tests live under test/.
- * Extra arguments are passed to `node --test` (e.g. `npm test -- --test-name-pattern=store`).
- * TRELLIS_SKIP_TYPECHECK=1 skips the type check for a quick local loop.
+ * `npm test`: type-checks the whole project, then runs every `*.test.ts` under src/, test/ and
+ * scripts/ with node's test runner. Unit tests sit next to code; end-to-end tests live under test/.
+ * Extra arguments are passed to `node --test` (e.g. `npm test -- --test-name-pattern=store`, or
+ * files to run just those). TRELLIS_SKIP_TYPECHECK=1 skips the type check for a quick local loop.
  *
  * Two rounds: everything else four files at a time, then the end-to-end files that each run a
  * whole mesh or a load generator two at a time. Four of those at once on a 2-core CI machine
  * (load average 12) starved sidecars past their 15 s readiness wait and the zero-loss test's load
  * generator down to 200 rps.
+ *
+ * Skips: tests skip through test/support/skip.ts with a reason id. The run ends with every skip
+ * listed and a summary line counting them by reason (scripts/test-summary.ts). With CI=true a skip
+ * whose reason is not on test/skip-allowlist.json, or a missing `../shared`, fails the run.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { isCI } from './ci.ts';
+import { loadAllowlist, parseReport, summarize } from './test-summary.ts';
+import { sharedDir } from '../test/support/skip.ts';
 
 const root = new URL('..', import.meta.url).pathname;
+const started = Date.now();
+const ci = isCI();
 
 function findTests(dir: string, out: string[]): string[] {
   for (const name of readdirSync(dir)) {
@@ -23,6 +33,13 @@ function findTests(dir: string, out: string[]): string[] {
     else if (name.endsWith('.test.ts')) out.push(relative(root, full));
   }
   return out;
+}
+
+// Read first, so a broken allowlist fails before minutes of tests.
+const allowlist = loadAllowlist(join(root, 'test/skip-allowlist.json'));
+if (ci && !existsSync(sharedDir)) {
+  process.stderr.write(`npm test: CI=true and the shared test data is missing: ${sharedDir} (conformance corpus, Istio samples, analyzer cases); check it out next to the repository\n`);
+  process.exit(1);
 }
 
 if (process.env.TRELLIS_SKIP_TYPECHECK !== '1') {
@@ -36,14 +53,31 @@ if (process.env.TRELLIS_SKIP_TYPECHECK !== '1') {
 /** End-to-end files that run a whole mesh, many processes or a load generator. */
 const HEAVY = /^test\/(up-[^/]*|proxy-zero-loss|conformance|bench-quick|proxy-workers)\.test\.ts$/;
 
-function runTests(files: readonly string[], concurrency: number): number {
-  const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...extra, ...files], { cwd: root, stdio: 'inherit' });
-  return result.status ?? 1;
+const reportDir = mkdtempSync(join(tmpdir(), 'trellis-test-report-'));
+let round = 0;
+
+/** Runs one `node --test` round; returns its exit status and the reporter's lines. */
+function runTests(files: readonly string[], concurrency: number): { status: number; report: string } {
+  const report = join(reportDir, `round-${++round}.jsonl`);
+  const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${join(root, 'scripts/test-reporter.ts')}`, `--test-reporter-destination=${report}`];
+  const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...reporters, ...extra, ...files], { cwd: root, stdio: 'inherit' });
+  return { status: result.status ?? 1, report: existsSync(report) ? readFileSync(report, 'utf8') : '' };
 }
 
 const extra = process.argv.slice(2);
-if (extra.some((a) => !a.startsWith('-'))) process.exit(runTests([], 4)); // files named on the command line
-const all = [...findTests(join(root, 'src'), []), ...findTests(join(root, 'test'), [])];
-const light = runTests(all.filter((f) => !HEAVY.test(f)), 4);
-const heavy = runTests(all.filter((f) => HEAVY.test(f)), 2);
-process.exit(light !== 0 ? light : heavy);
+const rounds = extra.some((a) => !a.startsWith('-'))
+  ? [runTests([], 4)] // files named on the command line
+  : (() => {
+      const all = [...findTests(join(root, 'src'), []), ...findTests(join(root, 'test'), []), ...findTests(join(root, 'scripts'), [])];
+      return [runTests(all.filter((f) => !HEAVY.test(f)), 4), runTests(all.filter((f) => HEAVY.test(f)), 2)];
+    })();
+rmSync(reportDir, { recursive: true, force: true });
+
+const summary = summarize(rounds.flatMap((r) => parseReport(r.report)), allowlist, ci, Date.now() - started);
+process.stdout.write(summary.text);
+const failedRound = rounds.find((r) => r.status !== 0);
+if (failedRound !== undefined) process.exit(failedRound.status);
+if (summary.unexpected.length > 0) {
+  process.stderr.write(`npm test: ${summary.unexpected.length} test(s) did not run for a reason not on test/skip-allowlist.json (CI=true): ${[...new Set(summary.unexpected.map((s) => s.reason))].join(', ')}\n`);
+  process.exit(1);
+}

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { skipUnlessTools } from './support/tools.ts';
+import { skipUnlessTools } from './support/skip.ts';
 import type { PathResult } from '../bench/dataplane/results.ts';
 
 const root = new URL('..', import.meta.url).pathname;

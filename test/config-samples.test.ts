@@ -6,12 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfigText } from '../src/config/load.ts';
-
-const shared = fileURLToPath(new URL('../../shared/', import.meta.url));
+import { sharedDir as shared, skipUnlessShared } from './support/skip.ts';
 
 function yamlFiles(dir: string): string[] {
   const out: string[] = [];
@@ -30,7 +28,7 @@ function errorsOf(file: string, text: string): string[] {
 
 const gwDirs = ['conformance/gateway-api/base', 'conformance/gateway-api/manifests'].map((d) => join(shared, d));
 
-test('Gateway API conformance manifests load with zero errors', { skip: gwDirs.every(existsSync) ? false : `no ${gwDirs.join(', ')}` }, () => {
+test('Gateway API conformance manifests load with zero errors', { skip: skipUnlessShared('conformance/gateway-api/base', 'conformance/gateway-api/manifests') }, () => {
   const files = gwDirs.flatMap(yamlFiles);
   assert.ok(files.length > 10, 'expected the conformance manifests');
   let resources = 0;
@@ -46,7 +44,7 @@ test('Gateway API conformance manifests load with zero errors', { skip: gwDirs.e
 
 const istioDir = join(shared, 'istio-samples');
 
-test('Istio samples load with zero errors; Deployments and ServiceAccounts are passed over', { skip: existsSync(istioDir) ? false : `no ${istioDir}` }, () => {
+test('Istio samples load with zero errors; Deployments and ServiceAccounts are passed over', { skip: skipUnlessShared('istio-samples') }, () => {
   const files = yamlFiles(istioDir);
   assert.ok(files.length > 5);
   for (const f of files) assert.deepEqual(errorsOf(f, readFileSync(f, 'utf8')), [], f);
@@ -56,7 +54,7 @@ test('Istio samples load with zero errors; Deployments and ServiceAccounts are p
   assert.equal(bookinfo.rejected.length, 0);
 });
 
-test('Istio sample VirtualService keeps its fields, source lines and is frozen', { skip: existsSync(istioDir) ? false : `no ${istioDir}` }, () => {
+test('Istio sample VirtualService keeps its fields, source lines and is frozen', { skip: skipUnlessShared('istio-samples') }, () => {
   const file = join(istioDir, 'virtual-service-reviews-jason-v2-v3.yaml');
   const r = parseConfigText(readFileSync(file, 'utf8'), file);
   const vs = r.resources.find((x) => x.kind === 'VirtualService');

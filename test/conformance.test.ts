@@ -1,55 +1,53 @@
 /**
- * Gateway API conformance in the normal suite: the real runner (test/conformance/) against real
- * `trellis control`, gateway proxies, sidecars and echo processes, on the HTTPRoute cases of the
- * mesh profile and a representative subset of the gateway profile's HTTPRoute cases (the full
- * gateway run takes several minutes on 2 cores; it is `npm run conformance`). Asserts the pass
- * counts do not fall below the numbers recorded in test/conformance/README.md, and that no child
- * process outlives the run.
+ * Gateway API conformance in the normal suite: the whole corpus, both profiles, exactly what
+ * `npm run conformance` runs (test/conformance/), against real `trellis control`, gateway proxies,
+ * sidecars and echo processes. Every case file is a subtest: a failed case fails the suite, a
+ * skipped one is a skip with its reason (under CI=true, unexpected unless allowlisted; the mesh
+ * profile's pod-IP and Service-IP cases need transparent capture, so root). Ends with the
+ * conformance line `N passed, M failed, K skipped` in the `npm test` summary, and checks that no
+ * child process outlives the run.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
-import { Corpus, type CaseFile } from './conformance/corpus.ts';
-import { RepoRoot, liveChildren } from './conformance/processes.ts';
+import { Corpus } from './conformance/corpus.ts';
+import { liveChildren } from './conformance/processes.ts';
 import { runProfile } from './conformance/profile.ts';
-import { transparentUnavailable } from './conformance/pod-network.ts';
+import { summaryLine } from './conformance/report.ts';
 import type { CaseResult } from './conformance/runner.ts';
+import { parseSkip, sharedDir, skipBecause, skipUnlessShared, skipUnlessTransparentCapture, type SkipReason } from './support/skip.ts';
 
-const corpus = new Corpus(resolve(RepoRoot, '../shared/conformance/gateway-api'));
-const have = corpus.exists();
+const corpus = new Corpus(resolve(sharedDir, 'conformance/gateway-api'));
+const skip = skipUnlessShared('conformance/gateway-api/cases', 'conformance/gateway-api/base/manifests.yaml');
 
-/** Gateway-profile HTTPRoute cases run here (all on Gateway same-namespace, so one gateway proxy). */
-const GatewaySubset = [
-  'HTTPRouteSimpleSameNamespace', 'HTTPRouteMatching', 'HTTPRouteExactPathMatching', 'HTTPRouteHeaderMatching',
-  'HTTPRouteQueryParamMatching', 'HTTPRouteMethodMatching', 'HTTPRouteRedirectHostAndStatus', 'HTTPRouteRedirectPath',
-  'HTTPRouteRequestHeaderModifier', 'HTTPRouteWeight', 'HTTPRouteRetry', 'HTTPRouteInvalidNonExistentBackendRef',
-];
-/**
- * Recorded minimum pass counts (see test/conformance/README.md). Mesh: all 16 HTTPRoute files with
- * transparent capture (root); without it MeshFrontend and MeshFrontendHostname are skipped.
- */
-const MinGatewayPassed = 12;
-const MinMeshHttpRoutePassed = transparentUnavailable() === undefined ? 16 : 14;
-
-const isHttpRoute = (c: CaseFile) => (c.features ?? []).includes('SupportHTTPRoute') && (c.routeKind ?? 'HTTPRoute') === 'HTTPRoute';
-
-function describe(rs: readonly CaseResult[]): string {
-  return rs.filter((r) => r.outcome !== 'passed').map((r) => `${r.outcome} ${r.profile}/${r.name}: ${r.reasons.join('; ')}`).join('\n');
+/** The skip of a skipped case, with a reason id: a missing prerequisite's own (root, tool:ip, ...) or the runner's. */
+function caseSkip(r: CaseResult): string {
+  const why = r.reasons.join('; ');
+  if (r.skipKind === 'needs-transparent-capture') {
+    const prerequisite = skipUnlessTransparentCapture();
+    return skipBecause(prerequisite ? (parseSkip(prerequisite).reason as SkipReason) : 'conformance:needs-transparent-capture', why);
+  }
+  return skipBecause(`conformance:${r.skipKind ?? 'skipped'}`, why);
 }
 
-test('conformance: gateway profile HTTPRoute subset', { skip: have ? false : 'no corpus', timeout: 300_000 }, async () => {
-  const cases = corpus.cases().cases.filter((c) => c.profile === 'gateway' && GatewaySubset.includes(c.name));
-  assert.equal(cases.length, GatewaySubset.length, 'every subset case exists in the corpus');
-  const rs = await runProfile({ corpus, profile: 'gateway', cases, log: () => {} });
-  assert.equal(liveChildren(), 0, 'no child process left behind');
-  const passed = rs.filter((r) => r.outcome === 'passed').length;
-  assert.ok(passed >= MinGatewayPassed, `gateway: ${passed} passed, want >= ${MinGatewayPassed}\n${describe(rs)}`);
-});
-
-test('conformance: mesh profile HTTPRoute cases', { skip: have ? false : 'no corpus', timeout: 300_000 }, async () => {
-  const cases = corpus.cases().cases.filter((c) => c.profile === 'mesh' && isHttpRoute(c));
-  const rs = await runProfile({ corpus, profile: 'mesh', cases, log: () => {} });
-  assert.equal(liveChildren(), 0, 'no child process left behind');
-  const passed = rs.filter((r) => r.outcome === 'passed').length;
-  assert.ok(passed >= MinMeshHttpRoutePassed, `mesh: ${passed} passed, want >= ${MinMeshHttpRoutePassed}\n${describe(rs)}`);
+test('conformance: the full corpus, gateway and mesh profiles (npm run conformance)', { skip, timeout: 900_000 }, async (t) => {
+  const { cases, bad } = corpus.cases();
+  assert.deepEqual(bad.map((b) => `${b.file}: ${b.error}`), [], 'every case file parses');
+  assert.ok(cases.length > 50, `only ${cases.length} case files`);
+  const all: CaseResult[] = [];
+  for (const profile of ['gateway', 'mesh'] as const) {
+    const log: string[] = [];
+    const t0 = Date.now();
+    const rs = await runProfile({ corpus, profile, cases, log: (m) => log.push(m) });
+    assert.equal(liveChildren(), 0, 'no child process left behind');
+    assert.equal(rs.length, cases.filter((c) => c.profile === profile).length, `${profile}: one result per case file`);
+    for (const r of rs) {
+      await t.test(`${r.profile}/${r.name}`, { skip: r.outcome === 'skipped' ? caseSkip(r) : false }, () => {
+        if (r.outcome === 'failed') assert.fail(`${r.reasons.join('\n')}\n--- runner log (last 40 lines) ---\n${log.slice(-40).join('\n')}`);
+      });
+    }
+    t.diagnostic(`conformance ${profile}: ${summaryLine(rs)} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    all.push(...rs);
+  }
+  t.diagnostic(`[summary] conformance (full corpus, ${all.length} case files): ${summaryLine(all)}`);
 });

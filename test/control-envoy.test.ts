@@ -14,7 +14,7 @@ import { startEchoServer } from '../src/samples/echo-server.ts';
 import { Cleanups, freePort, getJson, startControlProcess, startEnvoy, tempDir, waitFor, type ControlProcess, type EnvoyProcess } from './support/processes.ts';
 import { serviceWithWorkloads, versionSubsets, writeConfig } from './support/mesh-yaml.ts';
 import { httpGet, tally } from './support/http-client.ts';
-import { skipUnlessTools } from './support/tools.ts';
+import { skipUnlessTools } from './support/skip.ts';
 
 const cleanups = new Cleanups();
 after(() => cleanups.run());

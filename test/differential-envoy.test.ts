@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { Cleanups } from './support/processes.ts';
-import { skipUnlessTools } from './support/tools.ts';
+import { skipUnlessTools } from './support/skip.ts';
 import { diffOutcomes, mapLimit, send, type Outcome } from './differential/client.ts';
 import { generateRequests, generateTable, type GenRequest, type Json } from './differential/generate.ts';
 import { NackError, startRig, type Rig } from './differential/harness.ts';

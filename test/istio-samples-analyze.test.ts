@@ -6,16 +6,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { analyzeConfig } from '../src/config/analyze/index.ts';
 import { loadConfigPaths } from '../src/config/load.ts';
 import type { Diagnostic } from '../src/config/resource.ts';
+import { sharedDir, skipUnlessShared } from './support/skip.ts';
 
 const root = new URL('..', import.meta.url).pathname;
-// The repository is /work/main and the shared data its sibling /work/shared.
-const samples = new URL('../../shared/istio-samples/', import.meta.url).pathname;
-const skip = existsSync(join(samples, 'bookinfo.yaml')) ? false : `Istio samples not found at ${samples}`;
+const samples = join(sharedDir, 'istio-samples');
+const skip = skipUnlessShared('istio-samples/bookinfo.yaml');
 
 /**
  * Semantic diagnostics only: that every sample loads and validates is the loader's own test

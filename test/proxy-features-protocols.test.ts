@@ -23,6 +23,7 @@ import type { DualServer } from '../src/samples/sniff-server.ts';
 import { freePort, startControlPlane, startProxy, stopAll, waitFor, type ControlPlaneProc } from './support/mesh.ts';
 import { httpGet, serviceYaml } from './support/features.ts';
 import { findTool } from './support/tools.ts';
+import { skipUnlessTools } from './support/skip.ts';
 
 const curl = findTool('curl');
 const openssl = findTool('openssl');
@@ -183,7 +184,7 @@ function run(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => execFile(cmd, args, { timeout: 15_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout))));
 }
 
-test('h2c: curl --http2-prior-knowledge through the gateway (HTTP/1.1 upstream by default, HTTP/2 with useClientProtocol)', { timeout: 60_000, skip: !curl && 'curl not installed' }, async () => {
+test('h2c: curl --http2-prior-knowledge through the gateway (HTTP/1.1 upstream by default, HTTP/2 with useClientProtocol)', { timeout: 60_000, skip: skipUnlessTools('curl') }, async () => {
   const out = await run(curl!, ['-sS', '--http2-prior-knowledge', '-w', '\n%{http_version} %{http_code}', `http://127.0.0.1:${ports.http}/h2c?x=1`]);
   const [body, status] = out.split('\n');
   assert.equal(status, '2 200');
@@ -266,7 +267,7 @@ test('TCP proxy: a Gateway TCP server with a tcp route carries bytes both ways',
   assert.equal((await roundTrip(big)).length, big.length);
 });
 
-test('TLS passthrough by SNI: the client sees the backend certificate; an unknown SNI is not served', { timeout: 60_000, skip: !openssl && 'openssl not installed' }, async () => {
+test('TLS passthrough by SNI: the client sees the backend certificate; an unknown SNI is not served', { timeout: 60_000, skip: skipUnlessTools('openssl') }, async () => {
   const connect = (servername: string) => new Promise<{ cert: X509Certificate; text: string }>((resolve, reject) => {
     const s = tls.connect({ host: '127.0.0.1', port: ports.tls, servername, ca: tlsCertPem }, () => {
       const cert = new X509Certificate(s.getPeerX509Certificate()!.raw);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { startEchoServer } from '../src/samples/echo-server.ts';
 import type { DualServer } from '../src/samples/sniff-server.ts';
 import { freePort, startControlPlane, startProxy, stopAll, waitFor, type ControlPlaneProc, type ProxyProc } from './support/mesh.ts';
-import { skipUnlessTools } from './support/tools.ts';
+import { skipUnlessTools } from './support/skip.ts';
 
 let cp: ControlPlaneProc;
 let gw: ProxyProc;

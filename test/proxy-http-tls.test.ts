@@ -14,7 +14,8 @@ import { createConnectionManager } from '../src/proxy/http/connection-manager.ts
 import type { StreamInfo } from '../src/proxy/http/stream-info.ts';
 import { StaticClusterManager } from '../src/proxy/http/testing/static-cluster-manager.ts';
 import { hcmConfig, startBackend } from '../src/proxy/http/testing/harness.ts';
-import { findTool, skipUnlessTools } from './support/tools.ts';
+import { findTool } from './support/tools.ts';
+import { skipUnlessTools } from './support/skip.ts';
 
 test('TLS sockets handed over after ALPN: h2 and http/1.1 both served, scheme https', { skip: skipUnlessTools('openssl') }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'trellis-tls-'));

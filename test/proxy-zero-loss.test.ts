@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { startEchoServer } from '../src/samples/echo-server.ts';
-import { findTool, skipUnlessTools } from './support/tools.ts';
+import { findTool } from './support/tools.ts';
+import { skipUnlessTools } from './support/skip.ts';
 import { freePort, startControlPlane, startProxy, stopAll, waitFor, type ControlPlaneProc } from './support/mesh.ts';
 
 const run = promisify(execFile);

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { skipUnlessTools } from './support/tools.ts';
+import { skipUnlessTools } from './support/skip.ts';
 import { curl, demoCopy, eventually, livePids, openPorts, readStateFile, root, trellis, type CurlResult } from './up-support.ts';
 import { recordedPorts, type RuntimeState } from '../src/runtime/state.ts';
 import { httpStatus } from '../src/runtime/wait.ts';

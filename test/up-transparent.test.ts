@@ -13,13 +13,13 @@ import { execFile, execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findTool, skipUnlessTools } from './support/tools.ts';
+import { findTool } from './support/tools.ts';
+import { skipUnlessTools, skipUnlessTransparentCapture } from './support/skip.ts';
 import { curl, demoCopy, eventually, livePids, openPorts, readStateFile, root, trellis, type CurlResult } from './up-support.ts';
 import { recordedPorts, type RuntimeState } from '../src/runtime/state.ts';
-import { transparentSupport } from '../src/runtime/netns.ts';
 import { allocateVips } from '../src/registry/vip.ts';
 
-const skip = transparentSupport() ?? skipUnlessTools('curl');
+const skip = skipUnlessTransparentCapture() || skipUnlessTools('curl');
 
 /** Host netfilter state, without iptables-save's timestamp comments. */
 function hostIptables(): string {

@@ -14,7 +14,8 @@ import { after, test } from 'node:test';
 import { createXdsServer } from '../src/control/xds/server.ts';
 import { envoySet } from '../src/control/xds/testdata/resource-sets.ts';
 import { TypeUrl } from '../src/xds/types.ts';
-import { findTool, skipUnlessTools } from './support/tools.ts';
+import { findTool } from './support/tools.ts';
+import { skipUnlessTools } from './support/skip.ts';
 
 const cleanups: Array<() => void | Promise<void>> = [];
 after(async () => {

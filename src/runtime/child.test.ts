@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { skipUnlessLinux } from '../../test/support/skip.ts';
 import { alive, procStat, stopGroup } from './child.ts';
 import { sleep } from './wait.ts';
 
@@ -15,7 +16,7 @@ function zombiesIn(pgid: number): number[] {
   return out;
 }
 
-test('a zombie is not alive, and a group left with only zombies counts as stopped', { skip: process.platform !== 'linux' ? 'needs /proc' : false }, async () => {
+test('a zombie is not alive, and a group left with only zombies counts as stopped', { skip: skipUnlessLinux('reads /proc') }, async () => {
   // `sleep 0` exits at once; its parent becomes `sleep 60` (exec), which never reaps it: a zombie
   // in the group for as long as the group lives, as orphans are where PID 1 does not reap.
   const child = spawn('sh', ['-c', 'sleep 0 & exec sleep 60'], { detached: true, stdio: 'ignore' });

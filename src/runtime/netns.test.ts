@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { skipUnlessRoot, skipUnlessTools } from '../../test/support/skip.ts';
 import { claimMeshNetwork, networkOfBridge, PodAddresses, removeBridge, resolvConf, slotNetwork, which } from './netns.ts';
 
 test('slot K is bridge trellisK with 10.212.K.1/24; only our bridge names map back to a slot', () => {
@@ -24,7 +25,7 @@ test('resolv.conf names the mesh responder and the Kubernetes search path', () =
 });
 
 const ip = which('ip');
-test('two meshes claiming at once get different bridges and subnets; removal frees the slot', { skip: process.getuid?.() !== 0 ? 'needs root (creates bridges)' : ip === undefined ? 'needs ip (iproute2)' : false }, async () => {
+test('two meshes claiming at once get different bridges and subnets; removal frees the slot', { skip: skipUnlessRoot('creates bridges') || skipUnlessTools('ip') }, async () => {
   const claimed: string[] = [];
   try {
     const [a, b] = await Promise.all([claimMeshNetwork((n) => claimed.push(n.bridge)), claimMeshNetwork((n) => claimed.push(n.bridge))]);

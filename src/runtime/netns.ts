@@ -44,11 +44,14 @@ export function which(name: string): string | undefined {
   return undefined;
 }
 
+/** Outside tools transparent capture runs (packages iproute2, iptables, util-linux). */
+export const TransparentTools = Object.freeze(['ip', 'iptables', 'iptables-restore', 'setpriv', 'ss']);
+
 /** Why transparent capture cannot run here (not root, a tool or the addon missing), or undefined. */
 export function transparentSupport(): string | undefined {
   if (process.platform !== 'linux') return 'transparent capture needs Linux (network namespaces, iptables REDIRECT, SO_ORIGINAL_DST)';
   if (process.getuid?.() !== 0) return 'transparent capture needs root (it creates network namespaces, veth pairs and iptables rules); run with sudo, or use --capture explicit';
-  const missing = ['ip', 'iptables', 'iptables-restore', 'setpriv', 'ss'].filter((t) => which(t) === undefined);
+  const missing = TransparentTools.filter((t) => which(t) === undefined);
   if (missing.length > 0) return `transparent capture needs ${missing.join(', ')} on PATH (packages iproute2, iptables, util-linux)`;
   return originalDstSupport();
 }

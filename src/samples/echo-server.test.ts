@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { startEchoServer, canonicalHeaderName, parseGoDuration } from './echo-server.ts';
 import { decodeEchoResponse, encodeEchoRequest, grpcFrame, grpcUnframe, GrpcEchoService } from './grpc-echo-codec.ts';
-import { skipUnlessTools } from '../../test/support/tools.ts';
+import { skipUnlessTools } from '../../test/support/skip.ts';
 
 const run = promisify(execFile);
 const identity = { namespace: 'gateway-conformance-infra', service: 'infra-backend-v1', pod: 'infra-backend-v1-7d9f8-abcde' };

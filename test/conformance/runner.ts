@@ -18,12 +18,17 @@ import { deploymentOfPod, parseSelector, selects } from './workloads.ts';
 
 export type Outcome = 'passed' | 'failed' | 'skipped';
 
+/** Why a case was skipped, as a stable id (the suite turns it into a test/support/skip.ts reason). */
+export type SkipKind = 'needs-transparent-capture' | 'unevaluated-status' | 'nothing-to-check';
+
 export interface CaseResult {
   name: string;
   profile: string;
   outcome: Outcome;
   reasons: string[];
   ms: number;
+  /** Set when `outcome` is skipped. */
+  skipKind?: SkipKind;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -102,9 +107,9 @@ export class CaseRunner {
 
   async run(c: CaseFile): Promise<CaseResult> {
     const t0 = Date.now();
-    const result = (outcome: Outcome, reasons: string[]): CaseResult => ({ name: c.name, profile: c.profile, outcome, reasons, ms: Date.now() - t0 });
+    const result = (outcome: Outcome, reasons: string[], skipKind?: SkipKind): CaseResult => ({ name: c.name, profile: c.profile, outcome, reasons, ms: Date.now() - t0, ...(skipKind ? { skipKind } : {}) });
     const skip = skipReason(c, this.env.capture, this.explicitWhy);
-    if (skip !== undefined) return result('skipped', [skip]);
+    if (skip !== undefined) return result('skipped', [skip], 'needs-transparent-capture');
     const reasons: string[] = [];
     let objects = caseObjects(this.corpus, c, this.podPorts);
     const gateways = gatewaysOf(c);
@@ -151,8 +156,8 @@ export class CaseRunner {
       if (m !== undefined) reasons.push(`mirrorDistribution: ${m}`);
     }
     if (reasons.length > 0) return result('failed', reasons);
-    if (unsupported.length > 0) return result('skipped', unsupported.map((u) => `status check not evaluated: ${u}`));
-    if (c.cases.length === 0 && (c.statusChecks ?? []).length === 0 && c.weights === undefined && c.websocket === undefined) return result('skipped', ['nothing to check (no cases, no status checks)']);
+    if (unsupported.length > 0) return result('skipped', unsupported.map((u) => `status check not evaluated: ${u}`), 'unevaluated-status');
+    if (c.cases.length === 0 && (c.statusChecks ?? []).length === 0 && c.weights === undefined && c.websocket === undefined) return result('skipped', ['nothing to check (no cases, no status checks)'], 'nothing-to-check');
     return result('passed', []);
   }
 

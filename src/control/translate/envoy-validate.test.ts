@@ -12,7 +12,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findTool, skipUnlessTools } from '../../../test/support/tools.ts';
+import { findTool } from '../../../test/support/tools.ts';
+import { skipUnlessShared, skipUnlessTools } from '../../../test/support/skip.ts';
 import { translate } from './index.ts';
 import { loadCase } from './test-support.ts';
 import { TypeUrl } from '../../xds/types.ts';
@@ -20,7 +21,7 @@ import { hcmConfig } from './filters.ts';
 
 const dir = fileURLToPath(new URL('./testdata', import.meta.url));
 
-test('envoy --mode validate accepts every golden case', { skip: skipUnlessTools('envoy', 'openssl'), timeout: 120_000 }, () => {
+test('envoy --mode validate accepts every golden case', { skip: skipUnlessTools('envoy', 'openssl') || skipUnlessShared('istio-samples'), timeout: 120_000 }, () => {
   const tmp = mkdtempSync(join(tmpdir(), 'trellis-envoy-validate-'));
   try {
     // The goldens name certificate files under /etc/certs and /etc/gw; Envoy reads them, so point them at a real pair.

@@ -3,7 +3,8 @@
  * in files relative to the repository root first) with `testdata/NAME.proxy.json` (one xDS node
  * or a list) is translated and compared with `testdata/NAME.golden.json` (clusters, endpoints,
  * listeners and the route configuration names per proxy; route contents are golden-tested in
- * routes/). Refresh with TRELLIS_UPDATE_GOLDEN=1. Every resource must also encode with the
+ * routes/). Refresh with TRELLIS_UPDATE_GOLDEN=1; a missing golden fails otherwise. A case including
+ * files from `../shared` skips (reason shared-data) when it is absent. Every resource must also encode with the
  * protobuf codec (unknown fields throw) and the set must be consistent.
  */
 import { test } from 'node:test';
@@ -12,7 +13,7 @@ import { readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { translate, checkConsistency } from './index.ts';
-import { loadCase } from './test-support.ts';
+import { loadCase, skipUnlessIncludesPresent } from './test-support.ts';
 import { TypeUrl } from '../../xds/types.ts';
 import { encodeResource } from '../../xds/codec.ts';
 
@@ -22,7 +23,7 @@ const update = process.env.TRELLIS_UPDATE_GOLDEN === '1';
 
 for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()) {
   const name = file.slice(0, -'.yaml'.length);
-  test(`golden ${name}`, () => {
+  test(`golden ${name}`, { skip: skipUnlessIncludesPresent(readFileSync(join(dir, file), 'utf8')) }, () => {
     const { snapshot, proxies } = loadCase(join(dir, file));
     const out: Record<string, unknown> = {};
     for (const proxy of proxies) {
@@ -45,10 +46,11 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()) {
     }
     const goldenPath = join(dir, `${name}.golden.json`);
     const text = JSON.stringify(out, null, 2) + '\n';
-    if (update || !existsSync(goldenPath)) {
+    if (update) {
       writeFileSync(goldenPath, text);
       return;
     }
+    assert.ok(existsSync(goldenPath), `${goldenPath} missing: run with TRELLIS_UPDATE_GOLDEN=1 to write it, then review and commit it`);
     assert.equal(text, readFileSync(goldenPath, 'utf8'), `${name}: differs from golden (TRELLIS_UPDATE_GOLDEN=1 to refresh)`);
   });
 }

@@ -7,15 +7,18 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { translate } from './index.ts';
 import { simulate, pickVirtualHost, routeMatches } from './simulate.ts';
-import { node, snapshotFromYaml, loadCase } from './test-support.ts';
+import { node, snapshotFromYaml, loadCase, skipUnlessIncludesPresent } from './test-support.ts';
 import { fileURLToPath } from 'node:url';
 
 const endpoints = readFileSync(new URL('./testdata/bookinfo.yaml', import.meta.url), 'utf8').split('\n').slice(1).join('\n');
 const samples = '../shared/istio-samples';
-const bookinfo = (vs: string) => snapshotFromYaml(`# include: ${samples}/bookinfo.yaml ${samples}/destination-rule-all.yaml ${samples}/${vs}\n${endpoints}`);
+const bookinfoText = (vs: string) => `# include: ${samples}/bookinfo.yaml ${samples}/destination-rule-all.yaml ${samples}/${vs}\n${endpoints}`;
+const bookinfo = (vs: string) => snapshotFromYaml(bookinfoText(vs));
+/** Every test on the Bookinfo sample needs ../shared/istio-samples. */
+const skip = skipUnlessIncludesPresent(bookinfoText('virtual-service-reviews-80-20.yaml'));
 const productpage = node('sidecar', 'default', 'productpage-v1', { LABELS: { app: 'productpage', version: 'v1' }, TRELLIS_HTTP_PROXY_PORT: 15080 });
 
-test('reviews 80/20: both subsets weighted, with their endpoints', () => {
+test('reviews 80/20: both subsets weighted, with their endpoints', { skip }, () => {
   const set = translate(bookinfo('virtual-service-reviews-80-20.yaml'), productpage);
   const r = simulate(set, { port: 9080, host: 'reviews:9080', path: '/reviews/0' });
   assert.equal(r.listener, '127.0.0.1_9080');
@@ -28,7 +31,7 @@ test('reviews 80/20: both subsets weighted, with their endpoints', () => {
   assert.deepEqual(r.endpoints['outbound|9080|v2|reviews.default.svc.cluster.local'], ['10.1.0.12:9080']);
 });
 
-test('jason goes to reviews v2, everyone else to v3', () => {
+test('jason goes to reviews v2, everyone else to v3', { skip }, () => {
   const set = translate(bookinfo('virtual-service-reviews-jason-v2-v3.yaml'), productpage);
   const jason = simulate(set, { port: 9080, host: 'reviews.default.svc.cluster.local:9080', headers: { 'end-user': 'jason' } });
   assert.deepEqual(jason.clusters.map((c) => c.name), ['outbound|9080|v2|reviews.default.svc.cluster.local']);
@@ -37,7 +40,7 @@ test('jason goes to reviews v2, everyone else to v3', () => {
   assert.deepEqual(other.endpoints['outbound|9080|v3|reviews.default.svc.cluster.local'], ['10.1.0.13:9080']);
 });
 
-test('a host without a VirtualService gets the default route; unknown hosts pass through (ALLOW_ANY)', () => {
+test('a host without a VirtualService gets the default route; unknown hosts pass through (ALLOW_ANY)', { skip }, () => {
   const set = translate(bookinfo('virtual-service-reviews-80-20.yaml'), productpage);
   const d = simulate(set, { port: 9080, host: 'details:9080' });
   assert.deepEqual(d.clusters.map((c) => c.name), ['outbound|9080||details.default.svc.cluster.local']);
@@ -45,14 +48,14 @@ test('a host without a VirtualService gets the default route; unknown hosts pass
   assert.deepEqual(u.clusters.map((c) => c.name), ['PassthroughCluster']);
 });
 
-test('the HTTP proxy listener routes by host:port across ports', () => {
+test('the HTTP proxy listener routes by host:port across ports', { skip }, () => {
   const set = translate(bookinfo('virtual-service-reviews-80-20.yaml'), productpage);
   const r = simulate(set, { listener: '127.0.0.1_15080', host: 'ratings.default:9080' });
   assert.equal(r.routeConfig, 'http_proxy');
   assert.deepEqual(r.clusters.map((c) => c.name), ['outbound|9080||ratings.default.svc.cluster.local']);
 });
 
-test('inbound: the sidecar forwards to the app port from TRELLIS_APP_PORTS', () => {
+test('inbound: the sidecar forwards to the app port from TRELLIS_APP_PORTS', { skip }, () => {
   const p = node('sidecar', 'default', 'reviews-v1', { LABELS: { app: 'reviews', version: 'v1' }, TRELLIS_APP_PORTS: { 9080: 19080 } });
   const set = translate(bookinfo('virtual-service-reviews-80-20.yaml'), p);
   const r = simulate(set, { listener: 'inbound_0.0.0.0_9080', host: 'reviews:9080' });
@@ -60,7 +63,7 @@ test('inbound: the sidecar forwards to the app port from TRELLIS_APP_PORTS', () 
   assert.deepEqual(r.endpoints['inbound|9080||'], ['127.0.0.1:19080']);
 });
 
-test('transparent capture: virtualOutbound/virtualInbound and bind_to_port=false port listeners', () => {
+test('transparent capture: virtualOutbound/virtualInbound and bind_to_port=false port listeners', { skip }, () => {
   const p = node('sidecar', 'default', 'reviews-v1', { LABELS: { app: 'reviews', version: 'v1' }, TRELLIS_CAPTURE_MODE: 'transparent' });
   const set = translate(bookinfo('virtual-service-reviews-80-20.yaml'), p);
   const ls = set.get('type.googleapis.com/envoy.config.listener.v3.Listener')!;
@@ -109,14 +112,14 @@ test('simulator: Envoy virtual host order and route matching', () => {
   assert.ok(routeMatches({ prefix: '/', headers: [{ name: ':method', exact_match: 'GET' }] }, '/', h));
 });
 
-test('simulator: bad requests report why nothing matched', () => {
+test('simulator: bad requests report why nothing matched', { skip }, () => {
   const set = translate(bookinfo('virtual-service-reviews-80-20.yaml'), productpage);
   assert.equal(simulate(set, { listener: 'nope' }).error, 'no listener');
   assert.equal(simulate(set, { port: 1 }).error, 'no listener');
   assert.deepEqual(simulate(set, {}).clusters, []);
 });
 
-test('unknown-protocol ports are sniffed: HTTP by the inspector, anything else TCP', () => {
+test('unknown-protocol ports are sniffed: HTTP by the inspector, anything else TCP', { skip }, () => {
   const { snapshot, proxies } = loadCase(fileURLToPath(new URL('./testdata/bookinfo.yaml', import.meta.url)));
   const set = translate(snapshot, proxies[0]);
   const http = simulate(set, { listener: '127.0.0.1_7000', host: 'legacy:7000', applicationProtocol: 'http/1.1' });

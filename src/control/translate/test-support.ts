@@ -13,6 +13,7 @@ import { buildSnapshot } from '../snapshot/snapshot.ts';
 import type { MeshSnapshot, SnapshotOptions } from '../snapshot/snapshot.ts';
 import { proxyNodeFromXds } from '../proxy-node.ts';
 import type { ProxyNode, XdsNodeJson } from '../proxy-node.ts';
+import { sharedDir, skipUnlessShared } from '../../../test/support/skip.ts';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -22,10 +23,7 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../../..');
  * deliberately invalid input).
  */
 export function snapshotFromYaml(text: string, opts: SnapshotOptions & { raw?: boolean } = {}): MeshSnapshot {
-  const first = text.split('\n', 1)[0];
-  const docs: [string, string][] = [];
-  const m = /^#\s*include:\s*(.+)$/.exec(first);
-  if (m !== null) for (const f of m[1].trim().split(/\s+/)) docs.push([f, readFileSync(join(repoRoot, f), 'utf8')]);
+  const docs: [string, string][] = includedFiles(text).map((f) => [f, readFileSync(includedPath(f), 'utf8')]);
   docs.push(['<case>', text]);
   const resources: Resource[] = [];
   for (const [file, body] of docs) {
@@ -40,6 +38,23 @@ export function snapshotFromYaml(text: string, opts: SnapshotOptions & { raw?: b
     resources.push(...r.resources);
   }
   return buildSnapshot(sourceOf(resources), opts);
+}
+
+/** The files a case's first-line `# include: a.yaml b.yaml` names (relative to the repository root). */
+export function includedFiles(text: string): string[] {
+  const m = /^#\s*include:\s*(.+)$/.exec(text.split('\n', 1)[0]);
+  return m === null ? [] : m[1].trim().split(/\s+/);
+}
+
+/** Where an included file is: `../shared/...` in the shared test data (skip.ts's sharedDir), anything else under the repository. */
+export function includedPath(file: string): string {
+  return file.startsWith('../shared/') ? join(sharedDir, file.slice('../shared/'.length)) : join(repoRoot, file);
+}
+
+/** A `shared-data` skip when a case includes files from `../shared` and it is absent, else false. */
+export function skipUnlessIncludesPresent(text: string): false | string {
+  const shared = includedFiles(text).filter((f) => f.startsWith('../shared/')).map((f) => f.slice('../shared/'.length));
+  return skipUnlessShared(...shared);
 }
 
 /** A sidecar/router node: `kind~ip~pod.ns~ns.svc.cluster.local` with metadata. */

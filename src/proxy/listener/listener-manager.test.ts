@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { ListenerManager } from './listener-manager.ts';
 import type { ClusterManager, ClusterHandle } from '../upstream/types.ts';
 import { noSecrets } from '../tls/secret-provider.ts';
-import { skipUnlessTools } from '../../../test/support/tools.ts';
+import { skipUnlessTools } from '../../../test/support/skip.ts';
 
 /** Connects cluster names to fixed local ports: the smallest real connector the listener layer needs. */
 function portClusters(ports: Record<string, number>): ClusterManager {

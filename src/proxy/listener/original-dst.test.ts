@@ -3,12 +3,11 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { findTool } from '../../../test/support/tools.ts';
+import { skipUnlessAddon, skipUnlessLinux, skipUnlessRoot, skipUnlessTools } from '../../../test/support/skip.ts';
 import { originalDstSupport } from './original-dst.ts';
 
-const isRoot = process.getuid?.() === 0;
-const skip = !isRoot ? 'needs root (creates a network namespace with an iptables REDIRECT rule)'
-  : !findTool('ip') || !findTool('iptables') ? 'needs ip and iptables on PATH (installed by scripts/install-tools.sh)'
-  : originalDstSupport() ?? false;
+const skip = skipUnlessLinux('iptables REDIRECT') || skipUnlessRoot('creates a network namespace with an iptables REDIRECT rule')
+  || skipUnlessTools('ip', 'iptables') || skipUnlessAddon(originalDstSupport());
 
 test('SO_ORIGINAL_DST recovers the destination an iptables REDIRECT rewrote', { skip }, () => {
   const ns = `trellis-odst-${process.pid}`;

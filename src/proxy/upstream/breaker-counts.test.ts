@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { LocalCounts, Requests, Retries, SharedCountTable, SlotAssigner, SlotCount, sharedMemory } from './breaker-counts.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
+import { skipUnlessAddon, skipUnlessLinux } from '../../../test/support/skip.ts';
 import { defaultBreakers } from './cluster-config.ts';
 import { newClusterStats } from './stats.ts';
 
@@ -70,7 +71,7 @@ test('slot assigner: a name keeps its slot; a removed name\'s slot is reused onl
   assert.ok(slots.inUse().includes(first.get('b')!));
 });
 
-test('the addon maps one memfd in two processes: a write in one is read in the other', { skip: typeof sharedMemory() === 'string' ? String(sharedMemory()) : false }, () => {
+test('the addon maps one memfd in two processes: a write in one is read in the other', { skip: skipUnlessLinux('memfd') || skipUnlessAddon(typeof sharedMemory() === 'string' ? String(sharedMemory()) : undefined) }, () => {
   const mem = sharedMemory();
   if (typeof mem === 'string') return;
   const bytes = SharedCountTable.bytes(2);

@@ -8,18 +8,18 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import type { XdsJson } from '../../../xds/types.ts';
 import { parseOutboundClusterName } from '../names.ts';
 import { INVALID_BACKEND_CLUSTER, buildGatewayApiRoute, buildSidecarOutboundRoute, computeListenerStatus, computeRouteStatus } from './index.ts';
 import { resourcesFromYaml } from '../../../registry/test-support.ts';
+import { sharedDir, skipUnlessShared } from '../../../../test/support/skip.ts';
 import { type TestOutcome, evaluate, inputsFromResources, type inputsFromYaml, rewrittenRequest, testProxy } from './test-support.ts';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../../shared/conformance/gateway-api');
-const have = existsSync(join(root, 'cases'));
+const root = resolve(sharedDir, 'conformance/gateway-api');
+const skip = skipUnlessShared('conformance/gateway-api/cases');
 
 interface Case {
   name: string;
@@ -156,9 +156,9 @@ function checkGrpc(c: Case, inputs: ReturnType<typeof inputsFromYaml>, rc: NonNu
   }
 }
 
-const caseFiles = have ? readdirSync(join(root, 'cases')).filter((f) => f.endsWith('.yaml')).sort() : [];
+const caseFiles = !skip ? readdirSync(join(root, 'cases')).filter((f) => f.endsWith('.yaml')).sort() : [];
 for (const f of caseFiles) {
   const c = parse(readFileSync(join(root, 'cases', f), 'utf8')) as Case;
   test(`conformance ${c.name}`, () => check(c));
 }
-test('conformance corpus present', { skip: !have ? 'no corpus' : false }, () => assert.ok(caseFiles.length > 50));
+test('conformance corpus present', { skip }, () => assert.ok(caseFiles.length > 50));

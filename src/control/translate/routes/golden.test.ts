@@ -1,14 +1,15 @@
 /**
  * Golden tests: every `testdata/NAME.yaml` (resources plus one `kind: RouteTest` document saying
  * what to build) is translated and compared with `NAME.golden.json`; run with
- * TRELLIS_UPDATE_GOLDEN=1 to refresh. Each generated RouteConfiguration must also encode with the
+ * TRELLIS_UPDATE_GOLDEN=1 to refresh (a missing golden fails otherwise). Inputs included from
+ * `../shared` skip with reason shared-data when it is absent. Each generated RouteConfiguration must also encode with the
  * protobuf codec (which rejects unknown fields and bad enum values).
  */
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import type { Resource } from '../../../config/resource.ts';
@@ -18,12 +19,13 @@ import { TypeUrl, type XdsJson } from '../../../xds/types.ts';
 import { buildGatewayApiRoute, buildIstioGatewayRoute, buildSidecarOutboundRoute, computeListenerStatus, computeRouteStatus } from './index.ts';
 import { ROUTE_EXTENSION_PROTOS } from './envoy.ts';
 import { inputsFromResources, testProxy } from './test-support.ts';
+import { includedPath } from '../test-support.ts';
+import { sharedDir, skipBecause } from '../../../../test/support/skip.ts';
 import type { IstioGatewayResource } from './types.ts';
 
 loadProtoFiles(ROUTE_EXTENSION_PROTOS);
 
 const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = resolve(here, '../../../..');
 const dir = join(here, 'testdata');
 
 interface RouteTestSpec {
@@ -43,7 +45,7 @@ function loadCase(file: string): { spec: RouteTestSpec; resources: Resource[]; m
   const resources = resourcesFromYaml(text, file).filter((r) => r.kind !== 'RouteTest');
   const missing: string[] = [];
   for (const inc of spec.include ?? []) {
-    const p = resolve(repoRoot, inc);
+    const p = includedPath(inc);
     if (!existsSync(p)) missing.push(inc);
     else resources.unshift(...resourcesFromYaml(readFileSync(p, 'utf8'), inc));
   }
@@ -83,7 +85,9 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()) {
   test(`golden ${name}`, (t) => {
     const { spec, resources, missing } = loadCase(file);
     if (missing.length) {
-      t.skip(`missing input ${missing.join(', ')}`);
+      const notShared = missing.filter((m) => !includedPath(m).startsWith(sharedDir));
+      assert.deepEqual(notShared, [], 'included files exist');
+      t.skip(skipBecause('shared-data', `needs ${missing.join(', ')} (the shared test data: ../shared next to the repository, or TRELLIS_SHARED_DIR)`));
       return;
     }
     const got = build(spec, resources);
