@@ -263,7 +263,9 @@ test('a route timeout answers 504 upstream request timeout', async () => {
   const r = await get('/slow?delay=3s');
   assert.equal(r.status, 504);
   assert.equal(r.body, 'upstream request timeout');
-  assert.ok(Date.now() - t0 < 2500);
+  // A 504 at all means the timeout fired before the 3 s answer; not before its 0.5 s either.
+  const took = Date.now() - t0;
+  assert.ok(took >= 450, `504 after ${took} ms`);
 });
 
 test('an Istio Gateway HTTPS server with credentialName gets its certificate by SDS from a Kubernetes Secret', { skip: skipUnlessTools('openssl', 'curl') }, async () => {

@@ -43,7 +43,7 @@ test('two workers serve one listener; stats sum; a killed worker is replaced; SI
   assert.equal(total, n);
 
   process.kill(workers[0], 'SIGKILL');
-  await waitFor('a replacement worker', () => childPids(gw.child.pid!).filter((p) => p !== workers[0]).length === 2, 15_000, 100);
+  await waitFor('a replacement worker', () => childPids(gw.child.pid!).filter((p) => p !== workers[0]).length === 2, 60_000, 100);
   await waitFor('traffic after replacement', async () => {
     for (let i = 0; i < 10; i++) {
       const res = await fetch(`http://127.0.0.1:${port}/after`, { headers: { connection: 'close' } });
@@ -51,7 +51,7 @@ test('two workers serve one listener; stats sum; a killed worker is replaced; SI
       await res.text();
     }
     return true;
-  }, 15_000, 200);
+  }, 60_000, 200);
 
   const pids = childPids(gw.child.pid!);
   await gw.stop('SIGTERM');
@@ -89,7 +89,7 @@ function meshYaml(extra = ''): string {
 ${edgeYaml('echo')}${extra}`;
 }
 
-test('circuit breakers count across workers: maxConnections 1 + 1 pending admits 2 of a burst whichever worker takes each connection; a killed worker\'s requests are released', { timeout: 90_000 }, async () => {
+test('circuit breakers count across workers: maxConnections 1 + 1 pending admits 2 of a burst whichever worker takes each connection; a killed worker\'s requests are released', { timeout: 240_000 }, async () => {
   const cp = await startControlPlane({
     'mesh.yaml': meshYaml(`---
 apiVersion: networking.istio.io/v1
@@ -104,15 +104,16 @@ spec:
 `),
   });
   const { gw, port } = await twoWorkerGateway(cp, 'gw-breakers');
-  await waitFor('route ready', async () => (await fetch(`http://127.0.0.1:${port}/ready`)).status === 200, 15_000, 100);
+  await waitFor('route ready', async () => (await fetch(`http://127.0.0.1:${port}/ready`)).status === 200, 60_000, 100);
   const get = async (path: string) => {
     const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { connection: 'close' } });
     return { status: res.status, body: await res.text(), overloaded: res.headers.get('x-envoy-overloaded') };
   };
 
   // Twelve connections at once: the kernel spreads them over both workers; each worker alone
-  // would admit two (one active, one pending), the proxy as a whole admits two.
-  const burst = await Promise.all(Array.from({ length: 12 }, () => get('/slow?delay=3000ms')));
+  // would admit two (one active, one pending), the proxy as a whole admits two. The admitted ones
+  // take 10 s, so on a loaded machine the whole burst still arrives while they hold the breaker.
+  const burst = await Promise.all(Array.from({ length: 12 }, () => get('/slow?delay=10s')));
   const ok = burst.filter((r) => r.status === 200).length;
   const overflow = burst.filter((r) => r.status === 503 && r.overloaded === 'true').length;
   assert.equal(ok + overflow, burst.length, `statuses ${burst.map((r) => r.status)}`);
@@ -126,15 +127,15 @@ spec:
   const held = [get('/held?delay=20s'), get('/held?delay=20s')].map((p) => p.catch((err: Error) => err));
   const cluster = 'cluster.outbound|8080||echo.default.svc.cluster.local';
   // Both in flight (summed over workers) before probing: a probe admitted as pending would wait 20 s.
-  await waitFor('both held requests in flight', async () => (await adminStats(gw.ports.admin)).get(`${cluster}.upstream_rq_active`) === 2, 15_000, 100);
+  await waitFor('both held requests in flight', async () => (await adminStats(gw.ports.admin)).get(`${cluster}.upstream_rq_active`) === 2, 60_000, 100);
   assert.equal((await get('/probe')).status, 503, 'the breaker is full');
   const workers = childPids(gw.child.pid!);
   for (const w of workers) process.kill(w, 'SIGKILL');
-  await waitFor('replacement workers', () => childPids(gw.child.pid!).filter((p) => !workers.includes(p)).length === 2, 15_000, 100);
+  await waitFor('replacement workers', () => childPids(gw.child.pid!).filter((p) => !workers.includes(p)).length === 2, 60_000, 100);
   const after = await waitFor('breaker released', async () => {
     const r = await get('/after');
     return r.status === 200 ? r : undefined;
-  }, 15_000, 200);
+  }, 60_000, 200);
   assert.equal(after.status, 200);
   await Promise.all(held);
 });
@@ -165,7 +166,7 @@ spec:
     await waitFor('both endpoints serve', async () => {
       await get();
       return good.hits > 0 && bad.hits > 0;
-    }, 15_000, 50);
+    }, 60_000, 50);
 
     bad.failing = true;
     // One request at a time, each on a new connection (so both workers take some), until 20 in a row succeed.

@@ -69,6 +69,18 @@ export async function openPorts(ports: number[]): Promise<number[]> {
   return out;
 }
 
+/**
+ * Readiness waits in the `up` tests, generous for a loaded 2-core machine that several test runs
+ * share: each process's start (`up --start-timeout`, default 15 s) and a change becoming visible.
+ * Idle, the ingress gateway is ready ~1.5 s after it starts and a routing change shows in ~0.5 s;
+ * the 15 s default flaked ("ingress gateway: not ready after 15.0 s") when a second transparent
+ * mesh started beside the conformance run: every `trellis` process spends ~0.8 s of CPU compiling
+ * its ~220 TypeScript modules at start, and a mesh starts ten of them. Failing slowly costs
+ * nothing when the test passes; the `up` times are printed.
+ */
+export const StartTimeoutS = 120;
+export const VisibleWithinMs = 60_000;
+
 /** Polls `check` every 100 ms until it returns true or `ms` passes; returns the last result. */
 export async function eventually(ms: number, check: () => Promise<boolean>): Promise<boolean> {
   const deadline = Date.now() + ms;

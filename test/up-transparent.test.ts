@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findTool } from './support/tools.ts';
 import { skipUnlessTools, skipUnlessTransparentCapture } from './support/skip.ts';
-import { curl, demoCopy, eventually, livePids, openPorts, readStateFile, root, trellis, type CurlResult } from './up-support.ts';
+import { curl, demoCopy, eventually, livePids, openPorts, readStateFile, root, trellis, type CurlResult, StartTimeoutS, VisibleWithinMs } from './up-support.ts';
 import { recordedPorts, type RuntimeState } from '../src/runtime/state.ts';
 import { allocateVips } from '../src/registry/vip.ts';
 
@@ -55,7 +55,7 @@ function nsCurl(netns: string, url: string, headers: Record<string, string> = {}
   });
 }
 
-describe('trellis up --capture transparent: the demo in network namespaces', { skip, timeout: 300_000 }, () => {
+describe('trellis up --capture transparent: the demo in network namespaces', { skip, timeout: 900_000 }, () => {
   let work = '';
   let config = '';
   let stateDir = '';
@@ -87,7 +87,7 @@ describe('trellis up --capture transparent: the demo in network namespaces', { s
   }
   async function applyStep(file: string, visible: () => Promise<boolean>): Promise<void> {
     copyFileSync(join(root, 'examples/demo/steps', file), join(config, 'routing.yaml'));
-    assert.ok(await eventually(15_000, visible), `${file}: effect not visible within 15 s`);
+    assert.ok(await eventually(VisibleWithinMs, visible), `${file}: effect not visible within ${VisibleWithinMs / 1000} s`);
   }
 
   before(async () => {
@@ -95,7 +95,7 @@ describe('trellis up --capture transparent: the demo in network namespaces', { s
     work = mkdtempSync(join(tmpdir(), 'trellis-upt-'));
     config = demoCopy();
     stateDir = join(work, 'state');
-    const r = await trellis(['up', '--detach', '--capture', 'transparent', '--config', config, '--state-dir', stateDir, '--gateway-port', '0'], { cwd: work, timeoutMs: 150_000 });
+    const r = await trellis(['up', '--detach', '--capture', 'transparent', '--config', config, '--state-dir', stateDir, '--gateway-port', '0', '--start-timeout', String(StartTimeoutS)], { cwd: work, timeoutMs: 300_000 });
     upMs = r.ms;
     assert.equal(r.code, 0, `up failed: ${r.stderr}\n${r.stdout}`);
     state = readStateFile(stateDir);
@@ -118,7 +118,7 @@ describe('trellis up --capture transparent: the demo in network namespaces', { s
     for (const p of state.processes.filter((x) => x.role === 'sidecar' || x.role === 'workload')) assert.ok(p.netns?.startsWith('trellis-'), `${p.name} in a namespace`);
     let first: CurlResult | undefined;
     const t0 = Date.now();
-    assert.ok(await eventually(15_000, async () => (first = await curl(gateway)).status === 200), `last: ${first?.status} ${first?.body}`);
+    assert.ok(await eventually(VisibleWithinMs, async () => (first = await curl(gateway)).status === 200), `last: ${first?.status} ${first?.body}`);
     process.stderr.write(`# transparent: up --detach ${upMs} ms; first 200 through the gateway ${upMs + Date.now() - t0} ms after the command\n`);
     const body = JSON.parse(first!.body) as { service: string; upstream: { status: number; body: { service: string; upstream: { body: { service: string } }[] } }[] };
     assert.equal(body.service, 'web-api');
@@ -175,7 +175,7 @@ describe('trellis up --capture transparent: the demo in network namespaces', { s
 
   test('a second mesh runs alongside on its own bridge and /24; after its supervisor is SIGKILLed, down removes only its own', async () => {
     const crashDir = join(work, 'crash');
-    const r = await trellis(['up', '--detach', '--capture', 'transparent', '--config', config, '--state-dir', crashDir, '--gateway-port', '0'], { cwd: work, timeoutMs: 150_000 });
+    const r = await trellis(['up', '--detach', '--capture', 'transparent', '--config', config, '--state-dir', crashDir, '--gateway-port', '0', '--start-timeout', String(StartTimeoutS)], { cwd: work, timeoutMs: 300_000 });
     assert.equal(r.code, 0, r.stderr);
     const st = readStateFile(crashDir);
     assert.ok(st.bridge !== undefined && st.subnet !== undefined);
@@ -185,10 +185,10 @@ describe('trellis up --capture transparent: the demo in network namespaces', { s
     assert.ok(st.netns.every((n) => n.podIp.startsWith(prefix) && n.hostIp === `${prefix}1`), JSON.stringify(st.netns));
     // (step 4's fault is in force in both meshes: web-api answers 502 when its call to recommendation was aborted)
     let second: CurlResult | undefined;
-    assert.ok(await eventually(15_000, async () => serviceOf(second = await curl(st.gatewayUrl!)) === 'web-api'), `second mesh: ${second?.status} ${second?.body}`);
+    assert.ok(await eventually(VisibleWithinMs, async () => serviceOf(second = await curl(st.gatewayUrl!)) === 'web-api'), `second mesh: ${second?.status} ${second?.body}`);
 
     process.kill(st.supervisorPid, 'SIGKILL');
-    assert.ok(await eventually(5000, async () => livePids([st.supervisorPid]).length === 0));
+    assert.ok(await eventually(30_000, async () => livePids([st.supervisorPid]).length === 0));
     assert.equal(livePids(st.processes.map((p) => p.pid)).length, st.processes.length, 'children outlive the supervisor');
     const d = await trellis(['down', '--state-dir', crashDir]);
     assert.equal(d.code, 0, d.stderr + d.stdout);

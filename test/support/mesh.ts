@@ -56,8 +56,12 @@ export async function stopAll(): Promise<void> {
   for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
-/** Polls `fn` until it returns a value other than undefined/false, or throws after `timeoutMs`. */
-export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000, everyMs = 50): Promise<T> {
+/**
+ * Polls `fn` until it returns a value other than undefined/false, or throws after `timeoutMs`.
+ * The default is generous (a loaded 2-core machine shared by several test runs): waiting long
+ * costs nothing when the condition comes true, and a bound tight enough to flake proves nothing.
+ */
+export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
   for (;;) {

@@ -85,7 +85,8 @@ test('connect timeout (TLS handshake never answered) -> UF and upstream_cx_conne
   })], new Map());
   const t0 = Date.now();
   await assert.rejects(get(cm.get('c')!), (err: unknown) => err instanceof UpstreamError && err.responseFlag === 'UF');
-  assert.ok(Date.now() - t0 < 2000);
+  // The handshake never completes: only the 0.2 s connect timeout ends it (10x to spare).
+  assert.ok(Date.now() - t0 < 2000, `UF after ${Date.now() - t0} ms`);
   assert.equal(cm.stats().get('c')!.upstream_cx_connect_timeout, 1);
   await cm.close();
   for (const s of sockets) s.destroy();
