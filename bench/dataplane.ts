@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { findTool } from '../test/support/tools.ts';
+import { findTool, pinnedVersions } from '../test/support/tools.ts';
 import { makeCerts } from './dataplane/certs.ts';
 import type { SetupContext } from './dataplane/context.ts';
 import { setupClassic } from './dataplane/classic.ts';
@@ -105,6 +105,7 @@ async function main(): Promise<number> {
   const node = join(root, 'node_modules/.bin/node');
   const machine = describeMachine(tools, envoyBin, node);
   log(`machine: ${machine.nproc} cores, ${machine.cpu}, load ${machine.loadavgAtStart}`);
+  log(`envoy: ${machine.envoy} (pinned: ${pinnedVersions().ENVOY_VERSION}, scripts/tool-versions.sh)`);
 
   const workDir = mkdtempSync(join(tmpdir(), 'trellis-bench-'));
   const logDir = join(workDir, 'logs');

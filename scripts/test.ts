@@ -20,6 +20,7 @@ import { join, relative } from 'node:path';
 import { isCI } from './ci.ts';
 import { loadAllowlist, parseReport, summarize } from './test-summary.ts';
 import { sharedDir } from '../test/support/skip.ts';
+import { envoyVersion, pinnedVersions } from '../test/support/tools.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const started = Date.now();
@@ -74,6 +75,9 @@ const rounds = extra.some((a) => !a.startsWith('-'))
 rmSync(reportDir, { recursive: true, force: true });
 
 const summary = summarize(rounds.flatMap((r) => parseReport(r.report)), allowlist, ci, Date.now() - started);
+const envoy = envoyVersion();
+// The Envoy the differential and stock-Envoy tests ran against (they skip, as tool:envoy, unless it is the pinned one).
+process.stdout.write(`\nenvoy ${envoy === undefined ? 'not installed' : `${envoy.version ?? '(unknown version)'} at ${envoy.path}`}; pinned ${pinnedVersions().ENVOY_VERSION} (scripts/tool-versions.sh)`);
 process.stdout.write(summary.text);
 const failedRound = rounds.find((r) => r.status !== 0);
 if (failedRound !== undefined) process.exit(failedRound.status);

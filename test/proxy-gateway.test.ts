@@ -9,6 +9,7 @@ import { startEchoServer } from '../src/samples/echo-server.ts';
 import type { DualServer } from '../src/samples/sniff-server.ts';
 import { freePort, startControlPlane, startProxy, stopAll, waitFor, type ControlPlaneProc, type ProxyProc } from './support/mesh.ts';
 import { skipUnlessTools } from './support/skip.ts';
+import { findTool } from './support/tools.ts';
 
 let cp: ControlPlaneProc;
 let gw: ProxyProc;
@@ -268,22 +269,27 @@ test('a route timeout answers 504 upstream request timeout', async () => {
   assert.ok(took >= 450, `504 after ${took} ms`);
 });
 
-test('an Istio Gateway HTTPS server with credentialName gets its certificate by SDS from a Kubernetes Secret', { skip: skipUnlessTools('openssl', 'curl') }, async () => {
+test('an Istio Gateway HTTPS server with credentialName gets its certificate by SDS from a Kubernetes Secret; rewriting the Secret rotates it for new connections', { skip: skipUnlessTools('openssl', 'curl') }, async () => {
   const { execFileSync } = await import('node:child_process');
   const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const dir = mkdtempSync(join(tmpdir(), 'trellis-sds-'));
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=secure.example.com', '-addext', 'subjectAltName=DNS:secure.example.com', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    // Two self-signed certificates for the same name: a client trusting only one of them tells which the gateway serves.
+    for (const n of ['', '2']) {
+      execFileSync(findTool('openssl')!, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=secure.example.com${n}`, '-addext', 'subjectAltName=DNS:secure.example.com', '-keyout', join(dir, `key${n}.pem`), '-out', join(dir, `cert${n}.pem`)], { stdio: 'ignore' });
+    }
     const b64 = (f: string) => readFileSync(join(dir, f)).toString('base64');
     const httpsPort = await freePort();
-    cp.write('tls.yaml', `apiVersion: v1
+    const secret = (n: string) => `apiVersion: v1
 kind: Secret
 metadata: {name: secure-cert, namespace: default}
 type: kubernetes.io/tls
-data: {tls.crt: ${b64('cert.pem')}, tls.key: ${b64('key.pem')}}
----
+data: {tls.crt: ${b64(`cert${n}.pem`)}, tls.key: ${b64(`key${n}.pem`)}}
+`;
+    cp.write('secret.yaml', secret(''));
+    cp.write('tls.yaml', `
 apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: gw-tls, namespace: default}
@@ -305,16 +311,27 @@ spec:
     // The gateway proxy must learn the new port mapping: start a second gateway with 443 mapped.
     const gw2 = await startProxy(cp, { kind: 'router', workload: 'ingress-tls', namespace: 'default', labels: { istio: 'ingressgateway' }, metadata: { TRELLIS_GATEWAY_PORTS: { '80': await freePort(), '443': httpsPort } } });
     const { execFile } = await import('node:child_process');
-    const curl = (): Promise<string> => new Promise((resolve) => {
-      execFile('curl', ['-s', '--cacert', join(dir, 'cert.pem'), '--resolve', `secure.example.com:${httpsPort}:127.0.0.1`, `https://secure.example.com:${httpsPort}/tls`], (_e, out) => resolve(out));
+    /** A new connection trusting only `cert${n}.pem`: the body when the gateway serves that certificate, '' when not. */
+    const curl = (n = ''): Promise<string> => new Promise((resolve) => {
+      execFile(findTool('curl')!, ['-s', '--cacert', join(dir, `cert${n}.pem`), '--resolve', `secure.example.com:${httpsPort}:127.0.0.1`, `https://secure.example.com:${httpsPort}/tls`], (_e, out) => resolve(out));
     });
     const out = await waitFor('HTTPS through the gateway with the SDS certificate', async () => {
       const o = await curl();
       return podOf(o) === 'echo-v2-pod' ? o : undefined;
-    }, 20_000, 200);
+    });
     assert.equal(JSON.parse(out).path, '/tls');
+    assert.equal(await curl('2'), '', 'the second certificate is not served yet');
     const status = (await cp.syncz()).find((s) => s.id === gw2.nodeId)!;
     assert.equal(status.types.SDS?.state, 'SYNCED', JSON.stringify(status.types));
+
+    // Rotation: the Secret file rewritten with the second certificate reaches the gateway over SDS.
+    cp.write('secret.yaml', secret('2'));
+    const rotated = await waitFor('new connections get the rotated certificate', async () => {
+      const o = await curl('2');
+      return podOf(o) === 'echo-v2-pod' ? o : undefined;
+    });
+    assert.equal(JSON.parse(rotated).path, '/tls');
+    assert.equal(await curl(), '', 'the first certificate is no longer served');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

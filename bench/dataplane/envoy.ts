@@ -15,6 +15,7 @@ import type { PathDef } from './paths.ts';
 import { freePort, parsePathId, waitFor200 } from './paths.ts';
 import type { Proc } from './procs.ts';
 import { logTail, startProc } from './procs.ts';
+import { envoyMismatch } from '../../test/support/tools.ts';
 
 type Json = Record<string, unknown>;
 
@@ -89,11 +90,14 @@ function bootstrap(listenPort: number, next: { port: number; tls?: { cert: strin
 export async function setupEnvoy(ids: readonly string[], ctx: SetupContext): Promise<PathDef[]> {
   const out: PathDef[] = [];
   const tool = ctx.tools.envoy;
+  // Comparisons are against the Envoy pinned in scripts/tool-versions.sh, or not at all.
+  const wrongVersion = tool === undefined ? undefined : envoyMismatch();
   for (const id of ids) {
     const p = parsePathId(id);
     const def: PathDef = { id, family: 'envoy', hops: p.hops, tls: p.tls, concurrency: p.concurrency, url: '', host: PlainHost, pgids: [], proxies: p.hops };
     out.push(def);
     if (tool === undefined) { def.unavailable = 'envoy not installed'; continue; }
+    if (wrongVersion !== undefined) { def.unavailable = wrongVersion; continue; }
     if (p.tls && ctx.certs === undefined) { def.unavailable = 'openssl not installed (no certificates)'; continue; }
     const bin = envoyBinary(tool);
     const start = (name: string, cfg: Json) => {

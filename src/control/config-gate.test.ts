@@ -19,7 +19,9 @@ spec:
   rules: [{backendRefs: [{name: ${backend}, port: 8080}]}]
 `;
 
-test('an HTTPRoute to a missing backend is still served (status says ResolvedRefs=False; requests get 500)', () => {
+// That its requests then get 500 is checked on the generated routes by routes/conformance.test.ts
+// and end to end by the conformance case HTTPRouteInvalidNonExistentBackendRef (test/conformance.test.ts).
+test('an HTTPRoute to a missing backend is still served: a diagnostic (status ResolvedRefs=False), not NOT_SERVED', () => {
   const gate = new ConfigGate();
   const res = gate.update(resourcesFromYaml(routeTo('nonexistent')));
   assert.ok(res.diagnostics.some((d) => d.code === 'ROUTE_BACKEND_NOT_FOUND'));

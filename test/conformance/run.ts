@@ -9,10 +9,11 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { Corpus, type Profile } from './corpus.ts';
-import { RepoRoot, killAll } from './processes.ts';
+import { killAll } from './processes.ts';
 import { runProfile } from './profile.ts';
 import { removeNamespacesSync } from './pod-network.ts';
 import type { CaseResult } from './runner.ts';
+import { sharedDir } from '../support/skip.ts';
 import { formatReport, summaryLine } from './report.ts';
 
 function usage(msg: string): never {
@@ -30,7 +31,7 @@ try {
 } catch (err) {
   usage((err as Error).message);
 }
-const root = resolve(values.cases ?? resolve(RepoRoot, '../shared/conformance/gateway-api'));
+const root = resolve(values.cases ?? resolve(sharedDir, 'conformance/gateway-api'));
 const corpus = new Corpus(root);
 if (!corpus.exists()) usage(`no corpus at ${root} (expected cases/ and base/manifests.yaml)`);
 if (values.profile !== undefined && values.profile !== 'gateway' && values.profile !== 'mesh') usage(`--profile must be gateway or mesh, got '${values.profile}'`);
