@@ -68,7 +68,7 @@ export function envoyVersion(): { path: string; version: string | undefined } | 
 export function envoyMismatch(): string | undefined {
   const want = pinnedVersions().ENVOY_VERSION;
   const found = envoyVersion();
-  if (found === undefined) return `needs envoy ${want} on PATH (installed by scripts/install-tools.sh)`;
+  if (found === undefined) return `needs envoy ${want} on PATH`;
   if (found.version !== want) return `needs envoy ${want} (pinned in scripts/tool-versions.sh), found ${found.version ?? 'an unknown version'} at ${found.path}`;
   return undefined;
 }
