@@ -11,7 +11,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { skipUnlessTools } from './support/skip.ts';
-import { curl, demoCopy, eventually, livePids, openPorts, readStateFile, root, trellis, type CurlResult, StartTimeoutS, VisibleWithinMs } from './up-support.ts';
+import { curl, demoCopy, eventually, livePids, openPorts, readStateFile, root, trellis, type CurlResult, StartTimeoutS, VisibleWithinMs, logTails } from './up-support.ts';
 import { recordedPorts, type RuntimeState } from '../src/runtime/state.ts';
 import { httpStatus } from '../src/runtime/wait.ts';
 
@@ -48,9 +48,9 @@ describe('trellis up: the demo', { skip, timeout: 900_000 }, () => {
     work = mkdtempSync(join(tmpdir(), 'trellis-up-'));
     config = demoCopy();
     stateDir = join(work, 'state');
-    const r = await trellis(['up', '--detach', '--config', config, '--state-dir', stateDir, '--gateway-port', '0', '--start-timeout', String(StartTimeoutS)], { cwd: work, timeoutMs: 300_000 });
+    const r = await trellis(['up', '--detach', '--config', config, '--state-dir', stateDir, '--gateway-port', '0', '--start-timeout', String(StartTimeoutS)], { cwd: work, timeoutMs: 600_000 });
     upMs = r.ms;
-    assert.equal(r.code, 0, `up failed: ${r.stderr}\n${r.stdout}`);
+    assert.equal(r.code, 0, `up failed after ${r.ms} ms: ${r.stderr}\n${r.stdout}\n${logTails(stateDir)}`);
     state = readStateFile(stateDir);
     gateway = state.gatewayUrl!;
     const web = state.processes.find((p) => p.role === 'sidecar' && p.workload === 'web-api-v1')!;

@@ -4,7 +4,7 @@
  * and check that a state dir's processes and ports are really gone.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,6 +55,13 @@ export function demoCopy(): string {
 
 export function readStateFile(stateDir: string): RuntimeState {
   return JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')) as RuntimeState;
+}
+
+/** The last lines of every log in a state dir's logs/ (for the message of an `up` that failed). */
+export function logTails(stateDir: string, lines = 15): string {
+  const dir = join(stateDir, 'logs');
+  if (!existsSync(dir)) return '(no logs)';
+  return readdirSync(dir).sort().map((f) => `--- ${f}\n${readFileSync(join(dir, f), 'utf8').trimEnd().split('\n').slice(-lines).join('\n')}`).join('\n');
 }
 
 /** Pids (of `pids`) that still run (zombies left unreaped by a non-reaping PID 1 do not count). */

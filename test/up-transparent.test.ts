@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findTool } from './support/tools.ts';
 import { skipUnlessTools, skipUnlessTransparentCapture } from './support/skip.ts';
-import { curl, demoCopy, eventually, livePids, openPorts, readStateFile, root, trellis, type CurlResult, StartTimeoutS, VisibleWithinMs } from './up-support.ts';
+import { curl, demoCopy, eventually, livePids, openPorts, readStateFile, root, trellis, type CurlResult, StartTimeoutS, VisibleWithinMs, logTails } from './up-support.ts';
 import { recordedPorts, type RuntimeState } from '../src/runtime/state.ts';
 import { allocateVips } from '../src/registry/vip.ts';
 
@@ -95,9 +95,9 @@ describe('trellis up --capture transparent: the demo in network namespaces', { s
     work = mkdtempSync(join(tmpdir(), 'trellis-upt-'));
     config = demoCopy();
     stateDir = join(work, 'state');
-    const r = await trellis(['up', '--detach', '--capture', 'transparent', '--config', config, '--state-dir', stateDir, '--gateway-port', '0', '--start-timeout', String(StartTimeoutS)], { cwd: work, timeoutMs: 300_000 });
+    const r = await trellis(['up', '--detach', '--capture', 'transparent', '--config', config, '--state-dir', stateDir, '--gateway-port', '0', '--start-timeout', String(StartTimeoutS)], { cwd: work, timeoutMs: 600_000 });
     upMs = r.ms;
-    assert.equal(r.code, 0, `up failed: ${r.stderr}\n${r.stdout}`);
+    assert.equal(r.code, 0, `up failed after ${r.ms} ms: ${r.stderr}\n${r.stdout}\n${logTails(stateDir)}`);
     state = readStateFile(stateDir);
     gateway = state.gatewayUrl!;
     webNs = state.processes.find((p) => p.role === 'workload' && p.workload === 'web-api-v1')!.netns!;
@@ -175,7 +175,7 @@ describe('trellis up --capture transparent: the demo in network namespaces', { s
 
   test('a second mesh runs alongside on its own bridge and /24; after its supervisor is SIGKILLed, down removes only its own', async () => {
     const crashDir = join(work, 'crash');
-    const r = await trellis(['up', '--detach', '--capture', 'transparent', '--config', config, '--state-dir', crashDir, '--gateway-port', '0', '--start-timeout', String(StartTimeoutS)], { cwd: work, timeoutMs: 300_000 });
+    const r = await trellis(['up', '--detach', '--capture', 'transparent', '--config', config, '--state-dir', crashDir, '--gateway-port', '0', '--start-timeout', String(StartTimeoutS)], { cwd: work, timeoutMs: 600_000 });
     assert.equal(r.code, 0, r.stderr);
     const st = readStateFile(crashDir);
     assert.ok(st.bridge !== undefined && st.subnet !== undefined);

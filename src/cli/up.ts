@@ -115,7 +115,10 @@ export const verb: Verb = {
       let exited = false;
       child.once('exit', () => (exited = true));
       child.unref();
-      const deadline = Date.now() + 120_000;
+      // A backstop for a hung supervisor, which itself fails as soon as a process misses
+      // --start-timeout: control plane, gateway, replicas and the endpoint push run one after another.
+      const waitMs = Math.max(120_000, 4 * startTimeout * 1000);
+      const deadline = Date.now() + waitMs;
       while (Date.now() < deadline) {
         const st = readState(stateDir);
         if (st !== undefined && st.supervisorPid === child.pid) {
@@ -138,7 +141,7 @@ export const verb: Verb = {
         }
         await sleep(50);
       }
-      process.stderr.write(`trellis up: not ready after 120 s; see ${paths.logs}; run \`trellis down\` to clean up\n`);
+      process.stderr.write(`trellis up: not ready after ${waitMs / 1000} s; see ${paths.logs}; run \`trellis down\` to clean up\n`);
       return 1;
     }
 

@@ -45,6 +45,11 @@ export type Capture = 'explicit' | 'transparent';
 
 /** The port every echo process listens on inside its pod namespace (transparent capture). */
 const PodEchoPort = 8080;
+/**
+ * How long a process of the environment may take to start: generous, because on a loaded 2-core
+ * machine a gateway missed a 60 s wait while 22 echo processes and other test runs started.
+ */
+const StartTimeoutMs = 180_000;
 
 export interface EchoLogLine {
   readonly t: number;
@@ -210,7 +215,7 @@ export class Environment {
     const inNode = this.network ? { netns: this.network.nodeNs } : undefined;
     this.#control = startTrellis('control', ['control', '--config', this.configDir, '--host', inNode ? '0.0.0.0' : '127.0.0.1', '--xds-port', '0', '--debug-port', '0', '--ready-file', cpReady, '--log-level', 'warn'], undefined, inNode);
     this.children.push(this.#control);
-    const cp = await waitReadyFile<{ xds: number; debug: number }>(this.#control, cpReady, 60_000);
+    const cp = await waitReadyFile<{ xds: number; debug: number }>(this.#control, cpReady, StartTimeoutMs);
     const xds = `${inNode ? NodeAddress : '127.0.0.1'}:${cp.xds}`;
     this.#log(`control plane up (xds ${cp.xds}, debug ${cp.debug})`);
 
@@ -275,7 +280,7 @@ export class Environment {
       const timer = setTimeout(() => {
         child.proc.off('exit', onExit);
         reject(new Error(`echo ${pod.name} did not start:\n${child.stderrTail()}`));
-      }, 60_000);
+      }, StartTimeoutMs);
       child.proc.once('exit', onExit);
       void port.then((p) => {
         clearTimeout(timer);
@@ -296,9 +301,9 @@ export class Environment {
     const placement: Placement | undefined = net ? { netns: net.netns, asProxy: true } : undefined;
     const child = startTrellis(name, args, undefined, placement);
     this.children.push(child);
-    const ports = await waitReadyFile<{ health: number }>(child, ready, 60_000);
+    const ports = await waitReadyFile<{ health: number }>(child, ready, StartTimeoutMs);
     // A pod namespace's health port is not reachable from here; the marker probe proves readiness.
-    if (!net && !(await waitHttpOk(`http://127.0.0.1:${ports.health}/healthz/ready`, 20_000))) this.#log(`warning: ${name} not ready after 20 s`);
+    if (!net && !(await waitHttpOk(`http://127.0.0.1:${ports.health}/healthz/ready`, StartTimeoutMs))) this.#log(`warning: ${name} not ready after ${StartTimeoutMs / 1000} s`);
     return child;
   }
 
