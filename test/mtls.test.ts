@@ -8,7 +8,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { findTool, skipUnlessTools } from './support/tools.ts';
+import { findTool } from './support/tools.ts';
+import { skipUnlessTools } from './support/skip.ts';
 import { stopAll, waitFor } from './support/mesh.ts';
 import { clientCertificate, startMtlsMesh, type MtlsMesh } from './support/mtls-mesh.ts';
 
