@@ -129,6 +129,8 @@ if ! find_tool fortio >/dev/null; then
   fi
 fi
 
+bash "$(dirname "$0")/install-kube.sh" || fail kube-apiserver "scripts/install-kube.sh could not build kube-apiserver, etcd or helm (output above)"
+
 # --- result ----------------------------------------------------------------------------------
 if [ ${#failed[@]} -gt 0 ]; then
   echo "install-tools: FAILED: ${#failed[@]} required tool(s) missing: ${failed[*]}" >&2

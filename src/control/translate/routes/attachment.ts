@@ -6,6 +6,7 @@
  * Gateway API's condition reasons, so status is a direct projection of these results.
  */
 
+import { labelSelectorMatches } from '../../../config/label-selector.ts';
 import type { ServiceInfo } from '../../../registry/types.ts';
 import { intersectHosts } from './hosts.ts';
 import type {
@@ -85,30 +86,6 @@ export function listenerKinds(l: ListenerSpec): string[] {
   return defaultKinds(l.protocol);
 }
 
-function selectorMatches(sel: NonNullable<NonNullable<NonNullable<ListenerSpec['allowedRoutes']>['namespaces']>['selector']>, labels: Readonly<Record<string, string>>): boolean {
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false;
-  for (const e of sel.matchExpressions ?? []) {
-    const has = Object.hasOwn(labels, e.key);
-    const vals = e.values ?? [];
-    switch (e.operator) {
-      case 'In':
-        if (!has || !vals.includes(labels[e.key])) return false;
-        break;
-      case 'NotIn':
-        if (has && vals.includes(labels[e.key])) return false;
-        break;
-      case 'Exists':
-        if (!has) return false;
-        break;
-      case 'DoesNotExist':
-        if (has) return false;
-        break;
-      default:
-        return false;
-    }
-  }
-  return true;
-}
 
 /** Whether a listener's `allowedRoutes.namespaces` admits routes from `routeNs` (default: Same). */
 export function namespaceAllowed(inputs: RouteInputs, gw: GatewayResource, l: ListenerSpec, routeNs: string): boolean {
@@ -119,7 +96,7 @@ export function namespaceAllowed(inputs: RouteInputs, gw: GatewayResource, l: Li
     const sel = l.allowedRoutes?.namespaces?.selector;
     if (!sel) return false;
     const labels = { 'kubernetes.io/metadata.name': routeNs, ...(inputs.namespaceLabels?.(routeNs) ?? {}) };
-    return selectorMatches(sel, labels);
+    return labelSelectorMatches(sel, labels);
   }
   return false;
 }
