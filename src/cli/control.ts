@@ -13,6 +13,8 @@ import { readMeshConfig } from '../config/mesh-config.ts';
 import { parseKeyAlgorithm } from '../pki/keys.ts';
 import { join } from 'node:path';
 import { parseDurationMs } from './proxy.ts';
+import { kubernetesControlOptions, kubernetesHelp, kubernetesOptions } from './control-kubernetes.ts';
+import { startKubernetesControl } from '../control/kube/kube-control.ts';
 
 const help = `usage: trellis control [--config DIR]... [--host ADDR] [--xds-port N] [--debug-port N]
                        [--ready-file PATH] [--log-level info|debug|warn|error] [--auto-allocate-vips]
@@ -37,7 +39,7 @@ const help = `usage: trellis control [--config DIR]... [--host ADDR] [--xds-port
                    default workload certificate lifetime (default 24h)
   --ca-key-algorithm ALG
                    key of a generated self-signed root: ECDSA_P256 (default) or RSA_2048
-`;
+${kubernetesHelp}`;
 
 function port(name: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
@@ -64,6 +66,7 @@ export const verb: Verb = {
       'workload-cert-ttl': { type: 'string' },
       'ca-key-algorithm': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      ...kubernetesOptions,
     }, false);
     if (values.help) {
       process.stdout.write(help);
@@ -92,18 +95,21 @@ export const verb: Verb = {
       ...(meshConfig?.outboundTrafficPolicy !== undefined ? { outboundTrafficPolicy: meshConfig.outboundTrafficPolicy } : {}),
       ...(meshConfig?.enableAutoMtls !== undefined ? { enableAutoMtls: meshConfig.enableAutoMtls } : {}),
     };
-    const cp = await startControlPlane({
-      configPaths,
+    const kube = kubernetesControlOptions(values);
+    if (kube && values.config) throw new UsageError('control: --config and --kubeconfig/--kubernetes are exclusive');
+    const common = {
       host: values.host,
       xdsPort: port('xds-port', values['xds-port'], 15010),
       debugPort: port('debug-port', values['debug-port'], 15014),
       mesh,
       ...(ca !== undefined ? { ca } : {}),
       log,
-    });
+    };
+    const k8s = kube ? await startKubernetesControl(kube, common) : undefined;
+    const cp = k8s ? { ...k8s.cp, close: () => k8s.close() } : await startControlPlane({ configPaths, ...common });
     if (values['ready-file']) {
       const tmp = `${values['ready-file']}.tmp`;
-      writeFileSync(tmp, JSON.stringify({ xds: cp.xdsPort, debug: cp.debugPort, pid: process.pid }) + '\n');
+      writeFileSync(tmp, JSON.stringify({ xds: cp.xdsPort, debug: cp.debugPort, pid: process.pid, ...(k8s ? { webhook: k8s.webhookPort } : {}) }) + '\n');
       renameSync(tmp, values['ready-file']);
     }
     return new Promise<number>((resolve) => {

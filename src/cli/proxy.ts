@@ -18,6 +18,8 @@ import type { NodeJson } from '../xds/ads-wire.ts';
 import { describeError } from '../errors.ts';
 import { parseKeyAlgorithm } from '../pki/keys.ts';
 import { tokenFromFile } from '../proxy/tls/identity-agent.ts';
+import { parseAppProbes } from '../proxy/admin/app-probes.ts';
+import type { AppProbe } from '../proxy/admin/app-probes.ts';
 
 const help = `usage: trellis proxy --xds HOST:PORT [options]
 
@@ -36,6 +38,9 @@ const help = `usage: trellis proxy --xds HOST:PORT [options]
                             transparent capture: 0.0.0.0 inside the workload's network namespace)
   --health-port N           /healthz/ready (default 15021)
   --prometheus-port N       /stats/prometheus (default 15090)
+  --status-port N           app probes (/app-health/...), readiness and metrics, like Istio's 15020
+                            (default -1 = off; on when --app-probes is given: 15020)
+  --app-probes JSON         the pod's original HTTP probes by /app-health path (set by injection)
   --drain-timeout DURATION  how long in-flight requests may finish on shutdown (default 5s)
   --concurrency N           worker processes sharing the listeners (default 2, like an Istio
                             sidecar; 1 serves in the main process)
@@ -94,6 +99,8 @@ export const verb: Verb = {
       'admin-address': { type: 'string' },
       'health-port': { type: 'string' },
       'prometheus-port': { type: 'string' },
+      'status-port': { type: 'string' },
+      'app-probes': { type: 'string' },
       'drain-timeout': { type: 'string' },
       concurrency: { type: 'string' },
       'ready-file': { type: 'string' },
@@ -159,6 +166,14 @@ export const verb: Verb = {
       await runWorker({ drainTimeoutMs: drain, log: (level, msg, fields) => wlog[level](fields ?? {}, msg) });
       return 0;
     }
+    let appProbes: ReadonlyMap<string, AppProbe> | undefined;
+    if (values['app-probes'] !== undefined) {
+      try {
+        appProbes = parseAppProbes(values['app-probes']);
+      } catch (err) {
+        throw new UsageError(`proxy: --app-probes: ${describeError(err)}`, err);
+      }
+    }
     const log = pino({ level: values['log-level'] ?? 'info', base: { component: 'proxy', node: node.id } }, pino.destination(2));
     let quit: () => void = () => {};
     const xdsAddress = values.xds ?? boot.xds ?? '127.0.0.1:15010';
@@ -185,6 +200,8 @@ export const verb: Verb = {
       adminHost: values['admin-address'],
       healthPort: parsePort('health-port', values['health-port'], 15021),
       prometheusPort: parsePort('prometheus-port', values['prometheus-port'], 15090),
+      statusPort: parsePort('status-port', values['status-port'], appProbes !== undefined ? 15020 : -1),
+      appProbes,
       drainTimeoutMs: drain,
       concurrency,
       log: (level, msg, fields) => log[level](fields ?? {}, msg),

@@ -8,6 +8,7 @@ import type { NodeJson } from '../xds/ads-wire.ts';
 import { AdsClient } from './xds/ads-client.ts';
 import { DataPlane } from './data-plane.ts';
 import { startAdminServers, type AdminPorts, type AdminSource } from './admin/admin-server.ts';
+import type { AppProbe } from './admin/app-probes.ts';
 import { buildConfigDump } from './config-dump.ts';
 import { WorkerPool } from './workers.ts';
 import { IdentityAgent, type IdentityAgentOptions } from './tls/identity-agent.ts';
@@ -22,6 +23,10 @@ export interface ProxyOptions {
   adminPort: number;
   healthPort: number;
   prometheusPort: number;
+  /** Istio's status port (app probes through the proxy); negative or absent = off. */
+  statusPort?: number;
+  /** Original HTTP probes by `/app-health/...` path (from the injector). */
+  appProbes?: ReadonlyMap<string, AppProbe>;
   adminHost?: string;
   drainTimeoutMs?: number;
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
@@ -92,6 +97,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     adminPort: opts.adminPort,
     healthPort: opts.healthPort,
     prometheusPort: opts.prometheusPort,
+    statusPort: opts.statusPort,
+    appProbes: opts.appProbes,
   });
   identity?.start();
   ads.start();

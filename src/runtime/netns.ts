@@ -132,17 +132,27 @@ export interface PodNetwork {
   readonly hostIp: string;
 }
 
-/** Istio's nat table for a pod (istio-iptables), as iptables-restore input. */
-export function podIptablesRules(): string {
+/** Extra exclusions, as Istio's `traffic.sidecar.istio.io/exclude{Inbound,Outbound}Ports` annotations give them. */
+export interface CaptureExclusions {
+  readonly excludeInboundPorts?: readonly number[];
+  readonly excludeOutboundPorts?: readonly number[];
+}
+
+/**
+ * Istio's nat table for a pod (istio-iptables), as iptables-restore input. `trellis up --capture
+ * transparent` and `trellis capture` (the injected init container) both apply exactly this.
+ */
+export function podIptablesRules(ex: CaptureExclusions = {}): string {
   return [
     '*nat',
     ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
     ':ISTIO_INBOUND - [0:0]', ':ISTIO_IN_REDIRECT - [0:0]', ':ISTIO_OUTPUT - [0:0]', ':ISTIO_REDIRECT - [0:0]',
     '-A PREROUTING -p tcp -j ISTIO_INBOUND',
-    ...ProxyOwnPorts.map((p) => `-A ISTIO_INBOUND -p tcp --dport ${p} -j RETURN`),
+    ...[...ProxyOwnPorts, ...(ex.excludeInboundPorts ?? [])].map((p) => `-A ISTIO_INBOUND -p tcp --dport ${p} -j RETURN`),
     '-A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT',
     '-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15006',
     '-A OUTPUT -p tcp -j ISTIO_OUTPUT',
+    ...(ex.excludeOutboundPorts ?? []).map((p) => `-A ISTIO_OUTPUT -p tcp --dport ${p} -j RETURN`),
     // The proxy dialing its own pod IP (a service whose endpoint is this pod) goes over lo and
     // never meets PREROUTING: send it to inbound, as istio-iptables does.
     `-A ISTIO_OUTPUT ! -d 127.0.0.1/32 -o lo -m owner --uid-owner ${ProxyUid} -j ISTIO_IN_REDIRECT`,

@@ -171,7 +171,7 @@ export function injectedParts(pod: PodLike, s: InjectionSettings): {
     'proxy', '--xds', s.xdsAddress, '--kind', 'sidecar',
     '--namespace', '$(POD_NAMESPACE)', '--workload', '$(POD_NAME)', '--service-account', '$(SERVICE_ACCOUNT)', '--ip', '$(INSTANCE_IP)',
     // Health, status and Prometheus answer the kubelet on the pod IP; the admin API stays on loopback.
-    '--admin-address', '0.0.0.0', '--metadata', metadata,
+    '--admin-address', '0.0.0.0', '--status-port', String(StatusPort), '--metadata', metadata,
     ...(podLabels ? ['--labels', podLabels] : []),
     ...(Object.keys(app.probes).length > 0 ? ['--app-probes', JSON.stringify(app.probes)] : []),
   ];

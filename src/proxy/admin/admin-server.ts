@@ -5,6 +5,8 @@
  * POST endpoints (`/logging`, `/drain_listeners`, `/quitquitquit`). Binds to 127.0.0.1 by default:
  * the admin API is not for the network.
  */
+import { appProbeHandler } from './app-probes.ts';
+import type { AppProbe } from './app-probes.ts';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { renderPrometheus, renderStatsText, type Stat } from './stats-format.ts';
@@ -35,6 +37,8 @@ export interface AdminPorts {
   admin: number;
   health: number;
   prometheus: number;
+  /** The status port (app probes); 0 when off. */
+  status: number;
 }
 
 export interface AdminServers {
@@ -131,7 +135,12 @@ function listen(server: http.Server, host: string, port: number): Promise<number
  * Starts the admin, health and Prometheus servers. Port 0 picks a free port; a negative port
  * disables that server (its port is reported as 0).
  */
-export async function startAdminServers(src: AdminSource, opts: { host?: string; adminPort: number; healthPort: number; prometheusPort: number; healthHost?: string }): Promise<AdminServers> {
+export async function startAdminServers(src: AdminSource, opts: {
+  host?: string; adminPort: number; healthPort: number; prometheusPort: number; healthHost?: string;
+  /** Istio's status port (15020): app probes, readiness and metrics; negative or absent = off. */
+  statusPort?: number;
+  appProbes?: ReadonlyMap<string, AppProbe>;
+}): Promise<AdminServers> {
   const host = opts.host ?? '127.0.0.1';
   const inner = adminHandler(src);
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => void inner(req, res);
@@ -162,8 +171,16 @@ export async function startAdminServers(src: AdminSource, opts: { host?: string;
       if (p === '/stats/prometheus') return void prom(res);
       return send(res, 404, 'not found\n');
     });
+    const appProbe = appProbeHandler(opts.appProbes ?? new Map());
+    const status = await start(opts.statusPort ?? -1, opts.healthHost ?? host, (req, res) => {
+      const p = new URL(req.url ?? '/', 'http://h').pathname;
+      if (appProbe(p, res)) return;
+      if (p === '/healthz/ready') return send(res, src.ready() ? 200 : 503, src.ready() ? '' : 'not ready\n');
+      if (p === '/stats/prometheus') return void prom(res);
+      return send(res, 404, 'not found\n');
+    });
     return {
-      ports: { admin, health, prometheus },
+      ports: { admin, health, prometheus, status },
       async close() {
         await Promise.all(servers.map((s) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); })));
       },

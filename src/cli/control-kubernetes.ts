@@ -1,0 +1,107 @@
+/**
+ * The Kubernetes flags of `trellis control` and what they become: read config and the service
+ * registry from an API server (`--kubeconfig PATH` outside the cluster, `--kubernetes` for the
+ * in-cluster service account), serve the admission webhook, register this revision's webhook
+ * configurations, and write status. Kept apart from control.ts so the local mode's flags stay
+ * readable; the same flags are what charts/trellis renders into the Deployment.
+ */
+import { hostname } from 'node:os';
+import { UsageError } from './args.ts';
+import type { KubernetesControlOptions } from '../control/kube/kube-control.ts';
+import type { LabelSelector } from '../config/label-selector.ts';
+import type { WebhookClient } from '../control/webhook/webhook-config.ts';
+
+export const kubernetesHelp = `
+Kubernetes (config and registry from the API server):
+  --kubeconfig PATH          read from the cluster of this kubeconfig (outside the cluster)
+  --kubernetes               read from the cluster this pod runs in (service account)
+  --revision R               control plane revision (default: default); injects namespaces
+                             labelled istio.io/rev=R, and tags pointing at R
+  --system-namespace NS      where this control plane runs (default trellis-system)
+  --discovery-selectors JSON label selectors of the namespaces to read (Istio discoverySelectors)
+  --webhook-port N           admission webhook HTTPS port (default 15017; -1 = no webhook)
+  --webhook-url URL          how the API server reaches the webhook (e.g. https://127.0.0.1:15017);
+                             default: the Service trellis[-R].NS.svc:443
+  --no-validation            do not register the validating webhook
+  --injection-image IMAGE    image of the injected proxy and init container (default trellis:0.1.0)
+  --injection-xds ADDR       xDS address injected proxies use (default trellis[-R].NS.svc:15010)
+  --native-sidecars auto|true|false   inject the proxy as a native sidecar (default auto: Kubernetes >= 1.29)
+  --hold-application-until-proxy-starts   start app containers after the proxy is ready
+  --no-status                do not write status back (Gateway API, Istio validationMessages)
+  --analysis-status          also write the analyzer's findings as Istio status.validationMessages
+`;
+
+export const kubernetesOptions = {
+  kubeconfig: { type: 'string' },
+  kubernetes: { type: 'boolean' },
+  revision: { type: 'string' },
+  'system-namespace': { type: 'string' },
+  'discovery-selectors': { type: 'string' },
+  'webhook-port': { type: 'string' },
+  'webhook-url': { type: 'string' },
+  'no-validation': { type: 'boolean' },
+  'injection-image': { type: 'string' },
+  'injection-xds': { type: 'string' },
+  'native-sidecars': { type: 'string' },
+  'hold-application-until-proxy-starts': { type: 'boolean' },
+  'no-status': { type: 'boolean' },
+  'analysis-status': { type: 'boolean' },
+} as const;
+
+type Values = { [K in keyof typeof kubernetesOptions]?: (typeof kubernetesOptions)[K]['type'] extends 'boolean' ? boolean : string };
+
+/** `trellis` or `trellis-<revision>`: the Service name of a revision's control plane. */
+export function revisionServiceName(revision: string): string {
+  return revision === 'default' ? 'trellis' : `trellis-${revision}`;
+}
+
+/** The Kubernetes options, or undefined when neither --kubeconfig nor --kubernetes is given. */
+export function kubernetesControlOptions(v: Values): KubernetesControlOptions | undefined {
+  if (v.kubeconfig === undefined && !v.kubernetes) {
+    const stray = Object.keys(kubernetesOptions).find((k) => v[k as keyof Values] !== undefined);
+    if (stray !== undefined) throw new UsageError(`control: --${stray} needs --kubeconfig PATH or --kubernetes`);
+    return undefined;
+  }
+  const revision = v.revision ?? 'default';
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(revision) || revision.length > 40) throw new UsageError(`control: --revision must be a DNS label (e.g. 1-3), got '${revision}'`);
+  const ns = v['system-namespace'] ?? 'trellis-system';
+  let selectors: LabelSelector[] | undefined;
+  if (v['discovery-selectors'] !== undefined) {
+    try {
+      selectors = JSON.parse(v['discovery-selectors']) as LabelSelector[];
+      if (!Array.isArray(selectors)) throw new Error('not a list');
+    } catch (err) {
+      throw new UsageError(`control: --discovery-selectors must be a JSON list of label selectors: ${(err as Error).message}`);
+    }
+  }
+  const port = v['webhook-port'] === undefined ? 15017 : Number(v['webhook-port']);
+  if (!Number.isInteger(port) || port < -1 || port > 65535) throw new UsageError(`control: --webhook-port must be -1..65535, got '${v['webhook-port']}'`);
+  const svc = revisionServiceName(revision);
+  let client: WebhookClient = { service: { namespace: ns, name: svc, port: 443 } };
+  if (v['webhook-url'] !== undefined) {
+    let u: URL;
+    try {
+      u = new URL(v['webhook-url']);
+    } catch {
+      throw new UsageError(`control: --webhook-url must be a URL, got '${v['webhook-url']}'`);
+    }
+    if (u.protocol !== 'https:') throw new UsageError('control: --webhook-url must be https (the API server calls webhooks over TLS only)');
+    client = { url: u.origin };
+  }
+  const native = v['native-sidecars'] ?? 'auto';
+  if (!['auto', 'true', 'false'].includes(native)) throw new UsageError(`control: --native-sidecars must be auto, true or false, got '${native}'`);
+  return {
+    kubeconfig: v.kubeconfig,
+    revision,
+    systemNamespace: ns,
+    discoverySelectors: selectors,
+    webhook: port < 0 ? undefined : { port, host: '0.0.0.0', client, validate: !v['no-validation'] },
+    injection: {
+      image: v['injection-image'] ?? 'trellis:0.1.0',
+      xdsAddress: v['injection-xds'] ?? `${svc}.${ns}.svc:15010`,
+      nativeSidecars: native === 'auto' ? 'auto' : native === 'true',
+      holdApplicationUntilProxyStarts: v['hold-application-until-proxy-starts'] ?? false,
+    },
+    status: { enabled: !v['no-status'], analysis: v['analysis-status'] ?? false, identity: `${hostname()}-${process.pid}-${revision}` },
+  };
+}
