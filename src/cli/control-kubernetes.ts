@@ -19,7 +19,8 @@ Kubernetes (config and registry from the API server):
                              labelled istio.io/rev=R, and tags pointing at R
   --system-namespace NS      where this control plane runs (default trellis-system)
   --discovery-selectors JSON label selectors of the namespaces to read (Istio discoverySelectors)
-  --webhook-port N           admission webhook HTTPS port (default 15017; -1 = no webhook)
+  --webhook-port N           admission webhook HTTPS port (default 15017; 0 = any free port)
+  --no-webhook               serve no admission webhook (no injection, no validation)
   --webhook-url URL          how the API server reaches the webhook (e.g. https://127.0.0.1:15017);
                              default: the Service trellis[-R].NS.svc:443
   --no-validation            do not register the validating webhook
@@ -38,6 +39,7 @@ export const kubernetesOptions = {
   'system-namespace': { type: 'string' },
   'discovery-selectors': { type: 'string' },
   'webhook-port': { type: 'string' },
+  'no-webhook': { type: 'boolean' },
   'webhook-url': { type: 'string' },
   'no-validation': { type: 'boolean' },
   'injection-image': { type: 'string' },
@@ -74,8 +76,8 @@ export function kubernetesControlOptions(v: Values): KubernetesControlOptions | 
       throw new UsageError(`control: --discovery-selectors must be a JSON list of label selectors: ${(err as Error).message}`);
     }
   }
-  const port = v['webhook-port'] === undefined ? 15017 : Number(v['webhook-port']);
-  if (!Number.isInteger(port) || port < -1 || port > 65535) throw new UsageError(`control: --webhook-port must be -1..65535, got '${v['webhook-port']}'`);
+  const port = v['no-webhook'] ? -1 : v['webhook-port'] === undefined ? 15017 : Number(v['webhook-port']);
+  if (!Number.isInteger(port) || port < -1 || port > 65535) throw new UsageError(`control: --webhook-port must be 0..65535, got '${v['webhook-port']}'`);
   const svc = revisionServiceName(revision);
   let client: WebhookClient = { service: { namespace: ns, name: svc, port: 443 } };
   if (v['webhook-url'] !== undefined) {

@@ -8,12 +8,12 @@
  * or controller-manager: tests write Pod status and EndpointSlices themselves, as a kubelet and
  * the EndpointSlice controller would. One cluster per test file (`startKubeCluster` in `before`).
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { KubeConfig } from '@kubernetes/client-node';
-import { Cleanups, freePort, spawnTracked, tempDir, waitFor } from './processes.ts';
+import { Cleanups, freePort, nodeBin, repoRoot, spawnTracked, tempDir, waitFor } from './processes.ts';
 import type { Spawned } from './processes.ts';
 import { createCa, issueCert } from '../../src/control/webhook/certs.ts';
 import { KubeRest, apiStatus } from '../../src/config/store/kubernetes-rest.ts';
@@ -250,4 +250,30 @@ export async function installCrds(rest: KubeRest, crds: readonly KubeObject[]): 
 /** Creates a namespace (with labels) if missing. */
 export async function ensureNamespace(rest: KubeRest, name: string, labels: Record<string, string> = {}): Promise<void> {
   await applyObject(rest, { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
+}
+
+/** A `trellis control --kubeconfig` child process. */
+export interface KubeControlProcess extends Spawned {
+  readonly xdsPort: number;
+  readonly debugPort: number;
+  readonly webhookPort: number;
+  /** http://127.0.0.1:<debugPort> */
+  readonly url: string;
+}
+
+/** Starts `trellis control --kubeconfig` against `cluster` on free ports and waits for its ready file. */
+export async function startKubeControl(cleanups: Cleanups, cluster: Pick<KubeCluster, 'kubeconfigPath'>, extraArgs: readonly string[] = []): Promise<KubeControlProcess> {
+  const work = tempDir(cleanups, 'trellis-kctl-');
+  const ready = join(work, 'ready.json');
+  const p = spawnTracked(cleanups, nodeBin, [join(repoRoot, 'bin', 'trellis.js'), 'control', '--kubeconfig', cluster.kubeconfigPath,
+    '--xds-port', '0', '--debug-port', '0', '--ready-file', ready, '--log-level', 'warn', ...extraArgs], { cwd: repoRoot });
+  let exited: number | string | undefined;
+  void p.exited.then((c) => (exited = c));
+  const info = await Promise.race([
+    waitFor('trellis control --kubeconfig ready file', () => exited === undefined && existsSync(ready) && (JSON.parse(readFileSync(ready, 'utf8')) as { xds: number; debug: number; webhook?: number }), 60_000),
+    p.exited.then((code) => {
+      throw new Error(`trellis control exited (${String(code)}):\n${p.output()}`);
+    }),
+  ]);
+  return { ...p, xdsPort: info.xds, debugPort: info.debug, webhookPort: info.webhook ?? 0, url: `http://127.0.0.1:${info.debug}` };
 }
