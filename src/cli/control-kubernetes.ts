@@ -24,6 +24,8 @@ Kubernetes (config and registry from the API server):
   --webhook-url URL          how the API server reaches the webhook (e.g. https://127.0.0.1:15017);
                              default: the Service trellis[-R].NS.svc:443
   --no-validation            do not register the validating webhook
+  --validate-unlabelled      also validate objects without an istio.io/rev label (on by default for
+                             the default revision; give it to one revision when all are revisioned)
   --injection-image IMAGE    image of the injected proxy and init container (default trellis:0.1.0)
   --injection-xds ADDR       xDS address injected proxies use (default trellis[-R].NS.svc:15010)
   --native-sidecars auto|true|false   inject the proxy as a native sidecar (default auto: Kubernetes >= 1.29)
@@ -42,6 +44,7 @@ export const kubernetesOptions = {
   'no-webhook': { type: 'boolean' },
   'webhook-url': { type: 'string' },
   'no-validation': { type: 'boolean' },
+  'validate-unlabelled': { type: 'boolean' },
   'injection-image': { type: 'string' },
   'injection-xds': { type: 'string' },
   'native-sidecars': { type: 'string' },
@@ -97,7 +100,7 @@ export function kubernetesControlOptions(v: Values): KubernetesControlOptions | 
     revision,
     systemNamespace: ns,
     discoverySelectors: selectors,
-    webhook: port < 0 ? undefined : { port, host: '0.0.0.0', client, validate: !v['no-validation'] },
+    webhook: port < 0 ? undefined : { port, host: '0.0.0.0', client, validate: !v['no-validation'], validatesUnlabelled: v['validate-unlabelled'] || revision === 'default' },
     injection: {
       image: v['injection-image'] ?? 'trellis:0.1.0',
       xdsAddress: v['injection-xds'] ?? `${svc}.${ns}.svc:15010`,

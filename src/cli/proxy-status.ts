@@ -18,7 +18,7 @@ error below the table) or was never sent any (NOT SENT).
 
 options:
   --control URL     control plane monitoring address (default $TRELLIS_CONTROL_URL or
-                    http://127.0.0.1:15014)
+                    http://127.0.0.1:15014); repeat it for several revisions
   -o, --output FMT  table (default) or json
   -h, --help        show this help
 `;
@@ -69,16 +69,27 @@ export function age(iso: string | undefined, now = Date.now()): string {
 
 const TYPES = ['CDS', 'LDS', 'EDS', 'RDS'] as const;
 
-/** The proxy-status table (plus NACK details) for a syncz answer. */
+/** The control plane revision a proxy was injected for (node metadata REVISION), if any. */
+function revisionOf(p: ProxyStatus): string | undefined {
+  const r = p.node.metadata?.REVISION;
+  return typeof r === 'string' ? r : undefined;
+}
+
+/**
+ * The proxy-status table (plus NACK details) for a syncz answer. A REVISION column appears when
+ * proxies carry one (injected on Kubernetes), as with several control plane revisions.
+ */
 export function renderProxyStatus(proxies: readonly ProxyStatus[], now = Date.now()): string {
   if (proxies.length === 0) return 'No proxies connected.\n';
+  const withRevision = proxies.some((p) => revisionOf(p) !== undefined);
   const rows = proxies.map((p) => {
     const types = Object.values(p.types);
     const lastAck = types.map((t) => t.lastAckAt).filter((x): x is string => x !== undefined).sort().pop();
     const latest = types.filter((t) => t.lastAckAt === lastAck && lastAck !== undefined)[0];
-    return [p.id, ...TYPES.map((t) => p.types[t]?.state ?? 'NOT SENT'), latest?.ackedVersion ?? '-', age(lastAck, now)];
+    const cells = [p.id, ...TYPES.map((t) => p.types[t]?.state ?? 'NOT SENT'), latest?.ackedVersion ?? '-', age(lastAck, now)];
+    return withRevision ? [cells[0], revisionOf(p) ?? '-', ...cells.slice(1)] : cells;
   });
-  let out = renderTable(['NAME', ...TYPES, 'VERSION', 'LAST ACK'], rows);
+  let out = renderTable(withRevision ? ['NAME', 'REVISION', ...TYPES, 'VERSION', 'LAST ACK'] : ['NAME', ...TYPES, 'VERSION', 'LAST ACK'], rows);
   for (const p of proxies) {
     for (const [t, s] of Object.entries(p.types)) {
       if (s.state === 'NACKED') out += `\n${p.id} ${t} NACKED version ${s.nackVersion ?? '?'}: ${s.nackError ?? ''}`;
@@ -89,7 +100,7 @@ export function renderProxyStatus(proxies: readonly ProxyStatus[], now = Date.no
 }
 
 const options = {
-  control: { type: 'string' },
+  control: { type: 'string', multiple: true },
   output: { type: 'string', short: 'o', default: 'table' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -104,10 +115,14 @@ export const verb: Verb = {
     }
     if (positionals.length > 0) throw new UsageError(`proxy-status: unexpected argument '${positionals[0]}'`);
     if (values.output !== 'table' && values.output !== 'json') throw new UsageError(`proxy-status: -o must be table or json, got '${values.output}'`);
-    const base = controlUrl(values.control);
-    const { status, body } = await fetchControl(base, '/debug/syncz');
-    if (status !== 200 || !Array.isArray(body)) throw new TrellisError('CONTROL_HTTP', `${base}/debug/syncz answered ${status}`);
-    const proxies = body as ProxyStatus[];
+    // Several --control URLs (one per revision) give one table of every proxy.
+    const proxies: ProxyStatus[] = [];
+    for (const url of values.control?.length ? values.control : [undefined]) {
+      const base = controlUrl(url);
+      const { status, body } = await fetchControl(base, '/debug/syncz');
+      if (status !== 200 || !Array.isArray(body)) throw new TrellisError('CONTROL_HTTP', `${base}/debug/syncz answered ${status}`);
+      proxies.push(...(body as ProxyStatus[]));
+    }
     process.stdout.write(values.output === 'json' ? JSON.stringify(proxies, null, 2) + '\n' : renderProxyStatus(proxies));
     return 0;
   },

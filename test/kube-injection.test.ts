@@ -1,0 +1,236 @@
+/**
+ * Must-show, on a real API server with two control plane revisions (1-2 and 1-3) running side by
+ * side, each serving its own injection webhook over HTTPS:
+ *  - injection: a pod created in a namespace labelled for a revision comes back from the API
+ *    server with the capture init container, the proxy and its probes rewritten; a pod in an
+ *    unlabelled namespace and one labelled `sidecar.istio.io/inject: "false"` are untouched;
+ *  - canary upgrade: tag `prod` -> 1-2, a pod gets 1-2 and its (real) proxy connects to 1-2;
+ *    `trellis tag set prod --revision 1-3` and the next pod gets 1-3 while the old proxy stays
+ *    connected to and served by 1-2 (`trellis proxy-status` shows both), rollback works, and no
+ *    request through the old proxy fails during the switch;
+ *  - validation: a bad VirtualService is refused at apply time with the analyzer's message;
+ *  - with the webhook down and `failurePolicy: Fail` the API server refuses the pod with its own
+ *    clear error: never a pod without a proxy in an injected namespace.
+ * The "pods" have no kubelet: a proxy is started from the injected container's own arguments.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startEchoServer } from '../src/samples/echo-server.ts';
+import { Cleanups, freePort, nodeBin, repoRoot, spawnTracked, tempDir, waitFor } from './support/processes.ts';
+import type { Spawned } from './support/processes.ts';
+import { httpGet } from './support/http-client.ts';
+import { applyObject, ensureNamespace, installCrds, skipUnlessKube, startKubeCluster, startKubeControl, yamlObjects } from './support/kube-apiserver.ts';
+import type { KubeCluster, KubeControlProcess } from './support/kube-apiserver.ts';
+import { markRunning, registerWorkloadEntry } from './support/kube-workloads.ts';
+import type { KubeObject } from '../src/config/store/kubernetes-rest.ts';
+import { KubeApiError } from '../src/config/store/kubernetes-rest.ts';
+
+const cleanups = new Cleanups();
+after(() => cleanups.run());
+const skip = skipUnlessKube();
+const shared = join(import.meta.dirname, '..', '..', 'shared');
+const Echo = 'echo.default.svc.cluster.local';
+
+interface Container { name: string; args?: string[]; readinessProbe?: { httpGet?: { port: number; path: string } }; restartPolicy?: string }
+interface PodJson extends KubeObject { spec: { containers: Container[]; initContainers?: Container[] } }
+
+function trellis(args: string[], kubeconfig: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(nodeBin, [join(repoRoot, 'bin', 'trellis.js'), ...args, '--kubeconfig', kubeconfig], { timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
+    });
+  });
+}
+
+function podObject(name: string, namespace: string, labels: Record<string, string> = {}): KubeObject {
+  return {
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, labels: { app: 'web', ...labels } },
+    spec: {
+      serviceAccountName: 'web',
+      containers: [{ name: 'web', image: 'web:1', ports: [{ name: 'http', containerPort: 8080 }], readinessProbe: { httpGet: { path: '/ready', port: 'http' } }, livenessProbe: { httpGet: { path: '/live', port: 8080 } } }],
+    },
+  };
+}
+
+async function createPod(c: KubeCluster, obj: KubeObject): Promise<PodJson> {
+  return c.rest.request<PodJson>('POST', `/api/v1/namespaces/${obj.metadata!.namespace}/pods`, { body: obj });
+}
+
+const allContainers = (p: PodJson): Container[] => [...(p.spec.initContainers ?? []), ...p.spec.containers];
+const proxyOf = (p: PodJson): Container | undefined => allContainers(p).find((c) => c.name === 'trellis-proxy');
+const revisionOf = (p: PodJson): string | undefined => p.metadata?.annotations?.['istio.io/rev'];
+
+/** Runs the injected proxy container's own command line as a local process (no kubelet here). */
+async function runInjectedProxy(pod: PodJson, outboundPort: number): Promise<Spawned & { nodeId: string; health: number }> {
+  const c = proxyOf(pod);
+  assert.ok(c?.args, 'injected proxy container');
+  const env: Record<string, string> = { POD_NAME: pod.metadata!.name!, POD_NAMESPACE: pod.metadata!.namespace!, INSTANCE_IP: '127.0.0.1', SERVICE_ACCOUNT: 'web', NODE_NAME: 'node-1' };
+  const args = c.args.map((a) => a.replace(/\$\((\w+)\)/g, (_m, v: string) => env[v] ?? ''));
+  const meta = JSON.parse(args[args.indexOf('--metadata') + 1]) as Record<string, unknown>;
+  const dir = tempDir(cleanups, 'trellis-injected-');
+  const ready = join(dir, 'ready.json');
+  // Loopback instead of the pod IP, free ports instead of the pod's, explicit capture instead of iptables.
+  const p = spawnTracked(cleanups, nodeBin, [join(repoRoot, 'bin', 'trellis.js'), ...args,
+    '--admin-address', '127.0.0.1', '--admin-port', '0', '--health-port', '0', '--prometheus-port', '0', '--status-port', '0',
+    // Every service port gets its own loopback port (the API server's own `kubernetes` Service has 443).
+    '--metadata', JSON.stringify({ ...meta, TRELLIS_OUTBOUND_PORTS: { '8080': outboundPort, '443': await freePort() } }),
+    '--concurrency', '1', '--log-level', 'warn', '--drain-timeout', '1s', '--ready-file', ready]);
+  const ports = await waitFor('injected proxy ready file', () => {
+    if (p.child.exitCode !== null) throw new Error(`proxy exited: ${p.output()}`);
+    try {
+      return JSON.parse(readFileSync(ready, 'utf8')) as { health: number; node: string };
+    } catch {
+      return undefined;
+    }
+  }, 60_000);
+  await waitFor('injected proxy ready', async () => (await fetch(`http://127.0.0.1:${ports.health}/healthz/ready`)).status === 200, 60_000, 100)
+    .catch((err: Error) => {
+      throw new Error(`${err.message}\n${p.output().slice(-3000)}`);
+    });
+  return { ...p, nodeId: ports.node, health: ports.health };
+}
+
+describe('injection, revisions and canary upgrades on a real API server', { skip, timeout: 600_000 }, () => {
+  let cluster: KubeCluster;
+  const rev: Record<string, KubeControlProcess> = {};
+
+  before(async () => {
+    cluster = await startKubeCluster(cleanups);
+    const crds = yamlObjects(readFileSync(join(shared, 'k8s', 'istio', 'crd-all.gen.yaml'), 'utf8')).filter((o) => o.kind === 'CustomResourceDefinition');
+    await installCrds(cluster.rest, crds);
+    await ensureNamespace(cluster.rest, 'trellis-system');
+    await ensureNamespace(cluster.rest, 'shop', { 'istio.io/rev': '1-2' });
+    await ensureNamespace(cluster.rest, 'plain');
+    await ensureNamespace(cluster.rest, 'app', { 'istio.io/rev': 'prod' });
+    const echo = await startEchoServer({ namespace: 'default', service: 'echo', pod: 'echo-0', host: '127.0.0.1', port: 0, log: () => {} });
+    cleanups.add(() => echo.close(0));
+    await applyObject(cluster.rest, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'echo', namespace: 'default' }, spec: { selector: { app: 'echo' }, ports: [{ name: 'http', port: 8080 }] } });
+    await registerWorkloadEntry(cluster.rest, { name: 'echo-0', labels: { app: 'echo' }, port: echo.port });
+    for (const r of ['1-2', '1-3']) {
+      const xds = await freePort();
+      rev[r] = await startKubeControl(cleanups, cluster, ['--revision', r, '--xds-port', String(xds), '--injection-xds', `127.0.0.1:${xds}`,
+        '--webhook-port', '0', '--webhook-url', 'https://127.0.0.1:0', '--no-status', ...(r === '1-2' ? ['--validate-unlabelled'] : [])]);
+      assert.equal(rev[r].xdsPort, xds);
+    }
+    // A new webhook configuration takes a moment to reach the API server's admission chain.
+    await waitFor('revision 1-2 injecting', async () => {
+      const p = await cluster.rest.request<PodJson>('POST', '/api/v1/namespaces/shop/pods', { body: podObject('probe', 'shop'), query: { dryRun: 'All' } });
+      return proxyOf(p) !== undefined;
+    }, 30_000, 200);
+  });
+
+  test('a pod in a namespace labelled istio.io/rev=1-2 comes back with the proxy, the capture step and rewritten probes', async () => {
+    const pod = await createPod(cluster, podObject('web-1', 'shop'));
+    assert.deepEqual((pod.spec.initContainers ?? []).map((c) => c.name).slice(0, 1), ['trellis-init']);
+    assert.equal(pod.spec.initContainers?.[0].args?.[0], 'capture');
+    const proxy = proxyOf(pod);
+    assert.ok(proxy, 'proxy injected');
+    // Kubernetes 1.37 runs native sidecars: the proxy is a restartPolicy Always init container.
+    assert.equal(proxy.restartPolicy, 'Always');
+    assert.equal(proxy.args?.[proxy.args.indexOf('--xds') + 1], `127.0.0.1:${rev['1-2'].xdsPort}`);
+    assert.equal(revisionOf(pod), '1-2');
+    const web = pod.spec.containers.find((c) => c.name === 'web')!;
+    assert.deepEqual(web.readinessProbe?.httpGet, { path: '/app-health/web/readyz', port: 15020, scheme: 'HTTP' });
+    const probes = JSON.parse(proxy.args![proxy.args!.indexOf('--app-probes') + 1]) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(probes).sort(), ['/app-health/web/livez', '/app-health/web/readyz']);
+    assert.equal(pod.metadata?.labels?.['security.istio.io/tlsMode'], 'istio');
+  });
+
+  test('an unlabelled namespace and sidecar.istio.io/inject: "false" leave the pod untouched', async () => {
+    const plain = await createPod(cluster, podObject('web-1', 'plain'));
+    assert.deepEqual(allContainers(plain).map((c) => c.name), ['web']);
+    const optOut = await createPod(cluster, podObject('web-2', 'shop', { 'sidecar.istio.io/inject': 'false' }));
+    assert.deepEqual(allContainers(optOut).map((c) => c.name), ['web']);
+  });
+
+  test('canary: tag prod -> 1-2, then 1-3; old pods stay on 1-2, new ones get 1-3, rollback; no request fails', async (t) => {
+    const kc = cluster.kubeconfigPath;
+    const set = await trellis(['tag', 'set', 'prod', '--revision', '1-2'], kc);
+    assert.equal(set.code, 0, set.stderr);
+    const podFor = async (name: string, want: string): Promise<PodJson> => waitFor(`${name} injected by ${want}`, async () => {
+      const p = await cluster.rest.request<PodJson>('POST', '/api/v1/namespaces/app/pods', { body: podObject(name, 'app'), query: { dryRun: 'All' } });
+      if (revisionOf(p) !== want) return undefined;
+      return createPod(cluster, podObject(name, 'app'));
+    }, 30_000, 200);
+    const old = await podFor('web-old', '1-2');
+    await markRunning(cluster.rest, 'app', 'web-old');
+    const oldPort = await freePort();
+    const oldProxy = await runInjectedProxy(old, oldPort);
+    await waitFor('old proxy routes', async () => (await httpGet(oldPort, '/', Echo)).status === 200, 30_000, 100);
+
+    // Continuous traffic through the old proxy while the tag moves (bounded in count and time).
+    let stop = false;
+    const results: Record<string, number> = {};
+    const load = (async () => {
+      for (let i = 0; i < 2000 && !stop; i++) {
+        let k: string;
+        try {
+          k = String((await httpGet(oldPort, '/', Echo, {}, 5000)).status);
+        } catch (err) {
+          k = `error ${(err as Error).message}`;
+        }
+        results[k] = (results[k] ?? 0) + 1;
+      }
+    })();
+    const moved = await trellis(['tag', 'set', 'prod', '--revision', '1-3'], kc);
+    assert.equal(moved.code, 0, moved.stderr);
+    assert.match(moved.stdout, /was 1-2/);
+    const fresh = await podFor('web-new', '1-3');
+    assert.equal(proxyOf(fresh)!.args![proxyOf(fresh)!.args!.indexOf('--xds') + 1], `127.0.0.1:${rev['1-3'].xdsPort}`);
+    await markRunning(cluster.rest, 'app', 'web-new');
+    const newPort = await freePort();
+    const newProxy = await runInjectedProxy(fresh, newPort);
+    await waitFor('new proxy routes', async () => (await httpGet(newPort, '/', Echo)).status === 200, 30_000, 100);
+
+    const ps = await new Promise<string>((resolve, reject) => execFile(nodeBin, [join(repoRoot, 'bin', 'trellis.js'), 'proxy-status', '--control', rev['1-2'].url, '--control', rev['1-3'].url], { timeout: 20_000 }, (err, out, errOut) => (err ? reject(new Error(errOut)) : resolve(out))));
+    t.diagnostic(`trellis proxy-status across both revisions:\n${ps}`);
+    const line = (id: string) => ps.split('\n').find((l) => l.startsWith(id)) ?? '';
+    assert.match(line(oldProxy.nodeId), /^\S+\s+1-2\s+SYNCED/);
+    assert.match(line(newProxy.nodeId), /^\S+\s+1-3\s+SYNCED/);
+    assert.match(ps.split('\n')[0], /^NAME\s+REVISION\s+CDS/);
+
+    stop = true;
+    await load;
+    assert.deepEqual(Object.keys(results), ['200'], `every request through the old proxy succeeded during the switch: ${JSON.stringify(results)}`);
+    t.diagnostic(`${results['200']} requests through the 1-2 proxy during the tag switch, none failed`);
+
+    const back = await trellis(['tag', 'set', 'prod', '--revision', '1-2'], kc);
+    assert.equal(back.code, 0, back.stderr);
+    await podFor('web-rolled-back', '1-2');
+    const list = await trellis(['tag', 'list'], kc);
+    assert.match(list.stdout, /prod\s+1-2\s+app/);
+  });
+
+  test('validation webhook: a bad VirtualService is refused with the analyzer message; a good one is accepted', async () => {
+    const vs = (regex: string): KubeObject => ({
+      apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'echo', namespace: 'default' },
+      spec: { hosts: [Echo], http: [{ match: [{ uri: { regex } }], route: [{ destination: { host: Echo } }] }] },
+    });
+    await waitFor('validator registered', async () => {
+      try {
+        await applyObject(cluster.rest, vs('('), { dryRun: true });
+        return false;
+      } catch (err) {
+        return err instanceof KubeApiError && /trellis/.test(err.message);
+      }
+    }, 30_000, 200);
+    const refused = await applyObject(cluster.rest, vs('(')).then(() => undefined, (e: unknown) => e);
+    assert.ok(refused instanceof KubeApiError, 'refused');
+    assert.equal(refused.status, 400);
+    assert.match(refused.message, /admission webhook "(rev\.)?validation\.trellis\.dev" denied the request: trellis: VirtualService default\/echo is invalid: .*spec\.http\[0\]\.match\[0\]\.uri\.regex/);
+    await applyObject(cluster.rest, vs('^/api/.*'));
+  });
+
+  test('webhook down + failurePolicy Fail: the API server refuses the pod; no pod without a proxy', async () => {
+    await rev['1-2'].stop();
+    const err = await createPod(cluster, podObject('web-3', 'shop')).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof KubeApiError, 'refused');
+    assert.equal(err.status, 500);
+    assert.match(err.message, /failed calling webhook "rev\.namespace\.sidecar-injector\.trellis\.dev".*connection refused/);
+    const got = await cluster.rest.request('GET', '/api/v1/namespaces/shop/pods/web-3').then(() => 'exists', (e: unknown) => (e instanceof KubeApiError ? e.status : e));
+    assert.equal(got, 404);
+  });
+});
