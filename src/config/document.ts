@@ -139,8 +139,18 @@ function issueDiag(loc: DocLocation, ref: ResourceRef | undefined, i: SchemaIssu
   return diag(loc, i.severity ?? 'error', i.code, i.message, ref, i.path);
 }
 
+/** How strictly a document is checked. */
+export interface ProcessOptions {
+  /**
+   * The object comes from a Kubernetes API server, which validated its structure against the
+   * installed CRD: a field Trellis's schema does not know (a newer Istio or Gateway API field)
+   * is then a warning, and the object is still served, instead of an error that drops it.
+   */
+  readonly apiValidated?: boolean;
+}
+
 /** Validates one document's plain value (already converted from YAML). */
-export function processDocument(value: unknown, loc: DocLocation): DocResult {
+export function processDocument(value: unknown, loc: DocLocation, options: ProcessOptions = {}): DocResult {
   const reject = (extra: Partial<RejectedDocument> = {}): RejectedDocument => {
     const r: RejectedDocument = { file: loc.file, line: loc.line };
     if (extra.type !== undefined) r.type = extra.type;
@@ -203,6 +213,11 @@ export function processDocument(value: unknown, loc: DocLocation): DocResult {
     body = {};
     for (const k of Object.keys(bodyKeys)) if (value[k] !== undefined) body[k] = value[k];
     validateValue(body, info.body, '', o, issues);
+  }
+  if (options.apiValidated) {
+    for (let i = 0; i < issues.length; i++) {
+      if (issues[i].code === 'UNKNOWN_FIELD') issues[i] = { ...issues[i], severity: 'warning', message: `${issues[i].message}; the API server accepted it, Trellis ignores it` };
+    }
   }
   const diagnostics = issues.map((i) => issueDiag(loc, ref, i));
   if (issues.some((i) => (i.severity ?? 'error') === 'error') || !md.meta) {

@@ -68,6 +68,6 @@ export function convertObject(kind: KubeKind, obj: KubeObject): Converted {
   const { managedFields: _managed, ...metadata } = obj.metadata ?? {};
   // The list answer leaves apiVersion/kind off its items.
   const value = { ...rest, apiVersion: obj.apiVersion ?? apiVersionOf(kind), kind: obj.kind ?? kind.kind, metadata };
-  const result = processDocument(value, { file, line: 1, lineOf: () => undefined, source: source(file) });
+  const result = processDocument(value, { file, line: 1, lineOf: () => undefined, source: source(file) }, { apiValidated: true });
   return { resource: result.resource, diagnostics: result.diagnostics };
 }

@@ -15,8 +15,10 @@ import type { AdmissionRequest, AdmissionVerdict } from './admission.ts';
 
 /** Analyzer codes about the object alone: an error with one of these refuses it. */
 const SelfContained: ReadonlySet<string> = new Set([
-  'WEIGHTS_NOT_100', 'HEADER_VALUE_INVALID', 'SUBSET_DUPLICATE', 'AUTHZ_UNKNOWN_CONDITION', 'JWT_NO_KEYS', 'ROUTE_MATCH_INEFFECTIVE',
+  'WEIGHTS_NOT_100', 'HEADER_VALUE_INVALID', 'SUBSET_DUPLICATE', 'JWT_NO_KEYS', 'ROUTE_MATCH_INEFFECTIVE',
 ]);
+// Not AUTHZ_UNKNOWN_CONDITION: Istio adds condition keys (source.trustDomain) faster than a
+// local list follows, and refusing a policy the API server accepts would block valid config.
 
 function describe(d: Diagnostic): string {
   return `${d.code}${d.fieldPath ? ` at ${d.fieldPath}` : ''}: ${d.message}`;
@@ -30,7 +32,8 @@ export function validateObject(object: Record<string, unknown>, current: readonl
   const m = (object.metadata ?? {}) as { name?: string; namespace?: string };
   const file = `admission:${m.namespace ?? ''}/${String(object.kind ?? '')}/${m.name ?? ''}`;
   const { status: _status, ...value } = object;
-  const doc = processDocument(value, { file, line: 1, lineOf: () => undefined, source: { file, line: 1 } });
+  // Admission runs after the API server checked the object against its CRD's schema.
+  const doc = processDocument(value, { file, line: 1, lineOf: () => undefined, source: { file, line: 1 } }, { apiValidated: true });
   const errors = doc.diagnostics.filter((d) => d.severity === 'error');
   if (doc.resource === undefined || errors.length > 0) {
     if (doc.resource === undefined && errors.length === 0) return { allowed: true }; // a kind Trellis does not manage
