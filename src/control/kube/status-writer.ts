@@ -16,6 +16,8 @@ import type { KubernetesStore } from '../../config/store/kubernetes.ts';
 import { describeError } from '../../errors.ts';
 import type { ControlPlane, ControlLogger } from '../control-plane.ts';
 import { DEFAULT_CONTROLLER_NAME } from '../translate/routes/index.ts';
+import { buildSnapshot } from '../snapshot/index.ts';
+import type { MeshSnapshot } from '../snapshot/index.ts';
 import { desiredStatuses } from './status.ts';
 import { startLeaderElection } from './leader.ts';
 
@@ -80,6 +82,7 @@ export async function startStatusWriter(o: {
   const controller = o.controllerName ?? DEFAULT_CONTROLLER_NAME;
   const written = new Map<string, Json>();
   let running: Promise<void> | undefined;
+  let view: MeshSnapshot | undefined;
   let again = false;
 
   const writeOne = async (r: Resource, desired: Json): Promise<void> => {
@@ -94,7 +97,10 @@ export async function startStatusWriter(o: {
 
   const round = async (): Promise<void> => {
     if (!election.isLeader()) return;
-    const all = desiredStatuses(o.cp.snapshot(), { analysis: o.analysis, controllerName: controller });
+    // Status is owed to every object, also those the config gate keeps from proxies (a route with
+    // a bad parentRef must be told so): a snapshot of the whole store, not the one served.
+    view = buildSnapshot(o.store, { mesh: o.cp.snapshot().mesh }, view);
+    const all = desiredStatuses(view, { analysis: o.analysis, controllerName: controller });
     const seen = new Set<string>();
     for (const { resource, status } of all) {
       const key = resourceKey(resource);
