@@ -1,11 +1,12 @@
 /**
  * Keeps a revision's webhook configurations in the API server and their `caBundle` current: at
- * start and then periodically, the revision's injector and validator configurations are applied
- * (server-side apply, field manager `trellis-<revision>`), and every other
+ * start and then periodically, the revision's injector and validator configurations are written
+ * whole (the revision owns them), and every other
  * MutatingWebhookConfiguration labelled `istio.io/rev=<revision>` (the tags pointing at it) gets
  * the current CA bundle. Failures are logged and retried on the next round; nothing here can
  * stop the control plane.
  */
+import { apiStatus } from '../../config/store/kubernetes-rest.ts';
 import type { KubeObject, KubeRest } from '../../config/store/kubernetes-rest.ts';
 import { describeError } from '../../errors.ts';
 import { RevisionLabel, injectorConfig, injectorName, validatorConfig } from './webhook-config.ts';
@@ -21,6 +22,24 @@ export async function applyClusterObject(rest: KubeRest, collection: string, obj
   });
 }
 
+/**
+ * Makes a cluster-scoped object exactly `obj` (create, or replace keeping only its
+ * resourceVersion): the revision owns its webhook configurations whole. Server-side apply would
+ * merge with what another manager set (a chart's `service` client next to our `url` one is
+ * refused as "exactly one of url or service").
+ */
+export async function replaceClusterObject(rest: KubeRest, collection: string, obj: KubeObject): Promise<KubeObject> {
+  const path = `${collection}/${obj.metadata?.name}`;
+  let current: KubeObject | undefined;
+  try {
+    current = await rest.request<KubeObject>('GET', path);
+  } catch (err) {
+    if (apiStatus(err) !== 404) throw err;
+  }
+  if (current === undefined) return rest.request('POST', collection, { body: obj });
+  return rest.request('PUT', path, { body: { ...obj, metadata: { ...obj.metadata, resourceVersion: current.metadata?.resourceVersion } } });
+}
+
 export interface WebhookReconcilerOptions {
   readonly rest: KubeRest;
   readonly revision: string;
@@ -34,11 +53,10 @@ export interface WebhookReconcilerOptions {
 
 /** Starts reconciling; resolves after the first round (so the webhook is registered before `ready`). */
 export async function startWebhookReconciler(o: WebhookReconcilerOptions): Promise<{ reconcile(): Promise<void>; stop(): void }> {
-  const manager = `trellis-${o.revision}`;
   const round = async (): Promise<void> => {
     const ca = o.caBundle();
-    await applyClusterObject(o.rest, MWC, injectorConfig(o.revision, o.client, ca), manager);
-    if (o.validate) await applyClusterObject(o.rest, VWC, validatorConfig(o.revision, o.client, ca, o.validatesUnlabelled), manager);
+    await replaceClusterObject(o.rest, MWC, injectorConfig(o.revision, o.client, ca));
+    if (o.validate) await replaceClusterObject(o.rest, VWC, validatorConfig(o.revision, o.client, ca, o.validatesUnlabelled));
     // Tags pointing at this revision carry a copy of its client config: keep their CA current.
     const tags = await o.rest.request<{ items: KubeObject[] }>('GET', MWC, { query: { labelSelector: `${RevisionLabel}=${o.revision}` } });
     const b64 = Buffer.from(ca).toString('base64');
@@ -50,7 +68,8 @@ export async function startWebhookReconciler(o: WebhookReconcilerOptions): Promi
       await o.rest.request('PATCH', `${MWC}/${cfg.metadata?.name}`, { body: patch, contentType: 'application/json-patch+json' });
     }
   };
-  await round();
+  // A failure here is not fatal: the control plane serves xDS meanwhile, and the next round retries.
+  await round().catch((err) => o.log?.('warn', { error: describeError(err) }, 'registering the webhook configurations failed; retrying'));
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
