@@ -12,10 +12,19 @@ import { join } from 'node:path';
 const PerFile = 100;
 export const Namespaces = 10;
 
-function service(i: number): string {
+/** Endpoints per service (EndpointSlice size); set by `configureEndpoints`. */
+let endpointsPerService = 3;
+
+/** Sets the number of endpoints each service's EndpointSlice holds (default 3). */
+export function configureEndpoints(n: number): void {
+  endpointsPerService = n;
+}
+
+function service(i: number, generation = 0): string {
   const ns = `ns-${i % Namespaces}`;
   const name = `svc-${i}`;
-  const a = (k: number) => `10.${(i >> 8) & 255}.${i & 255}.${k + 1}`;
+  // A new generation moves every endpoint to another address (a rolling restart of the pods).
+  const a = (k: number) => `10.${(i >> 8) & 255}.${i & 255}.${k + 1 + (generation % 2) * 100}`;
   return `apiVersion: v1
 kind: Service
 metadata: {name: ${name}, namespace: ${ns}}
@@ -34,9 +43,7 @@ addressType: IPv4
 ports:
 - {name: http, port: 8080}
 endpoints:
-- {addresses: ["${a(0)}"], conditions: {ready: true}}
-- {addresses: ["${a(1)}"], conditions: {ready: true}}
-- {addresses: ["${a(2)}"], conditions: {ready: true}}
+${Array.from({ length: endpointsPerService }, (_, k) => `- {addresses: ["${a(k)}"], conditions: {ready: true}}`).join('\n')}
 `;
 }
 
@@ -80,6 +87,21 @@ export function changeFileText(services: number, weight: number): string {
   const docs: string[] = [];
   for (let i = 0; i < Math.min(services, PerFile); i += 10) docs.push(policy(i, weight));
   return docs.join('---\n');
+}
+
+/** The name of the file `changeEndpointsFile` rewrites (services 0..99). */
+export const EndpointsFileName = 'services-0.yaml';
+
+/** Services 0..99 and their EndpointSlices, every endpoint at the address of `generation`. */
+export function endpointsFileText(services: number, generation: number): string {
+  const docs: string[] = [];
+  for (let i = 0; i < Math.min(services, PerFile); i++) docs.push(service(i, generation));
+  return docs.join('---\n');
+}
+
+/** Rewrites the first services file atomically: 100 services' endpoints move. */
+export function changeEndpointsFile(dir: string, services: number, generation: number): void {
+  write(dir, EndpointsFileName, endpointsFileText(services, generation));
 }
 
 /** Rewrites the change file atomically with a new v1 weight. */

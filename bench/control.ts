@@ -19,7 +19,8 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { changeFile, Namespaces, writeMesh } from './control-config.ts';
+import { changeEndpointsFile, changeFile, configureEndpoints, endpointsFileText, changeFileText, Namespaces, writeMesh } from './control-config.ts';
+import { kubeUnavailable, startKubeBench, type KubeBench } from './control-kube.ts';
 
 const root = join(import.meta.dirname, '..');
 const { values } = parseArgs({
@@ -33,8 +34,17 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'boolean', default: false },
     'client-prof': { type: 'boolean', default: false },
     out: { type: 'string' },
+    store: { type: 'string', default: 'file' },
+    change: { type: 'string', default: 'routes' },
+    endpoints: { type: 'string', default: '3' },
   },
 });
+const stores = (values.store ?? 'file').split(',') as ('file' | 'kubernetes')[];
+if (stores.some((x) => x !== 'file' && x !== 'kubernetes')) throw new Error(`--store takes file and/or kubernetes, got ${values.store}`);
+const changeKind = values.change === 'endpoints' ? 'endpoints' : 'routes';
+/** The xDS type whose ACKs mark a change as arrived: routes change RDS, endpoints EDS. */
+const ackType = changeKind === 'endpoints' ? 'EDS' : 'RDS';
+configureEndpoints(Number(values.endpoints));
 const quick = values.quick === true;
 const sizes = (values.services ?? '1000,10000').split(',').map(Number);
 const changes = Number(values.changes ?? (quick ? 5 : 10));
@@ -106,6 +116,9 @@ interface ClientProc {
 }
 
 interface Run {
+  store: 'file' | 'kubernetes';
+  change: 'routes' | 'endpoints';
+  endpoints: number;
   services: number;
   clients: number;
   namespaces: number;
@@ -120,8 +133,9 @@ interface Run {
   rssMb: { idle: number; connected: number; afterChanges: number; peak: number };
 }
 
-async function runSize(services: number): Promise<Run> {
+async function runSize(services: number, store: 'file' | 'kubernetes'): Promise<Run> {
   const clients = clientsFor(services);
+  let kube: KubeBench | undefined;
   const dir = mkdtempSync(join(tmpdir(), `trellis-bench-${services}-`));
   const work = mkdtempSync(join(tmpdir(), 'trellis-bench-work-'));
   const children: ChildProcess[] = [];
@@ -138,8 +152,15 @@ async function runSize(services: number): Promise<Run> {
       mkdirSync(profDir, { recursive: true });
       args.push('--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=control-${services}.cpuprofile`);
     }
+    if (store === 'kubernetes') {
+      process.stderr.write(`[${services} services] starting kube-apiserver + etcd and writing the mesh through the API...\n`);
+      const tk = performance.now();
+      kube = await startKubeBench(dir);
+      process.stderr.write(`[${services} services] API server holds the mesh after ${(performance.now() - tk).toFixed(0)} ms\n`);
+    }
+    const source = kube ? ['--kubeconfig', kube.kubeconfigPath, '--no-webhook', '--no-status'] : ['--config', dir];
     const t0 = performance.now();
-    const control = spawn(process.execPath, [...args, join(root, 'bin/trellis.js'), 'control', '--config', dir, '--xds-port', '0', '--debug-port', '0', '--ready-file', ready, '--log-level', process.env.BENCH_CONTROL_LOG ?? 'warn'], { stdio: ['ignore', process.env.BENCH_CONTROL_LOG ? 'inherit' : 'ignore', process.env.BENCH_CONTROL_LOG ? 'inherit' : 'pipe'] });
+    const control = spawn(process.execPath, [...args, join(root, 'bin/trellis.js'), 'control', ...source, '--xds-port', '0', '--debug-port', '0', '--ready-file', ready, '--log-level', process.env.BENCH_CONTROL_LOG ?? 'warn'], { stdio: ['ignore', process.env.BENCH_CONTROL_LOG ? 'inherit' : 'ignore', process.env.BENCH_CONTROL_LOG ? 'inherit' : 'pipe'] });
     children.push(control);
     let controlErr = '';
     control.stderr?.on('data', (d: Buffer) => (controlErr = (controlErr + d.toString()).slice(-20_000)));
@@ -171,7 +192,7 @@ async function runSize(services: number): Promise<Run> {
           if (msg.ev === 'ready') resolve();
           else if (msg.ev === 'acks') {
             for (const [s, type, version, t] of msg.acks!) {
-              if (type !== 'RDS') continue;
+              if (type !== ackType) continue;
               const key = `${p}/${s}`;
               const prev = latest.get(key);
               latest.set(key, { version, t, count: (prev?.count ?? 0) + 1 });
@@ -197,7 +218,9 @@ async function runSize(services: number): Promise<Run> {
       const weight = c % 2 === 0 ? 70 : 80;
       const wall = Date.now();
       if (process.env.BENCH_CONTROL_LOG) process.stderr.write(`change written at ${wall}\n`);
-      changeFile(dir, services, weight);
+      if (kube) await kube.apply(changeKind === 'endpoints' ? endpointsFileText(services, c + 1) : changeFileText(services, weight));
+      else if (changeKind === 'endpoints') changeEndpointsFile(dir, services, c + 1);
+      else changeFile(dir, services, weight);
       const end = Date.now() + 120_000;
       for (;;) {
         // Converged: every client ACKed a new version, one version per namespace (clients in
@@ -228,6 +251,9 @@ async function runSize(services: number): Promise<Run> {
     control.kill('SIGINT');
     await new Promise((r) => control.once('exit', r));
     return {
+      store,
+      change: changeKind,
+      endpoints: Number(values.endpoints),
       services,
       clients,
       namespaces: nsCount,
@@ -244,24 +270,37 @@ async function runSize(services: number): Promise<Run> {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
     rmSync(work, { recursive: true, force: true });
+    await kube?.stop();
   }
 }
 
 const runs: Run[] = [];
-for (const n of sizes) runs.push(await runSize(n));
+for (const n of sizes) {
+  for (const store of stores) {
+    const why = store === 'kubernetes' ? kubeUnavailable() : undefined;
+    if (why !== undefined) {
+      process.stderr.write(`skipping the Kubernetes store: ${why}\n`);
+      continue;
+    }
+    runs.push(await runSize(n, store));
+  }
+}
 
 const f = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
 const lines = [
   `control-plane benchmark (${quick ? 'quick' : 'full'}; ${cpus().length} CPUs, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version})`,
   '',
-  '| services | clients | translate 1 proxy (warm / cold ms) | control start ms | connect+all ACKed ms | change->all ACKed p50 / p99 / max ms | per-client ACK p50 / p99 ms | RSS connected / peak MB |',
-  '|---:|---:|---:|---:|---:|---:|---:|---:|',
-  ...runs.map((r) => `| ${r.services} | ${r.clients} | ${r.translate.warmMedianMs.toFixed(1)} / ${f(r.translate.coldMs)} | ${f(r.controlStartMs)} | ${f(r.connectAllAckedMs)} | ${f(r.allAcked.p50)} / ${f(r.allAcked.p99)} / ${f(r.allAcked.max)} | ${f(r.perClientAck.p50)} / ${f(r.perClientAck.p99)} | ${f(r.rssMb.connected)} / ${f(r.rssMb.peak)} |`),
+  `changes: ${changeKind === 'endpoints' ? `EndpointSlices of 100 services move (${Number(values.endpoints) * 100} endpoints), until every client ACKed EDS` : 'one file of VirtualServices, until every client ACKed RDS'}; ${values.endpoints} endpoints per service`,
+  '',
+  '| store | services | clients | translate 1 proxy (warm / cold ms) | control start ms | connect+all ACKed ms | change->all ACKed p50 / p99 / max ms | per-client ACK p50 / p99 ms | RSS connected / peak MB |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ...runs.map((r) => `| ${r.store} | ${r.services} | ${r.clients} | ${r.translate.warmMedianMs.toFixed(1)} / ${f(r.translate.coldMs)} | ${f(r.controlStartMs)} | ${f(r.connectAllAckedMs)} | ${f(r.allAcked.p50)} / ${f(r.allAcked.p99)} / ${f(r.allAcked.max)} | ${f(r.perClientAck.p50)} / ${f(r.perClientAck.p99)} | ${f(r.rssMb.connected)} / ${f(r.rssMb.peak)} |`),
   '',
   ...runs.map((r) => `${r.services} services: one sidecar gets ${Object.entries(r.translate.resources).map(([k, v]) => `${v} ${k}`).join(', ')}`),
 ];
 process.stdout.write(lines.join('\n') + '\n');
 const targets = runs.map((r) => ({
+  store: r.store,
   services: r.services,
   clients: r.clients,
   changeP99Under1s: r.clients >= 1000 ? r.allAcked.p99 < 1000 : undefined,

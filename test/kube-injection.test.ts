@@ -261,6 +261,15 @@ describe('injection, revisions and canary upgrades on a real API server', { skip
     t.diagnostic(`of ${invalid} -invalid documents, Trellis's own validator (trellis analyze) refuses ${caughtLocally} without the API server; the rest are refused by the CRDs' schema and CEL rules before the webhook is called`);
   });
 
+  test('trellis analyze --kubeconfig warns about a namespace labelled for a revision or tag that does not exist', async () => {
+    await ensureNamespace(cluster.rest, 'ghost', { 'istio.io/rev': '1-9' });
+    const r = await trellis(['analyze', '-o', 'json'], cluster.kubeconfigPath);
+    const out = JSON.parse(r.stdout) as { diagnostics: { code: string; resource?: { name: string }; message: string }[] };
+    const found = out.diagnostics.filter((d) => d.code === 'REVISION_NOT_FOUND');
+    assert.deepEqual(found.map((d) => d.resource?.name), ['ghost'], JSON.stringify(found));
+    assert.match(found[0].message, /istio\.io\/rev=1-9.*present: revision 1-2, revision 1-3, tag prod/);
+  });
+
   test('webhook down + failurePolicy Fail: the API server refuses the pod; no pod without a proxy', async () => {
     await rev['1-2'].stop();
     const err = await createPod(cluster, podObject('web-3', 'shop')).then(() => undefined, (e: unknown) => e);

@@ -27,6 +27,8 @@ options:
   -o, --output FORMAT    text (default) or json (json always lists every diagnostic)
   -v, --verbose          text: also print info diagnostics (e.g. kinds Trellis skips)
       --domain-suffix S  cluster DNS suffix for short host names (default cluster.local)
+      --kubeconfig PATH  analyze what a Kubernetes cluster holds instead of PATHs, and warn about
+                         namespaces labelled for a revision or tag that does not exist
   -h, --help             show this help
 
 exit status: 0 no errors (warnings allowed), 1 errors found,
@@ -37,6 +39,7 @@ const options = {
   output: { type: 'string', short: 'o', default: 'text' },
   'domain-suffix': { type: 'string', default: 'cluster.local' },
   verbose: { type: 'boolean', short: 'v', default: false },
+  kubeconfig: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -85,7 +88,7 @@ export const verb: Verb = {
     }
     const output = values.output;
     if (output !== 'text' && output !== 'json') throw new UsageError(`analyze: --output must be text or json, not '${output}'`);
-    if (positionals.length === 0) throw new UsageError('analyze: no PATH given (use - for stdin); see trellis analyze --help');
+    if (positionals.length === 0 && values.kubeconfig === undefined) throw new UsageError('analyze: no PATH given (use - for stdin); see trellis analyze --help');
     for (const p of positionals) {
       if (p === '-') continue;
       try {
@@ -95,7 +98,10 @@ export const verb: Verb = {
       }
     }
 
-    const loaded = await loadConfigPaths(positionals);
+    const loaded = values.kubeconfig !== undefined
+      // Loaded only when asked: the Kubernetes client is not part of a plain file analysis.
+      ? { ...(await (await import('../control/kube/cluster-analysis.ts')).loadClusterConfig(values.kubeconfig)), rejected: [] }
+      : await loadConfigPaths(positionals);
     const semantic = analyzeConfig(loaded.resources, { domainSuffix: values['domain-suffix'] });
     const diagnostics = [...loaded.diagnostics, ...semantic].sort(compareDiagnostics);
     const files = new Set<string>();

@@ -14,7 +14,6 @@ import { parseKeyAlgorithm } from '../pki/keys.ts';
 import { join } from 'node:path';
 import { parseDurationMs } from './proxy.ts';
 import { kubernetesControlOptions, kubernetesHelp, kubernetesOptions } from './control-kubernetes.ts';
-import { startKubernetesControl } from '../control/kube/kube-control.ts';
 
 const help = `usage: trellis control [--config DIR]... [--host ADDR] [--xds-port N] [--debug-port N]
                        [--ready-file PATH] [--log-level info|debug|warn|error] [--auto-allocate-vips]
@@ -105,7 +104,8 @@ export const verb: Verb = {
       ...(ca !== undefined ? { ca } : {}),
       log,
     };
-    const k8s = kube ? await startKubernetesControl(kube, common) : undefined;
+    // The Kubernetes client is loaded only for a control plane that reads from a cluster.
+    const k8s = kube ? await (await import('../control/kube/kube-control.ts')).startKubernetesControl(kube, common) : undefined;
     const cp = k8s ? { ...k8s.cp, close: () => k8s.close() } : await startControlPlane({ configPaths, ...common });
     if (values['ready-file']) {
       const tmp = `${values['ready-file']}.tmp`;

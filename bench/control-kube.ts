@@ -1,0 +1,45 @@
+/**
+ * The Kubernetes side of the control-plane benchmark (`--store kubernetes`): a real kube-apiserver
+ * + etcd (test/support/kube-apiserver.ts, built by scripts/install-kube.sh) holding the same mesh
+ * the file store reads, written through the API (16 requests in flight), and changes applied the
+ * same way, so `trellis control --kubeconfig` is measured from the API write to every client's ACK.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Cleanups } from '../test/support/processes.ts';
+import { applyObject, ensureNamespace, installCrds, skipUnlessKube, startKubeCluster, yamlObjects } from '../test/support/kube-apiserver.ts';
+import type { KubeObject } from '../src/config/store/kubernetes-rest.ts';
+import { Namespaces } from './control-config.ts';
+
+export interface KubeBench {
+  readonly kubeconfigPath: string;
+  /** Applies every object of a YAML text (16 in flight); resolves when the API server has them all. */
+  apply(text: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function pool<T>(items: readonly T[], limit: number, fn: (x: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]);
+  }));
+}
+
+/** Why the Kubernetes store cannot be benchmarked here, or undefined. */
+export function kubeUnavailable(): string | undefined {
+  return skipUnlessKube() || undefined;
+}
+
+/** Starts a cluster with the Istio CRDs and the mesh in `dir` (every .yaml file) applied. */
+export async function startKubeBench(dir: string): Promise<KubeBench> {
+  const cleanups = new Cleanups();
+  const cluster = await startKubeCluster(cleanups);
+  const shared = join(import.meta.dirname, '..', '..', 'shared', 'k8s', 'istio', 'crd-all.gen.yaml');
+  await installCrds(cluster.rest, yamlObjects(readFileSync(shared, 'utf8')).filter((o) => o.kind === 'CustomResourceDefinition'));
+  for (let n = 0; n < Namespaces; n++) await ensureNamespace(cluster.rest, `ns-${n}`);
+  const apply = async (text: string) => pool<KubeObject>(yamlObjects(text), 16, (o) => applyObject(cluster.rest, o));
+  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
+  // Services and slices before the policies that name them.
+  for (const f of [...files.filter((x) => x.startsWith('services-')), ...files.filter((x) => !x.startsWith('services-'))]) await apply(readFileSync(join(dir, f), 'utf8'));
+  return { kubeconfigPath: cluster.kubeconfigPath, apply, stop: () => cleanups.run() };
+}
