@@ -13,6 +13,7 @@ import { analyzeConfig } from '../../config/analyze/index.ts';
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import { DEFAULT_CONTROLLER_NAME, computeListenerStatus, computeRouteStatus } from '../translate/routes/index.ts';
 import type { RouteCondition, RouteInputs } from '../translate/routes/index.ts';
+import { routeInputs } from '../translate/route-bridge.ts';
 
 /** One object's desired status. */
 export interface DesiredStatus {
@@ -23,22 +24,11 @@ export interface DesiredStatus {
 
 type Json = Record<string, unknown>;
 
+/** Route inputs over every service: status is the mesh's view, not one proxy's. */
 function inputs(s: MeshSnapshot): RouteInputs {
-  const nsLabels = new Map(s.list(ResourceTypes.Namespace).map((n) => [n.metadata.name, n.metadata.labels]));
-  const of = <T>(t: string): readonly T[] => s.list(t) as unknown as readonly T[];
-  return {
-    virtualServices: of(ResourceTypes.VirtualService),
-    httpRoutes: of(ResourceTypes.HTTPRoute),
-    grpcRoutes: of(ResourceTypes.GRPCRoute),
-    istioGateways: of(ResourceTypes.IstioGateway),
-    gateways: of(ResourceTypes.Gateway),
-    referenceGrants: of(ResourceTypes.ReferenceGrant),
-    destinationRules: of(ResourceTypes.DestinationRule),
-    services: s.registry.services(),
-    domainSuffix: s.mesh.domainSuffix,
-    rootNamespace: s.mesh.rootNamespace,
-    namespaceLabels: (ns) => nsLabels.get(ns),
-  };
+  const services = s.registry.services();
+  const hosts = new Set(services.map((x) => x.hostname));
+  return routeInputs(s, { services, outboundTrafficPolicy: s.mesh.outboundTrafficPolicy, has: (h) => hosts.has(h) });
 }
 
 function cond(type: string, ok: boolean, reason: string, message: string, generation: number | undefined): RouteCondition {
