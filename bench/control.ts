@@ -218,7 +218,10 @@ async function runSize(services: number, store: 'file' | 'kubernetes'): Promise<
       const weight = c % 2 === 0 ? 70 : 80;
       const wall = Date.now();
       if (process.env.BENCH_CONTROL_LOG) process.stderr.write(`change written at ${wall}\n`);
-      if (kube) await kube.apply(changeKind === 'endpoints' ? endpointsFileText(services, c + 1) : changeFileText(services, weight));
+      if (kube) {
+        await kube.apply(changeKind === 'endpoints' ? endpointsFileText(services, c + 1) : changeFileText(services, weight));
+        process.stderr.write(`  change ${c + 1}: the API server took the writes in ${Date.now() - wall} ms\n`);
+      }
       else if (changeKind === 'endpoints') changeEndpointsFile(dir, services, c + 1);
       else changeFile(dir, services, weight);
       const end = Date.now() + 120_000;

@@ -38,9 +38,13 @@ export interface KubernetesStoreOptions extends ReflectorOptions {
   readonly types?: readonly ResourceType[];
   /** Istio `meshConfig.discoverySelectors`: namespaces matching any are read; none = all. */
   readonly discoverySelectors?: readonly LabelSelector[];
-  /** Quiet time after the last change before a batch is committed (ms). Default 20. */
+  /**
+   * Quiet time after the last change before a batch is committed (ms). Default 100, as the file
+   * store: a rollout writes EndpointSlices one by one, and every batch is a push to every proxy
+   * (with 20 ms, 100 slices written over a second became ten full EDS pushes to 1,000 proxies).
+   */
   readonly debounceMs?: number;
-  /** Upper bound on how long a stream of changes can delay a batch (ms). Default 250. */
+  /** Upper bound on how long a stream of changes can delay a batch (ms). Default 1000. */
   readonly maxDelayMs?: number;
   /** Called on list/watch errors (they are retried); default: nothing (they show in diagnostics()). */
   readonly onError?: (err: unknown, kind: KubeKind) => void;
@@ -193,7 +197,7 @@ export class KubernetesStore extends TableStore implements ConfigStore {
     if (this.closed || this.#ready === undefined) return;
     clearTimeout(this.#debounce);
     const waited = Date.now() - this.#firstDirtyAt;
-    const delay = Math.max(0, Math.min(this.#opts.debounceMs ?? 20, (this.#opts.maxDelayMs ?? 250) - waited));
+    const delay = Math.max(0, Math.min(this.#opts.debounceMs ?? 100, (this.#opts.maxDelayMs ?? 1000) - waited));
     this.#debounce = setTimeout(() => this.#flush(), delay);
   }
 
