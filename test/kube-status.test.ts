@@ -64,8 +64,8 @@ describe('status written back on a real API server (Gateway API conformance base
     await applyObject(cluster.rest, { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: 'trellis' }, spec: { controllerName: 'trellis.dev/gateway-controller' } });
     const base = yamlObjects(corpus.baseText('gateway'));
     for (const o of base) await applyObject(cluster.rest, o);
-    const ca = createCa('conformance');
-    const cert = issueCert(ca, { commonName: '*', hosts: ['*', '*.org', '*.wildcard.org'] });
+    const ca = await createCa('conformance');
+    const cert = await issueCert(ca, { commonName: '*', hosts: ['*', '*.org', '*.wildcard.org'] });
     await applyObject(cluster.rest, {
       apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: 'tls-validity-checks-certificate', namespace: 'gateway-conformance-infra' },
       data: { 'tls.crt': Buffer.from(cert.certPem).toString('base64'), 'tls.key': Buffer.from(cert.keyPem).toString('base64') },

@@ -2,7 +2,8 @@
  * Building X.509 v3 certificates (RFC 5280) signed by a Node KeyObject: CA certificates (root or
  * intermediate: basicConstraints CA, keyCertSign) and workload leaf certificates in Istio's shape
  * (empty subject, critical SAN with the SPIFFE URI, digitalSignature + keyEncipherment, serverAuth +
- * clientAuth). Subject and authority key identifiers are always set so chains build unambiguously
+ * clientAuth), and the serving and client certificates of the Kubernetes side (DNS and IP SANs,
+ * O= as the client's groups). Subject and authority key identifiers are always set so chains build unambiguously
  * when an old and a new root share a subject name (root rotation). Encoding is
  * @peculiar/asn1-x509's; signing and parsing are node:crypto's.
  */
@@ -19,6 +20,8 @@ export interface CertificateTemplate {
   readonly commonName?: string;
   readonly uriSans?: readonly string[];
   readonly dnsSans?: readonly string[];
+  /** IP address SANs (a webhook or API server reached by address). */
+  readonly ipSans?: readonly string[];
   readonly isCa: boolean;
   readonly notBefore: Date;
   readonly notAfter: Date;
@@ -75,8 +78,11 @@ export function issueCertificate(t: CertificateTemplate, issuer: Issuer): string
   const general = [
     ...(t.uriSans ?? []).map((u) => new asn.GeneralName({ uniformResourceIdentifier: u })),
     ...(t.dnsSans ?? []).map((d) => new asn.GeneralName({ dNSName: d })),
+    ...(t.ipSans ?? []).map((ip) => new asn.GeneralName({ iPAddress: ip })),
   ];
-  const subject = t.isCa ? name(t.organization, t.commonName) : name(undefined, t.commonName);
+  // Workload leaves carry no organization (Istio's shape); a Kubernetes client certificate names
+  // its groups there (O=system:masters).
+  const subject = name(t.organization, t.commonName);
   // RFC 5280 4.2.1.6: with an empty subject the SAN extension must be critical.
   if (general.length > 0) extensions.push(ext(asn.id_ce_subjectAltName, subject.length === 0, new asn.SubjectAlternativeName(general)));
   extensions.push(ext(asn.id_ce_subjectKeyIdentifier, false, new asn.SubjectKeyIdentifier(keyIdentifier(spkiDer))));

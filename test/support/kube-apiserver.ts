@@ -90,10 +90,10 @@ async function startEtcd(cleanups: Cleanups, dir: string): Promise<{ proc: Spawn
 /** Starts etcd and kube-apiserver; `cleanups` stops them (API server first, as it must be). */
 export async function startKubeCluster(cleanups: Cleanups, options: { extraArgs?: readonly string[] } = {}): Promise<KubeCluster> {
   const dir = tempDir(cleanups, 'trellis-kube-');
-  const ca = createCa('trellis-test-kube-ca');
-  const serving = issueCert(ca, { commonName: 'kube-apiserver', hosts: ['127.0.0.1', 'localhost', 'kubernetes', 'kubernetes.default.svc'], usage: 'server' });
-  const admin = issueCert(ca, { commonName: 'trellis-test-admin', organizations: ['system:masters'], usage: 'client' });
-  const sa = issueCert(ca, { commonName: 'service-accounts', usage: 'client' });
+  const ca = await createCa('trellis-test-kube-ca');
+  const serving = await issueCert(ca, { commonName: 'kube-apiserver', hosts: ['127.0.0.1', 'localhost', 'kubernetes', 'kubernetes.default.svc'] });
+  const admin = await issueCert(ca, { commonName: 'trellis-test-admin', organization: 'system:masters' });
+  const sa = await issueCert(ca, { commonName: 'service-accounts' });
   const pki = join(dir, 'pki');
   mkdirSync(pki);
   const files: Record<string, string> = {

@@ -94,7 +94,7 @@ export async function startKubernetesControl(k: KubernetesControlOptions, cpOpts
     if (k.webhook !== undefined) {
       const ca = await loadOrCreateWebhookCa(rest, k.systemNamespace);
       caBundle = ca.certPem;
-      let serving = issueServingCert(ca, webhookHosts(k.webhook.client));
+      let serving = await issueServingCert(ca, webhookHosts(k.webhook.client));
       const native = k.injection.nativeSidecars === 'auto' ? await supportsNativeSidecars(rest) : k.injection.nativeSidecars;
       const settings: InjectionSettings = { ...k.injection, revision: k.revision, nativeSidecars: native };
       const all = (): Resource[] => store.types().flatMap((t) => [...store.list(t)]);
@@ -119,8 +119,10 @@ export async function startKubernetesControl(k: KubernetesControlOptions, cpOpts
       closers.push(() => webhook?.close());
       // Renew the serving certificate daily (it is valid for 90 days).
       const renew = setInterval(() => {
-        serving = issueServingCert(ca, webhookHosts(k.webhook!.client));
-        webhook?.setCertificate(serving.certPem, serving.keyPem);
+        void issueServingCert(ca, webhookHosts(k.webhook!.client)).then((next) => {
+          serving = next;
+          webhook?.setCertificate(serving.certPem, serving.keyPem);
+        }, (err: unknown) => log?.warn({ error: describeError(err) }, 'renewing the webhook certificate failed; the current one stays'));
       }, 86_400_000);
       renew.unref();
       closers.push(() => clearInterval(renew));

@@ -31,7 +31,7 @@ export async function loadOrCreateWebhookCa(rest: KubeRest, namespace: string): 
   } catch (err) {
     if (apiStatus(err) !== 404) throw err;
   }
-  const ca = createCa(`trellis-webhook-ca.${namespace}`);
+  const ca = await createCa(`trellis-webhook-ca.${namespace}`);
   try {
     await rest.request('POST', `/api/v1/namespaces/${namespace}/secrets`, {
       body: {
@@ -48,8 +48,8 @@ export async function loadOrCreateWebhookCa(rest: KubeRest, namespace: string): 
 }
 
 /** A serving certificate for the webhook's names (Service DNS names and/or the URL's host). */
-export function issueServingCert(ca: Pick<IssuedCert, 'cert' | 'key'>, hosts: readonly string[], days = 90): IssuedCert {
-  return issueCert(ca, { commonName: hosts[0] ?? 'trellis-webhook', hosts, usage: 'server', days });
+export function issueServingCert(ca: Pick<IssuedCert, 'cert' | 'key'>, hosts: readonly string[], days = 90): Promise<IssuedCert> {
+  return issueCert(ca, { commonName: hosts[0] ?? 'trellis-webhook', hosts, days });
 }
 
 /** The names a webhook Service answers to: `name`, `name.ns`, `name.ns.svc`, `name.ns.svc.<suffix>`. */
