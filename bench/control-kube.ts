@@ -7,6 +7,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cleanups } from '../test/support/processes.ts';
+import { pool } from '../test/support/features.ts';
 import { applyObject, ensureNamespace, installCrds, skipUnlessKube, startKubeCluster, yamlObjects } from '../test/support/kube-apiserver.ts';
 import type { KubeObject } from '../src/config/store/kubernetes-rest.ts';
 import { Namespaces } from './control-config.ts';
@@ -16,13 +17,6 @@ export interface KubeBench {
   /** Applies every object of a YAML text (16 in flight); resolves when the API server has them all. */
   apply(text: string): Promise<void>;
   stop(): Promise<void>;
-}
-
-async function pool<T>(items: readonly T[], limit: number, fn: (x: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  }));
 }
 
 /** Why the Kubernetes store cannot be benchmarked here, or undefined. */
@@ -37,7 +31,7 @@ export async function startKubeBench(dir: string): Promise<KubeBench> {
   const shared = join(import.meta.dirname, '..', '..', 'shared', 'k8s', 'istio', 'crd-all.gen.yaml');
   await installCrds(cluster.rest, yamlObjects(readFileSync(shared, 'utf8')).filter((o) => o.kind === 'CustomResourceDefinition'));
   for (let n = 0; n < Namespaces; n++) await ensureNamespace(cluster.rest, `ns-${n}`);
-  const apply = async (text: string) => pool<KubeObject>(yamlObjects(text), 16, (o) => applyObject(cluster.rest, o));
+  const apply = async (text: string): Promise<void> => void (await pool<KubeObject, KubeObject>(yamlObjects(text), 16, (o) => applyObject(cluster.rest, o)));
   const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
   // Services and slices before the policies that name them.
   for (const f of [...files.filter((x) => x.startsWith('services-')), ...files.filter((x) => !x.startsWith('services-'))]) await apply(readFileSync(join(dir, f), 'utf8'));
