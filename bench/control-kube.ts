@@ -8,7 +8,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cleanups } from '../test/support/processes.ts';
 import { pool } from '../test/support/features.ts';
-import { applyObject, ensureNamespace, installCrds, skipUnlessKube, startKubeCluster, yamlObjects } from '../test/support/kube-apiserver.ts';
+import { applyObject, sharedK8s, ensureNamespace, installCrds, skipUnlessKube, startKubeCluster, yamlObjects } from '../test/support/kube-apiserver.ts';
 import type { KubeObject } from '../src/config/store/kubernetes-rest.ts';
 import { Namespaces } from './control-config.ts';
 
@@ -28,7 +28,7 @@ export function kubeUnavailable(): string | undefined {
 export async function startKubeBench(dir: string): Promise<KubeBench> {
   const cleanups = new Cleanups();
   const cluster = await startKubeCluster(cleanups);
-  const shared = join(import.meta.dirname, '..', '..', 'shared', 'k8s', 'istio', 'crd-all.gen.yaml');
+  const shared = join(sharedK8s, 'istio', 'crd-all.gen.yaml');
   await installCrds(cluster.rest, yamlObjects(readFileSync(shared, 'utf8')).filter((o) => o.kind === 'CustomResourceDefinition'));
   for (let n = 0; n < Namespaces; n++) await ensureNamespace(cluster.rest, `ns-${n}`);
   const apply = async (text: string): Promise<void> => void (await pool<KubeObject, KubeObject>(yamlObjects(text), 16, (o) => applyObject(cluster.rest, o)));

@@ -15,14 +15,14 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Cleanups, nodeBin, repoRoot, tempDir, waitFor } from './support/processes.ts';
-import { applyObject, ensureNamespace, helmBinary, installCrds, objectUrl, skipUnlessKube, startKubeCluster, startKubeControl, yamlObjects } from './support/kube-apiserver.ts';
+import { applyObject, ensureNamespace, helmBinary, skipUnlessHelm, installCrds, objectUrl, skipUnlessKube, startKubeCluster, startKubeControl, yamlObjects } from './support/kube-apiserver.ts';
 import type { KubeCluster } from './support/kube-apiserver.ts';
 import type { KubeObject } from '../src/config/store/kubernetes-rest.ts';
 
 const cleanups = new Cleanups();
 after(() => cleanups.run());
 const helm = helmBinary();
-const skip = skipUnlessKube() || (helm === undefined ? 'needs helm in ~/.cache/trellis/helm-4.3.2 (built by scripts/install-kube.sh)' : false);
+const skip = skipUnlessKube() || skipUnlessHelm();
 
 function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

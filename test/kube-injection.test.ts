@@ -22,7 +22,7 @@ import { startEchoServer } from '../src/samples/echo-server.ts';
 import { Cleanups, freePort, nodeBin, repoRoot, spawnTracked, tempDir, waitFor } from './support/processes.ts';
 import type { Spawned } from './support/processes.ts';
 import { httpGet } from './support/http-client.ts';
-import { applyObject, objectUrl, ensureNamespace, installCrds, skipUnlessKube, startKubeCluster, startKubeControl, yamlObjects } from './support/kube-apiserver.ts';
+import { applyObject, objectUrl, sharedK8s, ensureNamespace, installCrds, skipUnlessKube, startKubeCluster, startKubeControl, yamlObjects } from './support/kube-apiserver.ts';
 import type { KubeCluster, KubeControlProcess } from './support/kube-apiserver.ts';
 import { markRunning, registerWorkloadEntry } from './support/kube-workloads.ts';
 import type { KubeObject } from '../src/config/store/kubernetes-rest.ts';
@@ -32,7 +32,6 @@ import { validateObject } from '../src/control/webhook/validate.ts';
 const cleanups = new Cleanups();
 after(() => cleanups.run());
 const skip = skipUnlessKube();
-const shared = join(import.meta.dirname, '..', '..', 'shared');
 const Echo = 'echo.default.svc.cluster.local';
 
 interface Container { name: string; args?: string[]; readinessProbe?: { httpGet?: { port: number; path: string } }; restartPolicy?: string }
@@ -100,7 +99,7 @@ describe('injection, revisions and canary upgrades on a real API server', { skip
 
   before(async () => {
     cluster = await startKubeCluster(cleanups);
-    const crds = yamlObjects(readFileSync(join(shared, 'k8s', 'istio', 'crd-all.gen.yaml'), 'utf8')).filter((o) => o.kind === 'CustomResourceDefinition');
+    const crds = yamlObjects(readFileSync(join(sharedK8s, 'istio', 'crd-all.gen.yaml'), 'utf8')).filter((o) => o.kind === 'CustomResourceDefinition');
     await installCrds(cluster.rest, crds);
     await ensureNamespace(cluster.rest, 'trellis-system');
     await ensureNamespace(cluster.rest, 'shop', { 'istio.io/rev': '1-2' });
@@ -226,7 +225,7 @@ describe('injection, revisions and canary upgrades on a real API server', { skip
   });
 
   test('Istio validation corpus: every -valid document is accepted and every -invalid one refused at apply time', async (t) => {
-    const dir = join(shared, 'k8s', 'istio-validation');
+    const dir = join(sharedK8s, 'istio-validation');
     const refusedWrongly: string[] = [];
     const acceptedWrongly: string[] = [];
     let caughtLocally = 0;

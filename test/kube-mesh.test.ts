@@ -18,8 +18,8 @@ import type { EnvoyProcess } from './support/processes.ts';
 import { startProxy, stopAll } from './support/mesh.ts';
 import type { ProxyProc } from './support/mesh.ts';
 import { httpGet, tally } from './support/http-client.ts';
-import { skipUnlessTools } from './support/tools.ts';
-import { applyObject, installCrds, skipUnlessKube, startKubeCluster, startKubeControl, yamlObjects } from './support/kube-apiserver.ts';
+import { sharedDir, skipUnlessShared, skipUnlessTools } from './support/skip.ts';
+import { applyObject, sharedK8s, installCrds, skipUnlessKube, startKubeCluster, startKubeControl, yamlObjects } from './support/kube-apiserver.ts';
 import type { KubeCluster, KubeControlProcess } from './support/kube-apiserver.ts';
 import { registerPod, registerWorkloadEntry } from './support/kube-workloads.ts';
 import type { KubeObject } from '../src/config/store/kubernetes-rest.ts';
@@ -30,10 +30,9 @@ after(async () => {
   await cleanups.run();
 });
 
-const shared = join(import.meta.dirname, '..', '..', 'shared');
-const samples = join(shared, 'istio-samples');
+const samples = join(sharedDir, 'istio-samples');
 const Reviews = 'reviews.default.svc.cluster.local';
-const skip = skipUnlessKube() || skipUnlessTools('envoy');
+const skip = skipUnlessKube() || skipUnlessTools('envoy') || skipUnlessShared('istio-samples');
 
 function sample(name: string): KubeObject[] {
   return yamlObjects(readFileSync(join(samples, name), 'utf8')).map((o) => ({ ...o, metadata: { namespace: 'default', ...o.metadata } }));
@@ -54,7 +53,7 @@ describe('Kubernetes API server -> trellis control -> Trellis proxy and Envoy si
 
   before(async () => {
     cluster = await startKubeCluster(cleanups);
-    const crds = yamlObjects(readFileSync(join(shared, 'k8s', 'istio', 'crd-all.gen.yaml'), 'utf8')).filter((o) => o.kind === 'CustomResourceDefinition');
+    const crds = yamlObjects(readFileSync(join(sharedK8s, 'istio', 'crd-all.gen.yaml'), 'utf8')).filter((o) => o.kind === 'CustomResourceDefinition');
     await installCrds(cluster.rest, crds);
     // Bookinfo's Services and ServiceAccounts exactly as the sample has them (Deployments need a
     // controller-manager and a kubelet; their pods are registered below instead).

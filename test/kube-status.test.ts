@@ -14,18 +14,18 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { Cleanups, waitFor } from './support/processes.ts';
-import { applyObject, ensureNamespace, installCrds, objectUrl, skipUnlessKube, startKubeCluster, startKubeControl, yamlObjects } from './support/kube-apiserver.ts';
+import { applyObject, sharedK8s, ensureNamespace, installCrds, objectUrl, skipUnlessKube, startKubeCluster, startKubeControl, yamlObjects } from './support/kube-apiserver.ts';
 import type { KubeCluster, KubeControlProcess } from './support/kube-apiserver.ts';
 import { Corpus } from './conformance/corpus.ts';
+import { sharedDir, skipUnlessShared } from './support/skip.ts';
 import type { CaseFile, StatusCheck } from './conformance/corpus.ts';
 import type { KubeObject } from '../src/config/store/kubernetes-rest.ts';
 import { createCa, issueCert } from '../src/control/webhook/certs.ts';
 
 const cleanups = new Cleanups();
 after(() => cleanups.run());
-const shared = join(import.meta.dirname, '..', '..', 'shared');
-const corpus = new Corpus(join(shared, 'conformance', 'gateway-api'));
-const skip = skipUnlessKube();
+const corpus = new Corpus(join(sharedDir, 'conformance', 'gateway-api'));
+const skip = skipUnlessKube() || skipUnlessShared('conformance/gateway-api');
 
 type Cond = { type: string; status: string; reason?: string; observedGeneration?: number };
 type Status = {
@@ -56,9 +56,9 @@ describe('status written back on a real API server (Gateway API conformance base
 
   before(async () => {
     cluster = await startKubeCluster(cleanups);
-    const crds = readdirSync(join(shared, 'k8s', 'gateway-api')).filter((f) => !f.includes('vap_'))
-      .flatMap((f) => yamlObjects(readFileSync(join(shared, 'k8s', 'gateway-api', f), 'utf8')));
-    const istio = yamlObjects(readFileSync(join(shared, 'k8s', 'istio', 'crd-all.gen.yaml'), 'utf8')).filter((o) => o.kind === 'CustomResourceDefinition');
+    const crds = readdirSync(join(sharedK8s, 'gateway-api')).filter((f) => !f.includes('vap_'))
+      .flatMap((f) => yamlObjects(readFileSync(join(sharedK8s, 'gateway-api', f), 'utf8')));
+    const istio = yamlObjects(readFileSync(join(sharedK8s, 'istio', 'crd-all.gen.yaml'), 'utf8')).filter((o) => o.kind === 'CustomResourceDefinition');
     await installCrds(cluster.rest, [...crds, ...istio]);
     await ensureNamespace(cluster.rest, 'trellis-system');
     await applyObject(cluster.rest, { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: 'trellis' }, spec: { controllerName: 'trellis.dev/gateway-controller' } });

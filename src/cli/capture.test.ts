@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { podIptablesRules, run, which } from '../runtime/netns.ts';
+import { skipUnlessRoot, skipUnlessTools } from '../../test/support/skip.ts';
 
 const bin = join(import.meta.dirname, '..', '..', 'bin', 'trellis.js');
 
@@ -27,8 +28,7 @@ test('trellis capture --dry-run prints the transparent-mode rules with the exclu
   assert.match(bad.stderr, /capture: --exclude-outbound-ports takes ports 1\.\.65535, got 'x'/);
 });
 
-const missingTool = ['ip', 'iptables-restore', 'iptables-save'].find((t) => which(t) === undefined);
-const netnsSkip = process.getuid?.() !== 0 ? 'needs root (creates a network namespace)' : missingTool !== undefined ? `needs ${missingTool} on PATH` : false;
+const netnsSkip = skipUnlessRoot('creates a network namespace') || skipUnlessTools('ip', 'iptables-restore', 'iptables-save');
 
 test('trellis capture installs the rules in the network namespace it runs in (as the init container does)', { skip: netnsSkip }, async () => {
   const ns = `tcap-${process.pid}`;

@@ -15,6 +15,7 @@ import { parseAllDocuments } from 'yaml';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Cleanups, freePort, nodeBin, repoRoot, spawnTracked, tempDir, waitFor } from './processes.ts';
 import type { Spawned } from './processes.ts';
+import { sharedDir, skipBecause, skipUnlessShared } from './skip.ts';
 import { createCa, issueCert } from '../../src/control/webhook/certs.ts';
 import { KubeRest, apiStatus } from '../../src/config/store/kubernetes-rest.ts';
 import type { KubeObject } from '../../src/config/store/kubernetes-rest.ts';
@@ -33,11 +34,23 @@ export function helmBinary(): string | undefined {
   return existsSync(p) ? p : undefined;
 }
 
-/** For `test(..., { skip: skipUnlessKube() })`: false, or a message naming the missing binary. */
+/**
+ * For `test(..., { skip: skipUnlessKube() })`: false, or a `tool:` skip naming the missing binary
+ * (and the shared CRDs the Kubernetes tests install).
+ */
 export function skipUnlessKube(): false | string {
   const missing = ['kube-apiserver', 'etcd'].filter((b) => !existsSync(join(kubeDir(), b)));
-  return missing.length === 0 ? false : `needs ${missing.join(' and ')} in ${kubeDir()} (built by scripts/install-kube.sh)`;
+  if (missing.length > 0) return skipBecause(`tool:${missing.join(',')}`, `needs ${missing.join(' and ')} in ${kubeDir()} (built by scripts/install-kube.sh)`);
+  return skipUnlessShared('k8s/istio/crd-all.gen.yaml', 'k8s/gateway-api');
 }
+
+/** False when helm is built, otherwise a `tool:helm` skip. */
+export function skipUnlessHelm(): false | string {
+  return helmBinary() !== undefined ? false : skipBecause('tool:helm', 'needs helm in ~/.cache/trellis/helm-4.3.2 (built by scripts/install-kube.sh)');
+}
+
+/** The upstream CRDs of the shared test data (`../shared/k8s`). */
+export const sharedK8s = join(sharedDir, 'k8s');
 
 /** A running etcd + kube-apiserver. */
 export interface KubeCluster {

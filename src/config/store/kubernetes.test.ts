@@ -18,7 +18,7 @@ import { PodType, collectionPath, kubeKind } from './kubernetes-kinds.ts';
 import type { KubeObject } from './kubernetes-rest.ts';
 import { Cleanups, waitFor } from '../../../test/support/processes.ts';
 import {
-  applyObject, deleteObject, ensureNamespace, installCrds, skipUnlessKube, startKubeCluster, yamlObjects,
+  applyObject, deleteObject, ensureNamespace, sharedK8s, installCrds, skipUnlessKube, startKubeCluster, yamlObjects,
 } from '../../../test/support/kube-apiserver.ts';
 import type { KubeCluster } from '../../../test/support/kube-apiserver.ts';
 
@@ -26,14 +26,13 @@ const skip = skipUnlessKube();
 const cleanups = new Cleanups();
 after(() => cleanups.run());
 
-const shared = join(import.meta.dirname, '..', '..', '..', '..', 'shared', 'k8s');
 let clusterPromise: Promise<KubeCluster> | undefined;
 
 /** The file's one cluster, with the Istio CRDs and the suite's namespaces. */
 function cluster(): Promise<KubeCluster> {
   clusterPromise ??= (async () => {
     const c = await startKubeCluster(cleanups);
-    const crds = yamlObjects(readFileSync(join(shared, 'istio', 'crd-all.gen.yaml'), 'utf8')).filter((o) => o.kind === 'CustomResourceDefinition');
+    const crds = yamlObjects(readFileSync(join(sharedK8s, 'istio', 'crd-all.gen.yaml'), 'utf8')).filter((o) => o.kind === 'CustomResourceDefinition');
     await installCrds(c.rest, crds);
     await ensureNamespace(c.rest, 'prod');
     return c;
@@ -200,7 +199,7 @@ test('KubernetesStore: a kind whose CRD is absent reads as empty and is picked u
   const store = await openStore(c, { types: [ResourceTypes.HTTPRoute], absentRetryMs: 300 });
   try {
     assert.equal(store.reflectorStates()[ResourceTypes.HTTPRoute], 'absent');
-    const crds = yamlObjects(readFileSync(join(shared, 'gateway-api', 'gateway.networking.k8s.io_httproutes.yaml'), 'utf8'));
+    const crds = yamlObjects(readFileSync(join(sharedK8s, 'gateway-api', 'gateway.networking.k8s.io_httproutes.yaml'), 'utf8'));
     await installCrds(c.rest, crds);
     await applyObject(c.rest, { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'r', namespace: 'default' }, spec: { parentRefs: [{ name: 'gw' }], rules: [{ backendRefs: [{ name: 'svc', port: 80 }] }] } });
     await waitFor('the HTTPRoute', () => store.get(ResourceTypes.HTTPRoute, 'default', 'r'), 20_000);
