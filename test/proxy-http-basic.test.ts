@@ -4,6 +4,7 @@ import diagnostics from 'node:diagnostics_channel';
 import { StaticClusterManager } from '../src/proxy/http/testing/static-cluster-manager.ts';
 import { deadEndpoint, hcmConfig, request1, request2, startBackend, startProxy } from '../src/proxy/http/testing/harness.ts';
 import type { StreamInfo } from '../src/proxy/http/stream-info.ts';
+import { localNodeAddress } from '../src/proxy/http/downstream.ts';
 
 function echoHandler(name: string) {
   return (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
@@ -53,9 +54,11 @@ test('HTTP/1.1 and h2c are proxied with Envoy request/response header rules; NR,
     assert.equal(echoed.headers['x-route'], 'r1');
     assert.equal(echoed.headers['x-envoy-original-path'], '/api/x?y=1');
     assert.equal(echoed.headers['x-forwarded-proto'], 'http');
-    assert.equal(echoed.headers['x-forwarded-for'], '127.0.0.1');
+    // A loopback client is recorded as the proxy's own address, as Envoy does; no internal_address_config: external.
+    assert.equal(echoed.headers['x-forwarded-for'], localNodeAddress());
     assert.match(echoed.headers['x-request-id'], /^[0-9a-f-]{36}$/);
-    assert.equal(echoed.headers['x-envoy-internal'], 'true');
+    assert.equal(echoed.headers['x-envoy-internal'], undefined);
+    assert.equal(echoed.headers['x-envoy-external-address'], '127.0.0.1');
     assert.equal(echoed.headers['x-envoy-max-retries'], undefined, 'router control headers are never forwarded');
     assert.equal(r.headers['x-vh'], 'yes');
     assert.equal(r.headers.server, 'istio-envoy');
@@ -102,7 +105,7 @@ test('x-envoy-* request headers are stripped from external clients (use_remote_a
   assert.equal(echoed.headers['x-envoy-foo'], undefined);
   assert.equal(echoed.headers['x-envoy-external-address'], '127.0.0.1');
   assert.notEqual(echoed.headers['x-request-id'], 'client-chosen');
-  assert.equal(echoed.headers['x-forwarded-for'], '1.2.3.4, 127.0.0.1');
+  assert.equal(echoed.headers['x-forwarded-for'], `1.2.3.4, ${localNodeAddress()}`);
 });
 
 test('retries mask a failing endpoint; connect failure without retries is 503 UF with Envoy body; no healthy upstream is 503 UH', async (t) => {

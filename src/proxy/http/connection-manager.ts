@@ -15,7 +15,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ClusterManager } from '../upstream/types.ts';
 import { configError, optArr, optBool, optDurationMs, optObj, optStr, optUint, type Json } from './config-json.ts';
-import { applyEdgeRules, clientAddress, internalAddresses, normalizeAddress, requestHeaders, responseSink, type EdgeRules } from './downstream.ts';
+import { applyEdgeRules, clientAddress, internalAddresses, localNodeAddress, normalizeAddress, requestHeaders, responseSink, type EdgeRules } from './downstream.ts';
 import { HttpStream, type FilterFactoryContext, type HttpFilterFactory } from './filter-chain.ts';
 import { compileRouteTable, type CompiledRouteTable } from './route-table.ts';
 import { requestEndChannel, type DownstreamTlsInfo, type StreamInfo } from './stream-info.ts';
@@ -131,6 +131,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     generateRequestId: optBool(c.generate_request_id, `${path}.generate_request_id`) ?? true,
     preserveExternalRequestId: optBool(c.preserve_external_request_id, `${path}.preserve_external_request_id`) ?? false,
     internal: internalAddresses(cidrs),
+    localAddress: localNodeAddress(),
   };
   const allowedUpgrades = new Set<string>();
   optArr(c.upgrade_configs, `${path}.upgrade_configs`).forEach((u, i) => {

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { applyEdgeRules, clientAddress, internalAddresses, normalizeAddress, requestHeaders, type EdgeRules } from './downstream.ts';
 
-const rules = (o: Partial<EdgeRules> = {}): EdgeRules => ({ useRemoteAddress: false, xffNumTrustedHops: 0, generateRequestId: true, preserveExternalRequestId: false, internal: internalAddresses(undefined), ...o });
+const rules = (o: Partial<EdgeRules> = {}): EdgeRules => ({ useRemoteAddress: false, xffNumTrustedHops: 0, generateRequestId: true, preserveExternalRequestId: false, internal: internalAddresses(undefined), localAddress: '192.0.2.7', ...o });
+const rfc1918 = internalAddresses([{ address: '10.0.0.0', prefixLen: 8 }]);
 
 test('request headers drop pseudo, hop-by-hop and Connection-listed headers; te: trailers survives', () => {
   assert.deepEqual(requestHeaders({ ':path': '/', host: 'h', connection: 'keep-alive, x-secret', 'keep-alive': '5', 'x-secret': '1', 'transfer-encoding': 'chunked', upgrade: 'h2c', te: 'trailers, deflate', 'x-ok': 'y' }), { te: 'trailers', 'x-ok': 'y' });
@@ -25,7 +26,7 @@ test('x-forwarded-for, x-forwarded-proto, request ids and internal/external hand
   assert.equal(h1['x-envoy-external-address'], '8.8.8.8');
   assert.notEqual(id, 'abc', 'external request ids are regenerated');
   const h2: Record<string, string | string[]> = { 'x-envoy-retry-on': '5xx', 'x-request-id': 'abc' };
-  assert.equal(applyEdgeRules(h2, rules({ useRemoteAddress: true }), '10.1.1.1', 'http'), 'abc');
+  assert.equal(applyEdgeRules(h2, rules({ useRemoteAddress: true, internal: rfc1918 }), '10.1.1.1', 'http'), 'abc');
   assert.equal(h2['x-envoy-internal'], 'true');
   assert.equal(h2['x-envoy-retry-on'], '5xx');
   const h3: Record<string, string | string[]> = { 'x-forwarded-proto': 'https' };
@@ -34,6 +35,16 @@ test('x-forwarded-for, x-forwarded-proto, request ids and internal/external hand
   assert.equal(h3['x-forwarded-for'], undefined);
   const h4: Record<string, string | string[]> = { 'x-request-id': 'keep' };
   assert.equal(applyEdgeRules(h4, rules({ useRemoteAddress: true, preserveExternalRequestId: true }), '8.8.8.8', 'http'), 'keep');
+  // Envoy 1.36+: without internal_address_config no address is internal, not even RFC 1918 or loopback.
+  const h5: Record<string, string | string[]> = { 'x-envoy-retry-on': '5xx' };
+  applyEdgeRules(h5, rules({ useRemoteAddress: true }), '10.1.1.1', 'http');
+  assert.equal(h5['x-envoy-retry-on'], undefined);
+  assert.equal(h5['x-envoy-external-address'], '10.1.1.1');
+  // A loopback peer is recorded in x-forwarded-for as the proxy's own address (Envoy's local_info).
+  const h6: Record<string, string | string[]> = { 'x-forwarded-for': '1.2.3.4' };
+  applyEdgeRules(h6, rules({ useRemoteAddress: true }), '127.0.0.1', 'http');
+  assert.equal(h6['x-forwarded-for'], '1.2.3.4, 192.0.2.7');
+  assert.equal(h6['x-envoy-external-address'], '127.0.0.1');
 });
 
 test('trusted client address from x-forwarded-for and xff_num_trusted_hops', () => {

@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { constants as h2c, type Http2ServerResponse } from 'node:http2';
 import { BlockList, isIPv4 } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import type { HeaderMap } from '../upstream/types.ts';
 import type { DownstreamSink } from './filter-chain.ts';
 
@@ -57,15 +58,32 @@ export function normalizeAddress(a: string | undefined): string {
   return a.startsWith('::ffff:') && isIPv4(a.slice(7)) ? a.slice(7) : a;
 }
 
-/** Which client addresses count as internal (Envoy's internal_address_config; RFC 1918 + loopback by default). */
+/**
+ * Which client addresses count as internal (Envoy's internal_address_config). Without one, none
+ * do: Envoy trusted RFC 1918 addresses until 1.36 removed that default (the
+ * explicit_internal_address_config guard, ISTIO-SECURITY-2024-006), so an edge proxy strips
+ * x-envoy-* controls from every client unless the config names its internal networks.
+ */
 export function internalAddresses(cidrs: readonly { address: string; prefixLen: number }[] | undefined): BlockList {
   const bl = new BlockList();
-  const list = cidrs ?? [
-    { address: '10.0.0.0', prefixLen: 8 }, { address: '172.16.0.0', prefixLen: 12 }, { address: '192.168.0.0', prefixLen: 16 },
-    { address: '127.0.0.0', prefixLen: 8 }, { address: '::1', prefixLen: 128 }, { address: 'fc00::', prefixLen: 7 },
-  ];
-  for (const c of list) bl.addSubnet(c.address, c.prefixLen, isIPv4(c.address) ? 'ipv4' : 'ipv6');
+  for (const c of cidrs ?? []) bl.addSubnet(c.address, c.prefixLen, isIPv4(c.address) ? 'ipv4' : 'ipv6');
   return bl;
+}
+
+/**
+ * The proxy's own address as Envoy's local_info has it: the first non-loopback IPv4 address of the
+ * machine (127.0.0.1 when there is none). Envoy appends it to x-forwarded-for instead of a loopback
+ * peer's address.
+ */
+export function localNodeAddress(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+function isLoopback(a: string): boolean {
+  return a.startsWith('127.') || a === '::1';
 }
 
 /** Options of the edge rules, from the HttpConnectionManager config. */
@@ -75,6 +93,8 @@ export interface EdgeRules {
   readonly generateRequestId: boolean;
   readonly preserveExternalRequestId: boolean;
   readonly internal: BlockList;
+  /** Appended to x-forwarded-for in place of a loopback peer (see localNodeAddress). */
+  readonly localAddress: string;
 }
 
 /**
@@ -104,7 +124,8 @@ export function applyEdgeRules(headers: HeaderMap, rules: EdgeRules, remote: str
     }
     const xff = headers['x-forwarded-for'];
     const prior = Array.isArray(xff) ? xff.join(', ') : xff;
-    if (remote) headers['x-forwarded-for'] = prior ? `${prior}, ${remote}` : remote;
+    const appended = isLoopback(remote) ? rules.localAddress : remote;
+    if (appended) headers['x-forwarded-for'] = prior ? `${prior}, ${appended}` : appended;
     headers['x-forwarded-proto'] = scheme;
   } else if (headers['x-forwarded-proto'] === undefined) {
     headers['x-forwarded-proto'] = scheme;
