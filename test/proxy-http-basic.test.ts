@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import diagnostics from 'node:diagnostics_channel';
 import { StaticClusterManager } from '../src/proxy/http/testing/static-cluster-manager.ts';
-import { deadEndpoint, hcmConfig, request1, request2, startBackend, startProxy } from '../src/proxy/http/testing/harness.ts';
+import { deadEndpoint, hcmConfig, rawRequest, request1, request2, startBackend, startProxy } from '../src/proxy/http/testing/harness.ts';
 import type { StreamInfo } from '../src/proxy/http/stream-info.ts';
 import { localNodeAddress } from '../src/proxy/http/downstream.ts';
 
@@ -87,6 +87,31 @@ test('HTTP/1.1 and h2c are proxied with Envoy request/response header rules; NR,
   assert.equal(ok.upstreamEndpoint, be.endpoint);
   assert.equal(ok.attemptCount, 1);
   assert.ok(ok.durationMs! >= 0 && ok.bytesSent > 0);
+});
+
+test('HTTP/1.1: a local reply sent before the request body was read closes the connection (the rest of the body is never parsed as a request), as Envoy does', async (t) => {
+  const be = await startBackend(echoHandler('a'));
+  const cm = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });
+  const proxy = await startProxy({
+    clusterManager: cm,
+    config: hcmConfig({ virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [
+      { match: { prefix: '/admin' }, direct_response: { status: 403, body: { inline_string: 'denied' } } },
+      { match: { prefix: '/' }, route: { cluster: 'a' } },
+    ] }] }),
+  });
+  t.after(async () => { await proxy.close(); await be.close(); cm.close(); });
+  // The body looks like a second request; Envoy never parses it (found by test/differential-raw.test.ts).
+  const smuggle = 'GET /x HTTP/1.1\r\nHost: h\r\n\r\n';
+  const denied = await rawRequest(proxy.port, `POST /admin HTTP/1.1\r\nHost: h\r\nContent-Length: ${smuggle.length}\r\n\r\n${smuggle}`);
+  assert.match(denied, /^HTTP\/1\.1 403 /);
+  assert.match(denied, /\r\nconnection: close\r\n/i);
+  assert.equal(denied.match(/HTTP\/1\.1 /g)?.length, 1, 'one response, then the connection closed');
+  // A proxied request whose body the upstream read keeps the connection.
+  const kept = await rawRequest(proxy.port, 'POST /ok HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhiGET /again HTTP/1.1\r\nHost: h\r\n\r\n', 1500);
+  assert.equal(kept.match(/HTTP\/1\.1 200 /g)?.length, 2, kept.slice(0, 200));
+  // Without a body the request is complete at its headers: keep-alive.
+  const twice = await rawRequest(proxy.port, 'GET /admin HTTP/1.1\r\nHost: h\r\n\r\nGET /admin HTTP/1.1\r\nHost: h\r\n\r\n', 1500);
+  assert.equal(twice.match(/HTTP\/1\.1 403 /g)?.length, 2);
 });
 
 test('x-envoy-* request headers are stripped from external clients (use_remote_address + internal_address_config)', async (t) => {

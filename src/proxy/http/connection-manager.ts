@@ -172,7 +172,11 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       activeH1.add(r1);
       r1.once('close', () => activeH1.delete(r1));
     }
-    const sink = responseSink(res, isH2);
+    // Envoy closes an HTTP/1 connection whose response starts before the request body was read to
+    // its end (a local reply to a request with a body): what is left of the body is never parsed
+    // as a next request. `bodyRead` is set by the body's reader; requests without one are complete.
+    let bodyRead = false;
+    const sink = responseSink(res, isH2, () => bodyRead);
     const socket = req.socket as Socket;
     const tls = (socket as TLSSocket).encrypted === true;
     const scheme: 'http' | 'https' = tls ? 'https' : 'http';
@@ -215,6 +219,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     const hasBody = isH2
       ? !(req as Http2ServerRequest).stream.endAfterHeaders
       : (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0'));
+    if (!hasBody) bodyRead = true;
     req.on('error', () => ac.abort());
     res.on('close', () => {
       if (!res.writableFinished) ac.abort();
@@ -225,7 +230,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     });
     const meta = (socket as Socket & { [kMeta]?: ConnectionMeta })[kMeta];
     const stream = new HttpStream({
-      info, headers, path: pathWithQuery, authority, body: hasBody ? countedBody(req, info, () => stream.touch()) : null, sink, routeTable: table(), random,
+      info, headers, path: pathWithQuery, authority, body: hasBody ? countedBody(req, info, () => stream.touch(), () => (bodyRead = true)) : null, sink, routeTable: table(), random,
       serverName, serverHeader, downstreamSignal: ac.signal, abort: () => ac.abort(), streamIdleTimeoutMs, maxStreamDurationMs,
       originalDestination: meta?.originalDestination,
     });
@@ -368,12 +373,13 @@ function tlsFacts(socket: TLSSocket): DownstreamTlsInfo {
  * The request body as an async iterable that counts bytes and marks stream activity as it is read.
  * (A 'data' listener would switch the request to flowing mode and lose data before the router reads it.)
  */
-async function* countedBody(req: AsyncIterable<Buffer>, info: StreamInfo, touch: () => void): AsyncIterable<Uint8Array> {
+async function* countedBody(req: AsyncIterable<Buffer>, info: StreamInfo, touch: () => void, done: () => void): AsyncIterable<Uint8Array> {
   for await (const chunk of req) {
     info.bytesReceived += chunk.length;
     touch();
     yield chunk;
   }
+  done();
 }
 
 /**

@@ -139,8 +139,12 @@ export function applyEdgeRules(headers: HeaderMap, rules: EdgeRules, remote: str
   return id ?? '';
 }
 
-/** A sink over an HTTP/1.1 ServerResponse or an HTTP/2 compat response. */
-export function responseSink(res: ServerResponse | Http2ServerResponse, http2: boolean): DownstreamSink {
+/**
+ * A sink over an HTTP/1.1 ServerResponse or an HTTP/2 compat response. For HTTP/1.1,
+ * `requestComplete` says whether the request body was read to its end: a response that starts
+ * before then closes the connection (`connection: close`), as Envoy's connection manager does.
+ */
+export function responseSink(res: ServerResponse | Http2ServerResponse, http2: boolean, requestComplete?: () => boolean): DownstreamSink {
   const r = res as ServerResponse;
   let started = false;
   // Headers are staged on the response and flushed with the first body chunk, at end(), or on the
@@ -161,6 +165,7 @@ export function responseSink(res: ServerResponse | Http2ServerResponse, http2: b
     },
     writeHead(status, headers) {
       started = true;
+      if (!http2 && requestComplete !== undefined && !requestComplete()) r.shouldKeepAlive = false;
       try {
         r.statusCode = status;
         for (const [k, v] of Object.entries(headers)) {
