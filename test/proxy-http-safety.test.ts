@@ -41,6 +41,10 @@ test('bad HTTP/1.1 traffic gets 400/431/408 and a closed connection; the proxy k
     ['garbage request line', 'GARBAGE\r\n\r\n', 400],
     ['NUL in URL', 'GET /a\x00b HTTP/1.1\r\nHost: x\r\n\r\n', 400],
     ['missing Host', 'GET / HTTP/1.1\r\n\r\n', 400],
+    // Request targets other than origin-form and absolute-form (Envoy: 400; found by test/differential-raw.test.ts).
+    ['asterisk-form outside OPTIONS', 'POST * HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n', 400],
+    ['authority-form outside CONNECT', 'GET x:443 HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['absolute-form with another scheme', 'GET ftp://x/ HTTP/1.1\r\nHost: x\r\n\r\n', 400],
     ['oversize header (70 KiB)', `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(70 * 1024)}\r\n\r\n`, 431],
     ['too many headers', `GET / HTTP/1.1\r\nHost: x\r\n${many}\r\n`, 431],
   ];

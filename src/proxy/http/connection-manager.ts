@@ -198,10 +198,20 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
         req.headers.host = abs.authority;
       }
     }
+    // Only origin-form and absolute-form name a resource here (RFC 9112 section 3.2): asterisk-form
+    // (`OPTIONS *`), authority-form outside CONNECT, a scheme other than http(s) or an empty target
+    // get 400 and a closed connection, as from Envoy (found by test/differential-raw.test.ts).
+    if (!isH2 && !pathWithQuery.startsWith('/')) {
+      const r1 = res as ServerResponse;
+      r1.shouldKeepAlive = false;
+      r1.writeHead(400, { 'content-type': 'text/plain', 'content-length': 11, connection: 'close' });
+      r1.end('Bad Request');
+      return;
+    }
     // Envoy: strip the port from Host before routing (any port, or only the listener's own port).
     if (stripAnyHostPort) authority = authority.replace(/:\d+$/, '');
     else if (stripMatchingHostPort && authority.endsWith(`:${socket.localPort}`)) authority = authority.slice(0, authority.lastIndexOf(':'));
-    const headers = requestHeaders(req.headers, req.rawHeaders);
+    const headers = requestHeaders(req.headers, req.rawHeaders, isH2);
     const ct = headers['content-type'];
     const info: StreamInfo = {
       requestId: '', startTime: Date.now(), startMono: performance.now(), durationMs: undefined,

@@ -13,6 +13,8 @@ test('request headers drop pseudo, hop-by-hop and Connection-listed headers; te:
     requestHeaders({ 'x-a': 'b, c', 'x-one': 'v', 'content-type': 'text/plain', cookie: 'a=1; b=2' }, ['X-A', 'b', 'x-a', 'c', 'x-one', 'v', 'Content-Type', 'text/plain', 'content-type', 'x', 'cookie', 'a=1', 'cookie', 'b=2']),
     { 'x-a': ['b', 'c'], 'x-one': 'v', 'content-type': 'text/plain', cookie: 'a=1; b=2' },
   );
+  // HTTP/2: node keeps the first of two user-agent lines; both are forwarded, as by Envoy.
+  assert.deepEqual(requestHeaders({ 'user-agent': 'a', cookie: 'x=1; y=2' }, [':path', '/', 'user-agent', 'a', 'user-agent', 'b', 'cookie', 'x=1', 'cookie', 'y=2'], true), { 'user-agent': ['a', 'b'], cookie: 'x=1; y=2' });
   assert.equal(normalizeAddress('::ffff:10.0.0.1'), '10.0.0.1');
   assert.equal(normalizeAddress('::1'), '::1');
 });

@@ -20,12 +20,16 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 const NODE_SINGLE = new Set(['age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since',
   'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent', 'cookie', 'set-cookie']);
 
+/** Over HTTP/2 node keeps only the first line of NODE_SINGLE fields; these are the ones to leave as node has them. */
+const H2_SINGLE = new Set(['cookie', 'content-length', 'host']);
+
 /**
  * Request headers without pseudo-headers and hop-by-hop headers; `te: trailers` survives (gRPC needs it).
  * With `rawHeaders`, a field sent on several lines stays several values (node joins them with
- * ', '), as Envoy keeps them: forwarded as separate lines and matched joined with ','.
+ * ', ', or over HTTP/2 keeps only the first line of some), as Envoy keeps them: forwarded as
+ * separate lines and matched joined with ','.
  */
-export function requestHeaders(raw: IncomingHttpHeaders, rawHeaders?: readonly string[]): HeaderMap {
+export function requestHeaders(raw: IncomingHttpHeaders, rawHeaders?: readonly string[], http2 = false): HeaderMap {
   const out: HeaderMap = {};
   const connectionTokens = typeof raw.connection === 'string' ? raw.connection.toLowerCase().split(',').map((t) => t.trim()) : [];
   for (const [k, v] of Object.entries(raw)) {
@@ -42,7 +46,7 @@ export function requestHeaders(raw: IncomingHttpHeaders, rawHeaders?: readonly s
     const seen = new Map<string, string[]>();
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const k = rawHeaders[i].toLowerCase();
-      if (out[k] === undefined || NODE_SINGLE.has(k)) continue;
+      if (out[k] === undefined || (http2 ? H2_SINGLE : NODE_SINGLE).has(k)) continue;
       const list = seen.get(k);
       if (list) list.push(rawHeaders[i + 1]);
       else seen.set(k, [rawHeaders[i + 1]]);
