@@ -31,7 +31,7 @@ test('bad HTTP/1.1 traffic gets 400/431/408 and a closed connection; the proxy k
     ['duplicate differing Content-Length', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd', 400],
     ['Content-Length list', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 4\r\n\r\nabcd', 400],
     ['TE chunked not last', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n', 400],
-    ['TE obfuscated', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n', 400],
+    ['TE obfuscated (an unknown coding: 501 as from Envoy)', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n', 501],
     ['obs-fold', 'GET / HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n', 400],
     ['control char in header value', 'GET / HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b\r\n\r\n', 400],
     ['space in header name', 'GET / HTTP/1.1\r\nHost: x\r\nBad Header: v\r\n\r\n', 400],
@@ -45,6 +45,9 @@ test('bad HTTP/1.1 traffic gets 400/431/408 and a closed connection; the proxy k
     ['asterisk-form outside OPTIONS', 'POST * HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n', 400],
     ['authority-form outside CONNECT', 'GET x:443 HTTP/1.1\r\nHost: x\r\n\r\n', 400],
     ['absolute-form with another scheme', 'GET ftp://x/ HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['OPTIONS * is routed (no route here)', 'OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n', 404],
+    ['an https URL on a plaintext connection', 'GET https://x/ HTTP/1.1\r\nHost: x\r\n\r\n', 403],
+    ['a transfer coding other than chunked (would reach the backend undecoded)', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n', 501],
     ['oversize header (70 KiB)', `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(70 * 1024)}\r\n\r\n`, 431],
     ['too many headers', `GET / HTTP/1.1\r\nHost: x\r\n${many}\r\n`, 431],
   ];

@@ -75,6 +75,13 @@ export interface HttpConnectionManager {
 
 const SERVER_HEADER = new Set(['OVERWRITE', 'APPEND_IF_ABSENT', 'PASS_THROUGH']);
 
+/** Answers an HTTP/1.1 request with a short local error and closes the connection. */
+function refuseH1(res: ServerResponse, status: number, text: string): void {
+  res.shouldKeepAlive = false;
+  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': text.length, connection: 'close' });
+  res.end(text);
+}
+
 /** Splits an absolute-form request target into authority and origin-form path; undefined if malformed. */
 export function absoluteForm(target: string): { authority: string; path: string } | undefined {
   const start = target.indexOf('//') + 2;
@@ -190,7 +197,10 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     let pathWithQuery = (isH2 ? String(req.headers[':path'] ?? '/') : req.url) ?? '/';
     // Absolute-form request line (RFC 9112 section 3.2.2), as sent to an HTTP proxy (HTTP_PROXY):
     // Envoy (allow_absolute_url) routes on the URL's host and path; the URL's host wins over Host.
-    if (!isH2 && (pathWithQuery.startsWith('http://') || pathWithQuery.startsWith('https://'))) {
+    const scheme4 = isH2 ? '' : pathWithQuery.slice(0, 8).toLowerCase();
+    if (!isH2 && (scheme4.startsWith('http://') || scheme4 === 'https://')) {
+      // An https URL on a plaintext connection claims a security the connection lacks: Envoy 403s it.
+      if (scheme4 === 'https://' && !tls) return refuseH1(res as ServerResponse, 403, 'Forbidden');
       const abs = absoluteForm(pathWithQuery);
       if (abs !== undefined) {
         authority = abs.authority;
@@ -198,16 +208,15 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
         req.headers.host = abs.authority;
       }
     }
-    // Only origin-form and absolute-form name a resource here (RFC 9112 section 3.2): asterisk-form
-    // (`OPTIONS *`), authority-form outside CONNECT, a scheme other than http(s) or an empty target
-    // get 400 and a closed connection, as from Envoy (found by test/differential-raw.test.ts).
-    if (!isH2 && !pathWithQuery.startsWith('/')) {
-      const r1 = res as ServerResponse;
-      r1.shouldKeepAlive = false;
-      r1.writeHead(400, { 'content-type': 'text/plain', 'content-length': 11, connection: 'close' });
-      r1.end('Bad Request');
-      return;
-    }
+    // Only origin-form, absolute-form and `OPTIONS *` name a resource here (RFC 9112 section 3.2):
+    // asterisk-form on another method, authority-form outside CONNECT, a scheme other than http(s)
+    // or an empty target get 400 and a closed connection, as from Envoy (found by
+    // test/differential-raw.test.ts).
+    if (!isH2 && !pathWithQuery.startsWith('/') && !(pathWithQuery === '*' && method === 'OPTIONS')) return refuseH1(res as ServerResponse, 400, 'Bad Request');
+    // Chunked is the only transfer coding a proxy can forward without decoding it (RFC 9112
+    // section 6.1): `gzip, chunked` would reach the backend as a plain body. Envoy answers 501.
+    const te = isH2 ? undefined : req.headers['transfer-encoding'];
+    if (te !== undefined && te.trim().toLowerCase() !== 'chunked') return refuseH1(res as ServerResponse, 501, 'Not Implemented');
     // Envoy: strip the port from Host before routing (any port, or only the listener's own port).
     if (stripAnyHostPort) authority = authority.replace(/:\d+$/, '');
     else if (stripMatchingHostPort && authority.endsWith(`:${socket.localPort}`)) authority = authority.slice(0, authority.lastIndexOf(':'));
