@@ -1,0 +1,169 @@
+/**
+ * The known classes of difference between Envoy 1.40 and `trellis proxy` on raw inputs. A case
+ * whose outcomes differ is explained by the first class whose rule matches it; anything else is
+ * an unexplained mismatch and fails the test. Each class says what it is:
+ * - `issue-18 #N`: one of issue 18's known findings, being fixed on branch issue-18; the class
+ *   goes away when that fix lands (the test reports classes that matched nothing);
+ * - `deliberate`: a documented difference (docs/http-engine.md, "Deliberate differences"), with
+ *   the reason it is at least as safe.
+ * Rules look at the case's tags (what the generator put in) and at the shape of the difference,
+ * so that a new behaviour on a tagged case still shows up as unexplained.
+ */
+import type { H1Outcome } from './raw-client-h1.ts';
+import type { H2Outcome } from './raw-client-h2.ts';
+import type { Reached } from './recorder.ts';
+
+/** One difference to explain. */
+export interface Mismatch<O> {
+  readonly tags: readonly string[];
+  readonly envoy: O | 'crashed';
+  readonly trellis: O | 'crashed';
+  readonly envoyReached: readonly Reached[];
+  readonly trellisReached: readonly Reached[];
+  readonly diff: readonly string[];
+}
+
+/** A known class of difference. */
+export interface DiffClass<O> {
+  readonly id: string;
+  readonly status: string;
+  readonly explains: (m: Mismatch<O>) => boolean;
+}
+
+const has = (m: { tags: readonly string[] }, ...tags: string[]) => tags.some((t) => m.tags.includes(t));
+const hasPrefix = (m: { tags: readonly string[] }, prefix: string) => m.tags.some((t) => t.startsWith(prefix));
+/** Only these diff fields differ (patterns over `field: envoy=... trellis=...` lines). */
+const onlyFields = (m: { diff: readonly string[] }, ...res: RegExp[]) => m.diff.every((d) => res.some((re) => re.test(d.slice(0, d.indexOf(': envoy=')))));
+
+/** Path features Envoy's normalize_path / merge_slashes / fragment handling acts on (issue 18 finding 2). */
+const PATH_TAGS = ['path:dot-segment', 'path:pct-dot', 'path:pct-unreserved', 'path:escaped-slash', 'path:backslash', 'path:double-slash', 'path:empty-segment',
+  'path:fragment', 'path:pct-nul', 'path:raw-ctl', 'path:raw-high', 'path:utf8', 'path:bad-pct', 'path:no-leading-slash'];
+
+function h1(o: H1Outcome | 'crashed'): H1Outcome {
+  return o === 'crashed' ? { statuses: [], end: 'closed' } : o;
+}
+
+/** HTTP/1.1 classes, first match wins. */
+export const H1_CLASSES: readonly DiffClass<H1Outcome>[] = [
+  {
+    id: 'HTTP/2.0 request line on an HTTP/1.1 connection kills the proxy',
+    status: 'issue-18 #1',
+    explains: (m) => has(m, 'version:HTTP/2.0', 'version:HTTP/2') && (m.trellis === 'crashed' || h1(m.envoy).statuses.includes(426)),
+  },
+  {
+    id: 'HTTP/1.0, 0.9, 1.2, 3.0 and versionless requests: Envoy answers 426, trellis serves them or answers 400',
+    status: 'issue-18 #6',
+    explains: (m) => hasPrefix(m, 'version:') && h1(m.envoy).statuses.includes(426) && !h1(m.trellis).statuses.includes(426),
+  },
+  {
+    id: 'a response before a 400 on the same connection is lost',
+    status: 'issue-18 #3',
+    explains: (m) => has(m, 'pipelined', 'framing:cl-long') && h1(m.trellis).statuses.at(-1) === 400
+      && h1(m.envoy).statuses.filter((s) => s !== 400).length > h1(m.trellis).statuses.filter((s) => s !== 400).length,
+  },
+  {
+    id: 'paths are not normalized (dot segments, percent-encoding, backslashes, slashes, fragments, NUL)',
+    status: 'issue-18 #2',
+    explains: (m) => PATH_TAGS.some((t) => has(m, t)),
+  },
+  {
+    id: 'Host with characters not allowed in an authority is forwarded (Envoy: 400)',
+    status: 'issue-18 #6',
+    explains: (m) => has(m, 'host:odd', 'absolute-form') && h1(m.envoy).statuses.includes(400) && !h1(m.trellis).statuses.includes(400),
+  },
+  {
+    id: 'Upgrade: h2c answered 403 (Envoy ignores the upgrade)',
+    status: 'issue-18 #6',
+    explains: (m) => has(m, 'upgrade-h2c', 'http2-settings', 'conn-upgrade') && h1(m.trellis).statuses.includes(403) && !h1(m.envoy).statuses.includes(403),
+  },
+  {
+    id: 'pipelined requests after one whose response closes the connection still reach the backend (their responses are never sent)',
+    status: 'issue-18 #3',
+    explains: (m) => has(m, 'pipelined', 'framing:cl-long') && m.trellisReached.some((r) => !m.envoyReached.some((e) => e.id === r.id)) && onlyFields(m, /^reached\./),
+  },
+  {
+    id: 'x-envoy-* request headers from an external client: trellis strips them all, Envoy only those it acts on',
+    status: 'deliberate',
+    explains: (m) => m.diff.length > 0 && m.diff.every((d) => /^reached\.[^:]*\.headers\.x-envoy-[a-z-]+: envoy=.* trellis=undefined$/.test(d)),
+  },
+  {
+    id: 'stricter HTTP/1.1 parsing: 400 for bare CR or LF line ends, obs-fold, whitespace around Transfer-Encoding, control characters, where Envoy 1.40 accepts',
+    status: 'deliberate',
+    explains: (m) => has(m, 'value:cr-in-value', 'bare-cr', 'bare-lf', 'obs-fold', 'te-spaces', 'value:ctl-in-value', 'value:nul-in-value', 'chunk-size-space', 'chunk-bare-lf', 'chunk-ext')
+      && h1(m.trellis).statuses.at(-1) === 400 && h1(m.trellis).end === 'closed' && m.trellisReached.every((r) => m.envoyReached.some((e) => e.id === r.id)),
+  },
+  {
+    id: 'unsupported or doubled Transfer-Encoding: 400 (Envoy: 501)',
+    status: 'deliberate',
+    explains: (m) => h1(m.envoy).statuses.at(-1) === 501 && h1(m.trellis).statuses.at(-1) === 400 && m.trellisReached.length <= m.envoyReached.length,
+  },
+  {
+    id: 'malformed request body (chunk framing): Envoy forwarded the request head before finding the error, trellis forwards nothing',
+    status: 'deliberate',
+    explains: (m) => (hasPrefix(m, 'chunk-') || hasPrefix(m, 'framing:') || hasPrefix(m, 'cl-') || hasPrefix(m, 'te-'))
+      && JSON.stringify(h1(m.envoy).statuses) === JSON.stringify(h1(m.trellis).statuses) && m.trellisReached.every((r) => m.envoyReached.some((e) => e.id === r.id))
+      && onlyFields(m, /^reached\./),
+  },
+];
+
+function h2(o: H2Outcome | 'crashed'): H2Outcome {
+  return o === 'crashed' ? { streams: {}, conn: 'closed', detail: ['crashed'] } : o;
+}
+
+/** Tags of request header lists HTTP/2 must treat as malformed (RFC 9113 section 8.1.1, 8.2, 8.3). */
+const H2_MALFORMED = ['pseudo:missing-method', 'pseudo:missing-path', 'pseudo:missing-scheme', 'pseudo:duplicate', 'pseudo:unknown', 'pseudo:status-in-request',
+  'pseudo:after-regular', 'pseudo:protocol', 'pseudo:empty-path', 'pseudo:path-no-slash', 'pseudo:path-asterisk', 'field:upper-case', 'field:connection',
+  'field:te-gzip', 'content-length-mismatch', 'trailers:pseudo', 'trailers', 'method:odd', 'pseudo:scheme-odd', 'priority:self-dependency', 'pseudo:missing-authority'];
+/** Tags of header fields with characters HTTP/2 forbids, which node's nghttp2 drops silently. */
+const H2_INVALID_FIELD = ['field:value-nul', 'field:value-crlf', 'field:value-ctl', 'field:name-odd', 'field:value-space'];
+
+/** Streams the proxy reset (RST_STREAM it sent). */
+function resetStreams(o: H2Outcome | 'crashed'): string[] {
+  return h2(o).detail.map((d) => /^RST_STREAM (\d+) /.exec(d)?.[1]).filter((x): x is string => x !== undefined);
+}
+/** Whether a request of stream `sid` reached a backend. */
+function reachedStream(list: readonly Reached[], sid: string): boolean {
+  return list.some((r) => r.id.endsWith(`.${sid}`));
+}
+
+/** HTTP/2 classes, first match wins. */
+export const H2_CLASSES: readonly DiffClass<H2Outcome>[] = [
+  {
+    id: 'HTTP/2 malformed request: Envoy drops the whole connection, trellis resets the stream (RFC 9113 8.1.1) and serves the other streams',
+    status: 'deliberate',
+    explains: (m) => has(m, ...H2_MALFORMED) && h2(m.envoy).conn === 'closed' && h2(m.trellis).detail.some((d) => /^RST_STREAM \d+ PROTOCOL_ERROR/.test(d))
+      && resetStreams(m.trellis).every((sid) => !reachedStream(m.trellisReached, sid) || reachedStream(m.envoyReached, sid)),
+  },
+  {
+    id: 'HTTP/2 header field with forbidden characters: Envoy drops the connection, node (nghttp2) drops the field and serves the request without it',
+    status: 'deliberate',
+    explains: (m) => has(m, ...H2_INVALID_FIELD) && h2(m.envoy).conn === 'closed' && m.envoyReached.length === 0
+      && m.trellisReached.every((r) => !r.headers.some(([n]) => n === 'x-bad')),
+  },
+  {
+    id: 'HTTP/2 connection error: Envoy had already forwarded streams that arrived before the bad frame in the same read; trellis forwards none',
+    status: 'deliberate',
+    explains: (m) => h2(m.envoy).conn === 'closed' && h2(m.trellis).detail.some((d) => d.startsWith('GOAWAY'))
+      && onlyFields(m, /^reached\./) && m.trellisReached.every((r) => m.envoyReached.some((e) => e.id === r.id)),
+  },
+  {
+    id: 'x-envoy-* request headers from an external client: trellis strips them all, Envoy only those it acts on',
+    status: 'deliberate',
+    explains: (m) => m.diff.length > 0 && m.diff.every((d) => /^reached\.[^:]*\.headers\.x-envoy-[a-z-]+: envoy=.* trellis=undefined$/.test(d)),
+  },
+  {
+    id: 'HTTP/2 request left open without a body: Envoy forwards its head at once, trellis with the first body bytes',
+    status: 'deliberate',
+    explains: (m) => has(m, 'stream:left-open') && onlyFields(m, /^reached\./) && m.trellisReached.every((r) => m.envoyReached.some((e) => e.id === r.id)),
+  },
+  {
+    id: 'paths are not normalized (dot segments, percent-encoding, backslashes, slashes, fragments, NUL, raw non-ASCII)',
+    status: 'issue-18 #2',
+    explains: (m) => PATH_TAGS.some((t) => has(m, t)),
+  },
+  {
+    id: 'authority with characters not allowed in a host is forwarded (Envoy: refused)',
+    status: 'issue-18 #6',
+    explains: (m) => has(m, 'pseudo:authority-odd', 'pseudo:host-conflicts') && m.envoyReached.length === 0,
+  },
+];
