@@ -111,20 +111,13 @@ class ResponseParser {
       this.#buf = Buffer.alloc(0);
       return false;
     }
-    if (b.kind === 'length') {
+    if (b.kind === 'length' || b.state === 'data') {
       const take = Math.min(b.left, this.#buf.length);
       b.left -= take;
       this.#buf = this.#buf.subarray(take);
       if (b.left > 0) return false;
-      this.#finish();
-      return true;
-    }
-    if (b.state === 'data') {
-      const take = Math.min(b.left, this.#buf.length);
-      b.left -= take;
-      this.#buf = this.#buf.subarray(take);
-      if (b.left > 0) return false;
-      b.state = 'size';
+      if (b.kind === 'length') this.#finish();
+      else b.state = 'size';
       return true;
     }
     const eol = this.#buf.indexOf('\r\n');
