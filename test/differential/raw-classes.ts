@@ -87,10 +87,26 @@ export const H1_CLASSES: readonly DiffClass<H1Outcome>[] = [
     explains: (m) => m.diff.length > 0 && m.diff.every((d) => /^reached\.[^:]*\.headers\.x-envoy-[a-z-]+: envoy=.* trellis=undefined$/.test(d)),
   },
   {
-    id: 'stricter HTTP/1.1 parsing: 400 for bare CR or LF line ends, obs-fold, whitespace around Transfer-Encoding, control characters, where Envoy 1.40 accepts',
+    id: 'stricter HTTP/1.1 parsing: 400 for bare CR or LF line ends, tabs in the request line, obs-fold, whitespace around Transfer-Encoding, control characters, where Envoy 1.40 accepts',
     status: 'deliberate',
-    explains: (m) => has(m, 'value:cr-in-value', 'bare-cr', 'bare-lf', 'obs-fold', 'te-spaces', 'value:ctl-in-value', 'value:nul-in-value', 'chunk-size-space', 'chunk-bare-lf', 'chunk-ext')
+    explains: (m) => has(m, 'value:cr-in-value', 'bare-cr', 'bare-lf', 'obs-fold', 'odd-request-line-space', 'te-spaces', 'value:ctl-in-value', 'value:nul-in-value', 'chunk-size-space', 'chunk-bare-lf', 'chunk-ext')
       && h1(m.trellis).statuses.at(-1) === 400 && h1(m.trellis).end === 'closed' && m.trellisReached.every((r) => m.envoyReached.some((e) => e.id === r.id)),
+  },
+  {
+    id: 'absolute-form URL with userinfo (http://u@host/): 400, Envoy strips it and routes',
+    status: 'deliberate',
+    explains: (m) => has(m, 'absolute-form') && h1(m.trellis).statuses.at(-1) === 400 && m.trellisReached.every((r) => m.envoyReached.some((e) => e.id === r.id)),
+  },
+  {
+    id: 'HTTP2-Settings is connection-specific (RFC 9113 3.2.1): trellis never forwards it, Envoy does without Upgrade: h2c',
+    status: 'deliberate',
+    explains: (m) => m.diff.length > 0 && m.diff.every((d) => /^reached\.[^:]*\.headers\.http2-settings: envoy=.* trellis=undefined$/.test(d)),
+  },
+  {
+    id: 'a parse error in the same read as a request head is answered 400 before the route\'s local reply (Envoy sends the local reply, then closes)',
+    status: 'deliberate',
+    explains: (m) => (hasPrefix(m, 'chunk-') || hasPrefix(m, 'framing:') || hasPrefix(m, 'te-') || hasPrefix(m, 'cl-')) && h1(m.trellis).statuses.join() === '400'
+      && h1(m.envoy).statuses.length === 1 && h1(m.envoy).end === 'closed' && h1(m.trellis).end === 'closed' && m.trellisReached.length === 0,
   },
   {
     id: 'unsupported or doubled Transfer-Encoding: 400 (Envoy: 501)',

@@ -33,6 +33,7 @@ class ResponseParser {
   #methods: string[];
   #body: { kind: 'length'; left: number } | { kind: 'chunked'; state: 'size' | 'data' | 'trailer'; left: number } | { kind: 'eof' } | undefined;
   #current: Parsed | undefined;
+  #headSkip = 0;
   readonly done: Parsed[] = [];
   interim: number[] = [];
   garbage: string | undefined;
@@ -67,6 +68,13 @@ class ResponseParser {
 
   #step(): boolean {
     if (this.#current === undefined) {
+      if (this.#headSkip > 0 && this.#buf.length > 0 && !'HTTP/'.startsWith(this.#buf.toString('latin1', 0, Math.min(5, this.#buf.length)))) {
+        const n = Math.min(this.#headSkip, this.#buf.length);
+        this.#buf = this.#buf.subarray(n);
+        this.#headSkip -= n;
+        return this.#buf.length > 0;
+      }
+      this.#headSkip = 0;
       const end = this.#buf.indexOf('\r\n\r\n');
       if (end < 0) {
         if (!'HTTP/'.startsWith(this.#buf.toString('latin1', 0, Math.min(5, this.#buf.length)))) this.garbage = this.#buf.toString('latin1').slice(0, 80);
@@ -98,10 +106,10 @@ class ResponseParser {
         this.#finish();
         return false;
       }
-      // A codec error answered before the method was known carries its body even to a HEAD request
-      // (Envoy's 400 does); the connection closes right after, so the bytes that follow are that body.
-      const headBody = method === 'HEAD' && status >= 400 && this.#current.close && h.has('content-length');
-      if ((method === 'HEAD' && !headBody) || status === 204 || status === 304) this.#body = { kind: 'length', left: 0 };
+      // A HEAD response has no body, except a codec error answered before the method was known
+      // (Envoy's 400 has one): such bytes are skipped when they come instead of a next response.
+      if (method === 'HEAD') this.#headSkip = Number(h.get('content-length') ?? 0);
+      if (method === 'HEAD' || status === 204 || status === 304) this.#body = { kind: 'length', left: 0 };
       else if ((h.get('transfer-encoding') ?? '').includes('chunked')) this.#body = { kind: 'chunked', state: 'size', left: 0 };
       else if (h.has('content-length')) this.#body = { kind: 'length', left: Number(h.get('content-length')) };
       else this.#body = { kind: 'eof' };

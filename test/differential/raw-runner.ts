@@ -70,8 +70,8 @@ function fieldView(headers: readonly [string, string][]): Record<string, string>
     list.push(...v.split(k === 'cookie' ? /[;,]/ : ',').map((x) => x.trim()));
     byName.set(k, list);
   }
-  // Empty list elements carry nothing (RFC 9110 section 5.6.1), unless the field is empty altogether.
-  return Object.fromEntries([...byName].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, (v.some((x) => x !== '') ? v.filter((x) => x !== '') : v).join(',')]));
+  // Empty list elements carry nothing (RFC 9110 section 5.6.1): a field of only empty elements is empty.
+  return Object.fromEntries([...byName].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, v.filter((x) => x !== '').join(',')]));
 }
 
 /** What reached the backends, in a comparable form (one entry per request id). */
@@ -145,6 +145,7 @@ export class RawRunner<C extends { id: string }, O> {
         for (const c of batch) results.push(await this.#alone(c, this.o.quietMs));
       }
       // Replay the cases that differed, with a longer quiet time, before believing the difference.
+      const replayQuiet = Math.max(this.o.quietMs * 3, 2000);
       const differing = batch.map((_, k) => k).filter((k) => {
         if (results[k].trellis.outcome === 'crashed') return false;
         const diff = this.#compare(results[k]);
@@ -152,11 +153,11 @@ export class RawRunner<C extends { id: string }, O> {
       });
       const replays = new Map<number, { envoy: Side<O>; trellis: Side<O> }>();
       if (differing.length > 0) {
-        const again = await Promise.all(differing.map((k) => this.#once(batch[k], this.o.quietMs * 3)));
+        const again = await Promise.all(differing.map((k) => this.#once(batch[k], replayQuiet)));
         if (!(await this.#trellisAlive())) {
           this.restarts++;
           await this.rig.restartTrellis();
-          for (const k of differing) replays.set(k, await this.#alone(batch[k], this.o.quietMs * 3));
+          for (const k of differing) replays.set(k, await this.#alone(batch[k], replayQuiet));
         } else {
           differing.forEach((k, i) => replays.set(k, again[i]));
         }
