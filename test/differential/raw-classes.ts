@@ -157,6 +157,17 @@ export const H2_CLASSES: readonly DiffClass<H2Outcome>[] = [
       && m.trellisReached.every((r) => !r.headers.some(([n]) => n === 'x-bad')),
   },
   {
+    id: 'HTTP/2 field value with leading or trailing whitespace: node drops the field, Envoy trims and forwards it',
+    status: 'deliberate',
+    explains: (m) => has(m, 'field:value-space') && m.diff.every((d) => /^reached\.[^:]*\.headers\.x-bad: envoy=.* trellis=undefined$/.test(d)),
+  },
+  {
+    id: 'HTTP/2 request reset by the client, or whose DATA contradicts its content-length: Envoy forwarded (part of) it before the reset, trellis forwards less',
+    status: 'deliberate',
+    explains: (m) => has(m, 'rapid-reset', 'content-length-mismatch', 'frame:rst-open-stream') && onlyFields(m, /^reached\./)
+      && m.trellisReached.every((r) => m.envoyReached.some((e) => e.id === r.id && e.body.startsWith(r.body))),
+  },
+  {
     id: 'HTTP/2 connection error: Envoy had already forwarded streams that arrived before the bad frame in the same read; trellis forwards none',
     status: 'deliberate',
     explains: (m) => h2(m.envoy).conn === 'closed' && h2(m.trellis).detail.some((d) => d.startsWith('GOAWAY'))
