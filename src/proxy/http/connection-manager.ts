@@ -199,9 +199,9 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     // Envoy (allow_absolute_url) routes on the URL's host and path; the URL's host wins over Host.
     const scheme4 = isH2 ? '' : pathWithQuery.slice(0, 8).toLowerCase();
     if (!isH2 && (scheme4.startsWith('http://') || scheme4 === 'https://')) {
-      // An https URL on a plaintext connection claims a security the connection lacks: Envoy 403s it.
-      if (scheme4 === 'https://' && !tls) return refuseH1(res as ServerResponse, 403, 'Forbidden');
       const abs = absoluteForm(pathWithQuery);
+      // An https URL on a plaintext connection claims a security the connection lacks: Envoy 403s it.
+      if (abs !== undefined && scheme4 === 'https://' && !tls) return refuseH1(res as ServerResponse, 403, 'Forbidden');
       if (abs !== undefined) {
         authority = abs.authority;
         pathWithQuery = abs.path;
