@@ -101,6 +101,13 @@ export const H1_CLASSES: readonly DiffClass<H1Outcome>[] = [
       && ((h1(m.envoy).statuses.at(-1) === 426 && h1(m.trellis).statuses.at(-1) === 400) || (h1(m.envoy).statuses.at(-1) === 400 && h1(m.trellis).statuses.at(-1) === 426)),
   },
   {
+    id: 'pipelined requests after two local replies are served; Envoy 1.40 closes the connection after the second one, leaving the rest unanswered',
+    status: 'deliberate',
+    explains: (m) => has(m, 'pipelined') && h1(m.envoy).end === 'closed' && h1(m.envoy).statuses.filter((x) => x === 403 || x === 404).length >= 2
+      && h1(m.trellis).statuses.length > h1(m.envoy).statuses.length && h1(m.envoy).statuses.every((x, i) => h1(m.trellis).statuses[i] === x)
+      && m.envoyReached.every((e) => m.trellisReached.some((r) => r.id === e.id)),
+  },
+  {
     id: 'HTTP/2.0 request line on an HTTP/1.1 connection kills the proxy',
     status: 'issue-18 #1',
     explains: (m) => has(m, 'version:HTTP/2.0', 'version:HTTP/2') && (m.trellis === 'crashed' || h1(m.envoy).statuses.includes(426)),

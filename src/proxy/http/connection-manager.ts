@@ -291,8 +291,12 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     const scheme = (s as TLSSocket).encrypted ? 'https' : 'http';
     applyEdgeRules(headers, edge, normalizeAddress(s.remoteAddress), scheme);
     const originalDestination = (s as Socket & { [kMeta]?: ConnectionMeta })[kMeta]?.originalDestination;
-    // CONNECT's request target is the authority (RFC 9110 section 9.3.6).
+    // CONNECT's request target is the authority (RFC 9110 section 9.3.6); anything else is a 400, as from Envoy.
     const authority = req.method === 'CONNECT' ? String(req.url ?? '') : String(req.headers.host ?? '');
+    if (req.method === 'CONNECT' && !/^[^/?#\s@]+:\d+$/.test(authority)) {
+      socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 11\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nBad Request');
+      return;
+    }
     void proxyUpgrade({ req, socket, head, headers, authority, table: table(), clusterManager: opts.clusterManager, allowedUpgrades, random, scheme, originalDestination }).catch(() => socket.destroy());
   };
   h1.on('upgrade', onUpgrade);
