@@ -183,6 +183,22 @@ export const H2_CLASSES: readonly DiffClass<H2Outcome>[] = [
       && m.trellisReached.every((r) => !r.headers.some(([n]) => n === 'x-bad')),
   },
   {
+    id: 'HTTP/2 DATA beyond the declared content-length: node ends the whole connection (GOAWAY INTERNAL_ERROR), Envoy resets the stream',
+    status: 'deliberate',
+    explains: (m) => has(m, 'content-length-mismatch') && h2(m.trellis).detail.some((d) => /^GOAWAY .* INTERNAL_ERROR$/.test(d))
+      && m.trellisReached.every((r) => m.envoyReached.some((e) => e.id === r.id && e.body.startsWith(r.body))),
+  },
+  {
+    id: 'HTTP/2 requests opened after the client\'s own GOAWAY are not served (node closes the session); Envoy serves them',
+    status: 'deliberate',
+    explains: (m) => has(m, 'frame:goaway') && h2(m.trellis).conn === 'closed' && m.trellisReached.every((r) => m.envoyReached.some((e) => e.id === r.id)),
+  },
+  {
+    id: 'HTTP/2 frame larger than SETTINGS_MAX_FRAME_SIZE: connection error FRAME_SIZE_ERROR (RFC 9113 4.2); Envoy 1.40 ignored it',
+    status: 'deliberate',
+    explains: (m) => has(m, 'frame:too-large') && h2(m.trellis).detail.some((d) => /^GOAWAY .* FRAME_SIZE_ERROR$/.test(d)) && m.trellisReached.every((r) => m.envoyReached.some((e) => e.id === r.id)),
+  },
+  {
     id: 'HTTP/2 field value with leading or trailing whitespace: node drops the field, Envoy trims and forwards it',
     status: 'deliberate',
     explains: (m) => has(m, 'field:value-space') && m.diff.every((d) => /^reached\.[^:]*\.headers\.x-bad: envoy=.* trellis=undefined$/.test(d)),
