@@ -299,6 +299,8 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     }
     void proxyUpgrade({ req, socket, head, headers, authority, table: table(), clusterManager: opts.clusterManager, allowedUpgrades, random, scheme, originalDestination }).catch(() => socket.destroy());
   };
+  // An Expect other than 100-continue is routed like any request, as by Envoy (node answers 417 by itself otherwise).
+  h1.on('checkExpectation', onRequest);
   h1.on('upgrade', onUpgrade);
   h1.on('connect', onUpgrade);
   h1.emit('listening'); // starts node's connection checks (headers/request timeouts) without a listening socket
