@@ -19,6 +19,9 @@ import type { XdsResourceSet } from '../xds/types.ts';
 import { describeError } from '../errors.ts';
 import { CertificateAuthority } from './ca/authority.ts';
 import { addCaService } from './ca/ca-service.ts';
+import type { CaAuthenticator } from './ca/authenticator.ts';
+import type { CaMaterialSource } from './ca/ca-files.ts';
+import { tokenFileAuthenticator } from './ca/tokens.ts';
 import type { KeyAlgorithm } from '../pki/keys.ts';
 import { TypeUrl } from '../xds/types.ts';
 
@@ -39,11 +42,15 @@ export interface ControlPlaneOptions {
 
 export interface ControlPlaneCaOptions {
   /** CA directory in Istio's plug-in layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem). */
-  readonly dir: string;
+  readonly dir?: string;
   /** Create a self-signed root when the directory is empty (false: a plug-in CA whose files must exist). */
-  readonly selfSigned: boolean;
-  /** Where per-workload tokens are recorded (src/control/ca/tokens.ts). */
-  readonly tokenDir: string;
+  readonly selfSigned?: boolean;
+  /** Or another source of the material (a Kubernetes Secret), instead of `dir`. */
+  readonly source?: CaMaterialSource;
+  /** Where per-workload tokens are recorded (src/control/ca/tokens.ts); undefined = no such tokens. */
+  readonly tokenDir?: string;
+  /** More ways to authenticate callers (Kubernetes TokenReview), asked after the token directory. */
+  readonly authenticators?: readonly CaAuthenticator[];
   readonly keyAlgorithm?: KeyAlgorithm;
   /** Default workload certificate lifetime (24 h). */
   readonly defaultTtlMs?: number;
@@ -97,7 +104,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   if (opts.ca !== undefined) {
     try {
       ca = await CertificateAuthority.open({
-        dir: opts.ca.dir, selfSigned: opts.ca.selfSigned, trustDomain, keyAlgorithm: opts.ca.keyAlgorithm, defaultTtlMs: opts.ca.defaultTtlMs, pollMs: opts.ca.pollMs,
+        source: opts.ca.source, dir: opts.ca.dir, selfSigned: opts.ca.selfSigned, trustDomain, keyAlgorithm: opts.ca.keyAlgorithm, defaultTtlMs: opts.ca.defaultTtlMs, pollMs: opts.ca.pollMs,
         log: (level, msg, fields) => log[level === 'info' ? 'info' : level === 'warn' ? 'warn' : 'error'](fields ?? {}, msg),
       });
     } catch (err) {
@@ -164,7 +171,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const xds = createXdsServer({ generate, debounceMs: opts.debounceMs, log });
   let unwatchCa: () => void = () => {};
   if (ca !== undefined) {
-    addCaService(xds.grpcServer, { ca, tokenDir: opts.ca!.tokenDir, trustDomain, log: (level, msg, fields) => log[level](fields ?? {}, msg) });
+    const authenticators = [...(opts.ca!.tokenDir !== undefined ? [tokenFileAuthenticator(opts.ca!.tokenDir)] : []), ...(opts.ca!.authenticators ?? [])];
+    addCaService(xds.grpcServer, { ca, authenticators, trustDomain, log: (level, msg, fields) => log[level](fields ?? {}, msg) });
     // A new trust bundle is a new snapshot (same config), pushed to every proxy as ROOTCA.
     unwatchCa = ca.onBundleChange((bundle) => {
       snapshot = buildSnapshot(gate, { mesh: opts.mesh, trustBundle: bundle }, snapshot);
