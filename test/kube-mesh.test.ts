@@ -67,7 +67,7 @@ describe('Kubernetes API server -> trellis control -> Trellis proxy and Envoy si
     await registerPod(cluster.rest, { name: 'productpage-v1-0', labels: { app: 'productpage', version: 'v1' }, serviceAccount: 'bookinfo-productpage' });
     for (const o of [...sample('destination-rule-all.yaml'), ...sample('virtual-service-all-v1.yaml')]) await applyObject(cluster.rest, o);
 
-    control = await startKubeControl(cleanups, cluster, ['--no-webhook', '--no-status']);
+    control = await startKubeControl(cleanups, cluster, ['--no-webhook', '--no-status', '--no-ca']);
     trellisPort = await freePort();
     envoyPort = await freePort();
     const labels = { app: 'productpage', version: 'v1' };

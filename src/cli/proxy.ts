@@ -17,7 +17,7 @@ import { runWorker } from '../proxy/workers.ts';
 import type { NodeJson } from '../xds/ads-wire.ts';
 import { describeError } from '../errors.ts';
 import { parseKeyAlgorithm } from '../pki/keys.ts';
-import { tokenFromFile } from '../proxy/tls/identity-agent.ts';
+import { caRootsFromFile, tokenFromFile } from '../proxy/tls/identity-agent.ts';
 import { parseAppProbes } from '../proxy/admin/app-probes.ts';
 import type { AppProbe } from '../proxy/admin/app-probes.ts';
 
@@ -50,6 +50,8 @@ const help = `usage: trellis proxy --xds HOST:PORT [options]
                             (spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>) from
                             the CA and serves and uses mTLS (trellis up passes one per replica)
   --ca-address HOST:PORT    the CA (default: the --xds address)
+  --ca-root-cert FILE       reach the CA over TLS, verified with these PEM roots (re-read at each
+                            request; Kubernetes: the mounted istio-ca-root-cert ConfigMap)
   --trust-domain TD         SPIFFE trust domain (default cluster.local)
   --cert-ttl DURATION       workload certificate lifetime to ask for (default: the CA's, 24h)
   --key-algorithm ALG       ECDSA_P256 (default) or RSA_2048
@@ -107,6 +109,7 @@ export const verb: Verb = {
       'log-level': { type: 'string' },
       'ca-token-file': { type: 'string' },
       'ca-address': { type: 'string' },
+      'ca-root-cert': { type: 'string' },
       'trust-domain': { type: 'string' },
       'cert-ttl': { type: 'string' },
       'key-algorithm': { type: 'string' },
@@ -188,6 +191,7 @@ export const verb: Verb = {
       identity = {
         caAddress: values['ca-address'] ?? xdsAddress, nodeId: node.id!,
         token: values['ca-token-file'] !== undefined ? tokenFromFile(values['ca-token-file']) : () => envToken!,
+        ...(values['ca-root-cert'] !== undefined ? { caRoots: caRootsFromFile(values['ca-root-cert']) } : {}),
         spiffeId: `spiffe://${td}/ns/${namespace}/sa/${String(metadata.SERVICE_ACCOUNT)}`, ttlSeconds: Math.round(ttl / 1000),
         ...(values['key-algorithm'] !== undefined ? { keyAlgorithm: parseKeyAlgorithm(values['key-algorithm']) } : {}),
       };

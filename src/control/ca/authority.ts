@@ -13,7 +13,7 @@
  * tells identity agents to renew early. An old root leaves the bundle only when no workload still
  * holds an unexpired certificate under it as its latest (Istio's overlapping trust bundle).
  */
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, type KeyObject } from 'node:crypto';
 import { TrellisError, describeError } from '../../errors.ts';
 import { issueCertificate } from '../../pki/certificate.ts';
 import { parseCsr } from '../../pki/csr.ts';
@@ -197,6 +197,19 @@ export class CertificateAuthority {
     const serial = new X509Certificate(leaf).serialNumber;
     this.#issued.set(req.requester, { requester: req.requester, spiffeId: req.spiffeId, nodeId: req.nodeId, serial, notAfter, root: m.root });
     return [leaf, ...m.intermediates, m.root];
+  }
+
+  /**
+   * A serving certificate for the control plane's own TLS port (istiod's DNS certificate): DNS
+   * and IP SANs, signed with the current material. Returns the chain without the root (leaf,
+   * intermediates), as a TLS server sends it.
+   */
+  issueServing(o: { dnsSans: readonly string[]; ipSans: readonly string[]; publicKey: KeyObject; ttlMs: number }, now = Date.now()): string[] {
+    const m = this.#material;
+    const notAfter = Math.min(now + o.ttlMs, Date.parse(m.signingCert.validTo));
+    const leaf = issueCertificate({ dnsSans: o.dnsSans, ipSans: o.ipSans, isCa: false, notBefore: new Date(now - 60_000), notAfter: new Date(notAfter), publicKey: o.publicKey },
+      { certificate: m.signingCert, privateKey: m.signingKey });
+    return [leaf, ...m.intermediates];
   }
 
   status(now = Date.now()): CaStatus {
