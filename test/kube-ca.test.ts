@@ -20,13 +20,13 @@ import { execFile } from 'node:child_process';
 import { X509Certificate, createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { Cleanups, freePort, nodeBin, repoRoot, tempDir, waitFor } from './support/processes.ts';
 import { httpGet } from './support/http-client.ts';
-import { applyObject, ensureNamespace, installCrds, serviceAccountKubeconfig, sharedK8s, skipUnlessKube, startKubeCluster, startKubeControl, yamlObjects } from './support/kube-apiserver.ts';
+import { applyObject, ensureNamespace, installCrds, istioCrds, serviceAccountKubeconfig, skipUnlessKube, startKubeCluster, startKubeControl } from './support/kube-apiserver.ts';
 import type { KubeCluster, KubeControlProcess } from './support/kube-apiserver.ts';
 import { injectedProxy, markRunning, registerWorkloadEntry, runInjectedProxy } from './support/kube-workloads.ts';
 import type { InjectedPod } from './support/kube-workloads.ts';
@@ -120,8 +120,7 @@ describe('mesh CA on Kubernetes: TokenReview, istio-ca-secret, istio-ca-root-cer
 
   before(async () => {
     cluster = await startKubeCluster(cleanups);
-    const crds = yamlObjects(readFileSync(join(sharedK8s, 'istio', 'crd-all.gen.yaml'), 'utf8')).filter((o) => o.kind === 'CustomResourceDefinition');
-    await installCrds(cluster.rest, crds);
+    await installCrds(cluster.rest, istioCrds());
     await ensureNamespace(cluster.rest, 'trellis-system');
     await ensureNamespace(cluster.rest, 'shop', { 'istio-injection': 'enabled' });
     // The chart's ServiceAccount and RBAC, exactly as `trellis manifest` prints them.

@@ -22,7 +22,7 @@ import { startEchoServer } from '../src/samples/echo-server.ts';
 import { Cleanups, freePort, nodeBin, repoRoot, waitFor } from './support/processes.ts';
 import type { Spawned } from './support/processes.ts';
 import { httpGet } from './support/http-client.ts';
-import { applyObject, objectUrl, sharedK8s, ensureNamespace, installCrds, skipUnlessKube, startKubeCluster, startKubeControl, yamlObjects } from './support/kube-apiserver.ts';
+import { applyObject, objectUrl, sharedK8s, ensureNamespace, installCrds, istioCrds, skipUnlessKube, startKubeCluster, startKubeControl, yamlObjects } from './support/kube-apiserver.ts';
 import type { KubeCluster, KubeControlProcess } from './support/kube-apiserver.ts';
 import { injectedProxy, markRunning, registerWorkloadEntry, runInjectedProxy } from './support/kube-workloads.ts';
 import type { InjectedContainer, InjectedPod } from './support/kube-workloads.ts';
@@ -75,8 +75,7 @@ describe('injection, revisions and canary upgrades on a real API server', { skip
 
   before(async () => {
     cluster = await startKubeCluster(cleanups);
-    const crds = yamlObjects(readFileSync(join(sharedK8s, 'istio', 'crd-all.gen.yaml'), 'utf8')).filter((o) => o.kind === 'CustomResourceDefinition');
-    await installCrds(cluster.rest, crds);
+    await installCrds(cluster.rest, istioCrds());
     await ensureNamespace(cluster.rest, 'trellis-system');
     await ensureNamespace(cluster.rest, 'shop', { 'istio.io/rev': '1-2' });
     await ensureNamespace(cluster.rest, 'plain');

@@ -252,6 +252,11 @@ export function yamlObjects(text: string): KubeObject[] {
   return parseAllDocuments(text).map((d) => d.toJS() as KubeObject).filter((o) => o !== null && typeof o === 'object');
 }
 
+/** Istio's own CRDs from the shared test data (what Istio's base chart installs). */
+export function istioCrds(): KubeObject[] {
+  return yamlObjects(readFileSync(join(sharedK8s, 'istio', 'crd-all.gen.yaml'), 'utf8')).filter((o) => o.kind === 'CustomResourceDefinition');
+}
+
 /** Installs CRDs and waits until each is Established (served). */
 export async function installCrds(rest: KubeRest, crds: readonly KubeObject[]): Promise<void> {
   for (const crd of crds) await applyObject(rest, crd);

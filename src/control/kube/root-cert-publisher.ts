@@ -19,6 +19,7 @@ import type { ReflectorSink } from '../../config/store/kubernetes-reflector.ts';
 import { labelSelectorMatches, type LabelSelector } from '../../config/label-selector.ts';
 import { describeError } from '../../errors.ts';
 import { startLeaderElection, type LeaderElection } from './leader.ts';
+import { SerialRounds } from './serial-rounds.ts';
 
 /** Istio's names. */
 export const RootCertConfigMap = 'istio-ca-root-cert';
@@ -60,8 +61,6 @@ export function startRootCertPublisher(o: RootCertPublisherOptions): RootCertPub
   const namespaces = new Map<string, KubeObject>();
   const maps = new Map<string, KubeObject>();
   let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let again = false;
   let closed = false;
 
   const sinkInto = (into: Map<string, KubeObject>, key: (obj: KubeObject) => string): ReflectorSink => ({
@@ -112,25 +111,18 @@ export function startRootCertPublisher(o: RootCertPublisherOptions): RootCertPub
         // 409: someone wrote it meanwhile (the watch brings the new version); 404: the namespace is going away.
         const code = apiStatus(err);
         if (code !== 409 && code !== 404) o.log?.('warn', { namespace: name, error: describeError(err) }, `writing ${RootCertConfigMap} failed; retrying`);
-        again = true;
+        rounds.repeat();
       }
     }
     if (written > 0) o.log?.('info', { namespaces: written, roots: bundle.length }, `published ${RootCertConfigMap}`);
   };
 
-  const run = (): Promise<void> => {
-    if (running !== undefined) {
-      again = true;
-      return running;
-    }
-    running = (async () => {
-      do {
-        again = false;
-        await pass().catch((err: unknown) => o.log?.('warn', { error: describeError(err) }, `publishing ${RootCertConfigMap} failed; retrying`));
-      } while (again && !closed && election.isLeader() && (await new Promise((r) => setTimeout(r, 500, true))));
-    })().finally(() => (running = undefined));
-    return running;
-  };
+  // A failed write is retried after a short pause, while this replica still leads.
+  const rounds = new SerialRounds(
+    () => pass().catch((err: unknown) => o.log?.('warn', { error: describeError(err) }, `publishing ${RootCertConfigMap} failed; retrying`)),
+    async () => !closed && election.isLeader() && (await new Promise<boolean>((r) => setTimeout(r, 500, true))),
+  );
+  const run = (): Promise<void> => rounds.run();
 
   function schedule(): void {
     if (closed || !election.isLeader()) return;
@@ -161,7 +153,7 @@ export function startRootCertPublisher(o: RootCertPublisherOptions): RootCertPub
       clearInterval(periodic);
       nsReflector.stop();
       cmReflector.stop();
-      await running?.catch(() => {});
+      await rounds.current;
       await election.stop();
     },
   };
