@@ -6,14 +6,14 @@
  * CA flags; its proxy, run from the injected arguments with a real token (the TokenRequest API,
  * bound to the pod, as the kubelet asks for it) and the published root, gets a certificate for
  * exactly `spiffe://cluster.local/ns/<ns>/sa/<its service account>` over the CA's TLS port. A
- * token of another service account, for another audience, expired, bound to a deleted pod, or not
- * a token at all is refused with a message saying which; a proxy holding a wrong-audience token
- * gets its certificate once the file holds a good one. Two injected proxies talk mTLS under a
- * STRICT PeerAuthentication applied through the API. A plug-in CA in the `cacerts` Secret: a bad
- * one is refused naming the Secret key while the old root keeps signing, a good one is rolled in
- * (distributed, then signing) and the sidecars renew under it without breaking mTLS. With the API
- * server down a token that was never reviewed is refused (UNAVAILABLE) while a recently reviewed
- * one still works.
+ * token of another service account, for another audience, expired, bound to a deleted pod, not a
+ * token at all, or sent over the plaintext xDS port is refused with a message saying which; a
+ * proxy holding a wrong-audience token gets its certificate once the file holds a good one. Two
+ * injected proxies talk mTLS under a STRICT PeerAuthentication applied through the API. A plug-in
+ * CA in the `cacerts` Secret: a bad one is refused naming the Secret key while the old root keeps
+ * signing, a good one is rolled in (distributed, then signing) and the sidecars renew under it
+ * without breaking mTLS. With the API server down a token that was never reviewed is refused
+ * (UNAVAILABLE) while a recently reviewed one still works.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -79,10 +79,12 @@ describe('mesh CA on Kubernetes: TokenReview, istio-ca-secret, istio-ca-root-cer
     return res.status.token;
   };
 
-  /** One CreateCertificate call over the CA's TLS port, verified with the published root. */
-  const createCertificate = async (token: string, id: string): Promise<CertificateResponseMsg> => {
+  /** One CreateCertificate call over the CA's TLS port, verified with the published root (or, `plaintext`, over the xDS port). */
+  const createCertificate = async (token: string, id: string, plaintext = false): Promise<CertificateResponseMsg> => {
     const Client = grpc.makeGenericClientConstructor(certificateServiceDefinition, 'IstioCertificateService');
-    const client = new Client(`127.0.0.1:${control.caTlsPort}`, grpc.credentials.createSsl(Buffer.from(rootPem)));
+    const client = plaintext
+      ? new Client(`127.0.0.1:${control.xdsPort}`, grpc.credentials.createInsecure())
+      : new Client(`127.0.0.1:${control.caTlsPort}`, grpc.credentials.createSsl(Buffer.from(rootPem)));
     try {
       const key = await generateKey('ECDSA_P256');
       const md = new grpc.Metadata();
@@ -96,8 +98,8 @@ describe('mesh CA on Kubernetes: TokenReview, istio-ca-secret, istio-ca-root-cer
       client.close();
     }
   };
-  const refused = async (token: string, id: string, code: grpc.status, details: RegExp, what: string): Promise<string> => {
-    const err = await createCertificate(token, id).then(() => undefined, (e: unknown) => e as grpc.ServiceError);
+  const refused = async (token: string, id: string, code: grpc.status, details: RegExp, what: string, plaintext = false): Promise<string> => {
+    const err = await createCertificate(token, id, plaintext).then(() => undefined, (e: unknown) => e as grpc.ServiceError);
     assert.ok(err !== undefined, `${what}: refused`);
     assert.equal(err.code, code, `${what}: ${err.details}`);
     assert.match(err.details, details, what);
@@ -236,6 +238,7 @@ describe('mesh CA on Kubernetes: TokenReview, istio-ca-secret, istio-ca-root-cer
     await waitFor('pod deleted', () => cluster.rest.request('GET', '/api/v1/namespaces/shop/pods/doomed-0').then(() => false, () => true), 30_000, 100);
     messages.push(await refused(orphan, spiffe('frontend'), grpc.status.UNAUTHENTICATED, /did not authenticate it: .*service account token has been invalidated/, 'token bound to a deleted pod'));
     messages.push(await refused('not-a-token', spiffe('frontend'), grpc.status.UNAUTHENTICATED, /not a JWT/, 'garbage'));
+    messages.push(await refused(good, spiffe('frontend'), grpc.status.UNAUTHENTICATED, /accepted only over TLS/, 'a good token over the plaintext xDS port', true));
     t.diagnostic(`refusals:\n  ${messages.join('\n  ')}`);
 
     // Printed, not asserted: what a TokenReview adds to an issuance (fresh tokens) over a cached review.

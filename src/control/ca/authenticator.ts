@@ -8,6 +8,7 @@
  * UNAUTHENTICATED) or CA_AUTH_UNAVAILABLE (the authenticator could not decide, e.g. the API server
  * is unreachable: gRPC UNAVAILABLE, retried by the caller). Neither ever issues.
  */
+import type { Metadata } from '@grpc/grpc-js';
 import { TrellisError } from '../../errors.ts';
 
 /** The caller, once authenticated. */
@@ -22,11 +23,15 @@ export interface CaCaller {
   readonly pod?: string;
 }
 
+/** What an authenticator may look at besides the token: the call's metadata (ca-tls.ts marks calls that came over TLS there). */
+export interface CaCallContext {
+  readonly metadata: Metadata;
+}
+
 export interface CaAuthenticator {
   readonly name: string;
   /** The caller, or undefined when the token is not this authenticator's kind. Throws CA_TOKEN_REJECTED / CA_AUTH_UNAVAILABLE. */
-  authenticate(token: string): Promise<CaCaller | undefined>;
-  close?(): void;
+  authenticate(token: string, call: CaCallContext): Promise<CaCaller | undefined>;
 }
 
 /** A token this authenticator knows and refuses. */
@@ -40,9 +45,9 @@ export function authUnavailable(message: string, cause: unknown): TrellisError {
 }
 
 /** Asks each authenticator in turn; the first answer wins. Undefined when none knows the token. */
-export async function authenticateCaller(authenticators: readonly CaAuthenticator[], token: string): Promise<CaCaller | undefined> {
+export async function authenticateCaller(authenticators: readonly CaAuthenticator[], token: string, call: CaCallContext): Promise<CaCaller | undefined> {
   for (const a of authenticators) {
-    const who = await a.authenticate(token);
+    const who = await a.authenticate(token, call);
     if (who !== undefined) return who;
   }
   return undefined;

@@ -42,7 +42,7 @@ export function addCaService(server: Server, opts: CaServiceOptions): void {
         refuse(call, cb, status.UNAUTHENTICATED, 'no bearer token in the authorization metadata');
         return;
       }
-      void authenticateCaller(opts.authenticators, token).then((who: CaCaller | undefined) => {
+      void authenticateCaller(opts.authenticators, token, { metadata: call.metadata }).then((who: CaCaller | undefined) => {
         if (who === undefined) {
           refuse(call, cb, status.UNAUTHENTICATED, 'unknown or revoked token');
           return;

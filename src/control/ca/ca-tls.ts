@@ -6,21 +6,49 @@
  * proxies dial, renewed at half its lifetime and whenever the trust bundle changes (a new signing
  * root), and swapped into the listening server without dropping open connections.
  */
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
-import { ServerCredentials, type Server } from '@grpc/grpc-js';
+import { ServerCredentials, ServerInterceptingCall, type Metadata, type Server, type ServerInterceptor } from '@grpc/grpc-js';
 import type { SecureContextOptions } from 'node:tls';
 import { generateKey } from '../../pki/keys.ts';
 import { TrellisError, describeError } from '../../errors.ts';
 import type { CertificateAuthority } from './authority.ts';
 
 /**
+ * Tells handlers which calls came over this TLS port: an interceptor on the port's credentials
+ * sets a metadata entry to a random per-process value, overwriting whatever a client sent, so a
+ * plaintext caller cannot forge it (the handlers of both ports are the same gRPC services).
+ */
+export class TlsCallMark {
+  static readonly key = 'x-trellis-transport-tls';
+  readonly #value = randomBytes(16).toString('hex');
+
+  readonly interceptor: ServerInterceptor = (_method, call) => new ServerInterceptingCall(call, {
+    start: (next) => next({
+      onReceiveMetadata: (md, pass) => {
+        md.set(TlsCallMark.key, this.#value);
+        pass(md);
+      },
+    }),
+  });
+
+  isTls(md: Metadata): boolean {
+    return md.get(TlsCallMark.key)[0] === this.#value;
+  }
+}
+
+/**
  * Server credentials whose certificate can change after bind: grpc-js's server watches its
  * credentials and calls setSecureContext on an update (what its own certificate providers use).
  */
 class RenewableServerCredentials extends ServerCredentials {
-  constructor(context: SecureContextOptions) {
+  readonly #interceptors: ServerInterceptor[];
+  constructor(context: SecureContextOptions, interceptors: ServerInterceptor[]) {
     super({ requestCert: false }, context);
+    this.#interceptors = interceptors;
+  }
+  override _getInterceptors(): ServerInterceptor[] {
+    return this.#interceptors;
   }
   renew(context: SecureContextOptions): void {
     this.updateSecureContextOptions(context);
@@ -40,6 +68,8 @@ export interface CaTlsOptions {
   readonly hosts: readonly string[];
   /** Serving certificate lifetime (default 24 h). */
   readonly ttlMs?: number;
+  /** Marks the calls of this port as TLS. */
+  readonly mark?: TlsCallMark;
   readonly log?: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -61,7 +91,7 @@ async function servingContext(o: CaTlsOptions): Promise<{ context: SecureContext
 /** Binds `server` on host:port with TLS; resolves with the bound port. */
 export async function serveOverTls(o: CaTlsOptions): Promise<CaTlsListener> {
   let current = await servingContext(o);
-  const creds = new RenewableServerCredentials(current.context);
+  const creds = new RenewableServerCredentials(current.context, o.mark !== undefined ? [o.mark.interceptor] : []);
   const addr = `${o.host}:${o.port}`;
   const port = await new Promise<number>((resolve, reject) => {
     o.server.bindAsync(addr, creds, (err, p) => (err !== null ? reject(new TrellisError('XDS_LISTEN', `TLS port cannot listen on ${addr}: ${err.message}`, { cause: err })) : resolve(p)));

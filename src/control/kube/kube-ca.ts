@@ -10,7 +10,7 @@
 import type { ControlPlane, ControlPlaneCaOptions, ControlLogger } from '../control-plane.ts';
 import type { KubeRest } from '../../config/store/kubernetes-rest.ts';
 import type { LabelSelector } from '../../config/label-selector.ts';
-import { serveOverTls } from '../ca/ca-tls.ts';
+import { serveOverTls, TlsCallMark } from '../ca/ca-tls.ts';
 import { KubernetesCaSource } from './ca-secret.ts';
 import { kubeTokenReviewer, tokenReviewAuthenticator } from './token-review.ts';
 import { startRootCertPublisher } from './root-cert-publisher.ts';
@@ -27,13 +27,20 @@ export interface KubernetesCaOptions {
   readonly injectionAddress: string;
 }
 
-/** The control plane's CA options on Kubernetes: Secret material (unless `base` names a directory) and TokenReview. */
-export function kubernetesCaOptions(rest: KubeRest, k: KubernetesCaOptions, base: ControlPlaneCaOptions, systemNamespace: string, log?: ControlLogger): ControlPlaneCaOptions {
+/**
+ * The control plane's CA options on Kubernetes: Secret material (unless `base` names a directory)
+ * and TokenReview, which takes tokens only on calls `mark` (the TLS port's) vouches for.
+ */
+export function kubernetesCaOptions(rest: KubeRest, k: KubernetesCaOptions, base: ControlPlaneCaOptions, systemNamespace: string, log?: ControlLogger): { ca: ControlPlaneCaOptions; mark: TlsCallMark } {
   const fromFiles = base.dir !== undefined || base.source !== undefined;
+  const mark = new TlsCallMark();
   return {
-    ...base,
-    ...(fromFiles ? {} : { source: new KubernetesCaSource({ rest, namespace: systemNamespace, log: (level, msg, fields) => log?.[level](fields ?? {}, msg) }) }),
-    authenticators: [...(base.authenticators ?? []), tokenReviewAuthenticator({ review: kubeTokenReviewer(rest), audiences: k.tokenAudiences })],
+    mark,
+    ca: {
+      ...base,
+      ...(fromFiles ? {} : { source: new KubernetesCaSource({ rest, namespace: systemNamespace, log: (level, msg, fields) => log?.[level](fields ?? {}, msg) }) }),
+      authenticators: [...(base.authenticators ?? []), tokenReviewAuthenticator({ review: kubeTokenReviewer(rest), audiences: k.tokenAudiences, ...(k.tlsPort >= 0 ? { tls: mark } : {}) })],
+    },
   };
 }
 
@@ -42,6 +49,7 @@ export async function startKubernetesCaServices(o: {
   cp: ControlPlane;
   rest: KubeRest;
   k: KubernetesCaOptions;
+  mark: TlsCallMark;
   host: string;
   systemNamespace: string;
   identity: string;
@@ -51,7 +59,7 @@ export async function startKubernetesCaServices(o: {
   const ca = o.cp.ca;
   if (ca === undefined) return { tlsPort: 0, close: async () => {} };
   const logAt = (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => o.log?.[level](fields ?? {}, msg);
-  const tls = o.k.tlsPort < 0 ? undefined : await serveOverTls({ server: o.cp.xds.grpcServer, ca, host: o.host, port: o.k.tlsPort, hosts: o.k.tlsHosts, log: logAt });
+  const tls = o.k.tlsPort < 0 ? undefined : await serveOverTls({ server: o.cp.xds.grpcServer, ca, host: o.host, port: o.k.tlsPort, hosts: o.k.tlsHosts, mark: o.mark, log: logAt });
   const publisher = startRootCertPublisher({
     rest: o.rest, bundle: () => ca.trustBundle(), systemNamespace: o.systemNamespace, identity: o.identity, discoverySelectors: o.discoverySelectors,
     log: (level, obj, msg) => o.log?.[level](obj, msg),

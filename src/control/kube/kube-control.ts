@@ -94,12 +94,13 @@ export async function startKubernetesControl(k: KubernetesControlOptions, cpOpts
   try {
     await store.ready();
     const withCa = k.ca !== undefined && cpOpts.ca !== undefined;
-    const caOpts = withCa ? kubernetesCaOptions(rest, k.ca!, cpOpts.ca!, k.systemNamespace, log) : cpOpts.ca;
+    const kca = withCa ? kubernetesCaOptions(rest, k.ca!, cpOpts.ca!, k.systemNamespace, log) : undefined;
+    const caOpts = kca?.ca ?? cpOpts.ca;
     const cp = await startControlPlane({ ...cpOpts, ...(caOpts !== undefined ? { ca: caOpts } : {}), configPaths: [], store });
     closers.push(() => cp.close());
     const identity = k.status?.identity ?? `${k.revision}-${process.pid}`;
     const caServices = withCa
-      ? await startKubernetesCaServices({ cp, rest, k: k.ca!, host: cpOpts.host ?? '127.0.0.1', systemNamespace: k.systemNamespace, identity, discoverySelectors: k.discoverySelectors, log })
+      ? await startKubernetesCaServices({ cp, rest, k: k.ca!, mark: kca!.mark, host: cpOpts.host ?? '127.0.0.1', systemNamespace: k.systemNamespace, identity, discoverySelectors: k.discoverySelectors, log })
       : undefined;
     if (caServices !== undefined) closers.push(() => caServices.close());
     let webhook: WebhookServer | undefined;

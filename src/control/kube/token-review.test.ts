@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { hasCode } from '../../errors.ts';
+import { Metadata } from '@grpc/grpc-js';
 import { tokenReviewAuthenticator, type TokenReviewStatus } from './token-review.ts';
+import { TlsCallMark } from '../ca/ca-tls.ts';
+
+const call = { metadata: new Metadata() };
 
 /** A JWT-shaped token with these claims (the reviewer below decides, as the API server would). */
 function jwt(claims: Record<string, unknown>): string {
@@ -25,16 +29,16 @@ test('an authenticated service-account token names the caller; pod uid is the re
     cacheTtlMs: 30_000, now: () => now,
   });
   const token = jwt({ aud: ['istio-ca'], exp: (now + 10_000) / 1000 });
-  assert.deepEqual(await a.authenticate(token), { namespace: 'shop', serviceAccount: 'web', authenticator: 'kubernetes-token', requester: 'uid-1', pod: 'web-0' });
+  assert.deepEqual(await a.authenticate(token, call), { namespace: 'shop', serviceAccount: 'web', authenticator: 'kubernetes-token', requester: 'uid-1', pod: 'web-0' });
   assert.deepEqual(asked, [['istio-ca']]);
-  await a.authenticate(token);
+  await a.authenticate(token, call);
   assert.equal(asked.length, 1, 'cached');
   now += 11_000; // past the token's exp, though within the cache TTL
-  await a.authenticate(token);
+  await a.authenticate(token, call);
   assert.equal(asked.length, 2, 'a cached review never outlives the token');
   // Concurrent calls share one review.
   const other = jwt({ aud: ['istio-ca'], exp: now / 1000 + 600 });
-  await Promise.all([a.authenticate(other), a.authenticate(other), a.authenticate(other)]);
+  await Promise.all([a.authenticate(other, call), a.authenticate(other, call), a.authenticate(other, call)]);
   assert.equal(asked.length, 3);
 });
 
@@ -50,7 +54,7 @@ test('refusals say why and are not cached; a failing TokenReview is CA_AUTH_UNAV
     },
   });
   const refused = async (token: string, code: string, re: RegExp) => {
-    await assert.rejects(a.authenticate(token), (e: unknown) => hasCode(e, code) && re.test((e as Error).message), `${code} ${re}`);
+    await assert.rejects(a.authenticate(token, call), (e: unknown) => hasCode(e, code) && re.test((e as Error).message), `${code} ${re}`);
   };
   await refused(jwt({ aud: ['https://kubernetes.default.svc'], exp: now / 1000 + 600 }), 'CA_TOKEN_REJECTED', /audience \[https:\/\/kubernetes.default.svc\] is not one the CA accepts \[istio-ca\]/);
   answer = { authenticated: false, error: 'token has expired' };
@@ -65,6 +69,29 @@ test('refusals say why and are not cached; a failing TokenReview is CA_AUTH_UNAV
   await refused(t, 'CA_AUTH_UNAVAILABLE', /TokenReview failed.*ECONNREFUSED/);
   const before = calls;
   answer = ok('shop', 'web');
-  assert.equal((await a.authenticate(t))?.serviceAccount, 'web', 'the failure was not cached');
+  assert.equal((await a.authenticate(t, call))?.serviceAccount, 'web', 'the failure was not cached');
   assert.equal(calls, before + 1);
+});
+
+test('with a TLS mark, a token that came in plaintext (or with a forged mark) is refused before any review', async () => {
+  let reviews = 0;
+  const mark = new TlsCallMark();
+  const a = tokenReviewAuthenticator({ review: async () => (reviews++, ok('shop', 'web')), tls: mark });
+  const token = jwt({ aud: ['istio-ca'] });
+  const forged = new Metadata();
+  forged.set(TlsCallMark.key, 'guess');
+  for (const md of [new Metadata(), forged]) {
+    await assert.rejects(a.authenticate(token, { metadata: md }), (e: unknown) => hasCode(e, 'CA_TOKEN_REJECTED') && /accepted only over TLS/.test((e as Error).message));
+  }
+  assert.equal(reviews, 0);
+  // What the TLS port's interceptor does to a call's metadata.
+  const viaTls = new Metadata();
+  viaTls.set(TlsCallMark.key, 'guess');
+  let marked: Metadata | undefined;
+  const intercepted = mark.interceptor({} as never, {
+    start: (listener: { onReceiveMetadata(md: Metadata): void }) => listener.onReceiveMetadata(viaTls),
+  } as never);
+  intercepted.start({ onReceiveMetadata: (md: Metadata) => (marked = md), onReceiveMessage() {}, onReceiveHalfClose() {}, onCancel() {} });
+  assert.ok(marked !== undefined);
+  assert.equal((await a.authenticate(token, { metadata: marked }))?.serviceAccount, 'web');
 });

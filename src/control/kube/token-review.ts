@@ -7,11 +7,14 @@
  * must echo one of our audiences (an authenticator that ignores audiences echoes none, and is
  * refused). Positive answers are cached briefly (never past the token's own expiry); refusals and
  * failures are not cached, and a review that fails (API server unreachable, 403) never issues.
+ * With `tls`, a token that came over plaintext is refused before it is reviewed: it may have been
+ * read on the way, and a proxy that sends one is misconfigured (Istio serves its CA on TLS only).
  */
 import { createHash } from 'node:crypto';
 import { describeError } from '../../errors.ts';
 import type { KubeRest } from '../../config/store/kubernetes-rest.ts';
 import { authUnavailable, tokenRejected, type CaAuthenticator, type CaCaller } from '../ca/authenticator.ts';
+import type { TlsCallMark } from '../ca/ca-tls.ts';
 
 /** Istio's default audience for tokens presented to its CA. */
 export const IstioCaAudience = 'istio-ca';
@@ -46,6 +49,8 @@ export interface TokenReviewAuthenticatorOptions {
   readonly cacheTtlMs?: number;
   /** Most cached reviews (default 10,000; the oldest goes first). */
   readonly maxCacheEntries?: number;
+  /** Accept tokens only on calls this mark says came over TLS. */
+  readonly tls?: Pick<TlsCallMark, 'isTls'>;
   readonly now?: () => number;
 }
 
@@ -117,7 +122,10 @@ export function tokenReviewAuthenticator(o: TokenReviewAuthenticatorOptions): Ca
 
   return {
     name: 'kubernetes-token',
-    async authenticate(token) {
+    async authenticate(token, call) {
+      if (o.tls !== undefined && !o.tls.isTls(call.metadata)) {
+        throw tokenRejected('service-account tokens are accepted only over TLS (the CA\'s TLS port, 15012); this one came in plaintext');
+      }
       const key = createHash('sha256').update(token).digest('hex');
       const hit = cache.get(key);
       if (hit !== undefined) {
