@@ -16,6 +16,8 @@ export interface MeshConfigSettings {
   readonly rootNamespace?: string;
   readonly outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY';
   readonly enableAutoMtls?: boolean;
+  /** `istio: <ingressSelector>` labels the default ingress gateway (Istio's default `ingressgateway`). */
+  readonly ingressSelector?: string;
   /** `extensionProviders` entries as written (authorization and telemetry read their own kinds). */
   readonly extensionProviders?: readonly Readonly<Record<string, unknown>>[];
   /** The whole MeshConfig object as read. */
@@ -24,7 +26,7 @@ export interface MeshConfigSettings {
   readonly ignored: readonly string[];
 }
 
-const known = new Set(['trustDomain', 'rootNamespace', 'outboundTrafficPolicy', 'enableAutoMtls', 'extensionProviders']);
+const known = new Set(['trustDomain', 'rootNamespace', 'outboundTrafficPolicy', 'enableAutoMtls', 'ingressSelector', 'extensionProviders']);
 
 function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -70,6 +72,8 @@ export function parseMeshConfig(text: string, file = '<mesh config>'): MeshConfi
   }
   const rn = str('rootNamespace');
   if (rn !== undefined) out.rootNamespace = rn;
+  const is = str('ingressSelector');
+  if (is !== undefined) out.ingressSelector = is;
   const otp = (mesh as Record<string, unknown>).outboundTrafficPolicy;
   if (otp !== undefined) {
     const mode = isObj(otp) ? otp.mode : undefined;
@@ -90,6 +94,12 @@ export function parseMeshConfig(text: string, file = '<mesh config>'): MeshConfi
     out.extensionProviders = ep as Record<string, unknown>[];
   }
   return Object.freeze(out);
+}
+
+/** The provider type an `extensionProviders` entry configures (`zipkin`, `opentelemetry`, `lightstep`...), its one key besides `name`. */
+export function extensionProviderKind(p: Readonly<Record<string, unknown>>): string | undefined {
+  const kinds = Object.keys(p).filter((k) => k !== 'name');
+  return kinds.length === 1 ? kinds[0] : undefined;
 }
 
 /** Reads and parses a MeshConfig file. */

@@ -28,9 +28,16 @@ export interface GateResult {
 const StatusOnlyRouteCodes: ReadonlySet<string> = new Set(['ROUTE_BACKEND_NOT_FOUND', 'REF_NOT_PERMITTED']);
 const GatewayApiRouteKinds: ReadonlySet<string> = new Set(['HTTPRoute', 'GRPCRoute', 'TCPRoute', 'TLSRoute']);
 
+/**
+ * Conflicts between resources (two Gateways on one port and host, two Sidecars for one workload):
+ * each side is reported, and withholding every side would serve less than serving them, so they
+ * are reported without being withheld.
+ */
+const ConflictCodes: ReadonlySet<string> = new Set(['GATEWAY_CONFLICT', 'SELECTOR_CONFLICT', 'NAMESPACE_DEFAULT_CONFLICT']);
+
 /** True when an error diagnostic keeps its resource from being served. */
 export function blocksServing(d: Diagnostic): boolean {
-  if (d.severity !== 'error' || d.resource === undefined) return false;
+  if (d.severity !== 'error' || d.resource === undefined || ConflictCodes.has(d.code)) return false;
   return !(GatewayApiRouteKinds.has(d.resource.kind) && StatusOnlyRouteCodes.has(d.code));
 }
 

@@ -12,7 +12,8 @@
  */
 import type { Resource } from '../resource.ts';
 import { ResourceTypes } from '../resource.ts';
-import { selectorMatches, type AnalysisContext } from './context.ts';
+import type { AnalysisContext } from './context.ts';
+import { selectorMatches } from './workloads.ts';
 import {
   labelsOf,
   list,
