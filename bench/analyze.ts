@@ -1,7 +1,8 @@
 /**
  * `trellis analyze` at scale (`npm run bench:analyze [-- options]`). Writes a mesh of N
  * Kubernetes Services (namespaces `ns-<i mod 10>`, two named ports each), a Deployment per
- * Service (its pod template carries `app` and `version`), a VirtualService per Service (every
+ * Service (its pod template carries `app` and `version`; a second, v2, for every 10th), a
+ * VirtualService per Service (every
  * 10th bound to the ingress Gateway `istio-system/public` under `svc-<i>.example.com` as well as to
  * the mesh, with a header match, a canary split and a mirror), a DestinationRule with subsets for
  * every 10th Service, a Sidecar and a Telemetry per namespace, an AuthorizationPolicy for every
@@ -56,7 +57,18 @@ spec:
     spec:
       containers:
       - {name: app, image: example/app:1, ports: [{containerPort: 8080}]}
-`;
+${i % 10 === 0 ? `---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ${name}-v2, namespace: ${ns}}
+spec:
+  selector: {matchLabels: {app: ${name}, version: v2}}
+  template:
+    metadata: {labels: {app: ${name}, version: v2}}
+    spec:
+      containers:
+      - {name: app, image: example/app:2, ports: [{containerPort: 8080}]}
+` : ''}`;
 }
 
 function routing(i: number): string {
@@ -146,7 +158,7 @@ export function writeAnalyzeMesh(dir: string, n: number): number {
       w.push(workload(i));
       r.push(routing(i));
       if (i % 100 === 0) r.push(policy(i));
-      docs += 3 + (i % 10 === 0 ? 1 : 0) + (i % 100 === 0 ? 1 : 0);
+      docs += 3 + (i % 10 === 0 ? 2 : 0) + (i % 100 === 0 ? 1 : 0);
     }
     writeFileSync(join(dir, `workloads-${start / PerFile}.yaml`), w.join('---\n'));
     writeFileSync(join(dir, `routing-${start / PerFile}.yaml`), r.join('---\n'));

@@ -17,10 +17,12 @@ import type { Verb } from './main.ts';
 
 const HELP = `usage: trellis analyze [options] PATH...
 
-Validates mesh configuration (Istio, Gateway API, Kubernetes Service/Secret/..., Trellis Workload
-YAML or JSON): each document against its schema, then the whole set for cross-resource mistakes
-(unknown hosts, subsets, gateways and secrets, shadowed routes, conflicting VirtualServices,
-weights, selectors that match nothing, mTLS conflicts...). Codes: docs/diagnostics.md.
+Validates mesh configuration (Istio, Gateway API, Kubernetes Service/Secret/Pod/Deployment/...,
+Trellis Workload YAML or JSON): each document against its schema, then the whole set for
+cross-resource mistakes (unknown or unexported hosts, subsets, gateways and secrets, hosts a
+gateway does not admit, conflicting Gateways and VirtualServices, shadowed routes, weights,
+selectors that match nothing or clash, TLS without verification, mTLS conflicts...), the checks
+of istioctl analyze that apply to Trellis. Codes: docs/diagnostics.md.
 
 PATH is a file, a directory (read recursively: *.yaml, *.yml, *.json) or - for stdin.
 All paths are analyzed together, as one configuration.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { hasCode } from '../errors.ts';
-import { parseMeshConfig } from './mesh-config.ts';
+import { extensionProviderKind, parseMeshConfig } from './mesh-config.ts';
 
 test('MeshConfig: plain, ConfigMap data.mesh and meshConfig forms', () => {
   const plain = parseMeshConfig('trustDomain: example.org\noutboundTrafficPolicy: {mode: REGISTRY_ONLY}\nenableAutoMtls: false\naccessLogFile: /dev/stdout\n', 'm.yaml');
@@ -25,4 +25,11 @@ test('MeshConfig errors name file and field', () => {
     ['a: [', /m\.yaml: not valid YAML/],
   ];
   for (const [text, re] of cases) assert.throws(() => parseMeshConfig(text, 'm.yaml'), (e: unknown) => hasCode(e, 'MESH_CONFIG_INVALID') && re.test((e as Error).message), text);
+});
+
+test('MeshConfig: the ingress gateway selector and extension provider types', () => {
+  const m = parseMeshConfig('ingressSelector: edge\nextensionProviders:\n- name: otel\n  opentelemetry: {service: otel.obs.svc.cluster.local, port: 4317}\n- name: broken\n', 'm.yaml');
+  assert.equal(m.ingressSelector, 'edge');
+  assert.deepEqual(m.extensionProviders?.map(extensionProviderKind), ['opentelemetry', undefined]);
+  assert.throws(() => parseMeshConfig('ingressSelector: ""', 'm.yaml'), (e: unknown) => hasCode(e, 'MESH_CONFIG_INVALID') && /ingressSelector/.test((e as Error).message));
 });

@@ -41,6 +41,10 @@ export interface AnalysisContext {
   readonly destinationRules: readonly { readonly host: string; readonly resource: Resource }[];
   /** Known workloads: complete label sets first, then Service-derived partial ones; the built-in gateway among them. */
   readonly workloads: readonly WorkloadInfo[];
+  /** The known workloads of one namespace, in `workloads` order. */
+  workloadsIn(namespace: string): readonly WorkloadInfo[];
+  /** Complete (not Service-derived) workloads a non-empty selector matches, in one namespace or (undefined) any. */
+  selectWorkloads(selector: Labels, namespace: string | undefined): readonly WorkloadInfo[];
   /** The ingress gateway Trellis provides. */
   readonly builtinGateway: WorkloadInfo;
   /** Resolves a rule's host relative to the rule's namespace (lower case). */
@@ -93,6 +97,29 @@ export function buildContext(resources: readonly Resource[], opts: AnalyzeOption
       list(view<DestinationRuleView>(dr).subsets).map((sub) => labelsOf(sub?.labels)));
   const builtinGateway = builtinIngressGateway(rootNamespace, mesh.ingressSelector ?? 'ingressgateway');
   const workloads = collectWorkloads(of, builtinGateway, subsetLabels);
+  const workloadsByNamespace = new Map<string, WorkloadInfo[]>();
+  // Complete workloads by one label pair, with and without their namespace: a selector is then
+  // compared only with the workloads that carry its first label.
+  const byLabel = new Map<string, WorkloadInfo[]>();
+  const push = <T>(m: Map<string, T[]>, k: string, v: T): void => {
+    let l = m.get(k);
+    if (l === undefined) m.set(k, (l = []));
+    l.push(v);
+  };
+  for (const w of workloads) {
+    push(workloadsByNamespace, w.namespace, w);
+    if (w.partial) continue;
+    for (const [k, v] of Object.entries(w.labels)) {
+      push(byLabel, `*\n${k}=${v}`, w);
+      push(byLabel, `${w.namespace}\n${k}=${v}`, w);
+    }
+  }
+  const selectWorkloads = (selector: Labels, namespace: string | undefined): readonly WorkloadInfo[] => {
+    const pairs = Object.entries(selector);
+    if (pairs.length === 0) return [];
+    const [k, v] = pairs[0];
+    return (byLabel.get(`${namespace ?? '*'}\n${k}=${v}`) ?? []).filter((w) => pairs.every(([pk, pv]) => w.labels[pk] === pv));
+  };
 
   const grants = of(ResourceTypes.ReferenceGrant);
   const referenceGranted: AnalysisContext['referenceGranted'] = (from, to) => {
@@ -131,6 +158,8 @@ export function buildContext(resources: readonly Resource[], opts: AnalyzeOption
     hosts,
     destinationRules,
     workloads,
+    workloadsIn: (ns) => workloadsByNamespace.get(ns) ?? [],
+    selectWorkloads,
     builtinGateway,
     resolve,
     hostKnown: (host) => hosts.lookup(host, Everywhere).visible.length > 0,

@@ -111,7 +111,7 @@ function checkSubsetWorkloads(ctx: AnalysisContext, dr: Resource, host: string):
   if (svc === undefined) return;
   const sel = labelsOf(view<ServiceView>(svc).selector);
   if (Object.keys(sel).length === 0) return;
-  const pods = ctx.workloads.filter((w) => !w.partial && w.namespace === svc.metadata.namespace && Object.entries(sel).every(([k, v]) => w.labels[k] === v));
+  const pods = ctx.selectWorkloads(sel, svc.metadata.namespace);
   if (pods.length === 0) return;
   subsets.forEach((sub, i) => {
     const labels: Labels = labelsOf(sub?.labels);

@@ -41,13 +41,12 @@ interface GatewayInfo {
 
 /** Runs the Gateway server checks. */
 export function checkGatewayServers(ctx: AnalysisContext): void {
-  const complete = ctx.workloads.filter((w) => !w.partial);
   const gateways: GatewayInfo[] = ctx.of(ResourceTypes.IstioGateway).map((g) => {
     const spec = view<IstioGatewayView>(g);
     const selector = labelsOf(spec.selector);
     const servers = list(spec.servers).filter((s): s is Server => isObject(s));
     // An empty selector selects no gateway proxy in Trellis (control/snapshot/gateways.ts).
-    const workloads = Object.keys(selector).length === 0 ? [] : complete.filter((w) => selectorMatches(selector, w.labels));
+    const workloads = ctx.selectWorkloads(selector, undefined);
     return { resource: g, selector, servers, workloads };
   });
   for (const g of gateways) {

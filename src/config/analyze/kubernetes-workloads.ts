@@ -53,18 +53,13 @@ export function checkKubernetesWorkloads(ctx: AnalysisContext): void {
         `spec.ports[${i}]`);
     });
   }
-  const byNamespace = new Map<string, Resource[]>();
-  for (const s of services) {
-    let l = byNamespace.get(s.metadata.namespace);
-    if (l === undefined) byNamespace.set(s.metadata.namespace, (l = []));
-    l.push(s);
-  }
+  const selecting = indexSelectors(services);
   for (const w of [...podWorkloadResources(ctx.of), ...ctx.of(ResourceTypes.Workload)]) {
     const tpl = w.type === ResourceTypes.Workload
       ? { labels: { ...labelsOf((w.spec as { labels?: unknown }).labels), ...w.metadata.labels }, spec: {} as Record<string, unknown>, annotations: {} }
       : withAnnotations(w);
     if (tpl === undefined || injectionDisabled(tpl.labels, tpl.annotations)) continue;
-    checkPorts(ctx, w, tpl.labels, byNamespace.get(w.metadata.namespace) ?? []);
+    checkPorts(ctx, w, tpl.labels, selecting(w.metadata.namespace, tpl.labels));
     checkProxyUid(ctx, w, tpl.spec);
   }
 }
@@ -86,12 +81,37 @@ function injectionDisabled(labels: Labels, annotations: Labels): boolean {
   return labels['sidecar.istio.io/inject'] === 'false' || annotations['sidecar.istio.io/inject'] === 'false';
 }
 
+/**
+ * The Services of a namespace whose selector matches a label set. Indexed by one label pair of
+ * each selector, so a workload is compared only with the Services that share a label with it
+ * (10,000 workloads against 10,000 Services stay linear).
+ */
+function indexSelectors(services: readonly Resource[]): (namespace: string, labels: Labels) => Resource[] {
+  const byPair = new Map<string, Resource[]>();
+  for (const s of services) {
+    const sel = labelsOf(view<ServiceSpecView>(s).selector);
+    const first = Object.entries(sel).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))[0];
+    if (first === undefined) continue;
+    const key = `${s.metadata.namespace}\n${first[0]}=${first[1]}`;
+    let l = byPair.get(key);
+    if (l === undefined) byPair.set(key, (l = []));
+    l.push(s);
+  }
+  return (namespace, labels) => {
+    const out: Resource[] = [];
+    for (const [k, v] of Object.entries(labels)) {
+      for (const s of byPair.get(`${namespace}\n${k}=${v}`) ?? []) {
+        if (selectorMatches(labelsOf(view<ServiceSpecView>(s).selector), labels)) out.push(s);
+      }
+    }
+    return out;
+  };
+}
+
 function checkPorts(ctx: AnalysisContext, w: Resource, labels: Labels, services: readonly Resource[]): void {
   const byTarget = new Map<number, { service: string; port: number; protocol: string }[]>();
   for (const s of services) {
     const spec = view<ServiceSpecView>(s);
-    const sel = labelsOf(spec.selector);
-    if (Object.keys(sel).length === 0 || !selectorMatches(sel, labels)) continue;
     for (const p of list(spec.ports)) {
       if (p === null || typeof p !== 'object' || typeof p.port !== 'number') continue;
       const target = typeof p.targetPort === 'number' ? p.targetPort : typeof p.targetPort === 'string' ? undefined : p.port;

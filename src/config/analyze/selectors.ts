@@ -93,7 +93,6 @@ function checkOnePerWorkload(ctx: AnalysisContext, type: string): void {
     if (l === undefined) byNamespace.set(r.metadata.namespace, (l = []));
     l.push(r);
   }
-  const complete = ctx.workloads.filter((w) => !w.partial && w !== ctx.builtinGateway);
   for (const [ns, rs] of byNamespace) {
     if (rs.length < 2) continue;
     const defaults = rs.filter((r) => Object.keys(selectorOf(r)).length === 0);
@@ -104,7 +103,7 @@ function checkOnePerWorkload(ctx: AnalysisContext, type: string): void {
       }
     }
     const selective = rs.filter((r) => Object.keys(selectorOf(r)).length > 0);
-    const workloads = complete.filter((w) => w.namespace === ns);
+    const workloads = ctx.workloadsIn(ns).filter((w) => !w.partial);
     for (const r of selective) {
       const mine = selectorOf(r);
       const key = JSON.stringify(Object.entries(mine).sort());
