@@ -5,12 +5,13 @@ import {
   parseGatewayServerHost, resolveHost, serviceExportTo,
 } from './host.ts';
 
-test('resolveHost: short names expand in the rule namespace, everything else is taken as written, lower case', () => {
+test('resolveHost: short names expand in the rule namespace; dotted names, wildcards and IPs are taken as written', () => {
   assert.equal(resolveHost('reviews', 'default', 'cluster.local'), 'reviews.default.svc.cluster.local');
-  assert.equal(resolveHost('Reviews', 'prod', 'corp.local'), 'reviews.prod.svc.corp.local');
+  assert.equal(resolveHost('Reviews', 'prod', 'corp.local'), 'Reviews.prod.svc.corp.local');
   assert.equal(resolveHost('reviews.prod', 'default', 'cluster.local'), 'reviews.prod');
-  assert.equal(resolveHost('*.Example.com', 'default', 'cluster.local'), '*.example.com');
+  assert.equal(resolveHost('*.Example.com', 'default', 'cluster.local'), '*.Example.com');
   assert.equal(resolveHost('*', 'default', 'cluster.local'), '*');
+  assert.equal(resolveHost('fd00::1', 'default', 'cluster.local'), 'fd00::1');
 });
 
 test('hostMatches: DNS names are case-insensitive; wildcards cover subdomains and narrower wildcards, never the bare domain', () => {

@@ -1,10 +1,10 @@
 /**
  * The one home of host name rules, shared by the control plane, the registry and the analyzer
  * (config/ is the layer all of them may import). Follows Istio's documented rules:
- * - DNS names compare case-insensitively; every function here folds case.
+ * - DNS names compare case-insensitively; every matching function here folds case.
  * - A short name in a rule (`reviews`, no dot, no wildcard) means `reviews.<namespace>.svc.<suffix>`
- *   in the rule's namespace; anything with a dot or a leading `*` is taken as written
- *   (Istio's ResolveShortnameToFQDN).
+ *   in the rule's namespace; anything with a dot, a leading `*` or an IP address is taken as
+ *   written (Istio's ResolveShortnameToFQDN).
  * - `*` matches every host; `*.example.com` matches any host that ends in `.example.com` with at
  *   least one more label (`a.example.com`, `a.b.example.com`, and the narrower wildcard
  *   `*.a.example.com`), never `example.com` itself. Two hosts intersect when either matches the
@@ -26,10 +26,14 @@ export function isWildcardHost(host: string): boolean {
   return host.startsWith('*');
 }
 
-/** Istio's short-name expansion, lower-cased: only dot-less, non-wildcard names expand. */
+/**
+ * Istio's short-name expansion (ResolveShortnameToFQDN): only a dot-less name that is neither `*`
+ * nor an IP address expands. Case is kept (routes name hosts as written); compare with the
+ * functions below, or fold with foldHost.
+ */
 export function resolveHost(host: string, namespace: string, domainSuffix: string): string {
-  if (host === '' || isWildcardHost(host) || host.includes('.')) return foldHost(host);
-  return foldHost(`${host}.${namespace}.svc.${domainSuffix}`);
+  if (host === '' || isWildcardHost(host) || host.includes('.') || host.includes(':')) return host;
+  return `${host}.${namespace}.svc.${domainSuffix}`;
 }
 
 /** `name.namespace.svc.<suffix>`, the FQDN of a Kubernetes Service (lower case). */

@@ -9,7 +9,7 @@ import type { Diagnostic, Resource, Severity } from '../resource.ts';
 import { ResourceTypes } from '../resource.ts';
 import { hasCode } from '../../errors.ts';
 import { parseMeshConfig, type MeshConfigSettings } from '../mesh-config.ts';
-import { resolveHost, serviceFqdn } from '../host.ts';
+import { foldHost, resolveHost, serviceFqdn } from '../host.ts';
 import { buildHostIndex, type HostIndex } from './host-index.ts';
 import { builtinIngressGateway, collectWorkloads, type WorkloadInfo } from './workloads.ts';
 import { labelsOf, list, view, type DestinationRuleView, type Labels, type ReferenceGrantView } from './view.ts';
@@ -77,7 +77,7 @@ export function buildContext(resources: readonly Resource[], opts: AnalyzeOption
   const mesh = opts.mesh ?? meshFromInput(byKey.get(`${ResourceTypes.ConfigMap}:istio-system/istio`), out) ?? { raw: {}, ignored: [] };
   const rootNamespace = opts.rootNamespace ?? mesh.rootNamespace ?? 'istio-system';
   const of = (type: string): readonly Resource[] => byType.get(type) ?? [];
-  const resolve = (host: string, ns: string): string => resolveHost(host, ns, domainSuffix);
+  const resolve = (host: string, ns: string): string => foldHost(resolveHost(host, ns, domainSuffix));
   const hosts = buildHostIndex(of, domainSuffix);
 
   const destinationRules: { host: string; resource: Resource }[] = [];

@@ -8,7 +8,7 @@
  */
 import type { Resource } from '../resource.ts';
 import { ResourceTypes } from '../resource.ts';
-import { exportScopes, exportScopesOverlap, hostMatches, hostsIntersect, isWildcardHost, kubernetesServiceAliases, resolveHost, serviceExportTo, serviceFqdn } from '../host.ts';
+import { exportScopes, exportScopesOverlap, foldHost, hostMatches, hostsIntersect, isWildcardHost, kubernetesServiceAliases, resolveHost, serviceExportTo, serviceFqdn } from '../host.ts';
 import { list, view, type ServiceEntryView, type ServiceView } from './view.ts';
 
 /** A host some Service or ServiceEntry declares. */
@@ -69,7 +69,7 @@ export function buildHostIndex(of: (type: string) => readonly Resource[], domain
     const scopes = exportScopes(list(spec.exportTo).filter((x): x is string => typeof x === 'string'), se.metadata.namespace);
     const ports = list(spec.ports).map((p) => p?.number).filter((p): p is number => typeof p === 'number');
     for (const h of list(spec.hosts)) {
-      if (typeof h === 'string' && h !== '') add({ host: resolveHost(h, se.metadata.namespace, domainSuffix), resource: se, scopes, ports });
+      if (typeof h === 'string' && h !== '') add({ host: foldHost(resolveHost(h, se.metadata.namespace, domainSuffix)), resource: se, scopes, ports });
     }
   }
 
