@@ -154,6 +154,17 @@ const REAL_PROBLEMS: readonly RealProblem[] = [
     why: "both put an HTTPS server for httpbin.example.com on port 443 of the ingress gateway: two TLS filter chains with the same match, which Envoy rejects (IST0145 of Istio's ConflictingGatewayAnalyzer)",
   },
   {
+    file: 'gateway-secrets.yaml', code: 'SECRET_INVALID', resources: ['Gateway default/defaultgateway-noerrors'],
+    why: "Secret httpbin-credential's tls.key is not the key of its tls.crt (their public keys differ; openssl agrees): no TLS handshake can succeed (IST0161 InvalidGatewayCredential of Istio's SecretAnalyzer)",
+  },
+  {
+    file: 'gateway-duplicate-certificate.yaml', code: 'SECRET_INVALID',
+    resources: ['istio-system/gateway-01-test-01', 'istio-system/gateway-02-test-01', 'istio-system/gateway-01-test-02', 'istio-system/gateway-02-test-02',
+      'default/gateway-01-test-03', 'istio-system/gateway-02-test-03', 'istio-system/gateway-01-test-04', 'istio-system/gateway-02-test-04',
+      'istio-system/gateway-01-test-05', 'istio-system/gateway-02-test-05', 'default/gateway-01-test-06', 'istio-system/gateway-02-test-06'].map((n) => `Gateway ${n}`),
+    why: "the Secrets hold `cert: hush hush hush`, not a certificate (IST0161 InvalidGatewayCredential of Istio's SecretAnalyzer)",
+  },
+  {
     file: 'virtualservice_destinationhosts.yaml', code: 'VS_HOST_NOT_FOUND', resources: ['VirtualService default/reviews-2port-missing', 'VirtualService default/reviews-2port-present'],
     why: 'Service reviews-2port is refused (port protocol HTTP/HTTPS, BAD_ENUM), so the host they route to does not exist',
   },

@@ -7,6 +7,7 @@
  * namespace. A server certificate is the `tls.crt` + `tls.key` keys (or Istio's generic `cert` +
  * `key`); its CA is `ca.crt` / `cacert`, in Secret `<name>-cacert` or else in `<name>` itself.
  */
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { Resource } from './resource.ts';
 
 /** The Secret a credential names. */
@@ -60,4 +61,26 @@ export function caBundle(data: Readonly<Record<string, string>> | undefined): st
 /** The name of the Secret that holds a credential's CA when it is kept apart (`<name>-cacert`). */
 export function caSecretName(name: string): string {
   return `${name}-cacert`;
+}
+
+/**
+ * Why a certificate and key cannot be served (not PEM, not a certificate, a key that does not
+ * parse or does not belong to the certificate), or undefined when they can. Expiry is not judged:
+ * it depends on the clock, and analysis is a function of the configuration alone.
+ */
+export function certificateProblem(ck: { readonly cert: string; readonly key: string }): string | undefined {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(ck.cert);
+  } catch (err) {
+    return `its certificate is not a PEM X.509 certificate (${(err as Error).message})`;
+  }
+  let key;
+  try {
+    key = createPrivateKey(ck.key);
+  } catch (err) {
+    return `its private key is not a PEM private key (${(err as Error).message})`;
+  }
+  if (!cert.checkPrivateKey(key)) return 'its private key does not belong to its certificate';
+  return undefined;
 }

@@ -5,7 +5,8 @@
  * - SECRET_NOT_FOUND (error): a TLS server's `credentialName` names no Secret in the namespace of
  *   a workload that serves it (src/config/credentials.ts, the rule the control plane's SDS uses);
  *   SECRET_INVALID (error): the Secret has no certificate and key (`tls.crt`/`tls.key` or
- *   `cert`/`key`), or, for MUTUAL, no CA (`ca.crt`/`cacert`, or a `<name>-cacert` Secret). Gateways
+ *   `cert`/`key`), they do not parse as PEM or do not belong together, or, for MUTUAL, there is no
+ *   CA (`ca.crt`/`cacert`, or a `<name>-cacert` Secret). Gateways
  *   that select no workload are SELECTOR_NO_MATCH's (selectors.ts); their secrets are not judged.
  * - GATEWAY_CONFLICT (error, IST0145): two Gateways served by one workload declare servers on the
  *   same port whose hosts intersect, and not both are plain HTTP (plain HTTP servers of one port
@@ -21,7 +22,7 @@
  */
 import type { Resource } from '../resource.ts';
 import { ResourceTypes } from '../resource.ts';
-import { caBundle, caSecretName, certificateAndKey, credentialSecret, secretStrings } from '../credentials.ts';
+import { caBundle, caSecretName, certificateAndKey, certificateProblem, credentialSecret, secretStrings } from '../credentials.ts';
 import { hostsIntersect, parseGatewayServerHost } from '../host.ts';
 import type { AnalysisContext } from './context.ts';
 import { selectorMatches, type WorkloadInfo } from './workloads.ts';
@@ -85,9 +86,11 @@ function checkSecrets(ctx: AnalysisContext, g: GatewayInfo): void {
           continue;
         }
         const data = secretStrings(secret);
-        if (certificateAndKey(data) === undefined) {
+        const ck = certificateAndKey(data);
+        const bad = ck === undefined ? 'it holds no certificate and key (keys tls.crt and tls.key, or cert and key)' : certificateProblem(ck);
+        if (bad !== undefined) {
           ctx.report(g.resource, 'error', 'SECRET_INVALID',
-            `TLS credential '${cred.name}' of server ${i}: Secret ${ref.namespace}/${ref.name} has no certificate and key (keys tls.crt and tls.key, or cert and key), so the gateway presents no certificate`, cred.path);
+            `TLS credential '${cred.name}' of server ${i}: Secret ${ref.namespace}/${ref.name} cannot be served: ${bad}`, cred.path);
         } else if (server.tls?.mode === 'MUTUAL' && caBundle(data) === undefined
           && caBundle(secretOf(ctx, ref.namespace, caSecretName(ref.name))) === undefined) {
           ctx.report(g.resource, 'error', 'SECRET_INVALID',

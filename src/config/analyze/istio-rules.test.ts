@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { analyzeConfig } from './index.ts';
 import { resourcesFromYaml } from './fixture.test-util.ts';
 import { parseMeshConfig } from '../mesh-config.ts';
+import { TestCertificate, TestPrivateKey } from './test-certificate.test-util.ts';
 
 function findings(yaml: string, opts = {}): string[] {
   return analyzeConfig(resourcesFromYaml(yaml), opts).map((d) => `${d.code} ${d.resource?.kind} ${d.resource?.namespace}/${d.resource?.name}`);
@@ -24,7 +25,8 @@ spec:
     hosts: [shop.example.com]
     tls: {mode: SIMPLE, credentialName: ${credential}}
 `;
-const secret = (ns: string, name: string, data = '{tls.crt: c, tls.key: k}') => `---
+const pem = JSON.stringify({ 'tls.crt': TestCertificate, 'tls.key': TestPrivateKey });
+const secret = (ns: string, name: string, data = pem) => `---
 apiVersion: v1
 kind: Secret
 metadata: {name: ${name}, namespace: ${ns}}
@@ -36,6 +38,9 @@ test('credentialName is read where the gateway workload runs: istio-system for t
   assert.deepEqual(findings(shopGateway('shop-cert') + secret('shop', 'shop-cert')), ['SECRET_NOT_FOUND Gateway shop/shop']);
   assert.deepEqual(findings(shopGateway('kubernetes://shop/shop-cert') + secret('shop', 'shop-cert')), []);
   assert.deepEqual(findings(shopGateway('shop-cert') + secret('istio-system', 'shop-cert', '{ca.crt: x}')), ['SECRET_INVALID Gateway shop/shop']);
+  assert.deepEqual(findings(shopGateway('shop-cert') + secret('istio-system', 'shop-cert', '{tls.crt: placeholder, tls.key: placeholder}')), ['SECRET_INVALID Gateway shop/shop']);
+  const swapped = JSON.stringify({ 'tls.crt': TestCertificate, 'tls.key': TestPrivateKey.replace('A', 'B') });
+  assert.deepEqual(findings(shopGateway('shop-cert') + secret('istio-system', 'shop-cert', swapped)), ['SECRET_INVALID Gateway shop/shop']);
   // A gateway of one's own: its pods' namespace holds the Secret.
   const own = shopGateway('shop-cert').replace('{istio: ingressgateway}', '{app: shop-gateway}') + `---
 apiVersion: apps/v1
