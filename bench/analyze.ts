@@ -20,6 +20,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { TestCertificate, TestPrivateKey } from '../src/config/analyze/test-certificate.test-util.ts';
 
 const root = join(import.meta.dirname, '..');
 const { values } = parseArgs({
@@ -35,6 +36,20 @@ const reps = Number(values.reps);
 const PerFile = 100;
 const Namespaces = 10;
 
+function deployment(name: string, ns: string, version: string): string {
+  return `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ${name}-${version}, namespace: ${ns}}
+spec:
+  selector: {matchLabels: {app: ${name}, version: ${version}}}
+  template:
+    metadata: {labels: {app: ${name}, version: ${version}}}
+    spec:
+      containers:
+      - {name: app, image: example/app:${version}, ports: [{containerPort: 8080}]}
+`;
+}
+
 function workload(i: number): string {
   const ns = `ns-${i % Namespaces}`;
   const name = `svc-${i}`;
@@ -47,28 +62,7 @@ spec:
   - {name: http, port: 8080, targetPort: 8080}
   - {name: grpc-admin, port: 9090, targetPort: 9090}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: ${name}-v1, namespace: ${ns}}
-spec:
-  selector: {matchLabels: {app: ${name}, version: v1}}
-  template:
-    metadata: {labels: {app: ${name}, version: v1}}
-    spec:
-      containers:
-      - {name: app, image: example/app:1, ports: [{containerPort: 8080}]}
-${i % 10 === 0 ? `---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: ${name}-v2, namespace: ${ns}}
-spec:
-  selector: {matchLabels: {app: ${name}, version: v2}}
-  template:
-    metadata: {labels: {app: ${name}, version: v2}}
-    spec:
-      containers:
-      - {name: app, image: example/app:2, ports: [{containerPort: 8080}]}
-` : ''}`;
+${deployment(name, ns, 'v1')}${i % 10 === 0 ? `---\n${deployment(name, ns, 'v2')}` : ''}`;
 }
 
 function routing(i: number): string {
@@ -144,7 +138,7 @@ apiVersion: v1
 kind: Secret
 metadata: {name: example-cert, namespace: istio-system}
 type: kubernetes.io/tls
-stringData: {tls.crt: placeholder, tls.key: placeholder}
+stringData: ${JSON.stringify({ 'tls.crt': TestCertificate, 'tls.key': TestPrivateKey })}
 `;
 
 /** Writes the mesh into `dir`; returns the number of documents. */
