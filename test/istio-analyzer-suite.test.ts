@@ -30,7 +30,7 @@ const expectedFile = join(root, 'test/istio-analyzer-suite.expected.json');
 
 /** Istio message type -> the Trellis codes that report the same problem. */
 const ISTIO_TO_TRELLIS: Readonly<Record<string, readonly string[]>> = {
-  ReferencedResourceNotFound: ['VS_HOST_NOT_FOUND', 'GATEWAY_NOT_FOUND', 'SECRET_NOT_FOUND', 'SELECTOR_NO_MATCH', 'DESTINATION_PORT_NOT_FOUND'],
+  ReferencedResourceNotFound: ['VS_HOST_NOT_FOUND', 'GATEWAY_NOT_FOUND', 'SECRET_NOT_FOUND', 'SELECTOR_NO_MATCH', 'DESTINATION_PORT_NOT_FOUND', 'NAMESPACE_NOT_FOUND'],
   VirtualServiceHostNotFoundInGateway: ['VS_HOST_NOT_IN_GATEWAY'],
   ConflictingGateways: ['GATEWAY_CONFLICT'],
   ConflictingMeshGatewayVirtualServiceHosts: ['VS_HOST_CONFLICT'],
