@@ -38,6 +38,7 @@ test('blocksServing: status-expressed Gateway API route errors, conflicts and ga
   assert.equal(blocksServing({ severity: 'warning', code: 'X', message: '', resource }), false);
   // A conflict is reported on every side; withholding them all would serve less, not resolve it.
   assert.equal(blocksServing({ severity: 'error', code: 'GATEWAY_CONFLICT', message: '', resource: { ...resource, kind: 'Gateway' } }), false);
+  assert.equal(blocksServing({ severity: 'error', code: 'VS_HOST_CONFLICT', message: '', resource: { ...resource, kind: 'VirtualService' } }), false);
   // A gateway credential is resolved per proxy at SDS time; a missing one fails that server's TLS only.
   assert.equal(blocksServing({ severity: 'error', code: 'SECRET_NOT_FOUND', message: '', resource: { ...resource, kind: 'Gateway' } }), false);
 });

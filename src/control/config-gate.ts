@@ -29,15 +29,16 @@ const StatusOnlyRouteCodes: ReadonlySet<string> = new Set(['ROUTE_BACKEND_NOT_FO
 const GatewayApiRouteKinds: ReadonlySet<string> = new Set(['HTTPRoute', 'GRPCRoute', 'TCPRoute', 'TLSRoute']);
 
 /**
- * Errors reported without withholding the resource. Conflicts between resources (two Gateways on
- * one port and host, two Sidecars for one workload): each side is reported, and withholding every
- * side would serve less than serving them. Gateway credentials: SDS resolves a credential per
+ * Errors reported without withholding the resource. Conflicts between resources (two
+ * VirtualServices for one host, two Gateways on one port and host, two Sidecars for one
+ * workload): each side is reported, and withholding every side would serve less than serving them
+ * (then the oldest wins, as in Istio). Gateway credentials: SDS resolves a credential per
  * gateway proxy, in that proxy's namespace, and a missing or broken Secret fails that server's TLS
  * only (as in Istio, and as Gateway API's ResolvedRefs=False listener status); the analysis cannot
  * see where a running control plane's gateway proxies live, and withholding the whole Gateway would
  * take its other servers down too.
  */
-const ReportOnlyCodes: ReadonlySet<string> = new Set(['GATEWAY_CONFLICT', 'SELECTOR_CONFLICT', 'NAMESPACE_DEFAULT_CONFLICT', 'SECRET_NOT_FOUND', 'SECRET_INVALID']);
+const ReportOnlyCodes: ReadonlySet<string> = new Set(['VS_HOST_CONFLICT', 'GATEWAY_CONFLICT', 'SELECTOR_CONFLICT', 'NAMESPACE_DEFAULT_CONFLICT', 'SECRET_NOT_FOUND', 'SECRET_INVALID']);
 
 /** True when an error diagnostic keeps its resource from being served. */
 export function blocksServing(d: Diagnostic): boolean {

@@ -133,9 +133,11 @@ spec: {selector: {matchLabels: {tier: backend}}, mtls: {mode: STRICT}}
   assert.deepEqual(findings(cfg), ['SELECTOR_NO_MATCH PeerAuthentication default/backend']);
 });
 
-test('mesh VirtualServices conflict when hosts intersect and exportTo share a namespace', () => {
+test('mesh VirtualServices conflict when hosts are equal or overlapping wildcards and exportTo share a namespace', () => {
   const mesh = (name: string, ns: string, host: string, exportTo: string) => vs(name, ns, `["${host}"]`, '[mesh]').replace('  http:', `  exportTo: ${exportTo}\n  http:`);
-  const cfg = services + mesh('a', 'foo', '*.d', '["*"]') + mesh('b', 'bar', '*.p.d', '["."]') + mesh('c', 'foo', 'x.q', '["."]') + mesh('d', 'bar', 'x.q', '["."]');
+  // e's concrete host beats the wildcards that cover it: not ambiguous.
+  const cfg = services + mesh('a', 'foo', '*.d', '["*"]') + mesh('b', 'bar', '*.p.d', '["."]') + mesh('c', 'foo', 'x.q', '["."]') + mesh('d', 'bar', 'x.q', '["."]') +
+    mesh('e', 'bar', 'www.p.d', '["*"]');
   assert.deepEqual(findings(cfg).sort(), ['VS_HOST_CONFLICT VirtualService bar/b', 'VS_HOST_CONFLICT VirtualService foo/a']);
 });
 

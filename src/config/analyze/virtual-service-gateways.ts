@@ -8,8 +8,9 @@
  *   gateway it binds to (server `hosts`, with their `ns/` prefixes; a Gateway API listener's
  *   `hostname`), so the binding routes nothing.
  * - VS_HOST_CONFLICT: two VirtualServices claim one host. For `mesh` it is an error (IST0109):
- *   sidecars use only one of them; claims conflict when their hosts intersect (wildcards
- *   included) and their exportTo share a namespace. On a named gateway it is a warning: Istio
+ *   sidecars use only one of them; claims conflict when their hosts are equal or are overlapping
+ *   wildcards (a concrete host beats a wildcard that covers it) and their exportTo share a
+ *   namespace. On a named gateway it is a warning: Istio
  *   merges the routes of VirtualServices for the same host in creation order, which a directory of
  *   files does not define; only hosts the gateway admits for each VirtualService count.
  */
@@ -141,10 +142,12 @@ function reportMeshConflicts(ctx: AnalysisContext, claims: readonly (Claim & { s
     }
   };
   for (const l of byHost.values()) for (let i = 0; i < l.length; i++) for (let j = i + 1; j < l.length; j++) pair(l[i], l[j]);
+  // A concrete host beats a wildcard that covers it (Istio's and Trellis's sidecars), so only
+  // overlapping wildcards are ambiguous: the oldest wins, an order files do not define.
   for (const w of wild) {
-    claims.forEach((c, i) => {
-      if (c.host !== claims[w].host && hostsIntersect(claims[w].host, c.host)) pair(w, i);
-    });
+    for (const i of wild) {
+      if (i !== w && claims[i].host !== claims[w].host && hostsIntersect(claims[w].host, claims[i].host)) pair(w, i);
+    }
   }
   for (const [i, others] of [...conflicts].sort((a, b) => a[0] - b[0])) {
     const c = claims[i];
