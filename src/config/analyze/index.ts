@@ -8,6 +8,7 @@
 import type { Diagnostic, Resource } from '../resource.ts';
 import { buildContext, type AnalyzeOptions } from './context.ts';
 import { checkDestinationRules } from './destination-rules.ts';
+import { checkDeprecations } from './deprecations.ts';
 import { checkDestinations } from './destinations.ts';
 import { checkGatewayApi } from './gateway-api.ts';
 import { checkGatewayServers } from './gateway-servers.ts';
@@ -17,7 +18,6 @@ import { checkSelectors } from './selectors.ts';
 import { checkServiceEntries } from './service-entries.ts';
 import { checkShadowing } from './shadowing.ts';
 import { checkHeaderValues } from './header-values.ts';
-import { checkTelemetry } from './telemetry.ts';
 import { checkVirtualServiceGateways } from './virtual-service-gateways.ts';
 
 export type { AnalyzeOptions } from './context.ts';
@@ -36,7 +36,7 @@ export const SemanticCodes = [
 
 const checks = [
   checkDestinations, checkHeaderValues, checkDestinationRules, checkVirtualServiceGateways, checkGatewayServers, checkShadowing,
-  checkGatewayApi, checkSecurity, checkSelectors, checkServiceEntries, checkKubernetesWorkloads, checkTelemetry,
+  checkGatewayApi, checkSecurity, checkSelectors, checkServiceEntries, checkKubernetesWorkloads, checkDeprecations,
 ];
 
 /** Runs every semantic check over `resources`; returns diagnostics sorted by file, line, code. */
