@@ -57,9 +57,11 @@ export class ConfigGate implements SnapshotSource {
   #lastGood = new Map<string, Resource>();
   #revision = 0;
   readonly #domainSuffix: string;
+  readonly #rootNamespace: string | undefined;
 
-  constructor(opts: { domainSuffix?: string } = {}) {
+  constructor(opts: { domainSuffix?: string; rootNamespace?: string } = {}) {
     this.#domainSuffix = opts.domainSuffix ?? 'cluster.local';
+    this.#rootNamespace = opts.rootNamespace;
   }
 
   get revision(): number {
@@ -77,7 +79,7 @@ export class ConfigGate implements SnapshotSource {
 
   /** Recomputes the served view from the store's current resources. */
   update(current: readonly Resource[]): GateResult {
-    const analysis = analyzeConfig(current, { domainSuffix: this.#domainSuffix });
+    const analysis = analyzeConfig(current, { domainSuffix: this.#domainSuffix, ...(this.#rootNamespace !== undefined ? { rootNamespace: this.#rootNamespace } : {}) });
     const broken = new Set<string>();
     for (const d of analysis) {
       if (blocksServing(d) && d.resource) broken.add(refKey(d.resource.kind, d.resource.namespace, d.resource.name));

@@ -112,7 +112,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       throw err;
     }
   }
-  const gate = new ConfigGate({ domainSuffix: opts.mesh?.domainSuffix });
+  const gate = new ConfigGate({ domainSuffix: opts.mesh?.domainSuffix, rootNamespace: opts.mesh?.rootNamespace });
   let gateDiagnostics: readonly Diagnostic[] = [];
   let snapshot: MeshSnapshot;
   const cache = new Map<string, { version: number; set: XdsResourceSet }>();

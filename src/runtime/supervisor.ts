@@ -28,7 +28,7 @@ import { waitForHttp200, waitForJsonFile, waitForTcp } from './wait.ts';
 import { claimMeshNetwork, PodAddresses, removeBridge, transparentSupport } from './netns.ts';
 import { startDnsResponder, type DnsResponder } from './dns/responder.ts';
 import { openMeshNames, type MeshNames } from './dns/mesh-names.ts';
-import { readMeshConfig } from '../config/mesh-config.ts';
+import { readMeshConfig, type MeshConfigSettings } from '../config/mesh-config.ts';
 import { identityArgs, type WorkloadIdentityContext } from './replica.ts';
 
 export interface UpOptions {
@@ -56,9 +56,9 @@ export class ConfigRejected extends TrellisError {
 }
 
 /** Loads and analyzes the config dirs; throws ConfigRejected on any error diagnostic. */
-export async function checkConfig(dirs: readonly string[]) {
+export async function checkConfig(dirs: readonly string[], mesh?: MeshConfigSettings) {
   const loaded = await loadConfigPaths([...dirs]);
-  const diags = [...loaded.diagnostics, ...analyzeConfig(loaded.resources)].sort(compareDiagnostics);
+  const diags = [...loaded.diagnostics, ...analyzeConfig(loaded.resources, mesh === undefined ? {} : { mesh })].sort(compareDiagnostics);
   if (diags.some((d) => d.severity === 'error')) throw new ConfigRejected(diags);
   return { resources: loaded.resources, diagnostics: diags };
 }
@@ -128,14 +128,14 @@ export class Supervisor {
   }
 
   private async startInner(): Promise<RuntimeState> {
-    const { resources } = await checkConfig(this.opts.configDirs);
+    // Read before anything starts: a bad mesh config is a user error reported like bad YAML.
+    const meshConfig = this.opts.meshConfig !== undefined ? readMeshConfig(this.opts.meshConfig) : undefined;
+    const { resources } = await checkConfig(this.opts.configDirs, meshConfig);
     const previous = readState(this.paths.dir);
     if (previous !== undefined && previous.supervisorPid !== process.pid && alive(previous.supervisorPid) && (previous.phase === 'ready' || previous.phase === 'starting')) {
       throw new TrellisError('RUNTIME_ALREADY_RUNNING', `a mesh is already running from ${this.paths.dir} (supervisor pid ${previous.supervisorPid}); run \`trellis down\` first or use another --state-dir`);
     }
     const plan = (this.plan = planRuntime(resources, this.opts.capture));
-    // Read before anything starts: a bad mesh config is a user error reported like bad YAML.
-    const meshConfig = this.opts.meshConfig !== undefined ? readMeshConfig(this.opts.meshConfig) : undefined;
     this.identity = { tokenDir: join(this.paths.run, 'tokens'), trustDomain: meshConfig?.trustDomain ?? 'cluster.local' };
     if (plan.transparent) {
       const why = transparentSupport();
