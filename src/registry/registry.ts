@@ -28,7 +28,7 @@ export interface RegistryOptions {
   readonly autoAllocateVips?: boolean;
 }
 
-const PodType = 'core/Pod';
+const PodType = ResourceTypes.Pod;
 const ExportToAnnotation = 'networking.istio.io/exportTo';
 
 interface Entry {

@@ -9,6 +9,7 @@
  * carry at least those labels).
  */
 import type { Resource } from '../resource.ts';
+import { labelSelectorMatches } from '../label-selector.ts';
 import { ResourceTypes } from '../resource.ts';
 import { isObject, labelsOf, list, view, type Labels, type ServiceView, type WorkloadEntryView } from './view.ts';
 
@@ -95,8 +96,7 @@ export function collectWorkloads(
 
 /** True when every label in `selector` is carried by `labels` (an empty selector selects everything). */
 export function selectorMatches(selector: Labels, labels: Labels): boolean {
-  for (const [k, v] of Object.entries(selector)) if (labels[k] !== v) return false;
-  return true;
+  return labelSelectorMatches({ matchLabels: selector }, labels);
 }
 
 /**
