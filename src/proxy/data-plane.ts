@@ -25,6 +25,10 @@ import { MtlsStats } from './tls/mtls-stats.ts';
 import { requestEndChannel } from './http/stream-info.ts';
 import { originalDestination } from './listener/original-dst.ts';
 import type { Stat } from './admin/stats-format.ts';
+import { ProxyTelemetry, type ProxyTelemetryOptions } from './istio-telemetry.ts';
+import { istioStatsFilter } from './filters/istio-stats.ts';
+import { istioTcpMeter } from './tcp/istio-tcp-meter.ts';
+import type { ExportedFamily } from '../telemetry/metric-store.ts';
 
 export interface DataPlaneOptions {
   /** Connections still open this long after their listener changed (or on shutdown) are closed. */
@@ -43,6 +47,8 @@ export interface DataPlaneOptions {
   onOutlierEjection?: (cluster: string, hostKey: string, reason: OutlierReason) => void;
   /** Worker processes: consecutive outlier counters shared with the other workers, by cluster name. */
   outlierCounts?: (cluster: string) => HostCountsProvider | undefined;
+  /** Who this proxy is, for Istio's metrics and metadata exchange (node metadata, id, principal). */
+  telemetry?: ProxyTelemetryOptions;
 }
 
 export class DataPlane implements ConfigApplier {
@@ -50,6 +56,8 @@ export class DataPlane implements ConfigApplier {
   readonly listeners: ListenerManager;
   readonly httpStats = new HttpStats();
   readonly mtlsStats = new MtlsStats();
+  /** Istio's standard metrics of this data plane. */
+  readonly telemetry: ProxyTelemetry;
   /** TLS material received by SDS (unless a fixed provider was given). */
   readonly secrets: SdsSecrets | undefined;
   readonly #routes = new Map<string, CompiledRouteTable>();
@@ -61,7 +69,8 @@ export class DataPlane implements ConfigApplier {
   constructor(opts: DataPlaneOptions = {}) {
     this.secrets = opts.secrets === undefined ? createSdsSecrets() : undefined;
     const secrets: SecretProvider = opts.secrets ?? this.secrets!;
-    this.#registry = opts.filterRegistry ?? defaultFilterRegistry();
+    this.telemetry = new ProxyTelemetry(opts.telemetry);
+    this.#registry = opts.filterRegistry ?? defaultFilterRegistry().register(istioStatsFilter(this.telemetry));
     this.#drainTimeoutMs = opts.drainTimeoutMs ?? 5_000;
     this.clusters = createClusterManager({ secrets, random: opts.random, breakerCounts: opts.breakerCounts, onOutlierEjection: opts.onOutlierEjection, outlierCounts: opts.outlierCounts });
     const routeProvider: RouteProvider = { get: (name) => this.#routes.get(name) };
@@ -74,6 +83,7 @@ export class DataPlane implements ConfigApplier {
       originalDestination: opts.originalDestination ?? originalDestination,
       log: opts.log,
       random: opts.random,
+      tcpMeter: (listener, cluster, downstream) => istioTcpMeter(this.telemetry, listener.trafficDirection, cluster, downstream),
       hcmFactory: (json, at): HttpConnectionHandler => {
         const hcm = createConnectionManager({
           config: json,
@@ -105,6 +115,7 @@ export class DataPlane implements ConfigApplier {
         const list = [...resources.values()];
         this.clusters.update(list, this.#assignments);
         this.#clusterJson = list;
+        this.telemetry.updateClusters(list);
         return;
       }
       case TypeUrl.ClusterLoadAssignment: {
@@ -159,7 +170,7 @@ export class DataPlane implements ConfigApplier {
     const out: Stat[] = [];
     for (const [name, s] of this.clusters.stats()) {
       for (const [k, v] of Object.entries(s)) {
-        out.push({ name: `cluster.${name}.${k}`, value: v, type: k.endsWith('_active') || k.startsWith('membership') ? 'gauge' : 'counter', family: `cluster.${k}`, labels: { envoy_cluster_name: name } });
+        out.push({ name: `cluster.${name}.${k}`, value: v, type: k.endsWith('_active') || k.startsWith('membership') ? 'gauge' : 'counter', family: `cluster.${k}`, labels: { cluster_name: name } });
       }
     }
     for (const l of this.listeners.list()) {
@@ -173,6 +184,11 @@ export class DataPlane implements ConfigApplier {
     out.push(...this.httpStats.stats());
     out.push(...this.mtlsStats.stats());
     return out;
+  }
+
+  /** Istio's standard metric families (istio_requests_total, ...), for /stats/prometheus. */
+  istioMetrics(): ExportedFamily[] {
+    return this.telemetry.families.store.export();
   }
 
   /** Stops accepting, drains connections (bounded), closes pools. */

@@ -13,6 +13,8 @@ import { buildConfigDump } from './config-dump.ts';
 import { WorkerPool } from './workers.ts';
 import { IdentityAgent, type IdentityAgentOptions } from './tls/identity-agent.ts';
 import { LocalSecretsApplier } from './tls/local-secrets.ts';
+import { renderFamilies } from '../telemetry/metric-store.ts';
+import type { ProxyTelemetryOptions } from './istio-telemetry.ts';
 
 export type ProxyLogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -56,7 +58,7 @@ export interface RunningProxy {
 export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const drainMs = opts.drainTimeoutMs ?? 5_000;
   const workers = (opts.concurrency ?? 1) > 1 ? await WorkerPool.start(opts.concurrency!, opts.log) : undefined;
-  const dataPlane = workers ? undefined : new DataPlane({ drainTimeoutMs: opts.drainTimeoutMs, log: opts.log });
+  const dataPlane = workers ? undefined : new DataPlane({ drainTimeoutMs: opts.drainTimeoutMs, log: opts.log, telemetry: telemetryOptions(opts.node, opts.identity) });
   const engine = workers ?? dataPlane!;
   const identity = opts.identity !== undefined ? new IdentityAgent({ ...opts.identity, log: opts.identity.log ?? opts.log }) : undefined;
   const applier = identity !== undefined ? new LocalSecretsApplier(engine, identity) : engine;
@@ -76,6 +78,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       { name: 'control_plane.connected_state', value: ads.connected ? 1 : 0, type: 'gauge' },
       ...certificateStats(identity),
     ],
+    prometheusExtra: async () => renderFamilies(workers ? await workers.istioMetrics() : dataPlane!.istioMetrics()),
     setLogLevel: (l) => opts.setLogLevel?.(l) ?? false,
     logLevel: () => opts.logLevel?.() ?? 'info',
     drainListeners: async () => {
@@ -120,6 +123,11 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       await admin.close();
     },
   };
+}
+
+/** Who the proxy is for Istio's metrics: its node metadata and id, and its SPIFFE id when it has an identity. */
+export function telemetryOptions(node: NodeJson, identity: IdentityAgentOptions | undefined): ProxyTelemetryOptions {
+  return { nodeMetadata: (node.metadata ?? {}) as Record<string, unknown>, nodeId: node.id ?? '', ...(identity !== undefined ? { principal: identity.spiffeId } : {}) };
 }
 
 /** Envoy's certificate expiry gauge plus the workload certificate's own numbers (admin stats, Prometheus). */

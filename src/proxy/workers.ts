@@ -21,6 +21,7 @@ import type { ClusterStatus } from './admin/admin-server.ts';
 import { SharedCountTable, SlotAssigner, sharedMemory } from './upstream/breaker-counts.ts';
 import { SharedHostCountTable, type HostCountsProvider } from './upstream/outlier-counts.ts';
 import type { OutlierReason } from './upstream/outlier-detector.ts';
+import { mergeFamilies, type ExportedFamily } from '../telemetry/metric-store.ts';
 
 /** Where a worker finds the shared breaker counts: the inherited stdio slot of the memfd. */
 const SharedFdInWorker = 4;
@@ -30,6 +31,7 @@ type ClusterView = ClusterStatus[];
 type ToWorker =
   | { kind: 'apply'; seq: number; typeUrl: XdsTypeUrl; resources: [string, XdsJson][]; slots?: [string, number][] }
   | { kind: 'stats'; seq: number }
+  | { kind: 'istio'; seq: number }
   | { kind: 'clusters'; seq: number }
   | { kind: 'shutdown'; seq: number; timeoutMs: number }
   | { kind: 'eject'; seq: number; cluster: string; host: string; reason: OutlierReason };
@@ -37,6 +39,7 @@ type ToWorker =
 type FromWorker =
   | { kind: 'done'; seq: number; error?: string }
   | { kind: 'stats'; seq: number; stats: Stat[] }
+  | { kind: 'istio'; seq: number; families: ExportedFamily[] }
   | { kind: 'clusters'; seq: number; clusters: ClusterView }
   | { kind: 'up' }
   | { kind: 'eject'; cluster: string; host: string; reason: OutlierReason };
@@ -167,6 +170,12 @@ export class WorkerPool implements ConfigApplier {
     return [...sum.values()];
   }
 
+  /** Istio's metric families summed over workers series by series. */
+  async istioMetrics(): Promise<ExportedFamily[]> {
+    const all = await Promise.all(this.#workers.map((w) => this.#ask(w, { kind: 'istio', seq: 0 })));
+    return mergeFamilies(all.flatMap((r) => (r.kind === 'istio' ? [r.families] : [])));
+  }
+
   /** /clusters merged over workers: counters summed per host. */
   async clusters(): Promise<ClusterView> {
     const all = await Promise.all(this.#workers.map((w) => this.#ask(w, { kind: 'clusters', seq: 0 })));
@@ -230,6 +239,9 @@ export function runWorker(opts: DataPlaneOptions): Promise<void> {
           return;
         case 'clusters':
           reply({ kind: 'clusters', seq: m.seq, clusters: dp.clusterView() });
+          return;
+        case 'istio':
+          reply({ kind: 'istio', seq: m.seq, families: dp.istioMetrics() });
           return;
         case 'eject':
           dp.clusters.ejectFromPeer(m.cluster, m.host, m.reason);

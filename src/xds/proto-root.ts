@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { dirname, isAbsolute, join } from 'node:path';
 import protobuf from 'protobufjs';
 import { TrellisError } from '../errors.ts';
@@ -23,6 +24,8 @@ export const protoIncludeDirs: readonly string[] = [
   join(xdsDeps, 'protoc-gen-validate'),
   // google/protobuf/descriptor.proto (needed by the option annotations) ships with protobufjs.
   protobufjsDir,
+  // Our own filter configs (package trellis.*).
+  join(dirname(fileURLToPath(import.meta.url)), 'proto'),
 ];
 
 /** Every proto file loaded into the shared root (their imports come along). */
@@ -100,6 +103,8 @@ export const protoFiles: readonly string[] = [
   'google/protobuf/field_mask.proto',
   'google/protobuf/empty.proto',
   'google/protobuf/timestamp.proto',
+  // Trellis's own filter configs.
+  'trellis/filters/http/stats/v1/stats.proto',
 ];
 
 let root: protobuf.Root | undefined;

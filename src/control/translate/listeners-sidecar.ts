@@ -290,7 +290,7 @@ function inboundChainName(p: InboundPort, chain: Json): string {
 function inboundFilter(p: InboundPort): Json {
   const cluster = inboundClusterName(p.port);
   if (!isHttpProtocol(p.protocol)) return tcpProxyFilter(cluster, [{ name: cluster, weight: 100 }]);
-  const c = hcmConfig({ statPrefix: `inbound_${p.port}`, routeConfigName: cluster });
+  const c = hcmConfig({ statPrefix: `inbound_${p.port}`, routeConfigName: cluster, reporter: 'DESTINATION' });
   delete c.rds;
   // Inbound routing is fixed (everything to the local app): inline, as Istio does, no RDS round trip.
   c.route_config = {

@@ -57,6 +57,8 @@ export interface CompiledListener {
   readonly httpInspector: boolean;
   readonly chains: readonly CompiledChain[];
   readonly defaultChain: CompiledChain | undefined;
+  /** `traffic_direction`: INBOUND listeners report Istio metrics as the destination, others as the source. */
+  readonly trafficDirection: 'INBOUND' | 'OUTBOUND' | 'UNSPECIFIED';
   /** The JSON it was built from, for /config_dump and change detection. */
   readonly json: XdsJson;
   /** Stable serialization of json, to tell a changed listener from an unchanged one. */
@@ -115,6 +117,12 @@ export function fingerprintOf(v: unknown): string {
   return JSON.stringify(v);
 }
 
+function trafficDirection(json: XdsJson, at: FieldPath): CompiledListener['trafficDirection'] {
+  const d = optString(json, 'traffic_direction', at) ?? 'UNSPECIFIED';
+  if (d !== 'INBOUND' && d !== 'OUTBOUND' && d !== 'UNSPECIFIED') throw invalid(child(at, 'traffic_direction'), `expected INBOUND, OUTBOUND or UNSPECIFIED, got '${d}'`);
+  return d;
+}
+
 /** Validates and compiles one Listener. Throws TrellisError('XDS_INVALID') naming the field. */
 export function compileListener(json: XdsJson, hcmFactory: HcmFactory): CompiledListener {
   const name = typeof json.name === 'string' ? json.name : '';
@@ -158,6 +166,7 @@ export function compileListener(json: XdsJson, hcmFactory: HcmFactory): Compiled
     httpInspector,
     chains: Object.freeze(chains),
     defaultChain,
+    trafficDirection: trafficDirection(json, at),
     json,
     fingerprint: fingerprintOf(json),
   });

@@ -18,7 +18,7 @@ import { compileListener, type CompiledChain, type CompiledListener, type HcmFac
 import { needsTlsInspection, selectFilterChain, type ConnectionFacts } from './filter-chain-match.ts';
 import { sniffProtocol, type SniffedProtocol } from './sniff.ts';
 import { terminateTls } from './downstream-tls.ts';
-import { newTcpProxyStats, proxyTcp, type TcpProxyStats } from '../tcp/tcp-proxy.ts';
+import { newTcpProxyStats, proxyTcp, type TcpMeter, type TcpProxyStats } from '../tcp/tcp-proxy.ts';
 
 export interface ListenerManagerOptions {
   clusters: ClusterManager;
@@ -34,6 +34,8 @@ export interface ListenerManagerOptions {
   random?: () => number;
   /** Bind with SO_REUSEPORT, each worker its own socket (ports must be concrete, not 0). */
   reusePort?: boolean;
+  /** A meter for each TCP-proxied connection (Istio's TCP metrics), given its listener, cluster and downstream. */
+  tcpMeter?: (listener: CompiledListener, cluster: string, downstream: net.Socket) => TcpMeter | undefined;
 }
 
 interface ActiveListener {
@@ -267,7 +269,8 @@ export class ListenerManager {
       chain.action.hcm.handleConnection(stream, protocol, dst ? { originalDestination: { address: dst.ip, port: dst.port } } : undefined);
       stream.resume();
     } else {
-      await proxyTcp(stream, chain.action.tcp, this.#opts.clusters, entry.stats.tcp, this.#opts.random, facts.serverName);
+      const meter = this.#opts.tcpMeter;
+      await proxyTcp(stream, chain.action.tcp, this.#opts.clusters, entry.stats.tcp, this.#opts.random, facts.serverName, meter && ((cluster) => meter(c, cluster, stream)));
     }
   }
 

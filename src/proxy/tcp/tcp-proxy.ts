@@ -59,6 +59,16 @@ export function newTcpProxyStats(): TcpProxyStats {
   return { cxTotal: 0, cxActive: 0, cxConnectFail: 0, rxBytes: 0, txBytes: 0 };
 }
 
+/** Observes one proxied connection (Istio's TCP metrics): bytes each way, then the close. */
+export interface TcpMeter {
+  /** Bytes read from the downstream (Istio: received). */
+  received(n: number): void;
+  /** Bytes written to the downstream (Istio: sent). */
+  sent(n: number): void;
+  /** The connection is over; `flags` is Envoy's response flags (`UF` connect failure, `-` none). */
+  closed(flags: string): void;
+}
+
 /** Proxies one downstream connection; resolves when both sides are closed. Never throws. */
 export async function proxyTcp(
   downstream: Duplex,
@@ -67,6 +77,7 @@ export async function proxyTcp(
   stats: TcpProxyStats,
   random: () => number = Math.random,
   authority = '',
+  meterFor?: (cluster: string) => TcpMeter | undefined,
 ): Promise<void> {
   stats.cxTotal++;
   stats.cxActive++;
@@ -74,6 +85,7 @@ export async function proxyTcp(
   const abort = new AbortController();
   const onDownClose = () => abort.abort();
   downstream.once('close', onDownClose);
+  let meter: TcpMeter | undefined;
   try {
     let pick = random() * cfg.totalWeight;
     let clusterName = cfg.clusters[0].name;
@@ -84,9 +96,11 @@ export async function proxyTcp(
       }
       pick -= c.weight;
     }
+    meter = meterFor?.(clusterName);
     const cluster = clusters.get(clusterName);
     if (cluster === undefined) {
       stats.cxConnectFail++;
+      meter?.closed('NC');
       downstream.destroy();
       return;
     }
@@ -95,21 +109,24 @@ export async function proxyTcp(
       upstream = (await cluster.connect({ signal: abort.signal, authority })).socket;
     } catch {
       stats.cxConnectFail++;
+      meter?.closed('UF');
       downstream.destroy();
       return;
     }
     if (downstream.destroyed) {
       upstream.destroy();
+      meter?.closed('DC');
       return;
     }
-    await pipeBoth(downstream, upstream, cfg.idleTimeoutMs, stats);
+    await pipeBoth(downstream, upstream, cfg.idleTimeoutMs, stats, meter);
+    meter?.closed('-');
   } finally {
     downstream.off('close', onDownClose);
     stats.cxActive--;
   }
 }
 
-function pipeBoth(down: Duplex, up: Duplex, idleMs: number, stats: TcpProxyStats): Promise<void> {
+function pipeBoth(down: Duplex, up: Duplex, idleMs: number, stats: TcpProxyStats, meter: TcpMeter | undefined): Promise<void> {
   return new Promise((resolve) => {
     let closed = 0;
     let idle: NodeJS.Timeout | undefined;
@@ -135,12 +152,14 @@ function pipeBoth(down: Duplex, up: Duplex, idleMs: number, stats: TcpProxyStats
     up.on('error', () => {});
     down.on('data', (chunk: Buffer) => {
       stats.rxBytes += chunk.length;
+      meter?.received(chunk.length);
       touch();
       if (!up.write(chunk)) down.pause();
     });
     up.on('drain', () => down.resume());
     up.on('data', (chunk: Buffer) => {
       stats.txBytes += chunk.length;
+      meter?.sent(chunk.length);
       touch();
       if (!down.write(chunk)) up.pause();
     });

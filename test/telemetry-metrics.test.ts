@@ -1,0 +1,83 @@
+/**
+ * Istio's standard metrics end to end: a client calls `backend` through its sidecar (frontend-1),
+ * which talks mTLS to backend-1's sidecar (both with mesh certificates and two worker processes, so
+ * the scrape sums workers). Both sidecars' `/stats/prometheus` must label the same requests the same
+ * way, as Istio's do: reporter, workloads from the metadata exchange, principals from the verified
+ * certificates, destination_service from the control plane's cluster metadata, Istio's buckets,
+ * and Envoy-named internals. The application never sees the exchange headers, and an application
+ * cannot pose as another workload by sending them.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startMtlsMesh, type MtlsMesh } from './support/mtls-mesh.ts';
+import { httpGet } from './support/features.ts';
+import { scrape, select, sumOf } from './support/prom-text.ts';
+import { waitFor } from './support/mesh.ts';
+import { IstioBuckets, HttpLabelNames } from '../src/telemetry/istio-metrics.ts';
+import { encodePeerMetadata } from '../src/telemetry/peer-metadata.ts';
+
+let mesh: MtlsMesh;
+const N = 20;
+
+before(async () => {
+  mesh = await startMtlsMesh({ concurrency: 2 });
+  await waitFor('frontend reaches backend over mTLS', async () => (await httpGet(mesh.outboundPort, '/warm', { host: 'backend:8080' })).status === 200, 60_000, 100);
+});
+
+after(async () => {
+  await mesh?.close();
+});
+
+test('both sidecars count the same requests with Istio\'s labels', { timeout: 120_000 }, async () => {
+  const before = sumOf(await scrape(mesh.backend.ports.prometheus), 'istio_requests_total', { reporter: 'destination' });
+  const spoof = encodePeerMetadata({ WORKLOAD_NAME: 'impostor', NAMESPACE: 'evil', LABELS: { app: 'impostor' } });
+  for (let i = 0; i < N; i++) {
+    // The application's own exchange headers are replaced by its sidecar's.
+    const r = await httpGet(mesh.outboundPort, `/n/${i}`, { host: 'backend:8080', 'x-envoy-peer-metadata': spoof, 'x-envoy-peer-metadata-id': 'impostor' });
+    assert.equal(r.status, 200);
+  }
+  const seen = mesh.appLastHeaders();
+  assert.equal(seen['x-envoy-peer-metadata'], undefined, 'the app must not see the exchange headers');
+  assert.equal(seen['x-envoy-peer-metadata-id'], undefined);
+
+  const dst = await waitFor('destination-side count', async () => {
+    const s = await scrape(mesh.backend.ports.prometheus);
+    return sumOf(s, 'istio_requests_total', { reporter: 'destination' }) - before >= N ? s : undefined;
+  }, 20_000, 100);
+  const series = select(dst, 'istio_requests_total', { reporter: 'destination', source_workload: 'frontend-1' });
+  assert.equal(series.length, 1, JSON.stringify(select(dst, 'istio_requests_total')));
+  const l = series[0].labels;
+  assert.deepEqual(Object.keys(l).sort(), [...HttpLabelNames].sort());
+  assert.ok(series[0].value >= N, `count ${series[0].value}`);
+  assert.deepEqual({ ...l }, {
+    reporter: 'destination',
+    source_workload: 'frontend-1', source_workload_namespace: 'default', source_app: 'frontend', source_version: 'unknown',
+    source_canonical_service: 'frontend', source_canonical_revision: 'latest', source_cluster: 'Kubernetes',
+    source_principal: 'spiffe://cluster.local/ns/default/sa/frontend',
+    destination_workload: 'backend-1', destination_workload_namespace: 'default', destination_app: 'backend', destination_version: 'unknown',
+    destination_canonical_service: 'backend', destination_canonical_revision: 'latest', destination_cluster: 'Kubernetes',
+    destination_principal: 'spiffe://cluster.local/ns/default/sa/backend',
+    destination_service: 'backend.default.svc.cluster.local', destination_service_name: 'backend', destination_service_namespace: 'default',
+    request_protocol: 'http', response_code: '200', grpc_response_status: '', response_flags: '-', connection_security_policy: 'mutual_tls',
+  });
+  assert.equal(sumOf(dst, 'istio_requests_total', { source_workload: 'impostor' }), 0);
+
+  const src = await scrape(mesh.frontend.ports.prometheus);
+  const out = select(src, 'istio_requests_total', { reporter: 'source', destination_service: 'backend.default.svc.cluster.local' });
+  assert.equal(out.length, 1, JSON.stringify(select(src, 'istio_requests_total')));
+  assert.ok(out[0].value >= N);
+  assert.equal(out[0].labels.source_workload, 'frontend-1');
+  assert.equal(out[0].labels.destination_workload, 'backend-1', 'destination learned from the response exchange header');
+  assert.equal(out[0].labels.destination_app, 'backend');
+  assert.equal(out[0].labels.connection_security_policy, 'unknown');
+
+  // Histograms with Istio's (Envoy's default) buckets; count equals the counter.
+  const buckets = select(dst, 'istio_request_duration_milliseconds_bucket', { source_workload: 'frontend-1' }).map((s) => s.labels.le);
+  assert.deepEqual(buckets, [...IstioBuckets.map(String), '+Inf']);
+  assert.equal(sumOf(dst, 'istio_request_duration_milliseconds_count', { source_workload: 'frontend-1' }), series[0].value);
+  assert.equal(sumOf(dst, 'istio_response_bytes_count', { source_workload: 'frontend-1' }), series[0].value);
+  assert.ok(sumOf(dst, 'istio_response_bytes_sum', { source_workload: 'frontend-1' }) > 0);
+
+  // Envoy's internals keep Envoy's names, with Istio's cluster_name tag.
+  assert.ok(sumOf(src, 'envoy_cluster_upstream_rq_total', { cluster_name: 'outbound|8080||backend.default.svc.cluster.local' }) >= N);
+});
