@@ -81,3 +81,27 @@ test('both sidecars count the same requests with Istio\'s labels', { timeout: 12
   // Envoy's internals keep Envoy's names, with Istio's cluster_name tag.
   assert.ok(sumOf(src, 'envoy_cluster_upstream_rq_total', { cluster_name: 'outbound|8080||backend.default.svc.cluster.local' }) >= N);
 });
+
+test('the control plane serves istiod\'s pilot_* metrics on /metrics; proxies count their xds-grpc connection', { timeout: 120_000 }, async () => {
+  const cp = () => scrape(mesh.cp.debugPort, '/metrics');
+  const s0 = await cp();
+  assert.equal(sumOf(s0, 'pilot_xds'), 2, 'two sidecars connected');
+  assert.ok(sumOf(s0, 'pilot_xds_pushes', { type: 'cds' }) >= 2);
+  assert.ok(sumOf(s0, 'pilot_xds_config_size_bytes_count', { type: 'lds' }) >= 2);
+  assert.ok(sumOf(s0, 'pilot_xds_push_time_count', { type: 'cds' }) >= 2);
+  assert.equal(sumOf(s0, 'istio_build', { component: 'pilot', tag: '0.1.0' }), 1);
+  assert.equal(select(s0, 'pilot_total_xds_internal_errors').length, 1);
+  // A config change: an event by kind, a push trigger, and the proxies converging.
+  mesh.cp.write('dr.yaml', 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: backend, namespace: default}\nspec:\n  host: backend\n  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}\n');
+  const s1 = await waitFor('convergence after a change', async () => {
+    const s = await cp();
+    return sumOf(s, 'pilot_proxy_convergence_time_count') >= 2 ? s : undefined;
+  }, 30_000, 200);
+  assert.equal(sumOf(s1, 'pilot_k8s_cfg_events', { type: 'DestinationRule', event: 'add' }), 1);
+  assert.ok(sumOf(s1, 'pilot_push_triggers', { type: 'config' }) >= 1);
+  for (const proxy of [mesh.frontend, mesh.backend]) {
+    const p = await scrape(proxy.ports.prometheus);
+    assert.equal(sumOf(p, 'envoy_cluster_upstream_cx_active', { cluster_name: 'xds-grpc' }), 1);
+    assert.ok(sumOf(p, 'envoy_cluster_manager_cds_update_success') >= 1);
+  }
+});

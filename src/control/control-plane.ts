@@ -24,6 +24,7 @@ import type { CaMaterialSource } from './ca/ca-files.ts';
 import { tokenFileAuthenticator } from './ca/tokens.ts';
 import type { KeyAlgorithm } from '../pki/keys.ts';
 import { TypeUrl } from '../xds/types.ts';
+import { ControlPlaneMetrics } from './monitoring.ts';
 
 export interface ControlPlaneOptions {
   /** Directories (or files) of mesh config, watched; merged in order (earlier wins duplicates). */
@@ -84,6 +85,9 @@ export interface ControlPlane {
 export function translationKey(p: ProxyNode): string {
   return JSON.stringify([p.kind, p.namespace, p.labels, p.serviceAccount, p.clusterId, p.captureMode, p.metadata]);
 }
+
+/** The version istio_build reports. */
+export const TrellisVersion = '0.1.0';
 
 const silent: ControlLogger = { info() {}, warn() {}, error() {} };
 
@@ -168,7 +172,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   }, 500);
   diagTimer.unref();
 
-  const xds = createXdsServer({ generate, debounceMs: opts.debounceMs, log });
+  let connected = () => 0;
+  const monitoring = new ControlPlaneMetrics({ connected: () => connected(), version: TrellisVersion });
+  const xds = createXdsServer({ generate, debounceMs: opts.debounceMs, log, observer: monitoring });
+  connected = () => xds.status().length;
   let unwatchCa: () => void = () => {};
   if (ca !== undefined) {
     const authenticators = [...(opts.ca!.tokenDir !== undefined ? [tokenFileAuthenticator(opts.ca!.tokenDir)] : []), ...(opts.ca!.authenticators ?? [])];
@@ -176,16 +183,17 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     // A new trust bundle is a new snapshot (same config), pushed to every proxy as ROOTCA.
     unwatchCa = ca.onBundleChange((bundle) => {
       snapshot = buildSnapshot(gate, { mesh: opts.mesh, trustBundle: bundle }, snapshot);
-      xds.push({ reason: `trust bundle changed (${bundle.length} root(s))` });
+      xds.push({ reason: `trust bundle changed (${bundle.length} root(s))`, type: 'secret' });
     });
     ca.distributed = (root) => everyProxyHolds(xds, root);
   }
   const unwatch = store.watch((events) => {
     try {
+      monitoring.storeEvents(events);
       logStoreDiagnostics();
       const changed = rebuild();
       if (changed.length === 0) return;
-      xds.push({ affects: (p) => affectsProxy(changed, p, snapshot.mesh.rootNamespace), reason: `${events.length} config change(s)` });
+      xds.push({ affects: (p) => affectsProxy(changed, p, snapshot.mesh.rootNamespace), reason: `${events.length} config change(s)`, type: ControlPlaneMetrics.triggerType(events) });
     } catch (err) {
       // Never let a bad config take the control plane down: keep serving the last snapshot.
       log.error({ error: describeError(err) }, 'config update failed; the previous snapshot is still served');
@@ -197,7 +205,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let debug: DebugHttpServer | undefined;
   try {
     xdsPort = await xds.listen({ host: opts.host ?? '127.0.0.1', port: opts.xdsPort ?? 15010 });
-    debug = createDebugHttpServer({ xds, diagnostics, ready: () => true, ...(ca !== undefined ? { ca: () => ca.status() } : {}) });
+    debug = createDebugHttpServer({ xds, diagnostics, ready: () => true, monitoring: () => monitoring.text(), ...(ca !== undefined ? { ca: () => ca.status() } : {}) });
     const debugPort = await debug.listen({ host: opts.host ?? '127.0.0.1', port: opts.debugPort ?? 15014 });
     log.info({ xdsPort, debugPort, resources: allResources().length }, 'control plane listening');
     return {
