@@ -25,6 +25,7 @@ import { sdsNamesOf } from '../../xds/sds-names.ts';
 import { checkConsistency, repairRouteClusters } from './consistency.ts';
 import { addHashPolicies, hashPolicyFor } from './cluster-policy.ts';
 import { parseOutboundClusterName } from './names.ts';
+import { applyMetricsTelemetry, metricOverridesFor } from './telemetry.ts';
 
 export { checkConsistency } from './consistency.ts';
 export { hashPolicyFor } from './cluster-policy.ts';
@@ -62,6 +63,7 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): XdsResource
   if (proxyless) ({ listeners, routes: requests } = proxylessListeners(proxy, scope, snapshot.mesh.domainSuffix));
   else if (proxy.kind === 'router') ({ listeners, routes: requests } = gatewayListeners(snapshot, proxy, clusterNames));
   else ({ listeners, routes: requests } = sidecarListeners(snapshot, proxy, scope, inbound, clusterNames));
+  if (!proxyless) listeners = applyMetricsTelemetry(listeners, { CLIENT: metricOverridesFor(snapshot, proxy, 'CLIENT'), SERVER: metricOverridesFor(snapshot, proxy, 'SERVER') });
 
   const routes = buildRoutes(routeInputs(snapshot, scope), proxy, requests);
   const hashFor = (cluster: string) => {
