@@ -97,6 +97,7 @@ export const verb: Verb = {
       ...(meshConfig?.rootNamespace !== undefined ? { rootNamespace: meshConfig.rootNamespace } : {}),
       ...(meshConfig?.outboundTrafficPolicy !== undefined ? { outboundTrafficPolicy: meshConfig.outboundTrafficPolicy } : {}),
       ...(meshConfig?.enableAutoMtls !== undefined ? { enableAutoMtls: meshConfig.enableAutoMtls } : {}),
+      ...(meshConfig?.telemetry !== undefined ? { telemetry: meshConfig.telemetry } : {}),
     };
     if (kube && values.config) throw new UsageError('control: --config and --kubeconfig/--kubernetes are exclusive');
     const common = {

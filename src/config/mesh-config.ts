@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { TrellisError } from '../errors.ts';
+import { parseTelemetryProviders, type MeshTelemetry } from './telemetry-providers.ts';
 
 /** The MeshConfig fields Trellis acts on. */
 export interface MeshConfigSettings {
@@ -20,13 +21,19 @@ export interface MeshConfigSettings {
   readonly ingressSelector?: string;
   /** `extensionProviders` entries as written (authorization and telemetry read their own kinds). */
   readonly extensionProviders?: readonly Readonly<Record<string, unknown>>[];
+  /**
+   * Telemetry settings: extension providers of telemetry kinds (typed), `defaultProviders`,
+   * `enableTracing`, `defaultConfig.tracing.sampling`, `accessLogFile` / `accessLogEncoding` /
+   * `accessLogFormat` (see telemetry-providers.ts).
+   */
+  readonly telemetry?: MeshTelemetry;
   /** The whole MeshConfig object as read. */
   readonly raw: Readonly<Record<string, unknown>>;
   /** Top-level fields present but not acted on (for a notice). */
   readonly ignored: readonly string[];
 }
 
-const known = new Set(['trustDomain', 'rootNamespace', 'outboundTrafficPolicy', 'enableAutoMtls', 'ingressSelector', 'extensionProviders']);
+const known = new Set(['trustDomain', 'rootNamespace', 'outboundTrafficPolicy', 'enableAutoMtls', 'ingressSelector', 'extensionProviders', 'defaultProviders', 'enableTracing', 'defaultConfig', 'accessLogFile', 'accessLogEncoding', 'accessLogFormat']);
 
 function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -93,6 +100,7 @@ export function parseMeshConfig(text: string, file = '<mesh config>'): MeshConfi
     });
     out.extensionProviders = ep as Record<string, unknown>[];
   }
+  out.telemetry = parseTelemetryProviders(mesh, (field, msg) => bad(file, field, msg));
   return Object.freeze(out);
 }
 

@@ -29,6 +29,9 @@ import { ProxyTelemetry, type ProxyTelemetryOptions } from './istio-telemetry.ts
 import { istioStatsFilter } from './filters/istio-stats.ts';
 import { istioTcpMeter } from './tcp/istio-tcp-meter.ts';
 import type { ExportedFamily } from '../telemetry/metric-store.ts';
+import { HttpTracer, type TracerIdentity } from './tracing/http-tracer.ts';
+import { ProxySpanSinks } from './tracing/proxy-span-sinks.ts';
+import { LogFiles } from './access-log/log-files.ts';
 
 export interface DataPlaneOptions {
   /** Connections still open this long after their listener changed (or on shutdown) are closed. */
@@ -58,6 +61,10 @@ export class DataPlane implements ConfigApplier {
   readonly mtlsStats = new MtlsStats();
   /** Istio's standard metrics of this data plane. */
   readonly telemetry: ProxyTelemetry;
+  /** Span queues of every tracing provider this proxy's connection managers use. */
+  readonly spanSinks: ProxySpanSinks;
+  /** Access-log files (`access_log` of connection managers). */
+  readonly logFiles = new LogFiles();
   /** TLS material received by SDS (unless a fixed provider was given). */
   readonly secrets: SdsSecrets | undefined;
   readonly #routes = new Map<string, CompiledRouteTable>();
@@ -73,6 +80,14 @@ export class DataPlane implements ConfigApplier {
     this.#registry = opts.filterRegistry ?? defaultFilterRegistry().register(istioStatsFilter(this.telemetry));
     this.#drainTimeoutMs = opts.drainTimeoutMs ?? 5_000;
     this.clusters = createClusterManager({ secrets, random: opts.random, breakerCounts: opts.breakerCounts, onOutlierEjection: opts.onOutlierEjection, outlierCounts: opts.outlierCounts });
+    this.spanSinks = new ProxySpanSinks((cluster) => this.#healthyHosts(cluster));
+    const local = this.telemetry.local;
+    const tracerIdentity: TracerIdentity = {
+      nodeId: this.telemetry.nodeId,
+      // Istio names a proxy's traces `<canonical service>.<namespace>`.
+      serviceName: `${local.canonicalService}.${local.namespace}`,
+      zone: '',
+    };
     const routeProvider: RouteProvider = { get: (name) => this.#routes.get(name) };
     this.listeners = new ListenerManager({
       clusters: this.clusters,
@@ -84,7 +99,7 @@ export class DataPlane implements ConfigApplier {
       log: opts.log,
       random: opts.random,
       tcpMeter: (listener, cluster, downstream) => istioTcpMeter(this.telemetry, listener.trafficDirection, cluster, downstream),
-      hcmFactory: (json, at): HttpConnectionHandler => {
+      hcmFactory: (json, at, direction): HttpConnectionHandler => {
         const hcm = createConnectionManager({
           config: json,
           clusterManager: this.clusters,
@@ -92,6 +107,8 @@ export class DataPlane implements ConfigApplier {
           filterRegistry: this.#registry,
           random: opts.random,
           path: `${at.resource}: ${at.path}`,
+          tracerFactory: (cfg) => new HttpTracer(cfg, direction, tracerIdentity, this.spanSinks, opts.random ?? Math.random),
+          logFiles: this.logFiles,
         });
         return {
           handleConnection: (socket, protocol, meta) => hcm.handleConnection(socket, protocol, meta),
@@ -102,6 +119,11 @@ export class DataPlane implements ConfigApplier {
     });
     this.httpStats.subscribe();
     requestEndChannel.subscribe(this.mtlsStats.listener);
+  }
+
+  #healthyHosts(cluster: string): string[] {
+    const c = this.clusters.snapshot().find((x) => x.name === cluster);
+    return c === undefined ? [] : c.hosts.filter((h) => !h.ejected && h.healthStatus !== 'UNHEALTHY').map((h) => h.address);
   }
 
   /** Route table names currently known. */
@@ -181,6 +203,10 @@ export class DataPlane implements ConfigApplier {
       out.push({ name: `${prefix}.no_filter_chain_match`, value: l.stats.noFilterChainMatch, type: 'counter', family: 'listener.no_filter_chain_match', labels });
       out.push({ name: `${prefix}.server_ssl_socket_factory.ssl_handshake_error`, value: l.stats.tlsHandshakeFailures, type: 'counter', family: 'listener.ssl_handshake_error', labels });
     }
+    const spans = this.spanSinks.stats();
+    const logs = this.logFiles.stats();
+    out.push({ name: 'access_log.lines_written', value: logs.written, type: 'counter' }, { name: 'access_log.lines_dropped', value: logs.dropped, type: 'counter' });
+    out.push({ name: 'tracing.spans_sent', value: spans.sent, type: 'counter' }, { name: 'tracing.spans_dropped', value: spans.dropped, type: 'counter' }, { name: 'tracing.export_failures', value: spans.failedExports, type: 'counter' });
     out.push(...this.httpStats.stats());
     out.push(...this.mtlsStats.stats());
     return out;
@@ -194,6 +220,8 @@ export class DataPlane implements ConfigApplier {
   /** Stops accepting, drains connections (bounded), closes pools. */
   async shutdown(timeoutMs = this.#drainTimeoutMs): Promise<void> {
     await this.listeners.drainAll(timeoutMs);
+    await this.spanSinks.close();
+    this.logFiles.close();
     this.httpStats.unsubscribe();
     requestEndChannel.unsubscribe(this.mtlsStats.listener);
     await this.clusters.close();

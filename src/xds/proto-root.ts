@@ -70,6 +70,11 @@ export const protoFiles: readonly string[] = [
   // Retry plugins Istio (and our route translation) put on every retry policy.
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
   'envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto',
+  // Tracers and access loggers (telemetry: HCM tracing.provider, access_log).
+  'envoy/config/trace/v3/opentelemetry.proto',
+  'envoy/config/trace/v3/zipkin.proto',
+  'envoy/extensions/access_loggers/file/v3/file.proto',
+  'envoy/extensions/access_loggers/filters/cel/v3/cel.proto',
   // Listener filters.
   'envoy/extensions/filters/listener/original_dst/v3/original_dst.proto',
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',

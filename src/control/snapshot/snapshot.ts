@@ -6,6 +6,7 @@
  * their input lists are unchanged (stores hand out the same frozen objects for unchanged
  * resources), so an edit to a VirtualService does not rebuild endpoints.
  */
+import type { MeshTelemetry } from '../../config/telemetry-providers.ts';
 import type { Resource, ResourceType } from '../../config/resource.ts';
 import { ResourceTypes } from '../../config/resource.ts';
 import type { ServiceRegistry } from '../../registry/types.ts';
@@ -35,6 +36,8 @@ export interface MeshSettings {
   readonly autoAllocateVips?: boolean;
   /** Istio's enableAutoMtls: clients use ISTIO_MUTUAL to endpoints with a sidecar unless a DestinationRule says otherwise (default true). */
   readonly enableAutoMtls?: boolean;
+  /** MeshConfig's telemetry: extension providers, defaultProviders, tracing and access log defaults. */
+  readonly telemetry?: MeshTelemetry;
 }
 
 export const DefaultMeshSettings: MeshSettings = Object.freeze({

@@ -9,9 +9,16 @@
  *
  * Tag override values are Istio CEL expressions; string literals (`"'v1'"`) are honoured, other
  * expressions are not evaluated (the tag keeps its standard value).
+ *
+ * Tracing and access logging resolve the same scopes the way Istio merges them: entries whose
+ * `match.mode` covers the side are applied mesh -> namespace -> workload, a later `providers`,
+ * `randomSamplingPercentage`, `disableSpanReporting` / `disabled` or `filter` replacing an earlier
+ * one, custom tags merged by name. Without providers, MeshConfig's `defaultProviders` apply; without
+ * a sampling percentage, `defaultConfig.tracing.sampling` (Istio's default 1%).
  */
 import { compareByAge, ResourceTypes, type Resource } from '../../config/resource.ts';
-import type { TelemetryMetricName, TelemetrySpec } from '../../config/kinds.ts';
+import type { TelemetryCustomTag, TelemetryMetricName, TelemetrySpec, WorkloadMode } from '../../config/kinds.ts';
+import { DefaultMeshTelemetry, type MeshTelemetry, type TelemetryProvider } from '../../config/telemetry-providers.ts';
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import type { ProxyNode } from '../proxy-node.ts';
 
@@ -95,42 +102,99 @@ export function allHttpMetricsDropped(overrides: readonly MetricOverrideJson[]):
   });
 }
 
-type Json = Record<string, unknown>;
+function covers(mode: WorkloadMode | undefined, side: TrafficSide): boolean {
+  return mode === undefined || mode === 'CLIENT_AND_SERVER' || mode === side;
+}
+
+/** The mesh's telemetry settings (Istio's defaults when the MeshConfig has none). */
+export function meshTelemetry(snapshot: MeshSnapshot): MeshTelemetry {
+  return snapshot.mesh.telemetry ?? DefaultMeshTelemetry;
+}
+
+function providerNamed(mesh: MeshTelemetry, name: string): TelemetryProvider | undefined {
+  return mesh.providers.find((p) => p.name === name);
+}
+
+/** A tracing provider Trellis can configure. */
+export type TracingProvider = Extract<TelemetryProvider, { kind: 'opentelemetry' | 'zipkin' }>;
+
+/** What tracing one side of a proxy does. */
+export interface ResolvedTracing {
+  readonly provider: TracingProvider;
+  /** Percent 0..100. */
+  readonly samplingPercent: number;
+  /** disableSpanReporting: context is propagated and sampled, nothing is sent. */
+  readonly reportSpans: boolean;
+  readonly customTags: Readonly<Record<string, TelemetryCustomTag>>;
+}
+
+/** Tracing for one side of a proxy, or undefined when it has none (no provider, or an unsupported kind). */
+export function tracingFor(snapshot: MeshSnapshot, proxy: ProxyNode, side: TrafficSide): ResolvedTracing | undefined {
+  const mesh = meshTelemetry(snapshot);
+  let providers: readonly string[] | undefined;
+  let sampling: number | undefined;
+  let disable: boolean | undefined;
+  let configured = false;
+  const tags: Record<string, TelemetryCustomTag> = {};
+  for (const r of telemetriesFor(snapshot, proxy)) {
+    for (const t of spec(r).tracing ?? []) {
+      if (!covers(t.match?.mode, side)) continue;
+      configured = true;
+      if ((t.providers ?? []).length > 0) providers = t.providers!.map((p) => p.name);
+      if (t.randomSamplingPercentage !== undefined) sampling = t.randomSamplingPercentage;
+      if (t.disableSpanReporting !== undefined) disable = t.disableSpanReporting;
+      Object.assign(tags, t.customTags ?? {});
+    }
+  }
+  if (!configured && !mesh.enableTracing) return undefined;
+  const name = (providers ?? mesh.defaultProviders.tracing)[0];
+  const provider = name === undefined ? undefined : providerNamed(mesh, name);
+  if (provider === undefined || (provider.kind !== 'opentelemetry' && provider.kind !== 'zipkin')) return undefined;
+  return { provider, samplingPercent: sampling ?? mesh.defaultSamplingPercent, reportSpans: disable !== true, customTags: tags };
+}
+
+/** A file access log Trellis can configure. */
+export type AccessLogProvider = Extract<TelemetryProvider, { kind: 'envoyFileAccessLog' }>;
+
+/** What access logging one side of a proxy does. */
+export interface ResolvedAccessLog {
+  readonly provider: AccessLogProvider;
+  /** MeshConfig accessLogEncoding / accessLogFormat, for providers without their own format. */
+  readonly encoding: 'TEXT' | 'JSON';
+  readonly format: string | undefined;
+  /** Istio's CEL filter expression, e.g. `response.code >= 400`. */
+  readonly filter: string | undefined;
+}
 
 /**
- * Applies a proxy's Telemetry to its listeners: each stats filter gets the overrides of its side
- * (reporter SOURCE = CLIENT, DESTINATION = SERVER), or is left out when they drop every HTTP
- * metric. Returns new listener objects where something changed; the others are returned as is.
+ * Access logs for one side of a proxy: the Telemetry API's `accessLogging` (a workload's
+ * `disabled: true` turns them off there only), else MeshConfig's `defaultProviders.accessLogging`,
+ * else the legacy `accessLogFile`. Empty when off.
  */
-export function applyMetricsTelemetry(listeners: readonly Json[], overrides: { readonly CLIENT: readonly MetricOverrideJson[]; readonly SERVER: readonly MetricOverrideJson[] }): Json[] {
-  if (overrides.CLIENT.length === 0 && overrides.SERVER.length === 0) return [...listeners];
-  const hcm = (typed: Json): Json => {
-    const filters = typed.http_filters;
-    if (!Array.isArray(filters)) return typed;
-    const next: Json[] = [];
-    for (const f of filters as Json[]) {
-      const tc = f.typed_config as Json | undefined;
-      if (f.name !== 'trellis.filters.http.stats' || tc === undefined) {
-        next.push(f);
-        continue;
-      }
-      const value = (tc.value ?? {}) as Json;
-      const list = overrides[value.reporter === 'DESTINATION' ? 'SERVER' : 'CLIENT'];
-      if (allHttpMetricsDropped(list)) continue;
-      next.push(list.length === 0 ? f : { ...f, typed_config: { ...tc, value: { ...value, metrics: list } } });
+export function accessLogsFor(snapshot: MeshSnapshot, proxy: ProxyNode, side: TrafficSide): ResolvedAccessLog[] {
+  const mesh = meshTelemetry(snapshot);
+  let providers: readonly string[] | undefined;
+  let disabled = false;
+  let filter: string | undefined;
+  let configured = false;
+  for (const r of telemetriesFor(snapshot, proxy)) {
+    for (const a of spec(r).accessLogging ?? []) {
+      if (!covers(a.match?.mode, side)) continue;
+      configured = true;
+      if ((a.providers ?? []).length > 0) providers = a.providers!.map((p) => p.name);
+      if (a.disabled !== undefined) disabled = a.disabled;
+      if (a.filter !== undefined) filter = a.filter.expression;
     }
-    return { ...typed, http_filters: next };
-  };
-  const chain = (c: Json): Json => ({
-    ...c,
-    filters: ((c.filters ?? []) as Json[]).map((f) => {
-      const tc = f.typed_config as Json | undefined;
-      return tc !== undefined && Array.isArray(tc.http_filters) ? { ...f, typed_config: hcm(tc) } : f;
-    }),
-  });
-  return listeners.map((l) => ({
-    ...l,
-    ...(Array.isArray(l.filter_chains) ? { filter_chains: (l.filter_chains as Json[]).map(chain) } : {}),
-    ...(l.default_filter_chain !== undefined ? { default_filter_chain: chain(l.default_filter_chain as Json) } : {}),
-  }));
+  }
+  if (disabled) return [];
+  const names = providers ?? mesh.defaultProviders.accessLogging;
+  const out: ResolvedAccessLog[] = [];
+  for (const n of names) {
+    const p = providerNamed(mesh, n);
+    if (p?.kind === 'envoyFileAccessLog') out.push({ provider: p, encoding: mesh.accessLogEncoding, format: mesh.accessLogFormat, filter });
+  }
+  if (!configured && out.length === 0 && mesh.accessLogFile !== undefined) {
+    out.push({ provider: { kind: 'envoyFileAccessLog', name: 'mesh-access-log-file', path: mesh.accessLogFile, text: undefined, labels: undefined }, encoding: mesh.accessLogEncoding, format: mesh.accessLogFormat, filter: undefined });
+  }
+  return out;
 }

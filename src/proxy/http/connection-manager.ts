@@ -22,6 +22,10 @@ import { requestEndChannel, type DownstreamTlsInfo, type StreamInfo } from './st
 import { proxyUpgrade } from './websocket.ts';
 import { defaultFilterRegistry, type FilterRegistry } from '../filters/registry.ts';
 import { connectionSecurityOf } from '../tls/peer-identity.ts';
+import { parseTracingConfig, type TracingConfig } from '../tracing/tracing-config.ts';
+import type { HttpTracer } from '../tracing/http-tracer.ts';
+import { AccessLogs } from '../access-log/access-logs.ts';
+import type { LogFiles } from '../access-log/log-files.ts';
 
 /** Resolves RDS route configuration names to compiled tables (the xDS client implements it). */
 export interface RouteProvider {
@@ -44,6 +48,10 @@ export interface ConnectionManagerOptions {
   /** HTTP/2 rapid-reset guard: GOAWAY a session once this many streams were reset by the client
    * before completion and they are at least half of its streams (Envoy's premature reset check). Default 500. */
   readonly prematureResetLimit?: number;
+  /** Builds the tracer for a config with `tracing` (without it the field is validated, not acted on). */
+  readonly tracerFactory?: (cfg: TracingConfig) => HttpTracer;
+  /** Where `access_log` file loggers write (without it `access_log` is ignored). */
+  readonly logFiles?: LogFiles;
 }
 
 /** Compile a RouteConfiguration with the registry's per-filter config parsers (what RDS consumers call). */
@@ -107,6 +115,10 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   }
   const ctx: FilterFactoryContext = { clusterManager: opts.clusterManager, random, statPrefix };
   const filters: readonly HttpFilterFactory[] = registry.buildChain(c.http_filters, ctx, `${path}.http_filters`);
+  const tracingJson = optObj(c.tracing, `${path}.tracing`);
+  const tracingConfig = tracingJson === undefined ? undefined : parseTracingConfig(tracingJson, `${path}.tracing`);
+  const tracer = tracingConfig !== undefined && opts.tracerFactory !== undefined ? opts.tracerFactory(tracingConfig) : undefined;
+  const accessLogs = opts.logFiles !== undefined ? AccessLogs.parse(c.access_log, `${path}.access_log`, opts.logFiles) : undefined;
 
   const common = optObj(c.common_http_protocol_options, `${path}.common_http_protocol_options`) ?? {};
   const idleTimeoutMs = optDurationMs(common.idle_timeout, `${path}.common_http_protocol_options.idle_timeout`) ?? 3_600_000;
@@ -211,6 +223,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     };
     (info as { requestId: string }).requestId = applyEdgeRules(headers, edge, remote, scheme);
     (info as { downstreamRemoteAddress: string }).downstreamRemoteAddress = clientAddress(headers, edge, remote);
+    const span = tracer?.start(headers);
     const hasBody = isH2
       ? !(req as Http2ServerRequest).stream.endAfterHeaders
       : (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0'));
@@ -220,6 +233,8 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       info.durationMs = performance.now() - info.startMono;
       if (!res.writableFinished) info.completed = false;
       stream.complete();
+      if (span !== undefined) tracer!.finish(span, { info, headers, operation: stream.route?.route.operation });
+      if (accessLogs !== undefined) accessLogs.log({ info, requestHeaders: headers, responseHeaders: stream.responseHeaders });
       if (requestEndChannel.hasSubscribers) requestEndChannel.publish(info);
     });
     const meta = (socket as Socket & { [kMeta]?: ConnectionMeta })[kMeta];

@@ -128,6 +128,8 @@ export class HttpStream implements HeaderSource {
   readonly originalDestination: { readonly address: string; readonly port: number } | undefined;
   /** Set when a filter has started answering. */
   responseStarted = false;
+  /** The response headers as written downstream (access logs read them). */
+  responseHeaders: HeaderMap | undefined;
   private readonly sink: DownstreamSink;
   private readonly filters: HttpFilter[] = [];
   private readonly serverName: string | undefined;
@@ -258,6 +260,7 @@ export class HttpStream implements HeaderSource {
       const gs = head.headers['grpc-status'];
       if (typeof gs === 'string') this.info.grpcStatus = Number(gs);
     }
+    this.responseHeaders = head.headers;
     this.sink.writeHead(head.status, head.headers);
   }
 

@@ -26,7 +26,8 @@ export interface HttpConnectionHandler {
 }
 
 /** Builds (and validates: throws to NACK) an HTTP connection manager from its typed config. */
-export type HcmFactory = (hcm: XdsJson, at: FieldPath) => HttpConnectionHandler;
+/** Builds a connection manager; `direction` is its listener's traffic_direction (tracing span kind, stats reporter). */
+export type HcmFactory = (hcm: XdsJson, at: FieldPath, direction: CompiledListener['trafficDirection']) => HttpConnectionHandler;
 
 export type ChainAction =
   | { readonly kind: 'http'; readonly hcm: HttpConnectionHandler; readonly json: XdsJson }
@@ -79,7 +80,7 @@ const listenerFilterTypes: Record<string, 'tls' | 'http' | 'original_dst'> = {
   'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst': 'original_dst',
 };
 
-function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory): CompiledChain {
+function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory, direction: CompiledListener['trafficDirection']): CompiledChain {
   if (!isObject(raw)) throw invalid(at, 'expected an object');
   const match = optObject(raw, 'filter_chain_match', at) as FilterChainMatchJson | undefined;
   const tls = parseDownstreamTransportSocket(optObject(raw, 'transport_socket', at), child(at, 'transport_socket'));
@@ -93,7 +94,7 @@ function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory): Comp
     const name = optString(f, 'name', fp) ?? '';
     if (type === HcmType) {
       if (action) throw invalid(fp, 'only one terminal network filter per chain is supported');
-      action = { kind: 'http', hcm: hcmFactory(typed!, child(fp, 'typed_config')), json: typed! };
+      action = { kind: 'http', hcm: hcmFactory(typed!, child(fp, 'typed_config'), direction), json: typed! };
     } else if (type === TcpProxyType) {
       if (action) throw invalid(fp, 'only one terminal network filter per chain is supported');
       action = { kind: 'tcp', tcp: parseTcpProxy(typed!, child(fp, 'typed_config')) };
@@ -151,9 +152,10 @@ export function compileListener(json: XdsJson, hcmFactory: HcmFactory): Compiled
     else if (kind === 'http') httpInspector = true;
     else if (kind === 'original_dst') originalDstFilter = true;
   });
-  const chains = optArray(json, 'filter_chains', at).map((c, i) => compileChain(c, child(child(at, 'filter_chains'), i), hcmFactory));
+  const direction = trafficDirection(json, at);
+  const chains = optArray(json, 'filter_chains', at).map((c, i) => compileChain(c, child(child(at, 'filter_chains'), i), hcmFactory, direction));
   const def = optObject(json, 'default_filter_chain', at);
-  const defaultChain = def ? compileChain(def, child(at, 'default_filter_chain'), hcmFactory) : undefined;
+  const defaultChain = def ? compileChain(def, child(at, 'default_filter_chain'), hcmFactory, direction) : undefined;
   if (chains.length === 0 && defaultChain === undefined) throw invalid(child(at, 'filter_chains'), 'a listener needs at least one filter chain');
   return Object.freeze({
     name,
@@ -166,7 +168,7 @@ export function compileListener(json: XdsJson, hcmFactory: HcmFactory): Compiled
     httpInspector,
     chains: Object.freeze(chains),
     defaultChain,
-    trafficDirection: trafficDirection(json, at),
+    trafficDirection: direction,
     json,
     fingerprint: fingerprintOf(json),
   });
