@@ -94,7 +94,7 @@ export function metricOverridesFor(snapshot: MeshSnapshot, proxy: ProxyNode, sid
 
 /** True when the overrides end with every HTTP metric dropped (the stats filter can be left out). */
 export function allHttpMetricsDropped(overrides: readonly MetricOverrideJson[]): boolean {
-  const http: TelemetryMetricName[] = ['REQUEST_COUNT', 'REQUEST_DURATION', 'REQUEST_SIZE', 'RESPONSE_SIZE'];
+  const http: TelemetryMetricName[] = ['REQUEST_COUNT', 'REQUEST_DURATION', 'REQUEST_SIZE', 'RESPONSE_SIZE', 'GRPC_REQUEST_MESSAGES', 'GRPC_RESPONSE_MESSAGES'];
   return http.every((name) => {
     let dropped = false;
     for (const o of overrides) if (o.name === 'ALL_METRICS' || o.name === name) dropped = o.drop === true;

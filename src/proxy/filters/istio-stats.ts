@@ -12,7 +12,8 @@
  * Recording happens once per stream (onStreamComplete), so the filter goes first in the chain: a
  * request answered by a later filter (fault abort, RBAC deny) is counted too. Label sets are
  * resolved once per (cluster, service, peer, principals, outcome) and cached per connection
- * manager, so a request costs a key string and four number updates.
+ * manager, so a request costs a key string and four number updates (six for gRPC: the message
+ * counts, istio_request_messages_total / istio_response_messages_total).
  */
 import { configError, optArr, optBool, optObj, optStr, type Json } from '../http/config-json.ts';
 import type { FilterRegistration, HttpFilter, HttpStream, ResponseHead } from '../http/filter-chain.ts';
@@ -87,8 +88,8 @@ function planFamily(family: MetricFamily, metric: IstioMetricName, overrides: re
   return dropped ? undefined : { family, fixed };
 }
 
-/** The four series one request updates (undefined where the family is dropped). */
-type SeriesSet = readonly [Series | undefined, Series | undefined, Series | undefined, Series | undefined];
+/** The series one request updates (undefined where the family is dropped; message counts for gRPC only). */
+type SeriesSet = readonly (Series | undefined)[];
 
 /** Per connection manager: config, the families as overridden, and the label-set cache. */
 class StatsState {
@@ -106,6 +107,8 @@ class StatsState {
       planFamily(f.duration, 'REQUEST_DURATION', cfg.metrics),
       planFamily(f.requestBytes, 'REQUEST_SIZE', cfg.metrics),
       planFamily(f.responseBytes, 'RESPONSE_SIZE', cfg.metrics),
+      planFamily(f.requestMessages, 'GRPC_REQUEST_MESSAGES', cfg.metrics),
+      planFamily(f.responseMessages, 'GRPC_RESPONSE_MESSAGES', cfg.metrics),
     ];
   }
 
@@ -158,7 +161,8 @@ class StatsState {
         for (const [i, x] of p.fixed) v[i] = x;
         return p.family.series(v);
       };
-      set = [series(this.plans[0]), series(this.plans[1]), series(this.plans[2]), series(this.plans[3])];
+      set = [series(this.plans[0]), series(this.plans[1]), series(this.plans[2]), series(this.plans[3]),
+        ...(info.grpc ? [series(this.plans[4]), series(this.plans[5])] : [])];
       // Bounded: peers, codes and flags are few; anything beyond is junk not worth remembering.
       if (this.#cache.size >= 4096) this.#cache.clear();
       this.#cache.set(key, set);
@@ -167,6 +171,10 @@ class StatsState {
     set[1]?.observe(info.durationMs ?? 0);
     set[2]?.observe(info.bytesReceived);
     set[3]?.observe(info.bytesSent);
+    if (info.grpc) {
+      set[4]?.inc(info.grpcRequestMessages);
+      set[5]?.inc(info.grpcResponseMessages);
+    }
   }
 }
 

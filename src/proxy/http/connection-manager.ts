@@ -25,6 +25,7 @@ import { connectionSecurityOf } from '../tls/peer-identity.ts';
 import { parseTracingConfig, type TracingConfig } from '../tracing/tracing-config.ts';
 import type { HttpTracer } from '../tracing/http-tracer.ts';
 import { AccessLogs } from '../access-log/access-logs.ts';
+import { GrpcFrameCounter } from './grpc-frames.ts';
 import type { LogFiles } from '../access-log/log-files.ts';
 
 /** Resolves RDS route configuration names to compiled tables (the xDS client implements it). */
@@ -219,7 +220,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : undefined,
       virtualHostName: undefined, routeName: undefined, clusterName: undefined, upstreamEndpoint: undefined,
       responseCode: 0, responseCodeDetails: '', responseFlags: new Set(), grpcStatus: undefined, attemptCount: 0,
-      bytesReceived: 0, bytesSent: 0, grpc: typeof ct === 'string' && ct.startsWith('application/grpc'), completed: false,
+      bytesReceived: 0, bytesSent: 0, grpcRequestMessages: 0, grpcResponseMessages: 0, grpc: typeof ct === 'string' && ct.startsWith('application/grpc'), completed: false,
     };
     (info as { requestId: string }).requestId = applyEdgeRules(headers, edge, remote, scheme);
     (info as { downstreamRemoteAddress: string }).downstreamRemoteAddress = clientAddress(headers, edge, remote);
@@ -383,8 +384,10 @@ function tlsFacts(socket: TLSSocket): DownstreamTlsInfo {
  * (A 'data' listener would switch the request to flowing mode and lose data before the router reads it.)
  */
 async function* countedBody(req: AsyncIterable<Buffer>, info: StreamInfo, touch: () => void): AsyncIterable<Uint8Array> {
+  const frames = info.grpc ? new GrpcFrameCounter() : undefined;
   for await (const chunk of req) {
     info.bytesReceived += chunk.length;
+    if (frames !== undefined) info.grpcRequestMessages += frames.push(chunk);
     touch();
     yield chunk;
   }

@@ -66,6 +66,9 @@ export interface StreamInfo {
   attemptCount: number;
   bytesReceived: number;
   bytesSent: number;
+  /** gRPC messages in the request / response bodies (gRPC requests only; Istio's message counts). */
+  grpcRequestMessages: number;
+  grpcResponseMessages: number;
   /** The request carried `content-type: application/grpc*`. */
   readonly grpc: boolean;
   /** Whether the stream ended normally (false when either side reset it). */
