@@ -32,6 +32,9 @@ import type { ExportedFamily } from '../telemetry/metric-store.ts';
 import { HttpTracer, type TracerIdentity } from './tracing/http-tracer.ts';
 import { ProxySpanSinks } from './tracing/proxy-span-sinks.ts';
 import { LogFiles } from './access-log/log-files.ts';
+import { AccessLogs } from './access-log/access-logs.ts';
+import { tcpAccessLogMeter } from './access-log/tcp-access-log.ts';
+import type { TcpProxyConfig } from './tcp/tcp-proxy.ts';
 
 export interface DataPlaneOptions {
   /** Connections still open this long after their listener changed (or on shutdown) are closed. */
@@ -72,6 +75,7 @@ export class DataPlane implements ConfigApplier {
   #assignments = new Map<string, XdsJson>();
   #clusterJson: XdsJson[] = [];
   readonly #drainTimeoutMs: number;
+  readonly #tcpLogs = new WeakMap<TcpProxyConfig, AccessLogs>();
 
   constructor(opts: DataPlaneOptions = {}) {
     this.secrets = opts.secrets === undefined ? createSdsSecrets() : undefined;
@@ -98,7 +102,11 @@ export class DataPlane implements ConfigApplier {
       originalDestination: opts.originalDestination ?? originalDestination,
       log: opts.log,
       random: opts.random,
-      tcpMeter: (listener, cluster, downstream) => istioTcpMeter(this.telemetry, listener.trafficDirection, cluster, downstream),
+      tcpMeter: (listener, cluster, downstream, tcp) => {
+        const istio = istioTcpMeter(this.telemetry, listener.trafficDirection, cluster, downstream);
+        const logs = this.#tcpAccessLogs(tcp);
+        return logs === undefined ? istio : tcpAccessLogMeter(logs, istio, downstream, cluster, tcp.statPrefix);
+      },
       hcmFactory: (json, at, direction): HttpConnectionHandler => {
         const hcm = createConnectionManager({
           config: json,
@@ -119,6 +127,17 @@ export class DataPlane implements ConfigApplier {
     });
     this.httpStats.subscribe();
     requestEndChannel.subscribe(this.mtlsStats.listener);
+  }
+
+  /** A TCP proxy's compiled `access_log` (once per config object; validated when the listener was compiled). */
+  #tcpAccessLogs(tcp: TcpProxyConfig): AccessLogs | undefined {
+    if (tcp.accessLog === undefined) return undefined;
+    let logs = this.#tcpLogs.get(tcp);
+    if (logs === undefined) {
+      logs = AccessLogs.parse(tcp.accessLog, 'access_log', this.logFiles)!;
+      this.#tcpLogs.set(tcp, logs);
+    }
+    return logs;
   }
 
   #healthyHosts(cluster: string): string[] {

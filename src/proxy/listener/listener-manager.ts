@@ -18,7 +18,7 @@ import { compileListener, type CompiledChain, type CompiledListener, type HcmFac
 import { needsTlsInspection, selectFilterChain, type ConnectionFacts } from './filter-chain-match.ts';
 import { sniffProtocol, type SniffedProtocol } from './sniff.ts';
 import { terminateTls } from './downstream-tls.ts';
-import { newTcpProxyStats, proxyTcp, type TcpMeter, type TcpProxyStats } from '../tcp/tcp-proxy.ts';
+import { newTcpProxyStats, proxyTcp, type TcpMeter, type TcpProxyConfig, type TcpProxyStats } from '../tcp/tcp-proxy.ts';
 
 export interface ListenerManagerOptions {
   clusters: ClusterManager;
@@ -35,7 +35,7 @@ export interface ListenerManagerOptions {
   /** Bind with SO_REUSEPORT, each worker its own socket (ports must be concrete, not 0). */
   reusePort?: boolean;
   /** A meter for each TCP-proxied connection (Istio's TCP metrics), given its listener, cluster and downstream. */
-  tcpMeter?: (listener: CompiledListener, cluster: string, downstream: net.Socket) => TcpMeter | undefined;
+  tcpMeter?: (listener: CompiledListener, cluster: string, downstream: net.Socket, tcp: TcpProxyConfig) => TcpMeter | undefined;
 }
 
 interface ActiveListener {
@@ -270,7 +270,8 @@ export class ListenerManager {
       stream.resume();
     } else {
       const meter = this.#opts.tcpMeter;
-      await proxyTcp(stream, chain.action.tcp, this.#opts.clusters, entry.stats.tcp, this.#opts.random, facts.serverName, meter && ((cluster) => meter(c, cluster, stream)));
+      const tcp = chain.action.tcp;
+      await proxyTcp(stream, tcp, this.#opts.clusters, entry.stats.tcp, this.#opts.random, facts.serverName, meter && ((cluster) => meter(c, cluster, stream, tcp)));
     }
   }
 

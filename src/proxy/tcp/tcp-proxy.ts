@@ -5,6 +5,9 @@
  * downstream connection is closed). Also used for TLS passthrough, where the sniffed ClientHello
  * bytes are still in the downstream socket's buffer and are forwarded untouched.
  */
+import { AccessLogs } from '../access-log/access-logs.ts';
+import { LogFiles } from '../access-log/log-files.ts';
+import { describeError } from '../../errors.ts';
 import type { Duplex } from 'node:stream';
 import type { XdsJson } from '../../xds/types.ts';
 import type { ClusterManager } from '../upstream/types.ts';
@@ -18,6 +21,8 @@ export interface TcpProxyConfig {
   readonly clusters: readonly { name: string; weight: number }[];
   readonly totalWeight: number;
   readonly idleTimeoutMs: number;
+  /** `access_log` as configured (validated here, compiled by the data plane with its log files). */
+  readonly accessLog: readonly unknown[] | undefined;
 }
 
 export interface TcpProxyStats {
@@ -47,11 +52,20 @@ export function parseTcpProxy(json: XdsJson, at: FieldPath): TcpProxyConfig {
   if (clusters.length === 0) throw invalid(at, 'tcp_proxy needs cluster or weighted_clusters');
   // Envoy's default idle timeout is 1 hour; 0 disables it.
   const idle = optDurationMs(json, 'idle_timeout', at);
+  if (Array.isArray(json.access_log) && json.access_log.length > 0) {
+    try {
+      AccessLogs.parse(json.access_log, 'access_log', new LogFiles());
+    } catch (err) {
+      throw invalid(child(at, 'access_log'), describeError(err));
+    }
+  }
   return Object.freeze({
     statPrefix,
     clusters: Object.freeze(clusters),
     totalWeight: clusters.reduce((s, c) => s + c.weight, 0),
     idleTimeoutMs: idle ?? 3_600_000,
+    // Compiled by whoever logs connections (the data plane), with its log files.
+    accessLog: Array.isArray(json.access_log) && json.access_log.length > 0 ? json.access_log : undefined,
   });
 }
 
@@ -67,6 +81,8 @@ export interface TcpMeter {
   sent(n: number): void;
   /** The connection is over; `flags` is Envoy's response flags (`UF` connect failure, `-` none). */
   closed(flags: string): void;
+  /** The upstream connection is up, to `endpoint` (`host:port`). */
+  connected?(endpoint: string): void;
 }
 
 /** Proxies one downstream connection; resolves when both sides are closed. Never throws. */
@@ -106,7 +122,9 @@ export async function proxyTcp(
     }
     let upstream: Duplex;
     try {
-      upstream = (await cluster.connect({ signal: abort.signal, authority })).socket;
+      const c = await cluster.connect({ signal: abort.signal, authority });
+      upstream = c.socket;
+      meter?.connected?.(c.endpoint);
     } catch {
       stats.cxConnectFail++;
       meter?.closed('UF');
