@@ -70,6 +70,8 @@ test('both sidecars count the same requests with Istio\'s labels', { timeout: 12
   assert.equal(out[0].labels.destination_workload, 'backend-1', 'destination learned from the response exchange header');
   assert.equal(out[0].labels.destination_app, 'backend');
   assert.equal(out[0].labels.connection_security_policy, 'unknown');
+  assert.equal(out[0].labels.destination_principal, 'spiffe://cluster.local/ns/default/sa/backend', 'from the upstream connection\'s verified certificate');
+  assert.equal(out[0].labels.source_principal, 'unknown');
 
   // Histograms with Istio's (Envoy's default) buckets; count equals the counter.
   const buckets = select(dst, 'istio_request_duration_milliseconds_bucket', { source_workload: 'frontend-1' }).map((s) => s.labels.le);

@@ -316,6 +316,7 @@ describe('tracing and access logs through the demo: W3C and B3 propagation, OTLP
     assert.equal(inbound.trace_id, g.trace_id);
     assert.equal(outbound.upstream_cluster, 'outbound|8080|v1|recommendation.default.svc.cluster.local', 'routing.yaml sends everything to subset v1');
     assert.equal(outbound.path, '/');
+    assert.match(String(outbound.upstream_peer_principal), /^spiffe:\/\/cluster\.local\/ns\/default\/sa\/[a-z0-9-]+$/, 'the upstream\'s verified identity (mTLS)');
     assert.equal(outbound.response_code, 200);
   });
 

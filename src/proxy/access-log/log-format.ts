@@ -39,6 +39,7 @@ function command(t: Exclude<FormatToken, string>): Cmd {
     case 'UPSTREAM_CLUSTER_RAW': return (c) => c.info.clusterName;
     case 'UPSTREAM_REQUEST_ATTEMPT_COUNT': return (c) => c.info.attemptCount;
     case 'TRACE_ID': return (c) => traceIdOf(c.requestHeaders);
+    case 'UPSTREAM_PEER_URI_SAN': return (c) => c.info.upstreamPeerPrincipal;
     default: {
       const fn = formatCommand(t.command, t.arg);
       return (_c, f) => {

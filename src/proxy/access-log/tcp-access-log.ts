@@ -23,7 +23,7 @@ export function tcpAccessLogMeter(logs: AccessLogs, inner: TcpMeter | undefined,
     downstreamRemoteAddress: remote, downstreamDirectRemoteAddress: remote, downstreamDirectRemotePort: downstream.remotePort ?? 0,
     downstreamLocalAddress: normalizeAddress(downstream.localAddress), downstreamLocalPort: downstream.localPort ?? 0, statPrefix,
     downstreamTls: sec.policy === 'none' ? undefined : { peerUriSans: sec.peerUriSans, peerCertificatePresented: sec.peerCertificatePresented, sni: undefined, alpn: undefined },
-    connectionSecurity: sec, userAgent: undefined, virtualHostName: undefined, routeName: undefined, clusterName: cluster, upstreamEndpoint: undefined,
+    connectionSecurity: sec, userAgent: undefined, virtualHostName: undefined, routeName: undefined, clusterName: cluster, upstreamEndpoint: undefined, upstreamPeerPrincipal: undefined,
     responseCode: 0, responseCodeDetails: '', responseFlags: new Set(), grpcStatus: undefined, attemptCount: 0,
     bytesReceived: 0, bytesSent: 0, grpcRequestMessages: 0, grpcResponseMessages: 0, grpc: false, completed: false,
   };

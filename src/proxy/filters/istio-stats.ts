@@ -134,7 +134,8 @@ class StatsState {
     const sec = info.connectionSecurity;
     const mtls = sec.policy === 'mutual_tls';
     const sourcePrincipal = destinationReporter ? (sec.peer?.spiffeId ?? Unknown) : Unknown;
-    const destinationPrincipal = destinationReporter && mtls ? t.principal : Unknown;
+    // The client side knows the destination's principal from the upstream connection's verified certificate.
+    const destinationPrincipal = destinationReporter ? (mtls ? t.principal : Unknown) : (info.upstreamPeerPrincipal ?? Unknown);
     const policy = destinationReporter ? (mtls ? 'mutual_tls' : 'none') : Unknown;
     const protocol = info.grpc ? 'grpc' : 'http';
     const code = String(info.responseCode);

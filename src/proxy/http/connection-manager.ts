@@ -218,7 +218,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       downstreamLocalAddress: normalizeAddress(socket.localAddress), downstreamLocalPort: socket.localPort ?? 0, statPrefix,
       downstreamTls: tls ? tlsFacts(socket as TLSSocket) : undefined, connectionSecurity: connectionSecurityOf(socket),
       userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : undefined,
-      virtualHostName: undefined, routeName: undefined, clusterName: undefined, upstreamEndpoint: undefined,
+      virtualHostName: undefined, routeName: undefined, clusterName: undefined, upstreamEndpoint: undefined, upstreamPeerPrincipal: undefined,
       responseCode: 0, responseCodeDetails: '', responseFlags: new Set(), grpcStatus: undefined, attemptCount: 0,
       bytesReceived: 0, bytesSent: 0, grpcRequestMessages: 0, grpcResponseMessages: 0, grpc: typeof ct === 'string' && ct.startsWith('application/grpc'), completed: false,
     };
