@@ -173,8 +173,44 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   const activeH1 = new Set<ServerResponse>();
 
   // ---- per request -------------------------------------------------------------------------
-  function onRequest(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void {
-    const isH2 = req.httpVersionMajor === 2;
+  // Which codec a request came from is known by the server that emitted it, never by the version
+  // the client wrote: `GET / HTTP/2.0` on an HTTP/1.1 connection is an HTTP/1 request.
+  function onRequest1(req: IncomingMessage, res: ServerResponse): void {
+    try {
+      // Envoy's HTTP/1 codec serves HTTP/1.1 only unless accept_http_10; anything else (0.9, 1.0,
+      // 2.0, 3.0 on an HTTP/1 connection) gets 426 and a closed connection.
+      if (req.httpVersion !== '1.1') {
+        res.shouldKeepAlive = false;
+        res.writeHead(426, { 'content-type': 'text/plain', 'content-length': 16, server: serverName, connection: 'close' });
+        res.end('Upgrade Required');
+        return;
+      }
+      onRequest(req, res, false);
+    } catch (err) {
+      streamFailed(res, err);
+    }
+  }
+  function onRequest2(req: Http2ServerRequest, res: Http2ServerResponse): void {
+    try {
+      onRequest(req, res, true);
+    } catch (err) {
+      streamFailed(res, err);
+    }
+  }
+  /** A bug on one stream's path costs that stream (500 if nothing was sent yet), never the process. */
+  function streamFailed(res: ServerResponse | Http2ServerResponse, _err: unknown): void {
+    try {
+      if (!res.headersSent && !res.destroyed) {
+        (res as ServerResponse).writeHead(500, { 'content-type': 'text/plain', 'content-length': 14 });
+        res.end('internal error');
+      } else {
+        res.destroy();
+      }
+    } catch {
+      res.destroy();
+    }
+  }
+  function onRequest(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, isH2: boolean): void {
     // A stream the client already reset (HTTP/2 rapid reset) has nothing left to serve.
     if (res.destroyed || (isH2 && (req as Http2ServerRequest).stream.destroyed)) return;
     // Draining: HTTP/1.1 responses carry `connection: close` so clients move to the new listener.
@@ -266,11 +302,16 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     requireHostHeader: true,
     insecureHTTPParser: false,
     joinDuplicateHeaders: true,
-  }, onRequest);
+  }, onRequest1);
   h1.maxHeadersCount = maxHeadersCount + 1; // node truncates silently at the limit: +1 lets us see the overflow
   h1.maxRequestsPerSocket = maxRequestsPerConnection;
   h1.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
+    if (err.code === 'HPE_INVALID_VERSION' && unknownHttpVersion((err as { rawPacket?: Buffer }).rawPacket)) {
+      // A well-formed version the parser does not know (HTTP/3.0): Envoy answers 426 as for 1.0 and 2.0.
+      socket.end(`HTTP/1.1 426 Upgrade Required\r\ncontent-length: 16\r\ncontent-type: text/plain\r\nserver: ${serverName}\r\nconnection: close\r\n\r\nUpgrade Required`);
+      return;
+    }
     const [status, reason] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout']
       : [400, 'Bad Request'];
@@ -298,7 +339,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     maxSessionInvalidFrames: 100,
     maxSessionRejectedStreams: 100,
     maxOutstandingPings: 10,
-  }, onRequest);
+  }, onRequest2);
   h2.on('session', (session: Http2Session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
@@ -352,6 +393,14 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       for (const s of connections) s.destroy();
     },
   };
+}
+
+/** The request line is well formed but names an HTTP version other than 1.x (`GET / HTTP/3.0`). */
+function unknownHttpVersion(raw: Buffer | undefined): boolean {
+  if (raw === undefined) return false;
+  const eol = raw.indexOf('\r\n');
+  const line = raw.subarray(0, eol < 0 ? Math.min(raw.length, 8192) : eol).toString('latin1');
+  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^ ]+ HTTP\/\d\.\d$/.test(line);
 }
 
 const kTls = Symbol('trellis.downstreamTls');
