@@ -98,6 +98,7 @@ export const verb: Verb = {
       ...(meshConfig?.outboundTrafficPolicy !== undefined ? { outboundTrafficPolicy: meshConfig.outboundTrafficPolicy } : {}),
       ...(meshConfig?.enableAutoMtls !== undefined ? { enableAutoMtls: meshConfig.enableAutoMtls } : {}),
       ...(meshConfig?.telemetry !== undefined ? { telemetry: meshConfig.telemetry } : {}),
+      ...(meshConfig?.pathNormalization !== undefined ? { pathNormalization: meshConfig.pathNormalization } : {}),
     };
     if (kube && values.config) throw new UsageError('control: --config and --kubeconfig/--kubernetes are exclusive');
     const common = {

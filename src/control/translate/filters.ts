@@ -8,6 +8,7 @@
 import type { ServerTlsView } from '../snapshot/specs.ts';
 import { sdsSecret, workloadSdsSecret } from './upstream-tls.ts';
 import { AdsConfigSource } from './clusters.ts';
+import type { PathNormalizationMode } from '../../config/mesh-config.ts';
 
 type Json = Record<string, unknown>;
 
@@ -44,6 +45,26 @@ export interface HcmOptions {
   readonly proxyless?: boolean;
   /** Who reports Istio's metrics on this HCM: DESTINATION on inbound listeners, SOURCE (default) elsewhere. */
   readonly reporter?: 'SOURCE' | 'DESTINATION';
+  /** MeshConfig.pathNormalization (Istio's default BASE). */
+  readonly pathNormalization?: PathNormalizationMode;
+}
+
+/**
+ * The HCM path fields for each MeshConfig.pathNormalization mode, as istiod sets them: BASE is
+ * RFC 3986 normalization (with backslashes as slashes), MERGE_SLASHES adds slash merging,
+ * DECODE_AND_MERGE_SLASHES also unescapes %2F and %5C before both; NONE leaves the path alone.
+ */
+function pathFields(mode: PathNormalizationMode): Json {
+  switch (mode) {
+    case 'NONE':
+      return { normalize_path: false, merge_slashes: false, path_with_escaped_slashes_action: 'KEEP_UNCHANGED' };
+    case 'BASE':
+      return { normalize_path: true, merge_slashes: false, path_with_escaped_slashes_action: 'KEEP_UNCHANGED' };
+    case 'MERGE_SLASHES':
+      return { normalize_path: true, merge_slashes: true, path_with_escaped_slashes_action: 'KEEP_UNCHANGED' };
+    case 'DECODE_AND_MERGE_SLASHES':
+      return { normalize_path: true, merge_slashes: true, path_with_escaped_slashes_action: 'UNESCAPE_AND_FORWARD' };
+  }
 }
 
 /** The HttpConnectionManager typed config (for api_listener and for filter chains). */
@@ -58,9 +79,7 @@ export function hcmConfig(o: HcmOptions): Json {
   if (o.proxyless !== true) {
     c.generate_request_id = true;
     c.use_remote_address = o.useRemoteAddress === true;
-    c.normalize_path = true;
-    c.merge_slashes = true;
-    c.path_with_escaped_slashes_action = 'KEEP_UNCHANGED';
+    Object.assign(c, pathFields(o.pathNormalization ?? 'BASE'));
     // As Istio: every HCM allows WebSocket upgrades (routes need no opt-in).
     c.upgrade_configs = [{ upgrade_type: 'websocket' }];
   }
