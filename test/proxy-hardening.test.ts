@@ -5,11 +5,14 @@
  * connection closed or kept, what reached the backend and with which path) and stay up.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { Cleanups } from './support/processes.ts';
+import { Cleanups, waitFor } from './support/processes.ts';
 import { findTool } from './support/tools.ts';
 import { edgeVirtualService, exchange, startGatewayPair, type Exchange, type GatewayPair } from './support/gateway-pair.ts';
 
+const run = promisify(execFile);
 const cleanups = new Cleanups();
 after(() => cleanups.run());
 
@@ -24,9 +27,9 @@ interface Outcome {
   backend: string[];
 }
 
-async function outcome(pair: GatewayPair, port: number, raw: string, waitMs = 1500): Promise<Outcome & { ex: Exchange }> {
+async function outcome(pair: GatewayPair, port: number, raw: string, responses = 1): Promise<Outcome & { ex: Exchange }> {
   const before = pair.backend.hits.length;
-  const ex = await exchange(port, Buffer.from(raw, 'latin1'), waitMs);
+  const ex = await exchange(port, Buffer.from(raw, 'latin1'), 3000, responses);
   // The backend may log a forwarded request a moment after the client got its answer.
   await new Promise((r) => setTimeout(r, 30));
   return { statuses: ex.statuses, closed: ex.closed, backend: pair.backend.hits.slice(before).map((h) => h.target), ex };
@@ -41,10 +44,10 @@ async function stillServing(pair: GatewayPair): Promise<void> {
 
 /** Sends `raw` to both gateways; asserts trellis sees what Envoy sees (or `expected` without Envoy). */
 async function sameAsEnvoy(pair: GatewayPair, raw: string, expected: Outcome): Promise<void> {
-  const t = await outcome(pair, pair.trellis.port, raw);
+  const t = await outcome(pair, pair.trellis.port, raw, expected.statuses.length);
   const mine = { statuses: t.statuses, closed: t.closed, backend: t.backend };
   if (pair.envoy !== undefined) {
-    const e = await outcome(pair, pair.envoy.port, raw);
+    const e = await outcome(pair, pair.envoy.port, raw, expected.statuses.length);
     assert.deepEqual({ statuses: e.statuses, closed: e.closed, backend: e.backend }, expected, `Envoy on ${JSON.stringify(raw)} (the expectation is wrong)`);
   }
   assert.deepEqual(mine, expected, `trellis on ${JSON.stringify(raw)}: ${JSON.stringify(t.ex.text.slice(0, 200))}`);
@@ -52,6 +55,7 @@ async function sameAsEnvoy(pair: GatewayPair, raw: string, expected: Outcome): P
 
 describe('issue 18 findings against a trellis gateway (and stock Envoy) from one YAML config', { timeout: 300_000 }, () => {
   let pair: GatewayPair;
+  const ports = () => [pair.trellis.port, ...(pair.envoy ? [pair.envoy.port] : [])];
   before(async () => {
     pair = await startGatewayPair(cleanups, {
       envoy: withEnvoy,
@@ -73,6 +77,88 @@ describe('issue 18 findings against a trellis gateway (and stock Envoy) from one
       await sameAsEnvoy(pair, `GET /v HTTP/${version.slice(5)}\r\nHost: x\r\n\r\n`, { statuses: [426], closed: true, backend: [] });
     }
     await sameAsEnvoy(pair, 'GET /\r\n\r\n', { statuses: [426], closed: true, backend: [] });
+    await stillServing(pair);
+  });
+
+  test('finding 2: paths are normalized as Envoy does under MeshConfig BASE (default): same route, same forwarded path', async () => {
+    // [target, what Envoy 1.40 does with BASE]: 403 from the /admin/ route, 400, or the path the backend sees.
+    const cases: [string, number | string][] = [
+      ['/x/../admin/secret', 403], ['/./admin/secret', 403], ['/%61dmin/secret', 403], ['/x/%2e%2e/admin/secret', 403],
+      ['/x\\..\\admin/secret', 403], ['/x/..;/admin/secret', 403], ['/ADMIN/../admin/x', 403],
+      // BASE does not merge slashes: `//admin` is not under /admin/ for Envoy either.
+      ['//admin/secret', '//admin/secret'], ['/a//b', '/a//b'],
+      ['/a/./b/../c', '/a/c'], ['/../../a', '/a'], ['/a/b/..', '/a/'], ['/%7Euser/%41%42', '/~user/AB'], ['/a%2fb', '/a%2fb'], ['/a%2F..%2Fb', '/a%2F..%2Fb'],
+      ['/q?x=/../y', '/q?x=/../y'], ['/a/../b?c=%61', '/b?c=%61'], ['/p"q', '/p%22q'], ['/p{|}q', '/p%7B%7C%7Dq'], ['/a%%30%30', '/a%2500'],
+      ['/a#frag', '/a'], ['/a/b?x#y/../..', '/a/b?x'], ['/a%00b', 400], ['/a/.%00', 400],
+    ];
+    for (const [target, want] of cases) {
+      const expected: Outcome = typeof want === 'string' ? { statuses: [200], closed: false, backend: [want] }
+        : { statuses: [want], closed: want === 400, backend: [] };
+      await sameAsEnvoy(pair, `GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`, expected);
+    }
+    await stillServing(pair);
+  });
+
+  test('finding 2: MeshConfig MERGE_SLASHES and DECODE_AND_MERGE_SLASHES from the istio ConfigMap: all six bypasses of the /admin/ route blocked', async () => {
+    const bypasses = ['/x/../admin/secret', '//admin/secret', '/./admin/secret', '/%61dmin/secret', '/x/%2e%2e/admin/secret', '/x\\..\\admin/secret'];
+    const mode = async (normalization: string, probe: string, want: number) => {
+      pair.write('mesh.yaml', `apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |
+    pathNormalization:
+      normalization: ${normalization}
+`);
+      for (const port of ports()) {
+        await waitFor(`${normalization} applied on ${port}`, async () => (await exchange(port, `GET ${probe} HTTP/1.1\r\nHost: x\r\n\r\n`)).statuses[0] === want, 30_000, 100);
+      }
+    };
+    await mode('MERGE_SLASHES', '//admin/secret', 403);
+    for (const target of bypasses) await sameAsEnvoy(pair, `GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`, { statuses: [403], closed: false, backend: [] });
+    await sameAsEnvoy(pair, 'GET /a//b///c HTTP/1.1\r\nHost: x\r\n\r\n', { statuses: [200], closed: false, backend: ['/a/b/c'] });
+    await sameAsEnvoy(pair, 'GET /a%2Fb HTTP/1.1\r\nHost: x\r\n\r\n', { statuses: [200], closed: false, backend: ['/a%2Fb'] });
+    await mode('DECODE_AND_MERGE_SLASHES', '/x%2F..%2Fadmin/secret', 403);
+    for (const target of [...bypasses, '/x%2F..%2Fadmin/secret', '/%2Fadmin/secret', '/x%5C..%5Cadmin/secret']) {
+      await sameAsEnvoy(pair, `GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`, { statuses: [403], closed: false, backend: [] });
+    }
+    await sameAsEnvoy(pair, 'GET /a%2fb%5Cc?d=%2f HTTP/1.1\r\nHost: x\r\n\r\n', { statuses: [200], closed: false, backend: ['/a/b/c?d=%2f'] });
+    // NONE: the path goes as sent (Istio documents this mode as affected by CVE-2021-31920).
+    await mode('NONE', '/x/../admin/secret', 200);
+    await sameAsEnvoy(pair, 'GET /x/../admin/secret HTTP/1.1\r\nHost: x\r\n\r\n', { statuses: [200], closed: false, backend: ['/x/../admin/secret'] });
+    await mode('BASE', '/x/../admin/secret', 403);
+    await stillServing(pair);
+  });
+
+  test('finding 3: a valid POST followed by a malformed request on one connection gets its 200 before the 400, and runs once', async () => {
+    pair.backend.slowMs = 300;
+    try {
+      await sameAsEnvoy(pair, 'POST /post-slow HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nokGET / HTTP/1.1\r\nHost x\r\n\r\n', { statuses: [200, 400], closed: true, backend: ['/post-slow'] });
+      await sameAsEnvoy(pair, 'POST /post HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nokGET /ok HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nBad Header: v\r\n\r\n', { statuses: [200, 200, 400], closed: true, backend: ['/post', '/ok'] });
+    } finally {
+      pair.backend.slowMs = 0;
+    }
+    await stillServing(pair);
+  });
+
+  test('finding 6: Upgrade: h2c is served over HTTP/1.1, HTTP/1.0 gets 426, a Host with / ? # \\ " { } gets 400', async () => {
+    await sameAsEnvoy(pair, 'GET /h2c HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n', { statuses: [200], closed: false, backend: ['/h2c'] });
+    const hit = pair.backend.hits.findLast((h) => h.target === '/h2c');
+    assert.equal(hit?.headers.upgrade, undefined, 'the upgrade is not forwarded');
+    await sameAsEnvoy(pair, 'GET /old HTTP/1.0\r\n\r\n', { statuses: [426], closed: true, backend: [] });
+    await sameAsEnvoy(pair, 'GET /old HTTP/1.0\r\nHost: x\r\n\r\n', { statuses: [426], closed: true, backend: [] });
+    for (const host of ['x/../y', 'x?y', 'x#y', 'x\\y', 'x"y', 'x{y}']) {
+      await sameAsEnvoy(pair, `GET /h HTTP/1.1\r\nHost: ${host}\r\n\r\n`, { statuses: [400], closed: true, backend: [] });
+    }
+    for (const host of ['x@y', 'x%20y', '[::1]:80', 'a.b-c_d~e:8080']) {
+      await sameAsEnvoy(pair, `GET /h HTTP/1.1\r\nHost: ${host}\r\n\r\n`, { statuses: [200], closed: false, backend: ['/h'] });
+    }
+    const curl = findTool('curl');
+    if (curl !== undefined) {
+      // What `curl --http2` does to an http:// URL: an h2c upgrade the gateway declines by answering over HTTP/1.1.
+      const { stdout } = await run(curl, ['-s', '-o', '/dev/null', '-w', '%{http_code} %{http_version}', '--http2', `http://127.0.0.1:${pair.trellis.port}/curl`]);
+      assert.equal(stdout, '200 1.1');
+    }
     await stillServing(pair);
   });
 });

@@ -166,27 +166,38 @@ export interface Exchange {
   readonly text: string;
   /** Status codes of the HTTP/1.x responses, in order. */
   readonly statuses: number[];
-  /** The server closed the connection before `waitMs` ran out. */
+  /** The server closed the connection, or its last response said `connection: close`. */
   readonly closed: boolean;
 }
 
-/** Sends `data` on a fresh connection and collects the answer until the server closes or `waitMs` passes. */
-export function exchange(port: number, data: string | Buffer | ((s: net.Socket) => void), waitMs = 2000): Promise<Exchange> {
+/**
+ * Sends `data` on a fresh connection and collects the answer: until `responses` complete HTTP/1.x
+ * responses arrived (then a short settle for anything more), the server closes, or `waitMs` passes.
+ */
+export function exchange(port: number, data: string | Buffer | ((s: net.Socket) => void), waitMs = 2000, responses = 1): Promise<Exchange> {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
     let done = false;
-    const finish = (closed: boolean) => {
+    let settle: NodeJS.Timeout | undefined;
+    const finish = (socketClosed: boolean) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      clearTimeout(settle);
       s.destroy();
       const text = Buffer.concat(chunks).toString('latin1');
-      const statuses = [...text.matchAll(/HTTP\/1\.[01] (\d{3}) /g)].map((m) => Number(m[1]));
-      resolve({ text, statuses, closed });
+      const parsed = parseResponses(text);
+      const last = parsed.at(-1);
+      resolve({ text, statuses: parsed.map((r) => r.status), closed: socketClosed || (last?.close ?? false) });
     };
     const timer = setTimeout(() => finish(false), waitMs);
-    s.on('data', (d) => chunks.push(d));
+    s.on('data', (d) => {
+      chunks.push(d);
+      if (settle === undefined && parseResponses(Buffer.concat(chunks).toString('latin1')).filter((r) => r.complete).length >= responses) {
+        settle = setTimeout(() => finish(false), 60);
+      }
+    });
     s.on('error', () => {});
     s.on('close', () => finish(true));
     s.on('connect', () => {
@@ -194,4 +205,25 @@ export function exchange(port: number, data: string | Buffer | ((s: net.Socket) 
       else s.write(data);
     });
   });
+}
+
+/** HTTP/1.x responses in `text` (content-length bodies; anything else counts complete at its head). */
+function parseResponses(text: string): { status: number; close: boolean; complete: boolean }[] {
+  const out: { status: number; close: boolean; complete: boolean }[] = [];
+  let at = 0;
+  while (at < text.length) {
+    const m = /^HTTP\/1\.[01] (\d{3})/.exec(text.slice(at, at + 16));
+    if (!m) break;
+    const headEnd = text.indexOf('\r\n\r\n', at);
+    if (headEnd < 0) {
+      out.push({ status: Number(m[1]), close: false, complete: false });
+      break;
+    }
+    const head = text.slice(at, headEnd).toLowerCase();
+    const len = Number(/\r\ncontent-length: *(\d+)/.exec(head)?.[1] ?? 0);
+    const end = headEnd + 4 + len;
+    out.push({ status: Number(m[1]), close: /\r\nconnection: *close/.test(head), complete: end <= text.length });
+    at = end;
+  }
+  return out;
 }
