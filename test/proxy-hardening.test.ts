@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { Cleanups, waitFor } from './support/processes.ts';
 import { findTool } from './support/tools.ts';
+import { rapidReset } from './support/h2-rapid-reset.ts';
 import { edgeVirtualService, exchange, startGatewayPair, type Exchange, type GatewayPair } from './support/gateway-pair.ts';
 
 const run = promisify(execFile);
@@ -158,6 +159,26 @@ data:
       // What `curl --http2` does to an http:// URL: an h2c upgrade the gateway declines by answering over HTTP/1.1.
       const { stdout } = await run(curl, ['-s', '-o', '/dev/null', '-w', '%{http_code} %{http_version}', '--http2', `http://127.0.0.1:${pair.trellis.port}/curl`]);
       assert.equal(stdout, '200 1.1');
+    }
+    await stillServing(pair);
+  });
+
+  test('finding 4: HTTP/2 rapid reset ends in one GOAWAY(ENHANCE_YOUR_CALM) per connection; cancelled requests do not reach the backend', async (t) => {
+    for (const [name, port] of [['trellis', pair.trellis.port], ...(pair.envoy ? [['envoy', pair.envoy.port]] : [])] as [string, number][]) {
+      const prefix = `/rr-${name}-`;
+      const r = await rapidReset({ port, pathPrefix: prefix, maxResets: 1500, deadline: Date.now() + 20_000, batch: 50 });
+      await new Promise((res) => setTimeout(res, 300));
+      const reached = pair.backend.count(prefix);
+      const perThousand = (reached * 1000) / r.resets;
+      t.diagnostic(`${name}: ${r.resets} resets over ${r.connections} connections, ${reached} cancelled requests reached the backend (${perThousand.toFixed(1)} per 1,000), GOAWAYs ${JSON.stringify(r.goaways)}`);
+      if (name !== 'trellis') continue;
+      for (const seen of r.goaways) {
+        // RFC 9113 section 6.8: later GOAWAYs may not raise the last-stream id; we send one.
+        assert.ok(seen.length <= 1, `more than one GOAWAY on a connection: ${JSON.stringify(seen)}`);
+        if (seen.length === 1) assert.equal(seen[0].code, 11, 'ENHANCE_YOUR_CALM');
+      }
+      assert.ok(r.goaways.some((g) => g.length === 1), 'the guard ended a connection');
+      assert.ok(perThousand <= 10, `${reached} of ${r.resets} cancelled requests reached the backend`);
     }
     await stillServing(pair);
   });

@@ -36,7 +36,7 @@ import type { LogFiles } from '../access-log/log-files.ts';
 import { parseHcmOptions } from './hcm-options.ts';
 import { newHcmCounters, type HcmCounters } from './hcm-stats.ts';
 import { normalizeRequestPath } from './path-normalization.ts';
-import { guardSession } from './h2-session-guard.ts';
+import { guardSession, markRawSocket } from './h2-session-guard.ts';
 import { RateLimitedLog, type ProxyLog } from '../rate-limited-log.ts';
 import { describeError } from '../../errors.ts';
 
@@ -438,7 +438,10 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     // Up to twice the limit gets a proper 431 from our own check; beyond that nghttp2 refuses the stream.
     maxHeaderListPairs: o.maxHeadersCount * 2 + 16,
     maxSessionInvalidFrames: 100,
-    maxSessionRejectedStreams: 100,
+    // A packet of HEADERS + RST_STREAM pairs fills node's stream table (closed streams leave it
+    // a turn later) and node refuses the rest; at 100 refusals it ends the session with a second
+    // GOAWAY after ours. The rapid-reset guard ends such sessions instead.
+    maxSessionRejectedStreams: 10_000,
     maxOutstandingPings: 10,
   }, onRequest2);
   h2.on('session', (session: Http2Session) => {
@@ -477,6 +480,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
           h1.emit('connection', socket);
         } else {
           counters.downstream_cx_http2_total++;
+          markRawSocket(socket);
           h2.emit('connection', socket);
         }
       } catch (err) {
