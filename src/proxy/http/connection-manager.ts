@@ -165,7 +165,15 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   const counters = opts.counters?.(statPrefix) ?? newHcmCounters();
   const rlog = new RateLimitedLog(opts.log);
 
-  const table = (): CompiledRouteTable | undefined => staticTable ?? opts.routeProvider!.get(rdsName!);
+  // Like Envoy, a connection manager keeps the last route table it had when its RDS resource goes
+  // away (a removed listener's connections, draining, still route as before).
+  let lastRdsTable: CompiledRouteTable | undefined;
+  const table = (): CompiledRouteTable | undefined => {
+    if (staticTable !== undefined) return staticTable;
+    const t = opts.routeProvider!.get(rdsName!);
+    if (t !== undefined) lastRdsTable = t;
+    return t ?? lastRdsTable;
+  };
   const connections = new Set<Socket>();
   const sessions = new Set<Http2Session>();
   let draining = false;
