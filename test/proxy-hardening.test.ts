@@ -7,6 +7,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Cleanups, waitFor } from './support/processes.ts';
 import { findTool } from './support/tools.ts';
@@ -180,6 +183,19 @@ data:
       assert.ok(r.goaways.some((g) => g.length === 1), 'the guard ended a connection');
       assert.ok(perThousand <= 10, `${reached} of ${r.resets} cancelled requests reached the backend`);
     }
+    await stillServing(pair);
+  });
+
+  test('finding 6: a 5 MB file of random bytes in the config directory costs the control plane log one short line; config keeps serving', async () => {
+    const before = pair.control.output().length;
+    pair.write('junk.yaml', randomBytes(5_000_000).toString('latin1'));
+    await waitFor('the control plane reports junk.yaml', () => pair.control.output().slice(before).includes('NOT_TEXT'), 30_000, 100);
+    await new Promise((r) => setTimeout(r, 1500));
+    const added = pair.control.output().slice(before);
+    assert.ok(added.length < 4096, `the control plane wrote ${added.length} bytes about it:\n${added.slice(0, 2000)}`);
+    assert.doesNotMatch(added, /[^\x20-\x7e\n]/, 'only printable text in the log');
+    assert.match(added, /junk\.yaml/);
+    rmSync(join(pair.configDir, 'junk.yaml'));
     await stillServing(pair);
   });
 });
