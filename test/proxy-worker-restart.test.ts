@@ -5,10 +5,14 @@
  * outside here (SIGKILL): no request can crash one any more (test/proxy-hardening.test.ts).
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { after, test } from 'node:test';
 import { Cleanups, waitFor } from './support/processes.ts';
 import { edgeVirtualService, exchange, startGatewayPair } from './support/gateway-pair.ts';
+import { findTool, skipUnlessTools } from './support/tools.ts';
+
+const run = promisify(execFile);
 
 const cleanups = new Cleanups();
 after(() => cleanups.run());
@@ -55,4 +59,29 @@ test('a worker killed again and again is restarted with growing delays, the prim
   assert.deepEqual(lines.map((l) => Number(/"restartInMs":(\d+)/.exec(l)?.[1])), [0, 250, 500, 1000]);
   const after = await exchange(pair.trellis.port, 'GET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 5000);
   assert.deepEqual(after.statuses, [200]);
+});
+
+test('the issue\'s load: 100 rps with 5 `GET / HTTP/2.0` requests a second on two workers: no failed request, no worker lost', { skip: skipUnlessTools('fortio'), timeout: 120_000 }, async (t) => {
+  const pair = await startGatewayPair(cleanups, {
+    trellisArgs: ['--concurrency', '2'],
+    files: { 'vs.yaml': edgeVirtualService('  - route: [{destination: {host: backend.default.svc.cluster.local, port: {number: 8080}}}]\n') },
+  });
+  const workers = childPids(pair.trellis.child.pid!).sort();
+  const load = run(findTool('fortio')!, ['load', '-qps', '100', '-c', '4', '-t', '6s', '-uniform', '-nocatchup', '-keepalive=true', '-json', '-',
+    `http://127.0.0.1:${pair.trellis.port}/steady`], { maxBuffer: 16 * 1024 * 1024, timeout: 60_000 });
+  const answers: number[] = [];
+  const attack = (async () => {
+    for (let i = 0; i < 30; i++) {
+      const r = await exchange(pair.trellis.port, 'GET / HTTP/2.0\r\nHost: x\r\n\r\n', 2000);
+      answers.push(r.statuses[0] ?? 0);
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  })();
+  const [{ stdout }] = await Promise.all([load, attack]);
+  const result = JSON.parse(stdout) as { RetCodes: Record<string, number>; DurationHistogram: { Count: number } };
+  const failed = result.DurationHistogram.Count - (result.RetCodes['200'] ?? 0);
+  t.diagnostic(`${result.DurationHistogram.Count} requests, ${failed} failed; the 30 HTTP/2.0 request lines got ${JSON.stringify([...new Set(answers)])}`);
+  assert.equal(failed, 0, JSON.stringify(result.RetCodes));
+  assert.deepEqual([...new Set(answers)], [426]);
+  assert.deepEqual(childPids(pair.trellis.child.pid!).sort(), workers, 'the same two workers serve');
 });
