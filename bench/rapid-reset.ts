@@ -12,7 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Cleanups } from '../test/support/processes.ts';
-import { findTool } from '../test/support/tools.ts';
+import { envoyMismatch, findTool } from '../test/support/tools.ts';
 import { edgeVirtualService, startGatewayPair } from '../test/support/gateway-pair.ts';
 import { rapidReset } from '../test/support/h2-rapid-reset.ts';
 import { fortioRun, type LatencyRun } from './dataplane/load.ts';
@@ -73,7 +73,7 @@ const cleanups = new Cleanups();
 process.once('SIGINT', () => void cleanups.run().then(() => process.exit(130)));
 try {
   const pair = await startGatewayPair(cleanups, {
-    envoy: findTool('envoy') !== undefined,
+    envoy: envoyMismatch() === undefined,
     files: { 'vs.yaml': edgeVirtualService('  - route: [{destination: {host: backend.default.svc.cluster.local, port: {number: 8080}}}]\n') },
   });
   const proxies: [string, number][] = [['trellis', pair.trellis.port], ...(pair.envoy ? [['envoy', pair.envoy.port] as [string, number]] : [])];

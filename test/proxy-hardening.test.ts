@@ -12,7 +12,8 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Cleanups, waitFor } from './support/processes.ts';
-import { findTool } from './support/tools.ts';
+import { envoyMismatch, findTool } from './support/tools.ts';
+import { skipUnlessTools } from './support/skip.ts';
 import { rapidReset } from './support/h2-rapid-reset.ts';
 import { edgeVirtualService, exchange, startGatewayPair, type Exchange, type GatewayPair } from './support/gateway-pair.ts';
 
@@ -21,7 +22,8 @@ const cleanups = new Cleanups();
 after(() => cleanups.run());
 
 const Backend = 'backend.default.svc.cluster.local';
-const withEnvoy = findTool('envoy') !== undefined;
+// Envoy at the pinned version: compared where present; without it each case still has its expectation.
+const withEnvoy = envoyMismatch() === undefined;
 
 /** What a client and the backend saw, for comparing the two gateways. */
 interface Outcome {
@@ -70,6 +72,10 @@ describe('issue 18 findings against a trellis gateway (and stock Envoy) from one
 `),
       },
     });
+  });
+
+  test('a stock Envoy fed by the same control plane decides every case alongside', { skip: skipUnlessTools('envoy') }, () => {
+    assert.ok(pair.envoy !== undefined);
   });
 
   test('finding 1: GET / HTTP/2.0 on an HTTP/1.1 connection gets 426, not a crash; other versions likewise', async () => {

@@ -13,7 +13,8 @@ import net from 'node:net';
 import { promisify } from 'node:util';
 import { after, test } from 'node:test';
 import { Cleanups } from './support/processes.ts';
-import { findTool, skipUnlessTools } from './support/tools.ts';
+import { findTool } from './support/tools.ts';
+import { skipUnlessTools } from './support/skip.ts';
 import { edgeVirtualService, gatewayYaml, startGatewayPair } from './support/gateway-pair.ts';
 import { serviceYaml } from './support/features.ts';
 

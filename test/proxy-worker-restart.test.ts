@@ -10,7 +10,8 @@ import { promisify } from 'node:util';
 import { after, test } from 'node:test';
 import { Cleanups, waitFor } from './support/processes.ts';
 import { edgeVirtualService, exchange, startGatewayPair } from './support/gateway-pair.ts';
-import { findTool, skipUnlessTools } from './support/tools.ts';
+import { findTool } from './support/tools.ts';
+import { skipUnlessTools } from './support/skip.ts';
 
 const run = promisify(execFile);
 
