@@ -117,7 +117,7 @@ try {
   }
   const dir = join(import.meta.dirname, 'results');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${new Date().toISOString().slice(0, 10)}-rapid-reset.json`);
+  const file = join(dir, `${new Date().toISOString().slice(0, 10)}-rapid-reset-${attackRate}.json`);
   writeFileSync(file, JSON.stringify({ machine: describeMachine({ fortio }, findTool('envoy'), process.execPath), settings: { reps, duration, qps, conns, attackers, attackRate }, summary, runs }, null, 2) + '\n');
   process.stdout.write(`\nwrote ${file}\n`);
 } finally {
