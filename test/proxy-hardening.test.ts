@@ -179,7 +179,7 @@ data:
       await new Promise((res) => setTimeout(res, 300));
       const reached = pair.backend.count(prefix);
       const perThousand = (reached * 1000) / r.resets;
-      t.diagnostic(`${name}: ${r.resets} resets over ${r.connections} connections, ${reached} cancelled requests reached the backend (${perThousand.toFixed(1)} per 1,000), GOAWAYs ${JSON.stringify(r.goaways)}`);
+      t.diagnostic(`[summary] rapid reset, ${name}: ${r.resets} resets over ${r.connections} connection(s), ${reached} cancelled requests reached the backend (${perThousand.toFixed(1)} per 1,000), GOAWAYs ${JSON.stringify(r.goaways)}`);
       if (name !== 'trellis') continue;
       for (const seen of r.goaways) {
         // RFC 9113 section 6.8: later GOAWAYs may not raise the last-stream id; we send one.

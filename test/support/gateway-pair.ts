@@ -19,6 +19,8 @@ export interface BackendHit {
   readonly method: string;
   readonly target: string;
   readonly headers: http.IncomingHttpHeaders;
+  /** When it arrived (Date.now()). */
+  readonly at: number;
 }
 
 /** A backend that records every request and answers `200 {"path": ..., "host": ...}`. */
@@ -37,7 +39,7 @@ export async function startRecordingBackend(): Promise<RecordingBackend> {
   const hits: BackendHit[] = [];
   const sockets = new Set<net.Socket>();
   const server = http.createServer({ insecureHTTPParser: true }, (req, res) => {
-    hits.push({ method: req.method ?? '', target: req.url ?? '', headers: req.headers });
+    hits.push({ method: req.method ?? '', target: req.url ?? '', headers: req.headers, at: Date.now() });
     if (hits.length > 100_000) hits.splice(0, 50_000);
     const body = JSON.stringify({ path: req.url, host: req.headers.host ?? '', method: req.method });
     req.resume();
