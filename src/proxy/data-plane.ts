@@ -122,7 +122,7 @@ export class DataPlane implements ConfigApplier {
         });
         return {
           handleConnection: (socket, protocol, meta) => hcm.handleConnection(socket, protocol, meta),
-          drain: () => hcm.drain(),
+          shutdown: (graceMs) => void hcm.close(graceMs),
           close: () => void hcm.close(0),
         };
       },

@@ -19,9 +19,10 @@ export interface HttpConnectionHandler {
    * (transparent capture) is where ORIGINAL_DST clusters (PassthroughCluster) connect.
    */
   handleConnection(socket: import('node:net').Socket, protocol: 'http/1.1' | 'h2', meta?: { readonly originalDestination?: { readonly address: string; readonly port: number } }): void;
-  /** Ask open connections to finish, cutting nothing (HTTP/1: `connection: close` after the current response; HTTP/2: GOAWAY). */
-  drain?(): void;
-  /** Proxy shutdown: drain, close idle connections as they become idle, destroy the rest after `graceMs`. */
+  /**
+   * Ask open connections to finish within `graceMs`: HTTP/1 `connection: close` after the current
+   * response, HTTP/2 GOAWAY, idle keep-alive connections closed in the second half; then destroy the rest.
+   */
   shutdown?(graceMs: number): void;
   /** Releases timers and resources; open connections are left to the caller. */
   close?(): void;

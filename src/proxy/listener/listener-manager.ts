@@ -283,20 +283,21 @@ export class ListenerManager {
   /**
    * Drains a listener generation that no longer takes connections. A changed listener's old
    * connections are asked at once to move on (HTTP/1.1 `connection: close` after their current
-   * response, HTTP/2 GOAWAY): the same port serves them anew. A removed listener's connections
-   * have nowhere to go, so they are served as before for the first half of the drain time and
-   * asked to close for the second half. Whatever is still open at the drain time is closed.
+   * response, HTTP/2 GOAWAY, idle keep-alive connections closed in the second half): the same port
+   * serves them anew. A removed listener's connections have nowhere to go, so they are served as
+   * before for the first half of the drain time and asked to close in the second half (idle ones
+   * closed in the last quarter). Whatever is still open at the drain time is closed.
    */
   #drain(old: ActiveListener, removed: boolean) {
     this.#draining.add(old);
     const drainMs = this.#opts.drainTimeoutMs ?? 5_000;
     const handlers = httpHandlers(old.compiled);
-    const ask = () => {
-      for (const h of handlers) h.drain?.();
+    const ask = (withinMs: number) => {
+      for (const h of handlers) h.shutdown?.(withinMs);
     };
-    const askTimer = removed ? setTimeout(ask, drainMs / 2) : undefined;
+    const askTimer = removed ? setTimeout(() => ask(drainMs / 2), drainMs / 2) : undefined;
     askTimer?.unref?.();
-    if (!removed) ask();
+    if (!removed) ask(drainMs);
     const finish = () => {
       clearTimeout(askTimer);
       for (const s of old.connections) s.destroy();
