@@ -8,7 +8,7 @@
  */
 import http from 'node:http';
 import net from 'node:net';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cleanups, freePort, nodeBin, repoRoot, spawnTracked, startControlProcess, startEnvoy, tempDir, waitFor, type ControlProcess, type EnvoyProcess, type Spawned } from './processes.ts';
 import { writeConfig } from './mesh-yaml.ts';
@@ -94,6 +94,7 @@ ${http}`;
 }
 
 export interface GatewayPair {
+  /** The control plane serving now (replaced by `restartControl`). */
   readonly control: ControlProcess;
   readonly configDir: string;
   readonly backend: RecordingBackend;
@@ -102,6 +103,8 @@ export interface GatewayPair {
   readonly envoy: (EnvoyProcess & { readonly port: number }) | undefined;
   /** Writes a config file into the watched directory (atomically). */
   write(name: string, yaml: string): void;
+  /** Replaces the control plane (same xDS port) with one reading this MeshConfig; the proxies reconnect. */
+  restartControl(meshConfig: string): Promise<void>;
 }
 
 export interface GatewayPairOptions {
@@ -113,6 +116,8 @@ export interface GatewayPairOptions {
   trellisArgs?: string[];
   /** `trellis proxy --drain-timeout` (default 1s). */
   drainTimeout?: string;
+  /** MeshConfig YAML for `trellis control --mesh-config`. */
+  meshConfig?: string;
   /** Envoy's --log-level (default warn; 'debug' shows each local reply's details). */
   envoyLogLevel?: string;
   /** GET this path on both gateways until it answers 200 before returning (default '/'). */
@@ -126,9 +131,21 @@ export async function startGatewayPair(cleanups: Cleanups, o: GatewayPairOptions
   const configDir = tempDir(cleanups, 'trellis-gwpair-');
   writeConfig(configDir, 'gateway.yaml', gatewayYaml(backend.port));
   for (const [name, text] of Object.entries(o.files)) writeConfig(configDir, name, text);
-  const control = await startControlProcess(cleanups, configDir, ['--log-level', 'warn']);
-
   const work = tempDir(cleanups, 'trellis-gwpair-run-');
+  // A fixed xDS port, so a restarted control plane is found by the proxies again.
+  const xdsPort = await freePort();
+  let meshFiles = 0;
+  const startControl = (meshConfig: string | undefined) => {
+    const args = ['--log-level', 'warn', '--xds-port', String(xdsPort)];
+    if (meshConfig !== undefined) {
+      const file = join(work, `mesh-${meshFiles++}.yaml`);
+      writeFileSync(file, meshConfig);
+      args.push('--mesh-config', file);
+    }
+    return startControlProcess(cleanups, configDir, args);
+  };
+  let control = await startControl(o.meshConfig);
+
   const trellisPort = await freePort();
   const ready = join(work, 'trellis.ready');
   const nodeId = 'router~127.0.0.1~gw-trellis.default~default.svc.cluster.local';
@@ -159,7 +176,17 @@ export async function startGatewayPair(cleanups: Cleanups, o: GatewayPairOptions
   for (const port of [trellisPort, ...(envoy ? [envoy.port] : [])]) {
     await waitFor(`gateway on ${port} serving ${readyPath}`, async () => (await exchange(port, `GET ${readyPath} HTTP/1.1\r\nHost: ready\r\nConnection: close\r\n\r\n`, 2000)).statuses[0] === 200, 60_000, 100);
   }
-  return { control, configDir, backend, trellis, envoy, write: (name, text) => writeConfig(configDir, name, text) };
+  return {
+    get control() {
+      return control;
+    },
+    configDir, backend, trellis, envoy,
+    write: (name, text) => writeConfig(configDir, name, text),
+    async restartControl(meshConfig) {
+      await control.stop();
+      control = await startControl(meshConfig);
+    },
+  };
 }
 
 /** What a client saw on one raw connection. */
