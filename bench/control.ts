@@ -158,7 +158,7 @@ async function runSize(services: number, store: 'file' | 'kubernetes'): Promise<
       kube = await startKubeBench(dir);
       process.stderr.write(`[${services} services] API server holds the mesh after ${(performance.now() - tk).toFixed(0)} ms\n`);
     }
-    const source = kube ? ['--kubeconfig', kube.kubeconfigPath, '--no-webhook', '--no-status'] : ['--config', dir];
+    const source = kube ? ['--kubeconfig', kube.kubeconfigPath, '--no-webhook', '--no-status', '--no-ca'] : ['--config', dir];
     const t0 = performance.now();
     const control = spawn(process.execPath, [...args, join(root, 'bin/trellis.js'), 'control', ...source, '--xds-port', '0', '--debug-port', '0', '--ready-file', ready, '--log-level', process.env.BENCH_CONTROL_LOG ?? 'warn'], { stdio: ['ignore', process.env.BENCH_CONTROL_LOG ? 'inherit' : 'ignore', process.env.BENCH_CONTROL_LOG ? 'inherit' : 'pipe'] });
     children.push(control);

@@ -10,12 +10,10 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
-import { Cleanups, nodeBin, repoRoot, tempDir, waitFor } from './support/processes.ts';
-import { applyObject, ensureNamespace, helmBinary, skipUnlessHelm, installCrds, objectUrl, skipUnlessKube, startKubeCluster, startKubeControl, yamlObjects } from './support/kube-apiserver.ts';
+import { Cleanups, nodeBin, repoRoot, waitFor } from './support/processes.ts';
+import { applyObject, ensureNamespace, helmBinary, skipUnlessHelm, installCrds, objectUrl, serviceAccountKubeconfig, skipUnlessKube, startKubeCluster, startKubeControl, yamlObjects } from './support/kube-apiserver.ts';
 import type { KubeCluster } from './support/kube-apiserver.ts';
 import type { KubeObject } from '../src/config/store/kubernetes-rest.ts';
 
@@ -84,18 +82,7 @@ describe('Helm charts: lint, template, trellis manifest, applied to a real API s
     t.diagnostic(`applied ${base.length} CRDs, ${cp.length} control plane objects, ${gw.length} gateway objects`);
 
     // A token of the chart's ServiceAccount: the control plane runs with exactly the chart's RBAC.
-    const token = await cluster.rest.request<{ status: { token: string } }>('POST', '/api/v1/namespaces/trellis-system/serviceaccounts/trellis-1-3/token', {
-      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
-    });
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'c', server: cluster.server, caData: Buffer.from(cluster.caPem).toString('base64') }],
-      users: [{ name: 'sa', token: token.status.token }],
-      contexts: [{ name: 'c', cluster: 'c', user: 'sa' }],
-      currentContext: 'c',
-    });
-    const kubeconfigPath = join(tempDir(cleanups), 'sa-kubeconfig');
-    writeFileSync(kubeconfigPath, kc.exportConfig());
+    const kubeconfigPath = await serviceAccountKubeconfig(cleanups, cluster, 'trellis-system', 'trellis-1-3');
 
     const deployment = cp.find((o) => o.kind === 'Deployment')!;
     const args = ((deployment.spec as { template: { spec: { containers: { args: string[] }[] } } }).template.spec.containers[0].args).slice(1);
@@ -111,7 +98,8 @@ describe('Helm charts: lint, template, trellis manifest, applied to a real API s
     replace('--xds-port', '0');
     replace('--debug-port', '0');
     replace('--webhook-port', '0');
-    const control = await startKubeControl(cleanups, { kubeconfigPath }, [...local.filter((a, i) => !['--xds-port', '--debug-port'].includes(a) && !['--xds-port', '--debug-port'].includes(local[i - 1])), '--webhook-url', 'https://127.0.0.1:0']);
+    const ports = ['--xds-port', '--debug-port', '--ca-tls-port'];
+    const control = await startKubeControl(cleanups, { kubeconfigPath }, [...local.filter((a, i) => !ports.includes(a) && !ports.includes(local[i - 1])), '--webhook-url', 'https://127.0.0.1:0']);
     const ready = await waitFor('control plane /ready', async () => (await fetch(`${control.url}/ready`)).status === 200, 60_000, 200);
     assert.ok(ready);
     // It holds the status Lease and registered its injector with a CA bundle, with the chart's RBAC only.

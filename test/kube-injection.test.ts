@@ -19,12 +19,13 @@ import { after, before, describe, test } from 'node:test';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startEchoServer } from '../src/samples/echo-server.ts';
-import { Cleanups, freePort, nodeBin, repoRoot, spawnTracked, tempDir, waitFor } from './support/processes.ts';
+import { Cleanups, freePort, nodeBin, repoRoot, waitFor } from './support/processes.ts';
 import type { Spawned } from './support/processes.ts';
 import { httpGet } from './support/http-client.ts';
-import { applyObject, objectUrl, sharedK8s, ensureNamespace, installCrds, skipUnlessKube, startKubeCluster, startKubeControl, yamlObjects } from './support/kube-apiserver.ts';
+import { applyObject, objectUrl, sharedK8s, ensureNamespace, installCrds, istioCrds, skipUnlessKube, startKubeCluster, startKubeControl, yamlObjects } from './support/kube-apiserver.ts';
 import type { KubeCluster, KubeControlProcess } from './support/kube-apiserver.ts';
-import { markRunning, registerWorkloadEntry } from './support/kube-workloads.ts';
+import { injectedProxy, markRunning, registerWorkloadEntry, runInjectedProxy } from './support/kube-workloads.ts';
+import type { InjectedContainer, InjectedPod } from './support/kube-workloads.ts';
 import type { KubeObject } from '../src/config/store/kubernetes-rest.ts';
 import { KubeApiError } from '../src/config/store/kubernetes-rest.ts';
 import { validateObject } from '../src/control/webhook/validate.ts';
@@ -34,8 +35,8 @@ after(() => cleanups.run());
 const skip = skipUnlessKube();
 const Echo = 'echo.default.svc.cluster.local';
 
-interface Container { name: string; args?: string[]; readinessProbe?: { httpGet?: { port: number; path: string } }; restartPolicy?: string }
-interface PodJson extends KubeObject { spec: { containers: Container[]; initContainers?: Container[] } }
+type Container = InjectedContainer;
+type PodJson = InjectedPod;
 
 function trellis(args: string[], kubeconfig: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -60,37 +61,12 @@ async function createPod(c: KubeCluster, obj: KubeObject): Promise<PodJson> {
 }
 
 const allContainers = (p: PodJson): Container[] => [...(p.spec.initContainers ?? []), ...p.spec.containers];
-const proxyOf = (p: PodJson): Container | undefined => allContainers(p).find((c) => c.name === 'trellis-proxy');
+const proxyOf = injectedProxy;
 const revisionOf = (p: PodJson): string | undefined => p.metadata?.annotations?.['istio.io/rev'];
 
-/** Runs the injected proxy container's own command line as a local process (no kubelet here). */
-async function runInjectedProxy(pod: PodJson, outboundPort: number): Promise<Spawned & { nodeId: string; health: number }> {
-  const c = proxyOf(pod);
-  assert.ok(c?.args, 'injected proxy container');
-  const env: Record<string, string> = { POD_NAME: pod.metadata!.name!, POD_NAMESPACE: pod.metadata!.namespace!, INSTANCE_IP: '127.0.0.1', SERVICE_ACCOUNT: 'web', NODE_NAME: 'node-1' };
-  const args = c.args.map((a) => a.replace(/\$\((\w+)\)/g, (_m, v: string) => env[v] ?? ''));
-  const meta = JSON.parse(args[args.indexOf('--metadata') + 1]) as Record<string, unknown>;
-  const dir = tempDir(cleanups, 'trellis-injected-');
-  const ready = join(dir, 'ready.json');
-  // Loopback instead of the pod IP, free ports instead of the pod's, explicit capture instead of iptables.
-  const p = spawnTracked(cleanups, nodeBin, [join(repoRoot, 'bin', 'trellis.js'), ...args,
-    '--admin-address', '127.0.0.1', '--admin-port', '0', '--health-port', '0', '--prometheus-port', '0', '--status-port', '0',
-    // Every service port gets its own loopback port (the API server's own `kubernetes` Service has 443).
-    '--metadata', JSON.stringify({ ...meta, TRELLIS_OUTBOUND_PORTS: { '8080': outboundPort, '443': await freePort() } }),
-    '--concurrency', '1', '--log-level', 'warn', '--drain-timeout', '1s', '--ready-file', ready]);
-  const ports = await waitFor('injected proxy ready file', () => {
-    if (p.child.exitCode !== null) throw new Error(`proxy exited: ${p.output()}`);
-    try {
-      return JSON.parse(readFileSync(ready, 'utf8')) as { health: number; node: string };
-    } catch {
-      return undefined;
-    }
-  }, 60_000);
-  await waitFor('injected proxy ready', async () => (await fetch(`http://127.0.0.1:${ports.health}/healthz/ready`)).status === 200, 60_000, 100)
-    .catch((err: Error) => {
-      throw new Error(`${err.message}\n${p.output().slice(-3000)}`);
-    });
-  return { ...p, nodeId: ports.node, health: ports.health };
+/** The pod's injected proxy as a local process, its outbound 8080 (and the API server's own 443) on loopback ports. */
+async function runProxyOf(pod: PodJson, outboundPort: number): Promise<Spawned & { nodeId: string }> {
+  return runInjectedProxy(cleanups, pod, { metadata: { TRELLIS_OUTBOUND_PORTS: { '8080': outboundPort, '443': await freePort() } } });
 }
 
 describe('injection, revisions and canary upgrades on a real API server', { skip, timeout: 600_000 }, () => {
@@ -99,8 +75,7 @@ describe('injection, revisions and canary upgrades on a real API server', { skip
 
   before(async () => {
     cluster = await startKubeCluster(cleanups);
-    const crds = yamlObjects(readFileSync(join(sharedK8s, 'istio', 'crd-all.gen.yaml'), 'utf8')).filter((o) => o.kind === 'CustomResourceDefinition');
-    await installCrds(cluster.rest, crds);
+    await installCrds(cluster.rest, istioCrds());
     await ensureNamespace(cluster.rest, 'trellis-system');
     await ensureNamespace(cluster.rest, 'shop', { 'istio.io/rev': '1-2' });
     await ensureNamespace(cluster.rest, 'plain');
@@ -112,7 +87,7 @@ describe('injection, revisions and canary upgrades on a real API server', { skip
     for (const r of ['1-2', '1-3']) {
       const xds = await freePort();
       rev[r] = await startKubeControl(cleanups, cluster, ['--revision', r, '--xds-port', String(xds), '--injection-xds', `127.0.0.1:${xds}`,
-        '--webhook-port', '0', '--webhook-url', 'https://127.0.0.1:0', '--no-status', ...(r === '1-2' ? ['--validate-unlabelled'] : [])]);
+        '--webhook-port', '0', '--webhook-url', 'https://127.0.0.1:0', '--no-status', '--no-ca', ...(r === '1-2' ? ['--validate-unlabelled'] : [])]);
       assert.equal(rev[r].xdsPort, xds);
     }
     // A new webhook configuration takes a moment to reach the API server's admission chain.
@@ -158,7 +133,7 @@ describe('injection, revisions and canary upgrades on a real API server', { skip
     const old = await podFor('web-old', '1-2');
     await markRunning(cluster.rest, 'app', 'web-old');
     const oldPort = await freePort();
-    const oldProxy = await runInjectedProxy(old, oldPort);
+    const oldProxy = await runProxyOf(old, oldPort);
     await waitFor('old proxy routes', async () => (await httpGet(oldPort, '/', Echo)).status === 200, 30_000, 100);
 
     // Continuous traffic through the old proxy while the tag moves (bounded in count and time).
@@ -182,7 +157,7 @@ describe('injection, revisions and canary upgrades on a real API server', { skip
     assert.equal(proxyOf(fresh)!.args![proxyOf(fresh)!.args!.indexOf('--xds') + 1], `127.0.0.1:${rev['1-3'].xdsPort}`);
     await markRunning(cluster.rest, 'app', 'web-new');
     const newPort = await freePort();
-    const newProxy = await runInjectedProxy(fresh, newPort);
+    const newProxy = await runProxyOf(fresh, newPort);
     await waitFor('new proxy routes', async () => (await httpGet(newPort, '/', Echo)).status === 200, 30_000, 100);
 
     const ps = await new Promise<string>((resolve, reject) => execFile(nodeBin, [join(repoRoot, 'bin', 'trellis.js'), 'proxy-status', '--control', rev['1-2'].url, '--control', rev['1-3'].url], { timeout: 20_000 }, (err, out, errOut) => (err ? reject(new Error(errOut)) : resolve(out))));

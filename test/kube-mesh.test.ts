@@ -19,7 +19,7 @@ import { startProxy, stopAll } from './support/mesh.ts';
 import type { ProxyProc } from './support/mesh.ts';
 import { httpGet, tally } from './support/http-client.ts';
 import { sharedDir, skipUnlessShared, skipUnlessTools } from './support/skip.ts';
-import { applyObject, sharedK8s, installCrds, skipUnlessKube, startKubeCluster, startKubeControl, yamlObjects } from './support/kube-apiserver.ts';
+import { applyObject, installCrds, istioCrds, skipUnlessKube, startKubeCluster, startKubeControl, yamlObjects } from './support/kube-apiserver.ts';
 import type { KubeCluster, KubeControlProcess } from './support/kube-apiserver.ts';
 import { registerPod, registerWorkloadEntry } from './support/kube-workloads.ts';
 import type { KubeObject } from '../src/config/store/kubernetes-rest.ts';
@@ -53,8 +53,7 @@ describe('Kubernetes API server -> trellis control -> Trellis proxy and Envoy si
 
   before(async () => {
     cluster = await startKubeCluster(cleanups);
-    const crds = yamlObjects(readFileSync(join(sharedK8s, 'istio', 'crd-all.gen.yaml'), 'utf8')).filter((o) => o.kind === 'CustomResourceDefinition');
-    await installCrds(cluster.rest, crds);
+    await installCrds(cluster.rest, istioCrds());
     // Bookinfo's Services and ServiceAccounts exactly as the sample has them (Deployments need a
     // controller-manager and a kubelet; their pods are registered below instead).
     for (const o of sample('bookinfo.yaml')) if (o.kind === 'Service' || o.kind === 'ServiceAccount') await applyObject(cluster.rest, o);
@@ -67,7 +66,7 @@ describe('Kubernetes API server -> trellis control -> Trellis proxy and Envoy si
     await registerPod(cluster.rest, { name: 'productpage-v1-0', labels: { app: 'productpage', version: 'v1' }, serviceAccount: 'bookinfo-productpage' });
     for (const o of [...sample('destination-rule-all.yaml'), ...sample('virtual-service-all-v1.yaml')]) await applyObject(cluster.rest, o);
 
-    control = await startKubeControl(cleanups, cluster, ['--no-webhook', '--no-status']);
+    control = await startKubeControl(cleanups, cluster, ['--no-webhook', '--no-status', '--no-ca']);
     trellisPort = await freePort();
     envoyPort = await freePort();
     const labels = { app: 'productpage', version: 'v1' };

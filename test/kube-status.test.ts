@@ -14,7 +14,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { Cleanups, waitFor } from './support/processes.ts';
-import { applyObject, sharedK8s, ensureNamespace, installCrds, objectUrl, skipUnlessKube, startKubeCluster, startKubeControl, yamlObjects } from './support/kube-apiserver.ts';
+import { applyObject, sharedK8s, ensureNamespace, installCrds, istioCrds, objectUrl, skipUnlessKube, startKubeCluster, startKubeControl, yamlObjects } from './support/kube-apiserver.ts';
 import type { KubeCluster, KubeControlProcess } from './support/kube-apiserver.ts';
 import { Corpus } from './conformance/corpus.ts';
 import { sharedDir, skipUnlessShared } from './support/skip.ts';
@@ -58,8 +58,7 @@ describe('status written back on a real API server (Gateway API conformance base
     cluster = await startKubeCluster(cleanups);
     const crds = readdirSync(join(sharedK8s, 'gateway-api')).filter((f) => !f.includes('vap_'))
       .flatMap((f) => yamlObjects(readFileSync(join(sharedK8s, 'gateway-api', f), 'utf8')));
-    const istio = yamlObjects(readFileSync(join(sharedK8s, 'istio', 'crd-all.gen.yaml'), 'utf8')).filter((o) => o.kind === 'CustomResourceDefinition');
-    await installCrds(cluster.rest, [...crds, ...istio]);
+    await installCrds(cluster.rest, [...crds, ...istioCrds()]);
     await ensureNamespace(cluster.rest, 'trellis-system');
     await applyObject(cluster.rest, { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: 'trellis' }, spec: { controllerName: 'trellis.dev/gateway-controller' } });
     const base = yamlObjects(corpus.baseText('gateway'));

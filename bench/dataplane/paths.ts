@@ -14,6 +14,8 @@ export interface PathDef {
   hops: 0 | 1 | 2;
   tls: boolean;
   concurrency: number;
+  /** Trellis paths: `off` (no Istio metrics), `metrics` (the default), `full` (metrics, 100% tracing, access logs). */
+  telemetry?: 'off' | 'metrics' | 'full';
   url: string;
   host: string;
   /** h2c (prior knowledge) URL when the path's first hop speaks it. */
@@ -32,17 +34,19 @@ export const AllPathIds = [
   'nginx-1hop', 'nginx-2hop', 'nginx-2hop-tls',
   'haproxy-1hop', 'haproxy-2hop', 'haproxy-2hop-tls',
   'trellis-1hop', 'trellis-2hop', 'trellis-2hop-mtls', 'trellis-1hop-c2', 'trellis-2hop-mtls-c2',
+  'trellis-2hop-notel', 'trellis-2hop-tel',
 ] as const;
 
 /** The smaller set `--quick` runs. */
 export const QuickPathIds = ['direct', 'envoy-1hop', 'envoy-2hop-tls', 'nginx-1hop', 'haproxy-1hop', 'trellis-1hop', 'trellis-2hop-mtls'];
 
 /** Splits an id like `envoy-2hop-tls-c2` into its parts. */
-export function parsePathId(id: string): { family: PathDef['family']; hops: 0 | 1 | 2; tls: boolean; concurrency: number } {
-  if (id === 'direct') return { family: 'direct', hops: 0, tls: false, concurrency: 1 };
-  const m = /^(envoy|nginx|haproxy|trellis)-(1|2)hop(-m?tls)?(?:-c(\d+))?$/.exec(id);
-  if (!m) throw new Error(`unknown path '${id}' (known: ${AllPathIds.join(', ')})`);
-  return { family: m[1] as PathDef['family'], hops: Number(m[2]) as 1 | 2, tls: m[3] !== undefined, concurrency: m[4] ? Number(m[4]) : 1 };
+export function parsePathId(id: string): { family: PathDef['family']; hops: 0 | 1 | 2; tls: boolean; concurrency: number; telemetry: 'off' | 'metrics' | 'full' } {
+  if (id === 'direct') return { family: 'direct', hops: 0, tls: false, concurrency: 1, telemetry: 'metrics' };
+  const m = /^(envoy|nginx|haproxy|trellis)-(1|2)hop(-m?tls)?(?:-c(\d+))?(-notel|-tel)?$/.exec(id);
+  if (!m || (m[5] !== undefined && m[1] !== 'trellis')) throw new Error(`unknown path '${id}' (known: ${AllPathIds.join(', ')})`);
+  const telemetry = m[5] === '-notel' ? 'off' : m[5] === '-tel' ? 'full' : 'metrics';
+  return { family: m[1] as PathDef['family'], hops: Number(m[2]) as 1 | 2, tls: m[3] !== undefined, concurrency: m[4] ? Number(m[4]) : 1, telemetry };
 }
 
 /** A free TCP port on 127.0.0.1 (bound then released; the proxy binds it right after). */

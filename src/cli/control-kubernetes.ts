@@ -10,6 +10,7 @@ import { UsageError } from './args.ts';
 import type { KubernetesControlOptions } from '../control/kube/kube-control.ts';
 import type { LabelSelector } from '../config/label-selector.ts';
 import type { WebhookClient } from '../control/webhook/webhook-config.ts';
+import { serviceHosts } from '../control/webhook/webhook-ca.ts';
 
 export const kubernetesHelp = `
 Kubernetes (config and registry from the API server):
@@ -32,6 +33,12 @@ Kubernetes (config and registry from the API server):
   --hold-application-until-proxy-starts   start app containers after the proxy is ready
   --no-status                do not write status back (Gateway API, Istio validationMessages)
   --analysis-status          also write the analyzer's findings as Istio status.validationMessages
+Mesh CA on Kubernetes (on unless --no-ca; root from the Secret cacerts, else istio-ca-secret,
+created on first start, in --system-namespace; --ca-dir/--plugin-ca-dir use files instead):
+  --no-ca                    run no mesh CA (injected proxies get no workload certificate)
+  --ca-tls-port N            xDS and CreateCertificate over TLS (default 15012; 0 = any free port)
+  --injection-ca-address ADDR   the CA address injected proxies use (default trellis[-R].NS.svc:15012)
+  --ca-token-audiences LIST  audiences a service-account token must carry (default istio-ca)
 `;
 
 export const kubernetesOptions = {
@@ -51,6 +58,10 @@ export const kubernetesOptions = {
   'hold-application-until-proxy-starts': { type: 'boolean' },
   'no-status': { type: 'boolean' },
   'analysis-status': { type: 'boolean' },
+  'no-ca': { type: 'boolean' },
+  'ca-tls-port': { type: 'string' },
+  'injection-ca-address': { type: 'string' },
+  'ca-token-audiences': { type: 'string' },
 } as const;
 
 type Values = { [K in keyof typeof kubernetesOptions]?: (typeof kubernetesOptions)[K]['type'] extends 'boolean' ? boolean : string };
@@ -93,6 +104,13 @@ export function kubernetesControlOptions(v: Values): KubernetesControlOptions | 
     if (u.protocol !== 'https:') throw new UsageError('control: --webhook-url must be https (the API server calls webhooks over TLS only)');
     client = { url: u.origin };
   }
+  const caPort = v['ca-tls-port'] === undefined ? 15012 : Number(v['ca-tls-port']);
+  if (!Number.isInteger(caPort) || caPort < 0 || caPort > 65535) throw new UsageError(`control: --ca-tls-port must be 0..65535, got '${v['ca-tls-port']}'`);
+  const caAddress = v['injection-ca-address'] ?? `${svc}.${ns}.svc:15012`;
+  const caHost = /^\[?([^\]]+?)\]?:\d+$/.exec(caAddress)?.[1];
+  if (caHost === undefined) throw new UsageError(`control: --injection-ca-address must be HOST:PORT, got '${caAddress}'`);
+  const audiences = (v['ca-token-audiences'] ?? 'istio-ca').split(',').map((a) => a.trim()).filter((a) => a !== '');
+  if (audiences.length === 0) throw new UsageError('control: --ca-token-audiences needs at least one audience');
   const native = v['native-sidecars'] ?? 'auto';
   if (!['auto', 'true', 'false'].includes(native)) throw new UsageError(`control: --native-sidecars must be auto, true or false, got '${native}'`);
   return {
@@ -108,5 +126,11 @@ export function kubernetesControlOptions(v: Values): KubernetesControlOptions | 
       holdApplicationUntilProxyStarts: v['hold-application-until-proxy-starts'] ?? false,
     },
     status: { enabled: !v['no-status'], analysis: v['analysis-status'] ?? false, identity: `${hostname()}-${process.pid}-${revision}` },
+    ...(v['no-ca'] ? {} : {
+      ca: {
+        tlsPort: caPort, injectionAddress: caAddress, tokenAudiences: audiences,
+        tlsHosts: [...new Set([...serviceHosts(svc, ns), caHost])],
+      },
+    }),
   };
 }

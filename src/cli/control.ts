@@ -27,7 +27,8 @@ const help = `usage: trellis control [--config DIR]... [--host ADDR] [--xds-port
   --auto-allocate-vips
                    give Services without a clusterIP a VIP from 240.240.0.0/16 (transparent capture)
   --mesh-config FILE
-                   Istio MeshConfig (trustDomain, rootNamespace, outboundTrafficPolicy, enableAutoMtls)
+                   Istio MeshConfig (trustDomain, rootNamespace, outboundTrafficPolicy, enableAutoMtls,
+                   pathNormalization, ...)
   --ca-dir DIR     run the mesh CA with a self-signed root kept in DIR (generated on first start)
   --plugin-ca-dir DIR
                    run the mesh CA from an existing PKI: ca-cert.pem, ca-key.pem, root-cert.pem,
@@ -77,12 +78,16 @@ export const verb: Verb = {
     if (meshConfig !== undefined && meshConfig.ignored.length > 0) log.info({ file: values['mesh-config'], fields: meshConfig.ignored }, 'mesh config: fields not acted on');
     if (values['ca-dir'] !== undefined && values['plugin-ca-dir'] !== undefined) throw new UsageError('control: --ca-dir and --plugin-ca-dir are exclusive');
     const caDir = values['plugin-ca-dir'] ?? values['ca-dir'];
+    const kube = kubernetesControlOptions(values);
     let ca: ControlPlaneCaOptions | undefined;
-    if (caDir !== undefined) {
+    // On Kubernetes the CA runs unless --no-ca, its material from Secrets unless a directory is given.
+    if (caDir !== undefined || kube?.ca !== undefined) {
       const ttl = values['workload-cert-ttl'] !== undefined ? parseDurationMs(values['workload-cert-ttl']) : undefined;
       if (values['workload-cert-ttl'] !== undefined && (ttl === undefined || ttl < 1000)) throw new UsageError(`control: --workload-cert-ttl must be a duration like 24h or 60s, got '${values['workload-cert-ttl']}'`);
+      const tokenDir = values['ca-token-dir'] ?? (caDir !== undefined ? join(caDir, 'tokens') : undefined);
       ca = {
-        dir: caDir, selfSigned: values['plugin-ca-dir'] === undefined, tokenDir: values['ca-token-dir'] ?? join(caDir, 'tokens'),
+        ...(caDir !== undefined ? { dir: caDir, selfSigned: values['plugin-ca-dir'] === undefined } : {}),
+        ...(tokenDir !== undefined ? { tokenDir } : {}),
         ...(ttl !== undefined ? { defaultTtlMs: ttl } : {}),
         ...(values['ca-key-algorithm'] !== undefined ? { keyAlgorithm: parseKeyAlgorithm(values['ca-key-algorithm']) } : {}),
       };
@@ -93,8 +98,9 @@ export const verb: Verb = {
       ...(meshConfig?.rootNamespace !== undefined ? { rootNamespace: meshConfig.rootNamespace } : {}),
       ...(meshConfig?.outboundTrafficPolicy !== undefined ? { outboundTrafficPolicy: meshConfig.outboundTrafficPolicy } : {}),
       ...(meshConfig?.enableAutoMtls !== undefined ? { enableAutoMtls: meshConfig.enableAutoMtls } : {}),
+      ...(meshConfig?.telemetry !== undefined ? { telemetry: meshConfig.telemetry } : {}),
+      ...(meshConfig?.pathNormalization !== undefined ? { pathNormalization: meshConfig.pathNormalization } : {}),
     };
-    const kube = kubernetesControlOptions(values);
     if (kube && values.config) throw new UsageError('control: --config and --kubeconfig/--kubernetes are exclusive');
     const common = {
       host: values.host,
@@ -109,7 +115,7 @@ export const verb: Verb = {
     const cp = k8s ? { ...k8s.cp, close: () => k8s.close() } : await startControlPlane({ configPaths, ...common });
     if (values['ready-file']) {
       const tmp = `${values['ready-file']}.tmp`;
-      writeFileSync(tmp, JSON.stringify({ xds: cp.xdsPort, debug: cp.debugPort, pid: process.pid, ...(k8s ? { webhook: k8s.webhookPort } : {}) }) + '\n');
+      writeFileSync(tmp, JSON.stringify({ xds: cp.xdsPort, debug: cp.debugPort, pid: process.pid, ...(k8s ? { webhook: k8s.webhookPort, caTls: k8s.caTlsPort } : {}) }) + '\n');
       renameSync(tmp, values['ready-file']);
     }
     return new Promise<number>((resolve) => {

@@ -12,12 +12,12 @@ import { parse as parseYaml } from 'yaml';
 import { parseCli, UsageError } from './args.ts';
 import type { Verb } from './main.ts';
 import cluster from 'node:cluster';
-import { startProxy } from '../proxy/proxy.ts';
+import { startProxy, telemetryOptions } from '../proxy/proxy.ts';
 import { runWorker } from '../proxy/workers.ts';
 import type { NodeJson } from '../xds/ads-wire.ts';
 import { describeError } from '../errors.ts';
 import { parseKeyAlgorithm } from '../pki/keys.ts';
-import { tokenFromFile } from '../proxy/tls/identity-agent.ts';
+import { caRootsFromFile, tokenFromFile } from '../proxy/tls/identity-agent.ts';
 import { parseAppProbes } from '../proxy/admin/app-probes.ts';
 import type { AppProbe } from '../proxy/admin/app-probes.ts';
 
@@ -50,6 +50,8 @@ const help = `usage: trellis proxy --xds HOST:PORT [options]
                             (spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>) from
                             the CA and serves and uses mTLS (trellis up passes one per replica)
   --ca-address HOST:PORT    the CA (default: the --xds address)
+  --ca-root-cert FILE       reach the CA over TLS, verified with these PEM roots (re-read at each
+                            request; Kubernetes: the mounted istio-ca-root-cert ConfigMap)
   --trust-domain TD         SPIFFE trust domain (default cluster.local)
   --cert-ttl DURATION       workload certificate lifetime to ask for (default: the CA's, 24h)
   --key-algorithm ALG       ECDSA_P256 (default) or RSA_2048
@@ -107,6 +109,7 @@ export const verb: Verb = {
       'log-level': { type: 'string' },
       'ca-token-file': { type: 'string' },
       'ca-address': { type: 'string' },
+      'ca-root-cert': { type: 'string' },
       'trust-domain': { type: 'string' },
       'cert-ttl': { type: 'string' },
       'key-algorithm': { type: 'string' },
@@ -160,12 +163,6 @@ export const verb: Verb = {
     if (drain === undefined) throw new UsageError(`proxy: --drain-timeout must be a duration like 5s, got '${values['drain-timeout']}'`);
     const concurrency = values.concurrency === undefined ? 2 : Number(values.concurrency);
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new UsageError(`proxy: --concurrency must be 1..64, got '${values.concurrency}'`);
-    if (cluster.isWorker) {
-      // A worker forked by the primary below: serve listeners, take config over IPC.
-      const wlog = pino({ level: values['log-level'] ?? 'info', base: { component: 'proxy-worker', worker: cluster.worker?.id } }, pino.destination(2));
-      await runWorker({ drainTimeoutMs: drain, log: (level, msg, fields) => wlog[level](fields ?? {}, msg) });
-      return 0;
-    }
     let appProbes: ReadonlyMap<string, AppProbe> | undefined;
     if (values['app-probes'] !== undefined) {
       try {
@@ -174,8 +171,6 @@ export const verb: Verb = {
         throw new UsageError(`proxy: --app-probes: ${describeError(err)}`, err);
       }
     }
-    const log = pino({ level: values['log-level'] ?? 'info', base: { component: 'proxy', node: node.id } }, pino.destination(2));
-    let quit: () => void = () => {};
     const xdsAddress = values.xds ?? boot.xds ?? '127.0.0.1:15010';
     let identity: import('../proxy/tls/identity-agent.ts').IdentityAgentOptions | undefined;
     // The token: a file (as Istio's agent reads its service-account token), or TRELLIS_CA_TOKEN
@@ -188,10 +183,19 @@ export const verb: Verb = {
       identity = {
         caAddress: values['ca-address'] ?? xdsAddress, nodeId: node.id!,
         token: values['ca-token-file'] !== undefined ? tokenFromFile(values['ca-token-file']) : () => envToken!,
+        ...(values['ca-root-cert'] !== undefined ? { caRoots: caRootsFromFile(values['ca-root-cert']) } : {}),
         spiffeId: `spiffe://${td}/ns/${namespace}/sa/${String(metadata.SERVICE_ACCOUNT)}`, ttlSeconds: Math.round(ttl / 1000),
         ...(values['key-algorithm'] !== undefined ? { keyAlgorithm: parseKeyAlgorithm(values['key-algorithm']) } : {}),
       };
     }
+    if (cluster.isWorker) {
+      // A worker forked by the primary below: serve listeners, take config over IPC.
+      const wlog = pino({ level: values['log-level'] ?? 'info', base: { component: 'proxy-worker', worker: cluster.worker?.id } }, pino.destination(2));
+      await runWorker({ drainTimeoutMs: drain, log: (level, msg, fields) => wlog[level](fields ?? {}, msg), telemetry: telemetryOptions(node, identity) });
+      return 0;
+    }
+    const log = pino({ level: values['log-level'] ?? 'info', base: { component: 'proxy', node: node.id } }, pino.destination(2));
+    let quit: () => void = () => {};
     const proxy = await startProxy({
       xdsAddress,
       ...(identity !== undefined ? { identity } : {}),

@@ -19,8 +19,12 @@ import type { XdsResourceSet } from '../xds/types.ts';
 import { describeError } from '../errors.ts';
 import { CertificateAuthority } from './ca/authority.ts';
 import { addCaService } from './ca/ca-service.ts';
+import type { CaAuthenticator } from './ca/authenticator.ts';
+import type { CaMaterialSource } from './ca/ca-files.ts';
+import { tokenFileAuthenticator } from './ca/tokens.ts';
 import type { KeyAlgorithm } from '../pki/keys.ts';
 import { TypeUrl } from '../xds/types.ts';
+import { ControlPlaneMetrics } from './monitoring.ts';
 
 export interface ControlPlaneOptions {
   /** Directories (or files) of mesh config, watched; merged in order (earlier wins duplicates). */
@@ -39,11 +43,15 @@ export interface ControlPlaneOptions {
 
 export interface ControlPlaneCaOptions {
   /** CA directory in Istio's plug-in layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem). */
-  readonly dir: string;
+  readonly dir?: string;
   /** Create a self-signed root when the directory is empty (false: a plug-in CA whose files must exist). */
-  readonly selfSigned: boolean;
-  /** Where per-workload tokens are recorded (src/control/ca/tokens.ts). */
-  readonly tokenDir: string;
+  readonly selfSigned?: boolean;
+  /** Or another source of the material (a Kubernetes Secret), instead of `dir`. */
+  readonly source?: CaMaterialSource;
+  /** Where per-workload tokens are recorded (src/control/ca/tokens.ts); undefined = no such tokens. */
+  readonly tokenDir?: string;
+  /** More ways to authenticate callers (Kubernetes TokenReview), asked after the token directory. */
+  readonly authenticators?: readonly CaAuthenticator[];
   readonly keyAlgorithm?: KeyAlgorithm;
   /** Default workload certificate lifetime (24 h). */
   readonly defaultTtlMs?: number;
@@ -78,6 +86,9 @@ export function translationKey(p: ProxyNode): string {
   return JSON.stringify([p.kind, p.namespace, p.labels, p.serviceAccount, p.clusterId, p.captureMode, p.metadata]);
 }
 
+/** The version istio_build reports. */
+export const TrellisVersion = '0.1.0';
+
 const silent: ControlLogger = { info() {}, warn() {}, error() {} };
 
 /** Starts a control plane; resolves once the first snapshot is built and both servers listen. */
@@ -97,7 +108,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   if (opts.ca !== undefined) {
     try {
       ca = await CertificateAuthority.open({
-        dir: opts.ca.dir, selfSigned: opts.ca.selfSigned, trustDomain, keyAlgorithm: opts.ca.keyAlgorithm, defaultTtlMs: opts.ca.defaultTtlMs, pollMs: opts.ca.pollMs,
+        source: opts.ca.source, dir: opts.ca.dir, selfSigned: opts.ca.selfSigned, trustDomain, keyAlgorithm: opts.ca.keyAlgorithm, defaultTtlMs: opts.ca.defaultTtlMs, pollMs: opts.ca.pollMs,
         log: (level, msg, fields) => log[level === 'info' ? 'info' : level === 'warn' ? 'warn' : 'error'](fields ?? {}, msg),
       });
     } catch (err) {
@@ -105,7 +116,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       throw err;
     }
   }
-  const gate = new ConfigGate({ domainSuffix: opts.mesh?.domainSuffix });
+  const gate = new ConfigGate({ domainSuffix: opts.mesh?.domainSuffix, rootNamespace: opts.mesh?.rootNamespace });
   let gateDiagnostics: readonly Diagnostic[] = [];
   let snapshot: MeshSnapshot;
   const cache = new Map<string, { version: number; set: XdsResourceSet }>();
@@ -161,23 +172,28 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   }, 500);
   diagTimer.unref();
 
-  const xds = createXdsServer({ generate, debounceMs: opts.debounceMs, log });
+  let connected = () => 0;
+  const monitoring = new ControlPlaneMetrics({ connected: () => connected(), version: TrellisVersion });
+  const xds = createXdsServer({ generate, debounceMs: opts.debounceMs, log, observer: monitoring });
+  connected = () => xds.status().length;
   let unwatchCa: () => void = () => {};
   if (ca !== undefined) {
-    addCaService(xds.grpcServer, { ca, tokenDir: opts.ca!.tokenDir, trustDomain, log: (level, msg, fields) => log[level](fields ?? {}, msg) });
+    const authenticators = [...(opts.ca!.tokenDir !== undefined ? [tokenFileAuthenticator(opts.ca!.tokenDir)] : []), ...(opts.ca!.authenticators ?? [])];
+    addCaService(xds.grpcServer, { ca, authenticators, trustDomain, log: (level, msg, fields) => log[level](fields ?? {}, msg) });
     // A new trust bundle is a new snapshot (same config), pushed to every proxy as ROOTCA.
     unwatchCa = ca.onBundleChange((bundle) => {
       snapshot = buildSnapshot(gate, { mesh: opts.mesh, trustBundle: bundle }, snapshot);
-      xds.push({ reason: `trust bundle changed (${bundle.length} root(s))` });
+      xds.push({ reason: `trust bundle changed (${bundle.length} root(s))`, type: 'secret' });
     });
     ca.distributed = (root) => everyProxyHolds(xds, root);
   }
   const unwatch = store.watch((events) => {
     try {
+      monitoring.storeEvents(events);
       logStoreDiagnostics();
       const changed = rebuild();
       if (changed.length === 0) return;
-      xds.push({ affects: (p) => affectsProxy(changed, p, snapshot.mesh.rootNamespace), reason: `${events.length} config change(s)` });
+      xds.push({ affects: (p) => affectsProxy(changed, p, snapshot.mesh.rootNamespace), reason: `${events.length} config change(s)`, type: ControlPlaneMetrics.triggerType(events) });
     } catch (err) {
       // Never let a bad config take the control plane down: keep serving the last snapshot.
       log.error({ error: describeError(err) }, 'config update failed; the previous snapshot is still served');
@@ -189,7 +205,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let debug: DebugHttpServer | undefined;
   try {
     xdsPort = await xds.listen({ host: opts.host ?? '127.0.0.1', port: opts.xdsPort ?? 15010 });
-    debug = createDebugHttpServer({ xds, diagnostics, ready: () => true, ...(ca !== undefined ? { ca: () => ca.status() } : {}) });
+    debug = createDebugHttpServer({ xds, diagnostics, ready: () => true, monitoring: () => monitoring.text(), ...(ca !== undefined ? { ca: () => ca.status() } : {}) });
     const debugPort = await debug.listen({ host: opts.host ?? '127.0.0.1', port: opts.debugPort ?? 15014 });
     log.info({ xdsPort, debugPort, resources: allResources().length }, 'control plane listening');
     return {

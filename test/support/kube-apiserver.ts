@@ -59,6 +59,8 @@ export interface KubeCluster {
   /** A kubeconfig file with the admin client certificate. */
   readonly kubeconfigPath: string;
   readonly caPem: string;
+  /** The key the API server signs service-account tokens with (PEM): tests forge tokens the API server would accept but for one claim. */
+  readonly serviceAccountKeyPem: string;
   /** A fresh KubeConfig for the admin user. */
   kubeConfig(): KubeConfig;
   /** A REST client for the admin user. */
@@ -185,6 +187,7 @@ export async function startKubeCluster(cleanups: Cleanups, options: { extraArgs?
     server: `https://127.0.0.1:${port}`,
     kubeconfigPath,
     caPem: ca.certPem,
+    serviceAccountKeyPem: sa.keyPem,
     kubeConfig: rest,
     rest: client,
     async stopApiServer() {
@@ -249,6 +252,11 @@ export function yamlObjects(text: string): KubeObject[] {
   return parseAllDocuments(text).map((d) => d.toJS() as KubeObject).filter((o) => o !== null && typeof o === 'object');
 }
 
+/** Istio's own CRDs from the shared test data (what Istio's base chart installs). */
+export function istioCrds(): KubeObject[] {
+  return yamlObjects(readFileSync(join(sharedK8s, 'istio', 'crd-all.gen.yaml'), 'utf8')).filter((o) => o.kind === 'CustomResourceDefinition');
+}
+
 /** Installs CRDs and waits until each is Established (served). */
 export async function installCrds(rest: KubeRest, crds: readonly KubeObject[]): Promise<void> {
   for (const crd of crds) await applyObject(rest, crd);
@@ -265,28 +273,47 @@ export async function ensureNamespace(rest: KubeRest, name: string, labels: Reco
   await applyObject(rest, { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
 }
 
+/** A kubeconfig file authenticating as a ServiceAccount (a TokenRequest token): what runs with it has exactly that account's RBAC. */
+export async function serviceAccountKubeconfig(cleanups: Cleanups, cluster: Pick<KubeCluster, 'rest' | 'server' | 'caPem'>, namespace: string, name: string): Promise<string> {
+  const token = await cluster.rest.request<{ status: { token: string } }>('POST', `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`, {
+    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
+  });
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: cluster.server, caData: Buffer.from(cluster.caPem).toString('base64') }],
+    users: [{ name: 'sa', token: token.status.token }],
+    contexts: [{ name: 'c', cluster: 'c', user: 'sa' }],
+    currentContext: 'c',
+  });
+  const path = join(tempDir(cleanups, 'trellis-sa-'), 'kubeconfig');
+  writeFileSync(path, kc.exportConfig(), { mode: 0o600 });
+  return path;
+}
+
 /** A `trellis control --kubeconfig` child process. */
 export interface KubeControlProcess extends Spawned {
   readonly xdsPort: number;
   readonly debugPort: number;
   readonly webhookPort: number;
+  /** The mesh CA's TLS port (0 with --no-ca). */
+  readonly caTlsPort: number;
   /** http://127.0.0.1:<debugPort> */
   readonly url: string;
 }
 
-/** Starts `trellis control --kubeconfig` against `cluster` on free ports and waits for its ready file. */
+/** Starts `trellis control --kubeconfig` against `cluster` on free ports (`extraArgs` may name ports) and waits for its ready file. */
 export async function startKubeControl(cleanups: Cleanups, cluster: Pick<KubeCluster, 'kubeconfigPath'>, extraArgs: readonly string[] = []): Promise<KubeControlProcess> {
   const work = tempDir(cleanups, 'trellis-kctl-');
   const ready = join(work, 'ready.json');
   const p = spawnTracked(cleanups, nodeBin, [join(repoRoot, 'bin', 'trellis.js'), 'control', '--kubeconfig', cluster.kubeconfigPath,
-    '--xds-port', '0', '--debug-port', '0', '--ready-file', ready, '--log-level', 'warn', ...extraArgs], { cwd: repoRoot });
+    '--xds-port', '0', '--debug-port', '0', '--ca-tls-port', '0', '--ready-file', ready, '--log-level', 'warn', ...extraArgs], { cwd: repoRoot });
   let exited: number | string | undefined;
   void p.exited.then((c) => (exited = c));
   const info = await Promise.race([
-    waitFor('trellis control --kubeconfig ready file', () => exited === undefined && existsSync(ready) && (JSON.parse(readFileSync(ready, 'utf8')) as { xds: number; debug: number; webhook?: number }), 60_000),
+    waitFor('trellis control --kubeconfig ready file', () => exited === undefined && existsSync(ready) && (JSON.parse(readFileSync(ready, 'utf8')) as { xds: number; debug: number; webhook?: number; caTls?: number }), 60_000),
     p.exited.then((code) => {
       throw new Error(`trellis control exited (${String(code)}):\n${p.output()}`);
     }),
   ]);
-  return { ...p, xdsPort: info.xds, debugPort: info.debug, webhookPort: info.webhook ?? 0, url: `http://127.0.0.1:${info.debug}` };
+  return { ...p, xdsPort: info.xds, debugPort: info.debug, webhookPort: info.webhook ?? 0, caTlsPort: info.caTls ?? 0, url: `http://127.0.0.1:${info.debug}` };
 }

@@ -1,9 +1,10 @@
 /**
- * The mesh certificate authority: signs workload CSRs with the material of a watched directory
- * (ca-files.ts: a self-signed root generated on first start and persisted there, or a plug-in CA),
- * and owns the trust bundle proxies receive as `ROOTCA`.
+ * The mesh certificate authority: signs workload CSRs with the material of a watched source
+ * (ca-files.ts: a directory with a self-signed root generated on first start and persisted there,
+ * or a plug-in CA; on Kubernetes, kube/ca-secret.ts: the same layout in a Secret), and owns the
+ * trust bundle proxies receive as `ROOTCA`.
  *
- * Rotation. The directory is polled; new material that does not validate is logged once and the
+ * Rotation. The source is polled; new material that does not validate is logged once and the
  * last good material keeps signing. New material under a root the bundle already trusts (a new
  * intermediate) signs at once. New material under a new root goes in two steps, so no proxy ever
  * meets a certificate it cannot verify: (1) the new root joins the bundle (old signing root first)
@@ -12,25 +13,27 @@
  * tells identity agents to renew early. An old root leaves the bundle only when no workload still
  * holds an unexpired certificate under it as its latest (Istio's overlapping trust bundle).
  */
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, type KeyObject } from 'node:crypto';
 import { TrellisError, describeError } from '../../errors.ts';
 import { issueCertificate } from '../../pki/certificate.ts';
 import { parseCsr } from '../../pki/csr.ts';
 import type { KeyAlgorithm } from '../../pki/keys.ts';
-import { caFilesStamp, createSelfSignedCa, hasCaFiles, loadCaFiles, type CaMaterial } from './ca-files.ts';
+import { caDirectorySource, type CaMaterial, type CaMaterialSource } from './ca-files.ts';
 
 export interface CertificateAuthorityOptions {
-  /** The CA directory (Istio plug-in layout). */
-  readonly dir: string;
+  /** Where the signing material comes from; default: the directory `dir`. */
+  readonly source?: CaMaterialSource;
+  /** The CA directory (Istio plug-in layout), when no `source` is given. */
+  readonly dir?: string;
   /** Generate a self-signed root when the directory is empty (false for a plug-in CA: its files must exist). */
-  readonly selfSigned: boolean;
+  readonly selfSigned?: boolean;
   readonly trustDomain: string;
   readonly keyAlgorithm?: KeyAlgorithm;
   /** Default workload certificate lifetime (Istio: 24 h). */
   readonly defaultTtlMs?: number;
   /** Longest lifetime a caller may ask for (default: 90 days, Istio's max). */
   readonly maxTtlMs?: number;
-  /** How often the directory is checked for new material (default 1000 ms). */
+  /** How often the source is checked for new material (default 1000 ms). */
   readonly pollMs?: number;
   /** Longest the switch to a new root waits for every proxy to hold it (default 60 s). */
   readonly distributionTimeoutMs?: number;
@@ -49,6 +52,7 @@ export interface IssuedRecord {
 }
 
 export interface CaStatus {
+  /** Where the material comes from (a directory, or `Secret <ns>/<name>`). */
   readonly dir: string;
   readonly phase: 'serving' | 'distributing-new-root';
   readonly signingRootSubject: string;
@@ -73,6 +77,7 @@ export interface SignRequest {
 
 export class CertificateAuthority {
   readonly #opts: CertificateAuthorityOptions;
+  readonly #source: CaMaterialSource;
   #material: CaMaterial;
   #pending: { material: CaMaterial; since: number } | undefined;
   #bundle: readonly string[];
@@ -84,20 +89,27 @@ export class CertificateAuthority {
   /** Set by the control plane: true once every connected proxy holds a bundle containing `root`. */
   distributed: (root: string) => boolean = () => true;
 
-  private constructor(opts: CertificateAuthorityOptions, material: CaMaterial) {
+  private constructor(opts: CertificateAuthorityOptions, source: CaMaterialSource, stamp: string, material: CaMaterial) {
     this.#opts = opts;
+    this.#source = source;
     this.#material = material;
     this.#bundle = material.roots;
-    this.#stamp = caFilesStamp(opts.dir);
+    this.#stamp = stamp;
   }
 
   /** Loads (or, self-signed and empty, creates) the CA. Throws CA_FILE_INVALID: a CA that cannot sign must not start. */
   static async open(opts: CertificateAuthorityOptions): Promise<CertificateAuthority> {
-    if (opts.selfSigned && !hasCaFiles(opts.dir)) {
-      await createSelfSignedCa(opts.dir, { trustDomain: opts.trustDomain, keyAlgorithm: opts.keyAlgorithm });
-      opts.log?.('info', 'ca: generated a self-signed root', { dir: opts.dir });
+    const source = opts.source ?? caDirectorySource(opts.dir ?? '', { selfSigned: opts.selfSigned ?? false, log: (msg, fields) => opts.log?.('info', msg, fields) });
+    let ca: CertificateAuthority;
+    try {
+      await source.init({ trustDomain: opts.trustDomain, keyAlgorithm: opts.keyAlgorithm });
+      // The stamp before the load: a change between the two is seen by the next poll.
+      const stamp = source.stamp();
+      ca = new CertificateAuthority(opts, source, stamp, source.load());
+    } catch (err) {
+      source.close?.();
+      throw err;
     }
-    const ca = new CertificateAuthority(opts, loadCaFiles(opts.dir));
     ca.#timer = setInterval(() => ca.poll(), opts.pollMs ?? 1000);
     ca.#timer.unref();
     return ca;
@@ -120,13 +132,13 @@ export class CertificateAuthority {
     for (const fn of this.#listeners) fn(this.#bundle);
   }
 
-  /** Checks the directory and advances a rotation. Public for tests; runs on a timer. */
+  /** Checks the source and advances a rotation. Public for tests; runs on a timer. */
   poll(now = Date.now()): void {
-    const stamp = caFilesStamp(this.#opts.dir);
+    const stamp = this.#source.stamp();
     if (stamp !== this.#stamp) {
       this.#stamp = stamp;
       try {
-        const next = loadCaFiles(this.#opts.dir, now);
+        const next = this.#source.load(now);
         this.#lastError = undefined;
         if (next.fingerprint !== this.#material.fingerprint && next.fingerprint !== this.#pending?.material.fingerprint) this.#adopt(next, now);
       } catch (err) {
@@ -187,10 +199,23 @@ export class CertificateAuthority {
     return [leaf, ...m.intermediates, m.root];
   }
 
+  /**
+   * A serving certificate for the control plane's own TLS port (istiod's DNS certificate): DNS
+   * and IP SANs, signed with the current material. Returns the chain without the root (leaf,
+   * intermediates), as a TLS server sends it.
+   */
+  issueServing(o: { dnsSans: readonly string[]; ipSans: readonly string[]; publicKey: KeyObject; ttlMs: number }, now = Date.now()): string[] {
+    const m = this.#material;
+    const notAfter = Math.min(now + o.ttlMs, Date.parse(m.signingCert.validTo));
+    const leaf = issueCertificate({ dnsSans: o.dnsSans, ipSans: o.ipSans, isCa: false, notBefore: new Date(now - 60_000), notAfter: new Date(notAfter), publicKey: o.publicKey },
+      { certificate: m.signingCert, privateKey: m.signingKey });
+    return [leaf, ...m.intermediates];
+  }
+
   status(now = Date.now()): CaStatus {
     const root = new X509Certificate(this.#material.root);
     return {
-      dir: this.#opts.dir,
+      dir: this.#source.describe(),
       phase: this.#pending !== undefined ? 'distributing-new-root' : 'serving',
       signingRootSubject: root.subject,
       signingRootNotAfter: new Date(root.validTo).toISOString(),
@@ -205,5 +230,6 @@ export class CertificateAuthority {
 
   close(): void {
     clearInterval(this.#timer);
+    this.#source.close?.();
   }
 }

@@ -8,6 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
+import type { CaAuthenticator } from './authenticator.ts';
 
 /** Who a token may get certificates for. */
 export interface TokenIdentity {
@@ -47,4 +48,16 @@ export function lookupToken(dir: string, token: string): TokenIdentity | undefin
 /** Revokes a token (no error when already gone). */
 export function revokeToken(dir: string, token: string): void {
   rmSync(join(dir, `${hashOf(token)}.json`), { force: true });
+}
+
+/** `trellis up`'s tokens as a CA authenticator: a token recorded in `dir`, or not this authenticator's. */
+export function tokenFileAuthenticator(dir: string): CaAuthenticator {
+  return {
+    name: 'workload-token',
+    async authenticate(token) {
+      const who = lookupToken(dir, token);
+      if (who === undefined) return undefined;
+      return { namespace: who.namespace, serviceAccount: who.serviceAccount, requester: hashOf(token).slice(0, 16), authenticator: 'workload-token' };
+    },
+  };
 }

@@ -2,9 +2,10 @@
  * The control plane on Kubernetes: the same control plane (store -> snapshot -> translate -> xDS)
  * with a KubernetesStore as its store, plus what only a cluster has — the admission webhook
  * server (sidecar injection and validation, HTTPS on 15017), this revision's webhook
- * configurations with a CA bundle kept current, and status written back by the elected leader.
- * One seam for `trellis control --kubeconfig`: the control plane itself does not know it runs
- * on Kubernetes.
+ * configurations with a CA bundle kept current, status written back by the elected leader, and
+ * the mesh CA the Kubernetes way (kube-ca.ts: root in a Secret, service-account tokens checked by
+ * TokenReview, TLS port 15012, `istio-ca-root-cert` in every namespace). One seam for `trellis
+ * control --kubeconfig`: the control plane itself does not know it runs on Kubernetes.
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import { startControlPlane } from '../control-plane.ts';
@@ -23,6 +24,7 @@ import { issueServingCert, loadOrCreateWebhookCa, serviceHosts } from '../webhoo
 import { startWebhookReconciler } from '../webhook/reconcile.ts';
 import type { WebhookClient } from '../webhook/webhook-config.ts';
 import { startStatusWriter } from './status-writer.ts';
+import { kubernetesCaOptions, startKubernetesCaServices, type KubernetesCaOptions } from './kube-ca.ts';
 
 /** What `trellis control` adds when it runs against a Kubernetes API server. */
 export interface KubernetesControlOptions {
@@ -47,6 +49,8 @@ export interface KubernetesControlOptions {
   readonly injection: Omit<InjectionSettings, 'revision' | 'nativeSidecars'> & { readonly nativeSidecars: boolean | 'auto' };
   /** Write Gateway API status and (with `analysis`) Istio validationMessages when leader. */
   readonly status?: { readonly enabled: boolean; readonly analysis: boolean; readonly identity: string };
+  /** The mesh CA (with the control plane's `ca` options, which it completes); undefined = no CA. */
+  readonly ca?: KubernetesCaOptions;
 }
 
 export interface KubernetesControlPlane {
@@ -56,6 +60,8 @@ export interface KubernetesControlPlane {
   readonly webhookPort: number;
   /** The CA bundle that verifies the webhook (PEM). */
   readonly caBundle: string;
+  /** The mesh CA's TLS port (0 when none). */
+  readonly caTlsPort: number;
   close(): Promise<void>;
 }
 
@@ -87,8 +93,16 @@ export async function startKubernetesControl(k: KubernetesControlOptions, cpOpts
   };
   try {
     await store.ready();
-    const cp = await startControlPlane({ ...cpOpts, configPaths: [], store });
+    const withCa = k.ca !== undefined && cpOpts.ca !== undefined;
+    const kca = withCa ? kubernetesCaOptions(rest, k.ca!, cpOpts.ca!, k.systemNamespace, log) : undefined;
+    const caOpts = kca?.ca ?? cpOpts.ca;
+    const cp = await startControlPlane({ ...cpOpts, ...(caOpts !== undefined ? { ca: caOpts } : {}), configPaths: [], store });
     closers.push(() => cp.close());
+    const identity = k.status?.identity ?? `${k.revision}-${process.pid}`;
+    const caServices = withCa
+      ? await startKubernetesCaServices({ cp, rest, k: k.ca!, mark: kca!.mark, host: cpOpts.host ?? '127.0.0.1', systemNamespace: k.systemNamespace, identity, discoverySelectors: k.discoverySelectors, log })
+      : undefined;
+    if (caServices !== undefined) closers.push(() => caServices.close());
     let webhook: WebhookServer | undefined;
     let caBundle = '';
     if (k.webhook !== undefined) {
@@ -96,7 +110,10 @@ export async function startKubernetesControl(k: KubernetesControlOptions, cpOpts
       caBundle = ca.certPem;
       let serving = await issueServingCert(ca, webhookHosts(k.webhook.client));
       const native = k.injection.nativeSidecars === 'auto' ? await supportsNativeSidecars(rest) : k.injection.nativeSidecars;
-      const settings: InjectionSettings = { ...k.injection, revision: k.revision, nativeSidecars: native };
+      const settings: InjectionSettings = {
+        ...k.injection, revision: k.revision, nativeSidecars: native,
+        ...(withCa && cp.ca !== undefined ? { ca: { address: k.ca!.injectionAddress, trustDomain: cpOpts.mesh?.trustDomain ?? 'cluster.local', tokenAudience: k.ca!.tokenAudiences[0] } } : {}),
+      };
       const all = (): Resource[] => store.types().flatMap((t) => [...store.list(t)]);
       const inject = (req: AdmissionRequest): AdmissionVerdict => {
         if (req.kind.kind !== 'Pod' || req.operation !== 'CREATE' || req.object === undefined) return { allowed: true };
@@ -139,8 +156,8 @@ export async function startKubernetesControl(k: KubernetesControlOptions, cpOpts
       const writer = await startStatusWriter({ rest, store, cp, namespace: k.systemNamespace, identity: k.status.identity, analysis: k.status.analysis, log });
       closers.push(() => writer.close());
     }
-    log?.info({ revision: k.revision, webhookPort: webhook?.port ?? 0, server: rest.server }, 'control plane reading from the Kubernetes API');
-    return { cp, store, webhookPort: webhook?.port ?? 0, caBundle, close: closeAll };
+    log?.info({ revision: k.revision, webhookPort: webhook?.port ?? 0, caTlsPort: caServices?.tlsPort ?? 0, server: rest.server }, 'control plane reading from the Kubernetes API');
+    return { cp, store, webhookPort: webhook?.port ?? 0, caBundle, caTlsPort: caServices?.tlsPort ?? 0, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

@@ -3,7 +3,8 @@
  * them for `kubectl apply` and as charts/trellis renders them (test/kube-charts.test.ts holds the
  * two to the same objects): ServiceAccount, least-privilege ClusterRole/Role and bindings, the
  * Deployment (non-root uid 1337, read-only root filesystem, the flags of `trellis control
- * --kubernetes`), its Service (xDS 15010, monitoring 15014, webhook 443 -> 15017), a
+ * --kubernetes`), its Service (xDS 15010, xDS and the CA over TLS 15012, monitoring 15014, webhook
+ * 443 -> 15017), a
  * PodDisruptionBudget, a HorizontalPodAutoscaler, and the revision's webhook configurations
  * (their CA bundle is filled in by the running control plane).
  */
@@ -49,6 +50,9 @@ export function controlPlaneRules(): Record<string, unknown>[] {
     { apiGroups: ['gateway.networking.k8s.io'], resources: ['gatewayclasses/status', 'gateways/status', 'httproutes/status', 'grpcroutes/status', 'tcproutes/status', 'tlsroutes/status'], verbs: ['get', 'patch', 'update'] },
     { apiGroups: ['trellis.dev'], resources: ['workloads'], verbs: ReadVerbs },
     { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'update'] },
+    // The mesh CA: check workloads' service-account tokens, and publish istio-ca-root-cert to every namespace.
+    { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+    { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'update'] },
   ];
 }
 
@@ -63,6 +67,7 @@ export function controlPlaneManifest(o: ManifestOptions = DefaultManifestOptions
     'control', '--kubernetes', '--revision', o.revision, '--system-namespace', ns,
     '--host', '0.0.0.0', '--xds-port', '15010', '--debug-port', '15014', '--webhook-port', '15017',
     '--injection-image', o.image, '--injection-xds', `${name}.${ns}.svc:15010`,
+    '--ca-tls-port', '15012', '--injection-ca-address', `${name}.${ns}.svc:15012`,
     ...(o.holdApplicationUntilProxyStarts ? ['--hold-application-until-proxy-starts'] : []),
     ...(o.validateUnlabelled ? ['--validate-unlabelled'] : []),
   ];
@@ -78,7 +83,7 @@ export function controlPlaneManifest(o: ManifestOptions = DefaultManifestOptions
     {
       apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta(name),
       rules: [
-        // The webhook CA Secret, created by the first replica.
+        // The webhook CA and mesh CA (istio-ca-secret) Secrets, created by the first replica.
         { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
       ],
@@ -105,6 +110,7 @@ export function controlPlaneManifest(o: ManifestOptions = DefaultManifestOptions
               args,
               ports: [
                 { name: 'grpc-xds', containerPort: 15010, protocol: 'TCP' },
+                { name: 'tls-xds', containerPort: 15012, protocol: 'TCP' },
                 { name: 'http-monitoring', containerPort: 15014, protocol: 'TCP' },
                 { name: 'https-webhook', containerPort: 15017, protocol: 'TCP' },
               ],
@@ -122,6 +128,7 @@ export function controlPlaneManifest(o: ManifestOptions = DefaultManifestOptions
         selector,
         ports: [
           { name: 'grpc-xds', port: 15010, targetPort: 15010, protocol: 'TCP' },
+          { name: 'tls-xds', port: 15012, targetPort: 15012, protocol: 'TCP' },
           { name: 'http-monitoring', port: 15014, targetPort: 15014, protocol: 'TCP' },
           { name: 'https-webhook', port: 443, targetPort: 15017, protocol: 'TCP' },
         ],

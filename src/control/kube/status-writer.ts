@@ -20,6 +20,7 @@ import { buildSnapshot } from '../snapshot/index.ts';
 import type { MeshSnapshot } from '../snapshot/index.ts';
 import { desiredStatuses } from './status.ts';
 import { startLeaderElection } from './leader.ts';
+import { SerialRounds } from './serial-rounds.ts';
 
 type Json = Record<string, unknown>;
 type Condition = { type: string; status: string; lastTransitionTime?: string } & Json;
@@ -81,9 +82,7 @@ export async function startStatusWriter(o: {
 }): Promise<StatusWriter> {
   const controller = o.controllerName ?? DEFAULT_CONTROLLER_NAME;
   const written = new Map<string, Json>();
-  let running: Promise<void> | undefined;
   let view: MeshSnapshot | undefined;
-  let again = false;
 
   const writeOne = async (r: Resource, desired: Json): Promise<void> => {
     const kind = kubeKind(r.type);
@@ -118,19 +117,8 @@ export async function startStatusWriter(o: {
     for (const key of written.keys()) if (!seen.has(key)) written.delete(key);
   };
 
-  const sync = (): Promise<void> => {
-    if (running !== undefined) {
-      again = true;
-      return running;
-    }
-    running = (async () => {
-      do {
-        again = false;
-        await round().catch((err) => o.log?.warn({ error: describeError(err) }, 'status round failed'));
-      } while (again);
-    })().finally(() => (running = undefined));
-    return running;
-  };
+  const rounds = new SerialRounds(() => round().catch((err) => o.log?.warn({ error: describeError(err) }, 'status round failed')));
+  const sync = (): Promise<void> => rounds.run();
 
   const election = startLeaderElection({
     rest: o.rest,
@@ -158,7 +146,7 @@ export async function startStatusWriter(o: {
       unwatch();
       clearTimeout(debounce);
       clearInterval(timer);
-      await running;
+      await rounds.current;
       await election.stop();
     },
   };

@@ -6,6 +6,8 @@
  * their input lists are unchanged (stores hand out the same frozen objects for unchanged
  * resources), so an edit to a VirtualService does not rebuild endpoints.
  */
+import type { MeshTelemetry } from '../../config/telemetry-providers.ts';
+import type { PathNormalizationMode } from '../../config/mesh-config.ts';
 import type { Resource, ResourceType } from '../../config/resource.ts';
 import { ResourceTypes } from '../../config/resource.ts';
 import type { ServiceRegistry } from '../../registry/types.ts';
@@ -35,6 +37,10 @@ export interface MeshSettings {
   readonly autoAllocateVips?: boolean;
   /** Istio's enableAutoMtls: clients use ISTIO_MUTUAL to endpoints with a sidecar unless a DestinationRule says otherwise (default true). */
   readonly enableAutoMtls?: boolean;
+  /** MeshConfig's telemetry: extension providers, defaultProviders, tracing and access log defaults. */
+  readonly telemetry?: MeshTelemetry;
+  /** MeshConfig.pathNormalization: how proxies normalize request paths (HCM normalize_path / merge_slashes / escaped slashes). */
+  readonly pathNormalization: PathNormalizationMode;
 }
 
 export const DefaultMeshSettings: MeshSettings = Object.freeze({
@@ -42,6 +48,7 @@ export const DefaultMeshSettings: MeshSettings = Object.freeze({
   trustDomain: 'cluster.local',
   domainSuffix: 'cluster.local',
   outboundTrafficPolicy: 'ALLOW_ANY',
+  pathNormalization: 'BASE',
 });
 
 /** Anything that lists resources by type; a ConfigStore qualifies (`types` and `revision` are used when present). */

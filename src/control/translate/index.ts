@@ -25,6 +25,8 @@ import { sdsNamesOf } from '../../xds/sds-names.ts';
 import { checkConsistency, repairRouteClusters } from './consistency.ts';
 import { addHashPolicies, hashPolicyFor } from './cluster-policy.ts';
 import { parseOutboundClusterName } from './names.ts';
+import { accessLogsFor, metricOverridesFor, tracingFor, type TrafficSide } from './telemetry.ts';
+import { applyTelemetry, collectorClusters, type SideTelemetry } from './telemetry-listeners.ts';
 
 export { checkConsistency } from './consistency.ts';
 export { hashPolicyFor } from './cluster-policy.ts';
@@ -62,6 +64,15 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): XdsResource
   if (proxyless) ({ listeners, routes: requests } = proxylessListeners(proxy, scope, snapshot.mesh.domainSuffix));
   else if (proxy.kind === 'router') ({ listeners, routes: requests } = gatewayListeners(snapshot, proxy, clusterNames));
   else ({ listeners, routes: requests } = sidecarListeners(snapshot, proxy, scope, inbound, clusterNames));
+  if (!proxyless) {
+    const side = (s: TrafficSide): SideTelemetry => ({ metrics: metricOverridesFor(snapshot, proxy, s), tracing: tracingFor(snapshot, proxy, s), accessLogs: accessLogsFor(snapshot, proxy, s) });
+    const sides = { CLIENT: side('CLIENT'), SERVER: side('SERVER') };
+    listeners = applyTelemetry(listeners, sides, proxy, snapshot.mesh.trustDomain);
+    for (const c of collectorClusters(snapshot, [sides.CLIENT.tracing, sides.SERVER.tracing], clusterNames)) {
+      clusterMap.set(String(c.name), c);
+      clusterNames.add(String(c.name));
+    }
+  }
 
   const routes = buildRoutes(routeInputs(snapshot, scope), proxy, requests);
   const hashFor = (cluster: string) => {

@@ -83,3 +83,43 @@ test('inject: the patch replaces containers, init containers, annotations and la
   assert.deepEqual(out.patch.map((o) => `${o.op} ${o.path}`), ['add /spec/initContainers', 'add /spec/containers', 'add /metadata/annotations', 'add /metadata/labels']);
   assert.equal(rewriteProbes([]).containers.length, 0);
 });
+
+test('inject with a mesh CA: projected istio-ca token, istio-ca-root-cert volume, the CA flags and the trust domain; pod volumes kept', () => {
+  const ca = { address: 'trellis-1-3.trellis-system.svc:15012', trustDomain: 'corp.example', tokenAudience: 'istio-ca' };
+  const p = pod();
+  (p.spec as Record<string, unknown>).volumes = [{ name: 'data', emptyDir: {} }];
+  const parts = injectedParts(p, { ...settings, ca });
+  assert.deepEqual(parts.volumes, [
+    { name: 'data', emptyDir: {} },
+    { name: 'istio-token', projected: { sources: [{ serviceAccountToken: { audience: 'istio-ca', expirationSeconds: 43200, path: 'istio-token' } }] } },
+    { name: 'istiod-ca-cert', configMap: { name: 'istio-ca-root-cert' } },
+  ]);
+  const proxy = parts.containers.find((c) => c.name === 'trellis-proxy')!;
+  assert.deepEqual(proxy.volumeMounts, [
+    { name: 'istio-token', mountPath: '/var/run/secrets/tokens', readOnly: true },
+    { name: 'istiod-ca-cert', mountPath: '/var/run/secrets/istio', readOnly: true },
+  ]);
+  const args = proxy.args as string[];
+  const flag = (f: string) => args[args.indexOf(f) + 1];
+  assert.equal(flag('--ca-address'), ca.address);
+  assert.equal(flag('--ca-token-file'), '/var/run/secrets/tokens/istio-token');
+  assert.equal(flag('--ca-root-cert'), '/var/run/secrets/istio/root-cert.pem');
+  assert.equal(flag('--trust-domain'), 'corp.example');
+  const out = injectPod(p, { ...settings, ca });
+  assert.ok('patch' in out);
+  assert.ok(out.patch.some((o) => o.path === '/spec/volumes'));
+  // Without a CA nothing about it is injected.
+  const plain = injectedParts(pod(), settings);
+  assert.deepEqual(plain.volumes, []);
+  assert.equal((plain.containers.find((c) => c.name === 'trellis-proxy')!.args as string[]).includes('--ca-address'), false);
+});
+
+test('inject with a mesh CA names the default service account when the pod names none (the projected token needs one)', () => {
+  const p = pod();
+  delete (p.spec as { serviceAccountName?: string }).serviceAccountName;
+  const out = injectPod(p, { ...settings, ca: { address: 'x:15012', trustDomain: 'cluster.local', tokenAudience: 'istio-ca' } });
+  assert.ok('patch' in out);
+  assert.deepEqual(out.patch.find((o) => o.path === '/spec/serviceAccountName'), { op: 'add', path: '/spec/serviceAccountName', value: 'default' });
+  const kept = injectPod(pod(), { ...settings, ca: { address: 'x:15012', trustDomain: 'cluster.local', tokenAudience: 'istio-ca' } });
+  assert.ok('patch' in kept && !kept.patch.some((o) => o.path === '/spec/serviceAccountName'));
+});

@@ -6,8 +6,13 @@
  * livez|readyz|startupz`, the originals handed to the proxy) so they pass under mTLS, the
  * application held until the proxy is ready, the proxy as a Kubernetes native sidecar (an init
  * container with `restartPolicy: Always`) when the API server supports them, and the proxy's
- * resources from Istio's annotations. The answer is a JSON Patch; which pods reach the webhook
- * at all is decided by the webhook configuration's selectors (webhook-config.ts).
+ * resources from Istio's annotations. With a mesh CA, the proxy's credential for it, as Istio's
+ * template has it: a projected service-account token (volume `istio-token`, audience `istio-ca`,
+ * 12 h, refreshed by the kubelet) at /var/run/secrets/tokens/istio-token, and the mesh roots from
+ * the `istio-ca-root-cert` ConfigMap (volume `istiod-ca-cert`) at /var/run/secrets/istio, with
+ * which the proxy verifies the CA's TLS port before it sends the token. The answer is a JSON
+ * Patch; which pods reach the webhook at all is decided by the webhook configuration's
+ * selectors (webhook-config.ts).
  */
 import type { JsonPatchOp } from './admission.ts';
 
@@ -41,7 +46,29 @@ export interface InjectionSettings {
   readonly holdApplicationUntilProxyStarts: boolean;
   /** Istio's defaults: 100m CPU and 128Mi memory requested, no limits. */
   readonly proxyResources?: { readonly requests?: Record<string, string>; readonly limits?: Record<string, string> };
+  /** The mesh CA, when this revision runs one: where proxies reach it (TLS) and the identities' trust domain. */
+  readonly ca?: InjectionCa;
 }
+
+/** What an injected proxy needs to get its workload certificate. */
+export interface InjectionCa {
+  /** `host:port` of the CA's TLS port (Istio's CA_ADDR, istiod.istio-system.svc:15012). */
+  readonly address: string;
+  readonly trustDomain: string;
+  /** Audience of the projected token (Istio's `istio-ca`). */
+  readonly tokenAudience: string;
+}
+
+/** Where the injected volumes are mounted, as Istio mounts them. */
+export const InjectedPaths = {
+  tokenDir: '/var/run/secrets/tokens',
+  token: '/var/run/secrets/tokens/istio-token',
+  rootCertDir: '/var/run/secrets/istio',
+  rootCert: '/var/run/secrets/istio/root-cert.pem',
+} as const;
+
+/** Lifetime the kubelet gives the projected token (Istio's 43200 s); it refreshes it at 80%. */
+const TokenSeconds = 43_200;
 
 /** The proxy's uid/gid, excluded from capture (Istio's 1337). */
 export const ProxyUid = 1337;
@@ -64,7 +91,7 @@ interface Probe extends Obj {
 }
 interface PodLike {
   metadata?: { name?: string; generateName?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  spec?: { containers?: Container[]; initContainers?: Container[]; serviceAccountName?: string; hostNetwork?: boolean };
+  spec?: { containers?: Container[]; initContainers?: Container[]; volumes?: Obj[]; serviceAccountName?: string; hostNetwork?: boolean };
 }
 
 /** Why a pod is not injected, or undefined when it is. */
@@ -138,6 +165,7 @@ function portList(text: string | undefined): string[] {
 export function injectedParts(pod: PodLike, s: InjectionSettings): {
   initContainers: Container[];
   containers: Container[];
+  volumes: Obj[];
   annotations: Record<string, string>;
   labels: Record<string, string>;
 } {
@@ -174,6 +202,15 @@ export function injectedParts(pod: PodLike, s: InjectionSettings): {
     '--admin-address', '0.0.0.0', '--status-port', String(StatusPort), '--metadata', metadata,
     ...(podLabels ? ['--labels', podLabels] : []),
     ...(Object.keys(app.probes).length > 0 ? ['--app-probes', JSON.stringify(app.probes)] : []),
+    ...(s.ca !== undefined ? ['--ca-address', s.ca.address, '--ca-token-file', InjectedPaths.token, '--ca-root-cert', InjectedPaths.rootCert, '--trust-domain', s.ca.trustDomain] : []),
+  ];
+  const volumes: Obj[] = s.ca === undefined ? [] : [
+    { name: 'istio-token', projected: { sources: [{ serviceAccountToken: { audience: s.ca.tokenAudience, expirationSeconds: TokenSeconds, path: 'istio-token' } }] } },
+    { name: 'istiod-ca-cert', configMap: { name: 'istio-ca-root-cert' } },
+  ];
+  const mounts: Obj[] = s.ca === undefined ? [] : [
+    { name: 'istio-token', mountPath: InjectedPaths.tokenDir, readOnly: true },
+    { name: 'istiod-ca-cert', mountPath: InjectedPaths.rootCertDir, readOnly: true },
   ];
   const readiness = { httpGet: { path: '/healthz/ready', port: HealthPort }, initialDelaySeconds: 0, periodSeconds: 15, timeoutSeconds: 3, failureThreshold: 4 };
   const proxy: Container = {
@@ -190,6 +227,7 @@ export function injectedParts(pod: PodLike, s: InjectionSettings): {
     ],
     ports: [{ name: 'http-envoy-prom', containerPort: PrometheusPort, protocol: 'TCP' }, { name: 'status-port', containerPort: StatusPort, protocol: 'TCP' }],
     readinessProbe: readiness,
+    ...(mounts.length > 0 ? { volumeMounts: mounts } : {}),
     resources: resources(pod, s),
     securityContext: {
       runAsUser: ProxyUid, runAsGroup: ProxyUid, runAsNonRoot: true, privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
@@ -212,11 +250,15 @@ export function injectedParts(pod: PodLike, s: InjectionSettings): {
     containers = [...app.containers, proxy];
   }
 
-  const status = JSON.stringify({ initContainers: initContainers.filter((c) => c.name.startsWith('trellis-')).map((c) => c.name), containers: containers.filter((c) => c.name === 'trellis-proxy').map((c) => c.name), revision: s.revision });
+  const status = JSON.stringify({
+    initContainers: initContainers.filter((c) => c.name.startsWith('trellis-')).map((c) => c.name), containers: containers.filter((c) => c.name === 'trellis-proxy').map((c) => c.name),
+    volumes: volumes.map((v) => v.name), revision: s.revision,
+  });
   const canonical = labels['service.istio.io/canonical-name'] ?? labels['app.kubernetes.io/name'] ?? labels.app ?? pod.metadata?.generateName?.replace(/-$/, '') ?? pod.metadata?.name ?? 'unknown';
   return {
     initContainers,
     containers,
+    volumes: [...(pod.spec?.volumes ?? []), ...volumes],
     annotations: {
       ...ann,
       [InjectAnnotations.status]: status,
@@ -246,6 +288,10 @@ export function injectPod(pod: PodLike, s: InjectionSettings): { patch: JsonPatc
     patch: [
       { op: 'add', path: '/spec/initContainers', value: parts.initContainers },
       { op: 'add', path: '/spec/containers', value: parts.containers },
+      ...(parts.volumes.length > 0 ? [{ op: 'add' as const, path: '/spec/volumes', value: parts.volumes }] : []),
+      // A projected token needs a service account; the ServiceAccount admission plugin (on by
+      // default, run before webhooks) names `default` when the pod names none, and so do we where it is off.
+      ...(s.ca !== undefined && !pod.spec?.serviceAccountName ? [{ op: 'add' as const, path: '/spec/serviceAccountName', value: 'default' }] : []),
       { op: 'add', path: '/metadata/annotations', value: parts.annotations },
       { op: 'add', path: '/metadata/labels', value: parts.labels },
     ],

@@ -19,14 +19,18 @@ export interface HttpConnectionHandler {
    * (transparent capture) is where ORIGINAL_DST clusters (PassthroughCluster) connect.
    */
   handleConnection(socket: import('node:net').Socket, protocol: 'http/1.1' | 'h2', meta?: { readonly originalDestination?: { readonly address: string; readonly port: number } }): void;
-  /** Ask open connections to finish (HTTP/1: `connection: close`; HTTP/2: GOAWAY). */
-  drain?(): void;
+  /**
+   * Ask open connections to finish within `graceMs`: HTTP/1 `connection: close` after the current
+   * response, HTTP/2 GOAWAY, idle keep-alive connections closed in the second half; then destroy the rest.
+   */
+  shutdown?(graceMs: number): void;
   /** Releases timers and resources; open connections are left to the caller. */
   close?(): void;
 }
 
 /** Builds (and validates: throws to NACK) an HTTP connection manager from its typed config. */
-export type HcmFactory = (hcm: XdsJson, at: FieldPath) => HttpConnectionHandler;
+/** Builds a connection manager; `direction` is its listener's traffic_direction (tracing span kind, stats reporter). */
+export type HcmFactory = (hcm: XdsJson, at: FieldPath, direction: CompiledListener['trafficDirection']) => HttpConnectionHandler;
 
 export type ChainAction =
   | { readonly kind: 'http'; readonly hcm: HttpConnectionHandler; readonly json: XdsJson }
@@ -57,6 +61,8 @@ export interface CompiledListener {
   readonly httpInspector: boolean;
   readonly chains: readonly CompiledChain[];
   readonly defaultChain: CompiledChain | undefined;
+  /** `traffic_direction`: INBOUND listeners report Istio metrics as the destination, others as the source. */
+  readonly trafficDirection: 'INBOUND' | 'OUTBOUND' | 'UNSPECIFIED';
   /** The JSON it was built from, for /config_dump and change detection. */
   readonly json: XdsJson;
   /** Stable serialization of json, to tell a changed listener from an unchanged one. */
@@ -77,7 +83,7 @@ const listenerFilterTypes: Record<string, 'tls' | 'http' | 'original_dst'> = {
   'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst': 'original_dst',
 };
 
-function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory): CompiledChain {
+function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory, direction: CompiledListener['trafficDirection']): CompiledChain {
   if (!isObject(raw)) throw invalid(at, 'expected an object');
   const match = optObject(raw, 'filter_chain_match', at) as FilterChainMatchJson | undefined;
   const tls = parseDownstreamTransportSocket(optObject(raw, 'transport_socket', at), child(at, 'transport_socket'));
@@ -91,7 +97,7 @@ function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory): Comp
     const name = optString(f, 'name', fp) ?? '';
     if (type === HcmType) {
       if (action) throw invalid(fp, 'only one terminal network filter per chain is supported');
-      action = { kind: 'http', hcm: hcmFactory(typed!, child(fp, 'typed_config')), json: typed! };
+      action = { kind: 'http', hcm: hcmFactory(typed!, child(fp, 'typed_config'), direction), json: typed! };
     } else if (type === TcpProxyType) {
       if (action) throw invalid(fp, 'only one terminal network filter per chain is supported');
       action = { kind: 'tcp', tcp: parseTcpProxy(typed!, child(fp, 'typed_config')) };
@@ -113,6 +119,12 @@ export function fingerprintOf(v: unknown): string {
     return `{${keys.map((k) => `${JSON.stringify(k)}:${fingerprintOf((v as Record<string, unknown>)[k])}`).join(',')}}`;
   }
   return JSON.stringify(v);
+}
+
+function trafficDirection(json: XdsJson, at: FieldPath): CompiledListener['trafficDirection'] {
+  const d = optString(json, 'traffic_direction', at) ?? 'UNSPECIFIED';
+  if (d !== 'INBOUND' && d !== 'OUTBOUND' && d !== 'UNSPECIFIED') throw invalid(child(at, 'traffic_direction'), `expected INBOUND, OUTBOUND or UNSPECIFIED, got '${d}'`);
+  return d;
 }
 
 /** Validates and compiles one Listener. Throws TrellisError('XDS_INVALID') naming the field. */
@@ -143,9 +155,10 @@ export function compileListener(json: XdsJson, hcmFactory: HcmFactory): Compiled
     else if (kind === 'http') httpInspector = true;
     else if (kind === 'original_dst') originalDstFilter = true;
   });
-  const chains = optArray(json, 'filter_chains', at).map((c, i) => compileChain(c, child(child(at, 'filter_chains'), i), hcmFactory));
+  const direction = trafficDirection(json, at);
+  const chains = optArray(json, 'filter_chains', at).map((c, i) => compileChain(c, child(child(at, 'filter_chains'), i), hcmFactory, direction));
   const def = optObject(json, 'default_filter_chain', at);
-  const defaultChain = def ? compileChain(def, child(at, 'default_filter_chain'), hcmFactory) : undefined;
+  const defaultChain = def ? compileChain(def, child(at, 'default_filter_chain'), hcmFactory, direction) : undefined;
   if (chains.length === 0 && defaultChain === undefined) throw invalid(child(at, 'filter_chains'), 'a listener needs at least one filter chain');
   return Object.freeze({
     name,
@@ -158,6 +171,7 @@ export function compileListener(json: XdsJson, hcmFactory: HcmFactory): Compiled
     httpInspector,
     chains: Object.freeze(chains),
     defaultChain,
+    trafficDirection: direction,
     json,
     fingerprint: fingerprintOf(json),
   });

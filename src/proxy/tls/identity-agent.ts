@@ -6,7 +6,9 @@
  * jitter (Istio's SECRET_GRACE_PERIOD_RATIO 0.5), retried with backoff while the current one is
  * still valid, and early (within seconds) when the trust bundle puts a different root first, which
  * is how the CA says it now signs under a new root. A new key for every certificate; the private
- * key never leaves the proxy (it goes to this proxy's own worker processes only).
+ * key never leaves the proxy (it goes to this proxy's own worker processes only). With `caRoots`
+ * (Kubernetes: the mounted `istio-ca-root-cert`) the CA is reached over TLS and verified against
+ * those roots before the token is sent; a changed roots file makes a new channel.
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -30,6 +32,8 @@ export interface IdentityAgentOptions {
   /** Requested lifetime in seconds (0 = the CA's default). */
   readonly ttlSeconds?: number;
   readonly credentials?: grpc.ChannelCredentials;
+  /** PEM roots that verify the CA's TLS certificate, asked for at every request (a file re-read); undefined = `credentials` (default plaintext). */
+  readonly caRoots?: () => string;
   readonly log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
   readonly random?: () => number;
 }
@@ -50,7 +54,8 @@ const Client = grpc.makeGenericClientConstructor(certificateServiceDefinition, '
 
 export class IdentityAgent {
   readonly #opts: IdentityAgentOptions;
-  readonly #client: grpc.Client;
+  #client: grpc.Client | undefined;
+  #clientRoots: string | undefined;
   #current: WorkloadCertificate | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
@@ -65,7 +70,6 @@ export class IdentityAgent {
 
   constructor(opts: IdentityAgentOptions) {
     this.#opts = opts;
-    this.#client = new Client(opts.caAddress, opts.credentials ?? grpc.credentials.createInsecure());
     this.ready = new Promise((r) => (this.#firstResolve = r));
   }
 
@@ -85,7 +89,26 @@ export class IdentityAgent {
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    this.#client.close();
+    this.#client?.close();
+  }
+
+  /** The channel to the CA; over TLS with the current roots when `caRoots` is set. */
+  #channel(): grpc.Client {
+    const roots = this.#opts.caRoots?.();
+    if (this.#client !== undefined && roots === this.#clientRoots) return this.#client;
+    let creds: grpc.ChannelCredentials;
+    if (roots === undefined) creds = this.#opts.credentials ?? grpc.credentials.createInsecure();
+    else {
+      try {
+        creds = grpc.credentials.createSsl(Buffer.from(roots));
+      } catch (err) {
+        throw new TrellisError('IDENTITY_CA_ROOT', `the CA root certificates are unusable: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    this.#client?.close();
+    this.#client = new Client(this.#opts.caAddress, creds);
+    this.#clientRoots = roots;
+    return this.#client;
   }
 
   /** The trust bundle changed: renew soon when it now puts another root first (the CA signs under it). */
@@ -139,12 +162,13 @@ export class IdentityAgent {
 
   async #request(): Promise<WorkloadCertificate> {
     const token = this.#opts.token();
+    const client = this.#channel();
     const keys = await generateKey(this.#opts.keyAlgorithm ?? 'ECDSA_P256');
     const req: CertificateRequestMsg = { csr: createCsr(keys.privateKey, [this.#opts.spiffeId]), validityDuration: this.#opts.ttlSeconds ?? 0, metadata: { NODE_ID: this.#opts.nodeId } };
     const md = new grpc.Metadata();
     md.set('authorization', `Bearer ${token}`);
     const res = await new Promise<CertificateResponseMsg>((resolve, reject) => {
-      (this.#client as unknown as { CreateCertificate: (r: CertificateRequestMsg, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v?: CertificateResponseMsg) => void) => void })
+      (client as unknown as { CreateCertificate: (r: CertificateRequestMsg, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v?: CertificateResponseMsg) => void) => void })
         .CreateCertificate(req, md, { deadline: Date.now() + 10_000 }, (err, v) => (err ? reject(new TrellisError('IDENTITY_CA', `CA refused: ${err.details || err.message}`, { cause: err })) : resolve(v!)));
     });
     const pems = res.certChain.flatMap((c) => splitCertificates(c));
@@ -172,5 +196,19 @@ export function tokenFromFile(file: string): () => string {
     } catch (err) {
       throw new TrellisError('IDENTITY_TOKEN', `cannot read the workload token ${file}: ${(err as Error).message}`, { cause: err });
     }
+  };
+}
+
+/** PEM roots read from `file` at every call (TrellisError IDENTITY_CA_ROOT when unreadable or empty). */
+export function caRootsFromFile(file: string): () => string {
+  return () => {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new TrellisError('IDENTITY_CA_ROOT', `cannot read the CA root certificates ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new TrellisError('IDENTITY_CA_ROOT', `${file} holds no PEM certificate`);
+    return text;
   };
 }
