@@ -114,6 +114,49 @@ test('HTTP/1.1: a local reply sent before the request body was read closes the c
   assert.equal(twice.match(/HTTP\/1\.1 403 /g)?.length, 2);
 });
 
+test('HTTP/1.1 pipelining: requests are served one at a time, and none behind a response that closes the connection reaches the backend, as with Envoy', async (t) => {
+  const hits: string[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const be = await startBackend((req, res) => {
+    hits.push(`${req.method} ${req.url}`);
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    req.resume();
+    req.on('end', () => setTimeout(() => { inFlight--; res.end('ok'); }, 30));
+  });
+  const cm = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });
+  const proxy = await startProxy({
+    clusterManager: cm,
+    config: hcmConfig({ virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [
+      { match: { prefix: '/admin' }, direct_response: { status: 403, body: { inline_string: 'denied' } } },
+      { match: { prefix: '/' }, route: { cluster: 'a' } },
+    ] }] }),
+  });
+  t.after(async () => { await proxy.close(); await be.close(); cm.close(); });
+  const next = (path: string) => `GET ${path} HTTP/1.1\r\nHost: h\r\n\r\n`;
+  // Closing answers, each followed in the same write by a complete request (found by test/differential-raw.test.ts).
+  const cases: [string, string, number][] = [
+    ['a local reply before the body was read', 'POST /admin HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello', 403],
+    ['a request target refused with 400', 'POST * HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc', 400],
+    ['a missing Host', 'GET /x HTTP/1.1\r\n\r\n', 400],
+    ['an HTTP/1.0 request line (426)', 'GET /x HTTP/1.0\r\nHost: h\r\n\r\n', 426],
+    // The backend takes 30 ms: a request served at once would reach it meanwhile.
+    ["the client's own Connection: close on a proxied request", 'GET /slow HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n', 200],
+  ];
+  for (const [name, first, status] of cases) {
+    const out = await rawRequest(proxy.port, first + next('/after'), 1500);
+    assert.match(out, new RegExp(`^HTTP/1\\.1 ${status} `), name);
+    assert.equal(out.match(/HTTP\/1\.1 \d{3} /g)?.length, 1, `${name}: one response, then the connection closed`);
+  }
+  assert.deepEqual(hits.filter((h) => h.includes('/after')), [], 'no request behind a closing response reached the backend');
+  // Kept-alive pipelining still answers every request, in order, one backend request at a time.
+  const three = await rawRequest(proxy.port, next('/1') + next('/2') + next('/3'), 1500);
+  assert.equal(three.match(/HTTP\/1\.1 200 /g)?.length, 3, three.slice(0, 200));
+  assert.deepEqual(hits.slice(-3), ['GET /1', 'GET /2', 'GET /3']);
+  assert.equal(maxInFlight, 1);
+});
+
 test('x-envoy-* request headers are stripped from external clients (use_remote_address + internal_address_config)', async (t) => {
   const be = await startBackend(echoHandler('a'));
   const cm = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });

@@ -207,6 +207,10 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   function onRequest1(req: IncomingMessage, res: ServerResponse): void {
     try {
       const socket = req.socket as TrackedSocket;
+      // Bytes read after a response that closes the connection was sent (node keeps parsing until
+      // the socket is gone): Envoy stopped reading at that response. Never served; node destroys
+      // the request with the socket once the last response is flushed.
+      if (socket.writableEnded) return;
       const inFlight = (socket[kInFlight] ??= new Map());
       inFlight.set(res, req);
       res.once('close', () => {
@@ -217,9 +221,24 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
           onIdle();
         }
       });
-      if (draining) res.shouldKeepAlive = false;
       activeH1.add(res);
       res.once('close', () => activeH1.delete(res));
+      // Pipelined requests are served one at a time, as by Envoy (its codec stops parsing after each
+      // request until the response is done): node hands us a request as soon as it is parsed and
+      // queues its response behind the earlier ones. A queued response gets the socket when the
+      // one before it finished; if that one closed the connection (an error, a local reply before
+      // its body was read, draining), it never does, and the request never reaches a filter or a
+      // backend: node destroys it with the connection.
+      if (res.socket === null) res.once('socket', () => startRequest1(req, res));
+      else startRequest1(req, res);
+    } catch (err) {
+      internalError('http1_request', err, res);
+    }
+  }
+  function startRequest1(req: IncomingMessage, res: ServerResponse): void {
+    try {
+      const socket = req.socket as TrackedSocket;
+      if (draining) res.shouldKeepAlive = false;
       // Envoy's HTTP/1 codec serves HTTP/1.1 (and 1.0 with accept_http_10); anything else on an
       // HTTP/1 connection (0.9, 1.0, 2.0) gets 426 and a closed connection.
       const http10 = req.httpVersion === '1.0';
@@ -386,7 +405,8 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     headersTimeout: o.requestTimeoutMs > 0 ? Math.min(o.headersTimeoutMs, o.requestTimeoutMs) : o.headersTimeoutMs,
     connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(o.headersTimeoutMs / 4))),
     keepAliveTimeout: o.idleTimeoutMs,
-    requireHostHeader: true,
+    // Missing Host is answered by onRequest1 (400), so that the answer is sequenced and tracked like any other.
+    requireHostHeader: false,
     insecureHTTPParser: false,
     joinDuplicateHeaders: true,
     // Envoy ignores an h2c upgrade (what `curl --http2` sends to http://) and answers over HTTP/1.1.
@@ -414,7 +434,8 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       // first, as from Envoy: the backend may have acted on them.
       afterCompleteRequests(socket, () => {
         if (socket.writable) socket.end(answer);
-        else socket.destroy();
+        // Already closing after an earlier response: let it flush (node destroys the socket then).
+        else if (!socket.writableEnded) socket.destroy();
       });
     } catch (e) {
       internalError('http1_client_error', e);
