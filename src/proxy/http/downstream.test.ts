@@ -15,6 +15,9 @@ test('request headers drop pseudo, hop-by-hop and Connection-listed headers; te:
   );
   // HTTP/2: node keeps the first of two user-agent lines; both are forwarded, as by Envoy.
   assert.deepEqual(requestHeaders({ 'user-agent': 'a', cookie: 'x=1; y=2' }, [':path', '/', 'user-agent', 'a', 'user-agent', 'b', 'cookie', 'x=1', 'cookie', 'y=2'], true), { 'user-agent': ['a', 'b'], cookie: 'x=1; y=2' });
+  // The proxy answers 100-continue itself (Envoy's proxy_100_continue off); other expectations are the backend's.
+  assert.deepEqual(requestHeaders({ expect: '100-Continue', 'x-a': '1' }), { 'x-a': '1' });
+  assert.deepEqual(requestHeaders({ expect: 'foo' }), { expect: 'foo' });
   assert.equal(normalizeAddress('::ffff:10.0.0.1'), '10.0.0.1');
   assert.equal(normalizeAddress('::1'), '::1');
 });

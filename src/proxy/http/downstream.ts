@@ -34,8 +34,9 @@ export function requestHeaders(raw: IncomingHttpHeaders, rawHeaders?: readonly s
   const connectionTokens = typeof raw.connection === 'string' ? raw.connection.toLowerCase().split(',').map((t) => t.trim()) : [];
   for (const [k, v] of Object.entries(raw)) {
     if (v === undefined || k.charCodeAt(0) === 58 || HOP_BY_HOP.has(k) || connectionTokens.includes(k)) continue;
-    // Like Envoy (proxy_100_continue off): the connection manager answers 100-continue itself.
-    if (k === 'expect') continue;
+    // Like Envoy (proxy_100_continue off): the connection manager answers 100-continue itself and
+    // drops that expectation; any other is forwarded, for the backend to answer (417).
+    if (k === 'expect' && String(v).trim().toLowerCase() === '100-continue') continue;
     if (k === 'te') {
       if (String(v).toLowerCase().includes('trailers')) out.te = 'trailers';
       continue;
