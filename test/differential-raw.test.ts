@@ -6,8 +6,8 @@
  * (raw-table.ts), each with its own recording backends. Per case the outcome class must match:
  * the statuses (or stream resets) that came back, whether the connection was kept or closed, and
  * what reached a backend (method, target, headers, body). A difference must be explained by a
- * known class (raw-classes.ts: one of issue 18's findings awaiting its fix, or a deliberate,
- * documented difference); anything else fails, printed with the case's bytes.
+ * known class (raw-classes.ts: a deliberate, documented difference); anything else fails, printed
+ * with the case's bytes.
  *
  * Knobs: TRELLIS_RAW_SEED=<n>|random, TRELLIS_RAW_H1 / TRELLIS_RAW_H2 (case counts; defaults
  * keep `npm test` well under a minute), TRELLIS_RAW_REPORT=<file> (every mismatch as JSON). The

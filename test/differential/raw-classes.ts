@@ -1,11 +1,9 @@
 /**
  * The known classes of difference between Envoy 1.40 and `trellis proxy` on raw inputs. A case
  * whose outcomes differ is explained by the first class whose rule matches it; anything else is
- * an unexplained mismatch and fails the test. Each class says what it is:
- * - `issue-18 #N`: one of issue 18's known findings, being fixed on branch issue-18; the class
- *   goes away when that fix lands (the test reports classes that matched nothing);
- * - `deliberate`: a documented difference (docs/http-engine.md, "Deliberate differences"), with
- *   the reason it is at least as safe.
+ * an unexplained mismatch and fails the test. Every class is `deliberate`: a documented difference
+ * (docs/http-engine.md, "Deliberate differences"), with the reason it is at least as safe. (Issue
+ * 18's findings had classes of their own until their fixes landed.)
  * Rules look at the case's tags (what the generator put in) and at the shape of the difference,
  * so that a new behaviour on a tagged case still shows up as unexplained.
  */
@@ -35,10 +33,6 @@ const hasPrefix = (m: { tags: readonly string[] }, prefix: string) => m.tags.som
 /** Only these diff fields differ (patterns over `field: envoy=... trellis=...` lines). */
 const onlyFields = (m: { diff: readonly string[] }, ...res: RegExp[]) => m.diff.every((d) => res.some((re) => re.test(d.slice(0, d.indexOf(': envoy=')))));
 
-/** Path features Envoy's normalize_path / merge_slashes / fragment handling acts on (issue 18 finding 2). */
-const PATH_TAGS = ['path:dot-segment', 'path:pct-dot', 'path:pct-unreserved', 'path:escaped-slash', 'path:backslash', 'path:double-slash', 'path:empty-segment',
-  'path:fragment', 'path:pct-nul', 'path:raw-ctl', 'path:raw-high', 'path:utf8', 'path:bad-pct', 'path:no-leading-slash'];
-
 function h1(o: H1Outcome | 'crashed'): H1Outcome {
   return o === 'crashed' ? { statuses: [], end: 'closed' } : o;
 }
@@ -46,10 +40,7 @@ function h1(o: H1Outcome | 'crashed'): H1Outcome {
 /** Nothing trellis forwarded that Envoy did not forward too. */
 const forwardsNoMore = (m: Mismatch<unknown>) => m.trellisReached.every((r) => m.envoyReached.some((e) => e.id === r.id));
 
-/**
- * HTTP/1.1 classes, first match wins: the deliberate differences, whose rules look at the exact
- * shape of the difference, come before the findings, whose rules are broader.
- */
+/** HTTP/1.1 classes, first match wins: rules that look at the exact shape of the difference come first. */
 export const H1_CLASSES: readonly DiffClass<H1Outcome>[] = [
   {
     id: 'x-envoy-* request headers from an external client: trellis strips them all, Envoy only those it acts on',
@@ -101,53 +92,17 @@ export const H1_CLASSES: readonly DiffClass<H1Outcome>[] = [
       && ((h1(m.envoy).statuses.at(-1) === 426 && h1(m.trellis).statuses.at(-1) === 400) || (h1(m.envoy).statuses.at(-1) === 400 && h1(m.trellis).statuses.at(-1) === 426)),
   },
   {
+    id: 'bytes after a complete request that cannot begin a request line for node (a lower-case or unknown method): 400 and close at once; Envoy waits for the line, and its 400 comes with the next request',
+    status: 'deliberate',
+    explains: (m) => has(m, 'framing:cl-long') && h1(m.envoy).end === 'kept' && h1(m.envoy).canary === 400 && h1(m.trellis).end === 'closed'
+      && JSON.stringify(h1(m.trellis).statuses) === JSON.stringify([...h1(m.envoy).statuses, 400]) && forwardsNoMore(m),
+  },
+  {
     id: 'pipelined requests after two local replies are served; Envoy 1.40 closes the connection after the second one, leaving the rest unanswered',
     status: 'deliberate',
     explains: (m) => has(m, 'pipelined') && h1(m.envoy).end === 'closed' && h1(m.envoy).statuses.filter((x) => x === 403 || x === 404).length >= 2
       && h1(m.trellis).statuses.length > h1(m.envoy).statuses.length && h1(m.envoy).statuses.every((x, i) => h1(m.trellis).statuses[i] === x)
       && m.envoyReached.every((e) => m.trellisReached.some((r) => r.id === e.id)),
-  },
-  {
-    id: 'HTTP/2.0 request line on an HTTP/1.1 connection kills the proxy',
-    status: 'issue-18 #1',
-    explains: (m) => has(m, 'version:HTTP/2.0', 'version:HTTP/2') && (m.trellis === 'crashed' || h1(m.envoy).statuses.includes(426)),
-  },
-  {
-    id: 'HTTP/1.0, 0.9, 1.2, 3.0 and versionless requests: Envoy answers 426, trellis serves them',
-    status: 'issue-18 #6',
-    explains: (m) => hasPrefix(m, 'version:') && h1(m.envoy).statuses.includes(426) && !h1(m.trellis).statuses.includes(426),
-  },
-  {
-    id: 'a response before a 400 on the same connection is lost',
-    status: 'issue-18 #3',
-    explains: (m) => has(m, 'pipelined', 'framing:cl-long') && h1(m.trellis).statuses.at(-1) === 400
-      && h1(m.envoy).statuses.filter((s) => s !== 400).length > h1(m.trellis).statuses.filter((s) => s !== 400).length,
-  },
-  {
-    id: 'after an error response that closes the connection, the bytes that follow get another 400',
-    status: 'issue-18 #3',
-    explains: (m) => h1(m.trellis).statuses.length > h1(m.envoy).statuses.length && h1(m.trellis).statuses.slice(h1(m.envoy).statuses.length).every((x) => x === 400)
-      && h1(m.trellis).end === 'closed' && forwardsNoMore(m),
-  },
-  {
-    id: 'pipelined requests after one whose response closes the connection still reach the backend (their responses are never sent)',
-    status: 'issue-18 #3',
-    explains: (m) => has(m, 'pipelined', 'framing:cl-long') && m.trellisReached.some((r) => !m.envoyReached.some((e) => e.id === r.id)) && onlyFields(m, /^reached\./),
-  },
-  {
-    id: 'paths are not normalized (dot segments, percent-encoding, backslashes, slashes, fragments, NUL)',
-    status: 'issue-18 #2',
-    explains: (m) => PATH_TAGS.some((t) => has(m, t)) && m.diff.some((d) => !/^reached\.[^:]*\.headers\./.test(d)),
-  },
-  {
-    id: 'Host with characters not allowed in an authority is forwarded (Envoy: 400)',
-    status: 'issue-18 #6',
-    explains: (m) => has(m, 'host:odd', 'absolute-form') && h1(m.envoy).statuses.includes(400) && !h1(m.trellis).statuses.includes(400),
-  },
-  {
-    id: 'Upgrade: h2c answered 403 (Envoy ignores the upgrade)',
-    status: 'issue-18 #6',
-    explains: (m) => has(m, 'upgrade-h2c', 'http2-settings', 'conn-upgrade') && h1(m.trellis).statuses.includes(403) && !h1(m.envoy).statuses.includes(403),
   },
 ];
 
@@ -224,15 +179,5 @@ export const H2_CLASSES: readonly DiffClass<H2Outcome>[] = [
     id: 'HTTP/2 request left open without a body: Envoy forwards its head at once, trellis with the first body bytes',
     status: 'deliberate',
     explains: (m) => has(m, 'stream:left-open') && onlyFields(m, /^reached\./) && m.trellisReached.every((r) => m.envoyReached.some((e) => e.id === r.id)),
-  },
-  {
-    id: 'paths are not normalized (dot segments, percent-encoding, backslashes, slashes, fragments, NUL, raw non-ASCII)',
-    status: 'issue-18 #2',
-    explains: (m) => PATH_TAGS.some((t) => has(m, t)) && m.diff.some((d) => !/^reached\.[^:]*\.headers\./.test(d)),
-  },
-  {
-    id: 'authority with characters not allowed in a host is forwarded (Envoy: refused)',
-    status: 'issue-18 #6',
-    explains: (m) => has(m, 'pseudo:authority-odd', 'pseudo:host-conflicts') && m.envoyReached.length === 0,
   },
 ];

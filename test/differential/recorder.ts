@@ -26,11 +26,13 @@ export interface Reached {
 }
 
 /**
- * Headers a backend saw that are not compared: X-Request-Id (a random UUID per request and proxy)
- * and message framing on each proxy's own upstream connection (content-length, transfer-encoding,
- * connection, keep-alive): the body is compared instead.
+ * Headers a backend saw that are not compared: X-Request-Id (a random UUID per request and proxy),
+ * message framing on each proxy's own upstream connection (content-length, transfer-encoding,
+ * connection, keep-alive: the body is compared instead), and Istio's metadata exchange
+ * (x-envoy-peer-metadata / -id): the gateway's stats filter adds them as Istio's proxy does, and
+ * a stock Envoy, which has no such filter, skips it as optional.
  */
-const IGNORED = new Set(['x-request-id', 'content-length', 'transfer-encoding', 'connection', 'keep-alive']);
+const IGNORED = new Set(['x-request-id', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'x-envoy-peer-metadata', 'x-envoy-peer-metadata-id']);
 const BODY_CAP = 16 * 1024;
 
 /** A set of recording backends, one per cluster name. */
