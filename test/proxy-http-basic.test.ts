@@ -155,6 +155,11 @@ test('HTTP/1.1 pipelining: requests are served one at a time, and none behind a 
   assert.equal(three.match(/HTTP\/1\.1 200 /g)?.length, 3, three.slice(0, 200));
   assert.deepEqual(hits.slice(-3), ['GET /1', 'GET /2', 'GET /3']);
   assert.equal(maxInFlight, 1);
+  // A malformed request line behind a good request is judged on its own line, not the packet's first (426 is for another version only).
+  const bad = await rawRequest(proxy.port, `${next('/4')}POST /y HTTP/1.1 \r\nHost: h\r\nContent-Length: 0\r\n\r\n`, 1500);
+  assert.deepEqual(bad.match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 200', 'HTTP/1.1 400']);
+  const v3 = await rawRequest(proxy.port, `${next('/5')}GET /y HTTP/3.0\r\nHost: h\r\n\r\n`, 1500);
+  assert.deepEqual(v3.match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 200', 'HTTP/1.1 426']);
 });
 
 test('x-envoy-* request headers are stripped from external clients (use_remote_address + internal_address_config)', async (t) => {

@@ -419,7 +419,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     try {
       if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
       let answer: string;
-      if (err.code === 'HPE_INVALID_VERSION' && unknownHttpVersion((err as { rawPacket?: Buffer }).rawPacket)) {
+      if (err.code === 'HPE_INVALID_VERSION' && unknownHttpVersion((err as { rawPacket?: Buffer }).rawPacket, (err as { bytesParsed?: number }).bytesParsed)) {
         // A well-formed version the parser does not know (HTTP/3.0): Envoy answers 426 as for 1.0 and 2.0.
         answer = `HTTP/1.1 426 Upgrade Required\r\ncontent-length: 16\r\ncontent-type: text/plain\r\nserver: ${serverName}\r\nconnection: close\r\n\r\nUpgrade Required`;
       } else {
@@ -571,11 +571,20 @@ function isH2cUpgrade(req: IncomingMessage): boolean {
   return typeof u === 'string' && u.trim().toLowerCase() === 'h2c';
 }
 
-/** The request line is well formed but names an HTTP version other than 1.x (`GET / HTTP/3.0`). */
-function unknownHttpVersion(raw: Buffer | undefined): boolean {
+/**
+ * The request line the parser failed in is well formed but names an HTTP version other than 1.x
+ * (`GET / HTTP/3.0`). `raw` is the packet being parsed, which may start with earlier pipelined
+ * requests; `at` is where in it the parser stopped, on the failing line.
+ */
+function unknownHttpVersion(raw: Buffer | undefined, at: number | undefined): boolean {
   if (raw === undefined) return false;
-  const eol = raw.indexOf('\r\n');
-  const line = raw.subarray(0, eol < 0 ? Math.min(raw.length, 8192) : eol).toString('latin1');
+  const pos = Math.min(Math.max(at ?? 0, 0), raw.length);
+  const start = pos > 0 ? raw.lastIndexOf(0x0a, pos - 1) + 1 : 0;
+  const eol = raw.indexOf('\r\n', start);
+  const lf = raw.indexOf(0x0a, start);
+  // A bare LF ends the line before its CRLF: not a well-formed request line.
+  if (lf >= 0 && lf !== eol + 1) return false;
+  const line = raw.subarray(start, eol < 0 ? Math.min(raw.length, start + 8192) : eol).toString('latin1');
   return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^ ]+ HTTP\/\d\.\d$/.test(line);
 }
 
