@@ -152,3 +152,32 @@ test('the slowloris guard does not cut idle keep-alive connections between reque
   }, 3000);
   assert.equal(out.match(/HTTP\/1\.1 200/g)?.length, 2, out);
 });
+
+test('an Upgrade the backend refuses (no 101) is answered and the connection closed: later bytes never reach the backend unrouted; an Upgrade behind pipelined requests waits for their responses', async (t) => {
+  const hits: string[] = [];
+  const be = await startBackend((req, res) => { hits.push(`${req.method} ${req.url}`); req.resume(); req.on('end', () => res.end('not a websocket')); });
+  const cm = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });
+  const proxy = await startProxy({
+    clusterManager: cm,
+    config: hcmConfig({ virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [
+      { match: { prefix: '/admin' }, direct_response: { status: 403, body: { inline_string: 'denied' } } },
+      { match: { prefix: '/' }, route: { cluster: 'a' } },
+    ] }] }, [], { upgrade_configs: [{ upgrade_type: 'websocket' }] }),
+  });
+  t.after(async () => { await proxy.close(); await be.close(); cm.close(); });
+  const upgrade = 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
+  // The request after the refused upgrade was piped to the backend as raw bytes, past the /admin 403 route (found by test/differential-raw.test.ts).
+  const out = await rawRequest(proxy.port, (s) => {
+    s.write(upgrade);
+    setTimeout(() => { if (!s.destroyed) s.write('GET /admin/secret HTTP/1.1\r\nHost: x\r\n\r\n'); }, 300);
+  }, 1500);
+  assert.match(out, /^HTTP\/1\.1 200 [^]*\r\nconnection: close\r\n\r\nnot a websocket$/i);
+  assert.deepEqual(hits, ['GET /ws']);
+  // Pipelined: the route's 403 first, then the upgrade's answer (Envoy: 403, then the upgrade).
+  const piped = await rawRequest(proxy.port, `GET /admin/x HTTP/1.1\r\nHost: x\r\n\r\n${upgrade}`, 1500);
+  assert.deepEqual(piped.match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 403', 'HTTP/1.1 200']);
+  // Behind a response that closes the connection, the upgrade is not served.
+  const closed = await rawRequest(proxy.port, `GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n${upgrade}`, 1500);
+  assert.deepEqual(closed.match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 200']);
+  assert.deepEqual(hits, ['GET /ws', 'GET /ws', 'GET /x']);
+});

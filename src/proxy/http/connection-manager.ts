@@ -442,7 +442,19 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       socket.destroy();
     }
   });
+  // An Upgrade or CONNECT behind pipelined requests waits for their responses, as with Envoy
+  // (one request at a time); behind a response that closes the connection it is never served.
   const onUpgrade = (req: IncomingMessage, duplex: Duplex, head: Buffer) => {
+    try {
+      afterCompleteRequests(duplex as TrackedSocket, () => {
+        if (!duplex.writableEnded && !duplex.destroyed) upgradeNow(req, duplex, head);
+      });
+    } catch (err) {
+      internalError('upgrade', err);
+      duplex.destroy();
+    }
+  };
+  const upgradeNow = (req: IncomingMessage, duplex: Duplex, head: Buffer) => {
     try {
       const s = duplex as TrackedSocket;
       const isConnect = req.method === 'CONNECT';
