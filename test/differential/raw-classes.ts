@@ -1,9 +1,10 @@
 /**
  * The known classes of difference between Envoy 1.40 and `trellis proxy` on raw inputs. A case
  * whose outcomes differ is explained by the first class whose rule matches it; anything else is
- * an unexplained mismatch and fails the test. Every class is `deliberate`: a documented difference
- * (docs/http-engine.md, "Deliberate differences"), with the reason it is at least as safe. (Issue
- * 18's findings had classes of their own until their fixes landed.)
+ * an unexplained mismatch and fails the test. A class is `deliberate`: a documented difference
+ * (docs/http-engine.md, "Deliberate differences"), with the reason it is at least as safe; or
+ * `same outcome`: both proxies did the same and the harness could not tell (said here why). Issue
+ * 18's findings had classes of their own until their fixes landed.
  * Rules look at the case's tags (what the generator put in) and at the shape of the difference,
  * so that a new behaviour on a tagged case still shows up as unexplained.
  */
@@ -58,9 +59,9 @@ export const H1_CLASSES: readonly DiffClass<H1Outcome>[] = [
     explains: (m) => has(m, 'host:two') && h1(m.trellis).statuses.at(-1) === 400 && h1(m.trellis).end === 'closed' && forwardsNoMore(m),
   },
   {
-    id: 'stricter HTTP/1.1 parsing: 400 for bare CR or LF line ends, tabs in the request line, obs-fold, whitespace around Transfer-Encoding, control characters, where Envoy 1.40 accepts',
+    id: 'stricter HTTP/1.1 parsing: 400 for bare CR or LF line ends, tabs in the request line, obs-fold, whitespace around Transfer-Encoding, control characters, framing fields in trailers, where Envoy 1.40 accepts',
     status: 'deliberate',
-    explains: (m) => has(m, 'value:cr-in-value', 'bare-cr', 'bare-lf', 'obs-fold', 'odd-request-line-space', 'te-spaces', 'version:HTTP/1.1 ', 'version:http/1.1', 'version:HTTP/1.10', 'value:ctl-in-value', 'value:nul-in-value', 'chunk-size-space', 'chunk-bare-lf', 'chunk-ext')
+    explains: (m) => has(m, 'value:cr-in-value', 'bare-cr', 'bare-lf', 'obs-fold', 'odd-request-line-space', 'te-spaces', 'version:HTTP/1.1 ', 'version:http/1.1', 'version:HTTP/1.10', 'value:ctl-in-value', 'value:nul-in-value', 'chunk-size-space', 'chunk-bare-lf', 'chunk-ext', 'trailers')
       && h1(m.trellis).statuses.at(-1) === 400 && h1(m.trellis).end === 'closed' && forwardsNoMore(m),
   },
   {
@@ -71,7 +72,7 @@ export const H1_CLASSES: readonly DiffClass<H1Outcome>[] = [
   {
     id: 'a parse error in the same read as a request head is answered 400 before the route\'s local reply (Envoy sends the local reply, then closes)',
     status: 'deliberate',
-    explains: (m) => (hasPrefix(m, 'chunk-') || hasPrefix(m, 'framing:') || hasPrefix(m, 'te-') || hasPrefix(m, 'cl-')) && h1(m.trellis).statuses.join() === '400'
+    explains: (m) => (hasPrefix(m, 'chunk-') || hasPrefix(m, 'framing:') || hasPrefix(m, 'te-') || hasPrefix(m, 'cl-') || has(m, 'trailers')) && h1(m.trellis).statuses.join() === '400'
       && h1(m.envoy).statuses.length === 1 && h1(m.envoy).end === 'closed' && h1(m.trellis).end === 'closed' && m.trellisReached.length === 0,
   },
   {
@@ -86,10 +87,14 @@ export const H1_CLASSES: readonly DiffClass<H1Outcome>[] = [
       && JSON.stringify(h1(m.envoy).statuses) === JSON.stringify(h1(m.trellis).statuses) && forwardsNoMore(m) && onlyFields(m, /^reached\./),
   },
   {
-    id: 'a request line without a version, or naming another version, that also fails parsing: 400 and 426 the other way round from Envoy; both refuse and close',
+    id: 'a request line without a version, or naming another version, with another reason to refuse it (a parse error, a transfer coding Envoy does not implement, an https URL on plaintext): trellis and Envoy name different reasons (400, 403, 426, 501); both refuse and close',
     status: 'deliberate',
-    explains: (m) => hasPrefix(m, 'version:') && h1(m.trellis).end === 'closed' && forwardsNoMore(m)
-      && ((h1(m.envoy).statuses.at(-1) === 426 && h1(m.trellis).statuses.at(-1) === 400) || (h1(m.envoy).statuses.at(-1) === 400 && h1(m.trellis).statuses.at(-1) === 426)),
+    explains: (m) => {
+      const e = h1(m.envoy).statuses;
+      const t = h1(m.trellis).statuses;
+      return hasPrefix(m, 'version:') && h1(m.trellis).end === 'closed' && forwardsNoMore(m) && e.length === t.length && e.slice(0, -1).every((x, i) => t[i] === x)
+        && [400, 426].includes(t.at(-1)!) && [400, 403, 426, 501].includes(e.at(-1)!) && e.at(-1) !== t.at(-1) && (e.at(-1) === 426 || t.at(-1) === 426);
+    },
   },
   {
     id: 'bytes after a complete request that cannot begin a request line for node (a lower-case or unknown method): 400 and close at once; Envoy waits for the line, and its 400 comes with the next request',
@@ -134,8 +139,16 @@ export const H2_CLASSES: readonly DiffClass<H2Outcome>[] = [
   {
     id: 'HTTP/2 header field with forbidden characters: Envoy drops the connection, node (nghttp2) drops the field and serves the request without it',
     status: 'deliberate',
-    explains: (m) => has(m, ...H2_INVALID_FIELD) && h2(m.envoy).conn === 'closed' && m.envoyReached.length === 0
+    explains: (m) => has(m, ...H2_INVALID_FIELD) && h2(m.envoy).conn === 'closed'
+      && m.envoyReached.every((e) => m.trellisReached.some((r) => r.id === e.id))
       && m.trellisReached.every((r) => !r.headers.some(([n]) => n === 'x-bad')),
+  },
+  {
+    id: 'HTTP/2 RST_STREAM on stream 0: connection error PROTOCOL_ERROR, as RFC 9113 6.4 requires; Envoy 1.40 ignores the frame',
+    status: 'deliberate',
+    explains: (m) => has(m, 'frame:rst-stream-0') && h2(m.trellis).detail.some((d) => /^GOAWAY .* PROTOCOL_ERROR$/.test(d))
+      && m.trellisReached.every((r) => m.envoyReached.some((e) => e.id === r.id))
+      && m.diff.every((d) => d.startsWith('outcome.conn') || d.startsWith('outcome.detail') || /^reached\.[^:]*\.headers\.x-envoy-[a-z-]+: envoy=.* trellis=undefined$/.test(d)),
   },
   {
     id: 'HTTP/2 DATA beyond the declared content-length: node ends the whole connection (GOAWAY INTERNAL_ERROR), Envoy resets the stream',
@@ -165,10 +178,34 @@ export const H2_CLASSES: readonly DiffClass<H2Outcome>[] = [
       && m.trellisReached.every((r) => m.envoyReached.some((e) => e.id === r.id && e.body.startsWith(r.body))),
   },
   {
-    id: 'HTTP/2 connection error: Envoy had already forwarded streams that arrived before the bad frame in the same read; trellis forwards none',
+    id: 'HTTP/2 connection error: Envoy had already forwarded or answered streams that arrived before the bad frame in the same read; trellis forwards and answers none of them',
     status: 'deliberate',
     explains: (m) => h2(m.envoy).conn === 'closed' && h2(m.trellis).detail.some((d) => d.startsWith('GOAWAY'))
-      && onlyFields(m, /^reached\./) && m.trellisReached.every((r) => m.envoyReached.some((e) => e.id === r.id)),
+      && m.diff.every((d) => d.startsWith('reached.') || /^outcome\.streams\.\d+: envoy=.* trellis="none"$/.test(d))
+      && m.trellisReached.every((r) => m.envoyReached.some((e) => e.id === r.id)),
+  },
+  {
+    id: 'HTTP/2 WINDOW_UPDATE past 2^31-1: connection error FLOW_CONTROL_ERROR, as RFC 9113 6.9.1 requires; Envoy 1.40 kept the connection',
+    status: 'deliberate',
+    explains: (m) => has(m, 'frame:window-update-overflow') && h2(m.trellis).detail.some((d) => /^GOAWAY .* FLOW_CONTROL_ERROR$/.test(d))
+      && m.trellisReached.every((r) => m.envoyReached.some((e) => e.id === r.id))
+      && m.diff.every((d) => d.startsWith('outcome.conn') || d.startsWith('reached.') || /^outcome\.streams\.\d+: envoy=.* trellis="none"$/.test(d)),
+  },
+  {
+    id: 'after the client\'s own GOAWAY, trellis serves the open streams and leaves closing to the client; Envoy closes once they are done',
+    status: 'deliberate',
+    explains: (m) => has(m, 'frame:goaway') && h2(m.envoy).conn === 'closed' && h2(m.trellis).conn === 'kept'
+      && m.trellisReached.every((r) => m.envoyReached.some((e) => e.id === r.id))
+      && m.diff.every((d) => d.startsWith('outcome.conn') || /^reached\.[^:]*\.headers\.x-envoy-[a-z-]+: envoy=.* trellis=undefined$/.test(d)),
+  },
+  {
+    id: 'the same connection error from both (equal GOAWAY codes, equal streams); trellis acknowledged the harness\'s PING before its GOAWAY (a frame whose length lies swallowed it), so it read as kept',
+    status: 'same outcome',
+    explains: (m) => {
+      const codes = (o: H2Outcome | 'crashed') => h2(o).detail.filter((d) => d.startsWith('GOAWAY')).map((d) => d.slice(d.lastIndexOf(' ') + 1));
+      return codes(m.trellis).length > 0 && JSON.stringify(codes(m.trellis)) === JSON.stringify(codes(m.envoy)) && h2(m.trellis).conn === 'kept'
+        && m.diff.every((d) => d.startsWith('outcome.conn') || /^reached\.[^:]*\.headers\.x-envoy-[a-z-]+: envoy=.* trellis=undefined$/.test(d));
+    },
   },
   {
     id: 'x-envoy-* request headers from an external client: trellis strips them all, Envoy only those it acts on',
