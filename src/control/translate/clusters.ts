@@ -89,7 +89,7 @@ export function headlessViaEds(svc: ServiceInfo, proxy: ProxyNode): boolean {
 export function planOutboundClusters(snapshot: MeshSnapshot, proxy: ProxyNode, scope: ProxyScope): OutboundCluster[] {
   const out: OutboundCluster[] = [];
   for (const svc of scope.services) {
-    const rule = ruleFor(snapshot, svc.hostname, proxy.namespace);
+    const rule = ruleFor(snapshot, svc.hostname, proxy.namespace, proxy.labels);
     const ruleToken = ruleTokenOf(rule);
     for (const port of svc.ports) {
       if (port.protocol === 'UDP' || port.port <= 0) continue;

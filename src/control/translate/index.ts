@@ -77,7 +77,7 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): XdsResource
   const routes = buildRoutes(routeInputs(snapshot, scope), proxy, requests);
   const hashFor = (cluster: string) => {
     const c = parseOutboundClusterName(cluster);
-    return c === undefined ? undefined : hashPolicyFor(snapshot, c.host, c.subset, c.port, proxy.namespace);
+    return c === undefined ? undefined : hashPolicyFor(snapshot, c.host, c.subset, c.port, proxy.namespace, proxy.labels);
   };
   for (const [name, rc] of routes) {
     const fixed = addHashPolicies(repairRouteClusters(rc, (c) => clusterNames.has(c)), hashFor);

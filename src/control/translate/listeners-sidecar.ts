@@ -4,7 +4,8 @@
  * Explicit capture (default; no privileges): the workload dials its sidecar on loopback.
  *   - One outbound listener per distinct service port P in scope, named `<addr>_<P>`, bound on
  *     `<addr>:<local port>`; addr = node metadata `TRELLIS_OUTBOUND_ADDRESS` (default 127.0.0.1),
- *     local port = `TRELLIS_OUTBOUND_PORTS[P]` (JSON {"9080": 19080}) or P itself. HTTP-family
+ *     local port = `TRELLIS_OUTBOUND_PORTS[P]` (JSON {"9080": 19080}) or P itself when there is no
+ *     map (with a map, an unmapped port has no listener, only HTTP proxy routes). HTTP-family
  *     ports carry an HCM with RDS route config `"<P>"` (Istio's name; virtual hosts by Host
  *     header); ports whose services are all of unknown protocol are sniffed as Istio does
  *     (http_inspector: HTTP chain on application_protocols http/1.0, http/1.1, h2c, else TCP to the
@@ -178,6 +179,13 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
   const httpPorts: number[] = [];
   for (const [port, svcs] of servicesByPort(scope)) {
     const name = `${outAddr}_${port}`;
+    // Explicit capture with a port map (`trellis up`): a port the map lacks (a ServiceEntry added
+    // after the sidecar started) gets no listener of its own, since binding the real port would
+    // collide between sidecars; its HTTP services stay reachable through the HTTP proxy listener.
+    if (!transparent && outPorts !== undefined && mapped(outPorts, port) === port && outPorts[String(port)] === undefined) {
+      if (svcs.some((s) => isHttpProtocol(s.protocol) || s.protocol === 'UNKNOWN')) httpPorts.push(port);
+      continue;
+    }
     const l: Json = {
       name,
       address: socketAddress(outAddr, transparent ? port : mapped(outPorts, port)),
