@@ -1,0 +1,96 @@
+/**
+ * An egress test bed: "external" hosts that are local servers on loopback (never the internet), a
+ * control plane with the mesh CA, and helpers to start sidecars and the egress gateway with their
+ * own workload tokens. The external servers record what they saw (TLS or not, SNI, the Host
+ * header), so a test can tell that TLS was originated by the mesh and for which name.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { issueToken } from '../../src/control/ca/tokens.ts';
+import { startControlPlane, startProxy, type ControlPlaneProc, type ProxyProc, type ProxySpec } from './mesh.ts';
+import type { PemPair } from './test-pki.ts';
+
+/** What an external server saw of one request. */
+export interface SeenRequest {
+  readonly tls: boolean;
+  readonly sni: string | undefined;
+  readonly host: string | undefined;
+  readonly path: string;
+  readonly xff: string | undefined;
+}
+
+export interface ExternalServer {
+  readonly port: number;
+  readonly seen: SeenRequest[];
+  close(): Promise<void>;
+}
+
+/** A plain HTTP (or, with `tls`, HTTPS) server on 127.0.0.1 answering `<name> <path>`. */
+export async function startExternalServer(name: string, tls?: PemPair): Promise<ExternalServer> {
+  const seen: SeenRequest[] = [];
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const sock = req.socket as TLSSocket;
+    const sni = tls !== undefined && typeof sock.servername === 'string' ? sock.servername : undefined;
+    seen.push({ tls: tls !== undefined, sni, host: req.headers.host, path: req.url ?? '', xff: req.headers['x-forwarded-for'] as string | undefined });
+    req.resume();
+    res.setHeader('content-type', 'text/plain');
+    res.end(`${name} ${req.url}\n`);
+  };
+  const server = tls !== undefined ? https.createServer({ cert: tls.cert, key: tls.key }, handler) : http.createServer(handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    seen,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+export interface EgressBed {
+  readonly dir: string;
+  readonly cp: ControlPlaneProc;
+  /** Starts a proxy with a workload token for `serviceAccount` (the mesh CA gives it its certificate). */
+  proxy(spec: ProxySpec & { serviceAccount?: string }): Promise<ProxyProc>;
+}
+
+/** A control plane with a self-signed mesh CA, seeded with `files`. */
+export async function startEgressBed(files: Record<string, string>, extraArgs: string[] = []): Promise<EgressBed> {
+  const dir = mkdtempSync(join(tmpdir(), 'trellis-egress-'));
+  const tokenDir = join(dir, 'tokens');
+  const cp = await startControlPlane(files, ['--ca-dir', join(dir, 'ca'), '--ca-token-dir', tokenDir, ...extraArgs]);
+  return {
+    dir,
+    cp,
+    async proxy(spec) {
+      const ns = spec.namespace ?? 'default';
+      const sa = spec.serviceAccount ?? 'default';
+      const tokenFile = join(dir, `${spec.workload}.token`);
+      writeFileSync(tokenFile, issueToken(tokenDir, { namespace: ns, serviceAccount: sa }), { mode: 0o600 });
+      return startProxy(cp, { ...spec, extraArgs: ['--service-account', sa, '--ca-token-file', tokenFile, ...(spec.extraArgs ?? [])] });
+    },
+  };
+}
+
+/** One HTTP/1.1 request through an HTTP proxy (absolute-form URL), as an app with HTTP_PROXY sends it. */
+export function viaHttpProxy(proxyPort: number, url: string, timeoutMs = 10_000): Promise<{ status: number; body: string }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: proxyPort, path: url, headers: { host: u.host, connection: 'close' }, agent: false, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms: ${url} via proxy ${proxyPort}`)));
+    req.end();
+  });
+}
