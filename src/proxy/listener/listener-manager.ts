@@ -210,8 +210,9 @@ export class ListenerManager {
     const c = entry.compiled;
     const matches = c.chains.map((ch) => ch.match);
     // A handed-off connection keeps its restored destination (Envoy): the target listener's
-    // chains (e.g. prefix_ranges of service VIPs) match the original destination, not 15001.
-    const dst = c.restoreOriginalDst || handedOff ? this.#opts.originalDestination?.(socket) : undefined;
+    // chains (e.g. prefix_ranges of service VIPs) match the original destination, not 15001; one
+    // no listener took over (virtualOutbound's catch-all) passes through to it.
+    const dst = c.restoreOriginalDst || c.useOriginalDst || handedOff ? this.#opts.originalDestination?.(socket) : undefined;
     const facts: ConnectionFacts = {
       destinationPort: dst?.port ?? socket.localPort ?? 0,
       destinationIp: dst?.ip ?? socket.localAddress ?? '',
@@ -271,7 +272,8 @@ export class ListenerManager {
     } else {
       const meter = this.#opts.tcpMeter;
       const tcp = chain.action.tcp;
-      await proxyTcp(stream, tcp, this.#opts.clusters, entry.stats.tcp, this.#opts.random, facts.serverName, meter && ((cluster) => meter(c, cluster, stream, tcp)));
+      // ORIGINAL_DST clusters (PassthroughCluster) connect to where the client meant to go.
+      await proxyTcp(stream, tcp, this.#opts.clusters, entry.stats.tcp, this.#opts.random, facts.serverName, meter && ((cluster) => meter(c, cluster, stream, tcp)), dst ? { address: dst.ip, port: dst.port } : undefined);
     }
   }
 
