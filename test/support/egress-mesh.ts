@@ -1,7 +1,7 @@
 /**
- * An egress test bed: "external" hosts that are local servers on loopback (never the internet), a
- * control plane with the mesh CA, and helpers to start sidecars and the egress gateway with their
- * own workload tokens. The external servers record what they saw (TLS or not, SNI, the Host
+ * A test bed with the mesh CA (egress, and stock Envoy sidecars next to ours): "external" hosts
+ * that are local servers on loopback (never the internet), a control plane with the mesh CA, and
+ * helpers to start sidecars and gateways with their own workload tokens. The external servers record what they saw (TLS or not, SNI, the Host
  * header), so a test can tell that TLS was originated by the mesh and for which name.
  */
 import http from 'node:http';
@@ -58,6 +58,8 @@ export interface EgressBed {
   readonly cp: ControlPlaneProc;
   /** Starts a proxy with a workload token for `serviceAccount` (the mesh CA gives it its certificate). */
   proxy(spec: ProxySpec & { serviceAccount?: string }): Promise<ProxyProc>;
+  /** A token file for a workload's identity, as `trellis up` issues one per replica. */
+  tokenFile(workload: string, namespace: string, serviceAccount: string): string;
 }
 
 /** A control plane with a self-signed mesh CA, seeded with `files`. */
@@ -65,15 +67,19 @@ export async function startEgressBed(files: Record<string, string>, extraArgs: s
   const dir = mkdtempSync(join(tmpdir(), 'trellis-egress-'));
   const tokenDir = join(dir, 'tokens');
   const cp = await startControlPlane(files, ['--ca-dir', join(dir, 'ca'), '--ca-token-dir', tokenDir, ...extraArgs]);
+  const tokenFile = (workload: string, namespace: string, serviceAccount: string) => {
+    const file = join(dir, `${workload}.token`);
+    writeFileSync(file, issueToken(tokenDir, { namespace, serviceAccount }), { mode: 0o600 });
+    return file;
+  };
   return {
     dir,
     cp,
+    tokenFile,
     async proxy(spec) {
-      const ns = spec.namespace ?? 'default';
       const sa = spec.serviceAccount ?? 'default';
-      const tokenFile = join(dir, `${spec.workload}.token`);
-      writeFileSync(tokenFile, issueToken(tokenDir, { namespace: ns, serviceAccount: sa }), { mode: 0o600 });
-      return startProxy(cp, { ...spec, extraArgs: ['--service-account', sa, '--ca-token-file', tokenFile, ...(spec.extraArgs ?? [])] });
+      const token = tokenFile(spec.workload, spec.namespace ?? 'default', sa);
+      return startProxy(cp, { ...spec, extraArgs: ['--service-account', sa, '--ca-token-file', token, ...(spec.extraArgs ?? [])] });
     },
   };
 }

@@ -149,6 +149,8 @@ export interface EnvoyOptions {
   metadata: Record<string, unknown>;
   dir: string;
   logLevel?: string;
+  /** Unix socket of a workload SDS server (`trellis sds-agent`): Envoy's `sds-grpc` cluster, as Istio's bootstrap has it. */
+  sdsSocket?: string;
 }
 
 /** Starts Envoy with dynamic ADS (LDS + CDS), admin on a free port, a unique base id, no hot restart. */
@@ -182,7 +184,18 @@ export async function startEnvoy(cleanups: Cleanups, o: EnvoyOptions): Promise<E
           cluster_name: 'xds-grpc',
           endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: o.xdsPort } } } }] }],
         },
-      }],
+      }, ...(o.sdsSocket !== undefined ? [{
+        name: 'sds-grpc',
+        type: 'STATIC',
+        connect_timeout: '1s',
+        typed_extension_protocol_options: {
+          'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+            '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+            explicit_http_config: { http2_protocol_options: {} },
+          },
+        },
+        load_assignment: { cluster_name: 'sds-grpc', endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: o.sdsSocket } } } }] }] },
+      }] : [])],
     },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } },
   };
