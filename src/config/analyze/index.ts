@@ -36,6 +36,9 @@ export const SemanticCodes = [
   'PARENT_NOT_FOUND', 'ROUTE_BACKEND_NOT_FOUND', 'REF_NOT_PERMITTED',
 ] as const;
 
+/** Codes judged against a running mesh's traffic (AnalyzeOptions.observedPlaintext), never from config files alone. */
+export const TrafficCodes = ['MTLS_PLAINTEXT_CLIENTS'] as const;
+
 const checks = [
   checkDestinations, checkHeaderValues, checkDestinationRules, checkVirtualServiceGateways, checkGatewayServers, checkShadowing,
   checkGatewayApi, checkSecurity, checkSelectors, checkServiceEntries, checkKubernetesWorkloads, checkDeprecations,
