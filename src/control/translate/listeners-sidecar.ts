@@ -32,7 +32,7 @@ import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import { MeshGateway } from '../snapshot/virtual-services.ts';
 import type { ProxyNode } from '../proxy-node.ts';
 import { BlackHoleCluster, inboundClusterName, outboundClusterName, PassthroughCluster, sidecarOutboundRouteName, sidecarServiceRouteName } from './names.ts';
-import { hcmConfig, hcmFilter, HttpInspector, inboundMtlsTransportSocket, sniffedChains, socketAddress, tcpProxyFilter, TlsInspector } from './filters.ts';
+import { hcmConfig, hcmFilter, HttpInspector, inboundMtlsTransportSocket, IstioMtlsAlpn, sniffedChains, socketAddress, tcpProxyFilter, TlsInspector } from './filters.ts';
 import type { MtlsMode } from '../snapshot/peer-authentications.ts';
 import { tcpRouteClusters, tlsRouteChains } from './l4-routes.ts';
 import type { WeightedCluster } from './l4-routes.ts';
@@ -266,12 +266,13 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
 }
 
 /**
- * The filter chains of one inbound port under its PeerAuthentication mode: DISABLE plaintext only;
- * STRICT a TLS chain requiring a client certificate of the mesh (plaintext matches no chain and is
- * closed); PERMISSIVE both, told apart by the TLS inspector as Istio does (TLS to the mTLS chain,
- * raw bytes to the plaintext chains). Unknown-protocol ports are sniffed in plaintext; under mTLS
- * they are proxied as TCP (Istio tells HTTP inside mTLS by its istio-http ALPN, which only Istio's
- * own clients send).
+ * The filter chains of one inbound port under its PeerAuthentication mode, as Istio builds them:
+ * DISABLE plaintext only; STRICT a TLS chain requiring a client certificate of the mesh (plaintext
+ * matches no chain and is closed); PERMISSIVE the mTLS chain for TLS that offers Istio's ALPN (what
+ * mesh clients send), a TLS passthrough chain to the application for other TLS (so an
+ * application's own TLS keeps working), and the plaintext chains, all told apart by the TLS
+ * inspector. Unknown-protocol ports are sniffed in plaintext; under mTLS they are proxied as TCP
+ * (Istio tells HTTP inside mTLS by its istio-http ALPN, which only Istio's own clients send).
  */
 function inboundChains(p: InboundPort, mode: MtlsMode, trustDomain: string, base: Json): Json[] {
   const plain: Json[] = p.protocol === 'UNKNOWN'
@@ -284,13 +285,18 @@ function inboundChains(p: InboundPort, mode: MtlsMode, trustDomain: string, base
     filters: [inboundFilter(p)],
   };
   if (mode === 'STRICT') return [mtls];
-  return [mtls, ...plain.map((c) => ({ ...c, filter_chain_match: { ...((c.filter_chain_match as Json | undefined) ?? {}), transport_protocol: 'raw_buffer' } }))];
+  const cluster = inboundClusterName(p.port);
+  return [
+    { ...mtls, filter_chain_match: { ...base, transport_protocol: 'tls', application_protocols: [...IstioMtlsAlpn] } },
+    { filter_chain_match: { ...base, transport_protocol: 'tls' }, filters: [tcpProxyFilter(cluster, [{ name: cluster, weight: 100 }])] },
+    ...plain.map((c) => ({ ...c, filter_chain_match: { ...((c.filter_chain_match as Json | undefined) ?? {}), transport_protocol: 'raw_buffer' } })),
+  ];
 }
 
 /** Chain names in virtualInbound (Istio's style: the inbound cluster, with the transport for mTLS chains). */
 function inboundChainName(p: InboundPort, chain: Json): string {
   const m = (chain.filter_chain_match ?? {}) as Json;
-  const suffix = chain.transport_socket !== undefined ? '-mtls' : Array.isArray(m.application_protocols) ? '-http' : p.protocol === 'UNKNOWN' ? '-tcp' : '';
+  const suffix = chain.transport_socket !== undefined ? '-mtls' : m.transport_protocol === 'tls' ? '-tls' : Array.isArray(m.application_protocols) ? '-http' : p.protocol === 'UNKNOWN' ? '-tcp' : '';
   return `${inboundClusterName(p.port)}${suffix}`;
 }
 
