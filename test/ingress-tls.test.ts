@@ -12,7 +12,8 @@ import { startEchoServer } from '../src/samples/echo-server.ts';
 import type { DualServer } from '../src/samples/sniff-server.ts';
 import { freePort, startControlPlane, startProxy, stopAll, waitFor, type ControlPlaneProc } from './support/mesh.ts';
 import { serviceWithWorkloads } from './support/mesh-yaml.ts';
-import { findTool, skipUnlessTools } from './support/tools.ts';
+import { findTool } from './support/tools.ts';
+import { skipUnlessTools } from './support/skip.ts';
 import { testCa, tlsSecretYaml, type PemPair, type TestCa } from './support/test-pki.ts';
 
 const skip = skipUnlessTools('curl', 'openssl');

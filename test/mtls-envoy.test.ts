@@ -19,7 +19,8 @@ import { freePort, spawnTrellis, stopAll, waitFor, type ProxyProc } from './supp
 import { Cleanups, startEnvoy, type EnvoyProcess } from './support/processes.ts';
 import { startEgressBed, type EgressBed } from './support/egress-mesh.ts';
 import { httpGet } from './support/http-client.ts';
-import { findTool, skipUnlessTools } from './support/tools.ts';
+import { findTool } from './support/tools.ts';
+import { skipUnlessTools } from './support/skip.ts';
 
 const skip = skipUnlessTools('envoy', 'openssl');
 const cleanups = new Cleanups();

@@ -12,7 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { freePort, stopAll, waitFor } from './support/mesh.ts';
 import { startEgressBed, type EgressBed } from './support/egress-mesh.ts';
 import { testCa, type TestCa } from './support/test-pki.ts';
-import { findTool, skipUnlessTools } from './support/tools.ts';
+import { findTool } from './support/tools.ts';
+import { skipUnlessTools } from './support/skip.ts';
 
 const skip = skipUnlessTools('curl');
 const Host = 'backend-tls.default.svc.cluster.local';

@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { skipUnlessTools } from './support/tools.ts';
-import { curl, eventually, livePids, readStateFile, trellis, type CurlResult } from './up-support.ts';
+import { skipUnlessTools } from './support/skip.ts';
+import { curl, eventually, livePids, logTails, readStateFile, StartTimeoutS, trellis, type CurlResult, VisibleWithinMs } from './up-support.ts';
 import { startExternalServer, type ExternalServer } from './support/egress-mesh.ts';
 import { testCa, tlsSecretYaml } from './support/test-pki.ts';
 import type { RuntimeState } from '../src/runtime/state.ts';
@@ -131,7 +131,7 @@ ${tlsSecretYaml({ name: 'external-ca', namespace: 'istio-system', ca: caPem })}`
 
 interface ShopReply { service: string; upstream: { url: string; status: number; body?: unknown }[] }
 
-describe('trellis up: the egress gateway process, TLS origination and REGISTRY_ONLY', { skip, timeout: 240_000 }, () => {
+describe('trellis up: the egress gateway process, TLS origination and REGISTRY_ONLY', { skip, timeout: 900_000 }, () => {
   let work = '';
   let stateDir = '';
   let state: RuntimeState;
@@ -149,8 +149,8 @@ describe('trellis up: the egress gateway process, TLS origination and REGISTRY_O
     (await import('node:fs')).mkdirSync(config);
     writeFileSync(join(config, 'mesh.yaml'), meshYaml(plain.port, secure.port, unknown.port, ca.cert));
     stateDir = join(work, 'state');
-    const r = await trellis(['up', '--detach', '--config', config, '--state-dir', stateDir, '--gateway-port', '0'], { cwd: work, timeoutMs: 150_000 });
-    assert.equal(r.code, 0, `up failed: ${r.stderr}\n${r.stdout}`);
+    const r = await trellis(['up', '--detach', '--config', config, '--state-dir', stateDir, '--gateway-port', '0', '--start-timeout', String(StartTimeoutS)], { cwd: work, timeoutMs: 600_000 });
+    assert.equal(r.code, 0, `up failed after ${r.ms} ms: ${r.stderr}\n${r.stdout}\n${logTails(stateDir)}`);
     state = readStateFile(stateDir);
   });
 
@@ -171,7 +171,7 @@ describe('trellis up: the egress gateway process, TLS origination and REGISTRY_O
 
   test('the workload reaches a ServiceEntry host, and an HTTPS host through the egress gateway; the unknown host is blocked', async () => {
     let last: CurlResult | undefined;
-    const ok = await eventually(30_000, async () => {
+    const ok = await eventually(VisibleWithinMs, async () => {
       last = await curl(state.gatewayUrl!);
       try {
         return (JSON.parse(last.body) as ShopReply).upstream[1]?.status === 200;
