@@ -41,11 +41,17 @@ async function curlHttps(host: string, port: number, path: string, extra: string
   return { status, body: r.out.slice(r.out.indexOf('\r\n\r\n') + 4), out: r.out };
 }
 
-/** The subject alternative names of the certificate a TLS server presents for `sni`. */
+/**
+ * The subject alternative names of the certificate a TLS server presents for `sni`. Retried a few
+ * times: on a loaded machine a ClientHello arriving after the proxy's 100 ms protocol-detection
+ * window meets no TLS chain and the connection is closed (see the report of issue 11).
+ */
 async function servedSans(port: number, sni: string): Promise<string> {
-  const s = await run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', sni, '-CAfile', ca.certFile], '');
-  assert.match(s.out, /Verify return code: 0 \(ok\)/, s.out);
-  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(s.out)?.[0] ?? '';
+  const pem = await waitFor(`a certificate for ${sni}`, async () => {
+    const s = await run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', sni, '-CAfile', ca.certFile], '');
+    assert.doesNotMatch(s.out, /Verify return code: [1-9]/, s.out);
+    return /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(s.out)?.[0];
+  }, 10_000, 200);
   return (await run('openssl', ['x509', '-noout', '-ext', 'subjectAltName'], pem)).out;
 }
 

@@ -224,7 +224,11 @@ export class ListenerManager {
     };
     let sniffed: SniffedProtocol | undefined;
     if (c.tlsInspector || c.httpInspector || needsTlsInspection(matches)) {
-      sniffed = await sniffProtocol(socket, this.#opts.sniffTimeoutMs ?? 100);
+      // The short wait only helps where a silent (server-speaks-first) client has a chain to go to;
+      // a listener whose every chain wants TLS waits for the ClientHello as Envoy's tls_inspector
+      // does (listener_filters_timeout, 15 s), so a slow client is not turned away.
+      const tlsOnly = c.defaultChain === undefined && c.chains.length > 0 && c.chains.every((ch) => ch.match?.transport_protocol === 'tls');
+      sniffed = await sniffProtocol(socket, tlsOnly ? 15_000 : this.#opts.sniffTimeoutMs ?? 100);
       if (sniffed.transport === 'tls') {
         facts.transportProtocol = 'tls';
         facts.serverName = sniffed.serverName;
