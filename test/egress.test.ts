@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort, stopAll, waitFor, type ProxyProc } from './support/mesh.ts';
 import { httpGet } from './support/http-client.ts';
-import { startEgressBed, startExternalServer, viaHttpProxy, type EgressBed, type ExternalServer } from './support/egress-mesh.ts';
+import { egressGatewayRoutingYaml, serviceEntryYaml, startEgressBed, startExternalServer, viaHttpProxy, type EgressBed, type ExternalServer } from './support/egress-mesh.ts';
 import { testCa, tlsSecretYaml, type TestCa } from './support/test-pki.ts';
 
 let bed: EgressBed;
@@ -23,28 +23,10 @@ let ca: TestCa;
 let proxyPort: number;
 let port80: number;
 
-const serviceEntries = (plainPort: number, securePort: number) => `apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: api-external, namespace: default}
-spec:
-  hosts: [api.external.test]
-  location: MESH_EXTERNAL
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1, ports: {http: ${plainPort}}}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: secure-external, namespace: default}
-spec:
-  hosts: [secure.external.test]
-  location: MESH_EXTERNAL
-  ports:
-  - {number: 80, name: http, protocol: HTTP, targetPort: 443}
-  - {number: 443, name: https, protocol: HTTPS}
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1, ports: {http: ${securePort}, https: ${securePort}}}]
-`;
+const serviceEntries = (plainPort: number, securePort: number) => [
+  serviceEntryYaml({ name: 'api-external', host: 'api.external.test', ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], address: '127.0.0.1', endpointPorts: { http: plainPort } }),
+  serviceEntryYaml({ name: 'secure-external', host: 'secure.external.test', ports: [{ number: 80, name: 'http', protocol: 'HTTP', targetPort: 443 }, { number: 443, name: 'https', protocol: 'HTTPS' }], address: '127.0.0.1', endpointPorts: { http: securePort, https: securePort } }),
+].join('---\n');
 
 /** TLS origination: port 80 (plain HTTP from the app) leaves the sidecar as TLS, verified against `credentialName`'s CA. */
 const originate = (credential: string) => `apiVersion: networking.istio.io/v1
@@ -155,40 +137,7 @@ spec:
   serviceAccount: istio-egressgateway-service-account
   ports: {https: ${gw443}}
 ---
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: istio-egressgateway, namespace: default}
-spec:
-  selector: {istio: egressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [secure.external.test]
-    tls: {mode: ISTIO_MUTUAL}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: egressgateway-for-secure, namespace: default}
-spec:
-  host: istio-egressgateway.istio-system.svc.cluster.local
-  subsets:
-  - name: secure
-    trafficPolicy:
-      portLevelSettings:
-      - port: {number: 443}
-        tls: {mode: ISTIO_MUTUAL, sni: secure.external.test}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: secure-through-egress-gateway, namespace: default}
-spec:
-  hosts: [secure.external.test]
-  gateways: [istio-egressgateway, mesh]
-  http:
-  - match: [{gateways: [mesh], port: 80}]
-    route: [{destination: {host: istio-egressgateway.istio-system.svc.cluster.local, subset: secure, port: {number: 443}}}]
-  - match: [{gateways: [istio-egressgateway], port: 443}]
-    route: [{destination: {host: secure.external.test, port: {number: 443}}}]
-`;
+${egressGatewayRoutingYaml('secure.external.test')}`;
 
 test('egress gateway: mesh -> (ISTIO_MUTUAL) egress gateway -> (TLS origination) external host, under REGISTRY_ONLY', async () => {
   const gw443 = await freePort();

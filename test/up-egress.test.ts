@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { skipUnlessTools } from './support/skip.ts';
 import { curl, eventually, livePids, logTails, readStateFile, StartTimeoutS, trellis, type CurlResult, VisibleWithinMs } from './up-support.ts';
-import { startExternalServer, type ExternalServer } from './support/egress-mesh.ts';
+import { egressGatewayRoutingYaml, serviceEntryYaml, startExternalServer, type ExternalServer } from './support/egress-mesh.ts';
 import { testCa, tlsSecretYaml } from './support/test-pki.ts';
 import type { RuntimeState } from '../src/runtime/state.ts';
 
@@ -59,62 +59,9 @@ metadata: {name: default, namespace: istio-system}
 spec:
   outboundTrafficPolicy: {mode: REGISTRY_ONLY}
 ---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: api-external, namespace: default}
-spec:
-  hosts: [api.external.test]
-  location: MESH_EXTERNAL
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1, ports: {http: ${plainPort}}}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: secure-external, namespace: default}
-spec:
-  hosts: [secure.external.test]
-  location: MESH_EXTERNAL
-  ports:
-  - {number: 80, name: http, protocol: HTTP}
-  - {number: 443, name: https, protocol: HTTPS}
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1, ports: {http: ${securePort}, https: ${securePort}}}]
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: istio-egressgateway, namespace: default}
-spec:
-  selector: {istio: egressgateway}
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [secure.external.test]
-    tls: {mode: ISTIO_MUTUAL}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: egressgateway-for-secure, namespace: default}
-spec:
-  host: istio-egressgateway.istio-system.svc.cluster.local
-  subsets:
-  - name: secure
-    trafficPolicy:
-      portLevelSettings:
-      - port: {number: 443}
-        tls: {mode: ISTIO_MUTUAL, sni: secure.external.test}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: secure-through-egress-gateway, namespace: default}
-spec:
-  hosts: [secure.external.test]
-  gateways: [istio-egressgateway, mesh]
-  http:
-  - match: [{gateways: [mesh], port: 80}]
-    route: [{destination: {host: istio-egressgateway.istio-system.svc.cluster.local, subset: secure, port: {number: 443}}}]
-  - match: [{gateways: [istio-egressgateway], port: 443}]
-    route: [{destination: {host: secure.external.test, port: {number: 443}}}]
----
+${serviceEntryYaml({ name: 'api-external', host: 'api.external.test', ports: [{ number: 80, name: 'http', protocol: 'HTTP' }], address: '127.0.0.1', endpointPorts: { http: plainPort } })}---
+${serviceEntryYaml({ name: 'secure-external', host: 'secure.external.test', ports: [{ number: 80, name: 'http', protocol: 'HTTP' }, { number: 443, name: 'https', protocol: 'HTTPS' }], address: '127.0.0.1', endpointPorts: { http: securePort, https: securePort } })}---
+${egressGatewayRoutingYaml('secure.external.test')}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: originate-tls, namespace: istio-system}

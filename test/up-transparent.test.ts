@@ -19,6 +19,7 @@ import { findTool } from './support/tools.ts';
 import { skipUnlessTools, skipUnlessTransparentCapture } from './support/skip.ts';
 import { curl, demoCopy, eventually, livePids, openPorts, readStateFile, root, trellis, type CurlResult, StartTimeoutS, VisibleWithinMs, logTails } from './up-support.ts';
 import { recordedPorts, type RuntimeState } from '../src/runtime/state.ts';
+import { serviceEntryYaml } from './support/egress-mesh.ts';
 import { allocateVips } from '../src/registry/vip.ts';
 
 const skip = skipUnlessTransparentCapture() || skipUnlessTools('curl');
@@ -195,16 +196,7 @@ metadata: {name: default, namespace: istio-system}
 spec:
   outboundTrafficPolicy: {mode: REGISTRY_ONLY}
 ---
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: api-external, namespace: default}
-spec:
-  hosts: [api.external.test]
-  location: MESH_EXTERNAL
-  ports: [{number: ${webPort}, name: http, protocol: HTTP}]
-  resolution: STATIC
-  endpoints: [{address: ${hostIp}}]
-`);
+${serviceEntryYaml({ name: 'api-external', host: 'api.external.test', ports: [{ number: webPort, name: 'http', protocol: 'HTTP' }], address: hostIp })}`);
       assert.ok(await eventually(20_000, async () => (await nsCurl(webNs, `http://${hostIp}:${webPort}/blocked`)).status === 502), 'REGISTRY_ONLY in force');
       seen.length = 0;
       const blocked = await nsCurl(webNs, `http://${hostIp}:${webPort}/blocked-again`);

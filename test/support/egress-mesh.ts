@@ -100,3 +100,63 @@ export function viaHttpProxy(proxyPort: number, url: string, timeoutMs = 10_000)
     req.end();
   });
 }
+
+/** A MESH_EXTERNAL ServiceEntry resolved to `address` (STATIC), endpoint ports by port name. */
+export function serviceEntryYaml(o: { name: string; host: string; ports: readonly { number: number; name: string; protocol: string; targetPort?: number }[]; address: string; endpointPorts?: Record<string, number> }): string {
+  const ports = o.ports.map((p) => `  - {number: ${p.number}, name: ${p.name}, protocol: ${p.protocol}${p.targetPort !== undefined ? `, targetPort: ${p.targetPort}` : ''}}`).join('\n');
+  const eps = o.endpointPorts !== undefined ? `, ports: {${Object.entries(o.endpointPorts).map(([k, v]) => `${k}: ${v}`).join(', ')}}` : '';
+  return `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ${o.name}, namespace: default}
+spec:
+  hosts: [${o.host}]
+  location: MESH_EXTERNAL
+  ports:
+${ports}
+  resolution: STATIC
+  endpoints: [{address: ${o.address}${eps}}]
+`;
+}
+
+/**
+ * Istio's "egress gateway with TLS origination" routing for `host`: a Gateway on the egress gateway
+ * (port 443, ISTIO_MUTUAL), a DestinationRule giving the hop to it ISTIO_MUTUAL with SNI `host`,
+ * and a VirtualService sending the host's port 80 from the mesh to the gateway, and from the
+ * gateway to the host's port 443 (where a TLS origination rule applies).
+ */
+export function egressGatewayRoutingYaml(host: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: istio-egressgateway, namespace: default}
+spec:
+  selector: {istio: egressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [${host}]
+    tls: {mode: ISTIO_MUTUAL}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: egressgateway-for-external, namespace: default}
+spec:
+  host: istio-egressgateway.istio-system.svc.cluster.local
+  subsets:
+  - name: external
+    trafficPolicy:
+      portLevelSettings:
+      - port: {number: 443}
+        tls: {mode: ISTIO_MUTUAL, sni: ${host}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: through-egress-gateway, namespace: default}
+spec:
+  hosts: [${host}]
+  gateways: [istio-egressgateway, mesh]
+  http:
+  - match: [{gateways: [mesh], port: 80}]
+    route: [{destination: {host: istio-egressgateway.istio-system.svc.cluster.local, subset: external, port: {number: 443}}}]
+  - match: [{gateways: [istio-egressgateway], port: 443}]
+    route: [{destination: {host: ${host}, port: {number: 443}}}]
+`;
+}

@@ -153,6 +153,22 @@ export interface EnvoyOptions {
   sdsSocket?: string;
 }
 
+/** A static HTTP/2 cluster of one address (gRPC to the control plane, or to an SDS socket). */
+function h2Cluster(name: string, address: Record<string, unknown>): Record<string, unknown> {
+  return {
+    name,
+    type: 'STATIC',
+    connect_timeout: '1s',
+    typed_extension_protocol_options: {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+        '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+        explicit_http_config: { http2_protocol_options: {} },
+      },
+    },
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address } }] }] },
+  };
+}
+
 /** Starts Envoy with dynamic ADS (LDS + CDS), admin on a free port, a unique base id, no hot restart. */
 export async function startEnvoy(cleanups: Cleanups, o: EnvoyOptions): Promise<EnvoyProcess> {
   const envoy = findTool('envoy');
@@ -170,32 +186,10 @@ export async function startEnvoy(cleanups: Cleanups, o: EnvoyOptions): Promise<E
       lds_config: { ads: {}, resource_api_version: 'V3' },
     },
     static_resources: {
-      clusters: [{
-        name: 'xds-grpc',
-        type: 'STATIC',
-        connect_timeout: '1s',
-        typed_extension_protocol_options: {
-          'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-            '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-            explicit_http_config: { http2_protocol_options: {} },
-          },
-        },
-        load_assignment: {
-          cluster_name: 'xds-grpc',
-          endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: o.xdsPort } } } }] }],
-        },
-      }, ...(o.sdsSocket !== undefined ? [{
-        name: 'sds-grpc',
-        type: 'STATIC',
-        connect_timeout: '1s',
-        typed_extension_protocol_options: {
-          'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-            '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-            explicit_http_config: { http2_protocol_options: {} },
-          },
-        },
-        load_assignment: { cluster_name: 'sds-grpc', endpoints: [{ lb_endpoints: [{ endpoint: { address: { pipe: { path: o.sdsSocket } } } }] }] },
-      }] : [])],
+      clusters: [
+        h2Cluster('xds-grpc', { socket_address: { address: '127.0.0.1', port_value: o.xdsPort } }),
+        ...(o.sdsSocket !== undefined ? [h2Cluster('sds-grpc', { pipe: { path: o.sdsSocket } })] : []),
+      ],
     },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } },
   };

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { discoveryRequestWire, discoveryResponseWire, type DiscoveryRequestMsg, type DiscoveryResponseMsg } from '../../xds/ads-wire.ts';
+import type { DiscoveryRequestMsg, DiscoveryResponseMsg } from '../../xds/ads-wire.ts';
 import { fromAny } from '../../xds/codec.ts';
 import { TypeUrl } from '../../xds/types.ts';
 import type { WorkloadCertificate } from './identity-agent.ts';
-import { startSdsServer } from './sds-server.ts';
+import { sdsServiceDefinition, startSdsServer } from './sds-server.ts';
 
 const cert = (serial: string): WorkloadCertificate => ({ certChain: `chain-${serial}`, privateKey: `key-${serial}`, root: 'root', notBefore: 0, notAfter: 1, serial });
 
@@ -18,9 +18,7 @@ test('SDS server: default and ROOTCA on subscribe, only the names asked for, a r
   const agent = { current: cert('1') as WorkloadCertificate | undefined, onChange: (fn: (c: WorkloadCertificate) => void) => (listeners.push(fn), () => {}) };
   const logs: string[] = [];
   const sds = await startSdsServer(agent, join(dir, 'sds.sock'), (_l, msg) => logs.push(msg));
-  const Client = grpc.makeGenericClientConstructor({
-    StreamSecrets: { path: '/envoy.service.secret.v3.SecretDiscoveryService/StreamSecrets', requestStream: true, responseStream: true, requestSerialize: discoveryRequestWire.serialize, requestDeserialize: discoveryRequestWire.deserialize, responseSerialize: discoveryResponseWire.serialize, responseDeserialize: discoveryResponseWire.deserialize },
-  }, 'SDS');
+  const Client = grpc.makeGenericClientConstructor(sdsServiceDefinition, 'SDS');
   const client = new Client(`unix:${join(dir, 'sds.sock')}`, grpc.credentials.createInsecure());
   const stream = (client as unknown as { StreamSecrets(): grpc.ClientDuplexStream<DiscoveryRequestMsg, DiscoveryResponseMsg> }).StreamSecrets();
   stream.on('error', () => {}); // the cancel at the end

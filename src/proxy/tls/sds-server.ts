@@ -11,23 +11,14 @@
 import { rmSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { ServiceDefinition } from '@grpc/grpc-js';
-import { discoveryRequestWire, discoveryResponseWire, type DiscoveryRequestMsg, type DiscoveryResponseMsg } from '../../xds/ads-wire.ts';
+import { sotwStreamMethod, type DiscoveryRequestMsg, type DiscoveryResponseMsg } from '../../xds/ads-wire.ts';
 import { toAny } from '../../xds/codec.ts';
 import { TypeUrl, type XdsJson } from '../../xds/types.ts';
 import type { IdentityAgent, WorkloadCertificate } from './identity-agent.ts';
 
 /** Istio's SDS service path; Envoy's `api_config_source` with api_type GRPC calls StreamSecrets. */
-const sdsServiceDefinition: ServiceDefinition = {
-  StreamSecrets: {
-    path: '/envoy.service.secret.v3.SecretDiscoveryService/StreamSecrets',
-    requestStream: true,
-    responseStream: true,
-    requestSerialize: discoveryRequestWire.serialize,
-    requestDeserialize: discoveryRequestWire.deserialize,
-    responseSerialize: discoveryResponseWire.serialize,
-    responseDeserialize: discoveryResponseWire.deserialize,
-    originalName: 'streamSecrets',
-  },
+export const sdsServiceDefinition: ServiceDefinition = {
+  StreamSecrets: sotwStreamMethod('/envoy.service.secret.v3.SecretDiscoveryService/StreamSecrets', 'streamSecrets'),
 };
 
 const SecretType = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
