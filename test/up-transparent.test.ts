@@ -207,6 +207,12 @@ ${serviceEntryYaml({ name: 'api-external', host: 'api.external.test', ports: [{ 
       assert.deepEqual(seen, [`http api.external.test /allowed`], 'the unknown host got nothing, over HTTP or TCP');
     } finally {
       rmSync(join(config, 'egress.yaml'), { force: true });
+      // Back to ALLOW_ANY, and every proxy has acknowledged it (the next test checks sync state).
+      await eventually(VisibleWithinMs, async () => (await nsCurl(webNs, `http://${hostIp}:${webPort}/back`)).status === 200);
+      await eventually(VisibleWithinMs, async () => {
+        const rows = (await (await fetch(`http://127.0.0.1:${state.controlDebugPort}/debug/syncz`)).json()) as { types: Record<string, { state: string }> }[];
+        return rows.every((r) => Object.values(r.types).every((t) => t.state === 'SYNCED' || t.state === 'NOT SENT'));
+      });
       web.closeAllConnections();
       await new Promise<void>((r) => web.close(() => r()));
       await new Promise<void>((r) => tcp.close(() => r()));
