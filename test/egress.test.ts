@@ -1,7 +1,9 @@
 /**
  * Egress end to end (explicit capture): a client sidecar reaches "external" hosts (local servers on
- * loopback) declared by ServiceEntries; outboundTrafficPolicy REGISTRY_ONLY blocks a host the mesh
- * does not know with 502 (Istio's `block_all` route) while the ServiceEntry host still works; a
+ * loopback) declared by ServiceEntries; under ALLOW_ANY an undeclared host too (through the
+ * sidecar's HTTP proxy, by the dynamic forward proxy); outboundTrafficPolicy REGISTRY_ONLY blocks
+ * a host the mesh does not know with 502 (Istio's `block_all` route) while the ServiceEntry host
+ * still works; a
  * DestinationRule `tls: SIMPLE` makes the sidecar originate TLS to an HTTPS server of a test CA
  * while the app speaks plain HTTP (SNI and certificate checked; a wrong CA fails); and Istio's
  * egress gateway pattern (VirtualService: mesh -> egress gateway -> external host) carries the same
@@ -102,13 +104,21 @@ test('TLS origination: the app speaks plain HTTP, the sidecar connects with TLS 
   await waitFor('back to the right CA', async () => (await httpGet(port80, '/again', 'secure.external.test')).status === 200, 20_000, 200);
 });
 
+test('ALLOW_ANY (default): a host the mesh does not know is reached through the sidecar\'s HTTP proxy (dynamic forward proxy to the request\'s authority)', async () => {
+  const byIp = await viaHttpProxy(proxyPort, `http://127.0.0.1:${plain.port}/any-ip`);
+  assert.deepEqual(byIp, { status: 200, body: 'plain /any-ip\n' });
+  const byName = await viaHttpProxy(proxyPort, `http://localhost:${plain.port}/any-name`);
+  assert.deepEqual(byName, { status: 200, body: 'plain /any-name\n' });
+  assert.equal(plain.seen.find((s) => s.path === '/any-name')?.host, `localhost:${plain.port}`);
+  const stats = await (await fetch(`http://127.0.0.1:${client.ports.admin}/stats`)).text();
+  assert.match(stats, /cluster\.DynamicForwardProxyCluster\.upstream_rq_2xx: [2-9]/);
+});
+
 test('REGISTRY_ONLY: an unknown host gets 502 from block_all and never reaches its server; the ServiceEntry hosts still work', async () => {
   bed.cp.write('registry-only.yaml', registryOnly);
-  const blocked = await waitFor('unknown host blocked', async () => {
-    const x = await viaHttpProxy(proxyPort, `http://127.0.0.1:${plain.port}/leak`);
-    return x.status === 502 ? x : undefined;
-  }, 20_000, 200);
-  assert.equal(blocked.status, 502);
+  // (Until the policy arrives the probe still passes through: ALLOW_ANY.)
+  await waitFor('unknown host blocked', async () => (await viaHttpProxy(proxyPort, `http://127.0.0.1:${plain.port}/probe`)).status === 502, 20_000, 200);
+  assert.equal((await viaHttpProxy(proxyPort, `http://127.0.0.1:${plain.port}/leak`)).status, 502);
   assert.equal((await viaHttpProxy(proxyPort, 'http://unknown.external.test/leak')).status, 502);
   assert.equal((await httpGet(port80, '/leak', 'unknown.external.test')).status, 502);
   assert.ok(!plain.seen.some((s) => s.path === '/leak'), 'nothing leaked to the server');

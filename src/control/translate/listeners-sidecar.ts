@@ -14,7 +14,8 @@
  *     `tcp` routes apply); a port shared by HTTP and TCP services is HTTP (as Istio's conflict rule).
  *     Unmatched TLS goes to BlackHoleCluster (no original destination to pass through to).
  *   - An HTTP proxy listener `127.0.0.1_<port>` when `TRELLIS_HTTP_PROXY_PORT` is set, with RDS
- *     `http_proxy` (every in-scope HTTP service, domains qualified with `:port`), for `HTTP_PROXY=`.
+ *     `http_proxy` (every in-scope HTTP service, domains qualified with `:port`), for `HTTP_PROXY=`;
+ *     under ALLOW_ANY its unknown hosts go to the request's authority (dynamic forward proxy).
  *   - Inbound: one listener `inbound_<addr>_<port>` per inbound port (services selecting the
  *     workload, or the Sidecar's `ingress`), bound on `TRELLIS_INBOUND_ADDRESS` (default 0.0.0.0)
  *     and `TRELLIS_INBOUND_PORTS[port]` or the port; it forwards to `inbound|<port>||`, i.e. the
@@ -31,7 +32,7 @@ import { isHttpProtocol } from '../../registry/protocol.ts';
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import { MeshGateway } from '../snapshot/virtual-services.ts';
 import type { ProxyNode } from '../proxy-node.ts';
-import { BlackHoleCluster, inboundClusterName, outboundClusterName, PassthroughCluster, sidecarOutboundRouteName, sidecarServiceRouteName } from './names.ts';
+import { BlackHoleCluster, DynamicForwardProxyCluster, inboundClusterName, outboundClusterName, PassthroughCluster, sidecarOutboundRouteName, sidecarServiceRouteName } from './names.ts';
 import { hcmConfig, hcmFilter, HttpInspector, inboundMtlsTransportSocket, IstioMtlsAlpn, sniffedChains, socketAddress, tcpProxyFilter, TlsInspector } from './filters.ts';
 import type { MtlsMode } from '../snapshot/peer-authentications.ts';
 import { tcpRouteClusters, tlsRouteChains } from './l4-routes.ts';
@@ -54,7 +55,7 @@ export const HttpProxyRouteName = 'http_proxy';
 export type RouteRequest =
   | { readonly kind: 'sidecar'; readonly name: string; readonly port: number }
   | { readonly kind: 'sidecar-service'; readonly name: string; readonly port: number; readonly hostname: string }
-  | { readonly kind: 'http_proxy'; readonly name: string; readonly ports: readonly number[] };
+  | { readonly kind: 'http_proxy'; readonly name: string; readonly ports: readonly number[]; readonly unknownHostsTo?: string };
 
 export interface SidecarListeners {
   readonly listeners: Json[];
@@ -169,6 +170,14 @@ function clusterIpChains(snapshot: MeshSnapshot, proxy: ProxyNode, scope: ProxyS
   return chains;
 }
 
+/**
+ * ALLOW_ANY through an explicit-capture sidecar's HTTP proxy: unknown hosts go to the request's
+ * authority by Envoy's dynamic forward proxy (no original destination to pass through to).
+ */
+export function usesForwardProxy(proxy: ProxyNode, scope: ProxyScope): boolean {
+  return proxy.kind === 'sidecar' && proxy.captureMode !== 'transparent' && scope.outboundTrafficPolicy === 'ALLOW_ANY' && metadataPort(proxy, 'TRELLIS_HTTP_PROXY_PORT') !== undefined;
+}
+
 /** The sidecar's listeners and the route configurations they need. */
 export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope: ProxyScope, inbound: readonly InboundPort[], clusterNames: ReadonlySet<string>): SidecarListeners {
   const transparent = proxy.captureMode === 'transparent';
@@ -217,14 +226,15 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
     listeners.push(l);
   }
   const httpProxyPort = transparent ? undefined : metadataPort(proxy, 'TRELLIS_HTTP_PROXY_PORT');
+  const forwardProxy = usesForwardProxy(proxy, scope);
   if (httpProxyPort !== undefined) {
     listeners.push({
       name: `127.0.0.1_${httpProxyPort}`,
       address: socketAddress('127.0.0.1', httpProxyPort),
       traffic_direction: 'OUTBOUND',
-      filter_chains: [{ filters: [hcmFilter({ statPrefix: HttpProxyRouteName, routeConfigName: HttpProxyRouteName })] }],
+      filter_chains: [{ filters: [hcmFilter({ statPrefix: HttpProxyRouteName, routeConfigName: HttpProxyRouteName, dynamicForwardProxy: forwardProxy })] }],
     });
-    routes.push({ kind: 'http_proxy', name: HttpProxyRouteName, ports: httpPorts });
+    routes.push({ kind: 'http_proxy', name: HttpProxyRouteName, ports: httpPorts, ...(forwardProxy ? { unknownHostsTo: DynamicForwardProxyCluster } : {}) });
   }
   const passthrough = scope.outboundTrafficPolicy === 'REGISTRY_ONLY' ? BlackHoleCluster : PassthroughCluster;
   const trustDomain = snapshot.mesh.trustDomain;
