@@ -208,7 +208,7 @@ function tlsRedirectRoute(path: string): CompiledRoute {
     requestHeaders: compileHeaderMutation({}, 'request', path),
     responseHeaders: compileHeaderMutation({}, 'response', path),
     perFilter: compilePerFilter(undefined, path, undefined),
-    matchedPrefix: undefined, pathRegex: undefined, caseSensitive: true, bufferLimitBytes: undefined,
+    matchedPrefix: undefined, pathRegex: undefined, caseSensitive: true, bufferLimitBytes: undefined, operation: undefined,
     matches: () => true,
   });
 }
