@@ -5,6 +5,7 @@
  * proxies the change affects. Translation is cached per proxy and snapshot version, since the
  * same proxy is asked for its resources on connect, on every push and for config dumps.
  */
+import { join } from 'node:path';
 import type { Diagnostic, Resource } from '../config/resource.ts';
 import type { ConfigStore } from '../config/store/types.ts';
 import { openFileStore } from '../config/store/file.ts';
@@ -109,6 +110,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     try {
       ca = await CertificateAuthority.open({
         source: opts.ca.source, dir: opts.ca.dir, selfSigned: opts.ca.selfSigned, trustDomain, keyAlgorithm: opts.ca.keyAlgorithm, defaultTtlMs: opts.ca.defaultTtlMs, pollMs: opts.ca.pollMs,
+        // Next to the token records: the CA's own state, never in a plug-in CA's directory.
+        ...(opts.ca.tokenDir !== undefined ? { stateFile: join(opts.ca.tokenDir, 'issued-certificates.json') } : {}),
         log: (level, msg, fields) => log[level === 'info' ? 'info' : level === 'warn' ? 'warn' : 'error'](fields ?? {}, msg),
       });
     } catch (err) {
