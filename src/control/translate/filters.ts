@@ -44,6 +44,8 @@ export interface HcmOptions {
   readonly proxyless?: boolean;
   /** Who reports Istio's metrics on this HCM: DESTINATION on inbound listeners, SOURCE (default) elsewhere. */
   readonly reporter?: 'SOURCE' | 'DESTINATION';
+  /** Also accept CONNECT (the explicit-mode HTTP proxy listener: Node's fetch tunnels every request). */
+  readonly allowConnect?: boolean;
 }
 
 /** The HttpConnectionManager typed config (for api_listener and for filter chains). */
@@ -62,7 +64,7 @@ export function hcmConfig(o: HcmOptions): Json {
     c.merge_slashes = true;
     c.path_with_escaped_slashes_action = 'KEEP_UNCHANGED';
     // As Istio: every HCM allows WebSocket upgrades (routes need no opt-in).
-    c.upgrade_configs = [{ upgrade_type: 'websocket' }];
+    c.upgrade_configs = o.allowConnect === true ? [{ upgrade_type: 'websocket' }, { upgrade_type: 'CONNECT' }] : [{ upgrade_type: 'websocket' }];
   }
   return c;
 }
