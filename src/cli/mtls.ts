@@ -6,16 +6,12 @@
  * by name (address and user-agent; mesh clients by principal). When a port's plaintext column is 0
  * for long enough, STRICT is safe for it. Reads the proxies' own counters (src/proxy/tls/mtls-stats.ts).
  */
-import { parseCli, UsageError } from './args.ts';
+import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
+import { mtls as spec } from './commands-inspect.ts';
+import { parseCommand, renderHelp } from './spec.ts';
 import { readState } from '../runtime/state.ts';
-
-const HELP = `usage: trellis mtls [--state-dir DIR] [--admin HOST:PORT]... [--minutes N] [-o table|json]
-
-Shows, per workload and inbound port, the mTLS mode in force and which clients sent plaintext in
-the last N minutes (default 10), from each sidecar's own counters. With no --admin, the sidecars
-of the \`trellis up\` mesh in --state-dir (default .trellis).
-`;
+import { resolveStateDir } from '../runtime/meshes.ts';
 
 /** One row of the report. */
 export interface MtlsRow {
@@ -95,17 +91,10 @@ export async function proxyRows(workload: string, admin: string, minutes: number
 }
 
 export const verb: Verb = {
-  summary: 'per workload port: the mTLS mode in force and which clients still send plaintext',
   async run(args: string[]): Promise<number> {
-    const { values } = parseCli('mtls', args, {
-      'state-dir': { type: 'string', default: '.trellis' },
-      admin: { type: 'string', multiple: true },
-      minutes: { type: 'string', default: '10' },
-      output: { type: 'string', short: 'o', default: 'table' },
-      help: { type: 'boolean', short: 'h', default: false },
-    }, false);
+    const { values } = parseCommand(spec, args);
     if (values.help) {
-      process.stdout.write(HELP);
+      process.stdout.write(renderHelp(spec));
       return 0;
     }
     const minutes = Number(values.minutes);
@@ -115,9 +104,10 @@ export const verb: Verb = {
     if (values.admin !== undefined && values.admin.length > 0) {
       for (const a of values.admin) targets.push({ workload: a, admin: a });
     } else {
-      const state = readState(values['state-dir']);
+      const { stateDir } = resolveStateDir(values['state-dir'], { requireLive: true });
+      const state = readState(stateDir);
       if (state === undefined) {
-        process.stderr.write(`trellis mtls: no mesh in ${values['state-dir']} (run \`trellis up\`, or pass --admin HOST:PORT)\n`);
+        process.stderr.write(`trellis mtls: no mesh in ${stateDir} (run \`trellis up\`, or pass --admin HOST:PORT)\n`);
         return 1;
       }
       for (const p of state.processes) {

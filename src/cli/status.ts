@@ -4,10 +4,13 @@
  * port) and xDS sync state from the control plane's `/debug/syncz`, and the ports. `-o json`
  * prints the same as JSON.
  */
-import { parseCli, UsageError } from './args.ts';
+import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
+import { status as spec } from './commands-run.ts';
+import { parseCommand, renderHelp } from './spec.ts';
 import { alive } from '../runtime/child.ts';
 import { readState } from '../runtime/state.ts';
+import { runningState, meshListDir, resolveStateDir } from '../runtime/meshes.ts';
 import { httpJson, httpStatus } from '../runtime/wait.ts';
 
 interface Row {
@@ -31,22 +34,19 @@ function syncOf(entry: Record<string, unknown> | undefined): string {
 }
 
 export const verb: Verb = {
-  summary: 'list workloads, proxies, their health and ports (of `trellis up`)',
   async run(args: string[]): Promise<number> {
-    const { values } = parseCli('status', args, {
-      'state-dir': { type: 'string', default: '.trellis' },
-      output: { type: 'string', short: 'o', default: 'table' },
-      help: { type: 'boolean', short: 'h', default: false },
-    }, false);
+    const { values } = parseCommand(spec, args);
     if (values.help) {
-      process.stdout.write('usage: trellis status [--state-dir DIR] [-o table|json]\n');
+      process.stdout.write(renderHelp(spec));
       return 0;
     }
     if (values.output !== 'table' && values.output !== 'json') throw new UsageError(`status: -o must be table or json, not '${values.output}'`);
-    const state = readState(values['state-dir']);
-    if (state === undefined || !alive(state.supervisorPid) || state.phase === 'stopped') {
+    const { stateDir, source } = resolveStateDir(values['state-dir'], { requireLive: true });
+    const state = runningState(readState(stateDir));
+    if (state === undefined) {
       if (values.output === 'json') process.stdout.write(JSON.stringify({ running: false }) + '\n');
-      else process.stdout.write(`trellis status: nothing is running (state dir ${values['state-dir']})\n`);
+      else if (source === 'default') process.stdout.write(`trellis status: nothing is running (no mesh in ./${stateDir}, and no other mesh of this user in ${meshListDir()}); start one with \`trellis up\`\n`);
+      else process.stdout.write(`trellis status: nothing is running (state dir ${stateDir})\n`);
       return 1;
     }
     const syncz = state.controlDebugPort ? await httpJson(state.controlDebugPort, '/debug/syncz') : undefined;
@@ -64,10 +64,10 @@ export const verb: Verb = {
       rows.push(row);
     }
     if (values.output === 'json') {
-      process.stdout.write(JSON.stringify({ running: true, phase: state.phase, gatewayUrl: state.gatewayUrl, capture: state.capture, controlDebugPort: state.controlDebugPort, processes: rows }, null, 2) + '\n');
+      process.stdout.write(JSON.stringify({ running: true, stateDir: state.stateDir, phase: state.phase, gatewayUrl: state.gatewayUrl, capture: state.capture, controlDebugPort: state.controlDebugPort, processes: rows }, null, 2) + '\n');
       return 0;
     }
-    const lines = [`mesh ${state.phase} (${state.capture} capture); gateway ${state.gatewayUrl ?? '(none)'}; supervisor pid ${state.supervisorPid}`, ''];
+    const lines = [`mesh ${state.phase} from ${state.stateDir} (${state.capture} capture); gateway ${state.gatewayUrl ?? '(none)'}; supervisor pid ${state.supervisorPid}`, ''];
     const head = ['ROLE', 'WORKLOAD', 'REPLICA', 'PID', 'ALIVE', 'READY', 'XDS', 'PORTS'];
     const table = rows.map((r) => [r.role, r.workload ?? '-', r.replica ?? r.name, String(r.pid), r.alive ? 'yes' : 'NO',
       r.ready === undefined ? '-' : r.ready ? 'yes' : 'NO', r.sync ?? '-', Object.entries(r.ports).map(([k, v]) => `${k}=${v}`).join(' ')]);
