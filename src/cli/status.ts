@@ -12,6 +12,7 @@ import { alive } from '../runtime/child.ts';
 import { readState } from '../runtime/state.ts';
 import { runningState, meshListDir, resolveStateDir } from '../runtime/meshes.ts';
 import { httpJson, httpStatus } from '../runtime/wait.ts';
+import type { Diagnostic } from '../config/resource.ts';
 
 interface Row {
   role: string;
@@ -49,22 +50,25 @@ export const verb: Verb = {
       else process.stdout.write(`trellis status: nothing is running (state dir ${stateDir})\n`);
       return 1;
     }
-    const syncz = state.controlDebugPort ? await httpJson(state.controlDebugPort, '/debug/syncz') : undefined;
+    const debugPort = state.controlDebugPort;
+    const [syncz, diagnostics] = debugPort !== undefined ? await Promise.all([httpJson(debugPort, '/debug/syncz'), httpJson(debugPort, '/debug/diagnostics')]) : [undefined, undefined];
     const byId = new Map<string, Record<string, unknown>>();
     if (Array.isArray(syncz)) for (const e of syncz as Record<string, unknown>[]) if (typeof e.id === 'string') byId.set(e.id, e);
-    const rows: Row[] = [];
-    for (const p of state.processes) {
+    // Config problems the control plane works around (a duplicate name, a broken file whose last
+    // good version still serves): shown here so they are not only in a log.
+    const problems = (Array.isArray(diagnostics) ? (diagnostics as Diagnostic[]) : []).filter((d) => d.severity !== 'info');
+    const rows = await Promise.all(state.processes.map(async (p): Promise<Row> => {
       const row: Row = { role: p.role, name: p.name, workload: p.workload, replica: p.replica, pid: p.pid, alive: alive(p.pid), ports: p.ports };
       if (p.role === 'gateway' || p.role === 'sidecar') {
         row.ready = p.ports.health !== undefined && (await httpStatus(p.ports.health, '/healthz/ready', 1000, p.address)) === 200;
         row.sync = p.nodeId !== undefined ? syncOf(byId.get(p.nodeId)) : undefined;
       } else if (p.role === 'control') {
-        row.ready = state.controlDebugPort !== undefined && (await httpStatus(state.controlDebugPort, '/ready')) === 200;
+        row.ready = debugPort !== undefined && (await httpStatus(debugPort, '/ready')) === 200;
       }
-      rows.push(row);
-    }
+      return row;
+    }));
     if (values.output === 'json') {
-      process.stdout.write(JSON.stringify({ running: true, stateDir: state.stateDir, phase: state.phase, gatewayUrl: state.gatewayUrl, capture: state.capture, controlDebugPort: state.controlDebugPort, processes: rows }, null, 2) + '\n');
+      process.stdout.write(JSON.stringify({ running: true, stateDir: state.stateDir, phase: state.phase, gatewayUrl: state.gatewayUrl, capture: state.capture, controlDebugPort: state.controlDebugPort, processes: rows, configProblems: problems }, null, 2) + '\n');
       return 0;
     }
     const lines = [`mesh ${state.phase} from ${state.stateDir} (${state.capture} capture); gateway ${state.gatewayUrl ?? '(none)'}; supervisor pid ${state.supervisorPid}`, ''];
@@ -73,6 +77,11 @@ export const verb: Verb = {
       r.ready === undefined ? '-' : r.ready ? 'yes' : 'NO', r.sync ?? '-', Object.entries(r.ports).map(([k, v]) => `${k}=${v}`).join(' ')]);
     const widths = head.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
     for (const t of [head, ...table]) lines.push(t.map((c, i) => (i === t.length - 1 ? c : c.padEnd(widths[i]))).join('  '));
+    if (problems.length > 0) {
+      lines.push('', `config problems (${problems.length}; the rest of the config is served):`);
+      for (const d of problems.slice(0, 5)) lines.push(`  ${d.severity} ${d.code}${d.file !== undefined ? ` ${d.file}${d.line !== undefined ? `:${d.line}` : ''}` : ''}: ${d.message}`);
+      if (problems.length > 5) lines.push(`  ... all of them: http://127.0.0.1:${debugPort}/debug/diagnostics`);
+    }
     process.stdout.write(lines.join('\n') + '\n');
     return 0;
   },

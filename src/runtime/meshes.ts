@@ -88,11 +88,11 @@ export type MeshSource = 'flag' | 'env' | 'cwd' | 'list' | 'default';
  * proxy-status); otherwise (down) an existing ./.trellis counts even after a crash.
  * Throws MESH_AMBIGUOUS when several meshes run and nothing says which.
  */
-export function resolveStateDir(flag: string | undefined, opts: { requireLive: boolean; env?: NodeJS.ProcessEnv }): { stateDir: string; source: MeshSource } {
+export function resolveStateDir(flag: string | undefined, opts: { requireLive: boolean; env?: NodeJS.ProcessEnv; cwd?: string }): { stateDir: string; source: MeshSource } {
   const env = opts.env ?? process.env;
   if (flag !== undefined) return { stateDir: flag, source: 'flag' };
   if (env.TRELLIS_STATE_DIR !== undefined && env.TRELLIS_STATE_DIR !== '') return { stateDir: env.TRELLIS_STATE_DIR, source: 'env' };
-  const here = readState(DEFAULT_STATE_DIR);
+  const here = readState(opts.cwd !== undefined ? join(opts.cwd, DEFAULT_STATE_DIR) : DEFAULT_STATE_DIR);
   if (runningState(here) !== undefined || (!opts.requireLive && here !== undefined && here.phase !== 'stopped')) return { stateDir: DEFAULT_STATE_DIR, source: 'cwd' };
   const running = runningMeshes(env);
   if (running.length === 1) return { stateDir: running[0].stateDir, source: 'list' };
