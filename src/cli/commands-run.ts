@@ -17,7 +17,7 @@ export const up = {
 
 Before starting anything the config is checked as \`trellis analyze\` would; any error stops here. In the foreground \`up\` prints a summary (gateway URLs for the routes the gateway really serves, ports, logs) once every proxy has every endpoint, and runs until Ctrl-C, then stops workloads, sidecars, gateway and control plane in that order. With --detach it prints the same summary and returns; \`trellis down\` stops it.
 
-Explicit capture (the default, unprivileged): every process gets fresh loopback ports; a workload gets PORT (where to listen), HTTP_PROXY/http_proxy (its sidecar, for plain-http calls to http://SERVICE:PORT), NO_PROXY=localhost,127.0.0.1, NODE_USE_ENV_PROXY=1 (so Node's built-in fetch uses the sidecar), SERVICE_NAME, POD_NAME, NAMESPACE and TRELLIS_OUTBOUND_PORTS (service port -> local sidecar port, for clients that ignore proxy variables). Transparent capture (root) runs each replica in its own network namespace with iptables, as in Kubernetes. Logs and state.json are in the state dir; the mesh is also recorded for this user, so \`status\`, \`down\`, \`proxy-status\` and \`proxy-config\` find it from any directory.`,
+Explicit capture (the default, unprivileged): every process gets fresh loopback ports; a workload gets PORT (where to listen), HTTP_PROXY/http_proxy (its sidecar, for plain-http calls to http://SERVICE:PORT), NO_PROXY=localhost,127.0.0.1,::1, NODE_USE_ENV_PROXY=1 (so Node's built-in fetch uses the sidecar), SERVICE_NAME, POD_NAME, NAMESPACE and TRELLIS_OUTBOUND_PORTS (service port -> local sidecar port, for clients that ignore proxy variables). Transparent capture (root) runs each replica in its own network namespace with iptables, as in Kubernetes. Logs and state.json are in the state dir; the mesh is also recorded for this user, so \`status\`, \`down\`, \`proxy-status\` and \`proxy-config\` find it from any directory.`,
   options: {
     config: { type: 'string', multiple: true, value: 'DIR', help: 'mesh config directory or file, watched: edits apply live' },
     detach: { type: 'boolean', help: 'run in the background; print the summary once everything is ready and return' },
@@ -35,7 +35,7 @@ Explicit capture (the default, unprivileged): every process gets fresh loopback 
   examples: [
     { command: 'up', note: 'the demo in the foreground; Ctrl-C stops it' },
     { command: 'up --config my-mesh/ --detach', note: 'your own config (Istio / Gateway API YAML plus Workloads), in the background' },
-    { command: 'up --config ../shared/istio-samples/bookinfo/ --config workloads/ --detach', note: "Istio's own files unchanged, with a directory of Workloads that run your processes" },
+    { command: 'up --config bookinfo.yaml --config bookinfo-gateway.yaml --config workloads/ --detach', note: "Istio's Bookinfo files unchanged, plus Workloads that run your processes (docs/getting-started.md)" },
   ],
   exitStatus: '0 ready (--detach) or stopped cleanly, 1 the config has errors or something failed to start (everything started is stopped again), 2 usage error.',
 } as const satisfies CommandSpec;

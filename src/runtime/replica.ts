@@ -135,17 +135,18 @@ export class Replica {
       '--concurrency', String(p.proxyConcurrency ?? this.ctx.proxyConcurrency), '--drain-timeout', this.ctx.drainTimeout];
   }
 
-  /** Environment both capture modes give the app (the spec's env may override the first two). */
-  private appEnv(extra: Record<string, string>): Record<string, string> {
+  /** Environment both capture modes give the app: `defaults` and the first two may be overridden by the spec's env, `forced` not. */
+  private appEnv(forced: Record<string, string>, defaults: Record<string, string> = {}): Record<string, string> {
     const p = this.plan;
     return {
       ...this.ctx.baseEnv,
       SERVICE_NAME: p.services[0] ?? p.name,
       ...(p.labels.version !== undefined ? { SERVICE_VERSION: p.labels.version } : {}),
+      ...defaults,
       ...p.spec.env,
       POD_NAME: this.id,
       NAMESPACE: p.namespace,
-      ...extra,
+      ...forced,
     };
   }
 
@@ -249,13 +250,10 @@ export class Replica {
       env: this.appEnv({
         HTTP_PROXY: proxyUrl,
         http_proxy: proxyUrl,
-        NO_PROXY: 'localhost,127.0.0.1,::1',
-        no_proxy: 'localhost,127.0.0.1,::1',
-        NODE_USE_ENV_PROXY: '1',
         TRELLIS_OUTBOUND_PORTS: JSON.stringify(ports.outbound),
         TRELLIS_APP_PORTS: JSON.stringify(ports.app),
         ...(firstApp !== undefined ? { PORT: String(ports.app[String(firstApp)]) } : {}),
-      }),
+      }, { NO_PROXY: 'localhost,127.0.0.1,::1', no_proxy: 'localhost,127.0.0.1,::1', NODE_USE_ENV_PROXY: '1' }),
       command: p.spec.command,
     });
     this.ctx.onChange();

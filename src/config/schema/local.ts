@@ -244,7 +244,7 @@ export const WORKLOAD_SPEC: SchemaNode = {
     },
     env: {
       ...strMap, default: {},
-      description: 'Extra environment variables. The runtime also sets, and these win over env: PORT, POD_NAME, NAMESPACE, HTTP_PROXY and http_proxy (explicit capture: the sidecar), NO_PROXY and no_proxy, NODE_USE_ENV_PROXY=1 (Node\'s fetch honours HTTP_PROXY), TRELLIS_OUTBOUND_PORTS and TRELLIS_APP_PORTS; env may override SERVICE_NAME and SERVICE_VERSION (default: the first selecting Service and the version label). Other variables come from the environment `trellis up` runs in, without its proxy variables.',
+      description: 'Extra environment variables, on top of the environment `trellis up` runs in (without its proxy variables). The runtime sets PORT, POD_NAME, NAMESPACE, and in explicit capture HTTP_PROXY and http_proxy (the sidecar), TRELLIS_OUTBOUND_PORTS and TRELLIS_APP_PORTS: these win over env. env may override its defaults: SERVICE_NAME and SERVICE_VERSION (the first Service selecting the Workload, its version label), NO_PROXY and no_proxy (localhost,127.0.0.1,::1) and NODE_USE_ENV_PROXY=1 (makes Node\'s fetch and http use HTTP_PROXY).',
     },
     ports: {
       type: 'array',
