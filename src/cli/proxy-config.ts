@@ -90,6 +90,7 @@ function routeMatch(m: J): string {
   if (m.path !== undefined) return str(m.path);
   if (m.safe_regex !== undefined) return `regex ${str(obj(m.safe_regex).regex)}`;
   if (m.path_separated_prefix !== undefined) return `${str(m.path_separated_prefix)}/*`;
+  if (m.connect_matcher !== undefined) return 'CONNECT';
   return '-';
 }
 
