@@ -3,7 +3,8 @@
  * `npm run build`); the sources stay TypeScript and tests run them. dist/ mirrors src/ file for
  * file at the same depth, so paths relative to a module (`../../examples`, `../../bin`,
  * `../../../native`) mean the same from both; files that are not TypeScript (a .proto) are copied,
- * and the xDS protos are stored parsed (dist/xds/proto-root.json, see src/xds/proto-root.ts).
+ * and the xDS protos and the resource-kind catalog are stored ready to use
+ * (dist/xds/proto-root.json, dist/config/schema/catalog.json; see their modules).
  * `tsc -p tsconfig.dist.json` only emits (noCheck: `npm test` type-checks). dist/.sources.json
  * records what it was built from, so bin/trellis.js runs dist/ only while it is current
  * (bin/entry.js). The new tree is built beside dist/ and swapped in, so a CLI starting meanwhile
@@ -15,6 +16,7 @@ import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync 
 import { dirname, join } from 'node:path';
 import { sourceFiles, STAMP } from '../bin/entry.js';
 import { prebuiltRootJson } from '../src/xds/proto-root.ts';
+import { prebuiltCatalogJson } from '../src/config/schema/catalog.ts';
 
 const root = join(import.meta.dirname, '..');
 const src = join(root, 'src');
@@ -43,6 +45,8 @@ for (const [rel] of files) {
 }
 // The parsed xDS protos, so no process parses .proto text at startup (src/xds/proto-root.ts).
 writeFileSync(join(next, 'xds/proto-root.json'), prebuiltRootJson());
+// The resource-kind catalog (schemas from the model packages, patched), likewise.
+writeFileSync(join(next, 'config/schema/catalog.json'), prebuiltCatalogJson());
 writeFileSync(join(next, STAMP), JSON.stringify({ builtAt: new Date().toISOString(), files }) + '\n');
 rmSync(dist, { recursive: true, force: true });
 renameSync(next, dist);
