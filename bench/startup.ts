@@ -10,8 +10,12 @@
  *   - `source`: this checkout with TRELLIS_FROM_SOURCE=1 (TypeScript sources, type-stripped);
  *   - `baseline`: the tree of git REF (`git archive`, node_modules linked to this checkout's);
  *   - `npx`: `npx trellis` from this checkout (what the npx launcher itself adds).
- * Every sample runs `bin/trellis.js` with this project's pinned Node. Prints medians (and p90,
- * min, max) per variant and command, ratios against the first variant, and writes
+ * Every sample runs `bin/trellis.js` with this project's pinned Node. Besides wall time it records
+ * CPU time, which a busy shared machine inflates far less: a CLI run's user+system time (through
+ * /usr/bin/time), and for `up` the CPU every process of the mesh had used when it became ready
+ * (from /proc). On an idle 2-core machine wall time is about CPU time for a CLI run and at least
+ * half the CPU total for `up`. Prints medians (and p90, min, max) per variant and command, ratios
+ * against the first variant, and writes
  * bench/results/<date>-startup.json. `--load` runs `npm test` of this checkout in the background
  * while timing `up` (the issue's "machine loaded" figure), and stops it after.
  *
@@ -98,19 +102,43 @@ function makeVariant(name: string): Variant {
   }
 }
 
-/** Runs one command to completion; wall ms and exit code. */
-function timed(v: Variant, args: readonly string[], cwd: string): Promise<{ ms: number; code: number | null; stderr: string }> {
+const timeTool = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+
+/** Runs one command to completion; wall ms, CPU ms (user + system, when /usr/bin/time exists) and exit code. */
+function timed(v: Variant, args: readonly string[], cwd: string): Promise<{ ms: number; cpuMs: number; code: number | null; stderr: string }> {
   return new Promise((resolve) => {
+    const cpuFile = join(scratch, `cpu-${process.pid}-${Math.random().toString(36).slice(2)}`);
+    const argv = timeTool !== undefined ? [timeTool, '-f', '%U %S', '-o', cpuFile, ...v.argv] : [...v.argv];
     const t0 = performance.now();
-    const child = spawn(v.argv[0], [...v.argv.slice(1), ...args], { cwd, env: v.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(argv[0], [...argv.slice(1), ...args], { cwd, env: v.env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ ms: performance.now() - t0, code, stderr });
+      const ms = performance.now() - t0;
+      let cpuMs = NaN;
+      try {
+        const [u, sy] = readFileSync(cpuFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+        cpuMs = (u + sy) * 1000;
+        rmSync(cpuFile, { force: true });
+      } catch {
+        // no /usr/bin/time
+      }
+      resolve({ ms, cpuMs, code, stderr });
     });
   });
+}
+
+/** CPU ms (user + system, with reaped children) a process has used so far, from /proc. */
+function procCpuMs(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const x = f.slice(f.lastIndexOf(')') + 2).split(' ').map(Number);
+    return ((x[11] + x[12] + x[13] + x[14]) * 1000) / 100; // utime stime cutime cstime, in 10 ms ticks
+  } catch {
+    return 0;
+  }
 }
 
 function httpGetStatus(url: string): Promise<number> {
@@ -125,7 +153,7 @@ function httpGetStatus(url: string): Promise<number> {
   });
 }
 
-interface UpSample { untilReturnMs: number; untilFirst200Ms: number; ok: boolean; error?: string }
+interface UpSample { untilReturnMs: number; untilFirst200Ms: number; cpuMs: number; ok: boolean; error?: string }
 
 /** `up --detach` in a fresh state dir, timed until `up` returns and until the gateway's first 200; then `down`. */
 async function timeUp(v: Variant): Promise<UpSample> {
@@ -134,7 +162,9 @@ async function timeUp(v: Variant): Promise<UpSample> {
   let returned: number | undefined;
   let upCode: number | null = null;
   let upErr = '';
-  const child = spawn(v.argv[0], [...v.argv.slice(1), 'up', '--detach', '--gateway-port', '0', '--state-dir', stateDir], { cwd: v.tree, env: v.env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const cpuFile = join(stateDir, '..', `${stateDir.split('/').pop()}.cpu`);
+  const argv = timeTool !== undefined ? [timeTool, '-f', '%U %S', '-o', cpuFile, ...v.argv] : [...v.argv];
+  const child = spawn(argv[0], [...argv.slice(1), 'up', '--detach', '--gateway-port', '0', '--state-dir', stateDir], { cwd: v.tree, env: v.env, stdio: ['ignore', 'ignore', 'pipe'] });
   child.stderr.on('data', (d: Buffer) => (upErr += d.toString()));
   child.on('close', (code) => {
     returned = performance.now() - t0;
@@ -159,7 +189,21 @@ async function timeUp(v: Variant): Promise<UpSample> {
     }
     while (returned === undefined && performance.now() < deadline) await sleep(20);
     const ok = first200 !== undefined && upCode === 0;
-    return { untilReturnMs: returned ?? NaN, untilFirst200Ms: first200 ?? NaN, ok, ...(ok ? {} : { error: `up exit ${upCode}: ${upErr.slice(-500)}` }) };
+    // CPU of the whole mesh so far: supervisor, control plane, gateway, sidecars, apps (+ up itself).
+    let cpuMs = 0;
+    try {
+      const [u, sy] = readFileSync(cpuFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+      cpuMs += (u + sy) * 1000; // `up` itself
+    } catch {
+      // no /usr/bin/time
+    }
+    try {
+      const st = JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')) as { supervisorPid: number; processes: { pid: number }[] };
+      cpuMs += procCpuMs(st.supervisorPid) + st.processes.reduce((sum, p) => sum + procCpuMs(p.pid), 0);
+    } catch {
+      cpuMs = NaN;
+    }
+    return { untilReturnMs: returned ?? NaN, untilFirst200Ms: first200 ?? NaN, cpuMs, ok, ...(ok ? {} : { error: `up exit ${upCode}: ${upErr.slice(-500)}` }) };
   } finally {
     if (returned === undefined) child.kill('SIGKILL');
     await timed(v, ['down', '--state-dir', stateDir], v.tree);
@@ -189,9 +233,11 @@ function stopLoad(child: ChildProcess): void {
 async function main(): Promise<void> {
   const variants = variantNames.map(makeVariant);
   const samples: Record<string, Record<string, number[]>> = {};
+  const cpuSamples: Record<string, Record<string, number[]>> = {};
   const upSamples: Record<string, UpSample[]> = {};
   for (const v of variants) {
     samples[v.name] = {};
+    cpuSamples[v.name] = {};
     upSamples[v.name] = [];
   }
   const cliCommands = commands.filter((c) => c !== 'up');
@@ -218,6 +264,7 @@ async function main(): Promise<void> {
             const r = await timed(v, argsOf[c], v.tree);
             if (r.code !== 0 && !(c === 'help' && r.code === 2)) throw new Error(`${v.name} ${c} exited ${r.code}: ${r.stderr}`);
             (samples[v.name][c] ??= []).push(r.ms);
+            (cpuSamples[v.name][c] ??= []).push(r.cpuMs);
           }
         }
         process.stderr.write(`cli round ${i + 1}/${reps}\n`);
@@ -256,17 +303,18 @@ async function main(): Promise<void> {
     upLoadAverage: upLoad,
     baseline: values.baseline,
     variants: Object.fromEntries(variants.map((v) => [v.name, {
-      cli: Object.fromEntries(Object.entries(samples[v.name]).map(([c, xs]) => [c, { ...stats(xs), samples: xs.map((x) => Math.round(x)) }])),
+      cli: Object.fromEntries(Object.entries(samples[v.name]).map(([c, xs]) => [c, { ...stats(xs), samples: xs.map((x) => Math.round(x)), cpu: stats(cpuSamples[v.name][c]) }])),
       up: upSamples[v.name].length === 0 ? undefined : {
         untilFirst200: { ...stats(upSamples[v.name].filter((s) => s.ok).map((s) => s.untilFirst200Ms)), samples: upSamples[v.name].map((s) => Math.round(s.untilFirst200Ms)) },
         untilReturn: stats(upSamples[v.name].filter((s) => s.ok).map((s) => s.untilReturnMs)),
+        cpu: stats(upSamples[v.name].filter((s) => s.ok).map((s) => s.cpuMs)),
         failures: upSamples[v.name].filter((s) => !s.ok).map((s) => s.error),
       },
     }])),
   };
 
   // Table: one row per command, one column per variant (median ms), ratio against the first.
-  const rows: string[][] = [['command', ...variants.map((v) => `${v.name} median (p90)`), ...(variants.length > 1 ? variants.slice(1).map((v) => `${v.name}/${variants[0].name}`) : [])]];
+  const rows: string[][] = [['command', ...variants.map((v) => `${v.name} median (p90)`), ...(variants.length > 1 ? variants.slice(1).map((v) => `${v.name}/${variants[0].name}`) : []), ...variants.map((v) => `${v.name} CPU`)]];
   const cell = (s: { median: number; p90: number } | undefined) => (s === undefined || !Number.isFinite(s.median) ? '-' : `${Math.round(s.median)} ms (${Math.round(s.p90)})`);
   const med = (v: Variant, c: string) => (c === 'up' ? result.variants[v.name].up?.untilFirst200.median : result.variants[v.name].cli[c]?.median);
   for (const c of commands) {
@@ -277,6 +325,10 @@ async function main(): Promise<void> {
         const a = med(variants[0], c);
         const b = med(v, c);
         return a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b) ? `${(b / a).toFixed(2)}x` : '-';
+      }),
+      ...variants.map((v) => {
+        const cpu = c === 'up' ? result.variants[v.name].up?.cpu.median : result.variants[v.name].cli[c]?.cpu.median;
+        return cpu === undefined || !Number.isFinite(cpu) ? '-' : `${Math.round(cpu)} ms`;
       })]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
