@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
 import { control as spec } from './commands-run.ts';
-import { parseCommand, renderHelp } from './spec.ts';
+import { parseCommand } from './spec.ts';
 import { startControlPlane, type ControlPlaneCaOptions } from '../control/control-plane.ts';
 import { readMeshConfig } from '../config/mesh-config.ts';
 import { parseKeyAlgorithm } from '../pki/keys.ts';
@@ -26,10 +26,6 @@ function port(name: string, v: string): number {
 export const verb: Verb = {
   async run(args) {
     const { values } = parseCommand(spec, args);
-    if (values.help) {
-      process.stdout.write(renderHelp(spec));
-      return 0;
-    }
     const log = pino({ level: values['log-level'], base: { component: 'control' } }, pino.destination(2));
     const configPaths = values.config ?? [new URL('../../examples/demo/mesh', import.meta.url).pathname];
     const meshConfig = values['mesh-config'] !== undefined ? readMeshConfig(values['mesh-config']) : undefined;

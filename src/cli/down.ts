@@ -7,17 +7,13 @@
  */
 import type { Verb } from './main.ts';
 import { down as spec } from './commands-run.ts';
-import { parseCommand, renderHelp } from './spec.ts';
+import { parseCommand } from './spec.ts';
 import { teardown } from '../runtime/teardown.ts';
 import { resolveStateDir } from '../runtime/meshes.ts';
 
 export const verb: Verb = {
   async run(args: string[]): Promise<number> {
     const { values } = parseCommand(spec, args);
-    if (values.help) {
-      process.stdout.write(renderHelp(spec));
-      return 0;
-    }
     const { stateDir, source } = resolveStateDir(values['state-dir'], { requireLive: false });
     const log = values.quiet ? () => {} : (line: string) => process.stdout.write(`trellis down: ${line}\n`);
     if (source === 'list') log(`the mesh running from ${stateDir}`);

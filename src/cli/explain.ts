@@ -5,7 +5,7 @@
 import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
 import { explain as spec } from './commands-inspect.ts';
-import { parseCommand, renderHelp, wrap } from './spec.ts';
+import { parseCommand, wrap } from './spec.ts';
 import { kindCatalog, type KindInfo } from '../config/schema/catalog.ts';
 import { factsOf, fieldDocs, nodeAt, typeName } from '../config/schema/explain.ts';
 import { OBJECT_META, WORKLOAD_DESCRIPTION } from '../config/schema/local.ts';
@@ -71,10 +71,6 @@ export function explainText(k: KindInfo, path: readonly string[], recursive: boo
 export const verb: Verb = {
   async run(args: string[]): Promise<number> {
     const { values, positionals } = parseCommand(spec, args);
-    if (values.help) {
-      process.stdout.write(renderHelp(spec));
-      return 0;
-    }
     if (positionals.length > 1) throw new UsageError(`explain: one KIND[.FIELD] at a time, got ${positionals.length}`);
     if (positionals.length === 0) {
       const lines = ['Kinds Trellis reads (trellis explain KIND):', ''];

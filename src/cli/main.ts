@@ -6,6 +6,7 @@
 import { describeError, TrellisError } from '../errors.ts';
 import { UsageError } from './args.ts';
 import { commands, findCommand } from './commands.ts';
+import { parseCommand, renderHelp } from './spec.ts';
 
 /** What a verb module exports. */
 export interface Verb {
@@ -45,6 +46,12 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
+    // Flags are checked against the verb's spec before its code loads: `--help` and usage errors
+    // cost no verb module.
+    if (parseCommand(entry.spec, rest).values.help === true) {
+      process.stdout.write(renderHelp(entry.spec));
+      return 0;
+    }
     const { verb } = await entry.load();
     return await verb.run(rest);
   } catch (err) {

@@ -9,7 +9,7 @@
 import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
 import { mtls as spec } from './commands-inspect.ts';
-import { parseCommand, renderHelp } from './spec.ts';
+import { parseCommand } from './spec.ts';
 import { readState } from '../runtime/state.ts';
 import { resolveStateDir } from '../runtime/meshes.ts';
 
@@ -93,10 +93,6 @@ export async function proxyRows(workload: string, admin: string, minutes: number
 export const verb: Verb = {
   async run(args: string[]): Promise<number> {
     const { values } = parseCommand(spec, args);
-    if (values.help) {
-      process.stdout.write(renderHelp(spec));
-      return 0;
-    }
     const minutes = Number(values.minutes);
     if (!Number.isInteger(minutes) || minutes < 1 || minutes > 15) throw new UsageError(`mtls: --minutes must be 1..15 (the proxies keep 15), got '${values.minutes}'`);
     if (values.output !== 'table' && values.output !== 'json') throw new UsageError(`mtls: -o must be table or json, not '${values.output}'`);

@@ -10,7 +10,7 @@ import { TrellisError } from '../errors.ts';
 import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
 import { proxyConfig as spec } from './commands-inspect.ts';
-import { parseCommand, renderHelp } from './spec.ts';
+import { parseCommand } from './spec.ts';
 import { controlUrl, fetchControl, renderTable } from './proxy-status.ts';
 import { resolveProxyName } from './proxy-name.ts';
 
@@ -148,10 +148,6 @@ export function renderProxyConfig(dump: ConfigDump, kind: Kind | 'all'): string 
 export const verb: Verb = {
   async run(args: string[]): Promise<number> {
     const { values, positionals } = parseCommand(spec, args);
-    if (values.help) {
-      process.stdout.write(renderHelp(spec));
-      return 0;
-    }
     const [kind, proxy, ...extra] = positionals;
     if (kind === undefined || !(kind in KINDS || kind === 'all')) {
       throw new UsageError(`proxy-config: first argument must be listeners, routes, clusters, endpoints or all${kind ? `, got '${kind}'` : ''}`);

@@ -10,7 +10,7 @@ import type { ProxyStatus } from '../control/xds/status.ts';
 import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
 import { proxyStatus as spec } from './commands-inspect.ts';
-import { parseCommand, renderHelp } from './spec.ts';
+import { parseCommand } from './spec.ts';
 import { readState } from '../runtime/state.ts';
 import { runningState, resolveStateDir } from '../runtime/meshes.ts';
 
@@ -103,10 +103,6 @@ export function renderProxyStatus(proxies: readonly ProxyStatus[], now = Date.no
 export const verb: Verb = {
   async run(args: string[]): Promise<number> {
     const { values, positionals } = parseCommand(spec, args);
-    if (values.help) {
-      process.stdout.write(renderHelp(spec));
-      return 0;
-    }
     if (positionals.length > 0) throw new UsageError(`proxy-status: unexpected argument '${positionals[0]}'`);
     if (values.output !== 'table' && values.output !== 'json') throw new UsageError(`proxy-status: -o must be table or json, got '${values.output}'`);
     // Several --control URLs (one per revision) give one table of every proxy.

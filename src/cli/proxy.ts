@@ -12,7 +12,7 @@ import { parse as parseYaml } from 'yaml';
 import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
 import { proxy as spec } from './commands-run.ts';
-import { parseCommand, renderHelp } from './spec.ts';
+import { parseCommand } from './spec.ts';
 import cluster from 'node:cluster';
 import { startProxy, telemetryOptions } from '../proxy/proxy.ts';
 import { runWorker } from '../proxy/workers.ts';
@@ -43,10 +43,6 @@ function parseLabels(text: string | undefined): Record<string, string> {
 export const verb: Verb = {
   async run(args) {
     const { values } = parseCommand(spec, args);
-    if (values.help) {
-      process.stdout.write(renderHelp(spec));
-      return 0;
-    }
     let boot: { xds?: string; node?: NodeJson; admin?: { port?: number } } = {};
     if (values.bootstrap) {
       try {

@@ -7,7 +7,7 @@
 import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
 import { sample as spec } from './commands-run.ts';
-import { parseCommand, renderHelp } from './spec.ts';
+import { parseCommand } from './spec.ts';
 import { hostname } from 'node:os';
 
 function podName(base: string): string {
@@ -26,10 +26,6 @@ function waitForSignal(close: () => Promise<void>): Promise<number> {
 export const verb: Verb = {
   async run(args) {
     const { values, positionals } = parseCommand(spec, args);
-    if (values.help) {
-      process.stdout.write(renderHelp(spec));
-      return 0;
-    }
     const [kind, ...extra] = positionals;
     if (kind !== 'echo' && kind !== 'demo') throw new UsageError(`sample: expected 'echo' or 'demo', got '${kind ?? ''}' (see trellis sample --help)`);
     if (extra.length > 0) throw new UsageError(`sample: unexpected argument '${extra[0]}'`);

@@ -7,7 +7,7 @@
 import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
 import { status as spec } from './commands-run.ts';
-import { parseCommand, renderHelp } from './spec.ts';
+import { parseCommand } from './spec.ts';
 import { alive } from '../runtime/child.ts';
 import { readState } from '../runtime/state.ts';
 import { runningState, meshListDir, resolveStateDir } from '../runtime/meshes.ts';
@@ -37,10 +37,6 @@ function syncOf(entry: Record<string, unknown> | undefined): string {
 export const verb: Verb = {
   async run(args: string[]): Promise<number> {
     const { values } = parseCommand(spec, args);
-    if (values.help) {
-      process.stdout.write(renderHelp(spec));
-      return 0;
-    }
     if (values.output !== 'table' && values.output !== 'json') throw new UsageError(`status: -o must be table or json, not '${values.output}'`);
     const { stateDir, source } = resolveStateDir(values['state-dir'], { requireLive: true });
     const state = runningState(readState(stateDir));

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
 import { up as spec } from './commands-run.ts';
-import { parseCommand, renderHelp } from './spec.ts';
+import { parseCommand } from './spec.ts';
 import { alive, trellisBin } from '../runtime/child.ts';
 import { readState, statePaths, type RuntimeState } from '../runtime/state.ts';
 import { formatSummary } from '../runtime/summary.ts';
@@ -143,10 +143,6 @@ async function runHere(a: UpArgs, supervise: boolean, started: number): Promise<
 export const verb: Verb = {
   async run(args: string[]): Promise<number> {
     const { values } = parseCommand(spec, args);
-    if (values.help) {
-      process.stdout.write(renderHelp(spec));
-      return 0;
-    }
     const configDirs = values.config ?? [demoConfigDir];
     for (const d of configDirs) {
       try {

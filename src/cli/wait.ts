@@ -6,16 +6,12 @@
 import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
 import { wait as spec } from './commands-run.ts';
-import { parseCommand, renderHelp } from './spec.ts';
+import { parseCommand } from './spec.ts';
 import { parseDurationMs } from '../config/schema/values.ts';
 
 export const verb: Verb = {
   async run(args) {
     const { values } = parseCommand(spec, args);
-    if (values.help) {
-      process.stdout.write(renderHelp(spec));
-      return 0;
-    }
     const url = values.url ?? `http://127.0.0.1:${values['health-port']}/healthz/ready`;
     const timeoutMs = parseDurationMs(values.timeout);
     if (timeoutMs === undefined) throw new UsageError(`wait: --timeout must be a duration like 30s, got '${values.timeout}'`);
