@@ -44,11 +44,36 @@ export function collectEndpoints(assignments: unknown[], into: Set<string>): voi
   }
 }
 
-/** True when every proxy is SYNCED and was sent every endpoint in `expected`. */
-async function allPushed(debugPort: number, expected: ReadonlySet<string>): Promise<boolean> {
-  const proxies = (await httpJson(debugPort, '/debug/syncz', 2000)) as SyncRow[] | undefined;
-  if (!Array.isArray(proxies) || proxies.length === 0) return false;
-  if (!proxies.every((p) => Object.values(p.types).every((t) => t.state === 'SYNCED' || t.state === 'NOT SENT'))) return false;
+/** The proxies' sync state in one string: it changes with every push and every ACK. */
+function signature(proxies: readonly SyncRow[]): string {
+  return JSON.stringify(proxies.map((p) => [p.id, p.types]));
+}
+
+/**
+ * Waits until every proxy has every registered endpoint. The config dumps (large) are read only
+ * when every proxy is SYNCED and the sync state differs from the last look: a push or an ACK
+ * happened since. Bounded: a proxy scoped away from some service (Sidecar egress) never gets its
+ * endpoints, so after `timeoutMs` this proceeds and says so.
+ */
+export async function waitForEndpointsPushed(debugPort: number, registrationDir: string, log: (line: string) => void, timeoutMs = 20_000): Promise<void> {
+  const expected = registeredEndpoints(registrationDir);
+  if (expected.size === 0) return;
+  const deadline = Date.now() + timeoutMs;
+  let checked = '';
+  while (Date.now() < deadline) {
+    const proxies = (await httpJson(debugPort, '/debug/syncz', 2000)) as SyncRow[] | undefined;
+    const synced = Array.isArray(proxies) && proxies.length > 0 && proxies.every((p) => Object.values(p.types).every((t) => t.state === 'SYNCED' || t.state === 'NOT SENT'));
+    if (synced && signature(proxies) !== checked) {
+      checked = signature(proxies);
+      if (await allHaveEndpoints(debugPort, proxies, expected)) return;
+    }
+    await sleep(50);
+  }
+  log(`not every proxy has every workload's endpoints after ${timeoutMs} ms; continuing`);
+}
+
+/** True when every proxy was sent every endpoint in `expected`. */
+async function allHaveEndpoints(debugPort: number, proxies: readonly SyncRow[], expected: ReadonlySet<string>): Promise<boolean> {
   const dumps = (await Promise.all(proxies.map((p) => httpJson(debugPort, `/debug/config_dump?proxyID=${encodeURIComponent(p.id)}`, 2000)))) as (Dump | undefined)[];
   for (const dump of dumps) {
     const sent = new Set<string>();
@@ -56,19 +81,4 @@ async function allPushed(debugPort: number, expected: ReadonlySet<string>): Prom
     for (const e of expected) if (!sent.has(e)) return false;
   }
   return true;
-}
-
-/**
- * Waits until every proxy has every registered endpoint. Bounded: a proxy scoped away from some
- * service (Sidecar egress) never gets its endpoints, so after `timeoutMs` this proceeds and says so.
- */
-export async function waitForEndpointsPushed(debugPort: number, registrationDir: string, log: (line: string) => void, timeoutMs = 20_000): Promise<void> {
-  const expected = registeredEndpoints(registrationDir);
-  if (expected.size === 0) return;
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await allPushed(debugPort, expected)) return;
-    await sleep(50);
-  }
-  log(`not every proxy has every workload's endpoints after ${timeoutMs} ms; continuing`);
 }
