@@ -11,8 +11,9 @@ import { join } from 'node:path';
 export const STAMP = '.sources.json';
 
 /**
- * Files under `srcDir` that the build turns into dist/: every file except tests (`*.test.ts`) and
- * `testdata/` folders, as [path relative to srcDir, size, mtime ms], sorted by path.
+ * Files under `srcDir` that the build turns into dist/: every file except tests (`*.test.ts`),
+ * their helpers (`test-support.ts`) and `testdata/` folders, as [path relative to srcDir, size,
+ * mtime ms], sorted by path.
  */
 export function sourceFiles(srcDir) {
   const out = [];
@@ -21,7 +22,7 @@ export function sourceFiles(srcDir) {
       const r = rel === '' ? e.name : `${rel}/${e.name}`;
       if (e.isDirectory()) {
         if (e.name !== 'testdata' && !e.name.startsWith('.')) walk(join(dir, e.name), r);
-      } else if (!e.name.endsWith('.test.ts') && !e.name.startsWith('.')) {
+      } else if (!e.name.endsWith('.test.ts') && !e.name.endsWith('test-support.ts') && !e.name.startsWith('.')) {
         const st = statSync(join(dir, e.name));
         out.push([r, st.size, Math.round(st.mtimeMs)]);
       }
