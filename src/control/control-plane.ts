@@ -152,13 +152,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     return set;
   };
 
-  // Store (schema/parse) errors are logged once each when they appear. A file that fails to parse
-  // changes no resource, so the store emits no watch event for it: a short poll catches those.
+  // Store problems (parse and schema errors, and warnings such as DUPLICATE_RESOURCE: a second
+  // definition of a name, in another file, that is ignored) are logged once each when they
+  // appear. A file that fails to parse changes no resource, so the store emits no watch event for
+  // it: a short poll catches those.
   let loggedStoreErrors = new Set<string>();
   const logStoreDiagnostics = () => {
     const now = new Set<string>();
     for (const d of store.diagnostics()) {
-      if (d.severity !== 'error') continue;
+      if (d.severity === 'info') continue;
       const key = `${d.code}|${d.file ?? ''}|${d.line ?? ''}|${d.message}`;
       now.add(key);
       if (!loggedStoreErrors.has(key)) log.warn({ code: d.code, file: d.file, line: d.line, resource: d.resource, field: d.fieldPath }, d.message);

@@ -7,7 +7,7 @@
  */
 
 import { escapeFormatString } from '../../../xds/format-string.ts';
-import { outboundClusterName } from '../names.ts';
+import { configMetadataPath, outboundClusterName } from '../names.ts';
 import { type AnyRoute, resolveBackend } from './attachment.ts';
 import {
   CORS_FILTER,
@@ -332,13 +332,14 @@ export function gatewayApiRoutes(inputs: RouteInputs, route: AnyRoute): RankedRo
   const out: RankedRoute[] = [];
   const meta = route.resource.metadata;
   const key = `${meta.namespace}/${meta.name}`;
+  const routeMetadata = { filter_metadata: { istio: { config: configMetadataPath('gateway.networking.k8s.io/v1', route.kind === 'GRPCRoute' ? 'grpc-route' : 'http-route', meta.namespace, meta.name) } } };
   const rules = (route.resource.spec.rules ?? []) as readonly RouteRuleSpec<HTTPRouteMatchSpec | GRPCRouteMatchSpec>[];
   rules.forEach((rule, ruleIndex) => {
     const matches: (HTTPRouteMatchSpec | GRPCRouteMatchSpec | undefined)[] = rule.matches?.length ? [...rule.matches] : [undefined];
     matches.forEach((m, matchIndex) => {
       const info = route.kind === 'GRPCRoute' ? grpcRouteMatch(m as GRPCRouteMatchSpec | undefined) : httpRouteMatch(m as HTTPRouteMatchSpec | undefined);
       const body = ruleRoute(inputs, route, rule, info);
-      const r: Json = { name: routeName(route, rule, ruleIndex), match: info.match, ...body };
+      const r: Json = { name: routeName(route, rule, ruleIndex), match: info.match, ...body, metadata: routeMetadata };
       out.push({
         route: r,
         pathRank: info.pathRank,
