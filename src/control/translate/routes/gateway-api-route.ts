@@ -194,6 +194,8 @@ export interface ServingListener {
   readonly port: number;
   /** What clients speak to it: https on an HTTPS listener (TLS terminated there), else http. */
   readonly scheme: 'http' | 'https';
+  /** The route is served for its Service parent (GAMMA): see resolveBackend. */
+  readonly mesh: boolean;
 }
 
 const WELL_KNOWN_PORTS: Readonly<Record<string, number>> = { http: 80, https: 443 };
@@ -208,7 +210,7 @@ const WELL_KNOWN_PORTS: Readonly<Record<string, number>> = { http: 80, https: 44
  * it: the scheme's default port with the host replaced, or with a Host that can only carry this
  * listener's default port (dropped by Envoy on a scheme change, the wanted port otherwise).
  */
-export function redirectPort(f: NonNullable<RouteFilterSpec['requestRedirect']>, listener: ServingListener): number | undefined {
+export function redirectPort(f: NonNullable<RouteFilterSpec['requestRedirect']>, listener: Pick<ServingListener, 'port' | 'scheme'>): number | undefined {
   const scheme = f.scheme ?? listener.scheme;
   const wanted = f.port ?? (f.scheme !== undefined ? WELL_KNOWN_PORTS[scheme] : listener.port);
   if (wanted === undefined || wanted !== WELL_KNOWN_PORTS[scheme]) return wanted;
@@ -263,7 +265,7 @@ function ruleRoute(inputs: RouteInputs, route: AnyRoute, rule: RouteRuleSpec<unk
       if (p?.type === 'ReplaceFullPath') rewrite.regex_rewrite = { pattern: { regex: '^/.*$' }, substitution: p.replaceFullPath ?? '/' };
       else if (p?.type === 'ReplacePrefixMatch') Object.assign(rewrite, prefixRewrite(info.prefix, p.replacePrefixMatch ?? '/'));
     } else if (f.type === 'RequestMirror' && f.requestMirror?.backendRef) {
-      const res = resolveBackend(inputs, route, f.requestMirror.backendRef);
+      const res = resolveBackend(inputs, route, f.requestMirror.backendRef, listener.mesh);
       if (res.service && res.port !== undefined) {
         mirrors.push({
           cluster: outboundClusterName(res.port, '', res.service.hostname),
@@ -298,7 +300,7 @@ function ruleRoute(inputs: RouteInputs, route: AnyRoute, rule: RouteRuleSpec<unk
   for (const b of refs) {
     const weight = b.weight ?? 1;
     if (weight === 0) continue;
-    const res = resolveBackend(inputs, route, b);
+    const res = resolveBackend(inputs, route, b, listener.mesh);
     const cw: Json = {
       name: res.service && res.port !== undefined ? outboundClusterName(res.port, '', res.service.hostname) : INVALID_BACKEND_CLUSTER,
       weight,

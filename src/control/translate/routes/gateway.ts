@@ -112,7 +112,7 @@ export function buildGatewayApiRoute(
   const served = (gateway.spec.listeners ?? []).filter((l) => l.port === port && (l.protocol === 'HTTP' || l.protocol === 'HTTPS') && (!listenerNames || listenerNames.includes(l.name)));
   const listeners = new Set(served.map((l) => l.name));
   // One port speaks one protocol (listeners that disagree conflict): its scheme is the first's.
-  const serving: ServingListener = { port, scheme: served[0]?.protocol === 'HTTPS' ? 'https' : 'http' };
+  const serving: ServingListener = { port, scheme: served[0]?.protocol === 'HTTPS' ? 'https' : 'http', mesh: false };
   const perHost = new Map<string, { ranked: RankedRoute[]; routes: Set<string> }>();
   for (const r of allRoutes(inputs)) {
     const rKey = `${r.kind}:${r.resource.metadata.namespace}/${r.resource.metadata.name}`;

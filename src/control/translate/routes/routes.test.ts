@@ -375,3 +375,38 @@ spec:
     assert.equal(out.redirect?.host_redirect, 'example.org');
   }
 });
+
+test('GAMMA consumer route: routes its own namespace\'s clients to a Service elsewhere without a ReferenceGrant; others keep the producer\'s routes; a Gateway parent still needs the grant', () => {
+  const inputs = inputsFromYaml(`
+apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: mesh}
+spec: {selector: {app: echo}, ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: consumer}
+spec: {gatewayClassName: trellis, listeners: [{name: http, port: 80, protocol: HTTP}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: consumer-route, namespace: consumer}
+spec:
+  parentRefs: [{group: "", kind: Service, name: echo, namespace: mesh}, {name: gw}]
+  rules:
+  - filters: [{type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: X-Header-Set, value: set}]}}]
+    backendRefs: [{name: echo, namespace: mesh, port: 80}]
+`);
+  const host = 'echo.mesh.svc.cluster.local';
+  const consumer = evaluate(buildSidecarOutboundRoute(inputs, testProxy('consumer'), 80), { host, path: '/' });
+  assert.equal(consumer.cluster, `outbound|80||${host}`, 'consumer clients reach the Service');
+  assert.deepEqual(consumer.route?.response_headers_to_add, [{ header: { key: 'X-Header-Set', value: 'set' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }]);
+  const producer = evaluate(buildSidecarOutboundRoute(inputs, testProxy('mesh'), 80), { host, path: '/' });
+  assert.equal(producer.route?.name, 'default', 'clients elsewhere keep the default (producer) route');
+  assert.equal(producer.route?.response_headers_to_add, undefined);
+  const viaGateway = evaluate(buildGatewayApiRoute(inputs, 'http.80', inputs.gateways[0], 80), { host: 'any', path: '/' });
+  assert.equal(viaGateway.status, 500, 'the Gateway parent has no ReferenceGrant for mesh/echo');
+  const [service, gateway] = computeRouteStatus(inputs).get('gateway.networking.k8s.io/HTTPRoute:consumer/consumer-route')!;
+  assert.deepEqual(service.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`), ['Accepted=True/Accepted', 'ResolvedRefs=True/ResolvedRefs']);
+  assert.deepEqual(gateway.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`), ['Accepted=True/Accepted', 'ResolvedRefs=False/RefNotPermitted']);
+});

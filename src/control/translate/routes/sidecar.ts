@@ -95,7 +95,7 @@ function serviceRoutes(inputs: RouteInputs, svc: ServiceInfo, port: number, prox
   const gamma = gammaRoutesFor(inputs, svc, port, proxy.namespace, routes);
   if (gamma.length) {
     // Clients of a mesh Service speak plain HTTP to its port (the sidecar originates any mTLS).
-    const ranked: RankedRoute[] = gamma.flatMap((r) => gatewayApiRoutes(inputs, r, { port, scheme: 'http' }));
+    const ranked: RankedRoute[] = gamma.flatMap((r) => gatewayApiRoutes(inputs, r, { port, scheme: 'http', mesh: true }));
     return sortGatewayApiRoutes(ranked);
   }
   const vs = vsIndex.forHost(svc.hostname);
