@@ -150,14 +150,20 @@ describe('status written back on a real API server (Gateway API conformance base
       };
       return checkStatus(sc, view, kind);
     };
+    // Every case's routes are applied at once here, so a base Gateway carries them all: its
+    // listener counts are checked per case by the runner, a case's own Gateway's here too.
+    const shared = new Set(yamlObjects(corpus.baseText('gateway')).filter((o) => o.kind === 'Gateway').map((o) => `${o.metadata!.namespace}/${o.metadata!.name}`));
+    let evaluated = 0;
     for (const c of cases) {
       for (const sc of c.statusChecks ?? []) {
+        if (sc.gateway !== undefined && shared.has(sc.gateway)) continue;
+        evaluated++;
         const why = await waitFor(`${c.name} ${JSON.stringify(sc)}`, async () => (await check(sc, c.routeKind ?? 'HTTPRoute')) === undefined || undefined, 20_000, 200)
           .then(() => undefined, async () => check(sc, c.routeKind ?? 'HTTPRoute'));
         if (why !== undefined) failures.push(`${c.name}: ${why}`);
       }
     }
-    t.diagnostic(`${cases.length} conformance cases' status checks evaluated against status in the API server; left out (experimental-channel fields): ${skipped.join(', ') || 'none'}`);
+    t.diagnostic(`${evaluated} status checks of ${cases.length} conformance cases evaluated against status in the API server; left out (experimental-channel fields): ${skipped.join(', ') || 'none'}`);
     assert.deepEqual(failures, [], control.output().slice(-3000));
   });
 
