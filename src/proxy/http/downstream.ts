@@ -12,16 +12,10 @@ import { constants as h2c, type Http2ServerResponse } from 'node:http2';
 import { BlockList, isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { HeaderMap } from '../upstream/types.ts';
+import { keepHeaderLines } from '../upstream/header-lines.ts';
 import type { DownstreamSink } from './filter-chain.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host']);
-
-/** Fields node keeps only the first of (and cookie, which it joins with '; '): never split into lines. */
-const NODE_SINGLE = new Set(['age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since',
-  'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent', 'cookie', 'set-cookie']);
-
-/** Over HTTP/2 node keeps only the first line of NODE_SINGLE fields; these are the ones to leave as node has them. */
-const H2_SINGLE = new Set(['cookie', 'content-length', 'host']);
 
 /**
  * Request headers without pseudo-headers and hop-by-hop headers; `te: trailers` survives (gRPC needs it).
@@ -35,7 +29,7 @@ export function requestHeaders(raw: IncomingHttpHeaders, rawHeaders?: readonly s
   for (const [k, v] of Object.entries(raw)) {
     if (v === undefined || k.charCodeAt(0) === 58 || HOP_BY_HOP.has(k) || connectionTokens.includes(k)) continue;
     // Like Envoy (proxy_100_continue off): the connection manager answers 100-continue itself and
-    // drops that expectation; any other is forwarded, for the backend to answer (417).
+    // drops that expectation; any other stays, for the router to answer (417: see router.ts).
     if (k === 'expect' && String(v).trim().toLowerCase() === '100-continue') continue;
     if (k === 'te') {
       if (String(v).toLowerCase().includes('trailers')) out.te = 'trailers';
@@ -43,17 +37,7 @@ export function requestHeaders(raw: IncomingHttpHeaders, rawHeaders?: readonly s
     }
     out[k] = v;
   }
-  if (rawHeaders !== undefined) {
-    const seen = new Map<string, string[]>();
-    for (let i = 0; i < rawHeaders.length; i += 2) {
-      const k = rawHeaders[i].toLowerCase();
-      if (out[k] === undefined || (http2 ? H2_SINGLE : NODE_SINGLE).has(k)) continue;
-      const list = seen.get(k);
-      if (list) list.push(rawHeaders[i + 1]);
-      else seen.set(k, [rawHeaders[i + 1]]);
-    }
-    for (const [k, list] of seen) if (list.length > 1) out[k] = list;
-  }
+  if (rawHeaders !== undefined) keepHeaderLines(out, rawHeaders, http2);
   return out;
 }
 
@@ -113,6 +97,20 @@ export function clientAddress(headers: HeaderMap, rules: EdgeRules, remote: stri
   const list = (Array.isArray(xff) ? xff.join(',') : xff ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
   const i = list.length - 1 - rules.xffNumTrustedHops;
   return i >= 0 && i < list.length ? list[i] : remote;
+}
+
+/**
+ * The request's scheme as Envoy's connection manager sets :scheme (ConnectionManagerUtility::
+ * mutateRequestHeaders): an HTTP/2 client's own :scheme; else x-forwarded-proto as it stands after
+ * the edge rules, when it is http or https; else the connection's. Redirects and direct responses
+ * build Location from it, so a TLS-terminating hop in front (x-forwarded-proto: https) is kept.
+ */
+export function requestScheme(headers: HeaderMap, h2Scheme: unknown, tls: boolean): 'http' | 'https' {
+  for (const v of [h2Scheme, headers['x-forwarded-proto']]) {
+    const s = typeof v === 'string' ? v.toLowerCase() : undefined;
+    if (s === 'http' || s === 'https') return s;
+  }
+  return tls ? 'https' : 'http';
 }
 
 /** Apply Envoy's connection-manager request header rules; returns the request id. */
