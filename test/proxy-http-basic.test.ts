@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import diagnostics from 'node:diagnostics_channel';
 import { StaticClusterManager } from '../src/proxy/http/testing/static-cluster-manager.ts';
-import { deadEndpoint, hcmConfig, rawRequest, request1, request2, startBackend, startProxy } from '../src/proxy/http/testing/harness.ts';
+import { deadEndpoint, hcmConfig, rawRequest, request1, request2, startAdminDeniedProxy, startBackend, startProxy } from '../src/proxy/http/testing/harness.ts';
 import type { StreamInfo } from '../src/proxy/http/stream-info.ts';
 import { localNodeAddress } from '../src/proxy/http/downstream.ts';
 
@@ -90,16 +90,7 @@ test('HTTP/1.1 and h2c are proxied with Envoy request/response header rules; NR,
 });
 
 test('HTTP/1.1: a local reply sent before the request body was read closes the connection (the rest of the body is never parsed as a request), as Envoy does', async (t) => {
-  const be = await startBackend(echoHandler('a'));
-  const cm = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });
-  const proxy = await startProxy({
-    clusterManager: cm,
-    config: hcmConfig({ virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [
-      { match: { prefix: '/admin' }, direct_response: { status: 403, body: { inline_string: 'denied' } } },
-      { match: { prefix: '/' }, route: { cluster: 'a' } },
-    ] }] }),
-  });
-  t.after(async () => { await proxy.close(); await be.close(); cm.close(); });
+  const proxy = await startAdminDeniedProxy(t, echoHandler('a'));
   // The body looks like a second request; Envoy never parses it (found by test/differential-raw.test.ts).
   const smuggle = 'GET /x HTTP/1.1\r\nHost: h\r\n\r\n';
   const denied = await rawRequest(proxy.port, `POST /admin HTTP/1.1\r\nHost: h\r\nContent-Length: ${smuggle.length}\r\n\r\n${smuggle}`);
@@ -118,22 +109,13 @@ test('HTTP/1.1 pipelining: requests are served one at a time, and none behind a 
   const hits: string[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
-  const be = await startBackend((req, res) => {
+  const proxy = await startAdminDeniedProxy(t, (req, res) => {
     hits.push(`${req.method} ${req.url}`);
     inFlight++;
     maxInFlight = Math.max(maxInFlight, inFlight);
     req.resume();
     req.on('end', () => setTimeout(() => { inFlight--; res.end('ok'); }, 30));
   });
-  const cm = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });
-  const proxy = await startProxy({
-    clusterManager: cm,
-    config: hcmConfig({ virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [
-      { match: { prefix: '/admin' }, direct_response: { status: 403, body: { inline_string: 'denied' } } },
-      { match: { prefix: '/' }, route: { cluster: 'a' } },
-    ] }] }),
-  });
-  t.after(async () => { await proxy.close(); await be.close(); cm.close(); });
   const next = (path: string) => `GET ${path} HTTP/1.1\r\nHost: h\r\n\r\n`;
   // Closing answers, each followed in the same write by a complete request (found by test/differential-raw.test.ts).
   const cases: [string, string, number][] = [

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { StaticClusterManager } from '../src/proxy/http/testing/static-cluster-manager.ts';
-import { hcmConfig, rawRequest, request1, request2, startBackend, startProxy } from '../src/proxy/http/testing/harness.ts';
+import { hcmConfig, rawRequest, request1, request2, startAdminDeniedProxy, startBackend, startProxy } from '../src/proxy/http/testing/harness.ts';
 
 const statusOf = (raw: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1] ?? 0);
 
@@ -155,16 +155,8 @@ test('the slowloris guard does not cut idle keep-alive connections between reque
 
 test('an Upgrade the backend refuses (no 101) is answered and the connection closed: later bytes never reach the backend unrouted; an Upgrade behind pipelined requests waits for their responses', async (t) => {
   const hits: string[] = [];
-  const be = await startBackend((req, res) => { hits.push(`${req.method} ${req.url}`); req.resume(); req.on('end', () => res.end('not a websocket')); });
-  const cm = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });
-  const proxy = await startProxy({
-    clusterManager: cm,
-    config: hcmConfig({ virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [
-      { match: { prefix: '/admin' }, direct_response: { status: 403, body: { inline_string: 'denied' } } },
-      { match: { prefix: '/' }, route: { cluster: 'a' } },
-    ] }] }, [], { upgrade_configs: [{ upgrade_type: 'websocket' }] }),
-  });
-  t.after(async () => { await proxy.close(); await be.close(); cm.close(); });
+  const proxy = await startAdminDeniedProxy(t, (req, res) => { hits.push(`${req.method} ${req.url}`); req.resume(); req.on('end', () => res.end('not a websocket')); },
+    { upgrade_configs: [{ upgrade_type: 'websocket' }] });
   const upgrade = 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
   // The request after the refused upgrade was piped to the backend as raw bytes, past the /admin 403 route (found by test/differential-raw.test.ts).
   const out = await rawRequest(proxy.port, (s) => {
