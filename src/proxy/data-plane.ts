@@ -74,8 +74,9 @@ export class DataPlane implements ConfigApplier {
       originalDestination: opts.originalDestination ?? originalDestination,
       log: opts.log,
       random: opts.random,
-      hcmFactory: (json, at): HttpConnectionHandler => {
+      hcmFactory: (json, at, listenerMetadata): HttpConnectionHandler => {
         const hcm = createConnectionManager({
+          listenerMetadata,
           config: json,
           clusterManager: this.clusters,
           routeProvider,

@@ -9,6 +9,8 @@ import { child, invalid, isObject, optArray, optBool, optObject, optString, optU
 import type { FilterChainMatchJson } from './filter-chain-match.ts';
 import { parseDownstreamTransportSocket, type DownstreamTlsConfig } from './downstream-tls.ts';
 import { parseTcpProxy, TcpProxyType, type TcpProxyConfig } from '../tcp/tcp-proxy.ts';
+import { compileNetworkRbac, NetworkRbacType, type NetworkRbac } from '../filters/rbac/rbac-network.ts';
+import { describeError } from '../../errors.ts';
 
 export const HcmType = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 
@@ -25,8 +27,11 @@ export interface HttpConnectionHandler {
   close?(): void;
 }
 
-/** Builds (and validates: throws to NACK) an HTTP connection manager from its typed config. */
-export type HcmFactory = (hcm: XdsJson, at: FieldPath) => HttpConnectionHandler;
+/**
+ * Builds (and validates: throws to NACK) an HTTP connection manager from its typed config;
+ * `listenerMetadata` is the listener's `metadata.filter_metadata` (for filters that read it).
+ */
+export type HcmFactory = (hcm: XdsJson, at: FieldPath, listenerMetadata?: Readonly<Record<string, XdsJson>>) => HttpConnectionHandler;
 
 export type ChainAction =
   | { readonly kind: 'http'; readonly hcm: HttpConnectionHandler; readonly json: XdsJson }
@@ -36,6 +41,8 @@ export interface CompiledChain {
   readonly name: string;
   readonly match: FilterChainMatchJson | undefined;
   readonly tls: DownstreamTlsConfig | undefined;
+  /** Network RBAC filters before the terminal filter, in order. */
+  readonly rbac: readonly NetworkRbac[];
   readonly action: ChainAction;
 }
 
@@ -77,12 +84,13 @@ const listenerFilterTypes: Record<string, 'tls' | 'http' | 'original_dst'> = {
   'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst': 'original_dst',
 };
 
-function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory): CompiledChain {
+function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory, listenerMetadata: Readonly<Record<string, XdsJson>> | undefined): CompiledChain {
   if (!isObject(raw)) throw invalid(at, 'expected an object');
   const match = optObject(raw, 'filter_chain_match', at) as FilterChainMatchJson | undefined;
   const tls = parseDownstreamTransportSocket(optObject(raw, 'transport_socket', at), child(at, 'transport_socket'));
   const filters = optArray(raw, 'filters', at);
   let action: ChainAction | undefined;
+  const rbac: NetworkRbac[] = [];
   filters.forEach((f, i) => {
     const fp = child(child(at, 'filters'), i);
     if (!isObject(f)) throw invalid(fp, 'expected an object');
@@ -91,7 +99,14 @@ function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory): Comp
     const name = optString(f, 'name', fp) ?? '';
     if (type === HcmType) {
       if (action) throw invalid(fp, 'only one terminal network filter per chain is supported');
-      action = { kind: 'http', hcm: hcmFactory(typed!, child(fp, 'typed_config')), json: typed! };
+      action = { kind: 'http', hcm: hcmFactory(typed!, child(fp, 'typed_config'), listenerMetadata), json: typed! };
+    } else if (type === NetworkRbacType) {
+      if (action) throw invalid(fp, 'network filters must come before the terminal filter');
+      try {
+        rbac.push(compileNetworkRbac(typed!, 'typed_config'));
+      } catch (err) {
+        throw invalid(fp, describeError(err));
+      }
     } else if (type === TcpProxyType) {
       if (action) throw invalid(fp, 'only one terminal network filter per chain is supported');
       action = { kind: 'tcp', tcp: parseTcpProxy(typed!, child(fp, 'typed_config')) };
@@ -102,7 +117,7 @@ function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory): Comp
     }
   });
   if (action === undefined) throw invalid(child(at, 'filters'), 'a filter chain needs http_connection_manager or tcp_proxy');
-  return Object.freeze({ name: optString(raw, 'name', at) ?? '', match, tls, action });
+  return Object.freeze({ name: optString(raw, 'name', at) ?? '', match, tls, rbac: Object.freeze(rbac), action });
 }
 
 /** Canonical JSON (sorted keys) so equal listeners compare equal whatever the key order. */
@@ -143,9 +158,11 @@ export function compileListener(json: XdsJson, hcmFactory: HcmFactory): Compiled
     else if (kind === 'http') httpInspector = true;
     else if (kind === 'original_dst') originalDstFilter = true;
   });
-  const chains = optArray(json, 'filter_chains', at).map((c, i) => compileChain(c, child(child(at, 'filter_chains'), i), hcmFactory));
+  const meta = optObject(json, 'metadata', at);
+  const listenerMetadata = meta ? (optObject(meta, 'filter_metadata', child(at, 'metadata')) as Readonly<Record<string, XdsJson>> | undefined) : undefined;
+  const chains = optArray(json, 'filter_chains', at).map((c, i) => compileChain(c, child(child(at, 'filter_chains'), i), hcmFactory, listenerMetadata));
   const def = optObject(json, 'default_filter_chain', at);
-  const defaultChain = def ? compileChain(def, child(at, 'default_filter_chain'), hcmFactory) : undefined;
+  const defaultChain = def ? compileChain(def, child(at, 'default_filter_chain'), hcmFactory, listenerMetadata) : undefined;
   if (chains.length === 0 && defaultChain === undefined) throw invalid(child(at, 'filter_chains'), 'a listener needs at least one filter chain');
   return Object.freeze({
     name,

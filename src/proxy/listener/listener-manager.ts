@@ -19,6 +19,7 @@ import { needsTlsInspection, selectFilterChain, type ConnectionFacts } from './f
 import { sniffProtocol, type SniffedProtocol } from './sniff.ts';
 import { terminateTls } from './downstream-tls.ts';
 import { newTcpProxyStats, proxyTcp, type TcpProxyStats } from '../tcp/tcp-proxy.ts';
+import { admitConnection, connectionRbacInput } from '../filters/rbac/rbac-network.ts';
 
 export interface ListenerManagerOptions {
   clusters: ClusterManager;
@@ -48,11 +49,13 @@ export interface ListenerStats {
   downstreamCxActive: number;
   noFilterChainMatch: number;
   tlsHandshakeFailures: number;
+  /** Connections a network RBAC filter refused. */
+  rbacDenied: number;
   tcp: TcpProxyStats;
 }
 
 function newStats(): ListenerStats {
-  return { downstreamCxTotal: 0, downstreamCxActive: 0, noFilterChainMatch: 0, tlsHandshakeFailures: 0, tcp: newTcpProxyStats() };
+  return { downstreamCxTotal: 0, downstreamCxActive: 0, noFilterChainMatch: 0, tlsHandshakeFailures: 0, rbacDenied: 0, tcp: newTcpProxyStats() };
 }
 
 /** Where a listener is reachable, by `ip:port` (and `0.0.0.0:port` / `[::]:port` wildcards). */
@@ -261,6 +264,11 @@ export class ListenerManager {
       protocol = sniffed.transport === 'raw_buffer' && sniffed.application === 'h2c' ? 'h2' : 'http/1.1';
     }
     if (socket.destroyed) return;
+    if (chain.rbac.length > 0 && !admitConnection(chain.rbac, connectionRbacInput(stream, { ip: facts.destinationIp, port: facts.destinationPort }, facts.serverName))) {
+      entry.stats.rbacDenied++;
+      stream.destroy();
+      return;
+    }
     if (chain.action.kind === 'http') {
       // The original destination goes with the connection: an HTTP route to an ORIGINAL_DST
       // cluster (PassthroughCluster, e.g. a request to a pod IP) connects there.
