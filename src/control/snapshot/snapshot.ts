@@ -35,6 +35,8 @@ export interface MeshSettings {
   readonly autoAllocateVips?: boolean;
   /** Istio's enableAutoMtls: clients use ISTIO_MUTUAL to endpoints with a sidecar unless a DestinationRule says otherwise (default true). */
   readonly enableAutoMtls?: boolean;
+  /** A 403 from authorization names the AuthorizationPolicy (body and x-trellis-policy); default true. */
+  readonly authorizationDenialNamesPolicy?: boolean;
 }
 
 export const DefaultMeshSettings: MeshSettings = Object.freeze({

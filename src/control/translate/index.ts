@@ -25,6 +25,7 @@ import { sdsNamesOf } from '../../xds/sds-names.ts';
 import { checkConsistency, repairRouteClusters } from './consistency.ts';
 import { addHashPolicies, hashPolicyFor } from './cluster-policy.ts';
 import { parseOutboundClusterName } from './names.ts';
+import { securityFilters, withSecurity } from './security/index.ts';
 
 export { checkConsistency } from './consistency.ts';
 export { hashPolicyFor } from './cluster-policy.ts';
@@ -62,6 +63,7 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): XdsResource
   if (proxyless) ({ listeners, routes: requests } = proxylessListeners(proxy, scope, snapshot.mesh.domainSuffix));
   else if (proxy.kind === 'router') ({ listeners, routes: requests } = gatewayListeners(snapshot, proxy, clusterNames));
   else ({ listeners, routes: requests } = sidecarListeners(snapshot, proxy, scope, inbound, clusterNames));
+  if (!proxyless) listeners = withSecurity(listeners, proxy, securityFilters(snapshot, proxy));
 
   const routes = buildRoutes(routeInputs(snapshot, scope), proxy, requests);
   const hashFor = (cluster: string) => {
