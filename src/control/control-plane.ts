@@ -24,6 +24,8 @@ import type { CaMaterialSource } from './ca/ca-files.ts';
 import { tokenFileAuthenticator } from './ca/tokens.ts';
 import type { KeyAlgorithm } from '../pki/keys.ts';
 import { TypeUrl } from '../xds/types.ts';
+import { JwksResolver } from './jwks/jwks-resolver.ts';
+import { jwksSourcesOf } from './translate/security/jwt-authn.ts';
 
 export interface ControlPlaneOptions {
   /** Directories (or files) of mesh config, watched; merged in order (earlier wins duplicates). */
@@ -56,6 +58,8 @@ export interface ControlPlaneCaOptions {
   readonly defaultTtlMs?: number;
   /** How often the CA directory is checked for new material (1 s). */
   readonly pollMs?: number;
+  /** How often fetched JWKS are refreshed (default 20 minutes). */
+  jwksRefreshMs?: number;
 }
 
 /** Structured logger shape (pino-compatible). */
@@ -117,10 +121,26 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let snapshot: MeshSnapshot;
   const cache = new Map<string, { version: number; set: XdsResourceSet }>();
 
+  // JWKS for RequestAuthentications without inline keys are fetched here and inlined by
+  // translation; a new or changed key set rebuilds the snapshot and pushes to every proxy.
+  let xdsRef: XdsServer | undefined;
+  let trustBundle: readonly string[] | undefined;
+  const jwks = new JwksResolver({
+    refreshMs: opts.jwksRefreshMs,
+    onChange: () => {
+      snapshot = build();
+      xdsRef?.push({ reason: 'JWKS changed' });
+    },
+  });
+  /** A new snapshot from the gated config, the CA's trust bundle and the fetched JWKS. */
+  const build = () => buildSnapshot(gate, { mesh: opts.mesh, trustBundle: trustBundle ?? ca?.trustBundle(), jwks: jwks.lookup }, snapshot);
   const rebuild = (): readonly Resource[] => {
     const result = gate.update(allResources());
     gateDiagnostics = result.diagnostics;
-    if (result.changed.length > 0 || snapshot === undefined) snapshot = buildSnapshot(gate, { mesh: opts.mesh, trustBundle: ca?.trustBundle() }, snapshot);
+    if (result.changed.length > 0 || snapshot === undefined) {
+      snapshot = build();
+      jwks.want(jwksSourcesOf(snapshot));
+    }
     for (const d of result.diagnostics) {
       if (d.severity === 'error' || d.code === 'LAST_KNOWN_GOOD' || d.code === 'NOT_SERVED') {
         log.warn({ code: d.code, resource: d.resource, file: d.file, line: d.line, field: d.fieldPath }, d.message);
@@ -175,11 +195,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     addCaService(xds.grpcServer, { ca, authenticators, trustDomain, log: (level, msg, fields) => log[level](fields ?? {}, msg) });
     // A new trust bundle is a new snapshot (same config), pushed to every proxy as ROOTCA.
     unwatchCa = ca.onBundleChange((bundle) => {
-      snapshot = buildSnapshot(gate, { mesh: opts.mesh, trustBundle: bundle }, snapshot);
+      trustBundle = bundle;
+      snapshot = build();
       xds.push({ reason: `trust bundle changed (${bundle.length} root(s))` });
     });
     ca.distributed = (root) => everyProxyHolds(xds, root);
   }
+  xdsRef = xds;
   const unwatch = store.watch((events) => {
     try {
       logStoreDiagnostics();
@@ -192,7 +214,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     }
   });
 
-  const diagnostics = () => [...store.diagnostics(), ...gateDiagnostics];
+  const diagnostics = () => [...store.diagnostics(), ...gateDiagnostics, ...jwks.diagnostics()];
   let xdsPort = 0;
   let debug: DebugHttpServer | undefined;
   try {
@@ -209,6 +231,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       ca,
       async close() {
         clearInterval(diagTimer);
+        jwks.close();
         unwatch();
         unwatchCa();
         ca?.close();
@@ -218,6 +241,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     };
   } catch (err) {
     clearInterval(diagTimer);
+    jwks.close();
     unwatch();
     unwatchCa();
     ca?.close();

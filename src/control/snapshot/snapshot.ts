@@ -53,10 +53,15 @@ export interface SnapshotSource {
   readonly revision?: number;
 }
 
+/** The JWKS (JSON text) held for a RequestAuthentication issuer / jwksUri, undefined when none was fetched. */
+export type JwksLookup = (issuer: string, jwksUri: string | undefined) => string | undefined;
+
 export interface SnapshotOptions {
   readonly mesh?: Partial<MeshSettings>;
   /** The mesh CA's trust bundle (PEM roots, signing root first); empty without a CA. */
   readonly trustBundle?: readonly string[];
+  /** Key sets fetched by the control plane's JWKS resolver (none by default). */
+  readonly jwks?: JwksLookup;
 }
 
 /** The immutable input of translation. */
@@ -79,6 +84,8 @@ export interface MeshSnapshot {
   readonly peerAuthentications: PeerAuthenticationIndex;
   /** The mesh CA's trust bundle (PEM roots), served to proxies as the `ROOTCA` secret; empty without a CA. */
   readonly trustBundle: readonly string[];
+  /** Key sets the control plane fetched for RequestAuthentications without inline `jwks`. */
+  readonly jwks: JwksLookup;
 }
 
 const knownTypes: readonly ResourceType[] = [...new Set<string>([...Object.values(ResourceTypes), ...RegistryInputTypes])];
@@ -125,6 +132,7 @@ export function buildSnapshot(source: SnapshotSource, opts: SnapshotOptions = {}
     revision: source.revision ?? 0,
     mesh,
     registry,
+    jwks: opts.jwks ?? (() => undefined),
     list: (t: ResourceType, ns?: string) => (ns === undefined ? list(t) : list(t).filter((r) => r.metadata.namespace === ns)),
     get: (t: ResourceType, ns: string, name: string) => list(t).find((r) => r.metadata.namespace === ns && r.metadata.name === name),
     virtualServices: reuse('virtualServices', [ResourceTypes.VirtualService], true, () => indexVirtualServices(list(ResourceTypes.VirtualService), registry)),

@@ -3,7 +3,7 @@
  * URL up first, then the name), and the builder that turns an HttpConnectionManager's
  * `http_filters` list into factories. Unknown filters are config errors (NACK) unless
  * `is_optional`; `disabled` filters are skipped; the router must come last. Slots that later
- * issues fill (jwt_authn, Trellis stats and tracing) are registered as pass-through
+ * issues fill (Trellis stats and tracing) are registered as pass-through
  * filters so configs naming them are accepted today; `register()` replaces a slot.
  */
 import { configError, optArr, optBool, optObj, optStr, type Json } from '../http/config-json.ts';
@@ -13,6 +13,7 @@ import { corsFilter } from './cors.ts';
 import { faultFilter } from './fault.ts';
 import { routerFilter } from './router/router.ts';
 import { rbacHttpFilter } from './rbac/rbac-http.ts';
+import { jwtAuthnFilter } from './jwt/jwt-authn.ts';
 
 /** A pass-through registration for a filter slot filled by a later issue. */
 export function passThroughFilter(name: string, typeUrls: readonly string[]): FilterRegistration {
@@ -83,7 +84,7 @@ export function defaultFilterRegistry(): FilterRegistry {
     .register(faultFilter)
     .register(corsFilter)
     .register(routerFilter)
-    .register(passThroughFilter('envoy.filters.http.jwt_authn', ['type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication']))
+    .register(jwtAuthnFilter)
     .register(rbacHttpFilter)
     .register(passThroughFilter('trellis.filters.http.stats', ['type.googleapis.com/trellis.filters.http.stats.v1.Stats']))
     .register(passThroughFilter('trellis.filters.http.tracing', ['type.googleapis.com/trellis.filters.http.tracing.v1.Tracing']));

@@ -13,6 +13,7 @@ import type { ProxyNode } from '../../proxy-node.ts';
 import { metadataMap } from '../identity.ts';
 import { noPolicies, policiesFor } from './authz-policies.ts';
 import { httpRbacFilters, networkRbacFilters } from './authz-filters.ts';
+import { jwtAuthnFilter } from './jwt-authn.ts';
 
 type Json = Record<string, unknown>;
 
@@ -42,11 +43,12 @@ function portMapper(proxy: ProxyNode): (p: number) => number {
 /** The security filters for `proxy` (empty when no policy applies). */
 export function securityFilters(snapshot: MeshSnapshot, proxy: ProxyNode): SecurityFilters {
   const policies = policiesFor(snapshot, proxy);
-  if (noPolicies(policies)) return { http: [], tcp: [], listenerMetadata: undefined };
+  const jwt = jwtAuthnFilter(snapshot, proxy);
+  if (noPolicies(policies) && jwt === undefined) return { http: [], tcp: [], listenerMetadata: undefined };
   const port = portMapper(proxy);
   const naming = snapshot.mesh.authorizationDenialNamesPolicy !== false;
   return {
-    http: httpRbacFilters(policies, port),
+    http: [...(jwt !== undefined ? [jwt] : []), ...httpRbacFilters(policies, port)],
     tcp: networkRbacFilters(policies, port),
     listenerMetadata: naming ? undefined : { filter_metadata: { 'trellis.authz': { name_policy_on_deny: false } } },
   };
