@@ -23,6 +23,7 @@ type KeyPair = Awaited<ReturnType<typeof generateKeyPair>>;
 const keys: Record<'a' | 'b' | 'c' | 'other', KeyPair & { jwk: JWK }> = {} as never;
 let pair: SidecarPair;
 let idpPort = 0;
+let yaml = '';
 const now = () => Math.floor(Date.now() / 1000);
 
 async function sign(k: keyof typeof keys, kid: string, claims: Record<string, unknown>, o: { iat?: number; exp?: number; nbf?: number } = {}): Promise<string> {
@@ -48,6 +49,7 @@ before(async () => {
     if (req.url === '/.well-known/openid-configuration') return res.end(JSON.stringify({ issuer: `http://127.0.0.1:${idpPort}`, jwks_uri: `http://127.0.0.1:${idpPort}/keys-b` }));
     if (req.url === '/keys-b') return res.end(JSON.stringify({ keys: [keys.b.jwk] }));
     if (req.url === '/keys-c') return res.end(JSON.stringify({ keys: [keys.c.jwk] }));
+    if (req.url === '/keys-not-json') return res.end('<html>oops</html>');
     res.statusCode = 404;
     res.end('{}');
   });
@@ -55,7 +57,7 @@ before(async () => {
   cleanups.add(() => idp.close());
   idpPort = (idp.address() as net.AddressInfo).port;
   const down = await freePort();
-  const yaml = `apiVersion: v1
+  yaml = `apiVersion: v1
 kind: Service
 metadata: { name: ratings, namespace: shop }
 spec: { ports: [{ name: http, port: 9080 }], selector: { app: ratings } }
@@ -180,4 +182,53 @@ test('claims and the payload reach the app as headers; the token is removed unle
   const n = pair.received.trellis.length;
   assert.equal((await sendRaw(pair.port.trellis, { target: '/x', headers: [['x-jwt-sub', 'admin']] })).status, 200);
   assert.equal(pair.received.trellis[n].headers['x-jwt-sub'], undefined);
+});
+
+interface Diag { severity: string; code: string; message: string; file?: string; resource?: { kind: string; namespace: string; name: string }; fieldPath?: string }
+
+test('bad input: an inline JWKS that is not JSON, a fetched JWKS that is not JSON, a policy with an unknown field; each named, the last good config keeps serving', { skip: skipUnlessTools('envoy'), timeout: 120_000 }, async () => {
+  const diagnostics = async () => (await (await fetch(`${pair.cp.url}/debug/diagnostics`)).json()) as Diag[];
+  const { writeConfig } = await import('./support/mesh-yaml.ts');
+  const { waitFor } = await import('./support/processes.ts');
+  const good = await sign('a', 'a1', { iss: 'https://a.example', sub: 'alice', aud: 'ratings' });
+  // 1. The RequestAuthentication's inline jwks becomes garbage.
+  writeConfig(pair.configDir, 'ratings.yaml', yaml.replace(/jwks: '[^']*'/, "jwks: 'not json {'"));
+  const bad = await waitFor('JWKS_INVALID', async () => (await diagnostics()).find((d) => d.code === 'JWKS_INVALID'), 20_000);
+  assert.equal(bad.severity, 'error');
+  assert.match(bad.file ?? '', /ratings\.yaml$/);
+  assert.deepEqual(bad.resource, { kind: 'RequestAuthentication', namespace: 'shop', name: 'ratings-jwt' });
+  assert.equal(bad.fieldPath, 'spec.jwtRules[0].jwks');
+  assert.match(bad.message, /not JSON/);
+  assert.ok((await diagnostics()).some((d) => d.code === 'LAST_KNOWN_GOOD' && d.resource?.name === 'ratings-jwt'));
+  // 2. An AuthorizationPolicy with a misspelt field.
+  writeConfig(pair.configDir, 'typo.yaml', `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: { name: typo, namespace: shop }
+spec:
+  selector: { matchLabels: { app: ratings } }
+  action: DENY
+  rules:
+  - to: [{ operation: { pathz: ["/x"] } }]
+`);
+  const typo = await waitFor('UNKNOWN_FIELD', async () => (await diagnostics()).find((d) => d.code === 'UNKNOWN_FIELD' && d.resource?.name === 'typo'), 20_000);
+  assert.equal(typo.fieldPath, 'spec.rules[0].to[0].operation.pathz');
+  assert.match(typo.file ?? '', /typo\.yaml$/);
+  // Both sidecars still enforce the last good config: the old keys verify, the policy that never was is not in force.
+  for (const side of ['trellis', 'envoy'] as const) {
+    assert.equal((await sendRaw(pair.port[side], bearer(good))).status, 200, side);
+    assert.equal((await sendRaw(pair.port[side], bearer(good.slice(0, -4) + 'AAAA'))).status, 401, side);
+    assert.equal((await sendRaw(pair.port[side], { target: '/secure/x' })).status, 403, side);
+    assert.equal((await sendRaw(pair.port[side], { target: '/x' })).status, 200, side);
+  }
+  // 3. A jwksUri that answers with something that is not a JWKS: named, and its tokens are refused.
+  writeConfig(pair.configDir, 'ratings.yaml', yaml.replace('jwksUri: http://127.0.0.1:' + idpPort + '/keys-c', 'jwksUri: http://127.0.0.1:' + idpPort + '/keys-not-json'));
+  const fetched = await waitFor('JWKS_FETCH_FAILED', async () => (await diagnostics()).find((d) => d.code === 'JWKS_FETCH_FAILED' && /keys-not-json/.test(d.message)), 20_000);
+  assert.equal(fetched.fieldPath, 'spec.jwtRules[2].jwksUri');
+  assert.deepEqual(fetched.resource, { kind: 'RequestAuthentication', namespace: 'shop', name: 'ratings-jwt' });
+  assert.match(fetched.message, /not JSON/);
+  const c = await sign('c', 'c1', { iss: 'https://c.example', sub: 'carol' });
+  for (const side of ['trellis', 'envoy'] as const) {
+    await waitFor(`${side} refuses issuer C`, async () => (await sendRaw(pair.port[side], { target: '/x', headers: [['x-auth', `Token ${c}`]] })).status === 401, 20_000, 200);
+    assert.equal((await sendRaw(pair.port[side], bearer(good))).status, 200, side);
+  }
 });
