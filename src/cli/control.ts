@@ -97,6 +97,8 @@ export const verb: Verb = {
       ...(meshConfig?.rootNamespace !== undefined ? { rootNamespace: meshConfig.rootNamespace } : {}),
       ...(meshConfig?.outboundTrafficPolicy !== undefined ? { outboundTrafficPolicy: meshConfig.outboundTrafficPolicy } : {}),
       ...(meshConfig?.enableAutoMtls !== undefined ? { enableAutoMtls: meshConfig.enableAutoMtls } : {}),
+      ...(meshConfig?.extAuthzProviders !== undefined ? { extensionProviders: meshConfig.extAuthzProviders } : {}),
+      ...(meshConfig?.authorizationDenialNamesPolicy !== undefined ? { authorizationDenialNamesPolicy: meshConfig.authorizationDenialNamesPolicy } : {}),
     };
     if (kube && values.config) throw new UsageError('control: --config and --kubeconfig/--kubernetes are exclusive');
     const common = {

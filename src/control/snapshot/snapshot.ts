@@ -7,6 +7,7 @@
  * resources), so an edit to a VirtualService does not rebuild endpoints.
  */
 import type { Resource, ResourceType } from '../../config/resource.ts';
+import type { ExtensionProvider } from '../../config/extension-providers.ts';
 import { ResourceTypes } from '../../config/resource.ts';
 import type { ServiceRegistry } from '../../registry/types.ts';
 import { buildRegistry, RegistryInputTypes } from '../../registry/registry.ts';
@@ -37,6 +38,8 @@ export interface MeshSettings {
   readonly enableAutoMtls?: boolean;
   /** A 403 from authorization names the AuthorizationPolicy (body and x-trellis-policy); default true. */
   readonly authorizationDenialNamesPolicy?: boolean;
+  /** MeshConfig extensionProviders (ext_authz for AuthorizationPolicy CUSTOM). */
+  readonly extensionProviders?: readonly ExtensionProvider[];
 }
 
 export const DefaultMeshSettings: MeshSettings = Object.freeze({
@@ -103,13 +106,13 @@ const internals = new WeakMap<MeshSnapshot, Internals>();
 
 /** Builds a snapshot; with `previous`, reuses whatever its unchanged inputs allow. */
 export function buildSnapshot(source: SnapshotSource, opts: SnapshotOptions = {}, previous?: MeshSnapshot): MeshSnapshot {
-  const mesh: MeshSettings = Object.freeze({ ...DefaultMeshSettings, ...(opts.mesh ?? {}) });
   const types = [...new Set([...knownTypes, ...(source.types?.() ?? [])])];
   const lists = new Map<ResourceType, readonly Resource[]>();
   for (const t of types) {
     const l = source.list(t);
     if (l.length > 0) lists.set(t, Object.isFrozen(l) ? l : Object.freeze([...l]));
   }
+  const mesh: MeshSettings = Object.freeze({ ...DefaultMeshSettings, ...(opts.mesh ?? {}) });
   const prev = previous !== undefined ? internals.get(previous) : undefined;
   const unchanged = (ts: readonly ResourceType[]) =>
     prev !== undefined && previous!.mesh.domainSuffix === mesh.domainSuffix && previous!.mesh.rootNamespace === mesh.rootNamespace &&
