@@ -30,6 +30,8 @@ export const protoFiles: readonly string[] = [
   // ADS and the core resource types.
   'envoy/service/discovery/v3/ads.proto',
   'envoy/service/discovery/v3/discovery.proto',
+  // The ext_authz check API (the proxy calls an authorizer for AuthorizationPolicy CUSTOM).
+  'envoy/service/auth/v3/external_auth.proto',
   'envoy/config/listener/v3/listener.proto',
   'envoy/config/route/v3/route.proto',
   'envoy/config/cluster/v3/cluster.proto',

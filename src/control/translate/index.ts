@@ -63,7 +63,7 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): XdsResource
   if (proxyless) ({ listeners, routes: requests } = proxylessListeners(proxy, scope, snapshot.mesh.domainSuffix));
   else if (proxy.kind === 'router') ({ listeners, routes: requests } = gatewayListeners(snapshot, proxy, clusterNames));
   else ({ listeners, routes: requests } = sidecarListeners(snapshot, proxy, scope, inbound, clusterNames));
-  if (!proxyless) listeners = withSecurity(listeners, proxy, securityFilters(snapshot, proxy));
+  if (!proxyless) listeners = withSecurity(listeners, proxy, securityFilters(snapshot, proxy, clusterNames));
 
   const routes = buildRoutes(routeInputs(snapshot, scope), proxy, requests);
   const hashFor = (cluster: string) => {

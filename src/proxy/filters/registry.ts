@@ -14,6 +14,7 @@ import { faultFilter } from './fault.ts';
 import { routerFilter } from './router/router.ts';
 import { rbacHttpFilter } from './rbac/rbac-http.ts';
 import { jwtAuthnFilter } from './jwt/jwt-authn.ts';
+import { extAuthzFilter } from './ext-authz/ext-authz.ts';
 
 /** A pass-through registration for a filter slot filled by a later issue. */
 export function passThroughFilter(name: string, typeUrls: readonly string[]): FilterRegistration {
@@ -85,6 +86,7 @@ export function defaultFilterRegistry(): FilterRegistry {
     .register(corsFilter)
     .register(routerFilter)
     .register(jwtAuthnFilter)
+    .register(extAuthzFilter)
     .register(rbacHttpFilter)
     .register(passThroughFilter('trellis.filters.http.stats', ['type.googleapis.com/trellis.filters.http.stats.v1.Stats']))
     .register(passThroughFilter('trellis.filters.http.tracing', ['type.googleapis.com/trellis.filters.http.tracing.v1.Tracing']));

@@ -10,6 +10,7 @@ import type { FilterChainMatchJson } from './filter-chain-match.ts';
 import { parseDownstreamTransportSocket, type DownstreamTlsConfig } from './downstream-tls.ts';
 import { parseTcpProxy, TcpProxyType, type TcpProxyConfig } from '../tcp/tcp-proxy.ts';
 import { compileNetworkRbac, NetworkRbacType, type NetworkRbac } from '../filters/rbac/rbac-network.ts';
+import { compileNetworkExtAuthz, NetworkExtAuthzType, type NetworkExtAuthz } from '../filters/ext-authz/ext-authz-network.ts';
 import { describeError } from '../../errors.ts';
 
 export const HcmType = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
@@ -33,6 +34,9 @@ export interface HttpConnectionHandler {
  */
 export type HcmFactory = (hcm: XdsJson, at: FieldPath, listenerMetadata?: Readonly<Record<string, XdsJson>>) => HttpConnectionHandler;
 
+/** A network filter that admits or refuses a connection before the terminal filter. */
+export type NetworkGate = { readonly kind: 'rbac'; readonly rbac: NetworkRbac } | { readonly kind: 'ext_authz'; readonly extAuthz: NetworkExtAuthz };
+
 export type ChainAction =
   | { readonly kind: 'http'; readonly hcm: HttpConnectionHandler; readonly json: XdsJson }
   | { readonly kind: 'tcp'; readonly tcp: TcpProxyConfig };
@@ -41,8 +45,8 @@ export interface CompiledChain {
   readonly name: string;
   readonly match: FilterChainMatchJson | undefined;
   readonly tls: DownstreamTlsConfig | undefined;
-  /** Network RBAC filters before the terminal filter, in order. */
-  readonly rbac: readonly NetworkRbac[];
+  /** Network RBAC and ext_authz filters before the terminal filter, in order. */
+  readonly gates: readonly NetworkGate[];
   readonly action: ChainAction;
 }
 
@@ -90,7 +94,7 @@ function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory, liste
   const tls = parseDownstreamTransportSocket(optObject(raw, 'transport_socket', at), child(at, 'transport_socket'));
   const filters = optArray(raw, 'filters', at);
   let action: ChainAction | undefined;
-  const rbac: NetworkRbac[] = [];
+  const gates: NetworkGate[] = [];
   filters.forEach((f, i) => {
     const fp = child(child(at, 'filters'), i);
     if (!isObject(f)) throw invalid(fp, 'expected an object');
@@ -100,10 +104,10 @@ function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory, liste
     if (type === HcmType) {
       if (action) throw invalid(fp, 'only one terminal network filter per chain is supported');
       action = { kind: 'http', hcm: hcmFactory(typed!, child(fp, 'typed_config'), listenerMetadata), json: typed! };
-    } else if (type === NetworkRbacType) {
+    } else if (type === NetworkRbacType || type === NetworkExtAuthzType) {
       if (action) throw invalid(fp, 'network filters must come before the terminal filter');
       try {
-        rbac.push(compileNetworkRbac(typed!, 'typed_config'));
+        gates.push(type === NetworkRbacType ? { kind: 'rbac', rbac: compileNetworkRbac(typed!, 'typed_config') } : { kind: 'ext_authz', extAuthz: compileNetworkExtAuthz(typed!, 'typed_config') });
       } catch (err) {
         throw invalid(fp, describeError(err));
       }
@@ -117,7 +121,7 @@ function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory, liste
     }
   });
   if (action === undefined) throw invalid(child(at, 'filters'), 'a filter chain needs http_connection_manager or tcp_proxy');
-  return Object.freeze({ name: optString(raw, 'name', at) ?? '', match, tls, rbac: Object.freeze(rbac), action });
+  return Object.freeze({ name: optString(raw, 'name', at) ?? '', match, tls, gates: Object.freeze(gates), action });
 }
 
 /** Canonical JSON (sorted keys) so equal listeners compare equal whatever the key order. */

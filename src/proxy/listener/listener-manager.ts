@@ -20,6 +20,7 @@ import { sniffProtocol, type SniffedProtocol } from './sniff.ts';
 import { terminateTls } from './downstream-tls.ts';
 import { newTcpProxyStats, proxyTcp, type TcpProxyStats } from '../tcp/tcp-proxy.ts';
 import { admitConnection, connectionRbacInput } from '../filters/rbac/rbac-network.ts';
+import { admitByAuthorizer } from '../filters/ext-authz/ext-authz-network.ts';
 
 export interface ListenerManagerOptions {
   clusters: ClusterManager;
@@ -264,7 +265,7 @@ export class ListenerManager {
       protocol = sniffed.transport === 'raw_buffer' && sniffed.application === 'h2c' ? 'h2' : 'http/1.1';
     }
     if (socket.destroyed) return;
-    if (chain.rbac.length > 0 && !admitConnection(chain.rbac, connectionRbacInput(stream, { ip: facts.destinationIp, port: facts.destinationPort }, facts.serverName))) {
+    if (chain.gates.length > 0 && !(await this.#admit(chain, stream, facts))) {
       entry.stats.rbacDenied++;
       stream.destroy();
       return;
@@ -277,6 +278,18 @@ export class ListenerManager {
     } else {
       await proxyTcp(stream, chain.action.tcp, this.#opts.clusters, entry.stats.tcp, this.#opts.random, facts.serverName);
     }
+  }
+
+  /** Runs a chain's network RBAC and ext_authz filters in order; false refuses the connection. */
+  async #admit(chain: CompiledChain, stream: net.Socket, facts: ConnectionFacts): Promise<boolean> {
+    const metadata = new Map<string, Record<string, unknown>>();
+    const input = connectionRbacInput(stream, { ip: facts.destinationIp, port: facts.destinationPort }, facts.serverName, metadata);
+    const closed = new AbortController();
+    stream.once('close', () => closed.abort());
+    for (const g of chain.gates) {
+      if (g.kind === 'rbac' ? !admitConnection(g.rbac, input, metadata) : !(await admitByAuthorizer(g.extAuthz, input, { address: input.directRemoteIp, port: facts.sourcePort }, this.#opts.clusters, closed.signal))) return false;
+    }
+    return !stream.destroyed;
   }
 
   #drain(old: ActiveListener) {

@@ -14,6 +14,7 @@ import { metadataMap } from '../identity.ts';
 import { noPolicies, policiesFor } from './authz-policies.ts';
 import { httpRbacFilters, networkRbacFilters } from './authz-filters.ts';
 import { jwtAuthnFilter } from './jwt-authn.ts';
+import { customFilters } from './ext-authz.ts';
 
 type Json = Record<string, unknown>;
 
@@ -41,15 +42,16 @@ function portMapper(proxy: ProxyNode): (p: number) => number {
 }
 
 /** The security filters for `proxy` (empty when no policy applies). */
-export function securityFilters(snapshot: MeshSnapshot, proxy: ProxyNode): SecurityFilters {
+export function securityFilters(snapshot: MeshSnapshot, proxy: ProxyNode, clusterNames: ReadonlySet<string>): SecurityFilters {
   const policies = policiesFor(snapshot, proxy);
   const jwt = jwtAuthnFilter(snapshot, proxy);
   if (noPolicies(policies) && jwt === undefined) return { http: [], tcp: [], listenerMetadata: undefined };
   const port = portMapper(proxy);
   const naming = snapshot.mesh.authorizationDenialNamesPolicy !== false;
+  const custom = customFilters(policies.CUSTOM, snapshot.mesh.extensionProviders ?? [], clusterNames, port);
   return {
-    http: [...(jwt !== undefined ? [jwt] : []), ...httpRbacFilters(policies, port)],
-    tcp: networkRbacFilters(policies, port),
+    http: [...(jwt !== undefined ? [jwt] : []), ...custom.http, ...httpRbacFilters(policies, port)],
+    tcp: [...custom.tcp, ...networkRbacFilters(policies, port)],
     listenerMetadata: naming ? undefined : { filter_metadata: { 'trellis.authz': { name_policy_on_deny: false } } },
   };
 }

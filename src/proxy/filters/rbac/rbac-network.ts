@@ -3,7 +3,7 @@
  * for TCP filter chains: evaluated once per connection, after TLS termination (so the peer
  * certificate and SNI are known) and before the terminal filter. A denied connection is closed
  * without a byte, as Envoy does (termination details `rbac_access_denied_matched_policy[...]`).
- * Shadow rules are evaluated for their statistics only. Header, path and JWT matchers never match
+ * Shadow results go to the connection's metadata (the network ext_authz reads them). Header, path and JWT matchers never match
  * on a connection (there is no request).
  */
 import type { TLSSocket } from 'node:tls';
@@ -19,6 +19,7 @@ export interface NetworkRbac {
   readonly statPrefix: string;
   readonly rules: RbacEngine | undefined;
   readonly shadow: RbacEngine | undefined;
+  readonly shadowPrefix: string;
 }
 
 /** Compile the typed config; throws HTTP_CONFIG_INVALID naming the field. */
@@ -32,13 +33,12 @@ export function compileNetworkRbac(o: Json, path: string): NetworkRbac {
     statPrefix,
     rules: o.rules !== undefined ? compileRbac(o.rules, `${path}.rules`) : undefined,
     shadow: o.shadow_rules !== undefined ? compileRbac(o.shadow_rules, `${path}.shadow_rules`) : undefined,
+    shadowPrefix: optStr(o.shadow_rules_stat_prefix, `${path}.shadow_rules_stat_prefix`) ?? '',
   });
 }
 
-const noMetadata = () => undefined;
-
 /** The facts of a connection RBAC matches on. */
-export function connectionRbacInput(socket: Socket, destination: { ip: string; port: number }, sni: string | undefined): RbacInput {
+export function connectionRbacInput(socket: Socket, destination: { ip: string; port: number }, sni: string | undefined, metadata: Map<string, Record<string, unknown>>): RbacInput {
   const tls = socket as TLSSocket;
   let principal: string | undefined;
   if (tls.encrypted === true) {
@@ -56,15 +56,21 @@ export function connectionRbacInput(socket: Socket, destination: { ip: string; p
     destinationPort: destination.port,
     sni: sni !== undefined && sni !== '' ? sni : typeof tls.servername === 'string' ? tls.servername : undefined,
     peerPrincipal: principal,
-    metadata: noMetadata,
+    metadata: (ns) => metadata.get(ns),
   };
 }
 
-/** True when every network RBAC filter admits the connection. */
-export function admitConnection(filters: readonly NetworkRbac[], input: RbacInput): boolean {
-  for (const f of filters) {
-    if (f.shadow !== undefined) decide(f.shadow, input);
-    if (f.rules !== undefined && f.rules.action !== 'LOG' && !decide(f.rules, input).allowed) return false;
+/** Network RBAC namespace of the connection's dynamic metadata (shadow results for ext_authz). */
+export const NetworkRbacNamespace = 'envoy.filters.network.rbac';
+
+/** Enforces one network RBAC filter: shadow results go to `metadata`; false when the rules refuse the connection. */
+export function admitConnection(f: NetworkRbac, input: RbacInput, metadata: Map<string, Record<string, unknown>>): boolean {
+  if (f.shadow !== undefined) {
+    const d = decide(f.shadow, input);
+    let ns = metadata.get(NetworkRbacNamespace);
+    if (ns === undefined) metadata.set(NetworkRbacNamespace, (ns = {}));
+    if (d.policy !== undefined) ns[`${f.shadowPrefix}shadow_effective_policy_id`] = d.policy;
+    ns[`${f.shadowPrefix}shadow_engine_result`] = d.allowed ? 'allowed' : 'denied';
   }
-  return true;
+  return f.rules === undefined || f.rules.action === 'LOG' || decide(f.rules, input).allowed;
 }
