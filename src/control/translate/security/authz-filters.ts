@@ -52,38 +52,29 @@ function shadowPrefix(action: 'ALLOW' | 'DENY' | 'LOG'): string | undefined {
 
 const ORDER: readonly ['AUDIT' | 'DENY' | 'ALLOW', 'ALLOW' | 'DENY' | 'LOG'][] = [['AUDIT', 'LOG'], ['DENY', 'DENY'], ['ALLOW', 'ALLOW']];
 
-/** RBAC HTTP filters for AUDIT, DENY and ALLOW policies (CUSTOM is separate), in Istio's order. */
-export function httpRbacFilters(policies: PoliciesByAction, port: (p: number) => number): Json[] {
+function rbacFilters(policies: PoliciesByAction, port: (p: number) => number, forTcp: boolean): Json[] {
   const out: Json[] = [];
   for (const [kind, action] of ORDER) {
     if (policies[kind].length === 0) continue;
-    const { rules, shadow } = ruleSets(policies[kind], action, false, port);
-    const cfg: Json = { '@type': HttpRbacType };
+    const { rules, shadow } = ruleSets(policies[kind], action, forTcp, port);
+    const cfg: Json = forTcp ? { '@type': NetworkRbacType, stat_prefix: 'tcp.' } : { '@type': HttpRbacType };
     if (rules !== undefined) cfg.rules = rules;
     if (shadow !== undefined) {
       cfg.shadow_rules = shadow;
       const sp = shadowPrefix(action);
       if (sp !== undefined) cfg.shadow_rules_stat_prefix = sp;
     }
-    out.push({ name: 'envoy.filters.http.rbac', typed_config: cfg });
+    out.push({ name: forTcp ? 'envoy.filters.network.rbac' : 'envoy.filters.http.rbac', typed_config: cfg });
   }
   return out;
 }
 
+/** RBAC HTTP filters for AUDIT, DENY and ALLOW policies (CUSTOM is separate), in Istio's order. */
+export function httpRbacFilters(policies: PoliciesByAction, port: (p: number) => number): Json[] {
+  return rbacFilters(policies, port, false);
+}
+
 /** RBAC network filters for a TCP filter chain, in Istio's order. */
 export function networkRbacFilters(policies: PoliciesByAction, port: (p: number) => number): Json[] {
-  const out: Json[] = [];
-  for (const [kind, action] of ORDER) {
-    if (policies[kind].length === 0) continue;
-    const { rules, shadow } = ruleSets(policies[kind], action, true, port);
-    const cfg: Json = { '@type': NetworkRbacType, stat_prefix: 'tcp.' };
-    if (rules !== undefined) cfg.rules = rules;
-    if (shadow !== undefined) {
-      cfg.shadow_rules = shadow;
-      const sp = shadowPrefix(action);
-      if (sp !== undefined) cfg.shadow_rules_stat_prefix = sp;
-    }
-    out.push({ name: 'envoy.filters.network.rbac', typed_config: cfg });
-  }
-  return out;
+  return rbacFilters(policies, port, true);
 }
