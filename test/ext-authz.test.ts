@@ -142,7 +142,8 @@ test('CUSTOM with an HTTP authorizer: only the policy\'s paths are checked; allo
 test('CUSTOM with a gRPC authorizer (envoy.service.auth.v3.Authorization/Check)', { skip: skipUnlessTools('envoy'), timeout: 60_000 }, async () => {
   writeConfig(pair.configDir, 'mesh.yaml', config('grpc-authz'));
   for (const side of ['trellis', 'envoy'] as const) {
-    await waitFor(`${side} uses the gRPC authorizer`, async () => (await sendRaw(pair.port[side], { target: '/signed/x', headers: [['x-signature', 'forged']] })).status === 403, 20_000, 200);
+    await waitFor(`${side} uses the gRPC authorizer`, async () => (await sendRaw(pair.port[side], { target: '/signed/x', headers: [['x-signature', 'forged']] })).status === 403, 30_000, 200)
+      .catch((err: Error) => assert.fail(`${err.message}\n${pair.output(side)}`));
     const bad = await sendRaw(pair.port[side], { target: '/signed/x', headers: [['x-signature', 'forged']] });
     assert.equal(bad.body, 'denied by grpc authorizer', side);
     assert.equal(bad.headers['x-authz-reason'], 'grpc says no', side);
@@ -156,6 +157,7 @@ test('CUSTOM with a gRPC authorizer (envoy.service.auth.v3.Authorization/Check)'
 test('CUSTOM naming an unknown provider denies every request (never fails open)', { skip: skipUnlessTools('envoy'), timeout: 60_000 }, async () => {
   writeConfig(pair.configDir, 'mesh.yaml', config('no-such-provider'));
   for (const side of ['trellis', 'envoy'] as const) {
-    await waitFor(`${side} denies all`, async () => (await sendRaw(pair.port[side], { target: '/open' })).status === 403, 20_000, 200);
+    await waitFor(`${side} denies all`, async () => (await sendRaw(pair.port[side], { target: '/open' })).status === 403, 30_000, 200)
+      .catch((err: Error) => assert.fail(`${err.message}\n${pair.output(side)}`));
   }
 });

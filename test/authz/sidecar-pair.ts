@@ -25,6 +25,8 @@ export interface SidecarPair {
   readonly configDir: string;
   readonly port: Record<Side, number>;
   readonly received: Record<Side, Received[]>;
+  /** What each sidecar process printed (for failure messages). */
+  output(side: Side): string;
 }
 
 export interface RawRequest {
@@ -102,7 +104,7 @@ export async function startSidecarPair(cleanups: Cleanups, files: Record<string,
   });
   const trellis = await startProxy(cp, { namespace: 'shop', workload: 'ratings-trellis', labels: { app: 'ratings' }, metadata: await meta('trellis') });
   cleanups.add(() => trellis.stop());
-  await startEnvoy(cleanups, { xdsPort: cp.xdsPort, nodeId: 'sidecar~127.0.0.1~ratings-envoy.shop~shop.svc.cluster.local', metadata: await meta('envoy'), dir });
+  const envoy = await startEnvoy(cleanups, { xdsPort: cp.xdsPort, nodeId: 'sidecar~127.0.0.1~ratings-envoy.shop~shop.svc.cluster.local', metadata: await meta('envoy'), dir });
   for (const side of ['trellis', 'envoy'] as const) {
     await waitFor(`${side} sidecar answering on ${port[side]}`, async () => {
       const r = await sendRaw(port[side], ready);
@@ -110,5 +112,5 @@ export async function startSidecarPair(cleanups: Cleanups, files: Record<string,
       return true;
     }, 60_000, 200);
   }
-  return { cp, configDir, port, received };
+  return { cp, configDir, port, received, output: (side) => (side === 'trellis' ? trellis.output() : envoy.output()).slice(-3000) };
 }

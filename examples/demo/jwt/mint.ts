@@ -12,7 +12,7 @@ import { importJWK, SignJWT } from 'jose';
 const { values } = parseArgs({
   options: { sub: { type: 'string', default: 'alice' }, group: { type: 'string', multiple: true }, expires: { type: 'string', default: '3600' }, aud: { type: 'string', default: 'web-api' } },
 });
-const jwk = JSON.parse(readFileSync(new URL('./demo-signing-key.jwk.json', import.meta.url), 'utf8')) as { kid: string };
+const jwk = JSON.parse(readFileSync(new URL('./demo-signing-key.jwk', import.meta.url), 'utf8')) as { kid: string };
 const key = await importJWK(jwk, 'ES256');
 const now = Math.floor(Date.now() / 1000);
 const token = await new SignJWT({ groups: values.group ?? ['users'] })
