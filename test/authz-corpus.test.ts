@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { Cleanups } from './support/processes.ts';
-import { skipUnlessTools } from './support/tools.ts';
+import { skipUnlessTools } from './support/skip.ts';
 import { sendRaw, startSidecarPair, type RawResponse, type SidecarPair } from './authz/sidecar-pair.ts';
 import { corpus, type CorpusCase, type Decision } from './authz/corpus.ts';
 

@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import { Cleanups, freePort, startControlProcess, startEnvoy, tempDir, waitFor, type ControlProcess } from './support/processes.ts';
 import { startProxy } from './support/mesh.ts';
 import { writeConfig } from './support/mesh-yaml.ts';
-import { skipUnlessTools } from './support/tools.ts';
+import { skipUnlessTools } from './support/skip.ts';
 
 const cleanups = new Cleanups();
 after(() => cleanups.run());

@@ -12,7 +12,7 @@ import net from 'node:net';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { Cleanups, waitFor } from './support/processes.ts';
-import { skipUnlessTools } from './support/tools.ts';
+import { skipUnlessTools } from './support/skip.ts';
 import { writeConfig } from './support/mesh-yaml.ts';
 import { decodeMessage, encodeMessage } from '../src/xds/codec.ts';
 import { sendRaw, startSidecarPair, type SidecarPair } from './authz/sidecar-pair.ts';

@@ -13,7 +13,7 @@ import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { Cleanups, freePort } from './support/processes.ts';
-import { skipUnlessTools } from './support/tools.ts';
+import { skipUnlessTools } from './support/skip.ts';
 import { sendRaw, startSidecarPair, type RawRequest, type Side, type SidecarPair } from './authz/sidecar-pair.ts';
 
 const cleanups = new Cleanups();

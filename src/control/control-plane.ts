@@ -40,6 +40,8 @@ export interface ControlPlaneOptions {
   log?: ControlLogger;
   /** The mesh CA: signs workload CSRs (CreateCertificate on the xDS port) and provides ROOTCA. */
   ca?: ControlPlaneCaOptions;
+  /** How often fetched JWKS are refreshed (default 20 minutes). */
+  jwksRefreshMs?: number;
 }
 
 export interface ControlPlaneCaOptions {
@@ -58,8 +60,6 @@ export interface ControlPlaneCaOptions {
   readonly defaultTtlMs?: number;
   /** How often the CA directory is checked for new material (1 s). */
   readonly pollMs?: number;
-  /** How often fetched JWKS are refreshed (default 20 minutes). */
-  jwksRefreshMs?: number;
 }
 
 /** Structured logger shape (pino-compatible). */

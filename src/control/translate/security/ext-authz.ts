@@ -9,7 +9,7 @@
  * A policy naming an unknown or broken provider, or policies naming different providers, deny
  * everything (`default-deny-all-due-to-bad-CUSTOM-action`), as Istio does: never fail open.
  */
-import type { ExtAuthzGrpcProvider, ExtAuthzHttpProvider, ExtensionProvider } from '../../../config/mesh-config.ts';
+import type { ExtAuthzGrpcProvider, ExtAuthzHttpProvider, ExtensionProvider } from '../../../config/extension-providers.ts';
 import { outboundClusterName } from '../names.ts';
 import type { AppliedPolicy } from './authz-policies.ts';
 import { HttpRbacType, NetworkRbacType, ruleSets } from './authz-filters.ts';

@@ -98,7 +98,7 @@ function subject(s: HttpStream): CheckSubject {
   const dst = s.originalDestination;
   return {
     method: s.method, path: s.path, authority: s.authority, scheme: s.scheme, protocol: i.protocol, headers: s.headers, requestId: i.requestId,
-    source: { address: i.downstreamDirectRemoteAddress, port: i.downstreamDirectRemotePort, principal: peerPrincipal(i.downstreamTls) ?? '' },
+    source: { address: i.downstreamDirectRemoteAddress, port: i.downstreamDirectRemotePort, principal: peerPrincipal(i.connectionSecurity) ?? '' },
     destination: { address: dst?.address ?? i.downstreamLocalAddress, port: dst?.port ?? i.downstreamLocalPort },
     signal: s.downstreamSignal,
   };

@@ -1,15 +1,14 @@
 /**
- * The downstream peer's identity as authorization sees it: the first URI SAN of the client
- * certificate the listener's TLS accepted (a SPIFFE id `spiffe://<td>/ns/<ns>/sa/<sa>` in the
- * mesh), '' for a certificate without one, undefined on plaintext or without a client
- * certificate. Envoy's `authenticated` principal reads the same field (URI SAN first). The
- * listener only accepts client certificates it verified (`require_client_certificate` with a
- * trusted CA), which is what makes this an identity.
+ * The downstream peer as Envoy's RBAC `authenticated` principal sees it, from the connection
+ * security seam (src/proxy/tls/peer-identity.ts): the verified peer's SPIFFE id
+ * (`spiffe://<td>/ns/<ns>/sa/<sa>`, what Istio's generated `principal_name` matchers expect); for
+ * a verified client certificate without a SPIFFE id its first URI SAN ('' without one); undefined
+ * on plaintext or TLS without a verified client certificate, so no principal matcher can match.
  */
-import type { DownstreamTlsInfo } from '../../http/stream-info.ts';
+import type { ConnectionSecurity } from '../../tls/peer-identity.ts';
 
-/** The peer principal of a downstream connection. */
-export function peerPrincipal(tls: DownstreamTlsInfo | undefined): string | undefined {
-  if (tls === undefined || !tls.peerCertificatePresented) return undefined;
-  return tls.peerUriSans[0] ?? '';
+/** The RBAC principal of a downstream connection. */
+export function peerPrincipal(sec: ConnectionSecurity): string | undefined {
+  if (sec.peer !== undefined) return sec.peer.spiffeId;
+  return sec.policy === 'mutual_tls' ? (sec.peerUriSans[0] ?? '') : undefined;
 }

@@ -51,7 +51,7 @@ export function httpRbacInput(s: HttpStream): RbacInput {
     destinationIp: dst?.address ?? info.downstreamLocalAddress,
     destinationPort: dst?.port ?? info.downstreamLocalPort,
     sni: info.downstreamTls?.sni,
-    peerPrincipal: peerPrincipal(info.downstreamTls),
+    peerPrincipal: peerPrincipal(info.connectionSecurity),
     metadata: (ns) => s.metadata(ns),
   };
 }

@@ -10,6 +10,8 @@ import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import { configError, optStr, type Json } from '../../http/config-json.ts';
 import { compileRbac, decide, type RbacEngine } from './rbac-engine.ts';
+import { connectionSecurityOf } from '../../tls/peer-identity.ts';
+import { peerPrincipal } from './peer-identity.ts';
 import type { RbacInput } from './rbac-matchers.ts';
 
 export const NetworkRbacType = 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC';
@@ -40,13 +42,6 @@ export function compileNetworkRbac(o: Json, path: string): NetworkRbac {
 /** The facts of a connection RBAC matches on. */
 export function connectionRbacInput(socket: Socket, destination: { ip: string; port: number }, sni: string | undefined, metadata: Map<string, Record<string, unknown>>): RbacInput {
   const tls = socket as TLSSocket;
-  let principal: string | undefined;
-  if (tls.encrypted === true) {
-    const cert = tls.getPeerCertificate?.();
-    if (cert !== undefined && Object.keys(cert).length > 0) {
-      principal = (cert.subjectaltname ?? '').split(', ').find((n) => n.startsWith('URI:'))?.slice(4) ?? '';
-    }
-  }
   const remote = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
   return {
     http: undefined,
@@ -55,7 +50,7 @@ export function connectionRbacInput(socket: Socket, destination: { ip: string; p
     destinationIp: destination.ip.replace(/^::ffff:/, ''),
     destinationPort: destination.port,
     sni: sni !== undefined && sni !== '' ? sni : typeof tls.servername === 'string' ? tls.servername : undefined,
-    peerPrincipal: principal,
+    peerPrincipal: peerPrincipal(connectionSecurityOf(socket)),
     metadata: (ns) => metadata.get(ns),
   };
 }
