@@ -11,7 +11,9 @@ import http from 'node:http';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { Cleanups, waitFor } from './support/processes.ts';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Cleanups, tempDir, waitFor } from './support/processes.ts';
 import { skipUnlessTools } from './support/skip.ts';
 import { writeConfig } from './support/mesh-yaml.ts';
 import { decodeMessage, encodeMessage } from '../src/xds/codec.ts';
@@ -26,24 +28,21 @@ let grpcAuthzPort = 0;
 const httpChecks: { path: string; signature: string | undefined }[] = [];
 const grpcChecks: { path: string }[] = [];
 
+/** MeshConfig (`trellis control --mesh-config`): both authorizers as extension providers. */
+const meshConfig = `extensionProviders:
+- name: hmac
+  envoyExtAuthzHttp:
+    service: ext-authz.shop.svc.cluster.local
+    port: 8000
+    includeRequestHeadersInCheck: [x-signature]
+    headersToUpstreamOnAllow: [x-authz-user]
+    headersToDownstreamOnDeny: [x-authz-reason]
+- name: grpc-authz
+  envoyExtAuthzGrpc: { service: ext-authz-grpc.shop.svc.cluster.local, port: 9000, timeout: 2s }
+`;
+
 function config(provider: string): string {
   return `apiVersion: v1
-kind: ConfigMap
-metadata: { name: istio, namespace: istio-system }
-data:
-  mesh: |
-    extensionProviders:
-    - name: hmac
-      envoyExtAuthzHttp:
-        service: ext-authz.shop.svc.cluster.local
-        port: 8000
-        includeRequestHeadersInCheck: [x-signature]
-        headersToUpstreamOnAllow: [x-authz-user]
-        headersToDownstreamOnDeny: [x-authz-reason]
-    - name: grpc-authz
-      envoyExtAuthzGrpc: { service: ext-authz-grpc.shop.svc.cluster.local, port: 9000, timeout: 2s }
----
-apiVersion: v1
 kind: Service
 metadata: { name: ratings, namespace: shop }
 spec: { ports: [{ name: http, port: 9080 }], selector: { app: ratings } }
@@ -117,7 +116,9 @@ before(async () => {
   });
   grpcAuthzPort = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
   cleanups.add(() => server.forceShutdown());
-  pair = await startSidecarPair(cleanups, { 'mesh.yaml': config('hmac') }, { target: '/open' });
+  const dir = tempDir(cleanups);
+  writeFileSync(join(dir, 'mesh-config.yaml'), meshConfig);
+  pair = await startSidecarPair(cleanups, { 'mesh.yaml': config('hmac') }, { target: '/open' }, ['--mesh-config', join(dir, 'mesh-config.yaml')]);
 });
 
 test('CUSTOM with an HTTP authorizer: only the policy\'s paths are checked; allow headers go upstream; the denial goes to the client', { skip: skipUnlessTools('envoy'), timeout: 60_000 }, async () => {

@@ -88,13 +88,13 @@ async function startApp(cleanups: Cleanups, sink: Received[]): Promise<number> {
   return (app.address() as net.AddressInfo).port;
 }
 
-/** Starts the control plane with `files` and both sidecars; resolves once both answer `ready` with 200. */
-export async function startSidecarPair(cleanups: Cleanups, files: Record<string, string>, ready: RawRequest): Promise<SidecarPair> {
+/** Starts the control plane (with `controlArgs`) on `files` and both sidecars; resolves once both answer `ready` with 200. */
+export async function startSidecarPair(cleanups: Cleanups, files: Record<string, string>, ready: RawRequest, controlArgs: readonly string[] = []): Promise<SidecarPair> {
   const dir = tempDir(cleanups);
   const configDir = `${dir}/config`;
   mkdirSync(configDir);
   for (const [name, text] of Object.entries(files)) writeConfig(configDir, name, text);
-  const cp = await startControlProcess(cleanups, configDir, ['--log-level', 'warn']);
+  const cp = await startControlProcess(cleanups, configDir, ['--log-level', 'warn', ...controlArgs]);
   const port: Record<Side, number> = { trellis: await freePort(), envoy: await freePort() };
   const received: Record<Side, Received[]> = { trellis: [], envoy: [] };
   // Each sidecar's outbound 9080 goes to a free port too, so the two can share the machine.
