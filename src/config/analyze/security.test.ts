@@ -17,24 +17,3 @@ spec:
   assert.match(d[0].message, /not JSON/);
   assert.match(d[1].message, /no "keys" array/);
 });
-
-test('MESH_CONFIG_INVALID: errors in the istio ConfigMap name the MeshConfig field', () => {
-  const d = analyzeConfig(resourcesFromYaml(`apiVersion: v1
-kind: ConfigMap
-metadata: { name: istio, namespace: istio-system }
-data:
-  mesh: |
-    extensionProviders:
-    - name: x
-      envoyExtAuthzGrpc: { service: x.ns.svc.cluster.local, port: 70000 }
-`)).filter((x) => x.code === 'MESH_CONFIG_INVALID');
-  assert.equal(d.length, 1);
-  assert.equal(d[0].resource?.name, 'istio');
-  assert.equal(d[0].fieldPath, 'data.mesh.extensionProviders[0].envoyExtAuthzGrpc.port');
-  // The same ConfigMap elsewhere is not MeshConfig.
-  assert.deepEqual(analyzeConfig(resourcesFromYaml(`apiVersion: v1
-kind: ConfigMap
-metadata: { name: istio, namespace: other }
-data: { mesh: "a: [" }
-`)).filter((x) => x.code === 'MESH_CONFIG_INVALID'), []);
-});
