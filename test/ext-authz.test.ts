@@ -110,6 +110,11 @@ before(async () => {
     Check: (call: grpc.ServerUnaryCall<{ attributes?: { request?: { http?: { path?: string; headers?: Record<string, string> } } } }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       const h = call.request.attributes?.request?.http;
       grpcChecks.push({ path: h?.path ?? '' });
+      if (h?.headers?.['x-signature'] === 'slow') {
+        // Slower than the provider's 2 s timeout.
+        setTimeout(() => cb(null, { status: { code: 0 } }), 3000);
+        return;
+      }
       if (h?.headers?.['x-signature'] === 'good') cb(null, { status: { code: 0 }, ok_response: { headers: [{ header: { key: 'x-authz-user', value: 'grpc-signer' } }] } });
       else cb(null, { status: { code: 7 }, denied_response: { status: { code: 'Forbidden' }, body: 'denied by grpc authorizer', headers: [{ header: { key: 'x-authz-reason', value: 'grpc says no' } }] } });
     },
@@ -153,6 +158,12 @@ test('CUSTOM with a gRPC authorizer (envoy.service.auth.v3.Authorization/Check)'
     assert.equal(pair.received[side][n].headers['x-authz-user'], 'grpc-signer', side);
   }
   assert.ok(grpcChecks.some((c) => c.path === '/signed/x'));
+  // An authorizer slower than its timeout: status_on_error (403), and the proxy stays up.
+  for (const side of ['trellis', 'envoy'] as const) {
+    assert.equal((await sendRaw(pair.port[side], { target: '/signed/x', headers: [['x-signature', 'slow']] })).status, 403, side);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal((await sendRaw(pair.port[side], { target: '/open' })).status, 200, `${side} still serves after the authorizer timed out`);
+  }
 });
 
 test('CUSTOM naming an unknown provider denies every request (never fails open)', { skip: skipUnlessTools('envoy'), timeout: 60_000 }, async () => {

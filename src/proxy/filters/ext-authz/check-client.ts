@@ -31,6 +31,26 @@ export interface CheckSubject {
   readonly signal: AbortSignal;
 }
 
+/**
+ * An abort signal for one check: fires on `timeoutMs` or when the downstream goes away, and is
+ * released by `done()` once the check finished, so no timer aborts an upstream stream that already
+ * answered (an abort between the end of the body and the stream's close would be an unhandled
+ * stream error).
+ */
+function checkSignal(downstream: AbortSignal, timeoutMs: number): { signal: AbortSignal; done: () => void } {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(new Error(`authorizer timeout after ${timeoutMs} ms`)), timeoutMs);
+  const onDown = () => ac.abort(downstream.reason);
+  if (downstream.aborted) ac.abort(downstream.reason);
+  else downstream.addEventListener('abort', onDown, { once: true });
+  return { signal: ac.signal, done: () => { clearTimeout(timer); downstream.removeEventListener('abort', onDown); } };
+}
+
+/** Keeps a late stream error from becoming an unhandled 'error' event. */
+function guard(body: unknown): void {
+  (body as { on?: (e: string, f: () => void) => void }).on?.('error', () => {});
+}
+
 async function readAll(body: AsyncIterable<Uint8Array>, limit = 1 << 20): Promise<Buffer> {
   const parts: Buffer[] = [];
   let n = 0;
@@ -46,13 +66,16 @@ async function readAll(body: AsyncIterable<Uint8Array>, limit = 1 << 20): Promis
 export async function httpCheck(cm: ClusterManager, cluster: string, s: CheckSubject, o: { pathPrefix: string; headers: HeaderMap; timeoutMs: number }): Promise<{ status: number; headers: HeaderMap; body: string } | { error: string }> {
   const handle = cm.get(cluster);
   if (handle === undefined) return { error: `cluster ${cluster} not found` };
-  const signal = AbortSignal.any([s.signal, AbortSignal.timeout(o.timeoutMs)]);
+  const { signal, done } = checkSignal(s.signal, o.timeoutMs);
   try {
     const res = await handle.request({ method: s.method, path: o.pathPrefix + s.path, authority: s.authority, scheme: 'http', headers: { ...o.headers, 'content-length': '0' }, body: null, signal, isRetry: false });
+    guard(res.body);
     const body = (await readAll(res.body)).toString('utf8');
     return { status: res.status, headers: res.headers, body };
   } catch (err) {
     return { error: (err as Error).message };
+  } finally {
+    done();
   }
 }
 
@@ -91,13 +114,14 @@ export async function grpcCheck(cm: ClusterManager, cluster: string, authority: 
   const framed = Buffer.alloc(5 + msg.byteLength);
   framed.writeUInt32BE(msg.byteLength, 1);
   Buffer.from(msg).copy(framed, 5);
-  const signal = AbortSignal.any([downstream, AbortSignal.timeout(timeoutMs)]);
+  const { signal, done } = checkSignal(downstream, timeoutMs);
   try {
     const res = await handle.request({
       method: 'POST', path: '/envoy.service.auth.v3.Authorization/Check', authority, scheme: 'http', grpc: true, isRetry: false, signal,
       headers: { 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': `${Math.max(1, Math.round(timeoutMs))}m` },
       body: (async function* () { yield framed; })(),
     });
+    guard(res.body);
     const bytes = await readAll(res.body);
     const trailers = await res.trailers;
     const grpcStatus = String(trailers['grpc-status'] ?? res.headers['grpc-status'] ?? '');
@@ -115,5 +139,7 @@ export async function grpcCheck(cm: ClusterManager, cluster: string, authority: 
     return { kind: 'deny', status: Number.isInteger(code) && code >= 200 && code <= 599 ? code : 403, headers: headerMapOf(decoded.denied_response?.headers), body: decoded.denied_response?.body ?? '' };
   } catch (err) {
     return { kind: 'error', reason: (err as Error).message };
+  } finally {
+    done();
   }
 }
