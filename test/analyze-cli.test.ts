@@ -146,3 +146,34 @@ metadata:
   assert.equal(verbose.code, 0);
   assert.match(verbose.stdout, /^-:1\s+info\s+\w+\s+ServiceAccount default\/web-api/m);
 });
+
+test('--mesh-config: an Istio MeshConfig file (or the istio ConfigMap) feeds the analysis; a bad one is a usage error', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'trellis-analyze-mesh-'));
+  try {
+    const telemetry = `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: mesh-root}
+spec:
+  tracing: [{providers: [{name: ls}]}]
+`;
+    writeFileSync(join(dir, 'mesh.yaml'), 'rootNamespace: mesh-root\nextensionProviders:\n- name: ls\n  lightstep: {service: ls.obs.svc.cluster.local, port: 8080}\n');
+    writeFileSync(join(dir, 'istio-cm.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio, namespace: istio-system}\ndata:\n  mesh: |-\n    extensionProviders:\n    - name: ls\n      lightstep: {}\n');
+    writeFileSync(join(dir, 'bad.yaml'), 'outboundTrafficPolicy: {mode: DENY}\n');
+    const plain = await trellis(['analyze', '-'], telemetry);
+    assert.equal(plain.code, 0, plain.stdout + plain.stderr);
+    assert.doesNotMatch(plain.stdout, /DEPRECATED/);
+    const withMesh = await trellis(['analyze', '--mesh-config', join(dir, 'mesh.yaml'), '-'], telemetry);
+    assert.equal(withMesh.code, 0, withMesh.stdout + withMesh.stderr);
+    assert.match(withMesh.stdout, /warning\s+DEPRECATED\s+Telemetry mesh-root\/mesh-default\s+tracing provider 'ls' is a lightstep provider/);
+    const withConfigMap = await trellis(['analyze', '--mesh-config', join(dir, 'istio-cm.yaml'), '-'], telemetry);
+    assert.match(withConfigMap.stdout, /DEPRECATED/);
+    const bad = await trellis(['analyze', '--mesh-config', join(dir, 'bad.yaml'), '-'], telemetry);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /bad\.yaml: outboundTrafficPolicy\.mode: expected ALLOW_ANY or REGISTRY_ONLY/);
+    const missing = await trellis(['analyze', '--mesh-config', join(dir, 'nope.yaml'), '-'], telemetry);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--mesh-config .*nope\.yaml: cannot read: ENOENT/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -15,6 +15,7 @@ import { Cleanups, freePort, getJson, startControlProcess, startEnvoy, tempDir, 
 import { serviceWithWorkloads, versionSubsets, writeConfig } from './support/mesh-yaml.ts';
 import { httpGet, tally } from './support/http-client.ts';
 import { skipUnlessTools } from './support/skip.ts';
+import { parsePrometheusText, select, sumOf } from './support/prom-text.ts';
 
 const cleanups = new Cleanups();
 after(() => cleanups.run());
@@ -242,5 +243,22 @@ describe('stock Envoy (sidecar and ingress gateway) routed by Istio YAML through
     assert.ok(Math.abs(v1 / 2 - 50) <= 12, JSON.stringify(counts));
     const miss = await httpGet(gatewayPort, '/api/x', 'other.example.com');
     assert.equal(miss.status, 404);
+  });
+
+  test('Istio\'s Prometheus queries on the stock Envoy sidecar: Envoy lacks istio.stats (no istio_* series), its own cluster stats count the traffic', async (t) => {
+    const text = await (await fetch(`${sidecar.admin}/stats/prometheus`)).text();
+    const samples = parsePrometheusText(text);
+    const istio = samples.filter((x) => x.name.startsWith('istio_'));
+    // Envoy's default tag extraction cuts the cluster name at its first dot, so
+    // `cluster.outbound|8080|v1|echo.default.svc.cluster.local.upstream_rq_total` becomes
+    // envoy_cluster_default_svc_cluster_local_upstream_rq_total{envoy_cluster_name="outbound|8080|v1|echo"}
+    // (Istio's bootstrap fixes it with its own stats_tags); Istio's envoy_cluster_upstream_rq_total{cluster_name=...} finds nothing.
+    const v1 = samples.filter((x) => x.name.endsWith('_upstream_rq_total') && x.labels.envoy_cluster_name === 'outbound|8080|v1|echo');
+    const upstream = v1.reduce((a, x) => a + x.value, 0);
+    t.diagnostic(`stock Envoy: istio_requests_total series ${select(samples, 'istio_requests_total').length}, istio_* series ${istio.length}; Istio's envoy_cluster_upstream_rq_total{cluster_name="outbound|8080|v1|${EchoHost}"}: ${select(samples, 'envoy_cluster_upstream_rq_total', { cluster_name: `outbound|8080|v1|${EchoHost}` }).length} series; Envoy's own: ${v1.map((x) => `${x.name}{envoy_cluster_name="${x.labels.envoy_cluster_name}"} ${x.value}`).join(', ')}`);
+    assert.equal(istio.length, 0, 'the optional trellis.filters.http.stats filter was skipped: no Istio metrics');
+    assert.equal(select(samples, 'envoy_cluster_upstream_rq_total', { cluster_name: `outbound|8080|v1|${EchoHost}` }).length, 0);
+    assert.equal(select(samples, 'envoy_cluster_upstream_rq_total', { envoy_cluster_name: `outbound|8080|v1|${EchoHost}` }).length, 0);
+    assert.ok(upstream > 0, 'Envoy counted the sidecar\'s requests to v1 under its own names');
   });
 });

@@ -14,6 +14,8 @@ export interface PathDef {
   hops: 0 | 1 | 2;
   tls: boolean;
   concurrency: number;
+  /** Trellis paths: `off` (no Istio metrics), `metrics` (the default), `full` (metrics, 100% tracing, access logs). */
+  telemetry?: 'off' | 'metrics' | 'full';
   url: string;
   host: string;
   /** h2c (prior knowledge) URL when the path's first hop speaks it. */
@@ -34,17 +36,20 @@ export const AllPathIds = [
   'nginx-1hop', 'nginx-2hop', 'nginx-2hop-tls',
   'haproxy-1hop', 'haproxy-2hop', 'haproxy-2hop-tls',
   'trellis-1hop', 'trellis-1hop-authz', 'trellis-2hop', 'trellis-2hop-mtls', 'trellis-1hop-c2', 'trellis-2hop-mtls-c2',
+  'trellis-2hop-notel', 'trellis-2hop-tel',
 ] as const;
 
 /** The smaller set `--quick` runs. */
 export const QuickPathIds = ['direct', 'envoy-1hop', 'envoy-2hop-tls', 'nginx-1hop', 'haproxy-1hop', 'trellis-1hop', 'trellis-2hop-mtls'];
 
 /** Splits an id like `envoy-2hop-tls-c2` into its parts. */
-export function parsePathId(id: string): { family: PathDef['family']; hops: 0 | 1 | 2; tls: boolean; concurrency: number; authz: boolean } {
-  if (id === 'direct') return { family: 'direct', hops: 0, tls: false, concurrency: 1, authz: false };
-  const m = /^(envoy|nginx|haproxy|trellis)-(1|2)hop(-m?tls)?(-authz)?(?:-c(\d+))?$/.exec(id);
-  if (!m || (m[4] !== undefined && m[1] !== 'trellis')) throw new Error(`unknown path '${id}' (known: ${AllPathIds.join(', ')})`);
-  return { family: m[1] as PathDef['family'], hops: Number(m[2]) as 1 | 2, tls: m[3] !== undefined, concurrency: m[5] ? Number(m[5]) : 1, authz: m[4] !== undefined };
+export function parsePathId(id: string): { family: PathDef['family']; hops: 0 | 1 | 2; tls: boolean; concurrency: number; authz: boolean; telemetry: 'off' | 'metrics' | 'full' } {
+  if (id === 'direct') return { family: 'direct', hops: 0, tls: false, concurrency: 1, authz: false, telemetry: 'metrics' };
+  const m = /^(envoy|nginx|haproxy|trellis)-(1|2)hop(-m?tls)?(-authz)?(?:-c(\d+))?(-notel|-tel)?$/.exec(id);
+  // Security filters and telemetry variants are Trellis's own comparisons (off vs on in one proxy).
+  if (!m || ((m[4] !== undefined || m[6] !== undefined) && m[1] !== 'trellis')) throw new Error(`unknown path '${id}' (known: ${AllPathIds.join(', ')})`);
+  const telemetry = m[6] === '-notel' ? 'off' : m[6] === '-tel' ? 'full' : 'metrics';
+  return { family: m[1] as PathDef['family'], hops: Number(m[2]) as 1 | 2, tls: m[3] !== undefined, concurrency: m[5] ? Number(m[5]) : 1, authz: m[4] !== undefined, telemetry };
 }
 
 /** A free TCP port on 127.0.0.1 (bound then released; the proxy binds it right after). */

@@ -188,5 +188,17 @@ export function renderTables(r: BenchResult, refConns: string): string {
   if (scale.length > 0) parts.push('Scaling (proxy concurrency 1 vs 2)\n\n' + table(['path', 'concurrency', 'max rps', `p99 ms @${refConns}`], scale));
   const sec = securityOverhead(r.paths, refConns);
   if (sec.length > 0) parts.push('Security filters (jwt_authn + RBAC DENY + ALLOW) off vs on, trellis-1hop vs trellis-1hop-authz\n\n' + table(['metric', 'off', 'on', 'added'], sec.map((x) => [x.metric, f(x.off), f(x.on), f(x.added)])));
+  const tel = ['trellis-2hop-notel', 'trellis-2hop', 'trellis-2hop-tel'].map((id) => r.paths.find((p) => p.id === id)).filter((p): p is PathResult => p !== undefined);
+  const base = tel.find((p) => p.id === 'trellis-2hop-notel');
+  const cpuUs = (p: PathResult | undefined) => (p?.throughput.rpsPerCpuSecond ? 1e6 / p.throughput.rpsPerCpuSecond : undefined);
+  const p99 = (p: PathResult | undefined) => p?.latency[refConns]?.median?.p99;
+  const rel = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b > 0 ? `${f(a / b, 2)}x` : '-');
+  if (tel.length > 0) {
+    parts.push(`Telemetry cost (2 hops; off = no Istio metrics, metrics = default, full = metrics + 100% tracing to OTLP/HTTP + JSON access logs; CPU of both proxies per request from the wrk runs)\n\n` + table(
+      ['path', 'telemetry', 'CPU us / request', 'vs off', `p99 ms @${refConns} conns`, 'vs off', 'max rps'],
+      tel.map((p) => p.unavailable
+        ? [p.id, '', `not available: ${p.unavailable.slice(0, 100)}`, '', '', '', '']
+        : [p.id, p.id.endsWith('-notel') ? 'off' : p.id.endsWith('-tel') ? 'full' : 'metrics', f(cpuUs(p), 1), rel(cpuUs(p), cpuUs(base)), f(p99(p)), rel(p99(p), p99(base)), f(p.throughput.rps, 0)])));
+  }
   return parts.join('\n\n');
 }

@@ -17,8 +17,15 @@
  *     RequestAuthentication (ES256, inline keys) and AuthorizationPolicies (a DENY on paths, an
  *     ALLOW on the token's principal, method and a claim); every request carries a valid JWT, so
  *     the difference to `trellis-1hop` is what jwt_authn + RBAC cost per request.
+ *
+ * Telemetry variants of the 2-hop path (labels `bench-telemetry=off|full` on both proxies, a
+ * workload Telemetry per variant): `-notel` disables every Istio metric (no stats filter), `-tel`
+ * adds 100% tracing to an OTLP/HTTP sink in the bench process and JSON access logs to a file, on
+ * top of the default metrics (the plain `trellis-2hop`).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { SetupContext } from './context.ts';
@@ -171,7 +178,41 @@ spec:
 `);
     }
   }
+  docs.push(`apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: telemetry-off, namespace: ${Ns}}
+spec:
+  selector: {matchLabels: {bench-telemetry: "off"}}
+  metrics: [{overrides: [{disabled: true}]}]
+`, `apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: telemetry-full, namespace: ${Ns}}
+spec:
+  selector: {matchLabels: {bench-telemetry: "full"}}
+  tracing: [{providers: [{name: bench-otel}], randomSamplingPercentage: 100}]
+  accessLogging: [{providers: [{name: bench-log}]}]
+`);
   return docs.join('---\n');
+}
+
+/** MeshConfig for the telemetry variants: an OTLP/HTTP tracer and a JSON file access log. */
+function meshSettings(sinkPort: number, ctx: SetupContext): string {
+  return `accessLogEncoding: JSON
+extensionProviders:
+- {name: bench-otel, opentelemetry: {service: 127.0.0.1, port: ${sinkPort}, http: {path: /v1/traces}}}
+- {name: bench-log, envoyFileAccessLog: {path: ${join(ctx.workDir, 'trellis-access.log')}}}
+`;
+}
+
+/** Where the `-tel` path's proxies send spans: accepts and discards OTLP/HTTP requests. */
+async function startSpanSink(): Promise<number> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  server.unref();
+  return (server.address() as AddressInfo).port;
 }
 
 async function waitFile(file: string, ms: number, alive: () => boolean): Promise<Record<string, unknown> | undefined> {
@@ -198,7 +239,7 @@ export async function setupTrellis(ids: readonly string[], ctx: SetupContext): P
   const cli = join(ctx.root, 'bin/trellis.js');
   const defs = ids.map((id) => {
     const p = parsePathId(id);
-    const def: PathDef = { id, family: 'trellis', hops: p.hops, tls: p.tls, concurrency: p.concurrency, url: '', host: '', pgids: [], proxies: p.hops };
+    const def: PathDef = { id, family: 'trellis', hops: p.hops, tls: p.tls, concurrency: p.concurrency, telemetry: p.telemetry, url: '', host: '', pgids: [], proxies: p.hops };
     return def;
   });
   if (defs.length === 0) return defs;
@@ -217,8 +258,10 @@ export async function setupTrellis(ids: readonly string[], ctx: SetupContext): P
   writeFileSync(join(dir, 'mesh.yaml'), meshConfig(ctx.upstreamPort, twoHops, ctx));
   const security = defs.some((d) => parsePathId(d.id).authz) ? await securityConfig() : undefined;
   if (security !== undefined) writeFileSync(join(dir, 'security.yaml'), security.yaml);
+  const meshFile = join(ctx.workDir, 'trellis-meshconfig.yaml');
+  writeFileSync(meshFile, meshSettings(defs.some((d) => d.telemetry === 'full') ? await startSpanSink() : 9, ctx));
   const controlReady = join(ctx.workDir, 'trellis-control.ready');
-  const control = startProc('trellis-control', node, [cli, 'control', '--config', dir, '--xds-port', '0', '--debug-port', '0', '--ready-file', controlReady, '--log-level', 'warn'], { logDir: ctx.logDir, cwd: ctx.root });
+  const control = startProc('trellis-control', node, [cli, 'control', '--config', dir, '--mesh-config', meshFile, '--xds-port', '0', '--debug-port', '0', '--ready-file', controlReady, '--log-level', 'warn'], { logDir: ctx.logDir, cwd: ctx.root });
   const cr = await waitFile(controlReady, 30000, () => control.exitCode === undefined);
   if (cr === undefined) return fail(`trellis control did not start: ${logTail(control, 400).replace(/\s+/g, ' ')}`);
   const xds = `127.0.0.1:${String(cr.xds)}`;
@@ -252,11 +295,12 @@ export async function setupTrellis(ids: readonly string[], ctx: SetupContext): P
       } else {
         const t = twoHops.find((x) => x.id === def.id)!;
         const name = svcName(def.id);
+        const tel = def.telemetry === 'off' || def.telemetry === 'full' ? `,bench-telemetry=${def.telemetry}` : '';
         const sidecarServer = { TRELLIS_INBOUND_PORTS: { 8080: t.serverPort }, TRELLIS_APP_PORTS: { 8080: ctx.upstreamPort }, TRELLIS_OUTBOUND_PORTS: { 8080: await freePort() } };
         procs.push(def.tls && TrellisMtlsMode === 'files'
           ? await proxy(`${tag}-server`, 'router', `istio=mtls-${def.id}`, { TRELLIS_GATEWAY_PORTS: { 8443: t.serverPort } }, c)
-          : await proxy(`${tag}-server`, 'sidecar', `app=${name}`, sidecarServer, c));
-        procs.push(await proxy(`${tag}-client`, 'sidecar', `app=${tag}-client`, { TRELLIS_OUTBOUND_PORTS: { 8080: front } }, c));
+          : await proxy(`${tag}-server`, 'sidecar', `app=${name}${tel}`, sidecarServer, c));
+        procs.push(await proxy(`${tag}-client`, 'sidecar', `app=${tag}-client${tel}`, { TRELLIS_OUTBOUND_PORTS: { 8080: front } }, c));
         def.host = `${name}.${Ns}.svc.cluster.local`;
       }
       def.pgids = procs.map((x) => x.pid);

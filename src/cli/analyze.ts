@@ -7,18 +7,22 @@
  * nothing the user meant was analyzed).
  */
 import { statSync } from 'node:fs';
-import { analyzeConfig, compareDiagnostics } from '../config/analyze/index.ts';
+import { analyzeConfig, compareDiagnostics, type AnalyzeOptions } from '../config/analyze/index.ts';
 import { loadConfigPaths } from '../config/load.ts';
-import type { Diagnostic } from '../config/resource.ts';
+import { hasCode } from '../errors.ts';
+import { readMeshConfig, type MeshConfigSettings } from '../config/mesh-config.ts';
+import type { Diagnostic, Resource } from '../config/resource.ts';
 import { parseCli, UsageError } from './args.ts';
 import type { Verb } from './main.ts';
 
 const HELP = `usage: trellis analyze [options] PATH...
 
-Validates mesh configuration (Istio, Gateway API, Kubernetes Service/Secret/..., Trellis Workload
-YAML or JSON): each document against its schema, then the whole set for cross-resource mistakes
-(unknown hosts, subsets, gateways and secrets, shadowed routes, conflicting VirtualServices,
-weights, selectors that match nothing, mTLS conflicts...). Codes: docs/diagnostics.md.
+Validates mesh configuration (Istio, Gateway API, Kubernetes Service/Secret/Pod/Deployment/...,
+Trellis Workload YAML or JSON): each document against its schema, then the whole set for
+cross-resource mistakes (unknown or unexported hosts, subsets, gateways and secrets, hosts a
+gateway does not admit, conflicting Gateways and VirtualServices, shadowed routes, weights,
+selectors that match nothing or clash, TLS without verification, mTLS conflicts...), the checks
+of istioctl analyze that apply to Trellis. Codes: docs/diagnostics.md.
 
 PATH is a file, a directory (read recursively: *.yaml, *.yml, *.json) or - for stdin.
 All paths are analyzed together, as one configuration.
@@ -27,6 +31,9 @@ options:
   -o, --output FORMAT    text (default) or json (json always lists every diagnostic)
   -v, --verbose          text: also print info diagnostics (e.g. kinds Trellis skips)
       --domain-suffix S  cluster DNS suffix for short host names (default cluster.local)
+      --mesh-config FILE Istio MeshConfig (YAML, or the istio ConfigMap holding it under
+                         data.mesh): root namespace, ingress gateway selector, extension
+                         providers; without it, the istio ConfigMap of istio-system if given
       --kubeconfig PATH  analyze what a Kubernetes cluster holds instead of PATHs, and warn about
                          namespaces labelled for a revision or tag that does not exist
   -h, --help             show this help
@@ -38,6 +45,7 @@ exit status: 0 no errors (warnings allowed), 1 errors found,
 const options = {
   output: { type: 'string', short: 'o', default: 'text' },
   'domain-suffix': { type: 'string', default: 'cluster.local' },
+  'mesh-config': { type: 'string' },
   verbose: { type: 'boolean', short: 'v', default: false },
   kubeconfig: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
@@ -78,6 +86,27 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
+/** Reads `--mesh-config FILE`; a file that cannot be read or used is a usage error (exit 2). */
+export function meshConfigOption(file: string): MeshConfigSettings {
+  try {
+    return readMeshConfig(file);
+  } catch (err) {
+    if (hasCode(err, 'MESH_CONFIG_INVALID')) throw new UsageError(`analyze: --mesh-config ${err.message}`);
+    throw err;
+  }
+}
+
+/** Runs the semantic checks over loaded configuration; every diagnostic, schema ones included, sorted. */
+export function analyzeLoaded<L extends { resources: readonly Resource[]; diagnostics: readonly Diagnostic[] }>(loaded: L, opts: AnalyzeOptions = {}) {
+  const semantic = analyzeConfig(loaded.resources, opts);
+  return { loaded, diagnostics: [...loaded.diagnostics, ...semantic].sort(compareDiagnostics) };
+}
+
+/** Loads `paths` and runs schema and semantic checks, as `trellis analyze` does. */
+export async function analyzePaths(paths: readonly string[], opts: AnalyzeOptions = {}) {
+  return analyzeLoaded(await loadConfigPaths([...paths]), opts);
+}
+
 export const verb: Verb = {
   summary: 'validate mesh config files (schema + cross-resource checks), like istioctl analyze',
   async run(args: string[]): Promise<number> {
@@ -98,12 +127,12 @@ export const verb: Verb = {
       }
     }
 
-    const loaded = values.kubeconfig !== undefined
+    const mesh = values['mesh-config'] === undefined ? undefined : meshConfigOption(values['mesh-config']);
+    const opts = { domainSuffix: values['domain-suffix'], ...(mesh !== undefined ? { mesh } : {}) };
+    const { loaded, diagnostics } = values.kubeconfig !== undefined
       // Loaded only when asked: the Kubernetes client is not part of a plain file analysis.
-      ? { ...(await (await import('../control/kube/cluster-analysis.ts')).loadClusterConfig(values.kubeconfig)), rejected: [] }
-      : await loadConfigPaths(positionals);
-    const semantic = analyzeConfig(loaded.resources, { domainSuffix: values['domain-suffix'] });
-    const diagnostics = [...loaded.diagnostics, ...semantic].sort(compareDiagnostics);
+      ? analyzeLoaded({ ...(await (await import('../control/kube/cluster-analysis.ts')).loadClusterConfig(values.kubeconfig)), rejected: [] }, opts)
+      : await analyzePaths(positionals, opts);
     const files = new Set<string>();
     for (const r of loaded.resources) if (r.source?.file !== undefined) files.add(r.source.file);
     for (const d of diagnostics) if (d.file !== undefined) files.add(d.file);

@@ -12,7 +12,7 @@ import { parse as parseYaml } from 'yaml';
 import { parseCli, UsageError } from './args.ts';
 import type { Verb } from './main.ts';
 import cluster from 'node:cluster';
-import { startProxy } from '../proxy/proxy.ts';
+import { startProxy, telemetryOptions } from '../proxy/proxy.ts';
 import { runWorker } from '../proxy/workers.ts';
 import type { NodeJson } from '../xds/ads-wire.ts';
 import { describeError } from '../errors.ts';
@@ -163,12 +163,6 @@ export const verb: Verb = {
     if (drain === undefined) throw new UsageError(`proxy: --drain-timeout must be a duration like 5s, got '${values['drain-timeout']}'`);
     const concurrency = values.concurrency === undefined ? 2 : Number(values.concurrency);
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new UsageError(`proxy: --concurrency must be 1..64, got '${values.concurrency}'`);
-    if (cluster.isWorker) {
-      // A worker forked by the primary below: serve listeners, take config over IPC.
-      const wlog = pino({ level: values['log-level'] ?? 'info', base: { component: 'proxy-worker', worker: cluster.worker?.id } }, pino.destination(2));
-      await runWorker({ drainTimeoutMs: drain, log: (level, msg, fields) => wlog[level](fields ?? {}, msg) });
-      return 0;
-    }
     let appProbes: ReadonlyMap<string, AppProbe> | undefined;
     if (values['app-probes'] !== undefined) {
       try {
@@ -177,8 +171,6 @@ export const verb: Verb = {
         throw new UsageError(`proxy: --app-probes: ${describeError(err)}`, err);
       }
     }
-    const log = pino({ level: values['log-level'] ?? 'info', base: { component: 'proxy', node: node.id } }, pino.destination(2));
-    let quit: () => void = () => {};
     const xdsAddress = values.xds ?? boot.xds ?? '127.0.0.1:15010';
     let identity: import('../proxy/tls/identity-agent.ts').IdentityAgentOptions | undefined;
     // The token: a file (as Istio's agent reads its service-account token), or TRELLIS_CA_TOKEN
@@ -196,6 +188,14 @@ export const verb: Verb = {
         ...(values['key-algorithm'] !== undefined ? { keyAlgorithm: parseKeyAlgorithm(values['key-algorithm']) } : {}),
       };
     }
+    if (cluster.isWorker) {
+      // A worker forked by the primary below: serve listeners, take config over IPC.
+      const wlog = pino({ level: values['log-level'] ?? 'info', base: { component: 'proxy-worker', worker: cluster.worker?.id } }, pino.destination(2));
+      await runWorker({ drainTimeoutMs: drain, log: (level, msg, fields) => wlog[level](fields ?? {}, msg), telemetry: telemetryOptions(node, identity) });
+      return 0;
+    }
+    const log = pino({ level: values['log-level'] ?? 'info', base: { component: 'proxy', node: node.id } }, pino.destination(2));
+    let quit: () => void = () => {};
     const proxy = await startProxy({
       xdsAddress,
       ...(identity !== undefined ? { identity } : {}),

@@ -16,10 +16,12 @@ import { alive, trellisBin } from '../runtime/child.ts';
 import { checkConfig, ConfigRejected, Supervisor } from '../runtime/supervisor.ts';
 import { readState, statePaths } from '../runtime/state.ts';
 import { formatSummary } from '../runtime/summary.ts';
+import { findPrometheus } from '../runtime/prometheus.ts';
 import { sleep } from '../runtime/wait.ts';
 
 const HELP = `usage: trellis up [--config DIR]... [--detach] [--state-dir DIR] [--capture explicit|transparent]
                   [--gateway-port N] [--start-timeout SECONDS] [--mesh-config FILE] [--plugin-ca-dir DIR]
+                  [--with prometheus]
 
 Runs the control plane, an ingress gateway and every Workload (trellis.dev/v1alpha1) of the config
 with its sidecar. Without --config it runs the built-in demo (examples/demo/mesh).
@@ -34,6 +36,8 @@ with its sidecar. Without --config it runs the built-in demo (examples/demo/mesh
   --mesh-config FILE  Istio MeshConfig (trustDomain, outboundTrafficPolicy, enableAutoMtls, ...)
   --plugin-ca-dir DIR issue workload certificates from your PKI (ca-cert.pem, ca-key.pem,
                       root-cert.pem, cert-chain.pem); default: a self-signed root kept in STATE/ca
+  --with prometheus   also run Prometheus (the \`prometheus\` binary on PATH) scraping every proxy's
+                      /stats/prometheus and the control plane's /metrics every 5 s; prints its URL
 `;
 
 /** The built-in demo's config directory. */
@@ -56,6 +60,7 @@ export const verb: Verb = {
       'start-timeout': { type: 'string', default: '15' },
       'mesh-config': { type: 'string' },
       'plugin-ca-dir': { type: 'string' },
+      with: { type: 'string', multiple: true },
       supervise: { type: 'boolean', default: false }, // internal: the detached supervisor
       help: { type: 'boolean', short: 'h', default: false },
     }, false);
@@ -84,6 +89,9 @@ export const verb: Verb = {
     }
     const startTimeout = Number(values['start-timeout']);
     if (!(startTimeout > 0)) throw new UsageError(`up: --start-timeout must be a positive number of seconds`);
+    const addons = values.with ?? [];
+    for (const a of addons) if (a !== 'prometheus') throw new UsageError(`up: --with takes prometheus, not '${a}'`);
+    if (addons.length > 0 && !values.supervise) findPrometheus();
     const stateDir = values['state-dir'];
     const started = Date.now();
 
@@ -109,7 +117,8 @@ export const verb: Verb = {
       const childArgs = [trellisBin, 'up', ...configDirs.flatMap((d) => ['--config', d]), '--state-dir', paths.dir,
         '--start-timeout', String(startTimeout), '--supervise',
         ...(capture ? ['--capture', capture] : []), ...(gatewayPort !== undefined ? ['--gateway-port', String(gatewayPort)] : []),
-        ...(values['mesh-config'] !== undefined ? ['--mesh-config', values['mesh-config']] : []), ...(values['plugin-ca-dir'] !== undefined ? ['--plugin-ca-dir', values['plugin-ca-dir']] : [])];
+        ...(values['mesh-config'] !== undefined ? ['--mesh-config', values['mesh-config']] : []), ...(values['plugin-ca-dir'] !== undefined ? ['--plugin-ca-dir', values['plugin-ca-dir']] : []),
+        ...addons.flatMap((a) => ['--with', a])];
       const child = spawn(process.execPath, childArgs, { detached: true, stdio: ['ignore', fd, fd] });
       closeSync(fd);
       let exited = false;
@@ -146,7 +155,7 @@ export const verb: Verb = {
     }
 
     const sup = new Supervisor({
-      configDirs, stateDir, capture, gatewayPort, startTimeoutMs: startTimeout * 1000,
+      configDirs, stateDir, capture, gatewayPort, startTimeoutMs: startTimeout * 1000, addons: addons as 'prometheus'[],
       ...(values['mesh-config'] !== undefined ? { meshConfig: values['mesh-config'] } : {}), ...(values['plugin-ca-dir'] !== undefined ? { pluginCaDir: values['plugin-ca-dir'] } : {}),
       log: (line) => process.stderr.write(`trellis up: ${line}\n`),
     });

@@ -4,8 +4,6 @@
  * MESH_CONFIG_INVALID naming the file and the field, like the rest of the MeshConfig reader
  * (mesh-config.ts); providers of other kinds (tracing, access logs...) are left to their readers.
  */
-import { TrellisError } from '../errors.ts';
-
 /** Request body forwarding to the authorizer (Istio includeRequestBodyInCheck). */
 export interface RequestBodyInCheck { readonly maxRequestBytes?: number; readonly allowPartialMessage?: boolean; readonly packAsBytes?: boolean }
 
@@ -44,39 +42,38 @@ export type ExtensionProvider = ExtAuthzHttpProvider | ExtAuthzGrpcProvider;
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function bad(file: string, field: string, msg: string): TrellisError {
-  return new TrellisError('MESH_CONFIG_INVALID', `${file}: ${field}: ${msg}`, { context: { file, field } });
-}
+/** Builds the reader's error for a field (mesh-config.ts: MESH_CONFIG_INVALID naming file and field). */
+type Bad = (field: string, msg: string) => Error;
 
-function strings(p: Obj, f: string, at: string, file: string): string[] | undefined {
+function strings(p: Obj, f: string, at: string, bad: Bad): string[] | undefined {
   const v = p[f];
   if (v === undefined) return undefined;
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw bad(file, `${at}.${f}`, 'expected a list of strings');
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw bad(`${at}.${f}`, 'expected a list of strings');
   // Istio's validation: a lone '*' would forward every header; it asks for a prefix or suffix.
-  if (v.includes('*')) throw bad(file, `${at}.${f}`, 'a single wildcard ("*") is not supported, use a prefix or suffix match');
+  if (v.includes('*')) throw bad(`${at}.${f}`, 'a single wildcard ("*") is not supported, use a prefix or suffix match');
   return v as string[];
 }
 
 /** The ext_authz providers among MeshConfig `extensionProviders` (other kinds are skipped). */
-export function extAuthzProviders(entries: readonly Readonly<Obj>[], file: string): ExtensionProvider[] {
+export function extAuthzProviders(entries: readonly Readonly<Obj>[], bad: Bad): ExtensionProvider[] {
   const out: ExtensionProvider[] = [];
   const names = new Set<string>();
   entries.forEach((raw, i) => {
     const at = `extensionProviders[${i}]`;
     const name = String(raw.name);
-    if (names.has(name)) throw bad(file, `${at}.name`, `extension provider name must be unique, found duplicate: ${name}`);
+    if (names.has(name)) throw bad(`${at}.name`, `extension provider name must be unique, found duplicate: ${name}`);
     names.add(name);
     const kind = raw.envoyExtAuthzHttp !== undefined ? 'envoyExtAuthzHttp' : raw.envoyExtAuthzGrpc !== undefined ? 'envoyExtAuthzGrpc' : undefined;
     if (kind === undefined) return;
     const p = raw[kind];
     const pat = `${at}.${kind}`;
-    if (!isObj(p)) throw bad(file, pat, 'expected a mapping');
-    if (typeof p.service !== 'string' || p.service === '') throw bad(file, `${pat}.service`, 'is required');
+    if (!isObj(p)) throw bad(pat, 'expected a mapping');
+    if (typeof p.service !== 'string' || p.service === '') throw bad(`${pat}.service`, 'is required');
     const port = Number(p.port);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad(file, `${pat}.port`, `must be in [1, 65535], got ${JSON.stringify(p.port)}`);
-    if (p.statusOnError !== undefined && !/^[1-5]\d\d$/.test(String(p.statusOnError))) throw bad(file, `${pat}.statusOnError`, `invalid status ${JSON.stringify(p.statusOnError)}`);
-    if (p.timeout !== undefined && !/^\d+(\.\d+)?(ms|s|m|h)$/.test(String(p.timeout))) throw bad(file, `${pat}.timeout`, `invalid duration ${JSON.stringify(p.timeout)}`);
-    if (p.includeRequestBodyInCheck !== undefined && !isObj(p.includeRequestBodyInCheck)) throw bad(file, `${pat}.includeRequestBodyInCheck`, 'expected a mapping');
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad(`${pat}.port`, `must be in [1, 65535], got ${JSON.stringify(p.port)}`);
+    if (p.statusOnError !== undefined && !/^[1-5]\d\d$/.test(String(p.statusOnError))) throw bad(`${pat}.statusOnError`, `invalid status ${JSON.stringify(p.statusOnError)}`);
+    if (p.timeout !== undefined && !/^\d+(\.\d+)?(ms|s|m|h)$/.test(String(p.timeout))) throw bad(`${pat}.timeout`, `invalid duration ${JSON.stringify(p.timeout)}`);
+    if (p.includeRequestBodyInCheck !== undefined && !isObj(p.includeRequestBodyInCheck)) throw bad(`${pat}.includeRequestBodyInCheck`, 'expected a mapping');
     const common = {
       name, service: p.service, port,
       ...(p.timeout !== undefined ? { timeout: String(p.timeout) } : {}),
@@ -88,15 +85,15 @@ export function extAuthzProviders(entries: readonly Readonly<Obj>[], file: strin
       out.push({ kind: 'grpc', ...common });
       return;
     }
-    if (p.pathPrefix !== undefined && !String(p.pathPrefix).startsWith('/')) throw bad(file, `${pat}.pathPrefix`, 'must begin with /');
-    if (p.includeAdditionalHeadersInCheck !== undefined && !isObj(p.includeAdditionalHeadersInCheck)) throw bad(file, `${pat}.includeAdditionalHeadersInCheck`, 'expected a mapping');
+    if (p.pathPrefix !== undefined && !String(p.pathPrefix).startsWith('/')) throw bad(`${pat}.pathPrefix`, 'must begin with /');
+    if (p.includeAdditionalHeadersInCheck !== undefined && !isObj(p.includeAdditionalHeadersInCheck)) throw bad(`${pat}.includeAdditionalHeadersInCheck`, 'expected a mapping');
     out.push({
       kind: 'http', ...common,
       ...(p.pathPrefix !== undefined ? { pathPrefix: String(p.pathPrefix) } : {}),
-      includeRequestHeadersInCheck: strings(p, 'includeRequestHeadersInCheck', pat, file) ?? strings(p, 'includeHeadersInCheck', pat, file),
-      headersToUpstreamOnAllow: strings(p, 'headersToUpstreamOnAllow', pat, file),
-      headersToDownstreamOnDeny: strings(p, 'headersToDownstreamOnDeny', pat, file),
-      headersToDownstreamOnAllow: strings(p, 'headersToDownstreamOnAllow', pat, file),
+      includeRequestHeadersInCheck: strings(p, 'includeRequestHeadersInCheck', pat, bad) ?? strings(p, 'includeHeadersInCheck', pat, bad),
+      headersToUpstreamOnAllow: strings(p, 'headersToUpstreamOnAllow', pat, bad),
+      headersToDownstreamOnDeny: strings(p, 'headersToDownstreamOnDeny', pat, bad),
+      headersToDownstreamOnAllow: strings(p, 'headersToDownstreamOnAllow', pat, bad),
       ...(isObj(p.includeAdditionalHeadersInCheck) ? { includeAdditionalHeadersInCheck: p.includeAdditionalHeadersInCheck as Record<string, string> } : {}),
     });
   });

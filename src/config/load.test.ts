@@ -127,9 +127,13 @@ test('JSON input, kind: List, top-level arrays, unmanaged and foreign kinds', ()
   assert.equal(list.resources.length, 1);
   const arr = parseConfigText(`[${json}, ${json.replace('"a"', '"b"')}]`, 'arr.json');
   assert.equal(arr.resources.length, 2);
-  const other = parseConfigText('apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n---\napiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata: {name: c}\n', 'o.yaml');
+  const other = parseConfigText('apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: d}\n---\napiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata: {name: c}\n', 'o.yaml');
   assert.deepEqual(other.diagnostics.map((d) => `${d.severity} ${d.code}`), ['info IGNORED_KIND', 'info IGNORED_KIND']);
   assert.deepEqual(other.rejected, []);
+  // Kubernetes workloads load (for their labels), their specs kept as written.
+  const deploy = parseConfigText('apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec: {template: {metadata: {labels: {app: d}}}, anything: [1]}\n', 'd.yaml');
+  assert.deepEqual(deploy.diagnostics, []);
+  assert.equal(deploy.resources[0].type, 'apps/Deployment');
 });
 
 test('loadConfigPaths: directories recursively, sorted, cross-file duplicates, unreadable paths', async () => {

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { TrellisError } from '../errors.ts';
 import { extAuthzProviders, type ExtensionProvider } from './extension-providers.ts';
+import { parseTelemetryProviders, type MeshTelemetry } from './telemetry-providers.ts';
 
 /** The MeshConfig fields Trellis acts on. */
 export interface MeshConfigSettings {
@@ -18,19 +19,33 @@ export interface MeshConfigSettings {
   readonly rootNamespace?: string;
   readonly outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY';
   readonly enableAutoMtls?: boolean;
+  /** `istio: <ingressSelector>` labels the default ingress gateway (Istio's default `ingressgateway`). */
+  readonly ingressSelector?: string;
   /** `extensionProviders` entries as written (authorization and telemetry read their own kinds). */
   readonly extensionProviders?: readonly Readonly<Record<string, unknown>>[];
   /** The envoyExtAuthzHttp / envoyExtAuthzGrpc providers, checked (AuthorizationPolicy CUSTOM). */
   readonly extAuthzProviders?: readonly ExtensionProvider[];
   /** Trellis's own `trellis.authorizationDenialNamesPolicy`: false makes an authorization 403 say only what Envoy says. */
   readonly authorizationDenialNamesPolicy?: boolean;
+  /**
+   * Telemetry settings: extension providers of telemetry kinds (typed), `defaultProviders`,
+   * `enableTracing`, `defaultConfig.tracing.sampling`, `accessLogFile` / `accessLogEncoding` /
+   * `accessLogFormat` (see telemetry-providers.ts).
+   */
+  readonly telemetry?: MeshTelemetry;
+  /** `pathNormalization.normalization`: how proxies normalize request paths (Istio's default BASE). */
+  readonly pathNormalization?: PathNormalizationMode;
   /** The whole MeshConfig object as read. */
   readonly raw: Readonly<Record<string, unknown>>;
   /** Top-level fields present but not acted on (for a notice). */
   readonly ignored: readonly string[];
 }
 
-const known = new Set(['trustDomain', 'rootNamespace', 'outboundTrafficPolicy', 'enableAutoMtls', 'extensionProviders', 'trellis']);
+/** Istio's MeshConfig.ProxyPathNormalization.NormalizationType (DEFAULT is read as BASE). */
+export type PathNormalizationMode = 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
+const PathNormalizationModes = new Set(['NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES']);
+
+const known = new Set(['trustDomain', 'rootNamespace', 'outboundTrafficPolicy', 'enableAutoMtls', 'ingressSelector', 'extensionProviders', 'defaultProviders', 'enableTracing', 'defaultConfig', 'accessLogFile', 'accessLogEncoding', 'accessLogFormat', 'pathNormalization', 'trellis']);
 
 function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -76,6 +91,8 @@ export function parseMeshConfig(text: string, file = '<mesh config>'): MeshConfi
   }
   const rn = str('rootNamespace');
   if (rn !== undefined) out.rootNamespace = rn;
+  const is = str('ingressSelector');
+  if (is !== undefined) out.ingressSelector = is;
   const otp = (mesh as Record<string, unknown>).outboundTrafficPolicy;
   if (otp !== undefined) {
     const mode = isObj(otp) ? otp.mode : undefined;
@@ -94,7 +111,7 @@ export function parseMeshConfig(text: string, file = '<mesh config>'): MeshConfi
       if (!isObj(p) || typeof p.name !== 'string' || p.name === '') throw bad(file, `extensionProviders[${i}].name`, 'each provider needs a name');
     });
     out.extensionProviders = ep as Record<string, unknown>[];
-    out.extAuthzProviders = extAuthzProviders(ep as Record<string, unknown>[], file);
+    out.extAuthzProviders = extAuthzProviders(ep as Record<string, unknown>[], (field, msg) => bad(file, field, msg));
   }
   // Trellis's own settings, in a block of their own so Istio's fields stay Istio's.
   const t = (mesh as Record<string, unknown>).trellis;
@@ -106,7 +123,21 @@ export function parseMeshConfig(text: string, file = '<mesh config>'): MeshConfi
       out.authorizationDenialNamesPolicy = t.authorizationDenialNamesPolicy;
     }
   }
+  const pn = (mesh as Record<string, unknown>).pathNormalization;
+  if (pn !== undefined) {
+    const mode = isObj(pn) ? pn.normalization : undefined;
+    if (mode === 'DEFAULT' || mode === undefined) out.pathNormalization = 'BASE';
+    else if (typeof mode === 'string' && PathNormalizationModes.has(mode)) out.pathNormalization = mode as PathNormalizationMode;
+    else throw bad(file, 'pathNormalization.normalization', `expected NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES, got ${JSON.stringify(mode)}`);
+  }
+  out.telemetry = parseTelemetryProviders(mesh, (field, msg) => bad(file, field, msg));
   return Object.freeze(out);
+}
+
+/** The provider type an `extensionProviders` entry configures (`zipkin`, `opentelemetry`, `lightstep`...), its one key besides `name`. */
+export function extensionProviderKind(p: Readonly<Record<string, unknown>>): string | undefined {
+  const kinds = Object.keys(p).filter((k) => k !== 'name');
+  return kinds.length === 1 ? kinds[0] : undefined;
 }
 
 /** Reads and parses a MeshConfig file. */

@@ -41,6 +41,15 @@ export const ResourceTypes = {
   Secret: 'core/Secret',
   ConfigMap: 'core/ConfigMap',
   EndpointSlice: 'discovery.k8s.io/EndpointSlice',
+  // Kubernetes workloads: read for their labels, ports and security context (registry endpoints,
+  // analysis); Trellis does not run them (in local mode `trellis.dev` Workloads are what runs).
+  Pod: 'core/Pod',
+  Deployment: 'apps/Deployment',
+  StatefulSet: 'apps/StatefulSet',
+  DaemonSet: 'apps/DaemonSet',
+  ReplicaSet: 'apps/ReplicaSet',
+  Job: 'batch/Job',
+  CronJob: 'batch/CronJob',
   // Trellis's own (local mode): workloads that `trellis up` runs
   Workload: 'trellis.dev/Workload',
 } as const;

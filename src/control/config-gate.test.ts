@@ -29,11 +29,16 @@ test('an HTTPRoute to a missing backend is still served: a diagnostic (status Re
   assert.equal(gate.list(resourcesFromYaml(routeTo('x'))[1].type).length, 1);
 });
 
-test('blocksServing: only status-expressed Gateway API route errors are exempt', () => {
+test('blocksServing: status-expressed Gateway API route errors, conflicts and gateway credentials are exempt', () => {
   const resource = { kind: 'HTTPRoute', namespace: 'a', name: 'b' };
   assert.equal(blocksServing({ severity: 'error', code: 'ROUTE_BACKEND_NOT_FOUND', message: '', resource }), false);
   assert.equal(blocksServing({ severity: 'error', code: 'REF_NOT_PERMITTED', message: '', resource }), false);
   assert.equal(blocksServing({ severity: 'error', code: 'PARENT_NOT_FOUND', message: '', resource }), true);
   assert.equal(blocksServing({ severity: 'error', code: 'REF_NOT_PERMITTED', message: '', resource: { ...resource, kind: 'Gateway' } }), true);
   assert.equal(blocksServing({ severity: 'warning', code: 'X', message: '', resource }), false);
+  // A conflict is reported on every side; withholding them all would serve less, not resolve it.
+  assert.equal(blocksServing({ severity: 'error', code: 'GATEWAY_CONFLICT', message: '', resource: { ...resource, kind: 'Gateway' } }), false);
+  assert.equal(blocksServing({ severity: 'error', code: 'VS_HOST_CONFLICT', message: '', resource: { ...resource, kind: 'VirtualService' } }), false);
+  // A gateway credential is resolved per proxy at SDS time; a missing one fails that server's TLS only.
+  assert.equal(blocksServing({ severity: 'error', code: 'SECRET_NOT_FOUND', message: '', resource: { ...resource, kind: 'Gateway' } }), false);
 });

@@ -28,9 +28,21 @@ export interface GateResult {
 const StatusOnlyRouteCodes: ReadonlySet<string> = new Set(['ROUTE_BACKEND_NOT_FOUND', 'REF_NOT_PERMITTED']);
 const GatewayApiRouteKinds: ReadonlySet<string> = new Set(['HTTPRoute', 'GRPCRoute', 'TCPRoute', 'TLSRoute']);
 
+/**
+ * Errors reported without withholding the resource. Conflicts between resources (two
+ * VirtualServices for one host, two Gateways on one port and host, two Sidecars for one
+ * workload): each side is reported, and withholding every side would serve less than serving them
+ * (then the oldest wins, as in Istio). Gateway credentials: SDS resolves a credential per
+ * gateway proxy, in that proxy's namespace, and a missing or broken Secret fails that server's TLS
+ * only (as in Istio, and as Gateway API's ResolvedRefs=False listener status); the analysis cannot
+ * see where a running control plane's gateway proxies live, and withholding the whole Gateway would
+ * take its other servers down too.
+ */
+const ReportOnlyCodes: ReadonlySet<string> = new Set(['VS_HOST_CONFLICT', 'GATEWAY_CONFLICT', 'SELECTOR_CONFLICT', 'NAMESPACE_DEFAULT_CONFLICT', 'SECRET_NOT_FOUND', 'SECRET_INVALID']);
+
 /** True when an error diagnostic keeps its resource from being served. */
 export function blocksServing(d: Diagnostic): boolean {
-  if (d.severity !== 'error' || d.resource === undefined) return false;
+  if (d.severity !== 'error' || d.resource === undefined || ReportOnlyCodes.has(d.code)) return false;
   return !(GatewayApiRouteKinds.has(d.resource.kind) && StatusOnlyRouteCodes.has(d.code));
 }
 
@@ -45,9 +57,11 @@ export class ConfigGate implements SnapshotSource {
   #lastGood = new Map<string, Resource>();
   #revision = 0;
   readonly #domainSuffix: string;
+  readonly #rootNamespace: string | undefined;
 
-  constructor(opts: { domainSuffix?: string } = {}) {
+  constructor(opts: { domainSuffix?: string; rootNamespace?: string } = {}) {
     this.#domainSuffix = opts.domainSuffix ?? 'cluster.local';
+    this.#rootNamespace = opts.rootNamespace;
   }
 
   get revision(): number {
@@ -65,7 +79,7 @@ export class ConfigGate implements SnapshotSource {
 
   /** Recomputes the served view from the store's current resources. */
   update(current: readonly Resource[]): GateResult {
-    const analysis = analyzeConfig(current, { domainSuffix: this.#domainSuffix });
+    const analysis = analyzeConfig(current, { domainSuffix: this.#domainSuffix, ...(this.#rootNamespace !== undefined ? { rootNamespace: this.#rootNamespace } : {}) });
     const broken = new Set<string>();
     for (const d of analysis) {
       if (blocksServing(d) && d.resource) broken.add(refKey(d.resource.kind, d.resource.namespace, d.resource.name));

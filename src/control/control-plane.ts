@@ -26,6 +26,7 @@ import type { KeyAlgorithm } from '../pki/keys.ts';
 import { TypeUrl } from '../xds/types.ts';
 import { JwksResolver } from './jwks/jwks-resolver.ts';
 import { jwksSourcesOf } from './translate/security/jwt-authn.ts';
+import { ControlPlaneMetrics } from './monitoring.ts';
 
 export interface ControlPlaneOptions {
   /** Directories (or files) of mesh config, watched; merged in order (earlier wins duplicates). */
@@ -89,6 +90,9 @@ export function translationKey(p: ProxyNode): string {
   return JSON.stringify([p.kind, p.namespace, p.labels, p.serviceAccount, p.clusterId, p.captureMode, p.metadata]);
 }
 
+/** The version istio_build reports. */
+export const TrellisVersion = '0.1.0';
+
 const silent: ControlLogger = { info() {}, warn() {}, error() {} };
 
 /** Starts a control plane; resolves once the first snapshot is built and both servers listen. */
@@ -116,7 +120,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       throw err;
     }
   }
-  const gate = new ConfigGate({ domainSuffix: opts.mesh?.domainSuffix });
+  const gate = new ConfigGate({ domainSuffix: opts.mesh?.domainSuffix, rootNamespace: opts.mesh?.rootNamespace });
   let gateDiagnostics: readonly Diagnostic[] = [];
   let snapshot: MeshSnapshot;
   const cache = new Map<string, { version: number; set: XdsResourceSet }>();
@@ -188,7 +192,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   }, 500);
   diagTimer.unref();
 
-  const xds = createXdsServer({ generate, debounceMs: opts.debounceMs, log });
+  let connected = () => 0;
+  const monitoring = new ControlPlaneMetrics({ connected: () => connected(), version: TrellisVersion });
+  const xds = createXdsServer({ generate, debounceMs: opts.debounceMs, log, observer: monitoring });
+  connected = () => xds.status().length;
   let unwatchCa: () => void = () => {};
   if (ca !== undefined) {
     const authenticators = [...(opts.ca!.tokenDir !== undefined ? [tokenFileAuthenticator(opts.ca!.tokenDir)] : []), ...(opts.ca!.authenticators ?? [])];
@@ -197,17 +204,18 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     unwatchCa = ca.onBundleChange((bundle) => {
       trustBundle = bundle;
       snapshot = build();
-      xds.push({ reason: `trust bundle changed (${bundle.length} root(s))` });
+      xds.push({ reason: `trust bundle changed (${bundle.length} root(s))`, type: 'secret' });
     });
     ca.distributed = (root) => everyProxyHolds(xds, root);
   }
   xdsRef = xds;
   const unwatch = store.watch((events) => {
     try {
+      monitoring.storeEvents(events);
       logStoreDiagnostics();
       const changed = rebuild();
       if (changed.length === 0) return;
-      xds.push({ affects: (p) => affectsProxy(changed, p, snapshot.mesh.rootNamespace), reason: `${events.length} config change(s)` });
+      xds.push({ affects: (p) => affectsProxy(changed, p, snapshot.mesh.rootNamespace), reason: `${events.length} config change(s)`, type: ControlPlaneMetrics.triggerType(events) });
     } catch (err) {
       // Never let a bad config take the control plane down: keep serving the last snapshot.
       log.error({ error: describeError(err) }, 'config update failed; the previous snapshot is still served');
@@ -219,7 +227,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let debug: DebugHttpServer | undefined;
   try {
     xdsPort = await xds.listen({ host: opts.host ?? '127.0.0.1', port: opts.xdsPort ?? 15010 });
-    debug = createDebugHttpServer({ xds, diagnostics, ready: () => true, ...(ca !== undefined ? { ca: () => ca.status() } : {}) });
+    debug = createDebugHttpServer({ xds, diagnostics, ready: () => true, monitoring: () => monitoring.text(), ...(ca !== undefined ? { ca: () => ca.status() } : {}) });
     const debugPort = await debug.listen({ host: opts.host ?? '127.0.0.1', port: opts.debugPort ?? 15014 });
     log.info({ xdsPort, debugPort, resources: allResources().length }, 'control plane listening');
     return {

@@ -25,6 +25,16 @@ import { MtlsStats } from './tls/mtls-stats.ts';
 import { requestEndChannel } from './http/stream-info.ts';
 import { originalDestination } from './listener/original-dst.ts';
 import type { Stat } from './admin/stats-format.ts';
+import { ProxyTelemetry, type ProxyTelemetryOptions } from './istio-telemetry.ts';
+import { istioStatsFilter } from './filters/istio-stats.ts';
+import { istioTcpMeter } from './tcp/istio-tcp-meter.ts';
+import type { ExportedFamily } from '../telemetry/metric-store.ts';
+import { HttpTracer, type TracerIdentity } from './tracing/http-tracer.ts';
+import { ProxySpanSinks } from './tracing/proxy-span-sinks.ts';
+import { LogFiles } from './access-log/log-files.ts';
+import { AccessLogs } from './access-log/access-logs.ts';
+import { tcpAccessLogMeter } from './access-log/tcp-access-log.ts';
+import type { TcpProxyConfig } from './tcp/tcp-proxy.ts';
 
 export interface DataPlaneOptions {
   /** Connections still open this long after their listener changed (or on shutdown) are closed. */
@@ -43,6 +53,8 @@ export interface DataPlaneOptions {
   onOutlierEjection?: (cluster: string, hostKey: string, reason: OutlierReason) => void;
   /** Worker processes: consecutive outlier counters shared with the other workers, by cluster name. */
   outlierCounts?: (cluster: string) => HostCountsProvider | undefined;
+  /** Who this proxy is, for Istio's metrics and metadata exchange (node metadata, id, principal). */
+  telemetry?: ProxyTelemetryOptions;
 }
 
 export class DataPlane implements ConfigApplier {
@@ -50,6 +62,12 @@ export class DataPlane implements ConfigApplier {
   readonly listeners: ListenerManager;
   readonly httpStats = new HttpStats();
   readonly mtlsStats = new MtlsStats();
+  /** Istio's standard metrics of this data plane. */
+  readonly telemetry: ProxyTelemetry;
+  /** Span queues of every tracing provider this proxy's connection managers use. */
+  readonly spanSinks: ProxySpanSinks;
+  /** Access-log files (`access_log` of connection managers). */
+  readonly logFiles = new LogFiles();
   /** TLS material received by SDS (unless a fixed provider was given). */
   readonly secrets: SdsSecrets | undefined;
   readonly #routes = new Map<string, CompiledRouteTable>();
@@ -57,13 +75,23 @@ export class DataPlane implements ConfigApplier {
   #assignments = new Map<string, XdsJson>();
   #clusterJson: XdsJson[] = [];
   readonly #drainTimeoutMs: number;
+  readonly #tcpLogs = new WeakMap<TcpProxyConfig, AccessLogs>();
 
   constructor(opts: DataPlaneOptions = {}) {
     this.secrets = opts.secrets === undefined ? createSdsSecrets() : undefined;
     const secrets: SecretProvider = opts.secrets ?? this.secrets!;
-    this.#registry = opts.filterRegistry ?? defaultFilterRegistry();
+    this.telemetry = new ProxyTelemetry(opts.telemetry);
+    this.#registry = opts.filterRegistry ?? defaultFilterRegistry().register(istioStatsFilter(this.telemetry));
     this.#drainTimeoutMs = opts.drainTimeoutMs ?? 5_000;
     this.clusters = createClusterManager({ secrets, random: opts.random, breakerCounts: opts.breakerCounts, onOutlierEjection: opts.onOutlierEjection, outlierCounts: opts.outlierCounts });
+    this.spanSinks = new ProxySpanSinks((cluster) => this.#healthyHosts(cluster));
+    const local = this.telemetry.local;
+    const tracerIdentity: TracerIdentity = {
+      nodeId: this.telemetry.nodeId,
+      // Istio names a proxy's traces `<canonical service>.<namespace>`.
+      serviceName: `${local.canonicalService}.${local.namespace}`,
+      zone: '',
+    };
     const routeProvider: RouteProvider = { get: (name) => this.#routes.get(name) };
     this.listeners = new ListenerManager({
       clusters: this.clusters,
@@ -74,7 +102,12 @@ export class DataPlane implements ConfigApplier {
       originalDestination: opts.originalDestination ?? originalDestination,
       log: opts.log,
       random: opts.random,
-      hcmFactory: (json, at, listenerMetadata): HttpConnectionHandler => {
+      tcpMeter: (listener, cluster, downstream, tcp) => {
+        const istio = istioTcpMeter(this.telemetry, listener.trafficDirection, cluster, downstream);
+        const logs = this.#tcpAccessLogs(tcp);
+        return logs === undefined ? istio : tcpAccessLogMeter(logs, istio, downstream, cluster, tcp.statPrefix);
+      },
+      hcmFactory: (json, at, direction, listenerMetadata): HttpConnectionHandler => {
         const hcm = createConnectionManager({
           listenerMetadata,
           config: json,
@@ -83,16 +116,36 @@ export class DataPlane implements ConfigApplier {
           filterRegistry: this.#registry,
           random: opts.random,
           path: `${at.resource}: ${at.path}`,
+          tracerFactory: (cfg) => new HttpTracer(cfg, direction, tracerIdentity, this.spanSinks, opts.random ?? Math.random),
+          logFiles: this.logFiles,
+          counters: (prefix) => this.httpStats.countersFor(prefix),
+          log: opts.log,
         });
         return {
           handleConnection: (socket, protocol, meta) => hcm.handleConnection(socket, protocol, meta),
-          drain: () => void hcm.close(this.#drainTimeoutMs),
+          shutdown: (graceMs) => void hcm.close(graceMs),
           close: () => void hcm.close(0),
         };
       },
     });
     this.httpStats.subscribe();
     requestEndChannel.subscribe(this.mtlsStats.listener);
+  }
+
+  /** A TCP proxy's compiled `access_log` (once per config object; validated when the listener was compiled). */
+  #tcpAccessLogs(tcp: TcpProxyConfig): AccessLogs | undefined {
+    if (tcp.accessLog === undefined) return undefined;
+    let logs = this.#tcpLogs.get(tcp);
+    if (logs === undefined) {
+      logs = AccessLogs.parse(tcp.accessLog, 'access_log', this.logFiles)!;
+      this.#tcpLogs.set(tcp, logs);
+    }
+    return logs;
+  }
+
+  #healthyHosts(cluster: string): string[] {
+    const c = this.clusters.snapshot().find((x) => x.name === cluster);
+    return c === undefined ? [] : c.hosts.filter((h) => !h.ejected && h.healthStatus !== 'UNHEALTHY').map((h) => h.address);
   }
 
   /** Route table names currently known. */
@@ -106,6 +159,7 @@ export class DataPlane implements ConfigApplier {
         const list = [...resources.values()];
         this.clusters.update(list, this.#assignments);
         this.#clusterJson = list;
+        this.telemetry.updateClusters(list);
         return;
       }
       case TypeUrl.ClusterLoadAssignment: {
@@ -160,7 +214,7 @@ export class DataPlane implements ConfigApplier {
     const out: Stat[] = [];
     for (const [name, s] of this.clusters.stats()) {
       for (const [k, v] of Object.entries(s)) {
-        out.push({ name: `cluster.${name}.${k}`, value: v, type: k.endsWith('_active') || k.startsWith('membership') ? 'gauge' : 'counter', family: `cluster.${k}`, labels: { envoy_cluster_name: name } });
+        out.push({ name: `cluster.${name}.${k}`, value: v, type: k.endsWith('_active') || k.startsWith('membership') ? 'gauge' : 'counter', family: `cluster.${k}`, labels: { cluster_name: name } });
       }
     }
     for (const l of this.listeners.list()) {
@@ -171,14 +225,25 @@ export class DataPlane implements ConfigApplier {
       out.push({ name: `${prefix}.no_filter_chain_match`, value: l.stats.noFilterChainMatch, type: 'counter', family: 'listener.no_filter_chain_match', labels });
       out.push({ name: `${prefix}.server_ssl_socket_factory.ssl_handshake_error`, value: l.stats.tlsHandshakeFailures, type: 'counter', family: 'listener.ssl_handshake_error', labels });
     }
+    const spans = this.spanSinks.stats();
+    const logs = this.logFiles.stats();
+    out.push({ name: 'access_log.lines_written', value: logs.written, type: 'counter' }, { name: 'access_log.lines_dropped', value: logs.dropped, type: 'counter' });
+    out.push({ name: 'tracing.spans_sent', value: spans.sent, type: 'counter' }, { name: 'tracing.spans_dropped', value: spans.dropped, type: 'counter' }, { name: 'tracing.export_failures', value: spans.failedExports, type: 'counter' });
     out.push(...this.httpStats.stats());
     out.push(...this.mtlsStats.stats());
     return out;
   }
 
+  /** Istio's standard metric families (istio_requests_total, ...), for /stats/prometheus. */
+  istioMetrics(): ExportedFamily[] {
+    return this.telemetry.families.store.export();
+  }
+
   /** Stops accepting, drains connections (bounded), closes pools. */
   async shutdown(timeoutMs = this.#drainTimeoutMs): Promise<void> {
     await this.listeners.drainAll(timeoutMs);
+    await this.spanSinks.close();
+    this.logFiles.close();
     this.httpStats.unsubscribe();
     requestEndChannel.unsubscribe(this.mtlsStats.listener);
     await this.clusters.close();

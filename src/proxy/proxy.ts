@@ -5,6 +5,7 @@
  * finish (bounded by the drain timeout), then everything closes.
  */
 import type { NodeJson } from '../xds/ads-wire.ts';
+import { TypeUrl, type XdsTypeUrl } from '../xds/types.ts';
 import { AdsClient } from './xds/ads-client.ts';
 import { DataPlane } from './data-plane.ts';
 import { startAdminServers, type AdminPorts, type AdminSource } from './admin/admin-server.ts';
@@ -13,6 +14,8 @@ import { buildConfigDump } from './config-dump.ts';
 import { WorkerPool } from './workers.ts';
 import { IdentityAgent, type IdentityAgentOptions } from './tls/identity-agent.ts';
 import { LocalSecretsApplier } from './tls/local-secrets.ts';
+import { renderFamilies } from '../telemetry/metric-store.ts';
+import type { ProxyTelemetryOptions } from './istio-telemetry.ts';
 
 export type ProxyLogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -56,7 +59,7 @@ export interface RunningProxy {
 export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const drainMs = opts.drainTimeoutMs ?? 5_000;
   const workers = (opts.concurrency ?? 1) > 1 ? await WorkerPool.start(opts.concurrency!, opts.log) : undefined;
-  const dataPlane = workers ? undefined : new DataPlane({ drainTimeoutMs: opts.drainTimeoutMs, log: opts.log });
+  const dataPlane = workers ? undefined : new DataPlane({ drainTimeoutMs: opts.drainTimeoutMs, log: opts.log, telemetry: telemetryOptions(opts.node, opts.identity) });
   const engine = workers ?? dataPlane!;
   const identity = opts.identity !== undefined ? new IdentityAgent({ ...opts.identity, log: opts.identity.log ?? opts.log }) : undefined;
   const applier = identity !== undefined ? new LocalSecretsApplier(engine, identity) : engine;
@@ -74,8 +77,12 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       { name: 'server.uptime', value: Math.floor((Date.now() - started) / 1000), type: 'gauge' },
       { name: 'server.concurrency', value: opts.concurrency ?? 1, type: 'gauge' },
       { name: 'control_plane.connected_state', value: ads.connected ? 1 : 0, type: 'gauge' },
+      // Istio's proxies reach istiod through the `xds-grpc` cluster; the pilot dashboard counts them by it.
+      { name: 'cluster.xds-grpc.upstream_cx_active', value: ads.connected ? 1 : 0, type: 'gauge', family: 'cluster.upstream_cx_active', labels: { cluster_name: 'xds-grpc' } },
+      ...xdsUpdateStats(ads),
       ...certificateStats(identity),
     ],
+    prometheusExtra: async () => renderFamilies(workers ? await workers.istioMetrics() : dataPlane!.istioMetrics()),
     setLogLevel: (l) => opts.setLogLevel?.(l) ?? false,
     logLevel: () => opts.logLevel?.() ?? 'info',
     drainListeners: async () => {
@@ -120,6 +127,22 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       await admin.close();
     },
   };
+}
+
+/** Envoy's xDS update counters (cluster_manager.cds.*, listener_manager.lds.*). */
+function xdsUpdateStats(ads: AdsClient): import('./admin/stats-format.ts').Stat[] {
+  const out: import('./admin/stats-format.ts').Stat[] = [];
+  const names: [string, string][] = [[TypeUrl.Cluster, 'cluster_manager.cds'], [TypeUrl.Listener, 'listener_manager.lds']];
+  for (const [typeUrl, prefix] of names) {
+    const c = ads.updates.get(typeUrl as XdsTypeUrl) ?? { success: 0, rejected: 0 };
+    out.push({ name: `${prefix}.update_success`, value: c.success, type: 'counter' }, { name: `${prefix}.update_rejected`, value: c.rejected, type: 'counter' });
+  }
+  return out;
+}
+
+/** Who the proxy is for Istio's metrics: its node metadata and id, and its SPIFFE id when it has an identity. */
+export function telemetryOptions(node: NodeJson, identity: IdentityAgentOptions | undefined): ProxyTelemetryOptions {
+  return { nodeMetadata: (node.metadata ?? {}) as Record<string, unknown>, nodeId: node.id ?? '', ...(identity !== undefined ? { principal: identity.spiffeId } : {}) };
 }
 
 /** Envoy's certificate expiry gauge plus the workload certificate's own numbers (admin stats, Prometheus). */

@@ -14,6 +14,7 @@ import { bodyOf, list, selectorMatches, specOf } from './inputs.ts';
 import { parseProtocol, servicePortProtocol } from './protocol.ts';
 import { localityOf } from './locality.ts';
 import { allocateVips } from './vip.ts';
+import { hostMatches, kubernetesServiceAliases, resolveHost } from '../config/host.ts';
 
 /** Anything that lists resources by type (a ConfigStore qualifies). */
 export interface ResourceSource {
@@ -27,7 +28,7 @@ export interface RegistryOptions {
   readonly autoAllocateVips?: boolean;
 }
 
-const PodType = 'core/Pod';
+const PodType = ResourceTypes.Pod;
 const ExportToAnnotation = 'networking.istio.io/exportTo';
 
 interface Entry {
@@ -243,11 +244,6 @@ function serviceEntries(src: ResourceSource): Entry[] {
   return out;
 }
 
-function wildcardMatches(pattern: string, host: string): boolean {
-  if (pattern === '*') return true;
-  return pattern.startsWith('*.') ? host.endsWith(pattern.slice(1)) && host.length > pattern.length - 1 : pattern === host;
-}
-
 class Registry implements ServiceRegistry {
   readonly domainSuffix: string;
   readonly version: string;
@@ -282,26 +278,22 @@ class Registry implements ServiceRegistry {
   servicesInNamespace(namespace: string): readonly ServiceInfo[] { return this.#byNamespace.get(namespace) ?? []; }
 
   qualify(host: string, fromNamespace: string): string {
-    // Istio's rule for config hosts: only a name without dots is short; anything else is an FQDN.
-    if (host.includes('*') || host.includes('.')) return host;
-    return `${host}.${fromNamespace}.svc.${this.domainSuffix}`;
+    return resolveHost(host, fromNamespace, this.domainSuffix);
   }
 
   lookupHost(host: string, fromNamespace: string): ServiceInfo | undefined {
     const candidates = [host];
     if (!host.includes('*')) {
       // Clients also resolve `name.ns` and `name.ns.svc` through the DNS search path.
-      const parts = host.split('.');
-      if (parts.length === 1) candidates.push(this.qualify(host, fromNamespace));
-      else if (parts.length === 2) candidates.push(`${host}.svc.${this.domainSuffix}`);
-      else if (parts.length === 3 && parts[2] === 'svc') candidates.push(`${host}.${this.domainSuffix}`);
+      if (!host.includes('.')) candidates.push(this.qualify(host, fromNamespace));
+      else candidates.push(...kubernetesServiceAliases(host, this.domainSuffix).slice(1));
     }
     for (const h of candidates) {
       const s = this.#byHost.get(h)?.service;
       if (s !== undefined && this.visibleTo(s, fromNamespace)) return s;
     }
     if (host.includes('*')) return undefined;
-    for (const w of this.#wildcards) if (wildcardMatches(w.hostname, host) && this.visibleTo(w, fromNamespace)) return w;
+    for (const w of this.#wildcards) if (hostMatches(w.hostname, host) && this.visibleTo(w, fromNamespace)) return w;
     return undefined;
   }
 

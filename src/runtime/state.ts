@@ -8,7 +8,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-export type ProcessRole = 'control' | 'gateway' | 'sidecar' | 'workload';
+export type ProcessRole = 'control' | 'gateway' | 'sidecar' | 'workload' | 'addon';
 
 /** One process the supervisor runs. */
 export interface ProcessRecord {
@@ -50,6 +50,8 @@ export interface RuntimeState {
   gatewayPorts: Record<string, number>;
   controlDebugPort?: number;
   controlXdsPort?: number;
+  /** `--with prometheus`: the Prometheus server scraping the mesh. */
+  prometheusUrl?: string;
   processes: ProcessRecord[];
   /** Transparent mode: network namespaces, host veths and the private subnet used. */
   netns: { name: string; hostVeth: string; hostIp: string; podIp: string }[];

@@ -16,6 +16,7 @@ export function formatSummary(state: RuntimeState, startedMs?: number): string {
     lines.push(`  gateway      ${state.gatewayUrl}   (Istio Gateway ports ${ports})`);
   }
   if (state.dns) lines.push(`  network      bridge ${state.bridge ?? '-'} ${state.subnet ?? ''}, DNS ${state.dns} (Service VIPs in 240.240.0.0/16)`);
+  if (state.prometheusUrl) lines.push(`  prometheus   ${state.prometheusUrl}   (scrapes every proxy's /stats/prometheus and the control plane's /metrics)`);
   if (state.controlDebugPort) lines.push(`  control      xDS 127.0.0.1:${state.controlXdsPort}, debug http://127.0.0.1:${state.controlDebugPort}/debug/syncz`);
   lines.push('', `  ${'PROCESS'.padEnd(44)} ${'PID'.padEnd(8)} PORTS`);
   for (const p of state.processes) {

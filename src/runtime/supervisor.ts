@@ -28,8 +28,9 @@ import { waitForHttp200, waitForJsonFile, waitForTcp } from './wait.ts';
 import { claimMeshNetwork, PodAddresses, removeBridge, transparentSupport } from './netns.ts';
 import { startDnsResponder, type DnsResponder } from './dns/responder.ts';
 import { openMeshNames, type MeshNames } from './dns/mesh-names.ts';
-import { readMeshConfig } from '../config/mesh-config.ts';
+import { readMeshConfig, type MeshConfigSettings } from '../config/mesh-config.ts';
 import { identityArgs, type WorkloadIdentityContext } from './replica.ts';
+import { findPrometheus, prometheusCommand, writePrometheusFiles } from './prometheus.ts';
 
 export interface UpOptions {
   readonly configDirs: readonly string[];
@@ -44,6 +45,10 @@ export interface UpOptions {
   readonly meshConfig?: string;
   /** A plug-in CA directory; default: a self-signed root kept in the state dir (`ca/`). */
   readonly pluginCaDir?: string;
+  /** Add-ons to run beside the mesh (`--with prometheus`). */
+  readonly addons?: readonly 'prometheus'[];
+  /** Prometheus scrape interval in seconds (default 5). */
+  readonly scrapeIntervalSeconds?: number;
 }
 
 /** Thrown when the config has errors; carries the diagnostics for printing. */
@@ -56,9 +61,9 @@ export class ConfigRejected extends TrellisError {
 }
 
 /** Loads and analyzes the config dirs; throws ConfigRejected on any error diagnostic. */
-export async function checkConfig(dirs: readonly string[]) {
+export async function checkConfig(dirs: readonly string[], mesh?: MeshConfigSettings) {
   const loaded = await loadConfigPaths([...dirs]);
-  const diags = [...loaded.diagnostics, ...analyzeConfig(loaded.resources)].sort(compareDiagnostics);
+  const diags = [...loaded.diagnostics, ...analyzeConfig(loaded.resources, mesh === undefined ? {} : { mesh })].sort(compareDiagnostics);
   if (diags.some((d) => d.severity === 'error')) throw new ConfigRejected(diags);
   return { resources: loaded.resources, diagnostics: diags };
 }
@@ -90,6 +95,8 @@ export class Supervisor {
   private controlRecord: ProcessRecord | undefined;
   private identity: WorkloadIdentityContext | undefined;
   private revokeGatewayToken: () => void = () => {};
+  private prometheus: Child | undefined;
+  private prometheusRecord: ProcessRecord | undefined;
 
   constructor(opts: UpOptions) {
     this.opts = opts;
@@ -106,7 +113,10 @@ export class Supervisor {
     if (this.controlRecord && this.control && !this.control.exited) procs.push(this.controlRecord);
     if (this.gatewayRecord && this.gateway && !this.gateway.exited) procs.push(this.gatewayRecord);
     for (const r of this.replicas) procs.push(...r.records());
+    if (this.prometheusRecord && this.prometheus && !this.prometheus.exited) procs.push(this.prometheusRecord);
     this.state.processes = procs;
+    // Replicas that restart come back on new ports: Prometheus follows through its target files.
+    if (this.prometheus !== undefined) writePrometheusFiles(this.state, this.opts.scrapeIntervalSeconds ?? 5, false);
     this.state.netns = this.replicas.flatMap((r) => (r.pod !== undefined ? [{ name: r.pod.netns, hostVeth: r.pod.hostVeth, hostIp: r.pod.hostIp, podIp: r.pod.podIp }] : []));
     writeState(this.state);
   }
@@ -128,14 +138,14 @@ export class Supervisor {
   }
 
   private async startInner(): Promise<RuntimeState> {
-    const { resources } = await checkConfig(this.opts.configDirs);
+    // Read before anything starts: a bad mesh config is a user error reported like bad YAML.
+    const meshConfig = this.opts.meshConfig !== undefined ? readMeshConfig(this.opts.meshConfig) : undefined;
+    const { resources } = await checkConfig(this.opts.configDirs, meshConfig);
     const previous = readState(this.paths.dir);
     if (previous !== undefined && previous.supervisorPid !== process.pid && alive(previous.supervisorPid) && (previous.phase === 'ready' || previous.phase === 'starting')) {
       throw new TrellisError('RUNTIME_ALREADY_RUNNING', `a mesh is already running from ${this.paths.dir} (supervisor pid ${previous.supervisorPid}); run \`trellis down\` first or use another --state-dir`);
     }
     const plan = (this.plan = planRuntime(resources, this.opts.capture));
-    // Read before anything starts: a bad mesh config is a user error reported like bad YAML.
-    const meshConfig = this.opts.meshConfig !== undefined ? readMeshConfig(this.opts.meshConfig) : undefined;
     this.identity = { tokenDir: join(this.paths.run, 'tokens'), trustDomain: meshConfig?.trustDomain ?? 'cluster.local' };
     if (plan.transparent) {
       const why = transparentSupport();
@@ -180,6 +190,7 @@ export class Supervisor {
         return r.start();
       })));
       await this.waitForEndpointsPushed();
+      if (this.opts.addons?.includes('prometheus')) await this.startPrometheus();
       this.state.phase = 'ready';
       this.state.readyAt = new Date().toISOString();
       this.save();
@@ -323,11 +334,28 @@ export class Supervisor {
     for (const p of Object.values(gatewayPorts)) await waitForTcp(`ingress gateway listener on port ${p}`, p, timeout, gone);
   }
 
+  /** `--with prometheus`: the real Prometheus, scraping every proxy and the control plane. */
+  private async startPrometheus(): Promise<void> {
+    const binary = findPrometheus();
+    const [port] = await allocatePorts(1);
+    const paths = writePrometheusFiles(this.state, this.opts.scrapeIntervalSeconds ?? 5, true);
+    const log = join(this.paths.logs, 'prometheus.log');
+    const child = (this.prometheus = new Child({ name: 'prometheus', logFile: log, env: sanitizedEnv(), command: prometheusCommand(binary, paths, port) }));
+    this.prometheusRecord = { role: 'addon', name: 'prometheus', pid: child.pid, log, ports: { http: port } };
+    this.state.prometheusUrl = `http://127.0.0.1:${port}/`;
+    this.save();
+    const gone = () => (child.exitReason() !== undefined ? `${child.exitReason()}\n${child.logTail()}` : undefined);
+    await waitForHttp200('prometheus', port, '/-/ready', this.opts.startTimeoutMs ?? 15_000, gone);
+  }
+
   /** Stops everything in reverse start order; safe to call more than once. */
   async stop(): Promise<void> {
     this.stopping = true;
     this.state.phase = 'stopping';
     writeState(this.state);
+    await this.prometheus?.stop(5000);
+    this.prometheus = this.prometheusRecord = undefined;
+    this.state.prometheusUrl = undefined;
     await Promise.all(this.replicas.map((r) => r.stop()));
     await this.gateway?.stop(5000);
     this.revokeGatewayToken();

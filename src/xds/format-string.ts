@@ -34,6 +34,8 @@ export const UnsupportedCommands: ReadonlySet<string> = new Set([
   'DOWNSTREAM_LOCAL_SUBJECT', 'DOWNSTREAM_LOCAL_URI_SAN', 'DOWNSTREAM_PEER_FINGERPRINT_256', 'DOWNSTREAM_PEER_SERIAL',
   'DOWNSTREAM_PEER_CERT', 'CONNECTION_ID', 'UPSTREAM_CONNECTION_ID', 'STREAM_ID', 'VIRTUAL_CLUSTER_NAME', 'TRAILER', 'RESPONSE_TRAILER',
   'CONNECTION_TERMINATION_DETAILS', 'UPSTREAM_REQUEST_ATTEMPT_COUNT',
+  // Evaluated by access logs (proxy/access-log/log-format.ts), "" in header values:
+  'RESPONSE_CODE_DETAILS', 'UPSTREAM_CLUSTER_RAW', 'TRACE_ID', 'UPSTREAM_PEER_URI_SAN',
 ]);
 
 /** Take a parameter and a length; a parameter only; a parameter that is required. */

@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { dirname, isAbsolute, join } from 'node:path';
 import protobuf from 'protobufjs';
 import { TrellisError } from '../errors.ts';
@@ -23,6 +24,8 @@ export const protoIncludeDirs: readonly string[] = [
   join(xdsDeps, 'protoc-gen-validate'),
   // google/protobuf/descriptor.proto (needed by the option annotations) ships with protobufjs.
   protobufjsDir,
+  // Our own filter configs (package trellis.*).
+  join(dirname(fileURLToPath(import.meta.url)), 'proto'),
 ];
 
 /** Every proto file loaded into the shared root (their imports come along). */
@@ -71,6 +74,11 @@ export const protoFiles: readonly string[] = [
   // Retry plugins Istio (and our route translation) put on every retry policy.
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
   'envoy/extensions/retry/priority/previous_priorities/v3/previous_priorities_config.proto',
+  // Tracers and access loggers (telemetry: HCM tracing.provider, access_log).
+  'envoy/config/trace/v3/opentelemetry.proto',
+  'envoy/config/trace/v3/zipkin.proto',
+  'envoy/extensions/access_loggers/file/v3/file.proto',
+  'envoy/extensions/access_loggers/filters/cel/v3/cel.proto',
   // Listener filters.
   'envoy/extensions/filters/listener/original_dst/v3/original_dst.proto',
   'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
@@ -104,6 +112,8 @@ export const protoFiles: readonly string[] = [
   'google/protobuf/field_mask.proto',
   'google/protobuf/empty.proto',
   'google/protobuf/timestamp.proto',
+  // Trellis's own filter configs.
+  'trellis/filters/http/stats/v1/stats.proto',
 ];
 
 let root: protobuf.Root | undefined;

@@ -29,6 +29,8 @@ export interface MtlsMesh {
   readonly outboundPort: number;
   /** Requests the backend app saw. */
   readonly appHits: () => number;
+  /** Headers of the last request the backend app saw. */
+  readonly appLastHeaders: () => Record<string, string | string[] | undefined>;
   close(): Promise<void>;
 }
 
@@ -48,8 +50,10 @@ export async function startMtlsMesh(opts: MtlsMeshOptions = {}): Promise<MtlsMes
   const caDir = opts.pluginCaDir ?? join(dir, 'ca');
   const tokenDir = join(dir, 'tokens');
   let hits = 0;
+  let lastHeaders: Record<string, string | string[] | undefined> = {};
   const app = http.createServer((req, res) => {
     hits++;
+    lastHeaders = req.headers;
     req.resume();
     res.end(`backend ok ${req.url}\n`);
   });
@@ -80,6 +84,7 @@ export async function startMtlsMesh(opts: MtlsMeshOptions = {}): Promise<MtlsMes
   return {
     dir, caDir, cp, backend, frontend, inboundPort, outboundPort,
     appHits: () => hits,
+    appLastHeaders: () => lastHeaders,
     async close() {
       await Promise.all([frontend.stop(), backend.stop()]);
       await cp.stop();

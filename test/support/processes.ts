@@ -149,7 +149,18 @@ export interface EnvoyOptions {
   metadata: Record<string, unknown>;
   dir: string;
   logLevel?: string;
+  /** Runtime keys of the bootstrap's static layer; default Istio's (IstioBootstrapRuntime). */
+  runtime?: Record<string, string | boolean>;
 }
+
+/**
+ * The runtime keys Istio's bootstrap gives every Envoy that change request handling: a `#fragment`
+ * in the path is stripped instead of rejected with 400. Trellis proxy behaves that way, so a stock
+ * Envoy compared with it gets the same bootstrap Istio would give it.
+ */
+export const IstioBootstrapRuntime: Readonly<Record<string, string | boolean>> = Object.freeze({
+  'envoy.reloadable_features.http_reject_path_with_fragment': false,
+});
 
 /** Starts Envoy with dynamic ADS (LDS + CDS), admin on a free port, a unique base id, no hot restart. */
 export async function startEnvoy(cleanups: Cleanups, o: EnvoyOptions): Promise<EnvoyProcess> {
@@ -185,6 +196,7 @@ export async function startEnvoy(cleanups: Cleanups, o: EnvoyOptions): Promise<E
       }],
     },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } },
+    layered_runtime: { layers: [{ name: 'global config', static_layer: o.runtime ?? IstioBootstrapRuntime }, { name: 'admin', admin_layer: {} }] },
   };
   const safe = o.nodeId.replace(/[^a-zA-Z0-9.-]/g, '_');
   const config = join(o.dir, `envoy-${safe}.json`);

@@ -4,7 +4,7 @@ import { analyzeConfig } from './index.ts';
 import { resourcesFromYaml } from './fixture.test-util.ts';
 import { matchCovers } from './shadowing.ts';
 import { isKnownConditionKey } from './security.ts';
-import { hostCovers, resolveHost } from './hosts.ts';
+import { hostMatches as hostCovers, resolveHost } from '../host.ts';
 
 const services = `
 apiVersion: v1

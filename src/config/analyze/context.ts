@@ -1,58 +1,55 @@
 /**
  * The indexes every check reads, built once per analysis from the resource list: resources by
- * type, Kubernetes Services by FQDN, ServiceEntry hosts, gateways and secrets by `ns/name`,
- * DestinationRules by resolved host, the label sets of known workloads, and ReferenceGrants. Also
- * the one way a check creates a diagnostic, so every finding names resource, file, line and field
- * the same way.
+ * type and by `ns/name`, the hosts Services and ServiceEntries declare with their exportTo
+ * visibility (host-index.ts), DestinationRules by resolved host, the known workloads
+ * (workloads.ts), ReferenceGrants, and the mesh config. Also the one way a check creates a
+ * diagnostic, so every finding names resource, file, line and field the same way.
  */
 import type { Diagnostic, Resource, Severity } from '../resource.ts';
 import { ResourceTypes } from '../resource.ts';
-import { hostAliases, hostCovers, resolveHost } from './hosts.ts';
-import {
-  labelsOf,
-  list,
-  view,
-  type DestinationRuleView,
-  type Labels,
-  type ReferenceGrantView,
-  type ServiceEntryView,
-  type ServiceView,
-  type WorkloadEntryView,
-} from './view.ts';
+import { hasCode } from '../../errors.ts';
+import { parseMeshConfig, type MeshConfigSettings } from '../mesh-config.ts';
+import { foldHost, resolveHost, serviceFqdn } from '../host.ts';
+import { buildHostIndex, type HostIndex } from './host-index.ts';
+import { builtinIngressGateway, collectWorkloads, type WorkloadInfo } from './workloads.ts';
+import { labelsOf, list, view, type DestinationRuleView, type Labels, type ReferenceGrantView } from './view.ts';
 
 /** Options of an analysis. */
 export interface AnalyzeOptions {
   /** Cluster DNS suffix for short-name expansion; default `cluster.local`. */
   readonly domainSuffix?: string;
-  /** Istio's root namespace (mesh-wide policies); default `istio-system`. */
+  /**
+   * Istio MeshConfig (`trellis analyze --mesh-config`). When absent, the `istio` ConfigMap of
+   * namespace istio-system in the input (where istiod reads it, key `mesh`), else Istio's defaults.
+   */
+  readonly mesh?: MeshConfigSettings;
+  /** Istio's root namespace (mesh-wide policies); default the mesh config's, `istio-system`. */
   readonly rootNamespace?: string;
-}
-
-/** A set of labels some workload is known (or, from a Service selector, assumed) to carry. */
-export interface WorkloadLabels {
-  readonly namespace: string;
-  readonly labels: Labels;
-  /** true when derived from a Service selector (a lower bound of the pods' labels). */
-  readonly partial: boolean;
 }
 
 /** Everything a check needs, plus the diagnostic sink. */
 export interface AnalysisContext {
   readonly domainSuffix: string;
   readonly rootNamespace: string;
+  /** The mesh config in force (fields Istio defaults when unset). */
+  readonly mesh: MeshConfigSettings;
   /** Resources of one type, in input order. */
   of(type: string): readonly Resource[];
-  /** Kubernetes Services by lower-case FQDN. */
-  readonly servicesByHost: ReadonlyMap<string, Resource>;
-  /** Every ServiceEntry host (as written, lower case) with its ServiceEntry. */
-  readonly serviceEntryHosts: readonly { readonly host: string; readonly resource: Resource }[];
+  /** Hosts of Services and ServiceEntries with their visibility. */
+  readonly hosts: HostIndex;
   /** DestinationRules with their resolved host. */
   readonly destinationRules: readonly { readonly host: string; readonly resource: Resource }[];
-  /** Label sets of known workloads (Workload, WorkloadEntry, Service selectors). */
-  readonly workloadLabels: readonly WorkloadLabels[];
-  /** Resolves a rule's host relative to the rule's namespace. */
+  /** Known workloads: complete label sets first, then Service-derived partial ones; the built-in gateway among them. */
+  readonly workloads: readonly WorkloadInfo[];
+  /** The known workloads of one namespace, in `workloads` order. */
+  workloadsIn(namespace: string): readonly WorkloadInfo[];
+  /** Complete (not Service-derived) workloads a non-empty selector matches, in one namespace or (undefined) any. */
+  selectWorkloads(selector: Labels, namespace: string | undefined): readonly WorkloadInfo[];
+  /** The ingress gateway Trellis provides. */
+  readonly builtinGateway: WorkloadInfo;
+  /** Resolves a rule's host relative to the rule's namespace (lower case). */
   resolve(host: string, namespace: string): string;
-  /** True when `host` (resolved) names a Kubernetes Service or is covered by a ServiceEntry host. */
+  /** True when `host` (resolved) names a Service or is covered by a ServiceEntry host, whatever their exportTo. */
   hostKnown(host: string): boolean;
   /** The Kubernetes Service a resolved host names, if any. */
   serviceFor(host: string): Resource | undefined;
@@ -64,10 +61,11 @@ export interface AnalysisContext {
   report(r: Resource, severity: Severity, code: string, message: string, fieldPath?: string): void;
 }
 
+const Everywhere: ReadonlySet<string> = new Set(['*']);
+
 /** Builds the indexes for `resources`; findings accumulate in `out`. */
 export function buildContext(resources: readonly Resource[], opts: AnalyzeOptions, out: Diagnostic[]): AnalysisContext {
   const domainSuffix = opts.domainSuffix ?? 'cluster.local';
-  const rootNamespace = opts.rootNamespace ?? 'istio-system';
   const byType = new Map<string, Resource[]>();
   const byKey = new Map<string, Resource>();
   for (const r of resources) {
@@ -76,71 +74,51 @@ export function buildContext(resources: readonly Resource[], opts: AnalyzeOption
     l.push(r);
     byKey.set(`${r.type}:${r.metadata.namespace}/${r.metadata.name}`, r);
   }
+  const mesh = opts.mesh ?? meshFromInput(byKey.get(`${ResourceTypes.ConfigMap}:istio-system/istio`), out) ?? { raw: {}, ignored: [] };
+  const rootNamespace = opts.rootNamespace ?? mesh.rootNamespace ?? 'istio-system';
   const of = (type: string): readonly Resource[] => byType.get(type) ?? [];
-  const resolve = (host: string, ns: string): string => resolveHost(host, ns, domainSuffix);
+  const resolve = (host: string, ns: string): string => foldHost(resolveHost(host, ns, domainSuffix));
+  const hosts = buildHostIndex(of, domainSuffix);
 
-  const servicesByHost = new Map<string, Resource>();
-  for (const s of of(ResourceTypes.Service)) {
-    servicesByHost.set(`${s.metadata.name}.${s.metadata.namespace}.svc.${domainSuffix}`.toLowerCase(), s);
-  }
-  const serviceEntryHosts: { host: string; resource: Resource }[] = [];
-  for (const se of of(ResourceTypes.ServiceEntry)) {
-    for (const h of list(view<ServiceEntryView>(se).hosts)) {
-      if (typeof h === 'string') serviceEntryHosts.push({ host: resolve(h, se.metadata.namespace), resource: se });
-    }
-  }
   const destinationRules: { host: string; resource: Resource }[] = [];
+  const rulesByHost = new Map<string, Resource[]>();
   for (const dr of of(ResourceTypes.DestinationRule)) {
     const h = view<DestinationRuleView>(dr).host;
-    if (typeof h === 'string') destinationRules.push({ host: resolve(h, dr.metadata.namespace), resource: dr });
-  }
-  const rulesByHost = new Map<string, { host: string; resource: Resource }[]>();
-  for (const dr of destinationRules) {
-    let l = rulesByHost.get(dr.host);
-    if (l === undefined) rulesByHost.set(dr.host, (l = []));
+    if (typeof h !== 'string') continue;
+    const host = resolve(h, dr.metadata.namespace);
+    destinationRules.push({ host, resource: dr });
+    let l = rulesByHost.get(host);
+    if (l === undefined) rulesByHost.set(host, (l = []));
     l.push(dr);
   }
-
-  const workloadLabels: WorkloadLabels[] = [];
-  for (const w of of(ResourceTypes.Workload)) {
-    const specLabels = labelsOf((w.spec as { labels?: unknown } | undefined)?.labels);
-    workloadLabels.push({ namespace: w.metadata.namespace, labels: { ...specLabels, ...w.metadata.labels }, partial: false });
-  }
-  for (const we of of(ResourceTypes.WorkloadEntry)) {
-    workloadLabels.push({ namespace: we.metadata.namespace, labels: labelsOf(view<WorkloadEntryView>(we).labels), partial: false });
-  }
-  for (const se of of(ResourceTypes.ServiceEntry)) {
-    for (const ep of list((se.spec as { endpoints?: WorkloadEntryView[] } | undefined)?.endpoints)) {
-      workloadLabels.push({ namespace: se.metadata.namespace, labels: labelsOf(ep?.labels), partial: false });
-    }
-  }
-  for (const s of of(ResourceTypes.Service)) {
-    const sel = view<ServiceView>(s).selector;
-    if (sel === undefined || Object.keys(labelsOf(sel)).length === 0) continue;
-    workloadLabels.push({ namespace: s.metadata.namespace, labels: labelsOf(sel), partial: true });
-    // DestinationRule subsets name the extra labels the Service's pods carry (version: v1).
-    const host = `${s.metadata.name}.${s.metadata.namespace}.svc.${domainSuffix}`.toLowerCase();
-    for (const dr of rulesByHost.get(host) ?? []) {
-      for (const sub of list(view<DestinationRuleView>(dr.resource).subsets)) {
-        workloadLabels.push({ namespace: s.metadata.namespace, labels: { ...labelsOf(sub?.labels), ...labelsOf(sel) }, partial: true });
-      }
-    }
-  }
-
-  const serviceFor = (host: string): Resource | undefined => {
-    for (const alias of hostAliases(host, domainSuffix)) {
-      const s = servicesByHost.get(alias);
-      if (s !== undefined) return s;
-    }
-    return undefined;
+  // DestinationRule subsets name the extra labels a Service's pods carry (version: v1).
+  const subsetLabels = (s: Resource): Labels[] =>
+    (rulesByHost.get(serviceFqdn(s.metadata.name, s.metadata.namespace, domainSuffix)) ?? []).flatMap((dr) =>
+      list(view<DestinationRuleView>(dr).subsets).map((sub) => labelsOf(sub?.labels)));
+  const builtinGateway = builtinIngressGateway(rootNamespace, mesh.ingressSelector ?? 'ingressgateway');
+  const workloads = collectWorkloads(of, builtinGateway, subsetLabels);
+  const workloadsByNamespace = new Map<string, WorkloadInfo[]>();
+  // Complete workloads by one label pair, with and without their namespace: a selector is then
+  // compared only with the workloads that carry its first label.
+  const byLabel = new Map<string, WorkloadInfo[]>();
+  const push = <T>(m: Map<string, T[]>, k: string, v: T): void => {
+    let l = m.get(k);
+    if (l === undefined) m.set(k, (l = []));
+    l.push(v);
   };
-  const hostKnown = (host: string): boolean => {
-    if (serviceFor(host) !== undefined) return true;
-    for (const e of serviceEntryHosts) if (hostCovers(e.host, host) || hostCovers(host, e.host)) return true;
-    if (host.startsWith('*')) {
-      for (const h of servicesByHost.keys()) if (hostCovers(host, h)) return true;
+  for (const w of workloads) {
+    push(workloadsByNamespace, w.namespace, w);
+    if (w.partial) continue;
+    for (const [k, v] of Object.entries(w.labels)) {
+      push(byLabel, `*\n${k}=${v}`, w);
+      push(byLabel, `${w.namespace}\n${k}=${v}`, w);
     }
-    return false;
+  }
+  const selectWorkloads = (selector: Labels, namespace: string | undefined): readonly WorkloadInfo[] => {
+    const pairs = Object.entries(selector);
+    if (pairs.length === 0) return [];
+    const [k, v] = pairs[0];
+    return (byLabel.get(`${namespace ?? '*'}\n${k}=${v}`) ?? []).filter((w) => pairs.every(([pk, pv]) => w.labels[pk] === pv));
   };
 
   const grants = of(ResourceTypes.ReferenceGrant);
@@ -175,39 +153,39 @@ export function buildContext(resources: readonly Resource[], opts: AnalyzeOption
   return {
     domainSuffix,
     rootNamespace,
+    mesh,
     of,
-    servicesByHost,
-    serviceEntryHosts,
+    hosts,
     destinationRules,
-    workloadLabels,
+    workloads,
+    workloadsIn: (ns) => workloadsByNamespace.get(ns) ?? [],
+    selectWorkloads,
+    builtinGateway,
     resolve,
-    hostKnown,
-    serviceFor,
+    hostKnown: (host) => hosts.lookup(host, Everywhere).visible.length > 0,
+    serviceFor: (host) => hosts.serviceFor(host),
     find: (type, ns, name) => byKey.get(`${type}:${ns}/${name}`),
     referenceGranted,
     report,
   };
 }
 
-/** True when every label in `selector` is carried by `labels`. */
-export function selectorMatches(selector: Labels, labels: Labels): boolean {
-  for (const [k, v] of Object.entries(selector)) if (labels[k] !== v) return false;
-  return true;
-}
-
-/**
- * True when a workload with (at least) `known` labels may match `selector`: exact for complete
- * label sets; for partial sets (Service selectors), no key may disagree and at least one key of
- * the selector must be known, since pods usually carry more labels than their Service selects on.
- */
-export function selectorMayMatch(selector: Labels, known: WorkloadLabels): boolean {
-  if (!known.partial) return selectorMatches(selector, known.labels);
-  let shared = 0;
-  for (const [k, v] of Object.entries(selector)) {
-    const have = known.labels[k];
-    if (have === undefined) continue;
-    if (have !== v) return false;
-    shared++;
+/** The MeshConfig held by the `istio` ConfigMap (key `mesh`), if the input has it; a broken one is reported. */
+function meshFromInput(cm: Resource | undefined, out: Diagnostic[]): MeshConfigSettings | undefined {
+  const text = (cm?.body as { data?: Record<string, unknown> } | undefined)?.data?.mesh;
+  if (cm === undefined || typeof text !== 'string') return undefined;
+  const file = cm.source?.file ?? `ConfigMap ${cm.metadata.namespace}/${cm.metadata.name}`;
+  try {
+    return parseMeshConfig(text, file);
+  } catch (err) {
+    if (!hasCode(err, 'MESH_CONFIG_INVALID')) throw err;
+    const detail = err.message.startsWith(`${file}: `) ? err.message.slice(file.length + 2) : err.message;
+    out.push({
+      severity: 'error', code: err.code, message: `mesh config in data.mesh: ${detail}`,
+      resource: { kind: cm.kind, namespace: cm.metadata.namespace, name: cm.metadata.name },
+      ...(cm.source?.file !== undefined ? { file: cm.source.file, line: cm.source.lineOf?.('data.mesh') ?? cm.source.line } : {}),
+      fieldPath: 'data.mesh',
+    });
+    return undefined;
   }
-  return shared > 0 || Object.keys(selector).length === 0;
 }

@@ -24,7 +24,7 @@ export function resourcesFromYaml(text: string): Resource[] {
         name: String(meta.name ?? ''),
         namespace: String(meta.namespace ?? 'default'),
         labels: (meta.labels ?? {}) as Record<string, string>,
-        annotations: {},
+        annotations: (meta.annotations ?? {}) as Record<string, string>,
       },
       spec: spec ?? {},
       body,

@@ -8,25 +8,36 @@
 import type { Diagnostic, Resource } from '../resource.ts';
 import { buildContext, type AnalyzeOptions } from './context.ts';
 import { checkDestinationRules } from './destination-rules.ts';
+import { checkDeprecations } from './deprecations.ts';
 import { checkDestinations } from './destinations.ts';
 import { checkGatewayApi } from './gateway-api.ts';
-import { checkGateways } from './gateways.ts';
+import { checkGatewayServers } from './gateway-servers.ts';
+import { checkKubernetesWorkloads } from './kubernetes-workloads.ts';
 import { checkSecurity } from './security.ts';
 import { checkSelectors } from './selectors.ts';
+import { checkServiceEntries } from './service-entries.ts';
 import { checkShadowing } from './shadowing.ts';
 import { checkHeaderValues } from './header-values.ts';
+import { checkVirtualServiceGateways } from './virtual-service-gateways.ts';
 
 export type { AnalyzeOptions } from './context.ts';
 
 /** Every code the analyzers can emit (for docs and tests). */
 export const SemanticCodes = [
-  'VS_HOST_NOT_FOUND', 'SUBSET_NOT_FOUND', 'DESTINATION_PORT_NOT_FOUND', 'WEIGHTS_NOT_100',
-  'GATEWAY_NOT_FOUND', 'VS_HOST_CONFLICT', 'SECRET_NOT_FOUND', 'ROUTE_SHADOWED', 'ROUTE_MATCH_INEFFECTIVE',
-  'DR_HOST_NOT_FOUND', 'SUBSET_DUPLICATE', 'SUBSET_SHADOWED', 'HEADER_VALUE_INVALID', 'JWT_NO_KEYS', 'AUTHZ_UNKNOWN_CONDITION', 'MTLS_CONFLICT',
-  'SELECTOR_NO_MATCH', 'PARENT_NOT_FOUND', 'ROUTE_BACKEND_NOT_FOUND', 'REF_NOT_PERMITTED',
+  'VS_HOST_NOT_FOUND', 'SUBSET_NOT_FOUND', 'DESTINATION_PORT_NOT_FOUND', 'DESTINATION_PORT_REQUIRED', 'WEIGHTS_NOT_100',
+  'GATEWAY_NOT_FOUND', 'VS_HOST_NOT_IN_GATEWAY', 'VS_HOST_CONFLICT', 'SECRET_NOT_FOUND', 'SECRET_INVALID',
+  'GATEWAY_CONFLICT', 'GATEWAY_DUPLICATE_CERTIFICATE', 'GATEWAY_PORT_NOT_EXPOSED', 'ROUTE_SHADOWED', 'ROUTE_MATCH_INEFFECTIVE',
+  'DR_HOST_NOT_FOUND', 'SUBSET_DUPLICATE', 'SUBSET_SHADOWED', 'SUBSET_NO_WORKLOADS', 'DR_TLS_NO_CA', 'SE_ADDRESSES_REQUIRED',
+  'HEADER_VALUE_INVALID', 'JWT_NO_KEYS', 'AUTHZ_UNKNOWN_CONDITION', 'MTLS_CONFLICT', 'NAMESPACE_NOT_FOUND',
+  'SELECTOR_NO_MATCH', 'SELECTOR_CONFLICT', 'NAMESPACE_DEFAULT_CONFLICT', 'SELECTOR_INEFFECTIVE',
+  'PORT_PROTOCOL_UNKNOWN', 'WORKLOAD_PORT_CONFLICT', 'WORKLOAD_PROXY_UID', 'DEPRECATED', 'MESH_CONFIG_INVALID',
+  'PARENT_NOT_FOUND', 'ROUTE_BACKEND_NOT_FOUND', 'REF_NOT_PERMITTED',
 ] as const;
 
-const checks = [checkDestinations, checkHeaderValues, checkDestinationRules, checkGateways, checkShadowing, checkGatewayApi, checkSecurity, checkSelectors];
+const checks = [
+  checkDestinations, checkHeaderValues, checkDestinationRules, checkVirtualServiceGateways, checkGatewayServers, checkShadowing,
+  checkGatewayApi, checkSecurity, checkSelectors, checkServiceEntries, checkKubernetesWorkloads, checkDeprecations,
+];
 
 /** Runs every semantic check over `resources`; returns diagnostics sorted by file, line, code. */
 export function analyzeConfig(resources: readonly Resource[], opts: AnalyzeOptions = {}): Diagnostic[] {

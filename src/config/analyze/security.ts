@@ -11,11 +11,16 @@
  * - MTLS_CONFLICT (warning): a PeerAuthentication makes a workload port STRICT while a
  *   DestinationRule for the Service in front of it sets `tls.mode: DISABLE` for that port, so
  *   clients send plaintext the server refuses (istioctl's former IST0113).
+ * - NAMESPACE_NOT_FOUND (warning, IST0101): an AuthorizationPolicy `source.namespaces` /
+ *   `notNamespaces` entry (exact, `prefix*` or `*suffix`) names no namespace of the mesh. Judged only
+ *   when the input declares its Namespaces; the namespaces its resources live in, the root
+ *   namespace, `default` and Kubernetes' `kube-*` count as existing too.
  */
 import type { Resource } from '../resource.ts';
 import { ResourceTypes } from '../resource.ts';
 import { parseJwks } from '../jwks.ts';
-import { selectorMatches, type AnalysisContext } from './context.ts';
+import type { AnalysisContext } from './context.ts';
+import { selectorMatches } from './workloads.ts';
 import {
   labelsOf,
   list,
@@ -73,6 +78,38 @@ export function checkSecurity(ctx: AnalysisContext): void {
     });
   }
   checkMtlsConflicts(ctx);
+  checkPolicyNamespaces(ctx);
+}
+
+/** Istio's namespace match for authorization sources: `*`, `prefix*`, `*suffix` or the exact name. */
+function namespaceMatches(pattern: string, ns: string): boolean {
+  if (pattern === '*') return true;
+  if (pattern.startsWith('*')) return ns.endsWith(pattern.slice(1));
+  if (pattern.endsWith('*')) return ns.startsWith(pattern.slice(0, -1));
+  return pattern === ns;
+}
+
+function checkPolicyNamespaces(ctx: AnalysisContext): void {
+  const declared = ctx.of(ResourceTypes.Namespace);
+  const policies = ctx.of(ResourceTypes.AuthorizationPolicy);
+  if (declared.length === 0 || policies.length === 0) return;
+  // Kubernetes creates default and kube-* in every cluster.
+  const known = new Set<string>([ctx.rootNamespace, 'default', 'kube-system', 'kube-public', 'kube-node-lease', ...declared.map((n) => n.metadata.name)]);
+  for (const t of Object.values(ResourceTypes)) for (const r of ctx.of(t)) known.add(r.metadata.namespace);
+  for (const ap of policies) {
+    list(view<AuthorizationPolicyView>(ap).rules).forEach((rule, i) => {
+      list(rule?.from).forEach((from, j) => {
+        for (const field of ['namespaces', 'notNamespaces'] as const) {
+          list(from?.source?.[field]).forEach((pattern, k) => {
+            if (typeof pattern !== 'string' || [...known].some((ns) => namespaceMatches(pattern, ns))) return;
+            ctx.report(ap, 'warning', 'NAMESPACE_NOT_FOUND',
+              `source ${field} entry '${pattern}' matches no namespace of the mesh (declared: ${[...declared.map((n) => n.metadata.name)].sort().join(', ')})`,
+              `spec.rules[${i}].from[${j}].source.${field}[${k}]`);
+          });
+        }
+      });
+    });
+  }
 }
 
 type Mode = 'STRICT' | 'PERMISSIVE' | 'DISABLE' | undefined;

@@ -1,16 +1,21 @@
 /**
- * Unreachable VirtualService http routes. Istio evaluates `http` routes in order and the first
- * whose match succeeds wins, so a route is dead when every one of its match clauses is covered by
+ * Unreachable VirtualService routes (http, tcp and tls). Istio evaluates each list in order and the
+ * first route whose match succeeds wins, so a route is dead when every one of its match clauses is covered by
  * a clause of an earlier route — ROUTE_SHADOWED (istioctl IST0130) — and a single clause is dead
  * when an earlier clause of the same or an earlier route covers it — ROUTE_MATCH_INEFFECTIVE
  * (IST0131). A false positive here would teach users to ignore the analyzer, so "covers" is
  * deliberately narrow: the earlier clause may only constrain the URI (exact or prefix; regex never
  * counts) plus conditions that appear identically in the later clause. Istio's prefix match is a
- * plain string prefix (`/api` matches `/apis`), which is what we compare.
+ * plain string prefix (`/api` matches `/apis`), which is what we compare. For tcp routes every
+ * condition of the earlier clause (port, destinationSubnets, sourceLabels, gateways,
+ * sourceNamespace) must appear identically in the later one; for tls routes, the earlier
+ * clause's sniHosts must cover every SNI host of the later one (wildcards as host.ts matches
+ * them) and its other conditions appear identically. A route without match matches everything.
  */
 import type { Resource } from '../resource.ts';
 import { ResourceTypes } from '../resource.ts';
 import type { AnalysisContext } from './context.ts';
+import { hostMatches } from '../host.ts';
 import { isObject, list, view, type HTTPMatchRequest, type VirtualServiceView } from './view.ts';
 
 /** Keys that name or label a match without changing what it matches. */
@@ -71,35 +76,66 @@ function describe(m: HTTPMatchRequest): string {
   return conds.length === 0 ? CATCH_ALL : JSON.stringify(Object.fromEntries(conds.map((k) => [k, m[k]])));
 }
 
-/** Runs ROUTE_SHADOWED / ROUTE_MATCH_INEFFECTIVE over every VirtualService. */
-export function checkShadowing(ctx: AnalysisContext): void {
-  for (const vs of ctx.of(ResourceTypes.VirtualService)) checkVirtualService(ctx, vs);
+/** True when every connection matching TCP clause `b` also matches `a`: each condition of `a` appears identically in `b`. */
+export function l4MatchCovers(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  if (!isObject(a) || !isObject(b)) return false;
+  for (const key of Object.keys(a)) if (!NON_MATCHING_KEYS.has(key) && !isDeepEqual(a[key], b[key])) return false;
+  return true;
 }
 
-function checkVirtualService(ctx: AnalysisContext, vs: Resource): void {
+/** TLS clauses: `a`'s sniHosts cover every SNI host of `b` (wildcards included), and its other conditions appear identically in `b`. */
+export function tlsMatchCovers(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  if (!isObject(a) || !isObject(b)) return false;
+  const sa = Array.isArray(a.sniHosts) ? a.sniHosts.filter((h): h is string => typeof h === 'string') : undefined;
+  const sb = Array.isArray(b.sniHosts) ? b.sniHosts.filter((h): h is string => typeof h === 'string') : undefined;
+  if (sa !== undefined) {
+    if (sb === undefined || sb.length === 0 || !sb.every((h) => sa.some((p) => hostMatches(p, h)))) return false;
+  }
+  for (const key of Object.keys(a)) if (key !== 'sniHosts' && !NON_MATCHING_KEYS.has(key) && !isDeepEqual(a[key], b[key])) return false;
+  return true;
+}
+
+type Section = 'http' | 'tcp' | 'tls';
+type Clause = Record<string, unknown>;
+const coversBySection: Readonly<Record<Section, (a: Clause, b: Clause) => boolean>> = {
+  http: (a, b) => matchCovers(a as HTTPMatchRequest, b as HTTPMatchRequest),
+  tcp: l4MatchCovers,
+  tls: tlsMatchCovers,
+};
+
+/** Runs ROUTE_SHADOWED / ROUTE_MATCH_INEFFECTIVE over the http, tcp and tls routes of every VirtualService. */
+export function checkShadowing(ctx: AnalysisContext): void {
+  for (const vs of ctx.of(ResourceTypes.VirtualService)) {
+    const spec = view<VirtualServiceView>(vs);
+    for (const section of ['http', 'tcp', 'tls'] as const) checkRoutes(ctx, vs, section, list(spec[section]) as readonly { match?: readonly Clause[]; name?: string; delegate?: unknown }[]);
+  }
+}
+
+function checkRoutes(ctx: AnalysisContext, vs: Resource, section: Section, routes: readonly { match?: readonly Clause[]; name?: string; delegate?: unknown }[]): void {
   // Not filtered: indexes must stay those of the document for field paths.
-  const http = list(view<VirtualServiceView>(vs).http);
-  const earlier: { route: number; clause: number; match: HTTPMatchRequest }[] = [];
-  http.forEach((route, i) => {
+  const covers = coversBySection[section];
+  const earlier: { route: number; clause: number; match: Clause }[] = [];
+  routes.forEach((route, i) => {
     if (route === null || typeof route !== 'object' || Array.isArray(route) || route.delegate !== undefined) return;
     const explicit = list(route.match).length > 0;
-    const clauses = matchesOf(route);
+    const clauses = matchesOf(route as { match?: readonly HTTPMatchRequest[] }) as readonly Clause[];
     if (clauses.length === 0) return;
-    const coveredBy = clauses.map((m) => earlier.find((e) => matchCovers(e.match, m)));
+    const coveredBy = clauses.map((m) => earlier.find((e) => covers(e.match, m)));
     const sameRoute: (typeof earlier)[number][] = [];
     if (coveredBy.every((c) => c !== undefined)) {
       const first = coveredBy[0]!;
-      const by = `spec.http[${first.route}]${list(http[first.route].match).length > 0 ? `.match[${first.clause}]` : ''}`;
+      const by = `spec.${section}[${first.route}]${list(routes[first.route].match).length > 0 ? `.match[${first.clause}]` : ''}`;
+      const what = section === 'http' ? 'request' : 'connection';
       ctx.report(vs, 'warning', 'ROUTE_SHADOWED',
-        `http route ${i}${route.name ? ` '${route.name}'` : ''} is never used: earlier ${by} ${describe(first.match) === CATCH_ALL ? CATCH_ALL : `(${describe(first.match)}) already matches every request this route matches`}`,
-        `spec.http[${i}]`);
+        `${section} route ${i}${route.name ? ` '${route.name}'` : ''} is never used: earlier ${by} ${describe(first.match) === CATCH_ALL ? `matches every ${what}` : `(${describe(first.match)}) already matches every ${what} this route matches`}`,
+        `spec.${section}[${i}]`);
     } else if (explicit) {
       clauses.forEach((m, k) => {
-        const by = coveredBy[k] ?? sameRoute.find((e) => matchCovers(e.match, m));
+        const by = coveredBy[k] ?? sameRoute.find((e) => covers(e.match, m));
         if (by !== undefined) {
           ctx.report(vs, 'warning', 'ROUTE_MATCH_INEFFECTIVE',
-            `match ${k} of http route ${i} is never used: spec.http[${by.route}].match[${by.clause}] (${describe(by.match)}) is checked first and covers it`,
-            `spec.http[${i}].match[${k}]`);
+            `match ${k} of ${section} route ${i} is never used: spec.${section}[${by.route}].match[${by.clause}] (${describe(by.match)}) is checked first and covers it`,
+            `spec.${section}[${i}].match[${k}]`);
         }
         sameRoute.push({ route: i, clause: k, match: m });
       });

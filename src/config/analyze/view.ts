@@ -110,7 +110,10 @@ export interface RequestAuthenticationView {
 
 export interface AuthorizationPolicyView {
   readonly selector?: { readonly matchLabels?: Labels };
-  readonly rules?: readonly { readonly when?: readonly { readonly key?: string }[] }[];
+  readonly rules?: readonly {
+    readonly from?: readonly { readonly source?: { readonly namespaces?: readonly string[]; readonly notNamespaces?: readonly string[] } }[];
+    readonly when?: readonly { readonly key?: string }[];
+  }[];
 }
 
 export interface SelectorPolicyView {

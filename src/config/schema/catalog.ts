@@ -11,7 +11,7 @@ import { upstreamSchemas } from './upstream.ts';
 import { CHECK_TABLES, annotate } from './checks.ts';
 import { applyPatches } from './patches.ts';
 import {
-  CONFIGMAP_BODY, ENDPOINTSLICE_BODY, NAMESPACE_SPEC, SECRET_BODY, SERVICE_SPEC, TELEMETRY_SPEC, WORKLOAD_SPEC,
+  CONFIGMAP_BODY, ENDPOINTSLICE_BODY, K8S_WORKLOAD_SPEC, NAMESPACE_SPEC, SECRET_BODY, SERVICE_SPEC, TELEMETRY_SPEC, WORKLOAD_SPEC,
 } from './local.ts';
 
 /** What the loader needs to know about one managed kind. */
@@ -71,14 +71,21 @@ const ROWS: Row[] = [
   { type: T.ConfigMap, versions: ['v1'], body: CONFIGMAP_BODY },
   { type: T.EndpointSlice, versions: ['v1'], body: ENDPOINTSLICE_BODY },
   { type: T.Workload, versions: ['v1alpha1'], spec: WORKLOAD_SPEC, specRequired: true, nameFormat: 'label' },
+  { type: T.Pod, versions: ['v1'], spec: K8S_WORKLOAD_SPEC },
+  { type: T.Deployment, versions: ['v1'], spec: K8S_WORKLOAD_SPEC },
+  { type: T.StatefulSet, versions: ['v1'], spec: K8S_WORKLOAD_SPEC },
+  { type: T.DaemonSet, versions: ['v1'], spec: K8S_WORKLOAD_SPEC },
+  { type: T.ReplicaSet, versions: ['v1'], spec: K8S_WORKLOAD_SPEC },
+  { type: T.Job, versions: ['v1'], spec: K8S_WORKLOAD_SPEC },
+  { type: T.CronJob, versions: ['v1'], spec: K8S_WORKLOAD_SPEC },
 ];
 
 /** Kinds we recognise but do not manage in local mode, by group (`core` for the core group). */
 const UNMANAGED: Readonly<Record<string, readonly string[]>> = {
-  core: ['Pod', 'ServiceAccount', 'PersistentVolumeClaim', 'PersistentVolume', 'Endpoints', 'LimitRange', 'ResourceQuota',
+  core: ['ServiceAccount', 'PersistentVolumeClaim', 'PersistentVolume', 'Endpoints', 'LimitRange', 'ResourceQuota',
     'ReplicationController', 'Event', 'Node', 'PodTemplate', 'List'],
-  apps: ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ControllerRevision'],
-  batch: ['Job', 'CronJob'],
+  apps: ['ControllerRevision'],
+  batch: [],
   'rbac.authorization.k8s.io': ['Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding'],
   autoscaling: ['HorizontalPodAutoscaler'],
   policy: ['PodDisruptionBudget'],

@@ -209,6 +209,13 @@ export const TELEMETRY_SPEC: SchemaNode = {
   },
 };
 
+/**
+ * Spec of a Kubernetes Pod or pod-template controller (Deployment, StatefulSet, DaemonSet,
+ * ReplicaSet, Job, CronJob): kept as written. Trellis reads labels, container ports and security
+ * contexts from it and leaves validating the rest to the Kubernetes API server.
+ */
+export const K8S_WORKLOAD_SPEC: SchemaNode = open;
+
 /** trellis.dev/v1alpha1 Workload spec: a process `trellis up` runs with a sidecar. */
 export const WORKLOAD_SPEC: SchemaNode = {
   type: 'object',

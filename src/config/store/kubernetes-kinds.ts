@@ -7,8 +7,8 @@
 import { ResourceTypes } from '../resource.ts';
 import type { ResourceType } from '../resource.ts';
 
-/** The Pod type: read by the registry for labels and service accounts, never written by users to a file store. */
-export const PodType: ResourceType = 'core/Pod';
+/** The Pod type: read by the registry for labels and service accounts (and by the analyzer as workloads). */
+export const PodType: ResourceType = ResourceTypes.Pod;
 
 /** One readable kind. */
 export interface KubeKind {

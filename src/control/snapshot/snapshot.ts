@@ -6,6 +6,8 @@
  * their input lists are unchanged (stores hand out the same frozen objects for unchanged
  * resources), so an edit to a VirtualService does not rebuild endpoints.
  */
+import type { MeshTelemetry } from '../../config/telemetry-providers.ts';
+import type { PathNormalizationMode } from '../../config/mesh-config.ts';
 import type { Resource, ResourceType } from '../../config/resource.ts';
 import type { ExtensionProvider } from '../../config/extension-providers.ts';
 import { ResourceTypes } from '../../config/resource.ts';
@@ -38,8 +40,12 @@ export interface MeshSettings {
   readonly enableAutoMtls?: boolean;
   /** A 403 from authorization names the AuthorizationPolicy (body and x-trellis-policy); default true. */
   readonly authorizationDenialNamesPolicy?: boolean;
-  /** MeshConfig extensionProviders (ext_authz for AuthorizationPolicy CUSTOM). */
-  readonly extensionProviders?: readonly ExtensionProvider[];
+  /** MeshConfig extensionProviders of the ext_authz kinds (AuthorizationPolicy CUSTOM). */
+  readonly extAuthzProviders?: readonly ExtensionProvider[];
+  /** MeshConfig's telemetry: extension providers, defaultProviders, tracing and access log defaults. */
+  readonly telemetry?: MeshTelemetry;
+  /** MeshConfig.pathNormalization: how proxies normalize request paths (HCM normalize_path / merge_slashes / escaped slashes). */
+  readonly pathNormalization: PathNormalizationMode;
 }
 
 export const DefaultMeshSettings: MeshSettings = Object.freeze({
@@ -47,6 +53,7 @@ export const DefaultMeshSettings: MeshSettings = Object.freeze({
   trustDomain: 'cluster.local',
   domainSuffix: 'cluster.local',
   outboundTrafficPolicy: 'ALLOW_ANY',
+  pathNormalization: 'BASE',
 });
 
 /** Anything that lists resources by type; a ConfigStore qualifies (`types` and `revision` are used when present). */

@@ -177,6 +177,8 @@ export interface InboundPort {
   /** Where the application listens (127.0.0.1:<appPort>). */
   readonly appAddress: string;
   readonly appPort: number;
+  /** Services selecting the workload on this port (Istio's inbound cluster metadata: metrics' destination_service). */
+  readonly services: readonly { readonly host: string; readonly name: string; readonly namespace: string }[];
 }
 
 /**
@@ -191,6 +193,8 @@ export function inboundPorts(snapshot: MeshSnapshot, proxy: ProxyNode, scope: Pr
     const v = appPorts[String(port)];
     return typeof v === 'number' && Number.isInteger(v) ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : port;
   };
+  const selecting = inboundServices(snapshot, proxy);
+  const servicesOn = (port: number) => selecting.filter((svc) => svc.ports.some((sp) => sp.targetPort === port || sp.port === port)).map((svc) => ({ host: svc.hostname, name: svc.name, namespace: svc.namespace }));
   const seen = new Map<number, InboundPort>();
   const ingress = scope.sidecar?.ingress;
   if (ingress !== undefined && ingress.length > 0) {
@@ -201,14 +205,14 @@ export function inboundPorts(snapshot: MeshSnapshot, proxy: ProxyNode, scope: Pr
       const addr = m?.[1] !== undefined && m[1] !== '' && !m[1].startsWith('unix') ? m[1] : '127.0.0.1';
       seen.set(n, {
         port: n, name: i.port?.name ?? '', protocol: protocolWord(i.port?.protocol), appAddress: addr === '0.0.0.0' ? '127.0.0.1' : addr,
-        appPort: m !== null ? Number(m[2]) : app(n),
+        appPort: m !== null ? Number(m[2]) : app(n), services: servicesOn(n),
       });
     }
   } else {
-    for (const svc of inboundServices(snapshot, proxy)) {
+    for (const svc of selecting) {
       for (const p of svc.ports) {
         if (p.protocol === 'UDP' || seen.has(p.targetPort)) continue;
-        seen.set(p.targetPort, { port: p.targetPort, name: p.name, protocol: p.protocol, appAddress: '127.0.0.1', appPort: app(p.targetPort) });
+        seen.set(p.targetPort, { port: p.targetPort, name: p.name, protocol: p.protocol, appAddress: '127.0.0.1', appPort: app(p.targetPort), services: servicesOn(p.targetPort) });
       }
     }
   }
@@ -230,6 +234,7 @@ export function inboundCluster(p: InboundPort): Json {
     lb_policy: 'ROUND_ROBIN',
     load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(p.appAddress, p.appPort) } }] }] },
   };
+  if (p.services.length > 0) c.metadata = { filter_metadata: { istio: { services: p.services.map((x) => ({ ...x })) } } };
   if (p.protocol === 'HTTP2' || p.protocol === 'GRPC') {
     c.typed_extension_protocol_options = {
       'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {

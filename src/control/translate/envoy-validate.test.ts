@@ -62,7 +62,8 @@ test('envoy --mode validate accepts every golden case', { skip: skipUnlessTools(
           dynamic_resources: { ads_config: { api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds-grpc' } }] } },
         };
         const path = join(tmp, `${file}-${proxies.indexOf(proxy)}.json`);
-        writeFileSync(path, JSON.stringify(bootstrap).replaceAll('/etc/certs/', `${tmp}/`).replaceAll('/etc/gw/', `${tmp}/`));
+        // Access-log paths too: Envoy opens them while validating, and /dev/stdout is no file here.
+        writeFileSync(path, JSON.stringify(bootstrap).replaceAll('/etc/certs/', `${tmp}/`).replaceAll('/etc/gw/', `${tmp}/`).replaceAll('"path":"/dev/stdout"', `"path":"${tmp}/access.log"`).replaceAll('"path":"/var/log/', `"path":"${tmp}/`));
         const r = spawnSync(findTool('envoy')!, ['--mode', 'validate', '-c', path, '-l', 'error', '--disable-hot-restart'], { encoding: 'utf8', timeout: 60_000 });
         assert.equal(r.status, 0, `${file} (${proxy.id}): envoy rejected the config:\n${r.stdout}\n${r.stderr}`.slice(0, 4000));
       }

@@ -1,6 +1,6 @@
 /**
  * Network filters and TLS contexts the listeners are made of: the HTTP connection manager (RDS
- * over ADS, http_filters fault -> cors -> router, request ids, `use_remote_address` on the edge),
+ * over ADS, http_filters stats -> fault -> cors -> router, request ids, `use_remote_address` on the edge),
  * the TCP proxy (one cluster or weighted clusters), the TLS inspector, and the downstream TLS
  * context of gateway servers (files, SDS `kubernetes://<credentialName>`, or the workload
  * identity for ISTIO_MUTUAL).
@@ -8,6 +8,7 @@
 import type { ServerTlsView } from '../snapshot/specs.ts';
 import { sdsSecret, workloadSdsSecret } from './upstream-tls.ts';
 import { AdsConfigSource } from './clusters.ts';
+import type { PathNormalizationMode } from '../../config/mesh-config.ts';
 
 type Json = Record<string, unknown>;
 
@@ -18,6 +19,21 @@ export const TcpProxyFilterName = 'envoy.filters.network.tcp_proxy';
 
 const fault = { name: 'envoy.filters.http.fault', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault' } };
 const cors = { name: 'envoy.filters.http.cors', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors' } };
+/** Istio's stats (trellis.filters.http.stats, src/xds/proto/trellis/filters/http/stats/v1/stats.proto). */
+export const StatsFilterType = 'type.googleapis.com/trellis.filters.http.stats.v1.Stats';
+
+/**
+ * A Trellis filter's config for a proxy of any kind: wrapped in a TypedStruct (Envoy looks the
+ * filter up by the inner type URL, so a stock Envoy, which has no such filter, skips it as
+ * optional instead of failing to parse a message type it does not know), and `is_optional`.
+ */
+export function trellisHttpFilter(name: string, typeUrl: string, value: Json): Json {
+  return { name, is_optional: true, typed_config: { '@type': 'type.googleapis.com/xds.type.v3.TypedStruct', type_url: typeUrl, value } };
+}
+
+function statsFilter(reporter: 'SOURCE' | 'DESTINATION'): Json {
+  return trellisHttpFilter('trellis.filters.http.stats', StatsFilterType, { reporter });
+}
 const router = { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } };
 
 export interface HcmOptions {
@@ -27,6 +43,28 @@ export interface HcmOptions {
   readonly useRemoteAddress?: boolean;
   /** Proxyless gRPC understands fault and router only. */
   readonly proxyless?: boolean;
+  /** Who reports Istio's metrics on this HCM: DESTINATION on inbound listeners, SOURCE (default) elsewhere. */
+  readonly reporter?: 'SOURCE' | 'DESTINATION';
+  /** MeshConfig.pathNormalization (Istio's default BASE). */
+  readonly pathNormalization?: PathNormalizationMode;
+}
+
+/**
+ * The HCM path fields for each MeshConfig.pathNormalization mode, as istiod sets them: BASE is
+ * RFC 3986 normalization (with backslashes as slashes), MERGE_SLASHES adds slash merging,
+ * DECODE_AND_MERGE_SLASHES also unescapes %2F and %5C before both; NONE leaves the path alone.
+ */
+function pathFields(mode: PathNormalizationMode): Json {
+  switch (mode) {
+    case 'NONE':
+      return { normalize_path: false, merge_slashes: false, path_with_escaped_slashes_action: 'KEEP_UNCHANGED' };
+    case 'BASE':
+      return { normalize_path: true, merge_slashes: false, path_with_escaped_slashes_action: 'KEEP_UNCHANGED' };
+    case 'MERGE_SLASHES':
+      return { normalize_path: true, merge_slashes: true, path_with_escaped_slashes_action: 'KEEP_UNCHANGED' };
+    case 'DECODE_AND_MERGE_SLASHES':
+      return { normalize_path: true, merge_slashes: true, path_with_escaped_slashes_action: 'UNESCAPE_AND_FORWARD' };
+  }
 }
 
 /** The HttpConnectionManager typed config (for api_listener and for filter chains). */
@@ -35,14 +73,13 @@ export function hcmConfig(o: HcmOptions): Json {
     '@type': HcmType,
     stat_prefix: o.statPrefix,
     rds: { route_config_name: o.routeConfigName, config_source: AdsConfigSource },
-    http_filters: o.proxyless === true ? [fault, router] : [fault, cors, router],
+    // Stats first: it must see every request, including those a later filter answers.
+    http_filters: o.proxyless === true ? [fault, router] : [statsFilter(o.reporter ?? 'SOURCE'), fault, cors, router],
   };
   if (o.proxyless !== true) {
     c.generate_request_id = true;
     c.use_remote_address = o.useRemoteAddress === true;
-    c.normalize_path = true;
-    c.merge_slashes = true;
-    c.path_with_escaped_slashes_action = 'KEEP_UNCHANGED';
+    Object.assign(c, pathFields(o.pathNormalization ?? 'BASE'));
     // As Istio: every HCM allows WebSocket upgrades (routes need no opt-in).
     c.upgrade_configs = [{ upgrade_type: 'websocket' }];
   }

@@ -26,6 +26,8 @@ import { checkConsistency, repairRouteClusters } from './consistency.ts';
 import { addHashPolicies, hashPolicyFor } from './cluster-policy.ts';
 import { parseOutboundClusterName } from './names.ts';
 import { securityFilters, withSecurity } from './security/index.ts';
+import { accessLogsFor, metricOverridesFor, tracingFor, type TrafficSide } from './telemetry.ts';
+import { applyTelemetry, collectorClusters, type SideTelemetry } from './telemetry-listeners.ts';
 
 export { checkConsistency } from './consistency.ts';
 export { hashPolicyFor } from './cluster-policy.ts';
@@ -63,7 +65,18 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): XdsResource
   if (proxyless) ({ listeners, routes: requests } = proxylessListeners(proxy, scope, snapshot.mesh.domainSuffix));
   else if (proxy.kind === 'router') ({ listeners, routes: requests } = gatewayListeners(snapshot, proxy, clusterNames));
   else ({ listeners, routes: requests } = sidecarListeners(snapshot, proxy, scope, inbound, clusterNames));
-  if (!proxyless) listeners = withSecurity(listeners, proxy, securityFilters(snapshot, proxy, clusterNames));
+  if (!proxyless) {
+    // Security filters first: telemetry then sets the stats filter, tracing and access logs on the
+    // same HCMs and TCP chains, whatever authorization put in front of the router.
+    listeners = withSecurity(listeners, proxy, securityFilters(snapshot, proxy, clusterNames));
+    const side = (s: TrafficSide): SideTelemetry => ({ metrics: metricOverridesFor(snapshot, proxy, s), tracing: tracingFor(snapshot, proxy, s), accessLogs: accessLogsFor(snapshot, proxy, s) });
+    const sides = { CLIENT: side('CLIENT'), SERVER: side('SERVER') };
+    listeners = applyTelemetry(listeners, sides, proxy, snapshot.mesh.trustDomain);
+    for (const c of collectorClusters(snapshot, [sides.CLIENT.tracing, sides.SERVER.tracing], clusterNames)) {
+      clusterMap.set(String(c.name), c);
+      clusterNames.add(String(c.name));
+    }
+  }
 
   const routes = buildRoutes(routeInputs(snapshot, scope), proxy, requests);
   const hashFor = (cluster: string) => {

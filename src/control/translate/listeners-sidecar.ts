@@ -38,6 +38,7 @@ import type { WeightedCluster } from './l4-routes.ts';
 import type { InboundPort } from './clusters.ts';
 import { metadataMap, metadataPort } from './identity.ts';
 import type { ProxyScope } from './scope.ts';
+import type { PathNormalizationMode } from '../../config/mesh-config.ts';
 
 type Json = Record<string, unknown>;
 
@@ -156,7 +157,7 @@ function clusterIpChains(snapshot: MeshSnapshot, proxy: ProxyNode, scope: ProxyS
     vips.forEach((a) => claimed.add(a));
     const name = sidecarServiceRouteName(port, svc.hostname);
     const match = { prefix_ranges: vips.map((a) => ({ address_prefix: a, prefix_len: a.includes(':') ? 128 : 32 })) };
-    const hcm = hcmFilter({ statPrefix: `outbound_${port}_${svc.hostname}`, routeConfigName: name });
+    const hcm = hcmFilter({ statPrefix: `outbound_${port}_${svc.hostname}`, routeConfigName: name, pathNormalization: snapshot.mesh.pathNormalization });
     routes.push({ kind: 'sidecar-service', name, port, hostname: svc.hostname });
     if (!sniff) {
       chains.push({ name: `${svc.hostname}:${port}`, filter_chain_match: match, filters: [hcm] });
@@ -187,7 +188,7 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
     const httpish = svcs.filter((s) => isHttpProtocol(s.protocol) || s.protocol === 'UNKNOWN');
     if (httpish.length > 0) {
       const rds = sidecarOutboundRouteName(port);
-      const hcm = hcmFilter({ statPrefix: `outbound_${outAddr}_${port}`, routeConfigName: rds });
+      const hcm = hcmFilter({ statPrefix: `outbound_${outAddr}_${port}`, routeConfigName: rds, pathNormalization: snapshot.mesh.pathNormalization });
       const sniff = !svcs.some((s) => isHttpProtocol(s.protocol));
       const vipChains = transparent ? clusterIpChains(snapshot, proxy, scope, port, httpish, clusterNames, sniff, routes) : [];
       if (!sniff) {
@@ -214,7 +215,7 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
       name: `127.0.0.1_${httpProxyPort}`,
       address: socketAddress('127.0.0.1', httpProxyPort),
       traffic_direction: 'OUTBOUND',
-      filter_chains: [{ filters: [hcmFilter({ statPrefix: HttpProxyRouteName, routeConfigName: HttpProxyRouteName })] }],
+      filter_chains: [{ filters: [hcmFilter({ statPrefix: HttpProxyRouteName, routeConfigName: HttpProxyRouteName, pathNormalization: snapshot.mesh.pathNormalization })] }],
     });
     routes.push({ kind: 'http_proxy', name: HttpProxyRouteName, ports: httpPorts });
   }
@@ -230,7 +231,7 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
       traffic_direction: 'OUTBOUND',
       filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxyFilter(passthrough, [{ name: passthrough, weight: 100 }])] }],
     });
-    const chains: Json[] = inbound.flatMap((p): Json[] => inboundChains(p, mtlsMode(p), trustDomain, { destination_port: p.port }).map((c) => ({ name: inboundChainName(p, c), ...c })));
+    const chains: Json[] = inbound.flatMap((p): Json[] => inboundChains(p, mtlsMode(p), trustDomain, { destination_port: p.port }, snapshot.mesh.pathNormalization).map((c) => ({ name: inboundChainName(p, c), ...c })));
     chains.push({ name: 'virtualInbound-catchall-tcp', filters: [tcpProxyFilter('InboundPassthroughCluster', [{ name: PassthroughCluster, weight: 100 }])] });
     // Istio's virtualInbound: the original_dst listener filter restores the pre-REDIRECT
     // destination so chains match `destination_port`; no use_original_dst (no hand-off).
@@ -249,7 +250,7 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
         name: `inbound_${inAddr}_${p.port}`,
         address: socketAddress(inAddr, mapped(inPorts, p.port)),
         traffic_direction: 'INBOUND',
-        filter_chains: inboundChains(p, mode, trustDomain, {}),
+        filter_chains: inboundChains(p, mode, trustDomain, {}, snapshot.mesh.pathNormalization),
         ...(filters.length > 0 ? { listener_filters: filters } : {}),
       });
     }
@@ -265,15 +266,15 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
  * they are proxied as TCP (Istio tells HTTP inside mTLS by its istio-http ALPN, which only Istio's
  * own clients send).
  */
-function inboundChains(p: InboundPort, mode: MtlsMode, trustDomain: string, base: Json): Json[] {
+function inboundChains(p: InboundPort, mode: MtlsMode, trustDomain: string, base: Json, paths: PathNormalizationMode): Json[] {
   const plain: Json[] = p.protocol === 'UNKNOWN'
-    ? sniffedChains(base, inboundFilter({ ...p, protocol: 'HTTP' }), inboundFilter(p))
-    : [{ ...(Object.keys(base).length > 0 ? { filter_chain_match: base } : {}), filters: [inboundFilter(p)] }];
+    ? sniffedChains(base, inboundFilter({ ...p, protocol: 'HTTP' }, paths), inboundFilter(p, paths))
+    : [{ ...(Object.keys(base).length > 0 ? { filter_chain_match: base } : {}), filters: [inboundFilter(p, paths)] }];
   if (mode === 'DISABLE') return plain;
   const mtls: Json = {
     filter_chain_match: { ...base, transport_protocol: 'tls' },
     transport_socket: inboundMtlsTransportSocket(trustDomain, isHttpProtocol(p.protocol)),
-    filters: [inboundFilter(p)],
+    filters: [inboundFilter(p, paths)],
   };
   if (mode === 'STRICT') return [mtls];
   return [mtls, ...plain.map((c) => ({ ...c, filter_chain_match: { ...((c.filter_chain_match as Json | undefined) ?? {}), transport_protocol: 'raw_buffer' } }))];
@@ -287,10 +288,10 @@ function inboundChainName(p: InboundPort, chain: Json): string {
 }
 
 /** The inbound network filter: HCM with an inline route to the inbound cluster, or a TCP proxy. */
-function inboundFilter(p: InboundPort): Json {
+function inboundFilter(p: InboundPort, pathNormalization: PathNormalizationMode): Json {
   const cluster = inboundClusterName(p.port);
   if (!isHttpProtocol(p.protocol)) return tcpProxyFilter(cluster, [{ name: cluster, weight: 100 }]);
-  const c = hcmConfig({ statPrefix: `inbound_${p.port}`, routeConfigName: cluster });
+  const c = hcmConfig({ statPrefix: `inbound_${p.port}`, routeConfigName: cluster, reporter: 'DESTINATION', pathNormalization });
   delete c.rds;
   // Inbound routing is fixed (everything to the local app): inline, as Istio does, no RDS round trip.
   c.route_config = {

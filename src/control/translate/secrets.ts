@@ -3,7 +3,7 @@
  * from Kubernetes `Secret`s the way Istio's gateways resolve them:
  *   `kubernetes://<name>` (Istio Gateway / DestinationRule `credentialName`) -> Secret `<name>` in
  *     the proxy's namespace (or `kubernetes://<ns>/<name>`), keys `tls.crt` + `tls.key` (or Istio's
- *     generic `cert` + `key`);
+ *     generic `cert` + `key`) — the rule of src/config/credentials.ts, which the analyzer also uses;
  *   `kubernetes://<name>-cacert` -> the CA: Secret `<name>-cacert` (`ca.crt` or `cacert`), else the
  *     `ca.crt` / `cacert` key of Secret `<name>`;
  *   `kubernetes-gateway://<ns>/<name>` (Gateway API certificateRefs) -> Secret ns/name.
@@ -13,33 +13,24 @@
  * connections, as Envoy does.
  */
 import { ResourceTypes } from '../../config/resource.ts';
-import { secretBody, type SecretResource } from '../../config/kinds.ts';
+import { caBundle, caSecretName, certificateAndKey, credentialSecret, secretStrings } from '../../config/credentials.ts';
 import type { XdsJson } from '../../xds/types.ts';
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import type { ProxyNode } from '../proxy-node.ts';
 
-function secretData(r: SecretResource): Record<string, string> {
-  const body = secretBody(r);
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(body.data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
-  for (const [k, v] of Object.entries(body.stringData ?? {})) out[k] = v;
-  return out;
-}
-
 function lookup(snapshot: MeshSnapshot, namespace: string, name: string): Record<string, string> | undefined {
-  const r = snapshot.get(ResourceTypes.Secret, namespace, name) as SecretResource | undefined;
-  return r === undefined ? undefined : secretData(r);
+  const r = snapshot.get(ResourceTypes.Secret, namespace, name);
+  return r === undefined ? undefined : secretStrings(r);
 }
 
 function certSecret(name: string, data: Record<string, string> | undefined): XdsJson | undefined {
-  const cert = data?.['tls.crt'] ?? data?.cert;
-  const key = data?.['tls.key'] ?? data?.key;
-  if (!cert || !key) return undefined;
-  return { name, tls_certificate: { certificate_chain: { inline_string: cert }, private_key: { inline_string: key } } };
+  const ck = certificateAndKey(data);
+  if (ck === undefined) return undefined;
+  return { name, tls_certificate: { certificate_chain: { inline_string: ck.cert }, private_key: { inline_string: ck.key } } };
 }
 
 function caSecret(name: string, data: Record<string, string> | undefined): XdsJson | undefined {
-  const ca = data?.['ca.crt'] ?? data?.cacert;
+  const ca = caBundle(data);
   if (!ca) return undefined;
   return { name, validation_context: { trusted_ca: { inline_string: ca } } };
 }
@@ -53,16 +44,14 @@ export function resolveSecret(snapshot: MeshSnapshot, proxy: ProxyNode, sdsName:
     if (!ns || !name) return undefined;
     return certSecret(sdsName, lookup(snapshot, ns, name));
   }
-  if (sdsName.startsWith('kubernetes://')) {
-    const ref = sdsName.slice('kubernetes://'.length);
-    const [ns, name] = ref.includes('/') ? (ref.split('/', 2) as [string, string]) : [proxy.namespace, ref];
-    if (name.endsWith('-cacert')) {
-      const base = name.slice(0, -'-cacert'.length);
-      return caSecret(sdsName, lookup(snapshot, ns, name)) ?? caSecret(sdsName, lookup(snapshot, ns, base));
-    }
-    return certSecret(sdsName, lookup(snapshot, ns, name));
+  if (!sdsName.startsWith('kubernetes://')) return undefined;
+  const ref = credentialSecret(sdsName, proxy.namespace);
+  if (ref === undefined) return undefined;
+  if (ref.name.endsWith('-cacert')) {
+    const base = ref.name.slice(0, -'-cacert'.length);
+    return caSecret(sdsName, lookup(snapshot, ref.namespace, caSecretName(base))) ?? caSecret(sdsName, lookup(snapshot, ref.namespace, base));
   }
-  return undefined;
+  return certSecret(sdsName, lookup(snapshot, ref.namespace, ref.name));
 }
 
 /** The secrets a proxy receives, by name, for the SDS names its resources reference. */

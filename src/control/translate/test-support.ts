@@ -3,6 +3,7 @@
  * `# include:` line, plus `NAME.proxy.json` nodes) into a MeshSnapshot and ProxyNodes, and
  * builds proxies from short descriptions.
  */
+import { parseMeshConfig } from '../../config/mesh-config.ts';
 import { readFileSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,7 +68,14 @@ export function loadCase(yamlPath: string): { snapshot: MeshSnapshot; proxies: P
   const proxyPath = yamlPath.replace(/\.yaml$/, '.proxy.json');
   const text = readFileSync(yamlPath, 'utf8');
   const meshMatch = /^#\s*mesh:\s*(\{.*\})$/m.exec(text);
-  const snapshot = snapshotFromYaml(text, meshMatch !== null ? { mesh: JSON.parse(meshMatch[1]) } : {});
+  // `meshConfig` in the mesh line is an Istio MeshConfig, read by the one MeshConfig reader.
+  const { meshConfig, ...mesh } = (meshMatch !== null ? JSON.parse(meshMatch[1]) : {}) as Record<string, unknown>;
+  const read = meshConfig !== undefined ? parseMeshConfig(JSON.stringify(meshConfig), yamlPath) : undefined;
+  const fromMeshConfig = {
+    ...(read?.telemetry !== undefined ? { telemetry: read.telemetry } : {}),
+    ...(read?.extAuthzProviders !== undefined ? { extAuthzProviders: read.extAuthzProviders } : {}),
+  };
+  const snapshot = snapshotFromYaml(text, { mesh: { ...mesh, ...fromMeshConfig } });
   const raw: unknown = existsSync(proxyPath) ? JSON.parse(readFileSync(proxyPath, 'utf8')) : [];
   const nodes = (Array.isArray(raw) ? raw : [raw]) as XdsNodeJson[];
   return { snapshot, proxies: nodes.map(proxyNodeFromXds) };

@@ -108,7 +108,7 @@ test('Istio gateway: SNI picks the HTTPS server, TLS passthrough by SNI, TCP ser
   assert.equal(l.address.socket_address.port_value, 8080, 'TRELLIS_GATEWAY_PORTS remaps the bind port');
   const hcm = (s.get(TypeUrl.Listener)?.get('0.0.0.0_80') as { filter_chains: { filters: { typed_config: { use_remote_address: boolean; http_filters: { name: string }[] } }[] }[] }).filter_chains[0].filters[0].typed_config;
   assert.equal(hcm.use_remote_address, true);
-  assert.deepEqual(hcm.http_filters.map((f) => f.name), ['envoy.filters.http.fault', 'envoy.filters.http.cors', 'envoy.filters.http.router']);
+  assert.deepEqual(hcm.http_filters.map((f) => f.name), ['trellis.filters.http.stats', 'envoy.filters.http.fault', 'envoy.filters.http.cors', 'envoy.filters.http.router']);
 });
 
 test('Gateway API gateway: HTTPRoute through HTTP and HTTPS listeners, TLSRoute and TCPRoute', () => {

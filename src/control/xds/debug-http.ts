@@ -16,6 +16,8 @@ export interface DebugHttpOptions {
   ready?: () => boolean;
   /** The mesh CA's status for `/debug/ca` (404 without a CA). */
   ca?: () => unknown;
+  /** istiod-named monitoring metrics (src/control/monitoring.ts), served on /metrics after the xDS counters. */
+  monitoring?: () => Promise<string>;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -34,7 +36,7 @@ function label(v: string): string {
 }
 
 /** Prometheus text exposition of the xDS counters. */
-export function metricsText(xds: DebugHttpOptions['xds']): string {
+export function metricsText(xds: DebugHttpOptions['xds'], pilotNames = true): string {
   const c = xds.counters;
   const lines: string[] = [];
   const metric = (name: string, type: string, help: string, samples: Array<[Record<string, string>, number]>): void => {
@@ -50,7 +52,9 @@ export function metricsText(xds: DebugHttpOptions['xds']): string {
   metric('trellis_xds_push_triggers_total', 'counter', 'Calls to push() (config changes).', [[{}, c.pushTriggers]]);
   metric('trellis_xds_generate_errors_total', 'counter', 'Resource generations that failed.', [[{}, c.generateErrors]]);
   metric('trellis_xds_connections_total', 'counter', 'ADS streams opened.', [[{}, c.connectionsTotal]]);
-  // Istio's pilot names, so istiod dashboards and alerts read Trellis unchanged.
+  // Istio's pilot names, so istiod dashboards and alerts read Trellis unchanged (the monitoring
+  // module, when present, serves the full set instead).
+  if (!pilotNames) return lines.join('\n') + '\n';
   metric('pilot_xds', 'gauge', 'Proxies connected over ADS (Istio name).', [[{}, xds.status().length]]);
   metric('pilot_xds_pushes', 'counter', 'xDS responses sent, by type (Istio name).', Object.entries(c.pushes).map(([t, v]) => [{ type: t.toLowerCase() }, v]));
   metric('pilot_total_xds_rejects', 'counter', 'xDS responses rejected (NACKed) by proxies (Istio name).', Object.entries(c.nacks).map(([t, v]) => [{ type: t.toLowerCase() }, v]));
@@ -95,9 +99,18 @@ export function handleDebugRequest(opts: DebugHttpOptions, req: IncomingMessage,
         text(res, ready ? 200 : 503, ready ? 'ready\n' : 'not ready\n');
         break;
       }
-      case '/metrics':
-        text(res, 200, metricsText(opts.xds), 'text/plain; version=0.0.4; charset=utf-8');
+      case '/metrics': {
+        const monitoring = opts.monitoring;
+        if (monitoring === undefined) {
+          text(res, 200, metricsText(opts.xds), 'text/plain; version=0.0.4; charset=utf-8');
+          break;
+        }
+        void monitoring().then(
+          (more) => text(res, 200, metricsText(opts.xds, false) + more, 'text/plain; version=0.0.4; charset=utf-8'),
+          (err: unknown) => json(res, 500, { error: describeError(err) }),
+        );
         break;
+      }
     }
   } catch (err) {
     json(res, 500, { error: describeError(err) });

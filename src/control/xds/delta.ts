@@ -95,6 +95,9 @@ export function serveDelta(
     });
     session.recordSent(typeUrl, changed, removed, false);
  deps.status.sent(session.connectionId, typeUrl, version, nonce, wanted.length);
+    let bytes = 0;
+    for (const r of changed) bytes += r.any.value.length;
+    deps.observer?.sent?.(shortTypeName(typeUrl), bytes, session.pushStartedAt === undefined ? undefined : (performance.now() - session.pushStartedAt) / 1000);
     return true;
   }
 
@@ -138,6 +141,7 @@ export function serveDelta(
       if (req.error_detail !== undefined) {
         const message = req.error_detail.message ?? '';
         deps.status.nacked(session.connectionId, typeUrl, st.version ?? '', message);
+      deps.observer?.rejected?.(shortTypeName(typeUrl));
         deps.log.warn({ proxy: session.proxy?.id, type: shortTypeName(typeUrl), version: st.version, error: message }, 'xds: NACK');
       } else {
         deps.status.acked(session.connectionId, typeUrl, st.version ?? '');

@@ -16,11 +16,11 @@ import { installFramedPassthrough } from '../../xds/grpc-framing.ts';
 import { serveDelta } from './delta.ts';
 import { PushQueue } from './push-queue.ts';
 import { pushOrder, shortTypeName } from './resources.ts';
-import { silentLogger, type SessionDeps, type XdsLogger } from './session.ts';
+import { silentLogger, type SessionDeps, type XdsLogger, type XdsObserver } from './session.ts';
 import { serveSotw, type StreamHandle } from './sotw.ts';
 import { StatusTracker, type ProxyStatus, type XdsCounters } from './status.ts';
 
-export type { XdsLogger } from './session.ts';
+export type { XdsLogger, XdsObserver } from './session.ts';
 export type { ProxyStatus, SyncState, TypeStatus, XdsCounters } from './status.ts';
 
 /** How the server is built. */
@@ -40,12 +40,16 @@ export interface XdsServerOptions {
   log?: XdsLogger;
   /** Extra grpc-js server options. */
   grpcOptions?: ChannelOptions;
+  /** Monitoring hooks (istiod's pilot_* metrics, src/control/monitoring.ts). */
+  observer?: XdsObserver;
 }
 
 /** Which proxies a change touches (all when absent) and why (for logs and metrics). */
 export interface PushOptions {
   affects?: (proxy: ProxyNode) => boolean;
   reason?: string;
+  /** Istio's push trigger type for pilot_push_triggers (config, endpoint, secret; default config). */
+  type?: string;
 }
 
 /** What one proxy was sent, per type, as our JSON form (each resource with "@type"). */
@@ -84,7 +88,10 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
     controlPlaneId: options.controlPlaneId ?? 'trellis',
     consistency: options.consistency ?? 'warn',
     warmingHoldMs: options.warmingHoldMs ?? 1000,
+    ...(options.observer !== undefined ? { observer: options.observer } : {}),
   };
+  /** performance.now() of the first change since the last push (pilot_proxy_convergence_time). */
+  let changedAt: number | undefined;
   const streams = new Set<StreamHandle>();
   const onClose = (h: StreamHandle): void => void streams.delete(h);
   let closing = false;
@@ -94,10 +101,15 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
     maxDelayMs: options.maxDelayMs,
     flush(reasons) {
       let n = 0;
+      const since = changedAt;
+      changedAt = undefined;
       for (const s of streams) {
         if (s.session.dirty) {
           n++;
           s.refresh();
+          if (since !== undefined && options.observer?.converged !== undefined) {
+            void s.session.idle().then(() => options.observer!.converged!((performance.now() - since) / 1000));
+          }
         }
       }
       if (n > 0) deps.log.info({ proxies: n, reasons: [...new Set(reasons)].slice(0, 10) }, 'xds: push');
@@ -139,6 +151,8 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
     },
     push(opts = {}) {
       status.counters.pushTriggers++;
+      options.observer?.triggered?.(opts.type ?? 'config');
+      changedAt ??= performance.now();
       let marked = 0;
       for (const s of streams) {
         const p = s.session.proxy;

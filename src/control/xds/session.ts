@@ -30,6 +30,22 @@ export interface SessionDeps {
   consistency: 'warn' | 'reject';
   /** Longest LDS/RDS wait for new EDS clusters to be subscribed after a CDS push (warming.ts). */
   warmingHoldMs: number;
+  /** Monitoring (istiod's pilot_* metrics). */
+  observer?: XdsObserver;
+}
+
+/** What monitoring hears from the xDS server. */
+export interface XdsObserver {
+  /** A response of `type` (CDS, EDS, LDS, RDS, SDS) went out: bytes of its resources, seconds since its push began. */
+  sent?(type: string, bytes: number, seconds: number | undefined): void;
+  /** A proxy NACKed a response of `type`. */
+  rejected?(type: string): void;
+  /** Generating a proxy's resources failed. */
+  internalError?(): void;
+  /** A push was triggered, with its reason type (config, endpoint, secret). */
+  triggered?(type: string): void;
+  /** A proxy's push finished `seconds` after the change that triggered it. */
+  converged?(seconds: number): void;
 }
 
 const empty: EncodedSet = { types: new Map(), errors: [] };
@@ -48,6 +64,8 @@ export class ProxySession {
   readonly #sent = new Map<string, readonly EncodedResource[] | Map<string, XdsJson>>();
   dirty = false;
   closed = false;
+  /** performance.now() when the current push began (regeneration), for pilot_xds_push_time. */
+  pushStartedAt: number | undefined;
   #queue: Promise<void> = Promise.resolve();
   #nonce = 0;
 
@@ -101,11 +119,13 @@ export class ProxySession {
     const proxy = this.proxy;
     if (proxy === undefined) return false;
     this.dirty = false;
+    this.pushStartedAt = performance.now();
     let set: XdsResourceSet;
     try {
       set = await this.deps.generate(proxy);
     } catch (err) {
       this.deps.status.counters.generateErrors++;
+      this.deps.observer?.internalError?.();
       this.deps.status.problems(this.connectionId, [`generate failed: ${describeError(err)}`]);
       this.deps.log.warn({ proxy: proxy.id, err: describeError(err) }, 'xds: generating resources failed; keeping the previous set');
       return false;

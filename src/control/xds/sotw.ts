@@ -174,6 +174,7 @@ export function serveSotw(
     st.answered = false;
     session.recordSent(typeUrl, chosen, [], true);
     deps.status.sent(session.connectionId, typeUrl, version, nonce, chosen.length);
+    deps.observer?.sent?.(shortTypeName(typeUrl), encoded.resources.length, session.pushStartedAt === undefined ? undefined : (performance.now() - session.pushStartedAt) / 1000);
     return true;
   }
 
@@ -230,6 +231,7 @@ export function serveSotw(
     if (req.error_detail !== undefined) {
       const message = req.error_detail.message ?? '';
       deps.status.nacked(session.connectionId, typeUrl, st.version ?? '', message);
+      deps.observer?.rejected?.(shortTypeName(typeUrl));
       deps.log.warn({ proxy: session.proxy?.id, type: shortTypeName(typeUrl), version: st.version, error: message }, 'xds: NACK');
     } else {
       deps.status.acked(session.connectionId, typeUrl, req.version_info ?? '');

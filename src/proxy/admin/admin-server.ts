@@ -25,6 +25,8 @@ export interface AdminSource {
   /** Clusters and their hosts, for `/clusters`. */
   clusters(): ClusterStatus[] | Promise<ClusterStatus[]>;
   stats(): Stat[] | Promise<Stat[]>;
+  /** Prometheus text appended to /stats/prometheus (Istio's standard metrics). */
+  prometheusExtra?(): string | Promise<string>;
   setLogLevel(level: string): boolean;
   logLevel(): string;
   drainListeners(): Promise<void>;
@@ -92,7 +94,7 @@ function adminHandler(src: AdminSource) {
         if (q.get('format') === 'prometheus') return send(res, 200, renderPrometheus(stats), 'text/plain; version=0.0.4');
         return send(res, 200, renderStatsText(stats));
       }
-      if (p === '/stats/prometheus') return send(res, 200, renderPrometheus(await src.stats()), 'text/plain; version=0.0.4');
+      if (p === '/stats/prometheus') return send(res, 200, await prometheusText(src), 'text/plain; version=0.0.4');
       if (p === '/server_info') return send(res, 200, JSON.stringify(src.info(), null, 2) + '\n', 'application/json');
       if (p === '/logging') {
         if (req.method !== 'POST' && q.has('level')) return send(res, 405, 'use POST\n');
@@ -119,6 +121,11 @@ function adminHandler(src: AdminSource) {
       return send(res, 500, `admin: ${(err as Error).message}\n`);
     }
   };
+}
+
+/** Envoy's stats in Prometheus form, then Istio's standard metrics. */
+async function prometheusText(src: AdminSource): Promise<string> {
+  return renderPrometheus(await src.stats()) + ((await src.prometheusExtra?.()) ?? '');
 }
 
 function listen(server: http.Server, host: string, port: number): Promise<number> {
@@ -155,7 +162,7 @@ export async function startAdminServers(src: AdminSource, opts: {
     const admin = await start(opts.adminPort, host, handler);
     const prom = async (res: http.ServerResponse) => {
       try {
-        send(res, 200, renderPrometheus(await src.stats()), 'text/plain; version=0.0.4');
+        send(res, 200, await prometheusText(src), 'text/plain; version=0.0.4');
       } catch (err) {
         send(res, 500, `stats: ${(err as Error).message}\n`);
       }

@@ -64,11 +64,11 @@ export class FilterRegistry {
       const o = optObj(raw, p) ?? configError(p, 'expected an HttpFilter');
       const name = optStr(o.name, `${p}.name`) ?? configError(`${p}.name`, 'is required');
       if (optBool(o.disabled, `${p}.disabled`)) return;
-      const typed = optObj(o.typed_config, `${p}.typed_config`) ?? {};
-      const reg = this.lookup(name, typeof typed['@type'] === 'string' ? typed['@type'] : undefined);
+      const { typed, typeUrl } = unwrapTypedStruct(optObj(o.typed_config, `${p}.typed_config`) ?? {}, `${p}.typed_config`);
+      const reg = this.lookup(name, typeUrl);
       if (!reg) {
         if (optBool(o.is_optional, `${p}.is_optional`)) return;
-        configError(`${p}.name`, `unknown HTTP filter '${name}'${typed['@type'] ? ` (${String(typed['@type'])})` : ''}`);
+        configError(`${p}.name`, `unknown HTTP filter '${name}'${typeUrl ? ` (${typeUrl})` : ''}`);
       }
       out.push(reg.createFactory(typed as Json, ctx, `${p}.typed_config`, name));
     });
@@ -77,6 +77,21 @@ export class FilterRegistry {
     if (routerAt !== out.length - 1) configError(path, 'the router filter must be the last HTTP filter');
     return out;
   }
+}
+
+const TypedStructTypes = new Set(['type.googleapis.com/xds.type.v3.TypedStruct', 'type.googleapis.com/udpa.type.v1.TypedStruct']);
+
+/**
+ * A filter config given as a TypedStruct (`type_url` + `value`, how control planes ship configs of
+ * filters a proxy may not know) is looked up by its inner type URL, as Envoy does, and its value is
+ * the config.
+ */
+function unwrapTypedStruct(typed: Json, path: string): { typed: Json; typeUrl: string | undefined } {
+  const t = typed['@type'];
+  if (typeof t !== 'string') return { typed, typeUrl: undefined };
+  if (!TypedStructTypes.has(t)) return { typed, typeUrl: t };
+  const inner = optStr(typed.type_url, `${path}.type_url`) ?? configError(`${path}.type_url`, 'a TypedStruct needs type_url');
+  return { typed: { ...(optObj(typed.value, `${path}.value`) ?? {}), '@type': inner }, typeUrl: inner };
 }
 
 /** A registry holding the built-in filters and the pass-through slots. */

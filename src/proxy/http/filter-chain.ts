@@ -16,6 +16,7 @@ import { applyRouteHeaders, perFilterConfig, routeHeadersNeedFormat, DISABLED_FI
 import type { FormatContext } from './header-format.ts';
 import type { CompiledRouteTable, RouteMatch } from './route-table.ts';
 import { httpToGrpcStatus, type ResponseFlag, type StreamInfo } from './stream-info.ts';
+import { GrpcFrameCounter } from './grpc-frames.ts';
 
 /** What a filter's request hook tells the pipeline. */
 export type FilterStatus = 'continue' | 'stop';
@@ -132,6 +133,9 @@ export class HttpStream implements HeaderSource {
   responseStarted = false;
   /** Dynamic metadata by filter namespace (Envoy's): what jwt_authn and rbac tell later filters. Created on first write. */
   private dynamic: Map<string, Record<string, unknown>> | undefined;
+  /** The response headers as written downstream (access logs read them). */
+  responseHeaders: HeaderMap | undefined;
+  private responseFrames: GrpcFrameCounter | undefined;
   private readonly sink: DownstreamSink;
   private readonly filters: HttpFilter[] = [];
   private readonly serverName: string | undefined;
@@ -275,12 +279,14 @@ export class HttpStream implements HeaderSource {
       const gs = head.headers['grpc-status'];
       if (typeof gs === 'string') this.info.grpcStatus = Number(gs);
     }
+    this.responseHeaders = head.headers;
     this.sink.writeHead(head.status, head.headers);
   }
 
   /** Write a body chunk; resolves when it may continue (backpressure). */
   writeBody(chunk: Uint8Array): Promise<void> | undefined {
     this.info.bytesSent += chunk.byteLength;
+    if (this.info.grpc) this.info.grpcResponseMessages += (this.responseFrames ??= new GrpcFrameCounter()).push(chunk);
     this.touch();
     return this.sink.write(chunk);
   }

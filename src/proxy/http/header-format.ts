@@ -140,8 +140,8 @@ function formatTime(ms: number, fmt: string): string {
 /** Envoy's default START_TIME format. */
 const DefaultTimeFormat = '%Y-%m-%dT%H:%M:%E3SZ';
 
-/** The evaluator of one command (already validated by the parser). */
-function command(name: string, arg: string | undefined): (ctx: FormatContext) => string {
+/** The evaluator of one command (already validated by the parser); "" where there is no value. */
+export function formatCommand(name: string, arg: string | undefined): (ctx: FormatContext) => string {
   const info = (f: (i: FormatInfo) => string) => (ctx: FormatContext) => f(ctx.info);
   switch (name) {
     case 'REQ': case 'REQUEST_HEADER': return headerPair(arg!, requestHeader);
@@ -190,7 +190,7 @@ export function compileHeaderFormat(value: string): HeaderFormat {
   if (!value.includes('%')) return value;
   const parts: Part[] = parseFormatString(value).map((t) => {
     if (typeof t === 'string') return t;
-    const fn = command(t.command, t.arg);
+    const fn = formatCommand(t.command, t.arg);
     const max = t.max;
     return max === undefined ? fn : (ctx: FormatContext) => fn(ctx).slice(0, max);
   });

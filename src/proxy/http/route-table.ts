@@ -38,6 +38,8 @@ export interface CompiledRoute {
   readonly caseSensitive: boolean;
   /** Request body buffer limit for retries/mirroring (per_request_buffer_limit_bytes), undefined = default. */
   readonly bufferLimitBytes: number | undefined;
+  /** `decorator.operation`: the span name of requests on this route (tracing). */
+  readonly operation: string | undefined;
   /** @internal */
   readonly matches: (req: RouteRequest, pathNoQuery: string) => boolean;
 }
@@ -281,6 +283,7 @@ function compileRoute(v: unknown, path: string, index: number, vhost: Json, vhos
     pathRegex,
     caseSensitive,
     bufferLimitBytes: perRequestBufferLimit(o, path),
+    operation: optStr(optObj(o.decorator, `${path}.decorator`)?.operation, `${path}.decorator.operation`),
     matches,
   });
 }

@@ -56,6 +56,8 @@ export interface StreamInfo {
   routeName: string | undefined;
   clusterName: string | undefined;
   upstreamEndpoint: string | undefined;
+  /** The upstream's verified SPIFFE id (mTLS), Envoy's %UPSTREAM_PEER_URI_SAN%. */
+  upstreamPeerPrincipal: string | undefined;
   /** 0 until response headers are sent. */
   responseCode: number;
   /** Why the response is what it is (Envoy's %RESPONSE_CODE_DETAILS%, e.g. "via_upstream", "route_not_found"). */
@@ -66,6 +68,9 @@ export interface StreamInfo {
   attemptCount: number;
   bytesReceived: number;
   bytesSent: number;
+  /** gRPC messages in the request / response bodies (gRPC requests only; Istio's message counts). */
+  grpcRequestMessages: number;
+  grpcResponseMessages: number;
   /** The request carried `content-type: application/grpc*`. */
   readonly grpc: boolean;
   /** Whether the stream ended normally (false when either side reset it). */

@@ -22,17 +22,21 @@ export interface HttpConnectionHandler {
    * (transparent capture) is where ORIGINAL_DST clusters (PassthroughCluster) connect.
    */
   handleConnection(socket: import('node:net').Socket, protocol: 'http/1.1' | 'h2', meta?: { readonly originalDestination?: { readonly address: string; readonly port: number } }): void;
-  /** Ask open connections to finish (HTTP/1: `connection: close`; HTTP/2: GOAWAY). */
-  drain?(): void;
+  /**
+   * Ask open connections to finish within `graceMs`: HTTP/1 `connection: close` after the current
+   * response, HTTP/2 GOAWAY, idle keep-alive connections closed in the second half; then destroy the rest.
+   */
+  shutdown?(graceMs: number): void;
   /** Releases timers and resources; open connections are left to the caller. */
   close?(): void;
 }
 
 /**
  * Builds (and validates: throws to NACK) an HTTP connection manager from its typed config;
- * `listenerMetadata` is the listener's `metadata.filter_metadata` (for filters that read it).
+ * `direction` is its listener's traffic_direction (tracing span kind, stats reporter),
+ * `listenerMetadata` the listener's `metadata.filter_metadata` (for filters that read it).
  */
-export type HcmFactory = (hcm: XdsJson, at: FieldPath, listenerMetadata?: Readonly<Record<string, XdsJson>>) => HttpConnectionHandler;
+export type HcmFactory = (hcm: XdsJson, at: FieldPath, direction: CompiledListener['trafficDirection'], listenerMetadata?: Readonly<Record<string, XdsJson>>) => HttpConnectionHandler;
 
 /** A network filter that admits or refuses a connection before the terminal filter. */
 export type NetworkGate = { readonly kind: 'rbac'; readonly rbac: NetworkRbac } | { readonly kind: 'ext_authz'; readonly extAuthz: NetworkExtAuthz };
@@ -68,6 +72,8 @@ export interface CompiledListener {
   readonly httpInspector: boolean;
   readonly chains: readonly CompiledChain[];
   readonly defaultChain: CompiledChain | undefined;
+  /** `traffic_direction`: INBOUND listeners report Istio metrics as the destination, others as the source. */
+  readonly trafficDirection: 'INBOUND' | 'OUTBOUND' | 'UNSPECIFIED';
   /** The JSON it was built from, for /config_dump and change detection. */
   readonly json: XdsJson;
   /** Stable serialization of json, to tell a changed listener from an unchanged one. */
@@ -88,7 +94,7 @@ const listenerFilterTypes: Record<string, 'tls' | 'http' | 'original_dst'> = {
   'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst': 'original_dst',
 };
 
-function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory, listenerMetadata: Readonly<Record<string, XdsJson>> | undefined): CompiledChain {
+function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory, direction: CompiledListener['trafficDirection'], listenerMetadata: Readonly<Record<string, XdsJson>> | undefined): CompiledChain {
   if (!isObject(raw)) throw invalid(at, 'expected an object');
   const match = optObject(raw, 'filter_chain_match', at) as FilterChainMatchJson | undefined;
   const tls = parseDownstreamTransportSocket(optObject(raw, 'transport_socket', at), child(at, 'transport_socket'));
@@ -103,7 +109,7 @@ function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory, liste
     const name = optString(f, 'name', fp) ?? '';
     if (type === HcmType) {
       if (action) throw invalid(fp, 'only one terminal network filter per chain is supported');
-      action = { kind: 'http', hcm: hcmFactory(typed!, child(fp, 'typed_config'), listenerMetadata), json: typed! };
+      action = { kind: 'http', hcm: hcmFactory(typed!, child(fp, 'typed_config'), direction, listenerMetadata), json: typed! };
     } else if (type === NetworkRbacType || type === NetworkExtAuthzType) {
       if (action) throw invalid(fp, 'network filters must come before the terminal filter');
       try {
@@ -134,6 +140,12 @@ export function fingerprintOf(v: unknown): string {
   return JSON.stringify(v);
 }
 
+function trafficDirection(json: XdsJson, at: FieldPath): CompiledListener['trafficDirection'] {
+  const d = optString(json, 'traffic_direction', at) ?? 'UNSPECIFIED';
+  if (d !== 'INBOUND' && d !== 'OUTBOUND' && d !== 'UNSPECIFIED') throw invalid(child(at, 'traffic_direction'), `expected INBOUND, OUTBOUND or UNSPECIFIED, got '${d}'`);
+  return d;
+}
+
 /** Validates and compiles one Listener. Throws TrellisError('XDS_INVALID') naming the field. */
 export function compileListener(json: XdsJson, hcmFactory: HcmFactory): CompiledListener {
   const name = typeof json.name === 'string' ? json.name : '';
@@ -162,11 +174,12 @@ export function compileListener(json: XdsJson, hcmFactory: HcmFactory): Compiled
     else if (kind === 'http') httpInspector = true;
     else if (kind === 'original_dst') originalDstFilter = true;
   });
+  const direction = trafficDirection(json, at);
   const meta = optObject(json, 'metadata', at);
   const listenerMetadata = meta ? (optObject(meta, 'filter_metadata', child(at, 'metadata')) as Readonly<Record<string, XdsJson>> | undefined) : undefined;
-  const chains = optArray(json, 'filter_chains', at).map((c, i) => compileChain(c, child(child(at, 'filter_chains'), i), hcmFactory, listenerMetadata));
+  const chains = optArray(json, 'filter_chains', at).map((c, i) => compileChain(c, child(child(at, 'filter_chains'), i), hcmFactory, direction, listenerMetadata));
   const def = optObject(json, 'default_filter_chain', at);
-  const defaultChain = def ? compileChain(def, child(at, 'default_filter_chain'), hcmFactory, listenerMetadata) : undefined;
+  const defaultChain = def ? compileChain(def, child(at, 'default_filter_chain'), hcmFactory, direction, listenerMetadata) : undefined;
   if (chains.length === 0 && defaultChain === undefined) throw invalid(child(at, 'filter_chains'), 'a listener needs at least one filter chain');
   return Object.freeze({
     name,
@@ -179,6 +192,7 @@ export function compileListener(json: XdsJson, hcmFactory: HcmFactory): Compiled
     httpInspector,
     chains: Object.freeze(chains),
     defaultChain,
+    trafficDirection: direction,
     json,
     fingerprint: fingerprintOf(json),
   });

@@ -14,11 +14,11 @@ import type { XdsJson } from '../../xds/types.ts';
 import type { ClusterManager } from '../upstream/types.ts';
 import type { SecretProvider } from '../tls/secret-provider.ts';
 import { TrellisError, describeError } from '../../errors.ts';
-import { compileListener, type CompiledChain, type CompiledListener, type HcmFactory } from './listener-config.ts';
+import { compileListener, type CompiledChain, type CompiledListener, type HcmFactory, type HttpConnectionHandler } from './listener-config.ts';
 import { needsTlsInspection, selectFilterChain, type ConnectionFacts } from './filter-chain-match.ts';
 import { sniffProtocol, type SniffedProtocol } from './sniff.ts';
 import { terminateTls } from './downstream-tls.ts';
-import { newTcpProxyStats, proxyTcp, type TcpProxyStats } from '../tcp/tcp-proxy.ts';
+import { newTcpProxyStats, proxyTcp, type TcpMeter, type TcpProxyConfig, type TcpProxyStats } from '../tcp/tcp-proxy.ts';
 import { admitConnection, connectionRbacInput } from '../filters/rbac/rbac-network.ts';
 import { admitByAuthorizer } from '../filters/ext-authz/ext-authz-network.ts';
 
@@ -36,6 +36,8 @@ export interface ListenerManagerOptions {
   random?: () => number;
   /** Bind with SO_REUSEPORT, each worker its own socket (ports must be concrete, not 0). */
   reusePort?: boolean;
+  /** A meter for each TCP-proxied connection (Istio's TCP metrics), given its listener, cluster and downstream. */
+  tcpMeter?: (listener: CompiledListener, cluster: string, downstream: net.Socket, tcp: TcpProxyConfig) => TcpMeter | undefined;
 }
 
 interface ActiveListener {
@@ -57,6 +59,11 @@ export interface ListenerStats {
 
 function newStats(): ListenerStats {
   return { downstreamCxTotal: 0, downstreamCxActive: 0, noFilterChainMatch: 0, tlsHandshakeFailures: 0, rbacDenied: 0, tcp: newTcpProxyStats() };
+}
+
+/** The HTTP connection managers of a listener's chains (default chain included). */
+function httpHandlers(c: CompiledListener): HttpConnectionHandler[] {
+  return [...c.chains, ...(c.defaultChain ? [c.defaultChain] : [])].flatMap((ch) => (ch.action.kind === 'http' ? [ch.action.hcm] : []));
 }
 
 /** Where a listener is reachable, by `ip:port` (and `0.0.0.0:port` / `[::]:port` wildcards). */
@@ -147,14 +154,14 @@ export class ListenerManager {
       }
       this.#active.set(name, next);
       this.#attach(next);
-      this.#drain(prev);
+      this.#drain(prev, false);
     }
     for (const [name, prev] of [...this.#active]) {
       if (compiled.has(name)) continue;
       this.#active.delete(name);
       prev.server?.close();
       prev.server = undefined;
-      this.#drain(prev);
+      this.#drain(prev, true);
     }
   }
 
@@ -276,7 +283,9 @@ export class ListenerManager {
       chain.action.hcm.handleConnection(stream, protocol, dst ? { originalDestination: { address: dst.ip, port: dst.port } } : undefined);
       stream.resume();
     } else {
-      await proxyTcp(stream, chain.action.tcp, this.#opts.clusters, entry.stats.tcp, this.#opts.random, facts.serverName);
+      const meter = this.#opts.tcpMeter;
+      const tcp = chain.action.tcp;
+      await proxyTcp(stream, tcp, this.#opts.clusters, entry.stats.tcp, this.#opts.random, facts.serverName, meter && ((cluster) => meter(c, cluster, stream, tcp)));
     }
   }
 
@@ -292,21 +301,35 @@ export class ListenerManager {
     return !stream.destroyed;
   }
 
-  #drain(old: ActiveListener) {
+  /**
+   * Drains a listener generation that no longer takes connections. A changed listener's old
+   * connections are asked at once to move on (HTTP/1.1 `connection: close` after their current
+   * response, HTTP/2 GOAWAY, idle keep-alive connections closed in the second half): the same port
+   * serves them anew. A removed listener's connections have nowhere to go, so they are served as
+   * before for the first half of the drain time and asked to close in the second half (idle ones
+   * closed in the last quarter). Whatever is still open at the drain time is closed.
+   */
+  #drain(old: ActiveListener, removed: boolean) {
     this.#draining.add(old);
-    for (const ch of [...old.compiled.chains, ...(old.compiled.defaultChain ? [old.compiled.defaultChain] : [])]) {
-      if (ch.action.kind === 'http') ch.action.hcm.drain?.();
-    }
+    const drainMs = this.#opts.drainTimeoutMs ?? 5_000;
+    const handlers = httpHandlers(old.compiled);
+    const ask = (withinMs: number) => {
+      for (const h of handlers) h.shutdown?.(withinMs);
+    };
+    const askTimer = removed ? setTimeout(() => ask(drainMs / 2), drainMs / 2) : undefined;
+    askTimer?.unref?.();
+    if (!removed) ask(drainMs);
     const finish = () => {
+      clearTimeout(askTimer);
       for (const s of old.connections) s.destroy();
-      for (const ch of old.compiled.chains) if (ch.action.kind === 'http') ch.action.hcm.close?.();
+      for (const h of handlers) h.close?.();
       this.#draining.delete(old);
     };
     if (old.connections.size === 0) {
       finish();
       return;
     }
-    const timer = setTimeout(finish, this.#opts.drainTimeoutMs ?? 5_000);
+    const timer = setTimeout(finish, drainMs);
     timer.unref?.();
     const check = () => {
       if (old.connections.size === 0) {
@@ -328,7 +351,7 @@ export class ListenerManager {
           new Promise<void>((resolve) => {
             a.server?.close();
             a.server = undefined;
-            for (const ch of a.compiled.chains) if (ch.action.kind === 'http') ch.action.hcm.drain?.();
+            for (const h of httpHandlers(a.compiled)) h.shutdown?.(timeoutMs);
             if (a.connections.size === 0) return resolve();
             const timer = setTimeout(() => {
               for (const s of a.connections) s.destroy();

@@ -5,6 +5,9 @@
  * downstream connection is closed). Also used for TLS passthrough, where the sniffed ClientHello
  * bytes are still in the downstream socket's buffer and are forwarded untouched.
  */
+import { AccessLogs } from '../access-log/access-logs.ts';
+import { LogFiles } from '../access-log/log-files.ts';
+import { describeError } from '../../errors.ts';
 import type { Duplex } from 'node:stream';
 import type { XdsJson } from '../../xds/types.ts';
 import type { ClusterManager } from '../upstream/types.ts';
@@ -18,6 +21,8 @@ export interface TcpProxyConfig {
   readonly clusters: readonly { name: string; weight: number }[];
   readonly totalWeight: number;
   readonly idleTimeoutMs: number;
+  /** `access_log` as configured (validated here, compiled by the data plane with its log files). */
+  readonly accessLog: readonly unknown[] | undefined;
 }
 
 export interface TcpProxyStats {
@@ -47,16 +52,37 @@ export function parseTcpProxy(json: XdsJson, at: FieldPath): TcpProxyConfig {
   if (clusters.length === 0) throw invalid(at, 'tcp_proxy needs cluster or weighted_clusters');
   // Envoy's default idle timeout is 1 hour; 0 disables it.
   const idle = optDurationMs(json, 'idle_timeout', at);
+  if (Array.isArray(json.access_log) && json.access_log.length > 0) {
+    try {
+      AccessLogs.parse(json.access_log, 'access_log', new LogFiles());
+    } catch (err) {
+      throw invalid(child(at, 'access_log'), describeError(err));
+    }
+  }
   return Object.freeze({
     statPrefix,
     clusters: Object.freeze(clusters),
     totalWeight: clusters.reduce((s, c) => s + c.weight, 0),
     idleTimeoutMs: idle ?? 3_600_000,
+    // Compiled by whoever logs connections (the data plane), with its log files.
+    accessLog: Array.isArray(json.access_log) && json.access_log.length > 0 ? json.access_log : undefined,
   });
 }
 
 export function newTcpProxyStats(): TcpProxyStats {
   return { cxTotal: 0, cxActive: 0, cxConnectFail: 0, rxBytes: 0, txBytes: 0 };
+}
+
+/** Observes one proxied connection (Istio's TCP metrics): bytes each way, then the close. */
+export interface TcpMeter {
+  /** Bytes read from the downstream (Istio: received). */
+  received(n: number): void;
+  /** Bytes written to the downstream (Istio: sent). */
+  sent(n: number): void;
+  /** The connection is over; `flags` is Envoy's response flags (`UF` connect failure, `-` none). */
+  closed(flags: string): void;
+  /** The upstream connection is up, to `endpoint` (`host:port`). */
+  connected?(endpoint: string): void;
 }
 
 /** Proxies one downstream connection; resolves when both sides are closed. Never throws. */
@@ -67,6 +93,7 @@ export async function proxyTcp(
   stats: TcpProxyStats,
   random: () => number = Math.random,
   authority = '',
+  meterFor?: (cluster: string) => TcpMeter | undefined,
 ): Promise<void> {
   stats.cxTotal++;
   stats.cxActive++;
@@ -74,6 +101,7 @@ export async function proxyTcp(
   const abort = new AbortController();
   const onDownClose = () => abort.abort();
   downstream.once('close', onDownClose);
+  let meter: TcpMeter | undefined;
   try {
     let pick = random() * cfg.totalWeight;
     let clusterName = cfg.clusters[0].name;
@@ -84,32 +112,39 @@ export async function proxyTcp(
       }
       pick -= c.weight;
     }
+    meter = meterFor?.(clusterName);
     const cluster = clusters.get(clusterName);
     if (cluster === undefined) {
       stats.cxConnectFail++;
+      meter?.closed('NC');
       downstream.destroy();
       return;
     }
     let upstream: Duplex;
     try {
-      upstream = (await cluster.connect({ signal: abort.signal, authority })).socket;
+      const c = await cluster.connect({ signal: abort.signal, authority });
+      upstream = c.socket;
+      meter?.connected?.(c.endpoint);
     } catch {
       stats.cxConnectFail++;
+      meter?.closed('UF');
       downstream.destroy();
       return;
     }
     if (downstream.destroyed) {
       upstream.destroy();
+      meter?.closed('DC');
       return;
     }
-    await pipeBoth(downstream, upstream, cfg.idleTimeoutMs, stats);
+    await pipeBoth(downstream, upstream, cfg.idleTimeoutMs, stats, meter);
+    meter?.closed('-');
   } finally {
     downstream.off('close', onDownClose);
     stats.cxActive--;
   }
 }
 
-function pipeBoth(down: Duplex, up: Duplex, idleMs: number, stats: TcpProxyStats): Promise<void> {
+function pipeBoth(down: Duplex, up: Duplex, idleMs: number, stats: TcpProxyStats, meter: TcpMeter | undefined): Promise<void> {
   return new Promise((resolve) => {
     let closed = 0;
     let idle: NodeJS.Timeout | undefined;
@@ -135,12 +170,14 @@ function pipeBoth(down: Duplex, up: Duplex, idleMs: number, stats: TcpProxyStats
     up.on('error', () => {});
     down.on('data', (chunk: Buffer) => {
       stats.rxBytes += chunk.length;
+      meter?.received(chunk.length);
       touch();
       if (!up.write(chunk)) down.pause();
     });
     up.on('drain', () => down.resume());
     up.on('data', (chunk: Buffer) => {
       stats.txBytes += chunk.length;
+      meter?.sent(chunk.length);
       touch();
       if (!down.write(chunk)) up.pause();
     });

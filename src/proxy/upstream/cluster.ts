@@ -161,7 +161,7 @@ export class Cluster implements ClusterHandle {
       if (res.status >= 500) host.counters.rq5xx++;
       this.#outlier?.record(host, { kind: 'status', status: res.status });
       void res.done.then(release);
-      return { status: res.status, headers: res.headers, body: res.body, trailers: res.trailers, endpoint: host.key };
+      return { status: res.status, headers: res.headers, body: res.body, trailers: res.trailers, endpoint: host.key, ...(host.peerPrincipal !== undefined ? { peerPrincipal: host.peerPrincipal } : {}) };
     } catch (err) {
       release();
       host.counters.rqError++;

@@ -29,6 +29,18 @@ export interface ConnectOptions {
   readonly family?: 4 | 6;
 }
 
+/** The first spiffe:// URI SAN of a verified server certificate (Istio's destination principal). */
+function verifiedSpiffeId(socket: tls.TLSSocket): string | undefined {
+  if (!socket.authorized) return undefined;
+  try {
+    const san = socket.getPeerCertificate().subjectaltname ?? '';
+    for (const part of san.split(', ')) if (part.startsWith('URI:spiffe://')) return part.slice(4);
+  } catch {
+    // No certificate details on this socket.
+  }
+  return undefined;
+}
+
 /** Connects (and handshakes) to `host`; resolves with a ready socket. */
 export function connectHost(host: Host, opts: ConnectOptions): Promise<Socket> {
   const stats = opts.stats;
@@ -93,6 +105,7 @@ export function connectHost(host: Host, opts: ConnectOptions): Promise<Socket> {
       stats.upstream_cx_active++;
       host.counters.cxTotal++;
       host.activeConnections++;
+      if (host.tls !== undefined) host.peerPrincipal = verifiedSpiffeId(socket as tls.TLSSocket);
       socket.once('close', () => {
         stats.upstream_cx_active--;
         host.activeConnections--;

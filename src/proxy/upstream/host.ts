@@ -38,6 +38,8 @@ export class Host implements LbHost {
   tls: UpstreamTlsConfig | undefined;
   activeRequests = 0;
   activeConnections = 0;
+  /** The SPIFFE id the host's TLS certificate proved on the last verified connection (mTLS), else undefined. */
+  peerPrincipal: string | undefined;
   /** Outlier detection: ejected until this time (ms), 0 when not ejected. */
   ejectedUntil = 0;
   ejected = false;

@@ -56,6 +56,8 @@ export interface UpstreamResponse {
   trailers: Promise<HeaderMap>;
   /** The endpoint that answered, `host:port`. */
   endpoint: string;
+  /** Its verified SPIFFE id when the connection is mTLS (Istio's destination_principal on the client side). */
+  peerPrincipal?: string;
 }
 
 /** A raw connection for an HTTP/1.1 Upgrade (WebSocket) or CONNECT tunnel. */

@@ -73,6 +73,8 @@ export class AdsClient {
   readonly ready: Promise<void>;
   #isReady = false;
   #listeners = new Set<() => void>();
+  /** Accepted and rejected updates per type (Envoy's update_success / update_rejected). */
+  readonly updates = new Map<XdsTypeUrl, { success: number; rejected: number }>();
 
   constructor(opts: AdsClientOptions) {
     this.#opts = opts;
@@ -120,6 +122,13 @@ export class AdsClient {
     this.#client?.close();
     this.#client = undefined;
     this.#connected = false;
+  }
+
+  #countUpdate(typeUrl: XdsTypeUrl, ok: boolean): void {
+    let c = this.updates.get(typeUrl);
+    if (c === undefined) this.updates.set(typeUrl, (c = { success: 0, rejected: 0 }));
+    if (ok) c.success++;
+    else c.rejected++;
   }
 
   #log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) {
@@ -219,10 +228,12 @@ export class AdsClient {
     } catch (err) {
       const message = describeError(err);
       st.lastError = message;
+      this.#countUpdate(typeUrl, false);
       this.#log('warn', 'xds: rejected update (NACK), keeping previous config', { type: shortType(typeUrl), version: msg.version_info, error: message });
       this.#send(stream, { type_url: typeUrl, version_info: st.version, response_nonce: st.nonce, resource_names: st.names, error_detail: { code: 3, message } });
       return;
     }
+    this.#countUpdate(typeUrl, true);
     st.resources = next;
     st.version = msg.version_info ?? '';
     st.received = true;

@@ -11,7 +11,7 @@ import type { ProxyNode } from '../../proxy-node.ts';
 import type { XdsJson } from '../../../xds/types.ts';
 import { allRoutes, attachParent } from './attachment.ts';
 import { type RankedRoute, gatewayApiRoutes, sortGatewayApiRoutes } from './gateway-api-route.ts';
-import { gatewayDomains, intersectHosts, vhostName } from './hosts.ts';
+import { gatewayDomains, hostMatches, intersectHosts, vhostName } from './hosts.ts';
 import { type IstioRouteContext, translateIstioHttp } from './istio-route.ts';
 import type { GatewayResource, IstioGatewayResource, IstioServerSpec, RouteInputs } from './types.ts';
 import { combineVHostRoutes, flattenVirtualService, selectVirtualServices, vsHosts } from './virtual-service.ts';
@@ -142,11 +142,6 @@ export function buildGatewayApiRoute(
   return routeConfig(routeName, vhosts, port);
 }
 
-/** `*.foo.com` covers `a.foo.com` (one or more labels) but not `foo.com`. */
-function wildcardCovers(wildcard: string, host: string): boolean {
-  return wildcard.startsWith('*.') && host.endsWith(wildcard.slice(1)) && host.length > wildcard.length - 1;
-}
-
 function misdirected(domain: string, port: number): Json {
   return {
     name: `misdirected_${domain}:${port}`,
@@ -182,7 +177,7 @@ function addMisdirectedHosts(vhosts: Map<string, Json>, gateway: GatewayResource
     // Another listener owns `h` unless one of ours names it too. Outside our hostnames the `*`
     // entry below answers; inside one of our wildcards (more specific) it needs its own entry.
     if (myHosts.includes(h)) continue;
-    if (catchAll || myHosts.some((m) => m !== undefined && wildcardCovers(m, h))) add(h);
+    if (catchAll || myHosts.some((m) => m !== undefined && hostMatches(m, h))) add(h);
   }
   if (!catchAll) add('*');
 }

@@ -1,43 +1,20 @@
 /**
- * Hostname rules shared by Istio and Gateway API routing: resolving short names the way Istio
- * does (relative to the config's namespace), wildcard matching and intersection (`*.example.com`
- * covers any number of labels, never the bare `example.com`), `exportTo` visibility, and the
- * domain list of a sidecar virtual host (FQDN, namespace-qualified short names, VIPs, each with
- * and without `:port`).
+ * Hostname rules of route generation: short-name resolution, wildcard matching and `exportTo`
+ * come from src/config/host.ts (the one home of host rules); here, Gateway API hostname
+ * intersection and the domain lists of sidecar and gateway virtual hosts (FQDN,
+ * namespace-qualified short names, VIPs, each with and without `:port`).
  */
 
 import type { ServiceInfo } from '../../../registry/types.ts';
+import { hostMatches } from '../../../config/host.ts';
 
-/** Istio's short-name rule: a name without dots is `<name>.<namespace>.svc.<suffix>`; anything else is taken as written. */
-export function resolveHost(host: string, namespace: string, domainSuffix: string): string {
-  if (host === '*' || host.includes('.')) return host;
-  return `${host}.${namespace}.svc.${domainSuffix}`;
-}
-
-/** True when `pattern` (possibly `*` or `*.suffix`) covers the concrete or wildcard `host`. */
-export function hostMatches(pattern: string, host: string): boolean {
-  const p = pattern.toLowerCase();
-  const h = host.toLowerCase();
-  if (p === '*') return true;
-  if (p.startsWith('*.')) {
-    const suffix = p.slice(1);
-    if (h.startsWith('*.')) return h.slice(1).endsWith(suffix);
-    return h.endsWith(suffix) && h.length > suffix.length;
-  }
-  return p === h;
-}
+export { exportedTo, hostMatches, resolveHost } from '../../../config/host.ts';
 
 /** The more specific of two hostnames when they overlap (Gateway API hostname intersection); undefined when disjoint. */
 export function intersectHosts(a: string, b: string): string | undefined {
   if (hostMatches(a, b)) return b;
   if (hostMatches(b, a)) return a;
   return undefined;
-}
-
-/** Istio `exportTo`: `*` everyone, `.` own namespace, else the listed namespaces. */
-export function exportedTo(exportTo: readonly string[] | undefined, ownNamespace: string, toNamespace: string): boolean {
-  if (exportTo === undefined || exportTo.length === 0) return true;
-  return exportTo.some((e) => e === '*' || (e === '.' && ownNamespace === toNamespace) || e === toNamespace);
 }
 
 /** Hostname of a Kubernetes Service, or undefined for other registry entries. */

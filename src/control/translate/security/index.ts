@@ -1,8 +1,8 @@
 /**
  * The security filters of one proxy, added to the listeners that receive traffic for it: a
  * sidecar's inbound listeners (explicit `inbound_*`, transparent `virtualInbound`) and every
- * gateway listener. HTTP chains get, before fault/cors/router, jwt_authn (RequestAuthentication),
- * then the CUSTOM pair (RBAC shadow + ext_authz), then RBAC AUDIT, DENY, ALLOW; TCP chains get
+ * gateway listener. HTTP chains get, after Istio's stats filter and before fault/cors/router,
+ * jwt_authn (RequestAuthentication), then the CUSTOM pair (RBAC shadow + ext_authz), then RBAC AUDIT, DENY, ALLOW; TCP chains get
  * the network RBAC filters (and the network ext_authz of a gRPC CUSTOM provider) before
  * tcp_proxy. Ports in policies are workload (or gateway server) ports; in explicit capture the
  * proxy binds them remapped (TRELLIS_INBOUND_PORTS / TRELLIS_GATEWAY_PORTS), so `destination_port`
@@ -20,10 +20,21 @@ type Json = Record<string, unknown>;
 
 const HcmType = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const TcpProxyType = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
+const StatsFilterName = 'trellis.filters.http.stats';
+
+/**
+ * `sec` inserted after a leading stats filter: a Trellis proxy creates a stream's filters as the
+ * request reaches them, so the stats filter must come before anything that may answer (a jwt_authn
+ * 401, an RBAC 403) for Istio's metrics to count the denial as Envoy's do.
+ */
+function withHttpFilters(existing: readonly Json[], sec: readonly Json[]): Json[] {
+  const at = existing[0]?.name === StatsFilterName ? 1 : 0;
+  return [...existing.slice(0, at), ...sec, ...existing.slice(at)];
+}
 
 /** What one proxy's listeners get. */
 export interface SecurityFilters {
-  /** HTTP filters to put first in every HCM of a receiving listener. */
+  /** HTTP filters to put first (after the stats filter) in every HCM of a receiving listener. */
   readonly http: readonly Json[];
   /** Network filters to put before tcp_proxy in every TCP chain of a receiving listener. */
   readonly tcp: readonly Json[];
@@ -48,7 +59,7 @@ export function securityFilters(snapshot: MeshSnapshot, proxy: ProxyNode, cluste
   if (noPolicies(policies) && jwt === undefined) return { http: [], tcp: [], listenerMetadata: undefined };
   const port = portMapper(proxy);
   const naming = snapshot.mesh.authorizationDenialNamesPolicy !== false;
-  const custom = customFilters(policies.CUSTOM, snapshot.mesh.extensionProviders ?? [], clusterNames, port);
+  const custom = customFilters(policies.CUSTOM, snapshot.mesh.extAuthzProviders ?? [], clusterNames, port);
   return {
     http: [...(jwt !== undefined ? [jwt] : []), ...custom.http, ...httpRbacFilters(policies, port)],
     tcp: [...custom.tcp, ...networkRbacFilters(policies, port)],
@@ -62,7 +73,7 @@ function decorateChain(chain: Json, sec: SecurityFilters): Json {
   for (const f of filters) {
     const typed = f.typed_config as Json | undefined;
     if (typed?.['@type'] === HcmType && sec.http.length > 0) {
-      out.push({ ...f, typed_config: { ...typed, http_filters: [...sec.http, ...((typed.http_filters as Json[] | undefined) ?? [])] } });
+      out.push({ ...f, typed_config: { ...typed, http_filters: withHttpFilters((typed.http_filters as Json[] | undefined) ?? [], sec.http) } });
     } else if (typed?.['@type'] === TcpProxyType && sec.tcp.length > 0) {
       out.push(...sec.tcp, f);
     } else {
@@ -84,7 +95,10 @@ export function withSecurity(listeners: readonly Json[], proxy: ProxyNode, sec: 
     if (!receives(l, proxy)) return l;
     const out: Json = { ...l, filter_chains: ((l.filter_chains as Json[] | undefined) ?? []).map((c) => decorateChain(c, sec)) };
     if (l.default_filter_chain !== undefined) out.default_filter_chain = decorateChain(l.default_filter_chain as Json, sec);
-    if (sec.listenerMetadata !== undefined) out.metadata = sec.listenerMetadata;
+    if (sec.listenerMetadata !== undefined) {
+      const meta = (l.metadata as Json | undefined) ?? {};
+      out.metadata = { ...meta, filter_metadata: { ...((meta.filter_metadata as Json | undefined) ?? {}), ...(sec.listenerMetadata.filter_metadata as Json) } };
+    }
     return out;
   });
 }

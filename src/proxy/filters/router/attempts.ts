@@ -266,6 +266,7 @@ class Driver {
     const s = this.p.stream;
     this.forwarding = a.ac;
     s.info.upstreamEndpoint = res.endpoint;
+    s.info.upstreamPeerPrincipal = res.peerPrincipal;
     s.info.responseCodeDetails = 'via_upstream';
     const headers: HeaderMap = {};
     for (const [k, v] of Object.entries(res.headers)) if (!HOP_BY_HOP.includes(k) && k.charCodeAt(0) !== 58) headers[k] = v;
