@@ -82,5 +82,11 @@ for (const mode of PathModes) {
     test('a Trellis sidecar gives the same decisions and names the deciding policy', { skip: skipUnlessTools('envoy'), timeout: 120_000 }, async () => {
       assert.deepEqual(await run(pair, mode, 'trellis', corpus), []);
     });
+
+    test('the Trellis sidecar counts every denial in istio_requests_total (response_code 403), as Istio\'s stats do on Envoy', { skip: skipUnlessTools('envoy') }, async () => {
+      const text = await (await fetch(`http://127.0.0.1:${pair.trellisPrometheusPort}/stats/prometheus`)).text();
+      const denied = text.split('\n').filter((l) => l.startsWith('istio_requests_total{') && l.includes('response_code="403"')).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+      assert.equal(denied, corpus.filter((c) => outcomeOf(c, mode, 'trellis').expect === 'deny').length);
+    });
   });
 }

@@ -25,6 +25,8 @@ export interface SidecarPair {
   readonly configDir: string;
   readonly port: Record<Side, number>;
   readonly received: Record<Side, Received[]>;
+  /** The Trellis sidecar's Prometheus port (`/stats/prometheus`). */
+  readonly trellisPrometheusPort: number;
   /** What each sidecar process printed (for failure messages). */
   output(side: Side): string;
 }
@@ -112,5 +114,5 @@ export async function startSidecarPair(cleanups: Cleanups, files: Record<string,
       return true;
     }, 60_000, 200);
   }
-  return { cp, configDir, port, received, output: (side) => (side === 'trellis' ? trellis.output() : envoy.output()).slice(-3000) };
+  return { cp, configDir, port, received, trellisPrometheusPort: trellis.ports.prometheus, output: (side) => (side === 'trellis' ? trellis.output() : envoy.output()).slice(-3000) };
 }

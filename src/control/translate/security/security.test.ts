@@ -30,6 +30,12 @@ test('naming the denying policy is on by default; MeshConfig trellis.authorizati
   assert.deepEqual(inbound({ authorizationDenialNamesPolicy: false }).metadata, { filter_metadata: { 'trellis.authz': { name_policy_on_deny: false } } });
 });
 
+test('the security filters come after Istio\'s stats filter, so a denial is counted in istio_requests_total', () => {
+  const chain = (inbound({}).filter_chains as { filters: { typed_config: { http_filters?: { name: string }[] } }[] }[])[0];
+  const names = chain.filters.flatMap((f) => f.typed_config.http_filters ?? []).map((f) => f.name);
+  assert.deepEqual(names, ['trellis.filters.http.stats', 'envoy.filters.http.rbac', 'envoy.filters.http.fault', 'envoy.filters.http.cors', 'envoy.filters.http.router']);
+});
+
 test('rule translation: wildcards, not-forms, templates, TCP dropping HTTP-only fields per action', () => {
   const http = { forTcp: false, action: 'ALLOW' as const, namespace: 'shop', port: (p: number) => p };
   const p = rbacPolicyOf({ to: [{ operation: { paths: ['/a/*', '*.js', '*'], notMethods: ['DELETE'] } }] }, http)!;
