@@ -3,7 +3,10 @@
  * web-api), signed with the demo key next to this file. For the demo only: the private key is
  * public, so never trust this issuer outside it.
  *
- *   node_modules/.bin/node examples/demo/jwt/mint.ts [--sub alice] [--group admins] [--expires 3600] [--aud web-api]
+ *   node_modules/.bin/node examples/demo/jwt/mint.ts [--sub alice] [--group admins] [--expires=3600] [--aud web-api]
+ *
+ * `--expires=-300` mints an expired token (the `=` lets the value start with a dash; Envoy and
+ * Trellis allow 60 s of clock skew, so -60 is still accepted).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
