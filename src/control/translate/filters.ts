@@ -8,11 +8,10 @@
 import type { ServerTlsView } from '../snapshot/specs.ts';
 import { sdsSecret, workloadSdsSecret } from './upstream-tls.ts';
 import { AdsConfigSource } from './clusters.ts';
+import { HcmType, TcpProxyType } from '../../xds/references.ts';
 
 type Json = Record<string, unknown>;
 
-export const HcmType = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-export const TcpProxyType = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 export const HcmFilterName = 'envoy.filters.network.http_connection_manager';
 export const TcpProxyFilterName = 'envoy.filters.network.tcp_proxy';
 
