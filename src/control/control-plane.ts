@@ -11,11 +11,10 @@ import { openFileStore } from '../config/store/file.ts';
 import { CompositeStore } from '../config/store/composite.ts';
 import { ConfigGate } from './config-gate.ts';
 import { buildSnapshot, affectsProxy, type MeshSnapshot, type MeshSettings } from './snapshot/index.ts';
-import { translate } from './translate/index.ts';
+import { translate, translationKey } from './translate/index.ts';
+import { SnapshotCache } from './xds/cache.ts';
 import { createXdsServer, type XdsLogger, type XdsServer } from './xds/server.ts';
 import { createDebugHttpServer, type DebugHttpServer } from './xds/debug-http.ts';
-import type { ProxyNode } from './proxy-node.ts';
-import type { XdsResourceSet } from '../xds/types.ts';
 import { describeError } from '../errors.ts';
 import { CertificateAuthority } from './ca/authority.ts';
 import { addCaService } from './ca/ca-service.ts';
@@ -77,15 +76,6 @@ export interface ControlPlane {
   close(): Promise<void>;
 }
 
-/**
- * The part of a ProxyNode translation depends on: everything but the node id, its IPs and its
- * workload name, which translate() never reads (test/control-shared-translate.test.ts holds it to
- * that). Istio shares generated config between alike proxies the same way.
- */
-export function translationKey(p: ProxyNode): string {
-  return JSON.stringify([p.kind, p.namespace, p.labels, p.serviceAccount, p.clusterId, p.captureMode, p.metadata]);
-}
-
 /** The version istio_build reports. */
 export const TrellisVersion = '0.1.0';
 
@@ -119,7 +109,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const gate = new ConfigGate({ domainSuffix: opts.mesh?.domainSuffix, rootNamespace: opts.mesh?.rootNamespace });
   let gateDiagnostics: readonly Diagnostic[] = [];
   let snapshot: MeshSnapshot;
-  const cache = new Map<string, { version: number; set: XdsResourceSet }>();
+  // Translation is cached per proxy and snapshot (the cache's only write is setSnapshot).
+  const cache = new SnapshotCache<MeshSnapshot>({ translate, key: translationKey });
 
   const rebuild = (): readonly Resource[] => {
     const result = gate.update(allResources());
@@ -134,20 +125,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   };
   rebuild();
 
-  const generate = (proxy: ProxyNode): XdsResourceSet => {
-    // Proxies alike in everything translation reads share one translation (and, through the
-    // encoder's per-object cache, one encoding): a push to 1,000 sidecars of one workload costs
-    // one translate, not 1,000. The node's content is the key, so a reconnect with other metadata
-    // never reuses old output.
-    const key = translationKey(proxy);
-    const hit = cache.get(key);
-    if (hit && hit.version === snapshot.version) return hit.set;
-    const set = translate(snapshot, proxy);
-    cache.delete(key);
-    cache.set(key, { version: snapshot.version, set });
-    if (cache.size > 10_000) cache.delete(cache.keys().next().value as string);
-    return set;
-  };
+  cache.setSnapshot(snapshot!);
 
   // Store (schema/parse) errors are logged once each when they appear. A file that fails to parse
   // changes no resource, so the store emits no watch event for it: a short poll catches those.
@@ -174,7 +152,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
   let connected = () => 0;
   const monitoring = new ControlPlaneMetrics({ connected: () => connected(), version: TrellisVersion });
-  const xds = createXdsServer({ generate, debounceMs: opts.debounceMs, log, observer: monitoring });
+  const xds = createXdsServer({ cache, debounceMs: opts.debounceMs, log, observer: monitoring });
   connected = () => xds.status().length;
   let unwatchCa: () => void = () => {};
   if (ca !== undefined) {
@@ -183,7 +161,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     // A new trust bundle is a new snapshot (same config), pushed to every proxy as ROOTCA.
     unwatchCa = ca.onBundleChange((bundle) => {
       snapshot = buildSnapshot(gate, { mesh: opts.mesh, trustBundle: bundle }, snapshot);
-      xds.push({ reason: `trust bundle changed (${bundle.length} root(s))`, type: 'secret' });
+      cache.setSnapshot(snapshot, { reason: `trust bundle changed (${bundle.length} root(s))`, type: 'secret' });
     });
     ca.distributed = (root) => everyProxyHolds(xds, root);
   }
@@ -193,7 +171,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       logStoreDiagnostics();
       const changed = rebuild();
       if (changed.length === 0) return;
-      xds.push({ affects: (p) => affectsProxy(changed, p, snapshot.mesh.rootNamespace), reason: `${events.length} config change(s)`, type: ControlPlaneMetrics.triggerType(events) });
+      const rootNamespace = snapshot.mesh.rootNamespace;
+      cache.setSnapshot(snapshot, { affects: (p) => affectsProxy(changed, p, rootNamespace), reason: `${events.length} config change(s)`, type: ControlPlaneMetrics.triggerType(events) });
     } catch (err) {
       // Never let a bad config take the control plane down: keep serving the last snapshot.
       log.error({ error: describeError(err) }, 'config update failed; the previous snapshot is still served');

@@ -97,3 +97,14 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): XdsResource
   }
   return set;
 }
+
+/**
+ * The part of a ProxyNode translation depends on: everything but the node id, its IPs and its
+ * workload name, which translate() never reads (test/control-shared-translate.test.ts holds it to
+ * that). Proxies with one key share one translation, as Istio shares generated config between
+ * alike proxies. The node's content is the key, so a reconnect with other metadata never reuses
+ * old output.
+ */
+export function translationKey(p: ProxyNode): string {
+  return JSON.stringify([p.kind, p.namespace, p.labels, p.serviceAccount, p.clusterId, p.captureMode, p.metadata]);
+}

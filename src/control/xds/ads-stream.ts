@@ -85,6 +85,16 @@ export class AdsStream<S extends Subscription> {
     this.#abort(GrpcStatus.INTERNAL, describeError(err));
   };
 
+  /**
+   * Sends one type through the protocol if its content moved on, or `force`d. Nothing goes out
+   * before the session has a (consistent) set; a type never answered yet is answered as soon as
+   * one arrives, even if empty, since the client waits for that first response.
+   */
+  send(typeUrl: string, st: S, force: boolean): boolean {
+    if (this.session.current === undefined || this.#protocol === undefined) return false;
+    return this.#protocol.send(typeUrl, st, force || st.nonce === undefined);
+  }
+
   /** True while LDS/RDS wait for new EDS clusters to be subscribed. */
   isHeld(typeUrl: string): boolean {
     return this.#gate.isHeld(typeUrl);
@@ -136,7 +146,7 @@ export class AdsStream<S extends Subscription> {
   #sendTypes(order: readonly string[]): void {
     for (const t of order) {
       const st = this.types.get(t);
-      if (st !== undefined && !this.#gate.isHeld(t)) this.#protocol!.send(t, st, false);
+      if (st !== undefined && !this.#gate.isHeld(t)) this.send(t, st, false);
     }
   }
 
@@ -150,7 +160,7 @@ export class AdsStream<S extends Subscription> {
       const cds = this.types.get(TypeUrl.Cluster);
       if (cds !== undefined) {
         order = order.filter((t) => t !== TypeUrl.Cluster);
-        if (this.#protocol.send(TypeUrl.Cluster, cds, false)) order = this.#gate.afterCds(order, (n) => this.#edsSubscribed(n), this.#subscribedClusters());
+        if (this.send(TypeUrl.Cluster, cds, false)) order = this.#gate.afterCds(order, (n) => this.#edsSubscribed(n), this.#subscribedClusters());
       }
       this.#sendTypes(order);
     }, this.fail);

@@ -87,7 +87,7 @@ export function serveDelta(call: ServerDuplexStream<DeltaDiscoveryRequestMsg, De
     const nonce = req.response_nonce ?? '';
     if (nonce !== '' && nonce === st.nonce) stream.answered(typeUrl, st, req.error_detail, st.version ?? '');
     // The first request of a type always gets an answer (Envoy waits for it to finish init).
-    if (first || !stream.isHeld(typeUrl)) send(typeUrl, st, first);
+    if (first || !stream.isHeld(typeUrl)) stream.send(typeUrl, st, first);
     stream.checkHold();
   }
 

@@ -172,13 +172,13 @@ export function serveSotw(call: ServerDuplexStream<DiscoveryRequestMsg, Discover
     // A type not seen on this stream is a new subscription even if the client carried a nonce
     // over from a previous stream or control plane (as go-control-plane treats it).
     if (nonce === '' || first) {
-      send(typeUrl, st, true); // new subscription or reconnect: always answer
+      stream.send(typeUrl, st, true); // new subscription or reconnect: always answer
       stream.checkHold();
       return;
     }
     stream.answered(typeUrl, st, req.error_detail, req.version_info ?? '');
     // Names changed with the (N)ACK, or content moved on while this one was in flight.
-    if (!stream.isHeld(typeUrl)) send(typeUrl, st, false);
+    if (!stream.isHeld(typeUrl)) stream.send(typeUrl, st, false);
     stream.checkHold();
   }
 
