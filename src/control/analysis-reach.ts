@@ -21,7 +21,7 @@
  *   ServiceEntry `hosts`, a DestinationRule's `host`, Gateway API hostnames: `claim:TYPE:L`, read
  *   by the other claims of that type, for conflicts and shadowing) and *referenced* by route
  *   destinations, Hostname backends and a DestinationRule's host (reading the declarations and
- *   the DestinationRules of that host). Wildcards meet through `host:*wild` / `claim:TYPE:*wild`,
+ *   the DestinationRules of that host, which read the references back: `ref:L`). Wildcards meet through `host:*wild` / `claim:TYPE:*wild`,
  *   read by every reader of a concrete host; a wildcard reference reads every declaration
  *   (`host:*all`) and every DestinationRule (`claim:DR:*all`).
  * - `labels`: the workload label sets (Services, Workloads, WorkloadEntries, ServiceEntries,
@@ -126,11 +126,8 @@ const DR = T.DestinationRule;
 
 function declareHost(host: string, provides: Set<string>): void {
   const key = hostKey(host);
-  if (key === undefined) provides.add('host:*wild');
-  else {
-    provides.add(`host:${key}`);
-    provides.add('host:*all');
-  }
+  provides.add(key === undefined ? 'host:*wild' : `host:${key}`);
+  provides.add('host:*all');
 }
 
 function claimHost(type: ResourceType, host: string, reads: Set<string>, provides: Set<string>): void {
@@ -143,10 +140,17 @@ function claimHost(type: ResourceType, host: string, reads: Set<string>, provide
     provides.add(`claim:${type}:${key}`);
   }
   provides.add(`claim:${type}:*all`);
+  // A DestinationRule's subsets are judged by the routes that use them (SUBSET_NO_WORKLOADS).
+  if (type === DR) {
+    reads.add('ref:*wild');
+    reads.add(key === undefined ? 'ref:*all' : `ref:${key}`);
+  }
 }
 
-function referHost(host: string, reads: Set<string>): void {
+function referHost(host: string, reads: Set<string>, provides: Set<string>): void {
   const key = hostKey(host);
+  provides.add(key === undefined ? 'ref:*wild' : `ref:${key}`);
+  provides.add('ref:*all');
   if (key === undefined) {
     reads.add('host:*all');
     reads.add(`claim:${DR}:*all`);
@@ -181,7 +185,7 @@ function scan(v: unknown, c: ScanContext, top: boolean): void {
   if (v === null || typeof v !== 'object') return;
   const o = v as Json;
   const { reads, provides } = c;
-  if (o.kind === 'Hostname' && typeof o.name === 'string') referHost(o.name, reads);
+  if (o.kind === 'Hostname' && typeof o.name === 'string') referHost(o.name, reads, provides);
   for (const [k, x] of Object.entries(o)) {
     if (c.ignored?.has(k)) continue;
     switch (k) {
@@ -206,7 +210,7 @@ function scan(v: unknown, c: ScanContext, top: boolean): void {
       case 'host':
         // A DestinationRule's own host is a claim as well; a route destination's only a reference.
         for (const h of strings(x)) {
-          referHost(h, reads);
+          referHost(h, reads, provides);
           if (top) claimHost(c.type, h, reads, provides);
           mention(hostNamespace(h), reads);
         }

@@ -164,7 +164,7 @@ spec: {hosts: [svc-${i}.${ns}.svc.cluster.local], http: [{route: [{destination: 
   live.set(resourceKey(vs), broken);
   const found = analysis.update(listsOf(live.values()));
   assert.equal(analysis.last.mode, 'incremental');
-  assert.equal(analysis.last.subjects, 1, 'only the VirtualService itself');
+  assert.equal(analysis.last.subjects, 2, 'the VirtualService and the DestinationRule whose subsets it routes to (SUBSET_NO_WORKLOADS)');
   // Input: the VirtualService, the Services of its namespace (gateways named without a namespace
   // are looked up there), its DestinationRule, one of each other type.
   assert.ok(analysis.last.input <= 13, `input of ${analysis.last.input}`);
