@@ -11,7 +11,7 @@
 import { ResourceTypes } from '../resource.ts';
 import { extensionProviderKind } from '../mesh-config.ts';
 import type { AnalysisContext } from './context.ts';
-import { list, view } from './view.ts';
+import { list, view } from '../views.ts';
 
 const DeprecatedProviders: Readonly<Record<string, string>> = {
   lightstep: 'the Lightstep provider is deprecated and removed from Istio; send traces with the opentelemetry provider (Lightstep accepts OTLP)',

@@ -9,7 +9,7 @@
 import { ResourceTypes } from '../resource.ts';
 import { FormatStringError, parseFormatString } from '../../xds/format-string.ts';
 import type { AnalysisContext } from './context.ts';
-import { list, view } from './view.ts';
+import { list, view } from '../views.ts';
 
 interface HeaderOps {
   readonly set?: Record<string, unknown>;

@@ -18,7 +18,7 @@ import { ResourceTypes } from '../resource.ts';
 import { servicePortProtocol } from '../../registry/protocol.ts';
 import type { AnalysisContext } from './context.ts';
 import { podTemplateOf, podWorkloadResources, selectorMatches } from './workloads.ts';
-import { isObject, labelsOf, list, view, type Labels } from './view.ts';
+import { isObject, labelsOf, list, view, type Labels } from '../views.ts';
 
 interface ServicePort {
   readonly name?: string;

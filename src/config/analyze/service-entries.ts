@@ -8,7 +8,7 @@
  */
 import { ResourceTypes } from '../resource.ts';
 import type { AnalysisContext } from './context.ts';
-import { list, view } from './view.ts';
+import { list, view } from '../views.ts';
 
 interface ServiceEntryPortsView {
   readonly addresses?: readonly string[];

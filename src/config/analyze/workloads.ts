@@ -11,7 +11,7 @@
 import type { Resource } from '../resource.ts';
 import { labelSelectorMatches } from '../label-selector.ts';
 import { ResourceTypes } from '../resource.ts';
-import { isObject, labelsOf, list, view, type Labels, type ServiceView, type WorkloadEntryView } from './view.ts';
+import { isObject, labelsOf, list, view, type Labels, type ServiceView, type WorkloadEntryView } from '../views.ts';
 
 /** One known (or, when `partial`, assumed) workload. */
 export interface WorkloadInfo {
