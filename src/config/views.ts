@@ -302,7 +302,8 @@ export interface SidecarView {
 
 export interface ServiceEntryView {
   readonly hosts?: Arr<string>;
-  readonly ports?: Arr<{ readonly number?: number }>;
+  readonly addresses?: Arr<string>;
+  readonly ports?: Arr<{ readonly number?: number; readonly name?: string; readonly protocol?: string }>;
   readonly workloadSelector?: { readonly labels?: Labels };
 }
 
@@ -337,6 +338,12 @@ export interface AuthorizationPolicyView {
   }>;
 }
 
+// ---- telemetry.istio.io ----
+
+export interface TelemetryView {
+  readonly tracing?: Arr<{ readonly providers?: Arr<{ readonly name?: string }> }>;
+}
+
 /** The selecting fields every workload policy shares. */
 export interface SelectorPolicyView {
   readonly selector?: { readonly matchLabels?: Labels };
@@ -347,9 +354,17 @@ export interface SelectorPolicyView {
 
 // ---- Kubernetes core ----
 
+export interface ServicePort {
+  readonly name?: string;
+  readonly port?: number;
+  readonly targetPort?: number | string;
+  readonly protocol?: string;
+  readonly appProtocol?: string;
+}
+
 export interface ServiceView {
   readonly selector?: Labels;
-  readonly ports?: Arr<{ readonly name?: string; readonly port?: number; readonly targetPort?: number | string }>;
+  readonly ports?: Arr<ServicePort>;
   readonly type?: string;
 }
 

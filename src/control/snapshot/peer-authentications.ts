@@ -6,6 +6,7 @@
  * inherits from the next one out. Ports are workload (target) ports, as in Istio.
  */
 import { compareByAge, type Resource } from '../../config/resource.ts';
+import { view, type PeerAuthenticationView } from '../../config/views.ts';
 
 /** An effective mode (UNSET resolved). */
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
@@ -23,14 +24,8 @@ export interface PeerAuthenticationIndex {
   readonly empty: boolean;
 }
 
-interface PeerAuthView {
-  readonly selector?: { readonly matchLabels?: Readonly<Record<string, string>> };
-  readonly mtls?: { readonly mode?: string };
-  readonly portLevelMtls?: Readonly<Record<string, { readonly mode?: string }>>;
-}
-
-function spec(r: Resource): PeerAuthView {
-  return (r.spec ?? {}) as PeerAuthView;
+function spec(r: Resource): PeerAuthenticationView {
+  return view<PeerAuthenticationView>(r);
 }
 
 function modeOf(m: string | undefined): MtlsMode | undefined {
