@@ -7,7 +7,8 @@
  * nothing the user meant was analyzed).
  */
 import { statSync } from 'node:fs';
-import { analyzeConfig, compareDiagnostics, type AnalyzeOptions } from '../config/analyze/index.ts';
+import { analyzeConfig, compareDiagnostics, type AnalyzeOptions, type ObservedPlaintext } from '../config/analyze/index.ts';
+import { meshSidecars, observedPlaintext } from './mtls.ts';
 import { loadConfigPaths } from '../config/load.ts';
 import { hasCode } from '../errors.ts';
 import { readMeshConfig, type MeshConfigSettings } from '../config/mesh-config.ts';
@@ -27,8 +28,15 @@ of istioctl analyze that apply to Trellis. Codes: docs/diagnostics.md.
 PATH is a file, a directory (read recursively: *.yaml, *.yml, *.json) or - for stdin.
 All paths are analyzed together, as one configuration.
 
+With a mesh running (\`trellis up\` in --state-dir, or sidecars named by --admin), the plaintext
+traffic its sidecars saw is checked against the config too: STRICT over a port that still gets
+plaintext is MTLS_PLAINTEXT_CLIENTS.
+
 options:
   -o, --output FORMAT    text (default) or json (json always lists every diagnostic)
+      --state-dir DIR    the running \`trellis up\` mesh whose sidecars' counters to read (default .trellis)
+      --admin HOST:PORT  read this sidecar's counters instead (repeatable)
+      --minutes N        how far back plaintext traffic counts (1-15, default 10)
   -v, --verbose          text: also print info diagnostics (e.g. kinds Trellis skips)
       --domain-suffix S  cluster DNS suffix for short host names (default cluster.local)
       --mesh-config FILE Istio MeshConfig (YAML, or the istio ConfigMap holding it under
@@ -46,6 +54,9 @@ const options = {
   output: { type: 'string', short: 'o', default: 'text' },
   'domain-suffix': { type: 'string', default: 'cluster.local' },
   'mesh-config': { type: 'string' },
+  'state-dir': { type: 'string', default: '.trellis' },
+  admin: { type: 'string', multiple: true },
+  minutes: { type: 'string', default: '10' },
   verbose: { type: 'boolean', short: 'v', default: false },
   kubeconfig: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
@@ -80,6 +91,15 @@ export function formatDiagnostic(d: Diagnostic): string {
   const res = d.resource ? `  ${d.resource.kind} ${d.resource.namespace}/${d.resource.name}` : '';
   const field = d.fieldPath ? `  (field: ${d.fieldPath})` : '';
   return `${where}  ${d.severity.padEnd(7)}  ${d.code}${res}  ${d.message}${field}`;
+}
+
+/** Plaintext traffic of the running mesh's sidecars (none when no mesh runs); unreadable sidecars are said on stderr. */
+async function liveTraffic(admin: string[] | undefined, stateDir: string, minutes: number): Promise<{ observed: ObservedPlaintext[] }> {
+  const targets = admin !== undefined && admin.length > 0 ? admin.map((a) => ({ workload: a, admin: a })) : meshSidecars(stateDir) ?? [];
+  if (targets.length === 0) return { observed: [] };
+  const { observed, errors } = await observedPlaintext(targets, minutes);
+  for (const e of errors) process.stderr.write(`trellis analyze: cannot read sidecar counters: ${e}\n`);
+  return { observed };
 }
 
 function plural(n: number, word: string): string {
@@ -127,8 +147,11 @@ export const verb: Verb = {
       }
     }
 
+    const minutes = Number(values.minutes);
+    if (!Number.isInteger(minutes) || minutes < 1 || minutes > 15) throw new UsageError(`analyze: --minutes must be 1..15, got '${values.minutes}'`);
     const mesh = values['mesh-config'] === undefined ? undefined : meshConfigOption(values['mesh-config']);
-    const opts = { domainSuffix: values['domain-suffix'], ...(mesh !== undefined ? { mesh } : {}) };
+    const traffic = await liveTraffic(values.admin, values['state-dir'], minutes);
+    const opts = { domainSuffix: values['domain-suffix'], ...(mesh !== undefined ? { mesh } : {}), observedPlaintext: traffic.observed };
     const { loaded, diagnostics } = values.kubeconfig !== undefined
       // Loaded only when asked: the Kubernetes client is not part of a plain file analysis.
       ? analyzeLoaded({ ...(await (await import('../control/kube/cluster-analysis.ts')).loadClusterConfig(values.kubeconfig)), rejected: [] }, opts)

@@ -27,7 +27,8 @@ const help = `usage: trellis control [--config DIR]... [--host ADDR] [--xds-port
   --auto-allocate-vips
                    give Services without a clusterIP a VIP from 240.240.0.0/16 (transparent capture)
   --mesh-config FILE
-                   Istio MeshConfig (trustDomain, rootNamespace, outboundTrafficPolicy, enableAutoMtls)
+                   Istio MeshConfig (trustDomain, rootNamespace, outboundTrafficPolicy, enableAutoMtls,
+                   pathNormalization, ...)
   --ca-dir DIR     run the mesh CA with a self-signed root kept in DIR (generated on first start)
   --plugin-ca-dir DIR
                    run the mesh CA from an existing PKI: ca-cert.pem, ca-key.pem, root-cert.pem,
@@ -98,6 +99,7 @@ export const verb: Verb = {
       ...(meshConfig?.outboundTrafficPolicy !== undefined ? { outboundTrafficPolicy: meshConfig.outboundTrafficPolicy } : {}),
       ...(meshConfig?.enableAutoMtls !== undefined ? { enableAutoMtls: meshConfig.enableAutoMtls } : {}),
       ...(meshConfig?.telemetry !== undefined ? { telemetry: meshConfig.telemetry } : {}),
+      ...(meshConfig?.pathNormalization !== undefined ? { pathNormalization: meshConfig.pathNormalization } : {}),
     };
     if (kube && values.config) throw new UsageError('control: --config and --kubeconfig/--kubernetes are exclusive');
     const common = {

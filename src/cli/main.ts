@@ -16,7 +16,7 @@ export interface Verb {
 }
 
 /** Every verb; each is `src/cli/<name>.ts` exporting `verb: Verb`. */
-const verbNames = ['up', 'down', 'status', 'analyze', 'control', 'proxy', 'proxy-status', 'proxy-config', 'mtls', 'wait', 'sample', 'capture', 'tag', 'manifest'] as const;
+const verbNames = ['up', 'down', 'status', 'analyze', 'control', 'proxy', 'proxy-status', 'proxy-config', 'mtls', 'sds-agent', 'wait', 'sample', 'capture', 'tag', 'manifest'] as const;
 
 const verbs: Record<string, () => Promise<{ verb: Verb }>> = Object.fromEntries(
   verbNames.map((name) => [name, () => import(`./${name}.ts`) as Promise<{ verb: Verb }>]),

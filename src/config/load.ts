@@ -16,6 +16,7 @@ import { resourceKey } from './resource.ts';
 import { classify, diag, processDocument } from './document.ts';
 import type { DocLocation, RejectedDocument } from './document.ts';
 import { lazySource, lineInDoc } from './source.ts';
+import { notText, tidyDiagnostics } from './diagnostic-text.ts';
 
 export type { RejectedDocument } from './document.ts';
 
@@ -63,7 +64,19 @@ function jsonSyntax(text: string, file: string): Diagnostic | undefined {
 
 /** Parses multi-document YAML or JSON text; never throws on bad input. */
 export function parseConfigText(text: string, file: string): ParseResult {
+  const out = parseText(text, file);
+  out.diagnostics = tidyDiagnostics(out.diagnostics);
+  return out;
+}
+
+function parseText(text: string, file: string): ParseResult {
   const out: ParseResult = { resources: [], diagnostics: [], rejected: [] };
+  const binary = notText(text);
+  if (binary !== undefined) {
+    out.diagnostics.push({ severity: 'error', code: 'NOT_TEXT', message: `not a YAML or JSON text file (${Buffer.byteLength(text)} bytes): ${binary}`, file, line: 1 });
+    out.rejected.push({ file, line: 1 });
+    return out;
+  }
   if (file.endsWith('.json')) {
     const d = jsonSyntax(text, file);
     if (d) {

@@ -62,3 +62,14 @@ test('MeshConfig telemetry: providers typed, Istio built-ins, defaults', () => {
   assert.deepEqual(t.providers.find((p) => p.name === 'envoy'), { kind: 'envoyFileAccessLog', name: 'envoy', path: '/dev/stdout', text: undefined, labels: undefined }, 'Istio\'s built-in envoy provider');
   assert.equal(parseMeshConfig('').telemetry?.defaultSamplingPercent, 1, 'Istio\'s default sampling');
 });
+
+test('MeshConfig pathNormalization: the four modes, DEFAULT as BASE, anything else an error naming the field', () => {
+  for (const mode of ['NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES']) {
+    assert.equal(parseMeshConfig(`pathNormalization:\n  normalization: ${mode}\n`).pathNormalization, mode);
+  }
+  assert.equal(parseMeshConfig('pathNormalization: {normalization: DEFAULT}').pathNormalization, 'BASE');
+  assert.equal(parseMeshConfig('pathNormalization: {}').pathNormalization, 'BASE');
+  assert.equal(parseMeshConfig('trustDomain: x').pathNormalization, undefined);
+  assert.throws(() => parseMeshConfig('pathNormalization: {normalization: DECODE}', 'm.yaml'),
+    (e: unknown) => hasCode(e, 'MESH_CONFIG_INVALID') && /m\.yaml: pathNormalization\.normalization: expected NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES, got "DECODE"/.test((e as Error).message));
+});

@@ -27,13 +27,19 @@ export interface MeshConfigSettings {
    * `accessLogFormat` (see telemetry-providers.ts).
    */
   readonly telemetry?: MeshTelemetry;
+  /** `pathNormalization.normalization`: how proxies normalize request paths (Istio's default BASE). */
+  readonly pathNormalization?: PathNormalizationMode;
   /** The whole MeshConfig object as read. */
   readonly raw: Readonly<Record<string, unknown>>;
   /** Top-level fields present but not acted on (for a notice). */
   readonly ignored: readonly string[];
 }
 
-const known = new Set(['trustDomain', 'rootNamespace', 'outboundTrafficPolicy', 'enableAutoMtls', 'ingressSelector', 'extensionProviders', 'defaultProviders', 'enableTracing', 'defaultConfig', 'accessLogFile', 'accessLogEncoding', 'accessLogFormat']);
+/** Istio's MeshConfig.ProxyPathNormalization.NormalizationType (DEFAULT is read as BASE). */
+export type PathNormalizationMode = 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
+const PathNormalizationModes = new Set(['NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES']);
+
+const known = new Set(['trustDomain', 'rootNamespace', 'outboundTrafficPolicy', 'enableAutoMtls', 'ingressSelector', 'extensionProviders', 'defaultProviders', 'enableTracing', 'defaultConfig', 'accessLogFile', 'accessLogEncoding', 'accessLogFormat', 'pathNormalization']);
 
 function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -99,6 +105,13 @@ export function parseMeshConfig(text: string, file = '<mesh config>'): MeshConfi
       if (!isObj(p) || typeof p.name !== 'string' || p.name === '') throw bad(file, `extensionProviders[${i}].name`, 'each provider needs a name');
     });
     out.extensionProviders = ep as Record<string, unknown>[];
+  }
+  const pn = (mesh as Record<string, unknown>).pathNormalization;
+  if (pn !== undefined) {
+    const mode = isObj(pn) ? pn.normalization : undefined;
+    if (mode === 'DEFAULT' || mode === undefined) out.pathNormalization = 'BASE';
+    else if (typeof mode === 'string' && PathNormalizationModes.has(mode)) out.pathNormalization = mode as PathNormalizationMode;
+    else throw bad(file, 'pathNormalization.normalization', `expected NONE, BASE, MERGE_SLASHES or DECODE_AND_MERGE_SLASHES, got ${JSON.stringify(mode)}`);
   }
   out.telemetry = parseTelemetryProviders(mesh, (field, msg) => bad(file, field, msg));
   return Object.freeze(out);

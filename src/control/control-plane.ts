@@ -4,6 +4,7 @@
  * cache, config-pipeline.ts), the ADS server reading that cache (translating per proxy, cached
  * there), the mesh CA on the same gRPC port, and the debug HTTP server.
  */
+import { join } from 'node:path';
 import type { Diagnostic } from '../config/resource.ts';
 import type { ConfigStore } from '../config/store/types.ts';
 import { openFileStore } from '../config/store/file.ts';
@@ -101,6 +102,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     if (opts.ca !== undefined) {
       ca = await CertificateAuthority.open({
         source: opts.ca.source, dir: opts.ca.dir, selfSigned: opts.ca.selfSigned, trustDomain, keyAlgorithm: opts.ca.keyAlgorithm, defaultTtlMs: opts.ca.defaultTtlMs, pollMs: opts.ca.pollMs,
+        // Next to the token records: the CA's own state, never in a plug-in CA's directory.
+        ...(opts.ca.tokenDir !== undefined ? { stateFile: join(opts.ca.tokenDir, 'issued-certificates.json') } : {}),
         log: (level, msg, fields) => log[level === 'info' ? 'info' : level === 'warn' ? 'warn' : 'error'](fields ?? {}, msg),
       });
       closers.push(() => ca?.close());

@@ -117,10 +117,12 @@ export class DataPlane implements ConfigApplier {
           path: `${at.resource}: ${at.path}`,
           tracerFactory: (cfg) => new HttpTracer(cfg, direction, tracerIdentity, this.spanSinks, opts.random ?? Math.random),
           logFiles: this.logFiles,
+          counters: (prefix) => this.httpStats.countersFor(prefix),
+          log: opts.log,
         });
         return {
           handleConnection: (socket, protocol, meta) => hcm.handleConnection(socket, protocol, meta),
-          drain: () => void hcm.close(this.#drainTimeoutMs),
+          shutdown: (graceMs) => void hcm.close(graceMs),
           close: () => void hcm.close(0),
         };
       },

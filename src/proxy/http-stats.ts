@@ -6,6 +6,7 @@
  * same channel.
  */
 import { requestEndChannel, type StreamInfo } from './http/stream-info.ts';
+import { HcmCounterNames, newHcmCounters, type HcmCounters } from './http/hcm-stats.ts';
 import type { Stat } from './admin/stats-format.ts';
 
 interface Counters {
@@ -16,7 +17,15 @@ interface Counters {
 
 export class HttpStats {
   readonly #byPrefix = new Map<string, Counters>();
+  readonly #hcm = new Map<string, HcmCounters>();
   #listener: ((msg: unknown) => void) | undefined;
+
+  /** The connection managers' own counters for a stat prefix (shared by every manager with it, as in Envoy). */
+  countersFor(prefix: string): HcmCounters {
+    let c = this.#hcm.get(prefix);
+    if (c === undefined) this.#hcm.set(prefix, (c = newHcmCounters()));
+    return c;
+  }
 
   subscribe(): void {
     if (this.#listener) return;
@@ -52,6 +61,10 @@ export class HttpStats {
       for (const [flag, v] of c.responseFlags) {
         out.push({ name: `http.${prefix}.response_flags.${flag}`, value: v, type: 'counter', family: 'http.response_flags', labels: { ...labels, response_flag: flag } });
       }
+    }
+    for (const [prefix, c] of this.#hcm) {
+      const labels = { envoy_http_conn_manager_prefix: prefix };
+      for (const name of HcmCounterNames) out.push({ name: `http.${prefix}.${name}`, value: c[name], type: 'counter', family: `http.${name}`, labels });
     }
     return out;
   }

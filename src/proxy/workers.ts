@@ -22,6 +22,7 @@ import { SharedCountTable, SlotAssigner, sharedMemory } from './upstream/breaker
 import { SharedHostCountTable, type HostCountsProvider } from './upstream/outlier-counts.ts';
 import type { OutlierReason } from './upstream/outlier-detector.ts';
 import { mergeFamilies, type ExportedFamily } from '../telemetry/metric-store.ts';
+import { RestartBackoff } from './restart-backoff.ts';
 
 /** Where a worker finds the shared breaker counts: the inherited stdio slot of the memfd. */
 const SharedFdInWorker = 4;
@@ -42,7 +43,9 @@ type FromWorker =
   | { kind: 'istio'; seq: number; families: ExportedFamily[] }
   | { kind: 'clusters'; seq: number; clusters: ClusterView }
   | { kind: 'up' }
-  | { kind: 'eject'; cluster: string; host: string; reason: OutlierReason };
+  | { kind: 'eject'; cluster: string; host: string; reason: OutlierReason }
+  /** The worker is about to die of an uncaught error: what it was, for the primary's log. */
+  | { kind: 'fatal'; error: string };
 
 /** The primary side: forks workers and fans config out to them. */
 export class WorkerPool implements ConfigApplier {
@@ -56,6 +59,8 @@ export class WorkerPool implements ConfigApplier {
   /** Shared breaker and outlier counts (undefined when the addon is unavailable: per-worker counts, logged). */
   #shared: { table: SharedCountTable; hosts: SharedHostCountTable; slots: SlotAssigner; bytes: number } | undefined;
   #lastSlots: [string, number][] = [];
+  readonly #backoff = new RestartBackoff();
+  readonly #restartTimers = new Set<NodeJS.Timeout>();
 
   static async start(count: number, log?: (level: 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void): Promise<WorkerPool> {
     const pool = new WorkerPool();
@@ -89,8 +94,14 @@ export class WorkerPool implements ConfigApplier {
       TRELLIS_WORKER_COUNTS: shared ? `${SharedFdInWorker}:${shared.bytes}:${shared.table.columns}:${column}` : '',
     });
     this.#workers.push(w);
+    const startedAt = Date.now();
+    let fatal: string | undefined;
     w.on('message', (m: FromWorker) => {
       if (m.kind === 'up') return;
+      if (m.kind === 'fatal') {
+        fatal = m.error;
+        return;
+      }
       if (m.kind === 'eject') {
         // One worker's outlier detection ejected a host: every other worker avoids it too.
         for (const other of this.#workers) if (other !== w && other.isConnected()) other.send({ ...m, seq: 0 }, undefined, undefined, () => {});
@@ -115,12 +126,21 @@ export class WorkerPool implements ConfigApplier {
       shared?.table.zeroColumn(column, shared.slots.inUse());
       shared?.hosts.zeroColumn(column);
       if (!this.#closing) {
-        log?.('error', 'proxy worker died; starting a new one', { worker: w.id, code, signal });
-        void this.#fork(column, log).then(() => this.#replay(this.#workers[this.#workers.length - 1]));
+        const { delayMs, inARow } = this.#backoff.next(column, Date.now() - startedAt);
+        const why = fatal?.split('\n')[0] ?? (signal ? `killed by ${signal}` : `exit code ${code}`);
+        log?.('error', `proxy worker died (${why}); starting a new one${delayMs > 0 ? ` in ${delayMs} ms (${inARow} died young in a row)` : ''}`,
+          { worker: w.id, code, signal, error: fatal, livedMs: Date.now() - startedAt, restartInMs: delayMs });
+        const timer = setTimeout(() => {
+          this.#restartTimers.delete(timer);
+          if (this.#closing) return;
+          this.#fork(column, log).then(() => this.#replay(this.#workers[this.#workers.length - 1]), (err: Error) => log?.('error', `proxy worker did not start: ${err.message}`, { column }));
+        }, delayMs);
+        this.#restartTimers.add(timer);
       }
     });
     return new Promise((resolve, reject) => {
-      w.once('message', (m: FromWorker) => (m.kind === 'up' ? resolve() : reject(new Error('unexpected first message'))));
+      w.once('message', (m: FromWorker) => (m.kind === 'up' ? resolve()
+        : reject(new TrellisError('PROXY_WORKER_EXIT', m.kind === 'fatal' ? `worker failed to start: ${m.error}` : `unexpected first message '${m.kind}'`))));
       w.once('exit', (code) => reject(new TrellisError('PROXY_WORKER_EXIT', `worker exited during start (${code})`)));
     });
   }
@@ -206,6 +226,7 @@ export class WorkerPool implements ConfigApplier {
 
   async shutdown(timeoutMs: number): Promise<void> {
     this.#closing = true;
+    for (const t of this.#restartTimers) clearTimeout(t);
     await Promise.all(this.#workers.map((w) => this.#ask(w, { kind: 'shutdown', seq: 0, timeoutMs }).catch(() => undefined)));
     for (const w of this.#workers) w.kill();
   }
@@ -217,6 +238,15 @@ export function runWorker(opts: DataPlaneOptions): Promise<void> {
   const reply = (m: FromWorker) => {
     if (process.connected) process.send?.(m, undefined, undefined, () => {});
   };
+  // Containment keeps traffic from throwing past a connection; should something still escape,
+  // the primary learns what before the worker dies (then restarts it, with backoff).
+  process.on('uncaughtException', (err) => {
+    opts.log?.('error', 'proxy worker: uncaught error, exiting', { error: err?.stack ?? String(err) });
+    const exit = () => process.exit(70);
+    if (process.connected) process.send?.({ kind: 'fatal', error: String(err?.stack ?? err).slice(0, 4000) } satisfies FromWorker, undefined, undefined, exit);
+    else exit();
+    setTimeout(exit, 1000).unref();
+  });
   const counts = sharedCounts(process.env.TRELLIS_WORKER_COUNTS, opts.log);
   const dp = new DataPlane({
     ...opts,

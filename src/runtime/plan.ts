@@ -1,13 +1,15 @@
 /**
  * What `trellis up` will run, derived purely from loaded configuration: the ingress gateway's
- * server ports (Istio Gateways whose selector matches the built-in ingress gateway's labels), and
+ * server ports (Istio Gateways whose selector matches the built-in ingress gateway's labels), the
+ * egress gateway's (Gateways selecting `istio: egressgateway`: Istio's egress pattern, where a
+ * VirtualService sends mesh traffic for an external host through that gateway), and
  * for every `trellis.dev/v1alpha1` Workload its replicas, the Services that select it (by labels,
  * in its namespace, as Kubernetes does) and the ports its sidecar serves inbound (each selecting
  * Service port's targetPort, plus the Workload's own `ports`). No ports are allocated here.
  */
 import type { Resource } from '../config/resource.ts';
 import { ResourceTypes } from '../config/resource.ts';
-import type { IstioGatewaySpec, WorkloadSpec } from '../config/kinds.ts';
+import type { IstioGatewaySpec, ServiceEntrySpec, WorkloadSpec } from '../config/kinds.ts';
 import type { K8sServiceSpec } from '../registry/inputs.ts';
 import { selectorMatches } from '../registry/inputs.ts';
 
@@ -15,6 +17,18 @@ import { selectorMatches } from '../registry/inputs.ts';
 export const IngressGatewayLabels: Readonly<Record<string, string>> = Object.freeze({ istio: 'ingressgateway', app: 'istio-ingressgateway' });
 /** Namespace of the ingress gateway. */
 export const IngressGatewayNamespace = 'istio-system';
+/** Labels of the egress gateway `up` starts when a Gateway selects it (Istio's default egress gateway). */
+export const EgressGatewayLabels: Readonly<Record<string, string>> = Object.freeze({ istio: 'egressgateway', app: 'istio-egressgateway' });
+/** The Service mesh traffic reaches the egress gateway by: `istio-egressgateway.istio-system.svc.<domain>`, as in Istio. */
+export const EgressGatewayService = Object.freeze({ name: 'istio-egressgateway', namespace: 'istio-system' });
+
+/** A server port of the egress gateway, as its Service declares it. */
+export interface EgressGatewayPort {
+  readonly port: number;
+  /** The Gateway server's port name (the Service port name; Istio's chart uses http2 / https). */
+  readonly name: string;
+  readonly protocol: string;
+}
 
 /** A Service port that selects a workload. */
 export interface SelectedPort {
@@ -40,8 +54,12 @@ export interface WorkloadPlan {
 export interface RuntimePlan {
   /** Istio Gateway server ports the ingress gateway serves, ascending. */
   readonly gatewayPorts: readonly number[];
+  /** Server ports of Gateways selecting the egress gateway, ascending; empty: no egress gateway runs. */
+  readonly egressGatewayPorts: readonly EgressGatewayPort[];
+  /** True when the config declares the egress gateway's Service itself (`up` then does not). */
+  readonly egressServiceDeclared: boolean;
   readonly workloads: readonly WorkloadPlan[];
-  /** Every distinct Service port in the mesh (outbound listeners of an explicit-mode sidecar). */
+  /** Every distinct Service and ServiceEntry port in the mesh (outbound listeners of an explicit-mode sidecar). */
   readonly servicePorts: readonly number[];
   readonly transparent: boolean;
 }
@@ -55,11 +73,24 @@ export function planRuntime(resources: readonly Resource[], captureOverride?: 'e
   const services = resources.filter((r) => r.type === ResourceTypes.Service);
   const servicePorts = new Set<number>();
   for (const s of services) for (const p of (s.spec as K8sServiceSpec).ports ?? []) if (p.port) servicePorts.add(p.port);
+  // ServiceEntry ports too (external hosts): each sidecar listens for them on a port of its own.
+  for (const se of resources.filter((r) => r.type === ResourceTypes.ServiceEntry)) {
+    for (const p of (se.spec as ServiceEntrySpec).ports ?? []) if (p.number && (p.protocol ?? '').toUpperCase() !== 'UDP') servicePorts.add(p.number);
+  }
 
   const gatewayPorts = new Set<number>();
+  const egress = new Map<number, EgressGatewayPort>();
   for (const g of resources.filter((r) => r.type === ResourceTypes.IstioGateway)) {
     const spec = g.spec as IstioGatewaySpec;
     const sel = (spec.selector ?? {}) as Record<string, string>;
+    // A Gateway without a selector is the ingress gateway's (the one `up` always had).
+    if (Object.keys(sel).length > 0 && selectorMatches(sel, EgressGatewayLabels)) {
+      for (const s of spec.servers ?? []) {
+        const n = s.port?.number;
+        if (n && !egress.has(n)) egress.set(n, { port: n, name: s.port?.name || `port-${n}`, protocol: (s.port?.protocol ?? 'TCP').toUpperCase() });
+      }
+      continue;
+    }
     if (Object.keys(sel).length > 0 && !selectorMatches(sel, IngressGatewayLabels)) continue;
     for (const s of spec.servers ?? []) if (s.port?.number) gatewayPorts.add(s.port.number);
   }
@@ -97,6 +128,8 @@ export function planRuntime(resources: readonly Resource[], captureOverride?: 'e
   workloads.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
   return {
     gatewayPorts: [...gatewayPorts].sort((a, b) => a - b),
+    egressGatewayPorts: [...egress.values()].sort((a, b) => a.port - b.port),
+    egressServiceDeclared: services.some((s) => s.metadata.name === EgressGatewayService.name && s.metadata.namespace === EgressGatewayService.namespace),
     workloads,
     servicePorts: [...servicePorts].sort((a, b) => a - b),
     transparent,

@@ -3,7 +3,9 @@
  * error stops here with the diagnostics, nothing started), refuses to start over a live run, checks
  * the gateway ports, then starts in order the control plane (watching the config dirs plus the
  * runtime's registration dir), the ingress gateway (its own process, listeners remapped onto local
- * ports through node metadata TRELLIS_GATEWAY_PORTS), and every Workload replica (replica.ts).
+ * ports through node metadata TRELLIS_GATEWAY_PORTS), the egress gateway when a Gateway selects it
+ * (likewise its own process, registered as Istio's `istio-egressgateway` Service so mesh routes can
+ * send external traffic through it), and every Workload replica (replica.ts).
  * Any start failure rolls back everything already started. `stop()` goes in reverse: workloads,
  * then their sidecars drain, then the gateway, then the control plane. State is mirrored into
  * `state.json` (state.ts) on every change. Transparent capture (README "Transparent capture")
@@ -20,7 +22,9 @@ import { loadConfigPaths } from '../config/load.ts';
 import { analyzeConfig, compareDiagnostics } from '../config/analyze/index.ts';
 import type { Diagnostic } from '../config/resource.ts';
 import { alive, Child } from './child.ts';
-import { planRuntime, IngressGatewayLabels, IngressGatewayNamespace, type RuntimePlan } from './plan.ts';
+import { planRuntime, EgressGatewayLabels, EgressGatewayService, IngressGatewayLabels, IngressGatewayNamespace, type RuntimePlan } from './plan.ts';
+import { egressGatewayEntryYaml, egressGatewayServiceYaml, registerYaml } from './registration.ts';
+import { parseConfigText } from '../config/load.ts';
 import { allocatePorts, isPortFree } from './ports.ts';
 import { Replica } from './replica.ts';
 import { readState, statePaths, writeState, type ProcessRecord, type RuntimeState } from './state.ts';
@@ -60,12 +64,21 @@ export class ConfigRejected extends TrellisError {
   }
 }
 
-/** Loads and analyzes the config dirs; throws ConfigRejected on any error diagnostic. */
+/**
+ * Loads and analyzes the config dirs; throws ConfigRejected on any error diagnostic. What `up`
+ * itself provides is analyzed with the config: the egress gateway's Service, which routes name.
+ */
 export async function checkConfig(dirs: readonly string[], mesh?: MeshConfigSettings) {
   const loaded = await loadConfigPaths([...dirs]);
-  const diags = [...loaded.diagnostics, ...analyzeConfig(loaded.resources, mesh === undefined ? {} : { mesh })].sort(compareDiagnostics);
+  const plan = planRuntime(loaded.resources);
+  const provided = plan.egressGatewayPorts.length > 0 && !plan.egressServiceDeclared ? parseConfigText(egressServiceOf(plan), '(trellis up: egress gateway Service)').resources : [];
+  const diags = [...loaded.diagnostics, ...analyzeConfig([...loaded.resources, ...provided], mesh === undefined ? {} : { mesh })].sort(compareDiagnostics);
   if (diags.some((d) => d.severity === 'error')) throw new ConfigRejected(diags);
   return { resources: loaded.resources, diagnostics: diags };
+}
+
+function egressServiceOf(plan: RuntimePlan): string {
+  return egressGatewayServiceYaml({ namespace: EgressGatewayService.namespace, service: EgressGatewayService.name, labels: EgressGatewayLabels, ports: plan.egressGatewayPorts });
 }
 
 const sanitizedEnv = (): Record<string, string> => {
@@ -85,9 +98,11 @@ export class Supervisor {
   plan: RuntimePlan | undefined;
   control: Child | undefined;
   gateway: Child | undefined;
+  egressGateway: Child | undefined;
   replicas: Replica[] = [];
   private stopping = false;
   private gatewayRecord: ProcessRecord | undefined;
+  private egressGatewayRecord: ProcessRecord | undefined;
   private dns: DnsResponder | undefined;
   private names: MeshNames | undefined;
   /** Transparent mode: this mesh's bridge and pod addresses, once claimed. */
@@ -97,6 +112,7 @@ export class Supervisor {
   private revokeGatewayToken: () => void = () => {};
   private prometheus: Child | undefined;
   private prometheusRecord: ProcessRecord | undefined;
+  private revokeEgressGatewayToken: () => void = () => {};
 
   constructor(opts: UpOptions) {
     this.opts = opts;
@@ -112,6 +128,7 @@ export class Supervisor {
     const procs: ProcessRecord[] = [];
     if (this.controlRecord && this.control && !this.control.exited) procs.push(this.controlRecord);
     if (this.gatewayRecord && this.gateway && !this.gateway.exited) procs.push(this.gatewayRecord);
+    if (this.egressGatewayRecord && this.egressGateway && !this.egressGateway.exited) procs.push(this.egressGatewayRecord);
     for (const r of this.replicas) procs.push(...r.records());
     if (this.prometheusRecord && this.prometheus && !this.prometheus.exited) procs.push(this.prometheusRecord);
     this.state.processes = procs;
@@ -184,6 +201,7 @@ export class Supervisor {
       if (plan.transparent) await this.startNetwork();
       await this.startControl();
       if (plan.gatewayPorts.length > 0) await this.startGateway(gatewayPorts);
+      if (plan.egressGatewayPorts.length > 0) await this.startEgressGateway(plan);
       await Promise.all(plan.workloads.flatMap((w) => Array.from({ length: w.spec.replicas }, (_, i) => {
         const r = new Replica(w, i, this.replicaContext(plan));
         this.replicas.push(r);
@@ -306,32 +324,69 @@ export class Supervisor {
   }
 
   private async startGateway(gatewayPorts: Record<string, number>): Promise<void> {
+    const g = await this.startGatewayProcess({ role: 'ingress', labels: IngressGatewayLabels, namespace: IngressGatewayNamespace, ports: gatewayPorts });
+    this.gateway = g.child;
+    this.gatewayRecord = g.record;
+    this.revokeGatewayToken = g.revoke;
+    this.save();
+    await g.ready;
+  }
+
+  /**
+   * The egress gateway: a gateway process like the ingress one (any free local port per server
+   * port, listeners on 0.0.0.0 so transparent-mode pods reach it over the bridge), registered once
+   * ready as the `istio-egressgateway` Service's endpoint.
+   */
+  private async startEgressGateway(plan: RuntimePlan): Promise<void> {
+    const local = await allocatePorts(plan.egressGatewayPorts.length);
+    const ports = Object.fromEntries(plan.egressGatewayPorts.map((p, i) => [String(p.port), local[i]]));
+    const ns = EgressGatewayService.namespace;
+    const g = await this.startGatewayProcess({ role: 'egress', labels: EgressGatewayLabels, namespace: ns, ports });
+    this.egressGateway = g.child;
+    this.egressGatewayRecord = g.record;
+    this.revokeEgressGatewayToken = g.revoke;
+    this.save();
+    await g.ready;
+    const entry = egressGatewayEntryYaml({
+      id: g.id, namespace: ns, labels: EgressGatewayLabels, serviceAccount: g.serviceAccount,
+      address: this.podAddresses?.net.address ?? '127.0.0.1',
+      ports: plan.egressGatewayPorts.map((p, i) => ({ name: p.name, port: p.port, local: local[i] })),
+    });
+    registerYaml(this.paths.registrations, g.id, ns, plan.egressServiceDeclared ? entry : `${egressServiceOf(plan)}---\n${entry}`);
+  }
+
+  /** Starts a gateway proxy (Istio's ingress or egress gateway); `ready` settles when it serves every port. */
+  private async startGatewayProcess(o: { role: 'ingress' | 'egress'; labels: Readonly<Record<string, string>>; namespace: string; ports: Record<string, number> }) {
     const [admin, health, prometheus] = await allocatePorts(3);
-    const id = `istio-ingressgateway-${randomBytes(3).toString('hex')}`;
-    const ns = IngressGatewayNamespace;
+    const workload = `istio-${o.role}gateway`;
+    const id = `${workload}-${randomBytes(3).toString('hex')}`;
+    const ns = o.namespace;
+    const serviceAccount = `${workload}-service-account`;
     const nodeId = `router~127.0.0.1~${id}.${ns}~${ns}.svc.cluster.local`;
-    const log = join(this.paths.logs, 'ingressgateway.log');
-    const labels = Object.entries(IngressGatewayLabels).map(([k, v]) => `${k}=${v}`).join(',');
-    const ident = identityArgs(this.identity, this.paths.run, 'ingressgateway', { namespace: ns, serviceAccount: 'istio-ingressgateway-service-account', workload: id });
-    this.revokeGatewayToken = ident.revoke;
-    const child = (this.gateway = new Child({
-      name: 'ingress gateway',
+    const log = join(this.paths.logs, `${o.role}gateway.log`);
+    const labels = Object.entries(o.labels).map(([k, v]) => `${k}=${v}`).join(',');
+    const ident = identityArgs(this.identity, this.paths.run, `${o.role}gateway`, { namespace: ns, serviceAccount, workload: id });
+    const name = `${o.role} gateway`;
+    const child = new Child({
+      name,
       logFile: log,
       env: sanitizedEnv(),
       command: ['trellis', 'proxy', ...ident.args, '--xds', `127.0.0.1:${this.state.controlXdsPort}`, '--node-id', nodeId, '--kind', 'router',
-        '--namespace', ns, '--labels', labels, '--service-account', 'istio-ingressgateway-service-account',
-        '--metadata', JSON.stringify({ TRELLIS_GATEWAY_PORTS: gatewayPorts, WORKLOAD_NAME: 'istio-ingressgateway' }),
+        '--namespace', ns, '--labels', labels, '--service-account', serviceAccount,
+        '--metadata', JSON.stringify({ TRELLIS_GATEWAY_PORTS: o.ports, WORKLOAD_NAME: workload }),
         '--admin-port', String(admin), '--health-port', String(health), '--prometheus-port', String(prometheus),
-        '--drain-timeout', '1s', '--ready-file', join(this.paths.run, 'ingressgateway.json')],
-    }));
+        '--drain-timeout', '1s', '--ready-file', join(this.paths.run, `${o.role}gateway.json`)],
+    });
     const ports: Record<string, number> = { admin, health, prometheus };
-    for (const [k, v] of Object.entries(gatewayPorts)) ports[`gateway:${k}`] = v;
-    this.gatewayRecord = { role: 'gateway', name: 'ingress gateway', pid: child.pid, log, ports, nodeId, namespace: ns };
-    this.save();
+    for (const [k, v] of Object.entries(o.ports)) ports[`gateway:${k}`] = v;
+    const record: ProcessRecord = { role: 'gateway', name, pid: child.pid, log, ports, nodeId, namespace: ns };
     const gone = () => (child.exitReason() !== undefined ? `${child.exitReason()}\n${child.logTail()}` : undefined);
     const timeout = this.opts.startTimeoutMs ?? 15_000;
-    await waitForHttp200('ingress gateway', health, '/healthz/ready', timeout, gone);
-    for (const p of Object.values(gatewayPorts)) await waitForTcp(`ingress gateway listener on port ${p}`, p, timeout, gone);
+    const ready = (async () => {
+      await waitForHttp200(name, health, '/healthz/ready', timeout, gone);
+      for (const p of Object.values(o.ports)) await waitForTcp(`${name} listener on port ${p}`, p, timeout, gone);
+    })();
+    return { child, record, id, serviceAccount, revoke: ident.revoke, ready };
   }
 
   /** `--with prometheus`: the real Prometheus, scraping every proxy and the control plane. */
@@ -357,8 +412,9 @@ export class Supervisor {
     this.prometheus = this.prometheusRecord = undefined;
     this.state.prometheusUrl = undefined;
     await Promise.all(this.replicas.map((r) => r.stop()));
-    await this.gateway?.stop(5000);
+    await Promise.all([this.gateway?.stop(5000), this.egressGateway?.stop(5000)]);
     this.revokeGatewayToken();
+    this.revokeEgressGatewayToken();
     await this.control?.stop(5000);
     await this.dns?.close().catch(() => undefined);
     await this.names?.close().catch(() => undefined);

@@ -50,6 +50,8 @@ export const protoFiles: readonly string[] = [
   'envoy/extensions/filters/network/connection_limit/v3/connection_limit.proto',
   // HTTP filters.
   'envoy/extensions/filters/http/router/v3/router.proto',
+  'envoy/extensions/filters/http/dynamic_forward_proxy/v3/dynamic_forward_proxy.proto',
+  'envoy/extensions/clusters/dynamic_forward_proxy/v3/cluster.proto',
   'envoy/extensions/filters/http/fault/v3/fault.proto',
   'envoy/extensions/filters/http/cors/v3/cors.proto',
   'envoy/extensions/filters/http/rbac/v3/rbac.proto',

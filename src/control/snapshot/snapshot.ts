@@ -7,6 +7,7 @@
  * resources), so an edit to a VirtualService does not rebuild endpoints.
  */
 import type { MeshTelemetry } from '../../config/telemetry-providers.ts';
+import type { PathNormalizationMode } from '../../config/mesh-config.ts';
 import type { Resource, ResourceType } from '../../config/resource.ts';
 import { ResourceTypes } from '../../config/resource.ts';
 import type { ServiceRegistry } from '../../registry/types.ts';
@@ -38,6 +39,8 @@ export interface MeshSettings {
   readonly enableAutoMtls?: boolean;
   /** MeshConfig's telemetry: extension providers, defaultProviders, tracing and access log defaults. */
   readonly telemetry?: MeshTelemetry;
+  /** MeshConfig.pathNormalization: how proxies normalize request paths (HCM normalize_path / merge_slashes / escaped slashes). */
+  readonly pathNormalization: PathNormalizationMode;
 }
 
 export const DefaultMeshSettings: MeshSettings = Object.freeze({
@@ -45,6 +48,7 @@ export const DefaultMeshSettings: MeshSettings = Object.freeze({
   trustDomain: 'cluster.local',
   domainSuffix: 'cluster.local',
   outboundTrafficPolicy: 'ALLOW_ANY',
+  pathNormalization: 'BASE',
 });
 
 /** Anything that lists resources by type; a ConfigStore qualifies (`types` and `revision` are used when present). */

@@ -11,7 +11,8 @@ import type { EndpointInfo, ServiceInfo, ServicePort } from '../../registry/type
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import type { IndexedDestinationRule } from '../snapshot/destination-rules.ts';
 import type { ProxyNode } from '../proxy-node.ts';
-import { BlackHoleCluster, inboundClusterName, outboundClusterName, PassthroughCluster } from './names.ts';
+import { BlackHoleCluster, DynamicForwardProxyCluster, inboundClusterName, outboundClusterName, PassthroughCluster } from './names.ts';
+import { ForwardProxyDnsCache } from './filters.ts';
 import { effectivePolicy, ruleFor } from './traffic-policy.ts';
 import type { EffectivePolicy } from './traffic-policy.ts';
 import { DefaultConnectTimeout, policyFields } from './cluster-policy.ts';
@@ -89,7 +90,7 @@ export function headlessViaEds(svc: ServiceInfo, proxy: ProxyNode): boolean {
 export function planOutboundClusters(snapshot: MeshSnapshot, proxy: ProxyNode, scope: ProxyScope): OutboundCluster[] {
   const out: OutboundCluster[] = [];
   for (const svc of scope.services) {
-    const rule = ruleFor(snapshot, svc.hostname, proxy.namespace);
+    const rule = ruleFor(snapshot, svc.hostname, proxy.namespace, proxy.labels);
     const ruleToken = ruleTokenOf(rule);
     for (const port of svc.ports) {
       if (port.protocol === 'UDP' || port.port <= 0) continue;
@@ -166,6 +167,19 @@ export function catchAllClusters(): Json[] {
     { name: BlackHoleCluster, type: 'STATIC', connect_timeout: DefaultConnectTimeout },
     { name: PassthroughCluster, type: 'ORIGINAL_DST', connect_timeout: DefaultConnectTimeout, lb_policy: 'CLUSTER_PROVIDED', circuit_breakers: { thresholds: [{ max_connections: 4294967295, max_pending_requests: 4294967295, max_requests: 4294967295, max_retries: 4294967295, track_remaining: true }] } },
   ];
+}
+
+/** Envoy's dynamic forward proxy cluster (see DynamicForwardProxyCluster). */
+export function dynamicForwardProxyCluster(): Json {
+  return {
+    name: DynamicForwardProxyCluster,
+    connect_timeout: DefaultConnectTimeout,
+    lb_policy: 'CLUSTER_PROVIDED',
+    cluster_type: {
+      name: 'envoy.clusters.dynamic_forward_proxy',
+      typed_config: { '@type': 'type.googleapis.com/envoy.extensions.clusters.dynamic_forward_proxy.v3.ClusterConfig', dns_cache_config: ForwardProxyDnsCache },
+    },
+  };
 }
 
 /** One inbound port of a sidecar: where the proxy accepts it and where the application listens. */

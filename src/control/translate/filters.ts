@@ -9,6 +9,7 @@ import { sdsSecret, workloadSdsSecret } from './upstream-tls.ts';
 import { AdsConfigSource } from './clusters.ts';
 import { HcmType, TcpProxyType } from '../../xds/references.ts';
 import type { ServerTlsSettings } from '../../config/views.ts';
+import type { PathNormalizationMode } from '../../config/mesh-config.ts';
 
 type Json = Record<string, unknown>;
 
@@ -43,7 +44,37 @@ export interface HcmOptions {
   readonly proxyless?: boolean;
   /** Who reports Istio's metrics on this HCM: DESTINATION on inbound listeners, SOURCE (default) elsewhere. */
   readonly reporter?: 'SOURCE' | 'DESTINATION';
+  /** Adds Envoy's dynamic_forward_proxy filter (the HTTP proxy listener of an explicit-capture sidecar under ALLOW_ANY). */
+  readonly dynamicForwardProxy?: boolean;
+  /** MeshConfig.pathNormalization (Istio's default BASE). */
+  readonly pathNormalization?: PathNormalizationMode;
 }
+
+/**
+ * The HCM path fields for each MeshConfig.pathNormalization mode, as istiod sets them: BASE is
+ * RFC 3986 normalization (with backslashes as slashes), MERGE_SLASHES adds slash merging,
+ * DECODE_AND_MERGE_SLASHES also unescapes %2F and %5C before both; NONE leaves the path alone.
+ */
+function pathFields(mode: PathNormalizationMode): Json {
+  switch (mode) {
+    case 'NONE':
+      return { normalize_path: false, merge_slashes: false, path_with_escaped_slashes_action: 'KEEP_UNCHANGED' };
+    case 'BASE':
+      return { normalize_path: true, merge_slashes: false, path_with_escaped_slashes_action: 'KEEP_UNCHANGED' };
+    case 'MERGE_SLASHES':
+      return { normalize_path: true, merge_slashes: true, path_with_escaped_slashes_action: 'KEEP_UNCHANGED' };
+    case 'DECODE_AND_MERGE_SLASHES':
+      return { normalize_path: true, merge_slashes: true, path_with_escaped_slashes_action: 'UNESCAPE_AND_FORWARD' };
+  }
+}
+
+/** The DNS cache the dynamic forward proxy filter and cluster share (Envoy requires the same config on both). */
+export const ForwardProxyDnsCache = Object.freeze({ name: 'dynamic_forward_proxy_cache_config', dns_lookup_family: 'V4_PREFERRED' });
+
+const dynamicForwardProxy = {
+  name: 'envoy.filters.http.dynamic_forward_proxy',
+  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.dynamic_forward_proxy.v3.FilterConfig', dns_cache_config: ForwardProxyDnsCache },
+};
 
 /** The HttpConnectionManager typed config (for api_listener and for filter chains). */
 export function hcmConfig(o: HcmOptions): Json {
@@ -52,14 +83,12 @@ export function hcmConfig(o: HcmOptions): Json {
     stat_prefix: o.statPrefix,
     rds: { route_config_name: o.routeConfigName, config_source: AdsConfigSource },
     // Stats first: it must see every request, including those a later filter answers.
-    http_filters: o.proxyless === true ? [fault, router] : [statsFilter(o.reporter ?? 'SOURCE'), fault, cors, router],
+    http_filters: o.proxyless === true ? [fault, router] : [statsFilter(o.reporter ?? 'SOURCE'), fault, cors, ...(o.dynamicForwardProxy === true ? [dynamicForwardProxy] : []), router],
   };
   if (o.proxyless !== true) {
     c.generate_request_id = true;
     c.use_remote_address = o.useRemoteAddress === true;
-    c.normalize_path = true;
-    c.merge_slashes = true;
-    c.path_with_escaped_slashes_action = 'KEEP_UNCHANGED';
+    Object.assign(c, pathFields(o.pathNormalization ?? 'BASE'));
     // As Istio: every HCM allows WebSocket upgrades (routes need no opt-in).
     c.upgrade_configs = [{ upgrade_type: 'websocket' }];
   }

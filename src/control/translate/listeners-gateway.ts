@@ -102,7 +102,7 @@ export function gatewayListeners(snapshot: MeshSnapshot, proxy: ProxyNode, clust
         const name = gatewayHttpsRouteName(n, server.port?.name ?? '', gateway.metadata.name, gateway.metadata.namespace);
         const chain: Json = {
           filter_chain_match: chainMatch(sniNames(serverHosts(server)), true),
-          filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${n}`, routeConfigName: name, useRemoteAddress: true })],
+          filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${n}`, routeConfigName: name, useRemoteAddress: true, pathNormalization: snapshot.mesh.pathNormalization })],
         };
         const ts = downstreamTransportSocket({ ...server.tls, mode }, true);
         if (ts !== undefined) chain.transport_socket = ts;
@@ -129,7 +129,7 @@ export function gatewayListeners(snapshot: MeshSnapshot, proxy: ProxyNode, clust
       const name = gatewayHttpRouteName(n);
       e.chains.push({
         ...(e.tls ? { filter_chain_match: { transport_protocol: 'raw_buffer' } } : {}),
-        filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${n}`, routeConfigName: name, useRemoteAddress: true })],
+        filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${n}`, routeConfigName: name, useRemoteAddress: true, pathNormalization: snapshot.mesh.pathNormalization })],
       });
       routes.push({ kind: 'istio-gateway', name, servers: plainHttp });
     }
@@ -159,7 +159,7 @@ export function gatewayListeners(snapshot: MeshSnapshot, proxy: ProxyNode, clust
           const name = gatewayHttpsRouteName(n, l.name ?? '', gw.metadata.name, gw.metadata.namespace);
           const chain: Json = { filter_chain_match: chainMatch(l.hostname !== undefined ? [l.hostname] : undefined, true) };
           if (proto === 'HTTPS') {
-            chain.filters = [hcmFilter({ statPrefix: `outbound_0.0.0.0_${n}`, routeConfigName: name, useRemoteAddress: true })];
+            chain.filters = [hcmFilter({ statPrefix: `outbound_0.0.0.0_${n}`, routeConfigName: name, useRemoteAddress: true, pathNormalization: snapshot.mesh.pathNormalization })];
             routes.push({ kind: 'gateway-api', name, gateway: gw, port: n, listenerNames: [l.name ?? ''] });
           } else {
             const c = l4Backends(snapshot, gw, l, ResourceTypes.TCPRoute, inScope);
@@ -197,7 +197,7 @@ export function gatewayListeners(snapshot: MeshSnapshot, proxy: ProxyNode, clust
         const name = gatewayHttpRouteName(n);
         e.chains.push({
           ...(e.tls ? { filter_chain_match: { transport_protocol: 'raw_buffer' } } : {}),
-          filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${n}`, routeConfigName: name, useRemoteAddress: true })],
+          filters: [hcmFilter({ statPrefix: `outbound_0.0.0.0_${n}`, routeConfigName: name, useRemoteAddress: true, pathNormalization: snapshot.mesh.pathNormalization })],
         });
         routes.push({ kind: 'gateway-api', name, gateway: gw, port: n, listenerNames: ls.filter((l) => (l.protocol ?? '').toUpperCase() === 'HTTP').map((l) => l.name ?? '') });
       }

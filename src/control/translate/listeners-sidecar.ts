@@ -4,7 +4,8 @@
  * Explicit capture (default; no privileges): the workload dials its sidecar on loopback.
  *   - One outbound listener per distinct service port P in scope, named `<addr>_<P>`, bound on
  *     `<addr>:<local port>`; addr = node metadata `TRELLIS_OUTBOUND_ADDRESS` (default 127.0.0.1),
- *     local port = `TRELLIS_OUTBOUND_PORTS[P]` (JSON {"9080": 19080}) or P itself. HTTP-family
+ *     local port = `TRELLIS_OUTBOUND_PORTS[P]` (JSON {"9080": 19080}) or P itself when there is no
+ *     map (with a map, an unmapped port has no listener, only HTTP proxy routes). HTTP-family
  *     ports carry an HCM with RDS route config `"<P>"` (Istio's name; virtual hosts by Host
  *     header); ports whose services are all of unknown protocol are sniffed as Istio does
  *     (http_inspector: HTTP chain on application_protocols http/1.0, http/1.1, h2c, else TCP to the
@@ -13,7 +14,8 @@
  *     `tcp` routes apply); a port shared by HTTP and TCP services is HTTP (as Istio's conflict rule).
  *     Unmatched TLS goes to BlackHoleCluster (no original destination to pass through to).
  *   - An HTTP proxy listener `127.0.0.1_<port>` when `TRELLIS_HTTP_PROXY_PORT` is set, with RDS
- *     `http_proxy` (every in-scope HTTP service, domains qualified with `:port`), for `HTTP_PROXY=`.
+ *     `http_proxy` (every in-scope HTTP service, domains qualified with `:port`), for `HTTP_PROXY=`;
+ *     under ALLOW_ANY its unknown hosts go to the request's authority (dynamic forward proxy).
  *   - Inbound: one listener `inbound_<addr>_<port>` per inbound port (services selecting the
  *     workload, or the Sidecar's `ingress`), bound on `TRELLIS_INBOUND_ADDRESS` (default 0.0.0.0)
  *     and `TRELLIS_INBOUND_PORTS[port]` or the port; it forwards to `inbound|<port>||`, i.e. the
@@ -30,14 +32,15 @@ import { isHttpProtocol } from '../../registry/protocol.ts';
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import { MeshGateway } from '../snapshot/virtual-services.ts';
 import type { ProxyNode } from '../proxy-node.ts';
-import { BlackHoleCluster, inboundClusterName, outboundClusterName, PassthroughCluster, sidecarOutboundRouteName, sidecarServiceRouteName } from './names.ts';
-import { hcmConfig, hcmFilter, HttpInspector, inboundMtlsTransportSocket, sniffedChains, socketAddress, tcpProxyFilter, TlsInspector } from './filters.ts';
+import { BlackHoleCluster, DynamicForwardProxyCluster, inboundClusterName, outboundClusterName, PassthroughCluster, sidecarOutboundRouteName, sidecarServiceRouteName } from './names.ts';
+import { hcmConfig, hcmFilter, HttpInspector, inboundMtlsTransportSocket, IstioMtlsAlpn, sniffedChains, socketAddress, tcpProxyFilter, TlsInspector } from './filters.ts';
 import type { MtlsMode } from '../snapshot/peer-authentications.ts';
 import { tcpRouteClusters, tlsRouteChains } from './l4-routes.ts';
 import type { WeightedCluster } from './l4-routes.ts';
 import type { InboundPort } from './clusters.ts';
 import { metadataMap, metadataPort } from './identity.ts';
 import type { ProxyScope } from './scope.ts';
+import type { PathNormalizationMode } from '../../config/mesh-config.ts';
 
 type Json = Record<string, unknown>;
 
@@ -53,7 +56,7 @@ export const HttpProxyRouteName = 'http_proxy';
 export type RouteRequest =
   | { readonly kind: 'sidecar'; readonly name: string; readonly port: number }
   | { readonly kind: 'sidecar-service'; readonly name: string; readonly port: number; readonly hostname: string }
-  | { readonly kind: 'http_proxy'; readonly name: string; readonly ports: readonly number[] };
+  | { readonly kind: 'http_proxy'; readonly name: string; readonly ports: readonly number[]; readonly unknownHostsTo?: string };
 
 export interface SidecarListeners {
   readonly listeners: Json[];
@@ -156,7 +159,7 @@ function clusterIpChains(snapshot: MeshSnapshot, proxy: ProxyNode, scope: ProxyS
     vips.forEach((a) => claimed.add(a));
     const name = sidecarServiceRouteName(port, svc.hostname);
     const match = { prefix_ranges: vips.map((a) => ({ address_prefix: a, prefix_len: a.includes(':') ? 128 : 32 })) };
-    const hcm = hcmFilter({ statPrefix: `outbound_${port}_${svc.hostname}`, routeConfigName: name });
+    const hcm = hcmFilter({ statPrefix: `outbound_${port}_${svc.hostname}`, routeConfigName: name, pathNormalization: snapshot.mesh.pathNormalization });
     routes.push({ kind: 'sidecar-service', name, port, hostname: svc.hostname });
     if (!sniff) {
       chains.push({ name: `${svc.hostname}:${port}`, filter_chain_match: match, filters: [hcm] });
@@ -166,6 +169,14 @@ function clusterIpChains(snapshot: MeshSnapshot, proxy: ProxyNode, scope: ProxyS
     chains.push(...sniffedChains(match, hcm, (tcp[tcp.length - 1].filters as Json[])[0]));
   }
   return chains;
+}
+
+/**
+ * ALLOW_ANY through an explicit-capture sidecar's HTTP proxy: unknown hosts go to the request's
+ * authority by Envoy's dynamic forward proxy (no original destination to pass through to).
+ */
+export function usesForwardProxy(proxy: ProxyNode, scope: ProxyScope): boolean {
+  return proxy.kind === 'sidecar' && proxy.captureMode !== 'transparent' && scope.outboundTrafficPolicy === 'ALLOW_ANY' && metadataPort(proxy, 'TRELLIS_HTTP_PROXY_PORT') !== undefined;
 }
 
 /** The sidecar's listeners and the route configurations they need. */
@@ -178,6 +189,13 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
   const httpPorts: number[] = [];
   for (const [port, svcs] of servicesByPort(scope)) {
     const name = `${outAddr}_${port}`;
+    // Explicit capture with a port map (`trellis up`): a port the map lacks (a ServiceEntry added
+    // after the sidecar started) gets no listener of its own, since binding the real port would
+    // collide between sidecars; its HTTP services stay reachable through the HTTP proxy listener.
+    if (!transparent && outPorts !== undefined && mapped(outPorts, port) === port && outPorts[String(port)] === undefined) {
+      if (svcs.some((s) => isHttpProtocol(s.protocol) || s.protocol === 'UNKNOWN')) httpPorts.push(port);
+      continue;
+    }
     const l: Json = {
       name,
       address: socketAddress(outAddr, transparent ? port : mapped(outPorts, port)),
@@ -187,7 +205,7 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
     const httpish = svcs.filter((s) => isHttpProtocol(s.protocol) || s.protocol === 'UNKNOWN');
     if (httpish.length > 0) {
       const rds = sidecarOutboundRouteName(port);
-      const hcm = hcmFilter({ statPrefix: `outbound_${outAddr}_${port}`, routeConfigName: rds });
+      const hcm = hcmFilter({ statPrefix: `outbound_${outAddr}_${port}`, routeConfigName: rds, pathNormalization: snapshot.mesh.pathNormalization });
       const sniff = !svcs.some((s) => isHttpProtocol(s.protocol));
       const vipChains = transparent ? clusterIpChains(snapshot, proxy, scope, port, httpish, clusterNames, sniff, routes) : [];
       if (!sniff) {
@@ -209,14 +227,15 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
     listeners.push(l);
   }
   const httpProxyPort = transparent ? undefined : metadataPort(proxy, 'TRELLIS_HTTP_PROXY_PORT');
+  const forwardProxy = usesForwardProxy(proxy, scope);
   if (httpProxyPort !== undefined) {
     listeners.push({
       name: `127.0.0.1_${httpProxyPort}`,
       address: socketAddress('127.0.0.1', httpProxyPort),
       traffic_direction: 'OUTBOUND',
-      filter_chains: [{ filters: [hcmFilter({ statPrefix: HttpProxyRouteName, routeConfigName: HttpProxyRouteName })] }],
+      filter_chains: [{ filters: [hcmFilter({ statPrefix: HttpProxyRouteName, routeConfigName: HttpProxyRouteName, pathNormalization: snapshot.mesh.pathNormalization, dynamicForwardProxy: forwardProxy })] }],
     });
-    routes.push({ kind: 'http_proxy', name: HttpProxyRouteName, ports: httpPorts });
+    routes.push({ kind: 'http_proxy', name: HttpProxyRouteName, ports: httpPorts, ...(forwardProxy ? { unknownHostsTo: DynamicForwardProxyCluster } : {}) });
   }
   const passthrough = scope.outboundTrafficPolicy === 'REGISTRY_ONLY' ? BlackHoleCluster : PassthroughCluster;
   const trustDomain = snapshot.mesh.trustDomain;
@@ -230,7 +249,7 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
       traffic_direction: 'OUTBOUND',
       filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxyFilter(passthrough, [{ name: passthrough, weight: 100 }])] }],
     });
-    const chains: Json[] = inbound.flatMap((p): Json[] => inboundChains(p, mtlsMode(p), trustDomain, { destination_port: p.port }).map((c) => ({ name: inboundChainName(p, c), ...c })));
+    const chains: Json[] = inbound.flatMap((p): Json[] => inboundChains(p, mtlsMode(p), trustDomain, { destination_port: p.port }, snapshot.mesh.pathNormalization).map((c) => ({ name: inboundChainName(p, c), ...c })));
     chains.push({ name: 'virtualInbound-catchall-tcp', filters: [tcpProxyFilter('InboundPassthroughCluster', [{ name: PassthroughCluster, weight: 100 }])] });
     // Istio's virtualInbound: the original_dst listener filter restores the pre-REDIRECT
     // destination so chains match `destination_port`; no use_original_dst (no hand-off).
@@ -249,7 +268,7 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
         name: `inbound_${inAddr}_${p.port}`,
         address: socketAddress(inAddr, mapped(inPorts, p.port)),
         traffic_direction: 'INBOUND',
-        filter_chains: inboundChains(p, mode, trustDomain, {}),
+        filter_chains: inboundChains(p, mode, trustDomain, {}, snapshot.mesh.pathNormalization),
         ...(filters.length > 0 ? { listener_filters: filters } : {}),
       });
     }
@@ -258,39 +277,45 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
 }
 
 /**
- * The filter chains of one inbound port under its PeerAuthentication mode: DISABLE plaintext only;
- * STRICT a TLS chain requiring a client certificate of the mesh (plaintext matches no chain and is
- * closed); PERMISSIVE both, told apart by the TLS inspector as Istio does (TLS to the mTLS chain,
- * raw bytes to the plaintext chains). Unknown-protocol ports are sniffed in plaintext; under mTLS
- * they are proxied as TCP (Istio tells HTTP inside mTLS by its istio-http ALPN, which only Istio's
- * own clients send).
+ * The filter chains of one inbound port under its PeerAuthentication mode, as Istio builds them:
+ * DISABLE plaintext only; STRICT a TLS chain requiring a client certificate of the mesh (plaintext
+ * matches no chain and is closed); PERMISSIVE the mTLS chain for TLS that offers Istio's ALPN (what
+ * mesh clients send), a TLS passthrough chain to the application for other TLS (so an
+ * application's own TLS keeps working), and the plaintext chains, all told apart by the TLS
+ * inspector. Unknown-protocol ports are sniffed in plaintext; under mTLS they are proxied as TCP
+ * (Istio tells HTTP inside mTLS by its istio-http ALPN, which only Istio's own clients send).
  */
-function inboundChains(p: InboundPort, mode: MtlsMode, trustDomain: string, base: Json): Json[] {
+function inboundChains(p: InboundPort, mode: MtlsMode, trustDomain: string, base: Json, paths: PathNormalizationMode): Json[] {
   const plain: Json[] = p.protocol === 'UNKNOWN'
-    ? sniffedChains(base, inboundFilter({ ...p, protocol: 'HTTP' }), inboundFilter(p))
-    : [{ ...(Object.keys(base).length > 0 ? { filter_chain_match: base } : {}), filters: [inboundFilter(p)] }];
+    ? sniffedChains(base, inboundFilter({ ...p, protocol: 'HTTP' }, paths), inboundFilter(p, paths))
+    : [{ ...(Object.keys(base).length > 0 ? { filter_chain_match: base } : {}), filters: [inboundFilter(p, paths)] }];
   if (mode === 'DISABLE') return plain;
   const mtls: Json = {
     filter_chain_match: { ...base, transport_protocol: 'tls' },
     transport_socket: inboundMtlsTransportSocket(trustDomain, isHttpProtocol(p.protocol)),
-    filters: [inboundFilter(p)],
+    filters: [inboundFilter(p, paths)],
   };
   if (mode === 'STRICT') return [mtls];
-  return [mtls, ...plain.map((c) => ({ ...c, filter_chain_match: { ...((c.filter_chain_match as Json | undefined) ?? {}), transport_protocol: 'raw_buffer' } }))];
+  const cluster = inboundClusterName(p.port);
+  return [
+    { ...mtls, filter_chain_match: { ...base, transport_protocol: 'tls', application_protocols: [...IstioMtlsAlpn] } },
+    { filter_chain_match: { ...base, transport_protocol: 'tls' }, filters: [tcpProxyFilter(cluster, [{ name: cluster, weight: 100 }])] },
+    ...plain.map((c) => ({ ...c, filter_chain_match: { ...((c.filter_chain_match as Json | undefined) ?? {}), transport_protocol: 'raw_buffer' } })),
+  ];
 }
 
 /** Chain names in virtualInbound (Istio's style: the inbound cluster, with the transport for mTLS chains). */
 function inboundChainName(p: InboundPort, chain: Json): string {
   const m = (chain.filter_chain_match ?? {}) as Json;
-  const suffix = chain.transport_socket !== undefined ? '-mtls' : Array.isArray(m.application_protocols) ? '-http' : p.protocol === 'UNKNOWN' ? '-tcp' : '';
+  const suffix = chain.transport_socket !== undefined ? '-mtls' : m.transport_protocol === 'tls' ? '-tls' : Array.isArray(m.application_protocols) ? '-http' : p.protocol === 'UNKNOWN' ? '-tcp' : '';
   return `${inboundClusterName(p.port)}${suffix}`;
 }
 
 /** The inbound network filter: HCM with an inline route to the inbound cluster, or a TCP proxy. */
-function inboundFilter(p: InboundPort): Json {
+function inboundFilter(p: InboundPort, pathNormalization: PathNormalizationMode): Json {
   const cluster = inboundClusterName(p.port);
   if (!isHttpProtocol(p.protocol)) return tcpProxyFilter(cluster, [{ name: cluster, weight: 100 }]);
-  const c = hcmConfig({ statPrefix: `inbound_${p.port}`, routeConfigName: cluster, reporter: 'DESTINATION' });
+  const c = hcmConfig({ statPrefix: `inbound_${p.port}`, routeConfigName: cluster, reporter: 'DESTINATION', pathNormalization });
   delete c.rds;
   // Inbound routing is fixed (everything to the local app): inline, as Istio does, no RDS round trip.
   c.route_config = {

@@ -46,3 +46,10 @@ export function gatewayHttpsRouteName(port: number, portName: string, gateway: s
 /** The BlackHole and Passthrough clusters Istio uses for REGISTRY_ONLY and ALLOW_ANY outbound traffic. */
 export const BlackHoleCluster = 'BlackHoleCluster';
 export const PassthroughCluster = 'PassthroughCluster';
+
+/**
+ * Where an explicit-capture sidecar's HTTP proxy listener sends hosts the mesh does not know under
+ * ALLOW_ANY: Envoy's dynamic forward proxy (to the request's authority), as there is no original
+ * destination to pass through to.
+ */
+export const DynamicForwardProxyCluster = 'DynamicForwardProxyCluster';

@@ -9,6 +9,7 @@
 import { ResourceTypes } from '../../config/resource.ts';
 import type { Resource } from '../../config/resource.ts';
 import type { XdsJson } from '../../xds/types.ts';
+import { PassthroughCluster } from './names.ts';
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import type { ProxyNode } from '../proxy-node.ts';
 import { buildGatewayApiRoute, buildIstioGatewayRoute, buildSidecarOutboundRoute, buildSidecarServiceRoute } from './routes/index.ts';
@@ -62,7 +63,7 @@ export function buildRoutes(inputs: RouteInputs, proxy: ProxyNode, requests: rea
         out.set(r.name, buildSidecarServiceRoute(inputs, proxy, r.port, r.hostname, r.name));
         break;
       case 'http_proxy':
-        out.set(r.name, httpProxyRoute(r.name, r.ports.map((p) => [p, sidecar(p)] as const)));
+        out.set(r.name, httpProxyRoute(r.name, r.ports.map((p) => [p, sidecar(p)] as const), r.unknownHostsTo));
         break;
       case 'istio-gateway':
         out.set(r.name, buildIstioGatewayRoute(inputs, proxy, r.name, r.servers as unknown as readonly IstioServerRef[]));
@@ -84,7 +85,8 @@ function qualified(domain: string, port: number): string[] {
   return out;
 }
 
-function httpProxyRoute(name: string, configs: readonly (readonly [number, XdsJson])[]): XdsJson {
+/** The explicit-mode HTTP proxy's routes; `unknownHostsTo` replaces PassthroughCluster in the `allow_any` catch-all. */
+function httpProxyRoute(name: string, configs: readonly (readonly [number, XdsJson])[], unknownHostsTo?: string): XdsJson {
   const vhosts: Json[] = [];
   const domains = new Set<string>();
   let catchAll: Json | undefined;
@@ -100,6 +102,14 @@ function httpProxyRoute(name: string, configs: readonly (readonly [number, XdsJs
       vhosts.push({ ...vh, domains: ds });
     }
   }
-  if (catchAll !== undefined) vhosts.push(catchAll);
+  if (catchAll !== undefined) vhosts.push(unknownHostsTo === undefined ? catchAll : redirectCatchAll(catchAll, unknownHostsTo));
   return { name, virtual_hosts: vhosts, validate_clusters: false };
+}
+
+function redirectCatchAll(vh: Json, cluster: string): Json {
+  const routes = ((vh.routes as Json[] | undefined) ?? []).map((r) => {
+    const action = r.route as Json | undefined;
+    return action?.cluster === PassthroughCluster ? { ...r, route: { ...action, cluster } } : r;
+  });
+  return { ...vh, routes };
 }

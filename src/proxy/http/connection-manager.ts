@@ -1,21 +1,27 @@
 /**
  * The HTTP connection manager (envoy.filters.network.http_connection_manager): built once from an
- * HttpConnectionManager config (proto3 JSON), it serves HTTP/1.1 (keep-alive, Upgrade/WebSocket)
- * and HTTP/2 (h2 after TLS ALPN, h2c prior knowledge) on sockets the listener layer hands it.
- * node:http / node:http2 servers run in "no listen" mode (`emit('connection')`). Per request it
- * normalises headers, applies edge rules, resolves the route table (inline or RDS via a
- * RouteProvider, looked up per request so RDS updates apply to new requests), runs the filter
- * chain, and publishes StreamInfo on `trellis:http:request-end`. Safety limits (header size and
- * count -> 431, slowloris -> 408, parse errors / smuggling -> 400, HTTP/2 stream floods and
- * rapid reset -> GOAWAY) are enforced here; nothing a client sends can throw past a connection.
+ * HttpConnectionManager config (proto3 JSON, read by hcm-options.ts), it serves HTTP/1.1
+ * (keep-alive, Upgrade/WebSocket) and HTTP/2 (h2 after TLS ALPN, h2c prior knowledge) on sockets
+ * the listener layer hands it. node:http / node:http2 servers run in "no listen" mode
+ * (`emit('connection')`). Per request, in Envoy's order: HTTP version (426), authority (400),
+ * request target (404 for non-relative paths), path normalization (path-normalization.ts: 400 /
+ * 307 / the normalized path everything after sees), host port stripping, edge rules, route table
+ * (inline or RDS, looked up per request), filter chain; StreamInfo is published on
+ * `trellis:http:request-end`. Safety limits (header size and count -> 431, slowloris -> 408,
+ * parse errors / smuggling -> 400, HTTP/2 floods and rapid reset -> GOAWAY) are enforced here.
+ *
+ * Containment: this is the boundary nothing a client sends may cross. Every callback node calls
+ * us from is guarded; a throw costs its stream (500 or a reset) or its connection, is counted
+ * (`downstream_rq_internal_error`, `downstream_cx_protocol_error`, ...) and logged, rate limited.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { ClusterManager } from '../upstream/types.ts';
-import { configError, optArr, optBool, optDurationMs, optObj, optStr, optUint, type Json } from './config-json.ts';
-import { applyEdgeRules, clientAddress, internalAddresses, normalizeAddress, requestHeaders, responseSink, type EdgeRules } from './downstream.ts';
+import { configError, optObj, optStr, type Json } from './config-json.ts';
+import { applyEdgeRules, clientAddress, normalizeAddress, requestHeaders, responseSink } from './downstream.ts';
 import { HttpStream, type FilterFactoryContext, type HttpFilterFactory } from './filter-chain.ts';
 import { compileRouteTable, type CompiledRouteTable } from './route-table.ts';
 import { requestEndChannel, type DownstreamTlsInfo, type StreamInfo } from './stream-info.ts';
@@ -27,6 +33,12 @@ import type { HttpTracer } from '../tracing/http-tracer.ts';
 import { AccessLogs } from '../access-log/access-logs.ts';
 import { GrpcFrameCounter } from './grpc-frames.ts';
 import type { LogFiles } from '../access-log/log-files.ts';
+import { parseHcmOptions } from './hcm-options.ts';
+import { newHcmCounters, type HcmCounters } from './hcm-stats.ts';
+import { normalizeRequestPath } from './path-normalization.ts';
+import { guardSession, markRawSocket } from './h2-session-guard.ts';
+import { RateLimitedLog, type ProxyLog } from '../rate-limited-log.ts';
+import { describeError } from '../../errors.ts';
 
 /** Resolves RDS route configuration names to compiled tables (the xDS client implements it). */
 export interface RouteProvider {
@@ -49,6 +61,10 @@ export interface ConnectionManagerOptions {
   /** HTTP/2 rapid-reset guard: GOAWAY a session once this many streams were reset by the client
    * before completion and they are at least half of its streams (Envoy's premature reset check). Default 500. */
   readonly prematureResetLimit?: number;
+  /** The counters to add to, by stat prefix (managers with one prefix share them, as in Envoy); own counters when absent. */
+  readonly counters?: (statPrefix: string) => HcmCounters;
+  /** Where contained errors and protocol errors are logged, rate limited per kind. */
+  readonly log?: ProxyLog;
   /** Builds the tracer for a config with `tracing` (without it the field is validated, not acted on). */
   readonly tracerFactory?: (cfg: TracingConfig) => HttpTracer;
   /** Where `access_log` file loggers write (without it `access_log` is ignored). */
@@ -70,6 +86,23 @@ export interface ConnectionMeta {
 }
 
 const kMeta = Symbol('trellis.connectionMeta');
+/** HTTP/1.1 exchanges not yet finished on a socket (pipelining): a parse error waits for them. */
+const kInFlight = Symbol('trellis.inFlight');
+/** Called once the socket's exchanges are all finished. */
+const kOnIdle = Symbol('trellis.onIdle');
+type TrackedSocket = Socket & { [kMeta]?: ConnectionMeta; [kInFlight]?: Map<ServerResponse, IncomingMessage>; [kOnIdle]?: () => void };
+
+/**
+ * After a parse error: the request being parsed when it hit (incomplete) is abandoned; `fn` runs
+ * once the complete requests before it have their responses (at once if there are none).
+ */
+function afterCompleteRequests(socket: TrackedSocket, fn: () => void): void {
+  const inFlight = socket[kInFlight];
+  // (Destroying its response would destroy the socket: it is just no longer waited for.)
+  for (const [res, req] of inFlight ?? []) if (!req.complete) inFlight!.delete(res);
+  if (inFlight === undefined || inFlight.size === 0) return fn();
+  socket[kOnIdle] = fn;
+}
 
 /** A built connection manager. */
 export interface HttpConnectionManager {
@@ -78,13 +111,17 @@ export interface HttpConnectionManager {
   handleConnection(socket: Socket | TLSSocket, protocol: DownstreamProtocol, meta?: ConnectionMeta): void;
   /** Number of open downstream connections. */
   readonly connectionCount: number;
-  /** Stop: GOAWAY HTTP/2 sessions, close idle HTTP/1.1 connections, destroy the rest after `graceMs`. */
+  readonly counters: HcmCounters;
+  /**
+   * Ask connections to finish without cutting anything: from now on HTTP/1.1 responses carry
+   * `connection: close` (and the connection closes after them), HTTP/2 sessions get GOAWAY.
+   */
+  drain(): void;
+  /** Stop: drain, close idle HTTP/1.1 connections, destroy what is left after `graceMs`. */
   close(graceMs?: number): Promise<void>;
 }
 
-const SERVER_HEADER = new Set(['OVERWRITE', 'APPEND_IF_ABSENT', 'PASS_THROUGH']);
-
-/** Splits an absolute-form request target into authority and origin-form path; undefined if malformed. */
+/** Splits an absolute-form request target into authority and origin-form path (`?q` alone stays non-relative, as in Envoy); undefined if malformed. */
 export function absoluteForm(target: string): { authority: string; path: string } | undefined {
   const start = target.indexOf('//') + 2;
   const slash = target.indexOf('/', start);
@@ -93,8 +130,11 @@ export function absoluteForm(target: string): { authority: string; path: string 
   const authority = target.slice(start, end);
   if (authority === '' || /[\s@]/.test(authority)) return undefined;
   const rest = target.slice(end);
-  return { authority, path: rest === '' ? '/' : rest.startsWith('?') ? `/${rest}` : rest };
+  return { authority, path: rest === '' ? '/' : rest };
 }
+
+/** Characters an authority may hold (RFC 3986 reg-name / IP-literal / port, percent-encoded allowed), as Envoy checks. */
+const AUTHORITY = /^[A-Za-z0-9\-._~!$&'()*+,;=:@[\]%]*$/;
 
 /** Build a connection manager; throws TrellisError(HTTP_CONFIG_INVALID) with a field path on bad config. */
 export function createConnectionManager(opts: ConnectionManagerOptions): HttpConnectionManager {
@@ -102,7 +142,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   const c = opts.config;
   const random = opts.random ?? Math.random;
   const registry = opts.filterRegistry ?? defaultFilterRegistry();
-  const statPrefix = optStr(c.stat_prefix, `${path}.stat_prefix`) ?? '';
+  const o = parseHcmOptions(c, path);
   let staticTable: CompiledRouteTable | undefined;
   let rdsName: string | undefined;
   if (c.route_config !== undefined) {
@@ -114,101 +154,144 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   } else {
     configError(path, 'one of route_config or rds is required (scoped_routes is not supported)');
   }
+  const { statPrefix, serverName, edge } = o;
   const ctx: FilterFactoryContext = { clusterManager: opts.clusterManager, random, statPrefix };
   const filters: readonly HttpFilterFactory[] = registry.buildChain(c.http_filters, ctx, `${path}.http_filters`);
   const tracingJson = optObj(c.tracing, `${path}.tracing`);
   const tracingConfig = tracingJson === undefined ? undefined : parseTracingConfig(tracingJson, `${path}.tracing`);
   const tracer = tracingConfig !== undefined && opts.tracerFactory !== undefined ? opts.tracerFactory(tracingConfig) : undefined;
   const accessLogs = opts.logFiles !== undefined ? AccessLogs.parse(c.access_log, `${path}.access_log`, opts.logFiles) : undefined;
-
-  const common = optObj(c.common_http_protocol_options, `${path}.common_http_protocol_options`) ?? {};
-  const idleTimeoutMs = optDurationMs(common.idle_timeout, `${path}.common_http_protocol_options.idle_timeout`) ?? 3_600_000;
-  const maxHeadersCount = optUint(common.max_headers_count, `${path}.common_http_protocol_options.max_headers_count`) ?? 100;
-  const maxRequestsPerConnection = optUint(common.max_requests_per_connection, `${path}.common_http_protocol_options.max_requests_per_connection`) ?? 0;
-  const maxHeaderBytes = (optUint(c.max_request_headers_kb, `${path}.max_request_headers_kb`) ?? 60) * 1024;
-  if (maxHeaderBytes === 0 || maxHeaderBytes > 8192 * 1024) configError(`${path}.max_request_headers_kb`, 'must be in [1, 8192]');
-  const requestTimeoutMs = optDurationMs(c.request_timeout, `${path}.request_timeout`) ?? 0;
-  // Envoy disables request_headers_timeout by default; we keep node's 60s guard against slowloris unless configured.
-  const headersTimeoutMs = optDurationMs(c.request_headers_timeout, `${path}.request_headers_timeout`) || 60_000;
-  const serverName = optStr(c.server_name, `${path}.server_name`) ?? 'envoy';
-  const serverHeader = (optStr(c.server_header_transformation, `${path}.server_header_transformation`) ?? 'OVERWRITE') as 'OVERWRITE';
-  if (!SERVER_HEADER.has(serverHeader)) configError(`${path}.server_header_transformation`, `unknown value '${serverHeader}'`);
-  const iac = optObj(c.internal_address_config, `${path}.internal_address_config`);
-  const cidrs = iac?.cidr_ranges === undefined ? undefined : optArr(iac.cidr_ranges, `${path}.internal_address_config.cidr_ranges`).map((r, i) => {
-    const o = optObj(r, `${path}.internal_address_config.cidr_ranges[${i}]`) ?? {};
-    return { address: optStr(o.address_prefix, `${path}.internal_address_config.cidr_ranges[${i}].address_prefix`) ?? '', prefixLen: optUint(o.prefix_len, `${path}.internal_address_config.cidr_ranges[${i}].prefix_len`) ?? 0 };
-  });
-  const edge: EdgeRules = {
-    useRemoteAddress: optBool(c.use_remote_address, `${path}.use_remote_address`) ?? false,
-    xffNumTrustedHops: optUint(c.xff_num_trusted_hops, `${path}.xff_num_trusted_hops`) ?? 0,
-    generateRequestId: optBool(c.generate_request_id, `${path}.generate_request_id`) ?? true,
-    preserveExternalRequestId: optBool(c.preserve_external_request_id, `${path}.preserve_external_request_id`) ?? false,
-    internal: internalAddresses(cidrs),
-  };
-  const allowedUpgrades = new Set<string>();
-  optArr(c.upgrade_configs, `${path}.upgrade_configs`).forEach((u, i) => {
-    const o = optObj(u, `${path}.upgrade_configs[${i}]`) ?? {};
-    if (optBool(o.enabled, `${path}.upgrade_configs[${i}].enabled`) === false) return;
-    allowedUpgrades.add((optStr(o.upgrade_type, `${path}.upgrade_configs[${i}].upgrade_type`) ?? '').toLowerCase());
-  });
-  const h2o = optObj(c.http2_protocol_options, `${path}.http2_protocol_options`) ?? {};
-  const maxConcurrentStreams = optUint(h2o.max_concurrent_streams, `${path}.http2_protocol_options.max_concurrent_streams`) ?? 1024;
-  const initialWindowSize = optUint(h2o.initial_stream_window_size, `${path}.http2_protocol_options.initial_stream_window_size`);
-  const connectionWindowSize = optUint(h2o.initial_connection_window_size, `${path}.http2_protocol_options.initial_connection_window_size`);
-  // Envoy's bounds for both windows: [65535, 2147483647].
-  for (const [v, f] of [[initialWindowSize, 'initial_stream_window_size'], [connectionWindowSize, 'initial_connection_window_size']] as const) {
-    if (v !== undefined && (v < 65535 || v > 2147483647)) configError(`${path}.http2_protocol_options.${f}`, 'must be in [65535, 2147483647]');
-  }
   const prematureResetLimit = opts.prematureResetLimit ?? 500;
-  const streamIdleTimeoutMs = optDurationMs(c.stream_idle_timeout, `${path}.stream_idle_timeout`) ?? 300_000;
-  const maxStreamDurationMs = optDurationMs(common.max_stream_duration, `${path}.common_http_protocol_options.max_stream_duration`) ?? 0;
-  const stripAnyHostPort = optBool(c.strip_any_host_port, `${path}.strip_any_host_port`) ?? false;
-  const stripMatchingHostPort = optBool(c.strip_matching_host_port, `${path}.strip_matching_host_port`) ?? false;
-  if (stripAnyHostPort && stripMatchingHostPort) configError(path, 'strip_any_host_port and strip_matching_host_port are mutually exclusive');
+  const counters = opts.counters?.(statPrefix) ?? newHcmCounters();
+  const rlog = new RateLimitedLog(opts.log);
 
-  const table = (): CompiledRouteTable | undefined => staticTable ?? opts.routeProvider!.get(rdsName!);
+  // Like Envoy, a connection manager keeps the last route table it had when its RDS resource goes
+  // away (a removed listener's connections, draining, still route as before).
+  let lastRdsTable: CompiledRouteTable | undefined;
+  const table = (): CompiledRouteTable | undefined => {
+    if (staticTable !== undefined) return staticTable;
+    const t = opts.routeProvider!.get(rdsName!);
+    if (t !== undefined) lastRdsTable = t;
+    return t ?? lastRdsTable;
+  };
   const connections = new Set<Socket>();
   const sessions = new Set<Http2Session>();
   let draining = false;
   const activeH1 = new Set<ServerResponse>();
 
-  // ---- per request -------------------------------------------------------------------------
-  function onRequest(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void {
-    const isH2 = req.httpVersionMajor === 2;
-    // A stream the client already reset (HTTP/2 rapid reset) has nothing left to serve.
-    if (res.destroyed || (isH2 && (req as Http2ServerRequest).stream.destroyed)) return;
-    // Draining: HTTP/1.1 responses carry `connection: close` so clients move to the new listener.
-    if (!isH2) {
-      const r1 = res as ServerResponse;
-      if (draining) r1.shouldKeepAlive = false;
-      activeH1.add(r1);
-      r1.once('close', () => activeH1.delete(r1));
+  /** A bug reached the boundary: count it, log it (rate limited), cost only this stream. */
+  function internalError(where: string, err: unknown, res?: ServerResponse | Http2ServerResponse): void {
+    counters.downstream_rq_internal_error++;
+    rlog.event(`internal_error:${where}`, 'error', 'contained an internal error on a request path', { where, statPrefix, error: describeError(err), stack: (err as Error)?.stack });
+    if (res === undefined) return;
+    try {
+      if (!res.headersSent && !res.destroyed) {
+        (res as ServerResponse).writeHead(500, { 'content-type': 'text/plain', 'content-length': 14 });
+        res.end('internal error');
+      } else {
+        res.destroy();
+      }
+    } catch {
+      res.destroy();
     }
-    const sink = responseSink(res, isH2);
-    const socket = req.socket as Socket;
-    const tls = (socket as TLSSocket).encrypted === true;
-    const scheme: 'http' | 'https' = tls ? 'https' : 'http';
-    const remote = normalizeAddress(socket.remoteAddress);
-    const rawCount = req.rawHeaders.length / 2;
-    let headerBytes = 0;
-    for (const h of req.rawHeaders) headerBytes += h.length + 2;
-    const method = req.method ?? 'GET';
-    const ac = new AbortController();
-    let authority = String((isH2 ? (req.headers[':authority'] ?? req.headers.host) : req.headers.host) ?? '');
-    let pathWithQuery = (isH2 ? String(req.headers[':path'] ?? '/') : req.url) ?? '/';
+  }
+
+  function protocolError(kind: string, remote: string | undefined): void {
+    counters.downstream_cx_protocol_error++;
+    rlog.event(`protocol_error:${kind}`, 'info', 'downstream protocol error', { statPrefix, kind, remote });
+  }
+
+  // ---- per request -------------------------------------------------------------------------
+  // Which codec a request came from is known by the server that emitted it, never by the version
+  // the client wrote: `GET / HTTP/2.0` on an HTTP/1.1 connection is an HTTP/1 request.
+  function onRequest1(req: IncomingMessage, res: ServerResponse): void {
+    try {
+      const socket = req.socket as TrackedSocket;
+      const inFlight = (socket[kInFlight] ??= new Map());
+      inFlight.set(res, req);
+      res.once('close', () => {
+        inFlight.delete(res);
+        const onIdle = socket[kOnIdle];
+        if (inFlight.size === 0 && onIdle !== undefined) {
+          socket[kOnIdle] = undefined;
+          onIdle();
+        }
+      });
+      if (draining) res.shouldKeepAlive = false;
+      activeH1.add(res);
+      res.once('close', () => activeH1.delete(res));
+      // Envoy's HTTP/1 codec serves HTTP/1.1 (and 1.0 with accept_http_10); anything else on an
+      // HTTP/1 connection (0.9, 1.0, 2.0) gets 426 and a closed connection.
+      const http10 = req.httpVersion === '1.0';
+      if (req.httpVersion !== '1.1' && !(http10 && o.acceptHttp10)) {
+        protocolError('low_version', socket.remoteAddress);
+        return rejectH1(res, 426, 'Upgrade Required');
+      }
+      let authority = req.headers.host;
+      if (authority === undefined && http10) authority = o.defaultHostForHttp10;
+      if (authority === undefined) return rejectH1(res, 400, 'Bad Request');
+      serve(req, res, false, req.url ?? '/', authority);
+    } catch (err) {
+      internalError('http1_request', err, res);
+    }
+  }
+  function onRequest2(req: Http2ServerRequest, res: Http2ServerResponse): void {
+    // Rapid reset: a client resets streams right after opening them, usually in the same packet.
+    // Start serving on the next turn of the event loop, after the rest of the packet (its
+    // RST_STREAMs) was processed: a stream reset by then never reaches the filters or a backend.
+    setImmediate(() => {
+      try {
+        if (res.destroyed || req.stream.destroyed) return;
+        serve(req, res, true, String(req.headers[':path'] ?? '/'), String(req.headers[':authority'] ?? req.headers.host ?? ''));
+      } catch (err) {
+        internalError('http2_request', err, res);
+      }
+    });
+  }
+
+  /** A codec-level HTTP/1.1 answer (Envoy's text), closing the connection. */
+  function rejectH1(res: ServerResponse, status: number, reason: string): void {
+    res.shouldKeepAlive = false;
+    res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(reason), server: serverName, connection: 'close' });
+    res.end(reason);
+  }
+
+  function serve(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, isH2: boolean, rawTarget: string, rawAuthority: string): void {
+    const socket = req.socket as TrackedSocket;
+    if (!AUTHORITY.test(rawAuthority)) {
+      protocolError('invalid_authority', socket.remoteAddress);
+      if (!isH2) return rejectH1(res as ServerResponse, 400, 'Bad Request');
+      return void (res as Http2ServerResponse).stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
+    }
+    let authority = rawAuthority;
+    let target = rawTarget;
     // Absolute-form request line (RFC 9112 section 3.2.2), as sent to an HTTP proxy (HTTP_PROXY):
     // Envoy (allow_absolute_url) routes on the URL's host and path; the URL's host wins over Host.
-    if (!isH2 && (pathWithQuery.startsWith('http://') || pathWithQuery.startsWith('https://'))) {
-      const abs = absoluteForm(pathWithQuery);
+    if (!isH2 && (target.startsWith('http://') || target.startsWith('https://'))) {
+      const abs = absoluteForm(target);
       if (abs !== undefined) {
         authority = abs.authority;
-        pathWithQuery = abs.path;
+        target = abs.path;
         req.headers.host = abs.authority;
       }
     }
+    // Envoy's HTTP/1 codec takes origin-form, absolute-form and `OPTIONS *`; anything else is a 400.
+    if (!isH2 && !target.startsWith('/') && !(target === '*' && req.method === 'OPTIONS') && target === rawTarget) {
+      protocolError('invalid_url', socket.remoteAddress);
+      return rejectH1(res as ServerResponse, 400, 'Bad Request');
+    }
+    const sink = responseSink(res, isH2);
+    const tls = (socket as TLSSocket).encrypted === true;
+    const scheme: 'http' | 'https' = tls ? 'https' : 'http';
+    const remote = normalizeAddress(socket.remoteAddress);
+    const method = req.method ?? 'GET';
+    const ac = new AbortController();
+    // Envoy: the path rules apply to relative targets; anything else is not routable (404).
+    const decision = target.startsWith('/') ? normalizeRequestPath(target, o.paths) : undefined;
+    const pathWithQuery = decision?.action === 'continue' || decision?.action === 'redirect' ? decision.path : target;
     // Envoy: strip the port from Host before routing (any port, or only the listener's own port).
-    if (stripAnyHostPort) authority = authority.replace(/:\d+$/, '');
-    else if (stripMatchingHostPort && authority.endsWith(`:${socket.localPort}`)) authority = authority.slice(0, authority.lastIndexOf(':'));
+    if (o.stripAnyHostPort) authority = authority.replace(/:\d+$/, '');
+    else if (o.stripMatchingHostPort && authority.endsWith(`:${socket.localPort}`)) authority = authority.slice(0, authority.lastIndexOf(':'));
     const headers = requestHeaders(req.headers, req.rawHeaders);
     const ct = headers['content-type'];
     const info: StreamInfo = {
@@ -230,27 +313,49 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       : (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0'));
     req.on('error', () => ac.abort());
     res.on('close', () => {
-      if (!res.writableFinished) ac.abort();
-      info.durationMs = performance.now() - info.startMono;
-      if (!res.writableFinished) info.completed = false;
-      stream.complete();
-      if (span !== undefined) tracer!.finish(span, { info, headers, operation: stream.route?.route.operation });
-      if (accessLogs !== undefined) accessLogs.log({ info, requestHeaders: headers, responseHeaders: stream.responseHeaders });
-      if (requestEndChannel.hasSubscribers) requestEndChannel.publish(info);
+      try {
+        if (!res.writableFinished) ac.abort();
+        info.durationMs = performance.now() - info.startMono;
+        if (!res.writableFinished) info.completed = false;
+        stream.complete();
+        if (span !== undefined) tracer!.finish(span, { info, headers, operation: stream.route?.route.operation });
+        if (accessLogs !== undefined) accessLogs.log({ info, requestHeaders: headers, responseHeaders: stream.responseHeaders });
+        if (requestEndChannel.hasSubscribers) requestEndChannel.publish(info);
+      } catch (err) {
+        internalError('request_end', err);
+      }
     });
-    const meta = (socket as Socket & { [kMeta]?: ConnectionMeta })[kMeta];
+    const meta = socket[kMeta];
     const stream = new HttpStream({
       info, headers, path: pathWithQuery, authority, body: hasBody ? countedBody(req, info, () => stream.touch()) : null, sink, routeTable: table(), random,
-      serverName, serverHeader, downstreamSignal: ac.signal, abort: () => ac.abort(), streamIdleTimeoutMs, maxStreamDurationMs,
-      originalDestination: meta?.originalDestination,
+      serverName, serverHeader: o.serverHeader, downstreamSignal: ac.signal, abort: () => ac.abort(), streamIdleTimeoutMs: o.streamIdleTimeoutMs,
+      maxStreamDurationMs: o.maxStreamDurationMs, originalDestination: meta?.originalDestination,
     });
-    if (rawCount > maxHeadersCount || headerBytes > maxHeaderBytes) {
+    let headerBytes = 0;
+    for (const h of req.rawHeaders) headerBytes += h.length + 2;
+    if (req.rawHeaders.length / 2 > o.maxHeadersCount || headerBytes > o.maxHeaderBytes) {
       stream.sendLocalReply(431, 'Request Header Fields Too Large', { details: 'too_many_headers' });
       if (!isH2) req.socket.end();
       return;
     }
-    stream.run(filters).catch(() => {
+    if (decision === undefined) {
+      counters.downstream_rq_non_relative_path++;
+      return stream.sendLocalReply(404, '', { details: 'absolute_path' });
+    }
+    // gRPC clients cannot follow a redirect: Envoy rejects those instead.
+    if (decision.action === 'reject' || (decision.action === 'redirect' && info.grpc)) {
+      counters.downstream_rq_failed_path_normalization++;
+      if (!isH2) (res as ServerResponse).shouldKeepAlive = false;
+      return stream.sendLocalReply(400, '', { details: 'path_normalization_failed' });
+    }
+    if (decision.action === 'redirect') {
+      counters.downstream_rq_redirected_with_normalized_path++;
+      return stream.sendLocalReply(307, '', { details: 'path_normalization_failed', headers: { location: decision.path } });
+    }
+    stream.run(filters).catch((err: unknown) => {
       // A filter bug must cost one request, not the process.
+      counters.downstream_rq_internal_error++;
+      rlog.event('internal_error:filter', 'error', 'contained a filter error', { statPrefix, error: describeError(err), stack: (err as Error)?.stack });
       if (!sink.headersSent) stream.sendLocalReply(500, 'internal error', { details: 'filter_error' });
       else sink.reset();
     });
@@ -258,33 +363,78 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
 
   // ---- HTTP/1.1 ------------------------------------------------------------------------------
   const h1 = http.createServer({
-    maxHeaderSize: maxHeaderBytes,
-    requestTimeout: requestTimeoutMs,
-    headersTimeout: requestTimeoutMs > 0 ? Math.min(headersTimeoutMs, requestTimeoutMs) : headersTimeoutMs,
-    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeoutMs / 4))),
-    keepAliveTimeout: idleTimeoutMs,
+    maxHeaderSize: o.maxHeaderBytes,
+    requestTimeout: o.requestTimeoutMs,
+    headersTimeout: o.requestTimeoutMs > 0 ? Math.min(o.headersTimeoutMs, o.requestTimeoutMs) : o.headersTimeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(o.headersTimeoutMs / 4))),
+    keepAliveTimeout: o.idleTimeoutMs,
     requireHostHeader: true,
     insecureHTTPParser: false,
     joinDuplicateHeaders: true,
-  }, onRequest);
-  h1.maxHeadersCount = maxHeadersCount + 1; // node truncates silently at the limit: +1 lets us see the overflow
-  h1.maxRequestsPerSocket = maxRequestsPerConnection;
-  h1.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
-    const [status, reason] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout']
-      : [400, 'Bad Request'];
-    socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+    // Envoy ignores an h2c upgrade (what `curl --http2` sends to http://) and answers over HTTP/1.1.
+    shouldUpgradeCallback: (req: IncomingMessage) => req.method === 'CONNECT' || !isH2cUpgrade(req),
+  } as http.ServerOptions, onRequest1);
+  h1.maxHeadersCount = o.maxHeadersCount + 1; // node truncates silently at the limit: +1 lets us see the overflow
+  h1.maxRequestsPerSocket = o.maxRequestsPerConnection;
+  h1.on('clientError', (err: NodeJS.ErrnoException, duplex) => {
+    const socket = duplex as TrackedSocket;
+    try {
+      if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
+      let answer: string;
+      if (err.code === 'HPE_INVALID_VERSION' && unknownHttpVersion((err as { rawPacket?: Buffer }).rawPacket)) {
+        // A well-formed version the parser does not know (HTTP/3.0): Envoy answers 426 as for 1.0 and 2.0.
+        answer = `HTTP/1.1 426 Upgrade Required\r\ncontent-length: 16\r\ncontent-type: text/plain\r\nserver: ${serverName}\r\nconnection: close\r\n\r\nUpgrade Required`;
+      } else {
+        const [status, reason] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout']
+          : [400, 'Bad Request'];
+        if (status === 408) counters.downstream_rq_header_timeout++;
+        answer = `HTTP/1.1 ${status} ${reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`;
+      }
+      protocolError(err.code ?? 'parse_error', socket.remoteAddress);
+      // Requests before the bad one on this connection (pipelining) still get their responses
+      // first, as from Envoy: the backend may have acted on them.
+      afterCompleteRequests(socket, () => {
+        if (socket.writable) socket.end(answer);
+        else socket.destroy();
+      });
+    } catch (e) {
+      internalError('http1_client_error', e);
+      socket.destroy();
+    }
   });
-  const onUpgrade = (req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => {
-    const headers = requestHeaders(req.headers, req.rawHeaders);
-    const s = socket as Socket;
-    const scheme = (s as TLSSocket).encrypted ? 'https' : 'http';
-    applyEdgeRules(headers, edge, normalizeAddress(s.remoteAddress), scheme);
-    const originalDestination = (s as Socket & { [kMeta]?: ConnectionMeta })[kMeta]?.originalDestination;
-    // CONNECT's request target is the authority (RFC 9110 section 9.3.6).
-    const authority = req.method === 'CONNECT' ? String(req.url ?? '') : String(req.headers.host ?? '');
-    void proxyUpgrade({ req, socket, head, headers, authority, table: table(), clusterManager: opts.clusterManager, allowedUpgrades, random, scheme, originalDestination }).catch(() => socket.destroy());
+  const onUpgrade = (req: IncomingMessage, duplex: Duplex, head: Buffer) => {
+    try {
+      const s = duplex as TrackedSocket;
+      const isConnect = req.method === 'CONNECT';
+      // CONNECT's request target is the authority (RFC 9110 section 9.3.6).
+      const authority = isConnect ? String(req.url ?? '') : String(req.headers.host ?? '');
+      if (!AUTHORITY.test(authority)) {
+        protocolError('invalid_authority', s.remoteAddress);
+        return void duplex.end(`HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+      }
+      let path = '';
+      if (!isConnect) {
+        const d = (req.url ?? '/').startsWith('/') ? normalizeRequestPath(req.url ?? '/', o.paths) : undefined;
+        if (d === undefined || d.action !== 'continue') {
+          counters.downstream_rq_failed_path_normalization++;
+          return void duplex.end(`HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+        }
+        path = d.path;
+      }
+      const headers = requestHeaders(req.headers, req.rawHeaders);
+      const scheme = (s as unknown as TLSSocket).encrypted ? 'https' : 'http';
+      applyEdgeRules(headers, edge, normalizeAddress(s.remoteAddress), scheme);
+      const originalDestination = s[kMeta]?.originalDestination;
+      void proxyUpgrade({ req, socket: duplex, head, headers, authority, path, table: table(), clusterManager: opts.clusterManager, allowedUpgrades: o.allowedUpgrades, random, scheme, originalDestination })
+        .catch((err: unknown) => {
+          internalError('upgrade', err);
+          duplex.destroy();
+        });
+    } catch (err) {
+      internalError('upgrade', err);
+      duplex.destroy();
+    }
   };
   h1.on('upgrade', onUpgrade);
   h1.on('connect', onUpgrade);
@@ -292,52 +442,71 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
 
   // ---- HTTP/2 --------------------------------------------------------------------------------
   const h2 = http2.createServer({
-    settings: { maxConcurrentStreams, maxHeaderListSize: maxHeaderBytes, ...(initialWindowSize ? { initialWindowSize } : {}) },
+    settings: { maxConcurrentStreams: o.maxConcurrentStreams, maxHeaderListSize: o.maxHeaderBytes, ...(o.initialWindowSize ? { initialWindowSize: o.initialWindowSize } : {}) },
     // Up to twice the limit gets a proper 431 from our own check; beyond that nghttp2 refuses the stream.
-    maxHeaderListPairs: maxHeadersCount * 2 + 16,
+    maxHeaderListPairs: o.maxHeadersCount * 2 + 16,
     maxSessionInvalidFrames: 100,
-    maxSessionRejectedStreams: 100,
+    // A packet of HEADERS + RST_STREAM pairs fills node's stream table (closed streams leave it
+    // a turn later) and node refuses the rest; at 100 refusals it ends the session with a second
+    // GOAWAY after ours. The rapid-reset guard ends such sessions instead.
+    maxSessionRejectedStreams: 10_000,
     maxOutstandingPings: 10,
-  }, onRequest);
+  }, onRequest2);
   h2.on('session', (session: Http2Session) => {
-    sessions.add(session);
-    session.once('close', () => sessions.delete(session));
-    if (connectionWindowSize !== undefined) {
-      try {
-        session.setLocalWindowSize(connectionWindowSize);
-      } catch {
-        // Session already closing.
-      }
+    try {
+      sessions.add(session);
+      session.once('close', () => sessions.delete(session));
+      if (draining) session.close();
+      if (o.connectionWindowSize !== undefined) session.setLocalWindowSize(o.connectionWindowSize);
+      guardSession(session, {
+        limit: prematureResetLimit, idleMs: o.idleTimeoutMs, counters,
+        onTooManyResets: (s) => rlog.event('premature_reset', 'warn', 'closed an HTTP/2 connection: too many streams reset by the client (rapid reset)', { statPrefix, remote: s.socket?.remoteAddress }),
+      });
+    } catch (err) {
+      internalError('http2_session', err);
+      session.destroy();
     }
-    guardSession(session, prematureResetLimit, idleTimeoutMs);
   });
   h2.on('sessionError', () => {});
   h2.on('streamError', () => {});
 
   return {
     statPrefix,
+    counters,
     get connectionCount() {
       return connections.size;
     },
     handleConnection(socket, protocol, meta) {
       // Readable later through req.socket (HTTP/2's socket proxy forwards property reads).
-      if (meta) (socket as Socket & { [kMeta]?: ConnectionMeta })[kMeta] = meta;
+      if (meta) (socket as TrackedSocket)[kMeta] = meta;
       connections.add(socket);
       socket.once('close', () => connections.delete(socket));
       socket.on('error', () => socket.destroy());
       try {
-        if (protocol === 'http/1.1') h1.emit('connection', socket);
-        else h2.emit('connection', socket);
-      } catch {
+        if (protocol === 'http/1.1') {
+          counters.downstream_cx_http1_total++;
+          h1.emit('connection', socket);
+        } else {
+          counters.downstream_cx_http2_total++;
+          markRawSocket(socket);
+          h2.emit('connection', socket);
+        }
+      } catch (err) {
+        internalError('connection', err);
         socket.destroy();
       }
     },
-    async close(graceMs = 5000) {
+    drain() {
+      if (draining) return;
       draining = true;
+      counters.downstream_cx_drain_close += connections.size;
       for (const r of activeH1) if (!r.headersSent) r.shouldKeepAlive = false;
-      h2.close(() => {});
       // GOAWAY(NO_ERROR): in-flight streams finish, new ones go elsewhere.
       for (const s of sessions) if (!s.closed && !s.destroyed) s.close();
+    },
+    async close(graceMs = 5000) {
+      this.drain();
+      h2.close(() => {});
       // HTTP/1.1 has no GOAWAY: closing an idle keep-alive connection races a request the client is
       // sending on it (a reset the client cannot tell from a failure). For the first half of the
       // grace period, busy connections are closed by the client after a `connection: close`
@@ -352,6 +521,20 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       for (const s of connections) s.destroy();
     },
   };
+}
+
+/** `Upgrade: h2c` (RFC 7540 section 3.2, withdrawn by RFC 9113): served as HTTP/1.1, as Envoy does. */
+function isH2cUpgrade(req: IncomingMessage): boolean {
+  const u = req.headers.upgrade;
+  return typeof u === 'string' && u.trim().toLowerCase() === 'h2c';
+}
+
+/** The request line is well formed but names an HTTP version other than 1.x (`GET / HTTP/3.0`). */
+function unknownHttpVersion(raw: Buffer | undefined): boolean {
+  if (raw === undefined) return false;
+  const eol = raw.indexOf('\r\n');
+  const line = raw.subarray(0, eol < 0 ? Math.min(raw.length, 8192) : eol).toString('latin1');
+  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^ ]+ HTTP\/\d\.\d$/.test(line);
 }
 
 const kTls = Symbol('trellis.downstreamTls');
@@ -390,33 +573,5 @@ async function* countedBody(req: AsyncIterable<Buffer>, info: StreamInfo, touch:
     if (frames !== undefined) info.grpcRequestMessages += frames.push(chunk);
     touch();
     yield chunk;
-  }
-}
-
-/**
- * HTTP/2 abuse guard for one session: counts streams the client reset before they completed
- * (CVE-2023-44487 "rapid reset"); past `limit` resets making up at least half of the session's
- * streams, the session gets GOAWAY(ENHANCE_YOUR_CALM) and is closed. Idle sessions close after `idleMs`.
- */
-function guardSession(session: Http2Session, limit: number, idleMs: number): void {
-  let streams = 0;
-  let resets = 0;
-  session.on('error', () => {});
-  session.on('stream', (stream) => {
-    streams++;
-    stream.on('error', () => {});
-    stream.on('aborted', () => {
-      resets++;
-      if (resets >= limit && resets * 2 >= streams && !session.destroyed && !session.closed) {
-        session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
-        session.destroy();
-      }
-    });
-  });
-  if (idleMs > 0) {
-    session.setTimeout(idleMs, () => {
-      session.goaway(http2.constants.NGHTTP2_NO_ERROR);
-      session.close();
-    });
   }
 }

@@ -30,6 +30,8 @@ export interface UpgradeInit {
   readonly head: Buffer;
   readonly headers: HeaderMap;
   readonly authority: string;
+  /** The request path as the connection manager normalized it (empty for CONNECT). */
+  readonly path: string;
   readonly table: CompiledRouteTable | undefined;
   readonly clusterManager: ClusterManager;
   readonly allowedUpgrades: ReadonlySet<string>;
@@ -57,7 +59,7 @@ export async function proxyUpgrade(u: UpgradeInit): Promise<void> {
   const isConnect = req.method === 'CONNECT';
   const type = isConnect ? 'connect' : String(req.headers.upgrade ?? '').toLowerCase();
   if (!u.allowedUpgrades.has(type)) return rawReply(socket, 403, 'Forbidden');
-  const path = isConnect ? '' : req.url ?? '/';
+  const path = isConnect ? '' : u.path;
   const m = u.table?.match({ headers: u.headers, method: req.method ?? 'GET', path, authority: u.authority, scheme: u.scheme, random: u.random() });
   if (!m || m.action.kind !== 'route') return rawReply(socket, 404, 'Not Found');
   const a = m.action;

@@ -19,8 +19,11 @@ export interface HttpConnectionHandler {
    * (transparent capture) is where ORIGINAL_DST clusters (PassthroughCluster) connect.
    */
   handleConnection(socket: import('node:net').Socket, protocol: 'http/1.1' | 'h2', meta?: { readonly originalDestination?: { readonly address: string; readonly port: number } }): void;
-  /** Ask open connections to finish (HTTP/1: `connection: close`; HTTP/2: GOAWAY). */
-  drain?(): void;
+  /**
+   * Ask open connections to finish within `graceMs`: HTTP/1 `connection: close` after the current
+   * response, HTTP/2 GOAWAY, idle keep-alive connections closed in the second half; then destroy the rest.
+   */
+  shutdown?(graceMs: number): void;
   /** Releases timers and resources; open connections are left to the caller. */
   close?(): void;
 }

@@ -35,10 +35,21 @@ function portClusters(ports: Record<string, number>): ClusterManager {
 
 const servers: net.Server[] = [];
 const sockets = new Set<net.Socket>();
-after(() => {
+const managers: ListenerManager[] = [];
+after(async () => {
+  // A test that failed half-way must not leave its listeners open (the file would never exit).
+  await Promise.all(managers.map((m) => m.drainAll(0).catch(() => {})));
   servers.forEach((s) => s.close());
   sockets.forEach((s) => s.destroy());
 });
+
+/** A ListenerManager closed after the file's tests, whatever happened in them. */
+function manager(opts: ConstructorParameters<typeof ListenerManager>[0]): ListenerManager {
+  // A loaded machine may take longer than the 100 ms default to deliver a ClientHello.
+  const m = new ListenerManager({ sniffTimeoutMs: 5000, ...opts });
+  managers.push(m);
+  return m;
+}
 
 /** A TCP server that answers every chunk with `<tag>:<chunk>`. */
 async function tagServer(tag: string): Promise<number> {
@@ -86,7 +97,7 @@ function tcpChain(cluster: string, match?: unknown, transportSocket?: unknown) {
 test('TCP proxy chain, update to another cluster, invalid update keeps the old config, removal closes the port', async () => {
   const a = await tagServer('a');
   const b = await tagServer('b');
-  const lm = new ListenerManager({ clusters: portClusters({ ca: a, cb: b }), secrets: noSecrets, hcmFactory });
+  const lm = manager({ clusters: portClusters({ ca: a, cb: b }), secrets: noSecrets, hcmFactory });
   await lm.apply(new Map([['l1', tcpListener('l1', 0, [tcpChain('ca')])]]));
   const port = lm.boundPort('l1')!;
   assert.equal(await say(port, 'hi'), 'a:hi');
@@ -118,7 +129,7 @@ test('a port already in use rejects the update and binds nothing', async () => {
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
   const taken = (blocker.address() as net.AddressInfo).port;
   const a = await tagServer('a');
-  const lm = new ListenerManager({ clusters: portClusters({ ca: a }), secrets: noSecrets, hcmFactory });
+  const lm = manager({ clusters: portClusters({ ca: a }), secrets: noSecrets, hcmFactory });
   await assert.rejects(
     lm.apply(new Map([['ok', tcpListener('ok', 0, [tcpChain('ca')])], ['bad', tcpListener('bad', taken, [tcpChain('ca')])]])),
     (err: Error & { code?: string }) => err.code === 'LISTENER_BIND' && err.message.includes(String(taken)),
@@ -129,7 +140,7 @@ test('a port already in use rejects the update and binds nothing', async () => {
 
 test('unknown cluster closes the connection; the listener keeps serving', async () => {
   const a = await tagServer('a');
-  const lm = new ListenerManager({ clusters: portClusters({ ca: a }), secrets: noSecrets, hcmFactory });
+  const lm = manager({ clusters: portClusters({ ca: a }), secrets: noSecrets, hcmFactory });
   await lm.apply(new Map([['l', tcpListener('l', 0, [tcpChain('missing', { destination_port: 1 }), tcpChain('ca')])]]));
   const port = lm.boundPort('l')!;
   assert.equal(await say(port, 'ok'), 'a:ok');
@@ -145,7 +156,7 @@ test('TLS passthrough by SNI and TLS termination', { skip: skipUnlessTools('open
     const ta = await tlsTagServer('A', key, cert);
     const tb = await tlsTagServer('B', key, cert);
     const plain = await tagServer('plain');
-    const lm = new ListenerManager({ clusters: portClusters({ ta, tb, plain }), secrets: noSecrets, hcmFactory });
+    const lm = manager({ clusters: portClusters({ ta, tb, plain }), secrets: noSecrets, hcmFactory });
     const terminate = {
       name: 'envoy.transport_sockets.tls',
       typed_config: {
@@ -166,6 +177,19 @@ test('TLS passthrough by SNI and TLS termination', { skip: skipUnlessTools('open
     assert.equal(await say(port, 'z', { tls: { servername: 'term.example.com', ...ca } }), 'plain:z');
     // No SNI: no chain matches; the connection is closed, the listener survives.
     await assert.rejects(say(port, 'n', { tls: { ...ca, servername: '' } }));
+    // Every chain wants TLS: a client slow to send its ClientHello (a loaded machine) is waited
+    // for, as Envoy's tls_inspector does, instead of being taken for silent plaintext after 100 ms.
+    const slow = await new Promise<string>((resolve, reject) => {
+      const raw = net.connect(port, '127.0.0.1', () => setTimeout(() => {
+        const t = tls.connect({ socket: raw, servername: 'a.example.com', ...ca }, () => t.write('slow'));
+        t.once('data', (d) => { resolve(d.toString()); t.destroy(); });
+        t.once('error', reject);
+        t.once('close', () => reject(new Error('closed before an answer')));
+      }, 400));
+      raw.once('error', reject);
+      raw.once('close', () => reject(new Error('the proxy closed the connection while the client was still silent')));
+    });
+    assert.equal(slow, 'A:slow');
     assert.equal(await say(port, 'again', { tls: { servername: 'a.example.com', ...ca } }), 'A:again');
     await lm.drainAll(100);
   } finally {
@@ -180,7 +204,7 @@ test('transparent capture: a use_original_dst hand-off matches chains on the ori
   const app = await tagServer('app');
   const wrong = await tagServer('wrong');
   let dst = { ip: '240.240.0.5', port: 9999 };
-  const lm = new ListenerManager({
+  const lm = manager({
     clusters: portClusters({ svc, other, pass, app, wrong }), secrets: noSecrets, hcmFactory,
     originalDestination: () => dst,
   });
@@ -215,7 +239,7 @@ test('transparent capture: an HTTP chain of a handed-off connection gets the ori
       socket.end('HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
     },
   });
-  const lm = new ListenerManager({ clusters: portClusters({}), secrets: noSecrets, hcmFactory: recordingHcm, originalDestination: () => ({ ip: '10.212.0.7', port: 8080 }) });
+  const lm = manager({ clusters: portClusters({}), secrets: noSecrets, hcmFactory: recordingHcm, originalDestination: () => ({ ip: '10.212.0.7', port: 8080 }) });
   const hcm = { name: 'envoy.filters.network.http_connection_manager', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager', stat_prefix: 'x' } };
   await lm.apply(new Map<string, Record<string, unknown>>([
     ['virtualOutbound', tcpListener('virtualOutbound', 0, [tcpChain('pass')], { use_original_dst: true })],

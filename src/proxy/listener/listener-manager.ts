@@ -14,7 +14,7 @@ import type { XdsJson } from '../../xds/types.ts';
 import type { ClusterManager } from '../upstream/types.ts';
 import type { SecretProvider } from '../tls/secret-provider.ts';
 import { TrellisError, describeError } from '../../errors.ts';
-import { compileListener, type CompiledChain, type CompiledListener, type HcmFactory } from './listener-config.ts';
+import { compileListener, type CompiledChain, type CompiledListener, type HcmFactory, type HttpConnectionHandler } from './listener-config.ts';
 import { needsTlsInspection, selectFilterChain, type ConnectionFacts } from './filter-chain-match.ts';
 import { sniffProtocol, type SniffedProtocol } from './sniff.ts';
 import { terminateTls } from './downstream-tls.ts';
@@ -55,6 +55,11 @@ export interface ListenerStats {
 
 function newStats(): ListenerStats {
   return { downstreamCxTotal: 0, downstreamCxActive: 0, noFilterChainMatch: 0, tlsHandshakeFailures: 0, tcp: newTcpProxyStats() };
+}
+
+/** The HTTP connection managers of a listener's chains (default chain included). */
+function httpHandlers(c: CompiledListener): HttpConnectionHandler[] {
+  return [...c.chains, ...(c.defaultChain ? [c.defaultChain] : [])].flatMap((ch) => (ch.action.kind === 'http' ? [ch.action.hcm] : []));
 }
 
 /** Where a listener is reachable, by `ip:port` (and `0.0.0.0:port` / `[::]:port` wildcards). */
@@ -145,14 +150,14 @@ export class ListenerManager {
       }
       this.#active.set(name, next);
       this.#attach(next);
-      this.#drain(prev);
+      this.#drain(prev, false);
     }
     for (const [name, prev] of [...this.#active]) {
       if (compiled.has(name)) continue;
       this.#active.delete(name);
       prev.server?.close();
       prev.server = undefined;
-      this.#drain(prev);
+      this.#drain(prev, true);
     }
   }
 
@@ -210,8 +215,9 @@ export class ListenerManager {
     const c = entry.compiled;
     const matches = c.chains.map((ch) => ch.match);
     // A handed-off connection keeps its restored destination (Envoy): the target listener's
-    // chains (e.g. prefix_ranges of service VIPs) match the original destination, not 15001.
-    const dst = c.restoreOriginalDst || handedOff ? this.#opts.originalDestination?.(socket) : undefined;
+    // chains (e.g. prefix_ranges of service VIPs) match the original destination, not 15001; one
+    // no listener took over (virtualOutbound's catch-all) passes through to it.
+    const dst = c.restoreOriginalDst || c.useOriginalDst || handedOff ? this.#opts.originalDestination?.(socket) : undefined;
     const facts: ConnectionFacts = {
       destinationPort: dst?.port ?? socket.localPort ?? 0,
       destinationIp: dst?.ip ?? socket.localAddress ?? '',
@@ -223,7 +229,11 @@ export class ListenerManager {
     };
     let sniffed: SniffedProtocol | undefined;
     if (c.tlsInspector || c.httpInspector || needsTlsInspection(matches)) {
-      sniffed = await sniffProtocol(socket, this.#opts.sniffTimeoutMs ?? 100);
+      // The short wait only helps where a silent (server-speaks-first) client has a chain to go to;
+      // a listener whose every chain wants TLS waits for the ClientHello as Envoy's tls_inspector
+      // does (listener_filters_timeout, 15 s), so a slow client is not turned away.
+      const tlsOnly = c.defaultChain === undefined && c.chains.length > 0 && c.chains.every((ch) => ch.match?.transport_protocol === 'tls');
+      sniffed = await sniffProtocol(socket, tlsOnly ? 15_000 : this.#opts.sniffTimeoutMs ?? 100);
       if (sniffed.transport === 'tls') {
         facts.transportProtocol = 'tls';
         facts.serverName = sniffed.serverName;
@@ -271,25 +281,40 @@ export class ListenerManager {
     } else {
       const meter = this.#opts.tcpMeter;
       const tcp = chain.action.tcp;
-      await proxyTcp(stream, tcp, this.#opts.clusters, entry.stats.tcp, this.#opts.random, facts.serverName, meter && ((cluster) => meter(c, cluster, stream, tcp)));
+      // ORIGINAL_DST clusters (PassthroughCluster) connect to where the client meant to go.
+      await proxyTcp(stream, tcp, this.#opts.clusters, entry.stats.tcp, this.#opts.random, facts.serverName, meter && ((cluster) => meter(c, cluster, stream, tcp)), dst ? { address: dst.ip, port: dst.port } : undefined);
     }
   }
 
-  #drain(old: ActiveListener) {
+  /**
+   * Drains a listener generation that no longer takes connections. A changed listener's old
+   * connections are asked at once to move on (HTTP/1.1 `connection: close` after their current
+   * response, HTTP/2 GOAWAY, idle keep-alive connections closed in the second half): the same port
+   * serves them anew. A removed listener's connections have nowhere to go, so they are served as
+   * before for the first half of the drain time and asked to close in the second half (idle ones
+   * closed in the last quarter). Whatever is still open at the drain time is closed.
+   */
+  #drain(old: ActiveListener, removed: boolean) {
     this.#draining.add(old);
-    for (const ch of [...old.compiled.chains, ...(old.compiled.defaultChain ? [old.compiled.defaultChain] : [])]) {
-      if (ch.action.kind === 'http') ch.action.hcm.drain?.();
-    }
+    const drainMs = this.#opts.drainTimeoutMs ?? 5_000;
+    const handlers = httpHandlers(old.compiled);
+    const ask = (withinMs: number) => {
+      for (const h of handlers) h.shutdown?.(withinMs);
+    };
+    const askTimer = removed ? setTimeout(() => ask(drainMs / 2), drainMs / 2) : undefined;
+    askTimer?.unref?.();
+    if (!removed) ask(drainMs);
     const finish = () => {
+      clearTimeout(askTimer);
       for (const s of old.connections) s.destroy();
-      for (const ch of old.compiled.chains) if (ch.action.kind === 'http') ch.action.hcm.close?.();
+      for (const h of handlers) h.close?.();
       this.#draining.delete(old);
     };
     if (old.connections.size === 0) {
       finish();
       return;
     }
-    const timer = setTimeout(finish, this.#opts.drainTimeoutMs ?? 5_000);
+    const timer = setTimeout(finish, drainMs);
     timer.unref?.();
     const check = () => {
       if (old.connections.size === 0) {
@@ -311,7 +336,7 @@ export class ListenerManager {
           new Promise<void>((resolve) => {
             a.server?.close();
             a.server = undefined;
-            for (const ch of a.compiled.chains) if (ch.action.kind === 'http') ch.action.hcm.drain?.();
+            for (const h of httpHandlers(a.compiled)) h.shutdown?.(timeoutMs);
             if (a.connections.size === 0) return resolve();
             const timer = setTimeout(() => {
               for (const s of a.connections) s.destroy();
