@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { analyzeConfig } from '../config/analyze/index.ts';
@@ -8,6 +7,7 @@ import type { Resource, ResourceType } from '../config/resource.ts';
 import { resourceKey, ResourceTypes } from '../config/resource.ts';
 import { IncrementalAnalysis } from './incremental-analysis.ts';
 import { sharedDir, skipUnlessShared } from '../../test/support/skip.ts';
+import { yamlFilesUnder } from '../../test/support/yaml-files.ts';
 
 /** Lists by type, each sorted by namespace then name, as stores list them. */
 function listsOf(resources: Iterable<Resource>): Map<ResourceType, readonly Resource[]> {
@@ -86,16 +86,6 @@ function checkAgainstFull(name: string, resources: readonly Resource[], steps: n
   return modes;
 }
 
-/** Every YAML file below `dir`. */
-function yamlFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...yamlFiles(p));
-    else if (/\.ya?ml$/.test(e.name)) out.push(p);
-  }
-  return out.sort();
-}
 
 /**
  * Each file a mesh of its own (test corpora reuse names across files, and a load keeps the first
@@ -103,7 +93,7 @@ function yamlFiles(dir: string): string[] {
  */
 async function checkCorpus(dir: string, steps: number, seeds: readonly number[]): Promise<{ meshes: number; incremental: number; full: number }> {
   const total = { meshes: 0, incremental: 0, full: 0 };
-  for (const paths of [...yamlFiles(dir).map((f) => [f]), [dir]]) {
+  for (const paths of [...yamlFilesUnder(dir).map((f) => [f]), [dir]]) {
     const { resources } = await loadConfigPaths(paths);
     if (resources.length < 2) continue;
     total.meshes++;
