@@ -6,17 +6,13 @@
  * by name (address and user-agent; mesh clients by principal). When a port's plaintext column is 0
  * for long enough, STRICT is safe for it. Reads the proxies' own counters (src/proxy/tls/mtls-stats.ts).
  */
-import { parseCli, UsageError } from './args.ts';
+import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
+import { mtls as spec } from './commands-inspect.ts';
+import { parseCommand } from './spec.ts';
 import { readState } from '../runtime/state.ts';
 import type { ObservedPlaintext } from '../config/analyze/index.ts';
-
-const HELP = `usage: trellis mtls [--state-dir DIR] [--admin HOST:PORT]... [--minutes N] [-o table|json]
-
-Shows, per workload and inbound port, the mTLS mode in force and which clients sent plaintext in
-the last N minutes (default 10), from each sidecar's own counters. With no --admin, the sidecars
-of the \`trellis up\` mesh in --state-dir (default .trellis).
-`;
+import { resolveStateDir } from '../runtime/meshes.ts';
 
 /** One row of the report. */
 export interface MtlsRow {
@@ -134,19 +130,8 @@ export async function observedPlaintext(targets: readonly SidecarTarget[], minut
 }
 
 export const verb: Verb = {
-  summary: 'per workload port: the mTLS mode in force and which clients still send plaintext',
   async run(args: string[]): Promise<number> {
-    const { values } = parseCli('mtls', args, {
-      'state-dir': { type: 'string', default: '.trellis' },
-      admin: { type: 'string', multiple: true },
-      minutes: { type: 'string', default: '10' },
-      output: { type: 'string', short: 'o', default: 'table' },
-      help: { type: 'boolean', short: 'h', default: false },
-    }, false);
-    if (values.help) {
-      process.stdout.write(HELP);
-      return 0;
-    }
+    const { values } = parseCommand(spec, args);
     const minutes = Number(values.minutes);
     if (!Number.isInteger(minutes) || minutes < 1 || minutes > 15) throw new UsageError(`mtls: --minutes must be 1..15 (the proxies keep 15), got '${values.minutes}'`);
     if (values.output !== 'table' && values.output !== 'json') throw new UsageError(`mtls: -o must be table or json, not '${values.output}'`);
@@ -154,9 +139,10 @@ export const verb: Verb = {
     if (values.admin !== undefined && values.admin.length > 0) {
       targets = values.admin.map((a) => ({ workload: a, admin: a }));
     } else {
-      const found = meshSidecars(values['state-dir']);
+      const { stateDir } = resolveStateDir(values['state-dir'], { requireLive: true });
+      const found = meshSidecars(stateDir);
       if (found === undefined) {
-        process.stderr.write(`trellis mtls: no mesh in ${values['state-dir']} (run \`trellis up\`, or pass --admin HOST:PORT)\n`);
+        process.stderr.write(`trellis mtls: no mesh in ${stateDir} (run \`trellis up\`, or pass --admin HOST:PORT)\n`);
         return 1;
       }
       targets = found;

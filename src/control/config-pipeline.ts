@@ -29,9 +29,13 @@ export interface ConfigPipelineOptions {
   readonly log: PipelineLogger;
 }
 
-/** Worth an operator's attention: errors, and what the gate decided to serve instead. */
-function notable(d: Diagnostic): boolean {
-  return d.severity === 'error' || d.code === 'LAST_KNOWN_GOOD' || d.code === 'NOT_SERVED';
+/**
+ * Worth an operator's attention: errors, what the gate decided to serve instead, and the store's
+ * warnings (such as DUPLICATE_RESOURCE: a second definition of a name, in another file, that is
+ * ignored); the analysis' warnings are left to `analyze` and the debug endpoint.
+ */
+function notable(d: Diagnostic, storeWarnings: ReadonlySet<string>): boolean {
+  return d.severity === 'error' || d.code === 'LAST_KNOWN_GOOD' || d.code === 'NOT_SERVED' || storeWarnings.has(identity(d));
 }
 
 function identity(d: Diagnostic): string {
@@ -105,8 +109,9 @@ export class ConfigPipeline {
 
   #logNew(diagnostics: readonly Diagnostic[]): void {
     const now = new Set<string>();
+    const storeWarnings = new Set(this.#store.diagnostics().filter((d) => d.severity === 'warning').map(identity));
     for (const d of diagnostics) {
-      if (!notable(d)) continue;
+      if (!notable(d, storeWarnings)) continue;
       const key = identity(d);
       now.add(key);
       if (!this.#logged.has(key)) this.#log.warn({ code: d.code, resource: d.resource, file: d.file, line: d.line, field: d.fieldPath }, d.message);

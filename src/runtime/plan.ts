@@ -5,8 +5,15 @@
  * VirtualService sends mesh traffic for an external host through that gateway), and
  * for every `trellis.dev/v1alpha1` Workload its replicas, the Services that select it (by labels,
  * in its namespace, as Kubernetes does) and the ports its sidecar serves inbound (each selecting
- * Service port's targetPort, plus the Workload's own `ports`). No ports are allocated here.
+ * Service port's targetPort, plus the Workload's own `ports`), the directory its command runs in
+ * (its `workingDir`, relative to the file that declares it, as a Procfile's commands run next to
+ * the Procfile) and its proxy's worker count (Istio's per-pod ProxyConfig annotation
+ * `proxy.istio.io/config: "concurrency: N"`). No ports are allocated here.
  */
+import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { TrellisError } from '../errors.ts';
 import type { Resource } from '../config/resource.ts';
 import { ResourceTypes } from '../config/resource.ts';
 import type { IstioGatewaySpec, ServiceEntrySpec, WorkloadSpec } from '../config/kinds.ts';
@@ -49,6 +56,30 @@ export interface WorkloadPlan {
   readonly selectedPorts: readonly SelectedPort[];
   /** Ports the application listens on (sidecar inbound targets), ascending. */
   readonly appPorts: readonly number[];
+  /** Absolute directory the command runs in. */
+  readonly workingDir: string;
+  /** Sidecar worker processes from the `proxy.istio.io/config` annotation; undefined = the runtime's default. */
+  readonly proxyConcurrency?: number;
+}
+
+/** Istio's per-pod ProxyConfig override. */
+export const ProxyConfigAnnotation = 'proxy.istio.io/config';
+
+/** `concurrency` of a `proxy.istio.io/config` annotation (YAML or JSON); 0 means one worker per core, as in Istio. */
+export function proxyConcurrencyOf(w: Pick<Resource, 'metadata'>): number | undefined {
+  const text = w.metadata.annotations[ProxyConfigAnnotation];
+  if (text === undefined) return undefined;
+  const where = `Workload ${w.metadata.namespace}/${w.metadata.name}: annotation ${ProxyConfigAnnotation}`;
+  let cfg: unknown;
+  try {
+    cfg = parseYaml(text);
+  } catch (err) {
+    throw new TrellisError('RUNTIME_WORKLOAD_INVALID', `${where} is not YAML: ${(err as Error).message}`, { cause: err });
+  }
+  const c = (cfg as { concurrency?: unknown } | null)?.concurrency;
+  if (c === undefined) return undefined;
+  if (typeof c !== 'number' || !Number.isInteger(c) || c < 0 || c > 64) throw new TrellisError('RUNTIME_WORKLOAD_INVALID', `${where}: concurrency must be an integer 0..64, got ${JSON.stringify(c)}`);
+  return c === 0 ? Math.min(64, availableParallelism()) : c;
 }
 
 export interface RuntimePlan {
@@ -115,6 +146,8 @@ export function planRuntime(resources: readonly Resource[], captureOverride?: 'e
       }
     }
     const appPorts = new Set<number>([...spec.ports.map((p) => p.port), ...selectedPorts.map((p) => p.targetPort)]);
+    const fileDir = w.source !== undefined && w.source.file !== '-' && w.source.file !== '<memory>' ? dirname(resolve(w.source.file)) : process.cwd();
+    const proxyConcurrency = proxyConcurrencyOf(w);
     workloads.push({
       name: w.metadata.name,
       namespace: ns,
@@ -123,6 +156,8 @@ export function planRuntime(resources: readonly Resource[], captureOverride?: 'e
       services: selecting.sort(),
       selectedPorts,
       appPorts: [...appPorts].sort((a, b) => a - b),
+      workingDir: resolve(fileDir, spec.workingDir ?? '.'),
+      ...(proxyConcurrency !== undefined ? { proxyConcurrency } : {}),
     });
   }
   workloads.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));

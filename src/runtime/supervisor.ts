@@ -13,8 +13,7 @@
  * 0.0.0.0, so sidecars in workload namespaces reach it through the bridge, and auto-allocates
  * Service VIPs) and removes both after it.
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TrellisError } from '../errors.ts';
@@ -29,12 +28,15 @@ import { allocatePorts, isPortFree } from './ports.ts';
 import { Replica } from './replica.ts';
 import { readState, statePaths, writeState, type ProcessRecord, type RuntimeState } from './state.ts';
 import { waitForHttp200, waitForJsonFile, waitForTcp } from './wait.ts';
+import { waitForEndpointsPushed } from './endpoints-pushed.ts';
+import { gatewayRoutes } from './gateway-urls.ts';
+import { forgetMesh, recordMesh } from './meshes.ts';
+import { readMeshConfig, type MeshConfigSettings } from '../config/mesh-config.ts';
+import { identityArgs, type WorkloadIdentityContext } from './workload-identity.ts';
+import { findPrometheus, prometheusCommand, writePrometheusFiles } from './prometheus.ts';
 import { claimMeshNetwork, PodAddresses, removeBridge, transparentSupport } from './netns.ts';
 import { startDnsResponder, type DnsResponder } from './dns/responder.ts';
 import { openMeshNames, type MeshNames } from './dns/mesh-names.ts';
-import { readMeshConfig, type MeshConfigSettings } from '../config/mesh-config.ts';
-import { identityArgs, type WorkloadIdentityContext } from './replica.ts';
-import { findPrometheus, prometheusCommand, writePrometheusFiles } from './prometheus.ts';
 
 export interface UpOptions {
   readonly configDirs: readonly string[];
@@ -44,7 +46,11 @@ export interface UpOptions {
   /** Local port for the lowest gateway server port: a number (0 = any free); undefined = 8080 when free, else any. */
   readonly gatewayPort?: number;
   readonly startTimeoutMs?: number;
+  /** Worker processes of the gateway and of every sidecar whose Workload does not say (default 1). */
+  readonly proxyConcurrency?: number;
   readonly log: (line: string) => void;
+  /** The text recorded as the run's error (state.json) for a failure; default: the message. */
+  readonly describeError?: (err: unknown) => string;
   /** Istio MeshConfig file for the control plane (trust domain, outbound traffic policy, ...). */
   readonly meshConfig?: string;
   /** A plug-in CA directory; default: a self-signed root kept in the state dir (`ca/`). */
@@ -138,6 +144,10 @@ export class Supervisor {
     writeState(this.state);
   }
 
+  private describe(err: unknown): string {
+    return this.opts.describeError?.(err) ?? (err as Error).message;
+  }
+
   /** Starts everything; on failure stops what was started, records the error and rethrows. */
   async start(): Promise<RuntimeState> {
     try {
@@ -146,10 +156,11 @@ export class Supervisor {
       // A live run's state is not ours to overwrite; any other failure is recorded for `up --detach`.
       if (!(err instanceof TrellisError && err.code === 'RUNTIME_ALREADY_RUNNING') && this.state.phase !== 'failed') {
         this.state.phase = 'failed';
-        this.state.error = (err as Error).message;
+        this.state.error = this.describe(err);
         this.state.processes = [];
         writeState(this.state);
       }
+      forgetMesh(this.paths.dir);
       throw err;
     }
   }
@@ -196,18 +207,29 @@ export class Supervisor {
     rmSync(this.paths.run, { recursive: true, force: true });
     for (const d of [this.paths.logs, this.paths.run, this.paths.registrations]) mkdirSync(d, { recursive: true });
     this.save();
+    recordMesh({ stateDir: this.paths.dir, supervisorPid: process.pid, startedAt: this.state.startedAt });
 
     try {
       if (plan.transparent) await this.startNetwork();
-      await this.startControl();
-      if (plan.gatewayPorts.length > 0) await this.startGateway(gatewayPorts);
-      if (plan.egressGatewayPorts.length > 0) await this.startEgressGateway(plan);
-      await Promise.all(plan.workloads.flatMap((w) => Array.from({ length: w.spec.replicas }, (_, i) => {
-        const r = new Replica(w, i, this.replicaContext(plan));
-        this.replicas.push(r);
-        return r.start();
-      })));
-      await this.waitForEndpointsPushed();
+      // Everything starts at once: the proxies' xDS clients connect as soon as the control plane
+      // listens on the port chosen here (they retry within 100 ms), so no process waits for
+      // another to load its code. Each replica still starts its app only after its sidecar.
+      const [xds, debug] = await allocatePorts(2);
+      this.state.controlXdsPort = xds;
+      this.state.controlDebugPort = debug;
+      const starting: Promise<unknown>[] = [this.startControl(xds, debug)];
+      if (plan.gatewayPorts.length > 0) starting.push(this.startGateway(gatewayPorts));
+      if (plan.egressGatewayPorts.length > 0) starting.push(this.startEgressGateway(plan));
+      for (const w of plan.workloads) {
+        for (let i = 0; i < w.spec.replicas; i++) {
+          const r = new Replica(w, i, this.replicaContext(plan));
+          this.replicas.push(r);
+          starting.push(r.start());
+        }
+      }
+      await Promise.all(starting);
+      await waitForEndpointsPushed(debug, this.paths.registrations, this.opts.log);
+      if (this.gatewayRecord?.nodeId !== undefined) this.state.gatewayRoutes = await gatewayRoutes(debug, this.gatewayRecord.nodeId).catch(() => undefined);
       if (this.opts.addons?.includes('prometheus')) await this.startPrometheus();
       this.state.phase = 'ready';
       this.state.readyAt = new Date().toISOString();
@@ -216,51 +238,10 @@ export class Supervisor {
     } catch (err) {
       await this.stop();
       this.state.phase = 'failed';
-      this.state.error = (err as Error).message;
+      this.state.error = this.describe(err);
       writeState(this.state);
       throw err;
     }
-  }
-
-  /**
-   * Replicas register (WorkloadEntry files) as they become ready; `up` is ready only once every
-   * proxy has been sent, and has ACKed, the endpoints of every registered replica, so the first
-   * request through the gateway does not meet `no healthy upstream`. Bounded: a proxy scoped away
-   * from some service (Sidecar egress) never gets its endpoints, so after `timeoutMs` this
-   * proceeds and says so.
-   */
-  private async waitForEndpointsPushed(timeoutMs = 20_000): Promise<void> {
-    const port = this.state.controlDebugPort;
-    if (port === undefined) return;
-    const expected = registeredEndpoints(this.paths.registrations);
-    if (expected.size === 0) return;
-    const base = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      try {
-        const proxies = (await (await fetch(`${base}/debug/syncz`, { signal: AbortSignal.timeout(2000) })).json()) as { id: string; types: Record<string, { state: string }> }[];
-        let done = proxies.length > 0;
-        for (const p of proxies) {
-          if (!done) break;
-          if (!Object.values(p.types).every((t) => t.state === 'SYNCED' || t.state === 'NOT SENT')) {
-            done = false;
-            break;
-          }
-          const dump = (await (await fetch(`${base}/debug/config_dump?proxyID=${encodeURIComponent(p.id)}`, { signal: AbortSignal.timeout(2000) })).json()) as { types?: Record<string, { typeUrl?: string; resources?: unknown[] }> };
-          const sent = new Set<string>();
-          for (const t of Object.values(dump.types ?? {})) {
-            if (!t.typeUrl?.endsWith('ClusterLoadAssignment')) continue;
-            collectEndpoints(t.resources ?? [], sent);
-          }
-          for (const e of expected) if (!sent.has(e)) done = false;
-        }
-        if (done) return;
-      } catch {
-        // The control plane is up (we waited for it); a failed poll is retried.
-      }
-      await new Promise((r) => setTimeout(r, 150));
-    }
-    this.opts.log?.(`not every proxy has every workload's endpoints after ${timeoutMs} ms; continuing`);
   }
 
   /** Transparent mode: this mesh's own bridge and /24, then the DNS responder on the bridge address. */
@@ -288,6 +269,7 @@ export class Supervisor {
       servicePorts: plan.servicePorts,
       startTimeoutMs: this.opts.startTimeoutMs ?? 15_000,
       drainTimeout: '1s',
+      proxyConcurrency: this.opts.proxyConcurrency ?? 1,
       baseEnv: sanitizedEnv(),
       ...(this.identity !== undefined ? { identity: this.identity } : {}),
       onChange: () => {
@@ -297,9 +279,8 @@ export class Supervisor {
     };
   }
 
-  private async startControl(): Promise<void> {
+  private async startControl(xds: number, debug: number): Promise<void> {
     const readyFile = join(this.paths.run, 'control.json');
-    const [xds, debug] = await allocatePorts(2);
     const log = join(this.paths.logs, 'control.log');
     const child = (this.control = new Child({
       name: 'control plane',
@@ -313,8 +294,6 @@ export class Supervisor {
         ...(this.opts.meshConfig !== undefined ? ['--mesh-config', resolve(this.opts.meshConfig)] : [])],
     }));
     this.controlRecord = { role: 'control', name: 'control plane', pid: child.pid, log, ports: { xds, debug } };
-    this.state.controlXdsPort = xds;
-    this.state.controlDebugPort = debug;
     this.save();
     const gone = () => (child.exitReason() !== undefined ? `${child.exitReason()}\n${child.logTail()}` : undefined);
     const ready = await waitForJsonFile('control plane', readyFile, this.opts.startTimeoutMs ?? 15_000, gone);
@@ -375,7 +354,7 @@ export class Supervisor {
         '--namespace', ns, '--labels', labels, '--service-account', serviceAccount,
         '--metadata', JSON.stringify({ TRELLIS_GATEWAY_PORTS: o.ports, WORKLOAD_NAME: workload }),
         '--admin-port', String(admin), '--health-port', String(health), '--prometheus-port', String(prometheus),
-        '--drain-timeout', '1s', '--ready-file', join(this.paths.run, `${o.role}gateway.json`)],
+        '--concurrency', String(this.opts.proxyConcurrency ?? 1), '--drain-timeout', '1s', '--ready-file', join(this.paths.run, `${o.role}gateway.json`)],
     });
     const ports: Record<string, number> = { admin, health, prometheus };
     for (const [k, v] of Object.entries(o.ports)) ports[`gateway:${k}`] = v;
@@ -428,37 +407,6 @@ export class Supervisor {
     this.stopping = false;
     this.state.phase = 'stopped';
     this.save();
-  }
-}
-
-/** `address:port` of every endpoint registered in the runtime's WorkloadEntry files. */
-function registeredEndpoints(dir: string): Set<string> {
-  const out = new Set<string>();
-  let files: string[] = [];
-  try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
-  } catch {
-    return out;
-  }
-  for (const f of files) {
-    try {
-      const doc = parseYaml(readFileSync(join(dir, f), 'utf8')) as { spec?: { address?: string; ports?: Record<string, number> } };
-      for (const p of Object.values(doc?.spec?.ports ?? {})) out.add(`${doc?.spec?.address}:${p}`);
-    } catch {
-      // A file being rewritten right now: the next poll reads it.
-    }
-  }
-  return out;
-}
-
-/** Adds the `address:port` of every endpoint in ClusterLoadAssignments (proto3 JSON) to `into`. */
-function collectEndpoints(assignments: unknown[], into: Set<string>): void {
-  for (const a of assignments as { endpoints?: { lb_endpoints?: { endpoint?: { address?: { socket_address?: { address?: string; port_value?: number } } } }[] }[] }[]) {
-    for (const l of a.endpoints ?? []) {
-      for (const e of l.lb_endpoints ?? []) {
-        const sa = e.endpoint?.address?.socket_address;
-        if (sa?.address !== undefined) into.add(`${sa.address}:${sa.port_value ?? 0}`);
-      }
-    }
+    forgetMesh(this.paths.dir);
   }
 }

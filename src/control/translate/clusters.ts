@@ -11,7 +11,7 @@ import type { EndpointInfo, ServiceInfo, ServicePort } from '../../registry/type
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import type { IndexedDestinationRule } from '../snapshot/destination-rules.ts';
 import type { ProxyNode } from '../proxy-node.ts';
-import { BlackHoleCluster, DynamicForwardProxyCluster, inboundClusterName, outboundClusterName, PassthroughCluster } from './names.ts';
+import { BlackHoleCluster, configMetadataPath, DynamicForwardProxyCluster, inboundClusterName, outboundClusterName, PassthroughCluster } from './names.ts';
 import { ForwardProxyDnsCache } from './filters.ts';
 import { effectivePolicy, ruleFor } from './traffic-policy.ts';
 import type { EffectivePolicy } from './traffic-policy.ts';
@@ -39,6 +39,8 @@ export interface OutboundCluster {
    * that resolve to the same rule share the cluster object (see `sharedPerSnapshot`).
    */
   readonly ruleToken: string;
+  /** The DestinationRule applied (the oldest when several were merged), for the cluster's `istio.config` metadata. */
+  readonly rule?: { readonly namespace: string; readonly name: string };
 }
 
 const ruleTokens = new WeakMap<object, string>();
@@ -92,14 +94,15 @@ export function planOutboundClusters(snapshot: MeshSnapshot, proxy: ProxyNode, s
   for (const svc of scope.services) {
     const rule = ruleFor(snapshot, svc.hostname, proxy.namespace, proxy.labels);
     const ruleToken = ruleTokenOf(rule);
+    const ruleRef = rule !== undefined ? { namespace: rule.resource.metadata.namespace, name: rule.resource.metadata.name } : undefined;
     for (const port of svc.ports) {
       if (port.protocol === 'UDP' || port.port <= 0) continue;
       const eds = svc.resolution === 'STATIC' || headlessViaEds(svc, proxy);
-      out.push({ name: outboundClusterName(port.port, '', svc.hostname), service: svc, port, subset: '', labels: {}, policy: effectivePolicy(rule, port.port, ''), eds, ruleToken });
+      out.push({ name: outboundClusterName(port.port, '', svc.hostname), service: svc, port, subset: '', labels: {}, policy: effectivePolicy(rule, port.port, ''), eds, ruleToken, rule: ruleRef });
       for (const s of subsetsOf(rule)) {
         out.push({
           name: outboundClusterName(port.port, s.name, svc.hostname), service: svc, port, subset: s.name, labels: s.labels,
-          policy: effectivePolicy(rule, port.port, s.name), eds, ruleToken,
+          policy: effectivePolicy(rule, port.port, s.name), eds, ruleToken, rule: ruleRef,
         });
       }
     }
@@ -155,7 +158,10 @@ export function outboundCluster(snapshot: MeshSnapshot, c: OutboundCluster): Jso
   }
   cluster.metadata = {
     filter_metadata: {
-      istio: { services: [{ host: svc.hostname, name: svc.name, namespace: svc.namespace }], ...(c.subset !== '' ? { subset: c.subset } : {}), default_original_port: c.port.port },
+      istio: {
+        ...(c.rule !== undefined ? { config: configMetadataPath('networking.istio.io/v1', 'destination-rule', c.rule.namespace, c.rule.name) } : {}),
+        services: [{ host: svc.hostname, name: svc.name, namespace: svc.namespace }], ...(c.subset !== '' ? { subset: c.subset } : {}), default_original_port: c.port.port,
+      },
     },
   };
   return cluster;

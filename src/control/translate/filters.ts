@@ -48,6 +48,8 @@ export interface HcmOptions {
   readonly dynamicForwardProxy?: boolean;
   /** MeshConfig.pathNormalization (Istio's default BASE). */
   readonly pathNormalization?: PathNormalizationMode;
+  /** Also accept CONNECT (the explicit-mode HTTP proxy listener: Node's fetch tunnels every request). */
+  readonly allowConnect?: boolean;
 }
 
 /**
@@ -90,7 +92,7 @@ export function hcmConfig(o: HcmOptions): Json {
     c.use_remote_address = o.useRemoteAddress === true;
     Object.assign(c, pathFields(o.pathNormalization ?? 'BASE'));
     // As Istio: every HCM allows WebSocket upgrades (routes need no opt-in).
-    c.upgrade_configs = [{ upgrade_type: 'websocket' }];
+    c.upgrade_configs = o.allowConnect === true ? [{ upgrade_type: 'websocket' }, { upgrade_type: 'CONNECT' }] : [{ upgrade_type: 'websocket' }];
   }
   return c;
 }

@@ -64,7 +64,14 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): XdsResource
   let requests: (RouteRequest | GatewayRouteRequest)[];
   if (proxyless) ({ listeners, routes: requests } = proxylessListeners(proxy, scope, snapshot.mesh.domainSuffix));
   else if (proxy.kind === 'router') ({ listeners, routes: requests } = gatewayListeners(snapshot, proxy, clusterNames));
-  else ({ listeners, routes: requests } = sidecarListeners(snapshot, proxy, scope, inbound, clusterNames));
+  else {
+    const sidecar = sidecarListeners(snapshot, proxy, scope, inbound, clusterNames);
+    ({ listeners, routes: requests } = sidecar);
+    for (const c of sidecar.clusters) {
+      clusterMap.set(String(c.name), c);
+      clusterNames.add(String(c.name));
+    }
+  }
   if (!proxyless) {
     const side = (s: TrafficSide): SideTelemetry => ({ metrics: metricOverridesFor(snapshot, proxy, s), tracing: tracingFor(snapshot, proxy, s), accessLogs: accessLogsFor(snapshot, proxy, s) });
     const sides = { CLIENT: side('CLIENT'), SERVER: side('SERVER') };

@@ -32,7 +32,7 @@ import { isHttpProtocol } from '../../registry/protocol.ts';
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import { MeshGateway } from '../snapshot/virtual-services.ts';
 import type { ProxyNode } from '../proxy-node.ts';
-import { BlackHoleCluster, DynamicForwardProxyCluster, inboundClusterName, outboundClusterName, PassthroughCluster, sidecarOutboundRouteName, sidecarServiceRouteName } from './names.ts';
+import { BlackHoleCluster, DynamicForwardProxyCluster, httpProxyConnectClusterName, inboundClusterName, outboundClusterName, PassthroughCluster, sidecarOutboundRouteName, sidecarServiceRouteName } from './names.ts';
 import { hcmConfig, hcmFilter, HttpInspector, inboundMtlsTransportSocket, IstioMtlsAlpn, sniffedChains, socketAddress, tcpProxyFilter, TlsInspector } from './filters.ts';
 import type { MtlsMode } from '../snapshot/peer-authentications.ts';
 import { tcpRouteClusters, tlsRouteChains } from './l4-routes.ts';
@@ -61,12 +61,24 @@ export type RouteRequest =
 export interface SidecarListeners {
   readonly listeners: Json[];
   readonly routes: RouteRequest[];
+  /** Clusters only these listeners use (the HTTP proxy's CONNECT hairpins). */
+  readonly clusters: Json[];
 }
 
 function mapped(map: Record<string, unknown> | undefined, port: number): number {
   const v = map?.[String(port)];
   const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : NaN;
   return Number.isInteger(n) && n > 0 && n <= 65535 ? n : port;
+}
+
+/** A STATIC cluster with one endpoint. */
+function staticCluster(name: string, address: string, port: number): Json {
+  return {
+    name,
+    type: 'STATIC',
+    connect_timeout: '1s',
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(address, port) } }] }] },
+  };
 }
 
 function metaString(proxy: ProxyNode, key: string, fallback: string): string {
@@ -228,14 +240,20 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
   }
   const httpProxyPort = transparent ? undefined : metadataPort(proxy, 'TRELLIS_HTTP_PROXY_PORT');
   const forwardProxy = usesForwardProxy(proxy, scope);
+  const clusters: Json[] = [];
   if (httpProxyPort !== undefined) {
     listeners.push({
       name: `127.0.0.1_${httpProxyPort}`,
       address: socketAddress('127.0.0.1', httpProxyPort),
       traffic_direction: 'OUTBOUND',
-      filter_chains: [{ filters: [hcmFilter({ statPrefix: HttpProxyRouteName, routeConfigName: HttpProxyRouteName, pathNormalization: snapshot.mesh.pathNormalization, dynamicForwardProxy: forwardProxy })] }],
+      filter_chains: [{ filters: [hcmFilter({ statPrefix: HttpProxyRouteName, routeConfigName: HttpProxyRouteName, pathNormalization: snapshot.mesh.pathNormalization, dynamicForwardProxy: forwardProxy, allowConnect: true })] }],
     });
     routes.push({ kind: 'http_proxy', name: HttpProxyRouteName, ports: httpPorts, ...(forwardProxy ? { unknownHostsTo: DynamicForwardProxyCluster } : {}) });
+    // CONNECT host:port (how Node's fetch and other tunnelling clients use a proxy, even for
+    // http:// URLs) is terminated and the tunnelled bytes go to this sidecar's own outbound
+    // listener for that port, where every request is routed as usual (route-bridge.ts).
+    const loopback = outAddr === '0.0.0.0' ? '127.0.0.1' : outAddr;
+    for (const port of httpPorts) clusters.push(staticCluster(httpProxyConnectClusterName(port), loopback, mapped(outPorts, port)));
   }
   const passthrough = scope.outboundTrafficPolicy === 'REGISTRY_ONLY' ? BlackHoleCluster : PassthroughCluster;
   const trustDomain = snapshot.mesh.trustDomain;
@@ -273,7 +291,7 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
       });
     }
   }
-  return { listeners, routes };
+  return { listeners, routes, clusters };
 }
 
 /**

@@ -119,6 +119,11 @@ export class AdsClient {
       // HTTP/2 windows sized like Envoy's (grpc-js defaults to 64 KiB): a route table of a
       // thousand services would otherwise arrive one window update at a time.
       'grpc-node.flow_control_window': 64 * 1024 * 1024,
+      // Reconnect to a control plane that is not (yet) listening within half a second, not
+      // grpc-js's 1 s growing to 120 s: a proxy started next to its control plane (`trellis up`
+      // starts them together) or outliving a restart of it should not sit out a long backoff.
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 500,
     });
     this.#open();
   }
@@ -148,8 +153,11 @@ export class AdsClient {
 
   #open() {
     if (this.#stopped || this.#client === undefined) return;
-    const client = this.#client as unknown as { StreamAggregatedResources(): AdsStream };
-    const stream = client.StreamAggregatedResources();
+    const client = this.#client as unknown as { StreamAggregatedResources(metadata: grpc.Metadata): AdsStream };
+    // waitForReady (a metadata option in grpc-js): the stream waits for the channel to connect
+    // instead of failing at once, so a control plane that is still starting costs no error, log
+    // line or stream backoff.
+    const stream = client.StreamAggregatedResources(new grpc.Metadata({ waitForReady: true }));
     this.#stream = stream;
     let gotData = false;
     stream.on('data', (msg: DiscoveryResponseMsg) => {
