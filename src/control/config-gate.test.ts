@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigGate, blocksServing } from './config-gate.ts';
@@ -170,6 +170,12 @@ test('over a FileStore: valid -> invalid YAML -> schema-invalid -> fixed -> dele
   };
   store.watch(follow);
   store.watchDiagnostics(follow);
+  // Each version replaces the file at once: a store reading between writeFile's truncate and its
+  // write would see an empty file, which is a legitimate delete of everything (seen under load).
+  const put = async (text: string) => {
+    await writeFile(`${file}.tmp`, text);
+    await rename(`${file}.tmp`, file);
+  };
   const until = async (what: string, cond: () => boolean) => {
     const end = Date.now() + 5000;
     while (!cond()) {
@@ -178,14 +184,14 @@ test('over a FileStore: valid -> invalid YAML -> schema-invalid -> fixed -> dele
     }
   };
   try {
-    await writeFile(file, vs('v1'));
+    await put(vs('v1'));
     await until('v1', () => views.at(-1) === 'v1');
-    await writeFile(file, `${vs('v2')}  bad: [unclosed\n`);
+    await put(`${vs('v2')}  bad: [unclosed\n`);
     await until('the rejection', () => store.rejected().size === 1);
-    await writeFile(file, vs('42\n  http: 7'));
+    await put(vs('42\n  http: 7'));
     await until('a second bad edit', () => store.diagnostics().length > 0 && views.length > 3);
     assert.equal(views.at(-1), 'v1');
-    await writeFile(file, vs('v4'));
+    await put(vs('v4'));
     await until('the fix', () => views.at(-1) === 'v4');
     await rm(file);
     await until('the delete', () => views.at(-1) === '-');
