@@ -303,12 +303,24 @@ export interface SidecarView {
 export interface ServiceEntryView {
   readonly hosts?: Arr<string>;
   readonly addresses?: Arr<string>;
-  readonly ports?: Arr<{ readonly number?: number; readonly name?: string; readonly protocol?: string }>;
+  readonly ports?: Arr<{ readonly number?: number; readonly name?: string; readonly protocol?: string; readonly targetPort?: number }>;
+  readonly location?: string;
+  readonly resolution?: string;
+  readonly endpoints?: Arr<WorkloadEntryView>;
   readonly workloadSelector?: { readonly labels?: Labels };
+  readonly exportTo?: Arr<string>;
+  readonly subjectAltNames?: Arr<string>;
 }
 
+/** A WorkloadEntry's spec, and a ServiceEntry's inline endpoint. */
 export interface WorkloadEntryView {
+  readonly address?: string;
+  readonly ports?: Readonly<Record<string, number>>;
   readonly labels?: Labels;
+  readonly network?: string;
+  readonly locality?: string;
+  readonly weight?: number;
+  readonly serviceAccount?: string;
 }
 
 // ---- security.istio.io ----
@@ -366,6 +378,23 @@ export interface ServiceView {
   readonly selector?: Labels;
   readonly ports?: Arr<ServicePort>;
   readonly type?: string;
+  readonly clusterIP?: string;
+  readonly clusterIPs?: Arr<string>;
+  readonly externalName?: string;
+}
+
+/** discovery.k8s.io EndpointSlice: its fields are top-level (read with `bodyView`). */
+export interface EndpointSliceView {
+  readonly addressType?: string;
+  readonly endpoints?: Arr<{
+    readonly addresses?: Arr<string>;
+    readonly conditions?: { readonly ready?: boolean; readonly serving?: boolean; readonly terminating?: boolean };
+    readonly zone?: string;
+    readonly nodeName?: string;
+    readonly hostname?: string;
+    readonly targetRef?: { readonly kind?: string; readonly name?: string; readonly namespace?: string };
+  }>;
+  readonly ports?: Arr<{ readonly name?: string; readonly port?: number; readonly protocol?: string; readonly appProtocol?: string }>;
 }
 
 // ---- gateway.networking.k8s.io ----
@@ -514,6 +543,12 @@ export interface ReferenceGrantView {
 export function view<T>(r: Resource): T {
   const s = r.spec;
   return (s !== null && typeof s === 'object' ? s : {}) as T;
+}
+
+/** The top-level fields of a spec-less kind (EndpointSlice) as the view `T`: `body`, else `spec`. */
+export function bodyView<T>(r: Resource): T {
+  const b = r.body ?? r.spec;
+  return (b !== null && typeof b === 'object' ? b : {}) as T;
 }
 
 /** Arrays read defensively: anything that is not an array is empty. */
