@@ -9,7 +9,7 @@
  */
 import type { Resource } from '../../../config/resource.ts';
 import { ResourceTypes } from '../../../config/resource.ts';
-import { selectorMatches } from '../../../registry/inputs.ts';
+import { selectorMatches } from '../../../config/label-selector.ts';
 import type { MeshSnapshot } from '../../snapshot/snapshot.ts';
 import type { ProxyNode } from '../../proxy-node.ts';
 import type { RuleSpec } from './rbac-rule.ts';

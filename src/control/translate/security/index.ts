@@ -15,11 +15,10 @@ import { noPolicies, policiesFor } from './authz-policies.ts';
 import { httpRbacFilters, networkRbacFilters } from './authz-filters.ts';
 import { jwtAuthnFilter } from './jwt-authn.ts';
 import { customFilters } from './ext-authz.ts';
+import { HcmType, TcpProxyType } from '../../../xds/references.ts';
 
 type Json = Record<string, unknown>;
 
-const HcmType = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-const TcpProxyType = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 const StatsFilterName = 'trellis.filters.http.stats';
 
 /**
