@@ -12,6 +12,7 @@ import http from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createXdsServer, type XdsServer } from '../../src/control/xds/server.ts';
+import { generatorCache } from '../../src/control/xds/testdata/resource-sets.ts';
 import { startEchoServer } from '../../src/samples/echo-server.ts';
 import type { XdsJson } from '../../src/xds/types.ts';
 import { Cleanups, freePort, nodeBin, repoRoot, spawnTracked, startEnvoy, tempDir, waitFor, type Spawned } from '../support/processes.ts';
@@ -62,14 +63,11 @@ export async function startRig(cleanups: Cleanups, opts: RigOptions = {}): Promi
   const trellisPort = await freePort();
   const perNode = new Map([[ENVOY_NODE, { port: envoyPort, backends: backendsOf.envoy }], [TRELLIS_NODE, { port: trellisPort, backends: backendsOf.trellis }]]);
   let routeConfig: XdsJson = withProbe({ name: 'diff-routes', virtual_hosts: [] }, 'initial');
-  const xds = createXdsServer({
-    debounceMs: 5,
-    maxDelayMs: 50,
-    generate: (proxy) => {
-      const n = perNode.get(proxy.id);
-      return resourceSetFor(n?.port ?? 1, n?.backends ?? new Map(), routeConfig, opts.hcm);
-    },
+  const gen = generatorCache((proxy) => {
+    const n = perNode.get(proxy.id);
+    return resourceSetFor(n?.port ?? 1, n?.backends ?? new Map(), routeConfig, opts.hcm);
   });
+  const xds = createXdsServer({ debounceMs: 5, maxDelayMs: 50, cache: gen.cache });
   const xdsPort = await xds.listen();
   cleanups.add(() => xds.close(500));
 
@@ -99,7 +97,7 @@ export async function startRig(cleanups: Cleanups, opts: RigOptions = {}): Promi
 
   const setTable = async (config: Json, tableId: string): Promise<void> => {
     routeConfig = withProbe(config, tableId);
-    xds.push({ reason: `table ${tableId}` });
+    gen.push({ reason: `table ${tableId}` });
     await xds.flush();
     await waitFor(`both proxies serving table ${tableId}`, async () => {
       const nack = nackOf();
@@ -118,7 +116,7 @@ export async function startRig(cleanups: Cleanups, opts: RigOptions = {}): Promi
     trellis = await spawnTrellis();
     const id = `restart-${starts}`;
     routeConfig = withProbe({ ...routeConfig, virtual_hosts: (routeConfig.virtual_hosts as Json[]).filter((v) => !(v.domains as string[]).includes(PROBE_DOMAIN)) }, id);
-    xds.push({ reason: `trellis restart ${id}` });
+    gen.push({ reason: `trellis restart ${id}` });
     await xds.flush();
     await waitFor(`restarted trellis proxy serving ${id}`, async () => (await probe(trellisPort, trellisAgent)) === id, 15_000, 20);
   };

@@ -8,6 +8,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import { join } from 'node:path';
 import { createXdsServer } from '../../src/control/xds/server.ts';
+import { generatorCache } from '../../src/control/xds/testdata/resource-sets.ts';
 import { freePort, tempDir, type Cleanups, type Spawned } from '../support/processes.ts';
 import { spawnTrellisProxy } from '../differential/harness.ts';
 import { withProbe } from '../differential/generate.ts';
@@ -65,7 +66,8 @@ export async function startProxyTarget(cleanups: Cleanups): Promise<ProxyTarget>
   const recorder = await startRecorder(cleanups, RAW_CLUSTERS);
   const port = await freePort();
   const routes = withProbe(RAW_TABLE, 'fuzz');
-  const xds = createXdsServer({ debounceMs: 5, maxDelayMs: 50, generate: () => resourceSetFor(port, recorder.ports, routes, rawHcm()) });
+  const gen = generatorCache(() => resourceSetFor(port, recorder.ports, routes, rawHcm()));
+  const xds = createXdsServer({ debounceMs: 5, maxDelayMs: 50, cache: gen.cache });
   const xdsPort = await xds.listen();
   cleanups.add(() => xds.close(500));
   const dir = tempDir(cleanups, 'trellis-fuzz-');
