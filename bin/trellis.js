@@ -9,5 +9,7 @@ if (major < 24) {
   );
   process.exit(2);
 }
+// Node flags a command needs (src/cli/node-flags.ts) are applied first: this may re-exec the process.
+(await import('../src/cli/node-flags.ts')).execWithNodeFlags(process.argv.slice(2));
 const { main } = await import('../src/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));
