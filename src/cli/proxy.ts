@@ -44,6 +44,8 @@ const help = `usage: trellis proxy --xds HOST:PORT [options]
   --drain-timeout DURATION  how long in-flight requests may finish on shutdown (default 5s)
   --concurrency N           worker processes sharing the listeners (default 2, like an Istio
                             sidecar; 1 serves in the main process)
+                            (each process runs with node --max-semi-space-size=16, a 32 MB
+                            young generation; set your own through NODE_OPTIONS)
   --ready-file PATH         JSON with the bound ports, written once servers listen
   --log-level LEVEL         debug|info|warn|error (default info)
   --ca-token-file FILE      workload token for the mesh CA (or env TRELLIS_CA_TOKEN): the proxy gets its identity
