@@ -66,7 +66,9 @@ let round = 0;
 function runTests(files: readonly string[], concurrency: number): { status: number; report: string } {
   const report = join(reportDir, `round-${++round}.jsonl`);
   const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${join(root, 'scripts/test-reporter.ts')}`, `--test-reporter-destination=${report}`];
-  const env = { ...process.env, NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? join(root, 'node_modules/.cache/node-compile-cache') };
+  // Tests run the TypeScript sources, also where they spawn bin/trellis.js (which would otherwise
+  // prefer a current dist/); test/cli-dist.test.ts covers the compiled CLI.
+  const env = { ...process.env, NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? join(root, 'node_modules/.cache/node-compile-cache'), TRELLIS_FROM_SOURCE: process.env.TRELLIS_FROM_SOURCE ?? '1' };
   const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...reporters, ...extra, ...files], { cwd: root, stdio: 'inherit', env });
   return { status: result.status ?? 1, report: existsSync(report) ? readFileSync(report, 'utf8') : '' };
 }

@@ -10,14 +10,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
-import { Corpus } from './conformance/corpus.ts';
+import { Corpus, EXTRA_CASES } from './conformance/corpus.ts';
 import { liveChildren } from './conformance/processes.ts';
 import { runProfile } from './conformance/profile.ts';
 import { summaryLine } from './conformance/report.ts';
 import type { CaseResult } from './conformance/runner.ts';
 import { parseSkip, sharedDir, skipBecause, skipUnlessShared, skipUnlessTransparentCapture, type SkipReason } from './support/skip.ts';
 
-const corpus = new Corpus(resolve(sharedDir, 'conformance/gateway-api'));
+const corpus = new Corpus(resolve(sharedDir, 'conformance/gateway-api'), [EXTRA_CASES]);
 const skip = skipUnlessShared('conformance/gateway-api/cases', 'conformance/gateway-api/base/manifests.yaml');
 
 /** The skip of a skipped case, with a reason id: a missing prerequisite's own (root, tool:ip, ...) or the runner's. */

@@ -5,8 +5,9 @@
  * backend saw them, same response headers, same Location / local-reply body. Seeded: the seed is
  * printed and `TRELLIS_DIFF_SEED=<n>` (or `random`) reproduces or varies a run; on a mismatch the
  * failing case is shrunk (vhosts, routes, mutations, request headers removed while the mismatch
- * stays) and printed as a route table + request. Known, documented differences:
- * test/differential/README.md.
+ * stays) and printed as a route table + request. A second test serves route tables Trellis
+ * translates from Gateway API YAML (redirect ports, response header modifiers) to both and also
+ * checks the answers against the spec. Known, documented differences: test/differential/README.md.
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
@@ -15,6 +16,7 @@ import { skipUnlessTools } from './support/skip.ts';
 import { diffOutcomes, mapLimit, send, type Outcome } from './differential/client.ts';
 import { generateRequests, generateTable, type GenRequest, type Json } from './differential/generate.ts';
 import { NackError, startRig, type Rig } from './differential/harness.ts';
+import { translatedTables } from './differential/gateway-api.ts';
 import { Rng } from './differential/prng.ts';
 
 const TABLES = Number(process.env.TRELLIS_DIFF_TABLES ?? 20);
@@ -118,10 +120,20 @@ async function shrink(rig: Rig, m: Mismatch): Promise<Mismatch> {
   return { table: m.table, config, request, diff };
 }
 
+/** One rig for both tests (Envoy and trellis proxy start once). */
+let rigStarted: Promise<Rig> | undefined;
+const sharedRig = (): Promise<Rig> => (rigStarted ??= startRig(cleanups));
+
+/** A header sent on several lines (Envoy keeps each added value on its own line). */
+const multiLine = (o: Outcome): boolean => Object.values(o.headers).some((v) => v.length > 1);
+/** A Location naming a port. */
+const locationPort = (o: Outcome): boolean => /^[a-z]+:\/\/[^/]*:\d+/.test(o.headers.location?.[0] ?? '');
+
 test('differential: generated route tables and requests get the same decision from Envoy and trellis proxy', { skip: skipUnlessTools('envoy'), timeout: 240_000 }, async (t) => {
   const started = Date.now();
   t.diagnostic(`seed ${SEED} (reproduce: TRELLIS_DIFF_SEED=${SEED}), ${TABLES} tables x ${REQUESTS_PER_TABLE} requests`);
-  const rig = await startRig(cleanups);
+  const rig = await sharedRig();
+  const seen = { multiLine: 0, locationPort: 0 };
   const mismatches: Mismatch[] = [];
   const kinds: Record<string, number> = {};
   let compared = 0;
@@ -143,11 +155,13 @@ test('differential: generated route tables and requests get the same decision fr
     results.forEach(([envoy, trellis], i) => {
       compared++;
       kinds[kindOf(envoy)] = (kinds[kindOf(envoy)] ?? 0) + 1;
+      if (multiLine(envoy)) seen.multiLine++;
+      if (locationPort(envoy)) seen.locationPort++;
       const diff = diffOutcomes(envoy, trellis);
       if (diff.length > 0) mismatches.push({ table: ti, config: table.config, request: requests[i], diff });
     });
   }
-  t.diagnostic(`compared ${compared} requests over ${TABLES} tables: ${JSON.stringify(kinds)}; ${mismatches.length} mismatches; ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  t.diagnostic(`compared ${compared} requests over ${TABLES} tables: ${JSON.stringify(kinds)}; ${seen.multiLine} answers with a header on several lines, ${seen.locationPort} Locations with a port; ${mismatches.length} mismatches; ${((Date.now() - started) / 1000).toFixed(1)} s`);
   if (mismatches.length > 0) {
     // Group by the first differing field so one bug does not print a hundred times.
     const groups = new Map<string, Mismatch[]>();
@@ -165,4 +179,28 @@ test('differential: generated route tables and requests get the same decision fr
   }
   assert.ok(ONLY !== undefined || compared >= 2000, `compared only ${compared} requests`);
   assert.ok(ONLY !== undefined || (kinds.upstream ?? 0) > compared / 5, `too few requests reached a backend: ${JSON.stringify(kinds)}`);
+});
+
+test('differential: Gateway API redirects and response header modifiers translated by trellis get the same answers from Envoy and trellis proxy, as the spec wants them', { skip: skipUnlessTools('envoy'), timeout: 120_000 }, async (t) => {
+  const rig = await sharedRig();
+  const problems: string[] = [];
+  let compared = 0;
+  for (const table of translatedTables()) {
+    await rig.setTable(table.config, `gateway-api-${table.listenerPort}`);
+    const results = await mapLimit(table.requests, 12, (r) => both(rig, r.req));
+    results.forEach(([envoy, trellis], i) => {
+      compared++;
+      const { req, check } = table.requests[i];
+      const label = `listener ${table.listenerPort}: ${req.method} ${req.authority}${req.path}`;
+      const diff = diffOutcomes(envoy, trellis);
+      if (diff.length > 0) problems.push(`${label}: Envoy and trellis differ\n  ${diff.join('\n  ')}`);
+      for (const [who, o] of [['envoy', envoy], ['trellis', trellis]] as const) {
+        const why = check(o);
+        if (why !== undefined) problems.push(`${label}: ${who}: ${why}`);
+      }
+    });
+  }
+  t.diagnostic(`compared ${compared} requests over the tables translated for listeners 80 and 8080: ${problems.length} problems`);
+  assert.deepEqual(problems, []);
+  assert.ok(compared >= 80, `compared only ${compared}`);
 });

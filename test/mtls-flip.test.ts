@@ -1,13 +1,15 @@
 /**
  * PERMISSIVE -> STRICT under continuous load, the migration Istio users fear: a mesh client (through
  * its sidecar, auto-mTLS) and a plaintext client (straight at the backend's inbound port) both send
- * requests non-stop. In PERMISSIVE both succeed and `trellis mtls` names the plaintext client; the
+ * requests non-stop. In PERMISSIVE both succeed, `trellis mtls` names the plaintext client and
+ * `trellis analyze` warns that the STRICT policy about to be applied would cut it off; the
  * PeerAuthentication flips to STRICT; from then on only the mesh client succeeds, and it sees zero
  * errors across the flip. Bounded: each loop stops after its phase or 4,000 requests.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { stopAll, waitFor } from './support/mesh.ts';
 import { startMtlsMesh } from './support/mtls-mesh.ts';
@@ -62,6 +64,14 @@ function trellisMtls(admin: number): Promise<{ rows: { port: string; mode: strin
   });
 }
 
+function trellisAnalyze(admin: number, paths: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(repoRoot, 'bin/trellis.js'), 'analyze', '--admin', `127.0.0.1:${admin}`, ...paths], { timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1, out: `${stdout}${stderr}` });
+    });
+  });
+}
+
 test('PERMISSIVE -> STRICT under load: the plaintext client is named, then cut off; the mesh client sees zero errors', async () => {
   const mesh = await startMtlsMesh();
   after(() => mesh.close());
@@ -80,8 +90,15 @@ test('PERMISSIVE -> STRICT under load: the plaintext client is named, then cut o
   assert.ok(row!.plaintextClients.some((c) => /legacy-batch-job\/1\.0/.test(c.client)), JSON.stringify(row));
   assert.ok(row!.meshClients.some((c) => c.client === 'cluster.local/ns/default/sa/frontend'), JSON.stringify(row));
 
+  const strict = 'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: backend-strict, namespace: default}\nspec:\n  selector: {matchLabels: {app: backend}}\n  mtls: {mode: STRICT}\n';
+  // Before flipping: `trellis analyze` over the config plus the STRICT policy warns that it cuts off the client the sidecar saw.
+  writeFileSync(join(mesh.dir, 'strict-candidate.yaml'), strict);
+  const analyzed = await trellisAnalyze(mesh.backend.ports.admin, [mesh.cp.configDir, join(mesh.dir, 'strict-candidate.yaml')]);
+  assert.equal(analyzed.code, 0, analyzed.out);
+  assert.match(analyzed.out, /warning\s+MTLS_PLAINTEXT_CLIENTS\s+PeerAuthentication default\/backend-strict\s+makes 127\.0\.0\.1:\d+ port 8080 STRICT, but it took \d+ plaintext request\(s\) in the last 10 min from 127\.0\.0\.1 legacy-batch-job\/1\.0/, analyzed.out);
+
   const okAtFlip = meshLoad.tally.ok;
-  mesh.cp.write('strict.yaml', 'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: backend-strict, namespace: default}\nspec:\n  selector: {matchLabels: {app: backend}}\n  mtls: {mode: STRICT}\n');
+  mesh.cp.write('strict.yaml', strict);
   // The flip is in force once a fresh plaintext connection is refused.
   await waitFor('STRICT in force', () => new Promise<boolean | undefined>((r) => http.get({ host: '127.0.0.1', port: mesh.inboundPort, path: '/', agent: false }, (res) => { res.resume(); r(undefined); }).on('error', () => r(true))), 30_000, 100);
   const plainAfter = load(mesh.inboundPort, { 'user-agent': 'legacy-batch-job/1.0' }, 200);

@@ -43,8 +43,9 @@ async function curlStatus(url: string, extra: string[] = []): Promise<number> {
 const viaMesh = () => curlStatus(`http://127.0.0.1:${mesh.outboundPort}/hello`, ['-H', 'host: backend.default.svc.cluster.local:8080']);
 
 test('openssl s_client: the inbound port shows the workload certificate with its SPIFFE SAN and a chain to the root', { skip }, async () => {
-  const r = await run('openssl', ['s_client', '-connect', `127.0.0.1:${mesh.inboundPort}`, '-showcerts', '-CAfile', join(mesh.caDir, 'root-cert.pem'), '-verify_return_error', '-brief'], 'Q\n');
-  const full = await run('openssl', ['s_client', '-connect', `127.0.0.1:${mesh.inboundPort}`, '-CAfile', join(mesh.caDir, 'root-cert.pem')], '');
+  // Offering Istio's ALPN, as a mesh client does: on a PERMISSIVE port other TLS goes to the app.
+  const r = await run('openssl', ['s_client', '-connect', `127.0.0.1:${mesh.inboundPort}`, '-alpn', 'istio', '-showcerts', '-CAfile', join(mesh.caDir, 'root-cert.pem'), '-verify_return_error', '-brief'], 'Q\n');
+  const full = await run('openssl', ['s_client', '-connect', `127.0.0.1:${mesh.inboundPort}`, '-alpn', 'istio', '-CAfile', join(mesh.caDir, 'root-cert.pem')], '');
   assert.match(full.out, /Verify return code: 0 \(ok\)/, full.out);
   // The certificate itself, through x509: SAN URI and the issuer the root.
   const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(full.out)?.[0] ?? '';
@@ -60,8 +61,14 @@ test('auto-mTLS: the mesh client reaches the backend over ISTIO_MUTUAL; PERMISSI
   assert.equal(await curlStatus(`http://127.0.0.1:${mesh.inboundPort}/plain`), 200);
   const good = await clientCertificate(mesh.caDir, 'spiffe://cluster.local/ns/default/sa/curl', mesh.dir);
   const https = `https://127.0.0.1:${mesh.inboundPort}/tls`;
-  assert.equal(await curlStatus(https, ['-k', '--cert', good.cert, '--key', good.key]), 200, 'PERMISSIVE: mTLS with a mesh certificate');
-  assert.equal(await curlStatus(https, ['-k']), 0, 'PERMISSIVE: TLS without a client certificate is refused');
+  // PERMISSIVE, as Istio: TLS offering Istio's ALPN meets the mTLS chain (a mesh certificate is
+  // required there); other TLS is passed to the app, here a plaintext HTTP app, so it fails there.
+  const viaMtls = (cert: string[]) => run('openssl', ['s_client', '-connect', `127.0.0.1:${mesh.inboundPort}`, '-alpn', 'istio-http/1.1', '-quiet', ...cert], 'GET /tls HTTP/1.1\r\nHost: backend\r\nConnection: close\r\n\r\n');
+  assert.match((await viaMtls(['-cert', good.cert, '-key', good.key])).out, /HTTP\/1\.1 200/, 'PERMISSIVE: mTLS with a mesh certificate and Istio\'s ALPN');
+  assert.doesNotMatch((await viaMtls([])).out, /HTTP\/1\.1 200/, 'PERMISSIVE: Istio\'s ALPN without a client certificate is refused');
+  const hitsBefore = mesh.appHits();
+  assert.equal(await curlStatus(https, ['-k', '--cert', good.cert, '--key', good.key]), 0, 'PERMISSIVE: TLS without Istio\'s ALPN goes to the (plaintext) app, not the mTLS chain');
+  assert.equal(mesh.appHits(), hitsBefore);
 
   mesh.cp.write('strict.yaml', 'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: default}\nspec:\n  mtls: {mode: STRICT}\n');
   await waitFor('STRICT in force', async () => (await curlStatus(`http://127.0.0.1:${mesh.inboundPort}/plain`)) === 0 || undefined, 30_000, 200);

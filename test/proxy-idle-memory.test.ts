@@ -3,7 +3,7 @@
  * `npm run bench:idle` (RSS is load- and allocator-dependent, so no test asserts it); these tests
  * guard the two causes the bench found: per-connection closures and per-request state kept by an
  * idle connection (connection manager, listener layer), and a `trellis proxy` whose V8 young
- * generation is not capped (src/cli/node-flags.ts), including its `--concurrency` workers.
+ * generation is not capped (bin/node-flags.js), including its `--concurrency` workers.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -13,7 +13,7 @@ import { after, test } from 'node:test';
 import { createConnectionManager } from '../src/proxy/http/connection-manager.ts';
 import { StaticClusterManager } from '../src/proxy/http/testing/static-cluster-manager.ts';
 import { hcmConfig, startBackend } from '../src/proxy/http/testing/harness.ts';
-import { ProxySemiSpaceMb } from '../src/cli/node-flags.ts';
+import { missingNodeFlags, ProxySemiSpaceMb } from '../bin/node-flags.js';
 import { Cleanups } from './support/processes.ts';
 import { edgeVirtualService, exchange, startGatewayPair } from './support/gateway-pair.ts';
 import { openIdleConnections, processTree } from './support/idle-connections.ts';
@@ -105,6 +105,14 @@ test('an idle HTTP/1.1 connection keeps no per-request state and no closures of 
   const deadline = Date.now() + 5000;
   while (hcm.connectionCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   assert.equal(hcm.connectionCount, 0);
+});
+
+test('trellis proxy gets a capped young generation unless the operator chose one', () => {
+  assert.deepEqual(missingNodeFlags(['proxy', '--xds', 'x:1'], [], undefined), [`--max-semi-space-size=${ProxySemiSpaceMb}`]);
+  assert.deepEqual(missingNodeFlags(['proxy'], ['--max-semi-space-size=64'], undefined), []);
+  assert.deepEqual(missingNodeFlags(['proxy'], [], '--max-old-space-size=512 --max_semi_space_size=4'), []);
+  assert.deepEqual(missingNodeFlags(['control'], [], undefined), []);
+  assert.deepEqual(missingNodeFlags([], [], undefined), []);
 });
 
 test('trellis proxy and its workers run with a capped young generation and keep many idle connections open', async () => {

@@ -121,6 +121,10 @@ describe('trellis up: the demo', { skip, timeout: 900_000 }, () => {
     const aborted = rs.filter((r) => r.status === 503).length;
     assert.ok(aborted >= 15 && aborted <= 45, `aborted ${aborted}/60`);
     assert.ok(rs.every((r) => r.ms >= 280), `fastest ${Math.min(...rs.map((r) => r.ms))} ms`);
+    // Through the gateway, as the README shows it: web-api answers 502 and nests the 503.
+    let seen: CurlResult | undefined;
+    assert.ok(await eventually(10_000, async () => (seen = await curl(gateway)).status === 502), `last ${seen?.status}`);
+    assert.deepEqual((JSON.parse(seen!.body) as { upstream: unknown[] }).upstream[0], { url: 'http://recommendation:8080/', status: 503, body: 'fault filter abort' });
   });
 
   test('step 5: retries mask a failing v2', async () => {
@@ -138,6 +142,10 @@ describe('trellis up: the demo', { skip, timeout: 900_000 }, () => {
     // v2 would answer after 8 s: a 504 before that is the 1 s timeout (8x its idle figure to spare).
     const slow = await rec({ 'x-demo-delay': 'recommendation:v2=8000' });
     assert.ok(slow.ms >= 900 && slow.ms < 8000, `took ${slow.ms} ms`);
+    // Through the gateway, as the README shows it: 502 from web-api, the 504 nested.
+    const viaGateway = await curl(gateway, { 'x-demo-delay': 'recommendation:v2=8000' });
+    assert.equal(viaGateway.status, 502);
+    assert.deepEqual((JSON.parse(viaGateway.body) as { upstream: { status: number; body: unknown }[] }).upstream.map((u) => [u.status, u.body]), [[504, 'upstream request timeout']]);
     assert.equal(slow.status, 504);
     assert.equal((await rec()).status, 200);
   });

@@ -19,10 +19,10 @@ export const bin = join(root, 'bin/trellis.js');
 export interface Run { code: number; stdout: string; stderr: string; ms: number }
 
 /** Runs `trellis ...args` to completion (bounded). */
-export function trellis(args: string[], opts: { cwd?: string; timeoutMs?: number; uid?: number; gid?: number } = {}): Promise<Run> {
+export function trellis(args: string[], opts: { cwd?: string; timeoutMs?: number; uid?: number; gid?: number; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
   const t0 = Date.now();
   return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { cwd: opts.cwd ?? root, timeout: opts.timeoutMs ?? 90_000, maxBuffer: 16 << 20, uid: opts.uid, gid: opts.gid }, (err, stdout, stderr) => {
+    execFile(process.execPath, [bin, ...args], { cwd: opts.cwd ?? root, env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 90_000, maxBuffer: 16 << 20, uid: opts.uid, gid: opts.gid }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
       resolve({ code, stdout, stderr, ms: Date.now() - t0 });
     });

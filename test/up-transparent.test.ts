@@ -10,13 +10,16 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findTool } from './support/tools.ts';
 import { skipUnlessTools, skipUnlessTransparentCapture } from './support/skip.ts';
 import { curl, demoCopy, eventually, livePids, openPorts, readStateFile, root, trellis, type CurlResult, StartTimeoutS, VisibleWithinMs, logTails } from './up-support.ts';
 import { recordedPorts, type RuntimeState } from '../src/runtime/state.ts';
+import { serviceEntryYaml } from './support/egress-mesh.ts';
 import { allocateVips } from '../src/registry/vip.ts';
 
 const skip = skipUnlessTransparentCapture() || skipUnlessTools('curl');
@@ -161,6 +164,59 @@ describe('trellis up --capture transparent: the demo in network namespaces', { s
     const aborted = rs.filter((r) => r.status === 503).length;
     assert.ok(aborted >= 15 && aborted <= 45, `aborted ${aborted}/60`);
     assert.ok(rs.every((r) => r.ms >= 280), `fastest ${Math.min(...rs.map((r) => r.ms))} ms`);
+  });
+
+  test('egress: ALLOW_ANY passes an unknown host through; REGISTRY_ONLY answers HTTP with 502 and closes TCP, while a ServiceEntry host still works', async () => {
+    // "External" servers on the host, reached from the namespace over the mesh's bridge (never the internet).
+    const hostIp = state.netns[0].hostIp;
+    const seen: string[] = [];
+    const web = http.createServer((req, res) => {
+      seen.push(`http ${req.headers.host} ${req.url}`);
+      res.end('external\n');
+    });
+    const tcp = net.createServer((s) => {
+      seen.push('tcp');
+      s.end('hello\n');
+    });
+    await new Promise<void>((r) => web.listen(0, '0.0.0.0', r));
+    await new Promise<void>((r) => tcp.listen(0, '0.0.0.0', r));
+    const webPort = (web.address() as net.AddressInfo).port;
+    const tcpPort = (tcp.address() as net.AddressInfo).port;
+    try {
+      // ALLOW_ANY (default): PassthroughCluster to the original destination.
+      const open = await nsCurl(webNs, `http://${hostIp}:${webPort}/any`);
+      assert.equal(open.status, 200, open.body);
+      assert.ok(seen.includes(`http ${hostIp}:${webPort} /any`), seen.join('; '));
+      await nsCurl(webNs, `telnet://${hostIp}:${tcpPort}`, {}, 3);
+      assert.ok(seen.includes('tcp'), 'TCP passes through');
+
+      writeFileSync(join(config, 'egress.yaml'), `apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: istio-system}
+spec:
+  outboundTrafficPolicy: {mode: REGISTRY_ONLY}
+---
+${serviceEntryYaml({ name: 'api-external', host: 'api.external.test', ports: [{ number: webPort, name: 'http', protocol: 'HTTP' }], address: hostIp })}`);
+      assert.ok(await eventually(20_000, async () => (await nsCurl(webNs, `http://${hostIp}:${webPort}/blocked`)).status === 502), 'REGISTRY_ONLY in force');
+      seen.length = 0;
+      const blocked = await nsCurl(webNs, `http://${hostIp}:${webPort}/blocked-again`);
+      assert.equal(blocked.status, 502);
+      const allowed = await nsCurl(webNs, `http://${hostIp}:${webPort}/allowed`, { host: 'api.external.test' });
+      assert.equal(allowed.status, 200, allowed.body);
+      await nsCurl(webNs, `telnet://${hostIp}:${tcpPort}`, {}, 3);
+      assert.deepEqual(seen, [`http api.external.test /allowed`], 'the unknown host got nothing, over HTTP or TCP');
+    } finally {
+      rmSync(join(config, 'egress.yaml'), { force: true });
+      // Back to ALLOW_ANY, and every proxy has acknowledged it (the next test checks sync state).
+      await eventually(VisibleWithinMs, async () => (await nsCurl(webNs, `http://${hostIp}:${webPort}/back`)).status === 200);
+      await eventually(VisibleWithinMs, async () => {
+        const rows = (await (await fetch(`http://127.0.0.1:${state.controlDebugPort}/debug/syncz`)).json()) as { types: Record<string, { state: string }> }[];
+        return rows.every((r) => Object.values(r.types).every((t) => t.state === 'SYNCED' || t.state === 'NOT SENT'));
+      });
+      web.closeAllConnections();
+      await new Promise<void>((r) => web.close(() => r()));
+      await new Promise<void>((r) => tcp.close(() => r()));
+    }
   });
 
   test('status sees every proxy ready and SYNCED (sidecars probed at their namespace IP)', async () => {

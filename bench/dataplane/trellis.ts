@@ -7,12 +7,12 @@
  *   - 2 hops: client sidecar outbound listener (TRELLIS_OUTBOUND_PORTS) -> Service `srv-plain`
  *     whose EndpointSlice points at the server sidecar's inbound listener (TRELLIS_INBOUND_PORTS)
  *     -> the upstream (TRELLIS_APP_PORTS);
- *   - 2 hops mTLS: client sidecar with a DestinationRule `tls: MUTUAL` (bench certificate files)
- *     -> a TLS-terminating server-side proxy -> upstream. Sidecar inbound listeners cannot
- *     terminate TLS from files yet (no PeerAuthentication in translation), so the server side is a
- *     Trellis router with an Istio Gateway server `tls: MUTUAL` on the same files. Once the mesh CA
- *     lands, set `TrellisMtlsMode = 'istio'` (DestinationRule ISTIO_MUTUAL, PeerAuthentication
- *     STRICT, server side a real sidecar inbound listener).
+ *   - 2 hops mTLS (`TrellisMtlsMode` 'istio', the default): the mesh's own mTLS. The control
+ *     plane runs the mesh CA (`--ca-dir`, `--ca-token-dir`), each sidecar of the path gets its
+ *     SPIFFE certificate by CSR with its own workload token; the client sidecar's DestinationRule
+ *     says ISTIO_MUTUAL and a PeerAuthentication makes the server sidecar's inbound port STRICT.
+ *     'files' keeps the earlier stand-in: a DestinationRule `tls: MUTUAL` with the bench's
+ *     certificate files towards a Trellis router with an Istio Gateway server `tls: MUTUAL`.
  * Telemetry variants of the 2-hop path (labels `bench-telemetry=off|full` on both proxies, a
  * workload Telemetry per variant): `-notel` disables every Istio metric (no stats filter), `-tel`
  * adds 100% tracing to an OTLP/HTTP sink in the bench process and JSON access logs to a file, on
@@ -28,9 +28,10 @@ import type { PathDef } from './paths.ts';
 import { freePort, parsePathId, waitFor200 } from './paths.ts';
 import type { Proc } from './procs.ts';
 import { logTail, startProc } from './procs.ts';
+import { issueToken } from '../../src/control/ca/tokens.ts';
 
-/** The one-line switch: 'files' = bench certificates (today), 'istio' = the mesh's own ISTIO_MUTUAL. */
-export const TrellisMtlsMode: 'files' | 'istio' = 'files';
+/** The one-line switch: 'istio' = the mesh's own ISTIO_MUTUAL (CA, SDS, PeerAuthentication), 'files' = bench certificates. */
+export const TrellisMtlsMode: 'files' | 'istio' = 'istio';
 
 const Ns = 'bench';
 
@@ -214,18 +215,29 @@ export async function setupTrellis(ids: readonly string[], ctx: SetupContext): P
   const meshFile = join(ctx.workDir, 'trellis-meshconfig.yaml');
   writeFileSync(meshFile, meshSettings(defs.some((d) => d.telemetry === 'full') ? await startSpanSink() : 9, ctx));
   const controlReady = join(ctx.workDir, 'trellis-control.ready');
-  const control = startProc('trellis-control', node, [cli, 'control', '--config', dir, '--mesh-config', meshFile, '--xds-port', '0', '--debug-port', '0', '--ready-file', controlReady, '--log-level', 'warn'], { logDir: ctx.logDir, cwd: ctx.root });
+  // The mesh CA, for ISTIO_MUTUAL paths: a fresh self-signed root, and one token per sidecar.
+  const tokenDir = join(ctx.workDir, 'trellis-tokens');
+  const meshCa = TrellisMtlsMode === 'istio' && twoHops.some((t) => t.tls) ? ['--ca-dir', join(ctx.workDir, 'trellis-ca'), '--ca-token-dir', tokenDir] : [];
+  const control = startProc('trellis-control', node, [cli, 'control', '--config', dir, '--mesh-config', meshFile, '--xds-port', '0', '--debug-port', '0', '--ready-file', controlReady, '--log-level', 'warn', ...meshCa], { logDir: ctx.logDir, cwd: ctx.root });
   const cr = await waitFile(controlReady, 30000, () => control.exitCode === undefined);
   if (cr === undefined) return fail(`trellis control did not start: ${logTail(control, 400).replace(/\s+/g, ' ')}`);
   const xds = `127.0.0.1:${String(cr.xds)}`;
 
-  const proxy = async (name: string, kind: 'sidecar' | 'router', labels: string, metadata: Record<string, unknown>, concurrency: number): Promise<Proc> => {
+  const proxy = async (name: string, kind: 'sidecar' | 'router', labels: string, metadata: Record<string, unknown>, concurrency: number, identity = false): Promise<Proc> => {
     const ready = join(ctx.workDir, `${name}.ready`);
+    const ident: string[] = [];
+    if (identity && meshCa.length > 0) {
+      const token = join(ctx.workDir, `${name}.token`);
+      // Service account `default`: the endpoints come from an EndpointSlice, whose pods (absent in
+      // local mode) would name it, so the client verifies the Kubernetes default identity.
+      writeFileSync(token, issueToken(tokenDir, { namespace: Ns, serviceAccount: 'default' }), { mode: 0o600 });
+      ident.push('--service-account', 'default', '--ca-token-file', token);
+    }
     // One directory per proxy: its worker processes inherit the flags and write their own files there.
     const nodeArgs = ctx.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(ctx.profileDir, name)] : [];
     const p = startProc(name, node, [...nodeArgs, cli, 'proxy', '--xds', xds, '--kind', kind, '--node-id', `${kind}~127.0.0.1~${name}.${Ns}~${Ns}.svc.cluster.local`,
       '--namespace', Ns, '--workload', name, '--labels', labels, '--metadata', JSON.stringify(metadata), '--admin-port', '0', '--health-port', '0', '--prometheus-port', '0',
-      '--concurrency', String(concurrency), '--drain-timeout', '1s', '--ready-file', ready, '--log-level', 'warn'], { logDir: ctx.logDir, cwd: ctx.root });
+      '--concurrency', String(concurrency), '--drain-timeout', '1s', '--ready-file', ready, '--log-level', 'warn', ...ident], { logDir: ctx.logDir, cwd: ctx.root });
     const r = await waitFile(ready, 30000, () => p.exitCode === undefined);
     if (r === undefined) throw new Error(`trellis proxy ${name} did not start: ${logTail(p, 400).replace(/\s+/g, ' ')}`);
     return p;
@@ -250,8 +262,8 @@ export async function setupTrellis(ids: readonly string[], ctx: SetupContext): P
         const sidecarServer = { TRELLIS_INBOUND_PORTS: { 8080: t.serverPort }, TRELLIS_APP_PORTS: { 8080: ctx.upstreamPort }, TRELLIS_OUTBOUND_PORTS: { 8080: await freePort() } };
         procs.push(def.tls && TrellisMtlsMode === 'files'
           ? await proxy(`${tag}-server`, 'router', `istio=mtls-${def.id}`, { TRELLIS_GATEWAY_PORTS: { 8443: t.serverPort } }, c)
-          : await proxy(`${tag}-server`, 'sidecar', `app=${name}${tel}`, sidecarServer, c));
-        procs.push(await proxy(`${tag}-client`, 'sidecar', `app=${tag}-client${tel}`, { TRELLIS_OUTBOUND_PORTS: { 8080: front } }, c));
+          : await proxy(`${tag}-server`, 'sidecar', `app=${name}${tel}`, sidecarServer, c, def.tls));
+        procs.push(await proxy(`${tag}-client`, 'sidecar', `app=${tag}-client${tel}`, { TRELLIS_OUTBOUND_PORTS: { 8080: front } }, c, def.tls));
         def.host = `${name}.${Ns}.svc.cluster.local`;
       }
       def.pgids = procs.map((x) => x.pid);

@@ -7,49 +7,17 @@
  * nothing the user meant was analyzed).
  */
 import { statSync } from 'node:fs';
-import { analyzeConfig, compareDiagnostics, type AnalyzeOptions } from '../config/analyze/index.ts';
+import { analyzeConfig, compareDiagnostics, type AnalyzeOptions, type ObservedPlaintext } from '../config/analyze/index.ts';
+import { meshSidecars, observedPlaintext } from './mtls.ts';
+import { DEFAULT_STATE_DIR } from '../runtime/meshes.ts';
 import { loadConfigPaths } from '../config/load.ts';
 import { hasCode } from '../errors.ts';
 import { readMeshConfig, type MeshConfigSettings } from '../config/mesh-config.ts';
 import type { Diagnostic, Resource } from '../config/resource.ts';
-import { parseCli, UsageError } from './args.ts';
+import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
-
-const HELP = `usage: trellis analyze [options] PATH...
-
-Validates mesh configuration (Istio, Gateway API, Kubernetes Service/Secret/Pod/Deployment/...,
-Trellis Workload YAML or JSON): each document against its schema, then the whole set for
-cross-resource mistakes (unknown or unexported hosts, subsets, gateways and secrets, hosts a
-gateway does not admit, conflicting Gateways and VirtualServices, shadowed routes, weights,
-selectors that match nothing or clash, TLS without verification, mTLS conflicts...), the checks
-of istioctl analyze that apply to Trellis. Codes: docs/diagnostics.md.
-
-PATH is a file, a directory (read recursively: *.yaml, *.yml, *.json) or - for stdin.
-All paths are analyzed together, as one configuration.
-
-options:
-  -o, --output FORMAT    text (default) or json (json always lists every diagnostic)
-  -v, --verbose          text: also print info diagnostics (e.g. kinds Trellis skips)
-      --domain-suffix S  cluster DNS suffix for short host names (default cluster.local)
-      --mesh-config FILE Istio MeshConfig (YAML, or the istio ConfigMap holding it under
-                         data.mesh): root namespace, ingress gateway selector, extension
-                         providers; without it, the istio ConfigMap of istio-system if given
-      --kubeconfig PATH  analyze what a Kubernetes cluster holds instead of PATHs, and warn about
-                         namespaces labelled for a revision or tag that does not exist
-  -h, --help             show this help
-
-exit status: 0 no errors (warnings allowed), 1 errors found,
-             2 usage error (no PATH, unknown option, a PATH that does not exist)
-`;
-
-const options = {
-  output: { type: 'string', short: 'o', default: 'text' },
-  'domain-suffix': { type: 'string', default: 'cluster.local' },
-  'mesh-config': { type: 'string' },
-  verbose: { type: 'boolean', short: 'v', default: false },
-  kubeconfig: { type: 'string' },
-  help: { type: 'boolean', short: 'h', default: false },
-} as const;
+import { analyze as spec } from './commands-inspect.ts';
+import { parseCommand } from './spec.ts';
 
 /** Summary counts of one analysis. */
 export interface AnalyzeSummary {
@@ -82,6 +50,20 @@ export function formatDiagnostic(d: Diagnostic): string {
   return `${where}  ${d.severity.padEnd(7)}  ${d.code}${res}  ${d.message}${field}`;
 }
 
+/**
+ * Plaintext traffic of the running mesh's sidecars (none when no mesh runs); unreadable sidecars
+ * are said on stderr. Only the mesh named by --state-dir, TRELLIS_STATE_DIR or the current
+ * directory's: analysing files must not pick up another mesh that happens to run on the machine.
+ */
+async function liveTraffic(admin: string[] | undefined, stateDirFlag: string | undefined, minutes: number): Promise<{ observed: ObservedPlaintext[] }> {
+  const stateDir = stateDirFlag ?? (process.env.TRELLIS_STATE_DIR || DEFAULT_STATE_DIR);
+  const targets = admin !== undefined && admin.length > 0 ? admin.map((a) => ({ workload: a, admin: a })) : meshSidecars(stateDir) ?? [];
+  if (targets.length === 0) return { observed: [] };
+  const { observed, errors } = await observedPlaintext(targets, minutes);
+  for (const e of errors) process.stderr.write(`trellis analyze: cannot read sidecar counters: ${e}\n`);
+  return { observed };
+}
+
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
@@ -108,13 +90,8 @@ export async function analyzePaths(paths: readonly string[], opts: AnalyzeOption
 }
 
 export const verb: Verb = {
-  summary: 'validate mesh config files (schema + cross-resource checks), like istioctl analyze',
   async run(args: string[]): Promise<number> {
-    const { values, positionals } = parseCli('analyze', args, options);
-    if (values.help) {
-      process.stdout.write(HELP);
-      return 0;
-    }
+    const { values, positionals } = parseCommand(spec, args);
     const output = values.output;
     if (output !== 'text' && output !== 'json') throw new UsageError(`analyze: --output must be text or json, not '${output}'`);
     if (positionals.length === 0 && values.kubeconfig === undefined) throw new UsageError('analyze: no PATH given (use - for stdin); see trellis analyze --help');
@@ -127,8 +104,11 @@ export const verb: Verb = {
       }
     }
 
+    const minutes = Number(values.minutes);
+    if (!Number.isInteger(minutes) || minutes < 1 || minutes > 15) throw new UsageError(`analyze: --minutes must be 1..15, got '${values.minutes}'`);
     const mesh = values['mesh-config'] === undefined ? undefined : meshConfigOption(values['mesh-config']);
-    const opts = { domainSuffix: values['domain-suffix'], ...(mesh !== undefined ? { mesh } : {}) };
+    const traffic = await liveTraffic(values.admin, values['state-dir'], minutes);
+    const opts = { domainSuffix: values['domain-suffix'], ...(mesh !== undefined ? { mesh } : {}), observedPlaintext: traffic.observed };
     const { loaded, diagnostics } = values.kubeconfig !== undefined
       // Loaded only when asked: the Kubernetes client is not part of a plain file analysis.
       ? analyzeLoaded({ ...(await (await import('../control/kube/cluster-analysis.ts')).loadClusterConfig(values.kubeconfig)), rejected: [] }, opts)

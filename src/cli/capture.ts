@@ -5,16 +5,11 @@
  * very rules `trellis up --capture transparent` puts in each workload namespace
  * (src/runtime/netns.ts). `--dry-run` prints them instead.
  */
-import { parseCli, UsageError } from './args.ts';
+import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
+import { capture as spec } from './commands-kube.ts';
+import { parseCommand } from './spec.ts';
 import { podIptablesRules, run, which } from '../runtime/netns.ts';
-
-const HELP = `usage: trellis capture [--exclude-inbound-ports P,P] [--exclude-outbound-ports P,P] [--dry-run]
-
-Installs the sidecar's traffic capture in this network namespace (needs NET_ADMIN): inbound TCP
-is redirected to the proxy's 15006, outbound TCP to 15001; the proxy's own traffic (uid 1337)
-and ports 15000, 15020, 15021, 15090 are left alone.
-`;
 
 function ports(flag: string, v: string | undefined): number[] {
   if (v === undefined || v === '') return [];
@@ -26,18 +21,8 @@ function ports(flag: string, v: string | undefined): number[] {
 }
 
 export const verb: Verb = {
-  summary: 'install the sidecar traffic capture (iptables) in this network namespace (init container)',
   async run(args) {
-    const { values } = parseCli('capture', args, {
-      'exclude-inbound-ports': { type: 'string' },
-      'exclude-outbound-ports': { type: 'string' },
-      'dry-run': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    }, false);
-    if (values.help) {
-      process.stdout.write(HELP);
-      return 0;
-    }
+    const { values } = parseCommand(spec, args);
     const rules = podIptablesRules({
       excludeInboundPorts: ports('exclude-inbound-ports', values['exclude-inbound-ports']),
       excludeOutboundPorts: ports('exclude-outbound-ports', values['exclude-outbound-ports']),

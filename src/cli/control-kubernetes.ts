@@ -7,62 +7,14 @@
  */
 import { hostname } from 'node:os';
 import { UsageError } from './args.ts';
+import { kubernetesFlags } from './commands-run.ts';
 import type { KubernetesControlOptions } from '../control/kube/kube-control.ts';
 import type { LabelSelector } from '../config/label-selector.ts';
 import type { WebhookClient } from '../control/webhook/webhook-config.ts';
 import { serviceHosts } from '../control/webhook/webhook-ca.ts';
 
-export const kubernetesHelp = `
-Kubernetes (config and registry from the API server):
-  --kubeconfig PATH          read from the cluster of this kubeconfig (outside the cluster)
-  --kubernetes               read from the cluster this pod runs in (service account)
-  --revision R               control plane revision (default: default); injects namespaces
-                             labelled istio.io/rev=R, and tags pointing at R
-  --system-namespace NS      where this control plane runs (default trellis-system)
-  --discovery-selectors JSON label selectors of the namespaces to read (Istio discoverySelectors)
-  --webhook-port N           admission webhook HTTPS port (default 15017; 0 = any free port)
-  --no-webhook               serve no admission webhook (no injection, no validation)
-  --webhook-url URL          how the API server reaches the webhook (e.g. https://127.0.0.1:15017);
-                             default: the Service trellis[-R].NS.svc:443
-  --no-validation            do not register the validating webhook
-  --validate-unlabelled      also validate objects without an istio.io/rev label (on by default for
-                             the default revision; give it to one revision when all are revisioned)
-  --injection-image IMAGE    image of the injected proxy and init container (default trellis:0.1.0)
-  --injection-xds ADDR       xDS address injected proxies use (default trellis[-R].NS.svc:15010)
-  --native-sidecars auto|true|false   inject the proxy as a native sidecar (default auto: Kubernetes >= 1.29)
-  --hold-application-until-proxy-starts   start app containers after the proxy is ready
-  --no-status                do not write status back (Gateway API, Istio validationMessages)
-  --analysis-status          also write the analyzer's findings as Istio status.validationMessages
-Mesh CA on Kubernetes (on unless --no-ca; root from the Secret cacerts, else istio-ca-secret,
-created on first start, in --system-namespace; --ca-dir/--plugin-ca-dir use files instead):
-  --no-ca                    run no mesh CA (injected proxies get no workload certificate)
-  --ca-tls-port N            xDS and CreateCertificate over TLS (default 15012; 0 = any free port)
-  --injection-ca-address ADDR   the CA address injected proxies use (default trellis[-R].NS.svc:15012)
-  --ca-token-audiences LIST  audiences a service-account token must carry (default istio-ca)
-`;
-
-export const kubernetesOptions = {
-  kubeconfig: { type: 'string' },
-  kubernetes: { type: 'boolean' },
-  revision: { type: 'string' },
-  'system-namespace': { type: 'string' },
-  'discovery-selectors': { type: 'string' },
-  'webhook-port': { type: 'string' },
-  'no-webhook': { type: 'boolean' },
-  'webhook-url': { type: 'string' },
-  'no-validation': { type: 'boolean' },
-  'validate-unlabelled': { type: 'boolean' },
-  'injection-image': { type: 'string' },
-  'injection-xds': { type: 'string' },
-  'native-sidecars': { type: 'string' },
-  'hold-application-until-proxy-starts': { type: 'boolean' },
-  'no-status': { type: 'boolean' },
-  'analysis-status': { type: 'boolean' },
-  'no-ca': { type: 'boolean' },
-  'ca-tls-port': { type: 'string' },
-  'injection-ca-address': { type: 'string' },
-  'ca-token-audiences': { type: 'string' },
-} as const;
+/** Parsed like every flag of `trellis control`, from its spec (commands-run.ts). */
+export const kubernetesOptions = kubernetesFlags;
 
 type Values = { [K in keyof typeof kubernetesOptions]?: (typeof kubernetesOptions)[K]['type'] extends 'boolean' ? boolean : string };
 

@@ -5,31 +5,21 @@
  * namespaces and bridge, and checks every recorded port is free and nothing of the network is left.
  * Idempotent: nothing running is success.
  */
-import { parseCli } from './args.ts';
 import type { Verb } from './main.ts';
+import { down as spec } from './commands-run.ts';
+import { parseCommand } from './spec.ts';
 import { teardown } from '../runtime/teardown.ts';
-
-const HELP = `usage: trellis down [--state-dir DIR]
-
-Stops the mesh started by \`trellis up\` (default state dir .trellis) and removes what it left behind.
-`;
+import { resolveStateDir } from '../runtime/meshes.ts';
 
 export const verb: Verb = {
-  summary: 'stop everything `trellis up` started and clean up',
   async run(args: string[]): Promise<number> {
-    const { values } = parseCli('down', args, {
-      'state-dir': { type: 'string', default: '.trellis' },
-      quiet: { type: 'boolean', short: 'q', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    }, false);
-    if (values.help) {
-      process.stdout.write(HELP);
-      return 0;
-    }
+    const { values } = parseCommand(spec, args);
+    const { stateDir, source } = resolveStateDir(values['state-dir'], { requireLive: false });
     const log = values.quiet ? () => {} : (line: string) => process.stdout.write(`trellis down: ${line}\n`);
-    const r = await teardown(values['state-dir'], log);
+    if (source === 'list') log(`the mesh running from ${stateDir}`);
+    const r = await teardown(stateDir, log);
     if (!r.found) {
-      process.stdout.write(`trellis down: nothing is running (no state in ${values['state-dir']})\n`);
+      process.stdout.write(`trellis down: nothing is running (no state in ${stateDir})\n`);
       return 0;
     }
     if (r.leftovers.length > 0) {

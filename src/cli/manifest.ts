@@ -4,33 +4,15 @@
  * same values. The CRDs are charts/trellis-base's; a gateway is charts/trellis-gateway's.
  */
 import { stringify } from 'yaml';
-import { parseCli, UsageError } from './args.ts';
+import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
+import { manifest as spec } from './commands-kube.ts';
+import { parseCommand } from './spec.ts';
 import { DefaultManifestOptions, controlPlaneManifest } from '../control/kube/manifest.ts';
 
-const HELP = `usage: trellis manifest [--revision R] [--namespace NS] [--image IMAGE] [--replicas N]
-                        [--hold-application-until-proxy-starts] [--validate-unlabelled]
-
-Prints the control plane's Kubernetes objects (ServiceAccount, RBAC, Deployment, Service, PDB,
-HPA, webhook configurations) for kubectl apply. Install the CRDs first (charts/trellis-base).
-`;
-
 export const verb: Verb = {
-  summary: 'print the control plane of a revision as Kubernetes objects (kubectl apply -f -)',
   async run(args) {
-    const { values } = parseCli('manifest', args, {
-      revision: { type: 'string' },
-      namespace: { type: 'string' },
-      image: { type: 'string' },
-      replicas: { type: 'string' },
-      'hold-application-until-proxy-starts': { type: 'boolean' },
-      'validate-unlabelled': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    }, false);
-    if (values.help) {
-      process.stdout.write(HELP);
-      return 0;
-    }
+    const { values } = parseCommand(spec, args);
     const revision = values.revision ?? 'default';
     if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(revision)) throw new UsageError(`manifest: --revision must be a DNS label (e.g. 1-3), got '${revision}'`);
     const replicas = values.replicas === undefined ? DefaultManifestOptions.replicas : Number(values.replicas);

@@ -6,16 +6,13 @@
  * by name (address and user-agent; mesh clients by principal). When a port's plaintext column is 0
  * for long enough, STRICT is safe for it. Reads the proxies' own counters (src/proxy/tls/mtls-stats.ts).
  */
-import { parseCli, UsageError } from './args.ts';
+import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
+import { mtls as spec } from './commands-inspect.ts';
+import { parseCommand } from './spec.ts';
 import { readState } from '../runtime/state.ts';
-
-const HELP = `usage: trellis mtls [--state-dir DIR] [--admin HOST:PORT]... [--minutes N] [-o table|json]
-
-Shows, per workload and inbound port, the mTLS mode in force and which clients sent plaintext in
-the last N minutes (default 10), from each sidecar's own counters. With no --admin, the sidecars
-of the \`trellis up\` mesh in --state-dir (default .trellis).
-`;
+import type { ObservedPlaintext } from '../config/analyze/index.ts';
+import { resolveStateDir } from '../runtime/meshes.ts';
 
 /** One row of the report. */
 export interface MtlsRow {
@@ -94,36 +91,61 @@ export async function proxyRows(workload: string, admin: string, minutes: number
   return [...rows.values()].sort((a, b) => Number(a.port) - Number(b.port));
 }
 
-export const verb: Verb = {
-  summary: 'per workload port: the mTLS mode in force and which clients still send plaintext',
-  async run(args: string[]): Promise<number> {
-    const { values } = parseCli('mtls', args, {
-      'state-dir': { type: 'string', default: '.trellis' },
-      admin: { type: 'string', multiple: true },
-      minutes: { type: 'string', default: '10' },
-      output: { type: 'string', short: 'o', default: 'table' },
-      help: { type: 'boolean', short: 'h', default: false },
-    }, false);
-    if (values.help) {
-      process.stdout.write(HELP);
-      return 0;
+/** A sidecar to read: how to name it and its admin address. */
+export interface SidecarTarget {
+  readonly workload: string;
+  readonly admin: string;
+}
+
+/** The sidecars of the `trellis up` mesh in `stateDir`, or undefined when none runs there. */
+export function meshSidecars(stateDir: string): SidecarTarget[] | undefined {
+  const state = readState(stateDir);
+  if (state === undefined) return undefined;
+  return state.processes
+    .filter((p) => p.role === 'sidecar' && p.ports.admin !== undefined)
+    .map((p) => ({ workload: `${p.namespace ?? 'default'}/${p.workload ?? p.name} (${p.replica ?? p.pid})`, admin: `${p.address ?? '127.0.0.1'}:${p.ports.admin}` }));
+}
+
+/**
+ * The plaintext traffic each sidecar saw per inbound port in the last `minutes`, with the
+ * workload's namespace and labels (from its node metadata), for `trellis analyze`'s
+ * MTLS_PLAINTEXT_CLIENTS. Sidecars that cannot be read are reported in `errors`.
+ */
+export async function observedPlaintext(targets: readonly SidecarTarget[], minutes: number): Promise<{ observed: ObservedPlaintext[]; errors: string[] }> {
+  const observed: ObservedPlaintext[] = [];
+  const errors: string[] = [];
+  for (const t of targets) {
+    try {
+      const info = (await getJson(`http://${t.admin}`, '/server_info')) as { node?: { metadata?: { NAMESPACE?: string; LABELS?: Record<string, string> } } };
+      const md = info.node?.metadata ?? {};
+      for (const r of await proxyRows(t.workload, t.admin, minutes)) {
+        if (r.plaintextClients.length === 0) continue;
+        observed.push({ workload: t.workload, namespace: md.NAMESPACE ?? 'default', labels: md.LABELS ?? {}, port: Number(r.port), minutes, clients: r.plaintextClients });
+      }
+    } catch (err) {
+      errors.push(`${t.workload}: ${(err as Error).message}`);
     }
+  }
+  return { observed, errors };
+}
+
+export const verb: Verb = {
+  async run(args: string[]): Promise<number> {
+    const { values } = parseCommand(spec, args);
     const minutes = Number(values.minutes);
     if (!Number.isInteger(minutes) || minutes < 1 || minutes > 15) throw new UsageError(`mtls: --minutes must be 1..15 (the proxies keep 15), got '${values.minutes}'`);
     if (values.output !== 'table' && values.output !== 'json') throw new UsageError(`mtls: -o must be table or json, not '${values.output}'`);
-    const targets: { workload: string; admin: string }[] = [];
+    let targets: SidecarTarget[];
     if (values.admin !== undefined && values.admin.length > 0) {
-      for (const a of values.admin) targets.push({ workload: a, admin: a });
+      targets = values.admin.map((a) => ({ workload: a, admin: a }));
     } else {
-      const state = readState(values['state-dir']);
-      if (state === undefined) {
-        process.stderr.write(`trellis mtls: no mesh in ${values['state-dir']} (run \`trellis up\`, or pass --admin HOST:PORT)\n`);
+      const { stateDir } = resolveStateDir(values['state-dir'], { requireLive: true });
+      const found = meshSidecars(stateDir);
+      if (found === undefined) {
+        process.stderr.write(`trellis mtls: no mesh in ${stateDir} (run \`trellis up\`, or pass --admin HOST:PORT)\n`);
         return 1;
       }
-      for (const p of state.processes) {
-        if (p.role !== 'sidecar' || p.ports.admin === undefined) continue;
-        targets.push({ workload: `${p.namespace ?? 'default'}/${p.workload ?? p.name} (${p.replica ?? p.pid})`, admin: `${p.address ?? '127.0.0.1'}:${p.ports.admin}` });
-      }
+      targets = found;
     }
     const rows: MtlsRow[] = [];
     const errors: string[] = [];

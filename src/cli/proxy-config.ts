@@ -1,26 +1,18 @@
 /**
  * `trellis proxy-config {listeners|routes|clusters|endpoints|all} PROXY`: what the control plane
  * sent one proxy (from `/debug/config_dump?proxyID=`), as tables with the key columns
- * `istioctl proxy-config` shows, or as JSON with `-o json`. PROXY is a node id or a unique
- * prefix of one. Istio-style names (`outbound|80|v1|reviews.default.svc.cluster.local`) are split
+ * `istioctl proxy-config` shows, or as JSON with `-o json`. PROXY is a replica name, `pod.namespace`,
+ * a node id, or a unique prefix of one (proxy-name.ts). Istio-style names (`outbound|80|v1|reviews.default.svc.cluster.local`) are split
  * into their parts; anything else is shown as is.
  */
 import type { ConfigDump } from '../control/xds/server.ts';
 import { TrellisError } from '../errors.ts';
-import { parseCli, UsageError } from './args.ts';
+import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
+import { proxyConfig as spec } from './commands-inspect.ts';
+import { parseCommand } from './spec.ts';
 import { controlUrl, fetchControl, renderTable } from './proxy-status.ts';
-
-const HELP = `usage: trellis proxy-config {listeners|routes|clusters|endpoints|all} PROXY [--control URL] [-o json]
-
-Shows the xDS configuration the control plane sent to PROXY (a node id, or a unique prefix).
-
-options:
-  --control URL     control plane monitoring address (default $TRELLIS_CONTROL_URL or
-                    http://127.0.0.1:15014)
-  -o, --output FMT  table (default) or json
-  -h, --help        show this help
-`;
+import { resolveProxyName } from './proxy-name.ts';
 
 type J = Record<string, unknown>;
 const KINDS = { clusters: 'CDS', listeners: 'LDS', routes: 'RDS', endpoints: 'EDS' } as const;
@@ -30,8 +22,11 @@ const obj = (v: unknown): J => (v !== null && typeof v === 'object' && !Array.is
 const arr = (v: unknown): J[] => (Array.isArray(v) ? (v as J[]) : []);
 const str = (v: unknown, dflt = '-'): string => (v === undefined || v === null || v === '' ? dflt : String(v));
 
-function istioConfig(r: J): string {
-  return str(obj(obj(obj(r.metadata).filter_metadata).istio).config);
+/** The config a route or cluster came from, as istioctl shows it: `reviews.default` from Istio's metadata path. */
+export function istioConfig(r: J): string {
+  const path = str(obj(obj(obj(r.metadata).filter_metadata).istio).config);
+  const m = /^\/apis\/[^/]+\/[^/]+\/namespaces\/([^/]+)\/[^/]+\/([^/]+)$/.exec(path);
+  return m !== null ? `${m[2]}.${m[1]}` : path;
 }
 
 function clusterRows(resources: J[]): string[][] {
@@ -95,6 +90,7 @@ function routeMatch(m: J): string {
   if (m.path !== undefined) return str(m.path);
   if (m.safe_regex !== undefined) return `regex ${str(obj(m.safe_regex).regex)}`;
   if (m.path_separated_prefix !== undefined) return `${str(m.path_separated_prefix)}/*`;
+  if (m.connect_matcher !== undefined) return 'CONNECT';
   return '-';
 }
 
@@ -149,33 +145,22 @@ export function renderProxyConfig(dump: ConfigDump, kind: Kind | 'all'): string 
     .join('\n');
 }
 
-const options = {
-  control: { type: 'string' },
-  output: { type: 'string', short: 'o', default: 'table' },
-  help: { type: 'boolean', short: 'h', default: false },
-} as const;
-
 export const verb: Verb = {
-  summary: 'show the listeners, routes, clusters or endpoints sent to one proxy',
   async run(args: string[]): Promise<number> {
-    const { values, positionals } = parseCli('proxy-config', args, options);
-    if (values.help) {
-      process.stdout.write(HELP);
-      return 0;
-    }
+    const { values, positionals } = parseCommand(spec, args);
     const [kind, proxy, ...extra] = positionals;
     if (kind === undefined || !(kind in KINDS || kind === 'all')) {
       throw new UsageError(`proxy-config: first argument must be listeners, routes, clusters, endpoints or all${kind ? `, got '${kind}'` : ''}`);
     }
-    if (proxy === undefined) throw new UsageError('proxy-config: missing PROXY (a node id or unique prefix; see trellis proxy-status)');
+    if (proxy === undefined) throw new UsageError('proxy-config: missing PROXY (a replica name from `trellis status`, a node id from `trellis proxy-status`, or a unique prefix)');
     if (extra.length > 0) throw new UsageError(`proxy-config: unexpected argument '${extra[0]}'`);
     if (values.output !== 'table' && values.output !== 'json') throw new UsageError(`proxy-config: -o must be table or json, got '${values.output}'`);
-    const base = controlUrl(values.control);
-    const { status, body } = await fetchControl(base, `/debug/config_dump?proxyID=${encodeURIComponent(proxy)}`);
-    if (status === 404) {
-      const known = (obj(body).proxies as string[] | undefined) ?? [];
-      throw new TrellisError('PROXY_NOT_FOUND', `no connected proxy matches '${proxy}'${known.length > 0 ? ` (connected: ${known.join(', ')})` : ' (none connected)'}`);
-    }
+    const base = controlUrl(values.control, values['state-dir']);
+    const syncz = await fetchControl(base, '/debug/syncz');
+    if (syncz.status !== 200 || !Array.isArray(syncz.body)) throw new TrellisError('CONTROL_HTTP', `${base}/debug/syncz answered ${syncz.status}`);
+    const id = resolveProxyName(proxy, (syncz.body as J[]).map((p) => str(p.id, '')).filter((x) => x !== ''));
+    const { status, body } = await fetchControl(base, `/debug/config_dump?proxyID=${encodeURIComponent(id)}`);
+    if (status === 404) throw new TrellisError('PROXY_NOT_FOUND', `proxy '${id}' disconnected just now`);
     if (status !== 200) throw new TrellisError('CONTROL_HTTP', `${base}/debug/config_dump answered ${status}: ${JSON.stringify(body).slice(0, 200)}`);
     const dump = body as ConfigDump;
     if (values.output === 'json') {

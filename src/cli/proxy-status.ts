@@ -1,31 +1,32 @@
 /**
  * `trellis proxy-status`: what the control plane knows about every connected proxy, one row per
  * proxy with each xDS type's sync state (SYNCED / STALE / NACKED / NOT SENT), the config version
- * and the last ACK, like `istioctl proxy-status`. Reads the control plane's `/debug/syncz`
- * (default http://127.0.0.1:15014; `--control URL` or env TRELLIS_CONTROL_URL, read here only).
- * Also holds the two helpers the proxy-config verb shares: fetching a debug endpoint and tables.
+ * and the last ACK, like `istioctl proxy-status`. Reads the control plane's `/debug/syncz`.
+ * Also holds the helpers the proxy-config verb shares: finding the control plane (flag, env
+ * TRELLIS_CONTROL_URL, the running mesh of `trellis up`, 15014), fetching a debug endpoint, tables.
  */
 import { TrellisError } from '../errors.ts';
 import type { ProxyStatus } from '../control/xds/status.ts';
-import { parseCli, UsageError } from './args.ts';
+import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
+import { proxyStatus as spec } from './commands-inspect.ts';
+import { parseCommand } from './spec.ts';
+import { readState } from '../runtime/state.ts';
+import { runningState, resolveStateDir } from '../runtime/meshes.ts';
 
-const HELP = `usage: trellis proxy-status [--control URL] [-o json]
-
-Shows every proxy connected to the control plane and, per xDS type, whether it runs the config
-last sent (SYNCED), has not acknowledged it yet (STALE), rejected it (NACKED, with the proxy's
-error below the table) or was never sent any (NOT SENT).
-
-options:
-  --control URL     control plane monitoring address (default $TRELLIS_CONTROL_URL or
-                    http://127.0.0.1:15014); repeat it for several revisions
-  -o, --output FMT  table (default) or json
-  -h, --help        show this help
-`;
-
-/** The control plane URL: flag, then env TRELLIS_CONTROL_URL, then the default port 15014. */
-export function controlUrl(flag: string | undefined): string {
-  return (flag ?? process.env.TRELLIS_CONTROL_URL ?? 'http://127.0.0.1:15014').replace(/\/+$/, '');
+/**
+ * The control plane's debug URL: `--control`, then env TRELLIS_CONTROL_URL, then the control
+ * plane of the mesh `trellis up` runs (`--state-dir`, TRELLIS_STATE_DIR, ./.trellis, or this
+ * user's only running mesh), then Istio's default port 15014 on this host.
+ */
+export function controlUrl(flag: string | undefined, stateDirFlag?: string): string {
+  const explicit = flag ?? process.env.TRELLIS_CONTROL_URL;
+  if (explicit !== undefined && explicit !== '') return explicit.replace(/\/+$/, '');
+  const { stateDir, source } = resolveStateDir(stateDirFlag, { requireLive: true });
+  const state = runningState(readState(stateDir));
+  if (state?.controlDebugPort !== undefined) return `http://127.0.0.1:${state.controlDebugPort}`;
+  if (source === 'flag' || source === 'env') throw new TrellisError('MESH_NOT_RUNNING', `no mesh is running from ${stateDir}`);
+  return 'http://127.0.0.1:15014';
 }
 
 /** GETs a control plane debug endpoint as JSON; CONTROL_UNREACHABLE / CONTROL_HTTP errors. */
@@ -38,7 +39,7 @@ export async function fetchControl(base: string, path: string): Promise<{ status
     const why = cause?.code ?? cause?.message ?? (err as Error).message;
     throw new TrellisError(
       'CONTROL_UNREACHABLE',
-      `cannot reach the control plane at ${base} (${why}); is it running? Set --control URL or TRELLIS_CONTROL_URL`,
+      `cannot reach the control plane at ${base} (${why}); is a mesh running (\`trellis status\`)? Otherwise point to one with --control URL or TRELLIS_CONTROL_URL`,
       { cause: err },
     );
   }
@@ -99,26 +100,15 @@ export function renderProxyStatus(proxies: readonly ProxyStatus[], now = Date.no
   return out.endsWith('\n') ? out : out + '\n';
 }
 
-const options = {
-  control: { type: 'string', multiple: true },
-  output: { type: 'string', short: 'o', default: 'table' },
-  help: { type: 'boolean', short: 'h', default: false },
-} as const;
-
 export const verb: Verb = {
-  summary: 'show each connected proxy\'s xDS sync state (SYNCED / STALE / NACKED)',
   async run(args: string[]): Promise<number> {
-    const { values, positionals } = parseCli('proxy-status', args, options);
-    if (values.help) {
-      process.stdout.write(HELP);
-      return 0;
-    }
+    const { values, positionals } = parseCommand(spec, args);
     if (positionals.length > 0) throw new UsageError(`proxy-status: unexpected argument '${positionals[0]}'`);
     if (values.output !== 'table' && values.output !== 'json') throw new UsageError(`proxy-status: -o must be table or json, got '${values.output}'`);
     // Several --control URLs (one per revision) give one table of every proxy.
     const proxies: ProxyStatus[] = [];
     for (const url of values.control?.length ? values.control : [undefined]) {
-      const base = controlUrl(url);
+      const base = controlUrl(url, values['state-dir']);
       const { status, body } = await fetchControl(base, '/debug/syncz');
       if (status !== 200 || !Array.isArray(body)) throw new TrellisError('CONTROL_HTTP', `${base}/debug/syncz answered ${status}`);
       proxies.push(...(body as ProxyStatus[]));

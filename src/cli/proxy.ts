@@ -9,69 +9,25 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { parse as parseYaml } from 'yaml';
-import { parseCli, UsageError } from './args.ts';
+import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
+import { proxy as spec } from './commands-run.ts';
+import { parseCommand } from './spec.ts';
 import cluster from 'node:cluster';
 import { startProxy, telemetryOptions } from '../proxy/proxy.ts';
 import { runWorker } from '../proxy/workers.ts';
 import type { NodeJson } from '../xds/ads-wire.ts';
 import { describeError } from '../errors.ts';
+import { parseDurationMs } from '../config/schema/values.ts';
 import { parseKeyAlgorithm } from '../pki/keys.ts';
-import { caRootsFromFile, tokenFromFile } from '../proxy/tls/identity-agent.ts';
-import { parseAppProbes } from '../proxy/admin/app-probes.ts';
-import type { AppProbe } from '../proxy/admin/app-probes.ts';
+import { caRootsFromFile, tokenFromFile, type IdentityAgentOptions } from '../proxy/tls/identity-agent.ts';
+import { parseAppProbes, type AppProbe } from '../proxy/admin/app-probes.ts';
+import { appMetricsUrlFromIstioEnv, parseAppMetricsUrl, type AppMetricsTarget } from '../proxy/admin/app-metrics.ts';
 
-const help = `usage: trellis proxy --xds HOST:PORT [options]
-
-  --xds HOST:PORT           control plane ADS address (default 127.0.0.1:15010)
-  --kind sidecar|router     sidecar next to a workload, or router (gateway) (default sidecar)
-  --node-id ID              xDS node id (default: Istio-style from kind, namespace, workload)
-  --namespace NS            workload namespace (default default)
-  --workload NAME           workload (pod) name (default: <hostname>-<pid>)
-  --labels k=v,k2=v2        workload labels (gateways: e.g. istio=ingressgateway)
-  --service-account SA      service account (default default)
-  --ip ADDR                 instance IP (default 127.0.0.1)
-  --metadata JSON           extra node metadata (e.g. {"TRELLIS_HTTP_PROXY_PORT":"15080"})
-  --bootstrap FILE          YAML/JSON with {xds, node: {id, metadata}, admin: {port}}; flags win
-  --admin-port N            admin API (default 15000; 0 = any, -1 = off)
-  --admin-address ADDR      address of the admin, health and Prometheus servers (default 127.0.0.1;
-                            transparent capture: 0.0.0.0 inside the workload's network namespace)
-  --health-port N           /healthz/ready (default 15021)
-  --prometheus-port N       /stats/prometheus (default 15090)
-  --status-port N           app probes (/app-health/...), readiness and metrics, like Istio's 15020
-                            (default -1 = off; on when --app-probes is given: 15020)
-  --app-probes JSON         the pod's original HTTP probes by /app-health path (set by injection)
-  --drain-timeout DURATION  how long in-flight requests may finish on shutdown (default 5s)
-  --concurrency N           worker processes sharing the listeners (default 2, like an Istio
-                            sidecar; 1 serves in the main process)
-                            (each process runs with node --max-semi-space-size=16, a 32 MB
-                            young generation; set your own through NODE_OPTIONS)
-  --ready-file PATH         JSON with the bound ports, written once servers listen
-  --log-level LEVEL         debug|info|warn|error (default info)
-  --ca-token-file FILE      workload token for the mesh CA (or env TRELLIS_CA_TOKEN): the proxy gets its identity
-                            (spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>) from
-                            the CA and serves and uses mTLS (trellis up passes one per replica)
-  --ca-address HOST:PORT    the CA (default: the --xds address)
-  --ca-root-cert FILE       reach the CA over TLS, verified with these PEM roots (re-read at each
-                            request; Kubernetes: the mounted istio-ca-root-cert ConfigMap)
-  --trust-domain TD         SPIFFE trust domain (default cluster.local)
-  --cert-ttl DURATION       workload certificate lifetime to ask for (default: the CA's, 24h)
-  --key-algorithm ALG       ECDSA_P256 (default) or RSA_2048
-`;
-
-function parsePort(name: string, v: string | undefined, dflt: number): number {
-  if (v === undefined) return dflt;
+function parsePort(name: string, v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < -1 || n > 65535) throw new UsageError(`proxy: --${name} must be -1..65535, got '${v}'`);
   return n;
-}
-
-/** Parses `5s`, `500ms`, `1m` into milliseconds. */
-export function parseDurationMs(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
-  if (!m) return undefined;
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-  return Number(m[1]) * unit;
 }
 
 function parseLabels(text: string | undefined): Record<string, string> {
@@ -86,41 +42,8 @@ function parseLabels(text: string | undefined): Record<string, string> {
 }
 
 export const verb: Verb = {
-  summary: 'run the proxy (sidecar or gateway) driven by xDS',
   async run(args) {
-    const { values } = parseCli('proxy', args, {
-      xds: { type: 'string' },
-      kind: { type: 'string' },
-      'node-id': { type: 'string' },
-      namespace: { type: 'string' },
-      workload: { type: 'string' },
-      labels: { type: 'string' },
-      'service-account': { type: 'string' },
-      ip: { type: 'string' },
-      metadata: { type: 'string' },
-      bootstrap: { type: 'string' },
-      'admin-port': { type: 'string' },
-      'admin-address': { type: 'string' },
-      'health-port': { type: 'string' },
-      'prometheus-port': { type: 'string' },
-      'status-port': { type: 'string' },
-      'app-probes': { type: 'string' },
-      'drain-timeout': { type: 'string' },
-      concurrency: { type: 'string' },
-      'ready-file': { type: 'string' },
-      'log-level': { type: 'string' },
-      'ca-token-file': { type: 'string' },
-      'ca-address': { type: 'string' },
-      'ca-root-cert': { type: 'string' },
-      'trust-domain': { type: 'string' },
-      'cert-ttl': { type: 'string' },
-      'key-algorithm': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    }, false);
-    if (values.help) {
-      process.stdout.write(help);
-      return 0;
-    }
+    const { values } = parseCommand(spec, args);
     let boot: { xds?: string; node?: NodeJson; admin?: { port?: number } } = {};
     if (values.bootstrap) {
       try {
@@ -142,7 +65,7 @@ export const verb: Verb = {
     }
     const namespace = values.namespace ?? (boot.node?.metadata?.NAMESPACE as string | undefined) ?? 'default';
     const workload = values.workload ?? `${hostname()}-${process.pid}`;
-    const ip = values.ip ?? '127.0.0.1';
+    const ip = values.ip;
     const labels = { ...((boot.node?.metadata?.LABELS as Record<string, string> | undefined) ?? {}), ...parseLabels(values.labels) };
     const metadata: Record<string, unknown> = {
       ...(boot.node?.metadata ?? {}),
@@ -161,9 +84,9 @@ export const verb: Verb = {
       user_agent_name: 'trellis-proxy',
       user_agent_version: '0.1.0',
     };
-    const drain = values['drain-timeout'] ? parseDurationMs(values['drain-timeout']) : 5000;
+    const drain = parseDurationMs(values['drain-timeout']);
     if (drain === undefined) throw new UsageError(`proxy: --drain-timeout must be a duration like 5s, got '${values['drain-timeout']}'`);
-    const concurrency = values.concurrency === undefined ? 2 : Number(values.concurrency);
+    const concurrency = Number(values.concurrency);
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new UsageError(`proxy: --concurrency must be 1..64, got '${values.concurrency}'`);
     let appProbes: ReadonlyMap<string, AppProbe> | undefined;
     if (values['app-probes'] !== undefined) {
@@ -173,8 +96,16 @@ export const verb: Verb = {
         throw new UsageError(`proxy: --app-probes: ${describeError(err)}`, err);
       }
     }
+    let appMetrics: AppMetricsTarget | undefined;
+    try {
+      const url = values['app-metrics-url'] ?? appMetricsUrlFromIstioEnv(process.env.ISTIO_PROMETHEUS_ANNOTATIONS);
+      if (url !== undefined) appMetrics = parseAppMetricsUrl(url);
+    } catch (err) {
+      throw new UsageError(`proxy: --app-metrics-url (or ISTIO_PROMETHEUS_ANNOTATIONS): ${describeError(err)}`, err);
+    }
+    let quit: () => void = () => {};
     const xdsAddress = values.xds ?? boot.xds ?? '127.0.0.1:15010';
-    let identity: import('../proxy/tls/identity-agent.ts').IdentityAgentOptions | undefined;
+    let identity: IdentityAgentOptions | undefined;
     // The token: a file (as Istio's agent reads its service-account token), or TRELLIS_CA_TOKEN
     // (transparent capture: the sidecar's uid cannot read the state dir).
     const envToken = process.env.TRELLIS_CA_TOKEN;
@@ -192,22 +123,22 @@ export const verb: Verb = {
     }
     if (cluster.isWorker) {
       // A worker forked by the primary below: serve listeners, take config over IPC.
-      const wlog = pino({ level: values['log-level'] ?? 'info', base: { component: 'proxy-worker', worker: cluster.worker?.id } }, pino.destination(2));
+      const wlog = pino({ level: values['log-level'], base: { component: 'proxy-worker', worker: cluster.worker?.id } }, pino.destination(2));
       await runWorker({ drainTimeoutMs: drain, log: (level, msg, fields) => wlog[level](fields ?? {}, msg), telemetry: telemetryOptions(node, identity) });
       return 0;
     }
-    const log = pino({ level: values['log-level'] ?? 'info', base: { component: 'proxy', node: node.id } }, pino.destination(2));
-    let quit: () => void = () => {};
+    const log = pino({ level: values['log-level'], base: { component: 'proxy', node: node.id } }, pino.destination(2));
     const proxy = await startProxy({
       xdsAddress,
       ...(identity !== undefined ? { identity } : {}),
       node,
-      adminPort: parsePort('admin-port', values['admin-port'], boot.admin?.port ?? 15000),
+      adminPort: parsePort('admin-port', values['admin-port'] ?? String(boot.admin?.port ?? 15000)),
       adminHost: values['admin-address'],
-      healthPort: parsePort('health-port', values['health-port'], 15021),
-      prometheusPort: parsePort('prometheus-port', values['prometheus-port'], 15090),
-      statusPort: parsePort('status-port', values['status-port'], appProbes !== undefined ? 15020 : -1),
+      healthPort: parsePort('health-port', values['health-port']),
+      prometheusPort: parsePort('prometheus-port', values['prometheus-port']),
+      statusPort: parsePort('status-port', values['status-port'] ?? (appProbes !== undefined || appMetrics !== undefined ? '15020' : '-1')),
       appProbes,
+      ...(appMetrics !== undefined ? { appMetrics } : {}),
       drainTimeoutMs: drain,
       concurrency,
       log: (level, msg, fields) => log[level](fields ?? {}, msg),
@@ -224,7 +155,7 @@ export const verb: Verb = {
       writeFileSync(tmp, JSON.stringify({ ...proxy.ports, pid: process.pid, node: node.id }) + '\n');
       renameSync(tmp, values['ready-file']);
     }
-    log.info({ ports: proxy.ports, xds: values.xds ?? boot.xds ?? '127.0.0.1:15010' }, 'proxy started');
+    log.info({ ports: proxy.ports, xds: xdsAddress }, 'proxy started');
     void proxy.ready.then(() => log.info({}, 'first complete config applied: ready'));
     return new Promise<number>((resolve) => {
       const stop = (why: string) => {

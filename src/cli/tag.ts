@@ -7,8 +7,10 @@
  * namespaces, without relabelling; running pods keep their proxy until restarted. Rollback is
  * setting it back.
  */
-import { parseCli, UsageError } from './args.ts';
+import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
+import { tag as spec } from './commands-kube.ts';
+import { parseCommand, renderHelp } from './spec.ts';
 import { KubeRest, apiStatus, loadKubeConfig } from '../config/store/kubernetes-rest.ts';
 import type { KubeObject } from '../config/store/kubernetes-rest.ts';
 import { RevisionLabel, TagLabel, injectorName, tagConfig, tagWebhookName } from '../control/webhook/webhook-config.ts';
@@ -17,15 +19,6 @@ import { renderTable } from './proxy-status.ts';
 import { TrellisError } from '../errors.ts';
 
 const MWC = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
-
-const HELP = `usage: trellis tag set TAG --revision R [--kubeconfig PATH]
-       trellis tag remove TAG [--kubeconfig PATH]
-       trellis tag list [--kubeconfig PATH]
-
-Revision tags: namespaces labelled istio.io/rev=TAG get their sidecars from the revision TAG
-points at. 'set' creates the tag or moves it (rollback = set it back); new pods get the new
-revision, running pods keep theirs until restarted.
-`;
 
 /** Points `tag` at `revision`; returns the revision it pointed at before (undefined if new). */
 export async function setTag(rest: KubeRest, tag: string, revision: string): Promise<string | undefined> {
@@ -51,16 +44,11 @@ export async function setTag(rest: KubeRest, tag: string, revision: string): Pro
 }
 
 export const verb: Verb = {
-  summary: 'point a revision tag (istio.io/rev=TAG namespaces) at a control plane revision',
   async run(args) {
-    const { values, positionals } = parseCli('tag', args, {
-      revision: { type: 'string' },
-      kubeconfig: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    });
-    if (values.help || positionals.length === 0) {
-      process.stdout.write(HELP);
-      return values.help ? 0 : 2;
+    const { values, positionals } = parseCommand(spec, args);
+    if (positionals.length === 0) {
+      process.stderr.write(renderHelp(spec));
+      return 2;
     }
     const [action, tag] = positionals;
     const rest = new KubeRest(loadKubeConfig(values.kubeconfig));

@@ -3,25 +3,17 @@
  * `pilot-agent wait`, so an application can be started after its sidecar
  * (`trellis wait && exec my-app`). Exit 0 when ready, 1 on timeout.
  */
-import { parseCli, UsageError } from './args.ts';
+import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
-import { parseDurationMs } from './proxy.ts';
+import { wait as spec } from './commands-run.ts';
+import { parseCommand } from './spec.ts';
+import { parseDurationMs } from '../config/schema/values.ts';
 
 export const verb: Verb = {
-  summary: "wait until a proxy is ready (start an app after its sidecar)",
   async run(args) {
-    const { values } = parseCli('wait', args, {
-      url: { type: 'string' },
-      'health-port': { type: 'string' },
-      timeout: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    }, false);
-    if (values.help) {
-      process.stdout.write('usage: trellis wait [--health-port N | --url URL] [--timeout 60s]\n');
-      return 0;
-    }
-    const url = values.url ?? `http://127.0.0.1:${values['health-port'] ?? '15021'}/healthz/ready`;
-    const timeoutMs = values.timeout ? parseDurationMs(values.timeout) : 60_000;
+    const { values } = parseCommand(spec, args);
+    const url = values.url ?? `http://127.0.0.1:${values['health-port']}/healthz/ready`;
+    const timeoutMs = parseDurationMs(values.timeout);
     if (timeoutMs === undefined) throw new UsageError(`wait: --timeout must be a duration like 30s, got '${values.timeout}'`);
     const deadline = Date.now() + timeoutMs;
     let last = 'no answer';

@@ -5,6 +5,7 @@
  * proxies the change affects. Translation is cached per proxy and snapshot version, since the
  * same proxy is asked for its resources on connect, on every push and for config dumps.
  */
+import { join } from 'node:path';
 import type { Diagnostic, Resource } from '../config/resource.ts';
 import type { ConfigStore } from '../config/store/types.ts';
 import { openFileStore } from '../config/store/file.ts';
@@ -109,6 +110,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     try {
       ca = await CertificateAuthority.open({
         source: opts.ca.source, dir: opts.ca.dir, selfSigned: opts.ca.selfSigned, trustDomain, keyAlgorithm: opts.ca.keyAlgorithm, defaultTtlMs: opts.ca.defaultTtlMs, pollMs: opts.ca.pollMs,
+        // Next to the token records: the CA's own state, never in a plug-in CA's directory.
+        ...(opts.ca.tokenDir !== undefined ? { stateFile: join(opts.ca.tokenDir, 'issued-certificates.json') } : {}),
         log: (level, msg, fields) => log[level === 'info' ? 'info' : level === 'warn' ? 'warn' : 'error'](fields ?? {}, msg),
       });
     } catch (err) {
@@ -149,13 +152,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     return set;
   };
 
-  // Store (schema/parse) errors are logged once each when they appear. A file that fails to parse
-  // changes no resource, so the store emits no watch event for it: a short poll catches those.
+  // Store problems (parse and schema errors, and warnings such as DUPLICATE_RESOURCE: a second
+  // definition of a name, in another file, that is ignored) are logged once each when they
+  // appear. A file that fails to parse changes no resource, so the store emits no watch event for
+  // it: a short poll catches those.
   let loggedStoreErrors = new Set<string>();
   const logStoreDiagnostics = () => {
     const now = new Set<string>();
     for (const d of store.diagnostics()) {
-      if (d.severity !== 'error') continue;
+      if (d.severity === 'info') continue;
       const key = `${d.code}|${d.file ?? ''}|${d.line ?? ''}|${d.message}`;
       now.add(key);
       if (!loggedStoreErrors.has(key)) log.warn({ code: d.code, file: d.file, line: d.line, resource: d.resource, field: d.fieldPath }, d.message);

@@ -1,9 +1,10 @@
 /**
  * Loopback port bookkeeping for `trellis up`: free ports are found by binding port 0 (the kernel
  * picks), holding every socket of one batch open until the batch is complete so the batch never
- * contains duplicates, then releasing them for the processes that will bind them. A small window
- * remains between release and the child's bind; the supervisor treats a bind failure there like
- * any start failure (retry with fresh ports).
+ * contains duplicates, then releasing them for the processes that will bind them; no port is
+ * handed out twice by one process. A small window remains between release and the child's bind
+ * (another program may take the port); the supervisor treats a bind failure there like any
+ * start failure (replicas retry with fresh ports).
  */
 import { createServer, createConnection, type Server } from 'node:net';
 import { TrellisError } from '../errors.ts';
@@ -21,16 +22,29 @@ function close(s: Server): Promise<void> {
   return new Promise((resolve) => s.close(() => resolve()));
 }
 
-/** `n` distinct free ports on `host` (default 127.0.0.1). */
+/**
+ * Ports this process has already handed out. `trellis up` allocates ports for the control plane,
+ * the gateway and every replica at once, each batch released before its process binds it; the
+ * kernel may give a just-released port to the next bind(0), so a later batch skips these.
+ */
+const handedOut = new Set<number>();
+
+/** `n` distinct free ports on `host` (default 127.0.0.1), none handed out by an earlier call. */
 export async function allocatePorts(n: number, host = '127.0.0.1'): Promise<number[]> {
   const servers: Server[] = [];
+  const fresh: number[] = [];
   try {
-    for (let i = 0; i < n; i++) servers.push(await listen(0, host));
-    return servers.map((s) => {
+    // A port handed out before stays bound here until the batch is complete, so bind(0) moves on.
+    for (let tries = 0; fresh.length < n; tries++) {
+      if (tries > n + 1000) throw new TrellisError('RUNTIME_PORT', `could not find ${n} free ports on ${host}`);
+      const s = await listen(0, host);
+      servers.push(s);
       const a = s.address();
       if (a === null || typeof a === 'string') throw new TrellisError('RUNTIME_PORT', 'could not read a bound port');
-      return a.port;
-    });
+      if (!handedOut.has(a.port)) fresh.push(a.port);
+    }
+    for (const p of fresh) handedOut.add(p);
+    return fresh;
   } finally {
     await Promise.all(servers.map(close));
   }

@@ -49,13 +49,57 @@ export function workloadEntryYaml(r: Registration): string {
   });
 }
 
-/** Writes (atomically: the file store must never see half a document) a replica's registration. */
-export function register(dir: string, r: Registration): string {
-  const file = registrationFile(dir, r.id, r.namespace);
-  const tmp = join(dir, `.${r.namespace}--${r.id}.tmp`);
-  writeFileSync(tmp, workloadEntryYaml(r));
+/** A port of the egress gateway: the Gateway server port, its name, and where the process listens. */
+export interface EgressGatewayPortBinding {
+  readonly name: string;
+  readonly port: number;
+  readonly local: number;
+}
+
+/**
+ * Istio's `istio-egressgateway` Service, one port per Gateway server port, for configs that do not
+ * declare it themselves (Istio's installer creates it; here `up` does).
+ */
+export function egressGatewayServiceYaml(o: { namespace: string; service: string; labels: Readonly<Record<string, string>>; ports: readonly { name: string; port: number }[] }): string {
+  return stringify({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: o.service, namespace: o.namespace, labels: { 'trellis.dev/runtime': 'egress-gateway' } },
+    spec: { selector: { ...o.labels }, ports: o.ports.map((p) => ({ name: p.name, port: p.port, targetPort: p.port })) },
+  });
+}
+
+/**
+ * The egress gateway process as the WorkloadEntry behind that Service. Gateways take no auto-mTLS
+ * (`tlsMode: disabled`, so a plain HTTP server port works as in Istio's egress examples); mTLS to
+ * the gateway is a DestinationRule `ISTIO_MUTUAL`, as Istio documents it.
+ */
+export function egressGatewayEntryYaml(o: { id: string; namespace: string; labels: Readonly<Record<string, string>>; serviceAccount: string; address: string; ports: readonly EgressGatewayPortBinding[] }): string {
+  return stringify({
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'WorkloadEntry',
+    metadata: { name: o.id, namespace: o.namespace },
+    spec: {
+      address: o.address,
+      labels: { ...o.labels, 'security.istio.io/tlsMode': 'disabled' },
+      serviceAccount: o.serviceAccount,
+      ports: Object.fromEntries(o.ports.map((p) => [p.name, p.local])),
+    },
+  });
+}
+
+/** Writes `text` as the registration file of `id` (atomically). */
+export function registerYaml(dir: string, id: string, namespace: string, text: string): string {
+  const file = registrationFile(dir, id, namespace);
+  const tmp = join(dir, `.${namespace}--${id}.tmp`);
+  writeFileSync(tmp, text);
   renameSync(tmp, file);
   return file;
+}
+
+/** Writes (atomically: the file store must never see half a document) a replica's registration. */
+export function register(dir: string, r: Registration): string {
+  return registerYaml(dir, r.id, r.namespace, workloadEntryYaml(r));
 }
 
 /** Removes a replica's registration (no error when absent). */

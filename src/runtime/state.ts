@@ -7,6 +7,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { GatewayRoute } from './gateway-urls.ts';
 
 export type ProcessRole = 'control' | 'gateway' | 'sidecar' | 'workload' | 'addon';
 
@@ -46,6 +47,8 @@ export interface RuntimeState {
   registrationDir: string;
   capture: 'explicit' | 'transparent';
   gatewayUrl?: string;
+  /** What the ingress gateway serves once ready (from its xDS routes), as curl commands. */
+  gatewayRoutes?: GatewayRoute[];
   /** Istio Gateway server port -> local port. */
   gatewayPorts: Record<string, number>;
   controlDebugPort?: number;

@@ -6,6 +6,8 @@
 import { relative } from 'node:path';
 import type { RuntimeState } from './state.ts';
 
+const MAX_ROUTES = 6;
+
 /** The multi-line summary of a ready run. */
 export function formatSummary(state: RuntimeState, startedMs?: number): string {
   const lines: string[] = [];
@@ -25,9 +27,17 @@ export function formatSummary(state: RuntimeState, startedMs?: number): string {
     lines.push(`  ${`${p.role} ${p.replica ?? p.name}`.padEnd(44)} ${String(p.pid).padEnd(8)} ${ports}${where}`);
   }
   lines.push('');
-  if (state.gatewayUrl) lines.push(`try:   curl ${state.gatewayUrl}`);
-  if (state.controlDebugPort) lines.push(`       TRELLIS_CONTROL_URL=http://127.0.0.1:${state.controlDebugPort} npx trellis proxy-status`);
-  lines.push(`stop:  npx trellis down${stateFlag(state)}`);
+  const routes = (state.gatewayRoutes ?? []).filter((r) => r.curl !== '');
+  if (routes.length > 0) {
+    lines.push(`try:   ${routes[0].curl}`);
+    const more = routes.slice(1, MAX_ROUTES);
+    if (more.length > 0) lines.push(`       other routes of the gateway:`, ...more.map((r) => `         ${r.curl}`));
+    if (routes.length > MAX_ROUTES) lines.push(`         (${routes.length - MAX_ROUTES} more: trellis proxy-config routes istio-ingressgateway)`);
+  } else if (state.gatewayUrl) {
+    lines.push(`try:   (the gateway serves no route yet; it listens on ${state.gatewayUrl})`);
+  }
+  lines.push(`look:  trellis status${stateFlag(state)}; trellis proxy-status${stateFlag(state)}; trellis proxy-config routes <replica>${stateFlag(state)}`);
+  lines.push(`stop:  trellis down${stateFlag(state)}`);
   return lines.join('\n') + '\n';
 }
 

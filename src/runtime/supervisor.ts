@@ -3,7 +3,9 @@
  * error stops here with the diagnostics, nothing started), refuses to start over a live run, checks
  * the gateway ports, then starts in order the control plane (watching the config dirs plus the
  * runtime's registration dir), the ingress gateway (its own process, listeners remapped onto local
- * ports through node metadata TRELLIS_GATEWAY_PORTS), and every Workload replica (replica.ts).
+ * ports through node metadata TRELLIS_GATEWAY_PORTS), the egress gateway when a Gateway selects it
+ * (likewise its own process, registered as Istio's `istio-egressgateway` Service so mesh routes can
+ * send external traffic through it), and every Workload replica (replica.ts).
  * Any start failure rolls back everything already started. `stop()` goes in reverse: workloads,
  * then their sidecars drain, then the gateway, then the control plane. State is mirrored into
  * `state.json` (state.ts) on every change. Transparent capture (README "Transparent capture")
@@ -11,8 +13,7 @@
  * 0.0.0.0, so sidecars in workload namespaces reach it through the bridge, and auto-allocates
  * Service VIPs) and removes both after it.
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TrellisError } from '../errors.ts';
@@ -20,17 +21,22 @@ import { loadConfigPaths } from '../config/load.ts';
 import { analyzeConfig, compareDiagnostics } from '../config/analyze/index.ts';
 import type { Diagnostic } from '../config/resource.ts';
 import { alive, Child } from './child.ts';
-import { planRuntime, IngressGatewayLabels, IngressGatewayNamespace, type RuntimePlan } from './plan.ts';
+import { planRuntime, EgressGatewayLabels, EgressGatewayService, IngressGatewayLabels, IngressGatewayNamespace, type RuntimePlan } from './plan.ts';
+import { egressGatewayEntryYaml, egressGatewayServiceYaml, registerYaml } from './registration.ts';
+import { parseConfigText } from '../config/load.ts';
 import { allocatePorts, isPortFree } from './ports.ts';
 import { Replica } from './replica.ts';
 import { readState, statePaths, writeState, type ProcessRecord, type RuntimeState } from './state.ts';
 import { waitForHttp200, waitForJsonFile, waitForTcp } from './wait.ts';
+import { waitForEndpointsPushed } from './endpoints-pushed.ts';
+import { gatewayRoutes } from './gateway-urls.ts';
+import { forgetMesh, recordMesh } from './meshes.ts';
+import { readMeshConfig, type MeshConfigSettings } from '../config/mesh-config.ts';
+import { identityArgs, type WorkloadIdentityContext } from './workload-identity.ts';
+import { findPrometheus, prometheusCommand, writePrometheusFiles } from './prometheus.ts';
 import { claimMeshNetwork, PodAddresses, removeBridge, transparentSupport } from './netns.ts';
 import { startDnsResponder, type DnsResponder } from './dns/responder.ts';
 import { openMeshNames, type MeshNames } from './dns/mesh-names.ts';
-import { readMeshConfig, type MeshConfigSettings } from '../config/mesh-config.ts';
-import { identityArgs, type WorkloadIdentityContext } from './replica.ts';
-import { findPrometheus, prometheusCommand, writePrometheusFiles } from './prometheus.ts';
 
 export interface UpOptions {
   readonly configDirs: readonly string[];
@@ -40,7 +46,11 @@ export interface UpOptions {
   /** Local port for the lowest gateway server port: a number (0 = any free); undefined = 8080 when free, else any. */
   readonly gatewayPort?: number;
   readonly startTimeoutMs?: number;
+  /** Worker processes of the gateway and of every sidecar whose Workload does not say (default 1). */
+  readonly proxyConcurrency?: number;
   readonly log: (line: string) => void;
+  /** The text recorded as the run's error (state.json) for a failure; default: the message. */
+  readonly describeError?: (err: unknown) => string;
   /** Istio MeshConfig file for the control plane (trust domain, outbound traffic policy, ...). */
   readonly meshConfig?: string;
   /** A plug-in CA directory; default: a self-signed root kept in the state dir (`ca/`). */
@@ -60,12 +70,21 @@ export class ConfigRejected extends TrellisError {
   }
 }
 
-/** Loads and analyzes the config dirs; throws ConfigRejected on any error diagnostic. */
+/**
+ * Loads and analyzes the config dirs; throws ConfigRejected on any error diagnostic. What `up`
+ * itself provides is analyzed with the config: the egress gateway's Service, which routes name.
+ */
 export async function checkConfig(dirs: readonly string[], mesh?: MeshConfigSettings) {
   const loaded = await loadConfigPaths([...dirs]);
-  const diags = [...loaded.diagnostics, ...analyzeConfig(loaded.resources, mesh === undefined ? {} : { mesh })].sort(compareDiagnostics);
+  const plan = planRuntime(loaded.resources);
+  const provided = plan.egressGatewayPorts.length > 0 && !plan.egressServiceDeclared ? parseConfigText(egressServiceOf(plan), '(trellis up: egress gateway Service)').resources : [];
+  const diags = [...loaded.diagnostics, ...analyzeConfig([...loaded.resources, ...provided], mesh === undefined ? {} : { mesh })].sort(compareDiagnostics);
   if (diags.some((d) => d.severity === 'error')) throw new ConfigRejected(diags);
   return { resources: loaded.resources, diagnostics: diags };
+}
+
+function egressServiceOf(plan: RuntimePlan): string {
+  return egressGatewayServiceYaml({ namespace: EgressGatewayService.namespace, service: EgressGatewayService.name, labels: EgressGatewayLabels, ports: plan.egressGatewayPorts });
 }
 
 const sanitizedEnv = (): Record<string, string> => {
@@ -85,9 +104,11 @@ export class Supervisor {
   plan: RuntimePlan | undefined;
   control: Child | undefined;
   gateway: Child | undefined;
+  egressGateway: Child | undefined;
   replicas: Replica[] = [];
   private stopping = false;
   private gatewayRecord: ProcessRecord | undefined;
+  private egressGatewayRecord: ProcessRecord | undefined;
   private dns: DnsResponder | undefined;
   private names: MeshNames | undefined;
   /** Transparent mode: this mesh's bridge and pod addresses, once claimed. */
@@ -97,6 +118,9 @@ export class Supervisor {
   private revokeGatewayToken: () => void = () => {};
   private prometheus: Child | undefined;
   private prometheusRecord: ProcessRecord | undefined;
+  private revokeEgressGatewayToken: () => void = () => {};
+  /** MeshConfig enablePrometheusMerge (Istio's default: on). */
+  private prometheusMerge = true;
 
   constructor(opts: UpOptions) {
     this.opts = opts;
@@ -112,6 +136,7 @@ export class Supervisor {
     const procs: ProcessRecord[] = [];
     if (this.controlRecord && this.control && !this.control.exited) procs.push(this.controlRecord);
     if (this.gatewayRecord && this.gateway && !this.gateway.exited) procs.push(this.gatewayRecord);
+    if (this.egressGatewayRecord && this.egressGateway && !this.egressGateway.exited) procs.push(this.egressGatewayRecord);
     for (const r of this.replicas) procs.push(...r.records());
     if (this.prometheusRecord && this.prometheus && !this.prometheus.exited) procs.push(this.prometheusRecord);
     this.state.processes = procs;
@@ -119,6 +144,10 @@ export class Supervisor {
     if (this.prometheus !== undefined) writePrometheusFiles(this.state, this.opts.scrapeIntervalSeconds ?? 5, false);
     this.state.netns = this.replicas.flatMap((r) => (r.pod !== undefined ? [{ name: r.pod.netns, hostVeth: r.pod.hostVeth, hostIp: r.pod.hostIp, podIp: r.pod.podIp }] : []));
     writeState(this.state);
+  }
+
+  private describe(err: unknown): string {
+    return this.opts.describeError?.(err) ?? (err as Error).message;
   }
 
   /** Starts everything; on failure stops what was started, records the error and rethrows. */
@@ -129,10 +158,11 @@ export class Supervisor {
       // A live run's state is not ours to overwrite; any other failure is recorded for `up --detach`.
       if (!(err instanceof TrellisError && err.code === 'RUNTIME_ALREADY_RUNNING') && this.state.phase !== 'failed') {
         this.state.phase = 'failed';
-        this.state.error = (err as Error).message;
+        this.state.error = this.describe(err);
         this.state.processes = [];
         writeState(this.state);
       }
+      forgetMesh(this.paths.dir);
       throw err;
     }
   }
@@ -146,6 +176,7 @@ export class Supervisor {
       throw new TrellisError('RUNTIME_ALREADY_RUNNING', `a mesh is already running from ${this.paths.dir} (supervisor pid ${previous.supervisorPid}); run \`trellis down\` first or use another --state-dir`);
     }
     const plan = (this.plan = planRuntime(resources, this.opts.capture));
+    this.prometheusMerge = meshConfig?.enablePrometheusMerge ?? true;
     this.identity = { tokenDir: join(this.paths.run, 'tokens'), trustDomain: meshConfig?.trustDomain ?? 'cluster.local' };
     if (plan.transparent) {
       const why = transparentSupport();
@@ -179,17 +210,29 @@ export class Supervisor {
     rmSync(this.paths.run, { recursive: true, force: true });
     for (const d of [this.paths.logs, this.paths.run, this.paths.registrations]) mkdirSync(d, { recursive: true });
     this.save();
+    recordMesh({ stateDir: this.paths.dir, supervisorPid: process.pid, startedAt: this.state.startedAt });
 
     try {
       if (plan.transparent) await this.startNetwork();
-      await this.startControl();
-      if (plan.gatewayPorts.length > 0) await this.startGateway(gatewayPorts);
-      await Promise.all(plan.workloads.flatMap((w) => Array.from({ length: w.spec.replicas }, (_, i) => {
-        const r = new Replica(w, i, this.replicaContext(plan));
-        this.replicas.push(r);
-        return r.start();
-      })));
-      await this.waitForEndpointsPushed();
+      // Everything starts at once: the proxies' xDS clients connect as soon as the control plane
+      // listens on the port chosen here (they retry within 100 ms), so no process waits for
+      // another to load its code. Each replica still starts its app only after its sidecar.
+      const [xds, debug] = await allocatePorts(2);
+      this.state.controlXdsPort = xds;
+      this.state.controlDebugPort = debug;
+      const starting: Promise<unknown>[] = [this.startControl(xds, debug)];
+      if (plan.gatewayPorts.length > 0) starting.push(this.startGateway(gatewayPorts));
+      if (plan.egressGatewayPorts.length > 0) starting.push(this.startEgressGateway(plan));
+      for (const w of plan.workloads) {
+        for (let i = 0; i < w.spec.replicas; i++) {
+          const r = new Replica(w, i, this.replicaContext(plan));
+          this.replicas.push(r);
+          starting.push(r.start());
+        }
+      }
+      await Promise.all(starting);
+      await waitForEndpointsPushed(debug, this.paths.registrations, this.opts.log);
+      if (this.gatewayRecord?.nodeId !== undefined) this.state.gatewayRoutes = await gatewayRoutes(debug, this.gatewayRecord.nodeId).catch(() => undefined);
       if (this.opts.addons?.includes('prometheus')) await this.startPrometheus();
       this.state.phase = 'ready';
       this.state.readyAt = new Date().toISOString();
@@ -198,51 +241,10 @@ export class Supervisor {
     } catch (err) {
       await this.stop();
       this.state.phase = 'failed';
-      this.state.error = (err as Error).message;
+      this.state.error = this.describe(err);
       writeState(this.state);
       throw err;
     }
-  }
-
-  /**
-   * Replicas register (WorkloadEntry files) as they become ready; `up` is ready only once every
-   * proxy has been sent, and has ACKed, the endpoints of every registered replica, so the first
-   * request through the gateway does not meet `no healthy upstream`. Bounded: a proxy scoped away
-   * from some service (Sidecar egress) never gets its endpoints, so after `timeoutMs` this
-   * proceeds and says so.
-   */
-  private async waitForEndpointsPushed(timeoutMs = 20_000): Promise<void> {
-    const port = this.state.controlDebugPort;
-    if (port === undefined) return;
-    const expected = registeredEndpoints(this.paths.registrations);
-    if (expected.size === 0) return;
-    const base = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      try {
-        const proxies = (await (await fetch(`${base}/debug/syncz`, { signal: AbortSignal.timeout(2000) })).json()) as { id: string; types: Record<string, { state: string }> }[];
-        let done = proxies.length > 0;
-        for (const p of proxies) {
-          if (!done) break;
-          if (!Object.values(p.types).every((t) => t.state === 'SYNCED' || t.state === 'NOT SENT')) {
-            done = false;
-            break;
-          }
-          const dump = (await (await fetch(`${base}/debug/config_dump?proxyID=${encodeURIComponent(p.id)}`, { signal: AbortSignal.timeout(2000) })).json()) as { types?: Record<string, { typeUrl?: string; resources?: unknown[] }> };
-          const sent = new Set<string>();
-          for (const t of Object.values(dump.types ?? {})) {
-            if (!t.typeUrl?.endsWith('ClusterLoadAssignment')) continue;
-            collectEndpoints(t.resources ?? [], sent);
-          }
-          for (const e of expected) if (!sent.has(e)) done = false;
-        }
-        if (done) return;
-      } catch {
-        // The control plane is up (we waited for it); a failed poll is retried.
-      }
-      await new Promise((r) => setTimeout(r, 150));
-    }
-    this.opts.log?.(`not every proxy has every workload's endpoints after ${timeoutMs} ms; continuing`);
   }
 
   /** Transparent mode: this mesh's own bridge and /24, then the DNS responder on the bridge address. */
@@ -270,6 +272,8 @@ export class Supervisor {
       servicePorts: plan.servicePorts,
       startTimeoutMs: this.opts.startTimeoutMs ?? 15_000,
       drainTimeout: '1s',
+      proxyConcurrency: this.opts.proxyConcurrency ?? 1,
+      prometheusMerge: this.prometheusMerge,
       baseEnv: sanitizedEnv(),
       ...(this.identity !== undefined ? { identity: this.identity } : {}),
       onChange: () => {
@@ -279,9 +283,8 @@ export class Supervisor {
     };
   }
 
-  private async startControl(): Promise<void> {
+  private async startControl(xds: number, debug: number): Promise<void> {
     const readyFile = join(this.paths.run, 'control.json');
-    const [xds, debug] = await allocatePorts(2);
     const log = join(this.paths.logs, 'control.log');
     const child = (this.control = new Child({
       name: 'control plane',
@@ -295,8 +298,6 @@ export class Supervisor {
         ...(this.opts.meshConfig !== undefined ? ['--mesh-config', resolve(this.opts.meshConfig)] : [])],
     }));
     this.controlRecord = { role: 'control', name: 'control plane', pid: child.pid, log, ports: { xds, debug } };
-    this.state.controlXdsPort = xds;
-    this.state.controlDebugPort = debug;
     this.save();
     const gone = () => (child.exitReason() !== undefined ? `${child.exitReason()}\n${child.logTail()}` : undefined);
     const ready = await waitForJsonFile('control plane', readyFile, this.opts.startTimeoutMs ?? 15_000, gone);
@@ -306,32 +307,69 @@ export class Supervisor {
   }
 
   private async startGateway(gatewayPorts: Record<string, number>): Promise<void> {
+    const g = await this.startGatewayProcess({ role: 'ingress', labels: IngressGatewayLabels, namespace: IngressGatewayNamespace, ports: gatewayPorts });
+    this.gateway = g.child;
+    this.gatewayRecord = g.record;
+    this.revokeGatewayToken = g.revoke;
+    this.save();
+    await g.ready;
+  }
+
+  /**
+   * The egress gateway: a gateway process like the ingress one (any free local port per server
+   * port, listeners on 0.0.0.0 so transparent-mode pods reach it over the bridge), registered once
+   * ready as the `istio-egressgateway` Service's endpoint.
+   */
+  private async startEgressGateway(plan: RuntimePlan): Promise<void> {
+    const local = await allocatePorts(plan.egressGatewayPorts.length);
+    const ports = Object.fromEntries(plan.egressGatewayPorts.map((p, i) => [String(p.port), local[i]]));
+    const ns = EgressGatewayService.namespace;
+    const g = await this.startGatewayProcess({ role: 'egress', labels: EgressGatewayLabels, namespace: ns, ports });
+    this.egressGateway = g.child;
+    this.egressGatewayRecord = g.record;
+    this.revokeEgressGatewayToken = g.revoke;
+    this.save();
+    await g.ready;
+    const entry = egressGatewayEntryYaml({
+      id: g.id, namespace: ns, labels: EgressGatewayLabels, serviceAccount: g.serviceAccount,
+      address: this.podAddresses?.net.address ?? '127.0.0.1',
+      ports: plan.egressGatewayPorts.map((p, i) => ({ name: p.name, port: p.port, local: local[i] })),
+    });
+    registerYaml(this.paths.registrations, g.id, ns, plan.egressServiceDeclared ? entry : `${egressServiceOf(plan)}---\n${entry}`);
+  }
+
+  /** Starts a gateway proxy (Istio's ingress or egress gateway); `ready` settles when it serves every port. */
+  private async startGatewayProcess(o: { role: 'ingress' | 'egress'; labels: Readonly<Record<string, string>>; namespace: string; ports: Record<string, number> }) {
     const [admin, health, prometheus] = await allocatePorts(3);
-    const id = `istio-ingressgateway-${randomBytes(3).toString('hex')}`;
-    const ns = IngressGatewayNamespace;
+    const workload = `istio-${o.role}gateway`;
+    const id = `${workload}-${randomBytes(3).toString('hex')}`;
+    const ns = o.namespace;
+    const serviceAccount = `${workload}-service-account`;
     const nodeId = `router~127.0.0.1~${id}.${ns}~${ns}.svc.cluster.local`;
-    const log = join(this.paths.logs, 'ingressgateway.log');
-    const labels = Object.entries(IngressGatewayLabels).map(([k, v]) => `${k}=${v}`).join(',');
-    const ident = identityArgs(this.identity, this.paths.run, 'ingressgateway', { namespace: ns, serviceAccount: 'istio-ingressgateway-service-account', workload: id });
-    this.revokeGatewayToken = ident.revoke;
-    const child = (this.gateway = new Child({
-      name: 'ingress gateway',
+    const log = join(this.paths.logs, `${o.role}gateway.log`);
+    const labels = Object.entries(o.labels).map(([k, v]) => `${k}=${v}`).join(',');
+    const ident = identityArgs(this.identity, this.paths.run, `${o.role}gateway`, { namespace: ns, serviceAccount, workload: id });
+    const name = `${o.role} gateway`;
+    const child = new Child({
+      name,
       logFile: log,
       env: sanitizedEnv(),
       command: ['trellis', 'proxy', ...ident.args, '--xds', `127.0.0.1:${this.state.controlXdsPort}`, '--node-id', nodeId, '--kind', 'router',
-        '--namespace', ns, '--labels', labels, '--service-account', 'istio-ingressgateway-service-account',
-        '--metadata', JSON.stringify({ TRELLIS_GATEWAY_PORTS: gatewayPorts, WORKLOAD_NAME: 'istio-ingressgateway' }),
+        '--namespace', ns, '--labels', labels, '--service-account', serviceAccount,
+        '--metadata', JSON.stringify({ TRELLIS_GATEWAY_PORTS: o.ports, WORKLOAD_NAME: workload }),
         '--admin-port', String(admin), '--health-port', String(health), '--prometheus-port', String(prometheus),
-        '--drain-timeout', '1s', '--ready-file', join(this.paths.run, 'ingressgateway.json')],
-    }));
+        '--concurrency', String(this.opts.proxyConcurrency ?? 1), '--drain-timeout', '1s', '--ready-file', join(this.paths.run, `${o.role}gateway.json`)],
+    });
     const ports: Record<string, number> = { admin, health, prometheus };
-    for (const [k, v] of Object.entries(gatewayPorts)) ports[`gateway:${k}`] = v;
-    this.gatewayRecord = { role: 'gateway', name: 'ingress gateway', pid: child.pid, log, ports, nodeId, namespace: ns };
-    this.save();
+    for (const [k, v] of Object.entries(o.ports)) ports[`gateway:${k}`] = v;
+    const record: ProcessRecord = { role: 'gateway', name, pid: child.pid, log, ports, nodeId, namespace: ns };
     const gone = () => (child.exitReason() !== undefined ? `${child.exitReason()}\n${child.logTail()}` : undefined);
     const timeout = this.opts.startTimeoutMs ?? 15_000;
-    await waitForHttp200('ingress gateway', health, '/healthz/ready', timeout, gone);
-    for (const p of Object.values(gatewayPorts)) await waitForTcp(`ingress gateway listener on port ${p}`, p, timeout, gone);
+    const ready = (async () => {
+      await waitForHttp200(name, health, '/healthz/ready', timeout, gone);
+      for (const p of Object.values(o.ports)) await waitForTcp(`${name} listener on port ${p}`, p, timeout, gone);
+    })();
+    return { child, record, id, serviceAccount, revoke: ident.revoke, ready };
   }
 
   /** `--with prometheus`: the real Prometheus, scraping every proxy and the control plane. */
@@ -357,8 +395,9 @@ export class Supervisor {
     this.prometheus = this.prometheusRecord = undefined;
     this.state.prometheusUrl = undefined;
     await Promise.all(this.replicas.map((r) => r.stop()));
-    await this.gateway?.stop(5000);
+    await Promise.all([this.gateway?.stop(5000), this.egressGateway?.stop(5000)]);
     this.revokeGatewayToken();
+    this.revokeEgressGatewayToken();
     await this.control?.stop(5000);
     await this.dns?.close().catch(() => undefined);
     await this.names?.close().catch(() => undefined);
@@ -372,37 +411,6 @@ export class Supervisor {
     this.stopping = false;
     this.state.phase = 'stopped';
     this.save();
-  }
-}
-
-/** `address:port` of every endpoint registered in the runtime's WorkloadEntry files. */
-function registeredEndpoints(dir: string): Set<string> {
-  const out = new Set<string>();
-  let files: string[] = [];
-  try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
-  } catch {
-    return out;
-  }
-  for (const f of files) {
-    try {
-      const doc = parseYaml(readFileSync(join(dir, f), 'utf8')) as { spec?: { address?: string; ports?: Record<string, number> } };
-      for (const p of Object.values(doc?.spec?.ports ?? {})) out.add(`${doc?.spec?.address}:${p}`);
-    } catch {
-      // A file being rewritten right now: the next poll reads it.
-    }
-  }
-  return out;
-}
-
-/** Adds the `address:port` of every endpoint in ClusterLoadAssignments (proto3 JSON) to `into`. */
-function collectEndpoints(assignments: unknown[], into: Set<string>): void {
-  for (const a of assignments as { endpoints?: { lb_endpoints?: { endpoint?: { address?: { socket_address?: { address?: string; port_value?: number } } } }[] }[] }[]) {
-    for (const l of a.endpoints ?? []) {
-      for (const e of l.lb_endpoints ?? []) {
-        const sa = e.endpoint?.address?.socket_address;
-        if (sa?.address !== undefined) into.add(`${sa.address}:${sa.port_value ?? 0}`);
-      }
-    }
+    forgetMesh(this.paths.dir);
   }
 }

@@ -138,18 +138,23 @@ export const discoveryResponseWire: WireCodec<DiscoveryResponseMsg> = wire(`${pk
 export const deltaDiscoveryRequestWire: WireCodec<DeltaDiscoveryRequestMsg> = wire(`${pkg}.DeltaDiscoveryRequest`);
 export const deltaDiscoveryResponseWire: WireCodec<DeltaDiscoveryResponseMsg> = wire(`${pkg}.DeltaDiscoveryResponse`);
 
-/** Service definition for grpc-js `server.addService` and `makeGenericClientConstructor`. */
-export const adsServiceDefinition: ServiceDefinition = {
-  StreamAggregatedResources: {
-    path: `/${pkg}.AggregatedDiscoveryService/StreamAggregatedResources`,
+/** A state-of-the-world discovery stream method at `path` (ADS, or a single-type service such as SDS). */
+export function sotwStreamMethod(path: string, originalName: string): ServiceDefinition[string] {
+  return {
+    path,
     requestStream: true,
     responseStream: true,
     requestSerialize: discoveryRequestWire.serialize,
     requestDeserialize: discoveryRequestWire.deserialize,
     responseSerialize: discoveryResponseWire.serialize,
     responseDeserialize: discoveryResponseWire.deserialize,
-    originalName: 'streamAggregatedResources',
-  },
+    originalName,
+  };
+}
+
+/** Service definition for grpc-js `server.addService` and `makeGenericClientConstructor`. */
+export const adsServiceDefinition: ServiceDefinition = {
+  StreamAggregatedResources: sotwStreamMethod(`/${pkg}.AggregatedDiscoveryService/StreamAggregatedResources`, 'streamAggregatedResources'),
   DeltaAggregatedResources: {
     path: `/${pkg}.AggregatedDiscoveryService/DeltaAggregatedResources`,
     requestStream: true,

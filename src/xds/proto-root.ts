@@ -4,11 +4,15 @@
  * codegen). The list of files is the single place to extend when translation starts using another
  * typed extension in an `Any`: add its `.proto` path to `protoFiles` (or call `loadProtoFiles` at
  * startup for protos that live elsewhere, e.g. our own `trellis.*` filter configs).
+ * Parsing the .proto text costs every process that speaks xDS 100-250 ms of CPU, so the build
+ * (scripts/build-dist.ts) also writes the parsed root as protobufjs JSON beside the compiled module
+ * (`proto-root.json`), keyed by this file list and the two packages' versions; a process uses it
+ * when the key matches and parses the .proto files otherwise (the sources, or a stale file).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { dirname, isAbsolute, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { TrellisError } from '../errors.ts';
 
@@ -50,6 +54,8 @@ export const protoFiles: readonly string[] = [
   'envoy/extensions/filters/network/connection_limit/v3/connection_limit.proto',
   // HTTP filters.
   'envoy/extensions/filters/http/router/v3/router.proto',
+  'envoy/extensions/filters/http/dynamic_forward_proxy/v3/dynamic_forward_proxy.proto',
+  'envoy/extensions/clusters/dynamic_forward_proxy/v3/cluster.proto',
   'envoy/extensions/filters/http/fault/v3/fault.proto',
   'envoy/extensions/filters/http/cors/v3/cors.proto',
   'envoy/extensions/filters/http/rbac/v3/rbac.proto',
@@ -124,9 +130,17 @@ function resolvePath(origin: string, target: string): string | null {
   return target;
 }
 
-/** The shared root, loading it on first call (about a second; once per process). */
-export function protoRoot(): protobuf.Root {
-  if (root !== undefined) return root;
+/** Where the build writes the parsed root (next to this module; absent beside the sources). */
+export const prebuiltRootFile = fileURLToPath(new URL('./proto-root.json', import.meta.url));
+
+/** What the prebuilt root must have been built from to be used. */
+export function prebuiltKey(): string {
+  const version = (pkg: string) => (require(`${pkg}/package.json`) as { version: string }).version;
+  return JSON.stringify({ files: protoFiles, xds: version('@grpc/grpc-js-xds'), protobufjs: version('protobufjs') });
+}
+
+/** Parses every file of `protoFiles` (and their imports) from the .proto text. */
+export function parseProtoRoot(): protobuf.Root {
   const r = new protobuf.Root();
   r.resolvePath = resolvePath;
   try {
@@ -135,8 +149,33 @@ export function protoRoot(): protobuf.Root {
   } catch (err) {
     throw new TrellisError('XDS_PROTO_LOAD', `loading xDS protos: ${(err as Error).message}`, { cause: err });
   }
-  root = r;
   return r;
+}
+
+/** The parsed root as the build stores it: `{ key, root }` JSON. */
+export function prebuiltRootJson(r: protobuf.Root = parseProtoRoot()): string {
+  return JSON.stringify({ key: prebuiltKey(), root: r.toJSON() });
+}
+
+/** The root from `file` when it was built from the current protos, else undefined. */
+export function loadPrebuiltRoot(file = prebuiltRootFile): protobuf.Root | undefined {
+  let stored: { key?: string; root?: protobuf.INamespace };
+  try {
+    stored = JSON.parse(readFileSync(file, 'utf8')) as typeof stored;
+  } catch {
+    return undefined;
+  }
+  if (stored.key !== prebuiltKey() || stored.root === undefined) return undefined;
+  const r = protobuf.Root.fromJSON(stored.root);
+  r.resolvePath = resolvePath;
+  r.resolveAll();
+  return r;
+}
+
+/** The shared root, loaded on first call (once per process). */
+export function protoRoot(): protobuf.Root {
+  root ??= loadPrebuiltRoot() ?? parseProtoRoot();
+  return root;
 }
 
 /** Loads more `.proto` files (absolute, or relative to the include dirs) into the shared root. */

@@ -63,11 +63,17 @@ function goStyleIdentity(host: string, cert: { subjectaltname?: string }): Error
   return new Error(`certificate is not valid for ${host} (SANs ${sans.join(', ')})`);
 }
 
-function headerRecord(h: http.IncomingHttpHeaders | http2.IncomingHttpHeaders): Record<string, string[]> {
+/**
+ * Response headers by lowercase name, one value per header line (Go's http.Header). Node's
+ * `headers` object joins repeated lines with ', ', which would hide a value folded into one
+ * line; the raw list keeps each line apart, as the upstream client sees them.
+ */
+function headerRecord(raw: readonly string[]): Record<string, string[]> {
   const out: Record<string, string[]> = {};
-  for (const [k, v] of Object.entries(h)) {
-    if (k.startsWith(':') || v === undefined) continue;
-    out[k.toLowerCase()] = Array.isArray(v) ? v.map(String) : [String(v)];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const k = raw[i].toLowerCase();
+    if (k.startsWith(':')) continue;
+    (out[k] ??= []).push(raw[i + 1]);
   }
   return out;
 }
@@ -111,7 +117,7 @@ function sendH1(spec: HttpRequestSpec): Promise<Reply> {
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const body = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, headers: headerRecord(res.headers), echo: parseEcho(body) });
+        resolve({ status: res.statusCode ?? 0, headers: headerRecord(res.rawHeaders), echo: parseEcho(body) });
       });
       res.on('error', (err) => resolve({ status: 0, headers: {}, error: err.message }));
     };
@@ -124,12 +130,21 @@ function sendH1(spec: HttpRequestSpec): Promise<Reply> {
   });
 }
 
+interface H2Result {
+  headers: http2.IncomingHttpHeaders;
+  /** The response header lines as received (name, value, name, value...). */
+  rawHeaders: string[];
+  trailers: http2.IncomingHttpHeaders;
+  body: Buffer;
+  error?: string;
+}
+
 function h2Request(
   port: number | { address?: string; port: number; tls?: { servername?: string; ca: string } },
   headers: http2.OutgoingHttpHeaders,
   body: Buffer | undefined,
   timeoutMs: number,
-): Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: Buffer; error?: string }> {
+): Promise<H2Result> {
   return new Promise((resolve) => {
     const target: { address?: string; port: number; tls?: { servername?: string; ca: string } } = typeof port === 'number' ? { port } : port;
     const ip = target.address ?? '127.0.0.1';
@@ -137,7 +152,7 @@ function h2Request(
       ? http2.connect(`https://${ip}:${target.port}`, { servername: target.tls.servername ?? '', ca: target.tls.ca, checkServerIdentity: goStyleIdentity })
       : http2.connect(`http://${ip}:${target.port}`);
     let done = false;
-    const finish = (v: { headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: Buffer; error?: string }) => {
+    const finish = (v: H2Result) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
@@ -145,17 +160,21 @@ function h2Request(
       session.destroy();
       resolve(v);
     };
-    const timer = setTimeout(() => finish({ headers: {}, trailers: {}, body: Buffer.alloc(0), error: 'timeout' }), timeoutMs);
-    session.on('error', (err) => finish({ headers: {}, trailers: {}, body: Buffer.alloc(0), error: err.message }));
+    const timer = setTimeout(() => finish({ headers: {}, rawHeaders: [], trailers: {}, body: Buffer.alloc(0), error: 'timeout' }), timeoutMs);
+    session.on('error', (err) => finish({ headers: {}, rawHeaders: [], trailers: {}, body: Buffer.alloc(0), error: err.message }));
     const stream = session.request(headers, { endStream: body === undefined });
     let resHeaders: http2.IncomingHttpHeaders = {};
+    let rawHeaders: string[] = [];
     let trailers: http2.IncomingHttpHeaders = {};
     const chunks: Buffer[] = [];
-    stream.on('response', (h) => (resHeaders = h));
+    stream.on('response', (h, _flags, raw: string[] | undefined) => {
+      resHeaders = h;
+      rawHeaders = raw ?? [];
+    });
     stream.on('trailers', (t) => (trailers = t));
     stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', () => finish({ headers: resHeaders, trailers, body: Buffer.concat(chunks) }));
-    stream.on('error', (err) => finish({ headers: resHeaders, trailers, body: Buffer.concat(chunks), error: err.message }));
+    stream.on('end', () => finish({ headers: resHeaders, rawHeaders, trailers, body: Buffer.concat(chunks) }));
+    stream.on('error', (err) => finish({ headers: resHeaders, rawHeaders, trailers, body: Buffer.concat(chunks), error: err.message }));
     if (body !== undefined) stream.end(body);
   });
 }
@@ -168,7 +187,7 @@ async function sendH2c(spec: HttpRequestSpec): Promise<Reply> {
   }
   const r = await h2Request({ address: spec.address, port: spec.port, tls: spec.tls }, headers, undefined, spec.timeoutMs ?? 10_000);
   if (r.error !== undefined && r.headers[':status'] === undefined) return { status: 0, headers: {}, error: r.error };
-  return { status: Number(r.headers[':status'] ?? 0), headers: headerRecord(r.headers), echo: parseEcho(r.body.toString('utf8')) };
+  return { status: Number(r.headers[':status'] ?? 0), headers: headerRecord(r.rawHeaders), echo: parseEcho(r.body.toString('utf8')) };
 }
 
 /** gRPC status names (the case files' `expect.code`) by number. */
@@ -213,7 +232,7 @@ export async function sendGrpc(spec: GrpcRequestSpec): Promise<Reply> {
   const status = Number(r.headers[':status'] ?? 0);
   const gs = r.trailers['grpc-status'] ?? r.headers['grpc-status'];
   const grpcStatus = gs !== undefined ? Number(gs) : status === 200 ? 2 : codeFromHttp(status);
-  const reply: Reply = { status, headers: headerRecord(r.headers), grpcStatus };
+  const reply: Reply = { status, headers: headerRecord(r.rawHeaders), grpcStatus };
   const msg = grpcUnframe(r.body);
   if (grpcStatus === 0 && msg !== undefined) {
     try {

@@ -2,10 +2,13 @@
  * The conformance corpus (layout in /work/shared/conformance/gateway-api/README.md): case files
  * under `cases/`, base manifests under `base/`, test manifests under `manifests/`. This module
  * parses case files into typed objects and reads manifests with `{GATEWAY_CLASS_NAME}` filled in;
- * it knows nothing of processes or traffic.
+ * it knows nothing of processes or traffic. Extra case directories (EXTRA_CASES: upstream tests
+ * the shared corpus has no case file for, transcribed in the same format) use the corpus's
+ * manifests; a case name defined twice is an error, so a copy is dropped once the corpus has it.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 
 export type Profile = 'gateway' | 'mesh';
@@ -88,6 +91,29 @@ export interface RequestCase {
   repeat?: number;
 }
 
+/** A condition an exact status check expects: type and status; reason only when given. */
+export interface ExpectedCondition {
+  type: string;
+  status?: string;
+  reason?: string;
+}
+
+/** An expected RouteParentStatus (`parents` checks). */
+export interface ExpectedParent {
+  parentRef: { group?: string; kind?: string; namespace?: string; name: string; sectionName?: string; port?: number };
+  /** `{CONTROLLER_NAME}` stands for the runner's controller name. */
+  controllerName: string;
+  conditions: ExpectedCondition[];
+}
+
+/** An expected ListenerStatus (`listeners` checks). */
+export interface ExpectedListener {
+  name: string;
+  supportedKinds?: { group?: string; kind: string }[];
+  attachedRoutes: number;
+  conditions: ExpectedCondition[];
+}
+
 export interface StatusCheck {
   route?: string;
   parent?: string;
@@ -97,8 +123,12 @@ export interface StatusCheck {
   noAcceptedParents?: boolean;
   gateway?: string;
   attachedRoutes?: number;
-  parents?: unknown;
-  listeners?: unknown;
+  /** The route's whole parent status (with `route`), as upstream's HTTPRouteMustHaveParents. */
+  parents?: ExpectedParent[];
+  /** With `parents`: the status parentRef must carry the namespace (upstream's namespaceRequired). */
+  namespaceRequired?: boolean;
+  /** The Gateway's whole listener status (with `gateway`), as upstream's GatewayStatusMustHaveListeners. */
+  listeners?: ExpectedListener[];
   latestObservedGeneration?: boolean;
 }
 
@@ -112,6 +142,7 @@ export interface Weights {
 
 export interface CaseFile {
   name: string;
+  /** The file name; for a case from an extra directory, its path relative to the repository. */
   file: string;
   profile: Profile;
   features?: string[];
@@ -131,14 +162,19 @@ export interface CaseFile {
   provisional?: boolean;
 }
 
-/** The controller name the runner reports for `{CONTROLLER_NAME}`. */
+/** The GatewayClass name `{GATEWAY_CLASS_NAME}` stands for. */
 export const GatewayClassName = 'trellis';
 
-/** A corpus rooted at `root`. */
+/** Trellis's transcriptions of upstream tests the shared corpus has no case file for (README there). */
+export const EXTRA_CASES = fileURLToPath(new URL('./cases', import.meta.url));
+
+/** A corpus rooted at `root`, plus case files from `extraCaseDirs`. */
 export class Corpus {
   readonly root: string;
-  constructor(root: string) {
+  readonly extraCaseDirs: readonly string[];
+  constructor(root: string, extraCaseDirs: readonly string[] = []) {
     this.root = root;
+    this.extraCaseDirs = extraCaseDirs;
   }
 
   /** True when the folder has the expected layout. */
@@ -146,19 +182,28 @@ export class Corpus {
     return existsSync(join(this.root, 'cases')) && existsSync(join(this.root, 'base', 'manifests.yaml'));
   }
 
-  /** Every case file, sorted by file name; unparsable files become errors in `bad`. */
+  /**
+   * Every case file (the corpus's, then each extra directory's), sorted by file name within a
+   * directory; unparsable files and names defined twice become errors in `bad`.
+   */
   cases(): { cases: CaseFile[]; bad: { file: string; error: string }[] } {
-    const dir = join(this.root, 'cases');
     const cases: CaseFile[] = [];
     const bad: { file: string; error: string }[] = [];
-    for (const f of readdirSync(dir).filter((x) => x.endsWith('.yaml') || x.endsWith('.yml')).sort()) {
-      try {
-        const c = parse(readFileSync(join(dir, f), 'utf8')) as Partial<CaseFile> | null;
-        if (c === null || typeof c !== 'object' || typeof c.name !== 'string') throw new Error('not a case file (no name)');
-        const profile = c.profile === 'mesh' ? 'mesh' : 'gateway';
-        cases.push({ ...c, name: c.name, file: f, profile, cases: Array.isArray(c.cases) ? c.cases : [] } as CaseFile);
-      } catch (err) {
-        bad.push({ file: f, error: (err as Error).message });
+    const seen = new Map<string, string>();
+    for (const [i, dir] of [join(this.root, 'cases'), ...this.extraCaseDirs].entries()) {
+      for (const f of readdirSync(dir).filter((x) => x.endsWith('.yaml') || x.endsWith('.yml')).sort()) {
+        const file = i === 0 ? f : join(dir, f);
+        try {
+          const c = parse(readFileSync(join(dir, f), 'utf8')) as Partial<CaseFile> | null;
+          if (c === null || typeof c !== 'object' || typeof c.name !== 'string') throw new Error('not a case file (no name)');
+          const first = seen.get(c.name);
+          if (first !== undefined) throw new Error(`case ${c.name} is also defined by ${first}: drop one`);
+          seen.set(c.name, file);
+          const profile = c.profile === 'mesh' ? 'mesh' : 'gateway';
+          cases.push({ ...c, name: c.name, file, profile, cases: Array.isArray(c.cases) ? c.cases : [] } as CaseFile);
+        } catch (err) {
+          bad.push({ file, error: (err as Error).message });
+        }
       }
     }
     return { cases, bad };

@@ -8,12 +8,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { CaseFile, CaseRequest, Corpus, Expectation, K8sObject, RequestCase } from './corpus.ts';
-import { objectsOf } from './corpus.ts';
+import { GatewayClassName, objectsOf } from './corpus.ts';
 import { Environment, type Capture } from './environment.ts';
 import { sendGrpc, sendHttp, type Reply } from './clients.ts';
 import { checkGrpcReply, checkHttpReply, checkMeshResponse, prepare, untilConsistent, type PreparedRequest } from './checker.ts';
 import { parseClientOutput, runClient } from './mesh-client.ts';
-import { evaluateStatusChecks } from './status-checks.ts';
+import { evaluateStatusChecks, gatewayClassObject } from './status-checks.ts';
 import { deploymentOfPod, parseSelector, selects } from './workloads.ts';
 
 export type Outcome = 'passed' | 'failed' | 'skipped';
@@ -117,7 +117,9 @@ export class CaseRunner {
     const unconfirmed = await this.env.apply(objects, gateways, clients);
     if (unconfirmed.length > 0) this.log(`${c.name}: config not confirmed on ${unconfirmed.join(', ')} (marker missing); continuing`);
 
-    const status = evaluateStatusChecks([...this.base, ...objects.filter((o) => !Environment.isMarker(o))], c.statusChecks ?? [], c.routeKind);
+    // The GatewayClass the upstream suite creates for the implementation, then what was written.
+    const statusObjects = [gatewayClassObject(GatewayClassName), ...this.base, ...objects.filter((o) => !Environment.isMarker(o))];
+    const status = evaluateStatusChecks(statusObjects, c.statusChecks ?? [], c.routeKind);
     reasons.push(...status.failures.map((f) => `status: ${f}`));
     const unsupported = status.unsupported;
 

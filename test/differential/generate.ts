@@ -3,9 +3,11 @@
  * aimed at them, from a seeded Rng. Tables cover domain wildcards (exact, `*.suffix`, `prefix.*`,
  * `*`, with and without ports), prefix / path / safe_regex / path_separated_prefix matches with
  * case_sensitive false, header matchers (every kind, invert), query parameter matchers, single
- * and 100/0 weighted clusters, redirects, direct responses, path and host rewrites, and header
- * mutations at every level with every append action, some values Envoy format strings
- * (%REQ(...)%, %PROTOCOL%, %UPSTREAM_CLUSTER% ...). Nothing random at request time: weighted
+ * and 100/0 weighted clusters (one over HTTP/2), redirects (port_redirect also a port requests
+ * carry in Host), direct responses, path and host rewrites, and header mutations at every level
+ * with every append action, some values Envoy format strings (%REQ(...)%, %PROTOCOL%,
+ * %UPSTREAM_CLUSTER% ...). Requests sometimes carry x-forwarded-proto, and sometimes ask the echo
+ * backend to send response headers the mutations then append to or overwrite. Nothing random at request time: weighted
  * clusters always put the whole weight on one cluster. Requests are built to hit (or narrowly
  * miss) the generated matchers, so most of them exercise a specific route.
  */
@@ -21,8 +23,11 @@ export interface GenRequest {
   headers: [string, string][];
 }
 
-/** The clusters a table may reference (each a STATIC cluster of one echo backend). */
-export const CLUSTERS = ['echo-a', 'echo-b', 'echo-c'] as const;
+/** The clusters a table may reference (each a STATIC cluster of one echo backend; `echo-h2` speaks HTTP/2 to it). */
+export const CLUSTERS = ['echo-a', 'echo-b', 'echo-c', 'echo-h2'] as const;
+
+/** Clusters whose upstream protocol is HTTP/2 (prior knowledge). */
+export const H2_CLUSTERS: ReadonlySet<string> = new Set(['echo-h2']);
 
 /** The vhost the test uses to see which table a proxy serves; never generated otherwise. */
 export const PROBE_DOMAIN = 'probe.diff';
@@ -38,6 +43,8 @@ const PREFIXES = ['/', '/api', '/api/', '/api/v1', '/Static', '/foo/bar', '/a'];
 const EXACT_PATHS = ['/api/v1/items', '/health', '/Foo', '/foo/bar', '/a/b/c'];
 const SEP_PREFIXES = ['/api', '/foo/bar', '/Static', '/a'];
 const SUFFIXES = ['', '/', '/x', '/items/12', '/Deep/er', 'x', '-y', '/%41b'];
+/** Response headers requests ask the echo backend to send (names the response mutations use). */
+const UPSTREAM_RESPONSE_HEADERS = ['x-r1', 'x-r2', 'X-R1'];
 
 /** safe_regex path templates with a sampler producing matching paths (RE2 and JS agree on these). */
 const REGEXES: { regex: string; sample: (r: Rng) => string }[] = [
@@ -228,7 +235,8 @@ function redirectAction(r: Rng, matchKind: string): Json {
     else a.scheme_redirect = r.pick(['https', 'http', 'ftp']);
   }
   if (r.chance(0.4)) a.host_redirect = r.pick(['new.example.com', 'other.test.io']);
-  if (r.chance(0.3)) a.port_redirect = Number(r.pick(['8443', '80', '443', '9090']));
+  // Also the ports requests carry in Host (a listener's port, as Gateway API redirects set it).
+  if (r.chance(0.4)) a.port_redirect = Number(r.pick(['8443', '80', '443', '9090', ...PORTS]));
   const path = r.weighted<string>([[3, 'none'], [2, 'path'], [matchKind === 'safe_regex' ? 0 : 2, 'prefix'], [1, 'regex']]);
   if (path === 'path') a.path_redirect = r.pick(['/new', '/moved/here', '/q?x=1']);
   else if (path === 'prefix') a.prefix_rewrite = r.pick(['/', '/new', '/new/']);
@@ -354,6 +362,14 @@ export function generateRequests(r: Rng, t: GenTable, count: number): GenRequest
       if (v !== undefined) headers.push([r.chance(0.2) ? String(m.name).toUpperCase() : String(m.name), v]);
     }
     if (r.chance(0.2)) headers.push([r.pick([...HEADER_NAMES, 'x-m1']), r.pick(HEADER_VALUES.filter((x) => x !== ''))]);
+    // The scheme the request came in with, which decides whether a redirect keeps the Host's port.
+    if (r.chance(0.15)) headers.push(['x-forwarded-proto', r.pick(['http', 'https'])]);
+    // The echo backend answers with these response headers (a name twice: two header lines), so
+    // route mutations append to, overwrite or skip headers the upstream sent.
+    if (r.chance(0.35)) {
+      const pairs = Array.from({ length: r.int(1, 3) }, () => `${r.pick(UPSTREAM_RESPONSE_HEADERS)}:${r.pick(['up-1', 'up-2'])}`);
+      headers.push(['X-Echo-Set-Header', pairs.join(',')]);
+    }
     out.push({ method: r.weighted<string>([[8, 'GET'], [1, 'POST'], [1, 'DELETE']]), authority, path, headers });
   }
   return out;

@@ -1,9 +1,11 @@
 /**
  * The xDS resources both proxies are given: one Listener per proxy (its own loopback port; HCM
- * with RDS and the router filter), the same STATIC clusters (one per echo backend) and the same
+ * with RDS and the router filter), the same STATIC clusters (one per echo backend, HTTP/1.1 or,
+ * for H2_CLUSTERS, HTTP/2 with prior knowledge) and the same
  * generated RouteConfiguration. In our JSON form (src/xds/types.ts), served by our real ADS server.
  */
 import { TypeUrl, type XdsJson, type XdsResourceSet, type XdsTypeUrl } from '../../src/xds/types.ts';
+import { H2_CLUSTERS } from './generate.ts';
 
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const ROUTER = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
@@ -30,7 +32,7 @@ function listener(port: number): XdsJson {
 }
 
 function staticCluster(name: string, port: number): XdsJson {
-  return {
+  const c: Record<string, unknown> = {
     name,
     type: 'STATIC',
     connect_timeout: '1s',
@@ -39,6 +41,15 @@ function staticCluster(name: string, port: number): XdsJson {
       endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }],
     },
   };
+  if (H2_CLUSTERS.has(name)) {
+    c.typed_extension_protocol_options = {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+        '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+        explicit_http_config: { http2_protocol_options: {} },
+      },
+    };
+  }
+  return c;
 }
 
 /** The whole set for one proxy listening on `listenPort`. */

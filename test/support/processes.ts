@@ -151,6 +151,24 @@ export interface EnvoyOptions {
   logLevel?: string;
   /** Runtime keys of the bootstrap's static layer; default Istio's (IstioBootstrapRuntime). */
   runtime?: Record<string, string | boolean>;
+  /** Unix socket of a workload SDS server (`trellis sds-agent`): Envoy's `sds-grpc` cluster, as Istio's bootstrap has it. */
+  sdsSocket?: string;
+}
+
+/** A static HTTP/2 cluster of one address (gRPC to the control plane, or to an SDS socket). */
+function h2Cluster(name: string, address: Record<string, unknown>): Record<string, unknown> {
+  return {
+    name,
+    type: 'STATIC',
+    connect_timeout: '1s',
+    typed_extension_protocol_options: {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+        '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+        explicit_http_config: { http2_protocol_options: {} },
+      },
+    },
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address } }] }] },
+  };
 }
 
 /**
@@ -179,21 +197,10 @@ export async function startEnvoy(cleanups: Cleanups, o: EnvoyOptions): Promise<E
       lds_config: { ads: {}, resource_api_version: 'V3' },
     },
     static_resources: {
-      clusters: [{
-        name: 'xds-grpc',
-        type: 'STATIC',
-        connect_timeout: '1s',
-        typed_extension_protocol_options: {
-          'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-            '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-            explicit_http_config: { http2_protocol_options: {} },
-          },
-        },
-        load_assignment: {
-          cluster_name: 'xds-grpc',
-          endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: o.xdsPort } } } }] }],
-        },
-      }],
+      clusters: [
+        h2Cluster('xds-grpc', { socket_address: { address: '127.0.0.1', port_value: o.xdsPort } }),
+        ...(o.sdsSocket !== undefined ? [h2Cluster('sds-grpc', { pipe: { path: o.sdsSocket } })] : []),
+      ],
     },
     admin: { address: { socket_address: { address: '127.0.0.1', port_value: 0 } } },
     layered_runtime: { layers: [{ name: 'global config', static_layer: o.runtime ?? IstioBootstrapRuntime }, { name: 'admin', admin_layer: {} }] },

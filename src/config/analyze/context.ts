@@ -6,6 +6,7 @@
  * diagnostic, so every finding names resource, file, line and field the same way.
  */
 import type { Diagnostic, Resource, Severity } from '../resource.ts';
+import type { ObservedPlaintext } from './mtls.ts';
 import { ResourceTypes } from '../resource.ts';
 import { hasCode } from '../../errors.ts';
 import { parseMeshConfig, type MeshConfigSettings } from '../mesh-config.ts';
@@ -25,6 +26,8 @@ export interface AnalyzeOptions {
   readonly mesh?: MeshConfigSettings;
   /** Istio's root namespace (mesh-wide policies); default the mesh config's, `istio-system`. */
   readonly rootNamespace?: string;
+  /** Plaintext traffic the running mesh's sidecars saw (`trellis mtls` counters), for MTLS_PLAINTEXT_CLIENTS. */
+  readonly observedPlaintext?: readonly ObservedPlaintext[];
 }
 
 /** Everything a check needs, plus the diagnostic sink. */

@@ -3,7 +3,8 @@
  * must name an existing Gateway (and listener, when `sectionName` is set) or, for mesh (GAMMA)
  * routes, a Service — PARENT_NOT_FOUND; each `backendRef` must name an existing Service (or, as
  * Istio allows, a ServiceEntry / `Hostname`) — ROUTE_BACKEND_NOT_FOUND; a backendRef into another
- * namespace needs a ReferenceGrant there — REF_NOT_PERMITTED. Gateways: a TLS listener's
+ * namespace needs a ReferenceGrant there — REF_NOT_PERMITTED (not for a route whose parents are all
+ * Services: GAMMA backends may be anywhere, GEP-1426). Gateways: a TLS listener's
  * `certificateRefs` must name an existing Secret — SECRET_NOT_FOUND — and a cross-namespace one
  * needs a ReferenceGrant — REF_NOT_PERMITTED. Parent references need no grant (the Gateway's
  * `allowedRoutes` governs them), per the Gateway API spec.
@@ -50,6 +51,9 @@ function checkRoute(ctx: AnalysisContext, route: Resource): void {
       }
     }
   });
+  // Backends of a route served only for Service parents (GAMMA) may be in any namespace without a
+  // ReferenceGrant (GEP-1426 namespace boundaries); a Gateway parent needs the grant.
+  const gatewayBound = list(spec.parentRefs).some((p) => p !== null && typeof p === 'object' && !((p.group ?? GW_GROUP) === '' && p.kind === 'Service'));
   list(spec.rules).forEach((rule, i) => {
     list(rule?.backendRefs).forEach((b, j) => {
       if (b === null || typeof b !== 'object' || typeof b.name !== 'string') return;
@@ -66,7 +70,7 @@ function checkRoute(ctx: AnalysisContext, route: Resource): void {
         ctx.report(route, 'error', 'ROUTE_BACKEND_NOT_FOUND', `backend ${kind} ${bns}/${b.name} is not defined`, `${path}.name`);
         return;
       }
-      if (bns !== ns && kind !== 'Hostname') {
+      if (bns !== ns && kind !== 'Hostname' && gatewayBound) {
         const granted = ctx.referenceGranted({ group: GW_GROUP, kind: route.kind, namespace: ns }, { group, kind, namespace: bns, name: b.name });
         if (!granted) {
           ctx.report(route, 'error', 'REF_NOT_PERMITTED',

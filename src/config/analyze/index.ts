@@ -14,6 +14,7 @@ import { checkGatewayApi } from './gateway-api.ts';
 import { checkGatewayServers } from './gateway-servers.ts';
 import { checkKubernetesWorkloads } from './kubernetes-workloads.ts';
 import { checkSecurity } from './security.ts';
+import { checkMtls } from './mtls.ts';
 import { checkSelectors } from './selectors.ts';
 import { checkServiceEntries } from './service-entries.ts';
 import { checkShadowing } from './shadowing.ts';
@@ -21,6 +22,7 @@ import { checkHeaderValues } from './header-values.ts';
 import { checkVirtualServiceGateways } from './virtual-service-gateways.ts';
 
 export type { AnalyzeOptions } from './context.ts';
+export type { ObservedPlaintext } from './mtls.ts';
 
 /** Every code the analyzers can emit (for docs and tests). */
 export const SemanticCodes = [
@@ -34,6 +36,9 @@ export const SemanticCodes = [
   'PARENT_NOT_FOUND', 'ROUTE_BACKEND_NOT_FOUND', 'REF_NOT_PERMITTED',
 ] as const;
 
+/** Codes judged against a running mesh's traffic (AnalyzeOptions.observedPlaintext), never from config files alone. */
+export const TrafficCodes = ['MTLS_PLAINTEXT_CLIENTS'] as const;
+
 const checks = [
   checkDestinations, checkHeaderValues, checkDestinationRules, checkVirtualServiceGateways, checkGatewayServers, checkShadowing,
   checkGatewayApi, checkSecurity, checkSelectors, checkServiceEntries, checkKubernetesWorkloads, checkDeprecations,
@@ -44,6 +49,7 @@ export function analyzeConfig(resources: readonly Resource[], opts: AnalyzeOptio
   const out: Diagnostic[] = [];
   const ctx = buildContext(resources, opts, out);
   for (const check of checks) check(ctx);
+  checkMtls(ctx, opts.observedPlaintext);
   return out.sort(compareDiagnostics);
 }
 

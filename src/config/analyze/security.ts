@@ -6,15 +6,12 @@
  *   legal but its behaviour depends on the network. We warn rather than fail.
  * - AUTHZ_UNKNOWN_CONDITION (error): an AuthorizationPolicy `when.key` outside Istio's documented
  *   condition list; Istio's validation rejects these.
- * - MTLS_CONFLICT (warning): a PeerAuthentication makes a workload port STRICT while a
- *   DestinationRule for the Service in front of it sets `tls.mode: DISABLE` for that port, so
- *   clients send plaintext the server refuses (istioctl's former IST0113).
  * - NAMESPACE_NOT_FOUND (warning, IST0101): an AuthorizationPolicy `source.namespaces` /
  *   `notNamespaces` entry (exact, `prefix*` or `*suffix`) names no namespace of the mesh. Judged only
  *   when the input declares its Namespaces; the namespaces its resources live in, the root
  *   namespace, `default` and Kubernetes' `kube-*` count as existing too.
+ * (mTLS policy checks are in mtls.ts.)
  */
-import type { Resource } from '../resource.ts';
 import { ResourceTypes } from '../resource.ts';
 import type { AnalysisContext } from './context.ts';
 import { selectorMatches } from './workloads.ts';
@@ -70,7 +67,6 @@ export function checkSecurity(ctx: AnalysisContext): void {
       });
     });
   }
-  checkMtlsConflicts(ctx);
   checkPolicyNamespaces(ctx);
 }
 
@@ -102,72 +98,5 @@ function checkPolicyNamespaces(ctx: AnalysisContext): void {
         }
       });
     });
-  }
-}
-
-type Mode = 'STRICT' | 'PERMISSIVE' | 'DISABLE' | undefined;
-
-/** The PeerAuthentication mode for a Service's workloads at a target port, most specific policy first. */
-function peerMode(ctx: AnalysisContext, ns: string, selector: Labels, targetPort: number): { mode: Mode; pa?: Resource } {
-  const all = ctx.of(ResourceTypes.PeerAuthentication);
-  const modeOf = (pa: Resource): Mode => {
-    const spec = view<PeerAuthenticationView>(pa);
-    const port = spec.portLevelMtls?.[String(targetPort)]?.mode;
-    const m = port !== undefined && port !== 'UNSET' ? port : spec.mtls?.mode;
-    return m === 'STRICT' || m === 'PERMISSIVE' || m === 'DISABLE' ? m : undefined;
-  };
-  const levels: Resource[][] = [
-    // Workload level: a selector the Service's own selector implies (so it surely selects its pods).
-    all.filter((pa) => {
-      if (pa.metadata.namespace !== ns) return false;
-      const sel = labelsOf(view<PeerAuthenticationView>(pa).selector?.matchLabels);
-      return Object.keys(sel).length > 0 && Object.keys(selector).length > 0 && selectorMatches(sel, selector);
-    }),
-    all.filter((pa) => pa.metadata.namespace === ns && Object.keys(labelsOf(view<PeerAuthenticationView>(pa).selector?.matchLabels)).length === 0),
-    all.filter((pa) => pa.metadata.namespace === ctx.rootNamespace && Object.keys(labelsOf(view<PeerAuthenticationView>(pa).selector?.matchLabels)).length === 0),
-  ];
-  for (const level of levels) {
-    for (const pa of level) {
-      const m = modeOf(pa);
-      if (m !== undefined) return { mode: m, pa };
-    }
-  }
-  return { mode: undefined };
-}
-
-function tlsModeAt(tp: TrafficPolicy | undefined, port: number): string | undefined {
-  if (tp === undefined || tp === null) return undefined;
-  const pl = list(tp.portLevelSettings).find((p) => p?.port?.number === port);
-  return pl?.tls?.mode ?? tp.tls?.mode;
-}
-
-function checkMtlsConflicts(ctx: AnalysisContext): void {
-  if (ctx.of(ResourceTypes.PeerAuthentication).length === 0) return;
-  for (const { host, resource: dr } of ctx.destinationRules) {
-    const svc = ctx.serviceFor(host);
-    if (svc === undefined) continue;
-    const sspec = view<ServiceView>(svc);
-    const selector = labelsOf(sspec.selector);
-    const spec = view<DestinationRuleView>(dr);
-    const policies: [TrafficPolicy | undefined, string][] = [[spec.trafficPolicy, 'spec.trafficPolicy']];
-    list(spec.subsets).forEach((s, i) => policies.push([s?.trafficPolicy, `spec.subsets[${i}].trafficPolicy`]));
-    let reported = false;
-    for (const p of list(sspec.ports)) {
-      if (reported || typeof p?.port !== 'number') continue;
-      const target = typeof p.targetPort === 'number' ? p.targetPort : p.port;
-      for (const [tp, path] of policies) {
-        // A subset without its own tls inherits the top-level policy, already checked.
-        const mode = tlsModeAt(tp, p.port);
-        if (mode !== 'DISABLE') continue;
-        const peer = peerMode(ctx, svc.metadata.namespace, selector, target);
-        if (peer.mode === 'STRICT' && peer.pa !== undefined) {
-          ctx.report(dr, 'warning', 'MTLS_CONFLICT',
-            `tls mode DISABLE for ${host} port ${p.port}, but PeerAuthentication ${peer.pa.metadata.namespace}/${peer.pa.metadata.name} requires STRICT mTLS on workload port ${target}: requests will fail`,
-            `${path}.tls.mode`);
-          reported = true;
-          break;
-        }
-      }
-    }
   }
 }

@@ -3,7 +3,14 @@
  * scope, and the (annotated, compiled-once) schema of its spec or body; plus the kinds we know
  * but do not manage (passed over with an info diagnostic) and the lookups that tell a typo
  * ("networking.istio.io/v1 VirtualServce") from a foreign kind (cert-manager's Certificate).
+ * Building it (loading the model packages, patching and annotating their schemas) costs every
+ * process that loads config 150-450 ms of CPU, so the build (scripts/build-dist.ts) also stores the
+ * result as JSON beside the compiled module (`catalog.json`, keyed by the model packages'
+ * versions); a process uses it when the key matches and builds the catalog otherwise.
  */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { ResourceTypes } from '../resource.ts';
 import type { ResourceType } from '../resource.ts';
 import type { SchemaNode } from './types.ts';
@@ -135,10 +142,42 @@ function build(): Map<ResourceType, KindInfo> {
   return out;
 }
 
+/** Where the build stores the catalog (next to this module; absent beside the sources). */
+export const prebuiltCatalogFile = fileURLToPath(new URL('./catalog.json', import.meta.url));
+
+/** What a stored catalog must have been built from to be used: the model packages' versions. */
+export function prebuiltCatalogKey(): string {
+  const require = createRequire(import.meta.url);
+  const version = (pkg: string) => (require(`${pkg}/package.json`) as { version: string }).version;
+  return JSON.stringify({ istio: version('@kubernetes-models/istio'), gatewayApi: version('@kubernetes-models/gateway-api') });
+}
+
+/** The catalog as the build stores it: `{ key, kinds }` JSON (kinds are plain data). */
+export function prebuiltCatalogJson(): string {
+  return JSON.stringify({ key: prebuiltCatalogKey(), kinds: [...build().values()] });
+}
+
+/** The stored catalog when it was built from the current model packages, else undefined. */
+export function loadPrebuiltCatalog(file = prebuiltCatalogFile): Map<ResourceType, KindInfo> | undefined {
+  let stored: { key?: string; kinds?: KindInfo[] };
+  try {
+    stored = JSON.parse(readFileSync(file, 'utf8')) as typeof stored;
+  } catch {
+    return undefined;
+  }
+  if (stored.key !== prebuiltCatalogKey() || !Array.isArray(stored.kinds)) return undefined;
+  return new Map(stored.kinds.map((k) => [k.type, k]));
+}
+
 /** Every managed kind, built once (schemas captured, patched and annotated on first use). */
 export function kindCatalog(): ReadonlyMap<ResourceType, KindInfo> {
-  byType ??= build();
+  byType ??= loadPrebuiltCatalog() ?? build();
   return byType;
+}
+
+/** Builds the catalog from the model packages (what the stored one must equal). */
+export function buildCatalog(): Map<ResourceType, KindInfo> {
+  return build();
 }
 
 /** Splits an apiVersion into group (`core` for "v1") and version. */

@@ -216,30 +216,71 @@ export const TELEMETRY_SPEC: SchemaNode = {
  */
 export const K8S_WORKLOAD_SPEC: SchemaNode = open;
 
-/** trellis.dev/v1alpha1 Workload spec: a process `trellis up` runs with a sidecar. */
+/** What a Workload is (the kind's description in `trellis explain workload` and its reference page). */
+export const WORKLOAD_DESCRIPTION =
+  'A process that `trellis up` runs on this machine with its own sidecar, the local stand-in for a Kubernetes Deployment and its pods. '
+    + 'metadata.labels are the pod labels: Services select the Workload by them (so its ready replicas become their endpoints) and DestinationRule subsets pick versions by them (version: v2). '
+    + 'Each replica gets a name <metadata.name>-<5 hex> (what `trellis status` lists and `trellis proxy-config` accepts) and is registered as an Istio WorkloadEntry while it is ready. '
+    + 'The annotation proxy.istio.io/config: "concurrency: N" sets the worker processes of its sidecars, as on an Istio pod (default: `trellis up --proxy-concurrency`, 1). '
+    + 'The annotations prometheus.io/scrape: "true", prometheus.io/port (one of its ports) and prometheus.io/path (default /metrics) merge the app metrics into its sidecar status port, as Istio merges them (docs/telemetry.md); prometheus.istio.io/merge-metrics: "false" opts out.';
+
+/**
+ * trellis.dev/v1alpha1 Workload spec: a process `trellis up` runs with a sidecar. The
+ * descriptions are the reference: `trellis explain workload` and docs/reference/workload.md print
+ * them, so they say what `up` does with each field (src/runtime/replica.ts, plan.ts).
+ */
 export const WORKLOAD_SPEC: SchemaNode = {
   type: 'object',
+  description: 'What to run, how many copies, and how the mesh reaches it.',
   required: ['command'],
   properties: {
-    replicas: { type: 'integer', minimum: 0, maximum: 1000, default: 1 },
-    command: { type: 'array', minItems: 1, items: { type: 'string' } },
-    env: { ...strMap, default: {} },
+    replicas: {
+      type: 'integer', minimum: 0, maximum: 1000, default: 1,
+      description: 'How many copies to run, each its own process with its own sidecar and ports; a replica that exits is restarted (with backoff) on fresh ports. 0 declares the Workload without running it.',
+    },
+    command: {
+      type: 'array', minItems: 1, items: { type: 'string' },
+      description: 'The program and its arguments, run directly (not through a shell: use ["sh", "-c", "..."] for pipes or $VARS). A command starting with `trellis` runs this project\'s own CLI (e.g. [trellis, sample, demo]). '
+        + 'It must listen on $PORT (its first port) and call other services as http://SERVICE:PORT: in explicit capture through HTTP_PROXY (set to its sidecar), in transparent capture directly.',
+    },
+    env: {
+      ...strMap, default: {},
+      description: 'Extra environment variables, on top of the environment `trellis up` runs in (without its proxy variables). The runtime sets PORT, POD_NAME, NAMESPACE, and in explicit capture HTTP_PROXY and http_proxy (the sidecar), TRELLIS_OUTBOUND_PORTS and TRELLIS_APP_PORTS: these win over env. env may override its defaults: SERVICE_NAME and SERVICE_VERSION (the first Service selecting the Workload, its version label), NO_PROXY and no_proxy (localhost,127.0.0.1,::1) and NODE_USE_ENV_PROXY=1 (makes Node\'s fetch and http use HTTP_PROXY).',
+    },
     ports: {
       type: 'array',
       default: [],
+      description: 'Ports the application listens on, in addition to the targetPort of every Service port that selects it. In explicit capture each gets a fresh local port (the first one is $PORT; all of them in $TRELLIS_APP_PORTS as {"declared": local}); in transparent capture the declared port itself.',
       items: {
         type: 'object',
         required: ['port'],
         properties: {
-          name: str,
-          port,
-          protocol: { type: 'string', enum: ['HTTP', 'HTTP2', 'GRPC', 'TCP'] },
+          name: { ...str, description: 'A name for the port (informational).' },
+          port: { ...port, description: 'The port number as the Workload declares it (and Services target it).' },
+          protocol: {
+            type: 'string', enum: ['HTTP', 'HTTP2', 'GRPC', 'TCP'],
+            description: 'What the application speaks on this port, which decides how `up` checks it is ready: TCP (the default) when it accepts connections; HTTP and HTTP2 (h2c) when GET readinessPath answers 2xx or 3xx (without readinessPath, when it accepts connections); GRPC when the standard gRPC health service (grpc.health.v1.Health/Check) answers SERVING. '
+              + 'How the mesh routes traffic to the port is decided by the Service port that selects it (name prefix http-, grpc-, ... or appProtocol), as in Istio.',
+          },
         },
       },
     },
-    serviceAccount: { type: 'string', default: 'default', minLength: 1 },
-    captureMode: { type: 'string', enum: ['explicit', 'transparent'], default: 'explicit' },
-    workingDir: str,
-    readinessPath: { type: 'string', pattern: '^/' },
+    serviceAccount: {
+      type: 'string', default: 'default', minLength: 1,
+      description: 'The service account the replicas run as: their SPIFFE identity spiffe://cluster.local/ns/<namespace>/sa/<serviceAccount>, as in Kubernetes, sent by the sidecar to the control plane and written into the WorkloadEntry.',
+    },
+    captureMode: {
+      type: 'string', enum: ['explicit', 'transparent'], default: 'explicit',
+      description: 'How the application\'s traffic reaches its sidecar. explicit (no privileges): the app dials its sidecar, as an HTTP proxy (HTTP_PROXY) or on local ports ($TRELLIS_OUTBOUND_PORTS). transparent (root): each replica runs in its own network namespace and iptables redirects its traffic, as in Kubernetes. '
+        + 'One transparent Workload makes the whole mesh transparent; `trellis up --capture` overrides every Workload.',
+    },
+    workingDir: {
+      ...str,
+      description: 'Directory the command runs in. Default, and base of a relative path: the directory of the file that declares the Workload (as a Procfile runs its commands next to it), so `up --config` works from any directory.',
+    },
+    readinessPath: {
+      type: 'string', pattern: '^/',
+      description: 'HTTP path that answers 2xx or 3xx once the application can serve, like a Kubernetes readinessProbe httpGet. Probed on every HTTP and HTTP2 port of `ports` (when none is declared: on the first port of `ports`, else the lowest port the app listens on) before the replica is registered as an endpoint, and every 2 s after: three failures in a row take it out of the endpoints until it answers again. Without it a replica is ready once its ports accept connections.',
+    },
   },
 };

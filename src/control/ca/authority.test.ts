@@ -131,3 +131,36 @@ test('root rotation: distribute the new root, then sign with it, and drop the ol
   assert.equal(bundles.length, 3);
   assert.equal(first.at(-1), oldRoot);
 });
+
+test('a CA restarted during a root rotation remembers who still holds a certificate under the old root', async (t) => {
+  const dir = tmp(t);
+  const stateFile = join(tmp(t), 'issued-certificates.json');
+  const opts = { dir, selfSigned: true, trustDomain: 'cluster.local', pollMs: 3_600_000, stateFile };
+  const ca = await CertificateAuthority.open(opts);
+  const oldRoot = ca.trustBundle()[0];
+  ca.sign({ csr: await csr(), spiffeId: id, ttlSeconds: 600, requester: 'w1', nodeId: 'n1' });
+  ca.sign({ csr: await csr(), spiffeId: id, ttlSeconds: 600, requester: 'w2', nodeId: 'n2' });
+  await createSelfSignedCa(dir, { trustDomain: 'cluster.local' });
+  utimesSync(join(dir, 'ca-cert.pem'), new Date(), new Date(Date.now() + 5000));
+  ca.poll();
+  ca.poll();
+  const newRoot = loadCaFiles(dir).root;
+  ca.sign({ csr: await csr(), spiffeId: id, ttlSeconds: 600, requester: 'w1', nodeId: 'n1' });
+  assert.deepEqual(ca.trustBundle(), [newRoot, oldRoot], 'w2 still holds an old-root certificate');
+  ca.close(); // saves
+
+  const restarted = await CertificateAuthority.open(opts);
+  t.after(() => restarted.close());
+  assert.deepEqual(restarted.trustBundle(), [newRoot, oldRoot], 'after the restart the old root stays while w2 holds it');
+  assert.deepEqual(restarted.status().issued.map((r) => r.requester).sort(), ['w1', 'w2']);
+  restarted.sign({ csr: await csr(), spiffeId: id, ttlSeconds: 600, requester: 'w2', nodeId: 'n2' });
+  restarted.poll();
+  assert.deepEqual(restarted.trustBundle(), [newRoot], 'w2 renewed: the old root leaves');
+  // Expired holders are not remembered, and a broken state file is not fatal.
+  writeFileSync(stateFile, '{not json');
+  const logs: string[] = [];
+  const third = await CertificateAuthority.open({ ...opts, log: (_l, m) => logs.push(m) });
+  t.after(() => third.close());
+  assert.deepEqual(third.trustBundle(), [newRoot]);
+  assert.match(logs.join('\n'), /saved certificate holders are unreadable/);
+});

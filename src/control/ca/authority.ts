@@ -11,9 +11,14 @@
  * and is pushed; (2) once every connected proxy has it (`distributed()`, bounded by
  * `distributionTimeoutMs`), the new material signs and the bundle puts the new root first, which
  * tells identity agents to renew early. An old root leaves the bundle only when no workload still
- * holds an unexpired certificate under it as its latest (Istio's overlapping trust bundle).
+ * holds an unexpired certificate under it as its latest (Istio's overlapping trust bundle). Who
+ * holds what is kept in `stateFile` (written shortly after each signing, read at start), so a
+ * control plane restarted in the middle of a rotation still trusts the old root its workloads'
+ * certificates chain to.
  */
 import { X509Certificate, type KeyObject } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { TrellisError, describeError } from '../../errors.ts';
 import { issueCertificate } from '../../pki/certificate.ts';
 import { parseCsr } from '../../pki/csr.ts';
@@ -37,6 +42,8 @@ export interface CertificateAuthorityOptions {
   readonly pollMs?: number;
   /** Longest the switch to a new root waits for every proxy to hold it (default 60 s). */
   readonly distributionTimeoutMs?: number;
+  /** Where the latest certificate of each requester is remembered across restarts (none: in memory only). */
+  readonly stateFile?: string;
   readonly log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -86,6 +93,7 @@ export class CertificateAuthority {
   readonly #issued = new Map<string, IssuedRecord>();
   readonly #listeners = new Set<(bundle: readonly string[]) => void>();
   #timer: NodeJS.Timeout | undefined;
+  #saveTimer: NodeJS.Timeout | undefined;
   /** Set by the control plane: true once every connected proxy holds a bundle containing `root`. */
   distributed: (root: string) => boolean = () => true;
 
@@ -109,6 +117,10 @@ export class CertificateAuthority {
     } catch (err) {
       source.close?.();
       throw err;
+    }
+    if (opts.stateFile !== undefined) {
+      const n = ca.#restore(opts.stateFile);
+      if (n > 0) opts.log?.('info', 'ca: remembered the certificates workloads hold', { count: n, bundle: ca.#bundle.length });
     }
     ca.#timer = setInterval(() => ca.poll(), opts.pollMs ?? 1000);
     ca.#timer.unref();
@@ -196,6 +208,7 @@ export class CertificateAuthority {
       { certificate: m.signingCert, privateKey: m.signingKey });
     const serial = new X509Certificate(leaf).serialNumber;
     this.#issued.set(req.requester, { requester: req.requester, spiffeId: req.spiffeId, nodeId: req.nodeId, serial, notAfter, root: m.root });
+    this.#scheduleSave();
     return [leaf, ...m.intermediates, m.root];
   }
 
@@ -210,6 +223,60 @@ export class CertificateAuthority {
     const leaf = issueCertificate({ dnsSans: o.dnsSans, ipSans: o.ipSans, isCa: false, notBefore: new Date(now - 60_000), notAfter: new Date(notAfter), publicKey: o.publicKey },
       { certificate: m.signingCert, privateKey: m.signingKey });
     return [leaf, ...m.intermediates];
+  }
+
+  /** Saves soon: a burst of signings (every proxy starting) is one write. */
+  #scheduleSave(): void {
+    if (this.#opts.stateFile === undefined || this.#saveTimer !== undefined) return;
+    this.#saveTimer = setTimeout(() => this.#save(), 200);
+    this.#saveTimer.unref();
+  }
+
+  #save(): void {
+    clearTimeout(this.#saveTimer);
+    this.#saveTimer = undefined;
+    const file = this.#opts.stateFile;
+    if (file === undefined) return;
+    const now = Date.now();
+    const roots: string[] = [];
+    const issued = [...this.#issued.values()].filter((r) => r.notAfter > now).map(({ root, ...r }) => {
+      let i = roots.indexOf(root);
+      if (i < 0) i = roots.push(root) - 1;
+      return { ...r, root: i };
+    });
+    try {
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      writeFileSync(`${file}.tmp`, JSON.stringify({ version: 1, roots, issued }) + '\n', { mode: 0o600 });
+      renameSync(`${file}.tmp`, file);
+    } catch (err) {
+      this.#opts.log?.('warn', 'ca: cannot save which certificates workloads hold; a restart during a root rotation would forget them', { file, error: describeError(err) });
+    }
+  }
+
+  /** Reads the state file; a missing file is a first start, a bad one is logged and ignored. Returns the records kept. */
+  #restore(file: string, now = Date.now()): number {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      return 0;
+    }
+    try {
+      const doc = JSON.parse(text) as { roots?: unknown; issued?: unknown };
+      const roots = Array.isArray(doc.roots) ? doc.roots.filter((r): r is string => typeof r === 'string') : [];
+      for (const root of roots) new X509Certificate(root);
+      for (const r of Array.isArray(doc.issued) ? doc.issued : []) {
+        const x = r as Record<string, unknown>;
+        const root = typeof x.root === 'number' ? roots[x.root] : undefined;
+        if (typeof x.requester !== 'string' || typeof x.notAfter !== 'number' || root === undefined || x.notAfter <= now) continue;
+        this.#issued.set(x.requester, { requester: x.requester, spiffeId: String(x.spiffeId ?? ''), nodeId: String(x.nodeId ?? ''), serial: String(x.serial ?? ''), notAfter: x.notAfter, root });
+      }
+    } catch (err) {
+      this.#opts.log?.('warn', 'ca: the saved certificate holders are unreadable; starting without them', { file, error: describeError(err) });
+      return 0;
+    }
+    this.#bundle = Object.freeze(this.#computeBundle(now));
+    return this.#issued.size;
   }
 
   status(now = Date.now()): CaStatus {
@@ -231,5 +298,6 @@ export class CertificateAuthority {
   close(): void {
     clearInterval(this.#timer);
     this.#source.close?.();
+    if (this.#saveTimer !== undefined) this.#save();
   }
 }

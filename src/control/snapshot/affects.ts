@@ -20,9 +20,11 @@ function affectsOne(r: Resource, proxy: ProxyNode, rootNamespace: string): boole
     case ResourceTypes.IstioGateway:
     case ResourceTypes.Gateway:
     case ResourceTypes.GatewayClass:
-    case ResourceTypes.Secret:
-      // Gateway servers and their credentials only shape gateway proxies.
+      // Gateway servers only shape gateway proxies.
       return gateway;
+    case ResourceTypes.Secret:
+      // Gateway credentials, and DestinationRule `credentialName`s of sidecars (TLS origination).
+      return true;
     case ResourceTypes.Sidecar: {
       if (gateway) return false;
       if (r.metadata.namespace === rootNamespace) return true;

@@ -7,6 +7,10 @@
  * namespace/name): subsets are concatenated, a subset name already defined keeps its first
  * definition, the top-level trafficPolicy is the first rule's that has one, and exportTo is the
  * first rule's. Rule hosts written as short names are qualified relative to the rule's namespace.
+ * A rule with a `workloadSelector` applies only to the proxies of its own namespace whose labels it
+ * selects, and for them it comes before every rule without one (Istio's workload-specific rule:
+ * e.g. the TLS origination settings only the egress gateway should use, with a `credentialName`
+ * only its namespace holds).
  */
 import { compareByAge, type Resource } from '../../config/resource.ts';
 import type { ServiceRegistry } from '../../registry/types.ts';
@@ -45,8 +49,11 @@ function mergeRules(rules: readonly IndexedDestinationRule[]): IndexedDestinatio
 }
 
 export interface DestinationRuleIndex {
-  /** The rule that applies to traffic from `proxyNamespace` to `host` (declared in `serviceNamespace`). */
-  lookup(host: string, proxyNamespace: string, serviceNamespace: string): IndexedDestinationRule | undefined;
+  /**
+   * The rule that applies to traffic from a proxy of `proxyNamespace` (with `proxyLabels`, for
+   * workload-selected rules) to `host` (declared in `serviceNamespace`).
+   */
+  lookup(host: string, proxyNamespace: string, serviceNamespace: string, proxyLabels?: Readonly<Record<string, string>>): IndexedDestinationRule | undefined;
   /** Every rule, in namespace/name order. */
   all(): readonly IndexedDestinationRule[];
 }
@@ -58,13 +65,19 @@ export function indexDestinationRules(
   rootNamespace: string,
 ): DestinationRuleIndex {
   const byNamespace = new Map<string, IndexedDestinationRule[]>();
+  const selectedByNamespace = new Map<string, { labels: Readonly<Record<string, string>>; rule: IndexedDestinationRule }[]>();
   const all: IndexedDestinationRule[] = [];
   for (const r of [...rules].sort(compareByAge)) {
     const spec = view<DestinationRuleView>(r);
     if (spec.host === undefined || spec.host === '') continue;
-    if (spec.workloadSelector !== undefined) continue; // workload-scoped rules apply to inbound/sidecar-specific config: not supported yet
     const e: IndexedDestinationRule = Object.freeze({ resource: r, spec, host: registry.qualify(spec.host, r.metadata.namespace), namespace: r.metadata.namespace });
     all.push(e);
+    if (spec.workloadSelector !== undefined) {
+      const l = selectedByNamespace.get(e.namespace) ?? [];
+      l.push({ labels: spec.workloadSelector.matchLabels ?? {}, rule: e });
+      selectedByNamespace.set(e.namespace, l);
+      continue;
+    }
     const l = byNamespace.get(e.namespace) ?? [];
     l.push(e);
     byNamespace.set(e.namespace, l);
@@ -116,8 +129,22 @@ export function indexDestinationRules(
     return visible((wildcardByNamespace.get(ns) ?? []).filter((e) => e.host === bestHost), proxyNamespace);
   }
   all.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.resource.metadata.name.localeCompare(b.resource.metadata.name));
+  /** The oldest workload-selected rule of the proxy's namespace for `host` (exact host before wildcard). */
+  function selected(host: string, proxyNamespace: string, labels: Readonly<Record<string, string>>): IndexedDestinationRule | undefined {
+    let best: IndexedDestinationRule | undefined;
+    for (const { labels: want, rule } of selectedByNamespace.get(proxyNamespace) ?? []) {
+      if (!Object.entries(want).every(([k, v]) => labels[k] === v) || !hostMatches(rule.host, host)) continue;
+      if (rule.host === host) return rule;
+      if (best === undefined || rule.host.length > best.host.length) best = rule;
+    }
+    return best;
+  }
   return {
-    lookup(host, proxyNamespace, serviceNamespace) {
+    lookup(host, proxyNamespace, serviceNamespace, proxyLabels) {
+      if (proxyLabels !== undefined && selectedByNamespace.has(proxyNamespace)) {
+        const own = selected(host, proxyNamespace, proxyLabels);
+        if (own !== undefined) return own;
+      }
       const key = `${host}\n${proxyNamespace}\n${serviceNamespace}`;
       if (cache.has(key)) return cache.get(key);
       let found: IndexedDestinationRule | undefined;

@@ -188,3 +188,36 @@ test('affectsProxy: gateway-only config skips sidecars, sidecar scoping by names
   assert.equal(affectsProxy([find(ResourceTypes.Service, 'reviews')], router), true);
   assert.equal(affectsProxy([], router), false);
 });
+
+test('a DestinationRule with a workloadSelector applies only to the selected proxies of its namespace, before other rules', () => {
+  const s = buildSnapshot(sourceOf(resourcesFromYaml(`
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: ext, namespace: istio-system }
+spec: { hosts: [api.example.com], ports: [{ number: 443, name: https, protocol: HTTPS }], resolution: DNS }
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: everyone, namespace: istio-system }
+spec: { host: api.example.com, trafficPolicy: { tls: { mode: SIMPLE } } }
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: egress-only, namespace: istio-system }
+spec:
+  host: api.example.com
+  workloadSelector: { matchLabels: { istio: egressgateway } }
+  trafficPolicy: { tls: { mode: SIMPLE, credentialName: api-ca } }
+`)));
+  const lookup = (ns: string, labels: Record<string, string>) => s.destinationRules.lookup('api.example.com', ns, 'istio-system', labels)?.resource.metadata.name;
+  assert.equal(lookup('istio-system', { istio: 'egressgateway', app: 'istio-egressgateway' }), 'egress-only');
+  assert.equal(lookup('istio-system', { istio: 'ingressgateway' }), 'everyone', 'not selected');
+  assert.equal(lookup('default', { istio: 'egressgateway' }), 'everyone', 'selectors do not cross namespaces');
+  assert.equal(s.destinationRules.lookup('api.example.com', 'istio-system', 'istio-system')?.resource.metadata.name, 'everyone', 'no labels given: no workload rule');
+});
+
+test('a Secret change is pushed to sidecars too (DestinationRule credentialName)', () => {
+  const secret = resourcesFromYaml('apiVersion: v1\nkind: Secret\nmetadata: { name: api-ca, namespace: default }\ndata: {}\n')[0];
+  const sidecar = proxyNodeFromXds({ id: 'sidecar~10.0.0.1~a.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default' } });
+  assert.equal(affectsProxy([secret], sidecar), true);
+});

@@ -163,8 +163,8 @@ export function hashPolicyOf(lb: LoadBalancerSettings | undefined): Json[] | und
  * DestinationRule works (Envoy hashes on the route, balances on the cluster). For the route
  * translator: put the result on RouteAction.hash_policy; undefined means none.
  */
-export function hashPolicyFor(snapshot: MeshSnapshot, host: string, subset: string, port: number, proxyNamespace: string): Json[] | undefined {
-  return hashPolicyOf(effectivePolicy(ruleFor(snapshot, host, proxyNamespace), port, subset).loadBalancer);
+export function hashPolicyFor(snapshot: MeshSnapshot, host: string, subset: string, port: number, proxyNamespace: string, proxyLabels?: Readonly<Record<string, string>>): Json[] | undefined {
+  return hashPolicyOf(effectivePolicy(ruleFor(snapshot, host, proxyNamespace, proxyLabels), port, subset).loadBalancer);
 }
 
 /**

@@ -11,7 +11,8 @@ import type { EndpointInfo, ServiceInfo, ServicePort } from '../../registry/type
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import type { IndexedDestinationRule } from '../snapshot/destination-rules.ts';
 import type { ProxyNode } from '../proxy-node.ts';
-import { BlackHoleCluster, inboundClusterName, outboundClusterName, PassthroughCluster } from './names.ts';
+import { BlackHoleCluster, configMetadataPath, DynamicForwardProxyCluster, inboundClusterName, outboundClusterName, PassthroughCluster } from './names.ts';
+import { ForwardProxyDnsCache } from './filters.ts';
 import { effectivePolicy, ruleFor } from './traffic-policy.ts';
 import type { EffectivePolicy } from './traffic-policy.ts';
 import { DefaultConnectTimeout, policyFields } from './cluster-policy.ts';
@@ -38,6 +39,8 @@ export interface OutboundCluster {
    * that resolve to the same rule share the cluster object (see `sharedPerSnapshot`).
    */
   readonly ruleToken: string;
+  /** The DestinationRule applied (the oldest when several were merged), for the cluster's `istio.config` metadata. */
+  readonly rule?: { readonly namespace: string; readonly name: string };
 }
 
 const ruleTokens = new WeakMap<object, string>();
@@ -89,16 +92,17 @@ export function headlessViaEds(svc: ServiceInfo, proxy: ProxyNode): boolean {
 export function planOutboundClusters(snapshot: MeshSnapshot, proxy: ProxyNode, scope: ProxyScope): OutboundCluster[] {
   const out: OutboundCluster[] = [];
   for (const svc of scope.services) {
-    const rule = ruleFor(snapshot, svc.hostname, proxy.namespace);
+    const rule = ruleFor(snapshot, svc.hostname, proxy.namespace, proxy.labels);
     const ruleToken = ruleTokenOf(rule);
+    const ruleRef = rule !== undefined ? { namespace: rule.resource.metadata.namespace, name: rule.resource.metadata.name } : undefined;
     for (const port of svc.ports) {
       if (port.protocol === 'UDP' || port.port <= 0) continue;
       const eds = svc.resolution === 'STATIC' || headlessViaEds(svc, proxy);
-      out.push({ name: outboundClusterName(port.port, '', svc.hostname), service: svc, port, subset: '', labels: {}, policy: effectivePolicy(rule, port.port, ''), eds, ruleToken });
+      out.push({ name: outboundClusterName(port.port, '', svc.hostname), service: svc, port, subset: '', labels: {}, policy: effectivePolicy(rule, port.port, ''), eds, ruleToken, rule: ruleRef });
       for (const s of subsetsOf(rule)) {
         out.push({
           name: outboundClusterName(port.port, s.name, svc.hostname), service: svc, port, subset: s.name, labels: s.labels,
-          policy: effectivePolicy(rule, port.port, s.name), eds, ruleToken,
+          policy: effectivePolicy(rule, port.port, s.name), eds, ruleToken, rule: ruleRef,
         });
       }
     }
@@ -154,7 +158,10 @@ export function outboundCluster(snapshot: MeshSnapshot, c: OutboundCluster): Jso
   }
   cluster.metadata = {
     filter_metadata: {
-      istio: { services: [{ host: svc.hostname, name: svc.name, namespace: svc.namespace }], ...(c.subset !== '' ? { subset: c.subset } : {}), default_original_port: c.port.port },
+      istio: {
+        ...(c.rule !== undefined ? { config: configMetadataPath('networking.istio.io/v1', 'destination-rule', c.rule.namespace, c.rule.name) } : {}),
+        services: [{ host: svc.hostname, name: svc.name, namespace: svc.namespace }], ...(c.subset !== '' ? { subset: c.subset } : {}), default_original_port: c.port.port,
+      },
     },
   };
   return cluster;
@@ -166,6 +173,19 @@ export function catchAllClusters(): Json[] {
     { name: BlackHoleCluster, type: 'STATIC', connect_timeout: DefaultConnectTimeout },
     { name: PassthroughCluster, type: 'ORIGINAL_DST', connect_timeout: DefaultConnectTimeout, lb_policy: 'CLUSTER_PROVIDED', circuit_breakers: { thresholds: [{ max_connections: 4294967295, max_pending_requests: 4294967295, max_requests: 4294967295, max_retries: 4294967295, track_remaining: true }] } },
   ];
+}
+
+/** Envoy's dynamic forward proxy cluster (see DynamicForwardProxyCluster). */
+export function dynamicForwardProxyCluster(): Json {
+  return {
+    name: DynamicForwardProxyCluster,
+    connect_timeout: DefaultConnectTimeout,
+    lb_policy: 'CLUSTER_PROVIDED',
+    cluster_type: {
+      name: 'envoy.clusters.dynamic_forward_proxy',
+      typed_config: { '@type': 'type.googleapis.com/envoy.extensions.clusters.dynamic_forward_proxy.v3.ClusterConfig', dns_cache_config: ForwardProxyDnsCache },
+    },
+  };
 }
 
 /** One inbound port of a sidecar: where the proxy accepts it and where the application listens. */

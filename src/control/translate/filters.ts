@@ -45,8 +45,12 @@ export interface HcmOptions {
   readonly proxyless?: boolean;
   /** Who reports Istio's metrics on this HCM: DESTINATION on inbound listeners, SOURCE (default) elsewhere. */
   readonly reporter?: 'SOURCE' | 'DESTINATION';
+  /** Adds Envoy's dynamic_forward_proxy filter (the HTTP proxy listener of an explicit-capture sidecar under ALLOW_ANY). */
+  readonly dynamicForwardProxy?: boolean;
   /** MeshConfig.pathNormalization (Istio's default BASE). */
   readonly pathNormalization?: PathNormalizationMode;
+  /** Also accept CONNECT (the explicit-mode HTTP proxy listener: Node's fetch tunnels every request). */
+  readonly allowConnect?: boolean;
 }
 
 /**
@@ -67,6 +71,14 @@ function pathFields(mode: PathNormalizationMode): Json {
   }
 }
 
+/** The DNS cache the dynamic forward proxy filter and cluster share (Envoy requires the same config on both). */
+export const ForwardProxyDnsCache = Object.freeze({ name: 'dynamic_forward_proxy_cache_config', dns_lookup_family: 'V4_PREFERRED' });
+
+const dynamicForwardProxy = {
+  name: 'envoy.filters.http.dynamic_forward_proxy',
+  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.dynamic_forward_proxy.v3.FilterConfig', dns_cache_config: ForwardProxyDnsCache },
+};
+
 /** The HttpConnectionManager typed config (for api_listener and for filter chains). */
 export function hcmConfig(o: HcmOptions): Json {
   const c: Json = {
@@ -74,14 +86,14 @@ export function hcmConfig(o: HcmOptions): Json {
     stat_prefix: o.statPrefix,
     rds: { route_config_name: o.routeConfigName, config_source: AdsConfigSource },
     // Stats first: it must see every request, including those a later filter answers.
-    http_filters: o.proxyless === true ? [fault, router] : [statsFilter(o.reporter ?? 'SOURCE'), fault, cors, router],
+    http_filters: o.proxyless === true ? [fault, router] : [statsFilter(o.reporter ?? 'SOURCE'), fault, cors, ...(o.dynamicForwardProxy === true ? [dynamicForwardProxy] : []), router],
   };
   if (o.proxyless !== true) {
     c.generate_request_id = true;
     c.use_remote_address = o.useRemoteAddress === true;
     Object.assign(c, pathFields(o.pathNormalization ?? 'BASE'));
     // As Istio: every HCM allows WebSocket upgrades (routes need no opt-in).
-    c.upgrade_configs = [{ upgrade_type: 'websocket' }];
+    c.upgrade_configs = o.allowConnect === true ? [{ upgrade_type: 'websocket' }, { upgrade_type: 'CONNECT' }] : [{ upgrade_type: 'websocket' }];
   }
   return c;
 }

@@ -11,10 +11,10 @@ import type { XdsJson, XdsResourceSet, XdsTypeUrl } from '../../xds/types.ts';
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import type { ProxyNode } from '../proxy-node.ts';
 import { proxyScope } from './scope.ts';
-import { catchAllClusters, inboundCluster, inboundPorts, outboundCluster, planOutboundClusters, sharedPerSnapshot } from './clusters.ts';
+import { catchAllClusters, dynamicForwardProxyCluster, inboundCluster, inboundPorts, outboundCluster, planOutboundClusters, sharedPerSnapshot } from './clusters.ts';
 import { loadAssignment } from './endpoints.ts';
 import { proxyLocality } from './identity.ts';
-import { sidecarListeners } from './listeners-sidecar.ts';
+import { sidecarListeners, usesForwardProxy } from './listeners-sidecar.ts';
 import type { RouteRequest } from './listeners-sidecar.ts';
 import { gatewayListeners } from './listeners-gateway.ts';
 import type { GatewayRouteRequest } from './listeners-gateway.ts';
@@ -54,6 +54,7 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): XdsResource
   const inbound = proxy.kind === 'sidecar' && !proxyless ? inboundPorts(snapshot, proxy, scope) : [];
   if (!proxyless) {
     clusters.push(...catchAllClusters());
+    if (usesForwardProxy(proxy, scope)) clusters.push(dynamicForwardProxyCluster());
     clusters.push(...inbound.map(inboundCluster));
   }
   const clusterMap = byName(clusters);
@@ -63,7 +64,14 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): XdsResource
   let requests: (RouteRequest | GatewayRouteRequest)[];
   if (proxyless) ({ listeners, routes: requests } = proxylessListeners(proxy, scope, snapshot.mesh.domainSuffix));
   else if (proxy.kind === 'router') ({ listeners, routes: requests } = gatewayListeners(snapshot, proxy, clusterNames));
-  else ({ listeners, routes: requests } = sidecarListeners(snapshot, proxy, scope, inbound, clusterNames));
+  else {
+    const sidecar = sidecarListeners(snapshot, proxy, scope, inbound, clusterNames);
+    ({ listeners, routes: requests } = sidecar);
+    for (const c of sidecar.clusters) {
+      clusterMap.set(String(c.name), c);
+      clusterNames.add(String(c.name));
+    }
+  }
   if (!proxyless) {
     const side = (s: TrafficSide): SideTelemetry => ({ metrics: metricOverridesFor(snapshot, proxy, s), tracing: tracingFor(snapshot, proxy, s), accessLogs: accessLogsFor(snapshot, proxy, s) });
     const sides = { CLIENT: side('CLIENT'), SERVER: side('SERVER') };
@@ -77,7 +85,7 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): XdsResource
   const routes = buildRoutes(routeInputs(snapshot, scope), proxy, requests);
   const hashFor = (cluster: string) => {
     const c = parseOutboundClusterName(cluster);
-    return c === undefined ? undefined : hashPolicyFor(snapshot, c.host, c.subset, c.port, proxy.namespace);
+    return c === undefined ? undefined : hashPolicyFor(snapshot, c.host, c.subset, c.port, proxy.namespace, proxy.labels);
   };
   for (const [name, rc] of routes) {
     const fixed = addHashPolicies(repairRouteClusters(rc, (c) => clusterNames.has(c)), hashFor);

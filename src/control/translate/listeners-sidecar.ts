@@ -4,7 +4,8 @@
  * Explicit capture (default; no privileges): the workload dials its sidecar on loopback.
  *   - One outbound listener per distinct service port P in scope, named `<addr>_<P>`, bound on
  *     `<addr>:<local port>`; addr = node metadata `TRELLIS_OUTBOUND_ADDRESS` (default 127.0.0.1),
- *     local port = `TRELLIS_OUTBOUND_PORTS[P]` (JSON {"9080": 19080}) or P itself. HTTP-family
+ *     local port = `TRELLIS_OUTBOUND_PORTS[P]` (JSON {"9080": 19080}) or P itself when there is no
+ *     map (with a map, an unmapped port has no listener, only HTTP proxy routes). HTTP-family
  *     ports carry an HCM with RDS route config `"<P>"` (Istio's name; virtual hosts by Host
  *     header); ports whose services are all of unknown protocol are sniffed as Istio does
  *     (http_inspector: HTTP chain on application_protocols http/1.0, http/1.1, h2c, else TCP to the
@@ -13,7 +14,8 @@
  *     `tcp` routes apply); a port shared by HTTP and TCP services is HTTP (as Istio's conflict rule).
  *     Unmatched TLS goes to BlackHoleCluster (no original destination to pass through to).
  *   - An HTTP proxy listener `127.0.0.1_<port>` when `TRELLIS_HTTP_PROXY_PORT` is set, with RDS
- *     `http_proxy` (every in-scope HTTP service, domains qualified with `:port`), for `HTTP_PROXY=`.
+ *     `http_proxy` (every in-scope HTTP service, domains qualified with `:port`), for `HTTP_PROXY=`;
+ *     under ALLOW_ANY its unknown hosts go to the request's authority (dynamic forward proxy).
  *   - Inbound: one listener `inbound_<addr>_<port>` per inbound port (services selecting the
  *     workload, or the Sidecar's `ingress`), bound on `TRELLIS_INBOUND_ADDRESS` (default 0.0.0.0)
  *     and `TRELLIS_INBOUND_PORTS[port]` or the port; it forwards to `inbound|<port>||`, i.e. the
@@ -30,8 +32,8 @@ import { isHttpProtocol } from '../../registry/protocol.ts';
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import { MeshGateway } from '../snapshot/virtual-services.ts';
 import type { ProxyNode } from '../proxy-node.ts';
-import { BlackHoleCluster, inboundClusterName, outboundClusterName, PassthroughCluster, sidecarOutboundRouteName, sidecarServiceRouteName } from './names.ts';
-import { hcmConfig, hcmFilter, HttpInspector, inboundMtlsTransportSocket, sniffedChains, socketAddress, tcpProxyFilter, TlsInspector } from './filters.ts';
+import { BlackHoleCluster, DynamicForwardProxyCluster, httpProxyConnectClusterName, inboundClusterName, outboundClusterName, PassthroughCluster, sidecarOutboundRouteName, sidecarServiceRouteName } from './names.ts';
+import { hcmConfig, hcmFilter, HttpInspector, inboundMtlsTransportSocket, IstioMtlsAlpn, sniffedChains, socketAddress, tcpProxyFilter, TlsInspector } from './filters.ts';
 import type { MtlsMode } from '../snapshot/peer-authentications.ts';
 import { tcpRouteClusters, tlsRouteChains } from './l4-routes.ts';
 import type { WeightedCluster } from './l4-routes.ts';
@@ -54,17 +56,29 @@ export const HttpProxyRouteName = 'http_proxy';
 export type RouteRequest =
   | { readonly kind: 'sidecar'; readonly name: string; readonly port: number }
   | { readonly kind: 'sidecar-service'; readonly name: string; readonly port: number; readonly hostname: string }
-  | { readonly kind: 'http_proxy'; readonly name: string; readonly ports: readonly number[] };
+  | { readonly kind: 'http_proxy'; readonly name: string; readonly ports: readonly number[]; readonly unknownHostsTo?: string };
 
 export interface SidecarListeners {
   readonly listeners: Json[];
   readonly routes: RouteRequest[];
+  /** Clusters only these listeners use (the HTTP proxy's CONNECT hairpins). */
+  readonly clusters: Json[];
 }
 
 function mapped(map: Record<string, unknown> | undefined, port: number): number {
   const v = map?.[String(port)];
   const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : NaN;
   return Number.isInteger(n) && n > 0 && n <= 65535 ? n : port;
+}
+
+/** A STATIC cluster with one endpoint. */
+function staticCluster(name: string, address: string, port: number): Json {
+  return {
+    name,
+    type: 'STATIC',
+    connect_timeout: '1s',
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(address, port) } }] }] },
+  };
 }
 
 function metaString(proxy: ProxyNode, key: string, fallback: string): string {
@@ -169,6 +183,14 @@ function clusterIpChains(snapshot: MeshSnapshot, proxy: ProxyNode, scope: ProxyS
   return chains;
 }
 
+/**
+ * ALLOW_ANY through an explicit-capture sidecar's HTTP proxy: unknown hosts go to the request's
+ * authority by Envoy's dynamic forward proxy (no original destination to pass through to).
+ */
+export function usesForwardProxy(proxy: ProxyNode, scope: ProxyScope): boolean {
+  return proxy.kind === 'sidecar' && proxy.captureMode !== 'transparent' && scope.outboundTrafficPolicy === 'ALLOW_ANY' && metadataPort(proxy, 'TRELLIS_HTTP_PROXY_PORT') !== undefined;
+}
+
 /** The sidecar's listeners and the route configurations they need. */
 export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope: ProxyScope, inbound: readonly InboundPort[], clusterNames: ReadonlySet<string>): SidecarListeners {
   const transparent = proxy.captureMode === 'transparent';
@@ -179,6 +201,13 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
   const httpPorts: number[] = [];
   for (const [port, svcs] of servicesByPort(scope)) {
     const name = `${outAddr}_${port}`;
+    // Explicit capture with a port map (`trellis up`): a port the map lacks (a ServiceEntry added
+    // after the sidecar started) gets no listener of its own, since binding the real port would
+    // collide between sidecars; its HTTP services stay reachable through the HTTP proxy listener.
+    if (!transparent && outPorts !== undefined && mapped(outPorts, port) === port && outPorts[String(port)] === undefined) {
+      if (svcs.some((s) => isHttpProtocol(s.protocol) || s.protocol === 'UNKNOWN')) httpPorts.push(port);
+      continue;
+    }
     const l: Json = {
       name,
       address: socketAddress(outAddr, transparent ? port : mapped(outPorts, port)),
@@ -210,14 +239,21 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
     listeners.push(l);
   }
   const httpProxyPort = transparent ? undefined : metadataPort(proxy, 'TRELLIS_HTTP_PROXY_PORT');
+  const forwardProxy = usesForwardProxy(proxy, scope);
+  const clusters: Json[] = [];
   if (httpProxyPort !== undefined) {
     listeners.push({
       name: `127.0.0.1_${httpProxyPort}`,
       address: socketAddress('127.0.0.1', httpProxyPort),
       traffic_direction: 'OUTBOUND',
-      filter_chains: [{ filters: [hcmFilter({ statPrefix: HttpProxyRouteName, routeConfigName: HttpProxyRouteName, pathNormalization: snapshot.mesh.pathNormalization })] }],
+      filter_chains: [{ filters: [hcmFilter({ statPrefix: HttpProxyRouteName, routeConfigName: HttpProxyRouteName, pathNormalization: snapshot.mesh.pathNormalization, dynamicForwardProxy: forwardProxy, allowConnect: true })] }],
     });
-    routes.push({ kind: 'http_proxy', name: HttpProxyRouteName, ports: httpPorts });
+    routes.push({ kind: 'http_proxy', name: HttpProxyRouteName, ports: httpPorts, ...(forwardProxy ? { unknownHostsTo: DynamicForwardProxyCluster } : {}) });
+    // CONNECT host:port (how Node's fetch and other tunnelling clients use a proxy, even for
+    // http:// URLs) is terminated and the tunnelled bytes go to this sidecar's own outbound
+    // listener for that port, where every request is routed as usual (route-bridge.ts).
+    const loopback = outAddr === '0.0.0.0' ? '127.0.0.1' : outAddr;
+    for (const port of httpPorts) clusters.push(staticCluster(httpProxyConnectClusterName(port), loopback, mapped(outPorts, port)));
   }
   const passthrough = scope.outboundTrafficPolicy === 'REGISTRY_ONLY' ? BlackHoleCluster : PassthroughCluster;
   const trustDomain = snapshot.mesh.trustDomain;
@@ -255,16 +291,17 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
       });
     }
   }
-  return { listeners, routes };
+  return { listeners, routes, clusters };
 }
 
 /**
- * The filter chains of one inbound port under its PeerAuthentication mode: DISABLE plaintext only;
- * STRICT a TLS chain requiring a client certificate of the mesh (plaintext matches no chain and is
- * closed); PERMISSIVE both, told apart by the TLS inspector as Istio does (TLS to the mTLS chain,
- * raw bytes to the plaintext chains). Unknown-protocol ports are sniffed in plaintext; under mTLS
- * they are proxied as TCP (Istio tells HTTP inside mTLS by its istio-http ALPN, which only Istio's
- * own clients send).
+ * The filter chains of one inbound port under its PeerAuthentication mode, as Istio builds them:
+ * DISABLE plaintext only; STRICT a TLS chain requiring a client certificate of the mesh (plaintext
+ * matches no chain and is closed); PERMISSIVE the mTLS chain for TLS that offers Istio's ALPN (what
+ * mesh clients send), a TLS passthrough chain to the application for other TLS (so an
+ * application's own TLS keeps working), and the plaintext chains, all told apart by the TLS
+ * inspector. Unknown-protocol ports are sniffed in plaintext; under mTLS they are proxied as TCP
+ * (Istio tells HTTP inside mTLS by its istio-http ALPN, which only Istio's own clients send).
  */
 function inboundChains(p: InboundPort, mode: MtlsMode, trustDomain: string, base: Json, paths: PathNormalizationMode): Json[] {
   const plain: Json[] = p.protocol === 'UNKNOWN'
@@ -277,13 +314,18 @@ function inboundChains(p: InboundPort, mode: MtlsMode, trustDomain: string, base
     filters: [inboundFilter(p, paths)],
   };
   if (mode === 'STRICT') return [mtls];
-  return [mtls, ...plain.map((c) => ({ ...c, filter_chain_match: { ...((c.filter_chain_match as Json | undefined) ?? {}), transport_protocol: 'raw_buffer' } }))];
+  const cluster = inboundClusterName(p.port);
+  return [
+    { ...mtls, filter_chain_match: { ...base, transport_protocol: 'tls', application_protocols: [...IstioMtlsAlpn] } },
+    { filter_chain_match: { ...base, transport_protocol: 'tls' }, filters: [tcpProxyFilter(cluster, [{ name: cluster, weight: 100 }])] },
+    ...plain.map((c) => ({ ...c, filter_chain_match: { ...((c.filter_chain_match as Json | undefined) ?? {}), transport_protocol: 'raw_buffer' } })),
+  ];
 }
 
 /** Chain names in virtualInbound (Istio's style: the inbound cluster, with the transport for mTLS chains). */
 function inboundChainName(p: InboundPort, chain: Json): string {
   const m = (chain.filter_chain_match ?? {}) as Json;
-  const suffix = chain.transport_socket !== undefined ? '-mtls' : Array.isArray(m.application_protocols) ? '-http' : p.protocol === 'UNKNOWN' ? '-tcp' : '';
+  const suffix = chain.transport_socket !== undefined ? '-mtls' : m.transport_protocol === 'tls' ? '-tls' : Array.isArray(m.application_protocols) ? '-http' : p.protocol === 'UNKNOWN' ? '-tcp' : '';
   return `${inboundClusterName(p.port)}${suffix}`;
 }
 

@@ -85,3 +85,17 @@ test('auto-mTLS: ISTIO_MUTUAL to tlsMode=istio endpoints only, unless their poli
   const dr = eps('---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: backend, namespace: shop}\nspec:\n  host: backend\n  trafficPolicy: {tls: {mode: DISABLE}}\n');
   assert.equal(dr.cluster.transport_socket_matches, undefined, 'a DestinationRule tls setting wins over auto-mTLS');
 });
+
+test('PERMISSIVE, as Istio: TLS with Istio\'s ALPN goes to the mTLS chain, other TLS passes through to the application, plaintext to the plaintext chain', () => {
+  const l = [...inbound('').set.get(TypeUrl.Listener)!.values()].find((x) => x.name === 'inbound_0.0.0.0_8080')!;
+  const chains = (l.filter_chains as { filter_chain_match: Record<string, unknown>; transport_socket?: unknown; filters: { name: string; typed_config: Record<string, unknown> }[] }[]);
+  assert.deepEqual(chains.map((c) => [c.filter_chain_match.transport_protocol, c.filter_chain_match.application_protocols ?? null, c.transport_socket !== undefined, c.filters[0].name]), [
+    ['tls', ['istio-peer-exchange', 'istio', 'istio-http/1.0', 'istio-http/1.1', 'istio-h2'], true, 'envoy.filters.network.http_connection_manager'],
+    ['tls', null, false, 'envoy.filters.network.tcp_proxy'],
+    ['raw_buffer', null, false, 'envoy.filters.network.http_connection_manager'],
+  ]);
+  assert.equal(chains[1].filters[0].typed_config.cluster, 'inbound|8080||');
+  const strict = inbound('---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istio-system}\nspec: {mtls: {mode: STRICT}}\n');
+  const s = [...strict.set.get(TypeUrl.Listener)!.values()].find((x) => x.name === 'inbound_0.0.0.0_8080')!;
+  assert.deepEqual((s.filter_chains as { filter_chain_match: Record<string, unknown> }[]).map((c) => c.filter_chain_match), [{ transport_protocol: 'tls' }], 'STRICT: any TLS client meets the mTLS chain');
+});

@@ -44,5 +44,35 @@ export function gatewayHttpsRouteName(port: number, portName: string, gateway: s
 }
 
 /** The BlackHole and Passthrough clusters Istio uses for REGISTRY_ONLY and ALLOW_ANY outbound traffic. */
+/**
+ * The explicit-mode HTTP proxy's way back into the sidecar's own outbound listener for `port`: a
+ * CONNECT to a mesh service is terminated and its bytes sent there, so the tunnelled requests are
+ * routed like any other (Trellis's name; Istio has no explicit capture).
+ */
+export function httpProxyConnectClusterName(port: number): string {
+  return `http_proxy_connect|${port}`;
+}
+
 export const BlackHoleCluster = 'BlackHoleCluster';
 export const PassthroughCluster = 'PassthroughCluster';
+
+/**
+ * Where an explicit-capture sidecar's HTTP proxy listener sends hosts the mesh does not know under
+ * ALLOW_ANY: Envoy's dynamic forward proxy (to the request's authority), as there is no original
+ * destination to pass through to.
+ */
+export const DynamicForwardProxyCluster = 'DynamicForwardProxyCluster';
+
+/**
+ * Istio's `filter_metadata.istio.config` value naming the config a route or cluster came from
+ * (`/apis/networking.istio.io/v1/namespaces/default/virtual-service/reviews`); `istioctl
+ * proxy-config` and `trellis proxy-config` show it as `reviews.default`.
+ */
+export function configMetadataPath(apiGroupVersion: string, kebabKind: string, namespace: string, name: string): string {
+  return `/apis/${apiGroupVersion}/namespaces/${namespace}/${kebabKind}/${name}`;
+}
+
+/** `{ filter_metadata: { istio: { config } } }` for a VirtualService. */
+export function virtualServiceMetadata(namespace: string, name: string): Record<string, unknown> {
+  return { filter_metadata: { istio: { config: configMetadataPath('networking.istio.io/v1', 'virtual-service', namespace, name) } } };
+}

@@ -4,11 +4,15 @@
  * explicit-mode `http_proxy` config is assembled here from the per-port sidecar configs: all
  * their virtual hosts with port-qualified domains (`host:port`; bare `host` too for port 80 and
  * wildcards), since an HTTP proxy request names any port, and one catch-all `*` virtual host
- * (Envoy rejects a domain twice in one route configuration).
+ * (Envoy rejects a domain twice in one route configuration). Each service's virtual host also
+ * takes `CONNECT host:port` (what Node's fetch sends for every URL through a proxy): the tunnel is
+ * terminated and its bytes go to the sidecar's own outbound listener for the port, so the requests
+ * inside are routed by the same VirtualServices as plain proxy requests.
  */
 import { ResourceTypes } from '../../config/resource.ts';
 import type { Resource } from '../../config/resource.ts';
 import type { XdsJson } from '../../xds/types.ts';
+import { PassthroughCluster } from './names.ts';
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import type { ProxyNode } from '../proxy-node.ts';
 import { buildGatewayApiRoute, buildIstioGatewayRoute, buildSidecarOutboundRoute, buildSidecarServiceRoute } from './routes/index.ts';
@@ -17,6 +21,7 @@ import type { GatewayResource } from './routes/index.ts';
 import type { RouteRequest } from './listeners-sidecar.ts';
 import type { GatewayRouteRequest } from './listeners-gateway.ts';
 import type { ProxyScope } from './scope.ts';
+import { httpProxyConnectClusterName } from './names.ts';
 
 type Json = Record<string, unknown>;
 
@@ -62,7 +67,7 @@ export function buildRoutes(inputs: RouteInputs, proxy: ProxyNode, requests: rea
         out.set(r.name, buildSidecarServiceRoute(inputs, proxy, r.port, r.hostname, r.name));
         break;
       case 'http_proxy':
-        out.set(r.name, httpProxyRoute(r.name, r.ports.map((p) => [p, sidecar(p)] as const)));
+        out.set(r.name, httpProxyRoute(r.name, r.ports.map((p) => [p, sidecar(p)] as const), r.unknownHostsTo));
         break;
       case 'istio-gateway':
         out.set(r.name, buildIstioGatewayRoute(inputs, proxy, r.name, r.servers as unknown as readonly IstioServerRef[]));
@@ -84,7 +89,16 @@ function qualified(domain: string, port: number): string[] {
   return out;
 }
 
-function httpProxyRoute(name: string, configs: readonly (readonly [number, XdsJson])[]): XdsJson {
+/** Terminates `CONNECT host:port` and sends the tunnel to the outbound listener for `port`. */
+function connectRoute(port: number): Json {
+  return {
+    match: { connect_matcher: {} },
+    route: { cluster: httpProxyConnectClusterName(port), upgrade_configs: [{ upgrade_type: 'CONNECT', connect_config: {} }] },
+  };
+}
+
+/** The explicit-mode HTTP proxy's routes; `unknownHostsTo` replaces PassthroughCluster in the `allow_any` catch-all. */
+function httpProxyRoute(name: string, configs: readonly (readonly [number, XdsJson])[], unknownHostsTo?: string): XdsJson {
   const vhosts: Json[] = [];
   const domains = new Set<string>();
   let catchAll: Json | undefined;
@@ -97,9 +111,17 @@ function httpProxyRoute(name: string, configs: readonly (readonly [number, XdsJs
       }
       if (ds.length === 0) continue;
       ds.forEach((d) => domains.add(d));
-      vhosts.push({ ...vh, domains: ds });
+      vhosts.push({ ...vh, domains: ds, routes: [connectRoute(port), ...((vh.routes as Json[] | undefined) ?? [])] });
     }
   }
-  if (catchAll !== undefined) vhosts.push(catchAll);
+  if (catchAll !== undefined) vhosts.push(unknownHostsTo === undefined ? catchAll : redirectCatchAll(catchAll, unknownHostsTo));
   return { name, virtual_hosts: vhosts, validate_clusters: false };
+}
+
+function redirectCatchAll(vh: Json, cluster: string): Json {
+  const routes = ((vh.routes as Json[] | undefined) ?? []).map((r) => {
+    const action = r.route as Json | undefined;
+    return action?.cluster === PassthroughCluster ? { ...r, route: { ...action, cluster } } : r;
+  });
+  return { ...vh, routes };
 }

@@ -167,3 +167,18 @@ test('transparent capture, ClusterIP matching: a Service VIP picks that Service\
   assert.equal(e.routeConfig, '80');
   assert.deepEqual(e.clusters.map((c) => c.name), ['outbound|80||echo-v1.mesh.svc.cluster.local']);
 });
+
+test('the HTTP proxy listener terminates CONNECT to a mesh service into the outbound listener of that port', () => {
+  const set = translate(bookinfo('virtual-service-reviews-80-20.yaml'), productpage);
+  const r = simulate(set, { listener: '127.0.0.1_15080', host: 'reviews:9080', method: 'CONNECT' });
+  assert.deepEqual(r.clusters.map((c) => c.name), ['http_proxy_connect|9080']);
+  // The hairpin lands on the sidecar's own outbound listener for 9080, where the VirtualService applies per request.
+  const outbound = set.get('type.googleapis.com/envoy.config.listener.v3.Listener')!.get('127.0.0.1_9080') as { address: { socket_address: { port_value: number } } };
+  assert.deepEqual(r.endpoints['http_proxy_connect|9080'], [`127.0.0.1:${outbound.address.socket_address.port_value}`]);
+  const inside = simulate(set, { listener: '127.0.0.1_9080', host: 'reviews:9080' });
+  assert.deepEqual(inside.clusters.map((c) => c.name).sort(), ['outbound|9080|v1|reviews.default.svc.cluster.local', 'outbound|9080|v2|reviews.default.svc.cluster.local']);
+  const hcm = ((set.get('type.googleapis.com/envoy.config.listener.v3.Listener')!.get('127.0.0.1_15080') as { filter_chains: { filters: { typed_config: { upgrade_configs: { upgrade_type: string }[] } }[] }[] }).filter_chains[0].filters[0].typed_config);
+  assert.deepEqual(hcm.upgrade_configs.map((u) => u.upgrade_type), ['websocket', 'CONNECT']);
+  // An unknown host has no CONNECT route (no tunnel to arbitrary destinations).
+  assert.deepEqual(simulate(set, { listener: '127.0.0.1_15080', host: 'example.com:443', method: 'CONNECT' }).clusters, []);
+});

@@ -172,6 +172,8 @@ export function routeMatches(m: Json, path: string, headers: Readonly<Record<str
   const p = q === -1 ? path : path.slice(0, q);
   const cs = m.case_sensitive !== false;
   const norm = (s: string) => (cs ? s : s.toLowerCase());
+  // Envoy: connect_matcher routes match CONNECT requests only, and CONNECT matches nothing else.
+  if ((m.connect_matcher !== undefined) !== (headers[':method'] === 'CONNECT')) return false;
   if (m.prefix !== undefined && !norm(p).startsWith(norm(String(m.prefix)))) return false;
   if (m.path !== undefined && norm(p) !== norm(String(m.path))) return false;
   const re = obj(m.safe_regex)?.regex;

@@ -44,8 +44,8 @@ export function findSubset(rule: IndexedDestinationRule | undefined, name: strin
   return rule?.spec.subsets?.find((s) => s.name === name);
 }
 
-/** The DestinationRule governing traffic from a proxy namespace to a host, via the snapshot index. */
-export function ruleFor(snapshot: MeshSnapshot, host: string, proxyNamespace: string): IndexedDestinationRule | undefined {
+/** The DestinationRule governing traffic from a proxy (namespace, labels) to a host, via the snapshot index. */
+export function ruleFor(snapshot: MeshSnapshot, host: string, proxyNamespace: string, proxyLabels?: Readonly<Record<string, string>>): IndexedDestinationRule | undefined {
   const svc = snapshot.registry.service(host);
-  return snapshot.destinationRules.lookup(host, proxyNamespace, svc?.namespace ?? proxyNamespace);
+  return snapshot.destinationRules.lookup(host, proxyNamespace, svc?.namespace ?? proxyNamespace, proxyLabels);
 }

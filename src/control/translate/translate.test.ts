@@ -247,3 +247,18 @@ spec: { host: web.shop.svc.cluster.local, trafficPolicy: { loadBalancer: { simpl
   const eds = (ns: string) => translate(snapshot, node('sidecar', ns, `p-${ns}`)).get(TypeUrl.ClusterLoadAssignment as XdsTypeUrl)!.get('outbound|80||web.shop.svc.cluster.local');
   assert.equal(eds('team-a'), eds('team-b'));
 });
+
+test('explicit capture with a port map: a port the map lacks gets no listener (it would collide between sidecars) but stays reachable through the HTTP proxy', () => {
+  const snapshot = snapshotFromYaml(`
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: default}
+spec: {hosts: [api.external.test], ports: [{number: 80, name: http, protocol: HTTP}], resolution: STATIC, endpoints: [{address: 10.1.1.1}]}
+`);
+  const s = translate(snapshot, node('sidecar', 'default', 'client', { TRELLIS_OUTBOUND_PORTS: { 8080: 18080 }, TRELLIS_HTTP_PROXY_PORT: 15080 }));
+  assert.deepEqual([...s.get(TypeUrl.Listener)!.keys()], ['127.0.0.1_15080']);
+  const r = simulate(s, { listener: '127.0.0.1_15080', host: 'api.external.test' });
+  assert.deepEqual(r.clusters.map((c) => c.name), ['outbound|80||api.external.test']);
+  const mapped = translate(snapshot, node('sidecar', 'default', 'client', { TRELLIS_OUTBOUND_PORTS: { 80: 18081 } }));
+  assert.deepEqual((mapped.get(TypeUrl.Listener)!.get('127.0.0.1_80')!.address as { socket_address: { port_value: number } }).socket_address.port_value, 18081);
+});

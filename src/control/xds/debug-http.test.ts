@@ -137,7 +137,13 @@ test('trellis proxy-config: clusters, listeners, routes, endpoints, all, json; b
   assert.equal((JSON.parse(j.stdout) as Array<{ name: string }>)[0].name, 'outbound|9080||reviews.default.svc.cluster.local');
   const unknown = await trellis(['proxy-config', 'clusters', 'nope', '--control', base]);
   assert.equal(unknown.code, 1);
-  assert.match(unknown.stderr, /no connected proxy matches 'nope' \(connected: sidecar~/);
+  assert.match(unknown.stderr, /no connected proxy matches 'nope' \(connected: reviews-v1-abc\.default\) \[PROXY_NOT_FOUND\]/);
+  // The replica name `trellis status` prints, istioctl's pod.namespace, and a prefix of either name the proxy.
+  for (const name of ['reviews-v1-abc', 'reviews-v1-abc.default', 'reviews-v1']) {
+    const byName = await trellis(['proxy-config', 'clusters', name, '--control', base]);
+    assert.equal(byName.code, 0, `${name}: ${byName.stderr}`);
+    assert.match(byName.stdout, /^reviews\.default\.svc\.cluster\.local\s+9080/m);
+  }
   assert.equal((await trellis(['proxy-config', 'secrets', nodeId, '--control', base])).code, 2);
   assert.equal((await trellis(['proxy-config', 'clusters', '--control', base])).code, 2);
   const down = await trellis(['proxy-config', 'clusters', 'x', '--control', closedUrl]);

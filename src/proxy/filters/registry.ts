@@ -99,6 +99,9 @@ export function defaultFilterRegistry(): FilterRegistry {
     .register(routerFilter)
     .register(passThroughFilter('envoy.filters.http.jwt_authn', ['type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication']))
     .register(passThroughFilter('envoy.filters.http.rbac', ['type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC']))
+    // Envoy resolves the authority here before the router; our dynamic forward proxy cluster does
+    // it when it connects (src/proxy/upstream/cluster.ts), so the filter has nothing to do.
+    .register(passThroughFilter('envoy.filters.http.dynamic_forward_proxy', ['type.googleapis.com/envoy.extensions.filters.http.dynamic_forward_proxy.v3.FilterConfig']))
     .register(passThroughFilter('trellis.filters.http.stats', ['type.googleapis.com/trellis.filters.http.stats.v1.Stats']))
     .register(passThroughFilter('trellis.filters.http.tracing', ['type.googleapis.com/trellis.filters.http.tracing.v1.Tracing']));
 }

@@ -21,7 +21,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { ClusterManager } from '../upstream/types.ts';
 import { configError, optObj, optStr, type Json } from './config-json.ts';
-import { applyEdgeRules, clientAddress, normalizeAddress, requestHeaders, responseSink } from './downstream.ts';
+import { applyEdgeRules, clientAddress, normalizeAddress, requestHeaders, requestScheme, responseSink } from './downstream.ts';
 import { HttpStream, type FilterFactoryContext, type HttpFilterFactory } from './filter-chain.ts';
 import { compileRouteTable, type CompiledRouteTable } from './route-table.ts';
 import { requestEndChannel, type DownstreamTlsInfo, type StreamInfo } from './stream-info.ts';
@@ -318,6 +318,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       bytesReceived: 0, bytesSent: 0, grpcRequestMessages: 0, grpcResponseMessages: 0, grpc: typeof ct === 'string' && ct.startsWith('application/grpc'), completed: false,
     };
     (info as { requestId: string }).requestId = applyEdgeRules(headers, edge, remote, scheme);
+    (info as { scheme: 'http' | 'https' }).scheme = requestScheme(headers, isH2 ? req.headers[':scheme'] : undefined, tls);
     (info as { downstreamRemoteAddress: string }).downstreamRemoteAddress = clientAddress(headers, edge, remote);
     const span = tracer?.start(headers);
     const hasBody = isH2

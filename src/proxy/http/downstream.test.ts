@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyEdgeRules, clientAddress, internalAddresses, normalizeAddress, requestHeaders, type EdgeRules } from './downstream.ts';
+import { applyEdgeRules, clientAddress, internalAddresses, normalizeAddress, requestHeaders, requestScheme, type EdgeRules } from './downstream.ts';
 
 const rules = (o: Partial<EdgeRules> = {}): EdgeRules => ({ useRemoteAddress: false, xffNumTrustedHops: 0, generateRequestId: true, preserveExternalRequestId: false, internal: internalAddresses(undefined), ...o });
 
@@ -45,4 +45,13 @@ test('trusted client address from x-forwarded-for and xff_num_trusted_hops', () 
   assert.equal(clientAddress(xff, rules({ useRemoteAddress: true, xffNumTrustedHops: 2 }), '10.0.0.1'), '192.0.2.10');
   assert.equal(clientAddress({}, rules(), '10.9.9.9'), '10.9.9.9');
   assert.equal(clientAddress(xff, rules({ xffNumTrustedHops: 5 }), '10.9.9.9'), '10.9.9.9');
+});
+
+test('request scheme as Envoy sets :scheme: an HTTP/2 client\'s own, else a valid x-forwarded-proto, else the connection\'s', () => {
+  assert.equal(requestScheme({}, undefined, false), 'http');
+  assert.equal(requestScheme({}, undefined, true), 'https');
+  assert.equal(requestScheme({ 'x-forwarded-proto': 'https' }, undefined, false), 'https', 'a TLS-terminating hop in front');
+  assert.equal(requestScheme({ 'x-forwarded-proto': 'HTTP' }, undefined, true), 'http');
+  assert.equal(requestScheme({ 'x-forwarded-proto': 'ftp' }, undefined, true), 'https', 'not a valid scheme: the connection decides');
+  assert.equal(requestScheme({ 'x-forwarded-proto': 'https' }, 'http', false), 'http', 'HTTP/2 :scheme wins');
 });

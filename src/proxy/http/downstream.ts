@@ -11,13 +11,10 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { constants as h2c, type Http2ServerResponse } from 'node:http2';
 import { BlockList, isIPv4 } from 'node:net';
 import type { HeaderMap } from '../upstream/types.ts';
+import { keepHeaderLines } from '../upstream/header-lines.ts';
 import type { DownstreamSink } from './filter-chain.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host']);
-
-/** Fields node keeps only the first of (and cookie, which it joins with '; '): never split into lines. */
-const NODE_SINGLE = new Set(['age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since',
-  'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent', 'cookie', 'set-cookie']);
 
 /**
  * Request headers without pseudo-headers and hop-by-hop headers; `te: trailers` survives (gRPC needs it).
@@ -37,17 +34,7 @@ export function requestHeaders(raw: IncomingHttpHeaders, rawHeaders?: readonly s
     }
     out[k] = v;
   }
-  if (rawHeaders !== undefined) {
-    const seen = new Map<string, string[]>();
-    for (let i = 0; i < rawHeaders.length; i += 2) {
-      const k = rawHeaders[i].toLowerCase();
-      if (out[k] === undefined || NODE_SINGLE.has(k)) continue;
-      const list = seen.get(k);
-      if (list) list.push(rawHeaders[i + 1]);
-      else seen.set(k, [rawHeaders[i + 1]]);
-    }
-    for (const [k, list] of seen) if (list.length > 1) out[k] = list;
-  }
+  if (rawHeaders !== undefined) keepHeaderLines(out, rawHeaders);
   return out;
 }
 
@@ -88,6 +75,20 @@ export function clientAddress(headers: HeaderMap, rules: EdgeRules, remote: stri
   const list = (Array.isArray(xff) ? xff.join(',') : xff ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
   const i = list.length - 1 - rules.xffNumTrustedHops;
   return i >= 0 && i < list.length ? list[i] : remote;
+}
+
+/**
+ * The request's scheme as Envoy's connection manager sets :scheme (ConnectionManagerUtility::
+ * mutateRequestHeaders): an HTTP/2 client's own :scheme; else x-forwarded-proto as it stands after
+ * the edge rules, when it is http or https; else the connection's. Redirects and direct responses
+ * build Location from it, so a TLS-terminating hop in front (x-forwarded-proto: https) is kept.
+ */
+export function requestScheme(headers: HeaderMap, h2Scheme: unknown, tls: boolean): 'http' | 'https' {
+  for (const v of [h2Scheme, headers['x-forwarded-proto']]) {
+    const s = typeof v === 'string' ? v.toLowerCase() : undefined;
+    if (s === 'http' || s === 'https') return s;
+  }
+  return tls ? 'https' : 'http';
 }
 
 /** Apply Envoy's connection-manager request header rules; returns the request id. */

@@ -322,3 +322,23 @@ test('header mutation within one level: conditions judged before the level, over
   applyHeaderMutation(h3, level([{ header: { key: 'x-m', value: 'a' } }, { header: { key: 'x-m', value: 'b' }, append_action: 'OVERWRITE_IF_EXISTS' }]));
   assert.equal(h3['x-m'], 'a', 'OVERWRITE_IF_EXISTS looks at the headers before the level');
 });
+
+test('require_tls: ALL redirects plain http to https (301, same host and path), EXTERNAL_ONLY spares internal requests', () => {
+  const t = compileRouteTable({
+    virtual_hosts: [
+      { name: 'all', domains: ['secure.example.com'], require_tls: 'ALL', routes: [route('r', { prefix: '/' })] },
+      { name: 'ext', domains: ['ext.example.com'], require_tls: 'EXTERNAL_ONLY', routes: [route('r', { prefix: '/' })] },
+      { name: 'none', domains: ['*'], routes: [route('r', { prefix: '/' })] },
+    ],
+  });
+  const plain = t.match(req('secure.example.com', '/a?b=1'))!;
+  assert.equal(plain.action.kind, 'redirect');
+  assert.equal((plain.action as RedirectAction).status, 301);
+  assert.equal(redirectLocation(plain.route, plain.action as RedirectAction, req('secure.example.com', '/a?b=1')), 'https://secure.example.com/a?b=1');
+  assert.equal(t.match(req('secure.example.com', '/a', {}, { scheme: 'https' }))!.action.kind, 'route');
+  assert.equal(t.match(req('secure.example.com', '/a', { 'x-forwarded-proto': 'https' }))!.action.kind, 'route', 'x-forwarded-proto decides, as in Envoy');
+  assert.equal(t.match(req('ext.example.com', '/'))!.action.kind, 'redirect');
+  assert.equal(t.match(req('ext.example.com', '/', { 'x-envoy-internal': 'true' }))!.action.kind, 'route');
+  assert.equal(t.match(req('other', '/'))!.action.kind, 'route');
+  assert.throws(() => compileRouteTable({ virtual_hosts: [{ name: 'x', domains: ['*'], require_tls: 'SOMETIMES', routes: [] }] }), /require_tls: expected NONE, EXTERNAL_ONLY or ALL/);
+});

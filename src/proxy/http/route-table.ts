@@ -55,6 +55,10 @@ export interface CompiledVirtualHost {
   readonly includeAttemptCountInRequest: boolean;
   readonly includeAttemptCountInResponse: boolean;
   readonly bufferLimitBytes: number | undefined;
+  /** require_tls: requests not known to be https are redirected there (ALL), or only external ones (EXTERNAL_ONLY). */
+  readonly requireTls: 'NONE' | 'EXTERNAL_ONLY' | 'ALL';
+  /** The https redirect require_tls answers with (undefined for NONE). */
+  readonly tlsRedirect: CompiledRoute | undefined;
 }
 
 /** The result of matching a request. */
@@ -153,6 +157,7 @@ export function compileRouteTable(json: unknown, options: RouteTableOptions = {}
     match(req) {
       const vh = findVirtualHost(req.authority);
       if (!vh) return undefined;
+      if (vh.tlsRedirect !== undefined && needsTlsRedirect(vh.requireTls, req)) return { virtualHost: vh, route: vh.tlsRedirect, action: vh.tlsRedirect.action };
       const q = req.path.indexOf('?');
       const pathNoQuery = q < 0 ? req.path : req.path.slice(0, q);
       for (const r of vh.routes) if (r.matches(req, pathNoQuery)) return { virtualHost: vh, route: r, action: r.action };
@@ -176,7 +181,8 @@ function compileVirtualHost(v: unknown, path: string, parse: PerFilterConfigPars
   const o = optObj(v, path) ?? configError(path, 'expected a VirtualHost');
   const domains = optArr(o.domains, `${path}.domains`).map((d, i) => (optStr(d, `${path}.domains[${i}]`) ?? '').toLowerCase());
   if (domains.length === 0) configError(`${path}.domains`, 'at least one domain is required');
-  if (o.require_tls !== undefined && o.require_tls !== 'NONE') configError(`${path}.require_tls`, 'not supported');
+  const requireTls = o.require_tls === undefined ? 'NONE' : o.require_tls;
+  if (requireTls !== 'NONE' && requireTls !== 'EXTERNAL_ONLY' && requireTls !== 'ALL') configError(`${path}.require_tls`, `expected NONE, EXTERNAL_ONLY or ALL, got ${JSON.stringify(requireTls)}`);
   const routes = optArr(o.routes, `${path}.routes`).map((r, i) => compileRoute(r, `${path}.routes[${i}]`, i, o, path, parse));
   const bufferLimit = perRequestBufferLimit(o, path);
   return Object.freeze({
@@ -189,7 +195,29 @@ function compileVirtualHost(v: unknown, path: string, parse: PerFilterConfigPars
     includeAttemptCountInRequest: optBool(o.include_request_attempt_count, `${path}.include_request_attempt_count`) ?? false,
     includeAttemptCountInResponse: optBool(o.include_attempt_count_in_response, `${path}.include_attempt_count_in_response`) ?? false,
     bufferLimitBytes: bufferLimit,
+    requireTls,
+    tlsRedirect: requireTls === 'NONE' ? undefined : tlsRedirectRoute(path),
   });
+}
+
+/** Envoy's SSL redirect route: 301 to the same URL with https (Istio's Gateway `httpsRedirect`). */
+function tlsRedirectRoute(path: string): CompiledRoute {
+  return Object.freeze({
+    name: '', index: -1,
+    action: compileRedirect({ https_redirect: true }, `${path}.require_tls`),
+    requestHeaders: compileHeaderMutation({}, 'request', path),
+    responseHeaders: compileHeaderMutation({}, 'response', path),
+    perFilter: compilePerFilter(undefined, path, undefined),
+    matchedPrefix: undefined, pathRegex: undefined, caseSensitive: true, bufferLimitBytes: undefined, operation: undefined,
+    matches: () => true,
+  });
+}
+
+/** As Envoy decides it: by x-forwarded-proto (the edge sets it from the connection), EXTERNAL_ONLY sparing x-envoy-internal requests. */
+function needsTlsRedirect(mode: 'NONE' | 'EXTERNAL_ONLY' | 'ALL', req: RouteRequest): boolean {
+  const xfp = headerValue(req, 'x-forwarded-proto') ?? req.scheme;
+  if (xfp === 'https') return false;
+  return mode === 'ALL' || (mode === 'EXTERNAL_ONLY' && headerValue(req, 'x-envoy-internal') !== 'true');
 }
 
 function perRequestBufferLimit(o: Json, path: string): number | undefined {

@@ -142,6 +142,7 @@ export function terminateTls(socket: net.Socket, cfg: DownstreamTlsConfig, secre
       return;
     }
     const finish = (tlsSocket: tls.TLSSocket) => {
+      keepAddresses(tlsSocket, socket);
       if (cfg.requireClientCertificate) {
         const peer = tlsSocket.getPeerCertificate();
         const matchers = cfg.common.validation?.sanMatchers ?? [];
@@ -173,6 +174,19 @@ export function terminateTls(socket: net.Socket, cfg: DownstreamTlsConfig, secre
     });
     term.server.emit('connection', socket);
   });
+}
+
+/**
+ * A TLSSocket over a JS stream (sniffed connections) has no native handle to ask for addresses:
+ * it reports the TCP connection's own, or the edge would lose the client address (XFF, source IP
+ * for policy and logs).
+ */
+function keepAddresses(tlsSocket: tls.TLSSocket, socket: net.Socket): void {
+  if (tlsSocket.remoteAddress !== undefined) return;
+  for (const k of ['remoteAddress', 'remotePort', 'remoteFamily', 'localAddress', 'localPort'] as const) {
+    const v = socket[k];
+    Object.defineProperty(tlsSocket, k, { value: v, configurable: true });
+  }
 }
 
 /**

@@ -177,6 +177,19 @@ test('TLS passthrough by SNI and TLS termination', { skip: skipUnlessTools('open
     assert.equal(await say(port, 'z', { tls: { servername: 'term.example.com', ...ca } }), 'plain:z');
     // No SNI: no chain matches; the connection is closed, the listener survives.
     await assert.rejects(say(port, 'n', { tls: { ...ca, servername: '' } }));
+    // Every chain wants TLS: a client slow to send its ClientHello (a loaded machine) is waited
+    // for, as Envoy's tls_inspector does, instead of being taken for silent plaintext after 100 ms.
+    const slow = await new Promise<string>((resolve, reject) => {
+      const raw = net.connect(port, '127.0.0.1', () => setTimeout(() => {
+        const t = tls.connect({ socket: raw, servername: 'a.example.com', ...ca }, () => t.write('slow'));
+        t.once('data', (d) => { resolve(d.toString()); t.destroy(); });
+        t.once('error', reject);
+        t.once('close', () => reject(new Error('closed before an answer')));
+      }, 400));
+      raw.once('error', reject);
+      raw.once('close', () => reject(new Error('the proxy closed the connection while the client was still silent')));
+    });
+    assert.equal(slow, 'A:slow');
     assert.equal(await say(port, 'again', { tls: { servername: 'a.example.com', ...ca } }), 'A:again');
     await lm.drainAll(100);
   } finally {

@@ -226,8 +226,9 @@ export class ListenerManager {
     const c = entry.compiled;
     const matches = c.chains.map((ch) => ch.match);
     // A handed-off connection keeps its restored destination (Envoy): the target listener's
-    // chains (e.g. prefix_ranges of service VIPs) match the original destination, not 15001.
-    const dst = c.restoreOriginalDst || handedOff ? this.#opts.originalDestination?.(socket) : undefined;
+    // chains (e.g. prefix_ranges of service VIPs) match the original destination, not 15001; one
+    // no listener took over (virtualOutbound's catch-all) passes through to it.
+    const dst = c.restoreOriginalDst || c.useOriginalDst || handedOff ? this.#opts.originalDestination?.(socket) : undefined;
     const facts: ConnectionFacts = {
       destinationPort: dst?.port ?? socket.localPort ?? 0,
       destinationIp: dst?.ip ?? socket.localAddress ?? '',
@@ -239,7 +240,11 @@ export class ListenerManager {
     };
     let sniffed: SniffedProtocol | undefined;
     if (c.tlsInspector || c.httpInspector || needsTlsInspection(matches)) {
-      sniffed = await sniffProtocol(socket, this.#opts.sniffTimeoutMs ?? 100);
+      // The short wait only helps where a silent (server-speaks-first) client has a chain to go to;
+      // a listener whose every chain wants TLS waits for the ClientHello as Envoy's tls_inspector
+      // does (listener_filters_timeout, 15 s), so a slow client is not turned away.
+      const tlsOnly = c.defaultChain === undefined && c.chains.length > 0 && c.chains.every((ch) => ch.match?.transport_protocol === 'tls');
+      sniffed = await sniffProtocol(socket, tlsOnly ? 15_000 : this.#opts.sniffTimeoutMs ?? 100);
       if (sniffed.transport === 'tls') {
         facts.transportProtocol = 'tls';
         facts.serverName = sniffed.serverName;
@@ -287,7 +292,8 @@ export class ListenerManager {
     } else {
       const meter = this.#opts.tcpMeter;
       const tcp = chain.action.tcp;
-      await proxyTcp(stream, tcp, this.#opts.clusters, entry.stats.tcp, this.#opts.random, facts.serverName, meter && ((cluster) => meter(c, cluster, stream, tcp)));
+      // ORIGINAL_DST clusters (PassthroughCluster) connect to where the client meant to go.
+      await proxyTcp(stream, tcp, this.#opts.clusters, entry.stats.tcp, this.#opts.random, facts.serverName, meter && ((cluster) => meter(c, cluster, stream, tcp)), dst ? { address: dst.ip, port: dst.port } : undefined);
     }
   }
 

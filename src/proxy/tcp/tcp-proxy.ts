@@ -94,6 +94,7 @@ export async function proxyTcp(
   random: () => number = Math.random,
   authority = '',
   meterFor?: (cluster: string) => TcpMeter | undefined,
+  originalDestination?: { address: string; port: number },
 ): Promise<void> {
   stats.cxTotal++;
   stats.cxActive++;
@@ -122,7 +123,7 @@ export async function proxyTcp(
     }
     let upstream: Duplex;
     try {
-      const c = await cluster.connect({ signal: abort.signal, authority });
+      const c = await cluster.connect({ signal: abort.signal, authority, ...(originalDestination !== undefined ? { originalDestination } : {}) });
       upstream = c.socket;
       meter?.connected?.(c.endpoint);
     } catch {

@@ -106,7 +106,9 @@ export class IdentityAgent {
       }
     }
     this.#client?.close();
-    this.#client = new Client(this.#opts.caAddress, creds);
+    // Reconnect within half a second, as the ADS client does: `trellis up` starts proxies next to
+    // the control plane (and its CA), so the first request often meets a CA not listening yet.
+    this.#client = new Client(this.#opts.caAddress, creds, { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 500 });
     this.#clientRoots = roots;
     return this.#client;
   }
@@ -165,7 +167,8 @@ export class IdentityAgent {
     const client = this.#channel();
     const keys = await generateKey(this.#opts.keyAlgorithm ?? 'ECDSA_P256');
     const req: CertificateRequestMsg = { csr: createCsr(keys.privateKey, [this.#opts.spiffeId]), validityDuration: this.#opts.ttlSeconds ?? 0, metadata: { NODE_ID: this.#opts.nodeId } };
-    const md = new grpc.Metadata();
+    // waitForReady: a CA that is still starting delays the request (up to its deadline) instead of failing it into the retry backoff.
+    const md = new grpc.Metadata({ waitForReady: true });
     md.set('authorization', `Bearer ${token}`);
     const res = await new Promise<CertificateResponseMsg>((resolve, reject) => {
       (client as unknown as { CreateCertificate: (r: CertificateRequestMsg, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v?: CertificateResponseMsg) => void) => void })

@@ -63,6 +63,12 @@ export interface ClusterConfig {
   readonly transportSocketMatches: readonly TransportSocketMatch[];
   /** STATIC / DNS clusters: the inline load_assignment. */
   readonly loadAssignment: LoadAssignment | undefined;
+  /**
+   * Envoy's dynamic forward proxy cluster (`cluster_type` envoy.clusters.dynamic_forward_proxy):
+   * like ORIGINAL_DST, one host per destination, but the destination is the request's authority
+   * (host[:port], port 80 by default, the name resolved when connecting).
+   */
+  readonly dynamicForwardProxy: boolean;
   /** The JSON it came from, for change detection and config_dump. */
   readonly source: XdsJson;
 }
@@ -71,6 +77,9 @@ const discoveryTypes = ['STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS', 'ORIGINAL_
 // Proto numbering has a gap at 4 (deprecated ORIGINAL_DST_LB); CLUSTER_PROVIDED/LOAD_BALANCING_POLICY_CONFIG unsupported.
 const lbPolicies = ['ROUND_ROBIN', 'LEAST_REQUEST', 'RING_HASH', 'RANDOM', '-', 'MAGLEV', 'CLUSTER_PROVIDED', 'LOAD_BALANCING_POLICY_CONFIG'] as const;
 const lookupFamilies = ['AUTO', 'V4_ONLY', 'V6_ONLY', 'V4_PREFERRED', 'ALL'] as const;
+
+/** Envoy's dynamic forward proxy cluster extension. */
+export const DynamicForwardProxyClusterType = 'envoy.clusters.dynamic_forward_proxy';
 
 /** The typed_extension_protocol_options key Istio and Envoy use for upstream HTTP options. */
 export const HttpProtocolOptionsKey = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
@@ -85,8 +94,13 @@ export function parseCluster(json: unknown): ClusterConfig {
   const name = optString(json, 'name', top);
   if (name === undefined || name === '') throw invalid({ resource: 'cluster', path: 'name' }, 'required');
   const at: FieldPath = { resource: `cluster '${name}'`, path: '' };
-  if (json.cluster_type !== undefined) throw invalid(child(at, 'cluster_type'), 'custom cluster types are not supported');
-  const type = optEnum(json, 'type', at, discoveryTypes) ?? 'STATIC';
+  const custom = optObject(json, 'cluster_type', at);
+  const dynamicForwardProxy = custom !== undefined;
+  if (custom !== undefined && custom.name !== DynamicForwardProxyClusterType) {
+    throw invalid(child(child(at, 'cluster_type'), 'name'), `cluster type ${JSON.stringify(custom.name)} is not supported (only ${DynamicForwardProxyClusterType})`);
+  }
+  // The dynamic forward proxy finds its host per request, as ORIGINAL_DST does per connection.
+  const type = dynamicForwardProxy ? 'ORIGINAL_DST' : optEnum(json, 'type', at, discoveryTypes) ?? 'STATIC';
   const policy = optEnum(json, 'lb_policy', at, lbPolicies) ?? 'ROUND_ROBIN';
   if (policy === '-' || policy === 'CLUSTER_PROVIDED' || policy === 'LOAD_BALANCING_POLICY_CONFIG') {
     // ORIGINAL_DST clusters use CLUSTER_PROVIDED in Envoy; the endpoint is the original destination, so no LB runs.
@@ -168,6 +182,7 @@ export function parseCluster(json: unknown): ClusterConfig {
     dnsLookupFamily: optEnum(json, 'dns_lookup_family', at, lookupFamilies) ?? 'AUTO',
     tls,
     transportSocketMatches: Object.freeze(transportSocketMatches),
+    dynamicForwardProxy,
     loadAssignment,
     source: json,
   });

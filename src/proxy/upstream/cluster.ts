@@ -136,7 +136,7 @@ export class Cluster implements ClusterHandle {
       return Promise.reject(new UpstreamError('UO', `cluster '${this.name}': circuit breaker overflow (max_requests ${this.config.breakers.maxRequests}, max_pending_requests ${this.config.breakers.maxPendingRequests})`));
     }
     this.stats.upstream_rq_total++;
-    const host = this.#pick(init.hashKey, init.previousEndpoints, init.originalDestination, init.hostReselects);
+    const host = this.#pick(init.hashKey, init.previousEndpoints, this.#destination(init), init.hostReselects);
     if (host === undefined) {
       this.breaker.releaseRequest(!h2);
       this.stats.upstream_cx_none_healthy++;
@@ -175,7 +175,7 @@ export class Cluster implements ClusterHandle {
   }
 
   async connect(init: UpstreamConnectInit): Promise<UpstreamConnection> {
-    const host = this.#pick(init.hashKey, undefined, init.originalDestination);
+    const host = this.#pick(init.hashKey, undefined, this.#destination(init));
     if (host === undefined) {
       this.stats.upstream_cx_none_healthy++;
       throw new UpstreamError('UH', `cluster '${this.name}': no healthy upstream`);
@@ -236,6 +236,12 @@ export class Cluster implements ClusterHandle {
     this.#healthChecker?.close();
     for (const p of this.#pools.values()) p.destroy();
     this.#pools.clear();
+  }
+
+  /** Where an ORIGINAL_DST cluster connects: the original destination, or (dynamic forward proxy) the request's authority. */
+  #destination(init: { originalDestination?: { address: string; port: number }; authority?: string }): { address: string; port: number } | undefined {
+    if (!this.config.dynamicForwardProxy) return init.originalDestination;
+    return authorityDestination(init.authority ?? '', this.config.tls !== undefined ? 443 : 80);
   }
 
   #pick(hashKey: string | number | undefined, avoid: readonly string[] | undefined, dst: { address: string; port: number } | undefined, reselects?: number): Host | undefined {
@@ -311,4 +317,13 @@ export class Cluster implements ClusterHandle {
       hashPolicy: c.lbPolicy === 'RING_HASH' || c.lbPolicy === 'MAGLEV',
     };
   }
+}
+
+/** host[:port] (IPv6 in brackets) -> address and port; undefined when there is no host. */
+export function authorityDestination(authority: string, defaultPort: number): { address: string; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s/@\[\]]+))(?::(\d{1,5}))?$/.exec(authority.trim());
+  if (m === null) return undefined;
+  const port = m[3] !== undefined ? Number(m[3]) : defaultPort;
+  if (port < 1 || port > 65535) return undefined;
+  return { address: (m[1] ?? m[2]).toLowerCase(), port };
 }

@@ -3,7 +3,8 @@
  * or h2 over TLS with ALPN "h2"), replaced when it goes away, errors, or has carried
  * max_requests_per_connection streams (the old one drains gracefully). A session with no open
  * streams closes after the idle timeout. REFUSED_STREAM resets are flagged for retry_on
- * refused-stream; other stream resets are UR, session loss before headers is UC.
+ * refused-stream; other stream resets are UR, session loss before headers is UC. A response
+ * field on several lines stays several values (header-lines.ts).
  */
 import http2 from 'node:http2';
 import { once } from 'node:events';
@@ -11,6 +12,7 @@ import type { Host } from './host.ts';
 import { connectHost, type ConnectOptions } from './connector.ts';
 import { mapExchangeError, type HostPool, type PooledResponse } from './pool.ts';
 import type { HeaderMap, UpstreamRequestInit } from './types.ts';
+import { keepHeaderLines } from './header-lines.ts';
 import { UpstreamError } from './types.ts';
 
 export interface H2PoolOptions {
@@ -122,9 +124,11 @@ export function createH2Pool(host: Host, opts: H2PoolOptions): HostPool {
         stream.once('close', () => resolve({}));
       });
       try {
-        const resHeaders = await responseHeaders(stream, init.signal);
+        const [resHeaders, rawHeaders] = await responseHeaders(stream, init.signal);
         const status = Number(resHeaders[':status']);
-        return { status, headers: strip(resHeaders), body: stream, trailers, done };
+        const headers = strip(resHeaders);
+        keepHeaderLines(headers, rawHeaders);
+        return { status, headers, body: stream, trailers, done };
       } catch (err) {
         stream.destroy();
         if (init.signal.aborted) throw init.signal.reason;
@@ -147,11 +151,11 @@ export function createH2Pool(host: Host, opts: H2PoolOptions): HostPool {
   };
 }
 
-/** Resolves at response headers; rejects on stream error, on close without a response, or on abort. */
-function responseHeaders(stream: http2.ClientHttp2Stream, signal: AbortSignal): Promise<http2.IncomingHttpHeaders> {
+/** Resolves at response headers (node's object and the raw lines); rejects on stream error, on close without a response, or on abort. */
+function responseHeaders(stream: http2.ClientHttp2Stream, signal: AbortSignal): Promise<[http2.IncomingHttpHeaders, string[]]> {
   return new Promise((resolve, reject) => {
     const onAbort = () => { cleanup(); reject(signal.reason); };
-    const onResponse = (h: http2.IncomingHttpHeaders) => { cleanup(); resolve(h); };
+    const onResponse = (h: http2.IncomingHttpHeaders, _flags: number, raw: string[] | undefined) => { cleanup(); resolve([h, raw ?? []]); };
     const onError = (err: Error) => { cleanup(); reject(err); };
     const onClose = () => {
       cleanup();

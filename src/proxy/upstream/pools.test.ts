@@ -45,6 +45,7 @@ test('HTTP/2 pool multiplexes concurrent requests on one session and passes trai
   const results = await Promise.all(Array.from({ length: 20 }, (_, i) => get(c, `/r${i}`)));
   assert.ok(results.every((r) => r.status === 200 && r.body === 'h2'));
   assert.equal(results[3].headers['x-path'], '/r3');
+  assert.deepEqual(results[3].headers['x-lines'], ['a', 'b'], 'a response field on two lines stays two values');
   assert.deepEqual(results[0].trailers, { 'grpc-status': '0' });
   assert.equal(b.sessions(), 1);
   assert.equal(cm.stats().get('c')!.upstream_cx_total, 1);

@@ -42,7 +42,8 @@ export async function h2cBackend(name: string): Promise<Backend & { sessions: ()
   server.on('session', () => sessions++);
   server.on('stream', (stream, headers) => {
     remotePorts.push(stream.session?.socket?.remotePort ?? 0);
-    stream.respond({ ':status': 200, 'x-backend': name, 'x-path': String(headers[':path']) }, { waitForTrailers: true });
+    // x-lines: one field on two lines (node's header object would join them with ', ').
+    stream.respond({ ':status': 200, 'x-backend': name, 'x-path': String(headers[':path']), 'x-lines': ['a', 'b'] }, { waitForTrailers: true });
     stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
     stream.end(name);
   });

@@ -34,6 +34,13 @@ export interface AdsClientOptions {
   maxBackoffMs?: number;
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
   random?: () => number;
+  /**
+   * How long readiness waits for a named secret the control plane does not send (Envoy's SDS
+   * `initial_fetch_timeout`, default 15 s): after it the proxy initializes without the secret,
+   * and only the connections that need it fail (a Secret missing for one DestinationRule must
+   * not keep a whole sidecar out of service).
+   */
+  secretFetchTimeoutMs?: number;
 }
 
 /** What the client knows per type, for status and /config_dump. */
@@ -50,6 +57,8 @@ export interface TypeState {
   received: boolean;
   lastError?: string;
   lastUpdate?: number;
+  /** When the current names were subscribed (non-wildcard types). */
+  subscribedAt?: number;
 }
 
 const order: readonly XdsTypeUrl[] = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration, TypeUrl.Secret];
@@ -75,6 +84,7 @@ export class AdsClient {
   #listeners = new Set<() => void>();
   /** Accepted and rejected updates per type (Envoy's update_success / update_rejected). */
   readonly updates = new Map<XdsTypeUrl, { success: number; rejected: number }>();
+  #secretTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: AdsClientOptions) {
     this.#opts = opts;
@@ -109,6 +119,11 @@ export class AdsClient {
       // HTTP/2 windows sized like Envoy's (grpc-js defaults to 64 KiB): a route table of a
       // thousand services would otherwise arrive one window update at a time.
       'grpc-node.flow_control_window': 64 * 1024 * 1024,
+      // Reconnect to a control plane that is not (yet) listening within half a second, not
+      // grpc-js's 1 s growing to 120 s: a proxy started next to its control plane (`trellis up`
+      // starts them together) or outliving a restart of it should not sit out a long backoff.
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 500,
     });
     this.#open();
   }
@@ -117,6 +132,7 @@ export class AdsClient {
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#secretTimer);
     this.#stream?.cancel();
     this.#stream = undefined;
     this.#client?.close();
@@ -137,8 +153,11 @@ export class AdsClient {
 
   #open() {
     if (this.#stopped || this.#client === undefined) return;
-    const client = this.#client as unknown as { StreamAggregatedResources(): AdsStream };
-    const stream = client.StreamAggregatedResources();
+    const client = this.#client as unknown as { StreamAggregatedResources(metadata: grpc.Metadata): AdsStream };
+    // waitForReady (a metadata option in grpc-js): the stream waits for the channel to connect
+    // instead of failing at once, so a control plane that is still starting costs no error, log
+    // line or stream backoff.
+    const stream = client.StreamAggregatedResources(new grpc.Metadata({ waitForReady: true }));
     this.#stream = stream;
     let gotData = false;
     stream.on('data', (msg: DiscoveryResponseMsg) => {
@@ -257,6 +276,7 @@ export class AdsClient {
     const sorted = [...names].sort();
     if (sorted.length === st.names.length && sorted.every((n, i) => n === st.names[i])) return;
     st.names = sorted;
+    st.subscribedAt = Date.now();
     // Drop resources no longer referenced; an empty subscription means "nothing needed".
     for (const name of [...st.resources.keys()]) if (!names.has(name)) st.resources.delete(name);
     if (sorted.length === 0) {
@@ -274,8 +294,20 @@ export class AdsClient {
       // RDS/EDS with nothing subscribed are complete by definition (no listener/cluster needs them).
       if (!wildcard.has(t) && st.names.length === 0) continue;
       if (!st.received) return;
-      if (!wildcard.has(t) && st.names.some((n) => !st.resources.has(n))) return;
+      const missing = wildcard.has(t) ? [] : st.names.filter((n) => !st.resources.has(n));
+      if (missing.length === 0) continue;
+      if (t !== TypeUrl.Secret) return;
+      const timeout = this.#opts.secretFetchTimeoutMs ?? 15_000;
+      const waited = Date.now() - (st.subscribedAt ?? 0);
+      if (waited < timeout) {
+        clearTimeout(this.#secretTimer);
+        this.#secretTimer = setTimeout(() => this.#checkReady(), timeout - waited + 10);
+        this.#secretTimer.unref?.();
+        return;
+      }
+      this.#log('warn', 'xds: initializing without secrets the control plane did not send; connections that need them fail', { missing });
     }
+    clearTimeout(this.#secretTimer);
     this.#isReady = true;
     this.#readyResolve();
   }

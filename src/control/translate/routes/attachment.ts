@@ -167,14 +167,19 @@ export function referenceGranted(inputs: RouteInputs, fromKind: string, fromNs: 
   );
 }
 
-/** Resolves one backendRef (or mirror backendRef) of a route. */
-export function resolveBackend(inputs: RouteInputs, route: AnyRoute, ref: BackendObjectRefSpec): BackendResolution {
+/**
+ * Resolves one backendRef (or mirror backendRef) of a route. `mesh`: the route is served for a
+ * Service parent (GAMMA), whose backendRefs may name Services in any namespace without a
+ * ReferenceGrant (GEP-1426 "namespace boundaries": mesh authorization governs that traffic, as
+ * in Istio); routes bound to a Gateway need the grant.
+ */
+export function resolveBackend(inputs: RouteInputs, route: AnyRoute, ref: BackendObjectRefSpec, mesh = false): BackendResolution {
   const kind = ref.kind ?? 'Service';
   const ns = ref.namespace ?? route.resource.metadata.namespace;
   if (!isCoreGroup(ref.group) || kind !== 'Service') {
     return { reason: 'InvalidKind', message: `backendRef ${ref.name}: unsupported kind ${ref.group ?? ''}/${kind}` };
   }
-  if (ns !== route.resource.metadata.namespace && !referenceGranted(inputs, route.kind, route.resource.metadata.namespace, ns, 'Service', ref.name)) {
+  if (!mesh && ns !== route.resource.metadata.namespace && !referenceGranted(inputs, route.kind, route.resource.metadata.namespace, ns, 'Service', ref.name)) {
     return { reason: 'RefNotPermitted', message: `backendRef ${ns}/${ref.name} not permitted by any ReferenceGrant` };
   }
   const service = findKubeService(inputs, ref.name, ns);

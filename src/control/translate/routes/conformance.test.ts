@@ -1,73 +1,38 @@
 /**
- * Gateway API conformance cases (the shared transcription under /work/shared/conformance) run
- * against the generated route tables: status checks (Accepted / ResolvedRefs reasons, attached
- * routes) and, per request case, the routing decision (backend service, 404/500, redirect
- * target, rewritten path and host). Traffic-level behaviour (timeouts, retries, mirrors, weights
+ * Gateway API conformance cases (the shared transcription under /work/shared/conformance, plus
+ * test/conformance/cases) run against the generated route tables: status checks (evaluated by
+ * the e2e runner's own status-checks.ts) and, per request case, the routing decision (backend
+ * service, 404/500, redirect target and port, rewritten path and host). Traffic-level behaviour (timeouts, retries, mirrors, weights
  * distribution) is checked by the end-to-end runner, not here.
  */
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { parse } from 'yaml';
+import { resolve } from 'node:path';
 import type { XdsJson } from '../../../xds/types.ts';
 import { parseOutboundClusterName } from '../names.ts';
-import { INVALID_BACKEND_CLUSTER, buildGatewayApiRoute, buildSidecarOutboundRoute, computeListenerStatus, computeRouteStatus } from './index.ts';
+import { INVALID_BACKEND_CLUSTER, buildGatewayApiRoute, buildSidecarOutboundRoute } from './index.ts';
 import { resourcesFromYaml } from '../../../registry/test-support.ts';
 import { sharedDir, skipUnlessShared } from '../../../../test/support/skip.ts';
+import { Corpus, EXTRA_CASES, GatewayClassName, objectsOf, type CaseFile, type ClientRef } from '../../../../test/conformance/corpus.ts';
+import { evaluateStatusChecks, gatewayClassObject } from '../../../../test/conformance/status-checks.ts';
 import { type TestOutcome, evaluate, inputsFromResources, type inputsFromYaml, rewrittenRequest, testProxy } from './test-support.ts';
 
-const root = resolve(sharedDir, 'conformance/gateway-api');
 const skip = skipUnlessShared('conformance/gateway-api/cases');
+const corpus = new Corpus(resolve(sharedDir, 'conformance/gateway-api'), [EXTRA_CASES]);
 
-interface Case {
-  name: string;
-  profile: 'gateway' | 'mesh';
-  manifests?: string[];
-  gateway?: { namespace: string; name: string; listener?: string };
-  routeKind?: string;
-  client?: { namespace: string; selector: string };
-  statusChecks?: Record<string, unknown>[];
-  cases?: { name?: string; request: Record<string, unknown>; expect: Record<string, unknown> }[];
-}
-
-const file = (p: string): string => readFileSync(join(root, p), 'utf8');
+type Case = CaseFile;
 
 function check(c: Case): void {
-  const texts = [file('base/manifests.yaml')];
-  if (c.profile === 'mesh') texts.push(file('base/mesh/manifests.yaml'));
-  for (const m of c.manifests ?? []) texts.push(file(`manifests/${m}`));
+  const texts = [corpus.baseText('gateway')];
+  if (c.profile === 'mesh') texts.push(corpus.baseText('mesh'));
+  for (const m of c.manifests ?? []) texts.push(corpus.manifestText(m));
   let resources = resourcesFromYaml(texts.join('\n---\n'));
   let inputs = inputsFromResources(resources);
-  const status = computeRouteStatus(inputs);
-  const listeners = computeListenerStatus(inputs);
-  for (const sc of c.statusChecks ?? []) {
-    if (typeof sc.route === 'string') {
-      const kind = c.routeKind ?? 'HTTPRoute';
-      const parents = status.get(`gateway.networking.k8s.io/${kind}:${sc.route}`);
-      assert.ok(parents, `status of ${sc.route}`);
-      if (sc.latestObservedGeneration) {
-        const gen = [...inputs.httpRoutes, ...inputs.grpcRoutes].find((r) => `${r.metadata.namespace}/${r.metadata.name}` === sc.route)?.metadata.generation;
-        assert.ok(parents.every((p) => p.conditions.every((x) => x.observedGeneration === gen)), `${sc.route} observedGeneration`);
-        continue;
-      }
-      if (sc.noAcceptedParents) {
-        assert.ok(parents.every((p) => p.conditions.find((x) => x.type === 'Accepted')?.status === 'False'), `${sc.route} has no accepted parents`);
-        continue;
-      }
-      const [pns, pname] = String(sc.parent).split('/');
-      const routeNs = String(sc.route).split('/')[0];
-      const ps = parents.find((p) => p.parentRef.name === pname && (p.parentRef.namespace ?? routeNs) === pns);
-      assert.ok(ps, `${sc.route} parent ${sc.parent}`);
-      const cond = ps.conditions.find((x) => x.type === sc.condition);
-      assert.equal(cond?.status, sc.status, `${sc.route} ${sc.condition}`);
-      if (sc.reason) assert.equal(cond?.reason, sc.reason, `${sc.route} ${sc.condition} reason`);
-    } else if (typeof sc.gateway === 'string' && sc.attachedRoutes === 0) {
-      const ls = listeners.get(sc.gateway) ?? [];
-      assert.ok(ls.every((l) => l.attachedRoutes === 0), `${sc.gateway} attachedRoutes 0`);
-    }
-  }
+  // The status checks as the e2e runner evaluates them (one evaluator, one status computation).
+  const objects = [gatewayClassObject(GatewayClassName), ...objectsOf(texts.join('\n---\n'))];
+  const status = evaluateStatusChecks(objects, c.statusChecks ?? [], c.routeKind);
+  assert.deepEqual(status, { failures: [], unsupported: [] }, `${c.name} status checks`);
   for (const rc of c.cases ?? []) {
     const req = rc.request;
     for (const b of (rc as { before?: { action: string; kind: string; namespace: string; name: string }[] }).before ?? []) {
@@ -82,18 +47,19 @@ function check(c: Case): void {
       checkGrpc(c, inputs, rc);
       continue;
     }
-    const { table, host } = tableFor({ ...c, gateway: (rc as { gateway?: Case['gateway'] }).gateway ?? c.gateway }, inputs, req);
+    const { table, host } = tableFor({ ...c, gateway: rc.gateway ?? c.gateway }, inputs, req as Record<string, unknown>, rc.client);
     const outcome = evaluate(table, { host, path: String(req.path ?? '/'), method: String(req.method ?? 'GET'), headers: req.headers as Record<string, string> });
     expectOutcome(c, inputs, rc, outcome, String(req.path ?? '/'));
   }
 }
 
-function tableFor(c: Case, inputs: ReturnType<typeof inputsFromYaml>, req: Record<string, unknown>): { table: XdsJson; host: string } {
+function tableFor(c: Case, inputs: ReturnType<typeof inputsFromYaml>, req: Record<string, unknown>, client?: ClientRef): { table: XdsJson; host: string } {
   if (c.profile === 'mesh') {
-    const labels = Object.fromEntries(c.client!.selector.split(',').map((kv) => kv.split('=')));
+    const from = client ?? c.client!;
+    const labels = Object.fromEntries(from.selector.split(',').map((kv) => kv.split('=')));
     const host = String(req.host ?? 'echo');
     const port = host.includes(':') ? Number(host.split(':')[1]) : 80;
-    return { table: buildSidecarOutboundRoute(inputs, testProxy(c.client!.namespace, labels), port), host };
+    return { table: buildSidecarOutboundRoute(inputs, testProxy(from.namespace, labels), port), host };
   }
   const gw = inputs.gateways.find((g) => g.metadata.namespace === c.gateway!.namespace && g.metadata.name === c.gateway!.name)!;
   const l = (gw.spec.listeners ?? []).find((x) => x.name === c.gateway!.listener) ?? gw.spec.listeners![0];
@@ -129,8 +95,10 @@ function expectOutcome(c: Case, inputs: ReturnType<typeof inputsFromYaml>, rc: N
     assert.ok(statuses.includes(codes[r.response_code as string] ?? 301), `${label}: code ${String(r.response_code)}`);
     const want = exp.redirect as { host?: string; path?: string; scheme?: string; port?: string } | undefined;
     if (want?.host) assert.equal(r.host_redirect, want.host, `${label}: host`);
-    if (want?.scheme) assert.equal(r.scheme_redirect, want.scheme, `${label}: scheme`);
+    if (want?.scheme) assert.equal(r.scheme_redirect ?? rc.request.scheme ?? 'http', want.scheme, `${label}: scheme`);
     if (want?.port) assert.equal(String(r.port_redirect), want.port, `${label}: port`);
+    // Upstream accepts no port or the scheme's own when none is expected.
+    else if (r.port_redirect !== undefined) assert.equal(r.port_redirect, (want?.scheme ?? rc.request.scheme ?? 'http') === 'https' ? 443 : 80, `${label}: port`);
     if (want?.path) assert.equal(rewrittenRequest({ ...out.route!, route: r }, path).path, want.path, `${label}: path`);
   } else if (statuses.includes(500)) {
     assert.ok(out.status === 500 || out.cluster === INVALID_BACKEND_CLUSTER, `${label}: 500 (got ${out.cluster ?? out.status})`);
@@ -156,9 +124,9 @@ function checkGrpc(c: Case, inputs: ReturnType<typeof inputsFromYaml>, rc: NonNu
   }
 }
 
-const caseFiles = !skip ? readdirSync(join(root, 'cases')).filter((f) => f.endsWith('.yaml')).sort() : [];
-for (const f of caseFiles) {
-  const c = parse(readFileSync(join(root, 'cases', f), 'utf8')) as Case;
-  test(`conformance ${c.name}`, () => check(c));
-}
-test('conformance corpus present', { skip }, () => assert.ok(caseFiles.length > 50));
+const { cases: caseFiles, bad } = !skip ? corpus.cases() : { cases: [], bad: [] };
+for (const c of caseFiles) test(`conformance ${c.name}`, () => check(c));
+test('conformance corpus present', { skip }, () => {
+  assert.deepEqual(bad, [], 'every case file parses');
+  assert.ok(caseFiles.length > 50);
+});

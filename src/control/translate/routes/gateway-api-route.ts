@@ -7,7 +7,7 @@
  */
 
 import { escapeFormatString } from '../../../xds/format-string.ts';
-import { outboundClusterName } from '../names.ts';
+import { configMetadataPath, outboundClusterName } from '../names.ts';
 import { type AnyRoute, resolveBackend } from './attachment.ts';
 import {
   CORS_FILTER,
@@ -189,11 +189,41 @@ function prefixRewrite(prefix: string | undefined, replacement: string): Json {
   return { prefix_rewrite: r };
 }
 
-function redirectAction(f: NonNullable<RouteFilterSpec['requestRedirect']>, info: MatchInfo): Json {
+/** The listener (Gateway listener, or the Service port for GAMMA routes) a route is served on. */
+export interface ServingListener {
+  readonly port: number;
+  /** What clients speak to it: https on an HTTPS listener (TLS terminated there), else http. */
+  readonly scheme: 'http' | 'https';
+  /** The route is served for its Service parent (GAMMA): see resolveBackend. */
+  readonly mesh: boolean;
+}
+
+const WELL_KNOWN_PORTS: Readonly<Record<string, number>> = { http: 80, https: 443 };
+
+/**
+ * `port_redirect` of a RequestRedirect (undefined: none). The Gateway API's port is `port` when
+ * given, else the well-known port of `scheme` when given, else the listener's port; and Location
+ * SHOULD NOT show 80 for http or 443 for https. Envoy writes Location from host_redirect, else
+ * from the request's Host keeping its port unless port_redirect is set or the scheme changes
+ * away from that port's default (Http::Utility::newUri, processRequestHost), then appends
+ * port_redirect as given. So the port is set unless Envoy's Location without it already means
+ * it: the scheme's default port with the host replaced, or with a Host that can only carry this
+ * listener's default port (dropped by Envoy on a scheme change, the wanted port otherwise).
+ */
+export function redirectPort(f: NonNullable<RouteFilterSpec['requestRedirect']>, listener: Pick<ServingListener, 'port' | 'scheme'>): number | undefined {
+  const scheme = f.scheme ?? listener.scheme;
+  const wanted = f.port ?? (f.scheme !== undefined ? WELL_KNOWN_PORTS[scheme] : listener.port);
+  if (wanted === undefined || wanted !== WELL_KNOWN_PORTS[scheme]) return wanted;
+  if (f.hostname || listener.port === WELL_KNOWN_PORTS[listener.scheme]) return undefined;
+  return wanted;
+}
+
+function redirectAction(f: NonNullable<RouteFilterSpec['requestRedirect']>, info: MatchInfo, listener: ServingListener): Json {
   const out: Json = {};
   if (f.scheme) out.scheme_redirect = f.scheme;
   if (f.hostname) out.host_redirect = f.hostname;
-  if (f.port !== undefined) out.port_redirect = f.port;
+  const port = redirectPort(f, listener);
+  if (port !== undefined) out.port_redirect = port;
   if (f.path?.type === 'ReplaceFullPath') out.path_redirect = f.path.replaceFullPath ?? '/';
   else if (f.path?.type === 'ReplacePrefixMatch') Object.assign(out, prefixRewrite(info.prefix, f.path.replacePrefixMatch ?? '/'));
   out.response_code = redirectResponseCode(f.statusCode ?? 302);
@@ -210,7 +240,7 @@ function mirrorPercent(m: NonNullable<RouteFilterSpec['requestMirror']>): number
  * The Envoy route (without match) for one rule, shared by every match of the rule.
  * `info` is used for prefix rewrites, which depend on the matched prefix.
  */
-function ruleRoute(inputs: RouteInputs, route: AnyRoute, rule: RouteRuleSpec<unknown>, info: MatchInfo): Json {
+function ruleRoute(inputs: RouteInputs, route: AnyRoute, rule: RouteRuleSpec<unknown>, info: MatchInfo, listener: ServingListener): Json {
   const out: Json = {};
   if (hasExtensionRef(rule)) {
     out.direct_response = { status: 500 };
@@ -227,7 +257,7 @@ function ruleRoute(inputs: RouteInputs, route: AnyRoute, rule: RouteRuleSpec<unk
   for (const f of [...(rule.filters ?? []), ...lifted]) {
     if (f.type === 'RequestHeaderModifier') applyModifier(out, f.requestHeaderModifier, 'request');
     else if (f.type === 'ResponseHeaderModifier') applyModifier(out, f.responseHeaderModifier, 'response');
-    else if (f.type === 'RequestRedirect' && f.requestRedirect) redirect = redirectAction(f.requestRedirect, info);
+    else if (f.type === 'RequestRedirect' && f.requestRedirect) redirect = redirectAction(f.requestRedirect, info, listener);
     else if (f.type === 'URLRewrite' && f.urlRewrite) {
       rewrite = {};
       if (f.urlRewrite.hostname) rewrite.host_rewrite_literal = f.urlRewrite.hostname;
@@ -235,7 +265,7 @@ function ruleRoute(inputs: RouteInputs, route: AnyRoute, rule: RouteRuleSpec<unk
       if (p?.type === 'ReplaceFullPath') rewrite.regex_rewrite = { pattern: { regex: '^/.*$' }, substitution: p.replaceFullPath ?? '/' };
       else if (p?.type === 'ReplacePrefixMatch') Object.assign(rewrite, prefixRewrite(info.prefix, p.replacePrefixMatch ?? '/'));
     } else if (f.type === 'RequestMirror' && f.requestMirror?.backendRef) {
-      const res = resolveBackend(inputs, route, f.requestMirror.backendRef);
+      const res = resolveBackend(inputs, route, f.requestMirror.backendRef, listener.mesh);
       if (res.service && res.port !== undefined) {
         mirrors.push({
           cluster: outboundClusterName(res.port, '', res.service.hostname),
@@ -270,7 +300,7 @@ function ruleRoute(inputs: RouteInputs, route: AnyRoute, rule: RouteRuleSpec<unk
   for (const b of refs) {
     const weight = b.weight ?? 1;
     if (weight === 0) continue;
-    const res = resolveBackend(inputs, route, b);
+    const res = resolveBackend(inputs, route, b, listener.mesh);
     const cw: Json = {
       name: res.service && res.port !== undefined ? outboundClusterName(res.port, '', res.service.hostname) : INVALID_BACKEND_CLUSTER,
       weight,
@@ -327,18 +357,19 @@ function routeName(route: AnyRoute, rule: RouteRuleSpec<unknown>, index: number)
   return `${m.namespace}.${m.name}.${rule.name ?? index}`;
 }
 
-/** All ranked Envoy routes of one HTTPRoute or GRPCRoute (before precedence sorting). */
-export function gatewayApiRoutes(inputs: RouteInputs, route: AnyRoute): RankedRoute[] {
+/** All ranked Envoy routes of one HTTPRoute or GRPCRoute served on `listener` (before precedence sorting). */
+export function gatewayApiRoutes(inputs: RouteInputs, route: AnyRoute, listener: ServingListener): RankedRoute[] {
   const out: RankedRoute[] = [];
   const meta = route.resource.metadata;
   const key = `${meta.namespace}/${meta.name}`;
+  const routeMetadata = { filter_metadata: { istio: { config: configMetadataPath('gateway.networking.k8s.io/v1', route.kind === 'GRPCRoute' ? 'grpc-route' : 'http-route', meta.namespace, meta.name) } } };
   const rules = (route.resource.spec.rules ?? []) as readonly RouteRuleSpec<HTTPRouteMatchSpec | GRPCRouteMatchSpec>[];
   rules.forEach((rule, ruleIndex) => {
     const matches: (HTTPRouteMatchSpec | GRPCRouteMatchSpec | undefined)[] = rule.matches?.length ? [...rule.matches] : [undefined];
     matches.forEach((m, matchIndex) => {
       const info = route.kind === 'GRPCRoute' ? grpcRouteMatch(m as GRPCRouteMatchSpec | undefined) : httpRouteMatch(m as HTTPRouteMatchSpec | undefined);
-      const body = ruleRoute(inputs, route, rule, info);
-      const r: Json = { name: routeName(route, rule, ruleIndex), match: info.match, ...body };
+      const body = ruleRoute(inputs, route, rule, info, listener);
+      const r: Json = { name: routeName(route, rule, ruleIndex), match: info.match, ...body, metadata: routeMetadata };
       out.push({
         route: r,
         pathRank: info.pathRank,

@@ -10,7 +10,7 @@
 import type { ProxyNode } from '../../proxy-node.ts';
 import type { XdsJson } from '../../../xds/types.ts';
 import { allRoutes, attachParent } from './attachment.ts';
-import { type RankedRoute, gatewayApiRoutes, sortGatewayApiRoutes } from './gateway-api-route.ts';
+import { type RankedRoute, type ServingListener, gatewayApiRoutes, sortGatewayApiRoutes } from './gateway-api-route.ts';
 import { gatewayDomains, hostMatches, intersectHosts, vhostName } from './hosts.ts';
 import { type IstioRouteContext, translateIstioHttp } from './istio-route.ts';
 import type { GatewayResource, IstioGatewayResource, IstioServerSpec, RouteInputs } from './types.ts';
@@ -109,11 +109,10 @@ export function buildGatewayApiRoute(
   listenerNames?: readonly string[],
 ): XdsJson {
   const gwKey = `${gateway.metadata.namespace}/${gateway.metadata.name}`;
-  const listeners = new Set(
-    (gateway.spec.listeners ?? [])
-      .filter((l) => l.port === port && (l.protocol === 'HTTP' || l.protocol === 'HTTPS') && (!listenerNames || listenerNames.includes(l.name)))
-      .map((l) => l.name),
-  );
+  const served = (gateway.spec.listeners ?? []).filter((l) => l.port === port && (l.protocol === 'HTTP' || l.protocol === 'HTTPS') && (!listenerNames || listenerNames.includes(l.name)));
+  const listeners = new Set(served.map((l) => l.name));
+  // One port speaks one protocol (listeners that disagree conflict): its scheme is the first's.
+  const serving: ServingListener = { port, scheme: served[0]?.protocol === 'HTTPS' ? 'https' : 'http', mesh: false };
   const perHost = new Map<string, { ranked: RankedRoute[]; routes: Set<string> }>();
   for (const r of allRoutes(inputs)) {
     const rKey = `${r.kind}:${r.resource.metadata.namespace}/${r.resource.metadata.name}`;
@@ -128,7 +127,7 @@ export function buildGatewayApiRoute(
           if (!entry) perHost.set(h, (entry = { ranked: [], routes: new Set() }));
           if (entry.routes.has(rKey)) continue;
           entry.routes.add(rKey);
-          ranked ??= gatewayApiRoutes(inputs, r);
+          ranked ??= gatewayApiRoutes(inputs, r, serving);
           entry.ranked.push(...ranked);
         }
       }

@@ -8,7 +8,7 @@
 
 import type { ProxyNode } from '../../proxy-node.ts';
 import type { ServiceInfo } from '../../../registry/types.ts';
-import { outboundClusterName } from '../names.ts';
+import { outboundClusterName, virtualServiceMetadata } from '../names.ts';
 import {
   CORS_FILTER,
   FAULT_FILTER,
@@ -52,6 +52,8 @@ export interface FlatHttp {
   readonly matches?: readonly HTTPMatchRequestSpec[];
   /** The owning VirtualService carries {@link HedgeAnnotation} `"true"` (Trellis extension). */
   readonly hedgeOnPerTryTimeout?: boolean;
+  /** The (root) VirtualService the entry belongs to, named in each route's `istio.config` metadata as Istio does. */
+  readonly source: { readonly namespace: string; readonly name: string };
 }
 
 /**
@@ -291,6 +293,7 @@ export function translateIstioHttp(flat: FlatHttp, ctx: IstioRouteContext): Json
     applyHeaders(route, http.headers);
     const tpfc = perFilterConfig(http);
     if (tpfc) route.typed_per_filter_config = tpfc;
+    route.metadata = virtualServiceMetadata(flat.source.namespace, flat.source.name);
     out.push(orderRouteFields(route));
   }
   return out;

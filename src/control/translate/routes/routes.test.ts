@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { durationJson, parseDurationSeconds, retryPolicy, toDuration } from './envoy.ts';
 import { gatewayDomains, hostMatches, intersectHosts, resolveHost } from './hosts.ts';
 import { mergeMatch } from './virtual-service.ts';
+import { redirectPort } from './gateway-api-route.ts';
 import { buildGatewayApiRoute, buildIstioGatewayRoute, buildSidecarOutboundRoute, computeListenerStatus, computeRouteStatus } from './index.ts';
 import { evaluate, inputsFromYaml, rewrittenRequest, testProxy } from './test-support.ts';
 
@@ -325,4 +326,87 @@ spec:
   // Plain HTTP listeners never answer 421.
   const http = buildGatewayApiRoute(inputs, 'http.443', gw, 443, ['any', 'second', 'wild', 'fourth']);
   assert.notEqual(status(http, 'second.org'), 421);
+});
+
+test('Gateway API redirect port: given, else the scheme\'s well-known port, else the listener\'s; 80/443 left out where Envoy\'s Location already means them', () => {
+  const http = (port: number) => ({ port, scheme: 'http' as const });
+  const https = (port: number) => ({ port, scheme: 'https' as const });
+  const host = 'example.org';
+  // Neither scheme nor port: the listener's port (Envoy would otherwise keep the Host's port, or none).
+  assert.equal(redirectPort({}, http(8080)), 8080);
+  assert.equal(redirectPort({ hostname: host }, http(8080)), 8080);
+  assert.equal(redirectPort({ hostname: host }, http(80)), undefined);
+  assert.equal(redirectPort({}, http(80)), undefined);
+  assert.equal(redirectPort({ hostname: host }, https(443)), undefined);
+  assert.equal(redirectPort({}, https(8443)), 8443);
+  // A scheme: its well-known port. With the host replaced Location has no port; from a Host that
+  // may carry a non-default listener port, the port must be set to replace it.
+  assert.equal(redirectPort({ scheme: 'https', hostname: host }, http(8080)), undefined);
+  assert.equal(redirectPort({ scheme: 'https' }, http(8080)), 443);
+  assert.equal(redirectPort({ scheme: 'https' }, http(80)), undefined, 'Envoy drops :80 when the scheme changes');
+  assert.equal(redirectPort({ scheme: 'http' }, http(8080)), 80);
+  assert.equal(redirectPort({ scheme: 'http', hostname: host }, https(443)), undefined);
+  // A port: as given, except a default one Envoy's Location already means.
+  assert.equal(redirectPort({ port: 8083 }, http(80)), 8083);
+  assert.equal(redirectPort({ port: 80, hostname: host }, http(8080)), undefined);
+  assert.equal(redirectPort({ port: 80 }, http(8080)), 80);
+  assert.equal(redirectPort({ scheme: 'https', port: 443 }, http(80)), undefined);
+  assert.equal(redirectPort({ scheme: 'https', port: 8443 }, http(80)), 8443);
+});
+
+test('Gateway API redirect on a listener at 8080: Location keeps :8080 (port_redirect), at 80 none', () => {
+  const yaml = (port: number) => `
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: infra}
+spec: {gatewayClassName: trellis, listeners: [{name: http, port: ${port}, protocol: HTTP}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: infra}
+spec:
+  parentRefs: [{name: gw}]
+  rules: [{filters: [{type: RequestRedirect, requestRedirect: {hostname: example.org}}]}]
+`;
+  for (const [port, want] of [[8080, 8080], [80, undefined]] as const) {
+    const inputs = inputsFromYaml(yaml(port));
+    const out = evaluate(buildGatewayApiRoute(inputs, `http.${port}`, inputs.gateways[0], port), { host: `gw:${port}`, path: '/' });
+    assert.equal(out.redirect?.port_redirect, want, `listener ${port}`);
+    assert.equal(out.redirect?.host_redirect, 'example.org');
+  }
+});
+
+test('GAMMA consumer route: routes its own namespace\'s clients to a Service elsewhere without a ReferenceGrant; others keep the producer\'s routes; a Gateway parent still needs the grant', () => {
+  const inputs = inputsFromYaml(`
+apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: mesh}
+spec: {selector: {app: echo}, ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: consumer}
+spec: {gatewayClassName: trellis, listeners: [{name: http, port: 80, protocol: HTTP}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: consumer-route, namespace: consumer}
+spec:
+  parentRefs: [{group: "", kind: Service, name: echo, namespace: mesh}, {name: gw}]
+  rules:
+  - filters: [{type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: X-Header-Set, value: set}]}}]
+    backendRefs: [{name: echo, namespace: mesh, port: 80}]
+`);
+  const host = 'echo.mesh.svc.cluster.local';
+  const consumer = evaluate(buildSidecarOutboundRoute(inputs, testProxy('consumer'), 80), { host, path: '/' });
+  assert.equal(consumer.cluster, `outbound|80||${host}`, 'consumer clients reach the Service');
+  assert.deepEqual(consumer.route?.response_headers_to_add, [{ header: { key: 'X-Header-Set', value: 'set' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }]);
+  const producer = evaluate(buildSidecarOutboundRoute(inputs, testProxy('mesh'), 80), { host, path: '/' });
+  assert.equal(producer.route?.name, 'default', 'clients elsewhere keep the default (producer) route');
+  assert.equal(producer.route?.response_headers_to_add, undefined);
+  const viaGateway = evaluate(buildGatewayApiRoute(inputs, 'http.80', inputs.gateways[0], 80), { host: 'any', path: '/' });
+  assert.equal(viaGateway.status, 500, 'the Gateway parent has no ReferenceGrant for mesh/echo');
+  const [service, gateway] = computeRouteStatus(inputs).get('gateway.networking.k8s.io/HTTPRoute:consumer/consumer-route')!;
+  assert.deepEqual(service.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`), ['Accepted=True/Accepted', 'ResolvedRefs=True/ResolvedRefs']);
+  assert.deepEqual(gateway.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`), ['Accepted=True/Accepted', 'ResolvedRefs=False/RefNotPermitted']);
 });

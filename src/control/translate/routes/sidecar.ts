@@ -94,7 +94,8 @@ function unknownHostVhost(inputs: RouteInputs): Json {
 function serviceRoutes(inputs: RouteInputs, svc: ServiceInfo, port: number, proxy: ProxyNode, ctx: IstioRouteContext, vsIndex: VirtualServiceHostIndex, routes: readonly AnyRoute[]): Json[] {
   const gamma = gammaRoutesFor(inputs, svc, port, proxy.namespace, routes);
   if (gamma.length) {
-    const ranked: RankedRoute[] = gamma.flatMap((r) => gatewayApiRoutes(inputs, r));
+    // Clients of a mesh Service speak plain HTTP to its port (the sidecar originates any mTLS).
+    const ranked: RankedRoute[] = gamma.flatMap((r) => gatewayApiRoutes(inputs, r, { port, scheme: 'http', mesh: true }));
     return sortGatewayApiRoutes(ranked);
   }
   const vs = vsIndex.forHost(svc.hostname);

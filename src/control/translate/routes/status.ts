@@ -7,7 +7,7 @@
  */
 
 import { resourceKey } from '../../../config/resource.ts';
-import { type AnyRoute, GATEWAY_GROUP, allRoutes, attachParent, listenerKinds, resolveBackend } from './attachment.ts';
+import { type AnyRoute, GATEWAY_GROUP, allRoutes, attachParent, isServiceParent, listenerKinds, resolveBackend } from './attachment.ts';
 import type { ParentRefSpec, RouteInputs, RouteRuleSpec } from './types.ts';
 
 /** A status condition (Kubernetes `metav1.Condition` without lastTransitionTime). */
@@ -45,15 +45,15 @@ const ACCEPTED_MESSAGES: Record<string, string> = {
   UnsupportedValue: 'route uses a filter this implementation does not support',
 };
 
-/** The first unresolved backendRef (rules, backend filters' mirrors, rule mirrors), or ResolvedRefs. */
-function resolvedRefs(inputs: RouteInputs, route: AnyRoute): { reason: string; message: string } {
+/** The first unresolved backendRef (rules, backend filters' mirrors, rule mirrors), or ResolvedRefs; `mesh` for a Service parent. */
+function resolvedRefs(inputs: RouteInputs, route: AnyRoute, mesh: boolean): { reason: string; message: string } {
   for (const rule of (route.resource.spec.rules ?? []) as readonly RouteRuleSpec<unknown>[]) {
     const refs = [
       ...(rule.backendRefs ?? []),
       ...(rule.filters ?? []).flatMap((f) => (f.requestMirror?.backendRef ? [f.requestMirror.backendRef] : [])),
     ];
     for (const ref of refs) {
-      const r = resolveBackend(inputs, route, ref);
+      const r = resolveBackend(inputs, route, ref, mesh);
       if (r.reason !== 'ResolvedRefs') return { reason: r.reason, message: r.message };
     }
   }
@@ -73,10 +73,14 @@ export function computeRouteStatus(inputs: RouteInputs, controllerName: string =
   const out = new Map<string, RouteParentStatus[]>();
   for (const route of allRoutes(inputs)) {
     const gen = route.resource.metadata.generation;
-    const refs = resolvedRefs(inputs, route);
+    // References resolve differently for Service (mesh) and Gateway parents: once per kind.
+    const refsFor = new Map<boolean, { reason: string; message: string }>();
     const parents: RouteParentStatus[] = [];
     for (const p of route.resource.spec.parentRefs ?? []) {
       const a = attachParent(inputs, route, p);
+      const mesh = isServiceParent(p);
+      let refs = refsFor.get(mesh);
+      if (refs === undefined) refsFor.set(mesh, (refs = resolvedRefs(inputs, route, mesh)));
       const accepted = a.accepted;
       const conditions: RouteCondition[] = [
         { type: 'Accepted', status: accepted === 'Accepted' ? 'True' : 'False', reason: accepted, message: ACCEPTED_MESSAGES[accepted], observedGeneration: gen },

@@ -179,6 +179,7 @@ function wantsHedging(vs: VirtualServiceResource): boolean {
 export function flattenVirtualService(vs: VirtualServiceResource, inputs: RouteInputs): FlatHttp[] {
   const out: FlatHttp[] = [];
   const gws = vsGateways(vs);
+  const source = { namespace: vs.metadata.namespace, name: vs.metadata.name };
   for (const http of vs.spec.http ?? []) {
     if (http.delegate?.name) {
       const ns = http.delegate.namespace ?? vs.metadata.namespace;
@@ -188,10 +189,10 @@ export function flattenVirtualService(vs: VirtualServiceResource, inputs: RouteI
         if (dh.delegate) continue; // Istio supports a single level of delegation.
         const merged = mergeMatchLists(http.match ?? [], dh.match ?? []);
         if (merged === null) continue;
-        out.push({ http: dh, namespace: ns, vsGateways: gws, matches: merged, hedgeOnPerTryTimeout: wantsHedging(del) });
+        out.push({ http: dh, namespace: ns, vsGateways: gws, matches: merged, hedgeOnPerTryTimeout: wantsHedging(del), source });
       }
     } else {
-      out.push({ http, namespace: vs.metadata.namespace, vsGateways: gws, hedgeOnPerTryTimeout: wantsHedging(vs) });
+      out.push({ http, namespace: vs.metadata.namespace, vsGateways: gws, hedgeOnPerTryTimeout: wantsHedging(vs), source });
     }
     const ms = http.match ?? [];
     if (ms.length === 0 || ms.some(isCatchAll)) break;
