@@ -16,6 +16,7 @@ import { envoyMismatch, findTool } from '../test/support/tools.ts';
 import { edgeVirtualService, startGatewayPair } from '../test/support/gateway-pair.ts';
 import { openIdleConnections, treeRss, type IdleKind } from '../test/support/idle-connections.ts';
 import { describeMachine } from './dataplane/machine.ts';
+import { median } from './dataplane/results.ts';
 
 const { values } = parseArgs({
   options: {
@@ -60,10 +61,6 @@ interface Run {
   processes: number;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The median of a few reads a moment apart: RSS moves while the allocator settles. */
 async function steadyRss(pid: number): Promise<{ total: number; processes: number }> {
