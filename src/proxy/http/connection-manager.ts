@@ -39,6 +39,7 @@ import { normalizeRequestPath } from './path-normalization.ts';
 import { guardSession, markRawSocket } from './h2-session-guard.ts';
 import { RateLimitedLog, type ProxyLog } from '../rate-limited-log.ts';
 import { describeError } from '../../errors.ts';
+import { destroyOnError } from '../socket-handlers.ts';
 
 /** Resolves RDS route configuration names to compiled tables (the xDS client implements it). */
 export interface RouteProvider {
@@ -92,7 +93,15 @@ const kMeta = Symbol('trellis.connectionMeta');
 const kInFlight = Symbol('trellis.inFlight');
 /** Called once the socket's exchanges are all finished. */
 const kOnIdle = Symbol('trellis.onIdle');
-type TrackedSocket = Socket & { [kMeta]?: ConnectionMeta; [kInFlight]?: Map<ServerResponse, IncomingMessage>; [kOnIdle]?: () => void };
+/** The connection manager's set of open connections the socket is in. */
+const kConnections = Symbol('trellis.connections');
+type TrackedSocket = Socket & { [kMeta]?: ConnectionMeta; [kInFlight]?: Map<ServerResponse, IncomingMessage>; [kOnIdle]?: () => void; [kConnections]?: Set<Socket> };
+
+// Shared 'close' handler (`this` is the socket): an idle connection holds no closure of its own.
+function forgetConnection(this: TrackedSocket): void {
+  this[kConnections]?.delete(this);
+  this[kConnections] = undefined;
+}
 
 /**
  * After a parse error: the request being parsed when it hit (incomplete) is abandoned; `fn` runs
@@ -215,16 +224,19 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       if (socket.writableEnded) return;
       const inFlight = (socket[kInFlight] ??= new Map());
       inFlight.set(res, req);
+      activeH1.add(res);
       res.once('close', () => {
+        activeH1.delete(res);
         inFlight.delete(res);
+        if (inFlight.size > 0) return;
+        // An idle keep-alive connection keeps no per-request state (a pipelined request makes a new map).
+        if (socket[kInFlight] === inFlight) socket[kInFlight] = undefined;
         const onIdle = socket[kOnIdle];
-        if (inFlight.size === 0 && onIdle !== undefined) {
+        if (onIdle !== undefined) {
           socket[kOnIdle] = undefined;
           onIdle();
         }
       });
-      activeH1.add(res);
-      res.once('close', () => activeH1.delete(res));
       // Pipelined requests are served one at a time, as by Envoy (its codec stops parsing after each
       // request until the response is done): node hands us a request as soon as it is parsed and
       // queues its response behind the earlier ones. A queued response gets the socket when the
@@ -509,16 +521,18 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     maxSessionRejectedStreams: 10_000,
     maxOutstandingPings: 10,
   }, onRequest2);
+  // One options object for every session (a closure per session would live as long as it).
+  const sessionGuard = {
+    limit: prematureResetLimit, idleMs: o.idleTimeoutMs, counters,
+    onTooManyResets: (s: Http2Session) => rlog.event('premature_reset', 'warn', 'closed an HTTP/2 connection: too many streams reset by the client (rapid reset)', { statPrefix, remote: s.socket?.remoteAddress }),
+  };
   h2.on('session', (session: Http2Session) => {
     try {
       sessions.add(session);
       session.once('close', () => sessions.delete(session));
       if (draining) session.close();
       if (o.connectionWindowSize !== undefined) session.setLocalWindowSize(o.connectionWindowSize);
-      guardSession(session, {
-        limit: prematureResetLimit, idleMs: o.idleTimeoutMs, counters,
-        onTooManyResets: (s) => rlog.event('premature_reset', 'warn', 'closed an HTTP/2 connection: too many streams reset by the client (rapid reset)', { statPrefix, remote: s.socket?.remoteAddress }),
-      });
+      guardSession(session, sessionGuard);
     } catch (err) {
       internalError('http2_session', err);
       session.destroy();
@@ -537,8 +551,10 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       // Readable later through req.socket (HTTP/2's socket proxy forwards property reads).
       if (meta) (socket as TrackedSocket)[kMeta] = meta;
       connections.add(socket);
-      socket.once('close', () => connections.delete(socket));
-      socket.on('error', () => socket.destroy());
+      (socket as TrackedSocket)[kConnections] = connections;
+      socket.on('close', forgetConnection);
+      // The listener layer usually installed it already: one shared function, not one per layer.
+      if (!socket.listeners('error').includes(destroyOnError)) socket.on('error', destroyOnError);
       try {
         if (protocol === 'http/1.1') {
           counters.downstream_cx_http1_total++;
