@@ -59,39 +59,51 @@ export async function startMtlsMesh(opts: MtlsMeshOptions = {}): Promise<MtlsMes
   });
   await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
   const appPort = (app.address() as AddressInfo).port;
-  const [inboundPort, outboundPort] = [await freePort(), await freePort()];
-  const cp = await startControlPlane({
-    'backend.yaml': serviceWithWorkloads({ name: 'backend', ports: [{ name: 'http', port: 8080 }], workloads: [{ name: 'backend-1', labels: { 'security.istio.io/tlsMode': 'istio' }, ports: { http: inboundPort } }] })
-      .replace('  ports:\n    http:', '  serviceAccount: backend\n  ports:\n    http:'),
-    ...(opts.files ?? {}),
-  }, [opts.pluginCaDir !== undefined ? '--plugin-ca-dir' : '--ca-dir', caDir, '--ca-token-dir', tokenDir]);
-  const token = (sa: string) => {
-    const f = join(dir, `${sa}.token`);
-    writeFileSync(f, issueToken(tokenDir, { namespace: 'default', serviceAccount: sa }), { mode: 0o600 });
-    return f;
-  };
-  const common = (sa: string) => ['--service-account', sa, '--ca-token-file', token(sa), ...(opts.certTtl ? ['--cert-ttl', opts.certTtl] : []), '--concurrency', String(opts.concurrency ?? 1)];
-  const backend = await startProxy(cp, {
-    workload: 'backend-1', labels: { app: 'backend' },
-    metadata: { TRELLIS_INBOUND_ADDRESS: '127.0.0.1', TRELLIS_INBOUND_PORTS: { 8080: inboundPort }, TRELLIS_APP_PORTS: { 8080: appPort }, TRELLIS_OUTBOUND_PORTS: { 8080: await freePort() } },
-    extraArgs: common('backend'),
-  });
-  const frontend = await startProxy(cp, {
-    workload: 'frontend-1', labels: { app: 'frontend' },
-    metadata: { TRELLIS_OUTBOUND_PORTS: { 8080: outboundPort } },
-    extraArgs: common('frontend'),
-  });
-  return {
-    dir, caDir, cp, backend, frontend, inboundPort, outboundPort,
-    appHits: () => hits,
-    appLastHeaders: () => lastHeaders,
-    async close() {
-      await Promise.all([frontend.stop(), backend.stop()]);
-      await cp.stop();
-      app.closeAllConnections();
-      await new Promise<void>((r) => app.close(() => r()));
-    },
-  };
+  // A start that fails half-way (a proxy not ready in time on a loaded machine) stops what it
+  // started: a server or process left behind would keep the test file from ever exiting.
+  const started: (() => Promise<void>)[] = [async () => {
+    app.closeAllConnections();
+    await new Promise<void>((r) => app.close(() => r()));
+  }];
+  try {
+    const [inboundPort, outboundPort] = [await freePort(), await freePort()];
+    const cp = await startControlPlane({
+      'backend.yaml': serviceWithWorkloads({ name: 'backend', ports: [{ name: 'http', port: 8080 }], workloads: [{ name: 'backend-1', labels: { 'security.istio.io/tlsMode': 'istio' }, ports: { http: inboundPort } }] })
+        .replace('  ports:\n    http:', '  serviceAccount: backend\n  ports:\n    http:'),
+      ...(opts.files ?? {}),
+    }, [opts.pluginCaDir !== undefined ? '--plugin-ca-dir' : '--ca-dir', caDir, '--ca-token-dir', tokenDir]);
+    const token = (sa: string) => {
+      const f = join(dir, `${sa}.token`);
+      writeFileSync(f, issueToken(tokenDir, { namespace: 'default', serviceAccount: sa }), { mode: 0o600 });
+      return f;
+    };
+    const common = (sa: string) => ['--service-account', sa, '--ca-token-file', token(sa), ...(opts.certTtl ? ['--cert-ttl', opts.certTtl] : []), '--concurrency', String(opts.concurrency ?? 1)];
+    const backend = await startProxy(cp, {
+      workload: 'backend-1', labels: { app: 'backend' },
+      metadata: { TRELLIS_INBOUND_ADDRESS: '127.0.0.1', TRELLIS_INBOUND_PORTS: { 8080: inboundPort }, TRELLIS_APP_PORTS: { 8080: appPort }, TRELLIS_OUTBOUND_PORTS: { 8080: await freePort() } },
+      extraArgs: common('backend'),
+    });
+    started.push(() => backend.stop());
+    const frontend = await startProxy(cp, {
+      workload: 'frontend-1', labels: { app: 'frontend' },
+      metadata: { TRELLIS_OUTBOUND_PORTS: { 8080: outboundPort } },
+      extraArgs: common('frontend'),
+    });
+    return {
+      dir, caDir, cp, backend, frontend, inboundPort, outboundPort,
+      appHits: () => hits,
+      appLastHeaders: () => lastHeaders,
+      async close() {
+        await Promise.all([frontend.stop(), backend.stop()]);
+        await cp.stop();
+        app.closeAllConnections();
+        await new Promise<void>((r) => app.close(() => r()));
+      },
+    };
+  } catch (err) {
+    for (const stop of started.reverse()) await stop().catch(() => undefined);
+    throw err;
+  }
 }
 
 /** A client certificate for `spiffe` signed by the CA in `caDir` (or, with `selfSigned`, by nobody the mesh trusts). */
