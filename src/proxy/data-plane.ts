@@ -114,7 +114,7 @@ export class DataPlane implements ConfigApplier {
           routeProvider,
           filterRegistry: this.#registry,
           random: opts.random,
-          path: `${at.resource}: ${at.path}`,
+          path: at,
           tracerFactory: (cfg) => new HttpTracer(cfg, direction, tracerIdentity, this.spanSinks, opts.random ?? Math.random),
           logFiles: this.logFiles,
           counters: (prefix) => this.httpStats.countersFor(prefix),

@@ -6,7 +6,7 @@
  * issues fill (jwt_authn, rbac, Trellis stats and tracing) are registered as pass-through
  * filters so configs naming them are accepted today; `register()` replaces a slot.
  */
-import { configError, optArr, optBool, optObj, optStr, type Json } from '../http/config-json.ts';
+import { configError, optArr, optBool, optObj, optStr, type Json } from '../xds-json.ts';
 import type { FilterFactoryContext, FilterRegistration, HttpFilterFactory } from '../http/filter-chain.ts';
 import type { PerFilterConfigParser } from '../http/route-action.ts';
 import { corsFilter } from './cors.ts';

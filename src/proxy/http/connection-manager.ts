@@ -20,7 +20,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { ClusterManager } from '../upstream/types.ts';
-import { configError, optObj, optStr, type Json } from './config-json.ts';
+import { configError, optObj, optStr, type Json } from '../xds-json.ts';
 import { applyEdgeRules, clientAddress, normalizeAddress, requestHeaders, requestScheme, responseSink } from './downstream.ts';
 import { HttpStream, type FilterFactoryContext, type HttpFilterFactory } from './filter-chain.ts';
 import { compileRouteTable, type CompiledRouteTable } from './route-table.ts';
@@ -136,7 +136,7 @@ export function absoluteForm(target: string): { authority: string; path: string 
 /** Characters an authority may hold (RFC 3986 reg-name / IP-literal / port, percent-encoded allowed), as Envoy checks. */
 const AUTHORITY = /^[A-Za-z0-9\-._~!$&'()*+,;=:@[\]%]*$/;
 
-/** Build a connection manager; throws TrellisError(HTTP_CONFIG_INVALID) with a field path on bad config. */
+/** Build a connection manager; throws TrellisError(XDS_INVALID) with a field path on bad config. */
 export function createConnectionManager(opts: ConnectionManagerOptions): HttpConnectionManager {
   const path = opts.path ?? 'http_connection_manager';
   const c = opts.config;

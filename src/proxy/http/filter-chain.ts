@@ -9,7 +9,7 @@
  * trailers-only for gRPC requests) and the StreamInfo.
  */
 import type { ClusterManager, HeaderMap } from '../upstream/types.ts';
-import type { Json } from './config-json.ts';
+import type { Json } from '../xds-json.ts';
 import type { HeaderSource } from './matchers.ts';
 import type { WeightedCluster } from './route-action.ts';
 import { applyRouteHeaders, perFilterConfig, routeHeadersNeedFormat, DISABLED_FILTER } from './route-rewrite.ts';
@@ -60,7 +60,7 @@ export interface FilterRegistration {
   readonly name: string;
   /** Type URLs of its typed_config (lookup by @type first, as Envoy does). */
   readonly typeUrls: readonly string[];
-  /** Parse the typed config (throw TrellisError(HTTP_CONFIG_INVALID) with `path` on bad config). */
+  /** Parse the typed config (throw TrellisError(XDS_INVALID) with `path` on bad config). */
   createFactory(typedConfig: Json, ctx: FilterFactoryContext, path: string, configuredName: string): HttpFilterFactory;
   /** Parse a typed_per_filter_config entry once, at route table compile time. */
   parsePerRoute?(raw: Json, path: string): unknown;

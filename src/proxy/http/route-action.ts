@@ -6,7 +6,7 @@
  */
 import {
   compileRewriteRegex, configError, optArr, optBool, optDurationMs, optObj, optStr, optUint, runtimeFraction, type Json,
-} from './config-json.ts';
+} from '../xds-json.ts';
 import { compileHeaderMutation, type HeaderMutation } from './header-mutation.ts';
 import { compileHeaderMatcher, type HeaderMatch } from './matchers.ts';
 

@@ -12,8 +12,8 @@ function edsCluster(name: string, extra: Record<string, unknown> = {}) {
 }
 
 const invalidInputs: [string, unknown, RegExp][] = [
-  ['missing name', { type: 'STATIC' }, /cluster: name: required/],
-  ['bad duration', { name: 'c', type: 'EDS', connect_timeout: '5 seconds' }, /cluster 'c': connect_timeout: invalid duration/],
+  ['missing name', { type: 'STATIC' }, /cluster.name: required/],
+  ['bad duration', { name: 'c', type: 'EDS', connect_timeout: '5 seconds' }, /cluster 'c'.connect_timeout: invalid duration/],
   ['unknown lb policy', { name: 'c', type: 'EDS', lb_policy: 'FANCY' }, /lb_policy: unknown value/],
   ['unknown type', { name: 'c', type: 'MAGIC' }, /type: unknown value/],
   ['logical dns without assignment', { name: 'c', type: 'LOGICAL_DNS' }, /load_assignment: required/],
@@ -47,7 +47,7 @@ test('an invalid update changes nothing (atomic) and duplicate names are rejecte
   assert.throws(() => cm.update([staticCluster('good2', [b.port]), { name: 'bad', type: 'LOGICAL_DNS' }], new Map()), /bad/);
   assert.deepEqual(cm.names(), ['good']);
   assert.throws(() => cm.update([staticCluster('x', [1]), staticCluster('x', [2])], new Map()), /duplicate/);
-  assert.throws(() => cm.update([edsCluster('e')], new Map([['e-svc', { endpoints: [{ lb_endpoints: [{ endpoint: {} }] }] }]])), /cluster load assignment 'e-svc': endpoints\[0\].lb_endpoints\[0\].endpoint.address: required/);
+  assert.throws(() => cm.update([edsCluster('e')], new Map([['e-svc', { endpoints: [{ lb_endpoints: [{ endpoint: {} }] }] }]])), /cluster load assignment 'e-svc'.endpoints\[0\].lb_endpoints\[0\].endpoint.address: required/);
   assert.deepEqual(cm.names(), ['good']);
   assert.equal((await get(cm.get('good')!)).body, 'a');
   await cm.close();

@@ -83,7 +83,7 @@ export function createClusterManager(opts: ClusterManagerOptions = {}): Upstream
     const out = new Map<string, { la: LoadAssignment; key: string }>();
     for (const [name, json] of assignments) {
       if (json === null || typeof json !== 'object') throw new TrellisError('XDS_INVALID', `cluster load assignment '${name}': expected an object`, { context: { resource: name } });
-      out.set(name, { la: parseLoadAssignment(json, { resource: `cluster load assignment '${name}'`, path: '' }), key: JSON.stringify(json) });
+      out.set(name, { la: parseLoadAssignment(json, `cluster load assignment '${name}'`), key: JSON.stringify(json) });
     }
     return out;
   }

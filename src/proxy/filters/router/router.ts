@@ -8,8 +8,8 @@
  * attempts.ts. Endpoint choice and connections are the cluster's business (ClusterHandle).
  */
 import type { HeaderMap, UpstreamRequestInit } from '../../upstream/types.ts';
-import type { Json } from '../../http/config-json.ts';
-import { optBool } from '../../http/config-json.ts';
+import type { Json } from '../../xds-json.ts';
+import { optBool } from '../../xds-json.ts';
 import type { FilterRegistration, HttpFilter, HttpStream, FilterFactoryContext } from '../../http/filter-chain.ts';
 import type { ForwardAction, HashPolicy } from '../../http/route-action.ts';
 import { applyRouteHeaders, hasPathRewrite, pickWeightedCluster, redirectLocation, redirectRewrittenPath, rewritePath, routeHeadersNeedFormat } from '../../http/route-rewrite.ts';
