@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import diagnostics from 'node:diagnostics_channel';
-import { StaticClusterManager } from '../src/proxy/http/testing/static-cluster-manager.ts';
-import { deadEndpoint, hcmConfig, request1, request2, startBackend, startProxy } from '../src/proxy/http/testing/harness.ts';
+import { StaticClusterManager } from './support/static-cluster-manager.ts';
+import { deadEndpoint, hcmConfig, request1, request2, startBackend, startProxy } from './support/connection-manager-harness.ts';
 import type { StreamInfo } from '../src/proxy/http/stream-info.ts';
 
 function echoHandler(name: string) {
@@ -282,7 +282,7 @@ test('close(grace): in-flight HTTP/1.1 and HTTP/2 requests finish (connection: c
 });
 
 test('explicit proxy mode: absolute-form request targets route on the URL host; CONNECT tunnels only when configured', async (t) => {
-  const { rawRequest } = await import('../src/proxy/http/testing/harness.ts');
+  const { rawRequest } = await import('./support/connection-manager-harness.ts');
   const net = await import('node:net');
   const be = await startBackend(echoHandler('svc'));
   // A plain TCP echo as the CONNECT target.

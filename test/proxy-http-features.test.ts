@@ -4,8 +4,9 @@ import { createHash } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
 import type { Duplex } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
-import { StaticClusterManager } from '../src/proxy/http/testing/static-cluster-manager.ts';
-import { hcmConfig, request1, request2, seededRandom, startBackend, startProxy } from '../src/proxy/http/testing/harness.ts';
+import { StaticClusterManager } from './support/static-cluster-manager.ts';
+import { hcmConfig, request1, request2, startBackend, startProxy } from './support/connection-manager-harness.ts';
+import { seededRandom } from '../src/proxy/upstream/lb/types.ts';
 import type { StreamInfo } from '../src/proxy/http/stream-info.ts';
 
 const FAULT = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';

@@ -12,8 +12,8 @@ import tls from 'node:tls';
 import diagnostics from 'node:diagnostics_channel';
 import { createConnectionManager } from '../src/proxy/http/connection-manager.ts';
 import type { StreamInfo } from '../src/proxy/http/stream-info.ts';
-import { StaticClusterManager } from '../src/proxy/http/testing/static-cluster-manager.ts';
-import { hcmConfig, startBackend } from '../src/proxy/http/testing/harness.ts';
+import { StaticClusterManager } from './support/static-cluster-manager.ts';
+import { hcmConfig, startBackend } from './support/connection-manager-harness.ts';
 import { findTool } from './support/tools.ts';
 import { skipUnlessTools } from './support/skip.ts';
 

@@ -1,5 +1,5 @@
 /**
- * TEST-ONLY helpers for end-to-end tests of the HTTP engine: a front listener on 127.0.0.1:0 that
+ * Helpers for the HTTP engine's end-to-end tests (test/proxy-http-*.test.ts): a front listener on 127.0.0.1:0 that
  * hands accepted sockets to a connection manager (what the listener layer will do), real backend
  * servers, and small HTTP clients (HTTP/1.1 with a fresh connection, h2c, raw socket).
  */
@@ -7,7 +7,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { once } from 'node:events';
-import { createConnectionManager, type ConnectionManagerOptions, type DownstreamProtocol, type HttpConnectionManager } from '../connection-manager.ts';
+import { createConnectionManager, type ConnectionManagerOptions, type DownstreamProtocol, type HttpConnectionManager } from '../../src/proxy/http/connection-manager.ts';
 
 /** A running proxy front for tests. */
 export interface TestProxy {
@@ -123,18 +123,6 @@ export function rawRequest(port: number, data: string | Buffer | ((s: net.Socket
       else s.write(data);
     });
   });
-}
-
-/** A deterministic uniform random source (mulberry32) for seeded tests. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Minimal HCM config: given route config (inline), filters before the router. */
