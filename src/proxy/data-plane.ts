@@ -143,7 +143,7 @@ export class DataPlane implements ConfigApplier {
   }
 
   #healthyHosts(cluster: string): string[] {
-    const c = this.clusters.snapshot().find((x) => x.name === cluster);
+    const c = this.clusters.status().find((x) => x.name === cluster);
     return c === undefined ? [] : c.hosts.filter((h) => !h.ejected && h.healthStatus !== 'UNHEALTHY').map((h) => h.address);
   }
 
@@ -195,7 +195,7 @@ export class DataPlane implements ConfigApplier {
 
   /** Clusters and hosts for the admin `/clusters` endpoint. */
   clusterView(): import('./admin/admin-server.ts').ClusterStatus[] {
-    return this.clusters.snapshot().map((c) => ({
+    return this.clusters.status().map((c) => ({
       name: c.name,
       hosts: c.hosts.map((h) => ({
         address: h.address,
