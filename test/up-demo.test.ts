@@ -6,7 +6,7 @@
  */
 import { skipUnlessTools } from './support/skip.ts';
 import { demoSuite } from './support/demo-suite.ts';
-import { curl } from './up-support.ts';
+import { curl } from './support/trellis-up.ts';
 
 demoSuite({
   capture: 'explicit',

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findTool } from './support/tools.ts';
 import { skipUnlessTools, skipUnlessTransparentCapture } from './support/skip.ts';
-import { curl, eventually, livePids, readStateFile, trellis, type CurlResult, StartTimeoutS, VisibleWithinMs } from './up-support.ts';
+import { curl, eventually, livePids, readStateFile, trellis, type CurlResult, StartTimeoutS, VisibleWithinMs } from './support/trellis-up.ts';
 import type { RuntimeState } from '../src/runtime/state.ts';
 import { demoSuite, serviceOf, type DemoMesh } from './support/demo-suite.ts';
 import { serviceEntryYaml } from './support/egress-mesh.ts';

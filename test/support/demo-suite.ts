@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { curl, demoCopy, eventually, livePids, logTails, openPorts, readStateFile, root, trellis, type CurlResult, StartTimeoutS, VisibleWithinMs } from '../up-support.ts';
+import { curl, demoCopy, eventually, livePids, logTails, openPorts, readStateFile, root, trellis, type CurlResult, StartTimeoutS, VisibleWithinMs } from './trellis-up.ts';
 import { recordedPorts, type ProcessRecord, type RuntimeState } from '../../src/runtime/state.ts';
 import { httpStatus } from '../../src/runtime/wait.ts';
 
