@@ -60,6 +60,35 @@ export interface WorkloadPlan {
   readonly workingDir: string;
   /** Sidecar worker processes from the `proxy.istio.io/config` annotation; undefined = the runtime's default. */
   readonly proxyConcurrency?: number;
+  /** The app's own metrics, from its `prometheus.io/*` annotations, for Istio's metrics merging. */
+  readonly appMetrics?: AppMetricsAnnotation;
+}
+
+/** Where an app serves Prometheus metrics (a port of the Workload, and a path). */
+export interface AppMetricsAnnotation {
+  readonly port: number;
+  readonly path: string;
+}
+
+/** Istio's per-pod opt-out of metrics merging. */
+export const MergeMetricsAnnotation = 'prometheus.istio.io/merge-metrics';
+
+/**
+ * The app metrics a Workload declares with the annotations Prometheus users put on pods
+ * (`prometheus.io/scrape: "true"`, `prometheus.io/port`, `prometheus.io/path`, default /metrics),
+ * unless `prometheus.istio.io/merge-metrics: "false"`; the port must be one the Workload listens on.
+ */
+export function appMetricsOf(w: Pick<Resource, 'metadata'>, appPorts: readonly number[]): AppMetricsAnnotation | undefined {
+  const a = w.metadata.annotations;
+  if ((a['prometheus.io/scrape'] ?? '').toLowerCase() !== 'true' || (a[MergeMetricsAnnotation] ?? '').toLowerCase() === 'false') return undefined;
+  const where = `Workload ${w.metadata.namespace}/${w.metadata.name}: annotation prometheus.io/port`;
+  const text = a['prometheus.io/port'];
+  if (text === undefined) return undefined;
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new TrellisError('RUNTIME_WORKLOAD_INVALID', `${where} must be a port number, got '${text}'`);
+  if (!appPorts.includes(port)) throw new TrellisError('RUNTIME_WORKLOAD_INVALID', `${where} is ${port}, which is not one of the Workload's ports (${appPorts.join(', ') || 'none'})`);
+  const path = a['prometheus.io/path'] ?? '/metrics';
+  return { port, path: path.startsWith('/') ? path : `/${path}` };
 }
 
 /** Istio's per-pod ProxyConfig override. */
@@ -148,6 +177,8 @@ export function planRuntime(resources: readonly Resource[], captureOverride?: 'e
     const appPorts = new Set<number>([...spec.ports.map((p) => p.port), ...selectedPorts.map((p) => p.targetPort)]);
     const fileDir = w.source !== undefined && w.source.file !== '-' && w.source.file !== '<memory>' ? dirname(resolve(w.source.file)) : process.cwd();
     const proxyConcurrency = proxyConcurrencyOf(w);
+    const sortedAppPorts = [...appPorts].sort((a, b) => a - b);
+    const appMetrics = appMetricsOf(w, sortedAppPorts);
     workloads.push({
       name: w.metadata.name,
       namespace: ns,
@@ -155,9 +186,10 @@ export function planRuntime(resources: readonly Resource[], captureOverride?: 'e
       spec,
       services: selecting.sort(),
       selectedPorts,
-      appPorts: [...appPorts].sort((a, b) => a - b),
+      appPorts: sortedAppPorts,
       workingDir: resolve(fileDir, spec.workingDir ?? '.'),
       ...(proxyConcurrency !== undefined ? { proxyConcurrency } : {}),
+      ...(appMetrics !== undefined ? { appMetrics } : {}),
     });
   }
   workloads.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
