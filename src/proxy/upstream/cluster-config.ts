@@ -7,6 +7,7 @@
  */
 import { isIP } from 'node:net';
 import type { XdsJson } from '../../xds/types.ts';
+import { edsServiceName } from '../../xds/references.ts';
 import { parseTransportSocket, type UpstreamTlsConfig } from '../tls/upstream-tls-config.ts';
 import { parseHealthChecks, type HealthCheckConfig } from './health-check-config.ts';
 import { parseLoadAssignment, type LoadAssignment } from './load-assignment.ts';
@@ -104,7 +105,8 @@ export function parseCluster(json: unknown): ClusterConfig {
     if (!(type === 'ORIGINAL_DST' && policy === 'CLUSTER_PROVIDED')) configError(child(at, 'lb_policy'), `lb_policy ${policy} is not supported`);
   }
   const eds = optObj(json.eds_cluster_config, child(at, 'eds_cluster_config'));
-  const edsServiceName = (eds && optStr(eds.service_name, child(child(at, 'eds_cluster_config'), 'service_name'))) || name;
+  if (eds !== undefined) optStr(eds.service_name, child(child(at, 'eds_cluster_config'), 'service_name'));
+  const edsName = edsServiceName(json);
 
   const la = optObj(json.load_assignment, child(at, 'load_assignment'));
   // Envoy accepts STATIC and STRICT_DNS clusters without hosts: Istio's BlackHoleCluster is one.
@@ -161,7 +163,7 @@ export function parseCluster(json: unknown): ClusterConfig {
   return Object.freeze({
     name,
     type,
-    edsServiceName,
+    edsServiceName: edsName,
     lbPolicy: type === 'ORIGINAL_DST' ? 'RANDOM' : (policy as LbPolicy),
     connectTimeoutMs: optDurationMs(json.connect_timeout, child(at, 'connect_timeout')) ?? 5000,
     protocol: proto.protocol,
