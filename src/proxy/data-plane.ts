@@ -8,7 +8,7 @@
 import type { XdsJson, XdsTypeUrl } from '../xds/types.ts';
 import { TypeUrl } from '../xds/types.ts';
 import { TrellisError, describeError } from '../errors.ts';
-import type { ConfigApplier } from './xds/ads-client.ts';
+import type { ConfigApplier } from './xds-client/ads-client.ts';
 import { createClusterManager, type UpstreamClusterManager } from './upstream/cluster-manager.ts';
 import type { BreakerCounts } from './upstream/breaker-counts.ts';
 import type { OutlierReason } from './upstream/outlier-detector.ts';
