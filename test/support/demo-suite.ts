@@ -5,12 +5,14 @@
  * ingress gateway and from web-api's side to `recommendation:8080` (explicit: web-api's sidecar's
  * outbound listener for port 8080 with Host recommendation:8080, the route table web-api's own calls
  * use; transparent: a plain curl inside web-api's network namespace, exactly what the app does);
- * each walkthrough step (examples/demo/steps) is copied over routing.yaml and its effect asserted;
+ * each walkthrough step (examples/demo/steps) is copied over routing.yaml (the security steps over
+ * security.yaml) and its effect asserted;
  * `trellis down` must leave no process and no port. A mode adds its own tests (`modeTests`, run
  * after the steps and before the status check) and its own checks after `down` (`afterDown`).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -221,6 +223,28 @@ export function demoSuite(opts: DemoSuiteOptions): void {
       const rs = await sample(20);
       assert.deepEqual(new Set(rs.map(versionOf)), new Set(['v1']));
       assert.ok(await eventually(30_000, async () => (await count()) >= before + 20), `v2 inbound requests ${before} -> ${await count()}`);
+    });
+
+    test('step 8: an AuthorizationPolicy denies one caller, and the 403 names it', async () => {
+      copyFileSync(join(root, 'examples/demo/steps/08-deny-caller.yaml'), join(mesh.config, 'security.yaml'));
+      let denied: CurlResult | undefined;
+      assert.ok(await eventually(10_000, async () => (denied = await rec({ 'end-user': 'jason' })).status === 403), `last: ${denied?.status} ${denied?.body}`);
+      assert.equal(denied!.body, 'RBAC: access denied by AuthorizationPolicy default/deny-jason');
+      assert.equal((await rec({ 'end-user': 'bob' })).status, 200);
+    });
+
+    test('step 9: the gateway verifies a minted JWT; no token is refused by name, a bad one is 401', async () => {
+      copyFileSync(join(root, 'examples/demo/steps/09-require-jwt.yaml'), join(mesh.config, 'security.yaml'));
+      let r: CurlResult | undefined;
+      assert.ok(await eventually(10_000, async () => (r = await curl(mesh.gateway)).status === 403), `last: ${r?.status} ${r?.body}`);
+      assert.equal(r!.body, 'RBAC: access denied by AuthorizationPolicy istio-system/require-token');
+      const mint = await new Promise<string>((resolve, reject) => execFile(process.execPath, [join(root, 'examples/demo/jwt/mint.ts'), '--sub', 'alice'], (e, out) => (e ? reject(e) : resolve(out.trim()))));
+      assert.equal((await curl(mesh.gateway, { authorization: `Bearer ${mint}` })).status, 200);
+      const bad = await curl(mesh.gateway, { authorization: `Bearer ${mint.slice(0, -6)}AAAAAA` });
+      assert.equal(bad.status, 401);
+      assert.equal(bad.body, 'Jwt verification fails');
+      copyFileSync(join(root, 'examples/demo/steps/10-no-policies.yaml'), join(mesh.config, 'security.yaml'));
+      assert.ok(await eventually(10_000, async () => (await curl(mesh.gateway)).status === 200));
     });
 
     opts.modeTests?.(mesh);
