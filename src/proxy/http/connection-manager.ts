@@ -39,6 +39,7 @@ import { normalizeRequestPath } from './path-normalization.ts';
 import { guardSession, markRawSocket } from './h2-session-guard.ts';
 import { RateLimitedLog, type ProxyLog } from '../rate-limited-log.ts';
 import { describeError } from '../../errors.ts';
+import { destroyOnError } from '../socket-handlers.ts';
 
 /** Resolves RDS route configuration names to compiled tables (the xDS client implements it). */
 export interface RouteProvider {
@@ -92,7 +93,15 @@ const kMeta = Symbol('trellis.connectionMeta');
 const kInFlight = Symbol('trellis.inFlight');
 /** Called once the socket's exchanges are all finished. */
 const kOnIdle = Symbol('trellis.onIdle');
-type TrackedSocket = Socket & { [kMeta]?: ConnectionMeta; [kInFlight]?: Map<ServerResponse, IncomingMessage>; [kOnIdle]?: () => void };
+/** The connection manager's set of open connections the socket is in. */
+const kConnections = Symbol('trellis.connections');
+type TrackedSocket = Socket & { [kMeta]?: ConnectionMeta; [kInFlight]?: Map<ServerResponse, IncomingMessage>; [kOnIdle]?: () => void; [kConnections]?: Set<Socket> };
+
+// Shared 'close' handler (`this` is the socket): an idle connection holds no closure of its own.
+function forgetConnection(this: TrackedSocket): void {
+  this[kConnections]?.delete(this);
+  this[kConnections] = undefined;
+}
 
 /**
  * After a parse error: the request being parsed when it hit (incomplete) is abandoned; `fn` runs
@@ -211,17 +220,20 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       const socket = req.socket as TrackedSocket;
       const inFlight = (socket[kInFlight] ??= new Map());
       inFlight.set(res, req);
+      activeH1.add(res);
       res.once('close', () => {
+        activeH1.delete(res);
         inFlight.delete(res);
+        if (inFlight.size > 0) return;
+        // An idle keep-alive connection keeps no per-request state (a pipelined request makes a new map).
+        if (socket[kInFlight] === inFlight) socket[kInFlight] = undefined;
         const onIdle = socket[kOnIdle];
-        if (inFlight.size === 0 && onIdle !== undefined) {
+        if (onIdle !== undefined) {
           socket[kOnIdle] = undefined;
           onIdle();
         }
       });
       if (draining) res.shouldKeepAlive = false;
-      activeH1.add(res);
-      res.once('close', () => activeH1.delete(res));
       // Envoy's HTTP/1 codec serves HTTP/1.1 (and 1.0 with accept_http_10); anything else on an
       // HTTP/1 connection (0.9, 1.0, 2.0) gets 426 and a closed connection.
       const http10 = req.httpVersion === '1.0';
@@ -455,16 +467,18 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     maxSessionRejectedStreams: 10_000,
     maxOutstandingPings: 10,
   }, onRequest2);
+  // One options object for every session (a closure per session would live as long as it).
+  const sessionGuard = {
+    limit: prematureResetLimit, idleMs: o.idleTimeoutMs, counters,
+    onTooManyResets: (s: Http2Session) => rlog.event('premature_reset', 'warn', 'closed an HTTP/2 connection: too many streams reset by the client (rapid reset)', { statPrefix, remote: s.socket?.remoteAddress }),
+  };
   h2.on('session', (session: Http2Session) => {
     try {
       sessions.add(session);
       session.once('close', () => sessions.delete(session));
       if (draining) session.close();
       if (o.connectionWindowSize !== undefined) session.setLocalWindowSize(o.connectionWindowSize);
-      guardSession(session, {
-        limit: prematureResetLimit, idleMs: o.idleTimeoutMs, counters,
-        onTooManyResets: (s) => rlog.event('premature_reset', 'warn', 'closed an HTTP/2 connection: too many streams reset by the client (rapid reset)', { statPrefix, remote: s.socket?.remoteAddress }),
-      });
+      guardSession(session, sessionGuard);
     } catch (err) {
       internalError('http2_session', err);
       session.destroy();
@@ -483,8 +497,10 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       // Readable later through req.socket (HTTP/2's socket proxy forwards property reads).
       if (meta) (socket as TrackedSocket)[kMeta] = meta;
       connections.add(socket);
-      socket.once('close', () => connections.delete(socket));
-      socket.on('error', () => socket.destroy());
+      (socket as TrackedSocket)[kConnections] = connections;
+      socket.on('close', forgetConnection);
+      // The listener layer usually installed it already: one shared function, not one per layer.
+      if (!socket.listeners('error').includes(destroyOnError)) socket.on('error', destroyOnError);
       try {
         if (protocol === 'http/1.1') {
           counters.downstream_cx_http1_total++;
