@@ -283,8 +283,10 @@ export class ListenerManager {
         return;
       }
     } else if (chain.action.kind === 'http') {
-      // Tell h2c prior knowledge from HTTP/1.1; HTTP clients always speak first, so wait as long as the headers timeout would.
-      if (sniffed === undefined || sniffed.transport === 'tls') sniffed = await sniffProtocol(socket, 60_000);
+      // Tell h2c prior knowledge from HTTP/1.1; HTTP clients always speak first, so wait as long as the
+      // headers timeout would. TLS bytes on this plaintext chain are HTTP/1.1 garbage (400 from the
+      // codec, as from Envoy), not a ClientHello to wait for.
+      if (sniffed === undefined || sniffed.transport === 'tls') sniffed = await sniffProtocol(socket, 60_000, false);
       protocol = sniffed.transport === 'raw_buffer' && sniffed.application === 'h2c' ? 'h2' : 'http/1.1';
     }
     if (socket.destroyed) return;
