@@ -16,7 +16,7 @@ import type { HostCountsProvider } from './upstream/outlier-counts.ts';
 import { ListenerManager } from './listener/listener-manager.ts';
 import type { HttpConnectionHandler } from './listener/listener-config.ts';
 import { compileRouteConfiguration, createConnectionManager, type RouteProvider } from './http/connection-manager.ts';
-import type { CompiledRouteTable } from './http/route-table.ts';
+import type { CompiledRouteTable } from './router/route-table.ts';
 import { defaultFilterRegistry, type FilterRegistry } from './filters/registry.ts';
 import type { SecretProvider } from './tls/secret-provider.ts';
 import { createSdsSecrets, type SdsSecrets } from './tls/sds-secrets.ts';

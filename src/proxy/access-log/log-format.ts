@@ -8,7 +8,7 @@
  */
 import type { HeaderMap } from '../upstream/types.ts';
 import type { StreamInfo } from '../http/stream-info.ts';
-import { formatCommand, type FormatContext } from '../http/header-format.ts';
+import { formatCommand, type FormatContext } from '../router/header-format.ts';
 import { parseFormatString, type FormatToken } from '../../xds/format-string.ts';
 
 /** What a log line reads. */

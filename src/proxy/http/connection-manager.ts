@@ -23,7 +23,7 @@ import type { ClusterManager } from '../upstream/types.ts';
 import { configError, optObj, optStr, type Json } from '../xds-json.ts';
 import { applyEdgeRules, clientAddress, normalizeAddress, requestHeaders, requestScheme, responseSink } from './downstream.ts';
 import { HttpStream, type FilterFactoryContext, type HttpFilterFactory } from './filter-chain.ts';
-import { compileRouteTable, type CompiledRouteTable } from './route-table.ts';
+import { compileRouteTable, type CompiledRouteTable } from '../router/route-table.ts';
 import { requestEndChannel, type DownstreamTlsInfo, type StreamInfo } from './stream-info.ts';
 import { proxyUpgrade } from './websocket.ts';
 import { defaultFilterRegistry, type FilterRegistry } from '../filters/registry.ts';

@@ -11,10 +11,10 @@
 import type { ClusterManager, HeaderMap } from '../upstream/types.ts';
 import type { Json } from '../xds-json.ts';
 import type { HeaderSource } from './matchers.ts';
-import type { WeightedCluster } from './route-action.ts';
-import { applyRouteHeaders, perFilterConfig, routeHeadersNeedFormat, DISABLED_FILTER } from './route-rewrite.ts';
-import type { FormatContext } from './header-format.ts';
-import type { CompiledRouteTable, RouteMatch } from './route-table.ts';
+import type { WeightedCluster } from '../router/route-action.ts';
+import { applyRouteHeaders, perFilterConfig, routeHeadersNeedFormat, DISABLED_FILTER } from '../router/route-rewrite.ts';
+import type { FormatContext } from '../router/header-format.ts';
+import type { CompiledRouteTable, RouteMatch } from '../router/route-table.ts';
 import { httpToGrpcStatus, type ResponseFlag, type StreamInfo } from './stream-info.ts';
 import { GrpcFrameCounter } from './grpc-frames.ts';
 

@@ -8,7 +8,7 @@
  */
 import { configError, optArr, optBool, optObj, optStr, runtimeFraction, type Json } from '../xds-json.ts';
 import { compileHeaderMutation, type HeaderMutation } from './header-mutation.ts';
-import { compileHeaderMatcher, compileQueryMatcher, headerValue, parseQuery, type HeaderMatch, type HeaderSource, type QueryMatch } from './matchers.ts';
+import { compileHeaderMatcher, compileQueryMatcher, headerValue, parseQuery, type HeaderMatch, type HeaderSource, type QueryMatch } from '../http/matchers.ts';
 import {
   compileDirectResponse, compileForwardAction, compilePerFilter, compileRedirect,
   type PerFilterConfigParser, type PerFilterConfigs, type RouteActionKind,
