@@ -8,7 +8,7 @@
  * Access-Control-Allow-Origin / -Credentials / -Expose-Headers on the response.
  */
 import { optArr, optBool, optStr, runtimeFraction, type Json } from '../xds-json.ts';
-import type { FilterRegistration } from '../http/filter-chain.ts';
+import type { FilterRegistration } from '../http/stream.ts';
 import { compileStringMatcher, type StringMatch } from '../http/matchers.ts';
 
 /** A compiled CorsPolicy. */

@@ -10,7 +10,7 @@
 import {
   configError, fractionalPercent, optArr, optDurationMs, optObj, optStr, optUint, type Json,
 } from '../xds-json.ts';
-import type { FilterRegistration, HttpStream } from '../http/filter-chain.ts';
+import type { FilterRegistration, HttpStream } from '../http/stream.ts';
 import { compileHeaderMatcher, type HeaderMatch } from '../http/matchers.ts';
 import { LocalReplyBody } from '../http/stream-info.ts';
 

@@ -16,7 +16,7 @@
  * counts, istio_request_messages_total / istio_response_messages_total).
  */
 import { configError, optArr, optBool, optObj, optStr, type Json } from '../xds-json.ts';
-import type { FilterRegistration, HttpFilter, HttpStream, ResponseHead } from '../http/filter-chain.ts';
+import type { FilterRegistration, HttpFilter, HttpStream, ResponseHead } from '../http/stream.ts';
 import { formatResponseFlags } from '../http/stream-info.ts';
 import type { HeaderMap } from '../upstream/types.ts';
 import { IstioMetricNames, peerLabelValues, HttpLabelNames, UnknownService, boundedLabel, type IstioMetricName, type ServiceLabels } from '../../telemetry/istio-metrics.ts';

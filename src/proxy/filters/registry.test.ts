@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { defaultFilterRegistry, passThroughFilter } from './registry.ts';
 import { compileRouteConfiguration } from '../http/connection-manager.ts';
 import { hasCode } from '../../errors.ts';
-import type { FilterFactoryContext } from '../http/filter-chain.ts';
+import type { FilterFactoryContext } from '../http/stream.ts';
 import type { CorsPolicy } from './cors.ts';
 
 const ctx: FilterFactoryContext = { clusterManager: { get: () => undefined }, random: () => 0.5, statPrefix: 't' };

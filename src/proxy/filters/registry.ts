@@ -7,7 +7,7 @@
  * filters so configs naming them are accepted today; `register()` replaces a slot.
  */
 import { configError, optArr, optBool, optObj, optStr, type Json } from '../xds-json.ts';
-import type { FilterFactoryContext, FilterRegistration, HttpFilterFactory } from '../http/filter-chain.ts';
+import type { FilterFactoryContext, FilterRegistration, HttpFilterFactory } from '../http/stream.ts';
 import type { PerFilterConfigParser } from '../router/route-action.ts';
 import { corsFilter } from './cors.ts';
 import { faultFilter } from './fault.ts';

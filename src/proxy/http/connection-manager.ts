@@ -22,7 +22,7 @@ import type { TLSSocket } from 'node:tls';
 import type { ClusterManager } from '../upstream/types.ts';
 import { configError, optObj, optStr, type Json } from '../xds-json.ts';
 import { applyEdgeRules, clientAddress, normalizeAddress, requestHeaders, requestScheme, responseSink } from './downstream.ts';
-import { HttpStream, type FilterFactoryContext, type HttpFilterFactory } from './filter-chain.ts';
+import { HttpStream, type FilterFactoryContext, type HttpFilterFactory } from './stream.ts';
 import { compileRouteTable, type CompiledRouteTable } from '../router/route-table.ts';
 import { requestEndChannel, type DownstreamTlsInfo, type StreamInfo } from './stream-info.ts';
 import { proxyUpgrade } from './websocket.ts';

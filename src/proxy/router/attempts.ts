@@ -9,7 +9,7 @@
  */
 import type { ClusterHandle, HeaderMap, UpstreamRequestInit, UpstreamResponse } from '../upstream/types.ts';
 import { UpstreamError } from '../upstream/types.ts';
-import type { HttpStream } from '../http/filter-chain.ts';
+import type { HttpStream } from '../http/stream.ts';
 import type { HedgePolicy, RetryPolicy } from './route-action.ts';
 import { LocalReplyBody } from '../http/stream-info.ts';
 import { backoffMs, isRetriableFailure, isRetriableResponse } from './retry-state.ts';

@@ -5,7 +5,7 @@
  * ignored; it never delays or affects the main request. It is cancelled after the route timeout.
  */
 import type { UpstreamRequestInit } from '../upstream/types.ts';
-import type { FilterFactoryContext } from '../http/filter-chain.ts';
+import type { FilterFactoryContext } from '../http/stream.ts';
 import type { MirrorPolicy } from './route-action.ts';
 import type { ReplayableBody } from './request-body.ts';
 

@@ -10,7 +10,7 @@
 import type { HeaderMap, UpstreamRequestInit } from '../upstream/types.ts';
 import type { Json } from '../xds-json.ts';
 import { optBool } from '../xds-json.ts';
-import type { FilterRegistration, HttpFilter, HttpStream, FilterFactoryContext } from '../http/filter-chain.ts';
+import type { FilterRegistration, HttpFilter, HttpStream, FilterFactoryContext } from '../http/stream.ts';
 import type { ForwardAction, HashPolicy } from './route-action.ts';
 import { applyRouteHeaders, hasPathRewrite, pickWeightedCluster, redirectLocation, redirectRewrittenPath, rewritePath, routeHeadersNeedFormat } from './route-rewrite.ts';
 import { parseQuery } from '../http/matchers.ts';

@@ -10,7 +10,7 @@
  * error rather than ignored).
  */
 import { configError, optArr, optBool, optDurationMs, optObj, optStr, optUint, type Json } from '../../xds-json.ts';
-import type { FilterRegistration, HttpStream } from '../../http/filter-chain.ts';
+import type { FilterRegistration, HttpStream } from '../../http/stream.ts';
 import { compileStringMatcher, type StringMatch } from '../../http/matchers.ts';
 import type { HeaderMap } from '../../upstream/types.ts';
 import { compileMetadataMatcher, type RbacMatch } from '../rbac/rbac-matchers.ts';

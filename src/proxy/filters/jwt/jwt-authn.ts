@@ -11,7 +11,7 @@
  * writes are removed from every request first, so a client cannot forge them.
  */
 import { configError, optArr, optBool, optObj, optStr, type Json } from '../../xds-json.ts';
-import type { FilterRegistration, HttpStream } from '../../http/filter-chain.ts';
+import type { FilterRegistration, HttpStream } from '../../http/stream.ts';
 import { compileHeaderMatcher, compileStringMatcher, type HeaderMatch } from '../../http/matchers.ts';
 import { pathOnly } from '../rbac/rbac-matchers.ts';
 import { compileProvider, JwtStatus, type CompiledProvider, type JwtFailure, type VerifiedJwt } from './jwt-provider.ts';
