@@ -279,7 +279,8 @@ test('stream idle timeout (route idle_timeout) -> 504 "stream timeout" SI for a 
 });
 
 test('RDS: the route table is looked up per request through the RouteProvider (404 NR until it arrives); Expect: 100-continue is answered by the proxy', async (t) => {
-  const { compileRouteConfiguration } = await import('../src/proxy/http/connection-manager.ts');
+  const { compileRouteConfiguration } = await import('../src/proxy/router/route-table.ts');
+  const { defaultFilterRegistry } = await import('../src/proxy/filters/registry.ts');
   const be = await startBackend(echoHandler('a'));
   const cm = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });
   const tables = new Map<string, ReturnType<typeof compileRouteConfiguration>>();
@@ -290,7 +291,7 @@ test('RDS: the route table is looked up per request through the RouteProvider (4
   });
   t.after(async () => { await proxy.close(); await be.close(); cm.close(); });
   assert.equal((await request1(proxy.port)).status, 404);
-  tables.set('http.8080', compileRouteConfiguration({ name: 'http.8080', virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'a' } }] }] }));
+  tables.set('http.8080', compileRouteConfiguration({ name: 'http.8080', virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'a' } }] }] }, defaultFilterRegistry()));
   const r = await request1(proxy.port, { method: 'POST', body: 'x', headers: { expect: '100-continue' } });
   assert.equal(r.status, 200);
   assert.equal(JSON.parse(r.body).headers.expect, undefined);

@@ -9,6 +9,16 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { StaticClusterManager } from './static-cluster-manager.ts';
 import { createConnectionManager, type ConnectionManagerOptions, type DownstreamProtocol, type HttpConnectionManager } from '../../src/proxy/http/connection-manager.ts';
+import type { HttpFilterKinds } from '../../src/proxy/http/stream.ts';
+import { defaultFilterRegistry } from '../../src/proxy/filters/registry.ts';
+
+/** A connection manager's options with the built-in filter registry unless the test gives one. */
+export type TestConnectionManagerOptions = Omit<ConnectionManagerOptions, 'filterRegistry'> & { readonly filterRegistry?: HttpFilterKinds };
+
+/** createConnectionManager with the built-in filters (data-plane.ts assembles the real ones). */
+export function testConnectionManager(opts: TestConnectionManagerOptions): HttpConnectionManager {
+  return createConnectionManager({ ...opts, filterRegistry: opts.filterRegistry ?? defaultFilterRegistry() });
+}
 
 /** A running proxy front for tests. */
 export interface TestProxy {
@@ -19,8 +29,8 @@ export interface TestProxy {
 }
 
 /** Start a connection manager behind two loopback listeners (HTTP/1.1 and h2c prior knowledge). */
-export async function startProxy(opts: ConnectionManagerOptions): Promise<TestProxy> {
-  const cm = createConnectionManager(opts);
+export async function startProxy(opts: TestConnectionManagerOptions): Promise<TestProxy> {
+  const cm = testConnectionManager(opts);
   const mk = async (protocol: DownstreamProtocol) => {
     const srv = net.createServer((s) => cm.handleConnection(s, protocol));
     srv.listen(0, '127.0.0.1');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultFilterRegistry, passThroughFilter } from './registry.ts';
-import { compileRouteConfiguration } from '../http/connection-manager.ts';
+import { compileRouteConfiguration } from '../router/route-table.ts';
 import { hasCode } from '../../errors.ts';
 import type { FilterFactoryContext } from '../http/stream.ts';
 import type { CorsPolicy } from './cors.ts';

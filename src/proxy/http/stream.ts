@@ -11,7 +11,7 @@
 import type { ClusterManager, HeaderMap } from '../upstream/types.ts';
 import type { Json } from '../xds-json.ts';
 import type { HeaderSource } from './matchers.ts';
-import type { WeightedCluster } from '../router/route-action.ts';
+import type { PerFilterConfigParser, WeightedCluster } from '../router/route-action.ts';
 import { applyRouteHeaders, perFilterConfig, routeHeadersNeedFormat, DISABLED_FILTER } from '../router/route-rewrite.ts';
 import type { FormatContext } from '../router/header-format.ts';
 import type { CompiledRouteTable, RouteMatch } from '../router/route-table.ts';
@@ -66,6 +66,18 @@ export interface FilterRegistration {
   createFactory(typedConfig: Json, ctx: FilterFactoryContext, path: string, configuredName: string): HttpFilterFactory;
   /** Parse a typed_per_filter_config entry once, at route table compile time. */
   parsePerRoute?(raw: Json, path: string): unknown;
+}
+
+/**
+ * The HTTP filter kinds a connection manager can build from: filters/registry.ts's FilterRegistry,
+ * handed in by whoever assembles the proxy (data-plane.ts), so the HTTP engine never imports the
+ * filters it runs.
+ */
+export interface HttpFilterKinds {
+  /** Factories for an HCM `http_filters` list (the router last). */
+  buildChain(httpFilters: unknown, ctx: FilterFactoryContext, path: string): HttpFilterFactory[];
+  /** Parser of typed_per_filter_config entries, for the route tables these filters run with. */
+  perFilterConfigParser(): PerFilterConfigParser;
 }
 
 /** Writes a response to the downstream connection (HTTP/1.1 or HTTP/2 response object). */

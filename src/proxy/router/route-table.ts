@@ -88,6 +88,11 @@ export interface RouteTableOptions {
   perFilterConfigParser?: PerFilterConfigParser;
 }
 
+/** Compile a RouteConfiguration with the filters' per-filter config parsers (what RDS consumers call: a bad per-filter config NACKs). */
+export function compileRouteConfiguration(json: unknown, filters: { perFilterConfigParser(): PerFilterConfigParser }, path = 'route_config'): CompiledRouteTable {
+  return compileRouteTable(json, { perFilterConfigParser: filters.perFilterConfigParser() }, path);
+}
+
 /** Compile a RouteConfiguration (proto3 JSON). Throws TrellisError(XDS_INVALID) with the field path. */
 export function compileRouteTable(json: unknown, options: RouteTableOptions = {}, path = 'route_config'): CompiledRouteTable {
   const rc = optObj(json, path) ?? configError(path, 'expected a RouteConfiguration object');
