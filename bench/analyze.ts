@@ -20,7 +20,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { TestCertificate, TestPrivateKey } from '../src/config/analyze/test-certificate.test-util.ts';
+import { TestCertificate, TestPrivateKey } from '../src/config/analyze/test-support.ts';
 
 const root = join(import.meta.dirname, '..');
 const { values } = parseArgs({

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { TypeUrl } from '../src/xds/types.ts';
 import { createXdsServer } from '../src/control/xds/server.ts';
 import { generatorCache, resourceSet } from '../src/control/xds/testdata/resource-sets.ts';
-import { AdsClient } from '../src/proxy/xds/ads-client.ts';
+import { AdsClient } from '../src/proxy/xds-client/ads-client.ts';
 
 test('a named secret that never arrives delays readiness by the fetch timeout, not forever', async () => {
   const cluster = {

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import diagnostics from 'node:diagnostics_channel';
-import { StaticClusterManager } from '../src/proxy/http/testing/static-cluster-manager.ts';
-import { deadEndpoint, hcmConfig, rawRequest, request1, request2, startAdminDeniedProxy, startBackend, startProxy } from '../src/proxy/http/testing/harness.ts';
+import { StaticClusterManager } from './support/static-cluster-manager.ts';
+import { deadEndpoint, hcmConfig, rawRequest, request1, request2, startAdminDeniedProxy, startBackend, startProxy } from './support/connection-manager-harness.ts';
 import type { StreamInfo } from '../src/proxy/http/stream-info.ts';
 import { localNodeAddress } from '../src/proxy/http/downstream.ts';
 
@@ -279,7 +279,8 @@ test('stream idle timeout (route idle_timeout) -> 504 "stream timeout" SI for a 
 });
 
 test('RDS: the route table is looked up per request through the RouteProvider (404 NR until it arrives); Expect: 100-continue is answered by the proxy', async (t) => {
-  const { compileRouteConfiguration } = await import('../src/proxy/http/connection-manager.ts');
+  const { compileRouteConfiguration } = await import('../src/proxy/router/route-table.ts');
+  const { defaultFilterRegistry } = await import('../src/proxy/filters/registry.ts');
   const be = await startBackend(echoHandler('a'));
   const cm = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });
   const tables = new Map<string, ReturnType<typeof compileRouteConfiguration>>();
@@ -290,7 +291,7 @@ test('RDS: the route table is looked up per request through the RouteProvider (4
   });
   t.after(async () => { await proxy.close(); await be.close(); cm.close(); });
   assert.equal((await request1(proxy.port)).status, 404);
-  tables.set('http.8080', compileRouteConfiguration({ name: 'http.8080', virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'a' } }] }] }));
+  tables.set('http.8080', compileRouteConfiguration({ name: 'http.8080', virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'a' } }] }] }, defaultFilterRegistry()));
   const r = await request1(proxy.port, { method: 'POST', body: 'x', headers: { expect: '100-continue' } });
   assert.equal(r.status, 200);
   assert.equal(JSON.parse(r.body).headers.expect, undefined);
@@ -340,7 +341,7 @@ test('close(grace): in-flight HTTP/1.1 and HTTP/2 requests finish (connection: c
 });
 
 test('explicit proxy mode: absolute-form request targets route on the URL host; CONNECT tunnels only when configured', async (t) => {
-  const { rawRequest } = await import('../src/proxy/http/testing/harness.ts');
+  const { rawRequest } = await import('./support/connection-manager-harness.ts');
   const net = await import('node:net');
   const be = await startBackend(echoHandler('svc'));
   // A plain TCP echo as the CONNECT target.

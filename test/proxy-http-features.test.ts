@@ -4,8 +4,9 @@ import { createHash } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
 import type { Duplex } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
-import { StaticClusterManager } from '../src/proxy/http/testing/static-cluster-manager.ts';
-import { hcmConfig, request1, request2, seededRandom, startBackend, startProxy } from '../src/proxy/http/testing/harness.ts';
+import { StaticClusterManager } from './support/static-cluster-manager.ts';
+import { hcmConfig, request1, request2, startBackend, startProxy, testConnectionManager } from './support/connection-manager-harness.ts';
+import { seededRandom } from '../src/proxy/upstream/lb/types.ts';
 import type { StreamInfo } from '../src/proxy/http/stream-info.ts';
 
 const FAULT = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
@@ -133,20 +134,19 @@ test('fault filter: seeded abort percentage, fixed delay (DI), gRPC abort, per-r
 });
 
 test('fault filter config errors name the field', async () => {
-  const { createConnectionManager } = await import('../src/proxy/http/connection-manager.ts');
-  assert.throws(() => createConnectionManager({
+  assert.throws(() => testConnectionManager({
     clusterManager: new StaticClusterManager({}),
     config: hcmConfig({ virtual_hosts: [] }, [{ name: 'envoy.filters.http.fault', typed_config: { '@type': FAULT, abort: { http_status: 42 } } }]),
   }), /http_filters\[0\]\.typed_config\.abort\.http_status/);
-  assert.throws(() => createConnectionManager({
+  assert.throws(() => testConnectionManager({
     clusterManager: new StaticClusterManager({}),
     config: hcmConfig({ virtual_hosts: [] }, [{ name: 'acme.filters.http.unknown' }]),
   }), /http_filters\[0\]\.name: unknown HTTP filter/);
-  assert.doesNotThrow(() => createConnectionManager({
+  assert.doesNotThrow(() => testConnectionManager({
     clusterManager: new StaticClusterManager({}),
     config: hcmConfig({ virtual_hosts: [] }, [{ name: 'acme.filters.http.unknown', is_optional: true }, { name: 'envoy.filters.http.rbac', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC' } }]),
   }));
-  assert.throws(() => createConnectionManager({
+  assert.throws(() => testConnectionManager({
     clusterManager: new StaticClusterManager({}),
     config: { stat_prefix: 'x', route_config: { virtual_hosts: [] }, http_filters: [{ name: 'envoy.filters.http.router' }, { name: 'envoy.filters.http.cors' }] },
   }), /router filter must be the last/);
@@ -160,7 +160,7 @@ test('fault filter config errors name the field', async () => {
     [{ route_config: undefined, rds: { route_config_name: 'r' } }, /rds: RDS needs a route provider/],
   ];
   for (const [extra, re] of hcmErrors) {
-    assert.throws(() => createConnectionManager({ clusterManager: new StaticClusterManager({}), config: hcmConfig({ virtual_hosts: [] }, [], extra) }), re);
+    assert.throws(() => testConnectionManager({ clusterManager: new StaticClusterManager({}), config: hcmConfig({ virtual_hosts: [] }, [], extra) }), re);
   }
 });
 

@@ -10,10 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import diagnostics from 'node:diagnostics_channel';
-import { createConnectionManager } from '../src/proxy/http/connection-manager.ts';
 import type { StreamInfo } from '../src/proxy/http/stream-info.ts';
-import { StaticClusterManager } from '../src/proxy/http/testing/static-cluster-manager.ts';
-import { hcmConfig, startBackend } from '../src/proxy/http/testing/harness.ts';
+import { StaticClusterManager } from './support/static-cluster-manager.ts';
+import { hcmConfig, startBackend, testConnectionManager } from './support/connection-manager-harness.ts';
 import { findTool } from './support/tools.ts';
 import { skipUnlessTools } from './support/skip.ts';
 
@@ -32,7 +31,7 @@ test('TLS sockets handed over after ALPN: h2 and http/1.1 both served, scheme ht
   const cert = readFileSync(join(dir, 'cert.pem'));
   const be = await startBackend((req, res) => res.end(JSON.stringify({ proto: req.headers['x-forwarded-proto'] })));
   const cm = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });
-  const hcm = createConnectionManager({
+  const hcm = testConnectionManager({
     clusterManager: cm,
     config: hcmConfig({ virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'a' } }] }] }),
   });

@@ -10,9 +10,8 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
-import { createConnectionManager } from '../src/proxy/http/connection-manager.ts';
-import { StaticClusterManager } from '../src/proxy/http/testing/static-cluster-manager.ts';
-import { hcmConfig, startBackend } from '../src/proxy/http/testing/harness.ts';
+import { StaticClusterManager } from './support/static-cluster-manager.ts';
+import { hcmConfig, startBackend, testConnectionManager } from './support/connection-manager-harness.ts';
 import { missingNodeFlags, ProxySemiSpaceMb } from '../bin/node-flags.js';
 import { Cleanups } from './support/processes.ts';
 import { edgeVirtualService, exchange, startGatewayPair } from './support/gateway-pair.ts';
@@ -56,7 +55,7 @@ test('an idle HTTP/1.1 connection keeps no per-request state and no closures of 
     req.on('end', () => res.end('ok'));
   });
   const clusters = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });
-  const hcm = createConnectionManager({ clusterManager: clusters, config: hcmConfig({ virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'a' } }] }] }) });
+  const hcm = testConnectionManager({ clusterManager: clusters, config: hcmConfig({ virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'a' } }] }] }) });
   const served: net.Socket[] = [];
   const front = net.createServer((s) => {
     served.push(s);

@@ -7,8 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { StaticClusterManager } from '../src/proxy/http/testing/static-cluster-manager.ts';
-import { hcmConfig, request1, startBackend, startProxy } from '../src/proxy/http/testing/harness.ts';
+import { StaticClusterManager } from './support/static-cluster-manager.ts';
+import { hcmConfig, request1, startBackend, startProxy } from './support/connection-manager-harness.ts';
 import { defaultFilterRegistry } from '../src/proxy/filters/registry.ts';
 import { istioStatsFilter } from '../src/proxy/filters/istio-stats.ts';
 import { ProxyTelemetry } from '../src/proxy/istio-telemetry.ts';

@@ -11,7 +11,7 @@ import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { root, trellis } from './up-support.ts';
+import { root, trellis } from './support/trellis-up.ts';
 import { readState } from '../src/runtime/state.ts';
 
 const dirs: string[] = [];

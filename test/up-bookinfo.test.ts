@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { curl, eventually, root, trellis } from './up-support.ts';
+import { curl, eventually, root, trellis } from './support/trellis-up.ts';
 import { sharedDir, skipUnlessShared, skipUnlessTools } from './support/skip.ts';
 
 const samples = join(sharedDir, 'istio-samples');

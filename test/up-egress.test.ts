@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { skipUnlessTools } from './support/skip.ts';
-import { curl, eventually, livePids, logTails, readStateFile, StartTimeoutS, trellis, type CurlResult, VisibleWithinMs } from './up-support.ts';
+import { curl, eventually, livePids, logTails, readStateFile, StartTimeoutS, trellis, type CurlResult, VisibleWithinMs } from './support/trellis-up.ts';
 import { egressGatewayRoutingYaml, serviceEntryYaml, startExternalServer, type ExternalServer } from './support/egress-mesh.ts';
 import { testCa, tlsSecretYaml } from './support/test-pki.ts';
 import type { RuntimeState } from '../src/runtime/state.ts';

@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { curl, demoCopy, eventually, readStateFile, root, trellis } from './up-support.ts';
+import { curl, demoCopy, eventually, readStateFile, root, trellis } from './support/trellis-up.ts';
 import { findTool } from './support/tools.ts';
 import { skipUnlessTools } from './support/skip.ts';
 import { mkdtempSync } from 'node:fs';

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readStateFile, StartTimeoutS, trellis } from './up-support.ts';
+import { readStateFile, StartTimeoutS, trellis } from './support/trellis-up.ts';
 
 const APP = `import http from 'node:http';
 let orders = 0;

@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { skipIf, skipUnlessTools } from './support/skip.ts';
-import { curl, demoCopy, eventually, logTails, readStateFile, trellis, StartTimeoutS, root } from './up-support.ts';
+import { curl, demoCopy, eventually, logTails, readStateFile, trellis, StartTimeoutS, root } from './support/trellis-up.ts';
 import type { RuntimeState } from '../src/runtime/state.ts';
 import { finiteValues, loadDashboard, promQuery, resolveVariables, runPanels, type PanelOutcome } from './support/grafana-dashboards.ts';
 

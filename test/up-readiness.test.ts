@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually, readStateFile, trellis } from './up-support.ts';
+import { eventually, readStateFile, trellis } from './support/trellis-up.ts';
 
 const APP = `import http from 'node:http';
 import { existsSync } from 'node:fs';

@@ -19,7 +19,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { skipUnlessTools } from './support/skip.ts';
-import { curl, demoCopy, eventually, logTails, readStateFile, trellis, StartTimeoutS } from './up-support.ts';
+import { curl, demoCopy, eventually, logTails, readStateFile, trellis, StartTimeoutS } from './support/trellis-up.ts';
 import type { RuntimeState } from '../src/runtime/state.ts';
 
 /** A span as both receivers normalise it. */

@@ -5,7 +5,7 @@
  */
 import type { XdsJson, XdsTypeUrl } from '../xds/types.ts';
 import { TypeUrl } from '../xds/types.ts';
-import type { TypeState } from './xds/ads-client.ts';
+import type { TypeState } from './xds-client/ads-client.ts';
 import type { NodeJson } from '../xds/ads-wire.ts';
 
 const admin = 'type.googleapis.com/envoy.admin.v3';

@@ -8,15 +8,15 @@
 import type { XdsJson, XdsTypeUrl } from '../xds/types.ts';
 import { TypeUrl } from '../xds/types.ts';
 import { TrellisError, describeError } from '../errors.ts';
-import type { ConfigApplier } from './xds/ads-client.ts';
+import type { ConfigApplier } from './xds-client/ads-client.ts';
 import { createClusterManager, type UpstreamClusterManager } from './upstream/cluster-manager.ts';
 import type { BreakerCounts } from './upstream/breaker-counts.ts';
 import type { OutlierReason } from './upstream/outlier-detector.ts';
 import type { HostCountsProvider } from './upstream/outlier-counts.ts';
 import { ListenerManager } from './listener/listener-manager.ts';
 import type { HttpConnectionHandler } from './listener/listener-config.ts';
-import { compileRouteConfiguration, createConnectionManager, type RouteProvider } from './http/connection-manager.ts';
-import type { CompiledRouteTable } from './http/route-table.ts';
+import { createConnectionManager, type RouteProvider } from './http/connection-manager.ts';
+import { compileRouteConfiguration, type CompiledRouteTable } from './router/route-table.ts';
 import { defaultFilterRegistry, type FilterRegistry } from './filters/registry.ts';
 import type { SecretProvider } from './tls/secret-provider.ts';
 import { createSdsSecrets, type SdsSecrets } from './tls/sds-secrets.ts';
@@ -115,7 +115,7 @@ export class DataPlane implements ConfigApplier {
           routeProvider,
           filterRegistry: this.#registry,
           random: opts.random,
-          path: `${at.resource}: ${at.path}`,
+          path: at,
           tracerFactory: (cfg) => new HttpTracer(cfg, direction, tracerIdentity, this.spanSinks, opts.random ?? Math.random),
           logFiles: this.logFiles,
           counters: (prefix) => this.httpStats.countersFor(prefix),
@@ -144,7 +144,7 @@ export class DataPlane implements ConfigApplier {
   }
 
   #healthyHosts(cluster: string): string[] {
-    const c = this.clusters.snapshot().find((x) => x.name === cluster);
+    const c = this.clusters.status().find((x) => x.name === cluster);
     return c === undefined ? [] : c.hosts.filter((h) => !h.ejected && h.healthStatus !== 'UNHEALTHY').map((h) => h.address);
   }
 
@@ -196,7 +196,7 @@ export class DataPlane implements ConfigApplier {
 
   /** Clusters and hosts for the admin `/clusters` endpoint. */
   clusterView(): import('./admin/admin-server.ts').ClusterStatus[] {
-    return this.clusters.snapshot().map((c) => ({
+    return this.clusters.status().map((c) => ({
       name: c.name,
       hosts: c.hosts.map((h) => ({
         address: h.address,

@@ -6,7 +6,7 @@
  */
 import type { NodeJson } from '../xds/ads-wire.ts';
 import { TypeUrl, type XdsTypeUrl } from '../xds/types.ts';
-import { AdsClient } from './xds/ads-client.ts';
+import { AdsClient } from './xds-client/ads-client.ts';
 import { DataPlane } from './data-plane.ts';
 import { startAdminServers, type AdminPorts, type AdminSource } from './admin/admin-server.ts';
 import type { AppProbe } from './admin/app-probes.ts';

@@ -14,7 +14,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { TypeUrl, type XdsJson, type XdsTypeUrl } from '../xds/types.ts';
 import { TrellisError } from '../errors.ts';
-import type { ConfigApplier } from './xds/ads-client.ts';
+import type { ConfigApplier } from './xds-client/ads-client.ts';
 import { DataPlane, type DataPlaneOptions } from './data-plane.ts';
 import type { Stat } from './admin/stats-format.ts';
 import type { ClusterStatus } from './admin/admin-server.ts';

@@ -154,15 +154,23 @@ export class Replica {
     };
   }
 
-  /** Why the app (or its sidecar) is gone, or undefined while both run. */
-  private goneCheck(app: Child, sidecar: Child): () => string | undefined {
+  /** Why the sidecar is gone (or the replica stopping), or undefined while it runs. */
+  private sidecarGoneCheck(sidecar: Child): () => string | undefined {
     return () => {
       if (this.stopping) return 'stopped';
-      if (app.exitReason() !== undefined) {
+      return sidecar.exitReason() !== undefined ? `sidecar ${sidecar.exitReason()}\n${sidecar.logTail()}` : undefined;
+    };
+  }
+
+  /** Why the app (or its sidecar) is gone, or undefined while both run. */
+  private goneCheck(app: Child, sidecar: Child): () => string | undefined {
+    const sidecarGone = this.sidecarGoneCheck(sidecar);
+    return () => {
+      if (!this.stopping && app.exitReason() !== undefined) {
         const tail = app.logTail();
         return `command \`${this.plan.spec.command.join(' ')}\` ${app.exitReason()}${tail ? `; last output:\n${tail}` : ' (no output)'}`;
       }
-      return sidecar.exitReason() !== undefined ? `sidecar ${sidecar.exitReason()}\n${sidecar.logTail()}` : undefined;
+      return sidecarGone();
     };
   }
 
@@ -240,8 +248,7 @@ export class Replica {
         ...this.#appMetricsArgs(ports)],
     }));
     this.ctx.onChange();
-    const sidecarGone = () => sidecar.exitReason() !== undefined ? `sidecar ${sidecar.exitReason()}\n${sidecar.logTail()}` : undefined;
-    await waitForHttp200(`sidecar of ${p.name}`, ports.health, '/healthz/ready', this.ctx.startTimeoutMs, () => (this.stopping ? 'stopped' : sidecarGone()));
+    await waitForHttp200(`sidecar of ${p.name}`, ports.health, '/healthz/ready', this.ctx.startTimeoutMs, this.sidecarGoneCheck(sidecar));
     if (this.stopping) throw new TrellisError('RUNTIME_STOPPED', 'stopped while starting');
 
     const firstApp = p.appPorts[0];
@@ -388,8 +395,7 @@ export class Replica {
         '--prometheus-port', String(ports.prometheus), ...this.#appMetricsArgs(ports)], true),
     }));
     this.ctx.onChange();
-    const sidecarGone = () => sidecar.exitReason() !== undefined ? `sidecar ${sidecar.exitReason()}\n${sidecar.logTail()}` : undefined;
-    await waitForHttp200(`sidecar of ${p.name}`, ports.health, '/healthz/ready', this.ctx.startTimeoutMs, () => (this.stopping ? 'stopped' : sidecarGone()), pod.podIp);
+    await waitForHttp200(`sidecar of ${p.name}`, ports.health, '/healthz/ready', this.ctx.startTimeoutMs, this.sidecarGoneCheck(sidecar), pod.podIp);
     if (this.stopping) throw new TrellisError('RUNTIME_STOPPED', 'stopped while starting');
 
     this.app = new Child({

@@ -2,7 +2,7 @@
  * The grammar of Envoy's substitution format strings (access-log command operators, also used by
  * `request_headers_to_add` / `response_headers_to_add` values), shared by the control plane (an
  * analyzer holds back a VirtualService whose header value every Envoy would reject) and the proxy
- * (which evaluates them, proxy/http/header-format.ts).
+ * (which evaluates them, proxy/router/header-format.ts).
  *
  * Follows Envoy 1.40 as `envoy --mode validate` reports it: `%%` is a literal `%`; any other `%`
  * must start `%NAME%`, `%NAME(ARG)%` or `%NAME(ARG):LEN%` ("Couldn't find valid command at

@@ -25,19 +25,24 @@ export interface Workload {
   ports: Record<string, number>;
 }
 
+/** A Service selecting `app: <name>`, up to its `ports:` key. */
+function serviceHead(name: string, ns: string): string {
+  return `apiVersion: v1
+kind: Service
+metadata:
+  name: ${name}
+  namespace: ${ns}
+spec:
+  selector:
+    app: ${name}
+  ports:`;
+}
+
 /** A Service selecting `app: <name>` with the given ports, plus one WorkloadEntry per workload. */
 export function serviceWithWorkloads(o: { name: string; namespace?: string; ports: { name: string; port: number; appProtocol?: string }[]; workloads: Workload[] }): string {
   const ns = o.namespace ?? 'default';
   const docs = [
-    `apiVersion: v1
-kind: Service
-metadata:
-  name: ${o.name}
-  namespace: ${ns}
-spec:
-  selector:
-    app: ${o.name}
-  ports:
+    `${serviceHead(o.name, ns)}
 ${o.ports.map((p) => `  - name: ${p.name}\n    port: ${p.port}\n    targetPort: ${p.port}${p.appProtocol ? `\n    appProtocol: ${p.appProtocol}` : ''}`).join('\n')}`,
     ...o.workloads.map((w) => `apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
@@ -59,15 +64,7 @@ ${Object.entries(w.ports).map(([k, v]) => `    ${k}: ${v}`).join('\n')}`),
 export function serviceWithSlice(o: { name: string; namespace?: string; port: number; portName?: string; targetPort: number; addresses: string[] }): string {
   const ns = o.namespace ?? 'default';
   const pn = o.portName ?? 'http';
-  return `apiVersion: v1
-kind: Service
-metadata:
-  name: ${o.name}
-  namespace: ${ns}
-spec:
-  selector:
-    app: ${o.name}
-  ports:
+  return `${serviceHead(o.name, ns)}
   - name: ${pn}
     port: ${o.port}
     targetPort: ${o.targetPort}

@@ -10,6 +10,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from './processes.ts';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const bin = join(repoRoot, 'bin/trellis.js');
@@ -56,25 +57,8 @@ export async function stopAll(): Promise<void> {
   for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
-/**
- * Polls `fn` until it returns a value other than undefined/false, or throws after `timeoutMs`.
- * The default is generous (a loaded 2-core machine shared by several test runs): waiting long
- * costs nothing when the condition comes true, and a bound tight enough to flake proves nothing.
- */
-export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+/** Polling with a generous bound: the one `waitFor` of the tests (test/support/processes.ts). */
+export { waitFor };
 
 function readJson<T>(file: string): T | undefined {
   if (!existsSync(file)) return undefined;

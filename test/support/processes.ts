@@ -42,8 +42,13 @@ export function tempDir(cleanups: Cleanups, prefix = 'trellis-e2e-'): string {
   return dir;
 }
 
-/** Polls `fn` every `intervalMs` until it returns a value other than undefined/false, or throws after `ms`. */
-export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 20_000, intervalMs = 50): Promise<T> {
+/**
+ * Polls `fn` every `intervalMs` until it returns a value other than undefined/false, or throws
+ * after `ms`. The default is generous (a loaded 2-core machine shared by several test runs):
+ * waiting long costs nothing when the condition comes true, and a bound tight enough to flake
+ * proves nothing.
+ */
+export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 60_000, intervalMs = 50): Promise<T> {
   const end = Date.now() + ms;
   let lastErr: unknown;
   for (;;) {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { analyzeConfig } from './index.ts';
-import { resourcesFromYaml } from './fixture.test-util.ts';
+import { resourcesFromYaml } from './test-support.ts';
 import { matchCovers } from './shadowing.ts';
 import { isKnownConditionKey } from './security.ts';
 import { hostMatches as hostCovers, resolveHost } from '../host.ts';

@@ -6,9 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { analyzeConfig } from './index.ts';
-import { resourcesFromYaml } from './fixture.test-util.ts';
+import { resourcesFromYaml, TestCertificate, TestPrivateKey } from './test-support.ts';
 import { parseMeshConfig } from '../mesh-config.ts';
-import { TestCertificate, TestPrivateKey } from './test-certificate.test-util.ts';
 
 function findings(yaml: string, opts = {}): string[] {
   return analyzeConfig(resourcesFromYaml(yaml), opts).map((d) => `${d.code} ${d.resource?.kind} ${d.resource?.namespace}/${d.resource?.name}`);

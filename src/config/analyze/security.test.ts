@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { analyzeConfig } from './index.ts';
-import { resourcesFromYaml } from './fixture.test-util.ts';
+import { resourcesFromYaml } from './test-support.ts';
 
 test('JWKS_INVALID: an inline jwks that is not a JWKS names the rule and field', () => {
   const d = analyzeConfig(resourcesFromYaml(`apiVersion: security.istio.io/v1

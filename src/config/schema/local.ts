@@ -112,6 +112,10 @@ export const ENDPOINTSLICE_BODY: SchemaNode = {
 };
 
 const workloadMode: SchemaNode = { type: 'string', enum: ['CLIENT_AND_SERVER', 'CLIENT', 'SERVER'] };
+/** A Telemetry `tracing` or `accessLogging` list: each rule has a `match` (client, server or both sides), its `providers` and `fields`. */
+function modeRules(fields: Record<string, SchemaNode>): SchemaNode {
+  return { type: 'array', items: { type: 'object', properties: { match: { type: 'object', properties: { mode: workloadMode } }, providers, ...fields } } };
+}
 const providers: SchemaNode = { type: 'array', items: { type: 'object', required: ['name'], properties: { name: str } } };
 const targetRef: SchemaNode = {
   type: 'object',
@@ -127,34 +131,26 @@ export const TELEMETRY_SPEC: SchemaNode = {
     selector: { type: 'object', properties: { matchLabels: strMap } },
     targetRef,
     targetRefs: { type: 'array', items: targetRef },
-    tracing: {
-      type: 'array',
-      items: {
+    tracing: modeRules({
+      randomSamplingPercentage: { type: 'number', 'x-trellis-check': 'percent' },
+      disableSpanReporting: bool,
+      useRequestIdForTraceSampling: bool,
+      customTags: {
         type: 'object',
-        properties: {
-          match: { type: 'object', properties: { mode: workloadMode } },
-          providers,
-          randomSamplingPercentage: { type: 'number', 'x-trellis-check': 'percent' },
-          disableSpanReporting: bool,
-          useRequestIdForTraceSampling: bool,
-          customTags: {
-            type: 'object',
-            additionalProperties: {
-              type: 'object',
-              properties: {
-                literal: { type: 'object', required: ['value'], properties: { value: str } },
-                environment: headerOrEnv,
-                header: headerOrEnv,
-              },
-              oneOf: [
-                { not: { anyOf: [{ required: ['literal'] }, { required: ['environment'] }, { required: ['header'] }] } },
-                { required: ['literal'] }, { required: ['environment'] }, { required: ['header'] },
-              ],
-            },
+        additionalProperties: {
+          type: 'object',
+          properties: {
+            literal: { type: 'object', required: ['value'], properties: { value: str } },
+            environment: headerOrEnv,
+            header: headerOrEnv,
           },
+          oneOf: [
+            { not: { anyOf: [{ required: ['literal'] }, { required: ['environment'] }, { required: ['header'] }] } },
+            { required: ['literal'] }, { required: ['environment'] }, { required: ['header'] },
+          ],
         },
       },
-    },
+    }),
     metrics: {
       type: 'array',
       items: {
@@ -194,18 +190,10 @@ export const TELEMETRY_SPEC: SchemaNode = {
         },
       },
     },
-    accessLogging: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          match: { type: 'object', properties: { mode: workloadMode } },
-          providers,
-          disabled: bool,
-          filter: { type: 'object', required: ['expression'], properties: { expression: str } },
-        },
-      },
-    },
+    accessLogging: modeRules({
+      disabled: bool,
+      filter: { type: 'object', required: ['expression'], properties: { expression: str } },
+    }),
   },
 };
 

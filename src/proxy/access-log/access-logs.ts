@@ -6,7 +6,7 @@
  * `response_flag_filter`. Compiled once per connection manager; per request only the filter's
  * attributes and the line are computed.
  */
-import { configError, optArr, optObj, optStr, type Json } from '../http/config-json.ts';
+import { configError, optArr, optObj, optStr, type Json } from '../xds-json.ts';
 import { formatResponseFlags } from '../http/stream-info.ts';
 import type { HeaderMap } from '../upstream/types.ts';
 import { CelError, compileCel, evaluateCel, type CelValue } from '../../telemetry/cel.ts';

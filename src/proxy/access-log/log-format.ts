@@ -1,14 +1,14 @@
 /**
  * Envoy access-log formats: a text line (`text_format_source.inline_string`, `text_format`) or a
  * JSON object (`json_format`), compiled once per config from Envoy's command operators (the grammar
- * of xds/format-string.ts). Header and address commands are evaluated by http/header-format.ts;
+ * of xds/format-string.ts). Header and address commands are evaluated by router/header-format.ts;
  * this module adds what only a finished request has (bytes, duration, response code details, the
  * raw cluster, the trace id). As Envoy: a command without a value is `-` in text and `null` in
  * JSON, and RESPONSE_CODE, BYTES_*, DURATION are JSON numbers.
  */
 import type { HeaderMap } from '../upstream/types.ts';
 import type { StreamInfo } from '../http/stream-info.ts';
-import { formatCommand, type FormatContext } from '../http/header-format.ts';
+import { formatCommand, type FormatContext } from '../router/header-format.ts';
 import { parseFormatString, type FormatToken } from '../../xds/format-string.ts';
 
 /** What a log line reads. */

@@ -7,8 +7,8 @@
  * (forward_not_matching_preflights, default true). Actual requests from an allowed origin get
  * Access-Control-Allow-Origin / -Credentials / -Expose-Headers on the response.
  */
-import { optArr, optBool, optStr, runtimeFraction, type Json } from '../http/config-json.ts';
-import type { FilterRegistration } from '../http/filter-chain.ts';
+import { optArr, optBool, optStr, runtimeFraction, type Json } from '../xds-json.ts';
+import type { FilterRegistration } from '../http/stream.ts';
 import { compileStringMatcher, type StringMatch } from '../http/matchers.ts';
 
 /** A compiled CorsPolicy. */

@@ -9,8 +9,8 @@
  */
 import {
   configError, fractionalPercent, optArr, optDurationMs, optObj, optStr, optUint, type Json,
-} from '../http/config-json.ts';
-import type { FilterRegistration, HttpStream } from '../http/filter-chain.ts';
+} from '../xds-json.ts';
+import type { FilterRegistration, HttpStream } from '../http/stream.ts';
 import { compileHeaderMatcher, type HeaderMatch } from '../http/matchers.ts';
 import { LocalReplyBody } from '../http/stream-info.ts';
 

@@ -15,8 +15,8 @@
  * manager, so a request costs a key string and four number updates (six for gRPC: the message
  * counts, istio_request_messages_total / istio_response_messages_total).
  */
-import { configError, optArr, optBool, optObj, optStr, type Json } from '../http/config-json.ts';
-import type { FilterRegistration, HttpFilter, HttpStream, ResponseHead } from '../http/filter-chain.ts';
+import { configError, optArr, optBool, optObj, optStr, type Json } from '../xds-json.ts';
+import type { FilterRegistration, HttpFilter, HttpStream, ResponseHead } from '../http/stream.ts';
 import { formatResponseFlags } from '../http/stream-info.ts';
 import type { HeaderMap } from '../upstream/types.ts';
 import { IstioMetricNames, peerLabelValues, HttpLabelNames, UnknownService, boundedLabel, type IstioMetricName, type ServiceLabels } from '../../telemetry/istio-metrics.ts';

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultFilterRegistry, passThroughFilter } from './registry.ts';
-import { compileRouteConfiguration } from '../http/connection-manager.ts';
+import { compileRouteConfiguration } from '../router/route-table.ts';
 import { hasCode } from '../../errors.ts';
-import type { FilterFactoryContext } from '../http/filter-chain.ts';
+import type { FilterFactoryContext } from '../http/stream.ts';
 import type { CorsPolicy } from './cors.ts';
 
 const ctx: FilterFactoryContext = { clusterManager: { get: () => undefined }, random: () => 0.5, statPrefix: 't' };
@@ -25,7 +25,7 @@ test('chain building: lookup by @type first, then name; disabled and optional fi
     [[{ name: 'envoy.filters.http.cors' }], /router filter .* is required/],
     [[router, { name: 'envoy.filters.http.cors' }], /must be the last/],
     [[{ typed_config: {} }, router], /f\[0\]\.name: is required/],
-  ] as const) assert.throws(() => r.buildChain(list, ctx, 'f'), (e: unknown) => hasCode(e, 'HTTP_CONFIG_INVALID') && msg.test((e as Error).message));
+  ] as const) assert.throws(() => r.buildChain(list, ctx, 'f'), (e: unknown) => hasCode(e, 'XDS_INVALID') && msg.test((e as Error).message));
 });
 
 test('register() replaces a pass-through slot; per-route configs are parsed at route compile time with paths', () => {

@@ -6,12 +6,12 @@
  * issues fill (Trellis stats and tracing) are registered as pass-through
  * filters so configs naming them are accepted today; `register()` replaces a slot.
  */
-import { configError, optArr, optBool, optObj, optStr, type Json } from '../http/config-json.ts';
-import type { FilterFactoryContext, FilterRegistration, HttpFilterFactory } from '../http/filter-chain.ts';
-import type { PerFilterConfigParser } from '../http/route-action.ts';
+import { configError, optArr, optBool, optObj, optStr, type Json } from '../xds-json.ts';
+import type { FilterFactoryContext, FilterRegistration, HttpFilterFactory } from '../http/stream.ts';
+import type { PerFilterConfigParser } from '../router/route-action.ts';
 import { corsFilter } from './cors.ts';
 import { faultFilter } from './fault.ts';
-import { routerFilter } from './router/router.ts';
+import { routerFilter } from '../router/router.ts';
 import { rbacHttpFilter } from './rbac/rbac-http.ts';
 import { jwtAuthnFilter } from './jwt/jwt-authn.ts';
 import { extAuthzFilter } from './ext-authz/ext-authz.ts';

@@ -1,6 +1,6 @@
 /**
  * The HTTP connection manager (envoy.filters.network.http_connection_manager): built once from an
- * HttpConnectionManager config (proto3 JSON, read by hcm-options.ts), it serves HTTP/1.1
+ * HttpConnectionManager config (proto3 JSON, read by hcm-config.ts), it serves HTTP/1.1
  * (keep-alive, Upgrade/WebSocket) and HTTP/2 (h2 after TLS ALPN, h2c prior knowledge) on sockets
  * the listener layer hands it. node:http / node:http2 servers run in "no listen" mode
  * (`emit('connection')`). Per request, in Envoy's order: HTTP version (426), authority (400),
@@ -20,20 +20,18 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { ClusterManager } from '../upstream/types.ts';
-import { configError, optObj, optStr, type Json } from './config-json.ts';
+import type { Json } from '../xds-json.ts';
 import { applyEdgeRules, clientAddress, normalizeAddress, requestHeaders, requestScheme, responseSink } from './downstream.ts';
-import { HttpStream, type FilterFactoryContext, type HttpFilterFactory } from './filter-chain.ts';
-import { compileRouteTable, type CompiledRouteTable } from './route-table.ts';
+import { HttpStream, type HttpFilterKinds } from './stream.ts';
+import type { CompiledRouteTable } from '../router/route-table.ts';
+import { compileHcmConfig } from './hcm-config.ts';
 import { requestEndChannel, type DownstreamTlsInfo, type StreamInfo } from './stream-info.ts';
 import { proxyUpgrade } from './websocket.ts';
-import { defaultFilterRegistry, type FilterRegistry } from '../filters/registry.ts';
 import { connectionSecurityOf } from '../tls/peer-identity.ts';
-import { parseTracingConfig, type TracingConfig } from '../tracing/tracing-config.ts';
+import type { TracingConfig } from '../tracing/tracing-config.ts';
 import type { HttpTracer } from '../tracing/http-tracer.ts';
-import { AccessLogs } from '../access-log/access-logs.ts';
 import { GrpcFrameCounter } from './grpc-frames.ts';
 import type { LogFiles } from '../access-log/log-files.ts';
-import { parseHcmOptions } from './hcm-options.ts';
 import { newHcmCounters, type HcmCounters } from './hcm-stats.ts';
 import { normalizeRequestPath } from './path-normalization.ts';
 import { guardSession, markRawSocket } from './h2-session-guard.ts';
@@ -48,13 +46,13 @@ export interface RouteProvider {
 
 /** Everything a connection manager is built from. */
 export interface ConnectionManagerOptions {
-  /** HttpConnectionManager in proto3 JSON (typed_config of the network filter, "@type" optional). */
+  /** HttpConnectionManager in proto3 JSON (typed_config of the network filter, "@type" optional); read by hcm-config.ts. */
   readonly config: Json;
   readonly clusterManager: ClusterManager;
   /** Needed when the config uses `rds`. */
   readonly routeProvider?: RouteProvider;
-  /** Filter kinds; defaults to the built-in registry. */
-  readonly filterRegistry?: FilterRegistry;
+  /** The HTTP filter kinds (filters/registry.ts's FilterRegistry), from whoever assembles the proxy. */
+  readonly filterRegistry: HttpFilterKinds;
   /** Uniform random in [0,1) for weighted clusters, runtime fractions, faults, back-off; seed it in tests. */
   readonly random?: () => number;
   /** Field path prefix for config errors. */
@@ -72,11 +70,6 @@ export interface ConnectionManagerOptions {
   readonly tracerFactory?: (cfg: TracingConfig) => HttpTracer;
   /** Where `access_log` file loggers write (without it `access_log` is ignored). */
   readonly logFiles?: LogFiles;
-}
-
-/** Compile a RouteConfiguration with the registry's per-filter config parsers (what RDS consumers call). */
-export function compileRouteConfiguration(json: unknown, registry: FilterRegistry = defaultFilterRegistry(), path = 'route_config'): CompiledRouteTable {
-  return compileRouteTable(json, { perFilterConfigParser: registry.perFilterConfigParser() }, path);
 }
 
 /** Protocol a socket speaks, decided by the listener (ALPN or sniffing). */
@@ -147,31 +140,17 @@ export function absoluteForm(target: string): { authority: string; path: string 
 /** Characters an authority may hold (RFC 3986 reg-name / IP-literal / port, percent-encoded allowed), as Envoy checks. */
 const AUTHORITY = /^[A-Za-z0-9\-._~!$&'()*+,;=:@[\]%]*$/;
 
-/** Build a connection manager; throws TrellisError(HTTP_CONFIG_INVALID) with a field path on bad config. */
+/** Build a connection manager; throws TrellisError(XDS_INVALID) with a field path on bad config. */
 export function createConnectionManager(opts: ConnectionManagerOptions): HttpConnectionManager {
   const path = opts.path ?? 'http_connection_manager';
-  const c = opts.config;
   const random = opts.random ?? Math.random;
-  const registry = opts.filterRegistry ?? defaultFilterRegistry();
-  const o = parseHcmOptions(c, path);
-  let staticTable: CompiledRouteTable | undefined;
-  let rdsName: string | undefined;
-  if (c.route_config !== undefined) {
-    staticTable = compileRouteConfiguration(c.route_config, registry, `${path}.route_config`);
-  } else if (c.rds !== undefined) {
-    rdsName = optStr(optObj(c.rds, `${path}.rds`)?.route_config_name, `${path}.rds.route_config_name`);
-    if (!rdsName) configError(`${path}.rds.route_config_name`, 'is required');
-    if (!opts.routeProvider) configError(`${path}.rds`, 'RDS needs a route provider');
-  } else {
-    configError(path, 'one of route_config or rds is required (scoped_routes is not supported)');
-  }
+  const { options: o, routes, filters, tracing, accessLogs } = compileHcmConfig(opts.config, {
+    filterKinds: opts.filterRegistry, clusterManager: opts.clusterManager, random, rds: opts.routeProvider !== undefined, logFiles: opts.logFiles,
+    listenerMetadata: opts.listenerMetadata,
+  }, path);
+  const { table: staticTable, rdsName } = routes;
   const { statPrefix, serverName, edge } = o;
-  const ctx: FilterFactoryContext = { clusterManager: opts.clusterManager, random, statPrefix, listenerMetadata: opts.listenerMetadata };
-  const filters: readonly HttpFilterFactory[] = registry.buildChain(c.http_filters, ctx, `${path}.http_filters`);
-  const tracingJson = optObj(c.tracing, `${path}.tracing`);
-  const tracingConfig = tracingJson === undefined ? undefined : parseTracingConfig(tracingJson, `${path}.tracing`);
-  const tracer = tracingConfig !== undefined && opts.tracerFactory !== undefined ? opts.tracerFactory(tracingConfig) : undefined;
-  const accessLogs = opts.logFiles !== undefined ? AccessLogs.parse(c.access_log, `${path}.access_log`, opts.logFiles) : undefined;
+  const tracer = tracing !== undefined && opts.tracerFactory !== undefined ? opts.tracerFactory(tracing) : undefined;
   const prematureResetLimit = opts.prematureResetLimit ?? 500;
   const counters = opts.counters?.(statPrefix) ?? newHcmCounters();
   const rlog = new RateLimitedLog(opts.log);

@@ -13,7 +13,7 @@ import { BlockList, isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { HeaderMap } from '../upstream/types.ts';
 import { keepHeaderLines } from '../upstream/header-lines.ts';
-import type { DownstreamSink } from './filter-chain.ts';
+import type { DownstreamSink } from './stream.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host']);
 

@@ -4,7 +4,7 @@
  * stripping, path normalization, HTTP/2 settings. Every error names its field path (the xDS
  * client NACKs with it). The connection manager reads only these options, never the JSON.
  */
-import { configError, optArr, optBool, optDurationMs, optObj, optStr, optUint, type Json } from './config-json.ts';
+import { configError, optArr, optBool, optDurationMs, optObj, optStr, optUint, type Json } from '../xds-json.ts';
 import { internalAddresses, localNodeAddress, type EdgeRules } from './downstream.ts';
 import { parsePathNormalization, type PathNormalization } from './path-normalization.ts';
 
@@ -38,7 +38,7 @@ export interface HcmOptions {
 
 const SERVER_HEADER = new Set(['OVERWRITE', 'APPEND_IF_ABSENT', 'PASS_THROUGH']);
 
-/** Reads the options; throws TrellisError(HTTP_CONFIG_INVALID) naming the field on bad config. */
+/** Reads the options; throws TrellisError(XDS_INVALID) naming the field on bad config. */
 export function parseHcmOptions(c: Json, path: string): HcmOptions {
   const common = optObj(c.common_http_protocol_options, `${path}.common_http_protocol_options`) ?? {};
   const maxHeaderBytes = (optUint(c.max_request_headers_kb, `${path}.max_request_headers_kb`) ?? 60) * 1024;

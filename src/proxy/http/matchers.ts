@@ -4,7 +4,7 @@
  * exact/prefix/... fields, present_match, range_match, invert_match,
  * treat_missing_header_as_empty) and QueryParameterMatcher. Regexes are built here, never per request.
  */
-import { compileRegex, configError, optBool, optObj, optStr, type Json } from './config-json.ts';
+import { compileRegex, configError, optBool, optObj, optStr, type Json } from '../xds-json.ts';
 import type { HeaderMap } from '../upstream/types.ts';
 
 /** A compiled string predicate. */

@@ -10,7 +10,7 @@
  * percent-encoded; `%00` rejected), then slash merging. The query is never touched. Expectations
  * in the tests were recorded from Envoy 1.40.
  */
-import { configError, optBool, optStr, type Json } from './config-json.ts';
+import { configError, optBool, optStr, type Json } from '../xds-json.ts';
 
 /** HttpConnectionManager.path_with_escaped_slashes_action. */
 export type EscapedSlashesAction = 'KEEP_UNCHANGED' | 'REJECT_REQUEST' | 'UNESCAPE_AND_REDIRECT' | 'UNESCAPE_AND_FORWARD';

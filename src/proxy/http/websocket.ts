@@ -12,10 +12,10 @@ import http, { type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ClusterManager, HeaderMap } from '../upstream/types.ts';
-import { applyRouteHeaders, pickWeightedCluster, rewritePath, routeHeadersNeedFormat } from './route-rewrite.ts';
-import type { CompiledRouteTable } from './route-table.ts';
+import { applyRouteHeaders, pickWeightedCluster, rewritePath, routeHeadersNeedFormat } from '../router/route-rewrite.ts';
+import type { CompiledRouteTable } from '../router/route-table.ts';
 import { normalizeAddress } from './downstream.ts';
-import type { FormatContext, FormatInfo } from './header-format.ts';
+import type { FormatContext, FormatInfo } from '../router/header-format.ts';
 
 function rawReply(socket: Duplex, status: number, reason: string, body = ''): void {
   if (!socket.writable) {

@@ -10,7 +10,7 @@ import type net from 'node:net';
 import { Duplex } from 'node:stream';
 import type { XdsJson } from '../../xds/types.ts';
 import { TrellisError } from '../../errors.ts';
-import { child, invalid, optBool, optObject, optString, type FieldPath } from '../upstream/xds-read.ts';
+import { child, configError, optBool, optObj, optStr } from '../xds-json.ts';
 import { parseUpstreamTlsContext, type UpstreamTlsConfig } from '../tls/upstream-tls-config.ts';
 import { sansMatch } from '../tls/upstream-tls.ts';
 import type { SecretProvider } from '../tls/secret-provider.ts';
@@ -24,21 +24,21 @@ export interface DownstreamTlsConfig {
 }
 
 /** Parses a filter chain's `transport_socket`; undefined for plaintext (raw_buffer or absent). */
-export function parseDownstreamTransportSocket(ts: XdsJson | undefined, at: FieldPath): DownstreamTlsConfig | undefined {
+export function parseDownstreamTransportSocket(ts: XdsJson | undefined, at: string): DownstreamTlsConfig | undefined {
   if (ts === undefined) return undefined;
-  const typed = optObject(ts, 'typed_config', at);
-  const name = optString(ts, 'name', at);
+  const typed = optObj(ts.typed_config, child(at, 'typed_config'));
+  const name = optStr(ts.name, child(at, 'name'));
   if (typed === undefined) {
     if (name === undefined || name === 'envoy.transport_sockets.raw_buffer') return undefined;
-    throw invalid(child(at, 'typed_config'), `transport socket '${name}' needs a typed_config`);
+    configError(child(at, 'typed_config'), `transport socket '${name}' needs a typed_config`);
   }
   const tp = child(at, 'typed_config');
-  if (typed['@type'] !== DownstreamTlsContextType) throw invalid(child(tp, '@type'), `unsupported downstream transport socket ${String(typed['@type'])}`);
+  if (typed['@type'] !== DownstreamTlsContextType) configError(child(tp, '@type'), `unsupported downstream transport socket ${String(typed['@type'])}`);
   const common = parseUpstreamTlsContext({ common_tls_context: typed.common_tls_context ?? {} }, tp);
   if (common.certificates.length === 0 && common.certificateSdsNames.length === 0) {
-    throw invalid(child(tp, 'common_tls_context.tls_certificates'), 'a server certificate is required (tls_certificates or tls_certificate_sds_secret_configs)');
+    configError(child(tp, 'common_tls_context.tls_certificates'), 'a server certificate is required (tls_certificates or tls_certificate_sds_secret_configs)');
   }
-  return Object.freeze({ common, requireClientCertificate: optBool(typed, 'require_client_certificate', tp) ?? false });
+  return Object.freeze({ common, requireClientCertificate: optBool(typed.require_client_certificate, child(tp, 'require_client_certificate')) ?? false });
 }
 
 /** Builds the server options for one new connection (SDS secrets are looked up now, so rotation applies to new connections). */

@@ -5,7 +5,7 @@
  * given from outside (the HTTP engine), so this module knows nothing of HTTP.
  */
 import type { XdsJson } from '../../xds/types.ts';
-import { child, invalid, isObject, optArray, optBool, optObject, optString, optUint, type FieldPath } from '../upstream/xds-read.ts';
+import { child, configError, isObj, optArr, optBool, optObj, optStr, optUint } from '../xds-json.ts';
 import type { FilterChainMatchJson } from './filter-chain-match.ts';
 import { parseDownstreamTransportSocket, type DownstreamTlsConfig } from './downstream-tls.ts';
 import { parseTcpProxy, type TcpProxyConfig } from '../tcp/tcp-proxy.ts';
@@ -35,7 +35,7 @@ export interface HttpConnectionHandler {
  * `direction` is its listener's traffic_direction (tracing span kind, stats reporter),
  * `listenerMetadata` the listener's `metadata.filter_metadata` (for filters that read it).
  */
-export type HcmFactory = (hcm: XdsJson, at: FieldPath, direction: CompiledListener['trafficDirection'], listenerMetadata?: Readonly<Record<string, XdsJson>>) => HttpConnectionHandler;
+export type HcmFactory = (hcm: XdsJson, at: string, direction: CompiledListener['trafficDirection'], listenerMetadata?: Readonly<Record<string, XdsJson>>) => HttpConnectionHandler;
 
 /** A network filter that admits or refuses a connection before the terminal filter. */
 export type NetworkGate = { readonly kind: 'rbac'; readonly rbac: NetworkRbac } | { readonly kind: 'ext_authz'; readonly extAuthz: NetworkExtAuthz };
@@ -93,40 +93,40 @@ const listenerFilterTypes: Record<string, 'tls' | 'http' | 'original_dst'> = {
   'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst': 'original_dst',
 };
 
-function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory, direction: CompiledListener['trafficDirection'], listenerMetadata: Readonly<Record<string, XdsJson>> | undefined): CompiledChain {
-  if (!isObject(raw)) throw invalid(at, 'expected an object');
-  const match = optObject(raw, 'filter_chain_match', at) as FilterChainMatchJson | undefined;
-  const tls = parseDownstreamTransportSocket(optObject(raw, 'transport_socket', at), child(at, 'transport_socket'));
-  const filters = optArray(raw, 'filters', at);
+function compileChain(raw: unknown, at: string, hcmFactory: HcmFactory, direction: CompiledListener['trafficDirection'], listenerMetadata: Readonly<Record<string, XdsJson>> | undefined): CompiledChain {
+  if (!isObj(raw)) configError(at, 'expected an object');
+  const match = optObj(raw.filter_chain_match, child(at, 'filter_chain_match')) as FilterChainMatchJson | undefined;
+  const tls = parseDownstreamTransportSocket(optObj(raw.transport_socket, child(at, 'transport_socket')), child(at, 'transport_socket'));
+  const filters = optArr(raw.filters, child(at, 'filters'));
   let action: ChainAction | undefined;
   const gates: NetworkGate[] = [];
   filters.forEach((f, i) => {
     const fp = child(child(at, 'filters'), i);
-    if (!isObject(f)) throw invalid(fp, 'expected an object');
-    const typed = optObject(f, 'typed_config', fp);
+    if (!isObj(f)) configError(fp, 'expected an object');
+    const typed = optObj(f.typed_config, child(fp, 'typed_config'));
     const type = typed?.['@type'];
-    const name = optString(f, 'name', fp) ?? '';
+    const name = optStr(f.name, child(fp, 'name')) ?? '';
     if (type === HcmType) {
-      if (action) throw invalid(fp, 'only one terminal network filter per chain is supported');
+      if (action) configError(fp, 'only one terminal network filter per chain is supported');
       action = { kind: 'http', hcm: hcmFactory(typed!, child(fp, 'typed_config'), direction, listenerMetadata), json: typed! };
     } else if (type === NetworkRbacType || type === NetworkExtAuthzType) {
-      if (action) throw invalid(fp, 'network filters must come before the terminal filter');
+      if (action) configError(fp, 'network filters must come before the terminal filter');
       try {
         gates.push(type === NetworkRbacType ? { kind: 'rbac', rbac: compileNetworkRbac(typed!, 'typed_config') } : { kind: 'ext_authz', extAuthz: compileNetworkExtAuthz(typed!, 'typed_config') });
       } catch (err) {
-        throw invalid(fp, describeError(err));
+        configError(fp, describeError(err));
       }
     } else if (type === TcpProxyType) {
-      if (action) throw invalid(fp, 'only one terminal network filter per chain is supported');
+      if (action) configError(fp, 'only one terminal network filter per chain is supported');
       action = { kind: 'tcp', tcp: parseTcpProxy(typed!, child(fp, 'typed_config')) };
     } else {
       // Istio adds metadata-exchange/stats network filters before the terminal one: harmless to skip
       // only when they are explicitly non-terminal helpers; anything else we cannot run is an error.
-      throw invalid(fp, `unsupported network filter '${name}' (${String(type)})`);
+      configError(fp, `unsupported network filter '${name}' (${String(type)})`);
     }
   });
-  if (action === undefined) throw invalid(child(at, 'filters'), 'a filter chain needs http_connection_manager or tcp_proxy');
-  return Object.freeze({ name: optString(raw, 'name', at) ?? '', match, tls, gates: Object.freeze(gates), action });
+  if (action === undefined) configError(child(at, 'filters'), 'a filter chain needs http_connection_manager or tcp_proxy');
+  return Object.freeze({ name: optStr(raw.name, child(at, 'name')) ?? '', match, tls, gates: Object.freeze(gates), action });
 }
 
 /** Canonical JSON (sorted keys) so equal listeners compare equal whatever the key order. */
@@ -139,54 +139,54 @@ export function fingerprintOf(v: unknown): string {
   return JSON.stringify(v);
 }
 
-function trafficDirection(json: XdsJson, at: FieldPath): CompiledListener['trafficDirection'] {
-  const d = optString(json, 'traffic_direction', at) ?? 'UNSPECIFIED';
-  if (d !== 'INBOUND' && d !== 'OUTBOUND' && d !== 'UNSPECIFIED') throw invalid(child(at, 'traffic_direction'), `expected INBOUND, OUTBOUND or UNSPECIFIED, got '${d}'`);
+function trafficDirection(json: XdsJson, at: string): CompiledListener['trafficDirection'] {
+  const d = optStr(json.traffic_direction, child(at, 'traffic_direction')) ?? 'UNSPECIFIED';
+  if (d !== 'INBOUND' && d !== 'OUTBOUND' && d !== 'UNSPECIFIED') configError(child(at, 'traffic_direction'), `expected INBOUND, OUTBOUND or UNSPECIFIED, got '${d}'`);
   return d;
 }
 
 /** Validates and compiles one Listener. Throws TrellisError('XDS_INVALID') naming the field. */
 export function compileListener(json: XdsJson, hcmFactory: HcmFactory): CompiledListener {
   const name = typeof json.name === 'string' ? json.name : '';
-  const at: FieldPath = { resource: `listener '${name}'`, path: '' };
-  if (name === '') throw invalid(at, 'name is required');
-  if (isObject(json.api_listener)) throw invalid(child(at, 'api_listener'), 'API listeners are for proxyless gRPC clients, not for trellis proxy');
-  const address = optObject(json, 'address', at);
-  const sock = address ? optObject(address, 'socket_address', child(at, 'address')) : undefined;
-  if (sock === undefined) throw invalid(child(at, 'address.socket_address'), 'required (only socket addresses are supported)');
+  const at = `listener '${name}'`;
+  if (name === '') configError(at, 'name is required');
+  if (isObj(json.api_listener)) configError(child(at, 'api_listener'), 'API listeners are for proxyless gRPC clients, not for trellis proxy');
+  const address = optObj(json.address, child(at, 'address'));
+  const sock = address ? optObj(address.socket_address, child(child(at, 'address'), 'socket_address')) : undefined;
+  if (sock === undefined) configError(child(at, 'address.socket_address'), 'required (only socket addresses are supported)');
   const sp = child(at, 'address.socket_address');
-  const host = optString(sock, 'address', sp) ?? '';
-  if (host === '') throw invalid(child(sp, 'address'), 'required');
-  const port = optUint(sock, 'port_value', sp, 65535) ?? 0;
-  const protocol = optString(sock, 'protocol', sp);
-  if (protocol !== undefined && protocol !== 'TCP') throw invalid(child(sp, 'protocol'), `unsupported protocol ${protocol}`);
+  const host = optStr(sock.address, child(sp, 'address')) ?? '';
+  if (host === '') configError(child(sp, 'address'), 'required');
+  const port = optUint(sock.port_value, child(sp, 'port_value'), 65535) ?? 0;
+  const protocol = optStr(sock.protocol, child(sp, 'protocol'));
+  if (protocol !== undefined && protocol !== 'TCP') configError(child(sp, 'protocol'), `unsupported protocol ${protocol}`);
   let tlsInspector = false;
   let httpInspector = false;
   let originalDstFilter = false;
-  optArray(json, 'listener_filters', at).forEach((f, i) => {
+  optArr(json.listener_filters, child(at, 'listener_filters')).forEach((f, i) => {
     const fp = child(child(at, 'listener_filters'), i);
-    if (!isObject(f)) throw invalid(fp, 'expected an object');
-    const typed = optObject(f, 'typed_config', fp);
-    const kind = (typed && listenerFilterTypes[String(typed['@type'])]) ?? listenerFilterNames[optString(f, 'name', fp) ?? ''];
-    if (kind === undefined) throw invalid(fp, `unsupported listener filter '${optString(f, 'name', fp) ?? typed?.['@type']}'`);
+    if (!isObj(f)) configError(fp, 'expected an object');
+    const typed = optObj(f.typed_config, child(fp, 'typed_config'));
+    const kind = (typed && listenerFilterTypes[String(typed['@type'])]) ?? listenerFilterNames[optStr(f.name, child(fp, 'name')) ?? ''];
+    if (kind === undefined) configError(fp, `unsupported listener filter '${optStr(f.name, child(fp, 'name')) ?? typed?.['@type']}'`);
     if (kind === 'tls') tlsInspector = true;
     else if (kind === 'http') httpInspector = true;
     else if (kind === 'original_dst') originalDstFilter = true;
   });
   const direction = trafficDirection(json, at);
-  const meta = optObject(json, 'metadata', at);
-  const listenerMetadata = meta ? (optObject(meta, 'filter_metadata', child(at, 'metadata')) as Readonly<Record<string, XdsJson>> | undefined) : undefined;
-  const chains = optArray(json, 'filter_chains', at).map((c, i) => compileChain(c, child(child(at, 'filter_chains'), i), hcmFactory, direction, listenerMetadata));
-  const def = optObject(json, 'default_filter_chain', at);
+  const meta = optObj(json.metadata, child(at, 'metadata'));
+  const listenerMetadata = meta ? (optObj(meta.filter_metadata, child(child(at, 'metadata'), 'filter_metadata')) as Readonly<Record<string, XdsJson>> | undefined) : undefined;
+  const chains = optArr(json.filter_chains, child(at, 'filter_chains')).map((c, i) => compileChain(c, child(child(at, 'filter_chains'), i), hcmFactory, direction, listenerMetadata));
+  const def = optObj(json.default_filter_chain, child(at, 'default_filter_chain'));
   const defaultChain = def ? compileChain(def, child(at, 'default_filter_chain'), hcmFactory, direction, listenerMetadata) : undefined;
-  if (chains.length === 0 && defaultChain === undefined) throw invalid(child(at, 'filter_chains'), 'a listener needs at least one filter chain');
+  if (chains.length === 0 && defaultChain === undefined) configError(child(at, 'filter_chains'), 'a listener needs at least one filter chain');
   return Object.freeze({
     name,
     host,
     port,
-    bindToPort: optBool(json, 'bind_to_port', at) ?? true,
-    useOriginalDst: optBool(json, 'use_original_dst', at) ?? false,
-    restoreOriginalDst: (optBool(json, 'use_original_dst', at) ?? false) || originalDstFilter,
+    bindToPort: optBool(json.bind_to_port, child(at, 'bind_to_port')) ?? true,
+    useOriginalDst: optBool(json.use_original_dst, child(at, 'use_original_dst')) ?? false,
+    restoreOriginalDst: (optBool(json.use_original_dst, child(at, 'use_original_dst')) ?? false) || originalDstFilter,
     tlsInspector,
     httpInspector,
     chains: Object.freeze(chains),

@@ -11,7 +11,7 @@ import { describeError } from '../../errors.ts';
 import type { Duplex } from 'node:stream';
 import type { XdsJson } from '../../xds/types.ts';
 import type { ClusterManager } from '../upstream/types.ts';
-import { child, invalid, isObject, optArray, optDurationMs, optObject, optString, optUint, type FieldPath } from '../upstream/xds-read.ts';
+import { child, configError, isObj, optArr, optDurationMs, optObj, optStr, optUint } from '../xds-json.ts';
 
 
 export interface TcpProxyConfig {
@@ -33,29 +33,29 @@ export interface TcpProxyStats {
 }
 
 /** Parses TcpProxy typed config. */
-export function parseTcpProxy(json: XdsJson, at: FieldPath): TcpProxyConfig {
-  const statPrefix = optString(json, 'stat_prefix', at) ?? 'tcp';
-  const cluster = optString(json, 'cluster', at);
-  const weighted = optObject(json, 'weighted_clusters', at);
+export function parseTcpProxy(json: XdsJson, at: string): TcpProxyConfig {
+  const statPrefix = optStr(json.stat_prefix, child(at, 'stat_prefix')) ?? 'tcp';
+  const cluster = optStr(json.cluster, child(at, 'cluster'));
+  const weighted = optObj(json.weighted_clusters, child(at, 'weighted_clusters'));
   const clusters: { name: string; weight: number }[] = [];
   if (cluster !== undefined && cluster !== '') clusters.push({ name: cluster, weight: 1 });
   else if (weighted !== undefined) {
-    optArray(weighted, 'clusters', child(at, 'weighted_clusters')).forEach((c, i) => {
+    optArr(weighted.clusters, child(child(at, 'weighted_clusters'), 'clusters')).forEach((c, i) => {
       const p = child(child(at, 'weighted_clusters.clusters'), i);
-      if (!isObject(c)) throw invalid(p, 'expected an object');
-      const name = optString(c, 'name', p);
-      if (!name) throw invalid(child(p, 'name'), 'required');
-      clusters.push({ name, weight: optUint(c, 'weight', p) ?? 1 });
+      if (!isObj(c)) configError(p, 'expected an object');
+      const name = optStr(c.name, child(p, 'name'));
+      if (!name) configError(child(p, 'name'), 'required');
+      clusters.push({ name, weight: optUint(c.weight, child(p, 'weight')) ?? 1 });
     });
   }
-  if (clusters.length === 0) throw invalid(at, 'tcp_proxy needs cluster or weighted_clusters');
+  if (clusters.length === 0) configError(at, 'tcp_proxy needs cluster or weighted_clusters');
   // Envoy's default idle timeout is 1 hour; 0 disables it.
-  const idle = optDurationMs(json, 'idle_timeout', at);
+  const idle = optDurationMs(json.idle_timeout, child(at, 'idle_timeout'));
   if (Array.isArray(json.access_log) && json.access_log.length > 0) {
     try {
       AccessLogs.parse(json.access_log, 'access_log', new LogFiles());
     } catch (err) {
-      throw invalid(child(at, 'access_log'), describeError(err));
+      configError(child(at, 'access_log'), describeError(err));
     }
   }
   return Object.freeze({

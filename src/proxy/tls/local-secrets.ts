@@ -8,7 +8,7 @@
  */
 import { TypeUrl, type XdsJson, type XdsTypeUrl } from '../../xds/types.ts';
 import { splitCertificates } from '../../pki/pem.ts';
-import type { ConfigApplier } from '../xds/ads-client.ts';
+import type { ConfigApplier } from '../xds-client/ads-client.ts';
 import type { IdentityAgent, WorkloadCertificate } from './identity-agent.ts';
 
 /** The Secret resource of the workload certificate, named as Istio names it. */

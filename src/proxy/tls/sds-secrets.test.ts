@@ -14,7 +14,7 @@ test('SDS secrets: certificates and validation contexts by name, replaced atomic
   assert.equal(s.validationContext('ROOTCA')?.sanMatchers.length, 1);
   assert.throws(
     () => s.update(new Map([['default', { tls_certificate: { certificate_chain: { inline_string: 'X' } } }]])),
-    (err: unknown) => hasCode(err, 'XDS_INVALID') && /secret 'default': tls_certificate.private_key: required/.test((err as Error).message),
+    (err: unknown) => hasCode(err, 'XDS_INVALID') && /secret 'default'.tls_certificate.private_key: required/.test((err as Error).message),
   );
   assert.equal(s.tlsCertificate('default')?.certChain, 'CERT', 'a rejected update changes nothing');
   assert.throws(() => s.update(new Map([['x', { generic_secret: {} }]])), /only tls_certificate and validation_context/);

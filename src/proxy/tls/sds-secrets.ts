@@ -7,7 +7,7 @@
  */
 import { TrellisError } from '../../errors.ts';
 import type { XdsJson } from '../../xds/types.ts';
-import { child, invalid, isObject, optObject, type FieldPath } from '../upstream/xds-read.ts';
+import { child, configError, isObj, optObj } from '../xds-json.ts';
 import type { SecretProvider } from './secret-provider.ts';
 import { parseValidationContext, readDataSource, type TlsCertificate, type ValidationContext } from './upstream-tls-config.ts';
 
@@ -21,20 +21,20 @@ export interface SdsSecrets extends SecretProvider {
 
 /** Parses one Secret resource. */
 export function parseSecret(name: string, json: unknown): { certificate?: TlsCertificate; validation?: ValidationContext } {
-  const at: FieldPath = { resource: `secret '${name}'`, path: '' };
-  if (!isObject(json)) throw invalid(at, 'expected an object');
-  const cert = optObject(json, 'tls_certificate', at);
+  const at = `secret '${name}'`;
+  if (!isObj(json)) configError(at, 'expected an object');
+  const cert = optObj(json.tls_certificate, child(at, 'tls_certificate'));
   if (cert !== undefined) {
     const cat = child(at, 'tls_certificate');
-    const chain = optObject(cert, 'certificate_chain', cat);
-    const key = optObject(cert, 'private_key', cat);
-    if (chain === undefined) throw invalid(child(cat, 'certificate_chain'), 'required');
-    if (key === undefined) throw invalid(child(cat, 'private_key'), 'required');
+    const chain = optObj(cert.certificate_chain, child(cat, 'certificate_chain'));
+    const key = optObj(cert.private_key, child(cat, 'private_key'));
+    if (chain === undefined) configError(child(cat, 'certificate_chain'), 'required');
+    if (key === undefined) configError(child(cat, 'private_key'), 'required');
     return { certificate: Object.freeze({ certChain: readDataSource(chain, child(cat, 'certificate_chain')), privateKey: readDataSource(key, child(cat, 'private_key')) }) };
   }
-  const vc = optObject(json, 'validation_context', at);
+  const vc = optObj(json.validation_context, child(at, 'validation_context'));
   if (vc !== undefined) return { validation: parseValidationContext(vc, child(at, 'validation_context')) };
-  throw invalid(at, 'only tls_certificate and validation_context secrets are supported');
+  configError(at, 'only tls_certificate and validation_context secrets are supported');
 }
 
 /** Creates an empty SDS-backed provider. */

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { XdsJson } from '../../xds/types.ts';
-import { child, invalid, isObject, optArray, optBool, optObject, optString, type FieldPath } from '../upstream/xds-read.ts';
+import { child, configError, isObj, optArr, optBool, optObj, optStr } from '../xds-json.ts';
 
 /** PEM text of a certificate chain + key. */
 export interface TlsCertificate {
@@ -51,47 +51,47 @@ export interface UpstreamTlsConfig {
 export const UpstreamTlsContextType = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
 
 /** Reads an envoy.config.core.v3.DataSource as text. */
-export function readDataSource(ds: XdsJson, at: FieldPath): string {
-  const filename = optString(ds, 'filename', at);
+export function readDataSource(ds: XdsJson, at: string): string {
+  const filename = optStr(ds.filename, child(at, 'filename'));
   if (filename !== undefined) {
     try {
       return readFileSync(filename, 'utf8');
     } catch (err) {
-      throw invalid(child(at, 'filename'), `cannot read '${filename}': ${(err as Error).message}`);
+      configError(child(at, 'filename'), `cannot read '${filename}': ${(err as Error).message}`);
     }
   }
-  const inline = optString(ds, 'inline_string', at);
+  const inline = optStr(ds.inline_string, child(at, 'inline_string'));
   if (inline !== undefined) return inline;
-  const bytes = optString(ds, 'inline_bytes', at);
+  const bytes = optStr(ds.inline_bytes, child(at, 'inline_bytes'));
   if (bytes !== undefined) return Buffer.from(bytes, 'base64').toString('utf8');
-  const env = optString(ds, 'environment_variable', at);
+  const env = optStr(ds.environment_variable, child(at, 'environment_variable'));
   if (env !== undefined) {
     // Read here (config apply time) because Envoy reads it once at load too.
     const v = process.env[env];
-    if (v === undefined) throw invalid(child(at, 'environment_variable'), `environment variable '${env}' is not set`);
+    if (v === undefined) configError(child(at, 'environment_variable'), `environment variable '${env}' is not set`);
     return v;
   }
-  throw invalid(at, 'data source needs one of filename, inline_string, inline_bytes, environment_variable');
+  configError(at, 'data source needs one of filename, inline_string, inline_bytes, environment_variable');
 }
 
 /** Parses an envoy.type.matcher.v3.StringMatcher. */
-export function parseStringMatcher(m: XdsJson, at: FieldPath): StringMatch {
-  const ignoreCase = optBool(m, 'ignore_case', at) ?? false;
+export function parseStringMatcher(m: XdsJson, at: string): StringMatch {
+  const ignoreCase = optBool(m.ignore_case, child(at, 'ignore_case')) ?? false;
   for (const kind of ['exact', 'prefix', 'suffix', 'contains'] as const) {
-    const v = optString(m, kind, at);
+    const v = optStr(m[kind], child(at, kind));
     if (v !== undefined) return { kind, value: ignoreCase ? v.toLowerCase() : v, ignoreCase };
   }
-  const re = optObject(m, 'safe_regex', at);
+  const re = optObj(m.safe_regex, child(at, 'safe_regex'));
   if (re !== undefined) {
-    const src = optString(re, 'regex', child(at, 'safe_regex')) ?? '';
+    const src = optStr(re.regex, child(child(at, 'safe_regex'), 'regex')) ?? '';
     try {
       // Envoy's safe_regex is RE2 full-match; anchoring gives the same whole-string semantics.
       return { kind: 'regex', regex: new RegExp(`^(?:${src})$`, ignoreCase ? 'i' : '') };
     } catch (err) {
-      throw invalid(child(child(at, 'safe_regex'), 'regex'), `invalid regex: ${(err as Error).message}`);
+      configError(child(child(at, 'safe_regex'), 'regex'), `invalid regex: ${(err as Error).message}`);
     }
   }
-  throw invalid(at, 'string matcher needs one of exact, prefix, suffix, contains, safe_regex');
+  configError(at, 'string matcher needs one of exact, prefix, suffix, contains, safe_regex');
 }
 
 /** True when `value` satisfies the matcher. */
@@ -109,79 +109,79 @@ export function matchString(m: StringMatch, value: string): boolean {
 const sanTypes = ['SAN_TYPE_UNSPECIFIED', 'EMAIL', 'DNS', 'URI', 'IP_ADDRESS', 'OTHER_NAME'] as const;
 
 /** Parses a CertificateValidationContext. */
-export function parseValidationContext(vc: XdsJson, at: FieldPath): ValidationContext {
-  const caSrc = optObject(vc, 'trusted_ca', at);
+export function parseValidationContext(vc: XdsJson, at: string): ValidationContext {
+  const caSrc = optObj(vc.trusted_ca, child(at, 'trusted_ca'));
   const trustedCa = caSrc === undefined ? undefined : readDataSource(caSrc, child(at, 'trusted_ca'));
   const sanMatchers: SanMatcher[] = [];
-  optArray(vc, 'match_typed_subject_alt_names', at).forEach((raw, i) => {
+  optArr(vc.match_typed_subject_alt_names, child(at, 'match_typed_subject_alt_names')).forEach((raw, i) => {
     const p = child(child(at, 'match_typed_subject_alt_names'), i);
-    if (!isObject(raw)) throw invalid(p, 'expected an object');
+    if (!isObj(raw)) configError(p, 'expected an object');
     const t = raw.san_type;
     if (typeof t !== 'string' || !(sanTypes as readonly string[]).includes(t) || t === 'SAN_TYPE_UNSPECIFIED' || t === 'OTHER_NAME') {
-      throw invalid(child(p, 'san_type'), `unsupported SAN type ${JSON.stringify(t)} (expected DNS, URI, EMAIL or IP_ADDRESS)`);
+      configError(child(p, 'san_type'), `unsupported SAN type ${JSON.stringify(t)} (expected DNS, URI, EMAIL or IP_ADDRESS)`);
     }
-    const matcher = optObject(raw, 'matcher', p);
-    if (matcher === undefined) throw invalid(child(p, 'matcher'), 'required');
+    const matcher = optObj(raw.matcher, child(p, 'matcher'));
+    if (matcher === undefined) configError(child(p, 'matcher'), 'required');
     sanMatchers.push({ sanType: t as SanMatcher['sanType'], match: parseStringMatcher(matcher, child(p, 'matcher')) });
   });
-  optArray(vc, 'match_subject_alt_names', at).forEach((raw, i) => {
+  optArr(vc.match_subject_alt_names, child(at, 'match_subject_alt_names')).forEach((raw, i) => {
     const p = child(child(at, 'match_subject_alt_names'), i);
-    if (!isObject(raw)) throw invalid(p, 'expected an object');
+    if (!isObj(raw)) configError(p, 'expected an object');
     sanMatchers.push({ sanType: undefined, match: parseStringMatcher(raw, p) });
   });
   return Object.freeze({ trustedCa, sanMatchers: Object.freeze(sanMatchers) });
 }
 
 /** Parses an UpstreamTlsContext (the transport socket's typed_config). */
-export function parseUpstreamTlsContext(ctx: XdsJson, at: FieldPath): UpstreamTlsConfig {
-  const common = optObject(ctx, 'common_tls_context', at) ?? {};
+export function parseUpstreamTlsContext(ctx: XdsJson, at: string): UpstreamTlsConfig {
+  const common = optObj(ctx.common_tls_context, child(at, 'common_tls_context')) ?? {};
   const cat = child(at, 'common_tls_context');
   const certificates: TlsCertificate[] = [];
-  optArray(common, 'tls_certificates', cat).forEach((raw, i) => {
+  optArr(common.tls_certificates, child(cat, 'tls_certificates')).forEach((raw, i) => {
     const p = child(child(cat, 'tls_certificates'), i);
-    if (!isObject(raw)) throw invalid(p, 'expected an object');
-    const chain = optObject(raw, 'certificate_chain', p);
-    const key = optObject(raw, 'private_key', p);
-    if (chain === undefined || key === undefined) throw invalid(p, 'certificate_chain and private_key are required');
+    if (!isObj(raw)) configError(p, 'expected an object');
+    const chain = optObj(raw.certificate_chain, child(p, 'certificate_chain'));
+    const key = optObj(raw.private_key, child(p, 'private_key'));
+    if (chain === undefined || key === undefined) configError(p, 'certificate_chain and private_key are required');
     certificates.push({ certChain: readDataSource(chain, child(p, 'certificate_chain')), privateKey: readDataSource(key, child(p, 'private_key')) });
   });
-  const certificateSdsNames = optArray(common, 'tls_certificate_sds_secret_configs', cat).map((raw, i) => {
+  const certificateSdsNames = optArr(common.tls_certificate_sds_secret_configs, child(cat, 'tls_certificate_sds_secret_configs')).map((raw, i) => {
     const p = child(child(cat, 'tls_certificate_sds_secret_configs'), i);
-    const name = isObject(raw) ? optString(raw, 'name', p) : undefined;
-    if (name === undefined || name === '') throw invalid(child(p, 'name'), 'required');
+    const name = isObj(raw) ? optStr(raw.name, child(p, 'name')) : undefined;
+    if (name === undefined || name === '') configError(child(p, 'name'), 'required');
     return name;
   });
   let validation: ValidationContext | undefined;
   let validationSdsName: string | undefined;
-  const vc = optObject(common, 'validation_context', cat);
+  const vc = optObj(common.validation_context, child(cat, 'validation_context'));
   if (vc !== undefined) validation = parseValidationContext(vc, child(cat, 'validation_context'));
-  const combined = optObject(common, 'combined_validation_context', cat);
+  const combined = optObj(common.combined_validation_context, child(cat, 'combined_validation_context'));
   if (combined !== undefined) {
     const cp = child(cat, 'combined_validation_context');
-    const def = optObject(combined, 'default_validation_context', cp);
+    const def = optObj(combined.default_validation_context, child(cp, 'default_validation_context'));
     if (def !== undefined) validation = parseValidationContext(def, child(cp, 'default_validation_context'));
-    const sds = optObject(combined, 'validation_context_sds_secret_config', cp);
-    if (sds !== undefined) validationSdsName = optString(sds, 'name', child(cp, 'validation_context_sds_secret_config'));
+    const sds = optObj(combined.validation_context_sds_secret_config, child(cp, 'validation_context_sds_secret_config'));
+    if (sds !== undefined) validationSdsName = optStr(sds.name, child(child(cp, 'validation_context_sds_secret_config'), 'name'));
   }
-  const vsds = optObject(common, 'validation_context_sds_secret_config', cat);
-  if (vsds !== undefined) validationSdsName = optString(vsds, 'name', child(cat, 'validation_context_sds_secret_config'));
-  const alpn = optArray(common, 'alpn_protocols', cat).map((v, i) => {
-    if (typeof v !== 'string' || v === '') throw invalid(child(child(cat, 'alpn_protocols'), i), 'expected a non-empty string');
+  const vsds = optObj(common.validation_context_sds_secret_config, child(cat, 'validation_context_sds_secret_config'));
+  if (vsds !== undefined) validationSdsName = optStr(vsds.name, child(child(cat, 'validation_context_sds_secret_config'), 'name'));
+  const alpn = optArr(common.alpn_protocols, child(cat, 'alpn_protocols')).map((v, i) => {
+    if (typeof v !== 'string' || v === '') configError(child(child(cat, 'alpn_protocols'), i), 'expected a non-empty string');
     return v;
   });
-  const params = optObject(common, 'tls_params', cat) ?? {};
+  const params = optObj(common.tls_params, child(cat, 'tls_params')) ?? {};
   const version = (field: string): UpstreamTlsConfig['minVersion'] => {
-    const v = optString(params, field, child(cat, 'tls_params'));
+    const v = optStr(params[field], child(child(cat, 'tls_params'), field));
     if (v === undefined || v === 'TLS_AUTO' || v === 'TLSv1_0' || v === 'TLSv1_1') return undefined;
     if (v === 'TLSv1_2') return 'TLSv1.2';
     if (v === 'TLSv1_3') return 'TLSv1.3';
-    throw invalid(child(child(cat, 'tls_params'), field), `unknown TLS version '${v}'`);
+    configError(child(child(cat, 'tls_params'), field), `unknown TLS version '${v}'`);
   };
   if (validation !== undefined && validation.sanMatchers.length > 0 && validation.trustedCa === undefined && validationSdsName === undefined) {
     // Envoy refuses this too: without a CA any self-signed certificate could claim the SAN.
-    throw invalid(child(cat, 'validation_context'), 'SAN-based verification of peer certificates without trusted_ca is insecure and not allowed');
+    configError(child(cat, 'validation_context'), 'SAN-based verification of peer certificates without trusted_ca is insecure and not allowed');
   }
-  const sni = optString(ctx, 'sni', at);
+  const sni = optStr(ctx.sni, child(at, 'sni'));
   return Object.freeze({
     sni: sni === '' ? undefined : sni,
     alpn: Object.freeze(alpn),
@@ -195,15 +195,15 @@ export function parseUpstreamTlsContext(ctx: XdsJson, at: FieldPath): UpstreamTl
 }
 
 /** Parses a cluster's `transport_socket` (undefined = plaintext). Only the TLS socket is supported. */
-export function parseTransportSocket(ts: XdsJson, at: FieldPath): UpstreamTlsConfig | undefined {
-  const typed = optObject(ts, 'typed_config', at);
-  const name = optString(ts, 'name', at);
+export function parseTransportSocket(ts: XdsJson, at: string): UpstreamTlsConfig | undefined {
+  const typed = optObj(ts.typed_config, child(at, 'typed_config'));
+  const name = optStr(ts.name, child(at, 'name'));
   if (typed === undefined) {
     if (name === 'envoy.transport_sockets.raw_buffer' || name === undefined) return undefined;
-    throw invalid(child(at, 'typed_config'), `transport socket '${name}' needs a typed_config`);
+    configError(child(at, 'typed_config'), `transport socket '${name}' needs a typed_config`);
   }
   const type = typed['@type'];
   if (type === UpstreamTlsContextType) return parseUpstreamTlsContext(typed, child(at, 'typed_config'));
   if (type === 'type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer') return undefined;
-  throw invalid(child(at, 'typed_config'), `unsupported transport socket type ${JSON.stringify(type)}`);
+  configError(child(at, 'typed_config'), `unsupported transport socket type ${JSON.stringify(type)}`);
 }

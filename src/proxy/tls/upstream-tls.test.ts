@@ -171,7 +171,7 @@ test('transport_socket_matches: only endpoints labelled tlsMode=istio get TLS', 
 });
 
 test('UpstreamTlsContext parsing keeps ALPN and SNI', () => {
-  const cfg = parseUpstreamTlsContext({ sni: 'x', common_tls_context: { alpn_protocols: ['istio', 'h2'] } }, { resource: 't', path: '' });
+  const cfg = parseUpstreamTlsContext({ sni: 'x', common_tls_context: { alpn_protocols: ['istio', 'h2'] } }, 't');
   assert.deepEqual(cfg.alpn, ['istio', 'h2']);
   assert.equal(cfg.sni, 'x');
   assert.equal(cfg.validation, undefined);

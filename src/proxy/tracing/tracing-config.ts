@@ -5,7 +5,7 @@
  * tracer (`envoy.tracers.opentelemetry`, OTLP over `http_service`) or Zipkin tracer
  * (`envoy.tracers.zipkin`, v2 JSON to `collector_cluster`). The same JSON a stock Envoy takes.
  */
-import { configError, optArr, optObj, optStr, optUint, type Json } from '../http/config-json.ts';
+import { configError, optArr, optObj, optStr, optUint, type Json } from '../xds-json.ts';
 
 export const OtelTracerType = 'type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig';
 export const ZipkinTracerType = 'type.googleapis.com/envoy.config.trace.v3.ZipkinConfig';

@@ -12,9 +12,7 @@ import { parseTransportSocket, type UpstreamTlsConfig } from '../tls/upstream-tl
 import { parseHealthChecks, type HealthCheckConfig } from './health-check-config.ts';
 import { parseLoadAssignment, type LoadAssignment } from './load-assignment.ts';
 import { parseOutlierConfig, type OutlierConfig } from './outlier-config.ts';
-import {
-  child, invalid, isObject, optArray, optDurationMs, optEnum, optNumber, optObject, optPercent, optString, optUint, type FieldPath,
-} from './xds-read.ts';
+import { child, configError, isObj, optArr, optDurationMs, optEnum, optNumber, optObj, optPercent, optStr, optUint } from '../xds-json.ts';
 
 export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS' | 'ORIGINAL_DST';
 export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RING_HASH' | 'RANDOM' | 'MAGLEV';
@@ -90,75 +88,74 @@ export const defaultBreakers: BreakerThresholds = Object.freeze({ maxConnections
 
 /** Parses and validates one Cluster resource. */
 export function parseCluster(json: unknown): ClusterConfig {
-  const top: FieldPath = { resource: 'cluster', path: '' };
-  if (!isObject(json)) throw invalid(top, 'expected an object');
-  const name = optString(json, 'name', top);
-  if (name === undefined || name === '') throw invalid({ resource: 'cluster', path: 'name' }, 'required');
-  const at: FieldPath = { resource: `cluster '${name}'`, path: '' };
-  const custom = optObject(json, 'cluster_type', at);
+  if (!isObj(json)) configError('cluster', 'expected an object');
+  const name = optStr(json.name, 'cluster.name');
+  if (name === undefined || name === '') configError('cluster.name', 'required');
+  const at = `cluster '${name}'`;
+  const custom = optObj(json.cluster_type, child(at, 'cluster_type'));
   const dynamicForwardProxy = custom !== undefined;
   if (custom !== undefined && custom.name !== DynamicForwardProxyClusterType) {
-    throw invalid(child(child(at, 'cluster_type'), 'name'), `cluster type ${JSON.stringify(custom.name)} is not supported (only ${DynamicForwardProxyClusterType})`);
+    configError(child(child(at, 'cluster_type'), 'name'), `cluster type ${JSON.stringify(custom.name)} is not supported (only ${DynamicForwardProxyClusterType})`);
   }
   // The dynamic forward proxy finds its host per request, as ORIGINAL_DST does per connection.
-  const type = dynamicForwardProxy ? 'ORIGINAL_DST' : optEnum(json, 'type', at, discoveryTypes) ?? 'STATIC';
-  const policy = optEnum(json, 'lb_policy', at, lbPolicies) ?? 'ROUND_ROBIN';
+  const type = dynamicForwardProxy ? 'ORIGINAL_DST' : optEnum(json.type, child(at, 'type'), discoveryTypes) ?? 'STATIC';
+  const policy = optEnum(json.lb_policy, child(at, 'lb_policy'), lbPolicies) ?? 'ROUND_ROBIN';
   if (policy === '-' || policy === 'CLUSTER_PROVIDED' || policy === 'LOAD_BALANCING_POLICY_CONFIG') {
     // ORIGINAL_DST clusters use CLUSTER_PROVIDED in Envoy; the endpoint is the original destination, so no LB runs.
-    if (!(type === 'ORIGINAL_DST' && policy === 'CLUSTER_PROVIDED')) throw invalid(child(at, 'lb_policy'), `lb_policy ${policy} is not supported`);
+    if (!(type === 'ORIGINAL_DST' && policy === 'CLUSTER_PROVIDED')) configError(child(at, 'lb_policy'), `lb_policy ${policy} is not supported`);
   }
-  const eds = optObject(json, 'eds_cluster_config', at);
-  if (eds !== undefined) optString(eds, 'service_name', child(at, 'eds_cluster_config'));
+  const eds = optObj(json.eds_cluster_config, child(at, 'eds_cluster_config'));
+  if (eds !== undefined) optStr(eds.service_name, child(child(at, 'eds_cluster_config'), 'service_name'));
   const edsName = edsServiceName(json);
 
-  const la = optObject(json, 'load_assignment', at);
+  const la = optObj(json.load_assignment, child(at, 'load_assignment'));
   // Envoy accepts STATIC and STRICT_DNS clusters without hosts: Istio's BlackHoleCluster is one.
   const loadAssignment =
-    la !== undefined ? parseLoadAssignment(la, { resource: at.resource, path: 'load_assignment' })
-    : type === 'STATIC' || type === 'STRICT_DNS' ? parseLoadAssignment({ cluster_name: name }, { resource: at.resource, path: 'load_assignment' })
+    la !== undefined ? parseLoadAssignment(la, child(at, 'load_assignment'))
+    : type === 'STATIC' || type === 'STRICT_DNS' ? parseLoadAssignment({ cluster_name: name }, child(at, 'load_assignment'))
     : undefined;
   if (type === 'LOGICAL_DNS' && loadAssignment === undefined) {
-    throw invalid(child(at, 'load_assignment'), `required for a ${type} cluster`);
+    configError(child(at, 'load_assignment'), `required for a ${type} cluster`);
   }
   if (type === 'STATIC' && loadAssignment !== undefined) {
     loadAssignment.priorities.forEach((p) => p.localities.forEach((l) => l.endpoints.forEach((e) => {
-      if (isIP(e.address) === 0) throw invalid(child(at, 'load_assignment'), `STATIC cluster endpoint '${e.address}' must be an IP address (use STRICT_DNS for names)`);
+      if (isIP(e.address) === 0) configError(child(at, 'load_assignment'), `STATIC cluster endpoint '${e.address}' must be an IP address (use STRICT_DNS for names)`);
     })));
   }
   if (type === 'LOGICAL_DNS' && loadAssignment !== undefined) {
     const n = loadAssignment.priorities.reduce((s, p) => s + p.localities.reduce((t, l) => t + l.endpoints.length, 0), 0);
-    if (n !== 1) throw invalid(child(at, 'load_assignment'), `LOGICAL_DNS clusters need exactly one endpoint (found ${n})`);
+    if (n !== 1) configError(child(at, 'load_assignment'), `LOGICAL_DNS clusters need exactly one endpoint (found ${n})`);
   }
 
   const proto = parseProtocol(json, at);
-  const common = optObject(json, 'common_lb_config', at) ?? {};
+  const common = optObj(json.common_lb_config, child(at, 'common_lb_config')) ?? {};
   const cat = child(at, 'common_lb_config');
-  const rh = optObject(json, 'ring_hash_lb_config', at) ?? {};
+  const rh = optObj(json.ring_hash_lb_config, child(at, 'ring_hash_lb_config')) ?? {};
   const rhAt = child(at, 'ring_hash_lb_config');
-  const minRingSize = optUint(rh, 'minimum_ring_size', rhAt, 8_388_608) ?? 1024;
-  const maxRingSize = optUint(rh, 'maximum_ring_size', rhAt, 8_388_608) ?? 8_388_608;
-  if (minRingSize > maxRingSize) throw invalid(child(rhAt, 'minimum_ring_size'), `must not exceed maximum_ring_size (${maxRingSize})`);
-  const hf = optString(rh, 'hash_function', rhAt);
-  if (hf !== undefined && hf !== 'XX_HASH') throw invalid(child(rhAt, 'hash_function'), `hash function ${hf} is not supported (only XX_HASH)`);
-  const mg = optObject(json, 'maglev_lb_config', at) ?? {};
-  const maglevTableSize = optUint(mg, 'table_size', child(at, 'maglev_lb_config')) ?? 65537;
-  if (!isPrime(maglevTableSize) || maglevTableSize > 5_000_011) throw invalid(child(child(at, 'maglev_lb_config'), 'table_size'), 'must be a prime number no larger than 5000011');
-  const lr = optObject(json, 'least_request_lb_config', at) ?? {};
+  const minRingSize = optUint(rh.minimum_ring_size, child(rhAt, 'minimum_ring_size'), 8_388_608) ?? 1024;
+  const maxRingSize = optUint(rh.maximum_ring_size, child(rhAt, 'maximum_ring_size'), 8_388_608) ?? 8_388_608;
+  if (minRingSize > maxRingSize) configError(child(rhAt, 'minimum_ring_size'), `must not exceed maximum_ring_size (${maxRingSize})`);
+  const hf = optStr(rh.hash_function, child(rhAt, 'hash_function'));
+  if (hf !== undefined && hf !== 'XX_HASH') configError(child(rhAt, 'hash_function'), `hash function ${hf} is not supported (only XX_HASH)`);
+  const mg = optObj(json.maglev_lb_config, child(at, 'maglev_lb_config')) ?? {};
+  const maglevTableSize = optUint(mg.table_size, child(child(at, 'maglev_lb_config'), 'table_size')) ?? 65537;
+  if (!isPrime(maglevTableSize) || maglevTableSize > 5_000_011) configError(child(child(at, 'maglev_lb_config'), 'table_size'), 'must be a prime number no larger than 5000011');
+  const lr = optObj(json.least_request_lb_config, child(at, 'least_request_lb_config')) ?? {};
   const lrAt = child(at, 'least_request_lb_config');
-  const choiceCount = optUint(lr, 'choice_count', lrAt) ?? 2;
-  if (choiceCount < 2) throw invalid(child(lrAt, 'choice_count'), 'must be at least 2');
-  const bias = optObject(lr, 'active_request_bias', lrAt);
-  const activeRequestBias = bias === undefined ? 1 : optNumber(bias, 'default_value', child(lrAt, 'active_request_bias'), 0) ?? 1;
+  const choiceCount = optUint(lr.choice_count, child(lrAt, 'choice_count')) ?? 2;
+  if (choiceCount < 2) configError(child(lrAt, 'choice_count'), 'must be at least 2');
+  const bias = optObj(lr.active_request_bias, child(lrAt, 'active_request_bias'));
+  const activeRequestBias = bias === undefined ? 1 : optNumber(bias.default_value, child(child(lrAt, 'active_request_bias'), 'default_value'), 0) ?? 1;
 
-  const ts = optObject(json, 'transport_socket', at);
+  const ts = optObj(json.transport_socket, child(at, 'transport_socket'));
   const tls = ts === undefined ? undefined : parseTransportSocket(ts, child(at, 'transport_socket'));
-  const transportSocketMatches = optArray(json, 'transport_socket_matches', at).map((raw, i): TransportSocketMatch => {
+  const transportSocketMatches = optArr(json.transport_socket_matches, child(at, 'transport_socket_matches')).map((raw, i): TransportSocketMatch => {
     const p = child(child(at, 'transport_socket_matches'), i);
-    if (!isObject(raw)) throw invalid(p, 'expected an object');
-    const sock = optObject(raw, 'transport_socket', p);
+    if (!isObj(raw)) configError(p, 'expected an object');
+    const sock = optObj(raw.transport_socket, child(p, 'transport_socket'));
     return Object.freeze({
-      name: optString(raw, 'name', p) ?? `#${i}`,
-      match: Object.freeze({ ...(optObject(raw, 'match', p) ?? {}) }),
+      name: optStr(raw.name, child(p, 'name')) ?? `#${i}`,
+      match: Object.freeze({ ...(optObj(raw.match, child(p, 'match')) ?? {}) }),
       tls: sock === undefined ? undefined : parseTransportSocket(sock, child(p, 'transport_socket')),
     });
   });
@@ -168,20 +165,20 @@ export function parseCluster(json: unknown): ClusterConfig {
     type,
     edsServiceName: edsName,
     lbPolicy: type === 'ORIGINAL_DST' ? 'RANDOM' : (policy as LbPolicy),
-    connectTimeoutMs: optDurationMs(json, 'connect_timeout', at) ?? 5000,
+    connectTimeoutMs: optDurationMs(json.connect_timeout, child(at, 'connect_timeout')) ?? 5000,
     protocol: proto.protocol,
     idleTimeoutMs: proto.idleTimeoutMs,
     maxRequestsPerConnection: proto.maxRequestsPerConnection,
     breakers: parseBreakers(json, at),
     healthCheck: parseHealthChecks(json, at),
-    outlier: parseOutlierConfig(optObject(json, 'outlier_detection', at), child(at, 'outlier_detection')),
-    panicThreshold: optPercent(common, 'healthy_panic_threshold', cat) ?? 0.5,
-    localityWeighted: optObject(common, 'locality_weighted_lb_config', cat) !== undefined,
+    outlier: parseOutlierConfig(optObj(json.outlier_detection, child(at, 'outlier_detection')), child(at, 'outlier_detection')),
+    panicThreshold: optPercent(common.healthy_panic_threshold, child(cat, 'healthy_panic_threshold')) ?? 0.5,
+    localityWeighted: optObj(common.locality_weighted_lb_config, child(cat, 'locality_weighted_lb_config')) !== undefined,
     ringHash: Object.freeze({ minRingSize, maxRingSize }),
     maglevTableSize,
     leastRequest: Object.freeze({ choiceCount, activeRequestBias }),
-    dnsRefreshRateMs: optDurationMs(json, 'dns_refresh_rate', at) ?? 5000,
-    dnsLookupFamily: optEnum(json, 'dns_lookup_family', at, lookupFamilies) ?? 'AUTO',
+    dnsRefreshRateMs: optDurationMs(json.dns_refresh_rate, child(at, 'dns_refresh_rate')) ?? 5000,
+    dnsLookupFamily: optEnum(json.dns_lookup_family, child(at, 'dns_lookup_family'), lookupFamilies) ?? 'AUTO',
     tls,
     transportSocketMatches: Object.freeze(transportSocketMatches),
     dynamicForwardProxy,
@@ -190,24 +187,24 @@ export function parseCluster(json: unknown): ClusterConfig {
   });
 }
 
-function parseBreakers(json: XdsJson, at: FieldPath): BreakerThresholds {
-  const cb = optObject(json, 'circuit_breakers', at);
+function parseBreakers(json: XdsJson, at: string): BreakerThresholds {
+  const cb = optObj(json.circuit_breakers, child(at, 'circuit_breakers'));
   if (cb === undefined) return defaultBreakers;
   const cbAt = child(at, 'circuit_breakers');
   let found: BreakerThresholds = defaultBreakers;
-  optArray(cb, 'thresholds', cbAt).forEach((raw, i) => {
+  optArr(cb.thresholds, child(cbAt, 'thresholds')).forEach((raw, i) => {
     const p = child(child(cbAt, 'thresholds'), i);
-    if (!isObject(raw)) throw invalid(p, 'expected an object');
-    const priority = optEnum(raw, 'priority', p, ['DEFAULT', 'HIGH'] as const) ?? 'DEFAULT';
-    const rb = optObject(raw, 'retry_budget', p);
+    if (!isObj(raw)) configError(p, 'expected an object');
+    const priority = optEnum(raw.priority, child(p, 'priority'), ['DEFAULT', 'HIGH'] as const) ?? 'DEFAULT';
+    const rb = optObj(raw.retry_budget, child(p, 'retry_budget'));
     const parsed: BreakerThresholds = Object.freeze({
-      maxConnections: optUint(raw, 'max_connections', p) ?? 1024,
-      maxPendingRequests: optUint(raw, 'max_pending_requests', p) ?? 1024,
-      maxRequests: optUint(raw, 'max_requests', p) ?? 1024,
-      maxRetries: optUint(raw, 'max_retries', p) ?? 3,
+      maxConnections: optUint(raw.max_connections, child(p, 'max_connections')) ?? 1024,
+      maxPendingRequests: optUint(raw.max_pending_requests, child(p, 'max_pending_requests')) ?? 1024,
+      maxRequests: optUint(raw.max_requests, child(p, 'max_requests')) ?? 1024,
+      maxRetries: optUint(raw.max_retries, child(p, 'max_retries')) ?? 3,
       retryBudget: rb === undefined ? undefined : Object.freeze({
-        budgetFraction: optPercent(rb, 'budget_percent', child(p, 'retry_budget')) ?? 0.2,
-        minRetryConcurrency: optUint(rb, 'min_retry_concurrency', child(p, 'retry_budget')) ?? 3,
+        budgetFraction: optPercent(rb.budget_percent, child(child(p, 'retry_budget'), 'budget_percent')) ?? 0.2,
+        minRetryConcurrency: optUint(rb.min_retry_concurrency, child(child(p, 'retry_budget'), 'min_retry_concurrency')) ?? 3,
       }),
     });
     // Routes all use DEFAULT priority today (Istio never sets HIGH); HIGH thresholds are validated, not used.
@@ -216,34 +213,34 @@ function parseBreakers(json: XdsJson, at: FieldPath): BreakerThresholds {
   return found;
 }
 
-function parseProtocol(json: XdsJson, at: FieldPath): { protocol: UpstreamProtocol; idleTimeoutMs: number; maxRequestsPerConnection: number } {
-  let protocol: UpstreamProtocol = optObject(json, 'http2_protocol_options', at) !== undefined ? 'http2' : 'http1';
-  let commonOpts = optObject(json, 'common_http_protocol_options', at);
+function parseProtocol(json: XdsJson, at: string): { protocol: UpstreamProtocol; idleTimeoutMs: number; maxRequestsPerConnection: number } {
+  let protocol: UpstreamProtocol = optObj(json.http2_protocol_options, child(at, 'http2_protocol_options')) !== undefined ? 'http2' : 'http1';
+  let commonOpts = optObj(json.common_http_protocol_options, child(at, 'common_http_protocol_options'));
   let commonAt = child(at, 'common_http_protocol_options');
-  let maxReq = optUint(json, 'max_requests_per_connection', at);
-  const typed = optObject(json, 'typed_extension_protocol_options', at);
-  const hpo = typed === undefined ? undefined : optObject(typed, HttpProtocolOptionsKey, child(at, 'typed_extension_protocol_options'));
+  let maxReq = optUint(json.max_requests_per_connection, child(at, 'max_requests_per_connection'));
+  const typed = optObj(json.typed_extension_protocol_options, child(at, 'typed_extension_protocol_options'));
+  const hpo = typed === undefined ? undefined : optObj(typed[HttpProtocolOptionsKey], child(child(at, 'typed_extension_protocol_options'), HttpProtocolOptionsKey));
   if (hpo !== undefined) {
     const hat = child(child(at, 'typed_extension_protocol_options'), HttpProtocolOptionsKey);
-    const explicit = optObject(hpo, 'explicit_http_config', hat);
+    const explicit = optObj(hpo.explicit_http_config, child(hat, 'explicit_http_config'));
     if (explicit !== undefined) {
-      protocol = optObject(explicit, 'http2_protocol_options', child(hat, 'explicit_http_config')) !== undefined ? 'http2' : 'http1';
-    } else if (optObject(hpo, 'use_downstream_protocol_config', hat) !== undefined) {
+      protocol = optObj(explicit.http2_protocol_options, child(child(hat, 'explicit_http_config'), 'http2_protocol_options')) !== undefined ? 'http2' : 'http1';
+    } else if (optObj(hpo.use_downstream_protocol_config, child(hat, 'use_downstream_protocol_config')) !== undefined) {
       protocol = 'downstream';
-    } else if (optObject(hpo, 'auto_config', hat) !== undefined) {
+    } else if (optObj(hpo.auto_config, child(hat, 'auto_config')) !== undefined) {
       // auto_config negotiates by ALPN over TLS; without TLS Envoy uses HTTP/1.1. We pick h2 only when ALPN offers it.
       protocol = 'http1';
     }
-    const c = optObject(hpo, 'common_http_protocol_options', hat);
+    const c = optObj(hpo.common_http_protocol_options, child(hat, 'common_http_protocol_options'));
     if (c !== undefined) {
       commonOpts = c;
       commonAt = child(hat, 'common_http_protocol_options');
     }
   }
-  if (commonOpts !== undefined) maxReq = optUint(commonOpts, 'max_requests_per_connection', commonAt) ?? maxReq;
+  if (commonOpts !== undefined) maxReq = optUint(commonOpts.max_requests_per_connection, child(commonAt, 'max_requests_per_connection')) ?? maxReq;
   // Envoy's upstream idle_timeout default is 1h; Node servers close idle keep-alive sockets after 5s, so
   // reusing a socket idle for longer races the server's close. We cap at 4s unless configured.
-  const idle = commonOpts === undefined ? undefined : optDurationMs(commonOpts, 'idle_timeout', commonAt);
+  const idle = commonOpts === undefined ? undefined : optDurationMs(commonOpts.idle_timeout, child(commonAt, 'idle_timeout'));
   return { protocol, idleTimeoutMs: idle ?? 4000, maxRequestsPerConnection: maxReq ?? 0 };
 }
 

@@ -12,8 +12,8 @@ function edsCluster(name: string, extra: Record<string, unknown> = {}) {
 }
 
 const invalidInputs: [string, unknown, RegExp][] = [
-  ['missing name', { type: 'STATIC' }, /cluster: name: required/],
-  ['bad duration', { name: 'c', type: 'EDS', connect_timeout: '5 seconds' }, /cluster 'c': connect_timeout: invalid duration/],
+  ['missing name', { type: 'STATIC' }, /cluster.name: required/],
+  ['bad duration', { name: 'c', type: 'EDS', connect_timeout: '5 seconds' }, /cluster 'c'.connect_timeout: invalid duration/],
   ['unknown lb policy', { name: 'c', type: 'EDS', lb_policy: 'FANCY' }, /lb_policy: unknown value/],
   ['unknown type', { name: 'c', type: 'MAGIC' }, /type: unknown value/],
   ['logical dns without assignment', { name: 'c', type: 'LOGICAL_DNS' }, /load_assignment: required/],
@@ -47,7 +47,7 @@ test('an invalid update changes nothing (atomic) and duplicate names are rejecte
   assert.throws(() => cm.update([staticCluster('good2', [b.port]), { name: 'bad', type: 'LOGICAL_DNS' }], new Map()), /bad/);
   assert.deepEqual(cm.names(), ['good']);
   assert.throws(() => cm.update([staticCluster('x', [1]), staticCluster('x', [2])], new Map()), /duplicate/);
-  assert.throws(() => cm.update([edsCluster('e')], new Map([['e-svc', { endpoints: [{ lb_endpoints: [{ endpoint: {} }] }] }]])), /cluster load assignment 'e-svc': endpoints\[0\].lb_endpoints\[0\].endpoint.address: required/);
+  assert.throws(() => cm.update([edsCluster('e')], new Map([['e-svc', { endpoints: [{ lb_endpoints: [{ endpoint: {} }] }] }]])), /cluster load assignment 'e-svc'.endpoints\[0\].lb_endpoints\[0\].endpoint.address: required/);
   assert.deepEqual(cm.names(), ['good']);
   assert.equal((await get(cm.get('good')!)).body, 'a');
   await cm.close();
@@ -87,7 +87,7 @@ test('EDS: endpoints arrive later, hosts keep identity across updates, UNHEALTHY
   for (let i = 0; i < 4; i++) assert.equal((await get(cm.get('e')!)).body, 'a');
   cm.updateAssignments(new Map([['e-svc', assignment('e-svc', [{ endpoints: [{ port: a.port, health: 'DRAINING' }, { port: b.port }] }])]]));
   for (let i = 0; i < 4; i++) assert.equal((await get(cm.get('e')!)).body, 'b');
-  const snap = cm.snapshot()[0];
+  const snap = cm.status()[0];
   assert.equal(snap.hosts.length, 2);
   assert.equal(snap.hosts[0].healthFlags, '/eds_status_draining');
   assert.equal(snap.hosts[0].counters.rqTotal, 4, 'host a kept its counters across the EDS update');
@@ -104,7 +104,7 @@ test('priority failover: P1 takes load only as P0 loses health (overprovisioning
   const eps = (healthy: number) => Array.from({ length: 10 }, (_, i) => ({ port: p0.port, address: `127.0.0.${i + 1}`, health: i < healthy ? 'HEALTHY' : 'UNHEALTHY' }));
   const la = (healthy: number) => assignment('e-svc', [{ priority: 0, endpoints: eps(healthy) }, { priority: 1, endpoints: [{ port: p1.port }] }]);
   cm.update([edsCluster('e')], new Map([['e-svc', la(10)]]));
-  const loads = () => cm.snapshot()[0].priorities.map((p) => Math.round(p.load * 100));
+  const loads = () => cm.status()[0].priorities.map((p) => Math.round(p.load * 100));
   assert.deepEqual(loads(), [100, 0]);
   cm.updateAssignments(new Map([['e-svc', la(8)]]));
   assert.deepEqual(loads(), [100, 0], '80% healthy x 1.4 >= 100%');
@@ -123,9 +123,9 @@ test('panic: below the panic threshold a priority balances over all its hosts', 
   const cm = createClusterManager();
   const la = assignment('e-svc', [{ endpoints: [{ port: 1, health: 'HEALTHY' }, { port: 2, health: 'UNHEALTHY' }, { port: 3, health: 'UNHEALTHY' }] }]);
   cm.update([edsCluster('e')], new Map([['e-svc', la]]));
-  assert.deepEqual(cm.snapshot()[0].priorities, [{ priority: 0, load: 1, panic: true }]);
+  assert.deepEqual(cm.status()[0].priorities, [{ priority: 0, load: 1, panic: true }]);
   cm.update([edsCluster('e', { common_lb_config: { healthy_panic_threshold: { value: 0 } } })], new Map([['e-svc', la]]));
-  assert.deepEqual(cm.snapshot()[0].priorities, [{ priority: 0, load: 1, panic: false }]);
+  assert.deepEqual(cm.status()[0].priorities, [{ priority: 0, load: 1, panic: false }]);
   void cm.close();
 });
 
@@ -168,7 +168,7 @@ test('STRICT_DNS resolves localhost and re-resolves on dns_refresh_rate', async 
   clock.advance(2000);
   await new Promise((r) => setImmediate(r));
   assert.equal(lookups, 2);
-  assert.deepEqual(cm.snapshot()[0].hosts.map((h) => h.address), [`127.0.0.1:${b.port}`, `127.0.0.2:${b.port}`]);
+  assert.deepEqual(cm.status()[0].hosts.map((h) => h.address), [`127.0.0.1:${b.port}`, `127.0.0.2:${b.port}`]);
   await cm.close();
   await b.close();
 });
@@ -177,7 +177,7 @@ test('STRICT_DNS with the system resolver resolves localhost', async () => {
   const b = await h1Backend('sys');
   const cm = createClusterManager();
   cm.update([{ name: 'd', type: 'STRICT_DNS', dns_lookup_family: 'V4_ONLY', load_assignment: assignment('d', [{ endpoints: [{ address: 'localhost', port: b.port }] }]) }], new Map());
-  for (let i = 0; i < 50 && cm.snapshot()[0].hosts.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 50 && cm.status()[0].hosts.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
   assert.equal((await get(cm.get('d')!)).body, 'sys');
   await cm.close();
   await b.close();
@@ -217,12 +217,12 @@ test('outlier detection with a failing backend: ejected, traffic moves, returns 
   let fails = 0;
   for (let i = 0; i < 10; i++) if ((await get(c)).status === 500) fails++;
   assert.equal(fails, 3, 'three 5xx then the bad host is ejected');
-  let snap = cm.snapshot()[0];
+  let snap = cm.status()[0];
   assert.equal(snap.stats['outlier_detection.ejections_active'], 1);
   assert.equal(snap.hosts.find((h) => h.address.endsWith(`:${bad.port}`))!.healthFlags, '/failed_outlier_check');
   for (let i = 0; i < 5; i++) assert.equal((await get(c)).body, 'good');
   await new Promise((r) => setTimeout(r, 350));
-  snap = cm.snapshot()[0];
+  snap = cm.status()[0];
   assert.equal(snap.stats['outlier_detection.ejections_active'], 0);
   assert.equal(snap.stats['outlier_detection.ejections_enforced_total'], 1);
   const bodies = new Set<string>();

@@ -3,7 +3,7 @@
  * `ClusterHandle` by name. An update is validated completely first (any invalid Cluster or
  * ClusterLoadAssignment throws TrellisError('XDS_INVALID') naming resource and field, and nothing
  * changes, so the xDS client can NACK); then unchanged clusters keep their hosts, pools and outlier
- * state, changed ones are rebuilt, removed ones drain. `snapshot()` and `stats()` are plain data
+ * state, changed ones are rebuilt, removed ones drain. `status()` and `stats()` are plain data
  * for the admin endpoints.
  */
 import { TrellisError } from '../../errors.ts';
@@ -14,7 +14,7 @@ import { parseCluster, type ClusterConfig } from './cluster-config.ts';
 import { realClock, type Clock } from './clock.ts';
 import { systemResolver, type Resolver } from './dns.ts';
 import { parseLoadAssignment, type LoadAssignment } from './load-assignment.ts';
-import type { ClusterSnapshot } from './snapshot.ts';
+import type { UpstreamClusterStatus } from './cluster-status.ts';
 import type { ClusterStats } from './stats.ts';
 import type { ClusterHandle, ClusterManager } from './types.ts';
 import type { BreakerCounts } from './breaker-counts.ts';
@@ -52,7 +52,7 @@ export interface UpstreamClusterManager extends ClusterManager {
   /** Names of the current clusters. */
   names(): string[];
   /** Plain data per cluster for /clusters. */
-  snapshot(): ClusterSnapshot[];
+  status(): UpstreamClusterStatus[];
   /** Stats per cluster name (live objects: read, do not write). */
   stats(): ReadonlyMap<string, Readonly<ClusterStats>>;
   /** Drain and close every cluster. */
@@ -83,7 +83,7 @@ export function createClusterManager(opts: ClusterManagerOptions = {}): Upstream
     const out = new Map<string, { la: LoadAssignment; key: string }>();
     for (const [name, json] of assignments) {
       if (json === null || typeof json !== 'object') throw new TrellisError('XDS_INVALID', `cluster load assignment '${name}': expected an object`, { context: { resource: name } });
-      out.set(name, { la: parseLoadAssignment(json, { resource: `cluster load assignment '${name}'`, path: '' }), key: JSON.stringify(json) });
+      out.set(name, { la: parseLoadAssignment(json, `cluster load assignment '${name}'`), key: JSON.stringify(json) });
     }
     return out;
   }
@@ -149,8 +149,8 @@ export function createClusterManager(opts: ClusterManagerOptions = {}): Upstream
     names() {
       return [...entries.keys()];
     },
-    snapshot() {
-      return [...entries.values()].map((e) => e.cluster.snapshot());
+    status() {
+      return [...entries.values()].map((e) => e.cluster.status());
     },
     stats() {
       return new Map([...entries].map(([n, e]) => [n, e.cluster.stats]));

@@ -25,8 +25,8 @@ import { createH2Pool } from './pool-h2.ts';
 import { countStatus, newClusterStats, type ClusterStats } from './stats.ts';
 import type { ClusterHandle, UpstreamConnectInit, UpstreamConnection, UpstreamRequestInit, UpstreamResponse } from './types.ts';
 import { UpstreamError } from './types.ts';
-import type { ClusterSnapshot } from './snapshot.ts';
-import { snapshotCluster } from './snapshot.ts';
+import type { UpstreamClusterStatus } from './cluster-status.ts';
+import { clusterStatus } from './cluster-status.ts';
 
 /** What a cluster needs from its surroundings (all injectable for tests). */
 export interface ClusterDeps {
@@ -213,8 +213,8 @@ export class Cluster implements ClusterHandle {
   }
 
   /** Plain data for the admin /clusters endpoint. */
-  snapshot(): ClusterSnapshot {
-    return snapshotCluster(this, this.priorityLoads());
+  status(): UpstreamClusterStatus {
+    return clusterStatus(this, this.priorityLoads());
   }
 
   /** Stop timers and drain pools (in-flight requests finish; then connections close). */

@@ -32,7 +32,7 @@ test('active HTTP health checks keep failing hosts out and bring them back after
   cm.update([staticCluster('hc', [good.port, bad.port], {
     health_checks: [{ timeout: '1s', interval: '10s', unhealthy_threshold: 2, healthy_threshold: 2, http_health_check: { path: '/healthz' } }],
   })], new Map());
-  const flags = () => cm.snapshot()[0].hosts.map((h) => h.healthFlags);
+  const flags = () => cm.status()[0].hosts.map((h) => h.healthFlags);
   // A new host needs a single pass (Envoy), so the failing one is out and the passing one in at once.
   await until(() => flags()[0] === 'healthy' && flags()[1] === '/failed_active_hc', 'first round');
   for (let i = 0; i < 4; i++) assert.equal((await get(cm.get('hc')!)).body, 'good');
@@ -59,9 +59,9 @@ test('TCP health check marks a closed port failed', async () => {
   cm.update([staticCluster('hc', [good.port, 1], {
     health_checks: [{ timeout: '0.5s', interval: '10s', unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {} }],
   })], new Map());
-  await until(() => cm.snapshot()[0].hosts[0].healthFlags === 'healthy', 'good host passes');
-  assert.equal(cm.snapshot()[0].hosts[1].healthFlags, '/failed_active_hc');
-  assert.equal(cm.snapshot()[0].stats.membership_healthy, 1);
+  await until(() => cm.status()[0].hosts[0].healthFlags === 'healthy', 'good host passes');
+  assert.equal(cm.status()[0].hosts[1].healthFlags, '/failed_active_hc');
+  assert.equal(cm.status()[0].stats.membership_healthy, 1);
   await cm.close();
   await good.close();
 });

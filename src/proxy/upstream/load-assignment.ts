@@ -5,7 +5,7 @@
  * is in percent, default 140). Priorities must be contiguous from 0, as Envoy requires.
  */
 import type { XdsJson } from '../../xds/types.ts';
-import { child, invalid, isObject, optArray, optEnum, optObject, optString, optUint, type FieldPath } from './xds-read.ts';
+import { child, configError, isObj, optArr, optEnum, optObj, optStr, optUint } from '../xds-json.ts';
 
 export type HealthStatus = 'UNKNOWN' | 'HEALTHY' | 'UNHEALTHY' | 'DRAINING' | 'TIMEOUT' | 'DEGRADED';
 const healthNames = ['UNKNOWN', 'HEALTHY', 'UNHEALTHY', 'DRAINING', 'TIMEOUT', 'DEGRADED'] as const;
@@ -46,23 +46,23 @@ export interface LoadAssignment {
 }
 
 /** Parses a ClusterLoadAssignment; `at` names it for errors. */
-export function parseLoadAssignment(json: XdsJson, at: FieldPath): LoadAssignment {
-  const clusterName = optString(json, 'cluster_name', at) ?? '';
+export function parseLoadAssignment(json: XdsJson, at: string): LoadAssignment {
+  const clusterName = optStr(json.cluster_name, child(at, 'cluster_name')) ?? '';
   const byPriority = new Map<number, LocalityGroup[]>();
-  optArray(json, 'endpoints', at).forEach((raw, i) => {
+  optArr(json.endpoints, child(at, 'endpoints')).forEach((raw, i) => {
     const p = child(child(at, 'endpoints'), i);
-    if (!isObject(raw)) throw invalid(p, 'expected an object');
-    const priority = optUint(raw, 'priority', p, 127) ?? 0;
-    const loc = optObject(raw, 'locality', p) ?? {};
+    if (!isObj(raw)) configError(p, 'expected an object');
+    const priority = optUint(raw.priority, child(p, 'priority'), 127) ?? 0;
+    const loc = optObj(raw.locality, child(p, 'locality')) ?? {};
     const lat = child(p, 'locality');
-    const weight = optUint(raw, 'load_balancing_weight', p);
-    if (weight === 0) throw invalid(child(p, 'load_balancing_weight'), 'must be at least 1');
-    const endpoints = optArray(raw, 'lb_endpoints', p).map((e, j) => parseLbEndpoint(e, child(child(p, 'lb_endpoints'), j)));
+    const weight = optUint(raw.load_balancing_weight, child(p, 'load_balancing_weight'));
+    if (weight === 0) configError(child(p, 'load_balancing_weight'), 'must be at least 1');
+    const endpoints = optArr(raw.lb_endpoints, child(p, 'lb_endpoints')).map((e, j) => parseLbEndpoint(e, child(child(p, 'lb_endpoints'), j)));
     const group: LocalityGroup = Object.freeze({
       locality: Object.freeze({
-        region: optString(loc, 'region', lat) ?? '',
-        zone: optString(loc, 'zone', lat) ?? '',
-        subZone: optString(loc, 'sub_zone', lat) ?? '',
+        region: optStr(loc.region, child(lat, 'region')) ?? '',
+        zone: optStr(loc.zone, child(lat, 'zone')) ?? '',
+        subZone: optStr(loc.sub_zone, child(lat, 'sub_zone')) ?? '',
       }),
       weight,
       endpoints: Object.freeze(endpoints),
@@ -75,42 +75,42 @@ export function parseLoadAssignment(json: XdsJson, at: FieldPath): LoadAssignmen
   const priorities: PriorityLevel[] = [];
   for (let p = 0; p <= max; p++) {
     const list = byPriority.get(p);
-    if (list === undefined) throw invalid(child(at, 'endpoints'), `priorities must be contiguous from 0; priority ${p} is missing (max ${max})`);
+    if (list === undefined) configError(child(at, 'endpoints'), `priorities must be contiguous from 0; priority ${p} is missing (max ${max})`);
     priorities.push(Object.freeze({ localities: Object.freeze(list) }));
   }
-  const policy = optObject(json, 'policy', at) ?? {};
-  const factor = optUint(policy, 'overprovisioning_factor', child(at, 'policy'));
-  if (factor === 0) throw invalid(child(child(at, 'policy'), 'overprovisioning_factor'), 'must be greater than 0');
+  const policy = optObj(json.policy, child(at, 'policy')) ?? {};
+  const factor = optUint(policy.overprovisioning_factor, child(child(at, 'policy'), 'overprovisioning_factor'));
+  if (factor === 0) configError(child(child(at, 'policy'), 'overprovisioning_factor'), 'must be greater than 0');
   return Object.freeze({ clusterName, priorities: Object.freeze(priorities), overprovisioningFactor: (factor ?? 140) / 100 });
 }
 
-function parseLbEndpoint(raw: unknown, at: FieldPath): EndpointSpec {
-  if (!isObject(raw)) throw invalid(at, 'expected an object');
-  const ep = optObject(raw, 'endpoint', at);
-  if (ep === undefined) throw invalid(child(at, 'endpoint'), 'required (named endpoints are not supported)');
+function parseLbEndpoint(raw: unknown, at: string): EndpointSpec {
+  if (!isObj(raw)) configError(at, 'expected an object');
+  const ep = optObj(raw.endpoint, child(at, 'endpoint'));
+  if (ep === undefined) configError(child(at, 'endpoint'), 'required (named endpoints are not supported)');
   const eat = child(at, 'endpoint');
-  const addr = optObject(ep, 'address', eat);
-  if (addr === undefined) throw invalid(child(eat, 'address'), 'required');
+  const addr = optObj(ep.address, child(eat, 'address'));
+  if (addr === undefined) configError(child(eat, 'address'), 'required');
   const aat = child(eat, 'address');
-  const sock = optObject(addr, 'socket_address', aat);
-  if (sock === undefined) throw invalid(child(aat, 'socket_address'), 'required (pipe and internal addresses are not supported)');
+  const sock = optObj(addr.socket_address, child(aat, 'socket_address'));
+  if (sock === undefined) configError(child(aat, 'socket_address'), 'required (pipe and internal addresses are not supported)');
   const sat = child(aat, 'socket_address');
-  const address = optString(sock, 'address', sat);
-  if (address === undefined || address === '') throw invalid(child(sat, 'address'), 'required');
-  const port = optUint(sock, 'port_value', sat, 65535);
-  if (port === undefined) throw invalid(child(sat, 'port_value'), 'required (named ports are not supported)');
-  const protocol = optString(sock, 'protocol', sat);
-  if (protocol !== undefined && protocol !== 'TCP') throw invalid(child(sat, 'protocol'), `only TCP is supported (got ${protocol})`);
-  const weight = optUint(raw, 'load_balancing_weight', at) ?? 1;
-  if (weight === 0) throw invalid(child(at, 'load_balancing_weight'), 'must be at least 1');
-  const md = optObject(raw, 'metadata', at);
-  const fm = md === undefined ? undefined : optObject(md, 'filter_metadata', child(at, 'metadata'));
-  const tsm = fm === undefined ? undefined : optObject(fm, 'envoy.transport_socket_match', child(child(at, 'metadata'), 'filter_metadata'));
+  const address = optStr(sock.address, child(sat, 'address'));
+  if (address === undefined || address === '') configError(child(sat, 'address'), 'required');
+  const port = optUint(sock.port_value, child(sat, 'port_value'), 65535);
+  if (port === undefined) configError(child(sat, 'port_value'), 'required (named ports are not supported)');
+  const protocol = optStr(sock.protocol, child(sat, 'protocol'));
+  if (protocol !== undefined && protocol !== 'TCP') configError(child(sat, 'protocol'), `only TCP is supported (got ${protocol})`);
+  const weight = optUint(raw.load_balancing_weight, child(at, 'load_balancing_weight')) ?? 1;
+  if (weight === 0) configError(child(at, 'load_balancing_weight'), 'must be at least 1');
+  const md = optObj(raw.metadata, child(at, 'metadata'));
+  const fm = md === undefined ? undefined : optObj(md.filter_metadata, child(child(at, 'metadata'), 'filter_metadata'));
+  const tsm = fm === undefined ? undefined : optObj(fm['envoy.transport_socket_match'], child(child(child(at, 'metadata'), 'filter_metadata'), 'envoy.transport_socket_match'));
   return Object.freeze({
     address,
     port,
     weight,
-    health: optEnum(raw, 'health_status', at, healthNames) ?? 'UNKNOWN',
+    health: optEnum(raw.health_status, child(at, 'health_status'), healthNames) ?? 'UNKNOWN',
     transportSocketMatch: Object.freeze({ ...(tsm ?? {}) }),
   });
 }

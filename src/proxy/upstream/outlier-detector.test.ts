@@ -15,7 +15,7 @@ function setup(json: Record<string, unknown>, n = 4) {
   const clock = new ManualClock();
   const stats = newClusterStats();
   let changes = 0;
-  const cfg = parseOutlierConfig(json, { resource: 'cluster t', path: 'outlier_detection' })!;
+  const cfg = parseOutlierConfig(json, "cluster 't'.outlier_detection")!;
   const od = new OutlierDetector(cfg, { clock, random: () => 0, stats, onChange: () => changes++ });
   const hs = hosts(n);
   od.setHosts(hs);
@@ -116,7 +116,7 @@ test('failure percentage: detected by default, ejected when enforced', () => {
 
 test('an enforced ejection is announced; a peer worker\'s ejection is applied for the same time without counting in this worker\'s stats', () => {
   const clock = new ManualClock();
-  const cfg = parseOutlierConfig({ consecutive_5xx: 2, interval: '1s', base_ejection_time: '3s', max_ejection_percent: 50 }, { resource: 'cluster t', path: 'outlier_detection' })!;
+  const cfg = parseOutlierConfig({ consecutive_5xx: 2, interval: '1s', base_ejection_time: '3s', max_ejection_percent: 50 }, "cluster 't'.outlier_detection")!;
   const announced: string[] = [];
   const aStats = newClusterStats();
   const bStats = newClusterStats();
@@ -157,7 +157,7 @@ test('an enforced ejection is announced; a peer worker\'s ejection is applied fo
 
 test('two workers\' detectors over shared consecutive counters eject at the proxy-wide threshold; a success anywhere resets it', () => {
   const clock = new ManualClock();
-  const cfg = parseOutlierConfig({ consecutive_5xx: 3, interval: '1s', base_ejection_time: '3s', max_ejection_percent: 50 }, { resource: 'cluster t', path: 'outlier_detection' })!;
+  const cfg = parseOutlierConfig({ consecutive_5xx: 3, interval: '1s', base_ejection_time: '3s', max_ejection_percent: 50 }, "cluster 't'.outlier_detection")!;
   const table = new SharedHostCountTable(new ArrayBuffer(SharedHostCountTable.bytes(2)), 0, 2);
   const provider = (column: number) => ({ counts: (i: number) => table.counts(7, i, column), hostsChanged: () => table.zeroCluster(7) });
   const a = new OutlierDetector(cfg, { clock, random: () => 0, stats: newClusterStats(), onChange: () => {}, sharedCounts: provider(0) });

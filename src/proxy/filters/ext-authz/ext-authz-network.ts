@@ -6,7 +6,7 @@
  * shadow rules matched). An unreachable authorizer closes the connection unless
  * `failure_mode_allow`.
  */
-import { configError, optBool, optDurationMs, optObj, optStr, type Json } from '../../http/config-json.ts';
+import { configError, optBool, optDurationMs, optObj, optStr, type Json } from '../../xds-json.ts';
 import type { ClusterManager } from '../../upstream/types.ts';
 import { compileMetadataMatcher, type RbacInput, type RbacMatch } from '../rbac/rbac-matchers.ts';
 import { grpcCheck } from './check-client.ts';
@@ -21,7 +21,7 @@ export interface NetworkExtAuthz {
   readonly enabled: RbacMatch | undefined;
 }
 
-/** Compile the typed config; throws HTTP_CONFIG_INVALID naming the field. */
+/** Compile the typed config; throws XDS_INVALID naming the field. */
 export function compileNetworkExtAuthz(o: Json, path: string): NetworkExtAuthz {
   const g = optObj(o.grpc_service, `${path}.grpc_service`) ?? configError(`${path}.grpc_service`, 'is required');
   const e = optObj(g.envoy_grpc, `${path}.grpc_service.envoy_grpc`) ?? configError(`${path}.grpc_service.envoy_grpc`, 'is required (google_grpc is not supported)');

@@ -9,8 +9,8 @@
  * The request body is not sent to the authorizer (`with_request_body` is refused as a config
  * error rather than ignored).
  */
-import { configError, optArr, optBool, optDurationMs, optObj, optStr, optUint, type Json } from '../../http/config-json.ts';
-import type { FilterRegistration, HttpStream } from '../../http/filter-chain.ts';
+import { configError, optArr, optBool, optDurationMs, optObj, optStr, optUint, type Json } from '../../xds-json.ts';
+import type { FilterRegistration, HttpStream } from '../../http/stream.ts';
 import { compileStringMatcher, type StringMatch } from '../../http/matchers.ts';
 import type { HeaderMap } from '../../upstream/types.ts';
 import { compileMetadataMatcher, type RbacMatch } from '../rbac/rbac-matchers.ts';

@@ -10,8 +10,8 @@
  * the payload to headers, and without `forward` the token header is removed. Headers the filter
  * writes are removed from every request first, so a client cannot forge them.
  */
-import { configError, optArr, optBool, optObj, optStr, type Json } from '../../http/config-json.ts';
-import type { FilterRegistration, HttpStream } from '../../http/filter-chain.ts';
+import { configError, optArr, optBool, optObj, optStr, type Json } from '../../xds-json.ts';
+import type { FilterRegistration, HttpStream } from '../../http/stream.ts';
 import { compileHeaderMatcher, compileStringMatcher, type HeaderMatch } from '../../http/matchers.ts';
 import { pathOnly } from '../rbac/rbac-matchers.ts';
 import { compileProvider, JwtStatus, type CompiledProvider, type JwtFailure, type VerifiedJwt } from './jwt-provider.ts';

@@ -10,7 +10,7 @@
 import { compactVerify, importJWK, type JWK } from 'jose';
 import { readFileSync } from 'node:fs';
 import { parseJwks } from '../../../config/jwks.ts';
-import { configError, optArr, optBool, optDurationMs, optObj, optStr, optUint, type Json } from '../../http/config-json.ts';
+import { configError, optArr, optBool, optDurationMs, optObj, optStr, optUint, type Json } from '../../xds-json.ts';
 
 /** Envoy's jwt_authn failure statuses and their messages (the 401/403 body). */
 export const JwtStatus = {

@@ -6,7 +6,7 @@
  * decision is the same one Envoy reports in `rbac_access_denied_matched_policy[...]`. Also the
  * vocabulary for naming the AuthorizationPolicy behind an Istio-style policy name.
  */
-import { configError, optArr, optObj } from '../../http/config-json.ts';
+import { configError, optArr, optObj } from '../../xds-json.ts';
 import { compilePermission, compilePrincipal, type RbacInput, type RbacMatch } from './rbac-matchers.ts';
 
 export type RbacAction = 'ALLOW' | 'DENY' | 'LOG';
@@ -42,7 +42,7 @@ function anyOf(list: readonly RbacMatch[]): RbacMatch {
   };
 }
 
-/** Compile an RBAC message; throws HTTP_CONFIG_INVALID naming the field on bad config. */
+/** Compile an RBAC message; throws XDS_INVALID naming the field on bad config. */
 export function compileRbac(v: unknown, path: string): RbacEngine {
   const o = optObj(v, path) ?? {};
   const actionRaw = o.action ?? 'ALLOW';

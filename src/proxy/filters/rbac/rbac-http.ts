@@ -10,8 +10,8 @@
  * `trellis.authz` metadata sets `name_policy_on_deny: false`. RBACPerRoute overrides or (without
  * `rbac`) disables the filter on a route.
  */
-import { configError, optBool, optObj, optStr, type Json } from '../../http/config-json.ts';
-import type { FilterRegistration, HttpStream } from '../../http/filter-chain.ts';
+import { configError, optBool, optObj, optStr, type Json } from '../../xds-json.ts';
+import type { FilterRegistration, HttpStream } from '../../http/stream.ts';
 import { authorizationPoliciesOf, authorizationPolicyOf, compileRbac, decide, type RbacEngine } from './rbac-engine.ts';
 import type { RbacInput } from './rbac-matchers.ts';
 import { peerPrincipal } from './peer-identity.ts';

@@ -9,7 +9,7 @@
  * rather than silently matching nothing.
  */
 import { BlockList, isIPv6 } from 'node:net';
-import { configError, optArr, optBool, optObj, optStr, optUint } from '../../http/config-json.ts';
+import { configError, optArr, optBool, optObj, optStr, optUint } from '../../xds-json.ts';
 import { compileHeaderMatcher, compileStringMatcher, type HeaderSource, type StringMatch } from '../../http/matchers.ts';
 import { compileUriTemplate } from './uri-template.ts';
 

@@ -8,7 +8,7 @@
  */
 import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
-import { configError, optStr, type Json } from '../../http/config-json.ts';
+import { configError, optStr, type Json } from '../../xds-json.ts';
 import { compileRbac, decide, type RbacEngine } from './rbac-engine.ts';
 import { connectionSecurityOf } from '../../tls/peer-identity.ts';
 import { peerPrincipal } from './peer-identity.ts';
@@ -24,7 +24,7 @@ export interface NetworkRbac {
   readonly shadowPrefix: string;
 }
 
-/** Compile the typed config; throws HTTP_CONFIG_INVALID naming the field. */
+/** Compile the typed config; throws XDS_INVALID naming the field. */
 export function compileNetworkRbac(o: Json, path: string): NetworkRbac {
   for (const f of ['matcher', 'shadow_matcher']) if (o[f] !== undefined) configError(`${path}.${f}`, 'the matcher API is not supported; use rules');
   const statPrefix = optStr(o.stat_prefix, `${path}.stat_prefix`) ?? configError(`${path}.stat_prefix`, 'is required');

@@ -4,8 +4,8 @@ import { hasCode } from '../../../errors.ts';
 import { compileRbac, decide, authorizationPolicyOf } from './rbac-engine.ts';
 import type { RbacInput } from './rbac-matchers.ts';
 import { compileUriTemplate } from './uri-template.ts';
-import { startBackend, startProxy, request1, hcmConfig } from '../../http/testing/harness.ts';
-import { StaticClusterManager } from '../../http/testing/static-cluster-manager.ts';
+import { startBackend, startProxy, request1, hcmConfig } from '../../../../test/support/connection-manager-harness.ts';
+import { StaticClusterManager } from '../../../../test/support/static-cluster-manager.ts';
 
 function input(over: Partial<RbacInput> & { path?: string; method?: string; headers?: Record<string, string>; authority?: string } = {}): RbacInput {
   const { path = '/', method = 'GET', headers = {}, authority = 'svc', ...rest } = over;
@@ -70,7 +70,7 @@ test('ALLOW admits only matches; LOG admits all; bad config names the field', ()
     [{ policies: { a: { permissions: [{ bogus: 1 }], principals: [{ any: true }] } } }, /r\.policies\["a"\]\.permissions\[0\]: unsupported permission rule \(bogus\)/],
     [{ policies: { a: { permissions: [{ any: true }], principals: [] } } }, /principals: at least one principal/],
     [{ policies: { a: { permissions: [{ any: true }], principals: [{ direct_remote_ip: { address_prefix: 'x', prefix_len: 8 } }] } } }, /direct_remote_ip: invalid CIDR/],
-  ] as const) assert.throws(() => compileRbac(cfg, 'r'), (err: unknown) => hasCode(err, 'HTTP_CONFIG_INVALID') && msg.test((err as Error).message));
+  ] as const) assert.throws(() => compileRbac(cfg, 'r'), (err: unknown) => hasCode(err, 'XDS_INVALID') && msg.test((err as Error).message));
 });
 
 test('uri templates: {*} one segment, {**} any rest', () => {

@@ -4,7 +4,7 @@
  * characters including '/'. Compiled once into an anchored RegExp over the path without its
  * query. The character classes are RFC 3986 pchar, as Envoy's pattern_template library uses.
  */
-import { configError } from '../../http/config-json.ts';
+import { configError } from '../../xds-json.ts';
 
 const PCHAR = "a-zA-Z0-9\\-._~%!$&'()+,;:@=";
 const ONE_SEGMENT = `[${PCHAR}]+`;

@@ -1,11 +1,11 @@
 /**
- * TEST-ONLY: a process running the real WorkerPool with one worker whose code throws an uncaught
+ * For workers-fatal.test.ts: a process running the real WorkerPool with one worker whose code throws an uncaught
  * error shortly after it starts (what containment exists to prevent), so the test can see the
  * primary log the worker's error and restart it with backoff. Run by workers-fatal.test.ts; prints
  * the primary's log lines as JSON on stdout and exits after `CRASHES` deaths.
  */
 import cluster from 'node:cluster';
-import { WorkerPool, runWorker } from '../workers.ts';
+import { WorkerPool, runWorker } from './workers.ts';
 
 if (cluster.isWorker) {
   void runWorker({ log: () => {} });

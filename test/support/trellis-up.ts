@@ -8,12 +8,12 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findTool } from './support/tools.ts';
-import { alive } from '../src/runtime/child.ts';
-import { isListening } from '../src/runtime/ports.ts';
-import type { RuntimeState } from '../src/runtime/state.ts';
+import { findTool } from './tools.ts';
+import { alive } from '../../src/runtime/child.ts';
+import { isListening } from '../../src/runtime/ports.ts';
+import type { RuntimeState } from '../../src/runtime/state.ts';
 
-export const root = fileURLToPath(new URL('..', import.meta.url));
+export const root = fileURLToPath(new URL('../..', import.meta.url));
 export const bin = join(root, 'bin/trellis.js');
 
 export interface Run { code: number; stdout: string; stderr: string; ms: number }

@@ -10,8 +10,8 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import type {
   ClusterHandle, ClusterManager, HeaderMap, UpstreamConnectInit, UpstreamConnection, UpstreamRequestInit, UpstreamResponse,
-} from '../../upstream/types.ts';
-import { UpstreamError } from '../../upstream/types.ts';
+} from '../../src/proxy/upstream/types.ts';
+import { UpstreamError } from '../../src/proxy/upstream/types.ts';
 
 /** One test cluster. */
 export interface StaticCluster {

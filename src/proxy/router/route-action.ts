@@ -6,9 +6,9 @@
  */
 import {
   compileRewriteRegex, configError, optArr, optBool, optDurationMs, optObj, optStr, optUint, runtimeFraction, type Json,
-} from './config-json.ts';
+} from '../xds-json.ts';
 import { compileHeaderMutation, type HeaderMutation } from './header-mutation.ts';
-import { compileHeaderMatcher, type HeaderMatch } from './matchers.ts';
+import { compileHeaderMatcher, type HeaderMatch } from '../http/matchers.ts';
 
 /** Parses a typed_per_filter_config entry for the filter named `filterName` (supplied by the filter registry). */
 export type PerFilterConfigParser = (filterName: string, raw: Json, path: string) => unknown;

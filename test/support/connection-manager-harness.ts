@@ -1,5 +1,5 @@
 /**
- * TEST-ONLY helpers for end-to-end tests of the HTTP engine: a front listener on 127.0.0.1:0 that
+ * Helpers for the HTTP engine's end-to-end tests (test/proxy-http-*.test.ts): a front listener on 127.0.0.1:0 that
  * hands accepted sockets to a connection manager (what the listener layer will do), real backend
  * servers, and small HTTP clients (HTTP/1.1 with a fresh connection, h2c, raw socket).
  */
@@ -8,7 +8,17 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { once } from 'node:events';
 import { StaticClusterManager } from './static-cluster-manager.ts';
-import { createConnectionManager, type ConnectionManagerOptions, type DownstreamProtocol, type HttpConnectionManager } from '../connection-manager.ts';
+import { createConnectionManager, type ConnectionManagerOptions, type DownstreamProtocol, type HttpConnectionManager } from '../../src/proxy/http/connection-manager.ts';
+import type { HttpFilterKinds } from '../../src/proxy/http/stream.ts';
+import { defaultFilterRegistry } from '../../src/proxy/filters/registry.ts';
+
+/** A connection manager's options with the built-in filter registry unless the test gives one. */
+export type TestConnectionManagerOptions = Omit<ConnectionManagerOptions, 'filterRegistry'> & { readonly filterRegistry?: HttpFilterKinds };
+
+/** createConnectionManager with the built-in filters (data-plane.ts assembles the real ones). */
+export function testConnectionManager(opts: TestConnectionManagerOptions): HttpConnectionManager {
+  return createConnectionManager({ ...opts, filterRegistry: opts.filterRegistry ?? defaultFilterRegistry() });
+}
 
 /** A running proxy front for tests. */
 export interface TestProxy {
@@ -19,8 +29,8 @@ export interface TestProxy {
 }
 
 /** Start a connection manager behind two loopback listeners (HTTP/1.1 and h2c prior knowledge). */
-export async function startProxy(opts: ConnectionManagerOptions): Promise<TestProxy> {
-  const cm = createConnectionManager(opts);
+export async function startProxy(opts: TestConnectionManagerOptions): Promise<TestProxy> {
+  const cm = testConnectionManager(opts);
   const mk = async (protocol: DownstreamProtocol) => {
     const srv = net.createServer((s) => cm.handleConnection(s, protocol));
     srv.listen(0, '127.0.0.1');
@@ -124,18 +134,6 @@ export function rawRequest(port: number, data: string | Buffer | ((s: net.Socket
       else s.write(data);
     });
   });
-}
-
-/** A deterministic uniform random source (mulberry32) for seeded tests. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Minimal HCM config: given route config (inline), filters before the router. */

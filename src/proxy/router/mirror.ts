@@ -4,9 +4,9 @@
  * sampled by runtime_fraction. The mirror's response is read and dropped; its failures are
  * ignored; it never delays or affects the main request. It is cancelled after the route timeout.
  */
-import type { UpstreamRequestInit } from '../../upstream/types.ts';
-import type { FilterFactoryContext } from '../../http/filter-chain.ts';
-import type { MirrorPolicy } from '../../http/route-action.ts';
+import type { UpstreamRequestInit } from '../upstream/types.ts';
+import type { FilterFactoryContext } from '../http/stream.ts';
+import type { MirrorPolicy } from './route-action.ts';
 import type { ReplayableBody } from './request-body.ts';
 
 /** `host:port` -> `host-shadow:port`. */

@@ -7,13 +7,13 @@
  * connection manager's edge sanitising, fires request mirrors, then hands the attempts to
  * attempts.ts. Endpoint choice and connections are the cluster's business (ClusterHandle).
  */
-import type { HeaderMap, UpstreamRequestInit } from '../../upstream/types.ts';
-import type { Json } from '../../http/config-json.ts';
-import { optBool } from '../../http/config-json.ts';
-import type { FilterRegistration, HttpFilter, HttpStream, FilterFactoryContext } from '../../http/filter-chain.ts';
-import type { ForwardAction, HashPolicy } from '../../http/route-action.ts';
-import { applyRouteHeaders, hasPathRewrite, pickWeightedCluster, redirectLocation, redirectRewrittenPath, rewritePath, routeHeadersNeedFormat } from '../../http/route-rewrite.ts';
-import { parseQuery } from '../../http/matchers.ts';
+import type { HeaderMap, UpstreamRequestInit } from '../upstream/types.ts';
+import type { Json } from '../xds-json.ts';
+import { optBool } from '../xds-json.ts';
+import type { FilterRegistration, HttpFilter, HttpStream, FilterFactoryContext } from '../http/stream.ts';
+import type { ForwardAction, HashPolicy } from './route-action.ts';
+import { applyRouteHeaders, hasPathRewrite, pickWeightedCluster, redirectLocation, redirectRewrittenPath, rewritePath, routeHeadersNeedFormat } from './route-rewrite.ts';
+import { parseQuery } from '../http/matchers.ts';
 import { runAttempts } from './attempts.ts';
 import { DEFAULT_BODY_BUFFER_LIMIT, ReplayableBody } from './request-body.ts';
 import { fireMirrors } from './mirror.ts';

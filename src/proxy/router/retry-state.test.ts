@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { backoffMs, isRetriableFailure, isRetriableResponse } from './retry-state.ts';
-import { compileRetryPolicy } from '../../http/route-action.ts';
-import { UpstreamError } from '../../upstream/types.ts';
+import { compileRetryPolicy } from './route-action.ts';
+import { UpstreamError } from '../upstream/types.ts';
 import { grpcTimeoutMs } from './router.ts';
 import { shadowAuthority } from './mirror.ts';
 

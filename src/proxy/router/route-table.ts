@@ -3,12 +3,12 @@
  * and `match(request)` that picks the virtual host by domain (Envoy's order: exact, suffix
  * wildcards longest first, prefix wildcards longest first, then `*`) and the first route whose
  * match (path specifier, case sensitivity, headers, query parameters, runtime fraction, grpc)
- * holds. Invalid config throws TrellisError(HTTP_CONFIG_INVALID) naming the exact field, so the
+ * holds. Invalid config throws TrellisError(XDS_INVALID) naming the exact field, so the
  * xDS client can NACK with it. What a route does is compiled in route-action.ts.
  */
-import { configError, optArr, optBool, optObj, optStr, runtimeFraction, type Json } from './config-json.ts';
+import { configError, optArr, optBool, optObj, optStr, runtimeFraction, type Json } from '../xds-json.ts';
 import { compileHeaderMutation, type HeaderMutation } from './header-mutation.ts';
-import { compileHeaderMatcher, compileQueryMatcher, headerValue, parseQuery, type HeaderMatch, type HeaderSource, type QueryMatch } from './matchers.ts';
+import { compileHeaderMatcher, compileQueryMatcher, headerValue, parseQuery, type HeaderMatch, type HeaderSource, type QueryMatch } from '../http/matchers.ts';
 import {
   compileDirectResponse, compileForwardAction, compilePerFilter, compileRedirect,
   type PerFilterConfigParser, type PerFilterConfigs, type RouteActionKind,
@@ -88,7 +88,12 @@ export interface RouteTableOptions {
   perFilterConfigParser?: PerFilterConfigParser;
 }
 
-/** Compile a RouteConfiguration (proto3 JSON). Throws TrellisError(HTTP_CONFIG_INVALID) with the field path. */
+/** Compile a RouteConfiguration with the filters' per-filter config parsers (what RDS consumers call: a bad per-filter config NACKs). */
+export function compileRouteConfiguration(json: unknown, filters: { perFilterConfigParser(): PerFilterConfigParser }, path = 'route_config'): CompiledRouteTable {
+  return compileRouteTable(json, { perFilterConfigParser: filters.perFilterConfigParser() }, path);
+}
+
+/** Compile a RouteConfiguration (proto3 JSON). Throws TrellisError(XDS_INVALID) with the field path. */
 export function compileRouteTable(json: unknown, options: RouteTableOptions = {}, path = 'route_config'): CompiledRouteTable {
   const rc = optObj(json, path) ?? configError(path, 'expected a RouteConfiguration object');
   const parse = options.perFilterConfigParser;

@@ -7,11 +7,11 @@
  * through their AbortSignals. Without hedging a per-try timeout cancels the attempt and retries.
  * The winning response is streamed to the downstream with backpressure, trailers included.
  */
-import type { ClusterHandle, HeaderMap, UpstreamRequestInit, UpstreamResponse } from '../../upstream/types.ts';
-import { UpstreamError } from '../../upstream/types.ts';
-import type { HttpStream } from '../../http/filter-chain.ts';
-import type { HedgePolicy, RetryPolicy } from '../../http/route-action.ts';
-import { LocalReplyBody } from '../../http/stream-info.ts';
+import type { ClusterHandle, HeaderMap, UpstreamRequestInit, UpstreamResponse } from '../upstream/types.ts';
+import { UpstreamError } from '../upstream/types.ts';
+import type { HttpStream } from '../http/stream.ts';
+import type { HedgePolicy, RetryPolicy } from './route-action.ts';
+import { LocalReplyBody } from '../http/stream-info.ts';
 import { backoffMs, isRetriableFailure, isRetriableResponse } from './retry-state.ts';
 import type { ReplayableBody } from './request-body.ts';
 

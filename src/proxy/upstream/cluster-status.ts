@@ -10,7 +10,7 @@ import type { HealthStatus, Locality } from './load-assignment.ts';
 import type { ClusterStats } from './stats.ts';
 import type { Host } from './host.ts';
 
-export interface HostSnapshot {
+export interface UpstreamHostStatus {
   readonly address: string;
   readonly priority: number;
   readonly locality: Locality;
@@ -27,14 +27,14 @@ export interface HostSnapshot {
   readonly counters: Readonly<HostCounters>;
 }
 
-export interface ClusterSnapshot {
+export interface UpstreamClusterStatus {
   readonly name: string;
   readonly type: DiscoveryType;
   readonly lbPolicy: LbPolicy;
   readonly stats: Readonly<ClusterStats>;
   readonly circuitBreakers: BreakerThresholds;
   readonly priorities: readonly { priority: number; load: number; panic: boolean }[];
-  readonly hosts: readonly HostSnapshot[];
+  readonly hosts: readonly UpstreamHostStatus[];
 }
 
 function flags(h: Host): string {
@@ -47,11 +47,11 @@ function flags(h: Host): string {
   return f.length === 0 ? 'healthy' : f.join('');
 }
 
-/** Snapshot of a cluster-like object. */
-export function snapshotCluster(
+/** The status of a cluster-like object, as plain data (for /clusters and tests). */
+export function clusterStatus(
   c: { name: string; config: { type: DiscoveryType; lbPolicy: LbPolicy; breakers: BreakerThresholds }; stats: ClusterStats; hosts: readonly Host[] },
   priorities: { priority: number; load: number; panic: boolean }[],
-): ClusterSnapshot {
+): UpstreamClusterStatus {
   return {
     name: c.name,
     type: c.config.type,

@@ -7,7 +7,7 @@
  * Values may be Envoy format strings (%DOWNSTREAM_REMOTE_ADDRESS%, %REQ(x)% ...; header-format.ts),
  * evaluated per request against the headers as they are after this level's removals.
  */
-import { configError, optArr, optBool, optObj, optStr } from './config-json.ts';
+import { configError, optArr, optBool, optObj, optStr } from '../xds-json.ts';
 import type { HeaderMap } from '../upstream/types.ts';
 import { compileHeaderFormat, formatHeader, type FormatContext, type HeaderFormat } from './header-format.ts';
 import { FormatStringError } from '../../xds/format-string.ts';

@@ -9,12 +9,12 @@
  * trailers-only for gRPC requests) and the StreamInfo.
  */
 import type { ClusterManager, HeaderMap } from '../upstream/types.ts';
-import type { Json } from './config-json.ts';
+import type { Json } from '../xds-json.ts';
 import type { HeaderSource } from './matchers.ts';
-import type { WeightedCluster } from './route-action.ts';
-import { applyRouteHeaders, perFilterConfig, routeHeadersNeedFormat, DISABLED_FILTER } from './route-rewrite.ts';
-import type { FormatContext } from './header-format.ts';
-import type { CompiledRouteTable, RouteMatch } from './route-table.ts';
+import type { PerFilterConfigParser, WeightedCluster } from '../router/route-action.ts';
+import { applyRouteHeaders, perFilterConfig, routeHeadersNeedFormat, DISABLED_FILTER } from '../router/route-rewrite.ts';
+import type { FormatContext } from '../router/header-format.ts';
+import type { CompiledRouteTable, RouteMatch } from '../router/route-table.ts';
 import { httpToGrpcStatus, type ResponseFlag, type StreamInfo } from './stream-info.ts';
 import { GrpcFrameCounter } from './grpc-frames.ts';
 
@@ -62,10 +62,22 @@ export interface FilterRegistration {
   readonly name: string;
   /** Type URLs of its typed_config (lookup by @type first, as Envoy does). */
   readonly typeUrls: readonly string[];
-  /** Parse the typed config (throw TrellisError(HTTP_CONFIG_INVALID) with `path` on bad config). */
+  /** Parse the typed config (throw TrellisError(XDS_INVALID) with `path` on bad config). */
   createFactory(typedConfig: Json, ctx: FilterFactoryContext, path: string, configuredName: string): HttpFilterFactory;
   /** Parse a typed_per_filter_config entry once, at route table compile time. */
   parsePerRoute?(raw: Json, path: string): unknown;
+}
+
+/**
+ * The HTTP filter kinds a connection manager can build from: filters/registry.ts's FilterRegistry,
+ * handed in by whoever assembles the proxy (data-plane.ts), so the HTTP engine never imports the
+ * filters it runs.
+ */
+export interface HttpFilterKinds {
+  /** Factories for an HCM `http_filters` list (the router last). */
+  buildChain(httpFilters: unknown, ctx: FilterFactoryContext, path: string): HttpFilterFactory[];
+  /** Parser of typed_per_filter_config entries, for the route tables these filters run with. */
+  perFilterConfigParser(): PerFilterConfigParser;
 }
 
 /** Writes a response to the downstream connection (HTTP/1.1 or HTTP/2 response object). */

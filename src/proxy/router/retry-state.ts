@@ -3,8 +3,8 @@
  * which responses and which failures are retriable, and the jittered exponential back-off.
  * The router filter owns the attempts; this module only answers "retry this?" and "wait how long?".
  */
-import type { HeaderMap, UpstreamError } from '../../upstream/types.ts';
-import type { RetryPolicy } from '../../http/route-action.ts';
+import type { HeaderMap, UpstreamError } from '../upstream/types.ts';
+import type { RetryPolicy } from './route-action.ts';
 
 const GRPC_RETRY_ON: ReadonlyMap<string, number> = new Map([
   ['cancelled', 1], ['deadline-exceeded', 4], ['resource-exhausted', 8], ['internal', 13], ['unavailable', 14],

@@ -300,7 +300,7 @@ test('invalid configs are rejected with the precise field path', () => {
     [[], 'route_config'],
   ];
   for (const [cfg, path] of bad) {
-    assert.throws(() => compileRouteTable(cfg), (err: unknown) => hasCode(err, 'HTTP_CONFIG_INVALID') && err.message.startsWith(`${path}:`) && err.context.path === path, `${path}`);
+    assert.throws(() => compileRouteTable(cfg), (err: unknown) => hasCode(err, 'XDS_INVALID') && err.message.startsWith(`${path}:`) && err.context.path === path, `${path}`);
   }
 });
 

@@ -10,7 +10,7 @@
  */
 import { hostname } from 'node:os';
 import type { HeaderMap } from '../upstream/types.ts';
-import type { StreamInfo } from './stream-info.ts';
+import type { StreamInfo } from '../http/stream-info.ts';
 import { parseFormatString } from '../../xds/format-string.ts';
 import { endpointKey } from '../upstream/host.ts';
 
