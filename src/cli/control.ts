@@ -16,6 +16,20 @@ import { parseKeyAlgorithm } from '../pki/keys.ts';
 import { parseDurationMs } from '../config/schema/values.ts';
 import { join } from 'node:path';
 import { kubernetesControlOptions } from './control-kubernetes.ts';
+import { DefaultSystemCaBundle, detectSystemCaBundle } from '../control/system-ca-bundle.ts';
+
+/**
+ * The OS roots file for DestinationRules that name no CA: --system-ca-bundle, else env
+ * TRELLIS_SYSTEM_CA_BUNDLE (how tests and `trellis up` hand in a test root), else detected here.
+ */
+function systemCaBundle(flag: string | undefined, log: { warn(o: object, msg: string): void }): string {
+  const given = flag ?? process.env.TRELLIS_SYSTEM_CA_BUNDLE;
+  if (given !== undefined && given !== '') return given;
+  const found = detectSystemCaBundle();
+  if (found !== undefined) return found;
+  log.warn({ path: DefaultSystemCaBundle }, 'no system CA bundle found on this host: SIMPLE/MUTUAL DestinationRules without caCertificates name this path, and proxies without it cannot verify those servers (set --system-ca-bundle)');
+  return DefaultSystemCaBundle;
+}
 
 function port(name: string, v: string): number {
   const n = Number(v);
@@ -57,6 +71,7 @@ export const verb: Verb = {
       ...(meshConfig?.enableAutoMtls !== undefined ? { enableAutoMtls: meshConfig.enableAutoMtls } : {}),
       ...(meshConfig?.telemetry !== undefined ? { telemetry: meshConfig.telemetry } : {}),
       ...(meshConfig?.pathNormalization !== undefined ? { pathNormalization: meshConfig.pathNormalization } : {}),
+      systemCaBundle: systemCaBundle(values['system-ca-bundle'], log),
     };
     if (kube && values.config) throw new UsageError('control: --config and --kubeconfig/--kubernetes are exclusive');
     const common = {
