@@ -12,7 +12,7 @@ import { parseHealthChecks, type HealthCheckConfig } from './health-check-config
 import { parseLoadAssignment, type LoadAssignment } from './load-assignment.ts';
 import { parseOutlierConfig, type OutlierConfig } from './outlier-config.ts';
 import {
-  child, invalid, isObject, optArray, optDurationMs, optEnum, optNumber, optObject, optPercent, optString, optUint, type FieldPath,
+  child, invalid, isObject, optArray, optBool, optDurationMs, optEnum, optNumber, optObject, optPercent, optString, optUint, type FieldPath,
 } from './xds-read.ts';
 
 export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS' | 'ORIGINAL_DST';
@@ -36,6 +36,19 @@ export interface TransportSocketMatch {
   readonly tls: UpstreamTlsConfig | undefined;
 }
 
+/**
+ * Envoy's UpstreamHttpProtocolOptions: per request, the router takes the request's host (after
+ * host rewrites; or `overrideAutoSniHeader`'s value) as the upstream SNI (`autoSni`, never for
+ * an IP address) and as the one name the server certificate must carry (`autoSanValidation`,
+ * replacing the configured SAN matchers). Only HTTP requests and upgrades use it, not tcp_proxy.
+ */
+export interface UpstreamHttpOptions {
+  readonly autoSni: boolean;
+  readonly autoSanValidation: boolean;
+  /** Lower-case header name, or undefined for the host. */
+  readonly overrideAutoSniHeader: string | undefined;
+}
+
 /** A validated, frozen cluster. */
 export interface ClusterConfig {
   readonly name: string;
@@ -48,6 +61,8 @@ export interface ClusterConfig {
   readonly idleTimeoutMs: number;
   /** 0 = unlimited. */
   readonly maxRequestsPerConnection: number;
+  /** upstream_http_protocol_options; undefined = none (SNI only from the TLS context's `sni`). */
+  readonly upstreamHttp: UpstreamHttpOptions | undefined;
   readonly breakers: BreakerThresholds;
   readonly outlier: OutlierConfig | undefined;
   readonly healthCheck: HealthCheckConfig | undefined;
@@ -170,6 +185,8 @@ export function parseCluster(json: unknown): ClusterConfig {
     protocol: proto.protocol,
     idleTimeoutMs: proto.idleTimeoutMs,
     maxRequestsPerConnection: proto.maxRequestsPerConnection,
+    // Envoy's dynamic forward proxy cluster turns both on when the cluster sets none.
+    upstreamHttp: proto.upstreamHttp ?? (dynamicForwardProxy ? Object.freeze({ autoSni: true, autoSanValidation: true, overrideAutoSniHeader: undefined }) : undefined),
     breakers: parseBreakers(json, at),
     healthCheck: parseHealthChecks(json, at),
     outlier: parseOutlierConfig(optObject(json, 'outlier_detection', at), child(at, 'outlier_detection')),
@@ -214,8 +231,21 @@ function parseBreakers(json: XdsJson, at: FieldPath): BreakerThresholds {
   return found;
 }
 
-function parseProtocol(json: XdsJson, at: FieldPath): { protocol: UpstreamProtocol; idleTimeoutMs: number; maxRequestsPerConnection: number } {
+function parseUpstreamHttpOptions(json: XdsJson, at: FieldPath): UpstreamHttpOptions {
+  const header = optString(json, 'override_auto_sni_header', at);
+  if (header !== undefined && header !== '' && !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(header)) throw invalid(child(at, 'override_auto_sni_header'), `not a valid header name: ${JSON.stringify(header)}`);
+  return Object.freeze({
+    autoSni: optBool(json, 'auto_sni', at) ?? false,
+    autoSanValidation: optBool(json, 'auto_san_validation', at) ?? false,
+    overrideAutoSniHeader: header === undefined || header === '' ? undefined : header.toLowerCase(),
+  });
+}
+
+function parseProtocol(json: XdsJson, at: FieldPath): { protocol: UpstreamProtocol; idleTimeoutMs: number; maxRequestsPerConnection: number; upstreamHttp: UpstreamHttpOptions | undefined } {
   let protocol: UpstreamProtocol = optObject(json, 'http2_protocol_options', at) !== undefined ? 'http2' : 'http1';
+  // The deprecated Cluster field, superseded by HttpProtocolOptions' own.
+  const legacyUpstream = optObject(json, 'upstream_http_protocol_options', at);
+  let upstreamHttp = legacyUpstream === undefined ? undefined : parseUpstreamHttpOptions(legacyUpstream, child(at, 'upstream_http_protocol_options'));
   let commonOpts = optObject(json, 'common_http_protocol_options', at);
   let commonAt = child(at, 'common_http_protocol_options');
   let maxReq = optUint(json, 'max_requests_per_connection', at);
@@ -232,6 +262,8 @@ function parseProtocol(json: XdsJson, at: FieldPath): { protocol: UpstreamProtoc
       // auto_config negotiates by ALPN over TLS; without TLS Envoy uses HTTP/1.1. We pick h2 only when ALPN offers it.
       protocol = 'http1';
     }
+    const u = optObject(hpo, 'upstream_http_protocol_options', hat);
+    if (u !== undefined) upstreamHttp = parseUpstreamHttpOptions(u, child(hat, 'upstream_http_protocol_options'));
     const c = optObject(hpo, 'common_http_protocol_options', hat);
     if (c !== undefined) {
       commonOpts = c;
@@ -242,7 +274,7 @@ function parseProtocol(json: XdsJson, at: FieldPath): { protocol: UpstreamProtoc
   // Envoy's upstream idle_timeout default is 1h; Node servers close idle keep-alive sockets after 5s, so
   // reusing a socket idle for longer races the server's close. We cap at 4s unless configured.
   const idle = commonOpts === undefined ? undefined : optDurationMs(commonOpts, 'idle_timeout', commonAt);
-  return { protocol, idleTimeoutMs: idle ?? 4000, maxRequestsPerConnection: maxReq ?? 0 };
+  return { protocol, idleTimeoutMs: idle ?? 4000, maxRequestsPerConnection: maxReq ?? 0, upstreamHttp };
 }
 
 function isPrime(n: number): boolean {

@@ -10,7 +10,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Socket } from 'node:net';
 import type { SecretProvider } from '../tls/secret-provider.ts';
-import { tlsConnectOptions } from '../tls/upstream-tls.ts';
+import { tlsConnectOptions, type AutoTlsNames } from '../tls/upstream-tls.ts';
 import type { Host } from './host.ts';
 import type { ClusterStats } from './stats.ts';
 import { UpstreamError } from './types.ts';
@@ -20,8 +20,8 @@ export interface ConnectOptions {
   readonly timeoutMs: number;
   readonly secrets: SecretProvider;
   readonly stats: ClusterStats;
-  /** Request authority, for SNI when the TLS config has no `sni`. */
-  readonly authority?: string;
+  /** SNI / expected SAN from the request's host (the cluster's auto_sni / auto_san_validation). */
+  readonly auto?: AutoTlsNames;
   /** ALPN to insist on (HTTP/2 pools offer h2 even when the config lists none). */
   readonly alpnOverride?: readonly string[];
   readonly signal?: AbortSignal;
@@ -80,7 +80,7 @@ export function connectHost(host: Host, opts: ConnectOptions): Promise<Socket> {
         socket = net.connect({ host: host.address, port: host.port, noDelay: true, family: opts.family });
         socket.once('connect', () => done());
       } else {
-        const tlsOpts = tlsConnectOptions(host.tls, opts.secrets, host.address, opts.authority);
+        const tlsOpts = tlsConnectOptions(host.tls, opts.secrets, host.address, opts.auto);
         if (opts.alpnOverride !== undefined) tlsOpts.ALPNProtocols = [...opts.alpnOverride];
         const conn: tls.ConnectionOptions = { ...tlsOpts, port: host.port };
         if (opts.family !== undefined) (conn as tls.ConnectionOptions & { family?: number }).family = opts.family;

@@ -65,8 +65,13 @@ export interface UpstreamConnectInit {
   /** Same meaning as in UpstreamRequestInit (LB hash and cancellation). */
   hashKey?: string | number;
   signal: AbortSignal;
-  /** Authority of the request, e.g. for SNI when the cluster uses TLS. */
+  /** Where a dynamic forward proxy cluster connects (an HTTP request's authority, or tcp_proxy's downstream SNI). */
   authority: string;
+  /**
+   * The HTTP request's host (after rewrites) for an Upgrade/CONNECT from the router: the cluster's
+   * auto_sni / auto_san_validation use it. tcp_proxy leaves it unset, as Envoy's applies neither.
+   */
+  requestHost?: string;
   /** ORIGINAL_DST clusters: the downstream connection's original destination. */
   originalDestination?: { address: string; port: number };
 }
