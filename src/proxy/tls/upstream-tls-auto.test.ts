@@ -94,7 +94,10 @@ test('the request host is the SNI and must be a DNS SAN of the server certificat
   assert.deepEqual([r.status, r.body], [200, 'ok API.example.test:443']);
   assert.deepEqual(named.sni, ['api.example.test']);
   // A pooled connection verified for api.example.test must not carry a request for another host.
-  await assert.rejects(get(c, '/', { authority: 'evil.example.test' }), failsUF(/evil\.example\.test.*auto_san_validation/));
+  await assert.rejects(get(c, '/', { authority: 'evil.example.test' }), (err: unknown) => failsUF(/evil\.example\.test.*auto_san_validation/)(err)
+    // The reason travels to the local reply and %UPSTREAM_TRANSPORT_FAILURE_REASON%.
+    && /^TLS_error: ERR_TLS_SAN_MISMATCH: .*evil\.example\.test/.test((err as UpstreamError).transportFailureReason ?? '')
+    && /^connection failure, transport failure reason: TLS_error/.test((err as UpstreamError).resetReason));
   assert.equal(named.sni.length, 1, 'the server never saw the request for the wrong host');
   assert.equal((await get(c, '/', { authority: 'api.example.test' })).status, 200);
   await cm.close();

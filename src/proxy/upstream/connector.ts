@@ -41,6 +41,16 @@ function verifiedSpiffeId(socket: tls.TLSSocket): string | undefined {
   return undefined;
 }
 
+/**
+ * The TLS reason of a failed handshake (certificate verification, SAN check, protocol alerts),
+ * or undefined for plain socket errors (refused, reset before TLS) that are no TLS matter.
+ */
+function tlsFailureReason(code: string | undefined, message: string): string | undefined {
+  const tlsish = code !== undefined && (/^ERR_(SSL|TLS)_/.test(code) || /CERT|SELF_SIGNED|UNABLE_TO_|HOSTNAME_MISMATCH/.test(code));
+  if (!tlsish && !/SSL routines|certificate|TLS/i.test(message)) return undefined;
+  return `TLS_error: ${code !== undefined ? `${code}: ` : ''}${message}`;
+}
+
 /** Connects (and handshakes) to `host`; resolves with a ready socket. */
 export function connectHost(host: Host, opts: ConnectOptions): Promise<Socket> {
   const stats = opts.stats;
@@ -58,10 +68,14 @@ export function connectHost(host: Host, opts: ConnectOptions): Promise<Socket> {
       if (timeout) stats.upstream_cx_connect_timeout++;
       if (err instanceof UpstreamError) return reject(err);
       const code = (err as NodeJS.ErrnoException)?.code;
-      reject(new UpstreamError('UF', `upstream connect error to ${host.key}: ${timeout ? 'connect timeout' : (err as Error)?.message ?? String(err)}`, {
+      const message = timeout ? 'connect timeout' : (err as Error)?.message ?? String(err);
+      const tlsReason = host.tls !== undefined && !timeout ? tlsFailureReason(code, message) : undefined;
+      reject(new UpstreamError('UF', `upstream connect error to ${host.key}: ${message}`, {
         cause: err,
         endpoint: host.key,
         context: { code },
+        // Envoy's local reply names the TLS failure after the reset reason.
+        ...(tlsReason !== undefined ? { transportFailureReason: tlsReason, resetReason: `connection failure, transport failure reason: ${tlsReason}` } : {}),
       }));
     };
     // A cancelled attempt is not a connect failure: no counters, and the caller's reason as is.

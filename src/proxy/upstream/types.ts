@@ -128,17 +128,20 @@ export class UpstreamError extends TrellisError {
   readonly resetReason: string;
   readonly endpoint: string | undefined;
   readonly refusedStream: boolean;
+  /** Why the TLS handshake failed (Envoy's %UPSTREAM_TRANSPORT_FAILURE_REASON%), when it did. */
+  readonly transportFailureReason: string | undefined;
 
   constructor(
     responseFlag: UpstreamFailureFlag,
     message: string,
-    options: { cause?: unknown; endpoint?: string; resetReason?: string; refusedStream?: boolean; context?: Record<string, unknown> } = {},
+    options: { cause?: unknown; endpoint?: string; resetReason?: string; refusedStream?: boolean; transportFailureReason?: string; context?: Record<string, unknown> } = {},
   ) {
     super(UpstreamErrorCode[responseFlag], message, { cause: options.cause, context: options.context });
     this.name = 'UpstreamError';
     this.responseFlag = responseFlag;
     this.endpoint = options.endpoint;
     this.refusedStream = options.refusedStream ?? false;
+    this.transportFailureReason = options.transportFailureReason;
     this.resetReason = options.resetReason ?? defaultResetReason(responseFlag);
   }
 }
