@@ -16,19 +16,15 @@ import { parseKeyAlgorithm } from '../pki/keys.ts';
 import { parseDurationMs } from '../config/schema/values.ts';
 import { join } from 'node:path';
 import { kubernetesControlOptions } from './control-kubernetes.ts';
-import { DefaultSystemCaBundle, detectSystemCaBundle } from '../control/system-ca-bundle.ts';
+import { chooseSystemCaBundle } from '../control/system-ca-bundle.ts';
 
-/**
- * The OS roots file for DestinationRules that name no CA: --system-ca-bundle, else env
- * TRELLIS_SYSTEM_CA_BUNDLE (how tests and `trellis up` hand in a test root), else detected here.
- */
+/** The OS roots file for DestinationRules that name no CA (see chooseSystemCaBundle). */
 function systemCaBundle(flag: string | undefined, log: { warn(o: object, msg: string): void }): string {
-  const given = flag ?? process.env.TRELLIS_SYSTEM_CA_BUNDLE;
-  if (given !== undefined && given !== '') return given;
-  const found = detectSystemCaBundle();
-  if (found !== undefined) return found;
-  log.warn({ path: DefaultSystemCaBundle }, 'no system CA bundle found on this host: SIMPLE/MUTUAL DestinationRules without caCertificates name this path, and proxies without it cannot verify those servers (set --system-ca-bundle)');
-  return DefaultSystemCaBundle;
+  const choice = chooseSystemCaBundle(flag, process.env.TRELLIS_SYSTEM_CA_BUNDLE);
+  if (choice.source === 'default') {
+    log.warn({ path: choice.path }, 'no system CA bundle found on this host: SIMPLE/MUTUAL DestinationRules without caCertificates name this path, and proxies without it cannot verify those servers (set --system-ca-bundle)');
+  }
+  return choice.path;
 }
 
 function port(name: string, v: string): number {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DefaultSystemCaBundle, detectSystemCaBundle, SystemCaBundleCandidates } from './system-ca-bundle.ts';
+import { chooseSystemCaBundle, DefaultSystemCaBundle, detectSystemCaBundle, SystemCaBundleCandidates } from './system-ca-bundle.ts';
 
 test('the first existing candidate wins, in the documented order', () => {
   const present = new Set(['/etc/ssl/cert.pem', '/etc/pki/tls/certs/ca-bundle.crt']);
@@ -21,4 +21,12 @@ test('real files: an empty file or a directory does not count', () => {
   writeFileSync(full, '-----BEGIN CERTIFICATE-----\n');
   assert.equal(detectSystemCaBundle([join(dir, 'missing.pem'), dir, empty, full]), full);
   assert.equal(detectSystemCaBundle([empty]), undefined);
+});
+
+test('the flag wins over TRELLIS_SYSTEM_CA_BUNDLE, which wins over detection; nothing found names the Debian path', () => {
+  const found = () => '/etc/ssl/cert.pem';
+  assert.deepEqual(chooseSystemCaBundle('/flag.pem', '/env.pem', found), { path: '/flag.pem', source: 'flag' });
+  assert.deepEqual(chooseSystemCaBundle(undefined, '/env.pem', found), { path: '/env.pem', source: 'env' });
+  assert.deepEqual(chooseSystemCaBundle('', '', found), { path: '/etc/ssl/cert.pem', source: 'detected' });
+  assert.deepEqual(chooseSystemCaBundle(undefined, undefined, () => undefined), { path: DefaultSystemCaBundle, source: 'default' });
 });

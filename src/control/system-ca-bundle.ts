@@ -36,3 +36,20 @@ function isNonEmptyFile(path: string): boolean {
 export function detectSystemCaBundle(candidates: readonly string[] = SystemCaBundleCandidates, exists: (path: string) => boolean = isNonEmptyFile): string | undefined {
   return candidates.find((p) => exists(p));
 }
+
+/** Which bundle the control plane names, and where that choice came from. */
+export interface SystemCaBundleChoice {
+  readonly path: string;
+  readonly source: 'flag' | 'env' | 'detected' | 'default';
+}
+
+/**
+ * The bundle to name: the `--system-ca-bundle` flag, else the TRELLIS_SYSTEM_CA_BUNDLE value (the
+ * caller reads the environment), else the first candidate found here, else the Debian path.
+ */
+export function chooseSystemCaBundle(flag: string | undefined, envValue: string | undefined, detect: () => string | undefined = detectSystemCaBundle): SystemCaBundleChoice {
+  if (flag !== undefined && flag !== '') return { path: flag, source: 'flag' };
+  if (envValue !== undefined && envValue !== '') return { path: envValue, source: 'env' };
+  const found = detect();
+  return found !== undefined ? { path: found, source: 'detected' } : { path: DefaultSystemCaBundle, source: 'default' };
+}
