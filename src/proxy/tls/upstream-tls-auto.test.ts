@@ -6,11 +6,9 @@
  * no SNI is sent unless the context names one.
  */
 import assert from 'node:assert/strict';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import { after, before, test } from 'node:test';
-import { testCa, type PemPair, type TestCa } from '../../../test/support/test-pki.ts';
+import { testCa, type TestCa } from '../../../test/support/test-pki.ts';
+import { startExternalServer, type ExternalServer } from '../../../test/support/egress-mesh.ts';
 import { createClusterManager } from '../upstream/cluster-manager.ts';
 import { parseCluster } from '../upstream/cluster-config.ts';
 import { get, staticCluster } from '../upstream/test-support.ts';
@@ -19,44 +17,22 @@ import { autoTlsNames, dnsNameMatches, tlsConnectOptions } from './upstream-tls.
 import { staticSecrets } from './secret-provider.ts';
 import { parseUpstreamTlsContext } from './upstream-tls-config.ts';
 
-interface Server {
-  readonly port: number;
-  /** SNI of each request's connection ('' = none). */
-  readonly sni: string[];
-  close(): Promise<void>;
-}
-
-async function serve(pair: PemPair): Promise<Server> {
-  const sni: string[] = [];
-  const server = https.createServer({ cert: pair.cert, key: pair.key }, (req, res) => {
-    const name = (req.socket as TLSSocket & { servername?: string | false }).servername;
-    sni.push(typeof name === 'string' ? name : '');
-    res.end(`ok ${req.headers.host}`);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as AddressInfo).port,
-    sni,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
-
 let ca: TestCa;
-let named: Server;
-let wildcard: Server;
-let byIp: Server;
-let untrusted: Server;
+let named: ExternalServer;
+let wildcard: ExternalServer;
+let byIp: ExternalServer;
+let untrusted: ExternalServer;
+
+/** SNI of each request's connection a server saw ('' = none). */
+const sniSeen = (s: ExternalServer) => s.seen.map((r) => r.sni ?? '');
 
 before(async () => {
   ca = await testCa();
   const other = await testCa('Not Trusted Root');
-  named = await serve(await ca.leaf('named', ['api.example.test']));
-  wildcard = await serve(await ca.leaf('wildcard', ['*.wild.example.test']));
-  byIp = await serve(await ca.leaf('ip', [], [], ['127.0.0.1']));
-  untrusted = await serve(await other.leaf('untrusted', ['api.example.test']));
+  named = await startExternalServer('named', await ca.leaf('named', ['api.example.test']));
+  wildcard = await startExternalServer('wildcard', await ca.leaf('wildcard', ['*.wild.example.test']));
+  byIp = await startExternalServer('ip', await ca.leaf('ip', [], [], ['127.0.0.1']));
+  untrusted = await startExternalServer('untrusted', await other.leaf('untrusted', ['api.example.test']));
 });
 
 after(async () => {
@@ -91,14 +67,14 @@ test('the request host is the SNI and must be a DNS SAN of the server certificat
   cm.update([cluster(named.port, { auto })], new Map());
   const c = cm.get('ext')!;
   const r = await get(c, '/', { authority: 'API.example.test:443' });
-  assert.deepEqual([r.status, r.body], [200, 'ok API.example.test:443']);
-  assert.deepEqual(named.sni, ['api.example.test']);
+  assert.deepEqual([r.status, r.body, named.seen[0]?.host], [200, 'named /\n', 'API.example.test:443']);
+  assert.deepEqual(sniSeen(named), ['api.example.test']);
   // A pooled connection verified for api.example.test must not carry a request for another host.
   await assert.rejects(get(c, '/', { authority: 'evil.example.test' }), (err: unknown) => failsUF(/evil\.example\.test.*auto_san_validation/)(err)
     // The reason travels to the local reply and %UPSTREAM_TRANSPORT_FAILURE_REASON%.
     && /^TLS_error: ERR_TLS_SAN_MISMATCH: .*evil\.example\.test/.test((err as UpstreamError).transportFailureReason ?? '')
     && /^connection failure, transport failure reason: TLS_error/.test((err as UpstreamError).resetReason));
-  assert.equal(named.sni.length, 1, 'the server never saw the request for the wrong host');
+  assert.equal(named.seen.length, 1, 'the server never saw the request for the wrong host');
   assert.equal((await get(c, '/', { authority: 'api.example.test' })).status, 200);
   await cm.close();
 });
@@ -118,7 +94,7 @@ test('a certificate from a root the cluster does not trust fails with UF, whatev
   const cm = createClusterManager();
   cm.update([cluster(untrusted.port, { auto })], new Map());
   await assert.rejects(get(cm.get('ext')!, '/', { authority: 'api.example.test' }), failsUF(/certificate/i));
-  assert.deepEqual(untrusted.sni, []);
+  assert.deepEqual(sniSeen(untrusted), []);
   await cm.close();
 });
 
@@ -127,7 +103,7 @@ test('an IP host: no SNI, and the certificate must carry it as an IP SAN', async
   cm.update([cluster(byIp.port, { auto })], new Map());
   const r = await get(cm.get('ext')!, '/', { authority: `127.0.0.1:${byIp.port}` });
   assert.equal(r.status, 200);
-  assert.deepEqual(byIp.sni, ['']);
+  assert.deepEqual(sniSeen(byIp), ['']);
   cm.update([cluster(named.port, { auto })], new Map());
   await assert.rejects(get(cm.get('ext')!, '/', { authority: '127.0.0.1' }), failsUF(/127\.0\.0\.1/));
   await cm.close();
@@ -136,24 +112,24 @@ test('an IP host: no SNI, and the certificate must carry it as an IP SAN', async
 test('auto_sni alone: SNI from the host, the chain checked, no name check; without the switches no SNI but the configured one', async () => {
   const cm = createClusterManager();
   cm.update([cluster(named.port, { auto: { auto_sni: true } })], new Map());
-  named.sni.length = 0;
+  named.seen.length = 0;
   assert.equal((await get(cm.get('ext')!, '/', { authority: 'other.example.test' })).status, 200);
-  assert.deepEqual(named.sni, ['other.example.test']);
+  assert.deepEqual(sniSeen(named), ['other.example.test']);
   cm.update([cluster(named.port)], new Map());
   assert.equal((await get(cm.get('ext')!, '/', { authority: 'api.example.test' })).status, 200);
   cm.update([cluster(named.port, { sni: 'configured.example.test' })], new Map());
   assert.equal((await get(cm.get('ext')!, '/', { authority: 'api.example.test' })).status, 200);
-  assert.deepEqual(named.sni, ['other.example.test', '', 'configured.example.test']);
+  assert.deepEqual(sniSeen(named), ['other.example.test', '', 'configured.example.test']);
   await cm.close();
 });
 
 test('override_auto_sni_header names where the host comes from', async () => {
   const cm = createClusterManager();
   cm.update([cluster(named.port, { auto: { ...auto, override_auto_sni_header: 'X-Upstream-Host' } })], new Map());
-  named.sni.length = 0;
+  named.seen.length = 0;
   const r = await get(cm.get('ext')!, '/', { authority: 'ignored.example.test', headers: { 'x-upstream-host': 'api.example.test' } });
   assert.equal(r.status, 200);
-  assert.deepEqual(named.sni, ['api.example.test']);
+  assert.deepEqual(sniSeen(named), ['api.example.test']);
   await assert.rejects(get(cm.get('ext')!, '/', { authority: 'api.example.test', headers: { 'x-upstream-host': 'evil.example.test' } }), failsUF(/evil/));
   await cm.close();
 });
