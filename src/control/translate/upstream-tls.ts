@@ -1,3 +1,4 @@
+import type { ClientTlsSettings } from '../../config/views.ts';
 /**
  * DestinationRule client TLS settings -> Envoy UpstreamTlsContext transport socket, as Istio:
  * SIMPLE / MUTUAL with file paths (certificate files read by the proxy) or `credentialName`
@@ -9,7 +10,6 @@
  * and without `sni` the SNI and the expected name come from the request's host (Envoy's
  * `auto_sni` / `auto_san_validation`, Istio's ENABLE_AUTO_SNI): see `autoSniOptions`.
  */
-import type { ClientTlsSettings } from '../snapshot/specs.ts';
 
 type Json = Record<string, unknown>;
 

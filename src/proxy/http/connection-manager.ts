@@ -58,6 +58,8 @@ export interface ConnectionManagerOptions {
   readonly random?: () => number;
   /** Field path prefix for config errors. */
   readonly path?: string;
+  /** The enclosing listener's `metadata.filter_metadata`, handed to filter factories. */
+  readonly listenerMetadata?: Readonly<Record<string, Json>>;
   /** HTTP/2 rapid-reset guard: GOAWAY a session once this many streams were reset by the client
    * before completion and they are at least half of its streams (Envoy's premature reset check). Default 500. */
   readonly prematureResetLimit?: number;
@@ -155,7 +157,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     configError(path, 'one of route_config or rds is required (scoped_routes is not supported)');
   }
   const { statPrefix, serverName, edge } = o;
-  const ctx: FilterFactoryContext = { clusterManager: opts.clusterManager, random, statPrefix };
+  const ctx: FilterFactoryContext = { clusterManager: opts.clusterManager, random, statPrefix, listenerMetadata: opts.listenerMetadata };
   const filters: readonly HttpFilterFactory[] = registry.buildChain(c.http_filters, ctx, `${path}.http_filters`);
   const tracingJson = optObj(c.tracing, `${path}.tracing`);
   const tracingConfig = tracingJson === undefined ? undefined : parseTracingConfig(tracingJson, `${path}.tracing`);

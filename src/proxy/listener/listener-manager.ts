@@ -19,6 +19,8 @@ import { needsTlsInspection, selectFilterChain, type ConnectionFacts } from './f
 import { sniffProtocol, type SniffedProtocol } from './sniff.ts';
 import { terminateTls } from './downstream-tls.ts';
 import { newTcpProxyStats, proxyTcp, type TcpMeter, type TcpProxyConfig, type TcpProxyStats } from '../tcp/tcp-proxy.ts';
+import { admitConnection, connectionRbacInput } from '../filters/rbac/rbac-network.ts';
+import { admitByAuthorizer } from '../filters/ext-authz/ext-authz-network.ts';
 
 export interface ListenerManagerOptions {
   clusters: ClusterManager;
@@ -50,11 +52,13 @@ export interface ListenerStats {
   downstreamCxActive: number;
   noFilterChainMatch: number;
   tlsHandshakeFailures: number;
+  /** Connections a network RBAC filter refused. */
+  rbacDenied: number;
   tcp: TcpProxyStats;
 }
 
 function newStats(): ListenerStats {
-  return { downstreamCxTotal: 0, downstreamCxActive: 0, noFilterChainMatch: 0, tlsHandshakeFailures: 0, tcp: newTcpProxyStats() };
+  return { downstreamCxTotal: 0, downstreamCxActive: 0, noFilterChainMatch: 0, tlsHandshakeFailures: 0, rbacDenied: 0, tcp: newTcpProxyStats() };
 }
 
 /** The HTTP connection managers of a listener's chains (default chain included). */
@@ -273,6 +277,11 @@ export class ListenerManager {
       protocol = sniffed.transport === 'raw_buffer' && sniffed.application === 'h2c' ? 'h2' : 'http/1.1';
     }
     if (socket.destroyed) return;
+    if (chain.gates.length > 0 && !(await this.#admit(chain, stream, facts))) {
+      entry.stats.rbacDenied++;
+      stream.destroy();
+      return;
+    }
     if (chain.action.kind === 'http') {
       // The original destination goes with the connection: an HTTP route to an ORIGINAL_DST
       // cluster (PassthroughCluster, e.g. a request to a pod IP) connects there.
@@ -284,6 +293,18 @@ export class ListenerManager {
       // ORIGINAL_DST clusters (PassthroughCluster) connect to where the client meant to go.
       await proxyTcp(stream, tcp, this.#opts.clusters, entry.stats.tcp, this.#opts.random, facts.serverName, meter && ((cluster) => meter(c, cluster, stream, tcp)), dst ? { address: dst.ip, port: dst.port } : undefined);
     }
+  }
+
+  /** Runs a chain's network RBAC and ext_authz filters in order; false refuses the connection. */
+  async #admit(chain: CompiledChain, stream: net.Socket, facts: ConnectionFacts): Promise<boolean> {
+    const metadata = new Map<string, Record<string, unknown>>();
+    const input = connectionRbacInput(stream, { ip: facts.destinationIp, port: facts.destinationPort }, facts.serverName, metadata);
+    const closed = new AbortController();
+    stream.once('close', () => closed.abort());
+    for (const g of chain.gates) {
+      if (g.kind === 'rbac' ? !admitConnection(g.rbac, input, metadata) : !(await admitByAuthorizer(g.extAuthz, input, { address: input.directRemoteIp, port: facts.sourcePort }, this.#opts.clusters, closed.signal))) return false;
+    }
+    return !stream.destroyed;
   }
 
   /**
