@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { autoSniOptions, upstreamTransportSocket } from './upstream-tls.ts';
-import type { ClientTlsSettings } from '../snapshot/specs.ts';
+import type { ClientTlsSettings } from '../../config/views.ts';
 
 const roots = '/etc/ssl/certs/ca-certificates.crt';
 const common = (tls: ClientTlsSettings) => {
