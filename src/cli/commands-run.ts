@@ -96,7 +96,7 @@ export const kubernetesFlags = {
 export const control = {
   name: 'control',
   summary: 'run the control plane (mesh config -> Envoy xDS over ADS)',
-  usage: ['control [--config DIR]... [--host ADDR] [--xds-port N] [--debug-port N] [--ready-file PATH] [--log-level LEVEL] [--auto-allocate-vips] [--mesh-config FILE] [--ca-dir DIR | --plugin-ca-dir DIR] [--ca-token-dir DIR] [--workload-cert-ttl DURATION] [--ca-key-algorithm ALG]',
+  usage: ['control [--config DIR]... [--host ADDR] [--xds-port N] [--debug-port N] [--ready-file PATH] [--log-level LEVEL] [--auto-allocate-vips] [--mesh-config FILE] [--ca-dir DIR | --plugin-ca-dir DIR] [--ca-token-dir DIR] [--workload-cert-ttl DURATION] [--ca-key-algorithm ALG] [--system-ca-bundle FILE]',
     'control --kubeconfig PATH | --kubernetes [--revision R] [Kubernetes options] [the options above but --config]'],
   description: 'Runs the control plane alone: loads and watches the config (from directories, or from a Kubernetes API server with --kubeconfig or --kubernetes, where it also serves the admission webhook for sidecar injection and validation and writes status), serves Envoy xDS v3 (SotW and delta ADS) to any proxy (ours, a stock Envoy, a proxyless gRPC client), and debug endpoints: /debug/syncz, /debug/config_dump?proxyID=, /debug/diagnostics, /ready, /metrics. Logs are JSON lines on stderr; a config problem is logged (file, resource, field) and the last good version stays in force.',
   options: {
@@ -113,6 +113,7 @@ export const control = {
     'ca-token-dir': { type: 'string', value: 'DIR', help: 'per-workload tokens callers of CreateCertificate present (default DIR/tokens)' },
     'workload-cert-ttl': { type: 'string', value: 'DURATION', help: 'default workload certificate lifetime (default 24h)' },
     'ca-key-algorithm': { type: 'string', value: 'ALG', help: 'key of a generated self-signed root: ECDSA_P256 (default) or RSA_2048' },
+    'system-ca-bundle': { type: 'string', value: 'FILE', help: 'the OS roots (PEM) that SIMPLE/MUTUAL DestinationRules without caCertificates are verified against; proxies read it at this path (default: env TRELLIS_SYSTEM_CA_BUNDLE, else the first of /etc/ssl/certs/ca-certificates.crt, /etc/pki/tls/certs/ca-bundle.crt, /etc/ssl/cert.pem, ... found here)' },
     ...kubernetesFlags,
   },
   allowPositionals: false,

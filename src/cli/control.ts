@@ -16,6 +16,16 @@ import { parseKeyAlgorithm } from '../pki/keys.ts';
 import { parseDurationMs } from '../config/schema/values.ts';
 import { join } from 'node:path';
 import { kubernetesControlOptions } from './control-kubernetes.ts';
+import { chooseSystemCaBundle } from '../control/system-ca-bundle.ts';
+
+/** The OS roots file for DestinationRules that name no CA (see chooseSystemCaBundle). */
+function systemCaBundle(flag: string | undefined, log: { warn(o: object, msg: string): void }): string {
+  const choice = chooseSystemCaBundle(flag, process.env.TRELLIS_SYSTEM_CA_BUNDLE);
+  if (choice.source === 'default') {
+    log.warn({ path: choice.path }, 'no system CA bundle found on this host: SIMPLE/MUTUAL DestinationRules without caCertificates name this path, and proxies without it cannot verify those servers (set --system-ca-bundle)');
+  }
+  return choice.path;
+}
 
 function port(name: string, v: string): number {
   const n = Number(v);
@@ -59,6 +69,7 @@ export const verb: Verb = {
       ...(meshConfig?.authorizationDenialNamesPolicy !== undefined ? { authorizationDenialNamesPolicy: meshConfig.authorizationDenialNamesPolicy } : {}),
       ...(meshConfig?.telemetry !== undefined ? { telemetry: meshConfig.telemetry } : {}),
       ...(meshConfig?.pathNormalization !== undefined ? { pathNormalization: meshConfig.pathNormalization } : {}),
+      systemCaBundle: systemCaBundle(values['system-ca-bundle'], log),
     };
     if (kube && values.config) throw new UsageError('control: --config and --kubeconfig/--kubernetes are exclusive');
     const common = {

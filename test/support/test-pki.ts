@@ -21,8 +21,8 @@ export interface PemPair {
 
 export interface TestCa extends PemPair {
   readonly dir: string;
-  /** A leaf certificate for `dnsNames` (server and client auth). */
-  leaf(name: string, dnsNames: readonly string[], uriSans?: readonly string[]): Promise<PemPair>;
+  /** A leaf certificate for `dnsNames` (server and client auth), optionally with URI and IP SANs. */
+  leaf(name: string, dnsNames: readonly string[], uriSans?: readonly string[], ipSans?: readonly string[]): Promise<PemPair>;
 }
 
 /** A self-signed test root CA in a fresh temp directory (or `dir`). */
@@ -42,9 +42,9 @@ export async function testCa(commonName = 'Trellis Test Root', dir = mkdtempSync
   return {
     ...root,
     dir,
-    async leaf(name, dnsNames, uriSans = []) {
+    async leaf(name, dnsNames, uriSans = [], ipSans = []) {
       const lk = await generateKey('ECDSA_P256');
-      const pem = issueCertificate({ commonName: dnsNames[0], dnsSans: dnsNames, uriSans, isCa: false, notBefore: new Date(now - 60_000), notAfter: new Date(now + 86_400_000), publicKey: lk.publicKey }, issuer);
+      const pem = issueCertificate({ commonName: dnsNames[0] ?? ipSans[0], dnsSans: dnsNames, uriSans, ipSans, isCa: false, notBefore: new Date(now - 60_000), notAfter: new Date(now + 86_400_000), publicKey: lk.publicKey }, issuer);
       return write(name, pem, lk.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
     },
   };

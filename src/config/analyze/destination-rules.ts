@@ -8,10 +8,10 @@
  * ignored; SUBSET_NO_WORKLOADS (warning, IST0173) — the Service's workloads are known and none
  * carries a subset's labels, so routes to it find no endpoint; DR_TLS_NO_CA (warning, IST0128 /
  * IST0129) — SIMPLE or MUTUAL TLS to a server inside the mesh (a Kubernetes Service name, or a
- * MESH_INTERNAL ServiceEntry) without `caCertificates`: such servers carry certificates of a private
- * CA, so nothing can verify them. (Istio since 1.20 verifies servers outside the mesh against the
- * system's public roots when caCertificates is unset — VERIFY_CERTIFICATE_AT_CLIENT — so external
- * hosts such as Istio's TLS-origination sample are not reported.)
+ * MESH_INTERNAL ServiceEntry) without `caCertificates`: the proxies verify it against the system's
+ * public roots only (VERIFY_CERTIFICATE_AT_CLIENT, Istio's default since 1.21, and ours), and such
+ * servers carry certificates of a private CA, so the connections will fail. External hosts such as
+ * Istio's TLS-origination sample are not reported: public roots are the right judge for them.
  */
 import { compareByAge, ResourceTypes, type Resource } from '../resource.ts';
 import type { AnalysisContext } from './context.ts';
@@ -152,7 +152,7 @@ function checkTlsVerification(ctx: AnalysisContext, dr: Resource): void {
     if (cred && selected) return; // the CA comes from the credential's Secret (`ca.crt`, or `<name>-cacert`)
     ctx.report(dr, 'warning', 'DR_TLS_NO_CA', cred
       ? `${where}: ${tls.mode} TLS with credentialName and no caCertificates or workloadSelector: Istio's sidecars ignore credentialName then (it serves gateways, or the workloads a workloadSelector names) and verify no server certificate; Trellis sidecars read the CA from '${tls.credentialName}-cacert' in each client's namespace. Set caCertificates, or a workloadSelector`
-      : `${where}: ${tls.mode} TLS to a server inside the mesh without caCertificates: its certificate is not verified (public roots cannot vouch for a cluster-internal name); set caCertificates, or insecureSkipVerify: true to say so`,
+      : `${where}: ${tls.mode} TLS to a server inside the mesh without caCertificates: its certificate is verified against the system's public roots only, which do not vouch for a cluster-internal name, so connections fail unless it holds a publicly trusted certificate; set caCertificates to its CA, or insecureSkipVerify: true to skip verification`,
     `${path}.tls`);
   };
   const policies: [unknown, string, string][] = [[spec.trafficPolicy, 'spec.trafficPolicy', 'traffic policy']];

@@ -11,6 +11,7 @@ import type { PathNormalizationMode } from '../../config/mesh-config.ts';
 import type { Resource, ResourceType } from '../../config/resource.ts';
 import type { ExtensionProvider } from '../../config/extension-providers.ts';
 import { ResourceTypes } from '../../config/resource.ts';
+import { DefaultSystemCaBundle } from '../system-ca-bundle.ts';
 import type { ServiceRegistry } from '../../registry/types.ts';
 import { buildRegistry, RegistryInputTypes } from '../../registry/registry.ts';
 import type { DestinationRuleIndex } from './destination-rules.ts';
@@ -46,6 +47,12 @@ export interface MeshSettings {
   readonly telemetry?: MeshTelemetry;
   /** MeshConfig.pathNormalization: how proxies normalize request paths (HCM normalize_path / merge_slashes / escaped slashes). */
   readonly pathNormalization: PathNormalizationMode;
+  /**
+   * The OS bundle of public roots (a PEM file path on the proxy hosts) that SIMPLE/MUTUAL
+   * DestinationRules without caCertificates or credentialName are verified against (Istio's
+   * VERIFY_CERTIFICATE_AT_CLIENT). `trellis control` detects it (see system-ca-bundle.ts).
+   */
+  readonly systemCaBundle: string;
 }
 
 export const DefaultMeshSettings: MeshSettings = Object.freeze({
@@ -54,6 +61,7 @@ export const DefaultMeshSettings: MeshSettings = Object.freeze({
   domainSuffix: 'cluster.local',
   outboundTrafficPolicy: 'ALLOW_ANY',
   pathNormalization: 'BASE',
+  systemCaBundle: DefaultSystemCaBundle,
 });
 
 /** Anything that lists resources by type; a ConfigStore qualifies (`types` and `revision` are used when present). */

@@ -16,7 +16,7 @@ import { ForwardProxyDnsCache } from './filters.ts';
 import { effectivePolicy, ruleFor } from './traffic-policy.ts';
 import type { EffectivePolicy } from './traffic-policy.ts';
 import { DefaultConnectTimeout, policyFields } from './cluster-policy.ts';
-import { autoMtlsSocketMatches, upstreamTransportSocket } from './upstream-tls.ts';
+import { autoMtlsSocketMatches, autoSniOptions, upstreamTransportSocket } from './upstream-tls.ts';
 import { inboundServices, metadataMap, serviceIdentities } from './identity.ts';
 import type { ProxyScope } from './scope.ts';
 
@@ -150,8 +150,12 @@ export function outboundCluster(snapshot: MeshSnapshot, c: OutboundCluster): Jso
     });
   }
   const tlsInput = { port: c.port.port, subset: c.subset, host: svc.hostname, identities: serviceIdentities(snapshot, svc, c.port.port) };
-  const socket = upstreamTransportSocket({ tls: c.policy.tls, ...tlsInput });
-  if (socket !== undefined) cluster.transport_socket = socket;
+  const socket = upstreamTransportSocket({ tls: c.policy.tls, ...tlsInput, systemCaBundle: snapshot.mesh.systemCaBundle });
+  if (socket !== undefined) {
+    cluster.transport_socket = socket;
+    const auto = autoSniOptions(c.policy.tls);
+    if (auto !== undefined) withUpstreamHttpOptions(cluster, auto);
+  }
   // Auto-mTLS: no DestinationRule TLS setting, a mesh service, endpoints from EDS (which marks the ones with a sidecar).
   else if (c.policy.tls?.mode === undefined && snapshot.mesh.enableAutoMtls !== false && snapshot.trustBundle.length > 0 && svc.location === 'MESH_INTERNAL' && c.eds && cluster.type === 'EDS') {
     cluster.transport_socket_matches = autoMtlsSocketMatches(tlsInput);
@@ -165,6 +169,23 @@ export function outboundCluster(snapshot: MeshSnapshot, c: OutboundCluster): Jso
     },
   };
   return cluster;
+}
+
+/**
+ * Adds `upstream_http_protocol_options` to the cluster's HttpProtocolOptions, keeping what the
+ * connection pool settings put there. Every cluster with SIMPLE/MUTUAL TLS gets them, as in Istio
+ * (a TCP proxy ignores them); a cluster without HttpProtocolOptions gets HTTP/1.1 explicitly,
+ * because Envoy requires one of the upstream protocol choices.
+ */
+function withUpstreamHttpOptions(cluster: Json, options: Json): void {
+  const key = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+  const typed = { ...((cluster.typed_extension_protocol_options as Json | undefined) ?? {}) };
+  const current = (typed[key] as Json | undefined) ?? {
+    '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+    explicit_http_config: { http_protocol_options: {} },
+  };
+  typed[key] = { ...current, upstream_http_protocol_options: options };
+  cluster.typed_extension_protocol_options = typed;
 }
 
 /** The two catch-all clusters Istio always sends. */

@@ -18,13 +18,14 @@ import { translate } from './index.ts';
 import { loadCase } from './test-support.ts';
 import { TypeUrl } from '../../xds/types.ts';
 import { hcmConfig } from './filters.ts';
+import { DefaultSystemCaBundle } from '../system-ca-bundle.ts';
 
 const dir = fileURLToPath(new URL('./testdata', import.meta.url));
 
 test('envoy --mode validate accepts every golden case', { skip: skipUnlessTools('envoy', 'openssl') || skipUnlessShared('istio-samples'), timeout: 120_000 }, () => {
   const tmp = mkdtempSync(join(tmpdir(), 'trellis-envoy-validate-'));
   try {
-    // The goldens name certificate files under /etc/certs and /etc/gw; Envoy reads them, so point them at a real pair.
+    // The goldens name certificate files under /etc/certs and /etc/gw (and the OS roots); Envoy reads them, so point them at a real pair.
     const gen = spawnSync(findTool('openssl')!, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=test',
       '-keyout', join(tmp, 'key.pem'), '-out', join(tmp, 'cert.pem')], { encoding: 'utf8' });
     assert.equal(gen.status, 0, gen.stderr);
@@ -63,7 +64,7 @@ test('envoy --mode validate accepts every golden case', { skip: skipUnlessTools(
         };
         const path = join(tmp, `${file}-${proxies.indexOf(proxy)}.json`);
         // Access-log paths too: Envoy opens them while validating, and /dev/stdout is no file here.
-        writeFileSync(path, JSON.stringify(bootstrap).replaceAll('/etc/certs/', `${tmp}/`).replaceAll('/etc/gw/', `${tmp}/`).replaceAll('"path":"/dev/stdout"', `"path":"${tmp}/access.log"`).replaceAll('"path":"/var/log/', `"path":"${tmp}/`));
+        writeFileSync(path, JSON.stringify(bootstrap).replaceAll('/etc/certs/', `${tmp}/`).replaceAll(`"${DefaultSystemCaBundle}"`, `"${tmp}/ca.pem"`).replaceAll('/etc/gw/', `${tmp}/`).replaceAll('"path":"/dev/stdout"', `"path":"${tmp}/access.log"`).replaceAll('"path":"/var/log/', `"path":"${tmp}/`));
         const r = spawnSync(findTool('envoy')!, ['--mode', 'validate', '-c', path, '-l', 'error', '--disable-hot-restart'], { encoding: 'utf8', timeout: 60_000 });
         assert.equal(r.status, 0, `${file} (${proxy.id}): envoy rejected the config:\n${r.stdout}\n${r.stderr}`.slice(0, 4000));
       }

@@ -5,6 +5,10 @@ import type { ClientTlsSettings } from '../../config/views.ts';
  * (SDS secrets `kubernetes://<name>` and `kubernetes://<name>-cacert`), ISTIO_MUTUAL with the
  * workload's SDS identity `default`, root `ROOTCA`, SNI `outbound_.<port>_.<subset>_.<host>`
  * and Istio's ALPN, verifying the destination's SPIFFE identities. DISABLE -> no TLS.
+ * SIMPLE / MUTUAL without `caCertificates` or `credentialName` verify the server against the OS
+ * roots (Istio's VERIFY_CERTIFICATE_AT_CLIENT, default since 1.21) unless `insecureSkipVerify`,
+ * and without `sni` the SNI and the expected name come from the request's host (Envoy's
+ * `auto_sni` / `auto_san_validation`, Istio's ENABLE_AUTO_SNI): see `autoSniOptions`.
  */
 
 type Json = Record<string, unknown>;
@@ -71,6 +75,8 @@ export interface UpstreamTlsInput {
   readonly host: string;
   /** SPIFFE identities of the destination's workloads, for ISTIO_MUTUAL when `subjectAltNames` is unset. */
   readonly identities: readonly string[];
+  /** The OS roots file SIMPLE/MUTUAL verify against when the rule names no CA (MeshSettings.systemCaBundle). */
+  readonly systemCaBundle: string;
 }
 
 /** The cluster's `transport_socket`, or undefined for plaintext. */
@@ -95,8 +101,10 @@ export function upstreamTransportSocket(input: UpstreamTlsInput): Json | undefin
       if (tls.mode === 'MUTUAL' && tls.clientCertificate !== undefined && tls.privateKey !== undefined) {
         common.tls_certificates = [{ certificate_chain: { filename: tls.clientCertificate }, private_key: { filename: tls.privateKey } }];
       }
-      if (tls.caCertificates !== undefined && tls.caCertificates !== '') validation.trusted_ca = { filename: tls.caCertificates };
-      if (tls.insecureSkipVerify !== true && Object.keys(validation).length > 0) common.validation_context = validation;
+      // No CA named: the OS roots, as Istio's agent serves them for `caCertificates` unset ("system").
+      const ca = tls.caCertificates !== undefined && tls.caCertificates !== '' ? tls.caCertificates : input.systemCaBundle;
+      validation.trusted_ca = { filename: ca };
+      if (tls.insecureSkipVerify !== true) common.validation_context = validation;
     }
     if (tls.sni !== undefined && tls.sni !== '') ctx.sni = tls.sni;
   } else {
@@ -106,10 +114,23 @@ export function upstreamTransportSocket(input: UpstreamTlsInput): Json | undefin
 }
 
 /**
+ * Envoy's UpstreamHttpProtocolOptions for a SIMPLE / MUTUAL rule, as Istio sets them: `auto_sni`
+ * when the rule has no `sni` (the SNI is the request's host), and then `auto_san_validation` too
+ * when it names no `subjectAltNames` and does not skip verification (the server certificate must
+ * carry that host). Undefined for other modes or when neither applies.
+ */
+export function autoSniOptions(tls: ClientTlsSettings | undefined): { auto_sni: true; auto_san_validation?: true } | undefined {
+  if (tls?.mode !== 'SIMPLE' && tls?.mode !== 'MUTUAL') return undefined;
+  if (tls.sni !== undefined && tls.sni !== '') return undefined;
+  const sanValidation = (tls.subjectAltNames ?? []).length === 0 && tls.insecureSkipVerify !== true;
+  return sanValidation ? { auto_sni: true, auto_san_validation: true } : { auto_sni: true };
+}
+
+/**
  * Auto-mTLS (Istio's enableAutoMtls): ISTIO_MUTUAL to endpoints labelled tlsMode=istio (they run a
  * sidecar that accepts mTLS), plaintext to the rest, chosen per endpoint by transport_socket_matches.
  */
-export function autoMtlsSocketMatches(input: Omit<UpstreamTlsInput, 'tls'>): Json[] {
+export function autoMtlsSocketMatches(input: Omit<UpstreamTlsInput, 'tls' | 'systemCaBundle'>): Json[] {
   return [
     { name: 'tlsMode-istio', match: { tlsMode: 'istio' }, transport_socket: tlsTransportSocket(istioMutualContext(input.identities, istioMutualSni(input.port, input.subset, input.host))) },
     { name: 'tlsMode-disabled', match: {}, transport_socket: { name: 'envoy.transport_sockets.raw_buffer', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer' } } },

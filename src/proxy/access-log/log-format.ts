@@ -40,6 +40,7 @@ function command(t: Exclude<FormatToken, string>): Cmd {
     case 'UPSTREAM_REQUEST_ATTEMPT_COUNT': return (c) => c.info.attemptCount;
     case 'TRACE_ID': return (c) => traceIdOf(c.requestHeaders);
     case 'UPSTREAM_PEER_URI_SAN': return (c) => c.info.upstreamPeerPrincipal;
+    case 'UPSTREAM_TRANSPORT_FAILURE_REASON': return (c) => c.info.upstreamTransportFailureReason;
     default: {
       const fn = formatCommand(t.command, t.arg);
       return (_c, f) => {

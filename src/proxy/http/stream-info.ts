@@ -58,6 +58,8 @@ export interface StreamInfo {
   upstreamEndpoint: string | undefined;
   /** The upstream's verified SPIFFE id (mTLS), Envoy's %UPSTREAM_PEER_URI_SAN%. */
   upstreamPeerPrincipal: string | undefined;
+  /** Why the upstream TLS handshake failed, Envoy's %UPSTREAM_TRANSPORT_FAILURE_REASON%. */
+  upstreamTransportFailureReason?: string;
   /** 0 until response headers are sent. */
   responseCode: number;
   /** Why the response is what it is (Envoy's %RESPONSE_CODE_DETAILS%, e.g. "via_upstream", "route_not_found"). */

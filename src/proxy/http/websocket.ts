@@ -78,7 +78,7 @@ export async function proxyUpgrade(u: UpgradeInit): Promise<void> {
   socket.once('close', () => ac.abort());
   let upstream: Duplex;
   try {
-    ({ socket: upstream } = await cluster.connect({ authority, signal: ac.signal, ...(u.originalDestination ? { originalDestination: { ...u.originalDestination } } : {}) }));
+    ({ socket: upstream } = await cluster.connect({ authority, requestHost: authority, signal: ac.signal, ...(u.originalDestination ? { originalDestination: { ...u.originalDestination } } : {}) }));
   } catch {
     return rawReply(socket, 503, 'Service Unavailable', 'upstream connect error or disconnect/reset before headers. reset reason: connection failure');
   }

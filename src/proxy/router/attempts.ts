@@ -226,6 +226,7 @@ class Driver {
     this.done = true;
     const s = this.p.stream;
     if (err.endpoint) s.info.upstreamEndpoint = err.endpoint;
+    if (err.transportFailureReason !== undefined) s.info.upstreamTransportFailureReason = err.transportFailureReason;
     if (err.responseFlag === 'UT') s.sendLocalReply(504, LocalReplyBody.upstreamTimeout, { flag: 'UT', details: 'upstream_per_try_timeout' });
     else if (err.responseFlag === 'UH') s.sendLocalReply(503, LocalReplyBody.noHealthyUpstream, { flag: 'UH', details: 'no_healthy_upstream' });
     else {

@@ -3,8 +3,11 @@
  * the peer the way Envoy does: the chain must verify against `trusted_ca` when one is configured
  * (no validation context = no peer verification, as in Envoy), and when SAN matchers are present
  * at least one SAN of the leaf certificate must match one of them. Envoy does not compare the
- * certificate to the SNI/hostname unless asked, so neither do we.
+ * certificate to the SNI/hostname unless asked, so neither do we: the SNI is the context's `sni`,
+ * and only a cluster's `auto_sni` / `auto_san_validation` (UpstreamHttpProtocolOptions) make the
+ * request's host the SNI and the name the certificate must carry (`autoTlsNames`).
  */
+import { isIP } from 'node:net';
 import type { ConnectionOptions, PeerCertificate } from 'node:tls';
 import { TrellisError } from '../../errors.ts';
 import type { SecretProvider } from './secret-provider.ts';
@@ -35,12 +38,83 @@ export function sansMatch(cert: PeerCertificate, matchers: readonly SanMatcher[]
   return matchers.some((m) => sans.some((s) => (m.sanType === undefined || m.sanType === s.type) && matchString(m.match, s.value)));
 }
 
+/** Per-request TLS names from the request's host (Envoy's transport socket options overrides). */
+export interface AutoTlsNames {
+  /** auto_sni: the SNI instead of the context's `sni` (never an IP address). */
+  readonly sni?: string;
+  /** auto_san_validation: the one name the server certificate must carry, instead of the SAN matchers. */
+  readonly san?: string;
+}
+
+/** The cluster's auto_sni / auto_san_validation switches (see UpstreamHttpOptions). */
+export interface AutoTlsSwitches {
+  readonly autoSni: boolean;
+  readonly autoSanValidation: boolean;
+  readonly overrideAutoSniHeader: string | undefined;
+}
+
 /**
- * `tls.connect` options for one connection to `host`. `authority` is the request's host, used as
- * SNI only when the config has no `sni` (Envoy's auto_sni behaviour, which Istio relies on).
- * Throws TrellisError('TLS_SECRET_MISSING') when an SDS secret has not arrived yet.
+ * The SNI / expected SAN for one request, as Envoy's router derives them: the host of the
+ * request's authority (after host rewrites), or the `override_auto_sni_header` value when the
+ * request has it; port and IPv6 brackets stripped; no SNI for an IP address (the SAN check still
+ * applies, against IP SANs). Undefined when the switches are off or there is no host.
  */
-export function tlsConnectOptions(cfg: UpstreamTlsConfig, secrets: SecretProvider, host: string, authority?: string): ConnectionOptions {
+export function autoTlsNames(sw: AutoTlsSwitches | undefined, authority: string | undefined, headers?: Readonly<Record<string, string | string[]>>): AutoTlsNames | undefined {
+  if (sw === undefined || (!sw.autoSni && !sw.autoSanValidation)) return undefined;
+  let value = authority;
+  if (sw.overrideAutoSniHeader !== undefined && headers !== undefined) {
+    const h = headers[sw.overrideAutoSniHeader];
+    const v = Array.isArray(h) ? h.join(',') : h;
+    if (v !== undefined && v !== '') value = v;
+  }
+  const name = value === undefined ? '' : stripPort(value.trim()).toLowerCase();
+  if (name === '') return undefined;
+  const ip = isIP(name) !== 0;
+  const out: { sni?: string; san?: string } = {};
+  if (sw.autoSni && !ip) out.sni = name;
+  if (sw.autoSanValidation) out.san = name;
+  return out.sni === undefined && out.san === undefined ? undefined : out;
+}
+
+/**
+ * Envoy's DNS SAN matching: equal ignoring case, or a `*.` wildcard standing for exactly one
+ * leftmost label (`*.example.com` matches `a.example.com`, not `example.com` or `a.b.example.com`).
+ */
+export function dnsNameMatches(name: string, pattern: string): boolean {
+  const n = name.toLowerCase();
+  const p = pattern.toLowerCase();
+  if (n === p) return true;
+  if (p.length > 2 && p.startsWith('*.')) {
+    const dot = n.indexOf('.');
+    return dot > 0 && n.slice(dot) === p.slice(1);
+  }
+  return false;
+}
+
+/** True when the certificate has a DNS SAN matching `name` (wildcard-aware), or an IP SAN equal to it. */
+export function certificateCarriesName(cert: PeerCertificate, name: string): boolean {
+  const ip = isIP(name) !== 0;
+  return peerSans(cert).some((s) => (ip ? s.type === 'IP_ADDRESS' && sameIp(s.value, name) : s.type === 'DNS' && dnsNameMatches(name, s.value)));
+}
+
+function sameIp(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase() || (isIP(a) === 6 && isIP(b) === 6 && expand6(a) === expand6(b));
+}
+
+function expand6(a: string): string {
+  const [head, tail = ''] = a.toLowerCase().split('::');
+  const h = head === '' ? [] : head.split(':');
+  const t = tail === '' ? [] : tail.split(':');
+  const mid = a.includes('::') ? new Array(8 - h.length - t.length).fill('0') : [];
+  return [...h, ...mid, ...t].map((x) => x.replace(/^0+(?=.)/, '')).join(':');
+}
+
+/**
+ * `tls.connect` options for one connection to `host`. `auto` carries the request's host when the
+ * cluster has auto_sni / auto_san_validation. Throws TrellisError('TLS_SECRET_MISSING') when an
+ * SDS secret has not arrived yet, and TLS_NO_TRUSTED_CA for a SAN check without a CA.
+ */
+export function tlsConnectOptions(cfg: UpstreamTlsConfig, secrets: SecretProvider, host: string, auto?: AutoTlsNames): ConnectionOptions {
   let cert: TlsCertificate | undefined = cfg.certificates[0];
   if (cert === undefined && cfg.certificateSdsNames.length > 0) {
     const name = cfg.certificateSdsNames[0];
@@ -56,10 +130,12 @@ export function tlsConnectOptions(cfg: UpstreamTlsConfig, secrets: SecretProvide
     // combined_validation_context: the SDS part supplies the CA, the default part adds matchers.
     validation = { trustedCa: sds.trustedCa ?? validation?.trustedCa, sanMatchers: [...(validation?.sanMatchers ?? []), ...sds.sanMatchers] };
   }
-  if (validation !== undefined && validation.sanMatchers.length > 0 && validation.trustedCa === undefined) {
+  const autoSan = auto?.san;
+  if (((validation !== undefined && validation.sanMatchers.length > 0) || autoSan !== undefined) && validation?.trustedCa === undefined) {
+    // Envoy would check an auto SAN without a CA too; any self-signed certificate could claim it, so we refuse.
     throw new TrellisError('TLS_NO_TRUSTED_CA', 'SAN-based verification of peer certificates without trusted_ca is insecure and not allowed');
   }
-  const sniHost = cfg.sni ?? (authority === undefined ? undefined : stripPort(authority));
+  const sniHost = auto?.sni ?? cfg.sni;
   const opts: ConnectionOptions = {
     host,
     ALPNProtocols: cfg.alpn.length > 0 ? [...cfg.alpn] : undefined,
@@ -76,6 +152,13 @@ export function tlsConnectOptions(cfg: UpstreamTlsConfig, secrets: SecretProvide
   if (validation?.trustedCa !== undefined) opts.ca = validation.trustedCa;
   const matchers = validation?.sanMatchers ?? [];
   opts.checkServerIdentity = (_hostname, peer) => {
+    // auto_san_validation replaces the configured matchers with the request's host (Envoy's SAN override).
+    if (autoSan !== undefined) {
+      if (certificateCarriesName(peer, autoSan)) return undefined;
+      return Object.assign(new Error(`upstream certificate SANs [${peer.subjectaltname ?? ''}] do not include the request host '${autoSan}' (auto_san_validation)`), {
+        code: 'ERR_TLS_SAN_MISMATCH',
+      });
+    }
     if (sansMatch(peer, matchers)) return undefined;
     return Object.assign(new Error(`upstream certificate SANs [${peer.subjectaltname ?? ''}] match none of the configured subject alt name matchers`), {
       code: 'ERR_TLS_SAN_MISMATCH',

@@ -12,7 +12,7 @@ import { parseTransportSocket, type UpstreamTlsConfig } from '../tls/upstream-tl
 import { parseHealthChecks, type HealthCheckConfig } from './health-check-config.ts';
 import { parseLoadAssignment, type LoadAssignment } from './load-assignment.ts';
 import { parseOutlierConfig, type OutlierConfig } from './outlier-config.ts';
-import { child, configError, isObj, optArr, optDurationMs, optEnum, optNumber, optObj, optPercent, optStr, optUint } from '../xds-json.ts';
+import { child, configError, isObj, optArr, optBool, optDurationMs, optEnum, optNumber, optObj, optPercent, optStr, optUint } from '../xds-json.ts';
 
 export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS' | 'ORIGINAL_DST';
 export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RING_HASH' | 'RANDOM' | 'MAGLEV';
@@ -35,6 +35,19 @@ export interface TransportSocketMatch {
   readonly tls: UpstreamTlsConfig | undefined;
 }
 
+/**
+ * Envoy's UpstreamHttpProtocolOptions: per request, the router takes the request's host (after
+ * host rewrites; or `overrideAutoSniHeader`'s value) as the upstream SNI (`autoSni`, never for
+ * an IP address) and as the one name the server certificate must carry (`autoSanValidation`,
+ * replacing the configured SAN matchers). Only HTTP requests and upgrades use it, not tcp_proxy.
+ */
+export interface UpstreamHttpOptions {
+  readonly autoSni: boolean;
+  readonly autoSanValidation: boolean;
+  /** Lower-case header name, or undefined for the host. */
+  readonly overrideAutoSniHeader: string | undefined;
+}
+
 /** A validated, frozen cluster. */
 export interface ClusterConfig {
   readonly name: string;
@@ -47,6 +60,8 @@ export interface ClusterConfig {
   readonly idleTimeoutMs: number;
   /** 0 = unlimited. */
   readonly maxRequestsPerConnection: number;
+  /** upstream_http_protocol_options; undefined = none (SNI only from the TLS context's `sni`). */
+  readonly upstreamHttp: UpstreamHttpOptions | undefined;
   readonly breakers: BreakerThresholds;
   readonly outlier: OutlierConfig | undefined;
   readonly healthCheck: HealthCheckConfig | undefined;
@@ -169,6 +184,8 @@ export function parseCluster(json: unknown): ClusterConfig {
     protocol: proto.protocol,
     idleTimeoutMs: proto.idleTimeoutMs,
     maxRequestsPerConnection: proto.maxRequestsPerConnection,
+    // Envoy's dynamic forward proxy cluster turns both on when the cluster sets none.
+    upstreamHttp: proto.upstreamHttp ?? (dynamicForwardProxy ? Object.freeze({ autoSni: true, autoSanValidation: true, overrideAutoSniHeader: undefined }) : undefined),
     breakers: parseBreakers(json, at),
     healthCheck: parseHealthChecks(json, at),
     outlier: parseOutlierConfig(optObj(json.outlier_detection, child(at, 'outlier_detection')), child(at, 'outlier_detection')),
@@ -213,8 +230,21 @@ function parseBreakers(json: XdsJson, at: string): BreakerThresholds {
   return found;
 }
 
-function parseProtocol(json: XdsJson, at: string): { protocol: UpstreamProtocol; idleTimeoutMs: number; maxRequestsPerConnection: number } {
+function parseUpstreamHttpOptions(json: XdsJson, at: string): UpstreamHttpOptions {
+  const header = optStr(json.override_auto_sni_header, child(at, 'override_auto_sni_header'));
+  if (header !== undefined && header !== '' && !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(header)) configError(child(at, 'override_auto_sni_header'), `not a valid header name: ${JSON.stringify(header)}`);
+  return Object.freeze({
+    autoSni: optBool(json.auto_sni, child(at, 'auto_sni')) ?? false,
+    autoSanValidation: optBool(json.auto_san_validation, child(at, 'auto_san_validation')) ?? false,
+    overrideAutoSniHeader: header === undefined || header === '' ? undefined : header.toLowerCase(),
+  });
+}
+
+function parseProtocol(json: XdsJson, at: string): { protocol: UpstreamProtocol; idleTimeoutMs: number; maxRequestsPerConnection: number; upstreamHttp: UpstreamHttpOptions | undefined } {
   let protocol: UpstreamProtocol = optObj(json.http2_protocol_options, child(at, 'http2_protocol_options')) !== undefined ? 'http2' : 'http1';
+  // The deprecated Cluster field, superseded by HttpProtocolOptions' own.
+  const legacyUpstream = optObj(json.upstream_http_protocol_options, child(at, 'upstream_http_protocol_options'));
+  let upstreamHttp = legacyUpstream === undefined ? undefined : parseUpstreamHttpOptions(legacyUpstream, child(at, 'upstream_http_protocol_options'));
   let commonOpts = optObj(json.common_http_protocol_options, child(at, 'common_http_protocol_options'));
   let commonAt = child(at, 'common_http_protocol_options');
   let maxReq = optUint(json.max_requests_per_connection, child(at, 'max_requests_per_connection'));
@@ -231,6 +261,8 @@ function parseProtocol(json: XdsJson, at: string): { protocol: UpstreamProtocol;
       // auto_config negotiates by ALPN over TLS; without TLS Envoy uses HTTP/1.1. We pick h2 only when ALPN offers it.
       protocol = 'http1';
     }
+    const u = optObj(hpo.upstream_http_protocol_options, child(hat, 'upstream_http_protocol_options'));
+    if (u !== undefined) upstreamHttp = parseUpstreamHttpOptions(u, child(hat, 'upstream_http_protocol_options'));
     const c = optObj(hpo.common_http_protocol_options, child(hat, 'common_http_protocol_options'));
     if (c !== undefined) {
       commonOpts = c;
@@ -241,7 +273,7 @@ function parseProtocol(json: XdsJson, at: string): { protocol: UpstreamProtocol;
   // Envoy's upstream idle_timeout default is 1h; Node servers close idle keep-alive sockets after 5s, so
   // reusing a socket idle for longer races the server's close. We cap at 4s unless configured.
   const idle = commonOpts === undefined ? undefined : optDurationMs(commonOpts.idle_timeout, child(commonAt, 'idle_timeout'));
-  return { protocol, idleTimeoutMs: idle ?? 4000, maxRequestsPerConnection: maxReq ?? 0 };
+  return { protocol, idleTimeoutMs: idle ?? 4000, maxRequestsPerConnection: maxReq ?? 0, upstreamHttp };
 }
 
 function isPrime(n: number): boolean {

@@ -5,6 +5,7 @@
  * pick (UH) -> pool (UF/UC/UR) -> record the outcome for outlier detection when the exchange ends.
  */
 import type { SecretProvider } from '../tls/secret-provider.ts';
+import { autoTlsNames, type AutoTlsNames } from '../tls/upstream-tls.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
 import type { BreakerCounts } from './breaker-counts.ts';
 import type { ClusterConfig } from './cluster-config.ts';
@@ -156,7 +157,7 @@ export class Cluster implements ClusterHandle {
       this.breaker.releaseRequest(!h2);
     };
     try {
-      const res = await this.#pool(host, h2, init.authority).request(init);
+      const res = await this.#pool(host, h2, this.#autoTls(host, init.authority, init.headers)).request(init);
       countStatus(this.stats, res.status);
       if (res.status >= 500) host.counters.rq5xx++;
       this.#outlier?.record(host, { kind: 'status', status: res.status });
@@ -185,7 +186,8 @@ export class Cluster implements ClusterHandle {
       throw new UpstreamError('UO', `cluster '${this.name}': max_connections ${this.config.breakers.maxConnections} reached`);
     }
     try {
-      const socket = await connectHost(host, { timeoutMs: this.config.connectTimeoutMs, secrets: this.#deps.secrets, stats: this.stats, authority: init.authority, signal: init.signal, family: this.#family() });
+      const auto = init.requestHost === undefined ? undefined : this.#autoTls(host, init.requestHost);
+      const socket = await connectHost(host, { timeoutMs: this.config.connectTimeoutMs, secrets: this.#deps.secrets, stats: this.stats, auto, signal: init.signal, family: this.#family() });
       this.#outlier?.record(host, { kind: 'local-success' });
       return { socket, endpoint: host.key };
     } catch (err) {
@@ -259,13 +261,18 @@ export class Cluster implements ClusterHandle {
     return probe;
   }
 
-  #pool(host: Host, h2: boolean, authority: string): HostPool {
-    // With TLS and no configured SNI the SNI is the request authority, so pools are per authority too.
-    const sniKey = host.tls !== undefined && host.tls.sni === undefined ? authority : '';
-    const key = `${h2 ? 'h2' : 'h1'}|${host.key}|${sniKey}`;
+  /** The request's SNI / expected SAN when the cluster has auto_sni / auto_san_validation and the host speaks TLS. */
+  #autoTls(host: Host, authority: string, headers?: UpstreamRequestInit['headers']): AutoTlsNames | undefined {
+    return host.tls === undefined ? undefined : autoTlsNames(this.config.upstreamHttp, authority, headers);
+  }
+
+  #pool(host: Host, h2: boolean, auto: AutoTlsNames | undefined): HostPool {
+    // Connections made for one SNI / expected name never carry requests for another (Envoy hashes them into the pool key).
+    const autoKey = auto === undefined ? '' : `${auto.sni ?? ''}/${auto.san ?? ''}`;
+    const key = `${h2 ? 'h2' : 'h1'}|${host.key}|${autoKey}`;
     let pool = this.#pools.get(key);
     if (pool === undefined) {
-      const connect = { timeoutMs: this.config.connectTimeoutMs, secrets: this.#deps.secrets, stats: this.stats, authority, family: this.#family() };
+      const connect = { timeoutMs: this.config.connectTimeoutMs, secrets: this.#deps.secrets, stats: this.stats, auto, family: this.#family() };
       pool = h2
         ? createH2Pool(host, { connect, idleTimeoutMs: this.config.idleTimeoutMs, maxRequestsPerConnection: this.config.maxRequestsPerConnection })
         : createH1Pool(host, { connect, maxConnections: this.config.breakers.maxConnections, idleTimeoutMs: this.config.idleTimeoutMs, maxRequestsPerConnection: this.config.maxRequestsPerConnection });

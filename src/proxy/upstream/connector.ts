@@ -10,7 +10,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Socket } from 'node:net';
 import type { SecretProvider } from '../tls/secret-provider.ts';
-import { tlsConnectOptions } from '../tls/upstream-tls.ts';
+import { tlsConnectOptions, type AutoTlsNames } from '../tls/upstream-tls.ts';
 import type { Host } from './host.ts';
 import type { ClusterStats } from './stats.ts';
 import { UpstreamError } from './types.ts';
@@ -20,8 +20,8 @@ export interface ConnectOptions {
   readonly timeoutMs: number;
   readonly secrets: SecretProvider;
   readonly stats: ClusterStats;
-  /** Request authority, for SNI when the TLS config has no `sni`. */
-  readonly authority?: string;
+  /** SNI / expected SAN from the request's host (the cluster's auto_sni / auto_san_validation). */
+  readonly auto?: AutoTlsNames;
   /** ALPN to insist on (HTTP/2 pools offer h2 even when the config lists none). */
   readonly alpnOverride?: readonly string[];
   readonly signal?: AbortSignal;
@@ -41,6 +41,16 @@ function verifiedSpiffeId(socket: tls.TLSSocket): string | undefined {
   return undefined;
 }
 
+/**
+ * The TLS reason of a failed handshake (certificate verification, SAN check, protocol alerts),
+ * or undefined for plain socket errors (refused, reset before TLS) that are no TLS matter.
+ */
+function tlsFailureReason(code: string | undefined, message: string): string | undefined {
+  const tlsish = code !== undefined && (/^ERR_(SSL|TLS)_/.test(code) || /CERT|SELF_SIGNED|UNABLE_TO_|HOSTNAME_MISMATCH/.test(code));
+  if (!tlsish && !/SSL routines|certificate|TLS/i.test(message)) return undefined;
+  return `TLS_error: ${code !== undefined ? `${code}: ` : ''}${message}`;
+}
+
 /** Connects (and handshakes) to `host`; resolves with a ready socket. */
 export function connectHost(host: Host, opts: ConnectOptions): Promise<Socket> {
   const stats = opts.stats;
@@ -58,10 +68,14 @@ export function connectHost(host: Host, opts: ConnectOptions): Promise<Socket> {
       if (timeout) stats.upstream_cx_connect_timeout++;
       if (err instanceof UpstreamError) return reject(err);
       const code = (err as NodeJS.ErrnoException)?.code;
-      reject(new UpstreamError('UF', `upstream connect error to ${host.key}: ${timeout ? 'connect timeout' : (err as Error)?.message ?? String(err)}`, {
+      const message = timeout ? 'connect timeout' : (err as Error)?.message ?? String(err);
+      const tlsReason = host.tls !== undefined && !timeout ? tlsFailureReason(code, message) : undefined;
+      reject(new UpstreamError('UF', `upstream connect error to ${host.key}: ${message}`, {
         cause: err,
         endpoint: host.key,
         context: { code },
+        // Envoy's local reply names the TLS failure after the reset reason.
+        ...(tlsReason !== undefined ? { transportFailureReason: tlsReason, resetReason: `connection failure, transport failure reason: ${tlsReason}` } : {}),
       }));
     };
     // A cancelled attempt is not a connect failure: no counters, and the caller's reason as is.
@@ -80,7 +94,7 @@ export function connectHost(host: Host, opts: ConnectOptions): Promise<Socket> {
         socket = net.connect({ host: host.address, port: host.port, noDelay: true, family: opts.family });
         socket.once('connect', () => done());
       } else {
-        const tlsOpts = tlsConnectOptions(host.tls, opts.secrets, host.address, opts.authority);
+        const tlsOpts = tlsConnectOptions(host.tls, opts.secrets, host.address, opts.auto);
         if (opts.alpnOverride !== undefined) tlsOpts.ALPNProtocols = [...opts.alpnOverride];
         const conn: tls.ConnectionOptions = { ...tlsOpts, port: host.port };
         if (opts.family !== undefined) (conn as tls.ConnectionOptions & { family?: number }).family = opts.family;

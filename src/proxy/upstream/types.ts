@@ -65,8 +65,13 @@ export interface UpstreamConnectInit {
   /** Same meaning as in UpstreamRequestInit (LB hash and cancellation). */
   hashKey?: string | number;
   signal: AbortSignal;
-  /** Authority of the request, e.g. for SNI when the cluster uses TLS. */
+  /** Where a dynamic forward proxy cluster connects (an HTTP request's authority, or tcp_proxy's downstream SNI). */
   authority: string;
+  /**
+   * The HTTP request's host (after rewrites) for an Upgrade/CONNECT from the router: the cluster's
+   * auto_sni / auto_san_validation use it. tcp_proxy leaves it unset, as Envoy's applies neither.
+   */
+  requestHost?: string;
   /** ORIGINAL_DST clusters: the downstream connection's original destination. */
   originalDestination?: { address: string; port: number };
 }
@@ -123,17 +128,20 @@ export class UpstreamError extends TrellisError {
   readonly resetReason: string;
   readonly endpoint: string | undefined;
   readonly refusedStream: boolean;
+  /** Why the TLS handshake failed (Envoy's %UPSTREAM_TRANSPORT_FAILURE_REASON%), when it did. */
+  readonly transportFailureReason: string | undefined;
 
   constructor(
     responseFlag: UpstreamFailureFlag,
     message: string,
-    options: { cause?: unknown; endpoint?: string; resetReason?: string; refusedStream?: boolean; context?: Record<string, unknown> } = {},
+    options: { cause?: unknown; endpoint?: string; resetReason?: string; refusedStream?: boolean; transportFailureReason?: string; context?: Record<string, unknown> } = {},
   ) {
     super(UpstreamErrorCode[responseFlag], message, { cause: options.cause, context: options.context });
     this.name = 'UpstreamError';
     this.responseFlag = responseFlag;
     this.endpoint = options.endpoint;
     this.refusedStream = options.refusedStream ?? false;
+    this.transportFailureReason = options.transportFailureReason;
     this.resetReason = options.resetReason ?? defaultResetReason(responseFlag);
   }
 }
