@@ -28,6 +28,8 @@ import { profilesIn, topFrames } from './dataplane/profile.ts';
 import type { BenchResult, PathResult } from './dataplane/results.ts';
 import { ratios, renderTables, summarize } from './dataplane/results.ts';
 import { setupTrellis } from './dataplane/trellis.ts';
+import { setupNaive } from './dataplane/naive.ts';
+import { heapDelta, ProbeIntervalMs, readHeapTotals } from './dataplane/heap.ts';
 
 const usage = `usage: npm run bench -- [options]
   --quick                 smoke run: fewer paths, 1 repetition, 2 s runs (< 2 minutes)
@@ -146,6 +148,7 @@ async function main(): Promise<number> {
     // Paths.
     log(`starting paths: ${ids.join(', ')}`);
     const defs: PathDef[] = [direct];
+    defs.push(...await setupNaive(ids, ctx));
     defs.push(...await setupEnvoy(ids.filter((i) => i.startsWith('envoy-')), ctx));
     defs.push(...await setupClassic(ids.filter((i) => i.startsWith('nginx-') || i.startsWith('haproxy-')), ctx));
     defs.push(...await setupTrellis(ids.filter((i) => i.startsWith('trellis-')), ctx));
@@ -170,11 +173,17 @@ async function main(): Promise<number> {
         for (const d of runnable) {
           const res = results.get(d.id)!;
           const cpu0 = groupCpuSeconds(d.pgids);
+          const heap0 = d.heapDirs ? readHeapTotals(d.heapDirs) : undefined;
           const w0 = performance.now();
           const run = await fortioRun(tools.fortio, d, qps, c, duration);
           const wall = (performance.now() - w0) / 1000;
           if (String(c) === refConns && d.proxies > 0 && run.error === undefined) {
-            res.resources.samples.push({ cpuSeconds: groupCpuSeconds(d.pgids) - cpu0, wallSeconds: wall, qps: run.actualQps, rssMb: groupRssMb(d.pgids) });
+            const cpuSeconds = groupCpuSeconds(d.pgids) - cpu0;
+            const rssMb = groupRssMb(d.pgids);
+            // The heap probes write every 200 ms: wait for one written after the run ended.
+            if (d.heapDirs) await new Promise((r) => setTimeout(r, ProbeIntervalMs + 50));
+            const heap = heapDelta(heap0, d.heapDirs ? readHeapTotals(d.heapDirs) : undefined);
+            res.resources.samples.push({ cpuSeconds, wallSeconds: wall, qps: run.actualQps, rssMb, requests: run.count, ...(heap ? { allocBytes: heap.allocatedBytes, gcs: heap.gcs, gcMs: heap.gcMs } : {}) });
           }
           (res.latency[String(c)] ??= { runs: [] }).runs.push(run);
           if (run.error) res.errors.push(`fortio c=${c}: ${run.error}`);
@@ -188,9 +197,13 @@ async function main(): Promise<number> {
       for (let rep = 0; rep < reps; rep++) {
         for (const d of runnable) {
           const cpu0 = groupCpuSeconds(d.pgids);
+          const heap0 = d.heapDirs ? readHeapTotals(d.heapDirs) : undefined;
           const run = await wrkRun(tools.wrk, d, 64, tputDuration, wrkThreads);
+          const cpuSeconds = groupCpuSeconds(d.pgids) - cpu0;
+          if (d.heapDirs) await new Promise((r) => setTimeout(r, ProbeIntervalMs + 50));
+          const heap = heapDelta(heap0, d.heapDirs ? readHeapTotals(d.heapDirs) : undefined);
           const res = results.get(d.id)!;
-          res.throughput.runs.push({ ...run, cpuSeconds: groupCpuSeconds(d.pgids) - cpu0 });
+          res.throughput.runs.push({ ...run, cpuSeconds, ...(heap ? { allocBytes: heap.allocatedBytes } : {}) });
           if (run.error) res.errors.push(`wrk: ${run.error}`);
           if (run.warning) res.errors.push(`wrk (warning, number kept): ${run.warning}`);
           log(`throughput ${d.id}: ${run.error ? `ERROR ${run.error}` : `${run.rps.toFixed(0)} rps${run.warning ? ` (${run.warning})` : ''}`}`);

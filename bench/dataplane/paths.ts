@@ -10,7 +10,7 @@ import http from 'node:http';
 /** A runnable path, or one that is not available (with the reason, shown in the table). */
 export interface PathDef {
   id: string;
-  family: 'direct' | 'envoy' | 'nginx' | 'haproxy' | 'trellis';
+  family: 'direct' | 'envoy' | 'nginx' | 'haproxy' | 'trellis' | 'naive-node';
   hops: 0 | 1 | 2;
   tls: boolean;
   concurrency: number;
@@ -24,12 +24,14 @@ export interface PathDef {
   pgids: number[];
   /** Proxies on the path (1 or 2), for per-proxy resource figures. */
   proxies: number;
+  /** Node.js paths: where their processes' heap probes write allocation totals (heap.ts). */
+  heapDirs?: string[];
   unavailable?: string;
 }
 
 /** Every path id the bench knows, in table order. */
 export const AllPathIds = [
-  'direct',
+  'direct', 'naive-node',
   'envoy-1hop', 'envoy-2hop', 'envoy-2hop-tls', 'envoy-1hop-c2', 'envoy-2hop-tls-c2',
   'nginx-1hop', 'nginx-2hop', 'nginx-2hop-tls',
   'haproxy-1hop', 'haproxy-2hop', 'haproxy-2hop-tls',
@@ -38,11 +40,12 @@ export const AllPathIds = [
 ] as const;
 
 /** The smaller set `--quick` runs. */
-export const QuickPathIds = ['direct', 'envoy-1hop', 'envoy-2hop-tls', 'nginx-1hop', 'haproxy-1hop', 'trellis-1hop', 'trellis-2hop-mtls'];
+export const QuickPathIds = ['direct', 'naive-node', 'envoy-1hop', 'envoy-2hop-tls', 'nginx-1hop', 'haproxy-1hop', 'trellis-1hop', 'trellis-2hop-mtls'];
 
 /** Splits an id like `envoy-2hop-tls-c2` into its parts. */
 export function parsePathId(id: string): { family: PathDef['family']; hops: 0 | 1 | 2; tls: boolean; concurrency: number; telemetry: 'off' | 'metrics' | 'full' } {
   if (id === 'direct') return { family: 'direct', hops: 0, tls: false, concurrency: 1, telemetry: 'metrics' };
+  if (id === 'naive-node') return { family: 'naive-node', hops: 1, tls: false, concurrency: 1, telemetry: 'off' };
   const m = /^(envoy|nginx|haproxy|trellis)-(1|2)hop(-m?tls)?(?:-c(\d+))?(-notel|-tel)?$/.exec(id);
   if (!m || (m[5] !== undefined && m[1] !== 'trellis')) throw new Error(`unknown path '${id}' (known: ${AllPathIds.join(', ')})`);
   const telemetry = m[5] === '-notel' ? 'off' : m[5] === '-tel' ? 'full' : 'metrics';

@@ -29,6 +29,7 @@ import { freePort, parsePathId, waitFor200 } from './paths.ts';
 import type { Proc } from './procs.ts';
 import { logTail, startProc } from './procs.ts';
 import { issueToken } from '../../src/control/ca/tokens.ts';
+import { heapProbe } from './heap.ts';
 
 /** The one-line switch: 'istio' = the mesh's own ISTIO_MUTUAL (CA, SDS, PeerAuthentication), 'files' = bench certificates. */
 export const TrellisMtlsMode: 'files' | 'istio' = 'istio';
@@ -234,10 +235,11 @@ export async function setupTrellis(ids: readonly string[], ctx: SetupContext): P
       ident.push('--service-account', 'default', '--ca-token-file', token);
     }
     // One directory per proxy: its worker processes inherit the flags and write their own files there.
-    const nodeArgs = ctx.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(ctx.profileDir, name)] : [];
+    const probe = heapProbe(ctx.root, join(ctx.workDir, 'heap', name));
+    const nodeArgs = [...probe.nodeArgs, ...(ctx.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(ctx.profileDir, name)] : [])];
     const p = startProc(name, node, [...nodeArgs, cli, 'proxy', '--xds', xds, '--kind', kind, '--node-id', `${kind}~127.0.0.1~${name}.${Ns}~${Ns}.svc.cluster.local`,
       '--namespace', Ns, '--workload', name, '--labels', labels, '--metadata', JSON.stringify(metadata), '--admin-port', '0', '--health-port', '0', '--prometheus-port', '0',
-      '--concurrency', String(concurrency), '--drain-timeout', '1s', '--ready-file', ready, '--log-level', 'warn', ...ident], { logDir: ctx.logDir, cwd: ctx.root });
+      '--concurrency', String(concurrency), '--drain-timeout', '1s', '--ready-file', ready, '--log-level', 'warn', ...ident], { logDir: ctx.logDir, cwd: ctx.root, env: probe.env });
     const r = await waitFile(ready, 30000, () => p.exitCode === undefined);
     if (r === undefined) throw new Error(`trellis proxy ${name} did not start: ${logTail(p, 400).replace(/\s+/g, ' ')}`);
     return p;
@@ -267,6 +269,7 @@ export async function setupTrellis(ids: readonly string[], ctx: SetupContext): P
         def.host = `${name}.${Ns}.svc.cluster.local`;
       }
       def.pgids = procs.map((x) => x.pid);
+      def.heapDirs = procs.map((x) => join(ctx.workDir, 'heap', x.name));
       def.url = `http://127.0.0.1:${front}/`;
       const ok = await waitFor200(def.url, def.host, 20000, () => procs.every((x) => x.exitCode === undefined));
       if (!ok.ok) def.unavailable = `no 200 through the path (last status ${ok.last || 'connection refused'}): ${procs.map((x) => logTail(x, 250)).join(' | ').replace(/\s+/g, ' ')}`;
