@@ -21,7 +21,7 @@ import { envoyBinary, setupEnvoy } from './dataplane/envoy.ts';
 import { fortioRun, h2loadRun, wrkRun } from './dataplane/load.ts';
 import { describeMachine } from './dataplane/machine.ts';
 import type { PathDef } from './dataplane/paths.ts';
-import { AllPathIds, parsePathId, QuickPathIds, waitFor200 } from './dataplane/paths.ts';
+import { AllPathIds, BaselineSuffix, parsePathId, QuickPathIds, waitFor200 } from './dataplane/paths.ts';
 import { livePids, startedPgids, startProc, stopAll } from './dataplane/procs.ts';
 import { groupCpuSeconds, groupRssMb } from './dataplane/procstat.ts';
 import { profilesIn, topFrames } from './dataplane/profile.ts';
@@ -41,6 +41,8 @@ const usage = `usage: npm run bench -- [options]
   --conns 2,16,64         fortio connection counts (default 2,16,64)
   --qps N                 fortio request rate (default 1000)
   --wrk-threads N         wrk threads (default 1: leaves the second core to the proxy)
+  --baseline DIR          also run every Trellis path with DIR/bin/trellis.js (another checkout, built), as
+                          <path>@baseline, interleaved with the others: before/after in one run
   --profile               run Trellis proxies under node --cpu-prof (bench/results/) and list top frames
   --out FILE              JSON output (default bench/results/<date>-dataplane[-quick].json)
   --render FILE           only re-print the tables of an earlier JSON result (and, for a full run, bench/README.md)
@@ -73,7 +75,7 @@ async function main(): Promise<number> {
     options: {
       quick: { type: 'boolean' }, paths: { type: 'string' }, reps: { type: 'string' }, duration: { type: 'string' },
       'tput-duration': { type: 'string' }, conns: { type: 'string' }, qps: { type: 'string' }, 'wrk-threads': { type: 'string' },
-      profile: { type: 'boolean' }, out: { type: 'string' }, render: { type: 'string' }, 'no-readme': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      profile: { type: 'boolean' }, baseline: { type: 'string' }, out: { type: 'string' }, render: { type: 'string' }, 'no-readme': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) { process.stdout.write(usage); return 0; }
@@ -89,6 +91,10 @@ async function main(): Promise<number> {
   const quick = values.quick === true;
   const ids = values.paths ? values.paths.split(',').map((s) => s.trim()).filter(Boolean) : quick ? QuickPathIds : [...AllPathIds];
   for (const id of ids) parsePathId(id);
+  if (values.baseline !== undefined) {
+    if (!existsSync(join(values.baseline, 'bin/trellis.js'))) throw new Error(`--baseline ${values.baseline}: no bin/trellis.js there`);
+    for (const id of ids.filter((i) => i.startsWith('trellis-') && !i.endsWith(BaselineSuffix))) ids.splice(ids.indexOf(id) + 1, 0, `${id}${BaselineSuffix}`);
+  }
   if (!ids.includes('direct')) ids.unshift('direct');
   const reps = values.reps ? Number(values.reps) : quick ? 1 : 3;
   const duration = secondsArg(values.duration, quick ? 2 : 4, 'duration');
@@ -130,7 +136,7 @@ async function main(): Promise<number> {
     if (upstreamPort === 0) throw new Error('upstream did not start');
     const certs = tools.openssl ? makeCerts(tools.openssl, workDir) : undefined;
     const profileDir = values.profile ? join(resultsDir, `profiles-${new Date().toISOString().replace(/[:.]/g, '-')}`) : undefined;
-    const ctx: SetupContext = { workDir, logDir, upstreamPort, certs, tools, root, profileDir };
+    const ctx: SetupContext = { workDir, logDir, upstreamPort, certs, tools, root, profileDir, ...(values.baseline !== undefined ? { baselineRoot: values.baseline } : {}) };
 
     // Upstream at higher load than any proxy sees: it must not be the bottleneck.
     const upstreamInfo: BenchResult['upstream'] = { note: 'direct to the Go upstream, 64 connections' };
@@ -228,7 +234,7 @@ async function main(): Promise<number> {
     const date = new Date().toISOString().slice(0, 10);
     const result: BenchResult = {
       date, mode: quick ? 'quick' : 'full',
-      options: { paths: ids, reps, duration, tputDuration, conns, qps, wrkThreads, tputConns: 64, h2: 'h2load -c 16 -m 10', refConns: Number(refConns) },
+      options: { paths: ids, reps, ...(values.baseline !== undefined ? { baseline: values.baseline } : {}), duration, tputDuration, conns, qps, wrkThreads, tputConns: 64, h2: 'h2load -c 16 -m 10', refConns: Number(refConns) },
       machine: { ...machine, loadavgAtEnd: (await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ') },
       upstream: upstreamInfo,
       load: { note: `fortio load -qps ${qps} -c N -uniform -nocatchup -keepalive=true -t ${duration}s; wrk -t${wrkThreads} -c64 -d${tputDuration}s; h2load -c16 -m10 -D${tputDuration}` },

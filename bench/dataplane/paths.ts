@@ -42,9 +42,13 @@ export const AllPathIds = [
 /** The smaller set `--quick` runs. */
 export const QuickPathIds = ['direct', 'naive-node', 'envoy-1hop', 'envoy-2hop-tls', 'nginx-1hop', 'haproxy-1hop', 'trellis-1hop', 'trellis-2hop-mtls'];
 
-/** Splits an id like `envoy-2hop-tls-c2` into its parts. */
+/** `--baseline DIR`: a Trellis path run with another checkout's `bin/trellis.js` is the same id with this suffix. */
+export const BaselineSuffix = '@baseline';
+
+/** Splits an id like `envoy-2hop-tls-c2` (or `trellis-1hop@baseline`) into its parts. */
 export function parsePathId(id: string): { family: PathDef['family']; hops: 0 | 1 | 2; tls: boolean; concurrency: number; telemetry: 'off' | 'metrics' | 'full' } {
   if (id === 'direct') return { family: 'direct', hops: 0, tls: false, concurrency: 1, telemetry: 'metrics' };
+  if (id.startsWith('trellis-') && id.endsWith(BaselineSuffix)) return parsePathId(id.slice(0, -BaselineSuffix.length));
   if (id === 'naive-node') return { family: 'naive-node', hops: 1, tls: false, concurrency: 1, telemetry: 'off' };
   const m = /^(envoy|nginx|haproxy|trellis)-(1|2)hop(-m?tls)?(?:-c(\d+))?(-notel|-tel)?$/.exec(id);
   if (!m || (m[5] !== undefined && m[1] !== 'trellis')) throw new Error(`unknown path '${id}' (known: ${AllPathIds.join(', ')})`);

@@ -115,7 +115,9 @@ export function ratios(paths: PathResult[], refConns: string): Ratio[] {
     { name: 'RSS MB per proxy @1000 rps', pick: (p) => p.resources.loadRssMbPerProxy },
     { name: 'heap KB allocated per request per proxy', pick: (p) => p.resources.allocKbPerRequestPerProxy },
   ];
-  for (const [t, ...others] of pairs) {
+  for (const [t, ...others0] of pairs) {
+    // With --baseline, each Trellis path also against its own baseline run (before/after in one run).
+    const others = [...others0, `${t}@baseline`];
     const tp0 = paths.find((p) => p.id === t);
     if (tp0 === undefined) continue;
     if (tp0.unavailable) {
