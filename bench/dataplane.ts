@@ -24,7 +24,7 @@ import type { PathDef } from './dataplane/paths.ts';
 import { AllPathIds, BaselineSuffix, parsePathId, QuickPathIds, waitFor200 } from './dataplane/paths.ts';
 import { livePids, startedPgids, startProc, stopAll } from './dataplane/procs.ts';
 import { groupCpuSeconds, groupRssMb } from './dataplane/procstat.ts';
-import { profilesIn, topFrames } from './dataplane/profile.ts';
+import { heapProfilesIn, profilesIn, topAllocations, topFrames } from './dataplane/profile.ts';
 import type { BenchResult, PathResult } from './dataplane/results.ts';
 import { ratios, renderTables, summarize } from './dataplane/results.ts';
 import { setupTrellis } from './dataplane/trellis.ts';
@@ -43,7 +43,8 @@ const usage = `usage: npm run bench -- [options]
   --wrk-threads N         wrk threads (default 1: leaves the second core to the proxy)
   --baseline DIR          also run every Trellis path with DIR/bin/trellis.js (another checkout, built), as
                           <path>@baseline, interleaved with the others: before/after in one run
-  --profile               run Trellis proxies under node --cpu-prof (bench/results/) and list top frames
+  --profile               run Trellis proxies under node --cpu-prof and the sampling heap profiler
+                          (bench/results/profiles-*/) and list top frames and allocation sites
   --out FILE              JSON output (default bench/results/<date>-dataplane[-quick].json)
   --render FILE           only re-print the tables of an earlier JSON result (and, for a full run, bench/README.md)
   --no-readme             do not rewrite bench/README.md's results section (quick runs never do)
@@ -247,6 +248,11 @@ async function main(): Promise<number> {
       for (const file of profilesIn(profileDir)) {
         process.stdout.write(`\nTop frames by self time: ${file}\n`);
         for (const fr of topFrames(file, root)) process.stdout.write(`  ${fr.percent.toFixed(1).padStart(5)}%  ${fr.selfMs.toFixed(0).padStart(7)} ms  ${fr.frame}\n`);
+      }
+      for (const file of heapProfilesIn(profileDir)) {
+        const top = topAllocations(file, root);
+        process.stdout.write(`\nTop allocation sites (sampling heap profiler, collected objects included; ${top[0]?.totalMb.toFixed(0) ?? 0} MB sampled over the process's life): ${file}\n`);
+        for (const a of top) process.stdout.write(`  ${a.percent.toFixed(1).padStart(5)}%  ${a.mb.toFixed(1).padStart(7)} MB  ${a.frame}\n`);
       }
     }
     result.elapsedSeconds = Math.round((Date.now() - t0) / 1000);

@@ -127,6 +127,27 @@ test('bench summaries: medians, added latency vs direct, per-CPU figures, ratio 
   assert.equal(all.some((x) => x.pair === 'trellis-1hop / envoy-1hop' && x.metric.startsWith('heap KB')), false, 'no heap row against Envoy');
 });
 
+test('bench heap profile reader: allocation sites by bytes over the whole tree', async () => {
+  const { topAllocations } = await import('../bench/dataplane/profile.ts');
+  const { writeFileSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'bench-heapprof-test-'));
+  try {
+    const file = join(dir, 'x.heapprofile');
+    const cf = (functionName: string, line: number) => ({ functionName, url: `file://${root}src/b.ts`, lineNumber: line });
+    const head = { callFrame: cf('(root)', 0), selfSize: 0, children: [
+      { callFrame: cf('parse', 9), selfSize: 3 * 1048576, children: [{ callFrame: cf('alloc', 19), selfSize: 1048576 }] },
+      { callFrame: cf('parse', 9), selfSize: 1048576, children: [] },
+    ] };
+    writeFileSync(file, JSON.stringify({ head }));
+    const top = topAllocations(file, root);
+    assert.deepEqual(top.map((t) => [t.frame, t.mb]), [['parse src/b.ts:10', 4], ['alloc src/b.ts:20', 1], ['(root) src/b.ts:1', 0]]);
+    assert.equal(top[0]!.percent, 80);
+    assert.equal(top[0]!.totalMb, 5);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('bench profile reader: top frames by self time, idle left out', async () => {
   const { topFrames } = await import('../bench/dataplane/profile.ts');
   const { writeFileSync } = await import('node:fs');

@@ -23,6 +23,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { SetupContext } from './context.ts';
 import type { PathDef } from './paths.ts';
 import { BaselineSuffix, freePort, parsePathId, waitFor200 } from './paths.ts';
@@ -238,10 +239,11 @@ export async function setupTrellis(ids: readonly string[], ctx: SetupContext): P
     }
     // One directory per proxy: its worker processes inherit the flags and write their own files there.
     const probe = heapProbe(ctx.root, join(ctx.workDir, 'heap', name));
-    const nodeArgs = [...probe.nodeArgs, ...(ctx.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(ctx.profileDir, name)] : [])];
+    const nodeArgs = [...probe.nodeArgs, ...(ctx.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(ctx.profileDir, name), '--import', pathToFileURL(join(ctx.root, 'bench/naive/alloc-profile.mjs')).href] : [])];
+    const env = ctx.profileDir ? { ...probe.env, TRELLIS_BENCH_ALLOC_PROFILE_DIR: join(ctx.profileDir, name) } : probe.env;
     const p = startProc(name, node, [...nodeArgs, proxyCli, 'proxy', '--xds', xds, '--kind', kind, '--node-id', `${kind}~127.0.0.1~${name}.${Ns}~${Ns}.svc.cluster.local`,
       '--namespace', Ns, '--workload', name, '--labels', labels, '--metadata', JSON.stringify(metadata), '--admin-port', '0', '--health-port', '0', '--prometheus-port', '0',
-      '--concurrency', String(concurrency), '--drain-timeout', '1s', '--ready-file', ready, '--log-level', 'warn', ...ident], { logDir: ctx.logDir, cwd: ctx.root, env: probe.env });
+      '--concurrency', String(concurrency), '--drain-timeout', '1s', '--ready-file', ready, '--log-level', 'warn', ...ident], { logDir: ctx.logDir, cwd: ctx.root, env });
     const r = await waitFile(ready, 30000, () => p.exitCode === undefined);
     if (r === undefined) throw new Error(`trellis proxy ${name} did not start: ${logTail(p, 400).replace(/\s+/g, ' ')}`);
     return p;
