@@ -29,7 +29,7 @@ import type { BenchResult, PathResult } from './dataplane/results.ts';
 import { ratios, renderTables, summarize } from './dataplane/results.ts';
 import { setupTrellis } from './dataplane/trellis.ts';
 import { setupNaive } from './dataplane/naive.ts';
-import { heapDelta, ProbeIntervalMs, readHeapTotals } from './dataplane/heap.ts';
+import { heapDelta, heapTotals } from './dataplane/heap.ts';
 
 const usage = `usage: npm run bench -- [options]
   --quick                 smoke run: fewer paths, 1 repetition, 2 s runs (< 2 minutes)
@@ -179,17 +179,15 @@ async function main(): Promise<number> {
       for (const c of conns) {
         for (const d of runnable) {
           const res = results.get(d.id)!;
+          const heap0 = d.heapDirs ? await heapTotals(d.pgids, d.heapDirs) : undefined;
           const cpu0 = groupCpuSeconds(d.pgids);
-          const heap0 = d.heapDirs ? readHeapTotals(d.heapDirs) : undefined;
           const w0 = performance.now();
           const run = await fortioRun(tools.fortio, d, qps, c, duration);
           const wall = (performance.now() - w0) / 1000;
           if (String(c) === refConns && d.proxies > 0 && run.error === undefined) {
             const cpuSeconds = groupCpuSeconds(d.pgids) - cpu0;
             const rssMb = groupRssMb(d.pgids);
-            // The heap probes write every 200 ms: wait for one written after the run ended.
-            if (d.heapDirs) await new Promise((r) => setTimeout(r, ProbeIntervalMs + 50));
-            const heap = heapDelta(heap0, d.heapDirs ? readHeapTotals(d.heapDirs) : undefined);
+            const heap = heapDelta(heap0, d.heapDirs ? await heapTotals(d.pgids, d.heapDirs) : undefined);
             res.resources.samples.push({ cpuSeconds, wallSeconds: wall, qps: run.actualQps, rssMb, requests: run.count, ...(heap ? { allocBytes: heap.allocatedBytes, gcs: heap.gcs, gcMs: heap.gcMs } : {}) });
           }
           (res.latency[String(c)] ??= { runs: [] }).runs.push(run);
@@ -203,12 +201,11 @@ async function main(): Promise<number> {
     if (tools.wrk) {
       for (let rep = 0; rep < reps; rep++) {
         for (const d of runnable) {
+          const heap0 = d.heapDirs ? await heapTotals(d.pgids, d.heapDirs) : undefined;
           const cpu0 = groupCpuSeconds(d.pgids);
-          const heap0 = d.heapDirs ? readHeapTotals(d.heapDirs) : undefined;
           const run = await wrkRun(tools.wrk, d, 64, tputDuration, wrkThreads);
           const cpuSeconds = groupCpuSeconds(d.pgids) - cpu0;
-          if (d.heapDirs) await new Promise((r) => setTimeout(r, ProbeIntervalMs + 50));
-          const heap = heapDelta(heap0, d.heapDirs ? readHeapTotals(d.heapDirs) : undefined);
+          const heap = heapDelta(heap0, d.heapDirs ? await heapTotals(d.pgids, d.heapDirs) : undefined);
           const res = results.get(d.id)!;
           res.throughput.runs.push({ ...run, cpuSeconds, ...(heap ? { allocBytes: heap.allocatedBytes } : {}) });
           if (run.error) res.errors.push(`wrk: ${run.error}`);
