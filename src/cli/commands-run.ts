@@ -163,6 +163,7 @@ export const proxy = {
     'prometheus-port': { type: 'string', value: 'N', default: '15090', help: '/stats/prometheus port' },
     'status-port': { type: 'string', value: 'N', help: "app probes (/app-health/...), readiness and metrics, like Istio's 15020 (default -1 = off; on when --app-probes is given: 15020)" },
     'app-probes': { type: 'string', value: 'JSON', help: "the pod's original HTTP probes by /app-health path (set by injection)" },
+    'app-metrics-url': { type: 'string', value: 'URL', help: "the app's Prometheus metrics (http://127.0.0.1:PORT/PATH), merged after the proxy's own into the status port's /stats/prometheus as Istio merges them; turns the status port on (15020). Default: from $ISTIO_PROMETHEUS_ANNOTATIONS, as injection sets it" },
     'drain-timeout': { type: 'string', value: 'DURATION', default: '5s', help: 'how long in-flight requests may finish on shutdown' },
     concurrency: { type: 'string', value: 'N', default: '2', help: 'worker processes sharing the listeners, like an Istio sidecar; 1 serves in the main process' },
     'ready-file': { type: 'string', value: 'PATH', help: 'write the bound ports as JSON here once the servers listen' },

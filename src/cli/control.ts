@@ -32,7 +32,10 @@ export const verb: Verb = {
     if (meshConfig !== undefined && meshConfig.ignored.length > 0) log.info({ file: values['mesh-config'], fields: meshConfig.ignored }, 'mesh config: fields not acted on');
     if (values['ca-dir'] !== undefined && values['plugin-ca-dir'] !== undefined) throw new UsageError('control: --ca-dir and --plugin-ca-dir are exclusive');
     const caDir = values['plugin-ca-dir'] ?? values['ca-dir'];
-    const kube = kubernetesControlOptions(values);
+    const kubeOptions = kubernetesControlOptions(values);
+    const kube = kubeOptions !== undefined && meshConfig?.enablePrometheusMerge !== undefined
+      ? { ...kubeOptions, injection: { ...kubeOptions.injection, prometheusMerge: meshConfig.enablePrometheusMerge } }
+      : kubeOptions;
     let ca: ControlPlaneCaOptions | undefined;
     // On Kubernetes the CA runs unless --no-ca, its material from Secrets unless a directory is given.
     if (caDir !== undefined || kube?.ca !== undefined) {

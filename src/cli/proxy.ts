@@ -21,6 +21,7 @@ import { parseDurationMs } from '../config/schema/values.ts';
 import { parseKeyAlgorithm } from '../pki/keys.ts';
 import { caRootsFromFile, tokenFromFile, type IdentityAgentOptions } from '../proxy/tls/identity-agent.ts';
 import { parseAppProbes, type AppProbe } from '../proxy/admin/app-probes.ts';
+import { appMetricsUrlFromIstioEnv, parseAppMetricsUrl, type AppMetricsTarget } from '../proxy/admin/app-metrics.ts';
 
 function parsePort(name: string, v: string): number {
   const n = Number(v);
@@ -96,6 +97,13 @@ export const verb: Verb = {
         throw new UsageError(`proxy: --app-probes: ${describeError(err)}`, err);
       }
     }
+    let appMetrics: AppMetricsTarget | undefined;
+    try {
+      const url = values['app-metrics-url'] ?? appMetricsUrlFromIstioEnv(process.env.ISTIO_PROMETHEUS_ANNOTATIONS);
+      if (url !== undefined) appMetrics = parseAppMetricsUrl(url);
+    } catch (err) {
+      throw new UsageError(`proxy: --app-metrics-url (or ISTIO_PROMETHEUS_ANNOTATIONS): ${describeError(err)}`, err);
+    }
     let quit: () => void = () => {};
     const xdsAddress = values.xds ?? boot.xds ?? '127.0.0.1:15010';
     let identity: IdentityAgentOptions | undefined;
@@ -129,8 +137,9 @@ export const verb: Verb = {
       adminHost: values['admin-address'],
       healthPort: parsePort('health-port', values['health-port']),
       prometheusPort: parsePort('prometheus-port', values['prometheus-port']),
-      statusPort: parsePort('status-port', values['status-port'] ?? (appProbes !== undefined ? '15020' : '-1')),
+      statusPort: parsePort('status-port', values['status-port'] ?? (appProbes !== undefined || appMetrics !== undefined ? '15020' : '-1')),
       appProbes,
+      ...(appMetrics !== undefined ? { appMetrics } : {}),
       drainTimeoutMs: drain,
       concurrency,
       log: (level, msg, fields) => log[level](fields ?? {}, msg),

@@ -8,6 +8,7 @@ test('MeshConfig: plain, ConfigMap data.mesh and meshConfig forms', () => {
   assert.equal(plain.trustDomain, 'example.org');
   assert.equal(plain.outboundTrafficPolicy, 'REGISTRY_ONLY');
   assert.equal(plain.enableAutoMtls, false);
+  assert.equal(parseMeshConfig('enablePrometheusMerge: false\n', 'm.yaml').enablePrometheusMerge, false);
   assert.deepEqual(plain.ignored, ['localityLbSetting']);
   assert.equal(plain.telemetry?.accessLogFile, '/dev/stdout');
   const cm = parseMeshConfig('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio, namespace: istio-system}\ndata:\n  mesh: |\n    rootNamespace: mesh-root\n');
@@ -21,6 +22,7 @@ test('MeshConfig errors name file and field', () => {
     ['outboundTrafficPolicy: {mode: BLOCK}', /m\.yaml: outboundTrafficPolicy\.mode: expected ALLOW_ANY or REGISTRY_ONLY/],
     ['trustDomain: "a/b"', /m\.yaml: trustDomain: 'a\/b' is not a valid SPIFFE trust domain/],
     ['enableAutoMtls: "yes"', /m\.yaml: enableAutoMtls: expected true or false/],
+    ['enablePrometheusMerge: 1', /m\.yaml: enablePrometheusMerge: expected true or false/],
     ['extensionProviders: [{ext: 1}]', /m\.yaml: extensionProviders\[0\]\.name/],
     ['kind: ConfigMap\ndata: {}', /m\.yaml: data\.mesh/],
     ['a: [', /m\.yaml: not valid YAML/],

@@ -17,6 +17,8 @@ export interface MeshConfigSettings {
   readonly rootNamespace?: string;
   readonly outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY';
   readonly enableAutoMtls?: boolean;
+  /** Istio's metrics merging (default true): a sidecar serves the app's metrics with its own on 15020. */
+  readonly enablePrometheusMerge?: boolean;
   /** `istio: <ingressSelector>` labels the default ingress gateway (Istio's default `ingressgateway`). */
   readonly ingressSelector?: string;
   /** `extensionProviders` entries as written (authorization and telemetry read their own kinds). */
@@ -39,7 +41,7 @@ export interface MeshConfigSettings {
 export type PathNormalizationMode = 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
 const PathNormalizationModes = new Set(['NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES']);
 
-const known = new Set(['trustDomain', 'rootNamespace', 'outboundTrafficPolicy', 'enableAutoMtls', 'ingressSelector', 'extensionProviders', 'defaultProviders', 'enableTracing', 'defaultConfig', 'accessLogFile', 'accessLogEncoding', 'accessLogFormat', 'pathNormalization']);
+const known = new Set(['trustDomain', 'rootNamespace', 'outboundTrafficPolicy', 'enableAutoMtls', 'enablePrometheusMerge', 'ingressSelector', 'extensionProviders', 'defaultProviders', 'enableTracing', 'defaultConfig', 'accessLogFile', 'accessLogEncoding', 'accessLogFormat', 'pathNormalization']);
 
 function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -97,6 +99,11 @@ export function parseMeshConfig(text: string, file = '<mesh config>'): MeshConfi
   if (am !== undefined) {
     if (typeof am !== 'boolean') throw bad(file, 'enableAutoMtls', `expected true or false, got ${JSON.stringify(am)}`);
     out.enableAutoMtls = am;
+  }
+  const pm = (mesh as Record<string, unknown>).enablePrometheusMerge;
+  if (pm !== undefined) {
+    if (typeof pm !== 'boolean') throw bad(file, 'enablePrometheusMerge', `expected true or false, got ${JSON.stringify(pm)}`);
+    out.enablePrometheusMerge = pm;
   }
   const ep = (mesh as Record<string, unknown>).extensionProviders;
   if (ep !== undefined) {

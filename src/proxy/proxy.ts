@@ -10,6 +10,8 @@ import { AdsClient } from './xds/ads-client.ts';
 import { DataPlane } from './data-plane.ts';
 import { startAdminServers, type AdminPorts, type AdminSource } from './admin/admin-server.ts';
 import type { AppProbe } from './admin/app-probes.ts';
+import type { AppMetricsTarget } from './admin/app-metrics.ts';
+import { RateLimitedLog } from './rate-limited-log.ts';
 import { buildConfigDump } from './config-dump.ts';
 import { WorkerPool } from './workers.ts';
 import { IdentityAgent, type IdentityAgentOptions } from './tls/identity-agent.ts';
@@ -30,6 +32,8 @@ export interface ProxyOptions {
   statusPort?: number;
   /** Original HTTP probes by `/app-health/...` path (from the injector). */
   appProbes?: ReadonlyMap<string, AppProbe>;
+  /** The app's metrics to merge into the status port's /stats/prometheus. */
+  appMetrics?: AppMetricsTarget;
   adminHost?: string;
   drainTimeoutMs?: number;
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
@@ -99,6 +103,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       control_plane: { address: opts.xdsAddress, connected: ads.connected },
     }),
   };
+  const appMetricsLog = new RateLimitedLog(opts.log);
   const admin = await startAdminServers(source, {
     host: opts.adminHost,
     adminPort: opts.adminPort,
@@ -106,6 +111,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     prometheusPort: opts.prometheusPort,
     statusPort: opts.statusPort,
     appProbes: opts.appProbes,
+    ...(opts.appMetrics !== undefined ? { appMetrics: opts.appMetrics, onAppMetricsFailure: (reason: string) => appMetricsLog.event('APP_METRICS_SCRAPE_FAILED', 'warn', `app metrics not merged: ${reason}`) } : {}),
   });
   identity?.start();
   ads.start();

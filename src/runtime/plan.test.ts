@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { planRuntime, proxyConcurrencyOf } from './plan.ts';
+import { planRuntime, proxyConcurrencyOf, appMetricsOf } from './plan.ts';
 import type { Resource } from '../config/resource.ts';
 import { ResourceTypes } from '../config/resource.ts';
 
@@ -29,4 +29,13 @@ test('a Workload runs in the directory of its file, or workingDir relative to it
   assert.equal(a.workingDir, '/srv/mesh');
   assert.equal(b.workingDir, join('/srv/mesh', 'bin'));
   assert.equal(c.workingDir, '/opt/app');
+});
+
+test("a Workload's prometheus.io annotations name the app metrics its sidecar merges (Istio's metrics merging)", () => {
+  assert.deepEqual(appMetricsOf(meta({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '8080' }), [8080]), { port: 8080, path: '/metrics' });
+  assert.deepEqual(appMetricsOf(meta({ 'prometheus.io/scrape': 'TRUE', 'prometheus.io/port': '9090', 'prometheus.io/path': 'stats' }), [8080, 9090]), { port: 9090, path: '/stats' });
+  assert.equal(appMetricsOf(meta({ 'prometheus.io/scrape': 'false', 'prometheus.io/port': '8080' }), [8080]), undefined);
+  assert.equal(appMetricsOf(meta({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '8080', 'prometheus.istio.io/merge-metrics': 'false' }), [8080]), undefined);
+  assert.equal(appMetricsOf(meta({ 'prometheus.io/scrape': 'true' }), [8080]), undefined, 'no port: nothing to merge');
+  assert.throws(() => appMetricsOf(meta({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': 'http' }), [8080]), /Workload default\/w: annotation prometheus\.io\/port must be a port number, got 'http'/);
 });

@@ -17,8 +17,8 @@ import { TrellisError } from '../errors.ts';
 import type { Resource } from '../config/resource.ts';
 import { ResourceTypes } from '../config/resource.ts';
 import type { IstioGatewaySpec, ServiceEntrySpec, WorkloadSpec } from '../config/kinds.ts';
-import type { K8sServiceSpec } from '../registry/inputs.ts';
-import { selectorMatches } from '../registry/inputs.ts';
+import type { ServiceView } from '../config/views.ts';
+import { selectorMatches } from '../config/label-selector.ts';
 
 /** Labels of the ingress gateway `up` starts (what Istio's default ingress gateway carries). */
 export const IngressGatewayLabels: Readonly<Record<string, string>> = Object.freeze({ istio: 'ingressgateway', app: 'istio-ingressgateway' });
@@ -60,6 +60,35 @@ export interface WorkloadPlan {
   readonly workingDir: string;
   /** Sidecar worker processes from the `proxy.istio.io/config` annotation; undefined = the runtime's default. */
   readonly proxyConcurrency?: number;
+  /** The app's own metrics, from its `prometheus.io/*` annotations, for Istio's metrics merging. */
+  readonly appMetrics?: AppMetricsAnnotation;
+}
+
+/** Where an app serves Prometheus metrics (a port of the Workload, and a path). */
+export interface AppMetricsAnnotation {
+  readonly port: number;
+  readonly path: string;
+}
+
+/** Istio's per-pod opt-out of metrics merging. */
+export const MergeMetricsAnnotation = 'prometheus.istio.io/merge-metrics';
+
+/**
+ * The app metrics a Workload declares with the annotations Prometheus users put on pods
+ * (`prometheus.io/scrape: "true"`, `prometheus.io/port`, `prometheus.io/path`, default /metrics),
+ * unless `prometheus.istio.io/merge-metrics: "false"`; the port must be one the Workload listens on.
+ */
+export function appMetricsOf(w: Pick<Resource, 'metadata'>, appPorts: readonly number[]): AppMetricsAnnotation | undefined {
+  const a = w.metadata.annotations;
+  if ((a['prometheus.io/scrape'] ?? '').toLowerCase() !== 'true' || (a[MergeMetricsAnnotation] ?? '').toLowerCase() === 'false') return undefined;
+  const where = `Workload ${w.metadata.namespace}/${w.metadata.name}: annotation prometheus.io/port`;
+  const text = a['prometheus.io/port'];
+  if (text === undefined) return undefined;
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new TrellisError('RUNTIME_WORKLOAD_INVALID', `${where} must be a port number, got '${text}'`);
+  if (!appPorts.includes(port)) throw new TrellisError('RUNTIME_WORKLOAD_INVALID', `${where} is ${port}, which is not one of the Workload's ports (${appPorts.join(', ') || 'none'})`);
+  const path = a['prometheus.io/path'] ?? '/metrics';
+  return { port, path: path.startsWith('/') ? path : `/${path}` };
 }
 
 /** Istio's per-pod ProxyConfig override. */
@@ -103,7 +132,7 @@ function targetPort(p: { port?: number; targetPort?: number | string }): number 
 export function planRuntime(resources: readonly Resource[], captureOverride?: 'explicit' | 'transparent'): RuntimePlan {
   const services = resources.filter((r) => r.type === ResourceTypes.Service);
   const servicePorts = new Set<number>();
-  for (const s of services) for (const p of (s.spec as K8sServiceSpec).ports ?? []) if (p.port) servicePorts.add(p.port);
+  for (const s of services) for (const p of (s.spec as ServiceView).ports ?? []) if (p.port) servicePorts.add(p.port);
   // ServiceEntry ports too (external hosts): each sidecar listens for them on a port of its own.
   for (const se of resources.filter((r) => r.type === ResourceTypes.ServiceEntry)) {
     for (const p of (se.spec as ServiceEntrySpec).ports ?? []) if (p.number && (p.protocol ?? '').toUpperCase() !== 'UDP') servicePorts.add(p.number);
@@ -136,7 +165,7 @@ export function planRuntime(resources: readonly Resource[], captureOverride?: 'e
     const selecting: string[] = [];
     const selectedPorts: SelectedPort[] = [];
     for (const s of services) {
-      const sspec = s.spec as K8sServiceSpec;
+      const sspec = s.spec as ServiceView;
       if (s.metadata.namespace !== ns || sspec.selector === undefined || Object.keys(sspec.selector).length === 0) continue;
       if (!selectorMatches(sspec.selector, labels)) continue;
       selecting.push(s.metadata.name);
@@ -148,6 +177,8 @@ export function planRuntime(resources: readonly Resource[], captureOverride?: 'e
     const appPorts = new Set<number>([...spec.ports.map((p) => p.port), ...selectedPorts.map((p) => p.targetPort)]);
     const fileDir = w.source !== undefined && w.source.file !== '-' && w.source.file !== '<memory>' ? dirname(resolve(w.source.file)) : process.cwd();
     const proxyConcurrency = proxyConcurrencyOf(w);
+    const sortedAppPorts = [...appPorts].sort((a, b) => a - b);
+    const appMetrics = appMetricsOf(w, sortedAppPorts);
     workloads.push({
       name: w.metadata.name,
       namespace: ns,
@@ -155,9 +186,10 @@ export function planRuntime(resources: readonly Resource[], captureOverride?: 'e
       spec,
       services: selecting.sort(),
       selectedPorts,
-      appPorts: [...appPorts].sort((a, b) => a - b),
+      appPorts: sortedAppPorts,
       workingDir: resolve(fileDir, spec.workingDir ?? '.'),
       ...(proxyConcurrency !== undefined ? { proxyConcurrency } : {}),
+      ...(appMetrics !== undefined ? { appMetrics } : {}),
     });
   }
   workloads.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));

@@ -58,7 +58,10 @@ export function scrapeTargets(state: RuntimeState): { proxies: TargetGroup[]; co
   for (const p of state.processes) {
     const host = p.address ?? '127.0.0.1';
     if ((p.role === 'sidecar' || p.role === 'gateway') && p.ports.prometheus !== undefined && p.ports.prometheus > 0) {
-      proxies.push({ targets: [`${host}:${p.ports.prometheus}`], labels: { namespace: p.namespace ?? 'default', pod: p.replica ?? p.nodeId?.split('~')[2]?.split('.')[0] ?? p.name, ...(p.workload !== undefined ? { workload: p.workload } : {}) } });
+      // A sidecar that merges its app's metrics is scraped on the status port, as Istio's injected
+      // prometheus.io/port annotation points Prometheus at 15020: both sets in one target.
+      const port = p.ports.status !== undefined && p.ports.status > 0 ? p.ports.status : p.ports.prometheus;
+      proxies.push({ targets: [`${host}:${port}`], labels: { namespace: p.namespace ?? 'default', pod: p.replica ?? p.nodeId?.split('~')[2]?.split('.')[0] ?? p.name, ...(p.workload !== undefined ? { workload: p.workload } : {}) } });
     } else if (p.role === 'control' && p.ports.debug !== undefined) {
       control.push({ targets: [`127.0.0.1:${p.ports.debug}`], labels: { namespace: 'istio-system', pod: 'trellis-control' } });
     }

@@ -38,6 +38,8 @@ export interface ReplicaContext {
   readonly drainTimeout: string;
   /** Sidecar worker processes unless the Workload's `proxy.istio.io/config` says otherwise. */
   readonly proxyConcurrency: number;
+  /** Istio's metrics merging (MeshConfig enablePrometheusMerge, default on). */
+  readonly prometheusMerge: boolean;
   readonly baseEnv: Readonly<Record<string, string>>;
   /** Transparent capture: where pod addresses come from. */
   readonly transparent?: { readonly addresses: PodAddresses };
@@ -53,6 +55,8 @@ export interface ReplicaPorts {
   admin: number;
   health: number;
   prometheus: number;
+  /** Istio's status port (the merged metrics); 0 when off. */
+  status: number;
   httpProxy: number;
   /** Service port -> local outbound port. */
   outbound: Record<string, number>;
@@ -204,10 +208,11 @@ export class Replica {
     if (this.ctx.transparent !== undefined) return this.startTransparent(this.ctx.transparent.addresses);
     const p = this.plan;
     this.id = `${p.name}-${rand()}`;
-    const n = 4 + this.ctx.servicePorts.length + 2 * p.appPorts.length;
+    const n = 5 + this.ctx.servicePorts.length + 2 * p.appPorts.length;
     const free = await allocatePorts(n);
-    const ports: ReplicaPorts = { admin: free[0], health: free[1], prometheus: free[2], httpProxy: free[3], outbound: {}, inbound: {}, app: {} };
-    let k = 4;
+    const merge = this.#mergesMetrics();
+    const ports: ReplicaPorts = { admin: free[0], health: free[1], prometheus: free[2], httpProxy: free[3], status: merge ? free[4] : 0, outbound: {}, inbound: {}, app: {} };
+    let k = 5;
     for (const sp of this.ctx.servicePorts) ports.outbound[String(sp)] = free[k++];
     for (const ap of p.appPorts) {
       ports.inbound[String(ap)] = free[k++];
@@ -231,7 +236,8 @@ export class Replica {
       logFile: join(this.ctx.logsDir, `${this.id}.sidecar.log`),
       env: this.ctx.baseEnv,
       command: ['trellis', ...this.proxyArgs(ident.args), '--metadata', JSON.stringify(metadata), '--admin-port', String(ports.admin),
-        '--health-port', String(ports.health), '--prometheus-port', String(ports.prometheus), '--ready-file', join(this.ctx.runDir, `${this.id}.sidecar.json`)],
+        '--health-port', String(ports.health), '--prometheus-port', String(ports.prometheus), '--ready-file', join(this.ctx.runDir, `${this.id}.sidecar.json`),
+        ...this.#appMetricsArgs(ports)],
     }));
     this.ctx.onChange();
     const sidecarGone = () => sidecar.exitReason() !== undefined ? `sidecar ${sidecar.exitReason()}\n${sidecar.logTail()}` : undefined;
@@ -362,7 +368,7 @@ export class Replica {
     this.id = `${p.name}-${rand()}`;
     const pod: PodNetwork = { netns: `trellis-${this.id}`, hostVeth: `tv${randomBytes(3).toString('hex')}`, podIp: addresses.take(), hostIp: addresses.net.address };
     this.pod = pod;
-    const ports: ReplicaPorts = { admin: 15000, health: 15021, prometheus: 15090, httpProxy: 0, outbound: {}, inbound: {}, app: {} };
+    const ports: ReplicaPorts = { admin: 15000, health: 15021, prometheus: 15090, status: this.#mergesMetrics() ? 15020 : 0, httpProxy: 0, outbound: {}, inbound: {}, app: {} };
     for (const ap of p.appPorts) {
       ports.inbound[String(ap)] = 15006;
       ports.app[String(ap)] = ap;
@@ -379,7 +385,7 @@ export class Replica {
       env: { ...this.ctx.baseEnv, ...ident.env },
       command: inNetns(pod.netns, [process.execPath, trellisBin, ...this.proxyArgs(ident.args), '--ip', pod.podIp,
         '--metadata', JSON.stringify(metadata), '--admin-address', '0.0.0.0', '--admin-port', String(ports.admin), '--health-port', String(ports.health),
-        '--prometheus-port', String(ports.prometheus)], true),
+        '--prometheus-port', String(ports.prometheus), ...this.#appMetricsArgs(ports)], true),
     }));
     this.ctx.onChange();
     const sidecarGone = () => sidecar.exitReason() !== undefined ? `sidecar ${sidecar.exitReason()}\n${sidecar.logTail()}` : undefined;
@@ -396,6 +402,18 @@ export class Replica {
     this.ctx.onChange();
     await this.waitForProbes(this.goneCheck(this.app, sidecar));
     this.registerEndpoint(pod.podIp, (targetPort) => targetPort);
+  }
+
+  /** True when this Workload's app metrics are merged into its sidecar's status port. */
+  #mergesMetrics(): boolean {
+    return this.ctx.prometheusMerge && this.plan.appMetrics !== undefined;
+  }
+
+  /** The sidecar's status port and the app's metrics URL (the port the app really listens on). */
+  #appMetricsArgs(ports: ReplicaPorts): string[] {
+    const m = this.plan.appMetrics;
+    if (!this.#mergesMetrics() || m === undefined) return [];
+    return ['--status-port', String(ports.status), '--app-metrics-url', `http://127.0.0.1:${ports.app[String(m.port)]}${m.path}`];
   }
 
   /** Stops the replica for good. */
@@ -416,7 +434,7 @@ export class Replica {
     const out: ProcessRecord[] = [];
     const ports = this.ports;
     if (this.sidecar !== undefined && !this.sidecar.exited && ports !== undefined) {
-      const pr: Record<string, number> = { admin: ports.admin, health: ports.health, prometheus: ports.prometheus, ...(ports.httpProxy > 0 ? { httpProxy: ports.httpProxy } : {}) };
+      const pr: Record<string, number> = { admin: ports.admin, health: ports.health, prometheus: ports.prometheus, ...(ports.status > 0 ? { status: ports.status } : {}), ...(ports.httpProxy > 0 ? { httpProxy: ports.httpProxy } : {}) };
       for (const [k, v] of Object.entries(ports.outbound)) pr[`outbound:${k}`] = v;
       for (const [k, v] of Object.entries(ports.inbound)) pr[`inbound:${k}`] = v;
       out.push({ role: 'sidecar', name: this.sidecar.name, pid: this.sidecar.pid, log: this.sidecar.logFile, ports: pr, replica: this.id, workload: this.plan.name, namespace: this.plan.namespace, nodeId: this.nodeId, ...this.where() });

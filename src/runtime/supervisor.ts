@@ -119,6 +119,8 @@ export class Supervisor {
   private prometheus: Child | undefined;
   private prometheusRecord: ProcessRecord | undefined;
   private revokeEgressGatewayToken: () => void = () => {};
+  /** MeshConfig enablePrometheusMerge (Istio's default: on). */
+  private prometheusMerge = true;
 
   constructor(opts: UpOptions) {
     this.opts = opts;
@@ -174,6 +176,7 @@ export class Supervisor {
       throw new TrellisError('RUNTIME_ALREADY_RUNNING', `a mesh is already running from ${this.paths.dir} (supervisor pid ${previous.supervisorPid}); run \`trellis down\` first or use another --state-dir`);
     }
     const plan = (this.plan = planRuntime(resources, this.opts.capture));
+    this.prometheusMerge = meshConfig?.enablePrometheusMerge ?? true;
     this.identity = { tokenDir: join(this.paths.run, 'tokens'), trustDomain: meshConfig?.trustDomain ?? 'cluster.local' };
     if (plan.transparent) {
       const why = transparentSupport();
@@ -270,6 +273,7 @@ export class Supervisor {
       startTimeoutMs: this.opts.startTimeoutMs ?? 15_000,
       drainTimeout: '1s',
       proxyConcurrency: this.opts.proxyConcurrency ?? 1,
+      prometheusMerge: this.prometheusMerge,
       baseEnv: sanitizedEnv(),
       ...(this.identity !== undefined ? { identity: this.identity } : {}),
       onChange: () => {

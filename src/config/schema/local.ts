@@ -221,7 +221,8 @@ export const WORKLOAD_DESCRIPTION =
   'A process that `trellis up` runs on this machine with its own sidecar, the local stand-in for a Kubernetes Deployment and its pods. '
     + 'metadata.labels are the pod labels: Services select the Workload by them (so its ready replicas become their endpoints) and DestinationRule subsets pick versions by them (version: v2). '
     + 'Each replica gets a name <metadata.name>-<5 hex> (what `trellis status` lists and `trellis proxy-config` accepts) and is registered as an Istio WorkloadEntry while it is ready. '
-    + 'The annotation proxy.istio.io/config: "concurrency: N" sets the worker processes of its sidecars, as on an Istio pod (default: `trellis up --proxy-concurrency`, 1).';
+    + 'The annotation proxy.istio.io/config: "concurrency: N" sets the worker processes of its sidecars, as on an Istio pod (default: `trellis up --proxy-concurrency`, 1). '
+    + 'The annotations prometheus.io/scrape: "true", prometheus.io/port (one of its ports) and prometheus.io/path (default /metrics) merge the app metrics into its sidecar status port, as Istio merges them (docs/telemetry.md); prometheus.istio.io/merge-metrics: "false" opts out.';
 
 /**
  * trellis.dev/v1alpha1 Workload spec: a process `trellis up` runs with a sidecar. The

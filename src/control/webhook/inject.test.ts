@@ -123,3 +123,21 @@ test('inject with a mesh CA names the default service account when the pod names
   const kept = injectPod(pod(), { ...settings, ca: { address: 'x:15012', trustDomain: 'cluster.local', tokenAudience: 'istio-ca' } });
   assert.ok('patch' in kept && !kept.patch.some((o) => o.path === '/spec/serviceAccountName'));
 });
+
+test("inject: metrics merging as Istio's injector does it: Prometheus pointed at 15020, the pod's own scrape annotations handed to the proxy", () => {
+  const envOf = (parts: ReturnType<typeof injectedParts>) => (parts.containers.find((c) => c.name === 'trellis-proxy')!.env as { name: string; value?: string }[]).find((e) => e.name === 'ISTIO_PROMETHEUS_ANNOTATIONS')?.value;
+  const plain = injectedParts(pod(), settings);
+  assert.deepEqual([plain.annotations['prometheus.io/scrape'], plain.annotations['prometheus.io/port'], plain.annotations['prometheus.io/path']], ['true', '15020', '/stats/prometheus']);
+  assert.equal(envOf(plain), undefined, 'no app metrics declared: the proxy serves its own only');
+  const withApp = injectedParts(pod({ annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9080', 'prometheus.io/path': '/stats' } }), settings);
+  assert.deepEqual(JSON.parse(envOf(withApp)!), { scrape: 'true', port: '9080', path: '/stats' });
+  assert.equal(withApp.annotations['prometheus.io/port'], '15020');
+  const optOut = injectedParts(pod({ annotations: { 'prometheus.io/scrape': 'false' } }), settings);
+  assert.equal(optOut.annotations['prometheus.io/scrape'], 'false', "a pod that says no scraping keeps it");
+  assert.equal(optOut.annotations['prometheus.io/port'], undefined);
+  const noMerge = injectedParts(pod({ annotations: { 'prometheus.istio.io/merge-metrics': 'false', 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9080' } }), settings);
+  assert.equal(noMerge.annotations['prometheus.io/port'], '9080', 'merge-metrics false: the app is scraped directly');
+  assert.equal(envOf(noMerge), undefined);
+  const meshOff = injectedParts(pod({ annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9080' } }), { ...settings, prometheusMerge: false });
+  assert.equal(meshOff.annotations['prometheus.io/port'], '9080', 'MeshConfig enablePrometheusMerge false');
+});

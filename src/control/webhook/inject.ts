@@ -48,6 +48,8 @@ export interface InjectionSettings {
   readonly proxyResources?: { readonly requests?: Record<string, string>; readonly limits?: Record<string, string> };
   /** The mesh CA, when this revision runs one: where proxies reach it (TLS) and the identities' trust domain. */
   readonly ca?: InjectionCa;
+  /** Istio's metrics merging (MeshConfig enablePrometheusMerge; default true). */
+  readonly prometheusMerge?: boolean;
 }
 
 /** What an injected proxy needs to get its workload certificate. */
@@ -212,6 +214,7 @@ export function injectedParts(pod: PodLike, s: InjectionSettings): {
     { name: 'istio-token', mountPath: InjectedPaths.tokenDir, readOnly: true },
     { name: 'istiod-ca-cert', mountPath: InjectedPaths.rootCertDir, readOnly: true },
   ];
+  const metricsMerge = prometheusMerge(ann, s.prometheusMerge ?? true);
   const readiness = { httpGet: { path: '/healthz/ready', port: HealthPort }, initialDelaySeconds: 0, periodSeconds: 15, timeoutSeconds: 3, failureThreshold: 4 };
   const proxy: Container = {
     name: 'trellis-proxy',
@@ -224,6 +227,7 @@ export function injectedParts(pod: PodLike, s: InjectionSettings): {
       fieldEnv('INSTANCE_IP', 'status.podIP'),
       fieldEnv('SERVICE_ACCOUNT', 'spec.serviceAccountName'),
       fieldEnv('NODE_NAME', 'spec.nodeName'),
+      ...(metricsMerge?.appScrape !== undefined ? [{ name: 'ISTIO_PROMETHEUS_ANNOTATIONS', value: metricsMerge.appScrape }] : []),
     ],
     ports: [{ name: 'http-envoy-prom', containerPort: PrometheusPort, protocol: 'TCP' }, { name: 'status-port', containerPort: StatusPort, protocol: 'TCP' }],
     readinessProbe: readiness,
@@ -264,9 +268,7 @@ export function injectedParts(pod: PodLike, s: InjectionSettings): {
       [InjectAnnotations.status]: status,
       [InjectAnnotations.revision]: s.revision,
       'kubectl.kubernetes.io/default-container': app.containers[0]?.name ?? '',
-      'prometheus.io/scrape': 'true',
-      'prometheus.io/port': String(PrometheusPort),
-      'prometheus.io/path': '/stats/prometheus',
+      ...(metricsMerge !== undefined ? { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(StatusPort), 'prometheus.io/path': '/stats/prometheus' } : {}),
     },
     labels: {
       ...labels,
@@ -275,6 +277,21 @@ export function injectedParts(pod: PodLike, s: InjectionSettings): {
       'service.istio.io/canonical-revision': labels['service.istio.io/canonical-revision'] ?? labels['app.kubernetes.io/version'] ?? labels.version ?? 'latest',
     },
   };
+}
+
+/**
+ * Istio's metrics merging at injection: unless the pod says `prometheus.io/scrape: "false"`, opts
+ * out with `prometheus.istio.io/merge-metrics: "false"` or the mesh turns merging off, Prometheus
+ * is pointed at the status port (15020 /stats/prometheus: the proxy's metrics and the app's), and
+ * the pod's own scrape annotations are handed to the proxy in ISTIO_PROMETHEUS_ANNOTATIONS so it
+ * scrapes the app. A pod already pointing at 15020 (re-injected) keeps what it has.
+ */
+function prometheusMerge(ann: Readonly<Record<string, string>>, enabled: boolean): { appScrape?: string } | undefined {
+  if (!enabled || (ann['prometheus.io/scrape'] ?? '').toLowerCase() === 'false' || (ann['prometheus.istio.io/merge-metrics'] ?? '').toLowerCase() === 'false') return undefined;
+  if (ann['prometheus.io/port'] === String(StatusPort)) return {};
+  const own = ['scrape', 'port', 'path'].filter((k) => ann[`prometheus.io/${k}`] !== undefined);
+  if (own.length === 0) return {};
+  return { appScrape: JSON.stringify(Object.fromEntries(own.map((k) => [k, ann[`prometheus.io/${k}`]]))) };
 }
 
 /** The JSON Patch that injects `pod`, or the reason it is left alone. */

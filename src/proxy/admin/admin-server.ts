@@ -1,11 +1,13 @@
 /**
  * The proxy's admin API (Envoy-shaped, port 15000 by default) and its health and Prometheus
- * ports (15021 `/healthz/ready`, 15090 `/stats/prometheus`, Istio's ports). It reads the proxy
+ * ports (15021 `/healthz/ready`, 15090 `/stats/prometheus`, Istio's ports; the status port 15020
+ * serves app probes and the proxy's metrics merged with the app's, app-metrics.ts). It reads the proxy
  * through the small `AdminSource` interface and never changes config, except the documented
  * POST endpoints (`/logging`, `/drain_listeners`, `/quitquitquit`). Binds to 127.0.0.1 by default:
  * the admin API is not for the network.
  */
 import { appProbeHandler } from './app-probes.ts';
+import { AppMetricsMerger, scrapeTimeoutMs, type AppMetricsTarget } from './app-metrics.ts';
 import type { AppProbe } from './app-probes.ts';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -147,6 +149,10 @@ export async function startAdminServers(src: AdminSource, opts: {
   /** Istio's status port (15020): app probes, readiness and metrics; negative or absent = off. */
   statusPort?: number;
   appProbes?: ReadonlyMap<string, AppProbe>;
+  /** The app's metrics, merged into the status port's /stats/prometheus (Istio's metrics merging). */
+  appMetrics?: AppMetricsTarget;
+  /** Says why an app metrics scrape failed (rate limiting is the caller's). */
+  onAppMetricsFailure?: (reason: string) => void;
 }): Promise<AdminServers> {
   const host = opts.host ?? '127.0.0.1';
   const inner = adminHandler(src);
@@ -179,11 +185,20 @@ export async function startAdminServers(src: AdminSource, opts: {
       return send(res, 404, 'not found\n');
     });
     const appProbe = appProbeHandler(opts.appProbes ?? new Map());
+    const merger = opts.appMetrics !== undefined ? new AppMetricsMerger(opts.appMetrics, opts.onAppMetricsFailure) : undefined;
+    const mergedProm = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+      try {
+        const own = await prometheusText(src);
+        send(res, 200, merger === undefined ? own : await merger.merged(own, scrapeTimeoutMs(req.headers['x-prometheus-scrape-timeout-seconds'])), 'text/plain; version=0.0.4');
+      } catch (err) {
+        send(res, 500, `stats: ${(err as Error).message}\n`);
+      }
+    };
     const status = await start(opts.statusPort ?? -1, opts.healthHost ?? host, (req, res) => {
       const p = new URL(req.url ?? '/', 'http://h').pathname;
       if (appProbe(p, res)) return;
       if (p === '/healthz/ready') return send(res, src.ready() ? 200 : 503, src.ready() ? '' : 'not ready\n');
-      if (p === '/stats/prometheus') return void prom(res);
+      if (p === '/stats/prometheus') return void mergedProm(req, res);
       return send(res, 404, 'not found\n');
     });
     return {
