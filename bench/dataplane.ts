@@ -24,7 +24,7 @@ import type { PathDef } from './dataplane/paths.ts';
 import { AllPathIds, BaselineSuffix, parsePathId, QuickPathIds, waitFor200 } from './dataplane/paths.ts';
 import { livePids, startedPgids, startProc, stopAll } from './dataplane/procs.ts';
 import { groupCpuSeconds, groupRssMb } from './dataplane/procstat.ts';
-import { heapProfilesIn, profilesIn, topAllocations, topFrames } from './dataplane/profile.ts';
+import { profilesIn, topAllocations, topFrames } from './dataplane/profile.ts';
 import type { BenchResult, PathResult } from './dataplane/results.ts';
 import { ratios, renderTables, summarize } from './dataplane/results.ts';
 import { setupTrellis } from './dataplane/trellis.ts';
@@ -246,7 +246,7 @@ async function main(): Promise<number> {
         process.stdout.write(`\nTop frames by self time: ${file}\n`);
         for (const fr of topFrames(file, root)) process.stdout.write(`  ${fr.percent.toFixed(1).padStart(5)}%  ${fr.selfMs.toFixed(0).padStart(7)} ms  ${fr.frame}\n`);
       }
-      for (const file of heapProfilesIn(profileDir)) {
+      for (const file of profilesIn(profileDir, '.heapprofile')) {
         const top = topAllocations(file, root);
         process.stdout.write(`\nTop allocation sites (sampling heap profiler, collected objects included; ${top[0]?.totalMb.toFixed(0) ?? 0} MB sampled over the process's life): ${file}\n`);
         for (const a of top) process.stdout.write(`  ${a.percent.toFixed(1).padStart(5)}%  ${a.mb.toFixed(1).padStart(7)} MB  ${a.frame}\n`);

@@ -31,13 +31,13 @@ export function topFrames(file: string, root: string, n = 15): Frame[] {
     .map(([frame, hits]) => ({ frame, selfMs: hits * msPerHit, percent: (hits / totalHits) * 100 }));
 }
 
-/** The .cpuprofile files under `dir` (one subdirectory per proxy). */
-export function profilesIn(dir: string): string[] {
+/** The files ending in `ext` under `dir` (one subdirectory per proxy): `.cpuprofile` or `.heapprofile`. */
+export function profilesIn(dir: string, ext = '.cpuprofile'): string[] {
   const out: string[] = [];
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const full = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...profilesIn(full));
-    else if (entry.name.endsWith('.cpuprofile')) out.push(full);
+    if (entry.isDirectory()) out.push(...profilesIn(full, ext));
+    else if (entry.name.endsWith(ext)) out.push(full);
   }
   return out.sort();
 }
@@ -61,15 +61,4 @@ export function topAllocations(file: string, root: string, n = 15): { frame: str
   const totalMb = total / 1048576;
   return [...bySite.entries()].sort((a, b) => b[1] - a[1]).slice(0, n)
     .map(([frame, bytes]) => ({ frame, mb: bytes / 1048576, percent: (bytes / (total || 1)) * 100, totalMb }));
-}
-
-/** The .heapprofile files under `dir`. */
-export function heapProfilesIn(dir: string): string[] {
-  const out: string[] = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const full = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...heapProfilesIn(full));
-    else if (entry.name.endsWith('.heapprofile')) out.push(full);
-  }
-  return out.sort();
 }
