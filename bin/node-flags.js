@@ -4,13 +4,13 @@
 // 1,000 rps), and the old generation grows to several times its live size before a full GC.
 // Heap sizes can only be set when V8 starts, so bin/trellis.js re-executes itself once
 // (process.execve: same pid, same file descriptors) with these flags before any Trellis module
-// loads. bench/README.md ("Memory") has the measurements behind the numbers.
+// loads. bench/README.md ("Issue 16: data-plane performance log") has the measurements.
 //
 // TRELLIS_PROXY_NODE_OPTIONS replaces the list (space-separated; empty for V8's defaults).
 // A flag the user already gives in NODE_OPTIONS or on node's command line wins over ours.
 
-/** The default list: 8 MB semi-spaces (a 16 MB young generation). */
-export const DEFAULT_PROXY_NODE_FLAGS = ['--max-semi-space-size=8'];
+/** The default list: 16 MB semi-spaces (a 32 MB young generation; V8's default grows to 64 MB). */
+export const DEFAULT_PROXY_NODE_FLAGS = ['--max-semi-space-size=16'];
 
 /** Set in the re-executed process's environment so that it (and its cluster workers) does not re-execute again. */
 export const APPLIED_ENV = 'TRELLIS_PROXY_NODE_FLAGS_APPLIED';
