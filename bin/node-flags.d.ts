@@ -1,4 +1,4 @@
-/** Types of bin/node-flags.js (plain JavaScript: it runs before any TypeScript can load). */
-export declare const DEFAULT_PROXY_NODE_FLAGS: string[];
-export declare const APPLIED_ENV: string;
-export declare function proxyNodeFlags(cliArgs: string[], execArgv: string[], env: Record<string, string | undefined>): string[] | undefined;
+/** Types of bin/node-flags.js (plain JavaScript: it runs before the CLI loads any TypeScript). */
+export declare const ProxySemiSpaceMb: number;
+export declare function missingNodeFlags(args: readonly string[], execArgv: readonly string[], nodeOptions: string | undefined): string[];
+export declare function execWithNodeFlags(args: readonly string[]): void;

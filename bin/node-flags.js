@@ -1,38 +1,30 @@
-// Node/V8 flags `trellis proxy` runs with. A proxy is a sidecar: one runs next to every workload,
-// so its resident memory counts once per pod. V8's defaults suit one big process: the young
-// generation grows to two 32 MB semi-spaces under load (measured: ~50 MB of a proxy's RSS at
-// 1,000 rps), and the old generation grows to several times its live size before a full GC.
-// Heap sizes can only be set when V8 starts, so bin/trellis.js re-executes itself once
-// (process.execve: same pid, same file descriptors) with these flags before any Trellis module
-// loads. bench/README.md ("Issue 16: data-plane performance log") has the measurements.
-//
-// TRELLIS_PROXY_NODE_OPTIONS replaces the list (space-separated; empty for V8's defaults).
-// A flag the user already gives in NODE_OPTIONS or on node's command line wins over ours.
+// Node/V8 flags a command's process runs with, applied by bin/trellis.js before anything else is
+// loaded (plain JavaScript, like entry.js, so that no TypeScript loader runs first).
+// `trellis proxy` caps V8's young generation (`--max-semi-space-size`): V8 sizes it by the heap
+// limit and, on a machine with a few GB, grows it to 128 MB (two 64 MB semi-spaces) whenever many
+// objects survive a scavenge, which is what opening thousands of connections at once does (each
+// keeps its socket and parser), and it keeps the pages. 5,000 idle HTTP/1.1 keep-alive connections
+// grew a gateway by 176 MB, 96 MB of it this headroom (npm run bench:idle, bench/README.md).
+// 16 MB semi-spaces keep the young generation at 32 MB per process; `--concurrency` workers
+// inherit the flag. An operator's own `--max-semi-space-size` (node flag or NODE_OPTIONS) wins.
 
-/** The default list: 16 MB semi-spaces (a 32 MB young generation; V8's default grows to 64 MB). */
-export const DEFAULT_PROXY_NODE_FLAGS = ['--max-semi-space-size=16'];
+/** Semi-space size of a proxy process, in MB. */
+export const ProxySemiSpaceMb = 16;
 
-/** Set in the re-executed process's environment so that it (and its cluster workers) does not re-execute again. */
-export const APPLIED_ENV = 'TRELLIS_PROXY_NODE_FLAGS_APPLIED';
-
-function flagName(flag) {
-  return flag.replace(/^--/, '').split('=')[0].replace(/_/g, '-');
+/** The flags to add for `args` (the command line after `trellis`) that the process does not already have. */
+export function missingNodeFlags(args, execArgv, nodeOptions) {
+  if (args[0] !== 'proxy') return [];
+  const given = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)];
+  if (given.some((f) => /^--max[-_]semi[-_]space[-_]size(=|$)/.test(f))) return [];
+  return [`--max-semi-space-size=${ProxySemiSpaceMb}`];
 }
 
 /**
- * The flags to re-execute `trellis proxy` with, or undefined when there is nothing to do (another
- * verb, already applied, or every flag already chosen by the user).
- * @param {string[]} cliArgs the arguments after the script (`proxy`, ...)
- * @param {string[]} execArgv node's own command-line flags
- * @param {Record<string, string | undefined>} env
- * @returns {string[] | undefined}
+ * Replaces this process (same pid, same stdio) with one that has the flags the command needs,
+ * when it lacks them and the platform can (`process.execve`, Node 23.11+ on POSIX).
  */
-export function proxyNodeFlags(cliArgs, execArgv, env) {
-  if (cliArgs[0] !== 'proxy' || env[APPLIED_ENV] === '1') return undefined;
-  const wanted = env.TRELLIS_PROXY_NODE_OPTIONS !== undefined
-    ? env.TRELLIS_PROXY_NODE_OPTIONS.split(/\s+/).filter((f) => f !== '')
-    : DEFAULT_PROXY_NODE_FLAGS;
-  const given = new Set([...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)].filter((f) => f.startsWith('--')).map(flagName));
-  const flags = wanted.filter((f) => !given.has(flagName(f)));
-  return flags.length > 0 ? flags : undefined;
+export function execWithNodeFlags(args) {
+  const add = missingNodeFlags(args, process.execArgv, process.env.NODE_OPTIONS);
+  if (add.length === 0 || typeof process.execve !== 'function' || process.platform === 'win32') return;
+  process.execve(process.execPath, [process.execPath, ...add, ...process.execArgv, ...process.argv.slice(1)], process.env);
 }

@@ -39,13 +39,8 @@ if (major < 24) {
     process.exit(code ?? 1);
   });
 } else {
-  // `trellis proxy` is a sidecar: size V8's heap for it (bin/node-flags.js), which only works at
-  // start-up, so re-execute once with the flags. The process keeps its pid and file descriptors.
-  const { APPLIED_ENV, proxyNodeFlags } = await import('./node-flags.js');
-  const flags = proxyNodeFlags(process.argv.slice(2), process.execArgv, process.env);
-  if (flags !== undefined && typeof process.execve === 'function') {
-    process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { ...process.env, [APPLIED_ENV]: '1' });
-  }
+  // Node flags a command needs (bin/node-flags.js): this may replace the process with one that has them.
+  (await import('./node-flags.js')).execWithNodeFlags(process.argv.slice(2));
   const { enableCompileCache } = await import('node:module');
   enableCompileCache?.();
   const { chooseEntry } = await import('./entry.js');
