@@ -21,13 +21,15 @@ import { envoyBinary, setupEnvoy } from './dataplane/envoy.ts';
 import { fortioRun, h2loadRun, wrkRun } from './dataplane/load.ts';
 import { describeMachine } from './dataplane/machine.ts';
 import type { PathDef } from './dataplane/paths.ts';
-import { AllPathIds, parsePathId, QuickPathIds, waitFor200 } from './dataplane/paths.ts';
+import { AllPathIds, BaselineSuffix, parsePathId, QuickPathIds, waitFor200 } from './dataplane/paths.ts';
 import { livePids, startedPgids, startProc, stopAll } from './dataplane/procs.ts';
 import { groupCpuSeconds, groupRssMb } from './dataplane/procstat.ts';
-import { profilesIn, topFrames } from './dataplane/profile.ts';
+import { profilesIn, topAllocations, topFrames } from './dataplane/profile.ts';
 import type { BenchResult, PathResult } from './dataplane/results.ts';
 import { ratios, renderTables, summarize } from './dataplane/results.ts';
 import { setupTrellis } from './dataplane/trellis.ts';
+import { setupNaive } from './dataplane/naive.ts';
+import { heapDelta, heapTotals } from './dataplane/heap.ts';
 
 const usage = `usage: npm run bench -- [options]
   --quick                 smoke run: fewer paths, 1 repetition, 2 s runs (< 2 minutes)
@@ -39,7 +41,10 @@ const usage = `usage: npm run bench -- [options]
   --conns 2,16,64         fortio connection counts (default 2,16,64)
   --qps N                 fortio request rate (default 1000)
   --wrk-threads N         wrk threads (default 1: leaves the second core to the proxy)
-  --profile               run Trellis proxies under node --cpu-prof (bench/results/) and list top frames
+  --baseline DIR          also run every Trellis path with DIR/bin/trellis.js (another checkout, built), as
+                          <path>@baseline, interleaved with the others: before/after in one run
+  --profile               run Trellis proxies under node --cpu-prof and the sampling heap profiler
+                          (bench/results/profiles-*/) and list top frames and allocation sites
   --out FILE              JSON output (default bench/results/<date>-dataplane[-quick].json)
   --render FILE           only re-print the tables of an earlier JSON result (and, for a full run, bench/README.md)
   --no-readme             do not rewrite bench/README.md's results section (quick runs never do)
@@ -71,7 +76,7 @@ async function main(): Promise<number> {
     options: {
       quick: { type: 'boolean' }, paths: { type: 'string' }, reps: { type: 'string' }, duration: { type: 'string' },
       'tput-duration': { type: 'string' }, conns: { type: 'string' }, qps: { type: 'string' }, 'wrk-threads': { type: 'string' },
-      profile: { type: 'boolean' }, out: { type: 'string' }, render: { type: 'string' }, 'no-readme': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      profile: { type: 'boolean' }, baseline: { type: 'string' }, out: { type: 'string' }, render: { type: 'string' }, 'no-readme': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) { process.stdout.write(usage); return 0; }
@@ -87,6 +92,10 @@ async function main(): Promise<number> {
   const quick = values.quick === true;
   const ids = values.paths ? values.paths.split(',').map((s) => s.trim()).filter(Boolean) : quick ? QuickPathIds : [...AllPathIds];
   for (const id of ids) parsePathId(id);
+  if (values.baseline !== undefined) {
+    if (!existsSync(join(values.baseline, 'bin/trellis.js'))) throw new Error(`--baseline ${values.baseline}: no bin/trellis.js there`);
+    for (const id of ids.filter((i) => i.startsWith('trellis-') && !i.endsWith(BaselineSuffix))) ids.splice(ids.indexOf(id) + 1, 0, `${id}${BaselineSuffix}`);
+  }
   if (!ids.includes('direct')) ids.unshift('direct');
   const reps = values.reps ? Number(values.reps) : quick ? 1 : 3;
   const duration = secondsArg(values.duration, quick ? 2 : 4, 'duration');
@@ -128,7 +137,7 @@ async function main(): Promise<number> {
     if (upstreamPort === 0) throw new Error('upstream did not start');
     const certs = tools.openssl ? makeCerts(tools.openssl, workDir) : undefined;
     const profileDir = values.profile ? join(resultsDir, `profiles-${new Date().toISOString().replace(/[:.]/g, '-')}`) : undefined;
-    const ctx: SetupContext = { workDir, logDir, upstreamPort, certs, tools, root, profileDir };
+    const ctx: SetupContext = { workDir, logDir, upstreamPort, certs, tools, root, profileDir, ...(values.baseline !== undefined ? { baselineRoot: values.baseline } : {}) };
 
     // Upstream at higher load than any proxy sees: it must not be the bottleneck.
     const upstreamInfo: BenchResult['upstream'] = { note: 'direct to the Go upstream, 64 connections' };
@@ -146,6 +155,7 @@ async function main(): Promise<number> {
     // Paths.
     log(`starting paths: ${ids.join(', ')}`);
     const defs: PathDef[] = [direct];
+    defs.push(...await setupNaive(ids, ctx));
     defs.push(...await setupEnvoy(ids.filter((i) => i.startsWith('envoy-')), ctx));
     defs.push(...await setupClassic(ids.filter((i) => i.startsWith('nginx-') || i.startsWith('haproxy-')), ctx));
     defs.push(...await setupTrellis(ids.filter((i) => i.startsWith('trellis-')), ctx));
@@ -169,12 +179,16 @@ async function main(): Promise<number> {
       for (const c of conns) {
         for (const d of runnable) {
           const res = results.get(d.id)!;
+          const heap0 = d.heapDirs ? await heapTotals(d.pgids, d.heapDirs) : undefined;
           const cpu0 = groupCpuSeconds(d.pgids);
           const w0 = performance.now();
           const run = await fortioRun(tools.fortio, d, qps, c, duration);
           const wall = (performance.now() - w0) / 1000;
           if (String(c) === refConns && d.proxies > 0 && run.error === undefined) {
-            res.resources.samples.push({ cpuSeconds: groupCpuSeconds(d.pgids) - cpu0, wallSeconds: wall, qps: run.actualQps, rssMb: groupRssMb(d.pgids) });
+            const cpuSeconds = groupCpuSeconds(d.pgids) - cpu0;
+            const rssMb = groupRssMb(d.pgids);
+            const heap = heapDelta(heap0, d.heapDirs ? await heapTotals(d.pgids, d.heapDirs) : undefined);
+            res.resources.samples.push({ cpuSeconds, wallSeconds: wall, qps: run.actualQps, rssMb, requests: run.count, ...(heap ? { allocBytes: heap.allocatedBytes, gcs: heap.gcs, gcMs: heap.gcMs } : {}) });
           }
           (res.latency[String(c)] ??= { runs: [] }).runs.push(run);
           if (run.error) res.errors.push(`fortio c=${c}: ${run.error}`);
@@ -187,10 +201,13 @@ async function main(): Promise<number> {
     if (tools.wrk) {
       for (let rep = 0; rep < reps; rep++) {
         for (const d of runnable) {
+          const heap0 = d.heapDirs ? await heapTotals(d.pgids, d.heapDirs) : undefined;
           const cpu0 = groupCpuSeconds(d.pgids);
           const run = await wrkRun(tools.wrk, d, 64, tputDuration, wrkThreads);
+          const cpuSeconds = groupCpuSeconds(d.pgids) - cpu0;
+          const heap = heapDelta(heap0, d.heapDirs ? await heapTotals(d.pgids, d.heapDirs) : undefined);
           const res = results.get(d.id)!;
-          res.throughput.runs.push({ ...run, cpuSeconds: groupCpuSeconds(d.pgids) - cpu0 });
+          res.throughput.runs.push({ ...run, cpuSeconds, ...(heap ? { allocBytes: heap.allocatedBytes } : {}) });
           if (run.error) res.errors.push(`wrk: ${run.error}`);
           if (run.warning) res.errors.push(`wrk (warning, number kept): ${run.warning}`);
           log(`throughput ${d.id}: ${run.error ? `ERROR ${run.error}` : `${run.rps.toFixed(0)} rps${run.warning ? ` (${run.warning})` : ''}`}`);
@@ -215,7 +232,7 @@ async function main(): Promise<number> {
     const date = new Date().toISOString().slice(0, 10);
     const result: BenchResult = {
       date, mode: quick ? 'quick' : 'full',
-      options: { paths: ids, reps, duration, tputDuration, conns, qps, wrkThreads, tputConns: 64, h2: 'h2load -c 16 -m 10', refConns: Number(refConns) },
+      options: { paths: ids, reps, ...(values.baseline !== undefined ? { baseline: values.baseline } : {}), duration, tputDuration, conns, qps, wrkThreads, tputConns: 64, h2: 'h2load -c 16 -m 10', refConns: Number(refConns) },
       machine: { ...machine, loadavgAtEnd: (await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ') },
       upstream: upstreamInfo,
       load: { note: `fortio load -qps ${qps} -c N -uniform -nocatchup -keepalive=true -t ${duration}s; wrk -t${wrkThreads} -c64 -d${tputDuration}s; h2load -c16 -m10 -D${tputDuration}` },
@@ -228,6 +245,11 @@ async function main(): Promise<number> {
       for (const file of profilesIn(profileDir)) {
         process.stdout.write(`\nTop frames by self time: ${file}\n`);
         for (const fr of topFrames(file, root)) process.stdout.write(`  ${fr.percent.toFixed(1).padStart(5)}%  ${fr.selfMs.toFixed(0).padStart(7)} ms  ${fr.frame}\n`);
+      }
+      for (const file of profilesIn(profileDir, '.heapprofile')) {
+        const top = topAllocations(file, root);
+        process.stdout.write(`\nTop allocation sites (sampling heap profiler, collected objects included; ${top[0]?.totalMb.toFixed(0) ?? 0} MB sampled over the process's life): ${file}\n`);
+        for (const a of top) process.stdout.write(`  ${a.percent.toFixed(1).padStart(5)}%  ${a.mb.toFixed(1).padStart(7)} MB  ${a.frame}\n`);
       }
     }
     result.elapsedSeconds = Math.round((Date.now() - t0) / 1000);

@@ -87,6 +87,8 @@ test('bench path ids parse, and bad ones are rejected', async () => {
   assert.deepEqual(parsePathId('trellis-2hop-notel'), { family: 'trellis', hops: 2, tls: false, concurrency: 1, authz: false, telemetry: 'off' });
   assert.deepEqual(parsePathId('trellis-2hop-tel'), { family: 'trellis', hops: 2, tls: false, concurrency: 1, authz: false, telemetry: 'full' });
   assert.deepEqual(parsePathId('direct'), { family: 'direct', hops: 0, tls: false, concurrency: 1, authz: false, telemetry: 'metrics' });
+  assert.deepEqual(parsePathId('naive-node'), { family: 'naive-node', hops: 1, tls: false, concurrency: 1, authz: false, telemetry: 'off' });
+  assert.deepEqual(parsePathId('trellis-1hop-authz@baseline'), parsePathId('trellis-1hop-authz'));
   for (const id of AllPathIds) assert.doesNotThrow(() => parsePathId(id));
   for (const bad of ['', 'envoy', 'envoy-3hop', 'squid-1hop', 'nginx-1hop-cx', 'envoy-1hop-authz', 'envoy-2hop-tel']) assert.throws(() => parsePathId(bad), /unknown path/);
 });
@@ -102,9 +104,10 @@ test('bench summaries: medians, added latency vs direct, per-CPU figures, ratio 
     latency: { '16': { runs: p99s.map(lat) } },
     throughput: { runs: [{ rps: 1000, requests: 3000, seconds: 3, cpuSeconds: 1.5 }] },
     h2: { runs: [] },
-    resources: { samples: [{ cpuSeconds: 0.4, wallSeconds: 2, qps: 1000, rssMb: 100 }] },
+    resources: { samples: [{ cpuSeconds: 0.4, wallSeconds: 2, qps: 1000, rssMb: 100, ...(id === 'direct' || id.startsWith('envoy') ? {} : { requests: 2000, allocBytes: 2000 * 20 * 1024, gcs: 4, gcMs: 10 }) }] },
   });
-  const paths = [mk('direct', 0, [1, 1, 1]), mk('envoy-1hop', 1, [2, 3, 4]), mk('trellis-1hop', 1, [5, 6, 100])];
+  const paths = [mk('direct', 0, [1, 1, 1]), mk('envoy-1hop', 1, [2, 3, 4]), mk('trellis-1hop', 1, [5, 6, 100]), mk('naive-node', 1, [2, 2, 2])];
+  paths[3]!.throughput.runs[0]!.cpuSeconds = 0.5;
   paths[2]!.latency['16']!.runs.push({ ...lat(1), error: 'non-200 answers' });
   summarize(paths);
   assert.equal(paths[1]!.latency['16']!.added!.p99, 2);
@@ -114,6 +117,37 @@ test('bench summaries: medians, added latency vs direct, per-CPU figures, ratio 
   const r = ratios(paths, '16').find((x) => x.pair === 'trellis-1hop / envoy-1hop' && x.metric.startsWith('added p99'));
   assert.equal(r?.ratio, 2.5);
   assert.equal(ratios(paths, '16').some((x) => x.pair.includes('haproxy')), false, 'no rows for paths that did not run');
+  assert.equal(paths[2]!.resources.allocKbPerRequestPerProxy, 20, 'heap bytes allocated / requests / proxies');
+  assert.equal(paths[2]!.resources.gcMsPerSecondPerProxy, 5);
+  assert.equal(paths[1]!.resources.allocKbPerRequestPerProxy, undefined, 'Envoy has no heap probe');
+  const all = ratios(paths, '16');
+  const naive = all.find((x) => x.pair === 'trellis-1hop / naive-node' && x.metric === 'rps per proxy CPU-second');
+  assert.equal(naive?.ratio, 2000 / 6000);
+  assert.equal(naive?.target, '>= 0.8');
+  assert.equal(all.find((x) => x.pair === 'trellis-1hop / envoy-1hop' && x.metric === 'rps per proxy CPU-second')?.target, '>= 0.6');
+  assert.ok(all.some((x) => x.pair === 'trellis-1hop / naive-node' && x.metric.startsWith('heap KB')), 'heap row against naive-node');
+  assert.equal(all.some((x) => x.pair === 'trellis-1hop / envoy-1hop' && x.metric.startsWith('heap KB')), false, 'no heap row against Envoy');
+});
+
+test('bench heap profile reader: allocation sites by bytes over the whole tree', async () => {
+  const { topAllocations } = await import('../bench/dataplane/profile.ts');
+  const { writeFileSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'bench-heapprof-test-'));
+  try {
+    const file = join(dir, 'x.heapprofile');
+    const cf = (functionName: string, line: number) => ({ functionName, url: `file://${root}src/b.ts`, lineNumber: line });
+    const head = { callFrame: cf('(root)', 0), selfSize: 0, children: [
+      { callFrame: cf('parse', 9), selfSize: 3 * 1048576, children: [{ callFrame: cf('alloc', 19), selfSize: 1048576 }] },
+      { callFrame: cf('parse', 9), selfSize: 1048576, children: [] },
+    ] };
+    writeFileSync(file, JSON.stringify({ head }));
+    const top = topAllocations(file, root);
+    assert.deepEqual(top.map((t) => [t.frame, t.mb]), [['parse src/b.ts:10', 4], ['alloc src/b.ts:20', 1], ['(root) src/b.ts:1', 0]]);
+    assert.equal(top[0]!.percent, 80);
+    assert.equal(top[0]!.totalMb, 5);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('bench profile reader: top frames by self time, idle left out', async () => {

@@ -15,6 +15,8 @@ export interface SetupContext {
   root: string;
   /** Where `--profile` CPU profiles go; undefined when not profiling. */
   profileDir: string | undefined;
+  /** `--baseline DIR`: another checkout whose `bin/trellis.js` runs the `...@baseline` paths. */
+  baselineRoot?: string;
 }
 
 /** The one id a path is keyed by in the upstream Host header for non-mesh proxies. */

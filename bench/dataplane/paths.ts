@@ -10,7 +10,7 @@ import http from 'node:http';
 /** A runnable path, or one that is not available (with the reason, shown in the table). */
 export interface PathDef {
   id: string;
-  family: 'direct' | 'envoy' | 'nginx' | 'haproxy' | 'trellis';
+  family: 'direct' | 'envoy' | 'nginx' | 'haproxy' | 'trellis' | 'naive-node';
   hops: 0 | 1 | 2;
   tls: boolean;
   concurrency: number;
@@ -26,12 +26,14 @@ export interface PathDef {
   pgids: number[];
   /** Proxies on the path (1 or 2), for per-proxy resource figures. */
   proxies: number;
+  /** Node.js paths: where their processes' heap probes write allocation totals (heap.ts). */
+  heapDirs?: string[];
   unavailable?: string;
 }
 
 /** Every path id the bench knows, in table order. */
 export const AllPathIds = [
-  'direct',
+  'direct', 'naive-node',
   'envoy-1hop', 'envoy-2hop', 'envoy-2hop-tls', 'envoy-1hop-c2', 'envoy-2hop-tls-c2',
   'nginx-1hop', 'nginx-2hop', 'nginx-2hop-tls',
   'haproxy-1hop', 'haproxy-2hop', 'haproxy-2hop-tls',
@@ -40,11 +42,16 @@ export const AllPathIds = [
 ] as const;
 
 /** The smaller set `--quick` runs. */
-export const QuickPathIds = ['direct', 'envoy-1hop', 'envoy-2hop-tls', 'nginx-1hop', 'haproxy-1hop', 'trellis-1hop', 'trellis-2hop-mtls'];
+export const QuickPathIds = ['direct', 'naive-node', 'envoy-1hop', 'envoy-2hop-tls', 'nginx-1hop', 'haproxy-1hop', 'trellis-1hop', 'trellis-2hop-mtls'];
 
-/** Splits an id like `envoy-2hop-tls-c2` into its parts. */
+/** `--baseline DIR`: a Trellis path run with another checkout's `bin/trellis.js` is the same id with this suffix. */
+export const BaselineSuffix = '@baseline';
+
+/** Splits an id like `envoy-2hop-tls-c2` (or `trellis-1hop@baseline`) into its parts. */
 export function parsePathId(id: string): { family: PathDef['family']; hops: 0 | 1 | 2; tls: boolean; concurrency: number; authz: boolean; telemetry: 'off' | 'metrics' | 'full' } {
   if (id === 'direct') return { family: 'direct', hops: 0, tls: false, concurrency: 1, authz: false, telemetry: 'metrics' };
+  if (id.startsWith('trellis-') && id.endsWith(BaselineSuffix)) return parsePathId(id.slice(0, -BaselineSuffix.length));
+  if (id === 'naive-node') return { family: 'naive-node', hops: 1, tls: false, concurrency: 1, authz: false, telemetry: 'off' };
   const m = /^(envoy|nginx|haproxy|trellis)-(1|2)hop(-m?tls)?(-authz)?(?:-c(\d+))?(-notel|-tel)?$/.exec(id);
   // Security filters and telemetry variants are Trellis's own comparisons (off vs on in one proxy).
   if (!m || ((m[4] !== undefined || m[6] !== undefined) && m[1] !== 'trellis')) throw new Error(`unknown path '${id}' (known: ${AllPathIds.join(', ')})`);

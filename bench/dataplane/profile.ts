@@ -31,13 +31,34 @@ export function topFrames(file: string, root: string, n = 15): Frame[] {
     .map(([frame, hits]) => ({ frame, selfMs: hits * msPerHit, percent: (hits / totalHits) * 100 }));
 }
 
-/** The .cpuprofile files under `dir` (one subdirectory per proxy). */
-export function profilesIn(dir: string): string[] {
+/** The files ending in `ext` under `dir` (one subdirectory per proxy): `.cpuprofile` or `.heapprofile`. */
+export function profilesIn(dir: string, ext = '.cpuprofile'): string[] {
   const out: string[] = [];
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const full = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...profilesIn(full));
-    else if (entry.name.endsWith('.cpuprofile')) out.push(full);
+    if (entry.isDirectory()) out.push(...profilesIn(full, ext));
+    else if (entry.name.endsWith(ext)) out.push(full);
   }
   return out.sort();
+}
+
+interface HeapNode { callFrame: { functionName: string; url: string; lineNumber: number }; selfSize: number; children?: HeapNode[] }
+
+/** Top allocation sites of one .heapprofile (sampling heap profiler, collected objects included), by bytes. */
+export function topAllocations(file: string, root: string, n = 15): { frame: string; mb: number; percent: number; totalMb: number }[] {
+  const prof = JSON.parse(readFileSync(file, 'utf8')) as { head: HeapNode };
+  const bySite = new Map<string, number>();
+  let total = 0;
+  const walk = (node: HeapNode) => {
+    const cf = node.callFrame;
+    const where = cf.url ? `${cf.url.startsWith('file://') ? relative(root, cf.url.slice(7)) : cf.url}:${cf.lineNumber + 1}` : '';
+    const key = `${cf.functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
+    bySite.set(key, (bySite.get(key) ?? 0) + node.selfSize);
+    total += node.selfSize;
+    for (const c of node.children ?? []) walk(c);
+  };
+  walk(prof.head);
+  const totalMb = total / 1048576;
+  return [...bySite.entries()].sort((a, b) => b[1] - a[1]).slice(0, n)
+    .map(([frame, bytes]) => ({ frame, mb: bytes / 1048576, percent: (bytes / (total || 1)) * 100, totalMb }));
 }

@@ -1,7 +1,8 @@
 /**
  * The result model (what goes into bench/results/*.json) and the tables printed at the end and
  * written to bench/README.md: latency per path and connection count with added latency versus
- * direct, throughput / CPU / memory per path, and the Trellis ratios against Envoy and HAProxy
+ * direct, throughput / CPU / memory (and, for Node.js proxies, heap allocation per request) per
+ * path, and the Trellis ratios against Envoy, HAProxy and the naive Node.js proxy
  * with the issue's targets. Medians over repetitions everywhere; unavailable paths show why.
  */
 import type { LatencyRun, ThroughputRun } from './load.ts';
@@ -18,10 +19,20 @@ export interface PathResult {
   unavailable?: string;
   errors: string[];
   latency: Record<string, { runs: LatencyRun[]; median?: Percentiles; added?: Percentiles }>;
-  throughput: { runs: (ThroughputRun & { cpuSeconds: number })[]; rps?: number; rpsPerCpuSecond?: number };
+  throughput: { runs: (ThroughputRun & { cpuSeconds: number; allocBytes?: number })[]; rps?: number; rpsPerCpuSecond?: number; allocKbPerRequestPerProxy?: number };
   h2: { runs: ThroughputRun[]; rps?: number };
-  resources: { idleRssMbPerProxy?: number; loadRssMbPerProxy?: number; vcpuPer1000RpsPerProxy?: number; samples: { cpuSeconds: number; wallSeconds: number; qps: number; rssMb: number }[] };
+  resources: {
+    idleRssMbPerProxy?: number; loadRssMbPerProxy?: number; vcpuPer1000RpsPerProxy?: number;
+    /** Node.js paths: V8 heap bytes allocated per proxied request, per proxy, at the fixed rate (heap.ts). */
+    allocKbPerRequestPerProxy?: number;
+    /** Node.js paths: GC pause milliseconds per second of wall time, per proxy, at the fixed rate. */
+    gcMsPerSecondPerProxy?: number;
+    samples: ResourceSample[];
+  };
 }
+
+/** One fixed-rate run at the reference connection count: the proxies' CPU, RSS and (Node.js) heap figures. */
+export interface ResourceSample { cpuSeconds: number; wallSeconds: number; qps: number; rssMb: number; requests?: number; allocBytes?: number; gcs?: number; gcMs?: number }
 
 export interface BenchResult {
   date: string;
@@ -64,6 +75,8 @@ export function summarize(paths: PathResult[]): void {
     if (t.length > 0) {
       p.throughput.rps = median(t.map((r) => r.rps));
       if (p.proxies > 0) p.throughput.rpsPerCpuSecond = median(t.filter((r) => r.cpuSeconds > 0).map((r) => r.requests / r.cpuSeconds));
+      const a = t.filter((r) => r.allocBytes !== undefined && r.requests > 0);
+      if (a.length > 0 && p.proxies > 0) p.throughput.allocKbPerRequestPerProxy = median(a.map((r) => r.allocBytes! / r.requests / 1024 / p.proxies));
     }
     const h = p.h2.runs.filter((r) => r.error === undefined);
     if (h.length > 0) p.h2.rps = median(h.map((r) => r.rps));
@@ -71,6 +84,11 @@ export function summarize(paths: PathResult[]): void {
     if (s.length > 0 && p.proxies > 0) {
       p.resources.vcpuPer1000RpsPerProxy = median(s.map((x) => x.cpuSeconds / x.wallSeconds / (x.qps / 1000) / p.proxies));
       p.resources.loadRssMbPerProxy = median(s.map((x) => x.rssMb / p.proxies));
+      const a = s.filter((x) => x.allocBytes !== undefined && (x.requests ?? 0) > 0);
+      if (a.length > 0) {
+        p.resources.allocKbPerRequestPerProxy = median(a.map((x) => x.allocBytes! / x.requests! / 1024 / p.proxies));
+        p.resources.gcMsPerSecondPerProxy = median(a.map((x) => (x.gcMs ?? 0) / x.wallSeconds / p.proxies));
+      }
     }
   }
 }
@@ -82,8 +100,8 @@ function get(paths: PathResult[], id: string): PathResult | undefined {
 /** Trellis versus Envoy and HAProxy on the same hop shape, with the issue's targets. */
 export function ratios(paths: PathResult[], refConns: string): Ratio[] {
   const out: Ratio[] = [];
-  const pairs: [string, string, string][] = [
-    ['trellis-1hop', 'envoy-1hop', 'haproxy-1hop'],
+  const pairs: [string, ...string[]][] = [
+    ['trellis-1hop', 'envoy-1hop', 'haproxy-1hop', 'naive-node'],
     ['trellis-2hop', 'envoy-2hop', 'haproxy-2hop'],
     ['trellis-2hop-mtls', 'envoy-2hop-tls', 'haproxy-2hop-tls'],
   ];
@@ -91,25 +109,31 @@ export function ratios(paths: PathResult[], refConns: string): Ratio[] {
     { name: `added p90 ms @${refConns} conns`, pick: (p) => p.latency[refConns]?.added?.p90 },
     { name: `added p99 ms @${refConns} conns`, pick: (p) => p.latency[refConns]?.added?.p99, target: (t, o) => (t === 'trellis-2hop-mtls' && o === 'envoy' ? '<= 1.5' : undefined) },
     { name: 'max rps (wrk, 64 conns)', pick: (p) => p.throughput.rps },
-    { name: 'rps per proxy CPU-second', pick: (p) => p.throughput.rpsPerCpuSecond, target: (_t, o) => (o === 'envoy' ? '>= 0.5' : undefined) },
+    // Issue 16's targets: >= 0.6x Envoy on 1 hop, >= 0.5x on 2-hop mTLS; >= 0.8x the naive Node.js proxy.
+    { name: 'rps per proxy CPU-second', pick: (p) => p.throughput.rpsPerCpuSecond, target: (t, o) => (o === 'naive-node' ? '>= 0.8' : o !== 'envoy' ? undefined : t === 'trellis-1hop' ? '>= 0.6' : t === 'trellis-2hop-mtls' ? '>= 0.5' : undefined) },
     { name: 'vCPU per 1000 rps per proxy', pick: (p) => p.resources.vcpuPer1000RpsPerProxy },
     { name: 'RSS MB per proxy @1000 rps', pick: (p) => p.resources.loadRssMbPerProxy },
+    { name: 'heap KB allocated per request per proxy', pick: (p) => p.resources.allocKbPerRequestPerProxy },
   ];
-  for (const [t, e, h] of pairs) {
+  for (const [t, ...others0] of pairs) {
+    // With --baseline, each Trellis path also against its own baseline run (before/after in one run).
+    const others = [...others0, `${t}@baseline`];
     const tp0 = paths.find((p) => p.id === t);
     if (tp0 === undefined) continue;
     if (tp0.unavailable) {
-      out.push({ metric: 'all', pair: `${t} / ${e}, ${h}`, note: `${t} not available: ${tp0.unavailable.slice(0, 120)}` });
+      out.push({ metric: 'all', pair: `${t} / ${others.join(', ')}`, note: `${t} not available: ${tp0.unavailable.slice(0, 120)}` });
       continue;
     }
     for (const m of metrics) {
-      for (const other of [e, h]) {
+      for (const other of others) {
         const tp = get(paths, t);
         const op = get(paths, other);
         const tv = tp ? m.pick(tp) : undefined;
         const ov = op ? m.pick(op) : undefined;
         if (paths.find((p) => p.id === other) === undefined) continue;
-        const r: Ratio = { metric: m.name, pair: `${t} / ${other}`, trellis: tv, other: ov, target: m.target?.(t, other.split('-')[0]!) };
+        // Only Node.js paths report heap allocation: no row against Envoy or HAProxy.
+        if (m.name.startsWith('heap') && op !== undefined && ov === undefined) continue;
+        const r: Ratio = { metric: m.name, pair: `${t} / ${other}`, trellis: tv, other: ov, target: m.target?.(t, other.startsWith('naive-') ? other : other.split('-')[0]!) };
         if (m.name.startsWith('added') && ov !== undefined && ov <= 0) r.note = `${other} added <= 0 ms (noise)`;
         else if (tv !== undefined && ov !== undefined && Number.isFinite(tv) && Number.isFinite(ov) && ov !== 0) r.ratio = tv / ov;
         else r.note = !tp ? `${t} not available` : !op ? `${other} not available` : 'no data';
@@ -175,11 +199,12 @@ export function renderTables(r: BenchResult, refConns: string): string {
   }
   parts.push(`Latency at ${String(r.options.qps)} requests/s, ms (median of ${String(r.options.reps)} x ${String(r.options.duration)}s runs; a path whose achieved rate is well under the target could not keep up, and its latency is queueing)\n\n` + table(['path', 'conns', 'achieved rps', 'p50', 'p90', 'p99', 'max', '+p90 vs direct', '+p99 vs direct'], lat));
   const tp = r.paths.map((p) => p.unavailable
-    ? [p.id, `not available`, '', '', '', '', '']
+    ? [p.id, `not available`, '', '', '', '', '', '', '']
     : [p.id, f(p.throughput.rps, 0), f(p.throughput.rpsPerCpuSecond, 0), f(p.h2.rps, 0) + (p.h2.runs.some((x) => x.error) && p.h2.rps === undefined ? ' (error)' : ''),
-      f(p.resources.vcpuPer1000RpsPerProxy), f(p.resources.idleRssMbPerProxy, 1), f(p.resources.loadRssMbPerProxy, 1)]);
-  parts.push(`Throughput and resources (wrk ${String(r.options.tputConns)} conns, h2load h2c; CPU and RSS of the proxy processes only, per proxy)\n\n` +
-    table(['path', 'max rps (h1)', 'rps per CPU-s', 'h2c rps', 'vCPU / 1000 rps', 'RSS idle MB', `RSS @${String(r.options.qps)} rps MB`], tp));
+      f(p.resources.vcpuPer1000RpsPerProxy), f(p.resources.idleRssMbPerProxy, 1), f(p.resources.loadRssMbPerProxy, 1),
+      f(p.resources.allocKbPerRequestPerProxy, 1), f(p.resources.gcMsPerSecondPerProxy, 1)]);
+  parts.push(`Throughput and resources (wrk ${String(r.options.tputConns)} conns, h2load h2c; CPU and RSS of the proxy processes only, per proxy; heap KB / request and GC ms / s (Node.js proxies only, V8 heap) at ${String(r.options.qps)} rps)\n\n` +
+    table(['path', 'max rps (h1)', 'rps per CPU-s', 'h2c rps', 'vCPU / 1000 rps', 'RSS idle MB', `RSS @${String(r.options.qps)} rps MB`, 'heap KB / req', 'GC ms / s'], tp));
   const rat = r.ratios.map((x) => [x.pair, x.metric, f(x.trellis), f(x.other), x.ratio !== undefined ? f(x.ratio, 2) : (x.note ?? '-'), x.target ?? '']);
   parts.push(`Trellis ratios (reference connection count ${refConns})\n\n` + table(['pair', 'metric', 'trellis', 'other', 'ratio', 'target'], rat));
   const scale = ['envoy-1hop', 'envoy-1hop-c2', 'envoy-2hop-tls', 'envoy-2hop-tls-c2', 'trellis-1hop', 'trellis-1hop-c2', 'trellis-2hop-mtls', 'trellis-2hop-mtls-c2']

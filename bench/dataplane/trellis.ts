@@ -28,13 +28,15 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { SetupContext } from './context.ts';
 import type { PathDef } from './paths.ts';
-import { freePort, parsePathId, waitFor200 } from './paths.ts';
+import { BaselineSuffix, freePort, parsePathId, waitFor200 } from './paths.ts';
 import type { Proc } from './procs.ts';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { logTail, startProc } from './procs.ts';
 import { issueToken } from '../../src/control/ca/tokens.ts';
+import { heapProbe } from './heap.ts';
 
 /** The one-line switch: 'istio' = the mesh's own ISTIO_MUTUAL (CA, SDS, PeerAuthentication), 'files' = bench certificates. */
 export const TrellisMtlsMode: 'files' | 'istio' = 'istio';
@@ -253,7 +255,9 @@ export async function setupTrellis(ids: readonly string[], ctx: SetupContext): P
   }
 
   const twoHops: TwoHop[] = [];
-  for (const d of defs) if (d.hops === 2 && !d.unavailable) twoHops.push({ id: d.id, tls: d.tls, serverPort: await freePort() });
+  // Names (Services, workloads, files) cannot carry the '@' of a baseline path id.
+  const tagOf = (id: string) => id.replace(BaselineSuffix, '-baseline');
+  for (const d of defs) if (d.hops === 2 && !d.unavailable) twoHops.push({ id: tagOf(d.id), tls: d.tls, serverPort: await freePort() });
   const dir = join(ctx.workDir, 'trellis-mesh');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'mesh.yaml'), meshConfig(ctx.upstreamPort, twoHops, ctx));
@@ -270,7 +274,7 @@ export async function setupTrellis(ids: readonly string[], ctx: SetupContext): P
   if (cr === undefined) return fail(`trellis control did not start: ${logTail(control, 400).replace(/\s+/g, ' ')}`);
   const xds = `127.0.0.1:${String(cr.xds)}`;
 
-  const proxy = async (name: string, kind: 'sidecar' | 'router', labels: string, metadata: Record<string, unknown>, concurrency: number, identity = false): Promise<Proc> => {
+  const proxy = async (name: string, kind: 'sidecar' | 'router', labels: string, metadata: Record<string, unknown>, concurrency: number, identity = false, proxyCli = cli): Promise<Proc> => {
     const ready = join(ctx.workDir, `${name}.ready`);
     const ident: string[] = [];
     if (identity && meshCa.length > 0) {
@@ -281,10 +285,12 @@ export async function setupTrellis(ids: readonly string[], ctx: SetupContext): P
       ident.push('--service-account', 'default', '--ca-token-file', token);
     }
     // One directory per proxy: its worker processes inherit the flags and write their own files there.
-    const nodeArgs = ctx.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(ctx.profileDir, name)] : [];
-    const p = startProc(name, node, [...nodeArgs, cli, 'proxy', '--xds', xds, '--kind', kind, '--node-id', `${kind}~127.0.0.1~${name}.${Ns}~${Ns}.svc.cluster.local`,
+    const probe = heapProbe(ctx.root, join(ctx.workDir, 'heap', name));
+    const nodeArgs = [...probe.nodeArgs, ...(ctx.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(ctx.profileDir, name), '--import', pathToFileURL(join(ctx.root, 'bench/naive/alloc-profile.mjs')).href] : [])];
+    const env = ctx.profileDir ? { ...probe.env, TRELLIS_BENCH_ALLOC_PROFILE_DIR: join(ctx.profileDir, name) } : probe.env;
+    const p = startProc(name, node, [...nodeArgs, proxyCli, 'proxy', '--xds', xds, '--kind', kind, '--node-id', `${kind}~127.0.0.1~${name}.${Ns}~${Ns}.svc.cluster.local`,
       '--namespace', Ns, '--workload', name, '--labels', labels, '--metadata', JSON.stringify(metadata), '--admin-port', '0', '--health-port', '0', '--prometheus-port', '0',
-      '--concurrency', String(concurrency), '--drain-timeout', '1s', '--ready-file', ready, '--log-level', 'warn', ...ident], { logDir: ctx.logDir, cwd: ctx.root });
+      '--concurrency', String(concurrency), '--drain-timeout', '1s', '--ready-file', ready, '--log-level', 'warn', ...ident], { logDir: ctx.logDir, cwd: ctx.root, env });
     const r = await waitFile(ready, 30000, () => p.exitCode === undefined);
     if (r === undefined) throw new Error(`trellis proxy ${name} did not start: ${logTail(p, 400).replace(/\s+/g, ' ')}`);
     return p;
@@ -294,28 +300,30 @@ export async function setupTrellis(ids: readonly string[], ctx: SetupContext): P
   await Promise.all(defs.map(async (def) => {
     if (def.unavailable) return;
     const c = def.concurrency;
-    const tag = `${def.id}`;
+    const tag = tagOf(def.id);
+    const pcli = def.id.endsWith(BaselineSuffix) && ctx.baselineRoot !== undefined ? join(ctx.baselineRoot, 'bin/trellis.js') : cli;
     const front = await freePort();
     try {
       const procs: Proc[] = [];
       if (def.hops === 1) {
         const authz = parsePathId(def.id).authz;
-        procs.push(await proxy(tag, 'router', authz ? 'istio=bench-gw,authz=on' : 'istio=bench-gw', { TRELLIS_GATEWAY_PORTS: { 8080: front } }, c));
+        procs.push(await proxy(tag, 'router', authz ? 'istio=bench-gw,authz=on' : 'istio=bench-gw', { TRELLIS_GATEWAY_PORTS: { 8080: front } }, c, false, pcli));
         def.host = 'bench.local';
         if (authz && security !== undefined) def.headers = { authorization: `Bearer ${security.token}` };
         def.h2Url = `http://127.0.0.1:${front}/`;
       } else {
-        const t = twoHops.find((x) => x.id === def.id)!;
-        const name = svcName(def.id);
+        const t = twoHops.find((x) => x.id === tag)!;
+        const name = svcName(tag);
         const tel = def.telemetry === 'off' || def.telemetry === 'full' ? `,bench-telemetry=${def.telemetry}` : '';
         const sidecarServer = { TRELLIS_INBOUND_PORTS: { 8080: t.serverPort }, TRELLIS_APP_PORTS: { 8080: ctx.upstreamPort }, TRELLIS_OUTBOUND_PORTS: { 8080: await freePort() } };
         procs.push(def.tls && TrellisMtlsMode === 'files'
-          ? await proxy(`${tag}-server`, 'router', `istio=mtls-${def.id}`, { TRELLIS_GATEWAY_PORTS: { 8443: t.serverPort } }, c)
-          : await proxy(`${tag}-server`, 'sidecar', `app=${name}${tel}`, sidecarServer, c, def.tls));
-        procs.push(await proxy(`${tag}-client`, 'sidecar', `app=${tag}-client${tel}`, { TRELLIS_OUTBOUND_PORTS: { 8080: front } }, c, def.tls));
+          ? await proxy(`${tag}-server`, 'router', `istio=mtls-${tag}`, { TRELLIS_GATEWAY_PORTS: { 8443: t.serverPort } }, c, false, pcli)
+          : await proxy(`${tag}-server`, 'sidecar', `app=${name}${tel}`, sidecarServer, c, def.tls, pcli));
+        procs.push(await proxy(`${tag}-client`, 'sidecar', `app=${tag}-client${tel}`, { TRELLIS_OUTBOUND_PORTS: { 8080: front } }, c, def.tls, pcli));
         def.host = `${name}.${Ns}.svc.cluster.local`;
       }
       def.pgids = procs.map((x) => x.pid);
+      def.heapDirs = procs.map((x) => join(ctx.workDir, 'heap', x.name));
       def.url = `http://127.0.0.1:${front}/`;
       const ok = await waitFor200(def.url, def.host, 20000, () => procs.every((x) => x.exitCode === undefined), def.headers);
       if (!ok.ok) def.unavailable = `no 200 through the path (last status ${ok.last || 'connection refused'}): ${procs.map((x) => logTail(x, 250)).join(' | ').replace(/\s+/g, ' ')}`;

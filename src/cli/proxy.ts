@@ -8,7 +8,6 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { pino } from 'pino';
-import { parse as parseYaml } from 'yaml';
 import { UsageError } from './args.ts';
 import type { Verb } from './main.ts';
 import { proxy as spec } from './commands-run.ts';
@@ -47,6 +46,8 @@ export const verb: Verb = {
     let boot: { xds?: string; node?: NodeJson; admin?: { port?: number } } = {};
     if (values.bootstrap) {
       try {
+        // yaml loads only for a bootstrap file: a proxy started with flags does not pay its memory.
+        const { parse: parseYaml } = await import('yaml');
         boot = parseYaml(readFileSync(values.bootstrap, 'utf8')) ?? {};
       } catch (err) {
         throw new UsageError(`proxy: cannot read bootstrap '${values.bootstrap}': ${describeError(err)}`, err);

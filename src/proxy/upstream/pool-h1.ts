@@ -1,12 +1,13 @@
 /**
- * HTTP/1.1 keep-alive pool for one host on undici's `Pool` (chosen over node:http's Agent by
+ * HTTP/1.1 keep-alive pool for one host on undici's `Pool` (undici-lite.ts; chosen over node:http's Agent by
  * `bench/upstream-pool.ts`: ~1.8x the requests/second on loopback). Connections come from our own
  * connector (connect_timeout, TLS, counters); undici owns keep-alive reuse, the idle timeout
  * (keepAliveTimeout) and max_requests_per_connection (maxRequestsPerClient). Timeouts on headers
  * and body are the router's business (per-try and route timeouts), so undici's are disabled.
  */
 import { Readable } from 'node:stream';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Pool, poolRequest } from './undici-lite.ts';
 import type { Host } from './host.ts';
 import { connectHost, type ConnectOptions } from './connector.ts';
 import { mapExchangeError, type HostPool, type PooledResponse } from './pool.ts';
@@ -45,7 +46,7 @@ export function createH1Pool(host: Host, opts: H1PoolOptions): HostPool {
       for (const k of Object.keys(init.headers)) if (!hopByHop.has(k)) headers[k] = init.headers[k];
       let res: Dispatcher.ResponseData;
       try {
-        res = await pool.request({
+        res = await poolRequest(pool, {
           path: init.path,
           method: init.method,
           headers,
