@@ -9,6 +9,7 @@ import { child, invalid, isObject, optArray, optBool, optObject, optString, optU
 import type { FilterChainMatchJson } from './filter-chain-match.ts';
 import { parseDownstreamTransportSocket, type DownstreamTlsConfig } from './downstream-tls.ts';
 import { parseTcpProxy, TcpProxyType, type TcpProxyConfig } from '../tcp/tcp-proxy.ts';
+import { MetadataExchangeFilterName, metadataExchangeProtocol } from '../tcp/metadata-exchange-config.ts';
 
 export const HcmType = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 
@@ -34,7 +35,8 @@ export type HcmFactory = (hcm: XdsJson, at: FieldPath, direction: CompiledListen
 
 export type ChainAction =
   | { readonly kind: 'http'; readonly hcm: HttpConnectionHandler; readonly json: XdsJson }
-  | { readonly kind: 'tcp'; readonly tcp: TcpProxyConfig };
+  /** `peerExchange`: the ALPN protocol of an `istio.metadata_exchange` filter before the tcp_proxy. */
+  | { readonly kind: 'tcp'; readonly tcp: TcpProxyConfig; readonly peerExchange: string | undefined };
 
 export interface CompiledChain {
   readonly name: string;
@@ -89,6 +91,7 @@ function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory, direc
   const tls = parseDownstreamTransportSocket(optObject(raw, 'transport_socket', at), child(at, 'transport_socket'));
   const filters = optArray(raw, 'filters', at);
   let action: ChainAction | undefined;
+  let peerExchange: string | undefined;
   filters.forEach((f, i) => {
     const fp = child(child(at, 'filters'), i);
     if (!isObject(f)) throw invalid(fp, 'expected an object');
@@ -100,11 +103,14 @@ function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory, direc
       action = { kind: 'http', hcm: hcmFactory(typed!, child(fp, 'typed_config'), direction), json: typed! };
     } else if (type === TcpProxyType) {
       if (action) throw invalid(fp, 'only one terminal network filter per chain is supported');
-      action = { kind: 'tcp', tcp: parseTcpProxy(typed!, child(fp, 'typed_config')) };
+      action = { kind: 'tcp', tcp: parseTcpProxy(typed!, child(fp, 'typed_config')), peerExchange };
     } else {
-      // Istio adds metadata-exchange/stats network filters before the terminal one: harmless to skip
-      // only when they are explicitly non-terminal helpers; anything else we cannot run is an error.
-      throw invalid(fp, `unsupported network filter '${name}' (${String(type)})`);
+      // Istio's TCP metadata exchange runs in the TCP proxy; on an HTTP chain it has nothing to do
+      // (HTTP peers exchange metadata in headers), as in istio-proxy, where the ALPN never selects it there.
+      const protocol = metadataExchangeProtocol(f, fp);
+      if (protocol === undefined) throw invalid(fp, `unsupported network filter '${name}' (${String(type)})`);
+      if (action) throw invalid(fp, `${MetadataExchangeFilterName} must come before the terminal filter`);
+      peerExchange = protocol;
     }
   });
   if (action === undefined) throw invalid(child(at, 'filters'), 'a filter chain needs http_connection_manager or tcp_proxy');
