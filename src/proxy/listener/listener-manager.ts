@@ -254,6 +254,9 @@ export class ListenerManager {
     }
     let stream: net.Socket = socket;
     let protocol: 'http/1.1' | 'h2' = 'http/1.1';
+    // TCP proxying forwards half-closes (tcp-proxy.ts); the TCP socket under a TLS one must not end
+    // its writing side on the client's FIN either, so this is set before the handshake.
+    if (chain.action.kind === 'tcp') socket.allowHalfOpen = true;
     if (chain.tls) {
       try {
         const tlsSocket = await terminateTls(socket, chain.tls, this.#opts.secrets);

@@ -120,6 +120,9 @@ export async function proxyTcp(
   stats.cxTotal++;
   stats.cxActive++;
   downstream.on('error', () => {});
+  // Half-close as Envoy: a peer's FIN is forwarded and the other direction keeps flowing (sockets
+  // end their own writing side on a FIN unless allowed half open; the flag is read when it comes).
+  halfOpen(downstream);
   // Our prefix goes out at once (Istio's filter writes it on the first byte either way; the peer
   // reads it whenever it comes), so a server-speaks-first protocol cannot wait on it.
   const downExchange = exchange?.downstream === true;
@@ -152,6 +155,7 @@ export async function proxyTcp(
     try {
       const c = await cluster.connect({ signal: abort.signal, authority, ...(originalDestination !== undefined ? { originalDestination } : {}) });
       upstream = c.socket;
+      halfOpen(upstream);
       upExchange = c.peerExchange === true && exchange !== undefined;
       meter?.connected?.(c.endpoint, c.peerPrincipal);
       if (upExchange) upstream.write(exchange!.prefix);
@@ -173,6 +177,13 @@ export async function proxyTcp(
     downstream.off('close', onDownClose);
     stats.cxActive--;
   }
+}
+
+/** How long a side whose peer closed may take to flush what it holds before it is closed too. */
+const FlushTimeoutMs = 5_000;
+
+function halfOpen(s: Duplex): void {
+  s.allowHalfOpen = true;
 }
 
 /**
@@ -215,14 +226,22 @@ function pipeBoth(down: Duplex, up: Duplex, idleMs: number, stats: TcpProxyStats
       }, idleMs);
       idle.unref?.();
     };
-    const onClose = () => {
+    const onClose = (other: Duplex) => (hadError: boolean) => {
       if (++closed === 2) {
         clearTimeout(idle);
         resolve();
-      } else {
-        // One side is gone for good: the other cannot make progress either.
+      } else if (hadError) {
+        // Reset: the other side cannot make progress either.
         down.destroy();
         up.destroy();
+      } else {
+        // Closed cleanly: as Envoy's FlushWrite close, the other side first gets what is still on
+        // its way to it (a TLS socket's writes are asynchronous), then its FIN; bounded in time.
+        const flushed = () => other.destroy();
+        if (other.writableFinished) return flushed();
+        other.end();
+        other.once('finish', flushed);
+        setTimeout(flushed, FlushTimeoutMs).unref();
       }
     };
     up.on('error', () => {});
@@ -255,8 +274,8 @@ function pipeBoth(down: Duplex, up: Duplex, idleMs: number, stats: TcpProxyStats
       if (rest !== undefined && rest.length > 0) down.write(rest);
       down.end();
     });
-    down.once('close', onClose);
-    up.once('close', onClose);
+    down.once('close', onClose(up));
+    up.once('close', onClose(down));
     touch();
     down.resume();
   });
