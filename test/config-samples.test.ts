@@ -6,20 +6,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfigText } from '../src/config/load.ts';
 import { sharedDir as shared, skipUnlessShared } from './support/skip.ts';
+import { yamlFilesUnder } from './support/yaml-files.ts';
 
-function yamlFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...yamlFiles(p));
-    else if (/\.ya?ml$/.test(e.name)) out.push(p);
-  }
-  return out.sort();
-}
 
 function errorsOf(file: string, text: string): string[] {
   const r = parseConfigText(text, file);
@@ -29,7 +21,7 @@ function errorsOf(file: string, text: string): string[] {
 const gwDirs = ['conformance/gateway-api/base', 'conformance/gateway-api/manifests'].map((d) => join(shared, d));
 
 test('Gateway API conformance manifests load with zero errors', { skip: skipUnlessShared('conformance/gateway-api/base', 'conformance/gateway-api/manifests') }, () => {
-  const files = gwDirs.flatMap(yamlFiles);
+  const files = gwDirs.flatMap((d) => yamlFilesUnder(d));
   assert.ok(files.length > 10, 'expected the conformance manifests');
   let resources = 0;
   const errors: string[] = [];
@@ -45,7 +37,7 @@ test('Gateway API conformance manifests load with zero errors', { skip: skipUnle
 const istioDir = join(shared, 'istio-samples');
 
 test('Istio samples load with zero errors; ServiceAccounts are passed over', { skip: skipUnlessShared('istio-samples') }, () => {
-  const files = yamlFiles(istioDir);
+  const files = yamlFilesUnder(istioDir);
   assert.ok(files.length > 5);
   for (const f of files) assert.deepEqual(errorsOf(f, readFileSync(f, 'utf8')), [], f);
   const bookinfo = parseConfigText(readFileSync(join(istioDir, 'bookinfo.yaml'), 'utf8'), 'bookinfo.yaml');

@@ -1,6 +1,6 @@
 /**
  * The control plane shares one translation between proxies that differ only in node id, IPs and
- * workload name (`translationKey` in src/control/control-plane.ts). That is only correct while
+ * workload name (`translationKey` in src/control/translate/index.ts). That is only correct while
  * translate() reads none of those: this test translates every translate golden config for its
  * proxy and for a twin differing in exactly those fields, and requires identical output.
  */
@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { startControlPlane, translationKey } from '../src/control/control-plane.ts';
+import { startControlPlane } from '../src/control/control-plane.ts';
+import { translationKey } from '../src/control/translate/index.ts';
 import { proxyNodeFromXds, type XdsNodeJson } from '../src/control/proxy-node.ts';
 import { translate } from '../src/control/translate/index.ts';
 

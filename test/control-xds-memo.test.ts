@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { encodeAndCheck, encodeSet, consistencyProblems, versionOf, versionOfAll } from '../src/control/xds/resources.ts';
+import { encodeAndCheck, encodeSet, versionOf, versionOfAll } from '../src/control/xds/resources.ts';
+import { consistencyProblems } from '../src/xds/consistency.ts';
 import { TypeUrl, type XdsResourceSet, type XdsTypeUrl, type XdsJson } from '../src/xds/types.ts';
 
 function set(clusterNames: string[], routeTo: string): XdsResourceSet {

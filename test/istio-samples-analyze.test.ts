@@ -12,6 +12,7 @@ import { analyzeConfig } from '../src/config/analyze/index.ts';
 import { loadConfigPaths } from '../src/config/load.ts';
 import type { Diagnostic } from '../src/config/resource.ts';
 import { sharedDir, skipUnlessShared } from './support/skip.ts';
+import { yamlFilesUnder } from './support/yaml-files.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const samples = join(sharedDir, 'istio-samples');
@@ -83,12 +84,6 @@ const QuietCodes = new Set([
   'NAMESPACE_DEFAULT_CONFLICT', 'SELECTOR_INEFFECTIVE', 'NAMESPACE_NOT_FOUND', 'PORT_PROTOCOL_UNKNOWN', 'WORKLOAD_PORT_CONFLICT', 'WORKLOAD_PROXY_UID', 'DEPRECATED',
 ]);
 
-function yamlFilesUnder(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile() && /\.ya?ml$/.test(e.name))
-    .map((e) => join(e.parentPath, e.name))
-    .sort();
-}
 
 test('the issue-13 checks stay quiet on every Istio sample and example, file by file and directory by directory', { skip }, async () => {
   const examples = join(root, 'examples');

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TypeUrl } from '../src/xds/types.ts';
 import { createXdsServer } from '../src/control/xds/server.ts';
-import { resourceSet } from '../src/control/xds/testdata/resource-sets.ts';
+import { generatorCache, resourceSet } from '../src/control/xds/testdata/resource-sets.ts';
 import { AdsClient } from '../src/proxy/xds/ads-client.ts';
 
 test('a named secret that never arrives delays readiness by the fetch timeout, not forever', async () => {
@@ -21,7 +21,7 @@ test('a named secret that never arrives delays readiness by the fetch timeout, n
       },
     },
   };
-  const server = createXdsServer({ debounceMs: 10, generate: () => resourceSet({ [TypeUrl.Cluster]: [cluster], [TypeUrl.Listener]: [] }) });
+  const server = createXdsServer({ debounceMs: 10, cache: generatorCache(() => resourceSet({ [TypeUrl.Cluster]: [cluster], [TypeUrl.Listener]: [] })).cache });
   const port = await server.listen();
   const warnings: unknown[] = [];
   const client = new AdsClient({

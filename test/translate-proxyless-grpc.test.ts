@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { createXdsServer } from '../src/control/xds/server.ts';
+import { SnapshotCache } from '../src/control/xds/cache.ts';
 import { translate } from '../src/control/translate/index.ts';
 import { snapshotFromYaml } from '../src/control/translate/test-support.ts';
 
@@ -81,7 +82,9 @@ metadata: { name: echo, namespace: default }
 spec: { hosts: [echo], http: [{ route: [{ destination: { host: echo, subset: v2 } }] }] }
 `);
   const warnings: string[] = [];
-  const xds = createXdsServer({ generate: (proxy) => translate(snapshot, proxy), log: { info() {}, warn: (o, m) => void warnings.push(`${m} ${JSON.stringify(o)}`) } });
+  const cache = new SnapshotCache({ translate });
+  cache.setSnapshot(snapshot);
+  const xds = createXdsServer({ cache, log: { info() {}, warn: (o, m) => void warnings.push(`${m} ${JSON.stringify(o)}`) } });
   const xdsPort = await xds.listen();
   try {
     for (const target of ['echo.default.svc.cluster.local:7070', 'echo:7070', 'echo']) {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { createXdsServer } from '../src/control/xds/server.ts';
-import { envoySet } from '../src/control/xds/testdata/resource-sets.ts';
+import { envoySet, generatorCache } from '../src/control/xds/testdata/resource-sets.ts';
 import { TypeUrl } from '../src/xds/types.ts';
 import { findTool } from './support/tools.ts';
 import { skipUnlessTools } from './support/skip.ts';
@@ -146,7 +146,8 @@ for (const delta of [false, true]) {
       const bad = { name: 'http-routes', virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [{ match: { safe_regex: { regex: '(unclosed' } }, route: { cluster: 'backend' } }] }] };
       return new Map([...set].map(([t, m]) => [t, t === TypeUrl.RouteConfiguration ? new Map([['http-routes', bad]]) : m]));
     };
-    const xds = createXdsServer({ debounceMs: 10, generate });
+    const gen = generatorCache(generate);
+    const xds = createXdsServer({ debounceMs: 10, cache: gen.cache });
     const xdsPort = await xds.listen();
     cleanups.push(() => xds.close(500));
     const nodeId = `envoy-${delta ? 'delta' : 'sotw'}-${process.pid}`;
@@ -177,7 +178,7 @@ for (const delta of [false, true]) {
     assert.equal(first.body, 'one /hello');
 
     backendPort = b2.port;
-    xds.push({ reason: 'backend moved' });
+    gen.push({ reason: 'backend moved' });
     const second = await waitFor('request to follow the push', async () => {
       const r = await get(listenPort, '/again');
       return r.body === 'two /again' ? r : undefined;
@@ -189,7 +190,7 @@ for (const delta of [false, true]) {
 
     // A route Envoy rejects: NACKED with Envoy's message, and the old routes keep serving.
     badRegex = true;
-    xds.push({ reason: 'bad regex' });
+    gen.push({ reason: 'bad regex' });
     const nacked = await waitFor('Envoy to NACK the bad route', () => {
       const t = xds.status().find((p) => p.id === nodeId)?.types.RDS;
       return t?.state === 'NACKED' ? t : undefined;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { createXdsServer } from '../src/control/xds/server.ts';
-import { grpcSet } from '../src/control/xds/testdata/resource-sets.ts';
+import { generatorCache, grpcSet } from '../src/control/xds/testdata/resource-sets.ts';
 
 const echoService: ServiceDefinition = {
   Echo: {
@@ -32,7 +32,7 @@ test('proxyless gRPC client resolves xds:///echo-target through the ADS server a
   const backendPort = await new Promise<number>((resolve, reject) =>
     backend.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
   );
-  const xds = createXdsServer({ generate: () => grpcSet({ target: 'echo-target', backendPort }) });
+  const xds = createXdsServer({ cache: generatorCache(() => grpcSet({ target: 'echo-target', backendPort })).cache });
   const xdsPort = await xds.listen();
   try {
     const bootstrap = {

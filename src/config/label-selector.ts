@@ -10,6 +10,21 @@ export interface LabelSelector {
   readonly matchExpressions?: ReadonlyArray<{ readonly key: string; readonly operator: string; readonly values?: readonly string[] }>;
 }
 
+/** True when every label in `selector` is carried by `labels` (an empty selector selects everything). */
+export function selectorMatches(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): boolean {
+  for (const [k, v] of Object.entries(selector)) if (labels[k] !== v) return false;
+  return true;
+}
+
+/**
+ * Whether a workload policy's selector (PeerAuthentication, Telemetry `selector.matchLabels`) picks
+ * a workload with `labels`: a policy without one, or with an empty one, is the namespace's policy,
+ * not a workload's, so it picks no workload here (Istio's policy precedence).
+ */
+export function workloadPolicySelects(selector: Readonly<Record<string, string>> | undefined, labels: Readonly<Record<string, string>>): boolean {
+  return selector !== undefined && Object.keys(selector).length > 0 && selectorMatches(selector, labels);
+}
+
 /** Whether `labels` satisfy every term of `sel` (an empty selector matches everything). */
 export function labelSelectorMatches(sel: LabelSelector, labels: Readonly<Record<string, string>>): boolean {
   for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false;

@@ -9,8 +9,8 @@ import { createHash } from 'node:crypto';
 import type { Resource } from '../config/resource.ts';
 import { ResourceTypes } from '../config/resource.ts';
 import type { EndpointInfo, PortProtocol, Resolution, ServiceInfo, ServicePort, ServiceRegistry } from './types.ts';
-import type { EndpointSliceBody, K8sServiceSpec, ServiceEntrySpec, WorkloadEntrySpec } from './inputs.ts';
-import { bodyOf, list, selectorMatches, specOf } from './inputs.ts';
+import { bodyView, list, view, type EndpointSliceView, type ServiceEntryView, type ServiceView, type WorkloadEntryView } from '../config/views.ts';
+import { selectorMatches } from '../config/label-selector.ts';
 import { parseProtocol, servicePortProtocol } from './protocol.ts';
 import { localityOf } from './locality.ts';
 import { allocateVips } from './vip.ts';
@@ -55,12 +55,12 @@ function targetPortNumber(p: { port?: number; targetPort?: number | string }): n
   return typeof p.targetPort === 'number' ? p.targetPort : (p.port ?? 0);
 }
 
-function weOf(r: Resource): WorkloadEntrySpec {
-  return specOf<WorkloadEntrySpec>(r);
+function weOf(r: Resource): WorkloadEntryView {
+  return view<WorkloadEntryView>(r);
 }
 
 function endpointFromWorkloadEntry(
-  we: WorkloadEntrySpec,
+  we: WorkloadEntryView,
   port: ServicePort,
   namespace: string,
   workloadName: string | undefined,
@@ -86,7 +86,7 @@ function sortEndpoints(eps: EndpointInfo[]): EndpointInfo[] {
   return eps.sort((a, b) => a.address.localeCompare(b.address) || a.port - b.port);
 }
 
-function clusterIpsOf(spec: K8sServiceSpec): string[] {
+function clusterIpsOf(spec: ServiceView): string[] {
   return list(spec.clusterIPs).length > 0 ? [...list(spec.clusterIPs)] : spec.clusterIP !== undefined ? [spec.clusterIP] : [];
 }
 
@@ -95,7 +95,7 @@ function autoVips(src: ResourceSource): Map<string, string> {
   const taken = new Set<string>();
   const want: { namespace: string; name: string }[] = [];
   for (const r of src.list(ResourceTypes.Service)) {
-    const spec = specOf<K8sServiceSpec>(r);
+    const spec = view<ServiceView>(r);
     const ips = clusterIpsOf(spec).filter((a) => a !== '');
     ips.forEach((a) => taken.add(a));
     if (ips.length === 0 && spec.type !== 'ExternalName') want.push({ namespace: r.metadata.namespace, name: r.metadata.name });
@@ -110,7 +110,7 @@ function kubernetesServices(src: ResourceSource, suffix: string, vips: ReadonlyM
   const wes = src.list(ResourceTypes.WorkloadEntry);
   const out: Entry[] = [];
   for (const r of [...src.list(ResourceTypes.Service)].sort(byAge)) {
-    const spec = specOf<K8sServiceSpec>(r);
+    const spec = view<ServiceView>(r);
     if (spec.type === 'ExternalName') continue; // Istio models these as DNS aliases; not supported yet.
     const ns = r.metadata.namespace;
     const ports: ServicePort[] = list(spec.ports).map((p) =>
@@ -137,7 +137,7 @@ function kubernetesServices(src: ResourceSource, suffix: string, vips: ReadonlyM
     for (const port of ports) endpoints.set(port.port, []);
     for (const slice of slices) {
       if (slice.metadata.namespace !== ns || slice.metadata.labels['kubernetes.io/service-name'] !== r.metadata.name) continue;
-      const body = bodyOf<EndpointSliceBody>(slice);
+      const body = bodyView<EndpointSliceView>(slice);
       for (const sp of list(body.ports)) {
         const port = ports.find((p) => p.name === (sp.name ?? ''));
         if (port === undefined) continue;
@@ -146,7 +146,7 @@ function kubernetesServices(src: ResourceSource, suffix: string, vips: ReadonlyM
             ? pods.get(`${ep.targetRef.namespace ?? ns}/${ep.targetRef.name}`)
             : undefined;
           const labels = pod?.metadata.labels ?? {};
-          const podSpec = pod !== undefined ? specOf<{ serviceAccountName?: string }>(pod) : {};
+          const podSpec = pod !== undefined ? view<{ serviceAccountName?: string }>(pod) : {};
           for (const address of list(ep.addresses)) {
             endpoints.get(port.port)!.push(Object.freeze({
               address,
@@ -189,7 +189,7 @@ function serviceEntries(src: ResourceSource): Entry[] {
   const wes = src.list(ResourceTypes.WorkloadEntry);
   const out: Entry[] = [];
   for (const r of [...src.list(ResourceTypes.ServiceEntry)].sort(byAge)) {
-    const spec = specOf<ServiceEntrySpec>(r);
+    const spec = view<ServiceEntryView>(r);
     const ns = r.metadata.namespace;
     const resolution = resolutionOf(spec.resolution);
     const ports: ServicePort[] = list(spec.ports).map((p) =>

@@ -17,8 +17,8 @@ import { TrellisError } from '../errors.ts';
 import type { Resource } from '../config/resource.ts';
 import { ResourceTypes } from '../config/resource.ts';
 import type { IstioGatewaySpec, ServiceEntrySpec, WorkloadSpec } from '../config/kinds.ts';
-import type { K8sServiceSpec } from '../registry/inputs.ts';
-import { selectorMatches } from '../registry/inputs.ts';
+import type { ServiceView } from '../config/views.ts';
+import { selectorMatches } from '../config/label-selector.ts';
 
 /** Labels of the ingress gateway `up` starts (what Istio's default ingress gateway carries). */
 export const IngressGatewayLabels: Readonly<Record<string, string>> = Object.freeze({ istio: 'ingressgateway', app: 'istio-ingressgateway' });
@@ -132,7 +132,7 @@ function targetPort(p: { port?: number; targetPort?: number | string }): number 
 export function planRuntime(resources: readonly Resource[], captureOverride?: 'explicit' | 'transparent'): RuntimePlan {
   const services = resources.filter((r) => r.type === ResourceTypes.Service);
   const servicePorts = new Set<number>();
-  for (const s of services) for (const p of (s.spec as K8sServiceSpec).ports ?? []) if (p.port) servicePorts.add(p.port);
+  for (const s of services) for (const p of (s.spec as ServiceView).ports ?? []) if (p.port) servicePorts.add(p.port);
   // ServiceEntry ports too (external hosts): each sidecar listens for them on a port of its own.
   for (const se of resources.filter((r) => r.type === ResourceTypes.ServiceEntry)) {
     for (const p of (se.spec as ServiceEntrySpec).ports ?? []) if (p.number && (p.protocol ?? '').toUpperCase() !== 'UDP') servicePorts.add(p.number);
@@ -165,7 +165,7 @@ export function planRuntime(resources: readonly Resource[], captureOverride?: 'e
     const selecting: string[] = [];
     const selectedPorts: SelectedPort[] = [];
     for (const s of services) {
-      const sspec = s.spec as K8sServiceSpec;
+      const sspec = s.spec as ServiceView;
       if (s.metadata.namespace !== ns || sspec.selector === undefined || Object.keys(sspec.selector).length === 0) continue;
       if (!selectorMatches(sspec.selector, labels)) continue;
       selecting.push(s.metadata.name);

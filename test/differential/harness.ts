@@ -9,6 +9,7 @@ import http from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createXdsServer, type XdsServer } from '../../src/control/xds/server.ts';
+import { generatorCache } from '../../src/control/xds/testdata/resource-sets.ts';
 import { startEchoServer } from '../../src/samples/echo-server.ts';
 import type { XdsJson } from '../../src/xds/types.ts';
 import { Cleanups, freePort, nodeBin, repoRoot, spawnTracked, startEnvoy, tempDir, waitFor, type Spawned } from '../support/processes.ts';
@@ -44,11 +45,8 @@ export async function startRig(cleanups: Cleanups): Promise<Rig> {
   const trellisPort = await freePort();
   const ports = new Map([[ENVOY_NODE, envoyPort], [TRELLIS_NODE, trellisPort]]);
   let routeConfig: XdsJson = withProbe({ name: 'diff-routes', virtual_hosts: [] }, 'initial');
-  const xds = createXdsServer({
-    debounceMs: 5,
-    maxDelayMs: 50,
-    generate: (proxy) => resourceSetFor(ports.get(proxy.id) ?? 1, backends, routeConfig),
-  });
+  const gen = generatorCache((proxy) => resourceSetFor(ports.get(proxy.id) ?? 1, backends, routeConfig));
+  const xds = createXdsServer({ debounceMs: 5, maxDelayMs: 50, cache: gen.cache });
   const xdsPort = await xds.listen();
   cleanups.add(() => xds.close(500));
 
@@ -83,7 +81,7 @@ export async function startRig(cleanups: Cleanups): Promise<Rig> {
 
   const setTable = async (config: Json, tableId: string): Promise<void> => {
     routeConfig = withProbe(config, tableId);
-    xds.push({ reason: `table ${tableId}` });
+    gen.push({ reason: `table ${tableId}` });
     await xds.flush();
     await waitFor(`both proxies serving table ${tableId}`, async () => {
       const nack = nackOf();

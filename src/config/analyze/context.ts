@@ -13,7 +13,7 @@ import { parseMeshConfig, type MeshConfigSettings } from '../mesh-config.ts';
 import { foldHost, resolveHost, serviceFqdn } from '../host.ts';
 import { buildHostIndex, type HostIndex } from './host-index.ts';
 import { builtinIngressGateway, collectWorkloads, type WorkloadInfo } from './workloads.ts';
-import { labelsOf, list, view, type DestinationRuleView, type Labels, type ReferenceGrantView } from './view.ts';
+import { labelsOf, list, view, type DestinationRuleView, type Labels, type ReferenceGrantView } from '../views.ts';
 
 /** Options of an analysis. */
 export interface AnalyzeOptions {

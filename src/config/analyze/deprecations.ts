@@ -11,31 +11,23 @@
 import { ResourceTypes } from '../resource.ts';
 import { extensionProviderKind } from '../mesh-config.ts';
 import type { AnalysisContext } from './context.ts';
-import { list, view } from './view.ts';
+import { list, view, type SidecarView, type TelemetryView, type VirtualServiceView } from '../views.ts';
 
 const DeprecatedProviders: Readonly<Record<string, string>> = {
   lightstep: 'the Lightstep provider is deprecated and removed from Istio; send traces with the opentelemetry provider (Lightstep accepts OTLP)',
   opencensus: 'the OpenCensus provider is deprecated; use the opentelemetry provider',
 };
 
-interface TelemetryView {
-  readonly tracing?: readonly { readonly providers?: readonly { readonly name?: string }[] }[];
-}
-
-interface FaultView {
-  readonly http?: readonly { readonly fault?: { readonly delay?: { readonly percent?: unknown } } }[];
-}
-
 /** Runs the DEPRECATED checks. */
 export function checkDeprecations(ctx: AnalysisContext): void {
   for (const vs of ctx.of(ResourceTypes.VirtualService)) {
-    list(view<FaultView>(vs).http).forEach((h, i) => {
+    list(view<VirtualServiceView>(vs).http).forEach((h, i) => {
       if (h?.fault?.delay?.percent === undefined) return;
       ctx.report(vs, 'warning', 'DEPRECATED', `http route ${i}: fault.delay.percent is deprecated; use fault.delay.percentage.value (a number, fractions allowed)`, `spec.http[${i}].fault.delay.percent`);
     });
   }
   for (const sc of ctx.of(ResourceTypes.Sidecar)) {
-    const otp = (sc.spec as { outboundTrafficPolicy?: { egressProxy?: unknown } } | undefined)?.outboundTrafficPolicy;
+    const otp = view<SidecarView>(sc).outboundTrafficPolicy;
     if (otp?.egressProxy === undefined) continue;
     ctx.report(sc, 'warning', 'DEPRECATED', 'outboundTrafficPolicy.egressProxy is deprecated and ignored: unknown destinations are not sent to it; route egress through an egress gateway with a ServiceEntry and VirtualService', 'spec.outboundTrafficPolicy.egressProxy');
   }

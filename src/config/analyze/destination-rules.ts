@@ -18,7 +18,7 @@ import type { AnalysisContext } from './context.ts';
 import { notVisibleWhy, ruleViewers } from './host-index.ts';
 import { formatSelector } from './workloads.ts';
 import { serviceFqdn } from '../host.ts';
-import { isObject, labelsOf, list, view, type Destination, type DestinationRuleView, type Labels, type ServiceView, type VirtualServiceView } from './view.ts';
+import { isObject, labelsOf, list, view, type Destination, type DestinationRuleView, type Labels, type ServiceView, type VirtualServiceView } from '../views.ts';
 
 /** SUBSET_SHADOWED over rules without workloadSelector, grouped by namespace and qualified host. */
 function checkMergedSubsets(ctx: AnalysisContext): void {

@@ -24,7 +24,7 @@ import { hostMatches, kubernetesServiceAliases } from '../host.ts';
 import type { AnalysisContext } from './context.ts';
 import { notVisibleWhy, ruleViewers, type HostEntry } from './host-index.ts';
 import { parseGatewayRef } from './gateway-refs.ts';
-import { isObject, list, view, type Destination, type DestinationRuleView, type IstioGatewayView, type RouteDestination, type VirtualServiceView } from './view.ts';
+import { isObject, list, view, type Destination, type DestinationRuleView, type IstioGatewayView, type RouteDestination, type VirtualServiceView } from '../views.ts';
 
 interface VsScope {
   readonly vs: Resource;

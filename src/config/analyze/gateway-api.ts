@@ -12,7 +12,7 @@
 import type { Resource } from '../resource.ts';
 import { ResourceTypes } from '../resource.ts';
 import type { AnalysisContext } from './context.ts';
-import { isObject, list, view, type GatewayView, type RouteView } from './view.ts';
+import { isObject, list, view, type GatewayView, type RouteView } from '../views.ts';
 
 const GW_GROUP = 'gateway.networking.k8s.io';
 const ISTIO_GROUP = 'networking.istio.io';

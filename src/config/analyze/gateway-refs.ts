@@ -4,7 +4,7 @@
  * (Istio's default when `gateways` is empty).
  */
 import type { Resource } from '../resource.ts';
-import { list, view, type VirtualServiceView } from './view.ts';
+import { list, view, type VirtualServiceView } from '../views.ts';
 
 /** The reserved gateway name that means every sidecar. */
 export const MeshGateway = 'mesh';

@@ -26,11 +26,7 @@ import { caBundle, caSecretName, certificateAndKey, certificateProblem, credenti
 import { hostsIntersect, parseGatewayServerHost } from '../host.ts';
 import type { AnalysisContext } from './context.ts';
 import { selectorMatches, type WorkloadInfo } from './workloads.ts';
-import { isObject, labelsOf, list, view, type IstioGatewayView, type Labels } from './view.ts';
-
-type Server = NonNullable<IstioGatewayView['servers']>[number] & {
-  readonly tls?: { readonly serverCertificate?: string; readonly privateKey?: string; readonly httpsRedirect?: boolean };
-};
+import { isObject, labelsOf, list, view, type GatewayServer as Server, type IstioGatewayView, type Labels } from '../views.ts';
 
 interface GatewayInfo {
   readonly resource: Resource;
@@ -62,7 +58,8 @@ const NoSecretModes = new Set(['PASSTHROUGH', 'AUTO_PASSTHROUGH', 'ISTIO_MUTUAL'
 
 function credentialsOf(server: Server, i: number): { name: string; path: string }[] {
   const tls = server.tls;
-  if (!isObject(tls) || NoSecretModes.has(tls.mode ?? '')) return [];
+  // Read defensively: a loader gap may hand out a non-object here.
+  if (typeof tls !== 'object' || tls === null || Array.isArray(tls) || NoSecretModes.has(tls.mode ?? '')) return [];
   const out: { name: string; path: string }[] = [];
   if (typeof tls.credentialName === 'string' && tls.credentialName !== '') out.push({ name: tls.credentialName, path: `spec.servers[${i}].tls.credentialName` });
   list(tls.credentialNames).forEach((n, k) => {

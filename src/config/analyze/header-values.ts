@@ -9,31 +9,17 @@
 import { ResourceTypes } from '../resource.ts';
 import { FormatStringError, parseFormatString } from '../../xds/format-string.ts';
 import type { AnalysisContext } from './context.ts';
-import { list, view } from './view.ts';
-
-interface HeaderOps {
-  readonly set?: Record<string, unknown>;
-  readonly add?: Record<string, unknown>;
-}
-
-interface HeadersView {
-  readonly request?: HeaderOps;
-  readonly response?: HeaderOps;
-}
-
-interface HttpRouteView {
-  readonly headers?: HeadersView;
-  readonly route?: readonly ({ readonly headers?: HeadersView } | undefined)[];
-}
+import { list, view, type RouteHeaders, type VirtualServiceView } from '../views.ts';
 
 /** Runs the header value check over every VirtualService. */
 export function checkHeaderValues(ctx: AnalysisContext): void {
   for (const vs of ctx.of(ResourceTypes.VirtualService)) {
-    const http = list(view<{ http?: readonly HttpRouteView[] }>(vs).http);
-    const check = (headers: HeadersView | undefined, at: string): void => {
+    const http = list(view<VirtualServiceView>(vs).http);
+    const check = (headers: RouteHeaders | undefined, at: string): void => {
       for (const dir of ['request', 'response'] as const) {
         for (const op of ['set', 'add'] as const) {
-          for (const [name, value] of Object.entries(headers?.[dir]?.[op] ?? {})) {
+          // Values are read as unknown: a loader gap must not crash analysis.
+          for (const [name, value] of Object.entries<unknown>(headers?.[dir]?.[op] ?? {})) {
             if (typeof value !== 'string' || !value.includes('%')) continue;
             try {
               parseFormatString(value);

@@ -9,7 +9,7 @@
 import type { Resource } from '../resource.ts';
 import { ResourceTypes } from '../resource.ts';
 import { exportScopes, exportScopesOverlap, foldHost, hostMatches, hostsIntersect, isWildcardHost, kubernetesServiceAliases, resolveHost, serviceExportTo, serviceFqdn } from '../host.ts';
-import { list, view, type ServiceEntryView, type ServiceView } from './view.ts';
+import { list, view, type ServiceEntryView, type ServiceView } from '../views.ts';
 
 /** A host some Service or ServiceEntry declares. */
 export interface HostEntry {

@@ -18,21 +18,7 @@ import { ResourceTypes } from '../resource.ts';
 import { servicePortProtocol } from '../../registry/protocol.ts';
 import type { AnalysisContext } from './context.ts';
 import { podTemplateOf, podWorkloadResources, selectorMatches } from './workloads.ts';
-import { isObject, labelsOf, list, view, type Labels } from './view.ts';
-
-interface ServicePort {
-  readonly name?: string;
-  readonly port?: number;
-  readonly targetPort?: number | string;
-  readonly protocol?: string;
-  readonly appProtocol?: string;
-}
-
-interface ServiceSpecView {
-  readonly type?: string;
-  readonly selector?: Labels;
-  readonly ports?: readonly ServicePort[];
-}
+import { isObject, labelsOf, list, view, type Labels, type ServicePort, type ServiceView } from '../views.ts';
 
 const KubernetesNamespaces = new Set(['kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage']);
 
@@ -43,7 +29,7 @@ const ProxyUid = 1337;
 export function checkKubernetesWorkloads(ctx: AnalysisContext): void {
   const services = ctx.of(ResourceTypes.Service);
   for (const s of services) {
-    const spec = view<ServiceSpecView>(s);
+    const spec = view<ServiceView>(s);
     if (spec.type === 'ExternalName' || KubernetesNamespaces.has(s.metadata.namespace)) continue;
     list(spec.ports).forEach((p, i) => {
       // An appProtocol, even one Trellis does not know, is the user's explicit choice.
@@ -89,7 +75,7 @@ function injectionDisabled(labels: Labels, annotations: Labels): boolean {
 function indexSelectors(services: readonly Resource[]): (namespace: string, labels: Labels) => Resource[] {
   const byPair = new Map<string, Resource[]>();
   for (const s of services) {
-    const sel = labelsOf(view<ServiceSpecView>(s).selector);
+    const sel = labelsOf(view<ServiceView>(s).selector);
     const first = Object.entries(sel).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))[0];
     if (first === undefined) continue;
     const key = `${s.metadata.namespace}\n${first[0]}=${first[1]}`;
@@ -101,7 +87,7 @@ function indexSelectors(services: readonly Resource[]): (namespace: string, labe
     const out: Resource[] = [];
     for (const [k, v] of Object.entries(labels)) {
       for (const s of byPair.get(`${namespace}\n${k}=${v}`) ?? []) {
-        if (selectorMatches(labelsOf(view<ServiceSpecView>(s).selector), labels)) out.push(s);
+        if (selectorMatches(labelsOf(view<ServiceView>(s).selector), labels)) out.push(s);
       }
     }
     return out;
@@ -111,7 +97,7 @@ function indexSelectors(services: readonly Resource[]): (namespace: string, labe
 function checkPorts(ctx: AnalysisContext, w: Resource, labels: Labels, services: readonly Resource[]): void {
   const byTarget = new Map<number, { service: string; port: number; protocol: string }[]>();
   for (const s of services) {
-    const spec = view<ServiceSpecView>(s);
+    const spec = view<ServiceView>(s);
     for (const p of list(spec.ports)) {
       if (p === null || typeof p !== 'object' || typeof p.port !== 'number') continue;
       const target = typeof p.targetPort === 'number' ? p.targetPort : typeof p.targetPort === 'string' ? undefined : p.port;

@@ -15,7 +15,7 @@ import type { Resource } from '../resource.ts';
 import { ResourceTypes } from '../resource.ts';
 import type { AnalysisContext } from './context.ts';
 import { selectorMatches } from './workloads.ts';
-import { labelsOf, list, view, type DestinationRuleView, type Labels, type PeerAuthenticationView, type ServiceView, type TrafficPolicy } from './view.ts';
+import { labelsOf, list, view, type DestinationRuleView, type Labels, type PeerAuthenticationView, type ServiceView, type TrafficPolicy } from '../views.ts';
 
 /** Plaintext requests a sidecar saw on one inbound port (from its counters). */
 export interface ObservedPlaintext {

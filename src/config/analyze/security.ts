@@ -15,18 +15,7 @@
 import { ResourceTypes } from '../resource.ts';
 import type { AnalysisContext } from './context.ts';
 import { selectorMatches } from './workloads.ts';
-import {
-  labelsOf,
-  list,
-  view,
-  type AuthorizationPolicyView,
-  type DestinationRuleView,
-  type Labels,
-  type PeerAuthenticationView,
-  type RequestAuthenticationView,
-  type ServiceView,
-  type TrafficPolicy,
-} from './view.ts';
+import { labelsOf, list, view, type AuthorizationPolicyView, type DestinationRuleView, type Labels, type PeerAuthenticationView, type RequestAuthenticationView, type ServiceView, type TrafficPolicy } from '../views.ts';
 
 const PLAIN_KEYS = new Set([
   'source.ip', 'remote.ip', 'source.namespace', 'source.principal', 'request.auth.principal',

@@ -23,7 +23,7 @@ import type { Resource } from '../resource.ts';
 import { ResourceTypes } from '../resource.ts';
 import type { AnalysisContext } from './context.ts';
 import { formatSelector, selectorMatches, selectorMayMatch, type WorkloadInfo } from './workloads.ts';
-import { labelsOf, list, view, type DestinationRuleView, type IstioGatewayView, type Labels, type SelectorPolicyView, type ServiceEntryView } from './view.ts';
+import { labelsOf, list, view, type DestinationRuleView, type IstioGatewayView, type Labels, type SelectorPolicyView, type ServiceEntryView } from '../views.ts';
 
 interface Selected {
   readonly resource: Resource;

@@ -8,17 +8,12 @@
  */
 import { ResourceTypes } from '../resource.ts';
 import type { AnalysisContext } from './context.ts';
-import { list, view } from './view.ts';
-
-interface ServiceEntryPortsView {
-  readonly addresses?: readonly string[];
-  readonly ports?: readonly { readonly number?: number; readonly name?: string; readonly protocol?: string }[];
-}
+import { list, view, type ServiceEntryView } from '../views.ts';
 
 /** Runs SE_ADDRESSES_REQUIRED. */
 export function checkServiceEntries(ctx: AnalysisContext): void {
   for (const se of ctx.of(ResourceTypes.ServiceEntry)) {
-    const spec = view<ServiceEntryPortsView>(se);
+    const spec = view<ServiceEntryView>(se);
     if (list(spec.addresses).length > 0) continue;
     const tcp = list(spec.ports).map((p, i) => ({ p, i })).filter(({ p }) => {
       const proto = typeof p?.protocol === 'string' ? p.protocol.toUpperCase() : '';

@@ -16,7 +16,7 @@ import type { Resource } from '../resource.ts';
 import { ResourceTypes } from '../resource.ts';
 import type { AnalysisContext } from './context.ts';
 import { hostMatches } from '../host.ts';
-import { isObject, list, view, type HTTPMatchRequest, type VirtualServiceView } from './view.ts';
+import { isObject, list, view, type HTTPMatchRequest, type VirtualServiceView } from '../views.ts';
 
 /** Keys that name or label a match without changing what it matches. */
 const NON_MATCHING_KEYS = new Set(['name', 'statPrefix']);

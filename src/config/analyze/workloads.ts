@@ -9,9 +9,9 @@
  * carry at least those labels).
  */
 import type { Resource } from '../resource.ts';
-import { labelSelectorMatches } from '../label-selector.ts';
+import { selectorMatches } from '../label-selector.ts';
 import { ResourceTypes } from '../resource.ts';
-import { isObject, labelsOf, list, view, type Labels, type ServiceView, type WorkloadEntryView } from './view.ts';
+import { isObject, labelsOf, list, view, type Labels, type ServiceView, type WorkloadEntryView } from '../views.ts';
 
 /** One known (or, when `partial`, assumed) workload. */
 export interface WorkloadInfo {
@@ -94,10 +94,8 @@ export function collectWorkloads(
   return out;
 }
 
-/** True when every label in `selector` is carried by `labels` (an empty selector selects everything). */
-export function selectorMatches(selector: Labels, labels: Labels): boolean {
-  return labelSelectorMatches({ matchLabels: selector }, labels);
-}
+/** The one label-map rule (config/label-selector.ts), for the analyzers that import it from here. */
+export { selectorMatches };
 
 /**
  * True when a workload with (at least) `known` labels may match `selector`: exact for complete

@@ -84,6 +84,8 @@ test('CompositeStore: ready rejects when a source fails to become ready', async 
     types: () => [],
     watch: () => () => {},
     diagnostics: () => [],
+    rejected: () => new Map(),
+    watchDiagnostics: () => () => {},
     revision: 0,
     ready: () => Promise.reject(new Error('nope')),
     close: async () => {},

@@ -12,7 +12,7 @@ import { StoreDiagnosticCodes } from './file-state.ts';
 import { ResourceTable } from './table.ts';
 import { TableStore } from './table-store.ts';
 import type { TableMutation } from './table.ts';
-import type { ConfigStore, StoreEvent, StoreListener } from './types.ts';
+import type { ConfigStore, RejectedResource, StoreEvent, StoreListener } from './types.ts';
 
 /** One source of a CompositeStore. */
 export interface CompositeSource {
@@ -43,6 +43,7 @@ export class CompositeStore extends TableStore implements ConfigStore {
     this.#closeSources = options.closeSources ?? true;
     for (const { store } of this.#sources) {
       this.#unsubscribe.push(store.watch((events) => this.#onChildBatch(events)));
+      this.#unsubscribe.push(store.watchDiagnostics(() => this.#republish()));
     }
     this.#resync();
     this.#ready = Promise.all(this.#sources.map((s) => s.store.ready())).then(() => {
@@ -51,15 +52,33 @@ export class CompositeStore extends TableStore implements ConfigStore {
     this.#ready.catch(() => {});
   }
 
-  /** The sources' diagnostics in source order, then one DUPLICATE_RESOURCE per shadowed definition. */
-  diagnostics(): readonly Diagnostic[] {
+  /**
+   * Publishes the sources' diagnostics in source order, then one DUPLICATE_RESOURCE per shadowed
+   * definition; and the keys some source rejects that no source defines validly.
+   */
+  #republish(mutations?: Iterable<TableMutation>, replace = false): void {
     const out: Diagnostic[] = [];
-    for (const { store } of this.#sources) out.push(...store.diagnostics());
+    const rejected = new Map<string, RejectedResource>();
+    for (const { store } of this.#sources) {
+      out.push(...store.diagnostics());
+      for (const [key, r] of store.rejected()) if (!rejected.has(key)) rejected.set(key, r);
+    }
+    if (mutations !== undefined) {
+      // The sources have changed already: what they list after this batch wins over their rejections.
+      this.commitReported(mutations, replace, this.#duplicates(out, rejected), rejected);
+    } else {
+      this.report(this.#duplicates(out, rejected), rejected);
+    }
+  }
+
+  /** Appends one DUPLICATE_RESOURCE per shadowed definition to `out`; drops keys a source lists from `rejected`. */
+  #duplicates(out: Diagnostic[], rejected: Map<string, RejectedResource>): Diagnostic[] {
     const owner = new Map<string, string>();
     for (const { store, name } of this.#sources) {
       for (const type of store.types()) {
         for (const r of store.list(type)) {
           const key = resourceKey(r);
+          rejected.delete(key);
           const first = owner.get(key);
           if (first === undefined) {
             owner.set(key, name);
@@ -88,7 +107,7 @@ export class CompositeStore extends TableStore implements ConfigStore {
     if (this.closed) return;
     this.closed = true;
     for (const off of this.#unsubscribe.splice(0)) off();
-    this.table.clearListeners();
+    this.clearListeners();
     if (this.#closeSources) await Promise.all(this.#sources.map((s) => s.store.close()));
   }
 
@@ -107,7 +126,7 @@ export class CompositeStore extends TableStore implements ConfigStore {
       const w = this.#winner(r.type, r.metadata.namespace, r.metadata.name);
       mutations.push(w === undefined ? { op: 'delete', type: r.type, namespace: r.metadata.namespace, name: r.metadata.name } : { op: 'put', resource: w });
     }
-    this.table.commit(mutations);
+    this.#republish(mutations, false);
   }
 
   #resync(): void {
@@ -124,6 +143,6 @@ export class CompositeStore extends TableStore implements ConfigStore {
         }
       }
     }
-    this.table.commit(mutations, true);
+    this.#republish(mutations, true);
   }
 }

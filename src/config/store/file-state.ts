@@ -1,16 +1,18 @@
 /**
- * The pure half of the file store: what each file contributes, with last-known-good semantics,
- * and how the files merge into one resource set. No I/O, no clock — the watcher side
- * (`file.ts`) reads files and hands their parse results here.
+ * The pure half of the file store: what each file contributes and how the files merge into one
+ * resource set. No I/O, no clock — the watcher side (`file.ts`) reads files and hands their parse
+ * results here.
  *
- * Last-known-good, per resource: when a document that used to define a resource no longer
- * validates, the previous valid version stays in force and a LAST_KNOWN_GOOD warning says so
- * (next to the parser's error saying why). When a document cannot even be identified (YAML
- * syntax error, no kind/name), every resource the file held that it does not define validly any
- * more stays in force — we cannot tell which one the broken document was.
+ * A file contributes its valid resources, and names as *rejected* the resources it used to define
+ * whose definition no longer validates (next to the parser's error saying why). When a document
+ * cannot even be identified (YAML syntax error, no kind/name), every resource the file held that
+ * it does not define validly any more is rejected — we cannot tell which one the broken document
+ * was. The store keeps no old versions: the control plane's config gate serves the last good one
+ * (the one last-known-good, src/control/config-gate.ts).
  */
 import { resourceKey } from '../resource.ts';
 import type { Diagnostic, Resource } from '../resource.ts';
+import type { RejectedResource } from './types.ts';
 
 /**
  * A document the parser could not turn into a resource, with whatever identity it could read.
@@ -38,9 +40,11 @@ export interface FileEntry {
   readonly file: string;
   /** The text last read (undefined when it could not be read). */
   readonly text: string | undefined;
-  /** Resources in force from this file (valid ones, then held-over last-known-good ones). */
+  /** The valid resources the file defines now. */
   readonly resources: ReadonlyMap<string, Resource>;
-  /** Diagnostics of the current content, plus LAST_KNOWN_GOOD notes. */
+  /** Resources the file defined before whose definition it cannot give validly now. */
+  readonly rejected: ReadonlyMap<string, RejectedResource>;
+  /** Diagnostics of the current content. */
   readonly diagnostics: readonly Diagnostic[];
 }
 
@@ -48,9 +52,7 @@ export interface FileEntry {
 export const StoreDiagnosticCodes = {
   /** The same type/namespace/name is defined twice; the first by path order (then document order) wins. */
   DuplicateResource: 'DUPLICATE_RESOURCE',
-  /** The current definition is invalid; the previous valid version is still served. */
-  LastKnownGood: 'LAST_KNOWN_GOOD',
-  /** A file could not be read; what it held before stays in force. */
+  /** A file could not be read; what it held before stays in force (as rejected resources, see the gate). */
   FileReadError: 'FILE_READ_ERROR',
   /** The configured path does not exist (any more); the last loaded config stays in force. */
   ConfigDirNotFound: 'CONFIG_DIR_NOT_FOUND',
@@ -71,8 +73,19 @@ function where(r: Resource, fallbackFile: string): string {
   return r.source?.line !== undefined ? `${file}:${r.source.line}` : file;
 }
 
-function matches(r: Resource, doc: RejectedDocument): boolean {
-  return r.type === doc.type && r.metadata.name === doc.name && (doc.namespace === undefined || r.metadata.namespace === doc.namespace);
+function matches(r: Identity, doc: RejectedDocument): boolean {
+  return r.type === doc.type && r.name === doc.name && (doc.namespace === undefined || r.namespace === doc.namespace);
+}
+
+type Identity = Pick<RejectedResource, 'type' | 'kind' | 'namespace' | 'name'>;
+
+/** Everything `entry` named: its valid resources and the ones it already rejected. */
+function heldBy(entry: FileEntry | undefined): Map<string, Identity> {
+  const out = new Map<string, Identity>();
+  if (entry === undefined) return out;
+  for (const [key, r] of entry.resources) out.set(key, { type: r.type, kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name });
+  for (const [key, r] of entry.rejected) if (!out.has(key)) out.set(key, { type: r.type, kind: r.kind, namespace: r.namespace, name: r.name });
+  return out;
 }
 
 /**
@@ -99,57 +112,53 @@ export function applyParse(prev: FileEntry | undefined, file: string, text: stri
     resources.set(key, r);
   }
 
-  const before = prev?.resources;
-  if (before !== undefined && before.size > 0 && result.rejected.length > 0) {
+  const rejected = new Map<string, RejectedResource>();
+  const before = heldBy(prev);
+  if (before.size > 0 && result.rejected.length > 0) {
     const unidentified = result.rejected.find((d) => d.type === undefined || d.name === undefined);
     for (const [key, old] of before) {
       if (resources.has(key)) continue;
       const doc = unidentified ?? result.rejected.find((d) => matches(old, d));
       if (doc === undefined) continue;
-      resources.set(key, old);
-      diagnostics.push({
-        severity: 'warning',
-        code: StoreDiagnosticCodes.LastKnownGood,
-        message:
-          unidentified !== undefined
-            ? `${describe(old)}: the document at ${doc.file}:${doc.line} cannot be parsed; still serving the last valid version`
-            : `${describe(old)}: the definition at ${doc.file}:${doc.line} is invalid; still serving its last valid version`,
-        resource: ref(old),
-        file: doc.file,
-        line: doc.line,
-      });
+      const reason = unidentified !== undefined ? `the document at ${doc.file}:${doc.line} cannot be parsed` : `the definition at ${doc.file}:${doc.line} is invalid`;
+      rejected.set(key, { ...old, reason, file: doc.file, line: doc.line });
     }
   }
-  return { file, text, resources, diagnostics };
+  return { file, text, resources, rejected, diagnostics };
 }
 
-/** The contribution of a file that could not be read: what it held before, plus the error. */
+/** The contribution of a file that could not be read: everything it held before is rejected, with the error. */
 export function readFailed(prev: FileEntry | undefined, file: string, reason: string): FileEntry {
-  const held = prev?.resources ?? new Map<string, Resource>();
+  const held = heldBy(prev);
+  const rejected = new Map<string, RejectedResource>();
+  for (const [key, id] of held) rejected.set(key, { ...id, reason: `${file} cannot be read (${reason})`, file });
   const diagnostics: Diagnostic[] = [
     {
       severity: 'error',
       code: StoreDiagnosticCodes.FileReadError,
       message:
         held.size > 0
-          ? `${file}: cannot be read (${reason}); still serving the ${held.size} resource(s) it held before`
+          ? `${file}: cannot be read (${reason}); the ${held.size} resource(s) it held keep their last valid version`
           : `${file}: cannot be read (${reason})`,
       file,
     },
   ];
-  return { file, text: undefined, resources: held, diagnostics };
+  return { file, text: undefined, resources: new Map(), rejected, diagnostics };
 }
 
 /**
  * Merges file contributions, given in path order, into one resource set. The first definition
- * of a key wins; every later one yields a DUPLICATE_RESOURCE warning naming both places.
+ * of a key wins; every later one yields a DUPLICATE_RESOURCE warning naming both places. A key
+ * some file rejects is rejected unless another file defines it validly.
  */
-export function mergeFiles(entries: Iterable<FileEntry>): { resources: Resource[]; diagnostics: Diagnostic[] } {
+export function mergeFiles(entries: Iterable<FileEntry>): { resources: Resource[]; rejected: Map<string, RejectedResource>; diagnostics: Diagnostic[] } {
   const winners = new Map<string, { resource: Resource; file: string }>();
   const diagnostics: Diagnostic[] = [];
   const duplicates: Diagnostic[] = [];
+  const rejected = new Map<string, RejectedResource>();
   for (const entry of entries) {
     diagnostics.push(...entry.diagnostics);
+    for (const [key, r] of entry.rejected) if (!rejected.has(key)) rejected.set(key, r);
     for (const [key, r] of entry.resources) {
       const first = winners.get(key);
       if (first === undefined) {
@@ -166,7 +175,8 @@ export function mergeFiles(entries: Iterable<FileEntry>): { resources: Resource[
       });
     }
   }
-  return { resources: [...winners.values()].map((w) => w.resource), diagnostics: [...diagnostics, ...duplicates] };
+  for (const key of winners.keys()) rejected.delete(key);
+  return { resources: [...winners.values()].map((w) => w.resource), rejected, diagnostics: [...diagnostics, ...duplicates] };
 }
 
 /** Path order used everywhere the file store needs determinism (code-point order, not locale). */

@@ -96,12 +96,14 @@ runStoreSuite('FileStore', async () => {
   };
 });
 
-test('FileStore: valid -> invalid YAML -> schema-invalid -> fixed -> deleted; never empty in between', async () => {
+test('FileStore: valid -> invalid YAML -> schema-invalid -> fixed -> deleted: a broken definition leaves the store, named in rejected(), announced before its batch', async () => {
   const dir = await tempDir();
   const file = join(dir, 'mesh.yaml');
   const store = await openFileStore(dir, FAST);
   try {
-    const { views } = recordViews(store);
+    const order: string[] = [];
+    store.watch((events) => order.push(`batch ${events.map((e) => `${e.kind} ${e.resource.kind}`).join(',')}`));
+    store.watchDiagnostics(() => order.push(`diagnostics ${[...store.rejected().values()].map((r) => r.kind).join(',')}`));
     assert.equal(store.all().length, 0);
 
     await writeFile(file, `${vs('reviews', 'v1')}---\n${dr('reviews', 'reviews')}`);
@@ -109,32 +111,51 @@ test('FileStore: valid -> invalid YAML -> schema-invalid -> fixed -> deleted; ne
     assert.equal(hostOf(store, VS, 'reviews'), 'v1');
     assert.deepEqual(store.diagnostics(), []);
 
+    order.length = 0;
     await writeFile(file, `${vs('reviews', 'v2')}  bad: [unclosed\n---\n${dr('reviews', 'reviews')}`);
     await waitFor('a syntax diagnostic', () => store.diagnostics().some((d) => d.severity === 'error'));
-    assert.equal(hostOf(store, VS, 'reviews'), 'v1', 'the last valid version stays in force');
+    await waitFor('the batch', () => order.length >= 2);
+    const rejected = [...store.rejected().values()];
+    assert.deepEqual(rejected.map((r) => [r.kind, r.name]), [['VirtualService', 'reviews']]);
+    assert.match(rejected[0].reason, /mesh\.yaml:\d+ (cannot be parsed|is invalid)/);
+    assert.equal(store.get(VS, 'default', 'reviews'), undefined, 'the store keeps no old version (the config gate does)');
     assert.ok(store.get(DR, 'default', 'reviews'));
-    assert.ok(codes(store).includes('LAST_KNOWN_GOOD'), `diagnostics: ${JSON.stringify(store.diagnostics())}`);
+    assert.deepEqual(order, ['diagnostics VirtualService', 'batch deleted VirtualService'], 'the rejection is known before the resource leaves');
 
     await writeFile(file, `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: reviews\nspec:\n  hosts: 42\n---\n${dr('reviews', 'reviews-v3')}`);
     await waitFor('the valid sibling document is applied', () => hostOf(store, DR, 'reviews') === 'reviews-v3');
-    assert.equal(hostOf(store, VS, 'reviews'), 'v1', 'schema-invalid edit: old version still served');
-    const lkg = store.diagnostics().find((d) => d.code === 'LAST_KNOWN_GOOD');
-    assert.ok(lkg, `diagnostics: ${JSON.stringify(store.diagnostics())}`);
-    assert.deepEqual(lkg.resource, { kind: 'VirtualService', namespace: 'default', name: 'reviews' });
-    assert.ok(store.diagnostics().some((d) => d.severity === 'error' && d.code !== 'LAST_KNOWN_GOOD'), 'the reason is reported too');
+    assert.match(store.rejected().get(`${VS}:default/reviews`)?.reason ?? '', /the definition at .*mesh\.yaml:1 is invalid/);
+    assert.ok(store.diagnostics().some((d) => d.severity === 'error'), 'the reason is reported');
 
     await writeFile(file, `${vs('reviews', 'v4')}---\n${dr('reviews', 'reviews-v3')}`);
     await waitFor('the fix is applied', () => hostOf(store, VS, 'reviews') === 'v4');
     assert.deepEqual(store.diagnostics(), [], 'diagnostics gone when fixed');
-
-    assert.ok(views.length >= 3);
-    assert.ok(views.every((n) => n > 0), `the view was never empty before the delete: ${views}`);
+    assert.equal(store.rejected().size, 0);
 
     await rm(file);
     await waitFor('resources removed with their file', () => store.all().length === 0);
-    assert.equal(views.at(-1), 0);
-    assert.ok(views.slice(0, -1).every((n) => n > 0), `views: ${views}`);
     assert.deepEqual(store.diagnostics(), []);
+    assert.equal(store.rejected().size, 0);
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('FileStore: a file that fails to parse and changes no resource is a diagnostics event, not a batch', async () => {
+  const dir = await tempDir();
+  const store = await openFileStore(dir, FAST);
+  try {
+    let batches = 0;
+    let events = 0;
+    store.watch(() => batches++);
+    store.watchDiagnostics(() => events++);
+    await writeFile(join(dir, 'new.yaml'), 'kind: [unclosed\n');
+    await waitFor('the diagnostics event', () => events === 1);
+    assert.ok(store.diagnostics().some((d) => d.severity === 'error' && d.file?.endsWith('new.yaml')));
+    await store.flush();
+    assert.equal(events, 1, 'the same diagnostics again are no event');
+    assert.equal(batches, 0);
   } finally {
     await store.close();
     await rm(dir, { recursive: true, force: true });

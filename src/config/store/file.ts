@@ -24,7 +24,7 @@ import type { FileEntry, ParseResult } from './file-state.ts';
 import { ResourceTable } from './table.ts';
 import { TableStore } from './table-store.ts';
 import type { TableMutation } from './table.ts';
-import type { ConfigStore, StoreListener } from './types.ts';
+import type { ConfigStore, RejectedResource, StoreListener } from './types.ts';
 
 /** Options of a FileStore; every one has a default. */
 export interface FileStoreOptions {
@@ -95,7 +95,7 @@ export class FileStore extends TableStore implements ConfigStore {
   #chain: Promise<void> = Promise.resolve();
   #storeDiagnostics: Diagnostic[] = [];
   #fileDiagnostics: readonly Diagnostic[] = [];
-  #diagnostics: readonly Diagnostic[] = [];
+  #rejected: ReadonlyMap<string, RejectedResource> = new Map();
 
   constructor(path: string, options: FileStoreOptions = {}) {
     super(new ResourceTable({ now: options.now, onListenerError: options.onListenerError }));
@@ -113,10 +113,6 @@ export class FileStore extends TableStore implements ConfigStore {
     this.#ready = this.#start();
     // ready() reports the failure; do not also raise an unhandled rejection if nobody asks.
     this.#ready.catch(() => {});
-  }
-
-  diagnostics(): readonly Diagnostic[] {
-    return this.#diagnostics;
   }
 
   /** The files currently loaded, in path order (as displayed in diagnostics). */
@@ -144,7 +140,7 @@ export class FileStore extends TableStore implements ConfigStore {
     if (this.#rescan !== undefined) clearInterval(this.#rescan);
     this.#rescan = undefined;
     this.#closeWatcher();
-    this.table.clearListeners();
+    this.clearListeners();
     await this.#chain.catch(() => {});
     await this.#ready.catch(() => {});
   }
@@ -400,10 +396,12 @@ export class FileStore extends TableStore implements ConfigStore {
     const entries = [...this.#files.values()].map((t) => t.entry).sort((a, b) => comparePaths(a.file, b.file));
     const merged = mergeFiles(entries);
     this.#fileDiagnostics = merged.diagnostics;
-    this.#publishDiagnostics();
-    this.table.commit(
+    this.#rejected = merged.rejected;
+    this.commitReported(
       merged.resources.map((resource): TableMutation => ({ op: 'put', resource })),
       true,
+      this.#allDiagnostics(),
+      merged.rejected,
     );
   }
 
@@ -414,8 +412,12 @@ export class FileStore extends TableStore implements ConfigStore {
     if (diagnostic !== undefined) this.#storeDiagnostics.push(diagnostic);
   }
 
+  #allDiagnostics(): Diagnostic[] {
+    return [...this.#storeDiagnostics, ...this.#fileDiagnostics];
+  }
+
   #publishDiagnostics(): void {
-    this.#diagnostics = Object.freeze([...this.#storeDiagnostics, ...this.#fileDiagnostics]);
+    this.report(this.#allDiagnostics(), this.#rejected);
   }
 }
 

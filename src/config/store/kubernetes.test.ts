@@ -127,23 +127,27 @@ test('KubernetesStore: an API server restart drops every watch; nothing is lost,
   }
 });
 
-test('KubernetesStore: an object that stops validating keeps its last valid version (LAST_KNOWN_GOOD)', { skip }, async () => {
+test('KubernetesStore: an object that stops validating leaves the store as rejected (the config gate keeps serving its last valid version)', { skip }, async () => {
   const c = await cluster();
   await clear(c, [ResourceTypes.VirtualService], ['default']);
   await applyObject(c.rest, vs('reviews', 'reviews'));
   const store = await openStore(c, { types: [ResourceTypes.VirtualService] });
+  let announced = false;
+  store.watchDiagnostics(() => (announced ||= store.rejected().size > 0 && store.get(ResourceTypes.VirtualService, 'default', 'reviews') !== undefined));
   try {
     // Valid for the CRD's schema, refused by Trellis's value checks: a regex that does not compile.
     const bad = vs('reviews', 'reviews');
     (bad.spec as { http: Record<string, unknown>[] }).http[0].match = [{ uri: { regex: '(' } }];
     await applyObject(c.rest, bad);
-    await waitFor('the LAST_KNOWN_GOOD diagnostic', () => store.diagnostics().find((d) => d.code === 'LAST_KNOWN_GOOD'), 10_000);
-    const held = store.get(ResourceTypes.VirtualService, 'default', 'reviews');
-    assert.ok(held, 'still served');
-    assert.equal((held.spec as { http: { match?: unknown }[] }).http[0].match, undefined);
+    await waitFor('the rejection', () => store.rejected().size > 0, 10_000);
+    const rejected = [...store.rejected().values()][0];
+    assert.deepEqual([rejected.kind, rejected.namespace, rejected.name], ['VirtualService', 'default', 'reviews']);
+    assert.match(rejected.reason, /resourceVersion \d+/);
+    assert.equal(store.get(ResourceTypes.VirtualService, 'default', 'reviews'), undefined);
     const errors = store.diagnostics().filter((d) => d.severity === 'error');
     assert.ok(errors.length > 0, 'the error names the object');
     assert.match(errors[0].file ?? '', /^kubernetes:default\/virtualservices\/reviews$/);
+    assert.ok(announced, 'the rejection was announced before the object left the store');
   } finally {
     await store.close();
   }

@@ -10,8 +10,9 @@
  * What is visible follows Istio: namespaced objects only from namespaces matching the mesh's
  * `discoverySelectors` (all when none), Secrets only when a Gateway (Gateway API
  * `certificateRefs`, Istio `credentialName`) or a DestinationRule `credentialName` references
- * them. Failures never empty the store: an object that stops validating keeps its last valid
- * version (LAST_KNOWN_GOOD), and a failing watch keeps what it had (KUBE_WATCH_FAILING).
+ * them. An object that stops validating leaves the store and is reported as rejected (the control
+ * plane's config gate keeps serving its last valid version); a failing watch keeps what it had
+ * (KUBE_WATCH_FAILING).
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Diagnostic, Resource, ResourceType } from '../resource.ts';
@@ -22,7 +23,7 @@ import type { LabelSelector } from '../label-selector.ts';
 import { ResourceTable } from './table.ts';
 import { TableStore } from './table-store.ts';
 import type { TableMutation } from './table.ts';
-import type { ConfigStore } from './types.ts';
+import type { ConfigStore, RejectedResource } from './types.ts';
 import { StoreDiagnosticCodes } from './file-state.ts';
 import { KubeRest } from './kubernetes-rest.ts';
 import type { KubeObject } from './kubernetes-rest.ts';
@@ -84,7 +85,6 @@ export class KubernetesStore extends TableStore implements ConfigStore {
   #debounce: NodeJS.Timeout | undefined;
   #firstDirtyAt = 0;
   #ready: Promise<void> | undefined;
-  #diagnostics: readonly Diagnostic[] = [];
 
   constructor(kc: KubeConfig | KubeRest, options: KubernetesStoreOptions = {}) {
     super(new ResourceTable({ trustMetadata: true, onListenerError: options.onListenerError }));
@@ -113,10 +113,6 @@ export class KubernetesStore extends TableStore implements ConfigStore {
     return this.#ready;
   }
 
-  diagnostics(): readonly Diagnostic[] {
-    return this.#diagnostics;
-  }
-
   /** Each watched kind's state (synced / absent / failing / starting), for status pages and tests. */
   reflectorStates(): Record<string, ReflectorState> {
     return Object.fromEntries([...this.#reflectors].map(([t, r]) => [t, r.state]));
@@ -137,7 +133,7 @@ export class KubernetesStore extends TableStore implements ConfigStore {
     this.closed = true;
     clearTimeout(this.#debounce);
     for (const r of this.#reflectors.values()) r.stop();
-    this.table.clearListeners();
+    this.clearListeners();
   }
 
   #objects(type: ResourceType): Map<string, KubeObject> {
@@ -209,15 +205,19 @@ export class KubernetesStore extends TableStore implements ConfigStore {
     return this.#selectors.some((s) => labelSelectorMatches(s, labels));
   }
 
-  /** The current (valid, visible) resources of a type, from the raw objects: what this batch will hold. */
-  #current(type: ResourceType): Resource[] {
+  /**
+   * The specs of the visible objects of a type, from the raw objects: the validated resource's, or
+   * for an object that does not validate (rejected; its last valid version is still served) the
+   * object's own, read defensively below.
+   */
+  #current(type: ResourceType): { metadata: { namespace: string }; spec: unknown }[] {
     const kind = kubeKind(type);
     if (kind === undefined) return [];
-    const out: Resource[] = [];
+    const out: { metadata: { namespace: string }; spec: unknown }[] = [];
     for (const [key, o] of this.#raw.get(type) ?? []) {
-      if (!this.#namespaceSelected(o.metadata?.namespace ?? '')) continue;
-      const r = this.#entry(kind, key)?.resource ?? this.table.get(type, o.metadata?.namespace ?? '', o.metadata?.name ?? '');
-      if (r !== undefined) out.push(r);
+      const namespace = o.metadata?.namespace ?? '';
+      if (!this.#namespaceSelected(namespace)) continue;
+      out.push(this.#entry(kind, key)?.resource ?? { metadata: { namespace }, spec: o.spec ?? {} });
     }
     return out;
   }
@@ -283,9 +283,9 @@ export class KubernetesStore extends TableStore implements ConfigStore {
         mutations.push({ op: 'delete', type, namespace: tableNs, name });
         return;
       }
+      // Invalid now: out of the store, reported as rejected (#report).
       if (e.resource !== undefined) mutations.push({ op: 'put', resource: e.resource });
-      else if (this.table.get(type, tableNs, name) === undefined) mutations.push({ op: 'delete', type, namespace: tableNs, name });
-      // else: invalid now, valid before: the previous version stays (LAST_KNOWN_GOOD below).
+      else mutations.push({ op: 'delete', type, namespace: tableNs, name });
     };
     for (const item of dirty) {
       if (item.startsWith(`${ResourceTypes.Secret}\u0000`)) later.push(item);
@@ -295,12 +295,13 @@ export class KubernetesStore extends TableStore implements ConfigStore {
       const secrets = this.#referencedSecrets();
       for (const item of later) apply(item, secrets);
     }
-    this.table.commit(mutations);
-    this.#rebuildDiagnostics();
+    const { diagnostics, rejected } = this.#report();
+    this.commitReported(mutations, false, diagnostics, rejected);
   }
 
-  #rebuildDiagnostics(): void {
+  #report(): { diagnostics: Diagnostic[]; rejected: Map<string, RejectedResource> } {
     const out: Diagnostic[] = [];
+    const rejected = new Map<string, RejectedResource>();
     for (const [ck, e] of this.#converted) {
       const sep = ck.indexOf('\u0000');
       const type = ck.slice(0, sep);
@@ -309,22 +310,15 @@ export class KubernetesStore extends TableStore implements ConfigStore {
       if (e.resource === undefined && e.diagnostics.some((d) => d.severity === 'error')) {
         const slash = key.indexOf('/');
         const kind = kubeKind(type)!;
-        const held = this.table.get(type, kind.namespaced ? key.slice(0, slash) : '', key.slice(slash + 1));
-        if (held !== undefined) {
-          out.push({
-            severity: 'warning',
-            code: StoreDiagnosticCodes.LastKnownGood,
-            message: `${kind.kind} ${key} has errors; its previous valid version (resourceVersion ${held.metadata.resourceVersion ?? '?'}) is still served`,
-            resource: { kind: kind.kind, namespace: held.metadata.namespace, name: held.metadata.name },
-            file: apiSourceName(kind, key.slice(0, slash), key.slice(slash + 1)),
-            line: 1,
-          });
-        }
+        const namespace = kind.namespaced ? key.slice(0, slash) : '';
+        const name = key.slice(slash + 1);
+        const file = apiSourceName(kind, key.slice(0, slash), name);
+        rejected.set(`${type}:${namespace}/${name}`, { type, kind: kind.kind, namespace, name, reason: `its current version (resourceVersion ${e.rv ?? '?'}) is invalid`, file, line: 1 });
       }
     }
     for (const [type, msg] of this.#watchErrors) {
       out.push({ severity: 'warning', code: KubeStoreCodes.WatchFailing, message: `reading ${type} from the API server keeps failing (retrying; what was read before stays in force): ${msg}` });
     }
-    this.#diagnostics = Object.freeze(out);
+    return { diagnostics: out, rejected };
   }
 }

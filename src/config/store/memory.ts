@@ -32,18 +32,13 @@ export class MemoryStore extends TableStore implements ConfigStore {
     if (options.resources !== undefined && options.resources.length > 0) this.apply(options.resources);
   }
 
-  /** Memory content is never invalid: always empty. */
-  diagnostics(): readonly Diagnostic[] {
-    return [];
-  }
-
   ready(): Promise<void> {
     return Promise.resolve();
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    this.table.clearListeners();
+    this.clearListeners();
   }
 
   /** Adds or updates resources (last one wins for a repeated key); returns the events emitted. */

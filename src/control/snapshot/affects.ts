@@ -6,8 +6,7 @@
 import type { Resource } from '../../config/resource.ts';
 import { ResourceTypes } from '../../config/resource.ts';
 import type { ProxyNode } from '../proxy-node.ts';
-import type { SidecarView, VirtualServiceView } from './specs.ts';
-import { view } from './specs.ts';
+import { type SidecarView, type VirtualServiceView, view } from '../../config/views.ts';
 
 /** True when any of `changed` (old or new versions) may change what `proxy` is sent. */
 export function affectsProxy(changed: readonly Resource[], proxy: ProxyNode, rootNamespace = 'istio-system'): boolean {

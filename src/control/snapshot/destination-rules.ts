@@ -14,9 +14,8 @@
  */
 import { compareByAge, type Resource } from '../../config/resource.ts';
 import type { ServiceRegistry } from '../../registry/types.ts';
-import type { DestinationRuleView } from './specs.ts';
-import { view } from './specs.ts';
 import { exportedTo, hostMatches } from './visibility.ts';
+import { type DestinationRuleView, view } from '../../config/views.ts';
 
 /** One DestinationRule with its qualified host, or several merged into one. */
 export interface IndexedDestinationRule {

@@ -7,8 +7,7 @@
  */
 import type { Resource } from '../../config/resource.ts';
 import { ResourceTypes } from '../../config/resource.ts';
-import type { GatewayApiRouteView, IstioGatewayView, ParentRefView } from './specs.ts';
-import { view } from './specs.ts';
+import { type RouteView, type IstioGatewayView, type ParentRef, view } from '../../config/views.ts';
 
 export const GatewayNameLabel = 'gateway.networking.k8s.io/gateway-name';
 
@@ -45,8 +44,8 @@ export function indexGateways(istio: readonly Resource[], gatewayApi: readonly R
 /** A route with the parentRef that attached it. */
 export interface AttachedRoute {
   readonly resource: Resource;
-  readonly spec: GatewayApiRouteView;
-  readonly parentRef: ParentRefView;
+  readonly spec: RouteView;
+  readonly parentRef: ParentRef;
 }
 
 export interface RouteParentIndex {
@@ -61,7 +60,7 @@ export function indexRouteParents(list: (type: string) => readonly Resource[]): 
   const by = new Map<string, AttachedRoute[]>();
   for (const type of routeTypes) {
     for (const r of list(type)) {
-      const spec = view<GatewayApiRouteView>(r);
+      const spec = view<RouteView>(r);
       for (const p of spec.parentRefs ?? []) {
         const kind = p.kind ?? 'Gateway';
         if (kind !== 'Gateway' && kind !== 'Service') continue;

@@ -12,4 +12,3 @@ export type { SidecarIndex } from './sidecars.ts';
 export type { GatewayIndex, RouteParentIndex, AttachedRoute } from './gateways.ts';
 export { GatewayNameLabel } from './gateways.ts';
 export { exportedTo, hostMatches, hostsIntersect } from './visibility.ts';
-export * from './specs.ts';

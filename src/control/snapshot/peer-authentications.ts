@@ -6,6 +6,8 @@
  * inherits from the next one out. Ports are workload (target) ports, as in Istio.
  */
 import { compareByAge, type Resource } from '../../config/resource.ts';
+import { view, type PeerAuthenticationView } from '../../config/views.ts';
+import { workloadPolicySelects } from '../../config/label-selector.ts';
 
 /** An effective mode (UNSET resolved). */
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
@@ -23,24 +25,12 @@ export interface PeerAuthenticationIndex {
   readonly empty: boolean;
 }
 
-interface PeerAuthView {
-  readonly selector?: { readonly matchLabels?: Readonly<Record<string, string>> };
-  readonly mtls?: { readonly mode?: string };
-  readonly portLevelMtls?: Readonly<Record<string, { readonly mode?: string }>>;
-}
-
-function spec(r: Resource): PeerAuthView {
-  return (r.spec ?? {}) as PeerAuthView;
+function spec(r: Resource): PeerAuthenticationView {
+  return view<PeerAuthenticationView>(r);
 }
 
 function modeOf(m: string | undefined): MtlsMode | undefined {
   return m === 'STRICT' || m === 'PERMISSIVE' || m === 'DISABLE' ? m : undefined;
-}
-
-function selects(sel: Readonly<Record<string, string>> | undefined, labels: Readonly<Record<string, string>>): boolean {
-  if (sel === undefined || Object.keys(sel).length === 0) return false;
-  for (const [k, v] of Object.entries(sel)) if (labels[k] !== v) return false;
-  return true;
 }
 
 function isDefault(r: Resource): boolean {
@@ -61,7 +51,7 @@ export function indexPeerAuthentications(policies: readonly Resource[], rootName
     empty: policies.length === 0,
     modeFor(namespace, labels, port) {
       const own = byNs.get(namespace) ?? [];
-      const workload = own.find((r) => selects(spec(r).selector?.matchLabels, labels));
+      const workload = own.find((r) => workloadPolicySelects(spec(r).selector?.matchLabels, labels));
       if (workload !== undefined) {
         const p = modeOf(spec(workload).portLevelMtls?.[String(port)]?.mode);
         if (p !== undefined) return { mode: p, decidedBy: key(workload, 'port') };

@@ -4,8 +4,7 @@
  * without a selector, else the root namespace's Sidecar without a selector; else none (defaults).
  */
 import type { Resource } from '../../config/resource.ts';
-import type { SidecarView } from './specs.ts';
-import { view } from './specs.ts';
+import { type SidecarView, view } from '../../config/views.ts';
 
 export interface SidecarIndex {
   forProxy(namespace: string, labels: Readonly<Record<string, string>>): { readonly resource: Resource; readonly spec: SidecarView } | undefined;

@@ -6,9 +6,8 @@
  */
 import { compareByAge, type Resource } from '../../config/resource.ts';
 import type { ServiceRegistry } from '../../registry/types.ts';
-import type { VirtualServiceView } from './specs.ts';
-import { view } from './specs.ts';
 import { exportedTo, hostsIntersect } from './visibility.ts';
+import { type VirtualServiceView, view } from '../../config/views.ts';
 
 /** The gateway name VirtualServices use for sidecars. */
 export const MeshGateway = 'mesh';

@@ -9,10 +9,10 @@ import type { PortProtocol } from '../../registry/types.ts';
 import type { XdsJson } from '../../xds/types.ts';
 import { isHttp2Protocol, isHttpProtocol } from '../../registry/protocol.ts';
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
-import type { ConnectionPoolSettings, LoadBalancerSettings, OutlierDetection } from '../snapshot/specs.ts';
 import { effectivePolicy, ruleFor } from './traffic-policy.ts';
 import type { EffectivePolicy } from './traffic-policy.ts';
 import { protoDuration, durationSeconds } from './duration.ts';
+import type { ConnectionPoolSettings, LoadBalancerSettings, OutlierDetection } from '../../config/views.ts';
 
 type Json = Record<string, unknown>;
 

@@ -9,8 +9,8 @@
  */
 import type { EndpointInfo, Locality } from '../../registry/types.ts';
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
-import type { LocalityLbSetting } from '../snapshot/specs.ts';
 import type { OutboundCluster } from './clusters.ts';
+import type { LocalityLbSetting } from '../../config/views.ts';
 
 type Json = Record<string, unknown>;
 

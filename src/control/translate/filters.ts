@@ -5,15 +5,14 @@
  * context of gateway servers (files, SDS `kubernetes://<credentialName>`, or the workload
  * identity for ISTIO_MUTUAL).
  */
-import type { ServerTlsView } from '../snapshot/specs.ts';
 import { sdsSecret, workloadSdsSecret } from './upstream-tls.ts';
 import { AdsConfigSource } from './clusters.ts';
+import { HcmType, TcpProxyType } from '../../xds/references.ts';
+import type { ServerTlsSettings } from '../../config/views.ts';
 import type { PathNormalizationMode } from '../../config/mesh-config.ts';
 
 type Json = Record<string, unknown>;
 
-export const HcmType = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-export const TcpProxyType = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 export const HcmFilterName = 'envoy.filters.network.http_connection_manager';
 export const TcpProxyFilterName = 'envoy.filters.network.tcp_proxy';
 
@@ -145,7 +144,7 @@ export function sniffedChains(match: Record<string, unknown>, http: Record<strin
 }
 
 /** A DownstreamTlsContext transport socket for a gateway server's TLS settings; undefined for PASSTHROUGH/none. */
-export function downstreamTransportSocket(tls: ServerTlsView | undefined, http: boolean): Json | undefined {
+export function downstreamTransportSocket(tls: ServerTlsSettings | undefined, http: boolean): Json | undefined {
   const mode = tls?.mode ?? 'PASSTHROUGH';
   if (tls === undefined || (mode !== 'SIMPLE' && mode !== 'MUTUAL' && mode !== 'ISTIO_MUTUAL' && mode !== 'OPTIONAL_MUTUAL')) return undefined;
   const common: Json = {};

@@ -12,7 +12,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { translate, checkConsistency } from './index.ts';
+import { translate } from './index.ts';
+import { consistencyProblems } from '../../xds/consistency.ts';
 import { loadCase, skipUnlessIncludesPresent } from './test-support.ts';
 import { TypeUrl } from '../../xds/types.ts';
 import { encodeResource } from '../../xds/codec.ts';
@@ -28,7 +29,7 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()) {
     const out: Record<string, unknown> = {};
     for (const proxy of proxies) {
       const set = translate(snapshot, proxy);
-      assert.deepEqual(checkConsistency(set), [], `${name}/${proxy.id}: consistent`);
+      assert.deepEqual(consistencyProblems(set), [], `${name}/${proxy.id}: consistent`);
       for (const [type, resources] of set) {
         // Route configurations are encoded by routes/ golden tests (their owner).
         if (type === TypeUrl.RouteConfiguration) continue;

@@ -3,7 +3,7 @@
  * two arguments (no clock, environment or globals; equal inputs give equal outputs, so the pair
  * is the cache key). Assembles the per-type modules: scope -> clusters -> endpoints -> listeners
  * (sidecar, gateway or proxyless gRPC) -> routes (via `routes/`) -> secrets, then repairs
- * dangling route clusters and checks consistency (see consistency.ts) before returning.
+ * dangling route clusters and checks consistency (src/xds/consistency.ts) before returning.
  */
 import { TrellisError } from '../../errors.ts';
 import { TypeUrl } from '../../xds/types.ts';
@@ -22,13 +22,13 @@ import { isProxyless, proxylessCluster, proxylessListeners, proxylessRouteConfig
 import { buildRoutes, routeInputs } from './route-bridge.ts';
 import { secretsFor } from './secrets.ts';
 import { sdsNamesOf } from '../../xds/sds-names.ts';
-import { checkConsistency, repairRouteClusters } from './consistency.ts';
+import { repairRouteClusters } from './dangling-clusters.ts';
+import { consistencyProblems } from '../../xds/consistency.ts';
 import { addHashPolicies, hashPolicyFor } from './cluster-policy.ts';
 import { parseOutboundClusterName } from './names.ts';
 import { accessLogsFor, metricOverridesFor, tracingFor, type TrafficSide } from './telemetry.ts';
 import { applyTelemetry, collectorClusters, type SideTelemetry } from './telemetry-listeners.ts';
 
-export { checkConsistency } from './consistency.ts';
 export { hashPolicyFor } from './cluster-policy.ts';
 export { isProxyless } from './listeners-grpc.ts';
 export { HttpProxyRouteName } from './listeners-sidecar.ts';
@@ -100,9 +100,20 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): XdsResource
     [TypeUrl.RouteConfiguration, routes],
     [TypeUrl.Secret, secretsFor(snapshot, proxy, sdsNamesOf([...clusterMap.values(), ...listeners]))],
   ]);
-  const problems = checkConsistency(set);
+  const problems = consistencyProblems(set);
   if (problems.length > 0) {
     throw new TrellisError('TRANSLATE_INCONSISTENT', `proxy ${proxy.id}: generated resources are inconsistent: ${problems.join('; ')}`, { context: { proxy: proxy.id, problems } });
   }
   return set;
+}
+
+/**
+ * The part of a ProxyNode translation depends on: everything but the node id, its IPs and its
+ * workload name, which translate() never reads (test/control-shared-translate.test.ts holds it to
+ * that). Proxies with one key share one translation, as Istio shares generated config between
+ * alike proxies. The node's content is the key, so a reconnect with other metadata never reuses
+ * old output.
+ */
+export function translationKey(p: ProxyNode): string {
+  return JSON.stringify([p.kind, p.namespace, p.labels, p.serviceAccount, p.clusterId, p.captureMode, p.metadata]);
 }

@@ -8,9 +8,9 @@
  */
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import type { IndexedVirtualService } from '../snapshot/virtual-services.ts';
-import type { L4MatchView, RouteDestinationView } from '../snapshot/specs.ts';
 import { hostMatches } from '../snapshot/visibility.ts';
 import { BlackHoleCluster, outboundClusterName } from './names.ts';
+import type { L4Match, RouteDestination } from '../../config/views.ts';
 
 export interface WeightedCluster {
   readonly name: string;
@@ -21,7 +21,7 @@ export interface WeightedCluster {
 export function destinationClusters(
   snapshot: MeshSnapshot,
   vs: IndexedVirtualService,
-  route: readonly RouteDestinationView[] | undefined,
+  route: readonly RouteDestination[] | undefined,
   listenerPort: number,
   inScope: (clusterName: string) => boolean,
 ): WeightedCluster[] {
@@ -39,7 +39,7 @@ export function destinationClusters(
 }
 
 /** True when an L4 match applies to a listener port and gateway. */
-export function l4MatchApplies(m: L4MatchView, port: number, gateway: string, vsNamespace: string): boolean {
+export function l4MatchApplies(m: L4Match, port: number, gateway: string, vsNamespace: string): boolean {
   if (m.port !== undefined && m.port !== port) return false;
   if (m.gateways !== undefined && m.gateways.length > 0) {
     const qualified = m.gateways.map((g) => (g === 'mesh' || g.includes('/') ? g : `${vsNamespace}/${g}`));

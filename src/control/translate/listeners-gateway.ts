@@ -15,8 +15,6 @@
 import type { Resource } from '../../config/resource.ts';
 import { ResourceTypes } from '../../config/resource.ts';
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
-import type { GatewayApiGatewayView, GatewayApiListenerView, GatewayServerView, IstioGatewayView } from '../snapshot/specs.ts';
-import { view } from '../snapshot/specs.ts';
 import { hostMatches } from '../snapshot/visibility.ts';
 import type { ProxyNode } from '../proxy-node.ts';
 import { BlackHoleCluster, gatewayHttpRouteName, gatewayHttpsRouteName, outboundClusterName } from './names.ts';
@@ -24,12 +22,13 @@ import { downstreamTransportSocket, hcmFilter, socketAddress, tcpProxyFilter, Tl
 import { tcpRouteClusters, tlsRouteChains } from './l4-routes.ts';
 import type { WeightedCluster } from './l4-routes.ts';
 import { metadataMap } from './identity.ts';
+import { type GatewayView, type GatewayListener, type GatewayServer, type IstioGatewayView, view } from '../../config/views.ts';
 
 type Json = Record<string, unknown>;
 
 /** A route configuration a gateway listener refers to, and what it is built from. */
 export type GatewayRouteRequest =
-  | { readonly kind: 'istio-gateway'; readonly name: string; readonly servers: readonly { readonly gateway: Resource; readonly server: GatewayServerView }[] }
+  | { readonly kind: 'istio-gateway'; readonly name: string; readonly servers: readonly { readonly gateway: Resource; readonly server: GatewayServer }[] }
   | { readonly kind: 'gateway-api'; readonly name: string; readonly gateway: Resource; readonly port: number; readonly listenerNames?: readonly string[] };
 
 export interface GatewayListeners {
@@ -37,7 +36,7 @@ export interface GatewayListeners {
   readonly routes: GatewayRouteRequest[];
 }
 
-function serverHosts(server: GatewayServerView): string[] {
+function serverHosts(server: GatewayServer): string[] {
   return (server.hosts ?? []).map((h) => (h.includes('/') ? h.slice(h.indexOf('/') + 1) : h));
 }
 
@@ -68,7 +67,7 @@ export function gatewayListeners(snapshot: MeshSnapshot, proxy: ProxyNode, clust
 
   // Istio Gateways: servers grouped by port.
   const istio = snapshot.gateways.istioGatewaysFor(proxy.labels);
-  const servers = new Map<number, { gateway: Resource; server: GatewayServerView }[]>();
+  const servers = new Map<number, { gateway: Resource; server: GatewayServer }[]>();
   for (const g of istio) {
     for (const s of view<IstioGatewayView>(g).servers ?? []) {
       const n = s.port?.number;
@@ -138,9 +137,9 @@ export function gatewayListeners(snapshot: MeshSnapshot, proxy: ProxyNode, clust
 
   // Gateway API Gateways.
   for (const gw of snapshot.gateways.gatewayApiGatewaysFor(proxy.namespace, proxy.labels, proxy.metadata)) {
-    const spec = view<GatewayApiGatewayView>(gw);
+    const spec = view<GatewayView>(gw);
     const owner = `gateway-api:${gw.metadata.namespace}/${gw.metadata.name}`;
-    const byN = new Map<number, GatewayApiListenerView[]>();
+    const byN = new Map<number, GatewayListener[]>();
     for (const l of spec.listeners ?? []) {
       if (l.port === undefined) continue;
       const list = byN.get(l.port) ?? [];
@@ -218,7 +217,7 @@ export function gatewayListeners(snapshot: MeshSnapshot, proxy: ProxyNode, clust
 }
 
 /** Backends of the first TCP/TLS route attached to a Gateway API listener. */
-function l4Backends(snapshot: MeshSnapshot, gw: Resource, l: GatewayApiListenerView, type: string, inScope: (n: string) => boolean): WeightedCluster[] {
+function l4Backends(snapshot: MeshSnapshot, gw: Resource, l: GatewayListener, type: string, inScope: (n: string) => boolean): WeightedCluster[] {
   for (const r of snapshot.routeParents.routesFor(type, 'Gateway', gw.metadata.namespace, gw.metadata.name)) {
     if (r.parentRef.sectionName !== undefined && r.parentRef.sectionName !== l.name) continue;
     return routeBackends(snapshot, r.resource, inScope);

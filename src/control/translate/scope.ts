@@ -6,9 +6,9 @@
  */
 import type { ServiceInfo } from '../../registry/types.ts';
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
-import type { SidecarView } from '../snapshot/specs.ts';
 import { hostMatches } from '../snapshot/visibility.ts';
 import type { ProxyNode } from '../proxy-node.ts';
+import type { SidecarView } from '../../config/views.ts';
 
 export interface ProxyScope {
   /** Services whose clusters (and routes) the proxy receives, in registry order. */

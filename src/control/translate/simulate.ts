@@ -11,6 +11,7 @@
  */
 import { TypeUrl } from '../../xds/types.ts';
 import type { XdsJson, XdsResourceSet } from '../../xds/types.ts';
+import { edsServiceName, isEdsCluster, rdsNameOf, TcpProxyType } from '../../xds/references.ts';
 
 type Json = Record<string, unknown>;
 
@@ -199,8 +200,8 @@ export function routeMatches(m: Json, path: string, headers: Readonly<Record<str
 function endpointsOf(set: XdsResourceSet, cluster: string): string[] {
   const c = set.get(TypeUrl.Cluster)?.get(cluster);
   if (c === undefined) return [];
-  const cla = c.type === 'EDS'
-    ? set.get(TypeUrl.ClusterLoadAssignment)?.get(String(obj(c.eds_cluster_config)?.service_name ?? cluster))
+  const cla = isEdsCluster(c)
+    ? set.get(TypeUrl.ClusterLoadAssignment)?.get(edsServiceName(c))
     : obj(c.load_assignment);
   const out: string[] = [];
   for (const le of arr(cla?.endpoints)) {
@@ -249,12 +250,12 @@ export function simulate(set: XdsResourceSet, req: SimulatedRequest): Simulation
   });
   const last = filters[filters.length - 1];
   const tc = obj(last?.typed_config) ?? {};
-  if (String(tc['@type']).endsWith('TcpProxy')) {
+  if (tc['@type'] === TcpProxyType) {
     const clusters = typeof tc.cluster === 'string' ? [{ name: tc.cluster, weight: 100 }] : clustersOfAction(tc);
     return finish(clusters, {});
   }
-  const rdsName = obj(tc.rds)?.route_config_name;
-  const rc = typeof rdsName === 'string' ? set.get(TypeUrl.RouteConfiguration)?.get(rdsName) : obj(tc.route_config);
+  const rdsName = rdsNameOf(tc);
+  const rc = rdsName !== undefined ? set.get(TypeUrl.RouteConfiguration)?.get(rdsName) : obj(tc.route_config);
   if (rc === undefined) return { ...base, ...empty, error: `route configuration ${String(rdsName)} not found` };
   const rcName = String(rc.name ?? rdsName);
   const host = req.host ?? (api !== undefined ? name : '');

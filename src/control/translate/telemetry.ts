@@ -21,6 +21,7 @@ import type { TelemetryCustomTag, TelemetryMetricName, TelemetrySpec, WorkloadMo
 import { DefaultMeshTelemetry, type MeshTelemetry, type TelemetryProvider } from '../../config/telemetry-providers.ts';
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import type { ProxyNode } from '../proxy-node.ts';
+import { workloadPolicySelects } from '../../config/label-selector.ts';
 
 /** A metric override as the stats filter config carries it (proto trellis.filters.http.stats.v1.MetricOverride). */
 export interface MetricOverrideJson {
@@ -31,12 +32,6 @@ export interface MetricOverrideJson {
 }
 
 export type TrafficSide = 'CLIENT' | 'SERVER';
-
-function selects(sel: Readonly<Record<string, string>> | undefined, labels: Readonly<Record<string, string>>): boolean {
-  if (sel === undefined || Object.keys(sel).length === 0) return false;
-  for (const [k, v] of Object.entries(sel)) if (labels[k] !== v) return false;
-  return true;
-}
 
 function spec(r: Resource): TelemetrySpec {
   return (r.spec ?? {}) as TelemetrySpec;
@@ -50,7 +45,7 @@ export function telemetriesFor(snapshot: MeshSnapshot, proxy: ProxyNode): Resour
   const root = snapshot.mesh.rootNamespace;
   const mesh = all.find((r) => r.metadata.namespace === root && isDefault(r));
   const ns = proxy.namespace === root ? undefined : all.find((r) => r.metadata.namespace === proxy.namespace && isDefault(r));
-  const workload = all.find((r) => r.metadata.namespace === proxy.namespace && selects(spec(r).selector?.matchLabels, proxy.labels));
+  const workload = all.find((r) => r.metadata.namespace === proxy.namespace && workloadPolicySelects(spec(r).selector?.matchLabels, proxy.labels));
   return [mesh, ns, workload].filter((r): r is Resource => r !== undefined);
 }
 

@@ -6,7 +6,7 @@
  */
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import type { IndexedDestinationRule } from '../snapshot/destination-rules.ts';
-import type { PortTrafficPolicy, Subset, TrafficPolicy } from '../snapshot/specs.ts';
+import type { PortTrafficPolicy, Subset, TrafficPolicy } from '../../config/views.ts';
 
 /** The four policy components Istio merges. */
 export interface EffectivePolicy {

@@ -4,8 +4,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { translate, checkConsistency, hashPolicyFor } from './index.ts';
-import { repairRouteClusters } from './consistency.ts';
+import { translate, hashPolicyFor } from './index.ts';
+import { consistencyProblems } from '../../xds/consistency.ts';
+import { repairRouteClusters } from './dangling-clusters.ts';
 import { simulate } from './simulate.ts';
 import { node, snapshotFromYaml, loadCase, skipUnlessIncludesPresent } from './test-support.ts';
 import { TypeUrl } from '../../xds/types.ts';
@@ -35,29 +36,6 @@ test('hashPolicyFor gives the route hash policy of consistent-hash rules, per po
   assert.deepEqual(hashPolicyFor(snapshot, host, 'query', 80, 'default'), [{ query_parameter: { name: 'shard' } }]);
   assert.equal(hashPolicyFor(snapshot, host, '', 80, 'default'), undefined);
   assert.equal(hashPolicyFor(snapshot, 'nope.example', '', 80, 'default'), undefined);
-});
-
-function set(parts: Partial<Record<XdsTypeUrl, XdsJson[]>>): XdsResourceSet {
-  return new Map(Object.entries(parts).map(([t, list]) => [t as XdsTypeUrl, new Map(list!.map((r) => [String(r.name ?? r.cluster_name), r]))]));
-}
-
-test('checkConsistency finds missing route configs, clusters and assignments', () => {
-  const problems = checkConsistency(set({
-    [TypeUrl.Listener]: [
-      { name: 'l', filter_chains: [{ filters: [{ name: 'hcm', typed_config: { rds: { route_config_name: 'missing' } } }, { name: 'tcp', typed_config: { cluster: 'gone' } }] }] },
-    ],
-    [TypeUrl.RouteConfiguration]: [{ name: 'r', virtual_hosts: [{ routes: [{ route: { weighted_clusters: { clusters: [{ name: 'x', weight: 1 }] } } }] }] }],
-    [TypeUrl.Cluster]: [{ name: 'eds', type: 'EDS', eds_cluster_config: { service_name: 'eds' } }],
-    [TypeUrl.ClusterLoadAssignment]: [{ cluster_name: 'orphan' }],
-  }));
-  assert.deepEqual(problems, [
-    "listener l: route configuration 'missing' not found",
-    "listener l: tcp_proxy cluster 'gone' not found",
-    "route configuration r: cluster 'x' not found",
-    "cluster eds: no ClusterLoadAssignment 'eds'",
-    'ClusterLoadAssignment orphan: no EDS cluster',
-  ]);
-  assert.deepEqual(checkConsistency(new Map()), []);
 });
 
 test('dangling route clusters become what Envoy would answer: direct 503/500, BlackHole in weights, mirrors dropped', () => {
@@ -206,7 +184,7 @@ spec: { egress: [{ hosts: ["~/*"] }] }
   assert.deepEqual(simulate(other, { port: 1000 }).clusters.map((c) => c.name), ['BlackHoleCluster']);
   assert.equal(other.get(TypeUrl.Cluster)!.has('outbound|53||s.default.svc.cluster.local'), false, 'UDP skipped');
   const gw = translate(snapshot, node('router', 'default', 'g', { LABELS: { istio: 'gw' } }));
-  assert.deepEqual(checkConsistency(gw), []);
+  assert.deepEqual(consistencyProblems(gw), []);
   assert.deepEqual([...gw.get(TypeUrl.Listener)!.keys()], ['0.0.0.0_81']);
 });
 

@@ -1,3 +1,4 @@
+import type { ClientTlsSettings } from '../../config/views.ts';
 /**
  * DestinationRule client TLS settings -> Envoy UpstreamTlsContext transport socket, as Istio:
  * SIMPLE / MUTUAL with file paths (certificate files read by the proxy) or `credentialName`
@@ -5,7 +6,6 @@
  * workload's SDS identity `default`, root `ROOTCA`, SNI `outbound_.<port>_.<subset>_.<host>`
  * and Istio's ALPN, verifying the destination's SPIFFE identities. DISABLE -> no TLS.
  */
-import type { ClientTlsSettings } from '../snapshot/specs.ts';
 
 type Json = Record<string, unknown>;
 

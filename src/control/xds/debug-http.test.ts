@@ -7,7 +7,7 @@ import { TypeUrl } from '../../xds/types.ts';
 import { createDebugHttpServer, type DebugHttpServer } from './debug-http.ts';
 import { createXdsServer, type XdsServer } from './server.ts';
 import { sotwStream, type TestStream } from './testdata/ads-test-client.ts';
-import { envoySet } from './testdata/resource-sets.ts';
+import { envoySet, generatorCache } from './testdata/resource-sets.ts';
 import type { DiscoveryRequestMsg, DiscoveryResponseMsg } from '../../xds/ads-wire.ts';
 
 let xds: XdsServer;
@@ -18,7 +18,7 @@ let ready = true;
 const nodeId = 'sidecar~10.1.2.3~reviews-v1-abc.default~default.svc.cluster.local';
 
 before(async () => {
-  xds = createXdsServer({ generate: () => envoySet({ listenPort: 15001, backendPort: 9080, cluster: 'outbound|9080||reviews.default.svc.cluster.local' }) });
+  xds = createXdsServer({ cache: generatorCache(() => envoySet({ listenPort: 15001, backendPort: 9080, cluster: 'outbound|9080||reviews.default.svc.cluster.local' })).cache });
   const port = await xds.listen();
   debug = createDebugHttpServer({ xds, diagnostics: () => [{ code: 'IST0101', message: 'x' }], ready: () => ready });
   base = `http://127.0.0.1:${await debug.listen()}`;

@@ -7,62 +7,21 @@
  * nonce; ACK/NACK is decided by the nonce as in SotW, and stale nonces are not (N)ACKs.
  */
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import { status as GrpcStatus } from '@grpc/grpc-js';
-import { describeError } from '../../errors.ts';
 import type { DeltaDiscoveryRequestMsg, DeltaDiscoveryResponseMsg } from '../../xds/ads-wire.ts';
-import { pushOrder, shortTypeName, versionOf, type EncodedResource } from './resources.ts';
-import { ProxySession, type SessionDeps } from './session.ts';
-import { WarmingGate } from './warming.ts';
-import { TypeUrl } from '../../xds/types.ts';
-import { runStream, type StreamHandle } from './stream-lifecycle.ts';
+import { shortTypeName, versionOf, type EncodedResource } from './resources.ts';
+import type { SessionDeps } from './session.ts';
+import { AdsStream, type StreamHandle, type Subscription } from './ads-stream.ts';
 
-interface TypeState {
-  wildcard: boolean;
+interface TypeState extends Subscription {
   names: Set<string>;
   /** What the client has: name -> version. */
   client: Map<string, string>;
-  nonce: string | undefined;
-  version: string | undefined;
-  /** The last response of this type was ACKed or NACKed. */
-  answered: boolean;
 }
 
 /** Serves one delta ADS stream. */
-export function serveDelta(
-  call: ServerDuplexStream<DeltaDiscoveryRequestMsg, DeltaDiscoveryResponseMsg>,
-  deps: SessionDeps,
-  onClose: (h: StreamHandle) => void,
-): StreamHandle {
-  const session = new ProxySession(deps, 'delta', call.getPeer());
-  const types = new Map<string, TypeState>();
-  const gate = new WarmingGate(deps.warmingHoldMs, (held) =>
-    session.run(() => {
-      for (const t of pushOrder(held)) {
-        const st = types.get(t);
-        if (st !== undefined) send(t, st, false);
-      }
-    }, fail),
-  );
-  const edsSubscribed = (name: string): boolean => {
-    const eds = types.get(TypeUrl.ClusterLoadAssignment);
-    return eds !== undefined && (eds.wildcard || eds.names.has(name));
-  };
-  /** The clusters this proxy is subscribed to (all for wildcard, as Envoy; named for gRPC). */
-  const subscribedClusters = (): ReadonlyMap<string, EncodedResource> => {
-    const cds = types.get(TypeUrl.Cluster);
-    const all = session.resourcesOf(TypeUrl.Cluster);
-    if (cds === undefined || cds.wildcard) return all;
-    return new Map([...all].filter(([n]) => cds.names.has(n)));
-  };
-  const checkGate = (): void => gate.check(types.get(TypeUrl.Cluster)?.answered ?? true, edsSubscribed, subscribedClusters());
-
-  let finish: () => void = () => {};
-  const fail = (err: unknown): void => {
-    deps.log.warn({ proxy: session.proxy?.id, err: describeError(err) }, 'xds: delta stream error');
-    finish();
-    // grpc-js turns an emitted error into the stream's status and ends it.
-    call.emit('error', Object.assign(new Error(describeError(err)), { code: GrpcStatus.INTERNAL }));
-  };
+export function serveDelta(call: ServerDuplexStream<DeltaDiscoveryRequestMsg, DeltaDiscoveryResponseMsg>, deps: SessionDeps, onClose: (h: StreamHandle) => void): StreamHandle {
+  const stream = new AdsStream<TypeState>(call as ServerDuplexStream<unknown, unknown>, deps, 'delta', onClose);
+  const { session, types } = stream;
 
   function send(typeUrl: string, st: TypeState, force: boolean): boolean {
     const all = session.resourcesOf(typeUrl);
@@ -94,24 +53,14 @@ export function serveDelta(
       control_plane: { identifier: deps.controlPlaneId },
     });
     session.recordSent(typeUrl, changed, removed, false);
- deps.status.sent(session.connectionId, typeUrl, version, nonce, wanted.length);
+    deps.status.sent(session.connectionId, typeUrl, version, nonce, wanted.length);
     let bytes = 0;
     for (const r of changed) bytes += r.any.value.length;
     deps.observer?.sent?.(shortTypeName(typeUrl), bytes, session.pushStartedAt === undefined ? undefined : (performance.now() - session.pushStartedAt) / 1000);
     return true;
   }
 
-  async function handle(req: DeltaDiscoveryRequestMsg): Promise<void> {
-    if (session.proxy === undefined) {
-      if (req.node === undefined || (req.node.id ?? '') === '') {
-        finish();
-        call.emit('error', Object.assign(new Error('first DeltaDiscoveryRequest must carry node.id'), { code: GrpcStatus.INVALID_ARGUMENT }));
-        return;
-      }
-      await session.init(req.node);
-    }
-    const typeUrl = req.type_url ?? '';
-    if (typeUrl === '') return;
+  function handle(req: DeltaDiscoveryRequestMsg, typeUrl: string): void {
     const subscribe = req.resource_names_subscribe ?? [];
     const unsubscribe = req.resource_names_unsubscribe ?? [];
     let st = types.get(typeUrl);
@@ -136,23 +85,11 @@ export function serveDelta(
       deps.status.subscribed(session.connectionId, typeUrl, st.wildcard ? undefined : [...st.names]);
     }
     const nonce = req.response_nonce ?? '';
-    if (nonce !== '' && nonce === st.nonce) {
-      st.answered = true;
-      if (req.error_detail !== undefined) {
-        const message = req.error_detail.message ?? '';
-        deps.status.nacked(session.connectionId, typeUrl, st.version ?? '', message);
-      deps.observer?.rejected?.(shortTypeName(typeUrl));
-        deps.log.warn({ proxy: session.proxy?.id, type: shortTypeName(typeUrl), version: st.version, error: message }, 'xds: NACK');
-      } else {
-        deps.status.acked(session.connectionId, typeUrl, st.version ?? '');
-      }
-    }
+    if (nonce !== '' && nonce === st.nonce) stream.answered(typeUrl, st, req.error_detail, st.version ?? '');
     // The first request of a type always gets an answer (Envoy waits for it to finish init).
-    if (first || !gate.isHeld(typeUrl)) send(typeUrl, st, first);
-    checkGate();
+    if (first || !stream.isHeld(typeUrl)) stream.send(typeUrl, st, first);
+    stream.checkHold();
   }
 
-  const life = runStream<TypeState, DeltaDiscoveryRequestMsg>({ call, session, gate, types, send, edsSubscribed, subscribedClusters, handle, fail, onClose });
-  finish = life.finish;
-  return life.handle;
+  return stream.serve({ send, handle }, 'DeltaDiscoveryRequest');
 }

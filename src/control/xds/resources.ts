@@ -3,13 +3,13 @@
  * encoded once into an Any (cached by object identity, since translated resources are immutable),
  * a content hash per resource (the delta per-resource version) and per type (the SotW version).
  * A resource that does not encode is a translation bug: it is left out and reported, never sent
- * half-formed. Also the go-control-plane style consistency check of a set (every RDS name a
- * listener uses, every cluster a route names, every EDS cluster's endpoints are present).
+ * half-formed. Each set is also checked for consistency once (src/xds/consistency.ts).
  */
 import { createHash } from 'node:crypto';
 import { describeError } from '../../errors.ts';
 import { toAny, type AnyBytes } from '../../xds/codec.ts';
-import { TypeUrl, type XdsJson, type XdsResourceSet, type XdsTypeUrl } from '../../xds/types.ts';
+import { consistencyProblems } from '../../xds/consistency.ts';
+import { TypeUrl, type XdsJson, type XdsResourceSet } from '../../xds/types.ts';
 
 /** One encoded resource. */
 export interface EncodedResource {
@@ -133,54 +133,4 @@ export function pushOrder(typeUrls: Iterable<string>): string[] {
     return i < 0 ? 100 : i;
   };
   return [...typeUrls].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
-}
-
-/** Calls `visit(key, value, parent)` for every property of every object nested in `v`. */
-function walk(v: unknown, visit: (key: string, value: unknown, parent: Record<string, unknown>) => void): void {
-  if (Array.isArray(v)) {
-    for (const x of v) walk(x, visit);
-  } else if (v !== null && typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    for (const k in o) {
-      const x = o[k];
-      visit(k, x, o);
-      if (x !== null && typeof x === 'object') walk(x, visit);
-    }
-  }
-}
-
-/**
- * Problems that would make a proxy wait forever or 503: a listener's RDS name with no route
- * configuration, a route naming a cluster not in the set, an EDS cluster with no endpoints
- * resource. Empty when consistent.
- */
-export function consistencyProblems(set: XdsResourceSet): string[] {
-  const problems: string[] = [];
-  const clusters = set.get(TypeUrl.Cluster as XdsTypeUrl) ?? new Map<string, XdsJson>();
-  const routes = set.get(TypeUrl.RouteConfiguration as XdsTypeUrl) ?? new Map<string, XdsJson>();
-  const endpoints = set.get(TypeUrl.ClusterLoadAssignment as XdsTypeUrl) ?? new Map<string, XdsJson>();
-  for (const [name, l] of set.get(TypeUrl.Listener as XdsTypeUrl) ?? []) {
-    walk(l, (k, v) => {
-      if (k === 'route_config_name' && typeof v === 'string' && !routes.has(v)) {
-        problems.push(`listener ${name}: route configuration '${v}' is not in the set`);
-      }
-    });
-  }
-  for (const [name, rc] of routes) {
-    walk(rc, (k, v, parent) => {
-      // RouteAction.cluster, mirror policies' cluster, and weighted_clusters.clusters[].name.
-      const isClusterRef = k === 'cluster' || (k === 'name' && 'weight' in parent);
-      if (isClusterRef && typeof v === 'string' && !clusters.has(v)) {
-        problems.push(`route configuration ${name}: cluster '${v}' is not in the set`);
-      }
-    });
-  }
-  for (const [name, c] of clusters) {
-    if (c.type === 'EDS') {
-      const eds = c.eds_cluster_config as { service_name?: string } | undefined;
-      const svc = eds?.service_name !== undefined && eds.service_name !== '' ? eds.service_name : name;
-      if (!endpoints.has(svc)) problems.push(`cluster ${name}: endpoints '${svc}' are not in the set`);
-    }
-  }
-  return problems;
 }

@@ -5,7 +5,7 @@ import { TypeUrl, type XdsResourceSet } from '../../xds/types.ts';
 import type { ProxyNode } from '../proxy-node.ts';
 import { createXdsServer, type XdsServer } from './server.ts';
 import { deltaStream, sotwStream } from './testdata/ads-test-client.ts';
-import { edsCluster, endpoints, envoyListener, resourceSet, routeConfig } from './testdata/resource-sets.ts';
+import { edsCluster, endpoints, envoyListener, generatorCache, resourceSet, routeConfig } from './testdata/resource-sets.ts';
 
 function world(backendPort: number, extraCluster = false): XdsResourceSet {
   return resourceSet({
@@ -17,20 +17,19 @@ function world(backendPort: number, extraCluster = false): XdsResourceSet {
 }
 
 let server: XdsServer;
+let push: ReturnType<typeof generatorCache>['push'];
 let port: number;
 let current = world(9000);
 const generated: string[] = [];
 
 before(async () => {
-  server = createXdsServer({
-    debounceMs: 20,
-    maxDelayMs: 200,
-    generate(proxy: ProxyNode) {
-      generated.push(proxy.id);
-      if (proxy.id === 'broken') throw new Error('boom');
-      return current;
-    },
+  const gen = generatorCache((proxy: ProxyNode) => {
+    generated.push(proxy.id);
+    if (proxy.id === 'broken') throw new Error('boom');
+    return current;
   });
+  push = gen.push;
+  server = createXdsServer({ debounceMs: 20, maxDelayMs: 200, cache: gen.cache });
   port = await server.listen();
 });
 after(() => server.close(500));
@@ -94,7 +93,7 @@ test('SotW: wildcard CDS/LDS, named EDS/RDS, ACK -> SYNCED, NACK -> NACKED with 
 
     // Push after an endpoint change: only EDS is sent.
     current = world(9001);
-    server.push({ reason: 'endpoints changed' });
+    push({ reason: 'endpoints changed' });
     const eds2 = await s.next();
     assert.equal(eds2.type_url, TypeUrl.ClusterLoadAssignment);
     assert.notEqual(eds2.version_info, eds.version_info);
@@ -102,7 +101,7 @@ test('SotW: wildcard CDS/LDS, named EDS/RDS, ACK -> SYNCED, NACK -> NACKED with 
 
     // A new cluster: CDS then EDS (c2 not subscribed: the EDS content for c1 is unchanged -> not sent).
     current = world(9001, true);
-    server.push();
+    push();
     const cds2 = await s.next();
     assert.equal(cds2.type_url, TypeUrl.Cluster);
     assert.equal(cds2.resources?.length, 2);
@@ -127,7 +126,7 @@ test('pushes go only to the proxies a change affects, debounced into one generat
     await waitFor(() => rowOf('pa')?.types.CDS.state === 'SYNCED' && rowOf('pb')?.types.CDS.state === 'SYNCED');
     generated.length = 0;
     current = world(9100, true);
-    for (let i = 0; i < 5; i++) server.push({ affects: (p) => p.labels.app === 'pa', reason: `change ${i}` });
+    for (let i = 0; i < 5; i++) push({ affects: (p) => p.labels.app === 'pa', reason: `change ${i}` });
     const pushed = await a.next();
     assert.equal(pushed.resources?.length, 2);
     assert.ok(await b.quiet(200), 'pb is not affected');
@@ -165,7 +164,7 @@ test('a first request of a type carrying a nonce from an earlier stream is answe
   }
 });
 
-test('a stream whose first request has no node is rejected; a failing generator is reported, not fatal', async () => {
+test('a stream whose first request has no node is rejected; a failing generator is reported, not fatal, and nothing is served without a set', async () => {
   const s = sotwStream(port);
   s.send({ type_url: TypeUrl.Cluster });
   await waitFor(() => s.error !== undefined);
@@ -175,8 +174,7 @@ test('a stream whose first request has no node is rejected; a failing generator 
   const broken = sotwStream(port);
   try {
     broken.send({ node: node('broken'), type_url: TypeUrl.Cluster });
-    const r = await broken.next();
-    assert.equal(r.resources?.length ?? 0, 0);
+    assert.ok(await broken.quiet(200), 'no (empty) response: the proxy keeps what it has');
     assert.match(rowOf('broken')?.problems[0] ?? '', /generate failed: boom/);
   } finally {
     broken.close();
@@ -206,7 +204,7 @@ test('delta: wildcard, per-resource versions, ACK, only changes sent, removals, 
 
     // c2 goes away, c1 unchanged: one response with only the removal.
     current = world(9300, false);
-    server.push();
+    push();
     const r2 = await s.next();
     assert.equal(r2.type_url, TypeUrl.Cluster);
     assert.equal(r2.resources?.length ?? 0, 0);
@@ -228,7 +226,8 @@ test('delta: wildcard, per-resource versions, ACK, only changes sent, removals, 
 });
 
 test('close() ends streams and stops the server', async () => {
-  const own = createXdsServer({ generate: () => world(1) });
+  const gen = generatorCache(() => world(1));
+  const own = createXdsServer({ cache: gen.cache });
   const p = await own.listen();
   const s = sotwStream(p);
   s.send({ node: node('x'), type_url: TypeUrl.Cluster });
@@ -247,9 +246,10 @@ async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
   }
 }
 
-test("consistency 'reject': an inconsistent set is reported and not served; the previous one stays", async () => {
+test("consistency 'reject' (the default): an inconsistent set is reported and not served; the previous one stays", async () => {
   let set = world(9400);
-  const own = createXdsServer({ consistency: 'reject', debounceMs: 5, generate: () => set });
+  const gen = generatorCache(() => set);
+  const own = createXdsServer({ debounceMs: 5, cache: gen.cache });
   const p = await own.listen();
   const s = sotwStream(p);
   try {
@@ -257,7 +257,7 @@ test("consistency 'reject': an inconsistent set is reported and not served; the 
     const first = await s.next();
     s.send({ type_url: TypeUrl.RouteConfiguration, resource_names: ['r1'], version_info: first.version_info, response_nonce: first.nonce });
     set = new Map([...world(9400)].map(([t, m]) => [t, t === TypeUrl.RouteConfiguration ? new Map([['r1', routeConfig('r1', 'no-such-cluster')]]) : m]));
-    own.push();
+    gen.push();
     await own.flush();
     assert.ok(await s.quiet(200), 'nothing pushed');
     const row = own.status().find((x) => x.id === 'strict')!;
@@ -269,9 +269,38 @@ test("consistency 'reject': an inconsistent set is reported and not served; the 
   }
 });
 
+test('an inconsistent first set is never served: the proxy waits until a consistent one arrives; with warn it is served', async () => {
+  const broken = new Map([...world(9450)].map(([t, m]) => [t, t === TypeUrl.ClusterLoadAssignment ? new Map() : m])) as XdsResourceSet;
+  let set = broken;
+  const gen = generatorCache(() => set);
+  const own = createXdsServer({ debounceMs: 5, cache: gen.cache });
+  const warnGen = generatorCache(() => broken);
+  const lax = createXdsServer({ consistency: 'warn', debounceMs: 5, cache: warnGen.cache });
+  const [p, q] = [await own.listen(), await lax.listen()];
+  const s = sotwStream(p);
+  const w = sotwStream(q);
+  try {
+    s.send({ node: node('waits'), type_url: TypeUrl.Cluster });
+    assert.ok(await s.quiet(200), 'no CDS while the set is inconsistent');
+    assert.match(own.status().find((x) => x.id === 'waits')!.problems.join('\n'), /ClusterLoadAssignment 'c1' is not in the set/);
+    set = world(9450);
+    gen.push();
+    const cds = await s.next();
+    assert.equal(cds.type_url, TypeUrl.Cluster);
+    assert.equal(cds.resources?.length, 1);
+    w.send({ node: node('lax'), type_url: TypeUrl.Cluster });
+    assert.equal((await w.next()).type_url, TypeUrl.Cluster);
+  } finally {
+    s.close();
+    w.close();
+    await Promise.all([own.close(200), lax.close(200)]);
+  }
+});
+
 test('make before break: routes to a new EDS cluster wait until its endpoints are subscribed (or the hold expires)', async () => {
   let set = world(9500);
-  const own = createXdsServer({ debounceMs: 5, warmingHoldMs: 400, generate: () => set });
+  const gen = generatorCache(() => set);
+  const own = createXdsServer({ debounceMs: 5, warmingHoldMs: 400, cache: gen.cache });
   const p = await own.listen();
   const s = sotwStream(p);
   try {
@@ -292,7 +321,7 @@ test('make before break: routes to a new EDS cluster wait until its endpoints ar
     // r1 now routes to a new cluster c2.
     const withC2 = world(9500, true);
     set = new Map([...withC2].map(([t, m]) => [t, t === TypeUrl.RouteConfiguration ? new Map([['r1', routeConfig('r1', 'c2')]]) : m]));
-    own.push();
+    gen.push();
     const cds = await s.next();
     assert.equal(cds.type_url, TypeUrl.Cluster);
     assert.ok(await s.quiet(150), 'RDS held while c2 warms');
@@ -307,8 +336,11 @@ test('make before break: routes to a new EDS cluster wait until its endpoints ar
     assert.equal(fromAny(rds.resources![0]).name, 'r1');
 
     // A client that never subscribes the new cluster's endpoints gets the routes after the hold.
-    set = new Map([...world(9501, true)].map(([t, m]) => [t, t === TypeUrl.Cluster ? new Map([...m, ...world(9501).get(TypeUrl.Cluster)!].concat([['c3', { ...edsCluster('c3', 1)[0] }]])) : t === TypeUrl.RouteConfiguration ? new Map([['r1', routeConfig('r1', 'c3')]]) : m]));
-    own.push();
+    set = new Map([...world(9501, true)].map(([t, m]) => [t,
+      t === TypeUrl.Cluster ? new Map([...m, ['c3', edsCluster('c3', 1)[0]]])
+      : t === TypeUrl.ClusterLoadAssignment ? new Map([...m, ['c3', endpoints('c3', 9501)]])
+      : t === TypeUrl.RouteConfiguration ? new Map([['r1', routeConfig('r1', 'c3')]]) : m]));
+    gen.push();
     const started = Date.now();
     const types: string[] = [];
     for (;;) {

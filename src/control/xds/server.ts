@@ -1,17 +1,18 @@
 /**
  * The ADS server: `envoy.service.discovery.v3.AggregatedDiscoveryService` (SotW and delta) on
- * @grpc/grpc-js, thin over a generator the way go-control-plane's server is thin over its cache.
- * It asks `generate(proxy)` for a proxy's resources when the proxy connects and after `push()`
- * marks it dirty; pushes are debounced and only types whose content changed are sent, in
- * CDS -> EDS -> LDS -> RDS order. Serves Envoy (wildcard LDS/CDS) and proxyless gRPC (named LDS
+ * @grpc/grpc-js, thin over a cache the way go-control-plane's server is (cache.ts): it reads a
+ * proxy's resources from the cache when the proxy connects and after a cache write that can affect
+ * it marks it dirty; pushes are debounced and only types whose content changed are sent, in
+ * CDS -> EDS -> LDS -> RDS order. A set that is not consistent (src/xds/consistency.ts) is not
+ * served by default. Serves Envoy (wildcard LDS/CDS) and proxyless gRPC (named LDS
  * for `xds:///SERVICE`, expecting API listeners) alike. Owns proxy status and what was sent to
  * whom (`status()`, `configDump()`), which the debug HTTP server exposes.
  */
 import { Server, ServerCredentials, type ChannelOptions, type ServerDuplexStream } from '@grpc/grpc-js';
 import { TrellisError } from '../../errors.ts';
 import { adsServiceDefinition, type DeltaDiscoveryRequestMsg, type DeltaDiscoveryResponseMsg, type DiscoveryRequestMsg, type DiscoveryResponseMsg } from '../../xds/ads-wire.ts';
-import type { XdsJson, XdsResourceSet } from '../../xds/types.ts';
-import type { ProxyNode } from '../proxy-node.ts';
+import type { XdsJson } from '../../xds/types.ts';
+import type { ResourceCache } from './cache.ts';
 import { installFramedPassthrough } from '../../xds/grpc-framing.ts';
 import { serveDelta } from './delta.ts';
 import { PushQueue } from './push-queue.ts';
@@ -25,13 +26,13 @@ export type { ProxyStatus, SyncState, TypeStatus, XdsCounters } from './status.t
 
 /** How the server is built. */
 export interface XdsServerOptions {
-  /** All resources one proxy should have (pure translation, typically). May be async. */
-  generate(proxy: ProxyNode): XdsResourceSet | Promise<XdsResourceSet>;
+  /** Where proxies' resources come from; its writes trigger pushes. */
+  cache: ResourceCache;
   /** Quiet time before a push (default 100 ms). */
   debounceMs?: number;
   /** Longest a push waits (default 1000 ms). */
   maxDelayMs?: number;
-  /** 'warn' (default): inconsistent sets are served and reported; 'reject': the previous set stays. */
+  /** 'reject' (default): an inconsistent set is reported and not served (the previous one stays); 'warn': served and reported. */
   consistency?: 'warn' | 'reject';
   /** Longest LDS/RDS are held after a CDS push adding EDS clusters, waiting for warming (default 1000 ms). */
   warmingHoldMs?: number;
@@ -42,14 +43,6 @@ export interface XdsServerOptions {
   grpcOptions?: ChannelOptions;
   /** Monitoring hooks (istiod's pilot_* metrics, src/control/monitoring.ts). */
   observer?: XdsObserver;
-}
-
-/** Which proxies a change touches (all when absent) and why (for logs and metrics). */
-export interface PushOptions {
-  affects?: (proxy: ProxyNode) => boolean;
-  reason?: string;
-  /** Istio's push trigger type for pilot_push_triggers (config, endpoint, secret; default config). */
-  type?: string;
 }
 
 /** What one proxy was sent, per type, as our JSON form (each resource with "@type"). */
@@ -64,8 +57,6 @@ export interface XdsServer {
   listen(opts?: { host?: string; port?: number; credentials?: ServerCredentials }): Promise<number>;
   /** The underlying grpc-js server (to add more services on the same port). */
   readonly grpcServer: Server;
-  /** Marks affected proxies dirty; they are regenerated and pushed after the debounce. */
-  push(opts?: PushOptions): void;
   /** Pushes pending changes now and resolves when every stream has handled them (tests, shutdown). */
   flush(): Promise<void>;
   /** Status of every connected proxy. */
@@ -82,11 +73,11 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
   installFramedPassthrough();
   const status = new StatusTracker();
   const deps: SessionDeps = {
-    generate: options.generate,
+    resources: (proxy) => options.cache.resources(proxy),
     status,
     log: options.log ?? silentLogger,
     controlPlaneId: options.controlPlaneId ?? 'trellis',
-    consistency: options.consistency ?? 'warn',
+    consistency: options.consistency ?? 'reject',
     warmingHoldMs: options.warmingHoldMs ?? 1000,
     ...(options.observer !== undefined ? { observer: options.observer } : {}),
   };
@@ -114,6 +105,22 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
       }
       if (n > 0) deps.log.info({ proxies: n, reasons: [...new Set(reasons)].slice(0, 10) }, 'xds: push');
     },
+  });
+
+  // A cache write marks the proxies it can affect dirty; they are regenerated and pushed after the debounce.
+  const unwatch = options.cache.watch((change) => {
+    status.counters.pushTriggers++;
+    options.observer?.triggered?.(change.type ?? 'config');
+    changedAt ??= performance.now();
+    let marked = 0;
+    for (const s of streams) {
+      const p = s.session.proxy;
+      if (p === undefined || change.affects === undefined || change.affects(p)) {
+        s.session.dirty = true;
+        marked++;
+      }
+    }
+    if (marked > 0) queue.trigger(change.reason);
   });
 
   const server = new Server({ 'grpc.keepalive_permit_without_calls': 1, ...options.grpcOptions });
@@ -149,20 +156,6 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
         });
       });
     },
-    push(opts = {}) {
-      status.counters.pushTriggers++;
-      options.observer?.triggered?.(opts.type ?? 'config');
-      changedAt ??= performance.now();
-      let marked = 0;
-      for (const s of streams) {
-        const p = s.session.proxy;
-        if (p === undefined || opts.affects === undefined || opts.affects(p)) {
-          s.session.dirty = true;
-          marked++;
-        }
-      }
-      if (marked > 0) queue.trigger(opts.reason ?? 'config change');
-    },
     async flush() {
       queue.flushNow();
       await Promise.all([...streams].map((s) => s.session.idle()));
@@ -184,6 +177,7 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
     },
     async close(graceMs = 2000) {
       closing = true;
+      unwatch();
       queue.close();
       for (const s of [...streams]) s.end();
       await new Promise<void>((resolve) => {

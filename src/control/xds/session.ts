@@ -22,7 +22,8 @@ export const silentLogger: XdsLogger = { info() {}, warn() {} };
 
 /** What the server gives every stream. */
 export interface SessionDeps {
-  generate(proxy: ProxyNode): XdsResourceSet | Promise<XdsResourceSet>;
+  /** Every resource `proxy` should have now (the cache's read). */
+  resources(proxy: ProxyNode): XdsResourceSet | Promise<XdsResourceSet>;
   status: StatusTracker;
   log: XdsLogger;
   controlPlaneId: string;
@@ -122,7 +123,7 @@ export class ProxySession {
     this.pushStartedAt = performance.now();
     let set: XdsResourceSet;
     try {
-      set = await this.deps.generate(proxy);
+      set = await this.deps.resources(proxy);
     } catch (err) {
       this.deps.status.counters.generateErrors++;
       this.deps.observer?.internalError?.();
@@ -134,7 +135,8 @@ export class ProxySession {
     const problems = [...encoded.errors, ...inconsistent];
     this.deps.status.problems(this.connectionId, problems);
     if (problems.length > 0) this.deps.log.warn({ proxy: proxy.id, problems }, 'xds: problems in generated resources');
-    if (inconsistent.length > 0 && this.deps.consistency === 'reject' && this.current !== undefined) return false;
+    // Never served, not even as a first set: the proxy waits for a consistent one (DESIGN.md).
+    if (inconsistent.length > 0 && this.deps.consistency === 'reject') return false;
     this.current = encoded;
     return true;
   }

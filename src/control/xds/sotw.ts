@@ -7,14 +7,10 @@
  * resource of the type, and is only sent when that content's version changed.
  */
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import { status as GrpcStatus } from '@grpc/grpc-js';
-import { describeError } from '../../errors.ts';
 import { discoveryResponseWire, encodeResourcesField, kEncodedResources, preFramed, type DiscoveryRequestMsg, type DiscoveryResponseMsg } from '../../xds/ads-wire.ts';
-import { pushOrder, shortTypeName, versionOf, versionOfAll, type EncodedResource } from './resources.ts';
-import { ProxySession, type SessionDeps } from './session.ts';
-import { WarmingGate } from './warming.ts';
-import { runStream, type StreamHandle } from './stream-lifecycle.ts';
-import { TypeUrl } from '../../xds/types.ts';
+import { shortTypeName, versionOf, versionOfAll, type EncodedResource } from './resources.ts';
+import type { SessionDeps } from './session.ts';
+import { AdsStream, type StreamHandle, type Subscription } from './ads-stream.ts';
 import { frameMessage } from '../../xds/grpc-framing.ts';
 
 // One frozen array per interned name set, for the status rows: 1,000 Envoy-like streams asking for
@@ -73,54 +69,17 @@ let sharedNonceSeq = 0;
 const wildcardLists = new WeakMap<ReadonlyMap<string, EncodedResource>, EncodedResource[]>();
 const namedChoices = new WeakMap<ReadonlyMap<string, EncodedResource>, WeakMap<Set<string>, { chosen: EncodedResource[]; version: string }>>();
 
-interface TypeState {
-  wildcard: boolean;
+interface TypeState extends Subscription {
   names: Set<string>;
-  version: string | undefined;
-  nonce: string | undefined;
-  /** The last response of this type was ACKed or NACKed. */
-  answered: boolean;
 }
 
 /** A live stream as the server tracks it. */
-export type { StreamHandle } from './stream-lifecycle.ts';
+export type { StreamHandle } from './ads-stream.ts';
 
 /** Serves one SotW ADS stream. */
-export function serveSotw(
-  call: ServerDuplexStream<DiscoveryRequestMsg, DiscoveryResponseMsg>,
-  deps: SessionDeps,
-  onClose: (h: StreamHandle) => void,
-): StreamHandle {
-  const session = new ProxySession(deps, 'sotw', call.getPeer());
-  const types = new Map<string, TypeState>();
-  const gate = new WarmingGate(deps.warmingHoldMs, (held) =>
-    session.run(() => {
-      for (const t of pushOrder(held)) {
-        const st = types.get(t);
-        if (st !== undefined) send(t, st, false);
-      }
-    }, fail),
-  );
-  const edsSubscribed = (name: string): boolean => {
-    const eds = types.get(TypeUrl.ClusterLoadAssignment);
-    return eds !== undefined && (eds.wildcard || eds.names.has(name));
-  };
-  /** The clusters this proxy is subscribed to (all for wildcard, as Envoy; named for gRPC). */
-  const subscribedClusters = (): ReadonlyMap<string, EncodedResource> => {
-    const cds = types.get(TypeUrl.Cluster);
-    const all = session.resourcesOf(TypeUrl.Cluster);
-    if (cds === undefined || cds.wildcard) return all;
-    return new Map([...all].filter(([n]) => cds.names.has(n)));
-  };
-  const checkGate = (): void => gate.check(types.get(TypeUrl.Cluster)?.answered ?? true, edsSubscribed, subscribedClusters());
-
-  let finish: () => void = () => {};
-  const fail = (err: unknown): void => {
-    deps.log.warn({ proxy: session.proxy?.id, err: describeError(err) }, 'xds: stream error');
-    finish();
-    // grpc-js turns an emitted error into the stream's status and ends it.
-    call.emit('error', Object.assign(new Error(describeError(err)), { code: GrpcStatus.INTERNAL }));
-  };
+export function serveSotw(call: ServerDuplexStream<DiscoveryRequestMsg, DiscoveryResponseMsg>, deps: SessionDeps, onClose: (h: StreamHandle) => void): StreamHandle {
+  const stream = new AdsStream<TypeState>(call as ServerDuplexStream<unknown, unknown>, deps, 'sotw', onClose);
+  const { session, types } = stream;
 
   function send(typeUrl: string, st: TypeState, force: boolean): boolean {
     // Every ACK re-checks whether content moved on: versions are memoized (per shared type map for
@@ -189,17 +148,7 @@ export function serveSotw(
     } as DiscoveryResponseMsg;
   }
 
-  async function handle(req: DiscoveryRequestMsg): Promise<void> {
-    if (session.proxy === undefined) {
-      if (req.node === undefined || (req.node.id ?? '') === '') {
-        finish();
-        call.emit('error', Object.assign(new Error('first DiscoveryRequest must carry node.id'), { code: GrpcStatus.INVALID_ARGUMENT }));
-        return;
-      }
-      await session.init(req.node);
-    }
-    const typeUrl = req.type_url ?? '';
-    if (typeUrl === '') return;
+  function handle(req: DiscoveryRequestMsg, typeUrl: string): void {
     const names = req.resource_names ?? [];
     const nonce = req.response_nonce ?? '';
     let st = types.get(typeUrl);
@@ -223,25 +172,15 @@ export function serveSotw(
     // A type not seen on this stream is a new subscription even if the client carried a nonce
     // over from a previous stream or control plane (as go-control-plane treats it).
     if (nonce === '' || first) {
-      send(typeUrl, st, true); // new subscription or reconnect: always answer
-      checkGate();
+      stream.send(typeUrl, st, true); // new subscription or reconnect: always answer
+      stream.checkHold();
       return;
     }
-    st.answered = true;
-    if (req.error_detail !== undefined) {
-      const message = req.error_detail.message ?? '';
-      deps.status.nacked(session.connectionId, typeUrl, st.version ?? '', message);
-      deps.observer?.rejected?.(shortTypeName(typeUrl));
-      deps.log.warn({ proxy: session.proxy?.id, type: shortTypeName(typeUrl), version: st.version, error: message }, 'xds: NACK');
-    } else {
-      deps.status.acked(session.connectionId, typeUrl, req.version_info ?? '');
-    }
+    stream.answered(typeUrl, st, req.error_detail, req.version_info ?? '');
     // Names changed with the (N)ACK, or content moved on while this one was in flight.
-    if (!gate.isHeld(typeUrl)) send(typeUrl, st, false);
-    checkGate();
+    if (!stream.isHeld(typeUrl)) stream.send(typeUrl, st, false);
+    stream.checkHold();
   }
 
-  const life = runStream<TypeState, DiscoveryRequestMsg>({ call, session, gate, types, send, edsSubscribed, subscribedClusters, handle, fail, onClose });
-  finish = life.finish;
-  return life.handle;
+  return stream.serve({ send, handle }, 'DiscoveryRequest');
 }

@@ -8,18 +8,8 @@
  * (which makes the server send its endpoints), or at most `maxHoldMs`.
  */
 import { TypeUrl } from '../../xds/types.ts';
+import { edsNamesOf } from '../../xds/references.ts';
 import type { EncodedResource } from './resources.ts';
-
-/** Names an EDS cluster's endpoints are requested by (eds_cluster_config.service_name, else its name). */
-export function edsNames(clusters: ReadonlyMap<string, EncodedResource>): string[] {
-  const out: string[] = [];
-  for (const [name, c] of clusters) {
-    if (c.json.type !== 'EDS') continue;
-    const svc = (c.json.eds_cluster_config as { service_name?: string } | undefined)?.service_name;
-    out.push(svc !== undefined && svc !== '' ? svc : name);
-  }
-  return out;
-}
 
 const held: readonly string[] = [TypeUrl.Listener, TypeUrl.RouteConfiguration];
 
@@ -44,7 +34,7 @@ export class WarmingGate {
    * cluster is not subscribed yet.
    */
   afterCds(rest: readonly string[], subscribed: (name: string) => boolean, clusters: ReadonlyMap<string, EncodedResource>): string[] {
-    if (edsNames(clusters).every(subscribed)) return [...rest];
+    if (allSubscribed(clusters, subscribed)) return [...rest];
     const now: string[] = [];
     for (const t of rest) {
       if (held.includes(t)) this.#held.add(t);
@@ -60,7 +50,7 @@ export class WarmingGate {
   /** Releases held types once CDS was answered and all EDS clusters are subscribed. */
   check(cdsAnswered: boolean, subscribed: (name: string) => boolean, clusters: ReadonlyMap<string, EncodedResource>): void {
     if (this.#held.size === 0 || !cdsAnswered) return;
-    if (edsNames(clusters).every(subscribed)) this.#fire();
+    if (allSubscribed(clusters, subscribed)) this.#fire();
   }
 
   #fire(): void {
@@ -77,4 +67,10 @@ export class WarmingGate {
     this.#timer = undefined;
     this.#held.clear();
   }
+}
+
+/** True when every EDS name of `clusters` is subscribed. */
+function allSubscribed(clusters: ReadonlyMap<string, EncodedResource>, subscribed: (name: string) => boolean): boolean {
+  for (const name of edsNamesOf([...clusters.values()].map((c) => c.json))) if (!subscribed(name)) return false;
+  return true;
 }

@@ -8,10 +8,10 @@ import type { XdsJson } from '../../xds/types.ts';
 import { child, invalid, isObject, optArray, optBool, optObject, optString, optUint, type FieldPath } from '../upstream/xds-read.ts';
 import type { FilterChainMatchJson } from './filter-chain-match.ts';
 import { parseDownstreamTransportSocket, type DownstreamTlsConfig } from './downstream-tls.ts';
-import { parseTcpProxy, TcpProxyType, type TcpProxyConfig } from '../tcp/tcp-proxy.ts';
+import { parseTcpProxy, type TcpProxyConfig } from '../tcp/tcp-proxy.ts';
+import { HcmType, TcpProxyType } from '../../xds/references.ts';
 import { MetadataExchangeFilterName, metadataExchangeProtocol } from '../tcp/metadata-exchange-config.ts';
 
-export const HcmType = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 
 /** What the listener layer needs from an HTTP connection manager built for one filter chain. */
 export interface HttpConnectionHandler {

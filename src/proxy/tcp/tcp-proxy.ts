@@ -19,7 +19,6 @@ import type { XdsJson } from '../../xds/types.ts';
 import type { ClusterManager } from '../upstream/types.ts';
 import { child, invalid, isObject, optArray, optDurationMs, optObject, optString, optUint, type FieldPath } from '../upstream/xds-read.ts';
 
-export const TcpProxyType = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 
 export interface TcpProxyConfig {
   readonly statPrefix: string;

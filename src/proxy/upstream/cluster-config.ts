@@ -8,6 +8,7 @@
 import { metadataExchangeProtocol } from '../tcp/metadata-exchange-config.ts';
 import { isIP } from 'node:net';
 import type { XdsJson } from '../../xds/types.ts';
+import { edsServiceName } from '../../xds/references.ts';
 import { parseTransportSocket, type UpstreamTlsConfig } from '../tls/upstream-tls-config.ts';
 import { parseHealthChecks, type HealthCheckConfig } from './health-check-config.ts';
 import { parseLoadAssignment, type LoadAssignment } from './load-assignment.ts';
@@ -113,7 +114,8 @@ export function parseCluster(json: unknown): ClusterConfig {
     if (!(type === 'ORIGINAL_DST' && policy === 'CLUSTER_PROVIDED')) throw invalid(child(at, 'lb_policy'), `lb_policy ${policy} is not supported`);
   }
   const eds = optObject(json, 'eds_cluster_config', at);
-  const edsServiceName = (eds && optString(eds, 'service_name', child(at, 'eds_cluster_config'))) || name;
+  if (eds !== undefined) optString(eds, 'service_name', child(at, 'eds_cluster_config'));
+  const edsName = edsServiceName(json);
 
   const la = optObject(json, 'load_assignment', at);
   // Envoy accepts STATIC and STRICT_DNS clusters without hosts: Istio's BlackHoleCluster is one.
@@ -180,7 +182,7 @@ export function parseCluster(json: unknown): ClusterConfig {
   return Object.freeze({
     name,
     type,
-    edsServiceName,
+    edsServiceName: edsName,
     lbPolicy: type === 'ORIGINAL_DST' ? 'RANDOM' : (policy as LbPolicy),
     connectTimeoutMs: optDurationMs(json, 'connect_timeout', at) ?? 5000,
     protocol: proto.protocol,

@@ -11,7 +11,7 @@ import { adsServiceDefinition, type DiscoveryRequestMsg, type DiscoveryResponseM
 import { fromAny } from '../../xds/codec.ts';
 import { TypeUrl, type XdsJson, type XdsTypeUrl } from '../../xds/types.ts';
 import { describeError, TrellisError } from '../../errors.ts';
-import { edsNamesOf, rdsNamesOf } from './references.ts';
+import { edsNamesOf, rdsNamesOf } from '../../xds/references.ts';
 import { sdsNamesOf } from '../../xds/sds-names.ts';
 
 /**

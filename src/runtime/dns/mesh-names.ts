@@ -4,11 +4,14 @@
  * the same VIP auto-allocation, src/registry/vip.ts, so DNS and the sidecars' VIP filter chains
  * always agree). Names resolve as from the asking workload's namespace, with the Kubernetes
  * search-path forms (`svc`, `svc.ns`, `svc.ns.svc`, FQDN) the registry's lookupHost understands.
- * The registry is rebuilt lazily on the first query after a config change.
+ * The registry is rebuilt lazily on the first query after a config change. Config goes through
+ * the control plane's config gate, so a service whose definition broke keeps its name as proxies
+ * keep its routes (last-known-good).
  */
 import { openFileStore } from '../../config/store/file.ts';
 import { CompositeStore } from '../../config/store/composite.ts';
 import type { ConfigStore } from '../../config/store/types.ts';
+import { ConfigGate } from '../../control/config-gate.ts';
 import { buildRegistry } from '../../registry/registry.ts';
 import type { ServiceRegistry } from '../../registry/types.ts';
 import type { DnsResolve } from './responder.ts';
@@ -25,9 +28,15 @@ export async function openMeshNames(configDirs: readonly string[], namespaceOf: 
   const stores = await Promise.all(configDirs.map((d) => openFileStore(d, { onError: () => {} })));
   const store: ConfigStore = stores.length === 1 ? stores[0] : new CompositeStore(stores.map((s, i) => ({ store: s, name: configDirs[i] })));
   await store.ready();
+  const gate = new ConfigGate(store);
+  gate.update();
   let current: ServiceRegistry | undefined;
-  const unwatch = store.watch(() => (current = undefined));
-  const registry = () => (current ??= buildRegistry({ list: (t, ns) => store.list(t, ns) }, { autoAllocateVips: true }));
+  // The gate follows every change (it must see a version to keep it); the registry is rebuilt lazily.
+  const follow = (): void => {
+    if (gate.update().changed.length > 0) current = undefined;
+  };
+  const offs = [store.watch(follow), store.watchDiagnostics(follow)];
+  const registry = () => (current ??= buildRegistry({ list: (t, ns) => gate.list(t, ns) }, { autoAllocateVips: true }));
   return {
     registry,
     resolve(name, client) {
@@ -36,7 +45,7 @@ export async function openMeshNames(configDirs: readonly string[], namespaceOf: 
       return svc === undefined ? undefined : svc.addresses;
     },
     async close() {
-      unwatch();
+      for (const off of offs) off();
       await store.close();
     },
   };

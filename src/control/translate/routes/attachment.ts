@@ -9,25 +9,16 @@
 import { labelSelectorMatches } from '../../../config/label-selector.ts';
 import type { ServiceInfo } from '../../../registry/types.ts';
 import { intersectHosts } from './hosts.ts';
-import type {
-  BackendObjectRefSpec,
-  GatewayResource,
-  HTTPRouteSpec,
-  ListenerSpec,
-  ParentRefSpec,
-  RouteInputs,
-  RouteRuleSpec,
-  HTTPRouteMatchSpec,
-  GRPCRouteSpec,
-} from './types.ts';
+import type { GatewayResource, RouteInputs } from './types.ts';
 import type { Resource } from '../../../config/resource.ts';
+import type { BackendObjectRef, HTTPRouteView, GatewayListener, ParentRef, RouteRule, HTTPRouteMatch, GRPCRouteView } from '../../../config/views.ts';
 
 export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 
 /** An HTTPRoute or GRPCRoute with its kind, handled uniformly. */
 export interface AnyRoute {
   readonly kind: 'HTTPRoute' | 'GRPCRoute';
-  readonly resource: Resource<HTTPRouteSpec> | Resource<GRPCRouteSpec>;
+  readonly resource: Resource<HTTPRouteView> | Resource<GRPCRouteView>;
 }
 
 export type AcceptedReason = 'Accepted' | 'NotAllowedByListeners' | 'NoMatchingListenerHostname' | 'NoMatchingParent' | 'UnsupportedValue';
@@ -35,13 +26,13 @@ export type ResolvedReason = 'ResolvedRefs' | 'RefNotPermitted' | 'InvalidKind' 
 
 /** The outcome of one parentRef. */
 export interface ParentAttachment {
-  readonly parentRef: ParentRefSpec;
+  readonly parentRef: ParentRef;
   readonly parentKind: 'Gateway' | 'Service' | 'Other';
   /** `<ns>/<name>` of the parent. */
   readonly parentKey: string;
   readonly accepted: AcceptedReason;
   /** Listeners the route attached to (Gateway parents), with the hostnames the route gets on each. */
-  readonly listeners: readonly { readonly listener: ListenerSpec; readonly hostnames: readonly string[] }[];
+  readonly listeners: readonly { readonly listener: GatewayListener; readonly hostnames: readonly string[] }[];
   /** The Service parent (GAMMA), when found. */
   readonly service?: ServiceInfo;
 }
@@ -59,7 +50,7 @@ function isCoreGroup(g: string | undefined): boolean {
 }
 
 /** Whether a parentRef names a Service (GAMMA) rather than a Gateway. */
-export function isServiceParent(p: ParentRefSpec): boolean {
+export function isServiceParent(p: ParentRef): boolean {
   return p.kind === 'Service' && isCoreGroup(p.group);
 }
 
@@ -80,7 +71,7 @@ function defaultKinds(protocol: string): string[] {
 }
 
 /** Route kinds a listener admits (`allowedRoutes.kinds` or the protocol's defaults). */
-export function listenerKinds(l: ListenerSpec): string[] {
+export function listenerKinds(l: GatewayListener): string[] {
   const ks = l.allowedRoutes?.kinds;
   if (ks?.length) return ks.filter((k) => (k.group ?? GATEWAY_GROUP) === GATEWAY_GROUP).map((k) => k.kind);
   return defaultKinds(l.protocol);
@@ -88,7 +79,7 @@ export function listenerKinds(l: ListenerSpec): string[] {
 
 
 /** Whether a listener's `allowedRoutes.namespaces` admits routes from `routeNs` (default: Same). */
-export function namespaceAllowed(inputs: RouteInputs, gw: GatewayResource, l: ListenerSpec, routeNs: string): boolean {
+export function namespaceAllowed(inputs: RouteInputs, gw: GatewayResource, l: GatewayListener, routeNs: string): boolean {
   const from = l.allowedRoutes?.namespaces?.from ?? 'Same';
   if (from === 'All') return true;
   if (from === 'Same') return routeNs === gw.metadata.namespace;
@@ -112,7 +103,7 @@ const PATH_TYPES = new Set(['Exact', 'PathPrefix', 'RegularExpression']);
 
 /** False when a route uses a filter type or path match type we do not implement (Accepted=False, UnsupportedValue). */
 export function routeSupported(route: AnyRoute): boolean {
-  for (const rule of (route.resource.spec.rules ?? []) as readonly RouteRuleSpec<HTTPRouteMatchSpec>[]) {
+  for (const rule of (route.resource.spec.rules ?? []) as readonly RouteRule<HTTPRouteMatch>[]) {
     const filters = [...(rule.filters ?? []), ...(rule.backendRefs ?? []).flatMap((b) => b.filters ?? [])];
     if (!filters.every((f) => KNOWN_FILTERS.has(f.type ?? ''))) return false;
     if (route.kind === 'HTTPRoute' && !(rule.matches ?? []).every((m) => m.path?.type === undefined || PATH_TYPES.has(m.path.type))) return false;
@@ -121,7 +112,7 @@ export function routeSupported(route: AnyRoute): boolean {
 }
 
 /** Resolves one parentRef of a route. */
-export function attachParent(inputs: RouteInputs, route: AnyRoute, p: ParentRefSpec): ParentAttachment {
+export function attachParent(inputs: RouteInputs, route: AnyRoute, p: ParentRef): ParentAttachment {
   const routeNs = route.resource.metadata.namespace;
   const ns = p.namespace ?? routeNs;
   const parentKey = `${ns}/${p.name}`;
@@ -146,7 +137,7 @@ export function attachParent(inputs: RouteInputs, route: AnyRoute, p: ParentRefS
   const allowed = candidates.filter((l) => listenerKinds(l).includes(route.kind) && namespaceAllowed(inputs, gw, l, routeNs));
   if (allowed.length === 0) return { parentRef: p, parentKind: 'Gateway', parentKey, accepted: 'NotAllowedByListeners', listeners: [] };
   const routeHosts = route.resource.spec.hostnames ?? [];
-  const listeners: { listener: ListenerSpec; hostnames: string[] }[] = [];
+  const listeners: { listener: GatewayListener; hostnames: string[] }[] = [];
   for (const l of allowed) {
     const lh = l.hostname ?? '*';
     const hostnames = routeHosts.length === 0 ? [lh] : routeHosts.map((h) => intersectHosts(h, lh)).filter((h): h is string => h !== undefined);
@@ -173,7 +164,7 @@ export function referenceGranted(inputs: RouteInputs, fromKind: string, fromNs: 
  * ReferenceGrant (GEP-1426 "namespace boundaries": mesh authorization governs that traffic, as
  * in Istio); routes bound to a Gateway need the grant.
  */
-export function resolveBackend(inputs: RouteInputs, route: AnyRoute, ref: BackendObjectRefSpec, mesh = false): BackendResolution {
+export function resolveBackend(inputs: RouteInputs, route: AnyRoute, ref: BackendObjectRef, mesh = false): BackendResolution {
   const kind = ref.kind ?? 'Service';
   const ns = ref.namespace ?? route.resource.metadata.namespace;
   if (!isCoreGroup(ref.group) || kind !== 'Service') {

@@ -18,15 +18,8 @@ import {
   retryPolicy,
   toDuration,
 } from './envoy.ts';
-import type {
-  GRPCRouteMatchSpec,
-  HTTPHeaderMatchSpec,
-  HTTPRouteMatchSpec,
-  HeaderModifierSpec,
-  RouteFilterSpec,
-  RouteInputs,
-  RouteRuleSpec,
-} from './types.ts';
+import type { RouteInputs } from './types.ts';
+import type { GRPCRouteMatch, HTTPHeaderMatch, HTTPRouteMatch, HeaderModifier, RouteFilter, RouteRule } from '../../../config/views.ts';
 
 type Json = Record<string, unknown>;
 
@@ -66,7 +59,7 @@ export function sortGatewayApiRoutes(rs: readonly RankedRoute[]): Json[] {
     .map((r) => r.route);
 }
 
-function headerMatch(h: HTTPHeaderMatchSpec): Json {
+function headerMatch(h: HTTPHeaderMatch): Json {
   const sm = h.type === 'RegularExpression' ? { safe_regex: { regex: h.value } } : { exact: h.value };
   return { name: h.name.toLowerCase(), string_match: sm };
 }
@@ -83,7 +76,7 @@ interface MatchInfo {
 }
 
 /** Envoy RouteMatch for an HTTPRoute match. */
-export function httpRouteMatch(m: HTTPRouteMatchSpec | undefined): MatchInfo {
+export function httpRouteMatch(m: HTTPRouteMatch | undefined): MatchInfo {
   const out: Json = {};
   const type = m?.path?.type ?? 'PathPrefix';
   const value = m?.path?.value ?? '/';
@@ -126,7 +119,7 @@ function escapeRegex(s: string): string {
 }
 
 /** Envoy RouteMatch for a GRPCRoute match: the method becomes the `/service/method` path. */
-export function grpcRouteMatch(m: GRPCRouteMatchSpec | undefined): MatchInfo {
+export function grpcRouteMatch(m: GRPCRouteMatch | undefined): MatchInfo {
   const out: Json = {};
   const svc = m?.method?.service;
   const meth = m?.method?.method;
@@ -158,7 +151,7 @@ export function grpcRouteMatch(m: GRPCRouteMatchSpec | undefined): MatchInfo {
 }
 
 /** Gateway API header values are literal (unlike Istio's, which Envoy formats): `%` is escaped. */
-function applyModifier(target: Json, mod: HeaderModifierSpec | undefined, dir: 'request' | 'response'): void {
+function applyModifier(target: Json, mod: HeaderModifier | undefined, dir: 'request' | 'response'): void {
   if (!mod) return;
   const opts = [
     ...(mod.set ?? []).map((h) => headerValueOption(h.name, escapeFormatString(h.value), false)),
@@ -170,12 +163,12 @@ function applyModifier(target: Json, mod: HeaderModifierSpec | undefined, dir: '
   if (mod.remove?.length) target[removeField] = [...((target[removeField] as string[] | undefined) ?? []), ...mod.remove];
 }
 
-function ruleFilters(rule: RouteRuleSpec<unknown>): RouteFilterSpec[] {
+function ruleFilters(rule: RouteRule<unknown>): RouteFilter[] {
   return [...(rule.filters ?? []), ...(rule.backendRefs ?? []).flatMap((b) => b.filters ?? [])];
 }
 
 /** ExtensionRef filters name custom filters we do not have: the spec wants such rules to answer with an error, never skip the filter. */
-function hasExtensionRef(rule: RouteRuleSpec<unknown>): boolean {
+function hasExtensionRef(rule: RouteRule<unknown>): boolean {
   return ruleFilters(rule).some((f) => f.type === 'ExtensionRef');
 }
 
@@ -210,7 +203,7 @@ const WELL_KNOWN_PORTS: Readonly<Record<string, number>> = { http: 80, https: 44
  * it: the scheme's default port with the host replaced, or with a Host that can only carry this
  * listener's default port (dropped by Envoy on a scheme change, the wanted port otherwise).
  */
-export function redirectPort(f: NonNullable<RouteFilterSpec['requestRedirect']>, listener: Pick<ServingListener, 'port' | 'scheme'>): number | undefined {
+export function redirectPort(f: NonNullable<RouteFilter['requestRedirect']>, listener: Pick<ServingListener, 'port' | 'scheme'>): number | undefined {
   const scheme = f.scheme ?? listener.scheme;
   const wanted = f.port ?? (f.scheme !== undefined ? WELL_KNOWN_PORTS[scheme] : listener.port);
   if (wanted === undefined || wanted !== WELL_KNOWN_PORTS[scheme]) return wanted;
@@ -218,7 +211,7 @@ export function redirectPort(f: NonNullable<RouteFilterSpec['requestRedirect']>,
   return wanted;
 }
 
-function redirectAction(f: NonNullable<RouteFilterSpec['requestRedirect']>, info: MatchInfo, listener: ServingListener): Json {
+function redirectAction(f: NonNullable<RouteFilter['requestRedirect']>, info: MatchInfo, listener: ServingListener): Json {
   const out: Json = {};
   if (f.scheme) out.scheme_redirect = f.scheme;
   if (f.hostname) out.host_redirect = f.hostname;
@@ -230,7 +223,7 @@ function redirectAction(f: NonNullable<RouteFilterSpec['requestRedirect']>, info
   return out;
 }
 
-function mirrorPercent(m: NonNullable<RouteFilterSpec['requestMirror']>): number {
+function mirrorPercent(m: NonNullable<RouteFilter['requestMirror']>): number {
   if (m.percent !== undefined) return m.percent;
   if (m.fraction?.numerator !== undefined) return (m.fraction.numerator / (m.fraction.denominator ?? 100)) * 100;
   return 100;
@@ -240,7 +233,7 @@ function mirrorPercent(m: NonNullable<RouteFilterSpec['requestMirror']>): number
  * The Envoy route (without match) for one rule, shared by every match of the rule.
  * `info` is used for prefix rewrites, which depend on the matched prefix.
  */
-function ruleRoute(inputs: RouteInputs, route: AnyRoute, rule: RouteRuleSpec<unknown>, info: MatchInfo, listener: ServingListener): Json {
+function ruleRoute(inputs: RouteInputs, route: AnyRoute, rule: RouteRule<unknown>, info: MatchInfo, listener: ServingListener): Json {
   const out: Json = {};
   if (hasExtensionRef(rule)) {
     out.direct_response = { status: 500 };
@@ -352,7 +345,7 @@ function ruleRoute(inputs: RouteInputs, route: AnyRoute, rule: RouteRuleSpec<unk
 }
 
 /** Name Istio-style: `<ns>.<route>.<rule index or rule name>`. */
-function routeName(route: AnyRoute, rule: RouteRuleSpec<unknown>, index: number): string {
+function routeName(route: AnyRoute, rule: RouteRule<unknown>, index: number): string {
   const m = route.resource.metadata;
   return `${m.namespace}.${m.name}.${rule.name ?? index}`;
 }
@@ -363,11 +356,11 @@ export function gatewayApiRoutes(inputs: RouteInputs, route: AnyRoute, listener:
   const meta = route.resource.metadata;
   const key = `${meta.namespace}/${meta.name}`;
   const routeMetadata = { filter_metadata: { istio: { config: configMetadataPath('gateway.networking.k8s.io/v1', route.kind === 'GRPCRoute' ? 'grpc-route' : 'http-route', meta.namespace, meta.name) } } };
-  const rules = (route.resource.spec.rules ?? []) as readonly RouteRuleSpec<HTTPRouteMatchSpec | GRPCRouteMatchSpec>[];
+  const rules = (route.resource.spec.rules ?? []) as readonly RouteRule<HTTPRouteMatch | GRPCRouteMatch>[];
   rules.forEach((rule, ruleIndex) => {
-    const matches: (HTTPRouteMatchSpec | GRPCRouteMatchSpec | undefined)[] = rule.matches?.length ? [...rule.matches] : [undefined];
+    const matches: (HTTPRouteMatch | GRPCRouteMatch | undefined)[] = rule.matches?.length ? [...rule.matches] : [undefined];
     matches.forEach((m, matchIndex) => {
-      const info = route.kind === 'GRPCRoute' ? grpcRouteMatch(m as GRPCRouteMatchSpec | undefined) : httpRouteMatch(m as HTTPRouteMatchSpec | undefined);
+      const info = route.kind === 'GRPCRoute' ? grpcRouteMatch(m as GRPCRouteMatch | undefined) : httpRouteMatch(m as HTTPRouteMatch | undefined);
       const body = ruleRoute(inputs, route, rule, info, listener);
       const r: Json = { name: routeName(route, rule, ruleIndex), match: info.match, ...body, metadata: routeMetadata };
       out.push({

@@ -13,15 +13,16 @@ import { allRoutes, attachParent } from './attachment.ts';
 import { type RankedRoute, type ServingListener, gatewayApiRoutes, sortGatewayApiRoutes } from './gateway-api-route.ts';
 import { gatewayDomains, hostMatches, intersectHosts, vhostName } from './hosts.ts';
 import { type IstioRouteContext, translateIstioHttp } from './istio-route.ts';
-import type { GatewayResource, IstioGatewayResource, IstioServerSpec, RouteInputs } from './types.ts';
+import type { GatewayResource, IstioGatewayResource, RouteInputs } from './types.ts';
 import { combineVHostRoutes, flattenVirtualService, selectVirtualServices, vsHosts } from './virtual-service.ts';
+import type { GatewayServer } from '../../../config/views.ts';
 
 type Json = Record<string, unknown>;
 
 /** One Istio Gateway server served by a route configuration. */
 export interface IstioServerRef {
   readonly gateway: IstioGatewayResource;
-  readonly server: IstioServerSpec;
+  readonly server: GatewayServer;
 }
 
 function blackhole(port: number): Json {

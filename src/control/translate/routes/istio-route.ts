@@ -23,13 +23,7 @@ import {
   toDuration,
 } from './envoy.ts';
 import { resolveHost } from './hosts.ts';
-import type {
-  DestinationSpec,
-  HTTPMatchRequestSpec,
-  HeadersSpec,
-  StringMatchSpec,
-  VirtualServiceHTTPSpec,
-} from './types.ts';
+import type { Destination, HTTPMatchRequest, RouteHeaders, StringMatch, HTTPRoute } from '../../../config/views.ts';
 
 type Json = Record<string, unknown>;
 
@@ -45,11 +39,11 @@ export interface IstioRouteContext {
 
 /** A VirtualService http entry together with the namespace its names resolve in and the VS's gateways. */
 export interface FlatHttp {
-  readonly http: VirtualServiceHTTPSpec;
+  readonly http: HTTPRoute;
   readonly namespace: string;
   readonly vsGateways: readonly string[];
   /** Matches already merged with a delegating root's (undefined = the entry's own). */
-  readonly matches?: readonly HTTPMatchRequestSpec[];
+  readonly matches?: readonly HTTPMatchRequest[];
   /** The owning VirtualService carries {@link HedgeAnnotation} `"true"` (Trellis extension). */
   readonly hedgeOnPerTryTimeout?: boolean;
   /** The (root) VirtualService the entry belongs to, named in each route's `istio.config` metadata as Istio does. */
@@ -70,7 +64,7 @@ export function qualifyGateway(name: string, namespace: string): string {
   return `${namespace}/${name}`;
 }
 
-function matchApplies(m: HTTPMatchRequestSpec, flat: FlatHttp, ctx: IstioRouteContext): boolean {
+function matchApplies(m: HTTPMatchRequest, flat: FlatHttp, ctx: IstioRouteContext): boolean {
   const gws = m.gateways?.length ? m.gateways : flat.vsGateways.length ? flat.vsGateways : ['mesh'];
   if (!gws.some((g) => ctx.gatewayNames.includes(qualifyGateway(g, flat.namespace)))) return false;
   if (m.port !== undefined && m.port !== ctx.port) return false;
@@ -82,7 +76,7 @@ function matchApplies(m: HTTPMatchRequestSpec, flat: FlatHttp, ctx: IstioRouteCo
 }
 
 /** Istio StringMatch -> Envoy StringMatcher; undefined for an empty match (`{}` = present). */
-export function stringMatcher(s: StringMatchSpec, ignoreCase = false): Json | undefined {
+export function stringMatcher(s: StringMatch, ignoreCase = false): Json | undefined {
   const extra = ignoreCase ? { ignore_case: true } : {};
   if (s.exact !== undefined) return { exact: s.exact, ...extra };
   if (s.prefix !== undefined) return { prefix: s.prefix, ...extra };
@@ -90,7 +84,7 @@ export function stringMatcher(s: StringMatchSpec, ignoreCase = false): Json | un
   return undefined;
 }
 
-function headerMatcher(name: string, s: StringMatchSpec, invert: boolean): Json {
+function headerMatcher(name: string, s: StringMatch, invert: boolean): Json {
   const sm = stringMatcher(s);
   const out: Json = sm ? { name, string_match: sm } : { name, present_match: true };
   if (invert) out.invert_match = true;
@@ -98,7 +92,7 @@ function headerMatcher(name: string, s: StringMatchSpec, invert: boolean): Json 
 }
 
 /** Envoy RouteMatch for one Istio HTTPMatchRequest (undefined = catch-all). */
-export function istioRouteMatch(m: HTTPMatchRequestSpec | undefined): Json {
+export function istioRouteMatch(m: HTTPMatchRequest | undefined): Json {
   const out: Json = {};
   const uri = m?.uri;
   if (uri?.exact !== undefined) out.path = uri.exact;
@@ -124,7 +118,7 @@ export function istioRouteMatch(m: HTTPMatchRequestSpec | undefined): Json {
 }
 
 /** True for a match that matches every request (Istio's `isCatchAllMatch`). */
-export function isCatchAll(m: HTTPMatchRequestSpec | undefined): boolean {
+export function isCatchAll(m: HTTPMatchRequest | undefined): boolean {
   if (m === undefined) return true;
   const uriAll = m.uri === undefined || m.uri.prefix === '/' || m.uri.regex === '*' || m.uri.regex === '.*';
   return (
@@ -135,12 +129,12 @@ export function isCatchAll(m: HTTPMatchRequestSpec | undefined): boolean {
 }
 
 /** Appends Istio header operations onto a Route or ClusterWeight JSON object. */
-export function applyHeaders(target: Json, h: HeadersSpec | undefined): void {
+export function applyHeaders(target: Json, h: RouteHeaders | undefined): void {
   if (!h) return;
   const add = (field: string, opts: Json[]): void => {
     if (opts.length) target[field] = [...((target[field] as Json[] | undefined) ?? []), ...opts];
   };
-  const ops = (o: HeadersSpec['request']): Json[] => [
+  const ops = (o: RouteHeaders['request']): Json[] => [
     ...Object.entries(o?.set ?? {}).map(([k, v]) => headerValueOption(k, v, false)),
     ...Object.entries(o?.add ?? {}).map(([k, v]) => headerValueOption(k, v, true)),
   ];
@@ -151,7 +145,7 @@ export function applyHeaders(target: Json, h: HeadersSpec | undefined): void {
 }
 
 /** Istio's `GetDestinationCluster`: explicit port, else the service's only port, else the listener port. */
-export function destinationCluster(d: DestinationSpec, namespace: string, ctx: IstioRouteContext): string {
+export function destinationCluster(d: Destination, namespace: string, ctx: IstioRouteContext): string {
   const host = resolveHost(d.host ?? '', namespace, ctx.domainSuffix);
   const svc = ctx.servicesByHost.get(host);
   const port = d.port?.number ?? (svc && svc.ports.length === 1 ? svc.ports[0].port : ctx.port);
@@ -164,7 +158,7 @@ function percentOf(p: { value?: number } | undefined, legacy?: number): number {
   return 100;
 }
 
-function routeAction(http: VirtualServiceHTTPSpec, route: Json, flat: FlatHttp, ctx: IstioRouteContext): Json {
+function routeAction(http: HTTPRoute, route: Json, flat: FlatHttp, ctx: IstioRouteContext): Json {
   const dests = (http.route ?? []).filter((d) => d.destination?.host);
   const action: Json = {};
   const weighted = dests.length > 1 ? dests.filter((d) => (d.weight ?? 0) > 0) : dests;
@@ -224,7 +218,7 @@ function routeAction(http: VirtualServiceHTTPSpec, route: Json, flat: FlatHttp, 
   return action;
 }
 
-function perFilterConfig(http: VirtualServiceHTTPSpec): Json | undefined {
+function perFilterConfig(http: HTTPRoute): Json | undefined {
   const out: Json = {};
   const f = http.fault;
   if (f && (f.delay?.fixedDelay || f.abort)) {
@@ -264,7 +258,7 @@ function perFilterConfig(http: VirtualServiceHTTPSpec): Json | undefined {
 export function translateIstioHttp(flat: FlatHttp, ctx: IstioRouteContext): Json[] {
   const http = flat.http;
   const allMatches = flat.matches ?? http.match ?? [];
-  const matches: (HTTPMatchRequestSpec | undefined)[] = allMatches.length ? allMatches.filter((m) => matchApplies(m, flat, ctx)) : [undefined];
+  const matches: (HTTPMatchRequest | undefined)[] = allMatches.length ? allMatches.filter((m) => matchApplies(m, flat, ctx)) : [undefined];
   if (matches.length === 0) return [];
   const out: Json[] = [];
   for (const m of matches) {

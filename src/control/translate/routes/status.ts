@@ -8,7 +8,8 @@
 
 import { resourceKey } from '../../../config/resource.ts';
 import { type AnyRoute, GATEWAY_GROUP, allRoutes, attachParent, isServiceParent, listenerKinds, resolveBackend } from './attachment.ts';
-import type { ParentRefSpec, RouteInputs, RouteRuleSpec } from './types.ts';
+import type { RouteInputs } from './types.ts';
+import type { ParentRef, RouteRule } from '../../../config/views.ts';
 
 /** A status condition (Kubernetes `metav1.Condition` without lastTransitionTime). */
 export interface RouteCondition {
@@ -21,7 +22,7 @@ export interface RouteCondition {
 
 /** Gateway API RouteParentStatus. */
 export interface RouteParentStatus {
-  readonly parentRef: ParentRefSpec;
+  readonly parentRef: ParentRef;
   readonly controllerName: string;
   readonly conditions: readonly RouteCondition[];
 }
@@ -47,7 +48,7 @@ const ACCEPTED_MESSAGES: Record<string, string> = {
 
 /** The first unresolved backendRef (rules, backend filters' mirrors, rule mirrors), or ResolvedRefs; `mesh` for a Service parent. */
 function resolvedRefs(inputs: RouteInputs, route: AnyRoute, mesh: boolean): { reason: string; message: string } {
-  for (const rule of (route.resource.spec.rules ?? []) as readonly RouteRuleSpec<unknown>[]) {
+  for (const rule of (route.resource.spec.rules ?? []) as readonly RouteRule<unknown>[]) {
     const refs = [
       ...(rule.backendRefs ?? []),
       ...(rule.filters ?? []).flatMap((f) => (f.requestMirror?.backendRef ? [f.requestMirror.backendRef] : [])),
@@ -60,7 +61,7 @@ function resolvedRefs(inputs: RouteInputs, route: AnyRoute, mesh: boolean): { re
   return { reason: 'ResolvedRefs', message: 'All references resolved' };
 }
 
-function withDefaults(p: ParentRefSpec): ParentRefSpec {
+function withDefaults(p: ParentRef): ParentRef {
   if (p.kind === 'Service') return { group: '', ...p };
   return { group: GATEWAY_GROUP, kind: 'Gateway', ...p };
 }

@@ -10,7 +10,8 @@
 import type { Resource } from '../../../config/resource.ts';
 import { exportedTo, hostMatches, resolveHost } from './hosts.ts';
 import { HedgeAnnotation, isCatchAll, qualifyGateway, type FlatHttp } from './istio-route.ts';
-import type { HTTPMatchRequestSpec, RouteInputs, StringMatchSpec, VirtualServiceResource } from './types.ts';
+import type { RouteInputs, VirtualServiceResource } from './types.ts';
+import type { HTTPMatchRequest, StringMatch } from '../../../config/views.ts';
 
 type Json = Record<string, unknown>;
 
@@ -98,12 +99,12 @@ export class VirtualServiceHostIndex {
   }
 }
 
-function sameStringMatch(a: StringMatchSpec, b: StringMatchSpec): boolean {
+function sameStringMatch(a: StringMatch, b: StringMatch): boolean {
   return a.exact === b.exact && a.prefix === b.prefix && a.regex === b.regex;
 }
 
 /** The delegate's uri must lie within the root's: undefined on conflict. */
-function mergeUri(root: StringMatchSpec | undefined, del: StringMatchSpec | undefined): StringMatchSpec | undefined | null {
+function mergeUri(root: StringMatch | undefined, del: StringMatch | undefined): StringMatch | undefined | null {
   if (!root) return del;
   if (!del) return root;
   if (sameStringMatch(root, del)) return del;
@@ -114,9 +115,9 @@ function mergeUri(root: StringMatchSpec | undefined, del: StringMatchSpec | unde
   return null;
 }
 
-function mergeMap(a: Readonly<Record<string, StringMatchSpec>> | undefined, b: Readonly<Record<string, StringMatchSpec>> | undefined): Record<string, StringMatchSpec> | undefined | null {
+function mergeMap(a: Readonly<Record<string, StringMatch>> | undefined, b: Readonly<Record<string, StringMatch>> | undefined): Record<string, StringMatch> | undefined | null {
   if (!a) return b ? { ...b } : undefined;
-  const out: Record<string, StringMatchSpec> = { ...a };
+  const out: Record<string, StringMatch> = { ...a };
   for (const [k, v] of Object.entries(b ?? {})) {
     if (out[k] && !sameStringMatch(out[k], v)) return null;
     out[k] = v;
@@ -131,7 +132,7 @@ function mergeOne<T>(a: T | undefined, b: T | undefined, eq: (x: T, y: T) => boo
 }
 
 /** Istio's `mergeHTTPMatchRequest`: the delegate's match narrowed by the root's; null when they conflict. */
-export function mergeMatch(root: HTTPMatchRequestSpec, del: HTTPMatchRequestSpec): HTTPMatchRequestSpec | null {
+export function mergeMatch(root: HTTPMatchRequest, del: HTTPMatchRequest): HTTPMatchRequest | null {
   const uri = mergeUri(root.uri, del.uri);
   const headers = mergeMap(root.headers, del.headers);
   const withoutHeaders = mergeMap(root.withoutHeaders, del.withoutHeaders);
@@ -153,13 +154,13 @@ export function mergeMatch(root: HTTPMatchRequestSpec, del: HTTPMatchRequestSpec
     else delete out[k];
   }
   if (del.name && root.name) out.name = `${root.name}.${del.name}`;
-  return out as HTTPMatchRequestSpec;
+  return out as HTTPMatchRequest;
 }
 
-function mergeMatchLists(root: readonly HTTPMatchRequestSpec[], del: readonly HTTPMatchRequestSpec[]): HTTPMatchRequestSpec[] | null {
+function mergeMatchLists(root: readonly HTTPMatchRequest[], del: readonly HTTPMatchRequest[]): HTTPMatchRequest[] | null {
   if (root.length === 0) return [...del];
   if (del.length === 0) return [...root];
-  const out: HTTPMatchRequestSpec[] = [];
+  const out: HTTPMatchRequest[] = [];
   for (const r of root) for (const d of del) {
     const m = mergeMatch(r, d);
     if (m) out.push(m);

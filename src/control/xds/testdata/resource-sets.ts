@@ -4,6 +4,19 @@
  * route, one cluster, one endpoint.
  */
 import { TypeUrl, type XdsJson, type XdsResourceSet, type XdsTypeUrl } from '../../../xds/types.ts';
+import { HcmType } from '../../../xds/references.ts';
+import type { ProxyNode } from '../../proxy-node.ts';
+import { SnapshotCache, type CacheChange } from '../cache.ts';
+
+/**
+ * A cache for server tests whose resources come from `generate`, asked afresh (per proxy) after
+ * every `push`: each push is a new snapshot, as a config change is for the control plane.
+ */
+export function generatorCache(generate: (proxy: ProxyNode) => XdsResourceSet): { cache: SnapshotCache<object>; push(change?: Partial<CacheChange>): void } {
+  const cache = new SnapshotCache<object>({ translate: (_snapshot, proxy) => generate(proxy) });
+  cache.setSnapshot({});
+  return { cache, push: (change = {}) => cache.setSnapshot({}, { reason: 'test push', ...change }) };
+}
 
 /** Builds an XdsResourceSet from lists of resources (keyed by `name` / `cluster_name`). */
 export function resourceSet(parts: Partial<Record<XdsTypeUrl, XdsJson[]>>): XdsResourceSet {
@@ -16,7 +29,7 @@ export function resourceSet(parts: Partial<Record<XdsTypeUrl, XdsJson[]>>): XdsR
   return out;
 }
 
-const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const HCM = HcmType;
 const ROUTER = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
 const ads = { ads: {}, resource_api_version: 'V3' };
 
