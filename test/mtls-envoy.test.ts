@@ -23,6 +23,7 @@ import { startEgressBed, type EgressBed } from './support/egress-mesh.ts';
 import { httpGet } from './support/http-client.ts';
 import { findTool } from './support/tools.ts';
 import { skipUnlessTools } from './support/skip.ts';
+import { echoOnce, startTcpEcho } from './support/tcp-echo.ts';
 
 const skip = skipUnlessTools('envoy', 'openssl');
 const cleanups = new Cleanups();
@@ -65,35 +66,10 @@ spec:
   ports: {http: ${port}, tcp: ${tcpPort}}
 `;
 
-/** A raw TCP echo app; resolves with its port. */
 async function echoApp(): Promise<number> {
-  const s = net.createServer((c) => c.on('error', () => {}).pipe(c));
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  echoes.push(s);
-  return (s.address() as AddressInfo).port;
-}
-
-/** Writes `msg`, reads until the echo has all of it, then closes: what came back. */
-function echoThrough(port: number, msg: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const got: Buffer[] = [];
-    let n = 0;
-    const c = net.connect(port, '127.0.0.1', () => c.write(msg));
-    const timer = setTimeout(() => c.destroy(new Error('echo timed out')), 5_000);
-    c.on('data', (d: Buffer) => {
-      got.push(d);
-      n += d.length;
-      if (n >= msg.length) c.end();
-    });
-    c.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    c.on('close', () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(got));
-    });
-  });
+  const e = await startTcpEcho();
+  echoes.push(e.server);
+  return e.port;
 }
 
 /** `trellis sds-agent` for one Envoy, resolved once its socket serves a certificate. */
@@ -197,7 +173,7 @@ test('TCP over STRICT mTLS between a stock Envoy and a Trellis sidecar, both way
   const msg = Buffer.from('tcp through the mesh\n');
   for (const [name, port] of [['Envoy -> Trellis', ports.envoyTcpOut], ['Trellis -> Envoy', ports.trellisTcpOut]] as const) {
     const got = await waitFor(`${name} TCP echo`, async () => {
-      const r = await echoThrough(port, msg).catch(() => undefined);
+      const r = await echoOnce(() => net.connect(port, '127.0.0.1'), msg, { timeoutMs: 5_000 }).catch(() => undefined);
       return r !== undefined && r.length > 0 ? r : undefined;
     }, 45_000, 300);
     assert.deepEqual(got, msg, `${name}: the echo is exactly what was sent`);

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { clientCertificate, startMtlsMesh, type MtlsMesh } from './support/mtls-mesh.ts';
 import { scrape, select, sumOf, type Sample } from './support/prom-text.ts';
 import { stopAll, waitFor } from './support/mesh.ts';
+import { echoOnce } from './support/tcp-echo.ts';
 import { decodePeerExchangePayload, encodePeerExchange, PeerExchangeMagic } from '../src/telemetry/peer-exchange.ts';
 
 let mesh: MtlsMesh;
@@ -29,29 +30,7 @@ after(async () => {
   await stopAll();
 });
 
-/** Sends `msg` on a fresh connection and resolves with everything read until the server closes after our FIN. */
-function echoVia(connect: () => net.Socket | tls.TLSSocket, msg: Buffer, ready = 'connect'): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const s = connect();
-    const got: Buffer[] = [];
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new Error('echo timed out'));
-    }, 10_000);
-    s.on(ready, () => s.end(msg));
-    s.on('data', (d: Buffer) => got.push(d));
-    s.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    s.on('close', () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(got));
-    });
-  });
-}
-
-const viaMesh = (msg: Buffer) => echoVia(() => net.connect(mesh.tcpOutboundPort, '127.0.0.1'), msg);
+const viaMesh = (msg: Buffer) => echoOnce(() => net.connect(mesh.tcpOutboundPort, '127.0.0.1'), msg, { halfClose: true });
 
 function tcpSeries(samples: readonly Sample[], name: string, match: Record<string, string>): Sample {
   const found = select(samples, name, match);
@@ -110,7 +89,7 @@ test('a peer offering the exchange reads the sidecar\'s prefix in Istio\'s wire 
 
   // As istio-proxy would: offer the exchange, send our prefix before the data.
   const me = encodePeerExchange({ WORKLOAD_NAME: 'tls-client', NAMESPACE: 'default', LABELS: { app: 'tls-client' } }, 'tls-client-node');
-  const reply = await echoVia(dial(['istio-peer-exchange', 'istio']), Buffer.concat([me, Buffer.from('ping')]), 'secureConnect');
+  const reply = await echoOnce(dial(['istio-peer-exchange', 'istio']), Buffer.concat([me, Buffer.from('ping')]), { ready: 'secureConnect', halfClose: true });
   assert.equal(reply.readUInt32BE(0), PeerExchangeMagic, 'the sidecar writes Istio\'s magic first');
   const size = reply.readUInt32BE(4);
   const peer = decodePeerExchangePayload(reply.subarray(8, 8 + size));
@@ -121,9 +100,9 @@ test('a peer offering the exchange reads the sidecar\'s prefix in Istio\'s wire 
   assert.equal(reply.subarray(8 + size).toString(), 'ping', 'then only the echo: our prefix was stripped');
 
   // No exchange ALPN (a stock Envoy's `istio`, or none): bytes as they are, in both directions.
-  assert.equal((await echoVia(dial(['istio']), Buffer.from('plain'), 'secureConnect')).toString(), 'plain');
+  assert.equal((await echoOnce(dial(['istio']), Buffer.from('plain'), { ready: 'secureConnect', halfClose: true })).toString(), 'plain');
   const magicLike = Buffer.from([0x3d, 0x23, 0x04, 0x67, 0, 0, 0, 1, 0x41]);
-  assert.deepEqual(await echoVia(dial(['istio']), magicLike, 'secureConnect'), magicLike, 'without the ALPN even a magic-looking start is application data');
+  assert.deepEqual(await echoOnce(dial(['istio']), magicLike, { ready: 'secureConnect', halfClose: true }), magicLike, 'without the ALPN even a magic-looking start is application data');
 
   const dst = await waitFor('series of the TLS client', async () => {
     const s = await scrape(mesh.backend.ports.prometheus);

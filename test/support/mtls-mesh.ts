@@ -7,7 +7,6 @@
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import http from 'node:http';
-import net from 'node:net';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,6 +16,7 @@ import { issueCertificate } from '../../src/pki/certificate.ts';
 import { generateKey } from '../../src/pki/keys.ts';
 import { freePort, startControlPlane, startProxy, type ControlPlaneProc, type ProxyProc } from './mesh.ts';
 import { serviceWithWorkloads } from './mesh-yaml.ts';
+import { startTcpEcho } from './tcp-echo.ts';
 
 export interface MtlsMesh {
   readonly dir: string;
@@ -67,11 +67,10 @@ export async function startMtlsMesh(opts: MtlsMeshOptions = {}): Promise<MtlsMes
   await new Promise<void>((r) => app.listen(0, '127.0.0.1', r));
   const appPort = (app.address() as AddressInfo).port;
   const [inboundPort, outboundPort] = [await freePort(), await freePort()];
-  const echo = net.createServer((sock) => sock.on('error', () => {}).pipe(sock));
-  const [tcpInboundPort, tcpOutboundPort] = opts.tcpEcho === true ? [await freePort(), await freePort()] : [0, 0];
-  if (opts.tcpEcho === true) await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
-  const echoPort = opts.tcpEcho === true ? (echo.address() as AddressInfo).port : 0;
   const tcp = opts.tcpEcho === true;
+  const [tcpInboundPort, tcpOutboundPort] = tcp ? [await freePort(), await freePort()] : [0, 0];
+  const echo = tcp ? await startTcpEcho() : undefined;
+  const echoPort = echo?.port ?? 0;
   const cp = await startControlPlane({
     'backend.yaml': serviceWithWorkloads({
       name: 'backend',
@@ -111,7 +110,7 @@ export async function startMtlsMesh(opts: MtlsMeshOptions = {}): Promise<MtlsMes
       await cp.stop();
       app.closeAllConnections();
       await new Promise<void>((r) => app.close(() => r()));
-      if (echo.listening) await new Promise<void>((r) => echo.close(() => r()));
+      if (echo !== undefined) await new Promise<void>((r) => echo.server.close(() => r()));
     },
   };
 }
