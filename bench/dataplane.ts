@@ -201,7 +201,7 @@ async function main(): Promise<number> {
       const h2 = runnable.filter((d) => d.h2Url !== undefined);
       for (let rep = 0; rep < reps; rep++) {
         for (const d of h2) {
-          const run = await h2loadRun(tools.h2load, { url: d.h2Url!, host: d.host }, 16, 10, tputDuration);
+          const run = await h2loadRun(tools.h2load, { url: d.h2Url!, host: d.host, headers: d.headers }, 16, 10, tputDuration);
           const res = results.get(d.id)!;
           res.h2.runs.push(run);
           if (run.error) res.errors.push(`h2load: ${run.error}`);

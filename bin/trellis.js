@@ -39,6 +39,8 @@ if (major < 24) {
     process.exit(code ?? 1);
   });
 } else {
+  // Node flags a command needs (bin/node-flags.js): this may replace the process with one that has them.
+  (await import('./node-flags.js')).execWithNodeFlags(process.argv.slice(2));
   const { enableCompileCache } = await import('node:module');
   enableCompileCache?.();
   const { chooseEntry } = await import('./entry.js');

@@ -82,12 +82,13 @@ test('bench rejects an unknown path name', async () => {
 
 test('bench path ids parse, and bad ones are rejected', async () => {
   const { parsePathId, AllPathIds } = await import('../bench/dataplane/paths.ts');
-  assert.deepEqual(parsePathId('trellis-2hop-mtls-c2'), { family: 'trellis', hops: 2, tls: true, concurrency: 2, telemetry: 'metrics' });
-  assert.deepEqual(parsePathId('trellis-2hop-notel'), { family: 'trellis', hops: 2, tls: false, concurrency: 1, telemetry: 'off' });
-  assert.deepEqual(parsePathId('trellis-2hop-tel'), { family: 'trellis', hops: 2, tls: false, concurrency: 1, telemetry: 'full' });
-  assert.deepEqual(parsePathId('direct'), { family: 'direct', hops: 0, tls: false, concurrency: 1, telemetry: 'metrics' });
+  assert.deepEqual(parsePathId('trellis-2hop-mtls-c2'), { family: 'trellis', hops: 2, tls: true, concurrency: 2, authz: false, telemetry: 'metrics' });
+  assert.deepEqual(parsePathId('trellis-1hop-authz'), { family: 'trellis', hops: 1, tls: false, concurrency: 1, authz: true, telemetry: 'metrics' });
+  assert.deepEqual(parsePathId('trellis-2hop-notel'), { family: 'trellis', hops: 2, tls: false, concurrency: 1, authz: false, telemetry: 'off' });
+  assert.deepEqual(parsePathId('trellis-2hop-tel'), { family: 'trellis', hops: 2, tls: false, concurrency: 1, authz: false, telemetry: 'full' });
+  assert.deepEqual(parsePathId('direct'), { family: 'direct', hops: 0, tls: false, concurrency: 1, authz: false, telemetry: 'metrics' });
   for (const id of AllPathIds) assert.doesNotThrow(() => parsePathId(id));
-  for (const bad of ['', 'envoy', 'envoy-3hop', 'squid-1hop', 'nginx-1hop-cx', 'envoy-2hop-tel']) assert.throws(() => parsePathId(bad), /unknown path/);
+  for (const bad of ['', 'envoy', 'envoy-3hop', 'squid-1hop', 'nginx-1hop-cx', 'envoy-1hop-authz', 'envoy-2hop-tel']) assert.throws(() => parsePathId(bad), /unknown path/);
 });
 
 test('bench summaries: medians, added latency vs direct, per-CPU figures, ratio notes', async () => {

@@ -15,6 +15,7 @@ import { serviceWithWorkloads } from './support/mesh-yaml.ts';
 import { findTool } from './support/tools.ts';
 import { skipUnlessTools } from './support/skip.ts';
 import { testCa, tlsSecretYaml, type PemPair, type TestCa } from './support/test-pki.ts';
+import { localNodeAddress } from '../src/proxy/http/downstream.ts';
 
 const skip = skipUnlessTools('curl', 'openssl');
 let cp: ControlPlaneProc;
@@ -146,7 +147,10 @@ test('SNI picks the server and its certificate among several on one port (SIMPLE
   const header = (name: string) => Object.entries(body.headers).find(([k]) => k.toLowerCase() === name)?.[1]?.[0];
   assert.equal(body.path, '/hello');
   assert.equal(header('x-forwarded-proto'), 'https');
-  assert.equal(header('x-forwarded-for'), '127.0.0.1', 'the TLS client\'s address is known to the edge');
+  // The TLS client's address is known to the edge; a loopback peer goes into x-forwarded-for as the
+  // proxy's own address, as Envoy records it (local_info), and is kept in x-envoy-external-address.
+  assert.equal(header('x-envoy-external-address'), '127.0.0.1', 'the TLS client\'s address is known to the edge');
+  assert.equal(header('x-forwarded-for'), localNodeAddress());
   // A wildcard server host has no `host:*` twin (Envoy allows one wildcard per domain), so, as
   // with Istio, the client sends the Host without the port (as it would on 443).
   assert.equal((await curlHttps('x.b.example.test', ports.https, '/', ['-H', 'host: x.b.example.test'])).status, 200);

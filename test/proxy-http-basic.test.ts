@@ -2,8 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import diagnostics from 'node:diagnostics_channel';
 import { StaticClusterManager } from '../src/proxy/http/testing/static-cluster-manager.ts';
-import { deadEndpoint, hcmConfig, request1, request2, startBackend, startProxy } from '../src/proxy/http/testing/harness.ts';
+import { deadEndpoint, hcmConfig, rawRequest, request1, request2, startAdminDeniedProxy, startBackend, startProxy } from '../src/proxy/http/testing/harness.ts';
 import type { StreamInfo } from '../src/proxy/http/stream-info.ts';
+import { localNodeAddress } from '../src/proxy/http/downstream.ts';
 
 function echoHandler(name: string) {
   return (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
@@ -53,9 +54,11 @@ test('HTTP/1.1 and h2c are proxied with Envoy request/response header rules; NR,
     assert.equal(echoed.headers['x-route'], 'r1');
     assert.equal(echoed.headers['x-envoy-original-path'], '/api/x?y=1');
     assert.equal(echoed.headers['x-forwarded-proto'], 'http');
-    assert.equal(echoed.headers['x-forwarded-for'], '127.0.0.1');
+    // A loopback client is recorded as the proxy's own address, as Envoy does; no internal_address_config: external.
+    assert.equal(echoed.headers['x-forwarded-for'], localNodeAddress());
     assert.match(echoed.headers['x-request-id'], /^[0-9a-f-]{36}$/);
-    assert.equal(echoed.headers['x-envoy-internal'], 'true');
+    assert.equal(echoed.headers['x-envoy-internal'], undefined);
+    assert.equal(echoed.headers['x-envoy-external-address'], '127.0.0.1');
     assert.equal(echoed.headers['x-envoy-max-retries'], undefined, 'router control headers are never forwarded');
     assert.equal(r.headers['x-vh'], 'yes');
     assert.equal(r.headers.server, 'istio-envoy');
@@ -86,6 +89,61 @@ test('HTTP/1.1 and h2c are proxied with Envoy request/response header rules; NR,
   assert.ok(ok.durationMs! >= 0 && ok.bytesSent > 0);
 });
 
+test('HTTP/1.1: a local reply sent before the request body was read closes the connection (the rest of the body is never parsed as a request), as Envoy does', async (t) => {
+  const proxy = await startAdminDeniedProxy(t, echoHandler('a'));
+  // The body looks like a second request; Envoy never parses it (found by test/differential-raw.test.ts).
+  const smuggle = 'GET /x HTTP/1.1\r\nHost: h\r\n\r\n';
+  const denied = await rawRequest(proxy.port, `POST /admin HTTP/1.1\r\nHost: h\r\nContent-Length: ${smuggle.length}\r\n\r\n${smuggle}`);
+  assert.match(denied, /^HTTP\/1\.1 403 /);
+  assert.match(denied, /\r\nconnection: close\r\n/i);
+  assert.equal(denied.match(/HTTP\/1\.1 /g)?.length, 1, 'one response, then the connection closed');
+  // A proxied request whose body the upstream read keeps the connection.
+  const kept = await rawRequest(proxy.port, 'POST /ok HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhiGET /again HTTP/1.1\r\nHost: h\r\n\r\n', 1500);
+  assert.equal(kept.match(/HTTP\/1\.1 200 /g)?.length, 2, kept.slice(0, 200));
+  // Without a body the request is complete at its headers: keep-alive.
+  const twice = await rawRequest(proxy.port, 'GET /admin HTTP/1.1\r\nHost: h\r\n\r\nGET /admin HTTP/1.1\r\nHost: h\r\n\r\n', 1500);
+  assert.equal(twice.match(/HTTP\/1\.1 403 /g)?.length, 2);
+});
+
+test('HTTP/1.1 pipelining: requests are served one at a time, and none behind a response that closes the connection reaches the backend, as with Envoy', async (t) => {
+  const hits: string[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const proxy = await startAdminDeniedProxy(t, (req, res) => {
+    hits.push(`${req.method} ${req.url}`);
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    req.resume();
+    req.on('end', () => setTimeout(() => { inFlight--; res.end('ok'); }, 30));
+  });
+  const next = (path: string) => `GET ${path} HTTP/1.1\r\nHost: h\r\n\r\n`;
+  // Closing answers, each followed in the same write by a complete request (found by test/differential-raw.test.ts).
+  const cases: [string, string, number][] = [
+    ['a local reply before the body was read', 'POST /admin HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello', 403],
+    ['a request target refused with 400', 'POST * HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc', 400],
+    ['a missing Host', 'GET /x HTTP/1.1\r\n\r\n', 400],
+    ['an HTTP/1.0 request line (426)', 'GET /x HTTP/1.0\r\nHost: h\r\n\r\n', 426],
+    // The backend takes 30 ms: a request served at once would reach it meanwhile.
+    ["the client's own Connection: close on a proxied request", 'GET /slow HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n', 200],
+  ];
+  for (const [name, first, status] of cases) {
+    const out = await rawRequest(proxy.port, first + next('/after'), 1500);
+    assert.match(out, new RegExp(`^HTTP/1\\.1 ${status} `), name);
+    assert.equal(out.match(/HTTP\/1\.1 \d{3} /g)?.length, 1, `${name}: one response, then the connection closed`);
+  }
+  assert.deepEqual(hits.filter((h) => h.includes('/after')), [], 'no request behind a closing response reached the backend');
+  // Kept-alive pipelining still answers every request, in order, one backend request at a time.
+  const three = await rawRequest(proxy.port, next('/1') + next('/2') + next('/3'), 1500);
+  assert.equal(three.match(/HTTP\/1\.1 200 /g)?.length, 3, three.slice(0, 200));
+  assert.deepEqual(hits.slice(-3), ['GET /1', 'GET /2', 'GET /3']);
+  assert.equal(maxInFlight, 1);
+  // A malformed request line behind a good request is judged on its own line, not the packet's first (426 is for another version only).
+  const bad = await rawRequest(proxy.port, `${next('/4')}POST /y HTTP/1.1 \r\nHost: h\r\nContent-Length: 0\r\n\r\n`, 1500);
+  assert.deepEqual(bad.match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 200', 'HTTP/1.1 400']);
+  const v3 = await rawRequest(proxy.port, `${next('/5')}GET /y HTTP/3.0\r\nHost: h\r\n\r\n`, 1500);
+  assert.deepEqual(v3.match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 200', 'HTTP/1.1 426']);
+});
+
 test('x-envoy-* request headers are stripped from external clients (use_remote_address + internal_address_config)', async (t) => {
   const be = await startBackend(echoHandler('a'));
   const cm = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });
@@ -102,7 +160,7 @@ test('x-envoy-* request headers are stripped from external clients (use_remote_a
   assert.equal(echoed.headers['x-envoy-foo'], undefined);
   assert.equal(echoed.headers['x-envoy-external-address'], '127.0.0.1');
   assert.notEqual(echoed.headers['x-request-id'], 'client-chosen');
-  assert.equal(echoed.headers['x-forwarded-for'], '1.2.3.4, 127.0.0.1');
+  assert.equal(echoed.headers['x-forwarded-for'], `1.2.3.4, ${localNodeAddress()}`);
 });
 
 test('retries mask a failing endpoint; connect failure without retries is 503 UF with Envoy body; no healthy upstream is 503 UH', async (t) => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { StaticClusterManager } from '../src/proxy/http/testing/static-cluster-manager.ts';
-import { hcmConfig, rawRequest, request1, request2, startBackend, startProxy } from '../src/proxy/http/testing/harness.ts';
+import { hcmConfig, rawRequest, request1, request2, startAdminDeniedProxy, startBackend, startProxy } from '../src/proxy/http/testing/harness.ts';
 
 const statusOf = (raw: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1] ?? 0);
 
@@ -31,7 +31,7 @@ test('bad HTTP/1.1 traffic gets 400/431/408 and a closed connection; the proxy k
     ['duplicate differing Content-Length', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd', 400],
     ['Content-Length list', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 4\r\n\r\nabcd', 400],
     ['TE chunked not last', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n', 400],
-    ['TE obfuscated', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n', 400],
+    ['TE obfuscated (an unknown coding: 501 as from Envoy)', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n', 501],
     ['obs-fold', 'GET / HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n', 400],
     ['control char in header value', 'GET / HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b\r\n\r\n', 400],
     ['space in header name', 'GET / HTTP/1.1\r\nHost: x\r\nBad Header: v\r\n\r\n', 400],
@@ -41,6 +41,18 @@ test('bad HTTP/1.1 traffic gets 400/431/408 and a closed connection; the proxy k
     ['garbage request line', 'GARBAGE\r\n\r\n', 400],
     ['NUL in URL', 'GET /a\x00b HTTP/1.1\r\nHost: x\r\n\r\n', 400],
     ['missing Host', 'GET / HTTP/1.1\r\n\r\n', 400],
+    // Request targets other than origin-form and absolute-form (Envoy: 400; found by test/differential-raw.test.ts).
+    ['asterisk-form outside OPTIONS', 'POST * HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n', 400],
+    ['authority-form outside CONNECT', 'GET x:443 HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['absolute-form with another scheme', 'GET ftp://x/ HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['OPTIONS * is routed (no route here)', 'OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n', 404],
+    ['an https URL on a plaintext connection', 'GET https://x/ HTTP/1.1\r\nHost: x\r\n\r\n', 403],
+    ['an https URL without a host', 'POST https:///exact HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ['CONNECT to a path, not an authority', 'CONNECT /b HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    // Routed (a route's local reply would win), then 417 from the router: the upstream client cannot
+    // carry it; through Envoy this backend (node) answers 417 itself.
+    ['an Expect other than 100-continue: 417 once routed to a cluster', 'GET / HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nConnection: close\r\n\r\n', 417],
+    ['a transfer coding other than chunked (would reach the backend undecoded)', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n', 501],
     ['oversize header (70 KiB)', `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(70 * 1024)}\r\n\r\n`, 431],
     ['too many headers', `GET / HTTP/1.1\r\nHost: x\r\n${many}\r\n`, 431],
   ];
@@ -139,4 +151,25 @@ test('the slowloris guard does not cut idle keep-alive connections between reque
     setTimeout(() => s.write('GET /2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), 800);
   }, 3000);
   assert.equal(out.match(/HTTP\/1\.1 200/g)?.length, 2, out);
+});
+
+test('an Upgrade the backend refuses (no 101) is answered and the connection closed: later bytes never reach the backend unrouted; an Upgrade behind pipelined requests waits for their responses', async (t) => {
+  const hits: string[] = [];
+  const proxy = await startAdminDeniedProxy(t, (req, res) => { hits.push(`${req.method} ${req.url}`); req.resume(); req.on('end', () => res.end('not a websocket')); },
+    { upgrade_configs: [{ upgrade_type: 'websocket' }] });
+  const upgrade = 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
+  // The request after the refused upgrade was piped to the backend as raw bytes, past the /admin 403 route (found by test/differential-raw.test.ts).
+  const out = await rawRequest(proxy.port, (s) => {
+    s.write(upgrade);
+    setTimeout(() => { if (!s.destroyed) s.write('GET /admin/secret HTTP/1.1\r\nHost: x\r\n\r\n'); }, 300);
+  }, 1500);
+  assert.match(out, /^HTTP\/1\.1 200 [^]*\r\nconnection: close\r\n\r\nnot a websocket$/i);
+  assert.deepEqual(hits, ['GET /ws']);
+  // Pipelined: the route's 403 first, then the upgrade's answer (Envoy: 403, then the upgrade).
+  const piped = await rawRequest(proxy.port, `GET /admin/x HTTP/1.1\r\nHost: x\r\n\r\n${upgrade}`, 1500);
+  assert.deepEqual(piped.match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 403', 'HTTP/1.1 200']);
+  // Behind a response that closes the connection, the upgrade is not served.
+  const closed = await rawRequest(proxy.port, `GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n${upgrade}`, 1500);
+  assert.deepEqual(closed.match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 200']);
+  assert.deepEqual(hits, ['GET /ws', 'GET /ws', 'GET /x']);
 });

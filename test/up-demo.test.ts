@@ -3,11 +3,13 @@
  * routing.yaml) with real processes; curl goes through the ingress gateway and through web-api's
  * sidecar (its outbound listener for port 8080, Host recommendation:8080 — the same route table
  * web-api's own calls use); each walkthrough step (examples/demo/steps) is applied by copying it
- * over routing.yaml and its effect asserted; `trellis down` must leave no process and no port.
+ * over routing.yaml (the security steps over security.yaml) and its effect asserted; `trellis down`
+ * must leave no process and no port.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { skipUnlessTools } from './support/skip.ts';
@@ -162,6 +164,28 @@ describe('trellis up: the demo', { skip, timeout: 900_000 }, () => {
     const rs = await sample(20);
     assert.deepEqual(new Set(rs.map(version)), new Set(['v1']));
     assert.ok(await eventually(30_000, async () => (await count()) >= before + 20), `v2 inbound requests ${before} -> ${await count()}`);
+  });
+
+  test('step 8: an AuthorizationPolicy denies one caller, and the 403 names it', async () => {
+    copyFileSync(join(root, 'examples/demo/steps/08-deny-caller.yaml'), join(config, 'security.yaml'));
+    let denied: CurlResult | undefined;
+    assert.ok(await eventually(10_000, async () => (denied = await rec({ 'end-user': 'jason' })).status === 403), `last: ${denied?.status} ${denied?.body}`);
+    assert.equal(denied!.body, 'RBAC: access denied by AuthorizationPolicy default/deny-jason');
+    assert.equal((await rec({ 'end-user': 'bob' })).status, 200);
+  });
+
+  test('step 9: the gateway verifies a minted JWT; no token is refused by name, a bad one is 401', async () => {
+    copyFileSync(join(root, 'examples/demo/steps/09-require-jwt.yaml'), join(config, 'security.yaml'));
+    let r: CurlResult | undefined;
+    assert.ok(await eventually(10_000, async () => (r = await curl(gateway)).status === 403), `last: ${r?.status} ${r?.body}`);
+    assert.equal(r!.body, 'RBAC: access denied by AuthorizationPolicy istio-system/require-token');
+    const mint = await new Promise<string>((resolve, reject) => execFile(process.execPath, [join(root, 'examples/demo/jwt/mint.ts'), '--sub', 'alice'], (e, out) => (e ? reject(e) : resolve(out.trim()))));
+    assert.equal((await curl(gateway, { authorization: `Bearer ${mint}` })).status, 200);
+    const bad = await curl(gateway, { authorization: `Bearer ${mint.slice(0, -6)}AAAAAA` });
+    assert.equal(bad.status, 401);
+    assert.equal(bad.body, 'Jwt verification fails');
+    copyFileSync(join(root, 'examples/demo/steps/10-no-policies.yaml'), join(config, 'security.yaml'));
+    assert.ok(await eventually(10_000, async () => (await curl(gateway)).status === 200));
   });
 
   test('status, proxy-status and proxy-config see every proxy', async () => {

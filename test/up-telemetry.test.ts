@@ -139,11 +139,31 @@ describe('tracing and access logs through the demo: W3C and B3 propagation, OTLP
   let warmups = 0;
   const settled = async (newBehaviour: (requestId: string) => Promise<boolean>) => {
     for (let i = 0; i < 20; i++) {
-      const id = `warmup-${warmups++}`;
-      assert.equal((await curl(gateway, { 'x-request-id': id })).status, 200);
-      if (await newBehaviour(id)) return true;
+      const tag = `warmup-${warmups++}`;
+      assert.equal((await curl(`${gateway}?rid=${tag}`)).status, 200);
+      if (await newBehaviour(await gatewayRequestId(`/?rid=${tag}`))) return true;
     }
     return false;
+  };
+  /**
+   * The gateway is the mesh's edge and, as Envoy 1.40 and Istio do (no internal_address_config:
+   * no client address is internal; preserve_external_request_id off), it gives every request a
+   * new x-request-id, which the mesh then carries. Requests are told apart by their path, and
+   * found by the id the gateway gave them: the request_id of its access-log line.
+   */
+  const gatewayRequestId = async (path: string): Promise<string> => {
+    let id: string | undefined;
+    const found = await eventually(10_000, async () => {
+      const g = state.processes.find((x) => x.role === 'gateway')!;
+      for (const line of readFileSync(g.log, 'utf8').split('\n')) {
+        if (!line.startsWith('{"start_time"')) continue;
+        const o = JSON.parse(line) as { path?: string; request_id?: string };
+        if (o.path === path && typeof o.request_id === 'string') id = o.request_id;
+      }
+      return id !== undefined;
+    });
+    assert.ok(found && id !== undefined, `the gateway logged ${path}`);
+    return id;
   };
   const spansOf = (requestId: string) => collector.spans.filter((s) => s.attributes['guid:x-request-id'] === requestId).length;
 
@@ -178,11 +198,13 @@ describe('tracing and access logs through the demo: W3C and B3 propagation, OTLP
   });
 
   test('one request: one trace across the gateway and three services, parent/child links per hop', async (t) => {
-    const r = await curl(gateway, { 'x-request-id': 'trace-e2e-1' });
+    const r = await curl(`${gateway}?rid=trace-e2e-1`, { 'x-request-id': 'trace-e2e-1' });
     assert.equal(r.status, 200, r.body);
+    const requestId = await gatewayRequestId('/?rid=trace-e2e-1');
+    assert.notEqual(requestId, 'trace-e2e-1', "the edge replaced the client's x-request-id, as Envoy 1.40 does");
     let trace: Span[] = [];
     assert.ok(await eventually(20_000, async () => {
-      const root = collector.spans.find((s) => s.attributes['guid:x-request-id'] === 'trace-e2e-1' && s.service.startsWith('istio-ingressgateway'));
+      const root = collector.spans.find((s) => s.attributes['guid:x-request-id'] === requestId && s.service.startsWith('istio-ingressgateway'));
       trace = root === undefined ? [] : collector.trace(root.traceId);
       return trace.length >= 6;
     }), `six spans for the request; got ${JSON.stringify(collector.spans.map((s) => [s.service, s.kind, s.attributes['guid:x-request-id']]))}`);
@@ -196,9 +218,9 @@ describe('tracing and access logs through the demo: W3C and B3 propagation, OTLP
       'recommendation.default SERVER', 'recommendation.default CLIENT',
       'purchase-history.default SERVER',
     ]);
-    // Istio's span tags on every hop; the request id is the one the client sent.
+    // Istio's span tags on every hop; one request id across the mesh, the one the edge gave it.
     for (const s of trace) {
-      assert.equal(s.attributes['guid:x-request-id'], 'trace-e2e-1');
+      assert.equal(s.attributes['guid:x-request-id'], requestId);
       assert.equal(s.attributes['http.status_code'], '200');
       assert.equal(s.attributes.component, 'proxy');
       assert.equal(s.attributes['http.method'], 'GET');
@@ -282,10 +304,11 @@ describe('tracing and access logs through the demo: W3C and B3 propagation, OTLP
 
   test('access logs: one JSON line per request per proxy, Envoy\'s fields matching the request', async (t) => {
     const t0 = Date.now();
-    const r = await curl(`${gateway}?item=42`, { 'x-request-id': 'log-e2e-1', 'user-agent': 'trellis-e2e/1.0' });
+    const r = await curl(`${gateway}?item=42`, { 'user-agent': 'trellis-e2e/1.0' });
     assert.equal(r.status, 200);
-    assert.ok(await eventually(10_000, async () => logLines('gateway', undefined, 'log-e2e-1').length === 1 && logLines('sidecar', 'web-api-v1', 'log-e2e-1').length === 2), 'lines written');
-    const [g] = logLines('gateway', undefined, 'log-e2e-1');
+    const requestId = await gatewayRequestId('/?item=42');
+    assert.ok(await eventually(10_000, async () => logLines('gateway', undefined, requestId).length === 1 && logLines('sidecar', 'web-api-v1', requestId).length === 2), 'lines written');
+    const [g] = logLines('gateway', undefined, requestId);
     t.diagnostic(`gateway line: ${JSON.stringify(g)}`);
     assert.equal(g.method, 'GET');
     assert.equal(g.path, '/?item=42');
@@ -308,7 +331,7 @@ describe('tracing and access logs through the demo: W3C and B3 propagation, OTLP
     assert.ok(await eventually(10_000, async () => collector.trace(String(g.trace_id)).length >= 6) || traced.length >= 6, 'the logged trace id is the request\'s trace');
     assert.equal(g.downstream_peer_principal, null, 'a plaintext client has no principal');
     // web-api's sidecar: the inbound line (from the gateway, over mTLS) and the outbound one.
-    const web = logLines('sidecar', 'web-api-v1', 'log-e2e-1');
+    const web = logLines('sidecar', 'web-api-v1', requestId);
     const inbound = web.find((l) => String(l.upstream_cluster).startsWith('inbound|'))!;
     const outbound = web.find((l) => String(l.upstream_cluster).startsWith('outbound|'))!;
     assert.ok(inbound && outbound, JSON.stringify(web));
@@ -334,15 +357,17 @@ describe('tracing and access logs through the demo: W3C and B3 propagation, OTLP
       await new Promise((r) => setTimeout(r, 300));
       return logLines('sidecar', 'web-api-v1', id).length === 2 && logLines('sidecar', 'purchase-history-v1', id).length === 0 && logLines('sidecar', 'recommendation-v1', id).length === 0;
     }), 'old connections drained');
-    assert.equal((await curl(gateway, { 'x-request-id': 'log-e2e-ok' })).status, 200);
-    assert.equal((await curl(gateway, { 'x-request-id': 'log-e2e-err', 'x-demo-fail': 'recommendation' })).status, 502);
-    assert.ok(await eventually(10_000, async () => logLines('sidecar', 'web-api-v1', 'log-e2e-err').length === 2 && logLines('sidecar', 'recommendation-v1', 'log-e2e-err').length >= 1), 'error lines written');
+    assert.equal((await curl(`${gateway}?rid=log-e2e-ok`)).status, 200);
+    assert.equal((await curl(`${gateway}?rid=log-e2e-err`, { 'x-demo-fail': 'recommendation' })).status, 502);
+    const ok = await gatewayRequestId('/?rid=log-e2e-ok');
+    const err = await gatewayRequestId('/?rid=log-e2e-err');
+    assert.ok(await eventually(10_000, async () => logLines('sidecar', 'web-api-v1', err).length === 2 && logLines('sidecar', 'recommendation-v1', err).length >= 1), 'error lines written');
     await new Promise((r) => setTimeout(r, 500));
-    assert.equal(logLines('gateway', undefined, 'log-e2e-ok').length, 1, 'the gateway still logs');
-    assert.equal(logLines('sidecar', 'web-api-v1', 'log-e2e-ok').length, 2, 'web-api still logs');
-    assert.equal(logLines('sidecar', 'purchase-history-v1', 'log-e2e-ok').length, 0, 'purchase-history is silent');
-    assert.equal(logLines('sidecar', 'recommendation-v1', 'log-e2e-ok').length, 0, 'recommendation drops a 200');
-    const rec = logLines('sidecar', 'recommendation-v1', 'log-e2e-err');
+    assert.equal(logLines('gateway', undefined, ok).length, 1, 'the gateway still logs');
+    assert.equal(logLines('sidecar', 'web-api-v1', ok).length, 2, 'web-api still logs');
+    assert.equal(logLines('sidecar', 'purchase-history-v1', ok).length, 0, 'purchase-history is silent');
+    assert.equal(logLines('sidecar', 'recommendation-v1', ok).length, 0, 'recommendation drops a 200');
+    const rec = logLines('sidecar', 'recommendation-v1', err);
     assert.ok(rec.length >= 1 && rec.every((l) => (l.response_code as number) >= 400), JSON.stringify(rec));
   });
 

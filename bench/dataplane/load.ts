@@ -32,6 +32,12 @@ export interface ThroughputRun {
 export interface Target {
   url: string;
   host: string;
+  /** Extra request headers (e.g. a JWT for the security-filter paths). */
+  headers?: Readonly<Record<string, string>>;
+}
+
+function extraHeaders(t: Target, h2 = false): string[] {
+  return Object.entries(t.headers ?? {}).flatMap(([k, v]) => ['-H', `${h2 ? k.toLowerCase() : k}: ${v}`]);
 }
 
 function secs(d: number): string {
@@ -41,7 +47,7 @@ function secs(d: number): string {
 /** `fortio load` at `qps` with `conns` connections for `duration` seconds. */
 export async function fortioRun(fortio: string, t: Target, qps: number, conns: number, duration: number): Promise<LatencyRun> {
   const args = ['load', '-qps', String(qps), '-c', String(conns), '-uniform', '-nocatchup', '-keepalive=true', '-t', secs(duration),
-    '-p', '50,90,99,99.9', '-H', `Host: ${t.host}`, '-json', '-', '-loglevel', 'Error', t.url];
+    '-p', '50,90,99,99.9', '-H', `Host: ${t.host}`, ...extraHeaders(t), '-json', '-', '-loglevel', 'Error', t.url];
   const r = await runCapture('fortio', fortio, args, (duration + 30) * 1000);
   const empty: LatencyRun = { p50: NaN, p90: NaN, p99: NaN, p999: NaN, max: NaN, actualQps: 0, count: 0 };
   let j: { DurationHistogram?: { Count: number; Max: number; Percentiles?: { Percentile: number; Value: number }[] }; RetCodes?: Record<string, number>; ActualQPS?: number };
@@ -61,7 +67,7 @@ export async function fortioRun(fortio: string, t: Target, qps: number, conns: n
 
 /** `wrk -t threads -c conns -d duration` with a Host header. */
 export async function wrkRun(wrk: string, t: Target, conns: number, duration: number, threads: number): Promise<ThroughputRun> {
-  const r = await runCapture('wrk', wrk, ['-t', String(threads), '-c', String(conns), '-d', secs(duration), '-H', `Host: ${t.host}`, t.url], (duration + 30) * 1000);
+  const r = await runCapture('wrk', wrk, ['-t', String(threads), '-c', String(conns), '-d', secs(duration), '-H', `Host: ${t.host}`, ...extraHeaders(t), t.url], (duration + 30) * 1000);
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
   const total = /(\d+) requests in ([\d.]+)(ms|s|m)/.exec(r.stdout);
   if (!rps || !total) return { rps: NaN, requests: 0, seconds: 0, error: `wrk exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(-300)}` };
@@ -77,7 +83,7 @@ export async function wrkRun(wrk: string, t: Target, conns: number, duration: nu
 
 /** `h2load -c conns -m streams -D duration` (h2c prior knowledge for http:// URLs). */
 export async function h2loadRun(h2load: string, t: Target, conns: number, streams: number, duration: number): Promise<ThroughputRun> {
-  const r = await runCapture('h2load', h2load, ['-c', String(conns), '-m', String(streams), '-D', String(duration), '-H', `:authority: ${t.host}`, t.url], (duration + 30) * 1000);
+  const r = await runCapture('h2load', h2load, ['-c', String(conns), '-m', String(streams), '-D', String(duration), '-H', `:authority: ${t.host}`, ...extraHeaders(t, true), t.url], (duration + 30) * 1000);
   const fin = /finished in ([\d.]+)(ms|s), ([\d.]+) req\/s/.exec(r.stdout);
   const req = /requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(r.stdout);
   const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(r.stdout);

@@ -120,6 +120,32 @@ export function ratios(paths: PathResult[], refConns: string): Ratio[] {
   return out;
 }
 
+/** One row of the security-filters comparison: the same 1-hop router with and without them. */
+export interface SecurityOverhead { metric: string; off?: number; on?: number; added?: number }
+
+/**
+ * What jwt_authn + RBAC cost on `trellis-1hop-authz` against `trellis-1hop` (same router, same
+ * load; every request carries a valid token): latency at the reference connection count and CPU
+ * time per request (from requests per proxy CPU-second under wrk).
+ */
+export function securityOverhead(paths: PathResult[], refConns: string): SecurityOverhead[] {
+  const off = get(paths, 'trellis-1hop');
+  const on = get(paths, 'trellis-1hop-authz');
+  if (off === undefined || on === undefined) return [];
+  const us = (p: PathResult) => (p.throughput.rpsPerCpuSecond ? 1e6 / p.throughput.rpsPerCpuSecond : undefined);
+  const rows: [string, (p: PathResult) => number | undefined][] = [
+    [`p50 ms @${refConns} conns`, (p) => p.latency[refConns]?.median?.p50],
+    [`p99 ms @${refConns} conns`, (p) => p.latency[refConns]?.median?.p99],
+    ['CPU µs per request (wrk, 64 conns)', us],
+    ['max rps (wrk, 64 conns)', (p) => p.throughput.rps],
+  ];
+  return rows.map(([metric, pick]) => {
+    const a = pick(off);
+    const b = pick(on);
+    return { metric, off: a, on: b, added: a !== undefined && b !== undefined ? b - a : undefined };
+  });
+}
+
 function f(n: number | undefined, digits = 3): string {
   if (n === undefined || !Number.isFinite(n)) return '-';
   if (Math.abs(n) >= 1000) return n.toFixed(0);
@@ -160,6 +186,8 @@ export function renderTables(r: BenchResult, refConns: string): string {
     .map((id) => r.paths.find((p) => p.id === id)).filter((p): p is PathResult => p !== undefined)
     .map((p) => [p.id, String(p.concurrency), p.unavailable ? `not available: ${p.unavailable.slice(0, 120)}` : f(p.throughput.rps, 0), p.unavailable ? '' : f(p.latency[refConns]?.median?.p99)]);
   if (scale.length > 0) parts.push('Scaling (proxy concurrency 1 vs 2)\n\n' + table(['path', 'concurrency', 'max rps', `p99 ms @${refConns}`], scale));
+  const sec = securityOverhead(r.paths, refConns);
+  if (sec.length > 0) parts.push('Security filters (jwt_authn + RBAC DENY + ALLOW) off vs on, trellis-1hop vs trellis-1hop-authz\n\n' + table(['metric', 'off', 'on', 'added'], sec.map((x) => [x.metric, f(x.off), f(x.on), f(x.added)])));
   const tel = ['trellis-2hop-notel', 'trellis-2hop', 'trellis-2hop-tel'].map((id) => r.paths.find((p) => p.id === id)).filter((p): p is PathResult => p !== undefined);
   const base = tel.find((p) => p.id === 'trellis-2hop-notel');
   const cpuUs = (p: PathResult | undefined) => (p?.throughput.rpsPerCpuSecond ? 1e6 / p.throughput.rpsPerCpuSecond : undefined);

@@ -13,6 +13,11 @@
  *     says ISTIO_MUTUAL and a PeerAuthentication makes the server sidecar's inbound port STRICT.
  *     'files' keeps the earlier stand-in: a DestinationRule `tls: MUTUAL` with the bench's
  *     certificate files towards a Trellis router with an Istio Gateway server `tls: MUTUAL`.
+ *   - 1 hop with security filters (`trellis-1hop-authz`): the same router, plus a
+ *     RequestAuthentication (ES256, inline keys) and AuthorizationPolicies (a DENY on paths, an
+ *     ALLOW on the token's principal, method and a claim); every request carries a valid JWT, so
+ *     the difference to `trellis-1hop` is what jwt_authn + RBAC cost per request.
+ *
  * Telemetry variants of the 2-hop path (labels `bench-telemetry=off|full` on both proxies, a
  * workload Telemetry per variant): `-notel` disables every Istio metric (no stats filter), `-tel`
  * adds 100% tracing to an OTLP/HTTP sink in the bench process and JSON access logs to a file, on
@@ -27,6 +32,7 @@ import type { SetupContext } from './context.ts';
 import type { PathDef } from './paths.ts';
 import { freePort, parsePathId, waitFor200 } from './paths.ts';
 import type { Proc } from './procs.ts';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { logTail, startProc } from './procs.ts';
 import { issueToken } from '../../src/control/ca/tokens.ts';
 
@@ -66,6 +72,45 @@ interface TwoHop { id: string; tls: boolean; serverPort: number }
 
 function svcName(id: string): string {
   return `srv-${id}`;
+}
+
+/** The security config of `-authz` paths (routers labelled `authz: on`) and a token it accepts. */
+async function securityConfig(): Promise<{ yaml: string; token: string }> {
+  const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'bench', alg: 'ES256' }] });
+  const token = await new SignJWT({ groups: ['bench'] }).setProtectedHeader({ alg: 'ES256', kid: 'bench' })
+    .setIssuer('https://bench.trellis.dev').setSubject('loadgen').setAudience('bench').setIssuedAt().setExpirationTime('24h').sign(privateKey);
+  const yaml = `apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: bench-jwt, namespace: ${Ns}}
+spec:
+  selector: {matchLabels: {authz: "on"}}
+  jwtRules:
+  - issuer: https://bench.trellis.dev
+    audiences: [bench]
+    jwks: '${jwks}'
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: bench-deny, namespace: ${Ns}}
+spec:
+  selector: {matchLabels: {authz: "on"}}
+  action: DENY
+  rules:
+  - to: [{operation: {paths: ["/admin", "/admin/*"]}}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: bench-allow, namespace: ${Ns}}
+spec:
+  selector: {matchLabels: {authz: "on"}}
+  action: ALLOW
+  rules:
+  - from: [{source: {requestPrincipals: ["https://bench.trellis.dev/*"]}}]
+    to: [{operation: {methods: [GET, HEAD]}}]
+    when: [{key: "request.auth.claims[groups]", values: [bench]}]
+`;
+  return { yaml, token };
 }
 
 function meshConfig(upstream: number, twoHops: readonly TwoHop[], ctx: SetupContext): string {
@@ -212,6 +257,8 @@ export async function setupTrellis(ids: readonly string[], ctx: SetupContext): P
   const dir = join(ctx.workDir, 'trellis-mesh');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'mesh.yaml'), meshConfig(ctx.upstreamPort, twoHops, ctx));
+  const security = defs.some((d) => parsePathId(d.id).authz) ? await securityConfig() : undefined;
+  if (security !== undefined) writeFileSync(join(dir, 'security.yaml'), security.yaml);
   const meshFile = join(ctx.workDir, 'trellis-meshconfig.yaml');
   writeFileSync(meshFile, meshSettings(defs.some((d) => d.telemetry === 'full') ? await startSpanSink() : 9, ctx));
   const controlReady = join(ctx.workDir, 'trellis-control.ready');
@@ -252,8 +299,10 @@ export async function setupTrellis(ids: readonly string[], ctx: SetupContext): P
     try {
       const procs: Proc[] = [];
       if (def.hops === 1) {
-        procs.push(await proxy(tag, 'router', 'istio=bench-gw', { TRELLIS_GATEWAY_PORTS: { 8080: front } }, c));
+        const authz = parsePathId(def.id).authz;
+        procs.push(await proxy(tag, 'router', authz ? 'istio=bench-gw,authz=on' : 'istio=bench-gw', { TRELLIS_GATEWAY_PORTS: { 8080: front } }, c));
         def.host = 'bench.local';
+        if (authz && security !== undefined) def.headers = { authorization: `Bearer ${security.token}` };
         def.h2Url = `http://127.0.0.1:${front}/`;
       } else {
         const t = twoHops.find((x) => x.id === def.id)!;
@@ -268,7 +317,7 @@ export async function setupTrellis(ids: readonly string[], ctx: SetupContext): P
       }
       def.pgids = procs.map((x) => x.pid);
       def.url = `http://127.0.0.1:${front}/`;
-      const ok = await waitFor200(def.url, def.host, 20000, () => procs.every((x) => x.exitCode === undefined));
+      const ok = await waitFor200(def.url, def.host, 20000, () => procs.every((x) => x.exitCode === undefined), def.headers);
       if (!ok.ok) def.unavailable = `no 200 through the path (last status ${ok.last || 'connection refused'}): ${procs.map((x) => logTail(x, 250)).join(' | ').replace(/\s+/g, ' ')}`;
     } catch (err) {
       def.unavailable = (err as Error).message;

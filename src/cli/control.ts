@@ -55,6 +55,8 @@ export const verb: Verb = {
       ...(meshConfig?.rootNamespace !== undefined ? { rootNamespace: meshConfig.rootNamespace } : {}),
       ...(meshConfig?.outboundTrafficPolicy !== undefined ? { outboundTrafficPolicy: meshConfig.outboundTrafficPolicy } : {}),
       ...(meshConfig?.enableAutoMtls !== undefined ? { enableAutoMtls: meshConfig.enableAutoMtls } : {}),
+      ...(meshConfig?.extAuthzProviders !== undefined ? { extAuthzProviders: meshConfig.extAuthzProviders } : {}),
+      ...(meshConfig?.authorizationDenialNamesPolicy !== undefined ? { authorizationDenialNamesPolicy: meshConfig.authorizationDenialNamesPolicy } : {}),
       ...(meshConfig?.telemetry !== undefined ? { telemetry: meshConfig.telemetry } : {}),
       ...(meshConfig?.pathNormalization !== undefined ? { pathNormalization: meshConfig.pathNormalization } : {}),
     };

@@ -36,6 +36,29 @@ test('MeshConfig errors name file and field', () => {
   for (const [text, re] of cases) assert.throws(() => parseMeshConfig(text, 'm.yaml'), (e: unknown) => hasCode(e, 'MESH_CONFIG_INVALID') && re.test((e as Error).message), text);
 });
 
+test('MeshConfig: ext_authz extension providers typed, and the trellis block', () => {
+  const m = parseMeshConfig(`
+extensionProviders:
+- name: hmac
+  envoyExtAuthzHttp: { service: authz.shop.svc.cluster.local, port: 8000, includeRequestHeadersInCheck: [x-signature], headersToUpstreamOnAllow: [x-user] }
+- name: opa
+  envoyExtAuthzGrpc: { service: opa.shop.svc.cluster.local, port: 9191, timeout: 2s, failOpen: true }
+- name: zipkin
+  zipkin: { service: zipkin.istio-system.svc.cluster.local, port: 9411 }
+trellis: { authorizationDenialNamesPolicy: false }
+`, 'm.yaml');
+  assert.equal(m.authorizationDenialNamesPolicy, false);
+  assert.deepEqual(m.extAuthzProviders?.map((p) => [p.kind, p.name, p.port]), [['http', 'hmac', 8000], ['grpc', 'opa', 9191]]);
+  for (const [text, re] of [
+    ['extensionProviders: [{ name: a, envoyExtAuthzHttp: { service: x, port: 0 } }]', /m\.yaml: extensionProviders\[0\]\.envoyExtAuthzHttp\.port: must be in/],
+    ['extensionProviders: [{ name: a, envoyExtAuthzHttp: { service: x, port: 1, includeRequestHeadersInCheck: ["*"] } }]', /includeRequestHeadersInCheck: a single wildcard/],
+    ['extensionProviders: [{ name: a, envoyExtAuthzGrpc: { service: x, port: 1, statusOnError: nope } }]', /statusOnError: invalid status/],
+    ['extensionProviders: [{ name: a, envoyExtAuthzGrpc: { service: x, port: 1 } }, { name: a, envoyExtAuthzGrpc: { service: y, port: 1 } }]', /extensionProviders\[1\]\.name: extension provider name must be unique/],
+    ['trellis: { namePolicy: true }', /trellis\.namePolicy: unknown field/],
+    ['trellis: { authorizationDenialNamesPolicy: "no" }', /trellis\.authorizationDenialNamesPolicy: expected true or false/],
+  ] as const) assert.throws(() => parseMeshConfig(text, 'm.yaml'), (e: unknown) => hasCode(e, 'MESH_CONFIG_INVALID') && re.test((e as Error).message), text);
+});
+
 test('MeshConfig: the ingress gateway selector and extension provider types', () => {
   const m = parseMeshConfig('ingressSelector: edge\nextensionProviders:\n- name: otel\n  opentelemetry: {service: otel.obs.svc.cluster.local, port: 4317}\n- name: broken\n', 'm.yaml');
   assert.equal(m.ingressSelector, 'edge');

@@ -5,10 +5,12 @@
  * MeshConfig itself, a ConfigMap with `data.mesh` (a YAML string), or a document with a `meshConfig`
  * key. Known fields are checked and returned typed; unknown fields are kept in `raw` (MeshConfig has
  * dozens we do not act on) and listed as ignored. Errors are MESH_CONFIG_INVALID naming file and field.
+ * Trellis's own settings live under `trellis:` (`authorizationDenialNamesPolicy`).
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { TrellisError } from '../errors.ts';
+import { extAuthzProviders, type ExtensionProvider } from './extension-providers.ts';
 import { parseTelemetryProviders, type MeshTelemetry } from './telemetry-providers.ts';
 
 /** The MeshConfig fields Trellis acts on. */
@@ -23,6 +25,10 @@ export interface MeshConfigSettings {
   readonly ingressSelector?: string;
   /** `extensionProviders` entries as written (authorization and telemetry read their own kinds). */
   readonly extensionProviders?: readonly Readonly<Record<string, unknown>>[];
+  /** The envoyExtAuthzHttp / envoyExtAuthzGrpc providers, checked (AuthorizationPolicy CUSTOM). */
+  readonly extAuthzProviders?: readonly ExtensionProvider[];
+  /** Trellis's own `trellis.authorizationDenialNamesPolicy`: false makes an authorization 403 say only what Envoy says. */
+  readonly authorizationDenialNamesPolicy?: boolean;
   /**
    * Telemetry settings: extension providers of telemetry kinds (typed), `defaultProviders`,
    * `enableTracing`, `defaultConfig.tracing.sampling`, `accessLogFile` / `accessLogEncoding` /
@@ -41,7 +47,7 @@ export interface MeshConfigSettings {
 export type PathNormalizationMode = 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
 const PathNormalizationModes = new Set(['NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES']);
 
-const known = new Set(['trustDomain', 'rootNamespace', 'outboundTrafficPolicy', 'enableAutoMtls', 'enablePrometheusMerge', 'ingressSelector', 'extensionProviders', 'defaultProviders', 'enableTracing', 'defaultConfig', 'accessLogFile', 'accessLogEncoding', 'accessLogFormat', 'pathNormalization']);
+const known = new Set(['trustDomain', 'rootNamespace', 'outboundTrafficPolicy', 'enableAutoMtls', 'enablePrometheusMerge', 'ingressSelector', 'extensionProviders', 'defaultProviders', 'enableTracing', 'defaultConfig', 'accessLogFile', 'accessLogEncoding', 'accessLogFormat', 'pathNormalization', 'trellis']);
 
 function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -112,6 +118,17 @@ export function parseMeshConfig(text: string, file = '<mesh config>'): MeshConfi
       if (!isObj(p) || typeof p.name !== 'string' || p.name === '') throw bad(file, `extensionProviders[${i}].name`, 'each provider needs a name');
     });
     out.extensionProviders = ep as Record<string, unknown>[];
+    out.extAuthzProviders = extAuthzProviders(ep as Record<string, unknown>[], (field, msg) => bad(file, field, msg));
+  }
+  // Trellis's own settings, in a block of their own so Istio's fields stay Istio's.
+  const t = (mesh as Record<string, unknown>).trellis;
+  if (t !== undefined) {
+    if (!isObj(t)) throw bad(file, 'trellis', 'expected a mapping');
+    for (const k of Object.keys(t)) if (k !== 'authorizationDenialNamesPolicy') throw bad(file, `trellis.${k}`, 'unknown field (known: authorizationDenialNamesPolicy)');
+    if (t.authorizationDenialNamesPolicy !== undefined) {
+      if (typeof t.authorizationDenialNamesPolicy !== 'boolean') throw bad(file, 'trellis.authorizationDenialNamesPolicy', `expected true or false, got ${JSON.stringify(t.authorizationDenialNamesPolicy)}`);
+      out.authorizationDenialNamesPolicy = t.authorizationDenialNamesPolicy;
+    }
   }
   const pn = (mesh as Record<string, unknown>).pathNormalization;
   if (pn !== undefined) {

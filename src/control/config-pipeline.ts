@@ -11,6 +11,7 @@ import type { ConfigStore } from '../config/store/types.ts';
 import { describeError } from '../errors.ts';
 import { ConfigGate } from './config-gate.ts';
 import { affectsProxy, buildSnapshot, type MeshSettings, type MeshSnapshot } from './snapshot/index.ts';
+import type { JwksLookup } from './snapshot/snapshot.ts';
 import type { SnapshotCache } from './xds/cache.ts';
 import { ControlPlaneMetrics } from './monitoring.ts';
 
@@ -27,6 +28,8 @@ export interface ConfigPipelineOptions {
   /** The mesh CA's trust bundle at start (PEM roots); `setTrustBundle` replaces it. */
   readonly trustBundle?: readonly string[];
   readonly log: PipelineLogger;
+  /** Fetched JWKS: looked up while building, told each new snapshot (what to fetch); `keysChanged` rebuilds. */
+  readonly keys?: { readonly lookup: JwksLookup; want(snapshot: MeshSnapshot): void };
 }
 
 /**
@@ -51,6 +54,7 @@ export class ConfigPipeline {
   readonly #mesh: Partial<MeshSettings> | undefined;
   readonly #log: PipelineLogger;
   readonly #unwatch: Array<() => void>;
+  readonly #keys: ConfigPipelineOptions['keys'];
   #trustBundle: readonly string[];
   #snapshot: MeshSnapshot;
   #logged = new Set<string>();
@@ -61,9 +65,10 @@ export class ConfigPipeline {
     this.#mesh = opts.mesh;
     this.#log = opts.log;
     this.#trustBundle = opts.trustBundle ?? [];
+    this.#keys = opts.keys;
     this.gate = new ConfigGate(opts.store, { domainSuffix: opts.mesh?.domainSuffix, rootNamespace: opts.mesh?.rootNamespace });
     this.#logNew(this.gate.update().diagnostics);
-    this.#snapshot = buildSnapshot(this.gate, { mesh: this.#mesh, trustBundle: this.#trustBundle });
+    this.#snapshot = this.#build();
     this.#cache.setSnapshot(this.#snapshot, { reason: 'initial config' });
     this.#unwatch = [
       opts.store.watch((events) => this.#run(`${events.length} config change(s)`, ControlPlaneMetrics.triggerType(events))),
@@ -84,8 +89,14 @@ export class ConfigPipeline {
   /** A new trust bundle is a new snapshot (same config), for every proxy (ROOTCA). */
   setTrustBundle(bundle: readonly string[]): void {
     this.#trustBundle = bundle;
-    this.#snapshot = buildSnapshot(this.gate, { mesh: this.#mesh, trustBundle: bundle }, this.#snapshot);
+    this.#snapshot = this.#build(this.#snapshot);
     this.#cache.setSnapshot(this.#snapshot, { reason: `trust bundle changed (${bundle.length} root(s))`, type: 'secret' });
+  }
+
+  /** Fetched keys changed: a new snapshot (same config) for every proxy. */
+  keysChanged(reason: string): void {
+    this.#snapshot = this.#build(this.#snapshot);
+    this.#cache.setSnapshot(this.#snapshot, { reason, type: 'config' });
   }
 
   close(): void {
@@ -98,13 +109,19 @@ export class ConfigPipeline {
       const { changed, diagnostics } = this.gate.update();
       this.#logNew(diagnostics);
       if (changed.length === 0) return;
-      this.#snapshot = buildSnapshot(this.gate, { mesh: this.#mesh, trustBundle: this.#trustBundle }, this.#snapshot);
+      this.#snapshot = this.#build(this.#snapshot);
       const rootNamespace = this.#snapshot.mesh.rootNamespace;
       this.#cache.setSnapshot(this.#snapshot, { affects: (p) => affectsProxy(changed, p, rootNamespace), reason, type });
     } catch (err) {
       // Never let a bad config take the control plane down: keep serving the last snapshot.
       this.#log.error({ error: describeError(err), store: this.#store.revision }, 'config update failed; the previous snapshot is still served');
     }
+  }
+
+  #build(previous?: MeshSnapshot): MeshSnapshot {
+    const next = buildSnapshot(this.gate, { mesh: this.#mesh, trustBundle: this.#trustBundle, jwks: this.#keys?.lookup }, previous);
+    this.#keys?.want(next);
+    return next;
   }
 
   #logNew(diagnostics: readonly Diagnostic[]): void {

@@ -2,7 +2,9 @@
  * Assembles the control plane: the config store (one watched file store per config directory,
  * merged, or the store given), the config pipeline (store -> gate -> MeshSnapshot -> snapshot
  * cache, config-pipeline.ts), the ADS server reading that cache (translating per proxy, cached
- * there), the mesh CA on the same gRPC port, and the debug HTTP server.
+ * there), the mesh CA on the same gRPC port, the JWKS resolver (key sets RequestAuthentications
+ * name by jwksUri or issuer discovery, fetched here and inlined by translation), and the debug
+ * HTTP server.
  */
 import { join } from 'node:path';
 import type { Diagnostic } from '../config/resource.ts';
@@ -24,6 +26,8 @@ import type { CaMaterialSource } from './ca/ca-files.ts';
 import { tokenFileAuthenticator } from './ca/tokens.ts';
 import type { KeyAlgorithm } from '../pki/keys.ts';
 import { TypeUrl } from '../xds/types.ts';
+import { JwksResolver } from './jwks/jwks-resolver.ts';
+import { jwksSourcesOf } from './translate/security/jwt-authn.ts';
 
 export interface ControlPlaneOptions {
   /** Directories (or files) of mesh config, watched; merged in order (earlier wins duplicates). */
@@ -38,6 +42,8 @@ export interface ControlPlaneOptions {
   log?: ControlLogger;
   /** The mesh CA: signs workload CSRs (CreateCertificate on the xDS port) and provides ROOTCA. */
   ca?: ControlPlaneCaOptions;
+  /** How often fetched JWKS are refreshed (default 20 minutes). */
+  jwksRefreshMs?: number;
 }
 
 export interface ControlPlaneCaOptions {
@@ -110,8 +116,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     }
     // store -> gate -> snapshot -> cache (setSnapshot) -> ADS server: see config-pipeline.ts.
     const cache = new SnapshotCache<MeshSnapshot>({ translate, key: translationKey });
-    const pipeline = new ConfigPipeline({ store, cache, mesh: opts.mesh, trustBundle: ca?.trustBundle(), log });
-    closers.push(() => pipeline.close());
+    // A new or changed key set is a new snapshot for every proxy (the keys are inlined).
+    let pipeline: ConfigPipeline | undefined;
+    const jwks = new JwksResolver({ refreshMs: opts.jwksRefreshMs, onChange: () => pipeline?.keysChanged('JWKS changed') });
+    closers.push(() => jwks.close());
+    pipeline = new ConfigPipeline({ store, cache, mesh: opts.mesh, trustBundle: ca?.trustBundle(), log, keys: { lookup: jwks.lookup, want: (s) => jwks.want(jwksSourcesOf(s)) } });
+    const served = pipeline;
+    closers.push(() => served.close());
+    const diagnostics = () => [...served.diagnostics(), ...jwks.diagnostics()];
     let connected = () => 0;
     const monitoring = new ControlPlaneMetrics({ connected: () => connected(), version: TrellisVersion });
     closers.push(store.watch((events) => monitoring.storeEvents(events)));
@@ -122,16 +134,16 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     if (ca !== undefined) {
       const authenticators = [...(opts.ca!.tokenDir !== undefined ? [tokenFileAuthenticator(opts.ca!.tokenDir)] : []), ...(opts.ca!.authenticators ?? [])];
       addCaService(xds.grpcServer, { ca, authenticators, trustDomain, log: (level, msg, fields) => log[level](fields ?? {}, msg) });
-      closers.push(ca.onBundleChange((bundle) => pipeline.setTrustBundle(bundle)));
+      closers.push(ca.onBundleChange((bundle) => served.setTrustBundle(bundle)));
       ca.distributed = (root) => everyProxyHolds(xds, root);
     }
     const xdsPort = await xds.listen({ host: opts.host ?? '127.0.0.1', port: opts.xdsPort ?? 15010 });
-    const debug = createDebugHttpServer({ xds, diagnostics: () => pipeline.diagnostics(), ready: () => true, monitoring: () => monitoring.text(), ...(ca !== undefined ? { ca: () => ca.status() } : {}) });
+    const debug = createDebugHttpServer({ xds, diagnostics, ready: () => true, monitoring: () => monitoring.text(), ...(ca !== undefined ? { ca: () => ca.status() } : {}) });
     closers.push(() => debug.close());
     const debugPort = await debug.listen({ host: opts.host ?? '127.0.0.1', port: opts.debugPort ?? 15014 });
     log.info({ xdsPort, debugPort, resources: store.types().reduce((n, t) => n + store.list(t).length, 0) }, 'control plane listening');
     started = true;
-    return { xdsPort, debugPort, xds, snapshot: () => pipeline.snapshot(), diagnostics: () => pipeline.diagnostics(), ca, close: closeAll };
+    return { xdsPort, debugPort, xds, snapshot: () => served.snapshot(), diagnostics, ca, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

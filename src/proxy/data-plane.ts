@@ -108,8 +108,9 @@ export class DataPlane implements ConfigApplier {
         const logs = this.#tcpAccessLogs(tcp);
         return logs === undefined ? istio : tcpAccessLogMeter(logs, istio, downstream, cluster, tcp.statPrefix);
       },
-      hcmFactory: (json, at, direction): HttpConnectionHandler => {
+      hcmFactory: (json, at, direction, listenerMetadata): HttpConnectionHandler => {
         const hcm = createConnectionManager({
+          listenerMetadata,
           config: json,
           clusterManager: this.clusters,
           routeProvider,

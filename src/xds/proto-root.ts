@@ -37,6 +37,8 @@ export const protoFiles: readonly string[] = [
   // ADS and the core resource types.
   'envoy/service/discovery/v3/ads.proto',
   'envoy/service/discovery/v3/discovery.proto',
+  // The ext_authz check API (the proxy calls an authorizer for AuthorizationPolicy CUSTOM).
+  'envoy/service/auth/v3/external_auth.proto',
   'envoy/config/listener/v3/listener.proto',
   'envoy/config/route/v3/route.proto',
   'envoy/config/cluster/v3/cluster.proto',
@@ -65,6 +67,8 @@ export const protoFiles: readonly string[] = [
   'envoy/extensions/filters/http/health_check/v3/health_check.proto',
   'envoy/extensions/filters/http/grpc_web/v3/grpc_web.proto',
   'envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto',
+  // RBAC path templates (AuthorizationPolicy paths with {*} / {**}).
+  'envoy/extensions/path/match/uri_template/v3/uri_template_match.proto',
   'envoy/extensions/filters/http/compressor/v3/compressor.proto',
   'envoy/extensions/compression/gzip/compressor/v3/gzip.proto',
   'envoy/extensions/filters/http/header_to_metadata/v3/header_to_metadata.proto',

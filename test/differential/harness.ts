@@ -4,6 +4,9 @@
  * its own listener port but with the same clusters and the same RouteConfiguration. `setTable`
  * swaps the route table and returns once both proxies serve it (checked through a probe vhost
  * whose direct response names the table), failing fast with the NACK when a proxy rejects it.
+ * The raw differential gives each proxy its own recording backends (so what reached a backend is
+ * known per proxy), the HttpConnectionManager our control plane generates, and restarts
+ * `trellis proxy` when an input killed it.
  */
 import http from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
@@ -20,6 +23,14 @@ import { resourceSetFor } from './resources.ts';
 export const ENVOY_NODE = 'router~127.0.0.1~envoy-diff.default~default.svc.cluster.local';
 export const TRELLIS_NODE = 'router~127.0.0.1~trellis-diff.default~default.svc.cluster.local';
 
+/** What the rig is built with; the defaults are the route-table differential's. */
+export interface RigOptions {
+  /** Cluster name -> backend port for each proxy; default: shared echo backends for CLUSTERS. */
+  readonly backends?: { readonly envoy: ReadonlyMap<string, number>; readonly trellis: ReadonlyMap<string, number> };
+  /** The listener's HttpConnectionManager typed_config; default: RDS + router only. */
+  readonly hcm?: XdsJson;
+}
+
 /** A running rig. */
 export interface Rig {
   readonly envoyPort: number;
@@ -28,38 +39,43 @@ export interface Rig {
   readonly trellisAgent: http.Agent;
   readonly xds: XdsServer;
   readonly envoy: Spawned;
+  /** The current `trellis proxy` process (replaced by `restartTrellis`). */
   readonly trellis: Spawned;
+  /** Starts a fresh `trellis proxy` (after an input killed it) and waits until it serves the current table. */
+  restartTrellis(): Promise<void>;
   /** Serves `config` (a generated table) on both proxies; resolves when both answer the probe with `tableId`. */
   setTable(config: Json, tableId: string): Promise<void>;
 }
 
 /** Starts backends, the ADS server and both proxies; everything is registered with `cleanups`. */
-export async function startRig(cleanups: Cleanups): Promise<Rig> {
-  const backends = new Map<string, number>();
-  for (const name of CLUSTERS) {
-    const srv = await startEchoServer({ namespace: 'diff', service: name, pod: `${name}-pod`, host: '127.0.0.1', port: 0, log: () => {} });
-    cleanups.add(() => srv.close());
-    backends.set(name, srv.port);
+export async function startRig(cleanups: Cleanups, opts: RigOptions = {}): Promise<Rig> {
+  let backendsOf = opts.backends;
+  if (backendsOf === undefined) {
+    const shared = new Map<string, number>();
+    for (const name of CLUSTERS) {
+      const srv = await startEchoServer({ namespace: 'diff', service: name, pod: `${name}-pod`, host: '127.0.0.1', port: 0, log: () => {} });
+      cleanups.add(() => srv.close());
+      shared.set(name, srv.port);
+    }
+    backendsOf = { envoy: shared, trellis: shared };
   }
   const envoyPort = await freePort();
   const trellisPort = await freePort();
-  const ports = new Map([[ENVOY_NODE, envoyPort], [TRELLIS_NODE, trellisPort]]);
+  const perNode = new Map([[ENVOY_NODE, { port: envoyPort, backends: backendsOf.envoy }], [TRELLIS_NODE, { port: trellisPort, backends: backendsOf.trellis }]]);
   let routeConfig: XdsJson = withProbe({ name: 'diff-routes', virtual_hosts: [] }, 'initial');
-  const gen = generatorCache((proxy) => resourceSetFor(ports.get(proxy.id) ?? 1, backends, routeConfig));
+  const gen = generatorCache((proxy) => {
+    const n = perNode.get(proxy.id);
+    return resourceSetFor(n?.port ?? 1, n?.backends ?? new Map(), routeConfig, opts.hcm);
+  });
   const xds = createXdsServer({ debounceMs: 5, maxDelayMs: 50, cache: gen.cache });
   const xdsPort = await xds.listen();
   cleanups.add(() => xds.close(500));
 
   const dir = tempDir(cleanups, 'trellis-diff-');
   const envoy = await startEnvoy(cleanups, { xdsPort, nodeId: ENVOY_NODE, metadata: {}, dir, logLevel: 'warning' });
-  const ready = join(dir, 'trellis.ready');
-  const trellis = spawnTracked(cleanups, nodeBin, [join(repoRoot, 'bin', 'trellis.js'), 'proxy', '--xds', `127.0.0.1:${xdsPort}`, '--kind', 'router',
-    '--node-id', TRELLIS_NODE, '--concurrency', '1', '--admin-port', '0', '--health-port', '0', '--prometheus-port', '0', '--ready-file', ready,
-    '--log-level', 'warn', '--drain-timeout', '1s'], { cwd: repoRoot });
-  await waitFor('trellis proxy ready file', async () => {
-    if (trellis.child.exitCode !== null) throw new Error(`trellis proxy exited:\n${trellis.output()}`);
-    return existsSync(ready) && readFileSync(ready, 'utf8').length > 0;
-  }, 30_000);
+  let starts = 0;
+  const spawnTrellis = () => spawnTrellisProxy(cleanups, xdsPort, TRELLIS_NODE, join(dir, `trellis-${starts++}.ready`));
+  let trellis = await spawnTrellis();
 
   const envoyAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
   const trellisAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
@@ -94,8 +110,36 @@ export async function startRig(cleanups: Cleanups): Promise<Rig> {
     });
   };
 
+  const restartTrellis = async (): Promise<void> => {
+    await trellis.stop(1000);
+    trellisAgent.destroy();
+    trellis = await spawnTrellis();
+    const id = `restart-${starts}`;
+    routeConfig = withProbe({ ...routeConfig, virtual_hosts: (routeConfig.virtual_hosts as Json[]).filter((v) => !(v.domains as string[]).includes(PROBE_DOMAIN)) }, id);
+    gen.push({ reason: `trellis restart ${id}` });
+    await xds.flush();
+    await waitFor(`restarted trellis proxy serving ${id}`, async () => (await probe(trellisPort, trellisAgent)) === id, 15_000, 20);
+  };
+
   await setTable({ name: 'diff-routes', virtual_hosts: [] }, 'warmup');
-  return { envoyPort, trellisPort, envoyAgent, trellisAgent, xds, envoy, trellis, setTable };
+  return {
+    envoyPort, trellisPort, envoyAgent, trellisAgent, xds, envoy, setTable, restartTrellis,
+    get trellis() {
+      return trellis;
+    },
+  };
+}
+
+/** Spawns `trellis proxy` (one worker, ephemeral admin ports) against an ADS server; resolves once it is ready. */
+export async function spawnTrellisProxy(cleanups: Cleanups, xdsPort: number, nodeId: string, readyFile: string): Promise<Spawned> {
+  const p = spawnTracked(cleanups, nodeBin, [join(repoRoot, 'bin', 'trellis.js'), 'proxy', '--xds', `127.0.0.1:${xdsPort}`, '--kind', 'router',
+    '--node-id', nodeId, '--concurrency', '1', '--admin-port', '0', '--health-port', '0', '--prometheus-port', '0', '--ready-file', readyFile,
+    '--log-level', 'warn', '--drain-timeout', '1s'], { cwd: repoRoot });
+  await waitFor('trellis proxy ready file', async () => {
+    if (p.child.exitCode !== null) throw new Error(`trellis proxy exited:\n${p.output()}`);
+    return existsSync(readyFile) && readFileSync(readyFile, 'utf8').length > 0;
+  }, 30_000);
+  return p;
 }
 
 /** A proxy rejected a generated table. */

@@ -13,14 +13,14 @@ const ROUTER = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Rout
 /** Name of the RouteConfiguration both listeners ask for over RDS. */
 export const ROUTE_NAME = 'diff-routes';
 
-function listener(port: number): XdsJson {
+function listener(port: number, hcm?: XdsJson): XdsJson {
   return {
     name: 'diff-listener',
     address: { socket_address: { address: '127.0.0.1', port_value: port } },
     filter_chains: [{
       filters: [{
         name: 'envoy.filters.network.http_connection_manager',
-        typed_config: {
+        typed_config: hcm ?? {
           '@type': HCM,
           stat_prefix: 'diff',
           rds: { route_config_name: ROUTE_NAME, config_source: { ads: {}, resource_api_version: 'V3' } },
@@ -52,10 +52,10 @@ function staticCluster(name: string, port: number): XdsJson {
   return c;
 }
 
-/** The whole set for one proxy listening on `listenPort`. */
-export function resourceSetFor(listenPort: number, backends: ReadonlyMap<string, number>, routeConfig: XdsJson): XdsResourceSet {
+/** The whole set for one proxy listening on `listenPort`; `hcm` replaces the minimal connection manager. */
+export function resourceSetFor(listenPort: number, backends: ReadonlyMap<string, number>, routeConfig: XdsJson, hcm?: XdsJson): XdsResourceSet {
   const m = new Map<XdsTypeUrl, Map<string, XdsJson>>();
-  m.set(TypeUrl.Listener, new Map([['diff-listener', listener(listenPort)]]));
+  m.set(TypeUrl.Listener, new Map([['diff-listener', listener(listenPort, hcm)]]));
   m.set(TypeUrl.Cluster, new Map([...backends].map(([name, port]) => [name, staticCluster(name, port)])));
   m.set(TypeUrl.RouteConfiguration, new Map([[ROUTE_NAME, routeConfig]]));
   return m;

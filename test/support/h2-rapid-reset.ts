@@ -7,13 +7,14 @@
  */
 import net from 'node:net';
 
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-const FRAME_HEADERS = 0x1;
+export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+export const FRAME_HEADERS = 0x1;
 const FRAME_RST_STREAM = 0x3;
-const FRAME_SETTINGS = 0x4;
+export const FRAME_SETTINGS = 0x4;
 const FRAME_GOAWAY = 0x7;
 
-function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
+/** One HTTP/2 frame. */
+export function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
   const h = Buffer.alloc(9);
   h.writeUIntBE(payload.length, 0, 3);
   h[3] = type;
@@ -23,7 +24,7 @@ function frame(type: number, flags: number, streamId: number, payload: Buffer): 
 }
 
 /** HPACK header block: GET, http, the given path and authority as literals without indexing. */
-function headerBlock(path: string, authority: string): Buffer {
+export function headerBlock(path: string, authority: string): Buffer {
   const lit = (index: number, value: string) => Buffer.concat([Buffer.from([index, value.length]), Buffer.from(value, 'latin1')]);
   return Buffer.concat([Buffer.from([0x82, 0x86]), lit(0x04, path), lit(0x01, authority)]);
 }

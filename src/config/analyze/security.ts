@@ -1,5 +1,7 @@
 /**
  * Security policy checks.
+ * - JWKS_INVALID (error): a RequestAuthentication jwtRule whose inline `jwks` is not a JWKS
+ *   (not JSON, or no `keys` array); the control plane keeps serving the rule's last good version.
  * - JWT_NO_KEYS (warning): a RequestAuthentication jwtRule with neither `jwks` nor `jwksUri`.
  *   Istio then discovers the keys from `<issuer>/.well-known/openid-configuration` at config
  *   time, and if that fetch fails it installs keys that reject every token — so the config is
@@ -13,6 +15,7 @@
  * (mTLS policy checks are in mtls.ts.)
  */
 import { ResourceTypes } from '../resource.ts';
+import { parseJwks } from '../jwks.ts';
 import type { AnalysisContext } from './context.ts';
 import { selectorMatches } from './workloads.ts';
 import { labelsOf, list, view, type AuthorizationPolicyView, type DestinationRuleView, type Labels, type PeerAuthenticationView, type RequestAuthenticationView, type ServiceView, type TrafficPolicy } from '../views.ts';
@@ -37,6 +40,10 @@ export function checkSecurity(ctx: AnalysisContext): void {
     list(view<RequestAuthenticationView>(ra).jwtRules).forEach((rule, i) => {
       if (rule === null || typeof rule !== 'object') return;
       const has = (v: unknown): boolean => typeof v === 'string' && v !== '';
+      if (has(rule.jwks)) {
+        const parsed = parseJwks(rule.jwks!);
+        if ('error' in parsed) ctx.report(ra, 'error', 'JWKS_INVALID', `jwtRule ${i} (issuer '${rule.issuer ?? ''}'): jwks is ${parsed.error}`, `spec.jwtRules[${i}].jwks`);
+      }
       if (!has(rule.jwks) && !has(rule.jwksUri)) {
         ctx.report(ra, 'warning', 'JWT_NO_KEYS',
           `jwtRule ${i} (issuer '${rule.issuer ?? ''}') has neither jwks nor jwksUri; keys would be discovered from the issuer's OpenID configuration at config time, and every token is rejected if that fails`,

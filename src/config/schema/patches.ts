@@ -135,7 +135,7 @@ const PATCHES: Readonly<Record<string, Patcher>> = {
   'security.istio.io.v1.AuthorizationPolicy': (spec) => addProps(spec, { targetRef: policyTargetRef, targetRefs: { type: 'array', items: policyTargetRef } }, 'spec'),
   'security.istio.io.v1.RequestAuthentication': (spec) => {
     addProps(spec, { targetRef: policyTargetRef, targetRefs: { type: 'array', items: policyTargetRef } }, 'spec');
-    addProps(schemaAt(spec, 'jwtRules[]'), { timeout: str }, 'jwtRules[]');
+    addProps(schemaAt(spec, 'jwtRules[]'), { timeout: str, fromCookies: { type: 'array', items: str }, spaceDelimitedClaims: { type: 'array', items: str } }, 'jwtRules[]');
   },
 };
 

@@ -9,6 +9,7 @@
 import type { MeshTelemetry } from '../../config/telemetry-providers.ts';
 import type { PathNormalizationMode } from '../../config/mesh-config.ts';
 import type { Resource, ResourceType } from '../../config/resource.ts';
+import type { ExtensionProvider } from '../../config/extension-providers.ts';
 import { ResourceTypes } from '../../config/resource.ts';
 import type { ServiceRegistry } from '../../registry/types.ts';
 import { buildRegistry, RegistryInputTypes } from '../../registry/registry.ts';
@@ -37,6 +38,10 @@ export interface MeshSettings {
   readonly autoAllocateVips?: boolean;
   /** Istio's enableAutoMtls: clients use ISTIO_MUTUAL to endpoints with a sidecar unless a DestinationRule says otherwise (default true). */
   readonly enableAutoMtls?: boolean;
+  /** A 403 from authorization names the AuthorizationPolicy (body and x-trellis-policy); default true. */
+  readonly authorizationDenialNamesPolicy?: boolean;
+  /** MeshConfig extensionProviders of the ext_authz kinds (AuthorizationPolicy CUSTOM). */
+  readonly extAuthzProviders?: readonly ExtensionProvider[];
   /** MeshConfig's telemetry: extension providers, defaultProviders, tracing and access log defaults. */
   readonly telemetry?: MeshTelemetry;
   /** MeshConfig.pathNormalization: how proxies normalize request paths (HCM normalize_path / merge_slashes / escaped slashes). */
@@ -58,10 +63,15 @@ export interface SnapshotSource {
   readonly revision?: number;
 }
 
+/** The JWKS (JSON text) held for a RequestAuthentication issuer / jwksUri, undefined when none was fetched. */
+export type JwksLookup = (issuer: string, jwksUri: string | undefined) => string | undefined;
+
 export interface SnapshotOptions {
   readonly mesh?: Partial<MeshSettings>;
   /** The mesh CA's trust bundle (PEM roots, signing root first); empty without a CA. */
   readonly trustBundle?: readonly string[];
+  /** Key sets fetched by the control plane's JWKS resolver (none by default). */
+  readonly jwks?: JwksLookup;
 }
 
 /** The immutable input of translation. */
@@ -84,6 +94,8 @@ export interface MeshSnapshot {
   readonly peerAuthentications: PeerAuthenticationIndex;
   /** The mesh CA's trust bundle (PEM roots), served to proxies as the `ROOTCA` secret; empty without a CA. */
   readonly trustBundle: readonly string[];
+  /** Key sets the control plane fetched for RequestAuthentications without inline `jwks`. */
+  readonly jwks: JwksLookup;
 }
 
 const knownTypes: readonly ResourceType[] = [...new Set<string>([...Object.values(ResourceTypes), ...RegistryInputTypes])];
@@ -101,13 +113,13 @@ const internals = new WeakMap<MeshSnapshot, Internals>();
 
 /** Builds a snapshot; with `previous`, reuses whatever its unchanged inputs allow. */
 export function buildSnapshot(source: SnapshotSource, opts: SnapshotOptions = {}, previous?: MeshSnapshot): MeshSnapshot {
-  const mesh: MeshSettings = Object.freeze({ ...DefaultMeshSettings, ...(opts.mesh ?? {}) });
   const types = [...new Set([...knownTypes, ...(source.types?.() ?? [])])];
   const lists = new Map<ResourceType, readonly Resource[]>();
   for (const t of types) {
     const l = source.list(t);
     if (l.length > 0) lists.set(t, Object.isFrozen(l) ? l : Object.freeze([...l]));
   }
+  const mesh: MeshSettings = Object.freeze({ ...DefaultMeshSettings, ...(opts.mesh ?? {}) });
   const prev = previous !== undefined ? internals.get(previous) : undefined;
   const unchanged = (ts: readonly ResourceType[]) =>
     prev !== undefined && previous!.mesh.domainSuffix === mesh.domainSuffix && previous!.mesh.rootNamespace === mesh.rootNamespace &&
@@ -130,6 +142,7 @@ export function buildSnapshot(source: SnapshotSource, opts: SnapshotOptions = {}
     revision: source.revision ?? 0,
     mesh,
     registry,
+    jwks: opts.jwks ?? (() => undefined),
     list: (t: ResourceType, ns?: string) => (ns === undefined ? list(t) : list(t).filter((r) => r.metadata.namespace === ns)),
     get: (t: ResourceType, ns: string, name: string) => list(t).find((r) => r.metadata.namespace === ns && r.metadata.name === name),
     virtualServices: reuse('virtualServices', [ResourceTypes.VirtualService], true, () => indexVirtualServices(list(ResourceTypes.VirtualService), registry)),

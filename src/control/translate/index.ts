@@ -26,6 +26,7 @@ import { repairRouteClusters } from './dangling-clusters.ts';
 import { consistencyProblems } from '../../xds/consistency.ts';
 import { addHashPolicies, hashPolicyFor } from './cluster-policy.ts';
 import { parseOutboundClusterName } from './names.ts';
+import { securityFilters, withSecurity } from './security/index.ts';
 import { accessLogsFor, metricOverridesFor, tracingFor, type TrafficSide } from './telemetry.ts';
 import { applyTelemetry, collectorClusters, type SideTelemetry } from './telemetry-listeners.ts';
 
@@ -74,6 +75,9 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): XdsResource
     }
   }
   if (!proxyless) {
+    // Security filters first: telemetry then sets the stats filter, tracing and access logs on the
+    // same HCMs and TCP chains, whatever authorization put in front of the router.
+    listeners = withSecurity(listeners, proxy, securityFilters(snapshot, proxy, clusterNames));
     const side = (s: TrafficSide): SideTelemetry => ({ metrics: metricOverridesFor(snapshot, proxy, s), tracing: tracingFor(snapshot, proxy, s), accessLogs: accessLogsFor(snapshot, proxy, s) });
     const sides = { CLIENT: side('CLIENT'), SERVER: side('SERVER') };
     listeners = applyTelemetry(listeners, sides, proxy, snapshot.mesh.trustDomain);

@@ -70,8 +70,12 @@ export function loadCase(yamlPath: string): { snapshot: MeshSnapshot; proxies: P
   const meshMatch = /^#\s*mesh:\s*(\{.*\})$/m.exec(text);
   // `meshConfig` in the mesh line is an Istio MeshConfig, read by the one MeshConfig reader.
   const { meshConfig, ...mesh } = (meshMatch !== null ? JSON.parse(meshMatch[1]) : {}) as Record<string, unknown>;
-  const telemetry = meshConfig !== undefined ? parseMeshConfig(JSON.stringify(meshConfig), yamlPath).telemetry : undefined;
-  const snapshot = snapshotFromYaml(text, { mesh: { ...mesh, ...(telemetry !== undefined ? { telemetry } : {}) } });
+  const read = meshConfig !== undefined ? parseMeshConfig(JSON.stringify(meshConfig), yamlPath) : undefined;
+  const fromMeshConfig = {
+    ...(read?.telemetry !== undefined ? { telemetry: read.telemetry } : {}),
+    ...(read?.extAuthzProviders !== undefined ? { extAuthzProviders: read.extAuthzProviders } : {}),
+  };
+  const snapshot = snapshotFromYaml(text, { mesh: { ...mesh, ...fromMeshConfig } });
   const raw: unknown = existsSync(proxyPath) ? JSON.parse(readFileSync(proxyPath, 'utf8')) : [];
   const nodes = (Array.isArray(raw) ? raw : [raw]) as XdsNodeJson[];
   return { snapshot, proxies: nodes.map(proxyNodeFromXds) };

@@ -3,7 +3,7 @@
  * URL up first, then the name), and the builder that turns an HttpConnectionManager's
  * `http_filters` list into factories. Unknown filters are config errors (NACK) unless
  * `is_optional`; `disabled` filters are skipped; the router must come last. Slots that later
- * issues fill (jwt_authn, rbac, Trellis stats and tracing) are registered as pass-through
+ * issues fill (Trellis stats and tracing) are registered as pass-through
  * filters so configs naming them are accepted today; `register()` replaces a slot.
  */
 import { configError, optArr, optBool, optObj, optStr, type Json } from '../http/config-json.ts';
@@ -12,6 +12,9 @@ import type { PerFilterConfigParser } from '../http/route-action.ts';
 import { corsFilter } from './cors.ts';
 import { faultFilter } from './fault.ts';
 import { routerFilter } from './router/router.ts';
+import { rbacHttpFilter } from './rbac/rbac-http.ts';
+import { jwtAuthnFilter } from './jwt/jwt-authn.ts';
+import { extAuthzFilter } from './ext-authz/ext-authz.ts';
 
 /** A pass-through registration for a filter slot filled by a later issue. */
 export function passThroughFilter(name: string, typeUrls: readonly string[]): FilterRegistration {
@@ -97,8 +100,9 @@ export function defaultFilterRegistry(): FilterRegistry {
     .register(faultFilter)
     .register(corsFilter)
     .register(routerFilter)
-    .register(passThroughFilter('envoy.filters.http.jwt_authn', ['type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication']))
-    .register(passThroughFilter('envoy.filters.http.rbac', ['type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC']))
+    .register(jwtAuthnFilter)
+    .register(extAuthzFilter)
+    .register(rbacHttpFilter)
     // Envoy resolves the authority here before the router; our dynamic forward proxy cluster does
     // it when it connects (src/proxy/upstream/cluster.ts), so the filter has nothing to do.
     .register(passThroughFilter('envoy.filters.http.dynamic_forward_proxy', ['type.googleapis.com/envoy.extensions.filters.http.dynamic_forward_proxy.v3.FilterConfig']))

@@ -39,6 +39,7 @@ import { normalizeRequestPath } from './path-normalization.ts';
 import { guardSession, markRawSocket } from './h2-session-guard.ts';
 import { RateLimitedLog, type ProxyLog } from '../rate-limited-log.ts';
 import { describeError } from '../../errors.ts';
+import { destroyOnError } from '../socket-handlers.ts';
 
 /** Resolves RDS route configuration names to compiled tables (the xDS client implements it). */
 export interface RouteProvider {
@@ -58,6 +59,8 @@ export interface ConnectionManagerOptions {
   readonly random?: () => number;
   /** Field path prefix for config errors. */
   readonly path?: string;
+  /** The enclosing listener's `metadata.filter_metadata`, handed to filter factories. */
+  readonly listenerMetadata?: Readonly<Record<string, Json>>;
   /** HTTP/2 rapid-reset guard: GOAWAY a session once this many streams were reset by the client
    * before completion and they are at least half of its streams (Envoy's premature reset check). Default 500. */
   readonly prematureResetLimit?: number;
@@ -90,7 +93,15 @@ const kMeta = Symbol('trellis.connectionMeta');
 const kInFlight = Symbol('trellis.inFlight');
 /** Called once the socket's exchanges are all finished. */
 const kOnIdle = Symbol('trellis.onIdle');
-type TrackedSocket = Socket & { [kMeta]?: ConnectionMeta; [kInFlight]?: Map<ServerResponse, IncomingMessage>; [kOnIdle]?: () => void };
+/** The connection manager's set of open connections the socket is in. */
+const kConnections = Symbol('trellis.connections');
+type TrackedSocket = Socket & { [kMeta]?: ConnectionMeta; [kInFlight]?: Map<ServerResponse, IncomingMessage>; [kOnIdle]?: () => void; [kConnections]?: Set<Socket> };
+
+// Shared 'close' handler (`this` is the socket): an idle connection holds no closure of its own.
+function forgetConnection(this: TrackedSocket): void {
+  this[kConnections]?.delete(this);
+  this[kConnections] = undefined;
+}
 
 /**
  * After a parse error: the request being parsed when it hit (incomplete) is abandoned; `fn` runs
@@ -155,7 +166,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     configError(path, 'one of route_config or rds is required (scoped_routes is not supported)');
   }
   const { statPrefix, serverName, edge } = o;
-  const ctx: FilterFactoryContext = { clusterManager: opts.clusterManager, random, statPrefix };
+  const ctx: FilterFactoryContext = { clusterManager: opts.clusterManager, random, statPrefix, listenerMetadata: opts.listenerMetadata };
   const filters: readonly HttpFilterFactory[] = registry.buildChain(c.http_filters, ctx, `${path}.http_filters`);
   const tracingJson = optObj(c.tracing, `${path}.tracing`);
   const tracingConfig = tracingJson === undefined ? undefined : parseTracingConfig(tracingJson, `${path}.tracing`);
@@ -207,19 +218,41 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   function onRequest1(req: IncomingMessage, res: ServerResponse): void {
     try {
       const socket = req.socket as TrackedSocket;
+      // Bytes read after a response that closes the connection was sent (node keeps parsing until
+      // the socket is gone): Envoy stopped reading at that response. Never served; node destroys
+      // the request with the socket once the last response is flushed.
+      if (socket.writableEnded) return;
       const inFlight = (socket[kInFlight] ??= new Map());
       inFlight.set(res, req);
+      activeH1.add(res);
       res.once('close', () => {
+        activeH1.delete(res);
         inFlight.delete(res);
+        if (inFlight.size > 0) return;
+        // An idle keep-alive connection keeps no per-request state (a pipelined request makes a new map).
+        if (socket[kInFlight] === inFlight) socket[kInFlight] = undefined;
         const onIdle = socket[kOnIdle];
-        if (inFlight.size === 0 && onIdle !== undefined) {
+        if (onIdle !== undefined) {
           socket[kOnIdle] = undefined;
           onIdle();
         }
       });
+      // Pipelined requests are served one at a time, as by Envoy (its codec stops parsing after each
+      // request until the response is done): node hands us a request as soon as it is parsed and
+      // queues its response behind the earlier ones. A queued response gets the socket when the
+      // one before it finished; if that one closed the connection (an error, a local reply before
+      // its body was read, draining), it never does, and the request never reaches a filter or a
+      // backend: node destroys it with the connection.
+      if (res.socket === null) res.once('socket', () => startRequest1(req, res));
+      else startRequest1(req, res);
+    } catch (err) {
+      internalError('http1_request', err, res);
+    }
+  }
+  function startRequest1(req: IncomingMessage, res: ServerResponse): void {
+    try {
+      const socket = req.socket as TrackedSocket;
       if (draining) res.shouldKeepAlive = false;
-      activeH1.add(res);
-      res.once('close', () => activeH1.delete(res));
       // Envoy's HTTP/1 codec serves HTTP/1.1 (and 1.0 with accept_http_10); anything else on an
       // HTTP/1 connection (0.9, 1.0, 2.0) gets 426 and a closed connection.
       const http10 = req.httpVersion === '1.0';
@@ -267,8 +300,14 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     let target = rawTarget;
     // Absolute-form request line (RFC 9112 section 3.2.2), as sent to an HTTP proxy (HTTP_PROXY):
     // Envoy (allow_absolute_url) routes on the URL's host and path; the URL's host wins over Host.
-    if (!isH2 && (target.startsWith('http://') || target.startsWith('https://'))) {
+    // The scheme is case-insensitive (RFC 3986 section 3.1): `HTTP://` too.
+    const scheme8 = isH2 ? '' : target.slice(0, 8).toLowerCase();
+    if (!isH2 && (scheme8.startsWith('http://') || scheme8 === 'https://')) {
       const abs = absoluteForm(target);
+      // An https URL on a plaintext connection claims a security the connection lacks: Envoy 403s it.
+      if (abs !== undefined && scheme8 === 'https://' && (socket as TLSSocket).encrypted !== true) {
+        return rejectH1(res as ServerResponse, 403, 'Forbidden');
+      }
       if (abs !== undefined) {
         authority = abs.authority;
         target = abs.path;
@@ -280,7 +319,18 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       protocolError('invalid_url', socket.remoteAddress);
       return rejectH1(res as ServerResponse, 400, 'Bad Request');
     }
-    const sink = responseSink(res, isH2);
+    // Chunked is the only transfer coding a proxy can forward without decoding it (RFC 9112
+    // section 6.1): `gzip, chunked` would reach the backend as a plain body. Envoy answers 501.
+    const te = isH2 ? undefined : req.headers['transfer-encoding'];
+    if (te !== undefined && te.trim().toLowerCase() !== 'chunked') {
+      protocolError('unsupported_transfer_encoding', socket.remoteAddress);
+      return rejectH1(res as ServerResponse, 501, 'Not Implemented');
+    }
+    // Envoy closes an HTTP/1 connection whose response starts before the request body was read to
+    // its end (a local reply to a request with a body): what is left of the body is never parsed
+    // as a next request. `bodyRead` is set by the body's reader; requests without one are complete.
+    let bodyRead = false;
+    const sink = responseSink(res, isH2, () => bodyRead);
     const tls = (socket as TLSSocket).encrypted === true;
     const scheme: 'http' | 'https' = tls ? 'https' : 'http';
     const remote = normalizeAddress(socket.remoteAddress);
@@ -292,7 +342,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     // Envoy: strip the port from Host before routing (any port, or only the listener's own port).
     if (o.stripAnyHostPort) authority = authority.replace(/:\d+$/, '');
     else if (o.stripMatchingHostPort && authority.endsWith(`:${socket.localPort}`)) authority = authority.slice(0, authority.lastIndexOf(':'));
-    const headers = requestHeaders(req.headers, req.rawHeaders);
+    const headers = requestHeaders(req.headers, req.rawHeaders, isH2);
     const ct = headers['content-type'];
     const info: StreamInfo = {
       requestId: '', startTime: Date.now(), startMono: performance.now(), durationMs: undefined,
@@ -312,6 +362,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     const hasBody = isH2
       ? !(req as Http2ServerRequest).stream.endAfterHeaders
       : (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0'));
+    if (!hasBody) bodyRead = true;
     req.on('error', () => ac.abort());
     res.on('close', () => {
       try {
@@ -328,7 +379,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     });
     const meta = socket[kMeta];
     const stream = new HttpStream({
-      info, headers, path: pathWithQuery, authority, body: hasBody ? countedBody(req, info, () => stream.touch()) : null, sink, routeTable: table(), random,
+      info, headers, path: pathWithQuery, authority, body: hasBody ? countedBody(req, info, () => stream.touch(), () => (bodyRead = true)) : null, sink, routeTable: table(), random,
       serverName, serverHeader: o.serverHeader, downstreamSignal: ac.signal, abort: () => ac.abort(), streamIdleTimeoutMs: o.streamIdleTimeoutMs,
       maxStreamDurationMs: o.maxStreamDurationMs, originalDestination: meta?.originalDestination,
     });
@@ -369,7 +420,8 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     headersTimeout: o.requestTimeoutMs > 0 ? Math.min(o.headersTimeoutMs, o.requestTimeoutMs) : o.headersTimeoutMs,
     connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(o.headersTimeoutMs / 4))),
     keepAliveTimeout: o.idleTimeoutMs,
-    requireHostHeader: true,
+    // Missing Host is answered by onRequest1 (400), so that the answer is sequenced and tracked like any other.
+    requireHostHeader: false,
     insecureHTTPParser: false,
     joinDuplicateHeaders: true,
     // Envoy ignores an h2c upgrade (what `curl --http2` sends to http://) and answers over HTTP/1.1.
@@ -382,7 +434,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     try {
       if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
       let answer: string;
-      if (err.code === 'HPE_INVALID_VERSION' && unknownHttpVersion((err as { rawPacket?: Buffer }).rawPacket)) {
+      if (err.code === 'HPE_INVALID_VERSION' && unknownHttpVersion((err as { rawPacket?: Buffer }).rawPacket, (err as { bytesParsed?: number }).bytesParsed)) {
         // A well-formed version the parser does not know (HTTP/3.0): Envoy answers 426 as for 1.0 and 2.0.
         answer = `HTTP/1.1 426 Upgrade Required\r\ncontent-length: 16\r\ncontent-type: text/plain\r\nserver: ${serverName}\r\nconnection: close\r\n\r\nUpgrade Required`;
       } else {
@@ -397,20 +449,34 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       // first, as from Envoy: the backend may have acted on them.
       afterCompleteRequests(socket, () => {
         if (socket.writable) socket.end(answer);
-        else socket.destroy();
+        // Already closing after an earlier response: let it flush (node destroys the socket then).
+        else if (!socket.writableEnded) socket.destroy();
       });
     } catch (e) {
       internalError('http1_client_error', e);
       socket.destroy();
     }
   });
+  // An Upgrade or CONNECT behind pipelined requests waits for their responses, as with Envoy
+  // (one request at a time); behind a response that closes the connection it is never served.
   const onUpgrade = (req: IncomingMessage, duplex: Duplex, head: Buffer) => {
+    try {
+      afterCompleteRequests(duplex as TrackedSocket, () => {
+        if (!duplex.writableEnded && !duplex.destroyed) upgradeNow(req, duplex, head);
+      });
+    } catch (err) {
+      internalError('upgrade', err);
+      duplex.destroy();
+    }
+  };
+  const upgradeNow = (req: IncomingMessage, duplex: Duplex, head: Buffer) => {
     try {
       const s = duplex as TrackedSocket;
       const isConnect = req.method === 'CONNECT';
       // CONNECT's request target is the authority (RFC 9110 section 9.3.6).
       const authority = isConnect ? String(req.url ?? '') : String(req.headers.host ?? '');
-      if (!AUTHORITY.test(authority)) {
+      // CONNECT names host:port and nothing else (CONNECT /b is a 400 from Envoy too).
+      if (!AUTHORITY.test(authority) || (isConnect && !/^[^/?#\s@]+:\d+$/.test(authority))) {
         protocolError('invalid_authority', s.remoteAddress);
         return void duplex.end(`HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
       }
@@ -437,6 +503,8 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       duplex.destroy();
     }
   };
+  // An Expect other than 100-continue is routed like any request, as by Envoy (node answers 417 by itself otherwise).
+  h1.on('checkExpectation', onRequest1);
   h1.on('upgrade', onUpgrade);
   h1.on('connect', onUpgrade);
   h1.emit('listening'); // starts node's connection checks (headers/request timeouts) without a listening socket
@@ -453,16 +521,18 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     maxSessionRejectedStreams: 10_000,
     maxOutstandingPings: 10,
   }, onRequest2);
+  // One options object for every session (a closure per session would live as long as it).
+  const sessionGuard = {
+    limit: prematureResetLimit, idleMs: o.idleTimeoutMs, counters,
+    onTooManyResets: (s: Http2Session) => rlog.event('premature_reset', 'warn', 'closed an HTTP/2 connection: too many streams reset by the client (rapid reset)', { statPrefix, remote: s.socket?.remoteAddress }),
+  };
   h2.on('session', (session: Http2Session) => {
     try {
       sessions.add(session);
       session.once('close', () => sessions.delete(session));
       if (draining) session.close();
       if (o.connectionWindowSize !== undefined) session.setLocalWindowSize(o.connectionWindowSize);
-      guardSession(session, {
-        limit: prematureResetLimit, idleMs: o.idleTimeoutMs, counters,
-        onTooManyResets: (s) => rlog.event('premature_reset', 'warn', 'closed an HTTP/2 connection: too many streams reset by the client (rapid reset)', { statPrefix, remote: s.socket?.remoteAddress }),
-      });
+      guardSession(session, sessionGuard);
     } catch (err) {
       internalError('http2_session', err);
       session.destroy();
@@ -481,8 +551,10 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       // Readable later through req.socket (HTTP/2's socket proxy forwards property reads).
       if (meta) (socket as TrackedSocket)[kMeta] = meta;
       connections.add(socket);
-      socket.once('close', () => connections.delete(socket));
-      socket.on('error', () => socket.destroy());
+      (socket as TrackedSocket)[kConnections] = connections;
+      socket.on('close', forgetConnection);
+      // The listener layer usually installed it already: one shared function, not one per layer.
+      if (!socket.listeners('error').includes(destroyOnError)) socket.on('error', destroyOnError);
       try {
         if (protocol === 'http/1.1') {
           counters.downstream_cx_http1_total++;
@@ -530,11 +602,20 @@ function isH2cUpgrade(req: IncomingMessage): boolean {
   return typeof u === 'string' && u.trim().toLowerCase() === 'h2c';
 }
 
-/** The request line is well formed but names an HTTP version other than 1.x (`GET / HTTP/3.0`). */
-function unknownHttpVersion(raw: Buffer | undefined): boolean {
+/**
+ * The request line the parser failed in is well formed but names an HTTP version other than 1.x
+ * (`GET / HTTP/3.0`). `raw` is the packet being parsed, which may start with earlier pipelined
+ * requests; `at` is where in it the parser stopped, on the failing line.
+ */
+function unknownHttpVersion(raw: Buffer | undefined, at: number | undefined): boolean {
   if (raw === undefined) return false;
-  const eol = raw.indexOf('\r\n');
-  const line = raw.subarray(0, eol < 0 ? Math.min(raw.length, 8192) : eol).toString('latin1');
+  const pos = Math.min(Math.max(at ?? 0, 0), raw.length);
+  const start = pos > 0 ? raw.lastIndexOf(0x0a, pos - 1) + 1 : 0;
+  const eol = raw.indexOf('\r\n', start);
+  const lf = raw.indexOf(0x0a, start);
+  // A bare LF ends the line before its CRLF: not a well-formed request line.
+  if (lf >= 0 && lf !== eol + 1) return false;
+  const line = raw.subarray(start, eol < 0 ? Math.min(raw.length, start + 8192) : eol).toString('latin1');
   return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^ ]+ HTTP\/\d\.\d$/.test(line);
 }
 
@@ -567,7 +648,7 @@ function tlsFacts(socket: TLSSocket): DownstreamTlsInfo {
  * The request body as an async iterable that counts bytes and marks stream activity as it is read.
  * (A 'data' listener would switch the request to flowing mode and lose data before the router reads it.)
  */
-async function* countedBody(req: AsyncIterable<Buffer>, info: StreamInfo, touch: () => void): AsyncIterable<Uint8Array> {
+async function* countedBody(req: AsyncIterable<Buffer>, info: StreamInfo, touch: () => void, done: () => void): AsyncIterable<Uint8Array> {
   const frames = info.grpc ? new GrpcFrameCounter() : undefined;
   for await (const chunk of req) {
     info.bytesReceived += chunk.length;
@@ -575,4 +656,5 @@ async function* countedBody(req: AsyncIterable<Buffer>, info: StreamInfo, touch:
     touch();
     yield chunk;
   }
+  done();
 }

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { applyEdgeRules, clientAddress, internalAddresses, normalizeAddress, requestHeaders, requestScheme, type EdgeRules } from './downstream.ts';
 
-const rules = (o: Partial<EdgeRules> = {}): EdgeRules => ({ useRemoteAddress: false, xffNumTrustedHops: 0, generateRequestId: true, preserveExternalRequestId: false, internal: internalAddresses(undefined), ...o });
+const rules = (o: Partial<EdgeRules> = {}): EdgeRules => ({ useRemoteAddress: false, xffNumTrustedHops: 0, generateRequestId: true, preserveExternalRequestId: false, internal: internalAddresses(undefined), localAddress: '192.0.2.7', ...o });
+const rfc1918 = internalAddresses([{ address: '10.0.0.0', prefixLen: 8 }]);
 
 test('request headers drop pseudo, hop-by-hop and Connection-listed headers; te: trailers survives', () => {
   assert.deepEqual(requestHeaders({ ':path': '/', host: 'h', connection: 'keep-alive, x-secret', 'keep-alive': '5', 'x-secret': '1', 'transfer-encoding': 'chunked', upgrade: 'h2c', te: 'trailers, deflate', 'x-ok': 'y' }), { te: 'trailers', 'x-ok': 'y' });
@@ -12,6 +13,11 @@ test('request headers drop pseudo, hop-by-hop and Connection-listed headers; te:
     requestHeaders({ 'x-a': 'b, c', 'x-one': 'v', 'content-type': 'text/plain', cookie: 'a=1; b=2' }, ['X-A', 'b', 'x-a', 'c', 'x-one', 'v', 'Content-Type', 'text/plain', 'content-type', 'x', 'cookie', 'a=1', 'cookie', 'b=2']),
     { 'x-a': ['b', 'c'], 'x-one': 'v', 'content-type': 'text/plain', cookie: 'a=1; b=2' },
   );
+  // HTTP/2: node keeps the first of two user-agent lines; both are forwarded, as by Envoy.
+  assert.deepEqual(requestHeaders({ 'user-agent': 'a', cookie: 'x=1; y=2' }, [':path', '/', 'user-agent', 'a', 'user-agent', 'b', 'cookie', 'x=1', 'cookie', 'y=2'], true), { 'user-agent': ['a', 'b'], cookie: 'x=1; y=2' });
+  // The proxy answers 100-continue itself (Envoy's proxy_100_continue off); other expectations are the backend's.
+  assert.deepEqual(requestHeaders({ expect: '100-Continue', 'x-a': '1' }), { 'x-a': '1' });
+  assert.deepEqual(requestHeaders({ expect: 'foo' }), { expect: 'foo' });
   assert.equal(normalizeAddress('::ffff:10.0.0.1'), '10.0.0.1');
   assert.equal(normalizeAddress('::1'), '::1');
 });
@@ -25,7 +31,7 @@ test('x-forwarded-for, x-forwarded-proto, request ids and internal/external hand
   assert.equal(h1['x-envoy-external-address'], '8.8.8.8');
   assert.notEqual(id, 'abc', 'external request ids are regenerated');
   const h2: Record<string, string | string[]> = { 'x-envoy-retry-on': '5xx', 'x-request-id': 'abc' };
-  assert.equal(applyEdgeRules(h2, rules({ useRemoteAddress: true }), '10.1.1.1', 'http'), 'abc');
+  assert.equal(applyEdgeRules(h2, rules({ useRemoteAddress: true, internal: rfc1918 }), '10.1.1.1', 'http'), 'abc');
   assert.equal(h2['x-envoy-internal'], 'true');
   assert.equal(h2['x-envoy-retry-on'], '5xx');
   const h3: Record<string, string | string[]> = { 'x-forwarded-proto': 'https' };
@@ -34,6 +40,16 @@ test('x-forwarded-for, x-forwarded-proto, request ids and internal/external hand
   assert.equal(h3['x-forwarded-for'], undefined);
   const h4: Record<string, string | string[]> = { 'x-request-id': 'keep' };
   assert.equal(applyEdgeRules(h4, rules({ useRemoteAddress: true, preserveExternalRequestId: true }), '8.8.8.8', 'http'), 'keep');
+  // Envoy 1.36+: without internal_address_config no address is internal, not even RFC 1918 or loopback.
+  const h5: Record<string, string | string[]> = { 'x-envoy-retry-on': '5xx' };
+  applyEdgeRules(h5, rules({ useRemoteAddress: true }), '10.1.1.1', 'http');
+  assert.equal(h5['x-envoy-retry-on'], undefined);
+  assert.equal(h5['x-envoy-external-address'], '10.1.1.1');
+  // A loopback peer is recorded in x-forwarded-for as the proxy's own address (Envoy's local_info).
+  const h6: Record<string, string | string[]> = { 'x-forwarded-for': '1.2.3.4' };
+  applyEdgeRules(h6, rules({ useRemoteAddress: true }), '127.0.0.1', 'http');
+  assert.equal(h6['x-forwarded-for'], '1.2.3.4, 192.0.2.7');
+  assert.equal(h6['x-envoy-external-address'], '127.0.0.1');
 });
 
 test('trusted client address from x-forwarded-for and xff_num_trusted_hops', () => {

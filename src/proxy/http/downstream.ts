@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { constants as h2c, type Http2ServerResponse } from 'node:http2';
 import { BlockList, isIPv4 } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import type { HeaderMap } from '../upstream/types.ts';
 import { keepHeaderLines } from '../upstream/header-lines.ts';
 import type { DownstreamSink } from './filter-chain.ts';
@@ -19,22 +20,24 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 /**
  * Request headers without pseudo-headers and hop-by-hop headers; `te: trailers` survives (gRPC needs it).
  * With `rawHeaders`, a field sent on several lines stays several values (node joins them with
- * ', '), as Envoy keeps them: forwarded as separate lines and matched joined with ','.
+ * ', ', or over HTTP/2 keeps only the first line of some), as Envoy keeps them: forwarded as
+ * separate lines and matched joined with ','.
  */
-export function requestHeaders(raw: IncomingHttpHeaders, rawHeaders?: readonly string[]): HeaderMap {
+export function requestHeaders(raw: IncomingHttpHeaders, rawHeaders?: readonly string[], http2 = false): HeaderMap {
   const out: HeaderMap = {};
   const connectionTokens = typeof raw.connection === 'string' ? raw.connection.toLowerCase().split(',').map((t) => t.trim()) : [];
   for (const [k, v] of Object.entries(raw)) {
     if (v === undefined || k.charCodeAt(0) === 58 || HOP_BY_HOP.has(k) || connectionTokens.includes(k)) continue;
-    // Like Envoy (proxy_100_continue off): the connection manager answers 100-continue itself.
-    if (k === 'expect') continue;
+    // Like Envoy (proxy_100_continue off): the connection manager answers 100-continue itself and
+    // drops that expectation; any other stays, for the router to answer (417: see router.ts).
+    if (k === 'expect' && String(v).trim().toLowerCase() === '100-continue') continue;
     if (k === 'te') {
       if (String(v).toLowerCase().includes('trailers')) out.te = 'trailers';
       continue;
     }
     out[k] = v;
   }
-  if (rawHeaders !== undefined) keepHeaderLines(out, rawHeaders);
+  if (rawHeaders !== undefined) keepHeaderLines(out, rawHeaders, http2);
   return out;
 }
 
@@ -44,15 +47,32 @@ export function normalizeAddress(a: string | undefined): string {
   return a.startsWith('::ffff:') && isIPv4(a.slice(7)) ? a.slice(7) : a;
 }
 
-/** Which client addresses count as internal (Envoy's internal_address_config; RFC 1918 + loopback by default). */
+/**
+ * Which client addresses count as internal (Envoy's internal_address_config). Without one, none
+ * do: Envoy trusted RFC 1918 addresses until 1.36 removed that default (the
+ * explicit_internal_address_config guard, ISTIO-SECURITY-2024-006), so an edge proxy strips
+ * x-envoy-* controls from every client unless the config names its internal networks.
+ */
 export function internalAddresses(cidrs: readonly { address: string; prefixLen: number }[] | undefined): BlockList {
   const bl = new BlockList();
-  const list = cidrs ?? [
-    { address: '10.0.0.0', prefixLen: 8 }, { address: '172.16.0.0', prefixLen: 12 }, { address: '192.168.0.0', prefixLen: 16 },
-    { address: '127.0.0.0', prefixLen: 8 }, { address: '::1', prefixLen: 128 }, { address: 'fc00::', prefixLen: 7 },
-  ];
-  for (const c of list) bl.addSubnet(c.address, c.prefixLen, isIPv4(c.address) ? 'ipv4' : 'ipv6');
+  for (const c of cidrs ?? []) bl.addSubnet(c.address, c.prefixLen, isIPv4(c.address) ? 'ipv4' : 'ipv6');
   return bl;
+}
+
+/**
+ * The proxy's own address as Envoy's local_info has it: the first non-loopback IPv4 address of the
+ * machine (127.0.0.1 when there is none). Envoy appends it to x-forwarded-for instead of a loopback
+ * peer's address.
+ */
+export function localNodeAddress(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+function isLoopback(a: string): boolean {
+  return a.startsWith('127.') || a === '::1';
 }
 
 /** Options of the edge rules, from the HttpConnectionManager config. */
@@ -62,6 +82,8 @@ export interface EdgeRules {
   readonly generateRequestId: boolean;
   readonly preserveExternalRequestId: boolean;
   readonly internal: BlockList;
+  /** Appended to x-forwarded-for in place of a loopback peer (see localNodeAddress). */
+  readonly localAddress: string;
 }
 
 /**
@@ -105,7 +127,8 @@ export function applyEdgeRules(headers: HeaderMap, rules: EdgeRules, remote: str
     }
     const xff = headers['x-forwarded-for'];
     const prior = Array.isArray(xff) ? xff.join(', ') : xff;
-    if (remote) headers['x-forwarded-for'] = prior ? `${prior}, ${remote}` : remote;
+    const appended = isLoopback(remote) ? rules.localAddress : remote;
+    if (appended) headers['x-forwarded-for'] = prior ? `${prior}, ${appended}` : appended;
     headers['x-forwarded-proto'] = scheme;
   } else if (headers['x-forwarded-proto'] === undefined) {
     headers['x-forwarded-proto'] = scheme;
@@ -119,8 +142,12 @@ export function applyEdgeRules(headers: HeaderMap, rules: EdgeRules, remote: str
   return id ?? '';
 }
 
-/** A sink over an HTTP/1.1 ServerResponse or an HTTP/2 compat response. */
-export function responseSink(res: ServerResponse | Http2ServerResponse, http2: boolean): DownstreamSink {
+/**
+ * A sink over an HTTP/1.1 ServerResponse or an HTTP/2 compat response. For HTTP/1.1,
+ * `requestComplete` says whether the request body was read to its end: a response that starts
+ * before then closes the connection (`connection: close`), as Envoy's connection manager does.
+ */
+export function responseSink(res: ServerResponse | Http2ServerResponse, http2: boolean, requestComplete?: () => boolean): DownstreamSink {
   const r = res as ServerResponse;
   let started = false;
   // Headers are staged on the response and flushed with the first body chunk, at end(), or on the
@@ -141,6 +168,7 @@ export function responseSink(res: ServerResponse | Http2ServerResponse, http2: b
     },
     writeHead(status, headers) {
       started = true;
+      if (!http2 && requestComplete !== undefined && !requestComplete()) r.shouldKeepAlive = false;
       try {
         r.statusCode = status;
         for (const [k, v] of Object.entries(headers)) {

@@ -52,6 +52,8 @@ export interface FilterFactoryContext {
   /** Uniform random in [0,1); tests inject a seeded source. */
   readonly random: () => number;
   readonly statPrefix: string;
+  /** The listener's `metadata.filter_metadata` (Envoy leaves it to filters; e.g. `trellis.authz`). */
+  readonly listenerMetadata?: Readonly<Record<string, Json>>;
 }
 
 /** How a filter kind is registered: its names, its factory and its per-route config parser. */
@@ -129,6 +131,8 @@ export class HttpStream implements HeaderSource {
   readonly originalDestination: { readonly address: string; readonly port: number } | undefined;
   /** Set when a filter has started answering. */
   responseStarted = false;
+  /** Dynamic metadata by filter namespace (Envoy's): what jwt_authn and rbac tell later filters. Created on first write. */
+  private dynamic: Map<string, Record<string, unknown>> | undefined;
   /** The response headers as written downstream (access logs read them). */
   responseHeaders: HeaderMap | undefined;
   private responseFrames: GrpcFrameCounter | undefined;
@@ -211,6 +215,19 @@ export class HttpStream implements HeaderSource {
   /** True when the matched route disabled this filter through FilterConfig.disabled. */
   filterDisabled(filterName: string): boolean {
     return !!this.routeTable && perFilterConfig(this.routeTable, this.route, this.weightedCluster, filterName) === DISABLED_FILTER;
+  }
+
+  /** Dynamic metadata a filter wrote under `namespace` (e.g. `envoy.filters.http.jwt_authn`). */
+  metadata(namespace: string): Readonly<Record<string, unknown>> | undefined {
+    return this.dynamic?.get(namespace);
+  }
+
+  /** Sets `key` in the dynamic metadata namespace `namespace`. */
+  setMetadata(namespace: string, key: string, value: unknown): void {
+    this.dynamic ??= new Map();
+    let ns = this.dynamic.get(namespace);
+    if (ns === undefined) this.dynamic.set(namespace, (ns = {}));
+    ns[key] = value;
   }
 
   /** True for gRPC requests. */

@@ -5,7 +5,7 @@
  * client NACKs with it). The connection manager reads only these options, never the JSON.
  */
 import { configError, optArr, optBool, optDurationMs, optObj, optStr, optUint, type Json } from './config-json.ts';
-import { internalAddresses, type EdgeRules } from './downstream.ts';
+import { internalAddresses, localNodeAddress, type EdgeRules } from './downstream.ts';
 import { parsePathNormalization, type PathNormalization } from './path-normalization.ts';
 
 /** The options of one connection manager. */
@@ -86,6 +86,7 @@ export function parseHcmOptions(c: Json, path: string): HcmOptions {
       generateRequestId: optBool(c.generate_request_id, `${path}.generate_request_id`) ?? true,
       preserveExternalRequestId: optBool(c.preserve_external_request_id, `${path}.preserve_external_request_id`) ?? false,
       internal: internalAddresses(cidrs),
+      localAddress: localNodeAddress(),
     }),
     allowedUpgrades,
     maxConcurrentStreams: optUint(h2o.max_concurrent_streams, `${path}.http2_protocol_options.max_concurrent_streams`) ?? 1024,

@@ -1,13 +1,15 @@
 /**
  * HTTP/1.1 Upgrade (WebSocket) and CONNECT tunnels: the request is routed like any other (CONNECT
  * only matches `connect_matcher` routes), then the cluster opens a raw connection to an endpoint
- * (ClusterHandle.connect). For an Upgrade the request head is replayed on it; for CONNECT the
- * proxy answers `200 Connection Established` itself (Envoy terminating CONNECT). Then bytes are
- * piped both ways until either side closes. Only types listed in the HttpConnectionManager's
+ * (ClusterHandle.connect). For an Upgrade the request is sent on it and bytes flow both ways only
+ * once the endpoint answered 101 (another answer is relayed and closes the connection, as from
+ * Envoy); for CONNECT the proxy answers `200 Connection Established` itself (Envoy terminating
+ * CONNECT). Then bytes are piped both ways until either side closes. Only types listed in the HttpConnectionManager's
  * upgrade_configs are allowed (`websocket`, `CONNECT`); others get 403 as in Envoy
  * ("upgrade_failed"). Errors on either socket close both and never escape.
  */
-import type { IncomingMessage } from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ClusterManager, HeaderMap } from '../upstream/types.ts';
 import { applyRouteHeaders, pickWeightedCluster, rewritePath, routeHeadersNeedFormat } from './route-rewrite.ts';
@@ -81,14 +83,61 @@ export async function proxyUpgrade(u: UpgradeInit): Promise<void> {
     return rawReply(socket, 503, 'Service Unavailable', 'upstream connect error or disconnect/reset before headers. reset reason: connection failure');
   }
   if (socket.destroyed) return void upstream.destroy();
-  if (isConnect) {
-    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-  } else {
-    let head = `${req.method} ${upstreamPath} HTTP/1.1\r\nhost: ${authority}\r\nconnection: Upgrade\r\nupgrade: ${req.headers.upgrade}\r\n`;
-    for (const [k, v] of Object.entries(headers)) for (const one of Array.isArray(v) ? v : [v]) head += `${k}: ${one}\r\n`;
-    upstream.write(`${head}\r\n`);
-  }
+  if (!isConnect) return upgradeOn(upstream, u, upstreamPath, authority, headers);
+  socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
   if (u.head.length > 0) upstream.write(u.head);
+  tunnel(socket, upstream);
+}
+
+/**
+ * Sends the Upgrade request on the endpoint's connection and waits for its answer: only after a
+ * 101 do bytes flow both ways. Any other response is relayed and ends the downstream connection,
+ * as from Envoy: what the client sends next is never piped to the backend unrouted (it would skip
+ * the route table, its filters and its policies).
+ */
+function upgradeOn(upstream: Duplex, u: UpgradeInit, path: string, authority: string, headers: HeaderMap): void {
+  const { req, socket } = u;
+  const raw: string[] = ['host', authority, 'connection', 'Upgrade', 'upgrade', String(req.headers.upgrade)];
+  for (const [k, v] of Object.entries(headers)) for (const one of Array.isArray(v) ? v : [v]) raw.push(k, one);
+  const up = http.request({ method: req.method, path, headers: raw, setHost: false, createConnection: () => upstream as Socket });
+  up.on('upgrade', (res: IncomingMessage, upSocket: Duplex, upHead: Buffer) => {
+    if (socket.destroyed) return void upSocket.destroy();
+    socket.write(`HTTP/1.1 101 ${res.statusMessage ?? 'Switching Protocols'}\r\n${headerLines(res.rawHeaders)}\r\n`);
+    if (upHead.length > 0) socket.write(upHead);
+    if (u.head.length > 0) upSocket.write(u.head);
+    tunnel(socket, upSocket);
+  });
+  up.on('response', (res: IncomingMessage) => {
+    if (!socket.writable) {
+      res.destroy();
+      return void socket.destroy();
+    }
+    const rawHeaders: string[] = [];
+    for (let i = 0; i < res.rawHeaders.length; i += 2) {
+      // Framing is node's (a chunked body arrives decoded) and the connection closes after this response.
+      if (!/^(connection|keep-alive|transfer-encoding)$/i.test(res.rawHeaders[i])) rawHeaders.push(res.rawHeaders[i], res.rawHeaders[i + 1]);
+    }
+    socket.write(`HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ''}\r\n${headerLines(rawHeaders)}connection: close\r\n\r\n`);
+    res.on('error', () => socket.destroy());
+    res.on('end', () => upstream.destroy());
+    res.pipe(socket);
+  });
+  up.on('error', () => {
+    if (socket.writable) rawReply(socket, 503, 'Service Unavailable', 'upstream connect error or disconnect/reset before headers. reset reason: connection termination');
+    else socket.destroy();
+  });
+  socket.on('close', () => up.destroy());
+  up.end();
+}
+
+function headerLines(raw: readonly string[]): string {
+  let out = '';
+  for (let i = 0; i < raw.length; i += 2) out += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  return out;
+}
+
+/** Bytes both ways until either side closes; an error on either closes both. */
+function tunnel(socket: Duplex, upstream: Duplex): void {
   const closeBoth = () => {
     socket.destroy();
     upstream.destroy();

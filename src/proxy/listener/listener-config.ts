@@ -11,7 +11,9 @@ import { parseDownstreamTransportSocket, type DownstreamTlsConfig } from './down
 import { parseTcpProxy, type TcpProxyConfig } from '../tcp/tcp-proxy.ts';
 import { HcmType, TcpProxyType } from '../../xds/references.ts';
 import { MetadataExchangeFilterName, metadataExchangeProtocol } from '../tcp/metadata-exchange-config.ts';
-
+import { compileNetworkRbac, NetworkRbacType, type NetworkRbac } from '../filters/rbac/rbac-network.ts';
+import { compileNetworkExtAuthz, NetworkExtAuthzType, type NetworkExtAuthz } from '../filters/ext-authz/ext-authz-network.ts';
+import { describeError } from '../../errors.ts';
 
 /** What the listener layer needs from an HTTP connection manager built for one filter chain. */
 export interface HttpConnectionHandler {
@@ -29,9 +31,15 @@ export interface HttpConnectionHandler {
   close?(): void;
 }
 
-/** Builds (and validates: throws to NACK) an HTTP connection manager from its typed config. */
-/** Builds a connection manager; `direction` is its listener's traffic_direction (tracing span kind, stats reporter). */
-export type HcmFactory = (hcm: XdsJson, at: FieldPath, direction: CompiledListener['trafficDirection']) => HttpConnectionHandler;
+/**
+ * Builds (and validates: throws to NACK) an HTTP connection manager from its typed config;
+ * `direction` is its listener's traffic_direction (tracing span kind, stats reporter),
+ * `listenerMetadata` the listener's `metadata.filter_metadata` (for filters that read it).
+ */
+export type HcmFactory = (hcm: XdsJson, at: FieldPath, direction: CompiledListener['trafficDirection'], listenerMetadata?: Readonly<Record<string, XdsJson>>) => HttpConnectionHandler;
+
+/** A network filter that admits or refuses a connection before the terminal filter. */
+export type NetworkGate = { readonly kind: 'rbac'; readonly rbac: NetworkRbac } | { readonly kind: 'ext_authz'; readonly extAuthz: NetworkExtAuthz };
 
 export type ChainAction =
   | { readonly kind: 'http'; readonly hcm: HttpConnectionHandler; readonly json: XdsJson }
@@ -42,6 +50,8 @@ export interface CompiledChain {
   readonly name: string;
   readonly match: FilterChainMatchJson | undefined;
   readonly tls: DownstreamTlsConfig | undefined;
+  /** Network RBAC and ext_authz filters before the terminal filter, in order. */
+  readonly gates: readonly NetworkGate[];
   readonly action: ChainAction;
 }
 
@@ -85,13 +95,14 @@ const listenerFilterTypes: Record<string, 'tls' | 'http' | 'original_dst'> = {
   'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst': 'original_dst',
 };
 
-function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory, direction: CompiledListener['trafficDirection']): CompiledChain {
+function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory, direction: CompiledListener['trafficDirection'], listenerMetadata: Readonly<Record<string, XdsJson>> | undefined): CompiledChain {
   if (!isObject(raw)) throw invalid(at, 'expected an object');
   const match = optObject(raw, 'filter_chain_match', at) as FilterChainMatchJson | undefined;
   const tls = parseDownstreamTransportSocket(optObject(raw, 'transport_socket', at), child(at, 'transport_socket'));
   const filters = optArray(raw, 'filters', at);
   let action: ChainAction | undefined;
   let peerExchange: string | undefined;
+  const gates: NetworkGate[] = [];
   filters.forEach((f, i) => {
     const fp = child(child(at, 'filters'), i);
     if (!isObject(f)) throw invalid(fp, 'expected an object');
@@ -100,7 +111,14 @@ function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory, direc
     const name = optString(f, 'name', fp) ?? '';
     if (type === HcmType) {
       if (action) throw invalid(fp, 'only one terminal network filter per chain is supported');
-      action = { kind: 'http', hcm: hcmFactory(typed!, child(fp, 'typed_config'), direction), json: typed! };
+      action = { kind: 'http', hcm: hcmFactory(typed!, child(fp, 'typed_config'), direction, listenerMetadata), json: typed! };
+    } else if (type === NetworkRbacType || type === NetworkExtAuthzType) {
+      if (action) throw invalid(fp, 'network filters must come before the terminal filter');
+      try {
+        gates.push(type === NetworkRbacType ? { kind: 'rbac', rbac: compileNetworkRbac(typed!, 'typed_config') } : { kind: 'ext_authz', extAuthz: compileNetworkExtAuthz(typed!, 'typed_config') });
+      } catch (err) {
+        throw invalid(fp, describeError(err));
+      }
     } else if (type === TcpProxyType) {
       if (action) throw invalid(fp, 'only one terminal network filter per chain is supported');
       action = { kind: 'tcp', tcp: parseTcpProxy(typed!, child(fp, 'typed_config')), peerExchange };
@@ -114,7 +132,7 @@ function compileChain(raw: unknown, at: FieldPath, hcmFactory: HcmFactory, direc
     }
   });
   if (action === undefined) throw invalid(child(at, 'filters'), 'a filter chain needs http_connection_manager or tcp_proxy');
-  return Object.freeze({ name: optString(raw, 'name', at) ?? '', match, tls, action });
+  return Object.freeze({ name: optString(raw, 'name', at) ?? '', match, tls, gates: Object.freeze(gates), action });
 }
 
 /** Canonical JSON (sorted keys) so equal listeners compare equal whatever the key order. */
@@ -162,9 +180,11 @@ export function compileListener(json: XdsJson, hcmFactory: HcmFactory): Compiled
     else if (kind === 'original_dst') originalDstFilter = true;
   });
   const direction = trafficDirection(json, at);
-  const chains = optArray(json, 'filter_chains', at).map((c, i) => compileChain(c, child(child(at, 'filter_chains'), i), hcmFactory, direction));
+  const meta = optObject(json, 'metadata', at);
+  const listenerMetadata = meta ? (optObject(meta, 'filter_metadata', child(at, 'metadata')) as Readonly<Record<string, XdsJson>> | undefined) : undefined;
+  const chains = optArray(json, 'filter_chains', at).map((c, i) => compileChain(c, child(child(at, 'filter_chains'), i), hcmFactory, direction, listenerMetadata));
   const def = optObject(json, 'default_filter_chain', at);
-  const defaultChain = def ? compileChain(def, child(at, 'default_filter_chain'), hcmFactory, direction) : undefined;
+  const defaultChain = def ? compileChain(def, child(at, 'default_filter_chain'), hcmFactory, direction, listenerMetadata) : undefined;
   if (chains.length === 0 && defaultChain === undefined) throw invalid(child(at, 'filter_chains'), 'a listener needs at least one filter chain');
   return Object.freeze({
     name,

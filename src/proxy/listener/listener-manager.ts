@@ -19,7 +19,10 @@ import { compileListener, type CompiledChain, type CompiledListener, type HcmFac
 import { needsTlsInspection, selectFilterChain, type ConnectionFacts } from './filter-chain-match.ts';
 import { sniffProtocol, type SniffedProtocol } from './sniff.ts';
 import { terminateTls } from './downstream-tls.ts';
+import { destroyOnError } from '../socket-handlers.ts';
 import { newTcpProxyStats, proxyTcp, type TcpMeter, type TcpProxyConfig, type TcpProxyStats } from '../tcp/tcp-proxy.ts';
+import { admitConnection, connectionRbacInput } from '../filters/rbac/rbac-network.ts';
+import { admitByAuthorizer } from '../filters/ext-authz/ext-authz-network.ts';
 
 export interface ListenerManagerOptions {
   clusters: ClusterManager;
@@ -53,16 +56,30 @@ export interface ListenerStats {
   downstreamCxActive: number;
   noFilterChainMatch: number;
   tlsHandshakeFailures: number;
+  /** Connections a network RBAC filter refused. */
+  rbacDenied: number;
   tcp: TcpProxyStats;
 }
 
 function newStats(): ListenerStats {
-  return { downstreamCxTotal: 0, downstreamCxActive: 0, noFilterChainMatch: 0, tlsHandshakeFailures: 0, tcp: newTcpProxyStats() };
+  return { downstreamCxTotal: 0, downstreamCxActive: 0, noFilterChainMatch: 0, tlsHandshakeFailures: 0, rbacDenied: 0, tcp: newTcpProxyStats() };
 }
 
 /** The HTTP connection managers of a listener's chains (default chain included). */
 function httpHandlers(c: CompiledListener): HttpConnectionHandler[] {
   return [...c.chains, ...(c.defaultChain ? [c.defaultChain] : [])].flatMap((ch) => (ch.action.kind === 'http' ? [ch.action.hcm] : []));
+}
+
+const kListener = Symbol('trellis.listener');
+type ListenerSocket = net.Socket & { [kListener]?: ActiveListener };
+
+// Shared handlers (`this` is the socket): an idle connection costs no closures of its own.
+function forgetConnection(this: ListenerSocket): void {
+  const l = this[kListener];
+  if (l === undefined) return;
+  this[kListener] = undefined;
+  l.connections.delete(this);
+  l.stats.downstreamCxActive--;
 }
 
 /** Where a listener is reachable, by `ip:port` (and `0.0.0.0:port` / `[::]:port` wildcards). */
@@ -198,16 +215,14 @@ export class ListenerManager {
   }
 
   #accept(entry: ActiveListener, socket: net.Socket, handedOff: boolean) {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     let target = entry;
     if (!handedOff && entry.compiled.useOriginalDst) target = this.#handoff(entry, socket);
     target.connections.add(socket);
     target.stats.downstreamCxTotal++;
     target.stats.downstreamCxActive++;
-    socket.once('close', () => {
-      target.connections.delete(socket);
-      target.stats.downstreamCxActive--;
-    });
+    (socket as ListenerSocket)[kListener] = target;
+    socket.on('close', forgetConnection);
     void this.#serve(target, socket, target !== entry).catch((err) => {
       this.#opts.log?.('warn', 'connection failed', { listener: target.compiled.name, error: describeError(err) });
       socket.destroy();
@@ -274,11 +289,18 @@ export class ListenerManager {
         return;
       }
     } else if (chain.action.kind === 'http') {
-      // Tell h2c prior knowledge from HTTP/1.1; HTTP clients always speak first, so wait as long as the headers timeout would.
-      if (sniffed === undefined || sniffed.transport === 'tls') sniffed = await sniffProtocol(socket, 60_000);
+      // Tell h2c prior knowledge from HTTP/1.1; HTTP clients always speak first, so wait as long as the
+      // headers timeout would. TLS bytes on this plaintext chain are HTTP/1.1 garbage (400 from the
+      // codec, as from Envoy), not a ClientHello to wait for.
+      if (sniffed === undefined || sniffed.transport === 'tls') sniffed = await sniffProtocol(socket, 60_000, false);
       protocol = sniffed.transport === 'raw_buffer' && sniffed.application === 'h2c' ? 'h2' : 'http/1.1';
     }
     if (socket.destroyed) return;
+    if (chain.gates.length > 0 && !(await this.#admit(chain, stream, facts))) {
+      entry.stats.rbacDenied++;
+      stream.destroy();
+      return;
+    }
     if (chain.action.kind === 'http') {
       // The original destination goes with the connection: an HTTP route to an ORIGINAL_DST
       // cluster (PassthroughCluster, e.g. a request to a pod IP) connects there.
@@ -293,6 +315,18 @@ export class ListenerManager {
       // ORIGINAL_DST clusters (PassthroughCluster) connect to where the client meant to go.
       await proxyTcp(stream, tcp, this.#opts.clusters, entry.stats.tcp, this.#opts.random, facts.serverName, meter && ((cluster) => meter(c, cluster, stream, tcp)), dst ? { address: dst.ip, port: dst.port } : undefined, exchange);
     }
+  }
+
+  /** Runs a chain's network RBAC and ext_authz filters in order; false refuses the connection. */
+  async #admit(chain: CompiledChain, stream: net.Socket, facts: ConnectionFacts): Promise<boolean> {
+    const metadata = new Map<string, Record<string, unknown>>();
+    const input = connectionRbacInput(stream, { ip: facts.destinationIp, port: facts.destinationPort }, facts.serverName, metadata);
+    const closed = new AbortController();
+    stream.once('close', () => closed.abort());
+    for (const g of chain.gates) {
+      if (g.kind === 'rbac' ? !admitConnection(g.rbac, input, metadata) : !(await admitByAuthorizer(g.extAuthz, input, { address: input.directRemoteIp, port: facts.sourcePort }, this.#opts.clusters, closed.signal))) return false;
+    }
+    return !stream.destroyed;
   }
 
   /**

@@ -76,3 +76,20 @@ test('binary garbage is TCP; malformed ClientHellos never throw', async () => {
     assert.ok(['incomplete', 'invalid', 'hello'].includes(r.kind));
   }
 });
+
+test('a plaintext HTTP chain does not wait on TLS-looking bytes as a ClientHello (detectTls false)', { timeout: 20_000 }, async () => {
+  const result = await new Promise<SniffedProtocol>((resolve) => {
+    const server = net.createServer(async (socket) => {
+      resolve(await sniffProtocol(socket, 600_000, false));
+      socket.destroy();
+      server.close();
+    });
+    server.listen(0, '127.0.0.1', () => {
+      const c = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1', () => c.write('\x16\x03\x01\r\nHost: x\r\n\r\n'));
+      c.on('error', () => {});
+    });
+  });
+  // Decided from the bytes as not HTTP (the HTTP/1.1 codec then answers 400); waiting out the
+  // 600 s sniff timeout would fail the test by its own timeout.
+  assert.deepEqual(result, { transport: 'raw_buffer', application: 'tcp' });
+});

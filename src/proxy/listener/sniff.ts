@@ -34,8 +34,10 @@ function classifyPlain(buf: Buffer): { done: boolean; result?: SniffedProtocol }
 /**
  * Waits for enough bytes to decide, then puts them back (`unshift`) so the next consumer sees the
  * whole stream. Resolves `tcp` when nothing arrives within `timeoutMs` or the bytes fit no protocol.
+ * With `detectTls` false (a plaintext HTTP chain, which only needs h2c told from HTTP/1.1), bytes
+ * that look like a TLS record are not waited on as a ClientHello.
  */
-export function sniffProtocol(socket: net.Socket, timeoutMs: number): Promise<SniffedProtocol> {
+export function sniffProtocol(socket: net.Socket, timeoutMs: number, detectTls = true): Promise<SniffedProtocol> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -53,7 +55,7 @@ export function sniffProtocol(socket: net.Socket, timeoutMs: number): Promise<Sn
     };
     const decide = () => {
       const buf = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
-      if (looksLikeTls(buf)) {
+      if (detectTls && looksLikeTls(buf)) {
         const hello = parseClientHello(buf);
         if (hello.kind === 'hello') return finish({ transport: 'tls', serverName: hello.serverName, alpn: hello.alpn });
         if (hello.kind === 'invalid' || size >= MAX_PEEK) return finish({ transport: 'raw_buffer', application: 'tcp' });

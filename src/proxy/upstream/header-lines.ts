@@ -9,12 +9,23 @@ import type { HeaderMap } from './types.ts';
 const NODE_SINGLE = new Set(['age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since',
   'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent', 'cookie', 'set-cookie']);
 
-/** Replaces, in `headers`, each field present there that `rawHeaders` (name, value, ...) has on several lines by its list of lines. */
-export function keepHeaderLines(headers: HeaderMap, rawHeaders: readonly string[]): void {
+/**
+ * Over HTTP/2 node keeps only the first line of the NODE_SINGLE fields but the raw list has them
+ * all: all but these are split into their lines (a request's two user-agent lines both forwarded,
+ * as by Envoy).
+ */
+const H2_SINGLE = new Set(['cookie', 'content-length', 'host']);
+
+/**
+ * Replaces, in `headers`, each field present there that `rawHeaders` (name, value, ...) has on
+ * several lines by its list of lines. `http2`: the headers are node's http2 header object.
+ */
+export function keepHeaderLines(headers: HeaderMap, rawHeaders: readonly string[], http2 = false): void {
+  const single = http2 ? H2_SINGLE : NODE_SINGLE;
   let seen: Map<string, string[]> | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const k = rawHeaders[i].toLowerCase();
-    if (headers[k] === undefined || NODE_SINGLE.has(k)) continue;
+    if (headers[k] === undefined || single.has(k)) continue;
     seen ??= new Map();
     const list = seen.get(k);
     if (list) list.push(rawHeaders[i + 1]);

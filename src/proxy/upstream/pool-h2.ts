@@ -107,6 +107,9 @@ export function createH2Pool(host: Host, opts: H2PoolOptions): HostPool {
         if (init.signal.aborted) throw init.signal.reason;
         throw mapExchangeError(err, host.key);
       }
+      // An abort (`signal`) destroys the stream with an 'error' that may come after the listeners
+      // below are gone (e.g. a timeout while waiting for headers): never an unhandled 'error' event.
+      stream.on('error', () => {});
       let finish!: () => void;
       const done = new Promise<void>((r) => { finish = r; });
       stream.once('close', () => {

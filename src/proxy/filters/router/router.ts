@@ -102,8 +102,16 @@ async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContex
     return;
   }
 
-  // Envoy's request controls: read them, then never forward them.
   const h = s.headers;
+  // An expectation other than 100-continue (which the connection manager answered) is the
+  // backend's to meet, and the upstream client cannot send one (undici refuses Expect): Envoy
+  // forwards it and typical backends (node, Go) answer 417; here the router answers 417 itself
+  // (RFC 9110 section 10.1.1), after routing, so route-level replies still win as in Envoy.
+  if (h.expect !== undefined) {
+    s.sendLocalReply(417, 'Expectation Failed', { details: 'unsupported_expectation' });
+    return;
+  }
+  // Envoy's request controls: read them, then never forward them.
   const ctl = (name: string) => {
     const v = headerString(h, name);
     return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;

@@ -7,6 +7,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { once } from 'node:events';
+import { StaticClusterManager } from './static-cluster-manager.ts';
 import { createConnectionManager, type ConnectionManagerOptions, type DownstreamProtocol, type HttpConnectionManager } from '../connection-manager.ts';
 
 /** A running proxy front for tests. */
@@ -145,4 +146,23 @@ export function hcmConfig(routeConfig: object, filters: object[] = [], extra: ob
     http_filters: [...filters, { name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
     ...extra,
   };
+}
+
+/**
+ * A proxy in front of one backend (`handler`) whose route table answers `/admin...` with 403 (the
+ * policy a crafted request must not get around) and sends everything else to it; both are closed
+ * after the test. `extra`: more HttpConnectionManager fields.
+ */
+export async function startAdminDeniedProxy(t: { after(fn: () => unknown): void }, handler: http.RequestListener, extra: object = {}): Promise<TestProxy> {
+  const be = await startBackend(handler);
+  const cm = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });
+  const proxy = await startProxy({
+    clusterManager: cm,
+    config: hcmConfig({ virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [
+      { match: { prefix: '/admin' }, direct_response: { status: 403, body: { inline_string: 'denied' } } },
+      { match: { prefix: '/' }, route: { cluster: 'a' } },
+    ] }] }, [], extra),
+  });
+  t.after(async () => { await proxy.close(); await be.close(); cm.close(); });
+  return proxy;
 }
