@@ -20,6 +20,12 @@ export interface ProxyNode {
   readonly ips: readonly string[];
   readonly workloadName: string;
   readonly clusterId: string;
+  /**
+   * The proxy runs Istio's `istio.metadata_exchange` network filter (TCP peer metadata over ALPN
+   * `istio-peer-exchange`): a Trellis proxy, or an Envoy that lists the extension in
+   * `Node.extensions` (istio-proxy). A stock Envoy does not, and would reject a config naming it.
+   */
+  readonly metadataExchange: boolean;
   /** How the workload's traffic reaches the sidecar: `explicit` (local ports) or `transparent` (iptables). */
   readonly captureMode: 'explicit' | 'transparent';
   /** Everything the node sent in metadata, as JSON. */
@@ -32,6 +38,17 @@ export interface XdsNodeJson {
   cluster?: string;
   metadata?: Record<string, unknown>;
   user_agent_name?: string;
+  /** Extensions the client has (Envoy lists every one it was built with). */
+  extensions?: readonly { name?: string }[];
+}
+
+/** Istio's TCP metadata exchange filter, by the name Envoy reports it under. */
+export const MetadataExchangeExtension = 'istio.metadata_exchange';
+
+function hasMetadataExchange(node: XdsNodeJson): boolean {
+  if (node.extensions?.some((e) => e.name === MetadataExchangeExtension) === true) return true;
+  // Envoy reports its extensions: one that did not list the filter is a stock build without it.
+  return node.user_agent_name !== 'envoy';
 }
 
 function str(v: unknown): string | undefined {
@@ -70,6 +87,7 @@ export function proxyNodeFromXds(node: XdsNodeJson): ProxyNode {
     ips: Object.freeze(ips),
     workloadName,
     clusterId: str(meta.CLUSTER_ID) ?? 'Kubernetes',
+    metadataExchange: hasMetadataExchange(node),
     captureMode: str(meta.TRELLIS_CAPTURE_MODE) === 'transparent' ? 'transparent' : 'explicit',
     metadata: Object.freeze({ ...meta }),
   });

@@ -102,6 +102,7 @@ export class DataPlane implements ConfigApplier {
       originalDestination: opts.originalDestination ?? originalDestination,
       log: opts.log,
       random: opts.random,
+      peerExchangePrefix: this.telemetry.peerExchangePrefix,
       tcpMeter: (listener, cluster, downstream, tcp) => {
         const istio = istioTcpMeter(this.telemetry, listener.trafficDirection, cluster, downstream);
         const logs = this.#tcpAccessLogs(tcp);

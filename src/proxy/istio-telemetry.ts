@@ -10,6 +10,7 @@ import type { XdsJson } from '../xds/types.ts';
 import { istioFamilies, workloadLabelsOf, boundedLabel, type IstioFamilies, type ServiceLabels, type WorkloadLabels } from '../telemetry/istio-metrics.ts';
 import { encodePeerMetadata, PeerDecoder } from '../telemetry/peer-metadata.ts';
 import { Unknown } from '../telemetry/metric-store.ts';
+import { encodePeerExchange } from '../telemetry/peer-exchange.ts';
 
 export interface ProxyTelemetryOptions {
   /** The proxy's xDS node metadata (NAMESPACE, LABELS, WORKLOAD_NAME, CLUSTER_ID, ...). */
@@ -24,6 +25,8 @@ export class ProxyTelemetry {
   readonly local: WorkloadLabels;
   /** This proxy's `x-envoy-peer-metadata` value. */
   readonly peerHeader: string;
+  /** This proxy's Istio TCP metadata exchange prefix (the same metadata as the header). */
+  readonly peerExchangePrefix: Buffer;
   readonly nodeId: string;
   /** This proxy's principal label value (`unknown` without a certificate). */
   readonly principal: string;
@@ -35,6 +38,7 @@ export class ProxyTelemetry {
     this.local = workloadLabelsOf(meta);
     this.peerHeader = encodePeerMetadata(meta);
     this.nodeId = opts.nodeId ?? '';
+    this.peerExchangePrefix = encodePeerExchange(meta, this.nodeId);
     this.principal = opts.principal !== undefined && opts.principal !== '' ? opts.principal : Unknown;
   }
 

@@ -30,6 +30,11 @@ export const UnknownPeer: Peer = Object.freeze({ id: 0, labels: UnknownWorkload 
 
 /** This proxy's own header values, computed once from its node metadata. */
 export function encodePeerMetadata(nodeMetadata: Readonly<Record<string, unknown>>): string {
+  return Buffer.from(encodeMessage('google.protobuf.Struct', exchangedFields(nodeMetadata))).toString('base64');
+}
+
+/** The node metadata fields a proxy tells its peers (the header above, and the TCP exchange's prefix). */
+export function exchangedFields(nodeMetadata: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const fields: Record<string, unknown> = {};
   for (const k of ExchangedKeys) {
     const v = nodeMetadata[k];
@@ -40,7 +45,7 @@ export function encodePeerMetadata(nodeMetadata: Readonly<Record<string, unknown
       fields[k] = labels;
     }
   }
-  return Buffer.from(encodeMessage('google.protobuf.Struct', fields)).toString('base64');
+  return fields;
 }
 
 /** Decodes peer header values into peers, with a bounded cache. */
@@ -57,20 +62,26 @@ export class PeerDecoder {
   decode(header: string | string[] | undefined): Peer {
     if (header === undefined) return UnknownPeer;
     const value = Array.isArray(header) ? header[0] : header;
-    if (value === undefined || value === '') return UnknownPeer;
-    const hit = this.#cache.get(value);
+    if (value === undefined || value === '' || value.length > 8192) return UnknownPeer;
+    return this.lookup(value, () => decodeMessage('google.protobuf.Struct', Buffer.from(value, 'base64')));
+  }
+
+  /**
+   * The peer `key` (a header value, a TCP exchange payload) names, decoded by `parse` into node
+   * metadata on a cache miss; UnknownPeer when `parse` throws or returns undefined.
+   */
+  lookup(key: string, parse: () => Readonly<Record<string, unknown>> | undefined): Peer {
+    const hit = this.#cache.get(key);
     if (hit !== undefined) return hit;
     let peer: Peer = UnknownPeer;
-    if (value.length <= 8192) {
-      try {
-        const meta = decodeMessage('google.protobuf.Struct', Buffer.from(value, 'base64'));
-        peer = Object.freeze({ id: this.#nextId++, labels: workloadLabelsOf(meta) });
-      } catch {
-        // Malformed metadata: the peer stays unknown, the request goes on.
-      }
+    try {
+      const meta = parse();
+      if (meta !== undefined) peer = Object.freeze({ id: this.#nextId++, labels: workloadLabelsOf(meta) });
+    } catch {
+      // Malformed metadata: the peer stays unknown, the connection or request goes on.
     }
     if (this.#cache.size >= this.#max) this.#cache.delete(this.#cache.keys().next().value as string);
-    this.#cache.set(value, peer);
+    this.#cache.set(key, peer);
     return peer;
   }
 }

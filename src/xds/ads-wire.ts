@@ -25,6 +25,8 @@ export interface NodeJson {
   user_agent_version?: string;
   locality?: { region?: string; zone?: string; sub_zone?: string };
   client_features?: string[];
+  /** Extensions the client was built with (Envoy lists them; the control plane checks for Istio's). */
+  extensions?: { name?: string; category?: string; type_urls?: string[] }[];
 }
 
 /** envoy.service.discovery.v3.DiscoveryRequest (SotW). */

@@ -16,6 +16,7 @@ import { issueCertificate } from '../../src/pki/certificate.ts';
 import { generateKey } from '../../src/pki/keys.ts';
 import { freePort, startControlPlane, startProxy, type ControlPlaneProc, type ProxyProc } from './mesh.ts';
 import { serviceWithWorkloads } from './mesh-yaml.ts';
+import { startTcpEcho } from './tcp-echo.ts';
 
 export interface MtlsMesh {
   readonly dir: string;
@@ -27,6 +28,10 @@ export interface MtlsMesh {
   readonly inboundPort: number;
   /** The frontend sidecar's outbound port for backend:8080. */
   readonly outboundPort: number;
+  /** With `tcpEcho`: the frontend sidecar's outbound port for backend:9000 (TCP, a raw echo app). */
+  readonly tcpOutboundPort: number;
+  /** With `tcpEcho`: the backend sidecar's inbound port for 9000. */
+  readonly tcpInboundPort: number;
   /** Requests the backend app saw. */
   readonly appHits: () => number;
   /** Headers of the last request the backend app saw. */
@@ -42,6 +47,8 @@ export interface MtlsMeshOptions {
   /** Extra config files. */
   readonly files?: Record<string, string>;
   readonly concurrency?: number;
+  /** Also a TCP port on backend (`tcp-echo` 9000) served by a raw socket echo app. */
+  readonly tcpEcho?: boolean;
 }
 
 /** Starts the mesh; everything binds free loopback ports. */
@@ -67,11 +74,21 @@ export async function startMtlsMesh(opts: MtlsMeshOptions = {}): Promise<MtlsMes
   }];
   try {
     const [inboundPort, outboundPort] = [await freePort(), await freePort()];
+    const tcp = opts.tcpEcho === true;
+    const [tcpInboundPort, tcpOutboundPort] = tcp ? [await freePort(), await freePort()] : [0, 0];
+    const echo = tcp ? await startTcpEcho() : undefined;
+    if (echo !== undefined) started.push(() => new Promise<void>((r) => echo.server.close(() => r())));
+    const echoPort = echo?.port ?? 0;
     const cp = await startControlPlane({
-      'backend.yaml': serviceWithWorkloads({ name: 'backend', ports: [{ name: 'http', port: 8080 }], workloads: [{ name: 'backend-1', labels: { 'security.istio.io/tlsMode': 'istio' }, ports: { http: inboundPort } }] })
+      'backend.yaml': serviceWithWorkloads({
+        name: 'backend',
+        ports: [{ name: 'http', port: 8080 }, ...(tcp ? [{ name: 'tcp-echo', port: 9000 }] : [])],
+        workloads: [{ name: 'backend-1', labels: { 'security.istio.io/tlsMode': 'istio' }, ports: { http: inboundPort, ...(tcp ? { 'tcp-echo': tcpInboundPort } : {}) } }],
+      })
         .replace('  ports:\n    http:', '  serviceAccount: backend\n  ports:\n    http:'),
       ...(opts.files ?? {}),
     }, [opts.pluginCaDir !== undefined ? '--plugin-ca-dir' : '--ca-dir', caDir, '--ca-token-dir', tokenDir]);
+    started.push(() => cp.stop());
     const token = (sa: string) => {
       const f = join(dir, `${sa}.token`);
       writeFileSync(f, issueToken(tokenDir, { namespace: 'default', serviceAccount: sa }), { mode: 0o600 });
@@ -80,17 +97,22 @@ export async function startMtlsMesh(opts: MtlsMeshOptions = {}): Promise<MtlsMes
     const common = (sa: string) => ['--service-account', sa, '--ca-token-file', token(sa), ...(opts.certTtl ? ['--cert-ttl', opts.certTtl] : []), '--concurrency', String(opts.concurrency ?? 1)];
     const backend = await startProxy(cp, {
       workload: 'backend-1', labels: { app: 'backend' },
-      metadata: { TRELLIS_INBOUND_ADDRESS: '127.0.0.1', TRELLIS_INBOUND_PORTS: { 8080: inboundPort }, TRELLIS_APP_PORTS: { 8080: appPort }, TRELLIS_OUTBOUND_PORTS: { 8080: await freePort() } },
+      metadata: {
+        TRELLIS_INBOUND_ADDRESS: '127.0.0.1',
+        TRELLIS_INBOUND_PORTS: { 8080: inboundPort, ...(tcp ? { 9000: tcpInboundPort } : {}) },
+        TRELLIS_APP_PORTS: { 8080: appPort, ...(tcp ? { 9000: echoPort } : {}) },
+        TRELLIS_OUTBOUND_PORTS: { 8080: await freePort() },
+      },
       extraArgs: common('backend'),
     });
     started.push(() => backend.stop());
     const frontend = await startProxy(cp, {
       workload: 'frontend-1', labels: { app: 'frontend' },
-      metadata: { TRELLIS_OUTBOUND_PORTS: { 8080: outboundPort } },
+      metadata: { TRELLIS_OUTBOUND_PORTS: { 8080: outboundPort, ...(tcp ? { 9000: tcpOutboundPort } : {}) } },
       extraArgs: common('frontend'),
     });
     return {
-      dir, caDir, cp, backend, frontend, inboundPort, outboundPort,
+      dir, caDir, cp, backend, frontend, inboundPort, outboundPort, tcpInboundPort, tcpOutboundPort,
       appHits: () => hits,
       appLastHeaders: () => lastHeaders,
       async close() {
@@ -98,6 +120,7 @@ export async function startMtlsMesh(opts: MtlsMeshOptions = {}): Promise<MtlsMes
         await cp.stop();
         app.closeAllConnections();
         await new Promise<void>((r) => app.close(() => r()));
+        if (echo !== undefined) await new Promise<void>((r) => echo.server.close(() => r()));
       },
     };
   } catch (err) {

@@ -12,7 +12,7 @@ import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import type { IndexedDestinationRule } from '../snapshot/destination-rules.ts';
 import type { ProxyNode } from '../proxy-node.ts';
 import { BlackHoleCluster, configMetadataPath, DynamicForwardProxyCluster, inboundClusterName, outboundClusterName, PassthroughCluster } from './names.ts';
-import { ForwardProxyDnsCache } from './filters.ts';
+import { ForwardProxyDnsCache, MetadataExchangeFilter } from './filters.ts';
 import { effectivePolicy, ruleFor } from './traffic-policy.ts';
 import type { EffectivePolicy } from './traffic-policy.ts';
 import { DefaultConnectTimeout, policyFields } from './cluster-policy.ts';
@@ -127,7 +127,7 @@ function subsetMatches(labels: Readonly<Record<string, string>>, e: EndpointInfo
 }
 
 /** The Envoy Cluster for a planned outbound cluster. */
-export function outboundCluster(snapshot: MeshSnapshot, c: OutboundCluster): Json {
+export function outboundCluster(snapshot: MeshSnapshot, c: OutboundCluster, metadataExchange: boolean): Json {
   const svc = c.service;
   const cluster: Json = { name: c.name };
   const fields = policyFields(c.policy, c.port.protocol);
@@ -149,8 +149,9 @@ export function outboundCluster(snapshot: MeshSnapshot, c: OutboundCluster): Jso
       load_assignment: inlineAssignment(c.name, logical ? eps.slice(0, 1) : eps),
     });
   }
-  const tlsInput = { port: c.port.port, subset: c.subset, host: svc.hostname, identities: serviceIdentities(snapshot, svc, c.port.port) };
-  const socket = upstreamTransportSocket({ tls: c.policy.tls, ...tlsInput, systemCaBundle: snapshot.mesh.systemCaBundle });
+  const tlsInput = { port: c.port.port, subset: c.subset, host: svc.hostname, identities: serviceIdentities(snapshot, svc, c.port.port), metadataExchange, systemCaBundle: snapshot.mesh.systemCaBundle };
+  const socket = upstreamTransportSocket({ tls: c.policy.tls, ...tlsInput });
+  let istioMutual = c.policy.tls?.mode === 'ISTIO_MUTUAL';
   if (socket !== undefined) {
     cluster.transport_socket = socket;
     const auto = autoSniOptions(c.policy.tls);
@@ -159,7 +160,10 @@ export function outboundCluster(snapshot: MeshSnapshot, c: OutboundCluster): Jso
   // Auto-mTLS: no DestinationRule TLS setting, a mesh service, endpoints from EDS (which marks the ones with a sidecar).
   else if (c.policy.tls?.mode === undefined && snapshot.mesh.enableAutoMtls !== false && snapshot.trustBundle.length > 0 && svc.location === 'MESH_INTERNAL' && c.eds && cluster.type === 'EDS') {
     cluster.transport_socket_matches = autoMtlsSocketMatches(tlsInput);
+    istioMutual = true;
   }
+  // Istio's client side of the TCP metadata exchange; it acts only where the server chose its ALPN.
+  if (metadataExchange && istioMutual) cluster.filters = [MetadataExchangeFilter];
   cluster.metadata = {
     filter_metadata: {
       istio: {

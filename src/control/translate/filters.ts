@@ -191,10 +191,35 @@ export function socketAddress(address: string, port: number): Json {
 export const IstioMtlsAlpn = Object.freeze(['istio-peer-exchange', 'istio', 'istio-http/1.0', 'istio-http/1.1', 'istio-h2']);
 
 /**
+ * Istio's TCP metadata exchange (istio-proxy's `istio.metadata_exchange` network filter, as istiod
+ * configures it): on inbound TCP chains over mTLS before the tcp_proxy, and on outbound clusters
+ * over ISTIO_MUTUAL as an upstream network filter. Sent only to proxies that have the filter
+ * (`ProxyNode.metadataExchange`): a stock Envoy rejects an unknown network filter.
+ */
+export const MetadataExchangeFilter = Object.freeze({
+  name: 'istio.metadata_exchange',
+  typed_config: {
+    '@type': 'type.googleapis.com/xds.type.v3.TypedStruct',
+    type_url: 'type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange',
+    value: { protocol: 'istio-peer-exchange', enable_discovery: true },
+  },
+});
+
+/**
+ * The ALPN of a mesh TCP connection over mTLS, both sides: with the exchange, `istio-peer-exchange`
+ * first (Istio's ALPNInMeshWithMxc); without it only `istio`, as Istio with its exchange ALPN off,
+ * so that neither side of a proxy without the filter ever selects it (it would forward the peer's
+ * prefix to the application).
+ */
+export function meshTcpAlpn(metadataExchange: boolean): string[] {
+  return metadataExchange ? ['istio-peer-exchange', 'istio'] : ['istio'];
+}
+
+/**
  * The inbound mTLS server context (PeerAuthentication STRICT / PERMISSIVE): the workload
  * certificate, a client certificate required and verified against ROOTCA, from this trust domain.
  */
-export function inboundMtlsTransportSocket(trustDomain: string, http: boolean): Json {
+export function inboundMtlsTransportSocket(trustDomain: string, http: boolean, metadataExchange = true): Json {
   return {
     name: 'envoy.transport_sockets.tls',
     typed_config: {
@@ -206,7 +231,7 @@ export function inboundMtlsTransportSocket(trustDomain: string, http: boolean): 
           default_validation_context: { match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { prefix: `spiffe://${trustDomain}/` } }] },
           validation_context_sds_secret_config: sdsSecret('ROOTCA'),
         },
-        alpn_protocols: http ? ['h2', 'http/1.1'] : ['istio-peer-exchange', 'istio'],
+        alpn_protocols: http ? ['h2', 'http/1.1'] : meshTcpAlpn(metadataExchange),
       },
     },
   };

@@ -45,7 +45,8 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): XdsResource
   const scope = proxyScope(snapshot, proxy);
   const proxyless = proxy.kind === 'sidecar' && isProxyless(proxy);
   const plan = planOutboundClusters(snapshot, proxy, scope);
-  const cluster = (c: (typeof plan)[number]) => sharedPerSnapshot(snapshot, `cds|${c.name}|${c.ruleToken}|${c.eds}|${proxyless}`, () => (proxyless ? proxylessCluster(outboundCluster(snapshot, c)) : outboundCluster(snapshot, c)));
+  const mx = proxy.metadataExchange && !proxyless;
+  const cluster = (c: (typeof plan)[number]) => sharedPerSnapshot(snapshot, `cds|${c.name}|${c.ruleToken}|${c.eds}|${proxyless}|${mx}`, () => (proxyless ? proxylessCluster(outboundCluster(snapshot, c, false)) : outboundCluster(snapshot, c, mx)));
   const clusters: XdsJson[] = plan.map(cluster);
   const locality = proxyLocality(proxy);
   const localityId = JSON.stringify(locality);

@@ -33,7 +33,7 @@ import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import { MeshGateway } from '../snapshot/virtual-services.ts';
 import type { ProxyNode } from '../proxy-node.ts';
 import { BlackHoleCluster, DynamicForwardProxyCluster, httpProxyConnectClusterName, inboundClusterName, outboundClusterName, PassthroughCluster, sidecarOutboundRouteName, sidecarServiceRouteName } from './names.ts';
-import { hcmConfig, hcmFilter, HttpInspector, inboundMtlsTransportSocket, IstioMtlsAlpn, sniffedChains, socketAddress, tcpProxyFilter, TlsInspector } from './filters.ts';
+import { hcmConfig, hcmFilter, HttpInspector, inboundMtlsTransportSocket, IstioMtlsAlpn, MetadataExchangeFilter, sniffedChains, socketAddress, tcpProxyFilter, TlsInspector } from './filters.ts';
 import type { MtlsMode } from '../snapshot/peer-authentications.ts';
 import { tcpRouteClusters, tlsRouteChains } from './l4-routes.ts';
 import type { WeightedCluster } from './l4-routes.ts';
@@ -267,7 +267,7 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
       traffic_direction: 'OUTBOUND',
       filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxyFilter(passthrough, [{ name: passthrough, weight: 100 }])] }],
     });
-    const chains: Json[] = inbound.flatMap((p): Json[] => inboundChains(p, mtlsMode(p), trustDomain, { destination_port: p.port }, snapshot.mesh.pathNormalization).map((c) => ({ name: inboundChainName(p, c), ...c })));
+    const chains: Json[] = inbound.flatMap((p): Json[] => inboundChains(p, mtlsMode(p), trustDomain, { destination_port: p.port }, snapshot.mesh.pathNormalization, proxy.metadataExchange).map((c) => ({ name: inboundChainName(p, c), ...c })));
     chains.push({ name: 'virtualInbound-catchall-tcp', filters: [tcpProxyFilter('InboundPassthroughCluster', [{ name: PassthroughCluster, weight: 100 }])] });
     // Istio's virtualInbound: the original_dst listener filter restores the pre-REDIRECT
     // destination so chains match `destination_port`; no use_original_dst (no hand-off).
@@ -286,7 +286,7 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
         name: `inbound_${inAddr}_${p.port}`,
         address: socketAddress(inAddr, mapped(inPorts, p.port)),
         traffic_direction: 'INBOUND',
-        filter_chains: inboundChains(p, mode, trustDomain, {}, snapshot.mesh.pathNormalization),
+        filter_chains: inboundChains(p, mode, trustDomain, {}, snapshot.mesh.pathNormalization, proxy.metadataExchange),
         ...(filters.length > 0 ? { listener_filters: filters } : {}),
       });
     }
@@ -303,15 +303,17 @@ export function sidecarListeners(snapshot: MeshSnapshot, proxy: ProxyNode, scope
  * inspector. Unknown-protocol ports are sniffed in plaintext; under mTLS they are proxied as TCP
  * (Istio tells HTTP inside mTLS by its istio-http ALPN, which only Istio's own clients send).
  */
-function inboundChains(p: InboundPort, mode: MtlsMode, trustDomain: string, base: Json, paths: PathNormalizationMode): Json[] {
+function inboundChains(p: InboundPort, mode: MtlsMode, trustDomain: string, base: Json, paths: PathNormalizationMode, metadataExchange: boolean): Json[] {
   const plain: Json[] = p.protocol === 'UNKNOWN'
     ? sniffedChains(base, inboundFilter({ ...p, protocol: 'HTTP' }, paths), inboundFilter(p, paths))
     : [{ ...(Object.keys(base).length > 0 ? { filter_chain_match: base } : {}), filters: [inboundFilter(p, paths)] }];
   if (mode === 'DISABLE') return plain;
+  const http = isHttpProtocol(p.protocol);
   const mtls: Json = {
     filter_chain_match: { ...base, transport_protocol: 'tls' },
-    transport_socket: inboundMtlsTransportSocket(trustDomain, isHttpProtocol(p.protocol)),
-    filters: [inboundFilter(p, paths)],
+    transport_socket: inboundMtlsTransportSocket(trustDomain, http, metadataExchange),
+    // Istio's server side of the TCP metadata exchange (HTTP peers exchange it in headers).
+    filters: [...(metadataExchange && !http ? [MetadataExchangeFilter] : []), inboundFilter(p, paths)],
   };
   if (mode === 'STRICT') return [mtls];
   const cluster = inboundClusterName(p.port);

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { TypeUrl } from '../../xds/types.ts';
 import { translate } from './index.ts';
 import { node, snapshotFromYaml } from './test-support.ts';
+import { proxyNodeFromXds } from '../proxy-node.ts';
 
 const mesh = `
 apiVersion: v1
@@ -98,4 +99,38 @@ test('PERMISSIVE, as Istio: TLS with Istio\'s ALPN goes to the mTLS chain, other
   const strict = inbound('---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istio-system}\nspec: {mtls: {mode: STRICT}}\n');
   const s = [...strict.set.get(TypeUrl.Listener)!.values()].find((x) => x.name === 'inbound_0.0.0.0_8080')!;
   assert.deepEqual((s.filter_chains as { filter_chain_match: Record<string, unknown> }[]).map((c) => c.filter_chain_match), [{ transport_protocol: 'tls' }], 'STRICT: any TLS client meets the mTLS chain');
+});
+
+test('Istio\'s TCP metadata exchange: the filter and its ALPN for proxies that have it, neither for a stock Envoy', () => {
+  const snapshot = snapshotFromYaml(mesh, { trustBundle: [ROOT] });
+  const strictDb = (proxy: typeof backend) => {
+    const set = translate(snapshotFromYaml(mesh + '---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istio-system}\nspec: {mtls: {mode: STRICT}}\n', { trustBundle: [ROOT] }), proxy);
+    const l = [...set.get(TypeUrl.Listener)!.values()].find((x) => x.name === 'inbound_0.0.0.0_5432')!;
+    const chain = (l.filter_chains as { transport_socket: { typed_config: { common_tls_context: { alpn_protocols: string[] } } }; filters: { name: string }[] }[])[0];
+    return { filters: chain.filters.map((f) => f.name), alpn: chain.transport_socket.typed_config.common_tls_context.alpn_protocols };
+  };
+  const dbCluster = (proxy: typeof client) => translate(snapshot, proxy).get(TypeUrl.Cluster)!.get('outbound|5432||backend.shop.svc.cluster.local')! as {
+    filters?: { name: string; typed_config: Record<string, unknown> }[];
+    transport_socket_matches: { transport_socket: { typed_config: { common_tls_context: { alpn_protocols: string[] } } } }[];
+  };
+  const alpnOf = (c: ReturnType<typeof dbCluster>) => c.transport_socket_matches[0].transport_socket.typed_config.common_tls_context.alpn_protocols;
+
+  // A Trellis proxy (or any node that is not a stock Envoy): as istiod configures istio-proxy.
+  assert.deepEqual(strictDb(backend), { filters: ['istio.metadata_exchange', 'envoy.filters.network.tcp_proxy'], alpn: ['istio-peer-exchange', 'istio'] });
+  const c = dbCluster(client);
+  assert.deepEqual(c.filters?.map((f) => [f.name, f.typed_config.type_url, (f.typed_config.value as Record<string, unknown>).protocol]), [['istio.metadata_exchange', 'type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange', 'istio-peer-exchange']]);
+  assert.deepEqual(alpnOf(c), ['istio-peer-exchange', 'istio']);
+  // HTTP chains never run it.
+  const http = [...translate(snapshot, backend).get(TypeUrl.Listener)!.values()].find((x) => x.name === 'inbound_0.0.0.0_8080')!;
+  assert.ok(!JSON.stringify(http).includes('istio.metadata_exchange'));
+
+  // A stock Envoy says so (user_agent_name envoy) and lists no istio.metadata_exchange extension.
+  const envoy = (n: typeof client) => proxyNodeFromXds({ id: n.id, metadata: { ...n.metadata }, user_agent_name: 'envoy', extensions: [{ name: 'envoy.filters.network.tcp_proxy' }] });
+  assert.deepEqual(strictDb(envoy(backend)), { filters: ['envoy.filters.network.tcp_proxy'], alpn: ['istio'] });
+  const e = dbCluster(envoy(client));
+  assert.equal(e.filters, undefined);
+  assert.deepEqual(alpnOf(e), ['istio']);
+  // istio-proxy lists Istio's filter among its extensions: it gets the exchange.
+  const istioProxy = proxyNodeFromXds({ id: client.id, metadata: { ...client.metadata }, user_agent_name: 'envoy', extensions: [{ name: 'istio.metadata_exchange' }] });
+  assert.equal(dbCluster(istioProxy).filters?.length, 1);
 });

@@ -5,7 +5,7 @@ import type { ClientTlsSettings } from '../../config/views.ts';
 
 const roots = '/etc/ssl/certs/ca-certificates.crt';
 const common = (tls: ClientTlsSettings) => {
-  const socket = upstreamTransportSocket({ tls, port: 80, subset: '', host: 'api.example.com', identities: [], systemCaBundle: roots });
+  const socket = upstreamTransportSocket({ tls, port: 80, subset: '', host: 'api.example.com', identities: [], systemCaBundle: roots, metadataExchange: false });
   const typed = socket?.typed_config as Record<string, unknown> | undefined;
   return { ctx: typed?.common_tls_context as Record<string, unknown> | undefined, sni: typed?.sni };
 };

@@ -40,7 +40,7 @@ export function workloadSdsSecret(name = 'default'): Json {
 }
 
 /** Istio's ISTIO_MUTUAL client context: workload certificate, ROOTCA, the peers' SPIFFE ids, Istio's ALPN. */
-export function istioMutualContext(identities: readonly string[], sni: string): Json {
+export function istioMutualContext(identities: readonly string[], sni: string, metadataExchange = true): Json {
   return {
     common_tls_context: {
       tls_certificate_sds_secret_configs: [workloadSdsSecret()],
@@ -48,7 +48,8 @@ export function istioMutualContext(identities: readonly string[], sni: string): 
         default_validation_context: identities.length > 0 ? { match_typed_subject_alt_names: sanMatchers(identities) } : {},
         validation_context_sds_secret_config: sdsSecret('ROOTCA'),
       },
-      alpn_protocols: ['istio-peer-exchange', 'istio'],
+      // Istio's ALPNInMeshWithMxc; without the exchange filter only `istio` (see meshTcpAlpn).
+      alpn_protocols: metadataExchange ? ['istio-peer-exchange', 'istio'] : ['istio'],
     },
     sni,
   };
@@ -77,6 +78,8 @@ export interface UpstreamTlsInput {
   readonly identities: readonly string[];
   /** The OS roots file SIMPLE/MUTUAL verify against when the rule names no CA (MeshSettings.systemCaBundle). */
   readonly systemCaBundle: string;
+  /** The proxy runs Istio's TCP metadata exchange (its ALPN is offered only then). */
+  readonly metadataExchange: boolean;
 }
 
 /** The cluster's `transport_socket`, or undefined for plaintext. */
@@ -87,7 +90,7 @@ export function upstreamTransportSocket(input: UpstreamTlsInput): Json | undefin
   const ctx: Json = { common_tls_context: common };
   const sans = tls.subjectAltNames ?? [];
   if (tls.mode === 'ISTIO_MUTUAL') {
-    return tlsTransportSocket(istioMutualContext(sans.length > 0 ? sans : input.identities, tls.sni ?? istioMutualSni(input.port, input.subset, input.host)));
+    return tlsTransportSocket(istioMutualContext(sans.length > 0 ? sans : input.identities, tls.sni ?? istioMutualSni(input.port, input.subset, input.host), input.metadataExchange));
   } else if (tls.mode === 'SIMPLE' || tls.mode === 'MUTUAL') {
     const validation: Json = {};
     if (sans.length > 0) validation.match_typed_subject_alt_names = sanMatchers(sans);
@@ -132,7 +135,7 @@ export function autoSniOptions(tls: ClientTlsSettings | undefined): { auto_sni: 
  */
 export function autoMtlsSocketMatches(input: Omit<UpstreamTlsInput, 'tls' | 'systemCaBundle'>): Json[] {
   return [
-    { name: 'tlsMode-istio', match: { tlsMode: 'istio' }, transport_socket: tlsTransportSocket(istioMutualContext(input.identities, istioMutualSni(input.port, input.subset, input.host))) },
+    { name: 'tlsMode-istio', match: { tlsMode: 'istio' }, transport_socket: tlsTransportSocket(istioMutualContext(input.identities, istioMutualSni(input.port, input.subset, input.host), input.metadataExchange)) },
     { name: 'tlsMode-disabled', match: {}, transport_socket: { name: 'envoy.transport_sockets.raw_buffer', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer' } } },
   ];
 }

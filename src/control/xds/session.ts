@@ -100,7 +100,7 @@ export class ProxySession {
 
   /** Registers the proxy on its first request and generates its first set. */
   async init(node: NodeJson): Promise<void> {
-    const proxy = proxyNodeFromXds({ id: node.id, cluster: node.cluster, metadata: node.metadata, user_agent_name: node.user_agent_name });
+    const proxy = proxyNodeFromXds({ id: node.id, cluster: node.cluster, metadata: node.metadata, user_agent_name: node.user_agent_name, extensions: node.extensions });
     this.proxy = proxy;
     this.deps.status.connect({
       id: proxy.id,

@@ -37,9 +37,13 @@ export function tcpAccessLogMeter(logs: AccessLogs, inner: TcpMeter | undefined,
       info.bytesSent += n;
       inner?.sent(n);
     },
-    connected(endpoint) {
+    connected(endpoint, peerPrincipal) {
       info.upstreamEndpoint = endpoint;
-      inner?.connected?.(endpoint);
+      info.upstreamPeerPrincipal = peerPrincipal;
+      inner?.connected?.(endpoint, peerPrincipal);
+    },
+    exchanged(side, payload) {
+      inner?.exchanged?.(side, payload);
     },
     closed(flags) {
       inner?.closed(flags);

@@ -13,6 +13,7 @@ import { TrellisError } from '../../errors.ts';
 import { child, configError, optBool, optObj, optStr } from '../xds-json.ts';
 import { parseUpstreamTlsContext, type UpstreamTlsConfig } from '../tls/upstream-tls-config.ts';
 import { sansMatch } from '../tls/upstream-tls.ts';
+import { PeerExchangeAlpn } from '../../telemetry/peer-exchange.ts';
 import type { SecretProvider } from '../tls/secret-provider.ts';
 
 export const DownstreamTlsContextType = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
@@ -68,11 +69,13 @@ const alpnSelectors = new WeakMap<readonly string[], (arg: { protocols: string[]
  * carries on without ALPN, while OpenSSL (Node) would abort the handshake; we answer with the
  * client's first protocol instead, which every client accepts (a mesh client offering only
  * `istio-peer-exchange, istio` then talks to an `h2, http/1.1` server; the HTTP version is sniffed).
+ * That stand-in is never `istio-peer-exchange`: selecting it commits both sides to Istio's metadata
+ * exchange prefix (proxy/tcp/tcp-proxy.ts), which only a chain that lists it runs.
  */
 function alpnSelector(ours: readonly string[]): (arg: { protocols: string[] }) => string | undefined {
   let f = alpnSelectors.get(ours);
   if (f === undefined) {
-    f = ({ protocols }) => ours.find((p) => protocols.includes(p)) ?? protocols[0];
+    f = ({ protocols }) => ours.find((p) => protocols.includes(p)) ?? protocols.find((p) => p !== PeerExchangeAlpn) ?? protocols[0];
     alpnSelectors.set(ours, f);
   }
   return f;

@@ -10,6 +10,7 @@ import type { FilterChainMatchJson } from './filter-chain-match.ts';
 import { parseDownstreamTransportSocket, type DownstreamTlsConfig } from './downstream-tls.ts';
 import { parseTcpProxy, type TcpProxyConfig } from '../tcp/tcp-proxy.ts';
 import { HcmType, TcpProxyType } from '../../xds/references.ts';
+import { MetadataExchangeFilterName, metadataExchangeProtocol } from '../tcp/metadata-exchange-config.ts';
 import { compileNetworkRbac, NetworkRbacType, type NetworkRbac } from '../filters/rbac/rbac-network.ts';
 import { compileNetworkExtAuthz, NetworkExtAuthzType, type NetworkExtAuthz } from '../filters/ext-authz/ext-authz-network.ts';
 import { describeError } from '../../errors.ts';
@@ -42,7 +43,8 @@ export type NetworkGate = { readonly kind: 'rbac'; readonly rbac: NetworkRbac } 
 
 export type ChainAction =
   | { readonly kind: 'http'; readonly hcm: HttpConnectionHandler; readonly json: XdsJson }
-  | { readonly kind: 'tcp'; readonly tcp: TcpProxyConfig };
+  /** `peerExchange`: the ALPN protocol of an `istio.metadata_exchange` filter before the tcp_proxy. */
+  | { readonly kind: 'tcp'; readonly tcp: TcpProxyConfig; readonly peerExchange: string | undefined };
 
 export interface CompiledChain {
   readonly name: string;
@@ -99,6 +101,7 @@ function compileChain(raw: unknown, at: string, hcmFactory: HcmFactory, directio
   const tls = parseDownstreamTransportSocket(optObj(raw.transport_socket, child(at, 'transport_socket')), child(at, 'transport_socket'));
   const filters = optArr(raw.filters, child(at, 'filters'));
   let action: ChainAction | undefined;
+  let peerExchange: string | undefined;
   const gates: NetworkGate[] = [];
   filters.forEach((f, i) => {
     const fp = child(child(at, 'filters'), i);
@@ -118,11 +121,14 @@ function compileChain(raw: unknown, at: string, hcmFactory: HcmFactory, directio
       }
     } else if (type === TcpProxyType) {
       if (action) configError(fp, 'only one terminal network filter per chain is supported');
-      action = { kind: 'tcp', tcp: parseTcpProxy(typed!, child(fp, 'typed_config')) };
+      action = { kind: 'tcp', tcp: parseTcpProxy(typed!, child(fp, 'typed_config')), peerExchange };
     } else {
-      // Istio adds metadata-exchange/stats network filters before the terminal one: harmless to skip
-      // only when they are explicitly non-terminal helpers; anything else we cannot run is an error.
-      configError(fp, `unsupported network filter '${name}' (${String(type)})`);
+      // Istio's TCP metadata exchange runs in the TCP proxy; on an HTTP chain it has nothing to do
+      // (HTTP peers exchange metadata in headers), as in istio-proxy, where the ALPN never selects it there.
+      const protocol = metadataExchangeProtocol(f, fp);
+      if (protocol === undefined) configError(fp, `unsupported network filter '${name}' (${String(type)})`);
+      if (action) configError(fp, `${MetadataExchangeFilterName} must come before the terminal filter`);
+      peerExchange = protocol;
     }
   });
   if (action === undefined) configError(child(at, 'filters'), 'a filter chain needs http_connection_manager or tcp_proxy');

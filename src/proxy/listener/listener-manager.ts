@@ -10,6 +10,7 @@
  * listener bound, or not bound (`bind_to_port: false`), for its original destination.
  */
 import net from 'node:net';
+import type tls from 'node:tls';
 import type { XdsJson } from '../../xds/types.ts';
 import type { ClusterManager } from '../upstream/types.ts';
 import type { SecretProvider } from '../tls/secret-provider.ts';
@@ -39,6 +40,8 @@ export interface ListenerManagerOptions {
   reusePort?: boolean;
   /** A meter for each TCP-proxied connection (Istio's TCP metrics), given its listener, cluster and downstream. */
   tcpMeter?: (listener: CompiledListener, cluster: string, downstream: net.Socket, tcp: TcpProxyConfig) => TcpMeter | undefined;
+  /** This proxy's Istio TCP metadata exchange prefix; without it no exchange runs (chains and clusters that ask for one proxy as if it was not negotiated). */
+  peerExchangePrefix?: Buffer;
 }
 
 interface ActiveListener {
@@ -266,6 +269,9 @@ export class ListenerManager {
     }
     let stream: net.Socket = socket;
     let protocol: 'http/1.1' | 'h2' = 'http/1.1';
+    // TCP proxying forwards half-closes (tcp-proxy.ts); the TCP socket under a TLS one must not end
+    // its writing side on the client's FIN either, so this is set before the handshake.
+    if (chain.action.kind === 'tcp') socket.allowHalfOpen = true;
     if (chain.tls) {
       try {
         const tlsSocket = await terminateTls(socket, chain.tls, this.#opts.secrets);
@@ -303,8 +309,11 @@ export class ListenerManager {
     } else {
       const meter = this.#opts.tcpMeter;
       const tcp = chain.action.tcp;
+      const prefix = this.#opts.peerExchangePrefix;
+      const wanted = chain.action.peerExchange;
+      const exchange = prefix === undefined ? undefined : { prefix, downstream: wanted !== undefined && (stream as tls.TLSSocket).alpnProtocol === wanted };
       // ORIGINAL_DST clusters (PassthroughCluster) connect to where the client meant to go.
-      await proxyTcp(stream, tcp, this.#opts.clusters, entry.stats.tcp, this.#opts.random, facts.serverName, meter && ((cluster) => meter(c, cluster, stream, tcp)), dst ? { address: dst.ip, port: dst.port } : undefined);
+      await proxyTcp(stream, tcp, this.#opts.clusters, entry.stats.tcp, this.#opts.random, facts.serverName, meter && ((cluster) => meter(c, cluster, stream, tcp)), dst ? { address: dst.ip, port: dst.port } : undefined, exchange);
     }
   }
 

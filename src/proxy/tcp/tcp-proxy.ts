@@ -4,11 +4,17 @@
  * honouring half-close, an idle timeout (Envoy's default 1 h) and connect failures (the
  * downstream connection is closed). Also used for TLS passthrough, where the sniffed ClientHello
  * bytes are still in the downstream socket's buffer and are forwarded untouched.
+ *
+ * Istio's TCP metadata exchange runs here too, on whichever side negotiated it (the downstream of a
+ * server sidecar's mTLS chain, the upstream of a client sidecar's cluster): this proxy's prefix is
+ * written first, and the peer's prefix is stripped from the first bytes it sends before the rest
+ * is forwarded; the meter hears who the peer is (telemetry/peer-exchange.ts has the wire format).
  */
 import { AccessLogs } from '../access-log/access-logs.ts';
 import { LogFiles } from '../access-log/log-files.ts';
 import { describeError } from '../../errors.ts';
 import type { Duplex } from 'node:stream';
+import { PeerExchangeReader } from '../../telemetry/peer-exchange.ts';
 import type { XdsJson } from '../../xds/types.ts';
 import type { ClusterManager } from '../upstream/types.ts';
 import { child, configError, isObj, optArr, optDurationMs, optObj, optStr, optUint } from '../xds-json.ts';
@@ -80,8 +86,22 @@ export interface TcpMeter {
   sent(n: number): void;
   /** The connection is over; `flags` is Envoy's response flags (`UF` connect failure, `-` none). */
   closed(flags: string): void;
-  /** The upstream connection is up, to `endpoint` (`host:port`). */
-  connected?(endpoint: string): void;
+  /** The upstream connection is up, to `endpoint` (`host:port`), whose mTLS certificate proved `peerPrincipal`. */
+  connected?(endpoint: string, peerPrincipal: string | undefined): void;
+  /**
+   * The metadata exchange with the peer on `side` is over: the peer's prefix payload, or undefined
+   * when there was none (not negotiated, no prefix, connection over first). Called once per side,
+   * the upstream side only once connected.
+   */
+  exchanged?(side: 'downstream' | 'upstream', payload: Buffer | undefined): void;
+}
+
+/** Istio's TCP metadata exchange for one connection. */
+export interface TcpPeerExchange {
+  /** This proxy's prefix (telemetry/peer-exchange.ts). */
+  readonly prefix: Buffer;
+  /** The downstream negotiated the exchange (the chain's filter, and its ALPN protocol selected). */
+  readonly downstream: boolean;
 }
 
 /** Proxies one downstream connection; resolves when both sides are closed. Never throws. */
@@ -94,10 +114,18 @@ export async function proxyTcp(
   authority = '',
   meterFor?: (cluster: string) => TcpMeter | undefined,
   originalDestination?: { address: string; port: number },
+  exchange?: TcpPeerExchange,
 ): Promise<void> {
   stats.cxTotal++;
   stats.cxActive++;
   downstream.on('error', () => {});
+  // Half-close as Envoy: a peer's FIN is forwarded and the other direction keeps flowing (sockets
+  // end their own writing side on a FIN unless allowed half open; the flag is read when it comes).
+  halfOpen(downstream);
+  // Our prefix goes out at once (Istio's filter writes it on the first byte either way; the peer
+  // reads it whenever it comes), so a server-speaks-first protocol cannot wait on it.
+  const downExchange = exchange?.downstream === true;
+  if (downExchange) downstream.write(exchange!.prefix);
   const abort = new AbortController();
   const onDownClose = () => abort.abort();
   downstream.once('close', onDownClose);
@@ -113,6 +141,7 @@ export async function proxyTcp(
       pick -= c.weight;
     }
     meter = meterFor?.(clusterName);
+    if (!downExchange) meter?.exchanged?.('downstream', undefined);
     const cluster = clusters.get(clusterName);
     if (cluster === undefined) {
       stats.cxConnectFail++;
@@ -121,10 +150,15 @@ export async function proxyTcp(
       return;
     }
     let upstream: Duplex;
+    let upExchange = false;
     try {
       const c = await cluster.connect({ signal: abort.signal, authority, ...(originalDestination !== undefined ? { originalDestination } : {}) });
       upstream = c.socket;
-      meter?.connected?.(c.endpoint);
+      halfOpen(upstream);
+      upExchange = c.peerExchange === true && exchange !== undefined;
+      meter?.connected?.(c.endpoint, c.peerPrincipal);
+      if (upExchange) upstream.write(exchange!.prefix);
+      else meter?.exchanged?.('upstream', undefined);
     } catch {
       stats.cxConnectFail++;
       meter?.closed('UF');
@@ -136,7 +170,7 @@ export async function proxyTcp(
       meter?.closed('DC');
       return;
     }
-    await pipeBoth(downstream, upstream, cfg.idleTimeoutMs, stats, meter);
+    await pipeBoth(downstream, upstream, cfg.idleTimeoutMs, stats, meter, downExchange, upExchange);
     meter?.closed('-');
   } finally {
     downstream.off('close', onDownClose);
@@ -144,8 +178,42 @@ export async function proxyTcp(
   }
 }
 
-function pipeBoth(down: Duplex, up: Duplex, idleMs: number, stats: TcpProxyStats, meter: TcpMeter | undefined): Promise<void> {
+/** How long a side whose peer closed may take to flush what it holds before it is closed too. */
+const FlushTimeoutMs = 5_000;
+
+function halfOpen(s: Duplex): void {
+  s.allowHalfOpen = true;
+}
+
+/**
+ * Strips a peer's exchange prefix from the first chunks of one direction: returns the bytes to
+ * forward (undefined while the prefix is incomplete), and tells `settled` the outcome once.
+ */
+function prefixStripper(settled: (payload: Buffer | undefined) => void): { data(chunk: Buffer): Buffer | undefined; end(): Buffer } {
+  let reader: PeerExchangeReader | undefined = new PeerExchangeReader();
+  return {
+    data(chunk) {
+      if (reader === undefined) return chunk;
+      const step = reader.push(chunk);
+      if (step.state === 'more') return undefined;
+      reader = undefined;
+      settled(step.state === 'done' ? step.payload : undefined);
+      return step.state === 'done' ? step.rest : step.bytes;
+    },
+    end() {
+      if (reader === undefined) return Buffer.alloc(0);
+      const rest = reader.end();
+      reader = undefined;
+      settled(undefined);
+      return rest;
+    },
+  };
+}
+
+function pipeBoth(down: Duplex, up: Duplex, idleMs: number, stats: TcpProxyStats, meter: TcpMeter | undefined, downExchange: boolean, upExchange: boolean): Promise<void> {
   return new Promise((resolve) => {
+    const fromDown = downExchange ? prefixStripper((p) => meter?.exchanged?.('downstream', p)) : undefined;
+    const fromUp = upExchange ? prefixStripper((p) => meter?.exchanged?.('upstream', p)) : undefined;
     let closed = 0;
     let idle: NodeJS.Timeout | undefined;
     const touch = () => {
@@ -157,36 +225,56 @@ function pipeBoth(down: Duplex, up: Duplex, idleMs: number, stats: TcpProxyStats
       }, idleMs);
       idle.unref?.();
     };
-    const onClose = () => {
+    const onClose = (other: Duplex) => (hadError: boolean) => {
       if (++closed === 2) {
         clearTimeout(idle);
         resolve();
-      } else {
-        // One side is gone for good: the other cannot make progress either.
+      } else if (hadError) {
+        // Reset: the other side cannot make progress either.
         down.destroy();
         up.destroy();
+      } else {
+        // Closed cleanly: as Envoy's FlushWrite close, the other side first gets what is still on
+        // its way to it (a TLS socket's writes are asynchronous), then its FIN; bounded in time.
+        const flushed = () => other.destroy();
+        if (other.writableFinished) return flushed();
+        other.end();
+        other.once('finish', flushed);
+        setTimeout(flushed, FlushTimeoutMs).unref();
       }
     };
     up.on('error', () => {});
-    down.on('data', (chunk: Buffer) => {
+    down.on('data', (raw: Buffer) => {
+      touch();
+      const chunk = fromDown === undefined ? raw : fromDown.data(raw);
+      if (chunk === undefined || chunk.length === 0) return;
       stats.rxBytes += chunk.length;
       meter?.received(chunk.length);
-      touch();
       if (!up.write(chunk)) down.pause();
     });
     up.on('drain', () => down.resume());
-    up.on('data', (chunk: Buffer) => {
+    up.on('data', (raw: Buffer) => {
+      touch();
+      const chunk = fromUp === undefined ? raw : fromUp.data(raw);
+      if (chunk === undefined || chunk.length === 0) return;
       stats.txBytes += chunk.length;
       meter?.sent(chunk.length);
-      touch();
       if (!down.write(chunk)) up.pause();
     });
     down.on('drain', () => up.resume());
-    // Half-close: forward FIN each way.
-    down.on('end', () => up.end());
-    up.on('end', () => down.end());
-    down.once('close', onClose);
-    up.once('close', onClose);
+    // Half-close: forward FIN each way (with whatever an unfinished exchange held back).
+    down.on('end', () => {
+      const rest = fromDown?.end();
+      if (rest !== undefined && rest.length > 0) up.write(rest);
+      up.end();
+    });
+    up.on('end', () => {
+      const rest = fromUp?.end();
+      if (rest !== undefined && rest.length > 0) down.write(rest);
+      down.end();
+    });
+    down.once('close', onClose(up));
+    up.once('close', onClose(down));
     touch();
     down.resume();
   });

@@ -5,6 +5,7 @@
  * Envoy's documented default. Invalid input throws TrellisError('XDS_INVALID') naming the cluster
  * and field, so a whole update can be NACKed before anything is applied.
  */
+import { metadataExchangeProtocol } from '../tcp/metadata-exchange-config.ts';
 import { isIP } from 'node:net';
 import type { XdsJson } from '../../xds/types.ts';
 import { edsServiceName } from '../../xds/references.ts';
@@ -83,6 +84,11 @@ export interface ClusterConfig {
    * (host[:port], port 80 by default, the name resolved when connecting).
    */
   readonly dynamicForwardProxy: boolean;
+  /**
+   * Istio's `istio.metadata_exchange` upstream network filter (in `filters`): its ALPN protocol.
+   * TCP-proxied connections that negotiate it exchange peer metadata (tcp/tcp-proxy.ts).
+   */
+  readonly peerExchange: string | undefined;
   /** The JSON it came from, for change detection and config_dump. */
   readonly source: XdsJson;
 }
@@ -175,6 +181,16 @@ export function parseCluster(json: unknown): ClusterConfig {
     });
   });
 
+  let peerExchange: string | undefined;
+  optArr(json.filters, child(at, 'filters')).forEach((raw, i) => {
+    const p = child(child(at, 'filters'), i);
+    if (!isObj(raw)) configError(p, 'expected an object');
+    const protocol = metadataExchangeProtocol(raw, p);
+    // Envoy rejects an upstream network filter it does not have; so do we.
+    if (protocol === undefined) configError(p, `unsupported upstream network filter '${optStr(raw.name, child(p, 'name')) ?? ''}'`);
+    peerExchange = protocol;
+  });
+
   return Object.freeze({
     name,
     type,
@@ -199,6 +215,7 @@ export function parseCluster(json: unknown): ClusterConfig {
     tls,
     transportSocketMatches: Object.freeze(transportSocketMatches),
     dynamicForwardProxy,
+    peerExchange,
     loadAssignment,
     source: json,
   });

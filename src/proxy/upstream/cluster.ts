@@ -189,7 +189,10 @@ export class Cluster implements ClusterHandle {
       const auto = init.requestHost === undefined ? undefined : this.#autoTls(host, init.requestHost);
       const socket = await connectHost(host, { timeoutMs: this.config.connectTimeoutMs, secrets: this.#deps.secrets, stats: this.stats, auto, signal: init.signal, family: this.#family() });
       this.#outlier?.record(host, { kind: 'local-success' });
-      return { socket, endpoint: host.key };
+      // The exchange runs only where the cluster asks for it and the server chose its ALPN protocol.
+      const alpn = (socket as { alpnProtocol?: string | false }).alpnProtocol;
+      const peerExchange = this.config.peerExchange !== undefined && alpn === this.config.peerExchange;
+      return { socket, endpoint: host.key, peerPrincipal: host.tls !== undefined ? host.peerPrincipal : undefined, peerExchange };
     } catch (err) {
       this.#outlier?.record(host, { kind: 'local', failure: 'connect' });
       throw err;

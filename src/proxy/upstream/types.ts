@@ -80,6 +80,10 @@ export interface UpstreamConnectInit {
 export interface UpstreamConnection {
   socket: Duplex;
   endpoint: string;
+  /** The SPIFFE id the endpoint's certificate proved (mTLS), Istio's destination_principal on the client side. */
+  peerPrincipal?: string;
+  /** The cluster's `istio.metadata_exchange` filter is on and the server selected its ALPN: both sides send a prefix first. */
+  peerExchange?: boolean;
 }
 
 /** One cluster as the router sees it. */
