@@ -10,6 +10,7 @@ import type { DualServer } from '../src/samples/sniff-server.ts';
 import { freePort, startControlPlane, startProxy, stopAll, waitFor, type ControlPlaneProc, type ProxyProc } from './support/mesh.ts';
 import { skipUnlessTools } from './support/skip.ts';
 import { findTool } from './support/tools.ts';
+import { edgeVirtualService } from './support/gateway-pair.ts';
 
 let cp: ControlPlaneProc;
 let gw: ProxyProc;
@@ -70,16 +71,7 @@ spec:
     hosts: ["*"]
 `;
 
-function vs(http: string): string {
-  return `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: edge, namespace: default}
-spec:
-  hosts: ["*"]
-  gateways: [gw]
-  http:
-${http}`;
-}
+const vs = edgeVirtualService;
 
 /** Applies a VirtualService and waits until the gateway's behaviour shows it (probe returns true). */
 async function applyVs(http: string, probe: () => Promise<boolean>): Promise<void> {
