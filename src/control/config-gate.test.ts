@@ -5,26 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigGate, blocksServing } from './config-gate.ts';
 import { resourcesFromYaml } from '../registry/test-support.ts';
+import { gatewayWithRoute } from './translate/routes/test-support.ts';
 import { MemoryStore } from '../config/store/memory.ts';
 import { openFileStore } from '../config/store/file.ts';
 import type { RejectedResource } from '../config/store/types.ts';
 import { resourceKey, ResourceTypes, type Resource } from '../config/resource.ts';
 
-const routeTo = (backend: string) => `
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: infra}
-spec:
-  gatewayClassName: trellis
-  listeners: [{name: http, port: 80, protocol: HTTP}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: r, namespace: infra}
-spec:
-  parentRefs: [{name: gw}]
-  rules: [{backendRefs: [{name: ${backend}, port: 8080}]}]
-`;
+const routeTo = (backend: string) => gatewayWithRoute(`[{backendRefs: [{name: ${backend}, port: 8080}]}]`);
 
 // That its requests then get 500 is checked on the generated routes by routes/conformance.test.ts
 // and end to end by the conformance case HTTPRouteInvalidNonExistentBackendRef (test/conformance.test.ts).

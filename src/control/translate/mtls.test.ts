@@ -2,17 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TypeUrl } from '../../xds/types.ts';
 import { translate } from './index.ts';
-import { node, snapshotFromYaml } from './test-support.ts';
+import { node, serviceYaml, snapshotFromYaml } from './test-support.ts';
 import { proxyNodeFromXds } from '../proxy-node.ts';
 
 const mesh = `
-apiVersion: v1
-kind: Service
-metadata: {name: backend, namespace: shop}
-spec:
-  selector: {app: backend}
-  ports: [{name: http, port: 8080}, {name: tcp-db, port: 5432}]
----
+${serviceYaml('backend', 'shop', '[{name: http, port: 8080}, {name: tcp-db, port: 5432}]')}---
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {name: backend-1, namespace: shop}

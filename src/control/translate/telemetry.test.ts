@@ -2,16 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TypeUrl } from '../../xds/types.ts';
 import { translate } from './index.ts';
-import { node, snapshotFromYaml } from './test-support.ts';
+import { node, serviceYaml, snapshotFromYaml } from './test-support.ts';
 
 const mesh = `
-apiVersion: v1
-kind: Service
-metadata: {name: backend, namespace: shop}
-spec:
-  selector: {app: backend}
-  ports: [{name: http, port: 8080}]
-`;
+${serviceYaml('backend', 'shop', '[{name: http, port: 8080}]')}`;
 const telemetry = (name: string, ns: string, body: string) => `---
 apiVersion: telemetry.istio.io/v1
 kind: Telemetry

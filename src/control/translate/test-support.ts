@@ -80,3 +80,14 @@ export function loadCase(yamlPath: string): { snapshot: MeshSnapshot; proxies: P
   const nodes = (Array.isArray(raw) ? raw : [raw]) as XdsNodeJson[];
   return { snapshot, proxies: nodes.map(proxyNodeFromXds) };
 }
+
+/** A Service `name` in `namespace` selecting `app: name`, with `ports` as a YAML flow list. */
+export function serviceYaml(name: string, namespace: string, ports: string): string {
+  return `apiVersion: v1
+kind: Service
+metadata: {name: ${name}, namespace: ${namespace}}
+spec:
+  selector: {app: ${name}}
+  ports: ${ports}
+`;
+}

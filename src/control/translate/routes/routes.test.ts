@@ -11,7 +11,7 @@ import { gatewayDomains, hostMatches, intersectHosts, resolveHost } from './host
 import { mergeMatch } from './virtual-service.ts';
 import { redirectPort } from './gateway-api-route.ts';
 import { buildGatewayApiRoute, buildIstioGatewayRoute, buildSidecarOutboundRoute, computeListenerStatus, computeRouteStatus } from './index.ts';
-import { evaluate, inputsFromYaml, rewrittenRequest, testProxy } from './test-support.ts';
+import { evaluate, gatewayWithRoute, inputsFromYaml, rewrittenRequest, testProxy } from './test-support.ts';
 
 test('hosts: short names, wildcards, intersection', () => {
   assert.equal(resolveHost('reviews', 'bookinfo', 'cluster.local'), 'reviews.bookinfo.svc.cluster.local');
@@ -56,6 +56,18 @@ test('delegate match merge: narrower uri kept, conflicts dropped, root source se
   assert.deepEqual(mergeMatch({ uri: { exact: '/x' } }, { method: { exact: 'GET' } }), { uri: { exact: '/x' }, method: { exact: 'GET' } });
 });
 
+/**
+ * The head of an HTTPRoute in namespace ns attached to Gateway gw, up to its `rules:` key (the
+ * rules follow, indented by four spaces), with a creation time where precedence depends on age.
+ */
+const httpRouteHead = (name: string, created?: string) => `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: ${name}, namespace: ns${created !== undefined ? `, creationTimestamp: "${created}"` : ''}}
+spec:
+  parentRefs: [{name: gw}]
+  rules:`;
+
 const gwYaml = `
 apiVersion: v1
 kind: Service
@@ -76,13 +88,7 @@ spec:
 
 test('Gateway API PathPrefix is element-wise: /foo matches /foo and /foo/bar, not /foobar', () => {
   const inputs = inputsFromYaml(`${gwYaml}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: r, namespace: ns}
-spec:
-  parentRefs: [{name: gw}]
-  rules:
+${httpRouteHead('r')}
     - matches: [{path: {type: PathPrefix, value: /foo/}}]
       backendRefs: [{name: a, port: 80}]
     - matches: [{path: {type: PathPrefix, value: /}}]
@@ -99,22 +105,10 @@ spec:
 
 test('Gateway API precedence across routes: exact > longer prefix > method > headers > query > older', () => {
   const inputs = inputsFromYaml(`${gwYaml}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: z-old, namespace: ns, creationTimestamp: "2020-01-01T00:00:00Z"}
-spec:
-  parentRefs: [{name: gw}]
-  rules:
+${httpRouteHead('z-old', '2020-01-01T00:00:00Z')}
     - matches: [{path: {value: /p}}]
       backendRefs: [{name: a, port: 80}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: a-new, namespace: ns, creationTimestamp: "2021-01-01T00:00:00Z"}
-spec:
-  parentRefs: [{name: gw}]
-  rules:
+${httpRouteHead('a-new', '2021-01-01T00:00:00Z')}
     - matches: [{path: {value: /p}}]
       backendRefs: [{name: b, port: 80}]
     - matches: [{path: {value: /p}, headers: [{name: h, value: "1"}]}]
@@ -135,13 +129,7 @@ spec:
 
 test('Gateway API ReplacePrefixMatch rewrites keep the rest of the path', () => {
   const inputs = inputsFromYaml(`${gwYaml}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: r, namespace: ns}
-spec:
-  parentRefs: [{name: gw}]
-  rules:
+${httpRouteHead('r')}
     - matches: [{path: {value: /strip}}]
       filters: [{type: URLRewrite, urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /}}}]
       backendRefs: [{name: a, port: 80}]
@@ -242,13 +230,7 @@ spec: {parentRefs: [{name: gw}], rules: [{backendRefs: [{name: a, port: 80}]}]}
 
 test('Gateway API CORS origins: `*` is a match-all regex (Envoy rejects an empty prefix), inner `*` spans dots', () => {
   const inputs = inputsFromYaml(`${gwYaml}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: r, namespace: ns}
-spec:
-  parentRefs: [{name: gw}]
-  rules:
+${httpRouteHead('r')}
     - filters: [{type: CORS, cors: {allowOrigins: ['*', 'https://*.bar.com']}}]
       backendRefs: [{name: a, port: 80}]
 `);
@@ -270,13 +252,7 @@ test('gateway domains: host and host:*, but a wildcard host alone (Envoy allows 
 
 test('Gateway API retry stanza retries connection resets too', () => {
   const inputs = inputsFromYaml(`${gwYaml}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: r, namespace: ns}
-spec:
-  parentRefs: [{name: gw}]
-  rules:
+${httpRouteHead('r')}
     - retry: {attempts: 3}
       backendRefs: [{name: a, port: 80}]
 `);
@@ -355,19 +331,7 @@ test('Gateway API redirect port: given, else the scheme\'s well-known port, else
 });
 
 test('Gateway API redirect on a listener at 8080: Location keeps :8080 (port_redirect), at 80 none', () => {
-  const yaml = (port: number) => `
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: infra}
-spec: {gatewayClassName: trellis, listeners: [{name: http, port: ${port}, protocol: HTTP}]}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: r, namespace: infra}
-spec:
-  parentRefs: [{name: gw}]
-  rules: [{filters: [{type: RequestRedirect, requestRedirect: {hostname: example.org}}]}]
-`;
+  const yaml = (port: number) => gatewayWithRoute('[{filters: [{type: RequestRedirect, requestRedirect: {hostname: example.org}}]}]', port);
   for (const [port, want] of [[8080, 8080], [80, undefined]] as const) {
     const inputs = inputsFromYaml(yaml(port));
     const out = evaluate(buildGatewayApiRoute(inputs, `http.${port}`, inputs.gateways[0], port), { host: `gw:${port}`, path: '/' });

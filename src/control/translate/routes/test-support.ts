@@ -142,3 +142,23 @@ export function rewrittenRequest(route: Json, path: string): { path: string; hos
   const host = (action.host_rewrite_literal ?? action.host_redirect) as string | undefined;
   return host === undefined ? { path: p } : { path: p, host };
 }
+
+/**
+ * A trellis Gateway `gw` in namespace infra with one HTTP listener on `port`, and an HTTPRoute `r`
+ * beside it whose rules are `rules` (a YAML flow list).
+ */
+export function gatewayWithRoute(rules: string, port = 80): string {
+  return `
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: infra}
+spec: {gatewayClassName: trellis, listeners: [{name: http, port: ${port}, protocol: HTTP}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: infra}
+spec:
+  parentRefs: [{name: gw}]
+  rules: ${rules}
+`;
+}
