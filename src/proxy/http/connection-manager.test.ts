@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import diagnostics from 'node:diagnostics_channel';
-import { StaticClusterManager } from './support/static-cluster-manager.ts';
-import { deadEndpoint, hcmConfig, rawRequest, request1, request2, startAdminDeniedProxy, startBackend, startProxy } from './support/connection-manager-harness.ts';
-import type { StreamInfo } from '../src/proxy/http/stream-info.ts';
-import { localNodeAddress } from '../src/proxy/http/downstream.ts';
+import { StaticClusterManager } from '../../../test/support/static-cluster-manager.ts';
+import { deadEndpoint, hcmConfig, rawRequest, request1, request2, startAdminDeniedProxy, startBackend, startProxy } from '../../../test/support/connection-manager-harness.ts';
+import type { StreamInfo } from './stream-info.ts';
+import { localNodeAddress } from './downstream.ts';
 
 function echoHandler(name: string) {
   return (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
@@ -279,8 +279,8 @@ test('stream idle timeout (route idle_timeout) -> 504 "stream timeout" SI for a 
 });
 
 test('RDS: the route table is looked up per request through the RouteProvider (404 NR until it arrives); Expect: 100-continue is answered by the proxy', async (t) => {
-  const { compileRouteConfiguration } = await import('../src/proxy/router/route-table.ts');
-  const { defaultFilterRegistry } = await import('../src/proxy/filters/registry.ts');
+  const { compileRouteConfiguration } = await import('../router/route-table.ts');
+  const { defaultFilterRegistry } = await import('../filters/registry.ts');
   const be = await startBackend(echoHandler('a'));
   const cm = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });
   const tables = new Map<string, ReturnType<typeof compileRouteConfiguration>>();
@@ -341,7 +341,7 @@ test('close(grace): in-flight HTTP/1.1 and HTTP/2 requests finish (connection: c
 });
 
 test('explicit proxy mode: absolute-form request targets route on the URL host; CONNECT tunnels only when configured', async (t) => {
-  const { rawRequest } = await import('./support/connection-manager-harness.ts');
+  const { rawRequest } = await import('../../../test/support/connection-manager-harness.ts');
   const net = await import('node:net');
   const be = await startBackend(echoHandler('svc'));
   // A plain TCP echo as the CONNECT target.

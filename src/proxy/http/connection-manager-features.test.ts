@@ -4,10 +4,10 @@ import { createHash } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
 import type { Duplex } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
-import { StaticClusterManager } from './support/static-cluster-manager.ts';
-import { hcmConfig, request1, request2, startBackend, startProxy, testConnectionManager } from './support/connection-manager-harness.ts';
-import { seededRandom } from '../src/proxy/upstream/lb/types.ts';
-import type { StreamInfo } from '../src/proxy/http/stream-info.ts';
+import { StaticClusterManager } from '../../../test/support/static-cluster-manager.ts';
+import { hcmConfig, request1, request2, startBackend, startProxy, testConnectionManager } from '../../../test/support/connection-manager-harness.ts';
+import { seededRandom } from '../upstream/lb/types.ts';
+import type { StreamInfo } from './stream-info.ts';
 
 const FAULT = 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault';
 const CORS = 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors';

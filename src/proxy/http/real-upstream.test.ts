@@ -5,8 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { createClusterManager } from '../src/proxy/upstream/cluster-manager.ts';
-import { deadEndpoint, hcmConfig, request1, request2, startBackend, startProxy } from './support/connection-manager-harness.ts';
+import { createClusterManager } from '../upstream/cluster-manager.ts';
+import { deadEndpoint, hcmConfig, request1, request2, startBackend, startProxy } from '../../../test/support/connection-manager-harness.ts';
 
 function staticCluster(name: string, endpoints: string[], extra: object = {}) {
   return {

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { StaticClusterManager } from './support/static-cluster-manager.ts';
-import { hcmConfig, startProxy } from './support/connection-manager-harness.ts';
+import { StaticClusterManager } from '../../../test/support/static-cluster-manager.ts';
+import { hcmConfig, startProxy } from '../../../test/support/connection-manager-harness.ts';
 
 test('gRPC bidirectional streaming flows message by message through the proxy, even with a retry policy (replay buffer must not wait for the end)', async (t) => {
   const id = (b: Buffer) => b;

@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import diagnostics from 'node:diagnostics_channel';
-import type { StreamInfo } from '../src/proxy/http/stream-info.ts';
-import { StaticClusterManager } from './support/static-cluster-manager.ts';
-import { hcmConfig, startBackend, testConnectionManager } from './support/connection-manager-harness.ts';
-import { findTool } from './support/tools.ts';
-import { skipUnlessTools } from './support/skip.ts';
+import type { StreamInfo } from './stream-info.ts';
+import { StaticClusterManager } from '../../../test/support/static-cluster-manager.ts';
+import { hcmConfig, startBackend, testConnectionManager } from '../../../test/support/connection-manager-harness.ts';
+import { findTool } from '../../../test/support/tools.ts';
+import { skipUnlessTools } from '../../../test/support/skip.ts';
 
 test('TLS sockets handed over after ALPN: h2 and http/1.1 both served, scheme https', { skip: skipUnlessTools('openssl') }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'trellis-tls-'));

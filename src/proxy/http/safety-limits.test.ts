@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { StaticClusterManager } from './support/static-cluster-manager.ts';
-import { hcmConfig, rawRequest, request1, request2, startAdminDeniedProxy, startBackend, startProxy } from './support/connection-manager-harness.ts';
+import { StaticClusterManager } from '../../../test/support/static-cluster-manager.ts';
+import { hcmConfig, rawRequest, request1, request2, startAdminDeniedProxy, startBackend, startProxy } from '../../../test/support/connection-manager-harness.ts';
 
 const statusOf = (raw: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1] ?? 0);
 
