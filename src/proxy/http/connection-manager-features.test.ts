@@ -214,19 +214,25 @@ test('hedging on per-try timeout: the slow attempt keeps running, the faster one
   assert.equal(cm.log('c').length, 2);
 });
 
-test('CORS: preflight from an allowed origin is answered locally; others are forwarded; actual requests get allow-origin', async (t) => {
-  let upstreamHits = 0;
-  const be = await startBackend((_req, res) => { upstreamHits++; res.end('ok'); });
+/** A proxy with the CORS filter and `policy` on its one virtual host, in front of a backend that counts its requests. */
+async function corsProxy(t: { after: (fn: () => Promise<void>) => void }, policy: Record<string, unknown>) {
+  const hits = { upstream: 0 };
+  const be = await startBackend((_req, res) => { hits.upstream++; res.end('ok'); });
   const cm = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });
   const proxy = await startProxy({
     clusterManager: cm,
     config: hcmConfig({ virtual_hosts: [{
       name: 'vh', domains: ['*'],
-      typed_per_filter_config: { 'envoy.filters.http.cors': { '@type': CORS_POLICY, allow_origin_string_match: [{ exact: 'https://app.example' }, { suffix: '.trusted.example' }], allow_methods: 'GET,POST', allow_headers: 'x-custom', expose_headers: 'x-exposed', max_age: '600', allow_credentials: true } },
+      typed_per_filter_config: { 'envoy.filters.http.cors': { '@type': CORS_POLICY, ...policy } },
       routes: [{ match: { prefix: '/' }, route: { cluster: 'a' } }],
     }] }, [{ name: 'envoy.filters.http.cors', typed_config: { '@type': CORS } }]),
   });
   t.after(async () => { await proxy.close(); await be.close(); cm.close(); });
+  return { proxy, hits };
+}
+
+test('CORS: preflight from an allowed origin is answered locally; others are forwarded; actual requests get allow-origin', async (t) => {
+  const { proxy, hits } = await corsProxy(t, { allow_origin_string_match: [{ exact: 'https://app.example' }, { suffix: '.trusted.example' }], allow_methods: 'GET,POST', allow_headers: 'x-custom', expose_headers: 'x-exposed', max_age: '600', allow_credentials: true });
   const pre = await request1(proxy.port, { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' } });
   assert.equal(pre.status, 200);
   assert.equal(pre.headers['access-control-allow-origin'], 'https://app.example');
@@ -234,10 +240,10 @@ test('CORS: preflight from an allowed origin is answered locally; others are for
   assert.equal(pre.headers['access-control-allow-headers'], 'x-custom');
   assert.equal(pre.headers['access-control-max-age'], '600');
   assert.equal(pre.headers['access-control-allow-credentials'], 'true');
-  assert.equal(upstreamHits, 0);
+  assert.equal(hits.upstream, 0);
   const other = await request1(proxy.port, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
   assert.equal(other.headers['access-control-allow-origin'], undefined);
-  assert.equal(upstreamHits, 1);
+  assert.equal(hits.upstream, 1);
   const actual = await request1(proxy.port, { headers: { origin: 'https://x.trusted.example' } });
   assert.equal(actual.headers['access-control-allow-origin'], 'https://x.trusted.example');
   assert.equal(actual.headers['access-control-expose-headers'], 'x-exposed');
@@ -246,18 +252,7 @@ test('CORS: preflight from an allowed origin is answered locally; others are for
 });
 
 test('CORS: wildcard methods/headers echo the request; forward_not_matching_preflights false answers other origins locally', async (t) => {
-  let upstreamHits = 0;
-  const be = await startBackend((_req, res) => { upstreamHits++; res.end('ok'); });
-  const cm = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });
-  const proxy = await startProxy({
-    clusterManager: cm,
-    config: hcmConfig({ virtual_hosts: [{
-      name: 'vh', domains: ['*'],
-      typed_per_filter_config: { 'envoy.filters.http.cors': { '@type': CORS_POLICY, allow_origin_string_match: [{ exact: 'https://app.example' }], allow_methods: '*', allow_headers: '*', expose_headers: 'x-exposed', allow_credentials: true, forward_not_matching_preflights: false } },
-      routes: [{ match: { prefix: '/' }, route: { cluster: 'a' } }],
-    }] }, [{ name: 'envoy.filters.http.cors', typed_config: { '@type': CORS } }]),
-  });
-  t.after(async () => { await proxy.close(); await be.close(); cm.close(); });
+  const { proxy, hits } = await corsProxy(t, { allow_origin_string_match: [{ exact: 'https://app.example' }], allow_methods: '*', allow_headers: '*', expose_headers: 'x-exposed', allow_credentials: true, forward_not_matching_preflights: false });
   const pre = await request1(proxy.port, { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'PUT', 'access-control-request-headers': 'x-a, x-b' } });
   assert.equal(pre.headers['access-control-allow-methods'], 'PUT');
   assert.equal(pre.headers['access-control-allow-headers'], 'x-a, x-b');
@@ -265,5 +260,5 @@ test('CORS: wildcard methods/headers echo the request; forward_not_matching_pref
   const other = await request1(proxy.port, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
   assert.equal(other.status, 200);
   assert.equal(other.headers['access-control-allow-origin'], undefined);
-  assert.equal(upstreamHits, 0);
+  assert.equal(hits.upstream, 0);
 });
