@@ -69,9 +69,7 @@ function runTests(files: readonly string[], concurrency: number): { status: numb
   // Tests run the TypeScript sources, also where they spawn bin/trellis.js (which would otherwise
   // prefer a current dist/); test/cli-dist.test.ts covers the compiled CLI.
   const env = { ...process.env, NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? join(root, 'node_modules/.cache/node-compile-cache'), TRELLIS_FROM_SOURCE: process.env.TRELLIS_FROM_SOURCE ?? '1' };
-  // --test-force-exit: a file whose failed test left a server or timer behind would otherwise keep
-  // its process, and the whole run, waiting until CI's limit; its failure is already reported.
-  const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', '--test-force-exit', ...reporters, ...extra, ...files], { cwd: root, stdio: 'inherit', env });
+  const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...reporters, ...extra, ...files], { cwd: root, stdio: 'inherit', env });
   return { status: result.status ?? 1, report: existsSync(report) ? readFileSync(report, 'utf8') : '' };
 }
 
