@@ -74,21 +74,29 @@ function runTests(files: readonly string[], concurrency: number): { status: numb
 }
 
 const extra = process.argv.slice(2);
-const rounds = extra.some((a) => !a.startsWith('-'))
+const named = extra.some((a) => !a.startsWith('-'));
+const all = named ? [] : [...findTests(join(root, 'src'), []), ...findTests(join(root, 'test'), []), ...findTests(join(root, 'scripts'), [])];
+const rounds = named
   ? [runTests([], 4)] // files named on the command line
-  : (() => {
-      const all = [...findTests(join(root, 'src'), []), ...findTests(join(root, 'test'), []), ...findTests(join(root, 'scripts'), [])];
-      return [runTests(all.filter((f) => !HEAVY.test(f)), 4), runTests(all.filter((f) => HEAVY.test(f)), 2)];
-    })();
+  : [runTests(all.filter((f) => !HEAVY.test(f)), 4), runTests(all.filter((f) => HEAVY.test(f)), 2)];
 rmSync(reportDir, { recursive: true, force: true });
 
-const summary = summarize(rounds.flatMap((r) => parseReport(r.report)), allowlist, ci, Date.now() - started);
+const reported = rounds.flatMap((r) => parseReport(r.report));
+// A test file that reported nothing did not run (a runner that stopped early, a file that never
+// loaded its tests): green must not hide it.
+const ranFiles = new Set(reported.filter((l) => l.kind === 'test').map((l) => l.file));
+const silentFiles = all.filter((f) => !ranFiles.has(f));
+const summary = summarize(reported, allowlist, ci, Date.now() - started);
 const envoy = envoyVersion();
 // The Envoy the differential and stock-Envoy tests ran against (they skip, as tool:envoy, unless it is the pinned one).
 process.stdout.write(`\nenvoy ${envoy === undefined ? 'not installed' : `${envoy.version ?? '(unknown version)'} at ${envoy.path}`}; pinned ${pinnedVersions().ENVOY_VERSION} (scripts/tool-versions.sh)`);
 process.stdout.write(summary.text);
 const failedRound = rounds.find((r) => r.status !== 0);
 if (failedRound !== undefined) process.exit(failedRound.status);
+if (silentFiles.length > 0) {
+  process.stderr.write(`npm test: ${silentFiles.length} test file(s) reported no test, so they did not run: ${silentFiles.join(', ')}\n`);
+  process.exit(1);
+}
 if (summary.unexpected.length > 0) {
   process.stderr.write(`npm test: ${summary.unexpected.length} test(s) did not run for a reason not on test/skip-allowlist.json (CI=true): ${[...new Set(summary.unexpected.map((s) => s.reason))].join(', ')}\n`);
   process.exit(1);
