@@ -166,9 +166,10 @@ export async function startAdminServers(src: AdminSource, opts: {
   };
   try {
     const admin = await start(opts.adminPort, host, handler);
-    const prom = async (res: http.ServerResponse) => {
+    /** The proxy's exposition text, passed through `finish` (the status port appends the app's metrics). */
+    const prom = async (res: http.ServerResponse, finish: (own: string) => string | Promise<string> = (own) => own) => {
       try {
-        send(res, 200, await prometheusText(src), 'text/plain; version=0.0.4');
+        send(res, 200, await finish(await prometheusText(src)), 'text/plain; version=0.0.4');
       } catch (err) {
         send(res, 500, `stats: ${(err as Error).message}\n`);
       }
@@ -186,19 +187,13 @@ export async function startAdminServers(src: AdminSource, opts: {
     });
     const appProbe = appProbeHandler(opts.appProbes ?? new Map());
     const merger = opts.appMetrics !== undefined ? new AppMetricsMerger(opts.appMetrics, opts.onAppMetricsFailure) : undefined;
-    const mergedProm = async (req: http.IncomingMessage, res: http.ServerResponse) => {
-      try {
-        const own = await prometheusText(src);
-        send(res, 200, merger === undefined ? own : await merger.merged(own, scrapeTimeoutMs(req.headers['x-prometheus-scrape-timeout-seconds'])), 'text/plain; version=0.0.4');
-      } catch (err) {
-        send(res, 500, `stats: ${(err as Error).message}\n`);
-      }
-    };
     const status = await start(opts.statusPort ?? -1, opts.healthHost ?? host, (req, res) => {
       const p = new URL(req.url ?? '/', 'http://h').pathname;
       if (appProbe(p, res)) return;
       if (p === '/healthz/ready') return send(res, src.ready() ? 200 : 503, src.ready() ? '' : 'not ready\n');
-      if (p === '/stats/prometheus') return void mergedProm(req, res);
+      if (p === '/stats/prometheus') {
+        return void prom(res, merger === undefined ? undefined : (own) => merger.merged(own, scrapeTimeoutMs(req.headers['x-prometheus-scrape-timeout-seconds'])));
+      }
       return send(res, 404, 'not found\n');
     });
     return {
