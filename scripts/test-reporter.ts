@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 /** One line of the reporter's output. */
 export type ReportLine =
   | { kind: 'test'; outcome: 'pass' | 'fail' | 'skip' | 'todo'; type: 'test' | 'suite'; file: string; name: string; line?: number; message?: string }
-  | { kind: 'summary'; file: string; text: string };
+  | { kind: 'summary'; file: string; text: string }
+  /** A test file finished: how many tests it ran. Tests defined in a shared support module carry that module as their `file`, so this is the only record of which test file ran them. */
+  | { kind: 'file'; file: string; tests: number };
 
 /** Prefix of a test diagnostic (`t.diagnostic('[summary] ...')`) that `npm test` repeats in its summary. */
 export const SummaryPrefix = '[summary] ';
@@ -24,6 +26,7 @@ interface TestEventData {
   skip?: string | boolean;
   todo?: string | boolean;
   details?: { type?: 'test' | 'suite' };
+  counts?: { tests?: number };
 }
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -41,6 +44,8 @@ export default async function* reporter(source: AsyncIterable<{ type: string; da
         ...(typeof message === 'string' ? { message } : {}),
       };
       yield `${JSON.stringify(line)}\n`;
+    } else if (type === 'test:summary' && data.file !== undefined) {
+      yield `${JSON.stringify({ kind: 'file', file: where(data.file), tests: data.counts?.tests ?? 0 } satisfies ReportLine)}\n`;
     } else if (type === 'test:diagnostic' && data.message?.startsWith(SummaryPrefix)) {
       yield `${JSON.stringify({ kind: 'summary', file: where(data.file), text: data.message.slice(SummaryPrefix.length) } satisfies ReportLine)}\n`;
     }

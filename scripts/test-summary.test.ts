@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ReportLine } from './test-reporter.ts';
-import { loadAllowlist, summarize } from './test-summary.ts';
+import { loadAllowlist, parseReport, silentFiles, summarize } from './test-summary.ts';
 import { parseSkip, skipBecause } from '../test/support/skip.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -62,6 +62,26 @@ test('an allowlist entry must say why', () => {
     writeFileSync(file, JSON.stringify({ allowed: [{ why: 'x' }] }));
     assert.throws(() => loadAllowlist(file), /allowed\[0\]\.reason/);
     assert.ok(Array.isArray(loadAllowlist(join(root, 'test/skip-allowlist.json'))), 'the repository allowlist loads');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a test file is credited with the tests it runs from a support module; a file with none is silent', () => {
+  const { NODE_TEST_CONTEXT: _, ...outer } = process.env;
+  const dir = mkdtempSync(join(tmpdir(), 'trellis-report-'));
+  try {
+    const report = join(dir, 'report.jsonl');
+    const files = ['scripts/testdata/shared-suite.fixture.ts', 'scripts/testdata/empty.fixture.ts'];
+    const r = spawnSync(process.execPath, ['--test', '--test-reporter=./scripts/test-reporter.ts', `--test-reporter-destination=${report}`, ...files], {
+      cwd: root, encoding: 'utf8', timeout: 60_000, env: outer,
+    });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const lines = parseReport(readFileSync(report, 'utf8'));
+    assert.ok(lines.some((l) => l.kind === 'test' && l.file === 'scripts/testdata/shared-suite.ts'), 'the test itself names the module that defines it');
+    // A file with no test may report no summary at all: either way it is silent.
+    assert.deepEqual(lines.flatMap((l) => (l.kind === 'file' && l.tests > 0 ? [[l.file, l.tests]] : [])), [['scripts/testdata/shared-suite.fixture.ts', 1]]);
+    assert.deepEqual(silentFiles(files, lines), ['scripts/testdata/empty.fixture.ts']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -53,6 +53,16 @@ function isAllowed(allow: readonly AllowedSkip[], reason: string, where: string)
   return allow.some((a) => (a.reason.endsWith('*') ? reason.startsWith(a.reason.slice(0, -1)) : a.reason === reason) && (a.test === undefined || where.includes(a.test)));
 }
 
+/**
+ * The test files that ran no test (a runner that stopped early, a file that never loaded its
+ * tests). Judged from each file's own summary line, since a test defined in a shared support module
+ * reports that module as its file.
+ */
+export function silentFiles(files: readonly string[], lines: readonly ReportLine[]): string[] {
+  const ran = new Set(lines.flatMap((l) => (l.kind === 'file' && l.tests > 0 ? [l.file] : [])));
+  return files.filter((f) => !ran.has(f));
+}
+
 /** Counts, the skip list and the summary line; `ci` makes skips off the allowlist unexpected. */
 export function summarize(lines: readonly ReportLine[], allow: readonly AllowedSkip[], ci: boolean, elapsedMs: number): Summary {
   let passed = 0;
@@ -64,6 +74,7 @@ export function summarize(lines: readonly ReportLine[], allow: readonly AllowedS
       headlines.push(l.text);
       continue;
     }
+    if (l.kind === 'file') continue;
     if (l.outcome === 'skip' || l.outcome === 'todo') {
       const { reason, message } = l.outcome === 'todo' ? { reason: 'todo', message: l.message ?? '(todo)' } : parseSkip(l.message ?? true);
       const where = `${l.file}${l.line !== undefined ? `:${l.line}` : ''}: ${l.type === 'suite' ? 'suite ' : ''}${l.name}`;

@@ -23,7 +23,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { isCI } from './ci.ts';
-import { loadAllowlist, parseReport, summarize } from './test-summary.ts';
+import { loadAllowlist, parseReport, silentFiles, summarize } from './test-summary.ts';
 import { sharedDir } from '../test/support/skip.ts';
 import { envoyVersion, pinnedVersions } from '../test/support/tools.ts';
 
@@ -82,10 +82,8 @@ const rounds = named
 rmSync(reportDir, { recursive: true, force: true });
 
 const reported = rounds.flatMap((r) => parseReport(r.report));
-// A test file that reported nothing did not run (a runner that stopped early, a file that never
-// loaded its tests): green must not hide it.
-const ranFiles = new Set(reported.filter((l) => l.kind === 'test').map((l) => l.file));
-const silentFiles = all.filter((f) => !ranFiles.has(f));
+// A test file that ran no test must not hide behind a green run.
+const silent = silentFiles(all, reported);
 const summary = summarize(reported, allowlist, ci, Date.now() - started);
 const envoy = envoyVersion();
 // The Envoy the differential and stock-Envoy tests ran against (they skip, as tool:envoy, unless it is the pinned one).
@@ -93,8 +91,8 @@ process.stdout.write(`\nenvoy ${envoy === undefined ? 'not installed' : `${envoy
 process.stdout.write(summary.text);
 const failedRound = rounds.find((r) => r.status !== 0);
 if (failedRound !== undefined) process.exit(failedRound.status);
-if (silentFiles.length > 0) {
-  process.stderr.write(`npm test: ${silentFiles.length} test file(s) reported no test, so they did not run: ${silentFiles.join(', ')}\n`);
+if (silent.length > 0) {
+  process.stderr.write(`npm test: ${silent.length} test file(s) reported no test, so they did not run: ${silent.join(', ')}\n`);
   process.exit(1);
 }
 if (summary.unexpected.length > 0) {

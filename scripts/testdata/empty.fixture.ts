@@ -1,0 +1,2 @@
+// Defines no test: the reporter must record that this file ran none.
+export {};
