@@ -112,8 +112,9 @@ class Driver {
     stream.info.attemptCount = this.attempts;
     const a: Attempt = { ac: new AbortController(), timer: undefined, retrySlot, endpoint: undefined };
     this.outstanding.add(a);
-    const headers: HeaderMap = { ...this.p.base.headers };
-    if (this.p.attemptCountHeader) headers['x-envoy-attempt-count'] = String(this.attempts);
+    // Pools only read an attempt's headers: a copy is needed only where attempts differ.
+    let headers = this.p.base.headers;
+    if (this.p.attemptCountHeader) headers = { ...headers, 'x-envoy-attempt-count': String(this.attempts) };
     let body: AsyncIterable<Uint8Array> | null;
     try {
       body = this.p.body.open();

@@ -24,10 +24,12 @@ export const routerFilter: FilterRegistration = {
   typeUrls: ['type.googleapis.com/envoy.extensions.filters.http.router.v3.Router'],
   createFactory(typedConfig, ctx, path, configuredName) {
     const suppressHeaders = optBool(typedConfig.suppress_envoy_headers, `${path}.suppress_envoy_headers`) ?? false;
+    // The router keeps no state of its own per stream: one filter object serves every stream.
+    const filter: HttpFilter = { onRequestHeaders: (s) => route(s, ctx, suppressHeaders) };
     return {
       name: configuredName,
       terminal: true,
-      createFilter: (): HttpFilter => ({ onRequestHeaders: (s) => route(s, ctx, suppressHeaders) }),
+      createFilter: (): HttpFilter => filter,
     };
   },
 };
@@ -112,20 +114,17 @@ async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContex
     return;
   }
   // Envoy's request controls: read them, then never forward them.
-  const ctl = (name: string) => {
-    const v = headerString(h, name);
-    return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
-  };
-  let timeoutMs = ctl('x-envoy-upstream-rq-timeout-ms') ?? a.timeoutMs;
+  let timeoutMs = ctl(h, 'x-envoy-upstream-rq-timeout-ms') ?? a.timeoutMs;
   if (a.grpcTimeoutHeaderMaxMs !== undefined) {
     // gRPC deadline propagation: grpc-timeout replaces the route timeout, capped by grpc_timeout_header_max (0 = no cap).
     const g = grpcTimeoutMs(headerString(h, 'grpc-timeout'));
     if (g !== undefined) timeoutMs = a.grpcTimeoutHeaderMaxMs > 0 ? Math.min(g, a.grpcTimeoutHeaderMaxMs) : g;
   }
-  const retryOnParts = [headerString(h, 'x-envoy-retry-on'), s.grpc ? headerString(h, 'x-envoy-retry-grpc-on') : undefined].filter((x) => x !== undefined);
-  const retryOnHeader = retryOnParts.length > 0 ? retryOnParts.join(',') : undefined;
+  const retryOnHttp = headerString(h, 'x-envoy-retry-on');
+  const retryOnGrpc = s.grpc ? headerString(h, 'x-envoy-retry-grpc-on') : undefined;
+  const retryOnHeader = retryOnHttp === undefined ? retryOnGrpc : retryOnGrpc === undefined ? retryOnHttp : `${retryOnHttp},${retryOnGrpc}`;
   const headers: HeaderMap = {};
-  for (const [k, v] of Object.entries(h)) if (!CONTROL_HEADERS.includes(k)) headers[k] = v;
+  for (const k in h) if (!k.startsWith('x-envoy-') || !CONTROL_HEADERS.includes(k)) headers[k] = h[k];
   let retry = a.retryPolicy;
   if (retryOnHeader !== undefined) {
     const on = new Set(retry?.retryOn ?? []);
@@ -133,8 +132,8 @@ async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContex
     for (const c of retryOnHeader.split(',')) if (KNOWN_RETRY_ON.has(c.trim())) on.add(c.trim());
     retry = { ...(retry ?? { numRetries: 1, perTryTimeoutMs: 0, baseIntervalMs: 25, maxIntervalMs: 250, retriableStatusCodes: new Set(), retriableHeaders: [], avoidPreviousHosts: false, hostSelectionRetryMaxAttempts: 1 }), retryOn: on };
   }
-  const numRetries = ctl('x-envoy-max-retries') ?? retry?.numRetries ?? 0;
-  const perTryTimeoutMs = ctl('x-envoy-upstream-rq-per-try-timeout-ms') ?? retry?.perTryTimeoutMs ?? 0;
+  const numRetries = ctl(h, 'x-envoy-max-retries') ?? retry?.numRetries ?? 0;
+  const perTryTimeoutMs = ctl(h, 'x-envoy-upstream-rq-per-try-timeout-ms') ?? retry?.perTryTimeoutMs ?? 0;
 
   const table = s.routeTable!;
   applyRouteHeaders(headers, table, m, s.weightedCluster, 'request', routeHeadersNeedFormat(table, m, s.weightedCluster, 'request')
@@ -177,6 +176,12 @@ async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContex
     suppressEnvoyHeaders: suppressHeaders,
     random: ctx.random,
   });
+}
+
+/** A numeric Envoy request control header, undefined when absent or not a number. */
+function ctl(h: HeaderMap, name: string): number | undefined {
+  const v = headerString(h, name);
+  return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
 }
 
 const GRPC_UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
