@@ -306,7 +306,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     // Absolute-form request line (RFC 9112 section 3.2.2), as sent to an HTTP proxy (HTTP_PROXY):
     // Envoy (allow_absolute_url) routes on the URL's host and path; the URL's host wins over Host.
     // The scheme is case-insensitive (RFC 3986 section 3.1): `HTTP://` too.
-    const scheme8 = isH2 ? '' : target.slice(0, 8).toLowerCase();
+    const scheme8 = isH2 || target.charCodeAt(0) === 47 /* '/' */ ? '' : target.slice(0, 8).toLowerCase();
     if (!isH2 && (scheme8.startsWith('http://') || scheme8 === 'https://')) {
       const abs = absoluteForm(target);
       // An https URL on a plaintext connection claims a security the connection lacks: Envoy 403s it.

@@ -10,8 +10,8 @@
 import type { HeaderMap, UpstreamRequestInit } from '../upstream/types.ts';
 import type { Json } from '../xds-json.ts';
 import { optBool } from '../xds-json.ts';
-import type { FilterRegistration, HttpFilter, HttpStream, FilterFactoryContext } from '../http/stream.ts';
-import type { ForwardAction, HashPolicy } from './route-action.ts';
+import type { FilterRegistration, FilterStatus, HttpFilter, HttpStream, FilterFactoryContext } from '../http/stream.ts';
+import type { DirectResponseAction, ForwardAction, HashPolicy } from './route-action.ts';
 import { applyRouteHeaders, hasPathRewrite, pickWeightedCluster, redirectLocation, redirectRewrittenPath, rewritePath, routeHeadersNeedFormat } from './route-rewrite.ts';
 import { parseQuery } from '../http/matchers.ts';
 import { runAttempts } from './attempts.ts';
@@ -44,7 +44,7 @@ const CONTROL_HEADERS = [
   'x-envoy-retry-grpc-on', 'x-envoy-expected-rq-timeout-ms', 'x-envoy-attempt-count',
 ];
 
-async function route(s: HttpStream, ctx: FilterFactoryContext, suppressHeaders: boolean): Promise<'stop'> {
+function route(s: HttpStream, ctx: FilterFactoryContext, suppressHeaders: boolean): FilterStatus | Promise<FilterStatus> {
   const m = s.route;
   if (!m) {
     s.sendLocalReply(404, '', { flag: 'NR', details: 'route_not_found' });
@@ -52,19 +52,8 @@ async function route(s: HttpStream, ctx: FilterFactoryContext, suppressHeaders: 
   }
   const a = m.action;
   switch (a.kind) {
-    case 'direct_response': {
-      const headers: HeaderMap = {};
-      const body = a.body === undefined ? undefined : Buffer.from(a.body);
-      if (body) headers['content-type'] = 'text/plain';
-      headers['content-length'] = String(body?.length ?? 0);
-      // Envoy adds a Location (the request's own URL) to a 201 or 3xx direct response.
-      if (a.status === 201 || (a.status >= 300 && a.status < 400)) headers.location = `${s.scheme}://${s.authority}${s.path.startsWith('/') ? '' : '/'}${s.path}`;
-      s.info.responseCodeDetails = 'direct_response';
-      s.writeHeaders(a.status, headers);
-      if (body && s.method !== 'HEAD') await s.writeBody(body);
-      s.endResponse();
-      return 'stop';
-    }
+    case 'direct_response':
+      return directResponse(s, a);
     case 'redirect': {
       s.info.responseCodeDetails = 'redirect';
       const rewritten = redirectRewrittenPath(m.route, a, s.path);
@@ -76,10 +65,30 @@ async function route(s: HttpStream, ctx: FilterFactoryContext, suppressHeaders: 
     case 'non_forwarding':
       s.sendLocalReply(404, '', { flag: 'NR', details: 'non_forwarding_route' });
       return 'stop';
-    case 'route':
-      await forward(s, a, ctx, suppressHeaders);
-      return 'stop';
+    case 'route': {
+      // The pipeline waits for the exchange to end: one promise, not one per async layer.
+      const exchange = forward(s, a, ctx, suppressHeaders);
+      return exchange === undefined ? 'stop' : exchange.then(stopped);
+    }
   }
+}
+
+function stopped(): 'stop' {
+  return 'stop';
+}
+
+async function directResponse(s: HttpStream, a: DirectResponseAction): Promise<'stop'> {
+  const headers: HeaderMap = {};
+  const body = a.body === undefined ? undefined : Buffer.from(a.body);
+  if (body) headers['content-type'] = 'text/plain';
+  headers['content-length'] = String(body?.length ?? 0);
+  // Envoy adds a Location (the request's own URL) to a 201 or 3xx direct response.
+  if (a.status === 201 || (a.status >= 300 && a.status < 400)) headers.location = `${s.scheme}://${s.authority}${s.path.startsWith('/') ? '' : '/'}${s.path}`;
+  s.info.responseCodeDetails = 'direct_response';
+  s.writeHeaders(a.status, headers);
+  if (body && s.method !== 'HEAD') await s.writeBody(body);
+  s.endResponse();
+  return 'stop';
 }
 
 function headerString(h: HeaderMap, name: string): string | undefined {
@@ -87,7 +96,8 @@ function headerString(h: HeaderMap, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContext, suppressHeaders: boolean): Promise<void> {
+/** Forward to the route's cluster; the promise settles when the exchange ended (undefined: answered locally). */
+function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContext, suppressHeaders: boolean): Promise<void> | undefined {
   const m = s.route!;
   let clusterName = a.cluster;
   if (a.weightedClusters) {
@@ -101,7 +111,7 @@ async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContex
   s.info.clusterName = clusterName;
   if (!cluster) {
     s.sendLocalReply(a.clusterNotFoundStatus, '', { flag: 'NC', details: 'cluster_not_found' });
-    return;
+    return undefined;
   }
 
   const h = s.headers;
@@ -111,7 +121,7 @@ async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContex
   // (RFC 9110 section 10.1.1), after routing, so route-level replies still win as in Envoy.
   if (h.expect !== undefined) {
     s.sendLocalReply(417, 'Expectation Failed', { details: 'unsupported_expectation' });
-    return;
+    return undefined;
   }
   // Envoy's request controls: read them, then never forward them.
   let timeoutMs = ctl(h, 'x-envoy-upstream-rq-timeout-ms') ?? a.timeoutMs;
@@ -169,7 +179,7 @@ async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContex
     ...(s.originalDestination ? { originalDestination: { address: s.originalDestination.address, port: s.originalDestination.port } } : {}),
   };
   if (a.mirrors.length > 0) fireMirrors(ctx, a.mirrors, base, body, timeoutMs);
-  await runAttempts({
+  return runAttempts({
     stream: s, cluster, base, body, timeoutMs, perTryTimeoutMs, retry, numRetries, hedge: a.hedgePolicy,
     attemptCountHeader: m.virtualHost.includeAttemptCountInRequest,
     attemptCountInResponse: m.virtualHost.includeAttemptCountInResponse,
