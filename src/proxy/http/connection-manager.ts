@@ -119,7 +119,6 @@ interface Exchange {
   stream: HttpStream;
   readonly sink: ResponseSink;
   readonly span: ActiveSpan | undefined;
-  readonly ac: AbortController;
 }
 const kExchange = Symbol('trellis.exchange');
 type ExchangeHolder = { [kExchange]?: Exchange };
@@ -368,7 +367,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       : (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0'));
     if (hasBody) sink.requestComplete = false;
     const meta = socket[kMeta];
-    const exchange: Exchange = { stream: undefined!, sink, span, ac };
+    const exchange: Exchange = { stream: undefined!, sink, span };
     const stream = new HttpStream({
       info, headers, path: pathWithQuery, authority, body: hasBody ? countedBody(req, exchange) : null, sink, routeTable: table(), random,
       serverName, serverHeader: o.serverHeader, downstreamAbort: ac, onFilterError, streamIdleTimeoutMs: o.streamIdleTimeoutMs,
@@ -417,7 +416,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
 
   // Shared listeners of every exchange (`this` is the request or the response object).
   function abortExchange(this: ExchangeHolder): void {
-    this[kExchange]?.ac.abort();
+    this[kExchange]?.stream.abortDownstream();
   }
   function endExchange(this: ExchangeHolder & (ServerResponse | Http2ServerResponse)): void {
     const ex = this[kExchange];
@@ -425,7 +424,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     const { stream, span } = ex;
     const info = stream.info;
     try {
-      if (!this.writableFinished) ex.ac.abort();
+      if (!this.writableFinished) stream.abortDownstream();
       info.durationMs = performance.now() - info.startMono;
       if (!this.writableFinished) info.completed = false;
       stream.complete();

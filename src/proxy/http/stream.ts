@@ -142,6 +142,11 @@ export class HttpStream implements HeaderSource {
   readonly downstreamSignal: AbortSignal;
   /** The downstream connection's original destination, when the listener knew it. */
   readonly originalDestination: { readonly address: string; readonly port: number } | undefined;
+  /**
+   * Told at once when the downstream goes away (the router's attempt driver), without an abort
+   * listener on the signal (an EventTarget listener costs a map and objects per request).
+   */
+  downstreamWatcher: { onDownstreamAbort(): void } | undefined;
   /** Set when a filter has started answering. */
   responseStarted = false;
   /** Dynamic metadata by filter namespace (Envoy's): what jwt_authn and rbac tell later filters. Created on first write. */
@@ -203,7 +208,14 @@ export class HttpStream implements HeaderSource {
     const complete = this.body === null || (this.body as { complete?: boolean }).complete === true;
     if (!this.sink.headersSent) this.sendLocalReply(complete ? 504 : 408, body, { details });
     else this.resetDownstream();
+    this.abortDownstream();
+  }
+
+  /** The downstream went away (or the stream gave up on it): abort its signal, tell the watcher. */
+  abortDownstream(): void {
+    if (this.downstreamAbort.signal.aborted) return;
     this.downstreamAbort.abort();
+    this.downstreamWatcher?.onDownstreamAbort();
   }
 
   /** Stop the stream's timers (the response is finished or the stream is gone). */

@@ -61,15 +61,17 @@ class Driver {
   private readonly startedAt = performance.now();
   private readonly previous: string[] = [];
   private retriesExhausted = false;
-  private readonly onDownstreamAbort = () => {
-    const f = this.p.stream.info.responseFlags;
-    // Our own stream timeouts (SI/DT) abort the downstream signal too; only a client going away is DC.
-    this.abortAll(f.has('SI') || f.has('DT') ? undefined : 'DC');
-  };
 
   constructor(plan: AttemptPlan, finish: () => void) {
     this.p = plan;
     this.finish = finish;
+  }
+
+  /** The downstream went away (HttpStream.downstreamWatcher). */
+  onDownstreamAbort(): void {
+    const f = this.p.stream.info.responseFlags;
+    // Our own stream timeouts (SI/DT) abort the downstream signal too; only a client going away is DC.
+    this.abortAll(f.has('SI') || f.has('DT') ? undefined : 'DC');
   }
 
   start(): void {
@@ -80,14 +82,14 @@ class Driver {
       return;
     }
     if (this.p.timeoutMs > 0) this.globalTimer = setTimeout(() => this.onGlobalTimeout(), this.p.timeoutMs);
-    this.p.stream.downstreamSignal.addEventListener('abort', this.onDownstreamAbort, { once: true });
+    this.p.stream.downstreamWatcher = this;
     this.startAttempt(false, false);
   }
 
   private end(): void {
     if (this.globalTimer) clearTimeout(this.globalTimer);
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
-    this.p.stream.downstreamSignal.removeEventListener('abort', this.onDownstreamAbort);
+    if (this.p.stream.downstreamWatcher === this) this.p.stream.downstreamWatcher = undefined;
     for (const a of this.outstanding) this.cancel(a);
     this.finish();
   }

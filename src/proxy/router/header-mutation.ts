@@ -96,6 +96,7 @@ export function compileHeaderMutation(level: Record<string, unknown>, dir: 'requ
 export function applyHeaderMutation(headers: HeaderMap, m: HeaderMutation, ctx?: FormatContext): void {
   for (const name of m.remove) delete headers[name];
   if (m.add.length === 0) return; // most levels of most routes: nothing to allocate
+  if (m.add.length === 1) return applyOneHeader(headers, m.add[0], ctx); // no order to keep within the level
   const overwrite: [string, string][] = [];
   const append: [string, string][] = [];
   for (const a of m.add) {
@@ -123,6 +124,29 @@ export function applyHeaderMutation(headers: HeaderMap, m: HeaderMutation, ctx?:
     const cur = headers[key];
     if (cur === undefined) headers[key] = value;
     else headers[key] = Array.isArray(cur) ? [...cur, value] : [cur, value];
+  }
+}
+
+/** One addition: the same rules as applyHeaderMutation without its staging arrays. */
+function applyOneHeader(headers: HeaderMap, a: HeaderAdd, ctx: FormatContext | undefined): void {
+  const value = a.format === undefined ? a.value : formatHeader(a.format, ctx);
+  if (value === '' && !a.keepEmpty) return;
+  const cur = headers[a.key];
+  switch (a.action) {
+    case 'ADD_IF_ABSENT':
+      if (cur !== undefined) return;
+      headers[a.key] = value;
+      return;
+    case 'APPEND_IF_EXISTS_OR_ADD':
+      if (cur === undefined) headers[a.key] = value;
+      else headers[a.key] = Array.isArray(cur) ? [...cur, value] : [cur, value];
+      return;
+    case 'OVERWRITE_IF_EXISTS':
+      if (cur !== undefined) headers[a.key] = value;
+      return;
+    case 'OVERWRITE_IF_EXISTS_OR_ADD':
+      headers[a.key] = value;
+      return;
   }
 }
 

@@ -15,7 +15,7 @@ import type { DirectResponseAction, ForwardAction, HashPolicy } from './route-ac
 import { applyRouteHeaders, hasPathRewrite, pickWeightedCluster, redirectLocation, redirectRewrittenPath, rewritePath, routeHeadersNeedFormat } from './route-rewrite.ts';
 import { parseQuery } from '../http/matchers.ts';
 import { runAttempts } from './attempts.ts';
-import { DEFAULT_BODY_BUFFER_LIMIT, ReplayableBody } from './request-body.ts';
+import { DEFAULT_BODY_BUFFER_LIMIT, NO_BODY, ReplayableBody } from './request-body.ts';
 import { fireMirrors } from './mirror.ts';
 
 /** Registration of the router filter. */
@@ -172,7 +172,7 @@ function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContext, sup
 
   const wantReplay = !!retry || !!a.hedgePolicy || a.mirrors.length > 0;
   const limit = m.route.bufferLimitBytes ?? m.virtualHost.bufferLimitBytes ?? DEFAULT_BODY_BUFFER_LIMIT;
-  const body = new ReplayableBody(s.body, wantReplay ? limit : 0);
+  const body = s.body === null ? NO_BODY : new ReplayableBody(s.body, wantReplay ? limit : 0);
   const base: Omit<UpstreamRequestInit, 'signal' | 'body' | 'isRetry'> = {
     method: s.method, path, authority, scheme: s.scheme, headers, hashKey: hashKey(a.hashPolicies, s), grpc: s.grpc,
     downstreamProtocol: s.info.protocol === 'HTTP/2' ? 'http2' : 'http1',
