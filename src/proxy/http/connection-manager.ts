@@ -379,7 +379,8 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     req.on('error', abortExchange);
     res.on('close', endExchange);
     let headerBytes = 0;
-    for (const h of req.rawHeaders) headerBytes += h.length + 2;
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i++) headerBytes += raw[i].length + 2;
     if (req.rawHeaders.length / 2 > o.maxHeadersCount || headerBytes > o.maxHeaderBytes) {
       stream.sendLocalReply(431, 'Request Header Fields Too Large', { details: 'too_many_headers' });
       if (!isH2) req.socket.end();

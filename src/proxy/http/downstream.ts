@@ -107,11 +107,13 @@ export function clientAddress(headers: HeaderMap, rules: EdgeRules, remote: stri
  * build Location from it, so a TLS-terminating hop in front (x-forwarded-proto: https) is kept.
  */
 export function requestScheme(headers: HeaderMap, h2Scheme: unknown, tls: boolean): 'http' | 'https' {
-  for (const v of [h2Scheme, headers['x-forwarded-proto']]) {
-    const s = typeof v === 'string' ? v.toLowerCase() : undefined;
-    if (s === 'http' || s === 'https') return s;
-  }
-  return tls ? 'https' : 'http';
+  return knownScheme(h2Scheme) ?? knownScheme(headers['x-forwarded-proto']) ?? (tls ? 'https' : 'http');
+}
+
+function knownScheme(v: unknown): 'http' | 'https' | undefined {
+  if (v === 'http' || v === 'https') return v;
+  const s = typeof v === 'string' ? v.toLowerCase() : undefined;
+  return s === 'http' || s === 'https' ? s : undefined;
 }
 
 /** Apply Envoy's connection-manager request header rules; returns the request id. */

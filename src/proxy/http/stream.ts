@@ -273,7 +273,8 @@ export class HttpStream implements HeaderSource {
    */
   async run(factories: readonly HttpFilterFactory[]): Promise<void> {
     try {
-      for (const f of factories) {
+      for (let i = 0; i < factories.length; i++) {
+        const f = factories[i];
         if (this.responseStarted) break;
         if (f.terminal === false && this.filterDisabled(f.name)) continue;
         const filter = f.createFilter();
@@ -380,9 +381,10 @@ export class HttpStream implements HeaderSource {
   complete(): void {
     this.closed = true;
     this.clearTimers();
-    for (const f of this.filters) {
+    const filters = this.filters;
+    for (let i = 0; i < filters.length; i++) {
       try {
-        f.onStreamComplete?.(this);
+        filters[i].onStreamComplete?.(this);
       } catch {
         // An observer failing must not take the connection down.
       }

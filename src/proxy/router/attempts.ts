@@ -90,7 +90,7 @@ class Driver {
     if (this.globalTimer) clearTimeout(this.globalTimer);
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
     if (this.p.stream.downstreamWatcher === this) this.p.stream.downstreamWatcher = undefined;
-    for (const a of this.outstanding) this.cancel(a);
+    if (this.outstanding.size > 0) for (const a of [...this.outstanding]) this.cancel(a);
     this.finish();
   }
 
@@ -203,7 +203,7 @@ class Driver {
       if (this.retriesExhausted) stream.info.responseFlags.add('URX');
     }
     this.done = true;
-    for (const other of [...this.outstanding]) this.cancel(other);
+    if (this.outstanding.size > 0) for (const other of [...this.outstanding]) this.cancel(other);
     void this.forward(a, res);
   }
 

@@ -94,7 +94,8 @@ export function compileHeaderMutation(level: Record<string, unknown>, dir: 'requ
  * level [A: append, B: overwrite] of one key yields [B, A], and two ADD_IF_ABSENT both add.
  */
 export function applyHeaderMutation(headers: HeaderMap, m: HeaderMutation, ctx?: FormatContext): void {
-  for (const name of m.remove) delete headers[name];
+  const remove = m.remove;
+  for (let i = 0; i < remove.length; i++) delete headers[remove[i]];
   if (m.add.length === 0) return; // most levels of most routes: nothing to allocate
   if (m.add.length === 1) return applyOneHeader(headers, m.add[0], ctx); // no order to keep within the level
   const overwrite: [string, string][] = [];
@@ -153,5 +154,5 @@ function applyOneHeader(headers: HeaderMap, a: HeaderAdd, ctx: FormatContext | u
 /** Apply levels given most specific first, in Envoy's order for the `mostSpecificWins` setting. */
 export function applyHeaderMutations(headers: HeaderMap, mostSpecificFirst: readonly HeaderMutation[], mostSpecificWins: boolean, ctx?: FormatContext): void {
   if (mostSpecificWins) for (let i = mostSpecificFirst.length - 1; i >= 0; i--) applyHeaderMutation(headers, mostSpecificFirst[i], ctx);
-  else for (const m of mostSpecificFirst) applyHeaderMutation(headers, m, ctx);
+  else for (let i = 0; i < mostSpecificFirst.length; i++) applyHeaderMutation(headers, mostSpecificFirst[i], ctx);
 }
