@@ -261,6 +261,7 @@ class Driver {
     this.forwarding?.abort();
     // The pump waits for events that an aborted exchange may never emit.
     this.pumpFailed();
+    this.wake?.();
     if (!this.done) {
       this.done = true;
       this.end();
@@ -359,20 +360,31 @@ class Driver {
     (b as PumpedBody)[kDriver] = undefined;
   }
 
-  /** Any other AsyncIterable body (a pool that does not answer with a node Readable). */
+  /** Resolves the wait on a downstream drain when the exchange is aborted (set only while waiting). */
+  private wake: (() => void) | undefined;
+
+  /**
+   * Any other AsyncIterable body (a pool that does not answer with a node Readable). An abort
+   * ends the body through the attempt's signal (the pool's business) and a wait for the
+   * downstream to drain through `wake`: no abort listener per request.
+   */
   private async forwardIterable(a: Attempt, res: UpstreamResponse): Promise<void> {
     const s = this.p.stream;
-    const aborted = new Promise<void>((r) => a.ac.signal.addEventListener('abort', () => r(), { once: true }));
     let trailers: HeaderMap;
     try {
       for await (const chunk of res.body) {
         if (a.ac.signal.aborted) break;
         const w = s.writeBody(chunk);
         // A reset downstream never drains: the abort must also end the wait.
-        if (w) await Promise.race([w, aborted]);
+        if (w) {
+          await Promise.race([w, new Promise<void>((r) => { this.wake = r; })]);
+          this.wake = undefined;
+        }
+        if (a.ac.signal.aborted) break;
       }
       if (a.ac.signal.aborted) throw new Error('aborted');
       trailers = await res.trailers;
+      if (a.ac.signal.aborted) throw new Error('aborted');
     } catch {
       return this.forwardFailed(a, res);
     }
