@@ -370,7 +370,8 @@ function parseFields(text: string, from: number, out: HeaderMap): void {
 
 function addField(out: HeaderMap, name: string, value: string): void {
   const prev = out[name];
-  if (prev === undefined) {
+  // Names like constructor or __proto__ read inherited values: only own fields are earlier lines.
+  if (prev === undefined || !Object.hasOwn(out, name)) {
     // A field named __proto__ must stay a field, not replace the object's prototype.
     if (name === '__proto__') Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
     else out[name] = value;
