@@ -45,9 +45,10 @@ const usage = `usage: npm run bench -- [options]
                           <path>@baseline, interleaved with the others: before/after in one run
   --profile               run Trellis proxies under node --cpu-prof and the sampling heap profiler
                           (bench/results/profiles-*/) and list top frames and allocation sites
-  --out FILE              JSON output (default bench/results/<date>-dataplane[-quick].json)
+  --out FILE              JSON output (default bench/results/<date>-dataplane.json for a full run: all
+                          paths, no --baseline or --profile; -quick.json or -partial.json otherwise)
   --render FILE           only re-print the tables of an earlier JSON result (and, for a full run, bench/README.md)
-  --no-readme             do not rewrite bench/README.md's results section (quick runs never do)
+  --no-readme             do not rewrite bench/README.md's results section (only full runs do)
 `;
 
 const root = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
@@ -90,6 +91,9 @@ async function main(): Promise<number> {
     return 0;
   }
   const quick = values.quick === true;
+  // Only a full run (every path, no baseline, not profiled) stands for the project's figures: a
+  // narrower run writes its own file and leaves the full run's JSON and the README table alone.
+  const full = !quick && values.paths === undefined && values.baseline === undefined && values.profile !== true;
   const ids = values.paths ? values.paths.split(',').map((s) => s.trim()).filter(Boolean) : quick ? QuickPathIds : [...AllPathIds];
   for (const id of ids) parsePathId(id);
   if (values.baseline !== undefined) {
@@ -231,7 +235,7 @@ async function main(): Promise<number> {
     summarize(paths);
     const date = new Date().toISOString().slice(0, 10);
     const result: BenchResult = {
-      date, mode: quick ? 'quick' : 'full',
+      date, mode: quick ? 'quick' : full ? 'full' : 'partial',
       options: { paths: ids, reps, ...(values.baseline !== undefined ? { baseline: values.baseline } : {}), duration, tputDuration, conns, qps, wrkThreads, tputConns: 64, h2: 'h2load -c 16 -m 10', refConns: Number(refConns) },
       machine: { ...machine, loadavgAtEnd: (await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ') },
       upstream: upstreamInfo,
@@ -256,10 +260,10 @@ async function main(): Promise<number> {
     result.startedPgids = startedPgids();
     const tables = renderTables(result, refConns);
     process.stdout.write(`\n${tables}\n\nupstream direct: ${upstreamInfo.wrkRps?.toFixed(0) ?? '-'} rps (h1, wrk 64 conns), ${upstreamInfo.h2Rps?.toFixed(0) ?? '-'} rps (h2c)\nelapsed ${result.elapsedSeconds}s, load average at end ${result.machine.loadavgAtEnd}\n`);
-    const out = values.out ?? join(resultsDir, `${date}-dataplane${quick ? '-quick' : ''}.json`);
+    const out = values.out ?? join(resultsDir, `${date}-dataplane${quick ? '-quick' : full ? '' : '-partial'}.json`);
     writeFileSync(out, JSON.stringify(result, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
     log(`wrote ${out}`);
-    if (!quick && values['no-readme'] !== true && values.out === undefined) updateReadme(result, tables);
+    if (full && values['no-readme'] !== true && values.out === undefined) updateReadme(result, tables);
     ok = true;
   } finally {
     await stopAll();

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -15,6 +14,7 @@ import { createXdsServer } from '../src/control/xds/server.ts';
 import { envoySet, generatorCache } from '../src/control/xds/testdata/resource-sets.ts';
 import { TypeUrl } from '../src/xds/types.ts';
 import { findTool } from './support/tools.ts';
+import { freePort } from './support/processes.ts';
 import { skipUnlessTools } from './support/skip.ts';
 
 const cleanups: Array<() => void | Promise<void>> = [];
@@ -22,16 +22,6 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function backend(name: string): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {

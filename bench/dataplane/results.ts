@@ -36,7 +36,7 @@ export interface ResourceSample { cpuSeconds: number; wallSeconds: number; qps: 
 
 export interface BenchResult {
   date: string;
-  mode: 'full' | 'quick';
+  mode: 'full' | 'quick' | 'partial';
   options: Record<string, unknown>;
   machine: Record<string, string>;
   upstream: { wrkRps?: number; h2Rps?: number; vcpu?: number; note: string };

@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../support/processes.ts';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inNetns } from '../../src/runtime/netns.ts';
@@ -109,19 +109,7 @@ export async function waitHttpOk(url: string, timeoutMs: number): Promise<boolea
   return false;
 }
 
-/** A free TCP port on 127.0.0.1 (bound then released; a small race we accept in tests). */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
-
-/** `n` distinct free ports. */
+/** `n` distinct free ports (see test/support/processes.ts's freePort for how they are picked). */
 export async function freePorts(n: number): Promise<number[]> {
   const out = new Set<number>();
   while (out.size < n) out.add(await freePort());

@@ -10,7 +10,9 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from './processes.ts';
+import { freePort, waitFor } from './processes.ts';
+
+export { freePort };
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const bin = join(repoRoot, 'bin/trellis.js');
@@ -70,16 +72,6 @@ function readJson<T>(file: string): T | undefined {
 }
 
 /** A free TCP port on 127.0.0.1 (for configs that must name a port up front). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface ControlPlaneProc extends Proc {
   readonly xdsPort: number;

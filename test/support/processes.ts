@@ -65,7 +65,47 @@ export async function waitFor<T>(what: string, fn: () => T | undefined | false |
 }
 
 /** A port that was free a moment ago (for tools that cannot be told port 0 and report back). */
-export function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
+  // Taken from just below the kernel's ephemeral range: a port freed here and bound by a child a
+  // moment later cannot meanwhile become the local port of some test's outgoing connection or of
+  // another listen(0), which is how parallel test files used to steal each other's ports.
+  const [low] = ephemeralRange();
+  for (let tries = 0; low > belowEphemeral + 1024 && tries < 200; tries++) {
+    const port = low - belowEphemeral + Math.floor(Math.random() * belowEphemeral);
+    if (handedOut.has(port)) continue;
+    if (await canBind(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  return bindAny();
+}
+
+/** How many ports below the ephemeral range `freePort` draws from. */
+const belowEphemeral = 10_000;
+/** Ports this test process has handed out (a test may hold several before binding any). */
+const handedOut = new Set<number>();
+
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high)) return [low!, high!];
+  } catch {
+    // not Linux: fall through to the kernel's pick
+  }
+  return [0, 0];
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    // 0.0.0.0 too: a port bound there by a gateway would refuse 127.0.0.1 later.
+    s.listen({ port, host: '0.0.0.0', exclusive: true }, () => s.close(() => resolve(true)));
+  });
+}
+
+function bindAny(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
