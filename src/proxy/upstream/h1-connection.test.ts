@@ -287,3 +287,25 @@ test('h1 client: destroying a body mid-response closes the connection; drain wai
   await drained;
   await s.close();
 });
+
+test('h1 client: a response to a request whose declared bytes are all out keeps the connection, even before the body iterator ends', async () => {
+  const s = await rawServer((_req, socket) => socket.write(ok('got')));
+  const p = pool(s.port);
+  async function* lateEnd(): AsyncGenerator<Uint8Array> {
+    yield Buffer.from('abc');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  for (let i = 0; i < 2; i++) {
+    const res = await p.request(init({ method: 'POST', headers: { 'content-length': '3' }, body: lateEnd() }));
+    assert.equal(await read(res), 'got');
+  }
+  assert.equal(s.connections(), 1);
+  // Chunked: the request ends only with the iterator, so an earlier response costs the connection.
+  const res = await p.request(init({ method: 'POST', body: lateEnd() }));
+  assert.equal(await read(res), 'got');
+  await new Promise((r) => setTimeout(r, 150));
+  await read(await p.request(init()));
+  assert.equal(s.connections(), 2);
+  p.destroy();
+  await s.close();
+});

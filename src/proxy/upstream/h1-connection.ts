@@ -49,7 +49,8 @@ export class H1Connection implements H1ResponseHandler, ExchangeCarrier {
   private requests = 0;
   /** False once this connection must close after its current exchange. */
   private reusable = true;
-  private writingBody = false;
+  /** The exchange whose request body is still being written (the request is not complete on the wire). */
+  private bodyWriter: H1Exchange | undefined;
   private completed = false;
   private closed = false;
   private socketError: Error | undefined;
@@ -77,7 +78,7 @@ export class H1Connection implements H1ResponseHandler, ExchangeCarrier {
 
   /** True when the connection can take a request now. */
   get usable(): boolean {
-    return !this.closed && this.exchange === undefined && !this.writingBody && this.reusable && !this.socket.destroyed && !this.socket.readableEnded;
+    return !this.closed && this.exchange === undefined && this.bodyWriter === undefined && this.reusable && !this.socket.destroyed && !this.socket.readableEnded;
   }
 
   /** Sends `ex` on this connection. */
@@ -105,7 +106,7 @@ export class H1Connection implements H1ResponseHandler, ExchangeCarrier {
       this.socket.write(length === 0 ? `${head}content-length: 0\r\n\r\n` : `${head}\r\n`, 'latin1');
       return;
     }
-    this.writingBody = true;
+    this.bodyWriter = ex;
     void this.writeBody(ex, init.body, head, length, payload);
   }
 
@@ -137,7 +138,10 @@ export class H1Connection implements H1ResponseHandler, ExchangeCarrier {
         written += n;
         const ok = socket.write(chunk);
         socket.uncork();
-        if (!ok) await new Promise<void>((r) => { this.drainWaiter = r; });
+        // All the declared bytes are out: the request is complete on the wire, and a response
+        // that completes now leaves the connection reusable (the iterator's own end comes later).
+        if (written === length) this.bodyWriter = undefined;
+        if (!ok && written !== length) await new Promise<void>((r) => { this.drainWaiter = r; });
       }
       if (this.exchange !== ex || socket.destroyed) return;
       if (written === 0) socket.write(payload ? `${head}content-length: 0\r\n\r\n` : `${head}\r\n`, 'latin1');
@@ -152,7 +156,7 @@ export class H1Connection implements H1ResponseHandler, ExchangeCarrier {
       }
       return;
     } finally {
-      this.writingBody = false;
+      if (this.bodyWriter === ex) this.bodyWriter = undefined;
     }
   }
 
@@ -209,7 +213,7 @@ export class H1Connection implements H1ResponseHandler, ExchangeCarrier {
     if (!this.completed || this.exchange !== undefined) return;
     // A response complete before its request (an early 413, say): the server may still be reading
     // what we send, so undici closed the connection; so do we.
-    if (this.writingBody) this.close();
+    if (this.bodyWriter !== undefined) this.close();
     else this.afterResponse(consumed < chunk.length);
   };
 
@@ -246,7 +250,7 @@ export class H1Connection implements H1ResponseHandler, ExchangeCarrier {
   }
 
   private readonly onIdleTimer = (): void => {
-    if (this.idleSince === 0 || this.exchange !== undefined || this.writingBody) return;
+    if (this.idleSince === 0 || this.exchange !== undefined || this.bodyWriter !== undefined) return;
     if (performance.now() - this.idleSince >= this.idleTimerMs - 1) this.close();
     else this.idleTimer?.refresh();
   };
