@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { getEventListeners } from 'node:events';
 import { test } from 'node:test';
 import { Host } from './host.ts';
 import { createH1Pool } from './pool-h1.ts';
@@ -88,12 +89,14 @@ test('h1 client: request head on the wire, keep-alive reuse, content-length body
   const s = await rawServer((_req, socket) => socket.write(ok('hi', 'X-Up: 1\r\nx-up: 2\r\n')));
   const p = pool(s.port);
   for (let i = 0; i < 3; i++) {
-    const res = await p.request(init({ headers: { 'x-a': '1', 'x-list': ['a', 'b'], connection: 'close', 'keep-alive': '1', te: 'trailers' } }));
+    const signal = new AbortController().signal;
+    const res = await p.request(init({ signal, headers: { 'x-a': '1', 'x-list': ['a', 'b'], connection: 'close', 'keep-alive': '1', te: 'trailers' } }));
     assert.equal(res.status, 200);
     assert.deepEqual(res.headers, { 'content-length': '2', 'x-up': ['1', '2'] });
     assert.equal(await read(res), 'hi');
     assert.deepEqual(await res.trailers, {});
     await res.done;
+    assert.equal(getEventListeners(signal, 'abort').length, 0, 'the abort listener is gone once the exchange is over');
   }
   assert.equal(s.requests[0].text, 'GET /p HTTP/1.1\r\nhost: backend.test\r\nconnection: keep-alive\r\nx-a: 1\r\nx-list: a\r\nx-list: b\r\nte: trailers\r\n\r\n');
   assert.equal(s.connections(), 1, 'one connection reused');
@@ -306,6 +309,28 @@ test('h1 client: a response to a request whose declared bytes are all out keeps 
   await new Promise((r) => setTimeout(r, 150));
   await read(await p.request(init()));
   assert.equal(s.connections(), 2);
+  p.destroy();
+  await s.close();
+});
+
+test('h1 client: a large body to a slow reader arrives whole (the socket pauses and resumes)', async () => {
+  const size = 4 * 1024 * 1024;
+  const s = await rawServer((_req, socket) => {
+    socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${size}\r\n\r\n`);
+    socket.write(Buffer.alloc(size, 0x61));
+  });
+  const p = pool(s.port);
+  const res = await p.request(init());
+  let n = 0;
+  let reads = 0;
+  for await (const c of res.body) {
+    n += c.byteLength;
+    if (++reads % 16 === 0) await new Promise((r) => setTimeout(r, 1));
+  }
+  assert.equal(n, size);
+  await res.done;
+  assert.equal(await read(await p.request(init())), 'a'.repeat(size), 'and the connection is reused after it');
+  assert.equal(s.connections(), 1);
   p.destroy();
   await s.close();
 });

@@ -55,6 +55,8 @@ export class H1ResponseParser {
   keepAlive = false;
   /** Seconds from the response's `keep-alive: timeout=N`, when present. */
   keepAliveTimeoutSec: number | undefined;
+  private lastKeepAlive: string | undefined;
+  private lastKeepAliveSec: number | undefined;
   /** Status of the final response being received (0 before its head). */
   status = 0;
 
@@ -228,8 +230,13 @@ export class H1ResponseParser {
     this.keepAlive = http10 ? /(?:^|,)\s*keep-alive\s*(?:,|$)/.test(connTokens) : !/(?:^|,)\s*close\s*(?:,|$)/.test(connTokens);
     const ka = headers['keep-alive'];
     if (this.keepAlive && typeof ka === 'string') {
-      const m = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(ka);
-      if (m !== null) this.keepAliveTimeoutSec = Number(m[1]);
+      // A server sends the same value on every response: parse it once per connection.
+      if (ka !== this.lastKeepAlive) {
+        const m = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(ka);
+        this.lastKeepAlive = ka;
+        this.lastKeepAliveSec = m === null ? undefined : Number(m[1]);
+      }
+      this.keepAliveTimeoutSec = this.lastKeepAliveSec;
     }
     if (this.noBody || status === 204 || status === 304) {
       this.state = State.Done;

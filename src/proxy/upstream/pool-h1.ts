@@ -46,6 +46,10 @@ const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE_RE = /[^\t\x20-\x7e\x80-\xff]/;
 const BAD_PATH_RE = /[^\u0021-\u00ff]/;
 
+function invalidRequest(endpoint: string, what: string): UpstreamError {
+  return new UpstreamError('UC', `upstream exchange with ${endpoint} failed: invalid ${what}`, { endpoint });
+}
+
 class H1Pool implements HostPool, ConnectionOwner, ExchangeQueue {
   private readonly idle: H1Connection[] = [];
   private readonly connections = new Set<H1Connection>();
@@ -86,10 +90,9 @@ class H1Pool implements HostPool, ConnectionOwner, ExchangeQueue {
   /** Validates the request and builds its header lines once (rejects as undici did: UC). */
   private exchange(init: UpstreamRequestInit): H1Exchange {
     const endpoint = this.host.key;
-    const invalid = (what: string) => new UpstreamError('UC', `upstream exchange with ${endpoint} failed: invalid ${what}`, { endpoint });
-    if (!TOKEN_RE.test(init.method)) throw invalid('method');
-    if (BAD_PATH_RE.test(init.path)) throw invalid('request path');
-    if (BAD_VALUE_RE.test(init.authority)) throw invalid('host header');
+    if (!TOKEN_RE.test(init.method)) throw invalidRequest(endpoint, 'method');
+    if (BAD_PATH_RE.test(init.path)) throw invalidRequest(endpoint, 'request path');
+    if (BAD_VALUE_RE.test(init.authority)) throw invalidRequest(endpoint, 'host header');
     const h = init.headers;
     let lines = '';
     let contentLength: number | null = null;
@@ -99,17 +102,17 @@ class H1Pool implements HostPool, ConnectionOwner, ExchangeQueue {
         if (name === 'content-length') {
           const s = typeof v === 'string' ? v : v[0];
           contentLength = Number.parseInt(s, 10);
-          if (!Number.isFinite(contentLength) || contentLength < 0) throw invalid('content-length header');
+          if (!Number.isFinite(contentLength) || contentLength < 0) throw invalidRequest(endpoint, 'content-length header');
         }
         continue;
       }
-      if (!TOKEN_RE.test(name)) throw invalid(`header name '${name}'`);
+      if (!TOKEN_RE.test(name)) throw invalidRequest(endpoint, `header name '${name}'`);
       if (typeof v === 'string') {
-        if (BAD_VALUE_RE.test(v)) throw invalid(`value of header '${name}'`);
+        if (BAD_VALUE_RE.test(v)) throw invalidRequest(endpoint, `value of header '${name}'`);
         lines += `${name}: ${v}\r\n`;
       } else {
         for (const one of v) {
-          if (BAD_VALUE_RE.test(one)) throw invalid(`value of header '${name}'`);
+          if (BAD_VALUE_RE.test(one)) throw invalidRequest(endpoint, `value of header '${name}'`);
           lines += `${name}: ${one}\r\n`;
         }
       }
