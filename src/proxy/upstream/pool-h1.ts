@@ -1,20 +1,23 @@
 /**
- * HTTP/1.1 keep-alive pool for one host on undici's `Pool` (undici-lite.ts; chosen over node:http's Agent by
- * `bench/upstream-pool.ts`: ~1.8x the requests/second on loopback). Connections come from our own
- * connector (connect_timeout, TLS, counters); undici owns keep-alive reuse, the idle timeout
- * (keepAliveTimeout) and max_requests_per_connection (maxRequestsPerClient). Timeouts on headers
- * and body are the router's business (per-try and route timeouts), so undici's are disabled.
+ * HTTP/1.1 keep-alive pool for one host, on our own client (h1-connection.ts, h1-parser.ts)
+ * instead of undici's Pool (issue 16: undici was ~9% of proxy CPU and ~6 KB allocated per
+ * request; bench/README.md has the before/after). Connections come from our connector
+ * (connect_timeout, TLS, counters). Up to `maxConnections` connections, one request at a time
+ * each; requests beyond that wait in FIFO order. A connection is reused after a complete
+ * keep-alive response, most recently used first (the others age out by the idle timeout), until
+ * max_requests_per_connection. As with undici: a request is never retried here (the router's
+ * retry policy decides), a connect failure fails the request that was waiting for it, and
+ * timeouts on headers and body are the router's (per-try and route timeouts).
  */
-import { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
-import { Pool, poolRequest } from './undici-lite.ts';
-import type { Host } from './host.ts';
+import http from 'node:http';
+import type { Socket } from 'node:net';
 import { connectHost, type ConnectOptions } from './connector.ts';
-import { mapExchangeError, type HostPool, type PooledResponse } from './pool.ts';
-import type { HeaderMap, UpstreamRequestInit } from './types.ts';
-
-// Connection management is the pool's job; undici also refuses these (and `expect`) as request headers.
-const hopByHop = new Set(['host', 'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'expect']);
+import { H1Connection, type ConnectionOwner, type H1ConnectionOptions } from './h1-connection.ts';
+import { H1Exchange, type ExchangeQueue } from './h1-exchange.ts';
+import type { Host } from './host.ts';
+import type { HostPool, PooledResponse } from './pool.ts';
+import type { UpstreamRequestInit } from './types.ts';
+import { UpstreamError } from './types.ts';
 
 export interface H1PoolOptions {
   readonly connect: Omit<ConnectOptions, 'signal'>;
@@ -25,66 +28,196 @@ export interface H1PoolOptions {
 
 /** An HTTP/1.1 pool for `host`. */
 export function createH1Pool(host: Host, opts: H1PoolOptions): HostPool {
-  const pool = new Pool(`http://${host.key}`, {
-    connections: opts.maxConnections,
-    pipelining: 1,
-    keepAliveTimeout: opts.idleTimeoutMs,
-    keepAliveMaxTimeout: opts.idleTimeoutMs,
-    maxRequestsPerClient: opts.maxRequestsPerConnection > 0 ? opts.maxRequestsPerConnection : undefined,
-    headersTimeout: 0,
-    bodyTimeout: 0,
-    strictContentLength: false,
-    connect: (_o, cb) => {
-      connectHost(host, opts.connect).then((s) => cb(null, s), (err: Error) => cb(err, null));
-    },
-  });
-  // undici emits connectionError for failed connects; requests see the same error.
-  pool.on('connectionError', () => {});
-  return {
-    async request(init: UpstreamRequestInit): Promise<PooledResponse> {
-      const headers: Record<string, string | string[]> = { host: init.authority };
-      for (const k of Object.keys(init.headers)) if (!hopByHop.has(k)) headers[k] = init.headers[k];
-      let res: Dispatcher.ResponseData;
-      try {
-        res = await poolRequest(pool, {
-          path: init.path,
-          method: init.method,
-          headers,
-          body: init.body === null ? undefined : Readable.from(init.body, { objectMode: false }),
-          signal: init.signal,
-        });
-      } catch (err) {
-        if (init.signal.aborted) throw init.signal.reason;
-        throw mapExchangeError(err, host.key);
-      }
-      const body = res.body;
-      let finish!: () => void;
-      const done = new Promise<void>((r) => { finish = r; });
-      const trailers = new Promise<HeaderMap>((resolve) => {
-        body.once('end', () => resolve(normalize(res.trailers)));
-        body.once('close', () => resolve({}));
-        body.once('error', () => resolve({}));
-      });
-      body.once('close', finish);
-      body.once('error', finish);
-      body.once('end', finish);
-      return { status: res.statusCode, headers: normalize(res.headers), body, trailers, done };
-    },
-    async drain() {
-      await pool.close().catch(() => {});
-    },
-    destroy() {
-      void pool.destroy().catch(() => {});
-    },
-  };
+  return new H1Pool(host, opts);
 }
 
-function normalize(h: Record<string, string | string[] | undefined> | null | undefined): HeaderMap {
-  const out: HeaderMap = {};
-  if (h == null) return out;
-  for (const k of Object.keys(h)) {
-    const v = h[k];
-    if (v !== undefined) out[k.toLowerCase()] = v;
+/** Connection management is the pool's job: these request headers are never forwarded (undici refused them too). */
+function hopByHop(name: string): boolean {
+  switch (name) {
+    case 'host': case 'connection': case 'keep-alive': case 'proxy-connection': case 'transfer-encoding': case 'upgrade': case 'expect': case 'content-length':
+      return true;
+    default:
+      return false;
   }
-  return out;
+}
+
+// RFC 9110 field-name (token) and field-value characters; what undici checked before writing.
+const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const BAD_VALUE_RE = /[^\t\x20-\x7e\x80-\xff]/;
+const BAD_PATH_RE = /[^\u0021-\u00ff]/;
+
+function invalidRequest(endpoint: string, what: string): UpstreamError {
+  return new UpstreamError('UC', `upstream exchange with ${endpoint} failed: invalid ${what}`, { endpoint });
+}
+
+class H1Pool implements HostPool, ConnectionOwner, ExchangeQueue {
+  private readonly idle: H1Connection[] = [];
+  private readonly connections = new Set<H1Connection>();
+  private readonly waiting: H1Exchange[] = [];
+  private connecting = 0;
+  private state: 'open' | 'draining' | 'destroyed' = 'open';
+  private drained: (() => void) | undefined;
+  private readonly connOpts: H1ConnectionOptions;
+  private readonly host: Host;
+  private readonly opts: H1PoolOptions;
+
+  constructor(host: Host, opts: H1PoolOptions) {
+    this.host = host;
+    this.opts = opts;
+    this.connOpts = { endpoint: host.key, idleTimeoutMs: opts.idleTimeoutMs, maxRequests: opts.maxRequestsPerConnection, maxHeaderSize: http.maxHeaderSize };
+  }
+
+  request(init: UpstreamRequestInit): Promise<PooledResponse> {
+    if (init.signal.aborted) return Promise.reject(init.signal.reason);
+    if (this.state !== 'open') return Promise.reject(new UpstreamError('UC', `upstream connection pool for ${this.host.key} is closed`, { endpoint: this.host.key }));
+    let ex: H1Exchange;
+    try {
+      ex = this.exchange(init);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const conn = this.takeIdle();
+    if (conn !== undefined) {
+      conn.send(ex);
+    } else {
+      ex.queue = this;
+      this.waiting.push(ex);
+      this.grow();
+    }
+    return ex.promise;
+  }
+
+  /** Validates the request and builds its header lines once (rejects as undici did: UC). */
+  private exchange(init: UpstreamRequestInit): H1Exchange {
+    const endpoint = this.host.key;
+    if (!TOKEN_RE.test(init.method)) throw invalidRequest(endpoint, 'method');
+    if (BAD_PATH_RE.test(init.path)) throw invalidRequest(endpoint, 'request path');
+    if (BAD_VALUE_RE.test(init.authority)) throw invalidRequest(endpoint, 'host header');
+    const h = init.headers;
+    let lines = '';
+    let contentLength: number | null = null;
+    for (const name in h) {
+      const v = h[name];
+      if (hopByHop(name)) {
+        if (name === 'content-length') {
+          const s = typeof v === 'string' ? v : v[0];
+          contentLength = Number.parseInt(s, 10);
+          if (!Number.isFinite(contentLength) || contentLength < 0) throw invalidRequest(endpoint, 'content-length header');
+        }
+        continue;
+      }
+      if (!TOKEN_RE.test(name)) throw invalidRequest(endpoint, `header name '${name}'`);
+      if (typeof v === 'string') {
+        if (BAD_VALUE_RE.test(v)) throw invalidRequest(endpoint, `value of header '${name}'`);
+        lines += `${name}: ${v}\r\n`;
+      } else {
+        for (const one of v) {
+          if (BAD_VALUE_RE.test(one)) throw invalidRequest(endpoint, `value of header '${name}'`);
+          lines += `${name}: ${one}\r\n`;
+        }
+      }
+    }
+    return new H1Exchange(init, lines, contentLength);
+  }
+
+  private takeIdle(): H1Connection | undefined {
+    while (this.idle.length > 0) {
+      const conn = this.idle.pop()!;
+      if (conn.usable) return conn;
+      conn.close();
+    }
+    return undefined;
+  }
+
+  /** Opens connections for waiting requests, up to maxConnections. */
+  private grow(): void {
+    while (this.state !== 'destroyed' && this.waiting.length > this.connecting && this.connections.size + this.connecting < this.opts.maxConnections) {
+      this.connecting++;
+      connectHost(this.host, this.opts.connect).then(this.onConnected, this.onConnectFailed);
+    }
+  }
+
+  private readonly onConnected = (socket: Socket): void => {
+    this.connecting--;
+    if (this.state === 'destroyed') {
+      socket.destroy();
+      return;
+    }
+    const conn = new H1Connection(socket, this, this.connOpts);
+    this.connections.add(conn);
+    this.onConnectionFree(conn);
+  };
+
+  private readonly onConnectFailed = (err: unknown): void => {
+    this.connecting--;
+    // As undici's pool: the request that was waiting for this connection fails with its error (UF).
+    const ex = this.waiting.shift();
+    if (ex !== undefined) {
+      ex.queue = undefined;
+      ex.fail(err);
+    }
+    this.grow();
+    this.checkDrained();
+  };
+
+  onConnectionFree(conn: H1Connection): void {
+    const ex = this.waiting.shift();
+    if (ex !== undefined) {
+      ex.queue = undefined;
+      conn.send(ex);
+      return;
+    }
+    if (this.state !== 'open') {
+      conn.close();
+      return;
+    }
+    this.idle.push(conn);
+    conn.startIdle();
+  }
+
+  onConnectionClosed(conn: H1Connection): void {
+    this.connections.delete(conn);
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+    this.grow();
+    this.checkDrained();
+  }
+
+  dequeue(ex: H1Exchange): void {
+    const i = this.waiting.indexOf(ex);
+    if (i >= 0) this.waiting.splice(i, 1);
+    this.checkDrained();
+  }
+
+  drain(): Promise<void> {
+    if (this.state === 'open') this.state = 'draining';
+    for (const conn of this.idle.splice(0)) conn.close();
+    if (this.isEmpty()) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const prev = this.drained;
+      this.drained = () => { prev?.(); resolve(); };
+    });
+  }
+
+  destroy(): void {
+    this.state = 'destroyed';
+    for (const ex of this.waiting.splice(0)) {
+      ex.queue = undefined;
+      ex.fail(new UpstreamError('UC', `upstream connection pool for ${this.host.key} destroyed`, { endpoint: this.host.key }));
+    }
+    for (const conn of [...this.connections]) conn.close();
+    this.idle.length = 0;
+    this.checkDrained();
+  }
+
+  private isEmpty(): boolean {
+    return this.connections.size === 0 && this.connecting === 0 && this.waiting.length === 0;
+  }
+
+  private checkDrained(): void {
+    if (this.state === 'open' || this.drained === undefined || !this.isEmpty()) return;
+    const d = this.drained;
+    this.drained = undefined;
+    d();
+  }
 }

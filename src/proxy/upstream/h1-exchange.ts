@@ -1,0 +1,235 @@
+/**
+ * One request/response exchange of the HTTP/1.1 upstream client, and the response body as the
+ * engine reads it. The exchange object is the pool's queue entry, the connection's current
+ * request, the abort listener (handleEvent, so no closure per request) and the response body
+ * iterator at once: a GET costs this object, the head string, the header map, and the three
+ * promises of the pool contract (request, trailers, done). Body chunks arrive from the
+ * connection's parser and are queued here until the engine asks for them; past a high-water mark
+ * the socket is paused, as a Readable would.
+ */
+import type { PooledResponse } from './pool.ts';
+import type { HeaderMap, UpstreamRequestInit } from './types.ts';
+
+/** What an exchange needs from the connection carrying it. */
+export interface ExchangeCarrier {
+  /** The exchange gave up (abort, body destroyed before its end): the connection cannot be reused. */
+  abandon(ex: H1Exchange, reason: unknown): void;
+  pause(): void;
+  resume(): void;
+}
+
+/** What an exchange needs from the pool while it waits for a connection. */
+export interface ExchangeQueue {
+  dequeue(ex: H1Exchange): void;
+}
+
+const EMPTY: HeaderMap = Object.freeze({}) as HeaderMap;
+const HIGH_WATER = 64 * 1024;
+const DONE_RESULT: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/**
+ * Pending: waiting for a connection or for the response head. Body: head delivered, body
+ * arriving. Received: the whole response arrived; the engine may still be reading buffered
+ * chunks. Over: over for the engine (body read to its end, destroyed, or failed).
+ */
+const Phase = { Pending: 0, Body: 1, Received: 2, Over: 3 } as const;
+type Phase = (typeof Phase)[keyof typeof Phase];
+
+/** One request on its way, then its response. */
+export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
+  readonly init: UpstreamRequestInit;
+  /** Header lines after host/connection, built once when the request is taken. */
+  readonly headerLines: string;
+  /** The request's content-length (null: unknown, chunked if there is a body). */
+  readonly contentLength: number | null;
+  readonly promise: Promise<PooledResponse>;
+  status = 0;
+  headers: HeaderMap = EMPTY;
+  trailers!: Promise<HeaderMap>;
+  done!: Promise<void>;
+  /** Where the exchange waits (pool queue) or runs (connection). */
+  queue: ExchangeQueue | undefined;
+  carrier: ExchangeCarrier | undefined;
+
+  private phase: Phase = Phase.Pending;
+  private resolveHead!: (r: PooledResponse) => void;
+  private rejectHead!: (err: unknown) => void;
+  private resolveTrailers!: (t: HeaderMap) => void;
+  private resolveDone!: () => void;
+  private chunks: Uint8Array[] = [];
+  private chunkHead = 0;
+  private buffered = 0;
+  private paused = false;
+  private receivedTrailers: HeaderMap | undefined;
+  private failure: unknown;
+  private waiting: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (err: unknown) => void } | undefined;
+
+  constructor(init: UpstreamRequestInit, headerLines: string, contentLength: number | null) {
+    this.init = init;
+    this.headerLines = headerLines;
+    this.contentLength = contentLength;
+    this.promise = new Promise<PooledResponse>((resolve, reject) => {
+      this.resolveHead = resolve;
+      this.rejectHead = reject;
+    });
+    init.signal.addEventListener('abort', this);
+  }
+
+  get body(): this {
+    return this;
+  }
+
+  /** True until the response head arrived or the exchange failed. */
+  get pending(): boolean {
+    return this.phase === Phase.Pending;
+  }
+
+  /** True while the response (head or body) is still arriving on the connection. */
+  get receiving(): boolean {
+    return this.phase === Phase.Pending || this.phase === Phase.Body;
+  }
+
+  /** The connection parsed the final response head. */
+  head(status: number, headers: HeaderMap): void {
+    if (this.phase !== Phase.Pending) return;
+    this.phase = Phase.Body;
+    this.status = status;
+    this.headers = headers;
+    this.trailers = new Promise<HeaderMap>((r) => { this.resolveTrailers = r; });
+    this.done = new Promise<void>((r) => { this.resolveDone = r; });
+    this.resolveHead(this);
+  }
+
+  /** A piece of the body from the connection. */
+  data(chunk: Uint8Array): void {
+    if (this.phase !== Phase.Body) return;
+    const w = this.waiting;
+    if (w !== undefined) {
+      this.waiting = undefined;
+      w.resolve({ done: false, value: chunk });
+      return;
+    }
+    this.chunks.push(chunk);
+    this.buffered += chunk.byteLength;
+    if (this.buffered > HIGH_WATER && !this.paused) {
+      this.paused = true;
+      this.carrier?.pause();
+    }
+  }
+
+  /** The whole response arrived; the connection is free of this exchange. */
+  received(trailers: HeaderMap | undefined): void {
+    if (this.phase !== Phase.Body) return;
+    this.phase = Phase.Received;
+    this.receivedTrailers = trailers;
+    this.carrier = undefined;
+    const w = this.waiting;
+    if (w !== undefined) {
+      this.waiting = undefined;
+      this.finish();
+      w.resolve(DONE_RESULT);
+    }
+  }
+
+  /** The exchange failed (transport, protocol, abort): rejects the request or errors the body. */
+  fail(err: unknown): void {
+    this.carrier = undefined;
+    if (this.phase === Phase.Pending) {
+      this.phase = Phase.Over;
+      this.queue = undefined;
+      this.init.signal.removeEventListener('abort', this);
+      this.rejectHead(err);
+      return;
+    }
+    if (this.phase === Phase.Over) return;
+    this.phase = Phase.Over;
+    this.failure = err;
+    this.chunks.length = 0;
+    this.settle();
+    const w = this.waiting;
+    if (w !== undefined) {
+      this.waiting = undefined;
+      w.reject(err);
+    }
+  }
+
+  /** init.signal fired: cancel this attempt wherever it is. */
+  handleEvent(): void {
+    const reason = this.init.signal.reason;
+    if (this.phase === Phase.Over) return;
+    if (this.queue !== undefined) {
+      this.queue.dequeue(this);
+      this.queue = undefined;
+    }
+    const carrier = this.carrier;
+    this.fail(reason);
+    carrier?.abandon(this, reason);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<Uint8Array>> {
+    if (this.chunkHead < this.chunks.length) {
+      const chunk = this.chunks[this.chunkHead];
+      this.chunks[this.chunkHead++] = undefined as unknown as Uint8Array;
+      if (this.chunkHead === this.chunks.length) {
+        this.chunks.length = 0;
+        this.chunkHead = 0;
+      }
+      this.buffered -= chunk.byteLength;
+      if (this.paused && this.buffered <= HIGH_WATER / 4) {
+        this.paused = false;
+        this.carrier?.resume();
+      }
+      return Promise.resolve({ done: false, value: chunk });
+    }
+    if (this.phase === Phase.Received) {
+      this.finish();
+      return Promise.resolve(DONE_RESULT);
+    }
+    if (this.phase === Phase.Over) return this.failure !== undefined ? Promise.reject(this.failure) : Promise.resolve(DONE_RESULT);
+    if (this.phase === Phase.Pending) return Promise.resolve(DONE_RESULT);
+    return new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
+      this.waiting = { resolve, reject };
+    });
+  }
+
+  /** `for await` ended early (break / throw): same as destroy(). */
+  return(): Promise<IteratorResult<Uint8Array>> {
+    this.destroy();
+    return Promise.resolve(DONE_RESULT);
+  }
+
+  /** The engine does not want (the rest of) the body: a response still arriving costs the connection. */
+  destroy(): void {
+    if (this.phase === Phase.Over || this.phase === Phase.Pending) return;
+    const carrier = this.phase === Phase.Body ? this.carrier : undefined;
+    this.phase = Phase.Over;
+    this.carrier = undefined;
+    this.chunks.length = 0;
+    this.chunkHead = 0;
+    this.settle();
+    carrier?.abandon(this, undefined);
+    const w = this.waiting;
+    if (w !== undefined) {
+      this.waiting = undefined;
+      w.resolve(DONE_RESULT);
+    }
+  }
+
+  /** The engine read the body to its end. */
+  private finish(): void {
+    this.phase = Phase.Over;
+    this.init.signal.removeEventListener('abort', this);
+    this.resolveTrailers(this.receivedTrailers ?? {});
+    this.resolveDone();
+  }
+
+  private settle(): void {
+    this.init.signal.removeEventListener('abort', this);
+    this.resolveTrailers({});
+    this.resolveDone();
+  }
+}
