@@ -8,7 +8,7 @@
  * Access-Control-Allow-Origin / -Credentials / -Expose-Headers on the response.
  */
 import { optArr, optBool, optStr, runtimeFraction, type Json } from '../xds-json.ts';
-import type { FilterRegistration } from '../http/stream.ts';
+import type { FilterRegistration, FilterStatus, HttpFilter, HttpStream, ResponseHead } from '../http/stream.ts';
 import { compileStringMatcher, type StringMatch } from '../http/matchers.ts';
 
 /** A compiled CorsPolicy. */
@@ -49,57 +49,74 @@ export const corsFilter: FilterRegistration = {
   typeUrls: ['type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors'],
   parsePerRoute: (raw, path) => compileCorsPolicy(raw, path),
   createFactory(_typedConfig, ctx, _path, configuredName) {
+    const shared: CorsShared = { name: configuredName, random: ctx.random };
     return {
       name: configuredName,
       terminal: false,
-      createFilter: () => {
-        let allowedOrigin: string | undefined;
-        let policy: CorsPolicy | undefined;
-        return {
-          onRequestHeaders(s) {
-            policy = s.perFilterConfig(configuredName) as CorsPolicy | undefined;
-            if (!policy || !(ctx.random() < policy.enabledFraction)) return 'continue';
-            const o = s.headers.origin;
-            const origin = Array.isArray(o) ? o[0] : o;
-            if (!origin) return 'continue';
-            const allowed = policy.allowOrigin.some((m) => m(origin));
-            const preflight = s.method === 'OPTIONS' && s.headers['access-control-request-method'] !== undefined;
-            if (!allowed) {
-              if (!preflight || policy.forwardNotMatchingPreflights) return 'continue';
-              // forward_not_matching_preflights: false -> answer it here, granting nothing.
-              s.info.responseCodeDetails = 'cors_response';
-              s.writeHeaders(200, { 'content-length': '0' });
-              s.endResponse();
-              return 'stop';
-            }
-            allowedOrigin = origin;
-            if (!preflight) return 'continue';
-            const h: Record<string, string> = { 'access-control-allow-origin': origin };
-            if (policy.allowCredentials) h['access-control-allow-credentials'] = 'true';
-            // A `*` grants whatever was asked for; echoing it works with credentials too, where
-            // browsers take `*` literally (Gateway API CORS semantics).
-            const reqMethod = headerText(s.headers['access-control-request-method']);
-            const reqHeaders = headerText(s.headers['access-control-request-headers']);
-            if (policy.allowMethods) h['access-control-allow-methods'] = policy.allowMethods.trim() === '*' && reqMethod ? reqMethod : policy.allowMethods;
-            if (policy.allowHeaders) h['access-control-allow-headers'] = policy.allowHeaders.trim() === '*' && reqHeaders ? reqHeaders : policy.allowHeaders;
-            // Not in Envoy's preflight answer; harmless for browsers and expected by Gateway API conformance.
-            if (policy.exposeHeaders) h['access-control-expose-headers'] = policy.exposeHeaders;
-            if (policy.maxAge) h['access-control-max-age'] = policy.maxAge;
-            if (policy.allowPrivateNetworkAccess && s.headers['access-control-request-private-network'] === 'true') h['access-control-allow-private-network'] = 'true';
-            s.info.responseCodeDetails = 'cors_response';
-            s.writeHeaders(200, { ...h, 'content-length': '0' });
-            s.endResponse();
-            return 'stop';
-          },
-          onResponseHeaders(s, head) {
-            // Preflight replies were built complete; decorate only actual requests.
-            if (!policy || allowedOrigin === undefined || s.info.responseCodeDetails === 'cors_response') return;
-            head.headers['access-control-allow-origin'] = allowedOrigin;
-            if (policy.allowCredentials) head.headers['access-control-allow-credentials'] = 'true';
-            if (policy.exposeHeaders) head.headers['access-control-expose-headers'] = policy.exposeHeaders;
-          },
-        };
-      },
+      createFilter: () => new CorsFilter(shared),
     };
   },
 };
+
+/** What every stream's CORS filter of one configured filter shares. */
+interface CorsShared {
+  readonly name: string;
+  readonly random: () => number;
+}
+
+/** One stream's CORS filter: the route's policy and the origin it allowed, for the response. */
+class CorsFilter implements HttpFilter {
+  readonly #shared: CorsShared;
+  #policy: CorsPolicy | undefined;
+  #allowedOrigin: string | undefined;
+
+  constructor(shared: CorsShared) {
+    this.#shared = shared;
+  }
+
+  onRequestHeaders(s: HttpStream): FilterStatus {
+    const policy = (this.#policy = s.perFilterConfig(this.#shared.name) as CorsPolicy | undefined);
+    if (!policy || !(this.#shared.random() < policy.enabledFraction)) return 'continue';
+    const o = s.headers.origin;
+    const origin = Array.isArray(o) ? o[0] : o;
+    if (!origin) return 'continue';
+    const allowed = policy.allowOrigin.some((m) => m(origin));
+    const preflight = s.method === 'OPTIONS' && s.headers['access-control-request-method'] !== undefined;
+    if (!allowed) {
+      if (!preflight || policy.forwardNotMatchingPreflights) return 'continue';
+      // forward_not_matching_preflights: false -> answer it here, granting nothing.
+      s.info.responseCodeDetails = 'cors_response';
+      s.writeHeaders(200, { 'content-length': '0' });
+      s.endResponse();
+      return 'stop';
+    }
+    this.#allowedOrigin = origin;
+    if (!preflight) return 'continue';
+    const h: Record<string, string> = { 'access-control-allow-origin': origin };
+    if (policy.allowCredentials) h['access-control-allow-credentials'] = 'true';
+    // A `*` grants whatever was asked for; echoing it works with credentials too, where
+    // browsers take `*` literally (Gateway API CORS semantics).
+    const reqMethod = headerText(s.headers['access-control-request-method']);
+    const reqHeaders = headerText(s.headers['access-control-request-headers']);
+    if (policy.allowMethods) h['access-control-allow-methods'] = policy.allowMethods.trim() === '*' && reqMethod ? reqMethod : policy.allowMethods;
+    if (policy.allowHeaders) h['access-control-allow-headers'] = policy.allowHeaders.trim() === '*' && reqHeaders ? reqHeaders : policy.allowHeaders;
+    // Not in Envoy's preflight answer; harmless for browsers and expected by Gateway API conformance.
+    if (policy.exposeHeaders) h['access-control-expose-headers'] = policy.exposeHeaders;
+    if (policy.maxAge) h['access-control-max-age'] = policy.maxAge;
+    if (policy.allowPrivateNetworkAccess && s.headers['access-control-request-private-network'] === 'true') h['access-control-allow-private-network'] = 'true';
+    s.info.responseCodeDetails = 'cors_response';
+    s.writeHeaders(200, { ...h, 'content-length': '0' });
+    s.endResponse();
+    return 'stop';
+  }
+
+  onResponseHeaders(s: HttpStream, head: ResponseHead): void {
+    // Preflight replies were built complete; decorate only actual requests.
+    const policy = this.#policy;
+    const allowedOrigin = this.#allowedOrigin;
+    if (!policy || allowedOrigin === undefined || s.info.responseCodeDetails === 'cors_response') return;
+    head.headers['access-control-allow-origin'] = allowedOrigin;
+    if (policy.allowCredentials) head.headers['access-control-allow-credentials'] = 'true';
+    if (policy.exposeHeaders) head.headers['access-control-expose-headers'] = policy.exposeHeaders;
+  }
+}

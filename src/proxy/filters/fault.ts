@@ -10,7 +10,7 @@
 import {
   configError, fractionalPercent, optArr, optDurationMs, optObj, optStr, optUint, type Json,
 } from '../xds-json.ts';
-import type { FilterRegistration, HttpStream } from '../http/stream.ts';
+import type { FilterRegistration, FilterStatus, HttpFilter, HttpStream } from '../http/stream.ts';
 import { compileHeaderMatcher, type HeaderMatch } from '../http/matchers.ts';
 import { LocalReplyBody } from '../http/stream-info.ts';
 
@@ -65,57 +65,82 @@ export const faultFilter: FilterRegistration = {
   typeUrls: [TYPE],
   parsePerRoute: (raw, path) => compileFault(raw, path),
   createFactory(typedConfig, ctx, path, configuredName) {
-    const base = compileFault(typedConfig, path);
-    let active = 0;
+    const shared: FaultShared = { base: compileFault(typedConfig, path), name: configuredName, random: ctx.random, active: 0 };
     return {
       name: configuredName,
       terminal: false,
-      createFilter: () => {
-        let counted = false;
-        return {
-          async onRequestHeaders(s) {
-            const cfg = (s.perFilterConfig(configuredName) as FaultConfig | undefined) ?? base;
-            if (cfg.headers.some((m) => !m(s))) return 'continue';
-            if (cfg.upstreamCluster !== undefined) {
-              const a = s.route?.action;
-              if (!a || a.kind !== 'route' || a.cluster !== cfg.upstreamCluster) return 'continue';
-            }
-            if (cfg.maxActiveFaults !== undefined && active >= cfg.maxActiveFaults) return 'continue';
-            let delay = cfg.delayFromHeader ? headerNum(s, 'x-envoy-fault-delay-request') : cfg.delayMs;
-            const delayFraction = cfg.delayFromHeader ? Math.min(1, (headerNum(s, 'x-envoy-fault-delay-request-percentage') ?? 100) / 100) * cfg.delayFraction : cfg.delayFraction;
-            if (delay !== undefined && delay > 0 && ctx.random() < delayFraction) {
-              active++;
-              counted = true;
-              s.info.responseFlags.add('DI');
-              await new Promise<void>((resolve) => {
-                const t = setTimeout(resolve, delay);
-                s.downstreamSignal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-              });
-              delay = undefined;
-              if (s.downstreamSignal.aborted) return 'stop';
-            }
-            let status = cfg.abortStatus;
-            let grpcStatus = cfg.abortGrpcStatus;
-            if (cfg.abortFromHeader) {
-              status = headerNum(s, 'x-envoy-fault-abort-request');
-              grpcStatus = headerNum(s, 'x-envoy-fault-abort-grpc-request');
-            }
-            const abortFraction = cfg.abortFromHeader ? Math.min(1, (headerNum(s, 'x-envoy-fault-abort-request-percentage') ?? 100) / 100) * cfg.abortFraction : cfg.abortFraction;
-            if ((status !== undefined || grpcStatus !== undefined) && ctx.random() < abortFraction) {
-              if (!counted) active++;
-              counted = true;
-              if (grpcStatus !== undefined && s.grpc) s.sendLocalReply(200, LocalReplyBody.faultAbort, { flag: 'FI', details: 'fault_filter_abort', grpcStatus });
-              else s.sendLocalReply(status ?? 500, LocalReplyBody.faultAbort, { flag: 'FI', details: 'fault_filter_abort' });
-              return 'stop';
-            }
-            return 'continue';
-          },
-          onStreamComplete() {
-            if (counted) active--;
-            counted = false;
-          },
-        };
-      },
+      createFilter: () => new FaultFilter(shared),
     };
   },
 };
+
+/** Per configured filter: its config, name, random source and the active fault count (max_active_faults). */
+interface FaultShared {
+  readonly base: FaultConfig;
+  readonly name: string;
+  readonly random: () => number;
+  active: number;
+}
+
+/** One stream's fault filter: synchronous unless it delays the request. */
+class FaultFilter implements HttpFilter {
+  readonly #f: FaultShared;
+  #counted = false;
+
+  constructor(f: FaultShared) {
+    this.#f = f;
+  }
+
+  onRequestHeaders(s: HttpStream): FilterStatus | Promise<FilterStatus> {
+    const f = this.#f;
+    const cfg = (s.perFilterConfig(f.name) as FaultConfig | undefined) ?? f.base;
+    for (const m of cfg.headers) if (!m(s)) return 'continue';
+    if (cfg.upstreamCluster !== undefined) {
+      const a = s.route?.action;
+      if (!a || a.kind !== 'route' || a.cluster !== cfg.upstreamCluster) return 'continue';
+    }
+    if (cfg.maxActiveFaults !== undefined && f.active >= cfg.maxActiveFaults) return 'continue';
+    const delay = cfg.delayFromHeader ? headerNum(s, 'x-envoy-fault-delay-request') : cfg.delayMs;
+    const delayFraction = cfg.delayFromHeader ? Math.min(1, (headerNum(s, 'x-envoy-fault-delay-request-percentage') ?? 100) / 100) * cfg.delayFraction : cfg.delayFraction;
+    if (delay !== undefined && delay > 0 && f.random() < delayFraction) {
+      f.active++;
+      this.#counted = true;
+      s.info.responseFlags.add('DI');
+      return this.#delayThenAbort(s, cfg, delay);
+    }
+    return this.#abort(s, cfg);
+  }
+
+  async #delayThenAbort(s: HttpStream, cfg: FaultConfig, delay: number): Promise<FilterStatus> {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, delay);
+      s.downstreamSignal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+    });
+    if (s.downstreamSignal.aborted) return 'stop';
+    return this.#abort(s, cfg);
+  }
+
+  #abort(s: HttpStream, cfg: FaultConfig): FilterStatus {
+    const f = this.#f;
+    let status = cfg.abortStatus;
+    let grpcStatus = cfg.abortGrpcStatus;
+    if (cfg.abortFromHeader) {
+      status = headerNum(s, 'x-envoy-fault-abort-request');
+      grpcStatus = headerNum(s, 'x-envoy-fault-abort-grpc-request');
+    }
+    const abortFraction = cfg.abortFromHeader ? Math.min(1, (headerNum(s, 'x-envoy-fault-abort-request-percentage') ?? 100) / 100) * cfg.abortFraction : cfg.abortFraction;
+    if ((status !== undefined || grpcStatus !== undefined) && f.random() < abortFraction) {
+      if (!this.#counted) f.active++;
+      this.#counted = true;
+      if (grpcStatus !== undefined && s.grpc) s.sendLocalReply(200, LocalReplyBody.faultAbort, { flag: 'FI', details: 'fault_filter_abort', grpcStatus });
+      else s.sendLocalReply(status ?? 500, LocalReplyBody.faultAbort, { flag: 'FI', details: 'fault_filter_abort' });
+      return 'stop';
+    }
+    return 'continue';
+  }
+
+  onStreamComplete(): void {
+    if (this.#counted) this.#f.active--;
+    this.#counted = false;
+  }
+}

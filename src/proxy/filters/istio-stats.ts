@@ -17,7 +17,7 @@
  */
 import { configError, optArr, optBool, optObj, optStr, type Json } from '../xds-json.ts';
 import type { FilterRegistration, HttpFilter, HttpStream, ResponseHead } from '../http/stream.ts';
-import { formatResponseFlags } from '../http/stream-info.ts';
+import { formatResponseFlags, type StreamInfo } from '../http/stream-info.ts';
 import type { HeaderMap } from '../upstream/types.ts';
 import { IstioMetricNames, peerLabelValues, HttpLabelNames, UnknownService, boundedLabel, type IstioMetricName, type ServiceLabels } from '../../telemetry/istio-metrics.ts';
 import { PeerMetadataHeader, PeerMetadataIdHeader, UnknownPeer, type Peer } from '../../telemetry/peer-metadata.ts';
@@ -91,12 +91,28 @@ function planFamily(family: MetricFamily, metric: IstioMetricName, overrides: re
 /** The series one request updates (undefined where the family is dropped; message counts for gRPC only). */
 type SeriesSet = readonly (Series | undefined)[];
 
+interface LastLabels {
+  readonly cluster: string | undefined;
+  readonly serviceKey: string;
+  readonly peerId: number;
+  readonly sourcePrincipal: string;
+  readonly destinationPrincipal: string;
+  readonly policy: string;
+  readonly protocol: string;
+  readonly code: number;
+  readonly grpcCode: number | undefined;
+  readonly flags: string;
+  readonly set: SeriesSet;
+}
+
 /** Per connection manager: config, the families as overridden, and the label-set cache. */
 class StatsState {
   readonly t: ProxyTelemetry;
   readonly cfg: StatsConfig;
   readonly plans: readonly (FamilyPlan | undefined)[];
   readonly #cache = new Map<string, SeriesSet>();
+  /** The label values of the last request recorded and their series. */
+  #last: LastLabels | undefined;
 
   constructor(t: ProxyTelemetry, cfg: StatsConfig) {
     this.t = t;
@@ -138,9 +154,18 @@ class StatsState {
     const destinationPrincipal = destinationReporter ? (mtls ? t.principal : Unknown) : (info.upstreamPeerPrincipal ?? Unknown);
     const policy = destinationReporter ? (mtls ? 'mutual_tls' : 'none') : Unknown;
     const protocol = info.grpc ? 'grpc' : 'http';
+    const grpcCode = info.grpc ? info.grpcStatus : undefined;
+    const flags = info.responseFlags.size === 0 ? '-' : formatResponseFlags(info);
+    // Most requests repeat the previous one's labels: compare them field by field before building
+    // the cache key (a string per request otherwise).
+    const last = this.#last;
+    if (last !== undefined && last.cluster === info.clusterName && last.serviceKey === serviceKey && last.peerId === peer.id
+      && last.sourcePrincipal === sourcePrincipal && last.destinationPrincipal === destinationPrincipal && last.policy === policy
+      && last.protocol === protocol && last.code === info.responseCode && last.grpcCode === grpcCode && last.flags === flags) {
+      return this.#observe(last.set, info);
+    }
     const code = String(info.responseCode);
-    const grpcStatus = info.grpc && info.grpcStatus !== undefined ? String(info.grpcStatus) : '';
-    const flags = formatResponseFlags(info);
+    const grpcStatus = grpcCode !== undefined ? String(grpcCode) : '';
     const key = `${info.clusterName ?? ''}|${serviceKey}|${peer.id}|${sourcePrincipal}|${destinationPrincipal}|${policy}|${protocol}|${code}|${grpcStatus}|${flags}`;
     let set = this.#cache.get(key);
     if (set === undefined) {
@@ -168,6 +193,14 @@ class StatsState {
       if (this.#cache.size >= 4096) this.#cache.clear();
       this.#cache.set(key, set);
     }
+    this.#last = {
+      cluster: info.clusterName, serviceKey, peerId: peer.id, sourcePrincipal, destinationPrincipal, policy, protocol,
+      code: info.responseCode, grpcCode, flags, set,
+    };
+    this.#observe(set, info);
+  }
+
+  #observe(set: SeriesSet, info: StreamInfo): void {
     set[0]?.inc();
     set[1]?.observe(info.durationMs ?? 0);
     set[2]?.observe(info.bytesReceived);

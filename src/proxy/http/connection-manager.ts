@@ -21,7 +21,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { ClusterManager } from '../upstream/types.ts';
 import type { Json } from '../xds-json.ts';
-import { applyEdgeRules, clientAddress, normalizeAddress, requestHeaders, requestScheme, responseSink } from './downstream.ts';
+import { applyEdgeRules, clientAddress, normalizeAddress, requestHeaders, requestScheme, ResponseSink } from './downstream.ts';
 import { HttpStream, type HttpFilterKinds } from './stream.ts';
 import type { CompiledRouteTable } from '../router/route-table.ts';
 import { compileHcmConfig } from './hcm-config.ts';
@@ -29,7 +29,7 @@ import { requestEndChannel, type DownstreamTlsInfo, type StreamInfo } from './st
 import { proxyUpgrade } from './websocket.ts';
 import { connectionSecurityOf } from '../tls/peer-identity.ts';
 import type { TracingConfig } from '../tracing/tracing-config.ts';
-import type { HttpTracer } from '../tracing/http-tracer.ts';
+import type { ActiveSpan, HttpTracer } from '../tracing/http-tracer.ts';
 import { GrpcFrameCounter } from './grpc-frames.ts';
 import type { LogFiles } from '../access-log/log-files.ts';
 import { newHcmCounters, type HcmCounters } from './hcm-stats.ts';
@@ -89,6 +89,39 @@ const kOnIdle = Symbol('trellis.onIdle');
 /** The connection manager's set of open connections the socket is in. */
 const kConnections = Symbol('trellis.connections');
 type TrackedSocket = Socket & { [kMeta]?: ConnectionMeta; [kInFlight]?: Map<ServerResponse, IncomingMessage>; [kOnIdle]?: () => void; [kConnections]?: Set<Socket> };
+
+/** What an HTTP/1.1 response's shared 'close' listener needs from its connection manager. */
+interface H1Tracker {
+  readonly active: Set<ServerResponse>;
+}
+const kTracker = Symbol('trellis.h1Tracker');
+type TrackedResponse = ServerResponse & { [kTracker]?: H1Tracker };
+
+// Shared 'close' handler of an HTTP/1.1 response (`this`): no closure per request.
+function forgetH1Response(this: TrackedResponse): void {
+  this[kTracker]?.active.delete(this);
+  const socket = this.req.socket as TrackedSocket;
+  const inFlight = socket[kInFlight];
+  if (inFlight === undefined) return;
+  inFlight.delete(this);
+  if (inFlight.size > 0) return;
+  // An idle keep-alive connection keeps no per-request state (a pipelined request makes a new map).
+  socket[kInFlight] = undefined;
+  const onIdle = socket[kOnIdle];
+  if (onIdle !== undefined) {
+    socket[kOnIdle] = undefined;
+    onIdle();
+  }
+}
+
+/** One request's state that its shared listeners reach through the request and response objects. */
+interface Exchange {
+  stream: HttpStream;
+  readonly sink: ResponseSink;
+  readonly span: ActiveSpan | undefined;
+}
+const kExchange = Symbol('trellis.exchange');
+type ExchangeHolder = { [kExchange]?: Exchange };
 
 // Shared 'close' handler (`this` is the socket): an idle connection holds no closure of its own.
 function forgetConnection(this: TrackedSocket): void {
@@ -168,6 +201,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   const sessions = new Set<Http2Session>();
   let draining = false;
   const activeH1 = new Set<ServerResponse>();
+  const h1Tracker: H1Tracker = { active: activeH1 };
 
   /** A bug reached the boundary: count it, log it (rate limited), cost only this stream. */
   function internalError(where: string, err: unknown, res?: ServerResponse | Http2ServerResponse): void {
@@ -204,18 +238,8 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       const inFlight = (socket[kInFlight] ??= new Map());
       inFlight.set(res, req);
       activeH1.add(res);
-      res.once('close', () => {
-        activeH1.delete(res);
-        inFlight.delete(res);
-        if (inFlight.size > 0) return;
-        // An idle keep-alive connection keeps no per-request state (a pipelined request makes a new map).
-        if (socket[kInFlight] === inFlight) socket[kInFlight] = undefined;
-        const onIdle = socket[kOnIdle];
-        if (onIdle !== undefined) {
-          socket[kOnIdle] = undefined;
-          onIdle();
-        }
-      });
+      (res as TrackedResponse)[kTracker] = h1Tracker;
+      res.on('close', forgetH1Response);
       // Pipelined requests are served one at a time, as by Envoy (its codec stops parsing after each
       // request until the response is done): node hands us a request as soon as it is parsed and
       // queues its response behind the earlier ones. A queued response gets the socket when the
@@ -251,14 +275,15 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     // Rapid reset: a client resets streams right after opening them, usually in the same packet.
     // Start serving on the next turn of the event loop, after the rest of the packet (its
     // RST_STREAMs) was processed: a stream reset by then never reaches the filters or a backend.
-    setImmediate(() => {
-      try {
-        if (res.destroyed || req.stream.destroyed) return;
-        serve(req, res, true, String(req.headers[':path'] ?? '/'), String(req.headers[':authority'] ?? req.headers.host ?? ''));
-      } catch (err) {
-        internalError('http2_request', err, res);
-      }
-    });
+    setImmediate(startRequest2, req, res);
+  }
+  function startRequest2(req: Http2ServerRequest, res: Http2ServerResponse): void {
+    try {
+      if (res.destroyed || req.stream.destroyed) return;
+      serve(req, res, true, String(req.headers[':path'] ?? '/'), String(req.headers[':authority'] ?? req.headers.host ?? ''));
+    } catch (err) {
+      internalError('http2_request', err, res);
+    }
   }
 
   /** A codec-level HTTP/1.1 answer (Envoy's text), closing the connection. */
@@ -280,7 +305,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     // Absolute-form request line (RFC 9112 section 3.2.2), as sent to an HTTP proxy (HTTP_PROXY):
     // Envoy (allow_absolute_url) routes on the URL's host and path; the URL's host wins over Host.
     // The scheme is case-insensitive (RFC 3986 section 3.1): `HTTP://` too.
-    const scheme8 = isH2 ? '' : target.slice(0, 8).toLowerCase();
+    const scheme8 = isH2 || target.charCodeAt(0) === 47 /* '/' */ ? '' : target.slice(0, 8).toLowerCase();
     if (!isH2 && (scheme8.startsWith('http://') || scheme8 === 'https://')) {
       const abs = absoluteForm(target);
       // An https URL on a plaintext connection claims a security the connection lacks: Envoy 403s it.
@@ -308,8 +333,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     // Envoy closes an HTTP/1 connection whose response starts before the request body was read to
     // its end (a local reply to a request with a body): what is left of the body is never parsed
     // as a next request. `bodyRead` is set by the body's reader; requests without one are complete.
-    let bodyRead = false;
-    const sink = responseSink(res, isH2, () => bodyRead);
+    const sink = new ResponseSink(res, isH2);
     const tls = (socket as TLSSocket).encrypted === true;
     const scheme: 'http' | 'https' = tls ? 'https' : 'http';
     const remote = normalizeAddress(socket.remoteAddress);
@@ -341,29 +365,22 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     const hasBody = isH2
       ? !(req as Http2ServerRequest).stream.endAfterHeaders
       : (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0'));
-    if (!hasBody) bodyRead = true;
-    req.on('error', () => ac.abort());
-    res.on('close', () => {
-      try {
-        if (!res.writableFinished) ac.abort();
-        info.durationMs = performance.now() - info.startMono;
-        if (!res.writableFinished) info.completed = false;
-        stream.complete();
-        if (span !== undefined) tracer!.finish(span, { info, headers, operation: stream.route?.route.operation });
-        if (accessLogs !== undefined) accessLogs.log({ info, requestHeaders: headers, responseHeaders: stream.responseHeaders });
-        if (requestEndChannel.hasSubscribers) requestEndChannel.publish(info);
-      } catch (err) {
-        internalError('request_end', err);
-      }
-    });
+    if (hasBody) sink.requestComplete = false;
     const meta = socket[kMeta];
+    const exchange: Exchange = { stream: undefined!, sink, span };
     const stream = new HttpStream({
-      info, headers, path: pathWithQuery, authority, body: hasBody ? countedBody(req, info, () => stream.touch(), () => (bodyRead = true)) : null, sink, routeTable: table(), random,
-      serverName, serverHeader: o.serverHeader, downstreamSignal: ac.signal, abort: () => ac.abort(), streamIdleTimeoutMs: o.streamIdleTimeoutMs,
+      info, headers, path: pathWithQuery, authority, body: hasBody ? countedBody(req, exchange) : null, sink, routeTable: table(), random,
+      serverName, serverHeader: o.serverHeader, downstreamAbort: ac, onFilterError, streamIdleTimeoutMs: o.streamIdleTimeoutMs,
       maxStreamDurationMs: o.maxStreamDurationMs, originalDestination: meta?.originalDestination,
     });
+    exchange.stream = stream;
+    (req as ExchangeHolder)[kExchange] = exchange;
+    (res as ExchangeHolder)[kExchange] = exchange;
+    req.on('error', abortExchange);
+    res.on('close', endExchange);
     let headerBytes = 0;
-    for (const h of req.rawHeaders) headerBytes += h.length + 2;
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i++) headerBytes += raw[i].length + 2;
     if (req.rawHeaders.length / 2 > o.maxHeadersCount || headerBytes > o.maxHeaderBytes) {
       stream.sendLocalReply(431, 'Request Header Fields Too Large', { details: 'too_many_headers' });
       if (!isH2) req.socket.end();
@@ -383,13 +400,41 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       counters.downstream_rq_redirected_with_normalized_path++;
       return stream.sendLocalReply(307, '', { details: 'path_normalization_failed', headers: { location: decision.path } });
     }
-    stream.run(filters).catch((err: unknown) => {
-      // A filter bug must cost one request, not the process.
+    void stream.run(filters);
+  }
+
+  /** A filter bug must cost one request, not the process. */
+  function onFilterError(stream: HttpStream, err: unknown): void {
+    try {
       counters.downstream_rq_internal_error++;
       rlog.event('internal_error:filter', 'error', 'contained a filter error', { statPrefix, error: describeError(err), stack: (err as Error)?.stack });
-      if (!sink.headersSent) stream.sendLocalReply(500, 'internal error', { details: 'filter_error' });
-      else sink.reset();
-    });
+      if (!stream.headersSent) stream.sendLocalReply(500, 'internal error', { details: 'filter_error' });
+      else stream.resetDownstream();
+    } catch (e) {
+      internalError('filter', e);
+    }
+  }
+
+  // Shared listeners of every exchange (`this` is the request or the response object).
+  function abortExchange(this: ExchangeHolder): void {
+    this[kExchange]?.stream.abortDownstream();
+  }
+  function endExchange(this: ExchangeHolder & (ServerResponse | Http2ServerResponse)): void {
+    const ex = this[kExchange];
+    if (ex === undefined) return;
+    const { stream, span } = ex;
+    const info = stream.info;
+    try {
+      if (!this.writableFinished) stream.abortDownstream();
+      info.durationMs = performance.now() - info.startMono;
+      if (!this.writableFinished) info.completed = false;
+      stream.complete();
+      if (span !== undefined) tracer!.finish(span, { info, headers: stream.headers, operation: stream.route?.route.operation });
+      if (accessLogs !== undefined) accessLogs.log({ info, requestHeaders: stream.headers, responseHeaders: stream.responseHeaders });
+      if (requestEndChannel.hasSubscribers) requestEndChannel.publish(info);
+    } catch (err) {
+      internalError('request_end', err);
+    }
   }
 
   // ---- HTTP/1.1 ------------------------------------------------------------------------------
@@ -627,13 +672,14 @@ function tlsFacts(socket: TLSSocket): DownstreamTlsInfo {
  * The request body as an async iterable that counts bytes and marks stream activity as it is read.
  * (A 'data' listener would switch the request to flowing mode and lose data before the router reads it.)
  */
-async function* countedBody(req: AsyncIterable<Buffer>, info: StreamInfo, touch: () => void, done: () => void): AsyncIterable<Uint8Array> {
+async function* countedBody(req: AsyncIterable<Buffer>, ex: Exchange): AsyncIterable<Uint8Array> {
+  const info = ex.stream.info;
   const frames = info.grpc ? new GrpcFrameCounter() : undefined;
   for await (const chunk of req) {
     info.bytesReceived += chunk.length;
     if (frames !== undefined) info.grpcRequestMessages += frames.push(chunk);
-    touch();
+    ex.stream.touch();
     yield chunk;
   }
-  done();
+  ex.sink.requestComplete = true;
 }

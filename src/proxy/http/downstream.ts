@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { constants as h2c, type Http2ServerResponse } from 'node:http2';
 import { BlockList, isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -25,9 +25,10 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
  */
 export function requestHeaders(raw: IncomingHttpHeaders, rawHeaders?: readonly string[], http2 = false): HeaderMap {
   const out: HeaderMap = {};
-  const connectionTokens = typeof raw.connection === 'string' ? raw.connection.toLowerCase().split(',').map((t) => t.trim()) : [];
-  for (const [k, v] of Object.entries(raw)) {
-    if (v === undefined || k.charCodeAt(0) === 58 || HOP_BY_HOP.has(k) || connectionTokens.includes(k)) continue;
+  const connectionTokens = typeof raw.connection === 'string' ? raw.connection.toLowerCase().split(',').map((t) => t.trim()) : undefined;
+  for (const k in raw) {
+    const v = raw[k];
+    if (v === undefined || k.charCodeAt(0) === 58 || HOP_BY_HOP.has(k) || connectionTokens?.includes(k) === true) continue;
     // Like Envoy (proxy_100_continue off): the connection manager answers 100-continue itself and
     // drops that expectation; any other stays, for the router to answer (417: see router.ts).
     if (k === 'expect' && String(v).trim().toLowerCase() === '100-continue') continue;
@@ -106,11 +107,13 @@ export function clientAddress(headers: HeaderMap, rules: EdgeRules, remote: stri
  * build Location from it, so a TLS-terminating hop in front (x-forwarded-proto: https) is kept.
  */
 export function requestScheme(headers: HeaderMap, h2Scheme: unknown, tls: boolean): 'http' | 'https' {
-  for (const v of [h2Scheme, headers['x-forwarded-proto']]) {
-    const s = typeof v === 'string' ? v.toLowerCase() : undefined;
-    if (s === 'http' || s === 'https') return s;
-  }
-  return tls ? 'https' : 'http';
+  return knownScheme(h2Scheme) ?? knownScheme(headers['x-forwarded-proto']) ?? (tls ? 'https' : 'http');
+}
+
+function knownScheme(v: unknown): 'http' | 'https' | undefined {
+  if (v === 'http' || v === 'https') return v;
+  const s = typeof v === 'string' ? v.toLowerCase() : undefined;
+  return s === 'http' || s === 'https' ? s : undefined;
 }
 
 /** Apply Envoy's connection-manager request header rules; returns the request id. */
@@ -120,7 +123,7 @@ export function applyEdgeRules(headers: HeaderMap, rules: EdgeRules, remote: str
     external = remote === '' ? false : !rules.internal.check(remote, isIPv4(remote) ? 'ipv4' : 'ipv6');
     if (external) {
       // Untrusted edge: x-envoy-* request controls must not reach the router.
-      for (const k of Object.keys(headers)) if (k.startsWith('x-envoy-')) delete headers[k];
+      for (const k in headers) if (k.startsWith('x-envoy-')) delete headers[k];
       headers['x-envoy-external-address'] = remote;
     } else {
       headers['x-envoy-internal'] = 'true';
@@ -146,64 +149,95 @@ export function applyEdgeRules(headers: HeaderMap, rules: EdgeRules, remote: str
  * A sink over an HTTP/1.1 ServerResponse or an HTTP/2 compat response. For HTTP/1.1,
  * `requestComplete` says whether the request body was read to its end: a response that starts
  * before then closes the connection (`connection: close`), as Envoy's connection manager does.
+ * One object per request, its methods on the prototype (no closures per request).
  */
-export function responseSink(res: ServerResponse | Http2ServerResponse, http2: boolean, requestComplete?: () => boolean): DownstreamSink {
-  const r = res as ServerResponse;
-  let started = false;
-  // Headers are staged on the response and flushed with the first body chunk, at end(), or on the
-  // next turn of the event loop: a headers-only answer (gRPC trailers-only) then goes out as one
-  // HEADERS frame with END_STREAM, which gRPC clients require.
-  const flush = () => {
-    if (!res.headersSent && !res.writableEnded && !res.destroyed) {
+export class ResponseSink implements DownstreamSink {
+  /** HTTP/1.1: false while the request body is still unread (the reader sets it at the body's end). */
+  requestComplete = true;
+  private started = false;
+  private readonly res: ServerResponse | Http2ServerResponse;
+  private readonly http2: boolean;
+
+  constructor(res: ServerResponse | Http2ServerResponse, http2: boolean) {
+    this.res = res;
+    this.http2 = http2;
+  }
+
+  get headersSent(): boolean {
+    return this.started || this.res.headersSent;
+  }
+
+  writeHead(status: number, headers: HeaderMap): void {
+    this.started = true;
+    const r = this.res as ServerResponse;
+    if (!this.http2) {
+      // HTTP/1.1 sends the head with the first body chunk or at end() anyway: store it now, in one
+      // step (node validates each field as it serializes it), without a setHeader per field.
+      if (!this.requestComplete) r.shouldKeepAlive = false;
+      try {
+        r.writeHead(status, headers as OutgoingHttpHeaders);
+      } catch {
+        this.reset();
+      }
+      return;
+    }
+    // HTTP/2: headers are staged on the response and flushed with the first body chunk, at end(),
+    // or on the next turn of the event loop: a headers-only answer (gRPC trailers-only) then goes
+    // out as one HEADERS frame with END_STREAM, which gRPC clients require.
+    try {
+      r.statusCode = status;
+      for (const k in headers) {
+        // HTTP/2 forbids connection-specific headers; anything else passes.
+        if (HOP_BY_HOP.has(k)) continue;
+        r.setHeader(k, headers[k]);
+      }
+    } catch {
+      this.reset();
+      return;
+    }
+    setImmediate(flushStagedHead, this);
+  }
+
+  /** The staged HTTP/2 head, when nothing was written by now. */
+  flushHead(): void {
+    const r = this.res as ServerResponse;
+    if (!r.headersSent && !r.writableEnded && !r.destroyed) {
       try {
         r.writeHead(r.statusCode);
       } catch {
-        sink.reset();
+        this.reset();
       }
     }
-  };
-  const sink: DownstreamSink = {
-    get headersSent() {
-      return started || res.headersSent;
-    },
-    writeHead(status, headers) {
-      started = true;
-      if (!http2 && requestComplete !== undefined && !requestComplete()) r.shouldKeepAlive = false;
-      try {
-        r.statusCode = status;
-        for (const [k, v] of Object.entries(headers)) {
-          // HTTP/2 forbids connection-specific headers; anything else passes.
-          if (http2 && HOP_BY_HOP.has(k)) continue;
-          r.setHeader(k, v);
-        }
-      } catch {
-        sink.reset();
-        return;
-      }
-      setImmediate(flush);
-    },
-    write(chunk) {
-      if (res.destroyed || res.writableEnded || (http2 && (res as Http2ServerResponse).stream.destroyed)) return undefined;
-      if (r.write(chunk)) return undefined;
-      return Promise.race([once(res, 'drain'), once(res, 'close')]).then(() => undefined, () => undefined);
-    },
-    end(trailers) {
-      if (res.writableEnded) return;
-      try {
-        if (trailers) r.addTrailers(trailers);
-      } catch {
-        // Invalid trailer from upstream: drop it rather than fail the response.
-      }
-      r.end();
-    },
-    reset() {
-      if (http2) {
-        const s = (res as Http2ServerResponse).stream;
-        if (!s.destroyed) s.close(h2c.NGHTTP2_INTERNAL_ERROR);
-      } else {
-        r.destroy();
-      }
-    },
-  };
-  return sink;
+  }
+
+  write(chunk: Uint8Array): Promise<void> | undefined {
+    const res = this.res;
+    if (res.destroyed || res.writableEnded || (this.http2 && (res as Http2ServerResponse).stream.destroyed)) return undefined;
+    if ((res as ServerResponse).write(chunk)) return undefined;
+    return Promise.race([once(res, 'drain'), once(res, 'close')]).then(() => undefined, () => undefined);
+  }
+
+  end(trailers?: HeaderMap): void {
+    const r = this.res as ServerResponse;
+    if (r.writableEnded) return;
+    try {
+      if (trailers) r.addTrailers(trailers);
+    } catch {
+      // Invalid trailer from upstream: drop it rather than fail the response.
+    }
+    r.end();
+  }
+
+  reset(): void {
+    if (this.http2) {
+      const s = (this.res as Http2ServerResponse).stream;
+      if (!s.destroyed) s.close(h2c.NGHTTP2_INTERNAL_ERROR);
+    } else {
+      (this.res as ServerResponse).destroy();
+    }
+  }
+}
+
+function flushStagedHead(sink: ResponseSink): void {
+  sink.flushHead();
 }

@@ -12,7 +12,7 @@
  * second GOAWAY with a higher last-stream id, which RFC 9113 section 6.8 forbids. A GOAWAY
  * submitted at once stops both (nghttp2 sends no second one once one was submitted).
  */
-import http2, { type Http2Session } from 'node:http2';
+import http2, { type Http2Session, type Http2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { HcmCounters } from './hcm-stats.ts';
 
@@ -32,26 +32,29 @@ export interface SessionGuardOptions {
   readonly onTooManyResets: (session: Http2Session) => void;
 }
 
+/** One session's guard state, reached by the shared stream listeners below. */
+interface GuardState {
+  readonly session: Http2Session;
+  readonly o: SessionGuardOptions;
+  streams: number;
+  resets: number;
+  ended: boolean;
+}
+const kGuard = Symbol('trellis.h2Guard');
+type GuardedStream = Http2Stream & { [kGuard]?: GuardState };
+
 /** Installs the guard on a new session. */
 export function guardSession(session: Http2Session, o: SessionGuardOptions): void {
-  let streams = 0;
-  let resets = 0;
-  let ended = false;
+  const g: GuardState = { session, o, streams: 0, resets: 0, ended: false };
   session.on('error', () => {
-    if (!ended) o.counters.downstream_cx_protocol_error++;
+    if (!g.ended) o.counters.downstream_cx_protocol_error++;
   });
-  session.on('stream', (stream) => {
-    streams++;
-    stream.on('error', () => {});
-    stream.on('aborted', () => {
-      resets++;
-      o.counters.downstream_rq_rx_reset++;
-      if (ended || resets < o.limit || resets * 2 < streams || session.destroyed || session.closed) return;
-      ended = true;
-      o.counters.downstream_rq_too_many_premature_resets++;
-      o.onTooManyResets(session);
-      endAbusiveSession(session);
-    });
+  session.on('stream', (stream: GuardedStream) => {
+    g.streams++;
+    // Shared listeners: a stream costs no closures of its own.
+    stream[kGuard] = g;
+    stream.on('error', ignoreStreamError);
+    stream.on('aborted', onStreamAborted);
   });
   if (o.idleMs > 0) {
     session.setTimeout(o.idleMs, () => {
@@ -59,6 +62,21 @@ export function guardSession(session: Http2Session, o: SessionGuardOptions): voi
       session.close();
     });
   }
+}
+
+function ignoreStreamError(): void {}
+
+function onStreamAborted(this: GuardedStream): void {
+  const g = this[kGuard];
+  if (g === undefined) return;
+  const { session, o } = g;
+  g.resets++;
+  o.counters.downstream_rq_rx_reset++;
+  if (g.ended || g.resets < o.limit || g.resets * 2 < g.streams || session.destroyed || session.closed) return;
+  g.ended = true;
+  o.counters.downstream_rq_too_many_premature_resets++;
+  o.onTooManyResets(session);
+  endAbusiveSession(session);
 }
 
 function endAbusiveSession(session: Http2Session): void {

@@ -103,9 +103,10 @@ export interface HttpStreamInit {
   readonly random: () => number;
   readonly serverName: string | undefined;
   readonly serverHeader: 'OVERWRITE' | 'APPEND_IF_ABSENT' | 'PASS_THROUGH';
-  readonly downstreamSignal: AbortSignal;
-  /** Aborts `downstreamSignal` (the stream gave up: idle / duration timeout). */
-  readonly abort: () => void;
+  /** Aborted when the downstream goes away; the stream aborts it itself when it gives up (idle / duration timeout). */
+  readonly downstreamAbort: AbortController;
+  /** A filter threw or rejected (a bug): the pipeline calls it instead of rejecting. */
+  readonly onFilterError?: (stream: HttpStream, err: unknown) => void;
   /** HCM stream_idle_timeout in ms (0 = disabled); a route's idle_timeout overrides it. */
   readonly streamIdleTimeoutMs: number;
   /** HCM common_http_protocol_options.max_stream_duration in ms (0 = disabled); a route's overrides it. */
@@ -141,6 +142,11 @@ export class HttpStream implements HeaderSource {
   readonly downstreamSignal: AbortSignal;
   /** The downstream connection's original destination, when the listener knew it. */
   readonly originalDestination: { readonly address: string; readonly port: number } | undefined;
+  /**
+   * Told at once when the downstream goes away (the router's attempt driver), without an abort
+   * listener on the signal (an EventTarget listener costs a map and objects per request).
+   */
+  downstreamWatcher: { onDownstreamAbort(): void } | undefined;
   /** Set when a filter has started answering. */
   responseStarted = false;
   /** Dynamic metadata by filter namespace (Envoy's): what jwt_authn and rbac tell later filters. Created on first write. */
@@ -153,7 +159,8 @@ export class HttpStream implements HeaderSource {
   private readonly serverName: string | undefined;
   private readonly serverHeader: HttpStreamInit['serverHeader'];
   private readonly routeRandom: number;
-  private readonly abortStream: () => void;
+  private readonly downstreamAbort: AbortController;
+  private readonly onFilterError: ((stream: HttpStream, err: unknown) => void) | undefined;
   private idleMs = 0;
   private closed = false;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -173,26 +180,27 @@ export class HttpStream implements HeaderSource {
     this.routeRandom = init.random();
     this.serverName = init.serverName;
     this.serverHeader = init.serverHeader;
-    this.downstreamSignal = init.downstreamSignal;
-    this.abortStream = init.abort;
+    this.downstreamAbort = init.downstreamAbort;
+    this.downstreamSignal = init.downstreamAbort.signal;
+    this.onFilterError = init.onFilterError;
     this.originalDestination = init.originalDestination;
     this.clearRouteCache();
     const a = this.route?.action.kind === 'route' ? this.route.action : undefined;
     this.idleMs = a?.idleTimeoutMs ?? init.streamIdleTimeoutMs;
     const maxMs = a?.maxStreamDurationMs ?? init.maxStreamDurationMs;
     if (this.idleMs > 0) this.touch();
-    if (maxMs > 0) this.durationTimer = setTimeout(() => this.giveUp('DT', 'downstream duration timeout', 'max_duration_timeout'), maxMs).unref();
+    if (maxMs > 0) this.durationTimer = setTimeout(onDurationTimeout, maxMs, this).unref();
   }
 
   /** Activity on the stream: restarts the idle timer (stream_idle_timeout / route idle_timeout). */
   touch(): void {
     if (this.idleMs <= 0 || this.info.completed || this.closed) return;
     if (this.idleTimer) this.idleTimer.refresh();
-    else this.idleTimer = setTimeout(() => this.giveUp('SI', 'stream timeout', 'stream_idle_timeout'), this.idleMs).unref();
+    else this.idleTimer = setTimeout(onIdleTimeout, this.idleMs, this).unref();
   }
 
   /** Envoy on idle/duration timeouts: 408 when the response has not started, otherwise reset. */
-  private giveUp(flag: ResponseFlag, body: string, details: string): void {
+  giveUp(flag: ResponseFlag, body: string, details: string): void {
     if (this.info.completed) return;
     this.info.responseFlags.add(flag);
     // Envoy (since envoyproxy/envoy#20026): 504 when the request was fully read, 408 while it was
@@ -200,7 +208,14 @@ export class HttpStream implements HeaderSource {
     const complete = this.body === null || (this.body as { complete?: boolean }).complete === true;
     if (!this.sink.headersSent) this.sendLocalReply(complete ? 504 : 408, body, { details });
     else this.resetDownstream();
-    this.abortStream();
+    this.abortDownstream();
+  }
+
+  /** The downstream went away (or the stream gave up on it): abort its signal, tell the watcher. */
+  abortDownstream(): void {
+    if (this.downstreamAbort.signal.aborted) return;
+    this.downstreamAbort.abort();
+    this.downstreamWatcher?.onDownstreamAbort();
   }
 
   /** Stop the stream's timers (the response is finished or the stream is gone). */
@@ -242,22 +257,37 @@ export class HttpStream implements HeaderSource {
     ns[key] = value;
   }
 
+  /** True once response headers were written (or staged) downstream. */
+  get headersSent(): boolean {
+    return this.sink.headersSent;
+  }
+
   /** True for gRPC requests. */
   get grpc(): boolean {
     return this.info.grpc;
   }
 
-  /** Run the pipeline over the request headers. */
+  /**
+   * Run the pipeline over the request headers. Filters that answer synchronously are not awaited
+   * (no promise or microtask turn per filter); with `onFilterError` given, never rejects.
+   */
   async run(factories: readonly HttpFilterFactory[]): Promise<void> {
-    for (const f of factories) {
-      if (this.responseStarted) break;
-      if (f.terminal === false && this.filterDisabled(f.name)) continue;
-      const filter = f.createFilter();
-      this.filters.push(filter);
-      const status = filter.onRequestHeaders ? await filter.onRequestHeaders(this) : 'continue';
-      if (status === 'stop') return;
+    try {
+      for (let i = 0; i < factories.length; i++) {
+        const f = factories[i];
+        if (this.responseStarted) break;
+        if (f.terminal === false && this.filterDisabled(f.name)) continue;
+        const filter = f.createFilter();
+        this.filters.push(filter);
+        const r = filter.onRequestHeaders ? filter.onRequestHeaders(this) : 'continue';
+        const status = typeof r === 'string' ? r : await r;
+        if (status === 'stop') return;
+      }
+      if (!this.responseStarted) this.sendLocalReply(404, '', { flag: 'NR', details: 'no_terminal_filter' });
+    } catch (err) {
+      if (this.onFilterError === undefined) throw err;
+      this.onFilterError(this, err);
     }
-    if (!this.responseStarted) this.sendLocalReply(404, '', { flag: 'NR', details: 'no_terminal_filter' });
   }
 
   /** What response header formats read: the request as forwarded, and this response. */
@@ -351,12 +381,20 @@ export class HttpStream implements HeaderSource {
   complete(): void {
     this.closed = true;
     this.clearTimers();
-    for (const f of this.filters) {
+    const filters = this.filters;
+    for (let i = 0; i < filters.length; i++) {
       try {
-        f.onStreamComplete?.(this);
+        filters[i].onStreamComplete?.(this);
       } catch {
         // An observer failing must not take the connection down.
       }
     }
   }
+}
+
+function onIdleTimeout(s: HttpStream): void {
+  s.giveUp('SI', 'stream timeout', 'stream_idle_timeout');
+}
+function onDurationTimeout(s: HttpStream): void {
+  s.giveUp('DT', 'downstream duration timeout', 'max_duration_timeout');
 }

@@ -14,6 +14,7 @@ import type { HedgePolicy, RetryPolicy } from './route-action.ts';
 import { LocalReplyBody } from '../http/stream-info.ts';
 import { backoffMs, isRetriableFailure, isRetriableResponse } from './retry-state.ts';
 import type { ReplayableBody } from './request-body.ts';
+import { Readable } from 'node:stream';
 
 /** Everything the driver needs for one request. */
 export interface AttemptPlan {
@@ -60,15 +61,17 @@ class Driver {
   private readonly startedAt = performance.now();
   private readonly previous: string[] = [];
   private retriesExhausted = false;
-  private readonly onDownstreamAbort = () => {
-    const f = this.p.stream.info.responseFlags;
-    // Our own stream timeouts (SI/DT) abort the downstream signal too; only a client going away is DC.
-    this.abortAll(f.has('SI') || f.has('DT') ? undefined : 'DC');
-  };
 
   constructor(plan: AttemptPlan, finish: () => void) {
     this.p = plan;
     this.finish = finish;
+  }
+
+  /** The downstream went away (HttpStream.downstreamWatcher). */
+  onDownstreamAbort(): void {
+    const f = this.p.stream.info.responseFlags;
+    // Our own stream timeouts (SI/DT) abort the downstream signal too; only a client going away is DC.
+    this.abortAll(f.has('SI') || f.has('DT') ? undefined : 'DC');
   }
 
   start(): void {
@@ -79,15 +82,15 @@ class Driver {
       return;
     }
     if (this.p.timeoutMs > 0) this.globalTimer = setTimeout(() => this.onGlobalTimeout(), this.p.timeoutMs);
-    this.p.stream.downstreamSignal.addEventListener('abort', this.onDownstreamAbort, { once: true });
+    this.p.stream.downstreamWatcher = this;
     this.startAttempt(false, false);
   }
 
   private end(): void {
     if (this.globalTimer) clearTimeout(this.globalTimer);
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
-    this.p.stream.downstreamSignal.removeEventListener('abort', this.onDownstreamAbort);
-    for (const a of this.outstanding) this.cancel(a);
+    if (this.p.stream.downstreamWatcher === this) this.p.stream.downstreamWatcher = undefined;
+    if (this.outstanding.size > 0) for (const a of [...this.outstanding]) this.cancel(a);
     this.finish();
   }
 
@@ -111,8 +114,9 @@ class Driver {
     stream.info.attemptCount = this.attempts;
     const a: Attempt = { ac: new AbortController(), timer: undefined, retrySlot, endpoint: undefined };
     this.outstanding.add(a);
-    const headers: HeaderMap = { ...this.p.base.headers };
-    if (this.p.attemptCountHeader) headers['x-envoy-attempt-count'] = String(this.attempts);
+    // Pools only read an attempt's headers: a copy is needed only where attempts differ.
+    let headers = this.p.base.headers;
+    if (this.p.attemptCountHeader) headers = { ...headers, 'x-envoy-attempt-count': String(this.attempts) };
     let body: AsyncIterable<Uint8Array> | null;
     try {
       body = this.p.body.open();
@@ -199,7 +203,7 @@ class Driver {
       if (this.retriesExhausted) stream.info.responseFlags.add('URX');
     }
     this.done = true;
-    for (const other of [...this.outstanding]) this.cancel(other);
+    if (this.outstanding.size > 0) for (const other of [...this.outstanding]) this.cancel(other);
     void this.forward(a, res);
   }
 
@@ -255,6 +259,9 @@ class Driver {
     if (flag) this.p.stream.info.responseFlags.add(flag);
     for (const a of [...this.outstanding]) this.cancel(a);
     this.forwarding?.abort();
+    // The pump waits for events that an aborted exchange may never emit.
+    this.pumpFailed();
+    this.wake?.();
     if (!this.done) {
       this.done = true;
       this.end();
@@ -262,35 +269,142 @@ class Driver {
   }
 
   private forwarding: AbortController | undefined;
+  /** The winning response while its body is pumped with 'data' events (the fast path). */
+  private pumping: { readonly a: Attempt; readonly res: UpstreamResponse; readonly body: Readable } | undefined;
 
-  private async forward(a: Attempt, res: UpstreamResponse): Promise<void> {
+  private forward(a: Attempt, res: UpstreamResponse): void {
     const s = this.p.stream;
     this.forwarding = a.ac;
     s.info.upstreamEndpoint = res.endpoint;
     s.info.upstreamPeerPrincipal = res.peerPrincipal;
     s.info.responseCodeDetails = 'via_upstream';
     const headers: HeaderMap = {};
-    for (const [k, v] of Object.entries(res.headers)) if (!HOP_BY_HOP.includes(k) && k.charCodeAt(0) !== 58) headers[k] = v;
+    const up = res.headers;
+    for (const k in up) if (k.charCodeAt(0) !== 58 && !HOP_BY_HOP.includes(k)) headers[k] = up[k];
     if (!this.p.suppressEnvoyHeaders) headers['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - this.startedAt));
     if (this.p.attemptCountInResponse) headers['x-envoy-attempt-count'] = String(this.attempts);
-    const aborted = new Promise<void>((r) => a.ac.signal.addEventListener('abort', () => r(), { once: true }));
     try {
       s.writeHeaders(res.status, headers);
-      if (s.method === 'HEAD') {
-        res.body.destroy?.();
-      } else {
-        for await (const chunk of res.body) {
-          if (a.ac.signal.aborted) break;
-          const w = s.writeBody(chunk);
-          // A reset downstream never drains: the abort must also end the wait.
-          if (w) await Promise.race([w, aborted]);
+    } catch {
+      return this.forwardFailed(a, res);
+    }
+    if (s.method === 'HEAD') {
+      res.body.destroy?.();
+      if (a.ac.signal.aborted) return this.forwardFailed(a, res);
+      return this.forwardEnded(a, res, undefined);
+    }
+    // Both pools answer with a node Readable: pumping it with 'data' events (paused under
+    // backpressure) costs a few listener slots, where `for await` built an async iterator, an
+    // end-of-stream watcher and a promise per chunk for every request.
+    if (res.body instanceof Readable) {
+      const body = res.body;
+      this.pumping = { a, res, body };
+      (body as PumpedBody)[kDriver] = this;
+      body.on('data', onPumpData);
+      body.on('end', onPumpEnd);
+      body.on('error', onPumpStop);
+      body.on('close', onPumpStop);
+      return;
+    }
+    void this.forwardIterable(a, res);
+  }
+
+  /** A chunk of the pumped body: write it; pause the body until the downstream drains. */
+  pumpData(chunk: Uint8Array): void {
+    const p = this.pumping;
+    if (p === undefined) return;
+    if (p.a.ac.signal.aborted) return this.pumpFailed();
+    let w: Promise<void> | undefined;
+    try {
+      w = this.p.stream.writeBody(chunk);
+    } catch {
+      return this.pumpFailed();
+    }
+    if (w !== undefined) {
+      p.body.pause();
+      w.then(() => this.pumpResume(p), () => this.pumpResume(p));
+    }
+  }
+
+  private pumpResume(p: NonNullable<Driver['pumping']>): void {
+    if (this.pumping === p && !p.a.ac.signal.aborted) p.body.resume();
+  }
+
+  /** The pumped body ended: wait for its trailers and finish the response. */
+  pumpEnd(): void {
+    const p = this.pumping;
+    if (p === undefined) return;
+    this.stopPump(p);
+    if (p.a.ac.signal.aborted) return this.forwardFailed(p.a, p.res);
+    p.res.trailers.then((t) => {
+      if (p.a.ac.signal.aborted) return this.forwardFailed(p.a, p.res);
+      this.forwardEnded(p.a, p.res, t);
+    }, () => this.forwardFailed(p.a, p.res));
+  }
+
+  /** The pumped body failed, was destroyed before its end, or the exchange was aborted. */
+  pumpFailed(): void {
+    const p = this.pumping;
+    if (p === undefined) return;
+    this.stopPump(p);
+    this.forwardFailed(p.a, p.res);
+  }
+
+  private stopPump(p: NonNullable<Driver['pumping']>): void {
+    this.pumping = undefined;
+    const b = p.body;
+    b.removeListener('data', onPumpData);
+    b.removeListener('end', onPumpEnd);
+    b.removeListener('close', onPumpStop);
+    // The 'error' listener stays: an error emitted later (a destroy below) must not be unhandled.
+    (b as PumpedBody)[kDriver] = undefined;
+  }
+
+  /** Resolves the wait on a downstream drain when the exchange is aborted (set only while waiting). */
+  private wake: (() => void) | undefined;
+
+  /**
+   * Any other AsyncIterable body (a pool that does not answer with a node Readable). An abort
+   * ends the body through the attempt's signal (the pool's business) and a wait for the
+   * downstream to drain through `wake`: no abort listener per request.
+   */
+  private async forwardIterable(a: Attempt, res: UpstreamResponse): Promise<void> {
+    const s = this.p.stream;
+    let trailers: HeaderMap;
+    try {
+      for await (const chunk of res.body) {
+        if (a.ac.signal.aborted) break;
+        const w = s.writeBody(chunk);
+        // A reset downstream never drains: the abort must also end the wait.
+        if (w) {
+          await Promise.race([w, new Promise<void>((r) => { this.wake = r; })]);
+          this.wake = undefined;
         }
+        if (a.ac.signal.aborted) break;
       }
       if (a.ac.signal.aborted) throw new Error('aborted');
-      const trailers = s.method === 'HEAD' ? {} : await res.trailers;
-      s.endResponse(Object.keys(trailers).length > 0 ? trailers : undefined);
+      trailers = await res.trailers;
+      if (a.ac.signal.aborted) throw new Error('aborted');
     } catch {
-      // Upstream reset mid-body, route timeout, or downstream gone: reset the downstream.
+      return this.forwardFailed(a, res);
+    }
+    this.forwardEnded(a, res, trailers);
+  }
+
+  private forwardEnded(a: Attempt, res: UpstreamResponse, trailers: HeaderMap | undefined): void {
+    try {
+      this.p.stream.endResponse(trailers !== undefined && hasKeys(trailers) ? trailers : undefined);
+    } catch {
+      return this.forwardFailed(a, res);
+    }
+    this.release(a);
+    this.end();
+  }
+
+  /** Upstream reset mid-body, route timeout, or downstream gone: reset the downstream. */
+  private forwardFailed(a: Attempt, res: UpstreamResponse): void {
+    const s = this.p.stream;
+    try {
       if (!s.downstreamSignal.aborted) s.info.responseFlags.add('UR');
       res.body.destroy?.();
       s.resetDownstream();
@@ -299,4 +413,23 @@ class Driver {
       this.end();
     }
   }
+}
+
+const kDriver = Symbol('trellis.attemptDriver');
+type PumpedBody = Readable & { [kDriver]?: Driver };
+
+// Shared listeners of a pumped response body (`this` is the body): no closures per request.
+function onPumpData(this: PumpedBody, chunk: Uint8Array): void {
+  this[kDriver]?.pumpData(chunk);
+}
+function onPumpEnd(this: PumpedBody): void {
+  this[kDriver]?.pumpEnd();
+}
+function onPumpStop(this: PumpedBody): void {
+  this[kDriver]?.pumpFailed();
+}
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
 }

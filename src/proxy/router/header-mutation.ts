@@ -94,8 +94,10 @@ export function compileHeaderMutation(level: Record<string, unknown>, dir: 'requ
  * level [A: append, B: overwrite] of one key yields [B, A], and two ADD_IF_ABSENT both add.
  */
 export function applyHeaderMutation(headers: HeaderMap, m: HeaderMutation, ctx?: FormatContext): void {
-  for (const name of m.remove) delete headers[name];
+  const remove = m.remove;
+  for (let i = 0; i < remove.length; i++) delete headers[remove[i]];
   if (m.add.length === 0) return; // most levels of most routes: nothing to allocate
+  if (m.add.length === 1) return applyOneHeader(headers, m.add[0], ctx); // no order to keep within the level
   const overwrite: [string, string][] = [];
   const append: [string, string][] = [];
   for (const a of m.add) {
@@ -126,8 +128,31 @@ export function applyHeaderMutation(headers: HeaderMap, m: HeaderMutation, ctx?:
   }
 }
 
+/** One addition: the same rules as applyHeaderMutation without its staging arrays. */
+function applyOneHeader(headers: HeaderMap, a: HeaderAdd, ctx: FormatContext | undefined): void {
+  const value = a.format === undefined ? a.value : formatHeader(a.format, ctx);
+  if (value === '' && !a.keepEmpty) return;
+  const cur = headers[a.key];
+  switch (a.action) {
+    case 'ADD_IF_ABSENT':
+      if (cur !== undefined) return;
+      headers[a.key] = value;
+      return;
+    case 'APPEND_IF_EXISTS_OR_ADD':
+      if (cur === undefined) headers[a.key] = value;
+      else headers[a.key] = Array.isArray(cur) ? [...cur, value] : [cur, value];
+      return;
+    case 'OVERWRITE_IF_EXISTS':
+      if (cur !== undefined) headers[a.key] = value;
+      return;
+    case 'OVERWRITE_IF_EXISTS_OR_ADD':
+      headers[a.key] = value;
+      return;
+  }
+}
+
 /** Apply levels given most specific first, in Envoy's order for the `mostSpecificWins` setting. */
 export function applyHeaderMutations(headers: HeaderMap, mostSpecificFirst: readonly HeaderMutation[], mostSpecificWins: boolean, ctx?: FormatContext): void {
   if (mostSpecificWins) for (let i = mostSpecificFirst.length - 1; i >= 0; i--) applyHeaderMutation(headers, mostSpecificFirst[i], ctx);
-  else for (const m of mostSpecificFirst) applyHeaderMutation(headers, m, ctx);
+  else for (let i = 0; i < mostSpecificFirst.length; i++) applyHeaderMutation(headers, mostSpecificFirst[i], ctx);
 }

@@ -98,3 +98,6 @@ export class ReplayableBody {
     return this.pulling;
   }
 }
+
+/** The body of every request without one: holds no state, so one object serves them all. */
+export const NO_BODY = new ReplayableBody(null, 0);

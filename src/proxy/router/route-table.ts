@@ -138,12 +138,14 @@ export function compileRouteTable(json: unknown, options: RouteTableOptions = {}
     const e = exact.get(host);
     if (e) return e;
     // Wildcards must match at least one character, hence the strict length comparison.
-    for (const len of suffixLens) {
+    for (let i = 0; i < suffixLens.length; i++) {
+      const len = suffixLens[i];
       if (host.length <= len) continue;
       const hit = suffix.get(len)!.get(host.slice(host.length - len));
       if (hit) return hit;
     }
-    for (const len of prefixLens) {
+    for (let i = 0; i < prefixLens.length; i++) {
+      const len = prefixLens[i];
       if (host.length <= len) continue;
       const hit = prefix.get(len)!.get(host.slice(0, len));
       if (hit) return hit;
@@ -151,6 +153,7 @@ export function compileRouteTable(json: unknown, options: RouteTableOptions = {}
     return star;
   }
 
+  const matchOf = new Map<CompiledRoute, RouteMatch>();
   const table: CompiledRouteTable = {
     name: optStr(rc.name, `${path}.name`) ?? '',
     requestHeaders: compileHeaderMutation(rc, 'request', path),
@@ -165,7 +168,15 @@ export function compileRouteTable(json: unknown, options: RouteTableOptions = {}
       if (vh.tlsRedirect !== undefined && needsTlsRedirect(vh.requireTls, req)) return { virtualHost: vh, route: vh.tlsRedirect, action: vh.tlsRedirect.action };
       const q = req.path.indexOf('?');
       const pathNoQuery = q < 0 ? req.path : req.path.slice(0, q);
-      for (const r of vh.routes) if (r.matches(req, pathNoQuery)) return { virtualHost: vh, route: r, action: r.action };
+      const routes = vh.routes;
+      for (let i = 0; i < routes.length; i++) {
+        const r = routes[i];
+        if (!r.matches(req, pathNoQuery)) continue;
+        // A match is the same three references every time: made once per route, not per request.
+        let hit = matchOf.get(r);
+        if (hit === undefined) matchOf.set(r, (hit = Object.freeze({ virtualHost: vh, route: r, action: r.action })));
+        return hit;
+      }
       return undefined;
     },
   };
@@ -287,7 +298,7 @@ function compileRoute(v: unknown, path: string, index: number, vhost: Json, vhos
     if (isConnect !== (req.method === 'CONNECT')) return false;
     if (!pathMatch(pathNoQuery)) return false;
     if (grpc && !(headerValue(req, 'content-type') ?? '').startsWith('application/grpc')) return false;
-    for (const h of headers) if (!h(req)) return false;
+    for (let i = 0; i < headers.length; i++) if (!headers[i](req)) return false;
     if (query.length > 0) {
       const qp = parseQuery(req.path);
       for (const q of query) if (!q(qp)) return false;

@@ -10,12 +10,12 @@
 import type { HeaderMap, UpstreamRequestInit } from '../upstream/types.ts';
 import type { Json } from '../xds-json.ts';
 import { optBool } from '../xds-json.ts';
-import type { FilterRegistration, HttpFilter, HttpStream, FilterFactoryContext } from '../http/stream.ts';
-import type { ForwardAction, HashPolicy } from './route-action.ts';
+import type { FilterRegistration, FilterStatus, HttpFilter, HttpStream, FilterFactoryContext } from '../http/stream.ts';
+import type { DirectResponseAction, ForwardAction, HashPolicy } from './route-action.ts';
 import { applyRouteHeaders, hasPathRewrite, pickWeightedCluster, redirectLocation, redirectRewrittenPath, rewritePath, routeHeadersNeedFormat } from './route-rewrite.ts';
 import { parseQuery } from '../http/matchers.ts';
 import { runAttempts } from './attempts.ts';
-import { DEFAULT_BODY_BUFFER_LIMIT, ReplayableBody } from './request-body.ts';
+import { DEFAULT_BODY_BUFFER_LIMIT, NO_BODY, ReplayableBody } from './request-body.ts';
 import { fireMirrors } from './mirror.ts';
 
 /** Registration of the router filter. */
@@ -24,10 +24,12 @@ export const routerFilter: FilterRegistration = {
   typeUrls: ['type.googleapis.com/envoy.extensions.filters.http.router.v3.Router'],
   createFactory(typedConfig, ctx, path, configuredName) {
     const suppressHeaders = optBool(typedConfig.suppress_envoy_headers, `${path}.suppress_envoy_headers`) ?? false;
+    // The router keeps no state of its own per stream: one filter object serves every stream.
+    const filter: HttpFilter = { onRequestHeaders: (s) => route(s, ctx, suppressHeaders) };
     return {
       name: configuredName,
       terminal: true,
-      createFilter: (): HttpFilter => ({ onRequestHeaders: (s) => route(s, ctx, suppressHeaders) }),
+      createFilter: (): HttpFilter => filter,
     };
   },
 };
@@ -42,7 +44,7 @@ const CONTROL_HEADERS = [
   'x-envoy-retry-grpc-on', 'x-envoy-expected-rq-timeout-ms', 'x-envoy-attempt-count',
 ];
 
-async function route(s: HttpStream, ctx: FilterFactoryContext, suppressHeaders: boolean): Promise<'stop'> {
+function route(s: HttpStream, ctx: FilterFactoryContext, suppressHeaders: boolean): FilterStatus | Promise<FilterStatus> {
   const m = s.route;
   if (!m) {
     s.sendLocalReply(404, '', { flag: 'NR', details: 'route_not_found' });
@@ -50,19 +52,8 @@ async function route(s: HttpStream, ctx: FilterFactoryContext, suppressHeaders: 
   }
   const a = m.action;
   switch (a.kind) {
-    case 'direct_response': {
-      const headers: HeaderMap = {};
-      const body = a.body === undefined ? undefined : Buffer.from(a.body);
-      if (body) headers['content-type'] = 'text/plain';
-      headers['content-length'] = String(body?.length ?? 0);
-      // Envoy adds a Location (the request's own URL) to a 201 or 3xx direct response.
-      if (a.status === 201 || (a.status >= 300 && a.status < 400)) headers.location = `${s.scheme}://${s.authority}${s.path.startsWith('/') ? '' : '/'}${s.path}`;
-      s.info.responseCodeDetails = 'direct_response';
-      s.writeHeaders(a.status, headers);
-      if (body && s.method !== 'HEAD') await s.writeBody(body);
-      s.endResponse();
-      return 'stop';
-    }
+    case 'direct_response':
+      return directResponse(s, a);
     case 'redirect': {
       s.info.responseCodeDetails = 'redirect';
       const rewritten = redirectRewrittenPath(m.route, a, s.path);
@@ -74,10 +65,30 @@ async function route(s: HttpStream, ctx: FilterFactoryContext, suppressHeaders: 
     case 'non_forwarding':
       s.sendLocalReply(404, '', { flag: 'NR', details: 'non_forwarding_route' });
       return 'stop';
-    case 'route':
-      await forward(s, a, ctx, suppressHeaders);
-      return 'stop';
+    case 'route': {
+      // The pipeline waits for the exchange to end: one promise, not one per async layer.
+      const exchange = forward(s, a, ctx, suppressHeaders);
+      return exchange === undefined ? 'stop' : exchange.then(stopped);
+    }
   }
+}
+
+function stopped(): 'stop' {
+  return 'stop';
+}
+
+async function directResponse(s: HttpStream, a: DirectResponseAction): Promise<'stop'> {
+  const headers: HeaderMap = {};
+  const body = a.body === undefined ? undefined : Buffer.from(a.body);
+  if (body) headers['content-type'] = 'text/plain';
+  headers['content-length'] = String(body?.length ?? 0);
+  // Envoy adds a Location (the request's own URL) to a 201 or 3xx direct response.
+  if (a.status === 201 || (a.status >= 300 && a.status < 400)) headers.location = `${s.scheme}://${s.authority}${s.path.startsWith('/') ? '' : '/'}${s.path}`;
+  s.info.responseCodeDetails = 'direct_response';
+  s.writeHeaders(a.status, headers);
+  if (body && s.method !== 'HEAD') await s.writeBody(body);
+  s.endResponse();
+  return 'stop';
 }
 
 function headerString(h: HeaderMap, name: string): string | undefined {
@@ -85,7 +96,8 @@ function headerString(h: HeaderMap, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContext, suppressHeaders: boolean): Promise<void> {
+/** Forward to the route's cluster; the promise settles when the exchange ended (undefined: answered locally). */
+function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContext, suppressHeaders: boolean): Promise<void> | undefined {
   const m = s.route!;
   let clusterName = a.cluster;
   if (a.weightedClusters) {
@@ -99,7 +111,7 @@ async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContex
   s.info.clusterName = clusterName;
   if (!cluster) {
     s.sendLocalReply(a.clusterNotFoundStatus, '', { flag: 'NC', details: 'cluster_not_found' });
-    return;
+    return undefined;
   }
 
   const h = s.headers;
@@ -109,23 +121,20 @@ async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContex
   // (RFC 9110 section 10.1.1), after routing, so route-level replies still win as in Envoy.
   if (h.expect !== undefined) {
     s.sendLocalReply(417, 'Expectation Failed', { details: 'unsupported_expectation' });
-    return;
+    return undefined;
   }
   // Envoy's request controls: read them, then never forward them.
-  const ctl = (name: string) => {
-    const v = headerString(h, name);
-    return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
-  };
-  let timeoutMs = ctl('x-envoy-upstream-rq-timeout-ms') ?? a.timeoutMs;
+  let timeoutMs = ctl(h, 'x-envoy-upstream-rq-timeout-ms') ?? a.timeoutMs;
   if (a.grpcTimeoutHeaderMaxMs !== undefined) {
     // gRPC deadline propagation: grpc-timeout replaces the route timeout, capped by grpc_timeout_header_max (0 = no cap).
     const g = grpcTimeoutMs(headerString(h, 'grpc-timeout'));
     if (g !== undefined) timeoutMs = a.grpcTimeoutHeaderMaxMs > 0 ? Math.min(g, a.grpcTimeoutHeaderMaxMs) : g;
   }
-  const retryOnParts = [headerString(h, 'x-envoy-retry-on'), s.grpc ? headerString(h, 'x-envoy-retry-grpc-on') : undefined].filter((x) => x !== undefined);
-  const retryOnHeader = retryOnParts.length > 0 ? retryOnParts.join(',') : undefined;
+  const retryOnHttp = headerString(h, 'x-envoy-retry-on');
+  const retryOnGrpc = s.grpc ? headerString(h, 'x-envoy-retry-grpc-on') : undefined;
+  const retryOnHeader = retryOnHttp === undefined ? retryOnGrpc : retryOnGrpc === undefined ? retryOnHttp : `${retryOnHttp},${retryOnGrpc}`;
   const headers: HeaderMap = {};
-  for (const [k, v] of Object.entries(h)) if (!CONTROL_HEADERS.includes(k)) headers[k] = v;
+  for (const k in h) if (!k.startsWith('x-envoy-') || !CONTROL_HEADERS.includes(k)) headers[k] = h[k];
   let retry = a.retryPolicy;
   if (retryOnHeader !== undefined) {
     const on = new Set(retry?.retryOn ?? []);
@@ -133,8 +142,8 @@ async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContex
     for (const c of retryOnHeader.split(',')) if (KNOWN_RETRY_ON.has(c.trim())) on.add(c.trim());
     retry = { ...(retry ?? { numRetries: 1, perTryTimeoutMs: 0, baseIntervalMs: 25, maxIntervalMs: 250, retriableStatusCodes: new Set(), retriableHeaders: [], avoidPreviousHosts: false, hostSelectionRetryMaxAttempts: 1 }), retryOn: on };
   }
-  const numRetries = ctl('x-envoy-max-retries') ?? retry?.numRetries ?? 0;
-  const perTryTimeoutMs = ctl('x-envoy-upstream-rq-per-try-timeout-ms') ?? retry?.perTryTimeoutMs ?? 0;
+  const numRetries = ctl(h, 'x-envoy-max-retries') ?? retry?.numRetries ?? 0;
+  const perTryTimeoutMs = ctl(h, 'x-envoy-upstream-rq-per-try-timeout-ms') ?? retry?.perTryTimeoutMs ?? 0;
 
   const table = s.routeTable!;
   applyRouteHeaders(headers, table, m, s.weightedCluster, 'request', routeHeadersNeedFormat(table, m, s.weightedCluster, 'request')
@@ -163,20 +172,26 @@ async function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContex
 
   const wantReplay = !!retry || !!a.hedgePolicy || a.mirrors.length > 0;
   const limit = m.route.bufferLimitBytes ?? m.virtualHost.bufferLimitBytes ?? DEFAULT_BODY_BUFFER_LIMIT;
-  const body = new ReplayableBody(s.body, wantReplay ? limit : 0);
+  const body = s.body === null ? NO_BODY : new ReplayableBody(s.body, wantReplay ? limit : 0);
   const base: Omit<UpstreamRequestInit, 'signal' | 'body' | 'isRetry'> = {
     method: s.method, path, authority, scheme: s.scheme, headers, hashKey: hashKey(a.hashPolicies, s), grpc: s.grpc,
     downstreamProtocol: s.info.protocol === 'HTTP/2' ? 'http2' : 'http1',
     ...(s.originalDestination ? { originalDestination: { address: s.originalDestination.address, port: s.originalDestination.port } } : {}),
   };
   if (a.mirrors.length > 0) fireMirrors(ctx, a.mirrors, base, body, timeoutMs);
-  await runAttempts({
+  return runAttempts({
     stream: s, cluster, base, body, timeoutMs, perTryTimeoutMs, retry, numRetries, hedge: a.hedgePolicy,
     attemptCountHeader: m.virtualHost.includeAttemptCountInRequest,
     attemptCountInResponse: m.virtualHost.includeAttemptCountInResponse,
     suppressEnvoyHeaders: suppressHeaders,
     random: ctx.random,
   });
+}
+
+/** A numeric Envoy request control header, undefined when absent or not a number. */
+function ctl(h: HeaderMap, name: string): number | undefined {
+  const v = headerString(h, name);
+  return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
 }
 
 const GRPC_UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
