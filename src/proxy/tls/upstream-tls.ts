@@ -8,7 +8,7 @@
  * request's host the SNI and the name the certificate must carry (`autoTlsNames`).
  */
 import { isIP } from 'node:net';
-import type { ConnectionOptions, PeerCertificate } from 'node:tls';
+import { createSecureContext, type ConnectionOptions, type PeerCertificate, type SecureContext } from 'node:tls';
 import { TrellisError } from '../../errors.ts';
 import type { SecretProvider } from './secret-provider.ts';
 import { matchString, type SanMatcher, type TlsCertificate, type UpstreamTlsConfig, type ValidationContext } from './upstream-tls-config.ts';
@@ -145,11 +145,9 @@ export function tlsConnectOptions(cfg: UpstreamTlsConfig, secrets: SecretProvide
   };
   // SNI must be a hostname, never an IP literal (RFC 6066 section 3).
   if (sniHost !== undefined && sniHost !== '' && !/^[\d.]+$|:/.test(sniHost)) opts.servername = sniHost;
-  if (cert !== undefined) {
-    opts.cert = cert.certChain;
-    opts.key = cert.privateKey;
-  }
-  if (validation?.trustedCa !== undefined) opts.ca = validation.trustedCa;
+  // One secure context per client certificate and trust bundle: building one parses the key and
+  // every CA certificate (~1 ms), which a pool opening 64 connections at once would pay 64 times.
+  opts.secureContext = secureContextFor(cert, validation?.trustedCa, cfg.minVersion, cfg.maxVersion);
   const matchers = validation?.sanMatchers ?? [];
   opts.checkServerIdentity = (_hostname, peer) => {
     // auto_san_validation replaces the configured matchers with the request's host (Envoy's SAN override).
@@ -165,6 +163,56 @@ export function tlsConnectOptions(cfg: UpstreamTlsConfig, secrets: SecretProvide
     });
   };
   return opts;
+}
+
+/** Contexts by certificate object (config and SDS secrets are frozen, rotation makes a new one), then trust bundle and versions. */
+const contexts = new WeakMap<object, Map<string, SecureContext>>();
+const NoCertificate = {};
+/** A handful of trust bundles per certificate at most (rotation overlaps); more is a leak, not a cache. */
+const MaxContextsPerCertificate = 8;
+
+function secureContextFor(cert: TlsCertificate | undefined, ca: string | undefined, minVersion: UpstreamTlsConfig['minVersion'], maxVersion: UpstreamTlsConfig['maxVersion']): SecureContext {
+  const holder = cert ?? NoCertificate;
+  let byCa = contexts.get(holder);
+  if (byCa === undefined) contexts.set(holder, (byCa = new Map()));
+  const key = `${minVersion ?? ''}|${maxVersion ?? ''}|${ca ?? ''}`;
+  let ctx = byCa.get(key);
+  if (ctx === undefined) {
+    ctx = createSecureContext({ cert: cert?.certChain, key: cert?.privateKey, ca, minVersion, maxVersion });
+    if (byCa.size >= MaxContextsPerCertificate) byCa.delete(byCa.keys().next().value!);
+    byCa.set(key, ctx);
+  }
+  return ctx;
+}
+
+/**
+ * TLS session resumption to upstreams, as Envoy's client does by default (max_session_keys 1): the
+ * last session ticket a server gave per secure context and server name is offered on the next
+ * connection, so a reconnect (or a pool growing to 64 connections) skips the certificate signing
+ * and verification of a full handshake on both sides. The server's certificate and our SAN checks
+ * still apply: Node runs checkServerIdentity on the certificate the session carries, and a new
+ * client certificate or trust bundle is a new context, with no sessions.
+ */
+const sessions = new WeakMap<SecureContext, Map<string, Buffer>>();
+/** Upstream hosts remembered per context; past it the oldest is forgotten. */
+const MaxSessionsPerContext = 1024;
+
+/** The session to offer for a new connection under `ctx` to `key` (host and SNI), if any. */
+export function upstreamTlsSession(ctx: SecureContext | undefined, key: string): Buffer | undefined {
+  return ctx === undefined ? undefined : sessions.get(ctx)?.get(key);
+}
+
+/** Keeps the latest session (ticket) a server gave; `undefined` forgets it (a handshake that failed with it). */
+export function rememberUpstreamTlsSession(ctx: SecureContext | undefined, key: string, session: Buffer | undefined): void {
+  if (ctx === undefined) return;
+  let m = sessions.get(ctx);
+  if (session === undefined) {
+    m?.delete(key);
+    return;
+  }
+  if (m === undefined) sessions.set(ctx, (m = new Map()));
+  else if (!m.has(key) && m.size >= MaxSessionsPerContext) m.delete(m.keys().next().value!);
+  m.set(key, session);
 }
 
 function stripPort(authority: string): string {
