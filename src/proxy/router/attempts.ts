@@ -233,6 +233,8 @@ class Driver {
     if (err.transportFailureReason !== undefined) s.info.upstreamTransportFailureReason = err.transportFailureReason;
     if (err.responseFlag === 'UT') s.sendLocalReply(504, LocalReplyBody.upstreamTimeout, { flag: 'UT', details: 'upstream_per_try_timeout' });
     else if (err.responseFlag === 'UH') s.sendLocalReply(503, LocalReplyBody.noHealthyUpstream, { flag: 'UH', details: 'no_healthy_upstream' });
+    // A malformed upstream response: Envoy's router answers 502 Bad Gateway for a ProtocolError reset.
+    else if (err.responseFlag === 'UPE') s.sendLocalReply(502, LocalReplyBody.connectError(err.resetReason), { flag: 'UPE', details: 'upstream_reset_before_response_started{protocol_error}' });
     else {
       // Envoy marks requests dropped by circuit breaking with x-envoy-overloaded (unless suppressed).
       const headers = err.responseFlag === 'UO' && !this.p.suppressEnvoyHeaders ? { 'x-envoy-overloaded': 'true' } : undefined;

@@ -152,7 +152,7 @@ test('h1 client: chunked response with trailers, HEAD, 204, 304, 1xx', async () 
   await s.close();
 });
 
-test('h1 client: malformed responses fail the attempt as UC and never reuse the connection', async () => {
+test('h1 client: malformed responses fail the attempt as UPE (upstream protocol error) and never reuse the connection', async () => {
   const bad = [
     'HTTP/1.1 2000 OK\r\n\r\n',
     'HTTP/1.1 200 OK\r\nx a: 1\r\n\r\n',
@@ -165,7 +165,7 @@ test('h1 client: malformed responses fail the attempt as UC and never reuse the 
   const s = await rawServer((_req, socket) => socket.write(bad[i++] ?? ok('good')));
   const p = pool(s.port);
   for (let n = 0; n < bad.length; n++) {
-    await assert.rejects(p.request(init()), (err: unknown) => err instanceof UpstreamError && err.responseFlag === 'UC' && /protocol error/.test(err.message), bad[n].slice(0, 40));
+    await assert.rejects(p.request(init()), (err: unknown) => err instanceof UpstreamError && err.responseFlag === 'UPE' && err.resetReason === 'protocol error', bad[n].slice(0, 40));
   }
   const good = await p.request(init());
   assert.equal(await read(good), 'good');
@@ -174,7 +174,7 @@ test('h1 client: malformed responses fail the attempt as UC and never reuse the 
   const s2 = await rawServer((_req, socket) => socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nxyz\r\n'));
   const p2 = pool(s2.port);
   const res = await p2.request(init());
-  await assert.rejects(read(res), (err: unknown) => err instanceof UpstreamError && err.responseFlag === 'UC');
+  await assert.rejects(read(res), (err: unknown) => err instanceof UpstreamError && err.responseFlag === 'UPE');
   await res.done;
   p.destroy();
   p2.destroy();

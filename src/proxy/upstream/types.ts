@@ -107,9 +107,10 @@ export interface ClusterManager {
 /**
  * Envoy response flags an upstream failure maps to:
  * UF connect failure, UO overflow (circuit breaker), UH no healthy upstream, UT upstream timeout,
- * URX retry limit exceeded, UC upstream connection termination, UR upstream remote reset.
+ * URX retry limit exceeded, UC upstream connection termination, UR upstream remote reset,
+ * UPE upstream protocol error (a malformed response: Envoy answers 502, not 503).
  */
-export type UpstreamFailureFlag = 'UF' | 'UO' | 'UH' | 'UT' | 'URX' | 'UC' | 'UR';
+export type UpstreamFailureFlag = 'UF' | 'UO' | 'UH' | 'UT' | 'URX' | 'UC' | 'UR' | 'UPE';
 
 /** Error codes matching the flags, stable for callers and tests. */
 export const UpstreamErrorCode = {
@@ -120,11 +121,13 @@ export const UpstreamErrorCode = {
   URX: 'UPSTREAM_RETRY_LIMIT',
   UC: 'UPSTREAM_CONNECTION_TERMINATION',
   UR: 'UPSTREAM_RESET',
+  UPE: 'UPSTREAM_PROTOCOL_ERROR',
 } as const satisfies Record<UpstreamFailureFlag, string>;
 
 /**
  * An attempt that failed before response headers. `resetReason` is Envoy's wording for the local
- * reply ("connection failure", "connection termination", "remote reset", "overflow", "refused stream").
+ * reply ("connection failure", "connection termination", "remote reset", "overflow", "refused stream",
+ * "protocol error").
  * `refusedStream` marks HTTP/2 REFUSED_STREAM (retry_on refused-stream).
  */
 export class UpstreamError extends TrellisError {
@@ -159,5 +162,6 @@ function defaultResetReason(flag: UpstreamFailureFlag): string {
     case 'UT': return 'timeout';
     case 'UH': return 'no healthy upstream';
     case 'URX': return 'retry limit exceeded';
+    case 'UPE': return 'protocol error';
   }
 }
