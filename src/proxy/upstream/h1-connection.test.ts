@@ -95,7 +95,7 @@ test('h1 client: request head on the wire, keep-alive reuse, content-length body
     assert.deepEqual(res.headers, { 'content-length': '2', 'x-up': ['1', '2'] });
     assert.equal(await read(res), 'hi');
     assert.deepEqual(await res.trailers, {});
-    await res.done;
+    await new Promise<void>((r) => res.onDone(r));
     assert.equal(getEventListeners(signal, 'abort').length, 0, 'the abort listener is gone once the exchange is over');
   }
   assert.equal(s.requests[0].text, 'GET /p HTTP/1.1\r\nhost: backend.test\r\nconnection: keep-alive\r\nx-a: 1\r\nx-list: a\r\nx-list: b\r\nte: trailers\r\n\r\n');
@@ -175,7 +175,7 @@ test('h1 client: malformed responses fail the attempt as UPE (upstream protocol 
   const p2 = pool(s2.port);
   const res = await p2.request(init());
   await assert.rejects(read(res), (err: unknown) => err instanceof UpstreamError && err.responseFlag === 'UPE');
-  await res.done;
+  await new Promise<void>((r) => res.onDone(r));
   p.destroy();
   p2.destroy();
   await s.close();
@@ -194,7 +194,7 @@ test('h1 client: a connection that closes mid-response or before it', async () =
   const p = pool(s.port);
   const cut = await p.request(init({ path: '/cut' }));
   await assert.rejects(read(cut), (err: unknown) => err instanceof UpstreamError && err.responseFlag === 'UC');
-  await cut.done;
+  await new Promise<void>((r) => cut.onDone(r));
   assert.deepEqual(await cut.trailers, {});
   await assert.rejects(p.request(init({ path: '/fin' })), (err: unknown) => err instanceof UpstreamError && err.responseFlag === 'UC');
   await assert.rejects(p.request(init({ path: '/rst' })), (err: unknown) => err instanceof UpstreamError && err.responseFlag === 'UR');
@@ -267,7 +267,7 @@ test('h1 client: abort while queued, before headers and mid-body', async () => {
   const reason3 = new Error('route timeout');
   a3.abort(reason3);
   await assert.rejects(it.next(), (err: unknown) => err === reason3);
-  await res.done;
+  await new Promise<void>((r) => res.onDone(r));
   assert.equal(s.connections(), 2, 'the aborted in-flight request cost its connection; the queued one never had one');
   p.destroy();
   await s.close();
@@ -281,7 +281,7 @@ test('h1 client: destroying a body mid-response closes the connection; drain wai
   const p = pool(s.port);
   const res = await p.request(init({ path: '/partial' }));
   res.body.destroy?.();
-  await res.done;
+  await new Promise<void>((r) => res.onDone(r));
   const late = p.request(init({ path: '/late' }));
   await new Promise((r) => setTimeout(r, 10));
   const drained = p.drain();
@@ -328,7 +328,7 @@ test('h1 client: a large body to a slow reader arrives whole (the socket pauses 
     if (++reads % 16 === 0) await new Promise((r) => setTimeout(r, 1));
   }
   assert.equal(n, size);
-  await res.done;
+  await new Promise<void>((r) => res.onDone(r));
   assert.equal(await read(await p.request(init())), 'a'.repeat(size), 'and the connection is reused after it');
   assert.equal(s.connections(), 1);
   p.destroy();

@@ -2,8 +2,10 @@
  * One request/response exchange of the HTTP/1.1 upstream client, and the response body as the
  * engine reads it. The exchange object is the pool's queue entry, the connection's current
  * request, the abort listener (handleEvent, so no closure per request) and the response body
- * iterator at once: a GET costs this object, the head string, the header map, and the three
- * promises of the pool contract (request, trailers, done). Body chunks arrive from the
+ * iterator at once: a GET costs this object, the head string, the header map and the request
+ * promise; `trailers` and `done` are promises only when someone asks for them (the engine reads
+ * trailers once the body ended: an already-settled promise), and the cluster's release is a
+ * callback (`onDone`). Body chunks arrive from the
  * connection's parser and are queued here until the engine asks for them; past a high-water mark
  * the socket is paused, as a Readable would.
  */
@@ -45,8 +47,9 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
   readonly promise: Promise<PooledResponse>;
   status = 0;
   headers: HeaderMap = EMPTY;
-  trailers!: Promise<HeaderMap>;
-  done!: Promise<void>;
+  /** Set by the cluster when the head arrives (UpstreamResponse). */
+  endpoint = '';
+  peerPrincipal: string | undefined = undefined;
   /** Where the exchange waits (pool queue) or runs (connection). */
   queue: ExchangeQueue | undefined;
   carrier: ExchangeCarrier | undefined;
@@ -54,8 +57,14 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
   private phase: Phase = Phase.Pending;
   private resolveHead!: (r: PooledResponse) => void;
   private rejectHead!: (err: unknown) => void;
-  private resolveTrailers!: (t: HeaderMap) => void;
-  private resolveDone!: () => void;
+  /** True once the exchange is over for the engine: trailers and done are settled. */
+  private settled = false;
+  private settledTrailers: HeaderMap = EMPTY;
+  private trailersPromise: Promise<HeaderMap> | undefined;
+  private resolveTrailers: ((t: HeaderMap) => void) | undefined;
+  private donePromise: Promise<void> | undefined;
+  private resolveDone: (() => void) | undefined;
+  private doneListener: (() => void) | undefined;
   private chunks: Uint8Array[] = [];
   private chunkHead = 0;
   private buffered = 0;
@@ -79,6 +88,28 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
     return this;
   }
 
+  /** Trailers (empty when none) once the body ended; created on first use. */
+  get trailers(): Promise<HeaderMap> {
+    if (this.trailersPromise === undefined) {
+      this.trailersPromise = this.settled ? Promise.resolve(this.settledTrailers) : new Promise<HeaderMap>((r) => { this.resolveTrailers = r; });
+    }
+    return this.trailersPromise;
+  }
+
+  /** Settles once the body ended or was destroyed; created on first use. */
+  get done(): Promise<void> {
+    if (this.donePromise === undefined) {
+      this.donePromise = this.settled ? Promise.resolve() : new Promise<void>((r) => { this.resolveDone = r; });
+    }
+    return this.donePromise;
+  }
+
+  /** Calls `listener` once the body ended or was destroyed (at once when it already has). One listener. */
+  onDone(listener: () => void): void {
+    if (this.settled) listener();
+    else this.doneListener = listener;
+  }
+
   /** True until the response head arrived or the exchange failed. */
   get pending(): boolean {
     return this.phase === Phase.Pending;
@@ -95,8 +126,6 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
     this.phase = Phase.Body;
     this.status = status;
     this.headers = headers;
-    this.trailers = new Promise<HeaderMap>((r) => { this.resolveTrailers = r; });
-    this.done = new Promise<void>((r) => { this.resolveDone = r; });
     this.resolveHead(this);
   }
 
@@ -222,14 +251,18 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
   /** The engine read the body to its end. */
   private finish(): void {
     this.phase = Phase.Over;
-    this.init.signal.removeEventListener('abort', this);
-    this.resolveTrailers(this.receivedTrailers ?? {});
-    this.resolveDone();
+    this.settle(this.receivedTrailers);
   }
 
-  private settle(): void {
+  private settle(trailers?: HeaderMap): void {
     this.init.signal.removeEventListener('abort', this);
-    this.resolveTrailers({});
-    this.resolveDone();
+    if (this.settled) return;
+    this.settled = true;
+    if (trailers !== undefined) this.settledTrailers = trailers;
+    this.resolveTrailers?.(this.settledTrailers);
+    this.resolveDone?.();
+    const listener = this.doneListener;
+    this.doneListener = undefined;
+    listener?.();
   }
 }

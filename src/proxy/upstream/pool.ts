@@ -13,8 +13,11 @@ export interface PooledResponse {
   headers: HeaderMap;
   body: AsyncIterable<Uint8Array> & { destroy?(): void };
   trailers: Promise<HeaderMap>;
-  /** Settles (never rejects) once the body has ended or been destroyed. */
-  done: Promise<void>;
+  /** Calls `listener` once (never with an error) when the body has ended or been destroyed; one listener per response. */
+  onDone(listener: () => void): void;
+  /** Filled in by the cluster at response headers, so the pooled response is the UpstreamResponse itself (no copy). */
+  endpoint: string;
+  peerPrincipal?: string | undefined;
 }
 
 /** One host's pool. */
