@@ -334,3 +334,43 @@ test('h1 client: a large body to a slow reader arrives whole (the socket pauses 
   p.destroy();
   await s.close();
 });
+
+/** Reads a body in push mode; `pauseEvery` chunks the sink pauses and resumes on a later tick. */
+function pushRead(res: PooledResponse, pauseEvery = 0): Promise<{ body: Buffer; trailers: Record<string, string | string[]> }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    res.body.pushTo!({
+      onBodyData(chunk) {
+        chunks.push(Buffer.from(chunk));
+        if (pauseEvery === 0 || chunks.length % pauseEvery !== 0) return true;
+        setTimeout(() => res.body.resumePush!(), 2);
+        return false;
+      },
+      onBodyEnd: (trailers) => resolve({ body: Buffer.concat(chunks), trailers }),
+      onBodyError: reject,
+    });
+  });
+}
+
+test('h1 client: push mode delivers the body in order under pauses, then the trailers; an error mid-body reaches the sink', async () => {
+  const big = Buffer.alloc(400_000, 'x');
+  const s = await rawServer((req, socket) => {
+    const path = req.split(' ')[1];
+    if (path === '/big') socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${big.length}\r\n\r\n`), socket.write(big);
+    else if (path === '/trailers') socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nx-t: 1\r\n\r\n');
+    else socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n');
+  });
+  const p = pool(s.port);
+  const r1 = await pushRead(await p.request(init({ path: '/big' })), 3);
+  assert.equal(r1.body.length, big.length);
+  assert.ok(r1.body.equals(big));
+  const r2 = await pushRead(await p.request(init({ path: '/trailers' })));
+  assert.equal(r2.body.toString(), 'abc');
+  assert.deepEqual(r2.trailers, { 'x-t': '1' });
+  assert.equal(s.connections(), 1, 'push-mode responses keep the connection reusable');
+  const res = await p.request(init({ path: '/bad' }));
+  await assert.rejects(pushRead(res), (err: unknown) => err instanceof UpstreamError && err.responseFlag === 'UPE');
+  await new Promise<void>((r) => res.onDone(r));
+  p.destroy();
+  await s.close();
+});

@@ -10,7 +10,7 @@
  * the socket is paused, as a Readable would.
  */
 import type { PooledResponse } from './pool.ts';
-import type { HeaderMap, UpstreamRequestInit } from './types.ts';
+import type { BodySink, HeaderMap, PushBody, UpstreamRequestInit } from './types.ts';
 
 /** What an exchange needs from the connection carrying it. */
 export interface ExchangeCarrier {
@@ -38,7 +38,7 @@ const Phase = { Pending: 0, Body: 1, Received: 2, Over: 3 } as const;
 type Phase = (typeof Phase)[keyof typeof Phase];
 
 /** One request on its way, then its response. */
-export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
+export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, PushBody {
   readonly init: UpstreamRequestInit;
   /** Header lines after host/connection, built once when the request is taken. */
   readonly headerLines: string;
@@ -71,6 +71,9 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
   private paused = false;
   private receivedTrailers: HeaderMap | undefined;
   private failure: unknown;
+  /** Push mode (pushTo): where chunks go, and whether the sink asked to pause. */
+  private sink: BodySink | undefined;
+  private sinkPaused = false;
   private waiting: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (err: unknown) => void } | undefined;
 
   constructor(init: UpstreamRequestInit, headerLines: string, contentLength: number | null) {
@@ -132,6 +135,11 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
   /** A piece of the body from the connection. */
   data(chunk: Uint8Array): void {
     if (this.phase !== Phase.Body) return;
+    const sink = this.sink;
+    if (sink !== undefined && !this.sinkPaused && this.chunkHead === this.chunks.length) {
+      if (!sink.onBodyData(chunk)) this.sinkPaused = true;
+      return;
+    }
     const w = this.waiting;
     if (w !== undefined) {
       this.waiting = undefined;
@@ -152,6 +160,10 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
     this.phase = Phase.Received;
     this.receivedTrailers = trailers;
     this.carrier = undefined;
+    if (this.sink !== undefined) {
+      if (!this.sinkPaused) this.drainToSink();
+      return;
+    }
     const w = this.waiting;
     if (w !== undefined) {
       this.waiting = undefined;
@@ -175,6 +187,12 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
     this.failure = err;
     this.chunks.length = 0;
     this.settle();
+    const sink = this.sink;
+    if (sink !== undefined) {
+      this.sink = undefined;
+      sink.onBodyError(err);
+      return;
+    }
     const w = this.waiting;
     if (w !== undefined) {
       this.waiting = undefined;
@@ -199,21 +217,59 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
     return this;
   }
 
-  next(): Promise<IteratorResult<Uint8Array>> {
-    if (this.chunkHead < this.chunks.length) {
-      const chunk = this.chunks[this.chunkHead];
-      this.chunks[this.chunkHead++] = undefined as unknown as Uint8Array;
-      if (this.chunkHead === this.chunks.length) {
-        this.chunks.length = 0;
-        this.chunkHead = 0;
+  /**
+   * Push mode: buffered and later chunks go to `sink` as they arrive, then its end (or error).
+   * The engine's fast path for a plain response: no promise or iterator result per chunk.
+   */
+  pushTo(sink: BodySink): void {
+    if (this.phase === Phase.Pending || this.sink !== undefined) throw new Error('pushTo: no response head yet, or already pushing');
+    this.sink = sink;
+    this.drainToSink();
+  }
+
+  /** The sink drained: deliver again. */
+  resumePush(): void {
+    if (this.sink === undefined || !this.sinkPaused) return;
+    this.sinkPaused = false;
+    this.drainToSink();
+  }
+
+  private drainToSink(): void {
+    const sink = this.sink!;
+    while (!this.sinkPaused && this.sink === sink) {
+      if (this.chunkHead < this.chunks.length) {
+        if (!sink.onBodyData(this.takeChunk())) this.sinkPaused = true;
+      } else if (this.phase === Phase.Received) {
+        this.sink = undefined;
+        this.finish();
+        sink.onBodyEnd(this.settledTrailers);
+      } else if (this.phase === Phase.Over) {
+        this.sink = undefined;
+        sink.onBodyError(this.failure ?? new Error('response body destroyed'));
+      } else {
+        return;
       }
-      this.buffered -= chunk.byteLength;
-      if (this.paused && this.buffered <= HIGH_WATER / 4) {
-        this.paused = false;
-        this.carrier?.resume();
-      }
-      return Promise.resolve({ done: false, value: chunk });
     }
+  }
+
+  /** The next buffered chunk; resumes the socket once the buffer is low again. */
+  private takeChunk(): Uint8Array {
+    const chunk = this.chunks[this.chunkHead];
+    this.chunks[this.chunkHead++] = undefined as unknown as Uint8Array;
+    if (this.chunkHead === this.chunks.length) {
+      this.chunks.length = 0;
+      this.chunkHead = 0;
+    }
+    this.buffered -= chunk.byteLength;
+    if (this.paused && this.buffered <= HIGH_WATER / 4) {
+      this.paused = false;
+      this.carrier?.resume();
+    }
+    return chunk;
+  }
+
+  next(): Promise<IteratorResult<Uint8Array>> {
+    if (this.chunkHead < this.chunks.length) return Promise.resolve({ done: false, value: this.takeChunk() });
     if (this.phase === Phase.Received) {
       this.finish();
       return Promise.resolve(DONE_RESULT);
@@ -237,6 +293,7 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
     const carrier = this.phase === Phase.Body ? this.carrier : undefined;
     this.phase = Phase.Over;
     this.carrier = undefined;
+    this.sink = undefined;
     this.chunks.length = 0;
     this.chunkHead = 0;
     this.settle();

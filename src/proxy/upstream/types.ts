@@ -45,13 +45,29 @@ export interface UpstreamRequestInit {
   downstreamProtocol?: 'http1' | 'http2';
 }
 
+/**
+ * Where a push-mode body delivers: `data` returns false to pause the body until `resumePush()`;
+ * `end` (with the trailers, empty when none) or `error` ends it. One sink per body.
+ */
+export interface BodySink {
+  onBodyData(chunk: Uint8Array): boolean;
+  onBodyEnd(trailers: HeaderMap): void;
+  onBodyError(err: unknown): void;
+}
+
+/** A body that can push its chunks to a sink instead of being iterated (no promise per chunk). */
+export interface PushBody {
+  pushTo(sink: BodySink): void;
+  resumePush(): void;
+}
+
 /** Response headers from the upstream; body and trailers follow. */
 export interface UpstreamResponse {
   status: number;
   /** Response headers without pseudo-headers. */
   headers: HeaderMap;
   /** The response body; `destroy()` (when present) releases/resets the upstream stream early. */
-  body: AsyncIterable<Uint8Array> & { destroy?(): void };
+  body: AsyncIterable<Uint8Array> & { destroy?(): void } & Partial<PushBody>;
   /** Resolves with trailers (empty object when there are none) once the body ended. */
   trailers: Promise<HeaderMap>;
   /** The endpoint that answered, `host:port`. */
