@@ -110,3 +110,14 @@ test('npm test without CI passes and lists what did not run', () => {
   assert.match(r.out, /did not run \(2\):\n {2}\[tool:no-such-tool\] scripts\/testdata\/skips\.fixture\.ts:\d+: needs a tool nobody has: needs no-such-tool on PATH\n {2}\[untagged\] scripts\/testdata\/skips\.fixture\.ts:\d+: suite a suite skipped without a reason id: just because\n/);
   assert.match(r.out, /skips allowed \(CI not set\)/);
 });
+
+test('a test file that fails and leaves a server open does not hang the run: it exits after the grace time, failed', () => {
+  const { NODE_TEST_CONTEXT: _, ...outer } = process.env;
+  const started = Date.now();
+  const r = spawnSync(process.execPath, ['scripts/test.ts', 'scripts/testdata/leaks-a-server.fixture.ts'], {
+    cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...outer, TRELLIS_SKIP_TYPECHECK: '1', CI: '', TRELLIS_TEST_EXIT_GRACE_MS: '1000' },
+  });
+  assert.equal(r.error, undefined, `the run ended by itself (${Date.now() - started} ms)`);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /npm test: 0 passed, 1 failed/);
+});

@@ -22,6 +22,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { isCI } from './ci.ts';
 import { loadAllowlist, parseReport, silentFiles, summarize } from './test-summary.ts';
 import { sharedDir } from '../test/support/skip.ts';
@@ -69,7 +70,8 @@ function runTests(files: readonly string[], concurrency: number): { status: numb
   // Tests run the TypeScript sources, also where they spawn bin/trellis.js (which would otherwise
   // prefer a current dist/); test/cli-dist.test.ts covers the compiled CLI.
   const env = { ...process.env, NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? join(root, 'node_modules/.cache/node-compile-cache'), TRELLIS_FROM_SOURCE: process.env.TRELLIS_FROM_SOURCE ?? '1' };
-  const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...reporters, ...extra, ...files], { cwd: root, stdio: 'inherit', env });
+  const watchdog = ['--import', pathToFileURL(join(root, 'scripts/test-watchdog.ts')).href];
+  const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...watchdog, ...reporters, ...extra, ...files], { cwd: root, stdio: 'inherit', env });
   return { status: result.status ?? 1, report: existsSync(report) ? readFileSync(report, 'utf8') : '' };
 }
 
