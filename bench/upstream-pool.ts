@@ -129,7 +129,7 @@ async function client(): Promise<void> {
       for await (const _ of res.body) {
         // drain
       }
-      await res.done;
+      await new Promise<void>((r) => res.onDone(r));
     });
     await run('node:http2 session (h2c, 1 conn)', () =>
       new Promise<void>((resolve, reject) => {

@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { startEchoServer } from '../src/samples/echo-server.ts';
 import type { DualServer } from '../src/samples/sniff-server.ts';
 import { freePort, startControlPlane, startProxy, stopAll, waitFor, type ControlPlaneProc, type ProxyProc } from './support/mesh.ts';
+import { createServer, type Socket } from 'node:net';
+import { scrape, select } from './support/prom-text.ts';
 import { adminHostFlags, adminStats, httpGet, pool, serviceYaml, startScriptedBackend, type ScriptedBackend } from './support/features.ts';
 
 let cp: ControlPlaneProc;
@@ -280,4 +282,36 @@ spec:
     assert.equal(r.status, 200);
     return flakyB.hits > hitsBack;
   }, 10_000);
+});
+
+test('a malformed upstream HTTP/1.1 response is a 502 with flag UPE (Envoy: upstream protocol error) in istio_requests_total', { timeout: 60_000 }, async () => {
+  // A raw TCP backend answering every request with a status line that is not HTTP.
+  const sockets = new Set<Socket>();
+  const garbage = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    socket.once('data', () => socket.write('HTTP/1.1 2000 NOT-HTTP\r\nx y: z\r\n\r\n'));
+  });
+  await new Promise<void>((resolve) => garbage.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (garbage.address() as { port: number }).port;
+    cp.write('svc-garbage.yaml', serviceYaml('garbage', [port]));
+    await apply('vs-garbage.yaml', vs('garbage', `  - match: [{uri: {prefix: /garbage}}]
+    route: [{destination: {host: garbage}}]
+`), async () => (await httpGet(gwPort, '/garbage')).status === 502);
+    const k = key('garbage');
+    const r = await httpGet(gwPort, `/garbage?key=${k}`);
+    assert.equal(r.status, 502, r.body);
+    assert.equal(r.body, 'upstream connect error or disconnect/reset before headers. reset reason: protocol error');
+    // The gateway reports it with Istio's labels: response_code 502, response_flags UPE.
+    const series = await waitFor('istio_requests_total 502 UPE', async () => {
+      const s = select(await scrape(gw.ports.prometheus), 'istio_requests_total', { response_code: '502', response_flags: 'UPE' });
+      return s.length >= 1 && s[0].value >= 2 ? s : undefined;
+    }, 10_000, 100);
+    assert.equal(series[0].labels.destination_service, 'garbage.default.svc.cluster.local');
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => garbage.close(() => resolve()));
+  }
 });

@@ -10,7 +10,7 @@ import type { ConnectionSecurity } from '../tls/peer-identity.ts';
 
 /** Envoy response flags the HTTP engine sets (see Envoy access log docs, %RESPONSE_FLAGS%). */
 export type ResponseFlag =
-  | 'NR' | 'NC' | 'UF' | 'UO' | 'UH' | 'UT' | 'URX' | 'UC' | 'UR' | 'DI' | 'FI' | 'DC' | 'LR' | 'SI' | 'DPE' | 'UMSDR' | 'DT' | 'UAEX';
+  | 'NR' | 'NC' | 'UF' | 'UO' | 'UH' | 'UT' | 'URX' | 'UC' | 'UR' | 'DI' | 'FI' | 'DC' | 'LR' | 'SI' | 'DPE' | 'UPE' | 'UMSDR' | 'DT' | 'UAEX';
 
 /** TLS facts of a downstream connection, computed once per connection. */
 export interface DownstreamTlsInfo {

@@ -7,7 +7,7 @@
  * through their AbortSignals. Without hedging a per-try timeout cancels the attempt and retries.
  * The winning response is streamed to the downstream with backpressure, trailers included.
  */
-import type { ClusterHandle, HeaderMap, UpstreamRequestInit, UpstreamResponse } from '../upstream/types.ts';
+import type { BodySink, ClusterHandle, HeaderMap, UpstreamRequestInit, UpstreamResponse } from '../upstream/types.ts';
 import { UpstreamError } from '../upstream/types.ts';
 import type { HttpStream } from '../http/stream.ts';
 import type { HedgePolicy, RetryPolicy } from './route-action.ts';
@@ -49,7 +49,7 @@ export function runAttempts(plan: AttemptPlan): Promise<void> {
   return new Promise<void>((resolve) => new Driver(plan, resolve).start());
 }
 
-class Driver {
+class Driver implements BodySink {
   private readonly p: AttemptPlan;
   private readonly finish: () => void;
   private readonly outstanding = new Set<Attempt>();
@@ -233,6 +233,8 @@ class Driver {
     if (err.transportFailureReason !== undefined) s.info.upstreamTransportFailureReason = err.transportFailureReason;
     if (err.responseFlag === 'UT') s.sendLocalReply(504, LocalReplyBody.upstreamTimeout, { flag: 'UT', details: 'upstream_per_try_timeout' });
     else if (err.responseFlag === 'UH') s.sendLocalReply(503, LocalReplyBody.noHealthyUpstream, { flag: 'UH', details: 'no_healthy_upstream' });
+    // A malformed upstream response: Envoy's router answers 502 Bad Gateway for a ProtocolError reset.
+    else if (err.responseFlag === 'UPE') s.sendLocalReply(502, LocalReplyBody.connectError(err.resetReason), { flag: 'UPE', details: 'upstream_reset_before_response_started{protocol_error}' });
     else {
       // Envoy marks requests dropped by circuit breaking with x-envoy-overloaded (unless suppressed).
       const headers = err.responseFlag === 'UO' && !this.p.suppressEnvoyHeaders ? { 'x-envoy-overloaded': 'true' } : undefined;
@@ -261,6 +263,7 @@ class Driver {
     this.forwarding?.abort();
     // The pump waits for events that an aborted exchange may never emit.
     this.pumpFailed();
+    this.pushFailed();
     this.wake?.();
     if (!this.done) {
       this.done = true;
@@ -271,6 +274,9 @@ class Driver {
   private forwarding: AbortController | undefined;
   /** The winning response while its body is pumped with 'data' events (the fast path). */
   private pumping: { readonly a: Attempt; readonly res: UpstreamResponse; readonly body: Readable } | undefined;
+
+  /** The winning response while its body pushes to this driver (BodySink: the HTTP/1.1 pool's fast path). */
+  private pushing: { readonly a: Attempt; readonly res: UpstreamResponse } | undefined;
 
   private forward(a: Attempt, res: UpstreamResponse): void {
     const s = this.p.stream;
@@ -306,7 +312,57 @@ class Driver {
       body.on('close', onPumpStop);
       return;
     }
+    if (res.body.pushTo !== undefined) {
+      this.pushing = { a, res };
+      res.body.pushTo(this);
+      return;
+    }
     void this.forwardIterable(a, res);
+  }
+
+  /** BodySink: a chunk of the pushed body; false pauses the body until the downstream drains. */
+  onBodyData(chunk: Uint8Array): boolean {
+    const p = this.pushing;
+    if (p === undefined) return false;
+    if (p.a.ac.signal.aborted) {
+      this.pushFailed();
+      return false;
+    }
+    let w: Promise<void> | undefined;
+    try {
+      w = this.p.stream.writeBody(chunk);
+    } catch {
+      this.pushFailed();
+      return false;
+    }
+    if (w === undefined) return true;
+    w.then(() => this.pushResume(p), () => this.pushResume(p));
+    return false;
+  }
+
+  private pushResume(p: NonNullable<Driver['pushing']>): void {
+    if (this.pushing === p && !p.a.ac.signal.aborted) p.res.body.resumePush?.();
+  }
+
+  /** BodySink: the pushed body ended with these trailers. */
+  onBodyEnd(trailers: HeaderMap): void {
+    const p = this.pushing;
+    if (p === undefined) return;
+    this.pushing = undefined;
+    if (p.a.ac.signal.aborted) return this.forwardFailed(p.a, p.res);
+    this.forwardEnded(p.a, p.res, trailers);
+  }
+
+  /** BodySink: the pushed body failed (upstream reset, protocol error, abort). */
+  onBodyError(): void {
+    this.pushFailed();
+  }
+
+  private pushFailed(): void {
+    const p = this.pushing;
+    if (p === undefined) return;
+    this.pushing = undefined;
+    this.forwardFailed(p.a, p.res);
   }
 
   /** A chunk of the pumped body: write it; pause the body until the downstream drains. */

@@ -46,6 +46,8 @@ export function isRetriableFailure(policy: RetryPolicy, failure: UpstreamError |
       if (failure.refusedStream && on.has('refused-stream')) return true;
       return anyReset;
     case 'UT':
+    case 'UPE':
+      // Envoy retries a protocol-error reset on 5xx / gateway-error / reset like any other reset.
       return anyReset;
     default:
       // UO (circuit breaker overflow), UH (no healthy upstream), URX: retrying would not help.

@@ -161,8 +161,11 @@ export class Cluster implements ClusterHandle {
       countStatus(this.stats, res.status);
       if (res.status >= 500) host.counters.rq5xx++;
       this.#outlier?.record(host, { kind: 'status', status: res.status });
-      void res.done.then(release);
-      return { status: res.status, headers: res.headers, body: res.body, trailers: res.trailers, endpoint: host.key, ...(host.peerPrincipal !== undefined ? { peerPrincipal: host.peerPrincipal } : {}) };
+      // The pooled response is handed on as it is (no copy per request); its end releases the slot.
+      res.onDone(release);
+      res.endpoint = host.key;
+      if (host.peerPrincipal !== undefined) res.peerPrincipal = host.peerPrincipal;
+      return res;
     } catch (err) {
       release();
       host.counters.rqError++;

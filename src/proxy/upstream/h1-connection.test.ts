@@ -95,7 +95,7 @@ test('h1 client: request head on the wire, keep-alive reuse, content-length body
     assert.deepEqual(res.headers, { 'content-length': '2', 'x-up': ['1', '2'] });
     assert.equal(await read(res), 'hi');
     assert.deepEqual(await res.trailers, {});
-    await res.done;
+    await new Promise<void>((r) => res.onDone(r));
     assert.equal(getEventListeners(signal, 'abort').length, 0, 'the abort listener is gone once the exchange is over');
   }
   assert.equal(s.requests[0].text, 'GET /p HTTP/1.1\r\nhost: backend.test\r\nconnection: keep-alive\r\nx-a: 1\r\nx-list: a\r\nx-list: b\r\nte: trailers\r\n\r\n');
@@ -152,7 +152,7 @@ test('h1 client: chunked response with trailers, HEAD, 204, 304, 1xx', async () 
   await s.close();
 });
 
-test('h1 client: malformed responses fail the attempt as UC and never reuse the connection', async () => {
+test('h1 client: malformed responses fail the attempt as UPE (upstream protocol error) and never reuse the connection', async () => {
   const bad = [
     'HTTP/1.1 2000 OK\r\n\r\n',
     'HTTP/1.1 200 OK\r\nx a: 1\r\n\r\n',
@@ -165,7 +165,7 @@ test('h1 client: malformed responses fail the attempt as UC and never reuse the 
   const s = await rawServer((_req, socket) => socket.write(bad[i++] ?? ok('good')));
   const p = pool(s.port);
   for (let n = 0; n < bad.length; n++) {
-    await assert.rejects(p.request(init()), (err: unknown) => err instanceof UpstreamError && err.responseFlag === 'UC' && /protocol error/.test(err.message), bad[n].slice(0, 40));
+    await assert.rejects(p.request(init()), (err: unknown) => err instanceof UpstreamError && err.responseFlag === 'UPE' && err.resetReason === 'protocol error', bad[n].slice(0, 40));
   }
   const good = await p.request(init());
   assert.equal(await read(good), 'good');
@@ -174,8 +174,8 @@ test('h1 client: malformed responses fail the attempt as UC and never reuse the 
   const s2 = await rawServer((_req, socket) => socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nxyz\r\n'));
   const p2 = pool(s2.port);
   const res = await p2.request(init());
-  await assert.rejects(read(res), (err: unknown) => err instanceof UpstreamError && err.responseFlag === 'UC');
-  await res.done;
+  await assert.rejects(read(res), (err: unknown) => err instanceof UpstreamError && err.responseFlag === 'UPE');
+  await new Promise<void>((r) => res.onDone(r));
   p.destroy();
   p2.destroy();
   await s.close();
@@ -194,7 +194,7 @@ test('h1 client: a connection that closes mid-response or before it', async () =
   const p = pool(s.port);
   const cut = await p.request(init({ path: '/cut' }));
   await assert.rejects(read(cut), (err: unknown) => err instanceof UpstreamError && err.responseFlag === 'UC');
-  await cut.done;
+  await new Promise<void>((r) => cut.onDone(r));
   assert.deepEqual(await cut.trailers, {});
   await assert.rejects(p.request(init({ path: '/fin' })), (err: unknown) => err instanceof UpstreamError && err.responseFlag === 'UC');
   await assert.rejects(p.request(init({ path: '/rst' })), (err: unknown) => err instanceof UpstreamError && err.responseFlag === 'UR');
@@ -267,7 +267,7 @@ test('h1 client: abort while queued, before headers and mid-body', async () => {
   const reason3 = new Error('route timeout');
   a3.abort(reason3);
   await assert.rejects(it.next(), (err: unknown) => err === reason3);
-  await res.done;
+  await new Promise<void>((r) => res.onDone(r));
   assert.equal(s.connections(), 2, 'the aborted in-flight request cost its connection; the queued one never had one');
   p.destroy();
   await s.close();
@@ -281,7 +281,7 @@ test('h1 client: destroying a body mid-response closes the connection; drain wai
   const p = pool(s.port);
   const res = await p.request(init({ path: '/partial' }));
   res.body.destroy?.();
-  await res.done;
+  await new Promise<void>((r) => res.onDone(r));
   const late = p.request(init({ path: '/late' }));
   await new Promise((r) => setTimeout(r, 10));
   const drained = p.drain();
@@ -328,9 +328,49 @@ test('h1 client: a large body to a slow reader arrives whole (the socket pauses 
     if (++reads % 16 === 0) await new Promise((r) => setTimeout(r, 1));
   }
   assert.equal(n, size);
-  await res.done;
+  await new Promise<void>((r) => res.onDone(r));
   assert.equal(await read(await p.request(init())), 'a'.repeat(size), 'and the connection is reused after it');
   assert.equal(s.connections(), 1);
+  p.destroy();
+  await s.close();
+});
+
+/** Reads a body in push mode; `pauseEvery` chunks the sink pauses and resumes on a later tick. */
+function pushRead(res: PooledResponse, pauseEvery = 0): Promise<{ body: Buffer; trailers: Record<string, string | string[]> }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    res.body.pushTo!({
+      onBodyData(chunk) {
+        chunks.push(Buffer.from(chunk));
+        if (pauseEvery === 0 || chunks.length % pauseEvery !== 0) return true;
+        setTimeout(() => res.body.resumePush!(), 2);
+        return false;
+      },
+      onBodyEnd: (trailers) => resolve({ body: Buffer.concat(chunks), trailers }),
+      onBodyError: reject,
+    });
+  });
+}
+
+test('h1 client: push mode delivers the body in order under pauses, then the trailers; an error mid-body reaches the sink', async () => {
+  const big = Buffer.alloc(400_000, 'x');
+  const s = await rawServer((req, socket) => {
+    const path = req.split(' ')[1];
+    if (path === '/big') socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${big.length}\r\n\r\n`), socket.write(big);
+    else if (path === '/trailers') socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nx-t: 1\r\n\r\n');
+    else socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n');
+  });
+  const p = pool(s.port);
+  const r1 = await pushRead(await p.request(init({ path: '/big' })), 3);
+  assert.equal(r1.body.length, big.length);
+  assert.ok(r1.body.equals(big));
+  const r2 = await pushRead(await p.request(init({ path: '/trailers' })));
+  assert.equal(r2.body.toString(), 'abc');
+  assert.deepEqual(r2.trailers, { 'x-t': '1' });
+  assert.equal(s.connections(), 1, 'push-mode responses keep the connection reusable');
+  const res = await p.request(init({ path: '/bad' }));
+  await assert.rejects(pushRead(res), (err: unknown) => err instanceof UpstreamError && err.responseFlag === 'UPE');
+  await new Promise<void>((r) => res.onDone(r));
   p.destroy();
   await s.close();
 });

@@ -258,7 +258,8 @@ export class H1Connection implements H1ResponseHandler, ExchangeCarrier {
   private protocolError(err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
     const code = err instanceof H1ProtocolError ? err.code : undefined;
-    this.failExchange(new UpstreamError('UC', `upstream exchange with ${this.opts.endpoint} failed: protocol error: ${message}`, { cause: err, endpoint: this.opts.endpoint, context: { code } }));
+    // Envoy resets the stream with reason ProtocolError: flag UPE, a 502 rather than the 503 of a closed connection.
+    this.failExchange(new UpstreamError('UPE', `upstream exchange with ${this.opts.endpoint} failed: protocol error: ${message}`, { cause: err, endpoint: this.opts.endpoint, context: { code } }));
     this.close();
   }
 

@@ -2,13 +2,15 @@
  * One request/response exchange of the HTTP/1.1 upstream client, and the response body as the
  * engine reads it. The exchange object is the pool's queue entry, the connection's current
  * request, the abort listener (handleEvent, so no closure per request) and the response body
- * iterator at once: a GET costs this object, the head string, the header map, and the three
- * promises of the pool contract (request, trailers, done). Body chunks arrive from the
+ * iterator at once: a GET costs this object, the head string, the header map and the request
+ * promise; `trailers` and `done` are promises only when someone asks for them (the engine reads
+ * trailers once the body ended: an already-settled promise), and the cluster's release is a
+ * callback (`onDone`). Body chunks arrive from the
  * connection's parser and are queued here until the engine asks for them; past a high-water mark
  * the socket is paused, as a Readable would.
  */
 import type { PooledResponse } from './pool.ts';
-import type { HeaderMap, UpstreamRequestInit } from './types.ts';
+import type { BodySink, HeaderMap, PushBody, UpstreamRequestInit } from './types.ts';
 
 /** What an exchange needs from the connection carrying it. */
 export interface ExchangeCarrier {
@@ -36,7 +38,7 @@ const Phase = { Pending: 0, Body: 1, Received: 2, Over: 3 } as const;
 type Phase = (typeof Phase)[keyof typeof Phase];
 
 /** One request on its way, then its response. */
-export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
+export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, PushBody {
   readonly init: UpstreamRequestInit;
   /** Header lines after host/connection, built once when the request is taken. */
   readonly headerLines: string;
@@ -45,8 +47,9 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
   readonly promise: Promise<PooledResponse>;
   status = 0;
   headers: HeaderMap = EMPTY;
-  trailers!: Promise<HeaderMap>;
-  done!: Promise<void>;
+  /** Set by the cluster when the head arrives (UpstreamResponse). */
+  endpoint = '';
+  peerPrincipal: string | undefined = undefined;
   /** Where the exchange waits (pool queue) or runs (connection). */
   queue: ExchangeQueue | undefined;
   carrier: ExchangeCarrier | undefined;
@@ -54,14 +57,23 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
   private phase: Phase = Phase.Pending;
   private resolveHead!: (r: PooledResponse) => void;
   private rejectHead!: (err: unknown) => void;
-  private resolveTrailers!: (t: HeaderMap) => void;
-  private resolveDone!: () => void;
+  /** True once the exchange is over for the engine: trailers and done are settled. */
+  private settled = false;
+  private settledTrailers: HeaderMap = EMPTY;
+  private trailersPromise: Promise<HeaderMap> | undefined;
+  private resolveTrailers: ((t: HeaderMap) => void) | undefined;
+  private donePromise: Promise<void> | undefined;
+  private resolveDone: (() => void) | undefined;
+  private doneListener: (() => void) | undefined;
   private chunks: Uint8Array[] = [];
   private chunkHead = 0;
   private buffered = 0;
   private paused = false;
   private receivedTrailers: HeaderMap | undefined;
   private failure: unknown;
+  /** Push mode (pushTo): where chunks go, and whether the sink asked to pause. */
+  private sink: BodySink | undefined;
+  private sinkPaused = false;
   private waiting: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (err: unknown) => void } | undefined;
 
   constructor(init: UpstreamRequestInit, headerLines: string, contentLength: number | null) {
@@ -77,6 +89,28 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
 
   get body(): this {
     return this;
+  }
+
+  /** Trailers (empty when none) once the body ended; created on first use. */
+  get trailers(): Promise<HeaderMap> {
+    if (this.trailersPromise === undefined) {
+      this.trailersPromise = this.settled ? Promise.resolve(this.settledTrailers) : new Promise<HeaderMap>((r) => { this.resolveTrailers = r; });
+    }
+    return this.trailersPromise;
+  }
+
+  /** Settles once the body ended or was destroyed; created on first use. */
+  get done(): Promise<void> {
+    if (this.donePromise === undefined) {
+      this.donePromise = this.settled ? Promise.resolve() : new Promise<void>((r) => { this.resolveDone = r; });
+    }
+    return this.donePromise;
+  }
+
+  /** Calls `listener` once the body ended or was destroyed (at once when it already has). One listener. */
+  onDone(listener: () => void): void {
+    if (this.settled) listener();
+    else this.doneListener = listener;
   }
 
   /** True until the response head arrived or the exchange failed. */
@@ -95,14 +129,17 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
     this.phase = Phase.Body;
     this.status = status;
     this.headers = headers;
-    this.trailers = new Promise<HeaderMap>((r) => { this.resolveTrailers = r; });
-    this.done = new Promise<void>((r) => { this.resolveDone = r; });
     this.resolveHead(this);
   }
 
   /** A piece of the body from the connection. */
   data(chunk: Uint8Array): void {
     if (this.phase !== Phase.Body) return;
+    const sink = this.sink;
+    if (sink !== undefined && !this.sinkPaused && this.chunkHead === this.chunks.length) {
+      if (!sink.onBodyData(chunk)) this.sinkPaused = true;
+      return;
+    }
     const w = this.waiting;
     if (w !== undefined) {
       this.waiting = undefined;
@@ -123,6 +160,10 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
     this.phase = Phase.Received;
     this.receivedTrailers = trailers;
     this.carrier = undefined;
+    if (this.sink !== undefined) {
+      if (!this.sinkPaused) this.drainToSink();
+      return;
+    }
     const w = this.waiting;
     if (w !== undefined) {
       this.waiting = undefined;
@@ -146,6 +187,12 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
     this.failure = err;
     this.chunks.length = 0;
     this.settle();
+    const sink = this.sink;
+    if (sink !== undefined) {
+      this.sink = undefined;
+      sink.onBodyError(err);
+      return;
+    }
     const w = this.waiting;
     if (w !== undefined) {
       this.waiting = undefined;
@@ -170,21 +217,59 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
     return this;
   }
 
-  next(): Promise<IteratorResult<Uint8Array>> {
-    if (this.chunkHead < this.chunks.length) {
-      const chunk = this.chunks[this.chunkHead];
-      this.chunks[this.chunkHead++] = undefined as unknown as Uint8Array;
-      if (this.chunkHead === this.chunks.length) {
-        this.chunks.length = 0;
-        this.chunkHead = 0;
+  /**
+   * Push mode: buffered and later chunks go to `sink` as they arrive, then its end (or error).
+   * The engine's fast path for a plain response: no promise or iterator result per chunk.
+   */
+  pushTo(sink: BodySink): void {
+    if (this.phase === Phase.Pending || this.sink !== undefined) throw new Error('pushTo: no response head yet, or already pushing');
+    this.sink = sink;
+    this.drainToSink();
+  }
+
+  /** The sink drained: deliver again. */
+  resumePush(): void {
+    if (this.sink === undefined || !this.sinkPaused) return;
+    this.sinkPaused = false;
+    this.drainToSink();
+  }
+
+  private drainToSink(): void {
+    const sink = this.sink!;
+    while (!this.sinkPaused && this.sink === sink) {
+      if (this.chunkHead < this.chunks.length) {
+        if (!sink.onBodyData(this.takeChunk())) this.sinkPaused = true;
+      } else if (this.phase === Phase.Received) {
+        this.sink = undefined;
+        this.finish();
+        sink.onBodyEnd(this.settledTrailers);
+      } else if (this.phase === Phase.Over) {
+        this.sink = undefined;
+        sink.onBodyError(this.failure ?? new Error('response body destroyed'));
+      } else {
+        return;
       }
-      this.buffered -= chunk.byteLength;
-      if (this.paused && this.buffered <= HIGH_WATER / 4) {
-        this.paused = false;
-        this.carrier?.resume();
-      }
-      return Promise.resolve({ done: false, value: chunk });
     }
+  }
+
+  /** The next buffered chunk; resumes the socket once the buffer is low again. */
+  private takeChunk(): Uint8Array {
+    const chunk = this.chunks[this.chunkHead];
+    this.chunks[this.chunkHead++] = undefined as unknown as Uint8Array;
+    if (this.chunkHead === this.chunks.length) {
+      this.chunks.length = 0;
+      this.chunkHead = 0;
+    }
+    this.buffered -= chunk.byteLength;
+    if (this.paused && this.buffered <= HIGH_WATER / 4) {
+      this.paused = false;
+      this.carrier?.resume();
+    }
+    return chunk;
+  }
+
+  next(): Promise<IteratorResult<Uint8Array>> {
+    if (this.chunkHead < this.chunks.length) return Promise.resolve({ done: false, value: this.takeChunk() });
     if (this.phase === Phase.Received) {
       this.finish();
       return Promise.resolve(DONE_RESULT);
@@ -208,6 +293,7 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
     const carrier = this.phase === Phase.Body ? this.carrier : undefined;
     this.phase = Phase.Over;
     this.carrier = undefined;
+    this.sink = undefined;
     this.chunks.length = 0;
     this.chunkHead = 0;
     this.settle();
@@ -222,14 +308,18 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array> {
   /** The engine read the body to its end. */
   private finish(): void {
     this.phase = Phase.Over;
-    this.init.signal.removeEventListener('abort', this);
-    this.resolveTrailers(this.receivedTrailers ?? {});
-    this.resolveDone();
+    this.settle(this.receivedTrailers);
   }
 
-  private settle(): void {
+  private settle(trailers?: HeaderMap): void {
     this.init.signal.removeEventListener('abort', this);
-    this.resolveTrailers({});
-    this.resolveDone();
+    if (this.settled) return;
+    this.settled = true;
+    if (trailers !== undefined) this.settledTrailers = trailers;
+    this.resolveTrailers?.(this.settledTrailers);
+    this.resolveDone?.();
+    const listener = this.doneListener;
+    this.doneListener = undefined;
+    listener?.();
   }
 }

@@ -131,7 +131,7 @@ export function createH2Pool(host: Host, opts: H2PoolOptions): HostPool {
         const status = Number(resHeaders[':status']);
         const headers = strip(resHeaders);
         keepHeaderLines(headers, rawHeaders);
-        return { status, headers, body: stream, trailers, done };
+        return { status, headers, body: stream, trailers, onDone: (listener: () => void) => { void done.then(listener); }, endpoint: host.key, peerPrincipal: undefined };
       } catch (err) {
         stream.destroy();
         if (init.signal.aborted) throw init.signal.reason;

@@ -4,17 +4,20 @@
  * failed or destroyed), which is when the cluster releases circuit-breaker slots and the host's
  * active-request count. Error mapping to Envoy flags is shared here so both pools agree.
  */
-import type { HeaderMap, UpstreamRequestInit } from './types.ts';
+import type { HeaderMap, PushBody, UpstreamRequestInit } from './types.ts';
 import { UpstreamError } from './types.ts';
 
 /** A response from a pool, plus when the exchange is finished. */
 export interface PooledResponse {
   status: number;
   headers: HeaderMap;
-  body: AsyncIterable<Uint8Array> & { destroy?(): void };
+  body: AsyncIterable<Uint8Array> & { destroy?(): void } & Partial<PushBody>;
   trailers: Promise<HeaderMap>;
-  /** Settles (never rejects) once the body has ended or been destroyed. */
-  done: Promise<void>;
+  /** Calls `listener` once (never with an error) when the body has ended or been destroyed; one listener per response. */
+  onDone(listener: () => void): void;
+  /** Filled in by the cluster at response headers, so the pooled response is the UpstreamResponse itself (no copy). */
+  endpoint: string;
+  peerPrincipal?: string | undefined;
 }
 
 /** One host's pool. */

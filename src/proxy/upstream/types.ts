@@ -45,13 +45,29 @@ export interface UpstreamRequestInit {
   downstreamProtocol?: 'http1' | 'http2';
 }
 
+/**
+ * Where a push-mode body delivers: `data` returns false to pause the body until `resumePush()`;
+ * `end` (with the trailers, empty when none) or `error` ends it. One sink per body.
+ */
+export interface BodySink {
+  onBodyData(chunk: Uint8Array): boolean;
+  onBodyEnd(trailers: HeaderMap): void;
+  onBodyError(err: unknown): void;
+}
+
+/** A body that can push its chunks to a sink instead of being iterated (no promise per chunk). */
+export interface PushBody {
+  pushTo(sink: BodySink): void;
+  resumePush(): void;
+}
+
 /** Response headers from the upstream; body and trailers follow. */
 export interface UpstreamResponse {
   status: number;
   /** Response headers without pseudo-headers. */
   headers: HeaderMap;
   /** The response body; `destroy()` (when present) releases/resets the upstream stream early. */
-  body: AsyncIterable<Uint8Array> & { destroy?(): void };
+  body: AsyncIterable<Uint8Array> & { destroy?(): void } & Partial<PushBody>;
   /** Resolves with trailers (empty object when there are none) once the body ended. */
   trailers: Promise<HeaderMap>;
   /** The endpoint that answered, `host:port`. */
@@ -107,9 +123,10 @@ export interface ClusterManager {
 /**
  * Envoy response flags an upstream failure maps to:
  * UF connect failure, UO overflow (circuit breaker), UH no healthy upstream, UT upstream timeout,
- * URX retry limit exceeded, UC upstream connection termination, UR upstream remote reset.
+ * URX retry limit exceeded, UC upstream connection termination, UR upstream remote reset,
+ * UPE upstream protocol error (a malformed response: Envoy answers 502, not 503).
  */
-export type UpstreamFailureFlag = 'UF' | 'UO' | 'UH' | 'UT' | 'URX' | 'UC' | 'UR';
+export type UpstreamFailureFlag = 'UF' | 'UO' | 'UH' | 'UT' | 'URX' | 'UC' | 'UR' | 'UPE';
 
 /** Error codes matching the flags, stable for callers and tests. */
 export const UpstreamErrorCode = {
@@ -120,11 +137,13 @@ export const UpstreamErrorCode = {
   URX: 'UPSTREAM_RETRY_LIMIT',
   UC: 'UPSTREAM_CONNECTION_TERMINATION',
   UR: 'UPSTREAM_RESET',
+  UPE: 'UPSTREAM_PROTOCOL_ERROR',
 } as const satisfies Record<UpstreamFailureFlag, string>;
 
 /**
  * An attempt that failed before response headers. `resetReason` is Envoy's wording for the local
- * reply ("connection failure", "connection termination", "remote reset", "overflow", "refused stream").
+ * reply ("connection failure", "connection termination", "remote reset", "overflow", "refused stream",
+ * "protocol error").
  * `refusedStream` marks HTTP/2 REFUSED_STREAM (retry_on refused-stream).
  */
 export class UpstreamError extends TrellisError {
@@ -159,5 +178,6 @@ function defaultResetReason(flag: UpstreamFailureFlag): string {
     case 'UT': return 'timeout';
     case 'UH': return 'no healthy upstream';
     case 'URX': return 'retry limit exceeded';
+    case 'UPE': return 'protocol error';
   }
 }
