@@ -185,36 +185,6 @@ function secureContextFor(cert: TlsCertificate | undefined, ca: string | undefin
   return ctx;
 }
 
-/**
- * TLS session resumption to upstreams, as Envoy's client does by default (max_session_keys 1): the
- * last session ticket a server gave per secure context and server name is offered on the next
- * connection, so a reconnect (or a pool growing to 64 connections) skips the certificate signing
- * and verification of a full handshake on both sides. The server's certificate and our SAN checks
- * still apply: Node runs checkServerIdentity on the certificate the session carries, and a new
- * client certificate or trust bundle is a new context, with no sessions.
- */
-const sessions = new WeakMap<SecureContext, Map<string, Buffer>>();
-/** Upstream hosts remembered per context; past it the oldest is forgotten. */
-const MaxSessionsPerContext = 1024;
-
-/** The session to offer for a new connection under `ctx` to `key` (host and SNI), if any. */
-export function upstreamTlsSession(ctx: SecureContext | undefined, key: string): Buffer | undefined {
-  return ctx === undefined ? undefined : sessions.get(ctx)?.get(key);
-}
-
-/** Keeps the latest session (ticket) a server gave; `undefined` forgets it (a handshake that failed with it). */
-export function rememberUpstreamTlsSession(ctx: SecureContext | undefined, key: string, session: Buffer | undefined): void {
-  if (ctx === undefined) return;
-  let m = sessions.get(ctx);
-  if (session === undefined) {
-    m?.delete(key);
-    return;
-  }
-  if (m === undefined) sessions.set(ctx, (m = new Map()));
-  else if (!m.has(key) && m.size >= MaxSessionsPerContext) m.delete(m.keys().next().value!);
-  m.set(key, session);
-}
-
 function stripPort(authority: string): string {
   if (authority.startsWith('[')) return authority.slice(1, authority.indexOf(']'));
   const i = authority.lastIndexOf(':');

@@ -10,7 +10,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Socket } from 'node:net';
 import type { SecretProvider } from '../tls/secret-provider.ts';
-import { rememberUpstreamTlsSession, tlsConnectOptions, upstreamTlsSession, type AutoTlsNames } from '../tls/upstream-tls.ts';
+import { tlsConnectOptions, type AutoTlsNames } from '../tls/upstream-tls.ts';
 import type { Host } from './host.ts';
 import type { ClusterStats } from './stats.ts';
 import { UpstreamError } from './types.ts';
@@ -57,15 +57,12 @@ export function connectHost(host: Host, opts: ConnectOptions): Promise<Socket> {
   return new Promise<Socket>((resolve, reject) => {
     let settled = false;
     let socket: Socket;
-    let tlsSession: { ctx: tls.SecureContext | undefined; key: string } | undefined;
     const fail = (err: unknown, timeout = false) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
       socket?.destroy();
-      // A session that led to a failed handshake is not offered again.
-      if (tlsSession !== undefined) rememberUpstreamTlsSession(tlsSession.ctx, tlsSession.key, undefined);
       stats.upstream_cx_connect_fail++;
       host.counters.cxConnectFail++;
       if (timeout) stats.upstream_cx_connect_timeout++;
@@ -101,13 +98,10 @@ export function connectHost(host: Host, opts: ConnectOptions): Promise<Socket> {
         if (opts.alpnOverride !== undefined) tlsOpts.ALPNProtocols = [...opts.alpnOverride];
         const conn: tls.ConnectionOptions = { ...tlsOpts, port: host.port };
         if (opts.family !== undefined) (conn as tls.ConnectionOptions & { family?: number }).family = opts.family;
-        const session = { ctx: tlsOpts.secureContext, key: `${host.key}|${tlsOpts.servername ?? ''}` };
-        tlsSession = session;
-        const resume = upstreamTlsSession(session.ctx, session.key);
-        if (resume !== undefined) conn.session = resume;
+        // No session resumption: Node's client skips checkServerIdentity on a resumed session and
+        // reports no peer certificate for a resumed TLS 1.3 one, which would lose the SAN check
+        // and the destination principal (bench/README.md, issue 16 log, perf-mtls entry).
         socket = tls.connect(conn);
-        // TLS 1.3 tickets arrive after the handshake, maybe more than one: keep the latest.
-        socket.on('session', (s: Buffer) => rememberUpstreamTlsSession(session.ctx, session.key, s));
         socket.setNoDelay(true);
         socket.once('secureConnect', () => done());
       }
