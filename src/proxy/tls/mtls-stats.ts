@@ -7,6 +7,7 @@
  * `trellis:http:request-end` channel; bounded in minutes kept and clients per minute.
  */
 import type { StreamInfo } from '../http/stream-info.ts';
+import type { ConnectionSecurity } from './peer-identity.ts';
 import type { Stat } from '../admin/stats-format.ts';
 
 /** The stat name prefix; the name is `mtls_observed|<port>|<policy>|<minute>|<client>` (workers sum by name). */
@@ -22,25 +23,38 @@ export class MtlsStats {
   /** A listener for the `trellis:http:request-end` channel. */
   readonly listener = (msg: unknown): void => this.record(msg as StreamInfo);
 
+  /** The previous request's key and what it was built from: requests on one connection share it. */
+  #last: { statPrefix: string; sec: ConnectionSecurity; remote: string; userAgent: string | undefined; key: string } | undefined;
+
   record(info: StreamInfo, now = Date.now()): void {
     if (!info.statPrefix.startsWith('inbound_')) return;
-    const port = info.statPrefix.slice('inbound_'.length);
-    const sec = info.connectionSecurity;
-    const client = sec.peer !== undefined ? sec.peer.principal : `${info.downstreamDirectRemoteAddress} ${info.userAgent ?? '-'}`;
+    const key = this.#keyOf(info);
     const minute = Math.floor(now / 60_000);
     let m = this.#byMinute.get(minute);
     if (m === undefined) {
       this.#byMinute.set(minute, (m = new Map()));
       for (const k of this.#byMinute.keys()) if (k <= minute - MINUTES_KEPT) this.#byMinute.delete(k);
     }
-    const key = `${port}|${sec.policy}|${client.replace(/\|/g, '/')}`;
     const n = m.get(key);
     if (n !== undefined) m.set(key, n + 1);
     else if (m.size < CLIENTS_PER_MINUTE) m.set(key, 1);
     else {
-      const other = `${port}|${sec.policy}|(other clients)`;
+      const other = `${key.slice(0, key.indexOf('|', key.indexOf('|') + 1))}|(other clients)`;
       m.set(other, (m.get(other) ?? 0) + 1);
     }
+  }
+
+  /** `port|policy|client`, the client with '|' replaced (it separates the stat name's parts). */
+  #keyOf(info: StreamInfo): string {
+    const sec = info.connectionSecurity;
+    const last = this.#last;
+    const remote = info.downstreamDirectRemoteAddress;
+    if (last !== undefined && last.sec === sec && last.statPrefix === info.statPrefix && (sec.peer !== undefined || (last.remote === remote && last.userAgent === info.userAgent))) return last.key;
+    const port = info.statPrefix.slice('inbound_'.length);
+    const client = sec.peer !== undefined ? sec.peer.principal : `${remote} ${info.userAgent ?? '-'}`;
+    const key = `${port}|${sec.policy}|${client.replace(/\|/g, '/')}`;
+    this.#last = { statPrefix: info.statPrefix, sec, remote, userAgent: info.userAgent, key };
+    return key;
   }
 
   stats(): Stat[] {

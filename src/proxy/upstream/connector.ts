@@ -98,6 +98,9 @@ export function connectHost(host: Host, opts: ConnectOptions): Promise<Socket> {
         if (opts.alpnOverride !== undefined) tlsOpts.ALPNProtocols = [...opts.alpnOverride];
         const conn: tls.ConnectionOptions = { ...tlsOpts, port: host.port };
         if (opts.family !== undefined) (conn as tls.ConnectionOptions & { family?: number }).family = opts.family;
+        // No session resumption: Node's client skips checkServerIdentity on a resumed session and
+        // reports no peer certificate for a resumed TLS 1.3 one, which would lose the SAN check
+        // and the destination principal (bench/README.md, issue 16 log, perf-mtls entry).
         socket = tls.connect(conn);
         socket.setNoDelay(true);
         socket.once('secureConnect', () => done());
