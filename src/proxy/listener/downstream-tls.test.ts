@@ -1,33 +1,28 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import tls from 'node:tls';
 import { parseDownstreamTransportSocket, DownstreamTlsContextType, terminateTls } from './downstream-tls.ts';
 import { sniffProtocol } from './sniff.ts';
 import { noSecrets } from '../tls/secret-provider.ts';
-import { findTool } from '../../../test/support/tools.ts';
-import { skipUnlessTools } from '../../../test/support/skip.ts';
+import { testCa } from '../../../test/support/test-pki.ts';
 
-test('a sniffed TLS connection, its ClientHello split over two TCP segments, is terminated on the native socket', { skip: skipUnlessTools('openssl') }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'trellis-dtls-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  execFileSync(findTool('openssl')!, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=backend.local'], { stdio: 'ignore' });
-  const cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
+test('a sniffed TLS connection, its ClientHello split over two TCP segments, is terminated on the native socket', async (t) => {
+  const ca = await testCa();
+  t.after(() => rmSync(ca.dir, { recursive: true, force: true }));
+  const server = await ca.leaf('backend', ['backend.local']);
   const cfg = parseDownstreamTransportSocket({
     name: 'envoy.transport_sockets.tls',
     typed_config: {
       '@type': DownstreamTlsContextType,
-      common_tls_context: { tls_certificates: [{ certificate_chain: { inline_string: cert }, private_key: { inline_string: readFileSync(join(dir, 'key.pem'), 'utf8') } }], alpn_protocols: ['h2', 'http/1.1'] },
+      common_tls_context: { tls_certificates: [{ certificate_chain: { inline_string: server.cert }, private_key: { inline_string: server.key } }], alpn_protocols: ['h2', 'http/1.1'] },
     },
   }, 'test')!;
 
   const served: Array<{ sni: string; alpn: string | false | null; native: boolean; remote: string | undefined }> = [];
-  const server = net.createServer({ pauseOnConnect: true }, (socket) => {
+  const listener = net.createServer({ pauseOnConnect: true }, (socket) => {
     void (async () => {
       const sniffed = await sniffProtocol(socket, 1000);
       assert.equal(sniffed.transport, 'tls');
@@ -37,11 +32,11 @@ test('a sniffed TLS connection, its ClientHello split over two TCP segments, is 
       s.end('hello over tls');
     })().catch((err: unknown) => { socket.destroy(); served.push({ sni: String(err), alpn: false, native: false, remote: undefined }); });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
   // A relay that sends the client's first bytes in two segments 20 ms apart: the sniffer must wait for the whole ClientHello.
   const relay = net.createServer((client) => {
-    const upstream = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+    const upstream = net.connect((listener.address() as AddressInfo).port, '127.0.0.1');
     let first = true;
     client.on('data', (d: Buffer) => {
       if (!first) { upstream.write(d); return; }
@@ -56,10 +51,10 @@ test('a sniffed TLS connection, its ClientHello split over two TCP segments, is 
   });
   relay.listen(0, '127.0.0.1');
   await once(relay, 'listening');
-  t.after(() => { server.close(); relay.close(); });
+  t.after(() => { listener.close(); relay.close(); });
 
   const body = await new Promise<string>((resolve, reject) => {
-    const c = tls.connect({ port: (relay.address() as AddressInfo).port, host: '127.0.0.1', servername: 'backend.local', ca: cert, ALPNProtocols: ['h2'] });
+    const c = tls.connect({ port: (relay.address() as AddressInfo).port, host: '127.0.0.1', servername: 'backend.local', ca: ca.cert, ALPNProtocols: ['h2'] });
     let b = '';
     c.setEncoding('utf8');
     c.on('data', (d: string) => { b += d; });
