@@ -6,10 +6,10 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findTool } from './tools.ts';
+import { allocatePorts, isPortFree } from '../../src/runtime/ports.ts';
 
 /** The repository root. */
 export const repoRoot = join(import.meta.dirname, '..', '..');
@@ -69,16 +69,17 @@ export async function freePort(): Promise<number> {
   // Taken from just below the kernel's ephemeral range: a port freed here and bound by a child a
   // moment later cannot meanwhile become the local port of some test's outgoing connection or of
   // another listen(0), which is how parallel test files used to steal each other's ports.
-  const [low] = ephemeralRange();
+  const low = ephemeralLow();
   for (let tries = 0; low > belowEphemeral + 1024 && tries < 200; tries++) {
     const port = low - belowEphemeral + Math.floor(Math.random() * belowEphemeral);
     if (handedOut.has(port)) continue;
-    if (await canBind(port)) {
+    // Checked on 0.0.0.0: a port bound there by a gateway would refuse 127.0.0.1 later.
+    if (await isPortFree(port)) {
       handedOut.add(port);
       return port;
     }
   }
-  return bindAny();
+  return (await allocatePorts(1))[0]!;
 }
 
 /** How many ports below the ephemeral range `freePort` draws from. */
@@ -86,34 +87,14 @@ const belowEphemeral = 10_000;
 /** Ports this test process has handed out (a test may hold several before binding any). */
 const handedOut = new Set<number>();
 
-function ephemeralRange(): [number, number] {
+/** The first port of the kernel's ephemeral range; 0 off Linux (then the kernel picks). */
+function ephemeralLow(): number {
   try {
-    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (Number.isInteger(low) && Number.isInteger(high)) return [low!, high!];
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) ? low : 0;
   } catch {
-    // not Linux: fall through to the kernel's pick
+    return 0;
   }
-  return [0, 0];
-}
-
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    // 0.0.0.0 too: a port bound there by a gateway would refuse 127.0.0.1 later.
-    s.listen({ port, host: '0.0.0.0', exclusive: true }, () => s.close(() => resolve(true)));
-  });
-}
-
-function bindAny(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** A spawned child whose stdout+stderr are collected, killed (by pid) on cleanup. */
