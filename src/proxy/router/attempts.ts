@@ -299,9 +299,10 @@ class Driver implements BodySink {
       if (a.ac.signal.aborted) return this.forwardFailed(a, res);
       return this.forwardEnded(a, res, undefined);
     }
-    // Both pools answer with a node Readable: pumping it with 'data' events (paused under
+    // The HTTP/2 pool answers with a node Readable: pumping it with 'data' events (paused under
     // backpressure) costs a few listener slots, where `for await` built an async iterator, an
-    // end-of-stream watcher and a promise per chunk for every request.
+    // end-of-stream watcher and a promise per chunk for every request. The HTTP/1.1 pool pushes
+    // (PushBody); any other AsyncIterable the contract allows is iterated.
     if (res.body instanceof Readable) {
       const body = res.body;
       this.pumping = { a, res, body };
