@@ -38,6 +38,7 @@ import { guardSession, markRawSocket } from './h2-session-guard.ts';
 import { RateLimitedLog, type ProxyLog } from '../rate-limited-log.ts';
 import { describeError } from '../../errors.ts';
 import { destroyOnError } from '../socket-handlers.ts';
+import { afterCompleteRequests, forEachInFlight, trackH1Response, type InFlightSocket } from './h1-in-flight.ts';
 
 /** Resolves RDS route configuration names to compiled tables (the xDS client implements it). */
 export interface RouteProvider {
@@ -82,37 +83,9 @@ export interface ConnectionMeta {
 }
 
 const kMeta = Symbol('trellis.connectionMeta');
-/** HTTP/1.1 exchanges not yet finished on a socket (pipelining): a parse error waits for them. */
-const kInFlight = Symbol('trellis.inFlight');
-/** Called once the socket's exchanges are all finished. */
-const kOnIdle = Symbol('trellis.onIdle');
 /** The connection manager's set of open connections the socket is in. */
 const kConnections = Symbol('trellis.connections');
-type TrackedSocket = Socket & { [kMeta]?: ConnectionMeta; [kInFlight]?: Map<ServerResponse, IncomingMessage>; [kOnIdle]?: () => void; [kConnections]?: Set<Socket> };
-
-/** What an HTTP/1.1 response's shared 'close' listener needs from its connection manager. */
-interface H1Tracker {
-  readonly active: Set<ServerResponse>;
-}
-const kTracker = Symbol('trellis.h1Tracker');
-type TrackedResponse = ServerResponse & { [kTracker]?: H1Tracker };
-
-// Shared 'close' handler of an HTTP/1.1 response (`this`): no closure per request.
-function forgetH1Response(this: TrackedResponse): void {
-  this[kTracker]?.active.delete(this);
-  const socket = this.req.socket as TrackedSocket;
-  const inFlight = socket[kInFlight];
-  if (inFlight === undefined) return;
-  inFlight.delete(this);
-  if (inFlight.size > 0) return;
-  // An idle keep-alive connection keeps no per-request state (a pipelined request makes a new map).
-  socket[kInFlight] = undefined;
-  const onIdle = socket[kOnIdle];
-  if (onIdle !== undefined) {
-    socket[kOnIdle] = undefined;
-    onIdle();
-  }
-}
+type TrackedSocket = InFlightSocket & { [kMeta]?: ConnectionMeta; [kConnections]?: Set<Socket> };
 
 /** One request's state that its shared listeners reach through the request and response objects. */
 interface Exchange {
@@ -127,18 +100,6 @@ type ExchangeHolder = { [kExchange]?: Exchange };
 function forgetConnection(this: TrackedSocket): void {
   this[kConnections]?.delete(this);
   this[kConnections] = undefined;
-}
-
-/**
- * After a parse error: the request being parsed when it hit (incomplete) is abandoned; `fn` runs
- * once the complete requests before it have their responses (at once if there are none).
- */
-function afterCompleteRequests(socket: TrackedSocket, fn: () => void): void {
-  const inFlight = socket[kInFlight];
-  // (Destroying its response would destroy the socket: it is just no longer waited for.)
-  for (const [res, req] of inFlight ?? []) if (!req.complete) inFlight!.delete(res);
-  if (inFlight === undefined || inFlight.size === 0) return fn();
-  socket[kOnIdle] = fn;
 }
 
 /** A built connection manager. */
@@ -200,8 +161,6 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   const connections = new Set<Socket>();
   const sessions = new Set<Http2Session>();
   let draining = false;
-  const activeH1 = new Set<ServerResponse>();
-  const h1Tracker: H1Tracker = { active: activeH1 };
 
   /** A bug reached the boundary: count it, log it (rate limited), cost only this stream. */
   function internalError(where: string, err: unknown, res?: ServerResponse | Http2ServerResponse): void {
@@ -235,11 +194,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       // the socket is gone): Envoy stopped reading at that response. Never served; node destroys
       // the request with the socket once the last response is flushed.
       if (socket.writableEnded) return;
-      const inFlight = (socket[kInFlight] ??= new Map());
-      inFlight.set(res, req);
-      activeH1.add(res);
-      (res as TrackedResponse)[kTracker] = h1Tracker;
-      res.on('close', forgetH1Response);
+      trackH1Response(socket, res);
       // Pipelined requests are served one at a time, as by Envoy (its codec stops parsing after each
       // request until the response is done): node hands us a request as soon as it is parsed and
       // queues its response behind the earlier ones. A queued response gets the socket when the
@@ -338,7 +293,6 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     const scheme: 'http' | 'https' = tls ? 'https' : 'http';
     const remote = normalizeAddress(socket.remoteAddress);
     const method = req.method ?? 'GET';
-    const ac = new AbortController();
     // Envoy: the path rules apply to relative targets; anything else is not routable (404).
     const decision = target.startsWith('/') ? normalizeRequestPath(target, o.paths) : undefined;
     const pathWithQuery = decision?.action === 'continue' || decision?.action === 'redirect' ? decision.path : target;
@@ -370,7 +324,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     const exchange: Exchange = { stream: undefined!, sink, span };
     const stream = new HttpStream({
       info, headers, path: pathWithQuery, authority, body: hasBody ? countedBody(req, exchange) : null, sink, routeTable: table(), random,
-      serverName, serverHeader: o.serverHeader, downstreamAbort: ac, onFilterError, streamIdleTimeoutMs: o.streamIdleTimeoutMs,
+      serverName, serverHeader: o.serverHeader, onFilterError, streamIdleTimeoutMs: o.streamIdleTimeoutMs,
       maxStreamDurationMs: o.maxStreamDurationMs, originalDestination: meta?.originalDestination,
     });
     exchange.stream = stream;
@@ -400,7 +354,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       counters.downstream_rq_redirected_with_normalized_path++;
       return stream.sendLocalReply(307, '', { details: 'path_normalization_failed', headers: { location: decision.path } });
     }
-    void stream.run(filters);
+    stream.run(filters);
   }
 
   /** A filter bug must cost one request, not the process. */
@@ -597,7 +551,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       if (draining) return;
       draining = true;
       counters.downstream_cx_drain_close += connections.size;
-      for (const r of activeH1) if (!r.headersSent) r.shouldKeepAlive = false;
+      for (const socket of connections) forEachInFlight(socket, stopKeepAlive);
       // GOAWAY(NO_ERROR): in-flight streams finish, new ones go elsewhere.
       for (const s of sessions) if (!s.closed && !s.destroyed) s.close();
     },
@@ -618,6 +572,10 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       for (const s of connections) s.destroy();
     },
   };
+}
+
+function stopKeepAlive(res: ServerResponse): void {
+  if (!res.headersSent) res.shouldKeepAlive = false;
 }
 
 /** `Upgrade: h2c` (RFC 7540 section 3.2, withdrawn by RFC 9113): served as HTTP/1.1, as Envoy does. */

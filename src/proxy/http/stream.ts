@@ -103,8 +103,6 @@ export interface HttpStreamInit {
   readonly random: () => number;
   readonly serverName: string | undefined;
   readonly serverHeader: 'OVERWRITE' | 'APPEND_IF_ABSENT' | 'PASS_THROUGH';
-  /** Aborted when the downstream goes away; the stream aborts it itself when it gives up (idle / duration timeout). */
-  readonly downstreamAbort: AbortController;
   /** A filter threw or rejected (a bug): the pipeline calls it instead of rejecting. */
   readonly onFilterError?: (stream: HttpStream, err: unknown) => void;
   /** HCM stream_idle_timeout in ms (0 = disabled); a route's idle_timeout overrides it. */
@@ -138,8 +136,8 @@ export class HttpStream implements HeaderSource {
    */
   forwarded: { readonly headers: HeaderMap; readonly path: string; readonly authority: string } | undefined;
   readonly random: () => number;
-  /** Aborted when the downstream goes away (client reset / disconnect). */
-  readonly downstreamSignal: AbortSignal;
+  /** True once the downstream went away (client reset / disconnect) or the stream gave up on it (idle / duration timeout). */
+  downstreamAborted = false;
   /** The downstream connection's original destination, when the listener knew it. */
   readonly originalDestination: { readonly address: string; readonly port: number } | undefined;
   /**
@@ -159,7 +157,8 @@ export class HttpStream implements HeaderSource {
   private readonly serverName: string | undefined;
   private readonly serverHeader: HttpStreamInit['serverHeader'];
   private readonly routeRandom: number;
-  private readonly downstreamAbort: AbortController;
+  /** Made on first use of `downstreamSignal` (most requests never need an AbortSignal). */
+  private downstreamAbort: AbortController | undefined;
   private readonly onFilterError: ((stream: HttpStream, err: unknown) => void) | undefined;
   private idleMs = 0;
   private closed = false;
@@ -180,8 +179,6 @@ export class HttpStream implements HeaderSource {
     this.routeRandom = init.random();
     this.serverName = init.serverName;
     this.serverHeader = init.serverHeader;
-    this.downstreamAbort = init.downstreamAbort;
-    this.downstreamSignal = init.downstreamAbort.signal;
     this.onFilterError = init.onFilterError;
     this.originalDestination = init.originalDestination;
     this.clearRouteCache();
@@ -211,10 +208,20 @@ export class HttpStream implements HeaderSource {
     this.abortDownstream();
   }
 
+  /** Aborted when the downstream goes away (client reset / disconnect), for filters that pass a signal on. */
+  get downstreamSignal(): AbortSignal {
+    if (this.downstreamAbort === undefined) {
+      this.downstreamAbort = new AbortController();
+      if (this.downstreamAborted) this.downstreamAbort.abort();
+    }
+    return this.downstreamAbort.signal;
+  }
+
   /** The downstream went away (or the stream gave up on it): abort its signal, tell the watcher. */
   abortDownstream(): void {
-    if (this.downstreamAbort.signal.aborted) return;
-    this.downstreamAbort.abort();
+    if (this.downstreamAborted) return;
+    this.downstreamAborted = true;
+    this.downstreamAbort?.abort();
     this.downstreamWatcher?.onDownstreamAbort();
   }
 
@@ -269,25 +276,43 @@ export class HttpStream implements HeaderSource {
 
   /**
    * Run the pipeline over the request headers. Filters that answer synchronously are not awaited
-   * (no promise or microtask turn per filter); with `onFilterError` given, never rejects.
+   * (no promise or microtask turn per filter; the router answers 'stop' at once and its attempt
+   * driver carries the exchange on), so the plain path makes no promise here. A filter that
+   * answers with a promise is waited for, and the pipeline goes on from the next one. A filter
+   * that throws or rejects goes to `onFilterError` (without it: a synchronous throw is rethrown).
    */
-  async run(factories: readonly HttpFilterFactory[]): Promise<void> {
+  run(factories: readonly HttpFilterFactory[]): void {
+    this.runFrom(factories, 0);
+  }
+
+  private runFrom(factories: readonly HttpFilterFactory[], start: number): void {
     try {
-      for (let i = 0; i < factories.length; i++) {
+      for (let i = start; i < factories.length; i++) {
         const f = factories[i];
         if (this.responseStarted) break;
         if (f.terminal === false && this.filterDisabled(f.name)) continue;
         const filter = f.createFilter();
         this.filters.push(filter);
         const r = filter.onRequestHeaders ? filter.onRequestHeaders(this) : 'continue';
-        const status = typeof r === 'string' ? r : await r;
-        if (status === 'stop') return;
+        if (typeof r !== 'string') {
+          r.then((status) => {
+            if (status !== 'stop') this.runFrom(factories, i + 1);
+          }, (err: unknown) => this.filterFailed(err));
+          return;
+        }
+        if (r === 'stop') return;
       }
       if (!this.responseStarted) this.sendLocalReply(404, '', { flag: 'NR', details: 'no_terminal_filter' });
     } catch (err) {
       if (this.onFilterError === undefined) throw err;
       this.onFilterError(this, err);
     }
+  }
+
+  private filterFailed(err: unknown): void {
+    // Without a handler (unit use), the rejection surfaces as an unhandled one, as before.
+    if (this.onFilterError === undefined) throw err;
+    this.onFilterError(this, err);
   }
 
   /** What response header formats read: the request as forwarded, and this response. */
