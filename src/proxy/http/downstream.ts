@@ -5,7 +5,6 @@
  * stripping x-envoy-* from external requests, x-envoy-internal / -external-address), and the
  * DownstreamSink that writes a response back with backpressure and trailers.
  */
-import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { constants as h2c, type Http2ServerResponse } from 'node:http2';
@@ -14,6 +13,7 @@ import { networkInterfaces } from 'node:os';
 import type { HeaderMap } from '../upstream/types.ts';
 import { keepHeaderLines } from '../upstream/header-lines.ts';
 import type { DownstreamSink } from './stream.ts';
+import { newRequestId } from './request-id.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host']);
 
@@ -26,7 +26,9 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 export function requestHeaders(raw: IncomingHttpHeaders, rawHeaders?: readonly string[], http2 = false): HeaderMap {
   const out: HeaderMap = {};
   const connectionTokens = typeof raw.connection === 'string' ? raw.connection.toLowerCase().split(',').map((t) => t.trim()) : undefined;
+  let names = 0;
   for (const k in raw) {
+    names++;
     const v = raw[k];
     if (v === undefined || k.charCodeAt(0) === 58 || HOP_BY_HOP.has(k) || connectionTokens?.includes(k) === true) continue;
     // Like Envoy (proxy_100_continue off): the connection manager answers 100-continue itself and
@@ -38,7 +40,9 @@ export function requestHeaders(raw: IncomingHttpHeaders, rawHeaders?: readonly s
     }
     out[k] = v;
   }
-  if (rawHeaders !== undefined) keepHeaderLines(out, rawHeaders, http2);
+  // Node's header object has one key per distinct name: as many keys as raw lines means no field
+  // came on several lines, and there is nothing to split.
+  if (rawHeaders !== undefined && names * 2 !== rawHeaders.length) keepHeaderLines(out, rawHeaders, http2);
   return out;
 }
 
@@ -139,7 +143,7 @@ export function applyEdgeRules(headers: HeaderMap, rules: EdgeRules, remote: str
   let id = headers['x-request-id'];
   if (Array.isArray(id)) id = id[0];
   if (rules.generateRequestId && (id === undefined || id === '' || (external && !rules.preserveExternalRequestId))) {
-    id = randomUUID();
+    id = newRequestId();
     headers['x-request-id'] = id;
   }
   return id ?? '';
