@@ -8,25 +8,25 @@
  * 307 / the normalized path everything after sees), host port stripping, edge rules, route table
  * (inline or RDS, looked up per request), filter chain; StreamInfo is published on
  * `trellis:http:request-end`. Safety limits (header size and count -> 431, slowloris -> 408,
- * parse errors / smuggling -> 400, HTTP/2 floods and rapid reset -> GOAWAY) are enforced here.
+ * parse errors / smuggling -> 400, HTTP/2 floods and rapid reset -> GOAWAY) are enforced here
+ * and in the HTTP/1.1 codec side, h1-downstream.ts (with h1-in-flight.ts for pipelining).
  *
  * Containment: this is the boundary nothing a client sends may cross. Every callback node calls
  * us from is guarded; a throw costs its stream (500 or a reset) or its connection, is counted
  * (`downstream_rq_internal_error`, `downstream_cx_protocol_error`, ...) and logged, rate limited.
  */
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { ClusterManager } from '../upstream/types.ts';
 import type { Json } from '../xds-json.ts';
-import { applyEdgeRules, clientAddress, normalizeAddress, requestHeaders, requestScheme, ResponseSink } from './downstream.ts';
+import { applyEdgeRules, AUTHORITY, clientAddress, normalizeAddress, requestHeaders, requestScheme, ResponseSink } from './downstream.ts';
+import { createH1Server, rejectH1 } from './h1-downstream.ts';
 import { HttpStream, type HttpFilterKinds } from './stream.ts';
 import type { CompiledRouteTable } from '../router/route-table.ts';
 import { compileHcmConfig } from './hcm-config.ts';
 import { requestEndChannel, type DownstreamTlsInfo, type StreamInfo } from './stream-info.ts';
-import { proxyUpgrade } from './websocket.ts';
 import { connectionSecurityOf } from '../tls/peer-identity.ts';
 import type { TracingConfig } from '../tracing/tracing-config.ts';
 import type { ActiveSpan, HttpTracer } from '../tracing/http-tracer.ts';
@@ -38,7 +38,7 @@ import { guardSession, markRawSocket } from './h2-session-guard.ts';
 import { RateLimitedLog, type ProxyLog } from '../rate-limited-log.ts';
 import { describeError } from '../../errors.ts';
 import { destroyOnError } from '../socket-handlers.ts';
-import { afterCompleteRequests, forEachInFlight, trackH1Response, type InFlightSocket } from './h1-in-flight.ts';
+import { forEachInFlight, type InFlightSocket } from './h1-in-flight.ts';
 
 /** Resolves RDS route configuration names to compiled tables (the xDS client implements it). */
 export interface RouteProvider {
@@ -131,9 +131,6 @@ export function absoluteForm(target: string): { authority: string; path: string 
   return { authority, path: rest === '' ? '/' : rest };
 }
 
-/** Characters an authority may hold (RFC 3986 reg-name / IP-literal / port, percent-encoded allowed), as Envoy checks. */
-const AUTHORITY = /^[A-Za-z0-9\-._~!$&'()*+,;=:@[\]%]*$/;
-
 /** Build a connection manager; throws TrellisError(XDS_INVALID) with a field path on bad config. */
 export function createConnectionManager(opts: ConnectionManagerOptions): HttpConnectionManager {
   const path = opts.path ?? 'http_connection_manager';
@@ -187,45 +184,6 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   // ---- per request -------------------------------------------------------------------------
   // Which codec a request came from is known by the server that emitted it, never by the version
   // the client wrote: `GET / HTTP/2.0` on an HTTP/1.1 connection is an HTTP/1 request.
-  function onRequest1(req: IncomingMessage, res: ServerResponse): void {
-    try {
-      const socket = req.socket as TrackedSocket;
-      // Bytes read after a response that closes the connection was sent (node keeps parsing until
-      // the socket is gone): Envoy stopped reading at that response. Never served; node destroys
-      // the request with the socket once the last response is flushed.
-      if (socket.writableEnded) return;
-      trackH1Response(socket, res);
-      // Pipelined requests are served one at a time, as by Envoy (its codec stops parsing after each
-      // request until the response is done): node hands us a request as soon as it is parsed and
-      // queues its response behind the earlier ones. A queued response gets the socket when the
-      // one before it finished; if that one closed the connection (an error, a local reply before
-      // its body was read, draining), it never does, and the request never reaches a filter or a
-      // backend: node destroys it with the connection.
-      if (res.socket === null) res.once('socket', () => startRequest1(req, res));
-      else startRequest1(req, res);
-    } catch (err) {
-      internalError('http1_request', err, res);
-    }
-  }
-  function startRequest1(req: IncomingMessage, res: ServerResponse): void {
-    try {
-      const socket = req.socket as TrackedSocket;
-      if (draining) res.shouldKeepAlive = false;
-      // Envoy's HTTP/1 codec serves HTTP/1.1 (and 1.0 with accept_http_10); anything else on an
-      // HTTP/1 connection (0.9, 1.0, 2.0) gets 426 and a closed connection.
-      const http10 = req.httpVersion === '1.0';
-      if (req.httpVersion !== '1.1' && !(http10 && o.acceptHttp10)) {
-        protocolError('low_version', socket.remoteAddress);
-        return rejectH1(res, 426, 'Upgrade Required');
-      }
-      let authority = req.headers.host;
-      if (authority === undefined && http10) authority = o.defaultHostForHttp10;
-      if (authority === undefined) return rejectH1(res, 400, 'Bad Request');
-      serve(req, res, false, req.url ?? '/', authority);
-    } catch (err) {
-      internalError('http1_request', err, res);
-    }
-  }
   function onRequest2(req: Http2ServerRequest, res: Http2ServerResponse): void {
     // Rapid reset: a client resets streams right after opening them, usually in the same packet.
     // Start serving on the next turn of the event loop, after the rest of the packet (its
@@ -241,18 +199,11 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     }
   }
 
-  /** A codec-level HTTP/1.1 answer (Envoy's text), closing the connection. */
-  function rejectH1(res: ServerResponse, status: number, reason: string): void {
-    res.shouldKeepAlive = false;
-    res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(reason), server: serverName, connection: 'close' });
-    res.end(reason);
-  }
-
   function serve(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, isH2: boolean, rawTarget: string, rawAuthority: string): void {
     const socket = req.socket as TrackedSocket;
     if (!AUTHORITY.test(rawAuthority)) {
       protocolError('invalid_authority', socket.remoteAddress);
-      if (!isH2) return rejectH1(res as ServerResponse, 400, 'Bad Request');
+      if (!isH2) return rejectH1(res as ServerResponse, 400, 'Bad Request', serverName);
       return void (res as Http2ServerResponse).stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
     }
     let authority = rawAuthority;
@@ -265,7 +216,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       const abs = absoluteForm(target);
       // An https URL on a plaintext connection claims a security the connection lacks: Envoy 403s it.
       if (abs !== undefined && scheme8 === 'https://' && (socket as TLSSocket).encrypted !== true) {
-        return rejectH1(res as ServerResponse, 403, 'Forbidden');
+        return rejectH1(res as ServerResponse, 403, 'Forbidden', serverName);
       }
       if (abs !== undefined) {
         authority = abs.authority;
@@ -276,14 +227,14 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     // Envoy's HTTP/1 codec takes origin-form, absolute-form and `OPTIONS *`; anything else is a 400.
     if (!isH2 && !target.startsWith('/') && !(target === '*' && req.method === 'OPTIONS') && target === rawTarget) {
       protocolError('invalid_url', socket.remoteAddress);
-      return rejectH1(res as ServerResponse, 400, 'Bad Request');
+      return rejectH1(res as ServerResponse, 400, 'Bad Request', serverName);
     }
     // Chunked is the only transfer coding a proxy can forward without decoding it (RFC 9112
     // section 6.1): `gzip, chunked` would reach the backend as a plain body. Envoy answers 501.
     const te = isH2 ? undefined : req.headers['transfer-encoding'];
     if (te !== undefined && te.trim().toLowerCase() !== 'chunked') {
       protocolError('unsupported_transfer_encoding', socket.remoteAddress);
-      return rejectH1(res as ServerResponse, 501, 'Not Implemented');
+      return rejectH1(res as ServerResponse, 501, 'Not Implemented', serverName);
     }
     // Envoy closes an HTTP/1 connection whose response starts before the request body was read to
     // its end (a local reply to a request with a body): what is left of the body is never parsed
@@ -392,100 +343,11 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   }
 
   // ---- HTTP/1.1 ------------------------------------------------------------------------------
-  const h1 = http.createServer({
-    maxHeaderSize: o.maxHeaderBytes,
-    requestTimeout: o.requestTimeoutMs,
-    headersTimeout: o.requestTimeoutMs > 0 ? Math.min(o.headersTimeoutMs, o.requestTimeoutMs) : o.headersTimeoutMs,
-    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(o.headersTimeoutMs / 4))),
-    keepAliveTimeout: o.idleTimeoutMs,
-    // Missing Host is answered by onRequest1 (400), so that the answer is sequenced and tracked like any other.
-    requireHostHeader: false,
-    insecureHTTPParser: false,
-    joinDuplicateHeaders: true,
-    // Envoy ignores an h2c upgrade (what `curl --http2` sends to http://) and answers over HTTP/1.1.
-    shouldUpgradeCallback: (req: IncomingMessage) => req.method === 'CONNECT' || !isH2cUpgrade(req),
-  } as http.ServerOptions, onRequest1);
-  h1.maxHeadersCount = o.maxHeadersCount + 1; // node truncates silently at the limit: +1 lets us see the overflow
-  h1.maxRequestsPerSocket = o.maxRequestsPerConnection;
-  h1.on('clientError', (err: NodeJS.ErrnoException, duplex) => {
-    const socket = duplex as TrackedSocket;
-    try {
-      if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
-      let answer: string;
-      if (err.code === 'HPE_INVALID_VERSION' && unknownHttpVersion((err as { rawPacket?: Buffer }).rawPacket, (err as { bytesParsed?: number }).bytesParsed)) {
-        // A well-formed version the parser does not know (HTTP/3.0): Envoy answers 426 as for 1.0 and 2.0.
-        answer = `HTTP/1.1 426 Upgrade Required\r\ncontent-length: 16\r\ncontent-type: text/plain\r\nserver: ${serverName}\r\nconnection: close\r\n\r\nUpgrade Required`;
-      } else {
-        const [status, reason] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']
-          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout']
-          : [400, 'Bad Request'];
-        if (status === 408) counters.downstream_rq_header_timeout++;
-        answer = `HTTP/1.1 ${status} ${reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`;
-      }
-      protocolError(err.code ?? 'parse_error', socket.remoteAddress);
-      // Requests before the bad one on this connection (pipelining) still get their responses
-      // first, as from Envoy: the backend may have acted on them.
-      afterCompleteRequests(socket, () => {
-        if (socket.writable) socket.end(answer);
-        // Already closing after an earlier response: let it flush (node destroys the socket then).
-        else if (!socket.writableEnded) socket.destroy();
-      });
-    } catch (e) {
-      internalError('http1_client_error', e);
-      socket.destroy();
-    }
+  const h1 = createH1Server({
+    options: o, counters, clusterManager: opts.clusterManager, random, table, draining: () => draining, serve,
+    originalDestination: (socket) => (socket as TrackedSocket)[kMeta]?.originalDestination,
+    internalError, protocolError,
   });
-  // An Upgrade or CONNECT behind pipelined requests waits for their responses, as with Envoy
-  // (one request at a time); behind a response that closes the connection it is never served.
-  const onUpgrade = (req: IncomingMessage, duplex: Duplex, head: Buffer) => {
-    try {
-      afterCompleteRequests(duplex as TrackedSocket, () => {
-        if (!duplex.writableEnded && !duplex.destroyed) upgradeNow(req, duplex, head);
-      });
-    } catch (err) {
-      internalError('upgrade', err);
-      duplex.destroy();
-    }
-  };
-  const upgradeNow = (req: IncomingMessage, duplex: Duplex, head: Buffer) => {
-    try {
-      const s = duplex as TrackedSocket;
-      const isConnect = req.method === 'CONNECT';
-      // CONNECT's request target is the authority (RFC 9110 section 9.3.6).
-      const authority = isConnect ? String(req.url ?? '') : String(req.headers.host ?? '');
-      // CONNECT names host:port and nothing else (CONNECT /b is a 400 from Envoy too).
-      if (!AUTHORITY.test(authority) || (isConnect && !/^[^/?#\s@]+:\d+$/.test(authority))) {
-        protocolError('invalid_authority', s.remoteAddress);
-        return void duplex.end(`HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
-      }
-      let path = '';
-      if (!isConnect) {
-        const d = (req.url ?? '/').startsWith('/') ? normalizeRequestPath(req.url ?? '/', o.paths) : undefined;
-        if (d === undefined || d.action !== 'continue') {
-          counters.downstream_rq_failed_path_normalization++;
-          return void duplex.end(`HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
-        }
-        path = d.path;
-      }
-      const headers = requestHeaders(req.headers, req.rawHeaders);
-      const scheme = (s as unknown as TLSSocket).encrypted ? 'https' : 'http';
-      applyEdgeRules(headers, edge, normalizeAddress(s.remoteAddress), scheme);
-      const originalDestination = s[kMeta]?.originalDestination;
-      void proxyUpgrade({ req, socket: duplex, head, headers, authority, path, table: table(), clusterManager: opts.clusterManager, allowedUpgrades: o.allowedUpgrades, random, scheme, originalDestination })
-        .catch((err: unknown) => {
-          internalError('upgrade', err);
-          duplex.destroy();
-        });
-    } catch (err) {
-      internalError('upgrade', err);
-      duplex.destroy();
-    }
-  };
-  // An Expect other than 100-continue is routed like any request, as by Envoy (node answers 417 by itself otherwise).
-  h1.on('checkExpectation', onRequest1);
-  h1.on('upgrade', onUpgrade);
-  h1.on('connect', onUpgrade);
-  h1.emit('listening'); // starts node's connection checks (headers/request timeouts) without a listening socket
 
   // ---- HTTP/2 --------------------------------------------------------------------------------
   const h2 = http2.createServer({
@@ -576,29 +438,6 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
 
 function stopKeepAlive(res: ServerResponse): void {
   if (!res.headersSent) res.shouldKeepAlive = false;
-}
-
-/** `Upgrade: h2c` (RFC 7540 section 3.2, withdrawn by RFC 9113): served as HTTP/1.1, as Envoy does. */
-function isH2cUpgrade(req: IncomingMessage): boolean {
-  const u = req.headers.upgrade;
-  return typeof u === 'string' && u.trim().toLowerCase() === 'h2c';
-}
-
-/**
- * The request line the parser failed in is well formed but names an HTTP version other than 1.x
- * (`GET / HTTP/3.0`). `raw` is the packet being parsed, which may start with earlier pipelined
- * requests; `at` is where in it the parser stopped, on the failing line.
- */
-function unknownHttpVersion(raw: Buffer | undefined, at: number | undefined): boolean {
-  if (raw === undefined) return false;
-  const pos = Math.min(Math.max(at ?? 0, 0), raw.length);
-  const start = pos > 0 ? raw.lastIndexOf(0x0a, pos - 1) + 1 : 0;
-  const eol = raw.indexOf('\r\n', start);
-  const lf = raw.indexOf(0x0a, start);
-  // A bare LF ends the line before its CRLF: not a well-formed request line.
-  if (lf >= 0 && lf !== eol + 1) return false;
-  const line = raw.subarray(start, eol < 0 ? Math.min(raw.length, start + 8192) : eol).toString('latin1');
-  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^ ]+ HTTP\/\d\.\d$/.test(line);
 }
 
 const kTls = Symbol('trellis.downstreamTls');

@@ -46,6 +46,9 @@ export function requestHeaders(raw: IncomingHttpHeaders, rawHeaders?: readonly s
   return out;
 }
 
+/** Characters an authority may hold (RFC 3986 reg-name / IP-literal / port, percent-encoded allowed), as Envoy checks. */
+export const AUTHORITY = /^[A-Za-z0-9\-._~!$&'()*+,;=:@[\]%]*$/;
+
 /** Client address without the IPv4-mapped prefix. */
 export function normalizeAddress(a: string | undefined): string {
   if (!a) return '';
