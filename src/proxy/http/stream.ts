@@ -17,6 +17,7 @@ import type { FormatContext } from '../router/header-format.ts';
 import type { CompiledRouteTable, RouteMatch } from '../router/route-table.ts';
 import { httpToGrpcStatus, type ResponseFlag, type StreamInfo } from './stream-info.ts';
 import { GrpcFrameCounter } from './grpc-frames.ts';
+import { deadlineList, type DeadlineEntry, type DeadlineList } from './deadline-list.ts';
 
 /** What a filter's request hook tells the pipeline. */
 export type FilterStatus = 'continue' | 'stop';
@@ -114,7 +115,7 @@ export interface HttpStreamInit {
 }
 
 /** One request/response exchange as filters see it. */
-export class HttpStream implements HeaderSource {
+export class HttpStream implements HeaderSource, DeadlineEntry {
   readonly info: StreamInfo;
   readonly method: string;
   readonly scheme: 'http' | 'https';
@@ -153,17 +154,23 @@ export class HttpStream implements HeaderSource {
   responseHeaders: HeaderMap | undefined;
   private responseFrames: GrpcFrameCounter | undefined;
   private readonly sink: DownstreamSink;
-  private readonly filters: HttpFilter[] = [];
+  /** The stream's filters, in a list sized by run() for the chain (a growing array would allocate 16 slots). */
+  private filters: HttpFilter[] = NO_FILTERS;
+  private filterCount = 0;
   private readonly serverName: string | undefined;
   private readonly serverHeader: HttpStreamInit['serverHeader'];
   private readonly routeRandom: number;
   /** Made on first use of `downstreamSignal` (most requests never need an AbortSignal). */
   private downstreamAbort: AbortController | undefined;
   private readonly onFilterError: ((stream: HttpStream, err: unknown) => void) | undefined;
-  private idleMs = 0;
   private closed = false;
-  private idleTimer: NodeJS.Timeout | undefined;
+  /** The idle timeout's list (deadline-list.ts: no Timeout per request), undefined when disabled. */
+  private readonly idleList: DeadlineList | undefined;
   private durationTimer: NodeJS.Timeout | undefined;
+  deadlinePrev: DeadlineEntry | undefined = undefined;
+  deadlineNext: DeadlineEntry | undefined = undefined;
+  deadlineList: DeadlineList | undefined = undefined;
+  deadlineFrom = 0;
 
   constructor(init: HttpStreamInit) {
     this.info = init.info;
@@ -183,17 +190,22 @@ export class HttpStream implements HeaderSource {
     this.originalDestination = init.originalDestination;
     this.clearRouteCache();
     const a = this.route?.action.kind === 'route' ? this.route.action : undefined;
-    this.idleMs = a?.idleTimeoutMs ?? init.streamIdleTimeoutMs;
+    const idleMs = a?.idleTimeoutMs ?? init.streamIdleTimeoutMs;
     const maxMs = a?.maxStreamDurationMs ?? init.maxStreamDurationMs;
-    if (this.idleMs > 0) this.touch();
+    this.idleList = idleMs > 0 ? deadlineList(idleMs) : undefined;
+    this.idleList?.start(this);
     if (maxMs > 0) this.durationTimer = setTimeout(onDurationTimeout, maxMs, this).unref();
   }
 
   /** Activity on the stream: restarts the idle timer (stream_idle_timeout / route idle_timeout). */
   touch(): void {
-    if (this.idleMs <= 0 || this.info.completed || this.closed) return;
-    if (this.idleTimer) this.idleTimer.refresh();
-    else this.idleTimer = setTimeout(onIdleTimeout, this.idleMs, this).unref();
+    if (this.idleList === undefined || this.info.completed || this.closed) return;
+    this.idleList.start(this);
+  }
+
+  /** DeadlineEntry: the idle timeout passed without activity. */
+  onDeadline(): void {
+    this.giveUp('SI', 'stream timeout', 'stream_idle_timeout');
   }
 
   /** Envoy on idle/duration timeouts: 408 when the response has not started, otherwise reset. */
@@ -227,9 +239,9 @@ export class HttpStream implements HeaderSource {
 
   /** Stop the stream's timers (the response is finished or the stream is gone). */
   clearTimers(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleList?.stop(this);
     if (this.durationTimer) clearTimeout(this.durationTimer);
-    this.idleTimer = this.durationTimer = undefined;
+    this.durationTimer = undefined;
   }
 
   /** Re-run route matching (after a filter changed headers or the path). */
@@ -282,6 +294,7 @@ export class HttpStream implements HeaderSource {
    * that throws or rejects goes to `onFilterError` (without it: a synchronous throw is rethrown).
    */
   run(factories: readonly HttpFilterFactory[]): void {
+    this.filters = new Array<HttpFilter>(factories.length);
     this.runFrom(factories, 0);
   }
 
@@ -292,7 +305,7 @@ export class HttpStream implements HeaderSource {
         if (this.responseStarted) break;
         if (f.terminal === false && this.filterDisabled(f.name)) continue;
         const filter = f.createFilter();
-        this.filters.push(filter);
+        this.filters[this.filterCount++] = filter;
         const r = filter.onRequestHeaders ? filter.onRequestHeaders(this) : 'continue';
         if (typeof r !== 'string') {
           r.then((status) => {
@@ -333,7 +346,7 @@ export class HttpStream implements HeaderSource {
     if (this.sink.headersSent) return;
     this.responseStarted = true;
     const head: ResponseHead = { status, headers };
-    for (let i = this.filters.length - 1; i >= 0; i--) this.filters[i].onResponseHeaders?.(this, head);
+    for (let i = this.filterCount - 1; i >= 0; i--) this.filters[i].onResponseHeaders?.(this, head);
     if (this.route && this.routeTable) {
       const format = routeHeadersNeedFormat(this.routeTable, this.route, this.weightedCluster, 'response') ? this.responseFormatContext(head) : undefined;
       applyRouteHeaders(head.headers, this.routeTable, this.route, this.weightedCluster, 'response', format);
@@ -407,7 +420,7 @@ export class HttpStream implements HeaderSource {
     this.closed = true;
     this.clearTimers();
     const filters = this.filters;
-    for (let i = 0; i < filters.length; i++) {
+    for (let i = 0; i < this.filterCount; i++) {
       try {
         filters[i].onStreamComplete?.(this);
       } catch {
@@ -417,9 +430,8 @@ export class HttpStream implements HeaderSource {
   }
 }
 
-function onIdleTimeout(s: HttpStream): void {
-  s.giveUp('SI', 'stream timeout', 'stream_idle_timeout');
-}
+const NO_FILTERS: HttpFilter[] = [];
+
 function onDurationTimeout(s: HttpStream): void {
   s.giveUp('DT', 'downstream duration timeout', 'max_duration_timeout');
 }

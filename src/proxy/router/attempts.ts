@@ -13,6 +13,7 @@ import type { HttpStream } from '../http/stream.ts';
 import type { HedgePolicy, RetryPolicy } from './route-action.ts';
 import { LocalReplyBody } from '../http/stream-info.ts';
 import { backoffMs, isRetriableFailure, isRetriableResponse } from './retry-state.ts';
+import { deadlineList, type DeadlineEntry, type DeadlineList } from '../http/deadline-list.ts';
 import type { ReplayableBody } from './request-body.ts';
 import { Readable } from 'node:stream';
 
@@ -52,7 +53,7 @@ export function runAttempts(plan: AttemptPlan): void {
   new Driver(plan).start();
 }
 
-class Driver implements BodySink {
+class Driver implements BodySink, DeadlineEntry {
   private readonly p: AttemptPlan;
   /**
    * Attempts started and not yet answered or cancelled: the first one in `single`; only hedging
@@ -63,7 +64,12 @@ class Driver implements BodySink {
   private done = false;
   private retriesUsed = 0;
   private attempts = 0;
-  private globalTimer: NodeJS.Timeout | undefined;
+  /** The route timeout waits in a shared list (deadline-list.ts), not in a Timeout per request. */
+  private globalTimer: DeadlineList | undefined;
+  deadlinePrev: DeadlineEntry | undefined = undefined;
+  deadlineNext: DeadlineEntry | undefined = undefined;
+  deadlineList: DeadlineList | undefined = undefined;
+  deadlineFrom = 0;
   private backoffTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = performance.now();
   /** Endpoints tried so far, kept only when the retry policy avoids previous hosts. */
@@ -118,13 +124,16 @@ class Driver implements BodySink {
       this.p.stream.info.responseFlags.add('DC');
       return;
     }
-    if (this.p.timeoutMs > 0) this.globalTimer = setTimeout(onGlobalTimeout, this.p.timeoutMs, this);
+    if (this.p.timeoutMs > 0) {
+      this.globalTimer = deadlineList(this.p.timeoutMs);
+      this.globalTimer.start(this);
+    }
     this.p.stream.downstreamWatcher = this;
     this.startAttempt(false, false);
   }
 
   private end(): void {
-    if (this.globalTimer) clearTimeout(this.globalTimer);
+    this.globalTimer?.stop(this);
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
     if (this.p.stream.downstreamWatcher === this) this.p.stream.downstreamWatcher = undefined;
     this.cancelOutstanding();
@@ -283,7 +292,8 @@ class Driver implements BodySink {
     this.end();
   }
 
-  onGlobalTimeout(): void {
+  /** DeadlineEntry: the route timeout passed. */
+  onDeadline(): void {
     this.globalTimer = undefined;
     const s = this.p.stream;
     s.info.responseFlags.add('UT');
@@ -510,10 +520,6 @@ class Driver implements BodySink {
       this.end();
     }
   }
-}
-
-function onGlobalTimeout(d: Driver): void {
-  d.onGlobalTimeout();
 }
 
 const kDriver = Symbol('trellis.attemptDriver');
