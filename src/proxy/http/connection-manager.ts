@@ -23,6 +23,7 @@ import type { ClusterManager } from '../upstream/types.ts';
 import type { Json } from '../xds-json.ts';
 import { applyEdgeRules, AUTHORITY, clientAddress, normalizeAddress, requestHeaders, requestScheme, ResponseSink } from './downstream.ts';
 import { createH1Server, rejectH1 } from './h1-downstream.ts';
+import { createH2Server } from './h2-downstream.ts';
 import { HttpStream, type HttpFilterKinds } from './stream.ts';
 import type { CompiledRouteTable } from '../router/route-table.ts';
 import { compileHcmConfig } from './hcm-config.ts';
@@ -34,7 +35,7 @@ import { GrpcFrameCounter } from './grpc-frames.ts';
 import type { LogFiles } from '../access-log/log-files.ts';
 import { newHcmCounters, type HcmCounters } from './hcm-stats.ts';
 import { normalizeRequestPath } from './path-normalization.ts';
-import { guardSession, markRawSocket } from './h2-session-guard.ts';
+import { markRawSocket } from './h2-session-guard.ts';
 import { RateLimitedLog, type ProxyLog } from '../rate-limited-log.ts';
 import { describeError } from '../../errors.ts';
 import { destroyOnError } from '../socket-handlers.ts';
@@ -179,24 +180,6 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   function protocolError(kind: string, remote: string | undefined): void {
     counters.downstream_cx_protocol_error++;
     rlog.event(`protocol_error:${kind}`, 'info', 'downstream protocol error', { statPrefix, kind, remote });
-  }
-
-  // ---- per request -------------------------------------------------------------------------
-  // Which codec a request came from is known by the server that emitted it, never by the version
-  // the client wrote: `GET / HTTP/2.0` on an HTTP/1.1 connection is an HTTP/1 request.
-  function onRequest2(req: Http2ServerRequest, res: Http2ServerResponse): void {
-    // Rapid reset: a client resets streams right after opening them, usually in the same packet.
-    // Start serving on the next turn of the event loop, after the rest of the packet (its
-    // RST_STREAMs) was processed: a stream reset by then never reaches the filters or a backend.
-    setImmediate(startRequest2, req, res);
-  }
-  function startRequest2(req: Http2ServerRequest, res: Http2ServerResponse): void {
-    try {
-      if (res.destroyed || req.stream.destroyed) return;
-      serve(req, res, true, String(req.headers[':path'] ?? '/'), String(req.headers[':authority'] ?? req.headers.host ?? ''));
-    } catch (err) {
-      internalError('http2_request', err, res);
-    }
   }
 
   function serve(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, isH2: boolean, rawTarget: string, rawAuthority: string): void {
@@ -350,36 +333,10 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   });
 
   // ---- HTTP/2 --------------------------------------------------------------------------------
-  const h2 = http2.createServer({
-    settings: { maxConcurrentStreams: o.maxConcurrentStreams, maxHeaderListSize: o.maxHeaderBytes, ...(o.initialWindowSize ? { initialWindowSize: o.initialWindowSize } : {}) },
-    // Up to twice the limit gets a proper 431 from our own check; beyond that nghttp2 refuses the stream.
-    maxHeaderListPairs: o.maxHeadersCount * 2 + 16,
-    maxSessionInvalidFrames: 100,
-    // A packet of HEADERS + RST_STREAM pairs fills node's stream table (closed streams leave it
-    // a turn later) and node refuses the rest; at 100 refusals it ends the session with a second
-    // GOAWAY after ours. The rapid-reset guard ends such sessions instead.
-    maxSessionRejectedStreams: 10_000,
-    maxOutstandingPings: 10,
-  }, onRequest2);
-  // One options object for every session (a closure per session would live as long as it).
-  const sessionGuard = {
-    limit: prematureResetLimit, idleMs: o.idleTimeoutMs, counters,
-    onTooManyResets: (s: Http2Session) => rlog.event('premature_reset', 'warn', 'closed an HTTP/2 connection: too many streams reset by the client (rapid reset)', { statPrefix, remote: s.socket?.remoteAddress }),
-  };
-  h2.on('session', (session: Http2Session) => {
-    try {
-      sessions.add(session);
-      session.once('close', () => sessions.delete(session));
-      if (draining) session.close();
-      if (o.connectionWindowSize !== undefined) session.setLocalWindowSize(o.connectionWindowSize);
-      guardSession(session, sessionGuard);
-    } catch (err) {
-      internalError('http2_session', err);
-      session.destroy();
-    }
+  const h2 = createH2Server({
+    options: o, counters, prematureResetLimit, sessions, draining: () => draining, serve, internalError,
+    onTooManyResets: (s) => rlog.event('premature_reset', 'warn', 'closed an HTTP/2 connection: too many streams reset by the client (rapid reset)', { statPrefix, remote: s.socket?.remoteAddress }),
   });
-  h2.on('sessionError', () => {});
-  h2.on('streamError', () => {});
 
   return {
     statPrefix,

@@ -123,11 +123,26 @@ function knownScheme(v: unknown): 'http' | 'https' | undefined {
   return s === 'http' || s === 'https' ? s : undefined;
 }
 
+// The last answer of isExternal: a sidecar's requests nearly all come from one address, and a
+// BlockList check is a native call with an address parse per request.
+let lastRules: EdgeRules | undefined;
+let lastRemote = '';
+let lastExternal = false;
+
+function isExternal(rules: EdgeRules, remote: string): boolean {
+  if (rules !== lastRules || remote !== lastRemote) {
+    lastExternal = !rules.internal.check(remote, isIPv4(remote) ? 'ipv4' : 'ipv6');
+    lastRules = rules;
+    lastRemote = remote;
+  }
+  return lastExternal;
+}
+
 /** Apply Envoy's connection-manager request header rules; returns the request id. */
 export function applyEdgeRules(headers: HeaderMap, rules: EdgeRules, remote: string, scheme: 'http' | 'https'): string {
   let external = false;
   if (rules.useRemoteAddress) {
-    external = remote === '' ? false : !rules.internal.check(remote, isIPv4(remote) ? 'ipv4' : 'ipv6');
+    external = remote === '' ? false : isExternal(rules, remote);
     if (external) {
       // Untrusted edge: x-envoy-* request controls must not reach the router.
       for (const k in headers) if (k.startsWith('x-envoy-')) delete headers[k];
@@ -202,7 +217,8 @@ export class ResponseSink implements DownstreamSink {
       this.reset();
       return;
     }
-    setImmediate(flushStagedHead, this);
+    if (staged.length === 0) setImmediate(flushStagedHeads);
+    staged.push(this);
   }
 
   /** The staged HTTP/2 head, when nothing was written by now. */
@@ -245,6 +261,20 @@ export class ResponseSink implements DownstreamSink {
   }
 }
 
-function flushStagedHead(sink: ResponseSink): void {
-  sink.flushHead();
+// HTTP/2 heads staged in one turn of the event loop, flushed by one setImmediate (not one per response).
+let staged: ResponseSink[] = [];
+let stagedSpare: ResponseSink[] = [];
+
+function flushStagedHeads(): void {
+  const batch = staged;
+  staged = stagedSpare;
+  for (let i = 0; i < batch.length; i++) {
+    try {
+      batch[i].flushHead();
+    } catch {
+      // flushHead resets its own stream on failure; one stream must not hold up the others.
+    }
+  }
+  batch.length = 0;
+  stagedSpare = batch;
 }
