@@ -171,7 +171,8 @@ function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContext, sup
   const base: Omit<UpstreamRequestInit, 'signal' | 'body' | 'isRetry'> = {
     method: s.method, path, authority, scheme: s.scheme, headers, hashKey: hashKey(a.hashPolicies, s), grpc: s.grpc,
     downstreamProtocol: s.info.protocol === 'HTTP/2' ? 'http2' : 'http1',
-    ...(s.originalDestination ? { originalDestination: { address: s.originalDestination.address, port: s.originalDestination.port } } : {}),
+    // (A conditional spread here cost an empty object and a clone per request.)
+    originalDestination: s.originalDestination ? { address: s.originalDestination.address, port: s.originalDestination.port } : undefined,
   };
   if (a.mirrors.length > 0) fireMirrors(ctx, a.mirrors, base, body, timeoutMs);
   runAttempts({
