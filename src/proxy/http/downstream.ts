@@ -102,9 +102,20 @@ export interface EdgeRules {
 export function clientAddress(headers: HeaderMap, rules: EdgeRules, remote: string): string {
   if (rules.useRemoteAddress && rules.xffNumTrustedHops === 0) return remote;
   const xff = headers['x-forwarded-for'];
-  const list = (Array.isArray(xff) ? xff.join(',') : xff ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
-  const i = list.length - 1 - rules.xffNumTrustedHops;
-  return i >= 0 && i < list.length ? list[i] : remote;
+  if (xff === undefined) return remote;
+  // The non-empty entry `xffNumTrustedHops` from the right, found by scanning back (no arrays per request).
+  const list = Array.isArray(xff) ? xff.join(',') : xff;
+  let skip = rules.xffNumTrustedHops;
+  let end = list.length;
+  for (let i = list.length - 1; i >= -1; i--) {
+    if (i >= 0 && list.charCodeAt(i) !== 44 /* ',' */) continue;
+    const entry = list.slice(i + 1, end).trim();
+    end = i;
+    if (entry === '') continue;
+    if (skip === 0) return entry;
+    skip--;
+  }
+  return remote;
 }
 
 /**
