@@ -39,7 +39,7 @@ import { markRawSocket } from './h2-session-guard.ts';
 import { RateLimitedLog, type ProxyLog } from '../rate-limited-log.ts';
 import { describeError } from '../../errors.ts';
 import { destroyOnError } from '../socket-handlers.ts';
-import { forEachInFlight, type InFlightSocket } from './h1-in-flight.ts';
+import { forEachInFlight, forgetH1Response, type InFlightSocket } from './h1-in-flight.ts';
 
 /** Resolves RDS route configuration names to compiled tables (the xDS client implements it). */
 export interface RouteProvider {
@@ -264,8 +264,11 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     exchange.stream = stream;
     (req as ExchangeHolder)[kExchange] = exchange;
     (res as ExchangeHolder)[kExchange] = exchange;
-    req.on('error', abortExchange);
-    res.on('close', endExchange);
+    // A request without a body is never read: a client going away shows as the response's 'close'
+    // (its 'error' listener would only cost a slot per request). HTTP/1.1 responses have their one
+    // 'close' listener already (closeH1Response).
+    if (hasBody || isH2) req.on('error', abortExchange);
+    if (isH2) res.on('close', endExchange);
     let headerBytes = 0;
     const raw = req.rawHeaders;
     for (let i = 0; i < raw.length; i++) headerBytes += raw[i].length + 2;
@@ -326,8 +329,12 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   }
 
   // ---- HTTP/1.1 ------------------------------------------------------------------------------
+  function closeH1Response(this: ServerResponse): void {
+    forgetH1Response.call(this);
+    endExchange.call(this as ServerResponse & ExchangeHolder);
+  }
   const h1 = createH1Server({
-    options: o, counters, clusterManager: opts.clusterManager, random, table, draining: () => draining, serve,
+    options: o, counters, clusterManager: opts.clusterManager, random, table, draining: () => draining, serve, onResponseClose: closeH1Response,
     originalDestination: (socket) => (socket as TrackedSocket)[kMeta]?.originalDestination,
     internalError, protocolError,
   });

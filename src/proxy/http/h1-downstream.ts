@@ -27,6 +27,8 @@ export interface H1ServerContext {
   table(): CompiledRouteTable | undefined;
   /** True once the manager drains: responses close their connections. */
   draining(): boolean;
+  /** Every HTTP/1.1 response's one 'close' listener (`this` is the response): calls h1-in-flight's forgetH1Response first. */
+  onResponseClose(this: ServerResponse): void;
   /** Serve a request that passed the codec's checks. */
   serve(req: IncomingMessage, res: ServerResponse, isH2: false, target: string, authority: string): void;
   /** The listener's original destination of the connection (transparent capture). */
@@ -49,7 +51,7 @@ export function createH1Server(ctx: H1ServerContext): http.Server {
       // the socket is gone): Envoy stopped reading at that response. Never served; node destroys
       // the request with the socket once the last response is flushed.
       if (socket.writableEnded) return;
-      trackH1Response(socket, res);
+      trackH1Response(socket, res, ctx.onResponseClose);
       // Pipelined requests are served one at a time, as by Envoy (its codec stops parsing after each
       // request until the response is done): node hands us a request as soon as it is parsed and
       // queues its response behind the earlier ones. A queued response gets the socket when the

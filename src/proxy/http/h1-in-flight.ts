@@ -15,13 +15,16 @@ const kOnIdle = Symbol('trellis.onIdle');
 /** A downstream HTTP/1.1 socket as this module marks it. */
 export type InFlightSocket = Socket & { [kInFlight]?: ServerResponse | ServerResponse[]; [kOnIdle]?: () => void };
 
-/** Track `res` until its 'close'. */
-export function trackH1Response(socket: InFlightSocket, res: ServerResponse): void {
+/**
+ * Track `res` until its 'close', where `onClose` (this module's forgetH1Response, or a listener of
+ * the caller's that calls it first) forgets it: one 'close' listener per response, not a list.
+ */
+export function trackH1Response(socket: InFlightSocket, res: ServerResponse, onClose: (this: ServerResponse) => void = forgetH1Response): void {
   const cur = socket[kInFlight];
   if (cur === undefined) socket[kInFlight] = res;
   else if (Array.isArray(cur)) cur.push(res);
   else socket[kInFlight] = [cur, res];
-  res.on('close', forgetH1Response);
+  res.on('close', onClose);
 }
 
 /** Calls `fn` with each response in flight on the socket (oldest first). */
@@ -46,8 +49,8 @@ function untrack(socket: InFlightSocket, res: ServerResponse): boolean {
   return true;
 }
 
-// Shared 'close' handler of an HTTP/1.1 response (`this`): no closure per request.
-function forgetH1Response(this: ServerResponse): void {
+/** An HTTP/1.1 response closed: forget it (`this` is the response; a shared function, no closure per request). */
+export function forgetH1Response(this: ServerResponse): void {
   const socket = this.req.socket as InFlightSocket;
   if (!untrack(socket, this) || socket[kInFlight] !== undefined) return;
   const onIdle = socket[kOnIdle];
