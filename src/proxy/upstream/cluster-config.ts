@@ -58,6 +58,7 @@ export interface ClusterConfig {
   readonly lbPolicy: LbPolicy;
   readonly connectTimeoutMs: number;
   readonly protocol: UpstreamProtocol;
+  /** Upstream connection idle timeout (common_http_protocol_options.idle_timeout, default 1 h); 0 = none. */
   readonly idleTimeoutMs: number;
   /** 0 = unlimited. */
   readonly maxRequestsPerConnection: number;
@@ -257,6 +258,9 @@ function parseUpstreamHttpOptions(json: XdsJson, at: string): UpstreamHttpOption
   });
 }
 
+/** Envoy's HttpProtocolOptions.idle_timeout default for upstream connections. */
+export const DefaultUpstreamIdleTimeoutMs = 3_600_000;
+
 function parseProtocol(json: XdsJson, at: string): { protocol: UpstreamProtocol; idleTimeoutMs: number; maxRequestsPerConnection: number; upstreamHttp: UpstreamHttpOptions | undefined } {
   let protocol: UpstreamProtocol = optObj(json.http2_protocol_options, child(at, 'http2_protocol_options')) !== undefined ? 'http2' : 'http1';
   // The deprecated Cluster field, superseded by HttpProtocolOptions' own.
@@ -287,10 +291,11 @@ function parseProtocol(json: XdsJson, at: string): { protocol: UpstreamProtocol;
     }
   }
   if (commonOpts !== undefined) maxReq = optUint(commonOpts.max_requests_per_connection, child(commonAt, 'max_requests_per_connection')) ?? maxReq;
-  // Envoy's upstream idle_timeout default is 1h; Node servers close idle keep-alive sockets after 5s, so
-  // reusing a socket idle for longer races the server's close. We cap at 4s unless configured.
+  // Envoy's (and Istio's connectionPool.http.idleTimeout) default is 1 h; 0 disables it. A server
+  // that closes sooner says so (`Keep-Alive: timeout=N`, as node's server and our sidecars do) and
+  // the HTTP/1.1 client stops reusing the connection before then (h1-connection.ts).
   const idle = commonOpts === undefined ? undefined : optDurationMs(commonOpts.idle_timeout, child(commonAt, 'idle_timeout'));
-  return { protocol, idleTimeoutMs: idle ?? 4000, maxRequestsPerConnection: maxReq ?? 0, upstreamHttp };
+  return { protocol, idleTimeoutMs: idle ?? DefaultUpstreamIdleTimeoutMs, maxRequestsPerConnection: maxReq ?? 0, upstreamHttp };
 }
 
 function isPrime(n: number): boolean {

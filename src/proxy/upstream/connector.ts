@@ -11,6 +11,7 @@ import tls from 'node:tls';
 import type { Socket } from 'node:net';
 import type { SecretProvider } from '../tls/secret-provider.ts';
 import { tlsConnectOptions, type AutoTlsNames } from '../tls/upstream-tls.ts';
+import { dropSession, keepSession, resumableSession } from '../tls/upstream-sessions.ts';
 import type { Host } from './host.ts';
 import type { ClusterStats } from './stats.ts';
 import { UpstreamError } from './types.ts';
@@ -30,15 +31,18 @@ export interface ConnectOptions {
 }
 
 /** The first spiffe:// URI SAN of a verified server certificate (Istio's destination principal). */
-function verifiedSpiffeId(socket: tls.TLSSocket): string | undefined {
-  if (!socket.authorized) return undefined;
-  try {
-    const san = socket.getPeerCertificate().subjectaltname ?? '';
-    for (const part of san.split(', ')) if (part.startsWith('URI:spiffe://')) return part.slice(4);
-  } catch {
-    // No certificate details on this socket.
-  }
+function spiffeIdOf(sans: string): string | undefined {
+  for (const part of sans.split(', ')) if (part.startsWith('URI:spiffe://')) return part.slice(4);
   return undefined;
+}
+
+/** The server certificate's SANs (node's `subjectaltname`) on a fully handshaken socket. */
+function peerSansOf(socket: tls.TLSSocket): string {
+  try {
+    return socket.getPeerCertificate().subjectaltname ?? '';
+  } catch {
+    return '';
+  }
 }
 
 /**
@@ -98,19 +102,49 @@ export function connectHost(host: Host, opts: ConnectOptions): Promise<Socket> {
         if (opts.alpnOverride !== undefined) tlsOpts.ALPNProtocols = [...opts.alpnOverride];
         const conn: tls.ConnectionOptions = { ...tlsOpts, port: host.port };
         if (opts.family !== undefined) (conn as tls.ConnectionOptions & { family?: number }).family = opts.family;
-        // No session resumption: Node's client skips checkServerIdentity on a resumed session and
-        // reports no peer certificate for a resumed TLS 1.3 one, which would lose the SAN check
-        // and the destination principal (bench/README.md, issue 16 log, perf-mtls entry).
-        socket = tls.connect(conn);
+        const ctx = tlsOpts.secureContext!;
+        const sessionKey = `${host.key}|${tlsOpts.servername ?? ''}|${String(tlsOpts.ALPNProtocols ?? '')}`;
+        const offered = resumableSession(ctx, sessionKey);
+        if (offered !== undefined) conn.session = offered.session;
+        const tlsSocket = tls.connect(conn);
+        socket = tlsSocket;
         socket.setNoDelay(true);
-        socket.once('secureConnect', () => done());
+        // Sessions are kept only from connections whose server passed the checks (TLS 1.3 tickets may arrive before that).
+        let verifiedSans: string | undefined;
+        let early: Buffer | undefined;
+        tlsSocket.on('session', (session: Buffer) => {
+          if (verifiedSans !== undefined) keepSession(ctx, sessionKey, session, verifiedSans);
+          else early = session;
+        });
+        tlsSocket.once('secureConnect', () => {
+          let sans: string;
+          if (offered !== undefined && tlsSocket.isSessionReused()) {
+            // Node skipped checkServerIdentity and has no certificate for a resumed session: check the
+            // identity verified when this session was made (upstream-sessions.ts says why that is sound).
+            sans = offered.peerSans;
+            const err = tlsOpts.checkServerIdentity!(host.address, { subjectaltname: sans } as tls.PeerCertificate);
+            if (err !== undefined || (tlsOpts.rejectUnauthorized === true && !tlsSocket.authorized)) {
+              dropSession(ctx, sessionKey);
+              const cause = err ?? tlsSocket.authorizationError ?? new Error('not authorized');
+              fail(Object.assign(new Error(`${cause.message} (resumed TLS session)`, { cause }), { code: (cause as NodeJS.ErrnoException).code }));
+              return;
+            }
+          } else {
+            sans = peerSansOf(tlsSocket);
+          }
+          verifiedSans = sans;
+          if (early !== undefined) keepSession(ctx, sessionKey, early, sans);
+          early = undefined;
+          done(tlsSocket.authorized ? sans : undefined);
+        });
+        socket.once('error', () => { if (!settled && offered !== undefined) dropSession(ctx, sessionKey); });
       }
     } catch (err) {
       fail(err);
       return;
     }
     socket.once('error', (err) => fail(err));
-    function done(): void {
+    function done(verifiedPeerSans?: string): void {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -122,7 +156,7 @@ export function connectHost(host: Host, opts: ConnectOptions): Promise<Socket> {
       stats.upstream_cx_active++;
       host.counters.cxTotal++;
       host.activeConnections++;
-      if (host.tls !== undefined) host.peerPrincipal = verifiedSpiffeId(socket as tls.TLSSocket);
+      if (host.tls !== undefined) host.peerPrincipal = verifiedPeerSans === undefined ? undefined : spiffeIdOf(verifiedPeerSans);
       socket.once('close', () => {
         stats.upstream_cx_active--;
         host.activeConnections--;

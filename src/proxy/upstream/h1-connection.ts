@@ -7,7 +7,8 @@
  * otherwise chunked; a body is written with its head in one corked write. A connection is reused
  * only after a complete, keep-alive response with nothing after it, its request fully written,
  * and no body sent on a method that has none; a server's `keep-alive: timeout=N` shortens the
- * idle time by undici's margin of 2 s so the server's close does not race our next request.
+ * idle time to N less undici's margin of 2 s so the server's close does not race our next
+ * request. Without that header the cluster's idle timeout applies (Envoy's 1 h by default; 0: none).
  */
 import type { Socket } from 'node:net';
 import { H1ProtocolError, H1ResponseParser, type H1ResponseHandler } from './h1-parser.ts';
@@ -27,6 +28,7 @@ export interface ConnectionOwner {
 export interface H1ConnectionOptions {
   /** host:port, for error messages. */
   readonly endpoint: string;
+  /** 0: no idle timeout (Envoy's meaning of idle_timeout 0s). */
   readonly idleTimeoutMs: number;
   /** 0: unlimited. */
   readonly maxRequests: number;
@@ -222,9 +224,9 @@ export class H1Connection implements H1ResponseHandler, ExchangeCarrier {
     this.completed = false;
     const p = this.parser;
     if (p.keepAliveTimeoutSec !== undefined) {
-      const ms = Math.min(p.keepAliveTimeoutSec * 1000 - KEEP_ALIVE_MARGIN_MS, this.opts.idleTimeoutMs);
-      if (ms <= 0) this.reusable = false;
-      else this.keepAliveMs = ms;
+      const serverMs = p.keepAliveTimeoutSec * 1000 - KEEP_ALIVE_MARGIN_MS;
+      if (serverMs <= 0) this.reusable = false;
+      else this.keepAliveMs = this.opts.idleTimeoutMs === 0 ? serverMs : Math.min(serverMs, this.opts.idleTimeoutMs);
     } else {
       this.keepAliveMs = this.opts.idleTimeoutMs;
     }
@@ -238,6 +240,7 @@ export class H1Connection implements H1ResponseHandler, ExchangeCarrier {
 
   /** Starts the idle clock (the pool put the connection on its idle list). */
   startIdle(): void {
+    if (this.keepAliveMs === 0) return;
     this.idleSince = performance.now();
     if (this.idleTimer === undefined || this.idleTimerMs !== this.keepAliveMs) {
       if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);

@@ -22,8 +22,21 @@ const H2_SINGLE = new Set(['cookie', 'content-length', 'host']);
  */
 export function keepHeaderLines(headers: HeaderMap, rawHeaders: readonly string[], http2 = false): void {
   const single = http2 ? H2_SINGLE : NODE_SINGLE;
+  // Runs on every request and almost never finds a field on several lines: first look without
+  // allocating. A field on one line has that line as its value; one on several has node's joined
+  // value, except the fields node keeps the first line of over HTTP/2, looked for again by name
+  // (HTTP/2 names are lower case).
+  let i = 0;
+  for (; i < rawHeaders.length; i += 2) {
+    const k = rawHeaders[i].toLowerCase();
+    const v = headers[k];
+    if (v === undefined || single.has(k)) continue;
+    if (v === rawHeaders[i + 1] && !(http2 && NODE_SINGLE.has(k) && nameAppearsAfter(rawHeaders, i, k))) continue;
+    break;
+  }
+  if (i >= rawHeaders.length) return;
   let seen: Map<string, string[]> | undefined;
-  for (let i = 0; i < rawHeaders.length; i += 2) {
+  for (i = 0; i < rawHeaders.length; i += 2) {
     const k = rawHeaders[i].toLowerCase();
     if (headers[k] === undefined || single.has(k)) continue;
     seen ??= new Map();
@@ -32,4 +45,9 @@ export function keepHeaderLines(headers: HeaderMap, rawHeaders: readonly string[
     else seen.set(k, [rawHeaders[i + 1]]);
   }
   if (seen !== undefined) for (const [k, list] of seen) if (list.length > 1) headers[k] = list;
+}
+
+function nameAppearsAfter(rawHeaders: readonly string[], i: number, name: string): boolean {
+  for (let j = i + 2; j < rawHeaders.length; j += 2) if (rawHeaders[j] === name) return true;
+  return false;
 }

@@ -118,7 +118,7 @@ export function createH2Pool(host: Host, opts: H2PoolOptions): HostPool {
         if (s.open === 0) {
           const last = opts.maxRequestsPerConnection > 0 && s.streams >= opts.maxRequestsPerConnection;
           if (last) s.session.close();
-          else s.idle = setTimeout(() => s.session.close(), opts.idleTimeoutMs).unref();
+          else if (opts.idleTimeoutMs > 0) s.idle = setTimeout(() => s.session.close(), opts.idleTimeoutMs).unref();
         }
       });
       if (init.body !== null) void pump(init.body, stream);
