@@ -131,7 +131,7 @@ export class Cluster implements ClusterHandle {
   }
 
   request(init: UpstreamRequestInit): Promise<UpstreamResponse> {
-    if (init.signal.aborted) return Promise.reject(init.signal.reason);
+    if (init.cancel.cancelled) return Promise.reject(init.cancel.reason);
     const h2 = this.config.protocol === 'http2' || (this.config.protocol === 'downstream' && init.downstreamProtocol === 'http2');
     if (!this.breaker.tryAcquireRequest(!h2)) {
       return Promise.reject(new UpstreamError('UO', `cluster '${this.name}': circuit breaker overflow (max_requests ${this.config.breakers.maxRequests}, max_pending_requests ${this.config.breakers.maxPendingRequests})`));

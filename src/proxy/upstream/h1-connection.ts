@@ -271,7 +271,7 @@ export class H1Connection implements H1ResponseHandler, ExchangeCarrier {
     const ex = this.exchange;
     if (ex === undefined) return;
     this.exchange = undefined;
-    ex.fail(ex.init.signal.aborted ? ex.init.signal.reason : err);
+    ex.fail(ex.init.cancel.cancelled ? ex.init.cancel.reason : err);
   }
 
   private readonly onEnd = (): void => {

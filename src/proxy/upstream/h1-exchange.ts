@@ -1,7 +1,7 @@
 /**
  * One request/response exchange of the HTTP/1.1 upstream client, and the response body as the
  * engine reads it. The exchange object is the pool's queue entry, the connection's current
- * request, the abort listener (handleEvent, so no closure per request) and the response body
+ * request, the attempt's cancel hook (onCancel, no closure or listener per request) and the response body
  * iterator at once: a GET costs this object, the head string, the header map and the request
  * promise; `trailers` and `done` are promises only when someone asks for them (the engine reads
  * trailers once the body ended: an already-settled promise), and the cluster's release is a
@@ -10,7 +10,7 @@
  * the socket is paused, as a Readable would.
  */
 import type { PooledResponse } from './pool.ts';
-import type { BodySink, HeaderMap, PushBody, UpstreamRequestInit } from './types.ts';
+import type { BodySink, CancelHook, HeaderMap, PushBody, UpstreamRequestInit } from './types.ts';
 
 /** What an exchange needs from the connection carrying it. */
 export interface ExchangeCarrier {
@@ -38,7 +38,7 @@ const Phase = { Pending: 0, Body: 1, Received: 2, Over: 3 } as const;
 type Phase = (typeof Phase)[keyof typeof Phase];
 
 /** One request on its way, then its response. */
-export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, PushBody {
+export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, PushBody, CancelHook {
   readonly init: UpstreamRequestInit;
   /** Header lines after host/connection, built once when the request is taken. */
   readonly headerLines: string;
@@ -84,7 +84,7 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
       this.resolveHead = resolve;
       this.rejectHead = reject;
     });
-    init.signal.addEventListener('abort', this);
+    init.cancel.hook = this;
   }
 
   get body(): this {
@@ -178,7 +178,7 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
     if (this.phase === Phase.Pending) {
       this.phase = Phase.Over;
       this.queue = undefined;
-      this.init.signal.removeEventListener('abort', this);
+      this.unhook();
       this.rejectHead(err);
       return;
     }
@@ -200,9 +200,8 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
     }
   }
 
-  /** init.signal fired: cancel this attempt wherever it is. */
-  handleEvent(): void {
-    const reason = this.init.signal.reason;
+  /** The attempt was cancelled (init.cancel): end it wherever it is. */
+  onCancel(reason: unknown): void {
     if (this.phase === Phase.Over) return;
     if (this.queue !== undefined) {
       this.queue.dequeue(this);
@@ -311,8 +310,14 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
     this.settle(this.receivedTrailers);
   }
 
+  /** Nothing left to cancel: the token forgets this exchange (a later cancel does nothing here). */
+  private unhook(): void {
+    const token = this.init.cancel;
+    if (token.hook === this) token.hook = undefined;
+  }
+
   private settle(trailers?: HeaderMap): void {
-    this.init.signal.removeEventListener('abort', this);
+    this.unhook();
     if (this.settled) return;
     this.settled = true;
     if (trailers !== undefined) this.settledTrailers = trailers;

@@ -68,7 +68,7 @@ class H1Pool implements HostPool, ConnectionOwner, ExchangeQueue {
   }
 
   request(init: UpstreamRequestInit): Promise<PooledResponse> {
-    if (init.signal.aborted) return Promise.reject(init.signal.reason);
+    if (init.cancel.cancelled) return Promise.reject(init.cancel.reason);
     if (this.state !== 'open') return Promise.reject(new UpstreamError('UC', `upstream connection pool for ${this.host.key} is closed`, { endpoint: this.host.key }));
     let ex: H1Exchange;
     try {
