@@ -2,7 +2,7 @@
  * One request/response exchange of the HTTP/1.1 upstream client, and the response body as the
  * engine reads it. The exchange object is the pool's queue entry, the connection's current
  * request, the attempt's cancel hook (onCancel, no closure or listener per request) and the response body
- * iterator at once: a GET costs this object, the head string, the header map and the request
+ * iterator at once: a GET costs this object, the header map and the request
  * promise; `trailers` and `done` are promises only when someone asks for them (the engine reads
  * trailers once the body ended: an already-settled promise), and the cluster's release is a
  * callback (`onDone`). Body chunks arrive from the
@@ -40,8 +40,6 @@ type Phase = (typeof Phase)[keyof typeof Phase];
 /** One request on its way, then its response. */
 export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, PushBody, CancelHook {
   readonly init: UpstreamRequestInit;
-  /** Header lines after host/connection, built once when the request is taken. */
-  readonly headerLines: string;
   /** The request's content-length (null: unknown, chunked if there is a body). */
   readonly contentLength: number | null;
   readonly promise: Promise<PooledResponse>;
@@ -76,9 +74,8 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
   private sinkPaused = false;
   private waiting: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (err: unknown) => void } | undefined;
 
-  constructor(init: UpstreamRequestInit, headerLines: string, contentLength: number | null) {
+  constructor(init: UpstreamRequestInit, contentLength: number | null) {
     this.init = init;
-    this.headerLines = headerLines;
     this.contentLength = contentLength;
     this.promise = new Promise<PooledResponse>((resolve, reject) => {
       this.resolveHead = resolve;
