@@ -9,7 +9,7 @@
  * connection's parser and are queued here until the engine asks for them; past a high-water mark
  * the socket is paused, as a Readable would.
  */
-import type { PooledResponse } from './pool.ts';
+import type { PooledResponse, PoolObserver } from './pool.ts';
 import type { BodySink, CancelHook, HeaderMap, PushBody, UpstreamRequestInit } from './types.ts';
 
 /** What an exchange needs from the connection carrying it. */
@@ -74,8 +74,11 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
   private sinkPaused = false;
   private waiting: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (err: unknown) => void } | undefined;
 
-  constructor(init: UpstreamRequestInit, contentLength: number | null) {
+  private readonly observer: PoolObserver | undefined;
+
+  constructor(init: UpstreamRequestInit, contentLength: number | null, observer: PoolObserver | undefined) {
     this.init = init;
+    this.observer = observer;
     this.contentLength = contentLength;
     this.promise = new Promise<PooledResponse>((resolve, reject) => {
       this.resolveHead = resolve;
@@ -126,6 +129,7 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
     this.phase = Phase.Body;
     this.status = status;
     this.headers = headers;
+    this.observer?.onResponseHead(this);
     this.resolveHead(this);
   }
 
@@ -176,6 +180,7 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
       this.phase = Phase.Over;
       this.queue = undefined;
       this.unhook();
+      this.observer?.onRequestFailed(err);
       this.rejectHead(err);
       return;
     }
@@ -320,6 +325,7 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
     if (trailers !== undefined) this.settledTrailers = trailers;
     this.resolveTrailers?.(this.settledTrailers);
     this.resolveDone?.();
+    this.observer?.onExchangeDone();
     const listener = this.doneListener;
     this.doneListener = undefined;
     listener?.();

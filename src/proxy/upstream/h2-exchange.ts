@@ -9,7 +9,7 @@
 import http2 from 'node:http2';
 import { once } from 'node:events';
 import { keepHeaderLines } from './header-lines.ts';
-import { mapExchangeError, type PooledResponse } from './pool.ts';
+import { mapExchangeError, type PooledResponse, type PoolObserver } from './pool.ts';
 import type { CancelHook, HeaderMap, UpstreamRequestInit } from './types.ts';
 import { UpstreamError } from './types.ts';
 
@@ -36,6 +36,8 @@ export class H2Exchange implements PooledResponse, CancelHook {
   private owner: StreamOwner | undefined;
   /** True until response headers arrived or the request failed. */
   private pending = true;
+  /** True once response headers arrived (then the end of the exchange is reported once). */
+  private headed = false;
   /** True once the stream closed: trailers and done are settled. */
   private closed = false;
   private receivedTrailers: HeaderMap = EMPTY;
@@ -45,9 +47,12 @@ export class H2Exchange implements PooledResponse, CancelHook {
   private resolveHead!: (r: PooledResponse) => void;
   private rejectHead!: (err: unknown) => void;
 
-  constructor(init: UpstreamRequestInit, endpoint: string) {
+  private readonly observer: PoolObserver | undefined;
+
+  constructor(init: UpstreamRequestInit, endpoint: string, observer: PoolObserver | undefined) {
     this.init = init;
     this.endpoint = endpoint;
+    this.observer = observer;
     this.promise = new Promise<PooledResponse>((resolve, reject) => {
       this.resolveHead = resolve;
       this.rejectHead = reject;
@@ -97,6 +102,7 @@ export class H2Exchange implements PooledResponse, CancelHook {
     if (!this.pending) return;
     this.pending = false;
     this.unhook();
+    this.observer?.onRequestFailed(err);
     this.rejectHead(err);
   }
 
@@ -118,6 +124,8 @@ export class H2Exchange implements PooledResponse, CancelHook {
     const headers = strip(h);
     keepHeaderLines(headers, raw ?? []);
     this.headers = headers;
+    this.headed = true;
+    this.observer?.onResponseHead(this);
     this.resolveHead(this);
   }
 
@@ -156,6 +164,7 @@ export class H2Exchange implements PooledResponse, CancelHook {
     const owner = this.owner;
     this.owner = undefined;
     owner?.onStreamClosed();
+    if (this.headed) this.observer?.onExchangeDone();
     const listener = this.doneListener;
     this.doneListener = undefined;
     listener?.();

@@ -16,7 +16,7 @@ import { H1Connection, type ConnectionOwner, type H1ConnectionOptions } from './
 import { H1Exchange, type ExchangeQueue } from './h1-exchange.ts';
 import { hopByHop } from './h1-head.ts';
 import type { Host } from './host.ts';
-import type { HostPool, PooledResponse } from './pool.ts';
+import type { HostPool, PooledResponse, PoolObserver } from './pool.ts';
 import type { UpstreamRequestInit } from './types.ts';
 import { UpstreamError } from './types.ts';
 
@@ -25,6 +25,8 @@ export interface H1PoolOptions {
   readonly maxConnections: number;
   readonly idleTimeoutMs: number;
   readonly maxRequestsPerConnection: number;
+  /** The cluster's bookkeeping per request (pool.ts). */
+  readonly observer?: PoolObserver;
 }
 
 /** An HTTP/1.1 pool for `host`. */
@@ -59,13 +61,13 @@ class H1Pool implements HostPool, ConnectionOwner, ExchangeQueue {
   }
 
   request(init: UpstreamRequestInit): Promise<PooledResponse> {
-    if (init.cancel.cancelled) return Promise.reject(init.cancel.reason);
-    if (this.state !== 'open') return Promise.reject(new UpstreamError('UC', `upstream connection pool for ${this.host.key} is closed`, { endpoint: this.host.key }));
+    if (init.cancel.cancelled) return this.refuse(init.cancel.reason);
+    if (this.state !== 'open') return this.refuse(new UpstreamError('UC', `upstream connection pool for ${this.host.key} is closed`, { endpoint: this.host.key }));
     let ex: H1Exchange;
     try {
       ex = this.exchange(init);
     } catch (err) {
-      return Promise.reject(err);
+      return this.refuse(err);
     }
     const conn = this.takeIdle();
     if (conn !== undefined) {
@@ -76,6 +78,12 @@ class H1Pool implements HostPool, ConnectionOwner, ExchangeQueue {
       this.grow();
     }
     return ex.promise;
+  }
+
+  /** A request failed before it had an exchange. */
+  private refuse(err: unknown): Promise<PooledResponse> {
+    this.opts.observer?.onRequestFailed(err);
+    return Promise.reject(err);
   }
 
   /** Validates the request (rejects as undici did: UC); the connection writes its head (h1-head.ts). */
@@ -103,7 +111,7 @@ class H1Pool implements HostPool, ConnectionOwner, ExchangeQueue {
         for (const one of v) if (BAD_VALUE_RE.test(one)) throw invalidRequest(endpoint, `value of header '${name}'`);
       }
     }
-    return new H1Exchange(init, contentLength);
+    return new H1Exchange(init, contentLength, this.opts.observer);
   }
 
   private takeIdle(): H1Connection | undefined {

@@ -10,7 +10,7 @@ import http2 from 'node:http2';
 import type { Host } from './host.ts';
 import { connectHost, type ConnectOptions } from './connector.ts';
 import { H2Exchange, type StreamOwner } from './h2-exchange.ts';
-import { mapExchangeError, type HostPool, type PooledResponse } from './pool.ts';
+import { mapExchangeError, type HostPool, type PooledResponse, type PoolObserver } from './pool.ts';
 import type { UpstreamRequestInit } from './types.ts';
 import { UpstreamError } from './types.ts';
 
@@ -18,6 +18,8 @@ export interface H2PoolOptions {
   readonly connect: Omit<ConnectOptions, 'signal'>;
   readonly idleTimeoutMs: number;
   readonly maxRequestsPerConnection: number;
+  /** The cluster's bookkeeping per request (pool.ts). */
+  readonly observer?: PoolObserver;
 }
 
 // Connection-specific headers are forbidden in HTTP/2 (RFC 9113 section 8.2.2).
@@ -128,9 +130,12 @@ export function createH2Pool(host: Host, opts: H2PoolOptions): HostPool {
 
   return {
     request(init: UpstreamRequestInit): Promise<PooledResponse> {
-      if (closed) return Promise.reject(new UpstreamError('UC', `pool for ${host.key} is closed`, { endpoint: host.key }));
-      if (init.cancel.cancelled) return Promise.reject(init.cancel.reason);
-      const ex = new H2Exchange(init, host.key);
+      if (closed || init.cancel.cancelled) {
+        const err = closed ? new UpstreamError('UC', `pool for ${host.key} is closed`, { endpoint: host.key }) : init.cancel.reason;
+        opts.observer?.onRequestFailed(err);
+        return Promise.reject(err);
+      }
+      const ex = new H2Exchange(init, host.key, opts.observer);
       if (ready !== undefined) send(ready, ex);
       else getSession().then((s) => send(s, ex), (err: unknown) => ex.failHead(err));
       return ex.promise;
