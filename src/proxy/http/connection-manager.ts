@@ -14,7 +14,8 @@
  * us from is guarded; a throw costs its stream (500 or a reset) or its connection, is counted
  * (`downstream_rq_internal_error`, `downstream_cx_protocol_error`, ...) and logged, rate limited.
  */
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerOptions, ServerResponse } from 'node:http';
+import http from '../../node-http.ts';
 import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -450,7 +451,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     joinDuplicateHeaders: true,
     // Envoy ignores an h2c upgrade (what `curl --http2` sends to http://) and answers over HTTP/1.1.
     shouldUpgradeCallback: (req: IncomingMessage) => req.method === 'CONNECT' || !isH2cUpgrade(req),
-  } as http.ServerOptions, onRequest1);
+  } as ServerOptions, onRequest1);
   h1.maxHeadersCount = o.maxHeadersCount + 1; // node truncates silently at the limit: +1 lets us see the overflow
   h1.maxRequestsPerSocket = o.maxRequestsPerConnection;
   h1.on('clientError', (err: NodeJS.ErrnoException, duplex) => {
