@@ -5,14 +5,16 @@
 // objects survive a scavenge, which is what opening thousands of connections at once does (each
 // keeps its socket and parser), and it keeps the pages. 5,000 idle HTTP/1.1 keep-alive connections
 // grew a gateway by 176 MB, 96 MB of it this headroom (npm run bench:idle, bench/README.md).
-// 4 MB semi-spaces: at ~20 KB allocated per proxied request a proxy at 1,000 rps scavenges about
-// 7 times a second instead of 2, for ~5 ms/s more GC (about 2% of its CPU), and its RSS at that rate
-// drops by ~20-30 MB against 16 MB semi-spaces (bench/README.md, "2026-12-07: memory pass").
+// 8 MB semi-spaces: at ~20 KB allocated per proxied request a proxy at 1,000 rps scavenges about
+// 4 times a second instead of 2, and its RSS at that rate is ~20 MB lower than with 16 MB
+// semi-spaces for ~2% more CPU per request; 4 MB saved ~10 MB more but cost ~6% more CPU per
+// request, since each scavenge copies and promotes the requests in flight (bench/README.md,
+// "2026-12-07: memory pass"). Where memory matters more than CPU, NODE_OPTIONS can set 4.
 // `--concurrency` workers inherit the flag. An operator's own `--max-semi-space-size` (node flag
 // or NODE_OPTIONS) wins.
 
 /** Semi-space size of a proxy process, in MB. */
-export const ProxySemiSpaceMb = 4;
+export const ProxySemiSpaceMb = 8;
 
 /** The flags to add for `args` (the command line after `trellis`) that the process does not already have. */
 export function missingNodeFlags(args, execArgv, nodeOptions) {
