@@ -61,6 +61,11 @@ test('trusted client address from x-forwarded-for and xff_num_trusted_hops', () 
   assert.equal(clientAddress(xff, rules({ useRemoteAddress: true, xffNumTrustedHops: 2 }), '10.0.0.1'), '192.0.2.10');
   assert.equal(clientAddress({}, rules(), '10.9.9.9'), '10.9.9.9');
   assert.equal(clientAddress(xff, rules({ xffNumTrustedHops: 5 }), '10.9.9.9'), '10.9.9.9');
+  // Empty entries and padding are skipped; a field on several lines is one list.
+  assert.equal(clientAddress({ 'x-forwarded-for': ' a , ,b,c ' }, rules({ xffNumTrustedHops: 1 }), 'r'), 'b');
+  assert.equal(clientAddress({ 'x-forwarded-for': ',,,' }, rules(), 'r'), 'r');
+  assert.equal(clientAddress({ 'x-forwarded-for': ['x, y', 'z'] }, rules({ xffNumTrustedHops: 2 }), 'r'), 'x');
+  assert.equal(clientAddress({ 'x-forwarded-for': '' }, rules(), 'r'), 'r');
 });
 
 test('request scheme as Envoy sets :scheme: an HTTP/2 client\'s own, else a valid x-forwarded-proto, else the connection\'s', () => {

@@ -5,7 +5,6 @@
  * stripping x-envoy-* from external requests, x-envoy-internal / -external-address), and the
  * DownstreamSink that writes a response back with backpressure and trailers.
  */
-import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { constants as h2c, type Http2ServerResponse } from 'node:http2';
@@ -14,6 +13,7 @@ import { networkInterfaces } from 'node:os';
 import type { HeaderMap } from '../upstream/types.ts';
 import { keepHeaderLines } from '../upstream/header-lines.ts';
 import type { DownstreamSink } from './stream.ts';
+import { newRequestId } from './request-id.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host']);
 
@@ -26,7 +26,9 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 export function requestHeaders(raw: IncomingHttpHeaders, rawHeaders?: readonly string[], http2 = false): HeaderMap {
   const out: HeaderMap = {};
   const connectionTokens = typeof raw.connection === 'string' ? raw.connection.toLowerCase().split(',').map((t) => t.trim()) : undefined;
+  let names = 0;
   for (const k in raw) {
+    names++;
     const v = raw[k];
     if (v === undefined || k.charCodeAt(0) === 58 || HOP_BY_HOP.has(k) || connectionTokens?.includes(k) === true) continue;
     // Like Envoy (proxy_100_continue off): the connection manager answers 100-continue itself and
@@ -38,9 +40,14 @@ export function requestHeaders(raw: IncomingHttpHeaders, rawHeaders?: readonly s
     }
     out[k] = v;
   }
-  if (rawHeaders !== undefined) keepHeaderLines(out, rawHeaders, http2);
+  // Node's header object has one key per distinct name: as many keys as raw lines means no field
+  // came on several lines, and there is nothing to split.
+  if (rawHeaders !== undefined && names * 2 !== rawHeaders.length) keepHeaderLines(out, rawHeaders, http2);
   return out;
 }
+
+/** Characters an authority may hold (RFC 3986 reg-name / IP-literal / port, percent-encoded allowed), as Envoy checks. */
+export const AUTHORITY = /^[A-Za-z0-9\-._~!$&'()*+,;=:@[\]%]*$/;
 
 /** Client address without the IPv4-mapped prefix. */
 export function normalizeAddress(a: string | undefined): string {
@@ -95,9 +102,20 @@ export interface EdgeRules {
 export function clientAddress(headers: HeaderMap, rules: EdgeRules, remote: string): string {
   if (rules.useRemoteAddress && rules.xffNumTrustedHops === 0) return remote;
   const xff = headers['x-forwarded-for'];
-  const list = (Array.isArray(xff) ? xff.join(',') : xff ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
-  const i = list.length - 1 - rules.xffNumTrustedHops;
-  return i >= 0 && i < list.length ? list[i] : remote;
+  if (xff === undefined) return remote;
+  // The non-empty entry `xffNumTrustedHops` from the right, found by scanning back (no arrays per request).
+  const list = Array.isArray(xff) ? xff.join(',') : xff;
+  let skip = rules.xffNumTrustedHops;
+  let end = list.length;
+  for (let i = list.length - 1; i >= -1; i--) {
+    if (i >= 0 && list.charCodeAt(i) !== 44 /* ',' */) continue;
+    const entry = list.slice(i + 1, end).trim();
+    end = i;
+    if (entry === '') continue;
+    if (skip === 0) return entry;
+    skip--;
+  }
+  return remote;
 }
 
 /**
@@ -116,11 +134,26 @@ function knownScheme(v: unknown): 'http' | 'https' | undefined {
   return s === 'http' || s === 'https' ? s : undefined;
 }
 
+// The last answer of isExternal: a sidecar's requests nearly all come from one address, and a
+// BlockList check is a native call with an address parse per request.
+let lastRules: EdgeRules | undefined;
+let lastRemote = '';
+let lastExternal = false;
+
+function isExternal(rules: EdgeRules, remote: string): boolean {
+  if (rules !== lastRules || remote !== lastRemote) {
+    lastExternal = !rules.internal.check(remote, isIPv4(remote) ? 'ipv4' : 'ipv6');
+    lastRules = rules;
+    lastRemote = remote;
+  }
+  return lastExternal;
+}
+
 /** Apply Envoy's connection-manager request header rules; returns the request id. */
 export function applyEdgeRules(headers: HeaderMap, rules: EdgeRules, remote: string, scheme: 'http' | 'https'): string {
   let external = false;
   if (rules.useRemoteAddress) {
-    external = remote === '' ? false : !rules.internal.check(remote, isIPv4(remote) ? 'ipv4' : 'ipv6');
+    external = remote === '' ? false : isExternal(rules, remote);
     if (external) {
       // Untrusted edge: x-envoy-* request controls must not reach the router.
       for (const k in headers) if (k.startsWith('x-envoy-')) delete headers[k];
@@ -139,7 +172,7 @@ export function applyEdgeRules(headers: HeaderMap, rules: EdgeRules, remote: str
   let id = headers['x-request-id'];
   if (Array.isArray(id)) id = id[0];
   if (rules.generateRequestId && (id === undefined || id === '' || (external && !rules.preserveExternalRequestId))) {
-    id = randomUUID();
+    id = newRequestId();
     headers['x-request-id'] = id;
   }
   return id ?? '';
@@ -195,7 +228,8 @@ export class ResponseSink implements DownstreamSink {
       this.reset();
       return;
     }
-    setImmediate(flushStagedHead, this);
+    if (staged.length === 0) setImmediate(flushStagedHeads);
+    staged.push(this);
   }
 
   /** The staged HTTP/2 head, when nothing was written by now. */
@@ -238,6 +272,20 @@ export class ResponseSink implements DownstreamSink {
   }
 }
 
-function flushStagedHead(sink: ResponseSink): void {
-  sink.flushHead();
+// HTTP/2 heads staged in one turn of the event loop, flushed by one setImmediate (not one per response).
+let staged: ResponseSink[] = [];
+let stagedSpare: ResponseSink[] = [];
+
+function flushStagedHeads(): void {
+  const batch = staged;
+  staged = stagedSpare;
+  for (let i = 0; i < batch.length; i++) {
+    try {
+      batch[i].flushHead();
+    } catch {
+      // flushHead resets its own stream on failure; one stream must not hold up the others.
+    }
+  }
+  batch.length = 0;
+  stagedSpare = batch;
 }

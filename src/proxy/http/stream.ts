@@ -17,6 +17,7 @@ import type { FormatContext } from '../router/header-format.ts';
 import type { CompiledRouteTable, RouteMatch } from '../router/route-table.ts';
 import { httpToGrpcStatus, type ResponseFlag, type StreamInfo } from './stream-info.ts';
 import { GrpcFrameCounter } from './grpc-frames.ts';
+import { deadlineList, type DeadlineEntry, type DeadlineList } from './deadline-list.ts';
 
 /** What a filter's request hook tells the pipeline. */
 export type FilterStatus = 'continue' | 'stop';
@@ -103,8 +104,6 @@ export interface HttpStreamInit {
   readonly random: () => number;
   readonly serverName: string | undefined;
   readonly serverHeader: 'OVERWRITE' | 'APPEND_IF_ABSENT' | 'PASS_THROUGH';
-  /** Aborted when the downstream goes away; the stream aborts it itself when it gives up (idle / duration timeout). */
-  readonly downstreamAbort: AbortController;
   /** A filter threw or rejected (a bug): the pipeline calls it instead of rejecting. */
   readonly onFilterError?: (stream: HttpStream, err: unknown) => void;
   /** HCM stream_idle_timeout in ms (0 = disabled); a route's idle_timeout overrides it. */
@@ -116,7 +115,7 @@ export interface HttpStreamInit {
 }
 
 /** One request/response exchange as filters see it. */
-export class HttpStream implements HeaderSource {
+export class HttpStream implements HeaderSource, DeadlineEntry {
   readonly info: StreamInfo;
   readonly method: string;
   readonly scheme: 'http' | 'https';
@@ -138,8 +137,8 @@ export class HttpStream implements HeaderSource {
    */
   forwarded: { readonly headers: HeaderMap; readonly path: string; readonly authority: string } | undefined;
   readonly random: () => number;
-  /** Aborted when the downstream goes away (client reset / disconnect). */
-  readonly downstreamSignal: AbortSignal;
+  /** True once the downstream went away (client reset / disconnect) or the stream gave up on it (idle / duration timeout). */
+  downstreamAborted = false;
   /** The downstream connection's original destination, when the listener knew it. */
   readonly originalDestination: { readonly address: string; readonly port: number } | undefined;
   /**
@@ -155,16 +154,23 @@ export class HttpStream implements HeaderSource {
   responseHeaders: HeaderMap | undefined;
   private responseFrames: GrpcFrameCounter | undefined;
   private readonly sink: DownstreamSink;
-  private readonly filters: HttpFilter[] = [];
+  /** The stream's filters, in a list sized by run() for the chain (a growing array would allocate 16 slots). */
+  private filters: HttpFilter[] = NO_FILTERS;
+  private filterCount = 0;
   private readonly serverName: string | undefined;
   private readonly serverHeader: HttpStreamInit['serverHeader'];
   private readonly routeRandom: number;
-  private readonly downstreamAbort: AbortController;
+  /** Made on first use of `downstreamSignal` (most requests never need an AbortSignal). */
+  private downstreamAbort: AbortController | undefined;
   private readonly onFilterError: ((stream: HttpStream, err: unknown) => void) | undefined;
-  private idleMs = 0;
   private closed = false;
-  private idleTimer: NodeJS.Timeout | undefined;
+  /** The idle timeout's list (deadline-list.ts: no Timeout per request), undefined when disabled. */
+  private readonly idleList: DeadlineList | undefined;
   private durationTimer: NodeJS.Timeout | undefined;
+  deadlinePrev: DeadlineEntry | undefined = undefined;
+  deadlineNext: DeadlineEntry | undefined = undefined;
+  deadlineList: DeadlineList | undefined = undefined;
+  deadlineFrom = 0;
 
   constructor(init: HttpStreamInit) {
     this.info = init.info;
@@ -180,23 +186,26 @@ export class HttpStream implements HeaderSource {
     this.routeRandom = init.random();
     this.serverName = init.serverName;
     this.serverHeader = init.serverHeader;
-    this.downstreamAbort = init.downstreamAbort;
-    this.downstreamSignal = init.downstreamAbort.signal;
     this.onFilterError = init.onFilterError;
     this.originalDestination = init.originalDestination;
     this.clearRouteCache();
     const a = this.route?.action.kind === 'route' ? this.route.action : undefined;
-    this.idleMs = a?.idleTimeoutMs ?? init.streamIdleTimeoutMs;
+    const idleMs = a?.idleTimeoutMs ?? init.streamIdleTimeoutMs;
     const maxMs = a?.maxStreamDurationMs ?? init.maxStreamDurationMs;
-    if (this.idleMs > 0) this.touch();
+    this.idleList = idleMs > 0 ? deadlineList(idleMs) : undefined;
+    this.idleList?.start(this);
     if (maxMs > 0) this.durationTimer = setTimeout(onDurationTimeout, maxMs, this).unref();
   }
 
   /** Activity on the stream: restarts the idle timer (stream_idle_timeout / route idle_timeout). */
   touch(): void {
-    if (this.idleMs <= 0 || this.info.completed || this.closed) return;
-    if (this.idleTimer) this.idleTimer.refresh();
-    else this.idleTimer = setTimeout(onIdleTimeout, this.idleMs, this).unref();
+    if (this.idleList === undefined || this.info.completed || this.closed) return;
+    this.idleList.start(this);
+  }
+
+  /** DeadlineEntry: the idle timeout passed without activity. */
+  onDeadline(): void {
+    this.giveUp('SI', 'stream timeout', 'stream_idle_timeout');
   }
 
   /** Envoy on idle/duration timeouts: 408 when the response has not started, otherwise reset. */
@@ -211,18 +220,28 @@ export class HttpStream implements HeaderSource {
     this.abortDownstream();
   }
 
+  /** Aborted when the downstream goes away (client reset / disconnect), for filters that pass a signal on. */
+  get downstreamSignal(): AbortSignal {
+    if (this.downstreamAbort === undefined) {
+      this.downstreamAbort = new AbortController();
+      if (this.downstreamAborted) this.downstreamAbort.abort();
+    }
+    return this.downstreamAbort.signal;
+  }
+
   /** The downstream went away (or the stream gave up on it): abort its signal, tell the watcher. */
   abortDownstream(): void {
-    if (this.downstreamAbort.signal.aborted) return;
-    this.downstreamAbort.abort();
+    if (this.downstreamAborted) return;
+    this.downstreamAborted = true;
+    this.downstreamAbort?.abort();
     this.downstreamWatcher?.onDownstreamAbort();
   }
 
   /** Stop the stream's timers (the response is finished or the stream is gone). */
   clearTimers(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleList?.stop(this);
     if (this.durationTimer) clearTimeout(this.durationTimer);
-    this.idleTimer = this.durationTimer = undefined;
+    this.durationTimer = undefined;
   }
 
   /** Re-run route matching (after a filter changed headers or the path). */
@@ -269,25 +288,44 @@ export class HttpStream implements HeaderSource {
 
   /**
    * Run the pipeline over the request headers. Filters that answer synchronously are not awaited
-   * (no promise or microtask turn per filter); with `onFilterError` given, never rejects.
+   * (no promise or microtask turn per filter; the router answers 'stop' at once and its attempt
+   * driver carries the exchange on), so the plain path makes no promise here. A filter that
+   * answers with a promise is waited for, and the pipeline goes on from the next one. A filter
+   * that throws or rejects goes to `onFilterError` (without it: a synchronous throw is rethrown).
    */
-  async run(factories: readonly HttpFilterFactory[]): Promise<void> {
+  run(factories: readonly HttpFilterFactory[]): void {
+    this.filters = new Array<HttpFilter>(factories.length);
+    this.runFrom(factories, 0);
+  }
+
+  private runFrom(factories: readonly HttpFilterFactory[], start: number): void {
     try {
-      for (let i = 0; i < factories.length; i++) {
+      for (let i = start; i < factories.length; i++) {
         const f = factories[i];
         if (this.responseStarted) break;
         if (f.terminal === false && this.filterDisabled(f.name)) continue;
         const filter = f.createFilter();
-        this.filters.push(filter);
+        this.filters[this.filterCount++] = filter;
         const r = filter.onRequestHeaders ? filter.onRequestHeaders(this) : 'continue';
-        const status = typeof r === 'string' ? r : await r;
-        if (status === 'stop') return;
+        if (typeof r !== 'string') {
+          r.then((status) => {
+            if (status !== 'stop') this.runFrom(factories, i + 1);
+          }, (err: unknown) => this.filterFailed(err));
+          return;
+        }
+        if (r === 'stop') return;
       }
       if (!this.responseStarted) this.sendLocalReply(404, '', { flag: 'NR', details: 'no_terminal_filter' });
     } catch (err) {
       if (this.onFilterError === undefined) throw err;
       this.onFilterError(this, err);
     }
+  }
+
+  private filterFailed(err: unknown): void {
+    // Without a handler (unit use), the rejection surfaces as an unhandled one, as before.
+    if (this.onFilterError === undefined) throw err;
+    this.onFilterError(this, err);
   }
 
   /** What response header formats read: the request as forwarded, and this response. */
@@ -308,7 +346,7 @@ export class HttpStream implements HeaderSource {
     if (this.sink.headersSent) return;
     this.responseStarted = true;
     const head: ResponseHead = { status, headers };
-    for (let i = this.filters.length - 1; i >= 0; i--) this.filters[i].onResponseHeaders?.(this, head);
+    for (let i = this.filterCount - 1; i >= 0; i--) this.filters[i].onResponseHeaders?.(this, head);
     if (this.route && this.routeTable) {
       const format = routeHeadersNeedFormat(this.routeTable, this.route, this.weightedCluster, 'response') ? this.responseFormatContext(head) : undefined;
       applyRouteHeaders(head.headers, this.routeTable, this.route, this.weightedCluster, 'response', format);
@@ -382,7 +420,7 @@ export class HttpStream implements HeaderSource {
     this.closed = true;
     this.clearTimers();
     const filters = this.filters;
-    for (let i = 0; i < filters.length; i++) {
+    for (let i = 0; i < this.filterCount; i++) {
       try {
         filters[i].onStreamComplete?.(this);
       } catch {
@@ -392,9 +430,8 @@ export class HttpStream implements HeaderSource {
   }
 }
 
-function onIdleTimeout(s: HttpStream): void {
-  s.giveUp('SI', 'stream timeout', 'stream_idle_timeout');
-}
+const NO_FILTERS: HttpFilter[] = [];
+
 function onDurationTimeout(s: HttpStream): void {
   s.giveUp('DT', 'downstream duration timeout', 'max_duration_timeout');
 }

@@ -13,6 +13,7 @@ import type { HttpStream } from '../http/stream.ts';
 import type { HedgePolicy, RetryPolicy } from './route-action.ts';
 import { LocalReplyBody } from '../http/stream-info.ts';
 import { backoffMs, isRetriableFailure, isRetriableResponse } from './retry-state.ts';
+import { deadlineList, type DeadlineEntry, type DeadlineList } from '../http/deadline-list.ts';
 import type { ReplayableBody } from './request-body.ts';
 import { Readable } from 'node:stream';
 
@@ -44,27 +45,70 @@ interface Attempt {
   endpoint: string | undefined;
 }
 
-/** Run the attempts; resolves when the downstream response is finished (or reset). */
-export function runAttempts(plan: AttemptPlan): Promise<void> {
-  return new Promise<void>((resolve) => new Driver(plan, resolve).start());
+/**
+ * Start the attempts. The driver runs on its own from here (the stream's response ends or is
+ * reset through it); nothing waits on it, so no promise is made per request.
+ */
+export function runAttempts(plan: AttemptPlan): void {
+  new Driver(plan).start();
 }
 
-class Driver implements BodySink {
+class Driver implements BodySink, DeadlineEntry {
   private readonly p: AttemptPlan;
-  private readonly finish: () => void;
-  private readonly outstanding = new Set<Attempt>();
+  /**
+   * Attempts started and not yet answered or cancelled: the first one in `single`; only hedging
+   * (or a retry racing a late answer) has more, in `more`. No Set per request.
+   */
+  private single: Attempt | undefined;
+  private more: Attempt[] | undefined;
   private done = false;
   private retriesUsed = 0;
   private attempts = 0;
-  private globalTimer: NodeJS.Timeout | undefined;
+  /** The route timeout waits in a shared list (deadline-list.ts), not in a Timeout per request. */
+  private globalTimer: DeadlineList | undefined;
+  deadlinePrev: DeadlineEntry | undefined = undefined;
+  deadlineNext: DeadlineEntry | undefined = undefined;
+  deadlineList: DeadlineList | undefined = undefined;
+  deadlineFrom = 0;
   private backoffTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = performance.now();
-  private readonly previous: string[] = [];
+  /** Endpoints tried so far, kept only when the retry policy avoids previous hosts. */
+  private previous: string[] | undefined;
   private retriesExhausted = false;
 
-  constructor(plan: AttemptPlan, finish: () => void) {
+  constructor(plan: AttemptPlan) {
     this.p = plan;
-    this.finish = finish;
+  }
+
+  private get outstandingCount(): number {
+    return (this.single === undefined ? 0 : 1) + (this.more?.length ?? 0);
+  }
+
+  private isOutstanding(a: Attempt): boolean {
+    return this.single === a || (this.more !== undefined && this.more.includes(a));
+  }
+
+  private addOutstanding(a: Attempt): void {
+    if (this.single === undefined) this.single = a;
+    else (this.more ??= []).push(a);
+  }
+
+  private removeOutstanding(a: Attempt): void {
+    if (this.single === a) {
+      this.single = this.more !== undefined && this.more.length > 0 ? this.more.shift() : undefined;
+      return;
+    }
+    const i = this.more?.indexOf(a) ?? -1;
+    if (i >= 0) this.more!.splice(i, 1);
+  }
+
+  /** Cancel every outstanding attempt. */
+  private cancelOutstanding(): void {
+    while (this.single !== undefined) this.cancel(this.single);
+  }
+
+  private rememberEndpoint(endpoint: string): void {
+    if (this.p.retry?.avoidPreviousHosts) (this.previous ??= []).push(endpoint);
   }
 
   /** The downstream went away (HttpStream.downstreamWatcher). */
@@ -75,28 +119,29 @@ class Driver implements BodySink {
   }
 
   start(): void {
-    if (this.p.stream.downstreamSignal.aborted) {
+    if (this.p.stream.downstreamAborted) {
       this.done = true;
       this.p.stream.info.responseFlags.add('DC');
-      this.finish();
       return;
     }
-    if (this.p.timeoutMs > 0) this.globalTimer = setTimeout(() => this.onGlobalTimeout(), this.p.timeoutMs);
+    if (this.p.timeoutMs > 0) {
+      this.globalTimer = deadlineList(this.p.timeoutMs);
+      this.globalTimer.start(this);
+    }
     this.p.stream.downstreamWatcher = this;
     this.startAttempt(false, false);
   }
 
   private end(): void {
-    if (this.globalTimer) clearTimeout(this.globalTimer);
+    this.globalTimer?.stop(this);
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
     if (this.p.stream.downstreamWatcher === this) this.p.stream.downstreamWatcher = undefined;
-    if (this.outstanding.size > 0) for (const a of [...this.outstanding]) this.cancel(a);
-    this.finish();
+    this.cancelOutstanding();
   }
 
   private cancel(a: Attempt): void {
     if (a.timer) clearTimeout(a.timer);
-    this.outstanding.delete(a);
+    this.removeOutstanding(a);
     a.ac.abort();
     this.release(a);
   }
@@ -113,7 +158,7 @@ class Driver implements BodySink {
     this.attempts++;
     stream.info.attemptCount = this.attempts;
     const a: Attempt = { ac: new AbortController(), timer: undefined, retrySlot, endpoint: undefined };
-    this.outstanding.add(a);
+    this.addOutstanding(a);
     // Pools only read an attempt's headers: a copy is needed only where attempts differ.
     let headers = this.p.base.headers;
     if (this.p.attemptCountHeader) headers = { ...headers, 'x-envoy-attempt-count': String(this.attempts) };
@@ -126,10 +171,14 @@ class Driver implements BodySink {
       return;
     }
     if (this.p.perTryTimeoutMs > 0) a.timer = setTimeout(() => this.onPerTryTimeout(a), this.p.perTryTimeoutMs);
+    // Every field named (one object of a fixed shape): a spread of the template costs more.
+    const b = this.p.base;
     const init: UpstreamRequestInit = {
-      ...this.p.base, headers, body, signal: a.ac.signal, isRetry,
-      previousEndpoints: this.p.retry?.avoidPreviousHosts ? [...this.previous] : undefined,
+      method: b.method, path: b.path, authority: b.authority, scheme: b.scheme, headers, body, signal: a.ac.signal,
+      hashKey: b.hashKey, isRetry, grpc: b.grpc,
+      previousEndpoints: this.previous !== undefined ? this.previous.slice() : this.p.retry?.avoidPreviousHosts ? [] : undefined,
       hostReselects: this.p.retry?.hostSelectionRetryMaxAttempts,
+      originalDestination: b.originalDestination, downstreamProtocol: b.downstreamProtocol,
     };
     let req: Promise<UpstreamResponse>;
     try {
@@ -147,7 +196,7 @@ class Driver implements BodySink {
       if (retry) this.retriesExhausted = true;
       return false;
     }
-    if (!body.replayable || stream.downstreamSignal.aborted) return false;
+    if (!body.replayable || stream.downstreamAborted) return false;
     if (!this.p.cluster.tryAcquireRetry()) return false;
     this.retriesUsed++;
     return true;
@@ -164,7 +213,7 @@ class Driver implements BodySink {
 
   private onPerTryTimeout(a: Attempt): void {
     a.timer = undefined;
-    if (this.done || !this.outstanding.has(a)) return;
+    if (this.done || !this.isOutstanding(a)) return;
     if (this.p.hedge?.hedgeOnPerTryTimeout) {
       // Hedge: keep this attempt running and race a new one against it.
       if (this.acquireRetry()) this.startAttempt(true, true);
@@ -175,22 +224,22 @@ class Driver implements BodySink {
       this.scheduleRetry();
       return;
     }
-    if (this.outstanding.size === 0 && !this.backoffTimer) this.fail(new UpstreamError('UT', 'per-try timeout'));
+    if (this.outstandingCount === 0 && !this.backoffTimer) this.fail(new UpstreamError('UT', 'per-try timeout'));
   }
 
   private onResponse(a: Attempt, res: UpstreamResponse): void {
     if (a.timer) clearTimeout(a.timer);
     a.timer = undefined;
-    if (this.done || !this.outstanding.has(a)) {
+    if (this.done || !this.isOutstanding(a)) {
       res.body.destroy?.();
       return;
     }
-    this.outstanding.delete(a);
+    this.removeOutstanding(a);
     this.release(a);
-    this.previous.push(res.endpoint);
+    this.rememberEndpoint(res.endpoint);
     const { retry, stream } = this.p;
     if (retry && isRetriableResponse(retry, res.status, res.headers, stream.grpc)) {
-      if (this.outstanding.size > 0) {
+      if (this.outstandingCount > 0) {
         // Another (hedged) attempt is still running: let it answer instead.
         res.body.destroy?.();
         return;
@@ -203,19 +252,19 @@ class Driver implements BodySink {
       if (this.retriesExhausted) stream.info.responseFlags.add('URX');
     }
     this.done = true;
-    if (this.outstanding.size > 0) for (const other of [...this.outstanding]) this.cancel(other);
-    void this.forward(a, res);
+    this.cancelOutstanding();
+    this.forward(a, res);
   }
 
   private onError(a: Attempt, err: unknown): void {
     if (a.timer) clearTimeout(a.timer);
     a.timer = undefined;
-    if (this.done || !this.outstanding.has(a)) return;
-    this.outstanding.delete(a);
+    if (this.done || !this.isOutstanding(a)) return;
+    this.removeOutstanding(a);
     this.release(a);
     const uerr = err instanceof UpstreamError ? err : new UpstreamError('UR', String(err), { cause: err });
-    if (uerr.endpoint) this.previous.push(uerr.endpoint);
-    if (this.outstanding.size > 0) return;
+    if (uerr.endpoint) this.rememberEndpoint(uerr.endpoint);
+    if (this.outstandingCount > 0) return;
     if (this.p.retry && isRetriableFailure(this.p.retry, uerr) && this.acquireRetry()) {
       this.scheduleRetry();
       return;
@@ -243,7 +292,8 @@ class Driver implements BodySink {
     this.end();
   }
 
-  private onGlobalTimeout(): void {
+  /** DeadlineEntry: the route timeout passed. */
+  onDeadline(): void {
     this.globalTimer = undefined;
     const s = this.p.stream;
     s.info.responseFlags.add('UT');
@@ -259,7 +309,7 @@ class Driver implements BodySink {
 
   private abortAll(flag: 'DC' | undefined): void {
     if (flag) this.p.stream.info.responseFlags.add(flag);
-    for (const a of [...this.outstanding]) this.cancel(a);
+    this.cancelOutstanding();
     this.forwarding?.abort();
     // The pump waits for events that an aborted exchange may never emit.
     this.pumpFailed();
@@ -462,7 +512,7 @@ class Driver implements BodySink {
   private forwardFailed(a: Attempt, res: UpstreamResponse): void {
     const s = this.p.stream;
     try {
-      if (!s.downstreamSignal.aborted) s.info.responseFlags.add('UR');
+      if (!s.downstreamAborted) s.info.responseFlags.add('UR');
       res.body.destroy?.();
       s.resetDownstream();
     } finally {
