@@ -6,9 +6,10 @@
  * The head is staged and goes out at the latest on the next turn of the event loop, so that what
  * arrives in the same turn shapes the frames: a headers-only answer (gRPC trailers-only) is one
  * HEADERS frame with END_STREAM, which gRPC clients require; a response whose first body chunk
- * and end arrive in the same turn is HEADERS + DATA(END_STREAM), without the empty trailers frame
- * the compatibility layer sent after every response. A response still streaming at that point
- * asks for trailers (`waitForTrailers`), since only its end tells whether it has any.
+ * and end arrive in the same turn is HEADERS + DATA(END_STREAM), without the 'wantTrailers' round
+ * and the extra empty DATA(END_STREAM) frame (node's stand-in for empty trailers) the compatibility
+ * layer had after every response. A response still streaming at that point asks for trailers
+ * (`waitForTrailers`), since only its end tells whether it has any.
  */
 import { constants as h2c, type ServerHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
 import type { HeaderMap } from '../upstream/types.ts';
@@ -119,7 +120,7 @@ export class H2ResponseSink implements DownstreamSink {
     if (!s.writableEnded) s.end();
   }
 
-  /** The trailers to send when node asks for them ('wantTrailers'); an empty frame when there are none. */
+  /** The trailers to send when node asks for them ('wantTrailers'); none (node then ends with an empty DATA frame) when there are none. */
   takeTrailers(): HeaderMap {
     const t = this.trailers ?? EMPTY_TRAILERS;
     this.trailers = undefined;
@@ -156,7 +157,7 @@ function sendTrailers(this: SinkStream): void {
   try {
     this.sendTrailers(sink === undefined ? EMPTY_TRAILERS : (sink.takeTrailers() as OutgoingHttpHeaders));
   } catch {
-    // An invalid trailer from upstream: end the stream with an empty trailers frame instead.
+    // An invalid trailer from upstream: end the stream without trailers instead.
     try {
       this.sendTrailers(EMPTY_TRAILERS as OutgoingHttpHeaders);
     } catch {
