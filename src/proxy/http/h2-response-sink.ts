@@ -21,7 +21,8 @@ import { HOP_BY_HOP } from './downstream.ts';
 export class H2ResponseSink implements DownstreamSink {
   private readonly stream: ServerHttp2Stream;
   private started = false;
-  private head: OutgoingHttpHeaders | undefined;
+  /** The staged head as a flat [name, value, ...] list (node copies an object head into a fresh null-prototype object first). */
+  private head: unknown[] | undefined;
   /** Body chunks written before the head went out (usually one). */
   private early: Uint8Array[] | undefined;
   private trailers: HeaderMap | undefined;
@@ -38,11 +39,11 @@ export class H2ResponseSink implements DownstreamSink {
     this.started = true;
     // What node's compatibility layer refused (its statusCode setter): informational and out-of-range codes.
     if (!(status >= 200 && status <= 599)) return this.reset();
-    const head: OutgoingHttpHeaders = { ':status': status };
+    const head: unknown[] = [':status', status];
     for (const k in headers) {
       const v = headers[k];
       if (v === undefined || HOP_BY_HOP.has(k)) continue;
-      head[k] = v;
+      head.push(k, v);
     }
     this.head = head;
     if (staged.length === 0) setImmediate(flushStagedHeads);
@@ -61,7 +62,7 @@ export class H2ResponseSink implements DownstreamSink {
     const s = this.stream;
     if (s.destroyed || s.closed) return false;
     try {
-      s.respond(head, endStream ? END_STREAM : waitForTrailers ? WAIT_FOR_TRAILERS : NO_TRAILERS);
+      s.respond(head as unknown as OutgoingHttpHeaders, endStream ? END_STREAM : waitForTrailers ? WAIT_FOR_TRAILERS : NO_TRAILERS);
     } catch {
       // An invalid field from upstream (a name that is not a token, `te` other than trailers):
       // the stream is reset, as before.
