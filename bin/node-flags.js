@@ -5,11 +5,16 @@
 // objects survive a scavenge, which is what opening thousands of connections at once does (each
 // keeps its socket and parser), and it keeps the pages. 5,000 idle HTTP/1.1 keep-alive connections
 // grew a gateway by 176 MB, 96 MB of it this headroom (npm run bench:idle, bench/README.md).
-// 16 MB semi-spaces keep the young generation at 32 MB per process; `--concurrency` workers
-// inherit the flag. An operator's own `--max-semi-space-size` (node flag or NODE_OPTIONS) wins.
+// 8 MB semi-spaces: at ~20 KB allocated per proxied request a proxy at 1,000 rps scavenges about
+// 4 times a second instead of 2, and its RSS at that rate is ~20 MB lower than with 16 MB
+// semi-spaces for ~2% more CPU per request; 4 MB saved ~10 MB more but cost ~6% more CPU per
+// request, since each scavenge copies and promotes the requests in flight (bench/README.md,
+// "2026-12-07: memory pass"). Where memory matters more than CPU, NODE_OPTIONS can set 4.
+// `--concurrency` workers inherit the flag. An operator's own `--max-semi-space-size` (node flag
+// or NODE_OPTIONS) wins.
 
 /** Semi-space size of a proxy process, in MB. */
-export const ProxySemiSpaceMb = 16;
+export const ProxySemiSpaceMb = 8;
 
 /** The flags to add for `args` (the command line after `trellis`) that the process does not already have. */
 export function missingNodeFlags(args, execArgv, nodeOptions) {

@@ -13,13 +13,11 @@ import type { Verb } from './main.ts';
 import { proxy as spec } from './commands-run.ts';
 import { parseCommand } from './spec.ts';
 import cluster from 'node:cluster';
-import { startProxy, telemetryOptions } from '../proxy/proxy.ts';
-import { runWorker } from '../proxy/workers.ts';
 import type { NodeJson } from '../xds/ads-wire.ts';
 import { describeError } from '../errors.ts';
 import { parseDurationMs } from '../config/schema/values.ts';
 import { parseKeyAlgorithm } from '../pki/keys.ts';
-import { caRootsFromFile, tokenFromFile, type IdentityAgentOptions } from '../proxy/tls/identity-agent.ts';
+import type { IdentityAgentOptions } from '../proxy/tls/identity-agent.ts';
 import { parseAppProbes, type AppProbe } from '../proxy/admin/app-probes.ts';
 import { appMetricsUrlFromIstioEnv, parseAppMetricsUrl, type AppMetricsTarget } from '../proxy/admin/app-metrics.ts';
 
@@ -104,30 +102,36 @@ export const verb: Verb = {
     } catch (err) {
       throw new UsageError(`proxy: --app-metrics-url (or ISTIO_PROMETHEUS_ANNOTATIONS): ${describeError(err)}`, err);
     }
-    let quit: () => void = () => {};
-    const xdsAddress = values.xds ?? boot.xds ?? '127.0.0.1:15010';
-    let identity: IdentityAgentOptions | undefined;
     // The token: a file (as Istio's agent reads its service-account token), or TRELLIS_CA_TOKEN
     // (transparent capture: the sidecar's uid cannot read the state dir).
     const envToken = process.env.TRELLIS_CA_TOKEN;
-    if (values['ca-token-file'] !== undefined || (envToken !== undefined && envToken !== '')) {
-      const ttl = values['cert-ttl'] !== undefined ? parseDurationMs(values['cert-ttl']) : 0;
-      if (ttl === undefined || (values['cert-ttl'] !== undefined && ttl < 1000)) throw new UsageError(`proxy: --cert-ttl must be a duration like 24h or 60s, got '${values['cert-ttl']}'`);
-      const td = values['trust-domain'] ?? 'cluster.local';
+    const hasIdentity = values['ca-token-file'] !== undefined || (envToken !== undefined && envToken !== '');
+    const ttl = values['cert-ttl'] !== undefined ? parseDurationMs(values['cert-ttl']) : 0;
+    if (hasIdentity && (ttl === undefined || (values['cert-ttl'] !== undefined && ttl < 1000))) throw new UsageError(`proxy: --cert-ttl must be a duration like 24h or 60s, got '${values['cert-ttl']}'`);
+    const spiffeId = hasIdentity ? `spiffe://${values['trust-domain'] ?? 'cluster.local'}/ns/${namespace}/sa/${String(metadata.SERVICE_ACCOUNT)}` : undefined;
+    // Each side imports only its own part: a worker loads the data plane and no xDS or CA client
+    // (grpc-js, the admin servers), the primary no data plane when it has workers (proxy.ts).
+    if (cluster.isWorker) {
+      // A worker forked by the primary below: serve listeners, take config over IPC.
+      const [{ runWorker }, { telemetryOptions }] = await Promise.all([import('../proxy/workers.ts'), import('../proxy/telemetry-options.ts')]);
+      const wlog = pino({ level: values['log-level'], base: { component: 'proxy-worker', worker: cluster.worker?.id } }, pino.destination(2));
+      await runWorker({ drainTimeoutMs: drain, log: (level, msg, fields) => wlog[level](fields ?? {}, msg), telemetry: telemetryOptions(node, spiffeId) });
+      return 0;
+    }
+    let quit: () => void = () => {};
+    const xdsAddress = values.xds ?? boot.xds ?? '127.0.0.1:15010';
+    let identity: IdentityAgentOptions | undefined;
+    if (spiffeId !== undefined) {
+      const { caRootsFromFile, tokenFromFile } = await import('../proxy/tls/identity-agent.ts');
       identity = {
         caAddress: values['ca-address'] ?? xdsAddress, nodeId: node.id!,
         token: values['ca-token-file'] !== undefined ? tokenFromFile(values['ca-token-file']) : () => envToken!,
         ...(values['ca-root-cert'] !== undefined ? { caRoots: caRootsFromFile(values['ca-root-cert']) } : {}),
-        spiffeId: `spiffe://${td}/ns/${namespace}/sa/${String(metadata.SERVICE_ACCOUNT)}`, ttlSeconds: Math.round(ttl / 1000),
+        spiffeId, ttlSeconds: Math.round(ttl! / 1000),
         ...(values['key-algorithm'] !== undefined ? { keyAlgorithm: parseKeyAlgorithm(values['key-algorithm']) } : {}),
       };
     }
-    if (cluster.isWorker) {
-      // A worker forked by the primary below: serve listeners, take config over IPC.
-      const wlog = pino({ level: values['log-level'], base: { component: 'proxy-worker', worker: cluster.worker?.id } }, pino.destination(2));
-      await runWorker({ drainTimeoutMs: drain, log: (level, msg, fields) => wlog[level](fields ?? {}, msg), telemetry: telemetryOptions(node, identity) });
-      return 0;
-    }
+    const { startProxy } = await import('../proxy/proxy.ts');
     const log = pino({ level: values['log-level'], base: { component: 'proxy', node: node.id } }, pino.destination(2));
     const proxy = await startProxy({
       xdsAddress,

@@ -7,17 +7,15 @@
 import type { NodeJson } from '../xds/ads-wire.ts';
 import { TypeUrl, type XdsTypeUrl } from '../xds/types.ts';
 import { AdsClient } from './xds-client/ads-client.ts';
-import { DataPlane } from './data-plane.ts';
+import type { DataPlane } from './data-plane.ts';
 import { startAdminServers, type AdminPorts, type AdminSource } from './admin/admin-server.ts';
 import type { AppProbe } from './admin/app-probes.ts';
 import type { AppMetricsTarget } from './admin/app-metrics.ts';
 import { RateLimitedLog } from './rate-limited-log.ts';
 import { buildConfigDump } from './config-dump.ts';
-import { WorkerPool } from './workers.ts';
-import { IdentityAgent, type IdentityAgentOptions } from './tls/identity-agent.ts';
-import { LocalSecretsApplier } from './tls/local-secrets.ts';
+import type { IdentityAgent, IdentityAgentOptions } from './tls/identity-agent.ts';
 import { renderFamilies } from '../telemetry/metric-store.ts';
-import type { ProxyTelemetryOptions } from './istio-telemetry.ts';
+import { telemetryOptions } from './telemetry-options.ts';
 
 export type ProxyLogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -62,11 +60,13 @@ export interface RunningProxy {
 
 export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const drainMs = opts.drainTimeoutMs ?? 5_000;
-  const workers = (opts.concurrency ?? 1) > 1 ? await WorkerPool.start(opts.concurrency!, opts.log) : undefined;
-  const dataPlane = workers ? undefined : new DataPlane({ drainTimeoutMs: opts.drainTimeoutMs, log: opts.log, telemetry: telemetryOptions(opts.node, opts.identity) });
+  // Each part is imported only when this proxy uses it: with workers the primary holds no data
+  // plane (the workers do), and without an identity no CA client (grpc service, key generation).
+  const workers = (opts.concurrency ?? 1) > 1 ? await (await import('./workers.ts')).WorkerPool.start(opts.concurrency!, opts.log) : undefined;
+  const dataPlane = workers ? undefined : new (await import('./data-plane.ts')).DataPlane({ drainTimeoutMs: opts.drainTimeoutMs, log: opts.log, telemetry: telemetryOptions(opts.node, opts.identity?.spiffeId) });
   const engine = workers ?? dataPlane!;
-  const identity = opts.identity !== undefined ? new IdentityAgent({ ...opts.identity, log: opts.identity.log ?? opts.log }) : undefined;
-  const applier = identity !== undefined ? new LocalSecretsApplier(engine, identity) : engine;
+  const identity = opts.identity !== undefined ? new (await import('./tls/identity-agent.ts')).IdentityAgent({ ...opts.identity, log: opts.identity.log ?? opts.log }) : undefined;
+  const applier = identity !== undefined ? new (await import('./tls/local-secrets.ts')).LocalSecretsApplier(engine, identity) : engine;
   const ads = new AdsClient({ address: opts.xdsAddress, node: opts.node, applier, log: opts.log });
   let shuttingDown = false;
   const started = Date.now();
@@ -144,11 +144,6 @@ function xdsUpdateStats(ads: AdsClient): import('./admin/stats-format.ts').Stat[
     out.push({ name: `${prefix}.update_success`, value: c.success, type: 'counter' }, { name: `${prefix}.update_rejected`, value: c.rejected, type: 'counter' });
   }
   return out;
-}
-
-/** Who the proxy is for Istio's metrics: its node metadata and id, and its SPIFFE id when it has an identity. */
-export function telemetryOptions(node: NodeJson, identity: IdentityAgentOptions | undefined): ProxyTelemetryOptions {
-  return { nodeMetadata: (node.metadata ?? {}) as Record<string, unknown>, nodeId: node.id ?? '', ...(identity !== undefined ? { principal: identity.spiffeId } : {}) };
 }
 
 /** Envoy's certificate expiry gauge plus the workload certificate's own numbers (admin stats, Prometheus). */

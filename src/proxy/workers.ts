@@ -15,7 +15,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { TypeUrl, type XdsJson, type XdsTypeUrl } from '../xds/types.ts';
 import { TrellisError } from '../errors.ts';
 import type { ConfigApplier } from './xds-client/ads-client.ts';
-import { DataPlane, type DataPlaneOptions } from './data-plane.ts';
+import type { DataPlaneOptions } from './data-plane.ts';
 import type { Stat } from './admin/stats-format.ts';
 import type { ClusterStatus } from './admin/admin-server.ts';
 import { SharedCountTable, SlotAssigner, sharedMemory } from './upstream/breaker-counts.ts';
@@ -233,7 +233,7 @@ export class WorkerPool implements ConfigApplier {
 }
 
 /** The worker side: one DataPlane driven by the primary's messages. Resolves when told to shut down. */
-export function runWorker(opts: DataPlaneOptions): Promise<void> {
+export async function runWorker(opts: DataPlaneOptions): Promise<void> {
   // The primary may be gone (crash, shutdown race): a failed reply must not crash the worker.
   const reply = (m: FromWorker) => {
     if (process.connected) process.send?.(m, undefined, undefined, () => {});
@@ -247,6 +247,9 @@ export function runWorker(opts: DataPlaneOptions): Promise<void> {
     else exit();
     setTimeout(exit, 1000).unref();
   });
+  // Loaded here, not at the top: the primary imports this module for WorkerPool and holds no data
+  // plane (the primary sends nothing before the worker's 'up').
+  const { DataPlane } = await import('./data-plane.ts');
   const counts = sharedCounts(process.env.TRELLIS_WORKER_COUNTS, opts.log);
   const dp = new DataPlane({
     ...opts,

@@ -6,7 +6,7 @@
  * connect. `up` waits for every probe before registering a replica as an endpoint and, for HTTP
  * and gRPC probes, repeats them while it runs (replica.ts).
  */
-import { request } from 'node:http';
+import http from '../node-http.ts';
 import { connect, constants } from 'node:http2';
 import type { WorkloadSpec } from '../config/kinds.ts';
 import { isListening } from './ports.ts';
@@ -59,7 +59,7 @@ const ok2xx3xx = (status: number | undefined, path: string) =>
 
 function http1Get(host: string, port: number, path: string, timeoutMs: number): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const req = request({ host, port, path, method: 'GET', timeout: timeoutMs, headers: { 'user-agent': 'trellis-probe' } }, (res) => {
+    const req = http.request({ host, port, path, method: 'GET', timeout: timeoutMs, headers: { 'user-agent': 'trellis-probe' } }, (res) => {
       res.resume();
       resolve(ok2xx3xx(res.statusCode, path));
     });

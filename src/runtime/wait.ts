@@ -5,7 +5,7 @@
  * caller's `abort` check says the awaited process is already gone.
  */
 import { readFileSync } from 'node:fs';
-import { request } from 'node:http';
+import http from '../node-http.ts';
 import { TrellisError } from '../errors.ts';
 import { isListening } from './ports.ts';
 
@@ -30,7 +30,7 @@ async function poll<T>(what: string, timeoutMs: number, abort: AbortCheck | unde
 /** Status code of GET http://host:port/path (default host 127.0.0.1), or undefined when nothing answers. */
 export function httpStatus(port: number, path: string, timeoutMs = 1000, host = '127.0.0.1'): Promise<number | undefined> {
   return new Promise((resolve) => {
-    const req = request({ host, port, path, method: 'GET', timeout: timeoutMs }, (res) => {
+    const req = http.request({ host, port, path, method: 'GET', timeout: timeoutMs }, (res) => {
       res.resume();
       resolve(res.statusCode);
     });
@@ -43,7 +43,7 @@ export function httpStatus(port: number, path: string, timeoutMs = 1000, host = 
 /** GET http://127.0.0.1:port/path as JSON, or undefined. */
 export function httpJson(port: number, path: string, timeoutMs = 1000): Promise<unknown> {
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path, method: 'GET', timeout: timeoutMs }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method: 'GET', timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));

@@ -13,7 +13,7 @@
  * the sidecar is an HTTP proxy) the request is sent to the proxy in absolute form; otherwise it is
  * a plain request (transparent capture: iptables sends it to the sidecar).
  */
-import http from 'node:http';
+import http from '../node-http.ts';
 import { startDualServer, type AnyRequest, type AnyResponse, type DualServer } from './sniff-server.ts';
 
 export interface DemoServiceOptions {

@@ -3,14 +3,15 @@
  * conformance echo server and our sample services must: the first bytes of a connection decide
  * (the HTTP/2 connection preface starts with `PRI * HTTP/2.0`). Optionally TLS with ALPN h2/http1.1.
  */
-import http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import http from '../node-http.ts';
 import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
-export type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
+export type AnyRequest = IncomingMessage | http2.Http2ServerRequest;
 /** The part of http.ServerResponse and http2.Http2ServerResponse our handlers use (their union is not callable). */
 export interface AnyResponse {
   writeHead(status: number, headers?: Record<string, string | number | string[]>): unknown;
@@ -19,7 +20,7 @@ export interface AnyResponse {
   readonly headersSent: boolean;
 }
 export type Handler = (req: AnyRequest, res: AnyResponse) => void;
-type NodeHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 export interface DualServer {
   readonly port: number;
@@ -34,7 +35,7 @@ export interface DualServerOptions {
   /** PEM key and certificate: serve TLS (ALPN h2, http/1.1) instead of plaintext. */
   tls?: { key: string | Buffer; cert: string | Buffer };
   /** HTTP/1.1 Upgrade requests (WebSocket); without it they are refused. */
-  onUpgrade?: (req: http.IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => void;
+  onUpgrade?: (req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => void;
 }
 
 /** Starts a server answering HTTP/1.1 and h2c (or TLS h2/http1.1) on one port with `handler`. */

@@ -4,7 +4,8 @@
  * (config diagnostics from a callback), `/ready` and `/metrics` (Prometheus text). Exposed both as
  * a request handler other servers can mount (the dashboard shares the port) and as a server.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import http from '../../node-http.ts';
 import { describeError, TrellisError } from '../../errors.ts';
 import type { XdsServer } from './server.ts';
 
@@ -127,7 +128,7 @@ export interface DebugHttpServer {
 
 /** A standalone HTTP server answering the debug endpoints (404 for anything else). */
 export function createDebugHttpServer(opts: DebugHttpOptions): DebugHttpServer {
-  const server = createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     if (!handleDebugRequest(opts, req, res)) json(res, 404, { error: `not found: ${req.url ?? ''}` });
   });
   return {

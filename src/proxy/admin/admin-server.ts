@@ -9,7 +9,8 @@
 import { appProbeHandler } from './app-probes.ts';
 import { AppMetricsMerger, scrapeTimeoutMs, type AppMetricsTarget } from './app-metrics.ts';
 import type { AppProbe } from './app-probes.ts';
-import http from 'node:http';
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+import http from '../../node-http.ts';
 import type { AddressInfo } from 'node:net';
 import { renderPrometheus, renderStatsText, type Stat } from './stats-format.ts';
 
@@ -50,7 +51,7 @@ export interface AdminServers {
   close(): Promise<void>;
 }
 
-function send(res: http.ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8') {
+function send(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8') {
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-cache, max-age=0' });
   res.end(body);
 }
@@ -70,7 +71,7 @@ function clustersText(clusters: ClusterStatus[]): string {
 }
 
 function adminHandler(src: AdminSource) {
-  return async (req: http.IncomingMessage, res: http.ServerResponse) => {
+  return async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://admin');
     const p = url.pathname;
     const q = url.searchParams;
@@ -130,7 +131,7 @@ async function prometheusText(src: AdminSource): Promise<string> {
   return renderPrometheus(await src.stats()) + ((await src.prometheusExtra?.()) ?? '');
 }
 
-function listen(server: http.Server, host: string, port: number): Promise<number> {
+function listen(server: Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -156,9 +157,9 @@ export async function startAdminServers(src: AdminSource, opts: {
 }): Promise<AdminServers> {
   const host = opts.host ?? '127.0.0.1';
   const inner = adminHandler(src);
-  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => void inner(req, res);
-  const servers: http.Server[] = [];
-  const start = async (port: number, h: string, fn: http.RequestListener) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => void inner(req, res);
+  const servers: Server[] = [];
+  const start = async (port: number, h: string, fn: RequestListener) => {
     if (port < 0) return 0;
     const s = http.createServer(fn);
     servers.push(s);
@@ -167,7 +168,7 @@ export async function startAdminServers(src: AdminSource, opts: {
   try {
     const admin = await start(opts.adminPort, host, handler);
     /** The proxy's exposition text, passed through `finish` (the status port appends the app's metrics). */
-    const prom = async (res: http.ServerResponse, finish: (own: string) => string | Promise<string> = (own) => own) => {
+    const prom = async (res: ServerResponse, finish: (own: string) => string | Promise<string> = (own) => own) => {
       try {
         send(res, 200, await finish(await prometheusText(src)), 'text/plain; version=0.0.4');
       } catch (err) {

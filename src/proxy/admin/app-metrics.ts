@@ -6,7 +6,7 @@
  * failed app scrape never fails the merged scrape: the proxy's metrics are still served and
  * `istio_agent_scrape_failures_total{type="application"}` counts the failure.
  */
-import http from 'node:http';
+import http from '../../node-http.ts';
 
 /** Where the application serves its metrics (Istio's ISTIO_PROMETHEUS_ANNOTATIONS, resolved). */
 export interface AppMetricsTarget {

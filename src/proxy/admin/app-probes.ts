@@ -6,7 +6,8 @@
  * then never meets the inbound capture or mTLS; the proxy's own connection to 127.0.0.1 is not
  * captured (uid 1337). Timeouts answer 503, unreachable applications 503 too, like a failed probe.
  */
-import http from 'node:http';
+import type { ServerResponse } from 'node:http';
+import http from '../../node-http.ts';
 import https from 'node:https';
 
 /** One original probe, as the injector records it. */
@@ -48,7 +49,7 @@ export function runAppProbe(p: AppProbe): Promise<number> {
 }
 
 /** The `/app-health/...` handler; false when the path is not an app probe. */
-export function appProbeHandler(probes: ReadonlyMap<string, AppProbe>): (path: string, res: http.ServerResponse) => boolean {
+export function appProbeHandler(probes: ReadonlyMap<string, AppProbe>): (path: string, res: ServerResponse) => boolean {
   return (path, res) => {
     const p = probes.get(path);
     if (p === undefined) return false;

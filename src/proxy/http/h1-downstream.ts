@@ -5,7 +5,8 @@
  * as HTTP/1.1), pipelined requests served one at a time, and Upgrade / CONNECT handed to
  * websocket.ts. Each routable request goes to the manager's `serve`.
  */
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
+import http from '../../node-http.ts';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { ClusterManager } from '../upstream/types.ts';
@@ -38,7 +39,7 @@ export interface H1ServerContext {
 }
 
 /** Build the HTTP/1.1 server a connection manager hands its HTTP/1.1 sockets to (`emit('connection')`). */
-export function createH1Server(ctx: H1ServerContext): http.Server {
+export function createH1Server(ctx: H1ServerContext): Server {
   const o = ctx.options;
   const { counters, internalError, protocolError } = ctx;
   const serverName = o.serverName;
@@ -96,7 +97,7 @@ export function createH1Server(ctx: H1ServerContext): http.Server {
     joinDuplicateHeaders: true,
     // Envoy ignores an h2c upgrade (what `curl --http2` sends to http://) and answers over HTTP/1.1.
     shouldUpgradeCallback: (req: IncomingMessage) => req.method === 'CONNECT' || !isH2cUpgrade(req),
-  } as http.ServerOptions, onRequest1);
+  } as ServerOptions, onRequest1);
   h1.maxHeadersCount = o.maxHeadersCount + 1; // node truncates silently at the limit: +1 lets us see the overflow
   h1.maxRequestsPerSocket = o.maxRequestsPerConnection;
   h1.on('clientError', (err: NodeJS.ErrnoException, duplex) => {

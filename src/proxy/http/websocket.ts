@@ -8,7 +8,8 @@
  * upgrade_configs are allowed (`websocket`, `CONNECT`); others get 403 as in Envoy
  * ("upgrade_failed"). Errors on either socket close both and never escape.
  */
-import http, { type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import http from '../../node-http.ts';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ClusterManager, HeaderMap } from '../upstream/types.ts';

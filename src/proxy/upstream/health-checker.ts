@@ -5,7 +5,7 @@
  * `healthy_threshold` consecutive successes bring it back. A newly added host is checked at once
  * and counts as failed until its first check passes, as in Envoy. Time comes from the `Clock`.
  */
-import http from 'node:http';
+import http from '../../node-http.ts';
 import type { SecretProvider } from '../tls/secret-provider.ts';
 import type { Clock, ClockTimer } from './clock.ts';
 import { connectHost } from './connector.ts';

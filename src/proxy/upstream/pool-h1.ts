@@ -9,7 +9,7 @@
  * retry policy decides), a connect failure fails the request that was waiting for it, and
  * timeouts on headers and body are the router's (per-try and route timeouts).
  */
-import http from 'node:http';
+import http from '../../node-http.ts';
 import type { Socket } from 'node:net';
 import { connectHost, type ConnectOptions } from './connector.ts';
 import { H1Connection, type ConnectionOwner, type H1ConnectionOptions } from './h1-connection.ts';

@@ -2,7 +2,8 @@
  * Helpers for the upstream tests: loopback backends on port 0, Envoy-shaped cluster JSON, and
  * sending one attempt through a ClusterHandle. Test-only; nothing in the proxy imports it.
  */
-import http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import http from '../../node-http.ts';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { XdsJson } from '../../xds/types.ts';
@@ -17,7 +18,7 @@ export interface Backend {
 }
 
 /** An HTTP/1.1 backend; `handler` defaults to 200 with body = its name. */
-export async function h1Backend(name: string, handler?: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<Backend> {
+export async function h1Backend(name: string, handler?: (req: IncomingMessage, res: ServerResponse) => void): Promise<Backend> {
   const remotePorts: number[] = [];
   const server = http.createServer((req, res) => {
     remotePorts.push(req.socket.remotePort ?? 0);
