@@ -38,7 +38,7 @@ import { newHcmCounters, type HcmCounters } from './hcm-stats.ts';
 import { normalizeRequestPath } from './path-normalization.ts';
 import { markRawSocket } from './h2-session-guard.ts';
 import { RateLimitedLog, type ProxyLog } from '../rate-limited-log.ts';
-import { describeError } from '../../errors.ts';
+import { describeError, TrellisError } from '../../errors.ts';
 import { destroyOnError } from '../socket-handlers.ts';
 import { forEachInFlight, forgetH1Response, type InFlightSocket } from './h1-in-flight.ts';
 
@@ -469,6 +469,11 @@ async function* countedBody(req: AsyncIterable<Buffer>, ex: Exchange): AsyncIter
     if (frames !== undefined) info.grpcRequestMessages += frames.push(chunk);
     ex.stream.touch();
     yield chunk;
+  }
+  // node ends an HTTP/2 stream's readable side cleanly on RST_STREAM too (CANCEL is not even an
+  // error): a body cut short must fail, as a cut HTTP/1.1 body does, or it would be forwarded as complete.
+  if ((req as Partial<ServerHttp2Stream>).aborted === true) {
+    throw new TrellisError('DOWNSTREAM_RESET', 'the client reset the HTTP/2 stream before the request body ended');
   }
   if (ex.sink !== undefined) ex.sink.requestComplete = true;
 }

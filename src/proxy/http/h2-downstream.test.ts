@@ -8,6 +8,7 @@ import { StaticClusterManager } from '../../../test/support/static-cluster-manag
 import { hcmConfig, startBackend, startProxy } from '../../../test/support/connection-manager-harness.ts';
 import type { StreamInfo } from './stream-info.ts';
 import { h2ResponseSink } from './h2-response-sink.ts';
+import { FRAME_HEADERS, FRAME_SETTINGS, PREFACE, frame, headerBlock } from '../../../test/support/h2-rapid-reset.ts';
 
 const routeAll = { virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'a', timeout: '5s' } }] }] };
 
@@ -172,4 +173,42 @@ test('H2ResponseSink: a field HTTP/2 cannot carry or an invalid status resets th
   assert.equal(badTrailer.rstCode, 0);
   assert.equal(badTrailer.body, 'body');
   assert.deepEqual({ ...badTrailer.trailers }, {});
+});
+
+test('HTTP/2 downstream over the real cluster manager: an upload the client resets (RST_STREAM, no END_STREAM) midway never reaches the backend as a complete body', async (t) => {
+  const { createClusterManager } = await import('../upstream/cluster-manager.ts');
+  const seen: string[] = [];
+  const be = await startBackend((req, res) => {
+    let n = 0;
+    req.on('data', (d: Buffer) => { n += d.length; });
+    req.on('end', () => { seen.push(`end:${n}`); res.end('ok'); });
+    req.on('aborted', () => seen.push(`aborted:${n}`));
+  });
+  const clusters = createClusterManager();
+  const [address, port] = be.endpoint.split(':');
+  clusters.update([{ name: 'a', type: 'STATIC', connect_timeout: '0.5s', load_assignment: { cluster_name: 'a', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address, port_value: Number(port) } } } }] }] } }] as never, new Map());
+  const proxy = await startProxy({ clusterManager: clusters, config: hcmConfig(routeAll) });
+  t.after(async () => { await proxy.close(); await be.close(); await clusters.close(); });
+
+  // HEADERS without END_STREAM, a DATA frame, then RST_STREAM(CANCEL) with no END_STREAM ever
+  // (raw frames: node's own client queues an END_STREAM before its RST_STREAM). node ends the
+  // server stream's readable side cleanly on a reset; the proxy must not forward that as a whole body.
+  const sock = net.connect(proxy.h2cPort, '127.0.0.1');
+  sock.on('error', () => {});
+  sock.on('data', () => {});
+  await once(sock, 'connect');
+  const rst = Buffer.alloc(4);
+  rst.writeUInt32BE(http2.constants.NGHTTP2_CANCEL);
+  sock.write(Buffer.concat([PREFACE, frame(FRAME_SETTINGS, 0, 0, Buffer.alloc(0)), frame(FRAME_HEADERS, 0x4, 1, headerBlock('/upload', 'example.com')), frame(0x0, 0, 1, Buffer.alloc(1000, 'x'))]));
+  await new Promise((r) => setTimeout(r, 150));
+  sock.write(frame(0x3, 0, 1, rst));
+  t.after(() => sock.destroy());
+  for (let i = 0; i < 100 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 100));
+  assert.ok(!seen.some((s) => s.startsWith('end:')), `backend saw: ${seen.join(', ')}`);
+
+  // A whole upload on the same proxy still arrives complete.
+  const whole = await exchange(proxy.h2cPort, { ':path': '/upload', ':method': 'POST' }, 'y'.repeat(1000));
+  assert.equal(whole.status, 200);
+  assert.ok(seen.includes('end:1000'), `backend saw: ${seen.join(', ')}`);
 });
