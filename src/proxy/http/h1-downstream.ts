@@ -14,7 +14,7 @@ import type { CompiledRouteTable } from '../router/route-table.ts';
 import type { HcmOptions } from './hcm-options.ts';
 import type { HcmCounters } from './hcm-stats.ts';
 import { AUTHORITY, applyEdgeRules, normalizeAddress, requestHeaders } from './downstream.ts';
-import { afterCompleteRequests, trackH1Response, type InFlightSocket } from './h1-in-flight.ts';
+import { afterCompleteRequests, parseErrorAfterAnswer, trackH1Response, type InFlightSocket } from './h1-in-flight.ts';
 import { normalizeRequestPath } from './path-normalization.ts';
 import { proxyUpgrade } from './websocket.ts';
 
@@ -119,7 +119,10 @@ export function createH1Server(ctx: H1ServerContext): Server {
       // Requests before the bad one on this connection (pipelining) still get their responses
       // first, as from Envoy: the backend may have acted on them.
       afterCompleteRequests(socket, () => {
-        if (socket.writable) socket.end(answer);
+        if (socket.writable) {
+          if (parseErrorAfterAnswer(socket)) socket.end();
+          else socket.end(answer);
+        }
         // Already closing after an earlier response: let it flush (node destroys the socket then).
         else if (!socket.writableEnded) socket.destroy();
       });
