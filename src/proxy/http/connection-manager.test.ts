@@ -305,6 +305,15 @@ test('RDS: the route table is looked up per request through the RouteProvider (4
   assert.equal(r.status, 200);
   assert.equal(JSON.parse(r.body).headers.expect, undefined);
   assert.equal(JSON.parse(r.body).body, 'x');
+  // The 100 comes once the request passed the codec and path checks, as from Envoy: a request those
+  // refuse gets its 400 alone (test/differential-raw.test.ts, seed 4, case h1-267).
+  const expect = 'Expect: 100-continue\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx';
+  const continued = await rawRequest(proxy.port, `POST /x HTTP/1.1\r\nHost: h\r\n${expect}`, 1500);
+  assert.match(continued, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 /, continued);
+  for (const refused of [`POST * HTTP/1.1\r\nHost: h\r\n${expect}`, `POST /x HTTP/1.1\r\nHost: diff example\r\n${expect}`]) {
+    const out = await rawRequest(proxy.port, refused, 1500);
+    assert.deepEqual(out.match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 400'], refused);
+  }
 });
 
 test('close(grace): in-flight HTTP/1.1 and HTTP/2 requests finish (connection: close / GOAWAY), then connections are gone', async (t) => {

@@ -22,7 +22,7 @@ import type { TLSSocket } from 'node:tls';
 import type { ClusterManager } from '../upstream/types.ts';
 import type { Json } from '../xds-json.ts';
 import { applyEdgeRules, AUTHORITY, clientAddress, normalizeAddress, requestHeaders, requestScheme, ResponseSink } from './downstream.ts';
-import { createH1Server, rejectH1 } from './h1-downstream.ts';
+import { createH1Server, expectsContinue, rejectH1 } from './h1-downstream.ts';
 import { createH2Server } from './h2-downstream.ts';
 import { HttpStream, type HttpFilterKinds } from './stream.ts';
 import type { CompiledRouteTable } from '../router/route-table.ts';
@@ -291,6 +291,8 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       counters.downstream_rq_redirected_with_normalized_path++;
       return stream.sendLocalReply(307, '', { details: 'path_normalization_failed', headers: { location: decision.path } });
     }
+    // Past the codec and path checks: the 100 an HTTP/1.1 client waits for (proxy_100_continue off).
+    if (!isH2 && expectsContinue(req as IncomingMessage)) (res as ServerResponse).writeContinue();
     stream.run(filters);
   }
 

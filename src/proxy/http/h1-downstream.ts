@@ -179,11 +179,25 @@ export function createH1Server(ctx: H1ServerContext): Server {
   };
   // An Expect other than 100-continue is routed like any request, as by Envoy (node answers 417 by itself otherwise).
   h1.on('checkExpectation', onRequest1);
+  // 100-continue: node would send the 100 before the request is even looked at; Envoy sends it only
+  // once the request passed the codec and path checks (a 400 comes alone). The connection manager
+  // sends it then (expectsContinue).
+  h1.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    (req as IncomingMessage & { [kExpectsContinue]?: true })[kExpectsContinue] = true;
+    onRequest1(req, res);
+  });
   h1.on('upgrade', onUpgrade);
   h1.on('connect', onUpgrade);
   h1.emit('listening'); // starts node's connection checks (headers/request timeouts) without a listening socket
   return h1;
 
+}
+
+const kExpectsContinue = Symbol('trellis.expectsContinue');
+
+/** Whether an HTTP/1.1 request still waits for the 100 (Continue) its `Expect: 100-continue` asked for. */
+export function expectsContinue(req: IncomingMessage): boolean {
+  return (req as IncomingMessage & { [kExpectsContinue]?: true })[kExpectsContinue] === true;
 }
 
 /** A codec-level HTTP/1.1 answer (Envoy's text), closing the connection. */
