@@ -141,7 +141,16 @@ export const H2_CLASSES: readonly DiffClass<H2Outcome>[] = [
     status: 'deliberate',
     explains: (m) => has(m, ...H2_INVALID_FIELD) && h2(m.envoy).conn === 'closed'
       && m.envoyReached.every((e) => m.trellisReached.some((r) => r.id === e.id))
-      && m.trellisReached.every((r) => !r.headers.some(([n]) => n === 'x-bad')),
+      // A value with a byte above 0x7f (obs-text, which RFC 9110 section 5.5 allows) is forwarded
+      // by both when alone; here another field made Envoy drop the connection.
+      && m.trellisReached.every((r) => !r.headers.some(([n, v]) => n === 'x-bad' && !(has(m, 'field:value-high') && v === 'caf\xe9'))),
+  },
+  {
+    id: 'HTTP/2 RST_STREAM whose length is not 4: connection error FRAME_SIZE_ERROR, as RFC 9113 6.4 requires; Envoy 1.40 kept the connection',
+    status: 'deliberate',
+    explains: (m) => has(m, 'frame:rst-bad-length') && h2(m.envoy).conn === 'kept' && h2(m.trellis).detail.some((d) => /^GOAWAY .* FRAME_SIZE_ERROR$/.test(d))
+      && onlyFields(m, /^outcome\.conn$/, /^outcome\.streams\.\d+$/, /^reached\./)
+      && m.trellisReached.every((r) => m.envoyReached.some((e) => e.id === r.id)),
   },
   {
     id: 'HTTP/2 RST_STREAM on stream 0: connection error PROTOCOL_ERROR, as RFC 9113 6.4 requires; Envoy 1.40 ignores the frame',
