@@ -93,6 +93,10 @@ export function createH1Server(ctx: H1ServerContext): Server {
     keepAliveTimeout: o.idleTimeoutMs,
     // Missing Host is answered by onRequest1 (400), so that the answer is sequenced and tracked like any other.
     requireHostHeader: false,
+    // A request without Content-Length or Transfer-Encoding has no body (RFC 9112 section 6.3):
+    // node skips its Readable life cycle ('end'/'close' events, ticks; ~1.3 KB per request). The
+    // connection manager never reads such a request (hasBody false).
+    optimizeEmptyRequests: true,
     insecureHTTPParser: false,
     joinDuplicateHeaders: true,
     // Envoy ignores an h2c upgrade (what `curl --http2` sends to http://) and answers over HTTP/1.1.
