@@ -22,7 +22,7 @@ import type { TLSSocket } from 'node:tls';
 import type { ClusterManager } from '../upstream/types.ts';
 import type { Json } from '../xds-json.ts';
 import { applyEdgeRules, AUTHORITY, clientAddress, normalizeAddress, requestHeaders, requestScheme, ResponseSink } from './downstream.ts';
-import { createH1Server, rejectH1 } from './h1-downstream.ts';
+import { createH1Server, expectsContinue, rejectH1 } from './h1-downstream.ts';
 import { createH2Server, type H2Request } from './h2-downstream.ts';
 import { h2ResponseSink } from './h2-response-sink.ts';
 import { HttpStream, type HttpFilterKinds } from './stream.ts';
@@ -300,6 +300,8 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       counters.downstream_rq_redirected_with_normalized_path++;
       return stream.sendLocalReply(307, '', { details: 'path_normalization_failed', headers: { location: decision.path } });
     }
+    // Past the codec and path checks: the 100 an HTTP/1.1 client waits for (proxy_100_continue off).
+    if (!isH2 && expectsContinue(req as IncomingMessage)) (res as ServerResponse).writeContinue();
     stream.run(filters);
   }
 
