@@ -222,11 +222,16 @@ async function main(): Promise<number> {
       const h2 = runnable.filter((d) => d.h2Url !== undefined);
       for (let rep = 0; rep < reps; rep++) {
         for (const d of h2) {
+          // Proxy CPU and heap around the run, as for wrk: the issue's h2c target is per CPU-second.
+          const heap0 = d.heapDirs ? await heapTotals(d.pgids, d.heapDirs) : undefined;
+          const cpu0 = groupCpuSeconds(d.pgids);
           const run = await h2loadRun(tools.h2load, { url: d.h2Url!, host: d.host, headers: d.headers }, 16, 10, tputDuration);
+          const cpuSeconds = groupCpuSeconds(d.pgids) - cpu0;
+          const heap = heapDelta(heap0, d.heapDirs ? await heapTotals(d.pgids, d.heapDirs) : undefined);
           const res = results.get(d.id)!;
-          res.h2.runs.push(run);
+          res.h2.runs.push({ ...run, ...(d.proxies > 0 ? { cpuSeconds } : {}), ...(heap ? { allocBytes: heap.allocatedBytes } : {}) });
           if (run.error) res.errors.push(`h2load: ${run.error}`);
-          log(`h2c ${d.id}: ${run.error ? `ERROR ${run.error}` : `${run.rps.toFixed(0)} rps`}`);
+          log(`h2c ${d.id}: ${run.error ? `ERROR ${run.error}` : `${run.rps.toFixed(0)} rps${d.proxies > 0 && cpuSeconds > 0 ? `, ${(run.requests / cpuSeconds).toFixed(0)} per proxy CPU-s` : ''}`}`);
         }
       }
     }

@@ -20,7 +20,7 @@ export interface PathResult {
   errors: string[];
   latency: Record<string, { runs: LatencyRun[]; median?: Percentiles; added?: Percentiles }>;
   throughput: { runs: (ThroughputRun & { cpuSeconds: number; allocBytes?: number })[]; rps?: number; rpsPerCpuSecond?: number; allocKbPerRequestPerProxy?: number };
-  h2: { runs: ThroughputRun[]; rps?: number };
+  h2: { runs: (ThroughputRun & { cpuSeconds?: number; allocBytes?: number })[]; rps?: number; rpsPerCpuSecond?: number; allocKbPerRequestPerProxy?: number };
   resources: {
     idleRssMbPerProxy?: number; loadRssMbPerProxy?: number; vcpuPer1000RpsPerProxy?: number;
     /** Node.js paths: V8 heap bytes allocated per proxied request, per proxy, at the fixed rate (heap.ts). */
@@ -79,7 +79,13 @@ export function summarize(paths: PathResult[]): void {
       if (a.length > 0 && p.proxies > 0) p.throughput.allocKbPerRequestPerProxy = median(a.map((r) => r.allocBytes! / r.requests / 1024 / p.proxies));
     }
     const h = p.h2.runs.filter((r) => r.error === undefined);
-    if (h.length > 0) p.h2.rps = median(h.map((r) => r.rps));
+    if (h.length > 0) {
+      p.h2.rps = median(h.map((r) => r.rps));
+      const c = h.filter((r) => r.cpuSeconds !== undefined && r.cpuSeconds > 0);
+      if (c.length > 0 && p.proxies > 0) p.h2.rpsPerCpuSecond = median(c.map((r) => r.requests / r.cpuSeconds!));
+      const a = h.filter((r) => r.allocBytes !== undefined && r.requests > 0);
+      if (a.length > 0 && p.proxies > 0) p.h2.allocKbPerRequestPerProxy = median(a.map((r) => r.allocBytes! / r.requests / 1024 / p.proxies));
+    }
     const s = p.resources.samples.filter((x) => x.wallSeconds > 0 && x.qps > 0);
     if (s.length > 0 && p.proxies > 0) {
       p.resources.vcpuPer1000RpsPerProxy = median(s.map((x) => x.cpuSeconds / x.wallSeconds / (x.qps / 1000) / p.proxies));
@@ -111,9 +117,12 @@ export function ratios(paths: PathResult[], refConns: string): Ratio[] {
     { name: 'max rps (wrk, 64 conns)', pick: (p) => p.throughput.rps },
     // Issue 16's targets: >= 0.6x Envoy on 1 hop, >= 0.5x on 2-hop mTLS; >= 0.8x the naive Node.js proxy.
     { name: 'rps per proxy CPU-second', pick: (p) => p.throughput.rpsPerCpuSecond, target: (t, o) => (o === 'naive-node' ? '>= 0.8' : o !== 'envoy' ? undefined : t === 'trellis-1hop' ? '>= 0.6' : t === 'trellis-2hop-mtls' ? '>= 0.5' : undefined) },
+    // Issue 16: HTTP/2 (h2load h2c, 16 x 10 streams) >= 0.5x Envoy's requests per CPU-second.
+    { name: 'h2c rps per proxy CPU-second', pick: (p) => p.h2.rpsPerCpuSecond, target: (t, o) => (o === 'envoy' && t === 'trellis-1hop' ? '>= 0.5' : undefined) },
     { name: 'vCPU per 1000 rps per proxy', pick: (p) => p.resources.vcpuPer1000RpsPerProxy },
     { name: 'RSS MB per proxy @1000 rps', pick: (p) => p.resources.loadRssMbPerProxy },
     { name: 'heap KB allocated per request per proxy', pick: (p) => p.resources.allocKbPerRequestPerProxy },
+    { name: 'heap KB allocated per h2c request per proxy', pick: (p) => p.h2.allocKbPerRequestPerProxy },
   ];
   for (const [t, ...others0] of pairs) {
     // With --baseline, each Trellis path also against its own baseline run (before/after in one run).
@@ -199,12 +208,12 @@ export function renderTables(r: BenchResult, refConns: string): string {
   }
   parts.push(`Latency at ${String(r.options.qps)} requests/s, ms (median of ${String(r.options.reps)} x ${String(r.options.duration)}s runs; a path whose achieved rate is well under the target could not keep up, and its latency is queueing)\n\n` + table(['path', 'conns', 'achieved rps', 'p50', 'p90', 'p99', 'max', '+p90 vs direct', '+p99 vs direct'], lat));
   const tp = r.paths.map((p) => p.unavailable
-    ? [p.id, `not available`, '', '', '', '', '', '', '']
-    : [p.id, f(p.throughput.rps, 0), f(p.throughput.rpsPerCpuSecond, 0), f(p.h2.rps, 0) + (p.h2.runs.some((x) => x.error) && p.h2.rps === undefined ? ' (error)' : ''),
+    ? [p.id, `not available`, '', '', '', '', '', '', '', '']
+    : [p.id, f(p.throughput.rps, 0), f(p.throughput.rpsPerCpuSecond, 0), f(p.h2.rps, 0) + (p.h2.runs.some((x) => x.error) && p.h2.rps === undefined ? ' (error)' : ''), f(p.h2.rpsPerCpuSecond, 0),
       f(p.resources.vcpuPer1000RpsPerProxy), f(p.resources.idleRssMbPerProxy, 1), f(p.resources.loadRssMbPerProxy, 1),
       f(p.resources.allocKbPerRequestPerProxy, 1), f(p.resources.gcMsPerSecondPerProxy, 1)]);
   parts.push(`Throughput and resources (wrk ${String(r.options.tputConns)} conns, h2load h2c; CPU and RSS of the proxy processes only, per proxy; heap KB / request and GC ms / s (Node.js proxies only, V8 heap) at ${String(r.options.qps)} rps)\n\n` +
-    table(['path', 'max rps (h1)', 'rps per CPU-s', 'h2c rps', 'vCPU / 1000 rps', 'RSS idle MB', `RSS @${String(r.options.qps)} rps MB`, 'heap KB / req', 'GC ms / s'], tp));
+    table(['path', 'max rps (h1)', 'rps per CPU-s', 'h2c rps', 'h2c rps per CPU-s', 'vCPU / 1000 rps', 'RSS idle MB', `RSS @${String(r.options.qps)} rps MB`, 'heap KB / req', 'GC ms / s'], tp));
   const rat = r.ratios.map((x) => [x.pair, x.metric, f(x.trellis), f(x.other), x.ratio !== undefined ? f(x.ratio, 2) : (x.note ?? '-'), x.target ?? '']);
   parts.push(`Trellis ratios (reference connection count ${refConns})\n\n` + table(['pair', 'metric', 'trellis', 'other', 'ratio', 'target'], rat));
   const scale = ['envoy-1hop', 'envoy-1hop-c2', 'envoy-2hop-tls', 'envoy-2hop-tls-c2', 'trellis-1hop', 'trellis-1hop-c2', 'trellis-2hop-mtls', 'trellis-2hop-mtls-c2']

@@ -142,6 +142,15 @@ test('HTTP/1.1 pipelining: requests are served one at a time, and none behind a 
   assert.deepEqual(bad.match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 200', 'HTTP/1.1 400']);
   const v3 = await rawRequest(proxy.port, `${next('/5')}GET /y HTTP/3.0\r\nHost: h\r\n\r\n`, 1500);
   assert.deepEqual(v3.match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 200', 'HTTP/1.1 426']);
+  // A local reply already on the wire when the same request's body turns out malformed: that
+  // response is finished, then the connection closes; no 400 lands inside or after it (a 400 would
+  // answer no request). Envoy: the 403 alone (test/differential-raw.test.ts, seed 3).
+  for (const body of ['-3\r\nhel\r\n0\r\n\r\n', '5\r\nhello\r\nzz\r\n']) {
+    const early = await rawRequest(proxy.port, `POST /admin HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n${body}${next('/after')}`, 1500);
+    assert.deepEqual(early.match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 403'], early);
+    assert.ok(early.endsWith('\r\n\r\ndenied'), early);
+  }
+  assert.deepEqual(hits.filter((h) => h.includes('/after')), []);
 });
 
 test('x-envoy-* request headers are stripped from external clients (use_remote_address + internal_address_config)', async (t) => {
@@ -296,6 +305,15 @@ test('RDS: the route table is looked up per request through the RouteProvider (4
   assert.equal(r.status, 200);
   assert.equal(JSON.parse(r.body).headers.expect, undefined);
   assert.equal(JSON.parse(r.body).body, 'x');
+  // The 100 comes once the request passed the codec and path checks, as from Envoy: a request those
+  // refuse gets its 400 alone (test/differential-raw.test.ts, seed 4, case h1-267).
+  const expect = 'Expect: 100-continue\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx';
+  const continued = await rawRequest(proxy.port, `POST /x HTTP/1.1\r\nHost: h\r\n${expect}`, 1500);
+  assert.match(continued, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 /, continued);
+  for (const refused of [`POST * HTTP/1.1\r\nHost: h\r\n${expect}`, `POST /x HTTP/1.1\r\nHost: diff example\r\n${expect}`]) {
+    const out = await rawRequest(proxy.port, refused, 1500);
+    assert.deepEqual(out.match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 400'], refused);
+  }
 });
 
 test('close(grace): in-flight HTTP/1.1 and HTTP/2 requests finish (connection: close / GOAWAY), then connections are gone', async (t) => {

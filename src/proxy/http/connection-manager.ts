@@ -16,14 +16,15 @@
  * (`downstream_rq_internal_error`, `downstream_cx_protocol_error`, ...) and logged, rate limited.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
+import http2, { type Http2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ClusterManager } from '../upstream/types.ts';
 import type { Json } from '../xds-json.ts';
 import { applyEdgeRules, AUTHORITY, clientAddress, normalizeAddress, requestHeaders, requestScheme, ResponseSink } from './downstream.ts';
-import { createH1Server, rejectH1 } from './h1-downstream.ts';
-import { createH2Server } from './h2-downstream.ts';
+import { createH1Server, expectsContinue, rejectH1 } from './h1-downstream.ts';
+import { createH2Server, type H2Request } from './h2-downstream.ts';
+import { h2ResponseSink } from './h2-response-sink.ts';
 import { HttpStream, type HttpFilterKinds } from './stream.ts';
 import type { CompiledRouteTable } from '../router/route-table.ts';
 import { compileHcmConfig } from './hcm-config.ts';
@@ -37,7 +38,7 @@ import { newHcmCounters, type HcmCounters } from './hcm-stats.ts';
 import { normalizeRequestPath } from './path-normalization.ts';
 import { markRawSocket } from './h2-session-guard.ts';
 import { RateLimitedLog, type ProxyLog } from '../rate-limited-log.ts';
-import { describeError } from '../../errors.ts';
+import { describeError, TrellisError } from '../../errors.ts';
 import { destroyOnError } from '../socket-handlers.ts';
 import { forEachInFlight, forgetH1Response, type InFlightSocket } from './h1-in-flight.ts';
 
@@ -91,7 +92,8 @@ type TrackedSocket = InFlightSocket & { [kMeta]?: ConnectionMeta; [kConnections]
 /** One request's state that its shared listeners reach through the request and response objects. */
 interface Exchange {
   stream: HttpStream;
-  readonly sink: ResponseSink;
+  /** The HTTP/1.1 sink (its body reader marks the request complete); undefined for HTTP/2. */
+  readonly sink: ResponseSink | undefined;
   readonly span: ActiveSpan | undefined;
 }
 const kExchange = Symbol('trellis.exchange');
@@ -161,10 +163,11 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   let draining = false;
 
   /** A bug reached the boundary: count it, log it (rate limited), cost only this stream. */
-  function internalError(where: string, err: unknown, res?: ServerResponse | Http2ServerResponse): void {
+  function internalError(where: string, err: unknown, res?: ServerResponse | ServerHttp2Stream): void {
     counters.downstream_rq_internal_error++;
     rlog.event(`internal_error:${where}`, 'error', 'contained an internal error on a request path', { where, statPrefix, error: describeError(err), stack: (err as Error)?.stack });
     if (res === undefined) return;
+    if (isH2Stream(res)) return h2InternalError(res);
     try {
       if (!res.headersSent && !res.destroyed) {
         (res as ServerResponse).writeHead(500, { 'content-type': 'text/plain', 'content-length': 14 });
@@ -182,12 +185,12 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     rlog.event(`protocol_error:${kind}`, 'info', 'downstream protocol error', { statPrefix, kind, remote });
   }
 
-  function serve(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, isH2: boolean, rawTarget: string, rawAuthority: string): void {
+  function serve(req: IncomingMessage | H2Request, res: ServerResponse | ServerHttp2Stream, isH2: boolean, rawTarget: string, rawAuthority: string): void {
     const socket = req.socket as TrackedSocket;
     if (!AUTHORITY.test(rawAuthority)) {
       protocolError('invalid_authority', socket.remoteAddress);
       if (!isH2) return rejectH1(res as ServerResponse, 400, 'Bad Request', serverName);
-      return void (res as Http2ServerResponse).stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
+      return void (res as ServerHttp2Stream).close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
     }
     let authority = rawAuthority;
     let target = rawTarget;
@@ -222,7 +225,8 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     // Envoy closes an HTTP/1 connection whose response starts before the request body was read to
     // its end (a local reply to a request with a body): what is left of the body is never parsed
     // as a next request. `bodyRead` is set by the body's reader; requests without one are complete.
-    const sink = new ResponseSink(res, isH2);
+    const h1Sink = isH2 ? undefined : new ResponseSink(res as ServerResponse);
+    const sink = h1Sink ?? h2ResponseSink(res as ServerHttp2Stream);
     const tls = (socket as TLSSocket).encrypted === true;
     const scheme: 'http' | 'https' = tls ? 'https' : 'http';
     const remote = normalizeAddress(socket.remoteAddress);
@@ -251,30 +255,35 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     (info as { downstreamRemoteAddress: string }).downstreamRemoteAddress = clientAddress(headers, edge, remote);
     const span = tracer?.start(headers);
     const hasBody = isH2
-      ? !(req as Http2ServerRequest).stream.endAfterHeaders
+      ? !(req as H2Request).stream.endAfterHeaders
       : (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0'));
-    if (hasBody) sink.requestComplete = false;
+    if (hasBody && h1Sink !== undefined) h1Sink.requestComplete = false;
     const meta = socket[kMeta];
-    const exchange: Exchange = { stream: undefined!, sink, span };
+    const exchange: Exchange = { stream: undefined!, sink: h1Sink, span };
+    const bodySource = isH2 ? (req as H2Request).stream : (req as IncomingMessage);
     const stream = new HttpStream({
-      info, headers, path: pathWithQuery, authority, body: hasBody ? countedBody(req, exchange) : null, sink, routeTable: table(), random,
+      info, headers, path: pathWithQuery, authority, body: hasBody ? countedBody(bodySource, exchange) : null, sink, routeTable: table(), random,
       serverName, serverHeader: o.serverHeader, onFilterError, streamIdleTimeoutMs: o.streamIdleTimeoutMs,
       maxStreamDurationMs: o.maxStreamDurationMs, originalDestination: meta?.originalDestination,
     });
     exchange.stream = stream;
-    (req as ExchangeHolder)[kExchange] = exchange;
     (res as ExchangeHolder)[kExchange] = exchange;
     // A request without a body is never read: a client going away shows as the response's 'close'
     // (its 'error' listener would only cost a slot per request). HTTP/1.1 responses have their one
-    // 'close' listener already (closeH1Response).
-    if (hasBody || isH2) req.on('error', abortExchange);
-    if (isH2) res.on('close', endExchange);
+    // 'close' listener already (closeH1Response). An HTTP/2 stream is request and response in one:
+    // its 'close' (after a reset too) ends the exchange; its errors are absorbed by the session guard.
+    if (isH2) {
+      (res as ServerHttp2Stream).on('close', endExchange);
+    } else if (hasBody) {
+      (req as ExchangeHolder)[kExchange] = exchange;
+      (req as IncomingMessage).on('error', abortExchange);
+    }
     let headerBytes = 0;
     const raw = req.rawHeaders;
     for (let i = 0; i < raw.length; i++) headerBytes += raw[i].length + 2;
     if (req.rawHeaders.length / 2 > o.maxHeadersCount || headerBytes > o.maxHeaderBytes) {
       stream.sendLocalReply(431, 'Request Header Fields Too Large', { details: 'too_many_headers' });
-      if (!isH2) req.socket.end();
+      if (!isH2) (req as IncomingMessage).socket.end();
       return;
     }
     if (decision === undefined) {
@@ -291,6 +300,8 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       counters.downstream_rq_redirected_with_normalized_path++;
       return stream.sendLocalReply(307, '', { details: 'path_normalization_failed', headers: { location: decision.path } });
     }
+    // Past the codec and path checks: the 100 an HTTP/1.1 client waits for (proxy_100_continue off).
+    if (!isH2 && expectsContinue(req as IncomingMessage)) (res as ServerResponse).writeContinue();
     stream.run(filters);
   }
 
@@ -310,7 +321,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   function abortExchange(this: ExchangeHolder): void {
     this[kExchange]?.stream.abortDownstream();
   }
-  function endExchange(this: ExchangeHolder & (ServerResponse | Http2ServerResponse)): void {
+  function endExchange(this: ExchangeHolder & (ServerResponse | ServerHttp2Stream)): void {
     const ex = this[kExchange];
     if (ex === undefined) return;
     const { stream, span } = ex;
@@ -400,6 +411,25 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   };
 }
 
+function isH2Stream(res: ServerResponse | ServerHttp2Stream): res is ServerHttp2Stream {
+  return typeof (res as ServerHttp2Stream).respond === 'function';
+}
+
+/** A contained bug on an HTTP/2 stream: 500 when nothing was sent yet, otherwise a reset. */
+function h2InternalError(stream: ServerHttp2Stream): void {
+  try {
+    if (stream.destroyed || stream.closed) return;
+    if (!stream.headersSent) {
+      stream.respond({ ':status': 500, 'content-type': 'text/plain', 'content-length': 14 });
+      stream.end('internal error');
+    } else {
+      stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    }
+  } catch {
+    stream.destroy();
+  }
+}
+
 function stopKeepAlive(res: ServerResponse): void {
   if (!res.headersSent) res.shouldKeepAlive = false;
 }
@@ -442,5 +472,10 @@ async function* countedBody(req: AsyncIterable<Buffer>, ex: Exchange): AsyncIter
     ex.stream.touch();
     yield chunk;
   }
-  ex.sink.requestComplete = true;
+  // node ends an HTTP/2 stream's readable side cleanly on RST_STREAM too (CANCEL is not even an
+  // error): a body cut short must fail, as a cut HTTP/1.1 body does, or it would be forwarded as complete.
+  if ((req as Partial<ServerHttp2Stream>).aborted === true) {
+    throw new TrellisError('DOWNSTREAM_RESET', 'the client reset the HTTP/2 stream before the request body ended');
+  }
+  if (ex.sink !== undefined) ex.sink.requestComplete = true;
 }

@@ -1,13 +1,12 @@
 /**
- * The downstream edge of one request: turning node's HTTP/1.1 and HTTP/2 (compat API) request
- * objects into our header map (lower-case, no pseudo-headers, no hop-by-hop headers), applying
+ * The downstream edge of one request: turning node's HTTP/1.1 and HTTP/2 request headers into
+ * our header map (lower-case, no pseudo-headers, no hop-by-hop headers), applying
  * the connection manager's request header rules (x-forwarded-for / -proto, x-request-id,
  * stripping x-envoy-* from external requests, x-envoy-internal / -external-address), and the
- * DownstreamSink that writes a response back with backpressure and trailers.
+ * HTTP/1.1 DownstreamSink that writes a response back with backpressure and trailers.
  */
 import { once } from 'node:events';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { constants as h2c, type Http2ServerResponse } from 'node:http2';
 import { BlockList, isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { HeaderMap } from '../upstream/types.ts';
@@ -15,7 +14,8 @@ import { keepHeaderLines } from '../upstream/header-lines.ts';
 import type { DownstreamSink } from './stream.ts';
 import { newRequestId } from './request-id.ts';
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host']);
+/** Connection-specific fields (RFC 9110 section 7.6.1, RFC 9113 section 8.2.2): never forwarded, never sent over HTTP/2. */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host']);
 
 /**
  * Request headers without pseudo-headers and hop-by-hop headers; `te: trailers` survives (gRPC needs it).
@@ -179,21 +179,19 @@ export function applyEdgeRules(headers: HeaderMap, rules: EdgeRules, remote: str
 }
 
 /**
- * A sink over an HTTP/1.1 ServerResponse or an HTTP/2 compat response. For HTTP/1.1,
- * `requestComplete` says whether the request body was read to its end: a response that starts
- * before then closes the connection (`connection: close`), as Envoy's connection manager does.
+ * A sink over an HTTP/1.1 ServerResponse (HTTP/2's is h2-response-sink.ts). `requestComplete`
+ * says whether the request body was read to its end: a response that starts before then closes
+ * the connection (`connection: close`), as Envoy's connection manager does.
  * One object per request, its methods on the prototype (no closures per request).
  */
 export class ResponseSink implements DownstreamSink {
-  /** HTTP/1.1: false while the request body is still unread (the reader sets it at the body's end). */
+  /** False while the request body is still unread (the reader sets it at the body's end). */
   requestComplete = true;
   private started = false;
-  private readonly res: ServerResponse | Http2ServerResponse;
-  private readonly http2: boolean;
+  private readonly res: ServerResponse;
 
-  constructor(res: ServerResponse | Http2ServerResponse, http2: boolean) {
+  constructor(res: ServerResponse) {
     this.res = res;
-    this.http2 = http2;
   }
 
   get headersSent(): boolean {
@@ -202,57 +200,26 @@ export class ResponseSink implements DownstreamSink {
 
   writeHead(status: number, headers: HeaderMap): void {
     this.started = true;
-    const r = this.res as ServerResponse;
-    if (!this.http2) {
-      // HTTP/1.1 sends the head with the first body chunk or at end() anyway: store it now, in one
-      // step (node validates each field as it serializes it), without a setHeader per field.
-      if (!this.requestComplete) r.shouldKeepAlive = false;
-      try {
-        r.writeHead(status, headers as OutgoingHttpHeaders);
-      } catch {
-        this.reset();
-      }
-      return;
-    }
-    // HTTP/2: headers are staged on the response and flushed with the first body chunk, at end(),
-    // or on the next turn of the event loop: a headers-only answer (gRPC trailers-only) then goes
-    // out as one HEADERS frame with END_STREAM, which gRPC clients require.
+    const r = this.res;
+    // HTTP/1.1 sends the head with the first body chunk or at end() anyway: store it now, in one
+    // step (node validates each field as it serializes it), without a setHeader per field.
+    if (!this.requestComplete) r.shouldKeepAlive = false;
     try {
-      r.statusCode = status;
-      for (const k in headers) {
-        // HTTP/2 forbids connection-specific headers; anything else passes.
-        if (HOP_BY_HOP.has(k)) continue;
-        r.setHeader(k, headers[k]);
-      }
+      r.writeHead(status, headers as OutgoingHttpHeaders);
     } catch {
       this.reset();
-      return;
-    }
-    if (staged.length === 0) setImmediate(flushStagedHeads);
-    staged.push(this);
-  }
-
-  /** The staged HTTP/2 head, when nothing was written by now. */
-  flushHead(): void {
-    const r = this.res as ServerResponse;
-    if (!r.headersSent && !r.writableEnded && !r.destroyed) {
-      try {
-        r.writeHead(r.statusCode);
-      } catch {
-        this.reset();
-      }
     }
   }
 
   write(chunk: Uint8Array): Promise<void> | undefined {
     const res = this.res;
-    if (res.destroyed || res.writableEnded || (this.http2 && (res as Http2ServerResponse).stream.destroyed)) return undefined;
-    if ((res as ServerResponse).write(chunk)) return undefined;
+    if (res.destroyed || res.writableEnded) return undefined;
+    if (res.write(chunk)) return undefined;
     return Promise.race([once(res, 'drain'), once(res, 'close')]).then(() => undefined, () => undefined);
   }
 
   end(trailers?: HeaderMap): void {
-    const r = this.res as ServerResponse;
+    const r = this.res;
     if (r.writableEnded) return;
     try {
       if (trailers) r.addTrailers(trailers);
@@ -263,29 +230,6 @@ export class ResponseSink implements DownstreamSink {
   }
 
   reset(): void {
-    if (this.http2) {
-      const s = (this.res as Http2ServerResponse).stream;
-      if (!s.destroyed) s.close(h2c.NGHTTP2_INTERNAL_ERROR);
-    } else {
-      (this.res as ServerResponse).destroy();
-    }
+    this.res.destroy();
   }
-}
-
-// HTTP/2 heads staged in one turn of the event loop, flushed by one setImmediate (not one per response).
-let staged: ResponseSink[] = [];
-let stagedSpare: ResponseSink[] = [];
-
-function flushStagedHeads(): void {
-  const batch = staged;
-  staged = stagedSpare;
-  for (let i = 0; i < batch.length; i++) {
-    try {
-      batch[i].flushHead();
-    } catch {
-      // flushHead resets its own stream on failure; one stream must not hold up the others.
-    }
-  }
-  batch.length = 0;
-  stagedSpare = batch;
 }

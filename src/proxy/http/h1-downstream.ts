@@ -14,7 +14,7 @@ import type { CompiledRouteTable } from '../router/route-table.ts';
 import type { HcmOptions } from './hcm-options.ts';
 import type { HcmCounters } from './hcm-stats.ts';
 import { AUTHORITY, applyEdgeRules, normalizeAddress, requestHeaders } from './downstream.ts';
-import { afterCompleteRequests, trackH1Response, type InFlightSocket } from './h1-in-flight.ts';
+import { afterCompleteRequests, parseErrorAfterAnswer, trackH1Response, type InFlightSocket } from './h1-in-flight.ts';
 import { normalizeRequestPath } from './path-normalization.ts';
 import { proxyUpgrade } from './websocket.ts';
 
@@ -93,6 +93,10 @@ export function createH1Server(ctx: H1ServerContext): Server {
     keepAliveTimeout: o.idleTimeoutMs,
     // Missing Host is answered by onRequest1 (400), so that the answer is sequenced and tracked like any other.
     requireHostHeader: false,
+    // A request without Content-Length or Transfer-Encoding has no body (RFC 9112 section 6.3):
+    // node skips its Readable life cycle ('end'/'close' events, ticks; ~1.3 KB per request). The
+    // connection manager never reads such a request (hasBody false).
+    optimizeEmptyRequests: true,
     insecureHTTPParser: false,
     joinDuplicateHeaders: true,
     // Envoy ignores an h2c upgrade (what `curl --http2` sends to http://) and answers over HTTP/1.1.
@@ -119,7 +123,10 @@ export function createH1Server(ctx: H1ServerContext): Server {
       // Requests before the bad one on this connection (pipelining) still get their responses
       // first, as from Envoy: the backend may have acted on them.
       afterCompleteRequests(socket, () => {
-        if (socket.writable) socket.end(answer);
+        if (socket.writable) {
+          if (parseErrorAfterAnswer(socket)) socket.end();
+          else socket.end(answer);
+        }
         // Already closing after an earlier response: let it flush (node destroys the socket then).
         else if (!socket.writableEnded) socket.destroy();
       });
@@ -176,11 +183,25 @@ export function createH1Server(ctx: H1ServerContext): Server {
   };
   // An Expect other than 100-continue is routed like any request, as by Envoy (node answers 417 by itself otherwise).
   h1.on('checkExpectation', onRequest1);
+  // 100-continue: node would send the 100 before the request is even looked at; Envoy sends it only
+  // once the request passed the codec and path checks (a 400 comes alone). The connection manager
+  // sends it then (expectsContinue).
+  h1.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    (req as IncomingMessage & { [kExpectsContinue]?: true })[kExpectsContinue] = true;
+    onRequest1(req, res);
+  });
   h1.on('upgrade', onUpgrade);
   h1.on('connect', onUpgrade);
   h1.emit('listening'); // starts node's connection checks (headers/request timeouts) without a listening socket
   return h1;
 
+}
+
+const kExpectsContinue = Symbol('trellis.expectsContinue');
+
+/** Whether an HTTP/1.1 request still waits for the 100 (Continue) its `Expect: 100-continue` asked for. */
+export function expectsContinue(req: IncomingMessage): boolean {
+  return (req as IncomingMessage & { [kExpectsContinue]?: true })[kExpectsContinue] === true;
 }
 
 /** A codec-level HTTP/1.1 answer (Envoy's text), closing the connection. */

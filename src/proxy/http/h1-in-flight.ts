@@ -5,12 +5,14 @@
  * Kept on the socket itself: the usual single exchange is one slot (no Map or array per
  * request), only pipelined requests make a list, and an idle keep-alive connection keeps nothing.
  */
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 const kInFlight = Symbol('trellis.inFlight');
 /** Called once the socket's exchanges are all finished. */
 const kOnIdle = Symbol('trellis.onIdle');
+/** On a request whose response was finished before the request itself (a local reply ahead of the body). */
+const kAnsweredEarly = Symbol('trellis.answeredEarly');
 
 /** A downstream HTTP/1.1 socket as this module marks it. */
 export type InFlightSocket = Socket & { [kInFlight]?: ServerResponse | ServerResponse[]; [kOnIdle]?: () => void };
@@ -52,6 +54,7 @@ function untrack(socket: InFlightSocket, res: ServerResponse): boolean {
 /** An HTTP/1.1 response closed: forget it (`this` is the response; a shared function, no closure per request). */
 export function forgetH1Response(this: ServerResponse): void {
   const socket = this.req.socket as InFlightSocket;
+  if (!this.req.complete) markAnsweredEarly(this.req);
   if (!untrack(socket, this) || socket[kInFlight] !== undefined) return;
   const onIdle = socket[kOnIdle];
   if (onIdle !== undefined) {
@@ -61,14 +64,33 @@ export function forgetH1Response(this: ServerResponse): void {
 }
 
 /**
- * After a parse error: the request being parsed when it hit (incomplete) is abandoned; `fn` runs
- * once the complete requests before it have their responses (at once if there are none).
+ * After a parse error: the request being parsed when it hit (incomplete) is abandoned unless its
+ * response has begun; `fn` runs once the complete requests before it, and a begun response, are
+ * finished (at once if there are none).
  */
 export function afterCompleteRequests(socket: InFlightSocket, fn: () => void): void {
   // (Destroying its response would destroy the socket: it is just no longer waited for.)
   forEachInFlight(socket, (res) => {
-    if (!res.req.complete) untrack(socket, res);
+    if (res.req.complete) return;
+    // A response already on the wire (a local reply ahead of the body) is finished first: bytes
+    // written now would land inside it.
+    if (res.headersSent) markAnsweredEarly(res.req);
+    else untrack(socket, res);
   });
   if (socket[kInFlight] === undefined) return fn();
   socket[kOnIdle] = fn;
+}
+
+function markAnsweredEarly(req: IncomingMessage): void {
+  (req as IncomingMessage & { [kAnsweredEarly]?: true })[kAnsweredEarly] = true;
+}
+
+/**
+ * Whether a parse error on `socket` hit inside the body of a request that was already answered
+ * (a local reply sent before the body arrived): that request has its response, and a 400 after it
+ * would be a response to no request; the connection is only closed, as by Envoy.
+ */
+export function parseErrorAfterAnswer(socket: Socket): boolean {
+  const req = (socket as Socket & { parser?: { incoming?: IncomingMessage | null } | null }).parser?.incoming;
+  return req != null && !req.complete && (req as IncomingMessage & { [kAnsweredEarly]?: true })[kAnsweredEarly] === true;
 }

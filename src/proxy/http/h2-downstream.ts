@@ -1,13 +1,30 @@
 /**
- * The HTTP/2 side of the connection manager: node's HTTP/2 server (compatibility API) in "no
- * listen" mode with the manager's SETTINGS and flood limits, the rapid-reset session guard
- * (h2-session-guard.ts), and requests started on the next turn of the event loop (after the rest
- * of their packet, RST_STREAMs included, was read). Each request goes to the manager's `serve`.
+ * The HTTP/2 side of the connection manager: node's HTTP/2 server on its core API (the server's
+ * 'stream' event, no compatibility-layer request/response objects) in "no listen" mode with the
+ * manager's SETTINGS and flood limits, the rapid-reset session guard (h2-session-guard.ts), and
+ * requests started on the next turn of the event loop (after the rest of their packet,
+ * RST_STREAMs included, was read). Each request goes to the manager's `serve` as an `H2Request`;
+ * its response is written by h2-response-sink.ts.
+ *
+ * What node's compatibility layer did on its own, kept as it was: CONNECT (no extended CONNECT is
+ * offered) is answered 405, an `expect` other than `100-continue` 417, and `expect: 100-continue`
+ * gets its 100 before the request is served.
  */
-import http2, { type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
+import http2, { type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { HcmOptions } from './hcm-options.ts';
 import type { HcmCounters } from './hcm-stats.ts';
-import { guardSession } from './h2-session-guard.ts';
+import { guardSession, rawSocketOf } from './h2-session-guard.ts';
+
+/** One HTTP/2 request as the connection manager's `serve` reads it (field names as on node's IncomingMessage). */
+export interface H2Request {
+  readonly stream: ServerHttp2Stream;
+  readonly headers: IncomingHttpHeaders;
+  readonly rawHeaders: string[];
+  /** The connection's own socket (not the session's proxy of it). */
+  readonly socket: Socket;
+  readonly method: string;
+}
 
 /** What the HTTP/2 server needs from its connection manager. */
 export interface H2ServerContext {
@@ -19,11 +36,14 @@ export interface H2ServerContext {
   readonly sessions: Set<Http2Session>;
   /** True once the manager drains: new sessions get GOAWAY at once. */
   draining(): boolean;
-  serve(req: Http2ServerRequest, res: Http2ServerResponse, isH2: true, target: string, authority: string): void;
-  internalError(where: string, err: unknown, res?: Http2ServerResponse): void;
+  serve(req: H2Request, res: ServerHttp2Stream, isH2: true, target: string, authority: string): void;
+  internalError(where: string, err: unknown, res?: ServerHttp2Stream): void;
   /** A session was closed by the rapid-reset guard. */
   onTooManyResets(session: Http2Session): void;
 }
+
+const kSocket = Symbol('trellis.h2SessionSocket');
+type SessionWithSocket = Http2Session & { [kSocket]?: Socket };
 
 /** Build the HTTP/2 server a connection manager hands its h2 / h2c sockets to (`emit('connection')`). */
 export function createH2Server(ctx: H2ServerContext): http2.Http2Server {
@@ -33,26 +53,41 @@ export function createH2Server(ctx: H2ServerContext): http2.Http2Server {
   // Rapid reset: a client resets streams right after opening them, usually in the same packet.
   // Requests start on the next turn of the event loop, after the rest of the packet (its
   // RST_STREAMs) was processed: a stream reset by then never reaches the filters or a backend.
-  // The requests of one turn share one setImmediate (request, response, request, ...).
-  let pending: (Http2ServerRequest | Http2ServerResponse)[] = [];
-  let spare: (Http2ServerRequest | Http2ServerResponse)[] = [];
-  function onRequest2(req: Http2ServerRequest, res: Http2ServerResponse): void {
+  // The requests of one turn share one setImmediate (stream, headers, raw headers, ...).
+  let pending: unknown[] = [];
+  let spare: unknown[] = [];
+  function onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]): void {
+    try {
+      const method = headers[':method'];
+      if (method === 'CONNECT') return answerOnly(stream, http2.constants.HTTP_STATUS_METHOD_NOT_ALLOWED);
+      const expect = headers.expect;
+      if (expect !== undefined) {
+        if (expect !== '100-continue') return answerOnly(stream, http2.constants.HTTP_STATUS_EXPECTATION_FAILED);
+        stream.additionalHeaders({ ':status': 100 });
+      }
+    } catch (err) {
+      return internalError('http2_request', err, stream);
+    }
     if (pending.length === 0) setImmediate(startPending);
-    pending.push(req, res);
+    pending.push(stream, headers, rawHeaders);
   }
   function startPending(): void {
     const batch = pending;
     pending = spare;
-    for (let i = 0; i < batch.length; i += 2) startRequest2(batch[i] as Http2ServerRequest, batch[i + 1] as Http2ServerResponse);
+    for (let i = 0; i < batch.length; i += 3) startRequest2(batch[i] as ServerHttp2Stream, batch[i + 1] as IncomingHttpHeaders, batch[i + 2] as string[]);
     batch.length = 0;
     spare = batch;
   }
-  function startRequest2(req: Http2ServerRequest, res: Http2ServerResponse): void {
+  function startRequest2(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]): void {
     try {
-      if (res.destroyed || req.stream.destroyed) return;
-      ctx.serve(req, res, true, String(req.headers[':path'] ?? '/'), String(req.headers[':authority'] ?? req.headers.host ?? ''));
+      if (stream.destroyed || stream.closed) return;
+      const session = stream.session as SessionWithSocket | undefined;
+      const socket = session?.[kSocket];
+      if (socket === undefined) return;
+      const req: H2Request = { stream, headers, rawHeaders, socket, method: String(headers[':method'] ?? 'GET') };
+      ctx.serve(req, stream, true, String(headers[':path'] ?? '/'), String(headers[':authority'] ?? headers.host ?? ''));
     } catch (err) {
-      internalError('http2_request', err, res);
+      internalError('http2_request', err, stream);
     }
   }
 
@@ -66,14 +101,18 @@ export function createH2Server(ctx: H2ServerContext): http2.Http2Server {
     // GOAWAY after ours. The rapid-reset guard ends such sessions instead.
     maxSessionRejectedStreams: 10_000,
     maxOutstandingPings: 10,
-  }, onRequest2);
+  });
+  // No 'request' listener: node then installs no compatibility layer.
+  h2.on('stream', onStream);
   // One options object for every session (a closure per session would live as long as it).
   const sessionGuard = {
     limit: ctx.prematureResetLimit, idleMs: o.idleTimeoutMs, counters: ctx.counters,
     onTooManyResets: ctx.onTooManyResets,
   };
-  h2.on('session', (session: Http2Session) => {
+  h2.on('session', (session: SessionWithSocket) => {
     try {
+      // The session's `socket` is a Proxy (every property read a trap): requests read the real one.
+      session[kSocket] = rawSocketOf(session);
       sessions.add(session);
       session.once('close', () => sessions.delete(session));
       if (ctx.draining()) session.close();
@@ -87,4 +126,10 @@ export function createH2Server(ctx: H2ServerContext): http2.Http2Server {
   h2.on('sessionError', () => {});
   h2.on('streamError', () => {});
   return h2;
+}
+
+/** A status-only answer node's compatibility layer gave by itself (405 for CONNECT, 417 for an unknown expectation). */
+function answerOnly(stream: ServerHttp2Stream, status: number): void {
+  if (stream.destroyed || stream.closed || stream.headersSent) return;
+  stream.respond({ ':status': status }, { endStream: true });
 }

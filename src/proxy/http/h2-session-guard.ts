@@ -23,6 +23,12 @@ export function markRawSocket(socket: Socket): void {
   (socket as Socket & { [kRawSocket]?: Socket })[kRawSocket] = socket;
 }
 
+/** The connection's own socket under a session (marked by markRawSocket), else the session's proxy of it. */
+export function rawSocketOf(session: Http2Session): Socket {
+  const proxy = session.socket as unknown as (Socket & { [kRawSocket]?: Socket }) | undefined;
+  return proxy?.[kRawSocket] ?? (proxy as Socket);
+}
+
 export interface SessionGuardOptions {
   /** Premature resets before the session is closed (Envoy's premature_reset_total_stream_count, 500). */
   readonly limit: number;
