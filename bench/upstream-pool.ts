@@ -24,6 +24,7 @@ import { Pool } from 'undici';
 import { Host } from '../src/proxy/upstream/host.ts';
 import { createH1Pool } from '../src/proxy/upstream/pool-h1.ts';
 import { newClusterStats } from '../src/proxy/upstream/stats.ts';
+import { CancelToken } from '../src/proxy/upstream/types.ts';
 import type { SecretProvider } from '../src/proxy/tls/secret-provider.ts';
 
 const total = Number(process.argv[2] === 'serve' ? 0 : process.argv[2] ?? 20000);
@@ -125,7 +126,7 @@ async function client(): Promise<void> {
       }
     });
     await run('trellis pool-h1 (h1)', async () => {
-      const res = await ours.request({ method: 'GET', path: '/', authority: `127.0.0.1:${h1Port}`, scheme: 'http', headers: {}, body: null, signal: new AbortController().signal, isRetry: false });
+      const res = await ours.request({ method: 'GET', path: '/', authority: `127.0.0.1:${h1Port}`, scheme: 'http', headers: {}, body: null, cancel: new CancelToken(), isRetry: false });
       for await (const _ of res.body) {
         // drain
       }

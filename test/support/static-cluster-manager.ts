@@ -11,7 +11,7 @@ import net from 'node:net';
 import type {
   ClusterHandle, ClusterManager, HeaderMap, UpstreamConnectInit, UpstreamConnection, UpstreamRequestInit, UpstreamResponse,
 } from '../../src/proxy/upstream/types.ts';
-import { UpstreamError } from '../../src/proxy/upstream/types.ts';
+import { UpstreamError, type CancelToken } from '../../src/proxy/upstream/types.ts';
 
 /** One test cluster. */
 export interface StaticCluster {
@@ -80,6 +80,7 @@ class StaticClusterHandle implements ClusterHandle {
   }
 
   request(init: UpstreamRequestInit): Promise<UpstreamResponse> {
+    signals.set(init, signalOf(init.cancel));
     const endpoint = this.pick(init.previousEndpoints);
     this.log.push({ endpoint, init });
     return this.cfg.http2 ? this.request2(endpoint, init) : this.request1(endpoint, init);
@@ -94,8 +95,8 @@ class StaticClusterHandle implements ClusterHandle {
     const [host, port] = splitEndpoint(endpoint);
     return new Promise((resolve, reject) => {
       const headers: Record<string, string | string[]> = { ...init.headers, host: init.authority };
-      const req = http.request({ host, port, method: init.method, path: init.path, headers, agent: this.agent, signal: init.signal });
-      req.on('error', (e) => reject(mapError(e, endpoint, init.signal.aborted)));
+      const req = http.request({ host, port, method: init.method, path: init.path, headers, agent: this.agent, signal: signals.get(init) });
+      req.on('error', (e) => reject(mapError(e, endpoint, init.cancel.cancelled)));
       req.on('response', (res) => {
         const trailers = new Promise<HeaderMap>((r) => {
           res.on('end', () => r({ ...(res.trailers as HeaderMap) }));
@@ -126,12 +127,12 @@ class StaticClusterHandle implements ClusterHandle {
     return new Promise((resolve, reject) => {
       const s = this.session(endpoint);
       const headers: http2.OutgoingHttpHeaders = { ...init.headers, ':method': init.method, ':path': init.path, ':authority': init.authority, ':scheme': init.scheme };
-      const stream = s.request(headers, { endStream: init.body === null, signal: init.signal });
+      const stream = s.request(headers, { endStream: init.body === null, signal: signals.get(init) });
       let trailersResolve: (h: HeaderMap) => void = () => {};
       const trailers = new Promise<HeaderMap>((r) => { trailersResolve = r; });
       stream.on('trailers', (t) => trailersResolve(stripPseudo(t)));
       stream.on('close', () => trailersResolve({}));
-      stream.on('error', (e) => reject(mapError(e, endpoint, init.signal.aborted)));
+      stream.on('error', (e) => reject(mapError(e, endpoint, init.cancel.cancelled)));
       stream.on('response', (h) => {
         const body = Object.assign(stream, { destroy: stream.destroy.bind(stream) });
         resolve({ status: Number(h[':status'] ?? 502), headers: stripPseudo(h), body, trailers, endpoint });
@@ -183,4 +184,13 @@ export class StaticClusterManager implements ClusterManager {
   close(): void {
     for (const c of this.clusters.values()) c.close();
   }
+}
+
+/** node's http clients take an AbortSignal: one per request, aborted by the attempt's cancel token. */
+const signals = new WeakMap<UpstreamRequestInit, AbortSignal>();
+function signalOf(token: CancelToken): AbortSignal {
+  const ac = new AbortController();
+  if (token.cancelled) ac.abort(token.reason);
+  else token.hook = { onCancel: (reason) => ac.abort(reason) };
+  return ac.signal;
 }

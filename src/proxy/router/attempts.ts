@@ -4,11 +4,11 @@
  * per-try timeouts, the route timeout, and hedging. Hedging (HedgePolicy.hedge_on_per_try_timeout
  * with a per_try_timeout): when an attempt's per-try timeout fires, another attempt starts WITHOUT
  * cancelling the first; the first usable response wins and the other attempts are cancelled
- * through their AbortSignals. Without hedging a per-try timeout cancels the attempt and retries.
+ * through their cancel tokens (each attempt is its own token: no AbortController per attempt). Without hedging a per-try timeout cancels the attempt and retries.
  * The winning response is streamed to the downstream with backpressure, trailers included.
  */
 import type { BodySink, ClusterHandle, HeaderMap, UpstreamRequestInit, UpstreamResponse } from '../upstream/types.ts';
-import { UpstreamError } from '../upstream/types.ts';
+import { CancelToken, UpstreamError } from '../upstream/types.ts';
 import type { HttpStream } from '../http/stream.ts';
 import type { HedgePolicy, RetryPolicy } from './route-action.ts';
 import { LocalReplyBody } from '../http/stream-info.ts';
@@ -21,8 +21,8 @@ import { Readable } from 'node:stream';
 export interface AttemptPlan {
   readonly stream: HttpStream;
   readonly cluster: ClusterHandle;
-  /** Template of each attempt (signal/body/isRetry filled per attempt). */
-  readonly base: Omit<UpstreamRequestInit, 'signal' | 'body' | 'isRetry'>;
+  /** Template of each attempt (cancel/body/isRetry filled per attempt). */
+  readonly base: Omit<UpstreamRequestInit, 'cancel' | 'body' | 'isRetry'>;
   readonly body: ReplayableBody;
   readonly timeoutMs: number;
   readonly perTryTimeoutMs: number;
@@ -38,11 +38,15 @@ export interface AttemptPlan {
 
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'http2-settings'];
 
-interface Attempt {
-  readonly ac: AbortController;
-  timer: NodeJS.Timeout | undefined;
+/** One attempt, and the token the pool hears its cancellation through. */
+class Attempt extends CancelToken {
+  timer: NodeJS.Timeout | undefined = undefined;
   retrySlot: boolean;
-  endpoint: string | undefined;
+
+  constructor(retrySlot: boolean) {
+    super();
+    this.retrySlot = retrySlot;
+  }
 }
 
 /**
@@ -142,7 +146,7 @@ class Driver implements BodySink, DeadlineEntry {
   private cancel(a: Attempt): void {
     if (a.timer) clearTimeout(a.timer);
     this.removeOutstanding(a);
-    a.ac.abort();
+    a.cancel();
     this.release(a);
   }
 
@@ -157,7 +161,7 @@ class Driver implements BodySink, DeadlineEntry {
     const { stream } = this.p;
     this.attempts++;
     stream.info.attemptCount = this.attempts;
-    const a: Attempt = { ac: new AbortController(), timer: undefined, retrySlot, endpoint: undefined };
+    const a = new Attempt(retrySlot);
     this.addOutstanding(a);
     // Pools only read an attempt's headers: a copy is needed only where attempts differ.
     let headers = this.p.base.headers;
@@ -174,7 +178,7 @@ class Driver implements BodySink, DeadlineEntry {
     // Every field named (one object of a fixed shape): a spread of the template costs more.
     const b = this.p.base;
     const init: UpstreamRequestInit = {
-      method: b.method, path: b.path, authority: b.authority, scheme: b.scheme, headers, body, signal: a.ac.signal,
+      method: b.method, path: b.path, authority: b.authority, scheme: b.scheme, headers, body, cancel: a,
       hashKey: b.hashKey, isRetry, grpc: b.grpc,
       previousEndpoints: this.previous !== undefined ? this.previous.slice() : this.p.retry?.avoidPreviousHosts ? [] : undefined,
       hostReselects: this.p.retry?.hostSelectionRetryMaxAttempts,
@@ -310,7 +314,7 @@ class Driver implements BodySink, DeadlineEntry {
   private abortAll(flag: 'DC' | undefined): void {
     if (flag) this.p.stream.info.responseFlags.add(flag);
     this.cancelOutstanding();
-    this.forwarding?.abort();
+    this.forwarding?.cancel();
     // The pump waits for events that an aborted exchange may never emit.
     this.pumpFailed();
     this.pushFailed();
@@ -321,7 +325,7 @@ class Driver implements BodySink, DeadlineEntry {
     }
   }
 
-  private forwarding: AbortController | undefined;
+  private forwarding: Attempt | undefined;
   /** The winning response while its body is pumped with 'data' events (the fast path). */
   private pumping: { readonly a: Attempt; readonly res: UpstreamResponse; readonly body: Readable } | undefined;
 
@@ -330,7 +334,7 @@ class Driver implements BodySink, DeadlineEntry {
 
   private forward(a: Attempt, res: UpstreamResponse): void {
     const s = this.p.stream;
-    this.forwarding = a.ac;
+    this.forwarding = a;
     s.info.upstreamEndpoint = res.endpoint;
     s.info.upstreamPeerPrincipal = res.peerPrincipal;
     s.info.responseCodeDetails = 'via_upstream';
@@ -346,7 +350,7 @@ class Driver implements BodySink, DeadlineEntry {
     }
     if (s.method === 'HEAD') {
       res.body.destroy?.();
-      if (a.ac.signal.aborted) return this.forwardFailed(a, res);
+      if (a.cancelled) return this.forwardFailed(a, res);
       return this.forwardEnded(a, res, undefined);
     }
     // The HTTP/2 pool answers with a node Readable: pumping it with 'data' events (paused under
@@ -375,7 +379,7 @@ class Driver implements BodySink, DeadlineEntry {
   onBodyData(chunk: Uint8Array): boolean {
     const p = this.pushing;
     if (p === undefined) return false;
-    if (p.a.ac.signal.aborted) {
+    if (p.a.cancelled) {
       this.pushFailed();
       return false;
     }
@@ -392,7 +396,7 @@ class Driver implements BodySink, DeadlineEntry {
   }
 
   private pushResume(p: NonNullable<Driver['pushing']>): void {
-    if (this.pushing === p && !p.a.ac.signal.aborted) p.res.body.resumePush?.();
+    if (this.pushing === p && !p.a.cancelled) p.res.body.resumePush?.();
   }
 
   /** BodySink: the pushed body ended with these trailers. */
@@ -400,7 +404,7 @@ class Driver implements BodySink, DeadlineEntry {
     const p = this.pushing;
     if (p === undefined) return;
     this.pushing = undefined;
-    if (p.a.ac.signal.aborted) return this.forwardFailed(p.a, p.res);
+    if (p.a.cancelled) return this.forwardFailed(p.a, p.res);
     this.forwardEnded(p.a, p.res, trailers);
   }
 
@@ -420,7 +424,7 @@ class Driver implements BodySink, DeadlineEntry {
   pumpData(chunk: Uint8Array): void {
     const p = this.pumping;
     if (p === undefined) return;
-    if (p.a.ac.signal.aborted) return this.pumpFailed();
+    if (p.a.cancelled) return this.pumpFailed();
     let w: Promise<void> | undefined;
     try {
       w = this.p.stream.writeBody(chunk);
@@ -434,7 +438,7 @@ class Driver implements BodySink, DeadlineEntry {
   }
 
   private pumpResume(p: NonNullable<Driver['pumping']>): void {
-    if (this.pumping === p && !p.a.ac.signal.aborted) p.body.resume();
+    if (this.pumping === p && !p.a.cancelled) p.body.resume();
   }
 
   /** The pumped body ended: wait for its trailers and finish the response. */
@@ -442,9 +446,9 @@ class Driver implements BodySink, DeadlineEntry {
     const p = this.pumping;
     if (p === undefined) return;
     this.stopPump(p);
-    if (p.a.ac.signal.aborted) return this.forwardFailed(p.a, p.res);
+    if (p.a.cancelled) return this.forwardFailed(p.a, p.res);
     p.res.trailers.then((t) => {
-      if (p.a.ac.signal.aborted) return this.forwardFailed(p.a, p.res);
+      if (p.a.cancelled) return this.forwardFailed(p.a, p.res);
       this.forwardEnded(p.a, p.res, t);
     }, () => this.forwardFailed(p.a, p.res));
   }
@@ -472,7 +476,7 @@ class Driver implements BodySink, DeadlineEntry {
 
   /**
    * Any other AsyncIterable body (a pool that does not answer with a node Readable). An abort
-   * ends the body through the attempt's signal (the pool's business) and a wait for the
+   * ends the body through the attempt's cancel token (the pool's business) and a wait for the
    * downstream to drain through `wake`: no abort listener per request.
    */
   private async forwardIterable(a: Attempt, res: UpstreamResponse): Promise<void> {
@@ -480,18 +484,18 @@ class Driver implements BodySink, DeadlineEntry {
     let trailers: HeaderMap;
     try {
       for await (const chunk of res.body) {
-        if (a.ac.signal.aborted) break;
+        if (a.cancelled) break;
         const w = s.writeBody(chunk);
         // A reset downstream never drains: the abort must also end the wait.
         if (w) {
           await Promise.race([w, new Promise<void>((r) => { this.wake = r; })]);
           this.wake = undefined;
         }
-        if (a.ac.signal.aborted) break;
+        if (a.cancelled) break;
       }
-      if (a.ac.signal.aborted) throw new Error('aborted');
+      if (a.cancelled) throw new Error('aborted');
       trailers = await res.trailers;
-      if (a.ac.signal.aborted) throw new Error('aborted');
+      if (a.cancelled) throw new Error('aborted');
     } catch {
       return this.forwardFailed(a, res);
     }

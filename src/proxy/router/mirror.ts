@@ -4,7 +4,7 @@
  * sampled by runtime_fraction. The mirror's response is read and dropped; its failures are
  * ignored; it never delays or affects the main request. It is cancelled after the route timeout.
  */
-import type { UpstreamRequestInit } from '../upstream/types.ts';
+import { CancelToken, type UpstreamRequestInit } from '../upstream/types.ts';
 import type { FilterFactoryContext } from '../http/stream.ts';
 import type { MirrorPolicy } from './route-action.ts';
 import type { ReplayableBody } from './request-body.ts';
@@ -18,15 +18,15 @@ export function shadowAuthority(authority: string): string {
 
 /** Start the sampled mirrors of a request. Never throws. */
 export function fireMirrors(
-  ctx: FilterFactoryContext, mirrors: readonly MirrorPolicy[], base: Omit<UpstreamRequestInit, 'signal' | 'body' | 'isRetry'>,
+  ctx: FilterFactoryContext, mirrors: readonly MirrorPolicy[], base: Omit<UpstreamRequestInit, 'cancel' | 'body' | 'isRetry'>,
   body: ReplayableBody, timeoutMs: number,
 ): void {
   for (const m of mirrors) {
     if (!(ctx.random() < m.fraction)) continue;
     const cluster = ctx.clusterManager.get(m.cluster);
     if (!cluster) continue;
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), timeoutMs > 0 ? timeoutMs : 60_000);
+    const cancel = new CancelToken();
+    const timer = setTimeout(() => cancel.cancel(), timeoutMs > 0 ? timeoutMs : 60_000);
     timer.unref();
     let b: AsyncIterable<Uint8Array> | null;
     try {
@@ -35,7 +35,7 @@ export function fireMirrors(
       clearTimeout(timer);
       continue;
     }
-    const init: UpstreamRequestInit = { ...base, headers: { ...base.headers }, authority: shadowAuthority(base.authority), body: b, signal: ac.signal, isRetry: false };
+    const init: UpstreamRequestInit = { ...base, headers: { ...base.headers }, authority: shadowAuthority(base.authority), body: b, cancel, isRetry: false };
     void (async () => {
       try {
         const res = await cluster.request(init);

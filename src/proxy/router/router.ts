@@ -168,7 +168,7 @@ function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContext, sup
   const wantReplay = !!retry || !!a.hedgePolicy || a.mirrors.length > 0;
   const limit = m.route.bufferLimitBytes ?? m.virtualHost.bufferLimitBytes ?? DEFAULT_BODY_BUFFER_LIMIT;
   const body = s.body === null ? NO_BODY : new ReplayableBody(s.body, wantReplay ? limit : 0);
-  const base: Omit<UpstreamRequestInit, 'signal' | 'body' | 'isRetry'> = {
+  const base: Omit<UpstreamRequestInit, 'cancel' | 'body' | 'isRetry'> = {
     method: s.method, path, authority, scheme: s.scheme, headers, hashKey: hashKey(a.hashPolicies, s), grpc: s.grpc,
     downstreamProtocol: s.info.protocol === 'HTTP/2' ? 'http2' : 'http1',
     // (A conditional spread here cost an empty object and a clone per request.)

@@ -14,7 +14,7 @@ import { test } from 'node:test';
 import { createClusterManager } from '../upstream/cluster-manager.ts';
 import { staticCluster } from '../upstream/test-support.ts';
 import type { ClusterHandle, UpstreamResponse } from '../upstream/types.ts';
-import { UpstreamError } from '../upstream/types.ts';
+import { cancelOnAbort, UpstreamError } from '../upstream/types.ts';
 import { parseDownstreamTransportSocket, terminateTls } from '../listener/downstream-tls.ts';
 import { staticSecrets } from './secret-provider.ts';
 import { testCa } from '../../../test/support/test-pki.ts';
@@ -44,7 +44,7 @@ function sdsTls(sanExact: string) {
 }
 
 async function send(c: ClusterHandle): Promise<UpstreamResponse & { text: string }> {
-  const res = await c.request({ method: 'GET', path: '/', authority: 'backend.test', scheme: 'http', headers: {}, body: null, signal: AbortSignal.timeout(5000), isRetry: false });
+  const res = await c.request({ method: 'GET', path: '/', authority: 'backend.test', scheme: 'http', headers: {}, body: null, cancel: cancelOnAbort(AbortSignal.timeout(5000)), isRetry: false });
   let text = '';
   for await (const chunk of res.body) text += Buffer.from(chunk).toString();
   return Object.assign(res, { text });

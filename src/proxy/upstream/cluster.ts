@@ -20,7 +20,7 @@ import { lbFactory } from './lb/index.ts';
 import type { LoadAssignment } from './load-assignment.ts';
 import { OutlierDetector, type OutlierReason } from './outlier-detector.ts';
 import type { HostCountsProvider } from './outlier-counts.ts';
-import type { HostPool } from './pool.ts';
+import type { HostPool, PooledResponse, PoolObserver } from './pool.ts';
 import { createH1Pool } from './pool-h1.ts';
 import { createH2Pool } from './pool-h2.ts';
 import { countStatus, newClusterStats, type ClusterStats } from './stats.ts';
@@ -131,7 +131,7 @@ export class Cluster implements ClusterHandle {
   }
 
   request(init: UpstreamRequestInit): Promise<UpstreamResponse> {
-    if (init.signal.aborted) return Promise.reject(init.signal.reason);
+    if (init.cancel.cancelled) return Promise.reject(init.cancel.reason);
     const h2 = this.config.protocol === 'http2' || (this.config.protocol === 'downstream' && init.downstreamProtocol === 'http2');
     if (!this.breaker.tryAcquireRequest(!h2)) {
       return Promise.reject(new UpstreamError('UO', `cluster '${this.name}': circuit breaker overflow (max_requests ${this.config.breakers.maxRequests}, max_pending_requests ${this.config.breakers.maxPendingRequests})`));
@@ -146,35 +146,50 @@ export class Cluster implements ClusterHandle {
     return this.#send(host, init, h2);
   }
 
-  async #send(host: Host, init: UpstreamRequestInit, h2: boolean): Promise<UpstreamResponse> {
+  /**
+   * The pooled response is handed on as it is (no copy per request); the pool reports its head,
+   * failure and end to the pool's observer (#observer), which does the bookkeeping below.
+   */
+  #send(host: Host, init: UpstreamRequestInit, h2: boolean): Promise<UpstreamResponse> {
     host.activeRequests++;
     host.counters.rqTotal++;
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      host.activeRequests--;
-      this.breaker.releaseRequest(!h2);
-    };
+    let pool: HostPool;
     try {
-      const res = await this.#pool(host, h2, this.#autoTls(host, init.authority, init.headers)).request(init);
-      countStatus(this.stats, res.status);
-      if (res.status >= 500) host.counters.rq5xx++;
-      this.#outlier?.record(host, { kind: 'status', status: res.status });
-      // The pooled response is handed on as it is (no copy per request); its end releases the slot.
-      res.onDone(release);
-      res.endpoint = host.key;
-      if (host.peerPrincipal !== undefined) res.peerPrincipal = host.peerPrincipal;
-      return res;
+      pool = this.#pool(host, h2, this.#autoTls(host, init.authority, init.headers));
     } catch (err) {
-      release();
-      host.counters.rqError++;
-      if (err instanceof UpstreamError) {
-        if (err.responseFlag === 'UR') this.stats.upstream_rq_rx_reset++;
-        const failure = err.responseFlag === 'UF' ? 'connect' : err.responseFlag === 'UT' ? 'timeout' : 'reset';
-        this.#outlier?.record(host, { kind: 'local', failure });
-      }
-      throw err;
+      this.#requestFailed(host, h2, err);
+      return Promise.reject(err);
+    }
+    return pool.request(init);
+  }
+
+  /** What a pool for `host` reports per request: one object per pool, none per request. */
+  #observer(host: Host, h2: boolean): PoolObserver {
+    return {
+      onResponseHead: (res: PooledResponse) => {
+        countStatus(this.stats, res.status);
+        if (res.status >= 500) host.counters.rq5xx++;
+        this.#outlier?.record(host, { kind: 'status', status: res.status });
+        res.endpoint = host.key;
+        if (host.peerPrincipal !== undefined) res.peerPrincipal = host.peerPrincipal;
+      },
+      onRequestFailed: (err: unknown) => this.#requestFailed(host, h2, err),
+      onExchangeDone: () => this.#release(host, h2),
+    };
+  }
+
+  #release(host: Host, h2: boolean): void {
+    host.activeRequests--;
+    this.breaker.releaseRequest(!h2);
+  }
+
+  #requestFailed(host: Host, h2: boolean, err: unknown): void {
+    this.#release(host, h2);
+    host.counters.rqError++;
+    if (err instanceof UpstreamError) {
+      if (err.responseFlag === 'UR') this.stats.upstream_rq_rx_reset++;
+      const failure = err.responseFlag === 'UF' ? 'connect' : err.responseFlag === 'UT' ? 'timeout' : 'reset';
+      this.#outlier?.record(host, { kind: 'local', failure });
     }
   }
 
@@ -275,13 +290,15 @@ export class Cluster implements ClusterHandle {
   #pool(host: Host, h2: boolean, auto: AutoTlsNames | undefined): HostPool {
     // Connections made for one SNI / expected name never carry requests for another (Envoy hashes them into the pool key).
     const autoKey = auto === undefined ? '' : `${auto.sni ?? ''}/${auto.san ?? ''}`;
-    const key = `${h2 ? 'h2' : 'h1'}|${host.key}|${autoKey}`;
+    // The key of a pool without auto SNI/SAN is the host's own (no string built per request).
+    const key = autoKey === '' ? (h2 ? host.h2PoolKey : host.h1PoolKey) : `${h2 ? 'h2' : 'h1'}|${host.key}|${autoKey}`;
     let pool = this.#pools.get(key);
     if (pool === undefined) {
       const connect = { timeoutMs: this.config.connectTimeoutMs, secrets: this.#deps.secrets, stats: this.stats, auto, family: this.#family() };
+      const observer = this.#observer(host, h2);
       pool = h2
-        ? createH2Pool(host, { connect, idleTimeoutMs: this.config.idleTimeoutMs, maxRequestsPerConnection: this.config.maxRequestsPerConnection })
-        : createH1Pool(host, { connect, maxConnections: this.config.breakers.maxConnections, idleTimeoutMs: this.config.idleTimeoutMs, maxRequestsPerConnection: this.config.maxRequestsPerConnection });
+        ? createH2Pool(host, { connect, idleTimeoutMs: this.config.idleTimeoutMs, maxRequestsPerConnection: this.config.maxRequestsPerConnection, observer })
+        : createH1Pool(host, { connect, maxConnections: this.config.breakers.maxConnections, idleTimeoutMs: this.config.idleTimeoutMs, maxRequestsPerConnection: this.config.maxRequestsPerConnection, observer });
       this.#pools.set(key, pool);
     }
     return pool;

@@ -6,13 +6,12 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { getEventListeners } from 'node:events';
 import { test } from 'node:test';
 import { Host } from './host.ts';
 import { createH1Pool } from './pool-h1.ts';
 import type { HostPool, PooledResponse } from './pool.ts';
 import { newClusterStats } from './stats.ts';
-import { UpstreamError, type UpstreamRequestInit } from './types.ts';
+import { CancelToken, UpstreamError, type UpstreamRequestInit } from './types.ts';
 import type { SecretProvider } from '../tls/secret-provider.ts';
 
 interface RawServer {
@@ -70,7 +69,7 @@ function pool(port: number, extra: { maxConnections?: number; idleTimeoutMs?: nu
 }
 
 function init(over: Partial<UpstreamRequestInit> = {}): UpstreamRequestInit {
-  return { method: 'GET', path: '/p', authority: 'backend.test', scheme: 'http', headers: {}, body: null, signal: new AbortController().signal, isRetry: false, ...over };
+  return { method: 'GET', path: '/p', authority: 'backend.test', scheme: 'http', headers: {}, body: null, cancel: new CancelToken(), isRetry: false, ...over };
 }
 
 async function read(res: PooledResponse): Promise<string> {
@@ -89,14 +88,14 @@ test('h1 client: request head on the wire, keep-alive reuse, content-length body
   const s = await rawServer((_req, socket) => socket.write(ok('hi', 'X-Up: 1\r\nx-up: 2\r\n')));
   const p = pool(s.port);
   for (let i = 0; i < 3; i++) {
-    const signal = new AbortController().signal;
-    const res = await p.request(init({ signal, headers: { 'x-a': '1', 'x-list': ['a', 'b'], connection: 'close', 'keep-alive': '1', te: 'trailers' } }));
+    const cancel = new CancelToken();
+    const res = await p.request(init({ cancel, headers: { 'x-a': '1', 'x-list': ['a', 'b'], connection: 'close', 'keep-alive': '1', te: 'trailers' } }));
     assert.equal(res.status, 200);
     assert.deepEqual(res.headers, { 'content-length': '2', 'x-up': ['1', '2'] });
     assert.equal(await read(res), 'hi');
     assert.deepEqual(await res.trailers, {});
     await new Promise<void>((r) => res.onDone(r));
-    assert.equal(getEventListeners(signal, 'abort').length, 0, 'the abort listener is gone once the exchange is over');
+    assert.equal(cancel.hook, undefined, 'the cancel hook is gone once the exchange is over');
   }
   assert.equal(s.requests[0].text, 'GET /p HTTP/1.1\r\nhost: backend.test\r\nconnection: keep-alive\r\nx-a: 1\r\nx-list: a\r\nx-list: b\r\nte: trailers\r\n\r\n');
   assert.equal(s.connections(), 1, 'one connection reused');
@@ -249,23 +248,23 @@ test('h1 client: abort while queued, before headers and mid-body', async () => {
     if (req.startsWith('GET /body')) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nab');
   });
   const p = pool(s.port, { maxConnections: 1 });
-  const a1 = new AbortController();
-  const a2 = new AbortController();
-  const first = p.request(init({ signal: a1.signal }));
-  const queued = p.request(init({ signal: a2.signal }));
+  const a1 = new CancelToken();
+  const a2 = new CancelToken();
+  const first = p.request(init({ cancel: a1 }));
+  const queued = p.request(init({ cancel: a2 }));
   const reason2 = new Error('queued abort');
-  a2.abort(reason2);
+  a2.cancel(reason2);
   await assert.rejects(queued, (err: unknown) => err === reason2);
   await new Promise((r) => setTimeout(r, 50));
   const reason1 = new Error('per-try timeout');
-  a1.abort(reason1);
+  a1.cancel(reason1);
   await assert.rejects(first, (err: unknown) => err === reason1);
-  const a3 = new AbortController();
-  const res = await p.request(init({ path: '/body', signal: a3.signal }));
+  const a3 = new CancelToken();
+  const res = await p.request(init({ path: '/body', cancel: a3 }));
   const it = res.body[Symbol.asyncIterator]();
   assert.equal(Buffer.from((await it.next()).value as Uint8Array).toString(), 'ab');
   const reason3 = new Error('route timeout');
-  a3.abort(reason3);
+  a3.cancel(reason3);
   await assert.rejects(it.next(), (err: unknown) => err === reason3);
   await new Promise<void>((r) => res.onDone(r));
   assert.equal(s.connections(), 2, 'the aborted in-flight request cost its connection; the queued one never had one');

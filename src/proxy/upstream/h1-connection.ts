@@ -1,5 +1,5 @@
 /**
- * One HTTP/1.1 upstream connection: writes a request (head as one latin1 string, body streamed
+ * One HTTP/1.1 upstream connection: writes a request (head as latin1 bytes, h1-head.ts; body streamed
  * with content-length or chunked) and parses its response with the connection's own parser, one
  * exchange at a time (no pipelining). Wire behaviour follows what undici's client sent before
  * (issue 16): `host` first, `connection: keep-alive` (or `close` on the last request the
@@ -13,6 +13,7 @@
 import type { Socket } from 'node:net';
 import { H1ProtocolError, H1ResponseParser, type H1ResponseHandler } from './h1-parser.ts';
 import type { ExchangeCarrier, H1Exchange } from './h1-exchange.ts';
+import { writeHead } from './h1-head.ts';
 import { mapExchangeError } from './pool.ts';
 import type { HeaderMap } from './types.ts';
 import { UpstreamError } from './types.ts';
@@ -94,7 +95,7 @@ export class H1Connection implements H1ResponseHandler, ExchangeCarrier {
     const method = init.method;
     // After HEAD undici closed the connection: a server that wrongly sends a body would desync it.
     if (method === 'HEAD' || (this.opts.maxRequests > 0 && this.requests >= this.opts.maxRequests)) this.reusable = false;
-    const head = `${method} ${init.path} HTTP/1.1\r\nhost: ${init.authority}\r\nconnection: ${this.reusable ? 'keep-alive' : 'close'}\r\n${ex.headerLines}`;
+    const keepAlive = this.reusable;
     this.parser.start(method === 'HEAD');
     const payload = expectsPayload(method);
     let length = ex.contentLength;
@@ -105,15 +106,21 @@ export class H1Connection implements H1ResponseHandler, ExchangeCarrier {
         this.close();
         return;
       }
-      this.socket.write(length === 0 ? `${head}content-length: 0\r\n\r\n` : `${head}\r\n`, 'latin1');
+      this.socket.write(this.head(ex, keepAlive, length === 0 ? 'content-length: 0\r\n\r\n' : '\r\n'));
       return;
     }
     this.bodyWriter = ex;
-    void this.writeBody(ex, init.body, head, length, payload);
+    void this.writeBody(ex, init.body, keepAlive, length, payload);
+  }
+
+  /** The head of `ex`'s request, ended by `tail`. */
+  private head(ex: H1Exchange, keepAlive: boolean, tail: string): Buffer {
+    const init = ex.init;
+    return writeHead(init.method, init.path, init.authority, keepAlive, init.headers, tail);
   }
 
   /** Streams the request body; the head goes with its first bytes (or alone when it is empty). */
-  private async writeBody(ex: H1Exchange, body: AsyncIterable<Uint8Array>, head: string, length: number | null, payload: boolean): Promise<void> {
+  private async writeBody(ex: H1Exchange, body: AsyncIterable<Uint8Array>, keepAlive: boolean, length: number | null, payload: boolean): Promise<void> {
     const socket = this.socket;
     const chunked = length === null;
     let written = 0;
@@ -133,7 +140,7 @@ export class H1Connection implements H1ResponseHandler, ExchangeCarrier {
         socket.cork();
         if (written === 0) {
           if (!payload) this.reusable = false;
-          socket.write(chunked ? `${head}transfer-encoding: chunked\r\n\r\n${n.toString(16)}\r\n` : `${head}content-length: ${length}\r\n\r\n`, 'latin1');
+          socket.write(this.head(ex, keepAlive, chunked ? `transfer-encoding: chunked\r\n\r\n${n.toString(16)}\r\n` : `content-length: ${length}\r\n\r\n`));
         } else if (chunked) {
           socket.write(`\r\n${n.toString(16)}\r\n`, 'latin1');
         }
@@ -146,7 +153,7 @@ export class H1Connection implements H1ResponseHandler, ExchangeCarrier {
         if (!ok && written !== length) await new Promise<void>((r) => { this.drainWaiter = r; });
       }
       if (this.exchange !== ex || socket.destroyed) return;
-      if (written === 0) socket.write(payload ? `${head}content-length: 0\r\n\r\n` : `${head}\r\n`, 'latin1');
+      if (written === 0) socket.write(this.head(ex, keepAlive, payload ? 'content-length: 0\r\n\r\n' : '\r\n'));
       else if (chunked) socket.write('\r\n0\r\n\r\n', 'latin1');
       // A body shorter than declared leaves the server waiting for the rest.
       else if (written !== length) this.reusable = false;
@@ -271,7 +278,7 @@ export class H1Connection implements H1ResponseHandler, ExchangeCarrier {
     const ex = this.exchange;
     if (ex === undefined) return;
     this.exchange = undefined;
-    ex.fail(ex.init.signal.aborted ? ex.init.signal.reason : err);
+    ex.fail(ex.init.cancel.cancelled ? ex.init.cancel.reason : err);
   }
 
   private readonly onEnd = (): void => {

@@ -1,16 +1,16 @@
 /**
  * One request/response exchange of the HTTP/1.1 upstream client, and the response body as the
  * engine reads it. The exchange object is the pool's queue entry, the connection's current
- * request, the abort listener (handleEvent, so no closure per request) and the response body
- * iterator at once: a GET costs this object, the head string, the header map and the request
+ * request, the attempt's cancel hook (onCancel, no closure or listener per request) and the response body
+ * iterator at once: a GET costs this object, the header map and the request
  * promise; `trailers` and `done` are promises only when someone asks for them (the engine reads
  * trailers once the body ended: an already-settled promise), and the cluster's release is a
  * callback (`onDone`). Body chunks arrive from the
  * connection's parser and are queued here until the engine asks for them; past a high-water mark
  * the socket is paused, as a Readable would.
  */
-import type { PooledResponse } from './pool.ts';
-import type { BodySink, HeaderMap, PushBody, UpstreamRequestInit } from './types.ts';
+import type { PooledResponse, PoolObserver } from './pool.ts';
+import type { BodySink, CancelHook, HeaderMap, PushBody, UpstreamRequestInit } from './types.ts';
 
 /** What an exchange needs from the connection carrying it. */
 export interface ExchangeCarrier {
@@ -38,10 +38,8 @@ const Phase = { Pending: 0, Body: 1, Received: 2, Over: 3 } as const;
 type Phase = (typeof Phase)[keyof typeof Phase];
 
 /** One request on its way, then its response. */
-export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, PushBody {
+export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, PushBody, CancelHook {
   readonly init: UpstreamRequestInit;
-  /** Header lines after host/connection, built once when the request is taken. */
-  readonly headerLines: string;
   /** The request's content-length (null: unknown, chunked if there is a body). */
   readonly contentLength: number | null;
   readonly promise: Promise<PooledResponse>;
@@ -76,15 +74,17 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
   private sinkPaused = false;
   private waiting: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (err: unknown) => void } | undefined;
 
-  constructor(init: UpstreamRequestInit, headerLines: string, contentLength: number | null) {
+  private readonly observer: PoolObserver | undefined;
+
+  constructor(init: UpstreamRequestInit, contentLength: number | null, observer: PoolObserver | undefined) {
     this.init = init;
-    this.headerLines = headerLines;
+    this.observer = observer;
     this.contentLength = contentLength;
     this.promise = new Promise<PooledResponse>((resolve, reject) => {
       this.resolveHead = resolve;
       this.rejectHead = reject;
     });
-    init.signal.addEventListener('abort', this);
+    init.cancel.hook = this;
   }
 
   get body(): this {
@@ -129,6 +129,7 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
     this.phase = Phase.Body;
     this.status = status;
     this.headers = headers;
+    this.observer?.onResponseHead(this);
     this.resolveHead(this);
   }
 
@@ -178,7 +179,8 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
     if (this.phase === Phase.Pending) {
       this.phase = Phase.Over;
       this.queue = undefined;
-      this.init.signal.removeEventListener('abort', this);
+      this.unhook();
+      this.observer?.onRequestFailed(err);
       this.rejectHead(err);
       return;
     }
@@ -200,9 +202,8 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
     }
   }
 
-  /** init.signal fired: cancel this attempt wherever it is. */
-  handleEvent(): void {
-    const reason = this.init.signal.reason;
+  /** The attempt was cancelled (init.cancel): end it wherever it is. */
+  onCancel(reason: unknown): void {
     if (this.phase === Phase.Over) return;
     if (this.queue !== undefined) {
       this.queue.dequeue(this);
@@ -311,13 +312,20 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
     this.settle(this.receivedTrailers);
   }
 
+  /** Nothing left to cancel: the token forgets this exchange (a later cancel does nothing here). */
+  private unhook(): void {
+    const token = this.init.cancel;
+    if (token.hook === this) token.hook = undefined;
+  }
+
   private settle(trailers?: HeaderMap): void {
-    this.init.signal.removeEventListener('abort', this);
+    this.unhook();
     if (this.settled) return;
     this.settled = true;
     if (trailers !== undefined) this.settledTrailers = trailers;
     this.resolveTrailers?.(this.settledTrailers);
     this.resolveDone?.();
+    this.observer?.onExchangeDone();
     const listener = this.doneListener;
     this.doneListener = undefined;
     listener?.();

@@ -50,6 +50,8 @@ export class Host implements LbHost {
   numEjections = 0;
   lastEjectionReason: string | undefined;
   readonly counters: HostCounters = { rqTotal: 0, rqSuccess: 0, rqError: 0, rq5xx: 0, cxConnectFail: 0, cxTotal: 0 };
+  #h1PoolKey: string | undefined;
+  #h2PoolKey: string | undefined;
 
   constructor(address: string, port: number, init: { weight: number; health: HealthStatus; locality: Locality; localityWeight: number | undefined; priority: number; tls: UpstreamTlsConfig | undefined }) {
     this.address = address;
@@ -62,6 +64,16 @@ export class Host implements LbHost {
     this.priority = init.priority;
     this.tls = init.tls;
   }
+  /** The cluster's key for this host's HTTP/1.1 pool without auto SNI/SAN (made once, not per request). */
+  get h1PoolKey(): string {
+    return this.#h1PoolKey ??= `h1|${this.key}|`;
+  }
+
+  /** The same for its HTTP/2 pool. */
+  get h2PoolKey(): string {
+    return this.#h2PoolKey ??= `h2|${this.key}|`;
+  }
+
 
   /** Eligible for traffic outside panic: configured health allows it and not ejected (DEGRADED counts as available). */
   get available(): boolean {

@@ -14,8 +14,9 @@ import type { Socket } from 'node:net';
 import { connectHost, type ConnectOptions } from './connector.ts';
 import { H1Connection, type ConnectionOwner, type H1ConnectionOptions } from './h1-connection.ts';
 import { H1Exchange, type ExchangeQueue } from './h1-exchange.ts';
+import { hopByHop } from './h1-head.ts';
 import type { Host } from './host.ts';
-import type { HostPool, PooledResponse } from './pool.ts';
+import type { HostPool, PooledResponse, PoolObserver } from './pool.ts';
 import type { UpstreamRequestInit } from './types.ts';
 import { UpstreamError } from './types.ts';
 
@@ -24,21 +25,13 @@ export interface H1PoolOptions {
   readonly maxConnections: number;
   readonly idleTimeoutMs: number;
   readonly maxRequestsPerConnection: number;
+  /** The cluster's bookkeeping per request (pool.ts). */
+  readonly observer?: PoolObserver;
 }
 
 /** An HTTP/1.1 pool for `host`. */
 export function createH1Pool(host: Host, opts: H1PoolOptions): HostPool {
   return new H1Pool(host, opts);
-}
-
-/** Connection management is the pool's job: these request headers are never forwarded (undici refused them too). */
-function hopByHop(name: string): boolean {
-  switch (name) {
-    case 'host': case 'connection': case 'keep-alive': case 'proxy-connection': case 'transfer-encoding': case 'upgrade': case 'expect': case 'content-length':
-      return true;
-    default:
-      return false;
-  }
 }
 
 // RFC 9110 field-name (token) and field-value characters; what undici checked before writing.
@@ -68,13 +61,13 @@ class H1Pool implements HostPool, ConnectionOwner, ExchangeQueue {
   }
 
   request(init: UpstreamRequestInit): Promise<PooledResponse> {
-    if (init.signal.aborted) return Promise.reject(init.signal.reason);
-    if (this.state !== 'open') return Promise.reject(new UpstreamError('UC', `upstream connection pool for ${this.host.key} is closed`, { endpoint: this.host.key }));
+    if (init.cancel.cancelled) return this.refuse(init.cancel.reason);
+    if (this.state !== 'open') return this.refuse(new UpstreamError('UC', `upstream connection pool for ${this.host.key} is closed`, { endpoint: this.host.key }));
     let ex: H1Exchange;
     try {
       ex = this.exchange(init);
     } catch (err) {
-      return Promise.reject(err);
+      return this.refuse(err);
     }
     const conn = this.takeIdle();
     if (conn !== undefined) {
@@ -87,14 +80,19 @@ class H1Pool implements HostPool, ConnectionOwner, ExchangeQueue {
     return ex.promise;
   }
 
-  /** Validates the request and builds its header lines once (rejects as undici did: UC). */
+  /** A request failed before it had an exchange. */
+  private refuse(err: unknown): Promise<PooledResponse> {
+    this.opts.observer?.onRequestFailed(err);
+    return Promise.reject(err);
+  }
+
+  /** Validates the request (rejects as undici did: UC); the connection writes its head (h1-head.ts). */
   private exchange(init: UpstreamRequestInit): H1Exchange {
     const endpoint = this.host.key;
     if (!TOKEN_RE.test(init.method)) throw invalidRequest(endpoint, 'method');
     if (BAD_PATH_RE.test(init.path)) throw invalidRequest(endpoint, 'request path');
     if (BAD_VALUE_RE.test(init.authority)) throw invalidRequest(endpoint, 'host header');
     const h = init.headers;
-    let lines = '';
     let contentLength: number | null = null;
     for (const name in h) {
       const v = h[name];
@@ -109,15 +107,11 @@ class H1Pool implements HostPool, ConnectionOwner, ExchangeQueue {
       if (!TOKEN_RE.test(name)) throw invalidRequest(endpoint, `header name '${name}'`);
       if (typeof v === 'string') {
         if (BAD_VALUE_RE.test(v)) throw invalidRequest(endpoint, `value of header '${name}'`);
-        lines += `${name}: ${v}\r\n`;
       } else {
-        for (const one of v) {
-          if (BAD_VALUE_RE.test(one)) throw invalidRequest(endpoint, `value of header '${name}'`);
-          lines += `${name}: ${one}\r\n`;
-        }
+        for (const one of v) if (BAD_VALUE_RE.test(one)) throw invalidRequest(endpoint, `value of header '${name}'`);
       }
     }
-    return new H1Exchange(init, lines, contentLength);
+    return new H1Exchange(init, contentLength, this.opts.observer);
   }
 
   private takeIdle(): H1Connection | undefined {

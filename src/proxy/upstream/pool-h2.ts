@@ -7,49 +7,73 @@
  * field on several lines stays several values (header-lines.ts).
  */
 import http2 from 'node:http2';
-import { once } from 'node:events';
 import type { Host } from './host.ts';
 import { connectHost, type ConnectOptions } from './connector.ts';
-import { mapExchangeError, type HostPool, type PooledResponse } from './pool.ts';
-import type { HeaderMap, UpstreamRequestInit } from './types.ts';
-import { keepHeaderLines } from './header-lines.ts';
+import { H2Exchange, type StreamOwner } from './h2-exchange.ts';
+import { mapExchangeError, type HostPool, type PooledResponse, type PoolObserver } from './pool.ts';
+import type { UpstreamRequestInit } from './types.ts';
 import { UpstreamError } from './types.ts';
 
 export interface H2PoolOptions {
   readonly connect: Omit<ConnectOptions, 'signal'>;
   readonly idleTimeoutMs: number;
   readonly maxRequestsPerConnection: number;
+  /** The cluster's bookkeeping per request (pool.ts). */
+  readonly observer?: PoolObserver;
 }
 
 // Connection-specific headers are forbidden in HTTP/2 (RFC 9113 section 8.2.2).
 const forbidden = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
 
-interface Session {
-  session: http2.ClientHttp2Session;
-  streams: number;
-  open: number;
+/** One session and its stream counts; closes itself when idle or after its last allowed stream. */
+class Session implements StreamOwner {
+  readonly session: http2.ClientHttp2Session;
+  streams = 0;
+  open = 0;
   idle: ReturnType<typeof setTimeout> | undefined;
+  private readonly opts: H2PoolOptions;
+
+  constructor(session: http2.ClientHttp2Session, opts: H2PoolOptions) {
+    this.session = session;
+    this.opts = opts;
+  }
+
+  /** True when this session has carried max_requests_per_connection streams. */
+  get exhausted(): boolean {
+    return this.opts.maxRequestsPerConnection > 0 && this.streams >= this.opts.maxRequestsPerConnection;
+  }
+
+  onStreamClosed(): void {
+    this.open--;
+    if (this.open !== 0) return;
+    if (this.exhausted) this.session.close();
+    else if (this.opts.idleTimeoutMs > 0) this.idle = setTimeout(() => this.session.close(), this.opts.idleTimeoutMs).unref();
+  }
 }
 
 /** An HTTP/2 pool for `host`. */
 export function createH2Pool(host: Host, opts: H2PoolOptions): HostPool {
   let current: Promise<Session> | undefined;
+  /** `current` once it resolved: requests then start their stream at once. */
+  let ready: Session | undefined;
   const all = new Set<Session>();
   let closed = false;
 
   function retire(s: Session): void {
+    if (ready === s) ready = undefined;
     if (current !== undefined) {
       void current.then((c) => { if (c === s) current = undefined; }, () => {});
     }
   }
 
-  async function open(signal: AbortSignal): Promise<Session> {
+  async function open(): Promise<Session> {
     // Envoy offers "h2" only when the TLS context lists no ALPN; Istio's list already carries it
     // (["istio-peer-exchange", "istio", "h2"]) and the server's filter chains match on "istio".
     const alpnOverride = host.tls === undefined || host.tls.alpn.length > 0 ? undefined : ['h2'];
-    const socket = await connectHost(host, { ...opts.connect, alpnOverride, signal });
+    // Not tied to the request that asked first: its cancel must not fail the others waiting for the session.
+    const socket = await connectHost(host, { ...opts.connect, alpnOverride });
     const session = http2.connect(`http://${host.key}`, { createConnection: () => socket });
-    const s: Session = { session, streams: 0, open: 0, idle: undefined };
+    const s = new Session(session, opts);
     all.add(s);
     session.on('error', () => {});
     const drop = () => {
@@ -62,86 +86,59 @@ export function createH2Pool(host: Host, opts: H2PoolOptions): HostPool {
     return s;
   }
 
-  function getSession(signal: AbortSignal): Promise<Session> {
+  function getSession(): Promise<Session> {
     if (current === undefined) {
-      const p = open(signal);
+      const p = open();
       current = p;
-      p.catch(() => { if (current === p) current = undefined; });
+      p.then((s) => { if (current === p && !s.session.closed && !s.session.destroyed && all.has(s)) ready = s; }, () => { if (current === p) current = undefined; });
     }
     return current;
   }
 
+  /** Starts `ex` on `s` unless it was cancelled while the session was being made. */
+  function send(s: Session, ex: H2Exchange): void {
+    if (!ex.waiting) return;
+    const init = ex.init;
+    if (s.session.closed || s.session.destroyed) {
+      retire(s);
+      ex.failHead(new UpstreamError('UC', `HTTP/2 session to ${host.key} closed`, { endpoint: host.key }));
+      return;
+    }
+    s.streams++;
+    s.open++;
+    if (s.idle) clearTimeout(s.idle);
+    if (s.exhausted) {
+      // This is the last stream on the session: new requests get a fresh one; it closes when idle.
+      current = undefined;
+      ready = undefined;
+    }
+    const headers: http2.OutgoingHttpHeaders = {
+      ':method': init.method,
+      ':path': init.path,
+      ':authority': init.authority,
+      ':scheme': init.scheme,
+    };
+    const h = init.headers;
+    for (const k in h) if (!forbidden.has(k) && k.charCodeAt(0) !== 58) headers[k] = h[k];
+    try {
+      ex.start(s.session, headers, s);
+    } catch (err) {
+      s.open--;
+      ex.failHead(init.cancel.cancelled ? init.cancel.reason : mapExchangeError(err, host.key));
+    }
+  }
+
   return {
-    async request(init: UpstreamRequestInit): Promise<PooledResponse> {
-      if (closed) throw new UpstreamError('UC', `pool for ${host.key} is closed`, { endpoint: host.key });
-      let s: Session;
-      try {
-        s = await getSession(init.signal);
-      } catch (err) {
-        if (init.signal.aborted) throw init.signal.reason;
-        throw err;
+    request(init: UpstreamRequestInit): Promise<PooledResponse> {
+      if (closed || init.cancel.cancelled) {
+        const err = closed ? new UpstreamError('UC', `pool for ${host.key} is closed`, { endpoint: host.key }) : init.cancel.reason;
+        opts.observer?.onRequestFailed(err);
+        return Promise.reject(err);
       }
-      if (s.session.closed || s.session.destroyed) {
-        retire(s);
-        throw new UpstreamError('UC', `HTTP/2 session to ${host.key} closed`, { endpoint: host.key });
-      }
-      s.streams++;
-      s.open++;
-      if (s.idle) clearTimeout(s.idle);
-      if (opts.maxRequestsPerConnection > 0 && s.streams >= opts.maxRequestsPerConnection) {
-        // This is the last stream on the session: new requests get a fresh one; it closes when idle.
-        current = undefined;
-      }
-      const headers: http2.OutgoingHttpHeaders = {
-        ':method': init.method,
-        ':path': init.path,
-        ':authority': init.authority,
-        ':scheme': init.scheme,
-      };
-      for (const k of Object.keys(init.headers)) if (!forbidden.has(k) && !k.startsWith(':')) headers[k] = init.headers[k];
-      let stream: http2.ClientHttp2Stream;
-      try {
-        stream = s.session.request(headers, { endStream: init.body === null, signal: init.signal });
-      } catch (err) {
-        s.open--;
-        if (init.signal.aborted) throw init.signal.reason;
-        throw mapExchangeError(err, host.key);
-      }
-      // An abort (`signal`) destroys the stream with an 'error' that may come after the listeners
-      // below are gone (e.g. a timeout while waiting for headers): never an unhandled 'error' event.
-      stream.on('error', () => {});
-      let finish!: () => void;
-      const done = new Promise<void>((r) => { finish = r; });
-      stream.once('close', () => {
-        s.open--;
-        finish();
-        if (s.open === 0) {
-          const last = opts.maxRequestsPerConnection > 0 && s.streams >= opts.maxRequestsPerConnection;
-          if (last) s.session.close();
-          else if (opts.idleTimeoutMs > 0) s.idle = setTimeout(() => s.session.close(), opts.idleTimeoutMs).unref();
-        }
-      });
-      if (init.body !== null) void pump(init.body, stream);
-      const trailers = new Promise<HeaderMap>((resolve) => {
-        stream.once('trailers', (t: http2.IncomingHttpHeaders) => resolve(strip(t)));
-        stream.once('close', () => resolve({}));
-      });
-      try {
-        const [resHeaders, rawHeaders] = await responseHeaders(stream, init.signal);
-        const status = Number(resHeaders[':status']);
-        const headers = strip(resHeaders);
-        keepHeaderLines(headers, rawHeaders);
-        return { status, headers, body: stream, trailers, onDone: (listener: () => void) => { void done.then(listener); }, endpoint: host.key, peerPrincipal: undefined };
-      } catch (err) {
-        stream.destroy();
-        if (init.signal.aborted) throw init.signal.reason;
-        const code = (err as { code?: string }).code;
-        if (code === 'ERR_HTTP2_STREAM_ERROR' || code === 'ERR_HTTP2_SESSION_ERROR' || stream.rstCode !== undefined && stream.rstCode !== 0) {
-          const refused = stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM;
-          throw new UpstreamError('UR', `upstream stream to ${host.key} reset (code ${stream.rstCode})`, { cause: err, endpoint: host.key, refusedStream: refused, resetReason: refused ? 'refused stream' : 'remote reset' });
-        }
-        throw mapExchangeError(err, host.key);
-      }
+      const ex = new H2Exchange(init, host.key, opts.observer);
+      if (ready !== undefined) send(ready, ex);
+      else getSession().then((s) => send(s, ex), (err: unknown) => ex.failHead(err));
+      return ex.promise;
     },
     async drain() {
       closed = true;
@@ -152,50 +149,4 @@ export function createH2Pool(host: Host, opts: H2PoolOptions): HostPool {
       for (const s of all) s.session.destroy();
     },
   };
-}
-
-/** Resolves at response headers (node's object and the raw lines); rejects on stream error, on close without a response, or on abort. */
-function responseHeaders(stream: http2.ClientHttp2Stream, signal: AbortSignal): Promise<[http2.IncomingHttpHeaders, string[]]> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => { cleanup(); reject(signal.reason); };
-    const onResponse = (h: http2.IncomingHttpHeaders, _flags: number, raw: string[] | undefined) => { cleanup(); resolve([h, raw ?? []]); };
-    const onError = (err: Error) => { cleanup(); reject(err); };
-    const onClose = () => {
-      cleanup();
-      reject(Object.assign(new Error(`stream closed before response headers (code ${stream.rstCode})`), { code: 'ERR_HTTP2_STREAM_ERROR' }));
-    };
-    const cleanup = () => {
-      stream.off('response', onResponse);
-      stream.off('error', onError);
-      stream.off('close', onClose);
-      signal.removeEventListener('abort', onAbort);
-    };
-    if (signal.aborted) return onAbort();
-    stream.once('response', onResponse);
-    stream.once('error', onError);
-    stream.once('close', onClose);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-async function pump(body: AsyncIterable<Uint8Array>, stream: http2.ClientHttp2Stream): Promise<void> {
-  try {
-    for await (const chunk of body) {
-      if (stream.destroyed) return;
-      if (!stream.write(chunk)) await once(stream, 'drain');
-    }
-    stream.end();
-  } catch {
-    stream.close(http2.constants.NGHTTP2_CANCEL);
-  }
-}
-
-function strip(h: http2.IncomingHttpHeaders): HeaderMap {
-  const out: HeaderMap = {};
-  for (const k of Object.keys(h)) {
-    if (k.startsWith(':')) continue;
-    const v = h[k];
-    if (v !== undefined) out[k] = v;
-  }
-  return out;
 }

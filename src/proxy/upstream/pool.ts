@@ -1,8 +1,9 @@
 /**
  * The connection pool contract: one pool per (host, protocol, SNI) carries requests to that host.
- * `request` resolves at response headers; `done` settles when the exchange is over (body ended,
- * failed or destroyed), which is when the cluster releases circuit-breaker slots and the host's
- * active-request count. Error mapping to Envoy flags is shared here so both pools agree.
+ * `request` resolves at response headers. The cluster that made the pool hears about every request
+ * through the pool's `PoolObserver` (head, failure, end of the exchange: when it releases
+ * circuit-breaker slots and the host's active-request count), so it keeps no object, closure or
+ * promise of its own per request. Error mapping to Envoy flags is shared here so both pools agree.
  */
 import type { HeaderMap, PushBody, UpstreamRequestInit } from './types.ts';
 import { UpstreamError } from './types.ts';
@@ -18,6 +19,17 @@ export interface PooledResponse {
   /** Filled in by the cluster at response headers, so the pooled response is the UpstreamResponse itself (no copy). */
   endpoint: string;
   peerPrincipal?: string | undefined;
+}
+
+/**
+ * What the cluster hears from one host's pool, per request and synchronously, before the
+ * request's promise settles: either `onRequestFailed` (no head), or `onResponseHead` then, once
+ * the exchange is over (body ended, failed or destroyed), `onExchangeDone`.
+ */
+export interface PoolObserver {
+  onResponseHead(res: PooledResponse): void;
+  onRequestFailed(err: unknown): void;
+  onExchangeDone(): void;
 }
 
 /** One host's pool. */

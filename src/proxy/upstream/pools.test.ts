@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { createClusterManager } from './cluster-manager.ts';
 import { get, h1Backend, h2cBackend, h2Options, staticCluster } from './test-support.ts';
-import { UpstreamError } from './types.ts';
+import { cancelOnAbort, UpstreamError } from './types.ts';
 
 test('HTTP/1.1 pool reuses keep-alive connections', async () => {
   const b = await h1Backend('a');
@@ -213,10 +213,10 @@ test('aborting an attempt rejects with the abort reason and releases the circuit
     const ac = new AbortController();
     const reason = new Error('per-try timeout');
     setTimeout(() => ac.abort(reason), 50);
-    if (h2 === undefined) await assert.rejects(get(cm.get('c')!, '/', { signal: ac.signal }), (err: unknown) => err === reason);
+    if (h2 === undefined) await assert.rejects(get(cm.get('c')!, '/', { cancel: cancelOnAbort(ac.signal) }), (err: unknown) => err === reason);
     else {
       ac.abort(reason);
-      await assert.rejects(get(cm.get('c')!, '/', { signal: ac.signal }), (err: unknown) => err === reason);
+      await assert.rejects(get(cm.get('c')!, '/', { cancel: cancelOnAbort(ac.signal) }), (err: unknown) => err === reason);
     }
     const s = cm.stats().get('c')!;
     assert.equal(s.upstream_rq_active, 0);

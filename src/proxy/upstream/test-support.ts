@@ -7,7 +7,7 @@ import http from '../../node-http.ts';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { XdsJson } from '../../xds/types.ts';
-import type { ClusterHandle, UpstreamRequestInit } from './types.ts';
+import { cancelOnAbort, type ClusterHandle, type UpstreamRequestInit } from './types.ts';
 
 /** A started backend with its port and a request log. */
 export interface Backend {
@@ -89,7 +89,7 @@ export async function get(cluster: ClusterHandle, path = '/', init: Partial<Upst
     scheme: 'http',
     headers: {},
     body: null,
-    signal: AbortSignal.timeout(5000),
+    cancel: cancelOnAbort(AbortSignal.timeout(5000)),
     isRetry: false,
     ...init,
   });

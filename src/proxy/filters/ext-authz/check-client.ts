@@ -9,7 +9,7 @@
  */
 import { decodeMessage, encodeMessage } from '../../../xds/codec.ts';
 import { protoRoot } from '../../../xds/proto-root.ts';
-import type { ClusterManager, HeaderMap } from '../../upstream/types.ts';
+import { cancelOnAbort, type ClusterManager, type HeaderMap } from '../../upstream/types.ts';
 
 /** The authorizer's decision. */
 export type CheckResult =
@@ -68,7 +68,7 @@ export async function httpCheck(cm: ClusterManager, cluster: string, s: CheckSub
   if (handle === undefined) return { error: `cluster ${cluster} not found` };
   const { signal, done } = checkSignal(s.signal, o.timeoutMs);
   try {
-    const res = await handle.request({ method: s.method, path: o.pathPrefix + s.path, authority: s.authority, scheme: 'http', headers: { ...o.headers, 'content-length': '0' }, body: null, signal, isRetry: false });
+    const res = await handle.request({ method: s.method, path: o.pathPrefix + s.path, authority: s.authority, scheme: 'http', headers: { ...o.headers, 'content-length': '0' }, body: null, cancel: cancelOnAbort(signal), isRetry: false });
     guard(res.body);
     const body = (await readAll(res.body)).toString('utf8');
     return { status: res.status, headers: res.headers, body };
@@ -117,7 +117,7 @@ export async function grpcCheck(cm: ClusterManager, cluster: string, authority: 
   const { signal, done } = checkSignal(downstream, timeoutMs);
   try {
     const res = await handle.request({
-      method: 'POST', path: '/envoy.service.auth.v3.Authorization/Check', authority, scheme: 'http', grpc: true, isRetry: false, signal,
+      method: 'POST', path: '/envoy.service.auth.v3.Authorization/Check', authority, scheme: 'http', grpc: true, isRetry: false, cancel: cancelOnAbort(signal),
       headers: { 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': `${Math.max(1, Math.round(timeoutMs))}m` },
       body: (async function* () { yield framed; })(),
     });
