@@ -300,8 +300,11 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       counters.downstream_rq_redirected_with_normalized_path++;
       return stream.sendLocalReply(307, '', { details: 'path_normalization_failed', headers: { location: decision.path } });
     }
-    // Past the codec and path checks: the 100 an HTTP/1.1 client waits for (proxy_100_continue off).
-    if (!isH2 && expectsContinue(req as IncomingMessage)) (res as ServerResponse).writeContinue();
+    // Past the codec and path checks: the 100 a client waits for (proxy_100_continue off), for
+    // either protocol only now, as from Envoy (a refused request gets its answer alone).
+    if (isH2) {
+      if ((req as H2Request).headers.expect === '100-continue') (res as ServerHttp2Stream).additionalHeaders({ ':status': 100 });
+    } else if (expectsContinue(req as IncomingMessage)) (res as ServerResponse).writeContinue();
     stream.run(filters);
   }
 

@@ -105,6 +105,11 @@ test('HTTP/2 downstream: 100-continue, CONNECT 405, unknown expectation 417, a r
   assert.deepEqual(cont.informational, [100]);
   assert.equal(cont.status, 200);
   assert.deepEqual(JSON.parse(cont.body), { n: 5, expect: null });
+  // The 100 comes only once the request passed the connection manager's checks: a request they
+  // refuse (here `OPTIONS *`, not routable: 404) gets its answer alone, as from Envoy.
+  const refused = await exchange(proxy.h2cPort, { ':path': '*', ':method': 'OPTIONS', expect: '100-continue' });
+  assert.deepEqual(refused.informational, []);
+  assert.equal(refused.status, 404);
 
   const connect = await exchange(proxy.h2cPort, { ':method': 'CONNECT', ':authority': 'example.com:443' }, (st) => st.end());
   assert.equal(connect.status, 405);

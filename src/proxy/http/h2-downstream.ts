@@ -7,8 +7,8 @@
  * its response is written by h2-response-sink.ts.
  *
  * What node's compatibility layer did on its own, kept as it was: CONNECT (no extended CONNECT is
- * offered) is answered 405, an `expect` other than `100-continue` 417, and `expect: 100-continue`
- * gets its 100 before the request is served.
+ * offered) is answered 405 and an `expect` other than `100-continue` 417. `expect: 100-continue`
+ * gets its 100 from the connection manager once the request passed its checks, as on HTTP/1.1.
  */
 import http2, { type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
@@ -61,10 +61,8 @@ export function createH2Server(ctx: H2ServerContext): http2.Http2Server {
       const method = headers[':method'];
       if (method === 'CONNECT') return answerOnly(stream, http2.constants.HTTP_STATUS_METHOD_NOT_ALLOWED);
       const expect = headers.expect;
-      if (expect !== undefined) {
-        if (expect !== '100-continue') return answerOnly(stream, http2.constants.HTTP_STATUS_EXPECTATION_FAILED);
-        stream.additionalHeaders({ ':status': 100 });
-      }
+      // 100-continue is answered by the connection manager once the request passed its checks.
+      if (expect !== undefined && expect !== '100-continue') return answerOnly(stream, http2.constants.HTTP_STATUS_EXPECTATION_FAILED);
     } catch (err) {
       return internalError('http2_request', err, stream);
     }
