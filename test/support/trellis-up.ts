@@ -88,11 +88,13 @@ export async function openPorts(ports: number[]): Promise<number[]> {
 export const StartTimeoutS = 120;
 export const VisibleWithinMs = 60_000;
 
-/** Polls `check` every 100 ms until it returns true or `ms` passes; returns the last result. */
-export async function eventually(ms: number, check: () => Promise<boolean>): Promise<boolean> {
+/** Polls `check` every 100 ms until it returns true `consecutive` times in a row or `ms` passes; returns the last result. */
+export async function eventually(ms: number, check: () => Promise<boolean>, consecutive = 1): Promise<boolean> {
   const deadline = Date.now() + ms;
+  let streak = 0;
   for (;;) {
-    if (await check()) return true;
+    streak = (await check()) ? streak + 1 : 0;
+    if (streak >= consecutive) return true;
     if (Date.now() > deadline) return false;
     await new Promise((r) => setTimeout(r, 100));
   }
