@@ -43,11 +43,11 @@ function ssRows(args: string[]): SsRow[] {
   const r = spawnSync('ss', ['-tnpH', ...args], { encoding: 'utf8' });
   const rows: SsRow[] = [];
   for (const line of (r.stdout ?? '').split('\n')) {
+    // The last three fields are local address, peer address and users (a `state` filter drops the State column).
     const f = line.trim().split(/\s+/);
-    const users = /pid=(\d+)/g;
-    const m = users.exec(line);
+    const m = /pid=(\d+)/.exec(line);
     if (!m || f.length < 5) continue;
-    rows.push({ pid: Number(m[1]), local: f[3]!, peer: f[4]! });
+    rows.push({ pid: Number(m[1]), local: f[f.length - 3]!, peer: f[f.length - 2]! });
   }
   return rows;
 }
