@@ -10,32 +10,18 @@
 // semi-spaces for ~2% more CPU per request; 4 MB saved ~10 MB more but cost ~6% more CPU per
 // request, since each scavenge copies and promotes the requests in flight (bench/README.md,
 // "2026-12-07: memory pass"). Where memory matters more than CPU, NODE_OPTIONS can set 4.
-// `--no-memory-reducer-favors-memory`: after a proxy has been idle for about a minute and a half,
-// V8's memory reducer runs a full GC; by default one in "reduce memory footprint" mode, which
-// stops keeping alive the hidden classes (maps) that have no object left, and while idle every
-// per-request object is gone, so each optimized function that embeds such a map is thrown away
-// (~190 on a 2-hop mTLS sidecar, `--trace-deopt`). The next requests then run unoptimized while
-// V8 compiles it all again: +35% CPU per request in the first 4 s and the p99 of the first run
-// after a lull several times Envoy's (bench/README.md, "2-hop mTLS tail after idle"). Without
-// the flag the reducer still collects while idle but keeps the maps (and optimized code) and its
-// free young-generation pages (~15 MB): memory the proxy used under load anyway.
-// `--concurrency` workers inherit the flags. An operator's own choice of either flag (node flag
+// `--concurrency` workers inherit the flag. An operator's own `--max-semi-space-size` (node flag
 // or NODE_OPTIONS) wins.
 
 /** Semi-space size of a proxy process, in MB. */
 export const ProxySemiSpaceMb = 8;
 
-/** Each flag a proxy runs with, and how to tell the operator already chose that setting. */
-const proxyFlags = [
-  { flag: `--max-semi-space-size=${ProxySemiSpaceMb}`, given: /^--max[-_]semi[-_]space[-_]size(=|$)/ },
-  { flag: '--no-memory-reducer-favors-memory', given: /^--(no[-_])?memory[-_]reducer[-_]favors[-_]memory(=|$)/ },
-];
-
 /** The flags to add for `args` (the command line after `trellis`) that the process does not already have. */
 export function missingNodeFlags(args, execArgv, nodeOptions) {
   if (args[0] !== 'proxy') return [];
   const given = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)];
-  return proxyFlags.filter((p) => !given.some((f) => p.given.test(f))).map((p) => p.flag);
+  if (given.some((f) => /^--max[-_]semi[-_]space[-_]size(=|$)/.test(f))) return [];
+  return [`--max-semi-space-size=${ProxySemiSpaceMb}`];
 }
 
 /**

@@ -106,13 +106,10 @@ test('an idle HTTP/1.1 connection keeps no per-request state and no closures of 
   assert.equal(hcm.connectionCount, 0);
 });
 
-test('trellis proxy gets a capped young generation and keeps its optimized code across idle GCs unless the operator chose otherwise', () => {
-  const keepCode = '--no-memory-reducer-favors-memory';
-  assert.deepEqual(missingNodeFlags(['proxy', '--xds', 'x:1'], [], undefined), [`--max-semi-space-size=${ProxySemiSpaceMb}`, keepCode]);
-  assert.deepEqual(missingNodeFlags(['proxy'], ['--max-semi-space-size=64'], undefined), [keepCode]);
-  assert.deepEqual(missingNodeFlags(['proxy'], [], '--max-old-space-size=512 --max_semi_space_size=4'), [keepCode]);
-  assert.deepEqual(missingNodeFlags(['proxy'], ['--memory-reducer-favors-memory'], undefined), [`--max-semi-space-size=${ProxySemiSpaceMb}`]);
-  assert.deepEqual(missingNodeFlags(['proxy'], ['--max-semi-space-size=4', '--no_memory_reducer_favors_memory'], undefined), []);
+test('trellis proxy gets a capped young generation unless the operator chose one', () => {
+  assert.deepEqual(missingNodeFlags(['proxy', '--xds', 'x:1'], [], undefined), [`--max-semi-space-size=${ProxySemiSpaceMb}`]);
+  assert.deepEqual(missingNodeFlags(['proxy'], ['--max-semi-space-size=64'], undefined), []);
+  assert.deepEqual(missingNodeFlags(['proxy'], [], '--max-old-space-size=512 --max_semi_space_size=4'), []);
   assert.deepEqual(missingNodeFlags(['control'], [], undefined), []);
   assert.deepEqual(missingNodeFlags([], [], undefined), []);
 });
@@ -127,7 +124,6 @@ test('trellis proxy and its workers run with a capped young generation and keep 
   for (const pid of pids) {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     assert.ok(argv.includes(`--max-semi-space-size=${ProxySemiSpaceMb}`), `process ${pid}: ${argv.join(' ')}`);
-    assert.ok(argv.includes('--no-memory-reducer-favors-memory'), `process ${pid}: ${argv.join(' ')}`);
   }
   const port = pair.trellis.port;
   const deadline = Date.now() + 60_000;
