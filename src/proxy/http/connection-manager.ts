@@ -28,7 +28,7 @@ import { h2ResponseSink } from './h2-response-sink.ts';
 import { HttpStream, type HttpFilterKinds } from './stream.ts';
 import type { CompiledRouteTable } from '../router/route-table.ts';
 import { compileHcmConfig } from './hcm-config.ts';
-import { requestEndChannel, type DownstreamTlsInfo, type StreamInfo } from './stream-info.ts';
+import { requestEndChannel, ResponseFlagSet, type DownstreamTlsInfo, type StreamInfo } from './stream-info.ts';
 import { connectionSecurityOf } from '../tls/peer-identity.ts';
 import type { TracingConfig } from '../tracing/tracing-config.ts';
 import type { ActiveSpan, HttpTracer } from '../tracing/http-tracer.ts';
@@ -247,7 +247,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       downstreamTls: tls ? tlsFacts(socket as TLSSocket) : undefined, connectionSecurity: connectionSecurityOf(socket),
       userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : undefined,
       virtualHostName: undefined, routeName: undefined, clusterName: undefined, upstreamEndpoint: undefined, upstreamPeerPrincipal: undefined,
-      responseCode: 0, responseCodeDetails: '', responseFlags: new Set(), grpcStatus: undefined, attemptCount: 0,
+      responseCode: 0, responseCodeDetails: '', responseFlags: new ResponseFlagSet(), grpcStatus: undefined, attemptCount: 0,
       bytesReceived: 0, bytesSent: 0, grpcRequestMessages: 0, grpcResponseMessages: 0, grpc: typeof ct === 'string' && ct.startsWith('application/grpc'), completed: false,
     };
     (info as { requestId: string }).requestId = applyEdgeRules(headers, edge, remote, scheme);

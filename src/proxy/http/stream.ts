@@ -14,7 +14,7 @@ import type { HeaderSource } from './matchers.ts';
 import type { PerFilterConfigParser, WeightedCluster } from '../router/route-action.ts';
 import { applyRouteHeaders, perFilterConfig, routeHeadersNeedFormat, DISABLED_FILTER } from '../router/route-rewrite.ts';
 import type { FormatContext } from '../router/header-format.ts';
-import type { CompiledRouteTable, RouteMatch } from '../router/route-table.ts';
+import type { CompiledRouteTable, RouteMatch, RouteRequest } from '../router/route-table.ts';
 import { httpToGrpcStatus, type ResponseFlag, type StreamInfo } from './stream-info.ts';
 import { GrpcFrameCounter } from './grpc-frames.ts';
 import { deadlineList, type DeadlineEntry, type DeadlineList } from './deadline-list.ts';
@@ -246,7 +246,24 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
 
   /** Re-run route matching (after a filter changed headers or the path). */
   clearRouteCache(): void {
-    this.route = this.routeTable?.match({ headers: this.headers, method: this.method, path: this.path, authority: this.authority, scheme: this.scheme, random: this.routeRandom });
+    const t = this.routeTable;
+    if (t !== undefined) {
+      // One request object for every match (matching is synchronous and keeps no reference to it).
+      const q = MATCH_REQUEST;
+      q.headers = this.headers;
+      q.method = this.method;
+      q.path = this.path;
+      q.authority = this.authority;
+      q.scheme = this.scheme;
+      q.random = this.routeRandom;
+      try {
+        this.route = t.match(q);
+      } finally {
+        q.headers = NO_HEADERS;
+      }
+    } else {
+      this.route = undefined;
+    }
     this.info.virtualHostName = this.route?.virtualHost.name;
     this.info.routeName = this.route?.route.name;
   }
@@ -431,6 +448,8 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
 }
 
 const NO_FILTERS: HttpFilter[] = [];
+const NO_HEADERS: HeaderMap = Object.freeze({}) as HeaderMap;
+const MATCH_REQUEST: { -readonly [K in keyof RouteRequest]-?: RouteRequest[K] } = { headers: NO_HEADERS, method: '', path: '', authority: '', scheme: 'http', random: 0 };
 
 function onDurationTimeout(s: HttpStream): void {
   s.giveUp('DT', 'downstream duration timeout', 'max_duration_timeout');
