@@ -338,9 +338,18 @@ class Driver implements BodySink, DeadlineEntry {
     s.info.upstreamEndpoint = res.endpoint;
     s.info.upstreamPeerPrincipal = res.peerPrincipal;
     s.info.responseCodeDetails = 'via_upstream';
-    const headers: HeaderMap = {};
+    // The response's own map is this request's (the HTTP/1.1 parser's, kept out of its connection
+    // fields): forwarded as it is unless it holds a field the downstream must not get, when the
+    // copy drops those (issue 16: the copy was ~0.1 KB per request).
     const up = res.headers;
-    for (const k in up) if (k.charCodeAt(0) !== 58 && !HOP_BY_HOP.includes(k)) headers[k] = up[k];
+    let headers = up;
+    for (const k in up) {
+      if (k.charCodeAt(0) === 58 || HOP_BY_HOP.includes(k)) {
+        headers = {};
+        for (const n in up) if (n.charCodeAt(0) !== 58 && !HOP_BY_HOP.includes(n)) headers[n] = up[n];
+        break;
+      }
+    }
     if (!this.p.suppressEnvoyHeaders) headers['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - this.startedAt));
     if (this.p.attemptCountInResponse) headers['x-envoy-attempt-count'] = String(this.attempts);
     try {

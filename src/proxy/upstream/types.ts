@@ -102,7 +102,10 @@ export interface PushBody {
 /** Response headers from the upstream; body and trailers follow. */
 export interface UpstreamResponse {
   status: number;
-  /** Response headers without pseudo-headers. */
+  /**
+   * Response headers without pseudo-headers: a map of this response's own, which the engine takes
+   * over (forwards and mutates it in place).
+   */
   headers: HeaderMap;
   /** The response body; `destroy()` (when present) releases/resets the upstream stream early. */
   body: AsyncIterable<Uint8Array> & { destroy?(): void } & Partial<PushBody>;
