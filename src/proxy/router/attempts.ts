@@ -7,7 +7,7 @@
  * through their cancel tokens (each attempt is its own token: no AbortController per attempt). Without hedging a per-try timeout cancels the attempt and retries.
  * The winning response is streamed to the downstream with backpressure, trailers included.
  */
-import type { BodySink, ClusterHandle, HeaderMap, UpstreamRequestInit, UpstreamResponse } from '../upstream/types.ts';
+import type { BodySink, ClusterHandle, HeaderMap, ResponseReceiver, UpstreamRequestInit, UpstreamResponse } from '../upstream/types.ts';
 import { CancelToken, UpstreamError } from '../upstream/types.ts';
 import type { HttpStream } from '../http/stream.ts';
 import type { HedgePolicy, RetryPolicy } from './route-action.ts';
@@ -38,14 +38,27 @@ export interface AttemptPlan {
 
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'http2-settings'];
 
-/** One attempt, and the token the pool hears its cancellation through. */
-class Attempt extends CancelToken {
+/**
+ * One attempt: the token the pool hears its cancellation through, and the receiver of its answer
+ * (ClusterHandle.send: no promise, reaction and closures per attempt).
+ */
+class Attempt extends CancelToken implements ResponseReceiver {
   timer: NodeJS.Timeout | undefined = undefined;
   retrySlot: boolean;
+  private readonly driver: Driver;
 
-  constructor(retrySlot: boolean) {
+  constructor(driver: Driver, retrySlot: boolean) {
     super();
+    this.driver = driver;
     this.retrySlot = retrySlot;
+  }
+
+  onUpstreamResponse(res: UpstreamResponse): void {
+    this.driver.onResponse(this, res);
+  }
+
+  onUpstreamError(err: unknown): void {
+    this.driver.onError(this, err);
   }
 }
 
@@ -161,7 +174,7 @@ class Driver implements BodySink, DeadlineEntry {
     const { stream } = this.p;
     this.attempts++;
     stream.info.attemptCount = this.attempts;
-    const a = new Attempt(retrySlot);
+    const a = new Attempt(this, retrySlot);
     this.addOutstanding(a);
     // Pools only read an attempt's headers: a copy is needed only where attempts differ.
     let headers = this.p.base.headers;
@@ -184,13 +197,14 @@ class Driver implements BodySink, DeadlineEntry {
       hostReselects: this.p.retry?.hostSelectionRetryMaxAttempts,
       originalDestination: b.originalDestination, downstreamProtocol: b.downstreamProtocol,
     };
-    let req: Promise<UpstreamResponse>;
+    const cluster = this.p.cluster;
     try {
-      req = this.p.cluster.request(init);
+      if (cluster.send !== undefined) cluster.send(init, a);
+      else cluster.request(init).then((res) => this.onResponse(a, res), (err: unknown) => this.onError(a, err));
     } catch (err) {
-      req = Promise.reject(err);
+      // As a rejection: the answer never comes before the attempt started.
+      queueMicrotask(() => this.onError(a, err));
     }
-    req.then((res) => this.onResponse(a, res), (err: unknown) => this.onError(a, err));
   }
 
   /** Take a retry slot if policy, budget and body allow; false otherwise. */
@@ -231,7 +245,8 @@ class Driver implements BodySink, DeadlineEntry {
     if (this.outstandingCount === 0 && !this.backoffTimer) this.fail(new UpstreamError('UT', 'per-try timeout'));
   }
 
-  private onResponse(a: Attempt, res: UpstreamResponse): void {
+  /** The attempt's response head (Attempt.onUpstreamResponse). */
+  onResponse(a: Attempt, res: UpstreamResponse): void {
     if (a.timer) clearTimeout(a.timer);
     a.timer = undefined;
     if (this.done || !this.isOutstanding(a)) {
@@ -260,7 +275,8 @@ class Driver implements BodySink, DeadlineEntry {
     this.forward(a, res);
   }
 
-  private onError(a: Attempt, err: unknown): void {
+  /** The attempt failed before its response head (Attempt.onUpstreamError). */
+  onError(a: Attempt, err: unknown): void {
     if (a.timer) clearTimeout(a.timer);
     a.timer = undefined;
     if (this.done || !this.isOutstanding(a)) return;

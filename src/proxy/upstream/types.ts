@@ -148,12 +148,28 @@ export interface ClusterHandle {
   readonly name: string;
   /** Send one attempt; resolves at response headers; rejects with UpstreamError. */
   request(init: UpstreamRequestInit): Promise<UpstreamResponse>;
+  /**
+   * The same as `request`, answered through `receiver` instead of a promise (the router's attempt
+   * driver: no promise, reaction or closures per attempt). Optional: without it, callers use `request`.
+   */
+  send?(init: UpstreamRequestInit, receiver: ResponseReceiver): void;
   /** Open a raw connection to an endpoint chosen by the LB (WebSocket upgrade). Rejects with UpstreamError. */
   connect(init: UpstreamConnectInit): Promise<UpstreamConnection>;
   /** Circuit breaker max_retries / retry budget: true when a retry may be started (then call releaseRetry once it ends). */
   tryAcquireRetry(): boolean;
   /** Release a slot taken by tryAcquireRetry. */
   releaseRetry(): void;
+}
+
+/**
+ * Where `send` answers an attempt: once, with the response head or the failure (what `request`
+ * resolves or rejects with). Never called from inside a parser or a write: a response head after
+ * the connection's parser returned (h1-connection.ts), a failure in a microtask, as a promise's
+ * reaction ran, so a receiver may write downstream, cancel, or destroy the body.
+ */
+export interface ResponseReceiver {
+  onUpstreamResponse(res: UpstreamResponse): void;
+  onUpstreamError(err: unknown): void;
 }
 
 /** Lookup of clusters by name; what the router and connection manager are given. */
