@@ -106,9 +106,14 @@ export class H2ResponseSink implements DownstreamSink {
     return s.write(chunk);
   }
 
-  end(trailers?: HeaderMap): void {
+  end(trailers?: HeaderMap, last?: Uint8Array): void {
     const s = this.stream;
     if (s.destroyed || s.writableEnded) return;
+    // The body's last chunk, as write() takes it (no wait for a drain: the end follows).
+    if (last !== undefined) {
+      if (this.head !== undefined) (this.early ??= []).push(last);
+      else this.writeNow(last);
+    }
     const hasTrailers = trailers !== undefined && hasKeys(trailers);
     if (this.head !== undefined) {
       if (hasTrailers) this.trailers = trailers;

@@ -433,6 +433,15 @@ class Driver implements BodySink, DeadlineEntry {
     this.forwardEnded(p.a, p.res, trailers);
   }
 
+  /** BodySink: the last chunk and the end at once: the response ends with the chunk. */
+  onBodyLast(chunk: Uint8Array, trailers: HeaderMap): void {
+    const p = this.pushing;
+    if (p === undefined) return;
+    this.pushing = undefined;
+    if (p.a.cancelled) return this.forwardFailed(p.a, p.res);
+    this.forwardEnded(p.a, p.res, trailers, chunk);
+  }
+
   /** BodySink: the pushed body failed (upstream reset, protocol error, abort). */
   onBodyError(): void {
     this.pushFailed();
@@ -527,9 +536,9 @@ class Driver implements BodySink, DeadlineEntry {
     this.forwardEnded(a, res, trailers);
   }
 
-  private forwardEnded(a: Attempt, res: UpstreamResponse, trailers: HeaderMap | undefined): void {
+  private forwardEnded(a: Attempt, res: UpstreamResponse, trailers: HeaderMap | undefined, last?: Uint8Array): void {
     try {
-      this.p.stream.endResponse(trailers !== undefined && hasKeys(trailers) ? trailers : undefined);
+      this.p.stream.endResponse(trailers !== undefined && hasKeys(trailers) ? trailers : undefined, last);
     } catch {
       return this.forwardFailed(a, res);
     }

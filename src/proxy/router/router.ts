@@ -128,8 +128,10 @@ function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContext, sup
   const retryOnHttp = headerString(h, 'x-envoy-retry-on');
   const retryOnGrpc = s.grpc ? headerString(h, 'x-envoy-retry-grpc-on') : undefined;
   const retryOnHeader = retryOnHttp === undefined ? retryOnGrpc : retryOnGrpc === undefined ? retryOnHttp : `${retryOnHttp},${retryOnGrpc}`;
-  const headers: HeaderMap = {};
-  for (const k in h) if (!k.startsWith('x-envoy-') || !CONTROL_HEADERS.includes(k)) headers[k] = h[k];
+  // One clone of the map (V8 copies its shape and fields at once, where adding the fields one by
+  // one grew the property store several times), then the controls, when any came, deleted.
+  const headers: HeaderMap = { ...h };
+  for (let i = 0; i < CONTROL_HEADERS.length; i++) if (headers[CONTROL_HEADERS[i]] !== undefined) delete headers[CONTROL_HEADERS[i]];
   let retry = a.retryPolicy;
   if (retryOnHeader !== undefined) {
     const on = new Set(retry?.retryOn ?? []);

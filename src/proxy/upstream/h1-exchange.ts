@@ -271,7 +271,14 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
     const sink = this.sink!;
     while (!this.sinkPaused && this.sink === sink) {
       if (this.chunkHead < this.chunks.length) {
-        if (!sink.onBodyData(this.takeChunk())) this.sinkPaused = true;
+        const chunk = this.takeChunk();
+        if (this.phase === Phase.Received && this.chunkHead === this.chunks.length && sink.onBodyLast !== undefined) {
+          this.sink = undefined;
+          this.finish();
+          sink.onBodyLast(chunk, this.settledTrailers);
+        } else if (!sink.onBodyData(chunk)) {
+          this.sinkPaused = true;
+        }
       } else if (this.phase === Phase.Received) {
         this.sink = undefined;
         this.finish();

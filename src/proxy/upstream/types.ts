@@ -90,6 +90,11 @@ export function cancelOnAbort(signal: AbortSignal): CancelToken {
 export interface BodySink {
   onBodyData(chunk: Uint8Array): boolean;
   onBodyEnd(trailers: HeaderMap): void;
+  /**
+   * Optional: the body's last chunk and its end at once (the whole rest of the body had arrived),
+   * instead of onBodyData then onBodyEnd: a sink can end its output with the chunk.
+   */
+  onBodyLast?(chunk: Uint8Array, trailers: HeaderMap): void;
   onBodyError(err: unknown): void;
 }
 
