@@ -14,7 +14,7 @@
 import { constants as h2c, type ServerHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
 import type { HeaderMap } from '../upstream/types.ts';
 import type { DownstreamSink } from './stream.ts';
-import { HOP_BY_HOP } from './downstream.ts';
+import { DOWNSTREAM_REQUEST_FIELDS } from '../upstream/connection-fields.ts';
 
 
 /** One response on one HTTP/2 stream; its methods on the prototype (no closures per request). */
@@ -42,7 +42,7 @@ export class H2ResponseSink implements DownstreamSink {
     const head: unknown[] = [':status', status];
     for (const k in headers) {
       const v = headers[k];
-      if (v === undefined || HOP_BY_HOP.has(k)) continue;
+      if (v === undefined || DOWNSTREAM_REQUEST_FIELDS.has(k)) continue;
       head.push(k, v);
     }
     this.head = head;

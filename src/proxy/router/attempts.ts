@@ -9,6 +9,7 @@
  */
 import type { BodySink, ClusterHandle, HeaderMap, ResponseReceiver, UpstreamRequestInit, UpstreamResponse } from '../upstream/types.ts';
 import { CancelToken, UpstreamError } from '../upstream/types.ts';
+import { RESPONSE_FIELDS } from '../upstream/connection-fields.ts';
 import type { HttpStream } from '../http/stream.ts';
 import type { HedgePolicy, RetryPolicy } from './route-action.ts';
 import { LocalReplyBody } from '../http/stream-info.ts';
@@ -36,7 +37,6 @@ export interface AttemptPlan {
   readonly random: () => number;
 }
 
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'http2-settings'];
 
 /**
  * One attempt: the token the pool hears its cancellation through, and the receiver of its answer
@@ -360,9 +360,9 @@ class Driver implements BodySink, DeadlineEntry {
     const up = res.headers;
     let headers = up;
     for (const k in up) {
-      if (k.charCodeAt(0) === 58 || HOP_BY_HOP.includes(k)) {
+      if (k.charCodeAt(0) === 58 || RESPONSE_FIELDS.includes(k)) {
         headers = {};
-        for (const n in up) if (n.charCodeAt(0) !== 58 && !HOP_BY_HOP.includes(n)) headers[n] = up[n];
+        for (const n in up) if (n.charCodeAt(0) !== 58 && !RESPONSE_FIELDS.includes(n)) headers[n] = up[n];
         break;
       }
     }

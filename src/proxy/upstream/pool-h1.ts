@@ -14,7 +14,7 @@ import type { Socket } from 'node:net';
 import { connectHost, type ConnectOptions } from './connector.ts';
 import { H1Connection, type ConnectionOwner, type H1ConnectionOptions } from './h1-connection.ts';
 import { H1Exchange, type ExchangeQueue } from './h1-exchange.ts';
-import { hopByHop } from './h1-head.ts';
+import { h1RequestWritesItself } from './connection-fields.ts';
 import type { Host } from './host.ts';
 import type { HostPool, PooledResponse, PoolObserver } from './pool.ts';
 import type { ResponseReceiver, UpstreamRequestInit } from './types.ts';
@@ -103,7 +103,7 @@ class H1Pool implements HostPool, ConnectionOwner, ExchangeQueue {
     let contentLength: number | null = null;
     for (const name in h) {
       const v = h[name];
-      if (hopByHop(name)) {
+      if (h1RequestWritesItself(name)) {
         if (name === 'content-length') {
           const s = typeof v === 'string' ? v : v[0];
           contentLength = Number.parseInt(s, 10);
