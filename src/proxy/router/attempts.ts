@@ -18,12 +18,16 @@ import { deadlineList, type DeadlineEntry, type DeadlineList } from '../http/dea
 import type { ReplayableBody } from './request-body.ts';
 import { Readable } from 'node:stream';
 
-/** Everything the driver needs for one request. */
-export interface AttemptPlan {
+/** Each attempt's request, but for what every attempt fills in itself. */
+export type RequestTemplate = Omit<UpstreamRequestInit, 'cancel' | 'body' | 'isRetry'>;
+
+/**
+ * Everything the driver needs for one request: the template of each attempt's request (its own
+ * fields: one object per request, not a plan and a template), and how to run the attempts.
+ */
+export interface AttemptPlan extends RequestTemplate {
   readonly stream: HttpStream;
   readonly cluster: ClusterHandle;
-  /** Template of each attempt (cancel/body/isRetry filled per attempt). */
-  readonly base: Omit<UpstreamRequestInit, 'cancel' | 'body' | 'isRetry'>;
   readonly body: ReplayableBody;
   readonly timeoutMs: number;
   readonly perTryTimeoutMs: number;
@@ -177,7 +181,7 @@ class Driver implements BodySink, DeadlineEntry {
     const a = new Attempt(this, retrySlot);
     this.addOutstanding(a);
     // Pools only read an attempt's headers: a copy is needed only where attempts differ.
-    let headers = this.p.base.headers;
+    let headers = this.p.headers;
     if (this.p.attemptCountHeader) headers = { ...headers, 'x-envoy-attempt-count': String(this.attempts) };
     let body: AsyncIterable<Uint8Array> | null;
     try {
@@ -189,7 +193,7 @@ class Driver implements BodySink, DeadlineEntry {
     }
     if (this.p.perTryTimeoutMs > 0) a.timer = setTimeout(() => this.onPerTryTimeout(a), this.p.perTryTimeoutMs);
     // Every field named (one object of a fixed shape): a spread of the template costs more.
-    const b = this.p.base;
+    const b = this.p;
     const init: UpstreamRequestInit = {
       method: b.method, path: b.path, authority: b.authority, scheme: b.scheme, headers, body, cancel: a,
       hashKey: b.hashKey, isRetry, grpc: b.grpc,
@@ -345,8 +349,9 @@ class Driver implements BodySink, DeadlineEntry {
   /** The winning response while its body is pumped with 'data' events (the fast path). */
   private pumping: { readonly a: Attempt; readonly res: UpstreamResponse; readonly body: Readable } | undefined;
 
-  /** The winning response while its body pushes to this driver (BodySink: the HTTP/1.1 pool's fast path). */
-  private pushing: { readonly a: Attempt; readonly res: UpstreamResponse } | undefined;
+  /** The winning attempt and response while its body pushes to this driver (BodySink: the HTTP/1.1 pool's fast path); two fields, not an object per response. */
+  private pushAttempt: Attempt | undefined;
+  private pushRes: UpstreamResponse | undefined;
 
   private forward(a: Attempt, res: UpstreamResponse): void {
     const s = this.p.stream;
@@ -393,7 +398,8 @@ class Driver implements BodySink, DeadlineEntry {
       return;
     }
     if (res.body.pushTo !== undefined) {
-      this.pushing = { a, res };
+      this.pushAttempt = a;
+      this.pushRes = res;
       res.body.pushTo(this);
       return;
     }
@@ -402,9 +408,9 @@ class Driver implements BodySink, DeadlineEntry {
 
   /** BodySink: a chunk of the pushed body; false pauses the body until the downstream drains. */
   onBodyData(chunk: Uint8Array): boolean {
-    const p = this.pushing;
-    if (p === undefined) return false;
-    if (p.a.cancelled) {
+    const a = this.pushAttempt;
+    if (a === undefined) return false;
+    if (a.cancelled) {
       this.pushFailed();
       return false;
     }
@@ -416,30 +422,38 @@ class Driver implements BodySink, DeadlineEntry {
       return false;
     }
     if (w === undefined) return true;
-    w.then(() => this.pushResume(p), () => this.pushResume(p));
+    w.then(() => this.pushResume(a), () => this.pushResume(a));
     return false;
   }
 
-  private pushResume(p: NonNullable<Driver['pushing']>): void {
-    if (this.pushing === p && !p.a.cancelled) p.res.body.resumePush?.();
+  private pushResume(a: Attempt): void {
+    if (this.pushAttempt === a && !a.cancelled) this.pushRes!.body.resumePush?.();
+  }
+
+  /** The pushed response, no longer pushing (undefined when it was not). */
+  private stopPush(): UpstreamResponse | undefined {
+    const res = this.pushRes;
+    this.pushAttempt = undefined;
+    this.pushRes = undefined;
+    return res;
   }
 
   /** BodySink: the pushed body ended with these trailers. */
   onBodyEnd(trailers: HeaderMap): void {
-    const p = this.pushing;
-    if (p === undefined) return;
-    this.pushing = undefined;
-    if (p.a.cancelled) return this.forwardFailed(p.a, p.res);
-    this.forwardEnded(p.a, p.res, trailers);
+    const a = this.pushAttempt;
+    const res = this.stopPush();
+    if (a === undefined || res === undefined) return;
+    if (a.cancelled) return this.forwardFailed(a, res);
+    this.forwardEnded(a, res, trailers);
   }
 
   /** BodySink: the last chunk and the end at once: the response ends with the chunk. */
   onBodyLast(chunk: Uint8Array, trailers: HeaderMap): void {
-    const p = this.pushing;
-    if (p === undefined) return;
-    this.pushing = undefined;
-    if (p.a.cancelled) return this.forwardFailed(p.a, p.res);
-    this.forwardEnded(p.a, p.res, trailers, chunk);
+    const a = this.pushAttempt;
+    const res = this.stopPush();
+    if (a === undefined || res === undefined) return;
+    if (a.cancelled) return this.forwardFailed(a, res);
+    this.forwardEnded(a, res, trailers, chunk);
   }
 
   /** BodySink: the pushed body failed (upstream reset, protocol error, abort). */
@@ -448,10 +462,10 @@ class Driver implements BodySink, DeadlineEntry {
   }
 
   private pushFailed(): void {
-    const p = this.pushing;
-    if (p === undefined) return;
-    this.pushing = undefined;
-    this.forwardFailed(p.a, p.res);
+    const a = this.pushAttempt;
+    const res = this.stopPush();
+    if (a === undefined || res === undefined) return;
+    this.forwardFailed(a, res);
   }
 
   /** A chunk of the pumped body: write it; pause the body until the downstream drains. */
