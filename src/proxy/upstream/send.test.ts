@@ -10,7 +10,7 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { createClusterManager } from './cluster-manager.ts';
-import { h2Options, staticCluster } from './test-support.ts';
+import { bodyText, h2Options, requestReleased, staticCluster } from './test-support.ts';
 import { CancelToken, type BodySink, type ClusterHandle, type HeaderMap, type ResponseReceiver, type UpstreamRequestInit, type UpstreamResponse } from './types.ts';
 
 /** `/partial`: headers and 2 of 10 body bytes, then nothing; `/whole`: "ok" in the head's packet. */
@@ -82,15 +82,10 @@ async function readAll(res: UpstreamResponse): Promise<string> {
       res.body.pushTo!(sink);
     });
   }
-  let s = '';
-  for await (const chunk of res.body) s += Buffer.from(chunk).toString();
-  return s;
+  return bodyText(res);
 }
 
-async function released(stats: () => { upstream_rq_active: number }): Promise<void> {
-  for (let i = 0; i < 100 && stats().upstream_rq_active !== 0; i++) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(stats().upstream_rq_active, 0);
-}
+const released = requestReleased;
 
 for (const h2 of [false, true]) {
   const name = h2 ? 'HTTP/2' : 'HTTP/1.1';
