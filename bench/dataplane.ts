@@ -30,6 +30,7 @@ import { ratios, renderTables, summarize } from './dataplane/results.ts';
 import { setupTrellis } from './dataplane/trellis.ts';
 import { setupNaive } from './dataplane/naive.ts';
 import { heapDelta, heapTotals } from './dataplane/heap.ts';
+import { idleProbe, renderIdleTable } from './dataplane/idle.ts';
 
 const usage = `usage: npm run bench -- [options]
   --quick                 smoke run: fewer paths, 1 repetition, 2 s runs (< 2 minutes)
@@ -49,6 +50,9 @@ const usage = `usage: npm run bench -- [options]
                           paths, no --baseline or --profile; -quick.json or -partial.json otherwise)
   --render FILE           only re-print the tables of an earlier JSON result (and, for a full run, bench/README.md)
   --no-readme             do not rewrite bench/README.md's results section (only full runs do)
+  --idle-probe 0,30,120   instead of the latency and throughput runs: prime every path, leave it idle
+                          that many seconds, run fortio at the largest --conns (first second vs the
+                          rest, connections kept across the gap; dataplane/idle.ts)
 `;
 
 const root = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
@@ -77,7 +81,7 @@ async function main(): Promise<number> {
     options: {
       quick: { type: 'boolean' }, paths: { type: 'string' }, reps: { type: 'string' }, duration: { type: 'string' },
       'tput-duration': { type: 'string' }, conns: { type: 'string' }, qps: { type: 'string' }, 'wrk-threads': { type: 'string' },
-      profile: { type: 'boolean' }, baseline: { type: 'string' }, out: { type: 'string' }, render: { type: 'string' }, 'no-readme': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      profile: { type: 'boolean' }, 'idle-probe': { type: 'string' }, baseline: { type: 'string' }, out: { type: 'string' }, render: { type: 'string' }, 'no-readme': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) { process.stdout.write(usage); return 0; }
@@ -93,7 +97,12 @@ async function main(): Promise<number> {
   const quick = values.quick === true;
   // Only a full run (every path, no baseline, not profiled) stands for the project's figures: a
   // narrower run writes its own file and leaves the full run's JSON and the README table alone.
-  const full = !quick && values.paths === undefined && values.baseline === undefined && values.profile !== true;
+  const full = !quick && values.paths === undefined && values.baseline === undefined && values.profile !== true && values['idle-probe'] === undefined;
+  const idleGaps = values['idle-probe']?.split(',').map((g) => {
+    const n = Number(g.replace(/s$/, ''));
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--idle-probe takes seconds >= 0, got '${g}'`);
+    return n;
+  });
   const ids = values.paths ? values.paths.split(',').map((s) => s.trim()).filter(Boolean) : quick ? QuickPathIds : [...AllPathIds];
   for (const id of ids) parsePathId(id);
   if (values.baseline !== undefined) {
@@ -176,6 +185,17 @@ async function main(): Promise<number> {
     // Warm-up: every path once at the fixed rate (connections, JIT, TLS sessions).
     for (const d of runnable) await fortioRun(tools.fortio, d, qps, Math.max(...conns), 1);
 
+    if (idleGaps !== undefined) {
+      const runs = await idleProbe(tools.fortio, runnable.filter((d) => d.proxies > 0), idleGaps, { reps, qps, conns: Math.max(...conns), duration, workDir, log });
+      const table = renderIdleTable(runs);
+      process.stdout.write(`\n${table}\n`);
+      const out = values.out ?? join(resultsDir, `${new Date().toISOString().slice(0, 10)}-dataplane-idle.json`);
+      writeFileSync(out, JSON.stringify({ options: { paths: ids, gaps: idleGaps, reps, qps, conns: Math.max(...conns), duration }, machine: { ...machine, loadavgAtEnd: (await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ') }, runs }, null, 2) + '\n');
+      log(`wrote ${out}`);
+      // The proxies' logs (e.g. --trace-gc through TRELLIS_BENCH_NODE_ARGS) are what a probe is read with: kept.
+      log(`logs kept in ${logDir}`);
+      return 0;
+    }
     // Latency, interleaved: for each repetition and connection count, A B C ...
     const totalLat = reps * conns.length * runnable.length;
     let n = 0;

@@ -45,8 +45,8 @@ function secs(d: number): string {
 }
 
 /** `fortio load` at `qps` with `conns` connections for `duration` seconds. */
-export async function fortioRun(fortio: string, t: Target, qps: number, conns: number, duration: number): Promise<LatencyRun> {
-  const args = ['load', '-qps', String(qps), '-c', String(conns), '-uniform', '-nocatchup', '-keepalive=true', '-t', secs(duration),
+export async function fortioRun(fortio: string, t: Target, qps: number, conns: number, duration: number, extra: readonly string[] = []): Promise<LatencyRun> {
+  const args = ['load', ...extra, '-qps', String(qps), '-c', String(conns), '-uniform', '-nocatchup', '-keepalive=true', '-t', secs(duration),
     '-p', '50,90,99,99.9', '-H', `Host: ${t.host}`, ...extraHeaders(t), '-json', '-', '-loglevel', 'Error', t.url];
   const r = await runCapture('fortio', fortio, args, (duration + 30) * 1000);
   const empty: LatencyRun = { p50: NaN, p90: NaN, p99: NaN, p999: NaN, max: NaN, actualQps: 0, count: 0 };

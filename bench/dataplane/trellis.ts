@@ -286,7 +286,9 @@ export async function setupTrellis(ids: readonly string[], ctx: SetupContext): P
     }
     // One directory per proxy: its worker processes inherit the flags and write their own files there.
     const probe = heapProbe(ctx.root, join(ctx.workDir, 'heap', name));
-    const nodeArgs = [...probe.nodeArgs, ...(ctx.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(ctx.profileDir, name), '--import', pathToFileURL(join(ctx.root, 'bench/naive/alloc-profile.mjs')).href] : [])];
+    // TRELLIS_BENCH_NODE_ARGS: extra node flags for this checkout's proxies (not --baseline's), to try a V8 flag side by side.
+    const extraArgs = proxyCli === cli ? (process.env.TRELLIS_BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean) : [];
+    const nodeArgs = [...extraArgs, ...probe.nodeArgs, ...(ctx.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(ctx.profileDir, name), '--import', pathToFileURL(join(ctx.root, 'bench/naive/alloc-profile.mjs')).href] : [])];
     const env = ctx.profileDir ? { ...probe.env, TRELLIS_BENCH_ALLOC_PROFILE_DIR: join(ctx.profileDir, name) } : probe.env;
     const p = startProc(name, node, [...nodeArgs, proxyCli, 'proxy', '--xds', xds, '--kind', kind, '--node-id', `${kind}~127.0.0.1~${name}.${Ns}~${Ns}.svc.cluster.local`,
       '--namespace', Ns, '--workload', name, '--labels', labels, '--metadata', JSON.stringify(metadata), '--admin-port', '0', '--health-port', '0', '--prometheus-port', '0',
