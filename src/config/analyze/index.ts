@@ -16,6 +16,7 @@ import { checkKubernetesWorkloads } from './kubernetes-workloads.ts';
 import { checkSecurity } from './security.ts';
 import { checkMtls } from './mtls.ts';
 import { checkSelectors } from './selectors.ts';
+import { checkPolicyTargetRefs } from './policy-target-refs.ts';
 import { checkServiceEntries } from './service-entries.ts';
 import { checkShadowing } from './shadowing.ts';
 import { checkHeaderValues } from './header-values.ts';
@@ -33,7 +34,7 @@ export const SemanticCodes = [
   'HEADER_VALUE_INVALID', 'JWT_NO_KEYS', 'AUTHZ_UNKNOWN_CONDITION', 'MTLS_CONFLICT', 'NAMESPACE_NOT_FOUND',
   'SELECTOR_NO_MATCH', 'SELECTOR_CONFLICT', 'NAMESPACE_DEFAULT_CONFLICT', 'SELECTOR_INEFFECTIVE',
   'PORT_PROTOCOL_UNKNOWN', 'WORKLOAD_PORT_CONFLICT', 'WORKLOAD_PROXY_UID', 'DEPRECATED', 'MESH_CONFIG_INVALID',
-  'PARENT_NOT_FOUND', 'ROUTE_BACKEND_NOT_FOUND', 'REF_NOT_PERMITTED',
+  'PARENT_NOT_FOUND', 'ROUTE_BACKEND_NOT_FOUND', 'REF_NOT_PERMITTED', 'TARGET_REF_INEFFECTIVE', 'TARGET_REF_NOT_FOUND',
 ] as const;
 
 /** Codes judged against a running mesh's traffic (AnalyzeOptions.observedPlaintext), never from config files alone. */
@@ -41,7 +42,7 @@ export const TrafficCodes = ['MTLS_PLAINTEXT_CLIENTS'] as const;
 
 const checks = [
   checkDestinations, checkHeaderValues, checkDestinationRules, checkVirtualServiceGateways, checkGatewayServers, checkShadowing,
-  checkGatewayApi, checkSecurity, checkSelectors, checkServiceEntries, checkKubernetesWorkloads, checkDeprecations,
+  checkGatewayApi, checkSecurity, checkSelectors, checkPolicyTargetRefs, checkServiceEntries, checkKubernetesWorkloads, checkDeprecations,
 ];
 
 /** Runs every semantic check over `resources`; returns diagnostics sorted by file, line, code. */

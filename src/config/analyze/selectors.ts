@@ -16,12 +16,14 @@
  *   without selector in one namespace: each claims to be the namespace's default.
  * - SELECTOR_INEFFECTIVE (warning, IST0166): a RequestAuthentication, AuthorizationPolicy or
  *   Telemetry `selector` that selects a Gateway API gateway's workloads (label
- *   `gateway.networking.k8s.io/gateway-name`) without `targetRef(s)`: Istio, and Trellis with it,
- *   applies policies to Gateway API gateways only through targetRefs.
+ *   `gateway.networking.k8s.io/gateway-name`) without `targetRef(s)`. Istio documents targetRefs as
+ *   the way to attach policies to Gateway API gateways; selectors still apply there only while its
+ *   ENABLE_SELECTOR_BASED_K8S_GATEWAY_POLICY is on (the default, which Trellis follows).
  */
 import type { Resource } from '../resource.ts';
 import { ResourceTypes } from '../resource.ts';
 import type { AnalysisContext } from './context.ts';
+import { hasTargetRefs as specHasTargetRefs, type TargetablePolicyView } from '../policy-target-refs.ts';
 import { formatSelector, selectorMatches, selectorMayMatch, type WorkloadInfo } from './workloads.ts';
 import { labelsOf, list, view, type DestinationRuleView, type IstioGatewayView, type Labels, type SelectorPolicyView, type ServiceEntryView } from '../views.ts';
 
@@ -70,8 +72,7 @@ export function checkSelectors(ctx: AnalysisContext): void {
 
 /** A policy attached by targetRef(s) ignores its selector (Istio: targetRefs win). */
 function hasTargetRefs(r: Resource): boolean {
-  const spec = view<SelectorPolicyView>(r);
-  return spec.targetRef !== undefined || list(spec.targetRefs).length > 0;
+  return specHasTargetRefs(view<SelectorPolicyView>(r) as TargetablePolicyView);
 }
 
 function selectorOf(r: Resource): Labels {
@@ -137,7 +138,7 @@ function checkIneffective(ctx: AnalysisContext): void {
       const hit = gatewayPods.find((w) => (r.metadata.namespace === ctx.rootNamespace || w.namespace === r.metadata.namespace) && selectorMatches(sel, w.labels));
       if (hit === undefined) continue;
       ctx.report(r, 'warning', 'SELECTOR_INEFFECTIVE',
-        `selector ${formatSelector(sel)} selects the Gateway API gateway ${hit.namespace}/${hit.labels[GatewayNameLabel]} (${hit.kind} ${hit.name}), where selectors have no effect: attach the policy with targetRefs (kind: Gateway, name: ${hit.labels[GatewayNameLabel]})`,
+        `selector ${formatSelector(sel)} selects the Gateway API gateway ${hit.namespace}/${hit.labels[GatewayNameLabel]} (${hit.kind} ${hit.name}), where Istio documents targetRefs, not selectors (a selector applies there only while Istio's ENABLE_SELECTOR_BASED_K8S_GATEWAY_POLICY is on, its default): attach the policy with targetRefs (group: gateway.networking.k8s.io, kind: Gateway, name: ${hit.labels[GatewayNameLabel]})`,
         'spec.selector');
     }
   }

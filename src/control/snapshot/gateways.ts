@@ -11,6 +11,20 @@ import { type RouteView, type IstioGatewayView, type ParentRef, view } from '../
 
 export const GatewayNameLabel = 'gateway.networking.k8s.io/gateway-name';
 
+/**
+ * The Gateway API Gateways (`namespace/name`) a proxy implements, whether or not they exist: the
+ * label names one in the proxy's namespace, `TRELLIS_GATEWAY` one anywhere (a bare name: the
+ * proxy's namespace).
+ */
+export function gatewayApiKeysOf(proxyNamespace: string, labels: Readonly<Record<string, string>>, metadata: Readonly<Record<string, unknown>>): string[] {
+  const keys: string[] = [];
+  const meta = metadata.TRELLIS_GATEWAY;
+  if (typeof meta === 'string' && meta !== '') keys.push(meta.includes('/') ? meta : `${proxyNamespace}/${meta}`);
+  const label = labels[GatewayNameLabel];
+  if (label !== undefined && label !== '' && !keys.includes(`${proxyNamespace}/${label}`)) keys.push(`${proxyNamespace}/${label}`);
+  return keys;
+}
+
 export interface GatewayIndex {
   /** Istio Gateways whose selector matches the proxy labels (namespace/name order). */
   istioGatewaysFor(labels: Readonly<Record<string, string>>): readonly Resource[];
@@ -30,13 +44,9 @@ export function indexGateways(istio: readonly Resource[], gatewayApi: readonly R
       });
     },
     gatewayApiGatewaysFor(proxyNamespace, labels, metadata) {
-      const meta = typeof metadata.TRELLIS_GATEWAY === 'string' ? metadata.TRELLIS_GATEWAY : undefined;
-      const fromMeta = meta === undefined ? undefined : meta.includes('/') ? meta : `${proxyNamespace}/${meta}`;
-      const fromLabel = labels[GatewayNameLabel] !== undefined ? `${proxyNamespace}/${labels[GatewayNameLabel]}` : undefined;
-      return gatewayApi.filter((g) => {
-        const key = `${g.metadata.namespace}/${g.metadata.name}`;
-        return key === fromMeta || key === fromLabel;
-      });
+      const keys = gatewayApiKeysOf(proxyNamespace, labels, metadata);
+      if (keys.length === 0) return [];
+      return gatewayApi.filter((g) => keys.includes(`${g.metadata.namespace}/${g.metadata.name}`));
     },
   };
 }

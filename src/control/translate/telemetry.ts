@@ -2,7 +2,8 @@
  * Which Telemetry (telemetry.istio.io) applies to a proxy, and what it means for Istio's metrics:
  * the one place the Telemetry API is resolved. Istio's scoping: the root namespace's Telemetry
  * without a selector (mesh), then the proxy's namespace's without a selector (namespace), then one
- * in its namespace whose `selector.matchLabels` selects it (workload; oldest first). Metric
+ * in its namespace whose `selector.matchLabels` selects it, or whose `targetRefs` name the Gateway
+ * API Gateway it implements (workload; oldest first; `policy-attachment.ts`). Metric
  * overrides are applied in that order, so the more specific scope wins where they overlap.
  * Overrides apply to the `prometheus` provider (the default when `providers` is not given), and to
  * the traffic side their `match.mode` names (CLIENT: outbound and gateways, SERVER: inbound).
@@ -21,7 +22,8 @@ import type { TelemetryCustomTag, TelemetryMetricName, TelemetrySpec, WorkloadMo
 import { DefaultMeshTelemetry, type MeshTelemetry, type TelemetryProvider } from '../../config/telemetry-providers.ts';
 import type { MeshSnapshot } from '../snapshot/snapshot.ts';
 import type { ProxyNode } from '../proxy-node.ts';
-import { workloadPolicySelects } from '../../config/label-selector.ts';
+import { policyAttaches } from './policy-attachment.ts';
+import { hasTargetRefs } from '../../config/policy-target-refs.ts';
 
 /** A metric override as the stats filter config carries it (proto trellis.filters.http.stats.v1.MetricOverride). */
 export interface MetricOverrideJson {
@@ -37,7 +39,7 @@ function spec(r: Resource): TelemetrySpec {
   return (r.spec ?? {}) as TelemetrySpec;
 }
 
-const isDefault = (r: Resource) => Object.keys(spec(r).selector?.matchLabels ?? {}).length === 0 && spec(r).targetRef === undefined && (spec(r).targetRefs ?? []).length === 0;
+const isDefault = (r: Resource) => Object.keys(spec(r).selector?.matchLabels ?? {}).length === 0 && !hasTargetRefs(spec(r));
 
 /** The Telemetry resources that apply to a proxy, least specific first (mesh, namespace, workload). */
 export function telemetriesFor(snapshot: MeshSnapshot, proxy: ProxyNode): Resource[] {
@@ -45,7 +47,7 @@ export function telemetriesFor(snapshot: MeshSnapshot, proxy: ProxyNode): Resour
   const root = snapshot.mesh.rootNamespace;
   const mesh = all.find((r) => r.metadata.namespace === root && isDefault(r));
   const ns = proxy.namespace === root ? undefined : all.find((r) => r.metadata.namespace === proxy.namespace && isDefault(r));
-  const workload = all.find((r) => r.metadata.namespace === proxy.namespace && workloadPolicySelects(spec(r).selector?.matchLabels, proxy.labels));
+  const workload = all.find((r) => r.metadata.namespace === proxy.namespace && policyAttaches(r, spec(r), proxy, root, true));
   return [mesh, ns, workload].filter((r): r is Resource => r !== undefined);
 }
 

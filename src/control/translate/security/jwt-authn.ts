@@ -13,7 +13,8 @@
 import { ResourceTypes } from '../../../config/resource.ts';
 import type { MeshSnapshot } from '../../snapshot/snapshot.ts';
 import type { ProxyNode } from '../../proxy-node.ts';
-import { selectsProxy } from './authz-policies.ts';
+import { policyAttaches } from '../policy-attachment.ts';
+import type { TargetablePolicyView } from '../../../config/policy-target-refs.ts';
 
 type Json = Record<string, unknown>;
 
@@ -37,10 +38,7 @@ export interface JwtRuleView {
   readonly spaceDelimitedClaims?: readonly string[];
 }
 
-interface RequestAuthenticationView {
-  readonly selector?: { readonly matchLabels?: Readonly<Record<string, string>> };
-  readonly targetRef?: unknown;
-  readonly targetRefs?: readonly unknown[];
+interface RequestAuthenticationView extends TargetablePolicyView {
   readonly jwtRules?: readonly JwtRuleView[];
 }
 
@@ -49,7 +47,7 @@ export function jwtRulesFor(snapshot: MeshSnapshot, proxy: ProxyNode): JwtRuleVi
   const rules: JwtRuleView[] = [];
   for (const r of snapshot.list(ResourceTypes.RequestAuthentication)) {
     const spec = (r.spec ?? {}) as RequestAuthenticationView;
-    if (selectsProxy(r, spec, proxy, snapshot.mesh.rootNamespace)) rules.push(...(spec.jwtRules ?? []));
+    if (policyAttaches(r, spec, proxy, snapshot.mesh.rootNamespace)) rules.push(...(spec.jwtRules ?? []));
   }
   return rules.sort((a, b) => (a.issuer ?? '').localeCompare(b.issuer ?? ''));
 }
