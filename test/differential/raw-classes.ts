@@ -118,9 +118,12 @@ function h2(o: H2Outcome | 'crashed'): H2Outcome {
 /** Tags of header fields with characters HTTP/2 forbids, which node's nghttp2 drops silently. */
 const H2_INVALID_FIELD = ['field:value-nul', 'field:value-crlf', 'field:value-ctl', 'field:name-odd', 'field:value-space'];
 
-/** Streams the proxy reset (RST_STREAM it sent). */
-function resetStreams(o: H2Outcome | 'crashed'): string[] {
-  return h2(o).detail.map((d) => /^RST_STREAM (\d+) /.exec(d)?.[1]).filter((x): x is string => x !== undefined);
+/**
+ * Streams the proxy reset as malformed (RST_STREAM PROTOCOL_ERROR it sent). A NO_ERROR reset ends
+ * a stream after its response (RFC 9113 8.1: the server need not read the rest of the request).
+ */
+function malformedResets(o: H2Outcome | 'crashed'): string[] {
+  return h2(o).detail.map((d) => /^RST_STREAM (\d+) PROTOCOL_ERROR$/.exec(d)?.[1]).filter((x): x is string => x !== undefined);
 }
 /** Whether a request of stream `sid` reached a backend. */
 function reachedStream(list: readonly Reached[], sid: string): boolean {
@@ -133,8 +136,8 @@ export const H2_CLASSES: readonly DiffClass<H2Outcome>[] = [
     id: 'HTTP/2 malformed request: Envoy drops the whole connection, trellis resets the stream (RFC 9113 8.1.1) and serves the other streams',
     status: 'deliberate',
     explains: (m) => h2(m.envoy).conn === 'closed' && h2(m.trellis).detail.some((d) => /^RST_STREAM \d+ PROTOCOL_ERROR/.test(d))
-      && resetStreams(m.trellis).every((sid) => !h2(m.envoy).streams[sid]?.startsWith('status:'))
-      && resetStreams(m.trellis).every((sid) => !reachedStream(m.trellisReached, sid) || reachedStream(m.envoyReached, sid)),
+      && malformedResets(m.trellis).every((sid) => !h2(m.envoy).streams[sid]?.startsWith('status:'))
+      && malformedResets(m.trellis).every((sid) => !reachedStream(m.trellisReached, sid) || reachedStream(m.envoyReached, sid)),
   },
   {
     id: 'HTTP/2 header field with forbidden characters: Envoy drops the connection, node (nghttp2) drops the field and serves the request without it',

@@ -25,10 +25,10 @@ import { applyEdgeRules, AUTHORITY, clientAddress, normalizeAddress, requestHead
 import { createH1Server, expectsContinue, rejectH1 } from './h1-downstream.ts';
 import { createH2Server, type H2Request } from './h2-downstream.ts';
 import { h2ResponseSink } from './h2-response-sink.ts';
-import { HttpStream, type HttpFilterKinds } from './stream.ts';
+import { HttpStream, type HttpFilterKinds, type StreamSettings } from './stream.ts';
 import type { CompiledRouteTable } from '../router/route-table.ts';
 import { compileHcmConfig } from './hcm-config.ts';
-import { requestEndChannel, type DownstreamTlsInfo, type StreamInfo } from './stream-info.ts';
+import { requestEndChannel, ResponseFlagSet, type DownstreamTlsInfo, type StreamInfo } from './stream-info.ts';
 import { connectionSecurityOf } from '../tls/peer-identity.ts';
 import type { TracingConfig } from '../tracing/tracing-config.ts';
 import type { ActiveSpan, HttpTracer } from '../tracing/http-tracer.ts';
@@ -247,7 +247,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
       downstreamTls: tls ? tlsFacts(socket as TLSSocket) : undefined, connectionSecurity: connectionSecurityOf(socket),
       userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : undefined,
       virtualHostName: undefined, routeName: undefined, clusterName: undefined, upstreamEndpoint: undefined, upstreamPeerPrincipal: undefined,
-      responseCode: 0, responseCodeDetails: '', responseFlags: new Set(), grpcStatus: undefined, attemptCount: 0,
+      responseCode: 0, responseCodeDetails: '', responseFlags: new ResponseFlagSet(), grpcStatus: undefined, attemptCount: 0,
       bytesReceived: 0, bytesSent: 0, grpcRequestMessages: 0, grpcResponseMessages: 0, grpc: typeof ct === 'string' && ct.startsWith('application/grpc'), completed: false,
     };
     (info as { requestId: string }).requestId = applyEdgeRules(headers, edge, remote, scheme);
@@ -261,11 +261,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     const meta = socket[kMeta];
     const exchange: Exchange = { stream: undefined!, sink: h1Sink, span };
     const bodySource = isH2 ? (req as H2Request).stream : (req as IncomingMessage);
-    const stream = new HttpStream({
-      info, headers, path: pathWithQuery, authority, body: hasBody ? countedBody(bodySource, exchange) : null, sink, routeTable: table(), random,
-      serverName, serverHeader: o.serverHeader, onFilterError, streamIdleTimeoutMs: o.streamIdleTimeoutMs,
-      maxStreamDurationMs: o.maxStreamDurationMs, originalDestination: meta?.originalDestination,
-    });
+    const stream = new HttpStream(streamSettings, info, headers, pathWithQuery, authority, hasBody ? countedBody(bodySource, exchange) : null, sink, table(), meta?.originalDestination);
     exchange.stream = stream;
     (res as ExchangeHolder)[kExchange] = exchange;
     // A request without a body is never read: a client going away shows as the response's 'close'
@@ -307,6 +303,10 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     } else if (expectsContinue(req as IncomingMessage)) (res as ServerResponse).writeContinue();
     stream.run(filters);
   }
+
+  const streamSettings: StreamSettings = {
+    random, serverName, serverHeader: o.serverHeader, onFilterError, streamIdleTimeoutMs: o.streamIdleTimeoutMs, maxStreamDurationMs: o.maxStreamDurationMs,
+  };
 
   /** A filter bug must cost one request, not the process. */
   function onFilterError(stream: HttpStream, err: unknown): void {

@@ -11,11 +11,10 @@ import { BlockList, isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { HeaderMap } from '../upstream/types.ts';
 import { keepHeaderLines } from '../upstream/header-lines.ts';
+import { DOWNSTREAM_REQUEST_FIELDS } from '../upstream/connection-fields.ts';
 import type { DownstreamSink } from './stream.ts';
 import { newRequestId } from './request-id.ts';
 
-/** Connection-specific fields (RFC 9110 section 7.6.1, RFC 9113 section 8.2.2): never forwarded, never sent over HTTP/2. */
-export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'host']);
 
 /**
  * Request headers without pseudo-headers and hop-by-hop headers; `te: trailers` survives (gRPC needs it).
@@ -30,7 +29,7 @@ export function requestHeaders(raw: IncomingHttpHeaders, rawHeaders?: readonly s
   for (const k in raw) {
     names++;
     const v = raw[k];
-    if (v === undefined || k.charCodeAt(0) === 58 || HOP_BY_HOP.has(k) || connectionTokens?.includes(k) === true) continue;
+    if (v === undefined || k.charCodeAt(0) === 58 || DOWNSTREAM_REQUEST_FIELDS.has(k) || connectionTokens?.includes(k) === true) continue;
     // Like Envoy (proxy_100_continue off): the connection manager answers 100-continue itself and
     // drops that expectation; any other stays, for the router to answer (417: see router.ts).
     if (k === 'expect' && String(v).trim().toLowerCase() === '100-continue') continue;
@@ -218,7 +217,7 @@ export class ResponseSink implements DownstreamSink {
     return Promise.race([once(res, 'drain'), once(res, 'close')]).then(() => undefined, () => undefined);
   }
 
-  end(trailers?: HeaderMap): void {
+  end(trailers?: HeaderMap, last?: Uint8Array): void {
     const r = this.res;
     if (r.writableEnded) return;
     try {
@@ -226,7 +225,10 @@ export class ResponseSink implements DownstreamSink {
     } catch {
       // Invalid trailer from upstream: drop it rather than fail the response.
     }
-    r.end();
+    // The last chunk goes with the end: node then sends head, body and end from one cork, without
+    // the deferred uncork (a tick and its arguments) a write() before end() costs.
+    if (last !== undefined && !r.destroyed) r.end(last);
+    else r.end();
   }
 
   reset(): void {

@@ -14,7 +14,7 @@
 import { constants as h2c, type ServerHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
 import type { HeaderMap } from '../upstream/types.ts';
 import type { DownstreamSink } from './stream.ts';
-import { HOP_BY_HOP } from './downstream.ts';
+import { DOWNSTREAM_REQUEST_FIELDS } from '../upstream/connection-fields.ts';
 
 
 /** One response on one HTTP/2 stream; its methods on the prototype (no closures per request). */
@@ -42,7 +42,7 @@ export class H2ResponseSink implements DownstreamSink {
     const head: unknown[] = [':status', status];
     for (const k in headers) {
       const v = headers[k];
-      if (v === undefined || HOP_BY_HOP.has(k)) continue;
+      if (v === undefined || DOWNSTREAM_REQUEST_FIELDS.has(k)) continue;
       head.push(k, v);
     }
     this.head = head;
@@ -106,9 +106,14 @@ export class H2ResponseSink implements DownstreamSink {
     return s.write(chunk);
   }
 
-  end(trailers?: HeaderMap): void {
+  end(trailers?: HeaderMap, last?: Uint8Array): void {
     const s = this.stream;
     if (s.destroyed || s.writableEnded) return;
+    // The body's last chunk, as write() takes it (no wait for a drain: the end follows).
+    if (last !== undefined) {
+      if (this.head !== undefined) (this.early ??= []).push(last);
+      else this.writeNow(last);
+    }
     const hasTrailers = trailers !== undefined && hasKeys(trailers);
     if (this.head !== undefined) {
       if (hasTrailers) this.trailers = trailers;

@@ -64,7 +64,8 @@ export interface StreamInfo {
   responseCode: number;
   /** Why the response is what it is (Envoy's %RESPONSE_CODE_DETAILS%, e.g. "via_upstream", "route_not_found"). */
   responseCodeDetails: string;
-  readonly responseFlags: Set<ResponseFlag>;
+  /** A `ResponseFlagSet` (a `Set` also fits: tests and the TCP access log build records with one). */
+  readonly responseFlags: ResponseFlags;
   /** gRPC status of the response (from trailers or a trailers-only response), when gRPC. */
   grpcStatus: number | undefined;
   attemptCount: number;
@@ -78,6 +79,42 @@ export interface StreamInfo {
   /** Whether the stream ended normally (false when either side reset it). */
   completed: boolean;
 }
+
+/** What readers and writers of a request's response flags use: a `Set`'s add / has / size / iteration. */
+export interface ResponseFlags extends Iterable<ResponseFlag> {
+  add(flag: ResponseFlag): unknown;
+  has(flag: ResponseFlag): boolean;
+  readonly size: number;
+}
+
+/**
+ * A request's response flags in insertion order (what %RESPONSE_FLAGS% prints), as a list made on
+ * the first flag: most requests end without one, and a `Set` per request cost its hash table
+ * (~0.15 KB of the ~12 KB a proxied request allocated, issue 16).
+ */
+export class ResponseFlagSet implements ResponseFlags {
+  private list: ResponseFlag[] | undefined = undefined;
+
+  add(flag: ResponseFlag): this {
+    if (this.list === undefined) this.list = [flag];
+    else if (!this.list.includes(flag)) this.list.push(flag);
+    return this;
+  }
+
+  has(flag: ResponseFlag): boolean {
+    return this.list !== undefined && this.list.includes(flag);
+  }
+
+  get size(): number {
+    return this.list === undefined ? 0 : this.list.length;
+  }
+
+  [Symbol.iterator](): Iterator<ResponseFlag> {
+    return (this.list ?? NO_FLAGS)[Symbol.iterator]();
+  }
+}
+
+const NO_FLAGS: readonly ResponseFlag[] = Object.freeze([]);
 
 /** The diagnostics channel on which every finished request's StreamInfo is published. */
 export const requestEndChannel = diagnostics.channel('trellis:http:request-end');

@@ -14,7 +14,7 @@ import type { HeaderSource } from './matchers.ts';
 import type { PerFilterConfigParser, WeightedCluster } from '../router/route-action.ts';
 import { applyRouteHeaders, perFilterConfig, routeHeadersNeedFormat, DISABLED_FILTER } from '../router/route-rewrite.ts';
 import type { FormatContext } from '../router/header-format.ts';
-import type { CompiledRouteTable, RouteMatch } from '../router/route-table.ts';
+import type { CompiledRouteTable, RouteMatch, RouteRequest } from '../router/route-table.ts';
 import { httpToGrpcStatus, type ResponseFlag, type StreamInfo } from './stream-info.ts';
 import { GrpcFrameCounter } from './grpc-frames.ts';
 import { deadlineList, type DeadlineEntry, type DeadlineList } from './deadline-list.ts';
@@ -87,20 +87,14 @@ export interface DownstreamSink {
   writeHead(status: number, headers: HeaderMap): void;
   /** Resolves when the chunk was accepted (waits for drain under backpressure). */
   write(chunk: Uint8Array): Promise<void> | undefined;
-  end(trailers?: HeaderMap): void;
+  /** Ends the response, after `last` (the body's last chunk, written as write() would) when given. */
+  end(trailers?: HeaderMap, last?: Uint8Array): void;
   /** Abort the downstream stream (HTTP/2 RST_STREAM, HTTP/1.1 connection close). */
   reset(): void;
 }
 
-/** Inputs of one stream. */
-export interface HttpStreamInit {
-  readonly info: StreamInfo;
-  readonly headers: HeaderMap;
-  readonly path: string;
-  readonly authority: string;
-  readonly body: AsyncIterable<Uint8Array> | null;
-  readonly sink: DownstreamSink;
-  readonly routeTable: CompiledRouteTable | undefined;
+/** What every stream of one connection manager shares: built once per manager, one reference per stream. */
+export interface StreamSettings {
   readonly random: () => number;
   readonly serverName: string | undefined;
   readonly serverHeader: 'OVERWRITE' | 'APPEND_IF_ABSENT' | 'PASS_THROUGH';
@@ -110,8 +104,6 @@ export interface HttpStreamInit {
   readonly streamIdleTimeoutMs: number;
   /** HCM common_http_protocol_options.max_stream_duration in ms (0 = disabled); a route's overrides it. */
   readonly maxStreamDurationMs: number;
-  /** The downstream connection's original destination (transparent capture), for ORIGINAL_DST clusters. */
-  readonly originalDestination?: { readonly address: string; readonly port: number };
 }
 
 /** One request/response exchange as filters see it. */
@@ -136,7 +128,6 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
    * applied); response header formats read it, as Envoy's mutate the request headers in place.
    */
   forwarded: { readonly headers: HeaderMap; readonly path: string; readonly authority: string } | undefined;
-  readonly random: () => number;
   /** True once the downstream went away (client reset / disconnect) or the stream gave up on it (idle / duration timeout). */
   downstreamAborted = false;
   /** The downstream connection's original destination, when the listener knew it. */
@@ -157,12 +148,10 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
   /** The stream's filters, in a list sized by run() for the chain (a growing array would allocate 16 slots). */
   private filters: HttpFilter[] = NO_FILTERS;
   private filterCount = 0;
-  private readonly serverName: string | undefined;
-  private readonly serverHeader: HttpStreamInit['serverHeader'];
+  private readonly settings: StreamSettings;
   private readonly routeRandom: number;
   /** Made on first use of `downstreamSignal` (most requests never need an AbortSignal). */
   private downstreamAbort: AbortController | undefined;
-  private readonly onFilterError: ((stream: HttpStream, err: unknown) => void) | undefined;
   private closed = false;
   /** The idle timeout's list (deadline-list.ts: no Timeout per request), undefined when disabled. */
   private readonly idleList: DeadlineList | undefined;
@@ -172,29 +161,39 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
   deadlineList: DeadlineList | undefined = undefined;
   deadlineFrom = 0;
 
-  constructor(init: HttpStreamInit) {
-    this.info = init.info;
-    this.method = init.info.method;
-    this.scheme = init.info.scheme;
-    this.path = init.path;
-    this.authority = init.authority;
-    this.headers = init.headers;
-    this.body = init.body;
-    this.sink = init.sink;
-    this.routeTable = init.routeTable;
-    this.random = init.random;
-    this.routeRandom = init.random();
-    this.serverName = init.serverName;
-    this.serverHeader = init.serverHeader;
-    this.onFilterError = init.onFilterError;
-    this.originalDestination = init.originalDestination;
+  /**
+   * The manager's shared settings, then this request's own inputs, as arguments (an init object
+   * per request was ~0.13 KB of garbage; issue 16). `body` is null when the request has none;
+   * `originalDestination` is the connection's (transparent capture), for ORIGINAL_DST clusters.
+   */
+  constructor(
+    settings: StreamSettings, info: StreamInfo, headers: HeaderMap, path: string, authority: string, body: AsyncIterable<Uint8Array> | null,
+    sink: DownstreamSink, routeTable: CompiledRouteTable | undefined, originalDestination: { readonly address: string; readonly port: number } | undefined,
+  ) {
+    this.settings = settings;
+    this.info = info;
+    this.method = info.method;
+    this.scheme = info.scheme;
+    this.path = path;
+    this.authority = authority;
+    this.headers = headers;
+    this.body = body;
+    this.sink = sink;
+    this.routeTable = routeTable;
+    this.routeRandom = settings.random();
+    this.originalDestination = originalDestination;
     this.clearRouteCache();
     const a = this.route?.action.kind === 'route' ? this.route.action : undefined;
-    const idleMs = a?.idleTimeoutMs ?? init.streamIdleTimeoutMs;
-    const maxMs = a?.maxStreamDurationMs ?? init.maxStreamDurationMs;
+    const idleMs = a?.idleTimeoutMs ?? settings.streamIdleTimeoutMs;
+    const maxMs = a?.maxStreamDurationMs ?? settings.maxStreamDurationMs;
     this.idleList = idleMs > 0 ? deadlineList(idleMs) : undefined;
     this.idleList?.start(this);
     if (maxMs > 0) this.durationTimer = setTimeout(onDurationTimeout, maxMs, this).unref();
+  }
+
+  /** Uniform random in [0,1): the manager's source (seeded in tests). */
+  get random(): () => number {
+    return this.settings.random;
   }
 
   /** Activity on the stream: restarts the idle timer (stream_idle_timeout / route idle_timeout). */
@@ -246,7 +245,24 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
 
   /** Re-run route matching (after a filter changed headers or the path). */
   clearRouteCache(): void {
-    this.route = this.routeTable?.match({ headers: this.headers, method: this.method, path: this.path, authority: this.authority, scheme: this.scheme, random: this.routeRandom });
+    const t = this.routeTable;
+    if (t !== undefined) {
+      // One request object for every match (matching is synchronous and keeps no reference to it).
+      const q = MATCH_REQUEST;
+      q.headers = this.headers;
+      q.method = this.method;
+      q.path = this.path;
+      q.authority = this.authority;
+      q.scheme = this.scheme;
+      q.random = this.routeRandom;
+      try {
+        this.route = t.match(q);
+      } finally {
+        q.headers = NO_HEADERS;
+      }
+    } else {
+      this.route = undefined;
+    }
     this.info.virtualHostName = this.route?.virtualHost.name;
     this.info.routeName = this.route?.route.name;
   }
@@ -317,15 +333,17 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
       }
       if (!this.responseStarted) this.sendLocalReply(404, '', { flag: 'NR', details: 'no_terminal_filter' });
     } catch (err) {
-      if (this.onFilterError === undefined) throw err;
-      this.onFilterError(this, err);
+      const onFilterError = this.settings.onFilterError;
+      if (onFilterError === undefined) throw err;
+      onFilterError(this, err);
     }
   }
 
   private filterFailed(err: unknown): void {
     // Without a handler (unit use), the rejection surfaces as an unhandled one, as before.
-    if (this.onFilterError === undefined) throw err;
-    this.onFilterError(this, err);
+    const onFilterError = this.settings.onFilterError;
+    if (onFilterError === undefined) throw err;
+    onFilterError(this, err);
   }
 
   /** What response header formats read: the request as forwarded, and this response. */
@@ -351,8 +369,9 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
       const format = routeHeadersNeedFormat(this.routeTable, this.route, this.weightedCluster, 'response') ? this.responseFormatContext(head) : undefined;
       applyRouteHeaders(head.headers, this.routeTable, this.route, this.weightedCluster, 'response', format);
     }
-    if (this.serverName !== undefined) {
-      if (this.serverHeader === 'OVERWRITE' || (this.serverHeader === 'APPEND_IF_ABSENT' && head.headers.server === undefined)) head.headers.server = this.serverName;
+    const { serverName, serverHeader } = this.settings;
+    if (serverName !== undefined) {
+      if (serverHeader === 'OVERWRITE' || (serverHeader === 'APPEND_IF_ABSENT' && head.headers.server === undefined)) head.headers.server = serverName;
     }
     this.info.responseCode = head.status;
     if (this.info.grpc) {
@@ -371,15 +390,19 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
     return this.sink.write(chunk);
   }
 
-  /** Finish the response, with trailers when given. */
-  endResponse(trailers?: HeaderMap): void {
+  /** Finish the response, with trailers when given, after `last` (the body's last chunk, counted as writeBody counts it) when given. */
+  endResponse(trailers?: HeaderMap, last?: Uint8Array): void {
+    if (last !== undefined) {
+      this.info.bytesSent += last.byteLength;
+      if (this.info.grpc) this.info.grpcResponseMessages += (this.responseFrames ??= new GrpcFrameCounter()).push(last);
+    }
     if (trailers && this.info.grpc) {
       const gs = trailers['grpc-status'];
       if (typeof gs === 'string') this.info.grpcStatus = Number(gs);
     }
     this.info.completed = true;
     this.clearTimers();
-    this.sink.end(trailers);
+    this.sink.end(trailers, last);
   }
 
   /** Abort the downstream (when the upstream failed after the response started). */
@@ -431,6 +454,8 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
 }
 
 const NO_FILTERS: HttpFilter[] = [];
+const NO_HEADERS: HeaderMap = Object.freeze({}) as HeaderMap;
+const MATCH_REQUEST: { -readonly [K in keyof RouteRequest]-?: RouteRequest[K] } = { headers: NO_HEADERS, method: '', path: '', authority: '', scheme: 'http', random: 0 };
 
 function onDurationTimeout(s: HttpStream): void {
   s.giveUp('DT', 'downstream duration timeout', 'max_duration_timeout');

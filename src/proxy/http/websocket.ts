@@ -17,6 +17,7 @@ import { applyRouteHeaders, pickWeightedCluster, rewritePath, routeHeadersNeedFo
 import type { CompiledRouteTable } from '../router/route-table.ts';
 import { normalizeAddress } from './downstream.ts';
 import type { FormatContext, FormatInfo } from '../router/header-format.ts';
+import { ResponseFlagSet } from './stream-info.ts';
 
 function rawReply(socket: Duplex, status: number, reason: string, body = ''): void {
   if (!socket.writable) {
@@ -50,7 +51,7 @@ function upgradeFormatContext(u: UpgradeInit, routeName: string | undefined, clu
   const info: FormatInfo = {
     startTime: Date.now(), protocol: 'HTTP/1.1', downstreamRemoteAddress: remote, downstreamDirectRemoteAddress: remote, downstreamDirectRemotePort: sock.remotePort ?? 0,
     downstreamLocalAddress: normalizeAddress(sock.localAddress), downstreamLocalPort: sock.localPort ?? 0, downstreamTls: undefined,
-    routeName, clusterName, upstreamEndpoint: undefined, responseCode: 0, responseFlags: new Set(),
+    routeName, clusterName, upstreamEndpoint: undefined, responseCode: 0, responseFlags: new ResponseFlagSet(),
   };
   return { info, method: u.req.method ?? 'GET', path, authority: u.authority, scheme: u.scheme, requestHeaders };
 }

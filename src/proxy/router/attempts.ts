@@ -7,8 +7,9 @@
  * through their cancel tokens (each attempt is its own token: no AbortController per attempt). Without hedging a per-try timeout cancels the attempt and retries.
  * The winning response is streamed to the downstream with backpressure, trailers included.
  */
-import type { BodySink, ClusterHandle, HeaderMap, UpstreamRequestInit, UpstreamResponse } from '../upstream/types.ts';
+import type { BodySink, ClusterHandle, HeaderMap, ResponseReceiver, UpstreamRequestInit, UpstreamResponse } from '../upstream/types.ts';
 import { CancelToken, UpstreamError } from '../upstream/types.ts';
+import { RESPONSE_FIELDS } from '../upstream/connection-fields.ts';
 import type { HttpStream } from '../http/stream.ts';
 import type { HedgePolicy, RetryPolicy } from './route-action.ts';
 import { LocalReplyBody } from '../http/stream-info.ts';
@@ -17,12 +18,16 @@ import { deadlineList, type DeadlineEntry, type DeadlineList } from '../http/dea
 import type { ReplayableBody } from './request-body.ts';
 import { Readable } from 'node:stream';
 
-/** Everything the driver needs for one request. */
-export interface AttemptPlan {
+/** Each attempt's request, but for what every attempt fills in itself. */
+export type RequestTemplate = Omit<UpstreamRequestInit, 'cancel' | 'body' | 'isRetry'>;
+
+/**
+ * Everything the driver needs for one request: the template of each attempt's request (its own
+ * fields: one object per request, not a plan and a template), and how to run the attempts.
+ */
+export interface AttemptPlan extends RequestTemplate {
   readonly stream: HttpStream;
   readonly cluster: ClusterHandle;
-  /** Template of each attempt (cancel/body/isRetry filled per attempt). */
-  readonly base: Omit<UpstreamRequestInit, 'cancel' | 'body' | 'isRetry'>;
   readonly body: ReplayableBody;
   readonly timeoutMs: number;
   readonly perTryTimeoutMs: number;
@@ -36,16 +41,28 @@ export interface AttemptPlan {
   readonly random: () => number;
 }
 
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'http2-settings'];
 
-/** One attempt, and the token the pool hears its cancellation through. */
-class Attempt extends CancelToken {
+/**
+ * One attempt: the token the pool hears its cancellation through, and the receiver of its answer
+ * (ClusterHandle.send: no promise, reaction and closures per attempt).
+ */
+class Attempt extends CancelToken implements ResponseReceiver {
   timer: NodeJS.Timeout | undefined = undefined;
   retrySlot: boolean;
+  private readonly driver: Driver;
 
-  constructor(retrySlot: boolean) {
+  constructor(driver: Driver, retrySlot: boolean) {
     super();
+    this.driver = driver;
     this.retrySlot = retrySlot;
+  }
+
+  onUpstreamResponse(res: UpstreamResponse): void {
+    this.driver.onResponse(this, res);
+  }
+
+  onUpstreamError(err: unknown): void {
+    this.driver.onError(this, err);
   }
 }
 
@@ -161,10 +178,10 @@ class Driver implements BodySink, DeadlineEntry {
     const { stream } = this.p;
     this.attempts++;
     stream.info.attemptCount = this.attempts;
-    const a = new Attempt(retrySlot);
+    const a = new Attempt(this, retrySlot);
     this.addOutstanding(a);
     // Pools only read an attempt's headers: a copy is needed only where attempts differ.
-    let headers = this.p.base.headers;
+    let headers = this.p.headers;
     if (this.p.attemptCountHeader) headers = { ...headers, 'x-envoy-attempt-count': String(this.attempts) };
     let body: AsyncIterable<Uint8Array> | null;
     try {
@@ -176,7 +193,7 @@ class Driver implements BodySink, DeadlineEntry {
     }
     if (this.p.perTryTimeoutMs > 0) a.timer = setTimeout(() => this.onPerTryTimeout(a), this.p.perTryTimeoutMs);
     // Every field named (one object of a fixed shape): a spread of the template costs more.
-    const b = this.p.base;
+    const b = this.p;
     const init: UpstreamRequestInit = {
       method: b.method, path: b.path, authority: b.authority, scheme: b.scheme, headers, body, cancel: a,
       hashKey: b.hashKey, isRetry, grpc: b.grpc,
@@ -184,13 +201,14 @@ class Driver implements BodySink, DeadlineEntry {
       hostReselects: this.p.retry?.hostSelectionRetryMaxAttempts,
       originalDestination: b.originalDestination, downstreamProtocol: b.downstreamProtocol,
     };
-    let req: Promise<UpstreamResponse>;
+    const cluster = this.p.cluster;
     try {
-      req = this.p.cluster.request(init);
+      if (cluster.send !== undefined) cluster.send(init, a);
+      else cluster.request(init).then((res) => this.onResponse(a, res), (err: unknown) => this.onError(a, err));
     } catch (err) {
-      req = Promise.reject(err);
+      // As a rejection: the answer never comes before the attempt started.
+      queueMicrotask(() => this.onError(a, err));
     }
-    req.then((res) => this.onResponse(a, res), (err: unknown) => this.onError(a, err));
   }
 
   /** Take a retry slot if policy, budget and body allow; false otherwise. */
@@ -231,7 +249,8 @@ class Driver implements BodySink, DeadlineEntry {
     if (this.outstandingCount === 0 && !this.backoffTimer) this.fail(new UpstreamError('UT', 'per-try timeout'));
   }
 
-  private onResponse(a: Attempt, res: UpstreamResponse): void {
+  /** The attempt's response head (Attempt.onUpstreamResponse). */
+  onResponse(a: Attempt, res: UpstreamResponse): void {
     if (a.timer) clearTimeout(a.timer);
     a.timer = undefined;
     if (this.done || !this.isOutstanding(a)) {
@@ -260,7 +279,8 @@ class Driver implements BodySink, DeadlineEntry {
     this.forward(a, res);
   }
 
-  private onError(a: Attempt, err: unknown): void {
+  /** The attempt failed before its response head (Attempt.onUpstreamError). */
+  onError(a: Attempt, err: unknown): void {
     if (a.timer) clearTimeout(a.timer);
     a.timer = undefined;
     if (this.done || !this.isOutstanding(a)) return;
@@ -329,8 +349,9 @@ class Driver implements BodySink, DeadlineEntry {
   /** The winning response while its body is pumped with 'data' events (the fast path). */
   private pumping: { readonly a: Attempt; readonly res: UpstreamResponse; readonly body: Readable } | undefined;
 
-  /** The winning response while its body pushes to this driver (BodySink: the HTTP/1.1 pool's fast path). */
-  private pushing: { readonly a: Attempt; readonly res: UpstreamResponse } | undefined;
+  /** The winning attempt and response while its body pushes to this driver (BodySink: the HTTP/1.1 pool's fast path); two fields, not an object per response. */
+  private pushAttempt: Attempt | undefined;
+  private pushRes: UpstreamResponse | undefined;
 
   private forward(a: Attempt, res: UpstreamResponse): void {
     const s = this.p.stream;
@@ -338,9 +359,18 @@ class Driver implements BodySink, DeadlineEntry {
     s.info.upstreamEndpoint = res.endpoint;
     s.info.upstreamPeerPrincipal = res.peerPrincipal;
     s.info.responseCodeDetails = 'via_upstream';
-    const headers: HeaderMap = {};
+    // The response's own map is this request's (the HTTP/1.1 parser's, kept out of its connection
+    // fields): forwarded as it is unless it holds a field the downstream must not get, when the
+    // copy drops those (issue 16: the copy was ~0.1 KB per request).
     const up = res.headers;
-    for (const k in up) if (k.charCodeAt(0) !== 58 && !HOP_BY_HOP.includes(k)) headers[k] = up[k];
+    let headers = up;
+    for (const k in up) {
+      if (k.charCodeAt(0) === 58 || RESPONSE_FIELDS.includes(k)) {
+        headers = {};
+        for (const n in up) if (n.charCodeAt(0) !== 58 && !RESPONSE_FIELDS.includes(n)) headers[n] = up[n];
+        break;
+      }
+    }
     if (!this.p.suppressEnvoyHeaders) headers['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - this.startedAt));
     if (this.p.attemptCountInResponse) headers['x-envoy-attempt-count'] = String(this.attempts);
     try {
@@ -368,7 +398,8 @@ class Driver implements BodySink, DeadlineEntry {
       return;
     }
     if (res.body.pushTo !== undefined) {
-      this.pushing = { a, res };
+      this.pushAttempt = a;
+      this.pushRes = res;
       res.body.pushTo(this);
       return;
     }
@@ -377,9 +408,9 @@ class Driver implements BodySink, DeadlineEntry {
 
   /** BodySink: a chunk of the pushed body; false pauses the body until the downstream drains. */
   onBodyData(chunk: Uint8Array): boolean {
-    const p = this.pushing;
-    if (p === undefined) return false;
-    if (p.a.cancelled) {
+    const a = this.pushAttempt;
+    if (a === undefined) return false;
+    if (a.cancelled) {
       this.pushFailed();
       return false;
     }
@@ -391,21 +422,38 @@ class Driver implements BodySink, DeadlineEntry {
       return false;
     }
     if (w === undefined) return true;
-    w.then(() => this.pushResume(p), () => this.pushResume(p));
+    w.then(() => this.pushResume(a), () => this.pushResume(a));
     return false;
   }
 
-  private pushResume(p: NonNullable<Driver['pushing']>): void {
-    if (this.pushing === p && !p.a.cancelled) p.res.body.resumePush?.();
+  private pushResume(a: Attempt): void {
+    if (this.pushAttempt === a && !a.cancelled) this.pushRes!.body.resumePush?.();
+  }
+
+  /** The pushed response, no longer pushing (undefined when it was not). */
+  private stopPush(): UpstreamResponse | undefined {
+    const res = this.pushRes;
+    this.pushAttempt = undefined;
+    this.pushRes = undefined;
+    return res;
   }
 
   /** BodySink: the pushed body ended with these trailers. */
   onBodyEnd(trailers: HeaderMap): void {
-    const p = this.pushing;
-    if (p === undefined) return;
-    this.pushing = undefined;
-    if (p.a.cancelled) return this.forwardFailed(p.a, p.res);
-    this.forwardEnded(p.a, p.res, trailers);
+    const a = this.pushAttempt;
+    const res = this.stopPush();
+    if (a === undefined || res === undefined) return;
+    if (a.cancelled) return this.forwardFailed(a, res);
+    this.forwardEnded(a, res, trailers);
+  }
+
+  /** BodySink: the last chunk and the end at once: the response ends with the chunk. */
+  onBodyLast(chunk: Uint8Array, trailers: HeaderMap): void {
+    const a = this.pushAttempt;
+    const res = this.stopPush();
+    if (a === undefined || res === undefined) return;
+    if (a.cancelled) return this.forwardFailed(a, res);
+    this.forwardEnded(a, res, trailers, chunk);
   }
 
   /** BodySink: the pushed body failed (upstream reset, protocol error, abort). */
@@ -414,10 +462,10 @@ class Driver implements BodySink, DeadlineEntry {
   }
 
   private pushFailed(): void {
-    const p = this.pushing;
-    if (p === undefined) return;
-    this.pushing = undefined;
-    this.forwardFailed(p.a, p.res);
+    const a = this.pushAttempt;
+    const res = this.stopPush();
+    if (a === undefined || res === undefined) return;
+    this.forwardFailed(a, res);
   }
 
   /** A chunk of the pumped body: write it; pause the body until the downstream drains. */
@@ -502,9 +550,9 @@ class Driver implements BodySink, DeadlineEntry {
     this.forwardEnded(a, res, trailers);
   }
 
-  private forwardEnded(a: Attempt, res: UpstreamResponse, trailers: HeaderMap | undefined): void {
+  private forwardEnded(a: Attempt, res: UpstreamResponse, trailers: HeaderMap | undefined, last?: Uint8Array): void {
     try {
-      this.p.stream.endResponse(trailers !== undefined && hasKeys(trailers) ? trailers : undefined);
+      this.p.stream.endResponse(trailers !== undefined && hasKeys(trailers) ? trailers : undefined, last);
     } catch {
       return this.forwardFailed(a, res);
     }

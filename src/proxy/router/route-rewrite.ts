@@ -5,7 +5,7 @@
  * wins: weighted cluster > route > virtual host > route configuration). Pure functions, per request.
  */
 import type { HeaderMap } from '../upstream/types.ts';
-import { applyHeaderMutations, type HeaderMutation } from './header-mutation.ts';
+import { applyHeaderMutation } from './header-mutation.ts';
 import type { FormatContext } from './header-format.ts';
 import { DISABLED_FILTER, type RedirectAction, type RegexRewrite, type WeightedCluster } from './route-action.ts';
 import type { CompiledRoute, CompiledRouteTable, RouteMatch } from './route-table.ts';
@@ -99,15 +99,6 @@ export function redirectLocation(route: CompiledRoute, a: RedirectAction, req: {
   return `${scheme}://${host}${port}${path}`;
 }
 
-/** Header mutations of a request/response for a matched route, most specific level first. */
-export function mutationLevels(table: CompiledRouteTable, m: RouteMatch, wc: WeightedCluster | undefined, dir: 'request' | 'response'): HeaderMutation[] {
-  const key = dir === 'request' ? 'requestHeaders' : 'responseHeaders';
-  const levels: HeaderMutation[] = [];
-  if (wc) levels.push(wc[key]);
-  levels.push(m.route[key], m.virtualHost[key], table[key]);
-  return levels;
-}
-
 /**
  * True when a level that applies to this request (`dir`) has a format string, i.e. the caller must
  * pass a FormatContext to applyRouteHeaders; false (the usual case) spares building one per request.
@@ -124,11 +115,24 @@ export function routeHeadersNeedFormat(table: CompiledRouteTable, m: RouteMatch,
  */
 export function applyRouteHeaders(headers: HeaderMap, table: CompiledRouteTable, m: RouteMatch, wc: WeightedCluster | undefined, dir: 'request' | 'response', ctx?: FormatContext): void {
   const key = dir === 'request' ? 'requestHeaders' : 'responseHeaders';
-  if (wc) applyHeaderMutations(headers, [wc[key]], false, ctx);
+  if (wc) applyHeaderMutation(headers, wc[key], ctx);
   // The weighted cluster's host rewrite happens between its own mutations and the route's (Envoy's
   // WeightedClusterEntry finalizes the request before delegating), so later formats see it.
   const next = ctx !== undefined && dir === 'request' && wc?.hostRewriteLiteral ? { ...ctx, authority: wc.hostRewriteLiteral } : ctx;
-  applyHeaderMutations(headers, mutationLevels(table, m, undefined, dir), table.mostSpecificHeaderMutationsWins, next);
+  // The levels in applyHeaderMutations' order (header-mutation.ts), one by one: a list of them
+  // cost an array and its growth per call, twice per request (issue 16).
+  const route = m.route[key];
+  const vhost = m.virtualHost[key];
+  const config = table[key];
+  if (table.mostSpecificHeaderMutationsWins) {
+    applyHeaderMutation(headers, config, next);
+    applyHeaderMutation(headers, vhost, next);
+    applyHeaderMutation(headers, route, next);
+  } else {
+    applyHeaderMutation(headers, route, next);
+    applyHeaderMutation(headers, vhost, next);
+    applyHeaderMutation(headers, config, next);
+  }
 }
 
 /**

@@ -7,14 +7,14 @@
  * connection manager's edge sanitising, fires request mirrors, then hands the attempts to
  * attempts.ts. Endpoint choice and connections are the cluster's business (ClusterHandle).
  */
-import type { HeaderMap, UpstreamRequestInit } from '../upstream/types.ts';
+import type { HeaderMap } from '../upstream/types.ts';
 import type { Json } from '../xds-json.ts';
 import { optBool } from '../xds-json.ts';
 import type { FilterRegistration, FilterStatus, HttpFilter, HttpStream, FilterFactoryContext } from '../http/stream.ts';
 import type { DirectResponseAction, ForwardAction, HashPolicy } from './route-action.ts';
 import { applyRouteHeaders, hasPathRewrite, pickWeightedCluster, redirectLocation, redirectRewrittenPath, rewritePath, routeHeadersNeedFormat } from './route-rewrite.ts';
 import { parseQuery } from '../http/matchers.ts';
-import { runAttempts } from './attempts.ts';
+import { runAttempts, type AttemptPlan, type RequestTemplate } from './attempts.ts';
 import { DEFAULT_BODY_BUFFER_LIMIT, NO_BODY, ReplayableBody } from './request-body.ts';
 import { fireMirrors } from './mirror.ts';
 
@@ -128,8 +128,10 @@ function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContext, sup
   const retryOnHttp = headerString(h, 'x-envoy-retry-on');
   const retryOnGrpc = s.grpc ? headerString(h, 'x-envoy-retry-grpc-on') : undefined;
   const retryOnHeader = retryOnHttp === undefined ? retryOnGrpc : retryOnGrpc === undefined ? retryOnHttp : `${retryOnHttp},${retryOnGrpc}`;
-  const headers: HeaderMap = {};
-  for (const k in h) if (!k.startsWith('x-envoy-') || !CONTROL_HEADERS.includes(k)) headers[k] = h[k];
+  // One clone of the map (V8 copies its shape and fields at once, where adding the fields one by
+  // one grew the property store several times), then the controls, when any came, deleted.
+  const headers: HeaderMap = { ...h };
+  for (let i = 0; i < CONTROL_HEADERS.length; i++) if (headers[CONTROL_HEADERS[i]] !== undefined) delete headers[CONTROL_HEADERS[i]];
   let retry = a.retryPolicy;
   if (retryOnHeader !== undefined) {
     const on = new Set(retry?.retryOn ?? []);
@@ -168,20 +170,27 @@ function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContext, sup
   const wantReplay = !!retry || !!a.hedgePolicy || a.mirrors.length > 0;
   const limit = m.route.bufferLimitBytes ?? m.virtualHost.bufferLimitBytes ?? DEFAULT_BODY_BUFFER_LIMIT;
   const body = s.body === null ? NO_BODY : new ReplayableBody(s.body, wantReplay ? limit : 0);
-  const base: Omit<UpstreamRequestInit, 'cancel' | 'body' | 'isRetry'> = {
+  const plan: AttemptPlan = {
     method: s.method, path, authority, scheme: s.scheme, headers, hashKey: hashKey(a.hashPolicies, s), grpc: s.grpc,
     downstreamProtocol: s.info.protocol === 'HTTP/2' ? 'http2' : 'http1',
     // (A conditional spread here cost an empty object and a clone per request.)
     originalDestination: s.originalDestination ? { address: s.originalDestination.address, port: s.originalDestination.port } : undefined,
-  };
-  if (a.mirrors.length > 0) fireMirrors(ctx, a.mirrors, base, body, timeoutMs);
-  runAttempts({
-    stream: s, cluster, base, body, timeoutMs, perTryTimeoutMs, retry, numRetries, hedge: a.hedgePolicy,
+    stream: s, cluster, body, timeoutMs, perTryTimeoutMs, retry, numRetries, hedge: a.hedgePolicy,
     attemptCountHeader: m.virtualHost.includeAttemptCountInRequest,
     attemptCountInResponse: m.virtualHost.includeAttemptCountInResponse,
     suppressEnvoyHeaders: suppressHeaders,
     random: ctx.random,
-  });
+  };
+  if (a.mirrors.length > 0) fireMirrors(ctx, a.mirrors, requestTemplate(plan), body, timeoutMs);
+  runAttempts(plan);
+}
+
+/** The request fields of a plan alone (a mirror copies its template: not the plan's stream, cluster or policies). */
+function requestTemplate(p: AttemptPlan): RequestTemplate {
+  return {
+    method: p.method, path: p.path, authority: p.authority, scheme: p.scheme, headers: p.headers, hashKey: p.hashKey, grpc: p.grpc,
+    downstreamProtocol: p.downstreamProtocol, originalDestination: p.originalDestination,
+  };
 }
 
 /** A numeric Envoy request control header, undefined when absent or not a number. */

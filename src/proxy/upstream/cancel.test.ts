@@ -9,7 +9,7 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { createClusterManager } from './cluster-manager.ts';
-import { h2Options, staticCluster } from './test-support.ts';
+import { bodyText, h2Options, requestReleased, staticCluster } from './test-support.ts';
 import { CancelToken, type ClusterHandle, type UpstreamRequestInit, type UpstreamResponse } from './types.ts';
 
 interface Server {
@@ -65,17 +65,9 @@ function request(c: ClusterHandle, path: string, cancel: CancelToken): Promise<U
   return c.request(init);
 }
 
-async function readAll(res: UpstreamResponse): Promise<string> {
-  let s = '';
-  for await (const chunk of res.body) s += Buffer.from(chunk).toString();
-  return s;
-}
-
-/** The cluster's request slot is released when the exchange ends (its onDone listener, the only one a response has). */
-async function released(stats: () => { upstream_rq_active: number }): Promise<void> {
-  for (let i = 0; i < 100 && stats().upstream_rq_active !== 0; i++) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(stats().upstream_rq_active, 0);
-}
+// The cluster's request slot is released when the exchange ends (its onDone listener, the only one a response has).
+const released = requestReleased;
+const readAll = bodyText;
 
 for (const h2 of [false, true]) {
   const name = h2 ? 'HTTP/2' : 'HTTP/1.1';

@@ -24,7 +24,7 @@ import type { HostPool, PooledResponse, PoolObserver } from './pool.ts';
 import { createH1Pool } from './pool-h1.ts';
 import { createH2Pool } from './pool-h2.ts';
 import { countStatus, newClusterStats, type ClusterStats } from './stats.ts';
-import type { ClusterHandle, UpstreamConnectInit, UpstreamConnection, UpstreamRequestInit, UpstreamResponse } from './types.ts';
+import type { ClusterHandle, ResponseReceiver, UpstreamConnectInit, UpstreamConnection, UpstreamRequestInit, UpstreamResponse } from './types.ts';
 import { UpstreamError } from './types.ts';
 import type { UpstreamClusterStatus } from './cluster-status.ts';
 import { clusterStatus } from './cluster-status.ts';
@@ -131,26 +131,36 @@ export class Cluster implements ClusterHandle {
   }
 
   request(init: UpstreamRequestInit): Promise<UpstreamResponse> {
-    if (init.cancel.cancelled) return Promise.reject(init.cancel.reason);
+    return this.#dispatch(init, undefined)!;
+  }
+
+  /** `request` answered through `receiver`: no promise per attempt on a pool that can do so (HTTP/1.1). */
+  send(init: UpstreamRequestInit, receiver: ResponseReceiver): void {
+    void this.#dispatch(init, receiver);
+  }
+
+  /** Admission, host choice and the pool; answers through `receiver` when given (then returns undefined). */
+  #dispatch(init: UpstreamRequestInit, receiver: ResponseReceiver | undefined): Promise<UpstreamResponse> | undefined {
+    if (init.cancel.cancelled) return refuse(init.cancel.reason, receiver);
     const h2 = this.config.protocol === 'http2' || (this.config.protocol === 'downstream' && init.downstreamProtocol === 'http2');
     if (!this.breaker.tryAcquireRequest(!h2)) {
-      return Promise.reject(new UpstreamError('UO', `cluster '${this.name}': circuit breaker overflow (max_requests ${this.config.breakers.maxRequests}, max_pending_requests ${this.config.breakers.maxPendingRequests})`));
+      return refuse(new UpstreamError('UO', `cluster '${this.name}': circuit breaker overflow (max_requests ${this.config.breakers.maxRequests}, max_pending_requests ${this.config.breakers.maxPendingRequests})`), receiver);
     }
     this.stats.upstream_rq_total++;
     const host = this.#pick(init.hashKey, init.previousEndpoints, this.#destination(init), init.hostReselects);
     if (host === undefined) {
       this.breaker.releaseRequest(!h2);
       this.stats.upstream_cx_none_healthy++;
-      return Promise.reject(new UpstreamError('UH', `cluster '${this.name}': no healthy upstream`));
+      return refuse(new UpstreamError('UH', `cluster '${this.name}': no healthy upstream`), receiver);
     }
-    return this.#send(host, init, h2);
+    return this.#send(host, init, h2, receiver);
   }
 
   /**
    * The pooled response is handed on as it is (no copy per request); the pool reports its head,
    * failure and end to the pool's observer (#observer), which does the bookkeeping below.
    */
-  #send(host: Host, init: UpstreamRequestInit, h2: boolean): Promise<UpstreamResponse> {
+  #send(host: Host, init: UpstreamRequestInit, h2: boolean, receiver: ResponseReceiver | undefined): Promise<UpstreamResponse> | undefined {
     host.activeRequests++;
     host.counters.rqTotal++;
     let pool: HostPool;
@@ -158,9 +168,12 @@ export class Cluster implements ClusterHandle {
       pool = this.#pool(host, h2, this.#autoTls(host, init.authority, init.headers));
     } catch (err) {
       this.#requestFailed(host, h2, err);
-      return Promise.reject(err);
+      return refuse(err, receiver);
     }
-    return pool.request(init);
+    if (receiver === undefined) return pool.request(init);
+    if (pool.send !== undefined) pool.send(init, receiver);
+    else pool.request(init).then((res) => receiver.onUpstreamResponse(res), (err: unknown) => receiver.onUpstreamError(err));
+    return undefined;
   }
 
   /** What a pool for `host` reports per request: one object per pool, none per request. */
@@ -356,4 +369,11 @@ export function authorityDestination(authority: string, defaultPort: number): { 
   const port = m[3] !== undefined ? Number(m[3]) : defaultPort;
   if (port < 1 || port > 65535) return undefined;
   return { address: (m[1] ?? m[2]).toLowerCase(), port };
+}
+
+/** A refused request: a rejected promise, or the receiver told in a microtask (as a rejection's reaction would run). */
+function refuse(err: unknown, receiver: ResponseReceiver | undefined): Promise<never> | undefined {
+  if (receiver === undefined) return Promise.reject(err);
+  queueMicrotask(() => receiver.onUpstreamError(err));
+  return undefined;
 }

@@ -62,6 +62,8 @@ export class H1Connection implements H1ResponseHandler, ExchangeCarrier {
   private idleTimerMs = 0;
   private idleSince = 0;
   private drainWaiter: (() => void) | undefined;
+  /** An exchange whose response head the parser gave in this read: handed on after the parser returned. */
+  private headed: H1Exchange | undefined;
 
   private readonly owner: ConnectionOwner;
   private readonly opts: H1ConnectionOptions;
@@ -171,7 +173,10 @@ export class H1Connection implements H1ResponseHandler, ExchangeCarrier {
 
   // H1ResponseHandler: called by the parser from onData.
   onResponseHead(status: number, headers: HeaderMap): void {
-    this.exchange?.head(status, headers);
+    const ex = this.exchange;
+    if (ex === undefined) return;
+    ex.head(status, headers);
+    this.headed = ex;
   }
 
   onResponseBody(chunk: Buffer): void {
@@ -212,6 +217,21 @@ export class H1Connection implements H1ResponseHandler, ExchangeCarrier {
       this.close();
       return;
     }
+    try {
+      this.read(chunk);
+    } finally {
+      // The head goes to its attempt only now, with the parser and this read done: the attempt may
+      // write downstream and destroy the body (closing this socket) from there (issue 16: no
+      // promise per request, and nothing re-enters the parser).
+      const ex = this.headed;
+      if (ex !== undefined) {
+        this.headed = undefined;
+        ex.deliverHead();
+      }
+    }
+  };
+
+  private read(chunk: Buffer): void {
     let consumed: number;
     try {
       consumed = this.parser.execute(chunk);
@@ -224,7 +244,7 @@ export class H1Connection implements H1ResponseHandler, ExchangeCarrier {
     // what we send, so undici closed the connection; so do we.
     if (this.bodyWriter !== undefined) this.close();
     else this.afterResponse(consumed < chunk.length);
-  };
+  }
 
   /** The response is complete: reuse the connection or close it. */
   private afterResponse(trailingBytes: boolean): void {

@@ -10,7 +10,7 @@
  * the socket is paused, as a Readable would.
  */
 import type { PooledResponse, PoolObserver } from './pool.ts';
-import type { BodySink, CancelHook, HeaderMap, PushBody, UpstreamRequestInit } from './types.ts';
+import type { BodySink, CancelHook, HeaderMap, PushBody, ResponseReceiver, UpstreamRequestInit } from './types.ts';
 
 /** What an exchange needs from the connection carrying it. */
 export interface ExchangeCarrier {
@@ -28,6 +28,8 @@ export interface ExchangeQueue {
 const EMPTY: HeaderMap = Object.freeze({}) as HeaderMap;
 const HIGH_WATER = 64 * 1024;
 const DONE_RESULT: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+/** No chunk buffered: the queue is made with its first chunk (a `[]` grows to 17 slots at its first push). */
+const NO_CHUNKS: Uint8Array[] = Object.freeze([]) as unknown as Uint8Array[];
 
 /**
  * Pending: waiting for a connection or for the response head. Body: head delivered, body
@@ -42,7 +44,8 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
   readonly init: UpstreamRequestInit;
   /** The request's content-length (null: unknown, chunked if there is a body). */
   readonly contentLength: number | null;
-  readonly promise: Promise<PooledResponse>;
+  /** What `request` returns; undefined when a receiver takes the answer (`send`). */
+  readonly promise: Promise<PooledResponse> | undefined;
   status = 0;
   headers: HeaderMap = EMPTY;
   /** Set by the cluster when the head arrives (UpstreamResponse). */
@@ -53,8 +56,15 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
   carrier: ExchangeCarrier | undefined;
 
   private phase: Phase = Phase.Pending;
-  private resolveHead!: (r: PooledResponse) => void;
-  private rejectHead!: (err: unknown) => void;
+  private resolveHead: ((r: PooledResponse) => void) | undefined;
+  private rejectHead: ((err: unknown) => void) | undefined;
+  /**
+   * Told the head or the failure instead of a promise. The head is handed over by the connection
+   * once its parser returned (deliverHead): called from inside the parser, a receiver that writes
+   * downstream, or destroys this body, would act on the connection mid-parse.
+   */
+  private readonly receiver: ResponseReceiver | undefined;
+  private headPending = false;
   /** True once the exchange is over for the engine: trailers and done are settled. */
   private settled = false;
   private settledTrailers: HeaderMap = EMPTY;
@@ -63,7 +73,7 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
   private donePromise: Promise<void> | undefined;
   private resolveDone: (() => void) | undefined;
   private doneListener: (() => void) | undefined;
-  private chunks: Uint8Array[] = [];
+  private chunks: Uint8Array[] = NO_CHUNKS;
   private chunkHead = 0;
   private buffered = 0;
   private paused = false;
@@ -76,11 +86,12 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
 
   private readonly observer: PoolObserver | undefined;
 
-  constructor(init: UpstreamRequestInit, contentLength: number | null, observer: PoolObserver | undefined) {
+  constructor(init: UpstreamRequestInit, contentLength: number | null, observer: PoolObserver | undefined, receiver?: ResponseReceiver) {
     this.init = init;
     this.observer = observer;
     this.contentLength = contentLength;
-    this.promise = new Promise<PooledResponse>((resolve, reject) => {
+    this.receiver = receiver;
+    this.promise = receiver !== undefined ? undefined : new Promise<PooledResponse>((resolve, reject) => {
       this.resolveHead = resolve;
       this.rejectHead = reject;
     });
@@ -130,7 +141,23 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
     this.status = status;
     this.headers = headers;
     this.observer?.onResponseHead(this);
-    this.resolveHead(this);
+    if (this.receiver !== undefined) this.headPending = true;
+    else this.resolveHead!(this);
+  }
+
+  /**
+   * The connection's parser returned: hand the head to the receiver (once). Whatever happened to
+   * the body since (ended, failed) is the body's to tell, as after a resolved promise.
+   */
+  deliverHead(): void {
+    if (!this.headPending) return;
+    this.headPending = false;
+    try {
+      this.receiver!.onUpstreamResponse(this);
+    } catch (err) {
+      // A receiver's bug surfaces as it did from a promise reaction: an unhandled rejection.
+      void Promise.reject(err);
+    }
   }
 
   /** A piece of the body from the connection. */
@@ -147,7 +174,8 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
       w.resolve({ done: false, value: chunk });
       return;
     }
-    this.chunks.push(chunk);
+    if (this.chunks === NO_CHUNKS) this.chunks = [chunk];
+    else this.chunks.push(chunk);
     this.buffered += chunk.byteLength;
     if (this.buffered > HIGH_WATER && !this.paused) {
       this.paused = true;
@@ -181,13 +209,17 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
       this.queue = undefined;
       this.unhook();
       this.observer?.onRequestFailed(err);
-      this.rejectHead(err);
+      const receiver = this.receiver;
+      // As a rejection's reaction: in a microtask, never inside the pool's or the connection's code.
+      if (receiver !== undefined) queueMicrotask(() => receiver.onUpstreamError(err));
+      else this.rejectHead!(err);
       return;
     }
     if (this.phase === Phase.Over) return;
     this.phase = Phase.Over;
     this.failure = err;
-    this.chunks.length = 0;
+    this.chunks = NO_CHUNKS;
+    this.chunkHead = 0;
     this.settle();
     const sink = this.sink;
     if (sink !== undefined) {
@@ -239,7 +271,14 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
     const sink = this.sink!;
     while (!this.sinkPaused && this.sink === sink) {
       if (this.chunkHead < this.chunks.length) {
-        if (!sink.onBodyData(this.takeChunk())) this.sinkPaused = true;
+        const chunk = this.takeChunk();
+        if (this.phase === Phase.Received && this.chunkHead === this.chunks.length && sink.onBodyLast !== undefined) {
+          this.sink = undefined;
+          this.finish();
+          sink.onBodyLast(chunk, this.settledTrailers);
+        } else if (!sink.onBodyData(chunk)) {
+          this.sinkPaused = true;
+        }
       } else if (this.phase === Phase.Received) {
         this.sink = undefined;
         this.finish();
@@ -258,7 +297,7 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
     const chunk = this.chunks[this.chunkHead];
     this.chunks[this.chunkHead++] = undefined as unknown as Uint8Array;
     if (this.chunkHead === this.chunks.length) {
-      this.chunks.length = 0;
+      this.chunks = NO_CHUNKS;
       this.chunkHead = 0;
     }
     this.buffered -= chunk.byteLength;
@@ -295,7 +334,7 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
     this.phase = Phase.Over;
     this.carrier = undefined;
     this.sink = undefined;
-    this.chunks.length = 0;
+    this.chunks = NO_CHUNKS;
     this.chunkHead = 0;
     this.settle();
     carrier?.abandon(this, undefined);

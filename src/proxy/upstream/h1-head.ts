@@ -6,6 +6,7 @@
  * next free bytes of the slab (a fresh slab when it does not fit): nothing is ever written twice,
  * so a buffer still queued on a socket is never touched again. The bytes live outside the V8 heap.
  */
+import { h1RequestWritesItself } from './connection-fields.ts';
 import type { HeaderMap } from './types.ts';
 
 const SLAB_SIZE = 64 * 1024;
@@ -15,21 +16,12 @@ const MAX_SLAB_HEAD = 8 * 1024;
 let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
 let slabUsed = 0;
 
-/** Connection management is the pool's job: these request headers are never forwarded (undici refused them too). */
-export function hopByHop(name: string): boolean {
-  switch (name) {
-    case 'host': case 'connection': case 'keep-alive': case 'proxy-connection': case 'transfer-encoding': case 'upgrade': case 'expect': case 'content-length':
-      return true;
-    default:
-      return false;
-  }
-}
 
 /** Bytes of the header lines `writeHead` writes for `headers` (names and values are latin1: one byte a character). */
 export function headerLinesLength(headers: HeaderMap): number {
   let n = 0;
   for (const name in headers) {
-    if (hopByHop(name)) continue;
+    if (h1RequestWritesItself(name)) continue;
     const v = headers[name];
     if (typeof v === 'string') n += name.length + v.length + 4;
     else for (const one of v) n += name.length + one.length + 4;
@@ -71,7 +63,7 @@ export function writeHead(method: string, path: string, authority: string, keepA
   buf[o++] = 0x0d;
   buf[o++] = 0x0a;
   for (const name in headers) {
-    if (hopByHop(name)) continue;
+    if (h1RequestWritesItself(name)) continue;
     const v = headers[name];
     if (typeof v === 'string') o = line(buf, o, name, v);
     else for (const one of v) o = line(buf, o, name, one);

@@ -8,7 +8,8 @@
  * transfer-encoding, two content-length fields, a bad chunk size or a missing CRLF after chunk
  * data. Errors are thrown as H1ProtocolError; the connection turns them into upstream errors.
  * Headers become the engine's HeaderMap directly (lower-case names, repeated fields as arrays),
- * so no second copy is made.
+ * so no second copy is made; the head's connection, keep-alive and transfer-encoding fields are
+ * the parser's (framing, keep-alive) and stay out of it.
  */
 import type { HeaderMap } from './types.ts';
 
@@ -59,6 +60,14 @@ export class H1ResponseParser {
   private lastKeepAliveSec: number | undefined;
   /** Status of the final response being received (0 before its head). */
   status = 0;
+  /**
+   * The head's connection, keep-alive and transfer-encoding fields: read here for framing and
+   * kept out of the header map, so the router can forward the map without copying it to drop
+   * them (issue 16). Other connection-specific fields stay in the map (the router drops them).
+   */
+  private connectionField: string | string[] | undefined;
+  private keepAliveField: string | string[] | undefined;
+  private transferEncodingField: string | string[] | undefined;
 
   private readonly handler: H1ResponseHandler;
   private readonly maxHeaderSize: number;
@@ -175,8 +184,16 @@ export class H1ResponseParser {
     this.handler.onResponseComplete(t);
   }
 
-  /** Accumulates bytes until a blank line; returns the end of the section or -1 when more is needed. */
-  private section(chunk: Buffer, pos: number, limit: number, what: string): { buf: Buffer; start: number; end: number; next: number } | number {
+  /** The last section found (section()): its bytes are sectionBuf[sectionStart, sectionEnd). Fields, not an object per head. */
+  private sectionBuf: Buffer | undefined;
+  private sectionStart = 0;
+  private sectionEnd = 0;
+
+  /**
+   * Accumulates bytes until a blank line; returns where the section ends in `chunk` (its bytes in
+   * the section fields) or -1 when more is needed.
+   */
+  private section(chunk: Buffer, pos: number, limit: number, what: string): number {
     let buf = chunk;
     let start = pos;
     let from = pos;
@@ -194,41 +211,45 @@ export class H1ResponseParser {
     }
     if (at - start > limit) throw new H1ProtocolError('H1_HEADERS_TOO_LARGE', `${what} larger than ${limit} bytes`);
     // `next` is in `chunk`'s coordinates: the bytes taken from it up to the blank line.
-    const next = buf === chunk ? at + 4 : pos + (at + 4 - (buf.length - (chunk.length - pos)));
-    return { buf, start, end: at, next };
+    this.sectionBuf = buf;
+    this.sectionStart = start;
+    this.sectionEnd = at;
+    return buf === chunk ? at + 4 : pos + (at + 4 - (buf.length - (chunk.length - pos)));
   }
 
   private readHead(chunk: Buffer, pos: number): number {
-    const s = this.section(chunk, pos, this.maxHeaderSize, 'response head');
-    if (typeof s === 'number') return s;
-    const head = s.buf.toString('latin1', s.start, s.end);
+    const next = this.section(chunk, pos, this.maxHeaderSize, 'response head');
+    if (next < 0) return next;
+    const head = this.sectionBuf!.toString('latin1', this.sectionStart, this.sectionEnd);
+    this.sectionBuf = undefined;
     const lineEnd = head.indexOf('\r\n');
-    const status = parseStatusLine(lineEnd < 0 ? head : head.slice(0, lineEnd));
+    const status = parseStatusLine(head, lineEnd < 0 ? head.length : lineEnd);
     const http10 = head.charCodeAt(7) === 48;
     const headers: HeaderMap = {};
-    if (lineEnd >= 0) parseFields(head, lineEnd + 2, headers);
+    this.connectionField = this.keepAliveField = this.transferEncodingField = undefined;
+    if (lineEnd >= 0) parseFields(head, lineEnd + 2, headers, this);
     if (status < 200) {
       // 101 to a request that asked for no upgrade could only desync the connection.
       if (status === 101) throw new H1ProtocolError('H1_UNEXPECTED_UPGRADE', 'unexpected 101 Switching Protocols');
-      return s.next;
+      return next;
     }
     this.status = status;
     this.frame(status, headers, http10);
     this.handler.onResponseHead(status, headers);
     if ((this.state as State) === State.Done) this.complete();
-    return s.next;
+    return next;
   }
 
   /** Body framing and keep-alive from the final head (RFC 9112 sections 6.3 and 9.3). */
   private frame(status: number, headers: HeaderMap, http10: boolean): void {
-    const te = headers['transfer-encoding'];
+    const te = this.transferEncodingField;
     const cl = headers['content-length'];
     if (te !== undefined && cl !== undefined) throw new H1ProtocolError('H1_CONFLICTING_LENGTH', 'content-length together with transfer-encoding');
     if (typeof cl === 'object') throw new H1ProtocolError('H1_CONFLICTING_LENGTH', 'several content-length fields');
-    const conn = headers.connection;
+    const conn = this.connectionField;
     const connTokens = conn === undefined ? '' : (typeof conn === 'string' ? conn : conn.join(',')).toLowerCase();
     this.keepAlive = http10 ? /(?:^|,)\s*keep-alive\s*(?:,|$)/.test(connTokens) : !/(?:^|,)\s*close\s*(?:,|$)/.test(connTokens);
-    const ka = headers['keep-alive'];
+    const ka = this.keepAliveField;
     if (this.keepAlive && typeof ka === 'string') {
       // A server sends the same value on every response: parse it once per connection.
       if (ka !== this.lastKeepAlive) {
@@ -316,40 +337,61 @@ export class H1ResponseParser {
     // A section ending in CRLF CRLF; prefix a CRLF so "no trailers, CRLF split across reads" and
     // "trailer lines" are both found by one search.
     if (this.pending === undefined) this.pending = Buffer.from('\r\n', 'latin1');
-    const s = this.section(chunk, pos, this.maxHeaderSize, 'trailer section');
-    if (typeof s === 'number') return s;
-    const text = s.end > s.start + 2 ? s.buf.toString('latin1', s.start + 2, s.end) : '';
+    const next = this.section(chunk, pos, this.maxHeaderSize, 'trailer section');
+    if (next < 0) return next;
+    const text = this.sectionEnd > this.sectionStart + 2 ? this.sectionBuf!.toString('latin1', this.sectionStart + 2, this.sectionEnd) : '';
+    this.sectionBuf = undefined;
     if (text.length > 0) {
       const trailers: HeaderMap = {};
       parseFields(text, 0, trailers);
       this.trailers = trailers;
     }
     this.complete();
-    return s.next;
+    return next;
+  }
+
+  /** A head's field that goes to the parser instead of the map; false for any other. */
+  takeConnectionField(name: string, value: string): boolean {
+    if (name === 'connection') this.connectionField = withLine(this.connectionField, value);
+    else if (name === 'keep-alive') this.keepAliveField = withLine(this.keepAliveField, value);
+    else if (name === 'transfer-encoding') this.transferEncodingField = withLine(this.transferEncodingField, value);
+    else return false;
+    return true;
   }
 }
 
-/** `HTTP/1.x SSS reason`; returns the status. */
-function parseStatusLine(line: string): number {
+/** `HTTP/1.x SSS reason`, the status line head[0, end) (no slice of it unless it is refused); returns the status. */
+function parseStatusLine(head: string, end: number): number {
   // "HTTP/1.1 200" is 12 characters; the reason phrase may be empty.
-  if (line.length < 12 || !line.startsWith('HTTP/1.') || (line.charCodeAt(7) !== 48 && line.charCodeAt(7) !== 49) || line.charCodeAt(8) !== 32) {
-    throw new H1ProtocolError('H1_INVALID_STATUS_LINE', `invalid status line '${printable(line)}'`);
+  if (end < 12 || !head.startsWith('HTTP/1.') || (head.charCodeAt(7) !== 48 && head.charCodeAt(7) !== 49) || head.charCodeAt(8) !== 32) {
+    throw new H1ProtocolError('H1_INVALID_STATUS_LINE', `invalid status line '${printable(head.slice(0, end))}'`);
   }
-  const a = line.charCodeAt(9) - 48;
-  const b = line.charCodeAt(10) - 48;
-  const c = line.charCodeAt(11) - 48;
-  if (a < 1 || a > 9 || b < 0 || b > 9 || c < 0 || c > 9 || (line.length > 12 && line.charCodeAt(12) !== 32)) {
-    throw new H1ProtocolError('H1_INVALID_STATUS_LINE', `invalid status line '${printable(line)}'`);
+  const a = head.charCodeAt(9) - 48;
+  const b = head.charCodeAt(10) - 48;
+  const c = head.charCodeAt(11) - 48;
+  if (a < 1 || a > 9 || b < 0 || b > 9 || c < 0 || c > 9 || (end > 12 && head.charCodeAt(12) !== 32)) {
+    throw new H1ProtocolError('H1_INVALID_STATUS_LINE', `invalid status line '${printable(head.slice(0, end))}'`);
   }
-  for (let i = 13; i < line.length; i++) {
-    const ch = line.charCodeAt(i);
+  for (let i = 13; i < end; i++) {
+    const ch = head.charCodeAt(i);
     if ((ch < 32 && ch !== 9) || ch === 127) throw new H1ProtocolError('H1_INVALID_STATUS_LINE', 'control character in reason phrase');
   }
   return a * 100 + b * 10 + c;
 }
 
-/** Header or trailer lines from `from` to the end of `text` (lines separated by CRLF) into `out`. */
-function parseFields(text: string, from: number, out: HeaderMap): void {
+/** A field's value with one more line (several lines: an array, as in the header map). */
+function withLine(prev: string | string[] | undefined, value: string): string | string[] {
+  if (prev === undefined) return value;
+  if (typeof prev === 'string') return [prev, value];
+  prev.push(value);
+  return prev;
+}
+
+/**
+ * Header or trailer lines from `from` to the end of `text` (lines separated by CRLF) into `out`;
+ * a head's connection fields to `head` instead.
+ */
+function parseFields(text: string, from: number, out: HeaderMap, head?: H1ResponseParser): void {
   let pos = from;
   const end = text.length;
   while (pos < end) {
@@ -370,9 +412,40 @@ function parseFields(text: string, from: number, out: HeaderMap): void {
       // CR, LF (bare line ends), NUL and the other controls; HTAB is allowed.
       if ((c < 32 && c !== 9) || c === 127) throw new H1ProtocolError('H1_INVALID_HEADER', `control character in header '${printable(text.slice(pos, colon))}'`);
     }
-    addField(out, text.slice(pos, colon).toLowerCase(), text.slice(vs, ve));
+    const name = knownName(text, pos, colon) ?? text.slice(pos, colon).toLowerCase();
+    const value = text.slice(vs, ve);
+    if (head === undefined || !head.takeConnectionField(name, value)) addField(out, name, value);
     pos = eol + 2;
   }
+}
+
+/**
+ * Response field names most backends send, lower-case, by length: a name found here costs no
+ * slice and no lower-casing (two strings per field, ~60 bytes; issue 16).
+ */
+const KNOWN_NAMES: (readonly string[] | undefined)[] = [];
+for (const n of [
+  'age', 'date', 'etag', 'vary', 'server', 'expires', 'location', 'connection', 'keep-alive', 'set-cookie', 'grpc-status',
+  'content-type', 'x-powered-by', 'grpc-message', 'accept-ranges', 'cache-control', 'last-modified', 'content-length',
+  'content-encoding', 'transfer-encoding', 'x-content-type-options', 'access-control-allow-origin', 'x-envoy-upstream-service-time',
+]) ((KNOWN_NAMES[n.length] ??= []) as string[]).push(n);
+
+/** The interned lower-case name of the field name text[from, to), when it is a known one. */
+function knownName(text: string, from: number, to: number): string | undefined {
+  const list = KNOWN_NAMES[to - from];
+  if (list === undefined) return undefined;
+  for (let k = 0; k < list.length; k++) {
+    const n = list[k];
+    let i = 0;
+    for (; i < n.length; i++) {
+      const c = text.charCodeAt(from + i);
+      const want = n.charCodeAt(i);
+      // Letters compare without case (A-Z is a-z minus 32); every other character exactly.
+      if (c !== want && !(want >= 97 && want <= 122 && c === want - 32)) break;
+    }
+    if (i === n.length) return n;
+  }
+  return undefined;
 }
 
 function addField(out: HeaderMap, name: string, value: string): void {

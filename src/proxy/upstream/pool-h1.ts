@@ -14,10 +14,10 @@ import type { Socket } from 'node:net';
 import { connectHost, type ConnectOptions } from './connector.ts';
 import { H1Connection, type ConnectionOwner, type H1ConnectionOptions } from './h1-connection.ts';
 import { H1Exchange, type ExchangeQueue } from './h1-exchange.ts';
-import { hopByHop } from './h1-head.ts';
+import { h1RequestWritesItself } from './connection-fields.ts';
 import type { Host } from './host.ts';
 import type { HostPool, PooledResponse, PoolObserver } from './pool.ts';
-import type { UpstreamRequestInit } from './types.ts';
+import type { ResponseReceiver, UpstreamRequestInit } from './types.ts';
 import { UpstreamError } from './types.ts';
 
 export interface H1PoolOptions {
@@ -61,13 +61,26 @@ class H1Pool implements HostPool, ConnectionOwner, ExchangeQueue {
   }
 
   request(init: UpstreamRequestInit): Promise<PooledResponse> {
-    if (init.cancel.cancelled) return this.refuse(init.cancel.reason);
-    if (this.state !== 'open') return this.refuse(new UpstreamError('UC', `upstream connection pool for ${this.host.key} is closed`, { endpoint: this.host.key }));
+    return this.start(init, undefined)!.promise!;
+  }
+
+  /** `request` answered through `receiver` (no promise per exchange): see H1Exchange. */
+  send(init: UpstreamRequestInit, receiver: ResponseReceiver): void {
+    this.start(init, receiver);
+  }
+
+  /** The request's exchange on an idle connection or in the queue; a refusal fails it at once. */
+  private start(init: UpstreamRequestInit, receiver: ResponseReceiver | undefined): H1Exchange {
     let ex: H1Exchange;
     try {
-      ex = this.exchange(init);
+      if (init.cancel.cancelled) throw init.cancel.reason;
+      if (this.state !== 'open') throw new UpstreamError('UC', `upstream connection pool for ${this.host.key} is closed`, { endpoint: this.host.key });
+      ex = this.exchange(init, receiver);
     } catch (err) {
-      return this.refuse(err);
+      // A request refused before it had an exchange: one that fails as it starts.
+      ex = new H1Exchange(init, null, this.opts.observer, receiver);
+      ex.fail(err);
+      return ex;
     }
     const conn = this.takeIdle();
     if (conn !== undefined) {
@@ -77,17 +90,11 @@ class H1Pool implements HostPool, ConnectionOwner, ExchangeQueue {
       this.waiting.push(ex);
       this.grow();
     }
-    return ex.promise;
-  }
-
-  /** A request failed before it had an exchange. */
-  private refuse(err: unknown): Promise<PooledResponse> {
-    this.opts.observer?.onRequestFailed(err);
-    return Promise.reject(err);
+    return ex;
   }
 
   /** Validates the request (rejects as undici did: UC); the connection writes its head (h1-head.ts). */
-  private exchange(init: UpstreamRequestInit): H1Exchange {
+  private exchange(init: UpstreamRequestInit, receiver: ResponseReceiver | undefined): H1Exchange {
     const endpoint = this.host.key;
     if (!TOKEN_RE.test(init.method)) throw invalidRequest(endpoint, 'method');
     if (BAD_PATH_RE.test(init.path)) throw invalidRequest(endpoint, 'request path');
@@ -96,7 +103,7 @@ class H1Pool implements HostPool, ConnectionOwner, ExchangeQueue {
     let contentLength: number | null = null;
     for (const name in h) {
       const v = h[name];
-      if (hopByHop(name)) {
+      if (h1RequestWritesItself(name)) {
         if (name === 'content-length') {
           const s = typeof v === 'string' ? v : v[0];
           contentLength = Number.parseInt(s, 10);
@@ -111,7 +118,7 @@ class H1Pool implements HostPool, ConnectionOwner, ExchangeQueue {
         for (const one of v) if (BAD_VALUE_RE.test(one)) throw invalidRequest(endpoint, `value of header '${name}'`);
       }
     }
-    return new H1Exchange(init, contentLength, this.opts.observer);
+    return new H1Exchange(init, contentLength, this.opts.observer, receiver);
   }
 
   private takeIdle(): H1Connection | undefined {

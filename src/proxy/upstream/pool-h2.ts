@@ -11,6 +11,7 @@ import type { Host } from './host.ts';
 import { connectHost, type ConnectOptions } from './connector.ts';
 import { H2Exchange, type StreamOwner } from './h2-exchange.ts';
 import { mapExchangeError, type HostPool, type PooledResponse, type PoolObserver } from './pool.ts';
+import { H2_REQUEST_FIELDS } from './connection-fields.ts';
 import type { UpstreamRequestInit } from './types.ts';
 import { UpstreamError } from './types.ts';
 
@@ -22,8 +23,6 @@ export interface H2PoolOptions {
   readonly observer?: PoolObserver;
 }
 
-// Connection-specific headers are forbidden in HTTP/2 (RFC 9113 section 8.2.2).
-const forbidden = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
 
 /** One session and its stream counts; closes itself when idle or after its last allowed stream. */
 class Session implements StreamOwner {
@@ -119,7 +118,7 @@ export function createH2Pool(host: Host, opts: H2PoolOptions): HostPool {
       ':scheme': init.scheme,
     };
     const h = init.headers;
-    for (const k in h) if (!forbidden.has(k) && k.charCodeAt(0) !== 58) headers[k] = h[k];
+    for (const k in h) if (!H2_REQUEST_FIELDS.has(k) && k.charCodeAt(0) !== 58) headers[k] = h[k];
     try {
       ex.start(s.session, headers, s);
     } catch (err) {

@@ -5,7 +5,7 @@
  * circuit-breaker slots and the host's active-request count), so it keeps no object, closure or
  * promise of its own per request. Error mapping to Envoy flags is shared here so both pools agree.
  */
-import type { HeaderMap, PushBody, UpstreamRequestInit } from './types.ts';
+import type { HeaderMap, PushBody, ResponseReceiver, UpstreamRequestInit } from './types.ts';
 import { UpstreamError } from './types.ts';
 
 /** A response from a pool, plus when the exchange is finished. */
@@ -35,6 +35,8 @@ export interface PoolObserver {
 /** One host's pool. */
 export interface HostPool {
   request(init: UpstreamRequestInit): Promise<PooledResponse>;
+  /** `request` answered through `receiver` (types.ts ResponseReceiver); optional (the HTTP/1.1 pool has it). */
+  send?(init: UpstreamRequestInit, receiver: ResponseReceiver): void;
   /** Stop taking requests; close connections once in-flight requests end. */
   drain(): Promise<void>;
   /** Close everything now. */

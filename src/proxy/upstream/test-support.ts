@@ -7,7 +7,8 @@ import http from '../../node-http.ts';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { XdsJson } from '../../xds/types.ts';
-import { cancelOnAbort, type ClusterHandle, type UpstreamRequestInit } from './types.ts';
+import assert from 'node:assert/strict';
+import { cancelOnAbort, type ClusterHandle, type UpstreamRequestInit, type UpstreamResponse } from './types.ts';
 
 /** A started backend with its port and a request log. */
 export interface Backend {
@@ -107,3 +108,16 @@ export const h2Options = {
     },
   },
 };
+
+/** A response body read to its end as text (iterated). */
+export async function bodyText(res: UpstreamResponse): Promise<string> {
+  let s = '';
+  for await (const chunk of res.body) s += Buffer.from(chunk).toString();
+  return s;
+}
+
+/** Waits (up to 1 s) for the cluster's request slot to be released, then checks it was. */
+export async function requestReleased(stats: () => { upstream_rq_active: number }): Promise<void> {
+  for (let i = 0; i < 100 && stats().upstream_rq_active !== 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(stats().upstream_rq_active, 0);
+}

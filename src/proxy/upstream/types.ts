@@ -90,6 +90,11 @@ export function cancelOnAbort(signal: AbortSignal): CancelToken {
 export interface BodySink {
   onBodyData(chunk: Uint8Array): boolean;
   onBodyEnd(trailers: HeaderMap): void;
+  /**
+   * Optional: the body's last chunk and its end at once (the whole rest of the body had arrived),
+   * instead of onBodyData then onBodyEnd: a sink can end its output with the chunk.
+   */
+  onBodyLast?(chunk: Uint8Array, trailers: HeaderMap): void;
   onBodyError(err: unknown): void;
 }
 
@@ -102,7 +107,10 @@ export interface PushBody {
 /** Response headers from the upstream; body and trailers follow. */
 export interface UpstreamResponse {
   status: number;
-  /** Response headers without pseudo-headers. */
+  /**
+   * Response headers without pseudo-headers: a map of this response's own, which the engine takes
+   * over (forwards and mutates it in place).
+   */
   headers: HeaderMap;
   /** The response body; `destroy()` (when present) releases/resets the upstream stream early. */
   body: AsyncIterable<Uint8Array> & { destroy?(): void } & Partial<PushBody>;
@@ -145,12 +153,28 @@ export interface ClusterHandle {
   readonly name: string;
   /** Send one attempt; resolves at response headers; rejects with UpstreamError. */
   request(init: UpstreamRequestInit): Promise<UpstreamResponse>;
+  /**
+   * The same as `request`, answered through `receiver` instead of a promise (the router's attempt
+   * driver: no promise, reaction or closures per attempt). Optional: without it, callers use `request`.
+   */
+  send?(init: UpstreamRequestInit, receiver: ResponseReceiver): void;
   /** Open a raw connection to an endpoint chosen by the LB (WebSocket upgrade). Rejects with UpstreamError. */
   connect(init: UpstreamConnectInit): Promise<UpstreamConnection>;
   /** Circuit breaker max_retries / retry budget: true when a retry may be started (then call releaseRetry once it ends). */
   tryAcquireRetry(): boolean;
   /** Release a slot taken by tryAcquireRetry. */
   releaseRetry(): void;
+}
+
+/**
+ * Where `send` answers an attempt: once, with the response head or the failure (what `request`
+ * resolves or rejects with). Never called from inside a parser or a write: a response head after
+ * the connection's parser returned (h1-connection.ts), a failure in a microtask, as a promise's
+ * reaction ran, so a receiver may write downstream, cancel, or destroy the body.
+ */
+export interface ResponseReceiver {
+  onUpstreamResponse(res: UpstreamResponse): void;
+  onUpstreamError(err: unknown): void;
 }
 
 /** Lookup of clusters by name; what the router and connection manager are given. */
