@@ -7,10 +7,15 @@
  * a token in. Verification (signature through `jose`, then Envoy's checks in Envoy's order with
  * Envoy's messages) is cached per token until it expires.
  */
-import { compactVerify, importJWK, type JWK } from 'jose';
+import type { JWK } from 'jose';
 import { readFileSync } from 'node:fs';
 import { parseJwks } from '../../../config/jwks.ts';
 import { configError, optArr, optBool, optDurationMs, optObj, optStr, optUint, type Json } from '../../xds-json.ts';
+
+// `jose` (46 modules, ~0.8 MB of heap) loads with the first jwt_authn provider, not with every
+// proxy: most proxies never verify a JWT (bench/README.md, "2026-12-07 (evening): memory pass").
+let jose: Promise<typeof import('jose')> | undefined;
+const loadJose = () => (jose ??= import('jose'));
 
 /** Envoy's jwt_authn failure statuses and their messages (the 401/403 body). */
 export const JwtStatus = {
@@ -150,6 +155,8 @@ export function compileProvider(name: string, o: Json, path: string): CompiledPr
   const defaults = headers.length === 0 && params.length === 0 && cookies.length === 0;
   const norm = optObj(o.normalize_payload_in_metadata, `${path}.normalize_payload_in_metadata`);
   const keys = keySource(o, path);
+  // Start loading now, so that the first token does not wait for it.
+  loadJose().catch(() => undefined);
   const cache = new Map<string, VerifiedJwt>();
   let imported: { list: JWK[] | undefined; objs: Map<JWK, Promise<unknown>> } | undefined;
 
@@ -161,6 +168,7 @@ export function compileProvider(name: string, o: Json, path: string): CompiledPr
     const kid = typeof header.kid === 'string' ? header.kid : undefined;
     const candidates = list.filter((k) => (kid === undefined || k.kid === undefined || k.kid === kid) && keyFits(k, alg));
     if (candidates.length === 0) return { ok: false, status: JwtStatus.noKey };
+    const { importJWK, compactVerify } = await loadJose();
     for (const jwk of candidates) {
       let key = imported.objs.get(jwk);
       if (key === undefined) imported.objs.set(jwk, (key = importJWK(jwk, alg).catch(() => undefined)));
