@@ -15,21 +15,36 @@
 // (TurboFan) does, each with its code, deoptimization data and compile-time zone memory (malloc
 // on V8's helper threads, which glibc keeps): without it a proxy at 1,000 rps stays 15-25 MB
 // smaller, and its hot path is TurboFan code either way (bench/README.md, "2026-12-07 (evening):
-// memory pass"). `--concurrency` workers inherit the flags. An operator's own
-// `--max-semi-space-size` (node flag or NODE_OPTIONS) or `--maglev` / `--no-maglev` (node flag)
-// wins.
+// memory pass").
+// `--no-memory-reducer-favors-memory`: about a minute and a half after a proxy goes idle, V8's
+// memory reducer runs a full GC, by default in "reduce memory footprint" mode, which stops keeping
+// alive hidden classes (maps) that have no object left; while idle every per-request object is
+// gone, so each optimized function embedding such a map is thrown away (~190 on a 2-hop mTLS
+// sidecar, `--trace-deopt`). The first requests after the lull then run unoptimized while V8
+// compiles it all again: a 2-hop mTLS path after 120 s idle ran at p99 35 ms against Envoy's
+// 2.8 ms and 1.6x the CPU per request; with the flag 3.2 ms and its steady CPU (bench/README.md,
+// "2-hop mTLS tail after idle"). The reducer still collects an idle proxy, as an ordinary full
+// GC that keeps the maps, and keeps its free young-generation pages (at most the 8 MB above):
+// memory the proxy used under load anyway, ~3-5 MB more resident after the lull.
+// `--concurrency` workers inherit the flags. An operator's own `--max-semi-space-size` (node flag
+// or NODE_OPTIONS), `--maglev` / `--no-maglev` or `--(no-)memory-reducer-favors-memory` (node
+// flags) wins.
 
 /** Semi-space size of a proxy process, in MB. */
 export const ProxySemiSpaceMb = 4;
+
+/** Each flag a proxy runs with, and how to tell that the operator already chose that setting. */
+const ProxyFlags = [
+  { flag: `--max-semi-space-size=${ProxySemiSpaceMb}`, given: /^--max[-_]semi[-_]space[-_]size(=|$)/ },
+  { flag: '--no-maglev', given: /^--(no[-_])?maglev$/ },
+  { flag: '--no-memory-reducer-favors-memory', given: /^--(no[-_])?memory[-_]reducer[-_]favors[-_]memory$/ },
+];
 
 /** The flags to add for `args` (the command line after `trellis`) that the process does not already have. */
 export function missingNodeFlags(args, execArgv, nodeOptions) {
   if (args[0] !== 'proxy') return [];
   const given = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)];
-  const add = [];
-  if (!given.some((f) => /^--max[-_]semi[-_]space[-_]size(=|$)/.test(f))) add.push(`--max-semi-space-size=${ProxySemiSpaceMb}`);
-  if (!given.some((f) => /^--(no[-_])?maglev$/.test(f))) add.push('--no-maglev');
-  return add;
+  return ProxyFlags.filter((p) => !given.some((f) => p.given.test(f))).map((p) => p.flag);
 }
 
 /**

@@ -106,12 +106,15 @@ test('an idle HTTP/1.1 connection keeps no per-request state and no closures of 
   assert.equal(hcm.connectionCount, 0);
 });
 
-test('trellis proxy gets a capped young generation and no Maglev unless the operator chose them', () => {
-  assert.deepEqual(missingNodeFlags(['proxy', '--xds', 'x:1'], [], undefined), [`--max-semi-space-size=${ProxySemiSpaceMb}`, '--no-maglev']);
-  assert.deepEqual(missingNodeFlags(['proxy'], ['--max-semi-space-size=64'], undefined), ['--no-maglev']);
-  assert.deepEqual(missingNodeFlags(['proxy'], [], '--max-old-space-size=512 --max_semi_space_size=4'), ['--no-maglev']);
-  assert.deepEqual(missingNodeFlags(['proxy'], ['--maglev'], undefined), [`--max-semi-space-size=${ProxySemiSpaceMb}`]);
-  assert.deepEqual(missingNodeFlags(['proxy'], ['--no-maglev', '--max-semi-space-size=8'], undefined), []);
+test('trellis proxy gets a capped young generation, no Maglev and keeps its optimized code across idle GCs unless the operator chose otherwise', () => {
+  const semi = `--max-semi-space-size=${ProxySemiSpaceMb}`;
+  const keepCode = '--no-memory-reducer-favors-memory';
+  assert.deepEqual(missingNodeFlags(['proxy', '--xds', 'x:1'], [], undefined), [semi, '--no-maglev', keepCode]);
+  assert.deepEqual(missingNodeFlags(['proxy'], ['--max-semi-space-size=64'], undefined), ['--no-maglev', keepCode]);
+  assert.deepEqual(missingNodeFlags(['proxy'], [], '--max-old-space-size=512 --max_semi_space_size=4'), ['--no-maglev', keepCode]);
+  assert.deepEqual(missingNodeFlags(['proxy'], ['--maglev'], undefined), [semi, keepCode]);
+  assert.deepEqual(missingNodeFlags(['proxy'], ['--memory-reducer-favors-memory'], undefined), [semi, '--no-maglev']);
+  assert.deepEqual(missingNodeFlags(['proxy'], ['--no-maglev', '--max-semi-space-size=8', '--no_memory_reducer_favors_memory'], undefined), []);
   assert.deepEqual(missingNodeFlags(['control'], [], undefined), []);
   assert.deepEqual(missingNodeFlags(['up'], [], undefined), []);
   assert.deepEqual(missingNodeFlags([], [], undefined), []);
@@ -126,7 +129,7 @@ test('trellis proxy and its workers run with a capped young generation and keep 
   assert.ok(pids.length >= 3, `primary and 2 workers, found ${pids.length} processes`);
   for (const pid of pids) {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    assert.ok(argv.includes(`--max-semi-space-size=${ProxySemiSpaceMb}`) && argv.includes('--no-maglev'), `process ${pid}: ${argv.join(' ')}`);
+    assert.ok(argv.includes(`--max-semi-space-size=${ProxySemiSpaceMb}`) && argv.includes('--no-maglev') && argv.includes('--no-memory-reducer-favors-memory'), `process ${pid}: ${argv.join(' ')}`);
   }
   const port = pair.trellis.port;
   const deadline = Date.now() + 60_000;

@@ -166,7 +166,7 @@ export const proxy = {
     'app-probes': { type: 'string', value: 'JSON', help: "the pod's original HTTP probes by /app-health path (set by injection)" },
     'app-metrics-url': { type: 'string', value: 'URL', help: "the app's Prometheus metrics (http://127.0.0.1:PORT/PATH), merged after the proxy's own into the status port's /stats/prometheus as Istio merges them; turns the status port on (15020). Default: from $ISTIO_PROMETHEUS_ANNOTATIONS, as injection sets it" },
     'drain-timeout': { type: 'string', value: 'DURATION', default: '5s', help: 'how long in-flight requests may finish on shutdown' },
-    concurrency: { type: 'string', value: 'N', default: '2', help: 'worker processes sharing the listeners, like an Istio sidecar; 1 serves in the main process; every process runs with node --max-semi-space-size=4 (an 8 MB young generation) and --no-maglev unless the operator sets them' },
+    concurrency: { type: 'string', value: 'N', default: '2', help: 'worker processes sharing the listeners, like an Istio sidecar; 1 serves in the main process; every process runs with node --max-semi-space-size=4 (an 8 MB young generation), --no-maglev and --no-memory-reducer-favors-memory (optimized code kept across idle) unless the operator sets them' },
     'ready-file': { type: 'string', value: 'PATH', help: 'write the bound ports as JSON here once the servers listen' },
     'log-level': { type: 'string', value: 'LEVEL', default: 'info', help: 'debug, info, warn or error' },
     'ca-token-file': { type: 'string', value: 'FILE', help: 'workload token for the mesh CA (or env TRELLIS_CA_TOKEN): the proxy gets its identity (spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>) from the CA and serves and uses mTLS (trellis up passes one per replica)' },
