@@ -12,6 +12,7 @@
 import { ResourceTypes } from '../resource.ts';
 import { refStaysInNamespace, refsGatewayApiGateway, targetRefsOf, type TargetablePolicyView } from '../policy-target-refs.ts';
 import type { AnalysisContext } from './context.ts';
+import { view } from '../views.ts';
 
 const PolicyTypes = [ResourceTypes.RequestAuthentication, ResourceTypes.AuthorizationPolicy, ResourceTypes.Telemetry];
 
@@ -20,7 +21,7 @@ export function checkPolicyTargetRefs(ctx: AnalysisContext): void {
   for (const type of PolicyTypes) {
     for (const r of ctx.of(type)) {
       const ns = r.metadata.namespace;
-      for (const { ref, fieldPath } of targetRefsOf((r.spec ?? {}) as TargetablePolicyView)) {
+      for (const { ref, fieldPath } of targetRefsOf(view<TargetablePolicyView>(r))) {
         const what = `${String(ref.group ?? '')}/${String(ref.kind ?? '')} ${String(ref.name ?? '')}`;
         if (!refsGatewayApiGateway(ref)) {
           ctx.report(r, 'warning', 'TARGET_REF_INEFFECTIVE',

@@ -23,9 +23,9 @@
 import type { Resource } from '../resource.ts';
 import { ResourceTypes } from '../resource.ts';
 import type { AnalysisContext } from './context.ts';
-import { hasTargetRefs as specHasTargetRefs, type TargetablePolicyView } from '../policy-target-refs.ts';
+import { hasTargetRefs, type TargetablePolicyView } from '../policy-target-refs.ts';
 import { formatSelector, selectorMatches, selectorMayMatch, type WorkloadInfo } from './workloads.ts';
-import { labelsOf, list, view, type DestinationRuleView, type IstioGatewayView, type Labels, type SelectorPolicyView, type ServiceEntryView } from '../views.ts';
+import { labelsOf, view, type DestinationRuleView, type IstioGatewayView, type Labels, type SelectorPolicyView, type ServiceEntryView } from '../views.ts';
 
 interface Selected {
   readonly resource: Resource;
@@ -41,7 +41,7 @@ function selectorsOf(ctx: AnalysisContext): Selected[] {
     if (Object.keys(l).length > 0) out.push({ resource: r, labels: l, fieldPath, anyNamespace: anyNamespace || r.metadata.namespace === ctx.rootNamespace });
   };
   for (const t of [ResourceTypes.PeerAuthentication, ResourceTypes.RequestAuthentication, ResourceTypes.AuthorizationPolicy, ResourceTypes.Telemetry]) {
-    for (const r of ctx.of(t)) if (!hasTargetRefs(r)) add(r, view<SelectorPolicyView>(r).selector?.matchLabels, 'spec.selector.matchLabels');
+    for (const r of ctx.of(t)) if (!attachedByRefs(r)) add(r, view<SelectorPolicyView>(r).selector?.matchLabels, 'spec.selector.matchLabels');
   }
   for (const r of ctx.of(ResourceTypes.Sidecar)) add(r, view<SelectorPolicyView>(r).workloadSelector?.labels, 'spec.workloadSelector.labels');
   for (const r of ctx.of(ResourceTypes.ServiceEntry)) add(r, view<ServiceEntryView>(r).workloadSelector?.labels, 'spec.workloadSelector.labels');
@@ -71,8 +71,8 @@ export function checkSelectors(ctx: AnalysisContext): void {
 }
 
 /** A policy attached by targetRef(s) ignores its selector (Istio: targetRefs win). */
-function hasTargetRefs(r: Resource): boolean {
-  return specHasTargetRefs(view<SelectorPolicyView>(r) as TargetablePolicyView);
+function attachedByRefs(r: Resource): boolean {
+  return hasTargetRefs(view<TargetablePolicyView>(r));
 }
 
 function selectorOf(r: Resource): Labels {
@@ -89,7 +89,7 @@ function selectorPath(r: Resource): string {
 function checkOnePerWorkload(ctx: AnalysisContext, type: string): void {
   const byNamespace = new Map<string, Resource[]>();
   for (const r of ctx.of(type)) {
-    if (hasTargetRefs(r)) continue;
+    if (attachedByRefs(r)) continue;
     let l = byNamespace.get(r.metadata.namespace);
     if (l === undefined) byNamespace.set(r.metadata.namespace, (l = []));
     l.push(r);
@@ -132,7 +132,7 @@ function checkIneffective(ctx: AnalysisContext): void {
   if (gatewayPods.length === 0) return;
   for (const t of [ResourceTypes.RequestAuthentication, ResourceTypes.AuthorizationPolicy, ResourceTypes.Telemetry]) {
     for (const r of ctx.of(t)) {
-      if (hasTargetRefs(r)) continue;
+      if (attachedByRefs(r)) continue;
       const sel = labelsOf(view<SelectorPolicyView>(r).selector?.matchLabels);
       if (Object.keys(sel).length === 0) continue;
       const hit = gatewayPods.find((w) => (r.metadata.namespace === ctx.rootNamespace || w.namespace === r.metadata.namespace) && selectorMatches(sel, w.labels));

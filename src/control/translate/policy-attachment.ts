@@ -38,8 +38,7 @@ function matchesGateway(ref: PolicyTargetRefView, policyNamespace: string, gatew
 
 /**
  * Whether policy `r` (spec `spec`) attaches to `proxy`. `workloadOnly`: a policy without selector
- * or targetRefs does not count (Telemetry and PeerAuthentication pick their namespace default
- * separately).
+ * or targetRefs does not count (Telemetry picks its namespace default separately).
  */
 export function policyAttaches(r: Resource, spec: TargetablePolicyView, proxy: ProxyNode, rootNamespace: string, workloadOnly = false): boolean {
   if (hasTargetRefs(spec)) return attachedByRef(r, spec, proxy);
