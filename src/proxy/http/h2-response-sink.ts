@@ -82,12 +82,7 @@ export class H2ResponseSink implements DownstreamSink {
   write(chunk: Uint8Array): Promise<void> | undefined {
     const s = this.stream;
     if (s.destroyed || s.writableEnded) return undefined;
-    if (this.head !== undefined) {
-      // The head waits for this turn's end (see the module comment); so does the body.
-      (this.early ??= []).push(chunk);
-      return undefined;
-    }
-    if (this.writeNow(chunk)) return undefined;
+    if (this.take(chunk)) return undefined;
     return new Promise<void>((resolve) => {
       const done = (): void => {
         s.off('drain', done);
@@ -97,6 +92,13 @@ export class H2ResponseSink implements DownstreamSink {
       s.on('drain', done);
       s.on('close', done);
     });
+  }
+
+  /** A body chunk: held while the head waits for this turn's end (see the module comment), else written; false when the stream wants a drain. */
+  private take(chunk: Uint8Array): boolean {
+    if (this.head === undefined) return this.writeNow(chunk);
+    (this.early ??= []).push(chunk);
+    return true;
   }
 
   private writeNow(chunk: Uint8Array): boolean {
@@ -110,10 +112,7 @@ export class H2ResponseSink implements DownstreamSink {
     const s = this.stream;
     if (s.destroyed || s.writableEnded) return;
     // The body's last chunk, as write() takes it (no wait for a drain: the end follows).
-    if (last !== undefined) {
-      if (this.head !== undefined) (this.early ??= []).push(last);
-      else this.writeNow(last);
-    }
+    if (last !== undefined) this.take(last);
     const hasTrailers = trailers !== undefined && hasKeys(trailers);
     if (this.head !== undefined) {
       if (hasTrailers) this.trailers = trailers;

@@ -382,20 +382,22 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
     this.sink.writeHead(head.status, head.headers);
   }
 
-  /** Write a body chunk; resolves when it may continue (backpressure). */
-  writeBody(chunk: Uint8Array): Promise<void> | undefined {
+  /** A body chunk on its way downstream: bytes sent, and gRPC messages when gRPC. */
+  private countSent(chunk: Uint8Array): void {
     this.info.bytesSent += chunk.byteLength;
     if (this.info.grpc) this.info.grpcResponseMessages += (this.responseFrames ??= new GrpcFrameCounter()).push(chunk);
+  }
+
+  /** Write a body chunk; resolves when it may continue (backpressure). */
+  writeBody(chunk: Uint8Array): Promise<void> | undefined {
+    this.countSent(chunk);
     this.touch();
     return this.sink.write(chunk);
   }
 
   /** Finish the response, with trailers when given, after `last` (the body's last chunk, counted as writeBody counts it) when given. */
   endResponse(trailers?: HeaderMap, last?: Uint8Array): void {
-    if (last !== undefined) {
-      this.info.bytesSent += last.byteLength;
-      if (this.info.grpc) this.info.grpcResponseMessages += (this.responseFrames ??= new GrpcFrameCounter()).push(last);
-    }
+    if (last !== undefined) this.countSent(last);
     if (trailers && this.info.grpc) {
       const gs = trailers['grpc-status'];
       if (typeof gs === 'string') this.info.grpcStatus = Number(gs);

@@ -5,7 +5,7 @@
  * wins: weighted cluster > route > virtual host > route configuration). Pure functions, per request.
  */
 import type { HeaderMap } from '../upstream/types.ts';
-import { applyHeaderMutation } from './header-mutation.ts';
+import { applyHeaderMutation, applyHeaderMutationLevels } from './header-mutation.ts';
 import type { FormatContext } from './header-format.ts';
 import { DISABLED_FILTER, type RedirectAction, type RegexRewrite, type WeightedCluster } from './route-action.ts';
 import type { CompiledRoute, CompiledRouteTable, RouteMatch } from './route-table.ts';
@@ -119,20 +119,7 @@ export function applyRouteHeaders(headers: HeaderMap, table: CompiledRouteTable,
   // The weighted cluster's host rewrite happens between its own mutations and the route's (Envoy's
   // WeightedClusterEntry finalizes the request before delegating), so later formats see it.
   const next = ctx !== undefined && dir === 'request' && wc?.hostRewriteLiteral ? { ...ctx, authority: wc.hostRewriteLiteral } : ctx;
-  // The levels in applyHeaderMutations' order (header-mutation.ts), one by one: a list of them
-  // cost an array and its growth per call, twice per request (issue 16).
-  const route = m.route[key];
-  const vhost = m.virtualHost[key];
-  const config = table[key];
-  if (table.mostSpecificHeaderMutationsWins) {
-    applyHeaderMutation(headers, config, next);
-    applyHeaderMutation(headers, vhost, next);
-    applyHeaderMutation(headers, route, next);
-  } else {
-    applyHeaderMutation(headers, route, next);
-    applyHeaderMutation(headers, vhost, next);
-    applyHeaderMutation(headers, config, next);
-  }
+  applyHeaderMutationLevels(headers, m.route[key], m.virtualHost[key], table[key], table.mostSpecificHeaderMutationsWins, next);
 }
 
 /**

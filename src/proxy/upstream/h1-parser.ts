@@ -455,10 +455,8 @@ function addField(out: HeaderMap, name: string, value: string): void {
     // A field named __proto__ must stay a field, not replace the object's prototype.
     if (name === '__proto__') Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
     else out[name] = value;
-  } else if (typeof prev === 'string') {
-    out[name] = [prev, value];
   } else {
-    prev.push(value);
+    out[name] = withLine(prev, value);
   }
 }
 
