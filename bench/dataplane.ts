@@ -19,7 +19,7 @@ import type { SetupContext } from './dataplane/context.ts';
 import { setupClassic } from './dataplane/classic.ts';
 import { envoyBinary, setupEnvoy } from './dataplane/envoy.ts';
 import { fortioRun, h2loadRun, wrkRun } from './dataplane/load.ts';
-import { describeMachine } from './dataplane/machine.ts';
+import { describeMachine, loadavgNow } from './dataplane/machine.ts';
 import type { PathDef } from './dataplane/paths.ts';
 import { AllPathIds, BaselineSuffix, parsePathId, QuickPathIds, waitFor200 } from './dataplane/paths.ts';
 import { livePids, startedPgids, startProc, stopAll } from './dataplane/procs.ts';
@@ -190,7 +190,7 @@ async function main(): Promise<number> {
       const table = renderIdleTable(runs);
       process.stdout.write(`\n${table}\n`);
       const out = values.out ?? join(resultsDir, `${new Date().toISOString().slice(0, 10)}-dataplane-idle.json`);
-      writeFileSync(out, JSON.stringify({ options: { paths: ids, gaps: idleGaps, reps, qps, conns: Math.max(...conns), duration }, machine: { ...machine, loadavgAtEnd: (await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ') }, runs }, null, 2) + '\n');
+      writeFileSync(out, JSON.stringify({ options: { paths: ids, gaps: idleGaps, reps, qps, conns: Math.max(...conns), duration }, machine: { ...machine, loadavgAtEnd: loadavgNow() }, runs }, null, 2) + '\n');
       log(`wrote ${out}`);
       // The proxies' logs (e.g. --trace-gc through TRELLIS_BENCH_NODE_ARGS) are what a probe is read with: kept.
       log(`logs kept in ${logDir}`);
@@ -262,7 +262,7 @@ async function main(): Promise<number> {
     const result: BenchResult = {
       date, mode: quick ? 'quick' : full ? 'full' : 'partial',
       options: { paths: ids, reps, ...(values.baseline !== undefined ? { baseline: values.baseline } : {}), duration, tputDuration, conns, qps, wrkThreads, tputConns: 64, h2: 'h2load -c 16 -m 10', refConns: Number(refConns) },
-      machine: { ...machine, loadavgAtEnd: (await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ') },
+      machine: { ...machine, loadavgAtEnd: loadavgNow() },
       upstream: upstreamInfo,
       load: { note: `fortio load -qps ${qps} -c N -uniform -nocatchup -keepalive=true -t ${duration}s; wrk -t${wrkThreads} -c64 -d${tputDuration}s; h2load -c16 -m10 -D${tputDuration}` },
       paths, ratios: ratios(paths, refConns), elapsedSeconds: 0, startedPgids: [],

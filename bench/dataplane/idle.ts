@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { PathDef } from './paths.ts';
 import { fortioRun } from './load.ts';
 import { groupCpuSeconds, groupPids, groupRssMb } from './procstat.ts';
+import { median } from './results.ts';
 
 /** One proxy's established connections: accepted (on a port it listens on) and opened by it (keyed by local port). */
 export interface ProxyConns { pid: number; inbound: number; outbound: Set<string> }
@@ -143,15 +144,11 @@ export async function idleProbe(fortio: string, paths: readonly PathDef[], gaps:
 
 /** Medians per path and gap, as a Markdown table. */
 export function renderIdleTable(runs: readonly IdleRun[]): string {
-  const med = (xs: number[]) => {
-    const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-    return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  };
   const keys = [...new Set(runs.map((r) => `${r.path}\t${r.gapSeconds}`))];
   const rows = keys.map((k) => {
     const [path, gap] = k.split('\t');
     const rs = runs.filter((r) => r.path === path && String(r.gapSeconds) === gap);
-    return `| ${path} | ${gap} | ${rs.length} | ${med(rs.map((r) => r.p99)).toFixed(2)} | ${med(rs.map((r) => r.p99First)).toFixed(2)} | ${med(rs.map((r) => r.p99Rest)).toFixed(2)} | ${med(rs.map((r) => r.maxFirst)).toFixed(2)} | ${med(rs.map((r) => r.cpuPer1k)).toFixed(3)} | ${[0, 1, 2].map((i) => med(rs.map((r) => r.rssMb[i]!)).toFixed(1)).join(' / ')} |`;
+    return `| ${path} | ${gap} | ${rs.length} | ${median(rs.map((r) => r.p99)).toFixed(2)} | ${median(rs.map((r) => r.p99First)).toFixed(2)} | ${median(rs.map((r) => r.p99Rest)).toFixed(2)} | ${median(rs.map((r) => r.maxFirst)).toFixed(2)} | ${median(rs.map((r) => r.cpuPer1k)).toFixed(3)} | ${[0, 1, 2].map((i) => median(rs.map((r) => r.rssMb[i]!)).toFixed(1)).join(' / ')} |`;
   });
   return ['| path | idle s | runs | p99 ms | p99 first 1 s | p99 rest | max first 1 s | proxy CPU-s / 1k req | RSS/proxy MB: primed / after idle / after run |', '|---|---|---|---|---|---|---|---|---|', ...rows].join('\n');
 }

@@ -13,6 +13,11 @@ function firstLine(cmd: string | undefined, args: string[]): string {
   return text.find((l) => /version|\d+\.\d+/i.test(l)) ?? text[0] ?? 'unknown';
 }
 
+/** The load average now, as results record it ("1.00 0.50 0.25"). */
+export function loadavgNow(): string {
+  return loadavg().map((x) => x.toFixed(2)).join(' ');
+}
+
 /** nproc, CPU model, memory, load average and tool versions. */
 export function describeMachine(tools: Record<string, string | undefined>, envoyBin: string | undefined, node: string): Record<string, string> {
   let model = cpus()[0]?.model ?? 'unknown';
@@ -23,7 +28,7 @@ export function describeMachine(tools: Record<string, string | undefined>, envoy
     nproc: String(cpus().length),
     cpu: model,
     memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
-    loadavgAtStart: loadavg().map((x) => x.toFixed(2)).join(' '),
+    loadavgAtStart: loadavgNow(),
     node: firstLine(node, ['--version']),
     envoy: firstLine(envoyBin, ['--version']),
     nginx: firstLine(tools.nginx, ['-v']),
