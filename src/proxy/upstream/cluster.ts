@@ -172,7 +172,7 @@ export class Cluster implements ClusterHandle {
     }
     if (receiver === undefined) return pool.request(init);
     if (pool.send !== undefined) pool.send(init, receiver);
-    else pool.request(init).then((res) => receiver.onUpstreamResponse(res), (err: unknown) => receiver.onUpstreamError(err));
+    else answerByPromise(pool.request(init), receiver);
     return undefined;
   }
 
@@ -376,4 +376,9 @@ function refuse(err: unknown, receiver: ResponseReceiver | undefined): Promise<n
   if (receiver === undefined) return Promise.reject(err);
   queueMicrotask(() => receiver.onUpstreamError(err));
   return undefined;
+}
+
+/** A pool without `send` answers `receiver` through its promise (a function of its own: a closure in #send would cost it a context per request). */
+function answerByPromise(answer: Promise<UpstreamResponse>, receiver: ResponseReceiver): void {
+  answer.then((res) => receiver.onUpstreamResponse(res), (err: unknown) => receiver.onUpstreamError(err));
 }
