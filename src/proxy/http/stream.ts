@@ -17,6 +17,7 @@ import type { FormatContext } from '../router/header-format.ts';
 import type { CompiledRouteTable, RouteMatch, RouteRequest } from '../router/route-table.ts';
 import { httpToGrpcStatus, type ResponseFlag, type StreamInfo } from './stream-info.ts';
 import { GrpcFrameCounter } from './grpc-frames.ts';
+import type { ActiveSpan } from '../tracing/http-tracer.ts';
 import { deadlineList, type DeadlineEntry, type DeadlineList } from './deadline-list.ts';
 
 /** What a filter's request hook tells the pipeline. */
@@ -144,6 +145,8 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
   downstreamWatcher: { onDownstreamAbort(): void } | undefined;
   /** Set when a filter has started answering. */
   responseStarted = false;
+  /** The request's tracing span (the connection manager's), undefined when the request is not traced. */
+  tracingSpan: ActiveSpan | undefined = undefined;
   /** Dynamic metadata by filter namespace (Envoy's): what jwt_authn and rbac tell later filters. Created on first write. */
   private dynamic: Map<string, Record<string, unknown>> | undefined;
   /** The response headers as written downstream (access logs read them). */
