@@ -115,8 +115,6 @@ export interface StreamSettings {
 /** One request/response exchange as filters see it. */
 export class HttpStream implements HeaderSource, DeadlineEntry {
   readonly info: StreamInfo;
-  readonly method: string;
-  readonly scheme: 'http' | 'https';
   /** Request path with query; filters may rewrite it (the router applies route rewrites to a copy). */
   path: string;
   authority: string;
@@ -145,25 +143,19 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
   downstreamWatcher: { onDownstreamAbort(): void } | undefined;
   /** Set when a filter has started answering. */
   responseStarted = false;
-  /** The request's tracing span (the connection manager's), undefined when the request is not traced. */
-  tracingSpan: ActiveSpan | undefined = undefined;
-  /** Dynamic metadata by filter namespace (Envoy's): what jwt_authn and rbac tell later filters. Created on first write. */
-  private dynamic: Map<string, Record<string, unknown>> | undefined;
   /** The response headers as written downstream (access logs read them). */
   responseHeaders: HeaderMap | undefined;
-  private responseFrames: GrpcFrameCounter | undefined;
+  /** What few streams use (StreamExtras), made on first use. */
+  private x: StreamExtras | undefined = undefined;
   private readonly sink: DownstreamSink;
   /** The stream's filters, in a list sized by run() for the chain (a growing array would allocate 16 slots). */
   private filters: HttpFilter[] = NO_FILTERS;
   private filterCount = 0;
   private readonly settings: StreamSettings;
   private readonly routeRandom: number;
-  /** Made on first use of `downstreamSignal` (most requests never need an AbortSignal). */
-  private downstreamAbort: AbortController | undefined;
   private closed = false;
   /** The idle timeout's list (deadline-list.ts: no Timeout per request), undefined when disabled. */
   private readonly idleList: DeadlineList | undefined;
-  private durationTimer: NodeJS.Timeout | undefined;
   deadlinePrev: DeadlineEntry | undefined = undefined;
   deadlineNext: DeadlineEntry | undefined = undefined;
   deadlineList: DeadlineList | undefined = undefined;
@@ -180,8 +172,6 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
   ) {
     this.settings = settings;
     this.info = info;
-    this.method = info.method;
-    this.scheme = info.scheme;
     this.path = path;
     this.authority = authority;
     this.headers = headers;
@@ -196,7 +186,30 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
     const maxMs = a?.maxStreamDurationMs ?? settings.maxStreamDurationMs;
     this.idleList = idleMs > 0 ? deadlineList(idleMs) : undefined;
     this.idleList?.start(this);
-    if (maxMs > 0) this.durationTimer = setTimeout(onDurationTimeout, maxMs, this).unref();
+    if (maxMs > 0) this.extras.durationTimer = setTimeout(onDurationTimeout, maxMs, this).unref();
+  }
+
+  /** The request method (the StreamInfo's: one copy per request). */
+  get method(): string {
+    return this.info.method;
+  }
+
+  /** The request's scheme (x-forwarded-proto / :scheme / the connection's; the StreamInfo's). */
+  get scheme(): 'http' | 'https' {
+    return this.info.scheme;
+  }
+
+  /** The request's tracing span (the connection manager's), undefined when the request is not traced. */
+  get tracingSpan(): ActiveSpan | undefined {
+    return this.x?.tracingSpan;
+  }
+
+  set tracingSpan(span: ActiveSpan | undefined) {
+    if (span !== undefined || this.x !== undefined) this.extras.tracingSpan = span;
+  }
+
+  private get extras(): StreamExtras {
+    return (this.x ??= new StreamExtras());
   }
 
   /** Uniform random in [0,1): the manager's source (seeded in tests). */
@@ -229,26 +242,30 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
 
   /** Aborted when the downstream goes away (client reset / disconnect), for filters that pass a signal on. */
   get downstreamSignal(): AbortSignal {
-    if (this.downstreamAbort === undefined) {
-      this.downstreamAbort = new AbortController();
-      if (this.downstreamAborted) this.downstreamAbort.abort();
+    const x = this.extras;
+    if (x.downstreamAbort === undefined) {
+      x.downstreamAbort = new AbortController();
+      if (this.downstreamAborted) x.downstreamAbort.abort();
     }
-    return this.downstreamAbort.signal;
+    return x.downstreamAbort.signal;
   }
 
   /** The downstream went away (or the stream gave up on it): abort its signal, tell the watcher. */
   abortDownstream(): void {
     if (this.downstreamAborted) return;
     this.downstreamAborted = true;
-    this.downstreamAbort?.abort();
+    this.x?.downstreamAbort?.abort();
     this.downstreamWatcher?.onDownstreamAbort();
   }
 
   /** Stop the stream's timers (the response is finished or the stream is gone). */
   clearTimers(): void {
     this.idleList?.stop(this);
-    if (this.durationTimer) clearTimeout(this.durationTimer);
-    this.durationTimer = undefined;
+    const x = this.x;
+    if (x?.durationTimer !== undefined) {
+      clearTimeout(x.durationTimer);
+      x.durationTimer = undefined;
+    }
   }
 
   /** Re-run route matching (after a filter changed headers or the path). */
@@ -289,14 +306,14 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
 
   /** Dynamic metadata a filter wrote under `namespace` (e.g. `envoy.filters.http.jwt_authn`). */
   metadata(namespace: string): Readonly<Record<string, unknown>> | undefined {
-    return this.dynamic?.get(namespace);
+    return this.x?.dynamic?.get(namespace);
   }
 
   /** Sets `key` in the dynamic metadata namespace `namespace`. */
   setMetadata(namespace: string, key: string, value: unknown): void {
-    this.dynamic ??= new Map();
-    let ns = this.dynamic.get(namespace);
-    if (ns === undefined) this.dynamic.set(namespace, (ns = {}));
+    const dynamic = (this.extras.dynamic ??= new Map());
+    let ns = dynamic.get(namespace);
+    if (ns === undefined) dynamic.set(namespace, (ns = {}));
     ns[key] = value;
   }
 
@@ -399,7 +416,7 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
   /** A body chunk on its way downstream: bytes sent, and gRPC messages when gRPC. */
   private countSent(chunk: Uint8Array): void {
     this.info.bytesSent += chunk.byteLength;
-    if (this.info.grpc) this.info.grpcResponseMessages += (this.responseFrames ??= new GrpcFrameCounter()).push(chunk);
+    if (this.info.grpc) this.info.grpcResponseMessages += (this.extras.responseFrames ??= new GrpcFrameCounter()).push(chunk);
   }
 
   /** Write a body chunk; resolves when it may continue (backpressure). */
@@ -467,6 +484,19 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
       }
     }
   }
+}
+
+/**
+ * The parts of a stream few requests use, made on first use (issue 16: fields cost every request
+ * its bytes): the tracing span, dynamic metadata (jwt_authn, rbac), the gRPC response frame
+ * counter, the AbortController behind `downstreamSignal`, and the max stream duration timer.
+ */
+class StreamExtras {
+  tracingSpan: ActiveSpan | undefined = undefined;
+  dynamic: Map<string, Record<string, unknown>> | undefined = undefined;
+  responseFrames: GrpcFrameCounter | undefined = undefined;
+  downstreamAbort: AbortController | undefined = undefined;
+  durationTimer: NodeJS.Timeout | undefined = undefined;
 }
 
 const NO_FILTERS: HttpFilter[] = [];

@@ -28,7 +28,7 @@ export interface ExchangeQueue {
 const EMPTY: HeaderMap = Object.freeze({}) as HeaderMap;
 const HIGH_WATER = 64 * 1024;
 const DONE_RESULT: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
-/** No chunk buffered: the queue is made with its first chunk (a `[]` grows to 17 slots at its first push). */
+/** No list of chunks: the list is made with its first two chunks (a `[]` grows to 17 slots at its first push). */
 const NO_CHUNKS: Uint8Array[] = Object.freeze([]) as unknown as Uint8Array[];
 
 /**
@@ -67,6 +67,12 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
   private settled = false;
   private settledTrailers: HeaderMap = EMPTY;
   private doneListener: (() => void) | undefined;
+  /**
+   * Buffered body: one chunk alone in `one` (the usual case: the body came in the head's packet,
+   * before the receiver took the head; no array for it), more in `chunks` from `chunkHead`.
+   * `one` is set only while `chunks` is empty.
+   */
+  private one: Uint8Array | undefined = undefined;
   private chunks: Uint8Array[] = NO_CHUNKS;
   private chunkHead = 0;
   private buffered = 0;
@@ -165,7 +171,7 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
   data(chunk: Uint8Array): void {
     if (this.phase !== Phase.Body) return;
     const sink = this.sink;
-    if (sink !== undefined && !this.sinkPaused && this.chunkHead === this.chunks.length) {
+    if (sink !== undefined && !this.sinkPaused && !this.hasBuffered) {
       if (!sink.onBodyData(chunk)) this.sinkPaused = true;
       return;
     }
@@ -175,8 +181,14 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
       w.resolve({ done: false, value: chunk });
       return;
     }
-    if (this.chunks === NO_CHUNKS) this.chunks = [chunk];
-    else this.chunks.push(chunk);
+    if (this.chunks !== NO_CHUNKS) {
+      this.chunks.push(chunk);
+    } else if (this.one === undefined) {
+      this.one = chunk;
+    } else {
+      this.chunks = [this.one, chunk];
+      this.one = undefined;
+    }
     this.buffered += chunk.byteLength;
     if (this.buffered > HIGH_WATER && !this.paused) {
       this.paused = true;
@@ -219,6 +231,7 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
     if (this.phase === Phase.Over) return;
     this.phase = Phase.Over;
     this.extras.failure = err;
+    this.one = undefined;
     this.chunks = NO_CHUNKS;
     this.chunkHead = 0;
     this.settle();
@@ -271,9 +284,9 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
   private drainToSink(): void {
     const sink = this.sink!;
     while (!this.sinkPaused && this.sink === sink) {
-      if (this.chunkHead < this.chunks.length) {
+      if (this.hasBuffered) {
         const chunk = this.takeChunk();
-        if (this.phase === Phase.Received && this.chunkHead === this.chunks.length && sink.onBodyLast !== undefined) {
+        if (this.phase === Phase.Received && !this.hasBuffered && sink.onBodyLast !== undefined) {
           this.sink = undefined;
           this.finish();
           sink.onBodyLast(chunk, this.settledTrailers);
@@ -293,13 +306,22 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
     }
   }
 
-  /** The next buffered chunk; resumes the socket once the buffer is low again. */
+  private get hasBuffered(): boolean {
+    return this.one !== undefined || this.chunkHead < this.chunks.length;
+  }
+
+  /** The next buffered chunk (hasBuffered); resumes the socket once the buffer is low again. */
   private takeChunk(): Uint8Array {
-    const chunk = this.chunks[this.chunkHead];
-    this.chunks[this.chunkHead++] = undefined as unknown as Uint8Array;
-    if (this.chunkHead === this.chunks.length) {
-      this.chunks = NO_CHUNKS;
-      this.chunkHead = 0;
+    let chunk = this.one;
+    if (chunk !== undefined) {
+      this.one = undefined;
+    } else {
+      chunk = this.chunks[this.chunkHead];
+      this.chunks[this.chunkHead++] = undefined as unknown as Uint8Array;
+      if (this.chunkHead === this.chunks.length) {
+        this.chunks = NO_CHUNKS;
+        this.chunkHead = 0;
+      }
     }
     this.buffered -= chunk.byteLength;
     if (this.paused && this.buffered <= HIGH_WATER / 4) {
@@ -310,7 +332,7 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
   }
 
   next(): Promise<IteratorResult<Uint8Array>> {
-    if (this.chunkHead < this.chunks.length) return Promise.resolve({ done: false, value: this.takeChunk() });
+    if (this.hasBuffered) return Promise.resolve({ done: false, value: this.takeChunk() });
     if (this.phase === Phase.Received) {
       this.finish();
       return Promise.resolve(DONE_RESULT);
@@ -335,6 +357,7 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
     this.phase = Phase.Over;
     this.carrier = undefined;
     this.sink = undefined;
+    this.one = undefined;
     this.chunks = NO_CHUNKS;
     this.chunkHead = 0;
     this.settle();
