@@ -1,13 +1,15 @@
 /**
  * The one protobufjs Root holding every Envoy / xds / udpa / googleapis message we encode or decode,
- * loaded lazily on first use from the `.proto` files shipped in `@grpc/grpc-js-xds/deps/` (no
- * codegen). The list of files is the single place to extend when translation starts using another
- * typed extension in an `Any`: add its `.proto` path to `protoFiles` (or call `loadProtoFiles` at
- * startup for protos that live elsewhere, e.g. our own `trellis.*` filter configs).
- * Parsing the .proto text costs every process that speaks xDS 100-250 ms of CPU, so the build
- * (scripts/build-dist.ts) also writes the parsed root as protobufjs JSON beside the compiled module
- * (`proto-root.json`), keyed by this file list and the two packages' versions; a process uses it
- * when the key matches and parses the .proto files otherwise (the sources, or a stale file).
+ * from the `.proto` files shipped in `@grpc/grpc-js-xds/deps/` (no codegen). The list of files is
+ * the single place to extend when translation starts using another typed extension in an `Any`:
+ * add its `.proto` path to `protoFiles` (or call `loadProtoFiles` at startup for protos that live
+ * elsewhere, e.g. our own `trellis.*` filter configs).
+ * The root builds a type when it is first looked up (lazy-root.ts): a proxy decodes a fraction of
+ * these types, and building all of them cost every process ~5 MB of heap. What it builds from is
+ * an index of each type's JSON, made from the parsed .proto files. Parsing the .proto text costs
+ * 100-250 ms of CPU, so the build (scripts/build-dist.ts) stores the index beside the compiled
+ * module (`proto-root.json`), keyed by this file list and the two packages' versions; a process
+ * uses it when the key matches and parses the .proto files otherwise (the sources, or a stale file).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -15,6 +17,7 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { TrellisError } from '../errors.ts';
+import { indexTypes, LazyRoot, type TypeIndex } from './lazy-root.ts';
 
 const require = createRequire(import.meta.url);
 const xdsDeps = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
@@ -122,7 +125,7 @@ export const protoFiles: readonly string[] = [
   'trellis/filters/http/stats/v1/stats.proto',
 ];
 
-let root: protobuf.Root | undefined;
+let root: LazyRoot | undefined;
 
 function resolvePath(origin: string, target: string): string | null {
   if (isAbsolute(target) && existsSync(target)) return target;
@@ -134,76 +137,65 @@ function resolvePath(origin: string, target: string): string | null {
   return target;
 }
 
-/** Where the build writes the parsed root (next to this module; absent beside the sources). */
+/** Where the build writes the type index (next to this module; absent beside the sources). */
 export const prebuiltRootFile = fileURLToPath(new URL('./proto-root.json', import.meta.url));
 
-/** What the prebuilt root must have been built from to be used. */
+/** What the prebuilt index must have been built from to be used. */
 export function prebuiltKey(): string {
   const version = (pkg: string) => (require(`${pkg}/package.json`) as { version: string }).version;
   return JSON.stringify({ files: protoFiles, xds: version('@grpc/grpc-js-xds'), protobufjs: version('protobufjs') });
 }
 
-/** Parses every file of `protoFiles` (and their imports) from the .proto text. */
-export function parseProtoRoot(): protobuf.Root {
+/** Parses `files` (and their imports) from the .proto text into a fully resolved root. */
+function parseFiles(files: readonly string[], what: string): protobuf.Root {
   const r = new protobuf.Root();
   r.resolvePath = resolvePath;
   try {
-    r.loadSync([...protoFiles], { keepCase: true });
+    r.loadSync([...files], { keepCase: true });
     r.resolveAll();
   } catch (err) {
-    throw new TrellisError('XDS_PROTO_LOAD', `loading xDS protos: ${(err as Error).message}`, { cause: err });
+    throw new TrellisError('XDS_PROTO_LOAD', `loading ${what}: ${(err as Error).message}`, { cause: err });
   }
   return r;
 }
 
-/** The parsed root as the build stores it: `{ key, root }` JSON. */
-export function prebuiltRootJson(r: protobuf.Root = parseProtoRoot()): string {
-  return JSON.stringify({ key: prebuiltKey(), root: r.toJSON() });
+/** Parses every file of `protoFiles` (and their imports) from the .proto text. */
+export function parseProtoRoot(): protobuf.Root {
+  return parseFiles(protoFiles, 'xDS protos');
 }
 
-/** The root from `file` when it was built from the current protos, else undefined. */
-export function loadPrebuiltRoot(file = prebuiltRootFile): protobuf.Root | undefined {
-  let stored: { key?: string; root?: protobuf.INamespace };
+/** The type index as the build stores it: `{ key, types }` JSON. */
+export function prebuiltRootJson(r: protobuf.Root = parseProtoRoot()): string {
+  return JSON.stringify({ key: prebuiltKey(), types: indexTypes(r) });
+}
+
+/** A lazy root over the index in `file` when it was built from the current protos, else undefined. */
+export function loadPrebuiltRoot(file = prebuiltRootFile): LazyRoot | undefined {
+  let stored: { key?: string; types?: TypeIndex };
   try {
     stored = JSON.parse(readFileSync(file, 'utf8')) as typeof stored;
   } catch {
     return undefined;
   }
-  if (stored.key !== prebuiltKey() || stored.root === undefined) return undefined;
-  const r = protobuf.Root.fromJSON(stored.root);
-  r.resolvePath = resolvePath;
-  r.resolveAll();
-  return r;
+  if (stored.key !== prebuiltKey() || stored.types === undefined) return undefined;
+  return new LazyRoot(stored.types);
 }
 
-/** The shared root, loaded on first call (once per process). */
-export function protoRoot(): protobuf.Root {
-  root ??= loadPrebuiltRoot() ?? parseProtoRoot();
+/** The shared root, made on first call (once per process); its types are built as looked up. */
+export function protoRoot(): LazyRoot {
+  root ??= loadPrebuiltRoot() ?? new LazyRoot(indexTypes(parseProtoRoot()));
   return root;
 }
 
 /** Loads more `.proto` files (absolute, or relative to the include dirs) into the shared root. */
 export function loadProtoFiles(files: readonly string[]): void {
-  const r = protoRoot();
-  try {
-    r.loadSync([...files], { keepCase: true });
-    r.resolveAll();
-  } catch (err) {
-    throw new TrellisError('XDS_PROTO_LOAD', `loading protos ${files.join(', ')}: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
+  protoRoot().addIndex(indexTypes(parseFiles(files, `protos ${files.join(', ')}`)));
 }
 
 /** The message type with that full name (no leading dot), or a XDS_UNKNOWN_TYPE error. */
 export function lookupType(fullName: string): protobuf.Type {
   const name = fullName.startsWith('.') ? fullName.slice(1) : fullName;
-  let found: protobuf.ReflectionObject | null = null;
-  try {
-    found = protoRoot().lookup(name);
-  } catch {
-    found = null;
-  }
+  const found = protoRoot().exact(name);
   if (!(found instanceof protobuf.Type)) {
     throw new TrellisError('XDS_UNKNOWN_TYPE', `unknown protobuf message type '${name}'`, { context: { type: name } });
   }
