@@ -63,6 +63,11 @@ export class PeerDecoder {
     if (header === undefined) return UnknownPeer;
     const value = Array.isArray(header) ? header[0] : header;
     if (value === undefined || value === '' || value.length > 8192) return UnknownPeer;
+    // A hit first: the parse closure below (and its context) would be garbage on every request.
+    return this.#cache.get(value) ?? this.#decodeNew(value);
+  }
+
+  #decodeNew(value: string): Peer {
     return this.lookup(value, () => decodeMessage('google.protobuf.Struct', Buffer.from(value, 'base64')));
   }
 

@@ -30,6 +30,7 @@ export interface IncomingTrace {
 
 const Hex32 = /^[0-9a-f]{32}$/;
 const Hex16 = /^[0-9a-f]{16}$/;
+const Hex2 = /^[0-9a-f]{2}$/;
 const ZeroTrace = '00000000000000000000000000000000';
 const ZeroSpan = '0000000000000000';
 
@@ -58,11 +59,11 @@ function b3Sampled(v: string | undefined): boolean | undefined {
 function fromTraceparent(v: string, h: TraceHeaders): IncomingTrace | undefined {
   if (v.length < 55 || v[2] !== '-' || v[35] !== '-' || v[52] !== '-') return undefined;
   const version = v.slice(0, 2);
-  if (!/^[0-9a-f]{2}$/.test(version) || version === 'ff' || (version === '00' && v.length !== 55)) return undefined;
+  if (!Hex2.test(version) || version === 'ff' || (version === '00' && v.length !== 55)) return undefined;
   const t = traceId(v.slice(3, 35));
   const s = spanId(v.slice(36, 52));
   const flags = v.slice(53, 55);
-  if (t === undefined || s === undefined || !/^[0-9a-f]{2}$/.test(flags)) return undefined;
+  if (t === undefined || s === undefined || !Hex2.test(flags)) return undefined;
   return { traceId: t, parentSpanId: s, sampled: (parseInt(flags, 16) & 1) === 1, tracestate: one(h, 'tracestate'), b3Single: false };
 }
 

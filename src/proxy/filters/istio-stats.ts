@@ -19,6 +19,7 @@ import { configError, optArr, optBool, optObj, optStr, type Json } from '../xds-
 import type { FilterRegistration, HttpFilter, HttpStream, ResponseHead } from '../http/stream.ts';
 import { formatResponseFlags, type StreamInfo } from '../http/stream-info.ts';
 import type { HeaderMap } from '../upstream/types.ts';
+import { hasAnyField, withoutFields } from '../upstream/header-map.ts';
 import { IstioMetricNames, peerLabelValues, HttpLabelNames, UnknownService, boundedLabel, type IstioMetricName, type ServiceLabels } from '../../telemetry/istio-metrics.ts';
 import { PeerMetadataHeader, PeerMetadataIdHeader, UnknownPeer, type Peer } from '../../telemetry/peer-metadata.ts';
 import { Unknown, type MetricFamily, type Series } from '../../telemetry/metric-store.ts';
@@ -212,9 +213,11 @@ class StatsState {
   }
 }
 
-function deletePeerHeaders(h: HeaderMap): void {
-  if (h[PeerMetadataHeader] !== undefined) delete h[PeerMetadataHeader];
-  if (h[PeerMetadataIdHeader] !== undefined) delete h[PeerMetadataIdHeader];
+const PeerHeaders = [PeerMetadataHeader, PeerMetadataIdHeader];
+
+/** `h` itself when it has no exchange fields, else a copy without them (not `delete`: see header-map.ts). */
+function withoutPeerHeaders(h: HeaderMap): HeaderMap {
+  return hasAnyField(h, PeerHeaders) ? withoutFields(h, PeerHeaders) : h;
 }
 
 class IstioStatsFilter implements HttpFilter {
@@ -227,16 +230,15 @@ class IstioStatsFilter implements HttpFilter {
   }
 
   onRequestHeaders(s: HttpStream): 'continue' {
-    const h = s.headers;
     if (this.#state.cfg.reporter === 'destination') {
-      const v = h[PeerMetadataHeader];
+      const v = s.headers[PeerMetadataHeader];
       if (v !== undefined) {
         this.#exchanged = true;
         this.#peer = this.#state.t.peers.decode(v);
       }
-      deletePeerHeaders(h);
+      s.headers = withoutPeerHeaders(s.headers);
     } else {
-      deletePeerHeaders(h);
+      const h = (s.headers = withoutPeerHeaders(s.headers));
       h[PeerMetadataHeader] = this.#state.t.peerHeader;
       h[PeerMetadataIdHeader] = this.#state.t.nodeId;
     }
@@ -247,7 +249,7 @@ class IstioStatsFilter implements HttpFilter {
     if (this.#state.cfg.reporter === 'source') {
       const v = head.headers[PeerMetadataHeader];
       if (v !== undefined) this.#peer = this.#state.t.peers.decode(v);
-      deletePeerHeaders(head.headers);
+      head.headers = withoutPeerHeaders(head.headers);
     } else if (this.#exchanged) {
       head.headers[PeerMetadataHeader] = this.#state.t.peerHeader;
       head.headers[PeerMetadataIdHeader] = this.#state.t.nodeId;

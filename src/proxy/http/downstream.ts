@@ -16,6 +16,8 @@ import type { DownstreamSink } from './stream.ts';
 import { newRequestId } from './request-id.ts';
 
 
+const KEEP_ALIVE_TOKENS: readonly string[] = ['keep-alive'];
+
 /**
  * Request headers without pseudo-headers and hop-by-hop headers; `te: trailers` survives (gRPC needs it).
  * With `rawHeaders`, a field sent on several lines stays several values (node joins them with
@@ -24,7 +26,9 @@ import { newRequestId } from './request-id.ts';
  */
 export function requestHeaders(raw: IncomingHttpHeaders, rawHeaders?: readonly string[], http2 = false): HeaderMap {
   const out: HeaderMap = {};
-  const connectionTokens = typeof raw.connection === 'string' ? raw.connection.toLowerCase().split(',').map((t) => t.trim()) : undefined;
+  const conn = raw.connection;
+  // A proxy's own upstream requests (ours and Envoy's) say `keep-alive` on every request: no lists for that.
+  const connectionTokens = typeof conn !== 'string' ? undefined : conn === 'keep-alive' ? KEEP_ALIVE_TOKENS : conn.toLowerCase().split(',').map((t) => t.trim());
   let names = 0;
   for (const k in raw) {
     names++;

@@ -118,8 +118,8 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
   /** Request path with query; filters may rewrite it (the router applies route rewrites to a copy). */
   path: string;
   authority: string;
-  /** Request headers without pseudo-headers (lower-case). */
-  readonly headers: HeaderMap;
+  /** Request headers without pseudo-headers (lower-case); a filter may replace the map (read it from here after filters). */
+  headers: HeaderMap;
   /** Downstream request body (read it once, through the router's replay buffer), null when the request has none. */
   readonly body: AsyncIterable<Uint8Array> | null;
   readonly routeTable: CompiledRouteTable | undefined;

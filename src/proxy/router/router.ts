@@ -8,6 +8,7 @@
  * attempts.ts. Endpoint choice and connections are the cluster's business (ClusterHandle).
  */
 import type { HeaderMap } from '../upstream/types.ts';
+import { hasAnyField, withoutFields } from '../upstream/header-map.ts';
 import type { Json } from '../xds-json.ts';
 import { optBool } from '../xds-json.ts';
 import type { FilterRegistration, FilterStatus, HttpFilter, HttpStream, FilterFactoryContext } from '../http/stream.ts';
@@ -129,9 +130,9 @@ function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContext, sup
   const retryOnGrpc = s.grpc ? headerString(h, 'x-envoy-retry-grpc-on') : undefined;
   const retryOnHeader = retryOnHttp === undefined ? retryOnGrpc : retryOnGrpc === undefined ? retryOnHttp : `${retryOnHttp},${retryOnGrpc}`;
   // One clone of the map (V8 copies its shape and fields at once, where adding the fields one by
-  // one grew the property store several times), then the controls, when any came, deleted.
-  const headers: HeaderMap = { ...h };
-  for (let i = 0; i < CONTROL_HEADERS.length; i++) if (headers[CONTROL_HEADERS[i]] !== undefined) delete headers[CONTROL_HEADERS[i]];
+  // one grew the property store several times); when controls came (a mesh client's
+  // x-envoy-attempt-count on every inbound request), a copy without them instead (see header-map.ts).
+  const headers: HeaderMap = hasAnyField(h, CONTROL_HEADERS) ? withoutFields(h, CONTROL_HEADERS) : { ...h };
   let retry = a.retryPolicy;
   if (retryOnHeader !== undefined) {
     const on = new Set(retry?.retryOn ?? []);

@@ -16,6 +16,12 @@ export const MtlsObservedPrefix = 'mtls_observed|';
 const MINUTES_KEPT = 15;
 const CLIENTS_PER_MINUTE = 64;
 
+const Pipes = /\|/g;
+
+function keyOf(statPrefix: string, policy: string, client: string): string {
+  return `${statPrefix.slice('inbound_'.length)}|${policy}|${client.replace(Pipes, '/')}`;
+}
+
 export class MtlsStats {
   /** minute -> key (port|policy|client) -> count */
   readonly #byMinute = new Map<number, Map<string, number>>();
@@ -23,8 +29,13 @@ export class MtlsStats {
   /** A listener for the `trellis:http:request-end` channel. */
   readonly listener = (msg: unknown): void => this.record(msg as StreamInfo);
 
-  /** The previous request's key and what it was built from: requests on one connection share it. */
-  #last: { statPrefix: string; sec: ConnectionSecurity; remote: string; userAgent: string | undefined; key: string } | undefined;
+  /**
+   * A mesh client's key, per connection (its security object): requests from many connections
+   * interleave, so the previous request's key alone missed on most of them.
+   */
+  readonly #peerKeys = new WeakMap<ConnectionSecurity, { readonly statPrefix: string; readonly key: string }>();
+  /** The previous plaintext request's key and what it was built from. */
+  #last: { statPrefix: string; remote: string; userAgent: string | undefined; key: string } | undefined;
 
   record(info: StreamInfo, now = Date.now()): void {
     if (!info.statPrefix.startsWith('inbound_')) return;
@@ -47,13 +58,20 @@ export class MtlsStats {
   /** `port|policy|client`, the client with '|' replaced (it separates the stat name's parts). */
   #keyOf(info: StreamInfo): string {
     const sec = info.connectionSecurity;
+    const statPrefix = info.statPrefix;
+    if (sec.peer !== undefined) {
+      const known = this.#peerKeys.get(sec);
+      if (known !== undefined && known.statPrefix === statPrefix) return known.key;
+      const key = keyOf(statPrefix, sec.policy, sec.peer.principal);
+      this.#peerKeys.set(sec, { statPrefix, key });
+      return key;
+    }
     const last = this.#last;
     const remote = info.downstreamDirectRemoteAddress;
-    if (last !== undefined && last.sec === sec && last.statPrefix === info.statPrefix && (sec.peer !== undefined || (last.remote === remote && last.userAgent === info.userAgent))) return last.key;
-    const port = info.statPrefix.slice('inbound_'.length);
-    const client = sec.peer !== undefined ? sec.peer.principal : `${remote} ${info.userAgent ?? '-'}`;
-    const key = `${port}|${sec.policy}|${client.replace(/\|/g, '/')}`;
-    this.#last = { statPrefix: info.statPrefix, sec, remote, userAgent: info.userAgent, key };
+    const userAgent = info.userAgent;
+    if (last !== undefined && last.statPrefix === statPrefix && last.remote === remote && last.userAgent === userAgent) return last.key;
+    const key = keyOf(statPrefix, sec.policy, `${remote} ${userAgent ?? '-'}`);
+    this.#last = { statPrefix, remote, userAgent, key };
     return key;
   }
 

@@ -435,6 +435,8 @@ for (const n of [
   'age', 'date', 'etag', 'vary', 'server', 'expires', 'location', 'connection', 'keep-alive', 'set-cookie', 'grpc-status',
   'content-type', 'x-powered-by', 'grpc-message', 'accept-ranges', 'cache-control', 'last-modified', 'content-length',
   'content-encoding', 'transfer-encoding', 'x-content-type-options', 'access-control-allow-origin', 'x-envoy-upstream-service-time',
+  // A mesh peer's answer (Istio's metadata exchange) carries these on every response.
+  'x-envoy-peer-metadata', 'x-envoy-peer-metadata-id',
 ]) ((KNOWN_NAMES[n.length] ??= []) as string[]).push(n);
 
 /** The interned lower-case name of the field name text[from, to), when it is a known one. */
