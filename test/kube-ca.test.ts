@@ -33,7 +33,7 @@ import type { InjectedPod } from './support/kube-workloads.ts';
 import { KubeApiError } from '../src/config/store/kubernetes-rest.ts';
 import { controlPlaneManifest, DefaultManifestOptions } from '../src/control/kube/manifest.ts';
 import { certificateServiceDefinition, type CertificateRequestMsg, type CertificateResponseMsg } from '../src/xds/ca-wire.ts';
-import { createCsr } from '../src/pki/csr.ts';
+import { createCsr } from '../src/pki/csr-create.ts';
 import { generateKey } from '../src/pki/keys.ts';
 import { issueCertificate } from '../src/pki/certificate.ts';
 

@@ -1,43 +1,22 @@
 /**
- * PKCS #10 certificate signing requests (RFC 2986): creating one for a workload key with its SPIFFE
- * URI SAN in the extensionRequest attribute (what Istio's agent sends), and parsing one received
- * from a caller, verifying its self-signature so the requester provably holds the private key.
+ * PKCS #10 certificate signing requests (RFC 2986) received by the CA: parsing one from a caller and
+ * verifying its self-signature so the requester provably holds the private key. Creating one (the
+ * proxy's side) is csr-create.ts, without the ASN.1 schema libraries this module parses with.
  * The CSR is untrusted input on the CA side: every failure is a PKI_CSR_INVALID error naming what
  * is wrong.
  */
-import { createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
-import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
+import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
 import * as asn from '@peculiar/asn1-x509';
-import { Attributes, CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
+import { CertificationRequest } from '@peculiar/asn1-csr';
 import { TrellisError } from '../errors.ts';
-import { signatureAlgorithm } from './keys.ts';
-import { pemBlocks, toPem } from './pem.ts';
+import { pemBlocks } from './pem.ts';
 
 const EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
 const SIGNATURE_HASH: Record<string, string> = {
   '1.2.840.10045.4.3.2': 'sha256', '1.2.840.10045.4.3.3': 'sha384', '1.2.840.10045.4.3.4': 'sha512',
   '1.2.840.113549.1.1.11': 'sha256', '1.2.840.113549.1.1.12': 'sha384', '1.2.840.113549.1.1.13': 'sha512',
 };
-
-function ab(buf: Uint8Array): ArrayBuffer {
-  return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
-}
-
-/** A CSR for `privateKey` asking for the given URI SANs (subject left empty, as Istio's agent does). */
-export function createCsr(privateKey: KeyObject, uriSans: readonly string[]): string {
-  const publicKey = createPublicKey(privateKey);
-  const san = new asn.SubjectAlternativeName(uriSans.map((u) => new asn.GeneralName({ uniformResourceIdentifier: u })));
-  const exts = new asn.Extensions([new asn.Extension({ extnID: asn.id_ce_subjectAltName, critical: true, extnValue: new OctetString(AsnConvert.serialize(san)) })]);
-  const info = new CertificationRequestInfo({
-    subject: new asn.Name([]),
-    subjectPKInfo: AsnConvert.parse(publicKey.export({ type: 'spki', format: 'der' }), asn.SubjectPublicKeyInfo),
-    attributes: new Attributes([new asn.Attribute({ type: EXTENSION_REQUEST, values: [AsnConvert.serialize(exts)] })]),
-  });
-  const alg = signatureAlgorithm(privateKey);
-  const signature = sign('sha256', Buffer.from(AsnConvert.serialize(info)), privateKey);
-  const csr = new CertificationRequest({ certificationRequestInfo: info, signatureAlgorithm: new asn.AlgorithmIdentifier({ algorithm: alg.oid, parameters: alg.params }), signature: ab(signature) });
-  return toPem('CERTIFICATE REQUEST', Buffer.from(AsnConvert.serialize(csr)));
-}
 
 /** A parsed, signature-checked CSR. */
 export interface ParsedCsr {

@@ -4,7 +4,8 @@ import { X509Certificate } from 'node:crypto';
 import { hasCode } from '../errors.ts';
 import { generateKey } from './keys.ts';
 import { issueCertificate } from './certificate.ts';
-import { createCsr, parseCsr } from './csr.ts';
+import { createCsr } from './csr-create.ts';
+import { parseCsr } from './csr.ts';
 import { pemBlocks, splitCertificates, toPem } from './pem.ts';
 
 const hour = 3_600_000;

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasCode } from '../../errors.ts';
 import { issueCertificate } from '../../pki/certificate.ts';
-import { createCsr } from '../../pki/csr.ts';
+import { createCsr } from '../../pki/csr-create.ts';
 import { generateKey } from '../../pki/keys.ts';
 import { CertificateAuthority } from './authority.ts';
 import { createSelfSignedCa, loadCaFiles } from './ca-files.ts';

@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { certificateServiceDefinition, type CertificateRequestMsg, type CertificateResponseMsg } from '../../xds/ca-wire.ts';
 import { TrellisError, describeError } from '../../errors.ts';
+import { createCsr } from '../../pki/csr-create.ts';
 import { generateKey, type KeyAlgorithm } from '../../pki/keys.ts';
 import { splitCertificates } from '../../pki/pem.ts';
 
@@ -165,8 +166,6 @@ export class IdentityAgent {
     const token = this.#opts.token();
     const client = this.#channel();
     const keys = await generateKey(this.#opts.keyAlgorithm ?? 'ECDSA_P256');
-    // The ASN.1 libraries behind a CSR cost a few MB of heap: loaded when the first CSR is made.
-    const { createCsr } = await import('../../pki/csr.ts');
     const req: CertificateRequestMsg = { csr: createCsr(keys.privateKey, [this.#opts.spiffeId]), validityDuration: this.#opts.ttlSeconds ?? 0, metadata: { NODE_ID: this.#opts.nodeId } };
     // waitForReady: a CA that is still starting delays the request (up to its deadline) instead of failing it into the retry backoff.
     const md = new grpc.Metadata({ waitForReady: true });
