@@ -47,7 +47,8 @@ export class HttpStats {
     c.total++;
     const cls = Math.floor(info.responseCode / 100);
     if (cls >= 1 && cls <= 5) c.byClass[cls - 1]++;
-    for (const f of info.responseFlags) c.responseFlags.set(f, (c.responseFlags.get(f) ?? 0) + 1);
+    // Most requests end without a flag: no iterator (and its results) for an empty set.
+    if (info.responseFlags.size > 0) for (const f of info.responseFlags) c.responseFlags.set(f, (c.responseFlags.get(f) ?? 0) + 1);
   }
 
   stats(): Stat[] {

@@ -49,34 +49,40 @@ export const corsFilter: FilterRegistration = {
   typeUrls: ['type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors'],
   parsePerRoute: (raw, path) => compileCorsPolicy(raw, path),
   createFactory(_typedConfig, ctx, _path, configuredName) {
-    const shared: CorsShared = { name: configuredName, random: ctx.random };
+    const random = ctx.random;
     return {
       name: configuredName,
       terminal: false,
-      createFilter: () => new CorsFilter(shared),
+      // A route without a CORS policy (most) gets one shared filter that does nothing; only a
+      // stream with a policy gets its own, to remember what it allowed for the response.
+      createFilter: (s) => {
+        const policy = s.perFilterConfig(configuredName) as CorsPolicy | undefined;
+        return policy === undefined ? NO_POLICY : new CorsFilter(random, policy);
+      },
     };
   },
 };
 
-/** What every stream's CORS filter of one configured filter shares. */
-interface CorsShared {
-  readonly name: string;
-  readonly random: () => number;
-}
+/** The CORS filter of a stream whose route has no CORS policy: nothing to check or add. */
+const NO_POLICY: HttpFilter = Object.freeze({});
 
-/** One stream's CORS filter: the route's policy and the origin it allowed, for the response. */
+/**
+ * One stream's CORS filter: the route's policy (read when the filter is created, right before its
+ * request hook runs) and the origin it allowed, for the response.
+ */
 class CorsFilter implements HttpFilter {
-  readonly #shared: CorsShared;
-  #policy: CorsPolicy | undefined;
+  readonly #random: () => number;
+  readonly #policy: CorsPolicy;
   #allowedOrigin: string | undefined;
 
-  constructor(shared: CorsShared) {
-    this.#shared = shared;
+  constructor(random: () => number, policy: CorsPolicy) {
+    this.#random = random;
+    this.#policy = policy;
   }
 
   onRequestHeaders(s: HttpStream): FilterStatus {
-    const policy = (this.#policy = s.perFilterConfig(this.#shared.name) as CorsPolicy | undefined);
-    if (!policy || !(this.#shared.random() < policy.enabledFraction)) return 'continue';
+    const policy = this.#policy;
+    if (!(this.#random() < policy.enabledFraction)) return 'continue';
     const o = s.headers.origin;
     const origin = Array.isArray(o) ? o[0] : o;
     if (!origin) return 'continue';
@@ -114,7 +120,7 @@ class CorsFilter implements HttpFilter {
     // Preflight replies were built complete; decorate only actual requests.
     const policy = this.#policy;
     const allowedOrigin = this.#allowedOrigin;
-    if (!policy || allowedOrigin === undefined || s.info.responseCodeDetails === 'cors_response') return;
+    if (allowedOrigin === undefined || s.info.responseCodeDetails === 'cors_response') return;
     head.headers['access-control-allow-origin'] = allowedOrigin;
     if (policy.allowCredentials) head.headers['access-control-allow-credentials'] = 'true';
     if (policy.exposeHeaders) head.headers['access-control-expose-headers'] = policy.exposeHeaders;

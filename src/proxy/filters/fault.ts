@@ -65,11 +65,14 @@ export const faultFilter: FilterRegistration = {
   typeUrls: [TYPE],
   parsePerRoute: (raw, path) => compileFault(raw, path),
   createFactory(typedConfig, ctx, path, configuredName) {
-    const shared: FaultShared = { base: compileFault(typedConfig, path), name: configuredName, random: ctx.random, active: 0 };
+    const shared: FaultShared = { base: compileFault(typedConfig, path), name: configuredName, random: ctx.random, active: 0, counted: new WeakSet() };
+    // The filter keeps no state in itself (what a stream's fault counts is in `shared.counted`):
+    // one object serves every stream.
+    const filter = new FaultFilter(shared);
     return {
       name: configuredName,
       terminal: false,
-      createFilter: () => new FaultFilter(shared),
+      createFilter: () => filter,
     };
   },
 };
@@ -80,12 +83,13 @@ interface FaultShared {
   readonly name: string;
   readonly random: () => number;
   active: number;
+  /** The streams a fault of this filter is active on, counted in `active` until they complete (faults are rare: no field per stream). */
+  readonly counted: WeakSet<HttpStream>;
 }
 
-/** One stream's fault filter: synchronous unless it delays the request. */
+/** The fault filter of every stream of one configured filter: synchronous unless it delays the request. */
 class FaultFilter implements HttpFilter {
   readonly #f: FaultShared;
-  #counted = false;
 
   constructor(f: FaultShared) {
     this.#f = f;
@@ -94,7 +98,9 @@ class FaultFilter implements HttpFilter {
   onRequestHeaders(s: HttpStream): FilterStatus | Promise<FilterStatus> {
     const f = this.#f;
     const cfg = (s.perFilterConfig(f.name) as FaultConfig | undefined) ?? f.base;
-    for (const m of cfg.headers) if (!m(s)) return 'continue';
+    // An index loop: `for...of` cost an iterator per request where this code is not optimized.
+    const headers = cfg.headers;
+    for (let i = 0; i < headers.length; i++) if (!headers[i](s)) return 'continue';
     if (cfg.upstreamCluster !== undefined) {
       const a = s.route?.action;
       if (!a || a.kind !== 'route' || a.cluster !== cfg.upstreamCluster) return 'continue';
@@ -104,7 +110,7 @@ class FaultFilter implements HttpFilter {
     const delayFraction = cfg.delayFromHeader ? Math.min(1, (headerNum(s, 'x-envoy-fault-delay-request-percentage') ?? 100) / 100) * cfg.delayFraction : cfg.delayFraction;
     if (delay !== undefined && delay > 0 && f.random() < delayFraction) {
       f.active++;
-      this.#counted = true;
+      f.counted.add(s);
       s.info.responseFlags.add('DI');
       return this.#delayThenAbort(s, cfg, delay);
     }
@@ -130,8 +136,10 @@ class FaultFilter implements HttpFilter {
     }
     const abortFraction = cfg.abortFromHeader ? Math.min(1, (headerNum(s, 'x-envoy-fault-abort-request-percentage') ?? 100) / 100) * cfg.abortFraction : cfg.abortFraction;
     if ((status !== undefined || grpcStatus !== undefined) && f.random() < abortFraction) {
-      if (!this.#counted) f.active++;
-      this.#counted = true;
+      if (!f.counted.has(s)) {
+        f.active++;
+        f.counted.add(s);
+      }
       if (grpcStatus !== undefined && s.grpc) s.sendLocalReply(200, LocalReplyBody.faultAbort, { flag: 'FI', details: 'fault_filter_abort', grpcStatus });
       else s.sendLocalReply(status ?? 500, LocalReplyBody.faultAbort, { flag: 'FI', details: 'fault_filter_abort' });
       return 'stop';
@@ -139,8 +147,7 @@ class FaultFilter implements HttpFilter {
     return 'continue';
   }
 
-  onStreamComplete(): void {
-    if (this.#counted) this.#f.active--;
-    this.#counted = false;
+  onStreamComplete(s: HttpStream): void {
+    if (this.#f.counted.delete(s)) this.#f.active--;
   }
 }

@@ -33,7 +33,7 @@ test('register() replaces a pass-through slot; per-route configs are parsed at r
   let created = 0;
   r.register({ ...passThroughFilter('trellis.filters.http.stats', []), createFactory: (_c, _x, _p, name) => ({ name, terminal: false, createFilter: () => { created++; return {}; } }) });
   const chain = r.buildChain([{ name: 'trellis.filters.http.stats' }, router], ctx, 'f');
-  chain[0].createFilter();
+  chain[0].createFilter({} as never);
   assert.equal(created, 1);
   const table = compileRouteConfiguration({ virtual_hosts: [{ name: 'v', domains: ['*'], typed_per_filter_config: { 'envoy.filters.http.cors': { '@type': 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy', allow_origin_string_match: [{ prefix: 'https://' }] } }, routes: [] }] }, r);
   const policy = table.virtualHosts[0].perFilter.get('envoy.filters.http.cors') as CorsPolicy;

@@ -7,7 +7,7 @@
  * filters so configs naming them are accepted today; `register()` replaces a slot.
  */
 import { configError, optArr, optBool, optObj, optStr, type Json } from '../xds-json.ts';
-import type { FilterFactoryContext, FilterRegistration, HttpFilterFactory } from '../http/stream.ts';
+import type { FilterFactoryContext, FilterRegistration, HttpFilter, HttpFilterFactory } from '../http/stream.ts';
 import type { PerFilterConfigParser } from '../router/route-action.ts';
 import { corsFilter } from './cors.ts';
 import { faultFilter } from './fault.ts';
@@ -22,9 +22,12 @@ export function passThroughFilter(name: string, typeUrls: readonly string[]): Fi
     name,
     typeUrls,
     parsePerRoute: (raw) => raw,
-    createFactory: (_cfg, _ctx, _path, configuredName) => ({ name: configuredName, terminal: false, createFilter: () => ({}) }),
+    createFactory: (_cfg, _ctx, _path, configuredName) => ({ name: configuredName, terminal: false, createFilter: () => PASS_THROUGH }),
   };
 }
+
+/** A pass-through slot's filter: no hooks, so one object serves every stream. */
+const PASS_THROUGH: HttpFilter = Object.freeze({});
 
 /** Filter kinds by name and type URL. */
 export class FilterRegistry {

@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import diagnostics from 'node:diagnostics_channel';
+import http from 'node:http';
+import http2 from 'node:http2';
 import { StaticClusterManager } from '../../../test/support/static-cluster-manager.ts';
 import { deadEndpoint, hcmConfig, rawRequest, request1, request2, startAdminDeniedProxy, startBackend, startProxy } from '../../../test/support/connection-manager-harness.ts';
-import type { StreamInfo } from './stream-info.ts';
+import type { HttpStreamInfo, StreamInfo } from './stream-info.ts';
 import { localNodeAddress } from './downstream.ts';
 
 function echoHandler(name: string) {
@@ -391,4 +393,59 @@ test('explicit proxy mode: absolute-form request targets route on the URL host; 
   assert.match(refused, /^HTTP\/1\.1 403 /);
   const noRoute = await rawRequest(proxy.port, 'CONNECT other:443 HTTP/1.1\r\nHost: other:443\r\n\r\n', 2000);
   assert.match(noRoute, /^HTTP\/1\.1 404 /);
+});
+
+test('StreamInfo: the connection facts (addresses, ports, protocol, stat prefix, security) are read once per connection and shared by its requests', async (t) => {
+  const be = await startBackend((_req, res) => res.end('ok'));
+  const cm = new StaticClusterManager({ a: { endpoints: [be.endpoint] } });
+  const proxy = await startProxy({ clusterManager: cm, config: hcmConfig({ virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'a' } }] }] }) });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(async () => { agent.destroy(); await proxy.close(); await be.close(); cm.close(); });
+  const ends: HttpStreamInfo[] = [];
+  const sub = (m: unknown) => ends.push(m as HttpStreamInfo);
+  diagnostics.subscribe('trellis:http:request-end', sub);
+  t.after(() => diagnostics.unsubscribe('trellis:http:request-end', sub));
+
+  const clientPorts: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    await new Promise<void>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port: proxy.port, path: `/h1-${i}`, agent }, (res) => {
+        clientPorts.push(res.socket.localPort!);
+        res.resume();
+        res.on('end', resolve);
+      });
+      req.on('error', reject);
+    });
+  }
+  const session = http2.connect(`http://127.0.0.1:${proxy.h2cPort}`);
+  t.after(() => session.close());
+  for (let i = 0; i < 2; i++) {
+    await new Promise<void>((resolve, reject) => {
+      const st = session.request({ ':path': `/h2-${i}` });
+      st.on('error', reject);
+      st.resume();
+      st.on('end', resolve);
+    });
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  const h1 = ends.filter((i) => i.path.startsWith('/h1-'));
+  const h2 = ends.filter((i) => i.path.startsWith('/h2-'));
+  assert.equal(h1.length, 2);
+  assert.equal(h2.length, 2);
+  assert.equal(clientPorts[0], clientPorts[1], 'both HTTP/1.1 requests on one connection');
+  assert.equal(h1[0].connection, h1[1].connection, 'one connection record for the connection\'s requests');
+  assert.equal(h2[0].connection, h2[1].connection);
+  assert.notEqual(h1[0].connection, h2[0].connection);
+  for (const [info, protocol, port] of [[h1[1], 'HTTP/1.1', proxy.port], [h2[1], 'HTTP/2', proxy.h2cPort]] as const) {
+    assert.equal(info.protocol, protocol);
+    assert.equal(info.statPrefix, 'test');
+    assert.equal(info.downstreamDirectRemoteAddress, '127.0.0.1');
+    assert.ok(info.downstreamDirectRemotePort > 0);
+    assert.equal(info.downstreamLocalAddress, '127.0.0.1');
+    assert.equal(info.downstreamLocalPort, port);
+    assert.equal(info.downstreamTls, undefined);
+    assert.equal(info.connectionSecurity.policy, 'none');
+    assert.equal(info.responseCode, 200);
+  }
+  assert.equal(h1[1].downstreamDirectRemotePort, clientPorts[1]);
 });

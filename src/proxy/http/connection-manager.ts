@@ -28,10 +28,10 @@ import { h2ResponseSink } from './h2-response-sink.ts';
 import { HttpStream, type HttpFilterKinds, type StreamSettings } from './stream.ts';
 import type { CompiledRouteTable } from '../router/route-table.ts';
 import { compileHcmConfig } from './hcm-config.ts';
-import { requestEndChannel, ResponseFlagSet, type DownstreamTlsInfo, type StreamInfo } from './stream-info.ts';
+import { HttpStreamInfo, requestEndChannel, type DownstreamConnectionInfo, type DownstreamTlsInfo } from './stream-info.ts';
 import { connectionSecurityOf } from '../tls/peer-identity.ts';
 import type { TracingConfig } from '../tracing/tracing-config.ts';
-import type { ActiveSpan, HttpTracer } from '../tracing/http-tracer.ts';
+import type { HttpTracer } from '../tracing/http-tracer.ts';
 import { GrpcFrameCounter } from './grpc-frames.ts';
 import type { LogFiles } from '../access-log/log-files.ts';
 import { newHcmCounters, type HcmCounters } from './hcm-stats.ts';
@@ -85,19 +85,24 @@ export interface ConnectionMeta {
 }
 
 const kMeta = Symbol('trellis.connectionMeta');
+/** The connection's DownstreamConnectionInfo, made with its first request. */
+const kConnectionInfo = Symbol('trellis.downstreamConnectionInfo');
+/** A port at the end of an authority (a module constant: a regular expression literal is a new object each time it runs). */
+const HOST_PORT = /:\d+$/;
 /** The connection manager's set of open connections the socket is in. */
 const kConnections = Symbol('trellis.connections');
-type TrackedSocket = InFlightSocket & { [kMeta]?: ConnectionMeta; [kConnections]?: Set<Socket> };
+type TrackedSocket = InFlightSocket & { [kMeta]?: ConnectionMeta; [kConnections]?: Set<Socket>; [kConnectionInfo]?: DownstreamConnectionInfo };
 
-/** One request's state that its shared listeners reach through the request and response objects. */
-interface Exchange {
+/** A request's stream, which its shared listeners reach through the request and response objects. */
+const kStream = Symbol('trellis.stream');
+type StreamHolder = { [kStream]?: HttpStream };
+
+/** What a request body's reader needs: made only for a request with a body. */
+interface BodyReader {
   stream: HttpStream;
-  /** The HTTP/1.1 sink (its body reader marks the request complete); undefined for HTTP/2. */
+  /** The HTTP/1.1 sink (the reader marks the request complete); undefined for HTTP/2. */
   readonly sink: ResponseSink | undefined;
-  readonly span: ActiveSpan | undefined;
 }
-const kExchange = Symbol('trellis.exchange');
-type ExchangeHolder = { [kExchange]?: Exchange };
 
 // Shared 'close' handler (`this` is the socket): an idle connection holds no closure of its own.
 function forgetConnection(this: TrackedSocket): void {
@@ -227,43 +232,37 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     // as a next request. `bodyRead` is set by the body's reader; requests without one are complete.
     const h1Sink = isH2 ? undefined : new ResponseSink(res as ServerResponse);
     const sink = h1Sink ?? h2ResponseSink(res as ServerHttp2Stream);
-    const tls = (socket as TLSSocket).encrypted === true;
+    const conn = connectionInfo(socket, isH2, statPrefix);
+    const tls = conn.tls !== undefined;
     const scheme: 'http' | 'https' = tls ? 'https' : 'http';
-    const remote = normalizeAddress(socket.remoteAddress);
+    const remote = conn.remoteAddress;
     const method = req.method ?? 'GET';
     // Envoy: the path rules apply to relative targets; anything else is not routable (404).
     const decision = target.startsWith('/') ? normalizeRequestPath(target, o.paths) : undefined;
     const pathWithQuery = decision?.action === 'continue' || decision?.action === 'redirect' ? decision.path : target;
     // Envoy: strip the port from Host before routing (any port, or only the listener's own port).
-    if (o.stripAnyHostPort) authority = authority.replace(/:\d+$/, '');
-    else if (o.stripMatchingHostPort && authority.endsWith(`:${socket.localPort}`)) authority = authority.slice(0, authority.lastIndexOf(':'));
+    if (o.stripAnyHostPort) authority = authority.replace(HOST_PORT, '');
+    else if (o.stripMatchingHostPort && authority.endsWith(`:${conn.localPort}`)) authority = authority.slice(0, authority.lastIndexOf(':'));
     const headers = requestHeaders(req.headers, req.rawHeaders, isH2);
     const ct = headers['content-type'];
-    const info: StreamInfo = {
-      requestId: '', startTime: Date.now(), startMono: performance.now(), durationMs: undefined,
-      protocol: isH2 ? 'HTTP/2' : 'HTTP/1.1', method, path: pathWithQuery, authority, scheme,
-      downstreamRemoteAddress: remote, downstreamDirectRemoteAddress: remote, downstreamDirectRemotePort: socket.remotePort ?? 0,
-      downstreamLocalAddress: normalizeAddress(socket.localAddress), downstreamLocalPort: socket.localPort ?? 0, statPrefix,
-      downstreamTls: tls ? tlsFacts(socket as TLSSocket) : undefined, connectionSecurity: connectionSecurityOf(socket),
-      userAgent: typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : undefined,
-      virtualHostName: undefined, routeName: undefined, clusterName: undefined, upstreamEndpoint: undefined, upstreamPeerPrincipal: undefined,
-      responseCode: 0, responseCodeDetails: '', responseFlags: new ResponseFlagSet(), grpcStatus: undefined, attemptCount: 0,
-      bytesReceived: 0, bytesSent: 0, grpcRequestMessages: 0, grpcResponseMessages: 0, grpc: typeof ct === 'string' && ct.startsWith('application/grpc'), completed: false,
-    };
-    (info as { requestId: string }).requestId = applyEdgeRules(headers, edge, remote, scheme);
-    (info as { scheme: 'http' | 'https' }).scheme = requestScheme(headers, isH2 ? req.headers[':scheme'] : undefined, tls);
-    (info as { downstreamRemoteAddress: string }).downstreamRemoteAddress = clientAddress(headers, edge, remote);
+    const userAgent = req.headers['user-agent'];
+    const requestId = applyEdgeRules(headers, edge, remote, scheme);
+    const info = new HttpStreamInfo(
+      conn, requestId, method, pathWithQuery, authority, requestScheme(headers, isH2 ? req.headers[':scheme'] : undefined, tls),
+      clientAddress(headers, edge, remote), typeof userAgent === 'string' ? userAgent : undefined, typeof ct === 'string' && ct.startsWith('application/grpc'),
+    );
     const span = tracer?.start(headers);
     const hasBody = isH2
       ? !(req as H2Request).stream.endAfterHeaders
       : (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0'));
     if (hasBody && h1Sink !== undefined) h1Sink.requestComplete = false;
     const meta = socket[kMeta];
-    const exchange: Exchange = { stream: undefined!, sink: h1Sink, span };
+    const reader: BodyReader | undefined = hasBody ? { stream: undefined!, sink: h1Sink } : undefined;
     const bodySource = isH2 ? (req as H2Request).stream : (req as IncomingMessage);
-    const stream = new HttpStream(streamSettings, info, headers, pathWithQuery, authority, hasBody ? countedBody(bodySource, exchange) : null, sink, table(), meta?.originalDestination);
-    exchange.stream = stream;
-    (res as ExchangeHolder)[kExchange] = exchange;
+    const stream = new HttpStream(streamSettings, info, headers, pathWithQuery, authority, reader !== undefined ? countedBody(bodySource, reader) : null, sink, table(), meta?.originalDestination);
+    if (reader !== undefined) reader.stream = stream;
+    stream.tracingSpan = span;
+    (res as StreamHolder)[kStream] = stream;
     // A request without a body is never read: a client going away shows as the response's 'close'
     // (its 'error' listener would only cost a slot per request). HTTP/1.1 responses have their one
     // 'close' listener already (closeH1Response). An HTTP/2 stream is request and response in one:
@@ -271,7 +270,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
     if (isH2) {
       (res as ServerHttp2Stream).on('close', endExchange);
     } else if (hasBody) {
-      (req as ExchangeHolder)[kExchange] = exchange;
+      (req as StreamHolder)[kStream] = stream;
       (req as IncomingMessage).on('error', abortExchange);
     }
     let headerBytes = 0;
@@ -321,13 +320,13 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   }
 
   // Shared listeners of every exchange (`this` is the request or the response object).
-  function abortExchange(this: ExchangeHolder): void {
-    this[kExchange]?.stream.abortDownstream();
+  function abortExchange(this: StreamHolder): void {
+    this[kStream]?.abortDownstream();
   }
-  function endExchange(this: ExchangeHolder & (ServerResponse | ServerHttp2Stream)): void {
-    const ex = this[kExchange];
-    if (ex === undefined) return;
-    const { stream, span } = ex;
+  function endExchange(this: StreamHolder & (ServerResponse | ServerHttp2Stream)): void {
+    const stream = this[kStream];
+    if (stream === undefined) return;
+    const span = stream.tracingSpan;
     const info = stream.info;
     try {
       if (!this.writableFinished) stream.abortDownstream();
@@ -345,7 +344,7 @@ export function createConnectionManager(opts: ConnectionManagerOptions): HttpCon
   // ---- HTTP/1.1 ------------------------------------------------------------------------------
   function closeH1Response(this: ServerResponse): void {
     forgetH1Response.call(this);
-    endExchange.call(this as ServerResponse & ExchangeHolder);
+    endExchange.call(this as ServerResponse & StreamHolder);
   }
   const h1 = createH1Server({
     options: o, counters, clusterManager: opts.clusterManager, random, table, draining: () => draining, serve, onResponseClose: closeH1Response,
@@ -437,6 +436,22 @@ function stopKeepAlive(res: ServerResponse): void {
   if (!res.headersSent) res.shouldKeepAlive = false;
 }
 
+/** The facts every request on `socket` shares (cached on the socket: HTTP/2's socket proxy forwards property access). */
+function connectionInfo(socket: TrackedSocket, isH2: boolean, statPrefix: string): DownstreamConnectionInfo {
+  const protocol = isH2 ? 'HTTP/2' : 'HTTP/1.1';
+  const cached = socket[kConnectionInfo];
+  if (cached !== undefined && cached.statPrefix === statPrefix && cached.protocol === protocol) return cached;
+  const info: DownstreamConnectionInfo = Object.freeze({
+    protocol, statPrefix,
+    remoteAddress: normalizeAddress(socket.remoteAddress), remotePort: socket.remotePort ?? 0,
+    localAddress: normalizeAddress(socket.localAddress), localPort: socket.localPort ?? 0,
+    tls: (socket as unknown as TLSSocket).encrypted === true ? tlsFacts(socket as unknown as TLSSocket) : undefined,
+    security: connectionSecurityOf(socket),
+  });
+  socket[kConnectionInfo] = info;
+  return info;
+}
+
 const kTls = Symbol('trellis.downstreamTls');
 
 /** TLS facts of a connection, cached on the socket (HTTP/2's socket proxy forwards property access). */
@@ -466,7 +481,7 @@ function tlsFacts(socket: TLSSocket): DownstreamTlsInfo {
  * The request body as an async iterable that counts bytes and marks stream activity as it is read.
  * (A 'data' listener would switch the request to flowing mode and lose data before the router reads it.)
  */
-async function* countedBody(req: AsyncIterable<Buffer>, ex: Exchange): AsyncIterable<Uint8Array> {
+async function* countedBody(req: AsyncIterable<Buffer>, ex: BodyReader): AsyncIterable<Uint8Array> {
   const info = ex.stream.info;
   const frames = info.grpc ? new GrpcFrameCounter() : undefined;
   for await (const chunk of req) {

@@ -116,6 +116,102 @@ export class ResponseFlagSet implements ResponseFlags {
 
 const NO_FLAGS: readonly ResponseFlag[] = Object.freeze([]);
 
+/** What every request on one downstream connection shares: computed once per connection. */
+export interface DownstreamConnectionInfo {
+  readonly protocol: 'HTTP/1.1' | 'HTTP/2';
+  readonly statPrefix: string;
+  /** The peer address (normalized: no IPv4-mapped prefix) and port. */
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly tls: DownstreamTlsInfo | undefined;
+  readonly security: ConnectionSecurity;
+}
+
+/**
+ * The connection manager's StreamInfo: the connection's facts through one shared reference (the
+ * getters below) instead of copied into every request (eight fields, ~0.06 KB per request;
+ * issue 16). Every field a request changes is its own.
+ */
+export class HttpStreamInfo implements StreamInfo {
+  readonly connection: DownstreamConnectionInfo;
+  readonly requestId: string;
+  readonly startTime = Date.now();
+  readonly startMono = performance.now();
+  durationMs: number | undefined = undefined;
+  readonly method: string;
+  readonly path: string;
+  readonly authority: string;
+  readonly scheme: 'http' | 'https';
+  readonly downstreamRemoteAddress: string;
+  readonly userAgent: string | undefined;
+  virtualHostName: string | undefined = undefined;
+  routeName: string | undefined = undefined;
+  clusterName: string | undefined = undefined;
+  upstreamEndpoint: string | undefined = undefined;
+  upstreamPeerPrincipal: string | undefined = undefined;
+  upstreamTransportFailureReason: string | undefined = undefined;
+  responseCode = 0;
+  responseCodeDetails = '';
+  readonly responseFlags = new ResponseFlagSet();
+  grpcStatus: number | undefined = undefined;
+  attemptCount = 0;
+  bytesReceived = 0;
+  bytesSent = 0;
+  grpcRequestMessages = 0;
+  grpcResponseMessages = 0;
+  readonly grpc: boolean;
+  completed = false;
+
+  constructor(
+    connection: DownstreamConnectionInfo, requestId: string, method: string, path: string, authority: string, scheme: 'http' | 'https',
+    downstreamRemoteAddress: string, userAgent: string | undefined, grpc: boolean,
+  ) {
+    this.connection = connection;
+    this.requestId = requestId;
+    this.method = method;
+    this.path = path;
+    this.authority = authority;
+    this.scheme = scheme;
+    this.downstreamRemoteAddress = downstreamRemoteAddress;
+    this.userAgent = userAgent;
+    this.grpc = grpc;
+  }
+
+  get protocol(): 'HTTP/1.1' | 'HTTP/2' {
+    return this.connection.protocol;
+  }
+
+  get statPrefix(): string {
+    return this.connection.statPrefix;
+  }
+
+  get downstreamDirectRemoteAddress(): string {
+    return this.connection.remoteAddress;
+  }
+
+  get downstreamDirectRemotePort(): number {
+    return this.connection.remotePort;
+  }
+
+  get downstreamLocalAddress(): string {
+    return this.connection.localAddress;
+  }
+
+  get downstreamLocalPort(): number {
+    return this.connection.localPort;
+  }
+
+  get downstreamTls(): DownstreamTlsInfo | undefined {
+    return this.connection.tls;
+  }
+
+  get connectionSecurity(): ConnectionSecurity {
+    return this.connection.security;
+  }
+}
+
 /** The diagnostics channel on which every finished request's StreamInfo is published. */
 export const requestEndChannel = diagnostics.channel('trellis:http:request-end');
 

@@ -17,6 +17,7 @@ import type { FormatContext } from '../router/header-format.ts';
 import type { CompiledRouteTable, RouteMatch, RouteRequest } from '../router/route-table.ts';
 import { httpToGrpcStatus, type ResponseFlag, type StreamInfo } from './stream-info.ts';
 import { GrpcFrameCounter } from './grpc-frames.ts';
+import type { ActiveSpan } from '../tracing/http-tracer.ts';
 import { deadlineList, type DeadlineEntry, type DeadlineList } from './deadline-list.ts';
 
 /** What a filter's request hook tells the pipeline. */
@@ -28,7 +29,7 @@ export interface ResponseHead {
   headers: HeaderMap;
 }
 
-/** One filter instance, living for one stream. All hooks are optional. */
+/** A filter as a stream runs it (its own instance, or one shared by streams when it keeps no per-stream state). All hooks are optional. */
 export interface HttpFilter {
   /** Request headers (and access to the request body through `stream.body`). */
   onRequestHeaders?(stream: HttpStream): FilterStatus | Promise<FilterStatus>;
@@ -38,13 +39,18 @@ export interface HttpFilter {
   onStreamComplete?(stream: HttpStream): void;
 }
 
-/** Built once per configured filter; creates a fresh filter per stream. */
+/** Built once per configured filter; gives each stream its filter. */
 export interface HttpFilterFactory {
   /** The configured filter name (key for typed_per_filter_config). */
   readonly name: string;
   /** True for the router: must be last. */
   readonly terminal: boolean;
-  createFilter(): HttpFilter;
+  /**
+   * The filter for `stream`, called right before its request hook runs (the route is the one the
+   * hook sees). A filter that keeps nothing per stream returns one shared object (the router,
+   * fault; CORS on a route without a policy): an object per request is garbage (issue 16).
+   */
+  createFilter(stream: HttpStream): HttpFilter;
 }
 
 /** What filter factories get besides their typed config. */
@@ -109,8 +115,6 @@ export interface StreamSettings {
 /** One request/response exchange as filters see it. */
 export class HttpStream implements HeaderSource, DeadlineEntry {
   readonly info: StreamInfo;
-  readonly method: string;
-  readonly scheme: 'http' | 'https';
   /** Request path with query; filters may rewrite it (the router applies route rewrites to a copy). */
   path: string;
   authority: string;
@@ -139,23 +143,19 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
   downstreamWatcher: { onDownstreamAbort(): void } | undefined;
   /** Set when a filter has started answering. */
   responseStarted = false;
-  /** Dynamic metadata by filter namespace (Envoy's): what jwt_authn and rbac tell later filters. Created on first write. */
-  private dynamic: Map<string, Record<string, unknown>> | undefined;
   /** The response headers as written downstream (access logs read them). */
   responseHeaders: HeaderMap | undefined;
-  private responseFrames: GrpcFrameCounter | undefined;
+  /** What few streams use (StreamExtras), made on first use. */
+  private x: StreamExtras | undefined = undefined;
   private readonly sink: DownstreamSink;
   /** The stream's filters, in a list sized by run() for the chain (a growing array would allocate 16 slots). */
   private filters: HttpFilter[] = NO_FILTERS;
   private filterCount = 0;
   private readonly settings: StreamSettings;
   private readonly routeRandom: number;
-  /** Made on first use of `downstreamSignal` (most requests never need an AbortSignal). */
-  private downstreamAbort: AbortController | undefined;
   private closed = false;
   /** The idle timeout's list (deadline-list.ts: no Timeout per request), undefined when disabled. */
   private readonly idleList: DeadlineList | undefined;
-  private durationTimer: NodeJS.Timeout | undefined;
   deadlinePrev: DeadlineEntry | undefined = undefined;
   deadlineNext: DeadlineEntry | undefined = undefined;
   deadlineList: DeadlineList | undefined = undefined;
@@ -172,8 +172,6 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
   ) {
     this.settings = settings;
     this.info = info;
-    this.method = info.method;
-    this.scheme = info.scheme;
     this.path = path;
     this.authority = authority;
     this.headers = headers;
@@ -188,7 +186,30 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
     const maxMs = a?.maxStreamDurationMs ?? settings.maxStreamDurationMs;
     this.idleList = idleMs > 0 ? deadlineList(idleMs) : undefined;
     this.idleList?.start(this);
-    if (maxMs > 0) this.durationTimer = setTimeout(onDurationTimeout, maxMs, this).unref();
+    if (maxMs > 0) this.extras.durationTimer = setTimeout(onDurationTimeout, maxMs, this).unref();
+  }
+
+  /** The request method (the StreamInfo's: one copy per request). */
+  get method(): string {
+    return this.info.method;
+  }
+
+  /** The request's scheme (x-forwarded-proto / :scheme / the connection's; the StreamInfo's). */
+  get scheme(): 'http' | 'https' {
+    return this.info.scheme;
+  }
+
+  /** The request's tracing span (the connection manager's), undefined when the request is not traced. */
+  get tracingSpan(): ActiveSpan | undefined {
+    return this.x?.tracingSpan;
+  }
+
+  set tracingSpan(span: ActiveSpan | undefined) {
+    if (span !== undefined || this.x !== undefined) this.extras.tracingSpan = span;
+  }
+
+  private get extras(): StreamExtras {
+    return (this.x ??= new StreamExtras());
   }
 
   /** Uniform random in [0,1): the manager's source (seeded in tests). */
@@ -221,26 +242,30 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
 
   /** Aborted when the downstream goes away (client reset / disconnect), for filters that pass a signal on. */
   get downstreamSignal(): AbortSignal {
-    if (this.downstreamAbort === undefined) {
-      this.downstreamAbort = new AbortController();
-      if (this.downstreamAborted) this.downstreamAbort.abort();
+    const x = this.extras;
+    if (x.downstreamAbort === undefined) {
+      x.downstreamAbort = new AbortController();
+      if (this.downstreamAborted) x.downstreamAbort.abort();
     }
-    return this.downstreamAbort.signal;
+    return x.downstreamAbort.signal;
   }
 
   /** The downstream went away (or the stream gave up on it): abort its signal, tell the watcher. */
   abortDownstream(): void {
     if (this.downstreamAborted) return;
     this.downstreamAborted = true;
-    this.downstreamAbort?.abort();
+    this.x?.downstreamAbort?.abort();
     this.downstreamWatcher?.onDownstreamAbort();
   }
 
   /** Stop the stream's timers (the response is finished or the stream is gone). */
   clearTimers(): void {
     this.idleList?.stop(this);
-    if (this.durationTimer) clearTimeout(this.durationTimer);
-    this.durationTimer = undefined;
+    const x = this.x;
+    if (x?.durationTimer !== undefined) {
+      clearTimeout(x.durationTimer);
+      x.durationTimer = undefined;
+    }
   }
 
   /** Re-run route matching (after a filter changed headers or the path). */
@@ -281,14 +306,14 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
 
   /** Dynamic metadata a filter wrote under `namespace` (e.g. `envoy.filters.http.jwt_authn`). */
   metadata(namespace: string): Readonly<Record<string, unknown>> | undefined {
-    return this.dynamic?.get(namespace);
+    return this.x?.dynamic?.get(namespace);
   }
 
   /** Sets `key` in the dynamic metadata namespace `namespace`. */
   setMetadata(namespace: string, key: string, value: unknown): void {
-    this.dynamic ??= new Map();
-    let ns = this.dynamic.get(namespace);
-    if (ns === undefined) this.dynamic.set(namespace, (ns = {}));
+    const dynamic = (this.extras.dynamic ??= new Map());
+    let ns = dynamic.get(namespace);
+    if (ns === undefined) dynamic.set(namespace, (ns = {}));
     ns[key] = value;
   }
 
@@ -320,15 +345,10 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
         const f = factories[i];
         if (this.responseStarted) break;
         if (f.terminal === false && this.filterDisabled(f.name)) continue;
-        const filter = f.createFilter();
+        const filter = f.createFilter(this);
         this.filters[this.filterCount++] = filter;
         const r = filter.onRequestHeaders ? filter.onRequestHeaders(this) : 'continue';
-        if (typeof r !== 'string') {
-          r.then((status) => {
-            if (status !== 'stop') this.runFrom(factories, i + 1);
-          }, (err: unknown) => this.filterFailed(err));
-          return;
-        }
+        if (typeof r !== 'string') return this.resumeAfter(r, factories, i + 1);
         if (r === 'stop') return;
       }
       if (!this.responseStarted) this.sendLocalReply(404, '', { flag: 'NR', details: 'no_terminal_filter' });
@@ -337,6 +357,17 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
       if (onFilterError === undefined) throw err;
       onFilterError(this, err);
     }
+  }
+
+  /**
+   * Go on from filter `next` once a filter's promise says so. Its own method: closures in runFrom
+   * would make it allocate a context per call and one per loop turn (~0.2 KB per request) though
+   * filters on the plain path never return a promise.
+   */
+  private resumeAfter(r: Promise<FilterStatus>, factories: readonly HttpFilterFactory[], next: number): void {
+    r.then((status) => {
+      if (status !== 'stop') this.runFrom(factories, next);
+    }, (err: unknown) => this.filterFailed(err));
   }
 
   private filterFailed(err: unknown): void {
@@ -385,7 +416,7 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
   /** A body chunk on its way downstream: bytes sent, and gRPC messages when gRPC. */
   private countSent(chunk: Uint8Array): void {
     this.info.bytesSent += chunk.byteLength;
-    if (this.info.grpc) this.info.grpcResponseMessages += (this.responseFrames ??= new GrpcFrameCounter()).push(chunk);
+    if (this.info.grpc) this.info.grpcResponseMessages += (this.extras.responseFrames ??= new GrpcFrameCounter()).push(chunk);
   }
 
   /** Write a body chunk; resolves when it may continue (backpressure). */
@@ -453,6 +484,19 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
       }
     }
   }
+}
+
+/**
+ * The parts of a stream few requests use, made on first use (issue 16: fields cost every request
+ * its bytes): the tracing span, dynamic metadata (jwt_authn, rbac), the gRPC response frame
+ * counter, the AbortController behind `downstreamSignal`, and the max stream duration timer.
+ */
+class StreamExtras {
+  tracingSpan: ActiveSpan | undefined = undefined;
+  dynamic: Map<string, Record<string, unknown>> | undefined = undefined;
+  responseFrames: GrpcFrameCounter | undefined = undefined;
+  downstreamAbort: AbortController | undefined = undefined;
+  durationTimer: NodeJS.Timeout | undefined = undefined;
 }
 
 const NO_FILTERS: HttpFilter[] = [];

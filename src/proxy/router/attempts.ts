@@ -74,6 +74,23 @@ export function runAttempts(plan: AttemptPlan): void {
   new Driver(plan).start();
 }
 
+/** The first attempt's endpoints to avoid under previous_hosts: none (pools only read the list). */
+const NO_ENDPOINTS: readonly string[] = Object.freeze([]);
+
+function onPerTryTimer(d: Driver, a: Attempt): void {
+  d.onPerTryTimeout(a);
+}
+
+/** A cluster without `send`: its promise answers the attempt. */
+function requestByPromise(cluster: ClusterHandle, init: UpstreamRequestInit, a: Attempt): void {
+  cluster.request(init).then((res) => a.onUpstreamResponse(res), (err: unknown) => a.onUpstreamError(err));
+}
+
+/** A throw from the cluster reaches the attempt as a rejection would: in a microtask. */
+function failLater(a: Attempt, err: unknown): void {
+  queueMicrotask(() => a.onUpstreamError(err));
+}
+
 class Driver implements BodySink, DeadlineEntry {
   private readonly p: AttemptPlan;
   /**
@@ -129,7 +146,10 @@ class Driver implements BodySink, DeadlineEntry {
   }
 
   private rememberEndpoint(endpoint: string): void {
-    if (this.p.retry?.avoidPreviousHosts) (this.previous ??= []).push(endpoint);
+    if (!this.p.retry?.avoidPreviousHosts) return;
+    // A list made with its first endpoint (a `[]` grows to 17 slots at its first push).
+    if (this.previous === undefined) this.previous = [endpoint];
+    else this.previous.push(endpoint);
   }
 
   /** The downstream went away (HttpStream.downstreamWatcher). */
@@ -191,23 +211,25 @@ class Driver implements BodySink, DeadlineEntry {
       this.fail(new UpstreamError('UR', 'request body not replayable', { resetReason: 'remote reset' }));
       return;
     }
-    if (this.p.perTryTimeoutMs > 0) a.timer = setTimeout(() => this.onPerTryTimeout(a), this.p.perTryTimeoutMs);
+    if (this.p.perTryTimeoutMs > 0) a.timer = setTimeout(onPerTryTimer, this.p.perTryTimeoutMs, this, a);
     // Every field named (one object of a fixed shape): a spread of the template costs more.
     const b = this.p;
     const init: UpstreamRequestInit = {
       method: b.method, path: b.path, authority: b.authority, scheme: b.scheme, headers, body, cancel: a,
       hashKey: b.hashKey, isRetry, grpc: b.grpc,
-      previousEndpoints: this.previous !== undefined ? this.previous.slice() : this.p.retry?.avoidPreviousHosts ? [] : undefined,
+      previousEndpoints: this.previous !== undefined ? this.previous.slice() : this.p.retry?.avoidPreviousHosts ? NO_ENDPOINTS : undefined,
       hostReselects: this.p.retry?.hostSelectionRetryMaxAttempts,
       originalDestination: b.originalDestination, downstreamProtocol: b.downstreamProtocol,
     };
     const cluster = this.p.cluster;
+    // No closure in this method (they would cost it a context per call): the ones a cluster
+    // without `send`, or a throw, needs are in their own functions.
     try {
       if (cluster.send !== undefined) cluster.send(init, a);
-      else cluster.request(init).then((res) => this.onResponse(a, res), (err: unknown) => this.onError(a, err));
+      else requestByPromise(cluster, init, a);
     } catch (err) {
       // As a rejection: the answer never comes before the attempt started.
-      queueMicrotask(() => this.onError(a, err));
+      failLater(a, err);
     }
   }
 
@@ -233,7 +255,8 @@ class Driver implements BodySink, DeadlineEntry {
     }, delay);
   }
 
-  private onPerTryTimeout(a: Attempt): void {
+  /** The attempt's per-try timeout fired (onPerTryTimer). */
+  onPerTryTimeout(a: Attempt): void {
     a.timer = undefined;
     if (this.done || !this.isOutstanding(a)) return;
     if (this.p.hedge?.hedgeOnPerTryTimeout) {
@@ -259,9 +282,10 @@ class Driver implements BodySink, DeadlineEntry {
     }
     this.removeOutstanding(a);
     this.release(a);
-    this.rememberEndpoint(res.endpoint);
     const { retry, stream } = this.p;
     if (retry && isRetriableResponse(retry, res.status, res.headers, stream.grpc)) {
+      // Only an attempt after this one avoids its endpoint: a response forwarded needs no list.
+      this.rememberEndpoint(res.endpoint);
       if (this.outstandingCount > 0) {
         // Another (hedged) attempt is still running: let it answer instead.
         res.body.destroy?.();
@@ -422,8 +446,13 @@ class Driver implements BodySink, DeadlineEntry {
       return false;
     }
     if (w === undefined) return true;
-    w.then(() => this.pushResume(a), () => this.pushResume(a));
+    this.resumePushAfter(w, a);
     return false;
+  }
+
+  /** Resume the pushed body once the downstream drained (a method of its own: a closure in onBodyData would cost it a context per chunk). */
+  private resumePushAfter(w: Promise<void>, a: Attempt): void {
+    w.then(() => this.pushResume(a), () => this.pushResume(a));
   }
 
   private pushResume(a: Attempt): void {

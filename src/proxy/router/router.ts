@@ -165,7 +165,6 @@ function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContext, sup
     authority = newHost;
   }
   if (!suppressHeaders && timeoutMs > 0) headers['x-envoy-expected-rq-timeout-ms'] = String(perTryTimeoutMs > 0 && perTryTimeoutMs < timeoutMs ? perTryTimeoutMs : timeoutMs);
-  s.forwarded = { headers, path, authority };
 
   const wantReplay = !!retry || !!a.hedgePolicy || a.mirrors.length > 0;
   const limit = m.route.bufferLimitBytes ?? m.virtualHost.bufferLimitBytes ?? DEFAULT_BODY_BUFFER_LIMIT;
@@ -181,6 +180,8 @@ function forward(s: HttpStream, a: ForwardAction, ctx: FilterFactoryContext, sup
     suppressEnvoyHeaders: suppressHeaders,
     random: ctx.random,
   };
+  // The plan's headers, path and authority are the request as forwarded (no object of its own).
+  s.forwarded = plan;
   if (a.mirrors.length > 0) fireMirrors(ctx, a.mirrors, requestTemplate(plan), body, timeoutMs);
   runAttempts(plan);
 }
@@ -199,11 +200,12 @@ function ctl(h: HeaderMap, name: string): number | undefined {
   return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
 }
 
+const GRPC_TIMEOUT = /^(\d{1,8})([HMSmun])$/;
 const GRPC_UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
 
 /** Parse a grpc-timeout header ("100m", "5S") into ms; undefined when absent or malformed. */
 export function grpcTimeoutMs(v: string | undefined): number | undefined {
-  const m = v === undefined ? null : /^(\d{1,8})([HMSmun])$/.exec(v);
+  const m = v === undefined ? null : GRPC_TIMEOUT.exec(v);
   return m ? Math.max(1, Math.ceil(Number(m[1]) * GRPC_UNITS[m[2]])) : undefined;
 }
 

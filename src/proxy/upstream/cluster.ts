@@ -17,6 +17,7 @@ import { HealthChecker } from './health-checker.ts';
 import { HostSelector, type SelectorOptions } from './host-selector.ts';
 import { buildHosts } from './host-set.ts';
 import { lbFactory } from './lb/index.ts';
+import type { PickContext } from './lb/types.ts';
 import type { LoadAssignment } from './load-assignment.ts';
 import { OutlierDetector, type OutlierReason } from './outlier-detector.ts';
 import type { HostCountsProvider } from './outlier-counts.ts';
@@ -172,7 +173,7 @@ export class Cluster implements ClusterHandle {
     }
     if (receiver === undefined) return pool.request(init);
     if (pool.send !== undefined) pool.send(init, receiver);
-    else pool.request(init).then((res) => receiver.onUpstreamResponse(res), (err: unknown) => receiver.onUpstreamError(err));
+    else answerByPromise(pool.request(init), receiver);
     return undefined;
   }
 
@@ -281,7 +282,8 @@ export class Cluster implements ClusterHandle {
   }
 
   #pick(hashKey: string | number | undefined, avoid: readonly string[] | undefined, dst: { address: string; port: number } | undefined, reselects?: number): Host | undefined {
-    if (this.config.type !== 'ORIGINAL_DST') return this.#selector.pick({ hashKey }, avoid, reselects);
+    // Most requests have no hash key: one shared context for them, not an object per request.
+    if (this.config.type !== 'ORIGINAL_DST') return this.#selector.pick(hashKey === undefined ? NO_HASH_KEY : { hashKey }, avoid, reselects);
     if (dst === undefined) return undefined;
     const probe = new Host(dst.address, dst.port, { weight: 1, health: 'HEALTHY', locality: { region: '', zone: '', subZone: '' }, localityWeight: undefined, priority: 0, tls: this.config.tls });
     const existing = this.#hosts.find((h) => h.key === probe.key);
@@ -371,9 +373,16 @@ export function authorityDestination(authority: string, defaultPort: number): { 
   return { address: (m[1] ?? m[2]).toLowerCase(), port };
 }
 
+const NO_HASH_KEY: PickContext = Object.freeze({ hashKey: undefined });
+
 /** A refused request: a rejected promise, or the receiver told in a microtask (as a rejection's reaction would run). */
 function refuse(err: unknown, receiver: ResponseReceiver | undefined): Promise<never> | undefined {
   if (receiver === undefined) return Promise.reject(err);
   queueMicrotask(() => receiver.onUpstreamError(err));
   return undefined;
+}
+
+/** A pool without `send` answers `receiver` through its promise (a function of its own: a closure in #send would cost it a context per request). */
+function answerByPromise(answer: Promise<UpstreamResponse>, receiver: ResponseReceiver): void {
+  answer.then((res) => receiver.onUpstreamResponse(res), (err: unknown) => receiver.onUpstreamError(err));
 }

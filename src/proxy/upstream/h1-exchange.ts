@@ -28,7 +28,7 @@ export interface ExchangeQueue {
 const EMPTY: HeaderMap = Object.freeze({}) as HeaderMap;
 const HIGH_WATER = 64 * 1024;
 const DONE_RESULT: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
-/** No chunk buffered: the queue is made with its first chunk (a `[]` grows to 17 slots at its first push). */
+/** No list of chunks: the list is made with its first two chunks (a `[]` grows to 17 slots at its first push). */
 const NO_CHUNKS: Uint8Array[] = Object.freeze([]) as unknown as Uint8Array[];
 
 /**
@@ -56,8 +56,6 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
   carrier: ExchangeCarrier | undefined;
 
   private phase: Phase = Phase.Pending;
-  private resolveHead: ((r: PooledResponse) => void) | undefined;
-  private rejectHead: ((err: unknown) => void) | undefined;
   /**
    * Told the head or the failure instead of a promise. The head is handed over by the connection
    * once its parser returned (deliverHead): called from inside the parser, a receiver that writes
@@ -68,21 +66,23 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
   /** True once the exchange is over for the engine: trailers and done are settled. */
   private settled = false;
   private settledTrailers: HeaderMap = EMPTY;
-  private trailersPromise: Promise<HeaderMap> | undefined;
-  private resolveTrailers: ((t: HeaderMap) => void) | undefined;
-  private donePromise: Promise<void> | undefined;
-  private resolveDone: (() => void) | undefined;
   private doneListener: (() => void) | undefined;
+  /**
+   * Buffered body: one chunk alone in `one` (the usual case: the body came in the head's packet,
+   * before the receiver took the head; no array for it), more in `chunks` from `chunkHead`.
+   * `one` is set only while `chunks` is empty.
+   */
+  private one: Uint8Array | undefined = undefined;
   private chunks: Uint8Array[] = NO_CHUNKS;
   private chunkHead = 0;
   private buffered = 0;
   private paused = false;
   private receivedTrailers: HeaderMap | undefined;
-  private failure: unknown;
   /** Push mode (pushTo): where chunks go, and whether the sink asked to pause. */
   private sink: BodySink | undefined;
   private sinkPaused = false;
-  private waiting: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (err: unknown) => void } | undefined;
+  /** What only some exchanges use (ExchangeExtras), made on first use. */
+  private x: ExchangeExtras | undefined = undefined;
 
   private readonly observer: PoolObserver | undefined;
 
@@ -92,8 +92,9 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
     this.contentLength = contentLength;
     this.receiver = receiver;
     this.promise = receiver !== undefined ? undefined : new Promise<PooledResponse>((resolve, reject) => {
-      this.resolveHead = resolve;
-      this.rejectHead = reject;
+      const x = this.extras;
+      x.resolveHead = resolve;
+      x.rejectHead = reject;
     });
     init.cancel.hook = this;
   }
@@ -102,20 +103,26 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
     return this;
   }
 
+  private get extras(): ExchangeExtras {
+    return (this.x ??= new ExchangeExtras());
+  }
+
   /** Trailers (empty when none) once the body ended; created on first use. */
   get trailers(): Promise<HeaderMap> {
-    if (this.trailersPromise === undefined) {
-      this.trailersPromise = this.settled ? Promise.resolve(this.settledTrailers) : new Promise<HeaderMap>((r) => { this.resolveTrailers = r; });
+    const x = this.extras;
+    if (x.trailersPromise === undefined) {
+      x.trailersPromise = this.settled ? Promise.resolve(this.settledTrailers) : new Promise<HeaderMap>((r) => { x.resolveTrailers = r; });
     }
-    return this.trailersPromise;
+    return x.trailersPromise;
   }
 
   /** Settles once the body ended or was destroyed; created on first use. */
   get done(): Promise<void> {
-    if (this.donePromise === undefined) {
-      this.donePromise = this.settled ? Promise.resolve() : new Promise<void>((r) => { this.resolveDone = r; });
+    const x = this.extras;
+    if (x.donePromise === undefined) {
+      x.donePromise = this.settled ? Promise.resolve() : new Promise<void>((r) => { x.resolveDone = r; });
     }
-    return this.donePromise;
+    return x.donePromise;
   }
 
   /** Calls `listener` once the body ended or was destroyed (at once when it already has). One listener. */
@@ -142,7 +149,7 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
     this.headers = headers;
     this.observer?.onResponseHead(this);
     if (this.receiver !== undefined) this.headPending = true;
-    else this.resolveHead!(this);
+    else this.x!.resolveHead!(this);
   }
 
   /**
@@ -164,18 +171,24 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
   data(chunk: Uint8Array): void {
     if (this.phase !== Phase.Body) return;
     const sink = this.sink;
-    if (sink !== undefined && !this.sinkPaused && this.chunkHead === this.chunks.length) {
+    if (sink !== undefined && !this.sinkPaused && !this.hasBuffered) {
       if (!sink.onBodyData(chunk)) this.sinkPaused = true;
       return;
     }
-    const w = this.waiting;
+    const w = this.x?.waiting;
     if (w !== undefined) {
-      this.waiting = undefined;
+      this.x!.waiting = undefined;
       w.resolve({ done: false, value: chunk });
       return;
     }
-    if (this.chunks === NO_CHUNKS) this.chunks = [chunk];
-    else this.chunks.push(chunk);
+    if (this.chunks !== NO_CHUNKS) {
+      this.chunks.push(chunk);
+    } else if (this.one === undefined) {
+      this.one = chunk;
+    } else {
+      this.chunks = [this.one, chunk];
+      this.one = undefined;
+    }
     this.buffered += chunk.byteLength;
     if (this.buffered > HIGH_WATER && !this.paused) {
       this.paused = true;
@@ -193,9 +206,9 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
       if (!this.sinkPaused) this.drainToSink();
       return;
     }
-    const w = this.waiting;
+    const w = this.x?.waiting;
     if (w !== undefined) {
-      this.waiting = undefined;
+      this.x!.waiting = undefined;
       this.finish();
       w.resolve(DONE_RESULT);
     }
@@ -212,12 +225,13 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
       const receiver = this.receiver;
       // As a rejection's reaction: in a microtask, never inside the pool's or the connection's code.
       if (receiver !== undefined) queueMicrotask(() => receiver.onUpstreamError(err));
-      else this.rejectHead!(err);
+      else this.x!.rejectHead!(err);
       return;
     }
     if (this.phase === Phase.Over) return;
     this.phase = Phase.Over;
-    this.failure = err;
+    this.extras.failure = err;
+    this.one = undefined;
     this.chunks = NO_CHUNKS;
     this.chunkHead = 0;
     this.settle();
@@ -227,9 +241,9 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
       sink.onBodyError(err);
       return;
     }
-    const w = this.waiting;
+    const w = this.x?.waiting;
     if (w !== undefined) {
-      this.waiting = undefined;
+      this.x!.waiting = undefined;
       w.reject(err);
     }
   }
@@ -270,9 +284,9 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
   private drainToSink(): void {
     const sink = this.sink!;
     while (!this.sinkPaused && this.sink === sink) {
-      if (this.chunkHead < this.chunks.length) {
+      if (this.hasBuffered) {
         const chunk = this.takeChunk();
-        if (this.phase === Phase.Received && this.chunkHead === this.chunks.length && sink.onBodyLast !== undefined) {
+        if (this.phase === Phase.Received && !this.hasBuffered && sink.onBodyLast !== undefined) {
           this.sink = undefined;
           this.finish();
           sink.onBodyLast(chunk, this.settledTrailers);
@@ -285,20 +299,29 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
         sink.onBodyEnd(this.settledTrailers);
       } else if (this.phase === Phase.Over) {
         this.sink = undefined;
-        sink.onBodyError(this.failure ?? new Error('response body destroyed'));
+        sink.onBodyError(this.x?.failure ?? new Error('response body destroyed'));
       } else {
         return;
       }
     }
   }
 
-  /** The next buffered chunk; resumes the socket once the buffer is low again. */
+  private get hasBuffered(): boolean {
+    return this.one !== undefined || this.chunkHead < this.chunks.length;
+  }
+
+  /** The next buffered chunk (hasBuffered); resumes the socket once the buffer is low again. */
   private takeChunk(): Uint8Array {
-    const chunk = this.chunks[this.chunkHead];
-    this.chunks[this.chunkHead++] = undefined as unknown as Uint8Array;
-    if (this.chunkHead === this.chunks.length) {
-      this.chunks = NO_CHUNKS;
-      this.chunkHead = 0;
+    let chunk = this.one;
+    if (chunk !== undefined) {
+      this.one = undefined;
+    } else {
+      chunk = this.chunks[this.chunkHead];
+      this.chunks[this.chunkHead++] = undefined as unknown as Uint8Array;
+      if (this.chunkHead === this.chunks.length) {
+        this.chunks = NO_CHUNKS;
+        this.chunkHead = 0;
+      }
     }
     this.buffered -= chunk.byteLength;
     if (this.paused && this.buffered <= HIGH_WATER / 4) {
@@ -309,15 +332,15 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
   }
 
   next(): Promise<IteratorResult<Uint8Array>> {
-    if (this.chunkHead < this.chunks.length) return Promise.resolve({ done: false, value: this.takeChunk() });
+    if (this.hasBuffered) return Promise.resolve({ done: false, value: this.takeChunk() });
     if (this.phase === Phase.Received) {
       this.finish();
       return Promise.resolve(DONE_RESULT);
     }
-    if (this.phase === Phase.Over) return this.failure !== undefined ? Promise.reject(this.failure) : Promise.resolve(DONE_RESULT);
+    if (this.phase === Phase.Over) return this.x?.failure !== undefined ? Promise.reject(this.x.failure) : Promise.resolve(DONE_RESULT);
     if (this.phase === Phase.Pending) return Promise.resolve(DONE_RESULT);
     return new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
-      this.waiting = { resolve, reject };
+      this.extras.waiting = { resolve, reject };
     });
   }
 
@@ -334,13 +357,14 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
     this.phase = Phase.Over;
     this.carrier = undefined;
     this.sink = undefined;
+    this.one = undefined;
     this.chunks = NO_CHUNKS;
     this.chunkHead = 0;
     this.settle();
     carrier?.abandon(this, undefined);
-    const w = this.waiting;
+    const w = this.x?.waiting;
     if (w !== undefined) {
-      this.waiting = undefined;
+      this.x!.waiting = undefined;
       w.resolve(DONE_RESULT);
     }
   }
@@ -362,11 +386,30 @@ export class H1Exchange implements PooledResponse, AsyncIterator<Uint8Array>, Pu
     if (this.settled) return;
     this.settled = true;
     if (trailers !== undefined) this.settledTrailers = trailers;
-    this.resolveTrailers?.(this.settledTrailers);
-    this.resolveDone?.();
+    const x = this.x;
+    if (x !== undefined) {
+      x.resolveTrailers?.(this.settledTrailers);
+      x.resolveDone?.();
+    }
     this.observer?.onExchangeDone();
     const listener = this.doneListener;
     this.doneListener = undefined;
     listener?.();
   }
+}
+
+/**
+ * The parts of an exchange only some use, made on first use (eight fields fewer on the plain
+ * path's exchange, ~0.06 KB per request; issue 16): request()'s promise callbacks, the trailers
+ * and done promises, the iterator's waiter, and why the body failed.
+ */
+class ExchangeExtras {
+  resolveHead: ((r: PooledResponse) => void) | undefined = undefined;
+  rejectHead: ((err: unknown) => void) | undefined = undefined;
+  trailersPromise: Promise<HeaderMap> | undefined = undefined;
+  resolveTrailers: ((t: HeaderMap) => void) | undefined = undefined;
+  donePromise: Promise<void> | undefined = undefined;
+  resolveDone: (() => void) | undefined = undefined;
+  waiting: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (err: unknown) => void } | undefined = undefined;
+  failure: unknown = undefined;
 }
