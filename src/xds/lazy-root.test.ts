@@ -34,21 +34,55 @@ const listener: XdsJson = {
   ],
 };
 
-test('a lookup builds the type with what is nested in it, and its field types only when its codec is made', () => {
+test('a lookup builds the type (and the type it is nested in), and its field types only when its codec is made', () => {
   const lazy = new LazyRoot(index);
   assert.equal(lazy.builtCount, 0);
   const address = lazy.exact('envoy.config.core.v3.Address');
   assert.ok(address instanceof protobuf.Type);
   assert.equal(lazy.builtCount, 1);
   assert.ok(!lazy.isBuilt('envoy.config.core.v3.SocketAddress'));
-  // Nested types come with their top-level type.
+  // A nested type comes with the type it is nested in, not with its siblings.
   assert.ok(lazy.exact('envoy.config.cluster.v3.Cluster.LbPolicy') instanceof protobuf.Enum);
-  assert.ok(lazy.isBuilt('envoy.config.cluster.v3.Cluster.CommonLbConfig'));
+  assert.ok(lazy.isBuilt('envoy.config.cluster.v3.Cluster'));
+  assert.ok(!lazy.isBuilt('envoy.config.cluster.v3.Cluster.CommonLbConfig'));
   const bytes = address.encode(address.fromObject({ socket_address: { address: '10.0.0.1', port_value: 80 } })).finish();
   assert.ok(lazy.isBuilt('envoy.config.core.v3.SocketAddress'));
   assert.deepEqual(address.toObject(address.decode(bytes)), { socket_address: { address: '10.0.0.1', port_value: 80 } });
   assert.ok(!lazy.isBuilt('envoy.config.bootstrap.v3.Bootstrap'));
   assert.ok(lazy.builtCount < 10, `${lazy.builtCount} built`);
+});
+
+test('a cluster whose nested types are built one by one encodes as the whole root does', () => {
+  const lazy = new LazyRoot(index);
+  const cluster = lazy.exact('envoy.config.cluster.v3.Cluster') as protobuf.Type;
+  const first = cluster.encode(cluster.fromObject({ name: 'a', lb_policy: 'RING_HASH' })).finish();
+  assert.ok(!lazy.isBuilt('envoy.config.cluster.v3.Cluster.LbSubsetConfig.LbSubsetSelector'));
+  const selector = lazy.exact('envoy.config.cluster.v3.Cluster.LbSubsetConfig.LbSubsetSelector') as protobuf.Type;
+  assert.ok(selector instanceof protobuf.Type);
+  const msg = { name: 'a', lb_policy: 'RING_HASH', lb_subset_config: { subset_selectors: [{ keys: ['version'] }] } };
+  const again = cluster.encode(cluster.fromObject(msg)).finish();
+  assert.ok(Buffer.from(again).subarray(0, first.length).equals(Buffer.from(first)));
+  assert.deepEqual(cluster.toObject(cluster.decode(again), { enums: String }), msg);
+  const T = full.lookupType('envoy.config.cluster.v3.Cluster');
+  assert.ok(Buffer.from(T.encode(T.fromObject(msg)).finish()).equals(Buffer.from(again)));
+});
+
+test('a nested type built after the type it is nested in made its codec leaves that codec working', () => {
+  const lazy = new LazyRoot({
+    'a.M': JSON.stringify({ fields: { x: { type: 'string', id: 1 } } }),
+    'a.M.N': JSON.stringify({ fields: { y: { type: 'int32', id: 1 } } }),
+    'a.P': JSON.stringify({ fields: { n: { type: '.a.M.N', id: 1 } } }),
+  });
+  const m = lazy.exact('a.M') as protobuf.Type;
+  const bytes = m.encode(m.fromObject({ x: 'hi' })).finish();
+  const encode = m.encode;
+  assert.ok(!lazy.isBuilt('a.M.N'));
+  const p = lazy.exact('a.P') as protobuf.Type;
+  const pBytes = p.encode(p.fromObject({ n: { y: 7 } })).finish();
+  assert.ok(lazy.isBuilt('a.M.N'));
+  assert.equal(m.encode, encode);
+  assert.deepEqual(m.toObject(m.decode(bytes)), { x: 'hi' });
+  assert.deepEqual(p.toObject(p.decode(pBytes)), { n: { y: 7 } });
 });
 
 test('a lazily built type decodes a listener, and the HTTP connection manager in its Any, as the whole root does', () => {
