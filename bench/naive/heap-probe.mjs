@@ -1,9 +1,13 @@
 // Loaded into the bench's Node.js proxies with `node --import` (plain JavaScript: a .ts preload
 // would pull in Node's TypeScript stripper and its memory). When TRELLIS_BENCH_HEAP_DIR is set,
 // it keeps a running total of bytes allocated on the V8 heap (live heap now - live heap at start
-// + every byte a GC freed, from v8.GCProfiler, folded in once a second) and of GC pauses, and on
-// SIGUSR2 writes them to <dir>/<pid>.json, so the bench can take before/after deltas around a
-// run, as it does for CPU from /proc. Writing only when asked keeps file I/O out of the measured
+// + every byte a GC freed, from v8.GCProfiler) and of GC pauses, and on SIGUSR2 folds in what the
+// running profiler saw, starts the next one and writes the totals to <dir>/<pid>.json, so the
+// bench can take before/after deltas around a run, as it does for CPU from /proc. One profiler
+// per signal, not per second: a stopped GCProfiler keeps its native buffers until a full GC
+// collects its wrapper, and one a second grew a proxy at 1,000 rps by ~0.7 MB/s (91 -> 120 MB
+// in 40 s) until a mark-compact, which the bench read as the proxy's RSS; with one per signal it
+// stays flat (bench/README.md, "the heap probe's own memory"). Writing only when asked keeps file I/O out of the measured
 // CPU (a 200 ms timer showed up as 2% of a proxy's profile). Cluster workers inherit the flag and
 // the variable and answer for themselves. Buffers' backing stores live outside the V8 heap and
 // are not counted.
@@ -41,7 +45,6 @@ if (dir) {
       // the bench removed its work directory: nothing left to report to
     }
   };
-  setInterval(fold, 1000).unref();
   process.on('SIGUSR2', write);
   write();
 }
