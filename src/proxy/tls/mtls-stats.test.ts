@@ -30,12 +30,15 @@ test('requests are counted per inbound port, policy and client, whichever connec
   s.record(info('inbound_8080', PlaintextConnection, '10.0.0.4', 'curl'), now);
   s.record(info('inbound_8080', PlaintextConnection, '10.0.0.3', 'curl'), now);
   s.record(info('outbound_8080', PlaintextConnection, '10.0.0.3', 'curl'), now);
+  // TLS without a client certificate, from the same client right after its plaintext request: its own policy.
+  s.record(info('inbound_8080', { ...PlaintextConnection, policy: 'tls' }, '10.0.0.3', 'curl'), now);
   assert.deepEqual(counts(s), {
     '8080|mutual_tls|cluster.local/ns/default/sa/web': 3,
     '9090|mutual_tls|cluster.local/ns/default/sa/web': 1,
     '8080|none|10.0.0.3 curl': 2,
     '8080|none|10.0.0.3 curl/x': 1,
     '8080|none|10.0.0.4 curl': 1,
+    '8080|tls|10.0.0.3 curl': 1,
   });
 });
 

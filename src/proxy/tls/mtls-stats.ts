@@ -34,8 +34,8 @@ export class MtlsStats {
    * interleave, so the previous request's key alone missed on most of them.
    */
   readonly #peerKeys = new WeakMap<ConnectionSecurity, { readonly statPrefix: string; readonly key: string }>();
-  /** The previous plaintext request's key and what it was built from. */
-  #last: { statPrefix: string; remote: string; userAgent: string | undefined; key: string } | undefined;
+  /** The previous key of a client without a peer identity, and what it was built from (its security object too: its policy is in the key). */
+  #last: { statPrefix: string; sec: ConnectionSecurity; remote: string; userAgent: string | undefined; key: string } | undefined;
 
   record(info: StreamInfo, now = Date.now()): void {
     if (!info.statPrefix.startsWith('inbound_')) return;
@@ -69,9 +69,9 @@ export class MtlsStats {
     const last = this.#last;
     const remote = info.downstreamDirectRemoteAddress;
     const userAgent = info.userAgent;
-    if (last !== undefined && last.statPrefix === statPrefix && last.remote === remote && last.userAgent === userAgent) return last.key;
+    if (last !== undefined && last.sec === sec && last.statPrefix === statPrefix && last.remote === remote && last.userAgent === userAgent) return last.key;
     const key = keyOf(statPrefix, sec.policy, `${remote} ${userAgent ?? '-'}`);
-    this.#last = { statPrefix, remote, userAgent, key };
+    this.#last = { statPrefix, sec, remote, userAgent, key };
     return key;
   }
 
