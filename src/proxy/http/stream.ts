@@ -353,9 +353,7 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
       }
       if (!this.responseStarted) this.sendLocalReply(404, '', { flag: 'NR', details: 'no_terminal_filter' });
     } catch (err) {
-      const onFilterError = this.settings.onFilterError;
-      if (onFilterError === undefined) throw err;
-      onFilterError(this, err);
+      this.filterFailed(err);
     }
   }
 
@@ -371,7 +369,7 @@ export class HttpStream implements HeaderSource, DeadlineEntry {
   }
 
   private filterFailed(err: unknown): void {
-    // Without a handler (unit use), the rejection surfaces as an unhandled one, as before.
+    // Without a handler (unit use), a filter's throw surfaces to the caller and its rejection as an unhandled one, as before.
     const onFilterError = this.settings.onFilterError;
     if (onFilterError === undefined) throw err;
     onFilterError(this, err);
